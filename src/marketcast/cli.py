@@ -1,0 +1,112 @@
+"""The ``marketcast`` command line: each command parses its options and calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from marketcast import __version__
+
+log = logging.getLogger("marketcast")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All commands and options (the stable CLI contract of DESIGN.md)."""
+    parser = argparse.ArgumentParser(
+        prog="marketcast",
+        description="Train, evaluate, promote and serve probabilistic market forecasts.",
+    )
+    parser.add_argument("--version", action="version", version=f"marketcast {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="the main job on the bundled data: evaluate, promote, report")
+    run.add_argument("--config", help="YAML run config (configs/experiments/*.yaml)")
+
+    evaluate = sub.add_parser("evaluate", help="walk-forward evaluation against the market")
+    evaluate_sub = evaluate.add_subparsers(dest="vertical", required=True)
+    football = evaluate_sub.add_parser("football", help="football-data.co.uk files")
+    football.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
+    football.add_argument("--start", required=True, help="first kick-off date to predict")
+    football.add_argument("--end", help="predict kick-offs before this date")
+    football.add_argument("--markets", default="1x2,ou25,ah", help="comma list: 1x2,ou25,ah")
+    football.add_argument("--models", help="comma list: market,elo,dixon_coles,lightgbm")
+    football.add_argument("--config", help="YAML run config for model and backtest settings")
+    football.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
+
+    data = sub.add_parser("data", help="check or pull data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser("check", help="integrity report; exit 1 on errors")
+    check.add_argument("paths", nargs="*", help="CSV files or folders (default: the bundle)")
+    check.add_argument("--json", dest="json_out", help="write the report as JSON")
+    pull = data_sub.add_parser("pull", help="download newer files from the original source")
+    pull_sub = pull.add_subparsers(dest="source", required=True)
+    pull_football = pull_sub.add_parser("football", help="football-data.co.uk season files")
+    pull_football.add_argument("--leagues", required=True, help="comma list, e.g. E0,D1")
+    pull_football.add_argument("--seasons", required=True, help="comma list, e.g. 2024-2025")
+    pull_football.add_argument("--dest", default="data/football", help="output folder")
+    pull_football.add_argument("--base-url", help="mirror base URL (default: the original site)")
+
+    registry = sub.add_parser("registry", help="list, inspect, promote and roll back models")
+    registry.add_argument("--root", default="registry", help="registry folder or fsspec URL")
+    reg_sub = registry.add_subparsers(dest="registry_command", required=True)
+    reg_sub.add_parser("list", help="every registered model version")
+    show = reg_sub.add_parser("show", help="manifest of a model (latest version by default)")
+    show.add_argument("name", help="vertical/market/model, e.g. football/1x2/lightgbm")
+    show.add_argument("--version", dest="model_version")
+    promote = reg_sub.add_parser("promote", help="make a registered version the champion")
+    promote.add_argument("name", help="vertical/market/model")
+    promote.add_argument("version")
+    rollback = reg_sub.add_parser("rollback", help="restore the previous champion")
+    rollback.add_argument("name", help="vertical/market, e.g. football/1x2")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``marketcast`` script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from marketcast.orchestration import commands
+
+    try:
+        if args.command == "run":
+            return commands.run(args.config)
+        if args.command == "evaluate":
+            return commands.evaluate_football(
+                args.data,
+                args.start,
+                args.end,
+                args.markets,
+                args.models,
+                args.config,
+                args.json_out,
+            )
+        if args.command == "data" and args.data_command == "check":
+            return commands.data_check(args.paths, args.json_out)
+        if args.command == "data" and args.data_command == "pull":
+            return commands.data_pull_football(args.leagues, args.seasons, args.dest, args.base_url)
+        if args.command == "registry":
+            return commands.registry(
+                args.root,
+                args.registry_command,
+                getattr(args, "name", None),
+                getattr(args, "version", None) or getattr(args, "model_version", None),
+            )
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        sys.stderr.write(f"marketcast: error: {exc}\n")
+        return 2
+    raise AssertionError(f"unhandled command {args!r}")  # argparse makes this unreachable
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

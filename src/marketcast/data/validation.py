@@ -1,0 +1,248 @@
+"""Integrity report, issues, data errors and the vectorised odds-quote checks loaders share."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+#: Reasons a whole row (match) is dropped.
+ROW_DROP_REASONS: tuple[str, ...] = (
+    "unparseable_date",
+    "missing_team",
+    "missing_result",
+    "duplicate_match",
+)
+
+#: Reasons a single odds quote is dropped (the match itself is kept).
+QUOTE_DROP_REASONS: tuple[str, ...] = (
+    "unparseable_odds",
+    "odds_le_1",
+    "overround_out_of_range",
+    "invalid_line",
+)
+
+#: Accepted booksum (sum of 1/odds) for a real bookmaker or a market average.
+OVERROUND_RANGE: tuple[float, float] = (0.90, 1.40)
+#: Best-odds rows (the `max` pseudo-bookmaker) may be under-round, so allow down to 0.80.
+OVERROUND_RANGE_BEST: tuple[float, float] = (0.80, 1.40)
+
+#: How many issues the report keeps as a sample (the counts are always complete).
+DEFAULT_MAX_ISSUES = 200
+
+# Codes returned by `quote_drop_codes`: 0 keep, -1 no quote at all, k > 0 QUOTE_DROP_REASONS[k-1].
+QUOTE_OK = 0
+QUOTE_ABSENT = -1
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in the input: where it is and what was wrong."""
+
+    file: str
+    row: int | None
+    field: str | None
+    reason: str
+    value: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the issue as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+class DataError(ValueError):
+    """Bad input that cannot be repaired or dropped: names the file, the row and the field.
+
+    Parameters
+    ----------
+    file
+        The file as the loader saw it (path or bundle member name).
+    row
+        1-based line number in the file (the header is line 1), or None for the whole file.
+    field
+        The column concerned, or None.
+    reason
+        What is wrong, in words.
+    """
+
+    def __init__(
+        self, file: str, row: int | None, field: str | None, reason: str, value: str | None = None
+    ) -> None:
+        self.file = file
+        self.row = row
+        self.field = field
+        self.reason = reason
+        self.value = value
+        parts = [file]
+        if row is not None:
+            parts.append(f"row {row}")
+        if field is not None:
+            parts.append(f"field {field!r}")
+        super().__init__(f"{', '.join(parts)}: {reason}")
+
+    def to_issue(self) -> Issue:
+        """Return the error as an `Issue` (for reports that collect errors instead of raising)."""
+        return Issue(self.file, self.row, self.field, self.reason, self.value)
+
+
+@dataclass
+class IntegrityReport:
+    """Counts of everything read, kept, repaired and dropped, with a capped sample of issues.
+
+    Invariant for row counts: ``rows_read == rows_kept + sum(dropped.values())``; blank all-comma
+    rows are counted in ``blank_rows`` and are not part of ``rows_read``.
+    """
+
+    files_read: int = 0
+    rows_read: int = 0
+    rows_kept: int = 0
+    blank_rows: int = 0
+    quotes_kept: int = 0
+    repaired: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROW_DROP_REASONS, 0))
+    quotes_dropped: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(QUOTE_DROP_REASONS, 0)
+    )
+    errors: list[Issue] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    max_issues: int = DEFAULT_MAX_ISSUES
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was recorded (drops and repairs are not errors)."""
+        return not self.errors
+
+    def repair(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` repairs of kind ``kind`` (zero counts are not recorded)."""
+        if n:
+            self.repaired[kind] = self.repaired.get(kind, 0) + int(n)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` dropped rows for ``reason``."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
+
+    def drop_quotes(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` dropped odds quotes for ``reason``."""
+        self.quotes_dropped[reason] = self.quotes_dropped.get(reason, 0) + int(n)
+
+    def add_issue(self, issue: Issue) -> None:
+        """Keep ``issue`` in the sample unless the sample is full."""
+        if len(self.issues) < self.max_issues:
+            self.issues.append(issue)
+
+    @property
+    def issues_room(self) -> int:
+        """How many more issues the sample can hold."""
+        return max(self.max_issues - len(self.issues), 0)
+
+    def merge(self, other: IntegrityReport) -> IntegrityReport:
+        """Return a new report with the counts of ``self`` and ``other`` added up.
+
+        Examples
+        --------
+        >>> a = IntegrityReport(files_read=1, rows_read=10, rows_kept=9)
+        >>> a.drop("missing_result")
+        >>> b = IntegrityReport(files_read=2, rows_read=5, rows_kept=5)
+        >>> m = a.merge(b)
+        >>> (m.files_read, m.rows_read, m.rows_kept, m.dropped["missing_result"])
+        (3, 15, 14, 1)
+        """
+        merged = IntegrityReport(
+            files_read=self.files_read + other.files_read,
+            rows_read=self.rows_read + other.rows_read,
+            rows_kept=self.rows_kept + other.rows_kept,
+            blank_rows=self.blank_rows + other.blank_rows,
+            quotes_kept=self.quotes_kept + other.quotes_kept,
+            repaired=dict(Counter(self.repaired) + Counter(other.repaired)),
+            dropped=_add_counts(self.dropped, other.dropped),
+            quotes_dropped=_add_counts(self.quotes_dropped, other.quotes_dropped),
+            errors=[*self.errors, *other.errors],
+            max_issues=self.max_issues,
+        )
+        for issue in [*self.issues, *other.issues]:
+            merged.add_issue(issue)
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-serialisable dict (stable keys)."""
+        return {
+            "ok": self.ok,
+            "files_read": self.files_read,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "blank_rows": self.blank_rows,
+            "quotes_kept": self.quotes_kept,
+            "repaired": dict(sorted(self.repaired.items())),
+            "dropped": dict(self.dropped),
+            "quotes_dropped": dict(self.quotes_dropped),
+            "errors": [issue.to_dict() for issue in self.errors],
+            "issues": [issue.to_dict() for issue in self.issues],
+        }
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = out.get(key, 0) + value
+    return out
+
+
+def booksum(odds_decimal: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Sum of inverse decimal odds per row (1 + overround); NaN where a price is missing.
+
+    Examples
+    --------
+    >>> booksum(np.array([[2.0, 4.0, 4.0], [1.9, 1.9, np.nan]])).round(4).tolist()
+    [1.0, nan]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sum(1.0 / odds_decimal, axis=1)
+
+
+def quote_drop_codes(
+    odds_decimal: npt.NDArray[np.float64],
+    present: npt.NDArray[np.bool_],
+    overround_range: tuple[float, float] = OVERROUND_RANGE,
+) -> npt.NDArray[np.int8]:
+    """Classify each quote row: keep, absent, or the first reason it must be dropped.
+
+    Parameters
+    ----------
+    odds_decimal
+        Shape (n, k): parsed decimal odds, NaN where a cell was blank or unparseable.
+    present
+        Shape (n, k): True where the source cell was non-blank.
+    overround_range
+        Inclusive bounds on the booksum (sum of 1/odds).
+
+    Returns
+    -------
+    ndarray of int8, shape (n,)
+        `QUOTE_OK` (0), `QUOTE_ABSENT` (-1, every cell blank: not a quote), or ``k >= 1`` where
+        ``QUOTE_DROP_REASONS[k - 1]`` names why the quote is dropped.
+
+    Examples
+    --------
+    >>> odds = np.array([[2.0, 3.4, 3.9], [np.nan] * 3, [1.0, 3.0, 9.0], [5.0, 5.0, 5.0],
+    ...                  [2.0, np.nan, 3.0]])
+    >>> present = np.array([[True] * 3, [False] * 3, [True] * 3, [True] * 3, [True] * 3])
+    >>> [QUOTE_DROP_REASONS[c - 1] if c > 0 else int(c) for c in quote_drop_codes(odds, present)]
+    [0, -1, 'odds_le_1', 'overround_out_of_range', 'unparseable_odds']
+    """
+    odds_decimal = np.asarray(odds_decimal, dtype=np.float64)
+    codes = np.zeros(odds_decimal.shape[0], dtype=np.int8)
+    any_present = np.any(np.asarray(present, dtype=bool), axis=1, keepdims=True)  # (n, 1)
+    unparseable = (np.isnan(odds_decimal) & any_present).any(axis=1)
+    le_one = (odds_decimal <= 1.0).any(axis=1)
+    total = booksum(np.where(odds_decimal > 1.0, odds_decimal, np.nan))
+    low, high = overround_range
+    out_of_range = ~((total >= low) & (total <= high))
+    # later assignments win, so assign in reverse order of precedence
+    codes[out_of_range] = QUOTE_DROP_REASONS.index("overround_out_of_range") + 1
+    codes[le_one] = QUOTE_DROP_REASONS.index("odds_le_1") + 1
+    codes[unparseable] = QUOTE_DROP_REASONS.index("unparseable_odds") + 1
+    codes[~any_present[:, 0]] = QUOTE_ABSENT
+    return codes

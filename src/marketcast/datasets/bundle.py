@@ -1,0 +1,93 @@
+"""Build and read the bundled football-data.co.uk files: one deterministic xz-compressed tarball."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+#: Where the bundled copy of the football data lives inside the installed package.
+BUNDLED_FOOTBALL = Path(__file__).resolve().parent / "bundled" / "football.tar.xz"
+#: Top-level folder of every member in the tarball (members are ``football/<league>/<season>.csv``).
+BUNDLE_ROOT = "football"
+MANIFEST_NAME = "MANIFEST.csv"
+
+
+def build_bundle(source_dir: str | Path, dest: str | Path = BUNDLED_FOOTBALL) -> Path:
+    """Pack every ``*.csv`` under ``source_dir`` (MANIFEST.csv included) into an xz tarball.
+
+    Members are named ``football/<relative path>``, added in sorted order with zeroed owners and
+    timestamps, so building twice from the same files gives identical bytes. The tarball is
+    written to a temporary name and renamed, so a crash never leaves a truncated bundle.
+
+    Parameters
+    ----------
+    source_dir
+        Folder holding ``<league>/<season>.csv`` files (and optionally ``MANIFEST.csv``).
+    dest
+        Output path, by default the package's ``datasets/bundled/football.tar.xz``.
+
+    Returns
+    -------
+    Path
+        The written tarball.
+    """
+    source = Path(source_dir)
+    files = sorted(p for p in source.rglob("*.csv") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no *.csv files under {source}")
+    out = Path(dest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tarfile.open(tmp, mode="w:xz", preset=9) as tar:
+        for path in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"{BUNDLE_ROOT}/{path.relative_to(source).as_posix()}")
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    tmp.replace(out)
+    return out
+
+
+def read_archive_csvs(
+    path: str | Path, *, include_manifest: bool = False
+) -> list[tuple[str, bytes]]:
+    """Read the ``*.csv`` members of a tar archive into memory, sorted by member name.
+
+    Parameters
+    ----------
+    path
+        A ``.tar``, ``.tar.gz`` or ``.tar.xz`` archive (compression is detected).
+    include_manifest
+        Also return ``MANIFEST.csv`` members (skipped by default: they hold no matches).
+
+    Returns
+    -------
+    list of (member name, bytes)
+    """
+    out: list[tuple[str, bytes]] = []
+    with tarfile.open(path, mode="r:*") as tar:
+        for member in tar.getmembers():
+            name = member.name
+            if not member.isfile() or not name.lower().endswith(".csv"):
+                continue
+            if not include_manifest and Path(name).name.upper() == MANIFEST_NAME.upper():
+                continue
+            handle = tar.extractfile(member)
+            if handle is None:
+                continue
+            out.append((name, handle.read()))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def read_bundle_manifest(path: str | Path = BUNDLED_FOOTBALL) -> bytes:
+    """Return the raw bytes of the bundle's ``MANIFEST.csv`` (file list with row counts)."""
+    for name, data in read_archive_csvs(path, include_manifest=True):
+        if Path(name).name.upper() == MANIFEST_NAME.upper():
+            return data
+    raise FileNotFoundError(f"{path} holds no {MANIFEST_NAME}")

@@ -1,0 +1,857 @@
+"""Loader for football-data.co.uk match files: one normalised match table and a long odds table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from marketcast.data.validation import (
+    OVERROUND_RANGE,
+    OVERROUND_RANGE_BEST,
+    QUOTE_DROP_REASONS,
+    QUOTE_OK,
+    DataError,
+    IntegrityReport,
+    Issue,
+    quote_drop_codes,
+)
+from marketcast.datasets.bundle import BUNDLED_FOOTBALL, MANIFEST_NAME, read_archive_csvs
+from marketcast.types import AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER, OUTCOMES, MarketKind
+
+logger = logging.getLogger(__name__)
+
+#: Columns every file must have (by name, in any position).
+REQUIRED_COLUMNS: tuple[str, ...] = ("Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG")
+
+#: Header names used by older or "new leagues" football-data files, mapped to the usual ones
+#: (applied only when the usual name is absent).
+HEADER_ALIASES: dict[str, str] = {
+    "HT": "HomeTeam",
+    "AT": "AwayTeam",
+    "Home": "HomeTeam",
+    "Away": "AwayTeam",
+    "HG": "FTHG",
+    "AG": "FTAG",
+    "Res": "FTR",
+}
+
+#: football-data.co.uk column prefixes -> canonical bookmaker, in priority order: when two
+#: prefixes give the same bookmaker for one market and timing (e.g. ``Max`` and ``BbMx``), the
+#: first one found in the file wins.
+BOOKMAKER_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("B365", "b365"),  # Bet365
+    ("BW", "bw"),  # Bet&Win
+    ("IW", "iw"),  # Interwetten
+    ("PS", "pinnacle"),  # Pinnacle, 1X2 columns (PSH, PSCH)
+    ("P", "pinnacle"),  # Pinnacle, over/under and Asian handicap columns (P>2.5, PAHH, PCAHH)
+    ("WH", "wh"),  # William Hill
+    ("VC", "vc"),  # VC Bet
+    ("LB", "lb"),  # Ladbrokes
+    ("SJ", "sj"),  # Stan James
+    ("GB", "gb"),  # Gamebookers
+    ("BS", "bs"),  # Blue Square
+    ("SB", "sb"),  # Sportingbet
+    ("SO", "so"),  # Sporting Odds
+    ("SY", "sy"),  # Stanleybet
+    ("1XB", "1xb"),  # 1XBet
+    ("BFE", "bfe"),  # Betfair exchange
+    ("BFD", "bfd"),  # Betfred
+    ("BMGM", "bmgm"),  # BetMGM
+    ("BV", "bv"),  # BetVictor
+    ("CL", "cl"),  # Coral
+    ("Max", BEST_ODDS_BOOKMAKER),  # market maximum (football-data's own, 2019-20 on)
+    ("BbMx", BEST_ODDS_BOOKMAKER),  # market maximum (Betbrain, to 2018-19)
+    ("Avg", AVERAGE_BOOKMAKER),  # market average (football-data's own, 2019-20 on)
+    ("BbAv", AVERAGE_BOOKMAKER),  # market average (Betbrain, to 2018-19)
+)
+
+# Column suffixes after the bookmaker prefix, per (market, timing), in OUTCOMES order.
+_SUFFIXES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("1x2", "prematch"): ("H", "D", "A"),
+    ("1x2", "closing"): ("CH", "CD", "CA"),
+    ("ou25", "prematch"): (">2.5", "<2.5"),
+    ("ou25", "closing"): ("C>2.5", "C<2.5"),
+    ("ah", "prematch"): ("AHH", "AHA"),
+    ("ah", "closing"): ("CAHH", "CAHA"),
+}
+# Asian handicap line columns (the home team's handicap), most specific first.
+_AH_LINE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "prematch": ("AHh", "BbAHh"),
+    "closing": ("AHCh",),
+}
+_MARKET_ORDER = {"1x2": 0, "ou25": 1, "ah": 2}
+_TIMING_ORDER = {"prematch": 0, "closing": 1}
+
+# The "sanitized" mirror renamed B365>2.5 to B365_2_5 and B365<2.5 to B365_2_5_1.
+_SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
+_SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
+_STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR")
+_LOCAL_TZ = "Europe/London"
+_DEFAULT_KICKOFF_HOUR = 15
+
+MATCH_COLUMNS: tuple[str, ...] = (
+    "match_id",
+    "league",
+    "season",
+    "kickoff_utc",
+    "kickoff_time_known",
+    "home_team",
+    "away_team",
+    "home_goals",
+    "away_goals",
+    "result",
+    "source_file",
+    "source_row",
+)
+ODDS_COLUMNS: tuple[str, ...] = (
+    "match_id",
+    "market",
+    "timing",
+    "bookmaker",
+    "line",
+    "odds_0",
+    "odds_1",
+    "odds_2",
+)
+
+
+@dataclass(frozen=True)
+class FootballData:
+    """Normalised football-data.co.uk content.
+
+    Attributes
+    ----------
+    matches
+        One row per kept match, sorted by ``kickoff_utc, league, home_team`` (RangeIndex).
+    odds
+        Long format, one row per (match, market, timing, bookmaker) quote.
+    report
+        What was read, kept, repaired and dropped.
+    """
+
+    matches: pd.DataFrame
+    odds: pd.DataFrame
+    report: IntegrityReport
+
+
+@dataclass(frozen=True)
+class QuoteColumns:
+    """Where one bookmaker's quote for one market and timing sits in a file's header."""
+
+    market: str
+    timing: str
+    bookmaker: str
+    columns: tuple[str, ...]
+    line_column: str | None = None
+
+
+def bundled_football_path() -> Path:
+    """Return the path of the bundled football-data tarball inside the installed package."""
+    return BUNDLED_FOOTBALL
+
+
+def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield the CSV files named by ``paths``: files as given, folders searched recursively.
+
+    Folders yield their ``*.csv`` files in sorted order, skipping ``MANIFEST.csv`` and hidden
+    files. A path that does not exist raises `DataError`.
+
+    Parameters
+    ----------
+    paths
+        Files or folders.
+
+    Yields
+    ------
+    Path
+        One CSV file at a time, each at most once.
+    """
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() == ".csv"
+                and p.name.upper() != MANIFEST_NAME.upper()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.exists():
+            found = [path]
+        else:
+            raise DataError(str(path), None, None, "no such file or folder")
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield p
+
+
+def detect_quote_columns(header: Iterable[str]) -> list[QuoteColumns]:
+    """Find every bookmaker quote a header offers, by column name.
+
+    Parameters
+    ----------
+    header
+        Column names (already cleaned: sanitized over/under names restored).
+
+    Returns
+    -------
+    list of QuoteColumns
+        One entry per (market, timing, canonical bookmaker) whose columns are all present.
+
+    Examples
+    --------
+    >>> specs = detect_quote_columns(["PSH", "PSD", "PSA", "BbMx>2.5", "BbMx<2.5", "AHCh",
+    ...                               "PCAHH", "PCAHA"])
+    >>> for s in specs:
+    ...     print(s.market, s.timing, s.bookmaker, s.columns, s.line_column)
+    1x2 prematch pinnacle ('PSH', 'PSD', 'PSA') None
+    ou25 prematch max ('BbMx>2.5', 'BbMx<2.5') None
+    ah closing pinnacle ('PCAHH', 'PCAHA') AHCh
+    """
+    names = set(header)
+    specs: list[QuoteColumns] = []
+    for (market, timing), suffixes in _SUFFIXES.items():
+        taken: set[str] = set()
+        for prefix, bookmaker in BOOKMAKER_PREFIXES:
+            if bookmaker in taken:
+                continue
+            columns = tuple(prefix + suffix for suffix in suffixes)
+            if not all(c in names for c in columns):
+                continue
+            line_column = None
+            if market == "ah":
+                # older files give a per-bookmaker handicap size (B365AH, GBAH) before AHh
+                candidates = (
+                    (prefix + "AH",) if timing == "prematch" and prefix[:2] != "Bb" else ()
+                ) + _AH_LINE_COLUMNS[timing]
+                line_column = next((c for c in candidates if c in names), None)
+                if line_column is None:
+                    continue
+            taken.add(bookmaker)
+            specs.append(QuoteColumns(market, timing, bookmaker, columns, line_column))
+    return specs
+
+
+def load_football(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    on_error: Literal["raise", "collect"] = "raise",
+    max_issues: int = 200,
+) -> FootballData:
+    """Read football-data.co.uk CSV files into one normalised match table and a long odds table.
+
+    Parameters
+    ----------
+    paths
+        Files or folders (searched recursively for ``*.csv``); tar archives (``.tar``,
+        ``.tar.gz``, ``.tar.xz``) are read in memory. ``None`` reads the bundled data.
+    on_error
+        ``"raise"`` (default): a file that cannot be read or lacks a required column raises
+        `DataError`. ``"collect"``: such a file is skipped and its error goes into
+        ``report.errors`` (what ``marketcast data check`` wants).
+    max_issues
+        Size of the issue sample kept in the report.
+
+    Returns
+    -------
+    FootballData
+        ``matches``, ``odds`` and ``report`` as described in docs/internals.md.
+
+    Raises
+    ------
+    DataError
+        Naming file, row and field, e.g. ``"E0.csv, row 1, field 'FTHG': missing required column"``.
+    """
+    if paths is None:
+        sources: list[tuple[str, bytes]] = read_archive_csvs(bundled_football_path())
+        return load_football_sources(sources, on_error=on_error, max_issues=max_issues)
+    sources = []
+    errors: list[DataError] = []
+    archives = [Path(p) for p in paths if _is_archive(Path(p))]
+    plain = [p for p in paths if not _is_archive(Path(p))]
+    for archive in archives:
+        sources.extend(read_archive_csvs(archive))
+    for path in iter_csv_files(plain):
+        try:
+            sources.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            err = DataError(str(path), None, None, f"cannot read file: {exc}")
+            if on_error == "raise":
+                raise err from exc
+            errors.append(err)
+    data = load_football_sources(sources, on_error=on_error, max_issues=max_issues)
+    data.report.errors.extend(e.to_issue() for e in errors)
+    return data
+
+
+def load_football_sources(
+    sources: Sequence[tuple[str, bytes]],
+    *,
+    on_error: Literal["raise", "collect"] = "raise",
+    max_issues: int = 200,
+) -> FootballData:
+    """Load in-memory files given as ``(name, bytes)``; see `load_football` for the options.
+
+    The name is used in issues and errors, for the season (``.../2022-2023.csv``) and, when a
+    row has no ``Div``, for the league (the parent folder).
+    """
+    report = IntegrityReport(max_issues=max_issues)
+    files: list[_RawFile] = []
+    for name, data in sources:
+        # a per-file report, merged only when the whole file could be read
+        file_report = IntegrityReport(max_issues=report.issues_room)
+        try:
+            files.append(_read_file(name, data, file_report))
+        except DataError as exc:
+            if on_error == "raise":
+                raise
+            report.errors.append(exc.to_issue())
+            continue
+        report = report.merge(file_report)
+    report.files_read = len(files)
+
+    matches, keep = _build_matches(files, report)
+    # duplicates across all files: the first occurrence in file order wins
+    duplicated = matches["match_id"].duplicated(keep="first").to_numpy()
+    report.drop("duplicate_match", int(duplicated.sum()))
+    for i in np.flatnonzero(duplicated)[: report.issues_room]:
+        report.add_issue(
+            Issue(
+                str(matches["source_file"].iat[i]),
+                int(matches["source_row"].to_numpy()[i]),
+                "match_id",
+                "duplicate_match",
+                str(matches["match_id"].iat[i]),
+            )
+        )
+    keep[keep] = ~duplicated
+    matches = matches[~duplicated].reset_index(drop=True)
+    report.rows_kept = len(matches)
+
+    # odds, per file, for the kept rows; `position` indexes the unsorted `matches`
+    parts: list[_QuoteBlock] = []
+    offset = 0
+    position = np.cumsum(keep) - 1
+    for raw in files:
+        n = raw.n_rows
+        file_keep = keep[offset : offset + n]
+        parts.extend(_extract_odds(raw, file_keep, position[offset : offset + n], report))
+        offset += n
+
+    order = np.lexsort(
+        (
+            matches["home_team"].to_numpy(dtype=object).astype(str),
+            matches["league"].to_numpy(dtype=object).astype(str),
+            pd.DatetimeIndex(matches["kickoff_utc"]).asi8,
+        )
+    )
+    matches = matches.iloc[order].reset_index(drop=True).loc[:, list(MATCH_COLUMNS)]
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    odds = _assemble_odds(parts, rank, matches["match_id"].to_numpy(dtype=object))
+    report.quotes_kept = len(odds)
+    logger.info(
+        "football-data: %d files, %d matches kept of %d, %d quotes",
+        report.files_read,
+        report.rows_kept,
+        report.rows_read,
+        report.quotes_kept,
+    )
+    return FootballData(matches=matches, odds=odds, report=report)
+
+
+def odds_matrix(
+    data: FootballData, market: str, timing: str, bookmaker: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Odds of one bookmaker aligned to ``data.matches`` rows.
+
+    Parameters
+    ----------
+    data
+        Loaded data.
+    market
+        ``"1x2"``, ``"ou25"`` or ``"ah"``.
+    timing
+        ``"prematch"`` or ``"closing"``.
+    bookmaker
+        Canonical code (``"pinnacle"``, ``"b365"``, ``"avg"``, ``"max"``...) or ``"best"``: the
+        per-outcome maximum over real bookmakers and ``max``. For ``ah`` the best price is taken
+        among quotes on the same line as the ``max`` quote (or, failing that, the first quote).
+
+    Returns
+    -------
+    odds : ndarray, shape (n_matches, k)
+        Decimal odds in ``OUTCOMES[market]`` order, NaN where missing.
+    line : ndarray, shape (n_matches,)
+        The home handicap for ``ah``, 2.5 for ``ou25``, NaN for ``1x2`` and where missing.
+    """
+    kind = MarketKind(market)
+    k = len(OUTCOMES[kind])
+    n = len(data.matches)
+    out = np.full((n, k), np.nan)
+    line = np.full(n, np.nan)
+    odds = data.odds
+    sel = odds[(odds["market"] == kind.value) & (odds["timing"] == str(timing))]
+    if bookmaker == "best":
+        sel = sel[sel["bookmaker"] != AVERAGE_BOOKMAKER]
+        if kind is MarketKind.ASIAN_HANDICAP and len(sel):
+            rank = (sel["bookmaker"] != BEST_ODDS_BOOKMAKER).astype(np.int8)
+            ref = (
+                sel.assign(_rank=rank)
+                .sort_values(["_rank"], kind="stable")
+                .drop_duplicates("match_id")
+                .set_index("match_id")["line"]
+            )
+            sel = sel[sel["line"].to_numpy() == ref.reindex(sel["match_id"]).to_numpy()]
+        value_cols = [f"odds_{i}" for i in range(k)]
+        grouped = sel.groupby("match_id", sort=False).agg(
+            {**{c: "max" for c in value_cols}, "line": "first"}
+        )
+        pos = pd.Index(data.matches["match_id"]).get_indexer(grouped.index)
+        out[pos] = grouped[value_cols].to_numpy(dtype=np.float64)
+        line[pos] = grouped["line"].to_numpy(dtype=np.float64)
+        return out, line
+    sel = sel[sel["bookmaker"] == bookmaker]
+    pos = pd.Index(data.matches["match_id"]).get_indexer(sel["match_id"])
+    out[pos] = sel[[f"odds_{i}" for i in range(k)]].to_numpy(dtype=np.float64)
+    line[pos] = sel["line"].to_numpy(dtype=np.float64)
+    return out, line
+
+
+# --------------------------------------------------------------------------------------------
+# reading one file
+
+
+@dataclass
+class _RawFile:
+    """One file's non-blank rows: key columns as stripped text, every column for the odds."""
+
+    name: str
+    frame: pd.DataFrame  # non-blank rows, every source column
+    lines: npt.NDArray[np.int64]  # 1-based line number of each row
+    specs: list[QuoteColumns]
+    season: str | None
+    folder_league: str
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+
+def _is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"))
+
+
+def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+        report.repair("latin1_decoded_files")
+        report.add_issue(Issue(name, None, None, "not_utf8_decoded_as_latin1"))
+    return text
+
+
+def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[str]:
+    """Return one unique, canonical column name per position of a raw header row."""
+    canonical: list[str] = []
+    renamed = empty = aliased = 0
+    for field in raw:
+        col = field.strip()
+        if not col:
+            empty += 1
+        match = _SANITIZED_OU.match(col)
+        if match:
+            col = match["prefix"] + ("<2.5" if match["under"] else ">2.5")
+            renamed += 1
+        canonical.append(col)
+    present = set(canonical)
+    for i, col in enumerate(canonical):
+        target = HEADER_ALIASES.get(col)
+        if target is not None and target not in present:
+            canonical[i] = target
+            present.add(target)
+            aliased += 1
+    unique: list[str] = []
+    seen: set[str] = set()
+    for i, col in enumerate(canonical):
+        key = col if col and col not in seen else f"__column_{i}"
+        seen.add(key)
+        unique.append(key)
+    for required in REQUIRED_COLUMNS:
+        if required not in seen:
+            raise DataError(name, 1, required, "missing required column")
+    report.repair("empty_header_fields", empty)
+    report.repair("ou_headers_renamed", renamed)
+    report.repair("header_aliases", aliased)
+    return unique
+
+
+def _read_frame(name: str, text: str, report: IntegrityReport) -> pd.DataFrame:
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        raise DataError(name, 1, None, "empty file or blank header")
+    names = _clean_header(name, next(csv.reader([first_line])), report)
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            skiprows=1,
+            names=names,
+            dtype={c: str for c in _STRING_COLUMNS if c in names},
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            index_col=False,
+            engine="c",
+        )
+    except pd.errors.ParserError:
+        # ragged rows: pad or cut every row to the header's width (line numbers are kept)
+        rows = list(csv.reader(io.StringIO(text)))[1:]
+        width = len(names)
+        report.repair("ragged_rows", sum(1 for r in rows if r and len(r) != width))
+        fixed = [(r + [""] * width)[:width] for r in rows]
+        return pd.DataFrame(fixed, columns=names, dtype=object).replace("", np.nan)
+    except (ValueError, UnicodeError) as exc:
+        raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
+
+
+def _season_from_name(name: str) -> str | None:
+    match = _SEASON_NAME.match(Path(name.replace("\\", "/")).stem)
+    if match and int(match[2]) == int(match[1]) + 1:
+        return match[0]
+    return None
+
+
+def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
+    text = _decode(name, data, report)
+    frame = _read_frame(name, text, report)
+    blank = frame.isna().all(axis=1).to_numpy()
+    lines = np.arange(len(frame), dtype=np.int64) + 2  # header is line 1
+    report.blank_rows += int(blank.sum())
+    if blank.any():
+        frame = frame[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    report.rows_read += len(frame)
+    folder = Path(name.replace("\\", "/")).parent.name
+    return _RawFile(
+        name=name,
+        frame=frame,
+        lines=lines,
+        specs=detect_quote_columns(frame.columns),
+        season=_season_from_name(name),
+        folder_league=folder or Path(name).stem,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# match table, all files at once
+
+
+def _text_column(files: list[_RawFile], col: str) -> tuple[pd.Series, npt.NDArray[np.bool_]]:
+    """One key column over all files as stripped text ("" where blank or absent).
+
+    Returns the text and a mask of cells that had surrounding whitespace.
+    """
+    pieces = [
+        raw.frame[col].to_numpy(dtype=object)
+        if col in raw.frame.columns
+        else np.full(raw.n_rows, None, dtype=object)
+        for raw in files
+    ]
+    values = np.concatenate(pieces) if pieces else np.empty(0, dtype=object)
+    series = pd.Series(values, dtype=object)
+    text = series.where(series.notna(), "").astype(str)
+    stripped = text.str.strip()
+    return stripped, (text.str.len() != stripped.str.len()).to_numpy()
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    """Parse dd/mm/yy, dd/mm/yyyy (also with - or .) and yyyy-mm-dd; NaT where unparseable."""
+    dmy = text.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})$")
+    ymd = text.str.extract(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+    day = pd.to_numeric(dmy[0]).fillna(pd.to_numeric(ymd[2]))
+    month = pd.to_numeric(dmy[1]).fillna(pd.to_numeric(ymd[1]))
+    year = pd.to_numeric(dmy[2]).fillna(pd.to_numeric(ymd[0]))
+    # two-digit years: 00-69 -> 2000s, 70-99 -> 1900s
+    year = year.where(year >= 100, np.where(year < 70, 2000 + year, 1900 + year))
+    parts = pd.DataFrame({"year": year, "month": month, "day": day})
+    return pd.to_datetime(parts, errors="coerce")
+
+
+def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Return (minutes after local midnight, known) from ``HH:MM`` (or ``HH:MM:SS``) text."""
+    hm = text.str.extract(r"^(\d{1,2})[:.](\d{2})(?::\d{2})?$")
+    hours = pd.to_numeric(hm[0]).to_numpy(dtype=np.float64)
+    minutes = pd.to_numeric(hm[1]).to_numpy(dtype=np.float64)
+    known = (hours < 24) & (minutes < 60)
+    total = np.where(known, hours * 60 + minutes, _DEFAULT_KICKOFF_HOUR * 60)
+    return total.astype(np.int64), known
+
+
+def _build_matches(
+    files: list[_RawFile], report: IntegrityReport
+) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    """Parse and check the key columns of every row; return (kept matches, keep mask)."""
+    sizes = [raw.n_rows for raw in files]
+    source_file = np.repeat(np.array([raw.name for raw in files], dtype=object), sizes)
+    lines = np.concatenate([raw.lines for raw in files]) if files else np.empty(0, np.int64)
+    date_text, _ = _text_column(files, "Date")
+    home, home_padded = _text_column(files, "HomeTeam")
+    away, away_padded = _text_column(files, "AwayTeam")
+    hg_text, _ = _text_column(files, "FTHG")
+    ag_text, _ = _text_column(files, "FTAG")
+
+    dates = _parse_dates(date_text)
+    bad_date = dates.isna().to_numpy()
+    missing_team = ((home == "") | (away == "")).to_numpy() & ~bad_date
+    hg = pd.to_numeric(hg_text, errors="coerce").to_numpy(dtype=np.float64)
+    ag = pd.to_numeric(ag_text, errors="coerce").to_numpy(dtype=np.float64)
+    hg_ok = (hg >= 0) & (hg == np.floor(hg))
+    ag_ok = (ag >= 0) & (ag == np.floor(ag))
+    missing_result = ~(hg_ok & ag_ok) & ~bad_date & ~missing_team
+
+    def record(mask: npt.NDArray[np.bool_], field: str, reason: str, values: pd.Series) -> None:
+        report.drop(reason, int(mask.sum()))
+        for i in np.flatnonzero(mask)[: report.issues_room]:
+            report.add_issue(
+                Issue(str(source_file[i]), int(lines[i]), field, reason, str(values.iat[i]))
+            )
+
+    record(bad_date, "Date", "unparseable_date", date_text)
+    record(missing_team & (home == "").to_numpy(), "HomeTeam", "missing_team", home)
+    record(missing_team & (home != "").to_numpy(), "AwayTeam", "missing_team", away)
+    record(missing_result & ~hg_ok, "FTHG", "missing_result", hg_text)
+    record(missing_result & hg_ok, "FTAG", "missing_result", ag_text)
+
+    keep = ~(bad_date | missing_team | missing_result)
+    idx = np.flatnonzero(keep)
+    dates = dates[keep].reset_index(drop=True)
+    home = home[keep].reset_index(drop=True)
+    away = away[keep].reset_index(drop=True)
+    home_goals = hg[idx].astype(np.int64)
+    away_goals = ag[idx].astype(np.int64)
+    report.repair(
+        "integers_written_as_floats",
+        int(
+            hg_text[keep].str.contains(".", regex=False).sum()
+            + ag_text[keep].str.contains(".", regex=False).sum()
+        ),
+    )
+    report.repair("team_names_stripped", int((home_padded[idx] | away_padded[idx]).sum()))
+
+    result = np.where(home_goals > away_goals, "H", np.where(home_goals < away_goals, "A", "D"))
+    ftr = _text_column(files, "FTR")[0].to_numpy(dtype=object)[idx]
+    report.repair("result_recomputed", int(((ftr != "") & (ftr != result)).sum()))
+
+    has_time = np.repeat(
+        np.array(["Time" in raw.frame.columns for raw in files], dtype=bool), sizes
+    )[idx]
+    minutes, known = _parse_times(_text_column(files, "Time")[0][keep].reset_index(drop=True))
+    report.repair("kickoff_time_defaulted", int((has_time & ~known).sum()))
+    local = pd.DatetimeIndex(dates) + pd.to_timedelta(minutes, unit="min")
+    kickoff_utc = (
+        local.tz_localize(
+            _LOCAL_TZ, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+        )
+        .tz_convert("UTC")
+        .astype("datetime64[ns, UTC]")
+    )
+
+    league = _text_column(files, "Div")[0][keep].reset_index(drop=True)
+    folder_league = np.repeat(np.array([raw.folder_league for raw in files], dtype=object), sizes)
+    no_div = (league == "").to_numpy()
+    has_div = np.repeat(np.array(["Div" in raw.frame.columns for raw in files], dtype=bool), sizes)[
+        idx
+    ]
+    report.repair("league_from_path", int((no_div & has_div).sum()))
+    league = league.where(~no_div, pd.Series(folder_league[idx], dtype=object))
+
+    file_season = np.repeat(np.array([raw.season or "" for raw in files], dtype=object), sizes)[idx]
+    start_year = np.where(dates.dt.month >= 7, dates.dt.year, dates.dt.year - 1)
+    date_season = pd.Series(start_year).astype(str) + "-" + pd.Series(start_year + 1).astype(str)
+    season = np.where(file_season != "", file_season, date_season.to_numpy(dtype=object))
+
+    day = dates.dt.strftime("%Y-%m-%d")
+    match_id = league.astype(str) + ":" + day + ":" + home + ":" + away
+    matches = pd.DataFrame(
+        {
+            "match_id": match_id.astype(str).to_numpy(),
+            "league": league.astype(str).to_numpy(),
+            "season": pd.array(season.astype(str), dtype="str"),
+            "kickoff_utc": kickoff_utc,
+            "kickoff_time_known": np.asarray(known, dtype=bool),
+            "home_team": home.to_numpy(),
+            "away_team": away.to_numpy(),
+            "home_goals": home_goals,
+            "away_goals": away_goals,
+            "result": pd.array(result.astype(str), dtype="str"),
+            "source_file": pd.array(source_file[idx].astype(str), dtype="str"),
+            "source_row": lines[idx].astype(np.int64),
+        }
+    )
+    for col in ("match_id", "league", "season", "home_team", "away_team", "result", "source_file"):
+        matches[col] = matches[col].astype("str")
+    return matches, keep
+
+
+# --------------------------------------------------------------------------------------------
+# odds
+
+
+@dataclass
+class _QuoteBlock:
+    """Kept quotes of one QuoteColumns spec in one file."""
+
+    position: npt.NDArray[np.int64]  # row in the (unsorted) kept-match table
+    market: str
+    timing: str
+    bookmaker: str
+    line: npt.NDArray[np.float64]
+    odds: npt.NDArray[np.float64]  # (n, k)
+
+
+def _numeric(series: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Return (values, present): NaN values where unparseable, present where non-blank."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return values, ~np.isnan(values)
+    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    present = (text != "").to_numpy()
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64), present
+
+
+def _extract_odds(
+    raw: _RawFile,
+    keep: npt.NDArray[np.bool_],
+    position: npt.NDArray[np.int64],
+    report: IntegrityReport,
+) -> list[_QuoteBlock]:
+    if not keep.any() or not raw.specs:
+        return []
+    rows = np.flatnonzero(keep)
+    needed = list(dict.fromkeys(c for spec in raw.specs for c in _spec_columns(spec)))
+    numeric = [c for c in needed if pd.api.types.is_numeric_dtype(raw.frame[c].dtype)]
+    block = raw.frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)[rows]  # (n, n_cols)
+    cache: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = {
+        c: (block[:, j], ~np.isnan(block[:, j])) for j, c in enumerate(numeric)
+    }
+
+    def column(col: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        if col not in cache:
+            values, present = _numeric(raw.frame[col])
+            cache[col] = (values[rows], present[rows])
+        return cache[col]
+
+    blocks: list[_QuoteBlock] = []
+    n = len(rows)
+    for spec in raw.specs:
+        values = np.column_stack([column(c)[0] for c in spec.columns])  # (n, k)
+        present = np.column_stack([column(c)[1] for c in spec.columns])
+        bounds = OVERROUND_RANGE_BEST if spec.bookmaker == BEST_ODDS_BOOKMAKER else OVERROUND_RANGE
+        codes = quote_drop_codes(values, present, bounds)
+        if spec.market == "ah" and spec.line_column is not None:
+            line = column(spec.line_column)[0]
+            on_grid = np.isclose(line * 4, np.round(line * 4))
+            bad_line = (codes == QUOTE_OK) & ~on_grid
+            codes[bad_line & np.isnan(line)] = QUOTE_DROP_REASONS.index("unparseable_odds") + 1
+            codes[bad_line & ~np.isnan(line)] = QUOTE_DROP_REASONS.index("invalid_line") + 1
+        elif spec.market == "ou25":
+            line = np.full(n, 2.5)
+        else:
+            line = np.full(n, np.nan)
+        _record_quote_drops(raw, rows, spec, codes, report)
+        ok = codes == QUOTE_OK
+        if ok.any():
+            blocks.append(
+                _QuoteBlock(
+                    position=position[rows[ok]],
+                    market=spec.market,
+                    timing=spec.timing,
+                    bookmaker=spec.bookmaker,
+                    line=line[ok],
+                    odds=values[ok],
+                )
+            )
+    return blocks
+
+
+def _spec_columns(spec: QuoteColumns) -> list[str]:
+    return [*spec.columns, *([spec.line_column] if spec.line_column else [])]
+
+
+def _record_quote_drops(
+    raw: _RawFile,
+    rows: npt.NDArray[np.int64],
+    spec: QuoteColumns,
+    codes: npt.NDArray[np.int8],
+    report: IntegrityReport,
+) -> None:
+    cols = _spec_columns(spec)
+    for k, reason in enumerate(QUOTE_DROP_REASONS, start=1):
+        bad = np.flatnonzero(codes == k)
+        if not len(bad):
+            continue
+        report.drop_quotes(reason, len(bad))
+        for i in bad[: report.issues_room]:
+            r = rows[i]
+            value = "/".join("" if pd.isna(v) else str(v) for v in raw.frame[cols].iloc[r])
+            report.add_issue(Issue(raw.name, int(raw.lines[r]), "/".join(cols), reason, value))
+
+
+def _assemble_odds(
+    blocks: list[_QuoteBlock], rank: npt.NDArray[np.int64], match_ids: npt.NDArray[np.object_]
+) -> pd.DataFrame:
+    """Stack quote blocks into the long odds table, ordered like the sorted matches."""
+    if not blocks:
+        frame = pd.DataFrame({c: pd.Series(dtype="str") for c in ODDS_COLUMNS[:4]})
+        for c in ODDS_COLUMNS[4:]:
+            frame[c] = pd.Series(dtype=np.float64)
+        return frame
+    sizes = [len(b.position) for b in blocks]
+    match_pos = rank[np.concatenate([b.position for b in blocks])]
+    market_code = np.repeat([_MARKET_ORDER[b.market] for b in blocks], sizes)
+    timing_code = np.repeat([_TIMING_ORDER[b.timing] for b in blocks], sizes)
+    bookmakers = sorted({b.bookmaker for b in blocks})
+    book_code = np.repeat([bookmakers.index(b.bookmaker) for b in blocks], sizes)
+    odds = np.full((len(match_pos), 3), np.nan)
+    offset = 0
+    for b in blocks:
+        odds[offset : offset + len(b.position), : b.odds.shape[1]] = b.odds
+        offset += len(b.position)
+    line = np.concatenate([b.line for b in blocks])
+    order = np.lexsort((book_code, timing_code, market_code, match_pos))
+    return pd.DataFrame(
+        {
+            "match_id": _as_str(match_pos[order], match_ids),
+            "market": _as_str(market_code[order], list(_MARKET_ORDER)),
+            "timing": _as_str(timing_code[order], list(_TIMING_ORDER)),
+            "bookmaker": _as_str(book_code[order], bookmakers),
+            "line": line[order],
+            "odds_0": odds[order, 0],
+            "odds_1": odds[order, 1],
+            "odds_2": odds[order, 2],
+        }
+    )
+
+
+def _as_str(codes: npt.NDArray[np.int64], labels: Sequence[str] | np.ndarray) -> pd.Series:
+    """``labels[codes]`` as a pandas ``str`` column, gathered in Arrow (fast for long columns)."""
+    taken = pa.array(np.asarray(labels, dtype=object).astype(str)).take(pa.array(codes))
+    return pd.Series(taken.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", np.nan)))

@@ -1,0 +1,1 @@
+"""ensemble stage of the marketcast pipeline."""

@@ -1,0 +1,284 @@
+"""Economic backtest: stake on edges at pre-match prices, settle, report ROI, drawdown and CLV."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from marketcast.evaluation.staking import RULES, stake_fractions
+from marketcast.labels.football import profit_matrix
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "cumulative_profit_curve",
+    "max_drawdown",
+    "profit_matrix",
+    "run_backtest",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+# Bound on resampled indices held at once (8 bytes each), so long backtests do not exhaust memory.
+_MAX_DRAWS_PER_CHUNK = 4_000_000
+
+BET_COLUMNS: tuple[str, ...] = (
+    "row",
+    "kickoff_utc",
+    "outcome",
+    "stake",
+    "odds",
+    "edge",
+    "profit",
+    "clv",
+    "cumulative_profit",
+)
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Staking and resampling settings of a backtest (see :mod:`marketcast.evaluation.staking`)."""
+
+    staking: str = "fractional_kelly"
+    kelly_fraction: float = 0.25
+    min_edge: float = 0.02
+    max_stake_fraction: float = 0.05
+    bankroll_units: float = 100.0
+    n_bootstrap: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.staking not in RULES:
+            raise ValueError(f"unknown staking rule {self.staking!r}; expected one of {RULES}")
+        if self.bankroll_units <= 0 or self.max_stake_fraction < 0 or self.kelly_fraction < 0:
+            raise ValueError("bankroll_units must be > 0 and fractions >= 0")
+        if self.n_bootstrap < 0:
+            raise ValueError("n_bootstrap must be >= 0")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Outcome of :func:`run_backtest`; money is in units of the notional bankroll."""
+
+    roi: float
+    profit_units: float
+    n_bets: int
+    staked_units: float
+    max_drawdown: float
+    clv: float
+    n_bets_without_closing: int
+    roi_ci: tuple[float, float]
+    hit_rate: float
+    n_unsettled: int
+    config: BacktestConfig
+    bets: pd.DataFrame = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (no bets frame); NaN becomes ``None``."""
+
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+
+        return {
+            "roi": clean(self.roi),
+            "profit_units": clean(self.profit_units),
+            "n_bets": int(self.n_bets),
+            "staked_units": clean(self.staked_units),
+            "max_drawdown": clean(self.max_drawdown),
+            "clv": clean(self.clv),
+            "n_bets_without_closing": int(self.n_bets_without_closing),
+            "roi_ci": [clean(self.roi_ci[0]), clean(self.roi_ci[1])],
+            "hit_rate": clean(self.hit_rate),
+            "n_unsettled": int(self.n_unsettled),
+            "config": {
+                "staking": self.config.staking,
+                "kelly_fraction": self.config.kelly_fraction,
+                "min_edge": self.config.min_edge,
+                "max_stake_fraction": self.config.max_stake_fraction,
+                "bankroll_units": self.config.bankroll_units,
+                "n_bootstrap": self.config.n_bootstrap,
+                "seed": self.config.seed,
+            },
+        }
+
+
+def max_drawdown(profits_in_time_order: npt.ArrayLike) -> float:
+    """Largest peak-to-trough fall of the cumulative profit, starting from 0 before the first bet.
+
+    Examples
+    --------
+    >>> max_drawdown([1.0, -2.0, 0.5, -1.0, 3.0])
+    2.5
+    """
+    profits = np.asarray(profits_in_time_order, dtype=np.float64)
+    curve = np.concatenate([[0.0], np.cumsum(profits)])
+    return float(np.max(np.maximum.accumulate(curve) - curve))
+
+
+def _bootstrap_roi(
+    stakes: FloatArray, profits: FloatArray, n_bootstrap: int, seed: int
+) -> tuple[float, float]:
+    """Percentile 95% interval of ROI = sum(profit) / sum(stake), resampling bets."""
+    if len(stakes) == 0 or n_bootstrap == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    rois = np.empty(n_bootstrap)
+    chunk = max(1, _MAX_DRAWS_PER_CHUNK // len(stakes))
+    for start in range(0, n_bootstrap, chunk):
+        size = min(chunk, n_bootstrap - start)
+        draws = rng.integers(0, len(stakes), size=(size, len(stakes)))  # (size, n_bets)
+        rois[start : start + size] = profits[draws].sum(axis=1) / stakes[draws].sum(axis=1)
+    low, high = np.quantile(rois, [0.025, 0.975])
+    return (float(low), float(high))
+
+
+def run_backtest(
+    probs: npt.ArrayLike,
+    odds_taken: npt.ArrayLike,
+    profit_per_unit: npt.ArrayLike,
+    closing_probs: npt.ArrayLike | None = None,
+    kickoff_utc: npt.ArrayLike | pd.Series | pd.DatetimeIndex | None = None,
+    config: BacktestConfig | None = None,
+) -> BacktestResult:
+    """Bet on model edges at the pre-match odds and settle on the result.
+
+    Parameters
+    ----------
+    probs
+        Model probabilities, shape (n, k).
+    odds_taken
+        Pre-match decimal odds the bets are placed at, shape (n, k).
+    profit_per_unit
+        Profit of a 1-unit bet on each outcome, shape (n, k), e.g. from
+        :func:`marketcast.labels.football.profit_matrix` (pushes and half results exact).
+    closing_probs
+        De-margined closing probabilities, shape (n, k); CLV of a bet is
+        ``odds_taken * p_closing - 1``. Bets without a closing price are left out of the CLV mean
+        and counted in ``n_bets_without_closing``.
+    kickoff_utc
+        Kick-off times, shape (n,); bets are ordered by them (stable, so row order breaks ties)
+        for the cumulative profit and drawdown. ``None`` keeps row order.
+    config
+        Staking and bootstrap settings; defaults to :class:`BacktestConfig()`.
+
+    Returns
+    -------
+    BacktestResult
+        ``roi = profit_units / staked_units``; ``hit_rate`` is the share of bets with a positive
+        profit (half wins count); ``roi_ci`` is a 95% percentile bootstrap interval over bets.
+        A bet whose profit is NaN (result unknown) is dropped and counted in ``n_unsettled``.
+
+    Examples
+    --------
+    >>> cfg = BacktestConfig(staking="flat", n_bootstrap=0)
+    >>> res = run_backtest([[0.6, 0.4], [0.6, 0.4]], [[2.0, 2.0], [2.0, 2.0]],
+    ...                    [[1.0, -1.0], [-1.0, 1.0]], config=cfg)
+    >>> res.n_bets, res.profit_units, res.roi, res.max_drawdown
+    (2, 0.0, 0.0, 1.0)
+    """
+    cfg = config if config is not None else BacktestConfig()
+    p = np.asarray(probs, dtype=np.float64)
+    odds = np.asarray(odds_taken, dtype=np.float64)
+    profit_unit = np.asarray(profit_per_unit, dtype=np.float64)
+    if profit_unit.shape != p.shape:
+        raise ValueError(f"profit_per_unit must have shape {p.shape}, got {profit_unit.shape}")
+    n_rows = p.shape[0]
+
+    outcome, stake_fraction, edge = stake_fractions(
+        p,
+        odds,
+        rule=cfg.staking,
+        kelly_fraction=cfg.kelly_fraction,
+        min_edge=cfg.min_edge,
+        max_stake_fraction=cfg.max_stake_fraction,
+        bankroll_units=cfg.bankroll_units,
+    )
+    rows = np.flatnonzero(outcome >= 0)
+    chosen = outcome[rows]
+    unit_profit = profit_unit[rows, chosen]
+    settled = np.isfinite(unit_profit)
+    n_unsettled = int(np.sum(~settled))
+    rows, chosen, unit_profit = rows[settled], chosen[settled], unit_profit[settled]
+
+    if kickoff_utc is None:
+        kickoff = pd.DatetimeIndex([pd.NaT] * n_rows, tz="UTC")
+    else:
+        kickoff = pd.DatetimeIndex(pd.to_datetime(pd.Series(kickoff_utc).to_numpy(), utc=True))
+        if len(kickoff) != n_rows:
+            raise ValueError(f"kickoff_utc must have length {n_rows}, got {len(kickoff)}")
+        # NaT (int64 min) would sort first; push unknown kick-offs to the end instead.
+        sort_key = np.where(kickoff.isna(), np.iinfo(np.int64).max, kickoff.asi8)[rows]
+        order = np.argsort(sort_key, kind="stable")
+        rows, chosen, unit_profit = rows[order], chosen[order], unit_profit[order]
+
+    stake_units = stake_fraction[rows] * cfg.bankroll_units
+    bet_profit = stake_units * unit_profit
+    bet_odds = odds[rows, chosen]
+    if closing_probs is None:
+        clv = np.full(len(rows), np.nan)
+    else:
+        closing = np.asarray(closing_probs, dtype=np.float64)
+        if closing.shape != p.shape:
+            raise ValueError(f"closing_probs must have shape {p.shape}, got {closing.shape}")
+        clv = bet_odds * closing[rows, chosen] - 1.0
+
+    n_bets = len(rows)
+    staked = float(stake_units.sum())
+    profit = float(bet_profit.sum())
+    has_closing = np.isfinite(clv)
+    bets = pd.DataFrame(
+        {
+            "row": rows,
+            "kickoff_utc": kickoff[rows],
+            "outcome": chosen,
+            "stake": stake_units,
+            "odds": bet_odds,
+            "edge": edge[rows],
+            "profit": bet_profit,
+            "clv": clv,
+            "cumulative_profit": np.cumsum(bet_profit),
+        },
+        columns=list(BET_COLUMNS),
+    )
+    return BacktestResult(
+        roi=profit / staked if staked > 0 else float("nan"),
+        profit_units=profit,
+        n_bets=n_bets,
+        staked_units=staked,
+        max_drawdown=max_drawdown(bet_profit),
+        clv=float(np.mean(clv[has_closing])) if np.any(has_closing) else float("nan"),
+        n_bets_without_closing=int(np.sum(~has_closing)),
+        roi_ci=_bootstrap_roi(stake_units, bet_profit, cfg.n_bootstrap, cfg.seed),
+        hit_rate=float(np.mean(bet_profit > 0)) if n_bets else float("nan"),
+        n_unsettled=n_unsettled,
+        config=cfg,
+        bets=bets,
+    )
+
+
+def cumulative_profit_curve(result: BacktestResult) -> pd.Series:
+    """Cumulative profit in units after each bet, in time order.
+
+    Indexed by kick-off time when the backtest had them, else by bet number.
+
+    Examples
+    --------
+    >>> cfg = BacktestConfig(staking="flat", n_bootstrap=0)
+    >>> res = run_backtest([[0.6, 0.4]], [[2.0, 2.0]], [[1.0, -1.0]], config=cfg)
+    >>> cumulative_profit_curve(res).tolist()
+    [1.0]
+    """
+    bets = result.bets
+    curve = pd.Series(
+        bets["cumulative_profit"].to_numpy(), name="cumulative_profit", dtype="float64"
+    )
+    if len(bets) and bets["kickoff_utc"].notna().all():
+        curve.index = pd.DatetimeIndex(bets["kickoff_utc"], name="kickoff_utc")
+    else:
+        curve.index.name = "bet"
+    return curve

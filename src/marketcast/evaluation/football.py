@@ -1,0 +1,270 @@
+"""Score walk-forward football forecasts against the market: scores, yardsticks, backtests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.datasets.football_data import FootballData, odds_matrix
+from marketcast.evaluation.backtest import BacktestConfig, run_backtest
+from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
+from marketcast.evaluation.significance import paired_test
+from marketcast.evaluation.walk_forward import WalkForwardPredictions
+from marketcast.features.football import closing_probabilities, prematch_probabilities
+from marketcast.labels.football import profit_matrix
+from marketcast.models.base import market_labels
+from marketcast.types import OUTCOMES, MarketKind, Timing
+
+log = logging.getLogger(__name__)
+
+#: The incumbent every challenger is first tested against: the pre-match price itself.
+BASELINE_MODEL = "market"
+
+
+@dataclass
+class MarketEvaluation:
+    """Everything scored for one market on one common set of matches."""
+
+    market: MarketKind
+    rows: np.ndarray  # positions in data.matches that were scored
+    labels: np.ndarray  # (n_rows,)
+    losses: dict[str, np.ndarray]  # model or yardstick -> per-match log loss on `rows`
+    summary: dict[str, Any]
+    per_league: dict[str, dict[str, Any]]
+    reliability: dict[str, Any]
+    profit_curves: dict[str, Any]
+    champion: str
+    promotion: dict[str, Any]
+
+
+@dataclass
+class FootballEvaluation:
+    """The ``evaluate football`` result: the design's JSON plus report sections."""
+
+    n_matches: int
+    markets: dict[str, MarketEvaluation] = field(default_factory=dict)
+
+    def to_contract_json(self) -> dict[str, Any]:
+        """The stable ``marketcast evaluate football`` JSON (keys never renamed)."""
+        return {
+            "n_matches": self.n_matches,
+            "markets": {name: ev.summary for name, ev in self.markets.items()},
+        }
+
+
+def evaluate_predictions(
+    data: FootballData,
+    X: pd.DataFrame,
+    predictions: WalkForwardPredictions,
+    markets: tuple[MarketKind, ...],
+    *,
+    demargin_method: str,
+    backtest: BacktestConfig,
+    bookmaker: str = "best",
+    alpha: float = 0.05,
+    min_matches: int = 200,
+) -> FootballEvaluation:
+    """Score every model and the market yardsticks on the same test matches, per market.
+
+    A match is scored for a market when its label settles (no full AH push), and both the
+    de-margined closing and pre-match prices exist; for Asian handicap the closing line must
+    equal the pre-match line the models forecast, otherwise the two answer different questions.
+    """
+    y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
+    result = FootballEvaluation(n_matches=int(predictions.test_mask.sum()))
+    for market in markets:
+        result.markets[market.value] = _evaluate_market(
+            data,
+            X,
+            y_goals,
+            predictions,
+            market,
+            demargin_method=demargin_method,
+            backtest=backtest,
+            bookmaker=bookmaker,
+            alpha=alpha,
+            min_matches=min_matches,
+        )
+    return result
+
+
+def _evaluate_market(
+    data: FootballData,
+    X: pd.DataFrame,
+    y_goals: np.ndarray,
+    predictions: WalkForwardPredictions,
+    market: MarketKind,
+    *,
+    demargin_method: str,
+    backtest: BacktestConfig,
+    bookmaker: str,
+    alpha: float,
+    min_matches: int,
+) -> MarketEvaluation:
+    labels_all = market_labels(market, X, y_goals)
+    closing_p, closing_line = closing_probabilities(data, market, method=demargin_method)
+    prematch_p, prematch_line = prematch_probabilities(data, market, method=demargin_method)
+    valid = predictions.test_mask & (labels_all >= 0)
+    valid &= ~np.isnan(closing_p).any(axis=1) & ~np.isnan(prematch_p).any(axis=1)
+    if market is MarketKind.ASIAN_HANDICAP:
+        model_line = X["ah_line"].to_numpy(dtype=float)
+        valid &= np.isclose(closing_line, model_line) & np.isclose(prematch_line, model_line)
+    engines = {
+        name: probs[market.value]
+        for name, probs in predictions.probabilities.items()
+        if not np.isnan(probs[market.value][predictions.test_mask]).all()
+    }
+    for p in engines.values():
+        valid &= ~np.isnan(p).any(axis=1)
+    rows = np.flatnonzero(valid)
+    labels = labels_all[rows]
+    leagues = data.matches["league"].to_numpy()[rows]
+    kickoff = data.matches["kickoff_utc"].iloc[rows]
+
+    yardsticks = {"closing": closing_p[rows], "prematch": prematch_p[rows]}
+    forecasts = {name: p[rows] for name, p in engines.items()}
+    losses = {
+        name: log_loss_per_sample(labels, p) for name, p in {**forecasts, **yardsticks}.items()
+    }
+    engine_scores = {name: _scores(labels, p) for name, p in forecasts.items()}
+    market_scores = {name: _scores(labels, p, short=True) for name, p in yardsticks.items()}
+    closing_ll = market_scores["closing"]["log_loss"]
+    ratio = {name: s["log_loss"] / closing_ll for name, s in engine_scores.items()}
+    ratio["prematch"] = market_scores["prematch"]["log_loss"] / closing_ll
+
+    odds_taken, _ = odds_matrix(data, market, Timing.PREMATCH, bookmaker)
+    k = len(OUTCOMES[market])
+    odds_taken = odds_taken[rows, :k]
+    line = X["ah_line"].to_numpy(dtype=float)[rows] if market is MarketKind.ASIAN_HANDICAP else None
+    profits = profit_matrix(market, odds_taken, y_goals[rows, 0], y_goals[rows, 1], line)
+    backtests: dict[str, Any] = {}
+    profit_curves: dict[str, Any] = {}
+    for name, p in forecasts.items():
+        bt = run_backtest(p, odds_taken, profits, yardsticks["closing"], kickoff, backtest)
+        backtests[name] = bt.to_dict()
+        curve = bt.bets
+        profit_curves[name] = {
+            "kickoff_utc": [
+                ts.strftime("%Y-%m-%dT%H:%M:%SZ") for ts in kickoff.iloc[curve["row"].to_numpy()]
+            ]
+            if len(curve)
+            else [],
+            "cumulative_profit": curve["cumulative_profit"].round(4).tolist() if len(curve) else [],
+        }
+
+    champion, promotion = _choose_champion(
+        losses, engine_scores, alpha=alpha, min_matches=min_matches
+    )
+    summary = {
+        "engines": engine_scores,
+        "market": market_scores,
+        "backtest": backtests,
+        "champion": champion,
+        "ratio_to_closing": ratio,
+        "n": len(rows),
+        "demargin_method": demargin_method,
+        "odds_taken": bookmaker,
+    }
+    per_league = {}
+    for league in sorted(set(leagues.tolist())):
+        m = leagues == league
+        lg_engines = {name: _scores(labels[m], p[m], short=True) for name, p in forecasts.items()}
+        lg_market = {name: _scores(labels[m], p[m], short=True) for name, p in yardsticks.items()}
+        lg_close = lg_market["closing"]["log_loss"]
+        lg_ratio = {name: s["log_loss"] / lg_close for name, s in lg_engines.items()}
+        lg_ratio["prematch"] = lg_market["prematch"]["log_loss"] / lg_close
+        lg_bt = {}
+        for name, p in forecasts.items():
+            bt = run_backtest(
+                p[m], odds_taken[m], profits[m], yardsticks["closing"][m], kickoff[m], backtest
+            )
+            lg_bt[name] = {key: bt.to_dict()[key] for key in ("roi", "n_bets", "clv")}
+        per_league[league] = {
+            "engines": lg_engines,
+            "market": lg_market,
+            "ratio_to_closing": lg_ratio,
+            "backtest": lg_bt,
+        }
+    reliability = {
+        name: _reliability(labels, p, OUTCOMES[market])
+        for name, p in {**forecasts, "closing": yardsticks["closing"]}.items()
+    }
+    return MarketEvaluation(
+        market=market,
+        rows=rows,
+        labels=labels,
+        losses=losses,
+        summary=summary,
+        per_league=per_league,
+        reliability=reliability,
+        profit_curves=profit_curves,
+        champion=champion,
+        promotion=promotion,
+    )
+
+
+def _scores(labels: np.ndarray, p: np.ndarray, *, short: bool = False) -> dict[str, Any]:
+    if len(labels) == 0:
+        return {"log_loss": float("nan"), "rps": float("nan"), "n": 0}
+    scores = score_all(labels, p)
+    if short:
+        return {"log_loss": scores["log_loss"], "rps": scores["rps"], "n": scores["n"]}
+    return scores
+
+
+def _reliability(labels: np.ndarray, p: np.ndarray, outcomes: tuple[str, ...]) -> dict[str, Any]:
+    curves = reliability_curve(labels, p, n_bins=10)
+    out: dict[str, Any] = {}
+    for index, outcome in enumerate(outcomes):
+        curve = curves[index]
+        out[outcome] = [
+            {"p_mean": float(pm), "freq": float(fr), "n": int(nn)}
+            for pm, fr, nn in zip(curve["p_mean"], curve["freq"], curve["n"], strict=True)
+            if nn > 0
+        ]
+    return out
+
+
+def _choose_champion(
+    losses: dict[str, np.ndarray],
+    engine_scores: dict[str, dict[str, Any]],
+    *,
+    alpha: float,
+    min_matches: int,
+) -> tuple[str, dict[str, Any]]:
+    """The pre-match market is champion unless the best challenger beats it significantly."""
+    candidates = {
+        name: s["log_loss"] for name, s in engine_scores.items() if name != BASELINE_MODEL
+    }
+    if BASELINE_MODEL not in engine_scores or not candidates:
+        best = min(engine_scores, key=lambda name: engine_scores[name]["log_loss"])
+        return best, {"promote": True, "reason": "no market baseline evaluated", "challenger": best}
+    challenger = min(candidates, key=lambda name: candidates[name])
+    test = paired_test(losses[BASELINE_MODEL], losses[challenger], alternative="greater")
+    promote = bool(test.n >= min_matches and test.mean_difference > 0 and test.p_value < alpha)
+    if test.n < min_matches:
+        reason = f"only {test.n} matches < required {min_matches}"
+    elif promote:
+        reason = (
+            f"log_loss gain {test.mean_difference:.4f} per match, p={test.p_value:.3g} < {alpha} "
+            f"over {test.n} matches"
+        )
+    else:
+        reason = (
+            f"log_loss gain {test.mean_difference:.4f} per match, p={test.p_value:.3g} >= {alpha} "
+            f"over {test.n} matches: not significant"
+        )
+    decision = {
+        "promote": promote,
+        "reason": reason,
+        "champion": BASELINE_MODEL,
+        "challenger": challenger,
+        "mean_difference": float(test.mean_difference),
+        "p_value": float(test.p_value),
+        "n": int(test.n),
+    }
+    return (challenger if promote else BASELINE_MODEL), decision

@@ -1,0 +1,1 @@
+"""labels stage of the marketcast pipeline."""

@@ -1,0 +1,68 @@
+"""What every football model shares: labels per market, probability clean-up, artifact helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, Self
+
+import numpy as np
+import pandas as pd
+
+from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
+from marketcast.types import OUTCOMES, MarketKind
+
+CLASSES_1X2 = np.array(OUTCOMES[MarketKind.ONE_X_TWO])
+
+
+class FootballModel(Protocol):
+    """The estimator contract every football model follows (sklearn conventions)."""
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self: ...
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None: ...
+
+    def to_artifact(self) -> dict[str, bytes]: ...
+
+
+def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
+    """Class index per row for ``market`` (-1 where the market does not settle one way).
+
+    ``y_goals`` has shape (n, 2): home and away goals. Asian handicap uses ``X["ah_line"]``;
+    a full push or a missing line is -1.
+    """
+    home_goals = np.asarray(y_goals[:, 0])
+    away_goals = np.asarray(y_goals[:, 1])
+    if market is MarketKind.ONE_X_TWO:
+        return np.asarray(outcome_1x2(home_goals, away_goals), dtype=np.int64)
+    if market is MarketKind.OVER_UNDER_25:
+        return np.asarray(outcome_over_under(home_goals, away_goals, 2.5), dtype=np.int64)
+    line = X["ah_line"].to_numpy(dtype=float)
+    labels = np.full(len(X), -1, dtype=np.int64)
+    ok = ~np.isnan(line)
+    labels[ok] = asian_handicap_label(home_goals[ok] - away_goals[ok], line[ok])
+    return labels
+
+
+def normalise_rows(p: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Clip to ``[eps, 1]`` and renormalise each row to sum to 1."""
+    p = np.clip(np.asarray(p, dtype=float), eps, 1.0)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def base_rates(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class frequencies with add-one smoothing, ignoring ``-1`` labels."""
+    valid = labels[labels >= 0]
+    counts = np.bincount(valid, minlength=n_classes).astype(float) + 1.0
+    return counts / counts.sum()
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Canonical JSON bytes for an artifact file."""
+    return json.dumps(obj, sort_keys=True, indent=1, allow_nan=True).encode("utf-8")
+
+
+def n_outcomes(market: MarketKind) -> int:
+    """Number of outcome columns for ``market``."""
+    return len(OUTCOMES[market])

@@ -1,0 +1,174 @@
+"""Elo model: an ordered logit from pre-match rating differences to home/draw/away."""
+
+from __future__ import annotations
+
+import json
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+
+from marketcast.types import MarketKind
+
+ARTIFACT_FILE = "elo_model.json"
+#: Elo points per unit of the first covariate (keeps the coefficients of order one).
+ELO_SCALE = 100.0
+
+
+def ordered_logit_proba(
+    z: npt.NDArray[np.float64], cut_away: float, cut_draw: float
+) -> npt.NDArray[np.float64]:
+    """(P(home), P(draw), P(away)) of the ordered logit with latent ``z`` and two cut points.
+
+    ``P(away) = σ(cut_away - z)``, ``P(away or draw) = σ(cut_draw - z)``, ``cut_away < cut_draw``.
+
+    Examples
+    --------
+    >>> ordered_logit_proba(np.array([0.0]), -1.0, 1.0).round(3)
+    array([[0.269, 0.462, 0.269]])
+    """
+    f_away = expit(cut_away - z)
+    f_draw = expit(cut_draw - z)
+    return np.stack([1.0 - f_draw, f_draw - f_away, f_away], axis=1)
+
+
+def _negative_log_likelihood(
+    params: npt.NDArray[np.float64], x: npt.NDArray[np.float64], outcome: npt.NDArray[np.intp]
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """Mean NLL and gradient; ``params = [beta..., cut_away, log(cut_draw - cut_away)]``."""
+    beta, c1, log_gap = params[:-2], params[-2], params[-1]
+    gap = np.exp(log_gap)
+    c2 = c1 + gap
+    z = x @ beta
+    f1 = expit(c1 - z)
+    f2 = expit(c2 - z)
+    d1 = f1 * (1.0 - f1)
+    d2 = f2 * (1.0 - f2)
+    p = np.choose(outcome, [1.0 - f2, f2 - f1, f1])
+    p = np.maximum(p, 1e-300)
+    # d log p / d c1, d c2 (cut points as free parameters), and d log p / d z
+    g_c1 = np.choose(outcome, [np.zeros_like(z), -d1 / p, 1.0 - f1])
+    g_c2 = np.choose(outcome, [-f2, d2 / p, np.zeros_like(z)])
+    g_z = -(g_c1 + g_c2)
+    n = float(len(z))
+    grad = np.concatenate(
+        [-(x.T @ g_z) / n, [-(g_c1.sum() + g_c2.sum()) / n, -(g_c2.sum() * gap) / n]]
+    )
+    return float(-np.log(p).sum() / n), grad
+
+
+class EloModel(BaseEstimator):  # type: ignore[misc]
+    """Ordered logit on the pre-match Elo difference (and optionally the pi-rating goal edge).
+
+    The latent strength is ``z = b1 * (elo_home - elo_away) / 100 [+ b2 * pi_expected_gd]``; two
+    cut points split it into away / draw / home. Home advantage lives in the cut points.
+
+    Parameters
+    ----------
+    use_pi
+        Add ``pi_expected_gd`` from :func:`marketcast.features.ratings.pi_ratings` as a covariate.
+    """
+
+    def __init__(self, *, use_pi: bool = False) -> None:
+        self.use_pi = use_pi
+
+    def _design(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+        cols = [
+            (pd.to_numeric(X["elo_home"]) - pd.to_numeric(X["elo_away"])).to_numpy(float)
+            / ELO_SCALE
+        ]
+        if self.use_pi:
+            cols.append(pd.to_numeric(X["pi_expected_gd"]).to_numpy(float))
+        return np.stack(cols, axis=1)
+
+    def fit(self, X: pd.DataFrame, y: npt.NDArray[np.int_]) -> Self:
+        """Fit the coefficients and cut points by maximum likelihood.
+
+        Parameters
+        ----------
+        X
+            Feature frame with ``elo_home``, ``elo_away`` (and ``pi_expected_gd`` if ``use_pi``).
+        y
+            Goals, shape (n, 2) ``[home_goals, away_goals]``. Rows with NaN features are skipped.
+
+        Returns
+        -------
+        EloModel
+            The fitted estimator.
+        """
+        goals = np.asarray(y)
+        if goals.ndim != 2 or goals.shape[1] != 2 or goals.shape[0] != len(X):
+            raise ValueError("y must have shape (n_matches, 2): [home_goals, away_goals]")
+        x = self._design(X)
+        outcome = np.where(goals[:, 0] > goals[:, 1], 0, np.where(goals[:, 0] == goals[:, 1], 1, 2))
+        keep = np.all(np.isfinite(x), axis=1)
+        if not keep.any():
+            raise ValueError("no rows with finite rating features to fit EloModel")
+        x, outcome = x[keep], outcome[keep].astype(np.intp)
+        shares = np.bincount(outcome, minlength=3) / len(outcome) + 1e-3
+        start_away = float(np.log(shares[2] / (1 - shares[2])))
+        start_gap = float(np.log(np.log((shares[2] + shares[1]) / shares[0]) - start_away + 1e-3))
+        params0 = np.concatenate([np.zeros(x.shape[1]), [start_away, start_gap]])
+        res = minimize(
+            _negative_log_likelihood,
+            params0,
+            args=(x, outcome),
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-8, "maxiter": 500},
+        )
+        params = np.asarray(res.x, dtype=np.float64)
+        self.coef_ = params[:-2].copy()
+        self.cut_away_ = float(params[-2])
+        self.cut_draw_ = float(params[-2] + np.exp(params[-1]))
+        self.converged_ = bool(res.success)
+        self.n_train_ = len(outcome)
+        self.classes_ = np.array(["home", "draw", "away"])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Return shape (n_matches, 3); columns follow ``self.classes_``; NaN features give NaN."""
+        if not hasattr(self, "coef_"):
+            raise ValueError("EloModel is not fitted; call fit first")
+        x = self._design(X)
+        return ordered_logit_proba(x @ self.coef_, self.cut_away_, self.cut_draw_)
+
+    def predict_market_proba(
+        self, X: pd.DataFrame, market: MarketKind
+    ) -> npt.NDArray[np.float64] | None:
+        """1X2 probabilities; ``None`` for the goal markets (ratings carry no goal totals)."""
+        if MarketKind(market) is MarketKind.ONE_X_TWO:
+            return self.predict_proba(X)
+        return None
+
+    def to_artifact(self) -> dict[str, bytes]:
+        """Parameters and fitted state as one JSON file."""
+        if not hasattr(self, "coef_"):
+            raise ValueError("EloModel is not fitted; call fit first")
+        state = {
+            "model": "elo",
+            "params": self.get_params(),
+            "coef": self.coef_.tolist(),
+            "cut_away": self.cut_away_,
+            "cut_draw": self.cut_draw_,
+            "converged": self.converged_,
+            "n_train": self.n_train_,
+        }
+        return {ARTIFACT_FILE: json.dumps(state, indent=1, sort_keys=True).encode()}
+
+    @classmethod
+    def from_artifact(cls, files: dict[str, bytes]) -> Self:
+        """Rebuild a fitted model from :meth:`to_artifact` output."""
+        state = json.loads(files[ARTIFACT_FILE])
+        model = cls(**state["params"])
+        model.coef_ = np.array(state["coef"], dtype=np.float64)
+        model.cut_away_ = float(state["cut_away"])
+        model.cut_draw_ = float(state["cut_draw"])
+        model.converged_ = bool(state["converged"])
+        model.n_train_ = int(state["n_train"])
+        model.classes_ = np.array(["home", "draw", "away"])
+        return model

@@ -1,0 +1,46 @@
+"""Football models by their stable names: build one from params, or rebuild one from an artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketcast.models.dixon_coles import DixonColes
+from marketcast.models.elo import EloModel
+from marketcast.models.gbm import LightGBMModel
+from marketcast.models.market import MarketModel
+
+FOOTBALL_MODEL_CLASSES: dict[str, type[Any]] = {
+    "market": MarketModel,
+    "elo": EloModel,
+    "dixon_coles": DixonColes,
+    "lightgbm": LightGBMModel,
+}
+
+#: Defaults per model that differ from the class defaults (walk-forward refits warm-start).
+_DEFAULTS: dict[str, dict[str, Any]] = {"dixon_coles": {"warm_start": True}}
+
+
+def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
+    """Build the football model called ``name`` with ``params`` over its defaults.
+
+    Examples
+    --------
+    >>> type(make_model("market")).__name__
+    'MarketModel'
+    """
+    try:
+        cls = FOOTBALL_MODEL_CLASSES[name]
+    except KeyError:
+        known = ", ".join(sorted(FOOTBALL_MODEL_CLASSES))
+        raise ValueError(f"unknown football model {name!r}; known models: {known}") from None
+    kwargs = {**_DEFAULTS.get(name, {}), **(params or {})}
+    if "random_state" in cls().get_params():
+        kwargs.setdefault("random_state", seed)
+    return cls(**kwargs)
+
+
+def load_model(name: str, files: dict[str, bytes]) -> Any:
+    """Rebuild a fitted model from its artifact files (JSON / LightGBM text; never pickle)."""
+    if name not in FOOTBALL_MODEL_CLASSES:
+        raise ValueError(f"unknown football model {name!r}")
+    return FOOTBALL_MODEL_CLASSES[name].from_artifact(files)

@@ -1,0 +1,271 @@
+"""LightGBM boosted from the market: trees learn what the pre-match price lacks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Self
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator
+
+from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.types import MarketKind
+
+_MARKET_PRIOR_COLUMNS = {
+    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
+    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
+    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
+}
+_EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
+_MIN_CALIBRATION_GAIN = 1e-4
+
+
+class LightGBMModel(BaseEstimator):  # type: ignore[misc]
+    """Gradient-boosted trees per market, started from the de-margined pre-match price.
+
+    Each market's booster gets the market's log-probabilities as ``init_score``, so with no trees
+    it *is* the market; trees add only what the features (ratings, form, rest, spread across
+    bookmakers) say the price lacks. The number of trees is chosen by early stopping on the
+    latest ``validation_fraction`` of the training rows (time-ordered), then the booster is refit
+    on all rows. A temperature is fitted on that validation slice and kept only when it lowers
+    the validation log loss ("calibrate where it helps").
+    """
+
+    def __init__(
+        self,
+        *,
+        markets: tuple[str, ...] = ("1x2", "ou25", "ah"),
+        n_estimators: int = 400,
+        learning_rate: float = 0.02,
+        num_leaves: int = 7,
+        min_child_samples: int = 300,
+        reg_lambda: float = 20.0,
+        feature_fraction: float = 0.7,
+        bagging_fraction: float = 0.8,
+        validation_fraction: float = 0.15,
+        early_stopping_rounds: int = 40,
+        calibrate: bool = True,
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ) -> None:
+        self.markets = markets
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibrate = calibrate
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
+        """Fit one booster per market on rows in time order; ``y`` is (n, 2) goals."""
+        y = np.asarray(y)
+        order = np.argsort(X["kickoff_utc"].to_numpy(), kind="stable")
+        X = X.iloc[order]
+        y = y[order]
+        self.feature_names_ = [c for c in X.columns if c not in _EXCLUDED]
+        self.leagues_ = sorted(X["league"].astype(str).unique().tolist())
+        features = self._design(X)
+        self.boosters_: dict[str, lgb.Booster | None] = {}
+        self.temperature_: dict[str, float] = {}
+        self.base_rates_: dict[str, list[float]] = {}
+        self.best_iteration_: dict[str, int] = {}
+        for market_name in self.markets:
+            market = MarketKind(market_name)
+            labels = market_labels(market, X, y)
+            keep = labels >= 0
+            k = n_outcomes(market)
+            self.base_rates_[market.value] = base_rates(labels, k).tolist()
+            init = self._init_score(X, market)
+            booster, temperature, best = self._fit_market(
+                features[keep], labels[keep], init[keep], k
+            )
+            self.boosters_[market.value] = booster
+            self.temperature_[market.value] = temperature
+            self.best_iteration_[market.value] = best
+        self.classes_ = CLASSES_1X2
+        return self
+
+    def _params(self, k: int) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "lambda_l2": self.reg_lambda,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_col_wise": True,
+            "num_threads": self.n_jobs,
+            "verbosity": -1,
+        }
+        if k == 2:
+            params.update(objective="binary")
+        else:
+            params.update(objective="multiclass", num_class=k)
+        return params
+
+    def _fit_market(
+        self, features: np.ndarray, labels: np.ndarray, init: np.ndarray, k: int
+    ) -> tuple[lgb.Booster | None, float, int]:
+        params = self._params(k)
+        binary_labels = (labels == 0).astype(float) if k == 2 else labels
+        init_flat = _flatten_init(init, k)
+        n_valid = int(len(labels) * self.validation_fraction)
+        best = self.n_estimators
+        temperature = 1.0
+        if n_valid >= 200 and self.early_stopping_rounds > 0:
+            n_train = len(labels) - n_valid
+            train_set = lgb.Dataset(
+                features[:n_train],
+                binary_labels[:n_train],
+                init_score=_flatten_init(init[:n_train], k),
+                categorical_feature=[0],
+                free_raw_data=False,
+            )
+            valid_set = lgb.Dataset(
+                features[n_train:],
+                binary_labels[n_train:],
+                init_score=_flatten_init(init[n_train:], k),
+                reference=train_set,
+            )
+            probe = lgb.train(
+                params,
+                train_set,
+                num_boost_round=self.n_estimators,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+            best = max(int(probe.best_iteration or 0), 0)
+            if self.calibrate and best > 0:
+                raw = _raw_scores(probe, features[n_train:], init[n_train:], k, best)
+                temperature = _fit_temperature(raw, labels[n_train:])
+        if best == 0:
+            # No tree helped on the validation slice: the forecast stays the market prior.
+            return None, temperature, best
+        full = lgb.Dataset(features, binary_labels, init_score=init_flat, categorical_feature=[0])
+        booster = lgb.train(params, full, num_boost_round=best)
+        return booster, temperature, best
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return shape (n_matches, 3) in ``classes_`` order."""
+        p = self.predict_market_proba(X, MarketKind.ONE_X_TWO)
+        if p is None:
+            raise ValueError("this LightGBMModel was fitted without the 1x2 market")
+        return p
+
+    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
+        """Probabilities per outcome of ``market``, or None when it was not fitted."""
+        if market.value not in self.boosters_:
+            return None
+        booster = self.boosters_[market.value]
+        k = n_outcomes(market)
+        raw = _raw_scores(booster, self._design(X), self._init_score(X, market), k, None)
+        raw = raw / self.temperature_[market.value]
+        return softmax(raw, axis=1)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _design(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks columns {missing}")
+        league_codes = pd.Categorical(X["league"].astype(str), categories=self.leagues_).codes
+        rest = [c for c in self.feature_names_ if c != "league"]
+        numeric = X.loc[:, rest].to_numpy(dtype=float)
+        return np.column_stack([league_codes.astype(float), numeric])
+
+    def _init_score(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
+        """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
+        p = X.loc[:, list(_MARKET_PRIOR_COLUMNS[market])].to_numpy(dtype=float, copy=True)
+        missing = np.isnan(p).any(axis=1)
+        if hasattr(self, "base_rates_") and market.value in self.base_rates_:
+            p[missing] = np.asarray(self.base_rates_[market.value])
+        else:
+            p[missing] = 1.0 / p.shape[1]
+        return np.log(np.clip(p, 1e-6, 1.0))
+
+    # -- artifacts -------------------------------------------------------------------------
+    def to_artifact(self) -> dict[str, bytes]:
+        """LightGBM text models plus JSON metadata; nothing is pickled."""
+        meta = {
+            "params": self.get_params(),
+            "feature_names": self.feature_names_,
+            "leagues": self.leagues_,
+            "temperature": self.temperature_,
+            "base_rates": self.base_rates_,
+            "best_iteration": self.best_iteration_,
+        }
+        files = {"lightgbm.json": json_bytes(meta)}
+        for market, booster in self.boosters_.items():
+            if booster is not None:
+                files[f"lightgbm_{market}.txt"] = booster.model_to_string().encode("utf-8")
+        return files
+
+    @classmethod
+    def from_artifact(cls, files: dict[str, bytes]) -> Self:
+        """Rebuild from :meth:`to_artifact` output."""
+        meta = json.loads(files["lightgbm.json"])
+        params = dict(meta["params"])
+        params["markets"] = tuple(params["markets"])
+        model = cls(**params)
+        model.feature_names_ = meta["feature_names"]
+        model.leagues_ = meta["leagues"]
+        model.temperature_ = {k: float(v) for k, v in meta["temperature"].items()}
+        model.base_rates_ = meta["base_rates"]
+        model.best_iteration_ = meta["best_iteration"]
+        model.boosters_ = {
+            m: (
+                lgb.Booster(model_str=files[f"lightgbm_{m}.txt"].decode("utf-8"))
+                if f"lightgbm_{m}.txt" in files
+                else None
+            )
+            for m in model.markets
+        }
+        model.classes_ = CLASSES_1X2
+        return model
+
+
+def _flatten_init(init: np.ndarray, k: int) -> np.ndarray:
+    """LightGBM wants binary init as one logit and multiclass init class-major."""
+    if k == 2:
+        return init[:, 0] - init[:, 1]
+    return init.T.reshape(-1)
+
+
+def _raw_scores(
+    booster: lgb.Booster | None, features: np.ndarray, init: np.ndarray, k: int, n_iter: int | None
+) -> np.ndarray:
+    """Total raw scores (n, k): trees plus the market prior, as log-odds per outcome."""
+    if booster is None:
+        trees = np.zeros(len(features) if k == 2 else len(features) * k)
+    else:
+        trees = booster.predict(features, raw_score=True, num_iteration=n_iter)
+    if k == 2:
+        logit = trees + (init[:, 0] - init[:, 1])
+        return np.column_stack([logit, np.zeros_like(logit)])
+    return np.asarray(trees).reshape(len(features), k) + init
+
+
+def _fit_temperature(raw: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising validation log loss; 1.0 unless it helps."""
+
+    def loss(t: float) -> float:
+        logp = log_softmax(raw / t, axis=1)
+        return float(-logp[np.arange(len(labels)), labels].mean())
+
+    result = minimize_scalar(loss, bounds=(0.5, 2.0), method="bounded")
+    t = float(result.x)
+    return t if loss(1.0) - loss(t) > _MIN_CALIBRATION_GAIN else 1.0

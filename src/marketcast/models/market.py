@@ -1,0 +1,63 @@
+"""The market itself as a model: de-margined pre-match prices (the bar every model must clear)."""
+
+from __future__ import annotations
+
+import json
+from typing import Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.types import MarketKind
+
+_COLUMNS = {
+    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
+    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
+    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
+}
+
+
+class MarketModel(BaseEstimator):  # type: ignore[misc]
+    """Forecast = the de-margined pre-match price; matches nobody priced get training base rates.
+
+    The de-margining method is chosen when the features are built (and recorded in the manifest).
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
+        """Learn only the fallback: base rates per market from the training labels."""
+        y = np.asarray(y)
+        self.base_rates_ = {
+            m.value: base_rates(market_labels(m, X, y), n_outcomes(m)).tolist() for m in MarketKind
+        }
+        self.classes_ = CLASSES_1X2
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return shape (n_matches, 3) in ``classes_`` order."""
+        p = self.predict_market_proba(X, MarketKind.ONE_X_TWO)
+        assert p is not None
+        return p
+
+    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
+        """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
+        p = X.loc[:, list(_COLUMNS[market])].to_numpy(dtype=float, copy=True)
+        missing = np.isnan(p).any(axis=1)
+        p[missing] = np.asarray(self.base_rates_[market.value])
+        return p
+
+    def to_artifact(self) -> dict[str, bytes]:
+        """The fallback base rates as JSON."""
+        return {"market.json": json_bytes({"base_rates": self.base_rates_})}
+
+    @classmethod
+    def from_artifact(cls, files: dict[str, bytes]) -> Self:
+        """Rebuild from :meth:`to_artifact` output."""
+        model = cls()
+        model.base_rates_ = json.loads(files["market.json"])["base_rates"]
+        model.classes_ = CLASSES_1X2
+        return model

@@ -1,0 +1,1 @@
+"""models nn stage of the marketcast pipeline."""

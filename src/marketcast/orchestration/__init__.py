@@ -1,0 +1,1 @@
+"""orchestration stage of the marketcast pipeline."""

@@ -1,0 +1,171 @@
+"""One function per CLI command: parse nothing, do one job, return the exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from marketcast.config import FOOTBALL_MARKETS, FOOTBALL_MODELS, load_config
+from marketcast.datasets.football_data import load_football
+from marketcast.datasets.pull import pull_football
+from marketcast.orchestration.football import (
+    evaluate_football as _evaluate,
+)
+from marketcast.orchestration.football import (
+    parse_csv_option,
+    run_football,
+    test_mask_between,
+    write_json,
+)
+from marketcast.registry import Registry
+from marketcast.registry.store import manifest_summary
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def run(config_path: str | None) -> int:
+    """``marketcast run``: the main job on the bundled data (or the config's files)."""
+    run_football(load_config(config_path), console=_console())
+    return 0
+
+
+def evaluate_football(
+    data_paths: list[str],
+    start: str,
+    end: str | None,
+    markets: str | None,
+    models: str | None,
+    config_path: str | None,
+    json_out: str,
+) -> int:
+    """``marketcast evaluate football``: walk forward from ``start`` and write the contract JSON."""
+    config = load_config(config_path)
+    updates: dict[str, Any] = {}
+    chosen_markets = parse_csv_option(markets, FOOTBALL_MARKETS, "markets")
+    chosen_models = parse_csv_option(models, FOOTBALL_MODELS, "models")
+    if chosen_markets:
+        updates["markets"] = chosen_markets
+    if chosen_models:
+        updates["models"] = chosen_models
+    config = config.model_copy(update=updates)
+    data = load_football(data_paths)
+    mask = test_mask_between(data.matches, start, end)
+    evaluation, _, _ = _evaluate(config, data, mask, console=_console())
+    write_json(json_out, evaluation.to_contract_json())
+    _console().print(f"wrote {json_out}: {evaluation.n_matches} matches evaluated")
+    return 0
+
+
+def data_check(paths: list[str], json_out: str | None) -> int:
+    """``marketcast data check``: print the integrity report; exit 1 when a file has errors."""
+    data = load_football(paths or None, on_error="collect")
+    report = data.report.to_dict()
+    if json_out:
+        write_json(json_out, report)
+    console = Console()
+    table = Table(title="data integrity")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("files_read", "rows_read", "rows_kept", "blank_rows"):
+        table.add_row(key, str(report.get(key, "")))
+    for section in ("repaired", "dropped", "quotes_dropped"):
+        for reason, count in sorted(report.get(section, {}).items()):
+            table.add_row(f"{section}: {reason}", str(count))
+    console.print(table)
+    for issue in report.get("errors", []):
+        sys.stderr.write(f"error: {_issue_text(issue)}\n")
+    return 1 if report.get("errors") else 0
+
+
+def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | None) -> int:
+    """``marketcast data pull football``: download season files, validating each."""
+    kwargs = {"base_url": base_url} if base_url else {}
+    written = pull_football(
+        [v.strip() for v in leagues.split(",") if v.strip()],
+        [v.strip() for v in seasons.split(",") if v.strip()],
+        Path(dest),
+        **kwargs,
+    )
+    for path in written:
+        _console().print(f"pulled {path}")
+    return 0
+
+
+def registry(root: str, command: str, name: str | None, version: str | None) -> int:
+    """``marketcast registry list | show | promote | rollback``."""
+    store = Registry(root)
+    out = Console()
+    if command == "list":
+        table = Table(title=f"registry {root}")
+        for column in ("vertical", "market", "model", "version", "log loss", "champion"):
+            table.add_column(column)
+        for manifest in store.list_models():
+            champion = store.champion(manifest.vertical, manifest.market)
+            is_champion = (
+                champion is not None
+                and champion.model_name == manifest.model_name
+                and champion.version == manifest.version
+            )
+            log_loss = manifest.scores.get("log_loss")
+            table.add_row(
+                manifest.vertical,
+                manifest.market,
+                manifest.model_name,
+                str(manifest.version),
+                "" if log_loss is None else f"{log_loss:.4f}",
+                "*" if is_champion else "",
+            )
+        out.print(table)
+        return 0
+    assert name is not None
+    parts = name.split("/")
+    if command == "show":
+        vertical, market, model_name = _split(parts, 3, name)
+        chosen = version or store.latest_version(vertical, market, model_name)
+        if chosen is None:
+            raise LookupError(f"no registered versions of {name}")
+        manifest = store.manifest(vertical, market, model_name, chosen)
+        out.print_json(json.dumps(manifest_summary(manifest) | manifest.model_dump(mode="json")))
+        return 0
+    if command == "promote":
+        vertical, market, model_name = _split(parts, 3, name)
+        assert version is not None
+        store.manifest(vertical, market, model_name, version)  # must exist
+        store.set_champion(vertical, market, model_name, version, "manual promotion")
+        out.print(f"champion of {vertical}/{market}: {model_name} {version}")
+        return 0
+    if command == "rollback":
+        vertical, market = _split(parts, 2, name)
+        record = store.rollback(vertical, market)
+        out.print(
+            f"champion of {vertical}/{market} rolled back to {record.model_name} {record.version}"
+        )
+        return 0
+    raise ValueError(f"unknown registry command {command!r}")
+
+
+def _split(parts: list[str], n: int, name: str) -> list[str]:
+    if len(parts) != n:
+        shape = "vertical/market/model" if n == 3 else "vertical/market"
+        raise ValueError(f"expected {shape}, got {name!r}")
+    return parts
+
+
+def _issue_text(issue: dict[str, Any]) -> str:
+    where = ", ".join(
+        str(part)
+        for part in (
+            issue.get("file"),
+            f"row {issue['row']}" if issue.get("row") is not None else None,
+            f"field {issue['field']!r}" if issue.get("field") else None,
+        )
+        if part
+    )
+    return f"{where}: {issue.get('reason')}"

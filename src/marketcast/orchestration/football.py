@@ -1,0 +1,446 @@
+"""The football job end to end: load, features, walk-forward, scores, promotion, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from marketcast.config import FootballRunConfig
+from marketcast.data.feature_store import frame_sha256, save_features
+from marketcast.datasets.football_data import FootballData, load_football
+from marketcast.evaluation.backtest import BacktestConfig
+from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
+from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
+from marketcast.features.football import build_features
+from marketcast.models.factory import make_model
+from marketcast.registry import Registry, build_manifest, decide_promotion
+from marketcast.registry.promotion import PromotionRule
+from marketcast.reports.writer import write_report
+from marketcast.types import MarketKind
+
+log = logging.getLogger(__name__)
+VERTICAL = "football"
+
+
+@dataclass
+class FootballRun:
+    """What a run produced: the evaluation, where its report lives, the promotion decisions."""
+
+    run_id: str
+    run_dir: Path
+    evaluation: FootballEvaluation
+    report: dict[str, Any]
+    champions: dict[str, str]
+
+
+def load_data(config: FootballRunConfig) -> FootballData:
+    """Load the configured files (or the bundled data) and keep the configured leagues."""
+    data = load_football(list(config.data.paths) or None)
+    if config.data.leagues:
+        data = select_leagues(data, config.data.leagues)
+    return data
+
+
+def select_leagues(data: FootballData, leagues: Sequence[str]) -> FootballData:
+    """Keep only ``leagues`` (matches and their odds); an unknown league is a clear error."""
+    known = set(data.matches["league"].unique())
+    unknown = sorted(set(leagues) - known)
+    if unknown:
+        raise ValueError(f"unknown leagues {unknown}; the data holds {sorted(known)}")
+    keep = data.matches["league"].isin(list(leagues)).to_numpy()
+    matches = data.matches.loc[keep].reset_index(drop=True)
+    odds = data.odds.loc[data.odds["match_id"].isin(matches["match_id"])].reset_index(drop=True)
+    return dataclasses.replace(data, matches=matches, odds=odds)
+
+
+def test_mask_last_seasons(matches: pd.DataFrame, n_seasons: int) -> np.ndarray:
+    """Rows in the last ``n_seasons`` seasons present for each league."""
+    mask = np.zeros(len(matches), dtype=bool)
+    for _league, group in matches.groupby("league", sort=True):
+        seasons = sorted(group["season"].unique())[-n_seasons:]
+        mask[group.index[group["season"].isin(seasons)].to_numpy()] = True
+    return mask
+
+
+def test_mask_between(matches: pd.DataFrame, start: str, end: str | None) -> np.ndarray:
+    """Rows with ``start <= kickoff_utc < end`` (dates are read as UTC midnight)."""
+    kickoff = matches["kickoff_utc"]
+    mask = (kickoff >= _utc(start)).to_numpy()
+    if end is not None:
+        mask &= (kickoff < _utc(end)).to_numpy()
+    return mask
+
+
+def evaluate_football(
+    config: FootballRunConfig,
+    data: FootballData,
+    test_mask: np.ndarray,
+    *,
+    console: Console | None = None,
+) -> tuple[FootballEvaluation, pd.DataFrame, dict[str, float]]:
+    """Build features, walk forward every configured model, and score them against the market."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    X = build_features(data, demargin_method=config.demargin_method)
+    timings["features"] = time.perf_counter() - t0
+    if not test_mask.any():
+        raise ValueError("no matches fall in the evaluation window: check --start/--end")
+    markets = tuple(MarketKind(m) for m in config.markets)
+    models = {
+        name: make_model(name, config.model_params.get(name), seed=config.seed)
+        for name in config.models
+    }
+    y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
+    t0 = time.perf_counter()
+    with _progress(console, "walk-forward") as progress:
+        predictions = walk_forward_predict(
+            X,
+            y_goals,
+            test_mask,
+            models,
+            markets,
+            step_days=config.walk_forward.step_days,
+            retrain_every_steps=config.walk_forward.retrain_every_steps,
+            progress=progress,
+        )
+    timings["walk_forward"] = time.perf_counter() - t0
+    for name in models:
+        timings[f"fit_{name}"] = round(predictions.fit_seconds[name], 3)
+    t0 = time.perf_counter()
+    bt = config.backtest
+    evaluation = evaluate_predictions(
+        data,
+        X,
+        predictions,
+        markets,
+        demargin_method=config.demargin_method,
+        backtest=BacktestConfig(
+            staking=bt.staking,
+            kelly_fraction=bt.kelly_fraction,
+            min_edge=bt.min_edge,
+            max_stake_fraction=bt.max_stake_fraction,
+            n_bootstrap=bt.n_bootstrap,
+            seed=config.seed,
+        ),
+        bookmaker=bt.bookmaker,
+        alpha=config.promotion.alpha,
+        min_matches=config.promotion.min_matches,
+    )
+    timings["scoring"] = time.perf_counter() - t0
+    return evaluation, X, timings
+
+
+def run_football(config: FootballRunConfig, *, console: Console | None = None) -> FootballRun:
+    """The main job: walk-forward evaluation of every model, promotion, registry, reports."""
+    console = console or Console(stderr=True)
+    created = datetime.now(UTC)
+    run_id = f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
+    run_dir = Path(config.runs_dir) / run_id
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    data = load_data(config)
+    timings["load"] = time.perf_counter() - t0
+    console.log(
+        f"loaded {len(data.matches)} matches from {data.report.files_read} files "
+        f"({len(data.matches['league'].unique())} leagues)"
+    )
+    if config.walk_forward.start is not None:
+        test_mask = test_mask_between(
+            data.matches, config.walk_forward.start, config.walk_forward.end
+        )
+    else:
+        test_mask = test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
+    evaluation, X, eval_timings = evaluate_football(config, data, test_mask, console=console)
+    timings.update(eval_timings)
+
+    t0 = time.perf_counter()
+    features = save_features(
+        X.astype({"league": str}), Path(config.runs_dir) / "feature_store", VERTICAL
+    )
+    data_sha = data_sha256(data)
+    registry = Registry(config.registry_root)
+    champions, promotion = _register_and_promote(
+        config, registry, data, X, evaluation, run_id, data_sha, features.sha256
+    )
+    timings["register"] = time.perf_counter() - t0
+
+    report = build_report(config, run_id, created, data, evaluation, promotion, timings)
+    report["features"] = {"sha256": features.sha256, "path": str(features.path)}
+    write_report(run_dir, report)
+    write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
+    print_summary(console, evaluation, champions, run_dir)
+    return FootballRun(run_id, run_dir, evaluation, report, champions)
+
+
+def _register_and_promote(
+    config: FootballRunConfig,
+    registry: Registry,
+    data: FootballData,
+    X: pd.DataFrame,
+    evaluation: FootballEvaluation,
+    run_id: str,
+    data_sha: str,
+    features_sha: str,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Fit each model on all matches, register it per market, then apply the promotion rule.
+
+    Per market: with no champion yet, the pre-match ``market`` model becomes champion (the bar
+    every model must clear). The best challenger by walk-forward log loss then faces the
+    current champion in a paired test on this run's per-match losses; the decision and its
+    reason are saved in the registry beside the manifests.
+    """
+    y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
+    kickoff = data.matches["kickoff_utc"]
+    window = {
+        "start_utc": kickoff.min().to_pydatetime(),
+        "end_utc": kickoff.max().to_pydatetime(),
+        "n_matches": len(data.matches),
+    }
+    rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
+    artifacts: dict[str, dict[str, bytes]] = {}
+    for name in config.models:
+        model = make_model(name, config.model_params.get(name), seed=config.seed)
+        model.fit(X, y_goals)
+        artifacts[name] = model.to_artifact()
+
+    champions: dict[str, str] = {}
+    promotion: dict[str, Any] = {}
+    for market_name, ev in evaluation.markets.items():
+        versions: dict[str, str] = {}
+        for name in ev.summary["engines"]:
+            manifest = build_manifest(
+                model_name=name,
+                vertical=VERTICAL,
+                market=market_name,
+                config=config,
+                files=artifacts[name],
+                data_sha256=data_sha,
+                features_sha256=features_sha,
+                training_window=window,
+                scores={k: float(v) for k, v in ev.summary["engines"][name].items()},
+                backtest=ev.summary["backtest"].get(name, {}),
+                run_id=run_id,
+            )
+            versions[name] = registry.register(
+                VERTICAL, market_name, name, artifacts[name], manifest
+            )
+
+        current = registry.champion(VERTICAL, market_name)
+        if current is None or current.model_name not in ev.losses:
+            incumbent = (
+                "market"
+                if "market" in versions
+                else min(versions, key=lambda n: ev.summary["engines"][n]["log_loss"])
+            )
+            bootstrap = decide_promotion(None, None, incumbent, ev.losses[incumbent], rule)
+            registry.save_decision(VERTICAL, market_name, bootstrap)
+            registry.set_champion(
+                VERTICAL, market_name, incumbent, versions[incumbent], bootstrap.reason
+            )
+        else:
+            incumbent = current.model_name
+            registry.set_champion(
+                VERTICAL,
+                market_name,
+                incumbent,
+                versions[incumbent],
+                f"champion {incumbent} refreshed: refit on matches up to "
+                f"{window['end_utc']:%Y-%m-%d}",
+            )
+        challengers = {n: ev.summary["engines"][n]["log_loss"] for n in versions if n != incumbent}
+        if challengers:
+            challenger = min(challengers, key=lambda n: challengers[n])
+            decision = decide_promotion(
+                incumbent,
+                ev.losses[incumbent],
+                challenger,
+                ev.losses[challenger],
+                rule,
+                champion_version=versions[incumbent],
+                challenger_version=versions[challenger],
+            )
+            registry.save_decision(VERTICAL, market_name, decision)
+            if decision.promote:
+                registry.set_champion(
+                    VERTICAL, market_name, challenger, versions[challenger], decision.reason
+                )
+                incumbent = challenger
+            promotion[market_name] = decision.model_dump(mode="json")
+        champions[market_name] = incumbent
+    return champions, promotion
+
+
+def build_report(
+    config: FootballRunConfig,
+    run_id: str,
+    created: datetime,
+    data: FootballData,
+    evaluation: FootballEvaluation,
+    promotion: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """The run report: the contract JSON plus per-league tables, curves and data integrity."""
+    from marketcast.registry.manifest import git_sha
+
+    return {
+        "run_id": run_id,
+        "created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git_sha": git_sha(),
+        "config": config.model_dump(mode="json"),
+        "data": data.report.to_dict(),
+        "evaluation": evaluation.to_contract_json(),
+        "per_league": _per_league(evaluation),
+        "reliability": {m: ev.reliability for m, ev in evaluation.markets.items()},
+        "profit_curves": {m: ev.profit_curves for m, ev in evaluation.markets.items()},
+        "promotion": promotion or {m: ev.promotion for m, ev in evaluation.markets.items()},
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def _per_league(evaluation: FootballEvaluation) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for market_name, ev in evaluation.markets.items():
+        for league, section in ev.per_league.items():
+            out.setdefault(league, {})[market_name] = section
+    return out
+
+
+def print_summary(
+    console: Console, evaluation: FootballEvaluation, champions: dict[str, str], run_dir: Path
+) -> None:
+    """Terminal table: per market and model, log loss ratio to the closing line, RPS, ROI, CLV."""
+    table = Table(title="marketcast football: walk-forward vs the de-margined closing line")
+    for column in ("market", "model", "log loss", "ratio to closing", "RPS", "ROI", "bets", "CLV"):
+        table.add_column(column, justify="right" if column not in ("market", "model") else "left")
+    for market_name, ev in evaluation.markets.items():
+        s = ev.summary
+        for name, scores in s["engines"].items():
+            bt = s["backtest"].get(name, {})
+            mark = " *" if champions.get(market_name, ev.champion) == name else ""
+            table.add_row(
+                market_name,
+                name + mark,
+                f"{scores['log_loss']:.4f}",
+                f"{s['ratio_to_closing'][name]:.4f}",
+                f"{scores['rps']:.4f}",
+                _pct(bt.get("roi")),
+                str(bt.get("n_bets", 0)),
+                _pct(bt.get("clv")),
+            )
+        for yardstick in ("prematch", "closing"):
+            m = s["market"][yardstick]
+            ratio = s["ratio_to_closing"].get(yardstick, 1.0)
+            table.add_row(
+                market_name,
+                f"[{yardstick} line]",
+                f"{m['log_loss']:.4f}",
+                f"{ratio:.4f}",
+                f"{m['rps']:.4f}",
+                "",
+                "",
+                "",
+            )
+    console.print(table)
+    console.print(f"champion marked *; report: {run_dir / 'report.html'}")
+
+
+def data_sha256(data: FootballData) -> str:
+    """Content hash of the loaded matches and odds (the data hash in every manifest)."""
+    digest = hashlib.sha256()
+    digest.update(frame_sha256(data.matches).encode())
+    digest.update(frame_sha256(data.odds).encode())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _progress(console: Console | None, label: str) -> Iterator[ProgressFn]:
+    if console is None:
+        yield lambda done, total, desc: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None, detail="")
+
+        def update(done: int, total: int, detail: str) -> None:
+            bar.update(task, completed=done, total=total, detail=detail)
+
+        yield update
+
+
+def _utc(value: str) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _pct(value: float | None) -> str:
+    return (
+        "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:+.2%}"
+    )
+
+
+def _json_dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically (temp file, then rename); NaN becomes null."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(_json_dumps(_nan_to_none(obj)), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def parse_csv_option(
+    value: str | None, allowed: Sequence[str], what: str
+) -> tuple[str, ...] | None:
+    """Split ``a,b`` and check each against ``allowed``; a clear error names the bad value."""
+    if value is None:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; choose from {', '.join(allowed)}")
+    return items

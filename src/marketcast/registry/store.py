@@ -1,0 +1,569 @@
+"""Artifact store: model versions, manifests, champion pointers and decisions on any fsspec URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import fsspec.core
+from fsspec.implementations.local import LocalFileSystem
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from marketcast.registry.manifest import (
+    MANIFEST_FILE,
+    Manifest,
+    file_entries,
+    sha256_json,
+    validate_file_name,
+    validate_name,
+    validate_version,
+    verify_files,
+)
+
+if TYPE_CHECKING:
+    from marketcast.registry.promotion import PromotionDecision
+
+logger = logging.getLogger(__name__)
+
+CHAMPION_FILE = "champion.json"
+DECISIONS_DIR = "decisions"
+#: Names a model may not take because the market folder uses them itself.
+RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
+#: Version and decision timestamps: sortable, second resolution, UTC.
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+_VERSION_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{8}$")
+
+
+class RegistryError(Exception):
+    """A registry request that cannot be met (unknown model, nothing to roll back to, ...)."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """The requested model version has no manifest in the registry."""
+
+
+class ChampionRecord(BaseModel):
+    """Which model version is the champion of a market, since when, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_name: str
+    version: str
+    promoted_utc: AwareDatetime
+    reason: str
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_model_name(cls, value: str) -> str:
+        return validate_name(value, "model name")
+
+    @field_validator("version")
+    @classmethod
+    def _safe_version(cls, value: str) -> str:
+        return validate_version(value)
+
+
+class _ChampionFile(BaseModel):
+    """On-disk shape of ``champion.json``: the current record plus earlier ones, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_name: str
+    version: str
+    promoted_utc: AwareDatetime
+    reason: str
+    history: list[ChampionRecord] = Field(default_factory=list)
+
+    def current(self) -> ChampionRecord:
+        return ChampionRecord(
+            model_name=self.model_name,
+            version=self.version,
+            promoted_utc=self.promoted_utc,
+            reason=self.reason,
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _decision_label(label: str) -> str:
+    """Make a free-form model label safe for a file name ("Elo v2" -> "elo-v2")."""
+    safe = re.sub(r"[^a-z0-9_.-]+", "-", label.lower()).strip("-.")
+    safe = re.sub(r"\.{2,}", ".", safe)[:64]
+    return safe or "model"
+
+
+class Registry:
+    """Model registry on a local folder or any fsspec URL.
+
+    Layout::
+
+        {root}/{vertical}/{market}/{model_name}/{version}/manifest.json   (written last)
+        {root}/{vertical}/{market}/{model_name}/{version}/<artifact files>
+        {root}/{vertical}/{market}/champion.json
+        {root}/{vertical}/{market}/decisions/{timestamp}_{challenger}.json
+
+    Parameters
+    ----------
+    root
+        Local folder path or fsspec URL (``file://``, ``memory://``, ``s3://`` ...).
+    clock
+        Returns the current time (aware, UTC); injectable for tests.
+    """
+
+    def __init__(self, root: str = "registry", *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.root = str(root)
+        fs, path = fsspec.core.url_to_fs(self.root)
+        self._fs = fs
+        self._is_local = isinstance(fs, LocalFileSystem)
+        self._root_path = path.rstrip("/") or "/"
+        if self._is_local:
+            self._root_path = os.path.abspath(self._root_path)
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The registry clock's current time (UTC)."""
+        return self._clock().astimezone(UTC)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.root!r})"
+
+    # ------------------------------------------------------------------ paths and raw I/O
+
+    def _path(self, *names: str) -> str:
+        """Join already-validated names under the root; refuse anything resolving outside it."""
+        path = self._root_path
+        for name in names:
+            path = self._join(path, name)
+        if self._is_local:
+            root_real = os.path.realpath(self._root_path)
+            real = os.path.realpath(path)
+            if real != root_real and not real.startswith(root_real + os.sep):
+                raise ValueError(f"refusing path {path!r}: it resolves outside the registry root")
+        return path
+
+    def _join(self, folder: str, name: str) -> str:
+        return os.path.join(folder, name) if self._is_local else f"{folder.rstrip('/')}/{name}"
+
+    def _market_path(self, vertical: str, market: str, *rest: str) -> str:
+        return self._path(
+            validate_name(vertical, "vertical"), validate_name(market, "market"), *rest
+        )
+
+    def _version_path(self, vertical: str, market: str, model_name: str, version: str) -> str:
+        return self._market_path(
+            vertical, market, self._model_name(model_name), validate_version(version)
+        )
+
+    @staticmethod
+    def _model_name(model_name: str) -> str:
+        validate_name(model_name, "model name")
+        if model_name in RESERVED_MODEL_NAMES:
+            raise ValueError(f"model name {model_name!r} is reserved by the registry")
+        return model_name
+
+    def _write_atomic(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+        folder, name = os.path.split(path) if self._is_local else path.rsplit("/", 1)
+        tmp = self._join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+        if self._is_local:
+            os.makedirs(folder, exist_ok=True)
+            try:
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        else:
+            self._fs.makedirs(folder, exist_ok=True)
+            self._fs.pipe_file(tmp, data)
+            self._fs.mv(tmp, path)
+            self._fs.invalidate_cache(folder)
+
+    def _read(self, path: str) -> bytes:
+        return bytes(self._fs.cat_file(path))
+
+    def _exists(self, path: str) -> bool:
+        return bool(self._fs.exists(path))
+
+    def _children(self, path: str, *, dirs: bool) -> list[str]:
+        """Names of the sub-folders (``dirs=True``) or files directly under ``path``."""
+        try:
+            entries = self._fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        wanted = "directory" if dirs else "file"
+        names = {
+            entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            for entry in entries
+            if entry.get("type") == wanted
+        }
+        return sorted(names)
+
+    # ------------------------------------------------------------------ model versions
+
+    def _new_version(self, vertical: str, market: str, model_name: str, manifest: Manifest) -> str:
+        """UTC timestamp + short content hash, strictly later than every existing version."""
+        now = self.now().replace(microsecond=0)
+        model_dir = self._market_path(vertical, market, model_name)
+        stamps = [
+            datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+            for name in self._children(model_dir, dirs=True)
+            if (match := _VERSION_PATTERN.match(name))
+        ]
+        if stamps and now <= max(stamps):
+            now = max(stamps) + timedelta(seconds=1)
+        content = sha256_json(
+            {
+                "files": [entry.model_dump(mode="json") for entry in manifest.files],
+                "config_sha256": manifest.config_sha256,
+                "data_sha256": manifest.data_sha256,
+                "features_sha256": manifest.features_sha256,
+            }
+        )
+        return f"{now.strftime(TIMESTAMP_FORMAT)}-{content[:8]}"
+
+    def register(
+        self,
+        vertical: str,
+        market: str,
+        model_name: str,
+        files: Mapping[str, bytes],
+        manifest: Manifest,
+    ) -> str:
+        """Store a model's artifact files and manifest; return the new version.
+
+        Artifact files are written first and ``manifest.json`` last, each atomically, so a crash
+        part-way leaves a folder without a manifest, which every reader ignores.
+
+        Parameters
+        ----------
+        vertical, market, model_name
+            Where to file the model; must equal the manifest's fields.
+        files
+            File name -> bytes, as returned by the model's ``to_artifact()``. Pickle-family
+            names are refused.
+        manifest
+            The run's manifest. Its ``files`` list may be empty (it is filled in here) or must
+            match ``files`` exactly. ``version`` is normally ``None`` and assigned here; a set
+            version is kept (copying between registries) and must not exist yet.
+
+        Returns
+        -------
+        str
+            The version, e.g. ``"20261121T235959Z-3f2c1e9a"``; later registrations of the same
+            model sort after earlier ones.
+        """
+        validate_name(vertical, "vertical")
+        validate_name(market, "market")
+        self._model_name(model_name)
+        for field, given in (
+            ("vertical", vertical),
+            ("market", market),
+            ("model_name", model_name),
+        ):
+            if getattr(manifest, field) != given:
+                raise ValueError(
+                    f"manifest {field} {getattr(manifest, field)!r} does not match {given!r}"
+                )
+        if not files:
+            raise ValueError(f"no artifact files given for {vertical}/{market}/{model_name}")
+        for name in files:
+            validate_file_name(name)
+        entries = file_entries(files)
+        if manifest.files and manifest.files != entries:
+            raise ValueError(
+                f"manifest lists files {[e.name for e in manifest.files]} whose hashes or sizes "
+                f"differ from the files given {[e.name for e in entries]}"
+            )
+        manifest = manifest.model_copy(update={"files": entries})
+        version = manifest.version or self._new_version(vertical, market, model_name, manifest)
+        folder = self._version_path(vertical, market, model_name, version)
+        if self._exists(self._join(folder, MANIFEST_FILE)):
+            raise FileExistsError(f"{vertical}/{market}/{model_name} {version} already exists")
+        manifest = Manifest.model_validate({**manifest.model_dump(), "version": version})
+        for name in sorted(files):
+            self._write_atomic(self._join(folder, name), bytes(files[name]))
+        self._write_atomic(
+            self._join(folder, MANIFEST_FILE), manifest.model_dump_json(indent=2).encode()
+        )
+        logger.info("registered %s/%s/%s %s", vertical, market, model_name, version)
+        return version
+
+    def manifest(self, vertical: str, market: str, model_name: str, version: str) -> Manifest:
+        """Return the manifest of one registered version.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When the version has no manifest (never registered, or its registration crashed).
+        """
+        path = self._join(self._version_path(vertical, market, model_name, version), MANIFEST_FILE)
+        try:
+            raw = self._read(path)
+        except FileNotFoundError:
+            raise ModelNotFoundError(
+                f"no model {vertical}/{market}/{model_name} version {version} in {self.root}"
+            ) from None
+        manifest = Manifest.model_validate_json(raw)
+        if (manifest.vertical, manifest.market, manifest.model_name, manifest.version) != (
+            vertical,
+            market,
+            model_name,
+            version,
+        ):
+            raise RegistryError(
+                f"manifest at {path} describes {manifest.vertical}/{manifest.market}/"
+                f"{manifest.model_name} {manifest.version}, not the folder it sits in"
+            )
+        return manifest
+
+    def load_files(
+        self, vertical: str, market: str, model_name: str, version: str
+    ) -> dict[str, bytes]:
+        """Return the artifact files of one version, each checked against its manifest sha256.
+
+        Raises
+        ------
+        ArtifactIntegrityError
+            When a file is missing or its bytes differ from what the manifest recorded.
+        """
+        manifest = self.manifest(vertical, market, model_name, version)
+        folder = self._version_path(vertical, market, model_name, version)
+        files: dict[str, bytes] = {}
+        for entry in manifest.files:
+            validate_file_name(entry.name)
+            try:
+                files[entry.name] = self._read(self._join(folder, entry.name))
+            except FileNotFoundError:
+                continue  # reported by verify_files as missing
+        verify_files(manifest, files)
+        return files
+
+    def versions(self, vertical: str, market: str, model_name: str) -> list[str]:
+        """Registered versions of one model (those with a manifest), oldest first."""
+        model_dir = self._market_path(vertical, market, self._model_name(model_name))
+        return [
+            name
+            for name in self._children(model_dir, dirs=True)
+            if self._is_valid_version(name)
+            and self._exists(self._join(self._join(model_dir, name), MANIFEST_FILE))
+        ]
+
+    def latest_version(self, vertical: str, market: str, model_name: str) -> str | None:
+        """The most recently registered version of a model, or ``None``."""
+        found = self.versions(vertical, market, model_name)
+        return found[-1] if found else None
+
+    @staticmethod
+    def _is_valid_name(name: str) -> bool:
+        try:
+            validate_name(name)
+        except ValueError:
+            return False
+        return True
+
+    @staticmethod
+    def _is_valid_version(name: str) -> bool:
+        try:
+            validate_version(name)
+        except ValueError:
+            return False
+        return True
+
+    def list_models(self, vertical: str | None = None, market: str | None = None) -> list[Manifest]:
+        """Manifests of every registered version, sorted by vertical, market, model, version.
+
+        Versions whose folder lacks ``manifest.json`` (a crashed registration) are skipped;
+        so is an unreadable manifest, with a warning in the log.
+        """
+        verticals = (
+            [validate_name(vertical, "vertical")]
+            if vertical is not None
+            else [n for n in self._children(self._root_path, dirs=True) if self._is_valid_name(n)]
+        )
+        rows: list[Manifest] = []
+        for vert in verticals:
+            markets = (
+                [validate_name(market, "market")]
+                if market is not None
+                else [
+                    n for n in self._children(self._path(vert), dirs=True) if self._is_valid_name(n)
+                ]
+            )
+            for mkt in markets:
+                models = [
+                    n
+                    for n in self._children(self._path(vert, mkt), dirs=True)
+                    if self._is_valid_name(n) and n not in RESERVED_MODEL_NAMES
+                ]
+                for model_name in models:
+                    for version in self.versions(vert, mkt, model_name):
+                        try:
+                            rows.append(self.manifest(vert, mkt, model_name, version))
+                        except (ValidationError, RegistryError, ValueError) as error:
+                            logger.warning(
+                                "skipping %s/%s/%s %s: unreadable manifest (%s)",
+                                vert,
+                                mkt,
+                                model_name,
+                                version,
+                                error,
+                            )
+        return rows
+
+    # ------------------------------------------------------------------ champion pointer
+
+    def _read_champion_file(self, vertical: str, market: str) -> _ChampionFile | None:
+        path = self._market_path(vertical, market, CHAMPION_FILE)
+        try:
+            raw = self._read(path)
+        except FileNotFoundError:
+            return None
+        return _ChampionFile.model_validate_json(raw)
+
+    def _write_champion_file(self, vertical: str, market: str, state: _ChampionFile) -> None:
+        path = self._market_path(vertical, market, CHAMPION_FILE)
+        self._write_atomic(path, state.model_dump_json(indent=2).encode())
+
+    def champion(self, vertical: str, market: str) -> ChampionRecord | None:
+        """The current champion of a market, or ``None`` when none was ever set."""
+        state = self._read_champion_file(vertical, market)
+        return state.current() if state is not None else None
+
+    def champion_history(self, vertical: str, market: str) -> list[ChampionRecord]:
+        """Earlier champions that :meth:`rollback` can restore, oldest first."""
+        state = self._read_champion_file(vertical, market)
+        return list(state.history) if state is not None else []
+
+    def set_champion(
+        self, vertical: str, market: str, model_name: str, version: str, reason: str
+    ) -> ChampionRecord:
+        """Make a registered version the champion; the previous one goes onto the history.
+
+        Setting the version that is already champion changes nothing and returns its record.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When the version is not registered.
+        """
+        self.manifest(vertical, market, model_name, version)
+        state = self._read_champion_file(vertical, market)
+        if state is not None and (state.model_name, state.version) == (model_name, version):
+            return state.current()
+        history = [*state.history, state.current()] if state is not None else []
+        record = ChampionRecord(
+            model_name=model_name, version=version, promoted_utc=self.now(), reason=reason
+        )
+        self._write_champion_file(
+            vertical, market, _ChampionFile(**record.model_dump(), history=history)
+        )
+        logger.info(
+            "champion of %s/%s is now %s %s: %s", vertical, market, model_name, version, reason
+        )
+        return record
+
+    def rollback(self, vertical: str, market: str) -> ChampionRecord:
+        """Restore the previous champion; the current one is dropped from the pointer.
+
+        Repeated rollbacks walk further back through the history.
+
+        Raises
+        ------
+        RegistryError
+            When the market has no champion, or no earlier champion to return to.
+        """
+        state = self._read_champion_file(vertical, market)
+        if state is None:
+            raise RegistryError(f"cannot roll back {vertical}/{market}: it has no champion")
+        if not state.history:
+            raise RegistryError(
+                f"cannot roll back {vertical}/{market}: {state.model_name} {state.version} is the "
+                "first champion, there is no earlier one"
+            )
+        previous = state.history[-1]
+        self.manifest(vertical, market, previous.model_name, previous.version)
+        record = ChampionRecord(
+            model_name=previous.model_name,
+            version=previous.version,
+            promoted_utc=self.now(),
+            reason=(
+                f"rollback from {state.model_name} {state.version} "
+                f"(first promoted {previous.promoted_utc:%Y-%m-%dT%H:%M:%SZ}: {previous.reason})"
+            ),
+        )
+        self._write_champion_file(
+            vertical, market, _ChampionFile(**record.model_dump(), history=state.history[:-1])
+        )
+        logger.info(
+            "rolled %s/%s back to %s %s", vertical, market, record.model_name, record.version
+        )
+        return record
+
+    # ------------------------------------------------------------------ promotion decisions
+
+    def save_decision(self, vertical: str, market: str, decision: PromotionDecision) -> str:
+        """Save a promotion decision beside the manifests it compared; return its path.
+
+        The file is ``{root}/{vertical}/{market}/decisions/{timestamp}_{challenger}.json``;
+        ``decided_utc`` is filled in with the registry clock when the decision lacks it.
+        """
+        if decision.decided_utc is None:
+            decision = decision.model_copy(update={"decided_utc": self.now()})
+        assert decision.decided_utc is not None
+        stamp = decision.decided_utc.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+        folder = self._market_path(vertical, market, DECISIONS_DIR)
+        base = f"{stamp}_{_decision_label(decision.challenger)}"
+        path = self._join(folder, f"{base}.json")
+        counter = 1
+        while self._exists(path):
+            counter += 1
+            path = self._join(folder, f"{base}-{counter}.json")
+        self._write_atomic(path, decision.model_dump_json(indent=2).encode())
+        return path
+
+    def decisions(self, vertical: str, market: str) -> list[PromotionDecision]:
+        """Saved promotion decisions of a market, oldest first."""
+        from marketcast.registry.promotion import PromotionDecision
+
+        folder = self._market_path(vertical, market, DECISIONS_DIR)
+        return [
+            PromotionDecision.model_validate_json(self._read(self._join(folder, name)))
+            for name in self._children(folder, dirs=False)
+            if name.endswith(".json") and not name.startswith(".")
+        ]
+
+
+def manifest_summary(manifest: Manifest) -> dict[str, Any]:
+    """A flat row for listings: names, version, creation time, scores and training window."""
+    return {
+        "vertical": manifest.vertical,
+        "market": manifest.market,
+        "model_name": manifest.model_name,
+        "version": manifest.version,
+        "created_utc": manifest.created_utc.isoformat(),
+        "git_sha": manifest.git_sha,
+        "n_matches": manifest.training_window.n_matches,
+        **{f"score_{name}": value for name, value in manifest.scores.items()},
+    }
+
+
+__all__ = [
+    "CHAMPION_FILE",
+    "DECISIONS_DIR",
+    "ChampionRecord",
+    "ModelNotFoundError",
+    "Registry",
+    "RegistryError",
+    "manifest_summary",
+]

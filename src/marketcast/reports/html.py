@@ -1,0 +1,646 @@
+"""Render a run report dict as one self-contained HTML page (inline CSS and SVG, no scripts)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from marketcast.reports.plots import (
+    assign_colors,
+    order_models,
+    profit_curves_svg,
+    ratio_bar_svg,
+    reliability_svg,
+)
+
+__all__ = ["market_ratios", "render_html"]
+
+MARKET_ORDER: tuple[str, ...] = ("1x2", "ou25", "ah")
+MARKET_TITLES: dict[str, str] = {
+    "1x2": "1X2 (home / draw / away)",
+    "ou25": "Over / under 2.5 goals",
+    "ah": "Asian handicap",
+}
+YARDSTICK_LABELS: dict[str, str] = {
+    "closing": "closing line (de-margined)",
+    "prematch": "pre-match line (de-margined)",
+}
+_DATA_COUNT_ORDER = ("files_read", "rows_read", "rows_kept", "blank_rows")
+_DATA_TABLE_ORDER = ("dropped", "repaired", "quotes_dropped")
+_ISSUE_COLUMN_ORDER = ("file", "row", "field", "reason", "value")
+_MAX_LISTED_ISSUES = 20
+_DASH = "\u2013"
+
+_CSS = """
+:root { --ink: #1d2430; --muted: #5b6573; --rule: #d9dde3; --band: #f4f6f8;
+        --good: #1a7f37; --bad: #b42318; --accent: #0b5cad; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1180px; padding: 24px 28px 64px; color: var(--ink);
+       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+h1 { font-size: 24px; margin: 0 0 6px; }
+h2 { font-size: 20px; margin: 40px 0 10px; padding-bottom: 4px;
+     border-bottom: 2px solid var(--ink); }
+h3 { font-size: 15px; margin: 24px 0 8px; }
+code, pre, .num { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0 0; }
+.meta dt { color: var(--muted); }
+.meta dd { margin: 0; }
+nav { margin: 16px 0 0; padding: 8px 12px; background: var(--band); border-radius: 6px; }
+nav a { margin-right: 14px; color: var(--accent); text-decoration: none; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left;
+         vertical-align: top; }
+th { background: var(--band); font-weight: 600; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.yardstick td { color: var(--muted); font-style: italic; background: #fafbfc; }
+tr.champion td { font-weight: 600; }
+.ci { color: var(--muted); font-size: 11px; }
+.better { color: var(--good); }
+.worse { color: var(--bad); }
+td.best { background: #e6f4ea; }
+.badge { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px;
+         font-size: 11px; font-weight: 600; background: var(--ink); color: #fff; }
+.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px;
+          border-radius: 2px; vertical-align: baseline; }
+.decision { padding: 10px 14px; border-left: 4px solid var(--muted); background: var(--band);
+            margin: 8px 0 12px; }
+.decision.promote { border-left-color: var(--good); }
+.decision.keep { border-left-color: var(--bad); }
+.decision p { margin: 2px 0; }
+.note, .empty { color: var(--muted); }
+figure { margin: 8px 0 16px; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { color: var(--muted); font-size: 12px; }
+pre { background: var(--band); padding: 10px; overflow-x: auto; font-size: 12px; }
+footer { margin-top: 48px; color: var(--muted); font-size: 12px; }
+""".strip()
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _e(value: Any) -> str:
+    """Escape any value for HTML text or an attribute."""
+    return escape(str(value), quote=True)
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a finite float, or None when missing, non-numeric or not finite."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fixed(value: Any, digits: int = 4) -> str:
+    number = _real(value)
+    return _DASH if number is None else f"{number:.{digits}f}"
+
+
+def _signed(value: Any, digits: int = 2) -> str:
+    number = _real(value)
+    return _DASH if number is None else f"{number:+.{digits}f}"
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    """Fraction -> signed percentage, e.g. -0.0123 -> ``-1.23%``."""
+    number = _real(value)
+    return _DASH if number is None else f"{100.0 * number:+.{digits}f}%"
+
+
+def _count(value: Any) -> str:
+    number = _real(value)
+    if number is None:
+        return _e(value) if isinstance(value, str) and value else _DASH
+    return f"{round(number):,}" if number == round(number) else f"{number:,.2f}"
+
+
+def _general(value: Any) -> str:
+    number = _real(value)
+    return _DASH if number is None else f"{number:.4g}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (sections may be missing or null)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _ratio_cell(ratio: float | None, *, best: bool = False) -> str:
+    if ratio is None:
+        return f'<td class="num">{_DASH}</td>'
+    classes = ["num", "better" if ratio < 1.0 else "worse" if ratio > 1.0 else ""]
+    if best:
+        classes.append("best")
+    return f'<td class="{" ".join(c for c in classes if c)}">{ratio:.3f}</td>'
+
+
+def _swatch(color: str | None) -> str:
+    if color is None:
+        return ""
+    return f'<span class="swatch" style="background:{_e(color)}"></span>'
+
+
+def _table(head: Sequence[tuple[str, bool]], rows: Iterable[str]) -> str:
+    """``head``: (label, numeric) pairs; ``rows``: pre-rendered ``<tr>`` strings."""
+    cells = "".join(
+        f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>" for h, num in head
+    )
+    body = "\n".join(rows)
+    return f"<table>\n<thead><tr>{cells}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>\n{svg}<figcaption>{_e(caption)}</figcaption>\n</figure>"
+
+
+# --------------------------------------------------------------------------- market logic
+
+
+def _markets_in(report: Mapping[str, Any]) -> list[str]:
+    """Every market named anywhere in the report, known markets first."""
+    found: set[str] = set(_mapping(_mapping(report.get("evaluation")).get("markets")))
+    for key in ("reliability", "profit_curves", "promotion"):
+        found.update(_mapping(report.get(key)))
+    for by_market in _mapping(report.get("per_league")).values():
+        found.update(_mapping(by_market))
+    known = [m for m in MARKET_ORDER if m in found]
+    return known + sorted(found - set(known))
+
+
+def market_ratios(section: Mapping[str, Any]) -> dict[str, float | None]:
+    """Log loss / closing-line log loss for every engine and the pre-match line in one section.
+
+    A ratio given in ``section["ratio_to_closing"]`` wins; otherwise it is computed from the
+    engine's and the closing line's log loss (both scored on the same matches upstream).
+
+    Parameters
+    ----------
+    section
+        One market's evaluation block: ``{"engines": {...}, "market": {"closing": ...,
+        "prematch": ...}, "ratio_to_closing": {...}}``; any part may be missing.
+
+    Returns
+    -------
+    dict[str, float | None]
+        Model name (and ``"prematch"``, ``"closing"`` when present) -> ratio, None when unknown.
+
+    Examples
+    --------
+    >>> market_ratios({"engines": {"elo": {"log_loss": 1.02}},
+    ...                "market": {"closing": {"log_loss": 1.0}}})
+    {'elo': 1.02, 'closing': 1.0}
+    """
+    given = _mapping(section.get("ratio_to_closing"))
+    yardsticks = _mapping(section.get("market"))
+    closing_ll = _real(_mapping(yardsticks.get("closing")).get("log_loss"))
+
+    def ratio_of(name: str, scores: Mapping[str, Any]) -> float | None:
+        stated = _real(given.get(name))
+        if stated is not None:
+            return stated
+        log_loss = _real(scores.get("log_loss"))
+        if log_loss is None or closing_ll is None or closing_ll <= 0.0:
+            return None
+        return log_loss / closing_ll
+
+    ratios = {
+        name: ratio_of(name, _mapping(scores))
+        for name, scores in _mapping(section.get("engines")).items()
+    }
+    for name in ("prematch", "closing"):
+        if name in yardsticks:
+            ratios[name] = ratio_of(name, _mapping(yardsticks.get(name)))
+    return ratios
+
+
+def _model_sort_key(scores: Mapping[str, Any], name: str) -> tuple[int, float, str]:
+    log_loss = _real(scores.get("log_loss"))
+    return (log_loss is None, log_loss if log_loss is not None else 0.0, name)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _header(report: Mapping[str, Any], markets: Sequence[str]) -> str:
+    items = [
+        (label, f"<code>{_e(value)}</code>" if value is not None else _DASH)
+        for label, value in (
+            ("run id", report.get("run_id")),
+            ("created (UTC)", report.get("created_utc")),
+            ("git sha", report.get("git_sha")),
+        )
+    ]
+    n_matches = _mapping(report.get("evaluation")).get("n_matches")
+    if n_matches is not None:
+        items.append(("matches evaluated", _count(n_matches)))
+    meta = "\n".join(f"<dt>{_e(label)}</dt><dd>{value}</dd>" for label, value in items)
+    links = [(f"market-{_slug(m)}", MARKET_TITLES.get(m, m)) for m in markets]
+    links += [("data", "Data integrity"), ("timings", "Timings"), ("config", "Configuration")]
+    nav = " ".join(f'<a href="#{_e(anchor)}">{_e(text)}</a>' for anchor, text in links)
+    return (
+        "<header>\n<h1>marketcast run report</h1>\n"
+        f'<dl class="meta">\n{meta}\n</dl>\n<nav>{nav}</nav>\n</header>'
+    )
+
+
+_HEADLINE_HEAD: tuple[tuple[str, bool], ...] = (
+    ("model", False),
+    ("log loss", True),
+    ("ratio to closing", True),
+    ("RPS", True),
+    ("Brier", True),
+    ("ECE", True),
+    ("n", True),
+    ("ROI (95% CI)", True),
+    ("bets", True),
+    ("profit (units)", True),
+    ("max drawdown (units)", True),
+    ("CLV", True),
+)
+
+
+def _roi_cell(bets: Mapping[str, Any]) -> str:
+    roi = _pct(bets.get("roi"))
+    ci = bets.get("roi_ci")
+    if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2:
+        roi += f'<br><span class="ci">[{_pct(ci[0])}, {_pct(ci[1])}]</span>'
+    return f'<td class="num">{roi}</td>'
+
+
+def _headline_row(
+    label: str,
+    scores: Mapping[str, Any],
+    bets: Mapping[str, Any],
+    ratio: float | None,
+    *,
+    classes: Sequence[str] = (),
+    color: str | None = None,
+    badge: str | None = None,
+) -> str:
+    name = _swatch(color) + _e(label) + (f'<span class="badge">{_e(badge)}</span>' if badge else "")
+    has_bets = bool(bets)
+    cells = [
+        f"<td>{name}</td>",
+        f'<td class="num">{_fixed(scores.get("log_loss"))}</td>',
+        _ratio_cell(ratio),
+        f'<td class="num">{_fixed(scores.get("rps"))}</td>',
+        f'<td class="num">{_fixed(scores.get("brier"))}</td>',
+        f'<td class="num">{_fixed(scores.get("ece"))}</td>',
+        f'<td class="num">{_count(scores.get("n"))}</td>',
+        _roi_cell(bets) if has_bets else f'<td class="num">{_DASH}</td>',
+        f'<td class="num">{_count(bets.get("n_bets"))}</td>',
+        f'<td class="num">{_signed(bets.get("profit_units"))}</td>',
+        f'<td class="num">{_fixed(bets.get("max_drawdown"), 2)}</td>',
+        f'<td class="num">{_pct(bets.get("clv"))}</td>',
+    ]
+    cls = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<tr{cls}>" + "".join(cells) + "</tr>"
+
+
+def _headline(section: Mapping[str, Any], colors: Mapping[str, str]) -> str:
+    engines = _mapping(section.get("engines"))
+    backtest = _mapping(section.get("backtest"))
+    yardsticks = _mapping(section.get("market"))
+    champion = section.get("champion")
+    ratios = market_ratios(section)
+
+    names = sorted(engines, key=lambda n: _model_sort_key(_mapping(engines[n]), n))
+    names += [n for n in order_models(backtest) if n not in engines]
+    rows = []
+    for name in names:
+        is_champion = champion is not None and name == champion
+        rows.append(
+            _headline_row(
+                name,
+                _mapping(engines.get(name)),
+                _mapping(backtest.get(name)),
+                ratios.get(name),
+                classes=["champion"] if is_champion else [],
+                color=colors.get(name),
+                badge="champion" if is_champion else None,
+            )
+        )
+    for name in ("closing", "prematch"):
+        if name in yardsticks:
+            rows.append(
+                _headline_row(
+                    YARDSTICK_LABELS[name],
+                    _mapping(yardsticks.get(name)),
+                    _mapping(backtest.get(name)),
+                    ratios.get(name),
+                    classes=["yardstick"],
+                    color=colors.get(name),
+                )
+            )
+    if not rows:
+        return '<p class="empty">No scores for this market.</p>'
+    lead = ""
+    if champion is not None:
+        lead = f"<p>Champion: <strong>{_e(champion)}</strong></p>\n"
+    note = (
+        '<p class="note">Ratio to closing = log loss / log loss of the de-margined closing line '
+        "on the same matches: 1.000 is as good as the market, lower is better. ROI, profit, "
+        "drawdown and CLV come from bets at pre-match prices settled on the result.</p>"
+    )
+    return lead + _table(_HEADLINE_HEAD, rows) + "\n" + note
+
+
+def _promotion(decision: Mapping[str, Any]) -> str:
+    if not decision:
+        return ""
+    promote = decision.get("promote")
+    champion = decision.get("champion")
+    challenger = decision.get("challenger")
+    who_ch = _e(challenger) if challenger is not None else "the challenger"
+    who_cp = _e(champion) if champion is not None else "the champion"
+    if promote is True:
+        verdict, cls = f"Promote <strong>{who_ch}</strong> over {who_cp}.", "promote"
+    elif promote is False:
+        verdict, cls = f"Keep <strong>{who_cp}</strong>; {who_ch} is not promoted.", "keep"
+    else:
+        verdict, cls = "No promotion decision recorded.", ""
+    parts = [f"<p>{verdict}</p>"]
+    if decision.get("reason") is not None:
+        parts.append(f"<p>Reason: {_e(decision['reason'])}</p>")
+    stats = [
+        ("p-value", _general(decision.get("p_value"))),
+        ("mean score difference", _general(decision.get("mean_difference"))),
+        ("paired matches", _count(decision.get("n"))),
+    ]
+    shown = [f"{_e(k)} {v}" for k, v in stats if v != _DASH]
+    if shown:
+        parts.append('<p class="note">' + " \u00b7 ".join(shown) + "</p>")
+    body = "\n".join(parts)
+    div_class = f"decision {cls}" if cls else "decision"
+    return f'<h3>Promotion</h3>\n<div class="{div_class}">\n{body}\n</div>'
+
+
+def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str, str]) -> str:
+    by_league = {
+        league: _mapping(_mapping(sections).get(market))
+        for league, sections in per_league.items()
+        if _mapping(_mapping(sections).get(market))
+    }
+    if not by_league:
+        return ""
+    ratios = {league: market_ratios(section) for league, section in by_league.items()}
+    models = order_models(
+        name for r in ratios.values() for name in r if name not in ("closing", "prematch")
+    )
+    has_prematch = any("prematch" in r for r in ratios.values())
+    head: list[tuple[str, bool]] = [("league", False), ("n", True), ("closing log loss", True)]
+    head += [(name, True) for name in models]
+    if has_prematch:
+        head.append(("pre-match line", True))
+    rows = []
+    for league in sorted(by_league):
+        section = by_league[league]
+        closing = _mapping(_mapping(section.get("market")).get("closing"))
+        engines = _mapping(section.get("engines"))
+        n = closing.get("n")
+        if n is None:
+            ns = [_real(_mapping(s).get("n")) for s in engines.values()]
+            n = max((x for x in ns if x is not None), default=None)
+        model_ratios = [ratios[league].get(name) for name in models]
+        finite = [r for r in model_ratios if r is not None]
+        best = min(finite) if finite else None
+        cells = [
+            f"<td>{_e(league)}</td>",
+            f'<td class="num">{_count(n)}</td>',
+            f'<td class="num">{_fixed(closing.get("log_loss"))}</td>',
+        ]
+        cells += [_ratio_cell(r, best=r is not None and r == best) for r in model_ratios]
+        if has_prematch:
+            cells.append(_ratio_cell(ratios[league].get("prematch")))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    table = _table(head, rows)
+    bar_input = {
+        league: {name: ratios[league].get(name) for name in models} for league in by_league
+    }
+    svg = ratio_bar_svg(bar_input, colors=colors, salt=f"ratio-{_slug(market)}")
+    figure = _figure(
+        svg, "Ratio to the closing line per league (bars start at 1.00; left is better)."
+    )
+    return (
+        "<h3>Per league: model vs market</h3>\n"
+        '<p class="note">Ratio to the closing line per league; the best model in each league is '
+        "shaded.</p>\n" + table + "\n" + figure
+    )
+
+
+def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str, str]) -> str:
+    section = _mapping(_mapping(_mapping(report.get("evaluation")).get("markets")).get(market))
+    parts = [
+        f'<section id="market-{_e(_slug(market))}">',
+        f"<h2>{_e(MARKET_TITLES.get(market, market))}</h2>",
+        _headline(section, colors),
+        _promotion(_mapping(_mapping(report.get("promotion")).get(market))),
+        _per_league(_mapping(report.get("per_league")), market, colors),
+    ]
+    reliability = _mapping(_mapping(report.get("reliability")).get(market))
+    if reliability:
+        svg = reliability_svg(reliability, colors=colors, salt=f"reliability-{_slug(market)}")
+        parts.append("<h3>Reliability</h3>")
+        parts.append(
+            _figure(
+                svg,
+                "Observed frequency against forecast probability per bin; the diagonal is perfect "
+                "calibration and marker area grows with the number of forecasts in the bin.",
+            )
+        )
+    curves = _mapping(_mapping(report.get("profit_curves")).get(market))
+    if curves:
+        svg = profit_curves_svg(curves, colors=colors, salt=f"profit-{_slug(market)}")
+        parts.append("<h3>Cumulative profit</h3>")
+        parts.append(
+            _figure(
+                svg, "Cumulative profit in units staked, bets at pre-match prices, by kick-off."
+            )
+        )
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def _reason_table(title: str, counts: Mapping[str, Any]) -> str:
+    if not counts:
+        return f'<h3>{_e(title)}</h3>\n<p class="empty">none</p>'
+    keyed = sorted(counts.items(), key=lambda kv: (-(_real(kv[1]) or 0.0), str(kv[0])))
+    rows = [f'<tr><td>{_e(k)}</td><td class="num">{_count(v)}</td></tr>' for k, v in keyed]
+    return f"<h3>{_e(title)}</h3>\n" + _table((("reason", False), ("count", True)), rows)
+
+
+def _issue_table(title: str, issues: Sequence[Any]) -> str:
+    shown = list(issues[:_MAX_LISTED_ISSUES])
+    more = len(issues) - len(shown)
+    head = f"<h3>{_e(title)} ({len(issues):,})</h3>"
+    if not shown:
+        return head + '\n<p class="empty">none</p>'
+    if all(isinstance(i, Mapping) for i in shown):
+        columns = _known_first({str(k) for issue in shown for k in issue}, _ISSUE_COLUMN_ORDER)
+        rows = [
+            "<tr>" + "".join(f"<td>{_e(_plain(issue.get(c)))}</td>" for c in columns) + "</tr>"
+            for issue in shown
+        ]
+        body = _table([(c, False) for c in columns], rows)
+    else:
+        body = "<ul>\n" + "\n".join(f"<li>{_e(_plain(i))}</li>" for i in shown) + "\n</ul>"
+    if more > 0:
+        body += f'\n<p class="note">and {more:,} more</p>'
+    return head + "\n" + body
+
+
+def _known_first(names: set[str], known: Sequence[str]) -> list[str]:
+    """``names`` with the ``known`` ones first in that order, the rest sorted."""
+    return [k for k in known if k in names] + sorted(names - set(known))
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return _DASH
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _data_section(data: Mapping[str, Any]) -> str:
+    parts = ['<section id="data">', "<h2>Data integrity</h2>"]
+    if not data:
+        parts += ['<p class="empty">No integrity report recorded.</p>', "</section>"]
+        return "\n".join(parts)
+    scalars = {k for k in data if not isinstance(data[k], Mapping | list | tuple)}
+    ordered = _known_first(scalars, _DATA_COUNT_ORDER)
+    rows = [f'<tr><td>{_e(k)}</td><td class="num">{_count(data[k])}</td></tr>' for k in ordered]
+    rows_read, rows_kept = _real(data.get("rows_read")), _real(data.get("rows_kept"))
+    if rows_read and rows_kept is not None:
+        rows.append(
+            f'<tr><td>share of rows kept</td><td class="num">{100.0 * rows_kept / rows_read:.2f}%'
+            "</td></tr>"
+        )
+    if rows:
+        parts.append(_table((("count", False), ("value", True)), rows))
+    for key in _known_first({k for k in data if isinstance(data[k], Mapping)}, _DATA_TABLE_ORDER):
+        parts.append(_reason_table(key.replace("_", " "), data[key]))
+    for key in sorted(k for k in data if isinstance(data[k], list | tuple)):
+        parts.append(_issue_table(key.replace("_", " "), data[key]))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _timings_section(timings: Mapping[str, Any]) -> str:
+    parts = ['<section id="timings">', "<h2>Timings</h2>"]
+    seconds = {str(k): _real(v) for k, v in timings.items()}
+    if not seconds:
+        parts += ['<p class="empty">No timings recorded.</p>', "</section>"]
+        return "\n".join(parts)
+    total = sum(v for v in seconds.values() if v is not None)
+    ordered = sorted(seconds.items(), key=lambda kv: (-(kv[1] or 0.0), kv[0]))
+
+    def share(v: float | None) -> str:
+        return f"{100.0 * v / total:.1f}%" if v is not None and total > 0 else _DASH
+
+    rows = [
+        f'<tr><td>{_e(k)}</td><td class="num">{_fixed(v, 1)}</td>'
+        f'<td class="num">{share(v)}</td></tr>'
+        for k, v in ordered
+    ]
+    rows.append(
+        f'<tr><td><strong>total</strong></td><td class="num">{total:.1f}</td><td></td></tr>'
+    )
+    parts += [_table((("step", False), ("seconds", True), ("share", True)), rows), "</section>"]
+    return "\n".join(parts)
+
+
+def _config_section(config: Any) -> str:
+    parts = ['<section id="config">', "<h2>Configuration</h2>"]
+    if not config:
+        parts.append('<p class="empty">No configuration recorded.</p>')
+    else:
+        text = json.dumps(config, indent=2, sort_keys=True, default=str)
+        parts.append(
+            "<details>\n<summary>run configuration (JSON)</summary>\n"
+            f"<pre>{_e(text)}</pre>\n</details>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _all_model_names(report: Mapping[str, Any]) -> list[str]:
+    names: set[str] = set()
+    for section in _mapping(_mapping(report.get("evaluation")).get("markets")).values():
+        names.update(_mapping(_mapping(section).get("engines")))
+        names.update(_mapping(_mapping(section).get("backtest")))
+        names.update(_mapping(_mapping(section).get("market")))
+    for key in ("reliability", "profit_curves"):
+        for by_model in _mapping(report.get(key)).values():
+            names.update(_mapping(by_model))
+    for by_market in _mapping(report.get("per_league")).values():
+        for section in _mapping(by_market).values():
+            names.update(_mapping(_mapping(section).get("engines")))
+    return sorted(str(n) for n in names)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """Render a run report as one self-contained HTML page.
+
+    The page holds a header (run id, creation time, git sha), then per market a headline
+    table (every model with log loss, ratio to the closing line, RPS, Brier, ECE, n and its
+    backtest: ROI with CI, bets, profit, max drawdown, CLV; the champion marked; the closing
+    and pre-match lines as yardstick rows), the promotion decision, a per-league table and
+    bar chart of the ratio to closing, reliability diagrams and cumulative profit curves;
+    then the data-integrity summary, timings and the configuration. All text is escaped;
+    CSS and SVG are inline and there is no script or external URL. Missing sections render
+    as short notes. The output depends only on the report's content, not on dict order.
+
+    Parameters
+    ----------
+    report
+        The run report dict (see ``docs/reports.md``); any section may be missing.
+
+    Returns
+    -------
+    str
+        The complete HTML document.
+
+    Examples
+    --------
+    >>> page = render_html({"run_id": "<demo>"})
+    >>> page.startswith("<!DOCTYPE html>"), "&lt;demo&gt;" in page, "<demo>" in page
+    (True, True, False)
+    """
+    markets = _markets_in(report)
+    colors = assign_colors(_all_model_names(report))
+    run_id = report.get("run_id")
+    title = "marketcast report" + (f" \u2014 {run_id}" if run_id is not None else "")
+    body: list[str] = [_header(report, markets)]
+    if markets:
+        body += [_market_section(report, market, colors) for market in markets]
+    else:
+        body.append('<p class="empty">No evaluation results in this report.</p>')
+    body.append(_data_section(_mapping(report.get("data"))))
+    body.append(_timings_section(_mapping(report.get("timings_s"))))
+    body.append(_config_section(report.get("config")))
+    body.append(
+        "<footer>Generated by marketcast. Probabilities of the market lines have the bookmaker "
+        "margin removed; the closing line is the yardstick (ratio 1.000).</footer>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )

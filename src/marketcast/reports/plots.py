@@ -1,0 +1,429 @@
+"""Deterministic SVG plots for run reports: reliability diagrams, profit curves, ratio bars."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib as mpl
+from matplotlib import style as mpl_style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "PALETTE",
+    "YARDSTICK_STYLES",
+    "assign_colors",
+    "order_models",
+    "order_outcomes",
+    "profit_curves_svg",
+    "ratio_bar_svg",
+    "reliability_svg",
+]
+
+# matplotlib's tab10, minus grey (reserved for the market yardsticks).
+PALETTE: tuple[str, ...] = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+)
+
+# The market lines are drawn in black/grey so the models stand out against them.
+YARDSTICK_STYLES: dict[str, dict[str, Any]] = {
+    "closing": {"color": "#222222", "linestyle": "--"},
+    "prematch": {"color": "#888888", "linestyle": ":"},
+    "market": {"color": "#555555", "linestyle": "-."},
+}
+
+# Everything that shapes the SVG text is fixed here so the output is byte-stable: the style is
+# reset to matplotlib's defaults (a user's matplotlibrc cannot leak in), text stays text
+# (`svg.fonttype = none`, no embedded glyph paths) and ids are hashed with a fixed salt.
+_BASE_RC: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9.0,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "timezone": "UTC",
+}
+
+# Drop the Dublin Core block (it carries a creation date, the matplotlib version and URLs).
+_SVG_METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Type": None, "Format": None}
+
+_FIG_WIDTH_IN = 9.0
+
+
+@contextmanager
+def _plot_style(salt: str) -> Iterator[None]:
+    """Reset matplotlib's style and fix the SVG id salt for the duration of one plot."""
+    # typed Any: matplotlib's stubs want Literal rc keys
+    rc: Any = {**_BASE_RC, "svg.hashsalt": f"marketcast:{salt}"}
+    with mpl_style.context("default"), mpl.rc_context(rc):
+        yield
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    """A figure bound to the Agg canvas explicitly: pyplot and its global backend are never used."""
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+_TAG = re.compile(r"<[^>]+>")
+_ID_REFS = re.compile(r'(\bid="|url\(#|href="#)')
+
+
+def _to_svg(fig: Figure) -> str:
+    """Render ``fig`` to SVG text starting at ``<svg`` (no XML prolog, no external DTD URL).
+
+    Every element id (and every reference to one) gets the plot's salt as a prefix, so several
+    plots inlined in one HTML page never share an id (matplotlib names groups ``figure_1``,
+    ``axes_1``, ... in every file).
+    """
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata=_SVG_METADATA)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    salt = str(mpl.rcParams["svg.hashsalt"])
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "-", salt) + "-"
+    # inside tags only: text content never holds a raw "<" or ">" (matplotlib escapes them)
+    return _TAG.sub(lambda tag: _ID_REFS.sub(lambda m: m.group(1) + prefix, tag.group(0)), text)
+
+
+def _label(name: str) -> str:
+    """Make ``name`` safe as a matplotlib label: no mathtext, not hidden from the legend."""
+    text = str(name).replace("$", r"\$")
+    # matplotlib hides legend entries whose label starts with an underscore.
+    return "\u200b" + text if text.startswith("_") else text
+
+
+def _as_float(value: Any) -> float:
+    """``value`` as a float, NaN when it is missing or not a number."""
+    if isinstance(value, bool) or value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def order_models(names: Iterable[str]) -> list[str]:
+    """Models in display order: models by name, then the yardsticks (closing, prematch, market).
+
+    The order never depends on dict insertion order, so a report re-read from sorted JSON
+    draws the same pictures.
+
+    Parameters
+    ----------
+    names
+        Model names; duplicates are ignored.
+
+    Returns
+    -------
+    list[str]
+        The distinct names in display order.
+
+    Examples
+    --------
+    >>> order_models(["closing", "lightgbm", "dixon_coles", "lightgbm"])
+    ['dixon_coles', 'lightgbm', 'closing']
+    """
+    unique = set(names)
+    yardsticks = [name for name in YARDSTICK_STYLES if name in unique]
+    return sorted(unique - set(yardsticks)) + yardsticks
+
+
+def assign_colors(names: Sequence[str]) -> dict[str, str]:
+    """Give each model a fixed colour: palette order follows the sorted model names.
+
+    Yardsticks (``closing``, ``prematch``, ``market``) keep their own grey styles and take no
+    palette slot.
+
+    Parameters
+    ----------
+    names
+        Model names; duplicates are ignored.
+
+    Returns
+    -------
+    dict[str, str]
+        Model name -> hex colour.
+
+    Examples
+    --------
+    >>> assign_colors(["lightgbm", "closing", "dixon_coles"])
+    {'closing': '#222222', 'dixon_coles': '#1f77b4', 'lightgbm': '#ff7f0e'}
+    """
+    colors: dict[str, str] = {}
+    slot = 0
+    for name in sorted(set(names)):
+        if name in YARDSTICK_STYLES:
+            colors[name] = YARDSTICK_STYLES[name]["color"]
+        else:
+            colors[name] = PALETTE[slot % len(PALETTE)]
+            slot += 1
+    return colors
+
+
+def _style_for(name: str, colors: Mapping[str, str]) -> dict[str, Any]:
+    style: dict[str, Any] = {"linestyle": "-"}
+    style.update(YARDSTICK_STYLES.get(name, {}))
+    style["color"] = colors.get(name, style.get("color", "#333333"))
+    return style
+
+
+def _empty_figure(message: str, salt: str) -> str:
+    with _plot_style(salt):
+        fig = _new_figure(_FIG_WIDTH_IN, 1.2)
+        fig.text(0.5, 0.5, message, ha="center", va="center", color="#666666")
+        return _to_svg(fig)
+
+
+def reliability_svg(
+    reliability_for_market: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    *,
+    colors: Mapping[str, str] | None = None,
+    salt: str = "reliability",
+) -> str:
+    """Reliability diagrams for one market: one panel per outcome, one curve per model.
+
+    Each bin is drawn at (mean forecast probability, observed frequency) with a marker whose
+    area grows with the number of forecasts in the bin; the diagonal is perfect calibration.
+
+    Parameters
+    ----------
+    reliability_for_market
+        ``{model: {outcome: [{"p_mean": float, "freq": float, "n": int}, ...]}}``, e.g. the
+        report's ``reliability["1x2"]``. Panels follow :func:`order_outcomes`.
+    colors
+        Model name -> colour; defaults to :func:`assign_colors` over the models given.
+    salt
+        Fixed salt for SVG element ids; give each plot in one HTML page its own.
+
+    Returns
+    -------
+    str
+        SVG document text starting at ``<svg``.
+    """
+    models = order_models(m for m, by_outcome in reliability_for_market.items() if by_outcome)
+    outcomes = order_outcomes(o for m in models for o in reliability_for_market[m])
+    if not outcomes:
+        return _empty_figure("no reliability data", salt)
+    colors = dict(colors) if colors is not None else assign_colors(models)
+
+    n_max = 1.0
+    for model in models:
+        for bins in reliability_for_market[model].values():
+            for b in bins:
+                n = _as_float(b.get("n"))
+                if math.isfinite(n):
+                    n_max = max(n_max, n)
+
+    with _plot_style(salt):
+        fig = _new_figure(max(3.0 * len(outcomes), 6.0), 3.6)
+        axes = fig.subplots(1, len(outcomes), squeeze=False, sharey=True)[0]
+        for ax, outcome in zip(axes, outcomes, strict=True):
+            ax.plot([0.0, 1.0], [0.0, 1.0], color="#bbbbbb", linewidth=1.0, zorder=1)
+            for model in models:
+                bins = reliability_for_market[model].get(outcome) or []
+                points = [
+                    (_as_float(b.get("p_mean")), _as_float(b.get("freq")), _as_float(b.get("n")))
+                    for b in bins
+                ]
+                points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+                if not points:
+                    continue
+                points.sort()
+                style = _style_for(model, colors)
+                xs = [p[0] for p in points]
+                ys = [p[1] for p in points]
+                # marker area in pt^2: 8 for an empty bin up to 80 for the fullest bin
+                sizes = [
+                    8.0 + 72.0 * (p[2] / n_max if math.isfinite(p[2]) else 0.0) for p in points
+                ]
+                ax.plot(xs, ys, linewidth=1.2, label=_label(model), zorder=2, **style)
+                ax.scatter(xs, ys, s=sizes, color=style["color"], alpha=0.8, zorder=3)
+            ax.set_xlim(0.0, 1.0)
+            ax.set_ylim(0.0, 1.0)
+            ax.set_title(_label(outcome))
+            ax.set_xlabel("forecast probability")
+        axes[0].set_ylabel("observed frequency")
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
+        return _to_svg(fig)
+
+
+_OUTCOME_ORDER = ("home", "draw", "away", "over", "under")
+
+
+def order_outcomes(names: Iterable[str]) -> list[str]:
+    """Outcomes in reading order: home, draw, away, over, under, then any others by name.
+
+    Parameters
+    ----------
+    names
+        Outcome names; duplicates are ignored.
+
+    Returns
+    -------
+    list[str]
+        The distinct names in display order.
+
+    Examples
+    --------
+    >>> order_outcomes(["away", "home", "draw", "away"])
+    ['home', 'draw', 'away']
+    """
+    unique = set(names)
+    known = [name for name in _OUTCOME_ORDER if name in unique]
+    return known + sorted(unique - set(known))
+
+
+def _parse_kickoff(value: Any) -> dt.datetime | None:
+    """ISO-8601 text -> naive UTC datetime (matplotlib's date axis is set to UTC)."""
+    try:
+        stamp = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    return stamp
+
+
+def profit_curves_svg(
+    curves_for_market: Mapping[str, Mapping[str, Sequence[Any]]],
+    *,
+    colors: Mapping[str, str] | None = None,
+    salt: str = "profit",
+) -> str:
+    """Cumulative profit (units staked at 1 per unit of stake) against kick-off time.
+
+    Parameters
+    ----------
+    curves_for_market
+        ``{model: {"kickoff_utc": [iso str, ...], "cumulative_profit": [float, ...]}}``, e.g.
+        the report's ``profit_curves["1x2"]``. Without usable ``kickoff_utc`` the x axis is
+        the bet number.
+    colors
+        Model name -> colour; defaults to :func:`assign_colors` over the models given.
+    salt
+        Fixed salt for SVG element ids.
+
+    Returns
+    -------
+    str
+        SVG document text starting at ``<svg``.
+    """
+    series: list[tuple[str, list[Any], list[float]]] = []
+    use_dates = True
+    for model in order_models(curves_for_market):
+        curve = curves_for_market[model]
+        profit = [_as_float(v) for v in (curve.get("cumulative_profit") or [])]
+        if not profit:
+            continue
+        stamps = [_parse_kickoff(v) for v in (curve.get("kickoff_utc") or [])]
+        if len(stamps) != len(profit) or any(s is None for s in stamps):
+            use_dates = False
+        series.append((model, stamps, profit))
+    if not series:
+        return _empty_figure("no bets placed", salt)
+    colors = dict(colors) if colors is not None else assign_colors([s[0] for s in series])
+
+    with _plot_style(salt):
+        fig = _new_figure(_FIG_WIDTH_IN, 3.6)
+        ax = fig.subplots()
+        ax.axhline(0.0, color="#999999", linewidth=0.8)
+        for model, stamps, profit in series:
+            xs: list[Any] = stamps if use_dates else list(range(1, len(profit) + 1))
+            ax.step(
+                xs,
+                profit,
+                where="post",
+                linewidth=1.2,
+                label=_label(model),
+                **_style_for(model, colors),
+            )
+        ax.set_xlabel("kick-off (UTC)" if use_dates else "bet number")
+        ax.set_ylabel("cumulative profit (units)")
+        ax.legend(loc="upper left", ncols=min(len(series), 4))
+        return _to_svg(fig)
+
+
+def ratio_bar_svg(
+    ratios: Mapping[str, Mapping[str, Any]],
+    *,
+    colors: Mapping[str, str] | None = None,
+    salt: str = "ratio",
+) -> str:
+    """Horizontal grouped bars of log loss / closing-line log loss, per league and model.
+
+    A bar left of the 1.00 line means the model beat the de-margined closing line there.
+
+    Parameters
+    ----------
+    ratios
+        ``{league: {model: ratio}}``; missing or non-finite ratios are skipped.
+    colors
+        Model name -> colour; defaults to :func:`assign_colors` over the models given.
+    salt
+        Fixed salt for SVG element ids.
+
+    Returns
+    -------
+    str
+        SVG document text starting at ``<svg``.
+    """
+    leagues = sorted(ratios)
+    models = order_models(m for league in leagues for m in ratios[league])
+    values = {
+        (league, model): _as_float(ratios[league].get(model))
+        for league in leagues
+        for model in models
+    }
+    finite = [v for v in values.values() if math.isfinite(v)]
+    if not finite:
+        return _empty_figure("no per-league ratios", salt)
+    colors = dict(colors) if colors is not None else assign_colors(models)
+
+    bar_h = 0.8 / len(models)
+    with _plot_style(salt):
+        fig = _new_figure(_FIG_WIDTH_IN, 1.4 + 0.22 * len(leagues) * len(models))
+        ax = fig.subplots()
+        for j, model in enumerate(models):
+            ys = [i + (j - (len(models) - 1) / 2) * bar_h for i in range(len(leagues))]
+            ws = [values[(league, model)] for league in leagues]
+            keep = [(y, w) for y, w in zip(ys, ws, strict=True) if math.isfinite(w)]
+            if keep:
+                # bars grow from the market's 1.00: leftwards = better than the closing line
+                ax.barh(
+                    [k[0] for k in keep],
+                    [k[1] - 1.0 for k in keep],
+                    left=1.0,
+                    height=bar_h * 0.9,
+                    color=colors.get(model, "#333333"),
+                    label=_label(model),
+                )
+        lo, hi = min(finite), max(finite)
+        pad = max(0.01, (hi - lo) * 0.15, abs(1.0 - lo) * 0.15, abs(hi - 1.0) * 0.15)
+        ax.set_xlim(min(lo, 1.0) - pad, max(hi, 1.0) + pad)
+        ax.axvline(1.0, color="#222222", linestyle="--", linewidth=1.0)
+        ax.set_yticks(range(len(leagues)), [_label(league) for league in leagues])
+        ax.invert_yaxis()
+        ax.set_xlabel("log loss / closing-line log loss (1.00 = market; lower is better)")
+        fig.legend(loc="outside right upper")
+        return _to_svg(fig)

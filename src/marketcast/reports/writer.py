@@ -1,0 +1,161 @@
+"""Write a run's report.json and report.html atomically, and read report.json back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+
+from marketcast.reports.html import render_html
+
+__all__ = ["REPORT_HTML", "REPORT_JSON", "load_report", "to_jsonable", "write_report"]
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert a report value to plain JSON types; NaN and infinities become None.
+
+    numpy scalars and arrays become Python numbers and lists, datetimes ISO-8601 text, paths
+    text, tuples lists, and objects with a ``to_dict()`` method (such as the integrity report)
+    their dict. Mapping keys become text.
+
+    Parameters
+    ----------
+    value
+        Any report value.
+
+    Returns
+    -------
+    Any
+        The same content built only from dict, list, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        For a value with no JSON form.
+
+    Examples
+    --------
+    >>> to_jsonable({"roi": float("nan"), "n": np.int64(3), "ci": (0.5, float("inf"))})
+    {'roi': None, 'n': 3, 'ci': [0.5, None]}
+    """
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_jsonable(to_dict())
+    raise TypeError(f"report value of type {type(value).__name__} has no JSON form: {value!r}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename on POSIX; silently skipped where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` via a temp file and ``os.replace``.
+
+    A crash before the replace leaves the old file as it was and removes the temp file.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_report(run_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` into ``run_dir``, each atomically.
+
+    The JSON has sorted keys, two-space indent and NaN/inf as ``null``; the HTML is rendered
+    from that same cleaned content (so re-rendering the JSON gives the identical page). Both
+    texts are built before anything is written, and each file goes through a temp file and
+    ``os.replace``, so a crash part-way leaves every file either old or new, never truncated.
+
+    Parameters
+    ----------
+    run_dir
+        The run's folder; created when missing.
+    report
+        The run report (see ``docs/reports.md``).
+
+    Returns
+    -------
+    tuple[Path, Path]
+        Paths of ``report.json`` and ``report.html``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clean = to_jsonable(report)
+    json_text = json.dumps(clean, sort_keys=True, indent=2, allow_nan=False) + "\n"
+    html_text = render_html(clean)
+    json_path, html_path = run_dir / REPORT_JSON, run_dir / REPORT_HTML
+    _atomic_write_text(json_path, json_text)
+    _atomic_write_text(html_path, html_text)
+    return json_path, html_path
+
+
+def load_report(path: Path | str) -> dict[str, Any]:
+    """Read a report written by :func:`write_report`.
+
+    Parameters
+    ----------
+    path
+        ``report.json`` itself or the run folder holding it.
+
+    Returns
+    -------
+    dict[str, Any]
+        The report.
+
+    Raises
+    ------
+    ValueError
+        When the file does not hold a JSON object.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_JSON
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(report, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(report).__name__}")
+    return report

@@ -1,0 +1,1 @@
+"""splits stage of the marketcast pipeline."""

@@ -1,0 +1,148 @@
+"""The command line as a user runs it: real files in, exit codes and JSON out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from marketcast.cli import main
+from marketcast.datasets.bundle import read_archive_csvs
+from marketcast.datasets.football_data import bundled_football_path
+
+SEASONS = ("E0/2020-2021.csv", "E0/2021-2022.csv")
+
+
+@pytest.fixture(scope="module")
+def epl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two real Premier League season files, written out of the bundle as downloaded."""
+    root = tmp_path_factory.mktemp("football")
+    for name, payload in read_archive_csvs(bundled_football_path()):
+        if name.endswith(SEASONS):
+            target = root / Path(name).parent.name / Path(name).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(payload)
+    assert len(list(root.rglob("*.csv"))) == 2
+    return root
+
+
+def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    status = main(
+        [
+            "evaluate",
+            "football",
+            "--data",
+            str(epl_folder),
+            "--start",
+            "2022-01-01",
+            "--markets",
+            "1x2,ou25,ah",
+            "--models",
+            "market,dixon_coles",
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 0
+    result = json.loads(out.read_text())
+    assert result["n_matches"] > 150
+    for market in ("1x2", "ou25", "ah"):
+        section = result["markets"][market]
+        assert set(section) >= {"engines", "market", "backtest", "champion"}
+        assert set(section["engines"]) == {"market", "dixon_coles"}
+        dc = section["engines"]["dixon_coles"]
+        assert set(dc) >= {"log_loss", "brier", "rps", "ece", "n"}
+        assert dc["n"] == section["market"]["closing"]["n"] == section["market"]["prematch"]["n"]
+        assert set(section["backtest"]["dixon_coles"]) >= {
+            "roi",
+            "n_bets",
+            "profit_units",
+            "max_drawdown",
+            "clv",
+        }
+        assert section["champion"] in {"market", "dixon_coles"}
+    one = result["markets"]["1x2"]
+    # The pre-match price is a sharp forecast: within a few percent of the closing line.
+    assert (
+        0.97 < one["market"]["prematch"]["log_loss"] / one["market"]["closing"]["log_loss"] < 1.05
+    )
+
+
+def test_evaluate_rejects_unknown_model(epl_folder: Path, tmp_path: Path, capsys) -> None:
+    status = main(
+        [
+            "evaluate",
+            "football",
+            "--data",
+            str(epl_folder),
+            "--start",
+            "2022-01-01",
+            "--models",
+            "market,oracle",
+            "--json",
+            str(tmp_path / "x.json"),
+        ]
+    )
+    assert status == 2
+    assert "oracle" in capsys.readouterr().err
+
+
+def test_data_check_passes_on_good_files(epl_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "integrity.json"
+    assert main(["data", "check", str(epl_folder), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["rows_kept"] == 760
+    assert report["errors"] == []
+
+
+def test_data_check_exits_1_naming_file_row_and_field(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "E0" / "broken.csv"
+    bad.parent.mkdir()
+    bad.write_text("Div,Date,HomeTeam,AwayTeam,FTAG\nE0,01/08/2020,A,B,1\n")
+    assert main(["data", "check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "broken.csv" in err
+    assert "FTHG" in err
+    assert "row 1" in err
+
+
+def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) -> None:
+    from marketcast.registry import Registry, build_manifest
+
+    root = tmp_path / "reg"
+    registry = Registry(str(root))
+    versions = []
+    for name in ("market", "dixon_coles"):
+        files = {"m.json": json.dumps({"name": name}).encode()}
+        manifest = build_manifest(
+            model_name=name,
+            vertical="football",
+            market="1x2",
+            config={},
+            files=files,
+            data_sha256="d" * 64,
+            features_sha256="f" * 64,
+            training_window={
+                "start_utc": "2020-01-01T00:00:00Z",
+                "end_utc": "2021-01-01T00:00:00Z",
+                "n_matches": 10,
+            },
+            scores={"log_loss": 0.97},
+        )
+        versions.append(registry.register("football", "1x2", name, files, manifest))
+    registry.set_champion("football", "1x2", "market", versions[0], "no champion yet")
+
+    assert main(["registry", "--root", str(root), "list"]) == 0
+    assert "dixon_coles" in capsys.readouterr().out
+    assert main(["registry", "--root", str(root), "show", "football/1x2/dixon_coles"]) == 0
+    assert versions[1] in capsys.readouterr().out
+    assert (
+        main(["registry", "--root", str(root), "promote", "football/1x2/dixon_coles", versions[1]])
+        == 0
+    )
+    assert registry.champion("football", "1x2").model_name == "dixon_coles"
+    assert main(["registry", "--root", str(root), "rollback", "football/1x2"]) == 0
+    assert registry.champion("football", "1x2").model_name == "market"
+    assert main(["registry", "--root", str(root), "show", "football/1x2/../x"]) == 2

@@ -1,0 +1,73 @@
+"""Closing odds and results never enter a feature; every walk-forward split trains on the past."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketcast.datasets.football_data import FootballData
+from marketcast.features.football import OUTCOME_COLUMNS, build_features
+from marketcast.splits.walk_forward import LeakageError, WalkForwardSplit, check_no_leakage
+
+CLOSING_MARKERS = ("closing", "close", "psc", "avgc", "maxc", "b365c")
+
+
+def _numeric(X: pd.DataFrame) -> pd.DataFrame:
+    return X.drop(columns=["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"])
+
+
+def test_no_outcome_or_closing_column_in_features(epl_features: pd.DataFrame) -> None:
+    columns = [c.lower() for c in epl_features.columns]
+    assert not set(OUTCOME_COLUMNS) & set(columns)
+    assert not [c for c in columns if any(marker in c for marker in CLOSING_MARKERS)]
+
+
+def test_closing_odds_never_change_a_feature(epl: FootballData, epl_features: pd.DataFrame) -> None:
+    odds = epl.odds.copy()
+    closing = odds["timing"] == "closing"
+    rng = np.random.default_rng(0)
+    for col in ("odds_0", "odds_1", "odds_2"):
+        odds.loc[closing, col] = odds.loc[closing, col] * rng.uniform(1.2, 3.0, closing.sum())
+    odds.loc[closing, "line"] = odds.loc[closing, "line"] + 0.25
+    perturbed = build_features(dataclasses.replace(epl, odds=odds))
+    pd.testing.assert_frame_equal(_numeric(perturbed), _numeric(epl_features))
+
+
+def test_results_only_reach_features_of_later_dates(
+    epl: FootballData, epl_features: pd.DataFrame
+) -> None:
+    matches = epl.matches.copy()
+    cutoff = matches["kickoff_utc"].iloc[len(matches) // 2].normalize()
+    later = matches["kickoff_utc"] >= cutoff
+    matches.loc[later, "home_goals"] = matches.loc[later, "away_goals"] + 3
+    perturbed = build_features(dataclasses.replace(epl, matches=matches))
+    upto = (matches["kickoff_utc"] < cutoff + pd.Timedelta(days=1)).to_numpy()
+    same_day_or_before = _numeric(perturbed)[upto]
+    pd.testing.assert_frame_equal(same_day_or_before, _numeric(epl_features)[upto])
+    # ...and the change does reach later matches, so the test can fail.
+    after = ~upto
+    assert not np.allclose(
+        perturbed.loc[after, "elo_home"].to_numpy(), epl_features.loc[after, "elo_home"].to_numpy()
+    )
+
+
+def test_every_walk_forward_step_trains_strictly_before_it_tests(epl: FootballData) -> None:
+    kickoff = epl.matches["kickoff_utc"]
+    test_mask = (epl.matches["season"] == "2021-2022").to_numpy()
+    steps = list(WalkForwardSplit(7).split(kickoff, test_mask))
+    assert len(steps) > 30
+    seen = np.concatenate([s.test_index for s in steps])
+    assert sorted(seen.tolist()) == np.flatnonzero(test_mask).tolist()
+    for step in steps:
+        assert kickoff.iloc[step.train_index].max() < kickoff.iloc[step.test_index].min()
+        assert (kickoff.iloc[step.test_index] >= step.start_utc).all()
+        assert (kickoff.iloc[step.test_index] < step.end_utc).all()
+
+
+def test_leakage_check_raises_on_overlap() -> None:
+    kickoff = pd.DatetimeIndex(pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-08"], utc=True))
+    with pytest.raises(LeakageError, match="not before"):
+        check_no_leakage(kickoff, np.array([0, 1]), np.array([2]))

@@ -1,0 +1,99 @@
+"""One contract suite over every football model (sklearn conventions plus safe artifacts)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from marketcast.datasets.football_data import FootballData
+from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model, make_model
+from marketcast.types import MarketKind
+
+ALL_MODELS = sorted(FOOTBALL_MODEL_CLASSES)
+FAST_PARAMS = {"lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10}}
+
+
+@pytest.fixture(scope="module")
+def split(epl: FootballData, epl_features: pd.DataFrame):
+    train = (epl.matches["season"] != "2021-2022").to_numpy()
+    y = epl.matches[["home_goals", "away_goals"]].to_numpy()
+    return epl_features[train], y[train], epl_features[~train].reset_index(drop=True)
+
+
+def _model(name: str):
+    return make_model(name, FAST_PARAMS.get(name), seed=7)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_probabilities_are_distributions_in_class_order(name: str, split) -> None:
+    X_train, y_train, X_test = split
+    model = _model(name).fit(X_train, y_train)
+    p = model.predict_proba(X_test)
+    assert p.shape == (len(X_test), 3)
+    assert list(model.classes_) == ["home", "draw", "away"]
+    assert np.all(p >= 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    for market in MarketKind:
+        pm = model.predict_market_proba(X_test, market)
+        if pm is None:
+            continue
+        assert pm.shape == (len(X_test), 3 if market is MarketKind.ONE_X_TWO else 2)
+        assert np.all(np.isfinite(pm))
+        np.testing.assert_allclose(pm.sum(axis=1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_fit_does_not_mutate_inputs(name: str, split) -> None:
+    X_train, y_train, X_test = split
+    X_before, y_before, T_before = X_train.copy(), y_train.copy(), X_test.copy()
+    model = _model(name).fit(X_train, y_train)
+    model.predict_proba(X_test)
+    pd.testing.assert_frame_equal(X_train, X_before)
+    pd.testing.assert_frame_equal(X_test, T_before)
+    np.testing.assert_array_equal(y_train, y_before)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_no_learned_attribute_before_fit_and_clone_works(name: str, split) -> None:
+    model = _model(name)
+    learned = [a for a in vars(model) if a.endswith("_") and not a.startswith("_")]
+    assert learned == []
+    twin = clone(model)
+    assert twin.get_params() == model.get_params()
+    X_train, y_train, X_test = split
+    np.testing.assert_allclose(
+        twin.fit(X_train, y_train).predict_proba(X_test),
+        _model(name).fit(X_train, y_train).predict_proba(X_test),
+    )
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_same_seed_same_probabilities(name: str, split) -> None:
+    X_train, y_train, X_test = split
+    a = _model(name).fit(X_train, y_train).predict_proba(X_test)
+    b = _model(name).fit(X_train, y_train).predict_proba(X_test)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_artifact_and_pickle_round_trips_predict_the_same(name: str, split) -> None:
+    X_train, y_train, X_test = split
+    model = _model(name).fit(X_train, y_train)
+    files = model.to_artifact()
+    assert files
+    assert all(not f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
+    assert all(isinstance(b, bytes) for b in files.values())
+    rebuilt = load_model(name, files)
+    for market in MarketKind:
+        expected = model.predict_market_proba(X_test, market)
+        got = rebuilt.predict_market_proba(X_test, market)
+        if expected is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    unpickled = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(unpickled.predict_proba(X_test), model.predict_proba(X_test))

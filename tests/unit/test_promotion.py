@@ -1,0 +1,294 @@
+"""Champion/challenger promotion: the paired-test rule and applying it to a registry."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from marketcast.registry import (
+    PromotionRule,
+    Registry,
+    build_manifest,
+    decide_promotion,
+    promote_if_better,
+)
+
+N = 1000
+RULE = PromotionRule()
+
+
+def paired_losses(
+    gain: float, n: int = N, noise: float = 0.05, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Champion log losses and challenger losses lower by ``gain`` per match plus noise."""
+    rng = np.random.default_rng(seed)
+    champion = rng.gamma(4.0, 0.25, n)  # (n,) per-match log loss, mean about 1.0
+    challenger = champion - gain + rng.normal(0.0, noise, n)
+    return champion, challenger
+
+
+def test_clearly_better_challenger_is_promoted() -> None:
+    champion, challenger = paired_losses(0.02)
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    assert decision.promote is True
+    assert decision.n == N
+    assert decision.mean_difference == pytest.approx(np.mean(champion - challenger))
+    assert decision.mean_difference == pytest.approx(0.02, abs=0.005)
+    assert decision.p_value is not None
+    assert decision.p_value < 1e-6
+    assert decision.reason.startswith("log_loss gain 0.02")
+    assert decision.reason.endswith(f"< 0.05 over {N} matches")
+    assert (decision.champion, decision.challenger) == ("elo", "dixon_coles")
+
+
+def test_direction_matches_a_one_sided_t_test_on_differences() -> None:
+    champion, challenger = paired_losses(0.002, noise=0.05, seed=3)
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    difference = champion - challenger
+    t = difference.mean() / (difference.std(ddof=1) / np.sqrt(N))
+    from scipy import stats
+
+    assert decision.p_value == pytest.approx(stats.t.sf(t, df=N - 1), rel=1e-9)
+
+
+def test_equal_models_are_not_promoted() -> None:
+    champion, _ = paired_losses(0.0)
+    decision = decide_promotion("elo", champion, "elo_copy", champion.copy(), RULE)
+    assert decision.promote is False
+    assert decision.mean_difference == 0.0
+    assert decision.p_value == 1.0
+    assert "not better than the champion" in decision.reason
+
+
+def test_noise_only_challenger_is_not_promoted() -> None:
+    champion, challenger = paired_losses(0.0, noise=0.1, seed=11)
+    decision = decide_promotion("elo", champion, "noisy", challenger, RULE)
+    assert decision.promote is False
+    assert decision.p_value is not None
+    assert decision.p_value >= 0.05 or decision.mean_difference <= 0
+
+
+def test_small_gain_that_is_not_significant_says_so() -> None:
+    champion, _ = paired_losses(0.0)
+    noise = np.random.default_rng(5).normal(0.0, 0.3, N)
+    challenger = champion - 0.001 + (noise - noise.mean())  # mean gain exactly 0.001
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    assert decision.mean_difference == pytest.approx(0.001, abs=1e-12)
+    assert decision.promote is False
+    assert decision.reason.endswith(": not significant")
+    assert ">= 0.05" in decision.reason
+
+
+def test_worse_challenger_is_not_promoted() -> None:
+    champion, challenger = paired_losses(-0.02)
+    decision = decide_promotion("elo", champion, "worse", challenger, RULE)
+    assert decision.promote is False
+    assert decision.mean_difference is not None
+    assert decision.mean_difference < 0
+    assert decision.p_value is not None
+    assert decision.p_value > 0.99
+    assert "not better than the champion" in decision.reason
+
+
+def test_too_few_matches_not_promoted_with_reason() -> None:
+    champion, challenger = paired_losses(0.05, n=150)
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    assert decision.promote is False
+    assert decision.n == 150
+    assert decision.p_value is None
+    assert (
+        decision.reason
+        == "only 150 paired matches, fewer than the 200 required to compare log_loss"
+    )
+
+
+def test_nan_pairs_are_dropped() -> None:
+    champion, challenger = paired_losses(0.02, n=400)
+    champion[:150] = np.nan
+    challenger[100:260] = np.nan
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    keep = slice(260, 400)
+    assert decision.n == 140
+    assert decision.promote is False
+    assert "only 140 paired matches" in decision.reason
+    assert decision.mean_difference == pytest.approx(np.mean(champion[keep] - challenger[keep]))
+
+    full_c, full_h = paired_losses(0.02, n=600)
+    full_h[::3] = np.nan
+    decision = decide_promotion("elo", full_c, "dixon_coles", full_h, RULE)
+    assert decision.n == 400
+    assert decision.promote is True
+
+
+def test_constant_positive_difference_is_promoted() -> None:
+    champion = np.full(300, 1.0)
+    decision = decide_promotion("elo", champion, "sharper", champion - 0.01, RULE)
+    assert decision.promote is True
+    assert decision.p_value == 0.0
+
+
+def test_min_gain_is_enforced() -> None:
+    champion, challenger = paired_losses(0.002, noise=0.01)
+    strict = PromotionRule(min_gain=0.01, metric="rps")
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, strict)
+    assert decision.promote is False
+    assert decision.reason.startswith("rps gain 0.00")
+    assert "<= required 0.01" in decision.reason
+
+
+def test_no_champion_yet_promotes() -> None:
+    decision = decide_promotion(None, None, "elo", [0.9, np.nan, 1.1], RULE)
+    assert decision.promote is True
+    assert decision.reason == "no champion yet"
+    assert decision.n == 2
+    assert decision.champion is None
+
+
+def test_input_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="paired on the same matches"):
+        decide_promotion("elo", np.ones(300), "dc", np.ones(299), RULE)
+    with pytest.raises(ValueError, match="infinite value at index 2"):
+        decide_promotion("elo", np.ones(300), "dc", [1.0, 1.0, np.inf], RULE)
+    with pytest.raises(ValueError, match="both champion_losses and challenger_losses"):
+        decide_promotion("elo", None, "dc", np.ones(300), RULE)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        decide_promotion("elo", np.ones((2, 300)), "dc", np.ones((2, 300)), RULE)
+
+
+def test_rule_is_typed_and_frozen() -> None:
+    assert RULE.model_dump() == {
+        "alpha": 0.05,
+        "min_matches": 200,
+        "metric": "log_loss",
+        "min_gain": 0.0,
+    }
+    with pytest.raises(ValidationError, match="extra"):
+        PromotionRule(alpha=0.05, typo=1)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="less than 1"):
+        PromotionRule(alpha=1.5)
+    with pytest.raises(ValidationError, match="frozen"):
+        RULE.alpha = 0.1  # type: ignore[misc]
+
+
+def test_decision_json_round_trip() -> None:
+    champion, challenger = paired_losses(0.02)
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    assert type(decision).model_validate_json(decision.model_dump_json()) == decision
+
+
+# ---------------------------------------------------------------- applied to a registry
+
+
+class TickClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.current += timedelta(seconds=1)
+        return self.current
+
+
+def register(registry: Registry, model_name: str) -> str:
+    files = {"params.json": f'{{"model": "{model_name}"}}'.encode()}
+    manifest = build_manifest(
+        model_name=model_name,
+        vertical="football",
+        market="e0",
+        config={"model": model_name},
+        files=files,
+        data_sha256="c" * 64,
+        features_sha256="d" * 64,
+        training_window={
+            "start_utc": "2020-01-01T00:00:00Z",
+            "end_utc": "2025-01-01T00:00:00Z",
+            "n_matches": 1500,
+        },
+        scores={"log_loss": 0.99},
+        git_sha_value="abc1234",
+        packages=[],
+    )
+    return registry.register("football", "e0", model_name, files, manifest)
+
+
+@pytest.fixture(params=["local", "memory"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    if request.param == "local":
+        yield Registry(str(tmp_path / "registry"), clock=TickClock())
+        return
+    root = f"memory://promotion-test-{uuid.uuid4().hex}"
+    yield Registry(root, clock=TickClock())
+    fs, path = fsspec.core.url_to_fs(root)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def test_promote_if_better_walks_through_champions(registry: Registry) -> None:
+    v_elo = register(registry, "elo")
+    first = promote_if_better(registry, "football", "e0", ("elo", v_elo), None, None, RULE)
+    assert first.promote is True
+    assert first.reason == "no champion yet"
+    champion = registry.champion("football", "e0")
+    assert champion is not None
+    assert (champion.model_name, champion.version) == ("elo", v_elo)
+
+    v_dc = register(registry, "dixon_coles")
+    champ_loss, chall_loss = paired_losses(0.02)
+    second = promote_if_better(
+        registry, "football", "e0", ("dixon_coles", v_dc), champ_loss, chall_loss, RULE
+    )
+    assert second.promote is True
+    assert (second.champion, second.champion_version) == ("elo", v_elo)
+    assert second.challenger_version == v_dc
+    champion = registry.champion("football", "e0")
+    assert champion is not None
+    assert (champion.model_name, champion.reason) == ("dixon_coles", second.reason)
+
+    v_bad = register(registry, "lightgbm")
+    champ_loss, chall_loss = paired_losses(-0.01)
+    third = promote_if_better(
+        registry, "football", "e0", ("lightgbm", v_bad), champ_loss, chall_loss, RULE
+    )
+    assert third.promote is False
+    champion = registry.champion("football", "e0")
+    assert champion is not None
+    assert champion.model_name == "dixon_coles"
+
+    saved = registry.decisions("football", "e0")
+    assert [(d.challenger, d.promote) for d in saved] == [
+        ("elo", True),
+        ("dixon_coles", True),
+        ("lightgbm", False),
+    ]
+    assert saved[2] == third
+    assert all(d.decided_utc is not None for d in saved)
+
+    restored = registry.rollback("football", "e0")
+    assert (restored.model_name, restored.version) == ("elo", v_elo)
+
+
+def test_promote_if_better_requires_registered_challenger(registry: Registry) -> None:
+    from marketcast.registry import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError):
+        promote_if_better(
+            registry, "football", "e0", ("elo", "20260101T000000Z-00000000"), None, [1.0]
+        )
+    assert registry.decisions("football", "e0") == []
+
+
+def test_promote_current_champion_again_is_a_no_op(registry: Registry) -> None:
+    version = register(registry, "elo")
+    promote_if_better(registry, "football", "e0", ("elo", version), None, None)
+    again = promote_if_better(
+        registry, "football", "e0", ("elo", version), np.ones(300), np.ones(300)
+    )
+    assert again.promote is False
+    assert again.reason == f"elo {version} is already the champion"
+    assert registry.champion_history("football", "e0") == []

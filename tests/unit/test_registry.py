@@ -1,0 +1,436 @@
+"""Registry store and manifests: round trips, integrity, safe names, champion pointer, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fsspec
+import pytest
+from pydantic import ValidationError
+
+from marketcast.registry import (
+    ArtifactIntegrityError,
+    Manifest,
+    ModelNotFoundError,
+    PromotionDecision,
+    PromotionRule,
+    Registry,
+    RegistryError,
+    build_manifest,
+    canonical_json,
+    git_sha,
+    package_versions,
+    sha256_bytes,
+    sha256_json,
+)
+
+FILES = {
+    "params.json": b'{"attack": [0.1, -0.2], "home_advantage": 0.25}',
+    "booster.txt": b"tree\nversion=v4\nnum_class=3\n",
+}
+HASH_A = "a" * 64
+HASH_B = "b" * 64
+
+
+class StepClock:
+    """A clock that starts at a fixed instant and moves by ``step`` on every call."""
+
+    def __init__(self, start: datetime, step: timedelta = timedelta(0)) -> None:
+        self.current = start
+        self.step = step
+
+    def __call__(self) -> datetime:
+        value = self.current
+        self.current += self.step
+        return value
+
+
+START = datetime(2026, 11, 21, 23, 59, 59, 500_000, tzinfo=UTC)
+
+
+def make_manifest(
+    model_name: str = "dixon_coles",
+    files: dict[str, bytes] | None = None,
+    vertical: str = "football",
+    market: str = "e0",
+    **overrides: object,
+) -> Manifest:
+    manifest = build_manifest(
+        model_name=model_name,
+        vertical=vertical,
+        market=market,
+        config={"model": {"name": model_name, "params": {"half_life_days": 180}}, "seed": 7},
+        files=files if files is not None else FILES,
+        data_sha256=HASH_A,
+        features_sha256=HASH_B,
+        training_window={
+            "start_utc": "2019-08-09T19:00:00Z",
+            "end_utc": "2024-05-19T15:00:00Z",
+            "n_matches": 1900,
+        },
+        scores={"log_loss": 0.981, "rps": 0.201},
+        backtest={"roi": -0.012, "n_bets": 412},
+        created_utc=datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
+        packages=["numpy", "surely-not-installed-pkg"],
+        git_sha_value="3f2c1e9",
+    )
+    return manifest.model_copy(update=overrides) if overrides else manifest
+
+
+@pytest.fixture(params=["local", "memory"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    if request.param == "local":
+        yield Registry(str(tmp_path / "registry"), clock=StepClock(START))
+    else:
+        root = f"memory://registry-test-{uuid.uuid4().hex}"
+        yield Registry(root, clock=StepClock(START))
+        fs, path = fsspec.core.url_to_fs(root)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+
+def register(registry: Registry, model_name: str = "dixon_coles", **kwargs: object) -> str:
+    files = kwargs.pop("files", FILES)
+    assert isinstance(files, dict)
+    return registry.register(
+        "football", "e0", model_name, files, make_manifest(model_name, files, **kwargs)
+    )
+
+
+# ---------------------------------------------------------------- manifest helpers
+
+
+def test_sha256_json_is_canonical() -> None:
+    assert canonical_json({"b": [1, 2.5], "a": "é"}) == '{"a":"é","b":[1,2.5]}'.encode()
+    assert sha256_json({"b": 1, "a": 2}) == sha256_json({"a": 2, "b": 1})
+    assert sha256_json({"a": 1}) != sha256_json({"a": 2})
+    assert sha256_json({"a": 1}) == sha256_bytes(b'{"a":1}')
+
+
+def test_sha256_json_hashes_pydantic_models_like_their_dict() -> None:
+    rule = PromotionRule(alpha=0.01)
+    assert sha256_json(rule) == sha256_json(
+        {"alpha": 0.01, "min_matches": 200, "metric": "log_loss", "min_gain": 0.0}
+    )
+
+
+def test_git_sha_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
+    assert git_sha(tmp_path) == "unknown"
+
+
+def test_package_versions_reads_installed_metadata() -> None:
+    versions = package_versions(["numpy", "surely-not-installed-pkg"])
+    import numpy as np
+
+    assert versions == {"numpy": np.__version__, "surely-not-installed-pkg": "not installed"}
+
+
+def test_build_manifest_hashes_config_and_files() -> None:
+    manifest = make_manifest()
+    assert manifest.version is None
+    assert manifest.config_sha256 == sha256_json(manifest.config)
+    assert [(f.name, f.bytes) for f in manifest.files] == [
+        ("booster.txt", len(FILES["booster.txt"])),
+        ("params.json", len(FILES["params.json"])),
+    ]
+    assert manifest.files[1].sha256 == sha256_bytes(FILES["params.json"])
+    assert manifest.run_id == "2026-11-21T12-00-00_football_e0_dixon_coles"
+    assert manifest.git_sha == "3f2c1e9"
+    assert manifest.package_versions["surely-not-installed-pkg"] == "not installed"
+
+
+def test_manifest_forbids_unknown_fields_and_is_frozen() -> None:
+    data = make_manifest().model_dump(mode="json")
+    with pytest.raises(ValidationError, match="extra"):
+        Manifest.model_validate({**data, "surprise": 1})
+    with pytest.raises(ValidationError, match="frozen"):
+        make_manifest().model_name = "other"  # type: ignore[misc]
+
+
+def test_manifest_rejects_bad_hashes_and_reversed_window() -> None:
+    data = make_manifest().model_dump(mode="json")
+    with pytest.raises(ValidationError, match="data_sha256"):
+        Manifest.model_validate({**data, "data_sha256": "not-a-hash"})
+    window = {**data["training_window"], "start_utc": "2030-01-01T00:00:00Z"}
+    with pytest.raises(ValidationError, match="starts after it ends"):
+        Manifest.model_validate({**data, "training_window": window})
+
+
+# ---------------------------------------------------------------- register / load
+
+
+def test_register_load_round_trip(registry: Registry) -> None:
+    version = register(registry)
+    assert version.startswith("20261121T235959Z-")
+    assert len(version.split("-")[1]) == 8
+    assert registry.load_files("football", "e0", "dixon_coles", version) == FILES
+    manifest = registry.manifest("football", "e0", "dixon_coles", version)
+    assert manifest.version == version
+    assert manifest.scores == {"log_loss": 0.981, "rps": 0.201}
+    assert {f.name: f.sha256 for f in manifest.files} == {
+        name: sha256_bytes(data) for name, data in FILES.items()
+    }
+    assert manifest == make_manifest().model_copy(update={"version": version})
+
+
+def test_versions_are_monotonic_within_one_second(registry: Registry) -> None:
+    first = register(registry)
+    second = register(registry)
+    third = register(registry, files={"params.json": b"{}"})
+    assert first < second < third
+    assert second.startswith("20261122T000000Z-")
+    assert registry.versions("football", "e0", "dixon_coles") == [first, second, third]
+    assert registry.latest_version("football", "e0", "dixon_coles") == third
+
+
+def test_list_models_filters_and_sorts(registry: Registry) -> None:
+    v_dc = register(registry, "dixon_coles")
+    v_elo = register(registry, "elo")
+    v_crypto = registry.register(
+        "crypto",
+        "btc-usdt",
+        "lightgbm",
+        FILES,
+        make_manifest("lightgbm", vertical="crypto", market="btc-usdt"),
+    )
+    everything = [(m.vertical, m.model_name, m.version) for m in registry.list_models()]
+    assert everything == [
+        ("crypto", "lightgbm", v_crypto),
+        ("football", "dixon_coles", v_dc),
+        ("football", "elo", v_elo),
+    ]
+    assert [m.model_name for m in registry.list_models("football", "e0")] == ["dixon_coles", "elo"]
+    assert registry.list_models("football", "sp1") == []
+
+
+def test_tampered_artifact_raises(registry: Registry) -> None:
+    version = register(registry)
+    path = registry._path("football", "e0", "dixon_coles", version, "params.json")
+    with registry._fs.open(path, "wb") as handle:
+        handle.write(b'{"attack": [9.9, -0.2], "home_advantage": 0.25}')
+    with pytest.raises(ArtifactIntegrityError, match=r"'params.json' was modified"):
+        registry.load_files("football", "e0", "dixon_coles", version)
+
+
+def test_missing_artifact_raises(registry: Registry) -> None:
+    version = register(registry)
+    registry._fs.rm(registry._path("football", "e0", "dixon_coles", version, "booster.txt"))
+    with pytest.raises(ArtifactIntegrityError, match=r"missing \['booster.txt'\]"):
+        registry.load_files("football", "e0", "dixon_coles", version)
+
+
+def test_unknown_version_raises_not_found(registry: Registry) -> None:
+    with pytest.raises(ModelNotFoundError, match="no model football/e0/elo version 1"):
+        registry.load_files("football", "e0", "elo", "1")
+
+
+@pytest.mark.parametrize(
+    ("vertical", "market", "model_name"),
+    [
+        ("football", "e0", "../evil"),
+        ("football", "../../etc", "elo"),
+        ("football", "e0", "a/b"),
+        ("football", "e0", "/abs"),
+        ("..", "e0", "elo"),
+        ("football", "E0", "elo"),
+        ("football", "e0", ""),
+        ("football", "e0", "a..b"),
+        ("football", "e0", "x" * 65),
+        ("football", "e0", "decisions"),
+    ],
+)
+def test_unsafe_names_raise(
+    registry: Registry, vertical: str, market: str, model_name: str
+) -> None:
+    with pytest.raises(ValueError, match=r"invalid|reserved"):
+        registry.register(vertical, market, model_name, FILES, make_manifest())
+    assert registry.list_models() == []
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "..", "v1/../../x"])
+def test_unsafe_versions_raise(registry: Registry, bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid version"):
+        registry.load_files("football", "e0", "elo", bad)
+
+
+@pytest.mark.parametrize(
+    "file_name", ["model.pkl", "model.pickle", "estimator.joblib", "MODEL.PKL", "../x.json"]
+)
+def test_pickle_and_unsafe_file_names_refused(registry: Registry, file_name: str) -> None:
+    files = {file_name: b"\x80\x04K\x01."}
+    with pytest.raises(ValueError, match=r"pickle|invalid artifact file name"):
+        registry.register("football", "e0", "elo", files, make_manifest("elo", FILES))
+    assert registry.list_models() == []
+
+
+def test_manifest_name_mismatch_and_file_mismatch_raise(registry: Registry) -> None:
+    with pytest.raises(ValueError, match="model_name 'dixon_coles' does not match 'elo'"):
+        registry.register("football", "e0", "elo", FILES, make_manifest("dixon_coles"))
+    other = make_manifest("elo", {"params.json": b"{}"})
+    with pytest.raises(ValueError, match="differ from the files given"):
+        registry.register("football", "e0", "elo", FILES, other)
+
+
+def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "registry"
+    (root / "football").mkdir(parents=True)
+    os.symlink(outside, root / "football" / "e0")
+    registry = Registry(str(root))
+    with pytest.raises(ValueError, match="outside the registry root"):
+        registry.register("football", "e0", "elo", FILES, make_manifest("elo"))
+    assert list(outside.iterdir()) == []
+
+
+def test_crash_before_manifest_leaves_version_invisible(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original: Callable[[str, bytes], None] = registry._write_atomic
+    written: list[str] = []
+
+    def crash_on_manifest(path: str, data: bytes) -> None:
+        if path.endswith("manifest.json"):
+            raise OSError("disk vanished")
+        written.append(path.rsplit("/", 1)[-1].rsplit(os.sep, 1)[-1])
+        original(path, data)
+
+    monkeypatch.setattr(registry, "_write_atomic", crash_on_manifest)
+    with pytest.raises(OSError, match="disk vanished"):
+        register(registry)
+    assert sorted(written) == ["booster.txt", "params.json"]
+    assert registry.list_models() == []
+    assert registry.versions("football", "e0", "dixon_coles") == []
+    monkeypatch.undo()
+    version = register(registry)
+    assert [m.version for m in registry.list_models()] == [version]
+
+
+def test_atomic_write_leaves_no_temp_files(registry: Registry) -> None:
+    version = register(registry)
+    folder = registry._path("football", "e0", "dixon_coles", version)
+    names = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in registry._fs.ls(folder, detail=False))
+    assert names == ["booster.txt", "manifest.json", "params.json"]
+
+
+def test_manifest_json_never_contains_pickle_data(registry: Registry) -> None:
+    version = register(registry)
+    raw = registry._fs.cat_file(
+        registry._path("football", "e0", "dixon_coles", version, "manifest.json")
+    )
+    stored = json.loads(raw)
+    assert stored["version"] == version
+    assert stored["files"][0]["name"] == "booster.txt"
+
+
+# ---------------------------------------------------------------- champion and rollback
+
+
+def test_no_champion_is_none(registry: Registry) -> None:
+    assert registry.champion("football", "e0") is None
+    assert registry.champion_history("football", "e0") == []
+
+
+def test_set_champion_and_rollback(registry: Registry) -> None:
+    v1 = register(registry, "elo")
+    v2 = register(registry, "dixon_coles")
+    v3 = register(registry, "lightgbm")
+    registry.set_champion("football", "e0", "elo", v1, "no champion yet")
+    registry.set_champion("football", "e0", "dixon_coles", v2, "log_loss gain 0.004")
+    record = registry.set_champion("football", "e0", "lightgbm", v3, "log_loss gain 0.002")
+    assert registry.champion("football", "e0") == record
+    assert (record.model_name, record.version, record.reason) == (
+        "lightgbm",
+        v3,
+        "log_loss gain 0.002",
+    )
+    assert [r.model_name for r in registry.champion_history("football", "e0")] == [
+        "elo",
+        "dixon_coles",
+    ]
+
+    back = registry.rollback("football", "e0")
+    assert (back.model_name, back.version) == ("dixon_coles", v2)
+    assert back.reason.startswith(f"rollback from lightgbm {v3}")
+    assert registry.champion("football", "e0") == back
+    back = registry.rollback("football", "e0")
+    assert (back.model_name, back.version) == ("elo", v1)
+    with pytest.raises(RegistryError, match="no earlier one"):
+        registry.rollback("football", "e0")
+    assert registry.champion("football", "e0") == back
+
+
+def test_rollback_without_champion_raises(registry: Registry) -> None:
+    with pytest.raises(RegistryError, match="football/e0: it has no champion"):
+        registry.rollback("football", "e0")
+
+
+def test_set_champion_requires_a_registered_version(registry: Registry) -> None:
+    with pytest.raises(ModelNotFoundError):
+        registry.set_champion("football", "e0", "elo", "20260101T000000Z-00000000", "why not")
+    assert registry.champion("football", "e0") is None
+
+
+def test_set_same_champion_twice_is_idempotent(registry: Registry) -> None:
+    version = register(registry, "elo")
+    first = registry.set_champion("football", "e0", "elo", version, "first")
+    again = registry.set_champion("football", "e0", "elo", version, "again")
+    assert again == first
+    assert registry.champion_history("football", "e0") == []
+
+
+def test_champion_file_is_beside_the_models(registry: Registry) -> None:
+    version = register(registry, "elo")
+    registry.set_champion("football", "e0", "elo", version, "no champion yet")
+    raw = registry._fs.cat_file(registry._path("football", "e0", "champion.json"))
+    stored = json.loads(raw)
+    assert stored["model_name"] == "elo"
+    assert stored["version"] == version
+    assert stored["history"] == []
+    # the pointer file is not mistaken for a model
+    assert [m.model_name for m in registry.list_models()] == ["elo"]
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_decisions_saved_beside_manifests(registry: Registry) -> None:
+    register(registry, "elo")
+    decision = PromotionDecision(
+        promote=False,
+        reason="log_loss gain 0.0004 per match, p=0.3 >= 0.05 over 900 matches: not significant",
+        champion="elo",
+        challenger="dixon_coles",
+        mean_difference=0.0004,
+        p_value=0.3,
+        n=900,
+        rule=PromotionRule(),
+    )
+    path = registry.save_decision("football", "e0", decision)
+    second = registry.save_decision("football", "e0", decision)
+    assert path.replace(os.sep, "/").endswith(
+        "football/e0/decisions/20261121T235959Z_dixon_coles.json"
+    )
+    assert second.endswith("20261121T235959Z_dixon_coles-2.json")
+    saved = registry.decisions("football", "e0")
+    assert len(saved) == 2
+    assert saved[0] == decision.model_copy(update={"decided_utc": START})
+    # decisions are not mistaken for a model
+    assert [m.model_name for m in registry.list_models()] == ["elo"]
+
+
+def test_local_root_accepts_file_url(tmp_path: Path) -> None:
+    registry = Registry(f"file://{tmp_path}/reg", clock=StepClock(START))
+    version = register(registry)
+    assert (
+        tmp_path / "reg" / "football" / "e0" / "dixon_coles" / version / "manifest.json"
+    ).exists()
+    assert (
+        Registry(str(tmp_path / "reg")).load_files("football", "e0", "dixon_coles", version)
+        == FILES
+    )

@@ -1,0 +1,246 @@
+"""Integrity checks: one test per kind of bad input, each counted and named in the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marketcast.data.validation import (
+    QUOTE_DROP_REASONS,
+    DataError,
+    IntegrityReport,
+    Issue,
+    quote_drop_codes,
+)
+from marketcast.datasets.football_data import load_football
+
+HEADER = [
+    "Div", "Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR",
+    "B365H", "B365D", "B365A", "MaxH", "MaxD", "MaxA", "AHh", "B365AHH", "B365AHA",
+]  # fmt: skip
+
+
+def row(
+    date: str = "12/08/2023",
+    home: str = "Arsenal",
+    away: str = "Forest",
+    hg: str = "2",
+    ag: str = "1",
+    b365: tuple[str, str, str] = ("1.25", "6.5", "12.0"),
+    best: tuple[str, str, str] = ("1.3", "7.0", "13.0"),
+    ah: tuple[str, str, str] = ("-1.75", "1.95", "1.95"),
+) -> list[str]:
+    return ["E0", date, home, away, hg, ag, "", *b365, *best, *ah]
+
+
+def write(tmp_path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    path = tmp_path / "E0" / "2023-2024.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    return path
+
+
+def only_issue(report: IntegrityReport, reason: str) -> Issue:
+    found = [i for i in report.issues if i.reason == reason]
+    assert len(found) == 1, report.issues
+    return found[0]
+
+
+def test_clean_file_has_nothing_dropped(tmp_path: Path) -> None:
+    data = load_football([write(tmp_path, [row()])])
+    report = data.report
+    assert (report.rows_read, report.rows_kept, report.quotes_kept) == (1, 1, 3)
+    assert sum(report.dropped.values()) == 0
+    assert sum(report.quotes_dropped.values()) == 0
+    assert report.issues == []
+
+
+def test_odds_le_1_drops_the_quote_not_the_match(tmp_path: Path) -> None:
+    path = write(tmp_path, [row(b365=("1.0", "6.5", "12.0"))])
+    data = load_football([path])
+    assert data.report.rows_kept == 1
+    assert data.report.quotes_dropped["odds_le_1"] == 1
+    assert set(data.odds["bookmaker"]) == {"max", "b365"}  # b365 1x2 gone, b365 ah kept
+    assert len(data.odds) == 2
+    issue = only_issue(data.report, "odds_le_1")
+    assert (issue.file, issue.row, issue.field, issue.value) == (
+        str(path),
+        2,
+        "B365H/B365D/B365A",
+        "1.0/6.5/12.0",
+    )
+
+
+def test_overround_out_of_range_with_looser_floor_for_best_odds(tmp_path: Path) -> None:
+    # booksum 1/1.6 + 1/7.5 + 1/14 = 0.83: below 0.90 for a bookmaker, above 0.80 for max
+    under = ("1.6", "7.5", "14.0")
+    data = load_football([write(tmp_path, [row(b365=under, best=under)])])
+    assert data.report.quotes_dropped["overround_out_of_range"] == 1
+    issue = only_issue(data.report, "overround_out_of_range")
+    assert issue.field == "B365H/B365D/B365A"
+    kept = data.odds.loc[data.odds["market"] == "1x2", "bookmaker"].tolist()
+    assert kept == ["max"]  # 0.83 is allowed for the best-odds pseudo-bookmaker
+
+
+def test_overround_too_high_is_dropped(tmp_path: Path) -> None:
+    data = load_football([write(tmp_path, [row(ah=("-1.75", "1.2", "1.3"))])])
+    assert data.report.quotes_dropped["overround_out_of_range"] == 1
+    assert "ah" not in set(data.odds["market"])
+
+
+def test_unparseable_odds_and_invalid_handicap_line(tmp_path: Path) -> None:
+    rows = [
+        row(b365=("1.25", "abc", "12.0")),
+        row(date="13/08/2023", home="Spurs", ah=("0.758", "1.9", "1.95")),
+    ]
+    data = load_football([write(tmp_path, rows)])
+    assert data.report.quotes_dropped["unparseable_odds"] == 1
+    assert data.report.quotes_dropped["invalid_line"] == 1
+    assert only_issue(data.report, "unparseable_odds").value == "1.25/abc/12.0"
+    assert only_issue(data.report, "invalid_line").row == 3
+
+
+def test_duplicate_match_keeps_the_first(tmp_path: Path) -> None:
+    rows = [row(hg="2"), row(hg="5"), row(date="19/08/2023")]
+    data = load_football([write(tmp_path, rows)])
+    assert data.report.dropped["duplicate_match"] == 1
+    assert data.report.rows_kept == 2
+    first = data.matches[data.matches["match_id"] == "E0:2023-08-12:Arsenal:Forest"]
+    assert first["home_goals"].tolist() == [2]
+    issue = only_issue(data.report, "duplicate_match")
+    assert (issue.row, issue.value) == (3, "E0:2023-08-12:Arsenal:Forest")
+    # the dropped duplicate's quotes are not in the odds table
+    assert len(data.odds) == 2 * 3
+
+
+def test_duplicate_across_files(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", [row()])
+    b = write(tmp_path / "b", [row()])
+    data = load_football([a, b])
+    assert data.report.dropped["duplicate_match"] == 1
+    assert data.matches["source_file"].tolist() == [str(a)]
+
+
+def test_unparseable_date(tmp_path: Path) -> None:
+    rows = [row(date="31/02/2023"), row(date="next saturday", home="Spurs"), row(home="Fulham")]
+    data = load_football([write(tmp_path, rows)])
+    assert data.report.dropped["unparseable_date"] == 2
+    assert data.report.rows_kept == 1
+    values = sorted(i.value for i in data.report.issues if i.reason == "unparseable_date")
+    assert values == ["31/02/2023", "next saturday"]
+    assert {i.field for i in data.report.issues} == {"Date"}
+
+
+@pytest.mark.parametrize(
+    ("hg", "ag", "field", "value"),
+    [("", "1", "FTHG", ""), ("2", "x", "FTAG", "x"), ("1.5", "0", "FTHG", "1.5")],
+)
+def test_missing_or_non_numeric_result(
+    tmp_path: Path, hg: str, ag: str, field: str, value: str
+) -> None:
+    data = load_football([write(tmp_path, [row(hg=hg, ag=ag), row(home="Spurs")])])
+    assert data.report.dropped["missing_result"] == 1
+    assert data.report.rows_kept == 1
+    issue = only_issue(data.report, "missing_result")
+    assert (issue.row, issue.field, issue.value) == (2, field, value)
+
+
+def test_missing_team(tmp_path: Path) -> None:
+    data = load_football([write(tmp_path, [row(away=" "), row(home="Spurs")])])
+    assert data.report.dropped["missing_team"] == 1
+    issue = only_issue(data.report, "missing_team")
+    assert (issue.row, issue.field) == (2, "AwayTeam")
+    assert data.matches["home_team"].tolist() == ["Spurs"]
+
+
+def test_missing_required_column_raises_naming_file_row_field(tmp_path: Path) -> None:
+    header = [h for h in HEADER if h != "FTHG"]
+    rows = [[v for h, v in zip(HEADER, row(), strict=True) if h != "FTHG"]]
+    path = write(tmp_path, rows, header)
+    with pytest.raises(DataError) as info:
+        load_football([path])
+    assert str(info.value) == f"{path}, row 1, field 'FTHG': missing required column"
+    assert (info.value.file, info.value.row, info.value.field) == (str(path), 1, "FTHG")
+
+
+def test_collect_mode_records_the_error_and_loads_the_rest(tmp_path: Path) -> None:
+    good = write(tmp_path / "good", [row()])
+    bad = tmp_path / "bad" / "E0.csv"
+    bad.parent.mkdir()
+    bad.write_text("Div,Date,HomeTeam,AwayTeam,FTHG\nE0,12/08/2023,A,B,1\n")
+    data = load_football([good, bad], on_error="collect")
+    assert data.report.rows_kept == 1
+    assert data.report.files_read == 1
+    assert not data.report.ok
+    assert data.report.errors == [Issue(str(bad), 1, "FTAG", "missing required column")]
+
+
+def test_empty_file_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="empty file"):
+        load_football([path])
+
+
+def test_non_utf8_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
+    path = write(tmp_path, [row(home="PLACEHOLDER")])
+    path.write_bytes(path.read_bytes().replace(b"PLACEHOLDER", "Málaga".encode("latin-1")))
+    data = load_football([path])
+    assert data.matches["home_team"].tolist() == ["Málaga"]
+    assert data.report.repaired == {"latin1_decoded_files": 1}
+    assert only_issue(data.report, "not_utf8_decoded_as_latin1").file == str(path)
+
+
+def test_ragged_rows_are_padded(tmp_path: Path) -> None:
+    path = write(tmp_path, [row(), [*row(home="Spurs"), "extra"]])
+    data = load_football([path])
+    assert data.report.repaired["ragged_rows"] == 1
+    assert data.report.rows_kept == 2
+
+
+def test_row_counts_add_up_and_report_is_json(tmp_path: Path) -> None:
+    rows = [row(), row(), row(date="?", home="B"), row(hg="", home="C"), row(home="", away="D")]
+    report = load_football([write(tmp_path, rows)]).report
+    assert report.rows_read == report.rows_kept + sum(report.dropped.values())
+    encoded = json.loads(json.dumps(report.to_dict()))
+    assert encoded["dropped"] == {
+        "unparseable_date": 1,
+        "missing_team": 1,
+        "missing_result": 1,
+        "duplicate_match": 1,
+    }
+    assert encoded["issues"][0].keys() == {"file", "row", "field", "reason", "value"}
+
+
+def test_issue_sample_is_capped_but_counts_are_complete(tmp_path: Path) -> None:
+    rows = [row(date=f"bad{i}") for i in range(30)]
+    report = load_football([write(tmp_path, rows)], max_issues=5).report
+    assert report.dropped["unparseable_date"] == 30
+    assert len(report.issues) == 5
+
+
+def test_merge_adds_counts() -> None:
+    a = IntegrityReport(files_read=1, rows_read=3, rows_kept=2, repaired={"x": 1})
+    a.drop("missing_team")
+    a.drop_quotes("odds_le_1", 2)
+    b = IntegrityReport(files_read=1, rows_read=1, rows_kept=1, repaired={"x": 2, "y": 1})
+    b.errors.append(Issue("f.csv", 1, "FTHG", "missing required column"))
+    merged = a.merge(b)
+    assert (merged.files_read, merged.rows_read, merged.rows_kept) == (2, 4, 3)
+    assert merged.repaired == {"x": 3, "y": 1}
+    assert merged.dropped["missing_team"] == 1
+    assert merged.quotes_dropped["odds_le_1"] == 2
+    assert not merged.ok
+    assert a.ok
+
+
+def test_quote_drop_codes_precedence() -> None:
+    odds = np.array([[0.5, np.nan], [1.9, 1.9], [np.nan, np.nan]])
+    present = np.array([[True, True], [True, True], [False, False]])
+    codes = quote_drop_codes(odds, present)
+    assert QUOTE_DROP_REASONS[codes[0] - 1] == "unparseable_odds"
+    assert codes[1] == 0
+    assert codes[2] == -1
