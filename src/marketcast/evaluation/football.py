@@ -72,7 +72,8 @@ def evaluate_predictions(
 
     A match is scored for a market when its label settles (no full AH push), and both the
     de-margined closing and pre-match prices exist; for Asian handicap the closing line must
-    equal the pre-match line the models forecast, otherwise the two answer different questions.
+    equal the pre-match line the models forecast (otherwise the two answer different questions)
+    and be a whole or half line. Backtests run on the same matches.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     result = FootballEvaluation(n_matches=int(predictions.test_mask.sum()))
@@ -113,6 +114,9 @@ def _evaluate_market(
     if market is MarketKind.ASIAN_HANDICAP:
         model_line = X["ah_line"].to_numpy(dtype=float)
         valid &= np.isclose(closing_line, model_line) & np.isclose(prematch_line, model_line)
+        # On a quarter line a price prices a split stake (half win / half loss), not the
+        # probability of "home covers"; only whole and half lines are scored as probabilities.
+        valid &= np.isclose(model_line * 2, np.round(model_line * 2))
     engines = {
         name: probs[market.value]
         for name, probs in predictions.probabilities.items()

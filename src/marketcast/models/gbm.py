@@ -249,10 +249,11 @@ def _raw_scores(
     booster: lgb.Booster | None, features: np.ndarray, init: np.ndarray, k: int, n_iter: int | None
 ) -> np.ndarray:
     """Total raw scores (n, k): trees plus the market prior, as log-odds per outcome."""
+    trees: np.ndarray
     if booster is None:
         trees = np.zeros(len(features) if k == 2 else len(features) * k)
     else:
-        trees = booster.predict(features, raw_score=True, num_iteration=n_iter)
+        trees = np.asarray(booster.predict(features, raw_score=True, num_iteration=n_iter))
     if k == 2:
         logit = trees + (init[:, 0] - init[:, 1])
         return np.column_stack([logit, np.zeros_like(logit)])

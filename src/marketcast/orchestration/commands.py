@@ -86,13 +86,12 @@ def data_check(paths: list[str], json_out: str | None) -> int:
 
 def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | None) -> int:
     """``marketcast data pull football``: download season files, validating each."""
-    kwargs = {"base_url": base_url} if base_url else {}
-    written = pull_football(
-        [v.strip() for v in leagues.split(",") if v.strip()],
-        [v.strip() for v in seasons.split(",") if v.strip()],
-        Path(dest),
-        **kwargs,
-    )
+    league_list = [v.strip() for v in leagues.split(",") if v.strip()]
+    season_list = [v.strip() for v in seasons.split(",") if v.strip()]
+    if base_url:
+        written = pull_football(league_list, season_list, Path(dest), base_url=base_url)
+    else:
+        written = pull_football(league_list, season_list, Path(dest))
     for path in written:
         _console().print(f"pulled {path}")
     return 0

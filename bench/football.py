@@ -1,0 +1,302 @@
+"""Football benchmark: every model against the closing line, and our Dixon-Coles against penaltyblog's.
+
+Run with ``make bench``. Writes ``bench/results/football.json`` and the README's results table.
+
+1. Walk-forward evaluation (the ``marketcast run`` set-up, without the registry) over the last two
+   bundled seasons of each league: per league and pooled, each model's 1X2 log loss divided by the
+   de-margined closing line's (the headline ratio), RPS, ROI and CLV at the best pre-match price.
+2. penaltyblog's ``DixonColesGoalModel`` on the same matches: every second test week of every
+   league, both fitted on the same training rows (that league, time-decay weights with a 180-day
+   half-life, weights < 1e-3 dropped); 1X2 log loss on the week's matches and fit time, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import re
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.config import FootballRunConfig, load_config
+from marketcast.models.dixon_coles import DixonColes
+from marketcast.orchestration.football import (
+    evaluate_football,
+    load_data,
+    test_mask_last_seasons,
+    write_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "football.json"
+README = ROOT / "README.md"
+HALF_LIFE_DAYS = 180.0
+
+
+def evaluation_section(config: FootballRunConfig) -> tuple[dict[str, Any], Any, Any]:
+    data = load_data(config)
+    mask = test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
+    t0 = time.perf_counter()
+    evaluation, _, timings = evaluate_football(config, data, mask)
+    wall = time.perf_counter() - t0
+    out: dict[str, Any] = {"wall_s": round(wall, 1), "timings_s": timings, "markets": {}}
+    for market_name, ev in evaluation.markets.items():
+        s = ev.summary
+        pooled = _rows(s["engines"], s["market"], s["ratio_to_closing"], s["backtest"])
+        leagues = {
+            league: _rows(sec["engines"], sec["market"], sec["ratio_to_closing"], sec["backtest"])
+            for league, sec in ev.per_league.items()
+        }
+        out["markets"][market_name] = {
+            "n": s["n"],
+            "champion": s["champion"],
+            "promotion": ev.promotion,
+            "pooled": pooled,
+            "per_league": leagues,
+        }
+    return out, data, mask
+
+
+def _rows(engines, market, ratio, backtest) -> dict[str, Any]:
+    rows = {}
+    for name, scores in engines.items():
+        bt = backtest.get(name, {})
+        rows[name] = {
+            "ratio_to_closing": ratio[name],
+            "log_loss": scores["log_loss"],
+            "rps": scores["rps"],
+            "roi": bt.get("roi"),
+            "n_bets": bt.get("n_bets"),
+            "clv": bt.get("clv"),
+            "n": scores["n"],
+        }
+    rows["prematch_market"] = {
+        "ratio_to_closing": ratio["prematch"],
+        "log_loss": market["prematch"]["log_loss"],
+        "rps": market["prematch"]["rps"],
+    }
+    rows["closing_line"] = {
+        "ratio_to_closing": 1.0,
+        "log_loss": market["closing"]["log_loss"],
+        "rps": market["closing"]["rps"],
+    }
+    return rows
+
+
+def penaltyblog_section(data, mask: np.ndarray, every_nth_week: int = 2) -> dict[str, Any]:
+    from penaltyblog.models import DixonColesGoalModel, dixon_coles_weights
+
+    matches = data.matches
+    goals = matches[["home_goals", "away_goals"]].to_numpy()
+    outcome = np.where(goals[:, 0] > goals[:, 1], 0, np.where(goals[:, 0] == goals[:, 1], 1, 2))
+    xi = math.log(2.0) / HALF_LIFE_DAYS
+    times: dict[str, list[float]] = {"ours_cold": [], "ours_warm": [], "penaltyblog": []}
+    probs: dict[str, list[np.ndarray]] = {"ours": [], "penaltyblog": []}
+    outcomes: list[np.ndarray] = []
+    n_train: list[int] = []
+    skipped = 0
+    pb_failed = 0
+    for league, group in matches.groupby("league", sort=True):
+        league_mask = mask & (matches["league"] == league).to_numpy()
+        kickoff = matches["kickoff_utc"]
+        start = kickoff[league_mask].min().floor("D")
+        end = kickoff[league_mask].max()
+        warm = DixonColes(half_life_days=HALF_LIFE_DAYS, warm_start=True)
+        week = 0
+        while start <= end:
+            stop = start + pd.Timedelta(days=7)
+            test = league_mask & (kickoff >= start).to_numpy() & (kickoff < stop).to_numpy()
+            train = (matches["league"] == league).to_numpy() & (kickoff < start).to_numpy()
+            start = stop
+            if not test.any():
+                continue
+            week += 1
+            if week % every_nth_week:
+                continue
+            tr = matches[train]
+            weights = np.asarray(dixon_coles_weights(list(tr["kickoff_utc"].dt.tz_localize(None)), xi=xi))
+            keep = weights >= 1e-3
+            tr, weights, y = tr[keep], weights[keep], goals[train][keep]
+            n_train.append(len(tr))
+            cold = DixonColes(half_life_days=HALF_LIFE_DAYS)
+            t0 = time.perf_counter()
+            cold.fit(tr, y)
+            times["ours_cold"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            warm.fit(tr, y)
+            times["ours_warm"].append(time.perf_counter() - t0)
+            pb = DixonColesGoalModel(
+                tr["home_goals"], tr["away_goals"], tr["home_team"], tr["away_team"], weights
+            )
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pb.fit()
+            times["penaltyblog"].append(time.perf_counter() - t0)
+            te = matches[test]
+            known = set(tr["home_team"]) | set(tr["away_team"])
+            seen = te["home_team"].isin(known).to_numpy() & te["away_team"].isin(known).to_numpy()
+            skipped += int((~seen).sum())
+            te = te[seen]
+            if te.empty:
+                continue
+            pb_p = np.array(
+                [
+                    _penaltyblog_1x2(pb, h, a, cold.max_goals + 1)
+                    for h, a in zip(te["home_team"], te["away_team"], strict=True)
+                ]
+            )
+            valid = ~np.isnan(pb_p).any(axis=1)
+            pb_failed += int((~valid).sum())
+            probs["ours"].append(cold.predict_proba(te)[valid])
+            probs["penaltyblog"].append(pb_p[valid] / pb_p[valid].sum(axis=1, keepdims=True))
+            outcomes.append(outcome[test][seen][valid])
+    y = np.concatenate(outcomes)
+
+    def log_loss(p: np.ndarray) -> float:
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-15, 1))))
+
+    ours, theirs = np.concatenate(probs["ours"]), np.concatenate(probs["penaltyblog"])
+    ms = {k: 1e3 * float(np.mean(v)) for k, v in times.items()}
+    return {
+        "n_fits": len(times["penaltyblog"]),
+        "n_matches": len(y),
+        "n_matches_skipped_unseen_team": skipped,
+        "n_matches_penaltyblog_failed": pb_failed,
+        "mean_training_matches": float(np.mean(n_train)),
+        "log_loss_ours": log_loss(ours),
+        "log_loss_penaltyblog": log_loss(theirs),
+        "max_abs_probability_difference": float(np.abs(ours - theirs).max()),
+        "mean_fit_ms": ms,
+        "fit_speedup_cold": ms["penaltyblog"] / ms["ours_cold"],
+        "fit_speedup_warm": ms["penaltyblog"] / ms["ours_warm"],
+    }
+
+
+def _penaltyblog_1x2(model: Any, home: str, away: str, max_goals: int) -> np.ndarray:
+    """penaltyblog's 1X2, or NaN where its low-score correction goes negative (it raises)."""
+    try:
+        return np.asarray(model.predict(home, away, max_goals=max_goals).home_draw_away)
+    except ValueError:
+        return np.full(3, np.nan)
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    ev = results["evaluation"]
+    lines = [
+        f"Measured by `make bench` on {results['machine']} ({results['date']}); "
+        f"walk-forward over the last two bundled seasons of each league, weekly steps, "
+        f"{ev['wall_s']:.0f} s for the whole evaluation. Ratio = log loss / de-margined closing "
+        "line's log loss on the same matches (lower is better, 1.00 = the closing line). ROI and "
+        "CLV: fractional Kelly (0.25, min edge 2%, cap 5%) at the best pre-match price.",
+        "",
+        "**1X2, per league** (ratio to closing; ROI)",
+        "",
+    ]
+    one = ev["markets"]["1x2"]
+    models = [m for m in one["pooled"] if m not in ("closing_line",)]
+    header = "| league | n | " + " | ".join(models) + " |"
+    lines += [header, "|" + " --- |" * (len(models) + 2)]
+    for league, rows in sorted(one["per_league"].items()) + [("pooled", one["pooled"])]:
+        n = rows[next(iter(rows))].get("n", "")
+        cells = []
+        for m in models:
+            r = rows.get(m, {})
+            cell = f"{r['ratio_to_closing']:.4f}" if r.get("ratio_to_closing") else "-"
+            if r.get("roi") is not None:
+                cell += f"; {r['roi']:+.1%}"
+            cells.append(cell)
+        lines.append(f"| {league} | {n} | " + " | ".join(cells) + " |")
+    lines += ["", "**Pooled, every market**", ""]
+    lines += [
+        "| market | model | ratio to closing | log loss | RPS | ROI | bets | CLV |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for market_name, sec in ev["markets"].items():
+        for m, r in sec["pooled"].items():
+            champion = " (champion)" if m == sec["champion"] else ""
+            roi = "" if r.get("roi") is None else f"{r['roi']:+.2%}"
+            clv = "" if r.get("clv") is None else f"{r['clv']:+.2%}"
+            bets = "" if r.get("n_bets") is None else str(r["n_bets"])
+            lines.append(
+                f"| {market_name} | {m}{champion} | {r['ratio_to_closing']:.4f} | "
+                f"{r['log_loss']:.4f} | {r['rps']:.4f} | {roi} | {bets} | {clv} |"
+            )
+    pb = results.get("penaltyblog")
+    if pb:
+        lines += [
+            "",
+            f"**Dixon-Coles vs penaltyblog {results['penaltyblog_version']}** "
+            f"({pb['n_fits']} fits on identical training rows, {pb['n_matches']} matches): "
+            f"1X2 log loss ours {pb['log_loss_ours']:.5f} vs penaltyblog "
+            f"{pb['log_loss_penaltyblog']:.5f} (penaltyblog raised 'negative probabilities' on "
+            f"{pb['n_matches_penaltyblog_failed']} matches, left out of both); mean fit {pb['mean_fit_ms']['ours_cold']:.1f} ms "
+            f"cold / {pb['mean_fit_ms']['ours_warm']:.1f} ms warm vs "
+            f"{pb['mean_fit_ms']['penaltyblog']:.1f} ms: **{pb['fit_speedup_cold']:.1f}x** faster "
+            f"cold, {pb['fit_speedup_warm']:.1f}x warm.",
+        ]
+    return "\n".join(lines)
+
+
+def update_readme(table: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    start, end = "<!-- bench:football:start -->", "<!-- bench:football:end -->"
+    block = f"{start}\n{table}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.replace("BENCH_TABLE", block)
+    README.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="run config (default: the built-in defaults)")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    t0 = time.perf_counter()
+    evaluation, data, mask = evaluation_section(config)
+    print(f"evaluation done in {evaluation['wall_s']} s", file=sys.stderr)
+    try:
+        import penaltyblog
+
+        pb = penaltyblog_section(data, mask)
+        pb_version = penaltyblog.__version__
+    except ImportError:
+        pb, pb_version = None, None
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "total_wall_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "config": config.model_dump(mode="json"),
+        "evaluation": evaluation,
+        "penaltyblog": pb,
+        "penaltyblog_version": pb_version,
+    }
+    write_json(RESULTS, results)
+    table = readme_table(results)
+    if not args.no_readme:
+        update_readme(table)
+    print(table)
+    return 0
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

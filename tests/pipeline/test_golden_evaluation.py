@@ -1,0 +1,76 @@
+"""Golden evaluation: the contract JSON on a small real fixture is stable (regenerate explicitly)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.datasets.football_data import FootballData
+from marketcast.evaluation.backtest import BacktestConfig
+from marketcast.evaluation.football import evaluate_predictions
+from marketcast.evaluation.walk_forward import walk_forward_predict
+from marketcast.models.factory import make_model
+from marketcast.types import MarketKind
+
+GOLDEN = Path(__file__).parents[1] / "golden" / "epl_2022_evaluation.json"
+MODELS = ("market", "elo", "dixon_coles")
+
+
+def _evaluate(epl: FootballData, X: pd.DataFrame) -> dict[str, Any]:
+    mask = (epl.matches["kickoff_utc"] >= pd.Timestamp("2022-01-01", tz="UTC")).to_numpy()
+    y = epl.matches[["home_goals", "away_goals"]].to_numpy()
+    markets = tuple(MarketKind)
+    predictions = walk_forward_predict(
+        X, y, mask, {m: make_model(m, seed=1) for m in MODELS}, markets, step_days=7
+    )
+    evaluation = evaluate_predictions(
+        epl, X, predictions, markets, demargin_method="shin",
+        backtest=BacktestConfig(n_bootstrap=200, seed=1),
+    )
+    return evaluation.to_contract_json()
+
+
+def _rounded(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_rounded(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return None if math.isnan(obj) else round(float(obj), 6)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _compare(expected: Any, actual: Any, path: str = "") -> list[str]:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        diffs = [f"{path}/{k}: missing" for k in expected if k not in actual]
+        diffs += [f"{path}/{k}: unexpected" for k in actual if k not in expected]
+        for k in expected.keys() & actual.keys():
+            diffs += _compare(expected[k], actual[k], f"{path}/{k}")
+        return diffs
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in _compare(e, a, f"{path}[{i}]")]
+    if isinstance(expected, float) and isinstance(actual, float):
+        return [] if abs(expected - actual) <= 2e-6 else [f"{path}: {expected} != {actual}"]
+    return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
+
+
+def test_evaluation_json_matches_golden(
+    epl: FootballData, epl_features: pd.DataFrame, regen_golden: bool
+) -> None:
+    actual = _rounded(_evaluate(epl, epl_features))
+    if regen_golden:
+        GOLDEN.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    diffs = _compare(expected, actual)
+    assert not diffs, "evaluation differs from the golden file (rerun with --regen-golden and " \
+        "review the diff if intended):\n" + "\n".join(diffs[:20])
+    # Sanity on the stored numbers themselves: the pre-match price sits near the closing line.
+    one = expected["markets"]["1x2"]
+    assert 0.97 < one["market"]["prematch"]["log_loss"] / one["market"]["closing"]["log_loss"] < 1.04
