@@ -1,4 +1,4 @@
-"""Football benchmark: every model against the closing line, and our Dixon-Coles against penaltyblog's.
+"""Football benchmark: every model against the closing line; our Dixon-Coles against penaltyblog.
 
 Run with ``make bench``. Writes ``bench/results/football.json`` and the README's results table.
 
@@ -13,7 +13,6 @@ Run with ``make bench``. Writes ``bench/results/football.json`` and the README's
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import re
@@ -105,7 +104,7 @@ def penaltyblog_section(data, mask: np.ndarray, every_nth_week: int = 2) -> dict
     n_train: list[int] = []
     skipped = 0
     pb_failed = 0
-    for league, group in matches.groupby("league", sort=True):
+    for league, _group in matches.groupby("league", sort=True):
         league_mask = mask & (matches["league"] == league).to_numpy()
         kickoff = matches["kickoff_utc"]
         start = kickoff[league_mask].min().floor("D")
@@ -123,7 +122,9 @@ def penaltyblog_section(data, mask: np.ndarray, every_nth_week: int = 2) -> dict
             if week % every_nth_week:
                 continue
             tr = matches[train]
-            weights = np.asarray(dixon_coles_weights(list(tr["kickoff_utc"].dt.tz_localize(None)), xi=xi))
+            weights = np.asarray(
+                dixon_coles_weights(list(tr["kickoff_utc"].dt.tz_localize(None)), xi=xi)
+            )
             keep = weights >= 1e-3
             tr, weights, y = tr[keep], weights[keep], goals[train][keep]
             n_train.append(len(tr))
@@ -206,7 +207,7 @@ def readme_table(results: dict[str, Any]) -> str:
     models = [m for m in one["pooled"] if m not in ("closing_line",)]
     header = "| league | n | " + " | ".join(models) + " |"
     lines += [header, "|" + " --- |" * (len(models) + 2)]
-    for league, rows in sorted(one["per_league"].items()) + [("pooled", one["pooled"])]:
+    for league, rows in [*sorted(one["per_league"].items()), ("pooled", one["pooled"])]:
         n = rows[next(iter(rows))].get("n", "")
         cells = []
         for m in models:
@@ -239,7 +240,8 @@ def readme_table(results: dict[str, Any]) -> str:
             f"({pb['n_fits']} fits on identical training rows, {pb['n_matches']} matches): "
             f"1X2 log loss ours {pb['log_loss_ours']:.5f} vs penaltyblog "
             f"{pb['log_loss_penaltyblog']:.5f} (penaltyblog raised 'negative probabilities' on "
-            f"{pb['n_matches_penaltyblog_failed']} matches, left out of both); mean fit {pb['mean_fit_ms']['ours_cold']:.1f} ms "
+            f"{pb['n_matches_penaltyblog_failed']} matches, left out of both); "
+            f"mean fit {pb['mean_fit_ms']['ours_cold']:.1f} ms "
             f"cold / {pb['mean_fit_ms']['ours_warm']:.1f} ms warm vs "
             f"{pb['mean_fit_ms']['penaltyblog']:.1f} ms: **{pb['fit_speedup_cold']:.1f}x** faster "
             f"cold, {pb['fit_speedup_warm']:.1f}x warm.",

@@ -72,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from marketcast.datasets.pull import PullError
     from marketcast.orchestration import commands
+    from marketcast.registry.store import RegistryError
 
     try:
         if args.command == "run":
@@ -98,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 getattr(args, "name", None),
                 getattr(args, "version", None) or getattr(args, "model_version", None),
             )
-    except (ValueError, FileNotFoundError, LookupError) as exc:
+    except (ValueError, OSError, LookupError, PullError, RegistryError) as exc:
         sys.stderr.write(f"marketcast: error: {exc}\n")
         return 2
     raise AssertionError(f"unhandled command {args!r}")  # argparse makes this unreachable

@@ -146,3 +146,28 @@ def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) ->
     assert main(["registry", "--root", str(root), "rollback", "football/1x2"]) == 0
     assert registry.champion("football", "1x2").model_name == "market"
     assert main(["registry", "--root", str(root), "show", "football/1x2/../x"]) == 2
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["data", "check", str(tmp_path)]) == 1
+    assert "no CSV files found" in capsys.readouterr().err
+    status = main(
+        [
+            "evaluate",
+            "football",
+            "--data",
+            str(tmp_path),
+            "--start",
+            "2022-01-01",
+            "--json",
+            str(tmp_path / "x.json"),
+        ]
+    )
+    assert status == 2
+    assert "no matches found" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["data", "check", str(tmp_path / "nope")]) == 2
+    assert "no such file" in capsys.readouterr().err

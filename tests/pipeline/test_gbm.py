@@ -20,8 +20,10 @@ def _one_x_two(lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
     joint = ph[:, :, None] * pa[:, None, :]
     home = np.tril(np.ones((11, 11)), -1)
     draw = np.eye(11)
-    p = np.stack([(joint * home).sum((1, 2)), (joint * draw).sum((1, 2)),
-                  (joint * home.T).sum((1, 2))], axis=1)
+    p = np.stack(
+        [(joint * home).sum((1, 2)), (joint * draw).sum((1, 2)), (joint * home.T).sum((1, 2))],
+        axis=1,
+    )
     return p / p.sum(axis=1, keepdims=True)
 
 
@@ -40,7 +42,8 @@ def _synthetic(n: int, seed: int, *, market_knows_signal: bool) -> tuple[pd.Data
             "match_id": [f"m{i}" for i in range(n)],
             "league": rng.choice(["E0", "D1"], n),
             "season": "2021-2022",
-            "kickoff_utc": pd.Timestamp("2015-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 6, "h"),
+            "kickoff_utc": pd.Timestamp("2015-01-01", tz="UTC")
+            + pd.to_timedelta(np.arange(n) * 6, "h"),
             "home_team": "a",
             "away_team": "b",
             "mkt_1x2_home": p_market[:, 0],
@@ -58,8 +61,12 @@ def _synthetic(n: int, seed: int, *, market_knows_signal: bool) -> tuple[pd.Data
     return X, goals
 
 
-FAST = {"n_estimators": 150, "learning_rate": 0.05, "early_stopping_rounds": 20,
-        "markets": ("1x2", "ou25")}
+FAST = {
+    "n_estimators": 150,
+    "learning_rate": 0.05,
+    "early_stopping_rounds": 20,
+    "markets": ("1x2", "ou25"),
+}
 
 
 def test_learns_what_the_price_lacks() -> None:
@@ -67,7 +74,9 @@ def test_learns_what_the_price_lacks() -> None:
     train, test = slice(0, 6000), slice(6000, None)
     model = LightGBMModel(**FAST).fit(X.iloc[train], y[train])
     labels = market_labels(MarketKind.ONE_X_TWO, X.iloc[test], y[test])
-    market_ll = log_loss(labels, X.iloc[test][["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy())
+    market_ll = log_loss(
+        labels, X.iloc[test][["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    )
     model_ll = log_loss(labels, model.predict_proba(X.iloc[test]))
     assert model.best_iteration_["1x2"] > 0
     assert model_ll < market_ll - 0.01
@@ -91,7 +100,9 @@ def test_zero_trees_means_exactly_the_market_prior() -> None:
     model.boosters_["1x2"] = None  # what fit stores when no tree helps on validation
     model.temperature_["1x2"] = 1.0
     market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
-    np.testing.assert_allclose(model.predict_proba(X), market_p / market_p.sum(1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_proba(X), market_p / market_p.sum(1, keepdims=True), atol=1e-6
+    )
 
 
 def test_missing_feature_column_is_a_clear_error() -> None:

@@ -1,4 +1,4 @@
-"""Golden evaluation: the contract JSON on a small real fixture is stable (regenerate explicitly)."""
+"""Golden evaluation: the contract JSON on a small real fixture is stable."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ def _evaluate(epl: FootballData, X: pd.DataFrame) -> dict[str, Any]:
         X, y, mask, {m: make_model(m, seed=1) for m in MODELS}, markets, step_days=7
     )
     evaluation = evaluate_predictions(
-        epl, X, predictions, markets, demargin_method="shin",
+        epl,
+        X,
+        predictions,
+        markets,
+        demargin_method="shin",
         backtest=BacktestConfig(n_bootstrap=200, seed=1),
     )
     return evaluation.to_contract_json()
@@ -55,7 +59,11 @@ def _compare(expected: Any, actual: Any, path: str = "") -> list[str]:
             diffs += _compare(expected[k], actual[k], f"{path}/{k}")
         return diffs
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in _compare(e, a, f"{path}[{i}]")]
+        return [
+            d
+            for i, (e, a) in enumerate(zip(expected, actual, strict=False))
+            for d in _compare(e, a, f"{path}[{i}]")
+        ]
     if isinstance(expected, float) and isinstance(actual, float):
         return [] if abs(expected - actual) <= 2e-6 else [f"{path}: {expected} != {actual}"]
     return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
@@ -69,8 +77,12 @@ def test_evaluation_json_matches_golden(
         GOLDEN.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
     diffs = _compare(expected, actual)
-    assert not diffs, "evaluation differs from the golden file (rerun with --regen-golden and " \
+    assert not diffs, (
+        "evaluation differs from the golden file (rerun with --regen-golden and "
         "review the diff if intended):\n" + "\n".join(diffs[:20])
+    )
     # Sanity on the stored numbers themselves: the pre-match price sits near the closing line.
     one = expected["markets"]["1x2"]
-    assert 0.97 < one["market"]["prematch"]["log_loss"] / one["market"]["closing"]["log_loss"] < 1.04
+    assert (
+        0.97 < one["market"]["prematch"]["log_loss"] / one["market"]["closing"]["log_loss"] < 1.04
+    )

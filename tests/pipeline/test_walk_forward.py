@@ -37,9 +37,13 @@ def test_models_only_ever_see_the_past(epl: FootballData, epl_features: pd.DataF
     y = epl.matches[["home_goals", "away_goals"]].to_numpy()
     weekly, monthly = SpyModel(), SpyModel()
     result = walk_forward_predict(
-        epl_features, y, mask, {"weekly": weekly, "monthly": monthly},
+        epl_features,
+        y,
+        mask,
+        {"weekly": weekly, "monthly": monthly},
         (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP),
-        step_days=7, retrain_every_steps={"weekly": 1, "monthly": 4},
+        step_days=7,
+        retrain_every_steps={"weekly": 1, "monthly": 4},
     )
     assert result.n_fits["weekly"] == result.n_steps
     assert result.n_fits["monthly"] == -(-result.n_steps // 4)

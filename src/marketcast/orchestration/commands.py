@@ -56,6 +56,8 @@ def evaluate_football(
         updates["models"] = chosen_models
     config = config.model_copy(update=updates)
     data = load_football(data_paths)
+    if data.matches.empty:
+        raise ValueError(f"no matches found in {', '.join(data_paths)}")
     mask = test_mask_between(data.matches, start, end)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
     write_json(json_out, evaluation.to_contract_json())
@@ -67,6 +69,12 @@ def data_check(paths: list[str], json_out: str | None) -> int:
     """``marketcast data check``: print the integrity report; exit 1 when a file has errors."""
     data = load_football(paths or None, on_error="collect")
     report = data.report.to_dict()
+    if report.get("files_read", 0) == 0:
+        where = ", ".join(paths) if paths else "the bundle"
+        report.setdefault("errors", []).append(
+            {"file": where, "row": None, "field": None, "reason": "no CSV files found"}
+        )
+        report["ok"] = False
     if json_out:
         write_json(json_out, report)
     console = Console()

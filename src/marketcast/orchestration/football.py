@@ -18,6 +18,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from marketcast.config import FootballRunConfig
 from marketcast.data.feature_store import frame_sha256, save_features
@@ -50,6 +51,8 @@ class FootballRun:
 def load_data(config: FootballRunConfig) -> FootballData:
     """Load the configured files (or the bundled data) and keep the configured leagues."""
     data = load_football(list(config.data.paths) or None)
+    if data.matches.empty:
+        raise ValueError(f"no matches found in {', '.join(config.data.paths) or 'the bundle'}")
     if config.data.leagues:
         data = select_leagues(data, config.data.leagues)
     return data
@@ -302,7 +305,7 @@ def build_report(
         "created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "git_sha": git_sha(),
         "config": config.model_dump(mode="json"),
-        "data": data.report.to_dict(),
+        "data": {**data.report.to_dict(), "matches_in_run": len(data.matches)},
         "evaluation": evaluation.to_contract_json(),
         "per_league": _per_league(evaluation),
         "reliability": {m: ev.reliability for m, ev in evaluation.markets.items()},
@@ -325,8 +328,10 @@ def print_summary(
 ) -> None:
     """Terminal table: per market and model, log loss ratio to the closing line, RPS, ROI, CLV."""
     table = Table(title="marketcast football: walk-forward vs the de-margined closing line")
-    for column in ("market", "model", "log loss", "ratio to closing", "RPS", "ROI", "bets", "CLV"):
-        table.add_column(column, justify="right" if column not in ("market", "model") else "left")
+    table.add_column("market", no_wrap=True)
+    table.add_column("model", no_wrap=True, min_width=13)
+    for column in ("log loss", "ratio", "RPS", "ROI", "bets", "CLV"):
+        table.add_column(column, justify="right", no_wrap=True)
     for market_name, ev in evaluation.markets.items():
         s = ev.summary
         for name, scores in s["engines"].items():
@@ -347,16 +352,21 @@ def print_summary(
             ratio = s["ratio_to_closing"].get(yardstick, 1.0)
             table.add_row(
                 market_name,
-                f"[{yardstick} line]",
+                Text(f"{yardstick} line", style="italic"),
                 f"{m['log_loss']:.4f}",
                 f"{ratio:.4f}",
                 f"{m['rps']:.4f}",
                 "",
                 "",
                 "",
+                end_section=yardstick == "closing",
             )
     console.print(table)
-    console.print(f"champion marked *; report: {run_dir / 'report.html'}")
+    console.print(
+        "ratio = log loss / closing line's log loss (lower is better); champion marked *; "
+        "ROI and CLV at the best pre-match price"
+    )
+    console.print(f"report: {run_dir / 'report.html'}")
 
 
 def data_sha256(data: FootballData) -> str:
