@@ -28,6 +28,8 @@ _PSEUDO_BOOKMAKERS = (AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER)
 FORM_WINDOW_MATCHES = 6
 EWM_HALFLIFE_MATCHES = 6.0
 REST_DAYS_CAP = 21.0
+LEAGUE_RESIDUAL_HALFLIFE_DAYS = 60.0
+TEAM_RESIDUAL_HALFLIFE_MATCHES = 8.0
 HISTORY_CAP_MATCHES = 40
 
 
@@ -56,6 +58,7 @@ def build_features(data: FootballData, *, demargin_method: str = "shin") -> pd.D
     X["elo_diff"] = X["elo_home"] - X["elo_away"]
     X = pd.concat([X, team_form_features(matches)], axis=1)
     X = pd.concat([X, market_features(data, demargin_method=demargin_method)], axis=1)
+    X = pd.concat([X, market_residual_features(matches, X)], axis=1)
     X["season_day"] = _days_into_season(matches["kickoff_utc"], matches["season"])
     X["league"] = X["league"].astype("category")
     return X
@@ -131,6 +134,93 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
     form["form_points_diff"] = form["home_form_points"] - form["away_form_points"]
     form["rest_days_diff"] = form["home_rest_days"] - form["away_rest_days"]
     return form
+
+
+def market_residual_features(matches: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """How wrong the pre-match price has recently been: per league and per team.
+
+    A price that is slow to adapt (a home advantage that vanished with empty stadiums, a
+    promoted side the market under-rates) leaves a persistent residual, result minus price.
+    League residuals decay with a half-life in days and use only earlier dates; team residuals
+    (points won minus points the price expected) decay over the team's earlier matches.
+    """
+    home_goals = matches["home_goals"].to_numpy()
+    away_goals = matches["away_goals"].to_numpy()
+    outcome = np.column_stack(
+        [home_goals > away_goals, home_goals == away_goals, home_goals < away_goals]
+    ).astype(float)
+    price = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
+    over = (home_goals + away_goals > 2.5).astype(float)
+    price_over = X["mkt_ou25_over"].to_numpy(dtype=float)
+    residual = np.column_stack([outcome - price, over - price_over])
+    names = ["home", "draw", "away", "over"]
+    league_resid = _league_decayed_mean(
+        matches["league"].to_numpy(), matches["kickoff_utc"], residual
+    )
+    out = {f"league_resid_{name}": league_resid[:, j] for j, name in enumerate(names)}
+
+    expected_home = 3 * price[:, 0] + price[:, 1]
+    expected_away = 3 * price[:, 2] + price[:, 1]
+    points_home = 3 * outcome[:, 0] + outcome[:, 1]
+    points_away = 3 * outcome[:, 2] + outcome[:, 1]
+    n = len(matches)
+    long = pd.DataFrame(
+        {
+            "row": np.concatenate([np.arange(n), np.arange(n)]),
+            "team": np.concatenate([matches["home_team"], matches["away_team"]]),
+            "kickoff_utc": np.concatenate([matches["kickoff_utc"].to_numpy()] * 2),
+            "resid": np.concatenate([points_home - expected_home, points_away - expected_away]),
+        }
+    ).sort_values(["team", "kickoff_utc", "row"], kind="stable")
+    previous = long.groupby("team", sort=False)["resid"].shift(1)
+    smoothed = previous.groupby(long["team"], sort=False).transform(
+        lambda v: v.ewm(
+            halflife=TEAM_RESIDUAL_HALFLIFE_MATCHES, min_periods=1, ignore_na=True
+        ).mean()
+    )
+    team = np.full(2 * n, np.nan)
+    team[long.index.to_numpy()] = smoothed.to_numpy()
+    out["home_team_price_resid"] = team[:n]
+    out["away_team_price_resid"] = team[n:]
+    return pd.DataFrame(out, index=matches.index)
+
+
+def _league_decayed_mean(
+    league: np.ndarray, kickoff_utc: pd.Series, values: np.ndarray
+) -> np.ndarray:
+    """Per league, an exponentially time-decayed mean of ``values`` over strictly earlier dates.
+
+    Rows with a NaN value (no price) are skipped. Shape (n, n_columns) like ``values``.
+    """
+    day = kickoff_utc.dt.tz_convert("UTC").dt.floor("D").astype("int64") // 86_400_000_000_000
+    day = day.to_numpy()
+    out = np.full(values.shape, np.nan)
+    decay_per_day = np.log(2.0) / LEAGUE_RESIDUAL_HALFLIFE_DAYS
+    for code in np.unique(league):
+        rows = np.flatnonzero(league == code)
+        rows = rows[np.argsort(day[rows], kind="stable")]
+        weighted_sum = np.zeros(values.shape[1])
+        weight = np.zeros(values.shape[1])
+        last_day = None
+        i = 0
+        while i < len(rows):
+            j = i
+            while j < len(rows) and day[rows[j]] == day[rows[i]]:
+                j += 1
+            today = rows[i:j]
+            if last_day is not None:
+                factor = np.exp(-decay_per_day * (day[rows[i]] - last_day))
+                weighted_sum *= factor
+                weight *= factor
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[today] = np.where(weight > 0, weighted_sum / weight, np.nan)
+            block = values[today]
+            seen = ~np.isnan(block)
+            weighted_sum += np.where(seen, block, 0.0).sum(axis=0)
+            weight += seen.sum(axis=0)
+            last_day = day[rows[i]]
+            i = j
+    return out
 
 
 def market_features(data: FootballData, *, demargin_method: str = "shin") -> pd.DataFrame:

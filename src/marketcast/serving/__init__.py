@@ -1,0 +1,1 @@
+"""Serving: the champions behind a Python interface and an HTTP API."""

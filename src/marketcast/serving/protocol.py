@@ -1,0 +1,64 @@
+"""What the HTTP app needs from the forecasting side; the real one is ``ChampionService``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from marketcast.serving.schemas import DoNotTradeRow, FixtureIn, ForecastOut, RankingRow
+
+
+class ForecastService(Protocol):
+    """The champions of a registry, swappable atomically.
+
+    Every method that answers from models reads ONE immutable snapshot of the loaded champions
+    (taken once at the start of the call), so a reload or promotion running at the same time can
+    never produce a mixed answer: each forecast names the version that produced it.
+    """
+
+    @property
+    def ready(self) -> bool:
+        """True once champions are loaded (``/readyz``)."""
+        ...
+
+    @property
+    def known_leagues(self) -> frozenset[str]:
+        """Leagues the loaded champions were trained on (others are a 422)."""
+        ...
+
+    @property
+    def snapshot_id(self) -> str:
+        """Changes on every reload, promotion or rollback (part of cache keys)."""
+        ...
+
+    def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
+        """Forecast each fixture; raises ``UnknownTeamError``/``ValueError`` on bad input."""
+        ...
+
+    def models(self) -> list[dict[str, Any]]:
+        """Champion per market with its manifest summary."""
+        ...
+
+    def rankings(self) -> list[RankingRow]:
+        """Markets ranked by edge after costs, confidence and capacity."""
+        ...
+
+    def do_not_trade(self) -> list[DoNotTradeRow]:
+        """Markets failing liquidity, cost or staleness checks, each with its reason."""
+        ...
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the registry's champions and swap them in atomically."""
+        ...
+
+    def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:
+        """Make a registered version champion, then reload."""
+        ...
+
+    def rollback(self, market: str) -> dict[str, Any]:
+        """Restore the previous champion, then reload."""
+        ...
+
+
+class UnknownTeamError(ValueError):
+    """A team the champions know nothing about (answered as 422, naming the team)."""

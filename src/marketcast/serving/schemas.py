@@ -1,0 +1,156 @@
+"""Request and response models of the forecast API (v1). Add fields freely; never rename one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+API_VERSION = "1.0.0"
+MAX_BATCH = 256
+
+Odds = float  # decimal odds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OneXTwoOdds(_Strict):
+    """Pre-match decimal odds for home, draw, away."""
+
+    home: float = Field(gt=1.0, le=1000.0, description="decimal odds, > 1")
+    draw: float = Field(gt=1.0, le=1000.0)
+    away: float = Field(gt=1.0, le=1000.0)
+
+
+class OverUnderOdds(_Strict):
+    """Pre-match decimal odds for over / under 2.5 goals."""
+
+    over: float = Field(gt=1.0, le=1000.0)
+    under: float = Field(gt=1.0, le=1000.0)
+
+
+class AsianHandicapOdds(_Strict):
+    """Pre-match Asian handicap: the home team's line and decimal odds for each side."""
+
+    line: float = Field(ge=-10.0, le=10.0, description="home handicap, a multiple of 0.25")
+    home: float = Field(gt=1.0, le=1000.0)
+    away: float = Field(gt=1.0, le=1000.0)
+
+    @field_validator("line")
+    @classmethod
+    def _quarter(cls, value: float) -> float:
+        if abs(value * 4 - round(value * 4)) > 1e-9:
+            raise ValueError("the handicap line must be a multiple of 0.25")
+        return value
+
+
+class FixtureOdds(_Strict):
+    """Odds available before kick-off; 1X2 is required."""
+
+    one_x_two: OneXTwoOdds = Field(alias="1x2")
+    ou25: OverUnderOdds | None = None
+    ah: AsianHandicapOdds | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FixtureIn(_Strict):
+    """One fixture to forecast."""
+
+    league: str = Field(min_length=1, max_length=16, examples=["E0"])
+    home: str = Field(min_length=1, max_length=64, examples=["Arsenal"])
+    away: str = Field(min_length=1, max_length=64, examples=["Chelsea"])
+    kickoff: datetime = Field(examples=["2025-05-10T14:00:00Z"])
+    odds: FixtureOdds
+
+    @field_validator("kickoff")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("kickoff needs a timezone, e.g. 2025-05-10T14:00:00Z")
+        return value
+
+
+class BatchIn(_Strict):
+    """Up to ``MAX_BATCH`` fixtures."""
+
+    fixtures: list[FixtureIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ModelRef(_Strict):
+    """Which registered model version produced a forecast."""
+
+    name: str
+    version: str
+
+
+class MarketForecast(_Strict):
+    """Probabilities for a secondary market (over/under, Asian handicap)."""
+
+    probabilities: dict[str, float]
+    line: float | None = None
+
+
+class ForecastOut(BaseModel):
+    """The design's forecast: probabilities, band, goal difference, logits, explanation, provenance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    probabilities: dict[str, float]
+    band: dict[str, tuple[float, float]]
+    expected_goal_difference: float | None
+    logits: dict[str, float]
+    explanation: str
+    model: ModelRef
+    path: Literal["edge", "cloud"]
+    confidence: float
+    markets: dict[str, MarketForecast] = Field(default_factory=dict)
+    data_timestamp: str
+    cached: bool = False
+
+
+class BatchOut(BaseModel):
+    """Forecasts in request order."""
+
+    forecasts: list[ForecastOut]
+
+
+class RankingRow(BaseModel):
+    """A market ranked by edge after costs, confidence and capacity."""
+
+    vertical: str
+    market: str
+    champion: str
+    version: str
+    edge_after_costs: float | None
+    confidence: float | None
+    capacity_bets: int | None
+    roi: float | None
+    clv: float | None
+    log_loss_ratio_to_closing: float | None
+
+
+class DoNotTradeRow(BaseModel):
+    """A market that fails a liquidity, cost or staleness check, with the reason."""
+
+    vertical: str
+    market: str
+    reason: str
+    check: Literal["liquidity", "cost", "staleness", "no_champion", "no_edge"]
+
+
+class PromoteIn(_Strict):
+    """Make a registered version the champion of a market."""
+
+    market: str
+    model_name: str
+    version: str
+
+
+class RollbackIn(_Strict):
+    """Restore the previous champion of a market."""
+
+    market: str
