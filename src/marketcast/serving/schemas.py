@@ -95,7 +95,7 @@ class MarketForecast(_Strict):
 
 
 class ForecastOut(BaseModel):
-    """The design's forecast: probabilities, band, goal difference, logits, explanation, provenance."""
+    """The design's forecast: probabilities, band, goal difference, logits, explanation, source."""
 
     model_config = ConfigDict(extra="forbid")
 
