@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     football.add_argument("--config", help="YAML run config for model and backtest settings")
     football.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
 
+    serve = sub.add_parser("serve", help="serve the registry's champions over HTTP")
+    serve.add_argument("--host", help="interface (default 127.0.0.1 or MARKETCAST_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000 or MARKETCAST_PORT)")
+
     data = sub.add_parser("data", help="check or pull data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="integrity report; exit 1 on errors")
@@ -89,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.config,
                 args.json_out,
             )
+        if args.command == "serve":
+            return commands.serve(args.host, args.port)
         if args.command == "data" and args.data_command == "check":
             return commands.data_check(args.paths, args.json_out)
         if args.command == "data" and args.data_command == "pull":

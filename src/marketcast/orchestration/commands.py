@@ -158,6 +158,27 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     raise ValueError(f"unknown registry command {command!r}")
 
 
+def serve(host: str | None, port: int | None) -> int:
+    """``marketcast serve``: the registry's champions over HTTP (training them first if none)."""
+    import uvicorn
+
+    from marketcast.serving.app import create_app
+    from marketcast.serving.default import build_service
+    from marketcast.serving.settings import ServingSettings
+
+    settings = ServingSettings.from_env()
+    settings = settings.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    if Registry(settings.registry).champion("football", "1x2") is None:
+        _console().print(f"registry {settings.registry} is empty: training from the bundled data")
+        config = load_config(None).model_copy(update={"registry_root": settings.registry})
+        run_football(config, console=_console())
+    app = create_app(settings, build_service(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
 def _split(parts: list[str], n: int, name: str) -> list[str]:
     if len(parts) != n:
         shape = "vertical/market/model" if n == 3 else "vertical/market"

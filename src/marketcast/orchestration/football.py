@@ -27,6 +27,7 @@ from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
 from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
 from marketcast.features.football import build_features
+from marketcast.features.football_state import build_feature_state
 from marketcast.models.factory import make_model
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
@@ -35,6 +36,7 @@ from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
 VERTICAL = "football"
+FEATURE_STATE_FILE = "feature_state.json"
 
 
 @dataclass
@@ -215,11 +217,13 @@ def _register_and_promote(
         "n_matches": len(data.matches),
     }
     rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
+    state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
     artifacts: dict[str, dict[str, bytes]] = {}
     for name in config.models:
         model = make_model(name, config.model_params.get(name), seed=config.seed)
         model.fit(X, y_goals)
-        artifacts[name] = model.to_artifact()
+        # The serving state travels with every model: the server rebuilds features from it.
+        artifacts[name] = {**model.to_artifact(), FEATURE_STATE_FILE: state}
 
     champions: dict[str, str] = {}
     promotion: dict[str, Any] = {}
@@ -235,7 +239,10 @@ def _register_and_promote(
                 data_sha256=data_sha,
                 features_sha256=features_sha,
                 training_window=window,
-                scores={k: float(v) for k, v in ev.summary["engines"][name].items()},
+                scores={
+                    **{k: float(v) for k, v in ev.summary["engines"][name].items()},
+                    "ratio_to_closing": float(ev.summary["ratio_to_closing"][name]),
+                },
                 backtest=ev.summary["backtest"].get(name, {}),
                 run_id=run_id,
             )

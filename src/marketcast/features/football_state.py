@@ -1,0 +1,273 @@
+"""Feature state for serving: what every team and league carries into its next match.
+
+``build_features`` computes features over a whole history at once. A server answers one new
+fixture at a time, so at export time we ask ``build_features`` itself what each team would carry
+into one more match (a probe fixture after the last date, once as the home side, once as the
+away side), store those values as JSON, and assemble a fixture's row from them plus the odds in
+the request. The same code computes both, so serving and training features cannot drift apart
+(``tests/pipeline/test_feature_state.py`` checks a real match row for row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.datasets.football_data import FootballData
+from marketcast.features.football import (
+    HISTORY_CAP_MATCHES,
+    REST_DAYS_CAP,
+    build_features,
+)
+from marketcast.features.ratings import pi_expected_goal_difference
+from marketcast.margins import implied_probabilities, overround
+
+#: Columns a team carries as the home side / away side (names as in ``build_features``).
+HOME_SIDE = (
+    "elo_home",
+    "pi_home_home",
+    "pi_home_away",
+    "home_form_points",
+    "home_goals_for_ewm",
+    "home_goals_against_ewm",
+    "home_n_previous_matches",
+    "home_team_price_resid",
+)
+AWAY_SIDE = (
+    "elo_away",
+    "pi_away_home",
+    "pi_away_away",
+    "away_form_points",
+    "away_goals_for_ewm",
+    "away_goals_against_ewm",
+    "away_n_previous_matches",
+    "away_team_price_resid",
+)
+LEAGUE_SIDE = ("league_resid_home", "league_resid_draw", "league_resid_away", "league_resid_over")
+STATE_VERSION = 1
+
+
+class UnknownFixtureError(ValueError):
+    """A team or league the state knows nothing about."""
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    """Per-team and per-league feature values as of the last match in the history."""
+
+    as_of_utc: str
+    demargin_method: str
+    columns: tuple[str, ...]
+    home_side: dict[str, dict[str, float]]
+    away_side: dict[str, dict[str, float]]
+    league_side: dict[str, dict[str, float]]
+    last_kickoff_utc: dict[str, str]
+    team_league: dict[str, str]
+
+    @property
+    def leagues(self) -> frozenset[str]:
+        """Leagues with a state."""
+        return frozenset(self.league_side)
+
+    def to_json(self) -> bytes:
+        """Canonical JSON (NaN as null) for the registry."""
+        payload = {"version": STATE_VERSION, **dataclasses.asdict(self)}
+        return json.dumps(_nan_to_none(payload), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FeatureState:
+        """Rebuild from :meth:`to_json` output."""
+        payload = json.loads(raw)
+        if payload.pop("version", None) != STATE_VERSION:
+            raise ValueError("feature state was written by an incompatible marketcast version")
+        payload["columns"] = tuple(payload["columns"])
+        for key in ("home_side", "away_side", "league_side"):
+            payload[key] = {
+                name: {k: (np.nan if v is None else float(v)) for k, v in values.items()}
+                for name, values in payload[key].items()
+            }
+        return cls(**payload)
+
+    def fixture_frame(self, fixtures: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Feature rows for new fixtures, in the column order the models were trained on.
+
+        Each fixture is a mapping with ``league``, ``home``, ``away``, ``kickoff`` (aware
+        datetime or ISO string) and ``odds``: ``{"1x2": (h, d, a), "ou25": (o, u) | None,
+        "ah": (line, h, a) | None}``.
+        """
+        rows = [self._row(f) for f in fixtures]
+        frame = pd.DataFrame(rows, columns=list(self.columns))
+        frame["kickoff_utc"] = pd.to_datetime(frame["kickoff_utc"], utc=True)
+        frame["league"] = frame["league"].astype("category")
+        return frame
+
+    def _row(self, fixture: Mapping[str, Any]) -> dict[str, Any]:
+        league, home, away = fixture["league"], fixture["home"], fixture["away"]
+        if league not in self.league_side:
+            raise UnknownFixtureError(f"unknown league {league!r}; known: {sorted(self.leagues)}")
+        for team in (home, away):
+            if team not in self.home_side:
+                raise UnknownFixtureError(_unknown_team_message(team, self.home_side))
+        kickoff = pd.Timestamp(fixture["kickoff"]).tz_convert("UTC")
+        row: dict[str, Any] = dict.fromkeys(self.columns, np.nan)
+        season_start = kickoff.year if kickoff.month >= 7 else kickoff.year - 1
+        row.update(
+            match_id=f"{league}:{kickoff:%Y-%m-%d}:{home}:{away}",
+            league=league,
+            season=f"{season_start}-{season_start + 1}",
+            kickoff_utc=kickoff,
+            home_team=home,
+            away_team=away,
+        )
+        row.update(self.home_side[home])
+        row.update(self.away_side[away])
+        row.update(self.league_side[league])
+        row["elo_diff"] = row["elo_home"] - row["elo_away"]
+        row["pi_expected_gd"] = float(
+            pi_expected_goal_difference(np.array([row["pi_home_home"]]))[0]
+            - pi_expected_goal_difference(np.array([row["pi_away_away"]]))[0]
+        )
+        for side, team in (("home", home), ("away", away)):
+            last = pd.Timestamp(self.last_kickoff_utc[team])
+            rest = (kickoff - last).total_seconds() / 86400.0
+            row[f"{side}_rest_days"] = float(np.clip(rest, 0.0, REST_DAYS_CAP))
+            row[f"{side}_n_previous_matches"] = min(
+                row[f"{side}_n_previous_matches"], HISTORY_CAP_MATCHES
+            )
+        row["form_points_diff"] = row["home_form_points"] - row["away_form_points"]
+        row["rest_days_diff"] = row["home_rest_days"] - row["away_rest_days"]
+        row.update(self._market(fixture["odds"]))
+        row["season_day"] = (
+            kickoff - pd.Timestamp(f"{season_start}-07-01", tz="UTC")
+        ).total_seconds() / 86400.0
+        return row
+
+    def _market(self, odds: Mapping[str, Any]) -> dict[str, float]:
+        """Market columns from one bookmaker's quotes (no spread across bookmakers: NaN)."""
+        out: dict[str, float] = {}
+        quotes = {
+            "1x2": (np.array([odds["1x2"]], dtype=float), ("home", "draw", "away")),
+            "ou25": (
+                np.array([odds["ou25"]], dtype=float)
+                if odds.get("ou25")
+                else np.full((1, 2), np.nan),
+                ("over", "under"),
+            ),
+            "ah": (
+                np.array([odds["ah"][1:]], dtype=float)
+                if odds.get("ah")
+                else np.full((1, 2), np.nan),
+                ("home", "away"),
+            ),
+        }
+        for market, (price, outcomes) in quotes.items():
+            p = implied_probabilities(price, self.demargin_method)[0]
+            for j, outcome in enumerate(outcomes):
+                out[f"mkt_{market}_{outcome}"] = float(p[j])
+            margin = float(overround(price)[0])
+            out[f"mkt_{market}_overround_avg"] = margin
+            out[f"mkt_{market}_overround_best"] = margin
+        out["ah_line"] = float(odds["ah"][0]) if odds.get("ah") else np.nan
+        out["mkt_n_bookmakers"] = 1.0
+        return out
+
+
+def build_feature_state(data: FootballData, *, demargin_method: str = "shin") -> FeatureState:
+    """Ask ``build_features`` what each team carries into one more match after the history."""
+    matches = data.matches
+    last = matches["kickoff_utc"].max()
+    probe_day = last.normalize() + pd.Timedelta(days=1, hours=15)
+    latest = matches.sort_values("kickoff_utc").groupby("home_team")["league"].last()
+    latest_away = matches.sort_values("kickoff_utc").groupby("away_team")["league"].last()
+    team_league: dict[str, str] = {
+        str(k): str(v) for k, v in {**latest_away.to_dict(), **latest.to_dict()}.items()
+    }
+    teams = sorted(team_league)
+    league_season = matches.sort_values("kickoff_utc").groupby("league")["season"].last().to_dict()
+
+    def probe(as_home: bool) -> pd.DataFrame:
+        ghosts = [f"__probe_{i}__" for i in range(len(teams))]
+        fixtures = pd.DataFrame(
+            {
+                "match_id": [f"probe:{i}" for i in range(len(teams))],
+                "league": [team_league[t] for t in teams],
+                "season": [league_season[team_league[t]] for t in teams],
+                "kickoff_utc": probe_day,
+                "kickoff_time_known": False,
+                "home_team": teams if as_home else ghosts,
+                "away_team": ghosts if as_home else teams,
+                "home_goals": np.nan,
+                "away_goals": np.nan,
+                "result": "",
+                "source_file": "probe",
+                "source_row": 0,
+            }
+        )
+        extended = pd.concat(
+            [matches.astype({"home_goals": float, "away_goals": float}), fixtures],
+            ignore_index=True,
+        )
+        X = build_features(
+            dataclasses.replace(data, matches=extended), demargin_method=demargin_method
+        )
+        return X.iloc[len(matches) :].reset_index(drop=True)
+
+    as_home, as_away = probe(True), probe(False)
+    home_side = {t: {c: _cell(as_home, i, c) for c in HOME_SIDE} for i, t in enumerate(teams)}
+    away_side = {t: {c: _cell(as_away, i, c) for c in AWAY_SIDE} for i, t in enumerate(teams)}
+    league_side: dict[str, dict[str, float]] = {}
+    for i, team in enumerate(teams):
+        league_side.setdefault(team_league[team], {c: _cell(as_home, i, c) for c in LEAGUE_SIDE})
+    last_kickoff: dict[str, pd.Timestamp] = {}
+    for side in ("home_team", "away_team"):
+        for name, ts in matches.groupby(side)["kickoff_utc"].max().items():
+            previous = last_kickoff.get(str(name))
+            last_kickoff[str(name)] = max(ts, previous) if previous is not None else ts
+    columns = tuple(build_features_columns(data, demargin_method))
+    return FeatureState(
+        as_of_utc=last.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        demargin_method=demargin_method,
+        columns=columns,
+        home_side=home_side,
+        away_side=away_side,
+        league_side=league_side,
+        last_kickoff_utc={t: ts.strftime("%Y-%m-%dT%H:%M:%SZ") for t, ts in last_kickoff.items()},
+        team_league=team_league,
+    )
+
+
+def build_features_columns(data: FootballData, demargin_method: str) -> list[str]:
+    """The feature frame's columns, in order (from a tiny slice of the history)."""
+    head = data.matches.iloc[:50]
+    small = dataclasses.replace(
+        data, matches=head, odds=data.odds[data.odds["match_id"].isin(head["match_id"])]
+    )
+    return list(build_features(small, demargin_method=demargin_method).columns)
+
+
+def _cell(frame: pd.DataFrame, row: int, column: str) -> float:
+    return float(frame[column].iloc[row])
+
+
+def _unknown_team_message(team: str, known: Mapping[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(team, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    return f"unknown team {team!r} (names follow football-data.co.uk){hint}"
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,112 @@
+"""Explanations: a concise rationale from what moved the forecast, and an optional LLM hook."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_OUTCOME_WORDS = {"home": "home win", "draw": "draw", "away": "away win"}
+
+
+def template_explanation(
+    home: str,
+    away: str,
+    probabilities: Mapping[str, float],
+    market: Mapping[str, float],
+    features: Mapping[str, Any],
+    *,
+    model_name: str,
+) -> str:
+    """A one-paragraph rationale built from the features that moved the forecast.
+
+    Examples
+    --------
+    >>> text = template_explanation(
+    ...     "Arsenal", "Chelsea", {"home": 0.5, "draw": 0.27, "away": 0.23},
+    ...     {"home": 0.48, "draw": 0.28, "away": 0.24},
+    ...     {"elo_home": 1700.0, "elo_away": 1650.0, "home_form_points": 2.1,
+    ...      "away_form_points": 1.4, "home_rest_days": 6.0, "away_rest_days": 3.0},
+    ...     model_name="lightgbm")
+    >>> text.startswith("lightgbm: home win 50.0% (market 48.0%, +2.0 pts)")
+    True
+    """
+    top = max(probabilities, key=lambda k: probabilities[k])
+    drift = 100 * (probabilities[top] - market.get(top, np.nan))
+    parts = [
+        f"{model_name}: {_OUTCOME_WORDS.get(top, top)} {100 * probabilities[top]:.1f}% "
+        f"(market {100 * market.get(top, np.nan):.1f}%, {drift:+.1f} pts)"
+    ]
+    elo_home, elo_away = features.get("elo_home"), features.get("elo_away")
+    if _finite(elo_home) and _finite(elo_away):
+        parts.append(
+            f"Elo {home} {elo_home:.0f} vs {away} {elo_away:.0f} ({elo_home - elo_away:+.0f})"
+        )
+    form_home, form_away = features.get("home_form_points"), features.get("away_form_points")
+    if _finite(form_home) and _finite(form_away):
+        parts.append(f"form {form_home:.1f} vs {form_away:.1f} points per game (last 6)")
+    rest_home, rest_away = features.get("home_rest_days"), features.get("away_rest_days")
+    if _finite(rest_home) and _finite(rest_away) and abs(rest_home - rest_away) >= 2:
+        parts.append(f"rest {rest_home:.0f} vs {rest_away:.0f} days")
+    resid = features.get("league_resid_home")
+    if _finite(resid) and abs(resid) >= 0.02:
+        direction = "above" if resid > 0 else "below"
+        parts.append(f"home sides in this league have lately finished {direction} their prices")
+    return "; ".join(parts) + "."
+
+
+def _finite(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and bool(np.isfinite(value))
+
+
+@dataclass(frozen=True)
+class LLMExplainer:
+    """Rewrites the template rationale with an OpenAI-compatible chat endpoint (vLLM, OpenRouter).
+
+    Used only when configured (``MARKETCAST_LLM_BASE_URL``); any failure or timeout falls back
+    to the template text, so the API never depends on the LLM being up.
+    """
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    timeout_s: float = 2.0
+
+    def explain(self, rationale: str, facts: Mapping[str, Any]) -> str:
+        """The LLM's two-sentence explanation, or ``rationale`` when the call fails."""
+        body = {
+            "model": self.model,
+            "temperature": 0,
+            "max_tokens": 120,
+            "messages": [
+                {
+                    "role": "system",
+                    "content": "You explain football forecasts to professional bettors in at "
+                    "most two sentences. Use only the facts given; never invent numbers.",
+                },
+                {"role": "user", "content": json.dumps({"rationale": rationale, **facts})},
+            ],
+        }
+        request = urllib.request.Request(
+            self.base_url.rstrip("/") + "/chat/completions",
+            data=json.dumps(body, default=float).encode(),
+            headers={"Content-Type": "application/json"}
+            | ({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                answer = json.loads(response.read())
+            text = str(answer["choices"][0]["message"]["content"]).strip()
+            return text or rationale
+        except (urllib.error.URLError, TimeoutError, OSError, KeyError, IndexError, ValueError):
+            log.warning("LLM explanation failed; using the template", exc_info=True)
+            return rationale

@@ -1,0 +1,477 @@
+"""The champions of a registry behind one call: load, forecast, rank, and swap atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.features.football_state import FeatureState, UnknownFixtureError
+from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model
+from marketcast.registry import Registry
+from marketcast.registry.manifest import Manifest
+from marketcast.serving.explain import LLMExplainer, template_explanation
+from marketcast.serving.protocol import UnknownTeamError
+from marketcast.serving.schemas import (
+    DoNotTradeRow,
+    FixtureIn,
+    ForecastOut,
+    MarketForecast,
+    ModelRef,
+    RankingRow,
+)
+from marketcast.types import MarketKind
+
+log = logging.getLogger(__name__)
+
+VERTICAL = "football"
+FEATURE_STATE_FILE = "feature_state.json"
+MARKETS = (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP)
+#: Ensemble weight per model: exp(-RELIABILITY_SHARPNESS * (its log loss - the best log loss)).
+RELIABILITY_SHARPNESS = 200.0
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One registered model version, rebuilt from its artifact, with its manifest."""
+
+    name: str
+    version: str
+    model: Any
+    manifest: Manifest
+    state: FeatureState
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one request reads: never mutated, replaced whole on reload."""
+
+    snapshot_id: str
+    champions: dict[str, LoadedModel]
+    members: dict[str, list[LoadedModel]]
+    loaded_utc: str
+
+    @property
+    def leagues(self) -> frozenset[str]:
+        champion = self.champions.get(MarketKind.ONE_X_TWO.value)
+        return champion.state.leagues if champion else frozenset()
+
+
+@dataclass
+class ServiceSettings:
+    """How the service routes and judges markets."""
+
+    edge_threshold: float = 0.8
+    stale_after_days: float = 14.0
+    min_bets_for_liquidity: int = 100
+    llm: LLMExplainer | None = None
+    clock: Any = field(default=lambda: datetime.now(UTC))
+
+
+class ChampionService:
+    """Serve the champion per market of a registry, with an edge/cloud router.
+
+    * **edge** (fast path): the 1X2 champion alone. Its confidence is
+      ``1 - 5 * TV(p_champion, p_market)``, TV the total-variation distance to the de-margined
+      price in the request: a forecast close to the market is routine, one far from it deserves
+      the careful path. At or above ``edge_threshold`` (0.8: TV <= 0.04) the edge answers, with
+      a band spanning the champion and the market.
+    * **cloud** (full path): a reliability-weighted ensemble of every model registered for the
+      market (weights from their walk-forward log losses), a band spanning the members, the
+      Dixon-Coles expected goal difference, and the LLM explanation when one is configured.
+
+    Reloads build a complete new :class:`Snapshot` first and then swap one reference, so a
+    request in flight keeps the snapshot it started with and never sees a mix.
+    """
+
+    def __init__(self, registry: Registry, settings: ServiceSettings | None = None) -> None:
+        self.registry = registry
+        self.settings = settings or ServiceSettings()
+        self._snapshot: Snapshot | None = None
+        self._reload_lock = threading.Lock()
+
+    # -- protocol properties -------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        snap = self._snapshot
+        return snap is not None and MarketKind.ONE_X_TWO.value in snap.champions
+
+    @property
+    def known_leagues(self) -> frozenset[str]:
+        snap = self._snapshot
+        return snap.leagues if snap else frozenset()
+
+    @property
+    def snapshot_id(self) -> str:
+        snap = self._snapshot
+        return snap.snapshot_id if snap else "empty"
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot (raises when nothing is loaded)."""
+        snap = self._snapshot
+        if snap is None:
+            raise LookupError("no champions loaded: run `marketcast run` or reload")
+        return snap
+
+    # -- loading -----------------------------------------------------------------------------
+    def reload(self) -> dict[str, Any]:
+        """Read the champions from the registry and swap them in atomically."""
+        with self._reload_lock:
+            champions: dict[str, LoadedModel] = {}
+            members: dict[str, list[LoadedModel]] = {}
+            for market in MARKETS:
+                record = self.registry.champion(VERTICAL, market.value)
+                if record is None:
+                    continue
+                champions[market.value] = self._load(
+                    market.value, record.model_name, record.version
+                )
+                members[market.value] = [
+                    self._load(market.value, name, version)
+                    if (name, version) != (record.model_name, record.version)
+                    else champions[market.value]
+                    for name, version in self._latest_versions(market.value)
+                ]
+            key = "|".join(f"{m}:{c.name}:{c.version}" for m, c in sorted(champions.items()))
+            member_key = "|".join(
+                f"{m}:{x.name}:{x.version}" for m, ms in sorted(members.items()) for x in ms
+            )
+            snapshot_id = hashlib.sha256((key + "#" + member_key).encode()).hexdigest()[:12]
+            self._snapshot = Snapshot(
+                snapshot_id=snapshot_id,
+                champions=champions,
+                members=members,
+                loaded_utc=self.settings.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+        log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
+        return {
+            "snapshot_id": snapshot_id,
+            "champions": {m: {"name": c.name, "version": c.version} for m, c in champions.items()},
+        }
+
+    def _latest_versions(self, market: str) -> list[tuple[str, str]]:
+        out = []
+        for name in FOOTBALL_MODEL_CLASSES:
+            version = self.registry.latest_version(VERTICAL, market, name)
+            if version is not None:
+                out.append((name, version))
+        return out
+
+    def _load(self, market: str, name: str, version: str) -> LoadedModel:
+        files = self.registry.load_files(VERTICAL, market, name, version)
+        if FEATURE_STATE_FILE not in files:
+            raise LookupError(f"{VERTICAL}/{market}/{name} {version} has no {FEATURE_STATE_FILE}")
+        state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
+        model = load_model(name, files)
+        manifest = self.registry.manifest(VERTICAL, market, name, version)
+        return LoadedModel(name, version, model, manifest, state)
+
+    # -- forecasting ---------------------------------------------------------------------------
+    def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
+        """Forecast every fixture from ONE snapshot; routed edge or cloud per fixture."""
+        snap = self.snapshot()
+        champion = snap.champions[MarketKind.ONE_X_TWO.value]
+        raw = [_fixture_dict(f) for f in fixtures]
+        try:
+            X = champion.state.fixture_frame(raw)
+        except UnknownFixtureError as exc:
+            raise UnknownTeamError(str(exc)) from exc
+        market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
+        p_champion = _predict(champion, X, MarketKind.ONE_X_TWO, raw)
+        tv = 0.5 * np.abs(p_champion - market_p).sum(axis=1)
+        confidence = np.clip(1.0 - 5.0 * tv, 0.0, 1.0)
+        edge = confidence >= self.settings.edge_threshold
+        cloud_rows = np.flatnonzero(~edge)
+        ensemble = band_lo = band_hi = egd_cloud = None
+        if len(cloud_rows):
+            sub = X.iloc[cloud_rows].reset_index(drop=True)
+            sub_raw = [raw[i] for i in cloud_rows]
+            ensemble, band_lo, band_hi = self._ensemble(snap, sub, sub_raw, market_p[cloud_rows])
+            egd_cloud = self._expected_goal_difference(snap, sub, sub_raw)
+        secondary = self._secondary_markets(snap, X, raw)
+
+        out = []
+        cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
+        features: list[dict[str, Any]] = [
+            {str(k): v for k, v in r.items()} for r in X.to_dict("records")
+        ]
+        for i, fixture in enumerate(fixtures):
+            if edge[i]:
+                p = p_champion[i]
+                lo = np.minimum(p, market_p[i])
+                hi = np.maximum(p, market_p[i])
+                ref = ModelRef(name=champion.name, version=champion.version)
+                egd = float(features[i]["pi_expected_gd"])
+                path = "edge"
+            else:
+                k = cloud_pos[i]
+                assert ensemble is not None
+                assert band_lo is not None
+                assert band_hi is not None
+                p, lo, hi = ensemble[k], band_lo[k], band_hi[k]
+                ref = ModelRef(name="ensemble", version=snap.snapshot_id)
+                egd = float(egd_cloud[k]) if egd_cloud is not None else float("nan")
+                path = "cloud"
+            probabilities = dict(zip(("home", "draw", "away"), map(float, p), strict=True))
+            market = dict(zip(("home", "draw", "away"), map(float, market_p[i]), strict=True))
+            text = template_explanation(
+                fixture.home, fixture.away, probabilities, market, features[i], model_name=ref.name
+            )
+            if path == "cloud" and self.settings.llm is not None:
+                text = self.settings.llm.explain(
+                    text,
+                    {"home": fixture.home, "away": fixture.away, "probabilities": probabilities},
+                )
+            out.append(
+                ForecastOut(
+                    probabilities=probabilities,
+                    band={
+                        o: (float(lo[j]), float(hi[j]))
+                        for j, o in enumerate(("home", "draw", "away"))
+                    },
+                    expected_goal_difference=egd if math.isfinite(egd) else None,
+                    logits={
+                        o: float(np.log(max(p[j], 1e-12)))
+                        for j, o in enumerate(("home", "draw", "away"))
+                    },
+                    explanation=text,
+                    model=ref,
+                    path=path,
+                    confidence=float(confidence[i]),
+                    markets=secondary[i],
+                    data_timestamp=champion.state.as_of_utc,
+                )
+            )
+        return out
+
+    def _ensemble(
+        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]], market_p: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        members = snap.members.get(MarketKind.ONE_X_TWO.value) or [
+            snap.champions[MarketKind.ONE_X_TWO.value]
+        ]
+        losses = np.array([m.manifest.scores.get("log_loss", np.nan) for m in members])
+        losses = np.where(
+            np.isfinite(losses), losses, np.nanmax(losses) if np.isfinite(losses).any() else 1.0
+        )
+        weights = np.exp(-RELIABILITY_SHARPNESS * (losses - losses.min()))
+        weights /= weights.sum()
+        probs = np.stack([_predict(m, X, MarketKind.ONE_X_TWO, raw) for m in members])  # (m, n, 3)
+        blend = np.exp(np.tensordot(weights, np.log(np.clip(probs, 1e-12, 1.0)), axes=1))
+        blend /= blend.sum(axis=1, keepdims=True)
+        everyone = np.concatenate([probs, market_p[None]], axis=0)
+        return blend, everyone.min(axis=0), everyone.max(axis=0)
+
+    def _expected_goal_difference(
+        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]]
+    ) -> np.ndarray | None:
+        for member in snap.members.get(MarketKind.ONE_X_TWO.value, []):
+            if hasattr(member.model, "expected_goals"):
+                Xm = member.state.fixture_frame(raw) if member.state is not None else X
+                goals = member.model.expected_goals(Xm)
+                return np.asarray(goals[:, 0] - goals[:, 1], dtype=float)
+        return None
+
+    def _secondary_markets(
+        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]]
+    ) -> list[dict[str, MarketForecast]]:
+        out: list[dict[str, MarketForecast]] = [{} for _ in raw]
+        for market, quoted in (
+            (MarketKind.OVER_UNDER_25, "ou25"),
+            (MarketKind.ASIAN_HANDICAP, "ah"),
+        ):
+            champion = snap.champions.get(market.value)
+            rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
+            if champion is None or not rows:
+                continue
+            sub = X.iloc[rows].reset_index(drop=True)
+            p = _predict(champion, sub, market, [raw[i] for i in rows])
+            names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
+            for k, i in enumerate(rows):
+                line = 2.5 if market is MarketKind.OVER_UNDER_25 else float(raw[i]["odds"]["ah"][0])
+                out[i][market.value] = MarketForecast(
+                    probabilities={n: float(p[k, j]) for j, n in enumerate(names)}, line=line
+                )
+        return out
+
+    # -- tables ------------------------------------------------------------------------------
+    def models(self) -> list[dict[str, Any]]:
+        """Champion per market with its manifest summary."""
+        snap = self.snapshot()
+        rows = []
+        for market, loaded in sorted(snap.champions.items()):
+            m = loaded.manifest
+            rows.append(
+                {
+                    "vertical": VERTICAL,
+                    "market": market,
+                    "name": loaded.name,
+                    "version": loaded.version,
+                    "run_id": m.run_id,
+                    "git_sha": m.git_sha,
+                    "created_utc": m.created_utc.isoformat(),
+                    "training_window": m.training_window.model_dump(mode="json"),
+                    "scores": m.scores,
+                    "backtest": {k: v for k, v in m.backtest.items() if not isinstance(v, dict)},
+                    "data_sha256": m.data_sha256,
+                    "features_sha256": m.features_sha256,
+                    "members": [
+                        {"name": x.name, "version": x.version} for x in snap.members.get(market, [])
+                    ],
+                }
+            )
+        return rows
+
+    def rankings(self) -> list[RankingRow]:
+        """Markets ranked by edge after costs (walk-forward ROI at real prices), then confidence."""
+        rows = []
+        for market, loaded in self.snapshot().champions.items():
+            bt = loaded.manifest.backtest
+            roi = _float(bt.get("roi"))
+            ci = bt.get("roi_ci") or [None, None]
+            confidence = _probability_positive(roi, _float(ci[0]), _float(ci[1]))
+            rows.append(
+                RankingRow(
+                    vertical=VERTICAL,
+                    market=market,
+                    champion=loaded.name,
+                    version=loaded.version,
+                    edge_after_costs=roi,
+                    confidence=confidence,
+                    capacity_bets=int(bt["n_bets"]) if bt.get("n_bets") is not None else None,
+                    roi=roi,
+                    clv=_float(bt.get("clv")),
+                    log_loss_ratio_to_closing=_float(
+                        loaded.manifest.scores.get("ratio_to_closing")
+                    ),
+                )
+            )
+        return sorted(
+            rows,
+            key=lambda r: (
+                -(r.edge_after_costs if r.edge_after_costs is not None else -np.inf),
+                -(r.confidence or 0.0),
+            ),
+        )
+
+    def do_not_trade(self) -> list[DoNotTradeRow]:
+        """Markets failing a staleness, liquidity or cost check, with the reason."""
+        snap = self.snapshot()
+        now = self.settings.clock()
+        rows = []
+        for market in MARKETS:
+            loaded = snap.champions.get(market.value)
+            if loaded is None:
+                rows.append(
+                    DoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=market.value,
+                        reason="no champion registered",
+                        check="no_champion",
+                    )
+                )
+                continue
+            as_of = pd.Timestamp(loaded.state.as_of_utc).to_pydatetime()
+            age_days = (now - as_of).total_seconds() / 86400.0
+            if age_days > self.settings.stale_after_days:
+                rows.append(
+                    DoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=market.value,
+                        check="staleness",
+                        reason=f"latest data is {age_days:.0f} days old (limit "
+                        f"{self.settings.stale_after_days:.0f}): pull newer results and rerun",
+                    )
+                )
+            bt = loaded.manifest.backtest
+            n_bets = int(bt.get("n_bets") or 0)
+            if n_bets < self.settings.min_bets_for_liquidity:
+                rows.append(
+                    DoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=market.value,
+                        check="liquidity",
+                        reason=f"only {n_bets} walk-forward bets cleared the minimum edge (< "
+                        f"{self.settings.min_bets_for_liquidity}): too thin to trust",
+                    )
+                )
+            roi = _float(bt.get("roi"))
+            ci = bt.get("roi_ci") or [None, None]
+            low = _float(ci[0])
+            if roi is None or roi <= 0 or (low is not None and low <= 0):
+                rows.append(
+                    DoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=market.value,
+                        check="cost",
+                        reason=f"walk-forward ROI after the bookmaker margin {_pct(roi)} with 95% "
+                        f"interval from {_pct(low)}: no edge survives costs",
+                    )
+                )
+        return rows
+
+    # -- admin ---------------------------------------------------------------------------------
+    def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:
+        """Make a registered version champion, then reload."""
+        self.registry.manifest(VERTICAL, market, model_name, version)  # must exist
+        self.registry.set_champion(VERTICAL, market, model_name, version, "promoted via API")
+        return self.reload()
+
+    def rollback(self, market: str) -> dict[str, Any]:
+        """Restore the previous champion of ``market``, then reload."""
+        self.registry.rollback(VERTICAL, market)
+        return self.reload()
+
+
+def _predict(
+    loaded: LoadedModel, X: pd.DataFrame, market: MarketKind, raw: list[dict[str, Any]]
+) -> np.ndarray:
+    p = loaded.model.predict_market_proba(X, market)
+    if p is None:
+        raise LookupError(f"{loaded.name} does not price {market.value}")
+    return np.asarray(p, dtype=float)
+
+
+def _fixture_dict(fixture: FixtureIn) -> dict[str, Any]:
+    odds = fixture.odds
+    return {
+        "league": fixture.league,
+        "home": fixture.home,
+        "away": fixture.away,
+        "kickoff": fixture.kickoff,
+        "odds": {
+            "1x2": (odds.one_x_two.home, odds.one_x_two.draw, odds.one_x_two.away),
+            "ou25": (odds.ou25.over, odds.ou25.under) if odds.ou25 else None,
+            "ah": (odds.ah.line, odds.ah.home, odds.ah.away) if odds.ah else None,
+        },
+    }
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _probability_positive(roi: float | None, low: float | None, high: float | None) -> float | None:
+    """P(ROI > 0) from the bootstrap interval, read as a normal interval."""
+    if roi is None or low is None or high is None or high <= low:
+        return None
+    se = (high - low) / (2 * 1.959964)
+    return float(0.5 * (1 + math.erf(roi / (se * math.sqrt(2)))))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"

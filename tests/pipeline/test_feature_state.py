@@ -1,0 +1,112 @@
+"""Serving features equal training features: a real match rebuilt from the exported state."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketcast.datasets.football_data import FootballData, odds_matrix
+from marketcast.features.football_state import (
+    AWAY_SIDE,
+    HOME_SIDE,
+    LEAGUE_SIDE,
+    FeatureState,
+    UnknownFixtureError,
+    build_feature_state,
+)
+from marketcast.types import MarketKind, Timing
+
+COMPARED = (
+    *HOME_SIDE,
+    *AWAY_SIDE,
+    *LEAGUE_SIDE,
+    "elo_diff",
+    "pi_expected_gd",
+    "home_rest_days",
+    "away_rest_days",
+    "form_points_diff",
+    "rest_days_diff",
+    "mkt_1x2_home",
+    "mkt_1x2_draw",
+    "mkt_1x2_away",
+    "mkt_ou25_over",
+    "mkt_ah_home",
+    "ah_line",
+    "season_day",
+)
+
+
+@pytest.fixture(scope="module")
+def day_and_state(epl: FootballData):
+    kickoff = epl.matches["kickoff_utc"]
+    day = kickoff.iloc[int(len(kickoff) * 0.9)].normalize()
+    before = (kickoff < day).to_numpy()
+    history = epl.matches.loc[before].reset_index(drop=True)
+    data = dataclasses.replace(
+        epl, matches=history, odds=epl.odds[epl.odds["match_id"].isin(history["match_id"])]
+    )
+    on_day = ((kickoff >= day) & (kickoff < day + pd.Timedelta(days=1))).to_numpy()
+    return on_day, build_feature_state(data)
+
+
+def test_fixture_rows_equal_build_features_rows(
+    epl: FootballData, epl_features, day_and_state
+) -> None:
+    on_day, state = day_and_state
+    rows = np.flatnonzero(on_day)
+    assert len(rows) >= 1
+    o1, _ = odds_matrix(epl, MarketKind.ONE_X_TWO, Timing.PREMATCH, "pinnacle")
+    ou, _ = odds_matrix(epl, MarketKind.OVER_UNDER_25, Timing.PREMATCH, "pinnacle")
+    ah, ah_line = odds_matrix(epl, MarketKind.ASIAN_HANDICAP, Timing.PREMATCH, "pinnacle")
+    fixtures = [
+        {
+            "league": epl.matches.at[i, "league"],
+            "home": epl.matches.at[i, "home_team"],
+            "away": epl.matches.at[i, "away_team"],
+            "kickoff": epl.matches.at[i, "kickoff_utc"],
+            "odds": {
+                "1x2": tuple(o1[i, :3]),
+                "ou25": tuple(ou[i, :2]),
+                "ah": (ah_line[i], ah[i, 0], ah[i, 1]),
+            },
+        }
+        for i in rows
+    ]
+    served = state.fixture_frame(fixtures)
+    assert list(served.columns) == list(epl_features.columns)
+    expected = epl_features.iloc[rows].reset_index(drop=True)
+    for column in COMPARED:
+        np.testing.assert_allclose(
+            served[column].to_numpy(dtype=float),
+            expected[column].to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=column,
+        )
+
+
+def test_state_json_round_trip(day_and_state) -> None:
+    _, state = day_and_state
+    again = FeatureState.from_json(state.to_json())
+    assert again.columns == state.columns
+    assert again.as_of_utc == state.as_of_utc
+    team = next(iter(state.home_side))
+    assert again.home_side[team]["elo_home"] == pytest.approx(state.home_side[team]["elo_home"])
+
+
+def test_unknown_team_and_league_are_named(day_and_state) -> None:
+    _, state = day_and_state
+    fixture = {
+        "league": "E0",
+        "home": "Arsenl",
+        "away": "Chelsea",
+        "kickoff": "2022-05-01T14:00:00Z",
+        "odds": {"1x2": (2.0, 3.5, 4.0)},
+    }
+    with pytest.raises(UnknownFixtureError, match=r"'Arsenl'.*did you mean 'Arsenal'"):
+        state.fixture_frame([fixture])
+    with pytest.raises(UnknownFixtureError, match="unknown league 'X9'"):
+        state.fixture_frame([{**fixture, "home": "Arsenal", "league": "X9"}])

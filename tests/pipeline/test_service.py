@@ -1,0 +1,135 @@
+"""ChampionService on a real registry: forecasts, routing, atomic reload, rankings, do-not-trade."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from rich.console import Console
+
+from marketcast.config import FootballRunConfig
+from marketcast.orchestration.football import run_football
+from marketcast.registry import Registry
+from marketcast.serving.protocol import UnknownTeamError
+from marketcast.serving.schemas import FixtureIn
+from marketcast.serving.service import ChampionService, ServiceSettings
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    root = tmp_path_factory.mktemp("serving")
+    config = FootballRunConfig.model_validate(
+        {
+            "data": {"leagues": ["E0"]},
+            "models": ["market", "elo", "dixon_coles", "lightgbm"],
+            "model_params": {"lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10}},
+            "walk_forward": {"last_seasons": 1, "retrain_every_steps": {"lightgbm": 12}},
+            "backtest": {"n_bootstrap": 100},
+            "registry_root": str(root / "registry"),
+            "runs_dir": str(root / "runs"),
+        }
+    )
+    run_football(config, console=Console(file=open(root / "log.txt", "w")))  # noqa: SIM115
+    return Registry(config.registry_root)
+
+
+def _fixture(home: str = "Arsenal", away: str = "Chelsea", odds=(1.80, 3.90, 4.50), **extra):
+    body = {
+        "league": "E0",
+        "home": home,
+        "away": away,
+        "kickoff": "2023-08-12T14:00:00Z",
+        "odds": {"1x2": dict(zip(("home", "draw", "away"), odds, strict=True)), **extra},
+    }
+    return FixtureIn.model_validate(body)
+
+
+def test_forecast_routes_edge_when_close_to_the_market(registry: Registry) -> None:
+    service = ChampionService(registry)
+    assert not service.ready
+    service.reload()
+    assert service.ready
+    assert service.known_leagues == {"E0"}
+    [out] = service.forecast(
+        [_fixture(ou25={"over": 1.7, "under": 2.2}, ah={"line": -0.75, "home": 1.95, "away": 1.95})]
+    )
+    assert sum(out.probabilities.values()) == pytest.approx(1.0)
+    champion = registry.champion("football", "1x2")
+    assert out.path == "edge"
+    assert (out.model.name, out.model.version) == (champion.model_name, champion.version)
+    assert out.confidence >= 0.8
+    for outcome, (low, high) in out.band.items():
+        assert low <= out.probabilities[outcome] <= high
+    assert set(out.markets) == {"ou25", "ah"}
+    assert out.markets["ah"].line == -0.75
+    assert "Arsenal" in out.explanation
+    assert "Elo" in out.explanation
+
+
+def test_forecast_routes_cloud_when_threshold_is_unreachable(registry: Registry) -> None:
+    service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
+    service.reload()
+    [out] = service.forecast([_fixture()])
+    assert out.path == "cloud"
+    assert out.model.name == "ensemble"
+    assert out.model.version == service.snapshot_id
+    assert out.expected_goal_difference is not None
+    for outcome, (low, high) in out.band.items():
+        assert low <= out.probabilities[outcome] <= high
+
+
+def test_unknown_team_is_named(registry: Registry) -> None:
+    service = ChampionService(registry)
+    service.reload()
+    with pytest.raises(UnknownTeamError, match="Arsenl"):
+        service.forecast([_fixture(home="Arsenl")])
+
+
+def test_rankings_and_do_not_trade_give_reasons(registry: Registry) -> None:
+    clock = lambda: datetime(2026, 11, 21, tzinfo=UTC)  # noqa: E731
+    service = ChampionService(registry, ServiceSettings(clock=clock))
+    service.reload()
+    rankings = service.rankings()
+    assert {r.market for r in rankings} == {"1x2", "ou25", "ah"}
+    edges = [r.edge_after_costs for r in rankings if r.edge_after_costs is not None]
+    assert edges == sorted(edges, reverse=True)
+    blocked = service.do_not_trade()
+    stale = [r for r in blocked if r.check == "staleness"]
+    assert {r.market for r in stale} == {"1x2", "ou25", "ah"}  # data ends May 2023
+    assert all("days old" in r.reason for r in stale)
+
+
+def test_promote_and_rollback_swap_atomically_under_load(registry: Registry) -> None:
+    service = ChampionService(registry)
+    service.reload()
+    versions = {m.model_name: m.version for m in registry.list_models("football", "1x2")}
+    allowed = {(n, v) for n, v in versions.items()} | {("ensemble", service.snapshot_id)}
+    errors: list[BaseException] = []
+    seen: set[tuple[str, str]] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                [out] = service.forecast([_fixture()])
+                seen.add((out.model.name, out.model.version))
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            allowed.add(("ensemble", service.promote("1x2", "elo", versions["elo"])["snapshot_id"]))
+            allowed.add(("ensemble", service.rollback("1x2")["snapshot_id"]))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    # Every answer names a version that was really being served: never a half-loaded mix.
+    assert seen
+    assert seen <= allowed
+    assert registry.champion("football", "1x2").model_name == "market"
