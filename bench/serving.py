@@ -63,7 +63,7 @@ except ImportError:  # pragma: no cover - orjson is optional
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
-DEFAULT_APP = "marketcast.serving.app:create_default_app"
+DEFAULT_APP = "marketcast.serving.default:create_default_app"
 HOST = "127.0.0.1"
 REQUEST_TIMEOUT_S = 10.0
 

@@ -101,8 +101,16 @@ class FeatureState:
         datetime or ISO string) and ``odds``: ``{"1x2": (h, d, a), "ou25": (o, u) | None,
         "ah": (line, h, a) | None}``.
         """
-        rows = [self._row(f) for f in fixtures]
-        frame = pd.DataFrame(rows, columns=list(self.columns))
+        return self.frame(self.fixture_rows(fixtures))
+
+    def fixture_rows(self, fixtures: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The feature values of each fixture as plain dicts (what explanations read)."""
+        return [self._row(f) for f in fixtures]
+
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Rows from :meth:`fixture_rows` as a feature frame in training column order."""
+        data = {c: [r[c] for r in rows] for c in self.columns}
+        frame = pd.DataFrame(data, columns=list(self.columns))
         frame["kickoff_utc"] = pd.to_datetime(frame["kickoff_utc"], utc=True)
         frame["league"] = frame["league"].astype("category")
         return frame

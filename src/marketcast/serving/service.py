@@ -181,9 +181,10 @@ class ChampionService:
         champion = snap.champions[MarketKind.ONE_X_TWO.value]
         raw = [_fixture_dict(f) for f in fixtures]
         try:
-            X = champion.state.fixture_frame(raw)
+            rows = champion.state.fixture_rows(raw)
         except UnknownFixtureError as exc:
             raise UnknownTeamError(str(exc)) from exc
+        X = champion.state.frame(rows)
         market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
         p_champion = _predict(champion, X, MarketKind.ONE_X_TWO, raw)
         tv = 0.5 * np.abs(p_champion - market_p).sum(axis=1)
@@ -200,9 +201,7 @@ class ChampionService:
 
         out = []
         cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
-        features: list[dict[str, Any]] = [
-            {str(k): v for k, v in r.items()} for r in X.to_dict("records")
-        ]
+        features = rows
         for i, fixture in enumerate(fixtures):
             if edge[i]:
                 p = p_champion[i]

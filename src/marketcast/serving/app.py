@@ -1,0 +1,416 @@
+"""The forecast HTTP API (v1): ``create_app(settings, service)`` builds the app, no globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, NamedTuple, NoReturn
+
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from marketcast.registry.store import RegistryError
+from marketcast.serving.cache import TTLCache
+from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
+from marketcast.serving.protocol import ForecastService, UnknownTeamError
+from marketcast.serving.schemas import (
+    API_VERSION,
+    BatchIn,
+    BatchOut,
+    DoNotTradeRow,
+    FixtureIn,
+    ForecastOut,
+    PromoteIn,
+    RankingRow,
+    RollbackIn,
+)
+from marketcast.serving.security import BodySizeLimitMiddleware, check_bearer, unsafe_identifier
+from marketcast.serving.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+
+OPENAPI_URL = "/v1/openapi.json"
+
+_Responses = dict[int | str, dict[str, Any]]
+_ERROR_422: _Responses = {422: {"description": "invalid fixture, unknown league or unknown team"}}
+_ERROR_503: _Responses = {503: {"description": "champions not loaded yet"}}
+_ADMIN_ERRORS: _Responses = {
+    401: {"description": "missing or malformed bearer token"},
+    403: {"description": "wrong token, or admin disabled"},
+    404: {"description": "unknown market, model or version"},
+    409: {"description": "the registry refused the change (e.g. nothing to roll back to)"},
+    422: {"description": "invalid or unsafe name"},
+    503: {"description": "registry unavailable"},
+}
+
+CacheKey = tuple[str, str]
+
+# declares the bearer scheme in the OpenAPI document; the check itself is ``check_bearer``
+_BEARER = HTTPBearer(auto_error=False, description="the MARKETCAST_ADMIN_TOKEN value")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+
+
+def _message(exc: BaseException) -> str:
+    # KeyError's str() adds quotes around its argument; use the argument itself
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+@dataclass
+class _Pending:
+    """A request between the cache look-up and the service call."""
+
+    snapshot_id: str
+    answers: list[_Answer | None]
+    keys: list[CacheKey]
+    missing: list[int]
+
+
+class _Answer(NamedTuple):
+    """A forecast as its JSON bytes plus the labels the metrics need.
+
+    Cached answers are kept in this form: a few immutable atoms instead of a tree of pydantic
+    objects, so a full cache adds almost nothing to garbage-collection pauses.
+    """
+
+    json: bytes
+    model_name: str
+    version: str
+    path: str
+
+    @classmethod
+    def of(cls, out: ForecastOut) -> _Answer:
+        return cls(out.model_dump_json().encode(), out.model.name, out.model.version, out.path)
+
+
+def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
+    """Build the v1 forecast API around a forecast service.
+
+    Parameters
+    ----------
+    settings
+        Server settings (admin token, body cap, cache size and time to live).
+    service
+        The champions behind the API (``ChampionService`` in production, a fake in tests).
+
+    Returns
+    -------
+    FastAPI
+        The app, with its own metrics registry and forecast cache (``app.state.metrics``,
+        ``app.state.cache``); several apps can live in one process.
+    """
+    app = FastAPI(
+        title="marketcast",
+        version=API_VERSION,
+        description=(
+            "Probabilistic football forecasts from the registry's champions. "
+            "Every forecast names the model version that produced it."
+        ),
+        openapi_url=OPENAPI_URL,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    metrics = ServingMetrics()
+    cache: TTLCache[_Answer] = TTLCache(settings.cache_size, settings.cache_ttl_s)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.metrics = metrics
+    app.state.cache = cache
+
+    def look_up(fixtures: Sequence[FixtureIn], *, batch: bool) -> _Pending:
+        """Check readiness and leagues, then answer what the cache can (cheap, never blocks)."""
+        if not service.ready:
+            raise HTTPException(503, "champions not loaded yet", headers={"Retry-After": "1"})
+        known = service.known_leagues
+        for index, fixture in enumerate(fixtures):
+            if fixture.league not in known:
+                loc = ("body", "fixtures", index) if batch else ("body",)
+                _unknown_league(fixture.league, known, loc)
+        pending = _Pending(service.snapshot_id, [None] * len(fixtures), [], [])
+        if not cache.enabled:
+            pending.missing.extend(range(len(fixtures)))
+            return pending
+        for index, fixture in enumerate(fixtures):
+            key = (pending.snapshot_id, fixture.model_dump_json(by_alias=True))
+            pending.keys.append(key)
+            hit = cache.get(key)
+            if hit is None:
+                pending.missing.append(index)
+            else:
+                pending.answers[index] = hit
+        n_hits = len(fixtures) - len(pending.missing)
+        if n_hits:
+            metrics.cache_hits.inc(n_hits)
+        if pending.missing:
+            metrics.cache_misses.inc(len(pending.missing))
+        return pending
+
+    def complete(fixtures: Sequence[FixtureIn], pending: _Pending, *, batch: bool) -> list[_Answer]:
+        """Forecast the cache misses in one service call (may block), store and count them."""
+        missing = pending.missing
+        if missing:
+            to_forecast = (
+                fixtures if len(missing) == len(fixtures) else [fixtures[i] for i in missing]
+            )
+            try:
+                computed = service.forecast(to_forecast)
+            except UnknownTeamError as exc:
+                _unknown_team(exc, fixtures, batch=batch)
+            except ValueError as exc:
+                raise HTTPException(422, f"cannot forecast: {_message(exc)}") from exc
+            if len(computed) != len(missing):
+                raise RuntimeError(f"service returned {len(computed)} forecasts for {len(missing)}")
+            # cache only when no swap happened during the call: the answer then belongs to
+            # the snapshot its key names (the service swaps its id and its models together)
+            cacheable = cache.enabled and service.snapshot_id == pending.snapshot_id
+            for index, out in zip(missing, computed, strict=True):
+                pending.answers[index] = _Answer.of(out)
+                if cacheable:
+                    cached = _Answer.of(out.model_copy(update={"cached": True}))
+                    cache.put(pending.keys[index], cached)
+        answered = [answer for answer in pending.answers if answer is not None]
+        for answer in answered:
+            metrics.forecasts.labels(answer.model_name, answer.version, answer.path).inc()
+        return answered
+
+    @app.post(
+        "/v1/forecast",
+        response_model=ForecastOut,
+        responses={**_ERROR_422, **_ERROR_503},
+        tags=["forecast"],
+    )
+    async def forecast(fixture: FixtureIn) -> Response:
+        """Forecast one fixture from its pre-match odds."""
+        fixtures = (fixture,)
+        pending = look_up(fixtures, batch=False)
+        if pending.missing:
+            # the service may block (pandas, an explainer over HTTP): keep it off the event loop
+            answers = await run_in_threadpool(complete, fixtures, pending, batch=False)
+        else:
+            answers = complete(fixtures, pending, batch=False)
+        return Response(content=answers[0].json, media_type="application/json")
+
+    @app.post(
+        "/v1/forecast/batch",
+        response_model=BatchOut,
+        responses={**_ERROR_422, **_ERROR_503},
+        tags=["forecast"],
+    )
+    def forecast_batch(batch: BatchIn) -> Response:
+        """Forecast up to ``MAX_BATCH`` fixtures; answers come in request order."""
+        pending = look_up(batch.fixtures, batch=True)
+        answers = complete(batch.fixtures, pending, batch=True)
+        # BatchOut's JSON, assembled from each forecast's JSON (cached ones are stored as bytes)
+        body = b'{"forecasts":[' + b",".join(answer.json for answer in answers) + b"]}"
+        return Response(content=body, media_type="application/json")
+
+    @app.get("/v1/models", response_model=list[dict[str, Any]], tags=["champions"])
+    def models() -> list[dict[str, Any]]:
+        """The champion of each market with its manifest summary."""
+        return service.models()
+
+    @app.get("/v1/rankings", response_model=list[RankingRow], tags=["champions"])
+    def rankings() -> list[RankingRow]:
+        """Markets ranked by edge after costs, confidence and capacity."""
+        return service.rankings()
+
+    @app.get("/v1/do-not-trade", response_model=list[DoNotTradeRow], tags=["champions"])
+    def do_not_trade() -> list[DoNotTradeRow]:
+        """Markets failing a liquidity, cost or staleness check, each with its reason."""
+        return service.do_not_trade()
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: 200 once the champions are loaded, else 503."""
+        if service.ready:
+            return JSONResponse({"status": "ready", "snapshot_id": service.snapshot_id})
+        return JSONResponse({"status": "loading"}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition of this app's registry."""
+        metrics.ready.set(1.0 if service.ready else 0.0)
+        body, content_type = metrics.render()
+        return Response(content=body, media_type=content_type)
+
+    def admin_guard(
+        request: Request,
+        _credentials: BearerCredentials,
+    ) -> None:
+        check_bearer(request.headers.get("authorization"), settings.admin_token)
+
+    def admin_call(action: str, call: Callable[[], dict[str, Any]]) -> JSONResponse:
+        try:
+            result = call()
+        except Exception as exc:
+            metrics.reloads.labels(action, "failure").inc()
+            _admin_error(action, exc)
+        metrics.reloads.labels(action, "success").inc()
+        # entries of the old snapshot can never hit again: free their memory now
+        cache.clear()
+        return JSONResponse(jsonable_encoder(result))
+
+    def admin_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return app.post(
+            path,
+            dependencies=[Security(admin_guard)],
+            responses=_ADMIN_ERRORS,
+            tags=["admin"],
+            response_model=dict[str, Any],
+        )
+
+    @admin_route("/v1/admin/reload")
+    def reload() -> JSONResponse:
+        """Re-read the registry's champions and swap them in atomically."""
+        return admin_call("reload", service.reload)
+
+    @admin_route("/v1/admin/promote")
+    def promote(body: PromoteIn) -> JSONResponse:
+        """Make a registered version the champion of a market, then reload."""
+        _check_identifiers(market=body.market, model_name=body.model_name, version=body.version)
+        return admin_call(
+            "promote", lambda: service.promote(body.market, body.model_name, body.version)
+        )
+
+    @admin_route("/v1/admin/rollback")
+    def rollback(body: RollbackIn) -> JSONResponse:
+        """Restore the previous champion of a market, then reload."""
+        _check_identifiers(market=body.market)
+        return admin_call("rollback", lambda: service.rollback(body.market))
+
+    known_paths = {getattr(route, "path", "") for route in app.routes}
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
+    return app
+
+
+def _unknown_league(league: str, known: frozenset[str], loc: tuple[str | int, ...]) -> NoReturn:
+    where = [*loc, "league"]
+    known_sorted = sorted(known)
+    raise HTTPException(
+        422,
+        detail=[
+            {
+                "type": "unknown_league",
+                "loc": where,
+                "msg": f"unknown league {league!r}; the champions know {', '.join(known_sorted)}",
+                "input": league,
+                "ctx": {"known_leagues": known_sorted},
+            }
+        ],
+    )
+
+
+def _unknown_team(exc: UnknownTeamError, fixtures: Sequence[FixtureIn], *, batch: bool) -> NoReturn:
+    loc = ("body", "fixtures") if batch else ("body",)
+    message = _message(exc)
+    where: list[str | int] = list(loc)
+    team: str | None = None
+    for index, fixture in enumerate(fixtures):
+        for side in ("home", "away"):
+            name = getattr(fixture, side)
+            if f"'{name}'" in message or f'"{name}"' in message or name in message.split():
+                team = name
+                where = [*loc, index, side] if batch else [*loc, side]
+                break
+        if team is not None:
+            break
+    if team is None:
+        teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in fixtures)
+        message = f"{message} (fixtures: {teams})"
+    raise HTTPException(
+        422,
+        detail=[
+            {
+                "type": "unknown_team",
+                "loc": where,
+                "msg": message,
+                "input": team,
+            }
+        ],
+    ) from exc
+
+
+def _check_identifiers(**values: str) -> None:
+    bad = {field: value for field, value in values.items() if unsafe_identifier(value)}
+    if bad:
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "type": "unsafe_identifier",
+                    "loc": ["body", field],
+                    "msg": (
+                        f"{field} {value!r} is not a plain name: use letters, digits, '_', '.', "
+                        "'-' (at most 64, no '..')"
+                    ),
+                    "input": value,
+                }
+                for field, value in bad.items()
+            ],
+        )
+
+
+def _admin_error(action: str, exc: Exception) -> NoReturn:
+    message = f"{action} failed: {_message(exc)}"
+    if isinstance(exc, LookupError):
+        raise HTTPException(404, message) from exc
+    if isinstance(exc, ValueError):
+        raise HTTPException(422, message) from exc
+    if isinstance(exc, RegistryError):
+        raise HTTPException(409, message) from exc
+    if isinstance(exc, OSError):
+        logger.exception("%s: registry unavailable", action)
+        raise HTTPException(503, message) from exc
+    logger.exception("%s failed", action)
+    raise exc
+
+
+class _NoChampions:
+    """A service with nothing loaded: builds the app for its schema alone."""
+
+    ready = False
+    known_leagues: frozenset[str] = frozenset()
+    snapshot_id = "none"
+
+    def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
+        raise RuntimeError("no champions loaded")
+
+    def models(self) -> list[dict[str, Any]]:
+        return []
+
+    def rankings(self) -> list[RankingRow]:
+        return []
+
+    def do_not_trade(self) -> list[DoNotTradeRow]:
+        return []
+
+    def reload(self) -> dict[str, Any]:
+        raise RuntimeError("no registry behind this app")
+
+    def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:
+        raise RuntimeError("no registry behind this app")
+
+    def rollback(self, market: str) -> dict[str, Any]:
+        raise RuntimeError("no registry behind this app")
+
+
+def openapi_schema() -> dict[str, Any]:
+    """Return the v1 OpenAPI schema (what ``/v1/openapi.json`` serves), without any service.
+
+    Returns
+    -------
+    dict
+        The OpenAPI document; ``scripts/export_openapi.py`` writes it to ``docs/openapi-v1.json``.
+    """
+    return create_app(ServingSettings(), _NoChampions()).openapi()

@@ -1,0 +1,59 @@
+"""The production wiring: settings from the environment, champions from the local registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+
+from marketcast.registry import Registry
+from marketcast.serving.app import create_app
+from marketcast.serving.explain import LLMExplainer
+from marketcast.serving.service import ChampionService, ServiceSettings
+from marketcast.serving.settings import ServingSettings
+
+
+def service_settings_from_env(environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Routing threshold, staleness limit and the optional LLM endpoint from ``MARKETCAST_*``.
+
+    Examples
+    --------
+    >>> s = service_settings_from_env({"MARKETCAST_EDGE_THRESHOLD": "0.9"})
+    >>> (s.edge_threshold, s.llm)
+    (0.9, None)
+    """
+    env = os.environ if environ is None else environ
+    llm = None
+    if env.get("MARKETCAST_LLM_BASE_URL"):
+        llm = LLMExplainer(
+            base_url=env["MARKETCAST_LLM_BASE_URL"],
+            model=env.get("MARKETCAST_LLM_MODEL", "default"),
+            api_key=env.get("MARKETCAST_LLM_API_KEY") or None,
+            timeout_s=float(env.get("MARKETCAST_LLM_TIMEOUT_S", "2.0")),
+        )
+    threshold = float(env.get("MARKETCAST_EDGE_THRESHOLD", "0.8"))
+    if not 0.0 <= threshold <= 1.01:
+        raise ValueError(f"MARKETCAST_EDGE_THRESHOLD must be in [0, 1], got {threshold}")
+    return ServiceSettings(
+        edge_threshold=threshold,
+        stale_after_days=float(env.get("MARKETCAST_STALE_AFTER_DAYS", "14")),
+        llm=llm,
+    )
+
+
+def build_service(settings: ServingSettings) -> ChampionService:
+    """Load the registry's champions (raises when there are none)."""
+    service = ChampionService(Registry(settings.registry), service_settings_from_env())
+    service.reload()
+    if not service.ready:
+        raise LookupError(
+            f"registry {settings.registry!r} has no football 1x2 champion: run `marketcast run`"
+        )
+    return service
+
+
+def create_default_app() -> FastAPI:
+    """App factory for ``uvicorn --factory marketcast.serving.default:create_default_app``."""
+    settings = ServingSettings.from_env()
+    return create_app(settings, build_service(settings))

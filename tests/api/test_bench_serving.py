@@ -1,0 +1,74 @@
+"""The serving benchmark end to end: a real uvicorn server on loopback over the fake service."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "serving.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("marketcast_bench_serving", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_head(bench: ModuleType) -> None:
+    head = b"HTTP/1.1 413 Too Large\r\ncontent-length: 12\r\nconnection: close\r\n\r\n"
+    assert bench._parse_head(head) == (413, 12, True)
+    with pytest.raises(ValueError, match="Content-Length"):
+        bench._parse_head(b"HTTP/1.1 200 OK\r\n\r\n")
+
+
+def test_variants_are_distinct(bench: ModuleType) -> None:
+    base = bench.base_fixtures(3, synthetic=True)
+    out = bench.variants(base, 0, 10)
+    keys = {json.dumps(f, sort_keys=True) for f in out}
+    assert len(keys) == 10
+    assert not keys & {json.dumps(f, sort_keys=True) for f in base}
+    assert out[3]["odds"]["1x2"]["home"] == pytest.approx(base[0]["odds"]["1x2"]["home"] + 0.02)
+
+
+def test_bench_runs_against_a_real_server(bench: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "serving.json"
+    report = bench.main(
+        [
+            "--app=tests.api.fake_app:create_fake_app",
+            "--synthetic",
+            "--base-fixtures=20",
+            "--rate=100",
+            "--batch-rate=10",
+            "--batch-size=8",
+            "--duration=1",
+            "--warmup=0.3",
+            "--reload-every=0.25",
+            "--distinct=50",
+            "--distinct-batches=5",
+            f"--out={out}",
+        ]
+    )
+    assert json.loads(out.read_text()) == report
+    phases = report["phases"]
+    assert set(phases) == {"single", "batch", "reload"}
+    for phase in phases.values():
+        assert phase["errors"] == 0
+        assert phase["ok"] == phase["requests"]
+        assert phase["all_name_a_version"] is True
+        assert phase["latency"]["p50_ms"] > 0
+    assert phases["single"]["requests"] == 100
+    assert phases["batch"]["forecasts_per_s"] > phases["batch"]["throughput_per_s"]
+    reload_phase = phases["reload"]
+    assert reload_phase["reloads"] >= 2
+    assert reload_phase["reloads_failed"] == 0
+    assert len(reload_phase["versions_seen"]) >= 2
