@@ -184,12 +184,12 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"feature frame lacks columns {missing}")
         league_codes = pd.Categorical(X["league"].astype(str), categories=self.leagues_).codes
         rest = [c for c in self.feature_names_ if c != "league"]
-        numeric = X.loc[:, rest].to_numpy(dtype=float)
+        numeric = np.column_stack([X[c].to_numpy(dtype=float) for c in rest])
         return np.column_stack([league_codes.astype(float), numeric])
 
     def _init_score(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
         """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
-        p = X.loc[:, list(_MARKET_PRIOR_COLUMNS[market])].to_numpy(dtype=float, copy=True)
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_PRIOR_COLUMNS[market]])
         missing = np.isnan(p).any(axis=1)
         if hasattr(self, "base_rates_") and market.value in self.base_rates_:
             p[missing] = np.asarray(self.base_rates_[market.value])

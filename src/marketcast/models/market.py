@@ -45,7 +45,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
-        p = X.loc[:, list(_COLUMNS[market])].to_numpy(dtype=float, copy=True)
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _COLUMNS[market]])
         missing = np.isnan(p).any(axis=1)
         p[missing] = np.asarray(self.base_rates_[market.value])
         return p

@@ -291,7 +291,7 @@ class ChampionService:
             rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
             if champion is None or not rows:
                 continue
-            sub = X.iloc[rows].reset_index(drop=True)
+            sub = X if len(rows) == len(raw) else X.iloc[rows].reset_index(drop=True)
             p = _predict(champion, sub, market, [raw[i] for i in rows])
             names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
             for k, i in enumerate(rows):
