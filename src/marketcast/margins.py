@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
@@ -25,6 +26,7 @@ METHODS: Final[tuple[str, ...]] = ("multiplicative", "additive", "power", "shin"
 ADDITIVE_EPSILON: Final[float] = 1e-6
 
 _BISECTION_STEPS: Final[int] = 60  # halves [0, 1) to below 1e-18
+_SCALAR_ROWS: Final[int] = 4  # up to this many rows, solve Shin per row in plain floats
 _NEWTON_STEPS: Final[int] = 60
 _NEWTON_TOL: Final[float] = 1e-14
 
@@ -155,6 +157,15 @@ def _solve_shin_z(inv: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
     # Shin (1993): sum_i p_i(z) = sqrt(B) > 1 at z = 0 and sum_i pi_i^2 / B < 1 as z -> 1, and the
     # sum falls with z, so bisection on [0, 1) finds the unique insider share. Rows without a
     # positive overround have no informed-trader interpretation: z = 0 there.
+    if inv.shape[0] <= _SCALAR_ROWS:
+        # A server de-margins one quote at a time: plain floats beat numpy's per-call overhead.
+        return np.array(
+            [
+                _solve_shin_z_row(row.tolist()) if ok else np.nan
+                for row, ok in zip(inv, valid, strict=True)
+            ],
+            dtype=np.float64,
+        )
     booksum = np.where(valid, inv.sum(axis=1), np.nan)
     solvable = valid & (booksum > 1.0)
     safe_inv = np.where(solvable[:, None], inv, 0.5)
@@ -167,6 +178,25 @@ def _solve_shin_z(inv: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
         hi = np.where(too_much, hi, mid)
     z = 0.5 * (lo + hi)
     return np.where(solvable, z, np.where(valid, 0.0, np.nan))
+
+
+def _solve_shin_z_row(inv: list[float]) -> float:
+    """The bisection of :func:`_solve_shin_z` for one row, in plain floats."""
+    booksum = sum(inv)
+    if not booksum > 1.0:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        total = sum(
+            (math.sqrt(mid**2 + 4.0 * (1.0 - mid) * x**2 / booksum) - mid) / (2.0 * (1.0 - mid))
+            for x in inv
+        )
+        if total > 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def shin_z(odds_decimal: npt.ArrayLike) -> FloatArray:
