@@ -21,8 +21,14 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# Football accuracy + penaltyblog, then the serving load tests against the registry's champions
+# (trained first when the registry is empty): 500 req/s (the target) and 300 req/s with reloads.
 bench: install
 	$(BIN)/python bench/football.py
+	test -f registry/football/1x2/champion.json || $(BIN)/marketcast run
+	$(BIN)/python bench/serving.py --out bench/results/serving.json
+	$(BIN)/python bench/serving.py --rate 300 --phases single,reload \
+		--out bench/results/serving_300rps.json
 
 check: install
 	$(BIN)/ruff check src tests bench scripts

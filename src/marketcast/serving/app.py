@@ -188,8 +188,8 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
         """Forecast one fixture from its pre-match odds."""
         fixtures = (fixture,)
         pending = look_up(fixtures, batch=False)
-        if pending.missing:
-            # the service may block (pandas, an explainer over HTTP): keep it off the event loop
+        if pending.missing and getattr(service, "blocking_io", True):
+            # the service may wait on I/O (an explainer over HTTP): keep it off the event loop
             answers = await run_in_threadpool(complete, fixtures, pending, batch=False)
         else:
             answers = complete(fixtures, pending, batch=False)

@@ -100,6 +100,15 @@ class ChampionService:
 
     # -- protocol properties -------------------------------------------------------------------
     @property
+    def blocking_io(self) -> bool:
+        """True when a forecast may wait on the network (the LLM explainer).
+
+        Without it a forecast is ~2 ms of CPU; the app then runs it on the event loop, which on
+        one worker beats hopping to a thread pool and fighting over the GIL.
+        """
+        return self.settings.llm is not None
+
+    @property
     def ready(self) -> bool:
         snap = self._snapshot
         return snap is not None and MarketKind.ONE_X_TWO.value in snap.champions
