@@ -26,7 +26,7 @@ test: install
 bench: install
 	$(BIN)/python bench/football.py
 	test -f registry/football/1x2/champion.json || $(BIN)/marketcast run
-	$(BIN)/python bench/serving.py --out bench/results/serving.json
+	-$(BIN)/python bench/serving.py --out bench/results/serving.json  # reports, even when over target
 	$(BIN)/python bench/serving.py --rate 300 --phases single,reload \
 		--out bench/results/serving_300rps.json
 

@@ -97,6 +97,7 @@ class ChampionService:
         self.settings = settings or ServiceSettings()
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
+        self._loaded_cache: dict[tuple[str, str, str], LoadedModel] = {}
 
     # -- protocol properties -------------------------------------------------------------------
     @property
@@ -134,6 +135,17 @@ class ChampionService:
     def reload(self) -> dict[str, Any]:
         """Read the champions from the registry and swap them in atomically."""
         with self._reload_lock:
+            # Versions are immutable (hash-checked when first loaded): reuse what is loaded, so a
+            # reload that changes nothing costs only the registry reads.
+            previous = self._snapshot
+            self._loaded_cache = {
+                (market, m.name, m.version): m
+                for market, ms in (previous.members.items() if previous else [])
+                for m in ms
+            } | {
+                (market, m.name, m.version): m
+                for market, m in (previous.champions.items() if previous else [])
+            }
             champions: dict[str, LoadedModel] = {}
             members: dict[str, list[LoadedModel]] = {}
             for market in MARKETS:
@@ -175,6 +187,9 @@ class ChampionService:
         return out
 
     def _load(self, market: str, name: str, version: str) -> LoadedModel:
+        cached = self._loaded_cache.get((market, name, version))
+        if cached is not None:
+            return cached
         files = self.registry.load_files(VERTICAL, market, name, version)
         if FEATURE_STATE_FILE not in files:
             raise LookupError(f"{VERTICAL}/{market}/{name} {version} has no {FEATURE_STATE_FILE}")
