@@ -250,14 +250,16 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
         check_bearer(request.headers.get("authorization"), settings.admin_token)
 
     def admin_call(action: str, call: Callable[[], dict[str, Any]]) -> JSONResponse:
+        before = service.snapshot_id
         try:
             result = call()
         except Exception as exc:
             metrics.reloads.labels(action, "failure").inc()
             _admin_error(action, exc)
         metrics.reloads.labels(action, "success").inc()
-        # entries of the old snapshot can never hit again: free their memory now
-        cache.clear()
+        if service.snapshot_id != before:
+            # entries of the old snapshot can never hit again: free their memory now
+            cache.clear()
         return JSONResponse(jsonable_encoder(result))
 
     def admin_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
