@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the registry's champions over HTTP")
     serve.add_argument("--host", help="interface (default 127.0.0.1 or MARKETCAST_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000 or MARKETCAST_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
 
     data = sub.add_parser("data", help="check or pull data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.json_out,
             )
         if args.command == "serve":
-            return commands.serve(args.host, args.port)
+            return commands.serve(args.host, args.port, args.workers)
         if args.command == "data" and args.data_command == "check":
             return commands.data_check(args.paths, args.json_out)
         if args.command == "data" and args.data_command == "pull":

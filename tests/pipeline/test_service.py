@@ -133,3 +133,29 @@ def test_promote_and_rollback_swap_atomically_under_load(registry: Registry) -> 
     assert seen
     assert seen <= allowed
     assert registry.champion("football", "1x2").model_name == "market"
+
+
+def test_a_second_worker_follows_a_promotion_made_elsewhere(registry: Registry) -> None:
+    import time
+
+    follower, other = ChampionService(registry), ChampionService(registry)
+    follower.reload()
+    other.reload()
+    elo_version = registry.latest_version("football", "1x2", "elo")
+    assert elo_version is not None
+    stop = follower.follow_registry(poll_s=0.05)
+    try:
+        other.promote("1x2", "elo", elo_version)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if follower.snapshot().champions["1x2"].name == "elo":
+                break
+            time.sleep(0.02)
+        assert follower.snapshot().champions["1x2"].version == elo_version
+        other.rollback("1x2")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and follower.snapshot().champions["1x2"].name == "elo":
+            time.sleep(0.02)
+        assert follower.snapshot().champions["1x2"].name == "market"
+    finally:
+        stop.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     raise ValueError(f"unknown registry command {command!r}")
 
 
-def serve(host: str | None, port: int | None) -> int:
+def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     """``marketcast serve``: the registry's champions over HTTP (training them first if none)."""
     import uvicorn
 
@@ -174,8 +175,23 @@ def serve(host: str | None, port: int | None) -> int:
         _console().print(f"registry {settings.registry} is empty: training from the bundled data")
         config = load_config(None).model_copy(update={"registry_root": settings.registry})
         run_football(config, console=_console())
-    app = create_app(settings, build_service(settings))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    if workers > 1:
+        # Each worker process builds its own service and follows the registry's champions.
+        os.environ["MARKETCAST_REGISTRY"] = settings.registry
+        uvicorn.run(
+            "marketcast.serving.default:create_default_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+        )
+        return 0
+    service = build_service(settings)
+    service.follow_registry()
+    uvicorn.run(
+        create_app(settings, service), host=settings.host, port=settings.port, log_level="warning"
+    )
     return 0
 
 

@@ -56,4 +56,7 @@ def build_service(settings: ServingSettings) -> ChampionService:
 def create_default_app() -> FastAPI:
     """App factory for ``uvicorn --factory marketcast.serving.default:create_default_app``."""
     settings = ServingSettings.from_env()
-    return create_app(settings, build_service(settings))
+    service = build_service(settings)
+    # With several workers an admin call reaches one of them: all follow the registry instead.
+    service.follow_registry(float(os.environ.get("MARKETCAST_REGISTRY_POLL_S", "1.0")))
+    return create_app(settings, service)
