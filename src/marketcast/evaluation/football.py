@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +174,8 @@ def _evaluate_market(
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,
     }
+    # Per league only ROI, bets and CLV are reported: skip the bootstrap interval there.
+    league_backtest = dataclasses.replace(backtest, n_bootstrap=0)
     per_league = {}
     for league in sorted(set(leagues.tolist())):
         m = leagues == league
@@ -184,9 +187,15 @@ def _evaluate_market(
         lg_bt = {}
         for name, p in forecasts.items():
             bt = run_backtest(
-                p[m], odds_taken[m], profits[m], yardsticks["closing"][m], kickoff[m], backtest
+                p[m],
+                odds_taken[m],
+                profits[m],
+                yardsticks["closing"][m],
+                kickoff[m],
+                league_backtest,
             )
-            lg_bt[name] = {key: bt.to_dict()[key] for key in ("roi", "n_bets", "clv")}
+            summary_bt = bt.to_dict()
+            lg_bt[name] = {key: summary_bt[key] for key in ("roi", "n_bets", "clv")}
         per_league[league] = {
             "engines": lg_engines,
             "market": lg_market,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.factory import make_model
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
-from marketcast.reports.writer import write_report
+from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
@@ -417,37 +418,16 @@ def _pct(value: float | None) -> str:
     )
 
 
-def _json_dumps(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temp file, then rename); NaN becomes null."""
+    """Write JSON atomically (temp file, then rename); NaN becomes null (``to_jsonable``)."""
     import os
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(_json_dumps(_nan_to_none(obj)), encoding="utf-8")
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def parse_csv_option(

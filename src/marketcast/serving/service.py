@@ -210,7 +210,7 @@ class ChampionService:
             raise UnknownTeamError(str(exc)) from exc
         X = champion.state.frame(rows)
         market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
-        p_champion = _predict(champion, X, MarketKind.ONE_X_TWO, raw)
+        p_champion = _predict(champion, X, MarketKind.ONE_X_TWO)
         tv = 0.5 * np.abs(p_champion - market_p).sum(axis=1)
         confidence = np.clip(1.0 - 5.0 * tv, 0.0, 1.0)
         edge = confidence >= self.settings.edge_threshold
@@ -219,7 +219,7 @@ class ChampionService:
         if len(cloud_rows):
             sub = X.iloc[cloud_rows].reset_index(drop=True)
             sub_raw = [raw[i] for i in cloud_rows]
-            ensemble, band_lo, band_hi = self._ensemble(snap, sub, sub_raw, market_p[cloud_rows])
+            ensemble, band_lo, band_hi = self._ensemble(snap, sub, market_p[cloud_rows])
             egd_cloud = self._expected_goal_difference(snap, sub, sub_raw)
         secondary = self._secondary_markets(snap, X, raw)
 
@@ -276,7 +276,7 @@ class ChampionService:
         return out
 
     def _ensemble(
-        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]], market_p: np.ndarray
+        self, snap: Snapshot, X: pd.DataFrame, market_p: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         members = snap.members.get(MarketKind.ONE_X_TWO.value) or [
             snap.champions[MarketKind.ONE_X_TWO.value]
@@ -287,7 +287,7 @@ class ChampionService:
         )
         weights = np.exp(-RELIABILITY_SHARPNESS * (losses - losses.min()))
         weights /= weights.sum()
-        probs = np.stack([_predict(m, X, MarketKind.ONE_X_TWO, raw) for m in members])  # (m, n, 3)
+        probs = np.stack([_predict(m, X, MarketKind.ONE_X_TWO) for m in members])  # (m, n, 3)
         blend = np.exp(np.tensordot(weights, np.log(np.clip(probs, 1e-12, 1.0)), axes=1))
         blend /= blend.sum(axis=1, keepdims=True)
         everyone = np.concatenate([probs, market_p[None]], axis=0)
@@ -298,7 +298,7 @@ class ChampionService:
     ) -> np.ndarray | None:
         for member in snap.members.get(MarketKind.ONE_X_TWO.value, []):
             if hasattr(member.model, "expected_goals"):
-                Xm = member.state.fixture_frame(raw) if member.state is not None else X
+                Xm = member.state.fixture_frame(raw)
                 goals = member.model.expected_goals(Xm)
                 return np.asarray(goals[:, 0] - goals[:, 1], dtype=float)
         return None
@@ -316,7 +316,7 @@ class ChampionService:
             if champion is None or not rows:
                 continue
             sub = X if len(rows) == len(raw) else X.iloc[rows].reset_index(drop=True)
-            p = _predict(champion, sub, market, [raw[i] for i in rows])
+            p = _predict(champion, sub, market)
             names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
             for k, i in enumerate(rows):
                 line = 2.5 if market is MarketKind.OVER_UNDER_25 else float(raw[i]["odds"]["ah"][0])
@@ -485,9 +485,7 @@ class ChampionService:
         return self.reload()
 
 
-def _predict(
-    loaded: LoadedModel, X: pd.DataFrame, market: MarketKind, raw: list[dict[str, Any]]
-) -> np.ndarray:
+def _predict(loaded: LoadedModel, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
     p = loaded.model.predict_market_proba(X, market)
     if p is None:
         raise LookupError(f"{loaded.name} does not price {market.value}")
