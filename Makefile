@@ -21,13 +21,16 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-# Football accuracy + penaltyblog, then the serving load tests against the registry's champions
+# Football accuracy + penaltyblog; the crypto pipeline (local and Ray, 5/10/20 pairs) and its
+# backtest against vectorbt; then the serving load tests against the registry's champions
 # (trained first when the registry is empty): 500 req/s on two workers (the target), and one
 # worker at 300 req/s. A run over its target still writes its results.
 SERVE_2W := "$(CURDIR)/$(BIN)/python -m uvicorn --factory {app} --host {host} --port {port} \
 	--workers 2 --log-level warning --no-access-log"
 bench: install
 	$(BIN)/python bench/football.py
+	$(BIN)/python bench/crypto.py
+	$(BIN)/python bench/crypto_backtest_vs_vectorbt.py
 	test -f registry/football/1x2/champion.json || $(BIN)/marketcast run
 	-$(BIN)/python bench/serving.py --command $(SERVE_2W) --out bench/results/serving.json
 	-$(BIN)/python bench/serving.py --rate 300 --phases single,reload \

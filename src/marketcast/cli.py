@@ -25,6 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the main job on the bundled data: evaluate, promote, report")
     run.add_argument("--config", help="YAML run config (configs/experiments/*.yaml)")
+    run.add_argument(
+        "--vertical",
+        choices=("all", "football", "crypto"),
+        help="which job (default: all, or the config's `vertical`)",
+    )
+    run.add_argument("--backend", choices=("local", "ray"), help="crypto job backend")
+    run.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
+    run.add_argument("--dry-run", action="store_true", help="print the crypto plan, train nothing")
 
     evaluate = sub.add_parser("evaluate", help="walk-forward evaluation against the market")
     evaluate_sub = evaluate.add_subparsers(dest="vertical", required=True)
@@ -36,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     football.add_argument("--models", help="comma list: market,elo,dixon_coles,lightgbm")
     football.add_argument("--config", help="YAML run config for model and backtest settings")
     football.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
+
+    crypto = evaluate_sub.add_parser("crypto", help="exchange candle CSVs")
+    crypto.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
+    crypto.add_argument("--start", required=True, help="first decision date to predict")
+    crypto.add_argument("--end", help="predict decisions before this date")
+    crypto.add_argument("--horizons", default="1h,4h,1d", help="comma list: 1h,4h,1d")
+    crypto.add_argument("--models", help="comma list: flat,momentum,logistic,lightgbm,consensus")
+    crypto.add_argument("--config", help="YAML crypto config for model, cost and split settings")
+    crypto.add_argument("--backend", choices=("local", "ray"), help="job backend (default local)")
+    crypto.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
+    crypto.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
 
     serve = sub.add_parser("serve", help="serve the registry's champions over HTTP")
     serve.add_argument("--host", help="interface (default 127.0.0.1 or MARKETCAST_HOST)")
@@ -83,7 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            return commands.run(args.config)
+            return commands.run(
+                args.config, args.vertical, args.backend, args.ray_address, args.dry_run
+            )
+        if args.command == "evaluate" and args.vertical == "crypto":
+            return commands.evaluate_crypto(
+                args.data,
+                args.start,
+                args.end,
+                args.horizons,
+                args.models,
+                args.config,
+                args.backend,
+                args.ray_address,
+                args.json_out,
+            )
         if args.command == "evaluate":
             return commands.evaluate_football(
                 args.data,

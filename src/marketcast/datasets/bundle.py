@@ -1,4 +1,4 @@
-"""Build and read the bundled football-data.co.uk files: one deterministic xz-compressed tarball."""
+"""Build and read the bundled data (football, crypto): deterministic xz-compressed tarballs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ from pathlib import Path
 BUNDLED_FOOTBALL = Path(__file__).resolve().parent / "bundled" / "football.tar.xz"
 #: Top-level folder of every member in the tarball (members are ``football/<league>/<season>.csv``).
 BUNDLE_ROOT = "football"
+#: Where the bundled copy of the Binance spot hourly candles lives inside the installed package.
+BUNDLED_CRYPTO = Path(__file__).resolve().parent / "bundled" / "crypto.tar.xz"
+#: Top-level folder of the crypto tarball's members (``crypto/<PAIR>_1h.csv``).
+CRYPTO_BUNDLE_ROOT = "crypto"
 MANIFEST_NAME = "MANIFEST.csv"
 
 
-def build_bundle(source_dir: str | Path, dest: str | Path = BUNDLED_FOOTBALL) -> Path:
+def build_bundle(
+    source_dir: str | Path, dest: str | Path = BUNDLED_FOOTBALL, *, root: str = BUNDLE_ROOT
+) -> Path:
     """Pack every ``*.csv`` under ``source_dir`` (MANIFEST.csv included) into an xz tarball.
 
-    Members are named ``football/<relative path>``, added in sorted order with zeroed owners and
+    Members are named ``<root>/<relative path>``, added in sorted order with zeroed owners and
     timestamps, so building twice from the same files gives identical bytes. The tarball is
     written to a temporary name and renamed, so a crash never leaves a truncated bundle.
 
@@ -26,6 +32,9 @@ def build_bundle(source_dir: str | Path, dest: str | Path = BUNDLED_FOOTBALL) ->
         Folder holding ``<league>/<season>.csv`` files (and optionally ``MANIFEST.csv``).
     dest
         Output path, by default the package's ``datasets/bundled/football.tar.xz``.
+    root
+        Top-level folder of every member: `BUNDLE_ROOT` (``football``) by default,
+        `CRYPTO_BUNDLE_ROOT` for the crypto bundle.
 
     Returns
     -------
@@ -42,7 +51,7 @@ def build_bundle(source_dir: str | Path, dest: str | Path = BUNDLED_FOOTBALL) ->
     with tarfile.open(tmp, mode="w:xz", preset=9) as tar:
         for path in files:
             data = path.read_bytes()
-            info = tarfile.TarInfo(f"{BUNDLE_ROOT}/{path.relative_to(source).as_posix()}")
+            info = tarfile.TarInfo(f"{root}/{path.relative_to(source).as_posix()}")
             info.size = len(data)
             info.mtime = 0
             info.mode = 0o644

@@ -8,10 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from marketcast.config import FOOTBALL_MARKETS, FOOTBALL_MODELS, load_config
+from marketcast.config import (
+    CRYPTO_HORIZONS,
+    CRYPTO_MODELS,
+    FOOTBALL_MARKETS,
+    FOOTBALL_MODELS,
+    load_config,
+    load_crypto_config,
+)
 from marketcast.datasets.football_data import load_football
 from marketcast.datasets.pull import pull_football
 from marketcast.orchestration.football import (
@@ -31,9 +39,87 @@ def _console() -> Console:
     return Console(stderr=True)
 
 
-def run(config_path: str | None) -> int:
-    """``marketcast run``: the main job on the bundled data (or the config's files)."""
-    run_football(load_config(config_path), console=_console())
+def run(
+    config_path: str | None,
+    vertical: str | None = None,
+    backend: str | None = None,
+    ray_address: str | None = None,
+    dry_run: bool = False,
+) -> int:
+    """``marketcast run``: the main job on the bundled data (or the config's files).
+
+    Without ``--config`` both verticals run (football, then crypto); a config file runs the
+    vertical it names (``vertical: crypto``; football when absent).
+    """
+    if vertical is None:
+        vertical = _config_vertical(config_path) if config_path else "all"
+    if vertical in ("all", "football") and not dry_run:
+        run_football(
+            load_config(config_path if vertical == "football" else None), console=_console()
+        )
+    if vertical in ("all", "crypto"):
+        from marketcast.orchestration.crypto import run_crypto
+
+        config = load_crypto_config(config_path if vertical == "crypto" else None)
+        updates: dict[str, Any] = {}
+        if backend:
+            updates["backend"] = backend
+        if ray_address:
+            updates["ray_address"] = ray_address
+        outcome = run_crypto(config.model_copy(update=updates), console=_console(), dry_run=dry_run)
+        if dry_run:
+            sys.stdout.write(json.dumps(outcome, indent=2, sort_keys=True, default=str) + "\n")
+    return 0
+
+
+def _config_vertical(config_path: str) -> str:
+    raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    vertical = raw.get("vertical", "football") if isinstance(raw, dict) else "football"
+    if vertical not in ("football", "crypto"):
+        raise ValueError(f"{config_path}: vertical must be football or crypto, got {vertical!r}")
+    return str(vertical)
+
+
+def evaluate_crypto(
+    data_paths: list[str],
+    start: str,
+    end: str | None,
+    horizons: str | None,
+    models: str | None,
+    config_path: str | None,
+    backend: str | None,
+    ray_address: str | None,
+    json_out: str,
+) -> int:
+    """``marketcast evaluate crypto``: purged walk-forward from ``start``; contract JSON out.
+
+    The files may hold history and the test period together: every step trains only on bars
+    whose labels resolved before it.
+    """
+    from marketcast.orchestration.crypto import evaluate_crypto as _evaluate_crypto
+    from marketcast.orchestration.crypto import prepare_crypto
+
+    config = load_crypto_config(config_path)
+    updates: dict[str, Any] = {}
+    chosen_horizons = parse_csv_option(horizons, CRYPTO_HORIZONS, "horizons")
+    chosen_models = parse_csv_option(models, CRYPTO_MODELS, "models")
+    if chosen_horizons:
+        updates["horizons"] = chosen_horizons
+    if chosen_models:
+        updates["models"] = chosen_models
+    if backend:
+        updates["backend"] = backend
+    if ray_address:
+        updates["ray_address"] = ray_address
+    config = config.model_copy(update=updates)
+    prepared = prepare_crypto(config, data_paths)
+    evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
+    if not evaluation.horizons:
+        raise ValueError(f"nothing to evaluate from {start}: no decisions in the test window")
+    write_json(json_out, evaluation.to_contract_json())
+    _console().print(
+        f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
+    )
     return 0
 
 
@@ -67,30 +153,80 @@ def evaluate_football(
 
 
 def data_check(paths: list[str], json_out: str | None) -> int:
-    """``marketcast data check``: print the integrity report; exit 1 when a file has errors."""
-    data = load_football(paths or None, on_error="collect")
+    """``marketcast data check``: print the integrity report; exit 1 when a file has errors.
+
+    Exchange candle, funding and open-interest files are recognised by their header and checked
+    by the crypto rules; everything else is read as football-data.co.uk. With no paths, both
+    bundles are checked. With both kinds, the JSON holds ``football`` and ``crypto`` sections.
+    """
+    football_paths, crypto_paths = _split_by_vertical(paths)
+    reports: dict[str, dict[str, Any]] = {}
+    if football_paths or not paths:
+        reports["football"] = _football_check(football_paths, paths)
+    if crypto_paths or not paths:
+        from marketcast.datasets.crypto import load_candles
+
+        reports["crypto"] = load_candles(crypto_paths or None).report.to_dict()
+    if len(reports) == 1:
+        report = next(iter(reports.values()))
+    else:
+        report = {
+            **reports,
+            "ok": all(r.get("ok", True) for r in reports.values()),
+            "errors": [e for r in reports.values() for e in r.get("errors", [])],
+        }
+    if json_out:
+        write_json(json_out, report)
+    for name, section in reports.items():
+        _print_report(section, f"data integrity: {name}")
+    for issue in report.get("errors", []):
+        sys.stderr.write(f"error: {_issue_text(issue)}\n")
+    return 1 if report.get("errors") else 0
+
+
+def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Crypto files (by header) apart from the rest; folders are searched for ``*.csv``."""
+    from marketcast.datasets.crypto import detect_format
+
+    football: list[str] = []
+    crypto: list[str] = []
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            raise FileNotFoundError(f"{given}: no such file or folder")
+        files = sorted(root.rglob("*.csv")) if root.is_dir() else [root]
+        if root.is_dir() and not files:
+            football.append(given)  # reported as "no CSV files found"
+        for path in files:
+            with path.open("r", encoding="latin-1", newline="") as handle:
+                header = handle.readline().strip().split(",")
+            (crypto if detect_format(header) is not None else football).append(str(path))
+    return football, crypto
+
+
+def _football_check(football_paths: list[str], given: list[str]) -> dict[str, Any]:
+    data = load_football(football_paths or None, on_error="collect")
     report = data.report.to_dict()
     if report.get("files_read", 0) == 0:
-        where = ", ".join(paths) if paths else "the bundle"
+        where = ", ".join(given) if given else "the bundle"
         report.setdefault("errors", []).append(
             {"file": where, "row": None, "field": None, "reason": "no CSV files found"}
         )
         report["ok"] = False
-    if json_out:
-        write_json(json_out, report)
-    console = Console()
-    table = Table(title="data integrity")
+    return report
+
+
+def _print_report(report: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("files_read", "rows_read", "rows_kept", "blank_rows"):
-        table.add_row(key, str(report.get(key, "")))
+    for key in ("files_read", "rows_read", "rows_kept", "blank_rows", "gaps_left"):
+        if key in report:
+            table.add_row(key, str(report[key]))
     for section in ("repaired", "dropped", "quotes_dropped"):
         for reason, count in sorted(report.get(section, {}).items()):
             table.add_row(f"{section}: {reason}", str(count))
-    console.print(table)
-    for issue in report.get("errors", []):
-        sys.stderr.write(f"error: {_issue_text(issue)}\n")
-    return 1 if report.get("errors") else 0
+    Console().print(table)
 
 
 def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | None) -> int:

@@ -1,0 +1,632 @@
+"""Loaders for exchange candle, funding and open-interest CSVs, and the bundled Binance spot set."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from marketcast.data.candles import (
+    CANDLE_COLUMNS,
+    FUNDING_COLUMNS,
+    HOUR_NS,
+    OPEN_INTEREST_COLUMNS,
+    CandleReport,
+    empty_candles,
+    empty_gaps,
+    issue_room,
+    validate_candles,
+    validate_funding,
+    validate_open_interest,
+)
+from marketcast.data.validation import DataError, Issue
+from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
+from marketcast.datasets.football_data import iter_csv_files
+
+__all__ = [
+    "BUNDLED_CRYPTO",
+    "CandleData",
+    "detect_format",
+    "list_bundled_pairs",
+    "load_candle_sources",
+    "load_candles",
+    "normalise_pair",
+    "pair_from_name",
+]
+
+OnError = Literal["raise", "drop"]
+#: File kinds the loader recognises from the header, by column name.
+FileKind = Literal[
+    "binance_spot", "cryptodatadownload", "binance_futures_um", "funding", "open_interest"
+]
+
+#: Quote assets recognised at the end of a pair name in a file name (longest first).
+QUOTE_ASSETS: tuple[str, ...] = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "TRY", "BTC", "ETH", "BNB", "DAI",
+)  # fmt: skip
+
+# Unix timestamps: below 1e11 they are seconds (1e11 s is the year 5138), below 1e14
+# milliseconds, below 1e17 microseconds, else nanoseconds.
+_UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
+    (1e11, 1_000_000_000, "seconds"),
+    (1e14, 1_000_000, "milliseconds"),
+    (1e17, 1_000, "microseconds"),
+    (np.inf, 1, "nanoseconds"),
+)
+_CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um")
+_OHLC = ("open", "high", "low", "close")
+_SPOT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_SYMBOL_SPLIT = re.compile(r"[/\-_ ]")
+_NAME_TOKENS = re.compile(r"[^A-Za-z0-9]+")
+
+
+@dataclass
+class CandleData:
+    """What `load_candles` returns.
+
+    Attributes
+    ----------
+    candles
+        `CANDLE_COLUMNS` (see docs/crypto-data.md), sorted by (pair, open_time_utc), RangeIndex.
+    funding
+        `FUNDING_COLUMNS`, sorted by (pair, funding_time_utc).
+    report
+        Every count, repair, drop, gap and vendor check.
+    open_interest
+        `OPEN_INTEREST_COLUMNS` (empty unless open-interest files were given).
+    gaps
+        One row per run of missing hours (filled or not), see `GAP_COLUMNS`.
+    """
+
+    candles: pd.DataFrame
+    funding: pd.DataFrame
+    report: CandleReport
+    open_interest: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(OPEN_INTEREST_COLUMNS))
+    )
+    gaps: pd.DataFrame = field(default_factory=empty_gaps)
+
+    @property
+    def pairs(self) -> list[str]:
+        """The pairs with at least one candle, sorted."""
+        return sorted(self.candles["pair"].unique().tolist())
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: FileKind
+    time_col: str
+    time_is_text: bool
+    numeric: dict[str, str]  # normalised name -> source column
+    symbol_col: str | None
+
+
+def detect_format(header: Iterable[str]) -> FileKind | None:
+    """Tell the file kind from its header (column names, any order, any case).
+
+    Parameters
+    ----------
+    header
+        Column names of the file's first line.
+
+    Returns
+    -------
+    str or None
+        ``"binance_spot"``, ``"cryptodatadownload"``, ``"binance_futures_um"``, ``"funding"``,
+        ``"open_interest"``, or None when the header matches none of them.
+
+    Examples
+    --------
+    >>> detect_format(["date", "open", "high", "low", "close", "volume", "ticker"])
+    'binance_spot'
+    >>> detect_format(["unix", "date", "symbol", "open", "high", "low", "close",
+    ...                "Volume BTC", "Volume USDT", "tradecount"])
+    'cryptodatadownload'
+    >>> detect_format(["timestamp", "symbol", "funding_rate"])
+    'funding'
+    >>> detect_format(["Date", "HomeTeam"]) is None
+    True
+    """
+    names = {h.strip().lower() for h in header}
+    ohlc = set(_OHLC) <= names
+    if "funding_rate" in names and "timestamp" in names:
+        return "funding"
+    if {"timestamp", "sum_open_interest", "sum_open_interest_value"} <= names:
+        return "open_interest"
+    if ohlc and "unix" in names and sum(n.startswith("volume ") for n in names) >= 2:
+        return "cryptodatadownload"
+    if ohlc and {"timestamp", "volume"} <= names:
+        return "binance_futures_um"
+    if ohlc and {"date", "volume"} <= names:
+        return "binance_spot"
+    return None
+
+
+def pair_from_name(name: str) -> str | None:
+    """Find the pair in a file name: the first token that ends with a known quote asset.
+
+    Examples
+    --------
+    >>> pair_from_name("data/crypto/BTCUSDT_1h.csv")
+    'BTCUSDT'
+    >>> pair_from_name("Binance_ethusdt_funding_8h.csv")
+    'ETHUSDT'
+    >>> pair_from_name("prices.csv") is None
+    True
+    """
+    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    for token in _NAME_TOKENS.split(stem):
+        upper = token.upper()
+        if any(upper.endswith(q) and len(upper) > len(q) for q in QUOTE_ASSETS):
+            return upper
+    return None
+
+
+def normalise_pair(symbol: str) -> str:
+    """``"BTC/USDT"``, ``"btc-usdt"``, ``"BTC/USDT:USDT"`` -> ``"BTCUSDT"``.
+
+    Examples
+    --------
+    >>> normalise_pair("BTC/USDT:USDT")
+    'BTCUSDT'
+    """
+    return _SYMBOL_SPLIT.sub("", symbol.split(":", 1)[0].strip()).upper()
+
+
+def list_bundled_pairs() -> list[str]:
+    """Return the pairs in the bundled spot set, sorted (e.g. ``["ADAUSDT", ..., "XRPUSDT"]``)."""
+    stat = BUNDLED_CRYPTO.stat()
+    return list(_bundled_pairs(str(BUNDLED_CRYPTO), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _bundled_pairs(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    with tarfile.open(path, mode="r:*") as tar:
+        names = [m.name for m in tar.getmembers() if m.isfile() and m.name.endswith(".csv")]
+    return tuple(sorted({p for n in names if (p := pair_from_name(n)) is not None}))
+
+
+def load_candles(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    on_error: OnError = "drop",
+    max_repair_bars: int = 3,
+    pairs: Sequence[str] | None = None,
+) -> CandleData:
+    """Read hourly candle, funding and open-interest CSVs into normalised, validated tables.
+
+    Each file's kind is told from its header (`detect_format`) and its pair from a symbol column
+    or else the file name (`pair_from_name`). Candles then go through
+    `marketcast.data.candles.validate_candles`: bad bars, duplicates, zero-volume placeholders,
+    vendor overlap (checked, then ``binance_spot`` > ``cryptodatadownload`` >
+    ``binance_futures_um``), bad-print spikes, and gap repair.
+
+    Parameters
+    ----------
+    paths
+        Files or folders (searched recursively for ``*.csv``) and tar archives (``.tar``,
+        ``.tar.gz``, ``.tar.xz``, read in memory). ``None`` reads the bundled spot set.
+    on_error
+        ``"drop"`` (default): a bad row is dropped and counted, with an issue naming file, row
+        and field; a file that cannot be read (unknown header, not hourly, no pair) is skipped and
+        its error lands in ``report.errors``. ``"raise"``: either raises `DataError`.
+    max_repair_bars
+        Runs of at most this many missing hours are filled from the previous close.
+    pairs
+        Keep only these pairs (any spelling `normalise_pair` accepts); None keeps all.
+
+    Returns
+    -------
+    CandleData
+
+    Raises
+    ------
+    DataError
+        A path that does not exist; with ``on_error="raise"``, any bad file or row.
+    """
+    if paths is None:
+        sources = read_archive_csvs(BUNDLED_CRYPTO)
+        return load_candle_sources(
+            sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
+        )
+    sources = []
+    report_errors: list[DataError] = []
+    archives = [Path(p) for p in paths if _is_archive(Path(p))]
+    plain = [p for p in paths if not _is_archive(Path(p))]
+    for archive in archives:
+        sources.extend(read_archive_csvs(archive))
+    for path in iter_csv_files(plain):
+        try:
+            sources.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            err = DataError(str(path), None, None, f"cannot read file: {exc}")
+            if on_error == "raise":
+                raise err from exc
+            report_errors.append(err)
+    data = load_candle_sources(
+        sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
+    )
+    data.report.errors.extend(e.to_issue() for e in report_errors)
+    return data
+
+
+def load_candle_sources(
+    sources: Sequence[tuple[str, bytes]],
+    *,
+    on_error: OnError = "drop",
+    max_repair_bars: int = 3,
+    pairs: Sequence[str] | None = None,
+) -> CandleData:
+    """Like `load_candles`, from in-memory ``(name, bytes)`` sources (files or archive members)."""
+    wanted = None if pairs is None else {normalise_pair(p) for p in pairs}
+    report = CandleReport()
+    parts: dict[str, list[pd.DataFrame]] = {"candles": [], "funding": [], "open_interest": []}
+    for name, data in sources:
+        name_pair = pair_from_name(name)
+        if wanted is not None and name_pair is not None and name_pair not in wanted:
+            continue
+        try:
+            kind, n_rows, frame = _read_source(
+                name, data, report, on_error=on_error, name_pair=name_pair
+            )
+        except DataError as err:
+            if on_error == "raise":
+                raise
+            report.errors.append(err.to_issue())
+            continue
+        if wanted is not None:
+            selected = frame["pair"].isin(wanted).to_numpy()
+            n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
+            frame = frame.loc[selected]
+        report.files_read += 1
+        report.rows_read += n_rows
+        parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
+
+    if parts["candles"]:
+        raw = pd.concat(parts["candles"], ignore_index=True)
+        candles, gaps = validate_candles(
+            raw, report, on_error=on_error, max_repair_bars=max_repair_bars
+        )
+    else:
+        candles, gaps = empty_candles(), empty_gaps()
+    if parts["funding"]:
+        funding = validate_funding(
+            pd.concat(parts["funding"], ignore_index=True), report, on_error=on_error
+        )
+    else:
+        funding = pd.DataFrame(
+            {
+                "pair": pd.Series([], dtype=str),
+                "funding_time_utc": pd.DatetimeIndex([], tz="UTC").as_unit("ns"),
+                "funding_rate": np.array([], dtype=np.float64),
+            },
+            columns=list(FUNDING_COLUMNS),
+        )
+    if parts["open_interest"]:
+        open_interest = validate_open_interest(
+            pd.concat(parts["open_interest"], ignore_index=True), report, on_error=on_error
+        )
+    else:
+        open_interest = pd.DataFrame(
+            {
+                "pair": pd.Series([], dtype=str),
+                "time_utc": pd.DatetimeIndex([], tz="UTC").as_unit("ns"),
+                "open_interest": np.array([], dtype=np.float64),
+                "open_interest_value": np.array([], dtype=np.float64),
+            },
+            columns=list(OPEN_INTEREST_COLUMNS),
+        )
+    return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
+
+
+def _is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"))
+
+
+def _spec(kind: FileKind, header: list[str]) -> _Spec:
+    """Map normalised names to the file's own column names (matched case-insensitively)."""
+    by_lower = {h.lower(): h for h in header}
+
+    def col(name: str) -> str:
+        return by_lower[name]
+
+    def opt(name: str) -> str | None:
+        return by_lower.get(name)
+
+    if kind == "funding":
+        return _Spec(kind, col("timestamp"), False, {"funding_rate": col("funding_rate")},
+                     opt("symbol"))  # fmt: skip
+    if kind == "open_interest":
+        numeric = {"open_interest": col("sum_open_interest"),
+                   "open_interest_value": col("sum_open_interest_value")}  # fmt: skip
+        return _Spec(kind, col("timestamp"), False, numeric, opt("symbol"))
+    numeric = {c: col(c) for c in _OHLC}
+    if kind == "binance_spot":
+        numeric["volume"] = col("volume")
+        for name in ("quote_volume", "trades"):
+            if (source := opt(name)) is not None:
+                numeric[name] = source
+        return _Spec(kind, col("date"), True, numeric, opt("ticker") or opt("symbol"))
+    if kind == "binance_futures_um":
+        numeric["volume"] = col("volume")
+        for name in ("quote_volume", "trades"):
+            if (source := opt(name)) is not None:
+                numeric[name] = source
+        return _Spec(kind, col("timestamp"), False, numeric, opt("symbol"))
+    # cryptodatadownload: "Volume <BASE>" and "Volume <QUOTE>"; trades in "tradecount"
+    volume_cols = [h for h in header if h.lower().startswith("volume ")]
+    quote = next((q for q in QUOTE_ASSETS if any(v.upper() == f"VOLUME {q}" for v in volume_cols)),
+                 None)  # fmt: skip
+    if quote is None or len(volume_cols) != 2:
+        raise DataError("", 1, "Volume", "expected one base and one quote 'Volume <ASSET>' column")
+    quote_col = next(v for v in volume_cols if v.upper() == f"VOLUME {quote}")
+    numeric["volume"] = next(v for v in volume_cols if v != quote_col)
+    numeric["quote_volume"] = quote_col
+    if (trades := opt("tradecount")) is not None:
+        numeric["trades"] = trades
+    return _Spec(kind, col("unix"), False, numeric, opt("symbol"))
+
+
+def _read_source(
+    name: str,
+    data: bytes,
+    report: CandleReport,
+    *,
+    on_error: OnError,
+    name_pair: str | None,
+) -> tuple[FileKind, int, pd.DataFrame]:
+    """Parse one file into a raw frame of its kind, with ``source_file`` and ``source_row``.
+
+    Also returns how many non-blank data rows the file has (kept or dropped while parsing).
+    """
+    first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    if not first_line.strip():
+        raise DataError(name, 1, None, "empty file or blank header")
+    header = [h.strip() for h in next(csv.reader([first_line]))]
+    kind = detect_format(header)
+    if kind is None:
+        raise DataError(name, 1, None, f"unrecognised header: {first_line[:120]!r}")
+    try:
+        spec = _spec(kind, header)
+    except DataError as err:
+        raise DataError(name, err.row, err.field, err.reason) from err
+    names = [h if h and h not in header[:i] else f"__column_{i}" for i, h in enumerate(header)]
+    used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
+    dtypes: dict[str, type] = {c: str for c in used}
+    dtypes.update(dict.fromkeys(spec.numeric.values(), np.float64))
+    try:
+        try:
+            frame = _read_csv(data, names, used, dtypes)
+        except pd.errors.ParserError:
+            raise
+        except ValueError:
+            # a non-numeric value somewhere: read the numbers as text, then find the bad cells
+            frame = _read_csv(data, names, used, dict.fromkeys(used, str))
+    except (ValueError, UnicodeError) as exc:
+        raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
+
+    rows = np.arange(2, len(frame) + 2, dtype=np.int64)  # 1-based lines, the header is line 1
+    blank = frame.isna().all(axis=1).to_numpy()
+    if blank.any():
+        report.blank_rows += int(blank.sum())
+        frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
+    n_rows = len(frame)
+    bad = np.zeros(n_rows, dtype=bool)
+    values: dict[str, npt.NDArray[np.float64]] = {}
+    for target, source in spec.numeric.items():
+        raw = frame[source]
+        if raw.dtype == np.float64:
+            values[target] = raw.to_numpy(dtype=np.float64)
+            continue
+        parsed = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        unparseable = np.isnan(parsed) & raw.notna().to_numpy() & ~_is_null_text(raw)
+        _reject(name, rows, unparseable & ~bad, source, raw, "unparseable_value", report, on_error)
+        bad |= unparseable
+        values[target] = parsed
+
+    times_ns, unparseable_time = _parse_times(frame[spec.time_col], spec.time_is_text, name, report)
+    _reject(name, rows, unparseable_time & ~bad, spec.time_col, frame[spec.time_col],
+            "unparseable_timestamp", report, on_error)  # fmt: skip
+    bad |= unparseable_time
+
+    pair = _pairs(frame, spec, name, name_pair)
+    no_pair = pair == ""
+    if no_pair.all() and len(frame):
+        raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol column "
+                        "and none in the file name")  # fmt: skip
+    _reject(name, rows, no_pair & ~bad, spec.symbol_col or "symbol", frame[spec.symbol_col]
+            if spec.symbol_col else pd.Series([""] * len(frame)), "missing_value", report,
+            on_error)  # fmt: skip
+    bad |= no_pair
+
+    keep = ~bad
+    times_ns, rows, pair = times_ns[keep], rows[keep], pair[keep]
+    values = {k: v[keep] for k, v in values.items()}
+    source_file = np.full(len(rows), name, dtype=object)
+    if kind == "funding":
+        return (
+            kind,
+            n_rows,
+            pd.DataFrame(
+                {
+                    "pair": pair,
+                    "funding_time_utc": _utc(times_ns),
+                    "funding_rate": values["funding_rate"],
+                    "source_file": source_file,
+                    "source_row": rows,
+                }
+            ),
+        )
+    if kind == "open_interest":
+        return (
+            kind,
+            n_rows,
+            pd.DataFrame(
+                {
+                    "pair": pair,
+                    "time_utc": _utc(times_ns),
+                    "open_interest": values["open_interest"],
+                    "open_interest_value": values["open_interest_value"],
+                    "source_file": source_file,
+                    "source_row": rows,
+                }
+            ),
+        )
+    _check_hourly(name, spec.time_col, times_ns, pair)
+    volume = values["volume"]
+    quote = values.get("quote_volume")
+    close = values["close"]
+    estimated = np.ones(len(rows), dtype=bool) if quote is None else np.isnan(quote)
+    quote_volume = volume * close if quote is None else np.where(estimated, volume * close, quote)
+    trades = values.get("trades", np.full(len(rows), np.nan))
+    frame_out = pd.DataFrame(
+        {
+            # text columns stay object while validating: numpy takes are much cheaper than
+            # Arrow string takes; `normalise_candles` turns them into ``str`` at the end
+            "pair": pd.Series(pair, dtype=object),
+            "open_time_utc": _utc(times_ns),
+            **{c: values[c] for c in _OHLC},
+            "volume": volume,
+            "quote_volume": quote_volume,
+            "quote_volume_estimated": estimated,
+            "trades": trades,
+            "vendor": pd.Series(np.full(len(rows), kind, dtype=object), dtype=object),
+            "repaired": False,
+            "source_file": pd.Series(source_file, dtype=object),
+            "source_row": rows,
+        },
+        columns=[*CANDLE_COLUMNS, "source_file", "source_row"],
+    )
+    return kind, n_rows, frame_out
+
+
+def _read_csv(
+    data: bytes, names: list[str], used: list[str], dtypes: dict[str, type]
+) -> pd.DataFrame:
+    return pd.read_csv(
+        io.BytesIO(data),
+        header=None,
+        skiprows=1,
+        names=names,
+        usecols=used,
+        dtype=dtypes,  # type: ignore[arg-type]
+        skip_blank_lines=False,
+        encoding="utf-8-sig",
+        engine="c",
+    )
+
+
+def _is_null_text(raw: pd.Series) -> npt.NDArray[np.bool_]:
+    text = raw.astype(str).str.strip().str.upper()
+    return text.isin(["", "NULL", "NAN", "NA", "N/A", "NONE"]).to_numpy()
+
+
+def _parse_times(
+    raw: pd.Series, is_text: bool, name: str, report: CandleReport
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Return UTC nanoseconds since the epoch and a mask of unparseable cells."""
+    if is_text:
+        parsed = pd.to_datetime(raw, format=_SPOT_TIME_FORMAT, errors="coerce", utc=True)
+        retry = parsed.isna().to_numpy() & raw.notna().to_numpy()
+        if retry.any():
+            parsed.loc[retry] = pd.to_datetime(
+                raw.loc[retry], format="ISO8601", errors="coerce", utc=True
+            )
+        index = pd.DatetimeIndex(parsed).as_unit("ns")
+        bad = np.asarray(index.isna())
+        ns = np.where(bad, 0, index.asi8)
+        return ns.astype(np.int64), bad
+    number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(number)
+    ns = np.zeros(len(number), dtype=np.int64)
+    magnitude = np.abs(np.where(bad, 0.0, number))
+    unit_counts: dict[str, int] = {}
+    low = 0.0
+    for bound, scale, unit in _UNIT_BOUNDS:
+        mask = ~bad & (magnitude >= low) & (magnitude < bound)
+        low = bound
+        if not mask.any():
+            continue
+        unit_counts[unit] = int(mask.sum())
+        v = number[mask]
+        whole = np.rint(v)
+        exact = whole == v
+        ns[mask] = np.where(
+            exact, whole.astype(np.int64) * scale, np.rint(v * scale).astype(np.int64)
+        )
+    if len(unit_counts) > 1:
+        # a file mixing units (the CryptoDataDownload overlap): count what was converted
+        for unit, count in unit_counts.items():
+            report.repair(f"timestamps_in_{unit}", count)
+        if issue_room(report, "mixed_timestamp_units"):
+            counts = ", ".join(f"{u}: {c}" for u, c in unit_counts.items())
+            report.add_issue(Issue(name, None, str(raw.name), "mixed_timestamp_units", counts))
+    return ns, bad
+
+
+def _pairs(
+    frame: pd.DataFrame, spec: _Spec, name: str, name_pair: str | None
+) -> npt.NDArray[np.object_]:
+    """Pair per row: the symbol column where it has a value, else the pair in the file name."""
+    fallback = name_pair or ""
+    if spec.symbol_col is None:
+        return np.full(len(frame), fallback, dtype=object)
+    codes, uniques = pd.factorize(frame[spec.symbol_col], use_na_sentinel=True)
+    labels = np.array([normalise_pair(str(u)) for u in uniques] + [fallback], dtype=object)
+    return labels[np.where(codes < 0, len(uniques), codes)]
+
+
+def _check_hourly(
+    name: str, time_col: str, times_ns: npt.NDArray[np.int64], pair: npt.NDArray[np.object_]
+) -> None:
+    """Refuse a candle file whose bars are mostly not one hour apart (4h, daily files...)."""
+    for p in np.unique(pair):
+        t = np.unique(times_ns[pair == p])
+        if len(t) < 3:
+            continue
+        steps, counts = np.unique(np.diff(t), return_counts=True)
+        modal = int(steps[np.argmax(counts)])
+        if modal != HOUR_NS:
+            raise DataError(
+                name, None, time_col,
+                f"candles are not hourly: most {p} bars are {pd.Timedelta(modal)} apart",
+            )  # fmt: skip
+
+
+def _reject(
+    name: str,
+    rows: npt.NDArray[np.int64],
+    mask: npt.NDArray[np.bool_],
+    field_name: str,
+    raw: pd.Series,
+    reason: str,
+    report: CandleReport,
+    on_error: OnError,
+) -> None:
+    """Raise for the first masked row, or count the masked rows as dropped with issues."""
+    if not mask.any():
+        return
+    positions = np.flatnonzero(mask)
+    if on_error == "raise":
+        i = int(positions[0])
+        raise DataError(name, int(rows[i]), field_name, reason, str(raw.iat[i]))
+    report.drop(reason, len(positions))
+    for i in positions[: issue_room(report, reason)]:
+        report.add_issue(Issue(name, int(rows[i]), field_name, reason, str(raw.iat[i])))
+
+
+def _utc(ns: npt.NDArray[np.int64]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize(
+        "UTC"
+    )

@@ -1,0 +1,180 @@
+"""Crypto labels: forward open-to-open returns after the execution latency, direction classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from marketcast.data.validation import DataError
+
+__all__ = [
+    "BAR",
+    "HORIZON_BARS",
+    "dead_zone_for",
+    "direction_label",
+    "forward_returns",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Int8Array = npt.NDArray[np.int8]
+
+#: Bar length of the candles (hourly).
+BAR = pd.Timedelta(hours=1)
+#: Forecast horizons by name, in bars.
+HORIZON_BARS: dict[str, int] = {"1h": 1, "4h": 4, "1d": 24}
+
+
+def _hour_keys(
+    pair_code: npt.NDArray[np.int64], open_ns: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """One int64 key per (pair, hour): the pair code in the high bits, the hour in the low."""
+    hours = open_ns // BAR.value
+    return pair_code * np.int64(1 << 32) + hours
+
+
+def forward_returns(
+    candles: pd.DataFrame, horizon_bars: int, latency_bars: int = 0
+) -> pd.DataFrame:
+    """Simple return from the entry open to the exit open, for every candle row.
+
+    The row of the bar opening at ``t`` is decided at its close, ``t + 1 h``. The position is
+    entered at the open of the bar opening at ``t + (1 + latency_bars) h`` and closed at the
+    open of the bar opening ``horizon_bars`` hours later; the label resolves then.
+
+    Parameters
+    ----------
+    candles
+        Hourly candles with ``pair``, ``open_time_utc`` (tz-aware UTC, whole hours) and
+        ``open``; at most one bar per pair and hour; rows need not be sorted.
+    horizon_bars
+        Holding period in bars (>= 1), e.g. ``HORIZON_BARS["4h"]``.
+    latency_bars
+        Bars between the decision and the entry (>= 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``candles``: ``forward_return`` (``open_exit / open_entry - 1``; NaN
+        when the entry or the exit bar is not in the data at exactly its expected hour, so
+        no return spans a gap by shifting rows), ``entry_time_utc`` and ``label_end_utc``
+        (the exit bar's open time: when the label resolves). Times are filled on every row,
+        also where the return is NaN.
+
+    Examples
+    --------
+    >>> times = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
+    >>> bars = pd.DataFrame({"pair": "BTCUSDT", "open_time_utc": times,
+    ...                      "open": [100.0, 101.0, 103.0, 102.0]})
+    >>> forward_returns(bars, 1)["forward_return"].round(4).tolist()
+    [0.0198, -0.0097, nan, nan]
+    """
+    if horizon_bars < 1:
+        raise ValueError(f"horizon_bars must be >= 1, got {horizon_bars}")
+    if latency_bars < 0:
+        raise ValueError(f"latency_bars must be >= 0, got {latency_bars}")
+    missing = [c for c in ("pair", "open_time_utc", "open") if c not in candles.columns]
+    if missing:
+        raise DataError("candles", None, missing[0], f"missing columns {missing}")
+    open_time = candles["open_time_utc"]
+    if not isinstance(open_time.dtype, pd.DatetimeTZDtype) or open_time.isna().any():
+        raise DataError(
+            "candles",
+            None,
+            "open_time_utc",
+            f"must be tz-aware UTC without gaps in the column, got {open_time.dtype}",
+        )
+    open_ns = np.asarray(pd.DatetimeIndex(open_time).as_unit("ns").asi8, dtype=np.int64)
+    off_grid = open_ns % BAR.value != 0
+    if off_grid.any():
+        position = int(np.flatnonzero(off_grid)[0])
+        raise DataError(
+            "candles", None, "open_time_utc", f"row position {position}: not on a whole hour"
+        )
+    codes, _ = pd.factorize(candles["pair"], sort=False)
+    keys = _hour_keys(codes.astype(np.int64), open_ns)
+    index = pd.Index(keys)
+    if not index.is_unique:
+        position = int(np.flatnonzero(index.duplicated())[0])
+        raise DataError(
+            "candles",
+            None,
+            "open_time_utc",
+            f"row position {position}: duplicate bar for pair {candles['pair'].iloc[position]}",
+        )
+    opens = candles["open"].to_numpy(np.float64)
+    entry_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars)))
+    exit_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars + horizon_bars)))
+    found = (entry_pos >= 0) & (exit_pos >= 0)
+    entry_open = np.where(found, opens[entry_pos], np.nan)
+    exit_open = np.where(found, opens[exit_pos], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ret = exit_open / entry_open - 1.0
+    ret = np.where(found & (entry_open > 0.0), ret, np.nan)
+    return pd.DataFrame(
+        {
+            "forward_return": ret,
+            "entry_time_utc": open_time + (1 + latency_bars) * BAR,
+            "label_end_utc": open_time + (1 + latency_bars + horizon_bars) * BAR,
+        },
+        index=candles.index,
+    )
+
+
+def direction_label(returns: npt.ArrayLike, dead_zone: float) -> Int8Array:
+    """Direction class of each return: +1 above ``dead_zone``, -1 below ``-dead_zone``, else 0.
+
+    A NaN return (label not available) also gives 0; the rows with a usable label are
+    ``np.isfinite(returns)``, which callers must use as the mask for training and scoring.
+
+    Parameters
+    ----------
+    returns
+        Forward returns, shape ``(n,)``.
+    dead_zone
+        Half-width (>= 0) of the band around 0 labelled 0 (e.g. :func:`dead_zone_for`).
+
+    Returns
+    -------
+    numpy.ndarray
+        int8, shape ``(n,)``, values in {-1, 0, +1}.
+
+    Examples
+    --------
+    >>> direction_label([0.01, -0.002, 0.0005, np.nan], 0.001).tolist()
+    [1, -1, 0, 0]
+    """
+    if not dead_zone >= 0.0:
+        raise ValueError(f"dead_zone must be >= 0, got {dead_zone}")
+    r = np.atleast_1d(np.asarray(returns, dtype=np.float64))
+    label = np.zeros(r.shape, dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        label[r > dead_zone] = 1
+        label[r < -dead_zone] = -1
+    return label
+
+
+def dead_zone_for(horizon_bars: int, cost_rate: float) -> float:
+    """Default dead zone: the round-trip cost ``2 * cost_rate``.
+
+    A move smaller than the round-trip cost cannot be traded at a profit, whatever the
+    horizon, so it is labelled 0 (flat). ``horizon_bars`` is validated and kept in the
+    signature so a horizon-dependent rule can replace this one without changing callers.
+
+    Parameters
+    ----------
+    horizon_bars
+        Holding period in bars (>= 1).
+    cost_rate
+        One-way trading cost as a fraction of notional (fee + half-spread + slippage).
+
+    Examples
+    --------
+    >>> dead_zone_for(4, 0.0015)
+    0.003
+    """
+    if horizon_bars < 1:
+        raise ValueError(f"horizon_bars must be >= 1, got {horizon_bars}")
+    if not cost_rate >= 0.0:
+        raise ValueError(f"cost_rate must be >= 0, got {cost_rate}")
+    return 2.0 * float(cost_rate)

@@ -1,0 +1,238 @@
+"""Run independent jobs by priority, with retries and progress: local processes (default) or Ray.
+
+The same job list runs unchanged on either backend. A job is a top-level function and its
+arguments (picklable), so a local process pool, a local Ray instance or a remote Ray cluster
+(``ray_address="ray://head:10001"``) can all execute it. Jobs start in priority order (lower
+first); a failed job is retried up to ``retries`` more times, then reported as failed without
+stopping the others, so one bad pair never loses the rest of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["local", "ray"]
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: ``fn(*args)``; ``priority`` orders the start (lower starts first)."""
+
+    key: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    priority: int = 0
+
+
+@dataclass
+class JobOutcome:
+    """What became of a job: its result, or the last error after every attempt failed."""
+
+    key: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    backend: Backend = "local",
+    *,
+    max_workers: int | None = None,
+    retries: int = 1,
+    ray_address: str | None = None,
+    progress: ProgressFn | None = None,
+) -> list[JobOutcome]:
+    """Run ``jobs`` and return their outcomes in the order the jobs were given.
+
+    Parameters
+    ----------
+    jobs
+        Independent jobs; keys must be unique.
+    backend
+        ``"local"``: a pool of ``max_workers`` spawned processes (``max_workers=1`` runs in this
+        process, which keeps tracebacks and profilers simple). ``"ray"``: Ray tasks, on a local
+        Ray started with ``max_workers`` CPUs, or on the cluster at ``ray_address``.
+    max_workers
+        Parallel workers; default: the CPUs this process may use.
+    retries
+        Extra attempts for a job that raised.
+    progress
+        Called as ``progress(done, total, key)`` after each job finishes or finally fails.
+    """
+    keys = [job.key for job in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("job keys must be unique")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    workers = max_workers or len(os.sched_getaffinity(0))
+    ordered = sorted(jobs, key=lambda job: job.priority)  # stable: ties keep the given order
+    if backend == "ray":
+        outcomes = _run_ray(ordered, workers, retries, ray_address, progress)
+    elif backend == "local" and workers == 1:
+        outcomes = _run_inline(ordered, retries, progress)
+    elif backend == "local":
+        outcomes = _run_processes(ordered, workers, retries, progress)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; expected 'local' or 'ray'")
+    return [outcomes[key] for key in keys]
+
+
+def _timed_call(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _run_inline(
+    jobs: Sequence[Job], retries: int, progress: ProgressFn | None
+) -> dict[str, JobOutcome]:
+    outcomes: dict[str, JobOutcome] = {}
+    for done, job in enumerate(jobs, start=1):
+        outcome = JobOutcome(job.key, ok=False)
+        for _ in range(retries + 1):
+            outcome.attempts += 1
+            try:
+                outcome.result, outcome.seconds = _timed_call(job.fn, job.args)
+            except Exception as exc:
+                outcome.errors.append(_error_text(exc))
+                logger.warning("job %s attempt %d failed: %s", job.key, outcome.attempts, exc)
+                continue
+            outcome.ok = True
+            break
+        outcome.error = None if outcome.ok else outcome.errors[-1]
+        outcomes[job.key] = outcome
+        if progress is not None:
+            progress(done, len(jobs), job.key)
+    return outcomes
+
+
+def _init_worker() -> None:
+    # One thread per worker process: the pool already uses every core, and OpenMP libraries
+    # (LightGBM) read this before they are first imported in the worker.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
+def _run_processes(
+    jobs: Sequence[Job], workers: int, retries: int, progress: ProgressFn | None
+) -> dict[str, JobOutcome]:
+    outcomes = {job.key: JobOutcome(job.key, ok=False) for job in jobs}
+    by_key = {job.key: job for job in jobs}
+    queue = list(jobs)  # priority order
+    running: dict[Future[tuple[Any, float]], str] = {}
+    done_count = 0
+    # spawn, not fork: a forked child of a process that already ran OpenMP code can deadlock.
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                outcomes[job.key].attempts += 1
+                running[pool.submit(_timed_call, job.fn, job.args)] = job.key
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = running.pop(future)
+                outcome = outcomes[key]
+                try:
+                    outcome.result, outcome.seconds = future.result()
+                except Exception as exc:
+                    outcome.errors.append(_error_text(exc))
+                    logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
+                    if outcome.attempts <= retries:
+                        queue.insert(0, by_key[key])  # a retry keeps its place at the front
+                        continue
+                    outcome.error = outcome.errors[-1]
+                else:
+                    outcome.ok = True
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, len(jobs), key)
+    return outcomes
+
+
+def _run_ray(
+    jobs: Sequence[Job],
+    workers: int,
+    retries: int,
+    ray_address: str | None,
+    progress: ProgressFn | None,
+) -> dict[str, JobOutcome]:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise RuntimeError(
+            "the Ray backend needs the optional extra: pip install 'marketcast[ray]'"
+        ) from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        init: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "configure_logging": False,
+        }
+        if ray_address:
+            # A remote cluster gets this package shipped with the tasks, so the same code runs
+            # there unchanged.
+            import marketcast
+
+            init["address"] = ray_address
+            init["runtime_env"] = {"py_modules": [marketcast]}
+        else:
+            init["num_cpus"] = workers
+            init["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        ray.init(**init)
+    try:
+        remote_call = ray.remote(num_cpus=1, max_retries=0)(_timed_call)
+        outcomes = {job.key: JobOutcome(job.key, ok=False) for job in jobs}
+        by_key = {job.key: job for job in jobs}
+        queue = list(jobs)
+        running: dict[Any, str] = {}
+        done_count = 0
+        # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order.
+        in_flight = max(1, int(ray.cluster_resources().get("CPU", workers))) * 2
+        while queue or running:
+            while queue and len(running) < in_flight:
+                job = queue.pop(0)
+                outcomes[job.key].attempts += 1
+                running[remote_call.remote(job.fn, job.args)] = job.key
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                key = running.pop(ref)
+                outcome = outcomes[key]
+                try:
+                    outcome.result, outcome.seconds = ray.get(ref)
+                except Exception as exc:
+                    outcome.errors.append(_error_text(exc))
+                    logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
+                    if outcome.attempts <= retries:
+                        queue.insert(0, by_key[key])
+                        continue
+                    outcome.error = outcome.errors[-1]
+                else:
+                    outcome.ok = True
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, len(jobs), key)
+        return outcomes
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,842 @@
+"""The crypto job: the 9 steps over pairs x horizons x models, on local processes or Ray.
+
+1. universe (daily liquidity and spread filters)  2. ingest and validate  3. features (stored,
+hashed)  4. labels per horizon  5. train per pair group and regime on purged walk-forward
+splits  6. score and backtest net of costs  7. consensus with the regime gate  8. shadow test
+against the champion  9. export champions, manifests and reports.
+
+Steps 1-4 run in this process (cross-sectional features need every pair at once); step 5-7 run
+as one job per (pair group, horizon) on the chosen backend; steps 6, 8 and 9 run here again on
+the jobs' decisions. See docs/crypto-pipeline.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from marketcast.config import CryptoRunConfig
+from marketcast.data.feature_store import frame_sha256, save_features
+from marketcast.datasets.crypto import CandleData, load_candles
+from marketcast.ensemble.regime import classify_regimes
+from marketcast.evaluation.costs import CostModel, fee_rate, half_spread_rate, slippage_rate
+from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
+from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
+from marketcast.features.universe import build_universe
+from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
+from marketcast.models.crypto import load_crypto_model, make_crypto_model
+from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
+from marketcast.orchestration.crypto_jobs import (
+    BASE_MODELS,
+    GroupResult,
+    GroupTask,
+    model_params,
+    run_group_task,
+)
+from marketcast.orchestration.football import _progress, write_json
+from marketcast.registry import Registry, build_manifest, decide_promotion
+from marketcast.registry.promotion import PromotionRule
+
+log = logging.getLogger(__name__)
+VERTICAL = "crypto"
+HOURS_PER_YEAR = 24 * 365.25
+#: The do-nothing model: the champion until a challenger beats it after costs.
+DEFAULT_CHAMPION = "flat"
+
+
+@dataclass
+class PreparedCrypto:
+    """Steps 1-4: validated candles, the daily universe, features with regimes."""
+
+    data: CandleData
+    universe: pd.DataFrame
+    features: pd.DataFrame
+    feature_columns: tuple[str, ...]
+    data_sha256: str
+    features_sha256: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class HorizonEvaluation:
+    """Step 6-8 for one horizon: scores, backtests net of costs, the champion and its evidence."""
+
+    horizon: str
+    models: dict[str, dict[str, Any]]
+    buy_and_hold: dict[str, Any]
+    champion: str
+    decision: dict[str, Any]
+    period_net: dict[str, np.ndarray]
+    period_times: pd.DatetimeIndex
+    events: list[dict[str, Any]]
+    regime_counts: dict[str, dict[str, int]]
+    gate_fallback_share: float
+
+
+@dataclass
+class CryptoEvaluation:
+    """Every horizon of a crypto evaluation; ``to_contract_json`` is the design's JSON."""
+
+    pairs: int
+    horizons: dict[str, HorizonEvaluation]
+    skipped: list[dict[str, Any]]
+    jobs: list[dict[str, Any]]
+    timings: dict[str, float]
+
+    def to_contract_json(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "horizons": {
+                h: {
+                    "models": ev.models,
+                    "buy_and_hold": ev.buy_and_hold,
+                    "champion": ev.champion,
+                    "promotion": ev.decision,
+                }
+                for h, ev in self.horizons.items()
+            },
+        }
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> PreparedCrypto:
+    """Steps 1-4 (labels are added per horizon): load, validate, universe, features, regimes."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data = load_candles(paths or list(config.data.paths) or None, pairs=list(config.pairs) or None)
+    if data.candles.empty:
+        raise ValueError(f"no candles found in {', '.join(paths or []) or 'the bundle'}")
+    timings["load_validate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    u = config.universe
+    universe = build_universe(
+        data.candles,
+        lookback_days=u.lookback_days,
+        min_median_quote_volume_usd=u.min_median_quote_volume_usd,
+        max_spread=u.max_spread,
+        min_history_days=u.min_history_days,
+    )
+    timings["universe"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    features = build_crypto_features(data.candles, data.funding)
+    features["regime"] = classify_regimes(features).to_numpy()
+    day = features["decision_time_utc"].dt.floor("D")
+    included = universe.set_index(["date", "pair"])["included"]
+    key = pd.MultiIndex.from_arrays([day, features["pair"]])
+    features["in_universe"] = included.reindex(key).fillna(False).to_numpy(dtype=bool)
+    for column in ("quote_volume", "close"):
+        features[column] = data.candles[column].to_numpy()
+    timings["features"] = time.perf_counter() - t0
+    data_sha = frame_sha256(data.candles)
+    return PreparedCrypto(
+        data, universe, features, tuple(CRYPTO_FEATURE_COLUMNS), data_sha, timings=timings
+    )
+
+
+def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig) -> pd.DataFrame:
+    """Step 4 for one horizon: labels, the period grid and each row's cost inputs."""
+    bars = HORIZON_BARS[horizon]
+    costs = cost_model(config)
+    labels = forward_returns(
+        prepared.data.candles, bars, latency_bars=config.walk_forward.latency_bars
+    )
+    rows = prepared.features.copy()
+    rows["forward_return"] = labels["forward_return"].to_numpy()
+    rows["label_end_utc"] = labels["label_end_utc"].to_numpy()
+    rows["entry_time_utc"] = labels["entry_time_utc"].to_numpy()
+    dead_zone = dead_zone_for(bars, costs.taker_fee_rate)
+    rows["direction"] = direction_label(rows["forward_return"].to_numpy(), dead_zone)
+    # Rows without a resolvable label cannot be trained on or scored; keep their time order.
+    rows["label_end_utc"] = rows["label_end_utc"].fillna(
+        rows["decision_time_utc"] + pd.Timedelta(hours=bars + config.walk_forward.latency_bars)
+    )
+    hour = rows["decision_time_utc"].dt.hour
+    rows["on_grid"] = (hour % bars == 0) if bars < 24 else (hour == 0)
+    stride = max(1, bars // 4)
+    rows["train_row"] = hour % stride == 0
+    spread = rows["spread_estimate_168h"].to_numpy(dtype=np.float64)
+    rows["spread_cost_est"] = np.fmax(np.nan_to_num(spread, nan=0.0), config.costs.min_spread)
+    # realised_vol_24h is per-bar (hourly) volatility; slippage uses the decision bar's volume
+    rows["volatility"] = rows["realised_vol_24h"].to_numpy()
+    rows["funding_period"] = _funding_in_period(
+        prepared.data.funding, rows["pair"], rows["entry_time_utc"], rows["label_end_utc"]
+    )
+    quote_volume = rows["quote_volume"].to_numpy(dtype=np.float64)
+    cost = round_trip_cost(
+        costs,
+        rows["spread_cost_est"].to_numpy(),
+        np.nan_to_num(rows["volatility"].to_numpy(dtype=np.float64), nan=0.0),
+        np.where(quote_volume > 0, quote_volume, 1.0),
+    )
+    # a bar with no volume cannot be traded: its cost is infinite, so no edge clears it
+    rows["round_trip_cost"] = np.where(quote_volume > 0, cost, np.inf)
+    return rows
+
+
+def _funding_in_period(
+    funding: pd.DataFrame, pair: pd.Series, entry: pd.Series, end: pd.Series
+) -> np.ndarray:
+    """Sum of each pair's funding rates with funding time in ``(entry, end]`` (0 without data)."""
+    out = np.zeros(len(pair))
+    if funding is None or funding.empty:
+        return out
+    pair_values = pair.to_numpy()
+    entry_ns = pd.DatetimeIndex(entry).asi8
+    end_ns = pd.DatetimeIndex(end).asi8
+    for name, group in funding.groupby("pair", sort=False):
+        mask = pair_values == name
+        if not mask.any():
+            continue
+        times = pd.DatetimeIndex(group["funding_time_utc"]).asi8
+        order = np.argsort(times)
+        times = times[order]
+        cum = np.concatenate([[0.0], np.cumsum(group["funding_rate"].to_numpy()[order])])
+        lo = np.searchsorted(times, entry_ns[mask], side="right")
+        hi = np.searchsorted(times, end_ns[mask], side="right")
+        out[mask] = cum[hi] - cum[lo]
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def cost_model(config: CryptoRunConfig) -> CostModel:
+    """The run's cost model from its config."""
+    return CostModel(**config.costs.model_dump(exclude={"min_spread"}))
+
+
+def round_trip_cost(
+    costs: CostModel, spread: np.ndarray, volatility: np.ndarray, quote_volume: np.ndarray
+) -> np.ndarray:
+    """Cost of opening and closing a full position: fee, half spread and slippage, both ways."""
+    one = np.ones(len(spread))
+    per_side = (
+        fee_rate(costs)
+        + half_spread_rate(spread, costs)
+        + slippage_rate(one, volatility, np.where(quote_volume > 0, quote_volume, np.nan), costs)
+    )
+    return np.asarray(2.0 * per_side, dtype=np.float64)
+
+
+def pair_groups(prepared: PreparedCrypto, group_size: int) -> list[tuple[str, list[str]]]:
+    """Pairs by median quote volume, most liquid first, cut into pooled training groups."""
+    volume = (
+        prepared.data.candles.groupby("pair")["quote_volume"].median().sort_values(ascending=False)
+    )
+    pairs = list(volume.index)
+    return [
+        (f"g{i // group_size}", pairs[i : i + group_size]) for i in range(0, len(pairs), group_size)
+    ]
+
+
+def plan_jobs(
+    prepared: PreparedCrypto,
+    config: CryptoRunConfig,
+    horizons: tuple[str, ...],
+    start: pd.Timestamp,
+    end: pd.Timestamp | None,
+) -> list[Job]:
+    """One job per (pair group, horizon); liquid groups and long horizons first."""
+    groups = pair_groups(prepared, config.group_size)
+    feature_columns = prepared.feature_columns
+    jobs: list[Job] = []
+    for h_index, horizon in enumerate(horizons):
+        rows = horizon_rows(prepared, horizon, config)
+        for g_index, (group, pairs) in enumerate(groups):
+            group_rows = rows.loc[rows["pair"].isin(pairs)].reset_index(drop=True)
+            task = GroupTask(
+                group=group,
+                horizon=horizon,
+                horizon_bars=HORIZON_BARS[horizon],
+                rows=group_rows,
+                feature_columns=feature_columns,
+                models=tuple(config.models),
+                model_params={k: dict(v) for k, v in config.model_params.items()},
+                start_utc=start,
+                end_utc=end,
+                step_days=config.walk_forward.step_days,
+                max_train_days=config.walk_forward.max_train_days,
+                latency_bars=config.walk_forward.latency_bars,
+                per_regime=config.per_regime,
+                min_edge=config.min_edge,
+                train_stride=max(1, HORIZON_BARS[horizon] // 4),
+                seed=config.seed,
+            )
+            # Priority: the most liquid groups first; 1h (the most rows) before longer horizons.
+            priority = g_index * len(horizons) + h_index
+            jobs.append(Job(f"{horizon}/{group}", run_group_task, (task,), priority))
+    return jobs
+
+
+def describe_plan(
+    prepared: PreparedCrypto, config: CryptoRunConfig, horizons: tuple[str, ...], start: str
+) -> dict[str, Any]:
+    """What a run would do (``--dry-run``): pairs, groups, jobs and their priorities."""
+    groups = pair_groups(prepared, config.group_size)
+    test_days = (prepared.features["decision_time_utc"].max() - _utc(start)).total_seconds() / 86400
+    steps = max(0, int(np.ceil(test_days / config.walk_forward.step_days)))
+    jobs = [
+        {
+            "job": f"{h}/{g}",
+            "pairs": pairs,
+            "priority": gi * len(horizons) + hi,
+            "walk_forward_steps": steps,
+            "models": list(config.models),
+        }
+        for hi, h in enumerate(horizons)
+        for gi, (g, pairs) in enumerate(groups)
+    ]
+    return {
+        "pairs": sorted(prepared.data.candles["pair"].unique().tolist()),
+        "horizons": list(horizons),
+        "groups": {g: pairs for g, pairs in groups},
+        "backend": config.backend,
+        "jobs": jobs,
+        "data_integrity": prepared.data.report.to_dict(),
+    }
+
+
+def evaluate_crypto(
+    config: CryptoRunConfig,
+    prepared: PreparedCrypto,
+    *,
+    start: str,
+    end: str | None = None,
+    console: Console | None = None,
+) -> CryptoEvaluation:
+    """Steps 5-8 on every horizon: walk forward, backtest net of costs, pick champions."""
+    horizons = tuple(config.horizons)
+    start_utc = _utc(start)
+    end_utc = _utc(end) if end else None
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc)
+    timings["plan"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with _progress(console, f"crypto jobs ({config.backend})") as progress:
+        outcomes = run_jobs(
+            jobs,
+            config.backend,
+            max_workers=config.max_workers,
+            retries=config.retries,
+            ray_address=config.ray_address,
+            progress=progress,
+        )
+    timings["train_walk_forward"] = time.perf_counter() - t0
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in failed:
+        log.error(
+            "job %s failed after %d attempts: %s", outcome.key, outcome.attempts, outcome.error
+        )
+
+    t0 = time.perf_counter()
+    costs = cost_model(config)
+    rule = PromotionRule(
+        alpha=config.promotion.alpha,
+        min_matches=config.promotion.min_matches,
+        metric="net_return_loss",
+    )
+    results_by_h: dict[str, list[GroupResult]] = {h: [] for h in horizons}
+    for outcome in outcomes:
+        if outcome.ok:
+            result: GroupResult = outcome.result
+            results_by_h[result.horizon].append(result)
+    evaluations: dict[str, HorizonEvaluation] = {
+        h: aggregate_horizon(h, results_by_h[h], config, costs, rule, incumbent=DEFAULT_CHAMPION)
+        for h in horizons
+        if results_by_h[h]
+    }
+    timings["backtest_score"] = time.perf_counter() - t0
+    return CryptoEvaluation(
+        pairs=int(prepared.data.candles["pair"].nunique()),
+        horizons=evaluations,
+        skipped=skipped_pairs(prepared, start_utc, end_utc),
+        jobs=[_job_summary(o) for o in outcomes],
+        timings=timings,
+    )
+
+
+def _job_summary(outcome: JobOutcome) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "job": outcome.key,
+        "ok": outcome.ok,
+        "attempts": outcome.attempts,
+        "seconds": round(outcome.seconds, 3),
+    }
+    if outcome.ok:
+        result: GroupResult = outcome.result
+        summary.update({"steps": result.n_steps, "fits": result.n_fits})
+    else:
+        summary["error"] = outcome.error
+    return summary
+
+
+def skipped_pairs(
+    prepared: PreparedCrypto, start: pd.Timestamp, end: pd.Timestamp | None
+) -> list[dict[str, Any]]:
+    """Pairs never in the universe during the test window, with their most common reason."""
+    u = prepared.universe
+    date = pd.DatetimeIndex(u["date"])
+    if date.tz is None:
+        date = date.tz_localize("UTC")
+    window = date >= start.floor("D")
+    if end is not None:
+        window &= date < end
+    u = u.loc[window]
+    out: list[dict[str, Any]] = []
+    for pair, group in u.groupby("pair"):
+        if not group["included"].any():
+            reasons = group["reason"].value_counts()
+            out.append({"pair": str(pair), "reason": str(reasons.index[0]), "days": len(group)})
+    return out
+
+
+def aggregate_horizon(
+    horizon: str,
+    results: list[GroupResult],
+    config: CryptoRunConfig,
+    costs: CostModel,
+    rule: PromotionRule,
+    *,
+    incumbent: str,
+) -> HorizonEvaluation:
+    """Portfolio backtest of every model on the same periods, scores, and the shadow test."""
+    decisions = pd.concat([r.decisions for r in results], ignore_index=True)
+    decisions = decisions.sort_values(["decision_time_utc", "pair"], kind="stable")
+    bars = HORIZON_BARS[horizon]
+    periods_per_year = HOURS_PER_YEAR / bars
+
+    def matrix(column: str, fill: float | None = None) -> pd.DataFrame:
+        table = decisions.pivot(index="decision_time_utc", columns="pair", values=column)
+        table = table.astype(float)
+        return table if fill is None else table.fillna(fill)
+
+    returns = matrix("forward_return")
+    times = pd.DatetimeIndex(returns.index)
+    pairs = list(returns.columns)
+    universe = matrix("in_universe", 0.0).reindex(index=times, columns=pairs).fillna(0.0) > 0
+    spread = matrix("spread_cost_est").reindex(index=times, columns=pairs)
+    quote_volume = matrix("quote_volume").reindex(index=times, columns=pairs)
+    volatility = matrix("volatility").reindex(index=times, columns=pairs)
+    funding = matrix("funding_period", 0.0).reindex(index=times, columns=pairs).fillna(0.0)
+    period_returns = returns.to_numpy()
+
+    model_names = [m for m in config.models if f"position__{m}" in decisions.columns]
+    models: dict[str, dict[str, Any]] = {}
+    period_net: dict[str, np.ndarray] = {}
+    for name in model_names:
+        positions = matrix(f"position__{name}", 0.0).reindex(index=times, columns=pairs)
+        positions = positions.fillna(0.0).to_numpy() * universe.to_numpy()
+        result = run_backtest(
+            positions,
+            period_returns,
+            spread=spread.to_numpy(),
+            quote_volume=quote_volume.to_numpy(),
+            volatility=volatility.to_numpy(),
+            funding=funding.to_numpy(),
+            costs=costs,
+            periods_per_year=periods_per_year,
+        )
+        metrics = result.metrics()
+        metrics.update(_direction_scores(decisions, name))
+        models[name] = metrics
+        period_net[name] = np.asarray(result.net, dtype=np.float64)
+
+    bh = buy_and_hold(
+        period_returns,
+        spread=spread.to_numpy(),
+        quote_volume=quote_volume.to_numpy(),
+        volatility=volatility.to_numpy(),
+        funding=funding.to_numpy(),
+        costs=costs,
+        periods_per_year=periods_per_year,
+    )
+    bh_metrics = bh.metrics()
+
+    champion, decision = shadow_test(period_net, incumbent, rule)
+    events = [e for r in results for e in r.events]
+    fallback = [g["fallback"] for r in results for g in r.gate_log]
+    regime_counts = {
+        str(pair): {str(k): int(v) for k, v in group["regime"].value_counts().items()}
+        for pair, group in decisions.groupby("pair")
+    }
+    return HorizonEvaluation(
+        horizon=horizon,
+        models=models,
+        buy_and_hold=bh_metrics,
+        champion=champion,
+        decision=decision,
+        period_net=period_net,
+        period_times=times,
+        events=events,
+        regime_counts=regime_counts,
+        gate_fallback_share=float(np.mean(fallback)) if fallback else 1.0,
+    )
+
+
+def _direction_scores(decisions: pd.DataFrame, name: str) -> dict[str, float]:
+    """Binary log loss and Brier score of P(up) on decisions outside the dead zone."""
+    direction = decisions["direction"].to_numpy()
+    p_up = decisions[f"p_up__{name}"].to_numpy(dtype=np.float64)
+    keep = (direction != 0) & np.isfinite(p_up)
+    if not keep.any():
+        return {"log_loss": float("nan"), "brier": float("nan"), "n_scored": 0}
+    y = (direction[keep] > 0).astype(np.float64)
+    p = np.clip(p_up[keep], 1e-6, 1 - 1e-6)
+    log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    brier = float(np.mean((p - y) ** 2))
+    return {"log_loss": log_loss, "brier": brier, "n_scored": int(keep.sum())}
+
+
+def shadow_test(
+    period_net: dict[str, np.ndarray], incumbent: str, rule: PromotionRule
+) -> tuple[str, dict[str, Any]]:
+    """Step 8: the challenger with the best mean net return faces the incumbent in a paired test.
+
+    Losses are negated per-period net returns on the same periods, so the registry's promotion
+    rule (one-sided paired t-test at ``rule.alpha``) decides.
+    """
+    if incumbent not in period_net:
+        incumbent = DEFAULT_CHAMPION if DEFAULT_CHAMPION in period_net else next(iter(period_net))
+    challengers = {
+        name: float(np.nanmean(net)) for name, net in period_net.items() if name != incumbent
+    }
+    if not challengers:
+        return incumbent, {"promote": False, "reason": "no challenger", "champion": incumbent}
+    challenger = max(challengers, key=lambda name: challengers[name])
+    decision = decide_promotion(
+        incumbent, -period_net[incumbent], challenger, -period_net[challenger], rule
+    )
+    champion = challenger if decision.promote else incumbent
+    return champion, decision.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- the main job
+
+
+@dataclass
+class CryptoRun:
+    """What ``marketcast run`` produced for crypto."""
+
+    run_id: str
+    run_dir: Path
+    evaluation: CryptoEvaluation
+    champions: dict[str, str]
+    summary: dict[str, Any]
+
+
+def run_crypto(
+    config: CryptoRunConfig, *, console: Console | None = None, dry_run: bool = False
+) -> CryptoRun | dict[str, Any]:
+    """The whole crypto job; ``dry_run`` returns the plan without training anything."""
+    console = console or Console(stderr=True)
+    created = datetime.now(UTC)
+    run_id = f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
+    run_dir = Path(config.runs_dir) / run_id
+    t_start = time.perf_counter()
+    prepared = prepare_crypto(config)
+    start = config.walk_forward.start or _default_start(prepared)
+    if dry_run:
+        return describe_plan(prepared, config, tuple(config.horizons), start)
+    console.log(
+        f"crypto: {prepared.data.candles['pair'].nunique()} pairs, "
+        f"{len(prepared.data.candles):,} bars; walk-forward from {start}"
+    )
+    snapshot = save_features(prepared.features, Path(config.runs_dir) / "feature_store", VERTICAL)
+    prepared.features_sha256 = snapshot.sha256
+
+    evaluation = evaluate_crypto(
+        config, prepared, start=start, end=config.walk_forward.end, console=console
+    )
+    registry = Registry(config.registry_root)
+    champions, decisions = _shadow_and_export(config, registry, prepared, evaluation, run_id)
+    evaluation.timings.update(prepared.timings)
+    evaluation.timings["total"] = time.perf_counter() - t_start
+    summary = write_crypto_reports(
+        run_dir, config, run_id, created, prepared, evaluation, champions, decisions
+    )
+    print_crypto_summary(console, evaluation, champions, run_dir)
+    return CryptoRun(run_id, run_dir, evaluation, champions, summary)
+
+
+def _default_start(prepared: PreparedCrypto) -> str:
+    last = prepared.features["decision_time_utc"].max()
+    return str((last - pd.Timedelta(days=365)).floor("D").date())
+
+
+def _shadow_and_export(
+    config: CryptoRunConfig,
+    registry: Registry,
+    prepared: PreparedCrypto,
+    evaluation: CryptoEvaluation,
+    run_id: str,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Step 8-9 against the registry: the champion on record faces this run's best challenger."""
+    rule = PromotionRule(
+        alpha=config.promotion.alpha,
+        min_matches=config.promotion.min_matches,
+        metric="net_return_loss",
+    )
+    champions: dict[str, str] = {}
+    decisions: dict[str, Any] = {}
+    export_jobs: list[Job] = []
+    for horizon, ev in evaluation.horizons.items():
+        record = registry.champion(VERTICAL, horizon)
+        incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
+        champion, decision = shadow_test(ev.period_net, incumbent, rule)
+        champions[horizon] = champion
+        decisions[horizon] = decision
+        export_jobs.append(
+            Job(
+                f"export/{horizon}",
+                fit_final_artifacts,
+                (prepared_rows_for_export(prepared, config, horizon), champion, config),
+            )
+        )
+    outcomes = run_jobs(
+        export_jobs,
+        config.backend,
+        max_workers=config.max_workers,
+        retries=config.retries,
+        ray_address=config.ray_address,
+    )
+    window_start = prepared.data.candles["open_time_utc"].min().to_pydatetime()
+    window_end = prepared.data.candles["open_time_utc"].max().to_pydatetime()
+    for outcome in outcomes:
+        horizon = outcome.key.split("/", 1)[1]
+        if not outcome.ok:
+            decisions[horizon]["export_error"] = outcome.error
+            continue
+        files: dict[str, bytes] = outcome.result
+        name = champions[horizon]
+        ev = evaluation.horizons[horizon]
+        manifest = build_manifest(
+            model_name=name,
+            vertical=VERTICAL,
+            market=horizon,
+            config=config,
+            files=files,
+            data_sha256=prepared.data_sha256,
+            features_sha256=prepared.features_sha256,
+            training_window={
+                "start_utc": window_start,
+                "end_utc": window_end,
+                "n_matches": len(prepared.data.candles),
+            },
+            scores={
+                k: float(v)
+                for k, v in ev.models.get(name, {}).items()
+                if isinstance(v, int | float) and np.isfinite(v)
+            },
+            backtest={"buy_and_hold": ev.buy_and_hold},
+            run_id=run_id,
+        )
+        version = registry.register(VERTICAL, horizon, name, files, manifest)
+        reason = decisions[horizon].get("reason", "")
+        registry.set_champion(VERTICAL, horizon, name, version, reason or "no champion yet")
+    return champions, decisions
+
+
+def prepared_rows_for_export(
+    prepared: PreparedCrypto, config: CryptoRunConfig, horizon: str
+) -> pd.DataFrame:
+    """Every labelled training row of a horizon (the champion is refit on all of them)."""
+    rows = horizon_rows(prepared, horizon, config)
+    keep = rows["train_row"] & np.isfinite(rows["forward_return"]) & (rows["direction"] != 0)
+    columns = [
+        *prepared.feature_columns,
+        "open_time_utc",
+        "pair",
+        "regime",
+        "direction",
+        "forward_return",
+    ]
+    return rows.loc[keep, columns].reset_index(drop=True)
+
+
+def fit_final_artifacts(
+    rows: pd.DataFrame, champion: str, config: CryptoRunConfig
+) -> dict[str, bytes]:
+    """Step 9: fit the champion on all rows, per pair group; artifact files by group."""
+    feature_columns = [c for c in CRYPTO_FEATURE_COLUMNS if c in rows.columns]
+    members = list(BASE_MODELS) if champion == "consensus" else [champion]
+    volume_order = rows.groupby("pair").size().sort_values(ascending=False).index.tolist()
+    files: dict[str, bytes] = {}
+    groups: dict[str, list[str]] = {}
+    for start in range(0, len(volume_order), config.group_size):
+        group = f"g{start // config.group_size}"
+        pairs = volume_order[start : start + config.group_size]
+        groups[group] = pairs
+        part = rows.loc[rows["pair"].isin(pairs)]
+        y = (part["direction"].to_numpy() > 0).astype(np.int64)
+        for name in members:
+            params = model_params(name, config.model_params, tuple(feature_columns), config.seed)
+            model = make_crypto_model(name, **params).fit(
+                part[[*feature_columns, "open_time_utc"]], y
+            )
+            for file_name, data in model.to_artifact().items():
+                files[f"{group}-{name}-{file_name}"] = data
+    files["crypto_model.json"] = json.dumps(
+        {
+            "champion": champion,
+            "members": members,
+            "groups": groups,
+            "feature_columns": feature_columns,
+        },
+        indent=1,
+        sort_keys=True,
+    ).encode()
+    return files
+
+
+def load_crypto_champion(files: dict[str, bytes]) -> dict[str, Any]:
+    """Rebuild the fitted models of an exported crypto champion: ``{group: {name: model}}``."""
+    spec = json.loads(files["crypto_model.json"])
+    out: dict[str, Any] = {"spec": spec, "models": {}}
+    for group in spec["groups"]:
+        for name in spec["members"]:
+            prefix = f"{group}-{name}-"
+            own = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
+            out["models"].setdefault(group, {})[name] = load_crypto_model(name, own)
+    return out
+
+
+def write_crypto_reports(
+    run_dir: Path,
+    config: CryptoRunConfig,
+    run_id: str,
+    created: datetime,
+    prepared: PreparedCrypto,
+    evaluation: CryptoEvaluation,
+    champions: dict[str, str],
+    decisions: dict[str, Any],
+) -> dict[str, Any]:
+    """Every report of step 9; the daily summary is returned too."""
+    out = run_dir / "crypto"
+    write_json(out / "evaluation.json", evaluation.to_contract_json())
+    write_json(out / "data_integrity.json", prepared.data.report.to_dict())
+    write_json(
+        out / "metrics.json",
+        {
+            h: {
+                "models": ev.models,
+                "buy_and_hold": ev.buy_and_hold,
+                "champion": champions.get(h, ev.champion),
+                "promotion": decisions.get(h, ev.decision),
+                "gate_fallback_share": ev.gate_fallback_share,
+            }
+            for h, ev in evaluation.horizons.items()
+        },
+    )
+    write_json(
+        out / "costs.json",
+        {
+            "cost_model": cost_model(config).model_dump(mode="json"),
+            "by_horizon": {
+                h: {
+                    name: {
+                        k: m.get(k)
+                        for k in (
+                            "gross_return",
+                            "net_return",
+                            "fee_cost",
+                            "spread_cost",
+                            "slippage_cost",
+                            "funding_cost",
+                            "costs",
+                            "turnover",
+                        )
+                    }
+                    for name, m in ev.models.items()
+                }
+                for h, ev in evaluation.horizons.items()
+            },
+        },
+    )
+    write_json(
+        out / "regime_map.json", {h: ev.regime_counts for h, ev in evaluation.horizons.items()}
+    )
+    for h, ev in evaluation.horizons.items():
+        path = out / f"decisions_{h}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            for event in ev.events:
+                handle.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+        tmp.replace(path)
+    processed = sorted(prepared.data.candles["pair"].unique().tolist())
+    skipped = evaluation.skipped
+    summary = {
+        "run_id": run_id,
+        "date": created.strftime("%Y-%m-%d"),
+        "created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pairs_processed": len(processed),
+        "pairs": processed,
+        "champions_exported": sum(
+            1 for h in champions if "export_error" not in decisions.get(h, {})
+        ),
+        "champions": champions,
+        "pairs_skipped": len(skipped),
+        "skipped": skipped,
+        "jobs": evaluation.jobs,
+        "jobs_failed": sum(1 for j in evaluation.jobs if not j["ok"]),
+        "decision_events": {h: len(ev.events) for h, ev in evaluation.horizons.items()},
+        "timings_s": {k: round(v, 3) for k, v in evaluation.timings.items()},
+        "backend": config.backend,
+    }
+    write_json(out / "daily_summary.json", summary)
+    return summary
+
+
+def print_crypto_summary(
+    console: Console, evaluation: CryptoEvaluation, champions: dict[str, str], run_dir: Path
+) -> None:
+    """Terminal table per horizon and model: net Sharpe, net return, drawdown, turnover, costs."""
+    table = Table(title="marketcast crypto: purged walk-forward, net of costs")
+    for column in (
+        "horizon",
+        "model",
+        "net Sharpe",
+        "net ret",
+        "gross ret",
+        "max DD",
+        "turnover",
+        "log loss",
+    ):
+        table.add_column(column, justify="right" if column not in ("horizon", "model") else "left")
+    for h, ev in evaluation.horizons.items():
+        rows = [*ev.models.items(), ("buy_and_hold", ev.buy_and_hold)]
+        for name, m in rows:
+            mark = " *" if champions.get(h) == name else ""
+            table.add_row(
+                h,
+                name + mark,
+                _fmt(m.get("sharpe"), "{:+.2f}"),
+                _fmt(m.get("net_return"), "{:+.1%}"),
+                _fmt(m.get("gross_return"), "{:+.1%}"),
+                _fmt(m.get("max_drawdown"), "{:.1%}"),
+                _fmt(m.get("turnover"), "{:.1f}"),
+                _fmt(m.get("log_loss"), "{:.4f}"),
+            )
+    console.print(table)
+    console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return ""
+    return pattern.format(value)

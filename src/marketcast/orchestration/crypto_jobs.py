@@ -1,0 +1,351 @@
+"""One crypto job: purged walk-forward of every model on one pair group and one horizon.
+
+A job gets the rows of its pairs (features, regime, label, cost inputs) and returns, for each
+decision on the horizon's period grid in the test window, every model's P(up) and position,
+the consensus score and position, and the decision events. It is a top-level function of
+picklable arguments, so local processes and Ray run it unchanged.
+
+Positions come from the edge after costs: a model's expected return for a row is
+``(2 p_up - 1) * mean |forward return|`` (the mean measured on its training rows), and it takes
+a position of ``sign(2 p_up - 1)`` only when that edge exceeds the round-trip cost of the row
+(taker fee both ways, the estimated spread, modelled slippage both ways) by ``min_edge``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast.ensemble.consensus import DecisionEvent, consensus, reliability_from_history
+from marketcast.ensemble.regime import REGIMES, RegimeGate
+from marketcast.models.crypto import make_crypto_model
+from marketcast.splits.purged import PurgedWalkForward
+
+logger = logging.getLogger(__name__)
+
+#: Models that learn from training rows (the others are fixed rules).
+BASE_MODELS = ("flat", "momentum", "logistic", "lightgbm")
+MIN_REGIME_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    """Everything one (pair group, horizon) job needs; pickled to the worker."""
+
+    group: str
+    horizon: str
+    horizon_bars: int
+    rows: pd.DataFrame
+    feature_columns: tuple[str, ...]
+    models: tuple[str, ...]
+    model_params: dict[str, dict[str, Any]]
+    start_utc: pd.Timestamp
+    end_utc: pd.Timestamp | None
+    step_days: int
+    max_train_days: int | None
+    latency_bars: int
+    per_regime: bool
+    min_edge: float
+    train_stride: int
+    seed: int
+
+
+@dataclass
+class GroupResult:
+    """A job's output: one row per decision on the period grid of the test window."""
+
+    group: str
+    horizon: str
+    decisions: pd.DataFrame
+    events: list[dict[str, Any]] = field(default_factory=list)
+    n_steps: int = 0
+    n_fits: int = 0
+    gate_log: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RegimeModels:
+    """One model per regime where the regime has enough training rows, else the pooled model."""
+
+    def __init__(self, name: str, params: dict[str, Any], per_regime: bool) -> None:
+        self.name = name
+        self.params = params
+        self.per_regime = per_regime
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, regime: np.ndarray) -> RegimeModels:
+        self.pooled_ = make_crypto_model(self.name, **self.params).fit(X, y)
+        self.by_regime_: dict[str, Any] = {}
+        self.n_fits_ = 1
+        if self.per_regime and self.name in ("logistic", "lightgbm"):
+            for name in REGIMES:
+                mask = regime == name
+                if mask.sum() >= MIN_REGIME_ROWS and len(np.unique(y[mask])) == 2:
+                    model = make_crypto_model(self.name, **self.params)
+                    self.by_regime_[name] = model.fit(X.loc[mask], y[mask])
+                    self.n_fits_ += 1
+        return self
+
+    def predict_up(self, X: pd.DataFrame, regime: np.ndarray) -> np.ndarray:
+        p_up = self.pooled_.predict_proba(X)[:, 1]
+        for name, model in self.by_regime_.items():
+            mask = regime == name
+            if mask.any():
+                p_up[mask] = model.predict_proba(X.loc[mask])[:, 1]
+        return np.asarray(p_up, dtype=np.float64)
+
+
+def model_params(
+    name: str, configured: dict[str, dict[str, Any]], feature_columns: tuple[str, ...], seed: int
+) -> dict[str, Any]:
+    """A model's parameters: the config's, plus the feature list, one thread and the seed."""
+    params = dict(configured.get(name, {}))
+    if name in ("logistic", "lightgbm"):
+        params.setdefault("feature_columns", list(feature_columns))
+    if name == "lightgbm":
+        params.setdefault("random_state", seed)
+        params.setdefault("n_jobs", 1)  # one job per core already
+    return params
+
+
+def edge_positions(
+    p_up: np.ndarray, mean_abs_return: float, round_trip_cost: np.ndarray, min_edge: float
+) -> np.ndarray:
+    """Position in {-1, 0, 1}: the side of ``p_up``, when the edge after costs clears ``min_edge``.
+
+    Examples
+    --------
+    >>> edge_positions(np.array([0.9, 0.55, 0.1]), 0.01, np.array([0.002] * 3), 0.0)
+    array([ 1.,  0., -1.])
+    """
+    tilt = 2.0 * p_up - 1.0
+    edge = np.abs(tilt) * mean_abs_return - round_trip_cost
+    return np.where(edge > min_edge, np.sign(tilt), 0.0)
+
+
+def run_group_task(task: GroupTask) -> GroupResult:
+    """Walk forward over the test window; see the module docstring."""
+    rows = task.rows
+    decision = rows["decision_time_utc"]
+    label_end = rows["label_end_utc"]
+    horizon_td = pd.Timedelta(hours=task.horizon_bars)
+    splitter = PurgedWalkForward(
+        test_bars_step=pd.Timedelta(days=task.step_days),
+        embargo=horizon_td + pd.Timedelta(hours=task.latency_bars),
+        horizon=horizon_td,
+        max_train=None if task.max_train_days is None else pd.Timedelta(days=task.max_train_days),
+    )
+    # The time column travels with the features: LightGBM's early stopping holds out the latest
+    # rows by time, not the last pair in row order.
+    X_all = rows.loc[:, [*task.feature_columns, "open_time_utc"]]
+    ret = rows["forward_return"].to_numpy(dtype=np.float64)
+    direction = rows["direction"].to_numpy()
+    regime = rows["regime"].to_numpy(dtype=object)
+    on_grid = rows["on_grid"].to_numpy(dtype=bool)
+    stride_ok = rows["train_row"].to_numpy(dtype=bool)
+    cost = rows["round_trip_cost"].to_numpy(dtype=np.float64)
+
+    base = [m for m in task.models if m in BASE_MODELS]
+    gate = RegimeGate()
+    history: dict[str, list[np.ndarray]] = {m: [] for m in base}
+    history_end: dict[str, list[np.ndarray]] = {m: [] for m in base}
+    frames: list[pd.DataFrame] = []
+    events: list[dict[str, Any]] = []
+    gate_log: list[dict[str, Any]] = []
+    n_steps = n_fits = 0
+    last_position: dict[str, float] = {}
+    score_history: dict[str, np.ndarray] = {}
+
+    for step in splitter.split(decision, label_end, task.start_utc, task.end_utc):
+        test = step.test_index[on_grid[step.test_index]]
+        if len(test) == 0:
+            continue
+        train = step.train_index
+        train = train[stride_ok[train] & np.isfinite(ret[train]) & (direction[train] != 0)]
+        n_steps += 1
+        y_train = (direction[train] > 0).astype(np.int64)
+        mean_abs = float(np.mean(np.abs(ret[train]))) if len(train) else 0.0
+        X_test = X_all.iloc[test]
+        out = pd.DataFrame({"row": rows.index[test]})
+        p_by_model: dict[str, np.ndarray] = {}
+        for name in base:
+            params = model_params(name, task.model_params, task.feature_columns, task.seed)
+            if len(train) < 200 or len(np.unique(y_train)) < 2:
+                p_up = np.full(len(test), 0.5)
+            else:
+                fitted = RegimeModels(name, params, task.per_regime).fit(
+                    X_all.iloc[train], y_train, regime[train]
+                )
+                n_fits += fitted.n_fits_
+                p_up = fitted.predict_up(X_test, regime[test])
+            p_by_model[name] = p_up
+            out[f"p_up__{name}"] = p_up
+            out[f"position__{name}"] = edge_positions(p_up, mean_abs, cost[test], task.min_edge)
+
+        if "consensus" in task.models:
+            as_of = step.start_utc
+            _consensus_step(
+                task,
+                out,
+                test,
+                rows,
+                regime,
+                p_by_model,
+                history,
+                history_end,
+                gate,
+                as_of,
+                mean_abs,
+                cost,
+                events,
+                gate_log,
+                last_position,
+                score_history,
+            )
+        frames.append(out)
+        # Record each model's out-of-sample net per decision; the gate and the reliabilities of
+        # later steps only see the records whose labels have resolved by then.
+        ends = label_end.to_numpy()[test]
+        for name in base:
+            held = out[f"position__{name}"].to_numpy()
+            net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
+            finite = np.isfinite(net)
+            history[name].append(net[finite])
+            history_end[name].append(ends[finite])
+            for reg, end, value in zip(
+                regime[test][finite], ends[finite], net[finite], strict=True
+            ):
+                gate.record(name, str(reg), pd.Timestamp(end), float(value))
+
+    decisions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"row": []})
+    if len(decisions):
+        keep = rows.loc[decisions["row"].to_numpy()]
+        for column in (
+            "pair",
+            "decision_time_utc",
+            "regime",
+            "in_universe",
+            "forward_return",
+            "direction",
+            "spread_cost_est",
+            "quote_volume",
+            "volatility",
+            "funding_period",
+        ):
+            decisions[column] = keep[column].to_numpy()
+    return GroupResult(task.group, task.horizon, decisions, events, n_steps, n_fits, gate_log)
+
+
+def _consensus_step(
+    task: GroupTask,
+    out: pd.DataFrame,
+    test: np.ndarray,
+    rows: pd.DataFrame,
+    regime: np.ndarray,
+    p_by_model: dict[str, np.ndarray],
+    history: dict[str, list[np.ndarray]],
+    history_end: dict[str, list[np.ndarray]],
+    gate: RegimeGate,
+    as_of: pd.Timestamp,
+    mean_abs: float,
+    cost: np.ndarray,
+    events: list[dict[str, Any]],
+    gate_log: list[dict[str, Any]],
+    last_position: dict[str, float],
+    score_history: dict[str, np.ndarray],
+) -> None:
+    """Gate each model per regime, vote with reliability weights, size from S and the costs.
+
+    Runs per pair over the step's decisions in time order, so the correlation penalty and the
+    adaptive threshold follow each pair's own sequence (carried across steps).
+    """
+    resolved: dict[str, np.ndarray] = {}
+    for name, chunks in history.items():
+        if not chunks:
+            resolved[name] = np.empty(0)
+            continue
+        values = np.concatenate(chunks)
+        ends = np.concatenate(history_end[name])
+        resolved[name] = values[pd.DatetimeIndex(ends) <= as_of]
+    reliability = reliability_from_history(resolved)
+    voters = [m for m in p_by_model if m != "flat"]
+    regime_test = regime[test].astype(str)
+    enabled = {reg: [m for m in voters if gate.enabled(m, reg, as_of)] for reg in REGIMES}
+    for reg in REGIMES:
+        gate_log.append(
+            {
+                "as_of_utc": as_of.isoformat(),
+                "regime": reg,
+                "enabled": enabled[reg],
+                "fallback": not enabled[reg],
+            }
+        )
+    n = len(test)
+    score = np.zeros(n)
+    level = np.zeros(n)
+    threshold = np.zeros(n)
+    position = np.zeros(n)
+    pairs = rows["pair"].to_numpy()[test]
+    times = rows["decision_time_utc"].to_numpy()[test]
+    for pair in np.unique(pairs):
+        idx = np.flatnonzero(pairs == pair)
+        idx = idx[np.argsort(times[idx], kind="stable")]
+        active = {m: np.array([m in enabled[r] for r in regime_test[idx]]) for m in voters}
+        result = consensus(
+            {m: p_by_model[m][idx] for m in voters},
+            {m: reliability.get(m, 0.0) for m in voters},
+            None,
+            score_history=score_history.get(str(pair)),
+            active=active,
+        )
+        score_history[str(pair)] = np.concatenate(
+            [score_history.get(str(pair), np.empty(0)), result.score]
+        )[-1000:]
+        any_enabled = np.array([bool(enabled[r]) for r in regime_test[idx]])
+        sized = np.where(any_enabled, np.asarray(result.position, dtype=np.float64), 0.0)
+        p_equivalent = (1.0 + np.asarray(result.score)) / 2.0
+        passes = edge_positions(p_equivalent, mean_abs, cost[test][idx], task.min_edge) != 0
+        score[idx] = result.score
+        level[idx] = result.level
+        threshold[idx] = result.threshold
+        position[idx] = np.where(passes, sized, 0.0)
+        previous = last_position.get(str(pair), 0.0)
+        for j, i in enumerate(idx):
+            if abs(position[i] - previous) <= 1e-9:
+                continue
+            events.append(
+                DecisionEvent(
+                    time_utc=pd.Timestamp(times[i]).to_pydatetime(),
+                    pair=str(pair),
+                    horizon=task.horizon,
+                    regime=str(regime_test[i]),
+                    score=float(score[i]),
+                    level=float(level[i]),
+                    threshold=float(threshold[i]),
+                    position=float(position[i]),
+                    previous_position=previous,
+                    model_votes={m: float(2 * p_by_model[m][i] - 1) for m in voters},
+                    weights={
+                        m: float(w)
+                        for m, w in zip(result.model_names, result.weights[j], strict=True)
+                    },
+                    reason=_reason(previous, float(position[i])),
+                ).to_dict()
+            )
+            previous = float(position[i])
+        last_position[str(pair)] = previous
+    out["p_up__consensus"] = (1.0 + score) / 2.0
+    out["score__consensus"] = score
+    out["level__consensus"] = level
+    out["threshold__consensus"] = threshold
+    out["position__consensus"] = position
+
+
+def _reason(previous: float, position: float) -> str:
+    if previous == 0.0:
+        return "enter"
+    if position == 0.0:
+        return "exit"
+    return "flip" if np.sign(previous) != np.sign(position) else "resize"

@@ -1,0 +1,87 @@
+"""Job backends: priorities, retries, failure isolation and progress, locally and on processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from marketcast.orchestration.backends import Job, run_jobs
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def append_and_return(path: str, key: str) -> str:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def fail_until(marker: str, times: int) -> str:
+    """Fail the first ``times`` calls (counted in a file), then succeed."""
+    count = int(Path(marker).read_text()) if os.path.exists(marker) else 0
+    Path(marker).write_text(str(count + 1))
+    if count < times:
+        raise RuntimeError(f"flaky attempt {count + 1}")
+    return "ok"
+
+
+def always_fail() -> None:
+    raise ValueError("broken pair")
+
+
+def test_inline_results_keep_the_given_order_and_priorities_decide_the_start(
+    tmp_path: Path,
+) -> None:
+    log = str(tmp_path / "order.txt")
+    jobs = [
+        Job("low", append_and_return, (log, "low"), priority=5),
+        Job("high", append_and_return, (log, "high"), priority=0),
+        Job("mid", append_and_return, (log, "mid"), priority=2),
+    ]
+    outcomes = run_jobs(jobs, "local", max_workers=1)
+    assert [o.key for o in outcomes] == ["low", "high", "mid"]
+    assert [o.result for o in outcomes] == ["low", "high", "mid"]
+    assert Path(log).read_text().split() == ["high", "mid", "low"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_retries_recover_a_flaky_job_and_failures_do_not_stop_the_rest(
+    tmp_path: Path, workers: int
+) -> None:
+    marker = str(tmp_path / "count.txt")
+    jobs = [
+        Job("flaky", fail_until, (marker, 1)),
+        Job("broken", always_fail),
+        Job("fine", square, (7,)),
+    ]
+    seen: list[tuple[int, int, str]] = []
+    outcomes = {
+        o.key: o
+        for o in run_jobs(
+            jobs,
+            "local",
+            max_workers=workers,
+            retries=1,
+            progress=lambda d, t, k: seen.append((d, t, k)),
+        )
+    }
+    assert outcomes["flaky"].ok
+    assert outcomes["flaky"].attempts == 2
+    assert outcomes["flaky"].result == "ok"
+    assert not outcomes["broken"].ok
+    assert outcomes["broken"].attempts == 2
+    assert "ValueError: broken pair" in (outcomes["broken"].error or "")
+    assert outcomes["fine"].result == 49
+    assert sorted(d for d, _, _ in seen) == [1, 2, 3]
+    assert {t for _, t, _ in seen} == {3}
+
+
+def test_duplicate_keys_and_unknown_backend_are_refused() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        run_jobs([Job("a", square, (1,)), Job("a", square, (2,))])
+    with pytest.raises(ValueError, match="unknown backend"):
+        run_jobs([Job("a", square, (1,))], "dask")  # type: ignore[arg-type]

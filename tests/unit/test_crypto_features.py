@@ -1,0 +1,511 @@
+"""Crypto spread estimators, universe, features and labels: values, timing and no lookahead."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketcast.data.validation import DataError
+from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
+from marketcast.features.spread import (
+    abdi_ranaldo_spread,
+    corwin_schultz_spread,
+    rolling_spread,
+)
+from marketcast.features.universe import UNIVERSE_REASONS, build_universe, in_universe
+from marketcast.labels.crypto import (
+    HORIZON_BARS,
+    dead_zone_for,
+    direction_label,
+    forward_returns,
+)
+
+CRYPTO_DIR = Path("/work/shared/data/crypto")
+HOUR = pd.Timedelta(hours=1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_real(pairs: list[str], start: str, end: str) -> pd.DataFrame:
+    """Real Binance hourly candles mapped to the loader contract (quote volume = volume x close)."""
+    frames = []
+    for pair in pairs:
+        path = CRYPTO_DIR / f"{pair}_1h.csv"
+        if not path.exists():
+            pytest.skip(f"real data not available: {path}")
+        raw = pd.read_csv(path)
+        open_time = pd.to_datetime(raw["date"], utc=True).dt.as_unit("ns")
+        keep = (open_time >= pd.Timestamp(start, tz="UTC")) & (
+            open_time < pd.Timestamp(end, tz="UTC")
+        )
+        raw, open_time = raw.loc[keep], open_time.loc[keep]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": raw["ticker"].astype(str),
+                    "open_time_utc": open_time,
+                    "open": raw["open"].astype(float),
+                    "high": raw["high"].astype(float),
+                    "low": raw["low"].astype(float),
+                    "close": raw["close"].astype(float),
+                    "volume": raw["volume"].astype(float),
+                    "quote_volume": (raw["volume"] * raw["close"]).astype(float),
+                    "quote_volume_estimated": True,
+                    "trades": np.nan,
+                    "vendor": "binance",
+                    "repaired": False,
+                }
+            )
+        )
+    candles = pd.concat(frames, ignore_index=True)
+    return candles.sort_values(["pair", "open_time_utc"], ignore_index=True)
+
+
+def synthetic_candles(
+    pairs: list[str],
+    n_bars: int,
+    *,
+    start: str = "2022-01-01",
+    vol_bar: float = 0.01,
+    quote_volume: float = 1e6,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Random-walk hourly candles for several pairs, in the loader contract."""
+    rng = np.random.default_rng(seed)
+    open_time = pd.date_range(start, periods=n_bars, freq="h", tz="UTC").as_unit("ns")
+    frames = []
+    for pair in pairs:
+        log_close = np.cumsum(rng.normal(0.0, vol_bar, n_bars)) + np.log(100.0)
+        close = np.exp(log_close)
+        open_ = np.concatenate([[100.0], close[:-1]])
+        wiggle = np.abs(rng.normal(0.0, vol_bar / 2, (2, n_bars)))
+        high = np.maximum(open_, close) * np.exp(wiggle[0])
+        low = np.minimum(open_, close) * np.exp(-wiggle[1])
+        qv = quote_volume * np.exp(rng.normal(0.0, 0.3, n_bars))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": pair,
+                    "open_time_utc": open_time,
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": qv / close,
+                    "quote_volume": qv,
+                    "quote_volume_estimated": False,
+                    "trades": np.nan,
+                    "vendor": "synthetic",
+                    "repaired": False,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def bounce_bars(
+    n_bars: int, *, vol_bar: float, spread: float, ticks: int = 100, seed: int = 0
+) -> pd.DataFrame:
+    """Bars from a mid-price random walk whose trades print at mid +- half the spread."""
+    rng = np.random.default_rng(seed)
+    mid = 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol_bar / np.sqrt(ticks), n_bars * ticks)))
+    side = rng.choice([-1.0, 1.0], size=mid.shape)
+    trades = (mid * (1.0 + side * spread / 2.0)).reshape(n_bars, ticks)
+    return pd.DataFrame(
+        {"high": trades.max(axis=1), "low": trades.min(axis=1), "close": trades[:, -1]}
+    )
+
+
+# --------------------------------------------------------------------------- spread
+
+
+@pytest.mark.parametrize("method", ["abdi_ranaldo", "corwin_schultz"])
+@pytest.mark.parametrize(("vol_bar", "spread"), [(0.003, 0.01), (0.002, 0.002)])
+def test_rolling_spread_recovers_simulated_bid_ask_bounce(
+    method: str, vol_bar: float, spread: float
+) -> None:
+    bars = bounce_bars(3000, vol_bar=vol_bar, spread=spread)
+    estimate = rolling_spread(bars, window_bars=3000, method=method).iloc[-1]  # type: ignore[arg-type]
+    assert estimate == pytest.approx(spread, rel=0.25)
+
+
+def test_moment_aggregate_is_less_biased_than_mean_of_truncated_estimates() -> None:
+    # A spread far below the bar's volatility, as for liquid pairs on hourly bars.
+    bars = bounce_bars(4000, vol_bar=0.01, spread=0.001, seed=3)
+    moment = rolling_spread(bars, window_bars=4000, aggregate="moment").iloc[-1]
+    mean = rolling_spread(bars, window_bars=4000, aggregate="mean").iloc[-1]
+    assert mean > 3 * 0.001  # truncating every two-bar estimate reads volatility as spread
+    assert abs(moment - 0.001) < abs(mean - 0.001)
+
+
+def test_spread_estimates_are_non_negative_and_nan_only_at_the_first_bar() -> None:
+    candles = load_real(["SOLUSDT"], "2022-05-01", "2022-06-01")
+    h, lo, c = (candles[k].to_numpy() for k in ("high", "low", "close"))
+    for estimate in (abdi_ranaldo_spread(h, lo, c), corwin_schultz_spread(h, lo, close=c)):
+        assert np.isnan(estimate[0])
+        assert np.all(estimate[1:] >= 0.0)
+        assert np.isfinite(estimate[1:]).all()
+    rolled = rolling_spread(candles, window_bars=168, method="corwin_schultz")
+    assert (rolled.dropna() >= 0.0).all()
+    assert rolled.notna().sum() > len(candles) - 168
+
+
+def test_per_bar_estimators_accept_a_bars_by_markets_matrix() -> None:
+    bars = [bounce_bars(50, vol_bar=0.004, spread=0.004, seed=s) for s in (1, 2)]
+    h = np.column_stack([b["high"] for b in bars])
+    lo = np.column_stack([b["low"] for b in bars])
+    c = np.column_stack([b["close"] for b in bars])
+    both = abdi_ranaldo_spread(h, lo, c)
+    np.testing.assert_array_equal(both[:, 1], abdi_ranaldo_spread(h[:, 1], lo[:, 1], c[:, 1]))
+    both_cs = corwin_schultz_spread(h, lo, close=c)
+    np.testing.assert_array_equal(
+        both_cs[:, 0], corwin_schultz_spread(h[:, 0], lo[:, 0], close=c[:, 0])
+    )
+
+
+def test_spread_rejects_bad_prices() -> None:
+    with pytest.raises(ValueError, match="high is below low"):
+        corwin_schultz_spread([100.0, 100.0], [99.0, 101.0])
+    with pytest.raises(ValueError, match="must be positive"):
+        abdi_ranaldo_spread([100.0, 0.0], [99.0, 99.0], [99.5, 99.5])
+
+
+def test_rolling_spread_does_not_pair_bars_across_a_gap() -> None:
+    bars = bounce_bars(40, vol_bar=0.004, spread=0.004, seed=5)
+    bars["open_time_utc"] = pd.date_range("2023-01-01", periods=40, freq="h", tz="UTC")
+    with_gap = bars.drop(index=20).reset_index(drop=True)
+    with_gap.loc[20:, "open_time_utc"] = bars["open_time_utc"].iloc[21:].to_numpy()
+    per_bar = rolling_spread(with_gap, window_bars=1, min_periods=1, aggregate="mean")
+    # Row 20 follows a missing hour: its two-bar estimate is left out.
+    assert np.isnan(per_bar.iloc[20])
+    assert np.isfinite(per_bar.iloc[21])
+    assert per_bar.iloc[21] == pytest.approx(
+        abdi_ranaldo_spread(with_gap["high"], with_gap["low"], with_gap["close"])[21]
+    )
+
+
+# --------------------------------------------------------------------------- universe
+
+
+def test_universe_rules_give_the_expected_reasons() -> None:
+    n_days = 70
+    liquid = synthetic_candles(["AAAUSDT"], n_days * 24, quote_volume=1e6, seed=1)
+    thin = synthetic_candles(["THINUSDT"], n_days * 24, quote_volume=1e3, seed=2)
+    late = synthetic_candles(["NEWUSDT"], 20 * 24, start="2022-02-20", seed=3)
+    stopped = synthetic_candles(["GONEUSDT"], 40 * 24, quote_volume=1e6, seed=4)
+    wide_bars = bounce_bars(n_days * 24, vol_bar=0.002, spread=0.02, seed=6)
+    wide = synthetic_candles(["WIDEUSDT"], n_days * 24, seed=5)
+    wide[["high", "low", "close"]] = wide_bars.to_numpy()
+    wide["open"] = np.concatenate([[wide_bars["close"].iloc[0]], wide_bars["close"].iloc[:-1]])
+    candles = pd.concat([liquid, thin, late, stopped, wide], ignore_index=True)
+
+    universe = build_universe(candles, min_median_quote_volume_usd=1e6)
+
+    day = universe[universe["date"] == pd.Timestamp("2022-03-05", tz="UTC")].set_index("pair")
+    assert day.loc["AAAUSDT", "reason"] == "ok"
+    assert bool(day.loc["AAAUSDT", "included"])
+    assert day.loc["THINUSDT", "reason"] == "low_liquidity"
+    assert day.loc["NEWUSDT", "reason"] == "short_history"
+    assert day.loc["GONEUSDT", "reason"] == "stale"
+    assert day.loc["WIDEUSDT", "reason"] == "wide_spread"
+    assert day.loc["WIDEUSDT", "spread_estimate"] == pytest.approx(0.02, rel=0.25)
+    assert set(universe["reason"]) <= set(UNIVERSE_REASONS)
+    assert (universe["included"] == (universe["reason"] == "ok")).all()
+    # A daily median of ~24 x 1e6 USD.
+    assert day.loc["AAAUSDT", "median_quote_volume_usd"] == pytest.approx(24e6 * 1.05, rel=0.1)
+    # History: ok on day 30 after the first bar (midnight), not on day 29.
+    aaa = universe[universe["pair"] == "AAAUSDT"].set_index("date")["reason"]
+    assert aaa[pd.Timestamp("2022-01-30", tz="UTC")] == "short_history"
+    assert aaa[pd.Timestamp("2022-01-31", tz="UTC")] == "ok"
+    # The stopped pair's last bar closes 2022-02-10 00:00: stale once more than 24 h passed.
+    gone = universe[universe["pair"] == "GONEUSDT"].set_index("date")
+    assert gone.loc[pd.Timestamp("2022-02-10", tz="UTC"), "hours_since_last_trade"] == 0.0
+    assert gone.loc[pd.Timestamp("2022-02-11", tz="UTC"), "hours_since_last_trade"] == 24.0
+    assert gone.loc[pd.Timestamp("2022-02-11", tz="UTC"), "reason"] == "ok"
+    assert gone.loc[pd.Timestamp("2022-02-12", tz="UTC"), "reason"] == "stale"
+
+
+def test_universe_uses_only_data_before_the_day() -> None:
+    candles = load_real(["BTCUSDT", "ETHUSDT", "XLMUSDT"], "2022-01-01", "2022-04-01")
+    base = build_universe(candles)
+    today = pd.Timestamp("2022-03-10", tz="UTC")
+    perturbed = candles.copy()
+    on_day = perturbed["open_time_utc"].between(today, today + pd.Timedelta(hours=23))
+    perturbed.loc[on_day, ["volume", "quote_volume"]] = 0.0
+    perturbed.loc[on_day, "high"] *= 1.5
+    after = build_universe(perturbed)
+    upto = base["date"] <= today
+    pd.testing.assert_frame_equal(base[upto], after[upto])
+    # The next day does see the change (so the test is sensitive): the wild highs widen the
+    # spread estimate past the limit.
+    next_day = after["date"] == today + pd.Timedelta(days=1)
+    assert base.loc[next_day, "included"].all()
+    assert (after.loc[next_day, "reason"] == "wide_spread").all()
+    assert (after.loc[next_day, "spread_estimate"] > base.loc[next_day, "spread_estimate"]).all()
+
+
+def test_universe_on_real_pairs_keeps_liquid_pairs() -> None:
+    candles = load_real(["BTCUSDT", "ETHUSDT", "TRXUSDT"], "2022-06-01", "2022-09-01")
+    universe = build_universe(candles)
+    late = universe[universe["date"] >= pd.Timestamp("2022-07-15", tz="UTC")]
+    assert late["included"].mean() > 0.95
+    assert (late["median_quote_volume_usd"] > 1e7).all()
+
+
+def test_in_universe_maps_rows_to_their_decision_day() -> None:
+    universe = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True),
+            "pair": ["BTCUSDT", "BTCUSDT"],
+            "included": [False, True],
+        }
+    )
+    decision = pd.Series(
+        pd.to_datetime(["2024-01-01 23:00", "2024-01-02 00:00", "2024-01-03 05:00"], utc=True)
+    )
+    got = in_universe(pd.Series(["BTCUSDT"] * 3), decision, universe)
+    assert got.tolist() == [False, True, False]
+
+
+# --------------------------------------------------------------------------- features
+
+
+@pytest.fixture(scope="module")
+def real_three() -> pd.DataFrame:
+    return load_real(["BTCUSDT", "ETHUSDT", "SOLUSDT"], "2022-01-01", "2022-04-01")
+
+
+def test_feature_frame_is_aligned_with_candles(real_three: pd.DataFrame) -> None:
+    features = build_crypto_features(real_three)
+    assert list(features.columns) == [
+        "pair",
+        "open_time_utc",
+        "decision_time_utc",
+        *CRYPTO_FEATURE_COLUMNS,
+    ]
+    assert features.index.equals(real_three.index)
+    assert (features["pair"] == real_three["pair"]).all()
+    assert (features["decision_time_utc"] - features["open_time_utc"] == HOUR).all()
+    late = features[features["open_time_utc"] >= pd.Timestamp("2022-02-01", tz="UTC")]
+    core = [c for c in CRYPTO_FEATURE_COLUMNS if c != "funding_rate_last"]
+    assert late[core].notna().mean().min() > 0.99
+
+
+def test_features_do_not_change_when_later_bars_change(real_three: pd.DataFrame) -> None:
+    cut = pd.Timestamp("2022-03-01 12:00", tz="UTC")
+    base = build_crypto_features(real_three)
+    rng = np.random.default_rng(7)
+    perturbed = real_three.copy()
+    later = perturbed["open_time_utc"] > cut
+    scale = np.exp(rng.normal(0.0, 0.05, later.sum()))
+    for column in ("open", "high", "low", "close"):
+        perturbed.loc[later, column] *= scale
+    perturbed.loc[later, ["volume", "quote_volume"]] *= 10.0
+    # ... and some later bars vanish altogether.
+    perturbed = perturbed.drop(index=perturbed.index[later][::7])
+    after = build_crypto_features(perturbed)
+    upto = base["open_time_utc"] <= cut
+    pd.testing.assert_frame_equal(base[upto], after.loc[base.index[upto]])
+    # Sensitivity: the first later bar's features do change.
+    first_later = base.index[base["open_time_utc"] == cut + HOUR]
+    kept = first_later.intersection(after.index)
+    assert not np.allclose(
+        base.loc[kept, "ret_log_1h"].to_numpy(), after.loc[kept, "ret_log_1h"].to_numpy()
+    )
+
+
+def test_returns_and_volatility_use_the_time_grid(real_three: pd.DataFrame) -> None:
+    candles = real_three[real_three["pair"] == "ETHUSDT"].reset_index(drop=True)
+    gap = candles["open_time_utc"].between(
+        pd.Timestamp("2022-02-10 00:00", tz="UTC"), pd.Timestamp("2022-02-10 02:00", tz="UTC")
+    )
+    candles = candles.loc[~gap].reset_index(drop=True)
+    features = build_crypto_features(candles, btc_pair="NONE")
+    close = candles.set_index("open_time_utc")["close"]
+    for k in (1, 24):
+        expected = np.log(close / close.reindex(close.index - k * HOUR).to_numpy())
+        np.testing.assert_allclose(
+            features[f"ret_log_{k}h"], expected.to_numpy(), rtol=0, atol=1e-12
+        )
+    # The bar right after the 3-hour gap has no 1-bar return (its previous hour is missing).
+    after_gap = features["open_time_utc"] == pd.Timestamp("2022-02-10 03:00", tz="UTC")
+    assert features.loc[after_gap, "ret_log_1h"].isna().all()
+    # Realised vol over 24 h = root mean square of the 1 h log returns present in the window.
+    row = 1000
+    t = candles["open_time_utc"].iloc[row]
+    hourly = np.log(close / close.reindex(close.index - HOUR).to_numpy())
+    window = hourly[(hourly.index > t - 24 * HOUR) & (hourly.index <= t)].dropna()
+    assert features["realised_vol_24h"].iloc[row] == pytest.approx(
+        np.sqrt(np.mean(window**2)), rel=1e-9
+    )
+    assert features["beta_btc_168h"].isna().all()
+
+
+def test_cross_sectional_ranks_and_btc_beta(real_three: pd.DataFrame) -> None:
+    candles = real_three.copy()
+    # A synthetic pair whose hourly log returns are exactly twice BTC's.
+    btc = candles[candles["pair"] == "BTCUSDT"].copy()
+    log_close = np.log(btc["close"].to_numpy())
+    lever = btc.assign(pair="LEVUSDT")
+    lever["close"] = np.exp(2.0 * (log_close - log_close[0]) + np.log(50.0))
+    lever["open"] = lever["close"]
+    lever["high"] = lever["close"] * 1.001
+    lever["low"] = lever["close"] * 0.999
+    candles = pd.concat([candles, lever], ignore_index=True)
+    features = build_crypto_features(candles)
+    ranks = features[["xs_rank_ret_24h", "xs_rank_ret_168h", "xs_rank_quote_volume_24h"]]
+    assert ranks.min().min() == 0.0
+    assert ranks.max().max() == 1.0
+    hour = features[features["open_time_utc"] == pd.Timestamp("2022-03-15 10:00", tz="UTC")]
+    order_by_return = hour.sort_values("ret_log_24h")["pair"].tolist()
+    order_by_rank = hour.sort_values("xs_rank_ret_24h")["pair"].tolist()
+    assert order_by_return == order_by_rank
+    assert sorted(hour["xs_rank_ret_24h"].round(6)) == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+    late = features["open_time_utc"] >= pd.Timestamp("2022-02-01", tz="UTC")
+    btc_rows = late & (features["pair"] == "BTCUSDT")
+    lev_rows = late & (features["pair"] == "LEVUSDT")
+    np.testing.assert_allclose(features.loc[btc_rows, "beta_btc_168h"], 1.0, atol=1e-9)
+    np.testing.assert_allclose(features.loc[lev_rows, "beta_btc_168h"], 2.0, atol=1e-6)
+    np.testing.assert_allclose(features.loc[lev_rows, "corr_btc_168h"], 1.0, atol=1e-6)
+    eth = features.loc[late & (features["pair"] == "ETHUSDT"), "corr_btc_168h"]
+    assert 0.5 < eth.median() < 1.0
+
+
+def test_funding_is_the_last_rate_known_at_decision_time() -> None:
+    candles = synthetic_candles(["BTCUSDT"], 48)
+    funding = pd.DataFrame(
+        {
+            "pair": "BTCUSDT",
+            "funding_time_utc": pd.to_datetime(
+                ["2022-01-01 00:00", "2022-01-01 08:00", "2022-01-01 08:00:00.007"],
+                utc=True,
+                format="ISO8601",
+            ),
+            "funding_rate": [1e-4, 2e-4, 3e-4],
+        }
+    )
+    features = build_crypto_features(candles, funding).set_index("open_time_utc")
+    rate = features["funding_rate_last"]
+    # Bar 06:00 decides at 07:00: the 00:00 rate. Bar 07:00 decides at 08:00: the 08:00 rate
+    # (stamped exactly then), not the one 7 ms later.
+    assert rate[pd.Timestamp("2022-01-01 06:00", tz="UTC")] == 1e-4
+    assert rate[pd.Timestamp("2022-01-01 07:00", tz="UTC")] == 2e-4
+    assert rate[pd.Timestamp("2022-01-01 08:00", tz="UTC")] == 3e-4
+    # Older than 24 h at decision time: unknown.
+    assert rate[pd.Timestamp("2022-01-02 07:00", tz="UTC")] == 3e-4
+    assert np.isnan(rate[pd.Timestamp("2022-01-02 08:00", tz="UTC")])
+    assert build_crypto_features(candles)["funding_rate_last"].isna().all()
+
+
+def test_features_do_not_depend_on_row_order(real_three: pd.DataFrame) -> None:
+    sample = real_three[real_three["open_time_utc"] < pd.Timestamp("2022-02-15", tz="UTC")]
+    shuffled = sample.sample(frac=1.0, random_state=3)
+    base = build_crypto_features(sample)
+    other = build_crypto_features(shuffled)
+    pd.testing.assert_frame_equal(base, other.loc[base.index])
+
+
+def test_features_reject_bad_candles(real_three: pd.DataFrame) -> None:
+    duplicated = pd.concat([real_three, real_three.iloc[[5]]], ignore_index=True)
+    with pytest.raises(DataError, match="duplicate bar for pair BTCUSDT"):
+        build_crypto_features(duplicated)
+    naive = real_three.assign(open_time_utc=real_three["open_time_utc"].dt.tz_localize(None))
+    with pytest.raises(DataError, match="open_time_utc"):
+        build_crypto_features(naive)
+    off_hour = real_three.copy()
+    off_hour.loc[3, "open_time_utc"] += pd.Timedelta(minutes=30)
+    with pytest.raises(DataError, match="row position 3"):
+        build_crypto_features(off_hour)
+
+
+def test_features_and_universe_are_fast_on_20_pairs() -> None:
+    candles = synthetic_candles([f"P{i:02d}USDT" for i in range(19)] + ["BTCUSDT"], 19_500)
+    started = time.perf_counter()
+    features = build_crypto_features(candles)
+    feature_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    universe = build_universe(candles)
+    universe_seconds = time.perf_counter() - started
+    assert len(features) == 20 * 19_500
+    assert len(universe) == 20 * 813
+    assert feature_seconds < 10.0
+    assert universe_seconds < 5.0
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_forward_returns_follow_the_timing_convention() -> None:
+    candles = synthetic_candles(["AAAUSDT", "BBBUSDT"], 60)
+    opens = candles["open"].to_numpy()
+    for latency in (0, 2):
+        labels = forward_returns(candles, HORIZON_BARS["4h"], latency_bars=latency)
+        i = 10
+        entry, exit_ = i + 1 + latency, i + 1 + latency + 4
+        assert labels["forward_return"].iloc[i] == pytest.approx(opens[exit_] / opens[entry] - 1)
+        t = candles["open_time_utc"].iloc[i]
+        assert labels["entry_time_utc"].iloc[i] == t + (1 + latency) * HOUR
+        assert labels["label_end_utc"].iloc[i] == t + (1 + latency + 4) * HOUR
+        # The last bars of the first pair have no exit bar: NaN, not the next pair's prices.
+        last_a = np.flatnonzero(candles["pair"] == "AAAUSDT")[-(5 + latency) :]
+        assert labels["forward_return"].iloc[last_a].isna().all()
+        assert labels["forward_return"].notna().sum() == 2 * (60 - 5 - latency)
+
+
+def test_forward_returns_never_span_a_missing_bar() -> None:
+    candles = synthetic_candles(["AAAUSDT"], 60)
+    dropped = candles.drop(index=20).reset_index(drop=True)
+    labels = forward_returns(dropped, 1)
+    time_of = dropped["open_time_utc"]
+    missing = candles["open_time_utc"].iloc[20]
+    # Entry at the missing bar (row of bar 18) and exit at it (row of bar 19): NaN.
+    assert labels.loc[time_of == missing - 2 * HOUR, "forward_return"].isna().all()
+    assert labels.loc[time_of == missing - HOUR, "forward_return"].isna().all()
+    # A 24-bar label whose entry and exit both exist is kept even though bar 20 is missing.
+    long = forward_returns(dropped, 24)
+    row = int(np.flatnonzero(time_of == missing - 5 * HOUR)[0])
+    opens = candles.set_index("open_time_utc")["open"]
+    t = time_of.iloc[row]
+    assert long["forward_return"].iloc[row] == pytest.approx(
+        opens[t + 25 * HOUR] / opens[t + HOUR] - 1
+    )
+
+
+def test_direction_labels_and_dead_zone() -> None:
+    returns = np.array([0.004, -0.004, 0.002, -0.003, np.nan, 0.0031])
+    zone = dead_zone_for(HORIZON_BARS["1d"], cost_rate=0.0015)
+    assert zone == pytest.approx(0.003)
+    labels = direction_label(returns, zone)
+    assert labels.dtype == np.int8
+    assert labels.tolist() == [1, -1, 0, 0, 0, 1]
+    assert direction_label(returns, 0.0).tolist() == [1, -1, 1, -1, 0, 1]
+    with pytest.raises(ValueError, match="dead_zone"):
+        direction_label(returns, -0.1)
+    with pytest.raises(ValueError, match="horizon_bars"):
+        dead_zone_for(0, 0.001)
+
+
+def test_forward_returns_on_real_data_match_a_direct_lookup(real_three: pd.DataFrame) -> None:
+    labels = forward_returns(real_three, HORIZON_BARS["1d"], latency_bars=1)
+    eth = real_three["pair"] == "ETHUSDT"
+    opens = real_three.loc[eth].set_index("open_time_utc")["open"]
+    t = real_three.loc[eth, "open_time_utc"]
+    expected = opens.reindex(t + 26 * HOUR).to_numpy() / opens.reindex(t + 2 * HOUR).to_numpy() - 1
+    np.testing.assert_allclose(labels.loc[eth, "forward_return"], expected, rtol=1e-12)
+
+
+def test_feature_spread_matches_rolling_spread_per_pair() -> None:
+    candles = synthetic_candles(["AAAUSDT", "BTCUSDT"], 400, seed=9)
+    features = build_crypto_features(candles)
+    for pair in ("AAAUSDT", "BTCUSDT"):
+        rows = candles["pair"] == pair
+        expected = rolling_spread(candles.loc[rows], window_bars=168)
+        np.testing.assert_allclose(
+            features.loc[rows, "spread_estimate_168h"], expected, rtol=1e-9, atol=1e-12
+        )
+    assert features["spread_estimate_168h"].notna().sum() == 2 * (400 - 42)
