@@ -576,7 +576,7 @@ def make_crypto_model(name: str, **params: Any) -> Any:
     Examples
     --------
     >>> make_crypto_model("momentum", column="ret_log_168h").column
-    'ret_168'
+    'ret_log_168h'
     """
     try:
         cls = CRYPTO_MODEL_CLASSES[name]
