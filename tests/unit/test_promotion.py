@@ -168,6 +168,7 @@ def test_rule_is_typed_and_frozen() -> None:
         "min_matches": 200,
         "metric": "log_loss",
         "min_gain": 0.0,
+        "unit": "match",
     }
     with pytest.raises(ValidationError, match="extra"):
         PromotionRule(alpha=0.05, typo=1)  # type: ignore[call-arg]
@@ -292,3 +293,14 @@ def test_promote_current_champion_again_is_a_no_op(registry: Registry) -> None:
     assert again.promote is False
     assert again.reason == f"elo {version} is already the champion"
     assert registry.champion_history("football", "e0") == []
+
+
+def test_reason_names_the_unit_of_the_paired_losses() -> None:
+    rng = np.random.default_rng(1)
+    champion = rng.normal(0.0, 0.01, 400)
+    rule = PromotionRule(metric="net_return_loss", unit="period", min_matches=30)
+    decision = decide_promotion("flat", champion, "lightgbm", champion + 0.001, rule)
+    assert not decision.promote
+    assert decision.reason == (
+        "net_return_loss gain -0.0010 per period over 400 periods: not better than the champion"
+    )

@@ -349,6 +349,7 @@ def evaluate_crypto(
         alpha=config.promotion.alpha,
         min_matches=config.promotion.min_matches,
         metric="net_return_loss",
+        unit="period",
     )
     results_by_h: dict[str, list[GroupResult]] = {h: [] for h in horizons}
     for outcome in outcomes:
@@ -590,6 +591,7 @@ def _shadow_and_export(
         alpha=config.promotion.alpha,
         min_matches=config.promotion.min_matches,
         metric="net_return_loss",
+        unit="period",
     )
     champions: dict[str, str] = {}
     decisions: dict[str, Any] = {}

@@ -29,6 +29,8 @@ class PromotionRule(BaseModel):
     min_matches: int = Field(default=200, ge=2)
     metric: str = Field(default="log_loss", min_length=1)
     min_gain: float = Field(default=0.0, ge=0.0)
+    #: what one paired loss is scored on, for the reason text ("match", "period")
+    unit: str = Field(default="match", min_length=1)
 
 
 class PromotionDecision(BaseModel):
@@ -136,6 +138,7 @@ def decide_promotion(
             f"champion {champion_name!r} exists: both champion_losses and challenger_losses are "
             "required to compare it with the challenger"
         )
+    units = "matches" if rule.unit == "match" else f"{rule.unit}s"
     champion = _as_losses(champion_losses, "champion")
     challenger = _as_losses(challenger_losses, "challenger")
     if champion.shape != challenger.shape:
@@ -152,7 +155,7 @@ def decide_promotion(
         return PromotionDecision(
             promote=False,
             reason=(
-                f"only {n} paired matches, fewer than the {rule.min_matches} required to "
+                f"only {n} paired {units}, fewer than the {rule.min_matches} required to "
                 f"compare {metric}"
             ),
             mean_difference=mean_difference,
@@ -170,19 +173,19 @@ def decide_promotion(
         if math.isnan(p_value):
             p_value = 1.0
 
-    gain = f"{metric} gain {mean_difference:.4f} per match"
+    gain = f"{metric} gain {mean_difference:.4f} per {rule.unit}"
     if mean_difference <= 0.0:
         promote = False
-        reason = f"{gain} over {n} matches: not better than the champion"
+        reason = f"{gain} over {n} {units}: not better than the champion"
     elif mean_difference <= rule.min_gain:
         promote = False
-        reason = f"{gain} <= required {rule.min_gain:g} over {n} matches"
+        reason = f"{gain} <= required {rule.min_gain:g} over {n} {units}"
     elif p_value < rule.alpha:
         promote = True
-        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n} matches"
+        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n} {units}"
     else:
         promote = False
-        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n} matches: not significant"
+        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n} {units}: not significant"
     return PromotionDecision(
         promote=promote,
         reason=reason,
