@@ -22,7 +22,8 @@ test: install
 	$(BIN)/python -m pytest
 
 # Football accuracy + penaltyblog; the crypto pipeline (local and Ray, 5/10/20 pairs) and its
-# backtest against vectorbt; then the serving load tests against the registry's champions
+# backtest against vectorbt; the neural engine (epoch time, ratio to closing beside Dixon-Coles
+# and LightGBM), its ROI fine-tuning and compression; then the serving load tests against the registry's champions
 # (trained first when the registry is empty): 500 req/s on two workers (the target), and one
 # worker at 300 req/s. A run over its target still writes its results.
 SERVE_2W := "$(CURDIR)/$(BIN)/python -m uvicorn --factory {app} --host {host} --port {port} \
@@ -31,6 +32,8 @@ bench: install
 	$(BIN)/python bench/football.py
 	$(BIN)/python bench/crypto.py
 	$(BIN)/python bench/crypto_backtest_vs_vectorbt.py
+	$(BIN)/python bench/neural.py
+	$(BIN)/python bench/compress_rl.py --model neural
 	test -f registry/football/1x2/champion.json || $(BIN)/marketcast run
 	-$(BIN)/python bench/serving.py --command $(SERVE_2W) --out bench/results/serving.json
 	-$(BIN)/python bench/serving.py --rate 300 --phases single,reload \

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-FOOTBALL_MODELS = ("market", "elo", "dixon_coles", "lightgbm")
+FOOTBALL_MODELS = ("market", "elo", "dixon_coles", "lightgbm", "neural")
 FOOTBALL_MARKETS = ("1x2", "ou25", "ah")
 
 
@@ -31,7 +31,13 @@ class WalkForwardConfig(_Frozen):
     last_seasons: int = Field(2, ge=1, description="used when start is None: per league")
     step_days: int = Field(7, ge=1)
     retrain_every_steps: dict[str, int] = Field(
-        default_factory=lambda: {"market": 1, "elo": 1, "dixon_coles": 1, "lightgbm": 4}
+        default_factory=lambda: {
+            "market": 1,
+            "elo": 1,
+            "dixon_coles": 1,
+            "lightgbm": 4,
+            "neural": 4,
+        }
     )
 
 

@@ -14,7 +14,10 @@ from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model, make_m
 from marketcast.types import MarketKind
 
 ALL_MODELS = sorted(FOOTBALL_MODEL_CLASSES)
-FAST_PARAMS = {"lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10}}
+FAST_PARAMS = {
+    "lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10},
+    "neural": {"max_epochs": 3},
+}
 
 
 @pytest.fixture(scope="module")

@@ -60,10 +60,13 @@ def btc_features(n_rows: int = 4000) -> tuple[pd.DataFrame, np.ndarray]:
             "realised_vol_24h": ret_1.rolling(24).std(),
             "realised_vol_168h": ret_1.rolling(168).std(),
             "log_quote_volume_24h": np.log(raw["volume"] * raw["close"]),
-            "spread_estimate_168h": (2 * (raw["high"] - raw["low"]) / (raw["high"] + raw["low"])) / 10,
+            "spread_estimate_168h": (2 * (raw["high"] - raw["low"]) / (raw["high"] + raw["low"]))
+            / 10,
         }
     )
-    frame["trend_strength_168h"] = frame["ret_log_168h"] / (frame["realised_vol_168h"] * np.sqrt(168))
+    frame["trend_strength_168h"] = frame["ret_log_168h"] / (
+        frame["realised_vol_168h"] * np.sqrt(168)
+    )
     volume = np.log(raw["volume"])
     frame["volume_z"] = (volume - volume.rolling(168).mean()) / volume.rolling(168).std()
     next_ret = log_close.shift(-1) - log_close

@@ -45,7 +45,11 @@ def calm_pair(pair: str = "AAA", n: int = 600, seed: int = 0) -> pd.DataFrame:
         350: {"trend_strength_168h": 5.0},
         351: {"trend_strength_168h": -5.0},
         100: {"spread_estimate_168h": 0.01},  # warm-up: absolute rules still apply
-        50: {"realised_vol_24h": 0.05, "ret_log_24h": -0.10, "trend_strength_168h": 5.0},  # warm-up: no trailing stats
+        50: {
+            "realised_vol_24h": 0.05,
+            "ret_log_24h": -0.10,
+            "trend_strength_168h": 5.0,
+        },  # warm-up: no trailing stats
     }
     for row, values in marks.items():
         # marked rows are liquid unless the mark says otherwise (calm rows fall below the
@@ -110,7 +114,13 @@ def test_regimes_never_look_ahead_or_across_pairs() -> None:
     rng = np.random.default_rng(9)
     future = frame.copy()
     later = (future["open_time_utc"] > cut).to_numpy()
-    numeric = ["realised_vol_24h", "ret_log_24h", "trend_strength_168h", "log_quote_volume_24h", "spread_estimate_168h"]
+    numeric = [
+        "realised_vol_24h",
+        "ret_log_24h",
+        "trend_strength_168h",
+        "log_quote_volume_24h",
+        "spread_estimate_168h",
+    ]
     future.loc[later, numeric] = future.loc[later, numeric] * rng.uniform(0.1, 10, (later.sum(), 5))
     after = classify_regimes(future)
     pd.testing.assert_series_equal(before[~later], after[~later])
@@ -140,8 +150,12 @@ def test_real_btc_regimes_satisfy_their_rules() -> None:
         return column.shift(1).rolling(720, min_periods=168).quantile(q)
 
     volume_floor = trailing(X["log_quote_volume_24h"], 0.10)
-    illiquid_rule = (X["spread_estimate_168h"] > rules.max_spread) | (X["log_quote_volume_24h"] < volume_floor)
-    panic_rule = (X["realised_vol_24h"] > 2.5 * trailing(X["realised_vol_24h"], 0.5)) & (X["ret_log_24h"] < -0.05)
+    illiquid_rule = (X["spread_estimate_168h"] > rules.max_spread) | (
+        X["log_quote_volume_24h"] < volume_floor
+    )
+    panic_rule = (X["realised_vol_24h"] > 2.5 * trailing(X["realised_vol_24h"], 0.5)) & (
+        X["ret_log_24h"] < -0.05
+    )
     trend_rule = X["trend_strength_168h"].abs() > trailing(X["trend_strength_168h"].abs(), 0.7)
     np.testing.assert_array_equal(regimes == "illiquid", illiquid_rule)
     np.testing.assert_array_equal(regimes == "panic", panic_rule & ~illiquid_rule)

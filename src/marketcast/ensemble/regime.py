@@ -85,10 +85,10 @@ def classify_regimes(features: pd.DataFrame, *, rules: RegimeRules | None = None
 
     Rules, first match wins:
 
-    1. **illiquid**: ``spread_estimate_168h > max_spread``, or ``log_quote_volume_24h`` below the pair's
-       trailing ``illiquid_volume_quantile`` (or below ``min_log_quote_volume``);
-    2. **panic**: ``realised_vol_24h > panic_vol_ratio x`` the pair's trailing median ``realised_vol_24h`` and
-       ``ret_log_24h < -panic_drawdown``;
+    1. **illiquid**: ``spread_estimate_168h > max_spread``, or ``log_quote_volume_24h`` below
+       the pair's trailing ``illiquid_volume_quantile`` (or below ``min_log_quote_volume``);
+    2. **panic**: ``realised_vol_24h > panic_vol_ratio x`` the pair's trailing median
+       ``realised_vol_24h`` and ``ret_log_24h < -panic_drawdown``;
     3. **trend**: ``|trend_strength| > min_trend_strength`` or, when that is None, above the
        pair's trailing ``trend_quantile`` of ``|trend_strength|``;
     4. **range**: everything else (including warm-up rows and rows with missing inputs).

@@ -8,16 +8,21 @@ from marketcast.models.dixon_coles import DixonColes
 from marketcast.models.elo import EloModel
 from marketcast.models.gbm import LightGBMModel
 from marketcast.models.market import MarketModel
+from marketcast.models.neural import NeuralModel
 
 FOOTBALL_MODEL_CLASSES: dict[str, type[Any]] = {
     "market": MarketModel,
     "elo": EloModel,
     "dixon_coles": DixonColes,
     "lightgbm": LightGBMModel,
+    "neural": NeuralModel,
 }
 
 #: Defaults per model that differ from the class defaults (walk-forward refits warm-start).
-_DEFAULTS: dict[str, dict[str, Any]] = {"dixon_coles": {"warm_start": True}}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dixon_coles": {"warm_start": True},
+    "neural": {"warm_start": True},
+}
 
 
 def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:

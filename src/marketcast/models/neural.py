@@ -1,0 +1,810 @@
+"""Neural football model: team histories through a selective SSM + attention, experts, heads."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator
+
+from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
+from marketcast.models.nn.seed import seed_everything
+from marketcast.types import MarketKind
+
+log = logging.getLogger(__name__)
+
+_MARKET_COLUMNS = {
+    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
+    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
+    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
+}
+_LOGIT_KEYS = {
+    MarketKind.ONE_X_TWO: "logits_1x2",
+    MarketKind.OVER_UNDER_25: "logits_ou",
+    MarketKind.ASIAN_HANDICAP: "logits_ah",
+}
+_TARGET_KEYS = {
+    MarketKind.ONE_X_TWO: "y_1x2",
+    MarketKind.OVER_UNDER_25: "y_ou",
+    MarketKind.ASIAN_HANDICAP: "y_ah",
+}
+_MARKET_KEYS = {
+    MarketKind.ONE_X_TWO: "market_1x2",
+    MarketKind.OVER_UNDER_25: "market_ou",
+    MarketKind.ASIAN_HANDICAP: "market_ah",
+}
+_IDENTITY = ("match_id", "season", "kickoff_utc", "home_team", "away_team", "league")
+#: Columns of the feature frame the match histories are built from.
+HISTORY_COLUMNS = (
+    "kickoff_utc",
+    "home_team",
+    "away_team",
+    "elo_home",
+    "elo_away",
+    "home_rest_days",
+    "away_rest_days",
+    "mkt_1x2_home",
+    "mkt_1x2_draw",
+    "mkt_1x2_away",
+    "mkt_ou25_over",
+    "ah_line",
+)
+#: One match as a team saw it; all known before the fixture it feeds (an earlier match).
+#: Shots are not in the feature frame (the loader keeps goals and odds only), so none here.
+SEQUENCE_FEATURES = (
+    "goals_for",  # / 2
+    "goals_against",  # / 2
+    "points_minus_expected",  # (points - 3 p_win - p_draw) / 3
+    "p_win",  # that match's de-margined pre-match price, from the team's side
+    "p_draw",
+    "p_lose",
+    "p_over25",
+    "opponent_elo_minus_own",  # / 200, pre-match Elo of that match
+    "own_elo",  # (Elo - 1500) / 200
+    "is_home",
+    "rest_days",  # / 21
+    "own_handicap",  # pre-match Asian handicap line from the team's side / 2
+    "price_missing",
+    "age_years",  # fixture kick-off minus that match's kick-off, capped at 3 years
+)
+_N_STORED = len(SEQUENCE_FEATURES) - 1  # age is computed per query
+_KEY_STRIDE = 10**9  # team code * stride + kick-off minute: one sortable int64 key
+_MIN_VALIDATION_ROWS = 30
+_PREDICT_BATCH = 4096
+_MIN_SHRINK_GAIN = 1e-4  # nats per match, as LightGBM's "calibrate where it helps"
+
+
+@dataclass
+class TeamHistory:
+    """Every stored match twice (once per team), sorted by team then kick-off.
+
+    ``window`` gathers, for each query (team, kick-off), the team's last ``W`` matches that
+    kicked off strictly earlier: the fixture's own result and anything later never enter.
+    """
+
+    team_names: list[str]
+    team: np.ndarray  # (m,) int64 team code
+    kickoff_min: np.ndarray  # (m,) int64 minutes since the epoch, UTC
+    state: np.ndarray  # (m, _N_STORED) float32
+
+    @classmethod
+    def build(cls, X: pd.DataFrame, y_goals: np.ndarray) -> TeamHistory:
+        """Team-perspective match states from feature rows ``X`` and their goals (n, 2)."""
+        missing = [c for c in HISTORY_COLUMNS if c not in X.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks columns {missing} needed for match histories")
+        n = len(X)
+        goals = np.asarray(y_goals, dtype=float).reshape(n, 2)
+        if np.isnan(goals).any():
+            row = int(np.flatnonzero(np.isnan(goals).any(axis=1))[0])
+            raise ValueError(f"goals missing at row {row} (match {X['match_id'].iat[row]!r})")
+        home = X["home_team"].astype(str).to_numpy()
+        away = X["away_team"].astype(str).to_numpy()
+        names = sorted(set(home) | set(away))
+        codes = {name: i for i, name in enumerate(names)}
+        minute = _kickoff_minutes(X)
+        p = np.column_stack(
+            [X[c].to_numpy(dtype=float) for c in _MARKET_COLUMNS[MarketKind.ONE_X_TWO]]
+        )
+        over = X["mkt_ou25_over"].to_numpy(dtype=float)
+        price_missing = np.isnan(p).any(axis=1) | np.isnan(over)
+        p = np.where(np.isnan(p), 1.0 / 3.0, p)
+        over = np.where(np.isnan(over), 0.5, over)
+        line = np.nan_to_num(X["ah_line"].to_numpy(dtype=float), nan=0.0)
+        elo = np.column_stack([X["elo_home"].to_numpy(float), X["elo_away"].to_numpy(float)])
+        rest = np.column_stack(
+            [X["home_rest_days"].to_numpy(float), X["away_rest_days"].to_numpy(float)]
+        )
+        rest = np.nan_to_num(rest, nan=21.0)
+        blocks = []
+        for side in (0, 1):  # 0: the home team's view, 1: the away team's
+            other = 1 - side
+            gf, ga = goals[:, side], goals[:, other]
+            p_win, p_lose = (p[:, 0], p[:, 2]) if side == 0 else (p[:, 2], p[:, 0])
+            points = np.where(gf > ga, 3.0, np.where(gf == ga, 1.0, 0.0))
+            blocks.append(
+                np.column_stack(
+                    [
+                        np.minimum(gf, 6.0) / 2.0,
+                        np.minimum(ga, 6.0) / 2.0,
+                        (points - 3.0 * p_win - p[:, 1]) / 3.0,
+                        p_win,
+                        p[:, 1],
+                        p_lose,
+                        over,
+                        (elo[:, other] - elo[:, side]) / 200.0,
+                        (elo[:, side] - 1500.0) / 200.0,
+                        np.full(n, 1.0 if side == 0 else 0.0),
+                        np.minimum(rest[:, side], 21.0) / 21.0,
+                        (line if side == 0 else -line) / 2.0,
+                        price_missing.astype(float),
+                    ]
+                )
+            )
+        team = np.concatenate([[codes[t] for t in home], [codes[t] for t in away]]).astype(np.int64)
+        kickoff = np.concatenate([minute, minute])
+        state = np.nan_to_num(np.concatenate(blocks), nan=0.0).astype(np.float32)
+        order = np.lexsort((kickoff, team))
+        return cls(names, team[order], kickoff[order], state[order])
+
+    def window(
+        self, teams: np.ndarray, kickoff_min: np.ndarray, length: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Histories for queries, left-padded: (seq (q, W, F) float32, valid (q, W) bool).
+
+        Parameters
+        ----------
+        teams
+            Team names, shape (q,); a team never seen gets an all-padding history.
+        kickoff_min
+            Query kick-off minutes, shape (q,); only matches strictly earlier are used.
+        length
+            ``W``.
+        """
+        codes_of = {name: i for i, name in enumerate(self.team_names)}
+        code = np.array([codes_of.get(str(t), -1) for t in teams], dtype=np.int64)
+        known = code >= 0
+        keys = self.team * _KEY_STRIDE + self.kickoff_min
+        safe = np.where(known, code, 0)
+        end = np.searchsorted(keys, safe * _KEY_STRIDE + kickoff_min, side="left")  # (q,)
+        start = np.searchsorted(keys, safe * _KEY_STRIDE, side="left")  # (q,)
+        idx = end[:, None] - length + np.arange(length)[None, :]  # (q, W), oldest first
+        valid = (idx >= start[:, None]) & known[:, None]
+        idx = np.clip(idx, 0, max(len(keys) - 1, 0))
+        q = len(code)
+        seq = np.zeros((q, length, len(SEQUENCE_FEATURES)), dtype=np.float32)
+        if len(keys):
+            seq[..., :_N_STORED] = self.state[idx]
+            age_days = (kickoff_min[:, None] - self.kickoff_min[idx]) / 1440.0
+            seq[..., _N_STORED] = np.clip(age_days / 365.25, 0.0, 3.0)
+        seq *= valid[..., None]
+        return seq, valid
+
+
+class NeuralModel(BaseEstimator):  # type: ignore[misc]
+    """Selective state-space + attention over both teams' recent matches, experts, multi-task heads.
+
+    For each fixture the network reads the home and the away team's last ``window`` matches
+    (each a vector of :data:`SEQUENCE_FEATURES`, all known before the fixture's kick-off) and
+    the fixture's own pre-match features; a mixture of experts refines the context, and every
+    market's logits are the de-margined pre-match log-probabilities plus a learned correction
+    (boosted from the market, like :class:`~marketcast.models.gbm.LightGBMModel`'s init score).
+
+    Training: AdamW on the joint loss (:func:`~marketcast.models.nn.network.multitask_loss`),
+    early stopping on the latest ``validation_fraction`` of rows by kick-off (the weights of the
+    best epoch are kept; an untrained, market-equal network is a candidate too). Then, per
+    market, the learned part of the logits is shrunk towards the market by the factor in [0, 1]
+    that minimises the validation log loss (``shrink_to_market``; 0 means the market itself).
+    With ``warm_start=True`` a refit continues from the previous weights for ``warm_epochs`` at
+    ``warm_learning_rate`` over the latest ``warm_rows`` training rows (all when None), keeping
+    the first fit's feature layout.
+    The match history used to build sequences is the training data of the last fit.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 10,
+        d_model: int = 32,
+        n_layers: int = 1,
+        n_heads: int = 2,
+        d_state: int = 4,
+        expand: int = 1,
+        n_experts: int = 4,
+        top_k: int = 2,
+        min_gate_weight: float = 0.1,
+        n_band_heads: int = 5,
+        band_z: float = 1.645,
+        dropout: float = 0.1,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 1e-2,
+        batch_size: int = 512,
+        max_epochs: int = 20,
+        patience: int = 3,
+        validation_fraction: float = 0.1,
+        warm_start: bool = False,
+        warm_epochs: int = 2,
+        warm_rows: int | None = 10_000,
+        warm_learning_rate: float = 5e-4,
+        shrink_to_market: bool = True,
+        loss_ou: float = 0.5,
+        loss_ah: float = 0.5,
+        loss_goal_diff: float = 0.05,
+        balance_weight: float = 0.05,
+        entropy_weight: float = 0.01,
+        random_state: int = 0,
+        n_jobs: int = 2,
+        device: str | None = None,
+        deterministic: bool = False,
+    ) -> None:
+        self.window = window
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.d_state = d_state
+        self.expand = expand
+        self.n_experts = n_experts
+        self.top_k = top_k
+        self.min_gate_weight = min_gate_weight
+        self.n_band_heads = n_band_heads
+        self.band_z = band_z
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.warm_epochs = warm_epochs
+        self.warm_rows = warm_rows
+        self.warm_learning_rate = warm_learning_rate
+        self.shrink_to_market = shrink_to_market
+        self.loss_ou = loss_ou
+        self.loss_ah = loss_ah
+        self.loss_goal_diff = loss_goal_diff
+        self.balance_weight = balance_weight
+        self.entropy_weight = entropy_weight
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.deterministic = deterministic
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
+        """Fit on rows in time order; ``y`` is (n, 2) home and away goals."""
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] != 2 or len(y) != len(X):
+            raise ValueError(f"y must have shape ({len(X)}, 2) (home, away goals), got {y.shape}")
+        order = np.argsort(_kickoff_minutes(X), kind="stable")
+        X, y = X.iloc[order], y[order]
+        warm = self.warm_start and hasattr(self, "network_")
+        if not warm:
+            self._freeze_layout(X)
+        self.base_rates_ = {
+            m.value: base_rates(market_labels(m, X, y), n_outcomes(m)).tolist() for m in MarketKind
+        }
+        self.history_ = TeamHistory.build(X, y)
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if warm else 1
+        n_valid = int(len(X) * self.validation_fraction)
+        if n_valid < _MIN_VALIDATION_ROWS:
+            n_valid = 0  # too few rows to judge: train the full budget, keep the last weights
+        n_train = len(X) - n_valid
+        first = 0
+        if warm and self.warm_rows is not None:
+            # A warm refit fine-tunes on the latest training rows (the validation slice stays
+            # the latest ``validation_fraction`` of all rows); histories still use every row.
+            first = max(0, n_train - self.warm_rows)
+        X, y = X.iloc[first:], y[first:]
+        device = self._device()
+        with _torch_threads(self.n_jobs):
+            seed_everything(self.random_state + self.n_fits_ - 1, self.deterministic)
+            batch = self.make_batch(X)  # (rows used, ...) on ``device``
+            targets = self._targets(X, y, device)
+            if not warm:
+                self.network_ = FootballNet(self._net_config()).to(device)
+            self.network_.head.shrink.fill_(1.0)
+            epochs = self.warm_epochs if warm else self.max_epochs
+            learning_rate = self.warm_learning_rate if warm else self.learning_rate
+            self._train(batch, targets, n_train - first, epochs, learning_rate)
+            self._fit_shrink(batch, targets, n_train - first)
+        self.classes_ = CLASSES_1X2
+        return self
+
+    def _train(
+        self,
+        batch: dict[str, torch.Tensor],
+        targets: dict[str, torch.Tensor],
+        n_train: int,
+        epochs: int,
+        learning_rate: float,
+    ) -> None:
+        """AdamW on rows ``[0, n_train)``, early stopping on the rest; keeps the best weights."""
+        net = self.network_
+        n = len(targets["y_1x2"])
+        n_valid = n - n_train
+        valid_idx = torch.arange(n_train, n, device=targets["y_1x2"].device)
+        weights = LossWeights(
+            ou=self.loss_ou,
+            ah=self.loss_ah,
+            goal_diff=self.loss_goal_diff,
+            balance=self.balance_weight,
+            entropy=self.entropy_weight,
+        )
+        optimiser = torch.optim.AdamW(
+            net.parameters(), lr=learning_rate, weight_decay=self.weight_decay, fused=True
+        )
+        generator = torch.Generator().manual_seed(self.random_state + self.n_fits_)
+        best_loss = self._log_loss(batch, targets, valid_idx) if n_valid else float("inf")
+        best_state = copy.deepcopy(net.state_dict())
+        best_epoch, bad_epochs = 0, 0
+        self.training_log_: list[dict[str, float]] = []
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            perm = torch.randperm(n_train, generator=generator).to(valid_idx.device)
+            sums: dict[str, float] = {}
+            n_batches = 0
+            for start in range(0, n_train, self.batch_size):
+                idx = perm[start : start + self.batch_size]
+                out = net(_take(batch, idx))
+                loss, parts = multitask_loss(out, _take(targets, idx), weights)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optimiser.step()
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                n_batches += 1
+            seconds = time.perf_counter() - t0
+            val_loss = self._log_loss(batch, targets, valid_idx) if n_valid else float("nan")
+            record = {"epoch": float(epoch), "seconds": seconds, "val_log_loss_1x2": val_loss}
+            record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
+            self.training_log_.append(record)
+            log.info(
+                "neural fit %d epoch %d: %.1f s, train CE 1x2 %.4f, val log loss %.4f",
+                self.n_fits_,
+                epoch,
+                seconds,
+                record.get("ce_1x2", float("nan")),
+                val_loss,
+            )
+            if not n_valid:
+                best_state, best_epoch = copy.deepcopy(net.state_dict()), epoch
+                continue
+            if val_loss < best_loss - 1e-5:
+                best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad_epochs += 1
+                if bad_epochs >= self.patience:
+                    break
+        net.load_state_dict(best_state)
+        net.eval()
+        self.best_epoch_ = best_epoch
+        self.best_val_log_loss_ = best_loss if n_valid else float("nan")
+
+    def _fit_shrink(
+        self, batch: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], n_train: int
+    ) -> None:
+        """Per market, the factor in [0, 1] on the learned part minimising validation log loss.
+
+        Like LightGBM's early stopping at zero trees, a network that does not beat the market
+        on the validation slice is shrunk back to it. Without a validation slice it stays 1.
+        """
+        head = self.network_.head
+        n = len(targets["y_1x2"])
+        self.shrink_: dict[str, float] = {m.value: 1.0 for m in _LOGIT_KEYS}
+        if n == n_train or not self.shrink_to_market:
+            return
+        idx = torch.arange(n_train, n, device=targets["y_1x2"].device)
+        with torch.no_grad():
+            out = self.network_(_take(batch, idx))
+        for j, (market, key) in enumerate(_LOGIT_KEYS.items()):
+            labels = targets[_TARGET_KEYS[market]][idx].cpu().numpy()
+            keep = labels >= 0
+            if keep.sum() < _MIN_VALIDATION_ROWS:
+                continue
+            prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
+            learned = out[key].cpu().double().numpy()[keep] - prior
+            self.shrink_[market.value] = _best_shrink(prior, learned, labels[keep])
+            head.shrink[j] = self.shrink_[market.value]
+
+    def _log_loss(
+        self, batch: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], idx: torch.Tensor
+    ) -> float:
+        """1X2 log loss of the averaged logits on rows ``idx`` (eval mode, no gradients)."""
+        net = self.network_
+        net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, len(idx), _PREDICT_BATCH):
+                part = idx[start : start + _PREDICT_BATCH]
+                logits = net(_take(batch, part))["logits_1x2"]
+                total += float(F.cross_entropy(logits, targets["y_1x2"][part], reduction="sum"))
+        return total / max(len(idx), 1)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _freeze_layout(self, X: pd.DataFrame) -> None:
+        """Choose and scale the fixture features once; warm refits keep this layout."""
+        names = [c for c in X.columns if c not in _IDENTITY and pd.api.types.is_numeric_dtype(X[c])]
+        values = np.column_stack([X[c].to_numpy(dtype=float) for c in names])
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+        mean = np.nan_to_num(mean, nan=0.0)
+        std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+        self.static_features_ = names
+        self.static_mean_ = mean.tolist()
+        self.static_std_ = std.tolist()
+        self.missing_indicators_ = [c for j, c in enumerate(names) if np.isnan(values[:, j]).any()]
+        self.leagues_ = sorted(X["league"].astype(str).unique().tolist())
+
+    def _net_config(self) -> NetConfig:
+        return NetConfig(
+            n_seq_features=len(SEQUENCE_FEATURES),
+            n_static_features=len(self.static_features_) + len(self.missing_indicators_),
+            n_leagues=len(self.leagues_),
+            window=self.window,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            d_state=self.d_state,
+            expand=self.expand,
+            n_experts=self.n_experts,
+            top_k=self.top_k,
+            min_gate_weight=self.min_gate_weight,
+            n_band_heads=self.n_band_heads,
+            band_z=self.band_z,
+            dropout=self.dropout,
+        )
+
+    def make_batch(self, X: pd.DataFrame) -> dict[str, torch.Tensor]:
+        """The network's input tensors for feature rows ``X`` (on the model's device).
+
+        Histories come from the stored match history (the last fit's training rows, or
+        :meth:`update_history`), strictly before each row's kick-off.
+
+        Returns
+        -------
+        dict
+            ``home_seq`` / ``away_seq`` (n, W, F) float32, ``home_valid`` / ``away_valid``
+            (n, W) bool, ``static`` (n, S) float32, ``league`` (n,) int64 and the de-margined
+            pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
+            (n, 2).
+        """
+        missing = [
+            c
+            for c in (*self.static_features_, "home_team", "away_team", "league", "kickoff_utc")
+            if c not in X.columns
+        ]
+        if missing:
+            raise ValueError(f"feature frame lacks columns {missing}")
+        minute = _kickoff_minutes(X)
+        home_seq, home_valid = self.history_.window(
+            X["home_team"].astype(str).to_numpy(), minute, self.window
+        )
+        away_seq, away_valid = self.history_.window(
+            X["away_team"].astype(str).to_numpy(), minute, self.window
+        )
+        values = np.column_stack([X[c].to_numpy(dtype=float) for c in self.static_features_])
+        z = np.clip((values - np.asarray(self.static_mean_)) / np.asarray(self.static_std_), -5, 5)
+        flags = [np.isnan(X[c].to_numpy(dtype=float)) for c in self.missing_indicators_]
+        static = np.column_stack([np.nan_to_num(z, nan=0.0), *flags]) if flags else np.nan_to_num(z)
+        league = pd.Categorical(X["league"].astype(str), categories=self.leagues_).codes
+        league = np.where(league < 0, len(self.leagues_), league)
+        arrays: dict[str, np.ndarray] = {
+            "home_seq": home_seq,
+            "home_valid": home_valid,
+            "away_seq": away_seq,
+            "away_valid": away_valid,
+            "static": static.astype(np.float32),
+            "league": league.astype(np.int64),
+            "market_1x2": self._market_logp(X, MarketKind.ONE_X_TWO),
+            "market_ou": self._market_logp(X, MarketKind.OVER_UNDER_25),
+            "market_ah": self._market_logp(X, MarketKind.ASIAN_HANDICAP),
+        }
+        device = self._device()
+        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+
+    def _market_logp(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
+        """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates."""
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_COLUMNS[market]])
+        missing = np.isnan(p).any(axis=1)
+        p[missing] = np.asarray(self.base_rates_[market.value])
+        return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
+
+    def _targets(
+        self, X: pd.DataFrame, y: np.ndarray, device: torch.device
+    ) -> dict[str, torch.Tensor]:
+        labels = {m: market_labels(m, X, y) for m in MarketKind}
+        goal_diff = np.clip(y[:, 0].astype(float) - y[:, 1].astype(float), -6, 6)
+        arrays = {
+            "y_1x2": labels[MarketKind.ONE_X_TWO],
+            "y_ou": labels[MarketKind.OVER_UNDER_25],
+            "y_ah": labels[MarketKind.ASIAN_HANDICAP],
+            "goal_diff": goal_diff.astype(np.float32),
+            "boot": bootstrap_weights(
+                X["match_id"].astype(str).to_numpy(), self.n_band_heads, self.random_state
+            ),
+        }
+        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+
+    def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
+        """Replace the match history sequences are built from, without retraining.
+
+        Use it to give a fitted model results that arrived after its last fit.
+        """
+        self.history_ = TeamHistory.build(X, np.asarray(y))
+        return self
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_outputs(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every head's output for ``X`` as NumPy arrays (eval mode, batched).
+
+        Keys: the :meth:`FootballNet.forward` tensors (``logits_1x2``, ``logits_ou``,
+        ``logits_ah``, ``goal_diff``, ``band_low``, ``band_high``, ``context``) plus
+        ``gate_probs`` and ``gate_weights`` (n, K).
+        """
+        net = self.network_
+        net.eval()
+        batch = self.make_batch(X)
+        n = len(X)
+        chunks: dict[str, list[np.ndarray]] = {}
+        with _torch_threads(self.n_jobs), torch.no_grad():
+            for start in range(0, max(n, 1), _PREDICT_BATCH):  # one pass even when empty
+                idx = torch.arange(
+                    start, min(start + _PREDICT_BATCH, n), device=batch["static"].device
+                )
+                out = net(_take(batch, idx))
+                flat = {k: v for k, v in out.items() if k != "aux"}
+                flat["gate_probs"] = out["aux"]["gate_probs"]
+                flat["gate_weights"] = out["aux"]["gate_weights"]
+                for key, value in flat.items():
+                    chunks.setdefault(key, []).append(value.detach().cpu().double().numpy())
+        return {k: np.concatenate(v) for k, v in chunks.items()}
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return shape (n_matches, 3) in ``classes_`` order."""
+        p = self.predict_market_proba(X, MarketKind.ONE_X_TWO)
+        assert p is not None
+        return p
+
+    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
+        """Probabilities per outcome of ``market`` (1X2, over/under 2.5, Asian handicap)."""
+        logits = self.predict_outputs(X)[_LOGIT_KEYS[MarketKind(market)]]
+        return np.asarray(softmax(logits, axis=1), dtype=float)
+
+    def predict_band(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The 1X2 confidence band ``(p_low, p_high)``, each (n, 3); see :class:`MultiTaskHead`."""
+        out = self.predict_outputs(X)
+        return out["band_low"], out["band_high"]
+
+    def predict_goal_diff(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected goal difference (home minus away), shape (n,)."""
+        return self.predict_outputs(X)["goal_diff"]
+
+    def routing_by_league(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Mean routed gate weight per expert for each league (rows sum to 1), and ``n_matches``.
+
+        Leagues are the domains the experts may specialise on; a row concentrated on one or
+        two experts means that league has its own route.
+        """
+        out = self.predict_outputs(X)
+        weights = pd.DataFrame(
+            out["gate_weights"], columns=[f"expert_{k}" for k in range(self.n_experts)]
+        )
+        weights["league"] = X["league"].astype(str).to_numpy()
+        table = weights.groupby("league", sort=True).mean()
+        table["n_matches"] = weights.groupby("league", sort=True).size()
+        return table
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        if self.device is not None:
+            return torch.device(self.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    # -- artifacts -------------------------------------------------------------------------
+    def to_artifact(self) -> dict[str, bytes]:
+        """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled."""
+        tensors = {f"net.{k}": v.detach().cpu() for k, v in self.network_.state_dict().items()}
+        tensors["history.team"] = torch.from_numpy(self.history_.team)
+        tensors["history.kickoff_min"] = torch.from_numpy(self.history_.kickoff_min)
+        tensors["history.state"] = torch.from_numpy(self.history_.state)
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        meta = {
+            "params": self.get_params(),
+            "net_config": self.network_.config.to_dict(),
+            "static_features": self.static_features_,
+            "static_mean": self.static_mean_,
+            "static_std": self.static_std_,
+            "missing_indicators": self.missing_indicators_,
+            "leagues": self.leagues_,
+            "base_rates": self.base_rates_,
+            "team_names": self.history_.team_names,
+            "sequence_features": list(SEQUENCE_FEATURES),
+            "n_fits": self.n_fits_,
+            "best_epoch": self.best_epoch_,
+            "best_val_log_loss": self.best_val_log_loss_,
+            "shrink": self.shrink_,
+        }
+        return {"neural.json": json_bytes(meta), "neural_state.pt": buffer.getvalue()}
+
+    @classmethod
+    def from_artifact(cls, files: dict[str, bytes]) -> Self:
+        """Rebuild from :meth:`to_artifact` output (``torch.load(weights_only=True)``)."""
+        meta = json.loads(files["neural.json"])
+        if meta["sequence_features"] != list(SEQUENCE_FEATURES):
+            raise ValueError("neural artifact was built with different sequence features")
+        model = cls(**meta["params"])
+        model.static_features_ = meta["static_features"]
+        model.static_mean_ = meta["static_mean"]
+        model.static_std_ = meta["static_std"]
+        model.missing_indicators_ = meta["missing_indicators"]
+        model.leagues_ = meta["leagues"]
+        model.base_rates_ = meta["base_rates"]
+        model.n_fits_ = meta["n_fits"]
+        model.best_epoch_ = meta["best_epoch"]
+        model.best_val_log_loss_ = meta["best_val_log_loss"]
+        model.shrink_ = meta["shrink"]
+        tensors = torch.load(io.BytesIO(files["neural_state.pt"]), weights_only=True)
+        model.history_ = TeamHistory(
+            meta["team_names"],
+            tensors["history.team"].numpy(),
+            tensors["history.kickoff_min"].numpy(),
+            tensors["history.state"].numpy(),
+        )
+        net = FootballNet(NetConfig(**meta["net_config"]))
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        model.network_ = net.to(model._device()).eval()
+        model.classes_ = CLASSES_1X2
+        return model
+
+
+def band_coverage(
+    p_low: np.ndarray, p_high: np.ndarray, p_reference: np.ndarray
+) -> dict[str, float]:
+    """How often a reference probability (the de-margined closing line) lies inside the band.
+
+    Parameters
+    ----------
+    p_low, p_high
+        Band edges, shape (n, k).
+    p_reference
+        Reference probabilities, shape (n, k); rows with a NaN are skipped (and counted).
+
+    Returns
+    -------
+    dict
+        ``coverage`` over every (row, outcome), ``coverage_<j>`` per outcome column,
+        ``mean_width``, ``n`` rows used and ``n_skipped``.
+
+    Examples
+    --------
+    >>> lo = np.array([[0.4, 0.2, 0.2]]); hi = np.array([[0.5, 0.3, 0.3]])
+    >>> band_coverage(lo, hi, np.array([[0.45, 0.25, 0.30]]))["coverage"]
+    1.0
+    """
+    p_low, p_high, p_reference = (np.asarray(a, dtype=float) for a in (p_low, p_high, p_reference))
+    keep = ~np.isnan(p_reference).any(axis=1)
+    lo, hi, ref = p_low[keep], p_high[keep], p_reference[keep]
+    inside = (ref >= lo) & (ref <= hi)
+    out = {
+        "coverage": float(inside.mean()) if inside.size else float("nan"),
+        "mean_width": float((hi - lo).mean()) if inside.size else float("nan"),
+        "n": int(keep.sum()),
+        "n_skipped": int((~keep).sum()),
+    }
+    for j in range(ref.shape[1]):
+        out[f"coverage_{j}"] = float(inside[:, j].mean()) if len(ref) else float("nan")
+    return out
+
+
+def calibrate_band_z(
+    p: np.ndarray, band_std: np.ndarray, p_reference: np.ndarray, target: float = 0.9
+) -> float:
+    """Band half-width in ensemble standard deviations that covers ``target`` of a reference.
+
+    Fit it on held-back weeks with the de-margined closing line as the reference, then pass it
+    as ``band_z`` (``model.network_.head.band_z = z`` on a fitted model, or the ``band_z``
+    parameter for the next fit) and check the coverage on later weeks.
+
+    Parameters
+    ----------
+    p
+        Forecast probabilities, shape (n, k).
+    band_std
+        The ensemble members' standard deviation (``predict_outputs(X)["band_std"]``), (n, k).
+    p_reference
+        Reference probabilities, (n, k); rows with a NaN are skipped.
+    target
+        Wanted coverage over every (row, outcome).
+
+    Examples
+    --------
+    >>> p = np.full((4, 1), 0.5); std = np.full((4, 1), 0.125)
+    >>> calibrate_band_z(p, std, np.array([[0.625], [0.75], [0.875], [1.0]]), target=0.5)
+    2.0
+    """
+    keep = ~np.isnan(p_reference).any(axis=1)
+    ratio = np.abs(p_reference[keep] - p[keep]) / np.maximum(band_std[keep], 1e-9)
+    return float(np.quantile(ratio, target, method="inverted_cdf"))
+
+
+def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.ndarray:
+    """Poisson(1) bootstrap weight per (match, ensemble member), shape (n, n_members) float32.
+
+    A weight is a hash of the match id, the member and the seed, so a match keeps its weights
+    across walk-forward refits and the members stay distinct ensembles.
+    """
+    h = pd.util.hash_array(np.asarray(match_ids, dtype=object)).astype(np.uint64)
+    # P(k <= j) for Poisson(1), j = 0..7; beyond that the weight is 8.
+    cdf = np.cumsum([np.exp(-1.0) / float(np.prod(range(1, j + 1))) for j in range(8)])
+    out = np.empty((len(h), n_members), dtype=np.float32)
+    with np.errstate(over="ignore"):
+        for m in range(n_members):
+            x = h ^ np.uint64((seed * 1_000_003 + m + 1) * 0x9E3779B97F4A7C15 % 2**64)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+            u = (x >> np.uint64(11)).astype(np.float64) / 2.0**53
+            out[:, m] = np.searchsorted(cdf, u, side="right")
+    return out
+
+
+def _best_shrink(prior: np.ndarray, learned: np.ndarray, labels: np.ndarray) -> float:
+    """``a`` in [0, 1] minimising the log loss of ``softmax(prior + a * learned)``.
+
+    0 (the market) unless the best ``a`` lowers the log loss by more than ``_MIN_SHRINK_GAIN``.
+    """
+
+    def loss(a: float) -> float:
+        logp = log_softmax(prior + a * learned, axis=1)
+        return float(-logp[np.arange(len(labels)), labels].mean())
+
+    result = minimize_scalar(loss, bounds=(0.0, 1.0), method="bounded")
+    candidates = {1.0: loss(1.0), float(result.x): float(result.fun)}
+    best = min(candidates, key=lambda a: candidates[a])
+    # Keep the market unless the network's part helps by more than noise-level gains.
+    return best if loss(0.0) - candidates[best] > _MIN_SHRINK_GAIN else 0.0
+
+
+def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v.index_select(0, idx) for k, v in tensors.items()}
+
+
+def _kickoff_minutes(X: pd.DataFrame) -> np.ndarray:
+    """Kick-off as int64 minutes since the epoch (UTC); a missing kick-off is an error."""
+    kickoff = pd.to_datetime(X["kickoff_utc"], utc=True)
+    if kickoff.isna().any():
+        row = int(np.flatnonzero(kickoff.isna().to_numpy())[0])
+        raise ValueError(f"feature frame row {row}: kickoff_utc is missing")
+    minutes = (kickoff - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(minutes=1)
+    return np.asarray(minutes.to_numpy(), dtype=np.int64)
+
+
+@contextlib.contextmanager
+def _torch_threads(n_threads: int) -> Iterator[None]:
+    """Run torch ops on ``n_threads`` CPU threads, restoring the previous setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

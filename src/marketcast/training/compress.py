@@ -1,0 +1,591 @@
+"""Model compression: int8 quantisation, pruning, 2:4 masks, distillation, ONNX and onnxruntime."""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import math
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import prune
+
+__all__ = [
+    "OnnxSession",
+    "Variant",
+    "apply_2_4_mask",
+    "compression_report",
+    "distill",
+    "export_onnx",
+    "latency_ms",
+    "linear_layers",
+    "magnitude_prune",
+    "make_permanent",
+    "mask_2_4",
+    "model_size_bytes",
+    "onnx_quantize_dynamic",
+    "quantize_dynamic_int8",
+    "sparse_size_bytes",
+    "torch_logits_fn",
+    "weight_sparsity",
+]
+
+LogitsFn = Callable[[Any], npt.NDArray[np.float32]]
+History = list[dict[str, float]]
+
+
+def linear_layers(module: nn.Module) -> Iterator[tuple[str, nn.Linear]]:
+    """Every ``nn.Linear`` inside ``module``, with its qualified name."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, nn.Linear):
+            yield name, sub
+
+
+def _copy_or_self(module: nn.Module, inplace: bool) -> nn.Module:
+    return module if inplace else copy.deepcopy(module)
+
+
+# --------------------------------------------------------------------------------------------
+# quantisation
+
+
+def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose ``nn.Linear`` layers run int8 dynamic quantisation (CPU).
+
+    Weights are stored as int8 (per-tensor affine); activations are quantised on the fly with one
+    scale per input tensor (per batch, not per row, so a row's output depends slightly on the
+    rows it is batched with; the x86 backend uses 7-bit activations, ``reduce_range``).
+
+    Uses ``torch.ao.quantization.quantize_dynamic``: torch 2.13 still ships it but marks
+    eager-mode quantisation deprecated in favour of ``torchao`` (not installed here); its
+    ``DeprecationWarning`` is silenced. Other layer types stay float32.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    model = copy.deepcopy(module).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX
+
+
+def export_onnx(
+    module: nn.Module,
+    example_input: Tensor,
+    path: str | Path,
+    *,
+    opset_version: int = 17,
+    dynamic_batch: bool = True,
+) -> Path:
+    """Export ``module`` (float tensor ``(B, ...)`` to logits) to an ONNX file; returns the path.
+
+    Uses the TorchScript exporter (``dynamo=False``): for these feed-forward modules it writes one
+    self-contained file in a fraction of a second, and onnxruntime's quantiser accepts it. The
+    torch.export-based exporter (torch's default since 2.9) took ~6 s for a two-layer MLP here,
+    wrote weights to a side file, and its graph failed onnxruntime's dynamic quantisation
+    (shape inference error). Input is named ``x``, output ``logits``; dim 0 is dynamic.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(module).eval()
+    axes = {"x": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (example_input,),
+            str(out),
+            input_names=["x"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset_version,
+            dynamo=False,
+        )
+    return out
+
+
+def onnx_quantize_dynamic(path_in: str | Path, path_out: str | Path) -> Path:
+    """int8 dynamic quantisation of an ONNX model with onnxruntime (weights int8, QInt8).
+
+    The model first goes through onnxruntime's ``quant_pre_process`` (shape inference and graph
+    optimisation), as onnxruntime recommends before quantising.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = Path(path_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(path_in), str(prepared), skip_symbolic_shape=True)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser warns on the root logger
+        try:
+            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+    return out
+
+
+class OnnxSession:
+    """An onnxruntime CPU inference session called like a function: ``(B, d) -> logits (B, K)``.
+
+    Parameters
+    ----------
+    path
+        ONNX file with one float input and the logits as first output.
+    intra_op_threads
+        Threads for one operator; ``None`` uses ``torch.get_num_threads()`` so that latencies are
+        comparable with the torch variants.
+    """
+
+    def __init__(self, path: str | Path, *, intra_op_threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.path = Path(path)
+        self.session = ort.InferenceSession(
+            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name: str = self.session.get_inputs()[0].name
+
+    def __call__(self, x: npt.ArrayLike | Tensor) -> npt.NDArray[np.float32]:
+        if isinstance(x, Tensor):
+            x = x.detach().cpu().numpy()
+        batch = np.ascontiguousarray(x, dtype=np.float32)
+        out = self.session.run(None, {self.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the ONNX file."""
+        return self.path.stat().st_size
+
+
+# --------------------------------------------------------------------------------------------
+# pruning and 2:4 masks
+
+
+def magnitude_prune(
+    module: nn.Module,
+    amount: float,
+    *,
+    scope: Literal["layer", "global"] = "layer",
+    permanent: bool = True,
+    inplace: bool = False,
+) -> nn.Module:
+    """Zero the ``amount`` share of smallest-|w| weights of every ``nn.Linear`` (biases are kept).
+
+    ``scope="layer"`` prunes each layer to the same sparsity (``round(amount * numel)`` weights,
+    :func:`torch.nn.utils.prune.l1_unstructured`); ``"global"`` ranks all Linear weights together.
+    ``permanent=True`` folds the mask into the weight (``prune.remove``); ``False`` keeps the mask
+    as a forward pre-hook, so training afterwards (e.g. :func:`distill`) keeps pruned weights at
+    zero until :func:`make_permanent`.
+    """
+    if not 0.0 <= amount < 1.0:
+        raise ValueError(f"amount must be in [0, 1), got {amount}")
+    model = _copy_or_self(module, inplace)
+    layers = [layer for _, layer in linear_layers(model)]
+    if not layers:
+        raise ValueError("magnitude_prune: the module has no nn.Linear layer")
+    if scope == "global":
+        prune.global_unstructured(
+            [(layer, "weight") for layer in layers],
+            pruning_method=prune.L1Unstructured,
+            amount=amount,
+        )
+    elif scope == "layer":
+        for layer in layers:
+            prune.l1_unstructured(layer, "weight", amount=amount)
+    else:
+        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+    if permanent:
+        make_permanent(model)
+    return model
+
+
+def mask_2_4(weight: Tensor) -> Tensor:
+    """Boolean mask keeping the 2 largest |w| in each group of 4 consecutive input weights.
+
+    ``weight`` is (out, in). When ``in`` is not a multiple of 4 the last group is padded with
+    zeros (which is what a 2:4 kernel needs anyway), so it keeps its 2 largest real weights.
+
+    Examples
+    --------
+    >>> mask_2_4(torch.tensor([[0.1, -3.0, 2.0, 0.5, 1.0, 0.2]])).int().tolist()
+    [[0, 1, 1, 0, 1, 1]]
+    """
+    n_out, n_in = weight.shape
+    n_groups = math.ceil(n_in / 4)
+    padded = torch.zeros(n_out, n_groups * 4, dtype=weight.dtype, device=weight.device)
+    padded[:, :n_in] = weight.detach().abs()
+    groups = padded.view(n_out, n_groups, 4)  # (out, G, 4)
+    keep = groups.topk(2, dim=2).indices  # (out, G, 2)
+    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, keep, True)  # (out, G, 4)
+    return mask.view(n_out, n_groups * 4)[:, :n_in]
+
+
+def apply_2_4_mask(
+    module: nn.Module, *, permanent: bool = True, inplace: bool = False
+) -> nn.Module:
+    """2:4 semi-structured sparsity on every ``nn.Linear`` weight: 2 of each 4 inputs kept.
+
+    The 50% pattern NVIDIA sparse tensor cores run; on the CPU it only saves storage (see
+    :func:`sparse_size_bytes`). ``permanent`` as in :func:`magnitude_prune`.
+    """
+    model = _copy_or_self(module, inplace)
+    layers = list(linear_layers(model))
+    if not layers:
+        raise ValueError("apply_2_4_mask: the module has no nn.Linear layer")
+    for _, layer in layers:
+        prune.custom_from_mask(layer, "weight", mask_2_4(layer.weight))
+    if permanent:
+        make_permanent(model)
+    return model
+
+
+def make_permanent(module: nn.Module) -> nn.Module:
+    """Fold every pruning mask into its weight and drop the re-parametrisation (in place)."""
+    for sub in module.modules():
+        if prune.is_pruned(sub) and hasattr(sub, "weight_mask"):
+            prune.remove(sub, "weight")
+    return module
+
+
+def weight_sparsity(module: nn.Module) -> float:
+    """Share of exactly-zero weights over all ``nn.Linear`` weights."""
+    zeros = total = 0
+    for _, layer in linear_layers(module):
+        zeros += int((layer.weight == 0).sum())
+        total += layer.weight.numel()
+    return zeros / total if total else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# size and latency
+
+
+def model_size_bytes(module: nn.Module) -> int:
+    """Bytes of ``torch.save(module.state_dict())``: the dense on-disk size, pickle included."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return len(buffer.getvalue())
+
+
+def sparse_size_bytes(
+    module: nn.Module, *, layout: Literal["csr", "2:4"] = "csr", index_bytes: int = 4
+) -> int:
+    """Raw tensor bytes if the Linear weights were stored sparse; everything else stays dense.
+
+    ``"csr"``: per weight matrix ``nnz * (value bytes + index_bytes) + (rows + 1) * index_bytes``
+    (values in their own dtype, int32 column indices and row pointers by default).
+    ``"2:4"``: the semi-structured layout of NVIDIA's sparse kernels, 2 values kept per group of
+    4 plus 2 bits of position metadata per kept value (the tail group padded), whatever the
+    actual zeros. Biases and any other tensors count ``numel * element size``. No pickle
+    overhead is included, unlike :func:`model_size_bytes`.
+    """
+    weights = {id(layer.weight) for _, layer in linear_layers(module)}
+    total = 0
+    for tensor in module.state_dict(keep_vars=True).values():
+        if not isinstance(tensor, Tensor):
+            continue
+        elt = tensor.element_size()
+        if id(tensor) in weights and tensor.ndim == 2:
+            rows, cols = tensor.shape
+            if layout == "csr":
+                nnz = int((tensor != 0).sum())
+                total += nnz * (elt + index_bytes) + (rows + 1) * index_bytes
+            elif layout == "2:4":
+                kept = rows * math.ceil(cols / 4) * 2
+                total += kept * elt + math.ceil(kept * 2 / 8)
+            else:
+                raise ValueError(f"layout must be 'csr' or '2:4', got {layout!r}")
+        else:
+            total += tensor.numel() * elt
+    return total
+
+
+def latency_ms(
+    fn: Callable[[Any], Any], batch: Any, *, repeats: int = 50, warmup: int = 5
+) -> float:
+    """Median wall-clock milliseconds of ``fn(batch)`` over ``repeats`` calls after a warm-up.
+
+    Runs under ``torch.inference_mode``; the median is robust to a busy shared machine.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn(batch)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn(batch)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return float(statistics.median(times))
+
+
+def torch_logits_fn(module: nn.Module, *, output_key: str | None = None) -> LogitsFn:
+    """Wrap a torch module as ``input -> logits array (B, K)``, in eval mode without gradients.
+
+    A NumPy array input becomes a float32 tensor; a tensor or a dict of tensors (a model that
+    reads a batch dict) is passed as is. ``output_key`` picks the logits when the module returns
+    a dict (e.g. ``"logits_1x2"``).
+    """
+    module.eval()
+
+    def run(x: Any) -> npt.NDArray[np.float32]:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        with torch.inference_mode():
+            out = module(x)
+        if output_key is not None:
+            out = out[output_key]
+        return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# distillation
+
+
+def distill(
+    teacher: Callable[[Tensor], Tensor] | Tensor,
+    student: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> tuple[nn.Module, History]:
+    """Train ``student`` (in place) on the teacher's softened outputs and the labels.
+
+    ``loss = alpha T^2 KL(p_T^teacher || p_T^student) + (1 - alpha) CE(y, student)`` with
+    ``p_T = softmax(logits / T)`` (Hinton et al., 2015; the T^2 keeps the soft term's gradient
+    scale independent of T).
+
+    Parameters
+    ----------
+    teacher
+        A function ``x (N, d) -> logits (N, K)`` (run once, without gradients) or the teacher's
+        logits themselves, (N, K).
+    student
+        Any module ``x (B, d) -> logits (B, K)``. A student carrying pruning masks
+        (``permanent=False``) keeps its zeros while it trains.
+    x, y
+        Inputs (N, d) and integer labels (N,).
+
+    Returns
+    -------
+    (student, history)
+        ``history`` per epoch: ``loss``, ``kl_to_teacher`` (at T, mean over x, after the epoch)
+        and ``ce``.
+    """
+    if not 0.0 <= alpha <= 1.0 or temperature <= 0:
+        raise ValueError("need 0 <= alpha <= 1 and temperature > 0")
+    if isinstance(teacher, Tensor):
+        teacher_logits = teacher.detach()
+    else:
+        with torch.no_grad():
+            teacher_logits = teacher(x).detach()
+    if teacher_logits.shape[0] != x.shape[0] or y.shape != (x.shape[0],):
+        raise ValueError(
+            f"teacher logits {tuple(teacher_logits.shape)}, x {tuple(x.shape)} and "
+            f"y {tuple(y.shape)} disagree on N"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    teacher_logp = F.log_softmax(teacher_logits / temperature, dim=1)  # (N, K)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=weight_decay)
+    n = x.shape[0]
+    history: History = []
+    for epoch in range(epochs):
+        student.train()
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            mb = perm[start : start + batch_size]
+            logits = student(x[mb])  # (b, K)
+            student_logp = F.log_softmax(logits / temperature, dim=1)  # (b, K)
+            kl = F.kl_div(student_logp, teacher_logp[mb], log_target=True, reduction="batchmean")
+            ce = F.cross_entropy(logits, y[mb])
+            loss = alpha * temperature**2 * kl + (1.0 - alpha) * ce
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(mb)
+        student.eval()
+        with torch.no_grad():
+            logits = student(x)
+            kl_all = F.kl_div(
+                F.log_softmax(logits / temperature, dim=1),
+                teacher_logp,
+                log_target=True,
+                reduction="batchmean",
+            )
+            ce_all = F.cross_entropy(logits, y)
+        history.append(
+            {
+                "epoch": float(epoch),
+                "loss": total / n,
+                "kl_to_teacher": float(kl_all),
+                "ce": float(ce_all),
+            }
+        )
+    return student, history
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compressed (or reference) model in a :func:`compression_report`.
+
+    Attributes
+    ----------
+    name
+        Row label, e.g. ``"torch_fp32"``.
+    logits_fn
+        The variant's forward pass: its input -> logits array (B, K).
+    size_bytes
+        Stored size (state dict or ONNX file).
+    sparse_size_bytes
+        Size if stored sparse (see :func:`sparse_size_bytes`), or ``None``.
+    note
+        Free text (what the size means, how the variant was made).
+    prepare
+        Row indices (B,) -> the input ``logits_fn`` takes; ``None`` means rows of the report's
+        ``x`` as a float32 array. Use it for models that read something else (a dict of tensors).
+        It runs outside the timed region.
+    """
+
+    name: str
+    logits_fn: LogitsFn
+    size_bytes: int
+    sparse_size_bytes: int | None = None
+    note: str = ""
+    prepare: Callable[[npt.NDArray[np.int64]], Any] | None = None
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def _log_loss(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64]) -> float:
+    picked = np.clip(p[np.arange(len(y)), y], 1e-15, 1.0)
+    return float(-np.mean(np.log(picked)))
+
+
+def _tiled_index(n_rows: int, n: int) -> npt.NDArray[np.int64]:
+    """Row indices 0, 1, ... repeated to length ``n`` (for a batch larger than the data)."""
+    return np.arange(n, dtype=np.int64) % n_rows
+
+
+def compression_report(
+    variants: Sequence[Variant],
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    roi_fn: Callable[[npt.NDArray[np.float64]], float] | None = None,
+    batch_sizes: tuple[int, int] = (1, 256),
+    repeats: int = 50,
+) -> list[dict[str, Any]]:
+    """Size, latency, log loss and ROI of each variant; deltas are against the first variant.
+
+    Parameters
+    ----------
+    variants
+        The reference (full model) first.
+    x, y
+        Evaluation inputs (N, d) (for variants without ``prepare``) and labels (N,).
+    roi_fn
+        Probabilities (N, K) -> ROI of the economic backtest (supplied by the caller, which
+        may use the evaluation layer); ``None`` leaves ROI out.
+    batch_sizes
+        Small and large batch for the latencies (the first rows, cycled when N is smaller).
+    repeats
+        Timed calls per latency (median reported).
+
+    Returns
+    -------
+    list of dict
+        One row per variant: ``variant, size_bytes, sparse_size_bytes, size_ratio,
+        latency_b{small}_ms, latency_b{large}_ms, throughput_ratio_b{small},
+        throughput_ratio_b{large}`` (reference latency / variant latency),
+        ``log_loss, delta_log_loss, roi, delta_roi``, ``max_abs_prob_diff`` and
+        ``mean_abs_prob_diff`` (against the reference's probabilities)
+        and ``note``.
+    """
+    if not variants:
+        raise ValueError("compression_report needs at least one variant")
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    labels = np.asarray(y, dtype=np.int64)
+    small, large = batch_sizes
+    index = {
+        "all": np.arange(len(labels), dtype=np.int64),
+        small: _tiled_index(len(labels), small),
+        large: _tiled_index(len(labels), large),
+    }
+    rows: list[dict[str, Any]] = []
+    ref_probs: npt.NDArray[np.float64] | None = None
+    ref_row: dict[str, Any] = {}
+    for v in variants:
+
+        def inputs(idx: npt.NDArray[np.int64], v: Variant = v) -> Any:
+            return v.prepare(idx) if v.prepare is not None else np.ascontiguousarray(xs[idx])
+
+        probs = _softmax(v.logits_fn(inputs(index["all"])))
+        lat = {
+            b: latency_ms(v.logits_fn, inputs(index[b]), repeats=repeats) for b in (small, large)
+        }
+        row: dict[str, Any] = {
+            "variant": v.name,
+            "size_bytes": v.size_bytes,
+            "sparse_size_bytes": v.sparse_size_bytes,
+            f"latency_b{small}_ms": lat[small],
+            f"latency_b{large}_ms": lat[large],
+            "log_loss": _log_loss(labels, probs),
+            "roi": roi_fn(probs) if roi_fn is not None else None,
+            "note": v.note,
+        }
+        if ref_probs is None:
+            ref_probs, ref_row = probs, row
+        row["size_ratio"] = row["size_bytes"] / ref_row["size_bytes"]
+        for b in (small, large):
+            row[f"throughput_ratio_b{b}"] = ref_row[f"latency_b{b}_ms"] / lat[b]
+        row["delta_log_loss"] = row["log_loss"] - ref_row["log_loss"]
+        row["delta_roi"] = (
+            None if row["roi"] is None or ref_row["roi"] is None else row["roi"] - ref_row["roi"]
+        )
+        row["max_abs_prob_diff"] = float(np.max(np.abs(probs - ref_probs)))
+        row["mean_abs_prob_diff"] = float(np.mean(np.abs(probs - ref_probs)))
+        rows.append(row)
+    return rows

@@ -1,0 +1,281 @@
+"""NeuralModel on a slice of bundled Premier League data: contract, leaks, seeds, artifacts."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.special import softmax
+from sklearn.base import clone
+
+from marketcast.datasets.football_data import load_football
+from marketcast.features.football import build_features
+from marketcast.models.factory import load_model, make_model
+from marketcast.models.neural import (
+    SEQUENCE_FEATURES,
+    NeuralModel,
+    TeamHistory,
+    _best_shrink,
+    band_coverage,
+    bootstrap_weights,
+    calibrate_band_z,
+)
+from marketcast.types import MarketKind
+
+TINY = {
+    "window": 4,
+    "d_model": 8,
+    "n_heads": 2,
+    "d_state": 2,
+    "n_experts": 4,
+    "top_k": 2,
+    "n_band_heads": 3,
+    "max_epochs": 2,
+    "batch_size": 128,
+    "n_jobs": 1,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def epl() -> tuple[pd.DataFrame, np.ndarray]:
+    """E0 2020-21 and 2021-22 (760 matches): features and goals."""
+    bundled = load_football(None)
+    keep = (bundled.matches["league"] == "E0") & bundled.matches["season"].isin(
+        ["2020-2021", "2021-2022"]
+    )
+    matches = bundled.matches.loc[keep].reset_index(drop=True)
+    odds = bundled.odds.loc[bundled.odds["match_id"].isin(matches["match_id"])]
+    data = dataclasses.replace(bundled, matches=matches, odds=odds.reset_index(drop=True))
+    return build_features(data), matches[["home_goals", "away_goals"]].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def split(epl):
+    X, y = epl
+    train = np.arange(len(X)) < 500
+    return X[train], y[train], X[~train]
+
+
+@pytest.fixture(scope="module")
+def fitted(split) -> NeuralModel:
+    X_train, y_train, _ = split
+    return NeuralModel(random_state=3, **TINY).fit(X_train, y_train)
+
+
+def test_probabilities_are_distributions_for_every_market(fitted, split) -> None:
+    _, _, X_test = split
+    p = fitted.predict_proba(X_test)
+    assert p.shape == (len(X_test), 3)
+    assert list(fitted.classes_) == ["home", "draw", "away"]
+    assert np.all(p > 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    for market in MarketKind:
+        pm = fitted.predict_market_proba(X_test, market)
+        assert pm is not None
+        assert pm.shape == (len(X_test), 3 if market is MarketKind.ONE_X_TWO else 2)
+        np.testing.assert_allclose(pm.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_forecast_starts_near_the_market_it_is_boosted_from(fitted, split) -> None:
+    _, _, X_test = split
+    market = X_test[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    gap = np.abs(fitted.predict_proba(X_test) - market).mean()
+    assert gap < 0.05
+
+
+def test_outputs_band_goal_diff_and_routing(fitted, split) -> None:
+    _, _, X_test = split
+    out = fitted.predict_outputs(X_test)
+    n = len(X_test)
+    assert out["context"].shape == (n, 8)
+    assert out["goal_diff"].shape == (n,)
+    low, high = fitted.predict_band(X_test)
+    p = fitted.predict_proba(X_test)
+    assert np.all(low <= p + 1e-6)
+    assert np.all(high >= p - 1e-6)
+    assert np.all((low >= 0) & (high <= 1))
+    routing = fitted.routing_by_league(X_test)
+    assert list(routing.index) == ["E0"]
+    assert int(routing.loc["E0", "n_matches"]) == n
+    experts = routing[[f"expert_{k}" for k in range(4)]].to_numpy()
+    np.testing.assert_allclose(experts.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_no_future_result_reaches_a_fixture(epl) -> None:
+    """Perturb the results of every match from a fixture's kick-off day on: nothing changes."""
+    X, y = epl
+    model = NeuralModel(random_state=1, **TINY).fit(X.iloc[:400], y[:400])
+    day = X["kickoff_utc"].dt.floor("D")
+    cutoff = day.iloc[600]
+    fixtures = X[(day == cutoff).to_numpy()]
+    later = X[(day > cutoff + pd.Timedelta(days=3)).to_numpy()].iloc[:40]
+    rng = np.random.default_rng(0)
+    perturbed = y.copy()
+    future = (X["kickoff_utc"] >= cutoff).to_numpy()
+    perturbed[future] = rng.integers(0, 7, size=(int(future.sum()), 2))
+
+    model.update_history(X, y)
+    emb_true = model.predict_outputs(fixtures)["context"]
+    p_true = model.predict_proba(fixtures)
+    later_true = model.predict_outputs(later)["context"]
+    model.update_history(X, perturbed)
+    np.testing.assert_array_equal(model.predict_outputs(fixtures)["context"], emb_true)
+    np.testing.assert_array_equal(model.predict_proba(fixtures), p_true)
+    # Sensitivity: fixtures after the cutoff do see the (perturbed) matches before them.
+    assert not np.allclose(model.predict_outputs(later)["context"], later_true)
+
+
+def test_team_history_windows_hold_only_strictly_earlier_matches(epl) -> None:
+    X, y = epl
+    history = TeamHistory.build(X, y)
+    minute = (X["kickoff_utc"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(minutes=1)
+    minute = minute.to_numpy(dtype=np.int64)
+    seq, valid = history.window(X["home_team"].to_numpy(), minute, 10)
+    age = seq[..., SEQUENCE_FEATURES.index("age_years")]
+    assert np.all(age[valid] > 0)  # every match used is strictly older than the fixture
+    first = X.groupby("home_team").head(1).index.to_numpy()
+    # A team's first match of the slice may only see away games before it, never itself.
+    counts = valid.sum(axis=1)
+    assert counts[0] == 0
+    assert np.all(valid[:, 1:] >= valid[:, :-1])  # padding only on the left (oldest side)
+    assert counts[first].max() < 10
+    unknown, unknown_valid = history.window(np.array(["Nobody FC"]), minute[:1], 10)
+    assert not unknown_valid.any()
+    assert np.count_nonzero(unknown) == 0
+
+
+def test_two_seeded_fits_are_identical_and_another_seed_differs(split) -> None:
+    X_train, y_train, X_test = split
+    a = NeuralModel(random_state=11, **TINY).fit(X_train, y_train).predict_proba(X_test)
+    b = NeuralModel(random_state=11, **TINY).fit(X_train, y_train).predict_proba(X_test)
+    c = NeuralModel(random_state=12, **TINY).fit(X_train, y_train).predict_proba(X_test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_state_dict_round_trip_predicts_identically(fitted, split) -> None:
+    _, _, X_test = split
+    files = fitted.to_artifact()
+    assert set(files) == {"neural.json", "neural_state.pt"}
+    tensors = torch.load(io.BytesIO(files["neural_state.pt"]), weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in tensors.values())
+    rebuilt = load_model("neural", files)
+    for market in MarketKind:
+        np.testing.assert_array_equal(
+            rebuilt.predict_market_proba(X_test, market),
+            fitted.predict_market_proba(X_test, market),
+        )
+    np.testing.assert_array_equal(rebuilt.predict_band(X_test)[0], fitted.predict_band(X_test)[0])
+
+
+def test_sklearn_conventions_and_factory_defaults(split) -> None:
+    model = make_model("neural", TINY, seed=5)
+    assert model.random_state == 5
+    assert model.warm_start is True
+    assert [a for a in vars(model) if a.endswith("_") and not a.startswith("_")] == []
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_warm_start_continues_from_previous_weights(split) -> None:
+    X_train, y_train, _ = split
+    warm = NeuralModel(random_state=2, warm_start=True, **TINY).fit(X_train, y_train)
+    first = {k: v.clone() for k, v in warm.network_.state_dict().items()}
+    layout = list(warm.static_features_)
+    # Zero warm epochs: the refit must keep exactly the weights it continues from.
+    warm.set_params(warm_epochs=0).fit(X_train, y_train)
+    assert warm.n_fits_ == 2
+    assert warm.training_log_ == []
+    assert warm.static_features_ == layout
+    for key, value in warm.network_.state_dict().items():
+        assert torch.equal(value, first[key]), key
+    warm.set_params(warm_epochs=1, warm_rows=200).fit(X_train, y_train)
+    assert warm.n_fits_ == 3
+    assert len(warm.training_log_) == 1
+    cold = NeuralModel(random_state=2, **TINY).fit(X_train, y_train)
+    assert cold.n_fits_ == 1
+
+
+def test_fit_does_not_mutate_inputs(split) -> None:
+    X_train, y_train, X_test = split
+    X_before, y_before = X_train.copy(), y_train.copy()
+    NeuralModel(**{**TINY, "max_epochs": 1}).fit(X_train, y_train).predict_proba(X_test)
+    pd.testing.assert_frame_equal(X_train, X_before)
+    np.testing.assert_array_equal(y_train, y_before)
+
+
+def test_bad_inputs_are_clear_errors(fitted, split) -> None:
+    X_train, y_train, X_test = split
+    with pytest.raises(ValueError, match="y must have shape"):
+        NeuralModel(**TINY).fit(X_train, y_train[:, 0])
+    with pytest.raises(ValueError, match="lacks columns"):
+        fitted.predict_proba(X_test.drop(columns=["elo_diff"]))
+    bad = X_train.copy()
+    bad.loc[bad.index[3], "kickoff_utc"] = pd.NaT
+    with pytest.raises(ValueError, match="row 3: kickoff_utc is missing"):
+        NeuralModel(**TINY).fit(bad, y_train)
+
+
+def test_band_coverage_counts_reference_inside_band() -> None:
+    low = np.array([[0.4, 0.2, 0.2], [0.5, 0.2, 0.1], [0.1, 0.1, 0.1]])
+    high = np.array([[0.5, 0.3, 0.3], [0.6, 0.3, 0.2], [0.2, 0.2, 0.2]])
+    ref = np.array([[0.45, 0.35, 0.2], [0.55, 0.25, 0.2], [np.nan, 0.5, 0.5]])
+    out = band_coverage(low, high, ref)
+    assert out["n"] == 2
+    assert out["n_skipped"] == 1
+    assert out["coverage"] == pytest.approx(5 / 6)
+    assert out["coverage_1"] == pytest.approx(0.5)
+    assert out["mean_width"] == pytest.approx(0.1)
+
+
+def test_bootstrap_weights_are_stable_poisson_and_member_specific() -> None:
+    ids = np.array([f"E0:2020-01-{d:02d}:A:B" for d in range(1, 29)] * 100)
+    w = bootstrap_weights(ids, 4, seed=0)
+    assert w.shape == (len(ids), 4)
+    np.testing.assert_array_equal(w, bootstrap_weights(ids, 4, seed=0))
+    np.testing.assert_array_equal(w[:28], w[28:56])  # a match keeps its weight
+    unique = bootstrap_weights(np.array([f"m{i}" for i in range(20000)]), 2, seed=0)
+    assert unique[:, 0].mean() == pytest.approx(1.0, abs=0.03)
+    assert (unique[:, 0] == 0).mean() == pytest.approx(np.exp(-1), abs=0.02)
+    assert not np.array_equal(unique[:, 0], unique[:, 1])
+
+
+def test_calibrated_band_width_reaches_the_target_coverage(fitted, split) -> None:
+    _, _, X_test = split
+    out = fitted.predict_outputs(X_test)
+    p = softmax(out["logits_1x2"], axis=1)
+    reference = X_test[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    z = calibrate_band_z(p, out["band_std"], reference, target=0.8)
+    covered = band_coverage(p - z * out["band_std"], p + z * out["band_std"], reference)
+    assert z > 0
+    assert 0.8 <= covered["coverage"] < 0.8 + 3 / reference.size
+
+
+def test_shrink_to_market_is_fitted_per_market_and_stored_in_the_head(fitted) -> None:
+    assert set(fitted.shrink_) == {"1x2", "ou25", "ah"}
+    assert all(0.0 <= a <= 1.0 for a in fitted.shrink_.values())
+    head_shrink = fitted.network_.head.shrink.tolist()
+    assert head_shrink == pytest.approx([fitted.shrink_[m] for m in ("1x2", "ou25", "ah")])
+
+
+def test_best_shrink_keeps_signal_and_drops_noise() -> None:
+    rng = np.random.default_rng(0)
+    n = 20000
+    prior = np.log(np.full((n, 3), 1 / 3))
+    truth = rng.normal(0, 0.8, size=(n, 3))
+    p_true = np.exp(truth) / np.exp(truth).sum(axis=1, keepdims=True)
+    labels = (p_true.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    assert _best_shrink(prior, truth, labels) == pytest.approx(1.0, abs=0.1)
+    noise = rng.normal(0, 0.8, size=(n, 3))
+    assert _best_shrink(prior, noise, labels) < 0.1
+
+
+def test_empty_frame_gives_empty_predictions(fitted, split) -> None:
+    _, _, X_test = split
+    empty = X_test.iloc[:0]
+    assert fitted.predict_proba(empty).shape == (0, 3)
+    assert fitted.predict_market_proba(empty, MarketKind.OVER_UNDER_25).shape == (0, 2)
