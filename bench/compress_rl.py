@@ -694,6 +694,13 @@ def compression_section(
         variants.append(
             Variant("student_onnx_fp32", s_student, s_student.size_bytes, None, "onnxruntime")
         )
+        sq_path = onnx_quantize_dynamic(spath, Path(tmp) / "student_int8.onnx")
+        s_student_q = OnnxSession(sq_path)
+        variants.append(
+            Variant(
+                "student_onnx_int8", s_student_q, s_student_q.size_bytes, None, "onnxruntime int8"
+            )
+        )
         rows_out = compression_report(
             variants, x_test, y_test, roi_fn=roi_fn, batch_sizes=(1, 256), repeats=repeats
         )
