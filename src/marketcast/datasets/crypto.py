@@ -31,7 +31,7 @@ from marketcast.data.candles import (
 )
 from marketcast.data.validation import DataError, Issue
 from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
-from marketcast.datasets.football_data import iter_csv_files
+from marketcast.datasets.football_data import read_csv_sources
 
 __all__ = [
     "BUNDLED_CRYPTO",
@@ -239,20 +239,7 @@ def load_candles(
         return load_candle_sources(
             sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
         )
-    sources = []
-    report_errors: list[DataError] = []
-    archives = [Path(p) for p in paths if _is_archive(Path(p))]
-    plain = [p for p in paths if not _is_archive(Path(p))]
-    for archive in archives:
-        sources.extend(read_archive_csvs(archive))
-    for path in iter_csv_files(plain):
-        try:
-            sources.append((str(path), path.read_bytes()))
-        except OSError as exc:
-            err = DataError(str(path), None, None, f"cannot read file: {exc}")
-            if on_error == "raise":
-                raise err from exc
-            report_errors.append(err)
+    sources, report_errors = read_csv_sources(paths, raise_on_error=on_error == "raise")
     data = load_candle_sources(
         sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
     )
@@ -327,11 +314,6 @@ def load_candle_sources(
             columns=list(OPEN_INTEREST_COLUMNS),
         )
     return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
-
-
-def _is_archive(path: Path) -> bool:
-    name = path.name.lower()
-    return path.is_file() and name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"))
 
 
 def _spec(kind: FileKind, header: list[str]) -> _Spec:

@@ -280,20 +280,7 @@ def load_football(
     if paths is None:
         sources: list[tuple[str, bytes]] = read_archive_csvs(bundled_football_path())
         return load_football_sources(sources, on_error=on_error, max_issues=max_issues)
-    sources = []
-    errors: list[DataError] = []
-    archives = [Path(p) for p in paths if _is_archive(Path(p))]
-    plain = [p for p in paths if not _is_archive(Path(p))]
-    for archive in archives:
-        sources.extend(read_archive_csvs(archive))
-    for path in iter_csv_files(plain):
-        try:
-            sources.append((str(path), path.read_bytes()))
-        except OSError as exc:
-            err = DataError(str(path), None, None, f"cannot read file: {exc}")
-            if on_error == "raise":
-                raise err from exc
-            errors.append(err)
+    sources, errors = read_csv_sources(paths, raise_on_error=on_error == "raise")
     data = load_football_sources(sources, on_error=on_error, max_issues=max_issues)
     data.report.errors.extend(e.to_issue() for e in errors)
     return data
@@ -453,7 +440,34 @@ class _RawFile:
         return len(self.frame)
 
 
-def _is_archive(path: Path) -> bool:
+def read_csv_sources(
+    paths: Iterable[str | Path], *, raise_on_error: bool
+) -> tuple[list[tuple[str, bytes]], list[DataError]]:
+    """Read every CSV in ``paths`` (files, folders searched recursively, tar archives).
+
+    Returns ``(name, bytes)`` pairs and an error per unreadable file (raised instead with
+    ``raise_on_error``), so one bad file is reported without losing the others.
+    """
+    paths = list(paths)
+    sources: list[tuple[str, bytes]] = []
+    errors: list[DataError] = []
+    archives = [Path(p) for p in paths if is_archive(Path(p))]
+    plain = [p for p in paths if not is_archive(Path(p))]
+    for archive in archives:
+        sources.extend(read_archive_csvs(archive))
+    for path in iter_csv_files(plain):
+        try:
+            sources.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            err = DataError(str(path), None, None, f"cannot read file: {exc}")
+            if raise_on_error:
+                raise err from exc
+            errors.append(err)
+    return sources, errors
+
+
+def is_archive(path: Path) -> bool:
+    """True for a tar archive (plain, gzip or xz) that exists."""
     name = path.name.lower()
     return path.is_file() and name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"))
 

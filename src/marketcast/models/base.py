@@ -66,3 +66,26 @@ def json_bytes(obj: Any) -> bytes:
 def n_outcomes(market: MarketKind) -> int:
     """Number of outcome columns for ``market``."""
     return len(OUTCOMES[market])
+
+
+def lightgbm_params(model: Any) -> dict[str, Any]:
+    """LightGBM parameters shared by our boosted estimators, read from their attributes.
+
+    ``model`` has ``learning_rate``, ``num_leaves``, ``min_child_samples``, ``reg_lambda``,
+    ``feature_fraction``, ``bagging_fraction``, ``random_state`` and ``n_jobs``; the objective is
+    the caller's. Deterministic, column-wise, silent.
+    """
+    return {
+        "learning_rate": model.learning_rate,
+        "num_leaves": model.num_leaves,
+        "min_data_in_leaf": model.min_child_samples,
+        "lambda_l2": model.reg_lambda,
+        "feature_fraction": model.feature_fraction,
+        "bagging_fraction": model.bagging_fraction,
+        "bagging_freq": 1,
+        "seed": model.random_state,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": model.n_jobs,
+        "verbosity": -1,
+    }

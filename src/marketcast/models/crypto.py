@@ -14,7 +14,7 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
-from marketcast.models.base import json_bytes
+from marketcast.models.base import json_bytes, lightgbm_params
 
 #: Stable crypto model names (``consensus`` is built in :mod:`marketcast.ensemble.consensus`).
 CRYPTO_MODEL_NAMES = ("flat", "momentum", "buy_and_hold", "logistic", "lightgbm")
@@ -459,21 +459,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         self.n_jobs = n_jobs
 
     def _lgb_params(self) -> dict[str, Any]:
-        return {
-            "objective": "binary",
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
-            "lambda_l2": self.reg_lambda,
-            "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1,
-            "seed": self.random_state,
-            "deterministic": True,
-            "force_col_wise": True,
-            "num_threads": self.n_jobs,
-            "verbosity": -1,
-        }
+        return {"objective": "binary", **lightgbm_params(self)}
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Choose the tree count on the latest rows, then fit on all rows."""

@@ -12,7 +12,14 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 
-from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.models.base import (
+    CLASSES_1X2,
+    base_rates,
+    json_bytes,
+    lightgbm_params,
+    market_labels,
+    n_outcomes,
+)
 from marketcast.types import MarketKind
 
 _MARKET_PRIOR_COLUMNS = {
@@ -97,20 +104,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         return self
 
     def _params(self, k: int) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
-            "lambda_l2": self.reg_lambda,
-            "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1,
-            "seed": self.random_state,
-            "deterministic": True,
-            "force_col_wise": True,
-            "num_threads": self.n_jobs,
-            "verbosity": -1,
-        }
+        params = lightgbm_params(self)
         if k == 2:
             params.update(objective="binary")
         else:
