@@ -437,36 +437,26 @@ def aggregate_horizon(
     period_returns = returns.to_numpy()
 
     model_names = [m for m in config.models if f"position__{m}" in decisions.columns]
+    market_inputs: dict[str, Any] = {
+        "spread": spread.to_numpy(),
+        "quote_volume": quote_volume.to_numpy(),
+        "volatility": volatility.to_numpy(),
+        "funding": funding.to_numpy(),
+        "costs": costs,
+        "periods_per_year": periods_per_year,
+    }
     models: dict[str, dict[str, Any]] = {}
     period_net: dict[str, np.ndarray] = {}
     for name in model_names:
         positions = matrix(f"position__{name}", 0.0).reindex(index=times, columns=pairs)
         positions = positions.fillna(0.0).to_numpy() * universe.to_numpy()
-        result = run_backtest(
-            positions,
-            period_returns,
-            spread=spread.to_numpy(),
-            quote_volume=quote_volume.to_numpy(),
-            volatility=volatility.to_numpy(),
-            funding=funding.to_numpy(),
-            costs=costs,
-            periods_per_year=periods_per_year,
-        )
+        result = run_backtest(positions, period_returns, **market_inputs)
         metrics = result.metrics()
         metrics.update(_direction_scores(decisions, name))
         models[name] = metrics
         period_net[name] = np.asarray(result.net, dtype=np.float64)
 
-    bh = buy_and_hold(
-        period_returns,
-        spread=spread.to_numpy(),
-        quote_volume=quote_volume.to_numpy(),
-        volatility=volatility.to_numpy(),
-        funding=funding.to_numpy(),
-        costs=costs,
-        periods_per_year=periods_per_year,
-    )
-    bh_metrics = bh.metrics()
+    bh_metrics = buy_and_hold(period_returns, **market_inputs).metrics()
 
     champion, decision = shadow_test(period_net, incumbent, rule)
     events = [e for r in results for e in r.events]
