@@ -809,7 +809,13 @@ def print_crypto_summary(
         "turnover",
         "log loss",
     ):
-        table.add_column(column, justify="right" if column not in ("horizon", "model") else "left")
+        left = column in ("horizon", "model")
+        table.add_column(
+            column,
+            justify="left" if left else "right",
+            no_wrap=True,
+            min_width=12 if column == "model" else None,
+        )
     for h, ev in evaluation.horizons.items():
         rows = [*ev.models.items(), ("buy_and_hold", ev.buy_and_hold)]
         for name, m in rows:

@@ -210,7 +210,8 @@ def run_group_task(task: GroupTask) -> GroupResult:
         ends = label_end.to_numpy()[test]
         for name in base:
             held = out[f"position__{name}"].to_numpy()
-            net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
+            with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
+                net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
             finite = np.isfinite(net)
             history[name].append(net[finite])
             history_end[name].append(ends[finite])
