@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 
@@ -57,6 +58,12 @@ def create_default_app() -> FastAPI:
     """App factory for ``uvicorn --factory marketcast.serving.default:create_default_app``."""
     settings = ServingSettings.from_env()
     service = build_service(settings)
+    # The loaded champions (and torch, when the neural model is among them) are ~280k
+    # long-lived objects: a full collection over them takes ~100 ms, a latency spike every time
+    # the collector reaches the oldest generation. Freezing them keeps those pauses off requests;
+    # what later reloads allocate is collected as usual.
+    gc.collect()
+    gc.freeze()
     # With several workers an admin call reaches one of them: all follow the registry instead.
     service.follow_registry(float(os.environ.get("MARKETCAST_REGISTRY_POLL_S", "1.0")))
     return create_app(settings, service)
