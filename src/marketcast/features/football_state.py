@@ -119,14 +119,16 @@ class FeatureState:
         """Rows from :meth:`fixture_rows` as a feature frame with the training columns."""
         # One float block plus a few identity columns: far cheaper than a frame from dicts,
         # which matters on the server's per-request path.
+        # Built in one constructor call from a dict of columns: inserting the identity columns one
+        # by one rebuilt the column index each time (~0.4 ms of a ~3 ms request).
         numeric = [c for c in self.columns if c not in _IDENTITY]
         values = np.array([[r[c] for c in numeric] for r in rows], dtype=float)
-        frame = pd.DataFrame(values, columns=numeric)
+        data: dict[str, Any] = {c: values[:, i] for i, c in enumerate(numeric)}
         for column in ("match_id", "season", "home_team", "away_team"):
-            frame[column] = [r[column] for r in rows]
-        frame["kickoff_utc"] = pd.to_datetime([r["kickoff_utc"] for r in rows], utc=True)
-        frame["league"] = pd.Categorical([r["league"] for r in rows])
-        return frame  # models select columns by name; the order is the numeric block first
+            data[column] = [r[column] for r in rows]
+        data["kickoff_utc"] = pd.to_datetime([r["kickoff_utc"] for r in rows], utc=True)
+        data["league"] = pd.Categorical([r["league"] for r in rows])
+        return pd.DataFrame(data)  # models select columns by name; the numeric block comes first
 
     def _row(self, fixture: Mapping[str, Any]) -> dict[str, Any]:
         league, home, away = fixture["league"], fixture["home"], fixture["away"]
