@@ -50,7 +50,6 @@ class GroupTask:
     latency_bars: int
     per_regime: bool
     min_edge: float
-    train_stride: int
     seed: int
 
 
@@ -149,8 +148,6 @@ def run_group_task(task: GroupTask) -> GroupResult:
 
     base = [m for m in task.models if m in BASE_MODELS]
     gate = RegimeGate()
-    history: dict[str, list[np.ndarray]] = {m: [] for m in base}
-    history_end: dict[str, list[np.ndarray]] = {m: [] for m in base}
     frames: list[pd.DataFrame] = []
     events: list[dict[str, Any]] = []
     gate_log: list[dict[str, Any]] = []
@@ -193,8 +190,6 @@ def run_group_task(task: GroupTask) -> GroupResult:
                 rows,
                 regime,
                 p_by_model,
-                history,
-                history_end,
                 gate,
                 as_of,
                 mean_abs,
@@ -213,8 +208,6 @@ def run_group_task(task: GroupTask) -> GroupResult:
             with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
                 net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
             finite = np.isfinite(net)
-            history[name].append(net[finite])
-            history_end[name].append(ends[finite])
             for reg, end, value in zip(
                 regime[test][finite], ends[finite], net[finite], strict=True
             ):
@@ -246,8 +239,6 @@ def _consensus_step(
     rows: pd.DataFrame,
     regime: np.ndarray,
     p_by_model: dict[str, np.ndarray],
-    history: dict[str, list[np.ndarray]],
-    history_end: dict[str, list[np.ndarray]],
     gate: RegimeGate,
     as_of: pd.Timestamp,
     mean_abs: float,
@@ -262,14 +253,11 @@ def _consensus_step(
     Runs per pair over the step's decisions in time order, so the correlation penalty and the
     adaptive threshold follow each pair's own sequence (carried across steps).
     """
+    # Each model's resolved out-of-sample record, all regimes together, from the gate's records.
     resolved: dict[str, np.ndarray] = {}
-    for name, chunks in history.items():
-        if not chunks:
-            resolved[name] = np.empty(0)
-            continue
-        values = np.concatenate(chunks)
-        ends = np.concatenate(history_end[name])
-        resolved[name] = values[pd.DatetimeIndex(ends) <= as_of]
+    for name in p_by_model:
+        records = pd.concat([gate.records(name, reg) for reg in REGIMES], ignore_index=True)
+        resolved[name] = records["net_return"].to_numpy()[records["period_end_utc"] <= as_of]
     reliability = reliability_from_history(resolved)
     voters = [m for m in p_by_model if m != "flat"]
     regime_test = regime[test].astype(str)
