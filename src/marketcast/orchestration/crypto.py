@@ -29,7 +29,12 @@ from marketcast.config import CryptoRunConfig
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.regime import classify_regimes
-from marketcast.evaluation.costs import CostModel, fee_rate, half_spread_rate, slippage_rate
+from marketcast.evaluation.costs import (
+    CostModel,
+    fee_rate,
+    half_spread_rate,
+    slippage_rate,
+)
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
 from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
 from marketcast.features.universe import build_universe
@@ -226,7 +231,7 @@ def round_trip_cost(
     per_side = (
         fee_rate(costs)
         + half_spread_rate(spread, costs)
-        + slippage_rate(one, volatility, np.where(quote_volume > 0, quote_volume, np.nan), costs)
+        + slippage_rate(one, volatility, quote_volume, costs)
     )
     return np.asarray(2.0 * per_side, dtype=np.float64)
 
@@ -272,7 +277,6 @@ def plan_jobs(
                 latency_bars=config.walk_forward.latency_bars,
                 per_regime=config.per_regime,
                 min_edge=config.min_edge,
-                train_stride=max(1, HORIZON_BARS[horizon] // 4),
                 seed=config.seed,
             )
             # Priority: the most liquid groups first; 1h (the most rows) before longer horizons.
@@ -596,7 +600,12 @@ def _shadow_and_export(
             Job(
                 f"export/{horizon}",
                 fit_final_artifacts,
-                (prepared_rows_for_export(prepared, config, horizon), champion, config),
+                (
+                    prepared_rows_for_export(prepared, config, horizon),
+                    champion,
+                    pair_groups(prepared, config.group_size),
+                    config,
+                ),
             )
         )
     outcomes = run_jobs(
@@ -661,18 +670,16 @@ def prepared_rows_for_export(
 
 
 def fit_final_artifacts(
-    rows: pd.DataFrame, champion: str, config: CryptoRunConfig
+    rows: pd.DataFrame,
+    champion: str,
+    groups: list[tuple[str, list[str]]],
+    config: CryptoRunConfig,
 ) -> dict[str, bytes]:
-    """Step 9: fit the champion on all rows, per pair group; artifact files by group."""
+    """Step 9: fit the champion on all rows of each pair group (the walk-forward's groups)."""
     feature_columns = [c for c in CRYPTO_FEATURE_COLUMNS if c in rows.columns]
     members = list(BASE_MODELS) if champion == "consensus" else [champion]
-    volume_order = rows.groupby("pair").size().sort_values(ascending=False).index.tolist()
     files: dict[str, bytes] = {}
-    groups: dict[str, list[str]] = {}
-    for start in range(0, len(volume_order), config.group_size):
-        group = f"g{start // config.group_size}"
-        pairs = volume_order[start : start + config.group_size]
-        groups[group] = pairs
+    for group, pairs in groups:
         part = rows.loc[rows["pair"].isin(pairs)]
         y = (part["direction"].to_numpy() > 0).astype(np.int64)
         for name in members:
@@ -686,7 +693,7 @@ def fit_final_artifacts(
         {
             "champion": champion,
             "members": members,
-            "groups": groups,
+            "groups": dict(groups),
             "feature_columns": feature_columns,
         },
         indent=1,
