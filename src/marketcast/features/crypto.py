@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 from pandas.api.typing import Rolling
 
+from marketcast.data.candles import CANDLE_COLUMNS
 from marketcast.data.validation import DataError
 from marketcast.features.spread import moment_to_spread, spread_moments
 
@@ -17,9 +18,9 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BAR",
-    "CANDLE_COLUMNS",
     "CRYPTO_FEATURE_COLUMNS",
     "FUNDING_MAX_AGE",
+    "REQUIRED_CANDLE_COLUMNS",
     "RETURN_HORIZONS_BARS",
     "CandleGrid",
     "build_crypto_features",
@@ -32,16 +33,9 @@ IntArray = npt.NDArray[np.int64]
 
 #: Bar length of the candles this module reads.
 BAR = pd.Timedelta(hours=1)
-#: Columns the candles frame must have (the loader's contract).
-CANDLE_COLUMNS: tuple[str, ...] = (
-    "pair",
-    "open_time_utc",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
+#: Columns of the loader's candle table (``data.candles.CANDLE_COLUMNS``) these features read.
+REQUIRED_CANDLE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CANDLE_COLUMNS if c not in ("quote_volume_estimated", "trades", "vendor", "repaired")
 )
 #: Log-return look-backs, in hourly bars.
 RETURN_HORIZONS_BARS: tuple[int, ...] = (1, 4, 24, 72, 168)
@@ -81,10 +75,10 @@ def _ns(times: pd.Series | pd.DatetimeIndex) -> IntArray:
 def validate_candles(candles: pd.DataFrame, *, name: str = "candles") -> None:
     """Check the candles contract; raise :class:`DataError` naming the row and field.
 
-    Requires the :data:`CANDLE_COLUMNS`, a tz-aware UTC ``open_time_utc`` on whole hours and
-    at most one bar per ``(pair, open_time_utc)``. Rows need not be sorted.
+    Requires the :data:`REQUIRED_CANDLE_COLUMNS`, a tz-aware UTC ``open_time_utc`` on whole
+    hours and at most one bar per ``(pair, open_time_utc)``. Rows need not be sorted.
     """
-    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+    missing = [c for c in REQUIRED_CANDLE_COLUMNS if c not in candles.columns]
     if missing:
         raise DataError(name, None, missing[0], f"missing columns {missing}")
     open_time = candles["open_time_utc"]
