@@ -385,10 +385,7 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
         """Rebuild from :meth:`to_artifact` output."""
         meta = json.loads(files["logistic.json"])
-        params = dict(meta["params"])
-        if params["feature_columns"] is not None:
-            params["feature_columns"] = tuple(params["feature_columns"])
-        model = cls(**params)
+        model = cls(**_params_from_meta(meta))
         model.feature_columns_ = list(meta["feature_columns"])
         model.coef_ = np.asarray(meta["coefficients"], dtype=float)
         model.intercept_ = float(meta["intercept"])
@@ -533,10 +530,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
         """Rebuild from :meth:`to_artifact` output."""
         meta = json.loads(files["lightgbm_direction.json"])
-        params = dict(meta["params"])
-        if params["feature_columns"] is not None:
-            params["feature_columns"] = tuple(params["feature_columns"])
-        model = cls(**params)
+        model = cls(**_params_from_meta(meta))
         model.feature_columns_ = list(meta["feature_columns"])
         model.best_iteration_ = int(meta["best_iteration"])
         loss = meta["validation_log_loss"]
@@ -554,6 +548,14 @@ CRYPTO_MODEL_CLASSES: dict[str, type[Any]] = {
     "logistic": LogisticModel,
     "lightgbm": LightGBMDirectionModel,
 }
+
+
+def _params_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Constructor parameters saved by ``to_artifact`` (JSON lists back to tuples)."""
+    params = dict(meta["params"])
+    if params["feature_columns"] is not None:
+        params["feature_columns"] = tuple(params["feature_columns"])
+    return params
 
 
 def make_crypto_model(name: str, **params: Any) -> Any:
