@@ -132,41 +132,64 @@ def _init_worker() -> None:
         os.environ[name] = "1"
 
 
-def _run_processes(
-    jobs: Sequence[Job], workers: int, retries: int, progress: ProgressFn | None
+def _schedule(
+    jobs: Sequence[Job],
+    retries: int,
+    progress: ProgressFn | None,
+    slots: int,
+    submit: Callable[[Job], Any],
+    wait_any: Callable[[list[Any]], list[Any]],
+    result_of: Callable[[Any], tuple[Any, float]],
 ) -> dict[str, JobOutcome]:
+    """Keep ``slots`` jobs running in priority order; retry failures at the front of the queue.
+
+    ``submit(job)`` starts a job and returns a handle, ``wait_any(handles)`` returns the
+    finished ones, ``result_of(handle)`` gives ``(result, seconds)`` or raises the job's error.
+    """
     outcomes = {job.key: JobOutcome(job.key, ok=False) for job in jobs}
     by_key = {job.key: job for job in jobs}
     queue = list(jobs)  # priority order
-    running: dict[Future[tuple[Any, float]], str] = {}
+    running: dict[Any, str] = {}
     done_count = 0
+    while queue or running:
+        while queue and len(running) < slots:
+            job = queue.pop(0)
+            outcomes[job.key].attempts += 1
+            running[submit(job)] = job.key
+        for handle in wait_any(list(running)):
+            key = running.pop(handle)
+            outcome = outcomes[key]
+            try:
+                outcome.result, outcome.seconds = result_of(handle)
+            except Exception as exc:
+                outcome.errors.append(_error_text(exc))
+                logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
+                if outcome.attempts <= retries:
+                    queue.insert(0, by_key[key])  # a retry keeps its place at the front
+                    continue
+                outcome.error = outcome.errors[-1]
+            else:
+                outcome.ok = True
+            done_count += 1
+            if progress is not None:
+                progress(done_count, len(jobs), key)
+    return outcomes
+
+
+def _run_processes(
+    jobs: Sequence[Job], workers: int, retries: int, progress: ProgressFn | None
+) -> dict[str, JobOutcome]:
     # spawn, not fork: a forked child of a process that already ran OpenMP code can deadlock.
     context = get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        while queue or running:
-            while queue and len(running) < workers:
-                job = queue.pop(0)
-                outcomes[job.key].attempts += 1
-                running[pool.submit(_timed_call, job.fn, job.args)] = job.key
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                key = running.pop(future)
-                outcome = outcomes[key]
-                try:
-                    outcome.result, outcome.seconds = future.result()
-                except Exception as exc:
-                    outcome.errors.append(_error_text(exc))
-                    logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
-                    if outcome.attempts <= retries:
-                        queue.insert(0, by_key[key])  # a retry keeps its place at the front
-                        continue
-                    outcome.error = outcome.errors[-1]
-                else:
-                    outcome.ok = True
-                done_count += 1
-                if progress is not None:
-                    progress(done_count, len(jobs), key)
-    return outcomes
+
+        def submit(job: Job) -> Future[tuple[Any, float]]:
+            return pool.submit(_timed_call, job.fn, job.args)
+
+        def wait_any(futures: list[Future[tuple[Any, float]]]) -> list[Any]:
+            return list(wait(futures, return_when=FIRST_COMPLETED)[0])
+
+        return _schedule(jobs, retries, progress, workers, submit, wait_any, lambda f: f.result())
 
 
 def _run_ray(
@@ -202,37 +225,17 @@ def _run_ray(
         ray.init(**init)
     try:
         remote_call = ray.remote(num_cpus=1, max_retries=0)(_timed_call)
-        outcomes = {job.key: JobOutcome(job.key, ok=False) for job in jobs}
-        by_key = {job.key: job for job in jobs}
-        queue = list(jobs)
-        running: dict[Any, str] = {}
-        done_count = 0
         # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order.
         in_flight = max(1, int(ray.cluster_resources().get("CPU", workers))) * 2
-        while queue or running:
-            while queue and len(running) < in_flight:
-                job = queue.pop(0)
-                outcomes[job.key].attempts += 1
-                running[remote_call.remote(job.fn, job.args)] = job.key
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                key = running.pop(ref)
-                outcome = outcomes[key]
-                try:
-                    outcome.result, outcome.seconds = ray.get(ref)
-                except Exception as exc:
-                    outcome.errors.append(_error_text(exc))
-                    logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
-                    if outcome.attempts <= retries:
-                        queue.insert(0, by_key[key])
-                        continue
-                    outcome.error = outcome.errors[-1]
-                else:
-                    outcome.ok = True
-                done_count += 1
-                if progress is not None:
-                    progress(done_count, len(jobs), key)
-        return outcomes
+        return _schedule(
+            jobs,
+            retries,
+            progress,
+            in_flight,
+            lambda job: remote_call.remote(job.fn, job.args),
+            lambda refs: ray.wait(refs, num_returns=1)[0],
+            ray.get,
+        )
     finally:
         if started_here:
             ray.shutdown()
