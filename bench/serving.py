@@ -137,13 +137,30 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process (Linux ``/proc``), ``None`` elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+    """User + system CPU seconds of a process and its live descendants (Linux ``/proc``).
+
+    ``uvicorn --workers N`` answers from child processes: the parent alone idles, so the
+    whole tree is summed. ``None`` where ``/proc`` is not available.
+    """
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
     ticks_per_s = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks_per_s  # utime, stime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since the listing
+        # after the name: state, ppid, ... utime (14th field overall), stime (15th)
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks_per_s)
+    if pid not in stats:
+        return None
+    total, frontier = 0.0, [pid]
+    while frontier:
+        current = frontier.pop()
+        total += stats[current][1]
+        frontier.extend(child for child, (parent, _) in stats.items() if parent == current)
+    return total
 
 
 # ----------------------------------------------------------------------------------------------

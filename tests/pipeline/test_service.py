@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -13,7 +14,14 @@ from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
 from marketcast.serving.protocol import UnknownTeamError
 from marketcast.serving.schemas import FixtureIn
-from marketcast.serving.service import ChampionService, ServiceSettings
+from marketcast.serving.service import (
+    ChampionService,
+    RequestFeatures,
+    ServiceSettings,
+    _fixture_dict,
+    _predict,
+)
+from marketcast.types import MarketKind
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +85,42 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(registry: Registry)
     assert out.expected_goal_difference is not None
     for outcome, (low, high) in out.band.items():
         assert low <= out.probabilities[outcome] <= high
+
+
+def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> None:
+    """Models that read feature rows directly must agree with their DataFrame path exactly."""
+    service = ChampionService(registry)
+    service.reload()
+    snap = service.snapshot()
+    champion = snap.champions["1x2"]
+    fixtures = [
+        _fixture(ou25={"over": 1.7, "under": 2.2}, ah={"line": -0.75, "home": 1.95, "away": 1.95}),
+        _fixture(home="Liverpool", away="Everton", odds=(1.30, 5.50, 9.00)),
+        _fixture(
+            home="Brighton",
+            away="Fulham",
+            odds=(2.05, 3.40, 3.70),
+            ou25={"over": 2.0, "under": 1.8},
+        ),
+    ]
+    rows = champion.state.fixture_rows([_fixture_dict(f) for f in fixtures])
+    features = RequestFeatures(champion.state, rows)
+    loaded = [*snap.champions.values(), *(m for ms in snap.members.values() for m in ms)]
+    fast = [m for m in loaded if hasattr(m.model, "predict_market_rows")]
+    assert any(m.name == "market" for m in fast)
+    for member in fast:
+        for market in MarketKind:
+            by_rows = member.model.predict_market_rows(rows, market)
+            by_frame = member.model.predict_market_proba(features.frame, market)
+            if by_frame is None:
+                assert by_rows is None
+            else:
+                np.testing.assert_allclose(by_rows, by_frame, rtol=0, atol=1e-12)
+    # the edge path of a row-reading champion never builds the frame
+    if hasattr(champion.model, "predict_market_rows"):
+        single = features.subset([0])
+        _predict(champion, single, MarketKind.ONE_X_TWO)
+        assert "frame" not in single.__dict__  # functools.cached_property stores it there
 
 
 def test_unknown_team_is_named(registry: Registry) -> None:

@@ -190,7 +190,12 @@ class FeatureState:
             ),
         }
         for market, (price, outcomes) in quotes.items():
-            p = _implied(tuple(price[0]), self.demargin_method)
+            # an unquoted market stays NaN without de-margining (NaN keys never hit the cache)
+            p = (
+                _implied(tuple(price[0]), self.demargin_method)
+                if np.isfinite(price).all()
+                else np.full(len(outcomes), np.nan)
+            )
             for j, outcome in enumerate(outcomes):
                 out[f"mkt_{market}_{outcome}"] = float(p[j])
             margin = float(overround(price)[0])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Self
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,17 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
         p = np.column_stack([X[c].to_numpy(dtype=float) for c in _COLUMNS[market]])
+        return self._fill_unpriced(p, market)
+
+    def predict_market_rows(
+        self, rows: Sequence[Mapping[str, Any]], market: MarketKind
+    ) -> np.ndarray | None:
+        """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        columns = _COLUMNS[market]
+        p = np.array([[row[c] for c in columns] for row in rows], dtype=float)
+        return self._fill_unpriced(p.reshape(len(rows), len(columns)), market)
+
+    def _fill_unpriced(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
         missing = np.isnan(p).any(axis=1)
         p[missing] = np.asarray(self.base_rates_[market.value])
         return p

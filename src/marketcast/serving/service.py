@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -37,6 +38,7 @@ FEATURE_STATE_FILE = "feature_state.json"
 MARKETS = (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP)
 #: Ensemble weight per model: exp(-RELIABILITY_SHARPNESS * (its log loss - the best log loss)).
 RELIABILITY_SHARPNESS = 200.0
+_MARKET_1X2 = ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away")
 
 
 @dataclass(frozen=True)
@@ -208,31 +210,30 @@ class ChampionService:
             rows = champion.state.fixture_rows(raw)
         except UnknownFixtureError as exc:
             raise UnknownTeamError(str(exc)) from exc
-        X = champion.state.frame(rows)
-        market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
-        p_champion = _predict(champion, X, MarketKind.ONE_X_TWO)
+        features = RequestFeatures(champion.state, rows)
+        market_p = np.array([[row[c] for c in _MARKET_1X2] for row in rows], dtype=float)
+        p_champion = _predict(champion, features, MarketKind.ONE_X_TWO)
         tv = 0.5 * np.abs(p_champion - market_p).sum(axis=1)
         confidence = np.clip(1.0 - 5.0 * tv, 0.0, 1.0)
         edge = confidence >= self.settings.edge_threshold
         cloud_rows = np.flatnonzero(~edge)
         ensemble = band_lo = band_hi = egd_cloud = None
         if len(cloud_rows):
-            sub = X.iloc[cloud_rows].reset_index(drop=True)
+            sub = features.subset(cloud_rows.tolist())
             sub_raw = [raw[i] for i in cloud_rows]
             ensemble, band_lo, band_hi = self._ensemble(snap, sub, market_p[cloud_rows])
-            egd_cloud = self._expected_goal_difference(snap, sub, sub_raw)
-        secondary = self._secondary_markets(snap, X, raw)
+            egd_cloud = self._expected_goal_difference(snap, sub_raw)
+        secondary = self._secondary_markets(snap, features, raw)
 
         out = []
         cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
-        features = rows
         for i, fixture in enumerate(fixtures):
             if edge[i]:
                 p = p_champion[i]
                 lo = np.minimum(p, market_p[i])
                 hi = np.maximum(p, market_p[i])
                 ref = ModelRef(name=champion.name, version=champion.version)
-                egd = float(features[i]["pi_expected_gd"])
+                egd = float(rows[i]["pi_expected_gd"])
                 path = "edge"
             else:
                 k = cloud_pos[i]
@@ -246,7 +247,7 @@ class ChampionService:
             probabilities = dict(zip(("home", "draw", "away"), map(float, p), strict=True))
             market = dict(zip(("home", "draw", "away"), map(float, market_p[i]), strict=True))
             text = template_explanation(
-                fixture.home, fixture.away, probabilities, market, features[i], model_name=ref.name
+                fixture.home, fixture.away, probabilities, market, rows[i], model_name=ref.name
             )
             if path == "cloud" and self.settings.llm is not None:
                 text = self.settings.llm.explain(
@@ -276,7 +277,7 @@ class ChampionService:
         return out
 
     def _ensemble(
-        self, snap: Snapshot, X: pd.DataFrame, market_p: np.ndarray
+        self, snap: Snapshot, features: RequestFeatures, market_p: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         members = snap.members.get(MarketKind.ONE_X_TWO.value) or [
             snap.champions[MarketKind.ONE_X_TWO.value]
@@ -287,14 +288,16 @@ class ChampionService:
         )
         weights = np.exp(-RELIABILITY_SHARPNESS * (losses - losses.min()))
         weights /= weights.sum()
-        probs = np.stack([_predict(m, X, MarketKind.ONE_X_TWO) for m in members])  # (m, n, 3)
+        probs = np.stack(
+            [_predict(m, features, MarketKind.ONE_X_TWO) for m in members]
+        )  # (m, n, 3)
         blend = np.exp(np.tensordot(weights, np.log(np.clip(probs, 1e-12, 1.0)), axes=1))
         blend /= blend.sum(axis=1, keepdims=True)
         everyone = np.concatenate([probs, market_p[None]], axis=0)
         return blend, everyone.min(axis=0), everyone.max(axis=0)
 
     def _expected_goal_difference(
-        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]]
+        self, snap: Snapshot, raw: list[dict[str, Any]]
     ) -> np.ndarray | None:
         for member in snap.members.get(MarketKind.ONE_X_TWO.value, []):
             if hasattr(member.model, "expected_goals"):
@@ -304,7 +307,7 @@ class ChampionService:
         return None
 
     def _secondary_markets(
-        self, snap: Snapshot, X: pd.DataFrame, raw: list[dict[str, Any]]
+        self, snap: Snapshot, features: RequestFeatures, raw: list[dict[str, Any]]
     ) -> list[dict[str, MarketForecast]]:
         out: list[dict[str, MarketForecast]] = [{} for _ in raw]
         for market, quoted in (
@@ -315,7 +318,7 @@ class ChampionService:
             rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
             if champion is None or not rows:
                 continue
-            sub = X if len(rows) == len(raw) else X.iloc[rows].reset_index(drop=True)
+            sub = features if len(rows) == len(raw) else features.subset(rows)
             p = _predict(champion, sub, market)
             names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
             for k, i in enumerate(rows):
@@ -485,8 +488,33 @@ class ChampionService:
         return self.reload()
 
 
-def _predict(loaded: LoadedModel, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
-    p = loaded.model.predict_market_proba(X, market)
+class RequestFeatures:
+    """The feature rows of one request; their DataFrame is built only if a model needs it.
+
+    Models with ``predict_market_rows`` (:class:`marketcast.models.base.RowPredictor`) read the
+    rows directly: the one-row DataFrame costs more than the market model's whole forecast.
+    """
+
+    def __init__(self, state: FeatureState, rows: list[dict[str, Any]]) -> None:
+        self.state = state
+        self.rows = rows
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a feature frame with the training columns (built once, on first use)."""
+        return self.state.frame(self.rows)
+
+    def subset(self, positions: list[int]) -> RequestFeatures:
+        """The features of the fixtures at ``positions`` (in that order)."""
+        return RequestFeatures(self.state, [self.rows[i] for i in positions])
+
+
+def _predict(loaded: LoadedModel, features: RequestFeatures, market: MarketKind) -> np.ndarray:
+    fast = getattr(loaded.model, "predict_market_rows", None)
+    if fast is not None:
+        p = fast(features.rows, market)
+    else:
+        p = loaded.model.predict_market_proba(features.frame, market)
     if p is None:
         raise LookupError(f"{loaded.name} does not price {market.value}")
     return np.asarray(p, dtype=float)
