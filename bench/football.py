@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.config import FootballRunConfig, load_config
+from marketcast.evaluation.scoring import log_loss_per_sample
 from marketcast.models.dixon_coles import DixonColes
 from marketcast.orchestration.football import (
     evaluate_football,
@@ -34,6 +35,7 @@ from marketcast.orchestration.football import (
     test_mask_last_seasons,
     write_json,
 )
+from marketcast.serving.service import edge_confidence, reliability_blend
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "football.json"
@@ -62,7 +64,62 @@ def evaluation_section(config: FootballRunConfig) -> tuple[dict[str, Any], Any, 
             "pooled": pooled,
             "per_league": leagues,
         }
+    out["routing"] = routing_section(evaluation.markets["1x2"])
     return out, data, mask
+
+
+ROUTING_THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.01)
+
+
+def routing_section(ev: Any) -> dict[str, Any]:
+    """The server's edge/cloud router replayed on the walk-forward's out-of-sample forecasts.
+
+    Per candidate edge model (the champion, and every other engine as a what-if) and threshold:
+    the share the edge answers, and the 1X2 log loss (and ratio to closing) of the edge alone,
+    the cloud ensemble alone, and the routed answers. The router and the ensemble are the
+    server's own functions; the ensemble weights come from each member's walk-forward log loss,
+    as the registry's manifests give them to the server. The market in the request is the
+    de-margined pre-match price.
+    """
+    forecasts, labels = ev.forecasts, ev.labels
+    engines = [name for name in forecasts if name not in ("closing", "prematch")]
+    losses = np.array([ev.losses[name].mean() for name in engines])
+    cloud = reliability_blend(np.stack([forecasts[name] for name in engines]), losses)
+    closing_ll = float(ev.losses["closing"].mean())
+
+    def score(p: np.ndarray, rows: np.ndarray | None = None) -> dict[str, float]:
+        y = labels if rows is None else labels[rows]
+        p = p if rows is None else p[rows]
+        if not len(p):
+            return {"log_loss": None, "ratio_to_closing": None}
+        ll = float(log_loss_per_sample(y, p).mean())
+        return {"log_loss": round(ll, 5), "ratio_to_closing": round(ll / closing_ll, 5)}
+
+    out: dict[str, Any] = {
+        "champion": ev.champion,
+        "members": engines,
+        "cloud": score(cloud),
+        "n": len(labels),
+        "edge_models": {},
+    }
+    for name in [ev.champion, *(e for e in engines if e != ev.champion)]:
+        confidence = edge_confidence(forecasts[name], forecasts["prematch"])
+        rows = []
+        for threshold in ROUTING_THRESHOLDS:
+            edge = confidence >= threshold
+            routed = np.where(edge[:, None], forecasts[name], cloud)
+            rows.append(
+                {
+                    "threshold": threshold,
+                    "edge_share": round(float(edge.mean()), 4),
+                    "routed": score(routed),
+                    # on the fixtures the edge kept: would the cloud have done better?
+                    "edge_rows_by_edge": score(forecasts[name], edge),
+                    "edge_rows_by_cloud": score(cloud, edge),
+                }
+            )
+        out["edge_models"][name] = {"edge_alone": score(forecasts[name]), "thresholds": rows}
+    return out
 
 
 def _rows(engines, market, ratio, backtest) -> dict[str, Any]:
@@ -232,6 +289,8 @@ def readme_table(results: dict[str, Any]) -> str:
                 f"| {market_name} | {m}{champion} | {r['ratio_to_closing']:.4f} | "
                 f"{r['log_loss']:.4f} | {r['rps']:.4f} | {roi} | {bets} | {clv} |"
             )
+    if ev.get("routing"):
+        lines += routing_lines(ev["routing"])
     pb = results.get("penaltyblog")
     if pb:
         lines += [
@@ -247,6 +306,33 @@ def readme_table(results: dict[str, Any]) -> str:
             f"cold, {pb['fit_speedup_warm']:.1f}x warm.",
         ]
     return "\n".join(lines)
+
+
+def routing_lines(routing: dict[str, Any]) -> list[str]:
+    """The README's routing table: each edge model at the default threshold (0.8)."""
+    lines = [
+        "",
+        f"**Edge/cloud routing, 1X2** (the server's router replayed on these out-of-sample "
+        f"forecasts; cloud = reliability-weighted ensemble of {', '.join(routing['members'])}: "
+        f"ratio {routing['cloud']['ratio_to_closing']:.4f}). At the default threshold 0.8:",
+        "",
+        "| edge model | edge alone | edge share | routed | edge's rows: edge vs cloud |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, sec in routing["edge_models"].items():
+        row = next(r for r in sec["thresholds"] if r["threshold"] == 0.8)
+        champion = " (champion)" if name == routing["champion"] else ""
+        lines.append(
+            f"| {name}{champion} | {sec['edge_alone']['ratio_to_closing']:.4f} | "
+            f"{row['edge_share']:.1%} | {row['routed']['ratio_to_closing']:.4f} | "
+            f"{_ratio(row['edge_rows_by_edge'])} vs {_ratio(row['edge_rows_by_cloud'])} |"
+        )
+    return lines
+
+
+def _ratio(score: dict[str, Any]) -> str:
+    value = score["ratio_to_closing"]
+    return "-" if value is None else f"{value:.4f}"
 
 
 def update_readme(table: str) -> None:

@@ -371,6 +371,7 @@ class Sample:
     versions: tuple[str, ...] = ()
     n_forecasts: int = 0
     n_cached: int = 0
+    paths: tuple[str, ...] = ()  # which path answered each forecast ("edge" / "cloud")
 
 
 @dataclass
@@ -386,18 +387,22 @@ class PhaseResult:
     reloads: list[tuple[int, float]] = field(default_factory=list)  # (status, latency_s)
 
 
-def _check_forecasts(payload: bytes, batch: bool) -> tuple[tuple[str, ...], int, int]:
+def _check_forecasts(
+    payload: bytes, batch: bool
+) -> tuple[tuple[str, ...], int, int, tuple[str, ...]]:
     body = _loads(payload)
     forecasts = body["forecasts"] if batch else [body]
     versions = []
+    paths = []
     n_cached = 0
     for forecast in forecasts:
         model = forecast.get("model") or {}
         if not model.get("name") or not model.get("version"):
             raise ValueError("a forecast without model name/version")
         versions.append(f"{model['name']}@{model['version']}")
+        paths.append(str(forecast.get("path")))
         n_cached += bool(forecast.get("cached"))
-    return tuple(sorted(set(versions))), len(forecasts), n_cached
+    return tuple(sorted(set(versions))), len(forecasts), n_cached, tuple(paths)
 
 
 async def open_loop(
@@ -425,8 +430,8 @@ async def open_loop(
             )
             sample.status = status
             if status == 200:
-                sample.versions, sample.n_forecasts, sample.n_cached = _check_forecasts(
-                    payload, batch
+                sample.versions, sample.n_forecasts, sample.n_cached, sample.paths = (
+                    _check_forecasts(payload, batch)
                 )
             else:
                 sample.error = f"HTTP {status}: {payload[:200]!r}"
@@ -595,6 +600,18 @@ def summarise(result: PhaseResult) -> dict[str, Any]:
         summary["latency_cache_hit"] = _latency_summary(
             [s.done_s - s.scheduled_s for s in ok if s.n_cached > 0]
         )
+    paths = [path for s in ok for path in s.paths]
+    summary["path_share"] = {
+        path: round(paths.count(path) / len(paths), 4) for path in sorted(set(paths))
+    }
+    if result.name != "batch":
+        # latency of fresh forecasts (cache misses) by the path that answered them
+        summary["latency_by_path"] = {
+            path: _latency_summary(
+                [s.done_s - s.scheduled_s for s in ok if s.n_cached == 0 and s.paths == (path,)]
+            )
+            for path in sorted(set(paths))
+        }
     if result.name == "reload":
         summary["reloads"] = len(result.reloads)
         summary["reloads_failed"] = sum(status != 200 for status, _ in result.reloads)
@@ -606,18 +623,19 @@ def markdown_table(phases: dict[str, dict[str, Any]]) -> str:
     """One row per phase."""
     header = (
         "| phase | rate/s | requests | errors | throughput/s | p50 ms | p90 ms | p99 ms | max ms "
-        "| cache hits | versions named |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        "| cache hits | paths | versions named |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     )
     rows = [header]
     for name, s in phases.items():
         lat = s["latency"]
         hits = "-" if s["cache_hit_share"] is None else f"{100 * s['cache_hit_share']:.0f}%"
         extra = f" ({s['reloads']} reloads, {s['reloads_failed']} failed)" if "reloads" in s else ""
+        paths = ", ".join(f"{k} {100 * v:.0f}%" for k, v in s.get("path_share", {}).items())
         rows.append(
             f"| {name}{extra} | {s['target_rate_per_s']:g} | {s['requests']} | {s['errors']} "
             f"| {s['throughput_per_s']} | {lat['p50_ms']} | {lat['p90_ms']} | {lat['p99_ms']} "
-            f"| {lat['max_ms']} | {hits} | {'all' if s['all_name_a_version'] else 'NO'} |"
+            f"| {lat['max_ms']} | {hits} | {paths} | {'all' if s['all_name_a_version'] else 'NO'} |"
         )
     return "\n".join(rows)
 

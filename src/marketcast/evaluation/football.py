@@ -40,6 +40,8 @@ class MarketEvaluation:
     profit_curves: dict[str, Any]
     champion: str
     promotion: dict[str, Any]
+    #: model or yardstick -> out-of-sample probabilities on ``rows`` (n_rows, n_outcomes)
+    forecasts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,6 +219,7 @@ def _evaluate_market(
         profit_curves=profit_curves,
         champion=champion,
         promotion=promotion,
+        forecasts={**forecasts, **yardsticks},
     )
 
 
