@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.evaluation.costs import CostModel, half_spread_rate, period_funding_sums
-from marketcast.evaluation.costs import slippage_rate as cost_slippage_rate
+from marketcast.costs import CostModel, half_spread_rate, period_funding_sums
+from marketcast.costs import slippage_rate as cost_slippage_rate
 from marketcast.evaluation.crypto_backtest import (
     BacktestResult,
     period_entry_bars,

@@ -1,4 +1,5 @@
-"""App fixtures for the API tests, over the deterministic ``FakeService`` of ``fake_app.py``."""
+"""App fixtures for the API tests: the deterministic ``FakeService`` of ``fake_app.py`` for
+football, real crypto champions over a few bundled pairs (``crypto_setup.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from marketcast.serving.app import create_app
+from marketcast.serving.crypto import CryptoService
 from marketcast.serving.settings import ServingSettings
+from tests.api.crypto_setup import Setup
 from tests.api.fake_app import FakeService
 
 __all__ = ["ADMIN_TOKEN", "FakeService"]
@@ -40,9 +43,15 @@ def settings() -> ServingSettings:
     return ServingSettings(admin_token=ADMIN_TOKEN, max_body_bytes=16 * 1024)
 
 
+@pytest.fixture(scope="session")
+def crypto_service(tmp_path_factory: pytest.TempPathFactory) -> CryptoService:
+    """Real crypto champions over a few bundled pairs (shared: building it takes seconds)."""
+    return Setup(tmp_path_factory.mktemp("api_crypto")).service()
+
+
 @pytest.fixture
-def app(settings: ServingSettings, service: FakeService) -> FastAPI:
-    return create_app(settings, service)
+def app(settings: ServingSettings, service: FakeService, crypto_service: CryptoService) -> FastAPI:
+    return create_app(settings, service, crypto=crypto_service)
 
 
 @pytest.fixture

@@ -193,11 +193,17 @@ def test_listing_endpoints(client: TestClient) -> None:
     assert {"market": "1x2", "model_name": "market", "version": "v1"} in models.json()
     rankings = client.get("/v1/rankings")
     assert rankings.status_code == 200
-    assert [row["market"] for row in rankings.json()] == ["1x2", "ou25", "ah"]
-    assert rankings.json()[0]["edge_after_costs"] == 0.01
+    rows = rankings.json()
+    football = [row["market"] for row in rows if row["vertical"] == "football"]
+    assert football == ["1x2", "ou25", "ah"]
+    assert rows[0]["edge_after_costs"] == 0.01
+    # the crypto champions' rows follow the football ones, as pair/horizon markets
+    assert [row["vertical"] for row in rows] == ["football"] * 3 + ["crypto"] * (len(rows) - 3)
+    assert len(rows) > 3
+    assert all("/" in row["market"] for row in rows[3:])
     dnt = client.get("/v1/do-not-trade")
     assert dnt.status_code == 200
-    assert dnt.json() == [
+    assert [row for row in dnt.json() if row["vertical"] == "football"] == [
         {"vertical": "football", "market": "ah", "reason": "thin", "check": "liquidity"}
     ]
 

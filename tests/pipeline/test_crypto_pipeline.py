@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from marketcast.config import CryptoRunConfig, CryptoWalkForward
+from marketcast.models.crypto import load_crypto_champion
 from marketcast.orchestration.crypto import (
     evaluate_crypto,
-    load_crypto_champion,
     prepare_crypto,
     run_crypto,
 )

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from marketcast.evaluation.costs import (
+from marketcast.costs import (
     CostModel,
-    estimate_spread,
     fee_cost,
     funding_cost,
     period_funding_sums,
@@ -28,6 +27,7 @@ from marketcast.evaluation.crypto_backtest import (
     period_returns_from_opens,
     run_backtest,
 )
+from marketcast.features.spread import estimate_spread
 
 BTC_CSV = Path("/work/shared/data/crypto/BTCUSDT_1h.csv")
 FREE = CostModel(

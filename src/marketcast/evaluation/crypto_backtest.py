@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from marketcast.evaluation.costs import (
+from marketcast.costs import (
     SLIPPAGE_EXPONENTS,
     CostModel,
     fee_cost,
@@ -155,7 +155,7 @@ def run_backtest(
         ``(n_periods, n_pairs)`` standard deviation of one bar's return, known at decision time.
     funding
         ``(n_periods, n_pairs)`` sum of funding rates paid during each period (see
-        :func:`marketcast.evaluation.costs.period_funding_sums`), or None: no funding.
+        :func:`marketcast.costs.period_funding_sums`), or None: no funding.
     costs
         The cost model.
     periods_per_year

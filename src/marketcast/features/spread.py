@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from marketcast.costs import CostModel
+
 __all__ = [
     "SPREAD_AGGREGATES",
     "SPREAD_METHODS",
@@ -304,3 +306,17 @@ def rolling_spread(
     else:
         spread = window_mean.to_numpy()
     return pd.Series(spread, index=frame_one_pair.index, name=f"spread_{method}")
+
+
+def estimate_spread(
+    frame_one_pair: pd.DataFrame, costs: CostModel, window_bars: int = 168
+) -> FloatArray:
+    """Per-bar relative spread for one pair by ``costs.spread_method`` (rolling, past bars only).
+
+    ``fixed`` returns ``costs.fixed_spread`` everywhere; the candle estimators call
+    :func:`rolling_spread` (Abdi & Ranaldo 2017, Corwin & Schultz 2012).
+    """
+    if costs.spread_method == "fixed":
+        return np.full(len(frame_one_pair), costs.fixed_spread)
+    series = rolling_spread(frame_one_pair, window_bars=window_bars, method=costs.spread_method)
+    return np.asarray(series, dtype=np.float64)

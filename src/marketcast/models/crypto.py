@@ -24,6 +24,9 @@ CRYPTO_CLASSES = np.array([0, 1], dtype=np.int64)
 
 _P_CLIP = 1e-9
 
+#: The file of an exported crypto champion that describes it (see :func:`load_crypto_champion`).
+CRYPTO_CHAMPION_SPEC = "crypto_model.json"
+
 
 # -- shared helpers ----------------------------------------------------------------------------
 def _check_frame(X: Any, where: str) -> pd.DataFrame:
@@ -584,3 +587,26 @@ def load_crypto_model(name: str, files: dict[str, bytes]) -> Any:
         known = ", ".join(CRYPTO_MODEL_NAMES)
         raise ValueError(f"unknown crypto model {name!r}; known models: {known}")
     return CRYPTO_MODEL_CLASSES[name].from_artifact(files)
+
+
+# -- exported champions ------------------------------------------------------------------------
+def load_crypto_champion(files: dict[str, bytes]) -> dict[str, Any]:
+    """Rebuild the fitted models of an exported crypto champion: ``{group: {name: model}}``.
+
+    ``files`` are a registry version's artifact files: :data:`CRYPTO_CHAMPION_SPEC` (members,
+    pair groups, feature columns and, from spec version 2 on, what serving needs to price and
+    gate a signal) and ``<group>-<member>-<file>`` per fitted member.
+
+    Returns
+    -------
+    dict
+        ``{"spec": <the parsed spec>, "models": {group: {member: fitted model}}}``.
+    """
+    spec = json.loads(files[CRYPTO_CHAMPION_SPEC])
+    out: dict[str, Any] = {"spec": spec, "models": {}}
+    for group in spec["groups"]:
+        for name in spec["members"]:
+            prefix = f"{group}-{name}-"
+            own = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
+            out["models"].setdefault(group, {})[name] = load_crypto_model(name, own)
+    return out

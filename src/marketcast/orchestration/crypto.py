@@ -26,20 +26,15 @@ from rich.console import Console
 from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
+from marketcast.costs import CostModel, round_trip_cost_rate
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.regime import classify_regimes
-from marketcast.evaluation.costs import (
-    CostModel,
-    fee_rate,
-    half_spread_rate,
-    slippage_rate,
-)
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
 from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
-from marketcast.models.crypto import load_crypto_model, make_crypto_model
+from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, make_crypto_model
 from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
 from marketcast.orchestration.crypto_jobs import (
     BASE_MODELS,
@@ -86,6 +81,8 @@ class HorizonEvaluation:
     events: list[dict[str, Any]]
     regime_counts: dict[str, dict[str, int]]
     gate_fallback_share: float
+    #: per pair group, the models the regime gate enabled in each regime at the last step
+    gate_enabled: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,15 +179,13 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["funding_period"] = _funding_in_period(
         prepared.data.funding, rows["pair"], rows["entry_time_utc"], rows["label_end_utc"]
     )
-    quote_volume = rows["quote_volume"].to_numpy(dtype=np.float64)
-    cost = round_trip_cost(
+    rows["round_trip_cost"] = round_trip_cost_rate(
         costs,
-        rows["spread_cost_est"].to_numpy(),
-        np.nan_to_num(rows["volatility"].to_numpy(dtype=np.float64), nan=0.0),
-        np.where(quote_volume > 0, quote_volume, 1.0),
+        spread,
+        rows["volatility"].to_numpy(dtype=np.float64),
+        rows["quote_volume"].to_numpy(dtype=np.float64),
+        min_spread=config.costs.min_spread,
     )
-    # a bar with no volume cannot be traded: its cost is infinite, so no edge clears it
-    rows["round_trip_cost"] = np.where(quote_volume > 0, cost, np.inf)
     return rows
 
 
@@ -221,19 +216,6 @@ def _funding_in_period(
 def cost_model(config: CryptoRunConfig) -> CostModel:
     """The run's cost model from its config."""
     return CostModel(**config.costs.model_dump(exclude={"min_spread"}))
-
-
-def round_trip_cost(
-    costs: CostModel, spread: np.ndarray, volatility: np.ndarray, quote_volume: np.ndarray
-) -> np.ndarray:
-    """Cost of opening and closing a full position: fee, half spread and slippage, both ways."""
-    one = np.ones(len(spread))
-    per_side = (
-        fee_rate(costs)
-        + half_spread_rate(spread, costs)
-        + slippage_rate(one, volatility, quote_volume, costs)
-    )
-    return np.asarray(2.0 * per_side, dtype=np.float64)
 
 
 def pair_groups(prepared: PreparedCrypto, group_size: int) -> list[tuple[str, list[str]]]:
@@ -465,6 +447,11 @@ def aggregate_horizon(
     champion, decision = shadow_test(period_net, incumbent, rule)
     events = [e for r in results for e in r.events]
     fallback = [g["fallback"] for r in results for g in r.gate_log]
+    gate_enabled = {
+        r.group: {g["regime"]: list(g["enabled"]) for g in r.gate_log}
+        for r in results
+        if r.gate_log
+    }
     regime_counts = {
         str(pair): {str(k): int(v) for k, v in group["regime"].value_counts().items()}
         for pair, group in decisions.groupby("pair")
@@ -480,6 +467,7 @@ def aggregate_horizon(
         events=events,
         regime_counts=regime_counts,
         gate_fallback_share=float(np.mean(fallback)) if fallback else 1.0,
+        gate_enabled=gate_enabled,
     )
 
 
@@ -605,6 +593,8 @@ def _shadow_and_export(
                     champion,
                     pair_groups(prepared, config.group_size),
                     config,
+                    horizon,
+                    ev.gate_enabled if champion == "consensus" else None,
                 ),
             )
         )
@@ -674,14 +664,25 @@ def fit_final_artifacts(
     champion: str,
     groups: list[tuple[str, list[str]]],
     config: CryptoRunConfig,
+    horizon: str | None = None,
+    gate_enabled: dict[str, dict[str, list[str]]] | None = None,
 ) -> dict[str, bytes]:
-    """Step 9: fit the champion on all rows of each pair group (the walk-forward's groups)."""
+    """Step 9: fit the champion on all rows of each pair group (the walk-forward's groups).
+
+    Besides the fitted members, ``crypto_model.json`` records what serving needs to turn P(up)
+    into a position the way the walk-forward did (spec version 2): the cost model, ``min_edge``,
+    the label dead zone, each group's mean absolute forward return on its training rows, the
+    universe filters and, for ``consensus``, the regime gate of the last walk-forward step.
+    """
     feature_columns = [c for c in CRYPTO_FEATURE_COLUMNS if c in rows.columns]
     members = list(BASE_MODELS) if champion == "consensus" else [champion]
     files: dict[str, bytes] = {}
+    mean_abs_return: dict[str, float | None] = {}
     for group, pairs in groups:
         part = rows.loc[rows["pair"].isin(pairs)]
         y = (part["direction"].to_numpy() > 0).astype(np.int64)
+        forward = part["forward_return"].to_numpy(dtype=np.float64)
+        mean_abs_return[group] = float(np.mean(np.abs(forward))) if len(forward) else None
         for name in members:
             params = model_params(name, config.model_params, tuple(feature_columns), config.seed)
             model = make_crypto_model(name, **params).fit(
@@ -689,29 +690,29 @@ def fit_final_artifacts(
             )
             for file_name, data in model.to_artifact().items():
                 files[f"{group}-{name}-{file_name}"] = data
-    files["crypto_model.json"] = json.dumps(
-        {
-            "champion": champion,
-            "members": members,
-            "groups": dict(groups),
-            "feature_columns": feature_columns,
-        },
-        indent=1,
-        sort_keys=True,
-    ).encode()
+    spec: dict[str, Any] = {
+        "spec_version": 2,
+        "champion": champion,
+        "members": members,
+        "groups": dict(groups),
+        "feature_columns": feature_columns,
+        "costs": config.costs.model_dump(mode="json"),
+        "universe": config.universe.model_dump(mode="json"),
+        "min_edge": config.min_edge,
+        "latency_bars": config.walk_forward.latency_bars,
+        "mean_abs_forward_return": mean_abs_return,
+    }
+    if horizon is not None:
+        bars = HORIZON_BARS[horizon]
+        spec.update(
+            horizon=horizon,
+            horizon_bars=bars,
+            dead_zone=dead_zone_for(bars, config.costs.taker_fee_rate),
+        )
+    if gate_enabled:
+        spec["gate_enabled"] = gate_enabled
+    files[CRYPTO_CHAMPION_SPEC] = json.dumps(spec, indent=1, sort_keys=True).encode()
     return files
-
-
-def load_crypto_champion(files: dict[str, bytes]) -> dict[str, Any]:
-    """Rebuild the fitted models of an exported crypto champion: ``{group: {name: model}}``."""
-    spec = json.loads(files["crypto_model.json"])
-    out: dict[str, Any] = {"spec": spec, "models": {}}
-    for group in spec["groups"]:
-        for name in spec["members"]:
-            prefix = f"{group}-{name}-"
-            own = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
-            out["models"].setdefault(group, {})[name] = load_crypto_model(name, own)
-    return out
 
 
 def write_crypto_reports(

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from marketcast.registry.store import RegistryError
 from marketcast.serving.cache import TTLCache
+from marketcast.serving.crypto import CryptoService
+from marketcast.serving.crypto_routes import crypto_router
 from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
 from marketcast.serving.protocol import ForecastService, UnknownTeamError
 from marketcast.serving.schemas import (
@@ -28,7 +29,7 @@ from marketcast.serving.schemas import (
     RankingRow,
     RollbackIn,
 )
-from marketcast.serving.security import BodySizeLimitMiddleware, check_bearer, unsafe_identifier
+from marketcast.serving.security import BodySizeLimitMiddleware, admin_guard, unsafe_identifier
 from marketcast.serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ _ADMIN_ERRORS: _Responses = {
 }
 
 CacheKey = tuple[str, str]
-
-# declares the bearer scheme in the OpenAPI document; the check itself is ``check_bearer``
-_BEARER = HTTPBearer(auto_error=False, description="the MARKETCAST_ADMIN_TOKEN value")
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
 def _message(exc: BaseException) -> str:
@@ -88,7 +85,9 @@ class _Answer(NamedTuple):
         return cls(out.model_dump_json().encode(), out.model.name, out.model.version, out.path)
 
 
-def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
+def create_app(
+    settings: ServingSettings, service: ForecastService, crypto: CryptoService | None = None
+) -> FastAPI:
     """Build the v1 forecast API around a forecast service.
 
     Parameters
@@ -97,6 +96,9 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
         Server settings (admin token, body cap, cache size and time to live).
     service
         The champions behind the API (``ChampionService`` in production, a fake in tests).
+    crypto
+        The crypto champions over a candle store: mounts ``/v1/crypto/*`` and adds their rows
+        to ``/v1/rankings`` and ``/v1/do-not-trade``. ``None``: football only.
 
     Returns
     -------
@@ -216,13 +218,15 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
 
     @app.get("/v1/rankings", response_model=list[RankingRow], tags=["champions"])
     def rankings() -> list[RankingRow]:
-        """Markets ranked by edge after costs, confidence and capacity."""
-        return service.rankings()
+        """Markets ranked by edge after costs, confidence and capacity (football, then crypto)."""
+        rows = service.rankings()
+        return [*rows, *crypto.rankings()] if crypto is not None else rows
 
     @app.get("/v1/do-not-trade", response_model=list[DoNotTradeRow], tags=["champions"])
     def do_not_trade() -> list[DoNotTradeRow]:
         """Markets failing a liquidity, cost or staleness check, each with its reason."""
-        return service.do_not_trade()
+        rows = service.do_not_trade()
+        return [*rows, *crypto.do_not_trade()] if crypto is not None else rows
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -243,12 +247,6 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
 
-    def admin_guard(
-        request: Request,
-        _credentials: BearerCredentials,
-    ) -> None:
-        check_bearer(request.headers.get("authorization"), settings.admin_token)
-
     def admin_call(action: str, call: Callable[[], dict[str, Any]]) -> JSONResponse:
         before = service.snapshot_id
         try:
@@ -265,7 +263,7 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
     def admin_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return app.post(
             path,
-            dependencies=[Security(admin_guard)],
+            dependencies=[Security(admin_guard(settings.admin_token))],
             responses=_ADMIN_ERRORS,
             tags=["admin"],
             response_model=dict[str, Any],
@@ -290,6 +288,8 @@ def create_app(settings: ServingSettings, service: ForecastService) -> FastAPI:
         _check_identifiers(market=body.market)
         return admin_call("rollback", lambda: service.rollback(body.market))
 
+    if crypto is not None:
+        app.include_router(crypto_router(crypto, settings))
     known_paths = {getattr(route, "path", "") for route in app.routes}
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
@@ -415,4 +415,6 @@ def openapi_schema() -> dict[str, Any]:
     dict
         The OpenAPI document; ``scripts/export_openapi.py`` writes it to ``docs/openapi-v1.json``.
     """
-    return create_app(ServingSettings(), _NoChampions()).openapi()
+    # the crypto routes touch their service only when a request arrives: none comes here
+    no_crypto = cast("CryptoService", object())
+    return create_app(ServingSettings(), _NoChampions(), crypto=no_crypto).openapi()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from marketcast.registry import Registry
 from marketcast.serving.app import create_app
+from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
+from marketcast.serving.crypto import VERTICAL as CRYPTO
 from marketcast.serving.explain import LLMExplainer
 from marketcast.serving.service import ChampionService, ServiceSettings
 from marketcast.serving.settings import ServingSettings
@@ -54,10 +57,35 @@ def build_service(settings: ServingSettings) -> ChampionService:
     return service
 
 
+def build_crypto_service(
+    settings: ServingSettings, environ: Mapping[str, str] | None = None
+) -> CryptoService | None:
+    """The crypto champions over a candle store, or ``None`` when the registry has none.
+
+    ``MARKETCAST_CRYPTO=0`` leaves crypto out. Without ``MARKETCAST_CRYPTO_JOURNAL`` a local
+    registry gets its journal beside it (``<registry>/../feed/crypto-bars.jsonl``), so bars
+    pushed to one worker reach every worker.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("MARKETCAST_CRYPTO", "1") == "0":
+        return None
+    registry = Registry(settings.registry)
+    if not any(registry.champion(CRYPTO, horizon) for horizon in HORIZONS):
+        return None
+    crypto_settings = CryptoSettings.from_env(env)
+    if crypto_settings.journal_path is None and "://" not in settings.registry:
+        journal = Path(settings.registry).resolve().parent / "feed" / "crypto-bars.jsonl"
+        crypto_settings = crypto_settings.model_copy(update={"journal_path": str(journal)})
+    service = CryptoService(registry, crypto_settings)
+    service.reload()
+    return service
+
+
 def create_default_app() -> FastAPI:
     """App factory for ``uvicorn --factory marketcast.serving.default:create_default_app``."""
     settings = ServingSettings.from_env()
     service = build_service(settings)
+    crypto = build_crypto_service(settings)
     # The loaded champions (and torch, when the neural model is among them) are ~280k
     # long-lived objects: a full collection over them takes ~100 ms, a latency spike every time
     # the collector reaches the oldest generation. Freezing them keeps those pauses off requests;
@@ -65,5 +93,8 @@ def create_default_app() -> FastAPI:
     gc.collect()
     gc.freeze()
     # With several workers an admin call reaches one of them: all follow the registry instead.
-    service.follow_registry(float(os.environ.get("MARKETCAST_REGISTRY_POLL_S", "1.0")))
-    return create_app(settings, service)
+    poll_s = float(os.environ.get("MARKETCAST_REGISTRY_POLL_S", "1.0"))
+    service.follow_registry(poll_s)
+    if crypto is not None:
+        crypto.follow(poll_s)
+    return create_app(settings, service, crypto)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Callable
+from typing import Annotated
 
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -150,3 +154,17 @@ async def _send_json(send: Send, status_code: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# Declares the bearer scheme in the OpenAPI document; the check itself is ``check_bearer``.
+BEARER_SCHEME = HTTPBearer(auto_error=False, description="the MARKETCAST_ADMIN_TOKEN value")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)]
+
+
+def admin_guard(admin_token: SecretStr | None) -> Callable[..., None]:
+    """A FastAPI dependency refusing requests without ``Authorization: Bearer <admin_token>``."""
+
+    def guard(request: Request, _credentials: BearerCredentials) -> None:
+        check_bearer(request.headers.get("authorization"), admin_token)
+
+    return guard

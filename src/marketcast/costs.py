@@ -9,16 +9,16 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = [
     "CostModel",
-    "estimate_spread",
     "fee_cost",
     "fee_rate",
     "funding_cost",
     "half_spread_rate",
     "period_funding_sums",
+    "round_trip_cost_rate",
     "slippage_cost",
     "slippage_rate",
     "spread_cost",
@@ -182,6 +182,43 @@ def slippage_rate(
     return np.where(traded, rate, 0.0)
 
 
+def round_trip_cost_rate(
+    costs: CostModel,
+    spread_estimate: npt.ArrayLike,
+    volatility: npt.ArrayLike,
+    quote_volume: npt.ArrayLike,
+    *,
+    min_spread: float = 0.0,
+) -> FloatArray:
+    """Cost of opening and closing one full position, as a fraction of notional, per bar.
+
+    ``2 * (fee + half spread + slippage)`` with the spread estimate (NaN read as 0) floored at
+    ``min_spread`` (ignored when ``spread_method == "fixed"``), slippage on the bar's volatility
+    (NaN read as 0) and quote volume. A bar without volume cannot be traded: its cost is
+    infinite, so no edge clears it. The pipeline's edge gate and the server's signals both use
+    this rule.
+
+    Examples
+    --------
+    >>> round_trip_cost_rate(CostModel(slippage_model="none"), [0.001], [0.01], [1e6]).tolist()
+    [0.003]
+    >>> round_trip_cost_rate(CostModel(), [0.001], [0.01], [0.0]).tolist()
+    [inf]
+    """
+    estimate = np.nan_to_num(np.asarray(spread_estimate, dtype=np.float64), nan=0.0)
+    spread = np.fmax(estimate, min_spread)
+    volatility_arr = np.nan_to_num(np.asarray(volatility, dtype=np.float64), nan=0.0)
+    volume = np.asarray(quote_volume, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        traded = volume > 0
+    per_side = (
+        fee_rate(costs)
+        + half_spread_rate(spread, costs)
+        + slippage_rate(np.ones(spread.shape), volatility_arr, np.where(traded, volume, 1.0), costs)
+    )
+    return np.where(traded, 2.0 * per_side, np.inf)
+
+
 def slippage_cost(
     turnover: npt.ArrayLike,
     volatility: npt.ArrayLike | None,
@@ -268,23 +305,6 @@ def period_funding_sums(
         return np.full(sums.shape, np.nan)
     covered = (start >= times[0]) & (end <= times[-1])
     return np.where(covered, sums, np.nan)
-
-
-def estimate_spread(
-    frame_one_pair: pd.DataFrame, costs: CostModel, window_bars: int = 168
-) -> FloatArray:
-    """Per-bar relative spread for one pair by ``costs.spread_method`` (rolling, past bars only).
-
-    ``fixed`` returns ``costs.fixed_spread`` everywhere; the candle estimators call
-    :func:`marketcast.features.spread.rolling_spread` (Abdi & Ranaldo 2017, Corwin & Schultz 2012).
-    """
-    if costs.spread_method == "fixed":
-        return np.full(len(frame_one_pair), costs.fixed_spread)
-    # Imported here so the cost functions load without the candle estimators.
-    from marketcast.features.spread import rolling_spread
-
-    series = rolling_spread(frame_one_pair, window_bars=window_bars, method=costs.spread_method)
-    return np.asarray(series, dtype=np.float64)
 
 
 def _turnover(turnover: npt.ArrayLike) -> FloatArray:

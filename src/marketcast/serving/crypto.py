@@ -1,0 +1,950 @@
+"""Crypto signals: the registry's champions over a live candle store, swapped atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import logging
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketcast.config import CryptoCosts, CryptoUniverseConfig
+from marketcast.costs import CostModel, round_trip_cost_rate
+from marketcast.data.candles import CANDLE_COLUMNS, check_bars, normalise_candles
+from marketcast.data.validation import DataError, IntegrityReport
+from marketcast.datasets.crypto import CandleData, load_candles
+from marketcast.ensemble.consensus import consensus
+from marketcast.ensemble.regime import RegimeRules, classify_regimes
+from marketcast.features.crypto import build_crypto_features
+from marketcast.features.universe import build_universe
+from marketcast.labels.crypto import HORIZON_BARS
+from marketcast.models.crypto import load_crypto_champion
+from marketcast.registry import Registry
+from marketcast.serving.crypto_schemas import (
+    CandleIn,
+    CryptoDoNotTradeRow,
+    CryptoRankingRow,
+    CryptoSignal,
+)
+from marketcast.serving.schemas import ModelRef
+
+log = logging.getLogger(__name__)
+
+VERTICAL = "crypto"
+HORIZONS: tuple[str, ...] = tuple(HORIZON_BARS)
+ENV_PREFIX = "MARKETCAST_CRYPTO_"
+_HOUR = pd.Timedelta(hours=1)
+# E|X| = sqrt(2 / pi) * sigma for a normal X: the fallback mean |forward return| of old exports.
+_MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
+# Universe reason -> the check of the shared do-not-trade schema.
+_UNIVERSE_CHECK: dict[str, Literal["liquidity", "cost", "staleness"]] = {
+    "short_history": "liquidity",
+    "stale": "staleness",
+    "low_liquidity": "liquidity",
+    "wide_spread": "cost",
+}
+
+
+class UnknownNameError(LookupError):
+    """An unknown pair or horizon (answered as 422 naming it)."""
+
+    def __init__(self, kind: str, name: str, known: Sequence[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = list(known)
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(self.known)}")
+
+
+class CandleRejectedError(ValueError):
+    """A pushed bar breaks a candle rule; names its position in the push and the field."""
+
+    def __init__(
+        self, row: int, field: str, kind: str, reason: str, value: str | None = None
+    ) -> None:
+        self.row = row
+        self.field = field
+        self.kind = kind  # a code: non_positive_price, duplicate_bar, unknown_pair ...
+        self.reason = reason
+        self.value = value
+        super().__init__(f"bar {row}, field {field!r}: {reason}")
+
+
+class CryptoSettings(BaseModel):
+    """Where the candle store starts and how signals are judged (``MARKETCAST_CRYPTO_*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candle_paths: tuple[str, ...] = Field(
+        default=(), description="candle files or folders at start-up; empty: the bundled set"
+    )
+    pairs: tuple[str, ...] = Field(default=(), description="pairs to serve; empty: all")
+    window_bars: int = Field(
+        default=24 * 180,
+        ge=200,
+        description="trailing hours kept per pair: EMAs (span 168) need ~2,500 h to forget "
+        "their start to 1e-9, regimes 720 h, the universe 60 days",
+    )
+    stale_after_hours: float = Field(
+        default=3.0, gt=0, description="a pair is stale when its latest bar closed longer ago"
+    )
+    journal_path: str | None = Field(
+        default=None,
+        description="append-only file of accepted bars (JSON lines): every worker replays it at "
+        "start and follows it, so a push to one worker reaches all; empty: this process only",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CryptoSettings:
+        """Read ``MARKETCAST_CRYPTO_CANDLES`` (paths, ``os.pathsep``-separated), ``_PAIRS``
+        (comma-separated), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS`` and ``_JOURNAL``.
+
+        Examples
+        --------
+        >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_PAIRS": "BTCUSDT,ETHUSDT"}).pairs
+        ('BTCUSDT', 'ETHUSDT')
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get(ENV_PREFIX + "CANDLES", "").strip():
+            values["candle_paths"] = tuple(
+                p for p in env[ENV_PREFIX + "CANDLES"].split(os.pathsep) if p.strip()
+            )
+        if env.get(ENV_PREFIX + "PAIRS", "").strip():
+            values["pairs"] = tuple(
+                p.strip().upper() for p in env[ENV_PREFIX + "PAIRS"].split(",") if p.strip()
+            )
+        for name in ("window_bars", "stale_after_hours", "journal_path"):
+            raw = env.get(ENV_PREFIX + name.upper(), "").strip()
+            if raw:
+                values[name] = raw
+        return cls.model_validate(values)
+
+
+@dataclass(frozen=True)
+class CandleStore:
+    """The trailing window of hourly candles of every served pair (never mutated)."""
+
+    candles: pd.DataFrame  # CANDLE_COLUMNS, sorted by (pair, open_time_utc), RangeIndex
+    funding: pd.DataFrame | None
+    version: int
+
+    @functools.cached_property
+    def pairs(self) -> tuple[str, ...]:
+        return tuple(sorted(self.candles["pair"].unique()))
+
+    @functools.cached_property
+    def latest_open(self) -> pd.Timestamp:
+        return pd.Timestamp(self.candles["open_time_utc"].max())
+
+    def last_open_by_pair(self) -> dict[str, pd.Timestamp]:
+        last = self.candles.groupby("pair", sort=True)["open_time_utc"].max()
+        return {str(p): pd.Timestamp(t) for p, t in last.items()}
+
+
+@dataclass(frozen=True)
+class LoadedCryptoChampion:
+    """One horizon's champion, rebuilt from its registry version."""
+
+    horizon: str
+    name: str
+    version: str
+    spec: dict[str, Any]
+    models: dict[str, dict[str, Any]]  # group -> member -> fitted model
+    scores: dict[str, float]
+
+    @property
+    def group_of(self) -> dict[str, str]:
+        return {pair: group for group, pairs in self.spec["groups"].items() for pair in pairs}
+
+    @property
+    def costs(self) -> CryptoCosts:
+        # spec version 1 (before serving) recorded no costs: the pipeline's defaults then
+        known = set(CryptoCosts.model_fields)
+        return CryptoCosts.model_validate(
+            {k: v for k, v in (self.spec.get("costs") or {}).items() if k in known}
+        )
+
+    @property
+    def cost_model(self) -> CostModel:
+        """The costs as the cost functions take them (``min_spread`` is passed on its own)."""
+        return CostModel(**self.costs.model_dump(exclude={"min_spread"}))
+
+    @property
+    def universe(self) -> CryptoUniverseConfig:
+        known = set(CryptoUniverseConfig.model_fields)
+        return CryptoUniverseConfig.model_validate(
+            {k: v for k, v in (self.spec.get("universe") or {}).items() if k in known}
+        )
+
+    @property
+    def dead_zone(self) -> float:
+        default = 2.0 * self.costs.taker_fee_rate  # labels.crypto.dead_zone_for
+        return float(self.spec.get("dead_zone", default))
+
+    @property
+    def min_edge(self) -> float:
+        return float(self.spec.get("min_edge", 0.0))
+
+
+@dataclass(frozen=True)
+class CryptoSnapshot:
+    """Everything one request reads: champions and candles, replaced whole on reload or push."""
+
+    snapshot_id: str
+    champions: dict[str, LoadedCryptoChampion]
+    store: CandleStore
+    loaded_utc: str
+
+
+@dataclass(frozen=True)
+class _PairState:
+    """What the universe and the clock-free checks say about a pair at its latest bar."""
+
+    bar_open: pd.Timestamp
+    universe_reason: str  # "ok" or a universe reason
+    universe_detail: str
+
+
+@dataclass(frozen=True)
+class SignalTable:
+    """Signals of one snapshot before the clock is applied (staleness is judged per request)."""
+
+    signals: dict[tuple[str, str], CryptoSignal]
+    pairs: dict[str, _PairState]
+    capacity_usd: dict[tuple[str, str], float | None]
+
+
+class CryptoService:
+    """Serve each horizon's crypto champion on the latest bar of every pair.
+
+    Features come from :func:`marketcast.features.crypto.build_crypto_features` over the store's
+    trailing window of all pairs at once (cross-sectional ranks and beta to BTC need them all),
+    regimes from :func:`marketcast.ensemble.regime.classify_regimes`, and the universe from
+    :func:`marketcast.features.universe.build_universe` with the export's filters: the same code
+    the pipeline trained with. The table is computed once per snapshot (a new bar or a reload
+    makes a new snapshot) and kept; staleness is judged on every request against ``clock``.
+
+    Reloads and candle pushes build a complete new :class:`CryptoSnapshot` and swap one
+    reference, so a request in flight keeps the snapshot it started with.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: CryptoSettings | None = None,
+        *,
+        candles: CandleData | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry
+        self.settings = settings or CryptoSettings()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._table_lock = threading.Lock()
+        self._tables: OrderedDict[str, SignalTable] = OrderedDict()
+        self._loaded: dict[tuple[str, str, str], LoadedCryptoChampion] = {}
+        data = candles if candles is not None else self._load_candles()
+        if data.candles.empty:
+            raise ValueError("no candles to serve: check MARKETCAST_CRYPTO_CANDLES")
+        funding = data.funding if data.funding is not None and len(data.funding) else None
+        store = CandleStore(self._trim(data.candles), funding, version=0)
+        self._snapshot = CryptoSnapshot(_snapshot_id({}, store), {}, store, self._now_text())
+        self._journal = Path(self.settings.journal_path) if self.settings.journal_path else None
+        self._journal_offset = 0  # bytes of the journal already applied
+        if self._journal is not None:
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            self._journal.touch()
+            with self._lock, _locked(self._journal, exclusive=False):
+                self._catch_up()
+
+    # -- state -------------------------------------------------------------------------------
+    def _load_candles(self) -> CandleData:
+        paths = list(self.settings.candle_paths) or None
+        return load_candles(paths, pairs=list(self.settings.pairs) or None)
+
+    def _trim(self, candles: pd.DataFrame) -> pd.DataFrame:
+        """Keep the trailing ``window_bars`` hours up to the latest bar of any pair."""
+        latest = candles["open_time_utc"].max()
+        start = latest - pd.Timedelta(hours=self.settings.window_bars - 1)
+        kept = candles.loc[candles["open_time_utc"] >= start]
+        out: pd.DataFrame = kept.sort_values(
+            ["pair", "open_time_utc"], kind="stable", ignore_index=True
+        )
+        return out
+
+    def _now_text(self) -> str:
+        return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def snapshot(self) -> CryptoSnapshot:
+        """The current snapshot (read once per request)."""
+        return self._snapshot
+
+    @property
+    def snapshot_id(self) -> str:
+        return self._snapshot.snapshot_id
+
+    @property
+    def ready(self) -> bool:
+        """True once at least one horizon has a champion."""
+        return bool(self._snapshot.champions)
+
+    @property
+    def pairs(self) -> tuple[str, ...]:
+        return self._snapshot.store.pairs
+
+    @staticmethod
+    def latest_bar_time(snap: CryptoSnapshot) -> datetime:
+        """Close of the latest bar in the snapshot's store."""
+        stamp: datetime = (snap.store.latest_open + _HOUR).to_pydatetime()
+        return stamp
+
+    @staticmethod
+    def bar_closes(snap: CryptoSnapshot) -> dict[str, datetime]:
+        """Close of each pair's latest bar in the snapshot's store."""
+        return {p: (t + _HOUR).to_pydatetime() for p, t in snap.store.last_open_by_pair().items()}
+
+    # -- loading -----------------------------------------------------------------------------
+    def reload(self) -> dict[str, Any]:
+        """Read each horizon's champion from the registry and swap them in atomically."""
+        with self._lock:
+            champions: dict[str, LoadedCryptoChampion] = {}
+            for horizon in HORIZONS:
+                record = self.registry.champion(VERTICAL, horizon)
+                if record is not None:
+                    champions[horizon] = self._load(horizon, record.model_name, record.version)
+            store = self._snapshot.store
+            snapshot = CryptoSnapshot(
+                _snapshot_id(champions, store), champions, store, self._now_text()
+            )
+            self._snapshot = snapshot
+        log.info(
+            "crypto champions %s (snapshot %s)", _champion_key(champions), snapshot.snapshot_id
+        )
+        return {
+            "snapshot_id": snapshot.snapshot_id,
+            "champions": {h: {"name": c.name, "version": c.version} for h, c in champions.items()},
+        }
+
+    def _load(self, horizon: str, name: str, version: str) -> LoadedCryptoChampion:
+        key = (horizon, name, version)
+        cached = self._loaded.get(key)
+        if cached is not None:  # versions are immutable
+            return cached
+        files = self.registry.load_files(VERTICAL, horizon, name, version)
+        rebuilt = load_crypto_champion(files)
+        manifest = self.registry.manifest(VERTICAL, horizon, name, version)
+        loaded = LoadedCryptoChampion(
+            horizon, name, version, rebuilt["spec"], rebuilt["models"], dict(manifest.scores)
+        )
+        self._loaded[key] = loaded
+        return loaded
+
+    # -- candles -----------------------------------------------------------------------------
+    def push_candles(self, bars: Sequence[CandleIn]) -> CryptoSnapshot:
+        """Validate and append closed bars, then swap in a snapshot with the longer store.
+
+        Rules (the first broken one is raised as :class:`CandleRejectedError`): the pair is
+        served; ``data.candles.check_bars`` (open time on the hour, prices > 0, high >= open
+        and close, low <= open and close, volumes >= 0); no two bars of a pair at one hour
+        (``duplicate_bar``); per pair, bars in time order (``out_of_order``) and after the
+        pair's latest stored bar (``duplicate_bar`` at the same hour, else ``out_of_order``).
+        """
+        frame = _bars_frame(bars)
+        journal = self._journal
+        with self._lock, _locked(journal, exclusive=True):
+            if journal is not None:
+                self._catch_up()  # what other workers accepted comes first
+            snap = self._snapshot
+            store = snap.store
+            known = set(store.pairs)
+            for row, pair in enumerate(frame["pair"]):
+                if pair not in known:
+                    raise CandleRejectedError(
+                        row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair
+                    )
+            try:
+                check_bars(frame, IntegrityReport(), on_error="raise")
+            except DataError as err:
+                row = (err.row or 1) - 1
+                raise CandleRejectedError(
+                    row, err.field or "", err.reason, err.reason, err.value
+                ) from err
+            _check_order(frame, store.last_open_by_pair())
+            if journal is not None:
+                self._journal_offset = _append_journal(journal, bars)
+            snapshot = self._swap_in(frame)
+        return snapshot
+
+    def _swap_in(self, frame: pd.DataFrame) -> CryptoSnapshot:
+        """Append validated bars to the store and swap in the new snapshot (under the lock)."""
+        snap = self._snapshot
+        store = snap.store
+        merged = pd.concat([store.candles, normalise_candles(frame)], ignore_index=True)
+        new_store = CandleStore(self._trim(merged), store.funding, store.version + 1)
+        snapshot = CryptoSnapshot(
+            _snapshot_id(snap.champions, new_store), snap.champions, new_store, snap.loaded_utc
+        )
+        self._snapshot = snapshot
+        return snapshot
+
+    def _catch_up(self) -> int:
+        """Apply the journal's bars written since the last read (under ``self._lock``).
+
+        Bars at or before a pair's latest stored bar are skipped (this worker already has them,
+        or the start-up files did), so replaying is idempotent. Returns the bars applied.
+        """
+        assert self._journal is not None
+        with self._journal.open("rb") as handle:
+            handle.seek(self._journal_offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        if not complete:
+            return 0
+        self._journal_offset += len(complete)
+        bars = [CandleIn.model_validate_json(line) for line in complete.splitlines() if line]
+        last_open = self._snapshot.store.last_open_by_pair()
+        fresh = [
+            b
+            for b in bars
+            if b.pair in last_open and pd.Timestamp(b.open_time_utc) > last_open[b.pair]
+        ]
+        if fresh:
+            self._swap_in(_bars_frame(fresh))
+        return len(fresh)
+
+    def follow(self, poll_s: float = 1.0) -> threading.Event:
+        """Follow the journal (bars pushed to other workers) and the registry's crypto champions.
+
+        Returns the event that stops the watcher thread.
+        """
+        stop = threading.Event()
+        seen = self.champion_fingerprint()
+
+        def watch() -> None:
+            nonlocal seen
+            while not stop.wait(poll_s):
+                try:
+                    journal = self._journal
+                    if journal is not None and journal.stat().st_size > self._journal_offset:
+                        with self._lock, _locked(journal, exclusive=False):
+                            self._catch_up()
+                    now = self.champion_fingerprint()
+                    if now != seen:
+                        self.reload()
+                        seen = now
+                except Exception:  # a registry mid-write, a journal being rotated: next tick
+                    log.warning("crypto watch failed; retrying", exc_info=True)
+
+        threading.Thread(target=watch, name="crypto-watch", daemon=True).start()
+        return stop
+
+    def champion_fingerprint(self) -> tuple[tuple[str, str, str], ...]:
+        """The champion (name, version) per horizon as the registry holds it now."""
+        out = []
+        for horizon in HORIZONS:
+            record = self.registry.champion(VERTICAL, horizon)
+            if record is not None:
+                out.append((horizon, record.model_name, record.version))
+        return tuple(out)
+
+    # -- signals -----------------------------------------------------------------------------
+    def table(self, snap: CryptoSnapshot | None = None) -> SignalTable:
+        """The signal table of ``snap`` (the current snapshot by default), computed once."""
+        snap = snap or self._snapshot
+        table = self._tables.get(snap.snapshot_id)
+        if table is not None:
+            return table
+        with self._table_lock:
+            table = self._tables.get(snap.snapshot_id)
+            if table is None:
+                table = compute_signal_table(snap)
+                self._tables[snap.snapshot_id] = table
+                while len(self._tables) > 4:
+                    self._tables.popitem(last=False)
+        return table
+
+    def signals(
+        self,
+        horizon: str | None = None,
+        pair: str | None = None,
+        *,
+        snapshot: CryptoSnapshot | None = None,
+    ) -> tuple[CryptoSnapshot, list[CryptoSignal]]:
+        """Signals of one snapshot, filtered by horizon and pair, judged stale against the clock.
+
+        Raises
+        ------
+        UnknownNameError
+            For a horizon other than 1h, 4h, 1d or a pair the store does not hold.
+        LookupError
+            For a known horizon without a champion.
+        """
+        snap = snapshot or self._snapshot
+        if horizon is not None and horizon not in HORIZONS:
+            raise UnknownNameError("horizon", horizon, HORIZONS)
+        if pair is not None and pair not in snap.store.pairs:
+            raise UnknownNameError("pair", pair, snap.store.pairs)
+        if horizon is not None and horizon not in snap.champions:
+            raise LookupError(
+                f"no crypto champion for {horizon}: run `marketcast run --vertical crypto`"
+            )
+        table = self.table(snap)
+        now = pd.Timestamp(self.clock())
+        limit = pd.Timedelta(hours=self.settings.stale_after_hours)
+        out = []
+        for (p, h), signal in table.signals.items():
+            if (horizon is not None and h != horizon) or (pair is not None and p != pair):
+                continue
+            out.append(_judge_staleness(signal, now, limit))
+        return snap, out
+
+    def rankings(self) -> list[CryptoRankingRow]:
+        """Tradable (pair, horizon) rows by edge after costs, then confidence max(P, 1 - P)."""
+        snap = self._snapshot
+        _, signals = self.signals(snapshot=snap)
+        table = self.table(snap)
+        rows = []
+        for s in signals:
+            if not s.tradable:
+                continue
+            champion = snap.champions[s.horizon]
+            rows.append(
+                CryptoRankingRow(
+                    vertical=VERTICAL,
+                    market=f"{s.pair}/{s.horizon}",
+                    champion=s.model.name,
+                    version=s.model.version,
+                    edge_after_costs=s.edge_after_costs,
+                    confidence=max(s.p_up, 1.0 - s.p_up),
+                    capacity_bets=None,
+                    roi=_finite(champion.scores.get("net_return")),
+                    clv=None,
+                    log_loss_ratio_to_closing=None,
+                    pair=s.pair,
+                    horizon=s.horizon,
+                    position=s.position,
+                    capacity_usd=table.capacity_usd.get((s.pair, s.horizon)),
+                    bar_time=s.bar_time,
+                )
+            )
+        return sorted(
+            rows,
+            key=lambda r: (
+                -(r.edge_after_costs if r.edge_after_costs is not None else -np.inf),
+                -(r.confidence or 0.0),
+            ),
+        )
+
+    def do_not_trade(self) -> list[CryptoDoNotTradeRow]:
+        """Pairs failing the staleness or universe checks, and horizons without a champion."""
+        snap = self._snapshot
+        table = self.table(snap)
+        now = pd.Timestamp(self.clock())
+        limit = pd.Timedelta(hours=self.settings.stale_after_hours)
+        rows = [
+            CryptoDoNotTradeRow(
+                vertical=VERTICAL,
+                market=h,
+                reason="no_champion",
+                check="no_champion",
+                horizon=h,
+                detail=f"no crypto champion for {h}: run `marketcast run --vertical crypto`",
+            )
+            for h in HORIZONS
+            if h not in snap.champions
+        ]
+        for pair, state in table.pairs.items():
+            age = now - (state.bar_open + _HOUR)
+            if age > limit:
+                rows.append(
+                    CryptoDoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=pair,
+                        reason="stale",
+                        check="staleness",
+                        pair=pair,
+                        detail=f"latest bar closed {age.total_seconds() / 3600:.1f} h ago "
+                        f"(limit {self.settings.stale_after_hours:g} h): the feed is behind",
+                    )
+                )
+            if state.universe_reason != "ok" and not (
+                state.universe_reason == "stale" and age > limit
+            ):
+                rows.append(
+                    CryptoDoNotTradeRow(
+                        vertical=VERTICAL,
+                        market=pair,
+                        reason=state.universe_reason,
+                        check=_UNIVERSE_CHECK[state.universe_reason],
+                        pair=pair,
+                        detail=state.universe_detail,
+                    )
+                )
+        return rows
+
+    def status(self) -> dict[str, Any]:
+        """The store and the champions (``GET /v1/crypto/status``)."""
+        snap = self._snapshot
+        return {
+            "snapshot_id": snap.snapshot_id,
+            "loaded_utc": snap.loaded_utc,
+            "pairs": list(snap.store.pairs),
+            "bars": len(snap.store.candles),
+            "window_bars": self.settings.window_bars,
+            "latest_bar_time": self.latest_bar_time(snap),
+            "champions": {
+                h: ModelRef(name=c.name, version=c.version) for h, c in snap.champions.items()
+            },
+        }
+
+
+# -- the computation ---------------------------------------------------------------------------
+def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
+    """Features, regimes and the universe on the store, then each champion on each pair's last bar.
+
+    Position rule (as in the walk-forward, ``orchestration/crypto_jobs.edge_positions``): the
+    expected return is ``(2 P(up) - 1) * m`` with ``m`` the group's mean |forward return| on its
+    training rows; the position is the side of P(up) when ``|expected| - round trip cost >
+    min_edge``, the pair is in the universe and (consensus only) the regime gate enables a member.
+    """
+    candles = snap.store.candles
+    features = build_crypto_features(candles, snap.store.funding)
+    last = features.groupby("pair", sort=True).tail(1)  # latest bar per pair
+    last_rows = last.index.to_numpy()
+
+    rules = RegimeRules()
+    recent = features.groupby("pair", sort=False).tail(rules.lookback_periods + 1)
+    regimes = classify_regimes(recent, rules=rules).reindex(last.index).astype(str)
+
+    pairs_state = _universe_states(candles, last, snap)
+    quote_volume = candles["quote_volume"].to_numpy(dtype=np.float64)[last_rows]
+    bar_open = pd.DatetimeIndex(last["open_time_utc"])
+    spread = last["spread_estimate_168h"].to_numpy(dtype=np.float64)
+    vol_1h = last["realised_vol_24h"].to_numpy(dtype=np.float64)
+    signals: dict[tuple[str, str], CryptoSignal] = {}
+    capacity: dict[tuple[str, str], float | None] = {}
+    for horizon, champion in snap.champions.items():
+        cost = round_trip_cost_rate(
+            champion.cost_model, spread, vol_1h, quote_volume, min_spread=champion.costs.min_spread
+        )
+        p_up, groups = _predict_champion(champion, last, regimes)
+        bars = HORIZON_BARS[horizon]
+        for i, pair in enumerate(last["pair"].astype(str)):
+            group = groups[i]
+            mean_abs = _mean_abs_return(champion, group, float(vol_1h[i]), bars)
+            tilt = 2.0 * p_up[i] - 1.0
+            expected = tilt * mean_abs
+            finite_cost = bool(np.isfinite(cost[i]))
+            edge = abs(expected) - cost[i] if finite_cost else None
+            direction = int(np.sign(tilt)) if abs(expected) > champion.dead_zone else 0
+            state = pairs_state[pair]
+            position, reason = _position(
+                champion, group, str(regimes.iat[i]), tilt, edge, state.universe_reason
+            )
+            signals[(pair, horizon)] = CryptoSignal(
+                pair=pair,
+                horizon=horizon,
+                bar_time=(bar_open[i] + _HOUR).to_pydatetime(),
+                bar_open_utc=bar_open[i].to_pydatetime(),
+                p_up=float(p_up[i]),
+                direction=direction,  # type: ignore[arg-type]
+                position=position,  # type: ignore[arg-type]
+                expected_return=float(expected),
+                round_trip_cost=float(cost[i]) if finite_cost else None,
+                edge_after_costs=None if edge is None else float(edge),
+                regime=str(regimes.iat[i]),
+                model=ModelRef(name=champion.name, version=champion.version),
+                group=group,
+                stale=False,
+                tradable=state.universe_reason == "ok",
+                reason=reason,
+            )
+            capacity[(pair, horizon)] = _capacity_usd(
+                champion.cost_model,
+                champion.costs.min_spread,
+                abs(expected),
+                float(spread[i]),
+                float(vol_1h[i]),
+                float(quote_volume[i]),
+            )
+    return SignalTable(signals, pairs_state, capacity)
+
+
+def _predict_champion(
+    champion: LoadedCryptoChampion, last: pd.DataFrame, regimes: pd.Series
+) -> tuple[np.ndarray, list[str | None]]:
+    """P(up) per row of ``last`` from the member models of each row's pair group."""
+    group_of = champion.group_of
+    groups: list[str | None] = [group_of.get(str(p)) for p in last["pair"]]
+    p_up = np.full(len(last), 0.5)
+    columns = [*champion.spec["feature_columns"], "open_time_utc"]
+    for group, members in champion.models.items():
+        rows = np.flatnonzero(np.array([g == group for g in groups], dtype=bool))
+        if not len(rows):
+            continue
+        X = last.iloc[rows][columns]
+        p_members = {name: model.predict_proba(X)[:, 1] for name, model in members.items()}
+        if champion.name == "consensus":
+            p_up[rows] = _consensus_p_up(champion, group, p_members, regimes.iloc[rows])
+        else:
+            p_up[rows] = p_members[champion.name]
+    return p_up, groups
+
+
+def _consensus_p_up(
+    champion: LoadedCryptoChampion,
+    group: str,
+    p_members: dict[str, np.ndarray],
+    regimes: pd.Series,
+) -> np.ndarray:
+    """(1 + S) / 2 of the consensus vote, members gated by the last walk-forward regime gate.
+
+    Serving has no resolved out-of-sample record, so enabled members vote with equal
+    reliability; with one decision the correlation penalty is 0.
+    """
+    gate = (champion.spec.get("gate_enabled") or {}).get(group)
+    voters = [m for m in p_members if m != "flat"]
+    out = np.full(len(regimes), 0.5)
+    for j, regime in enumerate(regimes.astype(str)):
+        enabled = voters if gate is None else [m for m in voters if m in gate.get(regime, [])]
+        if not enabled:
+            continue
+        result = consensus(
+            {m: p_members[m][j : j + 1] for m in enabled}, dict.fromkeys(enabled, 1.0)
+        )
+        out[j] = (1.0 + float(result.score[0])) / 2.0
+    return out
+
+
+def _position(
+    champion: LoadedCryptoChampion,
+    group: str | None,
+    regime: str,
+    tilt: float,
+    edge: float | None,
+    universe_reason: str,
+) -> tuple[int, str]:
+    if group is None:
+        return 0, "pair not in any training group of the champion"
+    if universe_reason != "ok":
+        return 0, f"not in the universe: {universe_reason}"
+    gate = (champion.spec.get("gate_enabled") or {}).get(group)
+    if champion.name == "consensus" and gate is not None and not gate.get(regime):
+        return 0, f"regime gate: no member enabled in {regime}"
+    if tilt == 0.0:
+        return 0, "no view (P(up) = 0.5)"
+    if edge is None:
+        return 0, "no volume on the latest bar: cannot trade"
+    if not edge > champion.min_edge:
+        return 0, f"edge {edge:+.5f} does not clear costs by min_edge {champion.min_edge:g}"
+    return int(np.sign(tilt)), f"edge {edge:+.5f} after costs"
+
+
+def _mean_abs_return(
+    champion: LoadedCryptoChampion, group: str | None, vol_1h: float, bars: int
+) -> float:
+    """The group's mean |forward return| from the export, else a normal-law estimate."""
+    recorded = (champion.spec.get("mean_abs_forward_return") or {}).get(group)
+    if recorded is not None:
+        return float(recorded)
+    vol = float(vol_1h) if np.isfinite(vol_1h) else 0.0
+    return _MEAN_ABS_NORMAL * vol * math.sqrt(bars)
+
+
+def _capacity_usd(
+    costs: CostModel,
+    min_spread: float,
+    gross_edge: float,
+    spread: float,
+    vol: float,
+    quote_volume: float,
+) -> float | None:
+    """Notional N at which ``2 * slippage(N)`` equals the edge left after fees and spread."""
+    if costs.slippage_model == "none" or costs.slippage_coef == 0.0:
+        return None
+    zero_slip = costs.model_copy(update={"slippage_model": "none"})
+    fixed = float(
+        round_trip_cost_rate(zero_slip, [spread], [vol], [quote_volume], min_spread=min_spread)[0]
+    )
+    room = gross_edge - fixed
+    if not (np.isfinite(room) and room > 0 and np.isfinite(vol) and vol > 0):
+        return 0.0
+    # 2 * coef * vol * (N / qv) ** e = room
+    exponent = 0.5 if costs.slippage_model == "square_root" else 1.0
+    share = (room / (2.0 * costs.slippage_coef * vol)) ** (1.0 / exponent)
+    return float(share * quote_volume)
+
+
+def _universe_states(
+    candles: pd.DataFrame, last: pd.DataFrame, snap: CryptoSnapshot
+) -> dict[str, _PairState]:
+    """Each pair's universe decision for the day of its latest bar's decision time."""
+    champion = next(iter(snap.champions.values()), None)
+    u = champion.universe if champion is not None else CryptoUniverseConfig()
+    universe = build_universe(
+        candles,
+        lookback_days=u.lookback_days,
+        min_median_quote_volume_usd=u.min_median_quote_volume_usd,
+        max_spread=u.max_spread,
+        min_history_days=u.min_history_days,
+    )
+    states: dict[str, _PairState] = {}
+    for pair, bar_open in zip(last["pair"].astype(str), last["open_time_utc"], strict=True):
+        rows = universe.loc[universe["pair"] == pair]
+        day = (pd.Timestamp(bar_open) + _HOUR).floor("D")
+        today = rows.loc[rows["date"] <= day].tail(1)
+        if today.empty:
+            states[pair] = _PairState(pd.Timestamp(bar_open), "short_history", "no history")
+            continue
+        row = today.iloc[0]
+        reason = str(row["reason"])
+        states[pair] = _PairState(pd.Timestamp(bar_open), reason, _universe_detail(row, u))
+    return states
+
+
+def _universe_detail(row: pd.Series, u: CryptoUniverseConfig) -> str:
+    reason = str(row["reason"])
+    if reason == "short_history":
+        return f"{row['history_days']:.0f} days of history (< {u.min_history_days})"
+    if reason == "stale":
+        return f"no traded bar for {row['hours_since_last_trade']:.0f} h before the day"
+    if reason == "low_liquidity":
+        return (
+            f"median daily quote volume {row['median_quote_volume_usd']:,.0f} USD "
+            f"(< {u.min_median_quote_volume_usd:,.0f}) over {u.lookback_days} days"
+        )
+    if reason == "wide_spread":
+        return f"spread lower bound {row['spread_lower_bound']:.4%} (> {u.max_spread:.4%})"
+    return "ok"
+
+
+def _judge_staleness(signal: CryptoSignal, now: pd.Timestamp, limit: pd.Timedelta) -> CryptoSignal:
+    age = now - pd.Timestamp(signal.bar_time)
+    if age <= limit:
+        return signal
+    return signal.model_copy(
+        update={
+            "stale": True,
+            "tradable": False,
+            "position": 0,
+            "reason": f"stale: latest bar closed {age.total_seconds() / 3600:.1f} h ago",
+        }
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _bars_frame(bars: Sequence[CandleIn]) -> pd.DataFrame:
+    """Pushed bars as a candle frame in push order, ``source_row`` 1-based like a file line."""
+    times = pd.DatetimeIndex([pd.Timestamp(b.open_time_utc).tz_convert("UTC") for b in bars])
+    frame = pd.DataFrame(
+        {
+            "pair": [b.pair for b in bars],
+            "open_time_utc": times.as_unit("ns"),
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "volume": [b.volume for b in bars],
+            "quote_volume": [
+                b.quote_volume if b.quote_volume is not None else b.close * b.volume for b in bars
+            ],
+            "quote_volume_estimated": [b.quote_volume is None for b in bars],
+            "trades": [float(b.trades) if b.trades is not None else np.nan for b in bars],
+            "vendor": "feed",
+            "repaired": False,
+        },
+        columns=list(CANDLE_COLUMNS),
+    )
+    frame["source_file"] = "request"
+    frame["source_row"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _check_order(frame: pd.DataFrame, last_open: dict[str, pd.Timestamp]) -> None:
+    """Per pair: strictly increasing open times, all after the stored latest bar."""
+    times = frame["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    previous: dict[str, int] = {p: t.value for p, t in last_open.items()}
+    stored = dict(previous)
+    for row, (pair, t) in enumerate(zip(frame["pair"], times, strict=True)):
+        before = previous.get(pair)
+        if before is not None and t <= before:
+            is_stored = t <= stored.get(pair, -1)
+            duplicate = t == before
+            where = "the latest stored bar" if is_stored else "an earlier bar of this push"
+            reason = "duplicate_bar" if duplicate else "out_of_order"
+            at = pd.Timestamp(int(before), tz="UTC")
+            raise CandleRejectedError(
+                row,
+                "open_time_utc",
+                reason,
+                f"{reason}: {pair} bar at {pd.Timestamp(int(t), tz='UTC')} is not after "
+                f"{where} ({at})",
+                str(pd.Timestamp(int(t), tz="UTC")),
+            )
+        previous[pair] = int(t)
+
+
+@contextlib.contextmanager
+def _locked(path: Path | None, *, exclusive: bool) -> Iterator[None]:
+    """An advisory ``flock`` on ``path`` across processes (no-op without a path)."""
+    if path is None:
+        yield
+        return
+    with path.open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _append_journal(path: Path, bars: Sequence[CandleIn]) -> int:
+    """Append bars as JSON lines (flushed to disk); returns the journal's new size."""
+    payload = b"".join(bar.model_dump_json().encode() + b"\n" for bar in bars)
+    with path.open("ab") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return handle.tell()
+
+
+def _champion_key(champions: Mapping[str, LoadedCryptoChampion]) -> str:
+    return "|".join(f"{h}:{c.name}:{c.version}" for h, c in sorted(champions.items()))
+
+
+def _snapshot_id(champions: Mapping[str, LoadedCryptoChampion], store: CandleStore) -> str:
+    key = f"{_champion_key(champions)}#{store.version}#{store.latest_open.isoformat()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+__all__ = [
+    "HORIZONS",
+    "CandleRejectedError",
+    "CandleStore",
+    "CryptoService",
+    "CryptoSettings",
+    "CryptoSnapshot",
+    "UnknownNameError",
+    "compute_signal_table",
+]

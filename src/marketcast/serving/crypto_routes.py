@@ -1,0 +1,160 @@
+"""HTTP routes of the crypto signals (v1): ``crypto_router(service, settings)`` builds them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NoReturn
+
+from fastapi import APIRouter, HTTPException, Query, Security
+
+from marketcast.serving.crypto import (
+    HORIZONS,
+    CandleRejectedError,
+    CryptoService,
+    UnknownNameError,
+)
+from marketcast.serving.crypto_schemas import (
+    CandlesIn,
+    CandlesPushOut,
+    CryptoDoNotTradeRow,
+    CryptoRankingRow,
+    CryptoSignalsOut,
+    CryptoStatusOut,
+)
+from marketcast.serving.security import admin_guard
+from marketcast.serving.settings import ServingSettings
+
+_Responses = dict[int | str, dict[str, Any]]
+_SIGNAL_ERRORS: _Responses = {
+    422: {"description": "unknown pair or horizon (the body names it)"},
+    503: {"description": "no crypto champion for the horizon"},
+}
+_PUSH_ERRORS: _Responses = {
+    401: {"description": "missing or malformed bearer token"},
+    403: {"description": "wrong token, or admin disabled"},
+    413: {"description": "request body over the cap"},
+    422: {"description": "a bar breaks a candle rule (the body names the bar and the field)"},
+}
+HorizonQuery = Annotated[
+    str | None, Query(description="1h, 4h or 1d; omitted: every horizon with a champion")
+]
+
+
+def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRouter:
+    """Build the ``/v1/crypto`` routes around a :class:`CryptoService`.
+
+    Parameters
+    ----------
+    service
+        The crypto champions and the candle store.
+    settings
+        Server settings: the admin token of the candle push.
+
+    Returns
+    -------
+    APIRouter
+        ``create_app(..., crypto=service)`` mounts it behind the app's body cap
+        (``BodySizeLimitMiddleware``) and metrics.
+    """
+    router = APIRouter(tags=["crypto"])
+    admin = Security(admin_guard(settings.admin_token))
+
+    def answer(horizon: str | None, pair: str | None, where: str) -> CryptoSignalsOut:
+        try:
+            snap, signals = service.signals(horizon, pair)
+        except UnknownNameError as exc:
+            _unknown_name(exc, where)
+        except LookupError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from exc
+        latest = service.latest_bar_time(snap)
+        return CryptoSignalsOut(
+            snapshot_id=snap.snapshot_id, latest_bar_time=latest, signals=signals
+        )
+
+    @router.get("/v1/crypto/signals", response_model=CryptoSignalsOut, responses=_SIGNAL_ERRORS)
+    def signals(
+        horizon: HorizonQuery = None,
+        pair: Annotated[str | None, Query(description="e.g. BTCUSDT; omitted: every pair")] = None,
+    ) -> CryptoSignalsOut:
+        """The current signal of every pair (or one) for a horizon (or every horizon)."""
+        return answer(horizon, pair, "query")
+
+    @router.get(
+        "/v1/crypto/signals/{pair}", response_model=CryptoSignalsOut, responses=_SIGNAL_ERRORS
+    )
+    def pair_signals(pair: str, horizon: HorizonQuery = None) -> CryptoSignalsOut:
+        """The current signals of one pair, every horizon (or one)."""
+        return answer(horizon, pair, "path")
+
+    @router.get("/v1/crypto/rankings", response_model=list[CryptoRankingRow])
+    def rankings() -> list[CryptoRankingRow]:
+        """Tradable (pair, horizon) rows by edge after costs, then confidence."""
+        return service.rankings()
+
+    @router.get("/v1/crypto/do-not-trade", response_model=list[CryptoDoNotTradeRow])
+    def do_not_trade() -> list[CryptoDoNotTradeRow]:
+        """Pairs failing the staleness or universe checks, and horizons without a champion."""
+        return service.do_not_trade()
+
+    @router.get("/v1/crypto/status", response_model=CryptoStatusOut)
+    def status() -> CryptoStatusOut:
+        """The candle store (pairs, bars, latest bar) and the champion of each horizon."""
+        return CryptoStatusOut.model_validate(service.status())
+
+    @router.post(
+        "/v1/crypto/candles",
+        response_model=CandlesPushOut,
+        responses=_PUSH_ERRORS,
+        dependencies=[admin],
+    )
+    def push_candles(body: CandlesIn) -> CandlesPushOut:
+        """Append closed hourly bars from the feed; the next signals read them."""
+        try:
+            snap = service.push_candles(body.bars)
+        except CandleRejectedError as exc:
+            raise HTTPException(
+                422,
+                detail=[
+                    {
+                        "type": exc.kind,
+                        "loc": ["body", "bars", exc.row, exc.field],
+                        "msg": f"bar {exc.row}, field {exc.field!r}: {exc.reason}",
+                        "input": exc.value,
+                    }
+                ],
+            ) from exc
+        closes = service.bar_closes(snap)
+        return CandlesPushOut(
+            accepted=len(body.bars),
+            latest_bar_time=service.latest_bar_time(snap),
+            latest_by_pair={p: closes[p] for p in sorted({b.pair for b in body.bars})},
+            snapshot_id=snap.snapshot_id,
+        )
+
+    @router.post(
+        "/v1/admin/crypto/reload",
+        response_model=dict[str, Any],
+        responses={k: v for k, v in _PUSH_ERRORS.items() if k in (401, 403)},
+        dependencies=[admin],
+        tags=["admin"],
+    )
+    def reload() -> dict[str, Any]:
+        """Re-read each horizon's crypto champion from the registry and swap them in."""
+        return service.reload()
+
+    return router
+
+
+def _unknown_name(exc: UnknownNameError, where: str) -> NoReturn:
+    known = sorted(exc.known) if exc.kind == "pair" else list(HORIZONS)
+    raise HTTPException(
+        422,
+        detail=[
+            {
+                "type": f"unknown_{exc.kind}",
+                "loc": [where, exc.kind],
+                "msg": f"unknown {exc.kind} {exc.name!r}; known: {', '.join(known)}",
+                "input": exc.name,
+                "ctx": {f"known_{exc.kind}s": known},
+            }
+        ],
+    ) from exc

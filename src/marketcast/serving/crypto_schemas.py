@@ -1,0 +1,139 @@
+"""Request and response models of the crypto signal API (v1): add fields, never rename one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow
+
+#: Most bars one ``POST /v1/crypto/candles`` may carry.
+MAX_PUSH_BARS = 2_000
+#: Pair names: exchange symbols, upper-case letters and digits.
+PAIR_PATTERN = r"^[A-Z0-9]{2,20}$"
+
+
+class CryptoSignal(BaseModel):
+    """The current signal of one pair and horizon, for the bar that closed at ``bar_time``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pair: str = Field(examples=["BTCUSDT"])
+    horizon: str = Field(examples=["1h"], description="forecast horizon: 1h, 4h or 1d")
+    bar_time: datetime = Field(
+        description="close of the latest bar (its open + 1 h): the decision time of the signal"
+    )
+    bar_open_utc: datetime = Field(description="open time of the latest bar of the pair")
+    p_up: float = Field(ge=0.0, le=1.0, description="P(forward return over the horizon > 0)")
+    direction: Literal[-1, 0, 1] = Field(
+        description="side of P(up) when the expected move clears the label dead zone, else 0"
+    )
+    position: Literal[-1, 0, 1] = Field(
+        description="what to hold: direction when the edge after costs clears min_edge and the "
+        "pair is tradable, else 0"
+    )
+    expected_return: float = Field(
+        description="(2 P(up) - 1) x the group's mean |forward return|, before costs"
+    )
+    round_trip_cost: float | None = Field(
+        description="fee, half spread and slippage, both ways, as a fraction of notional "
+        "(null: the bar has no volume, so it cannot be traded)"
+    )
+    edge_after_costs: float | None = Field(
+        description="|expected_return| - round_trip_cost (null when the cost is unknown)"
+    )
+    regime: str = Field(description="trend, range, panic or illiquid (ensemble/regime.py)")
+    model: ModelRef
+    group: str | None = Field(description="pair group of the champion; null: pair not trained")
+    stale: bool = Field(description="the pair's latest bar closed more than the limit ago")
+    tradable: bool = Field(description="not stale and in the universe (liquidity, spread, ...)")
+    reason: str = Field(description="why the position is what it is, in words")
+
+
+class CryptoSignalsOut(BaseModel):
+    """Signals answered from one snapshot of champions and candles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot_id: str = Field(description="changes with every reload and every candle push")
+    latest_bar_time: datetime = Field(description="the latest bar close in the candle store")
+    signals: list[CryptoSignal]
+
+
+class CryptoRankingRow(RankingRow):
+    """A crypto (pair, horizon) in the rankings; ``market`` is ``<pair>/<horizon>``."""
+
+    pair: str | None = None
+    horizon: str | None = None
+    position: int | None = None
+    capacity_usd: float | None = Field(
+        default=None,
+        description="notional at which slippage would eat the edge after fees and spread",
+    )
+    bar_time: datetime | None = None
+
+
+class CryptoDoNotTradeRow(DoNotTradeRow):
+    """A crypto pair failing a universe or staleness check; ``market`` is the pair.
+
+    ``reason`` is a code (``stale``, ``short_history``, ``low_liquidity``, ``wide_spread``,
+    ``no_champion``), ``detail`` the same in words.
+    """
+
+    pair: str | None = None
+    horizon: str | None = None
+    detail: str | None = None
+
+
+class CandleIn(BaseModel):
+    """One closed hourly bar from the feed (``quote_volume`` defaults to ``close x volume``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    pair: str = Field(pattern=PAIR_PATTERN, examples=["BTCUSDT"])
+    open_time_utc: datetime = Field(examples=["2023-07-01T00:00:00Z"])
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = Field(description="base-asset volume")
+    quote_volume: float | None = Field(default=None, description="quote (USD) volume")
+    trades: int | None = Field(default=None, ge=0)
+
+    @field_validator("open_time_utc")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("open_time_utc needs a timezone, e.g. 2023-07-01T00:00:00Z")
+        return value
+
+
+class CandlesIn(BaseModel):
+    """Bars to append, at most ``MAX_PUSH_BARS``; per pair in time order, after its last bar."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bars: list[CandleIn] = Field(min_length=1, max_length=MAX_PUSH_BARS)
+
+
+class CandlesPushOut(BaseModel):
+    """What a push changed."""
+
+    accepted: int
+    latest_bar_time: datetime
+    latest_by_pair: dict[str, datetime] = Field(description="latest bar close of each pushed pair")
+    snapshot_id: str
+
+
+class CryptoStatusOut(BaseModel):
+    """The candle store and the champions behind the signals."""
+
+    snapshot_id: str
+    loaded_utc: str
+    pairs: list[str]
+    bars: int
+    window_bars: int
+    latest_bar_time: datetime
+    champions: dict[str, ModelRef]

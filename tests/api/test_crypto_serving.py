@@ -1,0 +1,405 @@
+"""Crypto serving: signals equal the offline pipeline's; candle pushes, staleness, reloads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from marketcast.datasets.crypto import load_candles
+from marketcast.features.crypto import build_crypto_features
+from marketcast.models.crypto import load_crypto_champion
+from marketcast.orchestration.crypto import (
+    horizon_rows,
+)
+from marketcast.orchestration.crypto_jobs import edge_positions
+from marketcast.serving import crypto as crypto_module
+from marketcast.serving.app import create_app
+from marketcast.serving.crypto import CryptoService, CryptoSettings
+from marketcast.serving.crypto_schemas import CandleIn
+from marketcast.serving.default import build_crypto_service
+from marketcast.serving.settings import ServingSettings
+from tests.api.crypto_setup import PAIRS, Setup
+from tests.api.fake_app import FakeService
+
+TOKEN = "crypto-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    return Setup(tmp_path_factory.mktemp("crypto_serving"))
+
+
+@pytest.fixture
+def service(setup: Setup) -> CryptoService:
+    # reset the 1h champion: the reload test crowns another version
+    version = setup.versions[("1h", "logistic")]
+    setup.registry.set_champion("crypto", "1h", "logistic", version, "reset")
+    return setup.service()
+
+
+def make_client(service: CryptoService, **settings: Any) -> TestClient:
+    """The production app (a stand-in football service) with the crypto routes mounted."""
+    app = create_app(ServingSettings(admin_token=TOKEN, **settings), FakeService(), crypto=service)
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(service: CryptoService) -> Iterator[TestClient]:
+    with make_client(service) as test_client:
+        yield test_client
+
+
+def offline_p_up(setup: Setup, candles: pd.DataFrame, horizon: str) -> dict[str, float]:
+    """P(up) of the registry's champion on each pair's last bar, features on the full history."""
+    record = setup.registry.champion("crypto", horizon)
+    assert record is not None
+    champion = load_crypto_champion(
+        setup.registry.load_files("crypto", horizon, record.model_name, record.version)
+    )
+    features = build_crypto_features(candles)
+    last = features.groupby("pair").tail(1)
+    columns = [*champion["spec"]["feature_columns"], "open_time_utc"]
+    out = {}
+    for group, pairs in champion["spec"]["groups"].items():
+        rows = last.loc[last["pair"].isin(pairs)]
+        model = champion["models"][group][record.model_name]
+        out.update(zip(rows["pair"], model.predict_proba(rows[columns])[:, 1], strict=True))
+    return out
+
+
+def next_bars(candles: pd.DataFrame, move: float) -> list[dict[str, Any]]:
+    """One bar per pair, an hour after its latest, closing ``move`` above the previous close."""
+    bars = []
+    for pair, group in candles.groupby("pair"):
+        last = group.iloc[-1]
+        close = float(last["close"]) * (1.0 + move)
+        bars.append(
+            {
+                "pair": pair,
+                "open_time_utc": (last["open_time_utc"] + pd.Timedelta(hours=1)).isoformat(),
+                "open": float(last["close"]),
+                "high": max(close, float(last["close"])) * 1.001,
+                "low": min(close, float(last["close"])) * 0.999,
+                "close": close,
+                "volume": float(last["volume"]),
+                "quote_volume": float(last["quote_volume"]),
+            }
+        )
+    return bars
+
+
+# -- the signal is the pipeline's --------------------------------------------------------------
+def test_signals_equal_the_offline_pipeline(setup: Setup, client: TestClient) -> None:
+    response = client.get("/v1/crypto/signals", params={"horizon": "1h"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    signals = {s["pair"]: s for s in body["signals"]}
+    assert set(signals) == set(PAIRS)
+
+    candles = load_candles([str(setup.candle_dir)]).candles
+    expected = offline_p_up(setup, candles, "1h")
+    for pair, signal in signals.items():
+        assert signal["p_up"] == pytest.approx(expected[pair], abs=1e-9)
+        assert signal["model"] == {
+            "name": "logistic",
+            "version": setup.versions[("1h", "logistic")],
+        }
+        assert signal["p_up"] != 0.5  # a fitted model, not the flat fallback
+
+    # costs, regime and position: the pipeline's own rows for the same last bar
+    rows = horizon_rows(setup.prepared, "1h", setup.config)
+    last = rows.groupby("pair").tail(1).set_index("pair")
+    spec = load_crypto_champion(
+        setup.registry.load_files("crypto", "1h", "logistic", setup.versions[("1h", "logistic")])
+    )["spec"]
+    for pair, signal in signals.items():
+        assert signal["round_trip_cost"] == pytest.approx(
+            last.loc[pair, "round_trip_cost"], rel=1e-12
+        )
+        assert signal["regime"] == str(last.loc[pair, "regime"])
+        bar_open = pd.Timestamp(last.loc[pair, "open_time_utc"])
+        assert pd.Timestamp(signal["bar_time"]) == bar_open + pd.Timedelta(hours=1)
+        group = next(g for g, members in spec["groups"].items() if pair in members)
+        position = edge_positions(
+            np.array([signal["p_up"]]),
+            spec["mean_abs_forward_return"][group],
+            np.array([signal["round_trip_cost"]]),
+            spec["min_edge"],
+        )[0]
+        assert signal["position"] == (position if signal["tradable"] else 0)
+        assert signal["edge_after_costs"] == pytest.approx(
+            abs(2 * signal["p_up"] - 1) * spec["mean_abs_forward_return"][group]
+            - signal["round_trip_cost"]
+        )
+        assert signal["stale"] is False
+
+    # the 1d champion is served too, and one pair's signals cover both horizons
+    both = client.get("/v1/crypto/signals/ETHUSDT").json()["signals"]
+    assert sorted(s["horizon"] for s in both) == ["1d", "1h"]
+    assert next(s for s in both if s["horizon"] == "1d")["model"]["name"] == "flat"
+
+
+def test_old_exports_without_serving_fields_still_load(setup: Setup) -> None:
+    files = setup.registry.load_files(
+        "crypto", "1h", "logistic", setup.versions[("1h", "logistic")]
+    )
+    import json
+
+    spec = json.loads(files["crypto_model.json"])
+    old = {k: spec[k] for k in ("champion", "members", "groups", "feature_columns")}
+    rebuilt = load_crypto_champion({**files, "crypto_model.json": json.dumps(old).encode()})
+    loaded = crypto_module.LoadedCryptoChampion(
+        "1h", "logistic", "v1", rebuilt["spec"], rebuilt["models"], {}
+    )
+    assert loaded.costs.taker_fee_rate == 0.001  # the pipeline's defaults
+    assert loaded.dead_zone == pytest.approx(0.002)
+    assert loaded.min_edge == 0.0
+    assert crypto_module._mean_abs_return(loaded, "g0", 0.01, 4) == pytest.approx(
+        np.sqrt(2 / np.pi) * 0.01 * 2
+    )
+
+
+# -- errors --------------------------------------------------------------------------------------
+def test_unknown_pair_or_horizon_is_422_naming_it(client: TestClient) -> None:
+    response = client.get("/v1/crypto/signals", params={"horizon": "2h"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["input"] == "2h"
+    assert "unknown horizon '2h'" in response.json()["detail"][0]["msg"]
+
+    response = client.get("/v1/crypto/signals", params={"horizon": "1h", "pair": "FOOUSDT"})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["query", "pair"]
+    assert "FOOUSDT" in detail["msg"]
+    assert "BTCUSDT" in detail["ctx"]["known_pairs"]
+
+    response = client.get("/v1/crypto/signals/NOPE")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "pair"]
+    assert "NOPE" in response.text
+
+
+def test_candle_push_needs_the_admin_token(client: TestClient, service: CryptoService) -> None:
+    bars = next_bars(service.snapshot().store.candles, 0.01)
+    assert client.post("/v1/crypto/candles", json={"bars": bars}).status_code == 401
+    wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+    assert client.post("/v1/crypto/candles", json={"bars": bars}, headers=wrong).status_code == 403
+    assert client.post("/v1/admin/crypto/reload").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "row", "field", "kind"),
+    [
+        ({"low": -1.0}, 1, "low", "non_positive_price"),
+        ({"high": "below_open"}, 1, "high", "high_below_open_close"),
+        ({"low": "above_close"}, 1, "low", "low_above_open_close"),
+        ({"open_time_utc": "same_as_stored"}, 1, "open_time_utc", "duplicate_bar"),
+        ({"open_time_utc": "earlier"}, 1, "open_time_utc", "out_of_order"),
+        ({"pair": "FOOUSDT"}, 1, "pair", "unknown_pair"),
+    ],
+)
+def test_a_bad_bar_is_422_naming_row_and_field(
+    client: TestClient,
+    service: CryptoService,
+    change: dict[str, Any],
+    row: int,
+    field: str,
+    kind: str,
+) -> None:
+    candles = service.snapshot().store.candles
+    bars = next_bars(candles, 0.0)
+    bad = dict(bars[1], **change)
+    if change.get("high") == "below_open":
+        bad["high"] = bad["open"] * 0.5
+    if change.get("low") == "above_close":
+        bad["low"] = bad["close"] * 2.0
+    if change.get("open_time_utc") == "same_as_stored":
+        last = candles.loc[candles["pair"] == bad["pair"], "open_time_utc"].max()
+        bad["open_time_utc"] = last.isoformat()
+    if change.get("open_time_utc") == "earlier":
+        last = candles.loc[candles["pair"] == bad["pair"], "open_time_utc"].max()
+        bad["open_time_utc"] = (last - pd.Timedelta(hours=5)).isoformat()
+    bars[1] = bad
+    before = service.snapshot_id
+    response = client.post("/v1/crypto/candles", json={"bars": bars}, headers=AUTH)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "bars", row, field]
+    assert detail["type"] == kind
+    assert kind.replace("_", " ") in detail["msg"] or kind in detail["msg"]
+    assert service.snapshot_id == before  # nothing of a rejected push is kept
+
+
+def test_bars_out_of_order_within_a_push_are_422(
+    client: TestClient, service: CryptoService
+) -> None:
+    first = next_bars(service.snapshot().store.candles, 0.0)[0]
+    later = dict(
+        first,
+        open_time_utc=(pd.Timestamp(first["open_time_utc"]) + pd.Timedelta(hours=1)).isoformat(),
+    )
+    response = client.post("/v1/crypto/candles", json={"bars": [later, first]}, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "bars", 1, "open_time_utc"]
+    assert "out_of_order" in response.json()["detail"][0]["msg"]
+
+
+def test_body_over_the_cap_is_413(service: CryptoService) -> None:
+    bars = next_bars(service.snapshot().store.candles, 0.0) * 20
+    with make_client(service, max_body_bytes=2048) as small:
+        response = small.post("/v1/crypto/candles", json={"bars": bars}, headers=AUTH)
+    assert response.status_code == 413
+
+
+# -- new bars, staleness, reloads ----------------------------------------------------------------
+def test_pushed_bars_move_the_signal_forward(
+    setup: Setup, client: TestClient, service: CryptoService
+) -> None:
+    before = {s["pair"]: s for s in client.get("/v1/crypto/signals?horizon=1h").json()["signals"]}
+    candles = service.snapshot().store.candles
+    bars = next_bars(candles, 0.03)
+    response = client.post("/v1/crypto/candles", json={"bars": bars}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(PAIRS)
+
+    after = {s["pair"]: s for s in client.get("/v1/crypto/signals?horizon=1h").json()["signals"]}
+    for pair in PAIRS:
+        moved = pd.Timestamp(after[pair]["bar_time"]) - pd.Timestamp(before[pair]["bar_time"])
+        assert moved == pd.Timedelta(hours=1)
+        assert after[pair]["p_up"] != before[pair]["p_up"]
+
+    # the new bars enter the features exactly as the offline code computes them
+    pushed = pd.DataFrame(bars).assign(
+        open_time_utc=lambda f: pd.to_datetime(f["open_time_utc"], utc=True).dt.as_unit("ns"),
+        quote_volume_estimated=False,
+        trades=np.nan,
+        vendor="feed",
+        repaired=False,
+    )
+    extended = pd.concat([candles, pushed[candles.columns]], ignore_index=True)
+    extended = extended.sort_values(["pair", "open_time_utc"], ignore_index=True)
+    expected = offline_p_up(setup, extended, "1h")
+    for pair in PAIRS:
+        assert after[pair]["p_up"] == pytest.approx(expected[pair], abs=1e-9)
+
+
+def test_stale_pairs_go_to_do_not_trade(setup: Setup, service: CryptoService) -> None:
+    latest = service.latest_bar_time(service.snapshot())
+    service.clock = lambda: latest + timedelta(hours=10)
+    with make_client(service) as client:
+        rows = client.get("/v1/crypto/do-not-trade").json()
+        signals = client.get("/v1/crypto/signals?horizon=1h").json()["signals"]
+        rankings = client.get("/v1/crypto/rankings").json()
+    stale = {r["pair"] for r in rows if r["reason"] == "stale"}
+    assert stale == set(PAIRS)
+    assert all(r["check"] == "staleness" for r in rows if r["reason"] == "stale")
+    assert all(s["stale"] and s["position"] == 0 and not s["tradable"] for s in signals)
+    assert rankings == []
+
+
+def test_rankings_hold_tradable_rows_by_edge(client: TestClient) -> None:
+    rows = client.get("/v1/crypto/rankings").json()
+    assert rows, "fresh, liquid pairs are ranked"
+    edges = [r["edge_after_costs"] for r in rows]
+    assert edges == sorted(edges, reverse=True)
+    first = rows[0]
+    assert first["vertical"] == "crypto"
+    assert first["market"] == f"{first['pair']}/{first['horizon']}"
+    assert 0.5 <= first["confidence"] <= 1.0
+    status = client.get("/v1/crypto/status").json()
+    assert status["pairs"] == sorted(PAIRS)
+    assert status["champions"]["1h"]["name"] == "logistic"
+
+
+def test_reload_swaps_atomically(
+    setup: Setup, service: CryptoService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_version = setup.versions[("1h", "logistic")]
+    new_version = setup.export("1h", "momentum")  # crowns momentum in the registry
+    reloaded = threading.Event()
+    real = crypto_module.build_crypto_features
+
+    def features_while_reloading(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        # a reload lands while this forecast is being computed
+        if not reloaded.is_set():
+            thread = threading.Thread(target=service.reload)
+            thread.start()
+            thread.join()
+            reloaded.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crypto_module, "build_crypto_features", features_while_reloading)
+    snap, in_flight = service.signals("1h")
+    assert reloaded.is_set()
+    assert {s.model.version for s in in_flight} == {old_version}
+    assert {s.model.name for s in in_flight} == {"logistic"}
+    assert snap.snapshot_id != service.snapshot_id
+
+    _, fresh = service.signals("1h")
+    assert {(s.model.name, s.model.version) for s in fresh} == {("momentum", new_version)}
+
+
+# -- one app, several workers ------------------------------------------------------------------
+def test_shared_tables_carry_the_crypto_rows(setup: Setup, service: CryptoService) -> None:
+    latest = service.latest_bar_time(service.snapshot())
+    service.clock = lambda: latest + timedelta(hours=10)
+    with make_client(service) as client:
+        everything = client.get("/v1/do-not-trade").json()
+    crypto_rows = [r for r in everything if r["vertical"] == "crypto"]
+    assert {r["market"] for r in crypto_rows if r["reason"] == "stale"} == set(PAIRS)
+    assert any(r["vertical"] == "football" for r in everything)  # the football rows stay
+
+
+def test_a_bar_pushed_to_one_worker_reaches_the_others(setup: Setup, tmp_path: Path) -> None:
+    journal = tmp_path / "feed" / "bars.jsonl"
+    settings = CryptoSettings(candle_paths=(str(setup.candle_dir),), journal_path=str(journal))
+    first = CryptoService(setup.registry, settings)
+    second = CryptoService(setup.registry, settings)
+    stop = second.follow(poll_s=0.02)
+    try:
+        candles = first.snapshot().store.candles
+        bars = [CandleIn.model_validate(b) for b in next_bars(candles, 0.01)]
+        first.push_candles(bars[:2])
+        deadline = time.monotonic() + 5.0
+        while second.snapshot().store.version == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert second.snapshot().store.last_open_by_pair() == (
+            first.snapshot().store.last_open_by_pair()
+        )
+    finally:
+        stop.set()
+    # a push to a worker that has not looked at the journal yet catches up first: no gap
+    third = CryptoService(setup.registry, settings)  # replays the journal at start
+    assert third.snapshot().store.last_open_by_pair() == first.snapshot().store.last_open_by_pair()
+    later = [
+        CandleIn.model_validate(b) for b in next_bars(first.snapshot().store.candles, 0.01)[:2]
+    ]
+    first.push_candles(later)
+    fourth_bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
+    third.push_candles([CandleIn.model_validate(b) for b in fourth_bar])
+    hours = third.snapshot().store.candles.query("pair == @later[0].pair")["open_time_utc"]
+    assert hours.diff().dropna().eq(pd.Timedelta(hours=1)).all()
+    assert len(journal.read_text().splitlines()) == 5
+
+
+def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_path: Path) -> None:
+    empty = ServingSettings(registry=str(tmp_path / "registry"))
+    assert build_crypto_service(empty) is None
+    settings = ServingSettings(registry=setup.config.registry_root)
+    env = {"MARKETCAST_CRYPTO_CANDLES": str(setup.candle_dir)}
+    assert build_crypto_service(settings, {**env, "MARKETCAST_CRYPTO": "0"}) is None
+    crypto = build_crypto_service(settings, env)
+    assert crypto is not None
+    assert set(crypto.snapshot().champions) == {"1h", "1d"}
+    expected = Path(setup.config.registry_root).resolve().parent / "feed" / "crypto-bars.jsonl"
+    assert crypto.settings.journal_path == str(expected)
