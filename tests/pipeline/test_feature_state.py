@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from marketcast.datasets.football_data import FootballData, odds_matrix
+from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, build_features
 from marketcast.features.football_state import (
     AWAY_SIDE,
     HOME_SIDE,
@@ -37,10 +38,18 @@ COMPARED = (
     "ah_line",
     "season_day",
 )
+#: Match-level columns of the optional groups, recomputed at serving time.
+COMPARED_OPTIONAL = (
+    "sot_share_diff",
+    "xg_diff_ewm",
+    "xm_total_goals",
+    "xm_supremacy",
+    "xm_draw_gap",
+    "xm_over_gap",
+)
 
 
-@pytest.fixture(scope="module")
-def day_and_state(epl: FootballData):
+def _history_before(epl: FootballData) -> tuple[np.ndarray, FootballData]:
     kickoff = epl.matches["kickoff_utc"]
     day = kickoff.iloc[int(len(kickoff) * 0.9)].normalize()
     before = (kickoff < day).to_numpy()
@@ -49,13 +58,31 @@ def day_and_state(epl: FootballData):
         epl, matches=history, odds=epl.odds[epl.odds["match_id"].isin(history["match_id"])]
     )
     on_day = ((kickoff >= day) & (kickoff < day + pd.Timedelta(days=1))).to_numpy()
+    return on_day, data
+
+
+@pytest.fixture(scope="module")
+def day_and_state(epl: FootballData):
+    on_day, data = _history_before(epl)
     return on_day, build_feature_state(data)
 
 
+@pytest.fixture(scope="module")
+def all_groups(epl: FootballData):
+    """The state, and the training features, with every optional feature group."""
+    on_day, data = _history_before(epl)
+    state = build_feature_state(data, groups=OPTIONAL_FEATURE_GROUPS)
+    return on_day, state, build_features(epl, groups=OPTIONAL_FEATURE_GROUPS)
+
+
+@pytest.mark.parametrize("groups", ["default", "all"])
 def test_fixture_rows_equal_build_features_rows(
-    epl: FootballData, epl_features, day_and_state
+    epl: FootballData, epl_features, day_and_state, all_groups, groups: str
 ) -> None:
-    on_day, state = day_and_state
+    if groups == "all":
+        on_day, state, epl_features = all_groups
+    else:
+        on_day, state = day_and_state
     rows = np.flatnonzero(on_day)
     assert len(rows) >= 1
     o1, _ = odds_matrix(epl, MarketKind.ONE_X_TWO, Timing.PREMATCH, "pinnacle")
@@ -78,7 +105,11 @@ def test_fixture_rows_equal_build_features_rows(
     served = state.fixture_frame(fixtures)
     assert set(served.columns) == set(epl_features.columns)
     expected = epl_features.iloc[rows].reset_index(drop=True)
-    for column in COMPARED:
+    compared = [c for c in (*COMPARED, *COMPARED_OPTIONAL) if c in epl_features.columns]
+    if groups == "all":
+        assert {"home_xg_for_ewm", "away_sot_share", *COMPARED_OPTIONAL} <= set(compared)
+        assert not expected[list(COMPARED_OPTIONAL)].isna().all().any()
+    for column in compared:
         np.testing.assert_allclose(
             served[column].to_numpy(dtype=float),
             expected[column].to_numpy(dtype=float),

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import poisson
 
+from marketcast.datasets.football_data import FootballData
 from marketcast.evaluation.scoring import log_loss
+from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, build_features
 from marketcast.models.base import market_labels
 from marketcast.models.gbm import LightGBMModel
 from marketcast.types import MarketKind
@@ -110,3 +112,16 @@ def test_missing_feature_column_is_a_clear_error() -> None:
     model = LightGBMModel(**FAST).fit(X, y)
     with pytest.raises(ValueError, match="signal"):
         model.predict_proba(X.drop(columns="signal"))
+
+
+def test_optional_feature_groups_reach_the_booster(epl: FootballData) -> None:
+    X = build_features(epl, groups=OPTIONAL_FEATURE_GROUPS)
+    y = epl.matches[["home_goals", "away_goals"]].to_numpy()
+    train = (epl.matches["season"] != "2021-2022").to_numpy()
+    model = LightGBMModel(markets=("1x2",), n_estimators=30, n_jobs=1).fit(X[train], y[train])
+    assert {"home_xg_for_ewm", "away_sot_share", "xg_diff_ewm", "xm_draw_gap"} <= set(
+        model.feature_names_
+    )
+    p = model.predict_proba(X[~train])
+    assert p.shape == (int((~train).sum()), 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)

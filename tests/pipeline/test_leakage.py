@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketcast.datasets.football_data import FootballData
-from marketcast.features.football import OUTCOME_COLUMNS, build_features
+from marketcast.datasets.football_data import STAT_COLUMNS, FootballData
+from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, OUTCOME_COLUMNS, build_features
 from marketcast.splits.walk_forward import LeakageError, WalkForwardSplit, check_no_leakage
 
 CLOSING_MARKERS = ("closing", "close", "psc", "avgc", "maxc", "b365c")
@@ -19,21 +19,55 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
     return X.drop(columns=["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"])
 
 
-def test_no_outcome_or_closing_column_in_features(epl_features: pd.DataFrame) -> None:
-    columns = [c.lower() for c in epl_features.columns]
-    assert not set(OUTCOME_COLUMNS) & set(columns)
+@pytest.fixture(scope="module")
+def epl_features_all(epl: FootballData) -> pd.DataFrame:
+    """Features with every optional group (shots, cross-market) as well as the core set."""
+    return build_features(epl, groups=OPTIONAL_FEATURE_GROUPS)
+
+
+def test_no_outcome_or_closing_column_in_features(epl_features_all: pd.DataFrame) -> None:
+    columns = [c.lower() for c in epl_features_all.columns]
+    assert not (set(OUTCOME_COLUMNS) | set(STAT_COLUMNS)) & set(columns)
     assert not [c for c in columns if any(marker in c for marker in CLOSING_MARKERS)]
 
 
-def test_closing_odds_never_change_a_feature(epl: FootballData, epl_features: pd.DataFrame) -> None:
+def test_closing_odds_never_change_a_feature(
+    epl: FootballData, epl_features_all: pd.DataFrame
+) -> None:
     odds = epl.odds.copy()
     closing = odds["timing"] == "closing"
     rng = np.random.default_rng(0)
     for col in ("odds_0", "odds_1", "odds_2"):
         odds.loc[closing, col] = odds.loc[closing, col] * rng.uniform(1.2, 3.0, closing.sum())
     odds.loc[closing, "line"] = odds.loc[closing, "line"] + 0.25
-    perturbed = build_features(dataclasses.replace(epl, odds=odds))
-    pd.testing.assert_frame_equal(_numeric(perturbed), _numeric(epl_features))
+    perturbed = build_features(dataclasses.replace(epl, odds=odds), groups=OPTIONAL_FEATURE_GROUPS)
+    pd.testing.assert_frame_equal(_numeric(perturbed), _numeric(epl_features_all))
+
+
+def test_a_matchs_own_stats_and_result_never_reach_its_features(
+    epl: FootballData, epl_features_all: pd.DataFrame
+) -> None:
+    matches = epl.matches.copy()
+    kickoff = matches["kickoff_utc"]
+    day = kickoff.iloc[len(matches) // 2].normalize()
+    today = ((kickoff >= day) & (kickoff < day + pd.Timedelta(days=1))).to_numpy()
+    assert today.sum() >= 2
+    rng = np.random.default_rng(1)
+    for col in STAT_COLUMNS:
+        matches.loc[today, col] = rng.integers(0, 30, today.sum()).astype(float)
+    matches.loc[today, "home_goals"] = matches.loc[today, "home_goals"] + 4
+    perturbed = build_features(
+        dataclasses.replace(epl, matches=matches), groups=OPTIONAL_FEATURE_GROUPS
+    )
+    upto = (kickoff < day + pd.Timedelta(days=1)).to_numpy()
+    pd.testing.assert_frame_equal(_numeric(perturbed)[upto], _numeric(epl_features_all)[upto])
+    # ...and it does reach the teams' later matches, so the test can fail.
+    teams = set(matches.loc[today, "home_team"])
+    later = ~upto & matches["home_team"].isin(teams).to_numpy()
+    for column in ("home_sot_for_ewm", "home_xg_for_ewm", "home_finishing_resid_ewm"):
+        assert not np.allclose(
+            perturbed.loc[later, column].to_numpy(), epl_features_all.loc[later, column].to_numpy()
+        ), column
 
 
 def test_results_only_reach_features_of_later_dates(

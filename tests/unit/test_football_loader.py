@@ -12,6 +12,7 @@ from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import (
     MATCH_COLUMNS,
     ODDS_COLUMNS,
+    STAT_COLUMNS,
     detect_quote_columns,
     iter_csv_files,
     load_football,
@@ -376,3 +377,58 @@ def test_real_files_match_the_manifest() -> None:
         assert pc_over.get(str(path), 0) == expected
     assert set(data.matches["league"]) == {"E0", "D1", "F1", "I1"}
     assert data.matches["match_id"].is_unique
+
+
+# --- match statistics --------------------------------------------------------------------------
+
+STATS_HEADER = [*OLD_HEADER[:7], "HS", "AS", "HST", "AST", "HC", "AC", *OLD_HEADER[7:]]
+
+
+def _with_stats(row: list[str], stats: list[str]) -> list[str]:
+    return [*row[:7], *stats, *row[7:]]
+
+
+def test_match_stats_are_kept_as_floats(tmp_path: Path) -> None:
+    rows = [
+        _with_stats(OLD_ROWS[0], ["14", "9", "6", "3", "7", "2"]),
+        _with_stats(OLD_ROWS[1], ["8.0", "", "2", "5", "4", "6"]),
+    ]
+    data = load_football([write_csv(tmp_path / "E0" / "2005-2006.csv", STATS_HEADER, rows)])
+    m = data.matches
+    assert m[list(STAT_COLUMNS)].dtypes.eq(np.float64).all()
+    assert m.loc[0, list(STAT_COLUMNS)].tolist() == [14.0, 9.0, 6.0, 3.0, 7.0, 2.0]
+    assert m.loc[1, "home_shots"] == 8.0
+    assert np.isnan(m.loc[1, "away_shots"])  # blank: missing, not an error
+    assert "match_stats_blanked" not in data.report.repaired
+
+
+def test_files_without_stats_give_nan_columns(tmp_path: Path) -> None:
+    data = load_football([write_csv(tmp_path / "E0" / "2005-2006.csv", OLD_HEADER, OLD_ROWS)])
+    assert list(data.matches.columns) == list(MATCH_COLUMNS)
+    assert data.matches[list(STAT_COLUMNS)].isna().all().all()
+
+
+def test_bad_stat_cells_are_blanked_and_named(tmp_path: Path) -> None:
+    rows = [
+        _with_stats(OLD_ROWS[0], ["x", "-1", "6", "3", "7.5", "2"]),
+        _with_stats(OLD_ROWS[1], ["5", "9", "8", "5", "4", "99"]),  # 8 on target of 5 shots
+    ]
+    path = write_csv(tmp_path / "E0" / "2005-2006.csv", STATS_HEADER, rows)
+    data = load_football([path])
+    m = data.matches
+    assert len(m) == 2  # a bad statistic never drops the match
+    assert np.isnan(m.loc[0, ["home_shots", "away_shots", "home_corners"]].to_numpy(float)).all()
+    assert m.loc[0, "home_shots_on_target"] == 6.0
+    assert m.loc[1, "home_shots"] == 5.0  # shots kept, the impossible on-target count blanked
+    assert np.isnan(m.loc[1, "home_shots_on_target"])
+    assert np.isnan(m.loc[1, "away_corners"])  # 99 corners: above the plausible maximum
+    assert data.report.repaired["match_stats_blanked"] == 5
+    found = {(i.row, i.field, i.reason, i.value) for i in data.report.issues}
+    assert found == {
+        (2, "HS", "invalid_match_stat", "x"),
+        (2, "AS", "invalid_match_stat", "-1"),
+        (2, "HC", "invalid_match_stat", "7.5"),
+        (3, "AC", "invalid_match_stat", "99"),
+        (3, "HST", "shots_on_target_exceed_shots", "8>5"),
+    }
+    assert all(i.file == str(path) for i in data.report.issues)

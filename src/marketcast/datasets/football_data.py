@@ -100,6 +100,21 @@ _STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG"
 _LOCAL_TZ = "Europe/London"
 _DEFAULT_KICKOFF_HOUR = 15
 
+#: Optional match statistics: football-data column -> ``matches`` column (float, NaN where the
+#: file lacks the column, the cell is blank or the value failed its check). They describe what
+#: happened on the pitch, so like the goals they may only reach features of *later* matches.
+STAT_SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("HS", "home_shots"),
+    ("AS", "away_shots"),
+    ("HST", "home_shots_on_target"),
+    ("AST", "away_shots_on_target"),
+    ("HC", "home_corners"),
+    ("AC", "away_corners"),
+)
+STAT_COLUMNS: tuple[str, ...] = tuple(name for _, name in STAT_SOURCE_COLUMNS)
+#: No top-flight side has come near these counts in one match; above them a cell is a typo.
+_STAT_MAX = {"shots": 60.0, "shots_on_target": 40.0, "corners": 30.0}
+
 MATCH_COLUMNS: tuple[str, ...] = (
     "match_id",
     "league",
@@ -113,6 +128,7 @@ MATCH_COLUMNS: tuple[str, ...] = (
     "result",
     "source_file",
     "source_row",
+    *STAT_COLUMNS,
 )
 ODDS_COLUMNS: tuple[str, ...] = (
     "match_id",
@@ -722,7 +738,79 @@ def _build_matches(
     )
     for col in ("match_id", "league", "season", "home_team", "away_team", "result", "source_file"):
         matches[col] = matches[col].astype("str")
+    for col, values in _match_stats(files, idx, source_file, lines, report).items():
+        matches[col] = values
     return matches, keep
+
+
+def _match_stats(
+    files: list[_RawFile],
+    idx: npt.NDArray[np.int64],
+    source_file: npt.NDArray[np.object_],
+    lines: npt.NDArray[np.int64],
+    report: IntegrityReport,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The optional statistics of the kept rows (``idx``), checked; a bad cell becomes NaN.
+
+    A cell is bad when it is filled but not a whole number in ``[0, _STAT_MAX]``
+    (``invalid_match_stat``), or when shots on target exceed shots
+    (``shots_on_target_exceed_shots``: the on-target count is blanked, the shots kept). Either
+    is counted in ``report.repaired["match_stats_blanked"]`` with an issue naming file, row
+    and field; the match itself is kept.
+    """
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    blanked = 0
+
+    def flag(mask: npt.NDArray[np.bool_], field: str, reason: str, text: list[str]) -> None:
+        for i in np.flatnonzero(mask)[: report.issues_room]:
+            row = idx[i]
+            report.add_issue(Issue(str(source_file[row]), int(lines[row]), field, reason, text[i]))
+
+    for source, name in STAT_SOURCE_COLUMNS:
+        values_parts, present_parts = [], []
+        for raw in files:
+            if source in raw.frame.columns:
+                v, present = _numeric(raw.frame[source])
+            else:
+                v, present = np.full(raw.n_rows, np.nan), np.zeros(raw.n_rows, dtype=bool)
+            values_parts.append(v)
+            present_parts.append(present)
+        values = np.concatenate(values_parts)[idx] if files else np.empty(0)
+        present = np.concatenate(present_parts)[idx] if files else np.empty(0, dtype=bool)
+        limit = _STAT_MAX[name.split("_", 1)[1]]
+        with np.errstate(invalid="ignore"):
+            ok = (values >= 0) & (values <= limit) & (values == np.floor(values))
+        bad = present & ~ok
+        if bad.any():
+            text = _stat_text(files, source, idx, bad)
+            flag(bad, source, "invalid_match_stat", text)
+            blanked += int(bad.sum())
+        out[name] = np.where(ok, values, np.nan)
+    for side, letter in (("home", "H"), ("away", "A")):
+        shots, on_target = out[f"{side}_shots"], out[f"{side}_shots_on_target"]
+        with np.errstate(invalid="ignore"):
+            exceed = on_target > shots
+        if exceed.any():
+            text = [f"{on_target[i]:g}>{shots[i]:g}" if exceed[i] else "" for i in range(len(idx))]
+            flag(exceed, f"{letter}ST", "shots_on_target_exceed_shots", text)
+            blanked += int(exceed.sum())
+            on_target[exceed] = np.nan
+    report.repair("match_stats_blanked", blanked)
+    return out
+
+
+def _stat_text(
+    files: list[_RawFile], source: str, idx: npt.NDArray[np.int64], bad: npt.NDArray[np.bool_]
+) -> list[str]:
+    """The raw cell text of ``source`` for the kept rows (only the ``bad`` ones are filled)."""
+    pieces = [
+        raw.frame[source].to_numpy(dtype=object)
+        if source in raw.frame.columns
+        else np.full(raw.n_rows, "", dtype=object)
+        for raw in files
+    ]
+    cells = np.concatenate(pieces)[idx]
+    return [str(cells[i]) if bad[i] else "" for i in range(len(idx))]
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,14 +22,29 @@ import pandas as pd
 
 from marketcast.datasets.football_data import FootballData
 from marketcast.features.football import (
+    DEFAULT_FEATURE_GROUPS,
     HISTORY_CAP_MATCHES,
     REST_DAYS_CAP,
     build_features,
+    cross_market_values,
 )
 from marketcast.features.ratings import pi_expected_goal_difference
 from marketcast.margins import implied_probabilities, overround
 
-#: Columns a team carries as the home side / away side (names as in ``build_features``).
+#: Per-team columns of the optional "shots" group, without the side prefix.
+_SHOT_TEAM_COLUMNS = (
+    "shots_for_ewm",
+    "shots_against_ewm",
+    "sot_for_ewm",
+    "sot_against_ewm",
+    "xg_for_ewm",
+    "xg_against_ewm",
+    "finishing_resid_ewm",
+    "conceding_resid_ewm",
+    "sot_share",
+)
+#: Columns a team carries as the home side / away side (names as in ``build_features``); those
+#: of an optional group the state was not built with are left out.
 HOME_SIDE = (
     "elo_home",
     "pi_home_home",
@@ -39,6 +54,7 @@ HOME_SIDE = (
     "home_goals_against_ewm",
     "home_n_previous_matches",
     "home_team_price_resid",
+    *(f"home_{c}" for c in _SHOT_TEAM_COLUMNS),
 )
 AWAY_SIDE = (
     "elo_away",
@@ -49,6 +65,7 @@ AWAY_SIDE = (
     "away_goals_against_ewm",
     "away_n_previous_matches",
     "away_team_price_resid",
+    *(f"away_{c}" for c in _SHOT_TEAM_COLUMNS),
 )
 LEAGUE_SIDE = ("league_resid_home", "league_resid_draw", "league_resid_away", "league_resid_over")
 STATE_VERSION = 1
@@ -165,7 +182,19 @@ class FeatureState:
             )
         row["form_points_diff"] = row["home_form_points"] - row["away_form_points"]
         row["rest_days_diff"] = row["home_rest_days"] - row["away_rest_days"]
+        if "sot_share_diff" in row:
+            row["sot_share_diff"] = row["home_sot_share"] - row["away_sot_share"]
+            row["xg_diff_ewm"] = (row["home_xg_for_ewm"] - row["home_xg_against_ewm"]) - (
+                row["away_xg_for_ewm"] - row["away_xg_against_ewm"]
+            )
         row.update(self._market(fixture["odds"]))
+        if "xm_draw_gap" in row:
+            row.update(
+                _cross_market(
+                    row["mkt_1x2_home"], row["mkt_1x2_draw"], row["mkt_1x2_away"],
+                    row["mkt_ou25_over"],
+                )
+            )  # fmt: skip
         row["season_day"] = (
             kickoff - pd.Timestamp(f"{season_start}-07-01", tz="UTC")
         ).total_seconds() / 86400.0
@@ -206,7 +235,12 @@ class FeatureState:
         return out
 
 
-def build_feature_state(data: FootballData, *, demargin_method: str = "shin") -> FeatureState:
+def build_feature_state(
+    data: FootballData,
+    *,
+    demargin_method: str = "shin",
+    groups: Sequence[str] = DEFAULT_FEATURE_GROUPS,
+) -> FeatureState:
     """Ask ``build_features`` what each team carries into one more match after the history."""
     matches = data.matches
     last = matches["kickoff_utc"].max()
@@ -242,13 +276,17 @@ def build_feature_state(data: FootballData, *, demargin_method: str = "shin") ->
             ignore_index=True,
         )
         X = build_features(
-            dataclasses.replace(data, matches=extended), demargin_method=demargin_method
+            dataclasses.replace(data, matches=extended),
+            demargin_method=demargin_method,
+            groups=groups,
         )
         return X.iloc[len(matches) :].reset_index(drop=True)
 
     as_home, as_away = probe(True), probe(False)
-    home_side = {t: {c: _cell(as_home, i, c) for c in HOME_SIDE} for i, t in enumerate(teams)}
-    away_side = {t: {c: _cell(as_away, i, c) for c in AWAY_SIDE} for i, t in enumerate(teams)}
+    home_columns = [c for c in HOME_SIDE if c in as_home.columns]
+    away_columns = [c for c in AWAY_SIDE if c in as_away.columns]
+    home_side = {t: {c: _cell(as_home, i, c) for c in home_columns} for i, t in enumerate(teams)}
+    away_side = {t: {c: _cell(as_away, i, c) for c in away_columns} for i, t in enumerate(teams)}
     league_side: dict[str, dict[str, float]] = {}
     for i, team in enumerate(teams):
         league_side.setdefault(team_league[team], {c: _cell(as_home, i, c) for c in LEAGUE_SIDE})
@@ -257,7 +295,7 @@ def build_feature_state(data: FootballData, *, demargin_method: str = "shin") ->
         for name, ts in matches.groupby(side)["kickoff_utc"].max().items():
             previous = last_kickoff.get(str(name))
             last_kickoff[str(name)] = max(ts, previous) if previous is not None else ts
-    columns = tuple(build_features_columns(data, demargin_method))
+    columns = tuple(build_features_columns(data, demargin_method, groups))
     return FeatureState(
         as_of_utc=last.strftime("%Y-%m-%dT%H:%M:%SZ"),
         demargin_method=demargin_method,
@@ -270,13 +308,24 @@ def build_feature_state(data: FootballData, *, demargin_method: str = "shin") ->
     )
 
 
-def build_features_columns(data: FootballData, demargin_method: str) -> list[str]:
+def build_features_columns(
+    data: FootballData, demargin_method: str, groups: Sequence[str] = DEFAULT_FEATURE_GROUPS
+) -> list[str]:
     """The feature frame's columns, in order (from a tiny slice of the history)."""
     head = data.matches.iloc[:50]
     small = dataclasses.replace(
         data, matches=head, odds=data.odds[data.odds["match_id"].isin(head["match_id"])]
     )
-    return list(build_features(small, demargin_method=demargin_method).columns)
+    return list(build_features(small, demargin_method=demargin_method, groups=groups).columns)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _cross_market(home: float, draw: float, away: float, over: float) -> dict[str, float]:
+    """The cross-market columns of one fixture, by the training code; cached like `_implied`."""
+    values = cross_market_values(
+        np.array([home]), np.array([draw]), np.array([away]), np.array([over])
+    )
+    return {k: float(v[0]) for k, v in values.items()}
 
 
 def _cell(frame: pd.DataFrame, row: int, column: str) -> float:
