@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Self
 
 import lightgbm as lgb
@@ -22,6 +23,8 @@ from marketcast.models.base import (
 )
 from marketcast.types import MarketKind
 
+#: Below this many rows, prediction runs on one LightGBM thread (see ``_raw_scores``).
+_PARALLEL_PREDICT_MIN_ROWS = 256
 _MARKET_PRIOR_COLUMNS = {
     MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
     MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
@@ -165,25 +168,64 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         """Probabilities per outcome of ``market``, or None when it was not fitted."""
         if market.value not in self.boosters_:
             return None
-        booster = self.boosters_[market.value]
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks columns {missing}")
+        league = X["league"].astype(str).to_numpy()
+        rest = [c for c in self.feature_names_ if c != "league"]
+        numeric = np.column_stack([X[c].to_numpy(dtype=float) for c in rest])
+        prior = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_PRIOR_COLUMNS[market]])
+        return self._predict(market, league, numeric, prior)
+
+    def predict_market_rows(
+        self, rows: Sequence[Mapping[str, Any]], market: MarketKind
+    ) -> np.ndarray | None:
+        """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        if market.value not in self.boosters_:
+            return None
+        missing = [c for c in self.feature_names_ if rows and c not in rows[0]]
+        if missing:
+            raise ValueError(f"feature rows lack columns {missing}")
+        rest = [c for c in self.feature_names_ if c != "league"]
+        league = np.array([str(r["league"]) for r in rows], dtype=object)
+        numeric = np.array([[r[c] for c in rest] for r in rows], dtype=float)
+        prior_columns = _MARKET_PRIOR_COLUMNS[market]
+        prior = np.array([[r[c] for c in prior_columns] for r in rows], dtype=float)
+        shape = (len(rows), -1)
+        return self._predict(market, league, numeric.reshape(shape), prior.reshape(shape))
+
+    def _predict(
+        self, market: MarketKind, league: np.ndarray, numeric: np.ndarray, prior: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities from league names, the numeric features and the market prior."""
+        design = np.column_stack([self._league_codes(league), numeric])
         k = n_outcomes(market)
-        raw = _raw_scores(booster, self._design(X), self._init_score(X, market), k, None)
+        init = self._log_prior(prior, market)
+        raw = _raw_scores(self.boosters_[market.value], design, init, k, None)
         raw = raw / self.temperature_[market.value]
-        return softmax(raw, axis=1)
+        return np.asarray(softmax(raw, axis=1))
 
     # -- helpers ---------------------------------------------------------------------------
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns {missing}")
-        league_codes = pd.Categorical(X["league"].astype(str), categories=self.leagues_).codes
         rest = [c for c in self.feature_names_ if c != "league"]
         numeric = np.column_stack([X[c].to_numpy(dtype=float) for c in rest])
-        return np.column_stack([league_codes.astype(float), numeric])
+        return np.column_stack([self._league_codes(X["league"].astype(str)), numeric])
+
+    def _league_codes(self, names: Iterable[str]) -> np.ndarray:
+        """Position of each league in the training leagues, -1 for one never seen."""
+        codes = {name: float(i) for i, name in enumerate(self.leagues_)}
+        return np.array([codes.get(name, -1.0) for name in names], dtype=float)
 
     def _init_score(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
         """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
         p = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_PRIOR_COLUMNS[market]])
+        return self._log_prior(p, market)
+
+    def _log_prior(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
+        p = np.array(p, dtype=float)
         missing = np.isnan(p).any(axis=1)
         if hasattr(self, "base_rates_") and market.value in self.base_rates_:
             p[missing] = np.asarray(self.base_rates_[market.value])
@@ -247,7 +289,12 @@ def _raw_scores(
     if booster is None:
         trees = np.zeros(len(features) if k == 2 else len(features) * k)
     else:
-        trees = np.asarray(booster.predict(features, raw_score=True, num_iteration=n_iter))
+        # a few rows (a server's request) are faster on one thread than waiting for a pool;
+        # 0 is LightGBM's default (OpenMP's thread count)
+        threads = 1 if len(features) < _PARALLEL_PREDICT_MIN_ROWS else 0
+        trees = np.asarray(
+            booster.predict(features, raw_score=True, num_iteration=n_iter, num_threads=threads)
+        )
     if k == 2:
         logit = trees + (init[:, 0] - init[:, 1])
         return np.column_stack([logit, np.zeros_like(logit)])
