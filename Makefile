@@ -24,8 +24,8 @@ test: install
 # Football accuracy + penaltyblog; the crypto pipeline (local and Ray, 5/10/20 pairs) and its
 # backtest against vectorbt; the neural engine (epoch time, ratio to closing beside Dixon-Coles
 # and LightGBM), its ROI fine-tuning and compression; then the serving load tests against the registry's champions
-# (trained first when the registry is empty): 500 req/s on two workers (the target), and one
-# worker at 300 req/s. A run over its target still writes its results.
+# (trained first when the registry is empty): 500 req/s on two workers (the target), one
+# worker at 300 req/s, and the cloud path alone (threshold above 1) at 100 req/s. A run over its target still writes its results.
 SERVE_2W := "$(CURDIR)/$(BIN)/python -m uvicorn --factory {app} --host {host} --port {port} \
 	--workers 2 --log-level warning --no-access-log"
 bench: install
@@ -38,6 +38,8 @@ bench: install
 	-$(BIN)/python bench/serving.py --command $(SERVE_2W) --out bench/results/serving.json
 	-$(BIN)/python bench/serving.py --rate 300 --phases single,reload \
 		--out bench/results/serving_1worker_300rps.json
+	-MARKETCAST_EDGE_THRESHOLD=1.01 $(BIN)/python bench/serving.py --command $(SERVE_2W) \
+		--phases single --rate 100 --out bench/results/serving_cloud_path.json
 
 check: install
 	$(BIN)/ruff check src tests bench scripts
