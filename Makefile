@@ -21,11 +21,13 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-# Football accuracy + penaltyblog; the crypto pipeline (local and Ray, 5/10/20 pairs) and its
-# backtest against vectorbt; the neural engine (epoch time, ratio to closing beside Dixon-Coles
-# and LightGBM), its ROI fine-tuning and compression; then the serving load tests against the registry's champions
-# (trained first when the registry is empty): 500 req/s on two workers (the target), one
-# worker at 300 req/s, and the cloud path alone (threshold above 1) at 100 req/s. A run over its target still writes its results.
+# Football accuracy + penaltyblog (and the edge/cloud router replayed on its forecasts); the
+# crypto pipeline (local and Ray, 5/10/20 pairs) and its backtest against vectorbt; the neural
+# engine (epoch time, ratio to closing beside Dixon-Coles and LightGBM), its ROI fine-tuning and
+# compression; then the serving load tests against the registry's champions (trained first when
+# the registry is empty): 500 req/s on two workers (the target), one worker at 300 req/s, and the
+# cloud path alone (edge threshold above 1) at 100 req/s. A run over its target still writes its
+# results.
 SERVE_2W := "$(CURDIR)/$(BIN)/python -m uvicorn --factory {app} --host {host} --port {port} \
 	--workers 2 --log-level warning --no-access-log"
 bench: install
