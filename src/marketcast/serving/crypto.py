@@ -39,7 +39,7 @@ from marketcast.serving.crypto_schemas import (
     CryptoRankingRow,
     CryptoSignal,
 )
-from marketcast.serving.schemas import ModelRef
+from marketcast.serving.schemas import ModelRef, by_edge
 
 log = logging.getLogger(__name__)
 
@@ -540,13 +540,7 @@ class CryptoService:
                     bar_time=s.bar_time,
                 )
             )
-        return sorted(
-            rows,
-            key=lambda r: (
-                -(r.edge_after_costs if r.edge_after_costs is not None else -np.inf),
-                -(r.confidence or 0.0),
-            ),
-        )
+        return by_edge(rows)
 
     def do_not_trade(self) -> list[CryptoDoNotTradeRow]:
         """Pairs failing the staleness or universe checks, and horizons without a champion."""

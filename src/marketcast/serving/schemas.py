@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -131,6 +133,20 @@ class RankingRow(BaseModel):
     roi: float | None
     clv: float | None
     log_loss_ratio_to_closing: float | None
+
+
+_Row = TypeVar("_Row", bound=RankingRow)
+
+
+def by_edge(rows: Iterable[_Row]) -> list[_Row]:
+    """Rows by edge after costs (unknown last), then by confidence, both descending."""
+    return sorted(
+        rows,
+        key=lambda r: (
+            -(r.edge_after_costs if r.edge_after_costs is not None else -math.inf),
+            -(r.confidence or 0.0),
+        ),
+    )
 
 
 class DoNotTradeRow(BaseModel):

@@ -28,6 +28,7 @@ from marketcast.serving.schemas import (
     MarketForecast,
     ModelRef,
     RankingRow,
+    by_edge,
 )
 from marketcast.types import MarketKind
 
@@ -371,13 +372,7 @@ class ChampionService:
                     ),
                 )
             )
-        return sorted(
-            rows,
-            key=lambda r: (
-                -(r.edge_after_costs if r.edge_after_costs is not None else -np.inf),
-                -(r.confidence or 0.0),
-            ),
-        )
+        return by_edge(rows)
 
     def do_not_trade(self) -> list[DoNotTradeRow]:
         """Markets failing a staleness, liquidity or cost check, with the reason."""
