@@ -115,6 +115,8 @@ class CryptoSettings(BaseModel):
         --------
         >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_PAIRS": "BTCUSDT,ETHUSDT"}).pairs
         ('BTCUSDT', 'ETHUSDT')
+        >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_JOURNAL": "/srv/feed.jsonl"}).journal_path
+        '/srv/feed.jsonl'
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -126,8 +128,12 @@ class CryptoSettings(BaseModel):
             values["pairs"] = tuple(
                 p.strip().upper() for p in env[ENV_PREFIX + "PAIRS"].split(",") if p.strip()
             )
-        for name in ("window_bars", "stale_after_hours", "journal_path"):
-            raw = env.get(ENV_PREFIX + name.upper(), "").strip()
+        for name, variable in (
+            ("window_bars", "WINDOW_BARS"),
+            ("stale_after_hours", "STALE_AFTER_HOURS"),
+            ("journal_path", "JOURNAL"),
+        ):
+            raw = env.get(ENV_PREFIX + variable, "").strip()
             if raw:
                 values[name] = raw
         return cls.model_validate(values)
