@@ -299,8 +299,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     """``marketcast serve``: the registry's champions over HTTP (training them first if none)."""
     import uvicorn
 
-    from marketcast.serving.app import create_app
-    from marketcast.serving.default import build_service
+    from marketcast.serving.default import build_default_app
     from marketcast.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
@@ -311,6 +310,12 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
         _console().print(f"registry {settings.registry} is empty: training from the bundled data")
         config = load_config(None).model_copy(update={"registry_root": settings.registry})
         run_football(config, console=_console())
+        from marketcast.orchestration.crypto import run_crypto
+
+        crypto = load_crypto_config(None)
+        run_crypto(
+            crypto.model_copy(update={"registry_root": settings.registry}), console=_console()
+        )
     if workers > 1:
         # Each worker process builds its own service and follows the registry's champions.
         os.environ["MARKETCAST_REGISTRY"] = settings.registry
@@ -323,10 +328,8 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             log_level="warning",
         )
         return 0
-    service = build_service(settings)
-    service.follow_registry()
     uvicorn.run(
-        create_app(settings, service), host=settings.host, port=settings.port, log_level="warning"
+        build_default_app(settings), host=settings.host, port=settings.port, log_level="warning"
     )
     return 0
 

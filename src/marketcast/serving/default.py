@@ -83,7 +83,12 @@ def build_crypto_service(
 
 def create_default_app() -> FastAPI:
     """App factory for ``uvicorn --factory marketcast.serving.default:create_default_app``."""
-    settings = ServingSettings.from_env()
+    return build_default_app(ServingSettings.from_env())
+
+
+def build_default_app(settings: ServingSettings) -> FastAPI:
+    """The production app: football and (when registered) crypto champions, following the
+    registry, start-up objects frozen out of the garbage collector."""
     service = build_service(settings)
     crypto = build_crypto_service(settings)
     # The loaded champions (and torch, when the neural model is among them) are ~280k

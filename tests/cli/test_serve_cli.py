@@ -1,0 +1,99 @@
+"""``marketcast serve`` as a user starts it: a real process on a free port, football and crypto."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from marketcast.config import FootballRunConfig
+from marketcast.orchestration.football import run_football
+from tests.api.crypto_setup import Setup
+
+TOKEN = "serve-cli-token-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def registry_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A registry with a football champion (E0, market model) and crypto champions (1h, 1d)."""
+    root = tmp_path_factory.mktemp("serve_cli")
+    crypto = Setup(root)  # registers under root / "registry", candles under root / "candles"
+    config = FootballRunConfig.model_validate(
+        {
+            "data": {"leagues": ["E0"]},
+            "models": ["market", "elo"],
+            "walk_forward": {"last_seasons": 1},
+            "backtest": {"n_bootstrap": 50},
+            "registry_root": crypto.config.registry_root,
+            "runs_dir": str(root / "runs"),
+        }
+    )
+    with (root / "log.txt").open("w") as log:
+        run_football(config, console=Console(file=log))
+    return Path(crypto.config.registry_root), crypto.candle_dir
+
+
+def test_serve_answers_football_and_crypto(registry_root: tuple[Path, Path]) -> None:
+    registry, candles = registry_root
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MARKETCAST_REGISTRY": str(registry),
+        "MARKETCAST_CRYPTO_CANDLES": str(candles),
+        "MARKETCAST_ADMIN_TOKEN": TOKEN,
+    }
+    command = [sys.executable, "-c", "from marketcast.cli import main; main()"]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90.0
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        else:
+            pytest.fail("marketcast serve did not become ready in 90 s")
+
+        fixture = {
+            "league": "E0",
+            "home": "Arsenal",
+            "away": "Chelsea",
+            "kickoff": "2023-08-12T14:00:00Z",
+            "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
+        }
+        forecast = httpx.post(f"{base}/v1/forecast", json=fixture, timeout=10.0)
+        assert forecast.status_code == 200, forecast.text
+        assert forecast.json()["path"] == "edge"
+
+        status = httpx.get(f"{base}/v1/crypto/status", timeout=10.0)
+        assert status.status_code == 200, status.text
+        assert set(status.json()["champions"]) == {"1h", "1d"}
+        signals = httpx.get(f"{base}/v1/crypto/signals?horizon=1h", timeout=30.0).json()
+        assert {s["pair"] for s in signals["signals"]} == set(status.json()["pairs"])
+        # the default journal sits beside the registry
+        assert (registry.parent / "feed" / "crypto-bars.jsonl").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
