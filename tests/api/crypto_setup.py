@@ -48,11 +48,16 @@ class Setup:
             ("1d", "flat"): self.export("1d", "flat"),
         }
 
-    def export(self, horizon: str, name: str) -> str:
-        """What step 9 does for one champion: fit on every row, register, crown."""
+    def export(
+        self, horizon: str, name: str, gate: dict[str, dict[str, list[str]]] | None = None
+    ) -> str:
+        """What step 9 does for one champion: fit on every row, register, crown.
+
+        ``gate``: for ``consensus``, the members the regime gate enabled per group and regime.
+        """
         rows = prepared_rows_for_export(self.prepared, self.config, horizon)
         groups = pair_groups(self.prepared, self.config.group_size)
-        files = fit_final_artifacts(rows, name, groups, self.config, horizon)
+        files = fit_final_artifacts(rows, name, groups, self.config, horizon, gate)
         manifest = build_manifest(
             model_name=name,
             vertical="crypto",

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from marketcast.datasets.crypto import load_candles
+from marketcast.ensemble.regime import REGIMES
 from marketcast.features.crypto import build_crypto_features
 from marketcast.models.crypto import load_crypto_champion
 from marketcast.orchestration.crypto import (
@@ -403,3 +404,40 @@ def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_pa
     assert set(crypto.snapshot().champions) == {"1h", "1d"}
     expected = Path(setup.config.registry_root).resolve().parent / "feed" / "crypto-bars.jsonl"
     assert crypto.settings.journal_path == str(expected)
+
+
+def test_a_consensus_champion_votes_its_members(tmp_path: Path) -> None:
+    """Consensus in serving: equal-weight votes of the enabled non-flat members, gated by regime."""
+    own = Setup(tmp_path)  # its own registry: crowning consensus must not touch the shared one
+    version = own.export("1h", "consensus")
+    service = own.service()
+    signals = {s.pair: s for s in service.signals("1h")[1]}
+    champion = load_crypto_champion(own.registry.load_files("crypto", "1h", "consensus", version))
+    features = build_crypto_features(load_candles([str(own.candle_dir)]).candles)
+    last = features.groupby("pair").tail(1)
+    columns = [*champion["spec"]["feature_columns"], "open_time_utc"]
+    voters = [m for m in champion["spec"]["members"] if m != "flat"]
+    assert voters == ["momentum", "logistic", "lightgbm"]
+    for group, pairs in champion["spec"]["groups"].items():
+        rows = last.loc[last["pair"].isin(pairs)]
+        members = champion["models"][group]
+        p = {m: members[m].predict_proba(rows[columns])[:, 1] for m in voters}
+        for i, pair in enumerate(rows["pair"]):
+            # S = mean vote (2p - 1) with equal weights and no correlation history
+            assert signals[pair].p_up == pytest.approx(np.mean([p[m][i] for m in voters]), abs=1e-9)
+            assert signals[pair].model.name == "consensus"
+
+    # a gate that enables only the logistic model in every regime: its P(up) alone
+    gate = {g: {r: ["logistic"] for r in REGIMES} for g in champion["spec"]["groups"]}
+    gated_version = own.export("1h", "consensus", gate)
+    service.reload()
+    gated = {s.pair: s for s in service.signals("1h")[1]}
+    assert all(s.model.version == gated_version for s in gated.values())
+    gated_champion = load_crypto_champion(
+        own.registry.load_files("crypto", "1h", "consensus", gated_version)
+    )
+    for group, pairs in gated_champion["spec"]["groups"].items():
+        rows = last.loc[last["pair"].isin(pairs)]
+        p = gated_champion["models"][group]["logistic"].predict_proba(rows[columns])[:, 1]
+        for i, pair in enumerate(rows["pair"]):
+            assert gated[pair].p_up == pytest.approx(p[i], abs=1e-9)
