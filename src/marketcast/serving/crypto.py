@@ -40,6 +40,7 @@ from marketcast.serving.crypto_schemas import (
     CryptoSignal,
 )
 from marketcast.serving.schemas import ModelRef, by_edge
+from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
 
 log = logging.getLogger(__name__)
 
@@ -436,35 +437,23 @@ class CryptoService:
 
         Returns the event that stops the watcher thread.
         """
-        stop = threading.Event()
-        seen = self.champion_fingerprint()
+        return follow_champions(
+            "crypto-watch",
+            poll_s,
+            self.champion_fingerprint,
+            self.reload,
+            also=self._follow_journal,
+        )
 
-        def watch() -> None:
-            nonlocal seen
-            while not stop.wait(poll_s):
-                try:
-                    journal = self._journal
-                    if journal is not None and journal.stat().st_size > self._journal_offset:
-                        with self._lock, _locked(journal, exclusive=False):
-                            self._catch_up()
-                    now = self.champion_fingerprint()
-                    if now != seen:
-                        self.reload()
-                        seen = now
-                except Exception:  # a registry mid-write, a journal being rotated: next tick
-                    log.warning("crypto watch failed; retrying", exc_info=True)
+    def _follow_journal(self) -> None:
+        journal = self._journal
+        if journal is not None and journal.stat().st_size > self._journal_offset:
+            with self._lock, _locked(journal, exclusive=False):
+                self._catch_up()
 
-        threading.Thread(target=watch, name="crypto-watch", daemon=True).start()
-        return stop
-
-    def champion_fingerprint(self) -> tuple[tuple[str, str, str], ...]:
+    def champion_fingerprint(self) -> Fingerprint:
         """The champion (name, version) per horizon as the registry holds it now."""
-        out = []
-        for horizon in HORIZONS:
-            record = self.registry.champion(VERTICAL, horizon)
-            if record is not None:
-                out.append((horizon, record.model_name, record.version))
-        return tuple(out)
+        return champion_fingerprint(self.registry, VERTICAL, HORIZONS)
 
     # -- signals -----------------------------------------------------------------------------
     def table(self, snap: CryptoSnapshot | None = None) -> SignalTable:

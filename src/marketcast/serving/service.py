@@ -30,6 +30,7 @@ from marketcast.serving.schemas import (
     RankingRow,
     by_edge,
 )
+from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
 from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
@@ -431,35 +432,15 @@ class ChampionService:
         return rows
 
     # -- following the registry ----------------------------------------------------------------
-    def champion_fingerprint(self) -> tuple[tuple[str, str, str], ...]:
+    def champion_fingerprint(self) -> Fingerprint:
         """The champion (name, version) per market as the registry holds it now."""
-        out = []
-        for market in MARKETS:
-            record = self.registry.champion(VERTICAL, market.value)
-            if record is not None:
-                out.append((market.value, record.model_name, record.version))
-        return tuple(out)
+        return champion_fingerprint(self.registry, VERTICAL, (m.value for m in MARKETS))
 
     def follow_registry(self, poll_s: float = 1.0) -> threading.Event:
         """Reload whenever the registry's champions change (a promotion made by another worker
         or by ``marketcast registry promote``); returns the event that stops the watcher thread.
         """
-        stop = threading.Event()
-        seen = self.champion_fingerprint()
-
-        def watch() -> None:
-            nonlocal seen
-            while not stop.wait(poll_s):
-                try:
-                    now = self.champion_fingerprint()
-                    if now != seen:
-                        self.reload()
-                        seen = now
-                except Exception:  # the registry may be mid-write; try again next tick
-                    log.warning("registry watch failed; retrying", exc_info=True)
-
-        threading.Thread(target=watch, name="registry-watch", daemon=True).start()
-        return stop
+        return follow_champions("registry-watch", poll_s, self.champion_fingerprint, self.reload)
 
     # -- admin ---------------------------------------------------------------------------------
     def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""Background polling shared by the services: follow the registry (and a feed) between requests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from marketcast.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Fingerprint = tuple[tuple[str, str, str], ...]
+
+
+def champion_fingerprint(registry: Registry, vertical: str, markets: Iterable[str]) -> Fingerprint:
+    """The champion ``(market, name, version)`` of each market that has one, as stored now."""
+    out = []
+    for market in markets:
+        record = registry.champion(vertical, market)
+        if record is not None:
+            out.append((market, record.model_name, record.version))
+    return tuple(out)
+
+
+def follow_champions(
+    name: str,
+    poll_s: float,
+    fingerprint: Callable[[], Fingerprint],
+    reload: Callable[[], object],
+    also: Callable[[], object] | None = None,
+) -> threading.Event:
+    """Every ``poll_s`` seconds on a daemon thread: run ``also`` (if given), then ``reload`` when
+    ``fingerprint`` changed since the last look. A failing tick (a registry mid-write) is logged
+    and retried on the next one. Returns the event that stops the thread.
+    """
+    stop = threading.Event()
+    seen = fingerprint()
+
+    def watch() -> None:
+        nonlocal seen
+        while not stop.wait(poll_s):
+            try:
+                if also is not None:
+                    also()
+                now = fingerprint()
+                if now != seen:
+                    reload()
+                    seen = now
+            except Exception:
+                log.warning("%s failed; retrying", name, exc_info=True)
+
+    threading.Thread(target=watch, name=name, daemon=True).start()
+    return stop
