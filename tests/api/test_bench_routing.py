@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import numpy as np
@@ -12,19 +9,12 @@ import pytest
 
 from marketcast.evaluation.scoring import log_loss_per_sample
 from marketcast.serving.service import reliability_blend
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "football.py"
+from tests.bench_module import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("marketcast_bench_football", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("football")
 
 
 def _evaluation(n: int = 400) -> SimpleNamespace:
