@@ -441,3 +441,17 @@ def test_a_consensus_champion_votes_its_members(tmp_path: Path) -> None:
         p = gated_champion["models"][group]["logistic"].predict_proba(rows[columns])[:, 1]
         for i, pair in enumerate(rows["pair"]):
             assert gated[pair].p_up == pytest.approx(p[i], abs=1e-9)
+
+
+def test_a_bar_time_out_of_range_is_422(client: TestClient, service: CryptoService) -> None:
+    """Found by the schema fuzzer: year 2263 overflowed pandas' timestamps (a 500)."""
+    bar = next_bars(service.snapshot().store.candles, 0.0)[0]
+    response = client.post(
+        "/v1/crypto/candles",
+        json={"bars": [{**bar, "open_time_utc": "2263-01-01T00:00:00Z"}]},
+        headers=AUTH,
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "bars", 0, "open_time_utc"]
+    assert "2200-01-01" in detail["msg"]

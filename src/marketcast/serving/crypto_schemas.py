@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -87,6 +87,12 @@ class CryptoDoNotTradeRow(DoNotTradeRow):
     detail: str | None = None
 
 
+#: Bar times a push may carry: from before any crypto exchange to well inside the range of
+#: pandas' nanosecond timestamps (which end in 2262).
+EARLIEST_BAR = datetime(2009, 1, 1, tzinfo=UTC)
+LATEST_BAR = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 class CandleIn(BaseModel):
     """One closed hourly bar from the feed (``quote_volume`` defaults to ``close x volume``)."""
 
@@ -107,6 +113,10 @@ class CandleIn(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("open_time_utc needs a timezone, e.g. 2023-07-01T00:00:00Z")
+        if not EARLIEST_BAR <= value < LATEST_BAR:
+            raise ValueError(
+                f"open_time_utc must fall in [{EARLIEST_BAR:%Y-%m-%d}, {LATEST_BAR:%Y-%m-%d})"
+            )
         return value
 
 
