@@ -299,3 +299,15 @@ def test_two_apps_have_separate_metrics(service: Any, fixture_body: dict[str, An
         prefix = 'marketcast_forecasts_total{model="market",path="edge",version="v1"}'
         assert _sample(first.get("/metrics").text, prefix) == 1.0
         assert prefix not in second.get("/metrics").text
+
+
+@pytest.mark.parametrize("kickoff", ["2263-01-01T00:00:00Z", "1850-06-01T15:00:00Z"])
+def test_kickoff_out_of_range_is_422(
+    client: TestClient, fixture_body: dict[str, Any], kickoff: str
+) -> None:
+    """Times past pandas' timestamps overflowed the cloud path's frame: refused up front."""
+    response = client.post("/v1/forecast", json={**fixture_body, "kickoff": kickoff})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "kickoff"]
+    assert "kickoff must fall in [1900-01-01, 2200-01-01)" in detail["msg"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow
+from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow, checked_time
 
 #: Most bars one ``POST /v1/crypto/candles`` may carry.
 MAX_PUSH_BARS = 2_000
@@ -87,10 +87,8 @@ class CryptoDoNotTradeRow(DoNotTradeRow):
     detail: str | None = None
 
 
-#: Bar times a push may carry: from before any crypto exchange to well inside the range of
-#: pandas' nanosecond timestamps (which end in 2262).
+#: The earliest bar time a push may carry: before any crypto exchange.
 EARLIEST_BAR = datetime(2009, 1, 1, tzinfo=UTC)
-LATEST_BAR = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class CandleIn(BaseModel):
@@ -111,13 +109,7 @@ class CandleIn(BaseModel):
     @field_validator("open_time_utc")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("open_time_utc needs a timezone, e.g. 2023-07-01T00:00:00Z")
-        if not EARLIEST_BAR <= value < LATEST_BAR:
-            raise ValueError(
-                f"open_time_utc must fall in [{EARLIEST_BAR:%Y-%m-%d}, {LATEST_BAR:%Y-%m-%d})"
-            )
-        return value
+        return checked_time(value, "open_time_utc", "2023-07-01T00:00:00Z", EARLIEST_BAR)
 
 
 class CandlesIn(BaseModel):

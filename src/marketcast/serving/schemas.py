@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +13,27 @@ API_VERSION = "1.0.0"
 MAX_BATCH = 256
 
 Odds = float  # decimal odds
+
+
+#: Times a request may carry: ``[earliest, LATEST_TIME)``, well inside the range of pandas'
+#: nanosecond timestamps (1677 to 2262), so no model sees an overflow.
+EARLIEST_KICKOFF = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def checked_time(value: datetime, field: str, example: str, earliest: datetime) -> datetime:
+    """``value`` if it carries a timezone and falls in ``[earliest, LATEST_TIME)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, for a naive time or one out of range (pydantic makes it a 422).
+    """
+    if value.tzinfo is None:
+        raise ValueError(f"{field} needs a timezone, e.g. {example}")
+    if not earliest <= value < LATEST_TIME:
+        raise ValueError(f"{field} must fall in [{earliest:%Y-%m-%d}, {LATEST_TIME:%Y-%m-%d})")
+    return value
 
 
 class _Strict(BaseModel):
@@ -71,9 +92,7 @@ class FixtureIn(_Strict):
     @field_validator("kickoff")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("kickoff needs a timezone, e.g. 2025-05-10T14:00:00Z")
-        return value
+        return checked_time(value, "kickoff", "2025-05-10T14:00:00Z", EARLIEST_KICKOFF)
 
 
 class BatchIn(_Strict):
