@@ -370,11 +370,8 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """Coefficients, intercept, medians, means and scales as JSON."""
-        params = self.get_params()
-        if params["feature_columns"] is not None:
-            params["feature_columns"] = list(params["feature_columns"])
         meta = {
-            "params": params,
+            "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,
             "coefficients": _float_list(self.coef_),
             "intercept": self.intercept_,
@@ -515,11 +512,8 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """LightGBM text model plus JSON parameters; nothing is pickled."""
-        params = self.get_params()
-        if params["feature_columns"] is not None:
-            params["feature_columns"] = list(params["feature_columns"])
         meta = {
-            "params": params,
+            "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,
             "best_iteration": self.best_iteration_,
             "validation_log_loss": self.validation_log_loss_,
