@@ -22,6 +22,7 @@ __all__ = [
     "slippage_cost",
     "slippage_rate",
     "spread_cost",
+    "window_sums",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -292,19 +293,35 @@ def period_funding_sums(
         raise ValueError(
             f"funding_rate: {int(bad.sum())} non-finite values, first at row {int(np.argmax(bad))}"
         )
-    order = np.argsort(times, kind="stable")
-    times, rates = times[order], rates[order]
     start = np.asarray(period_start_utc)
     end = np.asarray(period_end_utc)
-    cumulative = np.concatenate([[0.0], np.cumsum(rates)])
-    sums = (
+    sums = window_sums(times, rates, start, end)
+    if times.size == 0:
+        return np.full(sums.shape, np.nan)
+    covered = (start >= times.min()) & (end <= times.max())
+    return np.where(covered, sums, np.nan)
+
+
+def window_sums(
+    times: npt.ArrayLike, values: npt.ArrayLike, start: npt.ArrayLike, end: npt.ArrayLike
+) -> FloatArray:
+    """Sum of the ``values`` whose ``times`` fall in ``(start, end]``, per window.
+
+    ``times`` may come in any order; windows reaching outside them sum what they do cover.
+
+    Examples
+    --------
+    >>> window_sums([16, 8, 24], [2.0, 1.0, 4.0], [0, 8], [16, 100]).tolist()
+    [3.0, 6.0]
+    """
+    times = np.asarray(times)
+    order = np.argsort(times, kind="stable")
+    cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=np.float64)[order])])
+    times = times[order]
+    return np.asarray(
         cumulative[np.searchsorted(times, end, side="right")]
         - cumulative[np.searchsorted(times, start, side="right")]
     )
-    if times.size == 0:
-        return np.full(sums.shape, np.nan)
-    covered = (start >= times[0]) & (end <= times[-1])
-    return np.where(covered, sums, np.nan)
 
 
 def _turnover(turnover: npt.ArrayLike) -> FloatArray:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
-from marketcast.costs import CostModel, round_trip_cost_rate
+from marketcast.costs import CostModel, round_trip_cost_rate, window_sums
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.regime import classify_regimes
@@ -204,12 +204,8 @@ def _funding_in_period(
         if not mask.any():
             continue
         times = pd.DatetimeIndex(group["funding_time_utc"]).asi8
-        order = np.argsort(times)
-        times = times[order]
-        cum = np.concatenate([[0.0], np.cumsum(group["funding_rate"].to_numpy()[order])])
-        lo = np.searchsorted(times, entry_ns[mask], side="right")
-        hi = np.searchsorted(times, end_ns[mask], side="right")
-        out[mask] = cum[hi] - cum[lo]
+        rates = group["funding_rate"].to_numpy()
+        out[mask] = window_sums(times, rates, entry_ns[mask], end_ns[mask])
     return np.where(np.isfinite(out), out, 0.0)
 
 
