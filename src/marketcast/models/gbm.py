@@ -168,14 +168,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         """Probabilities per outcome of ``market``, or None when it was not fitted."""
         if market.value not in self.boosters_:
             return None
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"feature frame lacks columns {missing}")
-        league = X["league"].astype(str).to_numpy()
-        rest = [c for c in self.feature_names_ if c != "league"]
-        numeric = np.column_stack([X[c].to_numpy(dtype=float) for c in rest])
-        prior = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_PRIOR_COLUMNS[market]])
-        return self._predict(market, league, numeric, prior)
+        return self._predict(market, self._design(X), self._init_score(X, market))
 
     def predict_market_rows(
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
@@ -187,23 +180,18 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         if missing:
             raise ValueError(f"feature rows lack columns {missing}")
         rest = [c for c in self.feature_names_ if c != "league"]
-        league = np.array([str(r["league"]) for r in rows], dtype=object)
         numeric = np.array([[r[c] for c in rest] for r in rows], dtype=float)
+        design = np.column_stack(
+            [self._league_codes(str(r["league"]) for r in rows), numeric.reshape(len(rows), -1)]
+        )
         prior_columns = _MARKET_PRIOR_COLUMNS[market]
         prior = np.array([[r[c] for c in prior_columns] for r in rows], dtype=float)
-        shape = (len(rows), -1)
-        return self._predict(market, league, numeric.reshape(shape), prior.reshape(shape))
+        return self._predict(market, design, self._log_prior(prior.reshape(len(rows), -1), market))
 
-    def _predict(
-        self, market: MarketKind, league: np.ndarray, numeric: np.ndarray, prior: np.ndarray
-    ) -> np.ndarray:
-        """Probabilities from league names, the numeric features and the market prior."""
-        design = np.column_stack([self._league_codes(league), numeric])
-        k = n_outcomes(market)
-        init = self._log_prior(prior, market)
-        raw = _raw_scores(self.boosters_[market.value], design, init, k, None)
-        raw = raw / self.temperature_[market.value]
-        return np.asarray(softmax(raw, axis=1))
+    def _predict(self, market: MarketKind, design: np.ndarray, init: np.ndarray) -> np.ndarray:
+        """Probabilities from the design matrix and the market's log-probability prior."""
+        raw = _raw_scores(self.boosters_[market.value], design, init, n_outcomes(market), None)
+        return np.asarray(softmax(raw / self.temperature_[market.value], axis=1))
 
     # -- helpers ---------------------------------------------------------------------------
     def _design(self, X: pd.DataFrame) -> np.ndarray:
