@@ -25,6 +25,12 @@ PREMATCH_PREFERENCE = (PINNACLE, AVERAGE_BOOKMAKER, "b365", "bw", "wh", "vc", "i
 #: Market-average pseudo-bookmakers, left out of the across-bookmaker spread.
 _PSEUDO_BOOKMAKERS = (AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER)
 
+#: The de-margined pre-match price columns of each market, in outcome order.
+MARKET_COLUMNS: dict[MarketKind, tuple[str, ...]] = {
+    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
+    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
+    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
+}
 FORM_WINDOW_MATCHES = 6
 EWM_HALFLIFE_MATCHES = 6.0
 REST_DAYS_CAP = 21.0
@@ -386,7 +392,7 @@ def market_residual_features(matches: pd.DataFrame, X: pd.DataFrame) -> pd.DataF
     outcome = np.column_stack(
         [home_goals > away_goals, home_goals == away_goals, home_goals < away_goals]
     ).astype(float)
-    price = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy(dtype=float)
+    price = X[list(MARKET_COLUMNS[MarketKind.ONE_X_TWO])].to_numpy(dtype=float)
     over = (home_goals + away_goals > 2.5).astype(float)
     price_over = X["mkt_ou25_over"].to_numpy(dtype=float)
     residual = np.column_stack([outcome - price, over - price_over])
@@ -469,7 +475,7 @@ def market_features(data: FootballData, *, demargin_method: str = "shin") -> pd.
     feats: dict[str, np.ndarray] = {}
     for market in (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP):
         prob, line = prematch_probabilities(data, market, method=demargin_method)
-        names = _outcome_columns(market)
+        names = MARKET_COLUMNS[market]
         for j, name in enumerate(names):
             feats[name] = prob[:, j]
         if market is MarketKind.ASIAN_HANDICAP:
@@ -566,14 +572,6 @@ def _per_bookmaker_home_probs(data: FootballData) -> np.ndarray:
     if not columns:
         return np.empty((len(data.matches), 0))
     return np.column_stack(columns)
-
-
-def _outcome_columns(market: MarketKind) -> tuple[str, ...]:
-    if market is MarketKind.ONE_X_TWO:
-        return ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away")
-    if market is MarketKind.OVER_UNDER_25:
-        return ("mkt_ou25_over", "mkt_ou25_under")
-    return ("mkt_ah_home", "mkt_ah_away")
 
 
 def _days_into_season(kickoff_utc: pd.Series, season: pd.Series) -> np.ndarray:

@@ -13,6 +13,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 
+from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     base_rates,
@@ -25,11 +26,6 @@ from marketcast.types import MarketKind
 
 #: Below this many rows, prediction runs on one LightGBM thread (see ``_raw_scores``).
 _PARALLEL_PREDICT_MIN_ROWS = 256
-_MARKET_PRIOR_COLUMNS = {
-    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
-    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
-    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
-}
 _EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
 _MIN_CALIBRATION_GAIN = 1e-4
 
@@ -184,7 +180,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         design = np.column_stack(
             [self._league_codes(str(r["league"]) for r in rows), numeric.reshape(len(rows), -1)]
         )
-        prior_columns = _MARKET_PRIOR_COLUMNS[market]
+        prior_columns = MARKET_COLUMNS[market]
         prior = np.array([[r[c] for c in prior_columns] for r in rows], dtype=float)
         return self._predict(market, design, self._log_prior(prior.reshape(len(rows), -1), market))
 
@@ -209,7 +205,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
 
     def _init_score(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
         """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_PRIOR_COLUMNS[market]])
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
         return self._log_prior(p, market)
 
     def _log_prior(self, p: np.ndarray, market: MarketKind) -> np.ndarray:

@@ -10,14 +10,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
 from marketcast.types import MarketKind
-
-_COLUMNS = {
-    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
-    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
-    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
-}
 
 
 class MarketModel(BaseEstimator):  # type: ignore[misc]
@@ -46,14 +41,14 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _COLUMNS[market]])
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
         return self._fill_unpriced(p, market)
 
     def predict_market_rows(
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        columns = _COLUMNS[market]
+        columns = MARKET_COLUMNS[market]
         p = np.array([[row[c] for c in columns] for row in rows], dtype=float)
         return self._fill_unpriced(p.reshape(len(rows), len(columns)), market)
 

@@ -20,6 +20,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 
+from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
 from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
 from marketcast.models.nn.seed import seed_everything
@@ -27,11 +28,6 @@ from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
 
-_MARKET_COLUMNS = {
-    MarketKind.ONE_X_TWO: ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"),
-    MarketKind.OVER_UNDER_25: ("mkt_ou25_over", "mkt_ou25_under"),
-    MarketKind.ASIAN_HANDICAP: ("mkt_ah_home", "mkt_ah_away"),
-}
 _LOGIT_KEYS = {
     MarketKind.ONE_X_TWO: "logits_1x2",
     MarketKind.OVER_UNDER_25: "logits_ou",
@@ -120,7 +116,7 @@ class TeamHistory:
         codes = {name: i for i, name in enumerate(names)}
         minute = _kickoff_minutes(X)
         p = np.column_stack(
-            [X[c].to_numpy(dtype=float) for c in _MARKET_COLUMNS[MarketKind.ONE_X_TWO]]
+            [X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]]
         )
         over = X["mkt_ou25_over"].to_numpy(dtype=float)
         price_missing = np.isnan(p).any(axis=1) | np.isnan(over)
@@ -525,7 +521,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
 
     def _market_logp(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
         """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in _MARKET_COLUMNS[market]])
+        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
         missing = np.isnan(p).any(axis=1)
         p[missing] = np.asarray(self.base_rates_[market.value])
         return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import FeatureState, UnknownFixtureError
 from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model
 from marketcast.registry import Registry
@@ -40,7 +41,6 @@ FEATURE_STATE_FILE = "feature_state.json"
 MARKETS = (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP)
 #: Ensemble weight per model: exp(-RELIABILITY_SHARPNESS * (its log loss - the best log loss)).
 RELIABILITY_SHARPNESS = 200.0
-_MARKET_1X2 = ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away")
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,9 @@ class ChampionService:
         except UnknownFixtureError as exc:
             raise UnknownTeamError(str(exc)) from exc
         features = RequestFeatures(champion.state, rows)
-        market_p = np.array([[row[c] for c in _MARKET_1X2] for row in rows], dtype=float)
+        market_p = np.array(
+            [[row[c] for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]] for row in rows], dtype=float
+        )
         p_champion = _predict(champion, features, MarketKind.ONE_X_TWO)
         confidence = edge_confidence(p_champion, market_p)
         edge = confidence >= self.settings.edge_threshold
