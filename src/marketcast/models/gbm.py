@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
+    SMALL_BATCH_ROWS,
     base_rates,
     json_bytes,
     lightgbm_params,
@@ -24,8 +25,6 @@ from marketcast.models.base import (
 )
 from marketcast.types import MarketKind
 
-#: Below this many rows, prediction runs on one LightGBM thread (see ``_raw_scores``).
-_PARALLEL_PREDICT_MIN_ROWS = 256
 _EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
 _MIN_CALIBRATION_GAIN = 1e-4
 
@@ -275,7 +274,7 @@ def _raw_scores(
     else:
         # a few rows (a server's request) are faster on one thread than waiting for a pool;
         # 0 is LightGBM's default (OpenMP's thread count)
-        threads = 1 if len(features) < _PARALLEL_PREDICT_MIN_ROWS else 0
+        threads = 1 if len(features) < SMALL_BATCH_ROWS else 0
         trees = np.asarray(
             booster.predict(features, raw_score=True, num_iteration=n_iter, num_threads=threads)
         )

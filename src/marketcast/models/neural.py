@@ -21,7 +21,14 @@ from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
-from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.models.base import (
+    CLASSES_1X2,
+    SMALL_BATCH_ROWS,
+    base_rates,
+    json_bytes,
+    market_labels,
+    n_outcomes,
+)
 from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
 from marketcast.models.nn.seed import seed_everything
 from marketcast.types import MarketKind
@@ -81,8 +88,6 @@ _N_STORED = len(SEQUENCE_FEATURES) - 1  # age is computed per query
 _KEY_STRIDE = 10**9  # team code * stride + kick-off minute: one sortable int64 key
 _MIN_VALIDATION_ROWS = 30
 _PREDICT_BATCH = 4096
-#: Below this many rows, prediction runs on one torch thread (see ``predict_outputs``).
-_PARALLEL_PREDICT_MIN_ROWS = 256
 _MIN_SHRINK_GAIN = 1e-4  # nats per match, as LightGBM's "calibrate where it helps"
 
 
@@ -565,7 +570,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         chunks: dict[str, list[np.ndarray]] = {}
         # A handful of rows (a server's request) runs faster on one thread: OpenMP workers
         # waiting on a busy core turned a 5 ms forecast into 130 ms under load.
-        threads = self.n_jobs if n >= _PARALLEL_PREDICT_MIN_ROWS else 1
+        threads = self.n_jobs if n >= SMALL_BATCH_ROWS else 1
         with _torch_threads(threads), torch.no_grad():
             for start in range(0, max(n, 1), _PREDICT_BATCH):  # one pass even when empty
                 idx = torch.arange(
