@@ -38,17 +38,22 @@ from marketcast.features.football import (
     OPTIONAL_FEATURE_GROUPS,
     build_features,
     closing_probabilities,
+    closing_targets,
     prematch_probabilities,
 )
 from marketcast.models.base import market_labels
 from marketcast.models.factory import make_model
 from marketcast.types import MarketKind
 
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "baseline": (),
-    "shots": ("shots",),
-    "cross_market": ("cross_market",),
-    "all": ("shots", "cross_market"),
+#: Variant -> (optional feature groups, LightGBM's training target).
+VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "baseline": ((), "result"),
+    "shots": (("shots",), "result"),
+    "cross_market": (("cross_market",), "result"),
+    "all": (("shots", "cross_market"), "result"),
+    "closing_target": ((), "closing"),
+    "closing_cross_market": (("cross_market",), "closing"),
+    "closing_all": (("shots", "cross_market"), "closing"),
 }
 
 
@@ -108,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", choices=("dev", "test"), default="dev")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma list")
     parser.add_argument("--json", dest="json_out", help="where to write the figures")
+    parser.add_argument(
+        "--lgb-params", default="{}", help='LightGBM overrides as JSON, e.g. {"n_estimators": 800}'
+    )
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "baseline" not in variants:
@@ -125,15 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     market = MarketKind.ONE_X_TWO
 
     # one thread: on a shared machine two OpenMP threads wait on each other at every split
-    lgb_params = {**config.model_params.get("lightgbm", {}), "markets": ("1x2",), "n_jobs": 1}
+    lgb_params = {
+        **config.model_params.get("lightgbm", {}),
+        **json.loads(args.lgb_params),
+        "markets": ("1x2",),
+        "n_jobs": 1,
+    }
     probs: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
     for variant in variants:
         drop = [
-            c for g in OPTIONAL_FEATURE_GROUPS if g not in VARIANTS[variant] for c in columns[g]
+            c for g in OPTIONAL_FEATURE_GROUPS if g not in VARIANTS[variant][0] for c in columns[g]
         ]
         X = X_all.drop(columns=drop)
-        models: dict[str, Any] = {"lightgbm": make_model("lightgbm", lgb_params, seed=config.seed)}
+        params = {**lgb_params, "target": VARIANTS[variant][1]}
+        models: dict[str, Any] = {"lightgbm": make_model("lightgbm", params, seed=config.seed)}
         if not probs:
             models["market"] = make_model("market", config.model_params.get("market"))
         t0 = time.perf_counter()
@@ -145,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             (market,),
             step_days=config.walk_forward.step_days,
             retrain_every_steps=config.walk_forward.retrain_every_steps,
+            closing=closing_targets(data, (market,), method=config.demargin_method),
         )
         timings[variant] = round(time.perf_counter() - t0, 1)
         if "market" in pred.probabilities:
@@ -186,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             lg: sorted(matches.loc[mask & (matches["league"] == lg).to_numpy(), "season"].unique())
             for lg in sorted(matches["league"].unique())
         },
-        "variants": {v: list(VARIANTS[v]) for v in variants},
+        "variants": {
+            v: {"groups": list(VARIANTS[v][0]), "target": VARIANTS[v][1]} for v in variants
+        },
         "group_columns": columns,
         "timings_s": timings,
         "pooled": section(np.ones(len(rows), dtype=bool)),

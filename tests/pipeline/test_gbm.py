@@ -9,9 +9,22 @@ from scipy.stats import poisson
 
 from marketcast.datasets.football_data import FootballData
 from marketcast.evaluation.scoring import log_loss
-from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, build_features
-from marketcast.models.base import market_labels
-from marketcast.models.gbm import LightGBMModel
+from marketcast.features.football import (
+    OPTIONAL_FEATURE_GROUPS,
+    build_features,
+    closing_probabilities,
+    closing_targets,
+    prematch_probabilities,
+)
+from marketcast.models.base import fit_football_model, market_labels
+from marketcast.models.factory import load_model
+from marketcast.models.gbm import (
+    MIN_CLOSING_ROWS,
+    LightGBMModel,
+    _as_raw,
+    _soft_log_loss,
+    _soft_log_loss_objective,
+)
 from marketcast.types import MarketKind
 
 
@@ -30,6 +43,14 @@ def _one_x_two(lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 
 def _synthetic(n: int, seed: int, *, market_knows_signal: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    X, goals, _ = _synthetic_with_truth(n, seed, market_knows_signal=market_knows_signal)
+    return X, goals
+
+
+def _synthetic_with_truth(
+    n: int, seed: int, *, market_knows_signal: bool
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Features, goals, and the true 1X2 probabilities the goals were drawn from."""
     rng = np.random.default_rng(seed)
     strength = rng.normal(0, 0.35, n)
     signal = rng.normal(0, 0.4, n)  # e.g. an injury the price missed
@@ -60,7 +81,7 @@ def _synthetic(n: int, seed: int, *, market_knows_signal: bool) -> tuple[pd.Data
             "noise": rng.normal(size=n),
         }
     )
-    return X, goals
+    return X, goals, _one_x_two(lam, mu)
 
 
 FAST = {
@@ -125,3 +146,93 @@ def test_optional_feature_groups_reach_the_booster(epl: FootballData) -> None:
     p = model.predict_proba(X[~train])
     assert p.shape == (int((~train).sum()), 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+
+
+def _kl(truth: np.ndarray, p: np.ndarray) -> float:
+    return float((truth * np.log(truth / p)).sum(axis=1).mean())
+
+
+def test_closing_target_learns_the_price_move_and_beats_results_on_few_rows() -> None:
+    # The pre-match price misses a signal the closing price has: a model trained on the closing
+    # line learns the move from far fewer matches than one trained on the noisy results.
+    X, y, truth = _synthetic_with_truth(4000, 11, market_knows_signal=False)
+    train, test = np.arange(3000), np.arange(3000, 4000)
+    closing = {"1x2": truth, "ou25": np.full((4000, 2), np.nan)}
+    params = {**FAST, "n_estimators": 400}
+    by_target = {
+        target: fit_football_model(
+            LightGBMModel(**params, target=target),
+            X.iloc[train],
+            y[train],
+            {m: c[train] for m, c in closing.items()},
+        )
+        for target in ("result", "closing")
+    }
+    fitted = by_target["closing"]
+    assert fitted.target_used_ == {"1x2": "closing", "ou25": "result"}
+    assert fitted.n_training_rows_["1x2"] == 3000
+    market = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()[test]
+    kl = {t: _kl(truth[test], m.predict_proba(X.iloc[test])) for t, m in by_target.items()}
+    assert kl["closing"] < 0.5 * _kl(truth[test], market)
+    assert kl["closing"] < 0.7 * kl["result"]
+
+
+def test_closing_target_equal_to_the_price_adds_nothing() -> None:
+    X, y = _synthetic(3000, 4, market_knows_signal=True)
+    market = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    model = LightGBMModel(**{**FAST, "markets": ("1x2",)}, target="closing")
+    model.fit(X, y, closing={"1x2": market})
+    np.testing.assert_allclose(model.predict_proba(X), market, atol=2e-3)
+
+
+def test_closing_target_without_prices_is_a_clear_error_and_few_prices_fall_back() -> None:
+    X, y = _synthetic(2000, 5, market_knows_signal=True)
+    model = LightGBMModel(**FAST, target="closing")
+    with pytest.raises(ValueError, match="closing"):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="closing_targets"):
+        fit_football_model(model, X, y, None)
+    with pytest.raises(ValueError, match="target must be one of"):
+        LightGBMModel(target="odds").fit(X, y)
+    sparse = np.full((2000, 3), np.nan)
+    sparse[: MIN_CLOSING_ROWS - 1] = 1.0 / 3.0
+    model.fit(X, y, closing={"1x2": sparse})
+    assert model.target_used_["1x2"] == "result"
+    assert model.n_training_rows_["1x2"] == 2000
+    rebuilt = load_model("lightgbm", model.to_artifact())
+    assert rebuilt.target_used_ == model.target_used_
+    np.testing.assert_allclose(rebuilt.predict_proba(X), model.predict_proba(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_soft_objective_is_the_gradient_of_the_soft_log_loss(k: int) -> None:
+    rng = np.random.default_rng(k)
+    targets = rng.dirichlet(np.ones(k), size=5)
+    preds = rng.normal(size=5) if k == 2 else rng.normal(size=(5, k))  # LightGBM's raw shapes
+    grad, hess = _soft_log_loss_objective(targets, k)(preds, None)
+
+    def row_loss(p: np.ndarray, i: int) -> float:
+        return _soft_log_loss(_as_raw(p, k)[i : i + 1], targets[i : i + 1])
+
+    numeric = np.zeros_like(preds)
+    for index in np.ndindex(preds.shape):
+        up, down = preds.copy(), preds.copy()
+        up[index] += 1e-6
+        down[index] -= 1e-6
+        numeric[index] = (row_loss(up, index[0]) - row_loss(down, index[0])) / 2e-6
+    np.testing.assert_allclose(grad, numeric, atol=1e-6)
+    assert np.all(hess > 0)
+
+
+def test_closing_targets_keep_a_handicap_row_only_at_the_pre_match_line(epl: FootballData) -> None:
+    targets = closing_targets(epl)
+    assert set(targets) == {"1x2", "ou25", "ah"}
+    np.testing.assert_array_equal(
+        targets["1x2"], closing_probabilities(epl, MarketKind.ONE_X_TWO)[0]
+    )
+    closing, closing_line = closing_probabilities(epl, MarketKind.ASIAN_HANDICAP)
+    _, prematch_line = prematch_probabilities(epl, MarketKind.ASIAN_HANDICAP)
+    same = closing_line == prematch_line
+    assert 0 < same.sum() < len(same)  # the fixture has lines that moved and lines that did not
+    np.testing.assert_array_equal(targets["ah"][same], closing[same])
+    assert np.isnan(targets["ah"][~same]).all()

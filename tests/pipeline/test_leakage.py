@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 
 from marketcast.datasets.football_data import STAT_COLUMNS, FootballData
-from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, OUTCOME_COLUMNS, build_features
+from marketcast.evaluation.walk_forward import walk_forward_predict
+from marketcast.features.football import (
+    OPTIONAL_FEATURE_GROUPS,
+    OUTCOME_COLUMNS,
+    build_features,
+    closing_targets,
+)
+from marketcast.models.gbm import LightGBMModel
 from marketcast.splits.walk_forward import LeakageError, WalkForwardSplit, check_no_leakage
+from marketcast.types import MarketKind
 
 CLOSING_MARKERS = ("closing", "close", "psc", "avgc", "maxc", "b365c")
 
@@ -105,3 +113,43 @@ def test_leakage_check_raises_on_overlap() -> None:
     kickoff = pd.DatetimeIndex(pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-08"], utc=True))
     with pytest.raises(LeakageError, match="not before"):
         check_no_leakage(kickoff, np.array([0, 1]), np.array([2]))
+
+
+def test_a_closing_price_only_trains_forecasts_of_later_steps(
+    epl: FootballData, epl_features: pd.DataFrame
+) -> None:
+    # LightGBM learning the closing line gets closing prices as a training target; a forecast
+    # must never see the closing price of its own match or of any match not yet kicked off.
+    kickoff = epl.matches["kickoff_utc"]
+    test_mask = (epl.matches["season"] == "2021-2022").to_numpy()
+    cutoff = kickoff[test_mask].iloc[test_mask.sum() // 2]
+    y = epl.matches[["home_goals", "away_goals"]].to_numpy()
+    closing = closing_targets(epl, (MarketKind.ONE_X_TWO,))
+    moved = {"1x2": closing["1x2"].copy()}
+    later = (kickoff >= cutoff).to_numpy()
+    moved["1x2"][later] = moved["1x2"][later][:, ::-1]  # home and away prices swapped
+
+    def forecasts(targets: dict[str, np.ndarray]) -> np.ndarray:
+        model = LightGBMModel(markets=("1x2",), target="closing", n_estimators=60, n_jobs=1)
+        run = walk_forward_predict(
+            epl_features,
+            y,
+            test_mask,
+            {"lightgbm": model},
+            (MarketKind.ONE_X_TWO,),
+            retrain_every_steps={"lightgbm": 1},
+            closing=targets,
+        )
+        return run.probabilities["lightgbm"]["1x2"]
+
+    before, after = forecasts(closing), forecasts(moved)
+    steps = list(WalkForwardSplit(7).split(kickoff, test_mask))
+    untouched = [s for s in steps if kickoff.iloc[s.train_index].max() < cutoff]
+    touched = [s for s in steps if kickoff.iloc[s.train_index].max() >= cutoff]
+    assert untouched
+    assert touched
+    for step in untouched:  # trained before the moved prices: not one forecast changes
+        np.testing.assert_array_equal(after[step.test_index], before[step.test_index])
+    # ...and the moved prices do train the forecasts of later weeks, so the test can fail.
+    rows = np.concatenate([s.test_index for s in touched])
+    assert np.abs(after[rows] - before[rows]).max() > 1e-3

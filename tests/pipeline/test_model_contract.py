@@ -10,6 +10,8 @@ import pytest
 from sklearn.base import clone
 
 from marketcast.datasets.football_data import FootballData
+from marketcast.features.football import closing_targets
+from marketcast.models.base import fit_football_model
 from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model, make_model
 from marketcast.types import MarketKind
 
@@ -24,17 +26,24 @@ FAST_PARAMS = {
 def split(epl: FootballData, epl_features: pd.DataFrame):
     train = (epl.matches["season"] != "2021-2022").to_numpy()
     y = epl.matches[["home_goals", "away_goals"]].to_numpy()
-    return epl_features[train], y[train], epl_features[~train].reset_index(drop=True)
+    closing = {m: p[train] for m, p in closing_targets(epl).items()}
+    return epl_features[train], y[train], epl_features[~train].reset_index(drop=True), closing
 
 
 def _model(name: str):
     return make_model(name, FAST_PARAMS.get(name), seed=7)
 
 
+def _fit(model, split):
+    """Fit as the pipeline does: a model learning the closing line gets the closing prices."""
+    X_train, y_train, _, closing = split
+    return fit_football_model(model, X_train, y_train, closing)
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_probabilities_are_distributions_in_class_order(name: str, split) -> None:
-    X_train, y_train, X_test = split
-    model = _model(name).fit(X_train, y_train)
+    X_test = split[2]
+    model = _fit(_model(name), split)
     p = model.predict_proba(X_test)
     assert p.shape == (len(X_test), 3)
     assert list(model.classes_) == ["home", "draw", "away"]
@@ -51,9 +60,9 @@ def test_probabilities_are_distributions_in_class_order(name: str, split) -> Non
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_fit_does_not_mutate_inputs(name: str, split) -> None:
-    X_train, y_train, X_test = split
+    X_train, y_train, X_test, _ = split
     X_before, y_before, T_before = X_train.copy(), y_train.copy(), X_test.copy()
-    model = _model(name).fit(X_train, y_train)
+    model = _fit(_model(name), split)
     model.predict_proba(X_test)
     pd.testing.assert_frame_equal(X_train, X_before)
     pd.testing.assert_frame_equal(X_test, T_before)
@@ -67,25 +76,25 @@ def test_no_learned_attribute_before_fit_and_clone_works(name: str, split) -> No
     assert learned == []
     twin = clone(model)
     assert twin.get_params() == model.get_params()
-    X_train, y_train, X_test = split
+    X_test = split[2]
     np.testing.assert_allclose(
-        twin.fit(X_train, y_train).predict_proba(X_test),
-        _model(name).fit(X_train, y_train).predict_proba(X_test),
+        _fit(twin, split).predict_proba(X_test),
+        _fit(_model(name), split).predict_proba(X_test),
     )
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_same_seed_same_probabilities(name: str, split) -> None:
-    X_train, y_train, X_test = split
-    a = _model(name).fit(X_train, y_train).predict_proba(X_test)
-    b = _model(name).fit(X_train, y_train).predict_proba(X_test)
+    X_test = split[2]
+    a = _fit(_model(name), split).predict_proba(X_test)
+    b = _fit(_model(name), split).predict_proba(X_test)
     np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_artifact_and_pickle_round_trips_predict_the_same(name: str, split) -> None:
-    X_train, y_train, X_test = split
-    model = _model(name).fit(X_train, y_train)
+    X_test = split[2]
+    model = _fit(_model(name), split)
     files = model.to_artifact()
     assert files
     assert all(not f.endswith((".pkl", ".pickle", ".joblib")) for f in files)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.models.base import n_outcomes
+from marketcast.models.base import ClosingTargets, fit_football_model, n_outcomes
 from marketcast.splits.walk_forward import WalkForwardSplit
 from marketcast.types import MarketKind
 
@@ -47,6 +47,7 @@ def walk_forward_predict(
     step_days: int = 7,
     retrain_every_steps: Mapping[str, int] | None = None,
     progress: ProgressFn | None = None,
+    closing: ClosingTargets | None = None,
 ) -> WalkForwardPredictions:
     """Walk forward over the test rows, refitting each model on its cadence.
 
@@ -66,6 +67,10 @@ def walk_forward_predict(
         Model name -> unfitted estimator.
     markets
         Markets to predict.
+    closing
+        Per market, de-margined closing probabilities for all rows (`closing_targets`): the
+        training target of models with ``target="closing"``. Only training rows are passed on,
+        so a step never sees the closing price of a match it predicts.
     """
     retrain_every_steps = dict(retrain_every_steps or {})
     n = len(X)
@@ -86,11 +91,16 @@ def walk_forward_predict(
         train_X = X.iloc[step.train_index]
         train_y = y_goals[step.train_index]
         test_X = X.iloc[step.test_index]
+        train_closing = (
+            None
+            if closing is None
+            else {m: np.asarray(c)[step.train_index] for m, c in closing.items()}
+        )
         for name, model in models.items():
             cadence = max(1, int(retrain_every_steps.get(name, 1)))
             if name not in last_fit_step or step.number - last_fit_step[name] >= cadence:
                 t0 = time.perf_counter()
-                model.fit(train_X, train_y)
+                fit_football_model(model, train_X, train_y, train_closing)
                 result.fit_seconds[name] += time.perf_counter() - t0
                 result.n_fits[name] += 1
                 last_fit_step[name] = step.number

@@ -537,6 +537,29 @@ def closing_probabilities(
     return _first_available(data, market, Timing.CLOSING, (PINNACLE, AVERAGE_BOOKMAKER), method)
 
 
+def closing_targets(
+    data: FootballData,
+    markets: Sequence[MarketKind] = tuple(MarketKind),
+    *,
+    method: str = "shin",
+) -> dict[str, np.ndarray]:
+    """Closing probabilities as training *targets* per market (``ClosingTargets``).
+
+    The de-margined closing line of each match, for models that learn the closing price of
+    earlier matches (``LightGBMModel(target="closing")``). An Asian handicap row is kept only
+    where the closing line is the pre-match line the model prices; elsewhere, and where nothing
+    closed, the row is NaN. Like `closing_probabilities`, this must never feed a feature.
+    """
+    out: dict[str, np.ndarray] = {}
+    for market in markets:
+        closing, closing_line = closing_probabilities(data, market, method=method)
+        if market is MarketKind.ASIAN_HANDICAP:
+            _, prematch_line = prematch_probabilities(data, market, method=method)
+            closing = np.where((closing_line == prematch_line)[:, None], closing, np.nan)
+        out[market.value] = closing
+    return out
+
+
 def _first_available(
     data: FootballData, market: MarketKind, timing: Timing, preference: Sequence[str], method: str
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,30 @@ class RowPredictor(Protocol):
     ) -> np.ndarray | None: ...
 
 
+#: Per market (its value, e.g. ``"1x2"``): de-margined closing probabilities, shape (n, k),
+#: aligned with the training rows, NaN where the match had no closing price. A *target* for
+#: models trained on the closing line, never a feature (`fit_football_model`).
+ClosingTargets = Mapping[str, np.ndarray]
+
+
+def fit_football_model(
+    model: Any, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None
+) -> Any:
+    """Fit ``model`` on ``(X, y)``; a model trained on the closing line also gets ``closing``.
+
+    Models whose ``target`` parameter is ``"closing"`` learn the de-margined closing price of
+    earlier matches instead of (or beside) their results; every other model ignores it.
+    """
+    if getattr(model, "target", "result") == "closing":
+        if closing is None:
+            raise ValueError(
+                f"{type(model).__name__} has target='closing' but no closing probabilities "
+                "were given: pass closing=closing_targets(data)"
+            )
+        return model.fit(X, y, closing=closing)
+    return model.fit(X, y)
+
+
 def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
     """Class index per row for ``market`` (-1 where the market does not settle one way).
 

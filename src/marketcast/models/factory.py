@@ -18,9 +18,11 @@ FOOTBALL_MODEL_CLASSES: dict[str, type[Any]] = {
     "neural": NeuralModel,
 }
 
-#: Defaults per model that differ from the class defaults (walk-forward refits warm-start).
+#: Defaults per model that differ from the class defaults: walk-forward refits warm-start, and
+#: the pipeline's LightGBM learns the closing line of earlier matches (docs/models.md).
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "dixon_coles": {"warm_start": True},
+    "lightgbm": {"target": "closing"},
     "neural": {"warm_start": True},
 }
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Self
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
+    ClosingTargets,
     base_rates,
     json_bytes,
     lightgbm_params,
@@ -27,6 +28,10 @@ from marketcast.types import MarketKind
 
 _EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
 _MIN_CALIBRATION_GAIN = 1e-4
+#: What a booster learns: each match's result, or the de-margined closing price of the match.
+TARGETS = ("result", "closing")
+#: Below this many training rows with a closing price a market falls back to the results.
+MIN_CLOSING_ROWS = 500
 
 
 class LightGBMModel(BaseEstimator):  # type: ignore[misc]
@@ -38,6 +43,14 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
     latest ``validation_fraction`` of the training rows (time-ordered), then the booster is refit
     on all rows. A temperature is fitted on that validation slice and kept only when it lowers
     the validation log loss ("calibrate where it helps").
+
+    ``target="closing"`` trains on the closing line instead of the results: each earlier match's
+    de-margined closing probabilities are its soft label (cross-entropy against them), so the
+    trees learn where the price moved between the pre-match snapshot and kick-off. A result is
+    one draw from the truth; the closing price is the market's last, sharpest estimate of it,
+    a far less noisy target. It stays a target: the features are the same pre-match ones, and
+    a forecast never sees its own match's closing price. Markets whose training rows hold fewer
+    than ``MIN_CLOSING_ROWS`` closing prices fall back to the results (``target_used_``).
     """
 
     def __init__(
@@ -54,6 +67,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         validation_fraction: float = 0.15,
         early_stopping_rounds: int = 40,
         calibrate: bool = True,
+        target: str = "result",
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -68,12 +82,21 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
         self.calibrate = calibrate
+        self.target = target
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
-        """Fit one booster per market on rows in time order; ``y`` is (n, 2) goals."""
+    def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
+        """Fit one booster per market on rows in time order; ``y`` is (n, 2) goals.
+
+        ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
+        required with ``target="closing"`` and ignored otherwise.
+        """
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.target == "closing" and closing is None:
+            raise ValueError("target='closing' needs the closing probabilities (closing=...)")
         y = np.asarray(y)
         order = np.argsort(X["kickoff_utc"].to_numpy(), kind="stable")
         X = X.iloc[order]
@@ -85,70 +108,81 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self.temperature_: dict[str, float] = {}
         self.base_rates_: dict[str, list[float]] = {}
         self.best_iteration_: dict[str, int] = {}
+        self.target_used_: dict[str, str] = {}
+        self.n_training_rows_: dict[str, int] = {}
         for market_name in self.markets:
             market = MarketKind(market_name)
             labels = market_labels(market, X, y)
-            keep = labels >= 0
             k = n_outcomes(market)
             self.base_rates_[market.value] = base_rates(labels, k).tolist()
+            soft = None if closing is None else closing.get(market.value)
+            targets, keep, used = _training_targets(
+                labels, None if soft is None else np.asarray(soft)[order], self.target, k
+            )
             init = self._init_score(X, market)
             booster, temperature, best = self._fit_market(
-                features[keep], labels[keep], init[keep], k
+                features[keep], targets[keep], init[keep], k
             )
             self.boosters_[market.value] = booster
             self.temperature_[market.value] = temperature
             self.best_iteration_[market.value] = best
+            self.target_used_[market.value] = used
+            self.n_training_rows_[market.value] = int(keep.sum())
         self.classes_ = CLASSES_1X2
         return self
 
-    def _params(self, k: int) -> dict[str, Any]:
+    def _params(self, targets: np.ndarray, k: int) -> dict[str, Any]:
         params = lightgbm_params(self)
-        if k == 2:
-            params.update(objective="binary")
-        else:
-            params.update(objective="multiclass", num_class=k)
+        params.update(objective=_soft_log_loss_objective(targets, k), metric="None")
+        if k > 2:
+            params.update(num_class=k)
         return params
 
     def _fit_market(
-        self, features: np.ndarray, labels: np.ndarray, init: np.ndarray, k: int
+        self, features: np.ndarray, targets: np.ndarray, init: np.ndarray, k: int
     ) -> tuple[lgb.Booster | None, float, int]:
-        params = self._params(k)
-        binary_labels = (labels == 0).astype(float) if k == 2 else labels
+        """Boost from ``init`` towards ``targets`` (rows of probabilities: one-hot or soft)."""
         init_flat = _flatten_init(init, k)
-        n_valid = int(len(labels) * self.validation_fraction)
+        n_valid = int(len(targets) * self.validation_fraction)
         best = self.n_estimators
         temperature = 1.0
         if n_valid >= 200 and self.early_stopping_rounds > 0:
-            n_train = len(labels) - n_valid
+            n_train = len(targets) - n_valid
             train_set = lgb.Dataset(
                 features[:n_train],
-                binary_labels[:n_train],
+                targets[:n_train, 0],
                 init_score=_flatten_init(init[:n_train], k),
                 categorical_feature=[0],
                 free_raw_data=False,
             )
             valid_set = lgb.Dataset(
                 features[n_train:],
-                binary_labels[n_train:],
+                targets[n_train:, 0],
                 init_score=_flatten_init(init[n_train:], k),
                 reference=train_set,
             )
+            valid_targets = targets[n_train:]
+
+            def valid_loss(preds: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
+                return "soft_log_loss", _soft_log_loss(_as_raw(preds, k), valid_targets), False
+
             probe = lgb.train(
-                params,
+                self._params(targets[:n_train], k),
                 train_set,
                 num_boost_round=self.n_estimators,
                 valid_sets=[valid_set],
+                feval=valid_loss,
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
             best = max(int(probe.best_iteration or 0), 0)
             if self.calibrate and best > 0:
                 raw = _raw_scores(probe, features[n_train:], init[n_train:], k, best)
-                temperature = _fit_temperature(raw, labels[n_train:])
+                temperature = _fit_temperature(raw, valid_targets)
         if best == 0:
             # No tree helped on the validation slice: the forecast stays the market prior.
             return None, temperature, best
-        full = lgb.Dataset(features, binary_labels, init_score=init_flat, categorical_feature=[0])
-        booster = lgb.train(params, full, num_boost_round=best)
+        full = lgb.Dataset(features, targets[:, 0], init_score=init_flat, categorical_feature=[0])
+        booster = lgb.train(self._params(targets, k), full, num_boost_round=best)
         return booster, temperature, best
 
     # -- prediction ------------------------------------------------------------------------
@@ -226,6 +260,8 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             "temperature": self.temperature_,
             "base_rates": self.base_rates_,
             "best_iteration": self.best_iteration_,
+            "target_used": self.target_used_,
+            "n_training_rows": self.n_training_rows_,
         }
         files = {"lightgbm.json": json_bytes(meta)}
         for market, booster in self.boosters_.items():
@@ -245,6 +281,8 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         model.temperature_ = {k: float(v) for k, v in meta["temperature"].items()}
         model.base_rates_ = meta["base_rates"]
         model.best_iteration_ = meta["best_iteration"]
+        model.target_used_ = meta.get("target_used", dict.fromkeys(model.markets, "result"))
+        model.n_training_rows_ = meta.get("n_training_rows", {})
         model.boosters_ = {
             m: (
                 lgb.Booster(model_str=files[f"lightgbm_{m}.txt"].decode("utf-8"))
@@ -284,12 +322,68 @@ def _raw_scores(
     return np.asarray(trees).reshape(len(features), k) + init
 
 
-def _fit_temperature(raw: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature minimising validation log loss; 1.0 unless it helps."""
+def _training_targets(
+    labels: np.ndarray, closing: np.ndarray | None, target: str, k: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Target probabilities (n, k), the rows to train on, and which target was used.
+
+    ``"result"``: one-hot results, rows that settle (label >= 0). ``"closing"``: the closing
+    probabilities, rows that have one, unless fewer than ``MIN_CLOSING_ROWS`` do.
+    """
+    if target == "closing" and closing is not None:
+        keep = np.isfinite(closing).all(axis=1)
+        if keep.sum() >= MIN_CLOSING_ROWS:
+            targets = np.where(keep[:, None], closing, 0.0)
+            return targets / np.where(keep, targets.sum(axis=1), 1.0)[:, None], keep, "closing"
+    keep = labels >= 0
+    targets = np.zeros((len(labels), k))
+    targets[np.flatnonzero(keep), labels[keep]] = 1.0
+    return targets, keep, "result"
+
+
+def _as_raw(preds: np.ndarray, k: int) -> np.ndarray:
+    """LightGBM's raw scores as (n, k) log-odds: a binary logit becomes ``[logit, 0]``."""
+    if k == 2:
+        return np.column_stack([preds, np.zeros_like(preds)])
+    return preds
+
+
+def _soft_log_loss(raw: np.ndarray, targets: np.ndarray) -> float:
+    """Mean cross-entropy of ``softmax(raw)`` against target probabilities (one-hot or soft)."""
+    return float(-(targets * log_softmax(raw, axis=1)).sum(axis=1).mean())
+
+
+def _soft_log_loss_objective(
+    targets: np.ndarray, k: int
+) -> Callable[[np.ndarray, lgb.Dataset], tuple[np.ndarray, np.ndarray]]:
+    """Gradient and Hessian of the cross-entropy against ``targets`` (rows of probabilities).
+
+    With one-hot targets this is LightGBM's own ``binary`` / ``multiclass`` objective (same
+    gradient, and the Hessian with multiclass's ``k / (k - 1)`` factor), so one code path
+    serves results and closing prices alike.
+    """
+    if k == 2:
+        q = targets[:, 0]
+
+        def binary(preds: np.ndarray, _data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
+            p = expit(preds)
+            return p - q, p * (1.0 - p)
+
+        return binary
+    factor = k / (k - 1.0)
+
+    def multiclass(preds: np.ndarray, _data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        p = softmax(preds, axis=1)
+        return p - targets, factor * p * (1.0 - p)
+
+    return multiclass
+
+
+def _fit_temperature(raw: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising validation log loss against ``targets``; 1.0 unless it helps."""
 
     def loss(t: float) -> float:
-        logp = log_softmax(raw / t, axis=1)
-        return float(-logp[np.arange(len(labels)), labels].mean())
+        return _soft_log_loss(raw / t, targets)
 
     result = minimize_scalar(loss, bounds=(0.5, 2.0), method="bounded")
     t = float(result.x)

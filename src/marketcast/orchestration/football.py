@@ -27,8 +27,9 @@ from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
 from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
-from marketcast.features.football import build_features
+from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import build_feature_state
+from marketcast.models.base import fit_football_model
 from marketcast.models.factory import make_model
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
@@ -111,6 +112,8 @@ def evaluate_football(
         for name in config.models
     }
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
+    # training targets of models that learn the closing line; only earlier rows reach a fit
+    closing = closing_targets(data, markets, method=config.demargin_method)
     t0 = time.perf_counter()
     with _progress(console, "walk-forward") as progress:
         predictions = walk_forward_predict(
@@ -122,6 +125,7 @@ def evaluate_football(
             step_days=config.walk_forward.step_days,
             retrain_every_steps=config.walk_forward.retrain_every_steps,
             progress=progress,
+            closing=closing,
         )
     timings["walk_forward"] = time.perf_counter() - t0
     for name in models:
@@ -219,10 +223,13 @@ def _register_and_promote(
     }
     rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
     state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
+    closing = closing_targets(
+        data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
+    )
     artifacts: dict[str, dict[str, bytes]] = {}
     for name in config.models:
         model = make_model(name, config.model_params.get(name), seed=config.seed)
-        model.fit(X, y_goals)
+        fit_football_model(model, X, y_goals, closing)
         # The serving state travels with every model: the server rebuilds features from it.
         artifacts[name] = {**model.to_artifact(), FEATURE_STATE_FILE: state}
 
