@@ -16,10 +16,9 @@ from marketcast.features.football import (
     closing_targets,
     prematch_probabilities,
 )
-from marketcast.models.base import fit_football_model, market_labels
+from marketcast.models.base import MIN_CLOSING_ROWS, fit_football_model, market_labels
 from marketcast.models.factory import load_model
 from marketcast.models.gbm import (
-    MIN_CLOSING_ROWS,
     LightGBMModel,
     _as_raw,
     _soft_log_loss,

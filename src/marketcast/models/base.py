@@ -44,6 +44,11 @@ class RowPredictor(Protocol):
     ) -> np.ndarray | None: ...
 
 
+#: What a model learns from: each match's result, or the de-margined closing price of the match.
+TARGETS = ("result", "closing")
+#: Below this many training rows with a closing price a market falls back to the results.
+MIN_CLOSING_ROWS = 500
+
 #: Per market (its value, e.g. ``"1x2"``): de-margined closing probabilities, shape (n, k),
 #: aligned with the training rows, NaN where the match had no closing price. A *target* for
 #: models trained on the closing line, never a feature (`fit_football_model`).

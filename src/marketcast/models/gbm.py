@@ -16,7 +16,9 @@ from sklearn.base import BaseEstimator
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
+    MIN_CLOSING_ROWS,
     SMALL_BATCH_ROWS,
+    TARGETS,
     ClosingTargets,
     base_rates,
     json_bytes,
@@ -28,10 +30,6 @@ from marketcast.types import MarketKind
 
 _EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
 _MIN_CALIBRATION_GAIN = 1e-4
-#: What a booster learns: each match's result, or the de-margined closing price of the match.
-TARGETS = ("result", "closing")
-#: Below this many training rows with a closing price a market falls back to the results.
-MIN_CLOSING_ROWS = 500
 
 
 class LightGBMModel(BaseEstimator):  # type: ignore[misc]
