@@ -1,10 +1,13 @@
-"""Does a feature group help LightGBM beat the pre-match price? Walk-forward on one window.
+"""Does a feature group or a training target help LightGBM beat the pre-match price?
+
+Walk-forward on one window.
 
 Issue 2's protocol. The *test* window is each league's last two bundled seasons (what
 ``bench/football.py`` scores); the *development* window is the two seasons before those. Feature
 groups are chosen on the development window only; the test window is run once, afterwards.
 
-For each variant (the core features plus some of ``OPTIONAL_FEATURE_GROUPS``) the script walks
+For each variant (the core features plus some of ``OPTIONAL_FEATURE_GROUPS``, and LightGBM's
+training target: the results, or the closing line of earlier matches) the script walks
 LightGBM forward with the default run config's cadence (7-day steps, refit every 4 steps, 1X2
 booster only: the other markets' boosters do not change its forecasts), scores 1X2 log loss on the
 matches the bench scores (label, de-margined closing and pre-match prices present), and prints
@@ -15,6 +18,7 @@ too high or too low where the Poisson fit to the 1X2 and over/under prices disag
 
     .venv/bin/python scripts/research_football_features.py --window dev --json runs/dev.json
     .venv/bin/python scripts/research_football_features.py --window test --variants baseline,shots
+    .venv/bin/python scripts/research_football_features.py --variants baseline,closing_target
 """
 
 from __future__ import annotations
@@ -113,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", choices=("dev", "test"), default="dev")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma list")
     parser.add_argument("--json", dest="json_out", help="where to write the figures")
+    parser.add_argument("--model", choices=("lightgbm", "neural"), default="lightgbm")
     parser.add_argument(
-        "--lgb-params", default="{}", help='LightGBM overrides as JSON, e.g. {"n_estimators": 800}'
+        "--params", default="{}", help='model overrides as JSON, e.g. {"n_estimators": 800}'
     )
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -132,13 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     y_goals = matches[["home_goals", "away_goals"]].to_numpy()
     market = MarketKind.ONE_X_TWO
 
-    # one thread: on a shared machine two OpenMP threads wait on each other at every split
-    lgb_params = {
-        **config.model_params.get("lightgbm", {}),
-        **json.loads(args.lgb_params),
-        "markets": ("1x2",),
-        "n_jobs": 1,
-    }
+    model_params = {**config.model_params.get(args.model, {}), **json.loads(args.params)}
+    if args.model == "lightgbm":
+        # one thread: on a shared machine two OpenMP threads wait on each other at every split
+        model_params.update(markets=("1x2",), n_jobs=1)
+    closing = closing_targets(data, method=config.demargin_method)
     probs: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
     for variant in variants:
@@ -146,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             c for g in OPTIONAL_FEATURE_GROUPS if g not in VARIANTS[variant][0] for c in columns[g]
         ]
         X = X_all.drop(columns=drop)
-        params = {**lgb_params, "target": VARIANTS[variant][1]}
-        models: dict[str, Any] = {"lightgbm": make_model("lightgbm", params, seed=config.seed)}
+        params = {**model_params, "target": VARIANTS[variant][1]}
+        models: dict[str, Any] = {args.model: make_model(args.model, params, seed=config.seed)}
         if not probs:
             models["market"] = make_model("market", config.model_params.get("market"))
         t0 = time.perf_counter()
@@ -159,26 +162,26 @@ def main(argv: list[str] | None = None) -> int:
             (market,),
             step_days=config.walk_forward.step_days,
             retrain_every_steps=config.walk_forward.retrain_every_steps,
-            closing=closing_targets(data, (market,), method=config.demargin_method),
+            closing=closing,
         )
         timings[variant] = round(time.perf_counter() - t0, 1)
         if "market" in pred.probabilities:
             probs["market"] = pred.probabilities["market"][market.value]
-        probs[variant] = pred.probabilities["lightgbm"][market.value]
+        probs[variant] = pred.probabilities[args.model][market.value]
         print(f"{variant}: {timings[variant]} s", file=sys.stderr)
 
     labels_all = market_labels(market, X_all, y_goals)
-    closing, _ = closing_probabilities(data, market, method=config.demargin_method)
+    closing_line, _ = closing_probabilities(data, market, method=config.demargin_method)
     prematch, _ = prematch_probabilities(data, market, method=config.demargin_method)
     valid = mask & (labels_all >= 0)
-    valid &= ~np.isnan(closing).any(axis=1) & ~np.isnan(prematch).any(axis=1)
+    valid &= ~np.isnan(closing_line).any(axis=1) & ~np.isnan(prematch).any(axis=1)
     for p in probs.values():
         valid &= ~np.isnan(p).any(axis=1)
     rows = np.flatnonzero(valid)
     labels = labels_all[rows]
     losses = {name: log_loss_per_sample(labels, p[rows]) for name, p in probs.items()}
     losses["prematch"] = log_loss_per_sample(labels, prematch[rows])
-    losses["closing"] = log_loss_per_sample(labels, closing[rows])
+    losses["closing"] = log_loss_per_sample(labels, closing_line[rows])
     leagues = matches["league"].to_numpy()[rows]
 
     def section(m: np.ndarray) -> dict[str, Any]:
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "window": args.window,
+        "model": args.model,
+        "params": model_params,
         "seasons": {
             lg: sorted(matches.loc[mask & (matches["league"] == lg).to_numpy(), "season"].unique())
             for lg in sorted(matches["league"].unique())
@@ -235,7 +240,10 @@ def _before_window(matches: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
 
 def _print(report: dict[str, Any], variants: list[str]) -> None:
     names = ["prematch", *variants]
-    print(f"window {report['window']}: 1X2 log loss / closing line's; p = paired t, one-sided")
+    print(
+        f"window {report['window']}, {report['model']}: 1X2 log loss / closing line's; "
+        "p = paired t, one-sided"
+    )
     print(f"{'':8}{'n':>6}" + "".join(f"{n:>14}" for n in names))
     for label, sec in [("pooled", report["pooled"]), *report["per_league"].items()]:
         ratio = sec["ratio_to_closing"]
