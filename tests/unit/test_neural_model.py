@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
+import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy.special import softmax
 from sklearn.base import clone
 
-from marketcast.datasets.football_data import load_football
-from marketcast.features.football import build_features
+from marketcast.datasets.football_data import FootballData, load_football
+from marketcast.features.football import build_features, closing_targets
+from marketcast.models.base import market_labels, training_targets
 from marketcast.models.factory import load_model, make_model
 from marketcast.models.neural import (
     SEQUENCE_FEATURES,
@@ -24,6 +30,7 @@ from marketcast.models.neural import (
     bootstrap_weights,
     calibrate_band_z,
 )
+from marketcast.models.nn.network import LossWeights, multitask_loss
 from marketcast.types import MarketKind
 
 TINY = {
@@ -42,16 +49,21 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def epl() -> tuple[pd.DataFrame, np.ndarray]:
-    """E0 2020-21 and 2021-22 (760 matches): features and goals."""
+def epl_data() -> FootballData:
+    """E0 2020-21 and 2021-22 (760 matches)."""
     bundled = load_football(None)
     keep = (bundled.matches["league"] == "E0") & bundled.matches["season"].isin(
         ["2020-2021", "2021-2022"]
     )
     matches = bundled.matches.loc[keep].reset_index(drop=True)
     odds = bundled.odds.loc[bundled.odds["match_id"].isin(matches["match_id"])]
-    data = dataclasses.replace(bundled, matches=matches, odds=odds.reset_index(drop=True))
-    return build_features(data), matches[["home_goals", "away_goals"]].to_numpy()
+    return dataclasses.replace(bundled, matches=matches, odds=odds.reset_index(drop=True))
+
+
+@pytest.fixture(scope="module")
+def epl(epl_data) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and goals of :func:`epl_data`."""
+    return build_features(epl_data), epl_data.matches[["home_goals", "away_goals"]].to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +71,56 @@ def split(epl):
     X, y = epl
     train = np.arange(len(X)) < 500
     return X[train], y[train], X[~train]
+
+
+@pytest.fixture(scope="module")
+def epl_closing(epl_data) -> dict[str, np.ndarray]:
+    """De-margined closing probabilities of :func:`epl` rows, per market."""
+    return closing_targets(epl_data)
+
+
+@pytest.fixture(scope="module")
+def train_closing(epl_closing) -> dict[str, np.ndarray]:
+    """The closing probabilities of the training rows of :func:`split`."""
+    return {m: p[:500] for m, p in epl_closing.items()}
+
+
+@pytest.fixture(scope="module")
+def shuffled_train(split, train_closing):
+    """The training rows of :func:`split` out of kick-off order, closing prices alongside."""
+    X_train, y_train, _ = split
+    perm = np.random.default_rng(0).permutation(len(X_train))
+    return X_train.iloc[perm], y_train[perm], {m: p[perm] for m, p in train_closing.items()}
+
+
+@pytest.fixture(scope="module")
+def fitted_closing(shuffled_train) -> NeuralModel:
+    return NeuralModel(random_state=3, target="closing", **TINY).fit(*shuffled_train)
+
+
+def _soft_log_loss(p: np.ndarray, target_p: np.ndarray) -> float:
+    """Mean cross-entropy of forecasts ``p`` against target probabilities (rows with no NaN)."""
+    keep = np.isfinite(target_p).all(axis=1)
+    return float(-(target_p[keep] * np.log(p[keep])).sum(axis=1).mean())
+
+
+def _closing_line_validation(
+    model: NeuralModel, X: pd.DataFrame, closing_1x2: np.ndarray
+) -> tuple[float, float]:
+    """1X2 cross-entropy against the closing line on the validation slice, and its best shrink.
+
+    The slice is the one a fit of ``model`` on ``X`` validates on; the network is judged
+    unshrunk, as early stopping saw it.
+    """
+    order = np.argsort(X["kickoff_utc"].to_numpy(), kind="stable")
+    valid = order[len(order) - int(len(order) * model.validation_fraction) :]
+    X_valid, closing = X.iloc[valid], closing_1x2[valid]
+    model = copy.deepcopy(model)
+    model.network_.head.shrink.fill_(1.0)
+    logits = model.predict_outputs(X_valid)["logits_1x2"]
+    prior = model.make_batch(X_valid)["market_1x2"].double().numpy()
+    loss = _soft_log_loss(softmax(logits, axis=1), closing)
+    return loss, _best_shrink(prior, logits - prior, closing)
 
 
 @pytest.fixture(scope="module")
@@ -269,9 +331,12 @@ def test_best_shrink_keeps_signal_and_drops_noise() -> None:
     truth = rng.normal(0, 0.8, size=(n, 3))
     p_true = np.exp(truth) / np.exp(truth).sum(axis=1, keepdims=True)
     labels = (p_true.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
-    assert _best_shrink(prior, truth, labels) == pytest.approx(1.0, abs=0.1)
+    one_hot = np.eye(3)[labels]
+    assert _best_shrink(prior, truth, one_hot) == pytest.approx(1.0, abs=0.1)
     noise = rng.normal(0, 0.8, size=(n, 3))
-    assert _best_shrink(prior, noise, labels) < 0.1
+    assert _best_shrink(prior, noise, one_hot) < 0.1
+    # Soft targets (the probabilities themselves) pin the signal down from few rows.
+    assert _best_shrink(prior[:500], truth[:500], p_true[:500]) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_empty_frame_gives_empty_predictions(fitted, split) -> None:
@@ -279,3 +344,158 @@ def test_empty_frame_gives_empty_predictions(fitted, split) -> None:
     empty = X_test.iloc[:0]
     assert fitted.predict_proba(empty).shape == (0, 3)
     assert fitted.predict_market_proba(empty, MarketKind.OVER_UNDER_25).shape == (0, 2)
+
+
+def test_closing_target_moves_forecasts_towards_the_closing_line(split, train_closing) -> None:
+    X_train, y_train, _ = split
+    params = {**TINY, "max_epochs": 10, "learning_rate": 5e-3, "validation_fraction": 0.0}
+    by_result = NeuralModel(random_state=0, **params).fit(X_train, y_train)
+    by_closing = NeuralModel(random_state=0, target="closing", **params).fit(
+        X_train, y_train, train_closing
+    )
+    # E0 2020-21 has a closing 1X2 and O/U 2.5 price for every match, too few AH ones.
+    assert by_closing.target_used_ == {"1x2": "closing", "ou25": "closing", "ah": "result"}
+    assert by_closing.n_training_rows_["1x2"] == 500
+    assert by_result.target_used_ == {"1x2": "result", "ou25": "result", "ah": "result"}
+    closing = train_closing["1x2"]
+    market = X_train[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    loss_closing = _soft_log_loss(by_closing.predict_proba(X_train), closing)
+    loss_result = _soft_log_loss(by_result.predict_proba(X_train), closing)
+    assert loss_closing < loss_result - 0.005
+    assert loss_closing < _soft_log_loss(market, closing) + 1e-3
+
+
+def test_early_stopping_and_shrink_measure_the_closing_line(fitted_closing, shuffled_train) -> None:
+    """Validation log loss and shrink are cross-entropies against closing prices, not results.
+
+    The rows come out of kick-off order: the closing prices must follow the fit's re-ordering.
+    """
+    X_train, _, closing = shuffled_train
+    loss, shrink = _closing_line_validation(fitted_closing, X_train, closing["1x2"])
+    assert fitted_closing.best_val_log_loss_ == pytest.approx(loss, rel=1e-5)
+    assert fitted_closing.shrink_["1x2"] == pytest.approx(shrink, abs=1e-4)
+
+
+def test_warm_refit_on_the_closing_line_keeps_rows_aligned(epl, epl_closing) -> None:
+    X, y = epl
+    params = {**TINY, "max_epochs": 1, "warm_epochs": 1, "warm_rows": 450}
+    model = NeuralModel(target="closing", warm_start=True, **params).fit(
+        X.iloc[:500], y[:500], {m: p[:500] for m, p in epl_closing.items()}
+    )
+    model.fit(X, y, epl_closing)
+    # 760 rows: 76 validate, the latest 450 of the other 684 fine-tune.
+    assert model.n_training_rows_["1x2"] == 450 + 76
+    assert model.target_used_["1x2"] == "closing"
+    loss, _ = _closing_line_validation(model, X, epl_closing["1x2"])
+    assert model.best_val_log_loss_ == pytest.approx(loss, rel=1e-5)
+
+
+def test_target_errors_are_clear(split, train_closing) -> None:
+    X_train, y_train, _ = split
+    with pytest.raises(ValueError, match="target must be one of"):
+        NeuralModel(target="closing_line", **TINY).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="closing probabilities"):
+        NeuralModel(target="closing", **TINY).fit(X_train, y_train)
+    short = {m: p[:-1] for m, p in train_closing.items()}
+    with pytest.raises(ValueError, match="499 rows, the feature frame 500"):
+        NeuralModel(target="closing", **TINY).fit(X_train, y_train, short)
+
+
+def test_market_with_few_closing_prices_falls_back_to_results(split, train_closing) -> None:
+    X_train, y_train, _ = split
+    sparse = dict(train_closing)
+    sparse["ou25"] = np.where(np.arange(500)[:, None] < 100, train_closing["ou25"], np.nan)
+    model = NeuralModel(target="closing", **{**TINY, "max_epochs": 1}).fit(X_train, y_train, sparse)
+    assert model.target_used_ == {"1x2": "closing", "ou25": "result", "ah": "result"}
+    assert model.n_training_rows_["ou25"] == 500  # every result settles over/under 2.5
+    ah_labels = market_labels(MarketKind.ASIAN_HANDICAP, X_train, y_train)
+    assert model.n_training_rows_["ah"] == int((ah_labels >= 0).sum())
+
+
+def test_closing_target_artifact_round_trip(fitted_closing, split) -> None:
+    _, _, X_test = split
+    files = fitted_closing.to_artifact()
+    rebuilt = load_model("neural", files)
+    assert rebuilt.target == "closing"
+    assert rebuilt.target_used_ == fitted_closing.target_used_
+    assert rebuilt.n_training_rows_ == fitted_closing.n_training_rows_
+    for market in MarketKind:
+        np.testing.assert_array_equal(
+            rebuilt.predict_market_proba(X_test, market),
+            fitted_closing.predict_market_proba(X_test, market),
+        )
+    # An artifact written before closing-line targets existed trained on the results.
+    meta = json.loads(files["neural.json"])
+    for key in ("target_used", "n_training_rows"):
+        del meta[key]
+    del meta["params"]["target"]
+    old = load_model("neural", {**files, "neural.json": json.dumps(meta).encode()})
+    assert old.target == "result"
+    assert old.target_used_ == {"1x2": "result", "ou25": "result", "ah": "result"}
+
+
+def test_result_target_ignores_closing_prices(fitted, split, train_closing) -> None:
+    X_train, y_train, X_test = split
+    again = NeuralModel(random_state=3, **TINY).fit(X_train, y_train, train_closing)
+    assert again.target_used_ == {"1x2": "result", "ou25": "result", "ah": "result"}
+    np.testing.assert_array_equal(again.predict_proba(X_test), fitted.predict_proba(X_test))
+
+
+def test_one_hot_targets_train_exactly_like_index_labels(fitted, split) -> None:
+    """Result targets as one-hot rows give the index-label loss and gradients of before."""
+    X_train, y_train, _ = split
+    rows, goals = X_train.iloc[:64], y_train[:64]
+    keys = {
+        MarketKind.ONE_X_TWO: "1x2",
+        MarketKind.OVER_UNDER_25: "ou",
+        MarketKind.ASIAN_HANDICAP: "ah",
+    }
+    labels = {keys[m]: market_labels(m, rows, goals) for m in keys}
+    labels["ah"][::5] = -1  # unsettled rows are left out
+    boot = torch.as_tensor(bootstrap_weights(rows["match_id"].to_numpy(), 3, seed=0))
+    goal_diff = torch.as_tensor(goals[:, 0] - goals[:, 1], dtype=torch.float32)
+    targets = {"boot": boot, "goal_diff": goal_diff}
+    for key, key_labels in labels.items():
+        p, keep, used = training_targets(key_labels, None, 3 if key == "1x2" else 2)
+        assert used == "result"
+        targets[f"p_{key}"] = torch.as_tensor(p, dtype=torch.float32)
+        targets[f"w_{key}"] = torch.as_tensor(keep, dtype=torch.float32)
+    y = {key: torch.as_tensor(v) for key, v in labels.items()}
+    net = copy.deepcopy(fitted.network_).train()
+    net.head.shrink.fill_(1.0)  # every market's learned part gets gradients
+    batch = fitted.make_batch(rows)
+
+    def index_loss(out: dict[str, Any]) -> torch.Tensor:
+        """The loss as it was computed from index labels."""
+        ce_members = F.cross_entropy(
+            out["logits_1x2_members"].reshape(-1, 3),
+            y["1x2"].repeat_interleave(3),
+            reduction="none",
+        ).view(-1, 3)
+        settled = y["ah"] >= 0
+        return (
+            (boot * ce_members).sum() / boot.sum()
+            + 0.5 * F.cross_entropy(out["logits_ou"], y["ou"])
+            + 0.5 * F.cross_entropy(out["logits_ah"][settled], y["ah"][settled])
+            + 0.05 * F.smooth_l1_loss(out["goal_diff"], goal_diff)
+            + 0.05 * out["aux"]["balance_loss"]
+            - 0.01 * out["aux"]["gate_entropy"]
+        )
+
+    def loss_and_grads(
+        loss_of: Callable[[dict[str, Any]], torch.Tensor],
+    ) -> tuple[float, list[torch.Tensor]]:
+        net.zero_grad()
+        torch.manual_seed(0)  # the same dropout masks for both losses
+        loss = loss_of(net(batch))
+        loss.backward()
+        return float(loss.detach()), [
+            p.grad.clone() for p in net.parameters() if p.grad is not None
+        ]
+
+    soft, soft_grads = loss_and_grads(lambda out: multitask_loss(out, targets, LossWeights())[0])
+    index, index_grads = loss_and_grads(index_loss)
+    assert soft == pytest.approx(index, rel=1e-6)
+    assert len(soft_grads) == len(index_grads) > 0
+    for a, b in zip(soft_grads, index_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)

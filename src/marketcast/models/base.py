@@ -73,6 +73,27 @@ def fit_football_model(
     return model.fit(X, y)
 
 
+def training_targets(
+    labels: np.ndarray, closing: np.ndarray | None, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Target probabilities (n, k), the rows that train, and which target they are.
+
+    ``closing`` (n, k), NaN rows where no closing price: its rows that have one, renormalised,
+    unless fewer than ``MIN_CLOSING_ROWS`` do (or it is None); then the one-hot results of the
+    rows that settle (``labels >= 0``). Rows that do not train get all-zero targets.
+    """
+    if closing is not None:
+        keep = np.isfinite(closing).all(axis=1)
+        if keep.sum() >= MIN_CLOSING_ROWS:
+            targets = np.where(keep[:, None], closing, 0.0)
+            targets /= np.where(keep, targets.sum(axis=1), 1.0)[:, None]
+            return targets, keep, "closing"
+    keep = labels >= 0
+    targets = np.zeros((len(labels), n_classes))
+    targets[np.flatnonzero(keep), labels[keep]] = 1.0
+    return targets, keep, "result"
+
+
 def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
     """Class index per row for ``market`` (-1 where the market does not settle one way).
 

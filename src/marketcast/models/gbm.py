@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
-    MIN_CLOSING_ROWS,
     SMALL_BATCH_ROWS,
     TARGETS,
     ClosingTargets,
@@ -25,6 +24,7 @@ from marketcast.models.base import (
     lightgbm_params,
     market_labels,
     n_outcomes,
+    training_targets,
 )
 from marketcast.types import MarketKind
 
@@ -113,9 +113,9 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             labels = market_labels(market, X, y)
             k = n_outcomes(market)
             self.base_rates_[market.value] = base_rates(labels, k).tolist()
-            soft = None if closing is None else closing.get(market.value)
-            targets, keep, used = _training_targets(
-                labels, None if soft is None else np.asarray(soft)[order], self.target, k
+            soft = closing.get(market.value) if closing and self.target == "closing" else None
+            targets, keep, used = training_targets(
+                labels, None if soft is None else np.asarray(soft, dtype=float)[order], k
             )
             init = self._init_score(X, market)
             booster, temperature, best = self._fit_market(
@@ -318,25 +318,6 @@ def _raw_scores(
         logit = trees + (init[:, 0] - init[:, 1])
         return np.column_stack([logit, np.zeros_like(logit)])
     return np.asarray(trees).reshape(len(features), k) + init
-
-
-def _training_targets(
-    labels: np.ndarray, closing: np.ndarray | None, target: str, k: int
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Target probabilities (n, k), the rows to train on, and which target was used.
-
-    ``"result"``: one-hot results, rows that settle (label >= 0). ``"closing"``: the closing
-    probabilities, rows that have one, unless fewer than ``MIN_CLOSING_ROWS`` do.
-    """
-    if target == "closing" and closing is not None:
-        keep = np.isfinite(closing).all(axis=1)
-        if keep.sum() >= MIN_CLOSING_ROWS:
-            targets = np.where(keep[:, None], closing, 0.0)
-            return targets / np.where(keep, targets.sum(axis=1), 1.0)[:, None], keep, "closing"
-    keep = labels >= 0
-    targets = np.zeros((len(labels), k))
-    targets[np.flatnonzero(keep), labels[keep]] = 1.0
-    return targets, keep, "result"
 
 
 def _as_raw(preds: np.ndarray, k: int) -> np.ndarray:

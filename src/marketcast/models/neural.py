@@ -24,10 +24,13 @@ from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
+    TARGETS,
+    ClosingTargets,
     base_rates,
     json_bytes,
     market_labels,
     n_outcomes,
+    training_targets,
 )
 from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
 from marketcast.models.nn.seed import seed_everything
@@ -40,10 +43,11 @@ _LOGIT_KEYS = {
     MarketKind.OVER_UNDER_25: "logits_ou",
     MarketKind.ASIAN_HANDICAP: "logits_ah",
 }
+#: Per market, the keys of its target probabilities and row weights (see `multitask_loss`).
 _TARGET_KEYS = {
-    MarketKind.ONE_X_TWO: "y_1x2",
-    MarketKind.OVER_UNDER_25: "y_ou",
-    MarketKind.ASIAN_HANDICAP: "y_ah",
+    MarketKind.ONE_X_TWO: ("p_1x2", "w_1x2"),
+    MarketKind.OVER_UNDER_25: ("p_ou", "w_ou"),
+    MarketKind.ASIAN_HANDICAP: ("p_ah", "w_ah"),
 }
 _MARKET_KEYS = {
     MarketKind.ONE_X_TWO: "market_1x2",
@@ -216,6 +220,16 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     ``warm_learning_rate`` over the latest ``warm_rows`` training rows (all when None), keeping
     the first fit's feature layout.
     The match history used to build sequences is the training data of the last fit.
+
+    ``target="closing"`` trains each market's cross-entropy on the closing line instead of the
+    results: an earlier match's de-margined closing probabilities are its soft label, so the
+    network learns where the price moved between the pre-match snapshot and kick-off, a far
+    less noisy target than one drawn result. Early stopping and the shrink towards the market
+    measure the same cross-entropy on the validation rows. It stays a target: the inputs are
+    the same pre-match ones, and a forecast never sees its own match's closing price. Rows
+    without a closing price drop out of that market's term only (they still feed the team
+    histories and the goal-difference term), and a market whose training rows hold fewer than
+    ``MIN_CLOSING_ROWS`` closing prices falls back to the results (``target_used_``).
     """
 
     def __init__(
@@ -244,6 +258,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         warm_rows: int | None = 10_000,
         warm_learning_rate: float = 5e-4,
         shrink_to_market: bool = True,
+        target: str = "result",
         loss_ou: float = 0.5,
         loss_ah: float = 0.5,
         loss_goal_diff: float = 0.05,
@@ -277,6 +292,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.warm_rows = warm_rows
         self.warm_learning_rate = warm_learning_rate
         self.shrink_to_market = shrink_to_market
+        self.target = target
         self.loss_ou = loss_ou
         self.loss_ah = loss_ah
         self.loss_goal_diff = loss_goal_diff
@@ -288,13 +304,22 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.deterministic = deterministic
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
-        """Fit on rows in time order; ``y`` is (n, 2) home and away goals."""
+    def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
+        """Fit on rows in time order; ``y`` is (n, 2) home and away goals.
+
+        ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
+        required with ``target="closing"`` and ignored otherwise.
+        """
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.target == "closing" and closing is None:
+            raise ValueError("target='closing' needs the closing probabilities (closing=...)")
         y = np.asarray(y)
         if y.ndim != 2 or y.shape[1] != 2 or len(y) != len(X):
             raise ValueError(f"y must have shape ({len(X)}, 2) (home, away goals), got {y.shape}")
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
+        soft = _ordered_closing(closing, order) if self.target == "closing" else {}
         warm = self.warm_start and hasattr(self, "network_")
         if not warm:
             self._freeze_layout(X)
@@ -313,11 +338,12 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             # the latest ``validation_fraction`` of all rows); histories still use every row.
             first = max(0, n_train - self.warm_rows)
         X, y = X.iloc[first:], y[first:]
+        soft = {market: p[first:] for market, p in soft.items()}
         device = self._device()
         with _torch_threads(self.n_jobs):
             seed_everything(self.random_state + self.n_fits_ - 1, self.deterministic)
             batch = self.make_batch(X)  # (rows used, ...) on ``device``
-            targets = self._targets(X, y, device)
+            targets = self._targets(X, y, soft, device)
             if not warm:
                 self.network_ = FootballNet(self._net_config()).to(device)
             self.network_.head.shrink.fill_(1.0)
@@ -338,9 +364,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     ) -> None:
         """AdamW on rows ``[0, n_train)``, early stopping on the rest; keeps the best weights."""
         net = self.network_
-        n = len(targets["y_1x2"])
+        n = len(targets["w_1x2"])
         n_valid = n - n_train
-        valid_idx = torch.arange(n_train, n, device=targets["y_1x2"].device)
+        valid_idx = torch.arange(n_train, n, device=targets["w_1x2"].device)
         weights = LossWeights(
             ou=self.loss_ou,
             ah=self.loss_ah,
@@ -407,39 +433,49 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         """Per market, the factor in [0, 1] on the learned part minimising validation log loss.
 
         Like LightGBM's early stopping at zero trees, a network that does not beat the market
-        on the validation slice is shrunk back to it. Without a validation slice it stays 1.
+        on the validation slice is shrunk back to it. The log loss is against the targets the
+        market trained on (results or closing prices), over the rows its term weights. Without
+        a validation slice it stays 1.
         """
         head = self.network_.head
-        n = len(targets["y_1x2"])
+        n = len(targets["w_1x2"])
         self.shrink_: dict[str, float] = {m.value: 1.0 for m in _LOGIT_KEYS}
         if n == n_train or not self.shrink_to_market:
             return
-        idx = torch.arange(n_train, n, device=targets["y_1x2"].device)
+        idx = torch.arange(n_train, n, device=targets["w_1x2"].device)
         with torch.no_grad():
             out = self.network_(_take(batch, idx))
         for j, (market, key) in enumerate(_LOGIT_KEYS.items()):
-            labels = targets[_TARGET_KEYS[market]][idx].cpu().numpy()
-            keep = labels >= 0
+            p_key, w_key = _TARGET_KEYS[market]
+            keep = targets[w_key][idx].cpu().numpy() > 0
             if keep.sum() < _MIN_VALIDATION_ROWS:
                 continue
+            target_p = targets[p_key][idx].cpu().double().numpy()[keep]
             prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
             learned = out[key].cpu().double().numpy()[keep] - prior
-            self.shrink_[market.value] = _best_shrink(prior, learned, labels[keep])
+            self.shrink_[market.value] = _best_shrink(prior, learned, target_p)
             head.shrink[j] = self.shrink_[market.value]
 
     def _log_loss(
         self, batch: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], idx: torch.Tensor
     ) -> float:
-        """1X2 log loss of the averaged logits on rows ``idx`` (eval mode, no gradients)."""
+        """1X2 log loss of the averaged logits on rows ``idx`` (eval mode, no gradients).
+
+        Cross-entropy against the 1X2 training targets (results or closing prices), weighted
+        like the training term; NaN when no row of ``idx`` has weight.
+        """
         net = self.network_
         net.eval()
-        total = 0.0
+        total, weight = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(idx), _PREDICT_BATCH):
                 part = idx[start : start + _PREDICT_BATCH]
                 logits = net(_take(batch, part))["logits_1x2"]
-                total += float(F.cross_entropy(logits, targets["y_1x2"][part], reduction="sum"))
-        return total / max(len(idx), 1)
+                ce = F.cross_entropy(logits, targets["p_1x2"][part], reduction="none")
+                row_weights = targets["w_1x2"][part]
+                total += float((row_weights * ce).sum())
+                weight += float(row_weights.sum())
+        return total / weight if weight > 0 else float("nan")
 
     # -- inputs ----------------------------------------------------------------------------
     def _freeze_layout(self, X: pd.DataFrame) -> None:
@@ -532,19 +568,29 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
 
     def _targets(
-        self, X: pd.DataFrame, y: np.ndarray, device: torch.device
+        self, X: pd.DataFrame, y: np.ndarray, closing: dict[str, np.ndarray], device: torch.device
     ) -> dict[str, torch.Tensor]:
-        labels = {m: market_labels(m, X, y) for m in MarketKind}
+        """The :func:`multitask_loss` targets of rows ``X``; records ``target_used_``.
+
+        ``closing`` holds, per market value, closing probabilities aligned with ``X`` (empty
+        unless ``target="closing"``).
+        """
         goal_diff = np.clip(y[:, 0].astype(float) - y[:, 1].astype(float), -6, 6)
         arrays = {
-            "y_1x2": labels[MarketKind.ONE_X_TWO],
-            "y_ou": labels[MarketKind.OVER_UNDER_25],
-            "y_ah": labels[MarketKind.ASIAN_HANDICAP],
             "goal_diff": goal_diff.astype(np.float32),
             "boot": bootstrap_weights(
                 X["match_id"].astype(str).to_numpy(), self.n_band_heads, self.random_state
             ),
         }
+        self.target_used_: dict[str, str] = {}
+        self.n_training_rows_: dict[str, int] = {}
+        for market, (p_key, w_key) in _TARGET_KEYS.items():
+            target_p, keep, used = training_targets(
+                market_labels(market, X, y), closing.get(market.value), n_outcomes(market)
+            )
+            arrays[p_key], arrays[w_key] = target_p.astype(np.float32), keep.astype(np.float32)
+            self.target_used_[market.value] = used
+            self.n_training_rows_[market.value] = int(np.count_nonzero(arrays[w_key]))
         return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
 
     def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
@@ -649,6 +695,8 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             "best_epoch": self.best_epoch_,
             "best_val_log_loss": self.best_val_log_loss_,
             "shrink": self.shrink_,
+            "target_used": self.target_used_,
+            "n_training_rows": self.n_training_rows_,
         }
         return {"neural.json": json_bytes(meta), "neural_state.pt": buffer.getvalue()}
 
@@ -669,6 +717,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         model.best_epoch_ = meta["best_epoch"]
         model.best_val_log_loss_ = meta["best_val_log_loss"]
         model.shrink_ = meta["shrink"]
+        # Artifacts written before closing-line targets existed trained on the results.
+        model.target_used_ = meta.get("target_used", {m.value: "result" for m in MarketKind})
+        model.n_training_rows_ = meta.get("n_training_rows", {})
         tensors = torch.load(io.BytesIO(files["neural_state.pt"]), weights_only=True)
         model.history_ = TeamHistory(
             meta["team_names"],
@@ -774,21 +825,38 @@ def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.nd
     return out
 
 
-def _best_shrink(prior: np.ndarray, learned: np.ndarray, labels: np.ndarray) -> float:
+def _best_shrink(prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray) -> float:
     """``a`` in [0, 1] minimising the log loss of ``softmax(prior + a * learned)``.
 
-    0 (the market) unless the best ``a`` lowers the log loss by more than ``_MIN_SHRINK_GAIN``.
+    The log loss is the mean cross-entropy against ``target_p`` (n, k), rows of probabilities:
+    one-hot results or soft closing prices. 0 (the market) unless the best ``a`` lowers it by
+    more than ``_MIN_SHRINK_GAIN``.
     """
 
     def loss(a: float) -> float:
         logp = log_softmax(prior + a * learned, axis=1)
-        return float(-logp[np.arange(len(labels)), labels].mean())
+        return float(-(target_p * logp).sum(axis=1).mean())
 
     result = minimize_scalar(loss, bounds=(0.0, 1.0), method="bounded")
     candidates = {1.0: loss(1.0), float(result.x): float(result.fun)}
     best = min(candidates, key=lambda a: candidates[a])
     # Keep the market unless the network's part helps by more than noise-level gains.
     return best if loss(0.0) - candidates[best] > _MIN_SHRINK_GAIN else 0.0
+
+
+def _ordered_closing(closing: ClosingTargets | None, order: np.ndarray) -> dict[str, np.ndarray]:
+    """Closing probabilities per market, rows re-ordered like the training rows (``order``)."""
+    if closing is None:
+        return {}
+    out = {}
+    for market, p in closing.items():
+        p = np.asarray(p, dtype=float)
+        if len(p) != len(order):
+            raise ValueError(
+                f"closing[{market!r}] has {len(p)} rows, the feature frame {len(order)}"
+            )
+        out[market] = p[order]
+    return out
 
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:

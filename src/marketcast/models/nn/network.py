@@ -155,27 +155,35 @@ def multitask_loss(
     """The joint training loss and its named parts.
 
     ``loss = CE_1x2 + w_ou CE_ou + w_ah CE_ah + w_gd Huber(goal diff)
-    + w_bal L_balance - w_ent H(gate)``, where ``CE_1x2`` averages the ensemble members' cross
-    entropies, each weighted per example by that member's bootstrap weight.
+    + w_bal L_balance - w_ent H(gate)``. Each ``CE`` is a cross entropy against target
+    probabilities (one-hot results, or soft ones such as the de-margined closing price),
+    averaged over rows with their row weights; ``CE_1x2`` averages the ensemble members' cross
+    entropies, each row's weight multiplied by that member's bootstrap weight.
 
     Parameters
     ----------
     out
         :meth:`FootballNet.forward` output.
     targets
-        ``y_1x2`` (B,) long, ``y_ou`` and ``y_ah`` (B,) long with -1 where unsettled (ignored),
-        ``goal_diff`` (B,) float, ``boot`` (B, M) bootstrap weights.
+        Per market ``m`` in ``1x2``, ``ou``, ``ah``: target probabilities ``p_m`` (B, k) and row
+        weights ``w_m`` (B,), 0 for a row the term leaves out (its targets still finite, e.g.
+        zeros); or integer labels ``y_m`` (B,) with -1 where unsettled, shorthand for one-hot
+        targets weighted ``label >= 0``. Also ``goal_diff`` (B,) float and ``boot`` (B, M)
+        bootstrap weights.
     weights
         Term weights.
     """
     members = out["logits_1x2_members"]  # (B, M, 3)
     n_members = members.shape[1]
-    y = targets["y_1x2"].unsqueeze(1).expand(-1, n_members)  # (B, M)
-    ce_members = F.cross_entropy(members.reshape(-1, 3), y.reshape(-1), reduction="none").view_as(y)
-    boot = targets["boot"]
-    ce_1x2 = (boot * ce_members).sum() / boot.sum().clamp(min=1.0)
-    ce_ou = _masked_ce(out["logits_ou"], targets["y_ou"])
-    ce_ah = _masked_ce(out["logits_ah"], targets["y_ah"])
+    p_1x2, w_1x2 = _market_targets(targets, "1x2", members)
+    member_weights = targets["boot"] * w_1x2.unsqueeze(1)  # (B, M)
+    ce_1x2 = _weighted_ce(
+        members.reshape(-1, 3),
+        p_1x2.repeat_interleave(n_members, dim=0),
+        member_weights.reshape(-1),
+    )
+    ce_ou = _weighted_ce(out["logits_ou"], *_market_targets(targets, "ou", out["logits_ou"]))
+    ce_ah = _weighted_ce(out["logits_ah"], *_market_targets(targets, "ah", out["logits_ah"]))
     huber = F.smooth_l1_loss(out["goal_diff"], targets["goal_diff"])
     aux = out["aux"]
     loss = (
@@ -197,9 +205,22 @@ def multitask_loss(
     return loss, parts
 
 
-def _masked_ce(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross entropy over rows with a label >= 0; zero when none."""
+def _market_targets(
+    targets: dict[str, Tensor], market: str, logits: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Target probabilities (B, k) and row weights (B,) of ``market``, in ``logits``' dtype.
+
+    Integer labels ``y_<market>`` become one-hot rows weighted 1 where the label is >= 0.
+    """
+    if f"p_{market}" in targets:
+        return targets[f"p_{market}"].to(logits.dtype), targets[f"w_{market}"].to(logits.dtype)
+    labels = targets[f"y_{market}"]
     keep = labels >= 0
-    if not bool(keep.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[keep], labels[keep])
+    one_hot = F.one_hot(labels.clamp(min=0), logits.shape[-1]) * keep.unsqueeze(-1)
+    return one_hot.to(logits.dtype), keep.to(logits.dtype)
+
+
+def _weighted_ce(logits: Tensor, target_p: Tensor, row_weights: Tensor) -> Tensor:
+    """Row-weighted mean cross entropy against target probabilities; zero when no weight."""
+    ce = F.cross_entropy(logits, target_p, reduction="none")
+    return (row_weights * ce).sum() / row_weights.sum().clamp(min=1e-12)
