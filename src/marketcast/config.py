@@ -56,7 +56,7 @@ class PromotionSettings(_Frozen):
     """When a challenger replaces the champion."""
 
     alpha: float = Field(0.05, gt=0, lt=1)
-    min_matches: int = Field(200, ge=1)
+    min_matches: int = Field(200, ge=2)
 
 
 class FootballRunConfig(_Frozen):

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from marketcast.registry import (
-    PromotionRule,
-    Registry,
-    build_manifest,
-    decide_promotion,
-    promote_if_better,
-)
+import marketcast.promotion
+import marketcast.registry
+import marketcast.registry.promotion
+from marketcast.evaluation.football import BASELINE_MODEL, _choose_champion
+from marketcast.promotion import PromotionRule, decide_promotion
+from marketcast.registry import Registry, build_manifest, promote_if_better
 
 N = 1000
 RULE = PromotionRule()
@@ -182,6 +181,47 @@ def test_decision_json_round_trip() -> None:
     champion, challenger = paired_losses(0.02)
     decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
     assert type(decision).model_validate_json(decision.model_dump_json()) == decision
+
+
+def test_registry_reexports_the_evaluation_rule() -> None:
+    moved = marketcast.promotion
+    assert marketcast.registry.decide_promotion is moved.decide_promotion
+    assert marketcast.registry.PromotionRule is moved.PromotionRule
+    assert marketcast.registry.PromotionDecision is moved.PromotionDecision
+    assert marketcast.registry.promotion.PromotionRule is moved.PromotionRule
+    assert marketcast.registry.promotion.PromotionDecision is moved.PromotionDecision
+
+
+@pytest.mark.parametrize(
+    ("gain", "n", "promote", "because"),
+    [
+        (0.02, N, True, f"< 0.05 over {N} matches"),
+        (0.0005, N, False, ": not significant"),
+        (0.05, 150, False, "only 150 paired matches"),
+    ],
+    ids=["promoted", "not-significant", "too-few-matches"],
+)
+def test_evaluation_champion_uses_the_promotion_rule(
+    gain: float, n: int, promote: bool, because: str
+) -> None:
+    market, challenger = paired_losses(gain, n=n, noise=0.3)
+    worse = market + 0.1
+    losses = {BASELINE_MODEL: market, "dixon_coles": challenger, "elo": worse}
+    scores = {name: {"log_loss": float(np.mean(loss))} for name, loss in losses.items()}
+    champion, promotion = _choose_champion(losses, scores, alpha=0.05, min_matches=200)
+    decision = decide_promotion(BASELINE_MODEL, market, "dixon_coles", challenger, RULE)
+    assert decision.promote is promote
+    assert because in decision.reason
+    assert promotion == {
+        "promote": decision.promote,
+        "reason": decision.reason,
+        "champion": BASELINE_MODEL,
+        "challenger": "dixon_coles",
+        "mean_difference": decision.mean_difference,
+        "p_value": decision.p_value,
+        "n": decision.n,
+    }
+    assert champion == ("dixon_coles" if promote else BASELINE_MODEL)
 
 
 # ---------------------------------------------------------------- applied to a registry

@@ -13,11 +13,11 @@ import pandas as pd
 from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.evaluation.backtest import BacktestConfig, run_backtest
 from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
-from marketcast.evaluation.significance import paired_test
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
 from marketcast.features.football import closing_probabilities, prematch_probabilities
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
+from marketcast.promotion import PromotionRule, decide_promotion
 from marketcast.types import OUTCOMES, MarketKind, Timing
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,13 @@ def _choose_champion(
     alpha: float,
     min_matches: int,
 ) -> tuple[str, dict[str, Any]]:
-    """The pre-match market is champion unless the best challenger beats it significantly."""
+    """The pre-match market is champion unless the best challenger beats it significantly.
+
+    The best challenger (lowest mean log loss) faces the market under :func:`decide_promotion`
+    with ``PromotionRule(alpha=alpha, min_matches=min_matches)``, the rule the registry applies.
+    ``mean_difference`` is ``None`` when no match is paired and ``p_value`` is ``None`` when
+    fewer than ``min_matches`` are.
+    """
     candidates = {
         name: s["log_loss"] for name, s in engine_scores.items() if name != BASELINE_MODEL
     }
@@ -260,27 +266,20 @@ def _choose_champion(
         best = min(engine_scores, key=lambda name: engine_scores[name]["log_loss"])
         return best, {"promote": True, "reason": "no market baseline evaluated", "challenger": best}
     challenger = min(candidates, key=lambda name: candidates[name])
-    test = paired_test(losses[BASELINE_MODEL], losses[challenger], alternative="greater")
-    promote = bool(test.n >= min_matches and test.mean_difference > 0 and test.p_value < alpha)
-    if test.n < min_matches:
-        reason = f"only {test.n} matches < required {min_matches}"
-    elif promote:
-        reason = (
-            f"log_loss gain {test.mean_difference:.4f} per match, p={test.p_value:.3g} < {alpha} "
-            f"over {test.n} matches"
-        )
-    else:
-        reason = (
-            f"log_loss gain {test.mean_difference:.4f} per match, p={test.p_value:.3g} >= {alpha} "
-            f"over {test.n} matches: not significant"
-        )
-    decision = {
-        "promote": promote,
-        "reason": reason,
+    decision = decide_promotion(
+        BASELINE_MODEL,
+        losses[BASELINE_MODEL],
+        challenger,
+        losses[challenger],
+        PromotionRule(alpha=alpha, min_matches=min_matches),
+    )
+    promotion = {
+        "promote": decision.promote,
+        "reason": decision.reason,
         "champion": BASELINE_MODEL,
         "challenger": challenger,
-        "mean_difference": float(test.mean_difference),
-        "p_value": float(test.p_value),
-        "n": int(test.n),
+        "mean_difference": decision.mean_difference,
+        "p_value": decision.p_value,
+        "n": decision.n,
     }
-    return (challenger if promote else BASELINE_MODEL), decision
+    return (challenger if decision.promote else BASELINE_MODEL), promotion

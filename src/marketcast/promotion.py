@@ -1,0 +1,197 @@
+"""Champion/challenger promotion rule: a one-sided paired t-test on per-match losses.
+
+The rule is pure (losses in, decision out), so evaluation can apply it without a registry; the
+registry applies the same rule and records its decisions (``marketcast.registry.promotion``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from scipy import stats
+
+__all__ = ["PromotionDecision", "PromotionRule", "decide_promotion"]
+
+
+class PromotionRule(BaseModel):
+    """When a challenger replaces the champion.
+
+    The challenger must be scored on at least ``min_matches`` of the same matches as the champion,
+    have a lower mean ``metric`` loss by more than ``min_gain`` per match, and a one-sided paired
+    t-test of champion loss minus challenger loss must give ``p < alpha``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    min_matches: int = Field(default=200, ge=2)
+    metric: str = Field(default="log_loss", min_length=1)
+    min_gain: float = Field(default=0.0, ge=0.0)
+    #: what one paired loss is scored on, for the reason text ("match", "period")
+    unit: str = Field(default="match", min_length=1)
+
+
+class PromotionDecision(BaseModel):
+    """What the promotion rule decided for one challenger, with the evidence behind it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    promote: bool
+    reason: str
+    champion: str | None
+    challenger: str
+    mean_difference: float | None
+    p_value: float | None
+    n: int = Field(ge=0)
+    rule: PromotionRule
+    champion_version: str | None = None
+    challenger_version: str | None = None
+    decided_utc: AwareDatetime | None = None
+
+
+def _as_losses(values: npt.ArrayLike, label: str) -> npt.NDArray[np.float64]:
+    losses = np.asarray(values, dtype=np.float64)
+    if losses.ndim != 1:
+        raise ValueError(f"{label} losses must be one-dimensional, got shape {losses.shape}")
+    if np.isinf(losses).any():
+        index = int(np.flatnonzero(np.isinf(losses))[0])
+        raise ValueError(
+            f"{label} losses contain an infinite value at index {index}; clip probabilities "
+            "before scoring (NaN marks a match to skip)"
+        )
+    return losses
+
+
+def decide_promotion(
+    champion_name: str | None,
+    champion_losses: npt.ArrayLike | None,
+    challenger_name: str,
+    challenger_losses: npt.ArrayLike | None,
+    rule: PromotionRule | None = None,
+    *,
+    champion_version: str | None = None,
+    challenger_version: str | None = None,
+) -> PromotionDecision:
+    """Decide whether a challenger beats the champion on the same matches.
+
+    Pairs where either loss is NaN are dropped. With ``d = champion_loss - challenger_loss``
+    (positive when the challenger is better), the challenger is promoted only when
+    ``n >= rule.min_matches``, ``mean(d) > rule.min_gain`` and a one-sided paired t-test of
+    ``H1: mean(d) > 0`` gives ``p < rule.alpha``.
+
+    Parameters
+    ----------
+    champion_name, champion_losses
+        The current champion and its per-match losses; both ``None`` when there is no champion,
+        in which case the challenger is promoted ("no champion yet").
+    challenger_name, challenger_losses
+        The challenger and its per-match losses, aligned with ``champion_losses``.
+    rule
+        Thresholds; defaults to ``PromotionRule()``.
+    champion_version, challenger_version
+        Recorded on the decision only.
+
+    Returns
+    -------
+    PromotionDecision
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> champ = rng.normal(1.00, 0.3, 500)
+    >>> chall = champ - 0.02 + rng.normal(0.0, 0.05, 500)
+    >>> decision = decide_promotion("elo", champ, "dixon_coles", chall)
+    >>> decision.promote, decision.n
+    (True, 500)
+    >>> decide_promotion("elo", champ, "elo_v2", champ).reason
+    'log_loss gain 0.0000 per match over 500 matches: not better than the champion'
+    >>> decide_promotion(None, None, "elo", None).reason
+    'no champion yet'
+    """
+    rule = rule if rule is not None else PromotionRule()
+    metric = rule.metric
+    common = {
+        "champion": champion_name,
+        "challenger": challenger_name,
+        "rule": rule,
+        "champion_version": champion_version,
+        "challenger_version": challenger_version,
+    }
+    if champion_name is None:
+        if champion_losses is not None:
+            raise ValueError("champion_losses given without a champion_name")
+        n = 0
+        if challenger_losses is not None:
+            n = int(np.isfinite(_as_losses(challenger_losses, "challenger")).sum())
+        return PromotionDecision(
+            promote=True,
+            reason="no champion yet",
+            mean_difference=None,
+            p_value=None,
+            n=n,
+            **common,
+        )
+    if champion_losses is None or challenger_losses is None:
+        raise ValueError(
+            f"champion {champion_name!r} exists: both champion_losses and challenger_losses are "
+            "required to compare it with the challenger"
+        )
+    units = "matches" if rule.unit == "match" else f"{rule.unit}s"
+    champion = _as_losses(champion_losses, "champion")
+    challenger = _as_losses(challenger_losses, "challenger")
+    if champion.shape != challenger.shape:
+        raise ValueError(
+            f"losses must be paired on the same matches: champion has {champion.size}, "
+            f"challenger has {challenger.size}"
+        )
+    keep = ~(np.isnan(champion) | np.isnan(challenger))
+    difference = champion[keep] - challenger[keep]  # (n,) positive: challenger better
+    n = int(difference.size)
+    mean_difference = float(difference.mean()) if n else None
+
+    if n < rule.min_matches:
+        return PromotionDecision(
+            promote=False,
+            reason=(
+                f"only {n} paired {units}, fewer than the {rule.min_matches} required to "
+                f"compare {metric}"
+            ),
+            mean_difference=mean_difference,
+            p_value=None,
+            n=n,
+            **common,
+        )
+    assert mean_difference is not None
+    if float(difference.std(ddof=1)) == 0.0:
+        # every match differs by the same amount: the t statistic is +-inf or undefined
+        p_value = 0.0 if mean_difference > 0 else 1.0
+    else:
+        test = stats.ttest_rel(champion[keep], challenger[keep], alternative="greater")
+        p_value = float(test.pvalue)
+        if math.isnan(p_value):
+            p_value = 1.0
+
+    gain = f"{metric} gain {mean_difference:.4f} per {rule.unit}"
+    if mean_difference <= 0.0:
+        promote = False
+        reason = f"{gain} over {n} {units}: not better than the champion"
+    elif mean_difference <= rule.min_gain:
+        promote = False
+        reason = f"{gain} <= required {rule.min_gain:g} over {n} {units}"
+    elif p_value < rule.alpha:
+        promote = True
+        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n} {units}"
+    else:
+        promote = False
+        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n} {units}: not significant"
+    return PromotionDecision(
+        promote=promote,
+        reason=reason,
+        mean_difference=mean_difference,
+        p_value=p_value,
+        n=n,
+        **common,
+    )
