@@ -184,7 +184,9 @@ def test_closing_target_equal_to_the_price_adds_nothing() -> None:
     np.testing.assert_allclose(model.predict_proba(X), market, atol=2e-3)
 
 
-def test_closing_target_without_prices_is_a_clear_error_and_few_prices_fall_back() -> None:
+def test_closing_target_without_prices_is_a_clear_error_and_few_prices_fall_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     X, y = _synthetic(2000, 5, market_knows_signal=True)
     model = LightGBMModel(**FAST, target="closing")
     with pytest.raises(ValueError, match="closing"):
@@ -195,8 +197,10 @@ def test_closing_target_without_prices_is_a_clear_error_and_few_prices_fall_back
         LightGBMModel(target="odds").fit(X, y)
     sparse = np.full((2000, 3), np.nan)
     sparse[: MIN_CLOSING_ROWS - 1] = 1.0 / 3.0
-    model.fit(X, y, closing={"1x2": sparse})
+    with caplog.at_level("INFO", logger="marketcast.models.base"):
+        model.fit(X, y, closing={"1x2": sparse})
     assert model.target_used_["1x2"] == "result"
+    assert f"lightgbm 1x2: {MIN_CLOSING_ROWS - 1} training rows have a closing price" in caplog.text
     assert model.n_training_rows_["1x2"] == 2000
     rebuilt = load_model("lightgbm", model.to_artifact())
     assert rebuilt.target_used_ == model.target_used_

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self
 
@@ -11,6 +12,8 @@ import pandas as pd
 
 from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
 from marketcast.types import OUTCOMES, MarketKind
+
+log = logging.getLogger(__name__)
 
 CLASSES_1X2 = np.array(OUTCOMES[MarketKind.ONE_X_TWO])
 #: Below this many rows a model predicts on one thread: a server's request is a handful of
@@ -74,13 +77,14 @@ def fit_football_model(
 
 
 def training_targets(
-    labels: np.ndarray, closing: np.ndarray | None, n_classes: int
+    labels: np.ndarray, closing: np.ndarray | None, n_classes: int, *, name: str = ""
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Target probabilities (n, k), the rows that train, and which target they are.
 
     ``closing`` (n, k), NaN rows where no closing price: its rows that have one, renormalised,
     unless fewer than ``MIN_CLOSING_ROWS`` do (or it is None); then the one-hot results of the
-    rows that settle (``labels >= 0``). Rows that do not train get all-zero targets.
+    rows that settle (``labels >= 0``), and the fallback is logged under ``name``. Rows that do
+    not train get all-zero targets.
     """
     if closing is not None:
         keep = np.isfinite(closing).all(axis=1)
@@ -88,6 +92,12 @@ def training_targets(
             targets = np.where(keep[:, None], closing, 0.0)
             targets /= np.where(keep, targets.sum(axis=1), 1.0)[:, None]
             return targets, keep, "closing"
+        log.info(
+            "%s: %d training rows have a closing price, fewer than %d: learning the results",
+            name,
+            int(keep.sum()),
+            MIN_CLOSING_ROWS,
+        )
     keep = labels >= 0
     targets = np.zeros((len(labels), n_classes))
     targets[np.flatnonzero(keep), labels[keep]] = 1.0

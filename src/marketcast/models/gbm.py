@@ -115,7 +115,10 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             self.base_rates_[market.value] = base_rates(labels, k).tolist()
             soft = closing.get(market.value) if closing and self.target == "closing" else None
             targets, keep, used = training_targets(
-                labels, None if soft is None else np.asarray(soft, dtype=float)[order], k
+                labels,
+                None if soft is None else np.asarray(soft, dtype=float)[order],
+                k,
+                name=f"lightgbm {market.value}",
             )
             init = self._init_score(X, market)
             booster, temperature, best = self._fit_market(

@@ -586,7 +586,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.n_training_rows_: dict[str, int] = {}
         for market, (p_key, w_key) in _TARGET_KEYS.items():
             target_p, keep, used = training_targets(
-                market_labels(market, X, y), closing.get(market.value), n_outcomes(market)
+                market_labels(market, X, y),
+                closing.get(market.value),
+                n_outcomes(market),
+                name=f"neural {market.value}",
             )
             arrays[p_key], arrays[w_key] = target_p.astype(np.float32), keep.astype(np.float32)
             self.target_used_[market.value] = used
