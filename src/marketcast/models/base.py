@@ -76,6 +76,32 @@ def fit_football_model(
     return model.fit(X, y)
 
 
+def closing_in_training_order(
+    target: str, closing: ClosingTargets | None, order: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Check a model's ``target`` and return its closing targets re-ordered like its rows.
+
+    ``order`` is the permutation a fit applies to its rows (time order). Empty for
+    ``target="result"``; a clear error for an unknown target, a closing target without closing
+    prices, or closing prices not aligned with the rows.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if target != "closing":
+        return {}
+    if closing is None:
+        raise ValueError("target='closing' needs the closing probabilities (closing=...)")
+    out = {}
+    for market, p in closing.items():
+        p = np.asarray(p, dtype=float)
+        if len(p) != len(order):
+            raise ValueError(
+                f"closing[{market!r}] has {len(p)} rows, the feature frame {len(order)}"
+            )
+        out[market] = p[order]
+    return out
+
+
 def training_targets(
     labels: np.ndarray, closing: np.ndarray | None, n_classes: int, *, name: str = ""
 ) -> tuple[np.ndarray, np.ndarray, str]:

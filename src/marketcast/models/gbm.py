@@ -17,9 +17,9 @@ from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
-    TARGETS,
     ClosingTargets,
     base_rates,
+    closing_in_training_order,
     json_bytes,
     lightgbm_params,
     market_labels,
@@ -91,12 +91,9 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
         required with ``target="closing"`` and ignored otherwise.
         """
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
-        if self.target == "closing" and closing is None:
-            raise ValueError("target='closing' needs the closing probabilities (closing=...)")
         y = np.asarray(y)
         order = np.argsort(X["kickoff_utc"].to_numpy(), kind="stable")
+        soft = closing_in_training_order(self.target, closing, order)
         X = X.iloc[order]
         y = y[order]
         self.feature_names_ = [c for c in X.columns if c not in _EXCLUDED]
@@ -113,12 +110,8 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             labels = market_labels(market, X, y)
             k = n_outcomes(market)
             self.base_rates_[market.value] = base_rates(labels, k).tolist()
-            soft = closing.get(market.value) if closing and self.target == "closing" else None
             targets, keep, used = training_targets(
-                labels,
-                None if soft is None else np.asarray(soft, dtype=float)[order],
-                k,
-                name=f"lightgbm {market.value}",
+                labels, soft.get(market.value), k, name=f"lightgbm {market.value}"
             )
             init = self._init_score(X, market)
             booster, temperature, best = self._fit_market(

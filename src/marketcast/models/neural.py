@@ -24,9 +24,9 @@ from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
-    TARGETS,
     ClosingTargets,
     base_rates,
+    closing_in_training_order,
     json_bytes,
     market_labels,
     n_outcomes,
@@ -310,16 +310,12 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
         required with ``target="closing"`` and ignored otherwise.
         """
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
-        if self.target == "closing" and closing is None:
-            raise ValueError("target='closing' needs the closing probabilities (closing=...)")
         y = np.asarray(y)
         if y.ndim != 2 or y.shape[1] != 2 or len(y) != len(X):
             raise ValueError(f"y must have shape ({len(X)}, 2) (home, away goals), got {y.shape}")
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
-        soft = _ordered_closing(closing, order) if self.target == "closing" else {}
+        soft = closing_in_training_order(self.target, closing, order)
         warm = self.warm_start and hasattr(self, "network_")
         if not warm:
             self._freeze_layout(X)
@@ -845,21 +841,6 @@ def _best_shrink(prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray) -
     best = min(candidates, key=lambda a: candidates[a])
     # Keep the market unless the network's part helps by more than noise-level gains.
     return best if loss(0.0) - candidates[best] > _MIN_SHRINK_GAIN else 0.0
-
-
-def _ordered_closing(closing: ClosingTargets | None, order: np.ndarray) -> dict[str, np.ndarray]:
-    """Closing probabilities per market, rows re-ordered like the training rows (``order``)."""
-    if closing is None:
-        return {}
-    out = {}
-    for market, p in closing.items():
-        p = np.asarray(p, dtype=float)
-        if len(p) != len(order):
-            raise ValueError(
-                f"closing[{market!r}] has {len(p)} rows, the feature frame {len(order)}"
-            )
-        out[market] = p[order]
-    return out
 
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
