@@ -337,6 +337,10 @@ def test_best_shrink_keeps_signal_and_drops_noise() -> None:
     assert _best_shrink(prior, noise, one_hot) < 0.1
     # Soft targets (the probabilities themselves) pin the signal down from few rows.
     assert _best_shrink(prior[:500], truth[:500], p_true[:500]) == pytest.approx(1.0, abs=1e-3)
+    # A gain below the bar is not worth leaving the market for.
+    weak = 0.02 * truth[:500]
+    assert _best_shrink(prior[:500], weak, p_true[:500], min_gain=1e-5) > 0.9
+    assert _best_shrink(prior[:500], weak, p_true[:500], min_gain=1.0) == 0.0
 
 
 def test_empty_frame_gives_empty_predictions(fitted, split) -> None:

@@ -92,7 +92,6 @@ _N_STORED = len(SEQUENCE_FEATURES) - 1  # age is computed per query
 _KEY_STRIDE = 10**9  # team code * stride + kick-off minute: one sortable int64 key
 _MIN_VALIDATION_ROWS = 30
 _PREDICT_BATCH = 4096
-_MIN_SHRINK_GAIN = 1e-4  # nats per match, as LightGBM's "calibrate where it helps"
 
 
 @dataclass
@@ -258,6 +257,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         warm_rows: int | None = 10_000,
         warm_learning_rate: float = 5e-4,
         shrink_to_market: bool = True,
+        shrink_min_gain: float = 1e-4,
         target: str = "result",
         loss_ou: float = 0.5,
         loss_ah: float = 0.5,
@@ -292,6 +292,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.warm_rows = warm_rows
         self.warm_learning_rate = warm_learning_rate
         self.shrink_to_market = shrink_to_market
+        self.shrink_min_gain = shrink_min_gain
         self.target = target
         self.loss_ou = loss_ou
         self.loss_ah = loss_ah
@@ -449,7 +450,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             target_p = targets[p_key][idx].cpu().double().numpy()[keep]
             prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
             learned = out[key].cpu().double().numpy()[keep] - prior
-            self.shrink_[market.value] = _best_shrink(prior, learned, target_p)
+            self.shrink_[market.value] = _best_shrink(
+                prior, learned, target_p, self.shrink_min_gain
+            )
             head.shrink[j] = self.shrink_[market.value]
 
     def _log_loss(
@@ -824,12 +827,15 @@ def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.nd
     return out
 
 
-def _best_shrink(prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray) -> float:
+def _best_shrink(
+    prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray, min_gain: float = 1e-4
+) -> float:
     """``a`` in [0, 1] minimising the log loss of ``softmax(prior + a * learned)``.
 
     The log loss is the mean cross-entropy against ``target_p`` (n, k), rows of probabilities:
     one-hot results or soft closing prices. 0 (the market) unless the best ``a`` lowers it by
-    more than ``_MIN_SHRINK_GAIN``.
+    more than ``min_gain`` nats per match (1e-4 by default, as LightGBM's "calibrate where it
+    helps"; a bar for the noisy results target).
     """
 
     def loss(a: float) -> float:
@@ -840,7 +846,7 @@ def _best_shrink(prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray) -
     candidates = {1.0: loss(1.0), float(result.x): float(result.fun)}
     best = min(candidates, key=lambda a: candidates[a])
     # Keep the market unless the network's part helps by more than noise-level gains.
-    return best if loss(0.0) - candidates[best] > _MIN_SHRINK_GAIN else 0.0
+    return best if loss(0.0) - candidates[best] > min_gain else 0.0
 
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
