@@ -29,7 +29,7 @@ from marketcast.evaluation.football import FootballEvaluation, evaluate_predicti
 from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
 from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import build_feature_state
-from marketcast.models.base import fit_football_model
+from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
@@ -98,8 +98,13 @@ def evaluate_football(
     test_mask: np.ndarray,
     *,
     console: Console | None = None,
+    closing: ClosingTargets | None = None,
 ) -> tuple[FootballEvaluation, pd.DataFrame, dict[str, float]]:
-    """Build features, walk forward every configured model, and score them against the market."""
+    """Build features, walk forward every configured model, and score them against the market.
+
+    ``closing`` are the training targets of models that learn the closing line
+    (`closing_targets` of ``data`` for the configured markets), computed here when not given.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     X = build_features(data, demargin_method=config.demargin_method)
@@ -112,8 +117,9 @@ def evaluate_football(
         for name in config.models
     }
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
-    # training targets of models that learn the closing line; only earlier rows reach a fit
-    closing = closing_targets(data, markets, method=config.demargin_method)
+    if closing is None:
+        # only earlier rows reach a fit (walk_forward_predict slices them per step)
+        closing = closing_targets(data, markets, method=config.demargin_method)
     t0 = time.perf_counter()
     with _progress(console, "walk-forward") as progress:
         predictions = walk_forward_predict(
@@ -175,7 +181,12 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
         )
     else:
         test_mask = test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
-    evaluation, X, eval_timings = evaluate_football(config, data, test_mask, console=console)
+    closing = closing_targets(
+        data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
+    )
+    evaluation, X, eval_timings = evaluate_football(
+        config, data, test_mask, console=console, closing=closing
+    )
     timings.update(eval_timings)
 
     t0 = time.perf_counter()
@@ -185,7 +196,7 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
     data_sha = data_sha256(data)
     registry = Registry(config.registry_root)
     champions, promotion = _register_and_promote(
-        config, registry, data, X, evaluation, run_id, data_sha, features.sha256
+        config, registry, data, X, closing, evaluation, run_id, data_sha, features.sha256
     )
     timings["register"] = time.perf_counter() - t0
 
@@ -202,6 +213,7 @@ def _register_and_promote(
     registry: Registry,
     data: FootballData,
     X: pd.DataFrame,
+    closing: ClosingTargets,
     evaluation: FootballEvaluation,
     run_id: str,
     data_sha: str,
@@ -223,9 +235,6 @@ def _register_and_promote(
     }
     rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
     state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
-    closing = closing_targets(
-        data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
-    )
     artifacts: dict[str, dict[str, bytes]] = {}
     for name in config.models:
         model = make_model(name, config.model_params.get(name), seed=config.seed)
