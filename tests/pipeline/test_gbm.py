@@ -16,12 +16,16 @@ from marketcast.features.football import (
     closing_targets,
     prematch_probabilities,
 )
-from marketcast.models.base import MIN_CLOSING_ROWS, fit_football_model, market_labels
+from marketcast.models.base import (
+    MIN_CLOSING_ROWS,
+    fit_football_model,
+    market_labels,
+    soft_log_loss,
+)
 from marketcast.models.factory import load_model
 from marketcast.models.gbm import (
     LightGBMModel,
     _as_raw,
-    _soft_log_loss,
     _soft_log_loss_objective,
 )
 from marketcast.types import MarketKind
@@ -215,7 +219,7 @@ def test_soft_objective_is_the_gradient_of_the_soft_log_loss(k: int) -> None:
     grad, hess = _soft_log_loss_objective(targets, k)(preds, None)
 
     def row_loss(p: np.ndarray, i: int) -> float:
-        return _soft_log_loss(_as_raw(p, k)[i : i + 1], targets[i : i + 1])
+        return soft_log_loss(_as_raw(p, k)[i : i + 1], targets[i : i + 1])
 
     numeric = np.zeros_like(preds)
     for index in np.ndindex(preds.shape):

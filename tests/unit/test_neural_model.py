@@ -120,7 +120,7 @@ def _closing_line_validation(
     logits = model.predict_outputs(X_valid)["logits_1x2"]
     prior = model.make_batch(X_valid)["market_1x2"].double().numpy()
     loss = _soft_log_loss(softmax(logits, axis=1), closing)
-    return loss, _best_shrink(prior, logits - prior, closing)
+    return loss, _best_shrink(prior, logits - prior, closing, min_gain=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -332,11 +332,13 @@ def test_best_shrink_keeps_signal_and_drops_noise() -> None:
     p_true = np.exp(truth) / np.exp(truth).sum(axis=1, keepdims=True)
     labels = (p_true.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
     one_hot = np.eye(3)[labels]
-    assert _best_shrink(prior, truth, one_hot) == pytest.approx(1.0, abs=0.1)
+    assert _best_shrink(prior, truth, one_hot, min_gain=1e-4) == pytest.approx(1.0, abs=0.1)
     noise = rng.normal(0, 0.8, size=(n, 3))
-    assert _best_shrink(prior, noise, one_hot) < 0.1
+    assert _best_shrink(prior, noise, one_hot, min_gain=1e-4) < 0.1
     # Soft targets (the probabilities themselves) pin the signal down from few rows.
-    assert _best_shrink(prior[:500], truth[:500], p_true[:500]) == pytest.approx(1.0, abs=1e-3)
+    assert _best_shrink(prior[:500], truth[:500], p_true[:500], min_gain=1e-4) == pytest.approx(
+        1.0, abs=1e-3
+    )
     # A gain below the bar is not worth leaving the market for.
     weak = 0.02 * truth[:500]
     assert _best_shrink(prior[:500], weak, p_true[:500], min_gain=1e-5) > 0.9

@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax
 
 from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
 from marketcast.types import OUTCOMES, MarketKind
@@ -128,6 +129,15 @@ def training_targets(
     targets = np.zeros((len(labels), n_classes))
     targets[np.flatnonzero(keep), labels[keep]] = 1.0
     return targets, keep, "result"
+
+
+def soft_log_loss(raw: np.ndarray, targets: np.ndarray) -> float:
+    """Mean cross-entropy of ``softmax(raw)`` (n, k) against rows of target probabilities.
+
+    One-hot targets give the log loss of the results; soft ones (closing prices) the
+    cross-entropy to them.
+    """
+    return float(-(targets * log_softmax(raw, axis=1)).sum(axis=1).mean())
 
 
 def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:

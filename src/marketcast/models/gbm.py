@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_softmax, softmax
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
@@ -24,6 +24,7 @@ from marketcast.models.base import (
     lightgbm_params,
     market_labels,
     n_outcomes,
+    soft_log_loss,
     training_targets,
 )
 from marketcast.types import MarketKind
@@ -158,7 +159,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             valid_targets = targets[n_train:]
 
             def valid_loss(preds: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
-                return "soft_log_loss", _soft_log_loss(_as_raw(preds, k), valid_targets), False
+                return "soft_log_loss", soft_log_loss(_as_raw(preds, k), valid_targets), False
 
             probe = lgb.train(
                 self._params(targets[:n_train], k),
@@ -323,11 +324,6 @@ def _as_raw(preds: np.ndarray, k: int) -> np.ndarray:
     return preds
 
 
-def _soft_log_loss(raw: np.ndarray, targets: np.ndarray) -> float:
-    """Mean cross-entropy of ``softmax(raw)`` against target probabilities (one-hot or soft)."""
-    return float(-(targets * log_softmax(raw, axis=1)).sum(axis=1).mean())
-
-
 def _soft_log_loss_objective(
     targets: np.ndarray, k: int
 ) -> Callable[[np.ndarray, lgb.Dataset], tuple[np.ndarray, np.ndarray]]:
@@ -358,7 +354,7 @@ def _fit_temperature(raw: np.ndarray, targets: np.ndarray) -> float:
     """Temperature minimising validation log loss against ``targets``; 1.0 unless it helps."""
 
     def loss(t: float) -> float:
-        return _soft_log_loss(raw / t, targets)
+        return soft_log_loss(raw / t, targets)
 
     result = minimize_scalar(loss, bounds=(0.5, 2.0), method="bounded")
     t = float(result.x)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
@@ -30,6 +30,7 @@ from marketcast.models.base import (
     json_bytes,
     market_labels,
     n_outcomes,
+    soft_log_loss,
     training_targets,
 )
 from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
@@ -451,7 +452,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
             learned = out[key].cpu().double().numpy()[keep] - prior
             self.shrink_[market.value] = _best_shrink(
-                prior, learned, target_p, self.shrink_min_gain
+                prior, learned, target_p, min_gain=self.shrink_min_gain
             )
             head.shrink[j] = self.shrink_[market.value]
 
@@ -592,7 +593,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             )
             arrays[p_key], arrays[w_key] = target_p.astype(np.float32), keep.astype(np.float32)
             self.target_used_[market.value] = used
-            self.n_training_rows_[market.value] = int(np.count_nonzero(arrays[w_key]))
+            self.n_training_rows_[market.value] = int(keep.sum())
         return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
 
     def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
@@ -828,19 +829,17 @@ def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.nd
 
 
 def _best_shrink(
-    prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray, min_gain: float = 1e-4
+    prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray, *, min_gain: float
 ) -> float:
     """``a`` in [0, 1] minimising the log loss of ``softmax(prior + a * learned)``.
 
     The log loss is the mean cross-entropy against ``target_p`` (n, k), rows of probabilities:
     one-hot results or soft closing prices. 0 (the market) unless the best ``a`` lowers it by
-    more than ``min_gain`` nats per match (1e-4 by default, as LightGBM's "calibrate where it
-    helps"; a bar for the noisy results target).
+    more than ``min_gain`` nats per match (``shrink_min_gain``).
     """
 
     def loss(a: float) -> float:
-        logp = log_softmax(prior + a * learned, axis=1)
-        return float(-(target_p * logp).sum(axis=1).mean())
+        return soft_log_loss(prior + a * learned, target_p)
 
     result = minimize_scalar(loss, bounds=(0.0, 1.0), method="bounded")
     candidates = {1.0: loss(1.0), float(result.x): float(result.fun)}
