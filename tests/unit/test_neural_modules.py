@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from marketcast.models.base import training_targets
 from marketcast.models.nn.attention import CausalSelfAttention, causal_padding_mask
 from marketcast.models.nn.encoder import SequenceEncoder
 from marketcast.models.nn.moe import (
@@ -197,23 +199,31 @@ def test_multitask_loss_ignores_unsettled_labels_and_uses_bootstrap_weights() ->
     config = NetConfig(n_seq_features=7, n_static_features=4, n_leagues=2, window=5, d_model=8)
     net = FootballNet(config)
     out = net(_batch())
+    labels = {
+        "1x2": np.array([0, 1, 2, 0, 1, 2]),
+        "ou": np.array([0, 1, -1, 0, 1, 0]),
+        "ah": np.full(6, -1),
+    }
     targets = {
-        "y_1x2": torch.tensor([0, 1, 2, 0, 1, 2]),
-        "y_ou": torch.tensor([0, 1, -1, 0, 1, 0]),
-        "y_ah": torch.full((6,), -1),
         "goal_diff": torch.tensor([1.0, 0.0, -2.0, 3.0, 0.0, -1.0]),
         "boot": torch.ones(6, config.n_band_heads),
     }
+    for market, market_labels in labels.items():
+        # results as targets: one-hot rows, unsettled (-1) rows weighted 0
+        p, keep, _ = training_targets(market_labels, None, 3 if market == "1x2" else 2)
+        targets[f"p_{market}"] = torch.as_tensor(p, dtype=torch.float32)
+        targets[f"w_{market}"] = torch.as_tensor(keep, dtype=torch.float32)
+    y_1x2 = torch.as_tensor(labels["1x2"])
     loss, parts = multitask_loss(out, targets, LossWeights())
     assert parts["ce_ah"] == 0.0
     assert torch.isfinite(loss)
     members = out["logits_1x2_members"]
     expected = torch.nn.functional.cross_entropy(
-        members.reshape(-1, 3), targets["y_1x2"].repeat_interleave(config.n_band_heads)
+        members.reshape(-1, 3), y_1x2.repeat_interleave(config.n_band_heads)
     ).detach()
     assert parts["ce_1x2"] == pytest.approx(float(expected), rel=1e-6)
     targets["boot"] = torch.zeros(6, config.n_band_heads)
     targets["boot"][0] = 1.0
     _, only_first = multitask_loss(out, targets, LossWeights())
-    first = torch.nn.functional.cross_entropy(members[0], targets["y_1x2"][:1].repeat(5)).detach()
+    first = torch.nn.functional.cross_entropy(members[0], y_1x2[:1].repeat(5)).detach()
     assert only_first["ce_1x2"] == pytest.approx(float(first), rel=1e-6)

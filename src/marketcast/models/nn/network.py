@@ -167,9 +167,8 @@ def multitask_loss(
     targets
         Per market ``m`` in ``1x2``, ``ou``, ``ah``: target probabilities ``p_m`` (B, k) and row
         weights ``w_m`` (B,), 0 for a row the term leaves out (its targets still finite, e.g.
-        zeros); or integer labels ``y_m`` (B,) with -1 where unsettled, shorthand for one-hot
-        targets weighted ``label >= 0``. Also ``goal_diff`` (B,) float and ``boot`` (B, M)
-        bootstrap weights.
+        zeros; `models.base.training_targets` builds both from results or closing prices). Also
+        ``goal_diff`` (B,) float and ``boot`` (B, M) bootstrap weights.
     weights
         Term weights.
     """
@@ -208,16 +207,8 @@ def multitask_loss(
 def _market_targets(
     targets: dict[str, Tensor], market: str, logits: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Target probabilities (B, k) and row weights (B,) of ``market``, in ``logits``' dtype.
-
-    Integer labels ``y_<market>`` become one-hot rows weighted 1 where the label is >= 0.
-    """
-    if f"p_{market}" in targets:
-        return targets[f"p_{market}"].to(logits.dtype), targets[f"w_{market}"].to(logits.dtype)
-    labels = targets[f"y_{market}"]
-    keep = labels >= 0
-    one_hot = F.one_hot(labels.clamp(min=0), logits.shape[-1]) * keep.unsqueeze(-1)
-    return one_hot.to(logits.dtype), keep.to(logits.dtype)
+    """Target probabilities (B, k) and row weights (B,) of ``market``, in ``logits``' dtype."""
+    return targets[f"p_{market}"].to(logits.dtype), targets[f"w_{market}"].to(logits.dtype)
 
 
 def _weighted_ce(logits: Tensor, target_p: Tensor, row_weights: Tensor) -> Tensor:
