@@ -1,15 +1,14 @@
-"""Does a feature group or a training target help LightGBM beat the pre-match price?
-
-Walk-forward on one window.
+"""Does a feature group or a training target help a model beat the pre-match price?
 
 Issue 2's protocol. The *test* window is each league's last two bundled seasons (what
 ``bench/football.py`` scores); the *development* window is the two seasons before those. Feature
 groups are chosen on the development window only; the test window is run once, afterwards.
 
-For each variant (the core features plus some of ``OPTIONAL_FEATURE_GROUPS``, and LightGBM's
-training target: the results, or the closing line of earlier matches) the script walks
-LightGBM forward with the default run config's cadence (7-day steps, refit every 4 steps, 1X2
-booster only: the other markets' boosters do not change its forecasts), scores 1X2 log loss on the
+For each variant (the core features plus some of ``OPTIONAL_FEATURE_GROUPS``, and the model's
+training target: the results, or the closing line of earlier matches) the script walks the model
+(``--model``: LightGBM, or the network) forward with the default run config's cadence (7-day
+steps, refit every 4 steps; LightGBM fits its 1X2 booster only: the other markets' boosters do
+not change its forecasts), scores 1X2 log loss on the
 matches the bench scores (label, de-margined closing and pre-match prices present), and prints
 per league and pooled: the ratio to the closing line's log loss for the pre-match market and each
 variant, and paired t-tests on per-match log loss (market minus variant; variant minus the
@@ -41,7 +40,6 @@ from marketcast.evaluation.walk_forward import walk_forward_predict
 from marketcast.features.football import (
     OPTIONAL_FEATURE_GROUPS,
     build_features,
-    closing_probabilities,
     closing_targets,
     prematch_probabilities,
 )
@@ -171,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant}: {timings[variant]} s", file=sys.stderr)
 
     labels_all = market_labels(market, X_all, y_goals)
-    closing_line, _ = closing_probabilities(data, market, method=config.demargin_method)
+    closing_line = closing[market.value]  # the yardstick: the 1X2 closing line
     prematch, _ = prematch_probabilities(data, market, method=config.demargin_method)
     valid = mask & (labels_all >= 0)
     valid &= ~np.isnan(closing_line).any(axis=1) & ~np.isnan(prematch).any(axis=1)
