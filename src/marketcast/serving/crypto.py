@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ VERTICAL = "crypto"
 HORIZONS: tuple[str, ...] = tuple(HORIZON_BARS)
 ENV_PREFIX = "MARKETCAST_CRYPTO_"
 _HOUR = pd.Timedelta(hours=1)
+_Section = TypeVar("_Section", bound=BaseModel)
 # E|X| = sqrt(2 / pi) * sigma for a normal X: the fallback mean |forward return| of old exports.
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
 # Universe reason -> the check of the shared do-not-trade schema.
@@ -179,10 +180,7 @@ class LoadedCryptoChampion:
     @property
     def costs(self) -> CryptoCosts:
         # spec version 1 (before serving) recorded no costs: the pipeline's defaults then
-        known = set(CryptoCosts.model_fields)
-        return CryptoCosts.model_validate(
-            {k: v for k, v in (self.spec.get("costs") or {}).items() if k in known}
-        )
+        return _spec_section(self.spec, "costs", CryptoCosts)
 
     @property
     def cost_model(self) -> CostModel:
@@ -191,10 +189,7 @@ class LoadedCryptoChampion:
 
     @property
     def universe(self) -> CryptoUniverseConfig:
-        known = set(CryptoUniverseConfig.model_fields)
-        return CryptoUniverseConfig.model_validate(
-            {k: v for k, v in (self.spec.get("universe") or {}).items() if k in known}
-        )
+        return _spec_section(self.spec, "universe", CryptoUniverseConfig)
 
     @property
     def dead_zone(self) -> float:
@@ -917,6 +912,12 @@ def _champion_key(champions: Mapping[str, LoadedCryptoChampion]) -> str:
 def _snapshot_id(champions: Mapping[str, LoadedCryptoChampion], store: CandleStore) -> str:
     key = f"{_champion_key(champions)}#{store.version}#{store.latest_open.isoformat()}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _spec_section(spec: Mapping[str, Any], key: str, model: type[_Section]) -> _Section:
+    """``spec[key]`` as ``model``, keeping the fields it knows (absent or None: its defaults)."""
+    known = set(model.model_fields)
+    return model.model_validate({k: v for k, v in (spec.get(key) or {}).items() if k in known})
 
 
 def _finite(value: Any) -> float | None:
