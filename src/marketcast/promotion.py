@@ -1,5 +1,8 @@
 """Champion/challenger promotion rule: a one-sided paired t-test on per-match losses.
 
+`paired_test` is the one paired t-test of the project: the rule applies it, and evaluation and
+research scripts report it (``marketcast.evaluation.significance`` re-exports it).
+
 The rule is pure (losses in, decision out), so evaluation can apply it without a registry; the
 registry applies the same rule and records its decisions (``marketcast.registry.promotion``).
 """
@@ -7,13 +10,98 @@ registry applies the same rule and records its decisions (``marketcast.registry.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from scipy import stats
 
-__all__ = ["PromotionDecision", "PromotionRule", "decide_promotion"]
+__all__ = [
+    "ALTERNATIVES",
+    "PairedTestResult",
+    "PromotionDecision",
+    "PromotionRule",
+    "decide_promotion",
+    "paired_test",
+]
+
+#: Alternatives of :func:`paired_test`, on the mean of ``champion - challenger``.
+ALTERNATIVES: Final[tuple[str, ...]] = ("greater", "less", "two-sided")
+
+
+@dataclass(frozen=True)
+class PairedTestResult:
+    """Paired t-test on per-match loss differences ``champion - challenger``."""
+
+    mean_difference: float
+    std_error: float
+    t_stat: float
+    p_value: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; NaN becomes ``None``."""
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+
+def paired_test(
+    loss_champion: npt.ArrayLike,
+    loss_challenger: npt.ArrayLike,
+    alternative: str = "greater",
+) -> PairedTestResult:
+    """Paired t-test on per-match losses (lower is better).
+
+    The differences are ``d = loss_champion - loss_challenger``: a positive mean says the
+    challenger is better. With ``alternative="greater"`` the p-value is for H1: ``mean(d) > 0``.
+    Pairs with a NaN on either side are dropped. Same statistic and p-value as
+    ``scipy.stats.ttest_rel(loss_champion, loss_challenger, alternative=alternative)``.
+
+    Returns
+    -------
+    PairedTestResult
+        ``std_error = std(d, ddof=1) / sqrt(n)``. With ``n < 2`` the t statistic and p-value are
+        NaN; when every difference is equal, ``t = sign(mean) * inf`` (NaN if the mean is 0).
+
+    Examples
+    --------
+    >>> r = paired_test([1.0, 1.2, 0.9, 1.1], [0.9, 1.0, 0.9, 1.0])
+    >>> round(r.mean_difference, 3), round(r.t_stat, 3), round(r.p_value, 4)
+    (0.1, 2.449, 0.0459)
+    """
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"unknown alternative {alternative!r}; expected one of {ALTERNATIVES}")
+    champion = np.asarray(loss_champion, dtype=np.float64).ravel()
+    challenger = np.asarray(loss_challenger, dtype=np.float64).ravel()
+    if champion.shape != challenger.shape:
+        raise ValueError(f"loss arrays differ in length: {champion.shape} vs {challenger.shape}")
+    diff = champion - challenger
+    diff = diff[np.isfinite(diff)]
+    n = int(diff.size)
+    if n == 0:
+        return PairedTestResult(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+    mean = float(np.mean(diff))
+    if n < 2:
+        return PairedTestResult(mean, float("nan"), float("nan"), float("nan"), n)
+    std_error = float(np.std(diff, ddof=1) / math.sqrt(n))
+    if std_error == 0.0:
+        t_stat = math.copysign(math.inf, mean) if mean != 0.0 else float("nan")
+    else:
+        t_stat = mean / std_error
+    dof = n - 1
+    if math.isnan(t_stat):
+        p_value = float("nan")
+    elif alternative == "greater":
+        p_value = float(stats.t.sf(t_stat, dof))
+    elif alternative == "less":
+        p_value = float(stats.t.cdf(t_stat, dof))
+    else:
+        p_value = float(2.0 * stats.t.sf(abs(t_stat), dof))
+    return PairedTestResult(mean, std_error, t_stat, p_value, n)
 
 
 class PromotionRule(BaseModel):
@@ -165,14 +253,10 @@ def decide_promotion(
             **common,
         )
     assert mean_difference is not None
-    if float(difference.std(ddof=1)) == 0.0:
-        # every match differs by the same amount: the t statistic is +-inf or undefined
-        p_value = 0.0 if mean_difference > 0 else 1.0
-    else:
-        test = stats.ttest_rel(champion[keep], challenger[keep], alternative="greater")
-        p_value = float(test.pvalue)
-        if math.isnan(p_value):
-            p_value = 1.0
+    p_value = paired_test(champion[keep], challenger[keep]).p_value
+    if math.isnan(p_value):
+        # every match differs by exactly 0: no evidence either way
+        p_value = 1.0
 
     gain = f"{metric} gain {mean_difference:.4f} per {rule.unit}"
     if mean_difference <= 0.0:
