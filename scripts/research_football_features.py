@@ -12,12 +12,17 @@ not change its forecasts), scores 1X2 log loss on the
 matches the bench scores (label, de-margined closing and pre-match prices present), and prints
 per league and pooled: the ratio to the closing line's log loss for the pre-match market and each
 variant, and paired t-tests on per-match log loss (market minus variant; variant minus the
-core-only baseline). It also checks the cross-market premise directly: is the market's draw price
-too high or too low where the Poisson fit to the 1X2 and over/under prices disagrees with it?
+``--reference`` variant, the core-only baseline unless named). ``--define`` adds variants that
+are one of the above with model parameters of their own. It also checks the cross-market
+premise directly: is the market's draw price too high or too low where the Poisson fit to the
+1X2 and over/under prices disagrees with it?
 
     .venv/bin/python scripts/research_football_features.py --window dev --json runs/dev.json
     .venv/bin/python scripts/research_football_features.py --window test --variants baseline,shots
     .venv/bin/python scripts/research_football_features.py --variants baseline,closing_target
+    .venv/bin/python scripts/research_football_features.py --reference closing_target \
+        --variants slow --define '{"slow": {"like": "closing_target",
+                                           "params": {"learning_rate": 0.01}}}'
 """
 
 from __future__ import annotations
@@ -119,10 +124,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--params", default="{}", help='model overrides as JSON, e.g. {"n_estimators": 800}'
     )
+    parser.add_argument(
+        "--define",
+        default="{}",
+        help="more variants as JSON: name -> {'like': a variant above, 'params': {overrides}}",
+    )
+    parser.add_argument(
+        "--reference", default="baseline", help="the variant every other is tested against"
+    )
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if "baseline" not in variants:
-        variants.insert(0, "baseline")
+    defined = {
+        name: {"like": spec["like"], "params": dict(spec.get("params", {}))}
+        for name, spec in json.loads(args.define).items()
+    }
+    known = {**{v: {"like": v, "params": {}} for v in VARIANTS}, **defined}
+    unknown = [
+        v for v in {*variants, args.reference} if v not in known or known[v]["like"] not in VARIANTS
+    ]
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}: define them with --define")
+    if args.reference not in variants:
+        variants.insert(0, args.reference)
 
     config = load_config(None)
     data = load_football(None)
@@ -143,11 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     probs: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
     for variant in variants:
-        drop = [
-            c for g in OPTIONAL_FEATURE_GROUPS if g not in VARIANTS[variant][0] for c in columns[g]
-        ]
+        groups, target = VARIANTS[known[variant]["like"]]
+        drop = [c for g in OPTIONAL_FEATURE_GROUPS if g not in groups for c in columns[g]]
         X = X_all.drop(columns=drop)
-        params = {**model_params, "target": VARIANTS[variant][1]}
+        params = {**model_params, "target": target, **known[variant]["params"]}
         models: dict[str, Any] = {args.model: make_model(args.model, params, seed=config.seed)}
         if not probs:
             models["market"] = make_model("market", config.model_params.get("market"))
@@ -189,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         out["vs_market"] = {
             v: paired_test(losses["market"][m], losses[v][m]).to_dict() for v in variants
         }
-        out["vs_baseline"] = {
-            v: paired_test(losses["baseline"][m], losses[v][m]).to_dict()
+        out["vs_reference"] = {
+            v: paired_test(losses[args.reference][m], losses[v][m]).to_dict()
             for v in variants
-            if v != "baseline"
+            if v != args.reference
         }
         return out
 
@@ -204,8 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             lg: sorted(matches.loc[mask & (matches["league"] == lg).to_numpy(), "season"].unique())
             for lg in sorted(matches["league"].unique())
         },
+        "reference": args.reference,
         "variants": {
-            v: {"groups": list(VARIANTS[v][0]), "target": VARIANTS[v][1]} for v in variants
+            v: {
+                "groups": list(VARIANTS[known[v]["like"]][0]),
+                "target": VARIANTS[known[v]["like"]][1],
+                "params": known[v]["params"],
+            }
+            for v in variants
         },
         "group_columns": columns,
         "timings_s": timings,
@@ -251,9 +279,9 @@ def _print(report: dict[str, Any], variants: list[str]) -> None:
             f"{'p_mkt=' + format(sec['vs_market'][v]['p_value'], '.3f'):>14}" for v in variants
         )
         print(f"{'':14}{'':>14}{pv}")
-    for v, test in report["pooled"]["vs_baseline"].items():
+    for v, test in report["pooled"]["vs_reference"].items():
         print(
-            f"pooled {v} vs baseline: mean gain {test['mean_difference']:+.5f}, "
+            f"pooled {v} vs {report['reference']}: mean gain {test['mean_difference']:+.5f}, "
             f"t {test['t_stat']:.2f}, p {test['p_value']:.3f}"
         )
     for scope, d in report["draw_premise"].items():
