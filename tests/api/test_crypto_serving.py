@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -391,6 +392,76 @@ def test_a_bar_pushed_to_one_worker_reaches_the_others(setup: Setup, tmp_path: P
     hours = third.snapshot().store.candles.query("pair == @later[0].pair")["open_time_utc"]
     assert hours.diff().dropna().eq(pd.Timedelta(hours=1)).all()
     assert len(journal.read_text().splitlines()) == 5
+
+
+def test_a_long_journal_is_compacted_to_the_window_and_followers_replay_it(
+    setup: Setup, tmp_path: Path
+) -> None:
+    journal = tmp_path / "feed" / "bars.jsonl"
+    window = 200
+    settings = CryptoSettings(
+        candle_paths=(str(setup.candle_dir),),
+        journal_path=str(journal),
+        window_bars=window,
+        journal_max_bytes=1,  # every append is past the limit
+    )
+    first = CryptoService(setup.registry, settings)
+    latest = first.snapshot().store.latest_open
+    stored = load_candles([str(setup.candle_dir)]).candles
+    # bars from before the window: a worker starting now would drop them, so compaction may
+    old = stored.loc[stored["open_time_utc"] < latest - pd.Timedelta(hours=window)].head(3)
+    assert len(old) == 3
+    old_lines = [
+        CandleIn.model_validate(
+            {
+                **{c: row[c] for c in ("pair", "open", "high", "low", "close", "volume")},
+                "open_time_utc": row["open_time_utc"].isoformat(),
+            }
+        ).model_dump_json()
+        for _, row in old.iterrows()
+    ]
+    journal.write_text("".join(line + "\n" for line in old_lines))
+    second = CryptoService(setup.registry, settings)  # replays them: nothing new to it
+    stop = second.follow(poll_s=0.02)
+    original = journal.open("rb")  # held open, so its inode number cannot be reused
+    try:
+        pushed = []
+        for move in (0.01, -0.02):
+            bars = [
+                CandleIn.model_validate(b) for b in next_bars(first.snapshot().store.candles, move)
+            ]
+            first.push_candles(bars)
+            pushed += bars
+            deadline = time.monotonic() + 5.0
+            while (
+                second.snapshot().store.last_open_by_pair()
+                != first.snapshot().store.last_open_by_pair()
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.02)
+            assert second.snapshot().store.last_open_by_pair() == (
+                first.snapshot().store.last_open_by_pair()
+            )
+        assert journal.stat().st_ino != os.fstat(original.fileno()).st_ino  # rewritten
+        lines = journal.read_text().splitlines()
+        assert lines == [b.model_dump_json() for b in pushed]  # the old bars are gone
+        assert not journal.with_name("bars.jsonl.compacting").exists()
+    finally:
+        stop.set()
+        original.close()
+    # a worker starting on the compacted journal holds what the others do, bar for bar
+    third = CryptoService(setup.registry, settings)
+    pd.testing.assert_frame_equal(
+        third.snapshot().store.candles, first.snapshot().store.candles, check_dtype=False
+    )
+    # the next compaction waits until the journal is twice its rewritten size
+    size = journal.stat().st_size
+    first.push_candles(
+        [CandleIn.model_validate(b) for b in next_bars(first.snapshot().store.candles, 0.0)][:1]
+    )
+    assert journal.stat().st_size > size
+    for service in (first, second, third):
+        service.close()
 
 
 def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_path: Path) -> None:

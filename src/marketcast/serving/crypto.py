@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -107,11 +107,19 @@ class CryptoSettings(BaseModel):
         description="append-only file of accepted bars (JSON lines): every worker replays it at "
         "start and follows it, so a push to one worker reaches all; empty: this process only",
     )
+    journal_max_bytes: int = Field(
+        default=64 * 2**20,
+        ge=1,
+        description="past this size the worker that appends rewrites the journal with only the "
+        "bars inside the trailing window (what a worker starting then would keep); the next "
+        "rewrite waits until it is also twice the rewritten size",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CryptoSettings:
         """Read ``MARKETCAST_CRYPTO_CANDLES`` (paths, ``os.pathsep``-separated), ``_PAIRS``
-        (comma-separated), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS`` and ``_JOURNAL``.
+        (comma-separated), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS``, ``_JOURNAL`` and
+        ``_JOURNAL_MAX_BYTES``.
 
         Examples
         --------
@@ -134,6 +142,7 @@ class CryptoSettings(BaseModel):
             ("window_bars", "WINDOW_BARS"),
             ("stale_after_hours", "STALE_AFTER_HOURS"),
             ("journal_path", "JOURNAL"),
+            ("journal_max_bytes", "JOURNAL_MAX_BYTES"),
         ):
             raw = env.get(ENV_PREFIX + variable, "").strip()
             if raw:
@@ -265,11 +274,18 @@ class CryptoService:
         store = CandleStore(self._trim(data.candles), funding, version=0)
         self._snapshot = CryptoSnapshot(_snapshot_id({}, store), {}, store, self._now_text())
         self._journal = Path(self.settings.journal_path) if self.settings.journal_path else None
-        self._journal_offset = 0  # bytes of the journal already applied
+        # The flock lives on a file beside the journal that is never replaced: a compaction
+        # swaps the journal's inode, and a lock on the old inode would exclude no one.
+        self._journal_lock = _lock_path(self._journal) if self._journal is not None else None
+        # The journal file this worker reads, held open: while it is, its inode cannot be reused,
+        # so a path whose inode differs from the handle's means the file was replaced.
+        self._journal_handle: BinaryIO | None = None
+        self._journal_offset = 0  # bytes of ``_journal_handle``'s file already applied
+        self._compact_at = self.settings.journal_max_bytes
         if self._journal is not None:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
             self._journal.touch()
-            with self._lock, _locked(self._journal, exclusive=False):
+            with self._lock, _locked(self._journal_lock, exclusive=False):
                 self._catch_up()
 
     # -- state -------------------------------------------------------------------------------
@@ -366,7 +382,7 @@ class CryptoService:
         """
         frame = _bars_frame(bars)
         journal = self._journal
-        with self._lock, _locked(journal, exclusive=True):
+        with self._lock, _locked(self._journal_lock, exclusive=True):
             if journal is not None:
                 self._catch_up()  # what other workers accepted comes first
             snap = self._snapshot
@@ -388,7 +404,68 @@ class CryptoService:
             if journal is not None:
                 self._journal_offset = _append_journal(journal, bars)
             snapshot = self._swap_in(frame)
+            if journal is not None and self._journal_offset > self._compact_at:
+                self._compact_journal()
         return snapshot
+
+    def _compact_journal(self) -> None:
+        """Rewrite the journal with the bars a worker starting now would keep (under the locks).
+
+        That is the bars inside the trailing ``window_bars`` hours of the latest stored bar:
+        ``_trim`` drops older ones at start-up anyway. The new file replaces the old one
+        atomically; followers notice the new inode and replay it from the start, skipping the
+        bars they hold (``_catch_up`` is idempotent).
+        """
+        assert self._journal is not None
+        before = self._journal_offset
+        start = self._snapshot.store.latest_open - _HOUR * (self.settings.window_bars - 1)
+        kept: list[bytes] = []
+        with self._journal.open("rb") as handle:
+            for line in handle:
+                bar = CandleIn.model_validate_json(line)
+                if pd.Timestamp(bar.open_time_utc) >= start:
+                    kept.append(line)
+        staging = self._journal.with_name(self._journal.name + ".compacting")
+        with staging.open("wb") as handle:
+            handle.writelines(kept)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, self._journal)
+        _fsync_dir(self._journal.parent)
+        self._open_journal()
+        size = self._journal_offset = os.fstat(self._handle().fileno()).st_size
+        self._compact_at = max(self.settings.journal_max_bytes, 2 * size)
+        log.info(
+            "crypto journal %s compacted from %d to %d bytes (%d bars kept)",
+            self._journal,
+            before,
+            size,
+            len(kept),
+        )
+
+    def _open_journal(self) -> None:
+        """(Re)open the journal at its path; the next read starts at its first byte."""
+        assert self._journal is not None
+        if self._journal_handle is not None:
+            self._journal_handle.close()
+        self._journal_handle = self._journal.open("rb")
+        self._journal_offset = 0
+
+    def _handle(self) -> BinaryIO:
+        assert self._journal_handle is not None
+        return self._journal_handle
+
+    def _journal_replaced(self) -> bool:
+        """True before the first read and after another worker compacted the journal."""
+        assert self._journal is not None
+        handle = self._journal_handle
+        return handle is None or os.stat(self._journal).st_ino != os.fstat(handle.fileno()).st_ino
+
+    def close(self) -> None:
+        """Close the journal file this worker follows (a later read reopens it)."""
+        if self._journal_handle is not None:
+            self._journal_handle.close()
+            self._journal_handle = None
 
     def _swap_in(self, frame: pd.DataFrame) -> CryptoSnapshot:
         """Append validated bars to the store and swap in the new snapshot (under the lock)."""
@@ -409,9 +486,15 @@ class CryptoService:
         or the start-up files did), so replaying is idempotent. Returns the bars applied.
         """
         assert self._journal is not None
-        with self._journal.open("rb") as handle:
-            handle.seek(self._journal_offset)
-            chunk = handle.read()
+        if self._journal_replaced():
+            followed = self._journal_handle is not None
+            self._open_journal()
+            if followed:  # another worker compacted it: wait as long as that worker does
+                size = os.fstat(self._handle().fileno()).st_size
+                self._compact_at = max(self.settings.journal_max_bytes, 2 * size)
+        handle = self._handle()
+        handle.seek(self._journal_offset)
+        chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
         if not complete:
             return 0
@@ -442,8 +525,10 @@ class CryptoService:
 
     def _follow_journal(self) -> None:
         journal = self._journal
-        if journal is not None and journal.stat().st_size > self._journal_offset:
-            with self._lock, _locked(journal, exclusive=False):
+        if journal is None:
+            return
+        if self._journal_replaced() or journal.stat().st_size > self._journal_offset:
+            with self._lock, _locked(self._journal_lock, exclusive=False):
                 self._catch_up()
 
     def champion_fingerprint(self) -> Fingerprint:
@@ -893,6 +978,23 @@ def _locked(path: Path | None, *, exclusive: bool) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _lock_path(journal: Path) -> Path:
+    """The lock file of ``journal`` (created empty; never replaced)."""
+    lock = journal.with_name(journal.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()
+    return lock
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _append_journal(path: Path, bars: Sequence[CandleIn]) -> int:
