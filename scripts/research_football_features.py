@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", choices=("dev", "test"), default="dev")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma list")
     parser.add_argument("--json", dest="json_out", help="where to write the figures")
+    parser.add_argument(
+        "--probs", help="where to write the scored rows' labels and 1X2 forecasts (.npz)"
+    )
     parser.add_argument("--model", choices=("lightgbm", "neural"), default="lightgbm")
     parser.add_argument(
         "--params", default="{}", help='model overrides as JSON, e.g. {"n_estimators": 800}'
@@ -247,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     _print(report, variants)
+    if args.probs:
+        Path(args.probs).parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {
+            "match_id": matches["match_id"].to_numpy()[rows].astype(str),
+            "league": leagues.astype(str),
+            "label": labels,
+            "prematch": prematch[rows],
+            "closing": closing_line[rows],
+            **{name: p[rows] for name, p in probs.items()},
+        }
+        np.savez_compressed(args.probs, **arrays)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
