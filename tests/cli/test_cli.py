@@ -70,6 +70,28 @@ def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: 
     )
 
 
+def test_a_short_history_evaluates_every_model_at_the_price_at_worst(
+    epl_folder: Path, tmp_path: Path
+) -> None:
+    """Two seasons, predicted from the second one's start: the learners have under 400 matches.
+
+    LightGBM used to stop with LightGBM's own 'num_features > 0' error there, and the network
+    forecast far worse than the price; both now keep the market price until the history can
+    vouch for them.
+    """
+    out = tmp_path / "short.json"
+    args = ["evaluate", "football", "--data", str(epl_folder), "--start", "2021-08-01"]
+    args += ["--markets", "1x2,ou25", "--models", "market,lightgbm,neural", "--json", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    for market in ("1x2", "ou25"):
+        engines = result["markets"][market]["engines"]
+        for name in ("lightgbm", "neural"):
+            assert engines[name]["log_loss"] == pytest.approx(
+                engines["market"]["log_loss"], abs=1e-6
+            )
+
+
 def test_evaluate_rejects_unknown_model(epl_folder: Path, tmp_path: Path, capsys) -> None:
     status = main(
         [

@@ -131,6 +131,35 @@ def test_zero_trees_means_exactly_the_market_prior() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "params"),
+    [
+        (400, {}),  # fewer than 2 x min_child_samples (300): no leaf can split
+        (1000, {"min_child_samples": 20}),  # 150 validation rows: too few to judge trees
+        (400, {"min_child_samples": 300, "early_stopping_rounds": 0}),
+    ],
+)
+def test_too_few_rows_keep_the_market_price_instead_of_failing(
+    n_rows: int, params: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One season of history (the league's first in the data) must not crash the fit."""
+    X, y = _synthetic(n_rows, 4, market_knows_signal=False)
+    with caplog.at_level("INFO", logger="marketcast.models.gbm"):
+        model = LightGBMModel(**{**FAST, **params}).fit(X, y)
+    assert model.boosters_ == {"1x2": None, "ou25": None}
+    assert "too few to fit and validate trees" in caplog.text
+    market_p = X[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    np.testing.assert_allclose(model.predict_proba(X), market_p, atol=1e-6)
+
+
+def test_enough_rows_without_early_stopping_still_grow_trees() -> None:
+    X, y = _synthetic(1000, 5, market_knows_signal=False)
+    params = {**FAST, "min_child_samples": 20, "early_stopping_rounds": 0, "n_estimators": 30}
+    model = LightGBMModel(**params).fit(X, y)
+    assert model.boosters_["1x2"] is not None
+    assert model.best_iteration_["1x2"] == 30
+
+
 def test_missing_feature_column_is_a_clear_error() -> None:
     X, y = _synthetic(1500, 3, market_knows_signal=True)
     model = LightGBMModel(**FAST).fit(X, y)

@@ -130,7 +130,15 @@ def test_a_closing_price_only_trains_forecasts_of_later_steps(
     moved["1x2"][later] = moved["1x2"][later][:, ::-1]  # home and away prices swapped
 
     def forecasts(targets: dict[str, np.ndarray]) -> np.ndarray:
-        model = LightGBMModel(markets=("1x2",), target="closing", n_estimators=60, n_jobs=1)
+        # a short history holds no validation slice: grow a fixed number of trees
+        model = LightGBMModel(
+            markets=("1x2",),
+            target="closing",
+            n_estimators=60,
+            early_stopping_rounds=0,
+            min_child_samples=50,
+            n_jobs=1,
+        )
         run = walk_forward_predict(
             epl_features,
             y,

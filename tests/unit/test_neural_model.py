@@ -45,6 +45,7 @@ TINY = {
     "batch_size": 128,
     "n_jobs": 1,
     "device": "cpu",
+    "shrink_min_rows": 30,  # the 500-row fits below hold 50 validation rows
 }
 
 
@@ -324,6 +325,25 @@ def test_shrink_to_market_is_fitted_per_market_and_stored_in_the_head(fitted) ->
     assert head_shrink == pytest.approx([fitted.shrink_[m] for m in ("1x2", "ou25", "ah")])
 
 
+def test_a_short_history_keeps_the_market_price(epl, caplog: pytest.LogCaptureFixture) -> None:
+    """Too few validation rows to vouch for the network: every market is the price (shrink 0)."""
+    X, y = epl
+    model = NeuralModel(random_state=0, **{**TINY, "shrink_min_rows": 200})
+    with caplog.at_level("INFO", logger="marketcast.models.neural"):
+        model.fit(X.iloc[:500], y[:500])  # 50 validation rows
+    assert model.shrink_ == {"1x2": 0.0, "ou25": 0.0, "ah": 0.0}
+    assert model.network_.head.shrink.tolist() == [0.0, 0.0, 0.0]
+    assert "too few to judge the network" in caplog.text
+    later = X.iloc[500:600]
+    market = later[["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]].to_numpy()
+    np.testing.assert_allclose(
+        model.predict_proba(later), market / market.sum(axis=1, keepdims=True), atol=1e-5
+    )
+    # a learned part kept on the same rows when the bar is low enough to judge it
+    judged = NeuralModel(random_state=0, **TINY).fit(X.iloc[:500], y[:500])
+    assert not np.allclose(judged.predict_proba(later), market / market.sum(1, keepdims=True))
+
+
 def test_best_shrink_keeps_signal_and_drops_noise() -> None:
     rng = np.random.default_rng(0)
     n = 20000
@@ -354,7 +374,13 @@ def test_empty_frame_gives_empty_predictions(fitted, split) -> None:
 
 def test_closing_target_moves_forecasts_towards_the_closing_line(split, train_closing) -> None:
     X_train, y_train, _ = split
-    params = {**TINY, "max_epochs": 10, "learning_rate": 5e-3, "validation_fraction": 0.0}
+    params = {
+        **TINY,
+        "max_epochs": 10,
+        "learning_rate": 5e-3,
+        "validation_fraction": 0.0,
+        "shrink_to_market": False,  # no validation slice: keep what was learned
+    }
     by_result = NeuralModel(random_state=0, **params).fit(X_train, y_train)
     by_closing = NeuralModel(random_state=0, target="closing", **params).fit(
         X_train, y_train, train_closing

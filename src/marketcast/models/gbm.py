@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Self
 
@@ -29,8 +30,12 @@ from marketcast.models.base import (
 )
 from marketcast.types import MarketKind
 
+log = logging.getLogger(__name__)
+
 _EXCLUDED = frozenset({"match_id", "season", "kickoff_utc", "home_team", "away_team"})
 _MIN_CALIBRATION_GAIN = 1e-4
+#: Fewest validation rows early stopping may judge trees on.
+MIN_VALIDATION_ROWS = 200
 
 
 class LightGBMModel(BaseEstimator):  # type: ignore[misc]
@@ -136,12 +141,28 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
     def _fit_market(
         self, features: np.ndarray, targets: np.ndarray, init: np.ndarray, k: int
     ) -> tuple[lgb.Booster | None, float, int]:
-        """Boost from ``init`` towards ``targets`` (rows of probabilities: one-hot or soft)."""
+        """Boost from ``init`` towards ``targets`` (rows of probabilities: one-hot or soft).
+
+        Trees are added only where they can be trusted: with early stopping on, the latest
+        ``validation_fraction`` of the rows must hold at least ``MIN_VALIDATION_ROWS`` to judge
+        them; in any case a leaf needs ``min_child_samples`` rows, so fewer than twice that
+        cannot split. Otherwise the forecast stays the market prior (logged).
+        """
         init_flat = _flatten_init(init, k)
         n_valid = int(len(targets) * self.validation_fraction)
         best = self.n_estimators
         temperature = 1.0
-        if n_valid >= 200 and self.early_stopping_rounds > 0:
+        early_stopping = self.early_stopping_rounds > 0
+        if len(targets) < 2 * self.min_child_samples or (
+            early_stopping and n_valid < MIN_VALIDATION_ROWS
+        ):
+            log.info(
+                "lightgbm: %d training rows are too few to fit and validate trees; "
+                "the forecast stays the market price",
+                len(targets),
+            )
+            return None, temperature, 0
+        if early_stopping:
             n_train = len(targets) - n_valid
             train_set = lgb.Dataset(
                 features[:n_train],

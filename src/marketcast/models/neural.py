@@ -216,6 +216,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     best epoch are kept; an untrained, market-equal network is a candidate too). Then, per
     market, the learned part of the logits is shrunk towards the market by the factor in [0, 1]
     that minimises the validation log loss (``shrink_to_market``; 0 means the market itself).
+    A market with fewer than ``shrink_min_rows`` validation rows (200, as many as LightGBM's
+    early stopping needs) cannot vouch for the learned part and gets 0: on a short history
+    the forecast is the market.
     With ``warm_start=True`` a refit continues from the previous weights for ``warm_epochs`` at
     ``warm_learning_rate`` over the latest ``warm_rows`` training rows (all when None), keeping
     the first fit's feature layout.
@@ -259,6 +262,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         warm_learning_rate: float = 5e-4,
         shrink_to_market: bool = True,
         shrink_min_gain: float = 1e-4,
+        shrink_min_rows: int = 200,
         target: str = "result",
         loss_ou: float = 0.5,
         loss_ah: float = 0.5,
@@ -294,6 +298,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.warm_learning_rate = warm_learning_rate
         self.shrink_to_market = shrink_to_market
         self.shrink_min_gain = shrink_min_gain
+        self.shrink_min_rows = shrink_min_rows
         self.target = target
         self.loss_ou = loss_ou
         self.loss_ah = loss_ah
@@ -432,13 +437,24 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
 
         Like LightGBM's early stopping at zero trees, a network that does not beat the market
         on the validation slice is shrunk back to it. The log loss is against the targets the
-        market trained on (results or closing prices), over the rows its term weights. Without
-        a validation slice it stays 1.
+        market trained on (results or closing prices), over the rows its term weights. A market
+        with fewer than ``shrink_min_rows`` validation rows (no slice at all on a short
+        history) cannot vouch for the learned part: it gets 0, the market, like LightGBM on too
+        few rows. With ``shrink_to_market=False`` every factor stays 1.
         """
         head = self.network_.head
         n = len(targets["w_1x2"])
         self.shrink_: dict[str, float] = {m.value: 1.0 for m in _LOGIT_KEYS}
-        if n == n_train or not self.shrink_to_market:
+        if not self.shrink_to_market:
+            return
+        if n - n_train < self.shrink_min_rows:
+            log.info(
+                "neural: %d validation rows are too few to judge the network; "
+                "the forecast stays the market price",
+                n - n_train,
+            )
+            self.shrink_ = dict.fromkeys(self.shrink_, 0.0)
+            head.shrink.fill_(0.0)
             return
         idx = torch.arange(n_train, n, device=targets["w_1x2"].device)
         with torch.no_grad():
@@ -446,7 +462,15 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         for j, (market, key) in enumerate(_LOGIT_KEYS.items()):
             p_key, w_key = _TARGET_KEYS[market]
             keep = targets[w_key][idx].cpu().numpy() > 0
-            if keep.sum() < _MIN_VALIDATION_ROWS:
+            if keep.sum() < self.shrink_min_rows:
+                log.info(
+                    "neural %s: %d validation rows are too few to judge the network; "
+                    "the forecast stays the market price",
+                    market.value,
+                    int(keep.sum()),
+                )
+                self.shrink_[market.value] = 0.0
+                head.shrink[j] = 0.0
                 continue
             target_p = targets[p_key][idx].cpu().double().numpy()[keep]
             prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
