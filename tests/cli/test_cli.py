@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from marketcast.cli import main
@@ -63,6 +64,8 @@ def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: 
             "clv",
         }
         assert section["champion"] in {"market", "dixon_coles"}
+        # every test match is scored or counted under the first reason it could not be
+        assert section["n"] + sum(section["not_scored"].values()) == result["n_matches"]
     one = result["markets"]["1x2"]
     # The pre-match price is a sharp forecast: within a few percent of the closing line.
     assert (
@@ -90,6 +93,43 @@ def test_a_short_history_evaluates_every_model_at_the_price_at_worst(
             assert engines[name]["log_loss"] == pytest.approx(
                 engines["market"]["log_loss"], abs=1e-6
             )
+
+
+def test_files_with_closing_odds_only_are_counted_not_scored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """football-data's extra-league layout (Country, League, Home, HG, ...) has no pre-match odds:
+    nothing can be compared with the pre-match price, and the JSON and the log say why."""
+    header = "Country,League,Season,Date,Time,Home,Away,HG,AG,Res,PSCH,PSCD,PSCA,AvgCH,AvgCD,AvgCA"
+    rows = [header]
+    teams = [f"Team {c}" for c in "ABCDEFGH"]
+    day = 0
+    for week in range(40):
+        for i in range(0, 8, 2):
+            home, away = teams[(i + week) % 8], teams[(i + 1 + 3 * week) % 8]
+            if home == away:
+                continue
+            date = (pd.Timestamp("2021-08-01") + pd.Timedelta(days=day)).strftime("%d/%m/%Y")
+            hg, ag = (week + i) % 3, (week * i) % 2
+            res = "H" if hg > ag else "D" if hg == ag else "A"
+            rows.append(
+                f"Argentina,Liga,2021/2022,{date},20:00,{home},{away},{hg},{ag},{res},"
+                "2.1,3.3,3.6,2.05,3.2,3.5"
+            )
+        day += 7
+    path = tmp_path / "ARG.csv"
+    path.write_text("\r\n".join(rows) + "\r\n")
+    out = tmp_path / "closing_only.json"
+    args = ["evaluate", "football", "--data", str(path), "--start", "2022-03-01"]
+    with caplog.at_level("WARNING", logger="marketcast.evaluation.football"):
+        assert main([*args, "--markets", "1x2", "--models", "market", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    section = result["markets"]["1x2"]
+    assert result["n_matches"] > 0
+    assert section["n"] == 0
+    assert section["not_scored"]["no_prematch_price"] == result["n_matches"]
+    assert "none of the" in caplog.text
+    assert "no_prematch_price" in caplog.text
 
 
 def test_evaluate_rejects_unknown_model(epl_folder: Path, tmp_path: Path, capsys) -> None:

@@ -96,6 +96,18 @@ def evaluate_predictions(
     return result
 
 
+def _first_failed_check(
+    mask: np.ndarray, checks: list[tuple[str, np.ndarray]]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows of ``mask`` passing every check, and per check the rows it was the first to fail."""
+    valid = mask.copy()
+    counts: dict[str, int] = {}
+    for reason, ok in checks:
+        counts[reason] = int((valid & ~ok).sum())
+        valid &= ok
+    return valid, counts
+
+
 def _evaluate_market(
     data: FootballData,
     X: pd.DataFrame,
@@ -112,21 +124,38 @@ def _evaluate_market(
     labels_all = market_labels(market, X, y_goals)
     closing_p, closing_line = closing_probabilities(data, market, method=demargin_method)
     prematch_p, prematch_line = prematch_probabilities(data, market, method=demargin_method)
-    valid = predictions.test_mask & (labels_all >= 0)
-    valid &= ~np.isnan(closing_p).any(axis=1) & ~np.isnan(prematch_p).any(axis=1)
-    if market is MarketKind.ASIAN_HANDICAP:
-        model_line = X["ah_line"].to_numpy(dtype=float)
-        valid &= np.isclose(closing_line, model_line) & np.isclose(prematch_line, model_line)
-        # On a quarter line a price prices a split stake (half win / half loss), not the
-        # probability of "home covers"; only whole and half lines are scored as probabilities.
-        valid &= np.isclose(model_line * 2, np.round(model_line * 2))
     engines = {
         name: probs[market.value]
         for name, probs in predictions.probabilities.items()
         if not np.isnan(probs[market.value][predictions.test_mask]).all()
     }
-    for p in engines.values():
-        valid &= ~np.isnan(p).any(axis=1)
+    checks = [
+        ("unsettled", labels_all >= 0),
+        ("no_closing_price", ~np.isnan(closing_p).any(axis=1)),
+        ("no_prematch_price", ~np.isnan(prematch_p).any(axis=1)),
+    ]
+    if market is MarketKind.ASIAN_HANDICAP:
+        model_line = X["ah_line"].to_numpy(dtype=float)
+        checks += [
+            (
+                "handicap_line_moved",
+                np.isclose(closing_line, model_line) & np.isclose(prematch_line, model_line),
+            ),
+            # On a quarter line a price prices a split stake (half win / half loss), not the
+            # probability of "home covers"; only whole and half lines are scored as probabilities.
+            ("quarter_line", np.isclose(model_line * 2, np.round(model_line * 2))),
+        ]
+    checks.append(
+        ("no_forecast", np.logical_and.reduce([~np.isnan(p).any(axis=1) for p in engines.values()]))
+    )
+    valid, not_scored = _first_failed_check(predictions.test_mask, checks)
+    if not valid.any():
+        log.warning(
+            "%s: none of the %d test matches can be scored (%s)",
+            market.value,
+            int(predictions.test_mask.sum()),
+            ", ".join(f"{reason} {n}" for reason, n in not_scored.items() if n),
+        )
     rows = np.flatnonzero(valid)
     labels = labels_all[rows]
     leagues = data.matches["league"].to_numpy()[rows]
@@ -173,6 +202,7 @@ def _evaluate_market(
         "champion": champion,
         "ratio_to_closing": ratio,
         "n": len(rows),
+        "not_scored": not_scored,
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,
     }

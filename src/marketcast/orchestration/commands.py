@@ -148,7 +148,11 @@ def evaluate_football(
     mask = test_mask_between(data.matches, start, end)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
     write_json(json_out, evaluation.to_contract_json())
-    _console().print(f"wrote {json_out}: {evaluation.n_matches} matches evaluated")
+    scored = ", ".join(f"{name} {len(ev.rows)}" for name, ev in evaluation.markets.items())
+    _console().print(
+        f"wrote {json_out}: {evaluation.n_matches} matches evaluated; scored per market: {scored}"
+        " (the rest and why: `not_scored`)"
+    )
     return 0
 
 
