@@ -432,3 +432,33 @@ def test_bad_stat_cells_are_blanked_and_named(tmp_path: Path) -> None:
         (3, "HST", "shots_on_target_exceed_shots", "8>5"),
     }
     assert all(i.file == str(path) for i in data.report.issues)
+
+
+# --- columns nothing reads -----------------------------------------------------------------------
+
+
+def test_an_unknown_bookmakers_odds_are_counted_as_ignored_columns(tmp_path: Path) -> None:
+    """A newer file with a bookmaker the map lacks: reported per file, not silently skipped."""
+    extra = ["ZZH", "ZZD", "ZZA", "ZZCH", "ZZCD", "ZZCA", "ZZ>2.5", "ZZ<2.5"]
+    header = NEW_HEADER + extra
+    row = [*NEW_ROW, "1.2", "7.5", "14.0", "1.2", "8.0", "16.0", "1.3", "3.5"]
+    write_csv(tmp_path / "D1" / "2019-2020.csv", header, [row])
+    write_csv(tmp_path / "D1" / "2020-2021.csv", header, [[*row[:1], "16/08/2020", *row[2:]]])
+    report = load_football([tmp_path]).report
+    assert report.columns_ignored == {
+        "ZZ 1x2 closing": 2,
+        "ZZ 1x2 prematch": 2,
+        "ZZ ou25 prematch": 2,
+    }
+    assert report.to_dict()["columns_ignored"] == report.columns_ignored
+    # Betfair's sportsbook (BFH, BFD, BFA) and Betfred (BFDH, ...) side by side: both are read
+    both = ["BFH", "BFD", "BFA", "BFDH", "BFDD", "BFDA"]
+    write_csv(tmp_path / "bf" / "E0" / "2024-2025.csv", [*OLD_HEADER, *both],
+              [[*OLD_ROWS[0], "2.2", "3.2", "3.1", "2.25", "3.3", "3.2"]])  # fmt: skip
+    betfair = load_football([tmp_path / "bf"])
+    assert betfair.report.columns_ignored == {}
+    assert quote(betfair, 0, "1x2", "prematch", "bf")["odds_0"] == 2.2
+    assert quote(betfair, 0, "1x2", "prematch", "bfd")["odds_1"] == 3.3
+    # the known bookmakers of the same files are all read: nothing of theirs is "ignored"
+    write_csv(tmp_path / "known" / "D1" / "2019-2020.csv", NEW_HEADER, [NEW_ROW])
+    assert load_football([tmp_path / "known"]).report.columns_ignored == {}

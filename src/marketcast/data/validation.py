@@ -106,6 +106,8 @@ class IntegrityReport:
     quotes_dropped: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(QUOTE_DROP_REASONS, 0)
     )
+    #: column groups read by no rule (e.g. an unknown bookmaker's odds) -> files they were in
+    columns_ignored: dict[str, int] = field(default_factory=dict)
     errors: list[Issue] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     max_issues: int = DEFAULT_MAX_ISSUES
@@ -127,6 +129,10 @@ class IntegrityReport:
     def drop_quotes(self, reason: str, n: int = 1) -> None:
         """Count ``n`` dropped odds quotes for ``reason``."""
         self.quotes_dropped[reason] = self.quotes_dropped.get(reason, 0) + int(n)
+
+    def ignore_columns(self, group: str) -> None:
+        """Count one file holding the column group ``group`` that nothing reads."""
+        self.columns_ignored[group] = self.columns_ignored.get(group, 0) + 1
 
     def add_issue(self, issue: Issue) -> None:
         """Keep ``issue`` in the sample unless the sample is full."""
@@ -159,6 +165,7 @@ class IntegrityReport:
             repaired=dict(Counter(self.repaired) + Counter(other.repaired)),
             dropped=_add_counts(self.dropped, other.dropped),
             quotes_dropped=_add_counts(self.quotes_dropped, other.quotes_dropped),
+            columns_ignored=_add_counts(self.columns_ignored, other.columns_ignored),
             errors=[*self.errors, *other.errors],
             max_issues=self.max_issues,
         )
@@ -178,6 +185,7 @@ class IntegrityReport:
             "repaired": dict(sorted(self.repaired.items())),
             "dropped": dict(self.dropped),
             "quotes_dropped": dict(self.quotes_dropped),
+            "columns_ignored": dict(sorted(self.columns_ignored.items())),
             "errors": [issue.to_dict() for issue in self.errors],
             "issues": [issue.to_dict() for issue in self.issues],
         }

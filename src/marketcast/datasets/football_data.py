@@ -66,6 +66,7 @@ BOOKMAKER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("SY", "sy"),  # Stanleybet
     ("1XB", "1xb"),  # 1XBet
     ("BFE", "bfe"),  # Betfair exchange
+    ("BF", "bf"),  # Betfair sportsbook (BFH, BFD, BFA: not Betfred's BFDH, BFDD, BFDA)
     ("BFD", "bfd"),  # Betfred
     ("BMGM", "bmgm"),  # BetMGM
     ("BV", "bv"),  # BetVictor
@@ -261,6 +262,45 @@ def detect_quote_columns(header: Iterable[str]) -> list[QuoteColumns]:
             taken.add(bookmaker)
             specs.append(QuoteColumns(market, timing, bookmaker, columns, line_column))
     return specs
+
+
+def unrecognised_quote_columns(
+    header: Iterable[str], specs: Sequence[QuoteColumns] | None = None
+) -> list[str]:
+    """Odds-shaped column groups no ``QuoteColumns`` reads, as ``"<prefix> <market> <timing>"``.
+
+    A group is a full set of one market's suffixes after one prefix (``BFH, BFD, BFA``) whose
+    columns the recognised ``specs`` (``detect_quote_columns``) do not use: a bookmaker not in
+    ``BOOKMAKER_PREFIXES``, a second source for a bookmaker already read, or handicap prices
+    without their line column. The loader counts them in the report (``columns_ignored``) so a
+    new bookmaker in a newer file is seen, not silently skipped. Closing groups are matched
+    first, so ``BFCH`` is a closing price of ``BF``, not a pre-match one of ``BFC``.
+
+    Examples
+    --------
+    >>> unrecognised_quote_columns(["PSH", "PSD", "PSA", "BFH", "BFD", "BFA", "BFCH", "BFCD",
+    ...                             "BFCA", "HTHG"])
+    ['BF 1x2 closing', 'BF 1x2 prematch']
+    """
+    names = list(dict.fromkeys(header))
+    present = set(names)
+    if specs is None:
+        specs = detect_quote_columns(names)
+    used = {c for spec in specs for c in spec.columns}
+    groups: list[str] = []
+    for timing in ("closing", "prematch"):
+        for (market, kind), suffixes in _SUFFIXES.items():
+            if kind != timing:
+                continue
+            for column in names:
+                if column in used or not column.endswith(suffixes[0]):
+                    continue
+                prefix = column[: -len(suffixes[0])]
+                columns = [prefix + suffix for suffix in suffixes]
+                if prefix and all(c in present and c not in used for c in columns):
+                    used.update(columns)
+                    groups.append(f"{prefix} {market} {timing}")
+    return sorted(groups)
 
 
 def load_football(
@@ -580,11 +620,14 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         lines = lines[~blank]
     report.rows_read += len(frame)
     folder = Path(name.replace("\\", "/")).parent.name
+    specs = detect_quote_columns(frame.columns)
+    for group in unrecognised_quote_columns(frame.columns, specs):
+        report.ignore_columns(group)
     return _RawFile(
         name=name,
         frame=frame,
         lines=lines,
-        specs=detect_quote_columns(frame.columns),
+        specs=specs,
         season=_season_from_name(name),
         folder_league=folder or Path(name).stem,
     )

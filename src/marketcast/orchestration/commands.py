@@ -227,7 +227,7 @@ def _print_report(report: dict[str, Any], title: str) -> None:
     for key in ("files_read", "rows_read", "rows_kept", "blank_rows", "gaps_left"):
         if key in report:
             table.add_row(key, str(report[key]))
-    for section in ("repaired", "dropped", "quotes_dropped"):
+    for section in ("repaired", "dropped", "quotes_dropped", "columns_ignored"):
         for reason, count in sorted(report.get(section, {}).items()):
             table.add_row(f"{section}: {reason}", str(count))
     Console().print(table)
