@@ -269,18 +269,18 @@ def unrecognised_quote_columns(
 ) -> list[str]:
     """Odds-shaped column groups no ``QuoteColumns`` reads, as ``"<prefix> <market> <timing>"``.
 
-    A group is a full set of one market's suffixes after one prefix (``BFH, BFD, BFA``) whose
+    A group is a full set of one market's suffixes after one prefix (``ZZH, ZZD, ZZA``) whose
     columns the recognised ``specs`` (``detect_quote_columns``) do not use: a bookmaker not in
     ``BOOKMAKER_PREFIXES``, a second source for a bookmaker already read, or handicap prices
     without their line column. The loader counts them in the report (``columns_ignored``) so a
     new bookmaker in a newer file is seen, not silently skipped. Closing groups are matched
-    first, so ``BFCH`` is a closing price of ``BF``, not a pre-match one of ``BFC``.
+    first, so ``ZZCH`` is a closing price of ``ZZ``, not a pre-match one of ``ZZC``.
 
     Examples
     --------
-    >>> unrecognised_quote_columns(["PSH", "PSD", "PSA", "BFH", "BFD", "BFA", "BFCH", "BFCD",
-    ...                             "BFCA", "HTHG"])
-    ['BF 1x2 closing', 'BF 1x2 prematch']
+    >>> unrecognised_quote_columns(["PSH", "PSD", "PSA", "ZZH", "ZZD", "ZZA", "ZZCH", "ZZCD",
+    ...                             "ZZCA", "HTHG"])
+    ['ZZ 1x2 closing', 'ZZ 1x2 prematch']
     """
     names = list(dict.fromkeys(header))
     present = set(names)
