@@ -464,6 +464,35 @@ def test_a_long_journal_is_compacted_to_the_window_and_followers_replay_it(
         service.close()
 
 
+def test_a_corrupt_journal_line_is_skipped_with_a_warning_and_compacted_away(
+    setup: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write cut short (a full disk, a killed worker) must not stop every worker's replay."""
+    journal = tmp_path / "feed" / "bars.jsonl"
+    settings = CryptoSettings(
+        candle_paths=(str(setup.candle_dir),), journal_path=str(journal), journal_max_bytes=1
+    )
+    candles = CryptoService(setup.registry, CryptoSettings(candle_paths=settings.candle_paths))
+    bars = [CandleIn.model_validate(b) for b in next_bars(candles.snapshot().store.candles, 0.01)]
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(
+        b'{"pair": "BTCUSDT", "open_ti\n'
+        + b"".join(b.model_dump_json().encode() + b"\n" for b in bars)
+    )
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        service = CryptoService(setup.registry, settings)
+    assert "skipped a line that is not a bar" in caplog.text
+    last = service.snapshot().store.last_open_by_pair()
+    assert all(last[b.pair] == pd.Timestamp(b.open_time_utc) for b in bars)
+    service.push_candles(
+        [CandleIn.model_validate(b) for b in next_bars(service.snapshot().store.candles, 0.0)]
+    )  # past journal_max_bytes: compacted, and the corrupt line goes
+    lines = journal.read_bytes().splitlines()
+    assert len(lines) == 2 * len(bars)
+    assert all(CandleIn.model_validate_json(line) for line in lines)
+    service.close()
+
+
 def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_path: Path) -> None:
     empty = ServingSettings(registry=str(tmp_path / "registry"))
     assert build_crypto_service(empty) is None

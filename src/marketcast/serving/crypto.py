@@ -419,12 +419,14 @@ class CryptoService:
         assert self._journal is not None
         before = self._journal_offset
         start = self._snapshot.store.latest_open - _HOUR * (self.settings.window_bars - 1)
-        kept: list[bytes] = []
         with self._journal.open("rb") as handle:
-            for line in handle:
-                bar = CandleIn.model_validate_json(line)
-                if pd.Timestamp(bar.open_time_utc) >= start:
-                    kept.append(line)
+            lines = handle.read().splitlines()
+        bars = _journal_bars(self._journal, lines)  # a corrupt line is dropped here, logged
+        kept = [
+            bar.model_dump_json().encode() + b"\n"
+            for bar in bars
+            if pd.Timestamp(bar.open_time_utc) >= start
+        ]
         staging = self._journal.with_name(self._journal.name + ".compacting")
         with staging.open("wb") as handle:
             handle.writelines(kept)
@@ -499,7 +501,7 @@ class CryptoService:
         if not complete:
             return 0
         self._journal_offset += len(complete)
-        bars = [CandleIn.model_validate_json(line) for line in complete.splitlines() if line]
+        bars = _journal_bars(self._journal, complete.splitlines())
         last_open = self._snapshot.store.last_open_by_pair()
         fresh = [
             b
@@ -978,6 +980,25 @@ def _locked(path: Path | None, *, exclusive: bool) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _journal_bars(journal: Path, lines: Sequence[bytes]) -> list[CandleIn]:
+    """The bars of journal ``lines``; a line that is not a bar (a write cut short by a full
+    disk, say) is skipped with a warning naming it, so one bad line cannot stop every worker."""
+    bars: list[CandleIn] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            bars.append(CandleIn.model_validate_json(line))
+        except ValueError as err:
+            log.warning(
+                "crypto journal %s: skipped a line that is not a bar (%d bytes, %s)",
+                journal,
+                len(line),
+                str(err).splitlines()[0],
+            )
+    return bars
 
 
 def _lock_path(journal: Path) -> Path:
