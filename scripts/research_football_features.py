@@ -249,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
             ),
         },
     }
-    _print(report, variants)
     if args.probs:
         Path(args.probs).parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = {
@@ -264,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    _print(report, variants)  # after the files: a print can never lose a run's figures
     return 0
 
 
@@ -290,13 +290,14 @@ def _print(report: dict[str, Any], variants: list[str]) -> None:
         cells = "".join(f"{ratio[n]:>14.5f}" for n in names)
         print(f"{label:8}{sec['n']:>6}{cells}")
         pv = "".join(
-            f"{'p_mkt=' + format(sec['vs_market'][v]['p_value'], '.3f'):>14}" for v in variants
+            f"{'p_mkt=' + _fmt(sec['vs_market'][v]['p_value'], '.3f'):>14}" for v in variants
         )
         print(f"{'':14}{'':>14}{pv}")
     for v, test in report["pooled"]["vs_reference"].items():
         print(
-            f"pooled {v} vs {report['reference']}: mean gain {test['mean_difference']:+.5f}, "
-            f"t {test['t_stat']:.2f}, p {test['p_value']:.3f}"
+            f"pooled {v} vs {report['reference']}: mean gain "
+            f"{_fmt(test['mean_difference'], '+.5f')}, t {_fmt(test['t_stat'], '.2f')}, "
+            f"p {_fmt(test['p_value'], '.3f')}"
         )
     for scope, d in report["draw_premise"].items():
         print(
@@ -306,6 +307,11 @@ def _print(report: dict[str, Any], variants: list[str]) -> None:
                 f"{q['mean_gap']:+.3f}->{q['draw_rate_minus_price']:+.3f}" for q in d["quintiles"]
             )
         )
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    """``value`` formatted, or ``n/a`` where a test had nothing to say (identical forecasts)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -365,6 +365,26 @@ def test_best_shrink_keeps_signal_and_drops_noise() -> None:
     assert _best_shrink(prior[:500], weak, p_true[:500], min_gain=1.0) == 0.0
 
 
+def test_shrink_z_asks_a_noisy_target_for_more_evidence_than_a_smooth_one() -> None:
+    """Pure noise fitted on results passes the gain bar by luck; the z bar stops it, and still
+    keeps a weak real signal measured against smooth targets (its true probabilities)."""
+    kept_noise, kept_noise_z, kept_signal_z = 0, 0, 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = 2000
+        prior = np.log(np.full((n, 3), 1 / 3))
+        truth = rng.normal(0, 0.1, size=(n, 3))  # a football-sized correction
+        p_true = np.exp(truth) / np.exp(truth).sum(axis=1, keepdims=True)
+        one_hot = np.eye(3)[(p_true.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)]
+        noise = rng.normal(0, 0.1, size=(n, 3))
+        kept_noise += _best_shrink(prior, noise, one_hot, min_gain=1e-5) > 0
+        kept_noise_z += _best_shrink(prior, noise, one_hot, min_gain=1e-5, z=1.645) > 0
+        kept_signal_z += _best_shrink(prior, truth, p_true, min_gain=1e-5, z=1.645) > 0.9
+    assert kept_noise >= 4  # without z, about a third of the noise fits pass
+    assert kept_noise_z <= 2  # one-sided 5% per fit
+    assert kept_signal_z == 20
+
+
 def test_empty_frame_gives_empty_predictions(fitted, split) -> None:
     _, _, X_test = split
     empty = X_test.iloc[:0]

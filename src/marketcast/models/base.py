@@ -137,7 +137,12 @@ def soft_log_loss(raw: np.ndarray, targets: np.ndarray) -> float:
     One-hot targets give the log loss of the results; soft ones (closing prices) the
     cross-entropy to them.
     """
-    return float(-(targets * log_softmax(raw, axis=1)).sum(axis=1).mean())
+    return float(soft_log_loss_per_row(raw, targets).mean())
+
+
+def soft_log_loss_per_row(raw: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The cross-entropy of each row of ``softmax(raw)`` against its target probabilities."""
+    return np.asarray(-(targets * log_softmax(raw, axis=1)).sum(axis=1))
 
 
 def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from marketcast.models.base import (
     market_labels,
     n_outcomes,
     soft_log_loss,
+    soft_log_loss_per_row,
     training_targets,
 )
 from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
@@ -263,6 +264,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         shrink_to_market: bool = True,
         shrink_min_gain: float = 1e-4,
         shrink_min_rows: int = 200,
+        shrink_z: float = 0.0,
         target: str = "result",
         loss_ou: float = 0.5,
         loss_ah: float = 0.5,
@@ -299,6 +301,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.shrink_to_market = shrink_to_market
         self.shrink_min_gain = shrink_min_gain
         self.shrink_min_rows = shrink_min_rows
+        self.shrink_z = shrink_z
         self.target = target
         self.loss_ou = loss_ou
         self.loss_ah = loss_ah
@@ -476,7 +479,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             prior = batch[_MARKET_KEYS[market]][idx].cpu().double().numpy()[keep]
             learned = out[key].cpu().double().numpy()[keep] - prior
             self.shrink_[market.value] = _best_shrink(
-                prior, learned, target_p, min_gain=self.shrink_min_gain
+                prior, learned, target_p, min_gain=self.shrink_min_gain, z=self.shrink_z
             )
             head.shrink[j] = self.shrink_[market.value]
 
@@ -853,7 +856,12 @@ def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.nd
 
 
 def _best_shrink(
-    prior: np.ndarray, learned: np.ndarray, target_p: np.ndarray, *, min_gain: float
+    prior: np.ndarray,
+    learned: np.ndarray,
+    target_p: np.ndarray,
+    *,
+    min_gain: float,
+    z: float = 0.0,
 ) -> float:
     """``a`` in [0, 1] minimising the log loss of ``softmax(prior + a * learned)``.
 
@@ -869,7 +877,17 @@ def _best_shrink(
     candidates = {1.0: loss(1.0), float(result.x): float(result.fun)}
     best = min(candidates, key=lambda a: candidates[a])
     # Keep the market unless the network's part helps by more than noise-level gains.
-    return best if loss(0.0) - candidates[best] > min_gain else 0.0
+    if loss(0.0) - candidates[best] <= min_gain:
+        return 0.0
+    if z > 0:
+        # ...and by more than z standard errors of the per-row gains: a noisy target (results)
+        # needs a larger gain than a smooth one (closing prices) to count as one
+        gain = soft_log_loss_per_row(prior, target_p) - soft_log_loss_per_row(
+            prior + best * learned, target_p
+        )
+        if gain.mean() <= z * gain.std(ddof=1) / np.sqrt(len(gain)):
+            return 0.0
+    return best
 
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
