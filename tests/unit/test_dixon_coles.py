@@ -12,6 +12,7 @@ from scipy.stats import poisson
 from sklearn.base import clone
 
 from marketcast.models.dixon_coles import (
+    RHO_BOUND,
     DixonColes,
     _build_fit_data,
     _objective,
@@ -226,6 +227,26 @@ def test_warm_start_reaches_the_cold_optimum_faster() -> None:
     np.testing.assert_allclose(warm.rho_, cold.rho_, atol=2e-4)
     np.testing.assert_allclose(warm.predict_proba(frame), cold.predict_proba(frame), atol=2e-5)
     assert warm.n_iter_ < cold.n_iter_
+
+
+def test_a_warm_start_at_an_invalid_rho_refits_instead_of_freezing() -> None:
+    """A carried-over rho at its bound can make tau <= 0 on the new training set (a new league's
+    first weeks did): the objective is flat there, and the warm fit used to stop after 0
+    iterations, report convergence and keep last week's parameters for good."""
+    rng = np.random.default_rng(12)
+    attack, defence = rng.normal(0, 0.3, 12), rng.normal(0, 0.3, 12)
+    frame, goals = simulate(
+        attack, defence, home=0.25, rho=-0.1, intercept=0.1, reps=4, seed=6, days_apart=0.7
+    )
+    n_old = len(frame) - 40
+    warm = DixonColes(warm_start=True).fit(frame.iloc[:n_old], goals[:n_old])
+    warm.rho_[:] = -RHO_BOUND  # a stored state whose tau is <= 0 for a strong home side
+    warm.attack_[0] = 2.0
+    warm.fit(frame, goals)
+    cold = DixonColes().fit(frame, goals)
+    assert warm.n_iter_ > 0
+    assert warm.converged_
+    np.testing.assert_allclose(warm.predict_proba(frame), cold.predict_proba(frame), atol=2e-5)
 
 
 def test_unseen_team_gets_the_weak_team_prior(fitted: DixonColes) -> None:

@@ -553,6 +553,10 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         data = _build_fit_data(home, away, league, goals, w, teams.size, leagues.size)
 
         theta0 = self._initial_theta(teams, leagues, goals, league, w)
+        if _objective(theta0, data, float(self.l2))[0] >= _INVALID_OBJECTIVE:
+            # A carried-over rho can make tau <= 0 on a match added since the last fit; L-BFGS-B
+            # would see a flat objective there and stop at once. rho = 0 is always valid.
+            theta0[2 * teams.size + 2 * leagues.size :] = 0.0
         theta, converged, n_iter = self._minimise(theta0, data, fit_rho=True)
         fit_kind = "dixon_coles"
         if not converged:
@@ -656,7 +660,8 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
                 options={"maxiter": int(self.max_iter), "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20},
             )
             theta = theta0 + l_inv.T @ np.asarray(res.x, dtype=np.float64)
-            converged = bool(res.success)
+            # an invalid point (tau <= 0) has a flat objective: never call it converged
+            converged = bool(res.success) and float(res.fun) < _INVALID_OBJECTIVE
             if not converged and res.status == 2:  # line search stalled: accept a stationary point
                 _, grad = whitened(res.x)
                 lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
