@@ -213,14 +213,21 @@ def test_failed_fit_falls_back_to_poisson(sim: tuple) -> None:
     assert model.n_poisson_fallback_ == 7
 
 
-def test_warm_start_reaches_the_cold_optimum_faster() -> None:
-    rng = np.random.default_rng(11)
+def _warm_fit_before_the_last_40(
+    seed: int, sim_seed: int
+) -> tuple[pd.DataFrame, np.ndarray, DixonColes]:
+    """Simulated matches, and a warm-start model fitted on all but the last 40 of them."""
+    rng = np.random.default_rng(seed)
     attack, defence = rng.normal(0, 0.3, 12), rng.normal(0, 0.3, 12)
     frame, goals = simulate(
-        attack, defence, home=0.25, rho=-0.1, intercept=0.1, reps=4, seed=5, days_apart=0.7
+        attack, defence, home=0.25, rho=-0.1, intercept=0.1, reps=4, seed=sim_seed, days_apart=0.7
     )
     n_old = len(frame) - 40
-    warm = DixonColes(warm_start=True).fit(frame.iloc[:n_old], goals[:n_old])
+    return frame, goals, DixonColes(warm_start=True).fit(frame.iloc[:n_old], goals[:n_old])
+
+
+def test_warm_start_reaches_the_cold_optimum_faster() -> None:
+    frame, goals, warm = _warm_fit_before_the_last_40(11, 5)
     warm.fit(frame, goals)
     cold = DixonColes().fit(frame, goals)
     np.testing.assert_allclose(warm.attack_, cold.attack_, atol=2e-4)
@@ -233,13 +240,7 @@ def test_a_warm_start_at_an_invalid_rho_refits_instead_of_freezing() -> None:
     """A carried-over rho at its bound can make tau <= 0 on the new training set (a new league's
     first weeks did): the objective is flat there, and the warm fit used to stop after 0
     iterations, report convergence and keep last week's parameters for good."""
-    rng = np.random.default_rng(12)
-    attack, defence = rng.normal(0, 0.3, 12), rng.normal(0, 0.3, 12)
-    frame, goals = simulate(
-        attack, defence, home=0.25, rho=-0.1, intercept=0.1, reps=4, seed=6, days_apart=0.7
-    )
-    n_old = len(frame) - 40
-    warm = DixonColes(warm_start=True).fit(frame.iloc[:n_old], goals[:n_old])
+    frame, goals, warm = _warm_fit_before_the_last_40(12, 6)
     warm.rho_[:] = -RHO_BOUND  # a stored state whose tau is <= 0 for a strong home side
     warm.attack_[0] = 2.0
     warm.fit(frame, goals)
