@@ -529,8 +529,11 @@ class CryptoService:
         journal = self._journal
         if journal is None:
             return
-        if self._journal_replaced() or journal.stat().st_size > self._journal_offset:
-            with self._lock, _locked(self._journal_lock, exclusive=False):
+        # under the lock: a push on another thread may be swapping the handle (compaction)
+        with self._lock:
+            if not self._journal_replaced() and journal.stat().st_size <= self._journal_offset:
+                return
+            with _locked(self._journal_lock, exclusive=False):
                 self._catch_up()
 
     def champion_fingerprint(self) -> Fingerprint:
