@@ -151,6 +151,23 @@ def test_evaluate_rejects_unknown_model(epl_folder: Path, tmp_path: Path, capsys
     assert "oracle" in capsys.readouterr().err
 
 
+def test_evaluate_scores_only_the_window_between_start_and_end(
+    epl_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """``--end`` closes the window (it stopped with "output array is read-only" on pandas 3)."""
+    args = ["evaluate", "football", "--data", str(epl_folder), "--models", "market"]
+    out = tmp_path / "window.json"
+    window = ["--start", "2022-01-01", "--end", "2022-03-01", "--json", str(out)]
+    assert main([*args, *window]) == 0
+    opened = json.loads(out.read_text())
+    assert main([*args, "--start", "2022-01-01", "--json", str(out)]) == 0
+    to_the_end = json.loads(out.read_text())
+    assert 0 < opened["n_matches"] < to_the_end["n_matches"]
+    backwards = ["--start", "2022-03-01", "--end", "2022-01-01", "--json", str(out)]
+    assert main([*args, *backwards]) == 2
+    assert "--end 2022-01-01 must be after --start 2022-03-01" in capsys.readouterr().err
+
+
 def test_data_check_passes_on_good_files(epl_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "integrity.json"
     assert main(["data", "check", str(epl_folder), "--json", str(out)]) == 0

@@ -100,3 +100,13 @@ def test_data_check_recognises_candle_files(candle_folder: Path, tmp_path: Path)
     issue = checked["issues"][0]
     assert (issue["row"], issue["field"], issue["reason"]) == (6, "high", "non_positive_price")
     assert issue["file"].endswith("BTCUSDT_1h.csv")
+
+
+def test_evaluate_crypto_rejects_an_end_before_the_start(
+    candle_folder: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["evaluate", "crypto", "--data", str(candle_folder), "--horizons", "1h"]
+    window = ["--start", "2023-05-01", "--end", "2023-04-01", "--json", str(tmp_path / "x.json")]
+    assert main([*args, *window]) == 2
+    assert "--end 2023-04-01 must be after --start 2023-05-01" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()

@@ -44,6 +44,7 @@ from marketcast.orchestration.crypto_jobs import (
     run_group_task,
 )
 from marketcast.orchestration.football import _progress, write_json
+from marketcast.orchestration.window import as_utc, utc_window
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
 
@@ -108,11 +109,6 @@ class CryptoEvaluation:
                 for h, ev in self.horizons.items()
             },
         }
-
-
-def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> PreparedCrypto:
@@ -268,7 +264,9 @@ def describe_plan(
 ) -> dict[str, Any]:
     """What a run would do (``--dry-run``): pairs, groups, jobs and their priorities."""
     groups = pair_groups(prepared, config.group_size)
-    test_days = (prepared.features["decision_time_utc"].max() - _utc(start)).total_seconds() / 86400
+    test_days = (
+        prepared.features["decision_time_utc"].max() - as_utc(start)
+    ).total_seconds() / 86400
     steps = max(0, int(np.ceil(test_days / config.walk_forward.step_days)))
     jobs = [
         {
@@ -301,8 +299,7 @@ def evaluate_crypto(
 ) -> CryptoEvaluation:
     """Steps 5-8 on every horizon: walk forward, backtest net of costs, pick champions."""
     horizons = tuple(config.horizons)
-    start_utc = _utc(start)
-    end_utc = _utc(end) if end else None
+    start_utc, end_utc = utc_window(start, end or None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc)

@@ -31,6 +31,7 @@ from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
+from marketcast.orchestration.window import utc_window
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
 from marketcast.reports.writer import to_jsonable, write_report
@@ -84,12 +85,16 @@ def test_mask_last_seasons(matches: pd.DataFrame, n_seasons: int) -> np.ndarray:
 
 
 def test_mask_between(matches: pd.DataFrame, start: str, end: str | None) -> np.ndarray:
-    """Rows with ``start <= kickoff_utc < end`` (dates are read as UTC midnight)."""
+    """Rows with ``start <= kickoff_utc < end`` (dates are read as UTC midnight).
+
+    Raises ``ValueError`` when ``end`` is not after ``start``.
+    """
     kickoff = matches["kickoff_utc"]
-    mask = (kickoff >= _utc(start)).to_numpy()
-    if end is not None:
-        mask &= (kickoff < _utc(end)).to_numpy()
-    return mask
+    start_utc, end_utc = utc_window(start, end)
+    inside = kickoff >= start_utc
+    if end_utc is not None:
+        inside &= kickoff < end_utc
+    return inside.to_numpy(dtype=bool, copy=True)
 
 
 def evaluate_football(
@@ -421,11 +426,6 @@ def _progress(console: Console | None, label: str) -> Iterator[ProgressFn]:
             bar.update(task, completed=done, total=total, detail=detail)
 
         yield update
-
-
-def _utc(value: str) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _pct(value: float | None) -> str:
