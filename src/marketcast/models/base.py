@@ -65,14 +65,10 @@ def fit_football_model(
     """Fit ``model`` on ``(X, y)``; a model trained on the closing line also gets ``closing``.
 
     Models whose ``target`` parameter is ``"closing"`` learn the de-margined closing price of
-    earlier matches instead of (or beside) their results; every other model ignores it.
+    earlier matches instead of (or beside) their results; every other model ignores it. Such a
+    model checks the closing prices itself (`closing_in_training_order`).
     """
     if getattr(model, "target", "result") == "closing":
-        if closing is None:
-            raise ValueError(
-                f"{type(model).__name__} has target='closing' but no closing probabilities "
-                "were given: pass closing=closing_targets(data)"
-            )
         return model.fit(X, y, closing=closing)
     return model.fit(X, y)
 
@@ -91,7 +87,9 @@ def closing_in_training_order(
     if target != "closing":
         return {}
     if closing is None:
-        raise ValueError("target='closing' needs the closing probabilities (closing=...)")
+        raise ValueError(
+            "target='closing' needs the closing probabilities: pass closing=closing_targets(data)"
+        )
     out = {}
     for market, p in closing.items():
         p = np.asarray(p, dtype=float)
