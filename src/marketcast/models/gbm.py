@@ -333,8 +333,7 @@ def _raw_scores(
             booster.predict(features, raw_score=True, num_iteration=n_iter, num_threads=threads)
         )
     if k == 2:
-        logit = trees + (init[:, 0] - init[:, 1])
-        return np.column_stack([logit, np.zeros_like(logit)])
+        return _as_raw(trees + (init[:, 0] - init[:, 1]), k)
     return np.asarray(trees).reshape(len(features), k) + init
 
 
