@@ -450,22 +450,15 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.shrink_: dict[str, float] = {m.value: 1.0 for m in _LOGIT_KEYS}
         if not self.shrink_to_market:
             return
-        if n - n_train < self.shrink_min_rows:
-            log.info(
-                "neural: %d validation rows are too few to judge the network; "
-                "the forecast stays the market price",
-                n - n_train,
-            )
-            self.shrink_ = dict.fromkeys(self.shrink_, 0.0)
-            head.shrink.fill_(0.0)
-            return
         idx = torch.arange(n_train, n, device=targets["w_1x2"].device)
-        with torch.no_grad():
-            out = self.network_(_take(batch, idx))
+        out = None  # no market can pass the bar on a shorter slice: skip the forward pass
+        if len(idx) >= self.shrink_min_rows:
+            with torch.no_grad():
+                out = self.network_(_take(batch, idx))
         for j, (market, key) in enumerate(_LOGIT_KEYS.items()):
             p_key, w_key = _TARGET_KEYS[market]
             keep = targets[w_key][idx].cpu().numpy() > 0
-            if keep.sum() < self.shrink_min_rows:
+            if out is None or keep.sum() < self.shrink_min_rows:
                 log.info(
                     "neural %s: %d validation rows are too few to judge the network; "
                     "the forecast stays the market price",
