@@ -295,13 +295,17 @@ class CryptoService:
 
     def _trim(self, candles: pd.DataFrame) -> pd.DataFrame:
         """Keep the trailing ``window_bars`` hours up to the latest bar of any pair."""
-        latest = candles["open_time_utc"].max()
-        start = latest - pd.Timedelta(hours=self.settings.window_bars - 1)
-        kept = candles.loc[candles["open_time_utc"] >= start]
+        kept = candles.loc[
+            candles["open_time_utc"] >= self._window_start(candles["open_time_utc"].max())
+        ]
         out: pd.DataFrame = kept.sort_values(
             ["pair", "open_time_utc"], kind="stable", ignore_index=True
         )
         return out
+
+    def _window_start(self, latest: pd.Timestamp) -> pd.Timestamp:
+        """Open time of the oldest bar kept: ``window_bars`` hours ending at ``latest``."""
+        return latest - pd.Timedelta(hours=self.settings.window_bars - 1)
 
     def _now_text(self) -> str:
         return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -418,15 +422,11 @@ class CryptoService:
         """
         assert self._journal is not None
         before = self._journal_offset
-        start = self._snapshot.store.latest_open - _HOUR * (self.settings.window_bars - 1)
+        start = self._window_start(self._snapshot.store.latest_open)
         with self._journal.open("rb") as handle:
             lines = handle.read().splitlines()
         bars = _journal_bars(self._journal, lines)  # a corrupt line is dropped here, logged
-        kept = [
-            bar.model_dump_json().encode() + b"\n"
-            for bar in bars
-            if pd.Timestamp(bar.open_time_utc) >= start
-        ]
+        kept = [_journal_line(bar) for bar in bars if pd.Timestamp(bar.open_time_utc) >= start]
         staging = self._journal.with_name(self._journal.name + ".compacting")
         with staging.open("wb") as handle:
             handle.writelines(kept)
@@ -1021,9 +1021,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _journal_line(bar: CandleIn) -> bytes:
+    """One bar as a journal line (JSON, newline-terminated)."""
+    return bar.model_dump_json().encode() + b"\n"
+
+
 def _append_journal(path: Path, bars: Sequence[CandleIn]) -> int:
     """Append bars as JSON lines (flushed to disk); returns the journal's new size."""
-    payload = b"".join(bar.model_dump_json().encode() + b"\n" for bar in bars)
+    payload = b"".join(_journal_line(bar) for bar in bars)
     with path.open("ab") as handle:
         handle.write(payload)
         handle.flush()
