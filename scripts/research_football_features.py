@@ -61,6 +61,7 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "closing_target": ((), "closing"),
     "closing_cross_market": (("cross_market",), "closing"),
     "closing_all": (("shots", "cross_market"), "closing"),
+    "closing_line_moves": (("line_moves",), "closing"),
 }
 
 

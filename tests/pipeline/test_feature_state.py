@@ -46,6 +46,8 @@ COMPARED_OPTIONAL = (
     "xm_supremacy",
     "xm_draw_gap",
     "xm_over_gap",
+    "line_move_diff",
+    "total_move_sum",
 )
 
 

@@ -1,4 +1,4 @@
-"""Closing odds and results never enter a feature; every walk-forward split trains on the past."""
+"""A match's closing odds and result never enter its features; every split trains on the past."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ from marketcast.splits.walk_forward import LeakageError, WalkForwardSplit, check
 from marketcast.types import MarketKind
 
 CLOSING_MARKERS = ("closing", "close", "psc", "avgc", "maxc", "b365c")
+#: The "line_moves" group: earlier matches' moves to the closing line (never a match's own).
+LINE_MOVE_COLUMNS = (
+    "home_line_move_ewm",
+    "away_line_move_ewm",
+    "line_move_diff",
+    "home_total_move_ewm",
+    "away_total_move_ewm",
+    "total_move_sum",
+)
 
 
 def _numeric(X: pd.DataFrame) -> pd.DataFrame:
@@ -29,7 +38,7 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def epl_features_all(epl: FootballData) -> pd.DataFrame:
-    """Features with every optional group (shots, cross-market) as well as the core set."""
+    """Features with every optional group (shots, cross-market, line moves) and the core set."""
     return build_features(epl, groups=OPTIONAL_FEATURE_GROUPS)
 
 
@@ -39,17 +48,51 @@ def test_no_outcome_or_closing_column_in_features(epl_features_all: pd.DataFrame
     assert not [c for c in columns if any(marker in c for marker in CLOSING_MARKERS)]
 
 
-def test_closing_odds_never_change_a_feature(
-    epl: FootballData, epl_features_all: pd.DataFrame
-) -> None:
+def _perturb_closing(epl: FootballData, rows: np.ndarray, seed: int) -> FootballData:
+    """``epl`` with every closing quote of the matches ``rows`` moved far (and its lines)."""
     odds = epl.odds.copy()
-    closing = odds["timing"] == "closing"
-    rng = np.random.default_rng(0)
+    closing = (odds["timing"] == "closing") & odds["match_id"].isin(
+        epl.matches.loc[rows, "match_id"]
+    )
+    rng = np.random.default_rng(seed)
     for col in ("odds_0", "odds_1", "odds_2"):
         odds.loc[closing, col] = odds.loc[closing, col] * rng.uniform(1.2, 3.0, closing.sum())
     odds.loc[closing, "line"] = odds.loc[closing, "line"] + 0.25
-    perturbed = build_features(dataclasses.replace(epl, odds=odds), groups=OPTIONAL_FEATURE_GROUPS)
-    pd.testing.assert_frame_equal(_numeric(perturbed), _numeric(epl_features_all))
+    return dataclasses.replace(epl, odds=odds)
+
+
+def test_closing_odds_change_no_feature_but_the_line_moves(
+    epl: FootballData, epl_features_all: pd.DataFrame
+) -> None:
+    perturbed = _numeric(
+        build_features(
+            _perturb_closing(epl, np.ones(len(epl.matches), dtype=bool), seed=0),
+            groups=OPTIONAL_FEATURE_GROUPS,
+        )
+    )
+    expected = _numeric(epl_features_all)
+    others = [c for c in expected.columns if c not in LINE_MOVE_COLUMNS]
+    pd.testing.assert_frame_equal(perturbed[others], expected[others])
+    for column in LINE_MOVE_COLUMNS:  # ...which do read earlier closing prices
+        assert not np.allclose(perturbed[column], expected[column], equal_nan=True), column
+
+
+def test_closing_odds_only_reach_features_of_later_dates(
+    epl: FootballData, epl_features_all: pd.DataFrame
+) -> None:
+    kickoff = epl.matches["kickoff_utc"]
+    cutoff = kickoff.iloc[len(kickoff) // 2].normalize()
+    perturbed = build_features(
+        _perturb_closing(epl, (kickoff >= cutoff).to_numpy(), seed=2),
+        groups=OPTIONAL_FEATURE_GROUPS,
+    )
+    upto = (kickoff < cutoff + pd.Timedelta(days=1)).to_numpy()  # the cutoff's own date too
+    pd.testing.assert_frame_equal(_numeric(perturbed)[upto], _numeric(epl_features_all)[upto])
+    # ...and the change does reach later matches, so the test can fail.
+    for column in LINE_MOVE_COLUMNS:
+        assert not np.allclose(
+            perturbed.loc[~upto, column], epl_features_all.loc[~upto, column], equal_nan=True
+        ), column
 
 
 def test_a_matchs_own_stats_and_result_never_reach_its_features(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ HISTORY_CAP_MATCHES = 40
 XG_PER_SHOT_ON_TARGET = 0.24
 XG_PER_SHOT_OFF_TARGET = 0.013
 SHOTS_HALFLIFE_MATCHES = 6.0
+#: Half-life of the line-move averages, in a team's matches: the 1X2 move's correlation with the
+#: team's earlier moves peaks at 3-4 over the seasons before every research window (0.112).
+LINE_MOVE_HALFLIFE_MATCHES = 4.0
 #: Goals 0..POISSON_MAX_GOALS per side in the cross-market fit (tail beyond: < 1e-9 for rate 4).
 POISSON_MAX_GOALS = 20
 #: Feature groups `build_features` can add to the core set, and the ones it adds by default.
@@ -50,7 +53,7 @@ POISSON_MAX_GOALS = 20
 #: (ratio to closing 1.00346 -> 1.00351), "cross_market" lowered it by a margin a paired test
 #: cannot tell from noise (1.00331, p = 0.17) and did nothing on the test window: both are off.
 #: See docs/models.md.
-OPTIONAL_FEATURE_GROUPS = ("shots", "cross_market")
+OPTIONAL_FEATURE_GROUPS = ("shots", "cross_market", "line_moves")
 DEFAULT_FEATURE_GROUPS: tuple[str, ...] = ()
 
 
@@ -63,7 +66,8 @@ def build_features(
     """Return the feature frame ``X`` for every match, using only what was known before kick-off.
 
     Ratings and form use matches on earlier calendar dates only; market columns use pre-match
-    prices only. Closing odds and results never enter.
+    prices only. A match's own closing odds and result never enter; those of a team's earlier
+    matches may (form, ratings, and the optional ``"line_moves"`` group).
 
     Parameters
     ----------
@@ -73,7 +77,8 @@ def build_features(
         How pre-match odds become probabilities (recorded in the run manifest).
     groups
         Optional feature groups (`OPTIONAL_FEATURE_GROUPS`) on top of the core set:
-        ``"shots"`` (`shot_features`), ``"cross_market"`` (`cross_market_features`).
+        ``"shots"`` (`shot_features`), ``"cross_market"`` (`cross_market_features`),
+        ``"line_moves"`` (`line_move_features`).
 
     Returns
     -------
@@ -94,6 +99,8 @@ def build_features(
     X = pd.concat([X, market_features(data, demargin_method=demargin_method)], axis=1)
     if "cross_market" in groups:
         X = pd.concat([X, cross_market_features(X)], axis=1)
+    if "line_moves" in groups:
+        X = pd.concat([X, line_move_features(data, demargin_method=demargin_method)], axis=1)
     X = pd.concat([X, market_residual_features(matches, X)], axis=1)
     X["season_day"] = _days_into_season(matches["kickoff_utc"], matches["season"])
     X["league"] = X["league"].astype("category")
@@ -207,33 +214,15 @@ def shot_features(matches: pd.DataFrame) -> pd.DataFrame:
         "finishing_resid": (goals[0] - xg[0], goals[1] - xg[1]),
         "conceding_resid": (goals[1] - xg[1], goals[0] - xg[0]),
     }
-    long = pd.DataFrame(
-        {
-            "row": np.concatenate([np.arange(n), np.arange(n)]),
-            "team": np.concatenate(
-                [matches["home_team"].to_numpy(), matches["away_team"].to_numpy()]
-            ),
-            "kickoff_utc": np.concatenate([matches["kickoff_utc"].to_numpy()] * 2),
-            **{name: np.concatenate(pair) for name, pair in per_side.items()},
-        }
-    ).sort_values(["team", "kickoff_utc", "row"], kind="stable")
-    names = list(per_side)
-    previous = long.groupby("team", sort=False)[names].shift(1)
-    smoothed = previous.groupby(long["team"], sort=False)[names].transform(
-        lambda s: s.ewm(halflife=SHOTS_HALFLIFE_MATCHES, min_periods=1, ignore_na=True).mean()
-    )
-    values = np.full((2 * n, len(names)), np.nan)
-    values[long.index.to_numpy()] = smoothed.to_numpy(dtype=float)  # rows: home block, away
+    smoothed = _team_history_ewm(matches, per_side, SHOTS_HALFLIFE_MATCHES)
     out: dict[str, np.ndarray] = {}
-    for offset, side in ((0, "home"), (n, "away")):
-        part = values[offset : offset + n]
-        for j, name in enumerate(names):
-            out[f"{side}_{name}_ewm"] = part[:, j]
+    for k, side in enumerate(("home", "away")):
+        for name, values in smoothed.items():
+            out[f"{side}_{name}_ewm"] = values[k]
+        sot_for, sot_against = smoothed["sot_for"][k], smoothed["sot_against"][k]
         with np.errstate(invalid="ignore", divide="ignore"):
-            total = part[:, names.index("sot_for")] + part[:, names.index("sot_against")]
-            out[f"{side}_sot_share"] = np.where(
-                total > 0, part[:, names.index("sot_for")] / total, np.nan
-            )
+            total = sot_for + sot_against
+            out[f"{side}_sot_share"] = np.where(total > 0, sot_for / total, np.nan)
     out["sot_share_diff"] = out["home_sot_share"] - out["away_sot_share"]
     out["xg_diff_ewm"] = (out["home_xg_for_ewm"] - out["home_xg_against_ewm"]) - (
         out["away_xg_for_ewm"] - out["away_xg_against_ewm"]
@@ -406,26 +395,90 @@ def market_residual_features(matches: pd.DataFrame, X: pd.DataFrame) -> pd.DataF
     expected_away = 3 * price[:, 2] + price[:, 1]
     points_home = 3 * outcome[:, 0] + outcome[:, 1]
     points_away = 3 * outcome[:, 2] + outcome[:, 1]
+    team = _team_history_ewm(
+        matches,
+        {"resid": (points_home - expected_home, points_away - expected_away)},
+        TEAM_RESIDUAL_HALFLIFE_MATCHES,
+    )["resid"]
+    out["home_team_price_resid"], out["away_team_price_resid"] = team
+    return pd.DataFrame(out, index=matches.index)
+
+
+def line_move_features(data: FootballData, *, demargin_method: str = "shin") -> pd.DataFrame:
+    """How far the price of each team's *earlier* matches moved between the snapshot and kick-off.
+
+    A match's closing line is public once it kicks off, so like its result it may inform the
+    teams' later matches, never its own (the one-match shift of `_team_history_ewm`). Per match
+    the 1X2 move is the change in log(p_home / p_away) from the de-margined pre-match price (the
+    one the market columns hold) to the de-margined closing line (`closing_probabilities`), and
+    the over/under move the change in log(p_over / p_under). Per team, from its own side (a move
+    towards the away side counts against the home team and for the away team), exponentially
+    weighted over its earlier matches (half-life `LINE_MOVE_HALFLIFE_MATCHES`):
+    ``home_line_move_ewm``, ``away_line_move_ewm``, their difference ``line_move_diff``;
+    ``home_total_move_ewm``, ``away_total_move_ewm`` and their sum ``total_move_sum``. Why: money
+    that arrives after the snapshot keeps arriving for the same team (news the snapshot price
+    takes weeks to absorb), so a team's recent moves predict its next one (correlation 0.11 to
+    0.13 on the bundled seasons; `docs/models.md`). Matches without both prices are skipped.
+    """
+    moves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for market, name, (up, down) in (
+        (MarketKind.ONE_X_TWO, "line_move", (0, 2)),
+        (MarketKind.OVER_UNDER_25, "total_move", (0, 1)),
+    ):
+        before, _ = prematch_probabilities(data, market, method=demargin_method)
+        after, _ = closing_probabilities(data, market, method=demargin_method)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = np.log(after[:, up] / after[:, down]) - np.log(before[:, up] / before[:, down])
+        move = np.where(np.isfinite(move), move, np.nan)
+        moves[name] = (move, -move) if market is MarketKind.ONE_X_TWO else (move, move)
+    smoothed = _team_history_ewm(data.matches, moves, LINE_MOVE_HALFLIFE_MATCHES)
+    home_line, away_line = smoothed["line_move"]
+    home_total, away_total = smoothed["total_move"]
+    return pd.DataFrame(
+        {
+            "home_line_move_ewm": home_line,
+            "away_line_move_ewm": away_line,
+            "line_move_diff": home_line - away_line,
+            "home_total_move_ewm": home_total,
+            "away_total_move_ewm": away_total,
+            "total_move_sum": home_total + away_total,
+        },
+        index=data.matches.index,
+    )
+
+
+def _team_history_ewm(
+    matches: pd.DataFrame,
+    per_side: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    halflife: float,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per team, an exponentially weighted mean over its *earlier* matches.
+
+    ``per_side`` maps a name to (the value a match holds for its home team, for its away team).
+    Each team's own sequence of values is shifted by one match (a team never plays twice on one
+    date, so every value used is strictly earlier than the fixture it describes), then smoothed
+    with ``halflife`` matches; NaN values (a match without the statistic) are skipped. Returns
+    name -> (the home team's smoothed value for each match, the away team's).
+    """
     n = len(matches)
+    names = list(per_side)
     long = pd.DataFrame(
         {
             "row": np.concatenate([np.arange(n), np.arange(n)]),
-            "team": np.concatenate([matches["home_team"], matches["away_team"]]),
+            "team": np.concatenate(
+                [matches["home_team"].to_numpy(), matches["away_team"].to_numpy()]
+            ),
             "kickoff_utc": np.concatenate([matches["kickoff_utc"].to_numpy()] * 2),
-            "resid": np.concatenate([points_home - expected_home, points_away - expected_away]),
+            **{name: np.concatenate(pair) for name, pair in per_side.items()},
         }
     ).sort_values(["team", "kickoff_utc", "row"], kind="stable")
-    previous = long.groupby("team", sort=False)["resid"].shift(1)
-    smoothed = previous.groupby(long["team"], sort=False).transform(
-        lambda v: v.ewm(
-            halflife=TEAM_RESIDUAL_HALFLIFE_MATCHES, min_periods=1, ignore_na=True
-        ).mean()
+    previous = long.groupby("team", sort=False)[names].shift(1)
+    smoothed = previous.groupby(long["team"], sort=False)[names].transform(
+        lambda s: s.ewm(halflife=halflife, min_periods=1, ignore_na=True).mean()
     )
-    team = np.full(2 * n, np.nan)
-    team[long.index.to_numpy()] = smoothed.to_numpy()
-    out["home_team_price_resid"] = team[:n]
-    out["away_team_price_resid"] = team[n:]
-    return pd.DataFrame(out, index=matches.index)
+    values = np.full((2 * n, len(names)), np.nan)
+    values[long.index.to_numpy()] = smoothed.to_numpy(dtype=float)  # rows: home block, away
+    return {name: (values[:n, j], values[n:, j]) for j, name in enumerate(names)}
 
 
 def _league_decayed_mean(
@@ -532,7 +585,8 @@ def closing_probabilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """De-margined closing probabilities: Pinnacle where present, else the closing average.
 
-    This is the yardstick only; it must never feed a feature.
+    The yardstick. It never feeds a feature of its own match; `line_move_features` reads it for
+    the teams' later matches only.
     """
     return _first_available(data, market, Timing.CLOSING, (PINNACLE, AVERAGE_BOOKMAKER), method)
 
@@ -548,7 +602,7 @@ def closing_targets(
     The de-margined closing line of each match, for models that learn the closing price of
     earlier matches (``LightGBMModel(target="closing")``). An Asian handicap row is kept only
     where the closing line is the pre-match line the model prices; elsewhere, and where nothing
-    closed, the row is NaN. Like `closing_probabilities`, this must never feed a feature.
+    closed, the row is NaN. It never feeds a feature.
     """
     out: dict[str, np.ndarray] = {}
     for market in markets:

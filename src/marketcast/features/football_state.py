@@ -43,6 +43,8 @@ _SHOT_TEAM_COLUMNS = (
     "conceding_resid_ewm",
     "sot_share",
 )
+#: Per-team columns of the optional "line_moves" group, without the side prefix.
+_LINE_MOVE_TEAM_COLUMNS = ("line_move_ewm", "total_move_ewm")
 #: Columns a team carries as the home side / away side (names as in ``build_features``); those
 #: of an optional group the state was not built with are left out.
 HOME_SIDE = (
@@ -55,6 +57,7 @@ HOME_SIDE = (
     "home_n_previous_matches",
     "home_team_price_resid",
     *(f"home_{c}" for c in _SHOT_TEAM_COLUMNS),
+    *(f"home_{c}" for c in _LINE_MOVE_TEAM_COLUMNS),
 )
 AWAY_SIDE = (
     "elo_away",
@@ -66,6 +69,7 @@ AWAY_SIDE = (
     "away_n_previous_matches",
     "away_team_price_resid",
     *(f"away_{c}" for c in _SHOT_TEAM_COLUMNS),
+    *(f"away_{c}" for c in _LINE_MOVE_TEAM_COLUMNS),
 )
 LEAGUE_SIDE = ("league_resid_home", "league_resid_draw", "league_resid_away", "league_resid_over")
 STATE_VERSION = 1
@@ -187,6 +191,9 @@ class FeatureState:
             row["xg_diff_ewm"] = (row["home_xg_for_ewm"] - row["home_xg_against_ewm"]) - (
                 row["away_xg_for_ewm"] - row["away_xg_against_ewm"]
             )
+        if "line_move_diff" in row:
+            row["line_move_diff"] = row["home_line_move_ewm"] - row["away_line_move_ewm"]
+            row["total_move_sum"] = row["home_total_move_ewm"] + row["away_total_move_ewm"]
         row.update(self._market(fixture["odds"]))
         if "xm_draw_gap" in row:
             row.update(
