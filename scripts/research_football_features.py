@@ -7,8 +7,8 @@ groups are chosen on the development window only; the test window is run once, a
 For each variant (the core features plus some of ``OPTIONAL_FEATURE_GROUPS``, and the model's
 training target: the results, or the closing line of earlier matches) the script walks the model
 (``--model``: LightGBM, or the network) forward with the default run config's cadence (7-day
-steps, refit every 4 steps; LightGBM fits its 1X2 booster only: the other markets' boosters do
-not change its forecasts), scores 1X2 log loss on the
+steps, refit every 4 steps; LightGBM fits the ``--market``'s booster only, 1X2 unless named:
+the other markets' boosters do not change its forecasts), scores that market's log loss on the
 matches the bench scores (label, de-margined closing and pre-match prices present), and prints
 per league and pooled: the ratio to the closing line's log loss for the pre-match market and each
 variant, and paired t-tests on per-match log loss (market minus variant; variant minus the
@@ -122,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma list")
     parser.add_argument("--json", dest="json_out", help="where to write the figures")
     parser.add_argument(
-        "--probs", help="where to write the scored rows' labels and 1X2 forecasts (.npz)"
+        "--probs", help="where to write the scored rows' labels and forecasts (.npz)"
     )
     parser.add_argument("--model", choices=("lightgbm", "neural"), default="lightgbm")
+    parser.add_argument(
+        "--market", choices=("1x2", "ou25"), default="1x2", help="the market scored"
+    )
     parser.add_argument(
         "--params", default="{}", help='model overrides as JSON, e.g. {"n_estimators": 800}'
     )
@@ -160,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     columns = group_columns(data)
     y_goals = matches[["home_goals", "away_goals"]].to_numpy()
-    market = MarketKind.ONE_X_TWO
+    market = MarketKind(args.market)
 
     model_params = {**config.model_params.get(args.model, {}), **json.loads(args.params)}
     if args.model == "lightgbm":
         # one thread: on a shared machine two OpenMP threads wait on each other at every split
-        model_params.update(markets=("1x2",), n_jobs=1)
+        model_params.update(markets=(market.value,), n_jobs=1)
     closing = closing_targets(data, method=config.demargin_method)
     probs: dict[str, np.ndarray] = {}
     timings: dict[str, float] = {}
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant}: {timings[variant]} s", file=sys.stderr)
 
     labels_all = market_labels(market, X_all, y_goals)
-    closing_line = closing[market.value]  # the yardstick: the 1X2 closing line
+    closing_line = closing[market.value]  # the yardstick: the market's closing line
     prematch, _ = prematch_probabilities(data, market, method=config.demargin_method)
     valid = mask & (labels_all >= 0)
     valid &= ~np.isnan(closing_line).any(axis=1) & ~np.isnan(prematch).any(axis=1)
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "window": args.window,
+        "market": market.value,
         "model": args.model,
         "params": model_params,
         "seasons": {
@@ -282,7 +286,8 @@ def _before_window(matches: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
 def _print(report: dict[str, Any], variants: list[str]) -> None:
     names = ["prematch", *variants]
     print(
-        f"window {report['window']}, {report['model']}: 1X2 log loss / closing line's; "
+        f"window {report['window']}, {report['model']}: {report['market']} log loss / "
+        "closing line's; "
         "p = paired t, one-sided"
     )
     print(f"{'':8}{'n':>6}" + "".join(f"{n:>14}" for n in names))
