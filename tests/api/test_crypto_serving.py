@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -26,13 +27,14 @@ from marketcast.orchestration.crypto_jobs import edge_positions
 from marketcast.serving import crypto as crypto_module
 from marketcast.serving.app import create_app
 from marketcast.serving.crypto import CryptoService, CryptoSettings
-from marketcast.serving.crypto_schemas import CandleIn
+from marketcast.serving.crypto_schemas import CandleIn, FundingIn
 from marketcast.serving.default import build_crypto_service
 from marketcast.serving.settings import ServingSettings
 from tests.api.crypto_setup import PAIRS, Setup
 from tests.api.fake_app import FakeService
 
 TOKEN = "crypto-admin-token-0123456789"
+_HOUR = pd.Timedelta(hours=1)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -232,14 +234,22 @@ def test_a_bad_bar_is_422_naming_row_and_field(
         last = candles.loc[candles["pair"] == bad["pair"], "open_time_utc"].max()
         bad["open_time_utc"] = (last - pd.Timedelta(hours=5)).isoformat()
     bars[1] = bad
-    before = service.snapshot_id
-    response = client.post("/v1/crypto/candles", json={"bars": bars}, headers=AUTH)
-    assert response.status_code == 422, response.text
-    detail = response.json()["detail"][0]
+    detail = assert_refused(client, service, "/v1/crypto/candles", {"bars": bars})
     assert detail["loc"] == ["body", "bars", row, field]
     assert detail["type"] == kind
     assert kind.replace("_", " ") in detail["msg"] or kind in detail["msg"]
+
+
+def assert_refused(
+    client: TestClient, service: CryptoService, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST ``body`` as the admin; it must be a 422 that keeps nothing. Returns ``detail[0]``."""
+    before = service.snapshot_id
+    response = client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
     assert service.snapshot_id == before  # nothing of a rejected push is kept
+    detail: dict[str, Any] = response.json()["detail"][0]
+    return detail
 
 
 def test_bars_out_of_order_within_a_push_are_422(
@@ -394,17 +404,23 @@ def test_a_bar_pushed_to_one_worker_reaches_the_others(setup: Setup, tmp_path: P
     assert len(journal.read_text().splitlines()) == 5
 
 
-def test_a_long_journal_is_compacted_to_the_window_and_followers_replay_it(
-    setup: Setup, tmp_path: Path
-) -> None:
+def compacting_journal(setup: Setup, tmp_path: Path, window: int) -> tuple[Path, CryptoSettings]:
+    """A journal compacted on every append (past a 1-byte limit), and a ``window``-hour store."""
     journal = tmp_path / "feed" / "bars.jsonl"
-    window = 200
     settings = CryptoSettings(
         candle_paths=(str(setup.candle_dir),),
         journal_path=str(journal),
         window_bars=window,
-        journal_max_bytes=1,  # every append is past the limit
+        journal_max_bytes=1,
     )
+    return journal, settings
+
+
+def test_a_long_journal_is_compacted_to_the_window_and_followers_replay_it(
+    setup: Setup, tmp_path: Path
+) -> None:
+    window = 200
+    journal, settings = compacting_journal(setup, tmp_path, window)
     first = CryptoService(setup.registry, settings)
     latest = first.snapshot().store.latest_open
     stored = load_candles([str(setup.candle_dir)]).candles
@@ -555,3 +571,127 @@ def test_a_bar_time_out_of_range_is_422(client: TestClient, service: CryptoServi
     detail = response.json()["detail"][0]
     assert detail["loc"] == ["body", "bars", 0, "open_time_utc"]
     assert "2200-01-01" in detail["msg"]
+
+
+# -- funding of perpetuals -----------------------------------------------------------------------
+def funding_events(service: CryptoService, rates: dict[str, float]) -> list[dict[str, Any]]:
+    """One funding event per pair, 30 minutes before each pair's latest bar closes."""
+    last_open = service.snapshot().store.last_open_by_pair()
+    return [
+        {
+            "pair": pair,
+            "funding_time_utc": (last_open[pair] + pd.Timedelta(minutes=30)).isoformat(),
+            "funding_rate": rate,
+        }
+        for pair, rate in rates.items()
+    ]
+
+
+def test_pushed_funding_reaches_the_features_of_the_next_signals(
+    client: TestClient, service: CryptoService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[pd.DataFrame] = []
+
+    def spy(candles: pd.DataFrame, funding: pd.DataFrame | None = None) -> pd.DataFrame:
+        features = build_crypto_features(candles, funding)
+        seen.append(features)
+        return features
+
+    monkeypatch.setattr(crypto_module, "build_crypto_features", spy)
+    rates = {"BTCUSDT": 0.0003, "ETHUSDT": -0.0002}
+    events = funding_events(service, rates)
+    assert client.post("/v1/crypto/funding", json={"rates": events}).status_code == 401
+    response = client.post("/v1/crypto/funding", json={"rates": events}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    assert body["snapshot_id"] == service.snapshot_id
+    assert sorted(body["latest_by_pair"]) == ["BTCUSDT", "ETHUSDT"]
+
+    assert client.get("/v1/crypto/signals?horizon=1h").status_code == 200
+    last = seen[-1].groupby("pair").tail(1).set_index("pair")["funding_rate_last"]
+    for pair in PAIRS:  # the rate at each pair's latest decision time
+        if pair in rates:
+            assert last[pair] == pytest.approx(rates[pair])
+        else:
+            assert np.isnan(last[pair])
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "kind"),
+    [
+        ("unknown_pair", "pair", "unknown_pair"),
+        ("earlier_in_push", "funding_time_utc", "out_of_order"),
+        ("same_as_stored", "funding_time_utc", "duplicate_funding"),
+        ("rate_in_percent", "funding_rate", "less_than_equal"),
+        ("no_timezone", "funding_time_utc", "value_error"),
+    ],
+)
+def test_a_bad_funding_event_is_422_naming_row_and_field(
+    client: TestClient, service: CryptoService, case: str, field: str, kind: str
+) -> None:
+    stored = funding_events(service, {"BTCUSDT": 0.0001})
+    assert client.post("/v1/crypto/funding", json={"rates": stored}, headers=AUTH).is_success
+    first = funding_events(service, {"ETHUSDT": 0.0001})[0]
+    eth_time = pd.Timestamp(first["funding_time_utc"])
+    btc_time = pd.Timestamp(stored[0]["funding_time_utc"])
+    second = {
+        "unknown_pair": {**stored[0], "pair": "FOOUSDT"},
+        "earlier_in_push": {**first, "funding_time_utc": (eth_time - _HOUR).isoformat()},
+        "same_as_stored": stored[0],
+        "rate_in_percent": {**stored[0], "funding_rate": 0.5},
+        "no_timezone": {**stored[0], "funding_time_utc": "2023-07-01T08:00:00"},
+    }[case]
+    if case in ("unknown_pair", "rate_in_percent"):  # otherwise valid: a later event
+        second["funding_time_utc"] = (btc_time + pd.Timedelta(hours=8)).isoformat()
+    body = {"rates": [first, second]}
+    detail = assert_refused(client, service, "/v1/crypto/funding", body)
+    assert detail["loc"] == ["body", "rates", 1, field]
+    assert detail["type"] == kind
+
+
+def test_funding_pushed_to_one_worker_reaches_the_others_and_survives_compaction(
+    setup: Setup, tmp_path: Path
+) -> None:
+    window = 200
+    journal, settings = compacting_journal(setup, tmp_path, window)
+    first = CryptoService(setup.registry, settings)
+    second = CryptoService(setup.registry, settings)
+    stop = second.follow(poll_s=0.02)
+    latest = first.snapshot().store.latest_open
+    # an event older than the window and the funding age: no bar in the window can read it
+    old = FundingIn(
+        pair="BTCUSDT",
+        funding_time_utc=latest - pd.Timedelta(hours=window) - pd.Timedelta(days=2),
+        funding_rate=0.0004,
+    )
+    recent = [FundingIn.model_validate(e) for e in funding_events(first, {"BTCUSDT": -0.0001})]
+    try:
+        first.push_funding([old])
+        first.push_funding(recent)
+        deadline = time.monotonic() + 5.0
+        while (
+            second.snapshot().store.last_funding_by_pair()
+            != first.snapshot().store.last_funding_by_pair()
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        assert second.snapshot().store.last_funding_by_pair() == (
+            first.snapshot().store.last_funding_by_pair()
+        )
+    finally:
+        stop.set()
+    lines = journal.read_text().splitlines()
+    assert lines == [json.dumps({"funding": json.loads(recent[0].model_dump_json())},
+                                separators=(",", ":"))]  # fmt: skip
+    third = CryptoService(setup.registry, settings)  # replays the compacted journal
+    funding = third.snapshot().store.funding
+    assert funding is not None
+    assert funding["funding_rate"].tolist() == [-0.0001]
+    # a later bar push keeps the funding, and a replay of the same events adds nothing
+    bars = [CandleIn.model_validate(b) for b in next_bars(first.snapshot().store.candles, 0.0)]
+    third.push_candles(bars[:1])
+    assert third.snapshot().store.funding is not None
+    assert len(third.snapshot().store.funding) == 1
+    for service in (first, second, third):
+        service.close()

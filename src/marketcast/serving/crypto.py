@@ -23,12 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from marketcast.config import CryptoCosts, CryptoUniverseConfig
 from marketcast.costs import CostModel, round_trip_cost_rate
-from marketcast.data.candles import CANDLE_COLUMNS, check_bars, normalise_candles
+from marketcast.data.candles import (
+    CANDLE_COLUMNS,
+    FUNDING_COLUMNS,
+    check_bars,
+    normalise_candles,
+)
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.consensus import consensus
 from marketcast.ensemble.regime import RegimeRules, classify_regimes
-from marketcast.features.crypto import build_crypto_features
+from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
@@ -38,6 +43,7 @@ from marketcast.serving.crypto_schemas import (
     CryptoDoNotTradeRow,
     CryptoRankingRow,
     CryptoSignal,
+    FundingIn,
 )
 from marketcast.serving.schemas import ModelRef, by_edge
 from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
@@ -168,6 +174,13 @@ class CandleStore:
 
     def last_open_by_pair(self) -> dict[str, pd.Timestamp]:
         last = self.candles.groupby("pair", sort=True)["open_time_utc"].max()
+        return {str(p): pd.Timestamp(t) for p, t in last.items()}
+
+    def last_funding_by_pair(self) -> dict[str, pd.Timestamp]:
+        """The latest stored funding time of each pair that has one."""
+        if self.funding is None or self.funding.empty:
+            return {}
+        last = self.funding.groupby("pair", sort=True)["funding_time_utc"].max()
         return {str(p): pd.Timestamp(t) for p, t in last.items()}
 
 
@@ -385,18 +398,11 @@ class CryptoService:
         pair's latest stored bar (``duplicate_bar`` at the same hour, else ``out_of_order``).
         """
         frame = _bars_frame(bars)
-        journal = self._journal
         with self._lock, _locked(self._journal_lock, exclusive=True):
-            if journal is not None:
+            if self._journal is not None:
                 self._catch_up()  # what other workers accepted comes first
-            snap = self._snapshot
-            store = snap.store
-            known = set(store.pairs)
-            for row, pair in enumerate(frame["pair"]):
-                if pair not in known:
-                    raise CandleRejectedError(
-                        row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair
-                    )
+            store = self._snapshot.store
+            _check_pairs(frame, set(store.pairs))
             try:
                 check_bars(frame, IntegrityReport(), on_error="raise")
             except DataError as err:
@@ -404,29 +410,59 @@ class CryptoService:
                 raise CandleRejectedError(
                     row, err.field or "", err.reason, err.reason, err.value
                 ) from err
-            _check_order(frame, store.last_open_by_pair())
-            if journal is not None:
-                self._journal_offset = _append_journal(journal, bars)
-            snapshot = self._swap_in(frame)
-            if journal is not None and self._journal_offset > self._compact_at:
-                self._compact_journal()
+            _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
+            return self._commit(bars, bars=frame)
+
+    def push_funding(self, rates: Sequence[FundingIn]) -> CryptoSnapshot:
+        """Validate and append funding events of perpetuals, then swap in a new snapshot.
+
+        The schema has checked each event (a timezone, a finite rate within
+        ``MAX_ABS_FUNDING_RATE``); here, the pair is served (``unknown_pair``) and, per pair,
+        events are in time order and after the pair's latest stored event
+        (``duplicate_funding`` at the same second, else ``out_of_order``). Times are rounded to
+        the second, as the loader rounds Binance's. Raised as :class:`CandleRejectedError`.
+        """
+        frame = _funding_frame(rates)
+        with self._lock, _locked(self._journal_lock, exclusive=True):
+            if self._journal is not None:
+                self._catch_up()
+            store = self._snapshot.store
+            _check_pairs(frame, set(store.pairs))
+            _check_order(frame, store.last_funding_by_pair(), "funding_time_utc", "funding")
+            return self._commit(rates, funding=frame)
+
+    def _commit(
+        self,
+        records: Sequence[CandleIn | FundingIn],
+        *,
+        bars: pd.DataFrame | None = None,
+        funding: pd.DataFrame | None = None,
+    ) -> CryptoSnapshot:
+        """Journal validated records, swap them in, compact when due (under both locks)."""
+        journal = self._journal
+        if journal is not None:
+            self._journal_offset = _append_journal(journal, records)
+        snapshot = self._swap_in(bars=bars, funding=funding)
+        if journal is not None and self._journal_offset > self._compact_at:
+            self._compact_journal()
         return snapshot
 
     def _compact_journal(self) -> None:
-        """Rewrite the journal with the bars a worker starting now would keep (under the locks).
+        """Rewrite the journal with what a worker starting now would keep (under the locks).
 
-        That is the bars inside the trailing ``window_bars`` hours of the latest stored bar:
-        ``_trim`` drops older ones at start-up anyway. The new file replaces the old one
-        atomically; followers notice the new inode and replay it from the start, skipping the
-        bars they hold (``_catch_up`` is idempotent).
+        That is the bars inside the trailing ``window_bars`` hours of the latest stored bar
+        (``_trim`` drops older ones at start-up anyway) and the funding events from
+        ``FUNDING_MAX_AGE`` before that window on (an older rate reaches no feature of a bar in
+        it). The new file replaces the old one atomically; followers notice the new inode and
+        replay it from the start, skipping what they hold (``_catch_up`` is idempotent).
         """
         assert self._journal is not None
         before = self._journal_offset
         start = self._window_start(self._snapshot.store.latest_open)
         with self._journal.open("rb") as handle:
             lines = handle.read().splitlines()
-        bars = _journal_bars(self._journal, lines)  # a corrupt line is dropped here, logged
-        kept = [_journal_line(bar) for bar in bars if pd.Timestamp(bar.open_time_utc) >= start]
+        records = _journal_records(self._journal, lines)  # a corrupt line is dropped, logged
+        kept = [_journal_line(r) for r in records if _record_time(r) >= _keep_from(r, start)]
         staging = self._journal.with_name(self._journal.name + ".compacting")
         with staging.open("wb") as handle:
             handle.writelines(kept)
@@ -438,7 +474,7 @@ class CryptoService:
         size = self._journal_offset = os.fstat(self._handle().fileno()).st_size
         self._compact_at = max(self.settings.journal_max_bytes, 2 * size)
         log.info(
-            "crypto journal %s compacted from %d to %d bytes (%d bars kept)",
+            "crypto journal %s compacted from %d to %d bytes (%d records kept)",
             self._journal,
             before,
             size,
@@ -469,12 +505,22 @@ class CryptoService:
             self._journal_handle.close()
             self._journal_handle = None
 
-    def _swap_in(self, frame: pd.DataFrame) -> CryptoSnapshot:
-        """Append validated bars to the store and swap in the new snapshot (under the lock)."""
+    def _swap_in(
+        self, *, bars: pd.DataFrame | None = None, funding: pd.DataFrame | None = None
+    ) -> CryptoSnapshot:
+        """Append validated bars and funding events to the store and swap in the new snapshot
+        (under the lock)."""
         snap = self._snapshot
         store = snap.store
-        merged = pd.concat([store.candles, normalise_candles(frame)], ignore_index=True)
-        new_store = CandleStore(self._trim(merged), store.funding, store.version + 1)
+        candles = store.candles
+        if bars is not None:
+            candles = self._trim(pd.concat([candles, normalise_candles(bars)], ignore_index=True))
+        rates = store.funding
+        if funding is not None:
+            rates = pd.concat([f for f in (rates, funding) if f is not None], ignore_index=True)
+            rates = rates.sort_values(["pair", "funding_time_utc"], kind="stable")
+            rates = rates.reset_index(drop=True)
+        new_store = CandleStore(candles, rates, store.version + 1)
         snapshot = CryptoSnapshot(
             _snapshot_id(snap.champions, new_store), snap.champions, new_store, snap.loaded_utc
         )
@@ -482,10 +528,11 @@ class CryptoService:
         return snapshot
 
     def _catch_up(self) -> int:
-        """Apply the journal's bars written since the last read (under ``self._lock``).
+        """Apply the journal's records written since the last read (under ``self._lock``).
 
-        Bars at or before a pair's latest stored bar are skipped (this worker already has them,
-        or the start-up files did), so replaying is idempotent. Returns the bars applied.
+        Bars at or before a pair's latest stored bar, and funding events at or before its
+        latest stored event, are skipped (this worker already has them, or the start-up files
+        did), so replaying is idempotent. Returns the records applied.
         """
         assert self._journal is not None
         if self._journal_replaced():
@@ -501,16 +548,29 @@ class CryptoService:
         if not complete:
             return 0
         self._journal_offset += len(complete)
-        bars = _journal_bars(self._journal, complete.splitlines())
-        last_open = self._snapshot.store.last_open_by_pair()
-        fresh = [
-            b
-            for b in bars
-            if b.pair in last_open and pd.Timestamp(b.open_time_utc) > last_open[b.pair]
+        records = _journal_records(self._journal, complete.splitlines())
+        store = self._snapshot.store
+        last_open = store.last_open_by_pair()
+        bars = [
+            r
+            for r in records
+            if isinstance(r, CandleIn)
+            and r.pair in last_open
+            and pd.Timestamp(r.open_time_utc) > last_open[r.pair]
         ]
-        if fresh:
-            self._swap_in(_bars_frame(fresh))
-        return len(fresh)
+        last_funding = store.last_funding_by_pair()
+        events = _funding_frame([r for r in records if isinstance(r, FundingIn)])
+        keep = [
+            pair in last_open and (pair not in last_funding or t > last_funding[pair])
+            for pair, t in zip(events["pair"], events["funding_time_utc"], strict=True)
+        ]
+        fresh = events.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
+        if bars or len(fresh):
+            self._swap_in(
+                bars=_bars_frame(bars) if bars else None,
+                funding=fresh if len(fresh) else None,
+            )
+        return len(bars) + len(fresh)
 
     def follow(self, poll_s: float = 1.0) -> threading.Event:
         """Follow the journal (bars pushed to other workers) and the registry's crypto champions.
@@ -947,24 +1007,51 @@ def _bars_frame(bars: Sequence[CandleIn]) -> pd.DataFrame:
     return frame
 
 
-def _check_order(frame: pd.DataFrame, last_open: dict[str, pd.Timestamp]) -> None:
-    """Per pair: strictly increasing open times, all after the stored latest bar."""
-    times = frame["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    previous: dict[str, int] = {p: t.value for p, t in last_open.items()}
+def _funding_frame(rates: Sequence[FundingIn]) -> pd.DataFrame:
+    """Pushed funding events as a funding table in push order, times rounded to the second."""
+    times = pd.DatetimeIndex(
+        [pd.Timestamp(r.funding_time_utc).tz_convert("UTC") for r in rates],
+        dtype="datetime64[ns, UTC]",
+    )
+    return pd.DataFrame(
+        {
+            "pair": [r.pair for r in rates],
+            "funding_time_utc": times.as_unit("ns").round("1s"),
+            "funding_rate": np.array([r.funding_rate for r in rates], dtype=np.float64),
+        },
+        columns=list(FUNDING_COLUMNS),
+    )
+
+
+def _check_pairs(frame: pd.DataFrame, known: set[str]) -> None:
+    """Every row's pair is one the store holds."""
+    for row, pair in enumerate(frame["pair"]):
+        if pair not in known:
+            raise CandleRejectedError(row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair)
+
+
+def _check_order(
+    frame: pd.DataFrame, last_stored: dict[str, pd.Timestamp], column: str, what: str
+) -> None:
+    """Per pair: strictly increasing ``column`` times, all after the stored latest one.
+
+    The same time again is ``duplicate_<what>``, an earlier one ``out_of_order``.
+    """
+    times = frame[column].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    previous: dict[str, int] = {p: t.value for p, t in last_stored.items()}
     stored = dict(previous)
     for row, (pair, t) in enumerate(zip(frame["pair"], times, strict=True)):
         before = previous.get(pair)
         if before is not None and t <= before:
             is_stored = t <= stored.get(pair, -1)
-            duplicate = t == before
-            where = "the latest stored bar" if is_stored else "an earlier bar of this push"
-            reason = "duplicate_bar" if duplicate else "out_of_order"
+            where = f"the latest stored {what}" if is_stored else f"an earlier {what} of this push"
+            reason = f"duplicate_{what}" if t == before else "out_of_order"
             at = pd.Timestamp(int(before), tz="UTC")
             raise CandleRejectedError(
                 row,
-                "open_time_utc",
+                column,
                 reason,
-                f"{reason}: {pair} bar at {pd.Timestamp(int(t), tz='UTC')} is not after "
+                f"{reason}: {pair} {what} at {pd.Timestamp(int(t), tz='UTC')} is not after "
                 f"{where} ({at})",
                 str(pd.Timestamp(int(t), tz="UTC")),
             )
@@ -985,23 +1072,49 @@ def _locked(path: Path | None, *, exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _journal_bars(journal: Path, lines: Sequence[bytes]) -> list[CandleIn]:
-    """The bars of journal ``lines``; a line that is not a bar (a write cut short by a full
-    disk, say) is skipped with a warning naming it, so one bad line cannot stop every worker."""
-    bars: list[CandleIn] = []
+def _journal_records(journal: Path, lines: Sequence[bytes]) -> list[CandleIn | FundingIn]:
+    """The bars and funding events of journal ``lines`` (`_journal_line`); a line that is
+    neither (a write cut short by a full disk, say) is skipped with a warning naming it, so one
+    bad line cannot stop every worker."""
+    records: list[CandleIn | FundingIn] = []
     for line in lines:
         if not line.strip():
             continue
         try:
-            bars.append(CandleIn.model_validate_json(line))
+            if line.startswith(_FUNDING_PREFIX):
+                records.append(_FundingLine.model_validate_json(line).funding)
+            else:
+                records.append(CandleIn.model_validate_json(line))
         except ValueError as err:
             log.warning(
-                "crypto journal %s: skipped a line that is not a bar (%d bytes, %s)",
+                "crypto journal %s: skipped a line that is not a bar or a funding event "
+                "(%d bytes, %s)",
                 journal,
                 len(line),
                 str(err).splitlines()[0],
             )
-    return bars
+    return records
+
+
+class _FundingLine(BaseModel):
+    """A funding event's journal line, ``{"funding": {...}}`` (a bar's line is the bar)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    funding: FundingIn
+
+
+_FUNDING_PREFIX = b'{"funding":'
+
+
+def _record_time(record: CandleIn | FundingIn) -> pd.Timestamp:
+    when = record.open_time_utc if isinstance(record, CandleIn) else record.funding_time_utc
+    return pd.Timestamp(when).tz_convert("UTC")
+
+
+def _keep_from(record: CandleIn | FundingIn, window_start: pd.Timestamp) -> pd.Timestamp:
+    """The oldest time of ``record``'s kind a compaction keeps."""
+    return window_start if isinstance(record, CandleIn) else window_start - FUNDING_MAX_AGE
 
 
 def _lock_path(journal: Path) -> Path:
@@ -1021,14 +1134,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _journal_line(bar: CandleIn) -> bytes:
-    """One bar as a journal line (JSON, newline-terminated)."""
-    return bar.model_dump_json().encode() + b"\n"
+def _journal_line(record: CandleIn | FundingIn) -> bytes:
+    """One bar, or one funding event wrapped as ``{"funding": ...}``, as a journal line (JSON,
+    newline-terminated)."""
+    if isinstance(record, FundingIn):
+        return _FundingLine(funding=record).model_dump_json().encode() + b"\n"
+    return record.model_dump_json().encode() + b"\n"
 
 
-def _append_journal(path: Path, bars: Sequence[CandleIn]) -> int:
-    """Append bars as JSON lines (flushed to disk); returns the journal's new size."""
-    payload = b"".join(_journal_line(bar) for bar in bars)
+def _append_journal(path: Path, records: Sequence[CandleIn | FundingIn]) -> int:
+    """Append records as JSON lines (flushed to disk); returns the journal's new size."""
+    payload = b"".join(_journal_line(record) for record in records)
     with path.open("ab") as handle:
         handle.write(payload)
         handle.flush()

@@ -19,6 +19,8 @@ from marketcast.serving.crypto_schemas import (
     CryptoRankingRow,
     CryptoSignalsOut,
     CryptoStatusOut,
+    FundingPushIn,
+    FundingPushOut,
 )
 from marketcast.serving.security import admin_guard
 from marketcast.serving.settings import ServingSettings
@@ -33,6 +35,10 @@ _PUSH_ERRORS: _Responses = {
     403: {"description": "wrong token, or admin disabled"},
     413: {"description": "request body over the cap"},
     422: {"description": "a bar breaks a candle rule (the body names the bar and the field)"},
+}
+_FUNDING_ERRORS: _Responses = {
+    **_PUSH_ERRORS,
+    422: {"description": "a funding event breaks a rule (the body names the event and the field)"},
 }
 HorizonQuery = Annotated[
     str | None, Query(description="1h, 4h or 1d; omitted: every horizon with a champion")
@@ -111,22 +117,33 @@ def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRoute
         try:
             snap = service.push_candles(body.bars)
         except CandleRejectedError as exc:
-            raise HTTPException(
-                422,
-                detail=[
-                    {
-                        "type": exc.kind,
-                        "loc": ["body", "bars", exc.row, exc.field],
-                        "msg": f"bar {exc.row}, field {exc.field!r}: {exc.reason}",
-                        "input": exc.value,
-                    }
-                ],
-            ) from exc
+            _rejected(exc, "bars", "bar")
         closes = service.bar_closes(snap)
         return CandlesPushOut(
             accepted=len(body.bars),
             latest_bar_time=service.latest_bar_time(snap),
             latest_by_pair={p: closes[p] for p in sorted({b.pair for b in body.bars})},
+            snapshot_id=snap.snapshot_id,
+        )
+
+    @router.post(
+        "/v1/crypto/funding",
+        response_model=FundingPushOut,
+        responses=_FUNDING_ERRORS,
+        dependencies=[admin],
+    )
+    def push_funding(body: FundingPushIn) -> FundingPushOut:
+        """Append funding events of perpetuals from the feed; the next signals read them."""
+        try:
+            snap = service.push_funding(body.rates)
+        except CandleRejectedError as exc:
+            _rejected(exc, "rates", "funding event")
+        latest = snap.store.last_funding_by_pair()
+        return FundingPushOut(
+            accepted=len(body.rates),
+            latest_by_pair={
+                p: latest[p].to_pydatetime() for p in sorted({r.pair for r in body.rates})
+            },
             snapshot_id=snap.snapshot_id,
         )
 
@@ -155,6 +172,21 @@ def _unknown_name(exc: UnknownNameError, where: str) -> NoReturn:
                 "msg": f"unknown {exc.kind} {exc.name!r}; known: {', '.join(known)}",
                 "input": exc.name,
                 "ctx": {f"known_{exc.kind}s": known},
+            }
+        ],
+    ) from exc
+
+
+def _rejected(exc: CandleRejectedError, key: str, noun: str) -> NoReturn:
+    """A refused push as a 422 in FastAPI's validation-error shape, naming the row and field."""
+    raise HTTPException(
+        422,
+        detail=[
+            {
+                "type": exc.kind,
+                "loc": ["body", key, exc.row, exc.field],
+                "msg": f"{noun} {exc.row}, field {exc.field!r}: {exc.reason}",
+                "input": exc.value,
             }
         ],
     ) from exc

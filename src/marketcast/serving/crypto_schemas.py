@@ -11,6 +11,12 @@ from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow, chec
 
 #: Most bars one ``POST /v1/crypto/candles`` may carry.
 MAX_PUSH_BARS = 2_000
+#: Most funding events one ``POST /v1/crypto/funding`` may carry.
+MAX_PUSH_FUNDING = 2_000
+#: The largest |funding rate| per event a push may carry. Exchanges cap a perpetual's rate far
+#: below this (Binance: a few percent at most); a larger value is a unit error (a percentage
+#: sent as a fraction), which must not reach the features.
+MAX_ABS_FUNDING_RATE = 0.1
 #: Pair names: exchange symbols, upper-case letters and digits.
 PAIR_PATTERN = r"^[A-Z0-9]{2,20}$"
 
@@ -118,6 +124,45 @@ class CandlesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bars: list[CandleIn] = Field(min_length=1, max_length=MAX_PUSH_BARS)
+
+
+class FundingIn(BaseModel):
+    """One funding event of a perpetual: the rate paid at ``funding_time_utc`` (a fraction)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    pair: str = Field(pattern=PAIR_PATTERN, examples=["BTCUSDT"])
+    funding_time_utc: datetime = Field(examples=["2023-07-01T08:00:00Z"])
+    funding_rate: float = Field(
+        ge=-MAX_ABS_FUNDING_RATE,
+        le=MAX_ABS_FUNDING_RATE,
+        examples=[0.0001],
+        description="as a fraction per funding interval (0.0001 = 0.01%)",
+    )
+
+    @field_validator("funding_time_utc")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return checked_time(value, "funding_time_utc", "2023-07-01T08:00:00Z", EARLIEST_BAR)
+
+
+class FundingPushIn(BaseModel):
+    """Funding events to append, at most ``MAX_PUSH_FUNDING``; per pair in time order, after
+    its latest stored event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rates: list[FundingIn] = Field(min_length=1, max_length=MAX_PUSH_FUNDING)
+
+
+class FundingPushOut(BaseModel):
+    """What a funding push changed."""
+
+    accepted: int
+    latest_by_pair: dict[str, datetime] = Field(
+        description="latest stored funding time of each pushed pair"
+    )
+    snapshot_id: str
 
 
 class CandlesPushOut(BaseModel):
