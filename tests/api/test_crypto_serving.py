@@ -607,6 +607,8 @@ def test_pushed_funding_reaches_the_features_of_the_next_signals(
     assert body["accepted"] == 2
     assert body["snapshot_id"] == service.snapshot_id
     assert sorted(body["latest_by_pair"]) == ["BTCUSDT", "ETHUSDT"]
+    status = client.get("/v1/crypto/status").json()
+    assert status["latest_funding_by_pair"] == body["latest_by_pair"]
 
     assert client.get("/v1/crypto/signals?horizon=1h").status_code == 200
     last = seen[-1].groupby("pair").tail(1).set_index("pair")["funding_rate_last"]

@@ -742,6 +742,9 @@ class CryptoService:
             "champions": {
                 h: ModelRef(name=c.name, version=c.version) for h, c in snap.champions.items()
             },
+            "latest_funding_by_pair": {
+                p: t.to_pydatetime() for p, t in snap.store.last_funding_by_pair().items()
+            },
         }
 
 

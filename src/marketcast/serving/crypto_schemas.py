@@ -184,3 +184,8 @@ class CryptoStatusOut(BaseModel):
     window_bars: int
     latest_bar_time: datetime
     champions: dict[str, ModelRef]
+    latest_funding_by_pair: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="latest funding event of each pair that has one (start-up files and pushes); "
+        "a rate older than 24 h at a bar's decision time reaches no feature",
+    )
