@@ -10,6 +10,7 @@ from marketcast.features.football import (
     LINE_MOVE_HALFLIFE_MATCHES,
     closing_probabilities,
     line_move_features,
+    market_features,
     prematch_probabilities,
 )
 from marketcast.types import MarketKind
@@ -26,7 +27,7 @@ def _moves(epl: FootballData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_a_team_carries_its_earlier_moves_from_its_own_side(epl: FootballData) -> None:
-    f = line_move_features(epl)
+    f = line_move_features(epl, market_features(epl))
     line, total = _moves(epl)
     m = epl.matches
     team = m.at[0, "home_team"]
@@ -57,7 +58,7 @@ def test_matches_without_a_closing_price_are_skipped(epl: FootballData) -> None:
         "closing"
     )
     without = FootballData(m, epl.odds.loc[~unpriced], epl.report)
-    f = line_move_features(without)
+    f = line_move_features(without, market_features(epl))
     side = "home" if m.at[played[1], "home_team"] == team else "away"
     assert np.isnan(f.loc[played[1], f"{side}_line_move_ewm"])  # its only earlier match: no move
     line, _ = _moves(epl)

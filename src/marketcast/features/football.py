@@ -100,7 +100,7 @@ def build_features(
     if "cross_market" in groups:
         X = pd.concat([X, cross_market_features(X)], axis=1)
     if "line_moves" in groups:
-        X = pd.concat([X, line_move_features(data, demargin_method=demargin_method)], axis=1)
+        X = pd.concat([X, line_move_features(data, X, demargin_method=demargin_method)], axis=1)
     X = pd.concat([X, market_residual_features(matches, X)], axis=1)
     X["season_day"] = _days_into_season(matches["kickoff_utc"], matches["season"])
     X["league"] = X["league"].astype("category")
@@ -404,14 +404,17 @@ def market_residual_features(matches: pd.DataFrame, X: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(out, index=matches.index)
 
 
-def line_move_features(data: FootballData, *, demargin_method: str = "shin") -> pd.DataFrame:
+def line_move_features(
+    data: FootballData, X: pd.DataFrame, *, demargin_method: str = "shin"
+) -> pd.DataFrame:
     """How far the price of each team's *earlier* matches moved between the snapshot and kick-off.
 
     A match's closing line is public once it kicks off, so like its result it may inform the
     teams' later matches, never its own (the one-match shift of `_team_history_ewm`). Per match
-    the 1X2 move is the change in log(p_home / p_away) from the de-margined pre-match price (the
-    one the market columns hold) to the de-margined closing line (`closing_probabilities`), and
-    the over/under move the change in log(p_over / p_under). Per team, from its own side (a move
+    the 1X2 move is the change in log(p_home / p_away) from the de-margined pre-match price
+    (``X``'s market columns, from `market_features`) to the de-margined closing line
+    (`closing_probabilities`, same ``demargin_method``), and the over/under move the change in
+    log(p_over / p_under). Per team, from its own side (a move
     towards the away side counts against the home team and for the away team), exponentially
     weighted over its earlier matches (half-life `LINE_MOVE_HALFLIFE_MATCHES`):
     ``home_line_move_ewm``, ``away_line_move_ewm``, their difference ``line_move_diff``;
@@ -425,7 +428,7 @@ def line_move_features(data: FootballData, *, demargin_method: str = "shin") -> 
         (MarketKind.ONE_X_TWO, "line_move", (0, 2)),
         (MarketKind.OVER_UNDER_25, "total_move", (0, 1)),
     ):
-        before, _ = prematch_probabilities(data, market, method=demargin_method)
+        before = X[list(MARKET_COLUMNS[market])].to_numpy(dtype=float)
         after, _ = closing_probabilities(data, market, method=demargin_method)
         with np.errstate(divide="ignore", invalid="ignore"):
             move = np.log(after[:, up] / after[:, down]) - np.log(before[:, up] / before[:, down])

@@ -1019,7 +1019,7 @@ def _funding_frame(rates: Sequence[FundingIn]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "pair": [r.pair for r in rates],
-            "funding_time_utc": times.as_unit("ns").round("1s"),
+            "funding_time_utc": times.round("1s"),
             "funding_rate": np.array([r.funding_rate for r in rates], dtype=np.float64),
         },
         columns=list(FUNDING_COLUMNS),
