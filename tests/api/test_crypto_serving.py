@@ -6,7 +6,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from marketcast.orchestration.crypto import (
 from marketcast.orchestration.crypto_jobs import edge_positions
 from marketcast.serving import crypto as crypto_module
 from marketcast.serving.app import create_app
-from marketcast.serving.crypto import CryptoService, CryptoSettings
+from marketcast.serving.crypto import CandleStore, CryptoService, CryptoSettings
 from marketcast.serving.crypto_schemas import CandleIn, FundingIn
 from marketcast.serving.default import build_crypto_service
 from marketcast.serving.settings import ServingSettings
@@ -372,6 +372,22 @@ def test_shared_tables_carry_the_crypto_rows(setup: Setup, service: CryptoServic
     assert any(r["vertical"] == "football" for r in everything)  # the football rows stay
 
 
+def wait_for_follower(
+    follower: CryptoService,
+    leader: CryptoService,
+    view: Callable[[CandleStore], dict[str, pd.Timestamp]],
+) -> None:
+    """Poll (5 s at most) until ``follower``'s store shows what ``leader``'s does, then require
+    it: a following worker reads the journal every 0.02 s."""
+    deadline = time.monotonic() + 5.0
+    while (
+        view(follower.snapshot().store) != view(leader.snapshot().store)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert view(follower.snapshot().store) == view(leader.snapshot().store)
+
+
 def test_a_bar_pushed_to_one_worker_reaches_the_others(setup: Setup, tmp_path: Path) -> None:
     journal = tmp_path / "feed" / "bars.jsonl"
     settings = CryptoSettings(candle_paths=(str(setup.candle_dir),), journal_path=str(journal))
@@ -382,12 +398,7 @@ def test_a_bar_pushed_to_one_worker_reaches_the_others(setup: Setup, tmp_path: P
         candles = first.snapshot().store.candles
         bars = [CandleIn.model_validate(b) for b in next_bars(candles, 0.01)]
         first.push_candles(bars[:2])
-        deadline = time.monotonic() + 5.0
-        while second.snapshot().store.version == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert second.snapshot().store.last_open_by_pair() == (
-            first.snapshot().store.last_open_by_pair()
-        )
+        wait_for_follower(second, first, CandleStore.last_open_by_pair)
     finally:
         stop.set()
     # a push to a worker that has not looked at the journal yet catches up first: no gap
@@ -448,16 +459,7 @@ def test_a_long_journal_is_compacted_to_the_window_and_followers_replay_it(
             ]
             first.push_candles(bars)
             pushed += bars
-            deadline = time.monotonic() + 5.0
-            while (
-                second.snapshot().store.last_open_by_pair()
-                != first.snapshot().store.last_open_by_pair()
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.02)
-            assert second.snapshot().store.last_open_by_pair() == (
-                first.snapshot().store.last_open_by_pair()
-            )
+            wait_for_follower(second, first, CandleStore.last_open_by_pair)
         assert journal.stat().st_ino != os.fstat(original.fileno()).st_ino  # rewritten
         lines = journal.read_text().splitlines()
         assert lines == [b.model_dump_json() for b in pushed]  # the old bars are gone
@@ -671,16 +673,7 @@ def test_funding_pushed_to_one_worker_reaches_the_others_and_survives_compaction
     try:
         first.push_funding([old])
         first.push_funding(recent)
-        deadline = time.monotonic() + 5.0
-        while (
-            second.snapshot().store.last_funding_by_pair()
-            != first.snapshot().store.last_funding_by_pair()
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.02)
-        assert second.snapshot().store.last_funding_by_pair() == (
-            first.snapshot().store.last_funding_by_pair()
-        )
+        wait_for_follower(second, first, CandleStore.last_funding_by_pair)
     finally:
         stop.set()
     lines = journal.read_text().splitlines()
