@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench check lock clean
+.PHONY: install run test bench bench-gpu check lock clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: install
 		--out bench/results/serving_1worker_300rps.json
 	-MARKETCAST_EDGE_THRESHOLD=1.01 $(BIN)/python bench/serving.py --command $(SERVE_2W) \
 		--phases single --rate 100 --out bench/results/serving_cloud_path.json
+
+# On a machine with an NVIDIA GPU only: the CUDA tests and the GPU benchmark (bench/results/gpu.json).
+bench-gpu: install
+	$(BIN)/python -m pytest -m gpu tests/unit/test_cuda.py
+	$(BIN)/python bench/gpu.py
 
 check: install
 	$(BIN)/ruff check src tests bench scripts

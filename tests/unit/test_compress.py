@@ -18,6 +18,7 @@ from marketcast.training.compress import (
     compression_report,
     distill,
     export_onnx,
+    is_2_4_sparse,
     latency_ms,
     linear_layers,
     magnitude_prune,
@@ -27,6 +28,7 @@ from marketcast.training.compress import (
     onnx_quantize_dynamic,
     quantize_dynamic_int8,
     sparse_size_bytes,
+    to_semi_structured,
     torch_logits_fn,
     weight_sparsity,
 )
@@ -167,6 +169,30 @@ def test_masked_student_keeps_its_zeros_while_distilled(toy: dict) -> None:
         assert int(((after.weight != 0) & ~mask).sum()) == 0  # pruned weights stayed at zero
         assert not torch.equal(after.weight[mask], before.weight[mask])  # the rest trained
         assert not hasattr(after, "weight_mask")
+
+
+def test_semi_structured_refuses_weights_that_are_not_2_4() -> None:
+    dense = mlp()
+    with pytest.raises(ValueError, match="0: the weight is not 2:4 sparse"):
+        to_semi_structured(dense, device="cpu")
+    with pytest.raises(ValueError, match="fold the pruning mask first"):
+        to_semi_structured(apply_2_4_mask(dense, permanent=False), device="cpu")
+    masked = apply_2_4_mask(dense)
+    assert all(is_2_4_sparse(layer.weight) for _, layer in linear_layers(masked))
+    assert not any(is_2_4_sparse(layer.weight) for _, layer in linear_layers(dense))
+
+
+def test_semi_structured_keeps_layers_the_kernel_refuses_dense() -> None:
+    # 2:4 kernels are CUDA-only, so on the CPU every layer stays dense, each with the reason;
+    # the GPU suite (tests/unit/test_cuda.py) checks the converted layers' products.
+    masked = apply_2_4_mask(mlp())
+    result = to_semi_structured(masked, dtype=torch.float32, device="cpu")
+    assert result.converted == []
+    assert set(result.dense) == {"0", "2", "4"}
+    assert all(reason for reason in result.dense.values())
+    x = torch.randn(8, 30)
+    torch.testing.assert_close(result.module(x), masked(x))
+    assert result.module is not masked
 
 
 def test_distillation_reduces_kl_to_the_teacher(toy: dict) -> None:

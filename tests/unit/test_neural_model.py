@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -17,8 +16,7 @@ import torch.nn.functional as F
 from scipy.special import softmax
 from sklearn.base import clone
 
-from marketcast.datasets.football_data import FootballData, load_football
-from marketcast.features.football import build_features, closing_targets
+from marketcast.features.football import closing_targets
 from marketcast.models.base import market_labels, training_targets
 from marketcast.models.factory import load_model, make_model
 from marketcast.models.neural import (
@@ -47,31 +45,6 @@ TINY = {
     "device": "cpu",
     "shrink_min_rows": 30,  # the 500-row fits below hold 50 validation rows
 }
-
-
-@pytest.fixture(scope="module")
-def epl_data() -> FootballData:
-    """E0 2020-21 and 2021-22 (760 matches)."""
-    bundled = load_football(None)
-    keep = (bundled.matches["league"] == "E0") & bundled.matches["season"].isin(
-        ["2020-2021", "2021-2022"]
-    )
-    matches = bundled.matches.loc[keep].reset_index(drop=True)
-    odds = bundled.odds.loc[bundled.odds["match_id"].isin(matches["match_id"])]
-    return dataclasses.replace(bundled, matches=matches, odds=odds.reset_index(drop=True))
-
-
-@pytest.fixture(scope="module")
-def epl(epl_data) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and goals of :func:`epl_data`."""
-    return build_features(epl_data), epl_data.matches[["home_goals", "away_goals"]].to_numpy()
-
-
-@pytest.fixture(scope="module")
-def split(epl):
-    X, y = epl
-    train = np.arange(len(X)) < 500
-    return X[train], y[train], X[~train]
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +207,22 @@ def test_state_dict_round_trip_predicts_identically(fitted, split) -> None:
             fitted.predict_market_proba(X_test, market),
         )
     np.testing.assert_array_equal(rebuilt.predict_band(X_test)[0], fitted.predict_band(X_test)[0])
+
+
+def test_artifact_trained_on_a_gpu_loads_on_a_machine_without_one(
+    fitted, split, monkeypatch
+) -> None:
+    # A champion fitted with device="cuda" on a GPU box must still serve from a CPU-only one.
+    _, _, X_test = split
+    files = fitted.to_artifact()
+    meta = json.loads(files["neural.json"])
+    meta["params"]["device"] = "cuda:0"
+    files["neural.json"] = json.dumps(meta).encode()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rebuilt = load_model("neural", files)
+    assert rebuilt.device is None
+    assert next(rebuilt.network_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(rebuilt.predict_proba(X_test), fitted.predict_proba(X_test))
 
 
 def test_sklearn_conventions_and_factory_defaults(split) -> None:

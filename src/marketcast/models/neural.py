@@ -729,7 +729,17 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         meta = json.loads(files["neural.json"])
         if meta["sequence_features"] != list(SEQUENCE_FEATURES):
             raise ValueError("neural artifact was built with different sequence features")
-        model = cls(**meta["params"])
+        params = meta["params"]
+        if not device_available(params.get("device")):
+            # Trained on a GPU, served on a machine without one: the weights are plain
+            # tensors, so the network loads on this machine's default device instead.
+            log.warning(
+                "neural artifact asks for device %r, which this machine lacks: loading it on %s",
+                params["device"],
+                "cuda" if torch.cuda.is_available() else "cpu",
+            )
+            params = {**params, "device": None}
+        model = cls(**params)
         model.static_features_ = meta["static_features"]
         model.static_mean_ = meta["static_mean"]
         model.static_std_ = meta["static_std"]
@@ -755,6 +765,25 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         model.network_ = net.to(model._device()).eval()
         model.classes_ = CLASSES_1X2
         return model
+
+
+def device_available(device: str | None) -> bool:
+    """Whether torch can place tensors on ``device`` here (``None``, the default, always can).
+
+    Examples
+    --------
+    >>> device_available(None), device_available("cpu")
+    (True, True)
+    """
+    if device is None:
+        return True
+    kind = torch.device(device)
+    if kind.type == "cuda":
+        index = kind.index or 0
+        return torch.cuda.is_available() and index < torch.cuda.device_count()
+    if kind.type == "mps":
+        return torch.backends.mps.is_available()
+    return kind.type == "cpu"
 
 
 def band_coverage(

@@ -24,11 +24,13 @@ from torch.nn.utils import prune
 
 __all__ = [
     "OnnxSession",
+    "SemiStructuredResult",
     "Variant",
     "apply_2_4_mask",
     "compression_report",
     "distill",
     "export_onnx",
+    "is_2_4_sparse",
     "latency_ms",
     "linear_layers",
     "magnitude_prune",
@@ -38,6 +40,7 @@ __all__ = [
     "onnx_quantize_dynamic",
     "quantize_dynamic_int8",
     "sparse_size_bytes",
+    "to_semi_structured",
     "torch_logits_fn",
     "weight_sparsity",
 ]
@@ -269,6 +272,66 @@ def make_permanent(module: nn.Module) -> nn.Module:
         if prune.is_pruned(sub) and hasattr(sub, "weight_mask"):
             prune.remove(sub, "weight")
     return module
+
+
+def is_2_4_sparse(weight: Tensor) -> bool:
+    """Whether every group of 4 consecutive input weights holds at most 2 non-zeros.
+
+    Examples
+    --------
+    >>> is_2_4_sparse(torch.tensor([[0.0, 1.0, 2.0, 0.0, 3.0, 0.0, 0.0, 4.0]]))
+    True
+    >>> is_2_4_sparse(torch.tensor([[1.0, 1.0, 2.0, 0.0]]))
+    False
+    """
+    n_out, n_in = weight.shape
+    n_groups = math.ceil(n_in / 4)
+    nonzero = torch.zeros(n_out, n_groups * 4, dtype=torch.int8, device=weight.device)
+    nonzero[:, :n_in] = (weight.detach() != 0).to(torch.int8)
+    return bool((nonzero.view(n_out, n_groups, 4).sum(dim=2) <= 2).all())
+
+
+@dataclass(frozen=True)
+class SemiStructuredResult:
+    """What :func:`to_semi_structured` made: the module and which layers run 2:4 kernels."""
+
+    module: nn.Module
+    converted: list[str]
+    dense: dict[str, str]  # layer name -> why it stays dense
+
+
+def to_semi_structured(
+    module: nn.Module, *, dtype: torch.dtype = torch.float16, device: str | torch.device = "cuda"
+) -> SemiStructuredResult:
+    """A copy of a 2:4-masked module on ``device`` in ``dtype``, its Linear weights on 2:4 kernels.
+
+    Each ``nn.Linear`` weight becomes a ``SparseSemiStructuredTensor`` (cuSPARSELt or CUTLASS),
+    which multiplies only the kept half of the weights on NVIDIA sparse tensor cores (Ampere
+    and newer). The kernels take half precision and shapes that are multiples of a block (for
+    float16, 16 or 32 rows by 16 or 64 columns, by backend): a layer the kernel refuses stays
+    dense, and :attr:`SemiStructuredResult.dense` says why, so a small network may convert few
+    of its layers. Apply :func:`apply_2_4_mask` first: a weight that is not 2:4 would be pruned
+    silently by the compression, so it raises ``ValueError`` instead. Inference only.
+    """
+    from torch.sparse import to_sparse_semi_structured
+
+    for name, layer in linear_layers(module):
+        if prune.is_pruned(layer):
+            raise ValueError(f"{name}: fold the pruning mask first (make_permanent)")
+        if not is_2_4_sparse(layer.weight):
+            raise ValueError(f"{name}: the weight is not 2:4 sparse; apply apply_2_4_mask first")
+    model = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
+    converted: list[str] = []
+    dense: dict[str, str] = {}
+    for name, layer in linear_layers(model):
+        try:
+            sparse = to_sparse_semi_structured(layer.weight.detach().contiguous())
+        except (RuntimeError, ValueError) as error:  # shape, dtype or device the kernel refuses
+            dense[name] = str(error).splitlines()[0]
+            continue
+        layer.weight = nn.Parameter(sparse, requires_grad=False)
+        converted.append(name)
+    return SemiStructuredResult(model, converted, dense)
 
 
 def weight_sparsity(module: nn.Module) -> float:
