@@ -238,13 +238,18 @@ def mask_2_4(weight: Tensor) -> Tensor:
     [[0, 1, 1, 0, 1, 1]]
     """
     n_out, n_in = weight.shape
-    n_groups = math.ceil(n_in / 4)
-    padded = torch.zeros(n_out, n_groups * 4, dtype=weight.dtype, device=weight.device)
-    padded[:, :n_in] = weight.detach().abs()
-    groups = padded.view(n_out, n_groups, 4)  # (out, G, 4)
+    groups = _groups_of_4(weight.detach().abs())  # (out, G, 4)
     keep = groups.topk(2, dim=2).indices  # (out, G, 2)
     mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, keep, True)  # (out, G, 4)
-    return mask.view(n_out, n_groups * 4)[:, :n_in]
+    return mask.view(n_out, -1)[:, :n_in]
+
+
+def _groups_of_4(values: Tensor) -> Tensor:
+    """(out, in) values, zero-padded to a multiple of 4 inputs, as (out, groups, 4)."""
+    n_out, n_in = values.shape
+    padded = values.new_zeros(n_out, math.ceil(n_in / 4) * 4)
+    padded[:, :n_in] = values
+    return padded.view(n_out, -1, 4)
 
 
 def apply_2_4_mask(
@@ -284,11 +289,8 @@ def is_2_4_sparse(weight: Tensor) -> bool:
     >>> is_2_4_sparse(torch.tensor([[1.0, 1.0, 2.0, 0.0]]))
     False
     """
-    n_out, n_in = weight.shape
-    n_groups = math.ceil(n_in / 4)
-    nonzero = torch.zeros(n_out, n_groups * 4, dtype=torch.int8, device=weight.device)
-    nonzero[:, :n_in] = (weight.detach() != 0).to(torch.int8)
-    return bool((nonzero.view(n_out, n_groups, 4).sum(dim=2) <= 2).all())
+    nonzero = _groups_of_4((weight.detach() != 0).to(torch.int8))
+    return bool((nonzero.sum(dim=2) <= 2).all())
 
 
 @dataclass(frozen=True)
