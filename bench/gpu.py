@@ -18,17 +18,16 @@ Run on a machine with an NVIDIA GPU: ``PYTHONPATH=src python bench/gpu.py``. Wri
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
+from neural import epoch_timing  # bench/neural.py: a script's own folder is on sys.path
 from torch import nn
 
 from marketcast.config import FootballRunConfig
@@ -42,19 +41,6 @@ from marketcast.types import MarketKind
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "gpu.json"
 SEED = 20240817
-
-
-def neural_bench() -> ModuleType:
-    """``bench/neural.py`` as a module (its epoch timing is reused, not copied)."""
-    spec = importlib.util.spec_from_file_location(
-        "marketcast_bench_neural", ROOT / "bench" / "neural.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def held_back_fit(
@@ -156,7 +142,6 @@ def main() -> int:
     data = load_data(config)
     X = build_features(data, demargin_method=config.demargin_method)
     y = data.matches[["home_goals", "away_goals"]].to_numpy()
-    epoch_timing = neural_bench().epoch_timing
     runs = {
         "cpu_1_thread": {"device": "cpu", "n_jobs": 1},
         f"cpu_{cores}_threads": {"device": "cpu", "n_jobs": cores},
