@@ -62,6 +62,7 @@ from marketcast.training.compress import (
     apply_2_4_mask,
     compression_report,
     distill,
+    export_football_net_onnx,
     export_onnx,
     magnitude_prune,
     make_permanent,
@@ -330,6 +331,15 @@ class Logits1x2(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(batch)["logits_1x2"]
+
+
+def onnx_logits(session: OnnxSession) -> Callable[[dict[str, torch.Tensor]], np.ndarray]:
+    """The 1X2 logits of the exported network for a batch dict (what ``prepare`` returns)."""
+
+    def run(batch: dict[str, torch.Tensor]) -> np.ndarray:
+        return session.run(batch)["logits_1x2"]
+
+    return run
 
 
 class NeuralTeacher:
@@ -659,7 +669,35 @@ def compression_section(
                 s = OnnxSession(p)
                 variants.append(Variant(name, s, s.size_bytes, None, "onnxruntime CPU"))
         else:
-            notes["onnx"] = "not attempted for a batch-dict network; see the student rows"
+            path = export_football_net_onnx(
+                module.net, model_prepare(np.arange(2)), Path(tmp) / "full.onnx"
+            )
+            s = OnnxSession(path)
+            variants.append(
+                Variant(
+                    "onnx_fp32",
+                    onnx_logits(s),
+                    s.size_bytes,
+                    None,
+                    "onnxruntime CPU",
+                    model_prepare,
+                )
+            )
+            try:
+                qpath = onnx_quantize_dynamic(path, Path(tmp) / "full_int8.onnx")
+                sq = OnnxSession(qpath)
+                variants.append(
+                    Variant(
+                        "onnx_int8",
+                        onnx_logits(sq),
+                        sq.size_bytes,
+                        None,
+                        "onnxruntime CPU, int8 weights",
+                        model_prepare,
+                    )
+                )
+            except Exception as error:  # the quantiser's shape inference on this graph
+                notes["onnx_int8"] = f"onnxruntime's quantiser failed: {error}"[:300]
 
         torch.manual_seed(seed)
         student = MarketBoostedMLP(
@@ -720,7 +758,8 @@ def compression_section(
         },
         "rows": rows_out,
         "notes": notes,
-        "gpu_2_4": "no CUDA device: 2:4 kernels not timed, CPU rows give size and accuracy only",
+        "gpu_2_4": "CPU rows give 2:4 size and accuracy only; bench/gpu.py times the kernels "
+        "on a GPU machine",
     }
 
 

@@ -28,7 +28,8 @@ from marketcast.models.neural import (
     bootstrap_weights,
     calibrate_band_z,
 )
-from marketcast.models.nn.network import LossWeights, multitask_loss
+from marketcast.models.nn.network import BATCH_KEYS, FLAT_OUTPUTS, LossWeights, multitask_loss
+from marketcast.training.compress import OnnxSession, export_football_net_onnx
 from marketcast.types import MarketKind
 
 TINY = {
@@ -223,6 +224,29 @@ def test_artifact_trained_on_a_gpu_loads_on_a_machine_without_one(
     assert rebuilt.device is None
     assert next(rebuilt.network_.parameters()).device.type == "cpu"
     np.testing.assert_array_equal(rebuilt.predict_proba(X_test), fitted.predict_proba(X_test))
+
+
+def test_network_exports_to_onnx_with_the_same_outputs(split, tmp_path) -> None:
+    X_train, y_train, X_test = split
+    # Unshrunk, so the logits carry the network's own part and not only the market price.
+    model = NeuralModel(random_state=3, shrink_to_market=False, **TINY).fit(X_train, y_train)
+    batch = model.make_batch(X_test)
+    assert not np.allclose(
+        model.predict_outputs(X_test)["logits_1x2"], batch["market_1x2"].numpy(), atol=1e-3
+    )
+    path = export_football_net_onnx(
+        model.network_, model.make_batch(X_test.iloc[:2]), tmp_path / "n.onnx"
+    )
+    session = OnnxSession(path, intra_op_threads=1)
+    assert session.input_names == list(BATCH_KEYS)
+    for rows in (slice(None), slice(0, 1), slice(5, 12)):  # the batch dimension is dynamic
+        expected = model.predict_outputs(X_test.iloc[rows])
+        got = session.run({k: v[rows] for k, v in batch.items()})
+        assert set(got) == set(FLAT_OUTPUTS)
+        for key in FLAT_OUTPUTS:
+            np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
+    with pytest.raises(ValueError, match="inputs missing: \\['static'\\]"):
+        session.run({k: v for k, v in batch.items() if k != "static"})
 
 
 def test_sklearn_conventions_and_factory_defaults(split) -> None:

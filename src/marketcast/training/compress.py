@@ -10,7 +10,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,10 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.jit import TracerWarning  # type: ignore[attr-defined]
 from torch.nn.utils import prune
+
+from marketcast.models.nn.network import BATCH_KEYS, FLAT_OUTPUTS, FlatFootballNet, FootballNet
 
 __all__ = [
     "OnnxSession",
@@ -29,6 +32,7 @@ __all__ = [
     "apply_2_4_mask",
     "compression_report",
     "distill",
+    "export_football_net_onnx",
     "export_onnx",
     "is_2_4_sparse",
     "latency_ms",
@@ -90,37 +94,61 @@ def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
 
 def export_onnx(
     module: nn.Module,
-    example_input: Tensor,
+    example_input: Tensor | tuple[Tensor, ...],
     path: str | Path,
     *,
+    input_names: Sequence[str] = ("x",),
+    output_names: Sequence[str] = ("logits",),
     opset_version: int = 17,
     dynamic_batch: bool = True,
 ) -> Path:
-    """Export ``module`` (float tensor ``(B, ...)`` to logits) to an ONNX file; returns the path.
+    """Export ``module`` (tensors ``(B, ...)`` to logits) to an ONNX file; returns the path.
 
     Uses the TorchScript exporter (``dynamo=False``): for these feed-forward modules it writes one
     self-contained file in a fraction of a second, and onnxruntime's quantiser accepts it. The
     torch.export-based exporter (torch's default since 2.9) took ~6 s for a two-layer MLP here,
     wrote weights to a side file, and its graph failed onnxruntime's dynamic quantisation
-    (shape inference error). Input is named ``x``, output ``logits``; dim 0 is dynamic.
+    (shape inference error). By default the one input is named ``x`` and the output ``logits``;
+    a module of several inputs or outputs names them all. Dim 0 of each is dynamic.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(module).eval()
-    axes = {"x": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    if len(inputs) != len(input_names):
+        raise ValueError(f"{len(inputs)} example inputs for {len(input_names)} input names")
+    names = [*input_names, *output_names]
+    axes = {name: {0: "batch"} for name in names} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", TracerWarning)
         torch.onnx.export(
             model,
-            (example_input,),
+            inputs,
             str(out),
-            input_names=["x"],
-            output_names=["logits"],
+            input_names=list(input_names),
+            output_names=list(output_names),
             dynamic_axes=axes,
             opset_version=opset_version,
             dynamo=False,
         )
     return out
+
+
+def export_football_net_onnx(net: FootballNet, batch: dict[str, Tensor], path: str | Path) -> Path:
+    """Export the neural engine's :class:`FootballNet` to ONNX, traced on the example ``batch``.
+
+    Inputs are named as :data:`BATCH_KEYS` (what :meth:`NeuralModel.make_batch` returns),
+    outputs as :data:`FLAT_OUTPUTS`; any batch size runs. Run it with :meth:`OnnxSession.run`.
+    """
+    flat = FlatFootballNet(net).eval()
+    return export_onnx(
+        flat,
+        tuple(batch[key].cpu() for key in BATCH_KEYS),
+        path,
+        input_names=BATCH_KEYS,
+        output_names=FLAT_OUTPUTS,
+    )
 
 
 def onnx_quantize_dynamic(path_in: str | Path, path_out: str | Path) -> Path:
@@ -169,7 +197,9 @@ class OnnxSession:
         self.session = ort.InferenceSession(
             str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        self.input_name: str = self.session.get_inputs()[0].name
+        self.input_names: list[str] = [i.name for i in self.session.get_inputs()]
+        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
+        self.input_name: str = self.input_names[0]
 
     def __call__(self, x: npt.ArrayLike | Tensor) -> npt.NDArray[np.float32]:
         if isinstance(x, Tensor):
@@ -177,6 +207,25 @@ class OnnxSession:
         batch = np.ascontiguousarray(x, dtype=np.float32)
         out = self.session.run(None, {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)
+
+    def run(self, feeds: Mapping[str, npt.ArrayLike | Tensor]) -> dict[str, npt.NDArray[Any]]:
+        """Every output by name, for inputs by name (a network of several inputs).
+
+        Each input keeps its dtype (a boolean mask stays boolean, an index int64); the model's
+        inputs must all be given, and nothing else.
+        """
+        missing = set(self.input_names) - set(feeds)
+        extra = set(feeds) - set(self.input_names)
+        if missing or extra:
+            raise ValueError(f"inputs missing: {sorted(missing)}; unexpected: {sorted(extra)}")
+        arrays = {
+            name: np.ascontiguousarray(
+                value.detach().cpu().numpy() if isinstance(value, Tensor) else value
+            )
+            for name, value in feeds.items()
+        }
+        outputs = self.session.run(self.output_names, arrays)
+        return dict(zip(self.output_names, outputs, strict=True))
 
     @property
     def size_bytes(self) -> int:

@@ -31,7 +31,8 @@ def causal_padding_mask(valid: Tensor) -> Tensor:
     length = valid.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
     allowed = causal.unsqueeze(0) & valid.unsqueeze(1)  # (batch, length, length)
-    eye = torch.eye(length, dtype=torch.bool, device=valid.device).unsqueeze(0)
+    # A float identity compared to 0, not a boolean one: ONNX Runtime has no boolean EyeLike.
+    eye = (torch.eye(length, device=valid.device) > 0).unsqueeze(0)
     return (allowed | eye).unsqueeze(1)
 
 

@@ -149,6 +149,37 @@ class FootballNet(nn.Module):
         return out
 
 
+#: What :class:`FlatFootballNet` returns, in order: every per-row head output of the network.
+FLAT_OUTPUTS = (
+    "logits_1x2",
+    "logits_ou",
+    "logits_ah",
+    "goal_diff",
+    "band_low",
+    "band_high",
+    "band_std",
+    "context",
+)
+
+
+class FlatFootballNet(nn.Module):
+    """A :class:`FootballNet` with positional tensor inputs and a tuple of outputs.
+
+    Inputs in :data:`BATCH_KEYS` order, outputs in :data:`FLAT_OUTPUTS` order: the signature
+    an ONNX export needs (it takes no dicts). Shares the wrapped network's weights.
+    """
+
+    def __init__(self, net: FootballNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        if len(tensors) != len(BATCH_KEYS):
+            raise ValueError(f"expected {len(BATCH_KEYS)} tensors ({', '.join(BATCH_KEYS)})")
+        out = self.net(dict(zip(BATCH_KEYS, tensors, strict=True)))
+        return tuple(out[key] for key in FLAT_OUTPUTS)
+
+
 def multitask_loss(
     out: dict[str, Any], targets: dict[str, Tensor], weights: LossWeights
 ) -> tuple[Tensor, dict[str, float]]:
