@@ -17,7 +17,13 @@ from torch.sparse import SparseSemiStructuredTensor
 from marketcast.models.factory import load_model
 from marketcast.models.neural import NeuralModel
 from marketcast.models.nn.ssm import selective_scan
-from marketcast.training.compress import apply_2_4_mask, linear_layers, to_semi_structured
+from marketcast.training.compress import (
+    OnnxSession,
+    apply_2_4_mask,
+    export_football_net_onnx,
+    linear_layers,
+    to_semi_structured,
+)
 from marketcast.types import MarketKind
 from tests.unit.test_neural_model import TINY
 
@@ -65,6 +71,17 @@ def test_gpu_artifact_serves_from_a_machine_without_a_gpu(fitted_cuda, split, mo
     rebuilt = load_model("neural", files)
     assert next(rebuilt.network_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(rebuilt.predict_proba(X_test), expected, atol=1e-5)
+
+
+def test_gpu_network_exports_to_onnx(fitted_cuda, split, tmp_path) -> None:
+    _, _, X_test = split
+    path = export_football_net_onnx(
+        fitted_cuda.network_, fitted_cuda.make_batch(X_test.iloc[:2]), tmp_path / "n.onnx"
+    )
+    got = OnnxSession(path).run(fitted_cuda.make_batch(X_test))  # onnxruntime on the CPU
+    expected = fitted_cuda.predict_outputs(X_test)
+    for key in ("logits_1x2", "logits_ou", "logits_ah", "band_low", "band_high"):
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-4, err_msg=key)
 
 
 def test_deterministic_gpu_fits_repeat_exactly(split) -> None:

@@ -142,9 +142,10 @@ def export_football_net_onnx(net: FootballNet, batch: dict[str, Tensor], path: s
     outputs as :data:`FLAT_OUTPUTS`; any batch size runs. Run it with :meth:`OnnxSession.run`.
     """
     flat = FlatFootballNet(net).eval()
+    device = next(net.parameters()).device  # trace where the network lives (a GPU fit too)
     return export_onnx(
         flat,
-        tuple(batch[key].cpu() for key in BATCH_KEYS),
+        tuple(batch[key].to(device) for key in BATCH_KEYS),
         path,
         input_names=BATCH_KEYS,
         output_names=FLAT_OUTPUTS,
