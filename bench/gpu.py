@@ -33,6 +33,7 @@ from torch import nn
 from marketcast.config import FootballRunConfig
 from marketcast.evaluation.scoring import log_loss
 from marketcast.features.football import build_features, closing_probabilities
+from marketcast.models.base import market_labels
 from marketcast.models.neural import NeuralModel
 from marketcast.orchestration.football import load_data, test_mask_last_seasons, write_json
 from marketcast.training.compress import apply_2_4_mask, to_semi_structured
@@ -54,7 +55,7 @@ def held_back_fit(
         torch.cuda.synchronize()
     fit_s = time.perf_counter() - t0
     p = model.predict_proba(X[mask])
-    outcome = np.select([y[mask, 0] > y[mask, 1], y[mask, 0] == y[mask, 1]], [0, 1], 2)
+    outcome = market_labels(MarketKind.ONE_X_TWO, X[mask], y[mask])
     priced = np.isfinite(closing[mask]).all(axis=1)
     model_ll = log_loss(outcome[priced], p[priced])
     closing_ll = log_loss(outcome[priced], closing[mask][priced])
