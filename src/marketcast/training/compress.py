@@ -176,6 +176,11 @@ def onnx_quantize_dynamic(path_in: str | Path, path_out: str | Path) -> Path:
     return out
 
 
+def _as_array(x: npt.ArrayLike | Tensor) -> npt.ArrayLike:
+    """A tensor as a NumPy array on the host (anything else as it is)."""
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else x
+
+
 class OnnxSession:
     """An onnxruntime CPU inference session called like a function: ``(B, d) -> logits (B, K)``.
 
@@ -203,9 +208,7 @@ class OnnxSession:
         self.input_name: str = self.input_names[0]
 
     def __call__(self, x: npt.ArrayLike | Tensor) -> npt.NDArray[np.float32]:
-        if isinstance(x, Tensor):
-            x = x.detach().cpu().numpy()
-        batch = np.ascontiguousarray(x, dtype=np.float32)
+        batch = np.ascontiguousarray(_as_array(x), dtype=np.float32)
         out = self.session.run(None, {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)
 
@@ -219,12 +222,7 @@ class OnnxSession:
         extra = set(feeds) - set(self.input_names)
         if missing or extra:
             raise ValueError(f"inputs missing: {sorted(missing)}; unexpected: {sorted(extra)}")
-        arrays = {
-            name: np.ascontiguousarray(
-                value.detach().cpu().numpy() if isinstance(value, Tensor) else value
-            )
-            for name, value in feeds.items()
-        }
+        arrays = {name: np.ascontiguousarray(_as_array(value)) for name, value in feeds.items()}
         outputs = self.session.run(self.output_names, arrays)
         return dict(zip(self.output_names, outputs, strict=True))
 
