@@ -79,3 +79,11 @@ def test_llm_is_configured_only_from_the_environment(endpoint: str) -> None:
     assert settings.edge_threshold == 0.9
     with pytest.raises(ValueError, match="EDGE_THRESHOLD"):
         service_settings_from_env({"MARKETCAST_EDGE_THRESHOLD": "3"})
+
+
+def test_network_runtime_is_read_from_the_environment() -> None:
+    assert service_settings_from_env({}).neural_runtime == "onnx"
+    env = {"MARKETCAST_NEURAL_RUNTIME": "torch"}
+    assert service_settings_from_env(env).neural_runtime == "torch"
+    with pytest.raises(ValueError, match=r"MARKETCAST_NEURAL_RUNTIME must be one of .*'tensorrt'"):
+        service_settings_from_env({"MARKETCAST_NEURAL_RUNTIME": "tensorrt"})

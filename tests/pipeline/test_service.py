@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,9 +31,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     config = FootballRunConfig.model_validate(
         {
             "data": {"leagues": ["E0"]},
-            "models": ["market", "elo", "dixon_coles", "lightgbm"],
-            "model_params": {"lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10}},
-            "walk_forward": {"last_seasons": 1, "retrain_every_steps": {"lightgbm": 12}},
+            "models": ["market", "elo", "dixon_coles", "lightgbm", "neural"],
+            "model_params": {
+                "lightgbm": {"n_estimators": 60, "early_stopping_rounds": 10},
+                "neural": {"max_epochs": 2, "d_model": 16, "warm_epochs": 1},
+            },
+            "walk_forward": {
+                "last_seasons": 1,
+                "retrain_every_steps": {"lightgbm": 12, "neural": 20},
+            },
             "backtest": {"n_bootstrap": 100},
             "registry_root": str(root / "registry"),
             "runs_dir": str(root / "runs"),
@@ -107,7 +114,7 @@ def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> N
     features = RequestFeatures(champion.state, rows)
     loaded = [*snap.champions.values(), *(m for ms in snap.members.values() for m in ms)]
     fast = [m for m in loaded if hasattr(m.model, "predict_market_rows")]
-    assert any(m.name == "market" for m in fast)
+    assert {"market", "lightgbm", "neural"} <= {m.name for m in fast}
     for member in fast:
         for market in MarketKind:
             by_rows = member.model.predict_market_rows(rows, market)
@@ -121,6 +128,39 @@ def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> N
         single = features.subset([0])
         _predict(champion, single, MarketKind.ONE_X_TWO)
         assert "frame" not in single.__dict__  # functools.cached_property stores it there
+
+
+def _neural(service: ChampionService) -> Any:
+    service.reload()
+    [member] = [m for m in service.snapshot().members["1x2"] if m.name == "neural"]
+    return member.model
+
+
+def test_neural_models_serve_through_onnxruntime_unless_told_torch(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = {"edge_threshold": 1.01}  # every fixture takes the ensemble, which holds the network
+    fixtures = [_fixture(), _fixture(home="Liverpool", away="Everton", odds=(1.30, 5.50, 9.00))]
+    onnx = ChampionService(registry, ServiceSettings(**cloud))
+    assert hasattr(_neural(onnx), "onnx_session_")
+    plain = ChampionService(registry, ServiceSettings(neural_runtime="torch", **cloud))
+    assert not hasattr(_neural(plain), "onnx_session_")
+    for a, b in zip(onnx.forecast(fixtures), plain.forecast(fixtures), strict=True):
+        assert a.path == b.path == "cloud"
+        for outcome, p in a.probabilities.items():
+            assert p == pytest.approx(b.probabilities[outcome], abs=1e-6)
+
+    def fail(self: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no onnxruntime here")
+
+    monkeypatch.setattr(type(_neural(plain)), "use_onnx", fail)
+    broken = ChampionService(registry, ServiceSettings(**cloud))
+    with caplog.at_level("WARNING", logger="marketcast.serving.service"):
+        assert not hasattr(_neural(broken), "onnx_session_")
+    assert "neural" in caplog.text
+    assert "stays on torch, onnxruntime failed: no onnxruntime here" in caplog.text
+    [out] = broken.forecast(fixtures[:1])
+    assert out.probabilities == plain.forecast(fixtures[:1])[0].probabilities
 
 
 def test_unknown_team_is_named(registry: Registry) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ from marketcast.models.neural import (
     calibrate_band_z,
 )
 from marketcast.models.nn.network import BATCH_KEYS, FLAT_OUTPUTS, LossWeights, multitask_loss
-from marketcast.training.compress import OnnxSession, export_football_net_onnx
+from marketcast.models.nn.onnx import OnnxSession, export_football_net_onnx
 from marketcast.types import MarketKind
 
 TINY = {
@@ -247,6 +248,56 @@ def test_network_exports_to_onnx_with_the_same_outputs(split, tmp_path) -> None:
             np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
     with pytest.raises(ValueError, match="inputs missing: \\['static'\\]"):
         session.run({k: v for k, v in batch.items() if k != "static"})
+
+
+class _TorchRan(torch.nn.Module):
+    """Stands in for the network: any torch forward pass fails loudly."""
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise RuntimeError("torch ran")
+
+
+def test_rows_path_and_onnx_runtime_forecast_what_torch_forecasts(split) -> None:
+    X_train, y_train, X_test = split
+    model = NeuralModel(random_state=3, shrink_to_market=False, **TINY).fit(X_train, y_train)
+    rows = X_test.to_dict("records")
+    expected = {market: model.predict_market_proba(X_test, market) for market in MarketKind}
+    for market in MarketKind:  # the server's row path builds exactly the frame path's batch
+        np.testing.assert_array_equal(model.predict_market_rows(rows, market), expected[market])
+    torch_out = model.predict_outputs(X_test.iloc[:7])
+
+    assert model.use_onnx(max_rows=8) is model
+    for n in (1, 7):
+        got = model.predict_outputs(X_test.iloc[:n])
+        assert set(got) == set(torch_out)
+        for key in FLAT_OUTPUTS:
+            np.testing.assert_allclose(got[key], torch_out[key][:n], atol=1e-5, err_msg=key)
+    for market in MarketKind:
+        np.testing.assert_allclose(
+            model.predict_market_rows(rows[:3], market), expected[market][:3], atol=1e-6
+        )
+    # Up to max_rows rows torch never runs; a larger batch is torch's again.
+    network, model.network_ = model.network_, _TorchRan()
+    model.predict_market_rows(rows[:8], MarketKind.ONE_X_TWO)
+    with pytest.raises(RuntimeError, match="torch ran"):
+        model.predict_market_rows(rows[:9], MarketKind.ONE_X_TWO)
+    model.network_ = network
+
+    twin = pickle.loads(pickle.dumps(model))  # a session does not pickle: the copy drops it
+    assert not hasattr(twin, "onnx_session_")
+    np.testing.assert_array_equal(twin.predict_proba(X_test), expected[MarketKind.ONE_X_TWO])
+    model.set_params(warm_start=False).fit(X_train, y_train)  # new weights: the session goes
+    assert not hasattr(model, "onnx_session_")
+
+
+def test_feature_rows_errors_name_what_is_missing(fitted, split) -> None:
+    rows = split[2].head(2).to_dict("records")
+    unpriced = [{k: v for k, v in r.items() if k != "mkt_1x2_home"} for r in rows]
+    with pytest.raises(ValueError, match="feature rows lack columns \\['mkt_1x2_home'\\]"):
+        fitted.predict_market_rows(unpriced, MarketKind.ONE_X_TWO)
+    no_kickoff = [rows[0], {**rows[1], "kickoff_utc": None}]
+    with pytest.raises(ValueError, match="feature row 1: kickoff_utc is missing"):
+        fitted.predict_market_rows(no_kickoff, MarketKind.ONE_X_TWO)
 
 
 def test_sklearn_conventions_and_factory_defaults(split) -> None:

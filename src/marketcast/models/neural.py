@@ -8,9 +8,9 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Self
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,14 @@ from marketcast.models.base import (
     soft_log_loss_per_row,
     training_targets,
 )
-from marketcast.models.nn.network import FootballNet, LossWeights, NetConfig, multitask_loss
+from marketcast.models.nn.network import (
+    BATCH_KEYS,
+    FootballNet,
+    LossWeights,
+    NetConfig,
+    multitask_loss,
+)
+from marketcast.models.nn.onnx import OnnxSession, football_net_onnx_bytes
 from marketcast.models.nn.seed import seed_everything
 from marketcast.types import MarketKind
 
@@ -57,6 +64,11 @@ _MARKET_KEYS = {
     MarketKind.ASIAN_HANDICAP: "market_ah",
 }
 _IDENTITY = ("match_id", "season", "kickoff_utc", "home_team", "away_team", "league")
+#: Identity columns a batch reads besides the float features.
+_BATCH_IDENTITY = ("home_team", "away_team", "league", "kickoff_utc")
+#: Largest batch :meth:`NeuralModel.use_onnx` sends to onnxruntime; bigger ones stay in torch.
+#: The crossover measured on the 2-core machine (one thread) is between 64 and 128 rows.
+ONNX_MAX_ROWS = 64
 #: Columns of the feature frame the match histories are built from.
 HISTORY_COLUMNS = (
     "kickoff_utc",
@@ -96,6 +108,17 @@ _MIN_VALIDATION_ROWS = 30
 _PREDICT_BATCH = 4096
 
 
+@dataclass(frozen=True)
+class _BatchInputs:
+    """What one batch is built from, whichever way the rows came (a frame or mappings)."""
+
+    values: dict[str, np.ndarray]  # float feature column by name, each (n,)
+    home: np.ndarray  # (n,) team names
+    away: np.ndarray
+    league: np.ndarray  # (n,) league names
+    minute: np.ndarray  # (n,) int64 kick-off minutes since the epoch, UTC
+
+
 @dataclass
 class TeamHistory:
     """Every stored match twice (once per team), sorted by team then kick-off.
@@ -108,6 +131,13 @@ class TeamHistory:
     team: np.ndarray  # (m,) int64 team code
     kickoff_min: np.ndarray  # (m,) int64 minutes since the epoch, UTC
     state: np.ndarray  # (m, _N_STORED) float32
+    # Derived once: a server's one-fixture query should not rebuild them (~0.2 ms each time).
+    _codes: dict[str, int] = field(init=False, repr=False)
+    _keys: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._codes = {name: i for i, name in enumerate(self.team_names)}
+        self._keys = self.team * _KEY_STRIDE + self.kickoff_min
 
     @classmethod
     def build(cls, X: pd.DataFrame, y_goals: np.ndarray) -> TeamHistory:
@@ -183,10 +213,9 @@ class TeamHistory:
         length
             ``W``.
         """
-        codes_of = {name: i for i, name in enumerate(self.team_names)}
-        code = np.array([codes_of.get(str(t), -1) for t in teams], dtype=np.int64)
+        code = np.array([self._codes.get(str(t), -1) for t in teams], dtype=np.int64)
         known = code >= 0
-        keys = self.team * _KEY_STRIDE + self.kickoff_min
+        keys = self._keys
         safe = np.where(known, code, 0)
         end = np.searchsorted(keys, safe * _KEY_STRIDE + kickoff_min, side="left")  # (q,)
         start = np.searchsorted(keys, safe * _KEY_STRIDE, side="left")  # (q,)
@@ -326,6 +355,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
         soft = closing_in_training_order(self.target, closing, order)
+        self.__dict__.pop("onnx_session_", None)  # it holds the old weights; use_onnx again
         warm = self.warm_start and hasattr(self, "network_")
         if not warm:
             self._freeze_layout(X)
@@ -546,43 +576,77 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
             (n, 2).
         """
-        missing = [
-            c
-            for c in (*self.static_features_, "home_team", "away_team", "league", "kickoff_utc")
-            if c not in X.columns
-        ]
+        device = self._device()
+        arrays = self._batch_arrays(self._inputs_from_frame(X))
+        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+
+    def _input_columns(self) -> list[str]:
+        """The float feature columns a batch reads, each once."""
+        markets = [c for m in MarketKind for c in MARKET_COLUMNS[m]]
+        return list(dict.fromkeys([*self.static_features_, *self.missing_indicators_, *markets]))
+
+    def _inputs_from_frame(self, X: pd.DataFrame) -> _BatchInputs:
+        columns = self._input_columns()
+        missing = [c for c in (*columns, *_BATCH_IDENTITY) if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns {missing}")
-        minute = _kickoff_minutes(X)
-        home_seq, home_valid = self.history_.window(
-            X["home_team"].astype(str).to_numpy(), minute, self.window
+        # One block read: column by column cost ~25 us each, most of a one-fixture forecast.
+        matrix = X[columns].to_numpy(dtype=float)
+        return _BatchInputs(
+            values={c: matrix[:, i] for i, c in enumerate(columns)},
+            home=X["home_team"].astype(str).to_numpy(),
+            away=X["away_team"].astype(str).to_numpy(),
+            league=X["league"].astype(str).to_numpy(),
+            minute=_kickoff_minutes(X),
         )
-        away_seq, away_valid = self.history_.window(
-            X["away_team"].astype(str).to_numpy(), minute, self.window
+
+    def _inputs_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> _BatchInputs:
+        columns = self._input_columns()
+        missing = [c for c in (*columns, *_BATCH_IDENTITY) if rows and c not in rows[0]]
+        if missing:
+            raise ValueError(f"feature rows lack columns {missing}")
+        matrix = np.array([[r[c] for c in columns] for r in rows], dtype=float)
+        matrix = matrix.reshape(len(rows), len(columns))
+        return _BatchInputs(
+            values={c: matrix[:, i] for i, c in enumerate(columns)},
+            home=np.array([str(r["home_team"]) for r in rows], dtype=object),
+            away=np.array([str(r["away_team"]) for r in rows], dtype=object),
+            league=np.array([str(r["league"]) for r in rows], dtype=object),
+            minute=np.array(
+                [_minute(r["kickoff_utc"], row=i) for i, r in enumerate(rows)], dtype=np.int64
+            ),
         )
-        values = np.column_stack([X[c].to_numpy(dtype=float) for c in self.static_features_])
+
+    def _batch_arrays(self, inputs: _BatchInputs) -> dict[str, np.ndarray]:
+        """The :meth:`make_batch` arrays (NumPy, in :data:`BATCH_KEYS` order) for ``inputs``."""
+        home_seq, home_valid = self.history_.window(inputs.home, inputs.minute, self.window)
+        away_seq, away_valid = self.history_.window(inputs.away, inputs.minute, self.window)
+        n = len(inputs.minute)
+        values = np.column_stack([inputs.values[c] for c in self.static_features_]).reshape(
+            n, len(self.static_features_)
+        )
         z = np.clip((values - np.asarray(self.static_mean_)) / np.asarray(self.static_std_), -5, 5)
-        flags = [np.isnan(X[c].to_numpy(dtype=float)) for c in self.missing_indicators_]
+        flags = [np.isnan(inputs.values[c]) for c in self.missing_indicators_]
         static = np.column_stack([np.nan_to_num(z, nan=0.0), *flags]) if flags else np.nan_to_num(z)
-        league = pd.Categorical(X["league"].astype(str), categories=self.leagues_).codes
-        league = np.where(league < 0, len(self.leagues_), league)
-        arrays: dict[str, np.ndarray] = {
+        codes = {name: i for i, name in enumerate(self.leagues_)}
+        unknown = len(self.leagues_)  # the league embedding's spare row
+        league = np.array([codes.get(name, unknown) for name in inputs.league], dtype=np.int64)
+        return {
             "home_seq": home_seq,
             "home_valid": home_valid,
             "away_seq": away_seq,
             "away_valid": away_valid,
             "static": static.astype(np.float32),
-            "league": league.astype(np.int64),
-            "market_1x2": self._market_logp(X, MarketKind.ONE_X_TWO),
-            "market_ou": self._market_logp(X, MarketKind.OVER_UNDER_25),
-            "market_ah": self._market_logp(X, MarketKind.ASIAN_HANDICAP),
+            "league": league,
+            "market_1x2": self._market_logp(inputs, MarketKind.ONE_X_TWO),
+            "market_ou": self._market_logp(inputs, MarketKind.OVER_UNDER_25),
+            "market_ah": self._market_logp(inputs, MarketKind.ASIAN_HANDICAP),
         }
-        device = self._device()
-        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
 
-    def _market_logp(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
+    def _market_logp(self, inputs: _BatchInputs, market: MarketKind) -> np.ndarray:
         """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
+        columns = MARKET_COLUMNS[market]
+        p = np.column_stack([inputs.values[c] for c in columns]).reshape(-1, len(columns))
         missing = np.isnan(p).any(axis=1)
         p[missing] = np.asarray(self.base_rates_[market.value])
         return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
@@ -628,23 +692,29 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     def predict_outputs(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every head's output for ``X`` as NumPy arrays (eval mode, batched).
 
-        Keys: the :meth:`FootballNet.forward` tensors (``logits_1x2``, ``logits_ou``,
-        ``logits_ah``, ``goal_diff``, ``band_low``, ``band_high``, ``context``) plus
-        ``gate_probs`` and ``gate_weights`` (n, K).
+        Keys: :data:`~marketcast.models.nn.network.FLAT_OUTPUTS` (``logits_1x2``,
+        ``logits_1x2_members``, ``logits_ou``, ``logits_ah``, ``goal_diff``, ``band_low``,
+        ``band_high``, ``band_std``, ``context``, ``gate_probs`` and ``gate_weights``).
         """
+        return self._outputs(self._batch_arrays(self._inputs_from_frame(X)))
+
+    def _outputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """:meth:`predict_outputs` for :meth:`_batch_arrays`; small batches via onnxruntime."""
+        n = len(arrays["league"])
+        session: OnnxSession | None = getattr(self, "onnx_session_", None)
+        if session is not None and 0 < n <= self.onnx_max_rows_:
+            return {k: np.asarray(v, dtype=np.float64) for k, v in session.run(arrays).items()}
         net = self.network_
         net.eval()
-        batch = self.make_batch(X)
-        n = len(X)
+        device = self._device()
+        batch = {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
         chunks: dict[str, list[np.ndarray]] = {}
         # A handful of rows (a server's request) runs faster on one thread: OpenMP workers
         # waiting on a busy core turned a 5 ms forecast into 130 ms under load.
         threads = self.n_jobs if n >= SMALL_BATCH_ROWS else 1
         with _torch_threads(threads), torch.no_grad():
             for start in range(0, max(n, 1), _PREDICT_BATCH):  # one pass even when empty
-                idx = torch.arange(
-                    start, min(start + _PREDICT_BATCH, n), device=batch["static"].device
-                )
+                idx = torch.arange(start, min(start + _PREDICT_BATCH, n), device=device)
                 out = net(_take(batch, idx))
                 flat = {k: v for k, v in out.items() if k != "aux"}
                 flat["gate_probs"] = out["aux"]["gate_probs"]
@@ -663,6 +733,61 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         """Probabilities per outcome of ``market`` (1X2, over/under 2.5, Asian handicap)."""
         logits = self.predict_outputs(X)[_LOGIT_KEYS[MarketKind(market)]]
         return np.asarray(softmax(logits, axis=1), dtype=float)
+
+    def predict_market_rows(
+        self, rows: Sequence[Mapping[str, Any]], market: MarketKind
+    ) -> np.ndarray | None:
+        """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        arrays = self._batch_arrays(self._inputs_from_rows(rows))
+        logits = self._outputs(arrays)[_LOGIT_KEYS[MarketKind(market)]]
+        return np.asarray(softmax(logits, axis=1), dtype=float)
+
+    def use_onnx(self, *, max_rows: int = ONNX_MAX_ROWS, threads: int = 1) -> Self:
+        """Run batches of 1 to ``max_rows`` rows through onnxruntime instead of torch.
+
+        The fitted network is exported to ONNX in memory (about a second) and every later
+        prediction of at most ``max_rows`` rows runs in an onnxruntime session on ``threads``
+        CPU threads; larger batches stay in torch, which is faster there. Forecasts agree with
+        torch's to float32 rounding. A server's choice (``marketcast serve`` makes it), not
+        part of the model: the artifact is unchanged, and a refit or a copy (pickle, deepcopy)
+        drops the session.
+        """
+        if self._device().type != "cpu":
+            raise ValueError(f"onnxruntime runs on the CPU; this model is on {self._device()}")
+        self.onnx_session_ = OnnxSession(
+            football_net_onnx_bytes(self.network_.eval(), self._example_batch()),
+            intra_op_threads=threads,
+        )
+        self.onnx_max_rows_ = max_rows
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An onnxruntime session does not pickle: a copy (pickle, deepcopy) runs in torch
+        # until it calls use_onnx itself.
+        state: dict[str, Any] = super().__getstate__()
+        state.pop("onnx_session_", None)
+        state.pop("onnx_max_rows_", None)
+        return state
+
+    def _example_batch(self) -> dict[str, torch.Tensor]:
+        """Two rows of the network's inputs to trace it on: one full history, one empty."""
+        cfg = self.network_.config
+        n, w = 2, self.window
+        valid = torch.zeros(n, w, dtype=torch.bool)
+        valid[0] = True
+        valid[1, -1] = True
+        batch = {
+            "home_seq": torch.zeros(n, w, cfg.n_seq_features),
+            "home_valid": valid,
+            "away_seq": torch.zeros(n, w, cfg.n_seq_features),
+            "away_valid": valid.clone(),
+            "static": torch.zeros(n, cfg.n_static_features),
+            "league": torch.tensor([0, len(self.leagues_)], dtype=torch.int64),
+            "market_1x2": torch.full((n, 3), float(np.log(1 / 3))),
+            "market_ou": torch.full((n, 2), float(np.log(1 / 2))),
+            "market_ah": torch.full((n, 2), float(np.log(1 / 2))),
+        }
+        return {k: batch[k] for k in BATCH_KEYS}
 
     def predict_band(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The 1X2 confidence band ``(p_low, p_high)``, each (n, 3); see :class:`MultiTaskHead`."""
@@ -924,6 +1049,15 @@ def _kickoff_minutes(X: pd.DataFrame) -> np.ndarray:
         raise ValueError(f"feature frame row {row}: kickoff_utc is missing")
     minutes = (kickoff - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(minutes=1)
     return np.asarray(minutes.to_numpy(), dtype=np.int64)
+
+
+def _minute(kickoff: Any, *, row: int) -> int:
+    """One kick-off (aware or naive-as-UTC datetime, or ISO string) as minutes since the epoch."""
+    stamp = pd.Timestamp(kickoff) if kickoff is not None else pd.NaT
+    if pd.isna(stamp):
+        raise ValueError(f"feature row {row}: kickoff_utc is missing")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int((stamp - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(minutes=1))
 
 
 @contextlib.contextmanager

@@ -14,18 +14,18 @@ from marketcast.serving.app import create_app
 from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
 from marketcast.serving.crypto import VERTICAL as CRYPTO
 from marketcast.serving.explain import LLMExplainer
-from marketcast.serving.service import ChampionService, ServiceSettings
+from marketcast.serving.service import NEURAL_RUNTIMES, ChampionService, ServiceSettings
 from marketcast.serving.settings import ServingSettings
 
 
 def service_settings_from_env(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    """Routing threshold, staleness limit and the optional LLM endpoint from ``MARKETCAST_*``.
+    """Routing threshold, staleness limit, LLM endpoint and network runtime from ``MARKETCAST_*``.
 
     Examples
     --------
     >>> s = service_settings_from_env({"MARKETCAST_EDGE_THRESHOLD": "0.9"})
-    >>> (s.edge_threshold, s.llm)
-    (0.9, None)
+    >>> (s.edge_threshold, s.llm, s.neural_runtime)
+    (0.9, None, 'onnx')
     """
     env = os.environ if environ is None else environ
     llm = None
@@ -39,10 +39,16 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
     threshold = float(env.get("MARKETCAST_EDGE_THRESHOLD", "0.8"))
     if not 0.0 <= threshold <= 1.01:
         raise ValueError(f"MARKETCAST_EDGE_THRESHOLD must be in [0, 1], got {threshold}")
+    runtime = env.get("MARKETCAST_NEURAL_RUNTIME") or "onnx"
+    if runtime not in NEURAL_RUNTIMES:
+        raise ValueError(
+            f"MARKETCAST_NEURAL_RUNTIME must be one of {NEURAL_RUNTIMES}, got {runtime!r}"
+        )
     return ServiceSettings(
         edge_threshold=threshold,
         stale_after_days=float(env.get("MARKETCAST_STALE_AFTER_DAYS", "14")),
         llm=llm,
+        neural_runtime=runtime,
     )
 
 

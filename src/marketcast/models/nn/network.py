@@ -149,9 +149,11 @@ class FootballNet(nn.Module):
         return out
 
 
-#: What :class:`FlatFootballNet` returns, in order: every per-row head output of the network.
+#: What :class:`FlatFootballNet` returns, in order: every per-row output of the network (the
+#: heads, the context and the router's gates: what ``NeuralModel.predict_outputs`` returns).
 FLAT_OUTPUTS = (
     "logits_1x2",
+    "logits_1x2_members",
     "logits_ou",
     "logits_ah",
     "goal_diff",
@@ -159,7 +161,10 @@ FLAT_OUTPUTS = (
     "band_high",
     "band_std",
     "context",
+    "gate_probs",
+    "gate_weights",
 )
+_GATE_OUTPUTS = ("gate_probs", "gate_weights")
 
 
 class FlatFootballNet(nn.Module):
@@ -177,7 +182,7 @@ class FlatFootballNet(nn.Module):
         if len(tensors) != len(BATCH_KEYS):
             raise ValueError(f"expected {len(BATCH_KEYS)} tensors ({', '.join(BATCH_KEYS)})")
         out = self.net(dict(zip(BATCH_KEYS, tensors, strict=True)))
-        return tuple(out[key] for key in FLAT_OUTPUTS)
+        return tuple(out["aux"][k] if k in _GATE_OUTPUTS else out[k] for k in FLAT_OUTPUTS)
 
 
 def multitask_loss(
