@@ -26,8 +26,8 @@ test: install
 # engine (epoch time, ratio to closing beside Dixon-Coles and LightGBM), its ROI fine-tuning and
 # compression; then the serving load tests against the registry's champions (trained first when
 # the registry is empty): 500 req/s on two workers (the target), one worker at 300 req/s, and the
-# cloud path alone (edge threshold above 1) at 100 req/s. A run over its target still writes its
-# results.
+# cloud path alone (edge threshold above 1) at 100 req/s, its network in onnxruntime (the default)
+# and in torch. A run over its target still writes its results.
 SERVE_2W := "$(CURDIR)/$(BIN)/python -m uvicorn --factory {app} --host {host} --port {port} \
 	--workers 2 --log-level warning --no-access-log"
 bench: install
@@ -42,6 +42,9 @@ bench: install
 		--out bench/results/serving_1worker_300rps.json
 	-MARKETCAST_EDGE_THRESHOLD=1.01 $(BIN)/python bench/serving.py --command $(SERVE_2W) \
 		--phases single --rate 100 --out bench/results/serving_cloud_path.json
+	-MARKETCAST_NEURAL_RUNTIME=torch MARKETCAST_EDGE_THRESHOLD=1.01 $(BIN)/python bench/serving.py \
+		--command $(SERVE_2W) --phases single --rate 100 \
+		--out bench/results/serving_cloud_path_torch.json
 
 # On a machine with an NVIDIA GPU only: the CUDA tests and the GPU benchmark (bench/results/gpu.json).
 bench-gpu: install
