@@ -89,7 +89,9 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(registry: Registry)
     assert out.path == "cloud"
     assert out.model.name == "ensemble"
     assert out.model.version == service.snapshot_id
-    assert out.expected_goal_difference is not None
+    [dc] = [m for m in service.snapshot().members["1x2"] if m.name == "dixon_coles"]
+    goals = dc.model.expected_goals(dc.state.fixture_frame([_fixture_dict(_fixture())]))
+    assert out.expected_goal_difference == pytest.approx(goals[0, 0] - goals[0, 1], abs=1e-12)
     for outcome, (low, high) in out.band.items():
         assert low <= out.probabilities[outcome] <= high
 

@@ -230,9 +230,8 @@ class ChampionService:
         ensemble = band_lo = band_hi = egd_cloud = None
         if len(cloud_rows):
             sub = features.subset(cloud_rows.tolist())
-            sub_raw = [raw[i] for i in cloud_rows]
             ensemble, band_lo, band_hi = self._ensemble(snap, sub, market_p[cloud_rows])
-            egd_cloud = self._expected_goal_difference(snap, sub_raw)
+            egd_cloud = self._expected_goal_difference(snap, sub)
         secondary = self._secondary_markets(snap, features, raw)
 
         out = []
@@ -299,12 +298,13 @@ class ChampionService:
         return blend, everyone.min(axis=0), everyone.max(axis=0)
 
     def _expected_goal_difference(
-        self, snap: Snapshot, raw: list[dict[str, Any]]
+        self, snap: Snapshot, features: RequestFeatures
     ) -> np.ndarray | None:
+        # The request's feature frame, as the ensemble's members read it: building another one
+        # from this member's feature state cost ~0.7 ms of a ~5 ms cloud forecast.
         for member in snap.members.get(MarketKind.ONE_X_TWO.value, []):
             if hasattr(member.model, "expected_goals"):
-                Xm = member.state.fixture_frame(raw)
-                goals = member.model.expected_goals(Xm)
+                goals = member.model.expected_goals(features.frame)
                 return np.asarray(goals[:, 0] - goals[:, 1], dtype=float)
         return None
 
