@@ -39,6 +39,7 @@ from marketcast.models.nn.network import (
     FootballNet,
     LossWeights,
     NetConfig,
+    flat_outputs,
     multitask_loss,
 )
 from marketcast.models.nn.onnx import OnnxSession, football_net_onnx_bytes
@@ -576,9 +577,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
             (n, 2).
         """
-        device = self._device()
-        arrays = self._batch_arrays(self._inputs_from_frame(X))
-        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+        return _on_device(self._batch_arrays(self._inputs_from_frame(X)), self._device())
 
     def _input_columns(self) -> list[str]:
         """The float feature columns a batch reads, each once."""
@@ -678,7 +677,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             arrays[p_key], arrays[w_key] = target_p.astype(np.float32), keep.astype(np.float32)
             self.target_used_[market.value] = used
             self.n_training_rows_[market.value] = int(keep.sum())
-        return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+        return _on_device(arrays, device)
 
     def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Replace the match history sequences are built from, without retraining.
@@ -707,7 +706,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         net = self.network_
         net.eval()
         device = self._device()
-        batch = {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+        batch = _on_device(arrays, device)
         chunks: dict[str, list[np.ndarray]] = {}
         # A handful of rows (a server's request) runs faster on one thread: OpenMP workers
         # waiting on a busy core turned a 5 ms forecast into 130 ms under load.
@@ -715,11 +714,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         with _torch_threads(threads), torch.no_grad():
             for start in range(0, max(n, 1), _PREDICT_BATCH):  # one pass even when empty
                 idx = torch.arange(start, min(start + _PREDICT_BATCH, n), device=device)
-                out = net(_take(batch, idx))
-                flat = {k: v for k, v in out.items() if k != "aux"}
-                flat["gate_probs"] = out["aux"]["gate_probs"]
-                flat["gate_weights"] = out["aux"]["gate_weights"]
-                for key, value in flat.items():
+                for key, value in flat_outputs(net(_take(batch, idx))).items():
                     chunks.setdefault(key, []).append(value.detach().cpu().double().numpy())
         return {k: np.concatenate(v) for k, v in chunks.items()}
 
@@ -1035,6 +1030,10 @@ def _best_shrink(
         if gain.mean() <= z * gain.std(ddof=1) / np.sqrt(len(gain)):
             return 0.0
     return best
+
+
+def _on_device(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
 
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:

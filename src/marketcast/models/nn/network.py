@@ -167,6 +167,14 @@ FLAT_OUTPUTS = (
 _GATE_OUTPUTS = ("gate_probs", "gate_weights")
 
 
+def flat_outputs(out: dict[str, Any]) -> dict[str, Tensor]:
+    """:meth:`FootballNet.forward`'s per-row outputs by name, in :data:`FLAT_OUTPUTS` order.
+
+    The router's gates are lifted out of ``aux``; its scalar losses are left behind.
+    """
+    return {k: out["aux"][k] if k in _GATE_OUTPUTS else out[k] for k in FLAT_OUTPUTS}
+
+
 class FlatFootballNet(nn.Module):
     """A :class:`FootballNet` with positional tensor inputs and a tuple of outputs.
 
@@ -181,8 +189,7 @@ class FlatFootballNet(nn.Module):
     def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
         if len(tensors) != len(BATCH_KEYS):
             raise ValueError(f"expected {len(BATCH_KEYS)} tensors ({', '.join(BATCH_KEYS)})")
-        out = self.net(dict(zip(BATCH_KEYS, tensors, strict=True)))
-        return tuple(out["aux"][k] if k in _GATE_OUTPUTS else out[k] for k in FLAT_OUTPUTS)
+        return tuple(flat_outputs(self.net(dict(zip(BATCH_KEYS, tensors, strict=True)))).values())
 
 
 def multitask_loss(
