@@ -18,6 +18,7 @@ Run on a machine with an NVIDIA GPU: ``PYTHONPATH=src python bench/gpu.py``. Wri
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import sys
@@ -123,6 +124,43 @@ def sparse_section(
     return out
 
 
+def _median_ms(model: NeuralModel, arrays: dict[str, np.ndarray], repeats: int = 200) -> float:
+    for _ in range(10):
+        model._outputs(arrays)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model._outputs(arrays)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def serving_section(X: Any, y: np.ndarray, batch_rows: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Milliseconds per network call (inputs built, outputs back as numpy) by runtime."""
+    model = NeuralModel(random_state=SEED, device="cuda", max_epochs=2).fit(X, y)
+    on_cpu = copy.deepcopy(model)
+    on_cpu.device, on_cpu.n_jobs = "cpu", 1
+    on_cpu.network_ = on_cpu.network_.to("cpu")
+    onnx = copy.deepcopy(model).use_onnx(max_rows=max(batch_rows))
+    assert next(onnx.network_.parameters()).is_cuda  # large batches would still run on the GPU
+    rows = []
+    with torch.inference_mode():
+        for n in batch_rows:
+            arrays = model._batch_arrays(model._inputs_from_frame(X.iloc[-n:]))
+            gpu = model._outputs(arrays)
+            row: dict[str, Any] = {"rows": n}
+            runtimes = {"cuda_torch": model, "cpu_torch_1_thread": on_cpu, "cpu_onnxruntime": onnx}
+            for name, m in runtimes.items():
+                row[f"{name}_ms"] = round(_median_ms(m, arrays), 4)
+            got = onnx._outputs(arrays)
+            row["onnx_vs_cuda_max_abs_difference"] = float(
+                max(np.abs(got[k] - gpu[k]).max() for k in ("logits_1x2", "logits_ou"))
+            )
+            rows.append(row)
+            print(f"serving {row}", file=sys.stderr)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
@@ -169,6 +207,7 @@ def main() -> int:
             results["held_back_fit"][name] = fit
             print(f"fit {name}: {fit}", file=sys.stderr)
     results["sparse_2_4"] = sparse_section(X, y, (256, 4096, 32768), (256, 1024, 4096, 8192))
+    results["serving_network_ms"] = serving_section(X, y, (1, 8, 32, 64, 128, 256))
     results["total_wall_s"] = round(time.perf_counter() - t_start, 1)
     write_json(RESULTS, results)
     print(f"wrote {RESULTS} in {results['total_wall_s']} s")

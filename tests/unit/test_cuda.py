@@ -15,7 +15,7 @@ from torch import nn
 from torch.sparse import SparseSemiStructuredTensor
 
 from marketcast.models.factory import load_model
-from marketcast.models.neural import NeuralModel
+from marketcast.models.neural import ONNX_MAX_ROWS_GPU, NeuralModel
 from marketcast.models.nn.ssm import selective_scan
 from marketcast.training.compress import (
     OnnxSession,
@@ -25,7 +25,7 @@ from marketcast.training.compress import (
     to_semi_structured,
 )
 from marketcast.types import MarketKind
-from tests.unit.test_neural_model import TINY
+from tests.unit.test_neural_model import TINY, _TorchRan
 
 pytestmark = [
     pytest.mark.gpu,
@@ -82,6 +82,22 @@ def test_gpu_network_exports_to_onnx(fitted_cuda, split, tmp_path) -> None:
     expected = fitted_cuda.predict_outputs(X_test)
     for key in ("logits_1x2", "logits_ou", "logits_ah", "band_low", "band_high"):
         np.testing.assert_allclose(got[key], expected[key], atol=1e-4, err_msg=key)
+
+
+def test_gpu_model_serves_small_batches_through_onnxruntime_on_the_cpu(fitted_cuda, split) -> None:
+    _, _, X_test = split
+    n = ONNX_MAX_ROWS_GPU  # a GPU model's default cut-off
+    expected = fitted_cuda.predict_outputs(X_test)
+    served = copy.deepcopy(fitted_cuda).use_onnx()
+    assert all(p.is_cuda for p in served.network_.parameters())  # the GPU keeps large batches
+    got = served.predict_outputs(X_test.iloc[:n])
+    for key in ("logits_1x2", "logits_ou", "logits_ah", "band_low", "band_high", "gate_weights"):
+        np.testing.assert_allclose(got[key], expected[key][:n], atol=1e-4, err_msg=key)
+    np.testing.assert_allclose(served.predict_outputs(X_test)["logits_1x2"], expected["logits_1x2"])
+    served.network_ = _TorchRan()  # up to the cut-off torch never runs
+    served.predict_market_rows(X_test.iloc[:n].to_dict("records"), MarketKind.ONE_X_TWO)
+    with pytest.raises(RuntimeError, match="torch ran"):
+        served.predict_outputs(X_test.iloc[: n + 1])
 
 
 def test_deterministic_gpu_fits_repeat_exactly(split) -> None:

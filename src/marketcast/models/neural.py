@@ -70,6 +70,9 @@ _BATCH_IDENTITY = ("home_team", "away_team", "league", "kickoff_utc")
 #: Largest batch :meth:`NeuralModel.use_onnx` sends to onnxruntime; bigger ones stay in torch.
 #: The crossover measured on the 2-core machine (one thread) is between 64 and 128 rows.
 ONNX_MAX_ROWS = 64
+#: The same for a model on a GPU: onnxruntime on one CPU thread against torch on an H100 (with
+#: its kernel launches and copies) crosses between 32 and 64 rows (``bench/gpu.py``).
+ONNX_MAX_ROWS_GPU = 32
 #: Columns of the feature frame the match histories are built from.
 HISTORY_COLUMNS = (
     "kickoff_utc",
@@ -737,22 +740,27 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         logits = self._outputs(arrays)[_LOGIT_KEYS[MarketKind(market)]]
         return np.asarray(softmax(logits, axis=1), dtype=float)
 
-    def use_onnx(self, *, max_rows: int = ONNX_MAX_ROWS, threads: int = 1) -> Self:
+    def use_onnx(self, *, max_rows: int | None = None, threads: int = 1) -> Self:
         """Run batches of 1 to ``max_rows`` rows through onnxruntime instead of torch.
 
         The fitted network is exported to ONNX in memory (about a second) and every later
-        prediction of at most ``max_rows`` rows runs in an onnxruntime session on ``threads``
-        CPU threads; larger batches stay in torch, which is faster there. Forecasts agree with
-        torch's to float32 rounding. A server's choice (``marketcast serve`` makes it), not
-        part of the model: the artifact is unchanged, and a refit or a copy (pickle, deepcopy)
-        drops the session.
+        prediction of at most ``max_rows`` rows (default :data:`ONNX_MAX_ROWS`) runs in an
+        onnxruntime session on ``threads`` CPU threads; larger batches stay in torch, which is
+        faster there. A model on a GPU exports a CPU copy of its network: one row takes 0.3 ms
+        there against 3.5 ms of GPU kernel launches and copies (``bench/gpu.py``), so its
+        batches of up to :data:`ONNX_MAX_ROWS_GPU` rows run on the CPU and larger ones on the
+        GPU. Forecasts agree with torch's to float32 rounding. A server's choice
+        (``marketcast serve`` makes it), not part of the model: the artifact is unchanged, and
+        a refit or a copy (pickle, deepcopy) drops the session.
         """
-        if self._device().type != "cpu":
-            raise ValueError(f"onnxruntime runs on the CPU; this model is on {self._device()}")
+        network, on_cpu = self.network_.eval(), self._device().type == "cpu"
+        if not on_cpu:
+            network = copy.deepcopy(network).to("cpu")
         self.onnx_session_ = OnnxSession(
-            football_net_onnx_bytes(self.network_.eval(), self._example_batch()),
-            intra_op_threads=threads,
+            football_net_onnx_bytes(network, self._example_batch()), intra_op_threads=threads
         )
+        if max_rows is None:
+            max_rows = ONNX_MAX_ROWS if on_cpu else ONNX_MAX_ROWS_GPU
         self.onnx_max_rows_ = max_rows
         return self
 

@@ -81,7 +81,7 @@ class ServiceSettings:
     llm: LLMExplainer | None = None
     clock: Any = field(default=lambda: datetime.now(UTC))
     #: How a neural model runs small batches: ``"onnx"`` (onnxruntime, exported at load) or
-    #: ``"torch"``. Large batches and models on a GPU always run in torch.
+    #: ``"torch"``. Large batches always run in torch (on a GPU where the model lives there).
     neural_runtime: str = "onnx"
 
 
@@ -515,8 +515,8 @@ class RequestFeatures:
 def _use_onnx(model: Any, label: str) -> None:
     """Switch ``model`` to onnxruntime for small batches; on failure it keeps answering in torch.
 
-    A model on a GPU, or an export onnxruntime cannot load, is not worth refusing to serve:
-    torch gives the same forecasts, ~6x slower for one fixture.
+    An export onnxruntime cannot load is not worth refusing to serve: torch gives the same
+    forecasts, ~6x slower for one fixture.
     """
     try:
         model.use_onnx()
