@@ -109,3 +109,20 @@ def test_artifact_and_pickle_round_trips_predict_the_same(name: str, split) -> N
             np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
     unpickled = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(unpickled.predict_proba(X_test), model.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_feature_rows_predict_what_the_frame_predicts(name: str, split) -> None:
+    """The server's fast path (``predict_market_rows``) is the frame path without the frame."""
+    X_test = split[2].iloc[:40]
+    model = _fit(_model(name), split)
+    rows = X_test.to_dict("records")
+    for market in MarketKind:
+        by_frame = model.predict_market_proba(X_test, market)
+        by_rows = model.predict_market_rows(rows, market)
+        if by_frame is None:
+            assert by_rows is None
+        else:
+            np.testing.assert_array_equal(by_rows, by_frame)
+    with pytest.raises(ValueError, match="feature rows lack column"):
+        model.predict_market_rows([{"league": "E0"}], MarketKind.ONE_X_TWO)

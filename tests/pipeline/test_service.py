@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from marketcast.config import FootballRunConfig
+from marketcast.features.football_state import FeatureState
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
 from marketcast.serving.protocol import UnknownTeamError
@@ -82,10 +83,14 @@ def test_forecast_routes_edge_when_close_to_the_market(registry: Registry) -> No
     assert "Elo" in out.explanation
 
 
-def test_forecast_routes_cloud_when_threshold_is_unreachable(registry: Registry) -> None:
+def test_forecast_routes_cloud_when_threshold_is_unreachable(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
     service.reload()
-    [out] = service.forecast([_fixture()])
+    with monkeypatch.context() as patch:  # every member, and the goal difference, reads rows
+        patch.setattr(FeatureState, "frame", _no_frame)
+        [out] = service.forecast([_fixture()])
     assert out.path == "cloud"
     assert out.model.name == "ensemble"
     assert out.model.version == service.snapshot_id
@@ -94,6 +99,10 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(registry: Registry)
     assert out.expected_goal_difference == pytest.approx(goals[0, 0] - goals[0, 1], abs=1e-12)
     for outcome, (low, high) in out.band.items():
         assert low <= out.probabilities[outcome] <= high
+
+
+def _no_frame(self: FeatureState, rows: Any) -> Any:
+    raise AssertionError("a feature frame was built on the serving path")
 
 
 def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> None:
@@ -116,7 +125,7 @@ def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> N
     features = RequestFeatures(champion.state, rows)
     loaded = [*snap.champions.values(), *(m for ms in snap.members.values() for m in ms)]
     fast = [m for m in loaded if hasattr(m.model, "predict_market_rows")]
-    assert {"market", "lightgbm", "neural"} <= {m.name for m in fast}
+    assert {"market", "elo", "dixon_coles", "lightgbm", "neural"} <= {m.name for m in fast}
     for member in fast:
         for market in MarketKind:
             by_rows = member.model.predict_market_rows(rows, market)

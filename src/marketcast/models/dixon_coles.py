@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Self
@@ -17,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
 
+from marketcast.models.base import FeatureSource, feature_column
 from marketcast.types import MarketKind
 
 try:  # a dependency of scikit-learn; optional so the module also runs where it is absent
@@ -709,14 +711,26 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         if not hasattr(self, "attack_"):
             raise ValueError("DixonColes is not fitted; call fit first")
 
+    def _indices(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Position of each team and league name, built once per fit (not per request)."""
+        cached = self.__dict__.get("_index_cache")
+        if cached is None or cached[0] is not self.teams_ or cached[1] is not self.leagues_:
+            cached = (
+                self.teams_,
+                self.leagues_,
+                {str(name): i for i, name in enumerate(self.teams_)},
+                {str(name): i for i, name in enumerate(self.leagues_)},
+            )
+            self._index_cache = cached
+        return cached[2], cached[3]
+
     def _rates(
-        self, X: pd.DataFrame
+        self, X: FeatureSource
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Expected home goals, away goals and rho per row, with priors for unseen names."""
         self._check_fitted()
-        team_index = {str(name): i for i, name in enumerate(self.teams_)}
-        league_index = {str(name): i for i, name in enumerate(self.leagues_)}
-        leagues = X["league"].to_numpy(dtype=str)
+        team_index, league_index = self._indices()
+        leagues = feature_column(X, "league", str)
         li = np.array([league_index.get(name, -1) for name in leagues], dtype=np.intp)
         known_league = li >= 0
         intercept = np.where(known_league, self.intercept_[li], self.intercept_.mean())
@@ -733,20 +747,24 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
                 dfc[row] = self.prior_defence_[key]
             return att, dfc
 
-        att_h, dfc_h = strengths(X["home_team"].to_numpy(dtype=str))
-        att_a, dfc_a = strengths(X["away_team"].to_numpy(dtype=str))
+        att_h, dfc_h = strengths(feature_column(X, "home_team", str))
+        att_a, dfc_a = strengths(feature_column(X, "away_team", str))
         lam = np.exp(intercept + home_adv + att_h + dfc_a)
         mu = np.exp(intercept + att_a + dfc_h)
         if self.fit_kind_ != "dixon_coles":
             rho = np.zeros_like(rho)
         return lam, mu, rho
 
-    def expected_goals(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
-        """Poisson rates (expected home goals, expected away goals), shape (n, 2)."""
+    def expected_goals(self, X: FeatureSource) -> npt.NDArray[np.float64]:
+        """Poisson rates (expected home goals, expected away goals), shape (n, 2).
+
+        ``X`` is a feature frame or a server's feature rows (``league``, ``home_team``,
+        ``away_team``).
+        """
         lam, mu, _ = self._rates(X)
         return np.stack([lam, mu], axis=1)
 
-    def score_matrix(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+    def score_matrix(self, X: FeatureSource) -> npt.NDArray[np.float64]:
         """Score probabilities, shape (n, max_goals + 1, max_goals + 1) ``[:, home, away]``.
 
         Sets ``n_poisson_fallback_`` to the number of rows of this call that used the plain
@@ -769,13 +787,25 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         self, X: pd.DataFrame, market: MarketKind
     ) -> npt.NDArray[np.float64] | None:
         """Probabilities for ``market`` in ``OUTCOMES[market]`` order; AH uses ``X["ah_line"]``."""
+        return self._market_proba(X, market)
+
+    def predict_market_rows(
+        self, rows: Sequence[Mapping[str, Any]], market: MarketKind
+    ) -> npt.NDArray[np.float64] | None:
+        """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        return self._market_proba(rows, market)
+
+    def _market_proba(self, X: FeatureSource, market: MarketKind) -> npt.NDArray[np.float64] | None:
         market = MarketKind(market)
         if market is MarketKind.ONE_X_TWO:
-            return self.predict_proba(X)
+            return outcome_1x2_proba(self.score_matrix(X))
         if market is MarketKind.OVER_UNDER_25:
             return over_under_proba(self.score_matrix(X), 2.5)
         if market is MarketKind.ASIAN_HANDICAP:
-            line = pd.to_numeric(X["ah_line"], errors="coerce").to_numpy(dtype=np.float64)
+            if isinstance(X, pd.DataFrame):
+                line = pd.to_numeric(X["ah_line"], errors="coerce").to_numpy(dtype=np.float64)
+            else:
+                line = feature_column(X, "ah_line")
             return asian_handicap_proba(self.score_matrix(X), line)
         return None
 

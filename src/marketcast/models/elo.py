@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Self
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
+from marketcast.models.base import FeatureSource, feature_column
 from marketcast.types import MarketKind
 
 ARTIFACT_FILE = "elo_model.json"
@@ -76,13 +78,11 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
     def __init__(self, *, use_pi: bool = False) -> None:
         self.use_pi = use_pi
 
-    def _design(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
-        cols = [
-            (pd.to_numeric(X["elo_home"]) - pd.to_numeric(X["elo_away"])).to_numpy(float)
-            / ELO_SCALE
-        ]
+    def _design(self, X: FeatureSource) -> npt.NDArray[np.float64]:
+        """The covariates of a feature frame or of feature rows, shape (n, 1 or 2)."""
+        cols = [(feature_column(X, "elo_home") - feature_column(X, "elo_away")) / ELO_SCALE]
         if self.use_pi:
-            cols.append(pd.to_numeric(X["pi_expected_gd"]).to_numpy(float))
+            cols.append(feature_column(X, "pi_expected_gd"))
         return np.stack(cols, axis=1)
 
     def fit(self, X: pd.DataFrame, y: npt.NDArray[np.int_]) -> Self:
@@ -132,18 +132,24 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
         """Return shape (n_matches, 3); columns follow ``self.classes_``; NaN features give NaN."""
-        if not hasattr(self, "coef_"):
-            raise ValueError("EloModel is not fitted; call fit first")
-        x = self._design(X)
-        return ordered_logit_proba(x @ self.coef_, self.cut_away_, self.cut_draw_)
+        return self._proba(X)
 
     def predict_market_proba(
         self, X: pd.DataFrame, market: MarketKind
     ) -> npt.NDArray[np.float64] | None:
         """1X2 probabilities; ``None`` for the goal markets (ratings carry no goal totals)."""
-        if MarketKind(market) is MarketKind.ONE_X_TWO:
-            return self.predict_proba(X)
-        return None
+        return self._proba(X) if MarketKind(market) is MarketKind.ONE_X_TWO else None
+
+    def predict_market_rows(
+        self, rows: Sequence[Mapping[str, Any]], market: MarketKind
+    ) -> npt.NDArray[np.float64] | None:
+        """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        return self._proba(rows) if MarketKind(market) is MarketKind.ONE_X_TWO else None
+
+    def _proba(self, X: FeatureSource) -> npt.NDArray[np.float64]:
+        if not hasattr(self, "coef_"):
+            raise ValueError("EloModel is not fitted; call fit first")
+        return ordered_logit_proba(self._design(X) @ self.coef_, self.cut_away_, self.cut_draw_)
 
     def to_artifact(self) -> dict[str, bytes]:
         """Parameters and fitted state as one JSON file."""

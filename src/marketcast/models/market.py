@@ -11,7 +11,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
-from marketcast.models.base import CLASSES_1X2, base_rates, json_bytes, market_labels, n_outcomes
+from marketcast.models.base import (
+    CLASSES_1X2,
+    base_rates,
+    feature_column,
+    json_bytes,
+    market_labels,
+    n_outcomes,
+)
 from marketcast.types import MarketKind
 
 
@@ -49,7 +56,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
         columns = MARKET_COLUMNS[market]
-        p = np.array([[row[c] for c in columns] for row in rows], dtype=float)
+        p = np.stack([feature_column(rows, c) for c in columns], axis=1)
         return self._fill_unpriced(p.reshape(len(rows), len(columns)), market)
 
     def _fill_unpriced(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
