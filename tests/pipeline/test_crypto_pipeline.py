@@ -11,9 +11,11 @@ import pytest
 
 from marketcast.config import CryptoRunConfig, CryptoWalkForward
 from marketcast.models.crypto import load_crypto_champion
+from marketcast.orchestration import crypto as crypto_job
 from marketcast.orchestration.crypto import (
     evaluate_crypto,
     prepare_crypto,
+    prepared_rows_for_export,
     run_crypto,
 )
 
@@ -48,6 +50,10 @@ def test_evaluation_follows_the_contract_and_costs_reconcile(prepared_small) -> 
     out = evaluation.to_contract_json()
     assert out["pairs"] == len(PAIRS)
     assert set(out["horizons"]) == {"4h", "1d"}
+    for horizon in ("4h", "1d"):  # the export's rows, kept from planning
+        pd.testing.assert_frame_equal(
+            evaluation.export_rows[horizon], prepared_rows_for_export(prepared, config, horizon)
+        )
     for horizon, section in out["horizons"].items():
         assert set(section["models"]) == set(config.models)
         assert section["champion"] in section["models"]
@@ -134,9 +140,20 @@ def test_ray_backend_gives_the_same_result_as_local_processes(prepared_small) ->
         np.testing.assert_array_equal(net, ray_run.horizons["1d"].period_net[name])
 
 
-def test_run_exports_champions_with_reports(tmp_path: Path) -> None:
+def test_run_exports_champions_with_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = small_config(tmp_path, horizons=("1d",))
+    built: list[str] = []
+    horizon_rows = crypto_job.horizon_rows
+
+    def counted(prepared, horizon, config):  # type: ignore[no-untyped-def]
+        built.append(horizon)
+        return horizon_rows(prepared, horizon, config)
+
+    monkeypatch.setattr(crypto_job, "horizon_rows", counted)
     run = run_crypto(config)
+    assert built == ["1d"]  # labels built once: the export reuses the planned rows
     assert not isinstance(run, dict)
     out = run.run_dir / "crypto"
     summary = json.loads((out / "daily_summary.json").read_text())

@@ -95,6 +95,9 @@ class CryptoEvaluation:
     skipped: list[dict[str, Any]]
     jobs: list[dict[str, Any]]
     timings: dict[str, float]
+    #: Per horizon, every labelled training row (:func:`export_rows`), kept from planning so
+    #: the champion's export does not rebuild the horizon's labels (~2 s a horizon).
+    export_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def to_contract_json(self) -> dict[str, Any]:
         return {
@@ -227,13 +230,19 @@ def plan_jobs(
     horizons: tuple[str, ...],
     start: pd.Timestamp,
     end: pd.Timestamp | None,
+    export: dict[str, pd.DataFrame] | None = None,
 ) -> list[Job]:
-    """One job per (pair group, horizon); liquid groups and long horizons first."""
+    """One job per (pair group, horizon); liquid groups and long horizons first.
+
+    ``export``, when given, receives each horizon's :func:`export_rows` on the way.
+    """
     groups = pair_groups(prepared, config.group_size)
     feature_columns = prepared.feature_columns
     jobs: list[Job] = []
     for h_index, horizon in enumerate(horizons):
         rows = horizon_rows(prepared, horizon, config)
+        if export is not None:
+            export[horizon] = export_rows(prepared, rows)
         for g_index, (group, pairs) in enumerate(groups):
             group_rows = rows.loc[rows["pair"].isin(pairs)].reset_index(drop=True)
             task = GroupTask(
@@ -302,7 +311,8 @@ def evaluate_crypto(
     start_utc, end_utc = utc_window(start, end or None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc)
+    export: dict[str, pd.DataFrame] = {}
+    jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc, export)
     timings["plan"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -347,6 +357,7 @@ def evaluate_crypto(
         skipped=skipped_pairs(prepared, start_utc, end_utc),
         jobs=[_job_summary(o) for o in outcomes],
         timings=timings,
+        export_rows=export,
     )
 
 
@@ -577,12 +588,15 @@ def _shadow_and_export(
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
         decisions[horizon] = decision
+        rows = evaluation.export_rows.get(horizon)
+        if rows is None:  # an evaluation built without planning (tests, a loaded one)
+            rows = prepared_rows_for_export(prepared, config, horizon)
         export_jobs.append(
             Job(
                 f"export/{horizon}",
                 fit_final_artifacts,
                 (
-                    prepared_rows_for_export(prepared, config, horizon),
+                    rows,
                     champion,
                     pair_groups(prepared, config.group_size),
                     config,
@@ -639,7 +653,11 @@ def prepared_rows_for_export(
     prepared: PreparedCrypto, config: CryptoRunConfig, horizon: str
 ) -> pd.DataFrame:
     """Every labelled training row of a horizon (the champion is refit on all of them)."""
-    rows = horizon_rows(prepared, horizon, config)
+    return export_rows(prepared, horizon_rows(prepared, horizon, config))
+
+
+def export_rows(prepared: PreparedCrypto, rows: pd.DataFrame) -> pd.DataFrame:
+    """The labelled training rows of :func:`horizon_rows`, with the columns a refit reads."""
     keep = rows["train_row"] & np.isfinite(rows["forward_return"]) & (rows["direction"] != 0)
     columns = [
         *prepared.feature_columns,
