@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -100,13 +101,12 @@ def test_artifact_and_pickle_round_trips_predict_the_same(name: str, split) -> N
     assert all(not f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
     assert all(isinstance(b, bytes) for b in files.values())
     rebuilt = load_model(name, files)
-    for market in MarketKind:
-        expected = model.predict_market_proba(X_test, market)
-        got = rebuilt.predict_market_proba(X_test, market)
-        if expected is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    _same_in_every_market(
+        lambda m: model.predict_market_proba(X_test, m),
+        lambda m: rebuilt.predict_market_proba(X_test, m),
+        rtol=1e-9,
+        atol=1e-12,
+    )
     unpickled = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(unpickled.predict_proba(X_test), model.predict_proba(X_test))
 
@@ -117,12 +117,25 @@ def test_feature_rows_predict_what_the_frame_predicts(name: str, split) -> None:
     X_test = split[2].iloc[:40]
     model = _fit(_model(name), split)
     rows = X_test.to_dict("records")
-    for market in MarketKind:
-        by_frame = model.predict_market_proba(X_test, market)
-        by_rows = model.predict_market_rows(rows, market)
-        if by_frame is None:
-            assert by_rows is None
-        else:
-            np.testing.assert_array_equal(by_rows, by_frame)
+    _same_in_every_market(
+        lambda m: model.predict_market_proba(X_test, m),
+        lambda m: model.predict_market_rows(rows, m),
+        rtol=0,
+        atol=0,
+    )
     with pytest.raises(ValueError, match="feature rows lack column"):
         model.predict_market_rows([{"league": "E0"}], MarketKind.ONE_X_TWO)
+
+
+def _same_in_every_market(
+    expected: Callable[[MarketKind], np.ndarray | None],
+    got: Callable[[MarketKind], np.ndarray | None],
+    **tolerance: float,
+) -> None:
+    """Both give ``None`` for the same markets and the same probabilities for the others."""
+    for market in MarketKind:
+        want, have = expected(market), got(market)
+        if want is None:
+            assert have is None, market
+        else:
+            np.testing.assert_allclose(have, want, err_msg=str(market), **tolerance)
