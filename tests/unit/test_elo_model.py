@@ -67,7 +67,7 @@ def test_use_pi_adds_a_coefficient_and_ignores_an_uninformative_one() -> None:
     model = EloModel(use_pi=True).fit(x, goals)
     assert model.coef_.shape == (2,)
     assert abs(model.coef_[1]) < 0.1  # pi_expected_gd is noise in this simulation
-    with pytest.raises(ValueError, match="feature frame lacks column 'pi_expected_gd'"):
+    with pytest.raises(ValueError, match=r"feature frame lacks columns \['pi_expected_gd'\]"):
         model.predict_proba(x.drop(columns="pi_expected_gd"))
 
 

@@ -18,7 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
 
-from marketcast.models.base import FeatureSource, feature_column
+from marketcast.models.base import FeatureSource, feature_matrix
 from marketcast.types import MarketKind
 
 try:  # a dependency of scikit-learn; optional so the module also runs where it is absent
@@ -730,7 +730,7 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         """Expected home goals, away goals and rho per row, with priors for unseen names."""
         self._check_fitted()
         team_index, league_index = self._indices()
-        leagues = feature_column(X, "league", str)
+        leagues, home, away = feature_matrix(X, ("league", "home_team", "away_team"), str).T
         li = np.array([league_index.get(name, -1) for name in leagues], dtype=np.intp)
         known_league = li >= 0
         intercept = np.where(known_league, self.intercept_[li], self.intercept_.mean())
@@ -747,8 +747,8 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
                 dfc[row] = self.prior_defence_[key]
             return att, dfc
 
-        att_h, dfc_h = strengths(feature_column(X, "home_team", str))
-        att_a, dfc_a = strengths(feature_column(X, "away_team", str))
+        att_h, dfc_h = strengths(home)
+        att_a, dfc_a = strengths(away)
         lam = np.exp(intercept + home_adv + att_h + dfc_a)
         mu = np.exp(intercept + att_a + dfc_h)
         if self.fit_kind_ != "dixon_coles":
@@ -805,7 +805,7 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
             if isinstance(X, pd.DataFrame):
                 line = pd.to_numeric(X["ah_line"], errors="coerce").to_numpy(dtype=np.float64)
             else:
-                line = feature_column(X, "ah_line")
+                line = feature_matrix(X, ("ah_line",))[:, 0]
             return asian_handicap_proba(self.score_matrix(X), line)
         return None
 

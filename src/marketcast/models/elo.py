@@ -13,7 +13,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
-from marketcast.models.base import FeatureSource, feature_column
+from marketcast.models.base import FeatureSource, feature_matrix
 from marketcast.types import MarketKind
 
 ARTIFACT_FILE = "elo_model.json"
@@ -80,10 +80,9 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
 
     def _design(self, X: FeatureSource) -> npt.NDArray[np.float64]:
         """The covariates of a feature frame or of feature rows, shape (n, 1 or 2)."""
-        cols = [(feature_column(X, "elo_home") - feature_column(X, "elo_away")) / ELO_SCALE]
-        if self.use_pi:
-            cols.append(feature_column(X, "pi_expected_gd"))
-        return np.stack(cols, axis=1)
+        names = ("elo_home", "elo_away") + (("pi_expected_gd",) if self.use_pi else ())
+        values = feature_matrix(X, names)
+        return np.column_stack([(values[:, 0] - values[:, 1]) / ELO_SCALE, values[:, 2:]])
 
     def fit(self, X: pd.DataFrame, y: npt.NDArray[np.int_]) -> Self:
         """Fit the coefficients and cut points by maximum likelihood.

@@ -14,7 +14,7 @@ from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     base_rates,
-    feature_column,
+    feature_matrix,
     json_bytes,
     market_labels,
     n_outcomes,
@@ -55,9 +55,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        columns = MARKET_COLUMNS[market]
-        p = np.stack([feature_column(rows, c) for c in columns], axis=1)
-        return self._fill_unpriced(p.reshape(len(rows), len(columns)), market)
+        return self._fill_unpriced(feature_matrix(rows, MARKET_COLUMNS[market]), market)
 
     def _fill_unpriced(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
         missing = np.isnan(p).any(axis=1)
