@@ -19,8 +19,10 @@ from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
     ClosingTargets,
+    FeatureSource,
     base_rates,
     closing_in_training_order,
+    feature_matrix,
     json_bytes,
     lightgbm_params,
     market_labels,
@@ -221,17 +223,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
         if market.value not in self.boosters_:
             return None
-        missing = [c for c in self.feature_names_ if rows and c not in rows[0]]
-        if missing:
-            raise ValueError(f"feature rows lack columns {missing}")
-        rest = [c for c in self.feature_names_ if c != "league"]
-        numeric = np.array([[r[c] for c in rest] for r in rows], dtype=float)
-        design = np.column_stack(
-            [self._league_codes(str(r["league"]) for r in rows), numeric.reshape(len(rows), -1)]
-        )
-        prior_columns = MARKET_COLUMNS[market]
-        prior = np.array([[r[c] for c in prior_columns] for r in rows], dtype=float)
-        return self._predict(market, design, self._log_prior(prior.reshape(len(rows), -1), market))
+        return self._predict(market, self._design(rows), self._init_score(rows, market))
 
     def _predict(self, market: MarketKind, design: np.ndarray, init: np.ndarray) -> np.ndarray:
         """Probabilities from the design matrix and the market's log-probability prior."""
@@ -239,23 +231,20 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         return np.asarray(softmax(raw / self.temperature_[market.value], axis=1))
 
     # -- helpers ---------------------------------------------------------------------------
-    def _design(self, X: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"feature frame lacks columns {missing}")
+    def _design(self, X: FeatureSource) -> np.ndarray:
+        """League code, then the float features, of a feature frame or of feature rows."""
         rest = [c for c in self.feature_names_ if c != "league"]
-        numeric = np.column_stack([X[c].to_numpy(dtype=float) for c in rest])
-        return np.column_stack([self._league_codes(X["league"].astype(str)), numeric])
+        leagues = feature_matrix(X, ["league"], str)[:, 0]
+        return np.column_stack([self._league_codes(leagues), feature_matrix(X, rest)])
 
     def _league_codes(self, names: Iterable[str]) -> np.ndarray:
         """Position of each league in the training leagues, -1 for one never seen."""
         codes = {name: float(i) for i, name in enumerate(self.leagues_)}
         return np.array([codes.get(name, -1.0) for name in names], dtype=float)
 
-    def _init_score(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray:
+    def _init_score(self, X: FeatureSource, market: MarketKind) -> np.ndarray:
         """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
-        return self._log_prior(p, market)
+        return self._log_prior(feature_matrix(X, MARKET_COLUMNS[market]), market)
 
     def _log_prior(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
         p = np.array(p, dtype=float)
