@@ -50,6 +50,8 @@ bench: install
 bench-gpu: install
 	$(BIN)/python -m pytest -m gpu tests/unit/test_cuda.py
 	$(BIN)/python bench/gpu.py
+	test -f registry/football/1x2/champion.json || $(BIN)/marketcast run
+	$(BIN)/python bench/gpu_cloud_path.py
 
 check: install
 	$(BIN)/ruff check src tests bench scripts
