@@ -24,6 +24,7 @@ from marketcast.serving.service import (
     _predict,
 )
 from marketcast.types import MarketKind
+from tests.bench_module import load_bench
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +255,16 @@ def test_a_second_worker_follows_a_promotion_made_elsewhere(registry: Registry) 
         assert follower.snapshot().champions["1x2"].name == "market"
     finally:
         stop.set()
+
+
+def test_gpu_cloud_path_bench_times_both_runtimes(registry: Registry) -> None:
+    """``bench/gpu_cloud_path.py`` runs on the CPU too: same forecast, the runtime it names."""
+    bench = load_bench("gpu_cloud_path")
+    fixture = FixtureIn.model_validate(bench.FIXTURE)
+    in_torch, in_onnx = (
+        bench.time_runtime(registry, rt, fixture, repeats=20) for rt in ("torch", "onnx")
+    )
+    assert in_torch["path"] == in_onnx["path"] == "cloud"
+    assert (in_torch["onnxruntime_session"], in_onnx["onnxruntime_session"]) == (False, True)
+    assert in_onnx["p_home"] == pytest.approx(in_torch["p_home"], abs=1e-6)
+    assert 0 < in_onnx["p50_ms"] <= in_onnx["p99_ms"]
