@@ -588,15 +588,12 @@ def _shadow_and_export(
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
         decisions[horizon] = decision
-        rows = evaluation.export_rows.get(horizon)
-        if rows is None:  # an evaluation built without planning (tests, a loaded one)
-            rows = prepared_rows_for_export(prepared, config, horizon)
         export_jobs.append(
             Job(
                 f"export/{horizon}",
                 fit_final_artifacts,
                 (
-                    rows,
+                    evaluation.export_rows[horizon],  # every evaluated horizon was planned
                     champion,
                     pair_groups(prepared, config.group_size),
                     config,
