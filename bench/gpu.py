@@ -146,7 +146,7 @@ def serving_section(X: Any, y: np.ndarray, batch_rows: tuple[int, ...]) -> list[
     rows = []
     with torch.inference_mode():
         for n in batch_rows:
-            arrays = model._batch_arrays(model._inputs_from_frame(X.iloc[-n:]))
+            arrays = model._batch_arrays(model._inputs(X.iloc[-n:]))
             gpu = model._outputs(arrays)
             row: dict[str, Any] = {"rows": n}
             runtimes = {"cuda_torch": model, "cpu_torch_1_thread": on_cpu, "cpu_onnxruntime": onnx}

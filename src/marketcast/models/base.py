@@ -71,7 +71,8 @@ def feature_matrix(X: FeatureSource, columns: Sequence[str], dtype: Any = float)
     Returns
     -------
     numpy.ndarray
-        One row per match; a missing value (``None`` in a row) is NaN for floats.
+        A new array (never a view of the frame), one row per match; a missing value (``None``
+        in a row) is NaN for floats.
 
     Raises
     ------
@@ -95,7 +96,7 @@ def feature_matrix(X: FeatureSource, columns: Sequence[str], dtype: Any = float)
         missing = [c for c in columns if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns {missing}")
-        return np.asarray(X[list(columns)].to_numpy(dtype=dtype))
+        return np.asarray(X[list(columns)].to_numpy(dtype=dtype, copy=True))  # ours to write
     missing = [c for c in columns if X and c not in X[0]]
     if missing:
         raise ValueError(f"feature rows lack columns {missing}")

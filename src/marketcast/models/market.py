@@ -48,8 +48,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
-        p = np.column_stack([X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[market]])
-        return self._fill_unpriced(p, market)
+        return self._fill_unpriced(feature_matrix(X, MARKET_COLUMNS[market]), market)
 
     def predict_market_rows(
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind

@@ -25,8 +25,10 @@ from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
     ClosingTargets,
+    FeatureSource,
     base_rates,
     closing_in_training_order,
+    feature_matrix,
     json_bytes,
     market_labels,
     n_outcomes,
@@ -65,8 +67,6 @@ _MARKET_KEYS = {
     MarketKind.ASIAN_HANDICAP: "market_ah",
 }
 _IDENTITY = ("match_id", "season", "kickoff_utc", "home_team", "away_team", "league")
-#: Identity columns a batch reads besides the float features.
-_BATCH_IDENTITY = ("home_team", "away_team", "league", "kickoff_utc")
 #: Largest batch :meth:`NeuralModel.use_onnx` sends to onnxruntime; bigger ones stay in torch.
 #: The crossover measured on the 2-core machine (one thread) is between 64 and 128 rows.
 ONNX_MAX_ROWS = 64
@@ -580,43 +580,30 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
             (n, 2).
         """
-        return _on_device(self._batch_arrays(self._inputs_from_frame(X)), self._device())
+        return _on_device(self._batch_arrays(self._inputs(X)), self._device())
 
     def _input_columns(self) -> list[str]:
         """The float feature columns a batch reads, each once."""
         markets = [c for m in MarketKind for c in MARKET_COLUMNS[m]]
         return list(dict.fromkeys([*self.static_features_, *self.missing_indicators_, *markets]))
 
-    def _inputs_from_frame(self, X: pd.DataFrame) -> _BatchInputs:
+    def _inputs(self, X: FeatureSource) -> _BatchInputs:
+        """What a batch is built from, read from a feature frame or a server's feature rows."""
         columns = self._input_columns()
-        missing = [c for c in (*columns, *_BATCH_IDENTITY) if c not in X.columns]
-        if missing:
-            raise ValueError(f"feature frame lacks columns {missing}")
         # One block read: column by column cost ~25 us each, most of a one-fixture forecast.
-        matrix = X[columns].to_numpy(dtype=float)
+        matrix = feature_matrix(X, columns)
+        home, away, league = feature_matrix(X, ("home_team", "away_team", "league"), str).T
+        if isinstance(X, pd.DataFrame):
+            minute = _kickoff_minutes(X)
+        else:
+            kickoff = feature_matrix(X, ("kickoff_utc",), object)[:, 0]
+            minute = np.array([_minute(k, row=i) for i, k in enumerate(kickoff)], dtype=np.int64)
         return _BatchInputs(
             values={c: matrix[:, i] for i, c in enumerate(columns)},
-            home=X["home_team"].astype(str).to_numpy(),
-            away=X["away_team"].astype(str).to_numpy(),
-            league=X["league"].astype(str).to_numpy(),
-            minute=_kickoff_minutes(X),
-        )
-
-    def _inputs_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> _BatchInputs:
-        columns = self._input_columns()
-        missing = [c for c in (*columns, *_BATCH_IDENTITY) if rows and c not in rows[0]]
-        if missing:
-            raise ValueError(f"feature rows lack columns {missing}")
-        matrix = np.array([[r[c] for c in columns] for r in rows], dtype=float)
-        matrix = matrix.reshape(len(rows), len(columns))
-        return _BatchInputs(
-            values={c: matrix[:, i] for i, c in enumerate(columns)},
-            home=np.array([str(r["home_team"]) for r in rows], dtype=object),
-            away=np.array([str(r["away_team"]) for r in rows], dtype=object),
-            league=np.array([str(r["league"]) for r in rows], dtype=object),
-            minute=np.array(
-                [_minute(r["kickoff_utc"], row=i) for i, r in enumerate(rows)], dtype=np.int64
-            ),
+            home=home,
+            away=away,
+            league=league,
+            minute=minute,
         )
 
     def _batch_arrays(self, inputs: _BatchInputs) -> dict[str, np.ndarray]:
@@ -698,7 +685,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``logits_1x2_members``, ``logits_ou``, ``logits_ah``, ``goal_diff``, ``band_low``,
         ``band_high``, ``band_std``, ``context``, ``gate_probs`` and ``gate_weights``).
         """
-        return self._outputs(self._batch_arrays(self._inputs_from_frame(X)))
+        return self._outputs(self._batch_arrays(self._inputs(X)))
 
     def _outputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """:meth:`predict_outputs` for :meth:`_batch_arrays`; small batches via onnxruntime."""
@@ -736,7 +723,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        arrays = self._batch_arrays(self._inputs_from_rows(rows))
+        arrays = self._batch_arrays(self._inputs(rows))
         logits = self._outputs(arrays)[_LOGIT_KEYS[MarketKind(market)]]
         return np.asarray(softmax(logits, axis=1), dtype=float)
 
@@ -1050,6 +1037,8 @@ def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torc
 
 def _kickoff_minutes(X: pd.DataFrame) -> np.ndarray:
     """Kick-off as int64 minutes since the epoch (UTC); a missing kick-off is an error."""
+    if "kickoff_utc" not in X.columns:
+        raise ValueError("feature frame lacks columns ['kickoff_utc']")
     kickoff = pd.to_datetime(X["kickoff_utc"], utc=True)
     if kickoff.isna().any():
         row = int(np.flatnonzero(kickoff.isna().to_numpy())[0])
