@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     football.add_argument("--start", required=True, help="first kick-off date to predict")
     football.add_argument("--end", help="predict kick-offs before this date")
     football.add_argument("--markets", default="1x2,ou25,ah", help="comma list: 1x2,ou25,ah")
-    football.add_argument("--models", help="comma list: market,elo,dixon_coles,lightgbm")
+    football.add_argument(
+        "--models",
+        help="comma list: market,elo,dixon_coles,lightgbm,neural (default: the config's)",
+    )
     football.add_argument("--config", help="YAML run config for model and backtest settings")
     football.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
 
@@ -50,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     crypto.add_argument("--start", required=True, help="first decision date to predict")
     crypto.add_argument("--end", help="predict decisions before this date")
     crypto.add_argument("--horizons", default="1h,4h,1d", help="comma list: 1h,4h,1d")
-    crypto.add_argument("--models", help="comma list: flat,momentum,logistic,lightgbm,consensus")
+    crypto.add_argument(
+        "--models",
+        help="comma list: flat,momentum,logistic,lightgbm,consensus (default: the config's)",
+    )
     crypto.add_argument("--config", help="YAML crypto config for model, cost and split settings")
     crypto.add_argument("--backend", choices=("local", "ray"), help="job backend (default local)")
     crypto.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")

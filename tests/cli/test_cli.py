@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from marketcast.cli import main
+from marketcast.config import CRYPTO_MODELS, FOOTBALL_MODELS
 from marketcast.datasets.bundle import read_archive_csvs
 from marketcast.datasets.football_data import bundled_football_path
 
@@ -149,6 +150,16 @@ def test_evaluate_rejects_unknown_model(epl_folder: Path, tmp_path: Path, capsys
     )
     assert status == 2
     assert "oracle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("vertical", "names"), [("football", FOOTBALL_MODELS), ("crypto", CRYPTO_MODELS)]
+)
+def test_evaluate_help_names_every_model(vertical: str, names: tuple[str, ...], capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", vertical, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ",".join(names) in help_text
 
 
 def test_evaluate_scores_only_the_window_between_start_and_end(
