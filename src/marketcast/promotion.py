@@ -138,6 +138,10 @@ class PromotionDecision(BaseModel):
     champion_version: str | None = None
     challenger_version: str | None = None
     decided_utc: AwareDatetime | None = None
+    #: when the challenger is better but not significantly so: the paired count at which the
+    #: same mean gain and spread would give ``p < alpha`` (a planning figure, not a forecast:
+    #: at that count the test passes about half the time)
+    matches_needed: int | None = Field(default=None, ge=0)
 
 
 def _as_losses(values: npt.ArrayLike, label: str) -> npt.NDArray[np.float64]:
@@ -259,6 +263,7 @@ def decide_promotion(
         p_value = 1.0
 
     gain = f"{metric} gain {mean_difference:.4f} per {rule.unit}"
+    needed: int | None = None
     if mean_difference <= 0.0:
         promote = False
         reason = f"{gain} over {n} {units}: not better than the champion"
@@ -270,12 +275,49 @@ def decide_promotion(
         reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n} {units}"
     else:
         promote = False
+        needed = _count_for_significance(difference, rule.alpha)
         reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n} {units}: not significant"
+        if needed is not None:
+            reason += f"; the same gain and spread would reach it at about {needed:,} {units}"
     return PromotionDecision(
         promote=promote,
         reason=reason,
         mean_difference=mean_difference,
         p_value=p_value,
         n=n,
+        matches_needed=needed,
         **common,
     )
+
+
+def _count_for_significance(difference: npt.NDArray[np.float64], alpha: float) -> int | None:
+    """Smallest paired count whose one-sided t-test at ``alpha`` passes at this mean and spread.
+
+    The smallest ``m`` with ``mean / (sd / sqrt(m)) >= t_{1-alpha, m-1}``: a few fixed-point
+    steps from the normal quantile, then a walk to the exact boundary. ``None`` when the mean gain
+    is not positive or the differences have no spread.
+
+    Examples
+    --------
+    >>> d = np.array([0.3, -0.1, 0.2, 0.0, 0.1, -0.2, 0.25, 0.05])
+    >>> _count_for_significance(d, 0.05)
+    17
+    """
+    mean = float(difference.mean())
+    sd = float(difference.std(ddof=1))
+    if mean <= 0.0 or not sd > 0.0:
+        return None
+
+    def passes(count: int) -> bool:
+        return bool(mean * math.sqrt(count) / sd >= stats.t.ppf(1.0 - alpha, count - 1))
+
+    needed = 2
+    quantile = float(stats.norm.ppf(1.0 - alpha))
+    for _ in range(5):
+        needed = max(2, math.ceil((quantile * sd / mean) ** 2))
+        quantile = float(stats.t.ppf(1.0 - alpha, needed - 1))
+    while needed > 2 and passes(needed - 1):
+        needed -= 1
+    while not passes(needed):
+        needed += 1
+    return needed

@@ -81,8 +81,39 @@ def test_small_gain_that_is_not_significant_says_so() -> None:
     decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
     assert decision.mean_difference == pytest.approx(0.001, abs=1e-12)
     assert decision.promote is False
-    assert decision.reason.endswith(": not significant")
+    assert ": not significant; the same gain and spread would reach it at about" in decision.reason
+    assert decision.reason.endswith(f"{decision.matches_needed:,} matches")
     assert ">= 0.05" in decision.reason
+
+
+def test_matches_needed_is_the_smallest_count_at_which_the_same_test_passes() -> None:
+    champion, challenger = paired_losses(0.004, n=400, noise=0.1, seed=2)
+    decision = decide_promotion("elo", champion, "dixon_coles", challenger, RULE)
+    assert decision.promote is False
+    needed = decision.matches_needed
+    assert needed is not None
+    assert needed > 400
+    # the same mean gain and spread over `needed` pairs (normal draws rescaled to them):
+    # the paired test passes there and fails one pair earlier
+    difference = champion - challenger
+    mean, sd = difference.mean(), difference.std(ddof=1)
+
+    def p_at(count: int) -> float:
+        rng = np.random.default_rng(0)
+        draws = rng.standard_normal(count)
+        scaled = mean + sd * (draws - draws.mean()) / draws.std(ddof=1)
+        return marketcast.promotion.paired_test(scaled, np.zeros(count)).p_value
+
+    assert p_at(needed) < RULE.alpha <= p_at(needed - 1)
+
+
+def test_matches_needed_only_when_better_but_not_significant() -> None:
+    better, best = paired_losses(0.02)
+    assert decide_promotion("elo", better, "dixon_coles", best, RULE).matches_needed is None
+    worse, worst = paired_losses(-0.02)
+    assert decide_promotion("elo", worse, "worse", worst, RULE).matches_needed is None
+    few, fewer = paired_losses(0.05, n=150)
+    assert decide_promotion("elo", few, "dixon_coles", fewer, RULE).matches_needed is None
 
 
 def test_worse_challenger_is_not_promoted() -> None:
@@ -220,7 +251,9 @@ def test_evaluation_champion_uses_the_promotion_rule(
         "mean_difference": decision.mean_difference,
         "p_value": decision.p_value,
         "n": decision.n,
+        "matches_needed": decision.matches_needed,
     }
+    assert (decision.matches_needed is not None) is (because == ": not significant")
     assert champion == ("dixon_coles" if promote else BASELINE_MODEL)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from marketcast.promotion import decide_promotion
 from marketcast.reports import (
     load_report,
     market_ratios,
@@ -237,6 +238,19 @@ def test_missing_values_render_as_dashes() -> None:
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
     assert cells[1:] == ["\u2013"] * 11
     assert "<h2>Asian handicap</h2>" in page
+
+
+def test_a_decision_that_is_not_significant_shows_the_matches_it_needs() -> None:
+    champion = np.random.default_rng(1).gamma(4.0, 0.25, 600)
+    noise = np.random.default_rng(2).normal(0.0, 0.1, 600)
+    challenger = champion - 0.004 + (noise - noise.mean())  # gain 0.004, t about 1
+    decision = decide_promotion("market", champion, "lightgbm", challenger)
+    assert decision.matches_needed is not None
+    page = render_html({"promotion": {"1x2": decision.model_dump(mode="json")}})
+    block = re.search(r'<div class="decision keep">.*?</div>', page, flags=re.S).group(0)
+    assert "Keep <strong>market</strong>; lightgbm is not promoted." in block
+    assert f"paired matches needed at this gain and spread {decision.matches_needed:,}" in block
+    assert f"would reach it at about {decision.matches_needed:,} matches" in block
 
 
 def test_render_is_deterministic_and_ignores_dict_order(report: dict[str, Any], page: str) -> None:

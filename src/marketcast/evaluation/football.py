@@ -311,5 +311,6 @@ def _choose_champion(
         "mean_difference": decision.mean_difference,
         "p_value": decision.p_value,
         "n": decision.n,
+        "matches_needed": decision.matches_needed,
     }
     return (challenger if decision.promote else BASELINE_MODEL), promotion

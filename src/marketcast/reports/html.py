@@ -377,6 +377,7 @@ def _promotion(decision: Mapping[str, Any]) -> str:
         ("p-value", _general(decision.get("p_value"))),
         ("mean score difference", _general(decision.get("mean_difference"))),
         ("paired matches", _count(decision.get("n"))),
+        ("paired matches needed at this gain and spread", _count(decision.get("matches_needed"))),
     ]
     shown = [f"{_e(k)} {v}" for k, v in stats if v != _DASH]
     if shown:
