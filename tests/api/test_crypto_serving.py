@@ -28,7 +28,7 @@ from marketcast.serving import crypto as crypto_module
 from marketcast.serving.app import create_app
 from marketcast.serving.crypto import CandleStore, CryptoService, CryptoSettings
 from marketcast.serving.crypto_schemas import CandleIn, FundingIn
-from marketcast.serving.default import build_crypto_service
+from marketcast.serving.default import build_crypto_service, default_journal_path
 from marketcast.serving.settings import ServingSettings
 from tests.api.crypto_setup import PAIRS, Setup
 from tests.api.fake_app import FakeService
@@ -522,6 +522,62 @@ def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_pa
     assert set(crypto.snapshot().champions) == {"1h", "1d"}
     expected = Path(setup.config.registry_root).resolve().parent / "feed" / "crypto-bars.jsonl"
     assert crypto.settings.journal_path == str(expected)
+
+
+def test_workers_over_a_remote_registry_share_a_journal_in_the_working_directory(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry URL (here fsspec's ``simplecache::file://``, which is not a local path) has no
+    folder to keep the feed beside: the workers of one server share one in their directory."""
+    url = "simplecache::file://" + str(Path(setup.config.registry_root).resolve())
+    monkeypatch.chdir(tmp_path)
+    settings = ServingSettings(registry=url)
+    env = {"MARKETCAST_CRYPTO_CANDLES": str(setup.candle_dir)}
+    first = build_crypto_service(settings, env)
+    second = build_crypto_service(settings, env)
+    assert first is not None
+    assert second is not None
+    journal = default_journal_path(url)
+    assert journal is not None
+    assert journal.parent == tmp_path / "feed"
+    assert first.settings.journal_path == second.settings.journal_path == str(journal)
+    stop = second.follow(poll_s=0.02)
+    try:
+        bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
+        first.push_candles([CandleIn.model_validate(b) for b in bar])
+        wait_for_follower(second, first, CandleStore.last_open_by_pair)
+    finally:
+        stop.set()
+    assert len(journal.read_text().splitlines()) == 1
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize(
+    ("registry", "where"),
+    [
+        ("registry", "beside"),
+        ("file:///srv/marketcast/registry", "beside"),
+        ("s3://bets/registry", "cwd"),
+        ("gcs://bets/other", "cwd"),
+        ("memory://registry", None),
+    ],
+)
+def test_default_journal_path_by_kind_of_registry(
+    registry: str, where: str | None, tmp_path: Path
+) -> None:
+    journal = default_journal_path(registry, cwd=tmp_path)
+    if where is None:
+        assert journal is None
+        return
+    assert journal is not None
+    if where == "beside":
+        local = registry.removeprefix("file://")
+        assert journal == Path(local).resolve().parent / "feed" / "crypto-bars.jsonl"
+    else:
+        assert journal.parent == tmp_path / "feed"
+        assert journal.name.startswith("crypto-bars-")
+        assert journal != default_journal_path("s3://bets/elsewhere", cwd=tmp_path)
 
 
 def test_a_consensus_champion_votes_its_members(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,9 +69,8 @@ def build_crypto_service(
 ) -> CryptoService | None:
     """The crypto champions over a candle store, or ``None`` when the registry has none.
 
-    ``MARKETCAST_CRYPTO=0`` leaves crypto out. Without ``MARKETCAST_CRYPTO_JOURNAL`` a local
-    registry gets its journal beside it (``<registry>/../feed/crypto-bars.jsonl``), so bars
-    pushed to one worker reach every worker.
+    ``MARKETCAST_CRYPTO=0`` leaves crypto out. Without ``MARKETCAST_CRYPTO_JOURNAL`` the
+    journal is :func:`default_journal_path`'s, so bars pushed to one worker reach every worker.
     """
     env = os.environ if environ is None else environ
     if env.get("MARKETCAST_CRYPTO", "1") == "0":
@@ -79,12 +79,44 @@ def build_crypto_service(
     if not any(registry.champion(CRYPTO, horizon) for horizon in HORIZONS):
         return None
     crypto_settings = CryptoSettings.from_env(env)
-    if crypto_settings.journal_path is None and "://" not in settings.registry:
-        journal = Path(settings.registry).resolve().parent / "feed" / "crypto-bars.jsonl"
-        crypto_settings = crypto_settings.model_copy(update={"journal_path": str(journal)})
+    if crypto_settings.journal_path is None:
+        journal = default_journal_path(settings.registry)
+        if journal is not None:
+            crypto_settings = crypto_settings.model_copy(update={"journal_path": str(journal)})
     service = CryptoService(registry, crypto_settings)
     service.reload()
     return service
+
+
+def default_journal_path(registry: str, cwd: Path | None = None) -> Path | None:
+    """Where a server's workers share the crypto feed when no journal is configured.
+
+    A local registry (a path or a ``file://`` URL) keeps it beside itself, in
+    ``<registry>/../feed/crypto-bars.jsonl``. A remote one (``s3://``, ``gs://``, ...) has no
+    local folder, and the feed is this server's state, not the registry's: its journal goes to
+    ``feed/crypto-bars-<12 hex digits of the URL's SHA-256>.jsonl`` under the working directory
+    (``cwd``), which every worker of one ``marketcast serve`` shares; servers on several hosts
+    need ``MARKETCAST_CRYPTO_JOURNAL`` on a shared disk. A ``memory://`` registry lives in one
+    process, so there is nothing to share: ``None``.
+
+    Examples
+    --------
+    >>> default_journal_path("/srv/marketcast/registry")
+    PosixPath('/srv/marketcast/feed/crypto-bars.jsonl')
+    >>> default_journal_path("s3://bets/registry", cwd=Path("/srv/app"))
+    PosixPath('/srv/app/feed/crypto-bars-d030cfd6fe5d.jsonl')
+    >>> default_journal_path("memory://registry") is None
+    True
+    """
+    protocol, _, rest = registry.partition("://")
+    if not rest:  # a plain path
+        return Path(registry).resolve().parent / "feed" / "crypto-bars.jsonl"
+    if protocol in ("file", "local"):
+        return Path(rest).resolve().parent / "feed" / "crypto-bars.jsonl"
+    if protocol == "memory":
+        return None
+    digest = hashlib.sha256(registry.encode("utf-8")).hexdigest()[:12]
+    return (Path.cwd() if cwd is None else cwd) / "feed" / f"crypto-bars-{digest}.jsonl"
 
 
 def create_default_app() -> FastAPI:
