@@ -61,7 +61,12 @@ def test_run_writes_reports_registers_and_promotes(tmp_path: Path) -> None:
         "market",
         "dixon_coles",
     }
-    assert "ratio" in (tmp_path / "console.txt").read_text()
+    console_text = (tmp_path / "console.txt").read_text()
+    assert "ratio" in console_text
+    for market, decision in report["promotion"].items():
+        verdict = "promoted" if decision["promote"] else "not promoted"
+        line = f"{market}: {decision['challenger']} {verdict} over {decision['champion']}: "
+        assert line + decision["reason"] in " ".join(console_text.split())
 
     # A second run finds the champion and refreshes it; the first champion stays in history.
     first = registry.champion("football", "1x2")

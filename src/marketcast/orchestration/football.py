@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -209,7 +209,7 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
     report["features"] = {"sha256": features.sha256, "path": str(features.path)}
     write_report(run_dir, report)
     write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
-    print_summary(console, evaluation, champions, run_dir)
+    print_summary(console, evaluation, champions, run_dir, promotion)
     return FootballRun(run_id, run_dir, evaluation, report, champions)
 
 
@@ -353,9 +353,14 @@ def _per_league(evaluation: FootballEvaluation) -> dict[str, Any]:
 
 
 def print_summary(
-    console: Console, evaluation: FootballEvaluation, champions: dict[str, str], run_dir: Path
+    console: Console,
+    evaluation: FootballEvaluation,
+    champions: dict[str, str],
+    run_dir: Path,
+    promotion: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Terminal table: per market and model, log loss ratio to the closing line, RPS, ROI, CLV."""
+    """Terminal table: per market and model, log loss ratio to the closing line, RPS, ROI, CLV;
+    then each market's promotion decision (who challenged, and why it did or did not win)."""
     table = Table(title="marketcast football: walk-forward vs the de-margined closing line")
     table.add_column("market", no_wrap=True)
     table.add_column("model", no_wrap=True, min_width=13)
@@ -395,6 +400,14 @@ def print_summary(
         "ratio = log loss / closing line's log loss (lower is better); champion marked *; "
         "ROI and CLV at the best pre-match price"
     )
+    for market_name, decision in (promotion or {}).items():
+        verdict = "promoted" if decision.get("promote") else "not promoted"
+        console.print(
+            f"{market_name}: {decision.get('challenger')} {verdict} over "
+            f"{decision.get('champion')}: {decision.get('reason')}",
+            markup=False,
+            highlight=False,
+        )
     console.print(f"report: {run_dir / 'report.html'}")
 
 
