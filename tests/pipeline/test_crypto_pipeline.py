@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from marketcast.config import CryptoRunConfig, CryptoWalkForward
 from marketcast.models.crypto import load_crypto_champion
@@ -152,7 +153,8 @@ def test_run_exports_champions_with_reports(
         return horizon_rows(prepared, horizon, config)
 
     monkeypatch.setattr(crypto_job, "horizon_rows", counted)
-    run = run_crypto(config)
+    with (tmp_path / "console.txt").open("w") as log:
+        run = run_crypto(config, console=Console(file=log, width=120))
     assert built == ["1d"]  # labels built once: the export reuses the planned rows
     assert not isinstance(run, dict)
     out = run.run_dir / "crypto"
@@ -160,6 +162,10 @@ def test_run_exports_champions_with_reports(
     assert summary["pairs_processed"] == len(PAIRS)
     assert summary["champions_exported"] == 1
     assert summary["jobs_failed"] == 0
+    decision = json.loads((out / "metrics.json").read_text())["1d"]["promotion"]
+    verdict = "promoted" if decision["promote"] else "not promoted"
+    line = f"1d: {decision['challenger']} {verdict} over {decision['champion']}: "
+    assert line + decision["reason"] in " ".join((tmp_path / "console.txt").read_text().split())
     for name in (
         "evaluation.json",
         "metrics.json",

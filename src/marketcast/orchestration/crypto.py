@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ from marketcast.orchestration.crypto_jobs import (
     model_params,
     run_group_task,
 )
-from marketcast.orchestration.football import _progress, write_json
+from marketcast.orchestration.football import _progress, print_decisions, write_json
 from marketcast.orchestration.window import as_utc, utc_window
 from marketcast.registry import Registry, build_manifest, decide_promotion
 from marketcast.registry.promotion import PromotionRule
@@ -556,7 +557,7 @@ def run_crypto(
     summary = write_crypto_reports(
         run_dir, config, run_id, created, prepared, evaluation, champions, decisions
     )
-    print_crypto_summary(console, evaluation, champions, run_dir)
+    print_crypto_summary(console, evaluation, champions, run_dir, decisions)
     return CryptoRun(run_id, run_dir, evaluation, champions, summary)
 
 
@@ -811,9 +812,14 @@ def write_crypto_reports(
 
 
 def print_crypto_summary(
-    console: Console, evaluation: CryptoEvaluation, champions: dict[str, str], run_dir: Path
+    console: Console,
+    evaluation: CryptoEvaluation,
+    champions: dict[str, str],
+    run_dir: Path,
+    decisions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Terminal table per horizon and model: net Sharpe, net return, drawdown, turnover, costs."""
+    """Terminal table per horizon and model: net Sharpe, net return, drawdown, turnover, costs;
+    then each horizon's shadow-test decision."""
     table = Table(title="marketcast crypto: purged walk-forward, net of costs")
     for column in (
         "horizon",
@@ -847,6 +853,7 @@ def print_crypto_summary(
                 _fmt(m.get("log_loss"), "{:.4f}"),
             )
     console.print(table)
+    print_decisions(console, decisions or {})
     console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
 
 

@@ -400,15 +400,22 @@ def print_summary(
         "ratio = log loss / closing line's log loss (lower is better); champion marked *; "
         "ROI and CLV at the best pre-match price"
     )
-    for market_name, decision in (promotion or {}).items():
-        verdict = "promoted" if decision.get("promote") else "not promoted"
-        console.print(
-            f"{market_name}: {decision.get('challenger')} {verdict} over "
-            f"{decision.get('champion')}: {decision.get('reason')}",
-            markup=False,
-            highlight=False,
-        )
+    print_decisions(console, promotion or {})
     console.print(f"report: {run_dir / 'report.html'}")
+
+
+def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]) -> None:
+    """One line per market (or horizon): challenger, verdict, champion and the rule's reason."""
+    for key, decision in decisions.items():
+        if decision.get("challenger") is None:
+            line = f"{key}: {decision.get('champion')} stays champion: {decision.get('reason')}"
+        else:
+            verdict = "promoted" if decision.get("promote") else "not promoted"
+            line = (
+                f"{key}: {decision['challenger']} {verdict} over {decision.get('champion')}: "
+                f"{decision.get('reason')}"
+            )
+        console.print(line, markup=False, highlight=False)
 
 
 def data_sha256(data: FootballData) -> str:
