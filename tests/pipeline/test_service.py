@@ -148,6 +148,18 @@ def _neural(service: ChampionService) -> Any:
     return member.model
 
 
+def test_models_carry_each_markets_latest_promotion_decision(registry: Registry) -> None:
+    service = ChampionService(registry)
+    service.reload()
+    rows = {row["market"]: row for row in service.models()}
+    assert set(rows) == {"1x2", "ou25", "ah"}
+    for market, row in rows.items():
+        latest = registry.latest_decision("football", market)
+        assert latest is not None  # the run decided every market
+        assert row["last_decision"] == latest.model_dump(mode="json")
+        assert row["name"] == (latest.challenger if latest.promote else latest.champion)
+
+
 def test_neural_models_serve_through_onnxruntime_unless_told_torch(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

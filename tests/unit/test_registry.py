@@ -424,6 +424,44 @@ def test_decisions_saved_beside_manifests(registry: Registry) -> None:
     assert [m.model_name for m in registry.list_models()] == ["elo"]
 
 
+def _decision(challenger: str, decided: datetime | None = None) -> PromotionDecision:
+    return PromotionDecision(
+        promote=False,
+        reason=f"{challenger}: not significant",
+        champion="market",
+        challenger=challenger,
+        mean_difference=0.0002,
+        p_value=0.08,
+        n=4000,
+        rule=PromotionRule(),
+        decided_utc=decided,
+    )
+
+
+def test_decisions_are_oldest_first_and_latest_reads_the_newest(registry: Registry) -> None:
+    assert registry.latest_decision("football", "e0") is None
+    earlier = START - timedelta(days=3)
+    # within one second: names sort "lightgbm" < "market" < "zeta", decision times do not
+    for challenger, micro in (("zeta", 100), ("lightgbm", 300), ("market", 200)):
+        registry.save_decision(
+            "football", "e0", _decision(challenger, START.replace(microsecond=micro))
+        )
+    registry.save_decision("football", "e0", _decision("old", earlier))
+    # the same decision time twelve times: saved as x.json, x-2.json, ... x-12.json
+    repeated = START.replace(microsecond=999_000)
+    for i in range(12):
+        registry.save_decision(
+            "football", "e0", _decision("same", repeated).model_copy(update={"n": 1000 + i})
+        )
+    saved = registry.decisions("football", "e0")
+    assert [d.challenger for d in saved[:4]] == ["old", "zeta", "market", "lightgbm"]
+    assert [d.n for d in saved[4:]] == [1000 + i for i in range(12)]
+    latest = registry.latest_decision("football", "e0")
+    assert latest == saved[-1]
+    assert latest.n == 1011
+    assert registry.latest_decision("football", "ou25") is None
+
+
 def test_local_root_accepts_file_url(tmp_path: Path) -> None:
     registry = Registry(f"file://{tmp_path}/reg", clock=StepClock(START))
     version = register(registry)

@@ -533,15 +533,45 @@ class Registry:
         return path
 
     def decisions(self, vertical: str, market: str) -> list[PromotionDecision]:
-        """Saved promotion decisions of a market, oldest first."""
-        from marketcast.registry.promotion import PromotionDecision
+        """Saved promotion decisions of a market, oldest first (by ``decided_utc``)."""
+        return self._read_decisions(vertical, market, self._decision_files(vertical, market))
 
+    def latest_decision(self, vertical: str, market: str) -> PromotionDecision | None:
+        """The market's most recent promotion decision, or ``None`` when there is none.
+
+        Reads only the files of the latest second (file names start with the decision time),
+        so a market with a long history of decisions costs one listing and a file or two.
+        """
+        names = self._decision_files(vertical, market)
+        if not names:
+            return None
+        stamp = max(name.split("_", 1)[0] for name in names)
+        latest = [name for name in names if name.split("_", 1)[0] == stamp]
+        return self._read_decisions(vertical, market, latest)[-1]
+
+    def _decision_files(self, vertical: str, market: str) -> list[str]:
         folder = self._market_path(vertical, market, DECISIONS_DIR)
         return [
-            PromotionDecision.model_validate_json(self._read(self._join(folder, name)))
+            name
             for name in self._children(folder, dirs=False)
             if name.endswith(".json") and not name.startswith(".")
         ]
+
+    def _read_decisions(
+        self, vertical: str, market: str, names: list[str]
+    ) -> list[PromotionDecision]:
+        """The named decision files, oldest first: by ``decided_utc``, then in the order they
+        were saved (``x.json`` before ``x-2.json`` before ``x-10.json``)."""
+        from marketcast.registry.promotion import PromotionDecision
+
+        folder = self._market_path(vertical, market, DECISIONS_DIR)
+        read = [
+            (PromotionDecision.model_validate_json(self._read(self._join(folder, name))), name)
+            for name in names
+        ]
+        earliest = datetime.min.replace(tzinfo=UTC)
+        read.sort(key=lambda item: (item[0].decided_utc or earliest, len(item[1]), item[1]))
+        return [decision for decision, _ in read]
 
 
 def manifest_summary(manifest: Manifest) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class Snapshot:
     champions: dict[str, LoadedModel]
     members: dict[str, list[LoadedModel]]
     loaded_utc: str
+    #: per market, the registry's latest promotion decision (JSON form) when there is one
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def leagues(self) -> frozenset[str]:
@@ -157,10 +159,14 @@ class ChampionService:
             }
             champions: dict[str, LoadedModel] = {}
             members: dict[str, list[LoadedModel]] = {}
+            decisions: dict[str, dict[str, Any]] = {}
             for market in MARKETS:
                 record = self.registry.champion(VERTICAL, market.value)
                 if record is None:
                     continue
+                decision = self.registry.latest_decision(VERTICAL, market.value)
+                if decision is not None:
+                    decisions[market.value] = decision.model_dump(mode="json")
                 champions[market.value] = self._load(
                     market.value, record.model_name, record.version
                 )
@@ -180,6 +186,7 @@ class ChampionService:
                 champions=champions,
                 members=members,
                 loaded_utc=self.settings.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                decisions=decisions,
             )
         log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
         return {
@@ -333,7 +340,9 @@ class ChampionService:
 
     # -- tables ------------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
-        """Champion per market with its manifest summary."""
+        """Champion per market with its manifest summary and the market's latest promotion
+        decision (``last_decision``: who challenged, p, and how many matches a gain that was not
+        significant would need; ``None`` before any)."""
         snap = self.snapshot()
         rows = []
         for market, loaded in sorted(snap.champions.items()):
@@ -355,6 +364,7 @@ class ChampionService:
                     "members": [
                         {"name": x.name, "version": x.version} for x in snap.members.get(market, [])
                     ],
+                    "last_decision": snap.decisions.get(market),
                 }
             )
         return rows
