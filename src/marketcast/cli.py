@@ -84,8 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--root", default="registry", help="registry folder or fsspec URL")
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
     reg_sub.add_parser("list", help="every registered model version")
-    show = reg_sub.add_parser("show", help="manifest of a model (latest version by default)")
-    show.add_argument("name", help="vertical/market/model, e.g. football/1x2/lightgbm")
+    show = reg_sub.add_parser(
+        "show",
+        help="manifest of a model (latest version by default), or a market's champion, "
+        "its history and the latest promotion decision",
+    )
+    show.add_argument(
+        "name", help="vertical/market/model (e.g. football/1x2/lightgbm) or vertical/market"
+    )
     show.add_argument("--version", dest="model_version")
     promote = reg_sub.add_parser("promote", help="make a registered version the champion")
     promote.add_argument("name", help="vertical/market/model")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from marketcast.cli import main
 from marketcast.config import CRYPTO_MODELS, FOOTBALL_MODELS
 from marketcast.datasets.bundle import read_archive_csvs
 from marketcast.datasets.football_data import bundled_football_path
+from marketcast.promotion import decide_promotion
 
 SEASONS = ("E0/2020-2021.csv", "E0/2021-2022.csv")
 
@@ -236,6 +238,24 @@ def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) ->
     assert main(["registry", "--root", str(root), "rollback", "football/1x2"]) == 0
     assert registry.champion("football", "1x2").model_name == "market"
     assert main(["registry", "--root", str(root), "show", "football/1x2/../x"]) == 2
+    capsys.readouterr()
+
+    # a market: its champion, the champions before it and the latest promotion decision
+    assert main(["registry", "--root", str(root), "show", "football/ou25"]) == 2
+    assert "no champion and no promotion decision for football/ou25" in capsys.readouterr().err
+    champion = np.random.default_rng(0).gamma(4.0, 0.25, 500)
+    challenger = champion - 0.003 + np.linspace(-0.2, 0.2, 500)  # better, not significantly
+    decision = decide_promotion("market", champion, "dixon_coles", challenger)
+    registry.save_decision("football", "1x2", decision)
+    registry.set_champion("football", "1x2", "dixon_coles", versions[1], "manual promotion")
+    capsys.readouterr()
+    assert main(["registry", "--root", str(root), "show", "football/1x2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion"]["model_name"] == "dixon_coles"
+    assert [(h["model_name"], h["version"]) for h in shown["history"]] == [("market", versions[0])]
+    assert shown["last_decision"]["challenger"] == "dixon_coles"
+    assert shown["last_decision"]["matches_needed"] == decision.matches_needed
+    assert decision.matches_needed is not None
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -274,6 +274,21 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         return 0
     assert name is not None
     parts = name.split("/")
+    if command == "show" and len(parts) == 2:
+        vertical, market = parts
+        champion = store.champion(vertical, market)
+        decision = store.latest_decision(vertical, market)
+        if champion is None and decision is None:
+            raise LookupError(f"no champion and no promotion decision for {name}")
+        shown = {
+            "champion": None if champion is None else champion.model_dump(mode="json"),
+            "history": [
+                h.model_dump(mode="json") for h in store.champion_history(vertical, market)
+            ],
+            "last_decision": None if decision is None else decision.model_dump(mode="json"),
+        }
+        out.print_json(json.dumps(shown))
+        return 0
     if command == "show":
         vertical, market, model_name = _split(parts, 3, name)
         chosen = version or store.latest_version(vertical, market, model_name)
