@@ -248,7 +248,7 @@ def decide_promotion(
         return PromotionDecision(
             promote=False,
             reason=(
-                f"only {n} paired {units}, fewer than the {rule.min_matches} required to "
+                f"only {n:,} paired {units}, fewer than the {rule.min_matches:,} required to "
                 f"compare {metric}"
             ),
             mean_difference=mean_difference,
@@ -266,17 +266,17 @@ def decide_promotion(
     needed: int | None = None
     if mean_difference <= 0.0:
         promote = False
-        reason = f"{gain} over {n} {units}: not better than the champion"
+        reason = f"{gain} over {n:,} {units}: not better than the champion"
     elif mean_difference <= rule.min_gain:
         promote = False
-        reason = f"{gain} <= required {rule.min_gain:g} over {n} {units}"
+        reason = f"{gain} <= required {rule.min_gain:g} over {n:,} {units}"
     elif p_value < rule.alpha:
         promote = True
-        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n} {units}"
+        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n:,} {units}"
     else:
         promote = False
         needed = _count_for_significance(difference, rule.alpha)
-        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n} {units}: not significant"
+        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n:,} {units}: not significant"
         if needed is not None:
             reason += f"; the same gain and spread would reach it at about {needed:,} {units}"
     return PromotionDecision(

@@ -43,7 +43,7 @@ def test_clearly_better_challenger_is_promoted() -> None:
     assert decision.p_value is not None
     assert decision.p_value < 1e-6
     assert decision.reason.startswith("log_loss gain 0.02")
-    assert decision.reason.endswith(f"< 0.05 over {N} matches")
+    assert decision.reason.endswith(f"< 0.05 over {N:,} matches")
     assert (decision.champion, decision.challenger) == ("elo", "dixon_coles")
 
 
@@ -226,7 +226,7 @@ def test_registry_reexports_the_evaluation_rule() -> None:
 @pytest.mark.parametrize(
     ("gain", "n", "promote", "because"),
     [
-        (0.02, N, True, f"< 0.05 over {N} matches"),
+        (0.02, N, True, f"< 0.05 over {N:,} matches"),
         (0.0005, N, False, ": not significant"),
         (0.05, 150, False, "only 150 paired matches"),
     ],
