@@ -158,6 +158,10 @@ def test_models_carry_each_markets_latest_promotion_decision(registry: Registry)
         assert latest is not None  # the run decided every market
         assert row["last_decision"] == latest.model_dump(mode="json")
         assert row["name"] == (latest.challenger if latest.promote else latest.champion)
+        pointer = registry.champion("football", market)
+        assert pointer is not None
+        assert row["promotion_reason"] == pointer.reason
+        assert row["promoted_utc"] == pointer.model_dump(mode="json")["promoted_utc"]
 
 
 def test_neural_models_serve_through_onnxruntime_unless_told_torch(

@@ -64,6 +64,8 @@ class Snapshot:
     champions: dict[str, LoadedModel]
     members: dict[str, list[LoadedModel]]
     loaded_utc: str
+    #: per market, the champion pointer's ``promoted_utc`` and ``reason`` (why it is champion)
+    pointers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: per market, the registry's latest promotion decision (JSON form) when there is one
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -159,11 +161,15 @@ class ChampionService:
             }
             champions: dict[str, LoadedModel] = {}
             members: dict[str, list[LoadedModel]] = {}
+            pointers: dict[str, dict[str, Any]] = {}
             decisions: dict[str, dict[str, Any]] = {}
             for market in MARKETS:
                 record = self.registry.champion(VERTICAL, market.value)
                 if record is None:
                     continue
+                pointers[market.value] = record.model_dump(
+                    mode="json", include={"promoted_utc", "reason"}
+                )
                 decision = self.registry.latest_decision(VERTICAL, market.value)
                 if decision is not None:
                     decisions[market.value] = decision.model_dump(mode="json")
@@ -186,6 +192,7 @@ class ChampionService:
                 champions=champions,
                 members=members,
                 loaded_utc=self.settings.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                pointers=pointers,
                 decisions=decisions,
             )
         log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
@@ -340,8 +347,9 @@ class ChampionService:
 
     # -- tables ------------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
-        """Champion per market with its manifest summary and the market's latest promotion
-        decision (``last_decision``: who challenged, p, and how many matches a gain that was not
+        """Champion per market with its manifest summary, why it is champion (``promoted_utc``,
+        ``promotion_reason``: the registry pointer's) and the market's latest promotion decision
+        (``last_decision``: who challenged, p, and how many matches a gain that was not
         significant would need; ``None`` before any)."""
         snap = self.snapshot()
         rows = []
@@ -364,6 +372,8 @@ class ChampionService:
                     "members": [
                         {"name": x.name, "version": x.version} for x in snap.members.get(market, [])
                     ],
+                    "promoted_utc": snap.pointers.get(market, {}).get("promoted_utc"),
+                    "promotion_reason": snap.pointers.get(market, {}).get("reason"),
                     "last_decision": snap.decisions.get(market),
                 }
             )
