@@ -275,6 +275,21 @@ def _reliability(labels: np.ndarray, p: np.ndarray, outcomes: tuple[str, ...]) -
     return out
 
 
+#: The fields of a promotion decision the evaluation JSON reports (no rule, versions or time).
+_PROMOTION_KEYS = frozenset(
+    {
+        "promote",
+        "reason",
+        "champion",
+        "challenger",
+        "mean_difference",
+        "p_value",
+        "n",
+        "matches_needed",
+    }
+)
+
+
 def _choose_champion(
     losses: dict[str, np.ndarray],
     engine_scores: dict[str, dict[str, Any]],
@@ -303,14 +318,5 @@ def _choose_champion(
         losses[challenger],
         PromotionRule(alpha=alpha, min_matches=min_matches),
     )
-    promotion = {
-        "promote": decision.promote,
-        "reason": decision.reason,
-        "champion": BASELINE_MODEL,
-        "challenger": challenger,
-        "mean_difference": decision.mean_difference,
-        "p_value": decision.p_value,
-        "n": decision.n,
-        "matches_needed": decision.matches_needed,
-    }
+    promotion = decision.model_dump(include=set(_PROMOTION_KEYS))
     return (challenger if decision.promote else BASELINE_MODEL), promotion

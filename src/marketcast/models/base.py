@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.special import log_softmax
 
@@ -229,6 +230,21 @@ def base_rates(labels: np.ndarray, n_classes: int) -> np.ndarray:
     valid = labels[labels >= 0]
     counts = np.bincount(valid, minlength=n_classes).astype(float) + 1.0
     return counts / counts.sum()
+
+
+def fill_unpriced(p: np.ndarray, rates: npt.ArrayLike) -> np.ndarray:
+    """``p`` (n, k) with every row that holds a NaN (a market nobody priced) set to ``rates``.
+
+    Fills ``p`` in place and returns it: the callers pass arrays of their own.
+
+    Examples
+    --------
+    >>> fill_unpriced(np.array([[0.5, 0.5], [np.nan, 0.4]]), [0.6, 0.4])
+    array([[0.5, 0.5],
+           [0.6, 0.4]])
+    """
+    p[np.isnan(p).any(axis=1)] = np.asarray(rates)
+    return p
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -23,6 +23,7 @@ from marketcast.models.base import (
     base_rates,
     closing_in_training_order,
     feature_matrix,
+    fill_unpriced,
     json_bytes,
     lightgbm_params,
     market_labels,
@@ -244,16 +245,11 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
 
     def _init_score(self, X: FeatureSource, market: MarketKind) -> np.ndarray:
         """Market log-probabilities (n, k); unpriced rows start from the training base rates."""
-        return self._log_prior(feature_matrix(X, MARKET_COLUMNS[market]), market)
-
-    def _log_prior(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
-        p = np.array(p, dtype=float)
-        missing = np.isnan(p).any(axis=1)
-        if hasattr(self, "base_rates_") and market.value in self.base_rates_:
-            p[missing] = np.asarray(self.base_rates_[market.value])
-        else:
-            p[missing] = 1.0 / p.shape[1]
-        return np.log(np.clip(p, 1e-6, 1.0))
+        p = feature_matrix(X, MARKET_COLUMNS[market])
+        rates = getattr(self, "base_rates_", {}).get(market.value)
+        if rates is None:  # no training base rates yet: uniform
+            rates = np.full(p.shape[1], 1.0 / p.shape[1])
+        return np.log(np.clip(fill_unpriced(p, rates), 1e-6, 1.0))
 
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:

@@ -13,8 +13,10 @@ from sklearn.base import BaseEstimator
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
+    FeatureSource,
     base_rates,
     feature_matrix,
+    fill_unpriced,
     json_bytes,
     market_labels,
     n_outcomes,
@@ -46,20 +48,16 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
         assert p is not None
         return p
 
-    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
+    def predict_market_proba(self, X: FeatureSource, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
-        return self._fill_unpriced(feature_matrix(X, MARKET_COLUMNS[market]), market)
+        p = feature_matrix(X, MARKET_COLUMNS[market])
+        return fill_unpriced(p, self.base_rates_[market.value])
 
     def predict_market_rows(
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        return self._fill_unpriced(feature_matrix(rows, MARKET_COLUMNS[market]), market)
-
-    def _fill_unpriced(self, p: np.ndarray, market: MarketKind) -> np.ndarray:
-        missing = np.isnan(p).any(axis=1)
-        p[missing] = np.asarray(self.base_rates_[market.value])
-        return p
+        return self.predict_market_proba(rows, market)
 
     def to_artifact(self) -> dict[str, bytes]:
         """The fallback base rates as JSON."""

@@ -29,6 +29,7 @@ from marketcast.models.base import (
     base_rates,
     closing_in_training_order,
     feature_matrix,
+    fill_unpriced,
     json_bytes,
     market_labels,
     n_outcomes,
@@ -636,8 +637,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates."""
         columns = MARKET_COLUMNS[market]
         p = np.column_stack([inputs.values[c] for c in columns]).reshape(-1, len(columns))
-        missing = np.isnan(p).any(axis=1)
-        p[missing] = np.asarray(self.base_rates_[market.value])
+        p = fill_unpriced(p, self.base_rates_[market.value])
         return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
 
     def _targets(
@@ -678,7 +678,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         return self
 
     # -- prediction ------------------------------------------------------------------------
-    def predict_outputs(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    def predict_outputs(self, X: FeatureSource) -> dict[str, np.ndarray]:
         """Every head's output for ``X`` as NumPy arrays (eval mode, batched).
 
         Keys: :data:`~marketcast.models.nn.network.FLAT_OUTPUTS` (``logits_1x2``,
@@ -714,7 +714,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         assert p is not None
         return p
 
-    def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
+    def predict_market_proba(self, X: FeatureSource, market: MarketKind) -> np.ndarray | None:
         """Probabilities per outcome of ``market`` (1X2, over/under 2.5, Asian handicap)."""
         logits = self.predict_outputs(X)[_LOGIT_KEYS[MarketKind(market)]]
         return np.asarray(softmax(logits, axis=1), dtype=float)
@@ -723,9 +723,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        arrays = self._batch_arrays(self._inputs(rows))
-        logits = self._outputs(arrays)[_LOGIT_KEYS[MarketKind(market)]]
-        return np.asarray(softmax(logits, axis=1), dtype=float)
+        return self.predict_market_proba(rows, market)
 
     def use_onnx(self, *, max_rows: int | None = None, threads: int = 1) -> Self:
         """Run batches of 1 to ``max_rows`` rows through onnxruntime instead of torch.
