@@ -198,6 +198,69 @@ def test_data_check_exits_1_naming_file_row_and_field(tmp_path: Path, capsys) ->
     assert "broken.csv" in err
     assert "FTHG" in err
     assert "row 1" in err
+    assert "no CSV files found" not in err  # the file was found; it could not be read
+
+
+def test_data_check_prints_where_the_first_issues_are(tmp_path: Path, capsys) -> None:
+    good = "E0,01/08/2020,A,B,1,0"
+    rows = [good, *(f"E0,bad{i},A,B,1,0" for i in range(12))]
+    path = tmp_path / "E0.csv"
+    path.write_text("\n".join(["Div,Date,HomeTeam,AwayTeam,FTHG,FTAG", *rows]) + "\n")
+    assert main(["data", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}, row 3, field 'Date': unparseable_date (bad0)" in out
+    assert "row 12" in out
+    assert "row 13" not in out
+    assert "... 2 more issues in the sample (--json keeps them)" in out
+
+
+def test_data_check_reads_the_files_evaluate_reads(
+    epl_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """A manifest, a hidden folder and an upper-case suffix: both commands see the same files."""
+    folder = tmp_path / "data"
+    season = (epl_folder / "E0" / "2021-2022.csv").read_bytes()
+    (folder / "E0").mkdir(parents=True)
+    (folder / "E0" / "2021-2022.CSV").write_bytes(season)
+    (folder / ".old").mkdir()
+    (folder / ".old" / "2021-2022.csv").write_bytes(season)  # would all be duplicates
+    (folder / "MANIFEST.csv").write_text("league,season,rows\nE0,2021-2022,380\n")
+    out = tmp_path / "integrity.json"
+    assert main(["data", "check", str(folder), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert (report["files_read"], report["rows_kept"], report["errors"]) == (1, 380, [])
+    assert sum(report["dropped"].values()) == 0
+    evaluated = tmp_path / "eval.json"
+    args = ["evaluate", "football", "--data", str(folder), "--models", "market"]
+    assert main([*args, "--start", "2022-04-01", "--json", str(evaluated)]) == 0
+    assert json.loads(evaluated.read_text())["data"]["files_read"] == 1
+    assert "data: 380 of 380 matches kept from 1 file" in capsys.readouterr().err
+
+
+def test_evaluate_reports_the_rows_it_dropped(epl_folder: Path, tmp_path: Path, capsys) -> None:
+    """``data check`` counted them; ``evaluate`` on the same files said nothing."""
+    lines = (epl_folder / "E0" / "2021-2022.csv").read_text().splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[1], "2021.10.xx", 1)  # an unreadable date
+    bad = tmp_path / "E0" / "2021-2022.csv"
+    bad.parent.mkdir()
+    bad.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "eval.json"
+    args = ["evaluate", "football", "--data", str(bad), "--models", "market", "--markets", "1x2"]
+    assert main([*args, "--start", "2022-04-01", "--json", str(out)]) == 0
+    assert "data: 379 of 380 matches kept from 1 file; dropped: unparseable_date 1" in (
+        capsys.readouterr().err  # the progress console
+    )
+    data = json.loads(out.read_text())["data"]
+    assert data["dropped"]["unparseable_date"] == 1
+    assert (data["issues"][0]["row"], data["issues"][0]["field"]) == (6, "Date")
+
+
+def test_start_must_be_an_iso_date(epl_folder: Path, tmp_path: Path, capsys) -> None:
+    """``01/10/2021`` was read as 10 January (and ``13/10/2021`` as 13 October)."""
+    args = ["evaluate", "football", "--data", str(epl_folder), "--models", "market"]
+    assert main([*args, "--start", "01/10/2021", "--json", str(tmp_path / "x.json")]) == 2
+    assert "'01/10/2021' is not an ISO 8601 date" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) -> None:

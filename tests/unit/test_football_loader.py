@@ -453,7 +453,7 @@ def test_an_unknown_bookmakers_odds_are_counted_as_ignored_columns(tmp_path: Pat
     assert report.to_dict()["columns_ignored"] == report.columns_ignored
     # Betfair's sportsbook (BFH, BFD, BFA) and Betfred (BFDH, ...) side by side: both are read
     both = ["BFH", "BFD", "BFA", "BFDH", "BFDD", "BFDA"]
-    write_csv(tmp_path / "bf" / "E0" / "2024-2025.csv", [*OLD_HEADER, *both],
+    write_csv(tmp_path / "bf" / "E0" / "2005-2006.csv", [*OLD_HEADER, *both],
               [[*OLD_ROWS[0], "2.2", "3.2", "3.1", "2.25", "3.3", "3.2"]])  # fmt: skip
     betfair = load_football([tmp_path / "bf"])
     assert betfair.report.columns_ignored == {}

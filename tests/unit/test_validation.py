@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from marketcast.data.validation import (
@@ -194,11 +196,125 @@ def test_non_utf8_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
     assert only_issue(data.report, "not_utf8_decoded_as_latin1").file == str(path)
 
 
-def test_ragged_rows_are_padded(tmp_path: Path) -> None:
-    path = write(tmp_path, [row(), [*row(home="Spurs"), "extra"]])
+def test_short_rows_are_padded_and_blank_extra_fields_cut_each_named(tmp_path: Path) -> None:
+    short = row(home="Spurs")[:10]  # cut after B365A: its Bet365 1X2 quote is still whole
+    path = write(tmp_path, [[*row(), "", " "], short])
     data = load_football([path])
-    assert data.report.repaired["ragged_rows"] == 1
+    assert data.report.repaired["ragged_rows"] == 2
     assert data.report.rows_kept == 2
+    aligned = [i for i in data.report.issues if i.reason == "ragged_row_aligned"]
+    assert [(i.row, i.value) for i in aligned] == [(2, "18 fields of 16"), (3, "10 fields of 16")]
+    spurs = data.odds[data.odds["match_id"].str.contains("Spurs")]
+    assert spurs["bookmaker"].tolist() == ["b365"]
+
+
+def test_a_row_with_a_stray_comma_is_dropped_not_shifted(tmp_path: Path) -> None:
+    """A comma inside a field moves every later column: its odds must not be read one off."""
+    stray = row(home="Spurs")
+    stray.insert(4, "Smith")  # e.g. an unquoted "Smith, J" in a referee column
+    path = write(tmp_path, [row(), stray, row(home="Leeds")])
+    data = load_football([path])
+    assert data.matches["home_team"].tolist() == ["Arsenal", "Leeds"]
+    assert data.report.dropped["malformed_row"] == 1
+    issue = only_issue(data.report, "malformed_row")
+    assert (issue.file, issue.row, issue.value) == (str(path), 3, "17 fields, the header has 16")
+    assert data.report.rows_read == data.report.rows_kept + sum(data.report.dropped.values())
+
+
+@pytest.mark.parametrize(
+    "bad_home", ['"Spurs', '"' + "x" * 200_000 + '"'], ids=["unclosed_quote", "huge_field"]
+)
+def test_a_row_the_csv_reader_cannot_split_loses_only_itself(tmp_path: Path, bad_home: str) -> None:
+    """An open quote used to swallow the rest of the file into one field (115 of 120 rows)."""
+    rows = [row(home="Leeds"), row(home=bad_home), *(row(home=f"T{i}") for i in range(5))]
+    data = load_football([write(tmp_path, rows)])
+    assert data.report.rows_kept == 6
+    assert data.report.dropped["malformed_row"] == 1
+    issue = only_issue(data.report, "malformed_row")
+    assert issue.row == 3
+    assert issue.value is not None
+    assert issue.value.startswith("cannot split the row")
+
+
+def test_old_mac_line_endings_and_gzip_read_like_the_plain_file(tmp_path: Path) -> None:
+    rows = [row(), row(home="Leeds", date="19/08/2023")]
+    plain = write(tmp_path / "plain", rows)
+    text = plain.read_bytes()
+    expected = load_football([plain]).matches.drop(columns=["source_file"])
+    cr = tmp_path / "cr" / "E0" / "2023-2024.csv"
+    gz = tmp_path / "gz" / "E0" / "2023-2024.csv.gz"
+    gz_named_csv = tmp_path / "gz_named" / "E0" / "2023-2024.csv"
+    for path, payload in (
+        (cr, text.replace(b"\n", b"\r")),
+        (gz, gzip.compress(text)),
+        (gz_named_csv, gzip.compress(text)),
+    ):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(payload)
+        loaded = load_football([path.parents[1]])  # the folder: .csv.gz is found too
+        assert loaded.report.files_read == 1
+        pd.testing.assert_frame_equal(loaded.matches.drop(columns=["source_file"]), expected)
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(gzip.compress(text)[:30])
+    with pytest.raises(DataError, match=r"broken\.csv\.gz: cannot decompress gzip data"):
+        load_football([broken])
+
+
+@pytest.mark.parametrize(
+    ("hg", "ag", "reason", "field"),
+    [
+        ("inf", "1", "missing_result", "FTHG"),
+        ("31", "1", "implausible_goals", "FTHG"),
+        ("2", "999", "implausible_goals", "FTAG"),
+    ],
+)
+def test_goals_that_are_infinite_or_implausible_drop_the_match(
+    tmp_path: Path, hg: str, ag: str, reason: str, field: str
+) -> None:
+    """``inf`` used to pass the whole-number check and become -9223372036854775808 goals."""
+    data = load_football([write(tmp_path, [row(), row(home="Leeds", hg=hg, ag=ag)])])
+    assert data.matches["home_team"].tolist() == ["Arsenal"]
+    issue = only_issue(data.report, reason)
+    assert (issue.row, issue.field) == (3, field)
+    assert data.report.dropped[reason] == 1
+
+
+def test_a_date_outside_the_season_the_file_is_named_for_is_dropped(tmp_path: Path) -> None:
+    dates = ["31/05/2023", "01/06/2023", "30/09/2024", "01/10/2024", "12/08/2099"]
+    data = load_football(
+        [write(tmp_path, [row(date=d, home=f"T{i}") for i, d in enumerate(dates)])]
+    )
+    assert data.matches["home_team"].tolist() == ["T1", "T2"]  # 2023-2024 runs June to September
+    dropped = [i for i in data.report.issues if i.reason == "date_outside_season"]
+    assert [(i.row, i.field, i.value) for i in dropped] == [
+        (2, "Date", "31/05/2023"),
+        (5, "Date", "01/10/2024"),
+        (6, "Date", "12/08/2099"),
+    ]
+
+
+def test_a_result_dated_in_the_future_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "E0.csv"  # no season in the name, so only the clock can tell
+    path.write_text("\n".join(",".join(r) for r in [HEADER, row(), row(date="12/08/2099")]))
+    data = load_football([path])
+    assert len(data.matches) == 1
+    assert only_issue(data.report, "date_in_future").value == "12/08/2099"
+
+
+def test_a_repeated_header_column_is_reported_and_the_first_read(tmp_path: Path) -> None:
+    path = write(tmp_path, [[*row(), "9"]], header=[*HEADER, "FTHG"])
+    data = load_football([path])
+    assert data.matches["home_goals"].tolist() == [2]
+    assert data.report.repaired["repeated_header_fields"] == 1
+    issue = only_issue(data.report, "repeated_column_ignored")
+    assert (issue.row, issue.field, issue.value) == (1, "FTHG", "column 17")
+
+
+def test_whitespace_only_lines_are_blank_rows(tmp_path: Path) -> None:
+    path = write(tmp_path, [row(), ["   "], [",, ,"], row(home="Leeds")])
+    data = load_football([path])
+    assert (data.report.blank_rows, data.report.rows_read) == (2, 2)
+    assert data.matches["source_row"].tolist() == [2, 5]
 
 
 def test_row_counts_add_up_and_report_is_json(tmp_path: Path) -> None:
@@ -207,9 +323,13 @@ def test_row_counts_add_up_and_report_is_json(tmp_path: Path) -> None:
     assert report.rows_read == report.rows_kept + sum(report.dropped.values())
     encoded = json.loads(json.dumps(report.to_dict()))
     assert encoded["dropped"] == {
+        "malformed_row": 0,
         "unparseable_date": 1,
+        "date_outside_season": 0,
         "missing_team": 1,
         "missing_result": 1,
+        "implausible_goals": 0,
+        "date_in_future": 0,
         "duplicate_match": 1,
     }
     assert encoded["issues"][0].keys() == {"file", "row", "field", "reason", "value"}

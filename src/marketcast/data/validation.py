@@ -11,9 +11,13 @@ import numpy.typing as npt
 
 #: Reasons a whole row (match) is dropped.
 ROW_DROP_REASONS: tuple[str, ...] = (
+    "malformed_row",
     "unparseable_date",
+    "date_outside_season",
     "missing_team",
     "missing_result",
+    "implausible_goals",
+    "date_in_future",
     "duplicate_match",
 )
 
@@ -172,6 +176,28 @@ class IntegrityReport:
         for issue in [*self.issues, *other.issues]:
             merged.add_issue(issue)
         return merged
+
+    def summary(self, unit: str = "rows") -> str:
+        """One line for a terminal: what was kept of what was read, and every non-zero drop.
+
+        Examples
+        --------
+        >>> report = IntegrityReport(files_read=2, rows_read=70, rows_kept=60)
+        >>> report.drop("unparseable_date", 10)
+        >>> report.summary("matches")
+        'data: 60 of 70 matches kept from 2 files; dropped: unparseable_date 10'
+        """
+        text = (
+            f"data: {self.rows_kept:,} of {self.rows_read:,} {unit} kept from {self.files_read:,}"
+        )
+        text += " file" if self.files_read == 1 else " files"
+        for title, counts in (("dropped", self.dropped), ("quotes dropped", self.quotes_dropped)):
+            shown = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v)
+            if shown:
+                text += f"; {title}: {shown}"
+        if self.errors:
+            text += f"; {len(self.errors)} unreadable"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-serialisable dict (stable keys)."""

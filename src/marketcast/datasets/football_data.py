@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +99,9 @@ _TIMING_ORDER = {"prematch": 0, "closing": 1}
 # The "sanitized" mirror renamed B365>2.5 to B365_2_5 and B365<2.5 to B365_2_5_1.
 _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: A line of nothing but these is a blank row (the all-comma rows of the real files).
+_BLANK_ROW_CHARS = " \t,"
 _STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR")
 _LOCAL_TZ = "Europe/London"
 _DEFAULT_KICKOFF_HOUR = 15
@@ -115,6 +120,9 @@ STAT_SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
 STAT_COLUMNS: tuple[str, ...] = tuple(name for _, name in STAT_SOURCE_COLUMNS)
 #: No top-flight side has come near these counts in one match; above them a cell is a typo.
 _STAT_MAX = {"shots": 60.0, "shots_on_target": 40.0, "corners": 30.0}
+#: One side's goals above this are a typo (no top-flight side has come near it): the match is
+#: dropped as ``implausible_goals``.
+_GOALS_MAX = 30.0
 
 MATCH_COLUMNS: tuple[str, ...] = (
     "match_id",
@@ -181,8 +189,8 @@ def bundled_football_path() -> Path:
 def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Yield the CSV files named by ``paths``: files as given, folders searched recursively.
 
-    Folders yield their ``*.csv`` files in sorted order, skipping ``MANIFEST.csv`` and hidden
-    files. A path that does not exist raises `DataError`.
+    Folders yield their ``*.csv`` and ``*.csv.gz`` files (any case) in sorted order, skipping
+    ``MANIFEST.csv`` and hidden files and folders. A path that does not exist raises `DataError`.
 
     Parameters
     ----------
@@ -202,7 +210,7 @@ def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 p
                 for p in path.rglob("*")
                 if p.is_file()
-                and p.suffix.lower() == ".csv"
+                and p.name.lower().endswith((".csv", ".csv.gz"))
                 and p.name.upper() != MANIFEST_NAME.upper()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
@@ -513,13 +521,43 @@ def read_csv_sources(
         sources.extend(read_archive_csvs(archive))
     for path in iter_csv_files(plain):
         try:
-            sources.append((str(path), path.read_bytes()))
-        except OSError as exc:
-            err = DataError(str(path), None, None, f"cannot read file: {exc}")
+            sources.append((str(path), _read_bytes(path)))
+        except DataError as err:
             if raise_on_error:
-                raise err from exc
+                raise
             errors.append(err)
     return sources, errors
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped when they start with the gzip magic (whatever the name)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(str(path), None, None, f"cannot read file: {exc}") from exc
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(str(path), None, None, f"cannot decompress gzip data: {exc}") from exc
+
+
+def first_line(path: Path) -> str:
+    """The first line of a CSV file (gunzipped like `read_csv_sources`), or "" when unreadable."""
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rt", encoding="latin-1", newline="") as handle:
+            return _LINE_BREAK.split(handle.readline(), maxsplit=1)[0]
+    except (OSError, EOFError, zlib.error):
+        return ""
+
+
+def _plain_name(name: str) -> str:
+    """``E0/2021-2022.csv.gz`` -> ``E0/2021-2022.csv`` (for the season and league in a name)."""
+    return name[:-3] if name.lower().endswith(".gz") else name
 
 
 def is_archive(path: Path) -> bool:
@@ -560,27 +598,93 @@ def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[st
             aliased += 1
     unique: list[str] = []
     seen: set[str] = set()
+    repeated = 0
     for i, col in enumerate(canonical):
         key = col if col and col not in seen else f"__column_{i}"
+        if col and col in seen:
+            # the first column of a name is read; a later one is reported, never read silently
+            repeated += 1
+            report.add_issue(Issue(name, 1, col, "repeated_column_ignored", f"column {i + 1}"))
         seen.add(key)
         unique.append(key)
     for required in REQUIRED_COLUMNS:
         if required not in seen:
             raise DataError(name, 1, required, "missing required column")
     report.repair("empty_header_fields", empty)
+    report.repair("repeated_header_fields", repeated)
     report.repair("ou_headers_renamed", renamed)
     report.repair("header_aliases", aliased)
     return unique
 
 
-def _read_frame(name: str, text: str, report: IntegrityReport) -> pd.DataFrame:
-    first_line = text.split("\n", 1)[0].rstrip("\r")
-    if not first_line.strip():
+def _split_lines(text: str) -> list[str]:
+    """Physical lines under any of the three line endings (CRLF, LF, or the old Mac CR alone).
+
+    ``str.splitlines`` is not used: it also splits on ``\\x85`` and other characters a
+    Latin-1 file may hold inside a team name.
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the final line ending
+    return lines
+
+
+def _row_fields(line: str) -> list[str]:
+    """Split one physical line; `csv.Error` when its quotes are unbalanced or a field is huge."""
+    if '"' not in line:
+        return line.split(",")
+    return next(csv.reader([line], strict=True))
+
+
+def _read_frame(
+    name: str, text: str, report: IntegrityReport
+) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
+    """Parse a file's text; return the frame of its non-blank rows and their line numbers.
+
+    Each physical line is one row: a quote left open would otherwise swallow the rest of the
+    file into one field. A row with fewer fields than the header is padded, one with more is
+    cut when the extra fields are blank (both counted as ``ragged_rows``, with an issue). A row
+    whose extra fields hold values, or whose quotes do not close, cannot be aligned with the
+    header: it is dropped as ``malformed_row`` with an issue naming the line.
+    """
+    lines = _split_lines(text)
+    if not lines or not lines[0].strip():
         raise DataError(name, 1, None, "empty file or blank header")
-    names = _clean_header(name, next(csv.reader([first_line])), report)
     try:
-        return pd.read_csv(
-            io.StringIO(text),
+        header = _row_fields(lines[0])
+    except csv.Error as exc:
+        raise DataError(name, 1, None, f"cannot parse the header: {exc}") from exc
+    names = _clean_header(name, header, report)
+    width = len(names)
+    kept: list[str] = [lines[0]]
+    numbers: list[int] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip(_BLANK_ROW_CHARS):
+            report.blank_rows += 1
+            continue
+        if '"' not in line and line.count(",") + 1 == width:
+            kept.append(line)  # the usual row: no need to split it here
+            numbers.append(number)
+            continue
+        try:
+            fields = _row_fields(line)
+        except csv.Error as exc:
+            _malformed(report, name, number, f"cannot split the row: {exc}")
+            continue
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            _malformed(report, name, number, f"{len(fields)} fields, the header has {width}")
+            continue
+        if len(fields) != width:
+            report.repair("ragged_rows")
+            report.add_issue(
+                Issue(name, number, None, "ragged_row_aligned", f"{len(fields)} fields of {width}")
+            )
+            line = _join_fields((fields + [""] * width)[:width])
+        kept.append(line)
+        numbers.append(number)
+    try:
+        frame = pd.read_csv(
+            io.StringIO("\n".join(kept)),
             header=None,
             skiprows=1,
             names=names,
@@ -591,19 +695,27 @@ def _read_frame(name: str, text: str, report: IntegrityReport) -> pd.DataFrame:
             index_col=False,
             engine="c",
         )
-    except pd.errors.ParserError:
-        # ragged rows: pad or cut every row to the header's width (line numbers are kept)
-        rows = list(csv.reader(io.StringIO(text)))[1:]
-        width = len(names)
-        report.repair("ragged_rows", sum(1 for r in rows if r and len(r) != width))
-        fixed = [(r + [""] * width)[:width] for r in rows]
-        return pd.DataFrame(fixed, columns=names, dtype=object).replace("", np.nan)
     except (ValueError, UnicodeError) as exc:
         raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
+    return frame, np.asarray(numbers, dtype=np.int64)
+
+
+def _malformed(report: IntegrityReport, name: str, line: int, detail: str) -> None:
+    report.rows_read += 1
+    report.drop("malformed_row")
+    report.add_issue(Issue(name, line, None, "malformed_row", detail))
+
+
+def _join_fields(fields: list[str]) -> str:
+    if not any('"' in f or "," in f for f in fields):
+        return ",".join(fields)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
 
 
 def _season_from_name(name: str) -> str | None:
-    match = _SEASON_NAME.match(Path(name.replace("\\", "/")).stem)
+    match = _SEASON_NAME.match(Path(_plain_name(name).replace("\\", "/")).stem)
     if match and int(match[2]) == int(match[1]) + 1:
         return match[0]
     return None
@@ -611,9 +723,8 @@ def _season_from_name(name: str) -> str | None:
 
 def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     text = _decode(name, data, report)
-    frame = _read_frame(name, text, report)
-    blank = frame.isna().all(axis=1).to_numpy()
-    lines = np.arange(len(frame), dtype=np.int64) + 2  # header is line 1
+    frame, lines = _read_frame(name, text, report)
+    blank = frame.isna().all(axis=1).to_numpy()  # e.g. a row of empty quoted fields
     report.blank_rows += int(blank.sum())
     if blank.any():
         frame = frame[~blank].reset_index(drop=True)
@@ -629,7 +740,7 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         lines=lines,
         specs=specs,
         season=_season_from_name(name),
-        folder_league=folder or Path(name).stem,
+        folder_league=folder or Path(_plain_name(name)).stem,
     )
 
 
@@ -668,6 +779,23 @@ def _parse_dates(text: pd.Series) -> pd.Series:
     return pd.to_datetime(parts, errors="coerce")
 
 
+def _outside_season(dates: pd.Series, season: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """True where a file named for a season (``2021-2022``) holds a date outside it.
+
+    A season runs from 1 June of its first year to 30 September of its second: wide enough
+    for the 2019-20 seasons that COVID-19 stretched into August 2020 (Serie A ended on
+    2 August), narrow enough to catch a mistyped year.
+    """
+    named = season != ""
+    first = np.zeros(len(season), dtype=np.int64)
+    first[named] = [int(str(s)[:4]) for s in season[named]]
+    year = dates.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
+    month = dates.dt.month.to_numpy(dtype=np.float64, na_value=np.nan)
+    before = (year < first) | ((year == first) & (month < 6))
+    after = (year > first + 1) | ((year == first + 1) & (month > 9))
+    return named & (before | after)
+
+
 def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Return (minutes after local midnight, known) from ``HH:MM`` (or ``HH:MM:SS``) text."""
     hm = text.str.extract(r"^(\d{1,2})[:.](\d{2})(?::\d{2})?$")
@@ -693,12 +821,21 @@ def _build_matches(
 
     dates = _parse_dates(date_text)
     bad_date = dates.isna().to_numpy()
-    missing_team = ((home == "") | (away == "")).to_numpy() & ~bad_date
+    file_season = np.repeat(np.array([raw.season or "" for raw in files], dtype=object), sizes)
+    off_season = _outside_season(dates, file_season) & ~bad_date
+    placed = ~(bad_date | off_season)
+    missing_team = ((home == "") | (away == "")).to_numpy() & placed
     hg = pd.to_numeric(hg_text, errors="coerce").to_numpy(dtype=np.float64)
     ag = pd.to_numeric(ag_text, errors="coerce").to_numpy(dtype=np.float64)
-    hg_ok = (hg >= 0) & (hg == np.floor(hg))
-    ag_ok = (ag >= 0) & (ag == np.floor(ag))
-    missing_result = ~(hg_ok & ag_ok) & ~bad_date & ~missing_team
+    with np.errstate(invalid="ignore"):
+        hg_ok = np.isfinite(hg) & (hg >= 0) & (hg == np.floor(hg))
+        ag_ok = np.isfinite(ag) & (ag >= 0) & (ag == np.floor(ag))
+    missing_result = ~(hg_ok & ag_ok) & placed & ~missing_team
+    settled = placed & ~missing_team & ~missing_result
+    implausible = settled & ((hg > _GOALS_MAX) | (ag > _GOALS_MAX))
+    # a result cannot be known before the match: a date past the day after loading is a typo
+    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)
+    future = settled & ~implausible & (dates > tomorrow).to_numpy()
 
     def record(mask: npt.NDArray[np.bool_], field: str, reason: str, values: pd.Series) -> None:
         report.drop(reason, int(mask.sum()))
@@ -708,12 +845,16 @@ def _build_matches(
             )
 
     record(bad_date, "Date", "unparseable_date", date_text)
+    record(off_season, "Date", "date_outside_season", date_text)
     record(missing_team & (home == "").to_numpy(), "HomeTeam", "missing_team", home)
     record(missing_team & (home != "").to_numpy(), "AwayTeam", "missing_team", away)
     record(missing_result & ~hg_ok, "FTHG", "missing_result", hg_text)
     record(missing_result & hg_ok, "FTAG", "missing_result", ag_text)
+    record(implausible & (hg > _GOALS_MAX), "FTHG", "implausible_goals", hg_text)
+    record(implausible & ~(hg > _GOALS_MAX), "FTAG", "implausible_goals", ag_text)
+    record(future, "Date", "date_in_future", date_text)
 
-    keep = ~(bad_date | missing_team | missing_result)
+    keep = placed & ~missing_team & ~missing_result & ~implausible & ~future
     idx = np.flatnonzero(keep)
     dates = dates[keep].reset_index(drop=True)
     home = home[keep].reset_index(drop=True)
@@ -756,7 +897,7 @@ def _build_matches(
     report.repair("league_from_path", int((no_div & has_div).sum()))
     league = league.where(~no_div, pd.Series(folder_league[idx], dtype=object))
 
-    file_season = np.repeat(np.array([raw.season or "" for raw in files], dtype=object), sizes)[idx]
+    file_season = file_season[idx]
     start_year = np.where(dates.dt.month >= 7, dates.dt.year, dates.dt.year - 1)
     date_season = pd.Series(start_year).astype(str) + "-" + pd.Series(start_year + 1).astype(str)
     season = np.where(file_season != "", file_season, date_season.to_numpy(dtype=object))

@@ -20,7 +20,7 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
-from marketcast.datasets.football_data import load_football
+from marketcast.datasets.football_data import first_line, iter_csv_files, load_football
 from marketcast.datasets.pull import pull_football
 from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
@@ -113,10 +113,12 @@ def evaluate_crypto(
         updates["ray_address"] = ray_address
     config = config.model_copy(update=updates)
     prepared = prepare_crypto(config, data_paths)
+    report = prepared.data.report
+    _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
     evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
     if not evaluation.horizons:
         raise ValueError(f"nothing to evaluate from {start}: no decisions in the test window")
-    write_json(json_out, evaluation.to_contract_json())
+    write_json(json_out, {**evaluation.to_contract_json(), "data": report.to_dict()})
     _console().print(
         f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
     )
@@ -146,8 +148,10 @@ def evaluate_football(
     if data.matches.empty:
         raise ValueError(f"no matches found in {', '.join(data_paths)}")
     mask = test_mask_between(data.matches, start, end)
+    _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
-    write_json(json_out, evaluation.to_contract_json())
+    # the contract's keys, plus what the data check found (adding keys is allowed)
+    write_json(json_out, {**evaluation.to_contract_json(), "data": data.report.to_dict()})
     scored = ", ".join(f"{name} {len(ev.rows)}" for name, ev in evaluation.markets.items())
     _console().print(
         f"wrote {json_out}: {evaluation.n_matches} matches evaluated; scored per market: {scored}"
@@ -188,8 +192,13 @@ def data_check(paths: list[str], json_out: str | None) -> int:
     return 1 if report.get("errors") else 0
 
 
+#: How many of the report's sampled issues ``data check`` prints under its table.
+_ISSUES_SHOWN = 10
+
+
 def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Crypto files (by header) apart from the rest; folders are searched for ``*.csv``."""
+    """Crypto files (by header) apart from the rest; folders are searched as `iter_csv_files`
+    searches them, so ``data check`` reads the files ``evaluate`` reads."""
     from marketcast.datasets.crypto import detect_format
 
     football: list[str] = []
@@ -198,12 +207,11 @@ def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
         root = Path(given)
         if not root.exists():
             raise FileNotFoundError(f"{given}: no such file or folder")
-        files = sorted(root.rglob("*.csv")) if root.is_dir() else [root]
+        files = list(iter_csv_files([root]))
         if root.is_dir() and not files:
             football.append(given)  # reported as "no CSV files found"
         for path in files:
-            with path.open("r", encoding="latin-1", newline="") as handle:
-                header = handle.readline().strip().split(",")
+            header = first_line(path).strip().split(",")
             (crypto if detect_format(header) is not None else football).append(str(path))
     return football, crypto
 
@@ -211,7 +219,7 @@ def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
 def _football_check(football_paths: list[str], given: list[str]) -> dict[str, Any]:
     data = load_football(football_paths or None, on_error="collect")
     report = data.report.to_dict()
-    if report.get("files_read", 0) == 0:
+    if report.get("files_read", 0) == 0 and not report.get("errors"):
         where = ", ".join(given) if given else "the bundle"
         report.setdefault("errors", []).append(
             {"file": where, "row": None, "field": None, "reason": "no CSV files found"}
@@ -230,7 +238,15 @@ def _print_report(report: dict[str, Any], title: str) -> None:
     for section in ("repaired", "dropped", "quotes_dropped", "columns_ignored"):
         for reason, count in sorted(report.get(section, {}).items()):
             table.add_row(f"{section}: {reason}", str(count))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    issues = report.get("issues", [])
+    for issue in issues[:_ISSUES_SHOWN]:
+        console.print(f"  {_issue_text(issue)}", markup=False, highlight=False, soft_wrap=True)
+    if len(issues) > _ISSUES_SHOWN:
+        console.print(
+            f"  ... {len(issues) - _ISSUES_SHOWN} more issues in the sample (--json keeps them)"
+        )
 
 
 def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | None) -> int:
@@ -370,4 +386,5 @@ def _issue_text(issue: dict[str, Any]) -> str:
         )
         if part
     )
-    return f"{where}: {issue.get('reason')}"
+    value = issue.get("value")
+    return f"{where}: {issue.get('reason')}" + (f" ({value})" if value not in (None, "") else "")

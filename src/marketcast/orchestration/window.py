@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
 
 def as_utc(value: str | pd.Timestamp) -> pd.Timestamp:
     """A date or time as a UTC timestamp; a naive value (``2024-08-01``) is read as UTC.
+
+    Text must be ISO 8601: ``01/10/2021`` is refused, not guessed (pandas would read it as
+    10 January while the football files write 1 October that way).
 
     Examples
     --------
@@ -14,8 +19,18 @@ def as_utc(value: str | pd.Timestamp) -> pd.Timestamp:
     Timestamp('2024-08-01 00:00:00+0000', tz='UTC')
     >>> as_utc("2024-08-01T02:00:00+02:00")
     Timestamp('2024-08-01 00:00:00+0000', tz='UTC')
+    >>> as_utc("01/10/2021")
+    Traceback (most recent call last):
+    ...
+    ValueError: '01/10/2021' is not an ISO 8601 date: write it as YYYY-MM-DD
     """
-    ts = pd.Timestamp(value)
+    if isinstance(value, str):
+        try:
+            ts = pd.Timestamp(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date: write it as YYYY-MM-DD") from None
+    else:
+        ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
