@@ -263,8 +263,13 @@ def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | No
 
 
 def registry(root: str, command: str, name: str | None, version: str | None) -> int:
-    """``marketcast registry list | show | promote | rollback``."""
+    """``marketcast registry list | show | promote | rollback``.
+
+    A local ``root`` that does not exist is an error (a ``RegistryError``), not an empty
+    registry: these commands read or move pointers, they never create a registry.
+    """
     store = Registry(root)
+    store.require_root()
     out = Console()
     if command == "list":
         table = Table(title=f"registry {root}")

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from marketcast.registry.manifest import (
     MANIFEST_FILE,
+    ArtifactIntegrityError,
     Manifest,
     file_entries,
     sha256_json,
@@ -37,10 +38,18 @@ RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
 #: Version and decision timestamps: sortable, second resolution, UTC.
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _VERSION_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{8}$")
+#: A reason written by :meth:`Registry.rollback`; group 1 is the restored champion's own reason.
+_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+; \S+ \S+ restored \(its reason: (.*)\)", re.S)
+#: The nesting form rollback reasons had before (``... (first promoted <time>: <reason>)``).
+_LEGACY_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+ \(first promoted \S+: (.*)\)", re.S)
 
 
 class RegistryError(Exception):
     """A registry request that cannot be met (unknown model, nothing to roll back to, ...)."""
+
+
+class RegistryDamagedError(RegistryError):
+    """A registry file the registry itself wrote cannot be read back (e.g. ``champion.json``)."""
 
 
 class ModelNotFoundError(RegistryError, LookupError):
@@ -92,6 +101,49 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _short_error(error: ValidationError) -> str:
+    """The first problem pydantic found, without the model name or the input echoed back."""
+    problems = error.errors(include_url=False, include_input=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"])
+    text = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return text if len(problems) == 1 else f"{text} (and {len(problems) - 1} more)"
+
+
+def rollback_reason(current: ChampionRecord, restored: ChampionRecord) -> str:
+    """The reason :meth:`Registry.rollback` records when it restores ``restored``.
+
+    ``"rollback from {current} {version}; {restored} {version} restored (its reason: {why})"``,
+    where ``why`` is the reason ``restored`` was first made champion: earlier rollback wrappers
+    around it are removed, so repeated rollback and promote cycles never nest.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> when = datetime(2026, 11, 21, tzinfo=UTC)
+    >>> elo = ChampionRecord(
+    ...     model_name="elo", version="v1", promoted_utc=when, reason="no champion yet"
+    ... )
+    >>> neural = ChampionRecord(
+    ...     model_name="neural", version="v2", promoted_utc=when, reason="manual promotion"
+    ... )
+    >>> first = rollback_reason(neural, elo)
+    >>> first
+    'rollback from neural v2; elo v1 restored (its reason: no champion yet)'
+    >>> rollback_reason(neural, elo.model_copy(update={"reason": first})) == first
+    True
+    """
+    original = restored.reason
+    while match := _ROLLBACK_REASON.fullmatch(original) or _LEGACY_ROLLBACK_REASON.fullmatch(
+        original
+    ):
+        original = match.group(1)
+    return (
+        f"rollback from {current.model_name} {current.version}; "
+        f"{restored.model_name} {restored.version} restored (its reason: {original})"
+    )
+
+
 def _decision_label(label: str) -> str:
     """Make a free-form model label safe for a file name ("Elo v2" -> "elo-v2")."""
     safe = re.sub(r"[^a-z0-9_.-]+", "-", label.lower()).strip("-.")
@@ -119,7 +171,14 @@ class Registry:
 
     def __init__(self, root: str = "registry", *, clock: Callable[[], datetime] = _utc_now) -> None:
         self.root = str(root)
-        fs, path = fsspec.core.url_to_fs(self.root)
+        try:
+            fs, path = fsspec.core.url_to_fs(self.root)
+        except ImportError as error:  # e.g. s3:// without s3fs: "Install s3fs to access S3"
+            raise RegistryError(
+                f"cannot open registry {self.root}: its filesystem package is missing ({error})"
+            ) from error
+        except ValueError as error:  # e.g. "Protocol not known: ..."
+            raise RegistryError(f"cannot open registry {self.root}: {error}") from error
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
         self._root_path = path.rstrip("/") or "/"
@@ -130,6 +189,25 @@ class Registry:
     def now(self) -> datetime:
         """The registry clock's current time (UTC)."""
         return self._clock().astimezone(UTC)
+
+    def require_root(self) -> None:
+        """Raise unless the root can be read as a registry.
+
+        Opening a registry on a missing folder is allowed (``register`` creates it); commands
+        that only read or move pointers call this first, so a mistyped local path is an error
+        rather than an empty registry. Object stores (``s3://`` ...) have no empty folders, so
+        only local roots are checked.
+
+        Raises
+        ------
+        RegistryError
+            When a local root does not exist or is not a folder.
+        """
+        if not self._is_local or os.path.isdir(self._root_path):
+            return
+        if os.path.exists(self._root_path):
+            raise RegistryError(f"registry {self.root} is not a folder")
+        raise RegistryError(f"registry {self.root} does not exist")
 
     def __repr__(self) -> str:
         return f"Registry({self.root!r})"
@@ -429,7 +507,12 @@ class Registry:
             raw = self._read(path)
         except FileNotFoundError:
             return None
-        return _ChampionFile.model_validate_json(raw)
+        try:
+            return _ChampionFile.model_validate_json(raw)
+        except ValidationError as error:
+            raise RegistryDamagedError(
+                f"champion file {path} is unreadable ({_short_error(error)}); repair or remove it"
+            ) from error
 
     def _write_champion_file(self, vertical: str, market: str, state: _ChampionFile) -> None:
         path = self._market_path(vertical, market, CHAMPION_FILE)
@@ -445,19 +528,36 @@ class Registry:
         state = self._read_champion_file(vertical, market)
         return list(state.history) if state is not None else []
 
+    def _verify_champion(self, vertical: str, market: str, model_name: str, version: str) -> None:
+        """Check every artifact file of a version before the champion pointer moves to it."""
+        try:
+            self.load_files(vertical, market, model_name, version)
+        except ArtifactIntegrityError as error:
+            folder = self._version_path(vertical, market, model_name, version)
+            detail = str(error).removeprefix(f"{model_name} {version}: ")
+            raise ArtifactIntegrityError(
+                f"refusing to make {vertical}/{market}/{model_name} {version} champion "
+                f"({folder}): {detail}; the champion is unchanged"
+            ) from error
+
     def set_champion(
         self, vertical: str, market: str, model_name: str, version: str, reason: str
     ) -> ChampionRecord:
         """Make a registered version the champion; the previous one goes onto the history.
 
-        Setting the version that is already champion changes nothing and returns its record.
+        The version's artifact files are checked against its manifest first, so a corrupt or
+        incomplete version never becomes champion. Setting the version that is already
+        champion changes nothing and returns its record.
 
         Raises
         ------
         ModelNotFoundError
             When the version is not registered.
+        ArtifactIntegrityError
+            When one of its files is missing or differs from the manifest's sha256; the
+            pointer is left unchanged.
         """
-        self.manifest(vertical, market, model_name, version)
+        self._verify_champion(vertical, market, model_name, version)
         state = self._read_champion_file(vertical, market)
         if state is not None and (state.model_name, state.version) == (model_name, version):
             return state.current()
@@ -476,12 +576,16 @@ class Registry:
     def rollback(self, vertical: str, market: str) -> ChampionRecord:
         """Restore the previous champion; the current one is dropped from the pointer.
 
-        Repeated rollbacks walk further back through the history.
+        Repeated rollbacks walk further back through the history. The restored version's
+        artifact files are checked first; its reason is :func:`rollback_reason`.
 
         Raises
         ------
         RegistryError
             When the market has no champion, or no earlier champion to return to.
+        ArtifactIntegrityError
+            When a file of the version to restore is missing or corrupt; the pointer is left
+            unchanged.
         """
         state = self._read_champion_file(vertical, market)
         if state is None:
@@ -492,15 +596,12 @@ class Registry:
                 "first champion, there is no earlier one"
             )
         previous = state.history[-1]
-        self.manifest(vertical, market, previous.model_name, previous.version)
+        self._verify_champion(vertical, market, previous.model_name, previous.version)
         record = ChampionRecord(
             model_name=previous.model_name,
             version=previous.version,
             promoted_utc=self.now(),
-            reason=(
-                f"rollback from {state.model_name} {state.version} "
-                f"(first promoted {previous.promoted_utc:%Y-%m-%dT%H:%M:%SZ}: {previous.reason})"
-            ),
+            reason=rollback_reason(state.current(), previous),
         )
         self._write_champion_file(
             vertical, market, _ChampionFile(**record.model_dump(), history=state.history[:-1])
@@ -533,21 +634,29 @@ class Registry:
         return path
 
     def decisions(self, vertical: str, market: str) -> list[PromotionDecision]:
-        """Saved promotion decisions of a market, oldest first (by ``decided_utc``)."""
+        """Saved promotion decisions of a market, oldest first (by ``decided_utc``).
+
+        The decisions are an audit log: an unreadable file is skipped with a warning in the
+        log, and the rest are returned.
+        """
         return self._read_decisions(vertical, market, self._decision_files(vertical, market))
 
     def latest_decision(self, vertical: str, market: str) -> PromotionDecision | None:
-        """The market's most recent promotion decision, or ``None`` when there is none.
+        """The market's most recent readable promotion decision, or ``None`` when there is none.
 
         Reads only the files of the latest second (file names start with the decision time),
-        so a market with a long history of decisions costs one listing and a file or two.
+        so a market with a long history of decisions costs one listing and a file or two. When
+        every file of that second is unreadable (each skipped with a warning), the second
+        before it is read, and so on.
         """
-        names = self._decision_files(vertical, market)
-        if not names:
-            return None
-        stamp = max(name.split("_", 1)[0] for name in names)
-        latest = [name for name in names if name.split("_", 1)[0] == stamp]
-        return self._read_decisions(vertical, market, latest)[-1]
+        by_stamp: dict[str, list[str]] = {}
+        for name in self._decision_files(vertical, market):
+            by_stamp.setdefault(name.split("_", 1)[0], []).append(name)
+        for stamp in sorted(by_stamp, reverse=True):
+            read = self._read_decisions(vertical, market, by_stamp[stamp])
+            if read:
+                return read[-1]
+        return None
 
     def _decision_files(self, vertical: str, market: str) -> list[str]:
         folder = self._market_path(vertical, market, DECISIONS_DIR)
@@ -561,14 +670,20 @@ class Registry:
         self, vertical: str, market: str, names: list[str]
     ) -> list[PromotionDecision]:
         """The named decision files, oldest first: by ``decided_utc``, then in the order they
-        were saved (``x.json`` before ``x-2.json`` before ``x-10.json``)."""
+        were saved (``x.json`` before ``x-2.json`` before ``x-10.json``). Unreadable files are
+        skipped with a warning."""
         from marketcast.registry.promotion import PromotionDecision
 
         folder = self._market_path(vertical, market, DECISIONS_DIR)
-        read = [
-            (PromotionDecision.model_validate_json(self._read(self._join(folder, name))), name)
-            for name in names
-        ]
+        read: list[tuple[PromotionDecision, str]] = []
+        for name in names:
+            path = self._join(folder, name)
+            try:
+                read.append((PromotionDecision.model_validate_json(self._read(path)), name))
+            except ValidationError as error:
+                logger.warning("skipping unreadable decision %s: %s", path, _short_error(error))
+            except (ValueError, OSError) as error:
+                logger.warning("skipping unreadable decision %s: %s", path, error)
         earliest = datetime.min.replace(tzinfo=UTC)
         read.sort(key=lambda item: (item[0].decided_utc or earliest, len(item[1]), item[1]))
         return [decision for decision, _ in read]
@@ -594,6 +709,8 @@ __all__ = [
     "ChampionRecord",
     "ModelNotFoundError",
     "Registry",
+    "RegistryDamagedError",
     "RegistryError",
     "manifest_summary",
+    "rollback_reason",
 ]
