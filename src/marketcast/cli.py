@@ -6,11 +6,26 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from marketcast import __version__
 
 log = logging.getLogger("marketcast")
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``[low, high]`` (``--port 70000`` used to wrap)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {high}]")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the registry's champions over HTTP")
     serve.add_argument("--host", help="interface (default 127.0.0.1 or MARKETCAST_HOST)")
-    serve.add_argument("--port", type=int, help="port (default 8000 or MARKETCAST_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--port", type=_bounded(1, 65535), help="port (default 8000 or MARKETCAST_PORT)"
+    )
+    serve.add_argument(
+        "--workers", type=_bounded(1, 64), default=1, help="worker processes (default 1)"
+    )
 
     data = sub.add_parser("data", help="check or pull data")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -81,12 +81,12 @@ class FakeService:
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
         snapshot = self._snapshot  # one read: the whole call answers from this snapshot
         self.n_forecast_calls += 1
-        return [self._one(snapshot, fixture) for fixture in fixtures]
+        return [self._one(snapshot, fixture, index) for index, fixture in enumerate(fixtures)]
 
-    def _one(self, snapshot: _Snapshot, fixture: FixtureIn) -> ForecastOut:
-        for team in (fixture.home, fixture.away):
+    def _one(self, snapshot: _Snapshot, fixture: FixtureIn, index: int) -> ForecastOut:
+        for side, team in (("home", fixture.home), ("away", fixture.away)):
             if team == "Nobody":
-                raise UnknownTeamError(f"unknown team {team!r}")
+                raise UnknownTeamError(f"unknown team {team!r}", index=index, side=side, team=team)
         odds = fixture.odds.one_x_two
         inverse = [1.0 / odds.home, 1.0 / odds.draw, 1.0 / odds.away]
         total = sum(inverse)

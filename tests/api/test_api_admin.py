@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from marketcast.registry.manifest import ArtifactIntegrityError
+from marketcast.registry.store import RegistryDamagedError
 from marketcast.serving.app import create_app
 from marketcast.serving.security import ADMIN_DISABLED
 from marketcast.serving.settings import ServingSettings
@@ -127,6 +129,34 @@ def test_service_value_error_is_422(
     assert response.json() == {"detail": "reload failed: manifest of dixon_coles is tampered"}
     text = client.get("/metrics").text
     assert 'marketcast_reloads_total{action="reload",outcome="failure"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (
+            RegistryDamagedError("champion file registry/football/1x2/champion.json is unreadable"),
+            503,
+        ),
+        (ArtifactIntegrityError("refusing to make football/1x2/elo v1 champion"), 409),
+    ],
+)
+def test_a_damaged_registry_is_the_servers_fault_and_a_damaged_version_a_conflict(
+    client: TestClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+) -> None:
+    """An unreadable pointer answered 422, as if the request had been wrong."""
+
+    def broken_reload() -> dict[str, Any]:
+        raise error
+
+    monkeypatch.setattr(client.app.state.service, "reload", broken_reload)
+    response = client.post("/v1/admin/reload", headers=admin_headers)
+    assert response.status_code == status
+    assert response.json() == {"detail": f"reload failed: {error}"}
 
 
 def test_reload_outcomes_are_counted(client: TestClient, admin_headers: dict[str, str]) -> None:

@@ -344,3 +344,31 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["data", "check", str(tmp_path / "nope")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "70000", "70000 is outside [1, 65535]"),
+        ("--port", "0", "0 is outside [1, 65535]"),
+        ("--workers", "0", "0 is outside [1, 64]"),
+        ("--port", "eighty", "'eighty' is not a whole number"),
+    ],
+)
+def test_serve_refuses_a_port_or_worker_count_out_of_range(
+    option: str, value: str, message: str, capsys
+) -> None:
+    """``--port 70000`` used to listen on 4464 (70000 mod 65536) without a word."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", option, value])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_refuses_a_registry_poll_that_would_spin(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """``MARKETCAST_REGISTRY_POLL_S=-1`` made the registry watcher use a whole core."""
+    monkeypatch.setenv("MARKETCAST_REGISTRY_POLL_S", "-1")
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "MARKETCAST_REGISTRY_POLL_S=-1" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,10 @@ def test_forecast_routes_edge_when_close_to_the_market(registry: Registry) -> No
         assert low <= out.probabilities[outcome] <= high
     assert set(out.markets) == {"ou25", "ah"}
     assert out.markets["ah"].line == -0.75
+    for market, forecast in out.markets.items():  # each names its own champion
+        record = registry.champion("football", market)
+        assert forecast.model is not None
+        assert (forecast.model.name, forecast.model.version) == (record.model_name, record.version)
     assert "Arsenal" in out.explanation
     assert "Elo" in out.explanation
 
@@ -284,3 +290,65 @@ def test_gpu_cloud_path_bench_times_both_runtimes(registry: Registry) -> None:
     assert (in_torch["onnxruntime_session"], in_onnx["onnxruntime_session"]) == (False, True)
     assert in_onnx["p_home"] == pytest.approx(in_torch["p_home"], abs=1e-6)
     assert 0 < in_onnx["p50_ms"] <= in_onnx["p99_ms"]
+
+
+def test_a_fixture_before_the_champions_data_is_refused(registry: Registry) -> None:
+    """Its ratings already hold later results: the answer would see the future."""
+    service = ChampionService(registry)
+    service.reload()
+    as_of = service.snapshot().champions["1x2"].state.as_of_utc
+    past = FixtureIn.model_validate(
+        {**_fixture().model_dump(by_alias=True), "kickoff": "2005-08-13T14:00:00Z"}
+    )
+    with pytest.raises(ValueError, match=f"before the champion's data ends .*{as_of[:10]}"):
+        service.forecast([_fixture(), past])
+
+
+def _copy(registry: Registry, tmp_path: Path) -> Registry:
+    shutil.copytree(registry.root, tmp_path / "registry")
+    return Registry(str(tmp_path / "registry"))
+
+
+def _corrupt(registry: Registry, market: str, name: str) -> str:
+    version = registry.latest_version("football", market, name)
+    assert version is not None
+    folder = Path(registry.root) / "football" / market / name / version
+    target = next(p for p in sorted(folder.iterdir()) if p.name != "manifest.json")
+    target.write_bytes(target.read_bytes() + b"garbage")
+    return version
+
+
+def test_promoting_a_damaged_version_leaves_the_champion_where_it_was(
+    registry: Registry, tmp_path: Path
+) -> None:
+    copy = _copy(registry, tmp_path)
+    before = copy.champion("football", "1x2")
+    version = _corrupt(copy, "1x2", "elo")
+    service = ChampionService(copy)
+    service.reload()
+    with pytest.raises(ValueError, match="elo"):
+        service.promote("1x2", "elo", version)
+    assert copy.champion("football", "1x2") == before
+    assert service.snapshot().champions["1x2"].version == before.version
+    assert ChampionService(copy).reload()["champions"]["1x2"]["version"] == before.version
+
+
+def test_a_damaged_challenger_is_left_out_of_the_ensemble_not_fatal(
+    registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = _copy(registry, tmp_path)
+    version = _corrupt(copy, "1x2", "neural")
+    service = ChampionService(copy)
+    with caplog.at_level("WARNING", logger="marketcast.serving.service"):
+        service.reload()
+    names = [m.name for m in service.snapshot().members["1x2"]]
+    assert "neural" not in names
+    assert {"market", "elo", "dixon_coles", "lightgbm"} <= set(names)
+    assert f"neural {version} left out" in caplog.text
+
+
+def test_rolling_back_an_unknown_market_is_a_lookup_error(registry: Registry) -> None:
+    service = ChampionService(registry)
+    service.reload()
+    with pytest.raises(LookupError, match="unknown market 'zz'"):
+        service.rollback("zz")

@@ -83,7 +83,17 @@ def _implied(price: tuple[float, ...], method: str) -> np.ndarray:
 
 
 class UnknownFixtureError(ValueError):
-    """A team or league the state knows nothing about."""
+    """A team or league the state knows nothing about.
+
+    ``index`` (the fixture's position in the request), ``field`` (``"league"``, ``"home"`` or
+    ``"away"``) and ``value`` say exactly where, so an API can point at it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,14 @@ class FeatureState:
 
     def fixture_rows(self, fixtures: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The feature values of each fixture as plain dicts (what explanations read)."""
-        return [self._row(f) for f in fixtures]
+        rows = []
+        for index, fixture in enumerate(fixtures):
+            try:
+                rows.append(self._row(fixture))
+            except UnknownFixtureError as exc:
+                exc.index = index
+                raise
+        return rows
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Rows from :meth:`fixture_rows` as a feature frame with the training columns."""
@@ -154,10 +171,16 @@ class FeatureState:
     def _row(self, fixture: Mapping[str, Any]) -> dict[str, Any]:
         league, home, away = fixture["league"], fixture["home"], fixture["away"]
         if league not in self.league_side:
-            raise UnknownFixtureError(f"unknown league {league!r}; known: {sorted(self.leagues)}")
-        for team in (home, away):
+            raise UnknownFixtureError(
+                f"unknown league {league!r}; known: {sorted(self.leagues)}",
+                field="league",
+                value=league,
+            )
+        for side, team in (("home", home), ("away", away)):
             if team not in self.home_side:
-                raise UnknownFixtureError(_unknown_team_message(team, self.home_side))
+                raise UnknownFixtureError(
+                    _unknown_team_message(team, self.home_side), field=side, value=team
+                )
         kickoff = pd.Timestamp(fixture["kickoff"]).tz_convert("UTC")
         row: dict[str, Any] = dict.fromkeys(self.columns, np.nan)
         season_start = kickoff.year if kickoff.month >= 7 else kickoff.year - 1

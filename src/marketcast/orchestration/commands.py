@@ -339,10 +339,11 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     """``marketcast serve``: the registry's champions over HTTP (training them first if none)."""
     import uvicorn
 
-    from marketcast.serving.default import build_default_app
+    from marketcast.serving.default import build_default_app, registry_poll_seconds
     from marketcast.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
+    registry_poll_seconds(os.environ)  # checked here: with --workers N each worker reads it
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )

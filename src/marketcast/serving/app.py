@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn, cast
 
-from fastapi import FastAPI, HTTPException, Security
+from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from marketcast.registry.store import RegistryError
+from marketcast.registry.manifest import ArtifactIntegrityError
+from marketcast.registry.store import RegistryDamagedError, RegistryError
 from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
@@ -119,6 +122,17 @@ def create_app(
     )
     metrics = ServingMetrics()
     cache: TTLCache[_Answer] = TTLCache(settings.cache_size, settings.cache_ttl_s)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with the echoed input made JSON-safe.
+
+        The default handler echoes each bad ``input`` back; for ``NaN``, ``Infinity``,
+        ``1e400`` or a lone surrogate that echo cannot be written as JSON, and the client got
+        a 500 instead of the 422 naming the field.
+        """
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
     app.state.settings = settings
     app.state.service = service
     app.state.metrics = metrics
@@ -162,7 +176,7 @@ def create_app(
             try:
                 computed = service.forecast(to_forecast)
             except UnknownTeamError as exc:
-                _unknown_team(exc, fixtures, batch=batch)
+                _unknown_team(exc, to_forecast, missing, batch=batch)
             except ValueError as exc:
                 raise HTTPException(422, f"cannot forecast: {_message(exc)}") from exc
             if len(computed) != len(missing):
@@ -240,6 +254,9 @@ def create_app(
             return JSONResponse({"status": "ready", "snapshot_id": service.snapshot_id})
         return JSONResponse({"status": "loading"}, status_code=503)
 
+    for probe in (healthz, readyz):  # HEAD too: load balancers often probe with it
+        app.add_api_route(f"/{probe.__name__}", probe, methods=["HEAD"], include_in_schema=False)
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         """Prometheus text exposition of this app's registry."""
@@ -296,6 +313,26 @@ def create_app(
     return app
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as text (``"nan"``, ``"inf"``) and unpaired surrogates
+    escaped, so strict JSON can hold it.
+
+    Examples
+    --------
+    >>> json_safe({"input": [float("nan"), 1.5, "ok\\ud800"]})
+    {'input': ['nan', 1.5, 'ok\\\\ud800']}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _unknown_league(league: str, known: frozenset[str], loc: tuple[str | int, ...]) -> NoReturn:
     where = [*loc, "league"]
     known_sorted = sorted(known)
@@ -313,33 +350,26 @@ def _unknown_league(league: str, known: frozenset[str], loc: tuple[str | int, ..
     )
 
 
-def _unknown_team(exc: UnknownTeamError, fixtures: Sequence[FixtureIn], *, batch: bool) -> NoReturn:
-    loc = ("body", "fixtures") if batch else ("body",)
+def _unknown_team(
+    exc: UnknownTeamError,
+    forecast: Sequence[FixtureIn],
+    positions: Sequence[int],
+    *,
+    batch: bool,
+) -> NoReturn:
+    """A 422 pointing at the team: ``positions`` maps the forecast list back to the request's."""
     message = _message(exc)
-    where: list[str | int] = list(loc)
-    team: str | None = None
-    for index, fixture in enumerate(fixtures):
-        for side in ("home", "away"):
-            name = getattr(fixture, side)
-            if f"'{name}'" in message or f'"{name}"' in message or name in message.split():
-                team = name
-                where = [*loc, index, side] if batch else [*loc, side]
-                break
-        if team is not None:
-            break
-    if team is None:
-        teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in fixtures)
+    where: list[str | int] = ["body", "fixtures"] if batch else ["body"]
+    team = exc.team
+    if exc.index is not None and exc.side in ("home", "away") and exc.index < len(forecast):
+        team = getattr(forecast[exc.index], exc.side)
+        where = [*where, positions[exc.index], exc.side] if batch else [*where, exc.side]
+    else:
+        teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in forecast)
         message = f"{message} (fixtures: {teams})"
     raise HTTPException(
         422,
-        detail=[
-            {
-                "type": "unknown_team",
-                "loc": where,
-                "msg": message,
-                "input": team,
-            }
-        ],
+        detail=[{"type": "unknown_team", "loc": where, "msg": message, "input": team}],
     ) from exc
 
 
@@ -365,6 +395,11 @@ def _check_identifiers(**values: str) -> None:
 
 def _admin_error(action: str, exc: Exception) -> NoReturn:
     message = f"{action} failed: {_message(exc)}"
+    if isinstance(exc, RegistryDamagedError):
+        logger.error("%s: %s", action, exc)
+        raise HTTPException(503, message) from exc  # the server's registry, not the request
+    if isinstance(exc, ArtifactIntegrityError):
+        raise HTTPException(409, message) from exc  # the version exists but cannot be served
     if isinstance(exc, LookupError):
         raise HTTPException(404, message) from exc
     if isinstance(exc, ValueError):

@@ -136,8 +136,37 @@ def build_default_app(settings: ServingSettings) -> FastAPI:
     gc.collect()
     gc.freeze()
     # With several workers an admin call reaches one of them: all follow the registry instead.
-    poll_s = float(os.environ.get("MARKETCAST_REGISTRY_POLL_S", "1.0"))
+    poll_s = registry_poll_seconds(os.environ)
     service.follow_registry(poll_s)
     if crypto is not None:
         crypto.follow(poll_s)
     return create_app(settings, service, crypto)
+
+
+def registry_poll_seconds(environ: Mapping[str, str]) -> float:
+    """``MARKETCAST_REGISTRY_POLL_S`` (default 1): how often workers look for a new champion.
+
+    Raises
+    ------
+    ValueError
+        For text that is not a number, or a value outside [0.05, 3600] seconds: ``0`` or a
+        negative value used to make the watcher spin a whole core.
+
+    Examples
+    --------
+    >>> registry_poll_seconds({"MARKETCAST_REGISTRY_POLL_S": "2.5"})
+    2.5
+    >>> registry_poll_seconds({"MARKETCAST_REGISTRY_POLL_S": "-1"})
+    Traceback (most recent call last):
+    ...
+    ValueError: MARKETCAST_REGISTRY_POLL_S=-1: seconds between registry checks, in [0.05, 3600]
+    """
+    raw = environ.get("MARKETCAST_REGISTRY_POLL_S", "").strip() or "1.0"
+    problem = f"MARKETCAST_REGISTRY_POLL_S={raw}: seconds between registry checks, in [0.05, 3600]"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not 0.05 <= value <= 3600:
+        raise ValueError(problem)
+    return value

@@ -61,4 +61,21 @@ class ForecastService(Protocol):
 
 
 class UnknownTeamError(ValueError):
-    """A team the champions know nothing about (answered as 422, naming the team)."""
+    """A team the champions know nothing about (answered as 422, naming the team).
+
+    ``index`` is the fixture's position in the list given to ``forecast`` and ``side`` is
+    ``"home"`` or ``"away"``; a service that cannot tell leaves them ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        side: str | None = None,
+        team: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.side = side
+        self.team = team

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from marketcast.data.validation import OVERROUND_RANGE_BEST
 
 API_VERSION = "1.0.0"
 MAX_BATCH = 256
@@ -40,6 +42,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def checked_booksum(*odds: float) -> None:
+    """Refuse prices whose booksum (sum of 1/odds) the data loader would drop as a quote.
+
+    The bounds are the loader's for the best prices across bookmakers
+    (``OVERROUND_RANGE_BEST``): 10/10/10 (booksum 0.3) or 1.01 three times (2.97) are typos,
+    and a forecast boosted from such a price would be nonsense.
+    """
+    low, high = OVERROUND_RANGE_BEST
+    total = sum(1.0 / o for o in odds)
+    if not low <= total <= high:
+        raise ValueError(
+            f"the prices' booksum (sum of 1/odds) is {total:.3f}, outside [{low}, {high}]: "
+            "check the odds"
+        )
+
+
 class OneXTwoOdds(_Strict):
     """Pre-match decimal odds for home, draw, away."""
 
@@ -47,12 +65,22 @@ class OneXTwoOdds(_Strict):
     draw: float = Field(gt=1.0, le=1000.0)
     away: float = Field(gt=1.0, le=1000.0)
 
+    @model_validator(mode="after")
+    def _booksum(self) -> OneXTwoOdds:
+        checked_booksum(self.home, self.draw, self.away)
+        return self
+
 
 class OverUnderOdds(_Strict):
     """Pre-match decimal odds for over / under 2.5 goals."""
 
     over: float = Field(gt=1.0, le=1000.0)
     under: float = Field(gt=1.0, le=1000.0)
+
+    @model_validator(mode="after")
+    def _booksum(self) -> OverUnderOdds:
+        checked_booksum(self.over, self.under)
+        return self
 
 
 class AsianHandicapOdds(_Strict):
@@ -65,9 +93,16 @@ class AsianHandicapOdds(_Strict):
     @field_validator("line")
     @classmethod
     def _quarter(cls, value: float) -> float:
-        if abs(value * 4 - round(value * 4)) > 1e-9:
+        quarters = round(value * 4)
+        if abs(value * 4 - quarters) > 1e-9:
             raise ValueError("the handicap line must be a multiple of 0.25")
-        return value
+        # snap: 0.24999999999999997 would otherwise settle as a line just under a quarter
+        return quarters / 4 + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    @model_validator(mode="after")
+    def _booksum(self) -> AsianHandicapOdds:
+        checked_booksum(self.home, self.away)
+        return self
 
 
 class FixtureOdds(_Strict):
@@ -94,6 +129,12 @@ class FixtureIn(_Strict):
     def _aware(cls, value: datetime) -> datetime:
         return checked_time(value, "kickoff", "2025-05-10T14:00:00Z", EARLIEST_KICKOFF)
 
+    @model_validator(mode="after")
+    def _two_teams(self) -> FixtureIn:
+        if self.home.strip().casefold() == self.away.strip().casefold():
+            raise ValueError(f"home and away are the same team ({self.home!r})")
+        return self
+
 
 class BatchIn(_Strict):
     """Up to ``MAX_BATCH`` fixtures."""
@@ -109,10 +150,15 @@ class ModelRef(_Strict):
 
 
 class MarketForecast(_Strict):
-    """Probabilities for a secondary market (over/under, Asian handicap)."""
+    """Probabilities for a secondary market (over/under, Asian handicap) and who gave them.
+
+    ``model`` is that market's champion, which need not be the 1X2 one the answer's top-level
+    ``model`` names.
+    """
 
     probabilities: dict[str, float]
     line: float | None = None
+    model: ModelRef | None = None
 
 
 class ForecastOut(BaseModel):

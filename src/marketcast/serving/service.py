@@ -177,10 +177,14 @@ class ChampionService:
                     market.value, record.model_name, record.version
                 )
                 members[market.value] = [
-                    self._load(market.value, name, version)
-                    if (name, version) != (record.model_name, record.version)
-                    else champions[market.value]
+                    member
                     for name, version in self._latest_versions(market.value)
+                    if (
+                        member := champions[market.value]
+                        if (name, version) == (record.model_name, record.version)
+                        else self._load_member(market.value, name, version)
+                    )
+                    is not None
                 ]
             key = "|".join(f"{m}:{c.name}:{c.version}" for m, c in sorted(champions.items()))
             member_key = "|".join(
@@ -209,6 +213,20 @@ class ChampionService:
                 out.append((name, version))
         return out
 
+    def _load_member(self, market: str, name: str, version: str) -> LoadedModel | None:
+        """An ensemble member, or ``None`` with a warning when its artifact cannot be loaded.
+
+        Only the champion must load: one damaged challenger would otherwise keep a server from
+        starting (the cloud path then blends the members that did load).
+        """
+        try:
+            return self._load(market, name, version)
+        except (ValueError, LookupError, OSError) as exc:
+            log.warning(
+                "ensemble member %s/%s/%s %s left out: %s", VERTICAL, market, name, version, exc
+            )
+            return None
+
     def _load(self, market: str, name: str, version: str) -> LoadedModel:
         cached = self._loaded_cache.get((market, name, version))
         if cached is not None:
@@ -228,11 +246,14 @@ class ChampionService:
         """Forecast every fixture from ONE snapshot; routed edge or cloud per fixture."""
         snap = self.snapshot()
         champion = snap.champions[MarketKind.ONE_X_TWO.value]
+        _check_not_in_the_past(fixtures, champion.state.as_of_utc)
         raw = [_fixture_dict(f) for f in fixtures]
         try:
             rows = champion.state.fixture_rows(raw)
         except UnknownFixtureError as exc:
-            raise UnknownTeamError(str(exc)) from exc
+            raise UnknownTeamError(
+                str(exc), index=exc.index, side=exc.field, team=exc.value
+            ) from exc
         features = RequestFeatures(champion.state, rows)
         market_p = np.array(
             [[row[c] for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]] for row in rows], dtype=float
@@ -337,11 +358,14 @@ class ChampionService:
                 continue
             sub = features if len(rows) == len(raw) else features.subset(rows)
             p = _predict(champion, sub, market)
+            ref = ModelRef(name=champion.name, version=champion.version)
             names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
             for k, i in enumerate(rows):
                 line = 2.5 if market is MarketKind.OVER_UNDER_25 else float(raw[i]["odds"]["ah"][0])
                 out[i][market.value] = MarketForecast(
-                    probabilities={n: float(p[k, j]) for j, n in enumerate(names)}, line=line
+                    probabilities={n: float(p[k, j]) for j, n in enumerate(names)},
+                    line=line,
+                    model=ref,
                 )
         return out
 
@@ -474,13 +498,25 @@ class ChampionService:
 
     # -- admin ---------------------------------------------------------------------------------
     def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:
-        """Make a registered version champion, then reload."""
-        self.registry.manifest(VERTICAL, market, model_name, version)  # must exist
+        """Make a registered version champion, then reload.
+
+        The version is loaded first, exactly as a reload would load it: a version that fails
+        (a file that no longer matches its manifest, no feature state) leaves the champion
+        pointer where it was, instead of moving it to a model no server could start with.
+        """
+        self._load(market, model_name, version)
         self.registry.set_champion(VERTICAL, market, model_name, version, "promoted via API")
         return self.reload()
 
     def rollback(self, market: str) -> dict[str, Any]:
-        """Restore the previous champion of ``market``, then reload."""
+        """Restore the previous champion of ``market``, then reload (checked like `promote`)."""
+        if market not in {m.value for m in MARKETS}:
+            raise LookupError(
+                f"unknown market {market!r}; football has {[m.value for m in MARKETS]}"
+            )
+        history = self.registry.champion_history(VERTICAL, market)
+        if history:
+            self._load(market, history[-1].model_name, history[-1].version)
         self.registry.rollback(VERTICAL, market)
         return self.reload()
 
@@ -554,6 +590,24 @@ def _predict(loaded: LoadedModel, features: RequestFeatures, market: MarketKind)
     if p is None:
         raise LookupError(f"{loaded.name} does not price {market.value}")
     return np.asarray(p, dtype=float)
+
+
+def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> None:
+    """Refuse a fixture that kicked off before the champion's data ends.
+
+    The feature state already holds results after such a kick-off, so its forecast would see
+    the future (the look-ahead the design forbids); backtests go through ``evaluate``.
+    """
+    as_of = pd.Timestamp(as_of_utc)
+    as_of = as_of.tz_localize(UTC) if as_of.tzinfo is None else as_of
+    for fixture in fixtures:
+        if pd.Timestamp(fixture.kickoff) < as_of:
+            raise ValueError(
+                f"{fixture.home} v {fixture.away}: kickoff {fixture.kickoff.isoformat()} is "
+                f"before the champion's data ends "
+                f"({as_of.isoformat()}): its ratings already hold later results; forecast "
+                "upcoming fixtures, or backtest with `marketcast evaluate`"
+            )
 
 
 def _fixture_dict(fixture: FixtureIn) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""Bad requests a probing user sent: each is a 4xx naming the field, never a 500."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from marketcast.serving.schemas import AsianHandicapOdds
+
+NOT_JSON_NUMBERS = ("NaN", "Infinity", "-Infinity", "1e400")
+
+
+def _post(client: TestClient, path: str, body: str, headers: dict[str, str] | None = None) -> Any:
+    return client.post(
+        path, content=body.encode("utf-8", "surrogatepass"), headers={
+            "content-type": "application/json", **(headers or {})
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+@pytest.mark.parametrize(
+    "template",
+    [
+        '"odds": {{"1x2": {{"home": {n}, "draw": 3.9, "away": 4.5}}}}',
+        '"odds": {{"1x2": {{"home": 1.8, "draw": 3.9, "away": 4.5}}, '
+        '"ah": {{"line": {n}, "home": 1.9, "away": 1.9}}}}',
+        '"odds": {{"1x2": {{"home": 1.8, "draw": 3.9, "away": 4.5}}}}, "extra": {n}',
+    ],
+    ids=["odds", "ah_line", "unknown_key"],
+)
+def test_numbers_json_cannot_hold_are_a_422_not_a_500(
+    client: TestClient, number: str, template: str
+) -> None:
+    """Python's JSON reader accepts NaN and 1e400 (as inf); echoing them back used to crash."""
+    body = (
+        '{"league": "E0", "home": "Arsenal", "away": "Chelsea", '
+        '"kickoff": "2025-05-10T14:00:00Z", ' + template.format(n=number) + "}"
+    )
+    response = _post(client, "/v1/forecast", body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", "odds"] or error["loc"] == ["body", "extra"]
+    assert isinstance(error["input"], str | dict)  # the value, written as text JSON can hold
+
+
+def test_a_lone_surrogate_in_a_team_name_is_a_422(client: TestClient) -> None:
+    body = (
+        '{"league": "E0", "home": "Arsenal\\ud800", "away": "Chelsea", '
+        '"kickoff": "2025-05-10T14:00:00Z", "odds": {"1x2": {"home": 1.8, "draw": 3.9, '
+        '"away": 4.5}}, "extra": "\\ud800"}'
+    )
+    response = _post(client, "/v1/forecast", body)
+    assert response.status_code == 422
+    assert {tuple(e["loc"]) for e in response.json()["detail"]} == {
+        ("body", "home"),
+        ("body", "extra"),
+    }
+
+
+def test_admin_routes_answer_a_nan_body_with_a_422(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    response = _post(client, "/v1/admin/rollback", '{"market": NaN}', admin_headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["input"] == "nan"
+
+
+@pytest.mark.parametrize(
+    ("given", "served"),
+    [(0.24999999999999997, 0.25), (1e-10, 0.0), (-1e-10, 0.0), (-0.75, -0.75)],
+)
+def test_handicap_lines_are_snapped_to_the_quarter_they_are_meant_as(
+    given: float, served: float
+) -> None:
+    """0.24999999999999997 passed the check and then settled like a line below 0.25."""
+    line = AsianHandicapOdds(line=given, home=1.9, away=1.9).line
+    assert line == served
+    assert str(line) == str(served)  # no -0.0
+
+
+@pytest.mark.parametrize(
+    ("market", "odds", "field"),
+    [
+        ("1x2", {"home": 10.0, "draw": 10.0, "away": 10.0}, "1x2"),
+        ("1x2", {"home": 1.01, "draw": 1.01, "away": 1.01}, "1x2"),
+        ("ou25", {"over": 1.1, "under": 1.1}, "ou25"),
+        ("ah", {"line": 0.0, "home": 5.0, "away": 5.0}, "ah"),
+    ],
+)
+def test_prices_no_bookmaker_would_quote_are_a_422(
+    client: TestClient, fixture_body: dict[str, Any], market: str, odds: dict, field: str
+) -> None:
+    fixture_body["odds"][market] = odds
+    response = client.post("/v1/forecast", json=fixture_body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "odds", field]
+    assert "booksum" in error["msg"]
+
+
+def test_a_team_playing_itself_is_a_422(client: TestClient, fixture_body: dict[str, Any]) -> None:
+    fixture_body["away"] = " arsenal"
+    response = client.post("/v1/forecast", json=fixture_body)
+    assert response.status_code == 422
+    assert "same team" in response.json()["detail"][0]["msg"]
+
+
+def test_an_unknown_team_after_a_cache_hit_is_named_at_its_request_position(
+    client: TestClient, fixture_body: dict[str, Any]
+) -> None:
+    """Only cache misses reach the service: the index it reports is mapped back."""
+    assert client.post("/v1/forecast", json=fixture_body).status_code == 200  # now cached
+    bad = {**copy.deepcopy(fixture_body), "home": "Nobody"}
+    response = client.post("/v1/forecast/batch", json={"fixtures": [fixture_body, bad]})
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "fixtures", 1, "home"]
+    assert error["input"] == "Nobody"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_head(client: TestClient, path: str) -> None:
+    assert client.head(path).status_code == 200
