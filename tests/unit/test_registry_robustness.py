@@ -11,48 +11,18 @@ from pathlib import Path
 import pytest
 
 from marketcast.cli import main
-from marketcast.registry import (
-    ArtifactIntegrityError,
-    PromotionDecision,
-    PromotionRule,
-    Registry,
-    RegistryError,
-    build_manifest,
-)
+from marketcast.registry import ArtifactIntegrityError, Registry, RegistryError
 from marketcast.registry.store import ChampionRecord, rollback_reason
+from tests.unit.test_registry import StepClock, make_manifest
+from tests.unit.test_registry import _decision as decision
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-class StepClock:
-    """A clock that moves one minute on every call."""
-
-    def __init__(self) -> None:
-        self.current = START
-
-    def __call__(self) -> datetime:
-        self.current += timedelta(minutes=1)
-        return self.current
 
 
 def register(registry: Registry, model_name: str, market: str = "1x2") -> str:
     """Register a one-file model ``model_name`` in ``football/{market}``; return its version."""
     files = {"m.json": json.dumps({"name": model_name}).encode()}
-    manifest = build_manifest(
-        model_name=model_name,
-        vertical="football",
-        market=market,
-        config={},
-        files=files,
-        data_sha256="d" * 64,
-        features_sha256="f" * 64,
-        training_window={
-            "start_utc": "2020-01-01T00:00:00Z",
-            "end_utc": "2021-01-01T00:00:00Z",
-            "n_matches": 10,
-        },
-        scores={"log_loss": 0.97},
-    )
+    manifest = make_manifest(model_name, files, market=market)
     return registry.register("football", market, model_name, files, manifest)
 
 
@@ -60,18 +30,15 @@ def market_dir(root: Path, market: str = "1x2") -> Path:
     return root / "football" / market
 
 
-def decision(challenger: str, decided: datetime) -> PromotionDecision:
-    return PromotionDecision(
-        promote=False,
-        reason=f"{challenger}: not significant",
-        champion="market",
-        challenger=challenger,
-        mean_difference=0.0002,
-        p_value=0.08,
-        n=4000,
-        rule=PromotionRule(),
-        decided_utc=decided,
-    )
+def champion_with_a_damaged_challenger(root: Path, registry: Registry) -> tuple[str, bytes]:
+    """``market`` champion, a ``neural`` version with bytes appended to its file; returns that
+    version and the pointer's bytes."""
+    good = register(registry, "market")
+    bad = register(registry, "neural")
+    registry.set_champion("football", "1x2", "market", good, "no champion yet")
+    with (market_dir(root) / "neural" / bad / "m.json").open("ab") as handle:
+        handle.write(b"tampered")
+    return bad, (market_dir(root) / "champion.json").read_bytes()
 
 
 @pytest.fixture
@@ -81,25 +48,20 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def registry(root: Path) -> Registry:
-    return Registry(str(root), clock=StepClock())
+    return Registry(str(root), clock=StepClock(START, timedelta(minutes=1)))
 
 
 # ---------------------------------------------------------------- 1. corrupt champions refused
 
 
 def test_set_champion_refuses_a_corrupted_version(root: Path, registry: Registry) -> None:
-    good = register(registry, "market")
-    bad = register(registry, "neural")
-    registry.set_champion("football", "1x2", "market", good, "no champion yet")
-    pointer = (market_dir(root) / "champion.json").read_bytes()
-    with (market_dir(root) / "neural" / bad / "m.json").open("ab") as handle:
-        handle.write(b"tampered")
+    bad, pointer = champion_with_a_damaged_challenger(root, registry)
 
     with pytest.raises(ArtifactIntegrityError, match=r"'m\.json' was modified"):
         registry.set_champion("football", "1x2", "neural", bad, "manual promotion")
 
     assert (market_dir(root) / "champion.json").read_bytes() == pointer
-    assert registry.champion("football", "1x2").version == good  # type: ignore[union-attr]
+    assert registry.champion("football", "1x2").model_name == "market"  # type: ignore[union-attr]
 
 
 def test_set_champion_refuses_a_version_with_a_missing_file(root: Path, registry: Registry) -> None:
@@ -130,12 +92,7 @@ def test_rollback_refuses_to_restore_a_corrupted_version(root: Path, registry: R
 def test_cli_promote_of_a_corrupted_version_is_an_error(
     root: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = register(registry, "market")
-    bad = register(registry, "neural")
-    registry.set_champion("football", "1x2", "market", good, "no champion yet")
-    pointer = (market_dir(root) / "champion.json").read_bytes()
-    with (market_dir(root) / "neural" / bad / "m.json").open("ab") as handle:
-        handle.write(b"tampered")
+    bad, pointer = champion_with_a_damaged_challenger(root, registry)
 
     status = main(["registry", "--root", str(root), "promote", "football/1x2/neural", bad])
 
