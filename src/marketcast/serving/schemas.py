@@ -39,7 +39,7 @@ def checked_time(value: datetime, field: str, example: str, earliest: datetime) 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def checked_booksum(*odds: float) -> None:
@@ -112,7 +112,7 @@ class FixtureOdds(_Strict):
     ou25: OverUnderOdds | None = None
     ah: AsianHandicapOdds | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class FixtureIn(_Strict):
