@@ -210,6 +210,8 @@ def test_candle_push_needs_the_admin_token(client: TestClient, service: CryptoSe
         ({"open_time_utc": "same_as_stored"}, 1, "open_time_utc", "duplicate_bar"),
         ({"open_time_utc": "earlier"}, 1, "open_time_utc", "out_of_order"),
         ({"pair": "FOOUSDT"}, 1, "pair", "unknown_pair"),
+        # a year ahead of the clock: accepted, it wiped every other pair from the store
+        ({"open_time_utc": "next_year"}, 1, "open_time_utc", "timestamp_out_of_range"),
     ],
 )
 def test_a_bad_bar_is_422_naming_row_and_field(
@@ -233,11 +235,31 @@ def test_a_bad_bar_is_422_naming_row_and_field(
     if change.get("open_time_utc") == "earlier":
         last = candles.loc[candles["pair"] == bad["pair"], "open_time_utc"].max()
         bad["open_time_utc"] = (last - pd.Timedelta(hours=5)).isoformat()
+    if change.get("open_time_utc") == "next_year":
+        bad["open_time_utc"] = (
+            pd.Timestamp(bars[1]["open_time_utc"]) + 366 * 24 * _HOUR
+        ).isoformat()
     bars[1] = bad
     detail = assert_refused(client, service, "/v1/crypto/candles", {"bars": bars})
     assert detail["loc"] == ["body", "bars", row, field]
     assert detail["type"] == kind
     assert kind.replace("_", " ") in detail["msg"] or kind in detail["msg"]
+
+
+def test_a_bar_whose_quote_volume_overflows_is_422(
+    client: TestClient, service: CryptoService
+) -> None:
+    """close x volume is infinite although both are finite: it was accepted, and every signal
+    route then answered 500 until the bar left the window."""
+    bars = next_bars(service.snapshot().store.candles, 0.0)
+    btc = next(i for i, bar in enumerate(bars) if bar["pair"] == "BTCUSDT")
+    bars[btc] = {**bars[btc], "volume": 1e308, "quote_volume": None}
+    detail = assert_refused(client, service, "/v1/crypto/candles", {"bars": bars})
+    assert (detail["loc"], detail["type"]) == (
+        ["body", "bars", btc, "quote_volume"],
+        "non_finite_value",
+    )
+    assert client.get("/v1/crypto/signals").status_code == 200
 
 
 def assert_refused(
@@ -255,6 +277,7 @@ def assert_refused(
 def test_bars_out_of_order_within_a_push_are_422(
     client: TestClient, service: CryptoService
 ) -> None:
+    service.clock = lambda: service.latest_bar_time(service.snapshot()) + timedelta(hours=3)
     first = next_bars(service.snapshot().store.candles, 0.0)[0]
     later = dict(
         first,
@@ -685,6 +708,7 @@ def test_pushed_funding_reaches_the_features_of_the_next_signals(
         ("same_as_stored", "funding_time_utc", "duplicate_funding"),
         ("rate_in_percent", "funding_rate", "less_than_equal"),
         ("no_timezone", "funding_time_utc", "value_error"),
+        ("after_the_clock", "funding_time_utc", "timestamp_out_of_range"),
     ],
 )
 def test_a_bad_funding_event_is_422_naming_row_and_field(
@@ -701,6 +725,8 @@ def test_a_bad_funding_event_is_422_naming_row_and_field(
         "same_as_stored": stored[0],
         "rate_in_percent": {**stored[0], "funding_rate": 0.5},
         "no_timezone": {**stored[0], "funding_time_utc": "2023-07-01T08:00:00"},
+        # it made every real event after it out_of_order, and was journaled
+        "after_the_clock": {**stored[0], "funding_time_utc": "2199-01-01T00:00:00Z"},
     }[case]
     if case in ("unknown_pair", "rate_in_percent"):  # otherwise valid: a later event
         second["funding_time_utc"] = (btc_time + pd.Timedelta(hours=8)).isoformat()

@@ -110,3 +110,48 @@ def test_evaluate_crypto_rejects_an_end_before_the_start(
     assert main([*args, *window]) == 2
     assert "--end 2023-04-01 must be after --start 2023-05-01" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_data_check_recognises_candles_behind_a_bom_or_quoted_header(
+    candle_folder: Path, tmp_path: Path
+) -> None:
+    """Both went to the football checker (exit 1, "missing required column 'Date'")."""
+    text = (candle_folder / "BTCUSDT_1h.csv").read_text()
+    header, rest = text.split("\n", 1)
+    (tmp_path / "bom").mkdir()
+    (tmp_path / "bom" / "BTCUSDT_1h.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "quoted").mkdir()
+    quoted = ",".join(f'"{name}"' for name in header.split(","))
+    (tmp_path / "quoted" / "BTCUSDT_1h.csv").write_text(quoted + "\n" + rest)
+    for case in ("bom", "quoted"):
+        out = tmp_path / f"{case}.json"
+        assert main(["data", "check", str(tmp_path / case), "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["rows_by_kind"]["candles"] > 0
+
+
+def test_evaluate_crypto_refuses_a_file_it_cannot_read(
+    candle_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """It used to evaluate the other pairs and exit 0, saying only '1 unreadable'."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "ETHUSDT_1h.csv").write_bytes((candle_folder / "ETHUSDT_1h.csv").read_bytes())
+    lines = (candle_folder / "BTCUSDT_1h.csv").read_text().splitlines()
+    lines[40] = lines[40].replace(",", ',"', 1)  # a quote that never closes
+    (folder / "BTCUSDT_1h.csv").write_text("\n".join(lines) + "\n")
+    args = ["evaluate", "crypto", "--data", str(folder), "--start", "2023-05-01"]
+    assert main([*args, "--horizons", "1d", "--json", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "BTCUSDT_1h.csv" in err
+    assert "cannot parse CSV" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_evaluate_crypto_from_the_first_day_says_there_is_no_history(
+    candle_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """A KeyError leaked as "marketcast: error: 'decision_time_utc'"."""
+    args = ["evaluate", "crypto", "--data", str(candle_folder), "--start", "2022-11-01"]
+    window = ["--end", "2022-11-15", "--horizons", "1d", "--json", str(tmp_path / "x.json")]
+    assert main([*args, *window]) == 2
+    assert "--start must leave some history in the files" in capsys.readouterr().err

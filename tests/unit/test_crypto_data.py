@@ -124,6 +124,35 @@ def test_futures_candles_keep_quote_volume_and_trades(tmp_path: Path) -> None:
     assert candles["open_time_utc"].iloc[0] == pd.Timestamp(start_ms, unit="ms", tz="UTC")
 
 
+def test_numeric_times_that_are_no_time_are_dropped_not_read_as_1970(tmp_path: Path) -> None:
+    """``inf`` became 1970-01-01 00:00 without an issue; ``0`` and ``-3600`` were kept as bars."""
+    start_ms = 1_757_750_400_000
+    stamps = [str(start_ms), "inf", "1e30", "0", "-3600"]
+    rows = [[t, "10", "15", "9", "11", "2", "20.5", "100", ""] for t in stamps]
+    header = "timestamp,open,high,low,close,volume,quote_volume,trades,close_time"
+    path = write_csv(tmp_path / "ETHUSDT_1h.csv", header, rows)
+    data = load_candles([path], max_repair_bars=0)
+    assert data.candles["open_time_utc"].tolist() == [pd.Timestamp(start_ms, unit="ms", tz="UTC")]
+    dropped = {(i.row, i.reason) for i in data.report.issues if i.row is not None}
+    assert dropped == {
+        (3, "unparseable_timestamp"),
+        (4, "unparseable_timestamp"),
+        (5, "timestamp_out_of_range"),
+        (6, "timestamp_out_of_range"),
+    }
+
+
+def test_old_mac_line_endings_read_like_the_plain_file(tmp_path: Path) -> None:
+    """The header was cut at a line feed only, so a CR-only file was all header: a traceback."""
+    plain = write_csv(tmp_path / "BTCUSDT_1h.csv", SPOT_HEADER, spot_rows(walk(5)))
+    cr = tmp_path / "cr" / "BTCUSDT_1h.csv"
+    cr.parent.mkdir()
+    cr.write_bytes(plain.read_bytes().replace(b"\n", b"\r"))
+    expected = load_candles([plain]).candles.drop(columns=["source_file"], errors="ignore")
+    got = load_candles([cr]).candles.drop(columns=["source_file"], errors="ignore")
+    pd.testing.assert_frame_equal(got, expected)
+
+
 # --- CryptoDataDownload quirks ------------------------------------------------------------------
 
 CDD_HEADER = "unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount"
@@ -195,6 +224,10 @@ def test_real_cryptodatadownload_file_matches_its_raw_hours() -> None:
         ("volume", "-1", "negative_volume"),
         ("close", "abc", "unparseable_value"),
         ("date", "2022-13-45 99:00:00", "unparseable_timestamp"),
+        ("high", "inf", "non_finite_value"),  # passed every check (only NaN was looked for)
+        ("volume", "inf", "non_finite_value"),
+        ("date", "1970-01-01 00:00:00", "timestamp_out_of_range"),  # before any crypto traded
+        ("date", "2199-01-01 00:00:00", "timestamp_out_of_range"),  # not traded yet
     ],
 )
 def test_bad_row_names_file_row_and_field(
@@ -203,22 +236,25 @@ def test_bad_row_names_file_row_and_field(
     rows = spot_rows(walk(6))
     rows[2][SPOT_HEADER.split(",").index(column)] = value  # line 4 of the file
     path = write_csv(tmp_path / "BTCUSDT_1h.csv", SPOT_HEADER, rows)
+    # rules on the parsed time name the parsed column, as unaligned_timestamp does
+    field = "open_time_utc" if reason == "timestamp_out_of_range" else column
     with pytest.raises(DataError) as info:
         load_candles([path], on_error="raise")
-    assert (info.value.file, info.value.row, info.value.field) == (str(path), 4, column)
+    assert (info.value.file, info.value.row, info.value.field) == (str(path), 4, field)
     assert info.value.reason == reason
-    assert f"row 4, field '{column}'" in str(info.value)
+    assert f"row 4, field '{field}'" in str(info.value)
 
     data = load_candles([path], on_error="drop", max_repair_bars=0)
     assert data.report.dropped[reason] == 1
     issue = next(i for i in data.report.issues if i.reason == reason)
-    assert (issue.file, issue.row, issue.field) == (str(path), 4, column)
+    assert (issue.file, issue.row, issue.field) == (str(path), 4, field)
     assert issue.value is not None
-    assert (
-        issue.value == value
-        if reason.startswith("unparseable")
-        else float(issue.value) == (float(value))
-    )
+    if reason == "timestamp_out_of_range":
+        assert issue.value.startswith(value[:10])
+    elif reason.startswith("unparseable"):
+        assert issue.value == value
+    else:
+        assert float(issue.value) == float(value)
     assert len(data.candles) == 5
     assert data.report.rows_read == 6
 

@@ -57,7 +57,9 @@ CANDLE_DROP_REASONS: tuple[str, ...] = (
     "unparseable_timestamp",
     "unparseable_value",
     "unaligned_timestamp",
+    "timestamp_out_of_range",
     "missing_value",
+    "non_finite_value",
     "non_positive_price",
     "high_below_open_close",
     "low_above_open_close",
@@ -73,6 +75,9 @@ CANDLE_DROP_REASONS: tuple[str, ...] = (
 )
 
 HOUR_NS = 3_600_000_000_000
+#: No exchange traded a crypto pair before this (Bitcoin's first block is of 3 January 2009):
+#: an earlier bar is a broken timestamp (``0``, ``-3600``), dropped as ``timestamp_out_of_range``.
+EARLIEST_BAR_UTC = pd.Timestamp("2009-01-01", tz="UTC")
 #: At most this many issues of one reason go into a report's sample (counts stay complete), so
 #: that one plentiful reason cannot crowd the others out of the sample.
 MAX_ISSUES_PER_REASON = 50
@@ -174,14 +179,18 @@ def check_bars(
     report: IntegrityReport,
     *,
     on_error: Literal["raise", "drop"] = "drop",
+    latest_open: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Drop bars whose values cannot be a real hourly candle; each drop is counted and sampled.
 
     Rules, in order (a bar is counted under the first one it breaks): open time not on the hour
-    (``unaligned_timestamp``); a price or the volume missing (``missing_value``); a price
-    ``<= 0`` (``non_positive_price``); ``high < max(open, close)`` (``high_below_open_close``);
-    ``low > min(open, close)`` (``low_above_open_close``); a negative volume, quote volume or trade
-    count (``negative_volume``).
+    (``unaligned_timestamp``); open time before `EARLIEST_BAR_UTC` or after ``latest_open``
+    (``timestamp_out_of_range``); a price or the
+    volume missing (``missing_value``); a price or a volume infinite, as ``close x volume``
+    is when it overflows (``non_finite_value``); a price ``<= 0`` (``non_positive_price``);
+    ``high < max(open, close)`` (``high_below_open_close``); ``low > min(open, close)``
+    (``low_above_open_close``); a negative volume, quote volume or trade count
+    (``negative_volume``).
 
     Parameters
     ----------
@@ -192,6 +201,9 @@ def check_bars(
         Receives the drop counts and an issue per dropped bar (up to the sample size).
     on_error
         ``"drop"``: drop and count. ``"raise"``: raise `DataError` for the first bad bar.
+    latest_open
+        The latest open time a bar may have (aware). ``None``: an hour before the wall clock,
+        so a file's bar still in progress (partial values) or from the future is dropped.
 
     Returns
     -------
@@ -214,9 +226,19 @@ def check_bars(
 
     times = frame["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     flag((times % HOUR_NS) != 0, "unaligned_timestamp", "open_time_utc")
+    if latest_open is None:
+        latest_open = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)
+    flag(
+        (times < EARLIEST_BAR_UTC.value) | (times > latest_open.value),
+        "timestamp_out_of_range",
+        "open_time_utc",
+    )
     required = [*_PRICE_COLUMNS, "volume"]
     values = frame[required].to_numpy(dtype=np.float64)  # (n, 5)
     flag(np.isnan(values).any(axis=1), "missing_value", _first_column(np.isnan(values), required))
+    numbers = [*required, *_VOLUME_COLUMNS[1:]]
+    infinite = np.isinf(frame[numbers].to_numpy(dtype=np.float64))
+    flag(infinite.any(axis=1), "non_finite_value", _first_column(infinite, numbers))
     prices = values[:, :4]  # (n, 4) open, high, low, close
     with np.errstate(invalid="ignore"):
         non_positive = prices <= 0

@@ -61,7 +61,7 @@ _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
     (1e11, 1_000_000_000, "seconds"),
     (1e14, 1_000_000, "milliseconds"),
     (1e17, 1_000, "microseconds"),
-    (np.inf, 1, "nanoseconds"),
+    (9.2e18, 1, "nanoseconds"),  # int64 nanoseconds end near 9.22e18 (year 2262)
 )
 _CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um")
 _OHLC = ("open", "high", "low", "close")
@@ -372,6 +372,8 @@ def _read_source(
 
     Also returns how many non-blank data rows the file has (kept or dropped while parsing).
     """
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")  # old Mac line endings: the header was the whole file
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
     if not first_line.strip():
         raise DataError(name, 1, None, "empty file or blank header")
@@ -530,16 +532,18 @@ def _parse_times(
         ns = np.where(bad, 0, index.asi8)
         return ns.astype(np.int64), bad
     number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.isnan(number)
+    bad = ~np.isfinite(number)  # NaN, and inf (which used to become 1970-01-01)
     ns = np.zeros(len(number), dtype=np.int64)
     magnitude = np.abs(np.where(bad, 0.0, number))
     unit_counts: dict[str, int] = {}
     low = 0.0
+    converted = np.zeros(len(number), dtype=bool)
     for bound, scale, unit in _UNIT_BOUNDS:
         mask = ~bad & (magnitude >= low) & (magnitude < bound)
         low = bound
         if not mask.any():
             continue
+        converted |= mask
         unit_counts[unit] = int(mask.sum())
         v = number[mask]
         whole = np.rint(v)
@@ -547,6 +551,7 @@ def _parse_times(
         ns[mask] = np.where(
             exact, whole.astype(np.int64) * scale, np.rint(v * scale).astype(np.int64)
         )
+    bad |= ~converted  # beyond every unit's range (1e30): no time at all, not 1970
     if len(unit_counts) > 1:
         # a file mixing units (the CryptoDataDownload overlap): count what was converted
         for unit, count in unit_counts.items():

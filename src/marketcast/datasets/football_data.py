@@ -549,7 +549,7 @@ def first_line(path: Path) -> str:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
         opener = gzip.open if gzipped else open
-        with opener(path, "rt", encoding="latin-1", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
             return _LINE_BREAK.split(handle.readline(), maxsplit=1)[0]
     except (OSError, EOFError, zlib.error):
         return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
+from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import first_line, iter_csv_files, load_football
 from marketcast.datasets.pull import pull_football
 from marketcast.orchestration.football import (
@@ -115,9 +117,17 @@ def evaluate_crypto(
     prepared = prepare_crypto(config, data_paths)
     report = prepared.data.report
     _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
+    if report.errors:
+        # as evaluate football does: a file given and not read is an error, not a quiet skip
+        first, more = report.errors[0], len(report.errors) - 1
+        also = f" (and {more} more file{'s' if more > 1 else ''} unreadable)" if more else ""
+        raise DataError(first.file, first.row, first.field, first.reason + also, first.value)
     evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
     if not evaluation.horizons:
-        raise ValueError(f"nothing to evaluate from {start}: no decisions in the test window")
+        raise ValueError(
+            f"nothing to evaluate from {start}: no decisions in the test window (a step needs "
+            "bars before it to train on, so --start must leave some history in the files)"
+        )
     write_json(json_out, {**evaluation.to_contract_json(), "data": report.to_dict()})
     _console().print(
         f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
@@ -211,7 +221,11 @@ def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
         if root.is_dir() and not files:
             football.append(given)  # reported as "no CSV files found"
         for path in files:
-            header = first_line(path).strip().split(",")
+            try:
+                header = [h.strip() for h in next(csv.reader([first_line(path)]), [])]
+            except csv.Error:
+                header = []  # the football reader then names what is wrong with it
+
             (crypto if detect_format(header) is not None else football).append(str(path))
     return football, crypto
 

@@ -349,7 +349,7 @@ def evaluate_crypto(
     evaluations: dict[str, HorizonEvaluation] = {
         h: aggregate_horizon(h, results_by_h[h], config, costs, rule, incumbent=DEFAULT_CHAMPION)
         for h in horizons
-        if results_by_h[h]
+        if any(len(r.decisions) for r in results_by_h[h])  # none when --start leaves no history
     }
     timings["backtest_score"] = time.perf_counter() - t0
     return CryptoEvaluation(

@@ -320,6 +320,11 @@ class CryptoService:
         """Open time of the oldest bar kept: ``window_bars`` hours ending at ``latest``."""
         return latest - pd.Timedelta(hours=self.settings.window_bars - 1)
 
+    def _now(self) -> pd.Timestamp:
+        """The service clock as an aware UTC timestamp (what pushes are judged against)."""
+        now = pd.Timestamp(self.clock())
+        return now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+
     def _now_text(self) -> str:
         return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -404,11 +409,19 @@ class CryptoService:
             store = self._snapshot.store
             _check_pairs(frame, set(store.pairs))
             try:
-                check_bars(frame, IntegrityReport(), on_error="raise")
+                now = self._now()
+                # a bar must have begun by the server's clock; that it has closed is the feed's
+                # word (a feed whose clock runs a second ahead would otherwise be refused)
+                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=now)
             except DataError as err:
                 row = (err.row or 1) - 1
+                message = err.reason
+                if err.reason == "timestamp_out_of_range":
+                    message += (
+                        f": a pushed bar must open by the server's clock ({now}) and after 2009"
+                    )
                 raise CandleRejectedError(
-                    row, err.field or "", err.reason, err.reason, err.value
+                    row, err.field or "", err.reason, message, err.value
                 ) from err
             _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
             return self._commit(bars, bars=frame)
@@ -428,6 +441,7 @@ class CryptoService:
                 self._catch_up()
             store = self._snapshot.store
             _check_pairs(frame, set(store.pairs))
+            _check_not_after(frame, "funding_time_utc", self._now())
             _check_order(frame, store.last_funding_by_pair(), "funding_time_utc", "funding")
             return self._commit(rates, funding=frame)
 
@@ -1031,6 +1045,23 @@ def _check_pairs(frame: pd.DataFrame, known: set[str]) -> None:
     for row, pair in enumerate(frame["pair"]):
         if pair not in known:
             raise CandleRejectedError(row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair)
+
+
+def _check_not_after(frame: pd.DataFrame, column: str, now: pd.Timestamp) -> None:
+    """Every ``column`` time has happened by ``now``: an event from the future would make
+    every real one after it ``out_of_order`` (and it is journaled, so it outlives a restart)."""
+    times = frame[column].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    late = np.flatnonzero(times > now.value)
+    if len(late):
+        row = int(late[0])
+        at = pd.Timestamp(int(times[row]), tz="UTC")
+        raise CandleRejectedError(
+            row,
+            column,
+            "timestamp_out_of_range",
+            f"timestamp_out_of_range: {at} is after the server's clock ({now})",
+            str(at),
+        )
 
 
 def _check_order(

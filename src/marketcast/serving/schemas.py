@@ -112,7 +112,9 @@ class FixtureOdds(_Strict):
     ou25: OverUnderOdds | None = None
     ah: AsianHandicapOdds | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class FixtureIn(_Strict):
