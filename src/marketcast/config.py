@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 FOOTBALL_MODELS = ("market", "elo", "dixon_coles", "lightgbm", "neural")
 FOOTBALL_MARKETS = ("1x2", "ou25", "ah")
@@ -14,6 +16,38 @@ FOOTBALL_MARKETS = ("1x2", "ou25", "ah")
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: A run name becomes a folder name: letters, digits, ``_ . -``, at most 64, no ``..``.
+_RUN_NAME = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _run_name(value: str) -> str:
+    if not _RUN_NAME.match(value):
+        raise ValueError(
+            "a run name becomes a folder name: use letters, digits, '_', '.', '-' "
+            "(at most 64, starting with a letter or digit, no '..')"
+        )
+    return value
+
+
+def _iso_date_text(value: Any) -> Any:
+    """A YAML date (``start: 2021-08-01`` unquoted) as ISO text; text must be ISO 8601 itself."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date: write it as YYYY-MM-DD") from None
+    return value
+
+
+def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{what} for unknown models {unknown}; models are {', '.join(known)}")
+    return values
 
 
 class DataConfig(_Frozen):
@@ -40,6 +74,25 @@ class WalkForwardConfig(_Frozen):
         }
     )
 
+    _dates = field_validator("start", "end", mode="before")(_iso_date_text)
+
+    @field_validator("retrain_every_steps")
+    @classmethod
+    def _cadences(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {name: steps for name, steps in value.items() if steps < 1}
+        if bad:
+            raise ValueError(f"refit cadences must be at least 1 step, got {bad}")
+        return _known_keys(value, FOOTBALL_MODELS, "cadences")
+
+    @model_validator(mode="after")
+    def _end_needs_start(self) -> WalkForwardConfig:
+        if self.end is not None and self.start is None:
+            raise ValueError(
+                "end without start: the window would be the last seasons, ignoring end; "
+                "give start too"
+            )
+        return self
+
 
 class BacktestSettings(_Frozen):
     """Staking at pre-match odds."""
@@ -63,10 +116,13 @@ class FootballRunConfig(_Frozen):
     """The whole football job: data, models, markets, walk-forward, backtest and promotion."""
 
     name: str = "football"
-    seed: int = 20240817
+    seed: int = Field(20240817, ge=0)
     data: DataConfig = DataConfig()
-    markets: tuple[Literal["1x2", "ou25", "ah"], ...] = FOOTBALL_MARKETS  # type: ignore[assignment]
-    models: tuple[str, ...] = FOOTBALL_MODELS
+    markets: tuple[Literal["1x2", "ou25", "ah"], ...] = Field(
+        FOOTBALL_MARKETS,  # type: ignore[arg-type]
+        min_length=1,
+    )
+    models: tuple[str, ...] = Field(FOOTBALL_MODELS, min_length=1)
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     demargin_method: Literal["multiplicative", "additive", "power", "shin"] = "shin"
     walk_forward: WalkForwardConfig = WalkForwardConfig()
@@ -74,6 +130,13 @@ class FootballRunConfig(_Frozen):
     promotion: PromotionSettings = PromotionSettings()
     registry_root: str = "registry"
     runs_dir: str = "runs"
+
+    _name = field_validator("name")(_run_name)
+
+    @field_validator("model_params")
+    @classmethod
+    def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return _known_keys(value, FOOTBALL_MODELS, "model_params")
 
 
 def load_config(path: str | Path | None) -> FootballRunConfig:
@@ -86,12 +149,47 @@ def load_config(path: str | Path | None) -> FootballRunConfig:
     """
     if path is None:
         return FootballRunConfig()
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return _validated(path, "football", FootballRunConfig)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice (it keeps the last one, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Config = TypeVar("_Config", bound=BaseModel)
+
+
+def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config:
+    """Read, parse and validate a YAML config; every error names the file (and the key)."""
+    try:
+        with Path(path).open(encoding="utf-8") as handle:
+            raw = yaml.load(handle, Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a run config must be a YAML mapping, got {type(raw).__name__}")
-    if raw.pop("vertical", "football") != "football":
-        raise ValueError(f"{path}: not a football config (vertical is not football)")
-    return FootballRunConfig.model_validate(raw)
+    if raw.pop("vertical", vertical) != vertical:
+        raise ValueError(f"{path}: not a {vertical} config (vertical is not {vertical})")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"{path}: {problems}") from None
 
 
 CRYPTO_MODELS = ("flat", "momentum", "logistic", "lightgbm", "consensus")
@@ -131,16 +229,21 @@ class CryptoWalkForward(_Frozen):
     max_train_days: int | None = Field(365, ge=30)
     latency_bars: int = Field(0, ge=0)
 
+    _dates = field_validator("start", "end", mode="before")(_iso_date_text)
+
 
 class CryptoRunConfig(_Frozen):
     """The crypto job: the 9 steps over pairs x horizons x models (docs/crypto-pipeline.md)."""
 
     name: str = "crypto"
-    seed: int = 20240817
+    seed: int = Field(20240817, ge=0)
     data: DataConfig = DataConfig()
     pairs: tuple[str, ...] = ()
-    horizons: tuple[Literal["1h", "4h", "1d"], ...] = CRYPTO_HORIZONS  # type: ignore[assignment]
-    models: tuple[str, ...] = CRYPTO_MODELS
+    horizons: tuple[Literal["1h", "4h", "1d"], ...] = Field(
+        CRYPTO_HORIZONS,  # type: ignore[arg-type]
+        min_length=1,
+    )
+    models: tuple[str, ...] = Field(CRYPTO_MODELS, min_length=1)
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     group_size: int = Field(5, ge=1, description="pairs per pooled training group")
     per_regime: bool = True
@@ -156,6 +259,13 @@ class CryptoRunConfig(_Frozen):
     registry_root: str = "registry"
     runs_dir: str = "runs"
 
+    _name = field_validator("name")(_run_name)
+
+    @field_validator("model_params")
+    @classmethod
+    def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return _known_keys(value, CRYPTO_MODELS, "model_params")
+
 
 def load_crypto_config(path: str | Path | None) -> CryptoRunConfig:
     """Load a YAML crypto run config; ``None`` gives the defaults.
@@ -167,9 +277,4 @@ def load_crypto_config(path: str | Path | None) -> CryptoRunConfig:
     """
     if path is None:
         return CryptoRunConfig()
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a run config must be a YAML mapping, got {type(raw).__name__}")
-    if raw.pop("vertical", "crypto") != "crypto":
-        raise ValueError(f"{path}: not a crypto config (vertical is not crypto)")
-    return CryptoRunConfig.model_validate(raw)
+    return _validated(path, "crypto", CryptoRunConfig)

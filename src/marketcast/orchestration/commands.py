@@ -25,13 +25,14 @@ from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import first_line, iter_csv_files, load_football
 from marketcast.datasets.pull import pull_football
 from marketcast.orchestration.football import (
-    evaluate_football as _evaluate,
-)
-from marketcast.orchestration.football import (
+    build_models,
     parse_csv_option,
     run_football,
     test_mask_between,
     write_json,
+)
+from marketcast.orchestration.football import (
+    evaluate_football as _evaluate,
 )
 from marketcast.registry import Registry
 from marketcast.registry.store import manifest_summary
@@ -114,6 +115,7 @@ def evaluate_crypto(
     if ray_address:
         updates["ray_address"] = ray_address
     config = config.model_copy(update=updates)
+    _check_json_target(json_out)
     prepared = prepare_crypto(config, data_paths)
     report = prepared.data.report
     _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
@@ -154,6 +156,8 @@ def evaluate_football(
     if chosen_models:
         updates["models"] = chosen_models
     config = config.model_copy(update=updates)
+    build_models(config)  # a bad model_params entry fails before the data is read
+    _check_json_target(json_out)
     data = load_football(data_paths)
     if data.matches.empty:
         raise ValueError(f"no matches found in {', '.join(data_paths)}")
@@ -168,6 +172,12 @@ def evaluate_football(
         " (the rest and why: `not_scored`)"
     )
     return 0
+
+
+def _check_json_target(json_out: str) -> None:
+    """``--json`` naming a folder failed only when the evaluation was done; fail first."""
+    if Path(json_out).is_dir():
+        raise ValueError(f"--json {json_out} is a folder: name the file to write")
 
 
 def data_check(paths: list[str], json_out: str | None) -> int:

@@ -111,16 +111,14 @@ def evaluate_football(
     (`closing_targets` of ``data`` for the configured markets), computed here when not given.
     """
     timings: dict[str, float] = {}
+    models = build_models(config)
+    check_bookmaker(config, data)
     t0 = time.perf_counter()
     X = build_features(data, demargin_method=config.demargin_method)
     timings["features"] = time.perf_counter() - t0
     if not test_mask.any():
         raise ValueError("no matches fall in the evaluation window: check --start/--end")
     markets = tuple(MarketKind(m) for m in config.markets)
-    models = {
-        name: make_model(name, config.model_params.get(name), seed=config.seed)
-        for name in config.models
-    }
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     if closing is None:
         # only earlier rows reach a fit (walk_forward_predict slices them per step)
@@ -165,9 +163,57 @@ def evaluate_football(
     return evaluation, X, timings
 
 
+def build_models(config: FootballRunConfig) -> dict[str, Any]:
+    """The configured models with their ``model_params``, each checked before any data is read.
+
+    Raises
+    ------
+    ValueError
+        Naming ``model_params.<model>``: a parameter the model does not take (a misspelt key
+        used to surface as a ``TypeError`` traceback) or one out of range (a negative half-life
+        used to give a garbage Dixon-Coles without a word).
+    """
+    models: dict[str, Any] = {}
+    for name in config.models:
+        try:
+            model = make_model(name, config.model_params.get(name), seed=config.seed)
+            check = getattr(model, "check_params", None)
+            if check is not None:
+                check()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model_params.{name}: {exc}") from None
+        models[name] = model
+    return models
+
+
+def check_outputs(config: FootballRunConfig) -> None:
+    """Fail before the walk-forward, not after it, when the results could not be kept.
+
+    A registry URL whose filesystem cannot be opened, a registry root or ``runs_dir`` that is a
+    file: each used to surface only after minutes of fitting.
+    """
+    Registry(config.registry_root)  # RegistryError for an unknown protocol or a missing package
+    for key, value in (("registry_root", config.registry_root), ("runs_dir", config.runs_dir)):
+        if "://" not in value and Path(value).exists() and not Path(value).is_dir():
+            raise ValueError(f"{key} {value} is a file, not a folder")
+
+
+def check_bookmaker(config: FootballRunConfig, data: FootballData) -> None:
+    """``backtest.bookmaker`` must price something in ``data`` (a typo used to mean 0 bets)."""
+    wanted = config.backtest.bookmaker
+    present = sorted(data.odds["bookmaker"].unique().tolist())
+    if wanted != "best" and wanted not in present:
+        raise ValueError(
+            f"backtest.bookmaker {wanted!r} prices nothing in the data; "
+            f"use 'best' or one of {', '.join(present)}"
+        )
+
+
 def run_football(config: FootballRunConfig, *, console: Console | None = None) -> FootballRun:
     """The main job: walk-forward evaluation of every model, promotion, registry, reports."""
     console = console or Console(stderr=True)
+    build_models(config)
+    check_outputs(config)
     created = datetime.now(UTC)
     run_id = f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
     run_dir = Path(config.runs_dir) / run_id
@@ -473,6 +519,8 @@ def parse_csv_option(
     if value is None:
         return None
     items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise ValueError(f"no {what} given in {value!r}; choose from {', '.join(allowed)}")
     bad = [v for v in items if v not in allowed]
     if bad:
         raise ValueError(f"unknown {what} {bad}; choose from {', '.join(allowed)}")

@@ -1,0 +1,110 @@
+"""Run configs: every mistake a user made in a YAML file is an error naming the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketcast.cli import main
+from marketcast.config import load_config, load_crypto_config
+from marketcast.orchestration.football import build_models
+
+
+def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models: [market, elo\nseed: 1\n", "not valid YAML"),  # was a yaml traceback
+        ("walk_forward:\n\tstep_days: 7\n", "not valid YAML"),
+        (  # the first block was silently dropped
+            "walk_forward:\n  step_days: 7\nwalk_forward:\n  last_seasons: 1\n",
+            "key 'walk_forward' given twice",
+        ),
+        ("walk_forward:\n  retrain_every_steps: {elo: 0}\n", "at least 1 step"),  # was taken as 1
+        ("walk_forward:\n  retrain_every_steps: {elon: 2}\n", "unknown models ['elon']"),
+        ("model_params:\n  elon: {k: 1}\n", "model_params for unknown models ['elon']"),
+        ("walk_forward:\n  end: 2022-09-01\n", "end without start"),  # end was ignored
+        ("walk_forward:\n  start: 01/10/2021\n", "not an ISO 8601 date"),
+        ("models: []\n", "models: Tuple should have at least 1 item"),  # min() of an empty list
+        ("markets: []\n", "markets: Tuple should have at least 1 item"),  # an empty report
+        ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
+        ("name: x/../../../escaped\n", "a run name becomes a folder name"),  # wrote outside runs
+        (f"name: {'n' * 300}\n", "a run name becomes a folder name"),  # failed after registering
+    ],
+)
+def test_a_mistake_in_the_yaml_names_the_file_and_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError, match="^" + str(path).replace(".", r"\.")) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+
+
+def test_latin1_bytes_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_bytes("name: Málaga\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"run\.yaml: not UTF-8 text"):
+        load_config(path)
+
+
+def test_an_unquoted_yaml_date_is_read_as_the_date(tmp_path: Path) -> None:
+    """YAML makes ``2021-08-01`` a date object, which was refused as 'not a valid string'."""
+    config = load_config(write(tmp_path, "walk_forward:\n  start: 2021-08-01\n  end: 2022-01-01\n"))
+    assert (config.walk_forward.start, config.walk_forward.end) == ("2021-08-01", "2022-01-01")
+    crypto = load_crypto_config(write(tmp_path, "walk_forward:\n  start: 2023-01-01\n", "c.yaml"))
+    assert crypto.walk_forward.start == "2023-01-01"
+
+
+def test_the_shipped_configs_still_load() -> None:
+    assert load_config("configs/experiments/football.yaml").name
+    assert load_crypto_config("configs/experiments/crypto.yaml").name
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("elo: {k_factor_typo: 20}", "model_params.elo: EloModel.__init__() got an unexpected"),
+        ("dixon_coles: {half_life_days: -5}", "model_params.dixon_coles: half_life_days must be"),
+    ],
+)
+def test_model_params_are_checked_before_any_data_is_read(
+    tmp_path: Path, params: str, message: str
+) -> None:
+    """A misspelt key was a TypeError traceback; a negative half-life a garbage model."""
+    config = load_config(
+        write(tmp_path, f"models: [elo, dixon_coles]\nmodel_params:\n  {params}\n")
+    )
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_models(config)
+
+
+def test_run_fails_before_the_walk_forward_when_results_could_not_be_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """These used to fail after minutes of fitting (and after the registry had changed)."""
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    for setting, message in (
+        (f"registry_root: {a_file}", "registry_root"),
+        ("registry_root: nosuchproto://x/reg", "Protocol not known"),
+        (f"runs_dir: {a_file}", "runs_dir"),
+        ("backtest: {bookmaker: nosuchbook}", "backtest.bookmaker 'nosuchbook' prices nothing"),
+    ):
+        path = write(tmp_path, f"data: {{leagues: [E0]}}\nmodels: [market]\n{setting}\n")
+        assert main(["run", "--config", str(path)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "registry").exists()
+
+
+def test_an_empty_models_option_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--models ,`` silently ran all five models."""
+    args = ["evaluate", "football", "--data", ".", "--start", "2022-01-01", "--models", ","]
+    assert main([*args, "--json", "x.json"]) == 2
+    assert "no models given in ','" in capsys.readouterr().err
