@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     pull_football.add_argument("--seasons", required=True, help="comma list, e.g. 2024-2025")
     pull_football.add_argument("--dest", default="data/football", help="output folder")
     pull_football.add_argument("--base-url", help="mirror base URL (default: the original site)")
+    pull_football.add_argument(
+        "--timeout",
+        type=_bounded(1, 86_400),
+        default=120,
+        metavar="SECONDS",
+        help="time limit per file, retries and their waits included (default 120)",
+    )
+    pull_football.add_argument(
+        "--replace-smaller",
+        action="store_true",
+        help="replace an existing file even when the download has fewer matches",
+    )
 
     registry = sub.add_parser("registry", help="list, inspect, promote and roll back models")
     registry.add_argument("--root", default="registry", help="registry folder or fsspec URL")
@@ -163,7 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "data" and args.data_command == "check":
             return commands.data_check(args.paths, args.json_out)
         if args.command == "data" and args.data_command == "pull":
-            return commands.data_pull_football(args.leagues, args.seasons, args.dest, args.base_url)
+            return commands.data_pull_football(
+                args.leagues,
+                args.seasons,
+                args.dest,
+                args.base_url,
+                args.timeout,
+                args.replace_smaller,
+            )
         if args.command == "registry":
             return commands.registry(
                 args.root,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,11 +24,24 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def mirror() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(FIXTURES))
-    )
+class _Hanging(BaseHTTPRequestHandler):
+    """Sends the headers of a 200 answer, then nothing until the test ends."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.release.wait(10.0)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )
@@ -36,6 +52,25 @@ def mirror() -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def mirror() -> Iterator[str]:
+    with _serve(functools.partial(_Quiet, directory=str(FIXTURES))) as url:
+        yield url
+
+
+@pytest.fixture
+def editable_mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A mirror of a copy of the fixtures; the test edits the files it serves."""
+    root = tmp_path / "www"
+    shutil.copytree(FIXTURES, root)
+    with _serve(functools.partial(_Quiet, directory=str(root))) as url:
+        yield url, root / "mmz4281"
+
+
+def _pull(*options: str) -> int:
+    return main(["data", "pull", "football", *options])
 
 
 def test_pull_then_check_then_load(mirror: str, tmp_path: Path) -> None:
@@ -84,3 +119,125 @@ def test_pull_missing_season_names_the_url(mirror: str, tmp_path: Path, capsys) 
     )
     assert status != 0
     assert f"{mirror}/3031/E0.csv" in capsys.readouterr().err
+
+
+def test_pull_reports_what_the_loader_kept(mirror: str, tmp_path: Path, capsys) -> None:
+    dest = tmp_path / "football"
+    status = _pull(
+        "--leagues", "E0", "--seasons", "2021-2022", "--dest", str(dest), "--base-url", mirror
+    )
+    assert status == 0
+    err = capsys.readouterr().err
+    assert f"pulled {dest / 'E0' / '2021-2022.csv'} (12 of 12 matches kept)\n" in err
+
+
+def test_smaller_download_is_refused_unless_asked(
+    editable_mirror: tuple[str, Path], tmp_path: Path, capsys
+) -> None:
+    url, served = editable_mirror
+    dest = tmp_path / "football"
+    options = ("--leagues", "E0", "--seasons", "2021-2022", "--dest", str(dest), "--base-url", url)
+    assert _pull(*options) == 0
+    target = dest / "E0" / "2021-2022.csv"
+    good = target.read_bytes()
+    source = served / "2122" / "E0.csv"
+    source.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:4]))
+    capsys.readouterr()
+
+    assert _pull(*options) == 2
+    err = capsys.readouterr().err
+    assert "would replace 12 matches with 3: keeping the existing file" in err
+    assert "pulled" not in err
+    assert target.read_bytes() == good
+
+    assert _pull(*options, "--replace-smaller") == 0
+    assert f"pulled {target} (3 of 3 matches kept)" in capsys.readouterr().err
+    assert target.read_bytes() == source.read_bytes()
+
+
+def test_header_only_download_is_an_error(
+    editable_mirror: tuple[str, Path], tmp_path: Path, capsys
+) -> None:
+    url, served = editable_mirror
+    source = served / "2122" / "E0.csv"
+    source.write_bytes(source.read_bytes().splitlines(keepends=True)[0])
+    status = _pull(
+        "--leagues",
+        "E0",
+        "--seasons",
+        "2021-2022",
+        "--dest",
+        str(tmp_path / "football"),
+        "--base-url",
+        url,
+    )
+    assert status == 2
+    assert f"{url}/2122/E0.csv: no matches" in capsys.readouterr().err
+    assert not (tmp_path / "football").exists()
+
+
+def test_files_pulled_before_a_failure_are_listed(mirror: str, tmp_path: Path, capsys) -> None:
+    status = _pull(
+        "--leagues",
+        "E0,D1",
+        "--seasons",
+        "2022-2023",
+        "--dest",
+        str(tmp_path),
+        "--base-url",
+        mirror,
+    )
+    assert status == 2  # the fixture set has no D1 2022-23
+    err = capsys.readouterr().err
+    landed = f"pulled {tmp_path / 'E0' / '2022-2023.csv'} (12 of 12 matches kept)"
+    assert landed in err
+    assert err.index(landed) < err.index(f"{mirror}/2223/D1.csv: HTTP 404")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--seasons", ","), ("--leagues", ""), ("--leagues", " , ")]
+)
+def test_empty_list_is_an_error(
+    mirror: str, tmp_path: Path, capsys, option: str, value: str
+) -> None:
+    given = {"--leagues": "E0", "--seasons": "2021-2022", option: value}
+    options = [part for pair in given.items() for part in pair]
+    status = _pull(*options, "--dest", str(tmp_path), "--base-url", mirror)
+    assert status == 2
+    assert f"{option} {value!r} names no" in capsys.readouterr().err
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_timeout_bounds_a_hanging_server(tmp_path: Path, capsys) -> None:
+    handler = type("Handler", (_Hanging,), {"release": threading.Event()})
+    started = time.monotonic()
+    try:
+        with _serve(handler) as url:
+            status = _pull(
+                "--leagues",
+                "E0",
+                "--seasons",
+                "2021-2022",
+                "--dest",
+                str(tmp_path),
+                "--base-url",
+                url,
+                "--timeout",
+                "1",
+            )
+            elapsed_s = time.monotonic() - started
+    finally:
+        handler.release.set()
+    assert status == 2
+    assert elapsed_s < 2.0
+    assert f"{url}/2122/E0.csv: " in (err := capsys.readouterr().err)
+    assert "the 1 s limit" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_timeout_must_be_a_positive_whole_number(value: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        _pull(
+            "--leagues", "E0", "--seasons", "2021-2022", "--dest", str(tmp_path), "--timeout", value
+        )
+    assert info.value.code == 2

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import stat
 import threading
+import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from marketcast.data.validation import DataError
+from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.football_data import load_football
 from marketcast.datasets.pull import PullError, pull_football, season_code, season_url
 
@@ -127,3 +130,217 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}/mmz4281"
     with pytest.raises(PullError, match=rf"127\.0\.0\.1:{port}/mmz4281/2223/E0\.csv"):
         pull_football(["E0"], ["2022-2023"], tmp_path, url, retries=1, backoff_s=0.0)
+
+
+def _trim(path: Path, n_matches: int) -> None:
+    """Keep the header and the first ``n_matches`` rows of a fixture file (a truncated upload)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[: 1 + n_matches]))
+
+
+def test_header_only_download_is_refused(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, _, root = server
+    _trim(root / "mmz4281" / "2122" / "E0.csv", 0)
+    dest = tmp_path / "data"
+    with pytest.raises(PullError, match="no matches") as info:
+        pull_football(["E0"], ["2021-2022"], dest, base_url)
+    assert info.value.url == f"{base_url}/2122/E0.csv"
+    assert not (dest / "E0" / "2021-2022.csv").exists()
+
+
+def test_smaller_download_keeps_the_existing_file(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, _, root = server
+    dest = tmp_path / "data"
+    [target] = pull_football(["E0"], ["2021-2022"], dest, base_url)
+    good = target.read_bytes()
+    _trim(root / "mmz4281" / "2122" / "E0.csv", 3)
+    with pytest.raises(PullError, match="would replace 12 matches with 3: keeping the existing"):
+        pull_football(["E0"], ["2021-2022"], dest, base_url)
+    assert target.read_bytes() == good
+    assert list(dest.rglob("*.part")) == []
+    assert pull_football(["E0"], ["2021-2022"], dest, base_url, replace_smaller=True) == [target]
+    assert target.read_bytes() == (root / "mmz4281" / "2122" / "E0.csv").read_bytes()
+
+
+def test_equal_or_larger_download_replaces(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, _, root = server
+    source = root / "mmz4281" / "2122" / "E0.csv"
+    full = source.read_bytes()
+    _trim(source, 3)
+    dest = tmp_path / "data"
+    [target] = pull_football(["E0"], ["2021-2022"], dest, base_url)  # a season in progress
+    source.write_bytes(full)
+    pull_football(["E0"], ["2021-2022"], dest, base_url)  # it grew
+    pull_football(["E0"], ["2021-2022"], dest, base_url)  # unchanged count: replaced again
+    assert target.read_bytes() == full
+
+
+def test_each_file_is_reported_as_it_is_written(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, _, _ = server
+    dest = tmp_path / "data"
+    seen: list[tuple[str, str]] = []
+
+    def on_written(path: Path, report: IntegrityReport) -> None:
+        assert path.is_file()  # called after the file landed, not before
+        seen.append((path.relative_to(dest).as_posix(), report.summary("matches")))
+
+    with pytest.raises(PullError, match="HTTP 404"):
+        pull_football(
+            ["E0", "D1"], ["2021-2022", "2022-2023"], dest, base_url, on_written=on_written
+        )
+    assert seen == [
+        ("E0/2021-2022.csv", "data: 12 of 12 matches kept from 1 file"),
+        ("E0/2022-2023.csv", "data: 12 of 12 matches kept from 1 file"),
+        ("D1/2021-2022.csv", "data: 10 of 10 matches kept from 1 file"),
+    ]
+
+
+@pytest.mark.parametrize(("leagues", "seasons"), [([], ["2021-2022"]), (["E0"], [])])
+def test_nothing_to_pull_is_an_error(
+    leagues: list[str], seasons: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="nothing to pull"):
+        pull_football(leagues, seasons, tmp_path, "http://127.0.0.1:9/mmz4281")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)], ids=["022", "027"])
+def test_pulled_file_mode_follows_the_umask(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path, umask: int, mode: int
+) -> None:
+    base_url, _, _ = server
+    old = os.umask(umask)
+    try:
+        [target] = pull_football(["E0"], ["2021-2022"], tmp_path / "data", base_url)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+class SlowHandler(BaseHTTPRequestHandler):
+    """Answers 200 with a 200-byte body, sent one byte every ``byte_every_s`` seconds.
+
+    With ``byte_every_s`` 0 it sends the headers and then nothing at all (a hanging server).
+    """
+
+    byte_every_s = 0.05
+    requests: list[str]
+    release: threading.Event
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "200")
+        self.end_headers()
+        try:
+            for _ in range(200):
+                if type(self).release.wait(type(self).byte_every_s or 10.0):
+                    return
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:
+            return  # the client gave up
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[str, type[SlowHandler]]]:
+    handler = type("Handler", (SlowHandler,), {"requests": [], "release": threading.Event()})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281", handler
+    finally:
+        handler.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("byte_every_s", "retries"),
+    [(0.05, 3), (0.0, 3), (0.0, 0)],
+    ids=["trickling", "hanging", "hanging-no-retry"],
+)
+def test_total_time_limit_per_file(
+    slow_server: tuple[str, type[SlowHandler]], tmp_path: Path, byte_every_s: float, retries: int
+) -> None:
+    base_url, handler = slow_server
+    handler.byte_every_s = byte_every_s
+    started = time.monotonic()
+    with pytest.raises(PullError, match=r"the 1 s limit") as info:
+        pull_football(
+            ["E0"],
+            ["2021-2022"],
+            tmp_path,
+            base_url,
+            timeout_s=1.0,
+            retries=retries,
+            backoff_s=0.01,
+        )
+    elapsed_s = time.monotonic() - started
+    assert info.value.url == f"{base_url}/2122/E0.csv"
+    assert 0.9 < elapsed_s < 2.0
+    assert handler.requests == ["/mmz4281/2122/E0.csv"]  # no time was left for a retry
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_retries_stop_when_the_backoff_would_pass_the_limit(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, handler, _ = server
+    handler.failures_left = 10
+    started = time.monotonic()
+    with pytest.raises(PullError, match=r"HTTP 503 .*gave up after 1 attempt.*the 0\.5 s limit"):
+        pull_football(
+            ["E0"], ["2022-2023"], tmp_path, base_url, timeout_s=0.5, retries=2, backoff_s=1.0
+        )
+    assert time.monotonic() - started < 0.5
+    assert len(handler.requests) == 1
+
+
+class ShortBodyHandler(BaseHTTPRequestHandler):
+    """Promises 1,000 bytes and sends 10 before closing the connection (a cut download)."""
+
+    requests: list[str]
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"Div,Date,H")
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_cut_connection_is_retried_not_loaded(tmp_path: Path) -> None:
+    handler = type("Handler", (ShortBodyHandler,), {"requests": []})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        thread.start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281"
+        try:
+            with pytest.raises(PullError, match=r"IncompleteRead.*gave up after 2 attempts"):
+                pull_football(["E0"], ["2021-2022"], tmp_path, url, retries=1, backoff_s=0.0)
+        finally:
+            httpd.shutdown()
+            thread.join(timeout=5)
+    assert len(handler.requests) == 2

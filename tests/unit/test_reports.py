@@ -432,3 +432,78 @@ def test_load_report_rejects_non_objects(tmp_path: Path) -> None:
     path.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ValueError, match="expected a JSON object"):
         load_report(path)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def _rows(page: str, section_id: str) -> list[list[str]]:
+    """Text of the cells of each body row of the tables in one ``<section>`` of the page."""
+    section = re.search(rf'<section id="{section_id}">.*?</section>', page, flags=re.S).group(0)
+    rows = re.findall(r"<tr\b[^>]*>(.*?)</tr>", section, flags=re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    return [[re.sub(r"<[^>]+>", "", cell) for cell in row] for row in cells if row]
+
+
+@pytest.mark.parametrize(("flag", "shown"), [(True, "yes"), (False, "no"), (None, "\u2013")])
+def test_booleans_render_as_yes_or_no_and_only_missing_values_as_dashes(
+    flag: bool | None, shown: str
+) -> None:
+    data = {"ok": flag, "files_read": 4, "repaired": {"kickoff_guessed": flag, "missing_time": 2}}
+    page = render_html({"data": data, "evaluation": {"n_matches": flag}})
+    rows = _rows(page, "data")
+    assert ["ok", shown] in rows
+    assert ["files_read", "4"] in rows
+    assert ["kickoff_guessed", shown] in rows  # the reason tables use the same formatter
+    if flag is not None:  # a missing count leaves the header line out
+        assert f"<dt>matches evaluated</dt><dd>{shown}</dd>" in page
+
+
+def test_timings_total_counts_each_stage_once_and_nests_the_fits() -> None:
+    timings = {
+        "load": 1.0,
+        "features": 2.0,
+        "walk_forward": 6.0,  # includes the two fits below
+        "fit_elo": 1.5,
+        "fit_lightgbm": 3.0,
+        "scoring": 1.0,
+    }
+    rows = _rows(render_html({"timings_s": timings}), "timings")
+    assert rows == [
+        ["walk_forward", "6.0", "60.0%"],
+        ["of which fit_lightgbm", "3.0", "30.0%"],
+        ["of which fit_elo", "1.5", "15.0%"],
+        ["features", "2.0", "20.0%"],
+        ["load", "1.0", "10.0%"],
+        ["scoring", "1.0", "10.0%"],
+        ["total", "10.0", ""],
+    ]
+    # without the stage that contains them, the fits are stages of their own
+    rows = _rows(render_html({"timings_s": {"fit_elo": 3.0, "load": 1.0}}), "timings")
+    assert rows == [["fit_elo", "3.0", "75.0%"], ["load", "1.0", "25.0%"], ["total", "4.0", ""]]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_write_report_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        json_path, html_path = write_report(tmp_path, {"run_id": "modes"})
+        plain = tmp_path / "plain.json"
+        plain.write_text("{}", encoding="utf-8")
+    finally:
+        os.umask(old)
+    assert plain.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert json_path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert html_path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_write_report_onto_a_directory_fails_clearly_and_leaves_no_temp_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "report.json").mkdir()
+    with pytest.raises(OSError, match=r"cannot write .*report\.json") as caught:
+        write_report(tmp_path, {"run_id": "blocked"})
+    assert str(tmp_path / "report.json") in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    assert list((tmp_path / "report.json").iterdir()) == []

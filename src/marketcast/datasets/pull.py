@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from marketcast.data.files import write_atomic
+from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.football_data import load_football_sources
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ DEFAULT_BASE_URL = "https://www.football-data.co.uk/mmz4281"
 _SEASON = re.compile(r"^(\d{4})-(\d{4})$")
 _LEAGUE = re.compile(r"^[A-Za-z0-9]{1,8}$")
 _USER_AGENT = "marketcast-pull/0.1 (+https://www.football-data.co.uk)"
+_READ_TIMEOUT_S = 30.0  # longest single wait on the network (connect, or one read)
+_CHUNK_BYTES = 64 * 1024
 
 
 class PullError(RuntimeError):
@@ -61,16 +63,48 @@ def season_url(league: str, season: str, base_url: str = DEFAULT_BASE_URL) -> st
     return f"{base_url.rstrip('/')}/{season_code(season)}/{league}.csv"
 
 
+def _read_body(request: urllib.request.Request, url: str, deadline: float, limit_s: float) -> bytes:
+    """GET ``request`` in chunks; a `PullError` once ``time.monotonic()`` passes ``deadline``.
+
+    No single wait on the network (connecting, or one read) is longer than `_READ_TIMEOUT_S` or
+    the time left when the attempt starts, whichever is shorter.
+    """
+    wait_s = min(_READ_TIMEOUT_S, deadline - time.monotonic())
+    chunks: list[bytes] = []
+    n_bytes = 0
+    with urllib.request.urlopen(request, timeout=wait_s) as response:
+        expected = response.headers.get("Content-Length")
+        # read1 returns after one system call, so a server trickling bytes cannot hold it open
+        while chunk := response.read1(_CHUNK_BYTES):
+            chunks.append(chunk)
+            n_bytes += len(chunk)
+            if time.monotonic() > deadline:
+                raise PullError(
+                    url,
+                    f"not complete within the {limit_s:g} s limit ({n_bytes:,} bytes received)",
+                )
+    if expected is not None and expected.isdigit() and n_bytes < int(expected):
+        # read1 (unlike read) does not raise on a connection cut short of Content-Length
+        raise http.client.IncompleteRead(b"".join(chunks), int(expected) - n_bytes)
+    return b"".join(chunks)
+
+
 def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float) -> bytes:
-    """GET ``url``; retry network errors and 5xx/429 with exponential backoff, fail fast on 4xx."""
+    """GET ``url`` within ``timeout_s`` seconds in all, attempts and backoff waits included.
+
+    Network errors and HTTP 5xx/429 are retried with exponential backoff while the time limit
+    leaves room for the wait; other HTTP errors fail at once.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    deadline = time.monotonic() + timeout_s
     last = "no attempt made"
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+
+    def attempts(n: int) -> str:
+        return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+    for attempt in range(1, retries + 2):
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return bytes(response.read())
+            return _read_body(request, url, deadline, timeout_s)
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code < 500 and exc.code != 429:
@@ -82,23 +116,31 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float) -> byt
             http.client.HTTPException,
         ) as exc:
             last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-        logger.warning("pull %s failed (attempt %d of %d): %s", url, attempt + 1, retries + 1, last)
-    raise PullError(url, f"{last} (gave up after {retries + 1} attempts)")
+        logger.warning("pull %s failed (attempt %d of %d): %s", url, attempt, retries + 1, last)
+        if attempt > retries:
+            break
+        wait_s = backoff_s * 2 ** (attempt - 1)
+        if time.monotonic() + wait_s >= deadline:
+            raise PullError(
+                url,
+                f"{last} (gave up after {attempts(attempt)}: "
+                f"no time left for another within the {timeout_s:g} s limit)",
+            )
+        time.sleep(wait_s)
+    if time.monotonic() >= deadline:
+        last += f" (the {timeout_s:g} s limit is up)"
+    raise PullError(url, f"{last} (gave up after {attempts(retries + 1)})")
 
 
-def _write_atomic(dest: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``dest`` and rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+def _matches_in(path: Path) -> int:
+    """Matches the loader keeps from the file at ``path``; 0 when it is missing or unreadable."""
+    if not path.is_file():
+        return 0
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        loaded = load_football_sources([(str(path), path.read_bytes())], on_error="collect")
+    except DataError:
+        return 0
+    return int(loaded.report.rows_kept)
 
 
 def pull_football(
@@ -107,15 +149,19 @@ def pull_football(
     dest: str | Path,
     base_url: str = DEFAULT_BASE_URL,
     *,
-    timeout_s: float = 30.0,
+    timeout_s: float = 120.0,
     retries: int = 3,
     backoff_s: float = 1.0,
+    replace_smaller: bool = False,
+    on_written: Callable[[Path, IntegrityReport], None] | None = None,
 ) -> list[Path]:
     """Download ``{base_url}/{yyyy}/{league}.csv`` for every league and season.
 
     Each file is checked by loading it with the football-data loader before it is written, then
     written atomically to ``{dest}/{league}/{season}.csv``: a failure half-way leaves the files
-    already pulled intact and never a partial file.
+    already pulled intact and never a partial file. A download in which the loader finds no
+    match is refused, and so is one with fewer matches than the file it would replace (a season
+    in progress only grows, so that is a truncated upload) unless ``replace_smaller``.
 
     Parameters
     ----------
@@ -128,11 +174,19 @@ def pull_football(
     base_url
         Where the ``mmz4281`` season folders live.
     timeout_s
-        Socket timeout per request, in seconds.
+        Time limit per file, in seconds: every attempt (connecting, waiting for the answer,
+        reading the body) and the backoff waits between them. Checked after every chunk read;
+        a stalled read is cut after 30 s or the time left when its attempt began, if less.
     retries
-        Extra attempts after a network error or an HTTP 5xx/429 answer.
+        Extra attempts after a network error or an HTTP 5xx/429 answer, while ``timeout_s``
+        leaves room for the backoff wait.
     backoff_s
         Wait before the first retry, in seconds; doubled after each further failure.
+    replace_smaller
+        Replace an existing file even when the download has fewer matches than it.
+    on_written
+        Called with the path and the loader's integrity report right after each file is
+        written, so a caller can show progress before a later file fails.
 
     Returns
     -------
@@ -142,10 +196,17 @@ def pull_football(
     Raises
     ------
     PullError
-        On an HTTP error (naming the URL and status) or when retries run out.
+        On an HTTP error (naming the URL and status), when retries or the time limit run out,
+        or when a download has no match or fewer matches than the file it would replace.
     DataError
         When a downloaded file is not a valid football-data file (names file, row and field).
+    ValueError
+        When ``leagues`` or ``seasons`` is empty or malformed, or ``timeout_s`` is not positive.
     """
+    if not leagues or not seasons:
+        raise ValueError(f"nothing to pull: leagues {list(leagues)}, seasons {list(seasons)}")
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     out_dir = Path(dest)
     jobs = [(league, season) for league in leagues for season in seasons]
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first
@@ -153,8 +214,23 @@ def pull_football(
     for (league, season), url in zip(jobs, urls, strict=True):
         data = _fetch(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
         target = out_dir / league / f"{season}.csv"
-        loaded = load_football_sources([(url, data)])
-        _write_atomic(target, data)
-        logger.info("pulled %s: %d matches -> %s", url, loaded.report.rows_kept, target)
+        report = load_football_sources([(url, data)]).report
+        if report.rows_kept == 0:
+            raise PullError(url, f"no matches in the download ({report.summary('matches')})")
+        n_existing = _matches_in(target)
+        if report.rows_kept < n_existing:
+            if not replace_smaller:
+                raise PullError(
+                    url,
+                    f"would replace {n_existing} matches with {report.rows_kept}: keeping the "
+                    f"existing file {target} (replace_smaller / --replace-smaller overrides)",
+                )
+            logger.warning(
+                "replacing %s (%d matches) with %d matches", target, n_existing, report.rows_kept
+            )
+        write_atomic(target, data)
+        logger.info("pulled %s: %d matches -> %s", url, report.rows_kept, target)
         written.append(target)
+        if on_written is not None:
+            on_written(target, report)
     return written

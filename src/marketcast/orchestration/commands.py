@@ -273,16 +273,44 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         )
 
 
-def data_pull_football(leagues: str, seasons: str, dest: str, base_url: str | None) -> int:
-    """``marketcast data pull football``: download season files, validating each."""
+def data_pull_football(
+    leagues: str,
+    seasons: str,
+    dest: str,
+    base_url: str | None,
+    timeout_s: float = 120.0,
+    replace_smaller: bool = False,
+) -> int:
+    """``marketcast data pull football``: download season files, validating each.
+
+    Each file is listed as soon as it is written, with what the loader kept and dropped
+    (``pulled data/E0/2021-2022.csv (380 of 380 matches kept)``), so a later failure still
+    shows what landed before it.
+    """
+    from marketcast.data.validation import IntegrityReport
+    from marketcast.datasets.pull import DEFAULT_BASE_URL
+
     league_list = [v.strip() for v in leagues.split(",") if v.strip()]
     season_list = [v.strip() for v in seasons.split(",") if v.strip()]
-    if base_url:
-        written = pull_football(league_list, season_list, Path(dest), base_url=base_url)
-    else:
-        written = pull_football(league_list, season_list, Path(dest))
-    for path in written:
-        _console().print(f"pulled {path}")
+    if not league_list:
+        raise ValueError(f"--leagues {leagues!r} names no league (a comma list, e.g. E0,D1)")
+    if not season_list:
+        raise ValueError(f"--seasons {seasons!r} names no season (a comma list, e.g. 2024-2025)")
+    console = _console()
+
+    def show(path: Path, report: IntegrityReport) -> None:
+        kept = report.summary("matches").removeprefix("data: ").replace(" from 1 file", "")
+        console.print(f"pulled {path} ({kept})", markup=False, highlight=False, soft_wrap=True)
+
+    pull_football(
+        league_list,
+        season_list,
+        Path(dest),
+        base_url or DEFAULT_BASE_URL,
+        timeout_s=timeout_s,
+        replace_smaller=replace_smaller,
+        on_written=show,
+    )
     return 0
 
 

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from marketcast.config import FootballRunConfig
 from marketcast.data.feature_store import frame_sha256, save_features
+from marketcast.data.files import write_atomic
 from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
@@ -501,15 +502,13 @@ def _pct(value: float | None) -> str:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temp file, then rename); NaN becomes null (``to_jsonable``)."""
-    import os
+    """Write JSON atomically (`write_atomic`); NaN becomes null (``to_jsonable``).
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    A failure (``path`` is a folder, the disk is full) names ``path`` and leaves no temporary
+    file behind; the old ``path.tmp`` scheme left one.
+    """
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def parse_csv_option(

@@ -14,6 +14,7 @@ import fsspec.core
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from marketcast.data.files import write_atomic
 from marketcast.registry.manifest import (
     MANIFEST_FILE,
     ArtifactIntegrityError,
@@ -248,24 +249,15 @@ class Registry:
 
     def _write_atomic(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
-        folder, name = os.path.split(path) if self._is_local else path.rsplit("/", 1)
-        tmp = self._join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
         if self._is_local:
-            os.makedirs(folder, exist_ok=True)
-            try:
-                with open(tmp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        else:
-            self._fs.makedirs(folder, exist_ok=True)
-            self._fs.pipe_file(tmp, data)
-            self._fs.mv(tmp, path)
-            self._fs.invalidate_cache(folder)
+            write_atomic(path, data)
+            return
+        folder, name = path.rsplit("/", 1)
+        tmp = self._join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+        self._fs.makedirs(folder, exist_ok=True)
+        self._fs.pipe_file(tmp, data)
+        self._fs.mv(tmp, path)
+        self._fs.invalidate_cache(folder)
 
     def _read(self, path: str) -> bytes:
         return bytes(self._fs.cat_file(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -34,6 +34,9 @@ _DATA_TABLE_ORDER = ("dropped", "repaired", "quotes_dropped")
 _ISSUE_COLUMN_ORDER = ("file", "row", "field", "reason", "value")
 _MAX_LISTED_ISSUES = 20
 _DASH = "\u2013"
+# Timings taken inside another step: name prefix -> the step that contains them. The football
+# run times each model's fits (``fit_<model>``) within ``walk_forward``.
+_TIMING_PARTS: dict[str, str] = {"fit_": "walk_forward"}
 
 _CSS = """
 :root { --ink: #1d2430; --muted: #5b6573; --rule: #d9dde3; --band: #f4f6f8;
@@ -58,6 +61,8 @@ th { background: var(--band); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.yardstick td { color: var(--muted); font-style: italic; background: #fafbfc; }
 tr.champion td { font-weight: 600; }
+tr.part td { color: var(--muted); }
+tr.part td:first-child { padding-left: 26px; }
 .ci { color: var(--muted); font-size: 11px; }
 .better { color: var(--good); }
 .worse { color: var(--bad); }
@@ -116,6 +121,9 @@ def _pct(value: Any, digits: int = 2) -> str:
 
 
 def _count(value: Any) -> str:
+    """A count or other scalar: ``1,294``, ``2.50``, ``yes``/``no``, text; a dash when missing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     number = _real(value)
     if number is None:
         return _e(value) if isinstance(value, str) and value else _DASH
@@ -538,27 +546,52 @@ def _data_section(data: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _timing_stage(step: str, steps: Collection[str]) -> str | None:
+    """The recorded step that contains ``step`` (``fit_elo`` -> ``walk_forward``), else None."""
+    for prefix, stage in _TIMING_PARTS.items():
+        if step.startswith(prefix) and stage in steps and step != stage:
+            return stage
+    return None
+
+
 def _timings_section(timings: Mapping[str, Any]) -> str:
     parts = ['<section id="timings">', "<h2>Timings</h2>"]
     seconds = {str(k): _real(v) for k, v in timings.items()}
     if not seconds:
         parts += ['<p class="empty">No timings recorded.</p>', "</section>"]
         return "\n".join(parts)
-    total = sum(v for v in seconds.values() if v is not None)
-    ordered = sorted(seconds.items(), key=lambda kv: (-(kv[1] or 0.0), kv[0]))
+    stage_of = {step: _timing_stage(step, seconds) for step in seconds}
+    stages = [step for step, stage in stage_of.items() if stage is None]
+    # the parts are already inside their stage's seconds, so only the stages add up
+    total = sum(v for step in stages if (v := seconds[step]) is not None)
+
+    def largest_first(steps: Iterable[str]) -> list[str]:
+        return sorted(steps, key=lambda step: (-(seconds[step] or 0.0), step))
 
     def share(v: float | None) -> str:
         return f"{100.0 * v / total:.1f}%" if v is not None and total > 0 else _DASH
 
-    rows = [
-        f'<tr><td>{_e(k)}</td><td class="num">{_fixed(v, 1)}</td>'
-        f'<td class="num">{share(v)}</td></tr>'
-        for k, v in ordered
-    ]
+    def row(label: str, v: float | None, cls: str = "") -> str:
+        return (
+            f'<tr{cls}><td>{label}</td><td class="num">{_fixed(v, 1)}</td>'
+            f'<td class="num">{share(v)}</td></tr>'
+        )
+
+    rows = []
+    for stage in largest_first(stages):
+        rows.append(row(_e(stage), seconds[stage]))
+        for part in largest_first(step for step, s in stage_of.items() if s == stage):
+            rows.append(row(f"of which {_e(part)}", seconds[part], ' class="part"'))
     rows.append(
         f'<tr><td><strong>total</strong></td><td class="num">{total:.1f}</td><td></td></tr>'
     )
-    parts += [_table((("step", False), ("seconds", True), ("share", True)), rows), "</section>"]
+    parts.append(_table((("step", False), ("seconds", True), ("share", True)), rows))
+    if len(stages) < len(seconds):
+        parts.append(
+            '<p class="note">Rows marked &ldquo;of which&rdquo; are part of the step above '
+            "them: they are not added to the total, and their share is of the total.</p>"
+        )
+    parts.append("</section>")
     return "\n".join(parts)
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
+from marketcast.data.files import write_atomic
 from marketcast.reports.html import render_html
 
 __all__ = ["REPORT_HTML", "REPORT_JSON", "load_report", "to_jsonable", "write_report"]
@@ -70,37 +69,9 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"report value of type {type(value).__name__} has no JSON form: {value!r}")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename on POSIX; silently skipped where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` via a temp file and ``os.replace``.
-
-    A crash before the replace leaves the old file as it was and removes the temp file.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically (`write_atomic`)."""
+    write_atomic(path, text.encode("utf-8"))
 
 
 def write_report(run_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:

@@ -1,0 +1,90 @@
+"""Atomic file writes shared by every stage that leaves a file behind (reports, pulls, JSON)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder (created with mode ``0o666`` less the
+    process umask, like any new file: ``tempfile.mkstemp`` would make it ``0o600``), are
+    flushed to disk, and the file is renamed over ``path``. Missing parent folders are created.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    data
+        Its new content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        Naming ``path`` (not the temporary file), with the original errno, so the subclass is
+        kept (``IsADirectoryError`` when ``path`` is a folder). The temporary file is removed
+        and an earlier file at ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_atomic(folder / "a" / "x.json", b"{}").read_bytes()
+    b'{}'
+    >>> sorted(p.name for p in (folder / "a").iterdir())  # no temporary file left behind
+    ['x.json']
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _write_error(path: Path, exc: OSError) -> OSError:
+    """``exc`` restated as a failure to write ``path`` (same errno, so the same subclass)."""
+    message = f"cannot write {path}: {exc.strerror or exc}"
+    return OSError(message) if exc.errno is None else OSError(exc.errno, message)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename on POSIX; silently skipped where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
