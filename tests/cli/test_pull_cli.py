@@ -73,6 +73,15 @@ def _pull(*options: str) -> int:
     return main(["data", "pull", "football", *options])
 
 
+def _pull_e0(
+    url: str, dest: Path, *extra: str, leagues: str = "E0", season: str = "2021-2022"
+) -> int:
+    """``data pull football`` of one season from ``url`` into ``dest``."""
+    return _pull(
+        "--leagues", leagues, "--seasons", season, "--dest", str(dest), "--base-url", url, *extra
+    )
+
+
 def test_pull_then_check_then_load(mirror: str, tmp_path: Path) -> None:
     dest = tmp_path / "football"
     status = main(
@@ -123,10 +132,7 @@ def test_pull_missing_season_names_the_url(mirror: str, tmp_path: Path, capsys) 
 
 def test_pull_reports_what_the_loader_kept(mirror: str, tmp_path: Path, capsys) -> None:
     dest = tmp_path / "football"
-    status = _pull(
-        "--leagues", "E0", "--seasons", "2021-2022", "--dest", str(dest), "--base-url", mirror
-    )
-    assert status == 0
+    assert _pull_e0(mirror, dest) == 0
     err = capsys.readouterr().err
     assert f"pulled {dest / 'E0' / '2021-2022.csv'} (12 of 12 matches kept)\n" in err
 
@@ -161,32 +167,13 @@ def test_header_only_download_is_an_error(
     url, served = editable_mirror
     source = served / "2122" / "E0.csv"
     source.write_bytes(source.read_bytes().splitlines(keepends=True)[0])
-    status = _pull(
-        "--leagues",
-        "E0",
-        "--seasons",
-        "2021-2022",
-        "--dest",
-        str(tmp_path / "football"),
-        "--base-url",
-        url,
-    )
-    assert status == 2
+    assert _pull_e0(url, tmp_path / "football") == 2
     assert f"{url}/2122/E0.csv: no matches" in capsys.readouterr().err
     assert not (tmp_path / "football").exists()
 
 
 def test_files_pulled_before_a_failure_are_listed(mirror: str, tmp_path: Path, capsys) -> None:
-    status = _pull(
-        "--leagues",
-        "E0,D1",
-        "--seasons",
-        "2022-2023",
-        "--dest",
-        str(tmp_path),
-        "--base-url",
-        mirror,
-    )
+    status = _pull_e0(mirror, tmp_path, leagues="E0,D1", season="2022-2023")
     assert status == 2  # the fixture set has no D1 2022-23
     err = capsys.readouterr().err
     landed = f"pulled {tmp_path / 'E0' / '2022-2023.csv'} (12 of 12 matches kept)"
@@ -213,18 +200,7 @@ def test_timeout_bounds_a_hanging_server(tmp_path: Path, capsys) -> None:
     started = time.monotonic()
     try:
         with _serve(handler) as url:
-            status = _pull(
-                "--leagues",
-                "E0",
-                "--seasons",
-                "2021-2022",
-                "--dest",
-                str(tmp_path),
-                "--base-url",
-                url,
-                "--timeout",
-                "1",
-            )
+            status = _pull_e0(url, tmp_path, "--timeout", "1")
             elapsed_s = time.monotonic() - started
     finally:
         handler.release.set()
