@@ -158,6 +158,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *defaults": the keys after it override the merged ones, by design
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -179,6 +181,8 @@ def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # an unquoted date or time that does not exist (2023-02-30)
+        raise ValueError(f"{path}: not a valid date or time: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a run config must be a YAML mapping, got {type(raw).__name__}")
     if raw.pop("vertical", vertical) != vertical:

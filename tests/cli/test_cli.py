@@ -201,6 +201,17 @@ def test_data_check_exits_1_naming_file_row_and_field(tmp_path: Path, capsys) ->
     assert "no CSV files found" not in err  # the file was found; it could not be read
 
 
+def test_data_check_fails_when_every_row_is_dropped(tmp_path: Path, capsys) -> None:
+    """It said ``"ok": true`` with exit 0 over a file of which nothing was kept."""
+    path = tmp_path / "E0.csv"
+    rows = [f"E0,bad{i},A,B,1,0" for i in range(3)]
+    path.write_text("\n".join(["Div,Date,HomeTeam,AwayTeam,FTHG,FTAG", *rows]) + "\n")
+    out = tmp_path / "check.json"
+    assert main(["data", "check", str(path), "--json", str(out)]) == 1
+    assert "no match kept of the 3 rows read" in capsys.readouterr().err
+    assert json.loads(out.read_text())["ok"] is False
+
+
 def test_data_check_prints_where_the_first_issues_are(tmp_path: Path, capsys) -> None:
     good = "E0,01/08/2020,A,B,1,0"
     rows = [good, *(f"E0,bad{i},A,B,1,0" for i in range(12))]

@@ -31,6 +31,7 @@ def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
         ("model_params:\n  elon: {k: 1}\n", "model_params for unknown models ['elon']"),
         ("walk_forward:\n  end: 2022-09-01\n", "end without start"),  # end was ignored
         ("walk_forward:\n  start: 01/10/2021\n", "not an ISO 8601 date"),
+        ("walk_forward:\n  start: 2023-02-30\n", "not a valid date or time"),  # no file named
         ("models: []\n", "models: Tuple should have at least 1 item"),  # min() of an empty list
         ("markets: []\n", "markets: Tuple should have at least 1 item"),  # an empty report
         ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
@@ -60,6 +61,13 @@ def test_an_unquoted_yaml_date_is_read_as_the_date(tmp_path: Path) -> None:
     assert (config.walk_forward.start, config.walk_forward.end) == ("2021-08-01", "2022-01-01")
     crypto = load_crypto_config(write(tmp_path, "walk_forward:\n  start: 2023-01-01\n", "c.yaml"))
     assert crypto.walk_forward.start == "2023-01-01"
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    """Refusing keys given twice broke ``<<:`` merges ("could not determine a constructor")."""
+    text = "walk_forward:\n  <<: {step_days: 14, last_seasons: 1}\n  step_days: 7\n"
+    walk = load_config(write(tmp_path, text)).walk_forward
+    assert (walk.step_days, walk.last_seasons) == (7, 1)  # the explicit key wins, as YAML says
 
 
 def test_the_shipped_configs_still_load() -> None:

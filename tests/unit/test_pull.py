@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 import shutil
 import stat
@@ -148,6 +149,31 @@ def test_header_only_download_is_refused(
         pull_football(["E0"], ["2021-2022"], dest, base_url)
     assert info.value.url == f"{base_url}/2122/E0.csv"
     assert not (dest / "E0" / "2021-2022.csv").exists()
+
+
+def test_another_seasons_file_is_refused_by_the_season_it_is_saved_as(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    """Checked under its URL (no season in it), a 2021-22 file served for 2022-23 passed, then
+    had every row dropped as date_outside_season once saved as 2022-2023.csv."""
+    base_url, _, root = server
+    seasons = root / "mmz4281"
+    shutil.copyfile(seasons / "2122" / "E0.csv", seasons / "2223" / "E0.csv")
+    with pytest.raises(PullError, match=r"no matches .* date_outside_season 12"):
+        pull_football(["E0"], ["2022-2023"], tmp_path / "data", base_url)
+    assert not (tmp_path / "data" / "E0" / "2022-2023.csv").exists()
+
+
+def test_a_gzip_encoded_answer_is_saved_as_plain_csv(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    """A server sending Content-Encoding: gzip gave "row 1, field 'Date': missing column"."""
+    base_url, _, root = server
+    served = root / "mmz4281" / "2122" / "E0.csv"
+    plain = served.read_bytes()
+    served.write_bytes(gzip.compress(plain))
+    [target] = pull_football(["E0"], ["2021-2022"], tmp_path / "data", base_url)
+    assert target.read_bytes() == plain
 
 
 def test_smaller_download_keeps_the_existing_file(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -196,16 +198,34 @@ def test_non_utf8_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
     assert only_issue(data.report, "not_utf8_decoded_as_latin1").file == str(path)
 
 
-def test_short_rows_are_padded_and_blank_extra_fields_cut_each_named(tmp_path: Path) -> None:
-    short = row(home="Spurs")[:10]  # cut after B365A: its Bet365 1X2 quote is still whole
-    path = write(tmp_path, [[*row(), "", " "], short])
+def test_a_row_may_stop_short_of_the_headers_unnamed_columns_only(tmp_path: Path) -> None:
+    """``...,AHh,B365AHH,B365AHA,,,``: a row without those three blanks loses nothing."""
+    header = [*HEADER, "", "", ""]
+    path = write(tmp_path, [[*row(), "", "", ""], row(home="Spurs")], header=header)
     data = load_football([path])
-    assert data.report.repaired["ragged_rows"] == 2
-    assert data.report.rows_kept == 2
-    aligned = [i for i in data.report.issues if i.reason == "ragged_row_aligned"]
-    assert [(i.row, i.value) for i in aligned] == [(2, "18 fields of 16"), (3, "10 fields of 16")]
-    spurs = data.odds[data.odds["match_id"].str.contains("Spurs")]
-    assert spurs["bookmaker"].tolist() == ["b365"]
+    assert data.matches["home_team"].tolist() == ["Arsenal", "Spurs"]
+    assert data.report.repaired["ragged_rows"] == 1
+    issue = only_issue(data.report, "ragged_row_aligned")
+    assert (issue.row, issue.value) == (3, "16 fields of 19")
+    assert len(data.odds) == 2 * 3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param([*row(home="Spurs"), ""], id="one_blank_field_too_many"),
+        pytest.param(row(home="Spurs")[:10], id="fields_missing"),
+    ],
+)
+def test_a_row_of_another_width_is_dropped_even_when_its_extra_field_is_blank(
+    tmp_path: Path, bad: list[str]
+) -> None:
+    """A stray comma before a blank last cell looks like a trailing comma: Pinnacle's draw
+    price was read as its home price. A lost comma shifts the other way."""
+    data = load_football([write(tmp_path, [row(), bad])])
+    assert data.matches["home_team"].tolist() == ["Arsenal"]
+    issue = only_issue(data.report, "malformed_row")
+    assert (issue.row, issue.value) == (3, f"{len(bad)} fields, the header has 16")
 
 
 def test_a_row_with_a_stray_comma_is_dropped_not_shifted(tmp_path: Path) -> None:
@@ -364,3 +384,58 @@ def test_quote_drop_codes_precedence() -> None:
     assert QUOTE_DROP_REASONS[codes[0] - 1] == "unparseable_odds"
     assert codes[1] == 0
     assert codes[2] == -1
+
+
+def test_a_bom_before_latin1_text_keeps_the_first_column(tmp_path: Path) -> None:
+    """The BOM survived the Latin-1 fallback: ``ï»¿Div``, and the league became the folder's."""
+    path = write(tmp_path, [row(home="PLACEHOLDER")])
+    text = path.read_bytes().replace(b"PLACEHOLDER", "Málaga".encode("latin-1"))
+    path.write_bytes(b"\xef\xbb\xbf" + text)
+    data = load_football([path])
+    assert data.matches[["league", "home_team"]].values.tolist() == [["E0", "Málaga"]]
+    assert "league_from_path" not in data.report.repaired
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_an_archive_is_read_by_the_rules_of_a_folder(tmp_path: Path) -> None:
+    """A macOS ``._`` member was read as a football file (and failed); gzip members were
+    ignored ("no CSV files found")."""
+    season = write(tmp_path / "src", [row(), row(home="Leeds")]).read_bytes()
+    archive = _tar(
+        tmp_path / "upload.tar.gz",
+        {
+            "E0/2023-2024.csv.gz": gzip.compress(season),
+            "E0/._2023-2024.csv": b"\x00\x05\x16\x07 resource fork",
+            "E0/.hidden/2023-2024.csv": season,
+        },
+    )
+    data = load_football([archive])
+    assert data.report.errors == []
+    assert data.matches["home_team"].tolist() == ["Arsenal", "Leeds"]
+
+
+@pytest.mark.parametrize(
+    "payload", [b"not a tar archive at all", None], ids=["not_tar", "truncated"]
+)
+def test_an_unreadable_archive_is_a_data_error_naming_it(
+    tmp_path: Path, payload: bytes | None
+) -> None:
+    """Both were tracebacks (tarfile.ReadError, EOFError)."""
+    archive = tmp_path / "upload.tar.gz"
+    if payload is None:
+        season = write(tmp_path / "src", [row()]).read_bytes()
+        full = _tar(tmp_path / "full.tar.gz", {"E0/2023-2024.csv": season * 50}).read_bytes()
+        payload = full[: len(full) // 2]
+    archive.write_bytes(payload)
+    with pytest.raises(DataError, match=r"upload\.tar\.gz: cannot read archive"):
+        load_football([archive])
+    report = load_football([archive], on_error="collect").report
+    assert [e.file for e in report.errors] == [str(archive)]

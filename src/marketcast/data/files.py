@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import uuid
+import zlib
 from pathlib import Path
+
+from marketcast.data.validation import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzipped(name: str, data: bytes) -> bytes:
+    """``data`` decompressed when it starts with the gzip magic, else as it is.
+
+    Files are recognised by their bytes, not their names: ``E0.csv`` may be gzip, and an HTTP
+    answer may come with ``Content-Encoding: gzip``.
+
+    Raises
+    ------
+    DataError
+        Naming ``name``, for gzip data that cannot be decompressed (a truncated file).
+
+    Examples
+    --------
+    >>> gunzipped("a.csv", gzip.compress(b"Div,Date")), gunzipped("b.csv", b"Div,Date")
+    (b'Div,Date', b'Div,Date')
+    """
+    if data[:2] != GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(name, None, None, f"cannot decompress gzip data: {exc}") from exc
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import lzma
 import tarfile
+import zlib
 from pathlib import Path
+
+from marketcast.data.files import gunzipped
+from marketcast.data.validation import DataError
 
 #: Where the bundled copy of the football data lives inside the installed package.
 BUNDLED_FOOTBALL = Path(__file__).resolve().parent / "bundled" / "football.tar.xz"
@@ -65,7 +70,11 @@ def build_bundle(
 def read_archive_csvs(
     path: str | Path, *, include_manifest: bool = False
 ) -> list[tuple[str, bytes]]:
-    """Read the ``*.csv`` members of a tar archive into memory, sorted by member name.
+    """Read the ``*.csv`` and ``*.csv.gz`` members of a tar archive, sorted by member name.
+
+    The members are chosen as a folder's files are (``iter_csv_files``): hidden members (a
+    macOS ``._2022-2023.csv`` beside the real file) and ``MANIFEST.csv`` are skipped, and
+    gzip members are decompressed.
 
     Parameters
     ----------
@@ -77,19 +86,28 @@ def read_archive_csvs(
     Returns
     -------
     list of (member name, bytes)
+
+    Raises
+    ------
+    DataError
+        Naming the archive, when it cannot be read (truncated, not a tar archive).
     """
     out: list[tuple[str, bytes]] = []
-    with tarfile.open(path, mode="r:*") as tar:
-        for member in tar.getmembers():
-            name = member.name
-            if not member.isfile() or not name.lower().endswith(".csv"):
-                continue
-            if not include_manifest and Path(name).name.upper() == MANIFEST_NAME.upper():
-                continue
-            handle = tar.extractfile(member)
-            if handle is None:
-                continue
-            out.append((name, handle.read()))
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            for member in tar.getmembers():
+                name = member.name
+                if not member.isfile() or not name.lower().endswith((".csv", ".csv.gz")):
+                    continue
+                if any(part.startswith(".") for part in Path(name).parts):
+                    continue
+                if not include_manifest and Path(name).name.upper() == MANIFEST_NAME.upper():
+                    continue
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    out.append((name, gunzipped(f"{path}:{name}", handle.read())))
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise DataError(str(path), None, None, f"cannot read archive: {exc}") from exc
     out.sort(key=lambda item: item[0])
     return out
 

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from marketcast.data.files import GZIP_MAGIC, gunzipped
 from marketcast.data.validation import (
     OVERROUND_RANGE,
     OVERROUND_RANGE_BEST,
@@ -518,7 +519,12 @@ def read_csv_sources(
     archives = [Path(p) for p in paths if is_archive(Path(p))]
     plain = [p for p in paths if not is_archive(Path(p))]
     for archive in archives:
-        sources.extend(read_archive_csvs(archive))
+        try:
+            sources.extend(read_archive_csvs(archive))
+        except DataError as err:
+            if raise_on_error:
+                raise
+            errors.append(err)
     for path in iter_csv_files(plain):
         try:
             sources.append((str(path), _read_bytes(path)))
@@ -535,19 +541,14 @@ def _read_bytes(path: Path) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(str(path), None, None, f"cannot read file: {exc}") from exc
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(str(path), None, None, f"cannot decompress gzip data: {exc}") from exc
+    return gunzipped(str(path), data)
 
 
 def first_line(path: Path) -> str:
     """The first line of a CSV file (gunzipped like `read_csv_sources`), or "" when unreadable."""
     try:
         with path.open("rb") as raw:
-            gzipped = raw.read(2) == b"\x1f\x8b"
+            gzipped = raw.read(2) == GZIP_MAGIC
         opener = gzip.open if gzipped else open
         with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
             return _LINE_BREAK.split(handle.readline(), maxsplit=1)[0]
@@ -570,7 +571,8 @@ def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
+        # a UTF-8 byte-order mark before Latin-1 text: without this the first column is "ï»¿Div"
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
         report.repair("latin1_decoded_files")
         report.add_issue(Issue(name, None, None, "not_utf8_decoded_as_latin1"))
     return text
@@ -642,10 +644,13 @@ def _read_frame(
     """Parse a file's text; return the frame of its non-blank rows and their line numbers.
 
     Each physical line is one row: a quote left open would otherwise swallow the rest of the
-    file into one field. A row with fewer fields than the header is padded, one with more is
-    cut when the extra fields are blank (both counted as ``ragged_rows``, with an issue). A row
-    whose extra fields hold values, or whose quotes do not close, cannot be aligned with the
-    header: it is dropped as ``malformed_row`` with an issue naming the line.
+    file into one field. A row must have a field for every *named* column: it may stop short
+    of the header's unnamed trailing columns (``...,BbAvAHA,,,``), and is then padded (counted
+    as ``ragged_rows``, with an issue). Any other row with more or fewer fields than the header
+    is dropped as ``malformed_row``, with an issue naming the line: a comma added or lost in one
+    field moves every later column, and a blank last cell makes an added one look like a
+    harmless trailing comma, so no such row can be told apart from one whose odds would be read
+    a column off. So is a row whose quotes do not close.
     """
     lines = _split_lines(text)
     if not lines or not lines[0].strip():
@@ -656,6 +661,7 @@ def _read_frame(
         raise DataError(name, 1, None, f"cannot parse the header: {exc}") from exc
     names = _clean_header(name, header, report)
     width = len(names)
+    named_width = max((i + 1 for i, raw in enumerate(header) if raw.strip()), default=width)
     kept: list[str] = [lines[0]]
     numbers: list[int] = []
     for number, line in enumerate(lines[1:], start=2):
@@ -671,7 +677,7 @@ def _read_frame(
         except csv.Error as exc:
             _malformed(report, name, number, f"cannot split the row: {exc}")
             continue
-        if len(fields) > width and any(f.strip() for f in fields[width:]):
+        if not named_width <= len(fields) <= width:
             _malformed(report, name, number, f"{len(fields)} fields, the header has {width}")
             continue
         if len(fields) != width:
@@ -679,7 +685,7 @@ def _read_frame(
             report.add_issue(
                 Issue(name, number, None, "ragged_row_aligned", f"{len(fields)} fields of {width}")
             )
-            line = _join_fields((fields + [""] * width)[:width])
+            line = _join_fields(fields + [""] * (width - len(fields)))
         kept.append(line)
         numbers.append(number)
     try:

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from marketcast.data.files import write_atomic
+from marketcast.data.files import gunzipped, write_atomic
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.football_data import load_football_sources
 
@@ -132,6 +132,17 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float) -> byt
     raise PullError(url, f"{last} (gave up after {attempts(retries + 1)})")
 
 
+def _check_download(url: str, target: Path, data: bytes) -> IntegrityReport:
+    """Load the download under the name it will be saved as, so the loader applies the rules
+    it will apply to the saved file (the season window the name ``2022-2023.csv`` sets: a URL
+    carries no season, and a server answering with another season's file was accepted, then
+    had every row dropped once saved). Errors name the URL."""
+    try:
+        return load_football_sources([(str(target), data)]).report
+    except DataError as err:
+        raise DataError(url, err.row, err.field, err.reason, err.value) from err
+
+
 def _matches_in(path: Path) -> int:
     """Matches the loader keeps from the file at ``path``; 0 when it is missing or unreadable."""
     if not path.is_file():
@@ -212,9 +223,12 @@ def pull_football(
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first
     written: list[Path] = []
     for (league, season), url in zip(jobs, urls, strict=True):
-        data = _fetch(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        # a server may answer with Content-Encoding: gzip, which urllib leaves compressed
+        data = gunzipped(
+            url, _fetch(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        )
         target = out_dir / league / f"{season}.csv"
-        report = load_football_sources([(url, data)]).report
+        report = _check_download(url, target, data)
         if report.rows_kept == 0:
             raise PullError(url, f"no matches in the download ({report.summary('matches')})")
         n_existing = _matches_in(target)

@@ -160,7 +160,9 @@ def evaluate_football(
     _check_json_target(json_out)
     data = load_football(data_paths)
     if data.matches.empty:
-        raise ValueError(f"no matches found in {', '.join(data_paths)}")
+        raise ValueError(
+            f"no matches found in {', '.join(data_paths)} ({data.report.summary('matches')})"
+        )
     mask = test_mask_between(data.matches, start, end)
     _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
@@ -243,10 +245,16 @@ def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
 def _football_check(football_paths: list[str], given: list[str]) -> dict[str, Any]:
     data = load_football(football_paths or None, on_error="collect")
     report = data.report.to_dict()
+    where = ", ".join(given) if given else "the bundle"
+    problem = None
     if report.get("files_read", 0) == 0 and not report.get("errors"):
-        where = ", ".join(given) if given else "the bundle"
+        problem = "no CSV files found"
+    elif report.get("rows_read", 0) > 0 and report.get("rows_kept", 0) == 0:
+        # every row dropped is not a clean bill of health (it was "ok": true, exit 0)
+        problem = f"no match kept of the {report['rows_read']:,} rows read (see dropped)"
+    if problem is not None:
         report.setdefault("errors", []).append(
-            {"file": where, "row": None, "field": None, "reason": "no CSV files found"}
+            {"file": where, "row": None, "field": None, "reason": problem}
         )
         report["ok"] = False
     return report
