@@ -81,7 +81,8 @@ class Setup:
 
     def service(self, clock: Any = None) -> CryptoService:
         latest = self.prepared.data.candles["open_time_utc"].max().to_pydatetime()
-        fixed = clock or (lambda: latest + timedelta(hours=1, minutes=5))
+        # five minutes after the hour the next bar closes, so pushing it is legitimate
+        fixed = clock or (lambda: latest + timedelta(hours=2, minutes=5))
         settings = CryptoSettings(candle_paths=(str(self.candle_dir),))
         service = CryptoService(self.registry, settings, clock=fixed)
         service.reload()

@@ -122,6 +122,25 @@ def test_an_unknown_team_after_a_cache_hit_is_named_at_its_request_position(
     assert error["input"] == "Nobody"
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_probes_answer_head(client: TestClient, path: str) -> None:
-    assert client.head(path).status_code == 200
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/readyz", "/v1/models", "/v1/rankings", "/metrics", "/v1/crypto/status"],
+)
+def test_every_get_route_answers_head_without_a_body(client: TestClient, path: str) -> None:
+    """HEAD was a 405 everywhere but on the probes."""
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+@pytest.mark.parametrize(
+    "odds",
+    [(1.20, 2.00, 15.00), (1.04, 2.50, 26.00)],
+)
+def test_a_booksum_exactly_on_the_bound_is_accepted(
+    client: TestClient, fixture_body: dict[str, Any], odds: tuple[float, float, float]
+) -> None:
+    """They sum to 1.4000000000000001 in floating point and were refused as 'outside 1.4'."""
+    fixture_body["odds"]["1x2"] = dict(zip(("home", "draw", "away"), odds, strict=True))
+    assert client.post("/v1/forecast", json=fixture_body).status_code == 200

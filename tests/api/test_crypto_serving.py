@@ -246,6 +246,22 @@ def test_a_bad_bar_is_422_naming_row_and_field(
     assert kind.replace("_", " ") in detail["msg"] or kind in detail["msg"]
 
 
+def test_a_bar_is_accepted_once_it_has_closed_give_or_take_the_feeds_clock_skew(
+    service: CryptoService,
+) -> None:
+    """A bar opening at the clock was accepted: it stayed for good, the real one a duplicate."""
+    latest_open = service.snapshot().store.candles["open_time_utc"].max()
+    bars = next_bars(service.snapshot().store.candles, 0.0)  # open at latest_open + 1 h
+    service.clock = lambda: (latest_open + _HOUR).to_pydatetime()  # they have just opened
+    with make_client(service) as client:
+        detail = assert_refused(client, service, "/v1/crypto/candles", {"bars": bars})
+        assert detail["type"] == "timestamp_out_of_range"
+        assert "must have closed by the server's clock" in detail["msg"]
+        # their close is 30 s away: a feed whose clock runs that far ahead is not refused
+        service.clock = lambda: (latest_open + 2 * _HOUR - pd.Timedelta(seconds=30)).to_pydatetime()
+        assert client.post("/v1/crypto/candles", json={"bars": bars}, headers=AUTH).is_success
+
+
 def test_a_bar_whose_quote_volume_overflows_is_422(
     client: TestClient, service: CryptoService
 ) -> None:

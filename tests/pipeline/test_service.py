@@ -297,6 +297,9 @@ def test_a_fixture_before_the_champions_data_is_refused(registry: Registry) -> N
     service = ChampionService(registry)
     service.reload()
     as_of = service.snapshot().champions["1x2"].state.as_of_utc
+    last = FixtureIn.model_validate({**_fixture().model_dump(by_alias=True), "kickoff": as_of})
+    with pytest.raises(ValueError, match="before the champion's data ends"):
+        service.forecast([last])  # the last match in the data is itself in the past
     past = FixtureIn.model_validate(
         {**_fixture().model_dump(by_alias=True), "kickoff": "2005-08-13T14:00:00Z"}
     )
@@ -352,3 +355,69 @@ def test_rolling_back_an_unknown_market_is_a_lookup_error(registry: Registry) ->
     service.reload()
     with pytest.raises(LookupError, match="unknown market 'zz'"):
         service.rollback("zz")
+
+
+def test_a_damaged_secondary_market_leaves_the_rest_served(
+    registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged ou25 pointer failed every reload: a 1X2 promotion moved its pointer, then
+    answered "failed" while the server kept the old champion."""
+    copy = _copy(registry, tmp_path)
+    (Path(copy.root) / "football" / "ou25" / "champion.json").write_text("nonsense")
+    service = ChampionService(copy)
+    with caplog.at_level("WARNING", logger="marketcast.serving.service"):
+        service.reload()
+    assert set(service.snapshot().champions) == {"1x2", "ah"}
+    assert "football/ou25 left out of this snapshot" in caplog.text
+    elo = copy.latest_version("football", "1x2", "elo")
+    assert elo is not None
+    service.promote("1x2", "elo", elo)
+    assert service.snapshot().champions["1x2"].version == elo
+
+
+def test_after_a_rollback_the_champion_stands_for_its_model_in_the_blend(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The newer version rolled back from stayed in the cloud blend as the model's latest."""
+    copy = _copy(registry, tmp_path)
+    service = ChampionService(copy)
+    service.reload()
+    [older] = copy.versions("football", "1x2", "elo")
+    files = copy.load_files("football", "1x2", "elo", older)
+    manifest = copy.manifest("football", "1x2", "elo", older).model_copy(update={"version": None})
+    newer = copy.register("football", "1x2", "elo", files, manifest)
+    service.promote("1x2", "elo", older)
+    service.promote("1x2", "elo", newer)
+    service.rollback("1x2")
+    members = {m.name: m.version for m in service.snapshot().members["1x2"]}
+    assert members["elo"] == older == service.snapshot().champions["1x2"].version
+
+
+def test_rolling_back_with_no_earlier_champion_is_a_lookup_error(
+    registry: Registry, tmp_path: Path
+) -> None:
+    service = ChampionService(_copy(registry, tmp_path))
+    service.reload()
+    with pytest.raises(LookupError, match="nothing to roll back to"):
+        service.rollback("ah")
+
+
+def test_promotions_at_the_same_time_keep_every_history_entry(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Two promotes could each read the pointer before the other wrote it: one entry was lost."""
+    copy = _copy(registry, tmp_path)
+    service = ChampionService(copy)
+    service.reload()
+    versions = {m.model_name: m.version for m in copy.list_models("football", "1x2")}
+    before = len(copy.champion_history("football", "1x2"))
+    names = ["elo", "dixon_coles", "lightgbm", "neural"]
+    threads = [
+        threading.Thread(target=service.promote, args=("1x2", name, versions[name]))
+        for name in names
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(copy.champion_history("football", "1x2")) == before + len(names)

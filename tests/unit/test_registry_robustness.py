@@ -259,3 +259,15 @@ def test_a_missing_local_root_can_still_be_opened_and_registered_into(root: Path
     assert not root.exists()
     version = register(registry, "market")
     assert registry.versions("football", "1x2", "market") == [version]
+
+
+def test_an_unreadable_manifest_is_a_damaged_version_naming_the_file(
+    root: Path, registry: Registry
+) -> None:
+    """Promoting onto it answered 422 with pydantic's raw dump of the file's bytes."""
+    version = register(registry, "elo")
+    manifest = market_dir(root) / "elo" / version / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])
+    with pytest.raises(ArtifactIntegrityError, match=f"manifest {manifest} is unreadable") as info:
+        registry.set_champion("football", "1x2", "elo", version, "manual promotion")
+    assert "input_value" not in str(info.value)

@@ -384,7 +384,12 @@ class Registry:
             raise ModelNotFoundError(
                 f"no model {vertical}/{market}/{model_name} version {version} in {self.root}"
             ) from None
-        manifest = Manifest.model_validate_json(raw)
+        try:
+            manifest = Manifest.model_validate_json(raw)
+        except ValidationError as error:
+            raise ArtifactIntegrityError(
+                f"manifest {path} is unreadable ({_short_error(error)})"
+            ) from error
         if (manifest.vertical, manifest.market, manifest.model_name, manifest.version) != (
             vertical,
             market,

@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from marketcast.registry.manifest import ArtifactIntegrityError
@@ -254,9 +255,6 @@ def create_app(
             return JSONResponse({"status": "ready", "snapshot_id": service.snapshot_id})
         return JSONResponse({"status": "loading"}, status_code=503)
 
-    for probe in (healthz, readyz):  # HEAD too: load balancers often probe with it
-        app.add_api_route(f"/{probe.__name__}", probe, methods=["HEAD"], include_in_schema=False)
-
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         """Prometheus text exposition of this app's registry."""
@@ -305,12 +303,29 @@ def create_app(
         _check_identifiers(market=body.market)
         return admin_call("rollback", lambda: service.rollback(body.market))
 
+    _answer_head_like_get(app.router)
     if crypto is not None:
-        app.include_router(crypto_router(crypto, settings))
+        crypto_routes = crypto_router(crypto, settings)
+        _answer_head_like_get(crypto_routes)
+        app.include_router(crypto_routes)
     known_paths = {getattr(route, "path", "") for route in app.routes}
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
     return app
+
+
+def _answer_head_like_get(router: APIRouter) -> None:
+    """HEAD on every GET route, as HTTP expects (it was a 405, counted as an error, except on
+    the probes); the server sends the GET answer's headers without its body."""
+    for route in list(router.routes):
+        if isinstance(route, APIRoute) and "GET" in (route.methods or set()):
+            router.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=["HEAD"],
+                include_in_schema=False,
+                dependencies=route.dependencies,
+            )
 
 
 def json_safe(value: Any) -> Any:

@@ -66,6 +66,11 @@ _UNIVERSE_CHECK: dict[str, Literal["liquidity", "cost", "staleness"]] = {
 }
 
 
+#: How far ahead of the server's clock a feed's may run: a bar is accepted once the server's
+#: clock is within this of the bar's close.
+CLOCK_SKEW = pd.Timedelta(seconds=60)
+
+
 class UnknownNameError(LookupError):
     """An unknown pair or horizon (answered as 422 naming it)."""
 
@@ -410,15 +415,18 @@ class CryptoService:
             _check_pairs(frame, set(store.pairs))
             try:
                 now = self._now()
-                # a bar must have begun by the server's clock; that it has closed is the feed's
-                # word (a feed whose clock runs a second ahead would otherwise be refused)
-                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=now)
+                # a bar must have closed by the server's clock, give or take CLOCK_SKEW for a
+                # feed whose clock runs a little ahead: a bar accepted early (it opened at the
+                # clock) stayed in the store for good, and the real one was a duplicate_bar
+                latest_open = now - pd.Timedelta(hours=1) + CLOCK_SKEW
+                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
             except DataError as err:
                 row = (err.row or 1) - 1
                 message = err.reason
                 if err.reason == "timestamp_out_of_range":
                     message += (
-                        f": a pushed bar must open by the server's clock ({now}) and after 2009"
+                        f": a pushed bar must have closed by the server's clock ({now}, give "
+                        f"or take {CLOCK_SKEW.seconds} s) and open after 2009"
                     )
                 raise CandleRejectedError(
                     row, err.field or "", err.reason, message, err.value
@@ -441,7 +449,8 @@ class CryptoService:
                 self._catch_up()
             store = self._snapshot.store
             _check_pairs(frame, set(store.pairs))
-            _check_not_after(frame, "funding_time_utc", self._now())
+            # times were rounded to the second: an event 0.6 s after T is compared as T + 1 s
+            _check_not_after(frame, "funding_time_utc", self._now().ceil("s"))
             _check_order(frame, store.last_funding_by_pair(), "funding_time_utc", "funding")
             return self._commit(rates, funding=frame)
 

@@ -51,7 +51,8 @@ def checked_booksum(*odds: float) -> None:
     """
     low, high = OVERROUND_RANGE_BEST
     total = sum(1.0 / o for o in odds)
-    if not low <= total <= high:
+    # 1.20/2.00/15.00 sums to 1.4000000000000001 in floating point: the bounds are inclusive
+    if not low - 1e-9 <= total <= high + 1e-9:
         raise ValueError(
             f"the prices' booksum (sum of 1/odds) is {total:.3f}, outside [{low}, {high}]: "
             "check the odds"

@@ -20,6 +20,7 @@ from marketcast.features.football_state import FeatureState, UnknownFixtureError
 from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model
 from marketcast.registry import Registry
 from marketcast.registry.manifest import Manifest
+from marketcast.registry.store import RegistryError
 from marketcast.serving.explain import LLMExplainer, template_explanation
 from marketcast.serving.protocol import UnknownTeamError
 from marketcast.serving.schemas import (
@@ -110,6 +111,7 @@ class ChampionService:
         self.settings = settings or ServiceSettings()
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
+        self._admin_lock = threading.Lock()
         self._loaded_cache: dict[tuple[str, str, str], LoadedModel] = {}
 
     # -- protocol properties -------------------------------------------------------------------
@@ -164,24 +166,33 @@ class ChampionService:
             pointers: dict[str, dict[str, Any]] = {}
             decisions: dict[str, dict[str, Any]] = {}
             for market in MARKETS:
-                record = self.registry.champion(VERTICAL, market.value)
-                if record is None:
+                try:
+                    record = self.registry.champion(VERTICAL, market.value)
+                    if record is None:
+                        continue
+                    champion = self._load(market.value, record.model_name, record.version)
+                except (RegistryError, ValueError, LookupError, OSError) as exc:
+                    if market is MarketKind.ONE_X_TWO:
+                        raise  # nothing can be served without it
+                    # a damaged secondary market must not block the others (nor make a 1X2
+                    # promotion that already moved its pointer answer "failed")
+                    log.warning("%s/%s left out of this snapshot: %s", VERTICAL, market.value, exc)
                     continue
+                champions[market.value] = champion
                 pointers[market.value] = record.model_dump(
                     mode="json", include={"promoted_utc", "reason"}
                 )
                 decision = self.registry.latest_decision(VERTICAL, market.value)
                 if decision is not None:
                     decisions[market.value] = decision.model_dump(mode="json")
-                champions[market.value] = self._load(
-                    market.value, record.model_name, record.version
-                )
+                # the champion stands for its model, whichever version is the latest: after a
+                # rollback the newer version rolled back from must not join the cloud blend
                 members[market.value] = [
                     member
                     for name, version in self._latest_versions(market.value)
                     if (
-                        member := champions[market.value]
-                        if (name, version) == (record.model_name, record.version)
+                        member := champion
+                        if name == record.model_name
                         else self._load_member(market.value, name, version)
                     )
                     is not None
@@ -503,10 +514,13 @@ class ChampionService:
         The version is loaded first, exactly as a reload would load it: a version that fails
         (a file that no longer matches its manifest, no feature state) leaves the champion
         pointer where it was, instead of moving it to a model no server could start with.
+        Promotions and rollbacks of this service run one at a time (two at once could each read
+        the pointer before the other wrote it, and one history entry was lost).
         """
-        self._load(market, model_name, version)
-        self.registry.set_champion(VERTICAL, market, model_name, version, "promoted via API")
-        return self.reload()
+        with self._admin_lock:
+            self._load(market, model_name, version)
+            self.registry.set_champion(VERTICAL, market, model_name, version, "promoted via API")
+            return self.reload()
 
     def rollback(self, market: str) -> dict[str, Any]:
         """Restore the previous champion of ``market``, then reload (checked like `promote`)."""
@@ -514,11 +528,13 @@ class ChampionService:
             raise LookupError(
                 f"unknown market {market!r}; football has {[m.value for m in MARKETS]}"
             )
-        history = self.registry.champion_history(VERTICAL, market)
-        if history:
+        with self._admin_lock:
+            history = self.registry.champion_history(VERTICAL, market)
+            if not history:
+                raise LookupError(f"nothing to roll back to: {market} has no earlier champion")
             self._load(market, history[-1].model_name, history[-1].version)
-        self.registry.rollback(VERTICAL, market)
-        return self.reload()
+            self.registry.rollback(VERTICAL, market)
+            return self.reload()
 
 
 def edge_confidence(p_champion: np.ndarray, market_p: np.ndarray) -> np.ndarray:
@@ -601,7 +617,7 @@ def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> Non
     as_of = pd.Timestamp(as_of_utc)
     as_of = as_of.tz_localize(UTC) if as_of.tzinfo is None else as_of
     for fixture in fixtures:
-        if pd.Timestamp(fixture.kickoff) < as_of:
+        if pd.Timestamp(fixture.kickoff) <= as_of:  # the last match in the data is in the past
             raise ValueError(
                 f"{fixture.home} v {fixture.away}: kickoff {fixture.kickoff.isoformat()} is "
                 f"before the champion's data ends "
