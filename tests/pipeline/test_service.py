@@ -312,6 +312,14 @@ def _copy(registry: Registry, tmp_path: Path) -> Registry:
     return Registry(str(tmp_path / "registry"))
 
 
+def _served_copy(registry: Registry, tmp_path: Path) -> tuple[Registry, ChampionService]:
+    """A copy of the module's registry (tests may damage or promote in it) and its service."""
+    copy = _copy(registry, tmp_path)
+    service = ChampionService(copy)
+    service.reload()
+    return copy, service
+
+
 def _corrupt(registry: Registry, market: str, name: str) -> str:
     version = registry.latest_version("football", market, name)
     assert version is not None
@@ -379,9 +387,7 @@ def test_after_a_rollback_the_champion_stands_for_its_model_in_the_blend(
     registry: Registry, tmp_path: Path
 ) -> None:
     """The newer version rolled back from stayed in the cloud blend as the model's latest."""
-    copy = _copy(registry, tmp_path)
-    service = ChampionService(copy)
-    service.reload()
+    copy, service = _served_copy(registry, tmp_path)
     [older] = copy.versions("football", "1x2", "elo")
     files = copy.load_files("football", "1x2", "elo", older)
     manifest = copy.manifest("football", "1x2", "elo", older).model_copy(update={"version": None})
@@ -396,8 +402,7 @@ def test_after_a_rollback_the_champion_stands_for_its_model_in_the_blend(
 def test_rolling_back_with_no_earlier_champion_is_a_lookup_error(
     registry: Registry, tmp_path: Path
 ) -> None:
-    service = ChampionService(_copy(registry, tmp_path))
-    service.reload()
+    _, service = _served_copy(registry, tmp_path)
     with pytest.raises(LookupError, match="nothing to roll back to"):
         service.rollback("ah")
 
@@ -406,9 +411,7 @@ def test_promotions_at_the_same_time_keep_every_history_entry(
     registry: Registry, tmp_path: Path
 ) -> None:
     """Two promotes could each read the pointer before the other wrote it: one entry was lost."""
-    copy = _copy(registry, tmp_path)
-    service = ChampionService(copy)
-    service.reload()
+    copy, service = _served_copy(registry, tmp_path)
     versions = {m.model_name: m.version for m in copy.list_models("football", "1x2")}
     before = len(copy.champion_history("football", "1x2"))
     names = ["elo", "dixon_coles", "lightgbm", "neural"]
