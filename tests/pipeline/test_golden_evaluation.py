@@ -12,7 +12,7 @@ import pandas as pd
 
 from marketcast.datasets.football_data import FootballData
 from marketcast.evaluation.backtest import BacktestConfig
-from marketcast.evaluation.football import evaluate_predictions
+from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
 from marketcast.evaluation.walk_forward import walk_forward_predict
 from marketcast.models.factory import make_model
 from marketcast.types import MarketKind
@@ -21,22 +21,40 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "epl_2022_evaluation.json"
 MODELS = ("market", "elo", "dixon_coles")
 
 
-def _evaluate(epl: FootballData, X: pd.DataFrame) -> dict[str, Any]:
+def _evaluation(epl: FootballData, X: pd.DataFrame, **backtest: Any) -> FootballEvaluation:
     mask = (epl.matches["kickoff_utc"] >= pd.Timestamp("2022-01-01", tz="UTC")).to_numpy()
     y = epl.matches[["home_goals", "away_goals"]].to_numpy()
     markets = tuple(MarketKind)
     predictions = walk_forward_predict(
         X, y, mask, {m: make_model(m, seed=1) for m in MODELS}, markets, step_days=7
     )
-    evaluation = evaluate_predictions(
+    return evaluate_predictions(
         epl,
         X,
         predictions,
         markets,
         demargin_method="shin",
-        backtest=BacktestConfig(n_bootstrap=200, seed=1),
+        backtest=BacktestConfig(**{"n_bootstrap": 200, "seed": 1, **backtest}),
     )
-    return evaluation.to_contract_json()
+
+
+def _evaluate(epl: FootballData, X: pd.DataFrame) -> dict[str, Any]:
+    return _evaluation(epl, X).to_contract_json()
+
+
+def test_handicap_pushes_are_bet_and_refunded_not_left_out(
+    epl: FootballData, epl_features: pd.DataFrame
+) -> None:
+    """Pushes were dropped from the backtest with the scores: bets chosen by their result."""
+    ah = _evaluation(epl, epl_features, staking="flat", min_edge=0.0).markets["ah"]
+    summary = ah.summary
+    assert summary["backtest_rows"] > summary["n"]  # the whole-line pushes, among others
+    refunded = 0
+    for curve in ah.profit_curves.values():
+        cumulative = np.asarray(curve["cumulative_profit"], dtype=float)
+        steps = np.diff(np.concatenate([[0.0], cumulative]))
+        refunded += int(np.sum(np.isclose(steps, 0.0)))  # only a push settles at exactly 0
+    assert refunded > 0
 
 
 def _rounded(obj: Any) -> Any:

@@ -159,7 +159,19 @@ def _evaluate_market(
     rows = np.flatnonzero(valid)
     labels = labels_all[rows]
     leagues = data.matches["league"].to_numpy()[rows]
-    kickoff = data.matches["kickoff_utc"].iloc[rows]
+    # Bets are chosen before kick-off, so the backtest must not drop a match for how it ended:
+    # a handicap push is a bet placed and refunded (profit 0), left out of the scores only (a
+    # probability of "home covers" is conditional on no push). Every check that does not look
+    # at the result still applies (a quarter line is known before kick-off).
+    line_known = (
+        np.isfinite(X["ah_line"].to_numpy(dtype=float))
+        if market is MarketKind.ASIAN_HANDICAP
+        else np.ones(len(labels_all), dtype=bool)
+    )
+    bet_checks = [c for c in checks if c[0] != "unsettled"] + [("no_line", line_known)]
+    bet_rows = np.flatnonzero(_first_failed_check(predictions.test_mask, bet_checks)[0])
+    bet_kickoff = data.matches["kickoff_utc"].iloc[bet_rows]
+    bet_leagues = data.matches["league"].to_numpy()[bet_rows]
 
     yardsticks = {"closing": closing_p[rows], "prematch": prematch_p[rows]}
     forecasts = {name: p[rows] for name, p in engines.items()}
@@ -174,18 +186,25 @@ def _evaluate_market(
 
     odds_taken, _ = odds_matrix(data, market, Timing.PREMATCH, bookmaker)
     k = len(OUTCOMES[market])
-    odds_taken = odds_taken[rows, :k]
-    line = X["ah_line"].to_numpy(dtype=float)[rows] if market is MarketKind.ASIAN_HANDICAP else None
-    profits = profit_matrix(market, odds_taken, y_goals[rows, 0], y_goals[rows, 1], line)
+    odds_taken = odds_taken[bet_rows, :k]
+    line = (
+        X["ah_line"].to_numpy(dtype=float)[bet_rows]
+        if market is MarketKind.ASIAN_HANDICAP
+        else None
+    )
+    profits = profit_matrix(market, odds_taken, y_goals[bet_rows, 0], y_goals[bet_rows, 1], line)
+    bet_forecasts = {name: p[bet_rows] for name, p in engines.items()}
+    bet_closing = closing_p[bet_rows]
     backtests: dict[str, Any] = {}
     profit_curves: dict[str, Any] = {}
-    for name, p in forecasts.items():
-        bt = run_backtest(p, odds_taken, profits, yardsticks["closing"], kickoff, backtest)
+    for name, p in bet_forecasts.items():
+        bt = run_backtest(p, odds_taken, profits, bet_closing, bet_kickoff, backtest)
         backtests[name] = bt.to_dict()
         curve = bt.bets
         profit_curves[name] = {
             "kickoff_utc": [
-                ts.strftime("%Y-%m-%dT%H:%M:%SZ") for ts in kickoff.iloc[curve["row"].to_numpy()]
+                ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+                for ts in bet_kickoff.iloc[curve["row"].to_numpy()]
             ]
             if len(curve)
             else [],
@@ -203,6 +222,7 @@ def _evaluate_market(
         "ratio_to_closing": ratio,
         "n": len(rows),
         "not_scored": not_scored,
+        "backtest_rows": len(bet_rows),
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,
     }
@@ -217,14 +237,10 @@ def _evaluate_market(
         lg_ratio = {name: s["log_loss"] / lg_close for name, s in lg_engines.items()}
         lg_ratio["prematch"] = lg_market["prematch"]["log_loss"] / lg_close
         lg_bt = {}
-        for name, p in forecasts.items():
+        b = bet_leagues == league
+        for name, p in bet_forecasts.items():
             bt = run_backtest(
-                p[m],
-                odds_taken[m],
-                profits[m],
-                yardsticks["closing"][m],
-                kickoff[m],
-                league_backtest,
+                p[b], odds_taken[b], profits[b], bet_closing[b], bet_kickoff[b], league_backtest
             )
             summary_bt = bt.to_dict()
             lg_bt[name] = {key: summary_bt[key] for key in ("roi", "n_bets", "clv")}
