@@ -46,7 +46,7 @@ def _iso_date_text(value: Any) -> Any:
 def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> dict[str, Any]:
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{what} for unknown models {unknown}; models are {', '.join(known)}")
+        raise ValueError(f"{what}: unknown models {unknown}; models are {', '.join(known)}")
     return values
 
 
@@ -138,6 +138,12 @@ class FootballRunConfig(_Frozen):
     def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return _known_keys(value, FOOTBALL_MODELS, "model_params")
 
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _known_keys(dict.fromkeys(value), FOOTBALL_MODELS, "models")
+        return tuple(dict.fromkeys(value))
+
 
 def load_config(path: str | Path | None) -> FootballRunConfig:
     """Load a YAML run config; ``None`` gives the defaults.
@@ -207,7 +213,7 @@ class CryptoCosts(_Frozen):
     taker_fee_rate: float = Field(0.001, ge=0, lt=0.05)
     use_taker: bool = True
     spread_method: Literal["abdi_ranaldo", "corwin_schultz", "fixed"] = "abdi_ranaldo"
-    fixed_spread: float = Field(0.0005, ge=0)
+    fixed_spread: float = Field(0.0005, ge=0, lt=0.5)
     min_spread: float = Field(0.0001, ge=0, description="floor under the estimated spread")
     slippage_model: Literal["square_root", "linear", "none"] = "square_root"
     slippage_coef: float = Field(1.0, ge=0)
@@ -269,6 +275,14 @@ class CryptoRunConfig(_Frozen):
     @classmethod
     def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return _known_keys(value, CRYPTO_MODELS, "model_params")
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _known_keys(dict.fromkeys(value), CRYPTO_MODELS, "models")  # a traceback, late, before
+        if set(value) == {"consensus"}:
+            raise ValueError("consensus votes over the other models: name at least one of them")
+        return tuple(dict.fromkeys(value))  # a model named twice runs once
 
 
 def load_crypto_config(path: str | Path | None) -> CryptoRunConfig:

@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
         ),
         ("walk_forward:\n  retrain_every_steps: {elo: 0}\n", "at least 1 step"),  # was taken as 1
         ("walk_forward:\n  retrain_every_steps: {elon: 2}\n", "unknown models ['elon']"),
-        ("model_params:\n  elon: {k: 1}\n", "model_params for unknown models ['elon']"),
+        ("model_params:\n  elon: {k: 1}\n", "model_params: unknown models ['elon']"),
         ("walk_forward:\n  end: 2022-09-01\n", "end without start"),  # end was ignored
         ("walk_forward:\n  start: 01/10/2021\n", "not an ISO 8601 date"),
         ("walk_forward:\n  start: 2023-02-30\n", "not a valid date or time"),  # no file named

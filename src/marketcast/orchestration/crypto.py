@@ -29,7 +29,7 @@ from rich.table import Table
 from marketcast.config import CryptoRunConfig
 from marketcast.costs import CostModel, round_trip_cost_rate, window_sums
 from marketcast.data.feature_store import frame_sha256, save_features
-from marketcast.datasets.crypto import CandleData, load_candles
+from marketcast.datasets.crypto import CandleData, load_candles, normalise_pair
 from marketcast.ensemble.regime import classify_regimes
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
 from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
@@ -120,8 +120,13 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     data = load_candles(paths or list(config.data.paths) or None, pairs=list(config.pairs) or None)
+    where = ", ".join(paths or list(config.data.paths)) or "the bundle"
+    found = set(data.candles["pair"].unique()) if not data.candles.empty else set()
+    missing = sorted({normalise_pair(p) for p in config.pairs} - found)
+    if missing:  # one mistyped pair was dropped without a word; all of them gave "no candles"
+        raise ValueError(f"pairs {missing} have no candles in {where}")
     if data.candles.empty:
-        raise ValueError(f"no candles found in {', '.join(paths or []) or 'the bundle'}")
+        raise ValueError(f"no candles found in {where}")
     timings["load_validate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -498,13 +503,17 @@ def shadow_test(
     Losses are negated per-period net returns on the same periods, so the registry's promotion
     rule (one-sided paired t-test at ``rule.alpha``) decides.
     """
-    if incumbent not in period_net:
+    first_champion = incumbent not in period_net  # no champion on record to defend
+    if first_champion:
         incumbent = DEFAULT_CHAMPION if DEFAULT_CHAMPION in period_net else next(iter(period_net))
     challengers = {
         name: float(np.nanmean(net)) for name, net in period_net.items() if name != incumbent
     }
     if not challengers:
-        return incumbent, {"promote": False, "reason": "no challenger", "champion": incumbent}
+        reason = (
+            "no champion yet, and no other model evaluated" if first_champion else "no challenger"
+        )
+        return incumbent, {"promote": False, "reason": reason, "champion": incumbent}
     challenger = max(challengers, key=lambda name: challengers[name])
     decision = decide_promotion(
         incumbent, -period_net[incumbent], challenger, -period_net[challenger], rule
@@ -550,6 +559,12 @@ def run_crypto(
     evaluation = evaluate_crypto(
         config, prepared, start=start, end=config.walk_forward.end, console=console
     )
+    if not evaluation.horizons:
+        raise ValueError(
+            f"nothing to evaluate between walk_forward.start {start} and end "
+            f"{config.walk_forward.end or 'the data end'}: no step produced a decision (the data "
+            f"runs {_data_span(prepared)}, and each step needs earlier bars to train on)"
+        )
     registry = Registry(config.registry_root)
     champions, decisions = _shadow_and_export(config, registry, prepared, evaluation, run_id)
     evaluation.timings.update(prepared.timings)
@@ -559,6 +574,11 @@ def run_crypto(
     )
     print_crypto_summary(console, evaluation, champions, run_dir, decisions)
     return CryptoRun(run_id, run_dir, evaluation, champions, summary)
+
+
+def _data_span(prepared: PreparedCrypto) -> str:
+    times = prepared.data.candles["open_time_utc"]
+    return f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}"
 
 
 def _default_start(prepared: PreparedCrypto) -> str:
@@ -585,6 +605,19 @@ def _shadow_and_export(
     export_jobs: list[Job] = []
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
+        if record is not None and record.model_name not in ev.period_net:
+            # the champion on record was not run, so nothing here was tested against it: it
+            # stays (it used to be replaced by this run's default, with "stays champion")
+            champions[horizon] = record.model_name
+            decisions[horizon] = {
+                "promote": False,
+                "champion": record.model_name,
+                "reason": (
+                    f"{record.model_name} {record.version} stays: this run did not evaluate it "
+                    f"(models: {', '.join(ev.period_net)}), so no challenger was tested against it"
+                ),
+            }
+            continue
         incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
