@@ -13,27 +13,14 @@ import pytest
 
 from marketcast.config import CryptoRunConfig, load_crypto_config
 from marketcast.orchestration.crypto import _shadow_and_export, prepare_crypto, shadow_test
-from marketcast.registry import Registry, build_manifest
+from marketcast.registry import Registry
 from marketcast.registry.promotion import PromotionRule
+from tests.unit.test_registry import make_manifest
 
 
 def _register_flat(registry: Registry) -> str:
     files = {"m.json": json.dumps({"name": "flat"}).encode()}
-    manifest = build_manifest(
-        model_name="flat",
-        vertical="crypto",
-        market="1d",
-        config={},
-        files=files,
-        data_sha256="d" * 64,
-        features_sha256="f" * 64,
-        training_window={
-            "start_utc": "2022-01-01T00:00:00Z",
-            "end_utc": "2023-01-01T00:00:00Z",
-            "n_matches": 10,
-        },
-        scores={"net_return": 0.0},
-    )
+    manifest = make_manifest("flat", files, vertical="crypto", market="1d")
     version = registry.register("crypto", "1d", "flat", files, manifest)
     registry.set_champion("crypto", "1d", "flat", version, "no champion yet")
     return version
