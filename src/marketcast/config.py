@@ -43,6 +43,12 @@ def _iso_date_text(value: Any) -> Any:
     return value
 
 
+def _distinct_models(value: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
+    """Known model names, each once (a model named twice runs once)."""
+    _known_keys(dict.fromkeys(value), known, "models")
+    return tuple(dict.fromkeys(value))
+
+
 def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> dict[str, Any]:
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -132,17 +138,10 @@ class FootballRunConfig(_Frozen):
     runs_dir: str = "runs"
 
     _name = field_validator("name")(_run_name)
-
-    @field_validator("model_params")
-    @classmethod
-    def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return _known_keys(value, FOOTBALL_MODELS, "model_params")
-
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _known_keys(dict.fromkeys(value), FOOTBALL_MODELS, "models")
-        return tuple(dict.fromkeys(value))
+    _models = field_validator("models")(lambda value: _distinct_models(value, FOOTBALL_MODELS))
+    _params = field_validator("model_params")(
+        lambda value: _known_keys(value, FOOTBALL_MODELS, "model_params")
+    )
 
 
 def load_config(path: str | Path | None) -> FootballRunConfig:
@@ -270,19 +269,17 @@ class CryptoRunConfig(_Frozen):
     runs_dir: str = "runs"
 
     _name = field_validator("name")(_run_name)
+    _models = field_validator("models")(lambda value: _crypto_models(value))
+    _params = field_validator("model_params")(
+        lambda value: _known_keys(value, CRYPTO_MODELS, "model_params")
+    )
 
-    @field_validator("model_params")
-    @classmethod
-    def _params_of_known_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return _known_keys(value, CRYPTO_MODELS, "model_params")
 
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _known_keys(dict.fromkeys(value), CRYPTO_MODELS, "models")  # a traceback, late, before
-        if set(value) == {"consensus"}:
-            raise ValueError("consensus votes over the other models: name at least one of them")
-        return tuple(dict.fromkeys(value))  # a model named twice runs once
+def _crypto_models(value: tuple[str, ...]) -> tuple[str, ...]:
+    models = _distinct_models(value, CRYPTO_MODELS)
+    if models == ("consensus",):
+        raise ValueError("consensus votes over the other models: name at least one of them")
+    return models
 
 
 def load_crypto_config(path: str | Path | None) -> CryptoRunConfig:

@@ -608,16 +608,23 @@ def _predict(loaded: LoadedModel, features: RequestFeatures, market: MarketKind)
     return np.asarray(p, dtype=float)
 
 
+@functools.lru_cache(maxsize=64)
+def _utc_instant(text: str) -> datetime:
+    """An ISO time as an aware datetime (UTC when naive), parsed once per distinct text: the
+    per-request check compares plain datetimes instead of building timestamps."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> None:
     """Refuse a fixture that kicked off before the champion's data ends.
 
     The feature state already holds results after such a kick-off, so its forecast would see
     the future (the look-ahead the design forbids); backtests go through ``evaluate``.
     """
-    as_of = pd.Timestamp(as_of_utc)
-    as_of = as_of.tz_localize(UTC) if as_of.tzinfo is None else as_of
+    as_of = _utc_instant(as_of_utc)
     for fixture in fixtures:
-        if pd.Timestamp(fixture.kickoff) <= as_of:  # the last match in the data is in the past
+        if fixture.kickoff <= as_of:  # the last match in the data is in the past
             raise ValueError(
                 f"{fixture.home} v {fixture.away}: kickoff {fixture.kickoff.isoformat()} is "
                 f"before the champion's data ends "
