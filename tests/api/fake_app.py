@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from marketcast.serving.app import create_app
-from marketcast.serving.protocol import UnknownTeamError
+from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
 from marketcast.serving.schemas import (
     DoNotTradeRow,
     FixtureIn,
@@ -87,6 +87,10 @@ class FakeService:
         for side, team in (("home", fixture.home), ("away", fixture.away)):
             if team == "Nobody":
                 raise UnknownTeamError(f"unknown team {team!r}", index=index, side=side, team=team)
+        if fixture.kickoff.year < 2001:  # the fake champion's data ends in 2000
+            raise KickoffTooEarlyError(
+                "kickoff before the data ends", index=index, field="kickoff", value=fixture.kickoff
+            )
         odds = fixture.odds.one_x_two
         inverse = [1.0 / odds.home, 1.0 / odds.draw, 1.0 / odds.away]
         total = sum(inverse)

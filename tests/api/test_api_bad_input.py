@@ -122,6 +122,25 @@ def test_an_unknown_team_after_a_cache_hit_is_named_at_its_request_position(
     assert error["input"] == "Nobody"
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_kickoff_before_the_data_is_a_422_at_its_request_position(
+    client: TestClient, fixture_body: dict[str, Any], batch: bool
+) -> None:
+    """It was a string detail naming neither the field nor the fixture's place in a batch."""
+    past = {**copy.deepcopy(fixture_body), "kickoff": "1999-08-14T15:00:00Z"}
+    if batch:
+        assert client.post("/v1/forecast", json=fixture_body).status_code == 200  # now cached
+        response = client.post("/v1/forecast/batch", json={"fixtures": [fixture_body, past]})
+    else:
+        response = client.post("/v1/forecast", json=past)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["type"] == "kickoff_before_data"
+    assert error["loc"] == (["body", "fixtures", 1, "kickoff"] if batch else ["body", "kickoff"])
+    assert error["msg"].startswith("cannot forecast: ")
+    assert error["input"].startswith("1999-08-14T15:00:00")
+
+
 @pytest.mark.parametrize(
     "path",
     ["/healthz", "/readyz", "/v1/models", "/v1/rankings", "/metrics", "/v1/crypto/status"],

@@ -16,7 +16,7 @@ from marketcast.config import FootballRunConfig
 from marketcast.features.football_state import FeatureState
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
-from marketcast.serving.protocol import UnknownTeamError
+from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
 from marketcast.serving.schemas import FixtureIn
 from marketcast.serving.service import (
     ChampionService,
@@ -253,6 +253,18 @@ def test_promote_and_rollback_swap_atomically_under_load(registry: Registry) -> 
     assert registry.champion("football", "1x2").model_name == "market"
 
 
+def test_a_rollback_never_brings_back_an_earlier_snapshot_id(registry: Registry) -> None:
+    """Ids were content hashes, so promote-then-rollback (A, B, A) repeated A's id, and an
+    answer computed from B while both ran could be cached under A's key."""
+    service = ChampionService(registry)
+    first = service.reload()["snapshot_id"]
+    assert service.reload()["snapshot_id"] == first  # nothing changed: the cache stays valid
+    promoted = service.promote("1x2", "elo", registry.latest_version("football", "1x2", "elo"))
+    rolled_back = service.rollback("1x2")["snapshot_id"]
+    assert len({first, promoted["snapshot_id"], rolled_back}) == 3
+    assert rolled_back.split("-")[0] == first.split("-")[0]  # the same models as at first
+
+
 def test_a_second_worker_follows_a_promotion_made_elsewhere(registry: Registry) -> None:
     import time
 
@@ -303,8 +315,11 @@ def test_a_fixture_before_the_champions_data_is_refused(registry: Registry) -> N
     past = FixtureIn.model_validate(
         {**_fixture().model_dump(by_alias=True), "kickoff": "2005-08-13T14:00:00Z"}
     )
-    with pytest.raises(ValueError, match=f"before the champion's data ends .*{as_of[:10]}"):
+    with pytest.raises(
+        KickoffTooEarlyError, match=f"before the champion's data ends .*{as_of[:10]}"
+    ) as caught:
         service.forecast([_fixture(), past])
+    assert (caught.value.index, caught.value.field) == (1, "kickoff")
 
 
 def _copy(registry: Registry, tmp_path: Path) -> Registry:

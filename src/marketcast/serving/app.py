@@ -21,7 +21,7 @@ from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
 from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
-from marketcast.serving.protocol import ForecastService, UnknownTeamError
+from marketcast.serving.protocol import FixtureError, ForecastService
 from marketcast.serving.schemas import (
     API_VERSION,
     BatchIn,
@@ -176,8 +176,8 @@ def create_app(
             )
             try:
                 computed = service.forecast(to_forecast)
-            except UnknownTeamError as exc:
-                _unknown_team(exc, to_forecast, missing, batch=batch)
+            except FixtureError as exc:
+                _fixture_error(exc, to_forecast, missing, batch=batch)
             except ValueError as exc:
                 raise HTTPException(422, f"cannot forecast: {_message(exc)}") from exc
             if len(computed) != len(missing):
@@ -365,27 +365,40 @@ def _unknown_league(league: str, known: frozenset[str], loc: tuple[str | int, ..
     )
 
 
-def _unknown_team(
-    exc: UnknownTeamError,
+def _fixture_error(
+    exc: FixtureError,
     forecast: Sequence[FixtureIn],
     positions: Sequence[int],
     *,
     batch: bool,
 ) -> NoReturn:
-    """A 422 pointing at the team: ``positions`` maps the forecast list back to the request's."""
+    """A 422 pointing at the fixture's field: ``positions`` maps the forecast list back to the
+    request's (cache hits are left out of the forecast list)."""
     message = _message(exc)
     where: list[str | int] = ["body", "fixtures"] if batch else ["body"]
-    team = exc.team
-    if exc.index is not None and exc.side in ("home", "away") and exc.index < len(forecast):
-        team = getattr(forecast[exc.index], exc.side)
-        where = [*where, positions[exc.index], exc.side] if batch else [*where, exc.side]
+    value = exc.value
+    if exc.index is not None and exc.field in _FIXTURE_FIELDS and 0 <= exc.index < len(forecast):
+        value = getattr(forecast[exc.index], exc.field)
+        where = [*where, positions[exc.index], exc.field] if batch else [*where, exc.field]
     else:
         teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in forecast)
         message = f"{message} (fixtures: {teams})"
+    if exc.error_type != "unknown_team":
+        message = f"cannot forecast: {message}"
     raise HTTPException(
         422,
-        detail=[{"type": "unknown_team", "loc": where, "msg": message, "input": team}],
+        detail=[
+            {
+                "type": exc.error_type,
+                "loc": where,
+                "msg": message,
+                "input": json_safe(jsonable_encoder(value)),
+            }
+        ],
     ) from exc
+
+
+_FIXTURE_FIELDS = ("home", "away", "kickoff", "league")
 
 
 def _check_identifiers(**values: str) -> None:

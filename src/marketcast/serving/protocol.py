@@ -32,7 +32,7 @@ class ForecastService(Protocol):
         ...
 
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
-        """Forecast each fixture; raises ``UnknownTeamError``/``ValueError`` on bad input."""
+        """Forecast each fixture; raises ``FixtureError`` or another ``ValueError`` on bad input."""
         ...
 
     def models(self) -> list[dict[str, Any]]:
@@ -60,12 +60,34 @@ class ForecastService(Protocol):
         ...
 
 
-class UnknownTeamError(ValueError):
-    """A team the champions know nothing about (answered as 422, naming the team).
+class FixtureError(ValueError):
+    """A fixture the champions cannot forecast (answered as a 422 pointing at it).
 
-    ``index`` is the fixture's position in the list given to ``forecast`` and ``side`` is
-    ``"home"`` or ``"away"``; a service that cannot tell leaves them ``None``.
+    ``index`` is the fixture's position in the list given to ``forecast`` and ``field`` the
+    request field at fault (``"home"``, ``"away"``, ``"kickoff"``); a service that cannot tell
+    leaves them ``None``. ``error_type`` is the 422's ``type``.
     """
+
+    error_type = "cannot_forecast"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+        self.value = value
+
+
+class UnknownTeamError(FixtureError):
+    """A team the champions know nothing about (``field`` is the side, ``value`` the team)."""
+
+    error_type = "unknown_team"
 
     def __init__(
         self,
@@ -75,7 +97,18 @@ class UnknownTeamError(ValueError):
         side: str | None = None,
         team: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.index = index
-        self.side = side
-        self.team = team
+        super().__init__(message, index=index, field=side, value=team)
+
+    @property
+    def side(self) -> str | None:
+        return self.field
+
+    @property
+    def team(self) -> str | None:
+        return None if self.value is None else str(self.value)
+
+
+class KickoffTooEarlyError(FixtureError):
+    """A kickoff at or before the end of the champion's data: its ratings hold later results."""
+
+    error_type = "kickoff_before_data"

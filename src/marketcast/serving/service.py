@@ -22,7 +22,7 @@ from marketcast.registry import Registry
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.store import RegistryError
 from marketcast.serving.explain import LLMExplainer, template_explanation
-from marketcast.serving.protocol import UnknownTeamError
+from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
 from marketcast.serving.schemas import (
     DoNotTradeRow,
     FixtureIn,
@@ -201,7 +201,8 @@ class ChampionService:
             member_key = "|".join(
                 f"{m}:{x.name}:{x.version}" for m, ms in sorted(members.items()) for x in ms
             )
-            snapshot_id = hashlib.sha256((key + "#" + member_key).encode()).hexdigest()[:12]
+            content = hashlib.sha256((key + "#" + member_key).encode()).hexdigest()[:12]
+            snapshot_id = _next_snapshot_id(previous.snapshot_id if previous else None, content)
             self._snapshot = Snapshot(
                 snapshot_id=snapshot_id,
                 champions=champions,
@@ -597,6 +598,22 @@ def _use_onnx(model: Any, label: str) -> None:
         log.warning("%s stays on torch, onnxruntime failed: %s", label, exc)
 
 
+def _next_snapshot_id(previous: str | None, content: str) -> str:
+    """``<content hash>-<generation>``: a reload that changes nothing keeps the id, and every
+    change takes the next generation, so a promotion followed by a rollback (A, B, A) gives three
+    ids, never A's again: an answer computed from B can never be cached under A's key.
+
+    >>> _next_snapshot_id(None, "aaa"), _next_snapshot_id("aaa-1", "aaa")
+    ('aaa-1', 'aaa-1')
+    >>> _next_snapshot_id("bbb-2", "aaa")
+    'aaa-3'
+    """
+    if previous is None:
+        return f"{content}-1"
+    previous_content, _, generation = previous.rpartition("-")
+    return previous if previous_content == content else f"{content}-{int(generation) + 1}"
+
+
 def _predict(loaded: LoadedModel, features: RequestFeatures, market: MarketKind) -> np.ndarray:
     fast = getattr(loaded.model, "predict_market_rows", None)
     if fast is not None:
@@ -623,13 +640,16 @@ def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> Non
     the future (the look-ahead the design forbids); backtests go through ``evaluate``.
     """
     as_of = _utc_instant(as_of_utc)
-    for fixture in fixtures:
+    for index, fixture in enumerate(fixtures):
         if fixture.kickoff <= as_of:  # the last match in the data is in the past
-            raise ValueError(
+            raise KickoffTooEarlyError(
                 f"{fixture.home} v {fixture.away}: kickoff {fixture.kickoff.isoformat()} is "
                 f"before the champion's data ends "
                 f"({as_of.isoformat()}): its ratings already hold later results; forecast "
-                "upcoming fixtures, or backtest with `marketcast evaluate`"
+                "upcoming fixtures, or backtest with `marketcast evaluate`",
+                index=index,
+                field="kickoff",
+                value=fixture.kickoff,
             )
 
 
