@@ -472,3 +472,34 @@ def test_local_root_accepts_file_url(tmp_path: Path) -> None:
         Registry(str(tmp_path / "reg")).load_files("football", "e0", "dixon_coles", version)
         == FILES
     )
+
+
+def _promote_in_turn(root: str, versions: list[str], times: int) -> None:
+    registry = Registry(root)
+    for k in range(times):
+        version = versions[k % len(versions)]
+        registry.set_champion("football", "e0", "elo", version, f"round {k}")
+
+
+def test_promotions_from_several_processes_keep_every_history_entry(tmp_path: Path) -> None:
+    """Each process read the pointer, then replaced it: one that read before another wrote lost
+    that promotion from the history. The pointer's read-modify-write now holds a file lock."""
+    import multiprocessing
+
+    root = str(tmp_path / "registry")
+    registry = Registry(root, clock=StepClock(START))
+    versions = [register(registry, "elo", files={"params.json": b"%d" % i}) for i in range(8)]
+    n_processes, times = 4, 12
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_promote_in_turn, args=(root, versions[2 * i : 2 * i + 2], times))
+        for i in range(n_processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0] * n_processes
+    # every promotion differs from the pointer it replaced (each process alternates its own two
+    # versions), so every one but the first pushed an entry onto the history
+    assert len(registry.champion_history("football", "e0")) == n_processes * times - 1

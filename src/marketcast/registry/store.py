@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +28,19 @@ from marketcast.registry.manifest import (
     verify_files,
 )
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process pointer lock
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from marketcast.registry.promotion import PromotionDecision
 
 logger = logging.getLogger(__name__)
 
 CHAMPION_FILE = "champion.json"
+#: Held (``flock``) around every read-modify-write of a local market's champion pointer.
+CHAMPION_LOCK_FILE = ".champion.lock"
 DECISIONS_DIR = "decisions"
 #: Names a model may not take because the market folder uses them itself.
 RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
@@ -515,6 +523,24 @@ class Registry:
         path = self._market_path(vertical, market, CHAMPION_FILE)
         self._write_atomic(path, state.model_dump_json(indent=2).encode())
 
+    @contextlib.contextmanager
+    def _champion_lock(self, vertical: str, market: str) -> Iterator[None]:
+        """Hold the market's pointer lock: promotions and rollbacks from several processes on
+        one local registry run one at a time, so none reads a pointer another is replacing (one
+        history entry was lost). Object stores have no such lock; there the last writer wins.
+        """
+        if not self._is_local or fcntl is None:
+            yield
+            return
+        path = self._market_path(vertical, market, CHAMPION_LOCK_FILE)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def champion(self, vertical: str, market: str) -> ChampionRecord | None:
         """The current champion of a market, or ``None`` when none was ever set."""
         state = self._read_champion_file(vertical, market)
@@ -555,16 +581,17 @@ class Registry:
             pointer is left unchanged.
         """
         self._verify_champion(vertical, market, model_name, version)
-        state = self._read_champion_file(vertical, market)
-        if state is not None and (state.model_name, state.version) == (model_name, version):
-            return state.current()
-        history = [*state.history, state.current()] if state is not None else []
-        record = ChampionRecord(
-            model_name=model_name, version=version, promoted_utc=self.now(), reason=reason
-        )
-        self._write_champion_file(
-            vertical, market, _ChampionFile(**record.model_dump(), history=history)
-        )
+        with self._champion_lock(vertical, market):
+            state = self._read_champion_file(vertical, market)
+            if state is not None and (state.model_name, state.version) == (model_name, version):
+                return state.current()
+            history = [*state.history, state.current()] if state is not None else []
+            record = ChampionRecord(
+                model_name=model_name, version=version, promoted_utc=self.now(), reason=reason
+            )
+            self._write_champion_file(
+                vertical, market, _ChampionFile(**record.model_dump(), history=history)
+            )
         logger.info(
             "champion of %s/%s is now %s %s: %s", vertical, market, model_name, version, reason
         )
@@ -584,25 +611,26 @@ class Registry:
             When a file of the version to restore is missing or corrupt; the pointer is left
             unchanged.
         """
-        state = self._read_champion_file(vertical, market)
-        if state is None:
-            raise RegistryError(f"cannot roll back {vertical}/{market}: it has no champion")
-        if not state.history:
-            raise RegistryError(
-                f"cannot roll back {vertical}/{market}: {state.model_name} {state.version} is the "
-                "first champion, there is no earlier one"
+        with self._champion_lock(vertical, market):
+            state = self._read_champion_file(vertical, market)
+            if state is None:
+                raise RegistryError(f"cannot roll back {vertical}/{market}: it has no champion")
+            if not state.history:
+                raise RegistryError(
+                    f"cannot roll back {vertical}/{market}: {state.model_name} {state.version} "
+                    "is the first champion, there is no earlier one"
+                )
+            previous = state.history[-1]
+            self._verify_champion(vertical, market, previous.model_name, previous.version)
+            record = ChampionRecord(
+                model_name=previous.model_name,
+                version=previous.version,
+                promoted_utc=self.now(),
+                reason=rollback_reason(state.current(), previous),
             )
-        previous = state.history[-1]
-        self._verify_champion(vertical, market, previous.model_name, previous.version)
-        record = ChampionRecord(
-            model_name=previous.model_name,
-            version=previous.version,
-            promoted_utc=self.now(),
-            reason=rollback_reason(state.current(), previous),
-        )
-        self._write_champion_file(
-            vertical, market, _ChampionFile(**record.model_dump(), history=state.history[:-1])
-        )
+            self._write_champion_file(
+                vertical, market, _ChampionFile(**record.model_dump(), history=state.history[:-1])
+            )
         logger.info(
             "rolled %s/%s back to %s %s", vertical, market, record.model_name, record.version
         )
