@@ -10,6 +10,7 @@ registry applies the same rule and records its decisions (``marketcast.registry.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ __all__ = [
     "PairedTestResult",
     "PromotionDecision",
     "PromotionRule",
+    "decide_among",
     "decide_promotion",
     "paired_test",
 ]
@@ -142,6 +144,11 @@ class PromotionDecision(BaseModel):
     #: same mean gain and spread would give ``p < alpha`` (a planning figure, not a forecast:
     #: at that count the test passes about half the time)
     matches_needed: int | None = Field(default=None, ge=0)
+    #: how many challengers faced the champion in the same decision (:func:`decide_among`)
+    challengers_tested: int | None = Field(default=None, ge=1)
+    #: the level this challenger's p was held to: ``rule.alpha``, or Holm's share of it when
+    #: several challengers were tested
+    alpha_used: float | None = Field(default=None, gt=0.0, lt=1.0)
 
 
 def _as_losses(values: npt.ArrayLike, label: str) -> npt.NDArray[np.float64]:
@@ -166,6 +173,7 @@ def decide_promotion(
     *,
     champion_version: str | None = None,
     challenger_version: str | None = None,
+    alpha: float | None = None,
 ) -> PromotionDecision:
     """Decide whether a challenger beats the champion on the same matches.
 
@@ -185,6 +193,9 @@ def decide_promotion(
         Thresholds; defaults to ``PromotionRule()``.
     champion_version, challenger_version
         Recorded on the decision only.
+    alpha
+        The level the p-value is held to, when not ``rule.alpha`` (:func:`decide_among` passes
+        Holm's share of it); recorded as ``alpha_used``.
 
     Returns
     -------
@@ -204,6 +215,9 @@ def decide_promotion(
     'no champion yet'
     """
     rule = rule if rule is not None else PromotionRule()
+    level = rule.alpha if alpha is None else alpha
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {level}")
     metric = rule.metric
     common = {
         "champion": champion_name,
@@ -211,6 +225,7 @@ def decide_promotion(
         "rule": rule,
         "champion_version": champion_version,
         "challenger_version": challenger_version,
+        "alpha_used": level,
     }
     if champion_name is None:
         if champion_losses is not None:
@@ -270,13 +285,13 @@ def decide_promotion(
     elif mean_difference <= rule.min_gain:
         promote = False
         reason = f"{gain} <= required {rule.min_gain:g} over {n:,} {units}"
-    elif p_value < rule.alpha:
+    elif p_value < level:
         promote = True
-        reason = f"{gain}, p={p_value:.3g} < {rule.alpha:g} over {n:,} {units}"
+        reason = f"{gain}, p={p_value:.3g} < {level:.3g} over {n:,} {units}"
     else:
         promote = False
-        needed = _count_for_significance(difference, rule.alpha)
-        reason = f"{gain}, p={p_value:.3g} >= {rule.alpha:g} over {n:,} {units}: not significant"
+        needed = _count_for_significance(difference, level)
+        reason = f"{gain}, p={p_value:.3g} >= {level:.3g} over {n:,} {units}: not significant"
         if needed is not None:
             reason += f"; the same gain and spread would reach it at about {needed:,} {units}"
     return PromotionDecision(
@@ -288,6 +303,102 @@ def decide_promotion(
         matches_needed=needed,
         **common,
     )
+
+
+def decide_among(
+    champion_name: str,
+    champion_losses: npt.ArrayLike,
+    challengers: Mapping[str, npt.ArrayLike],
+    rule: PromotionRule | None = None,
+    *,
+    champion_version: str | None = None,
+    versions: Mapping[str, str] | None = None,
+) -> PromotionDecision:
+    """Test every challenger against the champion, Holm-corrected; return the decision to apply.
+
+    Picking the best of ``k`` challengers and testing it alone at ``rule.alpha`` promotes a
+    no-better model far more often than ``alpha`` (0.18 for four challengers with no edge over
+    552 periods, against 0.05). So every challenger is tested (:func:`decide_promotion`) and
+    Holm's step-down keeps the family-wise rate at ``rule.alpha``: ordered by p-value, the
+    ``i``-th (from 0) must pass at ``alpha / (k - i)``, and testing stops at the first that does
+    not. Among those that pass, the one with the largest mean gain is promoted. When none
+    passes, the decision reported is that of the challenger with the largest mean gain, at the
+    level Holm held it to. ``k == 1`` is the plain test at ``rule.alpha``.
+
+    Parameters
+    ----------
+    champion_name, champion_losses
+        The incumbent and its per-match (per-period) losses.
+    challengers
+        Each challenger's losses, aligned with ``champion_losses``; at least one.
+    rule
+        Thresholds; ``rule.alpha`` is the family-wise level. Defaults to ``PromotionRule()``.
+    champion_version, versions
+        Recorded on the decision only (``versions`` by challenger name).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> champ = rng.normal(1.0, 0.3, 400)
+    >>> better = champ - 0.02 + rng.normal(0.0, 0.05, 400)
+    >>> d = decide_among("market", champ, {"elo": champ + 0.01, "lightgbm": better})
+    >>> d.challenger, d.promote, d.challengers_tested, d.alpha_used
+    ('lightgbm', True, 2, 0.025)
+    """
+    rule = rule if rule is not None else PromotionRule()
+    if not challengers:
+        raise ValueError(f"no challenger to test against {champion_name!r}")
+    versions = versions or {}
+    k = len(challengers)
+
+    def decide(name: str, alpha: float) -> PromotionDecision:
+        decision = decide_promotion(
+            champion_name,
+            champion_losses,
+            name,
+            challengers[name],
+            rule,
+            champion_version=champion_version,
+            challenger_version=versions.get(name),
+            alpha=alpha,
+        )
+        return decision.model_copy(update={"challengers_tested": k})
+
+    first = {name: decide(name, rule.alpha) for name in challengers}
+    by_p = sorted(challengers, key=lambda n: (first[n].p_value is None, first[n].p_value or 1.0, n))
+    level = {name: rule.alpha / (k - rank) for rank, name in enumerate(by_p)}
+    passed: list[PromotionDecision] = []
+    stopped_at: str | None = None
+    for name in by_p:
+        decision = decide(name, level[name])
+        if not decision.promote:
+            stopped_at = name
+            break
+        passed.append(decision)
+
+    def gain(decision: PromotionDecision) -> float:
+        return -math.inf if decision.mean_difference is None else decision.mean_difference
+
+    if passed:
+        chosen = max(passed, key=gain)
+        if k > 1:
+            chosen = chosen.model_copy(
+                update={
+                    "reason": f"{chosen.reason} (Holm over {k} challengers, family alpha "
+                    f"{rule.alpha:g})"
+                }
+            )
+        return chosen
+    best = max(challengers, key=lambda n: gain(first[n]))
+    chosen = decide(best, level[best])
+    if k == 1:
+        return chosen
+    note = f"Holm over {k} challengers, family alpha {rule.alpha:g}"
+    if chosen.promote:  # it would pass at its own level, but the step-down stopped before it
+        assert stopped_at is not None
+        chosen = chosen.model_copy(update={"promote": False, "matches_needed": None})
+        note += f"; testing stopped at {stopped_at}, which did not pass at {level[stopped_at]:.3g}"
+    return chosen.model_copy(update={"reason": f"{chosen.reason} ({note})"})
 
 
 def _count_for_significance(difference: npt.NDArray[np.float64], alpha: float) -> int | None:

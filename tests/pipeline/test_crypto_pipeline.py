@@ -120,6 +120,43 @@ def test_no_training_label_reaches_into_a_test_window(prepared_small) -> None:  
         assert latest_label < rows["decision_time_utc"].iloc[step.test_index].min()
 
 
+def test_the_expected_move_counts_the_rows_inside_the_dead_zone(  # type: ignore[no-untyped-def]
+    prepared_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P(up) is learned outside the dead zone only, so a tilt's expected return is
+    ``(2p - 1) * mean(|r| * outside)``. The mean of |r| over the outside rows alone left out
+    P(outside): it overstated the edge and took trades that lost after costs."""
+    from marketcast.orchestration import crypto_jobs
+    from marketcast.orchestration.crypto import fit_final_artifacts
+
+    config, prepared = prepared_small
+    config = config.model_copy(update={"models": ("flat", "logistic"), "horizons": ("4h",)})
+    rows = prepared_rows_for_export(prepared, config, "4h")
+    inside = rows["direction"] == 0
+    assert inside.any()  # the export keeps the dead zone's rows
+    assert (~inside).any()
+    pairs = ["BTCUSDT", "ETHUSDT"]
+    files = fit_final_artifacts(rows, "logistic", [("g0", pairs)], config, "4h")
+    spec = load_crypto_champion(files)["spec"]
+    part = rows.loc[rows["pair"].isin(pairs)]
+    absolute = part["forward_return"].abs()
+    recorded = spec["mean_abs_forward_return"]["g0"]
+    assert recorded == pytest.approx(float((absolute * (part["direction"] != 0)).mean()))
+    assert recorded < float(absolute[part["direction"] != 0].mean())
+
+    seen: list[np.ndarray] = []
+    original = crypto_jobs.expected_move
+
+    def recorded_move(forward_return: np.ndarray, direction: np.ndarray) -> float:
+        seen.append(np.asarray(direction))
+        return original(forward_return, direction)
+
+    monkeypatch.setattr(crypto_jobs, "expected_move", recorded_move)
+    evaluate_crypto(config, prepared, start="2023-04-01", end="2023-05-01")
+    assert seen  # one per walk-forward step and group, each over the dead zone's rows too
+    assert all((direction == 0).any() for direction in seen)
+
+
 def test_ray_backend_gives_the_same_result_as_local_processes(prepared_small) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("ray")
     config, prepared = prepared_small

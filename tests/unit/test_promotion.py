@@ -16,7 +16,7 @@ import marketcast.promotion
 import marketcast.registry
 import marketcast.registry.promotion
 from marketcast.evaluation.football import BASELINE_MODEL, _choose_champion
-from marketcast.promotion import PromotionRule, decide_promotion
+from marketcast.promotion import PromotionRule, decide_among, decide_promotion
 from marketcast.registry import Registry, build_manifest, promote_if_better
 
 N = 1000
@@ -31,6 +31,79 @@ def paired_losses(
     champion = rng.gamma(4.0, 0.25, n)  # (n,) per-match log loss, mean about 1.0
     challenger = champion - gain + rng.normal(0.0, noise, n)
     return champion, challenger
+
+
+def test_several_challengers_with_no_edge_are_promoted_at_most_alpha_of_the_time() -> None:
+    """Testing only the best of four no-better challengers at alpha promoted one in about a
+    fifth of runs; Holm's step-down keeps the family-wise rate at alpha."""
+    rng = np.random.default_rng(42)
+    runs, k, n = 600, 4, 552
+    holm = best_alone = 0
+    for _ in range(runs):
+        champion = rng.normal(0.0, 0.003, n)
+        challengers = {f"m{i}": rng.normal(0.0, 0.003, n) for i in range(k)}
+        holm += decide_among("flat", champion, challengers, PromotionRule(unit="period")).promote
+        best = min(challengers, key=lambda name: float(np.mean(challengers[name])))
+        best_alone += decide_promotion("flat", champion, best, challengers[best]).promote
+    assert holm / runs <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / runs)
+    assert best_alone / runs > 0.10  # what the rule did before
+
+
+def test_holm_promotes_the_largest_gain_among_the_challengers_that_pass() -> None:
+    champion, strong = paired_losses(0.03, seed=1)
+    weaker = champion - 0.02 + np.random.default_rng(2).normal(0.0, 0.05, N)
+    decision = decide_among(
+        "market",
+        champion,
+        {"elo": champion + 0.1, "weak": weaker, "strong": strong},
+        RULE,
+        versions={"strong": "v9"},
+    )
+    assert (decision.promote, decision.challenger, decision.challenger_version) == (
+        True,
+        "strong",
+        "v9",
+    )
+    assert decision.challengers_tested == 3
+    assert decision.alpha_used in (0.05 / 3, 0.05 / 2)  # its place in the p-value order
+    assert decision.reason.endswith("(Holm over 3 challengers, family alpha 0.05)")
+
+
+def test_holm_stops_at_the_first_challenger_that_fails() -> None:
+    """Ordered by p, the first must pass at alpha/k: when it fails, none is promoted, even one
+    that would pass at its own, larger, level."""
+    from scipy import stats
+
+    champion = np.random.default_rng(3).normal(1.0, 0.3, 2000)
+    noise = np.random.default_rng(4).normal(0.0, 1.0, 2000)
+    unit = (noise - noise.mean()) / noise.std(ddof=1)
+
+    def with_p(target: float, scale: float) -> np.ndarray:
+        """Challenger losses whose one-sided p is ``target``; mean gain grows with ``scale``."""
+        t = stats.t.ppf(1 - target, unit.size - 1)
+        return champion - scale * (unit + t / np.sqrt(unit.size))
+
+    both = decide_among("m", champion, {"a": with_p(0.020, 1), "b": with_p(0.024, 1)}, RULE)
+    assert both.promote  # a passes at 0.05/2, then b at 0.05: both rejected
+    # a fails at 0.025, so b (the larger gain, p = 0.03 < 0.05) is never tested at 0.05
+    stopped = decide_among("m", champion, {"a": with_p(0.026, 1), "b": with_p(0.03, 3)}, RULE)
+    assert (stopped.promote, stopped.challenger, stopped.alpha_used) == (False, "b", 0.05)
+    assert stopped.p_value == pytest.approx(0.03)
+    assert "testing stopped at a, which did not pass at 0.025" in stopped.reason
+    assert stopped.matches_needed is None
+
+
+def test_one_challenger_is_the_plain_test() -> None:
+    champion, challenger = paired_losses(0.0012, noise=0.05)
+    alone = decide_promotion("elo", champion, "dc", challenger, RULE)
+    among = decide_among("elo", champion, {"dc": challenger}, RULE)
+    assert among.model_dump(exclude={"challengers_tested"}) == alone.model_dump(
+        exclude={"challengers_tested"}
+    )
+    assert among.challengers_tested == 1
+    assert alone.alpha_used == 0.05
+    with pytest.raises(ValueError, match="no challenger"):
+        decide_among("elo", champion, {}, RULE)
 
 
 def test_clearly_better_challenger_is_promoted() -> None:
@@ -226,7 +299,7 @@ def test_registry_reexports_the_evaluation_rule() -> None:
 @pytest.mark.parametrize(
     ("gain", "n", "promote", "because"),
     [
-        (0.02, N, True, f"< 0.05 over {N:,} matches"),
+        (0.02, N, True, f"< 0.025 over {N:,} matches (Holm over 2 challengers"),
         (0.0005, N, False, ": not significant"),
         (0.05, 150, False, "only 150 paired matches"),
     ],
@@ -240,7 +313,8 @@ def test_evaluation_champion_uses_the_promotion_rule(
     losses = {BASELINE_MODEL: market, "dixon_coles": challenger, "elo": worse}
     scores = {name: {"log_loss": float(np.mean(loss))} for name, loss in losses.items()}
     champion, promotion = _choose_champion(losses, scores, alpha=0.05, min_matches=200)
-    decision = decide_promotion(BASELINE_MODEL, market, "dixon_coles", challenger, RULE)
+    decision = decide_among(BASELINE_MODEL, market, {"dixon_coles": challenger, "elo": worse}, RULE)
+    assert decision.challenger == "dixon_coles"
     assert decision.promote is promote
     assert because in decision.reason
     assert promotion == {

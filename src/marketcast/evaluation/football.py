@@ -17,7 +17,7 @@ from marketcast.evaluation.walk_forward import WalkForwardPredictions
 from marketcast.features.football import closing_probabilities, prematch_probabilities
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
-from marketcast.promotion import PromotionRule, decide_promotion
+from marketcast.promotion import PromotionRule, decide_among
 from marketcast.types import OUTCOMES, MarketKind, Timing
 
 log = logging.getLogger(__name__)
@@ -313,9 +313,9 @@ def _choose_champion(
     alpha: float,
     min_matches: int,
 ) -> tuple[str, dict[str, Any]]:
-    """The pre-match market is champion unless the best challenger beats it significantly.
+    """The pre-match market is champion unless a challenger beats it significantly.
 
-    The best challenger (lowest mean log loss) faces the market under :func:`decide_promotion`
+    Every challenger faces the market under :func:`decide_among` (paired tests, Holm-corrected)
     with ``PromotionRule(alpha=alpha, min_matches=min_matches)``, the rule the registry applies.
     ``mean_difference`` is ``None`` when no match is paired and ``p_value`` is ``None`` when
     fewer than ``min_matches`` are.
@@ -326,13 +326,11 @@ def _choose_champion(
     if BASELINE_MODEL not in engine_scores or not candidates:
         best = min(engine_scores, key=lambda name: engine_scores[name]["log_loss"])
         return best, {"promote": True, "reason": "no market baseline evaluated", "challenger": best}
-    challenger = min(candidates, key=lambda name: candidates[name])
-    decision = decide_promotion(
+    decision = decide_among(
         BASELINE_MODEL,
         losses[BASELINE_MODEL],
-        challenger,
-        losses[challenger],
+        {name: losses[name] for name in candidates},
         PromotionRule(alpha=alpha, min_matches=min_matches),
     )
     promotion = decision.model_dump(include=set(_PROMOTION_KEYS))
-    return (challenger if decision.promote else BASELINE_MODEL), promotion
+    return (decision.challenger if decision.promote else BASELINE_MODEL), promotion

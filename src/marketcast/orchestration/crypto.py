@@ -41,12 +41,13 @@ from marketcast.orchestration.crypto_jobs import (
     BASE_MODELS,
     GroupResult,
     GroupTask,
+    expected_move,
     model_params,
     run_group_task,
 )
 from marketcast.orchestration.football import _progress, print_decisions, write_json
 from marketcast.orchestration.window import as_utc, utc_window
-from marketcast.registry import Registry, build_manifest, decide_promotion
+from marketcast.registry import Registry, build_manifest, decide_among
 from marketcast.registry.promotion import PromotionRule
 
 log = logging.getLogger(__name__)
@@ -498,27 +499,23 @@ def _direction_scores(decisions: pd.DataFrame, name: str) -> dict[str, float]:
 def shadow_test(
     period_net: dict[str, np.ndarray], incumbent: str, rule: PromotionRule
 ) -> tuple[str, dict[str, Any]]:
-    """Step 8: the challenger with the best mean net return faces the incumbent in a paired test.
+    """Step 8: every challenger faces the incumbent in a paired test, Holm-corrected.
 
     Losses are negated per-period net returns on the same periods, so the registry's promotion
-    rule (one-sided paired t-test at ``rule.alpha``) decides.
+    rule decides (:func:`decide_among`: one-sided paired t-tests, family-wise level
+    ``rule.alpha``); of the challengers that pass, the best mean net return is promoted.
     """
     first_champion = incumbent not in period_net  # no champion on record to defend
     if first_champion:
         incumbent = DEFAULT_CHAMPION if DEFAULT_CHAMPION in period_net else next(iter(period_net))
-    challengers = {
-        name: float(np.nanmean(net)) for name, net in period_net.items() if name != incumbent
-    }
+    challengers = {name: -net for name, net in period_net.items() if name != incumbent}
     if not challengers:
         reason = (
             "no champion yet, and no other model evaluated" if first_champion else "no challenger"
         )
         return incumbent, {"promote": False, "reason": reason, "champion": incumbent}
-    challenger = max(challengers, key=lambda name: challengers[name])
-    decision = decide_promotion(
-        incumbent, -period_net[incumbent], challenger, -period_net[challenger], rule
-    )
-    champion = challenger if decision.promote else incumbent
+    decision = decide_among(incumbent, -period_net[incumbent], challengers, rule)
+    champion = decision.challenger if decision.promote else incumbent
     return champion, decision.model_dump(mode="json")
 
 
@@ -688,8 +685,12 @@ def prepared_rows_for_export(
 
 
 def export_rows(prepared: PreparedCrypto, rows: pd.DataFrame) -> pd.DataFrame:
-    """The labelled training rows of :func:`horizon_rows`, with the columns a refit reads."""
-    keep = rows["train_row"] & np.isfinite(rows["forward_return"]) & (rows["direction"] != 0)
+    """The labelled training rows of :func:`horizon_rows`, with the columns a refit reads.
+
+    Rows inside the label's dead zone (``direction == 0``) are kept: the models are fitted
+    without them, but the expected move (:func:`expected_move`) counts them.
+    """
+    keep = rows["train_row"] & np.isfinite(rows["forward_return"])
     columns = [
         *prepared.feature_columns,
         "open_time_utc",
@@ -722,9 +723,15 @@ def fit_final_artifacts(
     mean_abs_return: dict[str, float | None] = {}
     for group, pairs in groups:
         part = rows.loc[rows["pair"].isin(pairs)]
+        mean_abs_return[group] = (
+            expected_move(
+                part["forward_return"].to_numpy(dtype=np.float64), part["direction"].to_numpy()
+            )
+            if len(part)
+            else None
+        )
+        part = part.loc[part["direction"] != 0]  # the models learn the side outside the dead zone
         y = (part["direction"].to_numpy() > 0).astype(np.int64)
-        forward = part["forward_return"].to_numpy(dtype=np.float64)
-        mean_abs_return[group] = float(np.mean(np.abs(forward))) if len(forward) else None
         for name in members:
             params = model_params(name, config.model_params, tuple(feature_columns), config.seed)
             model = make_crypto_model(name, **params).fit(

@@ -33,7 +33,7 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
 from marketcast.orchestration.window import utc_window
-from marketcast.registry import Registry, build_manifest, decide_promotion
+from marketcast.registry import Registry, build_manifest, decide_among, decide_promotion
 from marketcast.registry.promotion import PromotionRule
 from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import MarketKind
@@ -274,9 +274,9 @@ def _register_and_promote(
     """Fit each model on all matches, register it per market, then apply the promotion rule.
 
     Per market: with no champion yet, the pre-match ``market`` model becomes champion (the bar
-    every model must clear). The best challenger by walk-forward log loss then faces the
-    current champion in a paired test on this run's per-match losses; the decision and its
-    reason are saved in the registry beside the manifests.
+    every model must clear). Every other model then faces the current champion in a paired
+    test on this run's per-match losses, Holm-corrected (:func:`decide_among`); the decision and
+    its reason are saved in the registry beside the manifests.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"]
@@ -341,20 +341,19 @@ def _register_and_promote(
                 f"champion {incumbent} refreshed: refit on matches up to "
                 f"{window['end_utc']:%Y-%m-%d}",
             )
-        challengers = {n: ev.summary["engines"][n]["log_loss"] for n in versions if n != incumbent}
+        challengers = {n: ev.losses[n] for n in versions if n != incumbent}
         if challengers:
-            challenger = min(challengers, key=lambda n: challengers[n])
-            decision = decide_promotion(
+            decision = decide_among(
                 incumbent,
                 ev.losses[incumbent],
-                challenger,
-                ev.losses[challenger],
+                challengers,
                 rule,
                 champion_version=versions[incumbent],
-                challenger_version=versions[challenger],
+                versions=versions,
             )
             registry.save_decision(VERTICAL, market_name, decision)
             if decision.promote:
+                challenger = decision.challenger
                 registry.set_champion(
                     VERTICAL, market_name, challenger, versions[challenger], decision.reason
                 )

@@ -23,6 +23,7 @@ from marketcast.registry.manifest import (
 from marketcast.registry.promotion import (
     PromotionDecision,
     PromotionRule,
+    decide_among,
     decide_promotion,
     promote_if_better,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "TrainingWindow",
     "build_manifest",
     "canonical_json",
+    "decide_among",
     "decide_promotion",
     "file_entries",
     "git_sha",

@@ -6,10 +6,16 @@ import logging
 
 import numpy.typing as npt
 
-from marketcast.promotion import PromotionDecision, PromotionRule, decide_promotion
+from marketcast.promotion import PromotionDecision, PromotionRule, decide_among, decide_promotion
 from marketcast.registry.store import Registry
 
-__all__ = ["PromotionDecision", "PromotionRule", "decide_promotion", "promote_if_better"]
+__all__ = [
+    "PromotionDecision",
+    "PromotionRule",
+    "decide_among",
+    "decide_promotion",
+    "promote_if_better",
+]
 
 logger = logging.getLogger(__name__)
 
