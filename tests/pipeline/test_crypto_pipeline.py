@@ -78,6 +78,8 @@ def test_evaluation_follows_the_contract_and_costs_reconcile(prepared_small) -> 
             if name == "flat":
                 assert m["net_return"] == 0.0
                 assert m["turnover"] == 0.0
+            elif m["turnover"] > 0:  # spot candles carry no funding: every held period counted
+                assert m["n_funding_missing"] > 0, (horizon, name)
         # per-period nets: gross minus every cost equals net (checked in the backtest tests);
         # here every model is scored on the same periods
         ev = evaluation.horizons[horizon]
@@ -89,6 +91,30 @@ def test_evaluation_follows_the_contract_and_costs_reconcile(prepared_small) -> 
         out["horizons"]["4h"]["models"]["flat"]["n_periods"]
         > 5 * out["horizons"]["1d"]["models"]["flat"]["n_periods"]
     )
+
+
+def test_funding_outside_the_datas_coverage_is_missing_not_zero() -> None:
+    """It was summed as 0, so n_funding_missing never counted anything in a run."""
+    from marketcast.orchestration.crypto import _funding_in_period
+
+    times = pd.date_range("2022-07-10", "2022-07-20", freq="8h", tz="UTC")
+    funding = pd.DataFrame(
+        {"pair": "BTCUSDT", "funding_time_utc": times, "funding_rate": np.full(len(times), 1e-4)}
+    )
+    entry = pd.Series(
+        pd.to_datetime(
+            ["2022-07-08 00:00", "2022-07-12 00:00", "2022-07-19 12:00", "2022-07-12 00:00"]
+        )
+    )
+    entry = entry.dt.tz_localize("UTC")
+    end = entry + pd.Timedelta(days=1)
+    pair = pd.Series(["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"])
+    sums = _funding_in_period(funding, pair, entry, end)
+    assert np.isnan(sums[0])  # before the data starts
+    assert sums[1] == pytest.approx(3e-4)  # three 8-hourly events in (entry, entry + 1 day]
+    assert np.isnan(sums[2])  # runs past the data's end
+    assert np.isnan(sums[3])  # a pair with no funding data (spot)
+    assert np.isnan(_funding_in_period(None, pair, entry, end)).all()
 
 
 def test_no_training_label_reaches_into_a_test_window(prepared_small) -> None:  # type: ignore[no-untyped-def]

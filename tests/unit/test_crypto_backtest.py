@@ -300,6 +300,23 @@ def test_buy_and_hold_pays_entry_costs_once() -> None:
     assert result.metrics()["gross_return"] == pytest.approx(np.prod(1 + gross) - 1)
 
 
+def test_buy_and_hold_holds_only_what_a_strategy_may_hold() -> None:
+    """The pipeline's models hold only the day's universe; buy-and-hold held every pair."""
+    rng = np.random.default_rng(8)
+    returns = rng.normal(0.0005, 0.01, (20, 3))
+    hold = np.ones_like(returns, dtype=bool)
+    hold[10:, 1] = False  # pair 1 leaves the universe half-way
+    costs = CostModel(spread_method="fixed", fixed_spread=0.001, slippage_model="none")
+    limited = buy_and_hold(returns, None, None, None, None, costs, 365.0, hold=hold)
+    free = buy_and_hold(returns, None, None, None, None, costs, 365.0)
+    np.testing.assert_array_equal(limited.positions, hold.astype(float))
+    assert limited.fee[10] > 0  # pair 1 is sold when it leaves
+    assert limited.gross[12] == pytest.approx((returns[12, 0] + returns[12, 2]) / 3)
+    assert free.gross[12] == pytest.approx(returns[12].mean())
+    with pytest.raises(ValueError, match="hold has shape"):
+        buy_and_hold(returns, None, None, None, None, costs, 365.0, hold=hold[:5])
+
+
 def test_period_returns_from_opens_follow_entry_bars() -> None:
     opens = np.array([[100.0, 10.0], [110.0, 11.0], [99.0, np.nan], [121.0, 12.0], [121.0, 9.0]])
     np.testing.assert_array_equal(period_entry_bars(5, 1), [0, 1, 2, 3])

@@ -259,14 +259,23 @@ def buy_and_hold(
     funding: npt.ArrayLike | None,
     costs: CostModel,
     periods_per_year: float,
+    hold: npt.ArrayLike | None = None,
 ) -> BacktestResult:
     """Hold +1 in every pair whenever it is tradable, equal weight, paying entry costs once.
 
     A pair enters when it first trades; an untradable period (NaN return) closes it and it
-    re-enters afterwards, paying costs again. Same arguments as :func:`run_backtest`.
+    re-enters afterwards, paying costs again. ``hold`` (boolean, like ``period_returns``)
+    limits it to the cells a strategy may hold, e.g. the day's universe, so it is compared with
+    strategies on the same pairs; a pair leaving it is sold. Otherwise the same arguments as
+    :func:`run_backtest`.
     """
     returns = _matrix("period_returns", period_returns)
     positions = np.isfinite(returns).astype(np.float64)
+    if hold is not None:
+        mask = np.asarray(hold, dtype=bool)
+        if mask.shape != returns.shape:
+            raise ValueError(f"hold has shape {mask.shape}, period_returns {returns.shape}")
+        positions = positions * mask
     return run_backtest(
         positions, returns, spread, quote_volume, volatility, funding, costs, periods_per_year
     )

@@ -46,7 +46,10 @@ def forward_returns(
     ----------
     candles
         Hourly candles with ``pair``, ``open_time_utc`` (tz-aware UTC, whole hours) and
-        ``open``; at most one bar per pair and hour; rows need not be sorted.
+        ``open``; at most one bar per pair and hour; rows need not be sorted. With a
+        ``repaired`` column (``load_candles``' filled gaps and no-trade hours), a return whose
+        entry or exit bar is repaired is NaN: its open is the previous close carried forward,
+        a price nobody could trade at.
     horizon_bars
         Holding period in bars (>= 1), e.g. ``HORIZON_BARS["4h"]``.
     latency_bars
@@ -57,9 +60,9 @@ def forward_returns(
     pandas.DataFrame
         Indexed like ``candles``: ``forward_return`` (``open_exit / open_entry - 1``; NaN
         when the entry or the exit bar is not in the data at exactly its expected hour, so
-        no return spans a gap by shifting rows), ``entry_time_utc`` and ``label_end_utc``
-        (the exit bar's open time: when the label resolves). Times are filled on every row,
-        also where the return is NaN.
+        no return spans a gap by shifting rows, or is repaired), ``entry_time_utc`` and
+        ``label_end_utc`` (the exit bar's open time: when the label resolves). Times are
+        filled on every row, also where the return is NaN.
 
     Examples
     --------
@@ -106,6 +109,9 @@ def forward_returns(
     entry_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars)))
     exit_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars + horizon_bars)))
     found = (entry_pos >= 0) & (exit_pos >= 0)
+    if "repaired" in candles.columns:  # a filled gap or no-trade hour: nobody could fill there
+        repaired = candles["repaired"].to_numpy(dtype=bool)
+        found &= ~(repaired[np.maximum(entry_pos, 0)] | repaired[np.maximum(exit_pos, 0)])
     entry_open = np.where(found, opens[entry_pos], np.nan)
     exit_open = np.where(found, opens[exit_pos], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -166,7 +172,9 @@ def dead_zone_for(horizon_bars: int, cost_rate: float) -> float:
     horizon_bars
         Holding period in bars (>= 1).
     cost_rate
-        One-way trading cost as a fraction of notional (fee + half-spread + slippage).
+        One-way trading cost as a fraction of notional: the pipeline passes the taker fee
+        alone (a round-trip fee, docs/crypto-pipeline.md); add half the spread and the
+        slippage for a wider zone.
 
     Examples
     --------

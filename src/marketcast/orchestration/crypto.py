@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
-from marketcast.costs import CostModel, round_trip_cost_rate, window_sums
+from marketcast.costs import CostModel, period_funding_sums, round_trip_cost_rate
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.datasets.crypto import CandleData, load_candles, normalise_pair
 from marketcast.ensemble.regime import classify_regimes
@@ -52,7 +52,8 @@ from marketcast.registry.promotion import PromotionRule
 
 log = logging.getLogger(__name__)
 VERTICAL = "crypto"
-HOURS_PER_YEAR = 24 * 365.25
+#: Annualisation: 8,760 hours (365 days), as docs/crypto-backtest.md and the vectorbt bench use
+HOURS_PER_YEAR = 24 * 365
 #: The do-nothing model: the champion until a challenger beats it after costs.
 DEFAULT_CHAMPION = "flat"
 
@@ -128,6 +129,18 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
         raise ValueError(f"pairs {missing} have no candles in {where}")
     if data.candles.empty:
         raise ValueError(f"no candles found in {where}")
+    if config.costs.funding:
+        with_funding = set() if data.funding is None else set(data.funding["pair"].unique())
+        without = sorted(found - with_funding)
+        if without:
+            log.warning(
+                "costs.funding is on, but %d of %d pairs have no funding rates in %s (spot "
+                "candles?): their held periods are charged no funding and counted in "
+                "n_funding_missing; a short on spot also pays no borrow cost here",
+                len(without),
+                len(found),
+                where,
+            )
     timings["load_validate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -196,10 +209,16 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
 
 
 def _funding_in_period(
-    funding: pd.DataFrame, pair: pd.Series, entry: pd.Series, end: pd.Series
+    funding: pd.DataFrame | None, pair: pd.Series, entry: pd.Series, end: pd.Series
 ) -> np.ndarray:
-    """Sum of each pair's funding rates with funding time in ``(entry, end]`` (0 without data)."""
-    out = np.zeros(len(pair))
+    """Sum of each pair's funding rates with funding time in ``(entry, end]``.
+
+    NaN where the pair's funding data does not cover the period (``costs.period_funding_sums``),
+    and for a pair with no funding data at all (spot candles): the backtest charges such a held
+    period 0 and counts it in ``n_funding_missing``, so missing funding is reported, never
+    silently read as "no funding paid".
+    """
+    out = np.full(len(pair), np.nan)
     if funding is None or funding.empty:
         return out
     pair_values = pair.to_numpy()
@@ -210,9 +229,10 @@ def _funding_in_period(
         if not mask.any():
             continue
         times = pd.DatetimeIndex(group["funding_time_utc"]).asi8
-        rates = group["funding_rate"].to_numpy()
-        out[mask] = window_sums(times, rates, entry_ns[mask], end_ns[mask])
-    return np.where(np.isfinite(out), out, 0.0)
+        out[mask] = period_funding_sums(
+            times, group["funding_rate"].to_numpy(), entry_ns[mask], end_ns[mask]
+        )
+    return out
 
 
 def cost_model(config: CryptoRunConfig) -> CostModel:
@@ -430,7 +450,7 @@ def aggregate_horizon(
     spread = matrix("spread_cost_est").reindex(index=times, columns=pairs)
     quote_volume = matrix("quote_volume").reindex(index=times, columns=pairs)
     volatility = matrix("volatility").reindex(index=times, columns=pairs)
-    funding = matrix("funding_period", 0.0).reindex(index=times, columns=pairs).fillna(0.0)
+    funding = matrix("funding_period").reindex(index=times, columns=pairs)  # NaN: not covered
     period_returns = returns.to_numpy()
 
     model_names = [m for m in config.models if f"position__{m}" in decisions.columns]
@@ -453,7 +473,8 @@ def aggregate_horizon(
         models[name] = metrics
         period_net[name] = np.asarray(result.net, dtype=np.float64)
 
-    bh_metrics = buy_and_hold(period_returns, **market_inputs).metrics()
+    # held in the day's universe only, like every model's positions
+    bh_metrics = buy_and_hold(period_returns, **market_inputs, hold=universe.to_numpy()).metrics()
 
     champion, decision = shadow_test(period_net, incumbent, rule)
     events = [e for r in results for e in r.events]
