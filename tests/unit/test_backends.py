@@ -85,3 +85,62 @@ def test_duplicate_keys_and_unknown_backend_are_refused() -> None:
         run_jobs([Job("a", square, (1,)), Job("a", square, (2,))])
     with pytest.raises(ValueError, match="unknown backend"):
         run_jobs([Job("a", square, (1,))], "dask")  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_ray_client_address_runs_the_jobs_on_that_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--ray-address ray://head:10001` failed: the runtime_env named the package as a module
+    object, which a Ray Client connection cannot pickle. A real head node, started here."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    import numpy as np
+
+    from marketcast.orchestration.crypto_jobs import expected_move
+
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster
+    gcs, client = _free_port(), _free_port()
+    started = subprocess.run(
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={gcs}",
+            f"--ray-client-server-port={client}",
+            "--min-worker-port=21000",
+            "--max-worker-port=21100",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
+    )
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        moves = (np.array([0.02, -0.001, -0.01]), np.array([1, 0, -1]))
+        outcomes = run_jobs(
+            [Job("move", expected_move, moves), Job("pid", os.getpid, ())],
+            backend="ray",
+            ray_address=f"ray://127.0.0.1:{client}",
+            retries=0,
+        )
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+    assert [o.ok for o in outcomes] == [True, True], [o.error for o in outcomes]
+    assert outcomes[0].result == pytest.approx(0.01)  # the package ran on the cluster
+    assert outcomes[1].result != os.getpid()

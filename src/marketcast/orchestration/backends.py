@@ -214,11 +214,12 @@ def _run_ray(
         }
         if ray_address:
             # A remote cluster gets this package shipped with the tasks, so the same code runs
-            # there unchanged.
+            # there unchanged. As its folder, not the module object: a Ray Client connection
+            # (ray://) pickles the runtime_env, and a module cannot be pickled.
             import marketcast
 
             init["address"] = ray_address
-            init["runtime_env"] = {"py_modules": [marketcast]}
+            init["runtime_env"] = {"py_modules": [os.path.dirname(marketcast.__file__)]}
         else:
             init["num_cpus"] = workers
             init["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
