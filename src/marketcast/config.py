@@ -19,11 +19,11 @@ class _Frozen(BaseModel):
 
 
 #: A run name becomes a folder name: letters, digits, ``_ . -``, at most 64, no ``..``.
-_RUN_NAME = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RUN_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" lets "\n" in
 
 
 def _run_name(value: str) -> str:
-    if not _RUN_NAME.match(value):
+    if not _RUN_NAME.fullmatch(value):
         raise ValueError(
             "a run name becomes a folder name: use letters, digits, '_', '.', '-' "
             "(at most 64, starting with a letter or digit, no '..')"

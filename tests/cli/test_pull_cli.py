@@ -217,3 +217,50 @@ def test_timeout_must_be_a_positive_whole_number(value: str, tmp_path: Path) -> 
             "--leagues", "E0", "--seasons", "2021-2022", "--dest", str(tmp_path), "--timeout", value
         )
     assert info.value.code == 2
+
+
+class _Oversized(BaseHTTPRequestHandler):
+    """Announces a body far over the size limit (and sends a little of it)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 30))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"x" * 1000)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_oversized_answer_is_an_error_naming_the_url_and_limit(tmp_path: Path, capsys) -> None:
+    with _serve(_Oversized) as url:
+        status = _pull_e0(url, tmp_path, "--timeout", "5")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"{url}/2122/E0.csv: the answer's Content-Length 1,073,741,824 is over the " in err
+    assert "33,554,432-byte size limit" in err
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+class _RedirectElsewhere(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "https://mirror.invalid/2122/E0.csv")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_redirect_to_another_host_is_an_error_naming_both(tmp_path: Path, capsys) -> None:
+    with _serve(_RedirectElsewhere) as url:
+        status = _pull_e0(url, tmp_path)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert (
+        f"refusing HTTP 302 redirect from {url}/2122/E0.csv to https://mirror.invalid/2122/E0.csv"
+        in err
+    )
+    assert list(tmp_path.rglob("*.csv")) == []

@@ -97,3 +97,50 @@ def test_serve_answers_football_and_crypto(registry_root: tuple[Path, Path]) -> 
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+class _RegistryWithChampion:
+    """Stands in for the registry ``serve`` checks before starting: it has a champion."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def champion(self, vertical: str, market: str) -> object:
+        return object()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_passes_connection_limits_to_uvicorn(
+    monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    import uvicorn
+
+    from marketcast.orchestration import commands
+    from marketcast.serving import default
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(commands, "Registry", _RegistryWithChampion)
+    monkeypatch.setattr(default, "build_default_app", lambda settings: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("MARKETCAST_LIMIT_CONCURRENCY", raising=False)
+    monkeypatch.delenv("MARKETCAST_KEEP_ALIVE_TIMEOUT_S", raising=False)
+    assert commands.serve(None, None, workers) == 0
+    monkeypatch.setenv("MARKETCAST_LIMIT_CONCURRENCY", "64")
+    monkeypatch.setenv("MARKETCAST_KEEP_ALIVE_TIMEOUT_S", "2")
+    assert commands.serve(None, None, workers) == 0
+    limits = [(c["limit_concurrency"], c["timeout_keep_alive"]) for c in calls]
+    assert limits == [(1024, 5), (64, 2)]
+
+
+def test_rejected_admin_token_is_not_echoed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from marketcast.cli import main
+
+    secret = "hunter2 secret"  # too short and holds a space
+    monkeypatch.setenv("MARKETCAST_ADMIN_TOKEN", secret)
+    assert main(["serve", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "admin_token" in err
+    assert "at least 16 characters" in err
+    assert "hunter2" not in err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -11,7 +13,7 @@ from typing import ClassVar
 import pytest
 
 from marketcast.serving.default import service_settings_from_env
-from marketcast.serving.explain import LLMExplainer
+from marketcast.serving.explain import MAX_ANSWER_BYTES, LLMExplainer
 
 
 class _ChatHandler(BaseHTTPRequestHandler):
@@ -87,3 +89,131 @@ def test_network_runtime_is_read_from_the_environment() -> None:
     assert service_settings_from_env(env).neural_runtime == "torch"
     with pytest.raises(ValueError, match=r"MARKETCAST_NEURAL_RUNTIME must be one of .*'tensorrt'"):
         service_settings_from_env({"MARKETCAST_NEURAL_RUNTIME": "tensorrt"})
+
+
+@contextlib.contextmanager
+def _server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_redirect_is_not_followed_and_the_key_goes_nowhere_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The probe's case: a 302 to another host got the ``Authorization`` header copied to it."""
+    calls: list[str] = []
+    keys_seen: list[str | None] = []
+
+    class Target(_ChatHandler):
+        def do_GET(self) -> None:  # urllib turns a redirected POST into a GET
+            keys_seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            keys_seen.append(self.headers.get("Authorization"))
+            super().do_POST()
+
+    with _server(Target) as target:
+
+        class Redirecting(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                calls.append(self.path)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(302)
+                self.send_header("Location", target + "/steal")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        with _server(Redirecting) as base:
+            llm = LLMExplainer(base_url=base + "/v1", model="m", api_key="sk-" + "s" * 20)
+            assert llm.explain("template text", {}) == "template text"
+    assert calls == ["/v1/chat/completions"]
+    assert keys_seen == []  # the redirect target never saw a request, so never the key
+    assert "HTTP 302 Found (redirects are not followed)" in caplog.text
+
+
+def _answer_handler(content: str) -> type[BaseHTTPRequestHandler]:
+    payload = json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+
+    class Answering(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Answering
+
+
+def test_oversized_answer_falls_back(caplog: pytest.LogCaptureFixture) -> None:
+    with _server(_answer_handler("x" * (MAX_ANSWER_BYTES + 1))) as base:
+        assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == (
+            "template text"
+        )
+    assert "answer over the 65,536-byte limit" in caplog.text
+    with _server(_answer_handler("short")) as base:
+        assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == "short"
+
+
+def test_answer_that_is_not_an_object_falls_back() -> None:
+    class Listing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with _server(Listing) as base:
+        assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == (
+            "template text"
+        )
+
+
+def test_timeout_bounds_the_whole_call_not_each_read(caplog: pytest.LogCaptureFixture) -> None:
+    """A server trickling its headers a byte at a time never trips a per-read timeout."""
+    stop = threading.Event()
+
+    class Trickling(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            with contextlib.suppress(OSError):
+                for _ in range(100):  # 5 s of headers
+                    if stop.wait(0.05):
+                        return
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with _server(Trickling) as base:
+        started = time.monotonic()
+        text = LLMExplainer(base_url=base, model="m", timeout_s=0.5).explain("template text", {})
+        elapsed_s = time.monotonic() - started
+        stop.set()
+    assert text == "template text"
+    assert elapsed_s < 1.5
+    assert "no complete answer within 0.5 s" in caplog.text

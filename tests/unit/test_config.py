@@ -37,6 +37,7 @@ def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
         ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
         ("name: x/../../../escaped\n", "a run name becomes a folder name"),  # wrote outside runs
         (f"name: {'n' * 300}\n", "a run name becomes a folder name"),  # failed after registering
+        ('name: "run\\n"\n', "a run name becomes a folder name"),  # "$" let a newline in
     ],
 )
 def test_a_mistake_in_the_yaml_names_the_file_and_the_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import os
@@ -12,12 +13,20 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.football_data import load_football
-from marketcast.datasets.pull import PullError, pull_football, season_code, season_url
+from marketcast.datasets.pull import (
+    DEFAULT_MAX_BYTES,
+    PullError,
+    pull_football,
+    redirect_allowed,
+    season_code,
+    season_url,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
 
@@ -370,3 +379,154 @@ def test_cut_connection_is_retried_not_loaded(tmp_path: Path) -> None:
             httpd.shutdown()
             thread.join(timeout=5)
     assert len(handler.requests) == 2
+
+
+class PayloadHandler(BaseHTTPRequestHandler):
+    """Answers every GET with ``body``, after ``headers``; no Content-Length unless given there.
+
+    A ``location`` answers 302 to it instead (unless the path starts with ``/target/``).
+    """
+
+    body = b""
+    headers_sent: ClassVar[dict[str, str]] = {}
+    location: str | None = None
+    requests: list[str]
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        if self.location is not None and not self.path.startswith("/target/"):
+            self.send_response(302)
+            self.send_header("Location", self.location)
+            self.end_headers()
+            return
+        self.send_response(200)
+        for name, value in type(self).headers_sent.items():
+            self.send_header(name, value)
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client may stop reading
+            self.wfile.write(self.body)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def payload_server() -> Iterator[tuple[str, type[PayloadHandler]]]:
+    handler = type("Handler", (PayloadHandler,), {"requests": [], "headers_sent": {}})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+GOOD_CSV = (FIXTURES / "mmz4281" / "2122" / "E0.csv").read_bytes()
+
+
+def test_content_length_over_the_default_limit_is_refused_before_reading(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path
+) -> None:
+    base, handler = payload_server
+    handler.headers_sent = {"Content-Length": str(DEFAULT_MAX_BYTES + 1)}
+    handler.body = GOOD_CSV  # far less than announced: reading it would wait for the rest
+    started = time.monotonic()
+    with pytest.raises(PullError, match=r"Content-Length 33,554,433 is over the 33,554,432-byte"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281", timeout_s=3.0)
+    assert time.monotonic() - started < 1.0
+    assert DEFAULT_MAX_BYTES == 32 * 1024 * 1024
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_body_over_the_limit_is_cut_off_and_nothing_is_saved(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path
+) -> None:
+    """A real file followed by junk, with no Content-Length (the junk loads as one bad row)."""
+    base, handler = payload_server
+    handler.body = GOOD_CSV + b"x" * 1_000_000
+    with pytest.raises(PullError, match=r"over the 100,000-byte size limit") as info:
+        pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281", max_bytes=100_000)
+    assert info.value.url == f"{base}/mmz4281/2122/E0.csv"
+    assert len(handler.requests) == 1  # not retried
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_gzip_bomb_is_refused_while_decompressing(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path
+) -> None:
+    base, handler = payload_server
+    handler.body = gzip.compress(GOOD_CSV + b"\n" * 5_000_000)  # about 5 KB compressed
+    assert len(handler.body) < 100_000
+    with pytest.raises(DataError, match=r"decompresses to more than the 100,000-byte limit") as e:
+        pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281", max_bytes=100_000)
+    assert e.value.file == f"{base}/mmz4281/2122/E0.csv"
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_max_bytes_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_bytes must be positive"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, "http://127.0.0.1:9/x", max_bytes=0)
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://localhost:{port}/target/2122/E0.csv", "http://127.0.0.1:1/target/2122/E0.csv"],
+    ids=["another-host", "another-port"],
+)
+def test_redirect_to_another_host_is_refused(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path, location: str
+) -> None:
+    base, handler = payload_server
+    handler.location = location.format(port=base.rsplit(":", 1)[1])
+    handler.body = GOOD_CSV
+    url = f"{base}/mmz4281/2122/E0.csv"
+    with pytest.raises(PullError, match="refusing HTTP 302 redirect") as info:
+        pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281")
+    assert info.value.url == url
+    assert f"from {url} to {handler.location}" in info.value.reason
+    assert handler.requests == ["/mmz4281/2122/E0.csv"]  # the target was never asked
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_redirect_on_the_same_host_is_followed(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path
+) -> None:
+    base, handler = payload_server
+    handler.location = "/target/2122/E0.csv"
+    handler.body = GOOD_CSV
+    [written] = pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281")
+    assert written.read_bytes() == GOOD_CSV
+    assert handler.requests == ["/mmz4281/2122/E0.csv", "/target/2122/E0.csv"]
+
+
+@pytest.mark.parametrize(
+    ("from_url", "to_url", "allowed"),
+    [
+        ("https://h.example/a", "https://h.example/b", True),
+        ("https://h.example/a", "https://H.EXAMPLE:443/b", True),
+        ("http://h.example/a", "https://h.example/a", True),
+        ("https://h.example/a", "http://h.example/a", False),
+        ("https://h.example/a", "https://evil.example/a", False),
+        ("https://h.example/a", "https://h.example:8443/a", False),
+        ("https://h.example/a", "ftp://h.example/a", False),
+        ("https://h.example/a", "https://h.example:bad/a", False),
+    ],
+)
+def test_redirect_allowed(from_url: str, to_url: str, allowed: bool) -> None:
+    assert redirect_allowed(from_url, to_url) is allowed
+
+
+def test_season_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(ValueError, match="season must look like"):
+        season_code("2021-2022\n")
+
+
+def test_league_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(ValueError, match="league code"):
+        season_url("E0\n", "2021-2022")

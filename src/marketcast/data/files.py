@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import uuid
 import zlib
@@ -14,28 +13,63 @@ from marketcast.data.validation import DataError
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def gunzipped(name: str, data: bytes) -> bytes:
+#: Largest size `gunzipped` decompresses to by default, in bytes: far above any season or candle
+#: file, far below what a few kilobytes of gzip can expand to (a "gzip bomb").
+GUNZIP_MAX_BYTES = 512 * 1024 * 1024
+
+
+def gunzipped(name: str, data: bytes, *, max_bytes: int = GUNZIP_MAX_BYTES) -> bytes:
     """``data`` decompressed when it starts with the gzip magic, else as it is.
 
     Files are recognised by their bytes, not their names: ``E0.csv`` may be gzip, and an HTTP
-    answer may come with ``Content-Encoding: gzip``.
+    answer may come with ``Content-Encoding: gzip``. Decompression is incremental and stops as
+    soon as the output passes ``max_bytes``, so a small bomb never expands in memory.
+    Concatenated gzip members are joined, as `gzip.decompress` joins them.
 
     Raises
     ------
     DataError
-        Naming ``name``, for gzip data that cannot be decompressed (a truncated file).
+        Naming ``name``, for gzip data that cannot be decompressed (a truncated file), or that
+        decompresses to more than ``max_bytes`` bytes.
 
     Examples
     --------
+    >>> import gzip
     >>> gunzipped("a.csv", gzip.compress(b"Div,Date")), gunzipped("b.csv", b"Div,Date")
     (b'Div,Date', b'Div,Date')
+    >>> gunzipped("c.csv", gzip.compress(b"x" * 100), max_bytes=10)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marketcast.data.validation.DataError: c.csv: gzip data decompresses to more than ...
     """
     if data[:2] != GZIP_MAGIC:
         return data
+    out: list[bytes] = []
+    n_bytes = 0
+    rest = data
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
+        while rest:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer
+            pending = rest
+            while not inflater.eof:
+                chunk = inflater.decompress(pending, max_bytes - n_bytes + 1)
+                if not chunk and len(inflater.unconsumed_tail) == len(pending):
+                    raise EOFError("compressed data ended before the end-of-stream marker")
+                pending = inflater.unconsumed_tail
+                n_bytes += len(chunk)
+                if n_bytes > max_bytes:
+                    raise DataError(
+                        name,
+                        None,
+                        None,
+                        f"gzip data decompresses to more than the {max_bytes:,}-byte limit "
+                        f"({len(data):,} bytes compressed)",
+                    )
+                out.append(chunk)
+            rest = inflater.unused_data.lstrip(b"\x00")  # gzip.decompress skips zero padding
+    except (EOFError, zlib.error) as exc:
         raise DataError(name, None, None, f"cannot decompress gzip data: {exc}") from exc
+    return b"".join(out)
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:

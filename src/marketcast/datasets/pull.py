@@ -7,9 +7,11 @@ import logging
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from marketcast.data.files import gunzipped, write_atomic
 from marketcast.data.validation import DataError, IntegrityReport
@@ -18,11 +20,15 @@ from marketcast.datasets.football_data import load_football_sources
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://www.football-data.co.uk/mmz4281"
-_SEASON = re.compile(r"^(\d{4})-(\d{4})$")
-_LEAGUE = re.compile(r"^[A-Za-z0-9]{1,8}$")
+_SEASON = re.compile(r"(\d{4})-(\d{4})")  # used with fullmatch: "$" accepts a trailing newline
+_LEAGUE = re.compile(r"[A-Za-z0-9]{1,8}")
 _USER_AGENT = "marketcast-pull/0.1 (+https://www.football-data.co.uk)"
 _READ_TIMEOUT_S = 30.0  # longest single wait on the network (connect, or one read)
 _CHUNK_BYTES = 64 * 1024
+#: Largest download, and largest gunzipped size, `pull_football` accepts by default, in bytes
+#: (a season file is about 180 KB).
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class PullError(RuntimeError):
@@ -44,7 +50,7 @@ def season_code(season: str) -> str:
     >>> season_code("1999-2000")
     '9900'
     """
-    match = _SEASON.match(season)
+    match = _SEASON.fullmatch(season)
     if not match or int(match[2]) != int(match[1]) + 1:
         raise ValueError(f"season must look like '2024-2025', got {season!r}")
     return match[1][2:] + match[2][2:]
@@ -58,13 +64,70 @@ def season_url(league: str, season: str, base_url: str = DEFAULT_BASE_URL) -> st
     >>> season_url("E0", "2024-2025", "http://127.0.0.1:8000/mmz4281")
     'http://127.0.0.1:8000/mmz4281/2425/E0.csv'
     """
-    if not _LEAGUE.match(league):
+    if not _LEAGUE.fullmatch(league):
         raise ValueError(f"league code must be letters and digits, got {league!r}")
     return f"{base_url.rstrip('/')}/{season_code(season)}/{league}.csv"
 
 
-def _read_body(request: urllib.request.Request, url: str, deadline: float, limit_s: float) -> bytes:
-    """GET ``request`` in chunks; a `PullError` once ``time.monotonic()`` passes ``deadline``.
+def redirect_allowed(from_url: str, to_url: str) -> bool:
+    """True when a redirect stays on the same host: same scheme and port, or http to https.
+
+    Examples
+    --------
+    >>> redirect_allowed("http://h/a.csv", "https://h/a.csv")
+    True
+    >>> redirect_allowed("https://h/a.csv", "http://h/a.csv")
+    False
+    >>> redirect_allowed("https://h/a.csv", "https://mirror.example/a.csv")
+    False
+    """
+    old, new = urllib.parse.urlsplit(from_url), urllib.parse.urlsplit(to_url)
+    if old.hostname is None or old.hostname != new.hostname:
+        return False
+    if old.scheme == "http" and new.scheme == "https":
+        return True
+    try:
+        old_port = old.port or _DEFAULT_PORTS.get(old.scheme)
+        new_port = new.port or _DEFAULT_PORTS.get(new.scheme)
+    except ValueError:  # a port that is not a number
+        return False
+    return old.scheme == new.scheme and old_port == new_port
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects only where `redirect_allowed`; else a `PullError` naming both URLs.
+
+    Another host could serve anything under the mirror's name, and a move from https to http
+    would let anyone on the path rewrite the file.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not redirect_allowed(req.full_url, newurl):
+            fp.close()
+            raise PullError(
+                self.url,
+                f"refusing HTTP {code} redirect from {req.full_url} to {newurl}: only "
+                "redirects to the same host (and from http to https) are followed",
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _read_body(
+    request: urllib.request.Request, url: str, deadline: float, limit_s: float, max_bytes: int
+) -> bytes:
+    """GET ``request`` in chunks; a `PullError` once ``time.monotonic()`` passes ``deadline``
+    or the answer passes ``max_bytes`` (announced by Content-Length, or counted while reading).
 
     No single wait on the network (connecting, or one read) is longer than `_READ_TIMEOUT_S` or
     the time left when the attempt starts, whichever is shorter.
@@ -72,12 +135,19 @@ def _read_body(request: urllib.request.Request, url: str, deadline: float, limit
     wait_s = min(_READ_TIMEOUT_S, deadline - time.monotonic())
     chunks: list[bytes] = []
     n_bytes = 0
-    with urllib.request.urlopen(request, timeout=wait_s) as response:
+    too_large = f"over the {max_bytes:,}-byte size limit (a season file is about 180 KB)"
+    opener = urllib.request.build_opener(_SameHostRedirects(url))
+    with opener.open(request, timeout=wait_s) as response:
         expected = response.headers.get("Content-Length")
-        # read1 returns after one system call, so a server trickling bytes cannot hold it open
-        while chunk := response.read1(_CHUNK_BYTES):
+        if expected is not None and expected.isdigit() and int(expected) > max_bytes:
+            raise PullError(url, f"the answer's Content-Length {int(expected):,} is {too_large}")
+        # read1 returns after one system call, so a server trickling bytes cannot hold it open;
+        # never more than one byte past the limit is read
+        while chunk := response.read1(min(_CHUNK_BYTES, max_bytes + 1 - n_bytes)):
             chunks.append(chunk)
             n_bytes += len(chunk)
+            if n_bytes > max_bytes:
+                raise PullError(url, f"the answer is {too_large}: download stopped")
             if time.monotonic() > deadline:
                 raise PullError(
                     url,
@@ -89,11 +159,12 @@ def _read_body(request: urllib.request.Request, url: str, deadline: float, limit
     return b"".join(chunks)
 
 
-def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float) -> bytes:
+def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_bytes: int) -> bytes:
     """GET ``url`` within ``timeout_s`` seconds in all, attempts and backoff waits included.
 
     Network errors and HTTP 5xx/429 are retried with exponential backoff while the time limit
-    leaves room for the wait; other HTTP errors fail at once.
+    leaves room for the wait; other HTTP errors, a refused redirect and an answer over
+    ``max_bytes`` fail at once.
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     deadline = time.monotonic() + timeout_s
@@ -104,7 +175,7 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float) -> byt
 
     for attempt in range(1, retries + 2):
         try:
-            return _read_body(request, url, deadline, timeout_s)
+            return _read_body(request, url, deadline, timeout_s, max_bytes)
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code < 500 and exc.code != 429:
@@ -164,6 +235,7 @@ def pull_football(
     retries: int = 3,
     backoff_s: float = 1.0,
     replace_smaller: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     on_written: Callable[[Path, IntegrityReport], None] | None = None,
 ) -> list[Path]:
     """Download ``{base_url}/{yyyy}/{league}.csv`` for every league and season.
@@ -195,6 +267,9 @@ def pull_football(
         Wait before the first retry, in seconds; doubled after each further failure.
     replace_smaller
         Replace an existing file even when the download has fewer matches than it.
+    max_bytes
+        Largest answer accepted, in bytes, and largest size it may gunzip to: a larger
+        Content-Length is refused before reading, and a body is cut off once it passes it.
     on_written
         Called with the path and the loader's integrity report right after each file is
         written, so a caller can show progress before a later file fails.
@@ -208,25 +283,37 @@ def pull_football(
     ------
     PullError
         On an HTTP error (naming the URL and status), when retries or the time limit run out,
-        or when a download has no match or fewer matches than the file it would replace.
+        on a redirect to another host or from https to http (naming both URLs), when the
+        answer is larger than ``max_bytes``, or when a download has no match or fewer matches
+        than the file it would replace.
     DataError
-        When a downloaded file is not a valid football-data file (names file, row and field).
+        When a downloaded file is not a valid football-data file (names file, row and field),
+        or gunzips to more than ``max_bytes``.
     ValueError
-        When ``leagues`` or ``seasons`` is empty or malformed, or ``timeout_s`` is not positive.
+        When ``leagues`` or ``seasons`` is empty or malformed, or ``timeout_s`` or
+        ``max_bytes`` is not positive.
+
+    Notes
+    -----
+    Redirects are followed only to the same host with the same scheme and port, or from
+    http to https on that host (`redirect_allowed`).
     """
     if not leagues or not seasons:
         raise ValueError(f"nothing to pull: leagues {list(leagues)}, seasons {list(seasons)}")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     out_dir = Path(dest)
     jobs = [(league, season) for league in leagues for season in seasons]
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first
     written: list[Path] = []
     for (league, season), url in zip(jobs, urls, strict=True):
         # a server may answer with Content-Encoding: gzip, which urllib leaves compressed
-        data = gunzipped(
-            url, _fetch(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        body = _fetch(
+            url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, max_bytes=max_bytes
         )
+        data = gunzipped(url, body, max_bytes=max_bytes)
         target = out_dir / league / f"{season}.csv"
         report = _check_download(url, target, data)
         if report.rows_kept == 0:

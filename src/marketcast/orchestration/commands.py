@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from marketcast.config import (
 )
 from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import first_line, iter_csv_files, load_football
-from marketcast.datasets.pull import pull_football
+from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
     build_models,
     parse_csv_option,
@@ -269,7 +271,8 @@ def _print_report(report: dict[str, Any], title: str) -> None:
             table.add_row(key, str(report[key]))
     for section in ("repaired", "dropped", "quotes_dropped", "columns_ignored"):
         for reason, count in sorted(report.get(section, {}).items()):
-            table.add_row(f"{section}: {reason}", str(count))
+            # a column name comes from the file: print it inert
+            table.add_row(_printable(f"{section}: {reason}"), str(count))
     console = Console()
     console.print(table)
     issues = report.get("issues", [])
@@ -288,12 +291,13 @@ def data_pull_football(
     base_url: str | None,
     timeout_s: float = 120.0,
     replace_smaller: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> int:
     """``marketcast data pull football``: download season files, validating each.
 
     Each file is listed as soon as it is written, with what the loader kept and dropped
     (``pulled data/E0/2021-2022.csv (380 of 380 matches kept)``), so a later failure still
-    shows what landed before it.
+    shows what landed before it. ``max_bytes`` caps each answer and its gunzipped size.
     """
     from marketcast.data.validation import IntegrityReport
     from marketcast.datasets.pull import DEFAULT_BASE_URL
@@ -317,6 +321,7 @@ def data_pull_football(
         base_url or DEFAULT_BASE_URL,
         timeout_s=timeout_s,
         replace_smaller=replace_smaller,
+        max_bytes=max_bytes,
         on_written=show,
     )
     return 0
@@ -368,7 +373,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
             ],
             "last_decision": None if decision is None else decision.model_dump(mode="json"),
         }
-        out.print_json(json.dumps(shown))
+        out.print_json(_strict_json(shown))
         return 0
     if command == "show":
         vertical, market, model_name = _split(parts, 3, name)
@@ -376,7 +381,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         if chosen is None:
             raise LookupError(f"no registered versions of {name}")
         manifest = store.manifest(vertical, market, model_name, chosen)
-        out.print_json(json.dumps(manifest_summary(manifest) | manifest.model_dump(mode="json")))
+        out.print_json(_strict_json(manifest_summary(manifest) | manifest.model_dump(mode="json")))
         return 0
     if command == "promote":
         vertical, market, model_name = _split(parts, 3, name)
@@ -396,7 +401,12 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
 
 
 def serve(host: str | None, port: int | None, workers: int = 1) -> int:
-    """``marketcast serve``: the registry's champions over HTTP (training them first if none)."""
+    """``marketcast serve``: the registry's champions over HTTP (training them first if none).
+
+    uvicorn gets the settings' ``limit_concurrency`` (``MARKETCAST_LIMIT_CONCURRENCY``) and
+    ``keep_alive_timeout_s``; it has no timeout on reading request headers, so a server bound
+    beyond localhost belongs behind a reverse proxy (docs/serving.md, "Exposure").
+    """
     import uvicorn
 
     from marketcast.serving.default import build_default_app, registry_poll_seconds
@@ -427,12 +437,40 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             port=settings.port,
             workers=workers,
             log_level="warning",
+            limit_concurrency=settings.limit_concurrency,
+            timeout_keep_alive=settings.keep_alive_timeout_s,
         )
         return 0
     uvicorn.run(
-        build_default_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        build_default_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
     )
     return 0
+
+
+def _strict_json(value: Any) -> str:
+    """``value`` as standard JSON: NaN and infinities (allowed in manifest scores) become null.
+
+    Examples
+    --------
+    >>> _strict_json({"scores": {"rps": float("nan"), "roi": [0.5, float("-inf")]}})
+    '{"scores": {"rps": null, "roi": [0.5, null]}}'
+    """
+
+    def finite(item: Any) -> Any:
+        if isinstance(item, float):
+            return item if math.isfinite(item) else None
+        if isinstance(item, dict):
+            return {key: finite(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [finite(inner) for inner in item]
+        return item
+
+    return json.dumps(finite(value), allow_nan=False)
 
 
 def _split(parts: list[str], n: int, name: str) -> list[str]:
@@ -442,7 +480,25 @@ def _split(parts: list[str], n: int, name: str) -> list[str]:
     return parts
 
 
+#: C0 controls, DEL and C1 controls: a terminal acts on them (ESC starts colour, title and
+#: hyperlink sequences), so text read from a data file never reaches it raw.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    r"""``text`` with every control character written as an escape (``\x1b``, ``\n`` ...).
+
+    Examples
+    --------
+    >>> print(_printable("Arsenal\x1b]0;owned\x07 FC\n"))
+    Arsenal\x1b]0;owned\x07 FC\n
+    """
+    return _CONTROL_CHARS.sub(lambda m: repr(m.group(0))[1:-1], text)
+
+
 def _issue_text(issue: dict[str, Any]) -> str:
+    """One issue of an integrity report as a line for the terminal (control characters
+    escaped: the file, field and value come from the data)."""
     where = ", ".join(
         str(part)
         for part in (
@@ -453,4 +509,5 @@ def _issue_text(issue: dict[str, Any]) -> str:
         if part
     )
     value = issue.get("value")
-    return f"{where}: {issue.get('reason')}" + (f" ({value})" if value not in (None, "") else "")
+    text = f"{where}: {issue.get('reason')}" + (f" ({value})" if value not in (None, "") else "")
+    return _printable(text)

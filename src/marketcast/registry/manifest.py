@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: Vertical, market, model and version names: lower-case, no separators, never "..".
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+#: Vertical, market, model and version names: lower-case, no separators, never "..". Anchored
+#: with ``\Z``, not ``$``, which also matches before a trailing newline ("e0\n").
+NAME_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
 #: Versions: like NAME_PATTERN but upper case is allowed ("20261121T235959Z-3f2c1e9a").
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+VERSION_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: Artifact file names: like NAME_PATTERN but case is kept (a model may write "booster_1X2.txt").
-FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+FILE_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 #: Suffixes of formats that execute code when loaded; the registry refuses them.
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 #: File name the registry keeps for itself inside each version folder.
@@ -69,7 +70,7 @@ def validate_name(value: str, kind: str = "name") -> str:
     ...
     ValueError: invalid model name '../etc': use 1-64 characters from a-z, 0-9, ...
     """
-    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
         raise ValueError(
             f"invalid {kind} {value!r}: use 1-64 characters from a-z, 0-9, '_', '.', '-', "
             "starting with a letter or digit, and no '..'"
@@ -85,7 +86,7 @@ def validate_version(value: str) -> str:
     >>> validate_version("20261121T235959Z-3f2c1e9a")
     '20261121T235959Z-3f2c1e9a'
     """
-    if not isinstance(value, str) or not VERSION_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not VERSION_PATTERN.fullmatch(value) or ".." in value:
         raise ValueError(
             f"invalid version {value!r}: use 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-', "
             "starting with a letter or digit, and no '..'"
@@ -108,7 +109,7 @@ def validate_file_name(value: str) -> str:
     ...
     ValueError: refusing artifact file 'model.pkl': the registry never stores pickles ...
     """
-    if not isinstance(value, str) or not FILE_NAME_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not FILE_NAME_PATTERN.fullmatch(value) or ".." in value:
         raise ValueError(
             f"invalid artifact file name {value!r}: use 1-128 characters from A-Z, a-z, 0-9, "
             "'_', '.', '-', starting with a letter or digit, no '/' and no '..'"

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import re
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -46,11 +47,14 @@ DECISIONS_DIR = "decisions"
 RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
 #: Version and decision timestamps: sortable, second resolution, UTC.
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-_VERSION_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{8}$")
+_VERSION_PATTERN = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{8}")  # used with fullmatch
 #: A reason written by :meth:`Registry.rollback`; group 1 is the restored champion's own reason.
 _ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+; \S+ \S+ restored \(its reason: (.*)\)", re.S)
 #: The nesting form rollback reasons had before (``... (first promoted <time>: <reason>)``).
 _LEGACY_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+ \(first promoted \S+: (.*)\)", re.S)
+#: Most bytes read from a registry JSON file (manifest, ``champion.json``, a decision): each is a
+#: few kilobytes; the cap keeps a damaged or hostile file from filling memory.
+MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
 class RegistryError(Exception):
@@ -63,6 +67,14 @@ class RegistryDamagedError(RegistryError):
 
 class ModelNotFoundError(RegistryError, LookupError):
     """The requested model version has no manifest in the registry."""
+
+
+class _RefusedFile(ValueError):
+    """A registry file that is not read: outside the root, not a regular file, or too large."""
+
+
+class _FileTooLarge(_RefusedFile):
+    """A registry file larger than the most its reader accepts."""
 
 
 class ChampionRecord(BaseModel):
@@ -229,11 +241,15 @@ class Registry:
         for name in names:
             path = self._join(path, name)
         if self._is_local:
-            root_real = os.path.realpath(self._root_path)
-            real = os.path.realpath(path)
-            if real != root_real and not real.startswith(root_real + os.sep):
-                raise ValueError(f"refusing path {path!r}: it resolves outside the registry root")
+            self._check_inside_root(path)
         return path
+
+    def _check_inside_root(self, path: str) -> None:
+        """A ``ValueError`` unless the local ``path``, symlinks followed, is under the root."""
+        root_real = os.path.realpath(self._root_path)
+        real = os.path.realpath(path)
+        if real != root_real and not real.startswith(root_real + os.sep):
+            raise _RefusedFile(f"refusing path {path!r}: it resolves outside the registry root")
 
     def _join(self, folder: str, name: str) -> str:
         return os.path.join(folder, name) if self._is_local else f"{folder.rstrip('/')}/{name}"
@@ -267,8 +283,27 @@ class Registry:
         self._fs.mv(tmp, path)
         self._fs.invalidate_cache(folder)
 
-    def _read(self, path: str) -> bytes:
-        return bytes(self._fs.cat_file(path))
+    def _read(self, path: str, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+        """The bytes of the file at ``path``; a `_RefusedFile` when it has more than ``max_bytes``.
+
+        On a local root the file, symlinks followed, must lie inside the root and be a regular
+        file (a link to ``/dev/zero`` never ends, a FIFO blocks), and at most ``max_bytes + 1``
+        bytes are read. ``FileNotFoundError`` when it does not exist.
+        """
+        if self._is_local:
+            self._check_inside_root(path)
+            # O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on regular files)
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise _RefusedFile(f"refusing {path}: not a regular file")
+                data = handle.read(max_bytes + 1)
+        else:
+            data = bytes(self._fs.cat_file(path, start=0, end=max_bytes + 1))
+        if len(data) > max_bytes:
+            raise _FileTooLarge(f"{path} has more than {max_bytes:,} bytes")
+        return data
 
     def _exists(self, path: str) -> bool:
         return bool(self._fs.exists(path))
@@ -296,7 +331,7 @@ class Registry:
         stamps = [
             datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
             for name in self._children(model_dir, dirs=True)
-            if (match := _VERSION_PATTERN.match(name))
+            if (match := _VERSION_PATTERN.fullmatch(name))
         ]
         if stamps and now <= max(stamps):
             now = max(stamps) + timedelta(seconds=1)
@@ -392,6 +427,8 @@ class Registry:
             raise ModelNotFoundError(
                 f"no model {vertical}/{market}/{model_name} version {version} in {self.root}"
             ) from None
+        except _RefusedFile as error:
+            raise ArtifactIntegrityError(f"manifest {path} is unreadable ({error})") from error
         try:
             manifest = Manifest.model_validate_json(raw)
         except ValidationError as error:
@@ -415,20 +452,34 @@ class Registry:
     ) -> dict[str, bytes]:
         """Return the artifact files of one version, each checked against its manifest sha256.
 
+        No more bytes than the manifest records (plus one) are read from a file, and on a local
+        root only regular files inside the root are read, symlinks followed.
+
         Raises
         ------
         ArtifactIntegrityError
-            When a file is missing or its bytes differ from what the manifest recorded.
+            When a file is missing, its bytes differ from what the manifest recorded, or it is
+            larger than that, outside the root or not a regular file.
         """
         manifest = self.manifest(vertical, market, model_name, version)
         folder = self._version_path(vertical, market, model_name, version)
         files: dict[str, bytes] = {}
         for entry in manifest.files:
             validate_file_name(entry.name)
+            path = self._join(folder, entry.name)
             try:
-                files[entry.name] = self._read(self._join(folder, entry.name))
+                files[entry.name] = self._read(path, max_bytes=entry.bytes)
             except FileNotFoundError:
                 continue  # reported by verify_files as missing
+            except _FileTooLarge as error:
+                raise ArtifactIntegrityError(
+                    f"{model_name} {version}: artifact {entry.name!r} was modified: {path} has "
+                    f"more than the {entry.bytes:,} bytes its manifest records"
+                ) from error
+            except _RefusedFile as error:
+                raise ArtifactIntegrityError(
+                    f"{model_name} {version}: artifact {entry.name!r} is unreadable ({error})"
+                ) from error
         verify_files(manifest, files)
         return files
 
@@ -512,6 +563,10 @@ class Registry:
             raw = self._read(path)
         except FileNotFoundError:
             return None
+        except _RefusedFile as error:
+            raise RegistryDamagedError(
+                f"champion file {path} is unreadable ({error}); repair or remove it"
+            ) from error
         try:
             return _ChampionFile.model_validate_json(raw)
         except ValidationError as error:

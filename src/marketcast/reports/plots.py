@@ -105,8 +105,10 @@ def _to_svg(fig: Figure) -> str:
 
 
 def _label(name: str) -> str:
-    """Make ``name`` safe as a matplotlib label: no mathtext, not hidden from the legend."""
-    text = str(name).replace("$", r"\$")
+    """Make ``name`` safe as a matplotlib label: no mathtext, not hidden from the legend, and
+    valid Unicode (a lone surrogate, which a name read with ``surrogateescape`` may hold, made
+    the SVG writer raise; it becomes ``?``)."""
+    text = str(name).encode("utf-8", errors="replace").decode("utf-8").replace("$", r"\$")
     # matplotlib hides legend entries whose label starts with an underscore.
     return "\u200b" + text if text.startswith("_") else text
 

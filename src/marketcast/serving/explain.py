@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -15,6 +19,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _OUTCOME_WORDS = {"home": "home win", "draw": "draw", "away": "away win"}
+#: Largest LLM answer read, in bytes: a two-sentence chat completion is well under 4 KB.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class LLMCallError(RuntimeError):
+    """The LLM endpoint did not give a usable answer (status, size or time limit)."""
 
 
 def template_explanation(
@@ -72,7 +82,10 @@ class LLMExplainer:
     """Rewrites the template rationale with an OpenAI-compatible chat endpoint (vLLM, OpenRouter).
 
     Used only when configured (``MARKETCAST_LLM_BASE_URL``); any failure or timeout falls back
-    to the template text, so the API never depends on the LLM being up.
+    to the template text, so the API never depends on the LLM being up. The call never follows
+    a redirect (a 3xx is a failure, so the API key goes to no other host), reads at most
+    `MAX_ANSWER_BYTES`, and ends within ``timeout_s`` in all: connecting, sending, waiting
+    and reading. Proxy variables (``HTTPS_PROXY`` ...) are not used.
     """
 
     base_url: str
@@ -95,18 +108,74 @@ class LLMExplainer:
                 {"role": "user", "content": json.dumps({"rationale": rationale, **facts})},
             ],
         }
-        request = urllib.request.Request(
-            self.base_url.rstrip("/") + "/chat/completions",
-            data=json.dumps(body, default=float).encode(),
-            headers={"Content-Type": "application/json"}
-            | ({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                answer = json.loads(response.read())
+            answer = json.loads(self._post(json.dumps(body, default=float).encode()))
             text = str(answer["choices"][0]["message"]["content"]).strip()
             return text or rationale
-        except (urllib.error.URLError, TimeoutError, OSError, KeyError, IndexError, ValueError):
+        except (
+            LLMCallError,
+            OSError,
+            http.client.HTTPException,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+        ):
             log.warning("LLM explanation failed; using the template", exc_info=True)
             return rationale
+
+    def _post(self, payload: bytes) -> bytes:
+        """POST ``payload`` to ``{base_url}/chat/completions``; the answer's body.
+
+        http.client (not urllib) so that nothing follows a redirect, and so that a timer can
+        shut the socket down when ``timeout_s`` runs out: a socket timeout alone bounds each
+        read, and a server trickling its headers a byte at a time never trips it.
+        """
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LLMCallError(f"{url}: not an http or https URL")
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout_s)
+        headers = {"Content-Type": "application/json"} | (
+            {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        )
+        deadline = time.monotonic() + self.timeout_s
+        timer = threading.Timer(self.timeout_s, _shut_down, args=(connection,))
+        timer.daemon = True
+        timer.start()
+        try:
+            connection.request(
+                "POST", parts.path + (f"?{parts.query}" if parts.query else ""), payload, headers
+            )
+            response = connection.getresponse()
+            if not 200 <= response.status < 300:
+                refused = " (redirects are not followed)" if 300 <= response.status < 400 else ""
+                raise LLMCallError(f"{url}: HTTP {response.status} {response.reason}{refused}")
+            data = response.read(MAX_ANSWER_BYTES + 1)
+            if len(data) > MAX_ANSWER_BYTES:
+                raise LLMCallError(f"{url}: answer over the {MAX_ANSWER_BYTES:,}-byte limit")
+            if time.monotonic() >= deadline:
+                raise LLMCallError(f"{url}: no complete answer within {self.timeout_s:g} s")
+            return data
+        except (OSError, http.client.HTTPException) as exc:
+            if time.monotonic() >= deadline:
+                raise LLMCallError(
+                    f"{url}: no complete answer within {self.timeout_s:g} s"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()
+            connection.close()
+
+
+def _shut_down(connection: http.client.HTTPConnection) -> None:
+    """End every wait on ``connection``'s socket: its reads see the end of the stream."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            # the plain socket's method: ssl.SSLSocket.shutdown would also drop its SSL state
+            # under a thread that may be reading through it
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -19,7 +19,8 @@ class ServingSettings(BaseModel):
     ``MARKETCAST_MAX_BODY_BYTES`` ...). An unset or empty variable keeps the default.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected admin token must not be echoed in the start-up error
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     host: str = Field(default="127.0.0.1", description="interface to bind")
     port: int = Field(default=8000, ge=1, le=65535)
@@ -31,6 +32,14 @@ class ServingSettings(BaseModel):
     max_body_bytes: int = Field(default=256 * 1024, ge=1, description="request body cap, bytes")
     cache_ttl_s: float = Field(default=30.0, ge=0.0, description="forecast cache time to live")
     cache_size: int = Field(default=10_000, ge=0, description="forecast cache entries; 0 disables")
+    limit_concurrency: int = Field(
+        default=1024,
+        ge=1,
+        description="open connections (per worker) past which uvicorn answers 503",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, le=3600, description="seconds an idle keep-alive connection stays open"
+    )
 
     @field_validator("admin_token")
     @classmethod
