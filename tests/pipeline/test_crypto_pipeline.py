@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,40 @@ def test_dry_run_plans_without_training(tmp_path: Path) -> None:
     assert len(plan["jobs"]) == 2 * 2  # two groups x two horizons
     assert sorted(j["priority"] for j in plan["jobs"]) == [0, 1, 2, 3]
     assert not Path(config.registry_root).exists()
+
+
+def test_a_champion_moved_during_the_run_is_not_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run read the champion, refit for minutes, then set its own: a promotion or rollback
+    made meanwhile was silently undone. The reports land first, then the pointer moves only if
+    it still holds what the run read."""
+    from marketcast.registry import Registry
+    from tests.unit.test_registry import make_manifest
+
+    config = small_config(tmp_path, horizons=("1d",), models=("flat", "momentum"))
+    registry = Registry(config.registry_root)
+    files = {"m.json": b"{}"}
+    manual = registry.register(
+        "crypto", "1d", "manual", files, make_manifest("manual", files, "crypto", "1d")
+    )
+    write_reports = crypto_job.write_crypto_reports
+    order: list[str] = []
+
+    def promote_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        order.append("reports")
+        if registry.champion("crypto", "1d") is None:  # the first time: someone promotes
+            registry.set_champion("crypto", "1d", "manual", manual, "by hand")
+        return write_reports(*args, **kwargs)
+
+    monkeypatch.setattr(crypto_job, "write_crypto_reports", promote_meanwhile)
+    with (tmp_path / "console.txt").open("w") as log:
+        run = run_crypto(config, console=Console(file=log, width=120))
+    assert not isinstance(run, dict)
+    record = registry.champion("crypto", "1d")
+    assert record is not None
+    assert (record.model_name, record.version) == ("manual", manual)
+    assert run.champions["1d"] == "manual"
+    metrics = json.loads((run.run_dir / "crypto" / "metrics.json").read_text())
+    assert "changed after it was read" in metrics["1d"]["promotion"]["not_applied"]
+    assert order == ["reports", "reports"]  # rewritten with the outcome

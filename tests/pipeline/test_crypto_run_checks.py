@@ -37,7 +37,8 @@ def test_a_champion_this_run_did_not_evaluate_stays_champion(tmp_path: Path) -> 
     candles = pd.DataFrame({"open_time_utc": pd.to_datetime(["2023-01-01"], utc=True)})
     prepared: Any = SimpleNamespace(data=SimpleNamespace(candles=candles))
     config = CryptoRunConfig(models=("momentum",), registry_root=str(tmp_path / "registry"))
-    champions, decisions = _shadow_and_export(config, registry, prepared, evaluation, "run")
+    champions, decisions, moves = _shadow_and_export(config, registry, prepared, evaluation, "run")
+    assert moves == {}  # nothing to move: the champion stays
     assert champions == {"1d": "flat"}
     assert decisions["1d"]["promote"] is False
     assert f"flat {version} stays: this run did not evaluate it" in decisions["1d"]["reason"]

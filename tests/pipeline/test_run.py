@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from marketcast.config import FootballRunConfig
@@ -74,3 +75,97 @@ def test_run_writes_reports_registers_and_promotes(tmp_path: Path) -> None:
     history = registry.champion_history("football", "1x2")
     assert first is not None
     assert first.version in {h.version for h in history}
+
+
+def _small(tmp_path: Path, models: list[str]) -> FootballRunConfig:
+    return FootballRunConfig.model_validate(
+        {
+            "data": {"leagues": ["E0"]},
+            "models": models,
+            "markets": ["1x2"],
+            "walk_forward": {"last_seasons": 1},
+            "backtest": {"n_bootstrap": 100},
+            "registry_root": str(tmp_path / "registry"),
+            "runs_dir": str(tmp_path / "runs"),
+        }
+    )
+
+
+def _quiet(tmp_path: Path) -> Console:
+    return Console(file=open(tmp_path / "console.txt", "a"), width=120)
+
+
+def test_a_run_that_cannot_write_its_report_moves_no_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pointers moved before the reports were written: a full disk there left champions
+    whose run had no report. Now the reports land first."""
+    from marketcast.orchestration import football
+
+    def full_disk(run_dir: Path, report: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(football, "write_report", full_disk)
+    config = _small(tmp_path, ["market", "elo"])
+    with pytest.raises(OSError, match="No space left"):
+        run_football(config, console=_quiet(tmp_path))
+    registry = Registry(config.registry_root)
+    assert registry.champion("football", "1x2") is None
+    assert registry.decisions("football", "1x2") == []  # no decision without its effect
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["feature_store"]  # no run folder
+
+
+def test_a_champion_the_run_did_not_evaluate_stays_untested(tmp_path: Path) -> None:
+    """A run of [elo] alone made elo champion over market, with the reason "no champion yet"."""
+    run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))
+    registry = Registry(str(tmp_path / "registry"))
+    before = registry.champion("football", "1x2")
+    assert before is not None
+    assert before.model_name == "market"
+    run = run_football(_small(tmp_path, ["elo"]), console=_quiet(tmp_path))
+    assert registry.champion("football", "1x2") == before
+    assert run.champions == {"1x2": "market"}
+    reason = run.report["promotion"]["1x2"]["reason"]
+    assert reason.startswith(f"market {before.version} stays: this run did not evaluate it")
+    assert "(models: elo)" in reason
+
+
+def test_a_promotion_made_during_the_run_is_not_undone(tmp_path: Path) -> None:
+    """A rollback made while a run worked was silently undone by the run's refresh."""
+    from marketcast.orchestration.football import _apply_promotions, _MarketPlan
+    from marketcast.registry import PromotionRule, decide_promotion
+    from tests.unit.test_registry import make_manifest
+
+    registry = Registry(str(tmp_path / "registry"))
+    files = {"m.json": b"{}"}
+    versions = {
+        name: registry.register(
+            "football", "1x2", name, files, make_manifest(name, files, market="1x2")
+        )
+        for name in ("market", "elo", "dixon_coles")
+    }
+    registry.set_champion("football", "1x2", "market", versions["market"], "first")
+    decision = decide_promotion(None, None, "elo", [0.9] * 300, PromotionRule())
+    plan = _MarketPlan(
+        "1x2",
+        ("market", versions["market"]),  # what the run read before deciding
+        [("elo", versions["elo"], "elo wins")],
+        [decision],
+        "elo",
+        None,
+    )
+    # meanwhile, someone promotes dixon_coles by hand
+    registry.set_champion("football", "1x2", "dixon_coles", versions["dixon_coles"], "by hand")
+    not_applied = _apply_promotions(registry, [plan])
+    assert "changed after it was read" in not_applied["1x2"]
+    champion = registry.champion("football", "1x2")
+    assert champion is not None
+    assert champion.model_name == "dixon_coles"
+    assert registry.decisions("football", "1x2") == []
+    # with the pointer as read, the same plan applies and its decision is saved
+    registry.set_champion("football", "1x2", "market", versions["market"], "back")
+    assert _apply_promotions(registry, [plan]) == {}
+    champion = registry.champion("football", "1x2")
+    assert champion is not None
+    assert champion.model_name == "elo"
+    assert len(registry.decisions("football", "1x2")) == 1

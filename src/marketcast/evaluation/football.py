@@ -323,9 +323,12 @@ def _choose_champion(
     candidates = {
         name: s["log_loss"] for name, s in engine_scores.items() if name != BASELINE_MODEL
     }
-    if BASELINE_MODEL not in engine_scores or not candidates:
+    if BASELINE_MODEL not in engine_scores:
         best = min(engine_scores, key=lambda name: engine_scores[name]["log_loss"])
         return best, {"promote": True, "reason": "no market baseline evaluated", "challenger": best}
+    if not candidates:
+        reason = "no challenger: only the market was evaluated"
+        return BASELINE_MODEL, {"promote": False, "reason": reason, "champion": BASELINE_MODEL}
     decision = decide_among(
         BASELINE_MODEL,
         losses[BASELINE_MODEL],

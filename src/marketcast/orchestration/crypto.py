@@ -29,6 +29,7 @@ from rich.table import Table
 from marketcast.config import CryptoRunConfig
 from marketcast.costs import CostModel, period_funding_sums, round_trip_cost_rate
 from marketcast.data.feature_store import frame_sha256, save_features
+from marketcast.data.files import write_atomic
 from marketcast.datasets.crypto import CandleData, load_candles, normalise_pair
 from marketcast.ensemble.regime import classify_regimes
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
@@ -45,9 +46,15 @@ from marketcast.orchestration.crypto_jobs import (
     model_params,
     run_group_task,
 )
-from marketcast.orchestration.football import _progress, print_decisions, write_json
+from marketcast.orchestration.football import (
+    _progress,
+    new_run_dir,
+    print_decisions,
+    remove_if_empty,
+    write_json,
+)
 from marketcast.orchestration.window import as_utc, utc_window
-from marketcast.registry import Registry, build_manifest, decide_among
+from marketcast.registry import ChampionChangedError, Registry, build_manifest, decide_among
 from marketcast.registry.promotion import PromotionRule
 
 log = logging.getLogger(__name__)
@@ -560,13 +567,27 @@ def run_crypto(
     """The whole crypto job; ``dry_run`` returns the plan without training anything."""
     console = console or Console(stderr=True)
     created = datetime.now(UTC)
-    run_id = f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
-    run_dir = Path(config.runs_dir) / run_id
+    if dry_run:
+        prepared = prepare_crypto(config)
+        start = config.walk_forward.start or _default_start(prepared)
+        return describe_plan(prepared, config, tuple(config.horizons), start)
+    run_dir = new_run_dir(
+        config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
+    )
+    try:
+        return _run_crypto(config, console, run_dir, created)
+    except BaseException:
+        remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
+        raise
+
+
+def _run_crypto(
+    config: CryptoRunConfig, console: Console, run_dir: Path, created: datetime
+) -> CryptoRun:
+    run_id = run_dir.name
     t_start = time.perf_counter()
     prepared = prepare_crypto(config)
     start = config.walk_forward.start or _default_start(prepared)
-    if dry_run:
-        return describe_plan(prepared, config, tuple(config.horizons), start)
     console.log(
         f"crypto: {prepared.data.candles['pair'].nunique()} pairs, "
         f"{len(prepared.data.candles):,} bars; walk-forward from {start}"
@@ -584,12 +605,28 @@ def run_crypto(
             f"runs {_data_span(prepared)}, and each step needs earlier bars to train on)"
         )
     registry = Registry(config.registry_root)
-    champions, decisions = _shadow_and_export(config, registry, prepared, evaluation, run_id)
+    champions, decisions, moves = _shadow_and_export(config, registry, prepared, evaluation, run_id)
     evaluation.timings.update(prepared.timings)
     evaluation.timings["total"] = time.perf_counter() - t_start
+    # The reports land before any champion pointer moves: a run that fails while writing them
+    # leaves every champion where it was, and a champion's run always has its report.
     summary = write_crypto_reports(
         run_dir, config, run_id, created, prepared, evaluation, champions, decisions
     )
+    changed = False
+    for horizon, (name, version, reason, expected) in moves.items():
+        try:
+            registry.set_champion(VERTICAL, horizon, name, version, reason, expected=expected)
+        except ChampionChangedError as exc:  # promoted or rolled back while this run worked
+            console.log(f"[yellow]{horizon}: this run's champion was not applied: {exc}")
+            decisions[horizon]["not_applied"] = str(exc)
+            current = registry.champion(VERTICAL, horizon)
+            champions[horizon] = current.model_name if current is not None else "none"
+            changed = True
+    if changed:
+        summary = write_crypto_reports(
+            run_dir, config, run_id, created, prepared, evaluation, champions, decisions
+        )
     print_crypto_summary(console, evaluation, champions, run_dir, decisions)
     return CryptoRun(run_id, run_dir, evaluation, champions, summary)
 
@@ -610,8 +647,14 @@ def _shadow_and_export(
     prepared: PreparedCrypto,
     evaluation: CryptoEvaluation,
     run_id: str,
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Step 8-9 against the registry: the champion on record faces this run's best challenger."""
+) -> tuple[dict[str, str], dict[str, Any], dict[str, tuple[str, str, str, tuple[str, str] | None]]]:
+    """Step 8-9 against the registry: the champion on record faces this run's challengers.
+
+    The chosen champion of each horizon is refit and registered; the pointer moves are returned
+    as ``{horizon: (model, version, reason, expected)}`` for the caller to make once the
+    reports are written, each conditional on the pointer still holding ``expected`` (what was
+    read here, before the refits).
+    """
     rule = PromotionRule(
         alpha=config.promotion.alpha,
         min_matches=config.promotion.min_matches,
@@ -621,8 +664,11 @@ def _shadow_and_export(
     champions: dict[str, str] = {}
     decisions: dict[str, Any] = {}
     export_jobs: list[Job] = []
+    read: dict[str, tuple[str, str] | None] = {}
+    moves: dict[str, tuple[str, str, str, tuple[str, str] | None]] = {}
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
+        read[horizon] = None if record is None else (record.model_name, record.version)
         if record is not None and record.model_name not in ev.period_net:
             # the champion on record was not run, so nothing here was tested against it: it
             # stays (it used to be replaced by this run's default, with "stays champion")
@@ -693,9 +739,9 @@ def _shadow_and_export(
             run_id=run_id,
         )
         version = registry.register(VERTICAL, horizon, name, files, manifest)
-        reason = decisions[horizon].get("reason", "")
-        registry.set_champion(VERTICAL, horizon, name, version, reason or "no champion yet")
-    return champions, decisions
+        reason = decisions[horizon].get("reason", "") or "no champion yet"
+        moves[horizon] = (name, version, reason, read[horizon])
+    return champions, decisions, moves
 
 
 def prepared_rows_for_export(
@@ -841,13 +887,8 @@ def write_crypto_reports(
         out / "regime_map.json", {h: ev.regime_counts for h, ev in evaluation.horizons.items()}
     )
     for h, ev in evaluation.horizons.items():
-        path = out / f"decisions_{h}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            for event in ev.events:
-                handle.write(json.dumps(event, sort_keys=True, default=str) + "\n")
-        tmp.replace(path)
+        lines = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in ev.events)
+        write_atomic(out / f"decisions_{h}.jsonl", lines.encode("utf-8"))
     processed = sorted(prepared.data.candles["pair"].unique().tolist())
     skipped = evaluation.skipped
     summary = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,8 +34,14 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
 from marketcast.orchestration.window import utc_window
-from marketcast.registry import Registry, build_manifest, decide_among, decide_promotion
-from marketcast.registry.promotion import PromotionRule
+from marketcast.registry import (
+    ChampionChangedError,
+    Registry,
+    build_manifest,
+    decide_among,
+    decide_promotion,
+)
+from marketcast.registry.promotion import PromotionDecision, PromotionRule
 from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import MarketKind
 
@@ -216,8 +223,20 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
     build_models(config)
     check_outputs(config)
     created = datetime.now(UTC)
-    run_id = f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
-    run_dir = Path(config.runs_dir) / run_id
+    run_dir = new_run_dir(
+        config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
+    )
+    try:
+        return _run_football(config, console, run_dir, created)
+    except BaseException:
+        remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
+        raise
+
+
+def _run_football(
+    config: FootballRunConfig, console: Console, run_dir: Path, created: datetime
+) -> FootballRun:
+    run_id = run_dir.name
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -247,20 +266,83 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
     )
     data_sha = data_sha256(data)
     registry = Registry(config.registry_root)
-    champions, promotion = _register_and_promote(
+    plans = _register_and_decide(
         config, registry, data, X, closing, evaluation, run_id, data_sha, features.sha256
     )
     timings["register"] = time.perf_counter() - t0
+    champions = {plan.market: plan.champion for plan in plans}
+    promotion = {plan.market: plan.promotion for plan in plans if plan.promotion is not None}
 
-    report = build_report(config, run_id, created, data, evaluation, promotion, timings)
-    report["features"] = {"sha256": features.sha256, "path": str(features.path)}
-    write_report(run_dir, report)
+    def write_reports() -> dict[str, Any]:
+        report = build_report(config, run_id, created, data, evaluation, promotion, timings)
+        report["features"] = {"sha256": features.sha256, "path": str(features.path)}
+        write_report(run_dir, report)
+        return report
+
+    # The reports land before any champion pointer moves: a run that fails while writing them
+    # leaves every champion where it was, and a champion's run always has its report.
+    report = write_reports()
     write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
+    not_applied = _apply_promotions(registry, plans)
+    if not_applied:
+        for market, error in not_applied.items():
+            console.log(f"[yellow]{market}: this run's promotion was not applied: {error}")
+            promotion[market] = {**promotion.get(market, {}), "not_applied": error}
+            current = registry.champion(VERTICAL, market)
+            champions[market] = current.model_name if current is not None else "none"
+        report = write_reports()
     print_summary(console, evaluation, champions, run_dir, promotion)
     return FootballRun(run_id, run_dir, evaluation, report, champions)
 
 
-def _register_and_promote(
+def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:
+    """Create the run's folder, never one another run already holds: two runs with the same
+    name started in the same second each get their own (``..._2``), instead of sharing one
+    and losing a report. Creating it first also proves ``runs_dir`` is writable before hours
+    of work.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> new_run_dir(root, "r").name, new_run_dir(root, "r").name
+    ('r', 'r_2')
+    """
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = Path(runs_dir) / (run_id if n == 1 else f"{run_id}_{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OSError(f"cannot create the run folder {candidate}: {exc.strerror}") from exc
+        return candidate
+    raise OSError(f"cannot create a run folder for {run_id} in {runs_dir}: 999 already exist")
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing (a run that failed before its first file)."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+@dataclass
+class _MarketPlan:
+    """One market's promotion: decided, its versions registered, its pointer not yet moved."""
+
+    market: str
+    #: the champion pointer read before deciding: ``(model, version)``, ``None`` for none
+    expected: tuple[str, str] | None
+    #: ``set_champion`` calls to make, in order: ``(model, version, reason)``
+    moves: list[tuple[str, str, str]]
+    #: saved once the moves are made (a decision is never on file without its effect)
+    decisions: list[PromotionDecision]
+    champion: str
+    promotion: dict[str, Any] | None
+
+
+def _register_and_decide(
     config: FootballRunConfig,
     registry: Registry,
     data: FootballData,
@@ -270,13 +352,14 @@ def _register_and_promote(
     run_id: str,
     data_sha: str,
     features_sha: str,
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Fit each model on all matches, register it per market, then apply the promotion rule.
+) -> list[_MarketPlan]:
+    """Fit each model on all matches and register it per market, then decide each promotion.
 
     Per market: with no champion yet, the pre-match ``market`` model becomes champion (the bar
     every model must clear). Every other model then faces the current champion in a paired
-    test on this run's per-match losses, Holm-corrected (:func:`decide_among`); the decision and
-    its reason are saved in the registry beside the manifests.
+    test on this run's per-match losses, Holm-corrected (:func:`decide_among`). A champion this
+    run did not evaluate stays, untested (nothing here was compared with it). Nothing moves a
+    champion pointer here: :func:`_apply_promotions` does, after the reports are written.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"]
@@ -294,8 +377,7 @@ def _register_and_promote(
         # The serving state travels with every model: the server rebuilds features from it.
         artifacts[name] = {**model.to_artifact(), FEATURE_STATE_FILE: state}
 
-    champions: dict[str, str] = {}
-    promotion: dict[str, Any] = {}
+    plans: list[_MarketPlan] = []
     for market_name, ev in evaluation.markets.items():
         versions: dict[str, str] = {}
         for name in ev.summary["engines"]:
@@ -320,27 +402,38 @@ def _register_and_promote(
             )
 
         current = registry.champion(VERTICAL, market_name)
-        if current is None or current.model_name not in ev.losses:
+        expected = None if current is None else (current.model_name, current.version)
+        if current is not None and current.model_name not in ev.losses:
+            reason = (
+                f"{current.model_name} {current.version} stays: this run did not evaluate it "
+                f"(models: {', '.join(ev.summary['engines'])}), so no challenger was tested "
+                "against it"
+            )
+            promotion = {"promote": False, "champion": current.model_name, "reason": reason}
+            plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
+            continue
+        moves: list[tuple[str, str, str]] = []
+        decisions: list[PromotionDecision] = []
+        if current is None:
             incumbent = (
                 "market"
                 if "market" in versions
                 else min(versions, key=lambda n: ev.summary["engines"][n]["log_loss"])
             )
             bootstrap = decide_promotion(None, None, incumbent, ev.losses[incumbent], rule)
-            registry.save_decision(VERTICAL, market_name, bootstrap)
-            registry.set_champion(
-                VERTICAL, market_name, incumbent, versions[incumbent], bootstrap.reason
-            )
+            decisions.append(bootstrap)
+            moves.append((incumbent, versions[incumbent], bootstrap.reason))
         else:
             incumbent = current.model_name
-            registry.set_champion(
-                VERTICAL,
-                market_name,
-                incumbent,
-                versions[incumbent],
-                f"champion {incumbent} refreshed: refit on matches up to "
-                f"{window['end_utc']:%Y-%m-%d}",
+            moves.append(
+                (
+                    incumbent,
+                    versions[incumbent],
+                    f"champion {incumbent} refreshed: refit on matches up to "
+                    f"{window['end_utc']:%Y-%m-%d}",
+                )
             )
+        plan = _MarketPlan(market_name, expected, moves, decisions, incumbent, None)
         challengers = {n: ev.losses[n] for n in versions if n != incumbent}
         if challengers:
             decision = decide_among(
@@ -351,16 +444,38 @@ def _register_and_promote(
                 champion_version=versions[incumbent],
                 versions=versions,
             )
-            registry.save_decision(VERTICAL, market_name, decision)
+            decisions.append(decision)
             if decision.promote:
                 challenger = decision.challenger
+                moves.append((challenger, versions[challenger], decision.reason))
+                plan.champion = challenger
+            plan.promotion = decision.model_dump(mode="json")
+        plans.append(plan)
+    return plans
+
+
+def _apply_promotions(registry: Registry, plans: Sequence[_MarketPlan]) -> dict[str, str]:
+    """Move each market's champion pointer as planned, then save its decisions.
+
+    Each move is conditional on the pointer still holding what the plan read (or what the
+    previous move set), so a promotion or rollback made while this run worked is not undone:
+    that market is left alone and reported. Returns ``{market: why it was not applied}``.
+    """
+    not_applied: dict[str, str] = {}
+    for plan in plans:
+        pointer = plan.expected
+        try:
+            for model_name, version, reason in plan.moves:
                 registry.set_champion(
-                    VERTICAL, market_name, challenger, versions[challenger], decision.reason
+                    VERTICAL, plan.market, model_name, version, reason, expected=pointer
                 )
-                incumbent = challenger
-            promotion[market_name] = decision.model_dump(mode="json")
-        champions[market_name] = incumbent
-    return champions, promotion
+                pointer = (model_name, version)
+        except ChampionChangedError as exc:
+            not_applied[plan.market] = str(exc)
+            continue
+        for decision in plan.decisions:
+            registry.save_decision(VERTICAL, plan.market, decision)
+    return not_applied
 
 
 def build_report(

@@ -28,6 +28,7 @@ from marketcast.registry.promotion import (
     promote_if_better,
 )
 from marketcast.registry.store import (
+    ChampionChangedError,
     ChampionRecord,
     ModelNotFoundError,
     Registry,
@@ -38,6 +39,7 @@ from marketcast.registry.store import (
 __all__ = [
     "DEFAULT_PACKAGES",
     "ArtifactIntegrityError",
+    "ChampionChangedError",
     "ChampionRecord",
     "FileEntry",
     "Manifest",

@@ -65,6 +65,14 @@ class RegistryDamagedError(RegistryError):
     """A registry file the registry itself wrote cannot be read back (e.g. ``champion.json``)."""
 
 
+class ChampionChangedError(RegistryError):
+    """A conditional ``set_champion`` found another champion than the one its caller decided on."""
+
+
+#: ``set_champion(expected=...)`` default: move the pointer whatever it holds.
+_UNCHECKED: Any = object()
+
+
 class ModelNotFoundError(RegistryError, LookupError):
     """The requested model version has no manifest in the registry."""
 
@@ -129,6 +137,10 @@ def _short_error(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"])
     text = f"{where}: {first['msg']}" if where else str(first["msg"])
     return text if len(problems) == 1 else f"{text} (and {len(problems) - 1} more)"
+
+
+def _pointer_text(pointer: tuple[str, str] | None) -> str:
+    return "no champion" if pointer is None else " ".join(pointer)
 
 
 def rollback_reason(current: ChampionRecord, restored: ChampionRecord) -> str:
@@ -619,13 +631,25 @@ class Registry:
             ) from error
 
     def set_champion(
-        self, vertical: str, market: str, model_name: str, version: str, reason: str
+        self,
+        vertical: str,
+        market: str,
+        model_name: str,
+        version: str,
+        reason: str,
+        *,
+        expected: tuple[str, str] | None = _UNCHECKED,
     ) -> ChampionRecord:
         """Make a registered version the champion; the previous one goes onto the history.
 
         The version's artifact files are checked against its manifest first, so a corrupt or
         incomplete version never becomes champion. Setting the version that is already
         champion changes nothing and returns its record.
+
+        ``expected`` makes the move conditional (compare-and-set): the ``(model_name,
+        version)`` the caller read before deciding, or ``None`` for "no champion yet". A run
+        decides from the champion it read minutes earlier; a promotion or rollback made in the
+        meantime (by the CLI or a server) is then not silently undone.
 
         Raises
         ------
@@ -634,10 +658,20 @@ class Registry:
         ArtifactIntegrityError
             When one of its files is missing or differs from the manifest's sha256; the
             pointer is left unchanged.
+        ChampionChangedError
+            When ``expected`` is given and the pointer holds something else; it is left as is.
         """
         self._verify_champion(vertical, market, model_name, version)
         with self._champion_lock(vertical, market):
             state = self._read_champion_file(vertical, market)
+            if expected is not _UNCHECKED:
+                found = None if state is None else (state.model_name, state.version)
+                if found != expected:
+                    raise ChampionChangedError(
+                        f"the champion of {vertical}/{market} changed after it was read: "
+                        f"expected {_pointer_text(expected)}, found {_pointer_text(found)}; "
+                        f"{model_name} {version} was not made champion"
+                    )
             if state is not None and (state.model_name, state.version) == (model_name, version):
                 return state.current()
             history = [*state.history, state.current()] if state is not None else []
