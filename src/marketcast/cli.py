@@ -5,12 +5,45 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from marketcast import __version__
 
 log = logging.getLogger("marketcast")
+
+#: Exit statuses of a command stopped by a signal, as a shell reports them (128 + signal).
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that ``finally`` blocks clean up.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that ``except Exception`` lets it pass.
+    """
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while a command runs (the main thread only can)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bounded(low: int, high: int) -> Callable[[str], int]:
@@ -133,12 +166,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``marketcast`` script; returns the exit status."""
+    """Entry point of the ``marketcast`` script; returns the exit status.
+
+    Ctrl-C and SIGTERM stop the command with a one-line message instead of a traceback, after
+    the cleanup on the way out (temporary files removed, worker processes stopped): exit status
+    130 and 143, as a shell reports a process ended by SIGINT or SIGTERM.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    try:
+        with _sigterm_raises():
+            return _run_command(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("marketcast: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("marketcast: terminated\n")
+        return EXIT_TERMINATED
+
+
+def _run_command(args: argparse.Namespace) -> int:
     from marketcast.datasets.pull import PullError
     from marketcast.orchestration import commands
     from marketcast.registry.store import RegistryError

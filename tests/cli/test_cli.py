@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +351,46 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert status == 2
     assert "no matches found" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("vertical", ["football", "crypto"])
+def test_an_unwritable_json_folder_fails_before_the_evaluation(
+    vertical: str, epl_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """`--json` under a regular file was found unwritable only after the whole evaluation."""
+    (tmp_path / "report.txt").write_text("a file, not a folder")
+    target = tmp_path / "report.txt" / "out" / "eval.json"
+    data = str(epl_folder) if vertical == "football" else str(tmp_path / "no-candles")
+    args = ["evaluate", vertical, "--data", data, "--start", "2022-05-01"]
+    assert main([*args, "--json", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert f"--json {target}: cannot write in {target.parent}" in captured.err
+    assert "data:" not in captured.out + captured.err  # no file was read
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_json_folder_fails_before_the_evaluation(
+    epl_folder: Path, tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    args = ["evaluate", "football", "--data", str(epl_folder), "--start", "2022-05-01"]
+    try:
+        assert main([*args, "--json", str(folder / "eval.json")]) == 2
+    finally:
+        folder.chmod(0o700)
+    assert "Permission denied" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+
+
+def test_a_missing_json_folder_is_created_and_left_clean(tmp_path: Path, capsys) -> None:
+    """The probe creates the folder, as the final write would, and removes its own file."""
+    target = tmp_path / "new" / "deeper" / "eval.json"
+    args = ["evaluate", "crypto", "--data", str(tmp_path / "no-candles"), "--start", "2022-05-01"]
+    assert main([*args, "--json", str(target)]) == 2  # the data is missing, not the folder
+    assert "--json" not in capsys.readouterr().err
+    assert target.parent.is_dir()
+    assert list(target.parent.iterdir()) == []
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:

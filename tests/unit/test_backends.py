@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing.spawn
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from marketcast.orchestration.backends import Job, run_jobs
+from marketcast.orchestration.backends import Job, WorkerStartError, run_jobs
 
 
 def square(x: int) -> int:
@@ -31,6 +34,26 @@ def fail_until(marker: str, times: int) -> str:
 
 def always_fail() -> None:
     raise ValueError("broken pair")
+
+
+def kill_own_worker(marker: str, log: str, n_before: int, kills: int) -> str:
+    """SIGKILL this worker process (as the OOM killer would) on the first ``kills`` attempts.
+
+    It waits until ``n_before`` other jobs have logged themselves, so that no other job is in
+    flight when it dies: a broken pool charges every job in flight an attempt.
+    """
+    count = int(Path(marker).read_text()) if os.path.exists(marker) else 0
+    Path(marker).write_text(str(count + 1))
+    if count >= kills:
+        return "survived"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if os.path.exists(log) and len(Path(log).read_text().split()) >= n_before:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the other workers' results reach the parent
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable: SIGKILL cannot be caught")
 
 
 def test_inline_results_keep_the_given_order_and_priorities_decide_the_start(
@@ -78,6 +101,43 @@ def test_retries_recover_a_flaky_job_and_failures_do_not_stop_the_rest(
     assert outcomes["fine"].result == 49
     assert sorted(d for d, _, _ in seen) == [1, 2, 3]
     assert {t for _, t, _ in seen} == {3}
+
+
+@pytest.mark.parametrize(
+    ("kills", "retries", "killer_ok"),
+    [(1, 1, True), (1, 0, False), (5, 1, False)],
+    ids=["retried-on-a-new-pool", "no-retries", "pool-keeps-breaking"],
+)
+def test_a_killed_worker_process_fails_only_its_jobs_and_the_pool_is_replaced(
+    tmp_path: Path, kills: int, retries: int, killer_ok: bool
+) -> None:
+    """A worker killed by SIGKILL used to end the whole run with BrokenProcessPool: the retry
+    was submitted to the broken pool. Now the pool is replaced and the killed job is retried."""
+    marker, log = str(tmp_path / "attempts.txt"), str(tmp_path / "done.txt")
+    jobs = [Job(key, append_and_return, (log, key)) for key in ("a", "b", "c")]
+    jobs.append(Job("killer", kill_own_worker, (marker, log, 3, kills), priority=1))
+    outcomes = {o.key: o for o in run_jobs(jobs, "local", max_workers=2, retries=retries)}
+
+    assert [outcomes[key].result for key in ("a", "b", "c")] == ["a", "b", "c"]
+    killer = outcomes["killer"]
+    assert killer.ok is killer_ok
+    assert killer.attempts == retries + 1
+    if killer_ok:
+        assert killer.result == "survived"
+        assert "WorkerDiedError" in killer.errors[0]
+    else:
+        assert "worker process ended abruptly" in (killer.error or "")
+
+
+def test_worker_processes_that_cannot_start_are_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The user saw only `[Errno 32] Broken pipe` when no worker process could start."""
+    spawn = multiprocessing.spawn
+    monkeypatch.setattr(spawn, "_python_exe", spawn.get_executable())  # restored afterwards
+    spawn.set_executable("/nonexistent/python")
+    with pytest.raises(WorkerStartError, match="worker processes could not start"):
+        run_jobs([Job("a", square, (1,)), Job("b", square, (2,))], "local", max_workers=2)
 
 
 def test_duplicate_keys_and_unknown_backend_are_refused() -> None:

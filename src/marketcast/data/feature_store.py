@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from marketcast.data.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,31 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 def save_features(frame: pd.DataFrame, root: str | Path, name: str) -> FeatureSnapshot:
     """Write ``frame`` to ``{root}/{name}/{sha[:16]}.parquet`` unless that version exists.
 
-    The write goes to a temporary file first and is renamed into place, so a crash never
-    leaves a half-written snapshot under a valid name.
+    The snapshot and its ``.json`` metadata are each written atomically (`write_atomic`: a
+    uniquely named temporary file renamed into place), so a crash never leaves a half-written
+    file under a valid name, and runs sharing a folder can save the same version at once: the
+    name is the content, so whichever rename lands last leaves the same bytes. Metadata found
+    missing beside an existing snapshot is written again.
+
+    Raises
+    ------
+    OSError
+        Naming the file that could not be written (the disk is full, the folder is read-only);
+        no temporary file is left behind.
     """
     sha = frame_sha256(frame)
+    columns = tuple(str(c) for c in frame.columns)
     folder = Path(root) / name
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sha[:16]}.parquet"
+    meta_path = folder / f"{sha[:16]}.json"
     if not path.exists():
-        tmp = path.with_suffix(".parquet.tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-        meta = {"sha256": sha, "n_rows": len(frame), "columns": [str(c) for c in frame.columns]}
-        (folder / f"{sha[:16]}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    return FeatureSnapshot(path, sha, len(frame), tuple(str(c) for c in frame.columns))
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        write_atomic(path, buffer.getvalue())
+    if not meta_path.exists():
+        meta = {"sha256": sha, "n_rows": len(frame), "columns": list(columns)}
+        write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+    return FeatureSnapshot(path, sha, len(frame), columns)
 
 
 def load_features(path: str | Path) -> pd.DataFrame:

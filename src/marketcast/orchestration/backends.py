@@ -4,25 +4,49 @@ The same job list runs unchanged on either backend. A job is a top-level functio
 arguments (picklable), so a local process pool, a local Ray instance or a remote Ray cluster
 (``ray_address="ray://head:10001"``) can all execute it. Jobs start in priority order (lower
 first); a failed job is retried up to ``retries`` more times, then reported as failed without
-stopping the others, so one bad pair never loses the rest of a run.
+stopping the others, so one bad pair never loses the rest of a run. A local worker process
+that dies (killed by a signal, as the out-of-memory killer does) breaks the process pool: the
+pool is replaced, and the jobs that were in flight on it are charged an attempt and retried.
+Workers exit when the process that started them dies, and ignore Ctrl-C, which the parent
+handles by stopping them.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
 ProgressFn = Callable[[int, int, str], None]
+
+#: ``prctl`` option asking Linux to send a signal when the parent dies (<linux/prctl.h>).
+_PR_SET_PDEATHSIG = 1
+#: Seconds between checks that the parent is alive, where ``prctl`` is not available.
+_PARENT_POLL_SECONDS = 1.0
+
+
+class WorkerStartError(OSError):
+    """The local worker processes could not be started (so no job could run)."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A local worker process ended abruptly while a job ran or waited on its pool."""
 
 
 @dataclass(frozen=True)
@@ -125,11 +149,51 @@ def _run_inline(
     return outcomes
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int, started: Synchronized[int]) -> None:
     # One thread per worker process: the pool already uses every core, and OpenMP libraries
     # (LightGBM) read this before they are first imported in the worker.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
+    # Ctrl-C reaches the whole process group: the parent stops the workers, which would
+    # otherwise each print a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
+    with started.get_lock():
+        started.value += 1
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker when ``parent_pid`` dies, instead of lingering blocked on its pipes.
+
+    A parent killed with SIGKILL, or with SIGTERM alone, runs no cleanup, and its workers
+    would hang on forever. On Linux the kernel delivers SIGKILL to this process when the
+    parent dies (``PR_SET_PDEATHSIG``); elsewhere a daemon thread checks the parent each second.
+    The kernel signal fires when the parent *thread* that started the worker ends: workers are
+    started by ``submit``, on the thread that called `run_jobs`, which outlives the pool.
+    """
+    if not _set_parent_death_signal(signal.SIGKILL):
+        threading.Thread(
+            target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
+        ).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was set up
+        os._exit(1)
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    """Ask the kernel to send ``signum`` when the parent dies; False where that cannot be."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def _schedule(
@@ -161,6 +225,8 @@ def _schedule(
             outcome = outcomes[key]
             try:
                 outcome.result, outcome.seconds = result_of(handle)
+            except WorkerStartError:
+                raise  # no job can run anywhere: not a failure of this one
             except Exception as exc:
                 outcome.errors.append(_error_text(exc))
                 logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
@@ -179,17 +245,107 @@ def _schedule(
 def _run_processes(
     jobs: Sequence[Job], workers: int, retries: int, progress: ProgressFn | None
 ) -> dict[str, JobOutcome]:
-    # spawn, not fork: a forked child of a process that already ran OpenMP code can deadlock.
-    context = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-
-        def submit(job: Job) -> Future[tuple[Any, float]]:
-            return pool.submit(_timed_call, job.fn, job.args)
+    pool = _WorkerPool(workers)
+    try:
 
         def wait_any(futures: list[Future[tuple[Any, float]]]) -> list[Any]:
             return list(wait(futures, return_when=FIRST_COMPLETED)[0])
 
-        return _schedule(jobs, retries, progress, workers, submit, wait_any, lambda f: f.result())
+        outcomes = _schedule(
+            jobs, retries, progress, workers, pool.submit, wait_any, pool.result_of
+        )
+    except BaseException:
+        # Ctrl-C or SIGTERM: stop the running jobs now rather than wait for them to finish.
+        pool.stop()
+        raise
+    pool.close()
+    return outcomes
+
+
+class _WorkerPool:
+    """A pool of spawned worker processes, replaced by a fresh one when a worker dies.
+
+    A dead worker breaks a ``ProcessPoolExecutor``: every job in flight on it fails with
+    ``BrokenProcessPool`` (which job killed it is unknown, so each is charged an attempt), and
+    the next ``submit`` starts a new pool. ``_schedule`` retries the jobs while their attempts
+    last, so a pool that keeps breaking ends in failed outcomes, not an exception. A pool that
+    breaks before any worker process has started is a `WorkerStartError`.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.restarts = 0
+        # spawn, not fork: a forked child of a process that ran OpenMP code can deadlock.
+        self._context = get_context("spawn")
+        try:
+            self._started: Synchronized[int] = self._context.Value("i", 0)  # workers set up
+        except OSError as exc:
+            raise _start_error(str(exc)) from exc
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        try:
+            return ProcessPoolExecutor(
+                self.workers,
+                mp_context=self._context,
+                initializer=_init_worker,
+                initargs=(os.getpid(), self._started),
+            )
+        except OSError as exc:
+            raise _start_error(str(exc)) from exc
+
+    def submit(self, job: Job) -> Future[tuple[Any, float]]:
+        """Start ``job``; a future that fails with the pool's error if no pool will take it."""
+        for fresh in (False, True):
+            try:
+                return self._pool.submit(_timed_call, job.fn, job.args)
+            except BrokenProcessPool as exc:
+                if fresh:  # a brand-new pool broke at once: let the job's attempts decide
+                    failed: Future[tuple[Any, float]] = Future()
+                    failed.set_exception(exc)
+                    return failed
+                self._restart()
+            except OSError as exc:  # starting a worker process failed (spawn, pipes)
+                raise _start_error(str(exc)) from exc
+        raise AssertionError("unreachable: the loop returns")
+
+    def result_of(self, future: Future[tuple[Any, float]]) -> tuple[Any, float]:
+        """``(result, seconds)`` of a finished job, or its error."""
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            if self._started.value == 0:
+                raise _start_error("every worker process ended before it was set up") from exc
+            raise WorkerDiedError(
+                "a worker process ended abruptly (killed by a signal, e.g. by the out-of-memory "
+                "killer) while this job ran or waited on its pool"
+            ) from exc
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        logger.warning("a worker process died; starting a new pool (restart %d)", self.restarts)
+        self._pool.shutdown(wait=True)  # quick: a broken pool has already ended its workers
+        self._pool = self._start()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """End the workers without waiting for their jobs, then release the pool."""
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python 3.14+
+        if terminate is not None:
+            terminate()
+        else:
+            for process in list((self._pool._processes or {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_error(reason: str) -> WorkerStartError:
+    return WorkerStartError(
+        f"the worker processes could not start ({reason}); set max_workers: 1 to run the jobs "
+        "in this process"
+    )
 
 
 def _run_ray(

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,25 @@ def evaluate_football(
 
 
 def _check_json_target(json_out: str) -> None:
-    """``--json`` naming a folder failed only when the evaluation was done; fail first."""
-    if Path(json_out).is_dir():
+    """Fail before the evaluation, not after it, when ``--json`` cannot be written.
+
+    ``json_out`` must not be a folder, and its folder must take a new file: the folder is
+    created when missing (as the final write would), and a temporary file is created in it and
+    removed again.
+    """
+    target = Path(json_out)
+    if target.is_dir():
         raise ValueError(f"--json {json_out} is a folder: name the file to write")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"--json {json_out}: cannot write in {folder}: {exc.strerror or exc}"
+        ) from exc
 
 
 def data_check(paths: list[str], json_out: str | None) -> int:
