@@ -47,6 +47,22 @@ def test_a_champion_this_run_did_not_evaluate_stays_champion(tmp_path: Path) -> 
     assert (record.model_name, record.version) == ("flat", version)
 
 
+def test_a_crypto_run_checks_its_outputs_before_reading_any_data(tmp_path: Path) -> None:
+    """An unusable registry_root surfaced only after the whole walk-forward."""
+    from marketcast.orchestration.crypto import run_crypto
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    config = CryptoRunConfig(
+        pairs=("NOSUCHUSDT",),  # never read: the check comes first
+        registry_root=str(a_file / "registry"),
+        runs_dir=str(tmp_path / "runs"),
+    )
+    with pytest.raises(ValueError, match="registry_root .* cannot be created"):
+        run_crypto(config)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_first_champion_alone_is_not_called_a_survivor() -> None:
     champion, decision = shadow_test({"momentum": np.array([0.01])}, "flat", PromotionRule())
     assert champion == "momentum"

@@ -104,6 +104,7 @@ def test_run_fails_before_the_walk_forward_when_results_could_not_be_kept(
         (f"registry_root: {a_file}", "registry_root"),
         ("registry_root: nosuchproto://x/reg", "Protocol not known"),
         (f"runs_dir: {a_file}", "runs_dir"),
+        (f"registry_root: {a_file}/below", "cannot be created"),  # failed after registering
         ("backtest: {bookmaker: nosuchbook}", "backtest.bookmaker 'nosuchbook' prices nothing"),
     ):
         path = write(tmp_path, f"data: {{leagues: [E0]}}\nmodels: [market]\n{setting}\n")

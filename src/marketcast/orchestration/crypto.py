@@ -48,6 +48,7 @@ from marketcast.orchestration.crypto_jobs import (
 )
 from marketcast.orchestration.football import (
     _progress,
+    check_outputs,
     new_run_dir,
     print_decisions,
     remove_if_empty,
@@ -571,6 +572,7 @@ def run_crypto(
         prepared = prepare_crypto(config)
         start = config.walk_forward.start or _default_start(prepared)
         return describe_plan(prepared, config, tuple(config.horizons), start)
+    check_outputs(config)
     run_dir = new_run_dir(
         config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
     )

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marketcast.config import FootballRunConfig
+from marketcast.config import CryptoRunConfig, FootballRunConfig
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
 from marketcast.datasets.football_data import FootballData, load_football
@@ -194,16 +195,43 @@ def build_models(config: FootballRunConfig) -> dict[str, Any]:
     return models
 
 
-def check_outputs(config: FootballRunConfig) -> None:
+def check_outputs(config: FootballRunConfig | CryptoRunConfig) -> None:
     """Fail before the walk-forward, not after it, when the results could not be kept.
 
     A registry URL whose filesystem cannot be opened, a registry root or ``runs_dir`` that is a
-    file: each used to surface only after minutes of fitting.
+    file or cannot take a new file (read-only, a full quota): each used to surface only after
+    minutes of fitting. Local folders are created when missing and probed with a temporary
+    file; ``runs_dir`` is probed again when the run creates its folder (:func:`new_run_dir`).
     """
     Registry(config.registry_root)  # RegistryError for an unknown protocol or a missing package
-    for key, value in (("registry_root", config.registry_root), ("runs_dir", config.runs_dir)):
-        if "://" not in value and Path(value).exists() and not Path(value).is_dir():
-            raise ValueError(f"{key} {value} is a file, not a folder")
+    local = [
+        (key, Path(value))
+        for key, value in (("registry_root", config.registry_root), ("runs_dir", config.runs_dir))
+        if "://" not in value
+    ]
+    for key, folder in local:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{key} {folder} is a file, not a folder")
+    for key, folder in local:
+        _check_writable(key, folder)
+
+
+def _check_writable(key: str, folder: Path) -> None:
+    """``folder`` takes a new file (probed), or, while it does not exist, its nearest existing
+    parent lets it be created. Nothing is left behind."""
+    if folder.is_dir():
+        probe = folder / f".marketcast-write-probe.{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ValueError(f"{key} {folder} cannot take a new file: {exc.strerror}") from exc
+        return
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{key} {folder} cannot be created: {parent} is not writable")
 
 
 def check_bookmaker(config: FootballRunConfig, data: FootballData) -> None:
