@@ -421,12 +421,14 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     """``marketcast serve``: the registry's champions over HTTP (training them first if none).
 
     uvicorn gets the settings' ``limit_concurrency`` (``MARKETCAST_LIMIT_CONCURRENCY``) and
-    ``keep_alive_timeout_s``; it has no timeout on reading request headers, so a server bound
-    beyond localhost belongs behind a reverse proxy (docs/serving.md, "Exposure").
+    ``keep_alive_timeout_s``, and runs ``serving.http_server.HeaderTimeoutProtocol``
+    (``header_timeout_s``: uvicorn itself has no timeout on reading request headers). A server
+    bound beyond localhost still belongs behind a reverse proxy (docs/serving.md, "Exposure").
     """
     import uvicorn
 
     from marketcast.serving.default import build_default_app, registry_poll_seconds
+    from marketcast.serving.http_server import http_protocol
     from marketcast.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
@@ -456,6 +458,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             log_level="warning",
             limit_concurrency=settings.limit_concurrency,
             timeout_keep_alive=settings.keep_alive_timeout_s,
+            http=http_protocol(settings.header_timeout_s),
         )
         return 0
     uvicorn.run(
@@ -465,6 +468,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
         log_level="warning",
         limit_concurrency=settings.limit_concurrency,
         timeout_keep_alive=settings.keep_alive_timeout_s,
+        http=http_protocol(settings.header_timeout_s),
     )
     return 0
 

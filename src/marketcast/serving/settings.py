@@ -40,6 +40,12 @@ class ServingSettings(BaseModel):
     keep_alive_timeout_s: int = Field(
         default=5, ge=1, le=3600, description="seconds an idle keep-alive connection stays open"
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=3600.0,
+        description="seconds a connection may take to send a request's headers",
+    )
 
     @field_validator("admin_token")
     @classmethod
