@@ -53,3 +53,43 @@ def test_models_only_ever_see_the_past(epl: FootballData, epl_features: pd.DataF
     assert np.isnan(p[~mask]).all()
     assert np.allclose(p[mask], 1 / 3)
     assert np.isnan(result.probabilities["weekly"]["ah"]).all()
+
+
+class HistorySpy(SpyModel):
+    """A model that also reads recent matches: it records each history update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.histories: list[pd.Timestamp] = []
+
+    def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
+        assert len(X) == len(y)
+        self.histories.append(X["kickoff_utc"].max())
+        return self
+
+
+def test_between_refits_the_history_follows_every_result_before_the_step(
+    epl: FootballData, epl_features: pd.DataFrame
+) -> None:
+    """The network's team histories stayed frozen at its last fit for three weeks in four."""
+    mask = (epl.matches["season"] == "2021-2022").to_numpy()
+    y = epl.matches[["home_goals", "away_goals"]].to_numpy()
+    model = HistorySpy()
+    result = walk_forward_predict(
+        epl_features,
+        y,
+        mask,
+        {"monthly": model},
+        (MarketKind.ONE_X_TWO,),
+        step_days=7,
+        retrain_every_steps={"monthly": 4},
+    )
+    assert len(model.fits) + len(model.histories) == result.n_steps
+    assert len(model.histories) == result.n_steps - result.n_fits["monthly"]
+    latest = sorted(model.fits + model.histories)  # the newest match known at each step
+    firsts = [first for _, first in model.predicted_after]  # each step's first kick-off
+    assert len(latest) == len(firsts) == result.n_steps
+    for known, first in zip(latest, firsts, strict=True):
+        assert known < first  # only the past
+    gaps = [first - known for known, first in zip(latest, firsts, strict=True)]
+    assert sorted(gaps)[len(gaps) // 2] < pd.Timedelta(days=8)  # typically last week's results

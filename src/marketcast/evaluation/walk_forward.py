@@ -54,6 +54,9 @@ def walk_forward_predict(
     Each model object is fitted again in place at every refit, so estimators with
     ``warm_start=True`` start from their previous optimum (fast weekly refits). A model is
     always fitted before its first step; after that every ``retrain_every_steps[name]`` steps.
+    At the steps in between, a model with ``update_history(X, y)`` (the network) is given
+    every match before the step, so the recent-match sequences it reads are as fresh as a
+    live model's, not frozen at its last fit.
 
     Parameters
     ----------
@@ -104,6 +107,10 @@ def walk_forward_predict(
                 result.fit_seconds[name] += time.perf_counter() - t0
                 result.n_fits[name] += 1
                 last_fit_step[name] = step.number
+            elif (update_history := getattr(model, "update_history", None)) is not None:
+                # between refits, a model that reads recent matches (the network's team
+                # histories) gets the results that arrived since, as a live server's would
+                update_history(train_X, train_y)
             t0 = time.perf_counter()
             for market in markets:
                 p = model.predict_market_proba(test_X, market)
