@@ -321,9 +321,12 @@ def decide_among(
     552 periods, against 0.05). So every challenger is tested (:func:`decide_promotion`) and
     Holm's step-down keeps the family-wise rate at ``rule.alpha``: ordered by p-value, the
     ``i``-th (from 0) must pass at ``alpha / (k - i)``, and testing stops at the first that does
-    not. Among those that pass, the one with the largest mean gain is promoted. When none
-    passes, the decision reported is that of the challenger with the largest mean gain, at the
-    level Holm held it to. ``k == 1`` is the plain test at ``rule.alpha``.
+    not. ``k`` counts the challengers with a p-value (one with fewer than ``rule.min_matches``
+    paired matches is not tested and takes no share of alpha). Holm looks at p-values only;
+    of the challengers it rejects, those that also meet the gain rules (``mean > min_gain``)
+    may be promoted, and the one with the largest mean gain is. When none is, the decision
+    reported is that of the tested challenger with the largest mean gain, at the level Holm
+    held it to. ``k == 1`` is the plain test at ``rule.alpha``.
 
     Parameters
     ----------
@@ -349,9 +352,8 @@ def decide_among(
     if not challengers:
         raise ValueError(f"no challenger to test against {champion_name!r}")
     versions = versions or {}
-    k = len(challengers)
 
-    def decide(name: str, alpha: float) -> PromotionDecision:
+    def decide(name: str, alpha: float, k: int) -> PromotionDecision:
         decision = decide_promotion(
             champion_name,
             champion_losses,
@@ -364,36 +366,36 @@ def decide_among(
         )
         return decision.model_copy(update={"challengers_tested": k})
 
-    first = {name: decide(name, rule.alpha) for name in challengers}
-    by_p = sorted(challengers, key=lambda n: (first[n].p_value is None, first[n].p_value or 1.0, n))
-    level = {name: rule.alpha / (k - rank) for rank, name in enumerate(by_p)}
-    passed: list[PromotionDecision] = []
-    stopped_at: str | None = None
-    for name in by_p:
-        decision = decide(name, level[name])
-        if not decision.promote:
-            stopped_at = name
-            break
-        passed.append(decision)
-
     def gain(decision: PromotionDecision) -> float:
         return -math.inf if decision.mean_difference is None else decision.mean_difference
 
+    first = {name: decide(name, rule.alpha, len(challengers)) for name in challengers}
+    # Only challengers with a p-value take part (too few paired matches: no test, no share of
+    # alpha). Holm orders them by p alone; the gain rules apply to those it rejects.
+    testable = [name for name in challengers if first[name].p_value is not None]
+    k = len(testable)
+    if k == 0:
+        return max(first.values(), key=gain)
+    by_p = sorted(testable, key=lambda n: (float(first[n].p_value or 0.0), n))
+    level = {name: rule.alpha / (k - rank) for rank, name in enumerate(by_p)}
+    rejected: list[str] = []
+    stopped_at: str | None = None
+    for name in by_p:
+        if not float(first[name].p_value or 0.0) < level[name]:
+            stopped_at = name
+            break
+        rejected.append(name)
+    passed = [d for d in (decide(n, level[n], k) for n in rejected) if d.promote]
+    note = f"Holm over {k} challengers, family alpha {rule.alpha:g}"
     if passed:
         chosen = max(passed, key=gain)
-        if k > 1:
-            chosen = chosen.model_copy(
-                update={
-                    "reason": f"{chosen.reason} (Holm over {k} challengers, family alpha "
-                    f"{rule.alpha:g})"
-                }
-            )
-        return chosen
-    best = max(challengers, key=lambda n: gain(first[n]))
-    chosen = decide(best, level[best])
+        return (
+            chosen if k == 1 else chosen.model_copy(update={"reason": f"{chosen.reason} ({note})"})
+        )
+    best = max(testable, key=lambda n: gain(first[n]))
+    chosen = decide(best, level[best], k)
     if k == 1:
         return chosen
-    note = f"Holm over {k} challengers, family alpha {rule.alpha:g}"
     if chosen.promote:  # it would pass at its own level, but the step-down stopped before it
         assert stopped_at is not None
         chosen = chosen.model_copy(update={"promote": False, "matches_needed": None})

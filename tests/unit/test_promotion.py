@@ -451,3 +451,35 @@ def test_reason_names_the_unit_of_the_paired_losses() -> None:
     assert decision.reason == (
         "net_return_loss gain -0.0010 per period over 400 periods: not better than the champion"
     )
+
+
+def test_holm_tests_a_p_value_of_exactly_zero_first() -> None:
+    """p = 0 (every difference equal) sorted as 1.0 and the step-down stopped at the other."""
+    champion, noisy = paired_losses(0.02, noise=0.05)
+    _, noisier = paired_losses(0.001, noise=0.05, seed=3)
+    decision = decide_among("market", champion, {"exact": champion - 0.05, "other": noisier}, RULE)
+    assert decision.p_value == 0.0
+    assert (decision.promote, decision.challenger) == (True, "exact")
+
+
+def test_holm_looks_at_p_values_only_and_the_gain_rules_at_what_it_rejects() -> None:
+    """A challenger below min_gain stopped the step-down for a clearly better one."""
+    rng = np.random.default_rng(5)
+    champion = rng.normal(1.0, 0.3, 300)
+    tiny_but_sure = champion - 0.002 + rng.normal(0.0, 1e-4, 300)
+    large = champion - 0.06 + rng.normal(0.0, 0.1, 300)
+    rule = PromotionRule(min_gain=0.01)
+    decision = decide_among("market", champion, {"c": tiny_but_sure, "d": large}, rule)
+    assert (decision.promote, decision.challenger) == (True, "d")
+
+
+def test_a_challenger_too_short_to_test_takes_no_share_of_alpha() -> None:
+    champion, challenger = paired_losses(0.0008, noise=0.05)
+    alone = decide_promotion("market", champion, "f", challenger, RULE)
+    assert alone.p_value is not None
+    assert 0.025 < alone.p_value < 0.05  # passes at 0.05, would fail at 0.025
+    short = np.full(N, np.nan)
+    short[:10] = champion[:10] - 0.1
+    decision = decide_among("market", champion, {"short": short, "f": challenger}, RULE)
+    assert (decision.promote, decision.challenger, decision.alpha_used) == (True, "f", 0.05)
+    assert decision.challengers_tested == 1
