@@ -265,6 +265,32 @@ def test_a_rollback_never_brings_back_an_earlier_snapshot_id(registry: Registry)
     assert rolled_back.split("-")[0] == first.split("-")[0]  # the same models as at first
 
 
+def test_the_watcher_undoes_nothing_an_admin_reload_hid_from_it(registry: Registry) -> None:
+    """A promotion through this server (its own reload) then a rollback elsewhere, both between
+    two watcher ticks: the watcher compared the registry with its own previous look, saw no
+    change, and the server served the rolled-back champion for good."""
+    import time
+
+    service = ChampionService(registry)
+    service.reload()
+    before = registry.champion("football", "1x2")
+    assert before is not None
+    stop = service.follow_registry(poll_s=0.5)
+    try:
+        elo = registry.latest_version("football", "1x2", "elo")
+        assert elo is not None
+        service.promote("1x2", "elo", elo)  # this server reloads itself
+        registry.rollback("football", "1x2")  # another worker, or the CLI
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if service.snapshot().champions["1x2"].version == before.version:
+                break
+            time.sleep(0.05)
+        assert service.snapshot().champions["1x2"].version == before.version
+    finally:
+        stop.set()
+
+
 def test_a_second_worker_follows_a_promotion_made_elsewhere(registry: Registry) -> None:
     import time
 

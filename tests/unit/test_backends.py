@@ -204,3 +204,21 @@ def test_a_ray_client_address_runs_the_jobs_on_that_cluster(
     assert [o.ok for o in outcomes] == [True, True], [o.error for o in outcomes]
     assert outcomes[0].result == pytest.approx(0.01)  # the package ran on the cluster
     assert outcomes[1].result != os.getpid()
+
+
+def test_a_local_ray_run_keeps_the_callers_sigterm_handler() -> None:
+    """ray.init replaced the CLI's handler: SIGTERM during a Ray run crashed with status 1."""
+    import signal
+
+    pytest.importorskip("ray")
+
+    def handler(signum: int, frame: object) -> None:
+        raise RuntimeError("terminated")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        [outcome] = run_jobs([Job("sq", square, (3,))], backend="ray", max_workers=1)
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert outcome.result == 9

@@ -455,7 +455,7 @@ def test_reason_names_the_unit_of_the_paired_losses() -> None:
 
 def test_holm_tests_a_p_value_of_exactly_zero_first() -> None:
     """p = 0 (every difference equal) sorted as 1.0 and the step-down stopped at the other."""
-    champion, noisy = paired_losses(0.02, noise=0.05)
+    champion, _ = paired_losses(0.02, noise=0.05)
     _, noisier = paired_losses(0.001, noise=0.05, seed=3)
     decision = decide_among("market", champion, {"exact": champion - 0.05, "other": noisier}, RULE)
     assert decision.p_value == 0.0

@@ -379,7 +379,12 @@ def _run_ray(
         else:
             init["num_cpus"] = workers
             init["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        # ray.init installs its own SIGTERM handler (sys.exit from a worker thread's view, a
+        # crash dump and status 1): keep the CLI's, which unwinds and exits 143
+        previous_sigterm = signal.getsignal(signal.SIGTERM)
         ray.init(**init)
+        if previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous_sigterm)
     try:
         remote_call = ray.remote(num_cpus=1, max_retries=0)(_timed_call)
         # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order.

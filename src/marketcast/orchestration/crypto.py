@@ -713,8 +713,10 @@ def _shadow_and_export(
     window_end = prepared.data.candles["open_time_utc"].max().to_pydatetime()
     for outcome in outcomes:
         horizon = outcome.key.split("/", 1)[1]
-        if not outcome.ok:
+        if not outcome.ok:  # nothing registered: the champion on record stays
             decisions[horizon]["export_error"] = outcome.error
+            before = read[horizon]
+            champions[horizon] = before[0] if before is not None else "none"
             continue
         files: dict[str, bytes] = outcome.result
         name = champions[horizon]

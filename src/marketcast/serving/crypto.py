@@ -282,6 +282,8 @@ class CryptoService:
         self.settings = settings or CryptoSettings()
         self.clock = clock
         self._lock = threading.Lock()
+        #: the registry's champions as the latest reload read them (the watcher compares)
+        self._loaded_fingerprint: Fingerprint | None = None
         self._table_lock = threading.Lock()
         self._tables: OrderedDict[str, SignalTable] = OrderedDict()
         self._loaded: dict[tuple[str, str, str], LoadedCryptoChampion] = {}
@@ -365,6 +367,8 @@ class CryptoService:
     def reload(self) -> dict[str, Any]:
         """Read each horizon's champion from the registry and swap them in atomically."""
         with self._lock:
+            # read first: a change made while loading is then seen by the next watcher tick
+            self._loaded_fingerprint = self.champion_fingerprint()
             champions: dict[str, LoadedCryptoChampion] = {}
             for horizon in HORIZONS:
                 record = self.registry.champion(VERTICAL, horizon)
@@ -606,6 +610,7 @@ class CryptoService:
             self.champion_fingerprint,
             self.reload,
             also=self._follow_journal,
+            loaded=lambda: self._loaded_fingerprint,
         )
 
     def _follow_journal(self) -> None:

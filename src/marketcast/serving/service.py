@@ -112,6 +112,8 @@ class ChampionService:
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
         self._admin_lock = threading.Lock()
+        #: the registry's champions as the latest reload read them (the watcher compares)
+        self._loaded_fingerprint: Fingerprint | None = None
         self._loaded_cache: dict[tuple[str, str, str], LoadedModel] = {}
 
     # -- protocol properties -------------------------------------------------------------------
@@ -150,6 +152,8 @@ class ChampionService:
     def reload(self) -> dict[str, Any]:
         """Read the champions from the registry and swap them in atomically."""
         with self._reload_lock:
+            # read first: a change made while loading is then seen by the next watcher tick
+            self._loaded_fingerprint = self.champion_fingerprint()
             # Versions are immutable (hash-checked when first loaded): reuse what is loaded, so a
             # reload that changes nothing costs only the registry reads.
             previous = self._snapshot
@@ -506,7 +510,13 @@ class ChampionService:
         """Reload whenever the registry's champions change (a promotion made by another worker
         or by ``marketcast registry promote``); returns the event that stops the watcher thread.
         """
-        return follow_champions("registry-watch", poll_s, self.champion_fingerprint, self.reload)
+        return follow_champions(
+            "registry-watch",
+            poll_s,
+            self.champion_fingerprint,
+            self.reload,
+            loaded=lambda: self._loaded_fingerprint,
+        )
 
     # -- admin ---------------------------------------------------------------------------------
     def promote(self, market: str, model_name: str, version: str) -> dict[str, Any]:

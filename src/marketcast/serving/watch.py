@@ -29,10 +29,15 @@ def follow_champions(
     fingerprint: Callable[[], Fingerprint],
     reload: Callable[[], object],
     also: Callable[[], object] | None = None,
+    loaded: Callable[[], Fingerprint | None] | None = None,
 ) -> threading.Event:
     """Every ``poll_s`` seconds on a daemon thread: run ``also`` (if given), then ``reload`` when
-    ``fingerprint`` changed since the last look. A failing tick (a registry mid-write) is logged
-    and retried on the next one. Returns the event that stops the thread.
+    ``fingerprint`` differs from what the service last loaded (``loaded``: the registry's
+    fingerprint as its latest reload read it, from whatever path: this watcher, an admin call),
+    else from this watcher's previous look. Comparing with the previous look alone missed a
+    promotion and rollback (A, B, A) whose reload happened between two looks: the service kept
+    B for good. A failing tick (a registry mid-write) is logged and retried on the next one.
+    Returns the event that stops the thread.
     """
     stop = threading.Event()
     seen = fingerprint()
@@ -44,9 +49,10 @@ def follow_champions(
                 if also is not None:
                     also()
                 now = fingerprint()
-                if now != seen:
+                reference = loaded() if loaded is not None else seen
+                if now != reference:
                     reload()
-                    seen = now
+                seen = now
             except Exception:
                 log.warning("%s failed; retrying", name, exc_info=True)
 
