@@ -169,3 +169,35 @@ def test_a_promotion_made_during_the_run_is_not_undone(tmp_path: Path) -> None:
     assert champion is not None
     assert champion.model_name == "elo"
     assert len(registry.decisions("football", "1x2")) == 1
+
+
+def test_a_run_whose_promotion_was_not_applied_says_so_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terminal printed "promoted" and the page "Promote ..." for a pointer never moved."""
+    from marketcast.orchestration import football
+
+    config = _small(tmp_path, ["market", "elo"])
+    registry = Registry(config.registry_root)
+    write_report = football.write_report
+    calls: list[int] = []
+
+    def meanwhile(run_dir: Path, report: dict[str, object]) -> object:
+        if not calls:  # someone makes elo champion while the run writes its report
+            elo = registry.latest_version("football", "1x2", "elo")
+            assert elo is not None
+            registry.set_champion("football", "1x2", "elo", elo, "by hand")
+        calls.append(1)
+        return write_report(run_dir, report)
+
+    monkeypatch.setattr(football, "write_report", meanwhile)
+    run = run_football(config, console=_quiet(tmp_path))
+    assert len(calls) == 2  # written, then rewritten with the outcome
+    assert run.champions["1x2"] == "elo"
+    decision = json.loads((run.run_dir / "report.json").read_text())["promotion"]["1x2"]
+    assert "changed after it was read" in decision["not_applied"]
+    assert decision["registry_champion"] == "elo"
+    html = (run.run_dir / "report.html").read_text()
+    assert "not applied" in html
+    assert "Registry champion after this run: <strong>elo</strong>" in html
+    assert "[NOT APPLIED: " in " ".join((tmp_path / "console.txt").read_text().split())

@@ -299,7 +299,11 @@ def _run_football(
     )
     timings["register"] = time.perf_counter() - t0
     champions = {plan.market: plan.champion for plan in plans}
-    promotion = {plan.market: plan.promotion for plan in plans if plan.promotion is not None}
+    promotion = {
+        plan.market: {**plan.promotion, "registry_champion": plan.champion}
+        for plan in plans
+        if plan.promotion is not None
+    }
 
     def write_reports() -> dict[str, Any]:
         report = build_report(config, run_id, created, data, evaluation, promotion, timings)
@@ -315,9 +319,13 @@ def _run_football(
     if not_applied:
         for market, error in not_applied.items():
             console.log(f"[yellow]{market}: this run's promotion was not applied: {error}")
-            promotion[market] = {**promotion.get(market, {}), "not_applied": error}
             current = registry.champion(VERTICAL, market)
             champions[market] = current.model_name if current is not None else "none"
+            promotion[market] = {
+                **promotion.get(market, {}),
+                "not_applied": error,
+                "registry_champion": champions[market],
+            }
         report = write_reports()
     print_summary(console, evaluation, champions, run_dir, promotion)
     return FootballRun(run_id, run_dir, evaluation, report, champions)
@@ -604,6 +612,8 @@ def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]
                 f"{key}: {decision['challenger']} {verdict} over {decision.get('champion')}: "
                 f"{decision.get('reason')}"
             )
+        if decision.get("not_applied"):
+            line += f" [NOT APPLIED: {decision['not_applied']}]"
         console.print(line, markup=False, highlight=False)
 
 

@@ -372,7 +372,9 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     challenger = decision.get("challenger")
     who_ch = _e(challenger) if challenger is not None else "the challenger"
     who_cp = _e(champion) if champion is not None else "the champion"
-    if promote is True:
+    if decision.get("not_applied"):
+        verdict, cls = f"Promotion of <strong>{who_ch}</strong> not applied.", "keep"
+    elif promote is True:
         verdict, cls = f"Promote <strong>{who_ch}</strong> over {who_cp}.", "promote"
     elif promote is False:
         verdict, cls = f"Keep <strong>{who_cp}</strong>; {who_ch} is not promoted.", "keep"
@@ -381,6 +383,13 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     parts = [f"<p>{verdict}</p>"]
     if decision.get("reason") is not None:
         parts.append(f"<p>Reason: {_e(decision['reason'])}</p>")
+    if decision.get("not_applied"):
+        parts.append(f"<p>Not applied: {_e(decision['not_applied'])}</p>")
+    if decision.get("registry_champion") is not None:
+        parts.append(
+            f"<p>Registry champion after this run: <strong>"
+            f"{_e(decision['registry_champion'])}</strong></p>"
+        )
     stats = [
         ("p-value", _general(decision.get("p_value"))),
         ("mean score difference", _general(decision.get("mean_difference"))),
