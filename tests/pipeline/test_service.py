@@ -348,6 +348,22 @@ def test_a_fixture_before_the_champions_data_is_refused(registry: Registry) -> N
     assert (caught.value.index, caught.value.field) == (1, "kickoff")
 
 
+def test_a_batch_reports_the_error_at_its_earliest_position(registry: Registry) -> None:
+    """The kick-off check ran over the whole batch first, so a later fixture's error hid an
+    unknown team earlier in the request."""
+    service = ChampionService(registry)
+    service.reload()
+    past = FixtureIn.model_validate(
+        {**_fixture().model_dump(by_alias=True), "kickoff": "2005-08-13T14:00:00Z"}
+    )
+    with pytest.raises(UnknownTeamError) as unknown:
+        service.forecast([_fixture(), _fixture(home="Arsenl"), past])
+    assert (unknown.value.index, unknown.value.side) == (1, "home")
+    with pytest.raises(KickoffTooEarlyError) as early:
+        service.forecast([_fixture(), past, _fixture(home="Arsenl")])
+    assert early.value.index == 1
+
+
 def _copy(registry: Registry, tmp_path: Path) -> Registry:
     shutil.copytree(registry.root, tmp_path / "registry")
     return Registry(str(tmp_path / "registry"))

@@ -262,14 +262,16 @@ class ChampionService:
         """Forecast every fixture from ONE snapshot; routed edge or cloud per fixture."""
         snap = self.snapshot()
         champion = snap.champions[MarketKind.ONE_X_TWO.value]
-        _check_not_in_the_past(fixtures, champion.state.as_of_utc)
         raw = [_fixture_dict(f) for f in fixtures]
-        try:
-            rows = champion.state.fixture_rows(raw)
+        too_early = _first_too_early(fixtures, champion.state.as_of_utc)
+        try:  # the error reported is the one at the earliest position
+            rows = champion.state.fixture_rows(raw if too_early is None else raw[: too_early.index])
         except UnknownFixtureError as exc:
             raise UnknownTeamError(
                 str(exc), index=exc.index, side=exc.field, team=exc.value
             ) from exc
+        if too_early is not None:
+            raise too_early
         features = RequestFeatures(champion.state, rows)
         market_p = np.array(
             [[row[c] for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]] for row in rows], dtype=float
@@ -643,8 +645,8 @@ def _utc_instant(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> None:
-    """Refuse a fixture that kicked off before the champion's data ends.
+def _first_too_early(fixtures: Sequence[FixtureIn], as_of_utc: str) -> KickoffTooEarlyError | None:
+    """The error for the first fixture that kicked off before the champion's data ends, if any.
 
     The feature state already holds results after such a kick-off, so its forecast would see
     the future (the look-ahead the design forbids); backtests go through ``evaluate``.
@@ -652,7 +654,7 @@ def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> Non
     as_of = _utc_instant(as_of_utc)
     for index, fixture in enumerate(fixtures):
         if fixture.kickoff <= as_of:  # the last match in the data is in the past
-            raise KickoffTooEarlyError(
+            return KickoffTooEarlyError(
                 f"{fixture.home} v {fixture.away}: kickoff {fixture.kickoff.isoformat()} is "
                 f"before the champion's data ends "
                 f"({as_of.isoformat()}): its ratings already hold later results; forecast "
@@ -661,6 +663,7 @@ def _check_not_in_the_past(fixtures: Sequence[FixtureIn], as_of_utc: str) -> Non
                 field="kickoff",
                 value=fixture.kickoff,
             )
+    return None
 
 
 def _fixture_dict(fixture: FixtureIn) -> dict[str, Any]:
