@@ -231,6 +231,16 @@ def test_sizes_by_hand() -> None:
     assert model_size_bytes(layer) > (16 + 2) * 4  # the state dict carries pickle overhead
 
 
+@pytest.mark.parametrize("layout", ["csr", "2:4"])
+def test_sparse_size_counts_a_masked_weight_once(layout: str) -> None:
+    # With the pruning mask still attached the state dict holds weight_orig and weight_mask:
+    # the size must be that of the masked weight alone, as after make_permanent.
+    masked = magnitude_prune(mlp(), 0.8, permanent=False)
+    assert hasattr(next(linear_layers(masked))[1], "weight_mask")
+    permanent = magnitude_prune(mlp(), 0.8)
+    assert sparse_size_bytes(masked, layout=layout) == sparse_size_bytes(permanent, layout=layout)
+
+
 def test_compression_report_rows(toy: dict) -> None:
     teacher, x, y = toy["teacher"], toy["x"], toy["y"]
     quantised = quantize_dynamic_int8(teacher)

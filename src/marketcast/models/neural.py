@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import io
 import json
 import logging
@@ -46,7 +47,7 @@ from marketcast.models.nn.network import (
     multitask_loss,
 )
 from marketcast.models.nn.onnx import OnnxSession, football_net_onnx_bytes
-from marketcast.models.nn.seed import seed_everything
+from marketcast.models.nn.seed import restored_determinism, seed_everything
 from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
@@ -151,26 +152,32 @@ class TeamHistory:
         if missing:
             raise ValueError(f"feature frame lacks columns {missing} needed for match histories")
         n = len(X)
-        goals = np.asarray(y_goals, dtype=float).reshape(n, 2)
-        if np.isnan(goals).any():
-            row = int(np.flatnonzero(np.isnan(goals).any(axis=1))[0])
-            raise ValueError(f"goals missing at row {row} (match {X['match_id'].iat[row]!r})")
+        goals = _checked_goals(X, y_goals)
         home = X["home_team"].astype(str).to_numpy()
         away = X["away_team"].astype(str).to_numpy()
         names = sorted(set(home) | set(away))
         codes = {name: i for i, name in enumerate(names)}
         minute = _kickoff_minutes(X)
-        p = np.column_stack(
-            [X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]]
+        # A price outside [0, 1] (or not finite) is no price: the match counts as unpriced.
+        p = _probability_or_nan(
+            np.column_stack(
+                [X[c].to_numpy(dtype=float) for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]]
+            )
         )
-        over = X["mkt_ou25_over"].to_numpy(dtype=float)
+        over = _probability_or_nan(X["mkt_ou25_over"].to_numpy(dtype=float))
         price_missing = np.isnan(p).any(axis=1) | np.isnan(over)
         p = np.where(np.isnan(p), 1.0 / 3.0, p)
         over = np.where(np.isnan(over), 0.5, over)
-        line = np.nan_to_num(X["ah_line"].to_numpy(dtype=float), nan=0.0)
-        elo = np.column_stack([X["elo_home"].to_numpy(float), X["elo_away"].to_numpy(float)])
-        rest = np.column_stack(
-            [X["home_rest_days"].to_numpy(float), X["away_rest_days"].to_numpy(float)]
+        # An infinite feature is a missing one (NaN), as below: nan_to_num alone would keep it
+        # as +-1.8e308 (inf in float32), and one such match turns a team's forecasts NaN.
+        line = np.nan_to_num(_finite_or_nan(X["ah_line"].to_numpy(dtype=float)), nan=0.0)
+        elo = _finite_or_nan(
+            np.column_stack([X["elo_home"].to_numpy(float), X["elo_away"].to_numpy(float)])
+        )
+        rest = _finite_or_nan(
+            np.column_stack(
+                [X["home_rest_days"].to_numpy(float), X["away_rest_days"].to_numpy(float)]
+            )
         )
         rest = np.nan_to_num(rest, nan=21.0)
         blocks = []
@@ -357,10 +364,11 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         y = np.asarray(y)
         if y.ndim != 2 or y.shape[1] != 2 or len(y) != len(X):
             raise ValueError(f"y must have shape ({len(X)}, 2) (home, away goals), got {y.shape}")
+        _checked_goals(X, y)  # rows named in the caller's order, before sorting
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
         soft = closing_in_training_order(self.target, closing, order)
-        self.__dict__.pop("onnx_session_", None)  # it holds the old weights; use_onnx again
+        self._drop_onnx()  # the session holds the old weights; use_onnx again
         warm = self.warm_start and hasattr(self, "network_")
         if not warm:
             self._freeze_layout(X)
@@ -381,12 +389,14 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         X, y = X.iloc[first:], y[first:]
         soft = {market: p[first:] for market, p in soft.items()}
         device = self._device()
-        with _torch_threads(self.n_jobs):
+        # Deterministic kernels for this fit only: the caller's torch setting comes back after.
+        with _torch_threads(self.n_jobs), restored_determinism():
             seed_everything(self.random_state + self.n_fits_ - 1, self.deterministic)
             batch = self.make_batch(X)  # (rows used, ...) on ``device``
             targets = self._targets(X, y, soft, device)
             if not warm:
                 self.network_ = FootballNet(self._net_config()).to(device)
+            self._apply_band_z(self.band_z)  # a warm refit takes the current parameter too
             self.network_.head.shrink.fill_(1.0)
             epochs = self.warm_epochs if warm else self.max_epochs
             learning_rate = self.warm_learning_rate if warm else self.learning_rate
@@ -536,7 +546,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     def _freeze_layout(self, X: pd.DataFrame) -> None:
         """Choose and scale the fixture features once; warm refits keep this layout."""
         names = [c for c in X.columns if c not in _IDENTITY and pd.api.types.is_numeric_dtype(X[c])]
-        values = np.column_stack([X[c].to_numpy(dtype=float) for c in names])
+        # Infinite values are missing ones: one inf would make a column's mean inf; so are
+        # market probabilities outside [0, 1] (as in every batch, see ``_inputs``).
+        values = _finite_or_nan(np.column_stack([X[c].to_numpy(dtype=float) for c in names]))
+        _unprice_out_of_range(values, names)
         with np.errstate(all="ignore"):
             mean = np.nanmean(values, axis=0)
             std = np.nanstd(values, axis=0)
@@ -592,7 +605,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         """What a batch is built from, read from a feature frame or a server's feature rows."""
         columns = self._input_columns()
         # One block read: column by column cost ~25 us each, most of a one-fixture forecast.
-        matrix = feature_matrix(X, columns)
+        # An infinite value is a missing one (NaN): the missing-value handling takes it; so is
+        # a market probability outside [0, 1], which leaves its market unpriced.
+        matrix = _finite_or_nan(feature_matrix(X, columns))
+        _unprice_out_of_range(matrix, columns)
         home, away, league = feature_matrix(X, ("home_team", "away_team", "league"), str).T
         if isinstance(X, pd.DataFrame):
             minute = _kickoff_minutes(X)
@@ -634,10 +650,13 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         }
 
     def _market_logp(self, inputs: _BatchInputs, market: MarketKind) -> np.ndarray:
-        """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates."""
+        """De-margined pre-match log-probabilities (n, k); unpriced rows get the base rates.
+
+        A row with a probability outside [0, 1] (or not finite) is unpriced too.
+        """
         columns = MARKET_COLUMNS[market]
         p = np.column_stack([inputs.values[c] for c in columns]).reshape(-1, len(columns))
-        p = fill_unpriced(p, self.base_rates_[market.value])
+        p = fill_unpriced(_probability_or_nan(p), self.base_rates_[market.value])
         return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
 
     def _targets(
@@ -692,6 +711,12 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         n = len(arrays["league"])
         session: OnnxSession | None = getattr(self, "onnx_session_", None)
         if session is not None and 0 < n <= self.onnx_max_rows_:
+            if not self._onnx_source_.matches(self.network_):
+                # The network was edited since the export (a band_z, the shrink factors,
+                # load_state_dict): export again, or small batches would answer with old weights.
+                log.info("neural network changed since its ONNX export: exporting it again")
+                self.use_onnx(max_rows=self.onnx_max_rows_, threads=self.onnx_threads_)
+                session = self.onnx_session_
             return {k: np.asarray(v, dtype=np.float64) for k, v in session.run(arrays).items()}
         net = self.network_
         net.eval()
@@ -737,6 +762,13 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         GPU. Forecasts agree with torch's to float32 rounding. A server's choice
         (``marketcast serve`` makes it), not part of the model: the artifact is unchanged, and
         a refit or a copy (pickle, deepcopy) drops the session.
+
+        The session remembers the version of every parameter and buffer it was exported from;
+        when the network changes in place afterwards (:meth:`set_band_z`, ``head.band_z``, the
+        ``shrink`` buffer, ``load_state_dict``, an optimiser step) the next small batch exports
+        it again first, so the answer never depends on the batch size. (Writes through
+        ``tensor.data`` bypass the version counter and are not seen: use :meth:`set_band_z` or
+        in-place ops under ``torch.no_grad()``.)
         """
         network, on_cpu = self.network_.eval(), self._device().type == "cpu"
         if not on_cpu:
@@ -747,14 +779,41 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         if max_rows is None:
             max_rows = ONNX_MAX_ROWS if on_cpu else ONNX_MAX_ROWS_GPU
         self.onnx_max_rows_ = max_rows
+        self.onnx_threads_ = threads
+        self._onnx_source_ = _WeightsStamp.of(self.network_)
         return self
+
+    def set_band_z(self, band_z: float) -> Self:
+        """Set the 1X2 band half-width (in ensemble standard deviations) of a fitted model.
+
+        The calibrated route (:func:`calibrate_band_z`): it sets the ``band_z`` parameter, the
+        head's ``band_z`` buffer and the network's config together, so the value survives a
+        warm refit, :meth:`to_artifact` / :meth:`from_artifact` and a pickle; an active ONNX
+        session is exported again at once.
+        """
+        self.band_z = float(band_z)
+        self._apply_band_z(self.band_z)
+        if getattr(self, "onnx_session_", None) is not None:
+            self.use_onnx(max_rows=self.onnx_max_rows_, threads=self.onnx_threads_)
+        return self
+
+    def _apply_band_z(self, band_z: float) -> None:
+        """Put ``band_z`` into the head's buffer and the network's config."""
+        net = self.network_
+        net.head.band_z = band_z
+        net.config = dataclasses.replace(net.config, band_z=float(band_z))
+
+    def _drop_onnx(self) -> None:
+        for key in ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_"):
+            self.__dict__.pop(key, None)
 
     def __getstate__(self) -> dict[str, Any]:
         # An onnxruntime session does not pickle: a copy (pickle, deepcopy) runs in torch
-        # until it calls use_onnx itself.
-        state: dict[str, Any] = super().__getstate__()
-        state.pop("onnx_session_", None)
-        state.pop("onnx_max_rows_", None)
+        # until it calls use_onnx itself. ``object.__getstate__`` returns the live __dict__:
+        # copy it, or pickling would drop the original's session too.
+        state: dict[str, Any] = dict(super().__getstate__())
+        for key in ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_"):
+            state.pop(key, None)
         return state
 
     def _example_batch(self) -> dict[str, torch.Tensor]:
@@ -816,9 +875,11 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         tensors["history.state"] = torch.from_numpy(self.history_.state)
         buffer = io.BytesIO()
         torch.save(tensors, buffer)
+        # The head's buffer is what the network uses (a band_z set on the head directly too).
+        net_config = {**self.network_.config.to_dict(), "band_z": self.network_.head.band_z}
         meta = {
             "params": self.get_params(),
-            "net_config": self.network_.config.to_dict(),
+            "net_config": net_config,
             "static_features": self.static_features_,
             "static_mean": self.static_mean_,
             "static_std": self.static_std_,
@@ -834,7 +895,8 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             "target_used": self.target_used_,
             "n_training_rows": self.n_training_rows_,
         }
-        return {"neural.json": json_bytes(meta), "neural_state.pt": buffer.getvalue()}
+        # Strict JSON: a NaN (no validation slice) is written as null.
+        return {"neural.json": json_bytes(_nan_to_none(meta)), "neural_state.pt": buffer.getvalue()}
 
     @classmethod
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
@@ -861,7 +923,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         model.base_rates_ = meta["base_rates"]
         model.n_fits_ = meta["n_fits"]
         model.best_epoch_ = meta["best_epoch"]
-        model.best_val_log_loss_ = meta["best_val_log_loss"]
+        # null in strict JSON (and a bare NaN in older artifacts): no validation slice.
+        best = meta["best_val_log_loss"]
+        model.best_val_log_loss_ = float("nan") if best is None else float(best)
         model.shrink_ = meta["shrink"]
         # Artifacts written before closing-line targets existed trained on the results.
         model.target_used_ = meta.get("target_used", {m.value: "result" for m in MarketKind})
@@ -873,6 +937,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             tensors["history.kickoff_min"].numpy(),
             tensors["history.state"].numpy(),
         )
+        # Older artifacts hold no band_z buffer: the head keeps the config's band_z then.
         net = FootballNet(NetConfig(**meta["net_config"]))
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         model.network_ = net.to(model._device()).eval()
@@ -943,9 +1008,10 @@ def calibrate_band_z(
 ) -> float:
     """Band half-width in ensemble standard deviations that covers ``target`` of a reference.
 
-    Fit it on held-back weeks with the de-margined closing line as the reference, then pass it
-    as ``band_z`` (``model.network_.head.band_z = z`` on a fitted model, or the ``band_z``
-    parameter for the next fit) and check the coverage on later weeks.
+    Fit it on held-back weeks with the de-margined closing line as the reference, then set it
+    with ``model.set_band_z(z)`` on the fitted model (the parameter, the head's buffer and any
+    ONNX session together, so it survives warm refits and artifacts) and check the coverage on
+    later weeks.
 
     Parameters
     ----------
@@ -1063,3 +1129,90 @@ def _torch_threads(n_threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _finite_or_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` (float) with every non-finite entry (inf, -inf) as NaN, a missing value."""
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _probability_or_nan(p: np.ndarray) -> np.ndarray:
+    """``p`` with every entry outside [0, 1] (or not finite) as NaN: no price.
+
+    Examples
+    --------
+    >>> _probability_or_nan(np.array([0.5, 1.2, -0.1, np.inf, 0.0]))
+    array([0.5, nan, nan, nan, 0. ])
+    """
+    return np.where((p >= 0.0) & (p <= 1.0), p, np.nan)
+
+
+#: Every market-probability column a feature frame may hold.
+_PROBABILITY_COLUMNS = frozenset(c for m in MarketKind for c in MARKET_COLUMNS[m])
+
+
+def _unprice_out_of_range(matrix: np.ndarray, columns: Sequence[str]) -> None:
+    """Set every market probability outside [0, 1] in ``matrix`` (n, len(columns)) to NaN.
+
+    In place: a price that cannot be one is no price.
+    """
+    for j, column in enumerate(columns):
+        if column in _PROBABILITY_COLUMNS:
+            matrix[:, j] = _probability_or_nan(matrix[:, j])
+
+
+def _checked_goals(X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
+    """Goals (n, 2) as floats; a missing, infinite or negative count is an error naming its row."""
+    goals = np.asarray(y_goals, dtype=float).reshape(len(X), 2)
+    if np.isnan(goals).any():
+        row = int(np.flatnonzero(np.isnan(goals).any(axis=1))[0])
+        raise ValueError(f"goals missing at row {row}{_match_label(X, row)}")
+    bad = ~np.isfinite(goals) | (goals < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise ValueError(
+            f"goals at row {row}{_match_label(X, row)} must be finite and non-negative, "
+            f"got {goals[row].tolist()}"
+        )
+    return goals
+
+
+def _match_label(X: pd.DataFrame, row: int) -> str:
+    """`` (match '...')`` for row ``row`` of ``X``, or nothing when it has no ``match_id``."""
+    return f" (match {X['match_id'].iat[row]!r})" if "match_id" in X.columns else ""
+
+
+@dataclass(frozen=True)
+class _WeightsStamp:
+    """The network an ONNX session was exported from, and its tensors' in-place versions.
+
+    torch bumps a tensor's version on every in-place write (``fill_``, ``copy_`` in
+    ``load_state_dict``, an optimiser step), so reading the versions (a few microseconds) tells
+    whether the exported weights are still the network's.
+    """
+
+    network: torch.nn.Module
+    tensors: tuple[torch.Tensor, ...]
+    versions: tuple[int, ...]
+
+    @classmethod
+    def of(cls, network: torch.nn.Module) -> _WeightsStamp:
+        tensors = (*network.parameters(), *network.buffers())
+        return cls(network, tensors, tuple(t._version for t in tensors))
+
+    def matches(self, network: torch.nn.Module) -> bool:
+        """Whether ``network`` is the exported one, unedited since."""
+        return network is self.network and all(
+            t._version == v for t, v in zip(self.tensors, self.versions, strict=True)
+        )
+
+
+def _nan_to_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float (in dicts and lists) as ``None``: strict JSON."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    return obj

@@ -297,26 +297,37 @@ def sparse_size_bytes(
     ``"2:4"``: the semi-structured layout of NVIDIA's sparse kernels, 2 values kept per group of
     4 plus 2 bits of position metadata per kept value (the tail group padded), whatever the
     actual zeros. Biases and any other tensors count ``numel * element size``. No pickle
-    overhead is included, unlike :func:`model_size_bytes`.
+    overhead is included, unlike :func:`model_size_bytes`. A layer still carrying a pruning mask
+    (``magnitude_prune(..., permanent=False)``) counts its masked weight once, as it would be
+    stored after :func:`make_permanent`; ``weight_orig`` and ``weight_mask`` are not counted.
     """
-    weights = {id(layer.weight) for _, layer in linear_layers(module)}
+    if layout not in ("csr", "2:4"):
+        raise ValueError(f"layout must be 'csr' or '2:4', got {layout!r}")
     total = 0
-    for tensor in module.state_dict(keep_vars=True).values():
-        if not isinstance(tensor, Tensor):
-            continue
-        elt = tensor.element_size()
-        if id(tensor) in weights and tensor.ndim == 2:
-            rows, cols = tensor.shape
-            if layout == "csr":
-                nnz = int((tensor != 0).sum())
-                total += nnz * (elt + index_bytes) + (rows + 1) * index_bytes
-            elif layout == "2:4":
-                kept = rows * math.ceil(cols / 4) * 2
-                total += kept * elt + math.ceil(kept * 2 / 8)
-            else:
-                raise ValueError(f"layout must be 'csr' or '2:4', got {layout!r}")
+    skip: set[int] = set()  # tensors counted through their layer's (masked) weight
+    sparse: dict[int, Tensor] = {}  # the weight each Linear stores, by id: counted once
+    for _, layer in linear_layers(module):
+        weight = layer.weight.detach()  # weight_orig * weight_mask while a mask is attached
+        for name in ("weight", "weight_orig", "weight_mask"):
+            tensor = getattr(layer, name, None)
+            if isinstance(tensor, Tensor):
+                skip.add(id(tensor))
+        if weight.ndim == 2:
+            sparse.setdefault(id(layer.weight), weight)
         else:
-            total += tensor.numel() * elt
+            total += weight.numel() * weight.element_size()
+    for weight in sparse.values():
+        rows, cols = weight.shape
+        elt = weight.element_size()
+        if layout == "csr":
+            nnz = int((weight != 0).sum())
+            total += nnz * (elt + index_bytes) + (rows + 1) * index_bytes
+        else:
+            kept = rows * math.ceil(cols / 4) * 2
+            total += kept * elt + math.ceil(kept * 2 / 8)
+    for tensor in module.state_dict(keep_vars=True).values():
+        if isinstance(tensor, Tensor) and id(tensor) not in skip:
+            total += tensor.numel() * tensor.element_size()
     return total
 
 

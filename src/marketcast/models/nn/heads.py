@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,17 +29,19 @@ class MultiTaskHead(nn.Module):
     n_band_heads
         Members of the 1X2 correction ensemble (>= 2 for a band).
     band_z
-        Band half-width in ensemble standard deviations.
+        Band half-width in ensemble standard deviations. Kept in the buffer ``band_z_value``,
+        so it travels with the state dict and the ONNX export; ``head.band_z`` reads and sets
+        it as a float.
     """
 
     shrink: Tensor  # buffer (3,)
+    band_z_value: Tensor  # buffer (), the band half-width in ensemble standard deviations
 
     def __init__(self, d_model: int, *, n_band_heads: int = 5, band_z: float = 1.645) -> None:
         super().__init__()
         if n_band_heads < 2:
             raise ValueError(f"n_band_heads={n_band_heads}: a band needs at least 2 members")
         self.n_band_heads = n_band_heads
-        self.band_z = band_z
         self.correction_1x2 = nn.Linear(d_model, 3 * n_band_heads)
         self.correction_ou = nn.Linear(d_model, 2)
         self.correction_ah = nn.Linear(d_model, 2)
@@ -51,6 +55,43 @@ class MultiTaskHead(nn.Module):
         # Post-hoc shrinkage of each market's learned part towards the market (1X2, O/U, AH):
         # 1 while training; the estimator fits it on the validation slice (0 = the market).
         self.register_buffer("shrink", torch.ones(3))
+        self.register_buffer("band_z_value", torch.tensor(float(band_z)))
+
+    @property
+    def band_z(self) -> float:
+        """Band half-width in ensemble standard deviations (the ``band_z_value`` buffer)."""
+        return float(self.band_z_value)
+
+    @band_z.setter
+    def band_z(self, value: float) -> None:
+        with torch.no_grad():
+            self.band_z_value.fill_(float(value))  # in place: bumps the buffer's version
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A head pickled before band_z was a buffer holds it as a plain attribute.
+        band_z = state.pop("band_z", 1.645)
+        super().__setstate__(state)
+        if "band_z_value" not in self._buffers:
+            self.register_buffer("band_z_value", torch.tensor(float(band_z)))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # State dicts saved before band_z was a buffer lack it: keep the constructor's value
+        # (the saved NetConfig's band_z) instead of failing a strict load.
+        key = prefix + "band_z_value"
+        if key not in state_dict:
+            state_dict[key] = self.band_z_value.detach().clone()
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def forward(
         self, h: Tensor, market_1x2: Tensor, market_ou: Tensor, market_ah: Tensor
@@ -87,7 +128,7 @@ class MultiTaskHead(nn.Module):
             "logits_ou": market_ou + self.shrink[1] * learned_ou,
             "logits_ah": market_ah + self.shrink[2] * learned_ah,
             "goal_diff": self.goal_diff(h).squeeze(-1),
-            "band_low": (p - self.band_z * spread).clamp(0.0, 1.0),
-            "band_high": (p + self.band_z * spread).clamp(0.0, 1.0),
+            "band_low": (p - self.band_z_value * spread).clamp(0.0, 1.0),
+            "band_high": (p + self.band_z_value * spread).clamp(0.0, 1.0),
             "band_std": spread,
         }

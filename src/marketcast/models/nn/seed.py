@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -19,7 +21,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     deterministic
         When True, ask torch for deterministic algorithms (an error where none exists) and turn
         cuDNN autotuning off. On the CPU, training with a fixed seed and thread count is already
-        reproducible; the flag matters on CUDA and is recorded in the run manifest.
+        reproducible; the flag matters on CUDA and is recorded in the run manifest. The setting
+        is process-wide: wrap the work in :func:`restored_determinism` to give the caller's
+        setting back afterwards.
 
     Examples
     --------
@@ -40,3 +44,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def restored_determinism() -> Iterator[None]:
+    """Restore torch's deterministic-algorithm and cuDNN settings on exit.
+
+    :func:`seed_everything` with ``deterministic=True`` changes them for the whole process; a
+    fit that asks for deterministic kernels runs inside this so that later code keeps its own.
+
+    Examples
+    --------
+    >>> before = torch.are_deterministic_algorithms_enabled()
+    >>> with restored_determinism():
+    ...     seed_everything(0, deterministic=True)
+    ...     torch.are_deterministic_algorithms_enabled()
+    True
+    >>> torch.are_deterministic_algorithms_enabled() == before
+    True
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn_deterministic = torch.backends.cudnn.deterministic
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.deterministic = cudnn_deterministic
+        torch.backends.cudnn.benchmark = cudnn_benchmark
