@@ -25,7 +25,7 @@ from marketcast.training.compress import (
     to_semi_structured,
 )
 from marketcast.types import MarketKind
-from tests.unit.test_neural_model import TINY, _TorchRan
+from tests.unit.test_neural_model import TINY, _torch_ran
 
 pytestmark = [
     pytest.mark.gpu,
@@ -94,7 +94,8 @@ def test_gpu_model_serves_small_batches_through_onnxruntime_on_the_cpu(fitted_cu
     for key in ("logits_1x2", "logits_ou", "logits_ah", "band_low", "band_high", "gate_weights"):
         np.testing.assert_allclose(got[key], expected[key][:n], atol=1e-4, err_msg=key)
     np.testing.assert_allclose(served.predict_outputs(X_test)["logits_1x2"], expected["logits_1x2"])
-    served.network_ = _TorchRan()  # up to the cut-off torch never runs
+    served.network_.forward = _torch_ran  # up to the cut-off torch never runs (the network
+    # itself stays: a new one would make the session export it again)
     served.predict_market_rows(X_test.iloc[:n].to_dict("records"), MarketKind.ONE_X_TWO)
     with pytest.raises(RuntimeError, match="torch ran"):
         served.predict_outputs(X_test.iloc[: n + 1])
