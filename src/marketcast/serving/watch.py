@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from marketcast.registry import Registry
+from marketcast.registry import Registry, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -14,10 +14,19 @@ Fingerprint = tuple[tuple[str, str, str], ...]
 
 
 def champion_fingerprint(registry: Registry, vertical: str, markets: Iterable[str]) -> Fingerprint:
-    """The champion ``(market, name, version)`` of each market that has one, as stored now."""
+    """The champion ``(market, name, version)`` of each market that has one, as stored now.
+
+    A market whose pointer cannot be read counts as ``(market, "<unreadable>", "")``: the
+    service leaves such a market out and serves the others, so the fingerprint must not fail
+    on it either (it changes again once the pointer is repaired).
+    """
     out = []
     for market in markets:
-        record = registry.champion(vertical, market)
+        try:
+            record = registry.champion(vertical, market)
+        except RegistryError:
+            out.append((market, "<unreadable>", ""))
+            continue
         if record is not None:
             out.append((market, record.model_name, record.version))
     return tuple(out)
