@@ -49,9 +49,8 @@ from marketcast.orchestration.crypto_jobs import (
 from marketcast.orchestration.football import (
     _progress,
     check_outputs,
-    new_run_dir,
     print_decisions,
-    remove_if_empty,
+    run_folder,
     write_json,
 )
 from marketcast.orchestration.window import as_utc, utc_window
@@ -573,14 +572,8 @@ def run_crypto(
         start = config.walk_forward.start or _default_start(prepared)
         return describe_plan(prepared, config, tuple(config.horizons), start)
     check_outputs(config)
-    run_dir = new_run_dir(
-        config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
-    )
-    try:
+    with run_folder(config, created) as run_dir:
         return _run_crypto(config, console, run_dir, created)
-    except BaseException:
-        remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
-        raise
 
 
 def _run_crypto(

@@ -251,14 +251,8 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
     build_models(config)
     check_outputs(config)
     created = datetime.now(UTC)
-    run_dir = new_run_dir(
-        config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
-    )
-    try:
+    with run_folder(config, created) as run_dir:
         return _run_football(config, console, run_dir, created)
-    except BaseException:
-        remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
-        raise
 
 
 def _run_football(
@@ -357,10 +351,19 @@ def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:
     raise OSError(f"cannot create a run folder for {run_id} in {runs_dir}: 999 already exist")
 
 
-def remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` when it holds nothing (a run that failed before its first file)."""
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+@contextmanager
+def run_folder(config: FootballRunConfig | CryptoRunConfig, created: datetime) -> Iterator[Path]:
+    """The run's own folder (:func:`new_run_dir`), removed again if the run fails before
+    writing anything into it."""
+    run_dir = new_run_dir(
+        config.runs_dir, f"{created:%Y-%m-%dT%H-%M-%S}_{config.name}_s{config.seed}"
+    )
+    try:
+        yield run_dir
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only when empty
+        raise
 
 
 @dataclass
