@@ -117,7 +117,7 @@ class FeatureState:
     def to_json(self) -> bytes:
         """Canonical JSON (NaN as null) for the registry."""
         payload = {"version": STATE_VERSION, **dataclasses.asdict(self)}
-        return json.dumps(_nan_to_none(payload), sort_keys=True).encode("utf-8")
+        return json.dumps(nan_to_none(payload), sort_keys=True).encode("utf-8")
 
     @classmethod
     def from_json(cls, raw: bytes) -> FeatureState:
@@ -370,11 +370,16 @@ def _unknown_team_message(team: str, known: Mapping[str, Any]) -> str:
     return f"unknown team {team!r} (names follow football-data.co.uk){hint}"
 
 
-def _nan_to_none(obj: Any) -> Any:
+def nan_to_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float (in dicts, lists and tuples) as ``None``: strict JSON.
+
+    >>> nan_to_none({"a": float("nan"), "b": [1.5, float("inf")]})
+    {'a': None, 'b': [1.5, None]}
+    """
     if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
+        return {k: nan_to_none(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
+        return [nan_to_none(v) for v in obj]
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj

@@ -22,6 +22,7 @@ from scipy.special import softmax
 from sklearn.base import BaseEstimator
 
 from marketcast.features.football import MARKET_COLUMNS
+from marketcast.features.football_state import nan_to_none
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
@@ -896,7 +897,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             "n_training_rows": self.n_training_rows_,
         }
         # Strict JSON: a NaN (no validation slice) is written as null.
-        return {"neural.json": json_bytes(_nan_to_none(meta)), "neural_state.pt": buffer.getvalue()}
+        return {"neural.json": json_bytes(nan_to_none(meta)), "neural_state.pt": buffer.getvalue()}
 
     @classmethod
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
@@ -1205,14 +1206,3 @@ class _WeightsStamp:
         return network is self.network and all(
             t._version == v for t, v in zip(self.tensors, self.versions, strict=True)
         )
-
-
-def _nan_to_none(obj: Any) -> Any:
-    """``obj`` with every non-finite float (in dicts and lists) as ``None``: strict JSON."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    return obj

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 import sys
@@ -39,6 +38,7 @@ from marketcast.orchestration.football import (
 )
 from marketcast.registry import Registry
 from marketcast.registry.store import manifest_summary
+from marketcast.reports.writer import to_jsonable
 
 
 def _console() -> Console:
@@ -481,17 +481,7 @@ def _strict_json(value: Any) -> str:
     >>> _strict_json({"scores": {"rps": float("nan"), "roi": [0.5, float("-inf")]}})
     '{"scores": {"rps": null, "roi": [0.5, null]}}'
     """
-
-    def finite(item: Any) -> Any:
-        if isinstance(item, float):
-            return item if math.isfinite(item) else None
-        if isinstance(item, dict):
-            return {key: finite(inner) for key, inner in item.items()}
-        if isinstance(item, list | tuple):
-            return [finite(inner) for inner in item]
-        return item
-
-    return json.dumps(finite(value), allow_nan=False)
+    return json.dumps(to_jsonable(value), allow_nan=False)
 
 
 def _split(parts: list[str], n: int, name: str) -> list[str]:
