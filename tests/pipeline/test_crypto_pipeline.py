@@ -184,6 +184,36 @@ def test_the_expected_move_counts_the_rows_inside_the_dead_zone(  # type: ignore
     assert all((direction == 0).any() for direction in seen)
 
 
+def test_lightgbm_early_stopping_is_purged_in_the_walk_forward_and_the_export(  # type: ignore[no-untyped-def]
+    prepared_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Day-ahead labels of the last training day overlap the held-out rows' bars: every
+    LightGBM fit (walk-forward steps and the champion's export) gets each row's label end and
+    keeps those rows out of the booster that picks the tree count."""
+    from marketcast.models.crypto import LightGBMDirectionModel
+    from marketcast.orchestration.crypto import fit_final_artifacts
+
+    config, prepared = prepared_small
+    config = config.model_copy(update={"models": ("flat", "lightgbm"), "horizons": ("1d",)})
+    fits: list[tuple[bool, int, float | None]] = []
+    original = LightGBMDirectionModel.fit
+
+    def recorded_fit(self, X, y):  # type: ignore[no-untyped-def]
+        fitted = original(self, X, y)
+        fits.append(("label_end_utc" in X.columns, fitted.n_purged_, fitted.validation_log_loss_))
+        return fitted
+
+    monkeypatch.setattr(LightGBMDirectionModel, "fit", recorded_fit)
+    evaluate_crypto(config, prepared, start="2023-04-01", end="2023-05-01")
+    rows = prepared_rows_for_export(prepared, config, "1d")
+    fit_final_artifacts(rows, "lightgbm", [("g0", ["BTCUSDT", "ETHUSDT"])], config, "1d")
+    assert len(fits) >= 2
+    assert all(has_end for has_end, _, _ in fits)
+    early_stopped = [purged for _, purged, loss in fits if loss is not None]
+    assert early_stopped
+    assert all(purged > 0 for purged in early_stopped)
+
+
 def test_ray_backend_gives_the_same_result_as_local_processes(prepared_small) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("ray")
     config, prepared = prepared_small

@@ -301,6 +301,44 @@ def test_lightgbm_early_stops_on_the_latest_tenth_in_time_order(split) -> None:
     np.testing.assert_allclose(again.predict_proba(X_test), model.predict_proba(X_test))
 
 
+def test_lightgbm_early_stopping_purges_labels_that_overlap_the_held_out_rows(split) -> None:
+    """A row whose label resolves after the held-out tenth opens never trains the probe booster.
+
+    Labels of 24 bars: the last 24 training hours (by time) overlap the held-out rows' bars and
+    are purged; the probe (and so the recorded held-out loss) is fitted on the rest, the final
+    booster on every row, and the label end is never a feature.
+    """
+    X_train, y_train, X_test, _ = split
+    X = X_train.assign(label_end_utc=X_train["open_time_utc"] + pd.Timedelta(hours=24))
+    params = {"n_estimators": 80, "min_validation_rows": 50, "early_stopping_rounds": 10}
+    model = LightGBMDirectionModel(**params, n_jobs=1).fit(X, y_train)
+    n_train = len(X) - int(len(X) * 0.1)
+    opens = X["open_time_utc"].iloc[n_train]
+    purged = int((X["label_end_utc"].iloc[:n_train] >= opens).sum())
+    assert purged == 24 == model.n_purged_
+    assert "label_end_utc" not in model.feature_columns_
+    cols = model.feature_columns_
+    matrix = X[cols].to_numpy(dtype=float)
+    probe = lgb.train(
+        model._lgb_params(),
+        lgb.Dataset(matrix[: n_train - purged], y_train[: n_train - purged]),
+        num_boost_round=model.best_iteration_,
+    )
+    late = probe.predict(matrix[n_train:])
+    assert model.validation_log_loss_ == pytest.approx(log_loss(y_train[n_train:], late), rel=1e-9)
+    assert model.booster_.num_trees() == model.best_iteration_
+    # shuffled rows: the same purge in time order
+    shuffled = np.random.default_rng(2).permutation(len(X))
+    again = LightGBMDirectionModel(**params, n_jobs=1).fit(X.iloc[shuffled], y_train[shuffled])
+    assert again.n_purged_ == 24
+    np.testing.assert_allclose(again.predict_proba(X_test), model.predict_proba(X_test))
+    # a label that never resolves (NaT) never trains the probe
+    unresolved = X.assign(label_end_utc=X["label_end_utc"].where(X.index != 0))
+    assert LightGBMDirectionModel(**params, n_jobs=1).fit(unresolved, y_train).n_purged_ == 25
+    with pytest.raises(ValueError, match="must not be a feature"):
+        LightGBMDirectionModel(feature_columns=["ret_1", "label_end_utc"]).fit(X, y_train)
+
+
 def test_lightgbm_stops_early_on_noise_and_learns_a_signal(split) -> None:
     X_train, y_train, X_test, y_test = split
     params = {

@@ -407,6 +407,12 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
     held-out rows there is no early stopping and ``n_estimators`` trees are grown. Missing
     values are left to LightGBM (learned default directions).
 
+    When the frame has ``label_end_column``, the held-out set is purged the way the walk-forward
+    purges its test windows: a row before it whose label resolves at or after the held-out set's
+    first ``time_column`` value (its label spans bars the held-out rows are scored on) does not
+    train the probe booster that picks the tree count (``n_purged_`` counts them). The final
+    booster is fitted on every row; the column is never a feature.
+
     Parameters
     ----------
     n_estimators, learning_rate, num_leaves, min_child_samples, reg_lambda, feature_fraction,
@@ -416,6 +422,9 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         Columns to use; None means every numeric column except ``time_column``.
     time_column
         Column giving time order; never a feature when columns are chosen automatically.
+    label_end_column
+        Column giving when each row's label resolves (tz-aware or naive like ``time_column``);
+        used only to purge early stopping's training rows, never a feature.
     validation_fraction, early_stopping_rounds, min_validation_rows
         Early-stopping set-up on the latest training rows.
     random_state, n_jobs
@@ -434,6 +443,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         bagging_fraction: float = 0.8,
         feature_columns: Sequence[str] | None = None,
         time_column: str | None = "open_time_utc",
+        label_end_column: str | None = "label_end_utc",
         validation_fraction: float = 0.1,
         early_stopping_rounds: int = 30,
         min_validation_rows: int = 100,
@@ -449,6 +459,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         self.bagging_fraction = bagging_fraction
         self.feature_columns = feature_columns
         self.time_column = time_column
+        self.label_end_column = label_end_column
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
         self.min_validation_rows = min_validation_rows
@@ -470,7 +481,12 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
             order = np.argsort(X[self.time_column].to_numpy(), kind="stable")
         else:
             order = np.arange(len(X))
-        exclude = [self.time_column] if self.time_column else []
+        exclude = [c for c in (self.time_column, self.label_end_column) if c]
+        if self.label_end_column in (self.feature_columns or ()):
+            raise ValueError(
+                f"label_end_column {self.label_end_column!r} is in feature_columns: a label's "
+                "resolution time must not be a feature"
+            )
         self.feature_columns_ = resolve_feature_columns(X, self.feature_columns, exclude)
         features = _matrix(X, self.feature_columns_)[order]
         labels = labels[order]
@@ -478,9 +494,13 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         n_valid = int(len(labels) * self.validation_fraction)
         best = self.n_estimators
         self.validation_log_loss_: float | None = None
-        if n_valid >= self.min_validation_rows and self.early_stopping_rounds > 0:
-            n_train = len(labels) - n_valid
-            train_set = lgb.Dataset(features[:n_train], labels[:n_train], free_raw_data=False)
+        self.n_purged_ = 0
+        n_train = len(labels) - n_valid
+        early = n_valid >= self.min_validation_rows and self.early_stopping_rounds > 0
+        probe_rows = self._probe_rows(X, order, n_train) if early else np.arange(0)
+        if early and len(np.unique(labels[probe_rows])) == 2:  # else: no early stopping
+            self.n_purged_ = n_train - len(probe_rows)
+            train_set = lgb.Dataset(features[probe_rows], labels[probe_rows], free_raw_data=False)
             valid_set = lgb.Dataset(features[n_train:], labels[n_train:], reference=train_set)
             evals: dict[str, Any] = {}
             probe = lgb.train(
@@ -501,6 +521,31 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
         self.best_iteration_ = best
         self.classes_ = CRYPTO_CLASSES.copy()
         return self
+
+    def _probe_rows(self, X: pd.DataFrame, order: np.ndarray, n_train: int) -> np.ndarray:
+        """Positions (in time order) of the rows before the held-out set that may train the probe.
+
+        Without ``label_end_column`` or ``time_column`` in the frame, every one of them.
+        """
+        rows = np.arange(n_train)
+        if (
+            self.label_end_column is None
+            or self.label_end_column not in X.columns
+            or self.time_column is None
+            or self.time_column not in X.columns
+        ):
+            return rows
+        times = pd.DatetimeIndex(X[self.time_column]).take(order)
+        ends = pd.DatetimeIndex(X[self.label_end_column]).take(order)
+        if (times.tz is None) != (ends.tz is None):
+            raise ValueError(
+                f"{self.time_column!r} and {self.label_end_column!r} must both be tz-aware "
+                "or both naive"
+            )
+        opens = times[n_train:].min()
+        # NaT compares False: a label that never resolves never trains the probe.
+        resolved = np.asarray(ends[:n_train] < opens, dtype=bool)
+        return rows[resolved]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return shape (n, 2) as [P(down), P(up)]."""

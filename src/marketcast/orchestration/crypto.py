@@ -758,6 +758,7 @@ def export_rows(prepared: PreparedCrypto, rows: pd.DataFrame) -> pd.DataFrame:
     columns = [
         *prepared.feature_columns,
         "open_time_utc",
+        "label_end_utc",
         "pair",
         "regime",
         "direction",
@@ -799,7 +800,7 @@ def fit_final_artifacts(
         for name in members:
             params = model_params(name, config.model_params, tuple(feature_columns), config.seed)
             model = make_crypto_model(name, **params).fit(
-                part[[*feature_columns, "open_time_utc"]], y
+                part[[*feature_columns, "open_time_utc", "label_end_utc"]], y
             )
             for file_name, data in model.to_artifact().items():
                 files[f"{group}-{name}-{file_name}"] = data

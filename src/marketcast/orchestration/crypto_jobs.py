@@ -157,9 +157,9 @@ def run_group_task(task: GroupTask) -> GroupResult:
         horizon=horizon_td,
         max_train=None if task.max_train_days is None else pd.Timedelta(days=task.max_train_days),
     )
-    # The time column travels with the features: LightGBM's early stopping holds out the latest
-    # rows by time, not the last pair in row order.
-    X_all = rows.loc[:, [*task.feature_columns, "open_time_utc"]]
+    # The time columns travel with the features: LightGBM's early stopping holds out the latest
+    # rows by time, not the last pair in row order, and purges the labels that overlap them.
+    X_all = rows.loc[:, [*task.feature_columns, "open_time_utc", "label_end_utc"]]
     ret = rows["forward_return"].to_numpy(dtype=np.float64)
     direction = rows["direction"].to_numpy()
     regime = rows["regime"].to_numpy(dtype=object)
