@@ -63,10 +63,129 @@ def test_a_crypto_run_checks_its_outputs_before_reading_any_data(tmp_path: Path)
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_first_champion_alone_is_not_called_a_survivor() -> None:
-    champion, decision = shadow_test({"momentum": np.array([0.01])}, "flat", PromotionRule())
-    assert champion == "momentum"
-    assert decision["reason"] == "no champion yet, and no other model evaluated"
+def test_a_first_champion_must_beat_flat_even_when_flat_was_not_run() -> None:
+    """Without `flat` in `models`, the first model listed became champion untested; flat's net
+    is 0 every period whether run or not, so it is the incumbent every first run defends."""
+    rng = np.random.default_rng(0)
+    losing = {"momentum": rng.normal(-0.004, 0.01, 500), "logistic": rng.normal(-0.0035, 0.01, 500)}
+    champion, decision = shadow_test(losing, "flat", PromotionRule())
+    assert champion == "flat"
+    assert decision["champion"] == "flat"
+    assert decision["promote"] is False
+    assert decision["challengers_tested"] == 2
+    winning = {"momentum": rng.normal(0.003, 0.01, 500)}
+    assert shadow_test(winning, "flat", PromotionRule())[0] == "momentum"
+    # too few periods to test: flat stays
+    assert shadow_test({"momentum": np.array([0.01])}, "flat", PromotionRule())[0] == "flat"
+
+
+def _two_step_consensus(  # type: ignore[no-untyped-def]
+    probas: dict[str, np.ndarray], n_step: int
+):
+    """Run the walk-forward's consensus step over two steps of one pair's daily decisions."""
+    from marketcast.ensemble.regime import RegimeGate
+    from marketcast.orchestration.crypto_jobs import GroupTask, _consensus_step
+
+    n = 2 * n_step
+    start = pd.Timestamp("2023-01-01", tz="UTC")
+    times = start + pd.to_timedelta(np.arange(n), unit="D")
+    rows = pd.DataFrame({"pair": "AAAUSDT", "decision_time_utc": times})
+    gate = RegimeGate()
+    for name in probas:  # an equal, resolved, positive record: every voter enabled and equal
+        for k in range(40):
+            gate.record(name, "range", start - pd.Timedelta(days=100 - k), 0.01 + 0.001 * (k % 3))
+    task = GroupTask(
+        "g",
+        "1d",
+        24,
+        rows,
+        (),
+        (*probas, "consensus"),
+        {},
+        start,
+        None,
+        n_step,
+        None,
+        0,
+        True,
+        0.0,
+        0,
+    )
+    regime = np.full(n, "range", dtype=object)
+    carried: tuple[list[Any], list[Any], dict[str, float], dict[str, Any], dict[str, Any]] = (
+        [],
+        [],
+        {},
+        {},
+        {},
+    )
+    outs = []
+    for step in range(2):
+        test = np.arange(step * n_step, (step + 1) * n_step)
+        out = pd.DataFrame({"row": test})
+        _consensus_step(
+            task,
+            out,
+            test,
+            rows,
+            regime,
+            {m: p[test] for m, p in probas.items()},
+            gate,
+            times[step * n_step],
+            0.0,
+            np.zeros(n),
+            *carried,
+        )
+        outs.append(out)
+    return pd.concat(outs, ignore_index=True)
+
+
+def test_the_walk_forwards_consensus_continues_across_steps() -> None:
+    """The correlation penalty restarted at every step (23 of a 30-day step's daily decisions
+    had none) and the threshold's long-run spread kept only the last 1,000 scores: stepped, the
+    pipeline now scores exactly as one consensus call over every decision."""
+    from marketcast.ensemble.consensus import consensus
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=1300)
+    probas = {
+        "momentum": 0.5 + 0.2 * np.tanh(z),
+        "logistic": 0.5 + 0.2 * np.tanh(z + 0.1 * rng.normal(size=1300)),
+        "lightgbm": 0.5 + 0.2 * np.tanh(rng.normal(size=1300)),
+    }
+    probas["lightgbm"][1100:] = 0.5 + 0.4 * np.tanh(rng.normal(size=200))  # a noisier spell
+    stepped = _two_step_consensus(probas, 650)
+    whole = consensus(probas, dict.fromkeys(probas, 1.0))
+    np.testing.assert_allclose(stepped["score__consensus"], whole.score, atol=1e-12)
+    np.testing.assert_allclose(stepped["threshold__consensus"], whole.threshold, atol=1e-12)
+
+
+def test_the_regime_gate_counts_only_periods_a_model_traded(  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An untraded decision was recorded as a net of 0, so one lucky trade and 29 idle periods
+    passed the gate's 30-period minimum, and the reliabilities were fed the same zeros."""
+    from marketcast.ensemble.regime import RegimeGate
+    from marketcast.orchestration.crypto import evaluate_crypto
+    from tests.pipeline.test_crypto_pipeline import small_config
+
+    recorded: list[tuple[str, float]] = []
+    original = RegimeGate.record
+
+    def record(self, model, regime, period_end_utc, net_return):  # type: ignore[no-untyped-def]
+        recorded.append((model, net_return))
+        return original(self, model, regime, period_end_utc, net_return)
+
+    monkeypatch.setattr(RegimeGate, "record", record)
+    config = small_config(
+        Path("/nonexistent"), models=("flat", "momentum", "logistic"), horizons=("4h",)
+    )
+    evaluation = evaluate_crypto(
+        config, prepare_crypto(config), start="2023-04-01", end="2023-05-01"
+    )
+    assert evaluation.horizons["4h"].period_net
+    assert {model for model, _ in recorded} == {"momentum", "logistic"}  # flat never trades
+    assert all(value != 0.0 for _, value in recorded)  # no idle period among the evidence
 
 
 @pytest.mark.parametrize(

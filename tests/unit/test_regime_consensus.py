@@ -251,6 +251,32 @@ def test_a_copied_model_is_down_weighted() -> None:
     np.testing.assert_allclose(static.weights, np.broadcast_to(ws, static.weights.shape))
 
 
+def test_vote_history_carries_the_correlation_penalty_across_calls() -> None:
+    """A walk-forward calls consensus once per step: with the earlier votes the penalty goes on
+    as in one call over every row; without them it restarted at 0 at each step."""
+    probas = _random_probas(300, ["a", "b"], seed=3)
+    probas["a_copy"] = np.clip(probas["a"] + np.random.default_rng(4).normal(0, 0.01, 300), 0, 1)
+    reliability = {"a": 1.0, "b": 1.0, "a_copy": 1.0}
+    whole = consensus(probas, reliability)
+    first = consensus({m: p[:200] for m, p in probas.items()}, reliability)
+    votes = {m: first.votes[:, k] for k, m in enumerate(first.model_names)}
+    second = consensus(
+        {m: p[200:] for m, p in probas.items()},
+        reliability,
+        score_history=first.score,
+        vote_history=votes,
+    )
+    np.testing.assert_allclose(second.mean_abs_corr, whole.mean_abs_corr[200:], atol=1e-12)
+    np.testing.assert_allclose(second.position, whole.position[200:], atol=1e-12)
+    assert second.mean_abs_corr[0, 0] > 0.5  # a and its near copy, from the first row on
+    restarted = consensus({m: p[200:] for m, p in probas.items()}, reliability)
+    assert np.all(restarted.mean_abs_corr[:23] == 0.0)
+    with pytest.raises(ValueError, match="missing for models"):
+        consensus(probas, reliability, vote_history={"a": votes["a"]})
+    with pytest.raises(ValueError, match="one length"):
+        consensus(probas, reliability, vote_history={**votes, "b": votes["b"][1:]})
+
+
 def test_zero_reliability_models_get_no_weight_or_say() -> None:
     probas = _random_probas(200, ["a", "b", "junk"], seed=2)
     with_junk = consensus(probas, {"a": 1.0, "b": 0.5, "junk": 0.0})

@@ -14,6 +14,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 _STD_FLOOR = 1e-9  # below this a signal is treated as constant (correlation undefined -> 0)
+#: Decisions of votes the rolling correlation penalty looks back over (``corr_window``).
+CORR_WINDOW = 168
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,30 @@ def _rolling_abs_corr(votes: np.ndarray, window: int, min_periods: int) -> np.nd
     return corr
 
 
+def _vote_history(
+    history: Mapping[str, npt.ArrayLike] | None, names: tuple[str, ...], window: int
+) -> np.ndarray:
+    """The last ``window - 1`` earlier votes (h, M) in ``names`` order; (0, M) without any."""
+    if history is None:
+        return np.empty((0, len(names)))
+    lacking = [name for name in names if name not in history]
+    if lacking:
+        raise ValueError(f"vote_history is missing for models {lacking}")
+    columns = [np.asarray(history[m], dtype=float).ravel() for m in names]
+    lengths = {len(c) for c in columns}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"vote_history must have one length for every model, got {sorted(lengths)}"
+        )
+    for name, column in zip(names, columns, strict=True):
+        bad = ~np.isfinite(column) | (np.abs(column) > 1.0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"vote_history[{name!r}] row {row}: a vote must be in [-1, 1]")
+    earlier = np.column_stack(columns) if columns else np.empty((0, 0))
+    return earlier[max(0, len(earlier) - (window - 1)) :]
+
+
 def _adaptive_threshold(
     score: np.ndarray,
     history: np.ndarray,
@@ -142,7 +168,7 @@ def consensus(
     recent_signals: Mapping[str, npt.ArrayLike] | None = None,
     *,
     corr_penalty: float = 0.5,
-    corr_window: int = 168,
+    corr_window: int = CORR_WINDOW,
     corr_min_periods: int = 24,
     base_threshold: float = 0.1,
     dispersion_window: int = 168,
@@ -151,6 +177,7 @@ def consensus(
     score_history: npt.ArrayLike | None = None,
     position_cap: float = 0.5,
     active: Mapping[str, npt.ArrayLike] | None = None,
+    vote_history: Mapping[str, npt.ArrayLike] | None = None,
 ) -> ConsensusResult:
     """Combine model forecasts for consecutive decisions of one (pair, horizon) into positions.
 
@@ -173,8 +200,10 @@ def consensus(
 
     Correlations come from ``recent_signals`` (one static matrix over the tails the series
     share) when given, otherwise from the models' own votes over the last ``corr_window``
-    decisions up to and including t (0 before ``corr_min_periods`` of them). Nothing uses a later
-    row, so the function can run over a whole backtest.
+    decisions up to and including t (0 before ``corr_min_periods`` of them); ``vote_history``
+    carries the votes of earlier calls, so a backtest run in several calls (one per walk-forward
+    step) penalises as one call over all its rows would. Nothing uses a later row, so the
+    function can run over a whole backtest.
 
     Parameters
     ----------
@@ -187,6 +216,10 @@ def consensus(
         Per model, its recent signals (votes or positions), for the correlation penalty.
     active
         Per model, a boolean (n,) mask (missing models are active).
+    vote_history
+        Per model, its votes ``2 P(up) - 1`` at the decisions before these, oldest first and of
+        one length for every model (only the last ``corr_window - 1`` matter); for the rolling
+        correlation only, not with ``recent_signals``.
 
     Returns
     -------
@@ -237,7 +270,10 @@ def consensus(
             _static_abs_corr(signals, corr_min_periods), (n, n_models, n_models)
         )
     else:
-        abs_corr = _rolling_abs_corr(votes, corr_window, corr_min_periods)  # (n, M, M)
+        earlier = _vote_history(vote_history, names, corr_window)  # (h, M)
+        abs_corr = _rolling_abs_corr(np.vstack([earlier, votes]), corr_window, corr_min_periods)[
+            len(earlier) :
+        ]  # (n, M, M)
 
     voting = raw > 0  # (n, M)
     off_diagonal = ~np.eye(n_models, dtype=bool)

@@ -533,6 +533,11 @@ def shadow_test(
     rule decides (:func:`decide_among`: one-sided paired t-tests, family-wise level
     ``rule.alpha``); of the challengers that pass, the best mean net return is promoted.
     """
+    if incumbent == DEFAULT_CHAMPION and incumbent not in period_net and period_net:
+        # flat holds no position, so its net is 0 every period whether or not it was run: a
+        # first champion is still a challenger that must beat doing nothing
+        periods = len(next(iter(period_net.values())))
+        period_net = {DEFAULT_CHAMPION: np.zeros(periods), **period_net}
     first_champion = incumbent not in period_net  # no champion on record to defend
     if first_champion:
         incumbent = DEFAULT_CHAMPION if DEFAULT_CHAMPION in period_net else next(iter(period_net))

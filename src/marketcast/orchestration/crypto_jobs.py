@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.ensemble.consensus import DecisionEvent, consensus, reliability_from_history
+from marketcast.ensemble.consensus import (
+    CORR_WINDOW,
+    DecisionEvent,
+    consensus,
+    reliability_from_history,
+)
 from marketcast.ensemble.regime import REGIMES, RegimeGate
 from marketcast.models.crypto import make_crypto_model
 from marketcast.splits.purged import PurgedWalkForward
@@ -175,6 +180,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
     n_steps = n_fits = 0
     last_position: dict[str, float] = {}
     score_history: dict[str, np.ndarray] = {}
+    vote_history: dict[str, dict[str, np.ndarray]] = {}
 
     for step in splitter.split(decision, label_end, task.start_utc, task.end_utc):
         test = step.test_index[on_grid[step.test_index]]
@@ -220,18 +226,21 @@ def run_group_task(task: GroupTask) -> GroupResult:
                 gate_log,
                 last_position,
                 score_history,
+                vote_history,
             )
         frames.append(out)
-        # Record each model's out-of-sample net per decision; the gate and the reliabilities of
-        # later steps only see the records whose labels have resolved by then.
+        # Record each model's out-of-sample net per decision it traded; the gate and the
+        # reliabilities of later steps only see the records whose labels have resolved by then.
+        # A decision it sat out is no evidence: counted as a zero it let one lucky trade and 29
+        # idle periods pass the gate's 30-period minimum.
         ends = label_end.to_numpy()[test]
         for name in base:
             held = out[f"position__{name}"].to_numpy()
             with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
                 net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
-            finite = np.isfinite(net)
+            traded = (held != 0) & np.isfinite(net)
             for reg, end, value in zip(
-                regime[test][finite], ends[finite], net[finite], strict=True
+                regime[test][traded], ends[traded], net[traded], strict=True
             ):
                 gate.record(name, str(reg), pd.Timestamp(end), float(value))
 
@@ -269,11 +278,13 @@ def _consensus_step(
     gate_log: list[dict[str, Any]],
     last_position: dict[str, float],
     score_history: dict[str, np.ndarray],
+    vote_history: dict[str, dict[str, np.ndarray]],
 ) -> None:
     """Gate each model per regime, vote with reliability weights, size from S and the costs.
 
-    Runs per pair over the step's decisions in time order, so the correlation penalty and the
-    adaptive threshold follow each pair's own sequence (carried across steps).
+    Runs per pair over the step's decisions in time order, so the correlation penalty (earlier
+    votes in ``vote_history``) and the adaptive threshold (every earlier score in
+    ``score_history``) follow each pair's own sequence across steps.
     """
     # Each model's resolved out-of-sample record, all regimes together, from the gate's records.
     resolved: dict[str, np.ndarray] = {}
@@ -304,16 +315,24 @@ def _consensus_step(
         idx = np.flatnonzero(pairs == pair)
         idx = idx[np.argsort(times[idx], kind="stable")]
         active = {m: np.array([m in enabled[r] for r in regime_test[idx]]) for m in voters}
+        earlier_votes = vote_history.get(str(pair))
         result = consensus(
             {m: p_by_model[m][idx] for m in voters},
             {m: reliability.get(m, 0.0) for m in voters},
             None,
             score_history=score_history.get(str(pair)),
             active=active,
+            vote_history=earlier_votes,
         )
         score_history[str(pair)] = np.concatenate(
             [score_history.get(str(pair), np.empty(0)), result.score]
-        )[-1000:]
+        )
+        vote_history[str(pair)] = {
+            m: np.concatenate(
+                [earlier_votes[m] if earlier_votes else np.empty(0), result.votes[:, k]]
+            )[-CORR_WINDOW:]
+            for k, m in enumerate(result.model_names)
+        }
         any_enabled = np.array([bool(enabled[r]) for r in regime_test[idx]])
         sized = np.where(any_enabled, np.asarray(result.position, dtype=np.float64), 0.0)
         p_equivalent = (1.0 + np.asarray(result.score)) / 2.0
