@@ -177,8 +177,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 _Config = TypeVar("_Config", bound=BaseModel)
 
 
-def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config:
-    """Read, parse and validate a YAML config; every error names the file (and the key)."""
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    """A run config file's YAML mapping; every error names the file."""
     try:
         with Path(path).open(encoding="utf-8") as handle:
             raw = yaml.load(handle, Loader=_UniqueKeyLoader) or {}
@@ -190,6 +190,23 @@ def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config
         raise ValueError(f"{path}: not a valid date or time: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a run config must be a YAML mapping, got {type(raw).__name__}")
+    return raw
+
+
+def config_vertical(path: str | Path) -> str:
+    """The vertical a run config is for: its ``vertical`` key, football when it has none.
+
+    Read with the same checks as the configs themselves, so a broken file is named here too.
+    """
+    vertical = _read_yaml(path).get("vertical", "football")
+    if vertical not in ("football", "crypto"):
+        raise ValueError(f"{path}: vertical must be football or crypto, got {vertical!r}")
+    return str(vertical)
+
+
+def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config:
+    """Read, parse and validate a YAML config; every error names the file (and the key)."""
+    raw = _read_yaml(path)
     if raw.pop("vertical", vertical) != vertical:
         raise ValueError(f"{path}: not a {vertical} config (vertical is not {vertical})")
     try:

@@ -97,6 +97,11 @@ def test_a_short_history_evaluates_every_model_at_the_price_at_worst(
             assert engines[name]["log_loss"] == pytest.approx(
                 engines["market"]["log_loss"], abs=1e-6
             )
+        # why the champion is what it is (the JSON had the champion and no reason)
+        promotion = result["markets"][market]["promotion"]
+        assert promotion["champion"] == result["markets"][market]["champion"] == "market"
+        assert promotion["challengers_tested"] == 2
+        assert promotion["reason"]
 
 
 def test_files_with_closing_odds_only_are_counted_not_scored(

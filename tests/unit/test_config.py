@@ -118,3 +118,24 @@ def test_an_empty_models_option_is_an_error(capsys: pytest.CaptureFixture[str]) 
     args = ["evaluate", "football", "--data", ".", "--start", "2022-01-01", "--models", ","]
     assert main([*args, "--json", "x.json"]) == 2
     assert "no models given in ','" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models: [market\n", "not valid YAML"),  # a yaml traceback, exit 1
+        ("vertical: crypto\nhorizons: [1h\n", "not valid YAML"),
+        ("walk_forward: {start: 2023-02-30}\n", "not a valid date or time"),  # no file named
+        ("vertical: cricket\n", "vertical must be football or crypto, got 'cricket'"),
+    ],
+)
+def test_run_without_vertical_names_the_file_of_a_broken_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """``run --config`` reads the file once to learn its vertical: that read had none of the
+    loader's checks, so a broken file was a traceback or an error that named no file."""
+    path = write(tmp_path, text)
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {message}" in err
+    assert "Traceback" not in err

@@ -302,6 +302,8 @@ _PROMOTION_KEYS = frozenset(
         "p_value",
         "n",
         "matches_needed",
+        "challengers_tested",
+        "alpha_used",
     }
 )
 

@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +19,7 @@ from marketcast.config import (
     CRYPTO_MODELS,
     FOOTBALL_MARKETS,
     FOOTBALL_MODELS,
+    config_vertical,
     load_config,
     load_crypto_config,
 )
@@ -58,7 +58,7 @@ def run(
     vertical it names (``vertical: crypto``; football when absent).
     """
     if vertical is None:
-        vertical = _config_vertical(config_path) if config_path else "all"
+        vertical = config_vertical(config_path) if config_path else "all"
     if vertical in ("all", "football") and not dry_run:
         run_football(
             load_config(config_path if vertical == "football" else None), console=_console()
@@ -76,14 +76,6 @@ def run(
         if dry_run:
             sys.stdout.write(json.dumps(outcome, indent=2, sort_keys=True, default=str) + "\n")
     return 0
-
-
-def _config_vertical(config_path: str) -> str:
-    raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-    vertical = raw.get("vertical", "football") if isinstance(raw, dict) else "football"
-    if vertical not in ("football", "crypto"):
-        raise ValueError(f"{config_path}: vertical must be football or crypto, got {vertical!r}")
-    return str(vertical)
 
 
 def evaluate_crypto(
@@ -169,13 +161,20 @@ def evaluate_football(
     mask = test_mask_between(data.matches, start, end)
     _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
-    # the contract's keys, plus what the data check found (adding keys is allowed)
-    write_json(json_out, {**evaluation.to_contract_json(), "data": data.report.to_dict()})
+    # the contract's keys, plus each market's promotion decision (why `champion` is what it
+    # is) and what the data check found (adding keys is allowed)
+    contract = evaluation.to_contract_json()
+    for name, ev in evaluation.markets.items():
+        contract["markets"][name]["promotion"] = ev.promotion
+    write_json(json_out, {**contract, "data": data.report.to_dict()})
     scored = ", ".join(f"{name} {len(ev.rows)}" for name, ev in evaluation.markets.items())
     _console().print(
         f"wrote {json_out}: {evaluation.n_matches} matches evaluated; scored per market: {scored}"
         " (the rest and why: `not_scored`)"
     )
+    for name, ev in evaluation.markets.items():
+        reason = ev.promotion.get("reason", "")
+        _console().print(f"{name}: champion {ev.champion}: {reason}", markup=False, highlight=False)
     return 0
 
 
