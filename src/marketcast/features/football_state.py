@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,9 +172,7 @@ class FeatureState:
         league, home, away = fixture["league"], fixture["home"], fixture["away"]
         if league not in self.league_side:
             raise UnknownFixtureError(
-                f"unknown league {league!r}; known: {sorted(self.leagues)}",
-                field="league",
-                value=league,
+                unknown_league_message(league, self.leagues), field="league", value=league
             )
         for side, team in (("home", home), ("away", away)):
             if team not in self.home_side:
@@ -360,6 +358,24 @@ def _cross_market(home: float, draw: float, away: float, over: float) -> dict[st
 
 def _cell(frame: pd.DataFrame, row: int, column: str) -> float:
     return float(frame[column].iloc[row])
+
+
+def unknown_league_message(league: str, known: Iterable[str]) -> str:
+    """The error text for a league without a state: the known leagues, and the right spelling
+    when only the case (or surrounding spaces) differs, since league codes are case-sensitive.
+
+    Examples
+    --------
+    >>> unknown_league_message("SC9", {"E0", "D1"})
+    "unknown league 'SC9'; the champions know D1, E0"
+    >>> unknown_league_message("e0", {"E0", "D1"})
+    "unknown league 'e0'; the champions know D1, E0; did you mean 'E0'? (codes are case-sensitive)"
+    """
+    names = sorted(known)
+    wanted = league.strip().casefold()
+    same = [name for name in names if name.casefold() == wanted]
+    hint = f"; did you mean {same[0]!r}? (codes are case-sensitive)" if same else ""
+    return f"unknown league {league!r}; the champions know {', '.join(names)}{hint}"
 
 
 def _unknown_team_message(team: str, known: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
 from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
-from marketcast.serving.protocol import FixtureError, ForecastService
+from marketcast.serving.protocol import FixtureError, ForecastService, UnknownLeagueError
 from marketcast.serving.schemas import (
     API_VERSION,
     BatchIn,
@@ -146,8 +146,8 @@ def create_app(
         known = service.known_leagues
         for index, fixture in enumerate(fixtures):
             if fixture.league not in known:
-                loc = ("body", "fixtures", index) if batch else ("body",)
-                _unknown_league(fixture.league, known, loc)
+                error = UnknownLeagueError(fixture.league, known, index=index)
+                _fixture_error(error, fixtures, range(len(fixtures)), batch=batch)
         pending = _Pending(service.snapshot_id, [None] * len(fixtures), [], [])
         if not cache.enabled:
             pending.missing.extend(range(len(fixtures)))
@@ -348,23 +348,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _unknown_league(league: str, known: frozenset[str], loc: tuple[str | int, ...]) -> NoReturn:
-    where = [*loc, "league"]
-    known_sorted = sorted(known)
-    raise HTTPException(
-        422,
-        detail=[
-            {
-                "type": "unknown_league",
-                "loc": where,
-                "msg": f"unknown league {league!r}; the champions know {', '.join(known_sorted)}",
-                "input": league,
-                "ctx": {"known_leagues": known_sorted},
-            }
-        ],
-    )
-
-
 def _fixture_error(
     exc: FixtureError,
     forecast: Sequence[FixtureIn],
@@ -383,19 +366,17 @@ def _fixture_error(
     else:
         teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in forecast)
         message = f"{message} (fixtures: {teams})"
-    if exc.error_type != "unknown_team":
+    if exc.error_type not in ("unknown_team", "unknown_league"):
         message = f"cannot forecast: {message}"
-    raise HTTPException(
-        422,
-        detail=[
-            {
-                "type": exc.error_type,
-                "loc": where,
-                "msg": message,
-                "input": json_safe(jsonable_encoder(value)),
-            }
-        ],
-    ) from exc
+    detail: dict[str, Any] = {
+        "type": exc.error_type,
+        "loc": where,
+        "msg": message,
+        "input": json_safe(jsonable_encoder(value)),
+    }
+    if isinstance(exc, UnknownLeagueError):
+        detail["ctx"] = {"known_leagues": list(exc.known_leagues)}
+    raise HTTPException(422, detail=[detail]) from exc
 
 
 _FIXTURE_FIELDS = ("home", "away", "kickoff", "league")

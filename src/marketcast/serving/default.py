@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -15,18 +18,36 @@ from marketcast.serving.app import create_app
 from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
 from marketcast.serving.crypto import VERTICAL as CRYPTO
 from marketcast.serving.explain import LLMExplainer
-from marketcast.serving.service import NEURAL_RUNTIMES, ChampionService, ServiceSettings
-from marketcast.serving.settings import ServingSettings
+from marketcast.serving.service import (
+    ChampionService,
+    ServiceSettings,
+    no_champion_reason,
+    setting_requirement,
+)
+from marketcast.serving.settings import ENV_PREFIX, ServingSettings
 
 
 def service_settings_from_env(environ: Mapping[str, str] | None = None) -> ServiceSettings:
     """Routing threshold, staleness limit, LLM endpoint and network runtime from ``MARKETCAST_*``.
+
+    An unset or empty variable keeps the default. The ranges are :class:`ServiceSettings`'s
+    own (:func:`setting_requirement`), so a bad value fails here and in Python alike; here the
+    error names the variable.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable, for text that is not a number or a value out of range.
 
     Examples
     --------
     >>> s = service_settings_from_env({"MARKETCAST_EDGE_THRESHOLD": "0.9"})
     >>> (s.edge_threshold, s.llm, s.neural_runtime)
     (0.9, None, 'onnx')
+    >>> service_settings_from_env({"MARKETCAST_STALE_AFTER_DAYS": "-5"})
+    Traceback (most recent call last):
+    ...
+    ValueError: MARKETCAST_STALE_AFTER_DAYS must be a number of days > 0, got '-5'
     """
     env = os.environ if environ is None else environ
     llm = None
@@ -35,32 +56,50 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
             base_url=env["MARKETCAST_LLM_BASE_URL"],
             model=env.get("MARKETCAST_LLM_MODEL", "default"),
             api_key=env.get("MARKETCAST_LLM_API_KEY") or None,
-            timeout_s=float(env.get("MARKETCAST_LLM_TIMEOUT_S", "2.0")),
+            timeout_s=_llm_timeout_s(env),
         )
-    threshold = float(env.get("MARKETCAST_EDGE_THRESHOLD", "0.8"))
-    if not 0.0 <= threshold <= 1.01:
-        raise ValueError(f"MARKETCAST_EDGE_THRESHOLD must be in [0, 1], got {threshold}")
-    runtime = env.get("MARKETCAST_NEURAL_RUNTIME") or "onnx"
-    if runtime not in NEURAL_RUNTIMES:
-        raise ValueError(
-            f"MARKETCAST_NEURAL_RUNTIME must be one of {NEURAL_RUNTIMES}, got {runtime!r}"
-        )
-    return ServiceSettings(
-        edge_threshold=threshold,
-        stale_after_days=float(env.get("MARKETCAST_STALE_AFTER_DAYS", "14")),
-        llm=llm,
-        neural_runtime=runtime,
-    )
+    values: dict[str, Any] = {}
+    for name in ("edge_threshold", "stale_after_days", "neural_runtime"):
+        variable = ENV_PREFIX + name.upper()
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        value: Any = raw
+        if name != "neural_runtime":
+            with contextlib.suppress(ValueError):
+                value = float(raw)
+        requirement = setting_requirement(name, value)
+        if requirement is not None:
+            raise ValueError(f"{variable} must be {requirement}, got {raw!r}")
+        values[name] = value
+    return ServiceSettings(llm=llm, **values)
+
+
+def _llm_timeout_s(env: Mapping[str, str]) -> float:
+    """``MARKETCAST_LLM_TIMEOUT_S`` (default 2): seconds a cloud forecast waits on the LLM."""
+    raw = env.get("MARKETCAST_LLM_TIMEOUT_S", "").strip() or "2.0"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < math.inf:
+        raise ValueError(f"MARKETCAST_LLM_TIMEOUT_S must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 def build_service(settings: ServingSettings) -> ChampionService:
-    """Load the registry's champions (raises when there are none)."""
-    service = ChampionService(Registry(settings.registry), service_settings_from_env())
+    """Load the registry's champions.
+
+    Raises
+    ------
+    LookupError
+        When there is no 1X2 champion, saying whether the registry folder itself is missing.
+    """
+    registry = Registry(settings.registry)
+    service = ChampionService(registry, service_settings_from_env())
     service.reload()
     if not service.ready:
-        raise LookupError(
-            f"registry {settings.registry!r} has no football 1x2 champion: run `marketcast run`"
-        )
+        raise LookupError(no_champion_reason(registry))
     return service
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from marketcast.features.football_state import unknown_league_message
 from marketcast.serving.schemas import DoNotTradeRow, FixtureIn, ForecastOut, RankingRow
 
 
@@ -32,7 +33,8 @@ class ForecastService(Protocol):
         ...
 
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
-        """Forecast each fixture; raises ``FixtureError`` or another ``ValueError`` on bad input."""
+        """Forecast each fixture; raises ``FixtureError`` or another ``ValueError`` on bad input
+        (an empty list included, as the batch route refuses one)."""
         ...
 
     def models(self) -> list[dict[str, Any]]:
@@ -64,8 +66,8 @@ class FixtureError(ValueError):
     """A fixture the champions cannot forecast (answered as a 422 pointing at it).
 
     ``index`` is the fixture's position in the list given to ``forecast`` and ``field`` the
-    request field at fault (``"home"``, ``"away"``, ``"kickoff"``); a service that cannot tell
-    leaves them ``None``. ``error_type`` is the 422's ``type``.
+    request field at fault (``"league"``, ``"home"``, ``"away"``, ``"kickoff"``); a service that
+    cannot tell leaves them ``None``. ``error_type`` is the 422's ``type``.
     """
 
     error_type = "cannot_forecast"
@@ -106,6 +108,28 @@ class UnknownTeamError(FixtureError):
     @property
     def team(self) -> str | None:
         return None if self.value is None else str(self.value)
+
+
+class UnknownLeagueError(FixtureError):
+    """A league the champions were not trained on (``field`` is ``"league"``, ``value`` the
+    league); ``known_leagues`` lists those they know, and the message suggests the right
+    spelling when only the case differs. The HTTP app answers it as its ``unknown_league`` 422.
+    """
+
+    error_type = "unknown_league"
+
+    def __init__(
+        self, league: str, known_leagues: Iterable[str], *, index: int | None = None
+    ) -> None:
+        known = tuple(sorted(known_leagues))
+        super().__init__(
+            unknown_league_message(league, known), index=index, field="league", value=league
+        )
+        self.known_leagues = known
+
+    @property
+    def league(self) -> str:
+        return str(self.value)
 
 
 class KickoffTooEarlyError(FixtureError):

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import math
+import numbers
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,11 @@ from marketcast.registry import Registry
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.store import RegistryError
 from marketcast.serving.explain import LLMExplainer, template_explanation
-from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
+from marketcast.serving.protocol import (
+    KickoffTooEarlyError,
+    UnknownLeagueError,
+    UnknownTeamError,
+)
 from marketcast.serving.schemas import (
     DoNotTradeRow,
     FixtureIn,
@@ -78,7 +83,12 @@ class Snapshot:
 
 @dataclass
 class ServiceSettings:
-    """How the service routes and judges markets."""
+    """How the service routes and judges markets.
+
+    Checked when built (:func:`setting_requirement` holds the rules, which the
+    ``MARKETCAST_*`` reader of ``serving.default`` applies too): a value out of range raises
+    ``ValueError`` naming the field, instead of silently sending every fixture one way.
+    """
 
     edge_threshold: float = 0.8
     stale_after_days: float = 14.0
@@ -88,6 +98,48 @@ class ServiceSettings:
     #: How a neural model runs small batches: ``"onnx"`` (onnxruntime, exported at load) or
     #: ``"torch"``. Large batches always run in torch (on a GPU where the model lives there).
     neural_runtime: str = "onnx"
+
+    def __post_init__(self) -> None:
+        for name in CHECKED_SETTINGS:
+            value = getattr(self, name)
+            requirement = setting_requirement(name, value)
+            if requirement is not None:
+                raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+#: The :class:`ServiceSettings` fields with a range (:func:`setting_requirement`).
+CHECKED_SETTINGS = (
+    "edge_threshold",
+    "stale_after_days",
+    "min_bets_for_liquidity",
+    "neural_runtime",
+)
+
+
+def setting_requirement(name: str, value: Any) -> str | None:
+    """What the :class:`ServiceSettings` field ``name`` needs when ``value`` misses it, else
+    ``None``: the one place these ranges are written down.
+
+    Examples
+    --------
+    >>> setting_requirement("edge_threshold", 0.9) is None
+    True
+    >>> setting_requirement("stale_after_days", -5.0)
+    'a number of days > 0'
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if name == "edge_threshold":
+        if real and 0.0 <= value <= 1.01:  # NaN fails both comparisons
+            return None
+        return "a number in [0, 1.01] (1.01 sends every fixture to the cloud path)"
+    if name == "stale_after_days":
+        return None if real and 0.0 < value < math.inf else "a number of days > 0"
+    if name == "min_bets_for_liquidity":
+        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return None if integral and value >= 0 else "a whole number of bets >= 0"
+    if name == "neural_runtime":
+        return None if value in NEURAL_RUNTIMES else f"one of {NEURAL_RUNTIMES}"
+    raise KeyError(f"ServiceSettings has no checked field {name!r}")
 
 
 class ChampionService:
@@ -259,9 +311,30 @@ class ChampionService:
 
     # -- forecasting ---------------------------------------------------------------------------
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
-        """Forecast every fixture from ONE snapshot; routed edge or cloud per fixture."""
+        """Forecast every fixture from ONE snapshot; routed edge or cloud per fixture.
+
+        Raises
+        ------
+        ValueError
+            For an empty list (the batch route refuses one too).
+        UnknownLeagueError
+            For the first fixture of a league the champion was not trained on, checked over
+            the whole list first, as the HTTP app does.
+        UnknownTeamError, KickoffTooEarlyError
+            For the earliest fixture with an unknown team or a kick-off inside the data.
+        LookupError
+            When no 1X2 champion is loaded (saying why: no champion, or no registry folder).
+        """
+        if not fixtures:
+            raise ValueError("no fixtures to forecast: give at least one")
         snap = self.snapshot()
-        champion = snap.champions[MarketKind.ONE_X_TWO.value]
+        champion = snap.champions.get(MarketKind.ONE_X_TWO.value)
+        if champion is None:
+            raise LookupError(no_champion_reason(self.registry))
+        known = champion.state.leagues
+        for index, fixture in enumerate(fixtures):
+            if fixture.league not in known:
+                raise UnknownLeagueError(fixture.league, known, index=index)
         raw = [_fixture_dict(f) for f in fixtures]
         too_early = _first_too_early(fixtures, champion.state.as_of_utc)
         try:  # the error reported is the one at the earliest position
@@ -548,6 +621,15 @@ class ChampionService:
             self._load(market, history[-1].model_name, history[-1].version)
             self.registry.rollback(VERTICAL, market)
             return self.reload()
+
+
+def no_champion_reason(registry: Registry) -> str:
+    """Why ``registry`` serves no football forecast: a missing folder, or no 1X2 champion."""
+    try:
+        registry.require_root()
+    except RegistryError as exc:
+        return f"{exc}: check the path, or create it with `marketcast run`"
+    return f"registry {registry.root!r} has no football 1x2 champion: run `marketcast run`"
 
 
 def edge_confidence(p_champion: np.ndarray, market_p: np.ndarray) -> np.ndarray:
