@@ -139,3 +139,20 @@ def test_run_without_vertical_names_the_file_of_a_broken_config(
     err = capsys.readouterr().err
     assert f"{path}: {message}" in err
     assert "Traceback" not in err
+
+
+def test_model_params_of_a_model_left_out_are_checked_and_errors_name_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad entry for a model not in ``models`` ran to the end with exit 0; a bad entry for a
+    listed one named the key but not the file the key is in."""
+    text = "models: [market]\nmodel_params:\n  dixon_coles: {half_life_days: -5}\n"
+    config = load_config(write(tmp_path, text))
+    with pytest.raises(ValueError, match=r"model_params\.dixon_coles: half_life_days must be"):
+        build_models(config)
+    path = write(tmp_path, text, "left_out.yaml")
+    assert main(["run", "--config", str(path)]) == 2
+    assert f"{path}: model_params.dixon_coles: half_life_days must be" in capsys.readouterr().err
+    args = ["evaluate", "football", "--start", "2022-01-01", "--json", str(tmp_path / "x.json")]
+    assert main([*args, "--data", str(tmp_path), "--config", str(path)]) == 2
+    assert f"{path}: model_params.dixon_coles" in capsys.readouterr().err

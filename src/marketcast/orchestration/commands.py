@@ -19,6 +19,7 @@ from marketcast.config import (
     CRYPTO_MODELS,
     FOOTBALL_MARKETS,
     FOOTBALL_MODELS,
+    FootballRunConfig,
     config_vertical,
     load_config,
     load_crypto_config,
@@ -60,9 +61,10 @@ def run(
     if vertical is None:
         vertical = config_vertical(config_path) if config_path else "all"
     if vertical in ("all", "football") and not dry_run:
-        run_football(
-            load_config(config_path if vertical == "football" else None), console=_console()
-        )
+        football_path = config_path if vertical == "football" else None
+        football_config = load_config(football_path)
+        _check_model_params(football_config, football_path)
+        run_football(football_config, console=_console())
     if vertical in ("all", "crypto"):
         from marketcast.orchestration.crypto import run_crypto
 
@@ -151,7 +153,7 @@ def evaluate_football(
     if chosen_models:
         updates["models"] = chosen_models
     config = config.model_copy(update=updates)
-    build_models(config)  # a bad model_params entry fails before the data is read
+    _check_model_params(config, config_path)  # before the data is read
     _check_json_target(json_out)
     data = load_football(data_paths)
     if data.matches.empty:
@@ -176,6 +178,14 @@ def evaluate_football(
         reason = ev.promotion.get("reason", "")
         _console().print(f"{name}: champion {ev.champion}: {reason}", markup=False, highlight=False)
     return 0
+
+
+def _check_model_params(config: FootballRunConfig, config_path: str | None) -> None:
+    """Every ``model_params`` entry, checked before any work; errors name the config file."""
+    try:
+        build_models(config)
+    except ValueError as exc:
+        raise ValueError(f"{config_path}: {exc}" if config_path else str(exc)) from None
 
 
 def _check_json_target(json_out: str) -> None:

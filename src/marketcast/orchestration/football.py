@@ -183,7 +183,9 @@ def build_models(config: FootballRunConfig) -> dict[str, Any]:
         used to give a garbage Dixon-Coles without a word).
     """
     models: dict[str, Any] = {}
-    for name in config.models:
+    # every model_params entry is checked, also one for a model this run leaves out: a mistake
+    # there used to pass unnoticed until the model was switched on
+    for name in (*config.models, *(m for m in config.model_params if m not in config.models)):
         try:
             model = make_model(name, config.model_params.get(name), seed=config.seed)
             check = getattr(model, "check_params", None)
@@ -191,7 +193,8 @@ def build_models(config: FootballRunConfig) -> dict[str, Any]:
                 check()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"model_params.{name}: {exc}") from None
-        models[name] = model
+        if name in config.models:
+            models[name] = model
     return models
 
 
