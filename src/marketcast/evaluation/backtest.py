@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from marketcast.evaluation.staking import RULES, stake_fractions
+from marketcast.evaluation.scoring import check_probabilities
+from marketcast.evaluation.staking import RULES, check_staking_parameters, stake_fractions
 from marketcast.labels.football import profit_matrix
 
 __all__ = [
@@ -42,7 +44,12 @@ BET_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """Staking and resampling settings of a backtest (see :mod:`marketcast.evaluation.staking`)."""
+    """Staking and resampling settings of a backtest (see :mod:`marketcast.evaluation.staking`).
+
+    Checked on construction, with the same ranges as the run config: ``kelly_fraction`` and
+    ``max_stake_fraction`` in (0, 1], ``min_edge`` >= 0 and ``bankroll_units`` > 0 (finite
+    numbers), ``n_bootstrap`` and ``seed`` integers >= 0. ``ValueError`` names the field.
+    """
 
     staking: str = "fractional_kelly"
     kelly_fraction: float = 0.25
@@ -55,10 +62,13 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         if self.staking not in RULES:
             raise ValueError(f"unknown staking rule {self.staking!r}; expected one of {RULES}")
-        if self.bankroll_units <= 0 or self.max_stake_fraction < 0 or self.kelly_fraction < 0:
-            raise ValueError("bankroll_units must be > 0 and fractions >= 0")
-        if self.n_bootstrap < 0:
-            raise ValueError("n_bootstrap must be >= 0")
+        check_staking_parameters(
+            self.kelly_fraction, self.min_edge, self.max_stake_fraction, self.bankroll_units
+        )
+        for name in ("n_bootstrap", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,8 @@ def run_backtest(
     Parameters
     ----------
     probs
-        Model probabilities, shape (n, k).
+        Model probabilities, shape (n, k); a row holding a NaN is no forecast and is not bet
+        (see :func:`marketcast.evaluation.staking.stake_fractions`).
     odds_taken
         Pre-match decimal odds the bets are placed at, shape (n, k).
     profit_per_unit
@@ -158,8 +169,10 @@ def run_backtest(
         :func:`marketcast.labels.football.profit_matrix` (pushes and half results exact).
     closing_probs
         De-margined closing probabilities, shape (n, k); CLV of a bet is
-        ``odds_taken * p_closing - 1``. Bets without a closing price are left out of the CLV mean
-        and counted in ``n_bets_without_closing``.
+        ``odds_taken * p_closing - 1``. A row holding a NaN has no closing price: its bets are
+        left out of the CLV mean and counted in ``n_bets_without_closing``. Any other row must be
+        a distribution, as ``probs`` must (values in [0, 1] summing to 1), else ``ValueError``
+        names the row.
     kickoff_utc
         Kick-off times, shape (n,); bets are ordered by them (stable, so row order breaks ties)
         for the cumulative profit and drawdown. ``None`` keeps row order.
@@ -187,6 +200,12 @@ def run_backtest(
     profit_unit = np.asarray(profit_per_unit, dtype=np.float64)
     if profit_unit.shape != p.shape:
         raise ValueError(f"profit_per_unit must have shape {p.shape}, got {profit_unit.shape}")
+    closing: FloatArray | None = None
+    if closing_probs is not None:
+        closing = np.asarray(closing_probs, dtype=np.float64)
+        if closing.shape != p.shape:
+            raise ValueError(f"closing_probs must have shape {p.shape}, got {closing.shape}")
+        closing = check_probabilities(closing, "closing_probs")
     n_rows = p.shape[0]
 
     outcome, stake_fraction, edge = stake_fractions(
@@ -219,13 +238,11 @@ def run_backtest(
     stake_units = stake_fraction[rows] * cfg.bankroll_units
     bet_profit = stake_units * unit_profit
     bet_odds = odds[rows, chosen]
-    if closing_probs is None:
+    if closing is None:
         clv = np.full(len(rows), np.nan)
     else:
-        closing = np.asarray(closing_probs, dtype=np.float64)
-        if closing.shape != p.shape:
-            raise ValueError(f"closing_probs must have shape {p.shape}, got {closing.shape}")
-        clv = bet_odds * closing[rows, chosen] - 1.0
+        closing_priced = ~np.any(np.isnan(closing), axis=1)
+        clv = np.where(closing_priced[rows], bet_odds * closing[rows, chosen] - 1.0, np.nan)
 
     n_bets = len(rows)
     staked = float(stake_units.sum())

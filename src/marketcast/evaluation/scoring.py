@@ -9,8 +9,10 @@ import numpy.typing as npt
 
 __all__ = [
     "LOG_LOSS_EPS",
+    "PROB_ATOL",
     "brier_score",
     "brier_score_per_sample",
+    "check_probabilities",
     "ece",
     "log_loss",
     "log_loss_per_sample",
@@ -26,22 +28,91 @@ FloatArray = npt.NDArray[np.float64]
 LOG_LOSS_EPS: float = 1e-15
 
 
-def _check(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Validate ``y`` (n,) int class indices (-1 = excluded) and ``p`` (n, k) probabilities."""
-    y_arr = np.asarray(y)
+#: Tolerance on a probability vector: each value in [-PROB_ATOL, 1 + PROB_ATOL], each row sum
+#: within PROB_ATOL of 1. Float32 softmax rows (torch, ONNX) miss 1 by up to 1.5e-7 for 3 classes
+#: and 3.7e-7 for 10; the pipeline's float64 forecasts and de-margined prices by at most 6e-16.
+PROB_ATOL: float = 1e-6
+
+
+def check_probabilities(p: npt.ArrayLike, name: str = "p") -> FloatArray:
+    """Return ``p`` as float64, shape (n, k), once every row is checked to be a distribution.
+
+    A row holding a NaN is a missing forecast and passes (the scores count it as NaN). Every
+    other value must lie in [0, 1] and every row without NaN must sum to 1, both within
+    :data:`PROB_ATOL`.
+
+    Parameters
+    ----------
+    p
+        Probabilities, shape (n, k).
+    name
+        Argument name used in error messages.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, or naming ``name``, the first bad row and its values.
+
+    Examples
+    --------
+    >>> check_probabilities([[0.2, 0.8], [np.nan, np.nan]]).shape
+    (2, 2)
+    >>> check_probabilities([[0.9, 0.9]], name="probs")
+    Traceback (most recent call last):
+    ...
+    ValueError: probs row 0: probabilities must sum to 1 (within 1e-06), got 1.8: [0.9, 0.9]
+    """
     p_arr = np.asarray(p, dtype=np.float64)
     if p_arr.ndim != 2:
-        raise ValueError(f"probabilities must have shape (n, k), got {p_arr.shape}")
-    if y_arr.shape != (p_arr.shape[0],):
-        raise ValueError(f"labels must have shape ({p_arr.shape[0]},), got {y_arr.shape}")
-    y_int = y_arr.astype(np.int64)
-    if np.any(y_int != y_arr) or np.any((y_int < -1) | (y_int >= p_arr.shape[1])):
-        raise ValueError(f"labels must be integers in [-1, {p_arr.shape[1] - 1}]")
-    return y_int, p_arr
+        raise ValueError(f"{name} must have shape (n, k), got {p_arr.shape}")
+    missing = np.isnan(p_arr)
+    outside = ~missing & ((p_arr < -PROB_ATOL) | (p_arr > 1.0 + PROB_ATOL))
+    sums = np.where(missing.any(axis=1), 1.0, p_arr.sum(axis=1))
+    bad_range = np.any(outside, axis=1)
+    bad = bad_range | (np.abs(sums - 1.0) > PROB_ATOL)
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        values = p_arr[row].tolist()
+        if bad_range[row]:
+            raise ValueError(f"{name} row {row}: probabilities must be in [0, 1], got {values}")
+        raise ValueError(
+            f"{name} row {row}: probabilities must sum to 1 (within {PROB_ATOL:g}), "
+            f"got {sums[row]:.6g}: {values}"
+        )
+    return p_arr
+
+
+def _check(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Validate ``y`` (n,) int class indices (-1 = excluded) and ``p`` (n, k) probabilities."""
+    p_arr = check_probabilities(p, "p")
+    y_arr = np.asarray(y)
+    n_rows, n_classes = p_arr.shape
+    if y_arr.shape != (n_rows,):
+        raise ValueError(
+            f"y must have shape ({n_rows},), one label per row of p, got {y_arr.shape}"
+        )
+    try:
+        y_num = y_arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"y must hold integer class indices, got dtype {y_arr.dtype}") from None
+    with np.errstate(invalid="ignore"):
+        bad = ~((y_num == np.round(y_num)) & (y_num >= -1) & (y_num <= n_classes - 1))
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"y row {row}: label must be an integer in [-1, {n_classes - 1}] (-1 = excluded), "
+            f"got {y_arr[row : row + 1].tolist()[0]!r}"
+        )
+    return y_arr.astype(np.int64), p_arr
 
 
 def _one_hot(y: npt.NDArray[np.int64], n_classes: int) -> FloatArray:
     return (y[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
+
+
+def _per_row(loss: FloatArray, y: npt.NDArray[np.int64], p: FloatArray) -> FloatArray:
+    """``loss`` where the row is scored; NaN where ``y == -1`` or the row holds a NaN."""
+    return np.where((y >= 0) & ~np.isnan(p).any(axis=1), loss, np.nan)
 
 
 def _mean_included(per_sample: FloatArray, y: npt.NDArray[np.int64]) -> float:
@@ -52,8 +123,9 @@ def _mean_included(per_sample: FloatArray, y: npt.NDArray[np.int64]) -> float:
 
 
 def log_loss_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
-    """Negative log probability of the observed class, shape (n,); NaN where ``y == -1``.
+    """Negative log probability of the observed class, shape (n,).
 
+    NaN where ``y == -1`` or the row holds a NaN probability (whichever class it is in).
     Probabilities are clipped to ``[1e-15, 1]`` first.
 
     Examples
@@ -64,14 +136,17 @@ def log_loss_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
     y_int, p_arr = _check(y, p)
     picked = p_arr[np.arange(len(y_int)), np.maximum(y_int, 0)]
     loss = -np.log(np.clip(picked, LOG_LOSS_EPS, 1.0))
-    return np.where(y_int >= 0, loss, np.nan)
+    return _per_row(loss, y_int, p_arr)
 
 
 def log_loss(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
     """Mean log loss (natural log) over rows with ``y != -1``.
 
     Equals ``sklearn.metrics.log_loss(y, p, labels=range(k))`` for probabilities inside
-    ``[eps, 1 - eps]``. Rows with NaN probabilities make the mean NaN: mask them first.
+    ``[eps, 1 - eps]``. A row with a NaN probability, in any class, makes the mean NaN (as for
+    every score here): mask such rows first. Like every score here it raises ``ValueError``,
+    naming the first bad row, on a label outside [-1, k - 1] or on a row of ``p`` that is not a
+    distribution (see :func:`check_probabilities`).
 
     Examples
     --------
@@ -83,7 +158,9 @@ def log_loss(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
 
 
 def brier_score_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
-    """Sum over classes of the squared error, shape (n,), in [0, 2]; NaN where ``y == -1``.
+    """Sum over classes of the squared error, shape (n,), in [0, 2].
+
+    NaN where ``y == -1`` or the row holds a NaN probability.
 
     Examples
     --------
@@ -92,7 +169,7 @@ def brier_score_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
     """
     y_int, p_arr = _check(y, p)
     loss = np.sum((p_arr - _one_hot(y_int, p_arr.shape[1])) ** 2, axis=1)
-    return np.where(y_int >= 0, loss, np.nan)
+    return _per_row(loss, y_int, p_arr)
 
 
 def brier_score(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
@@ -113,7 +190,10 @@ def brier_score(y: npt.ArrayLike, p: npt.ArrayLike) -> float:
 
 
 def rps_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
-    """Ranked probability score per row, in [0, 1]; NaN where ``y == -1``.
+    """Ranked probability score per row, in [0, 1].
+
+    NaN where ``y == -1`` or the row holds a NaN probability (also in the last class, which
+    the cumulative sums leave out).
 
     ``RPS = sum_{j<k} (P_j - O_j)^2 / (k - 1)`` with ``P`` and ``O`` the cumulative forecast and
     outcome (Epstein 1969; Constantinou & Fenton 2012); classes must be ordered (home, draw, away).
@@ -132,7 +212,7 @@ def rps_per_sample(y: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
     cum_forecast = np.cumsum(p_arr, axis=1)[:, :-1]
     cum_outcome = np.cumsum(_one_hot(y_int, n_classes), axis=1)[:, :-1]
     loss = np.sum((cum_forecast - cum_outcome) ** 2, axis=1) / (n_classes - 1)
-    return np.where(y_int >= 0, loss, np.nan)
+    return _per_row(loss, y_int, p_arr)
 
 
 def rps(y: npt.ArrayLike, p: npt.ArrayLike) -> float:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from marketcast.evaluation.scoring import check_probabilities
 from marketcast.types import StakeDecision
 
-__all__ = ["RULES", "decide_stakes", "stake_fractions"]
+__all__ = ["RULES", "check_staking_parameters", "decide_stakes", "stake_fractions"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -17,21 +21,62 @@ FloatArray = npt.NDArray[np.float64]
 RULES: Final[tuple[str, ...]] = ("flat", "kelly", "fractional_kelly")
 
 
+def check_staking_parameters(
+    kelly_fraction: float, min_edge: float, max_stake_fraction: float, bankroll_units: float
+) -> None:
+    """Raise ``ValueError``, naming the parameter, unless each is a finite number in range.
+
+    ``kelly_fraction`` and ``max_stake_fraction`` must be in (0, 1], ``min_edge`` >= 0 and
+    ``bankroll_units`` > 0, whatever the rule (as in the run config).
+
+    Examples
+    --------
+    >>> check_staking_parameters(0.25, 0.02, 0.05, 100.0)
+    >>> check_staking_parameters(0.25, 0.02, 0.0, 100.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_stake_fraction must be a finite number in (0, 1], got 0.0
+    """
+    # A zero Kelly multiplier or stake cap would never bet; a negative min_edge would bet on
+    # expected losses (the run config's BacktestSettings has the same ranges).
+    checks: tuple[tuple[str, float, str, Callable[[float], bool]], ...] = (
+        ("kelly_fraction", kelly_fraction, "in (0, 1]", lambda x: 0.0 < x <= 1.0),
+        ("min_edge", min_edge, ">= 0", lambda x: x >= 0.0),
+        ("max_stake_fraction", max_stake_fraction, "in (0, 1]", lambda x: 0.0 < x <= 1.0),
+        ("bankroll_units", bankroll_units, "> 0", lambda x: x > 0.0),
+    )
+    for name, value, wanted, in_range in checks:
+        is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (is_real and math.isfinite(value) and in_range(float(value))):
+            raise ValueError(f"{name} must be a finite number {wanted}, got {value!r}")
+
+
 def _validate(
-    probs: npt.ArrayLike, odds_decimal: npt.ArrayLike, rule: str
+    probs: npt.ArrayLike,
+    odds_decimal: npt.ArrayLike,
+    rule: str,
+    kelly_fraction: float,
+    min_edge: float,
+    max_stake_fraction: float,
+    bankroll_units: float,
 ) -> tuple[FloatArray, FloatArray]:
     if rule not in RULES:
         raise ValueError(f"unknown staking rule {rule!r}; expected one of {RULES}")
+    check_staking_parameters(kelly_fraction, min_edge, max_stake_fraction, bankroll_units)
     p = np.asarray(probs, dtype=np.float64)
     o = np.asarray(odds_decimal, dtype=np.float64)
     if p.ndim != 2 or p.shape != o.shape:
         raise ValueError(f"probs and odds must both have shape (n, k); got {p.shape}, {o.shape}")
-    return p, o
+    return check_probabilities(p, "probs"), o
 
 
 def _edges(p: FloatArray, o: FloatArray) -> FloatArray:
-    """Expected profit of 1 unit, ``p * odds - 1``, shape (n, k); NaN where unpriced."""
-    usable = np.isfinite(p) & np.isfinite(o) & (o > 1.0)
+    """Expected profit of 1 unit, ``p * odds - 1``, shape (n, k); NaN where unpriced.
+
+    A row holding a NaN probability is no forecast: all its edges are NaN.
+    """
+    forecast = ~np.isnan(p).any(axis=1, keepdims=True)  # (n, 1)
+    usable = forecast & np.isfinite(o) & (o > 1.0)
     return np.where(usable, p * o - 1.0, np.nan)
 
 
@@ -55,20 +100,26 @@ def stake_fractions(
     Parameters
     ----------
     probs
-        Model probabilities, shape (n, k).
+        Model probabilities, shape (n, k). A row holding a NaN is no forecast and is not bet;
+        any other row must be a distribution (values in [0, 1] summing to 1, see
+        :func:`~marketcast.evaluation.scoring.check_probabilities`), else ``ValueError``
+        names the row.
     odds_decimal
         Decimal odds available, shape (n, k); NaN or <= 1 means no price for that outcome.
     rule
         ``"flat"`` (1 unit), ``"kelly"`` (full Kelly) or ``"fractional_kelly"``
         (``kelly_fraction`` of full Kelly).
     kelly_fraction
-        Multiplier of the Kelly stake for ``"fractional_kelly"``.
+        Multiplier of the Kelly stake for ``"fractional_kelly"``, in (0, 1].
     min_edge
-        A bet needs ``edge = p * odds - 1 >= min_edge``.
+        A bet needs ``edge = p * odds - 1 >= min_edge``; ``min_edge >= 0``.
     max_stake_fraction
-        Cap on a Kelly stake, as a fraction of the bankroll (flat stakes are not capped).
+        Cap on a Kelly stake, as a fraction of the bankroll (flat stakes are not capped), in
+        (0, 1].
     bankroll_units
-        Notional bankroll; a flat stake is ``1 / bankroll_units`` of it.
+        Notional bankroll, > 0; a flat stake is ``1 / bankroll_units`` of it.
+
+    The four numbers are checked whatever the rule (:func:`check_staking_parameters`).
 
     Returns
     -------
@@ -78,7 +129,7 @@ def stake_fractions(
         Shape (n,); 0 where no bet.
     edge : numpy.ndarray
         Shape (n,); the largest edge of the row (also for rows without a bet), NaN when no
-        outcome is priced.
+        outcome is priced or the row is no forecast.
 
     Examples
     --------
@@ -87,7 +138,9 @@ def stake_fractions(
     >>> int(idx[0]), round(float(frac[0]), 4), round(float(edge[0]), 4)
     (0, 0.0833, 0.1)
     """
-    p, o = _validate(probs, odds_decimal, rule)
+    p, o = _validate(
+        probs, odds_decimal, rule, kelly_fraction, min_edge, max_stake_fraction, bankroll_units
+    )
     edges = _edges(p, o)
     priced = np.any(np.isfinite(edges), axis=1)
     best = np.argmax(np.where(np.isfinite(edges), edges, -np.inf), axis=1)
@@ -120,7 +173,10 @@ def decide_stakes(
     """One :class:`~marketcast.types.StakeDecision` per match; see :func:`stake_fractions`.
 
     ``reason`` is the rule name (``"... capped at 0.05"`` when the cap binds) for a bet, and
-    says why not otherwise.
+    says why not otherwise: ``"no bet: no forecast"`` (a NaN probability in the row), ``"no
+    bet: no priced outcome"``, ``"no bet: best edge ... < min_edge ..."``, or, for a Kelly rule
+    with ``min_edge = 0``, ``"no bet: best edge 0.0000 is not positive (kelly bets only a
+    gain)"``. Out-of-range parameters and probability rows are ``ValueError``, not reasons.
 
     Examples
     --------
@@ -129,18 +185,26 @@ def decide_stakes(
     >>> decide_stakes([[0.5, 0.5]], [[2.0, 1.8]])[0].reason
     'no bet: best edge 0.0000 < min_edge 0.0200'
     """
-    p, o = _validate(probs, odds_decimal, rule)
+    p, o = _validate(
+        probs, odds_decimal, rule, kelly_fraction, min_edge, max_stake_fraction, bankroll_units
+    )
     index, fraction, edge = stake_fractions(
         p, o, rule, kelly_fraction, min_edge, max_stake_fraction, bankroll_units
     )
+    forecast = ~np.any(np.isnan(p), axis=1)
     decisions: list[StakeDecision] = []
-    for i, f, e in zip(index.tolist(), fraction.tolist(), edge.tolist(), strict=True):
+    for i, f, e, has_forecast in zip(
+        index.tolist(), fraction.tolist(), edge.tolist(), forecast.tolist(), strict=True
+    ):
         if i < 0:
-            reason = (
-                "no bet: no priced outcome"
-                if np.isnan(e)
-                else f"no bet: best edge {e:.4f} < min_edge {min_edge:.4f}"
-            )
+            if not has_forecast:
+                reason = "no bet: no forecast"
+            elif np.isnan(e):
+                reason = "no bet: no priced outcome"
+            elif e < min_edge:
+                reason = f"no bet: best edge {e:.4f} < min_edge {min_edge:.4f}"
+            else:  # only a Kelly rule with min_edge = 0 skips an edge that clears min_edge
+                reason = f"no bet: best edge {e:.4f} is not positive ({rule} bets only a gain)"
             decisions.append(StakeDecision(None, 0.0, e, reason))
             continue
         reason = rule
