@@ -57,6 +57,8 @@ def test_probabilities_are_distributions_in_class_order(name: str, split) -> Non
         assert pm.shape == (len(X_test), 3 if market is MarketKind.ONE_X_TWO else 2)
         assert np.all(np.isfinite(pm))
         np.testing.assert_allclose(pm.sum(axis=1), 1.0, atol=1e-9)
+        # the market's name works too, as the docs write it ("1x2"): two models raised on it
+        np.testing.assert_array_equal(model.predict_market_proba(X_test, market.value), pm)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

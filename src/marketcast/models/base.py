@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self
 
@@ -78,7 +81,8 @@ def feature_matrix(X: FeatureSource, columns: Sequence[str], dtype: Any = float)
     Raises
     ------
     ValueError
-        Naming every column the frame or the first row lacks.
+        Naming every column the frame or the first row lacks, or every column whose values
+        cannot be read as ``dtype`` (text in a float column).
 
     Examples
     --------
@@ -97,12 +101,138 @@ def feature_matrix(X: FeatureSource, columns: Sequence[str], dtype: Any = float)
         missing = [c for c in columns if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns {missing}")
-        return np.asarray(X[list(columns)].to_numpy(dtype=dtype, copy=True))  # ours to write
+        try:
+            return np.asarray(X[list(columns)].to_numpy(dtype=dtype, copy=True))  # ours to write
+        except (TypeError, ValueError) as exc:
+            raise _unreadable(X, columns, dtype, exc) from None
     missing = [c for c in columns if X and c not in X[0]]
     if missing:
         raise ValueError(f"feature rows lack columns {missing}")
-    values = np.array([[row[c] for c in columns] for row in X], dtype=dtype)
+    try:
+        values = np.array([[row[c] for c in columns] for row in X], dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise _unreadable(X, columns, dtype, exc) from None
     return values.reshape(len(X), len(columns))
+
+
+def _unreadable(X: FeatureSource, columns: Sequence[str], dtype: Any, exc: Exception) -> ValueError:
+    """The error for columns of ``X`` that cannot be read as ``dtype``, naming each of them."""
+    bad = []
+    for c in columns:
+        try:
+            if isinstance(X, pd.DataFrame):
+                X[c].to_numpy(dtype=dtype)
+            else:
+                np.array([row[c] for row in X], dtype=dtype)
+        except (TypeError, ValueError):
+            bad.append(c)
+    return ValueError(f"feature columns {bad} cannot be read as numbers ({exc})")
+
+
+def check_goals(X: pd.DataFrame, y: Any, *, missing_ok: bool = False) -> np.ndarray:
+    """Goals as floats, shape (len(X), 2), checked; an error names the bad row and its match.
+
+    Parameters
+    ----------
+    X
+        The feature frame the goals belong to; its ``match_id`` names a bad row.
+    y
+        Home and away goals per row of ``X``.
+    missing_ok
+        Let NaN through: a match without a result settles no market (``market_labels`` gives
+        it -1), for models that skip such rows.
+
+    Raises
+    ------
+    ValueError
+        For a shape other than (len(X), 2), a missing count (unless ``missing_ok``), or an
+        infinite or negative one.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"match_id": ["E0:a", "E0:b"]})
+    >>> check_goals(X, [[1, 0], [2, 2]])
+    array([[1., 0.],
+           [2., 2.]])
+    >>> check_goals(X, [[1, 0], [np.nan, 2]])
+    Traceback (most recent call last):
+    ...
+    ValueError: goals missing at row 1 (match 'E0:b')
+    >>> check_goals(X, [1, 0])
+    Traceback (most recent call last):
+    ...
+    ValueError: y must have shape (2, 2), [home_goals, away_goals] per row of X, got (2,)
+    """
+    goals = np.asarray(y)
+    if goals.ndim != 2 or goals.shape[1] != 2 or goals.shape[0] != len(X):
+        raise ValueError(
+            f"y must have shape ({len(X)}, 2), [home_goals, away_goals] per row of X, "
+            f"got {goals.shape}"
+        )
+    goals = goals.astype(float)
+    missing = np.isnan(goals).any(axis=1)
+    if missing.any() and not missing_ok:
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"goals missing at row {row}{_match_label(X, row)}")
+    bad = ~missing & ~(np.isfinite(goals) & (goals >= 0)).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"goals at row {row}{_match_label(X, row)} must be finite and non-negative, "
+            f"got {goals[row].tolist()}"
+        )
+    return goals
+
+
+def _match_label(X: pd.DataFrame, row: int) -> str:
+    """`` (match '...')`` for row ``row`` of ``X``, or nothing when it has no ``match_id``."""
+    return f" (match {X['match_id'].iat[row]!r})" if "match_id" in X.columns else ""
+
+
+def check_param_ranges(model: Any, ranges: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` naming the first parameter of ``model`` outside its range.
+
+    ``ranges`` maps a parameter to its interval, written as in maths (``"[0, 1)"``,
+    ``"(0, inf)"``); an interval followed by ``" or None"`` also takes None. A parameter whose
+    default is an integer must be a whole number; a bool is never a number here.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     def __init__(self, *, rate: float = 0.1, n_rows: int | None = 5) -> None:
+    ...         self.rate, self.n_rows = rate, n_rows
+    >>> check_param_ranges(Model(), {"rate": "(0, 1]", "n_rows": "[1, inf) or None"})
+    >>> check_param_ranges(Model(rate=1.5), {"rate": "(0, 1]"})
+    Traceback (most recent call last):
+    ...
+    ValueError: rate must be in (0, 1], got 1.5
+    >>> check_param_ranges(Model(n_rows=2.5), {"n_rows": "[1, inf) or None"})
+    Traceback (most recent call last):
+    ...
+    ValueError: n_rows must be an integer in [1, inf) or None, got 2.5
+    """
+    defaults = inspect.signature(type(model)).parameters
+    for name, interval in ranges.items():
+        value = getattr(model, name)
+        bounds, _, none_ok = interval.partition(" or ")
+        if value is None and none_ok:
+            continue
+        default = defaults[name].default
+        integer = isinstance(default, numbers.Integral) and not isinstance(default, bool)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (number and _in_interval(float(value), bounds)) or (
+            integer and not float(value).is_integer()
+        ):
+            kind = "an integer in" if integer else "in"
+            raise ValueError(f"{name} must be {kind} {interval}, got {value!r}")
+
+
+def _in_interval(value: float, interval: str) -> bool:
+    """Whether ``value`` lies in ``interval``, e.g. ``"[0, 1)"`` (``inf`` for no bound)."""
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    above = value > low or (interval[0] == "[" and value == low)
+    below = value < high or (interval[-1] == "]" and value == high)
+    return above and below and not math.isnan(value)
 
 
 #: What a model learns from: each match's result, or the de-margined closing price of the match.
@@ -255,6 +385,20 @@ def json_bytes(obj: Any) -> bytes:
 def n_outcomes(market: MarketKind) -> int:
     """Number of outcome columns for ``market``."""
     return len(OUTCOMES[market])
+
+
+#: Ranges of the LightGBM parameters our boosted estimators share (`check_param_ranges`).
+LIGHTGBM_RANGES = {
+    "n_estimators": "[1, inf)",
+    "learning_rate": "(0, inf)",
+    "num_leaves": "[2, 131072]",
+    "min_child_samples": "[0, inf)",
+    "reg_lambda": "[0, inf)",
+    "feature_fraction": "(0, 1]",
+    "bagging_fraction": "(0, 1]",
+    "validation_fraction": "[0, 1)",
+    "early_stopping_rounds": "[0, inf)",
+}
 
 
 def lightgbm_params(model: Any) -> dict[str, Any]:

@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
 
-from marketcast.models.base import json_bytes, lightgbm_params
+from marketcast.models.base import (
+    LIGHTGBM_RANGES,
+    check_param_ranges,
+    json_bytes,
+    lightgbm_params,
+)
 
 #: Stable crypto model names (``consensus`` is built in :mod:`marketcast.ensemble.consensus`).
 CRYPTO_MODEL_NAMES = ("flat", "momentum", "buy_and_hold", "logistic", "lightgbm")
@@ -110,8 +116,26 @@ def _float_list(values: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
+class DirectionClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """What every crypto model shares: an sklearn binary classifier of the next bar's direction.
+
+    ``classes_`` is always ``[0, 1]`` (down, up) and ``predict_proba`` returns (n, 2), so
+    sklearn's scorers (``"roc_auc"``, ``"neg_log_loss"``), ``cross_val_score`` and
+    ``CalibratedClassifierCV`` take the models as they are.
+    """
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return shape (n, 2) as [P(down), P(up)]; every model defines its own."""
+        raise NotImplementedError
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Direction per row: 1 (up) where P(up) > 0.5, else 0 (down, or no view)."""
+        p_up = self.predict_proba(X)[:, 1]
+        return CRYPTO_CLASSES[(p_up > 0.5).astype(np.intp)]
+
+
 # -- baselines ---------------------------------------------------------------------------------
-class FlatModel(BaseEstimator):  # type: ignore[misc]
+class FlatModel(DirectionClassifier):
     """No view: P(up) = 0.5 on every bar, so the position is always zero."""
 
     def __init__(self) -> None:
@@ -142,7 +166,7 @@ class FlatModel(BaseEstimator):  # type: ignore[misc]
         return model
 
 
-class BuyAndHoldModel(BaseEstimator):  # type: ignore[misc]
+class BuyAndHoldModel(DirectionClassifier):
     """Always long: P(up) = ``p_up`` (0.999 by default) on every bar.
 
     ``p_up`` is a constant, not a forecast: it makes any "long when P(up) > 0.5" rule hold the
@@ -153,12 +177,15 @@ class BuyAndHoldModel(BaseEstimator):  # type: ignore[misc]
     def __init__(self, *, p_up: float = 0.999) -> None:
         self.p_up = p_up
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, {"p_up": "(0.5, 1)"})
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Check the inputs and ``p_up``; nothing is learned."""
+        self.check_params()
         X = _check_frame(X, "BuyAndHoldModel.fit")
         _check_labels(y, len(X))
-        if not 0.5 < self.p_up < 1.0:
-            raise ValueError(f"p_up must be in (0.5, 1), got {self.p_up}")
         self.classes_ = CRYPTO_CLASSES.copy()
         return self
 
@@ -181,7 +208,7 @@ class BuyAndHoldModel(BaseEstimator):  # type: ignore[misc]
 
 
 # -- momentum ----------------------------------------------------------------------------------
-class MomentumModel(BaseEstimator):  # type: ignore[misc]
+class MomentumModel(DirectionClassifier):
     """Time-series momentum: P(up) = sigmoid(k * z) with z = clipped signal / rolling volatility.
 
     ``z = (X[column] / X[scale]) / s`` where ``s`` is the training standard deviation of
@@ -217,6 +244,10 @@ class MomentumModel(BaseEstimator):  # type: ignore[misc]
         self.clip_z = clip_z
         self.max_k = max_k
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, {"clip_z": "(0, inf)", "max_k": "[0, inf)"})
+
     def _raw_signal(self, X: pd.DataFrame) -> np.ndarray:
         columns = [self.column] + ([self.scale] if self.scale is not None else [])
         values = _matrix(X, columns)
@@ -234,6 +265,7 @@ class MomentumModel(BaseEstimator):  # type: ignore[misc]
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Fit ``k`` by maximum likelihood on the rows with a usable signal."""
+        self.check_params()
         X = _check_frame(X, "MomentumModel.fit")
         labels = _check_labels(y, len(X))
         raw = self._raw_signal(X)
@@ -263,11 +295,13 @@ class MomentumModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return shape (n, 2) as [P(down), P(up)]."""
+        check_is_fitted(self, "k_")
         X = _check_frame(X, "MomentumModel.predict_proba")
         return _two_columns(expit(self.k_ * self._z(X)))
 
     def to_artifact(self) -> dict[str, bytes]:
         """Slope, signal scale and parameters as JSON."""
+        check_is_fitted(self, "k_")
         meta = {
             "params": self.get_params(),
             "k": self.k_,
@@ -289,7 +323,7 @@ class MomentumModel(BaseEstimator):  # type: ignore[misc]
 
 
 # -- logistic regression -----------------------------------------------------------------------
-class LogisticModel(BaseEstimator):  # type: ignore[misc]
+class LogisticModel(DirectionClassifier):
     """L2 logistic regression on median-imputed, standardised features.
 
     Medians, means and standard deviations come from the training rows only (the fold being
@@ -324,8 +358,13 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
         self.time_column = time_column
         self.max_iter = max_iter
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, {"C": "(0, inf)", "max_iter": "[1, inf)"})
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Fit imputation, scaling and the regression on the training rows."""
+        self.check_params()
         X = _check_frame(X, "LogisticModel.fit")
         labels = _check_labels(y, len(X))
         if len(np.unique(labels)) < 2:
@@ -355,6 +394,7 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Imputed, standardised design matrix (n, k) with the training statistics."""
+        check_is_fitted(self, "coef_")
         matrix = _matrix(X, self.feature_columns_)
         imputed = np.where(np.isnan(matrix), self.medians_, matrix)
         return (imputed - self.means_) / self.scales_
@@ -370,6 +410,7 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """Coefficients, intercept, medians, means and scales as JSON."""
+        check_is_fitted(self, "coef_")
         meta = {
             "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,
@@ -397,7 +438,7 @@ class LogisticModel(BaseEstimator):  # type: ignore[misc]
 
 
 # -- gradient boosting -------------------------------------------------------------------------
-class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
+class LightGBMDirectionModel(DirectionClassifier):
     """Gradient-boosted trees for P(up), with the tree count chosen by early stopping.
 
     Rows are taken in time order (sorted by ``time_column`` when the frame has it, otherwise as
@@ -469,13 +510,26 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
     def _lgb_params(self) -> dict[str, Any]:
         return {"objective": "binary", **lightgbm_params(self)}
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, {**LIGHTGBM_RANGES, "min_validation_rows": "[1, inf)"})
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
-        """Choose the tree count on the latest rows, then fit on all rows."""
+        """Choose the tree count on the latest rows, then fit on all rows.
+
+        Raises
+        ------
+        ValueError
+            For a parameter out of range, bad labels, or too few rows for ``bagging_fraction``
+            of them to hold one (LightGBM grows every tree on that share of the rows).
+        """
+        self.check_params()
         X = _check_frame(X, "LightGBMDirectionModel.fit")
         labels = _check_labels(y, len(X))
-        if not 0.0 <= self.validation_fraction < 1.0:
+        if int(len(labels) * self.bagging_fraction) < 1:
             raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
+                f"LightGBMDirectionModel.fit: {len(labels)} rows are too few; each tree grows "
+                f"on bagging_fraction={self.bagging_fraction} of them, which must be a row"
             )
         if self.time_column is not None and self.time_column in X.columns:
             order = np.argsort(X[self.time_column].to_numpy(), kind="stable")
@@ -549,6 +603,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return shape (n, 2) as [P(down), P(up)]."""
+        check_is_fitted(self, "booster_")
         X = _check_frame(X, "LightGBMDirectionModel.predict_proba")
         if len(X) == 0:
             return np.empty((0, 2))
@@ -557,6 +612,7 @@ class LightGBMDirectionModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """LightGBM text model plus JSON parameters; nothing is pickled."""
+        check_is_fitted(self, "booster_")
         meta = {
             "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,
@@ -617,7 +673,13 @@ def make_crypto_model(name: str, **params: Any) -> Any:
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ValueError(f"crypto model {name!r} has no parameters {unknown}")
-    return cls(**params)
+    model = cls(**params)
+    if hasattr(model, "check_params"):
+        try:
+            model.check_params()
+        except ValueError as exc:
+            raise ValueError(f"crypto model {name!r}: {exc}") from None
+    return model
 
 
 def load_crypto_model(name: str, files: dict[str, bytes]) -> Any:

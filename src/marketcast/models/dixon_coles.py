@@ -17,8 +17,9 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from marketcast.models.base import FeatureSource, feature_matrix
+from marketcast.models.base import FeatureSource, check_goals, feature_matrix
 from marketcast.types import MarketKind
 
 try:  # a dependency of scikit-learn; optional so the module also runs where it is absent
@@ -358,7 +359,7 @@ def outcome_1x2_proba(score_matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.f
     """
     g = score_matrix.shape[1]
     i, j = np.indices((g, g))
-    flat = score_matrix.reshape(score_matrix.shape[0], -1)
+    flat = score_matrix.reshape(score_matrix.shape[0], g * g)  # -1 fails on zero rows
     home = flat[:, (i > j).ravel()].sum(axis=1)
     draw = flat[:, (i == j).ravel()].sum(axis=1)
     away = flat[:, (i < j).ravel()].sum(axis=1)
@@ -379,7 +380,7 @@ def _margin_distribution(
         bins = (i + j).ravel()
     onehot = np.zeros((g * g, values.size))
     onehot[np.arange(g * g), bins] = 1.0
-    return score_matrix.reshape(score_matrix.shape[0], -1) @ onehot, values.astype(np.float64)
+    return score_matrix.reshape(score_matrix.shape[0], g * g) @ onehot, values.astype(np.float64)
 
 
 def _two_way_given_no_push(
@@ -538,21 +539,23 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         X
             Frame with ``league``, ``home_team``, ``away_team``, ``kickoff_utc``.
         y
-            Goals, shape (n, 2) ``[home_goals, away_goals]``.
+            Goals, shape (n, 2) ``[home_goals, away_goals]``, none missing.
 
         Returns
         -------
         DixonColes
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For a parameter out of range, no rows, goals of another shape, or a missing or
+            negative count (naming its row).
         """
         self.check_params()
-        goals = np.asarray(y, dtype=np.int64)
-        if goals.ndim != 2 or goals.shape[1] != 2 or goals.shape[0] != len(X):
-            raise ValueError("y must have shape (n_matches, 2): [home_goals, away_goals]")
+        goals = check_goals(X, y).astype(np.int64)
         if len(X) == 0:
             raise ValueError("cannot fit DixonColes on zero matches")
-        if np.any(goals < 0):
-            raise ValueError("goals must be non-negative")
         kickoff_s = _kickoff_seconds(X["kickoff_utc"])
         w_all = _decay_weights(kickoff_s, self.half_life_days)
         keep = w_all >= MIN_WEIGHT
@@ -724,8 +727,7 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
 
     # -------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
-        if not hasattr(self, "attack_"):
-            raise ValueError("DixonColes is not fitted; call fit first")
+        check_is_fitted(self, "attack_")
 
     def _indices(self) -> tuple[dict[str, int], dict[str, int]]:
         """Position of each team and league name, built once per fit (not per request)."""

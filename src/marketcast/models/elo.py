@@ -12,8 +12,9 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from marketcast.models.base import FeatureSource, feature_matrix
+from marketcast.models.base import FeatureSource, check_goals, feature_matrix
 from marketcast.types import MarketKind
 
 ARTIFACT_FILE = "elo_model.json"
@@ -92,16 +93,20 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
         X
             Feature frame with ``elo_home``, ``elo_away`` (and ``pi_expected_gd`` if ``use_pi``).
         y
-            Goals, shape (n, 2) ``[home_goals, away_goals]``. Rows with NaN features are skipped.
+            Goals, shape (n, 2) ``[home_goals, away_goals]``, none missing. Rows with NaN
+            features are skipped.
 
         Returns
         -------
         EloModel
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For goals of another shape, or a missing or negative count (naming its row).
         """
-        goals = np.asarray(y)
-        if goals.ndim != 2 or goals.shape[1] != 2 or goals.shape[0] != len(X):
-            raise ValueError("y must have shape (n_matches, 2): [home_goals, away_goals]")
+        goals = check_goals(X, y)
         x = self._design(X)
         outcome = np.where(goals[:, 0] > goals[:, 1], 0, np.where(goals[:, 0] == goals[:, 1], 1, 2))
         keep = np.all(np.isfinite(x), axis=1)
@@ -146,14 +151,12 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
         return self._proba(rows) if MarketKind(market) is MarketKind.ONE_X_TWO else None
 
     def _proba(self, X: FeatureSource) -> npt.NDArray[np.float64]:
-        if not hasattr(self, "coef_"):
-            raise ValueError("EloModel is not fitted; call fit first")
+        check_is_fitted(self, "coef_")
         return ordered_logit_proba(self._design(X) @ self.coef_, self.cut_away_, self.cut_draw_)
 
     def to_artifact(self) -> dict[str, bytes]:
         """Parameters and fitted state as one JSON file."""
-        if not hasattr(self, "coef_"):
-            raise ValueError("EloModel is not fitted; call fit first")
+        check_is_fitted(self, "coef_")
         state = {
             "model": "elo",
             "params": self.get_params(),

@@ -30,10 +30,17 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
     """Build the football model called ``name`` with ``params`` over its defaults.
 
+    A parameter out of its range is an error here, before any data is read (the model's
+    ``check_params``, which its ``fit`` calls too).
+
     Examples
     --------
     >>> type(make_model("market")).__name__
     'MarketModel'
+    >>> make_model("lightgbm", {"validation_fraction": 1.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: validation_fraction must be in [0, 1), got 1.5
     """
     try:
         cls = FOOTBALL_MODEL_CLASSES[name]
@@ -43,7 +50,10 @@ def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0
     kwargs = {**_DEFAULTS.get(name, {}), **(params or {})}
     if "random_state" in cls().get_params():
         kwargs.setdefault("random_state", seed)
-    return cls(**kwargs)
+    model = cls(**kwargs)
+    if hasattr(model, "check_params"):
+        model.check_params()
+    return model
 
 
 def load_model(name: str, files: dict[str, bytes]) -> Any:

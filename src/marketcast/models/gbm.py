@@ -13,14 +13,19 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
+    LIGHTGBM_RANGES,
     SMALL_BATCH_ROWS,
+    TARGETS,
     ClosingTargets,
     FeatureSource,
     base_rates,
+    check_goals,
+    check_param_ranges,
     closing_in_training_order,
     feature_matrix,
     fill_unpriced,
@@ -93,15 +98,29 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, LIGHTGBM_RANGES)
+        known = [m.value for m in MarketKind]
+        if not self.markets or not set(self.markets) <= set(known):
+            raise ValueError(f"markets must be a non-empty subset of {known}, got {self.markets}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
         """Fit one booster per market on rows in time order; ``y`` is (n, 2) goals.
 
+        Rows are taken by kick-off, then ``match_id`` (when ``X`` has it), so the forecasts do
+        not depend on how the caller ordered matches that kick off together (bagging picks rows
+        by position). A row without goals (NaN) settles no market and trains none.
         ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
         required with ``target="closing"`` and ignored otherwise.
         """
+        self.check_params()
+        check_goals(X, y, missing_ok=True)
         y = np.asarray(y)
-        order = np.argsort(X["kickoff_utc"].to_numpy(), kind="stable")
+        order = _time_order(X)
         soft = closing_in_training_order(self.target, closing, order)
         X = X.iloc[order]
         y = y[order]
@@ -214,6 +233,8 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """Probabilities per outcome of ``market``, or None when it was not fitted."""
+        check_is_fitted(self, "boosters_")
+        market = MarketKind(market)  # "1x2" works as well as MarketKind.ONE_X_TWO
         if market.value not in self.boosters_:
             return None
         return self._predict(market, self._design(X), self._init_score(X, market))
@@ -222,6 +243,8 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
+        check_is_fitted(self, "boosters_")
+        market = MarketKind(market)
         if market.value not in self.boosters_:
             return None
         return self._predict(market, self._design(rows), self._init_score(rows, market))
@@ -254,6 +277,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:
         """LightGBM text models plus JSON metadata; nothing is pickled."""
+        check_is_fitted(self, "boosters_")
         meta = {
             "params": self.get_params(),
             "feature_names": self.feature_names_,
@@ -294,6 +318,14 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         }
         model.classes_ = CLASSES_1X2
         return model
+
+
+def _time_order(X: pd.DataFrame) -> np.ndarray:
+    """Positions of the rows by kick-off, then ``match_id`` when ``X`` has one, then position."""
+    kickoff = X["kickoff_utc"].to_numpy()
+    if "match_id" not in X.columns:
+        return np.argsort(kickoff, kind="stable")
+    return np.lexsort((X["match_id"].astype(str).to_numpy(), kickoff))
 
 
 def _flatten_init(init: np.ndarray, k: int) -> np.ndarray:

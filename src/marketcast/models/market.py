@@ -9,12 +9,14 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
     CLASSES_1X2,
     FeatureSource,
     base_rates,
+    check_goals,
     feature_matrix,
     fill_unpriced,
     json_bytes,
@@ -34,7 +36,11 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
         pass
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
-        """Learn only the fallback: base rates per market from the training labels."""
+        """Learn only the fallback: base rates per market from the training labels.
+
+        ``y`` is (n, 2) goals; a row without goals (NaN) settles no market and is skipped.
+        """
+        check_goals(X, y, missing_ok=True)
         y = np.asarray(y)
         self.base_rates_ = {
             m.value: base_rates(market_labels(m, X, y), n_outcomes(m)).tolist() for m in MarketKind
@@ -50,6 +56,8 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: FeatureSource, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
+        check_is_fitted(self, "base_rates_")
+        market = MarketKind(market)  # "1x2" works as well as MarketKind.ONE_X_TWO
         p = feature_matrix(X, MARKET_COLUMNS[market])
         return fill_unpriced(p, self.base_rates_[market.value])
 
@@ -61,6 +69,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """The fallback base rates as JSON."""
+        check_is_fitted(self, "base_rates_")
         return {"market.json": json_bytes({"base_rates": self.base_rates_})}
 
     @classmethod

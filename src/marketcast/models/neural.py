@@ -20,15 +20,19 @@ import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import nan_to_none
 from marketcast.models.base import (
     CLASSES_1X2,
     SMALL_BATCH_ROWS,
+    TARGETS,
     ClosingTargets,
     FeatureSource,
     base_rates,
+    check_goals,
+    check_param_ranges,
     closing_in_training_order,
     feature_matrix,
     fill_unpriced,
@@ -113,6 +117,38 @@ _N_STORED = len(SEQUENCE_FEATURES) - 1  # age is computed per query
 _KEY_STRIDE = 10**9  # team code * stride + kick-off minute: one sortable int64 key
 _MIN_VALIDATION_ROWS = 30
 _PREDICT_BATCH = 4096
+#: Range of each numeric parameter of :class:`NeuralModel` (`check_param_ranges`).
+_PARAM_RANGES = {
+    "window": "[1, inf)",
+    "d_model": "[1, inf)",
+    "n_layers": "[1, inf)",
+    "n_heads": "[1, inf)",
+    "d_state": "[1, inf)",
+    "expand": "[1, inf)",
+    "n_experts": "[1, inf)",
+    "top_k": "[1, inf)",
+    "min_gate_weight": "[0, 1]",
+    "n_band_heads": "[2, inf)",  # a band needs two members
+    "band_z": "[0, inf)",
+    "dropout": "[0, 1)",
+    "learning_rate": "(0, inf)",
+    "weight_decay": "[0, inf)",
+    "batch_size": "[1, inf)",
+    "max_epochs": "[0, inf)",
+    "patience": "[1, inf)",
+    "validation_fraction": "[0, 1)",
+    "warm_epochs": "[0, inf)",
+    "warm_rows": "[1, inf) or None",
+    "warm_learning_rate": "(0, inf)",
+    "shrink_min_gain": "[0, inf)",
+    "shrink_min_rows": "[1, inf)",
+    "shrink_z": "[0, inf)",
+    "loss_ou": "[0, inf)",
+    "loss_ah": "[0, inf)",
+    "loss_goal_diff": "[0, inf)",
+    "balance_weight": "[0, inf)",
+    "entropy_weight": "[0, inf)",
+}
 
 
 @dataclass(frozen=True)
@@ -153,7 +189,7 @@ class TeamHistory:
         if missing:
             raise ValueError(f"feature frame lacks columns {missing} needed for match histories")
         n = len(X)
-        goals = _checked_goals(X, y_goals)
+        goals = check_goals(X, y_goals)
         home = X["home_team"].astype(str).to_numpy()
         away = X["away_team"].astype(str).to_numpy()
         names = sorted(set(home) | set(away))
@@ -355,6 +391,18 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.device = device
         self.deterministic = deterministic
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        check_param_ranges(self, _PARAM_RANGES)
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k must be <= n_experts={self.n_experts}, got {self.top_k}")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model must be a multiple of n_heads={self.n_heads}, got {self.d_model}"
+            )
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
         """Fit on rows in time order; ``y`` is (n, 2) home and away goals.
@@ -362,10 +410,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``closing`` (per market, (n, k) de-margined closing probabilities aligned with ``X``) is
         required with ``target="closing"`` and ignored otherwise.
         """
+        self.check_params()
+        check_goals(X, y)  # rows named in the caller's order, before sorting
         y = np.asarray(y)
-        if y.ndim != 2 or y.shape[1] != 2 or len(y) != len(X):
-            raise ValueError(f"y must have shape ({len(X)}, 2) (home, away goals), got {y.shape}")
-        _checked_goals(X, y)  # rows named in the caller's order, before sorting
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
         soft = closing_in_training_order(self.target, closing, order)
@@ -595,6 +642,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
             (n, 2).
         """
+        check_is_fitted(self, "history_")
         return _on_device(self._batch_arrays(self._inputs(X)), self._device())
 
     def _input_columns(self) -> list[str]:
@@ -705,6 +753,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``logits_1x2_members``, ``logits_ou``, ``logits_ah``, ``goal_diff``, ``band_low``,
         ``band_high``, ``band_std``, ``context``, ``gate_probs`` and ``gate_weights``).
         """
+        check_is_fitted(self, "network_")
         return self._outputs(self._batch_arrays(self._inputs(X)))
 
     def _outputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -771,6 +820,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``tensor.data`` bypass the version counter and are not seen: use :meth:`set_band_z` or
         in-place ops under ``torch.no_grad()``.)
         """
+        check_is_fitted(self, "network_")
         network, on_cpu = self.network_.eval(), self._device().type == "cpu"
         if not on_cpu:
             network = copy.deepcopy(network).to("cpu")
@@ -792,6 +842,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         warm refit, :meth:`to_artifact` / :meth:`from_artifact` and a pickle; an active ONNX
         session is exported again at once.
         """
+        check_is_fitted(self, "network_")
         self.band_z = float(band_z)
         self._apply_band_z(self.band_z)
         if getattr(self, "onnx_session_", None) is not None:
@@ -870,6 +921,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:
         """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled."""
+        check_is_fitted(self, "network_")
         tensors = {f"net.{k}": v.detach().cpu() for k, v in self.network_.state_dict().items()}
         tensors["history.team"] = torch.from_numpy(self.history_.team)
         tensors["history.kickoff_min"] = torch.from_numpy(self.history_.kickoff_min)
@@ -1160,27 +1212,6 @@ def _unprice_out_of_range(matrix: np.ndarray, columns: Sequence[str]) -> None:
     for j, column in enumerate(columns):
         if column in _PROBABILITY_COLUMNS:
             matrix[:, j] = _probability_or_nan(matrix[:, j])
-
-
-def _checked_goals(X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
-    """Goals (n, 2) as floats; a missing, infinite or negative count is an error naming its row."""
-    goals = np.asarray(y_goals, dtype=float).reshape(len(X), 2)
-    if np.isnan(goals).any():
-        row = int(np.flatnonzero(np.isnan(goals).any(axis=1))[0])
-        raise ValueError(f"goals missing at row {row}{_match_label(X, row)}")
-    bad = ~np.isfinite(goals) | (goals < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ValueError(
-            f"goals at row {row}{_match_label(X, row)} must be finite and non-negative, "
-            f"got {goals[row].tolist()}"
-        )
-    return goals
-
-
-def _match_label(X: pd.DataFrame, row: int) -> str:
-    """`` (match '...')`` for row ``row`` of ``X``, or nothing when it has no ``match_id``."""
-    return f" (match {X['match_id'].iat[row]!r})" if "match_id" in X.columns else ""
 
 
 @dataclass(frozen=True)
