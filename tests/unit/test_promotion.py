@@ -326,6 +326,8 @@ def test_evaluation_champion_uses_the_promotion_rule(
         "p_value": decision.p_value,
         "n": decision.n,
         "matches_needed": decision.matches_needed,
+        "challengers_tested": 2,
+        "alpha_used": decision.alpha_used,
     }
     assert (decision.matches_needed is not None) is (because == ": not significant")
     assert champion == ("dixon_coles" if promote else BASELINE_MODEL)
