@@ -174,6 +174,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 (PyYAML) reads a float only with a dot: `5e-2` and `1e3` were the strings '5e-2' and
+# '1e3', which a model parameter then refused. Read them as floats, as YAML 1.2 does.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
 _Config = TypeVar("_Config", bound=BaseModel)
 
 

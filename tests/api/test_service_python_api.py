@@ -111,7 +111,6 @@ def test_an_unknown_league_is_reported_before_an_earlier_unknown_team(
         {"edge_threshold": -0.1},
         {"stale_after_days": -5.0},
         {"stale_after_days": 0.0},
-        {"stale_after_days": math.inf},
         {"stale_after_days": math.nan},
         {"min_bets_for_liquidity": -1},
         {"neural_runtime": "tensorrt"},
@@ -141,7 +140,7 @@ def test_service_settings_accept_their_range_ends_and_nothing_beyond() -> None:
         ("MARKETCAST_EDGE_THRESHOLD", "5"),
         ("MARKETCAST_STALE_AFTER_DAYS", "-5"),
         ("MARKETCAST_STALE_AFTER_DAYS", "0"),
-        ("MARKETCAST_STALE_AFTER_DAYS", "inf"),
+        ("MARKETCAST_STALE_AFTER_DAYS", "nan"),
         ("MARKETCAST_STALE_AFTER_DAYS", "abc"),
         ("MARKETCAST_LLM_TIMEOUT_S", "abc"),
         ("MARKETCAST_LLM_TIMEOUT_S", "-1"),
@@ -158,6 +157,8 @@ def test_service_variables_read_as_before() -> None:
     env = {"MARKETCAST_EDGE_THRESHOLD": " 1.01 ", "MARKETCAST_STALE_AFTER_DAYS": "7"}
     settings = service_settings_from_env(env)
     assert (settings.edge_threshold, settings.stale_after_days) == (1.01, 7.0)
+    never = service_settings_from_env({"MARKETCAST_STALE_AFTER_DAYS": "inf"})  # never stale
+    assert never.stale_after_days == math.inf
     defaults = service_settings_from_env({"MARKETCAST_STALE_AFTER_DAYS": ""})
     assert (defaults.edge_threshold, defaults.stale_after_days) == (0.8, 14.0)
 

@@ -18,33 +18,56 @@ from marketcast.registry.promotion import PromotionRule
 from tests.unit.test_registry import make_manifest
 
 
-def _register_flat(registry: Registry) -> str:
-    files = {"m.json": json.dumps({"name": "flat"}).encode()}
-    manifest = make_manifest("flat", files, vertical="crypto", market="1d")
-    version = registry.register("crypto", "1d", "flat", files, manifest)
-    registry.set_champion("crypto", "1d", "flat", version, "no champion yet")
+def _register_champion(registry: Registry, name: str = "flat") -> str:
+    files = {"m.json": json.dumps({"name": name}).encode()}
+    manifest = make_manifest(name, files, vertical="crypto", market="1d")
+    version = registry.register("crypto", "1d", name, files, manifest)
+    registry.set_champion("crypto", "1d", name, version, "no champion yet")
     return version
 
 
-def test_a_champion_this_run_did_not_evaluate_stays_champion(tmp_path: Path) -> None:
-    """A run of [momentum] alone replaced the registry's flat champion without any test, and
-    printed "momentum stays champion: no challenger"."""
-    registry = Registry(str(tmp_path / "registry"))
-    version = _register_flat(registry)
+def _shadow(tmp_path: Path, registry: Registry, period_net: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
     evaluation: Any = SimpleNamespace(
-        horizons={"1d": SimpleNamespace(period_net={"momentum": np.array([-0.01, 0.02])})}
+        horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={})},
+        export_rows={"1d": None},
     )
     candles = pd.DataFrame({"open_time_utc": pd.to_datetime(["2023-01-01"], utc=True)})
     prepared: Any = SimpleNamespace(data=SimpleNamespace(candles=candles))
-    config = CryptoRunConfig(models=("momentum",), registry_root=str(tmp_path / "registry"))
-    champions, decisions, moves = _shadow_and_export(config, registry, prepared, evaluation, "run")
+    config = CryptoRunConfig(models=tuple(period_net), registry_root=str(tmp_path / "registry"))
+    return _shadow_and_export(config, registry, prepared, evaluation, "run")
+
+
+def test_a_champion_this_run_did_not_evaluate_stays_champion(tmp_path: Path) -> None:
+    """A run of [momentum] alone replaced the registry's champion without any test, and
+    printed "momentum stays champion: no challenger"."""
+    registry = Registry(str(tmp_path / "registry"))
+    version = _register_champion(registry, "logistic")
+    champions, decisions, moves = _shadow(tmp_path, registry, {"momentum": np.array([-0.01, 0.02])})
     assert moves == {}  # nothing to move: the champion stays
-    assert champions == {"1d": "flat"}
+    assert champions == {"1d": "logistic"}
     assert decisions["1d"]["promote"] is False
-    assert f"flat {version} stays: this run did not evaluate it" in decisions["1d"]["reason"]
+    assert f"logistic {version} stays: this run did not evaluate it" in decisions["1d"]["reason"]
     record = registry.champion("crypto", "1d")
     assert record is not None
-    assert (record.model_name, record.version) == ("flat", version)
+    assert (record.model_name, record.version) == ("logistic", version)
+
+
+def test_a_flat_champion_faces_the_challengers_of_a_run_that_leaves_flat_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flat's net is 0 whether run or not: once a run without it had made flat champion, every
+    later run skipped the test ("did not evaluate it") and flat stayed champion for good."""
+    from marketcast.orchestration import crypto as crypto_job
+
+    monkeypatch.setattr(crypto_job, "pair_groups", lambda prepared, size: [("g0", ["BTCUSDT"])])
+    monkeypatch.setattr(crypto_job, "run_jobs", lambda jobs, *args, **kwargs: [])  # no export
+    registry = Registry(str(tmp_path / "registry"))
+    _register_champion(registry, "flat")
+    rng = np.random.default_rng(1)
+    champions, decisions, _ = _shadow(tmp_path, registry, {"momentum": rng.normal(0.01, 0.01, 500)})
+    assert champions == {"1d": "momentum"}
+    assert decisions["1d"]["promote"] is True
+    assert decisions["1d"]["challengers_tested"] == 1
 
 
 def test_a_crypto_run_checks_its_outputs_before_reading_any_data(tmp_path: Path) -> None:

@@ -156,3 +156,28 @@ def test_model_params_of_a_model_left_out_are_checked_and_errors_name_the_file(
     args = ["evaluate", "football", "--start", "2022-01-01", "--json", str(tmp_path / "x.json")]
     assert main([*args, "--data", str(tmp_path), "--config", str(path)]) == 2
     assert f"{path}: model_params.dixon_coles" in capsys.readouterr().err
+
+
+def test_yaml_exponents_without_a_dot_are_floats(tmp_path: Path) -> None:
+    """YAML 1.1 reads ``5e-2`` as the string '5e-2', which the parameter checks then refused."""
+    text = "models: [lightgbm]\nmodel_params:\n  lightgbm: {learning_rate: 5e-2, reg_lambda: 1e1}\n"
+    config = load_config(write(tmp_path, text))
+    assert config.model_params["lightgbm"] == {"learning_rate": 0.05, "reg_lambda": 10.0}
+    assert build_models(config)["lightgbm"].learning_rate == 0.05
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("momentum: {clip_z: 0}", "model_params.momentum: crypto model 'momentum': clip_z must be"),
+        ("consensus: {weight: 1}", "model_params.consensus: the consensus vote has no parameters"),
+    ],
+)
+def test_crypto_model_params_are_checked_before_any_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: str, message: str
+) -> None:
+    """A bad crypto parameter failed inside every walk-forward job, after the data preparation,
+    and the run then said "nothing to evaluate"; a consensus entry was silently ignored."""
+    path = write(tmp_path, f"vertical: crypto\npairs: [NOSUCHUSDT]\nmodel_params:\n  {params}\n")
+    assert main(["run", "--config", str(path)]) == 2
+    assert f"{path}: {message}" in capsys.readouterr().err

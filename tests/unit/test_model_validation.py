@@ -141,8 +141,8 @@ def test_a_config_with_a_parameter_out_of_range_fails_naming_model_and_parameter
     [
         ("lightgbm", {"bagging_fraction": 1.5}, "bagging_fraction must be in (0, 1], got 1.5"),
         ("lightgbm", {"min_validation_rows": 0}, "min_validation_rows must be an integer in"),
-        ("momentum", {"clip_z": 0.0}, "clip_z must be in (0, inf), got 0.0"),
-        ("logistic", {"C": -1.0}, "C must be in (0, inf), got -1.0"),
+        ("momentum", {"clip_z": 0.0}, "clip_z must be in (0, inf], got 0.0"),
+        ("logistic", {"C": -1.0}, "C must be in (0, inf], got -1.0"),
     ],
 )
 def test_crypto_parameters_out_of_range_are_errors(
@@ -228,3 +228,21 @@ def test_crypto_models_cross_validate_and_calibrate_as_sklearn_classifiers(name:
     expected = (fitted.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
     np.testing.assert_array_equal(fitted.predict(X), expected)
     assert fitted.score(X, y) == pytest.approx(float((expected == y).mean()))
+
+
+def test_off_settings_stay_expressible() -> None:
+    """The range checks refused values that switch something off: no winsorising, no penalty,
+    never stale, a whole number of bets written as a float, a fresh random bootstrap."""
+    from marketcast.evaluation.backtest import BacktestConfig
+    from marketcast.models.crypto import make_crypto_model
+    from marketcast.serving.service import ServiceSettings
+
+    assert make_crypto_model("momentum", clip_z=float("inf")).clip_z == float("inf")
+    assert np.isinf(make_crypto_model("logistic", C=float("inf")).C)
+    settings = ServiceSettings(stale_after_days=float("inf"), min_bets_for_liquidity=100.0)
+    assert settings.stale_after_days == float("inf")
+    assert BacktestConfig(seed=None).seed is None
+    with pytest.raises(ValueError, match="stale_after_days"):
+        ServiceSettings(stale_after_days=float("nan"))
+    with pytest.raises(ValueError, match="min_bets_for_liquidity"):
+        ServiceSettings(min_bets_for_liquidity=2.5)

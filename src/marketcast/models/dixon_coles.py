@@ -17,9 +17,8 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from marketcast.models.base import FeatureSource, check_goals, feature_matrix
+from marketcast.models.base import FeatureSource, check_goals, feature_matrix, require_fitted
 from marketcast.types import MarketKind
 
 try:  # a dependency of scikit-learn; optional so the module also runs where it is absent
@@ -727,7 +726,7 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
 
     # -------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
-        check_is_fitted(self, "attack_")
+        require_fitted(self, "attack_")
 
     def _indices(self) -> tuple[dict[str, int], dict[str, int]]:
         """Position of each team and league name, built once per fit (not per request)."""

@@ -12,9 +12,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from marketcast.models.base import FeatureSource, check_goals, feature_matrix
+from marketcast.models.base import FeatureSource, check_goals, feature_matrix, require_fitted
 from marketcast.types import MarketKind
 
 ARTIFACT_FILE = "elo_model.json"
@@ -151,12 +150,12 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
         return self._proba(rows) if MarketKind(market) is MarketKind.ONE_X_TWO else None
 
     def _proba(self, X: FeatureSource) -> npt.NDArray[np.float64]:
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         return ordered_logit_proba(self._design(X) @ self.coef_, self.cut_away_, self.cut_draw_)
 
     def to_artifact(self) -> dict[str, bytes]:
         """Parameters and fitted state as one JSON file."""
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         state = {
             "model": "elo",
             "params": self.get_params(),

@@ -13,7 +13,6 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
@@ -33,6 +32,7 @@ from marketcast.models.base import (
     lightgbm_params,
     market_labels,
     n_outcomes,
+    require_fitted,
     soft_log_loss,
     training_targets,
 )
@@ -233,7 +233,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: pd.DataFrame, market: MarketKind) -> np.ndarray | None:
         """Probabilities per outcome of ``market``, or None when it was not fitted."""
-        check_is_fitted(self, "boosters_")
+        require_fitted(self, "boosters_")
         market = MarketKind(market)  # "1x2" works as well as MarketKind.ONE_X_TWO
         if market.value not in self.boosters_:
             return None
@@ -243,7 +243,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self, rows: Sequence[Mapping[str, Any]], market: MarketKind
     ) -> np.ndarray | None:
         """:meth:`predict_market_proba` on feature rows as mappings (the server's fast path)."""
-        check_is_fitted(self, "boosters_")
+        require_fitted(self, "boosters_")
         market = MarketKind(market)
         if market.value not in self.boosters_:
             return None
@@ -277,7 +277,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:
         """LightGBM text models plus JSON metadata; nothing is pickled."""
-        check_is_fitted(self, "boosters_")
+        require_fitted(self, "boosters_")
         meta = {
             "params": self.get_params(),
             "feature_names": self.feature_names_,

@@ -9,7 +9,6 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.models.base import (
@@ -22,6 +21,7 @@ from marketcast.models.base import (
     json_bytes,
     market_labels,
     n_outcomes,
+    require_fitted,
 )
 from marketcast.types import MarketKind
 
@@ -56,7 +56,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_market_proba(self, X: FeatureSource, market: MarketKind) -> np.ndarray | None:
         """De-margined pre-match probabilities for ``market``; base rates where unpriced."""
-        check_is_fitted(self, "base_rates_")
+        require_fitted(self, "base_rates_")
         market = MarketKind(market)  # "1x2" works as well as MarketKind.ONE_X_TWO
         p = feature_matrix(X, MARKET_COLUMNS[market])
         return fill_unpriced(p, self.base_rates_[market.value])
@@ -69,7 +69,7 @@ class MarketModel(BaseEstimator):  # type: ignore[misc]
 
     def to_artifact(self) -> dict[str, bytes]:
         """The fallback base rates as JSON."""
-        check_is_fitted(self, "base_rates_")
+        require_fitted(self, "base_rates_")
         return {"market.json": json_bytes({"base_rates": self.base_rates_})}
 
     @classmethod

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import nan_to_none
@@ -39,6 +38,7 @@ from marketcast.models.base import (
     json_bytes,
     market_labels,
     n_outcomes,
+    require_fitted,
     soft_log_loss,
     soft_log_loss_per_row,
     training_targets,
@@ -642,7 +642,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             pre-match log-probabilities ``market_1x2`` (n, 3), ``market_ou`` / ``market_ah``
             (n, 2).
         """
-        check_is_fitted(self, "history_")
+        require_fitted(self, "history_")
         return _on_device(self._batch_arrays(self._inputs(X)), self._device())
 
     def _input_columns(self) -> list[str]:
@@ -753,7 +753,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``logits_1x2_members``, ``logits_ou``, ``logits_ah``, ``goal_diff``, ``band_low``,
         ``band_high``, ``band_std``, ``context``, ``gate_probs`` and ``gate_weights``).
         """
-        check_is_fitted(self, "network_")
+        require_fitted(self, "network_")
         return self._outputs(self._batch_arrays(self._inputs(X)))
 
     def _outputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -820,7 +820,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``tensor.data`` bypass the version counter and are not seen: use :meth:`set_band_z` or
         in-place ops under ``torch.no_grad()``.)
         """
-        check_is_fitted(self, "network_")
+        require_fitted(self, "network_")
         network, on_cpu = self.network_.eval(), self._device().type == "cpu"
         if not on_cpu:
             network = copy.deepcopy(network).to("cpu")
@@ -842,7 +842,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         warm refit, :meth:`to_artifact` / :meth:`from_artifact` and a pickle; an active ONNX
         session is exported again at once.
         """
-        check_is_fitted(self, "network_")
+        require_fitted(self, "network_")
         self.band_z = float(band_z)
         self._apply_band_z(self.band_z)
         if getattr(self, "onnx_session_", None) is not None:
@@ -921,7 +921,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:
         """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled."""
-        check_is_fitted(self, "network_")
+        require_fitted(self, "network_")
         tensors = {f"net.{k}": v.detach().cpu() for k, v in self.network_.state_dict().items()}
         tensors["history.team"] = torch.from_numpy(self.history_.team)
         tensors["history.kickoff_min"] = torch.from_numpy(self.history_.kickoff_min)

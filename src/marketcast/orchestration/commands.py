@@ -19,6 +19,7 @@ from marketcast.config import (
     CRYPTO_MODELS,
     FOOTBALL_MARKETS,
     FOOTBALL_MODELS,
+    CryptoRunConfig,
     FootballRunConfig,
     config_vertical,
     load_config,
@@ -68,7 +69,9 @@ def run(
     if vertical in ("all", "crypto"):
         from marketcast.orchestration.crypto import run_crypto
 
-        config = load_crypto_config(config_path if vertical == "crypto" else None)
+        crypto_path = config_path if vertical == "crypto" else None
+        config = load_crypto_config(crypto_path)
+        _check_model_params(config, crypto_path)
         updates: dict[str, Any] = {}
         if backend:
             updates["backend"] = backend
@@ -112,6 +115,7 @@ def evaluate_crypto(
     if ray_address:
         updates["ray_address"] = ray_address
     config = config.model_copy(update=updates)
+    _check_model_params(config, config_path)
     _check_json_target(json_out)
     prepared = prepare_crypto(config, data_paths)
     report = prepared.data.report
@@ -180,10 +184,17 @@ def evaluate_football(
     return 0
 
 
-def _check_model_params(config: FootballRunConfig, config_path: str | None) -> None:
+def _check_model_params(
+    config: FootballRunConfig | CryptoRunConfig, config_path: str | None
+) -> None:
     """Every ``model_params`` entry, checked before any work; errors name the config file."""
+    from marketcast.orchestration.crypto import check_model_params
+
     try:
-        build_models(config)
+        if isinstance(config, CryptoRunConfig):
+            check_model_params(config)
+        else:
+            build_models(config)
     except ValueError as exc:
         raise ValueError(f"{config_path}: {exc}" if config_path else str(exc)) from None
 

@@ -36,7 +36,7 @@ from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
 from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
-from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, make_crypto_model
+from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, CRYPTO_MODEL_NAMES, make_crypto_model
 from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
 from marketcast.orchestration.crypto_jobs import (
     BASE_MODELS,
@@ -566,11 +566,36 @@ class CryptoRun:
     summary: dict[str, Any]
 
 
+def check_model_params(config: CryptoRunConfig) -> None:
+    """Every ``model_params`` entry, checked before any data is read.
+
+    A parameter a model does not take, or one out of its range, used to surface inside every
+    walk-forward job, after the data preparation, and the run then ended with "nothing to
+    evaluate".
+
+    Raises
+    ------
+    ValueError
+        Naming ``model_params.<model>`` and the parameter.
+    """
+    for name, params in config.model_params.items():
+        if name not in CRYPTO_MODEL_NAMES:
+            raise ValueError(
+                f"model_params.{name}: the {name} vote has no parameters to set (it weighs the "
+                "other models by their out-of-sample record; docs/crypto-models.md)"
+            )
+        try:
+            make_crypto_model(name, **params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model_params.{name}: {exc}") from None
+
+
 def run_crypto(
     config: CryptoRunConfig, *, console: Console | None = None, dry_run: bool = False
 ) -> CryptoRun | dict[str, Any]:
     """The whole crypto job; ``dry_run`` returns the plan without training anything."""
     console = console or Console(stderr=True)
+    check_model_params(config)
     created = datetime.now(UTC)
     if dry_run:
         prepared = prepare_crypto(config)
@@ -669,7 +694,11 @@ def _shadow_and_export(
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
-        if record is not None and record.model_name not in ev.period_net:
+        if (
+            record is not None
+            and record.model_name not in ev.period_net
+            and record.model_name != DEFAULT_CHAMPION  # flat's net is 0, run or not
+        ):
             # the champion on record was not run, so nothing here was tested against it: it
             # stays (it used to be replaced by this run's default, with "stays champion")
             champions[horizon] = record.model_name

@@ -44,10 +44,10 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
     >>> s = service_settings_from_env({"MARKETCAST_EDGE_THRESHOLD": "0.9"})
     >>> (s.edge_threshold, s.llm, s.neural_runtime)
     (0.9, None, 'onnx')
-    >>> service_settings_from_env({"MARKETCAST_STALE_AFTER_DAYS": "-5"})
+    >>> service_settings_from_env({"MARKETCAST_STALE_AFTER_DAYS": "-5"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: MARKETCAST_STALE_AFTER_DAYS must be a number of days > 0, got '-5'
+    ValueError: MARKETCAST_STALE_AFTER_DAYS must be a number of days > 0 (...), got '-5'
     """
     env = os.environ if environ is None else environ
     llm = None

@@ -133,10 +133,11 @@ def setting_requirement(name: str, value: Any) -> str | None:
             return None
         return "a number in [0, 1.01] (1.01 sends every fixture to the cloud path)"
     if name == "stale_after_days":
-        return None if real and 0.0 < value < math.inf else "a number of days > 0"
+        # inf: never stale (NaN fails the comparison)
+        return None if real and value > 0.0 else "a number of days > 0 (inf: never stale)"
     if name == "min_bets_for_liquidity":
-        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        return None if integral and value >= 0 else "a whole number of bets >= 0"
+        whole = real and math.isfinite(value) and float(value).is_integer()
+        return None if whole and value >= 0 else "a whole number of bets >= 0"
     if name == "neural_runtime":
         return None if value in NEURAL_RUNTIMES else f"one of {NEURAL_RUNTIMES}"
     raise KeyError(f"ServiceSettings has no checked field {name!r}")
