@@ -85,7 +85,7 @@ from marketcast.training.rl import (
     fine_tune_ppo,
     frozen_copy,
 )
-from marketcast.types import MarketKind, Timing
+from marketcast.types import EXCHANGE_COMMISSION, MarketKind, Timing
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "compress_rl.json"
@@ -119,7 +119,13 @@ def load_bundle() -> Bundle:
     X = build_features(data, demargin_method="shin")
     goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     y = outcome_1x2(goals[:, 0], goals[:, 1])
-    odds, _ = odds_matrix(data, MarketKind.ONE_X_TWO, Timing.PREMATCH, "best")
+    odds, _ = odds_matrix(
+        data,
+        MarketKind.ONE_X_TWO,
+        Timing.PREMATCH,
+        "best",
+        exchange_commission=EXCHANGE_COMMISSION,  # none in the bundle; newer files have one
+    )
     odds = odds[:, :3]
     closing, _ = closing_probabilities(data, MarketKind.ONE_X_TWO, method="shin")
     profits = profit_matrix(MarketKind.ONE_X_TWO, odds, goals[:, 0], goals[:, 1])

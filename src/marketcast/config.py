@@ -108,6 +108,9 @@ class BacktestSettings(_Frozen):
     min_edge: float = Field(0.02, ge=0)
     max_stake_fraction: float = Field(0.05, gt=0, le=1)
     bookmaker: str = "best"
+    #: commission on net winnings charged on exchange prices (Betfair Exchange) when betting;
+    #: the default is ``marketcast.types.EXCHANGE_COMMISSION`` (config may not import types)
+    exchange_commission: float = Field(0.05, ge=0, lt=1)
     n_bootstrap: int = Field(1000, ge=0)
 
 

@@ -32,6 +32,11 @@ OUTCOMES: dict[MarketKind, tuple[str, ...]] = {
 BEST_ODDS_BOOKMAKER = "max"
 AVERAGE_BOOKMAKER = "avg"
 PINNACLE = "pinnacle"
+#: Betting exchanges among the bookmakers (Betfair Exchange, football-data's ``BFE`` columns from
+#: 2024-25): their prices are before the commission the exchange takes from net winnings.
+EXCHANGES = frozenset({"bfe"})
+#: Commission on net winnings a backtest charges on exchange prices (Betfair's base rate).
+EXCHANGE_COMMISSION = 0.05
 
 
 @dataclass(frozen=True)

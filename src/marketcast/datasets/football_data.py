@@ -30,7 +30,13 @@ from marketcast.data.validation import (
     quote_drop_codes,
 )
 from marketcast.datasets.bundle import BUNDLED_FOOTBALL, MANIFEST_NAME, read_archive_csvs
-from marketcast.types import AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER, OUTCOMES, MarketKind
+from marketcast.types import (
+    AVERAGE_BOOKMAKER,
+    BEST_ODDS_BOOKMAKER,
+    EXCHANGES,
+    OUTCOMES,
+    MarketKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +434,12 @@ def load_football_sources(
 
 
 def odds_matrix(
-    data: FootballData, market: str, timing: str, bookmaker: str
+    data: FootballData,
+    market: str,
+    timing: str,
+    bookmaker: str,
+    *,
+    exchange_commission: float = 0.0,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Odds of one bookmaker aligned to ``data.matches`` rows.
 
@@ -444,6 +455,11 @@ def odds_matrix(
         Canonical code (``"pinnacle"``, ``"b365"``, ``"avg"``, ``"max"``...) or ``"best"``: the
         per-outcome maximum over real bookmakers and ``max``. For ``ah`` the best price is taken
         among quotes on the same line as the ``max`` quote (or, failing that, the first quote).
+    exchange_commission
+        Commission on net winnings charged on exchange quotes (``EXCHANGES``): their odds
+        become ``1 + (odds - 1) * (1 - exchange_commission)``, what a bettor is paid. 0 (the
+        default) gives the quoted prices; a backtest passes ``EXCHANGE_COMMISSION``, so "best"
+        never takes an exchange price the bettor cannot get.
 
     Returns
     -------
@@ -459,6 +475,14 @@ def odds_matrix(
     line = np.full(n, np.nan)
     odds = data.odds
     sel = odds[(odds["market"] == kind.value) & (odds["timing"] == str(timing))]
+    if not 0.0 <= exchange_commission < 1.0:
+        raise ValueError(f"exchange_commission must be in [0, 1), got {exchange_commission}")
+    exchange = sel["bookmaker"].isin(EXCHANGES).to_numpy()
+    if exchange_commission > 0.0 and exchange.any():
+        value_cols = [f"odds_{i}" for i in range(k)]
+        sel = sel.copy()
+        net = 1.0 + (sel.loc[exchange, value_cols] - 1.0) * (1.0 - exchange_commission)
+        sel.loc[exchange, value_cols] = net
     if bookmaker == "best":
         sel = sel[sel["bookmaker"] != AVERAGE_BOOKMAKER]
         if kind is MarketKind.ASIAN_HANDICAP and len(sel):

@@ -14,11 +14,15 @@ from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.evaluation.backtest import BacktestConfig, run_backtest
 from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
-from marketcast.features.football import closing_probabilities, prematch_probabilities
+from marketcast.features.football import (
+    closing_probabilities,
+    closing_sources,
+    prematch_probabilities,
+)
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
 from marketcast.promotion import PromotionRule, decide_among
-from marketcast.types import OUTCOMES, MarketKind, Timing
+from marketcast.types import EXCHANGE_COMMISSION, OUTCOMES, MarketKind, Timing
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ def evaluate_predictions(
     demargin_method: str,
     backtest: BacktestConfig,
     bookmaker: str = "best",
+    exchange_commission: float = EXCHANGE_COMMISSION,
     alpha: float = 0.05,
     min_matches: int = 200,
 ) -> FootballEvaluation:
@@ -76,7 +81,9 @@ def evaluate_predictions(
     A match is scored for a market when its label settles (no full AH push), and both the
     de-margined closing and pre-match prices exist; for Asian handicap the closing line must
     equal the pre-match line the models forecast (otherwise the two answer different questions)
-    and be a whole or half line. Backtests run on the same matches.
+    and be a whole or half line. Backtests run on the same matches, at ``bookmaker``'s pre-match
+    odds ("best": the best price across bookmakers), exchange prices net of
+    ``exchange_commission`` on winnings.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     result = FootballEvaluation(n_matches=int(predictions.test_mask.sum()))
@@ -90,10 +97,29 @@ def evaluate_predictions(
             demargin_method=demargin_method,
             backtest=backtest,
             bookmaker=bookmaker,
+            exchange_commission=exchange_commission,
             alpha=alpha,
             min_matches=min_matches,
         )
     return result
+
+
+def _closing_source_counts(market: MarketKind, source: np.ndarray) -> dict[str, int]:
+    """How many scored matches each closing yardstick came from, with a warning when mixed.
+
+    Pinnacle's prices thin out in newer seasons: where it has none the yardstick is the closing
+    average, a different (softer) line, so ratios over a mix move with the mix.
+    """
+    names, counts = np.unique(source.astype(str), return_counts=True)
+    found = {str(name): int(n) for name, n in zip(names, counts, strict=True) if name}
+    if len(found) > 1:
+        log.warning(
+            "%s: the closing yardstick mixes sources (%s): Pinnacle is missing for part of the "
+            "matches, so the ratios to closing mix two lines",
+            market.value,
+            ", ".join(f"{name} {n}" for name, n in found.items()),
+        )
+    return found
 
 
 def _first_failed_check(
@@ -118,6 +144,7 @@ def _evaluate_market(
     demargin_method: str,
     backtest: BacktestConfig,
     bookmaker: str,
+    exchange_commission: float,
     alpha: float,
     min_matches: int,
 ) -> MarketEvaluation:
@@ -180,11 +207,16 @@ def _evaluate_market(
     }
     engine_scores = {name: _scores(labels, p) for name, p in forecasts.items()}
     market_scores = {name: _scores(labels, p, short=True) for name, p in yardsticks.items()}
+    market_scores["closing"]["sources"] = _closing_source_counts(
+        market, closing_sources(data, market, method=demargin_method)[rows]
+    )
     closing_ll = market_scores["closing"]["log_loss"]
     ratio = {name: s["log_loss"] / closing_ll for name, s in engine_scores.items()}
     ratio["prematch"] = market_scores["prematch"]["log_loss"] / closing_ll
 
-    odds_taken, _ = odds_matrix(data, market, Timing.PREMATCH, bookmaker)
+    odds_taken, _ = odds_matrix(
+        data, market, Timing.PREMATCH, bookmaker, exchange_commission=exchange_commission
+    )
     k = len(OUTCOMES[market])
     odds_taken = odds_taken[bet_rows, :k]
     line = (
@@ -225,6 +257,7 @@ def _evaluate_market(
         "backtest_rows": len(bet_rows),
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,
+        "exchange_commission": exchange_commission,
     }
     # Per league only ROI, bets and CLV are reported: skip the bootstrap interval there.
     league_backtest = dataclasses.replace(backtest, n_bootstrap=0)

@@ -580,7 +580,12 @@ def prematch_probabilities(
         ``probabilities`` has shape (n_matches, n_outcomes), NaN rows where no bookmaker in
         ``preference`` quoted; ``line`` is the handicap or total the prices refer to.
     """
-    return _first_available(data, market, Timing.PREMATCH, preference, method)
+    prob, line, _ = _first_available(data, market, Timing.PREMATCH, preference, method)
+    return prob, line
+
+
+#: Where the closing yardstick comes from, sharpest first.
+CLOSING_PREFERENCE = (PINNACLE, AVERAGE_BOOKMAKER)
 
 
 def closing_probabilities(
@@ -589,9 +594,21 @@ def closing_probabilities(
     """De-margined closing probabilities: Pinnacle where present, else the closing average.
 
     The yardstick. It never feeds a feature of its own match; `line_move_features` reads it for
-    the teams' later matches only.
+    the teams' later matches only. :func:`closing_sources` says which source each match used.
     """
-    return _first_available(data, market, Timing.CLOSING, (PINNACLE, AVERAGE_BOOKMAKER), method)
+    prob, line, _ = _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
+    return prob, line
+
+
+def closing_sources(data: FootballData, market: MarketKind, *, method: str = "shin") -> np.ndarray:
+    """Per match, the bookmaker whose closing price :func:`closing_probabilities` used
+    (``"pinnacle"`` or ``"avg"``), or ``""`` where none closed.
+
+    Pinnacle's quotes thin out in newer seasons, so an evaluation can mix the two yardsticks;
+    the evaluation reports how many matches used each.
+    """
+    _, _, source = _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
+    return source
 
 
 def closing_targets(
@@ -619,11 +636,13 @@ def closing_targets(
 
 def _first_available(
     data: FootballData, market: MarketKind, timing: Timing, preference: Sequence[str], method: str
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """De-margined probabilities, line and source bookmaker ("" where none) per match."""
     k = 3 if market is MarketKind.ONE_X_TWO else 2
     n = len(data.matches)
     prob = np.full((n, k), np.nan)
     line = np.full(n, np.nan)
+    source = np.full(n, "", dtype=object)
     for bookmaker in preference:
         todo = np.isnan(prob[:, 0])
         if not todo.any():
@@ -633,9 +652,10 @@ def _first_available(
         fill = todo & ~np.isnan(p[:, 0])
         prob[fill] = p[fill]
         line[fill] = bk_line[fill]
+        source[fill] = bookmaker
     if market is MarketKind.OVER_UNDER_25:
         line = np.where(np.isnan(prob[:, 0]), np.nan, 2.5)
-    return prob, line
+    return prob, line, source
 
 
 def _per_bookmaker_home_probs(data: FootballData) -> np.ndarray:

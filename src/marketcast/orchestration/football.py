@@ -121,12 +121,13 @@ def evaluate_football(
     """
     timings: dict[str, float] = {}
     models = build_models(config)
-    check_bookmaker(config, data)
+    if not test_mask.any():
+        raise ValueError("no matches fall in the evaluation window: check --start/--end")
+    check_bookmaker(config, data, test_mask)
+    check_history(config, data, test_mask)
     t0 = time.perf_counter()
     X = build_features(data, demargin_method=config.demargin_method)
     timings["features"] = time.perf_counter() - t0
-    if not test_mask.any():
-        raise ValueError("no matches fall in the evaluation window: check --start/--end")
     markets = tuple(MarketKind(m) for m in config.markets)
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     if closing is None:
@@ -165,6 +166,7 @@ def evaluate_football(
             seed=config.seed,
         ),
         bookmaker=bt.bookmaker,
+        exchange_commission=bt.exchange_commission,
         alpha=config.promotion.alpha,
         min_matches=config.promotion.min_matches,
     )
@@ -237,14 +239,48 @@ def _check_writable(key: str, folder: Path) -> None:
         raise ValueError(f"{key} {folder} cannot be created: {parent} is not writable")
 
 
-def check_bookmaker(config: FootballRunConfig, data: FootballData) -> None:
-    """``backtest.bookmaker`` must price something in ``data`` (a typo used to mean 0 bets)."""
+def check_bookmaker(
+    config: FootballRunConfig, data: FootballData, test_mask: np.ndarray | None = None
+) -> None:
+    """``backtest.bookmaker`` must price something in ``data`` (a typo used to mean 0 bets),
+    and, given the evaluated matches ``test_mask``, one of them before kick-off: a bookmaker
+    that left the data (Pinnacle in newer seasons) gave an empty backtest that looked valid."""
     wanted = config.backtest.bookmaker
+    if wanted == "best":
+        return
     present = sorted(data.odds["bookmaker"].unique().tolist())
-    if wanted != "best" and wanted not in present:
+    if wanted not in present:
         raise ValueError(
             f"backtest.bookmaker {wanted!r} prices nothing in the data; "
             f"use 'best' or one of {', '.join(present)}"
+        )
+    if test_mask is None:
+        return
+    evaluated = data.matches["match_id"].to_numpy()[test_mask]
+    quotes = data.odds.loc[data.odds["timing"] == "prematch"]
+    quoting = quotes.loc[quotes["match_id"].isin(evaluated), "bookmaker"].unique().tolist()
+    if wanted not in quoting:
+        raise ValueError(
+            f"backtest.bookmaker {wanted!r} prices none of the {len(evaluated):,} matches "
+            f"evaluated before kick-off (only earlier ones); use 'best' or one of "
+            f"{', '.join(sorted(quoting)) or 'nothing: no bookmaker quotes them'}"
+        )
+
+
+def check_history(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
+    """A learning model needs matches before the first evaluated one to train on.
+
+    Without them the first walk-forward step had nothing to fit, and Elo or Dixon-Coles
+    stopped the whole evaluation with an error about their fit, not about the data.
+    """
+    learners = [m for m in config.models if m != "market"]
+    kickoff = data.matches["kickoff_utc"]
+    first = kickoff[test_mask].min()
+    if learners and not (kickoff < first).any():
+        raise ValueError(
+            f"no match kicks off before the first evaluated one ({first:%Y-%m-%d}): "
+            f"{', '.join(learners)} train on earlier matches only; pass earlier seasons in the "
+            "data, or start the evaluation later"
         )
 
 
