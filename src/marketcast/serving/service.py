@@ -125,7 +125,7 @@ def setting_requirement(name: str, value: Any) -> str | None:
     >>> setting_requirement("edge_threshold", 0.9) is None
     True
     >>> setting_requirement("stale_after_days", -5.0)
-    'a number of days > 0'
+    'a number of days > 0 (inf: never stale)'
     """
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if name == "edge_threshold":
