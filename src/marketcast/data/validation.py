@@ -186,6 +186,9 @@ class IntegrityReport:
         >>> report.drop("unparseable_date", 10)
         >>> report.summary("matches")
         'data: 60 of 70 matches kept from 2 files; dropped: unparseable_date 10'
+        >>> report.columns_ignored["PP 1x2 prematch"] = 1
+        >>> report.summary("matches")  # doctest: +ELLIPSIS
+        '...unparseable_date 10; 1 odds column group no rule reads (columns_ignored)'
         """
         text = (
             f"data: {self.rows_kept:,} of {self.rows_read:,} {unit} kept from {self.files_read:,}"
@@ -195,6 +198,10 @@ class IntegrityReport:
             shown = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v)
             if shown:
                 text += f"; {title}: {shown}"
+        if self.columns_ignored:  # counted only: the names are the files' text (see to_dict)
+            n = len(self.columns_ignored)
+            plural = "" if n == 1 else "s"
+            text += f"; {n} odds column group{plural} no rule reads (columns_ignored)"
         if self.errors:
             text += f"; {len(self.errors)} unreadable"
         return text
