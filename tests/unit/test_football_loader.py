@@ -452,7 +452,8 @@ def test_an_unknown_bookmakers_odds_are_counted_as_ignored_columns(tmp_path: Pat
     }
     assert report.to_dict()["columns_ignored"] == report.columns_ignored
     # the one-line summary an `evaluate` prints says so too (it did not)
-    assert report.summary("matches").endswith("; 3 odds column groups no rule reads (columns_ignored)")
+    summary = report.summary("matches")
+    assert summary.endswith("; 3 odds column groups no rule reads (columns_ignored)")
     # Betfair's sportsbook (BFH, BFD, BFA) and Betfred (BFDH, ...) side by side: both are read
     both = ["BFH", "BFD", "BFA", "BFDH", "BFDD", "BFDA"]
     write_csv(tmp_path / "bf" / "E0" / "2005-2006.csv", [*OLD_HEADER, *both],
