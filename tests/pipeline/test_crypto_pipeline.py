@@ -248,7 +248,7 @@ def test_run_exports_champions_with_reports(
 
     monkeypatch.setattr(crypto_job, "horizon_rows", counted)
     with (tmp_path / "console.txt").open("w") as log:
-        run = run_crypto(config, console=Console(file=log, width=120))
+        run = run_crypto(config, console=Console(file=log, width=80))
     assert built == ["1d"]  # labels built once: the export reuses the planned rows
     assert not isinstance(run, dict)
     out = run.run_dir / "crypto"
@@ -260,6 +260,15 @@ def test_run_exports_champions_with_reports(
     verdict = "promoted" if decision["promote"] else "not promoted"
     line = f"1d: {decision['challenger']} {verdict} over {decision['champion']}: "
     assert line + decision["reason"] in " ".join((tmp_path / "console.txt").read_text().split())
+    # the summary table fits an 80-column terminal (its headers were clipped) and says how many
+    # periods each model held a position, the sample behind its Sharpe
+    console = (tmp_path / "console.txt").read_text()
+    assert "held" in console
+    assert "…" not in console.split("champion marked *")[0]
+    # spot candles with costs.funding on: the costs say which pairs had no rates to charge
+    costs = json.loads((out / "costs.json").read_text())
+    assert costs["funding_rates"] == {"pairs_with_rates": [], "pairs_without_rates": sorted(PAIRS)}
+    assert "n_funding_missing" in costs["by_horizon"]["1d"]["lightgbm"]
     for name in (
         "evaluation.json",
         "metrics.json",
@@ -319,7 +328,7 @@ def test_a_champion_moved_during_the_run_is_not_undone(
 
     monkeypatch.setattr(crypto_job, "write_crypto_reports", promote_meanwhile)
     with (tmp_path / "console.txt").open("w") as log:
-        run = run_crypto(config, console=Console(file=log, width=120))
+        run = run_crypto(config, console=Console(file=log, width=80))
     assert not isinstance(run, dict)
     record = registry.champion("crypto", "1d")
     assert record is not None

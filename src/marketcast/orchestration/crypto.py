@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -890,10 +891,17 @@ def write_crypto_reports(
             for h, ev in evaluation.horizons.items()
         },
     )
+    pairs = sorted(prepared.data.candles["pair"].unique().tolist())
+    funded = set() if prepared.data.funding is None else set(prepared.data.funding["pair"])
     write_json(
         out / "costs.json",
         {
             "cost_model": cost_model(config).model_dump(mode="json"),
+            # funding on with no rates charges nothing: say for which pairs (the terminal warned)
+            "funding_rates": {
+                "pairs_with_rates": [p for p in pairs if p in funded],
+                "pairs_without_rates": [p for p in pairs if p not in funded],
+            },
             "by_horizon": {
                 h: {
                     name: {
@@ -905,6 +913,7 @@ def write_crypto_reports(
                             "spread_cost",
                             "slippage_cost",
                             "funding_cost",
+                            "n_funding_missing",
                             "costs",
                             "turnover",
                         )
@@ -952,26 +961,19 @@ def print_crypto_summary(
     run_dir: Path,
     decisions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Terminal table per horizon and model: net Sharpe, net return, drawdown, turnover, costs;
-    then each horizon's shadow-test decision."""
-    table = Table(title="marketcast crypto: purged walk-forward, net of costs")
-    for column in (
-        "horizon",
-        "model",
-        "net Sharpe",
-        "net ret",
-        "gross ret",
-        "max DD",
-        "turnover",
-        "log loss",
-    ):
-        left = column in ("horizon", "model")
-        table.add_column(
-            column,
-            justify="left" if left else "right",
-            no_wrap=True,
-            min_width=12 if column == "model" else None,
-        )
+    """Terminal table per horizon and model: net Sharpe, net and gross return, drawdown,
+    turnover per year, log loss and the periods the model held a position (a Sharpe over a
+    handful of them is noise); then each horizon's shadow-test decision."""
+    # no vertical rules: nine columns fit an 80-column terminal without clipping
+    table = Table(
+        title="marketcast crypto: purged walk-forward, net of costs",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("h", "model", "Sharpe", "net", "gross", "max DD", "turn/yr", "log loss", "held"):
+        left = column in ("h", "model")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for h, ev in evaluation.horizons.items():
         rows = [*ev.models.items(), ("buy_and_hold", ev.buy_and_hold)]
         for name, m in rows:
@@ -985,6 +987,7 @@ def print_crypto_summary(
                 _fmt(m.get("max_drawdown"), "{:.1%}"),
                 _fmt(m.get("turnover"), "{:.1f}"),
                 _fmt(m.get("log_loss"), "{:.4f}"),
+                _fmt(m.get("n_active_periods"), "{:,.0f}"),
             )
     console.print(table)
     print_decisions(console, decisions or {})
