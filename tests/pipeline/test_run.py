@@ -68,6 +68,10 @@ def test_run_writes_reports_registers_and_promotes(tmp_path: Path) -> None:
         verdict = "promoted" if decision["promote"] else "not promoted"
         line = f"{market}: {decision['challenger']} {verdict} over {decision['champion']}: "
         assert line + decision["reason"] in " ".join(console_text.split())
+        # the report's decision is the saved one, time included (the report's was null)
+        saved = registry.decisions("football", market)[-1]
+        assert decision["decided_utc"] is not None
+        assert decision["decided_utc"] == saved.model_dump(mode="json")["decided_utc"]
 
     # A second run finds the champion and refreshes it; the first champion stays in history.
     first = registry.champion("football", "1x2")

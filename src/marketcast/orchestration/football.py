@@ -499,6 +499,7 @@ def _register_and_decide(
                 else min(versions, key=lambda n: ev.summary["engines"][n]["log_loss"])
             )
             bootstrap = decide_promotion(None, None, incumbent, ev.losses[incumbent], rule)
+            bootstrap = bootstrap.model_copy(update={"decided_utc": registry.now()})
             decisions.append(bootstrap)
             moves.append((incumbent, versions[incumbent], bootstrap.reason))
         else:
@@ -522,6 +523,8 @@ def _register_and_decide(
                 champion_version=versions[incumbent],
                 versions=versions,
             )
+            # stamped now, so the report (written before it is saved) and the saved file agree
+            decision = decision.model_copy(update={"decided_utc": registry.now()})
             decisions.append(decision)
             if decision.promote:
                 challenger = decision.challenger
