@@ -103,12 +103,12 @@ def test_every_model_and_the_champion_appear(report: dict[str, Any], page: str) 
 def test_headline_rows_hold_scores_ratios_and_backtest(page: str) -> None:
     row = re.search(r'<tr class="champion">.*?</tr>', page).group(0)  # 1x2 champion: lightgbm
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-    assert cells[1:7] == ["0.9791", "1.014", "0.2019", "0.5817", "0.0174", "1,288"]
+    assert cells[1:7] == ["0.9791", "1.0141", "0.2019", "0.5817", "0.0174", "1,288"]
     assert cells[7] == '+5.63%<br><span class="ci">[-38.20%, +49.46%]</span>'
     assert cells[8:] == ["32", "+1.80", "5.20", "+0.18%"]
     assert 'closing line (de-margined)</td><td class="num">0.9655</td><td class="num">1.000' in page
     assert (
-        'pre-match line (de-margined)</td><td class="num">0.9702</td><td class="num worse">1.005'
+        'pre-match line (de-margined)</td><td class="num">0.9702</td><td class="num worse">1.0049'
         in page
     )
 
@@ -139,7 +139,7 @@ def test_per_league_ratios_and_best_model(page: str) -> None:
     # 1x2, D1: dixon_coles 0.9832 / 0.9597, lightgbm 0.9743 / 0.9597 (the shaded best)
     assert (
         '<tr><td>D1</td><td class="num">642</td><td class="num">0.9597</td>'
-        '<td class="num worse">1.024</td><td class="num worse best">1.015</td>'
+        '<td class="num worse">1.0245</td><td class="num worse best">1.0152</td>'
     ) in page
 
 

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from marketcast.reports.plots import (
+    MIN_BIN_FORECASTS,
     assign_colors,
     order_models,
     profit_curves_svg,
@@ -76,6 +77,9 @@ td.best { background: #e6f4ea; }
 .decision.promote { border-left-color: var(--good); }
 .decision.keep { border-left-color: var(--bad); }
 .decision p { margin: 2px 0; }
+.warning { padding: 6px 12px; border-left: 4px solid #b54708; background: #fffaeb; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: 12px;
+          padding: 0 0 4px; }
 .note, .empty { color: var(--muted); }
 figure { margin: 8px 0 16px; }
 figure svg { max-width: 100%; height: auto; }
@@ -150,7 +154,8 @@ def _ratio_cell(ratio: float | None, *, best: bool = False) -> str:
     classes = ["num", "better" if ratio < 1.0 else "worse" if ratio > 1.0 else ""]
     if best:
         classes.append("best")
-    return f'<td class="{" ".join(c for c in classes if c)}">{ratio:.3f}</td>'
+    # 4 decimals, as in the terminal and README: at 3 the "best" shading could tie on screen
+    return f'<td class="{" ".join(c for c in classes if c)}">{ratio:.4f}</td>'
 
 
 def _swatch(color: str | None) -> str:
@@ -159,16 +164,29 @@ def _swatch(color: str | None) -> str:
     return f'<span class="swatch" style="background:{_e(color)}"></span>'
 
 
-def _table(head: Sequence[tuple[str, bool]], rows: Iterable[str]) -> str:
+def _table(
+    head: Sequence[tuple[str, bool]], rows: Iterable[str], caption: str | None = None
+) -> str:
     """``head``: (label, numeric) pairs; ``rows``: pre-rendered ``<tr>`` strings."""
     cells = "".join(
-        f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>" for h, num in head
+        f'<th scope="col" class="num">{_e(h)}</th>' if num else f'<th scope="col">{_e(h)}</th>'
+        for h, num in head
     )
     body = "\n".join(rows)
-    return f"<table>\n<thead><tr>{cells}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    cap = f"<caption>{_e(caption)}</caption>\n" if caption else ""
+    return f"<table>\n{cap}<thead><tr>{cells}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def _figure(svg: str, caption: str) -> str:
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>")
+
+
+def _figure(svg: str, caption: str, title: str) -> str:
+    """``svg`` with ``title`` as its accessible name (``<title>``, ``role="img"``), captioned."""
+    opening = _SVG_OPEN.search(svg)
+    if opening is not None:
+        tag = opening.group(0)
+        named = tag[:-1] + ' role="img">' if "role=" not in tag else tag
+        svg = svg[: opening.start()] + named + f"<title>{_e(title)}</title>" + svg[opening.end() :]
     return f"<figure>\n{svg}<figcaption>{_e(caption)}</figcaption>\n</figure>"
 
 
@@ -358,10 +376,155 @@ def _headline(section: Mapping[str, Any], colors: Mapping[str, str]) -> str:
         lead = f"<p>Champion: <strong>{_e(champion)}</strong></p>\n"
     note = (
         '<p class="note">Ratio to closing = log loss / log loss of the de-margined closing line '
-        "on the same matches: 1.000 is as good as the market, lower is better. ROI, profit, "
+        "on the same matches: 1.0000 is as good as the market, lower is better. ROI, profit, "
         "drawdown and CLV come from bets at pre-match prices settled on the result.</p>"
     )
-    return lead + _table(_HEADLINE_HEAD, rows) + "\n" + note
+    table = _table(_HEADLINE_HEAD, rows, "Scores and backtest per model")
+    return lead + table + "\n" + note
+
+
+# Each reason a match of the test window was not scored, in words (see evaluation/football.py).
+_NOT_SCORED_LABELS: dict[str, str] = {
+    "unsettled": "no settled result (on a whole handicap line: a push, the stake refunded)",
+    "no_closing_price": "no closing price",
+    "no_prematch_price": "no pre-match price",
+    "handicap_line_moved": "the pre-match or closing line is not the model's handicap line",
+    "quarter_line": "quarter handicap line (a split stake, not a probability)",
+    "no_forecast": "a model gave no forecast",
+}
+_SOURCE_LABELS: dict[str, str] = {
+    "pinnacle": "Pinnacle",
+    "avg": "closing average",
+    "max": "closing maximum",
+    "b365": "Bet365",
+    "betfair": "Betfair exchange",
+}
+
+
+def _coverage(section: Mapping[str, Any]) -> str:
+    """Which of the evaluated matches were scored, why the rest were not, what was backtested."""
+    n = _real(section.get("n"))
+    not_scored = {str(k): _real(v) for k, v in _mapping(section.get("not_scored")).items()}
+    backtest_rows = _real(section.get("backtest_rows"))
+    if n is None and not not_scored and backtest_rows is None:
+        return ""
+    parts = []
+    if n is not None:
+        evaluated = n + sum(v for v in not_scored.values() if v is not None)
+        parts.append(
+            f"<p><strong>Scored:</strong> {_count(n)} of the {_count(evaluated)} matches "
+            "evaluated in this market.</p>"
+        )
+    reasons = sorted(
+        ((k, v) for k, v in not_scored.items() if v), key=lambda kv: (-(kv[1] or 0.0), kv[0])
+    )
+    if reasons:
+        items = "\n".join(
+            f"<li><code>{_e(k)}</code> {_count(v)}: {_e(_NOT_SCORED_LABELS.get(k, k))}</li>"
+            for k, v in reasons
+        )
+        parts.append(
+            "<p>Not scored (each match counted under the first reason it fails):</p>\n"
+            f"<ul>\n{items}\n</ul>"
+        )
+    elif not_scored:
+        parts.append("<p>Not scored: none.</p>")
+    if backtest_rows is not None:
+        parts.append(
+            f"<p><strong>Backtest:</strong> runs on {_count(backtest_rows)} matches "
+            "(<code>backtest_rows</code>): every match that can be priced before kick-off."
+            + (
+                " Pushes on whole handicap lines are bets placed and refunded (profit 0): they "
+                "stay in the backtest but are not scored, so the number of bets can exceed the "
+                "scored <code>n</code>."
+                if n is not None and backtest_rows > n
+                else ""
+            )
+            + "</p>"
+        )
+    return '<div class="coverage">\n' + "\n".join(parts) + "\n</div>"
+
+
+def _closing_sources(section: Mapping[str, Any]) -> str:
+    """The closing yardstick's sources with counts, and a warning when they mix."""
+    closing = _mapping(_mapping(section.get("market")).get("closing"))
+    sources = {str(k): v for k, v in _mapping(closing.get("sources")).items()}
+    if not sources:
+        return ""
+    ordered = sorted(sources.items(), key=lambda kv: (-(_real(kv[1]) or 0.0), kv[0]))
+    listed = ", ".join(f"{_e(_SOURCE_LABELS.get(k, k))} {_count(v)}" for k, v in ordered)
+    text = f"<p><strong>Closing yardstick:</strong> {listed} (matches scored).</p>"
+    if len(sources) > 1:
+        text += (
+            '\n<p class="warning"><strong>Warning:</strong> the closing yardstick mixes '
+            "sources. Ratios to closing over a mix move with the mix (the lines differ in "
+            "sharpness), so compare them across runs or leagues with care.</p>"
+        )
+    return text
+
+
+def _staking_config(section: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The backtest settings: a model's recorded ``config`` first, then the run configuration."""
+    recorded: dict[str, Any] = {}
+    backtest = _mapping(section.get("backtest"))
+    for name in sorted(backtest):
+        recorded = dict(_mapping(_mapping(backtest[name]).get("config")))
+        if recorded:
+            break
+    settings = dict(_mapping(config.get("backtest")))
+    if "kelly_fraction" not in settings and "fraction" in settings:
+        settings["kelly_fraction"] = settings["fraction"]
+    return {**settings, **recorded}
+
+
+def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """How the backtest's bets were priced and staked, and what CLV means."""
+    if not _mapping(section.get("backtest")):
+        return ""
+    cfg = _staking_config(section, config)
+    odds = section.get("odds_taken", cfg.get("bookmaker"))
+    if odds is None:
+        priced = "pre-match prices"
+    elif str(odds) == "best":
+        priced = "the best pre-match price across bookmakers (<code>best</code>)"
+    else:
+        priced = f"the pre-match price of <code>{_e(odds)}</code>"
+    commission = _real(section.get("exchange_commission", cfg.get("exchange_commission")))
+    if commission is not None:
+        priced += (
+            f"; exchange prices are taken net of the {100.0 * commission:.1f}% exchange "
+            "commission on winnings"
+        )
+    terms = [f"<li><strong>Odds taken:</strong> {priced}.</li>"]
+    staking = []
+    if cfg.get("staking") is not None:
+        staking.append(f"rule <code>{_e(cfg['staking'])}</code>")
+    if _real(cfg.get("kelly_fraction")) is not None:
+        staking.append(f"Kelly fraction {_general(cfg['kelly_fraction'])}")
+    if _real(cfg.get("min_edge")) is not None:
+        staking.append(
+            f"min edge {_general(cfg['min_edge'])} (bet only when probability \u00d7 odds "
+            f"\u2212 1 \u2265 {_general(cfg['min_edge'])})"
+        )
+    if _real(cfg.get("max_stake_fraction")) is not None:
+        staking.append(
+            f"stake cap {100.0 * float(cfg['max_stake_fraction']):g}% of the bankroll per bet"
+        )
+    if staking:
+        terms.append(f"<li><strong>Staking:</strong> {', '.join(staking)}.</li>")
+    bankroll = _real(cfg.get("bankroll_units"))
+    bankroll_text = _count(bankroll) if bankroll is not None else "100"
+    terms.append(
+        f"<li><strong>Units:</strong> stakes, profit and drawdown are in units of a "
+        f"{bankroll_text}-unit notional bankroll; stakes do not compound (each is sized on "
+        f"the fixed {bankroll_text} units, not on the running balance).</li>"
+    )
+    terms.append(
+        "<li><strong>CLV</strong> (closing-line value) = mean over bets of odds taken "
+        "\u00d7 de-margined closing probability \u2212 1; positive means the bet beat the "
+        "close. It does not depend on the result.</li>"
+    )
+    return "<h3>How bets were priced and staked</h3>\n<ul>\n" + "\n".join(terms) + "\n</ul>"
 
 
 def _promotion(decision: Mapping[str, Any]) -> str:
@@ -372,8 +535,14 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     challenger = decision.get("challenger")
     who_ch = _e(challenger) if challenger is not None else "the challenger"
     who_cp = _e(champion) if champion is not None else "the champion"
+    first_champion = "no champion yet" in str(decision.get("reason") or "")
     if decision.get("not_applied"):
         verdict, cls = f"Promotion of <strong>{who_ch}</strong> not applied.", "keep"
+    elif first_champion:
+        # nothing was compared: the first model became champion because there was none
+        installed = _e(challenger if challenger is not None else champion or "the challenger")
+        verdict = f"First champion: <strong>{installed}</strong> installed (there was none yet)."
+        cls = "promote"
     elif promote is True:
         verdict, cls = f"Promote <strong>{who_ch}</strong> over {who_cp}.", "promote"
     elif promote is False:
@@ -390,15 +559,31 @@ def _promotion(decision: Mapping[str, Any]) -> str:
             f"<p>Registry champion after this run: <strong>"
             f"{_e(decision['registry_champion'])}</strong></p>"
         )
+    rule = _mapping(decision.get("rule"))
+    metric = rule.get("metric") or "score"
     stats = [
         ("p-value", _general(decision.get("p_value"))),
-        ("mean score difference", _general(decision.get("mean_difference"))),
+        (
+            f"mean difference ({metric}, champion \u2212 challenger per match; positive means "
+            "the challenger is better)",
+            _general(decision.get("mean_difference")),
+        ),
         ("paired matches", _count(decision.get("n"))),
         ("paired matches needed at this gain and spread", _count(decision.get("matches_needed"))),
     ]
     shown = [f"{_e(k)} {v}" for k, v in stats if v != _DASH]
     if shown:
         parts.append('<p class="note">' + " \u00b7 ".join(shown) + "</p>")
+    alpha_used = _real(decision.get("alpha_used"))
+    if alpha_used is not None:
+        tested = _real(decision.get("challengers_tested"))
+        family = _real(rule.get("alpha"))
+        over = f" over {_count(tested)} challengers tested" if tested is not None else ""
+        of = f", family alpha {_general(family)}" if family is not None else ""
+        parts.append(
+            f'<p class="note">Significance level used: {_general(alpha_used)} '
+            f"(Holm-corrected{over}{of}).</p>"
+        )
     body = "\n".join(parts)
     div_class = f"decision {cls}" if cls else "decision"
     return f'<h3>Promotion</h3>\n<div class="{div_class}">\n{body}\n</div>'
@@ -442,13 +627,15 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
         if has_prematch:
             cells.append(_ratio_cell(ratios[league].get("prematch")))
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    table = _table(head, rows)
+    table = _table(head, rows, "Ratio to the closing line per league")
     bar_input = {
         league: {name: ratios[league].get(name) for name in models} for league in by_league
     }
     svg = ratio_bar_svg(bar_input, colors=colors, salt=f"ratio-{_slug(market)}")
     figure = _figure(
-        svg, "Ratio to the closing line per league (bars start at 1.00; left is better)."
+        svg,
+        "Ratio to the closing line per league (bars start at 1.00; left is better).",
+        f"{MARKET_TITLES.get(market, market)}: ratio to the closing line per league and model",
     )
     return (
         "<h3>Per league: model vs market</h3>\n"
@@ -463,6 +650,9 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         f'<section id="market-{_e(_slug(market))}">',
         f"<h2>{_e(MARKET_TITLES.get(market, market))}</h2>",
         _headline(section, colors),
+        _coverage(section),
+        _closing_sources(section),
+        _betting_terms(section, _mapping(report.get("config"))),
         _promotion(_mapping(_mapping(report.get("promotion")).get(market))),
         _per_league(_mapping(report.get("per_league")), market, colors),
     ]
@@ -474,7 +664,10 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
             _figure(
                 svg,
                 "Observed frequency against forecast probability per bin; the diagonal is perfect "
-                "calibration and marker area grows with the number of forecasts in the bin.",
+                "calibration and marker area grows with the number of forecasts in the bin. "
+                f"Hollow markers are bins with fewer than {MIN_BIN_FORECASTS} forecasts: too "
+                "few to read, they are not joined to the curve.",
+                f"{MARKET_TITLES.get(market, market)}: reliability diagram per outcome",
             )
         )
     curves = _mapping(_mapping(report.get("profit_curves")).get(market))
@@ -483,7 +676,9 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         parts.append("<h3>Cumulative profit</h3>")
         parts.append(
             _figure(
-                svg, "Cumulative profit in units staked, bets at pre-match prices, by kick-off."
+                svg,
+                "Cumulative profit in units staked, bets at pre-match prices, by kick-off.",
+                f"{MARKET_TITLES.get(market, market)}: cumulative profit per model",
             )
         )
     parts.append("</section>")
@@ -678,7 +873,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     body.append(_config_section(report.get("config")))
     body.append(
         "<footer>Generated by marketcast. Probabilities of the market lines have the bookmaker "
-        "margin removed; the closing line is the yardstick (ratio 1.000).</footer>"
+        "margin removed; the closing line is the yardstick (ratio 1.0000).</footer>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

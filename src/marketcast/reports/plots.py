@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
+    "MIN_BIN_FORECASTS",
     "PALETTE",
     "YARDSTICK_STYLES",
     "assign_colors",
@@ -25,6 +26,9 @@ __all__ = [
     "ratio_bar_svg",
     "reliability_svg",
 ]
+
+# A reliability bin with fewer forecasts than this is drawn hollow and left out of the line.
+MIN_BIN_FORECASTS = 10
 
 # matplotlib's tab10, minus grey (reserved for the market yardsticks).
 PALETTE: tuple[str, ...] = (
@@ -205,6 +209,8 @@ def reliability_svg(
 
     Each bin is drawn at (mean forecast probability, observed frequency) with a marker whose
     area grows with the number of forecasts in the bin; the diagonal is perfect calibration.
+    The curve joins only bins with at least :data:`MIN_BIN_FORECASTS` forecasts; a thinner bin
+    is a hollow marker on its own (its frequency is too noisy to read as part of the curve).
 
     Parameters
     ----------
@@ -257,8 +263,28 @@ def reliability_svg(
                 sizes = [
                     8.0 + 72.0 * (p[2] / n_max if math.isfinite(p[2]) else 0.0) for p in points
                 ]
-                ax.plot(xs, ys, linewidth=1.2, label=_label(model), zorder=2, **style)
-                ax.scatter(xs, ys, s=sizes, color=style["color"], alpha=0.8, zorder=3)
+                # the line joins only bins with enough forecasts to read; a thin bin stays a
+                # hollow marker of its own, so a few forecasts never bend the curve
+                solid = [p[2] >= MIN_BIN_FORECASTS for p in points]
+                line = [(x, y) for x, y, ok in zip(xs, ys, solid, strict=True) if ok]
+                ax.plot(
+                    [x for x, _ in line] or [math.nan],
+                    [y for _, y in line] or [math.nan],
+                    linewidth=1.2,
+                    label=_label(model),
+                    zorder=2,
+                    **style,
+                )
+                faces = [style["color"] if ok else "none" for ok in solid]
+                ax.scatter(
+                    xs,
+                    ys,
+                    s=sizes,
+                    facecolors=faces,
+                    edgecolors=style["color"],
+                    alpha=0.8,
+                    zorder=3,
+                )
             ax.set_xlim(0.0, 1.0)
             ax.set_ylim(0.0, 1.0)
             ax.set_title(_label(outcome))
