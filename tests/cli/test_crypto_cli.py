@@ -47,6 +47,7 @@ def test_evaluate_crypto_writes_the_contract_json(candle_folder: Path, tmp_path:
     assert code == 0
     result = json.loads(out.read_text())
     assert result["pairs"] == 2
+    assert result["skipped_pairs"] == []  # both traded; the list names any pair that never could
     assert set(result["horizons"]) == {"4h", "1d"}
     for section in result["horizons"].values():
         assert set(section["models"]) == {"flat", "momentum", "logistic"}
@@ -145,6 +146,18 @@ def test_evaluate_crypto_refuses_a_file_it_cannot_read(
     assert "BTCUSDT_1h.csv" in err
     assert "cannot parse CSV" in err
     assert not (tmp_path / "x.json").exists()
+    # `run` refuses it too: it trained, scored and promoted on the rest, saying so only in
+    # data_integrity.json
+    config = tmp_path / "crypto.yaml"
+    config.write_text(
+        f"vertical: crypto\ndata: {{paths: [{folder}]}}\nregistry_root: {tmp_path / 'reg'}\n"
+        f"runs_dir: {tmp_path / 'runs'}\n"
+    )
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "BTCUSDT_1h.csv" in err
+    assert "cannot parse CSV" in err
+    assert not (tmp_path / "reg" / "crypto").exists()
 
 
 def test_evaluate_crypto_from_the_first_day_says_there_is_no_history(

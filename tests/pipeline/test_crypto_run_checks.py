@@ -235,3 +235,32 @@ def test_pairs_without_candles_are_named() -> None:
     config = CryptoRunConfig(pairs=("BTCUSDT", "FOOUSDT"))
     with pytest.raises(ValueError, match=r"pairs \['FOOUSDT'\] have no candles in the bundle"):
         prepare_crypto(config)
+
+
+def test_training_groups_are_ranked_on_bars_before_the_walk_forward() -> None:
+    """Groups were cut by median volume over every bar: a memecoin's rally after the test
+    window moved it into the liquid group and changed the scores of the window itself."""
+    from marketcast.orchestration.crypto import pair_groups
+
+    hours = pd.date_range("2025-01-01", periods=40, freq="h", tz="UTC")
+    start = hours[20]
+    volume = {"AAA": 100.0, "BBB": 50.0, "CCC": 10.0}
+    rows = [
+        {
+            "pair": pair,
+            "open_time_utc": t,
+            "quote_volume": v * (1e6 if pair == "CCC" and t >= start else 1),
+        }
+        for pair, v in volume.items()
+        for t in hours
+    ]
+    rows += [
+        {"pair": "DDD", "open_time_utc": t, "quote_volume": 1e9} for t in hours[25:]
+    ]  # listed later
+    prepared: Any = SimpleNamespace(data=SimpleNamespace(candles=pd.DataFrame(rows)))
+    assert pair_groups(prepared, 2, before=start) == [
+        ("g0", ["AAA", "BBB"]),
+        ("g1", ["CCC", "DDD"]),
+    ]
+    # over every bar (the champion's export, fitted on everything) the rally counts
+    assert pair_groups(prepared, 2) == [("g0", ["DDD", "CCC"]), ("g1", ["AAA", "BBB"])]

@@ -31,6 +31,7 @@ from marketcast.config import CryptoRunConfig
 from marketcast.costs import CostModel, period_funding_sums, round_trip_cost_rate
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
+from marketcast.data.validation import DataError
 from marketcast.datasets.crypto import CandleData, load_candles, normalise_pair
 from marketcast.ensemble.regime import classify_regimes
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
@@ -122,6 +123,8 @@ class CryptoEvaluation:
                 }
                 for h, ev in self.horizons.items()
             },
+            # pairs never tradable in the window, and why (they hold no position there)
+            "skipped_pairs": self.skipped,
         }
 
 
@@ -131,6 +134,12 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     t0 = time.perf_counter()
     data = load_candles(paths or list(config.data.paths) or None, pairs=list(config.pairs) or None)
     where = ", ".join(paths or list(config.data.paths)) or "the bundle"
+    if data.report.errors:
+        # a file given and not read is an error, not a quiet skip: `run` trained and promoted
+        # on what was left, one pair with a single decision, saying so only in a JSON file
+        first, more = data.report.errors[0], len(data.report.errors) - 1
+        also = f" (and {more} more file{'s' if more > 1 else ''} unreadable)" if more else ""
+        raise DataError(first.file, first.row, first.field, first.reason + also, first.value)
     found = set(data.candles["pair"].unique()) if not data.candles.empty else set()
     missing = sorted({normalise_pair(p) for p in config.pairs} - found)
     if missing:  # one mistyped pair was dropped without a word; all of them gave "no candles"
@@ -248,12 +257,24 @@ def cost_model(config: CryptoRunConfig) -> CostModel:
     return CostModel(**config.costs.model_dump(exclude={"min_spread"}))
 
 
-def pair_groups(prepared: PreparedCrypto, group_size: int) -> list[tuple[str, list[str]]]:
-    """Pairs by median quote volume, most liquid first, cut into pooled training groups."""
-    volume = (
-        prepared.data.candles.groupby("pair")["quote_volume"].median().sort_values(ascending=False)
-    )
-    pairs = list(volume.index)
+def pair_groups(
+    prepared: PreparedCrypto, group_size: int, before: pd.Timestamp | str | None = None
+) -> list[tuple[str, list[str]]]:
+    """Pairs by median quote volume, most liquid first, cut into pooled training groups.
+
+    ``before`` (the walk-forward's start) ranks by the bars before it only: ranked over every
+    bar, a pair's volume after the test window (a listing boom, a collapse) decided which
+    pairs pooled their training in the window, and adding newer files changed older scores.
+    A pair with no bar before it ranks last (then by name). The champion's export, fitted on
+    everything for serving, ranks over every bar.
+    """
+    candles = prepared.data.candles
+    if before is not None:
+        candles = candles.loc[candles["open_time_utc"] < as_utc(before)]
+    volume = candles.groupby("pair")["quote_volume"].median()
+    every = sorted(prepared.data.candles["pair"].unique().tolist())
+    ranked = volume.reindex(every).sort_values(ascending=False, na_position="last", kind="stable")
+    pairs = list(ranked.index)
     return [
         (f"g{i // group_size}", pairs[i : i + group_size]) for i in range(0, len(pairs), group_size)
     ]
@@ -271,7 +292,7 @@ def plan_jobs(
 
     ``export``, when given, receives each horizon's :func:`export_rows` on the way.
     """
-    groups = pair_groups(prepared, config.group_size)
+    groups = pair_groups(prepared, config.group_size, before=start)
     feature_columns = prepared.feature_columns
     jobs: list[Job] = []
     for h_index, horizon in enumerate(horizons):
@@ -307,7 +328,7 @@ def describe_plan(
     prepared: PreparedCrypto, config: CryptoRunConfig, horizons: tuple[str, ...], start: str
 ) -> dict[str, Any]:
     """What a run would do (``--dry-run``): pairs, groups, jobs and their priorities."""
-    groups = pair_groups(prepared, config.group_size)
+    groups = pair_groups(prepared, config.group_size, before=start)
     test_days = (
         prepared.features["decision_time_utc"].max() - as_utc(start)
     ).total_seconds() / 86400

@@ -311,7 +311,14 @@ class CryptoService:
     # -- state -------------------------------------------------------------------------------
     def _load_candles(self) -> CandleData:
         paths = list(self.settings.candle_paths) or None
-        return load_candles(paths, pairs=list(self.settings.pairs) or None)
+        data = load_candles(paths, pairs=list(self.settings.pairs) or None)
+        for error in data.report.errors:  # served without them, but never silently
+            log.error(
+                "crypto candles: %s unreadable (%s): its pairs are not served",
+                error.file,
+                error.reason,
+            )
+        return data
 
     def _trim(self, candles: pd.DataFrame) -> pd.DataFrame:
         """Keep the trailing ``window_bars`` hours up to the latest bar of any pair."""
