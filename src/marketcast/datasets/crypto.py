@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import io
 import re
 import tarfile
@@ -29,6 +30,7 @@ from marketcast.data.candles import (
     validate_funding,
     validate_open_interest,
 )
+from marketcast.data.files import GZIP_MAGIC
 from marketcast.data.validation import DataError, Issue
 from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
 from marketcast.datasets.football_data import read_csv_sources
@@ -36,7 +38,9 @@ from marketcast.datasets.football_data import read_csv_sources
 __all__ = [
     "BUNDLED_CRYPTO",
     "CandleData",
+    "detect_file",
     "detect_format",
+    "detect_source",
     "list_bundled_pairs",
     "load_candle_sources",
     "load_candles",
@@ -47,8 +51,20 @@ __all__ = [
 OnError = Literal["raise", "drop"]
 #: File kinds the loader recognises from the header, by column name.
 FileKind = Literal[
-    "binance_spot", "cryptodatadownload", "binance_futures_um", "funding", "open_interest"
+    "binance_spot",
+    "cryptodatadownload",
+    "binance_futures_um",
+    "binance_vision",
+    "funding",
+    "open_interest",
 ]
+
+#: Columns of a data.binance.vision kline file (spot and USD-M futures), as its header row names
+#: them; files without a header row have the same 12 columns in this order.
+BINANCE_VISION_KLINE_COLUMNS: tuple[str, ...] = (
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
+    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
 
 #: Quote assets recognised at the end of a pair name in a file name (longest first).
 QUOTE_ASSETS: tuple[str, ...] = (
@@ -63,8 +79,13 @@ _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
     (1e17, 1_000, "microseconds"),
     (9.2e18, 1, "nanoseconds"),  # int64 nanoseconds end near 9.22e18 (year 2262)
 )
-_CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um")
+_CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um", "binance_vision")
 _OHLC = ("open", "high", "low", "close")
+# data.binance.vision names its files <PAIR>-<interval>-<period>.csv: BTCUSDT-1h-2025-01.csv
+_VISION_NAME = re.compile(r"^(?P<pair>[A-Za-z0-9]+)-(?P<interval>\d+(?:mo|[smhdwM]))-")
+# folder-name tokens that mark a data.binance.vision kline file as USD-M futures (data/futures/um)
+_FUTURES_FOLDER_TOKENS = frozenset({"futures", "um"})
+_HEAD_BYTES = 65_536  # enough for the first two lines of any file the loader reads
 _SPOT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _SYMBOL_SPLIT = re.compile(r"[/\-_ ]")
 _NAME_TOKENS = re.compile(r"[^A-Za-z0-9]+")
@@ -103,6 +124,45 @@ class CandleData:
 
 
 @dataclass(frozen=True)
+class _Layout:
+    """One file layout: the columns that tell it apart and where each normalised value is."""
+
+    kind: FileKind
+    time_col: str
+    numeric: dict[str, str]  # normalised name -> header name (lower case), all required
+    optional: dict[str, str] = field(default_factory=dict)  # read where the header has them
+    symbol_cols: tuple[str, ...] = ("symbol",)  # the first one the header has gives the pair
+    time_is_text: bool = False
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset({self.time_col, *self.numeric.values()})
+
+
+_OHLCV = {**{c: c for c in _OHLC}, "volume": "volume"}
+_VOLUMES = {"quote_volume": "quote_volume", "trades": "trades"}
+_VISION_KLINES = _Layout(
+    "binance_vision", "open_time", _OHLCV, {"quote_volume": "quote_volume", "trades": "count"}, ()
+)
+#: The layouts the loader reads, tried in order on a file's header (names in any order and any
+#: case): the first whose columns are all there wins. ``cryptodatadownload`` also needs two
+#: ``Volume <ASSET>`` columns (base and quote, see `_spec`).
+_LAYOUTS: tuple[_Layout, ...] = (
+    _Layout("funding", "timestamp", {"funding_rate": "funding_rate"}),
+    _Layout("funding", "calc_time", {"funding_rate": "last_funding_rate"}),  # binance.vision
+    _Layout(
+        "open_interest",
+        "timestamp",
+        {"open_interest": "sum_open_interest", "open_interest_value": "sum_open_interest_value"},
+    ),
+    _Layout("cryptodatadownload", "unix", {c: c for c in _OHLC}, {"trades": "tradecount"}),
+    _VISION_KLINES,
+    _Layout("binance_futures_um", "timestamp", _OHLCV, _VOLUMES),
+    _Layout("binance_spot", "date", _OHLCV, _VOLUMES, ("ticker", "symbol"), time_is_text=True),
+)
+
+
+@dataclass(frozen=True)
 class _Spec:
     kind: FileKind
     time_col: str
@@ -122,8 +182,9 @@ def detect_format(header: Iterable[str]) -> FileKind | None:
     Returns
     -------
     str or None
-        ``"binance_spot"``, ``"cryptodatadownload"``, ``"binance_futures_um"``, ``"funding"``,
-        ``"open_interest"``, or None when the header matches none of them.
+        ``"binance_spot"``, ``"cryptodatadownload"``, ``"binance_futures_um"``,
+        ``"binance_vision"``, ``"funding"``, ``"open_interest"``, or None when the header matches
+        none of them. Files without a header row are told by `detect_source`.
 
     Examples
     --------
@@ -134,22 +195,123 @@ def detect_format(header: Iterable[str]) -> FileKind | None:
     'cryptodatadownload'
     >>> detect_format(["timestamp", "symbol", "funding_rate"])
     'funding'
+    >>> detect_format(["calc_time", "funding_interval_hours", "last_funding_rate"])
+    'funding'
     >>> detect_format(["Date", "HomeTeam"]) is None
     True
     """
+    layout = _match_layout(header)
+    return None if layout is None else layout.kind
+
+
+def detect_source(name: str, data: bytes) -> FileKind | None:
+    """Tell a file's kind from its first lines and, for a file without a header, its name.
+
+    Recognised, besides a header `detect_format` knows: a data.binance.vision kline file without
+    a header (12 numeric columns, named ``<PAIR>-<interval>-...``, e.g.
+    ``BTCUSDT-1h-2025-01.csv``), and a one-cell notice line (CryptoDataDownload's URL) before a
+    known header.
+
+    Parameters
+    ----------
+    name
+        The file's path or archive member name.
+    data
+        The file's bytes (decompressed), or at least its first two lines.
+
+    Returns
+    -------
+    str or None
+        As `detect_format`; None when the file is not one the loader reads.
+
+    Examples
+    --------
+    >>> detect_source("BTCUSDT-1h-2025-01.csv", b"1735689600000000,1,2,0.5,1.5,10,"
+    ...               b"1735693199999999,15,7,5,7.5,0\\n")
+    'binance_vision'
+    >>> detect_source("Binance_ETHUSDT_1h.csv", b"https://www.CryptoDataDownload.com\\n"
+    ...               b"Unix,Date,Symbol,Open,High,Low,Close,Volume ETH,Volume USDT,tradecount\\n")
+    'cryptodatadownload'
+    """
+    found = _find_layout(name, data)
+    return None if found is None else found[0].kind
+
+
+def detect_file(path: str | Path) -> FileKind | None:
+    """`detect_source` on a file's first bytes (gunzipped); None when it cannot be read."""
+    try:
+        with Path(path).open("rb") as raw:
+            gzipped = raw.read(2) == GZIP_MAGIC
+        if gzipped:
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(_HEAD_BYTES)
+        else:
+            with Path(path).open("rb") as handle:
+                head = handle.read(_HEAD_BYTES)
+    except (OSError, EOFError):
+        return None
+    return detect_source(str(path), head)
+
+
+def _match_layout(header: Iterable[str]) -> _Layout | None:
+    """The first of `_LAYOUTS` whose columns are all in ``header``."""
     names = {h.strip().lower() for h in header}
-    ohlc = set(_OHLC) <= names
-    if "funding_rate" in names and "timestamp" in names:
-        return "funding"
-    if {"timestamp", "sum_open_interest", "sum_open_interest_value"} <= names:
-        return "open_interest"
-    if ohlc and "unix" in names and sum(n.startswith("volume ") for n in names) >= 2:
-        return "cryptodatadownload"
-    if ohlc and {"timestamp", "volume"} <= names:
-        return "binance_futures_um"
-    if ohlc and {"date", "volume"} <= names:
-        return "binance_spot"
+    for layout in _LAYOUTS:
+        if not layout.required <= names:
+            continue
+        if layout.kind == "cryptodatadownload" and sum(n.startswith("volume ") for n in names) < 2:
+            continue
+        return layout
     return None
+
+
+def _find_layout(name: str, data: bytes) -> tuple[_Layout, list[str], int] | None:
+    """The layout of a file, its column names and how many lines come before the data."""
+    head = data[:_HEAD_BYTES].decode("utf-8-sig", errors="replace")
+    lines = re.split(r"\r\n|\r|\n", head, maxsplit=2)
+    header = _fields(lines[0])
+    layout = _match_layout(header)
+    if layout is not None:
+        return layout, header, 1
+    if (
+        len(header) == len(BINANCE_VISION_KLINE_COLUMNS)
+        and all(_is_number(h) for h in header)
+        and _VISION_NAME.match(_base_name(name))
+    ):
+        return _VISION_KLINES, list(BINANCE_VISION_KLINE_COLUMNS), 0
+    if len(header) == 1 and len(lines) > 1:  # a notice (CryptoDataDownload's URL), then a header
+        second = _fields(lines[1])
+        if (layout := _match_layout(second)) is not None:
+            return layout, second, 2
+    return None
+
+
+def _fields(line: str) -> list[str]:
+    try:
+        return [h.strip() for h in next(csv.reader([line]), [])]
+    except csv.Error:
+        return []
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _base_name(name: str) -> str:
+    return Path(name.replace("\\", "/")).name
+
+
+def _vision_vendor(name: str) -> str:
+    """``binance_futures_um`` for a data.binance.vision kline file under a ``futures`` or ``um``
+    folder (``data/futures/um/monthly/klines/...``, ``binance_futures_um/``), else
+    ``binance_spot``: the file itself does not tell spot from futures."""
+    folders = Path(name.replace("\\", "/")).parent.parts
+    tokens = {t.lower() for folder in folders for t in _NAME_TOKENS.split(folder)}
+    return "binance_futures_um" if tokens & _FUTURES_FOLDER_TOKENS else "binance_spot"
 
 
 def pair_from_name(name: str) -> str | None:
@@ -316,48 +478,26 @@ def load_candle_sources(
     return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
 
 
-def _spec(kind: FileKind, header: list[str]) -> _Spec:
+def _spec(layout: _Layout, header: list[str]) -> _Spec:
     """Map normalised names to the file's own column names (matched case-insensitively)."""
     by_lower = {h.lower(): h for h in header}
-
-    def col(name: str) -> str:
-        return by_lower[name]
-
-    def opt(name: str) -> str | None:
-        return by_lower.get(name)
-
-    if kind == "funding":
-        return _Spec(kind, col("timestamp"), False, {"funding_rate": col("funding_rate")},
-                     opt("symbol"))  # fmt: skip
-    if kind == "open_interest":
-        numeric = {"open_interest": col("sum_open_interest"),
-                   "open_interest_value": col("sum_open_interest_value")}  # fmt: skip
-        return _Spec(kind, col("timestamp"), False, numeric, opt("symbol"))
-    numeric = {c: col(c) for c in _OHLC}
-    if kind == "binance_spot":
-        numeric["volume"] = col("volume")
-        for name in ("quote_volume", "trades"):
-            if (source := opt(name)) is not None:
-                numeric[name] = source
-        return _Spec(kind, col("date"), True, numeric, opt("ticker") or opt("symbol"))
-    if kind == "binance_futures_um":
-        numeric["volume"] = col("volume")
-        for name in ("quote_volume", "trades"):
-            if (source := opt(name)) is not None:
-                numeric[name] = source
-        return _Spec(kind, col("timestamp"), False, numeric, opt("symbol"))
-    # cryptodatadownload: "Volume <BASE>" and "Volume <QUOTE>"; trades in "tradecount"
-    volume_cols = [h for h in header if h.lower().startswith("volume ")]
-    quote = next((q for q in QUOTE_ASSETS if any(v.upper() == f"VOLUME {q}" for v in volume_cols)),
-                 None)  # fmt: skip
-    if quote is None or len(volume_cols) != 2:
-        raise DataError("", 1, "Volume", "expected one base and one quote 'Volume <ASSET>' column")
-    quote_col = next(v for v in volume_cols if v.upper() == f"VOLUME {quote}")
-    numeric["volume"] = next(v for v in volume_cols if v != quote_col)
-    numeric["quote_volume"] = quote_col
-    if (trades := opt("tradecount")) is not None:
-        numeric["trades"] = trades
-    return _Spec(kind, col("unix"), False, numeric, opt("symbol"))
+    numeric = {target: by_lower[source] for target, source in layout.numeric.items()}
+    for target, source in layout.optional.items():
+        if source in by_lower:
+            numeric[target] = by_lower[source]
+    symbol_col = next((by_lower[s] for s in layout.symbol_cols if s in by_lower), None)
+    if layout.kind == "cryptodatadownload":
+        # "Volume <BASE>" and "Volume <QUOTE>"
+        volume_cols = [h for h in header if h.lower().startswith("volume ")]
+        quote = next((q for q in QUOTE_ASSETS
+                      if any(v.upper() == f"VOLUME {q}" for v in volume_cols)), None)  # fmt: skip
+        if quote is None or len(volume_cols) != 2:
+            raise DataError("", 1, "Volume",
+                            "expected one base and one quote 'Volume <ASSET>' column")  # fmt: skip
+        quote_col = next(v for v in volume_cols if v.upper() == f"VOLUME {quote}")
+        numeric["volume"] = next(v for v in volume_cols if v != quote_col)
+        numeric["quote_volume"] = quote_col
+    return _Spec(layout.kind, by_lower[layout.time_col], layout.time_is_text, numeric, symbol_col)
 
 
 def _read_source(
@@ -377,30 +517,39 @@ def _read_source(
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
     if not first_line.strip():
         raise DataError(name, 1, None, "empty file or blank header")
-    header = [h.strip() for h in next(csv.reader([first_line]))]
-    kind = detect_format(header)
-    if kind is None:
+    found = _find_layout(name, data)
+    if found is None:
         raise DataError(name, 1, None, f"unrecognised header: {first_line[:120]!r}")
+    layout, header, skip = found  # ``skip`` lines come before the data: notice, header
+    kind = layout.kind
     try:
-        spec = _spec(kind, header)
+        spec = _spec(layout, header)
     except DataError as err:
         raise DataError(name, err.row, err.field, err.reason) from err
+    vendor: str = kind
+    if kind == "binance_vision":
+        vendor = _vision_vendor(name)
+        if (named := _VISION_NAME.match(_base_name(name))) is not None:
+            name_pair = name_pair or named["pair"].upper()
+            if named["interval"] != "1h":
+                raise DataError(name, None, spec.time_col, "candles are not hourly: the file "
+                                f"name gives {named['interval']} bars")  # fmt: skip
     names = [h if h and h not in header[:i] else f"__column_{i}" for i, h in enumerate(header)]
     used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
     dtypes: dict[str, type] = {c: str for c in used}
     dtypes.update(dict.fromkeys(spec.numeric.values(), np.float64))
     try:
         try:
-            frame = _read_csv(data, names, used, dtypes)
+            frame = _read_csv(data, names, used, dtypes, skip)
         except pd.errors.ParserError:
             raise
         except ValueError:
             # a non-numeric value somewhere: read the numbers as text, then find the bad cells
-            frame = _read_csv(data, names, used, dict.fromkeys(used, str))
+            frame = _read_csv(data, names, used, dict.fromkeys(used, str), skip)
     except (ValueError, UnicodeError) as exc:
         raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
 
-    rows = np.arange(2, len(frame) + 2, dtype=np.int64)  # 1-based lines, the header is line 1
+    rows = np.arange(skip + 1, len(frame) + skip + 1, dtype=np.int64)  # 1-based file lines
     blank = frame.isna().all(axis=1).to_numpy()
     if blank.any():
         report.blank_rows += int(blank.sum())
@@ -485,7 +634,7 @@ def _read_source(
             "quote_volume": quote_volume,
             "quote_volume_estimated": estimated,
             "trades": trades,
-            "vendor": pd.Series(np.full(len(rows), kind, dtype=object), dtype=object),
+            "vendor": pd.Series(np.full(len(rows), vendor, dtype=object), dtype=object),
             "repaired": False,
             "source_file": pd.Series(source_file, dtype=object),
             "source_row": rows,
@@ -496,12 +645,12 @@ def _read_source(
 
 
 def _read_csv(
-    data: bytes, names: list[str], used: list[str], dtypes: dict[str, type]
+    data: bytes, names: list[str], used: list[str], dtypes: dict[str, type], skip: int
 ) -> pd.DataFrame:
     return pd.read_csv(
         io.BytesIO(data),
         header=None,
-        skiprows=1,
+        skiprows=skip,
         names=names,
         usecols=used,
         dtype=dtypes,  # type: ignore[arg-type]

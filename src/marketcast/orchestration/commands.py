@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from marketcast.config import (
     load_crypto_config,
 )
 from marketcast.data.validation import DataError
-from marketcast.datasets.football_data import first_line, iter_csv_files, load_football
+from marketcast.datasets.football_data import iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
     build_models,
@@ -258,9 +257,10 @@ _ISSUES_SHOWN = 10
 
 
 def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Crypto files (by header) apart from the rest; folders are searched as `iter_csv_files`
-    searches them, so ``data check`` reads the files ``evaluate`` reads."""
-    from marketcast.datasets.crypto import detect_format
+    """Crypto files (every file the crypto loader recognises, `detect_file`) apart from the
+    rest; folders are searched as `iter_csv_files` searches them, so ``data check`` reads the
+    files ``evaluate`` reads."""
+    from marketcast.datasets.crypto import detect_file
 
     football: list[str] = []
     crypto: list[str] = []
@@ -272,12 +272,8 @@ def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
         if root.is_dir() and not files:
             football.append(given)  # reported as "no CSV files found"
         for path in files:
-            try:
-                header = [h.strip() for h in next(csv.reader([first_line(path)]), [])]
-            except csv.Error:
-                header = []  # the football reader then names what is wrong with it
-
-            (crypto if detect_format(header) is not None else football).append(str(path))
+            # anything else goes to the football reader, which names what is wrong with it
+            (crypto if detect_file(path) is not None else football).append(str(path))
     return football, crypto
 
 
