@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -788,3 +788,17 @@ def test_funding_pushed_to_one_worker_reaches_the_others_and_survives_compaction
     assert len(third.snapshot().store.funding) == 1
     for service in (first, second, third):
         service.close()
+
+
+def test_a_pushed_bar_may_carry_its_time_in_microseconds() -> None:
+    """Binance spot files give bar times in microseconds since 2025: a feed pushing them got
+    pydantic's "dates after 9999 are not supported"; integers are read by size, as the loader
+    reads them."""
+    from marketcast.serving.crypto_schemas import CandleIn
+
+    bar = {"pair": "BTCUSDT", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
+    times = [
+        CandleIn(**bar, open_time_utc=t).open_time_utc
+        for t in (1_735_689_600, 1_735_689_600_000, 1_735_689_600_000_000)
+    ]
+    assert times == [datetime(2025, 1, 1, tzinfo=UTC)] * 3

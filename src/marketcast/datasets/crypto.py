@@ -41,6 +41,7 @@ __all__ = [
     "detect_file",
     "detect_format",
     "detect_source",
+    "epoch_ns",
     "list_bundled_pairs",
     "load_candle_sources",
     "load_candles",
@@ -79,6 +80,25 @@ _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
     (1e17, 1_000, "microseconds"),
     (9.2e18, 1, "nanoseconds"),  # int64 nanoseconds end near 9.22e18 (year 2262)
 )
+
+
+def epoch_ns(value: int) -> int:
+    """An integer epoch time in nanoseconds, its unit told by its size as the loader tells it
+    (seconds, milliseconds, microseconds or nanoseconds: Binance spot files use microseconds
+    since 2025).
+
+    Examples
+    --------
+    >>> epoch_ns(1_735_689_600) == epoch_ns(1_735_689_600_000) == epoch_ns(1_735_689_600_000_000)
+    True
+    """
+    magnitude = abs(value)
+    for bound, scale, _ in _UNIT_BOUNDS:
+        if magnitude < bound:
+            return value * scale
+    raise ValueError(f"epoch time {value} is out of range")
+
+
 _CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um", "binance_vision")
 _OHLC = ("open", "high", "low", "close")
 # data.binance.vision names its files <PAIR>-<interval>-<period>.csv: BTCUSDT-1h-2025-01.csv

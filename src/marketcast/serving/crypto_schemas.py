@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from marketcast.datasets.crypto import epoch_ns
 from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow, checked_time
 
 #: Most bars one ``POST /v1/crypto/candles`` may carry.
@@ -111,6 +112,15 @@ class CandleIn(BaseModel):
     volume: float = Field(description="base-asset volume")
     quote_volume: float | None = Field(default=None, description="quote (USD) volume")
     trades: int | None = Field(default=None, ge=0)
+
+    @field_validator("open_time_utc", mode="before")
+    @classmethod
+    def _epoch(cls, value: object) -> object:
+        """An integer epoch time in any unit the files use (Binance spot: microseconds, which
+        pydantic refused as "dates after 9999"), told by its size as the loader tells it."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=epoch_ns(value) // 1000)
+        return value
 
     @field_validator("open_time_utc")
     @classmethod
