@@ -24,7 +24,6 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
-from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
@@ -118,12 +117,8 @@ def evaluate_crypto(
     _check_json_target(json_out)
     prepared = prepare_crypto(config, data_paths)
     report = prepared.data.report
+    # (an unreadable file was already refused by prepare_crypto, as `run` refuses it)
     _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
-    if report.errors:
-        # as evaluate football does: a file given and not read is an error, not a quiet skip
-        first, more = report.errors[0], len(report.errors) - 1
-        also = f" (and {more} more file{'s' if more > 1 else ''} unreadable)" if more else ""
-        raise DataError(first.file, first.row, first.field, first.reason + also, first.value)
     evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
     if not evaluation.horizons:
         raise ValueError(
