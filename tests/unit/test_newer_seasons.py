@@ -10,7 +10,7 @@ import pytest
 from marketcast.config import BacktestSettings, FootballRunConfig
 from marketcast.datasets.football_data import load_football_sources, odds_matrix
 from marketcast.evaluation.football import _closing_source_counts
-from marketcast.features.football import closing_probabilities, closing_sources
+from marketcast.features.football import closing_probabilities, closing_yardstick
 from marketcast.orchestration.football import check_bookmaker, check_history
 from marketcast.types import EXCHANGE_COMMISSION, MarketKind
 
@@ -58,7 +58,7 @@ def test_the_closing_yardstick_says_where_it_came_from(caplog: pytest.LogCapture
     """Pinnacle did not close the second match: its yardstick is the closing average, and an
     evaluation over both says so instead of mixing two lines silently."""
     data = _data()
-    sources = closing_sources(data, MarketKind.ONE_X_TWO)
+    _, _, sources = closing_yardstick(data, MarketKind.ONE_X_TWO)
     assert sources.tolist() == ["pinnacle", "avg"]
     closing, _ = closing_probabilities(data, MarketKind.ONE_X_TWO)
     assert not np.isnan(closing).any()

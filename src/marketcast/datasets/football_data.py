@@ -477,12 +477,13 @@ def odds_matrix(
     sel = odds[(odds["market"] == kind.value) & (odds["timing"] == str(timing))]
     if not 0.0 <= exchange_commission < 1.0:
         raise ValueError(f"exchange_commission must be in [0, 1), got {exchange_commission}")
-    exchange = sel["bookmaker"].isin(EXCHANGES).to_numpy()
-    if exchange_commission > 0.0 and exchange.any():
-        value_cols = [f"odds_{i}" for i in range(k)]
-        sel = sel.copy()
-        net = 1.0 + (sel.loc[exchange, value_cols] - 1.0) * (1.0 - exchange_commission)
-        sel.loc[exchange, value_cols] = net
+    if exchange_commission > 0.0:
+        exchange = sel["bookmaker"].isin(EXCHANGES).to_numpy()
+        if exchange.any():
+            value_cols = [f"odds_{i}" for i in range(k)]
+            sel = sel.copy()
+            net = 1.0 + (sel.loc[exchange, value_cols] - 1.0) * (1.0 - exchange_commission)
+            sel.loc[exchange, value_cols] = net
     if bookmaker == "best":
         sel = sel[sel["bookmaker"] != AVERAGE_BOOKMAKER]
         if kind is MarketKind.ASIAN_HANDICAP and len(sel):

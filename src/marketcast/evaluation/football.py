@@ -14,11 +14,7 @@ from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.evaluation.backtest import BacktestConfig, run_backtest
 from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
-from marketcast.features.football import (
-    closing_probabilities,
-    closing_sources,
-    prematch_probabilities,
-)
+from marketcast.features.football import closing_yardstick, prematch_probabilities
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
 from marketcast.promotion import PromotionRule, decide_among
@@ -149,7 +145,7 @@ def _evaluate_market(
     min_matches: int,
 ) -> MarketEvaluation:
     labels_all = market_labels(market, X, y_goals)
-    closing_p, closing_line = closing_probabilities(data, market, method=demargin_method)
+    closing_p, closing_line, closing_from = closing_yardstick(data, market, method=demargin_method)
     prematch_p, prematch_line = prematch_probabilities(data, market, method=demargin_method)
     engines = {
         name: probs[market.value]
@@ -207,9 +203,7 @@ def _evaluate_market(
     }
     engine_scores = {name: _scores(labels, p) for name, p in forecasts.items()}
     market_scores = {name: _scores(labels, p, short=True) for name, p in yardsticks.items()}
-    market_scores["closing"]["sources"] = _closing_source_counts(
-        market, closing_sources(data, market, method=demargin_method)[rows]
-    )
+    market_scores["closing"]["sources"] = _closing_source_counts(market, closing_from[rows])
     closing_ll = market_scores["closing"]["log_loss"]
     ratio = {name: s["log_loss"] / closing_ll for name, s in engine_scores.items()}
     ratio["prematch"] = market_scores["prematch"]["log_loss"] / closing_ll

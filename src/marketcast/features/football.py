@@ -594,21 +594,23 @@ def closing_probabilities(
     """De-margined closing probabilities: Pinnacle where present, else the closing average.
 
     The yardstick. It never feeds a feature of its own match; `line_move_features` reads it for
-    the teams' later matches only. :func:`closing_sources` says which source each match used.
+    the teams' later matches only. :func:`closing_yardstick` also says which source each match
+    used.
     """
-    prob, line, _ = _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
+    prob, line, _ = closing_yardstick(data, market, method=method)
     return prob, line
 
 
-def closing_sources(data: FootballData, market: MarketKind, *, method: str = "shin") -> np.ndarray:
-    """Per match, the bookmaker whose closing price :func:`closing_probabilities` used
-    (``"pinnacle"`` or ``"avg"``), or ``""`` where none closed.
+def closing_yardstick(
+    data: FootballData, market: MarketKind, *, method: str = "shin"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`closing_probabilities` and, per match, the bookmaker whose closing price it used
+    (``"pinnacle"`` or ``"avg"``, ``""`` where none closed), from one de-margining pass.
 
     Pinnacle's quotes thin out in newer seasons, so an evaluation can mix the two yardsticks;
     the evaluation reports how many matches used each.
     """
-    _, _, source = _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
-    return source
+    return _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
 
 
 def closing_targets(
