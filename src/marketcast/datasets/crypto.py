@@ -142,6 +142,12 @@ class CandleData:
         """The pairs with at least one candle, sorted."""
         return sorted(self.candles["pair"].unique().tolist())
 
+    @property
+    def pairs_without_funding(self) -> list[str]:
+        """The pairs with candles but no funding rate (spot pairs): funding charges them nothing."""
+        funded = set(self.funding["pair"])
+        return [pair for pair in self.pairs if pair not in funded]
+
 
 @dataclass(frozen=True)
 class _Layout:

@@ -147,8 +147,7 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     if data.candles.empty:
         raise ValueError(f"no candles found in {where}")
     if config.costs.funding:
-        with_funding = set() if data.funding is None else set(data.funding["pair"].unique())
-        without = sorted(found - with_funding)
+        without = data.pairs_without_funding
         if without:
             log.warning(
                 "costs.funding is on, but %d of %d pairs have no funding rates in %s (spot "
@@ -555,14 +554,14 @@ def shadow_test(
     rule decides (:func:`decide_among`: one-sided paired t-tests, family-wise level
     ``rule.alpha``); of the challengers that pass, the best mean net return is promoted.
     """
-    if incumbent == DEFAULT_CHAMPION and incumbent not in period_net and period_net:
-        # flat holds no position, so its net is 0 every period whether or not it was run: a
-        # first champion is still a challenger that must beat doing nothing
+    if period_net and DEFAULT_CHAMPION not in period_net:
+        # flat holds no position, so its net is 0 every period whether or not it was run: it is
+        # always there to defend, and a first champion must beat doing nothing
         periods = len(next(iter(period_net.values())))
         period_net = {DEFAULT_CHAMPION: np.zeros(periods), **period_net}
     first_champion = incumbent not in period_net  # no champion on record to defend
     if first_champion:
-        incumbent = DEFAULT_CHAMPION if DEFAULT_CHAMPION in period_net else next(iter(period_net))
+        incumbent = DEFAULT_CHAMPION
     challengers = {name: -net for name, net in period_net.items() if name != incumbent}
     if not challengers:
         reason = (
@@ -912,16 +911,16 @@ def write_crypto_reports(
             for h, ev in evaluation.horizons.items()
         },
     )
-    pairs = sorted(prepared.data.candles["pair"].unique().tolist())
-    funded = set() if prepared.data.funding is None else set(prepared.data.funding["pair"])
+    processed = prepared.data.pairs
+    without = prepared.data.pairs_without_funding
     write_json(
         out / "costs.json",
         {
             "cost_model": cost_model(config).model_dump(mode="json"),
             # funding on with no rates charges nothing: say for which pairs (the terminal warned)
             "funding_rates": {
-                "pairs_with_rates": [p for p in pairs if p in funded],
-                "pairs_without_rates": [p for p in pairs if p not in funded],
+                "pairs_with_rates": [p for p in processed if p not in without],
+                "pairs_without_rates": without,
             },
             "by_horizon": {
                 h: {
@@ -951,7 +950,6 @@ def write_crypto_reports(
     for h, ev in evaluation.horizons.items():
         lines = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in ev.events)
         write_atomic(out / f"decisions_{h}.jsonl", lines.encode("utf-8"))
-    processed = sorted(prepared.data.candles["pair"].unique().tolist())
     skipped = evaluation.skipped
     summary = {
         "run_id": run_id,
