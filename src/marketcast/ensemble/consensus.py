@@ -137,7 +137,7 @@ def _vote_history(
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(f"vote_history[{name!r}] row {row}: a vote must be in [-1, 1]")
-    earlier = np.column_stack(columns) if columns else np.empty((0, 0))
+    earlier = np.column_stack(columns)  # consensus refuses an empty ``probas``: names is not empty
     return earlier[max(0, len(earlier) - (window - 1)) :]
 
 

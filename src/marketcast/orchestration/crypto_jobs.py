@@ -237,7 +237,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
         for name in base:
             held = out[f"position__{name}"].to_numpy()
             with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
-                net = np.where(held != 0, held * ret[test] - np.abs(held) * cost[test], 0.0)
+                net = held * ret[test] - np.abs(held) * cost[test]
             traded = (held != 0) & np.isfinite(net)
             for reg, end, value in zip(
                 regime[test][traded], ends[traded], net[traded], strict=True
