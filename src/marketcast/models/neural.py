@@ -117,6 +117,8 @@ _N_STORED = len(SEQUENCE_FEATURES) - 1  # age is computed per query
 _KEY_STRIDE = 10**9  # team code * stride + kick-off minute: one sortable int64 key
 _MIN_VALIDATION_ROWS = 30
 _PREDICT_BATCH = 4096
+#: What :meth:`NeuralModel.use_onnx` adds: dropped by a refit and left out of a copy.
+_ONNX_STATE = ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_")
 #: Range of each numeric parameter of :class:`NeuralModel` (`check_param_ranges`).
 _PARAM_RANGES = {
     "window": "[1, inf)",
@@ -856,7 +858,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         net.config = dataclasses.replace(net.config, band_z=float(band_z))
 
     def _drop_onnx(self) -> None:
-        for key in ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_"):
+        for key in _ONNX_STATE:
             self.__dict__.pop(key, None)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -864,7 +866,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         # until it calls use_onnx itself. ``object.__getstate__`` returns the live __dict__:
         # copy it, or pickling would drop the original's session too.
         state: dict[str, Any] = dict(super().__getstate__())
-        for key in ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_"):
+        for key in _ONNX_STATE:
             state.pop(key, None)
         return state
 
