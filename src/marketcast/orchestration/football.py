@@ -188,11 +188,8 @@ def build_models(config: FootballRunConfig) -> dict[str, Any]:
     # every model_params entry is checked, also one for a model this run leaves out: a mistake
     # there used to pass unnoticed until the model was switched on
     for name in (*config.models, *(m for m in config.model_params if m not in config.models)):
-        try:
+        try:  # make_model checks the parameters' ranges (the model's check_params)
             model = make_model(name, config.model_params.get(name), seed=config.seed)
-            check = getattr(model, "check_params", None)
-            if check is not None:
-                check()
         except (TypeError, ValueError) as exc:
             raise ValueError(f"model_params.{name}: {exc}") from None
         if name in config.models:
