@@ -143,11 +143,10 @@ def create_app(
         """Check readiness and leagues, then answer what the cache can (cheap, never blocks)."""
         if not service.ready:
             raise HTTPException(503, "champions not loaded yet", headers={"Retry-After": "1"})
-        known = service.known_leagues
-        for index, fixture in enumerate(fixtures):
-            if fixture.league not in known:
-                error = UnknownLeagueError(fixture.league, known, index=index)
-                _fixture_error(error, fixtures, range(len(fixtures)), batch=batch)
+        try:
+            UnknownLeagueError.check(fixtures, service.known_leagues)
+        except UnknownLeagueError as error:
+            _fixture_error(error, fixtures, range(len(fixtures)), batch=batch)
         pending = _Pending(service.snapshot_id, [None] * len(fixtures), [], [])
         if not cache.enabled:
             pending.missing.extend(range(len(fixtures)))

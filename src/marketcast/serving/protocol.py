@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from marketcast.features.football_state import unknown_league_message
@@ -130,6 +130,17 @@ class UnknownLeagueError(FixtureError):
     @property
     def league(self) -> str:
         return str(self.value)
+
+    @classmethod
+    def check(cls, fixtures: Sequence[FixtureIn], known_leagues: Collection[str]) -> None:
+        """Raise for the first fixture whose league is not in ``known_leagues``.
+
+        The HTTP app runs it before its cache, the service before forecasting: one rule, so the
+        two answer an unknown league alike.
+        """
+        for index, fixture in enumerate(fixtures):
+            if fixture.league not in known_leagues:
+                raise cls(fixture.league, known_leagues, index=index)
 
 
 class KickoffTooEarlyError(FixtureError):

@@ -332,10 +332,7 @@ class ChampionService:
         champion = snap.champions.get(MarketKind.ONE_X_TWO.value)
         if champion is None:
             raise LookupError(no_champion_reason(self.registry))
-        known = champion.state.leagues
-        for index, fixture in enumerate(fixtures):
-            if fixture.league not in known:
-                raise UnknownLeagueError(fixture.league, known, index=index)
+        UnknownLeagueError.check(fixtures, champion.state.leagues)
         raw = [_fixture_dict(f) for f in fixtures]
         too_early = _first_too_early(fixtures, champion.state.as_of_utc)
         try:  # the error reported is the one at the earliest position
