@@ -392,13 +392,8 @@ _NOT_SCORED_LABELS: dict[str, str] = {
     "quarter_line": "quarter handicap line (a split stake, not a probability)",
     "no_forecast": "a model gave no forecast",
 }
-_SOURCE_LABELS: dict[str, str] = {
-    "pinnacle": "Pinnacle",
-    "avg": "closing average",
-    "max": "closing maximum",
-    "b365": "Bet365",
-    "betfair": "Betfair exchange",
-}
+# The closing yardstick's sources (features.football.CLOSING_PREFERENCE), in words.
+_SOURCE_LABELS: dict[str, str] = {"pinnacle": "Pinnacle", "avg": "closing average"}
 
 
 def _coverage(section: Mapping[str, Any]) -> str:
@@ -471,10 +466,7 @@ def _staking_config(section: Mapping[str, Any], config: Mapping[str, Any]) -> di
         recorded = dict(_mapping(_mapping(backtest[name]).get("config")))
         if recorded:
             break
-    settings = dict(_mapping(config.get("backtest")))
-    if "kelly_fraction" not in settings and "fraction" in settings:
-        settings["kelly_fraction"] = settings["fraction"]
-    return {**settings, **recorded}
+    return {**_mapping(config.get("backtest")), **recorded}
 
 
 def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str:
