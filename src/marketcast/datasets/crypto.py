@@ -8,6 +8,7 @@ import gzip
 import io
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,13 +269,10 @@ def detect_file(path: str | Path) -> FileKind | None:
     try:
         with Path(path).open("rb") as raw:
             gzipped = raw.read(2) == GZIP_MAGIC
-        if gzipped:
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(_HEAD_BYTES)
-        else:
-            with Path(path).open("rb") as handle:
-                head = handle.read(_HEAD_BYTES)
-    except (OSError, EOFError):
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error):  # the football reader then names what is wrong
         return None
     return detect_source(str(path), head)
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import logging
 import re
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from marketcast.data.files import GZIP_MAGIC, gunzipped
+from marketcast.data.files import gunzipped
 from marketcast.data.validation import (
     OVERROUND_RANGE,
     OVERROUND_RANGE_BEST,
@@ -567,18 +565,6 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise DataError(str(path), None, None, f"cannot read file: {exc}") from exc
     return gunzipped(str(path), data)
-
-
-def first_line(path: Path) -> str:
-    """The first line of a CSV file (gunzipped like `read_csv_sources`), or "" when unreadable."""
-    try:
-        with path.open("rb") as raw:
-            gzipped = raw.read(2) == GZIP_MAGIC
-        opener = gzip.open if gzipped else open
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
-            return _LINE_BREAK.split(handle.readline(), maxsplit=1)[0]
-    except (OSError, EOFError, zlib.error):
-        return ""
 
 
 def _plain_name(name: str) -> str:
