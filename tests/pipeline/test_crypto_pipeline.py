@@ -22,6 +22,7 @@ from marketcast.orchestration.crypto import (
 )
 
 PAIRS = ("BTCUSDT", "ETHUSDT", "XRPUSDT", "DOGEUSDT")
+HOURS_12 = pd.Timedelta(hours=12)
 
 
 def small_config(tmp_path: Path, **updates: object) -> CryptoRunConfig:
@@ -92,6 +93,62 @@ def test_evaluation_follows_the_contract_and_costs_reconcile(prepared_small) -> 
         out["horizons"]["4h"]["models"]["flat"]["n_periods"]
         > 5 * out["horizons"]["1d"]["models"]["flat"]["n_periods"]
     )
+
+
+def test_a_delisting_crash_is_booked_not_held_flat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOGE's bars stop on 2023-04-10 12:00 after a 60% fall: the daily holding that runs into
+    the end is closed at the last close, so buy-and-hold loses it. Before, the period's return
+    was NaN and the position was booked flat from its entry."""
+    from marketcast.labels.crypto import forward_returns
+
+    end = pd.Timestamp("2023-04-10 12:00", tz="UTC")
+    load = crypto_job.load_candles
+
+    def delisted(*args: Any, **kwargs: Any) -> Any:
+        data = load(*args, **kwargs)
+        candles = data.candles
+        doge = candles["pair"] == "DOGEUSDT"
+        candles = candles.loc[~doge | (candles["open_time_utc"] <= end)].reset_index(drop=True)
+        fall = (candles["pair"] == "DOGEUSDT") & (candles["open_time_utc"] > end - HOURS_12)
+        scale = np.linspace(0.9, 0.4, int(fall.sum()))
+        for column in ("open", "high", "low", "close"):
+            candles.loc[fall, column] *= scale
+        data.candles = candles
+        return data
+
+    monkeypatch.setattr(crypto_job, "load_candles", delisted)
+    config = small_config(tmp_path, horizons=("1d",), models=("flat", "logistic"))
+    prepared = prepare_crypto(config)
+    rows = crypto_job.horizon_rows(prepared, "1d", config)
+    held = rows.loc[rows["delisting_exit"]]
+    assert held["pair"].unique().tolist() == ["DOGEUSDT"]
+    candles = prepared.data.candles.set_index(["pair", "open_time_utc"])
+    on_grid = held.loc[held["on_grid"]]
+    assert len(on_grid) == 1  # the day decided at 00:00 runs into the 12:00 end
+    entry = candles.loc[("DOGEUSDT", on_grid["entry_time_utc"].iloc[0]), "open"]
+    last_close = candles.loc[("DOGEUSDT", end), "close"]
+    assert on_grid["forward_return"].iloc[0] == pytest.approx(last_close / entry - 1.0)
+    assert on_grid["forward_return"].iloc[0] < -0.5
+    assert on_grid["label_end_utc"].iloc[0] == end + pd.Timedelta(hours=1)
+
+    out = evaluate_crypto(config, prepared, start="2023-03-01", end="2023-05-01")
+    section = out.to_contract_json()["horizons"]["1d"]
+    assert section["delisting_exits"] == [
+        {"pair": "DOGEUSDT", "periods": 1, "first_decision_utc": "2023-04-10T00:00:00+00:00"}
+    ]
+    # the same run with the delisting exit off: the crash is not in buy-and-hold
+    monkeypatch.setattr(
+        crypto_job,
+        "forward_returns",
+        lambda *a, **k: forward_returns(*a, **k, delisting_bars=None),
+    )
+    blind = evaluate_crypto(config, prepared, start="2023-03-01", end="2023-05-01")
+    blind_bh = blind.horizons["1d"].buy_and_hold
+    assert blind.to_contract_json()["horizons"]["1d"]["delisting_exits"] == []
+    assert section["buy_and_hold"]["n_untradable"] == blind_bh["n_untradable"] - 1
+    assert section["buy_and_hold"]["net_return"] < blind_bh["net_return"] - 0.05
 
 
 def test_funding_outside_the_datas_coverage_is_missing_not_zero() -> None:

@@ -490,6 +490,71 @@ def test_forward_returns_never_span_a_missing_bar() -> None:
     )
 
 
+def test_a_position_held_into_a_delisting_exits_at_the_last_price() -> None:
+    """A pair whose bars stop while the others go on was delisted: the holding that ran into
+    its end is closed at its last close (a final crash is a loss), not booked flat."""
+    candles = synthetic_candles(["AAAUSDT", "BBBUSDT"], 100)
+    gone = candles.drop(
+        index=candles.index[(candles["pair"] == "BBBUSDT") & (candles.index >= 160)]
+    )
+    gone = gone.reset_index(drop=True)
+    labels = forward_returns(gone, 4, latency_bars=1)
+    b = np.flatnonzero(gone["pair"] == "BBBUSDT")
+    last = b[-1]  # bar 59 of BBB: the pair's last, 40 bars before the data's end
+    t_last = gone["open_time_utc"].iloc[last]
+    # decided on bars 54..57: entered at 56..59's open, the exit (60..63) never comes
+    for row in b[-6:-2]:
+        entry = row + 2
+        expected = gone["close"].iloc[last] / gone["open"].iloc[entry] - 1.0
+        assert labels["forward_return"].iloc[row] == pytest.approx(expected)
+        assert labels["label_end_utc"].iloc[row] == t_last + HOUR  # its close: resolved then
+        assert labels["delisting_exit"].iloc[row]
+    # decided on bar 53: the exit bar 59 exists, an ordinary label
+    assert not labels["delisting_exit"].iloc[b[-7]]
+    assert labels["forward_return"].iloc[b[-7]] == pytest.approx(
+        gone["open"].iloc[last] / gone["open"].iloc[b[-7] + 2] - 1.0
+    )
+    # decided on the last two bars: no entry bar, so no position and no label
+    assert labels["forward_return"].iloc[b[-2:]].isna().all()
+    assert labels["delisting_exit"].sum() == 4
+    # the data's own end is not a delisting: AAA's last labels stay unknown
+    a = np.flatnonzero(gone["pair"] == "AAAUSDT")
+    assert labels["forward_return"].iloc[a[-6:]].isna().all()
+    off = forward_returns(gone, 4, latency_bars=1, delisting_bars=None)
+    assert off["forward_return"].iloc[b[-6:-2]].isna().all()
+    assert not off["delisting_exit"].any()
+    assert (
+        forward_returns(gone.drop(columns="close"), 4, 1)["forward_return"]
+        .iloc[b[-6:]]
+        .isna()
+        .all()
+    )
+    with pytest.raises(ValueError, match="delisting_bars"):
+        forward_returns(gone, 4, delisting_bars=0)
+
+
+def test_an_early_cut_file_or_a_gap_is_not_a_delisting() -> None:
+    candles = synthetic_candles(["AAAUSDT", "BBBUSDT"], 100)
+    b = candles["pair"] == "BBBUSDT"
+    # BBB's file ends 10 bars before AAA's: less than a day, the end of BBB's data
+    cut = candles.drop(index=candles.index[b][-10:]).reset_index(drop=True)
+    labels = forward_returns(cut, 4)
+    assert not labels["delisting_exit"].any()
+    assert labels.loc[cut["pair"] == "BBBUSDT", "forward_return"].iloc[-5:].isna().all()
+    assert forward_returns(cut, 4, delisting_bars=10)["delisting_exit"].sum() == 4
+    # a gap the pair comes back from is not its end: an exit inside it gives NaN
+    gap = candles.drop(index=candles.index[b][30:40]).reset_index(drop=True)
+    assert not forward_returns(gap, 4)["delisting_exit"].any()
+    # a repaired (carried-forward) entry bar is never traded, delisting or not
+    repaired = candles.drop(index=candles.index[b][60:]).reset_index(drop=True)
+    repaired["repaired"] = False
+    last_b = int(np.flatnonzero(repaired["pair"] == "BBBUSDT")[-1])
+    repaired.loc[last_b, "repaired"] = True
+    labels = forward_returns(repaired, 4)
+    assert np.isnan(labels["forward_return"].iloc[last_b - 1])  # entry at the repaired bar
+    assert labels["delisting_exit"].iloc[last_b - 2]  # entry before it, exit at its close
+
+
 def test_direction_labels_and_dead_zone() -> None:
     returns = np.array([0.004, -0.004, 0.002, -0.003, np.nan, 0.0031])
     zone = dead_zone_for(HORIZON_BARS["1d"], cost_rate=0.0015)

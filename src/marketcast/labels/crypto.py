@@ -10,6 +10,7 @@ from marketcast.data.validation import DataError
 
 __all__ = [
     "BAR",
+    "DELISTING_BARS",
     "HORIZON_BARS",
     "dead_zone_for",
     "direction_label",
@@ -23,6 +24,8 @@ Int8Array = npt.NDArray[np.int8]
 BAR = pd.Timedelta(hours=1)
 #: Forecast horizons by name, in bars.
 HORIZON_BARS: dict[str, int] = {"1h": 1, "4h": 4, "1d": 24}
+#: Bars a pair's last bar must precede the data's end by to count as delisted (a day).
+DELISTING_BARS = 24
 
 
 def _hour_keys(
@@ -34,13 +37,25 @@ def _hour_keys(
 
 
 def forward_returns(
-    candles: pd.DataFrame, horizon_bars: int, latency_bars: int = 0
+    candles: pd.DataFrame,
+    horizon_bars: int,
+    latency_bars: int = 0,
+    *,
+    delisting_bars: int | None = DELISTING_BARS,
 ) -> pd.DataFrame:
     """Simple return from the entry open to the exit open, for every candle row.
 
     The row of the bar opening at ``t`` is decided at its close, ``t + 1 h``. The position is
     entered at the open of the bar opening at ``t + (1 + latency_bars) h`` and closed at the
     open of the bar opening ``horizon_bars`` hours later; the label resolves then.
+
+    **Delistings.** A pair whose bars stop while the data goes on (its last bar opens at least
+    ``delisting_bars`` bars before the last bar of any pair) was delisted or halted for good:
+    a position held into its end is closed at the last traded price, the close of its last
+    bar, and the label resolves at that bar's close. Without this the return of the final
+    holding period, often a crash, was NaN and the backtest booked the position flat from its
+    entry. An exit bar that is missing for any other reason (a gap the pair comes back from,
+    or the end of the data) still gives NaN.
 
     Parameters
     ----------
@@ -54,15 +69,21 @@ def forward_returns(
         Holding period in bars (>= 1), e.g. ``HORIZON_BARS["4h"]``.
     latency_bars
         Bars between the decision and the entry (>= 0).
+    delisting_bars
+        Bars (>= 1) that a pair's last bar must precede the data's last bar by to count as a
+        delisting (default a day: a file merely cut a few hours earlier than the others is
+        not one). None never exits at a delisting; nor does a frame without ``close``.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``candles``: ``forward_return`` (``open_exit / open_entry - 1``; NaN
-        when the entry or the exit bar is not in the data at exactly its expected hour, so
-        no return spans a gap by shifting rows, or is repaired), ``entry_time_utc`` and
-        ``label_end_utc`` (the exit bar's open time: when the label resolves). Times are
-        filled on every row, also where the return is NaN.
+        Indexed like ``candles``: ``forward_return`` (``open_exit / open_entry - 1``, or
+        ``close_last / open_entry - 1`` at a delisting; NaN when the entry or the exit bar
+        is not in the data at exactly its expected hour, so no return spans a gap by
+        shifting rows, or is repaired), ``entry_time_utc``, ``label_end_utc`` (the exit
+        bar's open time, or the last bar's close at a delisting: when the label resolves)
+        and ``delisting_exit`` (bool). Times are filled on every row, also where the return
+        is NaN.
 
     Examples
     --------
@@ -72,6 +93,8 @@ def forward_returns(
     >>> forward_returns(bars, 1)["forward_return"].round(4).tolist()
     [0.0198, -0.0097, nan, nan]
     """
+    if delisting_bars is not None and delisting_bars < 1:
+        raise ValueError(f"delisting_bars must be >= 1 or None, got {delisting_bars}")
     if horizon_bars < 1:
         raise ValueError(f"horizon_bars must be >= 1, got {horizon_bars}")
     if latency_bars < 0:
@@ -109,22 +132,62 @@ def forward_returns(
     entry_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars)))
     exit_pos = index.get_indexer(pd.Index(keys + (1 + latency_bars + horizon_bars)))
     found = (entry_pos >= 0) & (exit_pos >= 0)
+    repaired = np.zeros(len(candles), dtype=bool)
     if "repaired" in candles.columns:  # a filled gap or no-trade hour: nobody could fill there
         repaired = candles["repaired"].to_numpy(dtype=bool)
         found &= ~(repaired[np.maximum(entry_pos, 0)] | repaired[np.maximum(exit_pos, 0)])
+    exit_price = np.where(found, opens[exit_pos], np.nan)
+    label_end = open_time + (1 + latency_bars + horizon_bars) * BAR
+    delisted = np.zeros(len(candles), dtype=bool)
+    if delisting_bars is not None and "close" in candles.columns and len(candles):
+        delisted, last_pos = _delisting_exits(
+            codes, keys, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
+        )
+        delisted &= ~repaired[np.maximum(entry_pos, 0)]
+        exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
+        last_close = pd.DatetimeIndex(open_time)[last_pos] + BAR
+        label_end = label_end.mask(delisted, pd.Series(last_close, index=label_end.index))
+        found |= delisted
     entry_open = np.where(found, opens[entry_pos], np.nan)
-    exit_open = np.where(found, opens[exit_pos], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ret = exit_open / entry_open - 1.0
+        ret = exit_price / entry_open - 1.0
     ret = np.where(found & (entry_open > 0.0), ret, np.nan)
     return pd.DataFrame(
         {
             "forward_return": ret,
             "entry_time_utc": open_time + (1 + latency_bars) * BAR,
-            "label_end_utc": open_time + (1 + latency_bars + horizon_bars) * BAR,
+            "label_end_utc": label_end,
+            "delisting_exit": delisted & np.isfinite(ret),
         },
         index=candles.index,
     )
+
+
+def _delisting_exits(
+    codes: npt.NDArray[np.intp],
+    keys: npt.NDArray[np.int64],
+    entry_pos: npt.NDArray[np.intp],
+    exit_bars: int,
+    delisting_bars: int,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """Rows held into a delisting, and the row position of each row's pair's last bar.
+
+    A row is held into a delisting when its entry bar exists, its exit bar (``exit_bars``
+    after the row's) would open after its pair's last bar, and that last bar opens
+    ``delisting_bars`` or more bars before the data's last bar (any pair): the exchange went
+    on, the pair did not.
+    """
+    hours = keys % np.int64(1 << 32)
+    n_pairs = int(codes.max()) + 1
+    last_hour = np.full(n_pairs, np.iinfo(np.int64).min)
+    np.maximum.at(last_hour, codes, hours)
+    is_last = hours == last_hour[codes]
+    last_pos = np.zeros(n_pairs, dtype=np.intp)
+    last_pos[codes[is_last]] = np.flatnonzero(is_last)
+    gone = last_hour <= hours.max() - delisting_bars  # (n_pairs,)
+    after_end = hours + exit_bars > last_hour[codes]  # the exit bar would come after the last
+    delisted = (entry_pos >= 0) & after_end & gone[codes]
+    return delisted, last_pos[codes]
 
 
 def direction_label(returns: npt.ArrayLike, dead_zone: float) -> Int8Array:

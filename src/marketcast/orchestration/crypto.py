@@ -96,6 +96,8 @@ class HorizonEvaluation:
     gate_fallback_share: float
     #: per pair group, the models the regime gate enabled in each regime at the last step
     gate_enabled: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: evaluated periods whose holding ran into a pair's delisting: closed at its last price
+    delisting_exits: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +122,7 @@ class CryptoEvaluation:
                     "buy_and_hold": ev.buy_and_hold,
                     "champion": ev.champion,
                     "promotion": ev.decision,
+                    "delisting_exits": ev.delisting_exits,
                 }
                 for h, ev in self.horizons.items()
             },
@@ -197,6 +200,7 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["forward_return"] = labels["forward_return"].to_numpy()
     rows["label_end_utc"] = labels["label_end_utc"].to_numpy()
     rows["entry_time_utc"] = labels["entry_time_utc"].to_numpy()
+    rows["delisting_exit"] = labels["delisting_exit"].to_numpy()
     dead_zone = dead_zone_for(bars, costs.taker_fee_rate)
     rows["direction"] = direction_label(rows["forward_return"].to_numpy(), dead_zone)
     # Rows without a resolvable label cannot be trained on or scored; keep their time order.
@@ -519,6 +523,7 @@ def aggregate_horizon(
     return HorizonEvaluation(
         horizon=horizon,
         models=models,
+        delisting_exits=_delisting_exits(decisions),
         buy_and_hold=bh_metrics,
         champion=champion,
         decision=decision,
@@ -529,6 +534,21 @@ def aggregate_horizon(
         gate_fallback_share=float(np.mean(fallback)) if fallback else 1.0,
         gate_enabled=gate_enabled,
     )
+
+
+def _delisting_exits(decisions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per pair, the evaluated periods closed at a delisting's last price, and the first one."""
+    if "delisting_exit" not in decisions.columns:
+        return []
+    held = decisions.loc[decisions["delisting_exit"].to_numpy(dtype=bool)]
+    return [
+        {
+            "pair": str(pair),
+            "periods": len(group),
+            "first_decision_utc": pd.Timestamp(group["decision_time_utc"].min()).isoformat(),
+        }
+        for pair, group in held.groupby("pair", sort=True)
+    ]
 
 
 def _direction_scores(decisions: pd.DataFrame, name: str) -> dict[str, float]:
