@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 FOOTBALL_MODELS = ("market", "elo", "dixon_coles", "lightgbm", "neural")
 FOOTBALL_MARKETS = ("1x2", "ou25", "ah")
@@ -232,6 +244,121 @@ def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config
 CRYPTO_MODELS = ("flat", "momentum", "logistic", "lightgbm", "consensus")
 CRYPTO_HORIZONS = ("1h", "4h", "1d")
 
+#: Quote assets a pair symbol ends in (longest first): a pair is a base asset, then one of these.
+#: The crypto loaders also find the pair in a file name by them.
+QUOTE_ASSETS: tuple[str, ...] = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "TRY", "BTC", "ETH", "BNB", "DAI",
+)  # fmt: skip
+_SYMBOL_SPLIT = re.compile(r"[/\-_ ]")
+_SYMBOL_CHARS = re.compile(r"[A-Z0-9]+")
+
+
+def normalise_pair(symbol: str) -> str:
+    """``"BTC/USDT"``, ``"btc-usdt"``, ``"BTC/USDT:USDT"`` -> ``"BTCUSDT"``.
+
+    Examples
+    --------
+    >>> normalise_pair("BTC/USDT:USDT")
+    'BTCUSDT'
+    """
+    return _SYMBOL_SPLIT.sub("", symbol.split(":", 1)[0].strip()).upper()
+
+
+def quote_asset(pair: str) -> str | None:
+    """The quote asset (`QUOTE_ASSETS`) a normalised pair symbol ends in after a base asset.
+
+    Examples
+    --------
+    >>> quote_asset("POLUSDT"), quote_asset("ETHBTC"), quote_asset("USDT"), quote_asset("POL")
+    ('USDT', 'BTC', None, None)
+    """
+    if not _SYMBOL_CHARS.fullmatch(pair):
+        return None
+    return next((q for q in QUOTE_ASSETS if pair.endswith(q) and len(pair) > len(q)), None)
+
+
+class PairRename(_Frozen):
+    """Where a renamed pair's history continues: the new pair, and the units of the swap."""
+
+    to: str
+    #: new tokens one old token became: 1 for MATIC -> POL, 1000 for a 1:1000 redenomination
+    new_per_old: float = Field(1.0, gt=0, allow_inf_nan=False)
+
+
+def check_pair_renames(renames: Mapping[str, str | PairRename]) -> dict[str, PairRename]:
+    """Check renamed pairs (old pair -> new pair) and spell every symbol as the loaders do.
+
+    Both names must be pair symbols (any spelling `normalise_pair` reads) with the same quote
+    asset. A pair is renamed at most once and to a name that is not renamed itself (no chains,
+    no cycles: rename every old pair straight to its current name), and two old pairs do not
+    become the same new one.
+
+    Parameters
+    ----------
+    renames
+        Old pair -> new pair, or -> `PairRename` (with ``new_per_old``).
+
+    Returns
+    -------
+    dict
+        Normalised old pair -> `PairRename` with the normalised new pair.
+
+    Raises
+    ------
+    ValueError
+        Naming ``pair_renames`` and the entry.
+
+    Examples
+    --------
+    >>> check_pair_renames({"MATIC/USDT": "polusdt"})
+    {'MATICUSDT': PairRename(to='POLUSDT', new_per_old=1.0)}
+    >>> check_pair_renames({"MATICUSDT": "POLUSDT", "POLUSDT": "MATICUSDT"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pair_renames.POLUSDT: POLUSDT is the new name of MATICUSDT ... (a chain ...
+    """
+    out: dict[str, PairRename] = {}
+    for old_text, target in renames.items():
+        rename = target if isinstance(target, PairRename) else PairRename(to=target)
+        old, new = normalise_pair(str(old_text)), normalise_pair(rename.to)
+        where = f"pair_renames.{old_text}"
+        for symbol, text in ((old, old_text), (new, rename.to)):
+            if quote_asset(symbol) is None:
+                raise ValueError(
+                    f"{where}: {text!r} is not a pair symbol: a base asset, then a quote asset "
+                    f"({', '.join(QUOTE_ASSETS)}), e.g. MATICUSDT"
+                )
+        if old == new:
+            raise ValueError(f"{where}: renames {old} to itself")
+        if quote_asset(old) != quote_asset(new):
+            raise ValueError(
+                f"{where}: {old} -> {new} changes the quote asset ({quote_asset(old)} to "
+                f"{quote_asset(new)}): that is another market, not a rename"
+            )
+        if old in out:
+            raise ValueError(f"{where}: {old} is renamed twice")
+        out[old] = rename.model_copy(update={"to": new})
+    for new, count in Counter(rename.to for rename in out.values()).items():
+        if count > 1:
+            olds = sorted(old for old, rename in out.items() if rename.to == new)
+            raise ValueError(
+                f"pair_renames: {' and '.join(olds)} become {new}: one old pair per new pair"
+            )
+    for old, rename in out.items():
+        if rename.to in out:
+            raise ValueError(
+                f"pair_renames.{rename.to}: {rename.to} is the new name of {old} and is renamed "
+                "again (a chain or a cycle): rename every old pair straight to its current name"
+            )
+    return out
+
+
+def pair_rename_targets(value: Any) -> Any:
+    """``{MATICUSDT: POLUSDT}`` is short for ``{MATICUSDT: {to: POLUSDT}}``."""
+    if isinstance(value, Mapping):
+        return {old: {"to": new} if isinstance(new, str) else new for old, new in value.items()}
+    return value
+
 
 class CryptoCosts(_Frozen):
     """Trading costs charged in every crypto backtest (see docs/crypto-backtest.md)."""
@@ -275,6 +402,9 @@ class CryptoRunConfig(_Frozen):
     name: str = "crypto"
     seed: int = Field(20240817, ge=0)
     data: DataConfig = DataConfig()
+    #: old pair -> new pair (or ``{to: <pair>, new_per_old: <ratio>}``): the old pair's bars
+    #: continue the new pair's series (docs/crypto-data.md, "Renamed pairs")
+    pair_renames: dict[str, PairRename] = Field(default_factory=dict)
     pairs: tuple[str, ...] = ()
     horizons: tuple[Literal["1h", "4h", "1d"], ...] = Field(
         CRYPTO_HORIZONS,  # type: ignore[arg-type]
@@ -301,6 +431,27 @@ class CryptoRunConfig(_Frozen):
     _params = field_validator("model_params")(
         lambda value: _known_keys(value, CRYPTO_MODELS, "model_params")
     )
+    _renames_short = field_validator("pair_renames", mode="before")(pair_rename_targets)
+    _renames = field_validator("pair_renames")(check_pair_renames)
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs_by_new_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        renames: dict[str, PairRename] = info.data.get("pair_renames", {})
+        renamed = sorted({normalise_pair(p) for p in value} & set(renames))
+        if renamed:  # the old name has no candles of its own: its bars are the new pair's
+            new = ", ".join(renames[old].to for old in renamed)
+            raise ValueError(
+                f"pairs: {', '.join(renamed)} renamed by pair_renames: list the new name ({new})"
+            )
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_empty_renames(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if not self.pair_renames:  # a run without renames dumps (and hashes) as before the key
+            dumped.pop("pair_renames", None)
+        return dumped
 
 
 def _crypto_models(value: tuple[str, ...]) -> tuple[str, ...]:

@@ -48,6 +48,13 @@ GAP_COLUMNS: tuple[str, ...] = (
 )
 #: Where each row came from; the loaders add them, `validate_candles` removes them.
 SOURCE_COLUMNS: tuple[str, ...] = ("source_file", "source_row")
+#: The old name of a renamed pair's row ("" for the other rows): the loaders add it only when
+#: pairs are renamed, and the validators then keep the new pair's rows where both series run
+#: (`drop_renamed_overlap`) and remove it.
+RENAMED_FROM = "renamed_from"
+#: Why an old pair's row is dropped where its new pair has rows (not in `CANDLE_DROP_REASONS`:
+#: a report holds the count only when pairs are renamed).
+RENAME_OVERLAP = "rename_overlap"
 
 #: Vendor tags, in order of preference when two vendors give the same (pair, hour).
 VENDOR_PREFERENCE: tuple[str, ...] = ("binance_spot", "cryptodatadownload", "binance_futures_um")
@@ -410,6 +417,67 @@ def vendor_mismatch(a: pd.DataFrame, b: pd.DataFrame, tolerance: float = 0.005) 
     return report
 
 
+def drop_renamed_overlap(
+    frame: pd.DataFrame, report: IntegrityReport, *, time_col: str = "open_time_utc"
+) -> pd.DataFrame:
+    """Where a renamed pair's old series runs into its new one, keep the new one.
+
+    Rows read under an old name (`RENAMED_FROM` not empty) at or after the first row read
+    under the new name (the same ``pair``) are dropped as `RENAME_OVERLAP`, with an issue each
+    (up to the sample size): from its first row on, the new pair's series is the pair's series.
+    The count is recorded even when it is 0, so a report says that renames were applied.
+
+    Parameters
+    ----------
+    frame
+        Rows with ``pair``, ``time_col`` and `RENAMED_FROM` (and optionally the source columns).
+    report
+        Receives the count and the issues.
+    time_col
+        The time column: ``open_time_utc``, ``funding_time_utc`` or ``time_utc``.
+
+    Returns
+    -------
+    DataFrame
+        The rows kept, in their original order.
+
+    Examples
+    --------
+    >>> t = pd.to_datetime(["2024-09-10 02:00", "2024-09-10 03:00", "2024-09-10 03:00"], utc=True)
+    >>> frame = pd.DataFrame({"pair": "POLUSDT", "open_time_utc": t,
+    ...                       "renamed_from": ["MATICUSDT", "MATICUSDT", ""]})
+    >>> report = IntegrityReport()
+    >>> drop_renamed_overlap(frame, report)["renamed_from"].tolist()
+    ['MATICUSDT', '']
+    >>> report.dropped["rename_overlap"]
+    1
+    """
+    renamed_from = frame[RENAMED_FROM].to_numpy(dtype=object)
+    old = renamed_from != ""
+    pairs = frame["pair"].to_numpy(dtype=object)
+    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    overlap = np.zeros(len(frame), dtype=bool)
+    first_new: dict[str, int] = {}
+    for pair in sorted(set(pairs[old].tolist())):  # one pass per renamed pair: a handful
+        new_rows = ~old & (pairs == pair)
+        if new_rows.any():
+            first_new[pair] = int(times[new_rows].min())
+            overlap |= old & (pairs == pair) & (times >= first_new[pair])
+    report.drop(RENAME_OVERLAP, int(overlap.sum()))
+    for i in np.flatnonzero(overlap)[: issue_room(report, RENAME_OVERLAP)]:
+        pair, when = str(pairs[i]), pd.Timestamp(int(times[i]), tz="UTC")
+        report.add_issue(
+            Issue(
+                *_where(frame, int(i)),
+                time_col,
+                RENAME_OVERLAP,
+                f"{renamed_from[i]} {when:%Y-%m-%d %H:%M} dropped: {pair}'s own rows start "
+                f"{pd.Timestamp(first_new[pair], tz='UTC'):%Y-%m-%d %H:%M}",
+            )
+        )
+    return frame.loc[~overlap] if overlap.any() else frame
+
+
 def select_vendor(
     frame: pd.DataFrame,
     report: IntegrityReport,
@@ -640,15 +708,16 @@ def validate_candles(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every candle rule in order and return the normalised table and the gap table.
 
-    Order: `check_bars`, `drop_duplicate_bars`, `drop_zero_volume_bars`, `select_vendor`,
-    `drop_spikes`, `repair_gaps`. Rows removed by the first five leave holes that the gap repair
-    treats like any other missing hour.
+    Order: `check_bars`, `drop_renamed_overlap` (only when the frame has `RENAMED_FROM`),
+    `drop_duplicate_bars`, `drop_zero_volume_bars`, `select_vendor`, `drop_spikes`,
+    `repair_gaps`. Rows removed by the first six leave holes that the gap repair treats like any
+    other missing hour.
 
     Parameters
     ----------
     frame
         Raw candles from the loaders: `CANDLE_COLUMNS` (``repaired`` all False) plus, optionally,
-        ``source_file`` and ``source_row``; in read order.
+        ``source_file``, ``source_row`` and `RENAMED_FROM`; in read order.
     report
         Receives every count and issue; ``rows_kept`` grows by the bars kept from the input.
     on_error, max_repair_bars, preference, tolerance, spike_rule
@@ -662,6 +731,8 @@ def validate_candles(
     """
     out = frame.reset_index(drop=True)
     out = check_bars(out, report, on_error=on_error)
+    if RENAMED_FROM in out.columns:
+        out = drop_renamed_overlap(out, report)
     out = drop_duplicate_bars(out, report)
     out = drop_zero_volume_bars(out, report)
     out = select_vendor(out, report, preference=preference, tolerance=tolerance)
@@ -705,14 +776,16 @@ def validate_funding(
 
     Binance stamps a funding event a few milliseconds after the 8-hour mark; the time is rounded
     to the nearest second (counted as ``repaired["funding_time_rounded"]``). A row without a
-    rate is ``missing_value``; a second event for the same (pair, second) is
-    ``duplicate_funding`` (the first one read is kept; a different rate is an issue).
+    rate is ``missing_value``; with `RENAMED_FROM`, a renamed pair's old events from its new
+    pair's first event on are `RENAME_OVERLAP` (`drop_renamed_overlap`); a second event for the
+    same (pair, second) is ``duplicate_funding`` (the first one read is kept; a different rate is
+    an issue).
 
     Parameters
     ----------
     frame
         ``pair``, ``funding_time_utc`` (parsed, full precision), ``funding_rate`` and optionally
-        the source columns, in read order.
+        the source columns and `RENAMED_FROM`, in read order.
     report
         Receives counts and issues; ``rows_kept`` grows by the rows returned.
     on_error
@@ -737,6 +810,8 @@ def validate_funding(
     rounded = raw.round("1s")
     report.repair("funding_time_rounded", int((rounded != raw).sum()))
     out["funding_time_utc"] = rounded
+    if RENAMED_FROM in out.columns:
+        out = drop_renamed_overlap(out, report, time_col="funding_time_utc").reset_index(drop=True)
     out = _drop_duplicate_events(
         out, report, ["pair", "funding_time_utc"], "funding_rate", "duplicate_funding"
     )
@@ -762,10 +837,14 @@ def validate_open_interest(
 ) -> pd.DataFrame:
     """Drop open-interest rows with a missing or negative value and duplicate snapshots.
 
+    With `RENAMED_FROM`, a renamed pair's old snapshots from its new pair's first snapshot on are
+    then dropped as `RENAME_OVERLAP` (`drop_renamed_overlap`), before duplicates are looked for.
+
     Parameters
     ----------
     frame
-        `OPEN_INTEREST_COLUMNS` (``time_utc`` parsed) and optionally the source columns.
+        `OPEN_INTEREST_COLUMNS` (``time_utc`` parsed) and optionally the source columns and
+        `RENAMED_FROM`.
     report
         Receives counts and issues; ``rows_kept`` grows by the rows returned.
     on_error
@@ -796,6 +875,8 @@ def validate_open_interest(
             report.add_issue(Issue(*_where(out, int(i)), col, reason, _cell(out, int(i), col)))
         out = out.loc[~bad].reset_index(drop=True)
         values = values[~bad]
+    if RENAMED_FROM in out.columns:
+        out = drop_renamed_overlap(out, report, time_col="time_utc").reset_index(drop=True)
     out = _drop_duplicate_events(
         out, report, ["pair", "time_utc"], "open_interest", "duplicate_open_interest"
     )

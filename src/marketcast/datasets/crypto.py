@@ -9,7 +9,7 @@ import io
 import re
 import tarfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,11 +18,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from marketcast.config import QUOTE_ASSETS, PairRename, check_pair_renames, normalise_pair
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
     HOUR_NS,
     OPEN_INTEREST_COLUMNS,
+    RENAMED_FROM,
     CandleReport,
     empty_candles,
     empty_gaps,
@@ -68,11 +70,6 @@ BINANCE_VISION_KLINE_COLUMNS: tuple[str, ...] = (
     "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 )  # fmt: skip
 
-#: Quote assets recognised at the end of a pair name in a file name (longest first).
-QUOTE_ASSETS: tuple[str, ...] = (
-    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "TRY", "BTC", "ETH", "BNB", "DAI",
-)  # fmt: skip
-
 # Unix timestamps: below 1e11 they are seconds (1e11 s is the year 5138), below 1e14
 # milliseconds, below 1e17 microseconds, else nanoseconds.
 _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
@@ -108,7 +105,6 @@ _VISION_NAME = re.compile(r"^(?P<pair>[A-Za-z0-9]+)-(?P<interval>\d+(?:mo|[smhdw
 _FUTURES_FOLDER_TOKENS = frozenset({"futures", "um"})
 _HEAD_BYTES = 65_536  # enough for the first two lines of any file the loader reads
 _SPOT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_SYMBOL_SPLIT = re.compile(r"[/\-_ ]")
 _NAME_TOKENS = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -358,17 +354,6 @@ def pair_from_name(name: str) -> str | None:
     return None
 
 
-def normalise_pair(symbol: str) -> str:
-    """``"BTC/USDT"``, ``"btc-usdt"``, ``"BTC/USDT:USDT"`` -> ``"BTCUSDT"``.
-
-    Examples
-    --------
-    >>> normalise_pair("BTC/USDT:USDT")
-    'BTCUSDT'
-    """
-    return _SYMBOL_SPLIT.sub("", symbol.split(":", 1)[0].strip()).upper()
-
-
 def list_bundled_pairs() -> list[str]:
     """Return the pairs in the bundled spot set, sorted (e.g. ``["ADAUSDT", ..., "XRPUSDT"]``)."""
     stat = BUNDLED_CRYPTO.stat()
@@ -388,11 +373,13 @@ def load_candles(
     on_error: OnError = "drop",
     max_repair_bars: int = 3,
     pairs: Sequence[str] | None = None,
+    pair_renames: Mapping[str, str | PairRename] | None = None,
 ) -> CandleData:
     """Read hourly candle, funding and open-interest CSVs into normalised, validated tables.
 
     Each file's kind is told from its header (`detect_format`) and its pair from a symbol column
-    or else the file name (`pair_from_name`). Candles then go through
+    or else the file name (`pair_from_name`); a renamed pair's rows take the new name. Candles
+    then go through
     `marketcast.data.candles.validate_candles`: bad bars, duplicates, zero-volume placeholders,
     vendor overlap (checked, then ``binance_spot`` > ``cryptodatadownload`` >
     ``binance_futures_um``), bad-print spikes, and gap repair.
@@ -409,7 +396,13 @@ def load_candles(
     max_repair_bars
         Runs of at most this many missing hours are filled from the previous close.
     pairs
-        Keep only these pairs (any spelling `normalise_pair` accepts); None keeps all.
+        Keep only these pairs (any spelling `normalise_pair` accepts); None keeps all. An old
+        name in ``pair_renames`` asks for the new pair, which holds its bars.
+    pair_renames
+        Old pair -> new pair (or `marketcast.config.PairRename` with ``new_per_old``), checked
+        by `marketcast.config.check_pair_renames`. The old pair's candles, funding and open
+        interest continue the new pair's (in new units); from the new pair's first row on, its
+        own rows win (the old ones are dropped as ``rename_overlap``). None or empty: no rename.
 
     Returns
     -------
@@ -419,15 +412,26 @@ def load_candles(
     ------
     DataError
         A path that does not exist; with ``on_error="raise"``, any bad file or row.
+    ValueError
+        ``pair_renames`` is not a valid set of renames.
     """
+    renames = check_pair_renames(pair_renames or {})  # before reading: a bad rename fails fast
     if paths is None:
         sources = read_archive_csvs(BUNDLED_CRYPTO)
         return load_candle_sources(
-            sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
+            sources,
+            on_error=on_error,
+            max_repair_bars=max_repair_bars,
+            pairs=pairs,
+            pair_renames=renames,
         )
     sources, report_errors = read_csv_sources(paths, raise_on_error=on_error == "raise")
     data = load_candle_sources(
-        sources, on_error=on_error, max_repair_bars=max_repair_bars, pairs=pairs
+        sources,
+        on_error=on_error,
+        max_repair_bars=max_repair_bars,
+        pairs=pairs,
+        pair_renames=renames,
     )
     data.report.errors.extend(e.to_issue() for e in report_errors)
     return data
@@ -439,9 +443,14 @@ def load_candle_sources(
     on_error: OnError = "drop",
     max_repair_bars: int = 3,
     pairs: Sequence[str] | None = None,
+    pair_renames: Mapping[str, str | PairRename] | None = None,
 ) -> CandleData:
     """Like `load_candles`, from in-memory ``(name, bytes)`` sources (files or archive members)."""
+    renames = check_pair_renames(pair_renames or {})
     wanted = None if pairs is None else {normalise_pair(p) for p in pairs}
+    if wanted is not None and renames:  # the new pair holds the old one's bars: read both
+        wanted = {renames[p].to if p in renames else p for p in wanted}
+        wanted |= {old for old, rename in renames.items() if rename.to in wanted}
     report = CandleReport()
     parts: dict[str, list[pd.DataFrame]] = {"candles": [], "funding": [], "open_interest": []}
     for name, data in sources:
@@ -461,6 +470,8 @@ def load_candle_sources(
             selected = frame["pair"].isin(wanted).to_numpy()
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
             frame = frame.loc[selected]
+        if renames:
+            frame = _rename_pairs(frame, kind, renames, name, report)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
@@ -666,6 +677,52 @@ def _read_source(
         columns=[*CANDLE_COLUMNS, "source_file", "source_row"],
     )
     return kind, n_rows, frame_out
+
+
+def _rename_pairs(
+    frame: pd.DataFrame,
+    kind: FileKind,
+    renames: dict[str, PairRename],
+    name: str,
+    report: CandleReport,
+) -> pd.DataFrame:
+    """Give a renamed pair's rows the new name, in new units, with the old name in `RENAMED_FROM`.
+
+    Every frame gets `RENAMED_FROM` ("" where not renamed), so that the validators can tell the
+    old series from the new one (`marketcast.data.candles.drop_renamed_overlap`). Prices are
+    divided and base-asset amounts (volume, open interest) multiplied by ``new_per_old``; quote
+    volumes, trade counts and funding rates stay. Counted in ``repaired["pair_renamed"]`` (and
+    ``repaired["pair_rescaled"]`` where ``new_per_old != 1``), one issue per file and rename.
+    """
+    out = frame.copy()
+    pair = out["pair"].to_numpy(dtype=object, copy=True)
+    renamed_from = np.full(len(out), "", dtype=object)
+    new_per_old = np.ones(len(out))
+    for old, rename in renames.items():
+        rows = pair == old
+        n = int(rows.sum())
+        if not n:
+            continue
+        pair[rows] = rename.to
+        renamed_from[rows] = old
+        new_per_old[rows] = rename.new_per_old
+        report.repair("pair_renamed", n)
+        detail = f"{old} -> {rename.to}: {n} rows"
+        if rename.new_per_old != 1.0:
+            report.repair("pair_rescaled", n)
+            detail += f", {rename.new_per_old:g} new per old"
+        if issue_room(report, "pair_renamed"):
+            report.add_issue(Issue(name, None, "pair", "pair_renamed", detail))
+    if (new_per_old != 1.0).any():
+        if kind in _CANDLE_KINDS:
+            for col in _OHLC:
+                out[col] = out[col].to_numpy(dtype=np.float64) / new_per_old
+            out["volume"] = out["volume"].to_numpy(dtype=np.float64) * new_per_old
+        elif kind == "open_interest":
+            out["open_interest"] = out["open_interest"].to_numpy(dtype=np.float64) * new_per_old
+    out["pair"] = pair
+    out[RENAMED_FROM] = renamed_from
+    return out
 
 
 def _read_csv(

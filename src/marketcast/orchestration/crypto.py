@@ -135,7 +135,11 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     """Steps 1-4 (labels are added per horizon): load, validate, universe, features, regimes."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    data = load_candles(paths or list(config.data.paths) or None, pairs=list(config.pairs) or None)
+    data = load_candles(
+        paths or list(config.data.paths) or None,
+        pairs=list(config.pairs) or None,
+        pair_renames=config.pair_renames,
+    )
     where = ", ".join(paths or list(config.data.paths)) or "the bundle"
     if data.report.errors:
         # a file given and not read is an error, not a quiet skip: `run` trained and promoted

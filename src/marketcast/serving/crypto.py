@@ -19,9 +19,15 @@ from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from marketcast.config import CryptoCosts, CryptoUniverseConfig
+from marketcast.config import (
+    CryptoCosts,
+    CryptoUniverseConfig,
+    PairRename,
+    check_pair_renames,
+    pair_rename_targets,
+)
 from marketcast.costs import CostModel, round_trip_cost_rate
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
@@ -104,6 +110,11 @@ class CryptoSettings(BaseModel):
         default=(), description="candle files or folders at start-up; empty: the bundled set"
     )
     pairs: tuple[str, ...] = Field(default=(), description="pairs to serve; empty: all")
+    pair_renames: dict[str, PairRename] = Field(
+        default_factory=dict,
+        description="old pair -> new pair: the old pair's bars continue the new pair's series "
+        "(docs/crypto-data.md, 'Renamed pairs'); the same as a run's pair_renames",
+    )
     window_bars: int = Field(
         default=24 * 180,
         ge=200,
@@ -126,11 +137,15 @@ class CryptoSettings(BaseModel):
         "rewrite waits until it is also twice the rewritten size",
     )
 
+    _renames_short = field_validator("pair_renames", mode="before")(pair_rename_targets)
+    _renames = field_validator("pair_renames")(check_pair_renames)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CryptoSettings:
         """Read ``MARKETCAST_CRYPTO_CANDLES`` (paths, ``os.pathsep``-separated), ``_PAIRS``
-        (comma-separated), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS``, ``_JOURNAL`` and
-        ``_JOURNAL_MAX_BYTES``.
+        (comma-separated), ``_PAIR_RENAMES`` (``OLD=NEW`` or ``OLD=NEW*RATIO``,
+        comma-separated, e.g. ``MATICUSDT=POLUSDT``), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS``,
+        ``_JOURNAL`` and ``_JOURNAL_MAX_BYTES``.
 
         Examples
         --------
@@ -138,6 +153,9 @@ class CryptoSettings(BaseModel):
         ('BTCUSDT', 'ETHUSDT')
         >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_JOURNAL": "/srv/feed.jsonl"}).journal_path
         '/srv/feed.jsonl'
+        >>> env = {"MARKETCAST_CRYPTO_PAIR_RENAMES": "matic/usdt=POLUSDT"}
+        >>> CryptoSettings.from_env(env).pair_renames
+        {'MATICUSDT': PairRename(to='POLUSDT', new_per_old=1.0)}
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -149,6 +167,8 @@ class CryptoSettings(BaseModel):
             values["pairs"] = tuple(
                 p.strip().upper() for p in env[ENV_PREFIX + "PAIRS"].split(",") if p.strip()
             )
+        if env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip():
+            values["pair_renames"] = _env_renames(env[ENV_PREFIX + "PAIR_RENAMES"])
         for name, variable in (
             ("window_bars", "WINDOW_BARS"),
             ("stale_after_hours", "STALE_AFTER_HOURS"),
@@ -159,6 +179,23 @@ class CryptoSettings(BaseModel):
             if raw:
                 values[name] = raw
         return cls.model_validate(values)
+
+
+def _env_renames(text: str) -> dict[str, dict[str, str]]:
+    """``"MATICUSDT=POLUSDT,BTTUSDT=BTTCUSDT*1000"`` -> the settings' ``pair_renames``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        old, sep, target = item.partition("=")
+        if not sep or not old.strip() or not target.strip():
+            raise ValueError(
+                f"{ENV_PREFIX}PAIR_RENAMES: {item!r} is not OLD=NEW (or OLD=NEW*RATIO), e.g. "
+                "MATICUSDT=POLUSDT"
+            )
+        new, star, ratio = target.partition("*")
+        out[old.strip()] = {"to": new.strip(), **({"new_per_old": ratio.strip()} if star else {})}
+    return out
 
 
 @dataclass(frozen=True)
@@ -311,7 +348,9 @@ class CryptoService:
     # -- state -------------------------------------------------------------------------------
     def _load_candles(self) -> CandleData:
         paths = list(self.settings.candle_paths) or None
-        data = load_candles(paths, pairs=list(self.settings.pairs) or None)
+        data = load_candles(
+            paths, pairs=list(self.settings.pairs) or None, pair_renames=self.settings.pair_renames
+        )
         for error in data.report.errors:  # served without them, but never silently
             log.error(
                 "crypto candles: %s unreadable (%s): its pairs are not served",
