@@ -112,6 +112,12 @@ class IntegrityReport:
     )
     #: column groups read by no rule (e.g. an unknown bookmaker's odds) -> files they were in
     columns_ignored: dict[str, int] = field(default_factory=dict)
+    #: odds column groups in a file's header that are blank in every kept match,
+    #: ``"<file>: <bookmaker> <market> <timing>"`` -> that file's kept matches (none quoted)
+    columns_present_but_empty: dict[str, int] = field(default_factory=dict)
+    #: the same for groups filled in some kept matches only: ``"<file>: <group>"`` -> the kept
+    #: matches whose cells of the group are all blank
+    rows_without_quote: dict[str, int] = field(default_factory=dict)
     errors: list[Issue] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     max_issues: int = DEFAULT_MAX_ISSUES
@@ -137,6 +143,33 @@ class IntegrityReport:
     def ignore_columns(self, group: str) -> None:
         """Count one file holding the column group ``group`` that nothing reads."""
         self.columns_ignored[group] = self.columns_ignored.get(group, 0) + 1
+
+    def count_unquoted(self, file: str, group: str, n_rows: int, n_blank: int) -> None:
+        """Count the kept matches of ``file`` an odds column group in its header leaves blank.
+
+        ``group`` (``"pinnacle 1x2 closing"``) has every price cell blank in ``n_blank`` of the
+        file's ``n_rows`` kept matches. All of them: it is ``columns_present_but_empty``; some:
+        ``rows_without_quote``; none: nothing is recorded.
+
+        Examples
+        --------
+        >>> report = IntegrityReport()
+        >>> report.count_unquoted("E0/2025-2026.csv", "pinnacle 1x2 closing", 380, 380)
+        >>> report.count_unquoted("E0/2025-2026.csv", "pinnacle 1x2 prematch", 380, 12)
+        >>> report.count_unquoted("E0/2025-2026.csv", "b365 1x2 prematch", 380, 0)
+        >>> report.columns_present_but_empty
+        {'E0/2025-2026.csv: pinnacle 1x2 closing': 380}
+        >>> report.rows_without_quote
+        {'E0/2025-2026.csv: pinnacle 1x2 prematch': 12}
+        """
+        key = f"{file}: {group}"
+        if n_rows and n_blank == n_rows:
+            counts = self.columns_present_but_empty
+        elif n_blank:
+            counts = self.rows_without_quote
+        else:
+            return
+        counts[key] = counts.get(key, 0) + int(n_blank)
 
     def add_issue(self, issue: Issue) -> None:
         """Keep ``issue`` in the sample unless the sample is full."""
@@ -170,6 +203,10 @@ class IntegrityReport:
             dropped=_add_counts(self.dropped, other.dropped),
             quotes_dropped=_add_counts(self.quotes_dropped, other.quotes_dropped),
             columns_ignored=_add_counts(self.columns_ignored, other.columns_ignored),
+            columns_present_but_empty=_add_counts(
+                self.columns_present_but_empty, other.columns_present_but_empty
+            ),
+            rows_without_quote=_add_counts(self.rows_without_quote, other.rows_without_quote),
             errors=[*self.errors, *other.errors],
             max_issues=self.max_issues,
         )
@@ -189,6 +226,9 @@ class IntegrityReport:
         >>> report.columns_ignored["PP 1x2 prematch"] = 1
         >>> report.summary("matches")  # doctest: +ELLIPSIS
         '...unparseable_date 10; 1 odds column group no rule reads (columns_ignored)'
+        >>> report.count_unquoted("E0/2025-2026.csv", "pinnacle 1x2 closing", 380, 380)
+        >>> report.summary("matches")  # doctest: +ELLIPSIS
+        '...; 1 odds column group present but empty in 1 file (columns_present_but_empty)'
         """
         text = (
             f"data: {self.rows_kept:,} of {self.rows_read:,} {unit} kept from {self.files_read:,}"
@@ -202,6 +242,14 @@ class IntegrityReport:
             n = len(self.columns_ignored)
             plural = "" if n == 1 else "s"
             text += f"; {n} odds column group{plural} no rule reads (columns_ignored)"
+        if self.columns_present_but_empty:  # the files' names are theirs too: counted only
+            groups = {key.rsplit(": ", 1)[-1] for key in self.columns_present_but_empty}
+            files = {key.rsplit(": ", 1)[0] for key in self.columns_present_but_empty}
+            text += (
+                f"; {len(groups)} odds column group{'' if len(groups) == 1 else 's'} present"
+                f" but empty in {len(files)} file{'' if len(files) == 1 else 's'}"
+                " (columns_present_but_empty)"
+            )
         if self.errors:
             text += f"; {len(self.errors)} unreadable"
         return text
@@ -219,6 +267,8 @@ class IntegrityReport:
             "dropped": dict(self.dropped),
             "quotes_dropped": dict(self.quotes_dropped),
             "columns_ignored": dict(sorted(self.columns_ignored.items())),
+            "columns_present_but_empty": dict(sorted(self.columns_present_but_empty.items())),
+            "rows_without_quote": dict(sorted(self.rows_without_quote.items())),
             "errors": [issue.to_dict() for issue in self.errors],
             "issues": [issue.to_dict() for issue in self.issues],
         }

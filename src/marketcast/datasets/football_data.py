@@ -20,6 +20,7 @@ from marketcast.data.files import gunzipped
 from marketcast.data.validation import (
     OVERROUND_RANGE,
     OVERROUND_RANGE_BEST,
+    QUOTE_ABSENT,
     QUOTE_DROP_REASONS,
     QUOTE_OK,
     DataError,
@@ -1069,6 +1070,9 @@ def _extract_odds(
         present = np.column_stack([column(c)[1] for c in spec.columns])
         bounds = OVERROUND_RANGE_BEST if spec.bookmaker == BEST_ODDS_BOOKMAKER else OVERROUND_RANGE
         codes = quote_drop_codes(values, present, bounds)
+        # a group in the header with no price in some or all rows is reported, not dropped
+        group = f"{spec.bookmaker} {spec.market} {spec.timing}"
+        report.count_unquoted(raw.name, group, n, int((codes == QUOTE_ABSENT).sum()))
         if spec.market == "ah" and spec.line_column is not None:
             line = column(spec.line_column)[0]
             on_grid = np.isclose(line * 4, np.round(line * 4))

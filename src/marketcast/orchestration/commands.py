@@ -301,8 +301,18 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         for reason, count in sorted(report.get(section, {}).items()):
             # a column name comes from the file: print it inert
             table.add_row(_printable(f"{section}: {reason}"), str(count))
+    # odds column groups read but blank (football): per group here, per file below and in --json
+    empty = report.get("columns_present_but_empty", {})
+    for section, by_group in (
+        ("columns_present_but_empty", _per_group(empty, files=True)),
+        ("rows_without_quote", _per_group(report.get("rows_without_quote", {}), files=False)),
+    ):
+        for group, count in sorted(by_group.items()):
+            table.add_row(_printable(f"{section}: {group}"), str(count))
     console = Console()
     console.print(table)
+    for line in _empty_group_lines(empty):
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     issues = report.get("issues", [])
     for issue in issues[:_ISSUES_SHOWN]:
         console.print(f"  {_issue_text(issue)}", markup=False, highlight=False, soft_wrap=True)
@@ -310,6 +320,51 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         console.print(
             f"  ... {len(issues) - _ISSUES_SHOWN} more issues in the sample (--json keeps them)"
         )
+
+
+def _per_group(counts: dict[str, int], *, files: bool) -> dict[str, int]:
+    """``{"<file>: <group>": n}`` summed per group: the files (``files``) or the ``n``s.
+
+    Examples
+    --------
+    >>> counts = {"a.csv: pinnacle 1x2 closing": 380, "b.csv: pinnacle 1x2 closing": 306}
+    >>> _per_group(counts, files=True), _per_group(counts, files=False)
+    ({'pinnacle 1x2 closing': 2}, {'pinnacle 1x2 closing': 686})
+    """
+    out: dict[str, int] = {}
+    for key, n in counts.items():
+        group = key.rsplit(": ", 1)[-1]
+        out[group] = out.get(group, 0) + (1 if files else int(n))
+    return out
+
+
+def _empty_group_lines(counts: dict[str, int]) -> list[str]:
+    """One line per file naming its odds column groups present but empty (escaped).
+
+    The first `_ISSUES_SHOWN` files are listed; ``--json`` keeps them all.
+
+    Examples
+    --------
+    >>> counts = {"E0.csv: pinnacle 1x2 closing": 380, "E0.csv: avg ah closing": 380,
+    ...           "D1.csv: pinnacle 1x2 closing": 306}
+    >>> for line in _empty_group_lines(counts):  # doctest: +ELLIPSIS
+    ...     print(line)
+    D1.csv: columns_present_but_empty (blank in all 306 matches): pinnacle 1x2 closing
+    E0.csv: columns_present_but_empty (blank in all 380 matches): avg ah closing, ...
+    """
+    by_file: dict[str, tuple[int, list[str]]] = {}
+    for key, n in sorted(counts.items()):
+        file, _, group = key.rpartition(": ")
+        by_file.setdefault(file, (int(n), []))[1].append(group)
+    lines = [
+        _printable(
+            f"{file}: columns_present_but_empty (blank in all {n:,} matches): {', '.join(groups)}"
+        )
+        for file, (n, groups) in list(by_file.items())[:_ISSUES_SHOWN]
+    ]
+    if len(by_file) > _ISSUES_SHOWN:
+        lines.append(f"... {len(by_file) - _ISSUES_SHOWN} more files (--json keeps them)")
+    return lines
 
 
 def data_pull_football(
