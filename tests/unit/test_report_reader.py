@@ -228,7 +228,7 @@ def test_every_svg_has_a_title_and_tables_are_labelled() -> None:
     assert "<th>" not in page
     assert page.count("<th ") == page.count('<th scope="col"')
     assert "<caption>Scores and backtest per model</caption>" in page
-    assert "<caption>Ratio to the closing line per league</caption>" in page
+    assert "<caption>Ratio to the closing line per league; test window: " in page
     assert "<script" not in page.lower()
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
         'xmlns:xlink="http://www.w3.org/1999/xlink"', ""

@@ -136,9 +136,11 @@ def test_page_has_every_section(page: str) -> None:
 
 
 def test_per_league_ratios_and_best_model(page: str) -> None:
-    # 1x2, D1: dixon_coles 0.9832 / 0.9597, lightgbm 0.9743 / 0.9597 (the shaded best)
+    # 1x2, D1: dixon_coles 0.9832 / 0.9597, lightgbm 0.9743 / 0.9597 (the shaded best), after
+    # the league's test window (first and last kick-off, test matches)
     assert (
-        '<tr><td>D1</td><td class="num">642</td><td class="num">0.9597</td>'
+        '<tr><td>D1</td><td class="num">2022-08-05</td><td class="num">2024-05-18</td>'
+        '<td class="num">646</td><td class="num">642</td><td class="num">0.9597</td>'
         '<td class="num worse">1.0245</td><td class="num worse best">1.0152</td>'
     ) in page
 
@@ -219,6 +221,27 @@ def test_empty_report_renders_notes() -> None:
     assert "No timings recorded." in page
     assert "No configuration recorded." in page
     assert "<svg" not in page
+
+
+def test_unquoted_odds_groups_are_summed_per_group_on_the_page() -> None:
+    """The bundle has 246 "<file>: <group>" keys in 81 files: one row each flooded the page."""
+    data = {
+        "rows_read": 10,
+        "rows_kept": 10,
+        "rows_without_quote": {
+            "E0/2014-2015.csv: sj 1x2 prematch": 300,
+            "E1/2014-2015.csv: sj 1x2 prematch": 41,
+            "E0/2018-2019.csv: pinnacle 1x2 closing": 2,
+        },
+        "columns_present_but_empty": {"E0/2025-2026.csv: pinnacle 1x2 closing": 380},
+    }
+    page = render_html({"data": data})
+    section = page[page.index('<section id="data">') :]
+    assert "rows without quote (summed over files; per file in report.json)" in section
+    assert '<tr><td>sj 1x2 prematch</td><td class="num">341</td></tr>' in section
+    assert '<tr><td>pinnacle 1x2 closing</td><td class="num">2</td></tr>' in section
+    assert '<tr><td>pinnacle 1x2 closing</td><td class="num">380</td></tr>' in section
+    assert "2014-2015.csv" not in section
 
 
 def test_missing_values_render_as_dashes() -> None:

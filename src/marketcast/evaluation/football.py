@@ -50,13 +50,51 @@ class FootballEvaluation:
 
     n_matches: int
     markets: dict[str, MarketEvaluation] = field(default_factory=dict)
+    #: the walk-forward's test window over every league: see :func:`kickoff_window`
+    test_window: dict[str, Any] = field(default_factory=dict)
+    #: league -> its own test window (each market's ``per_league`` sections carry it too)
+    test_windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_contract_json(self) -> dict[str, Any]:
-        """The stable ``marketcast evaluate football`` JSON (keys never renamed)."""
+        """The stable ``marketcast evaluate football`` JSON (keys never renamed, only added)."""
         return {
             "n_matches": self.n_matches,
+            "test_window": self.test_window,
             "markets": {name: ev.summary for name, ev in self.markets.items()},
         }
+
+
+def kickoff_window(kickoff_utc: pd.Series, mask: np.ndarray) -> dict[str, Any]:
+    """The first and last kick-off (UTC dates, ISO) and the number of the matches in ``mask``.
+
+    Parameters
+    ----------
+    kickoff_utc
+        Kick-off times of every match (tz-aware UTC), aligned with ``mask``.
+    mask
+        Boolean, True for the matches of the window (the walk-forward's test matches).
+
+    Returns
+    -------
+    dict[str, Any]
+        ``{"first_kickoff": "YYYY-MM-DD", "last_kickoff": "YYYY-MM-DD", "n_matches": n}``;
+        both dates are None when no match is in ``mask``.
+
+    Examples
+    --------
+    >>> kickoff = pd.Series(pd.to_datetime(
+    ...     ["2023-05-28 15:30", "2022-08-05 19:00", "2021-05-23 15:00"], utc=True))
+    >>> kickoff_window(kickoff, np.array([True, True, False]))
+    {'first_kickoff': '2022-08-05', 'last_kickoff': '2023-05-28', 'n_matches': 2}
+    """
+    chosen = kickoff_utc[np.asarray(mask, dtype=bool)]
+    if chosen.empty:
+        return {"first_kickoff": None, "last_kickoff": None, "n_matches": 0}
+    return {
+        "first_kickoff": chosen.min().strftime("%Y-%m-%d"),
+        "last_kickoff": chosen.max().strftime("%Y-%m-%d"),
+        "n_matches": len(chosen),
+    }
 
 
 def evaluate_predictions(
@@ -80,9 +118,23 @@ def evaluate_predictions(
     and be a whole or half line. Backtests run on the same matches, at ``bookmaker``'s pre-match
     odds ("best": the best price across bookmakers), exchange prices net of
     ``exchange_commission`` on winnings.
+
+    The result records the test window (first and last kick-off, number of test matches) over
+    every league (``test_window``) and per league (``test_windows``, also in each market's
+    ``per_league`` sections, so a per-league table says which dates its scores cover).
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
-    result = FootballEvaluation(n_matches=int(predictions.test_mask.sum()))
+    kickoff = data.matches["kickoff_utc"].reset_index(drop=True)
+    league_of = data.matches["league"].astype(str).to_numpy()
+    test_mask = np.asarray(predictions.test_mask, dtype=bool)
+    result = FootballEvaluation(
+        n_matches=int(test_mask.sum()),
+        test_window=kickoff_window(kickoff, test_mask),
+        test_windows={
+            league: kickoff_window(kickoff, test_mask & (league_of == league))
+            for league in sorted(set(league_of[test_mask].tolist()))
+        },
+    )
     for market in markets:
         result.markets[market.value] = _evaluate_market(
             data,
@@ -96,6 +148,7 @@ def evaluate_predictions(
             exchange_commission=exchange_commission,
             alpha=alpha,
             min_matches=min_matches,
+            league_windows=result.test_windows,
         )
     return result
 
@@ -143,6 +196,7 @@ def _evaluate_market(
     exchange_commission: float,
     alpha: float,
     min_matches: int,
+    league_windows: dict[str, dict[str, Any]],
 ) -> MarketEvaluation:
     labels_all = market_labels(market, X, y_goals)
     closing_p, closing_line, closing_from = closing_yardstick(data, market, method=demargin_method)
@@ -276,6 +330,8 @@ def _evaluate_market(
             "market": lg_market,
             "ratio_to_closing": lg_ratio,
             "backtest": lg_bt,
+            # the league's whole test window (market-independent); "n" above is what was scored
+            "test_window": league_windows[str(league)],
         }
     reliability = {
         name: _reliability(labels, p, OUTCOMES[market])

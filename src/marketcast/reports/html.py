@@ -32,6 +32,8 @@ YARDSTICK_LABELS: dict[str, str] = {
 }
 _DATA_COUNT_ORDER = ("files_read", "rows_read", "rows_kept", "blank_rows")
 _DATA_TABLE_ORDER = ("dropped", "repaired", "quotes_dropped")
+# integrity counts keyed "<file>: <group>", shown on the page summed per group
+_PER_FILE_GROUPS = frozenset({"columns_present_but_empty", "rows_without_quote"})
 _ISSUE_COLUMN_ORDER = ("file", "row", "field", "reason", "value")
 _MAX_LISTED_ISSUES = 20
 _DASH = "\u2013"
@@ -141,6 +143,11 @@ def _general(value: Any) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+
+
+def _date(value: Any) -> str:
+    """An ISO date (or any text) as given, escaped; a dash when missing or empty."""
+    return _e(value) if isinstance(value, str) and value else _DASH
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -270,6 +277,10 @@ def _header(report: Mapping[str, Any], markets: Sequence[str]) -> str:
     n_matches = _mapping(report.get("evaluation")).get("n_matches")
     if n_matches is not None:
         items.append(("matches evaluated", _count(n_matches)))
+    window = _mapping(_mapping(report.get("evaluation")).get("test_window"))
+    if window:
+        first, last = _date(window.get("first_kickoff")), _date(window.get("last_kickoff"))
+        items.append(("test window (kick-off, UTC)", f"{first} to {last}"))
     meta = "\n".join(f"<dt>{_e(label)}</dt><dd>{value}</dd>" for label, value in items)
     links = [(f"market-{_slug(m)}", MARKET_TITLES.get(m, m)) for m in markets]
     links += [("data", "Data integrity"), ("timings", "Timings"), ("config", "Configuration")]
@@ -594,7 +605,12 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
         name for r in ratios.values() for name in r if name not in ("closing", "prematch")
     )
     has_prematch = any("prematch" in r for r in ratios.values())
-    head: list[tuple[str, bool]] = [("league", False), ("n", True), ("closing log loss", True)]
+    windows = {league: _mapping(s.get("test_window")) for league, s in by_league.items()}
+    has_window = any(windows.values())
+    head: list[tuple[str, bool]] = [("league", False)]
+    if has_window:
+        head += [("first kick-off", True), ("last kick-off", True), ("test matches", True)]
+    head += [("n", True), ("closing log loss", True)]
     head += [(name, True) for name in models]
     if has_prematch:
         head.append(("pre-match line", True))
@@ -610,8 +626,15 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
         model_ratios = [ratios[league].get(name) for name in models]
         finite = [r for r in model_ratios if r is not None]
         best = min(finite) if finite else None
-        cells = [
-            f"<td>{_e(league)}</td>",
+        cells = [f"<td>{_e(league)}</td>"]
+        if has_window:
+            window = windows[league]
+            cells += [
+                f'<td class="num">{_date(window.get("first_kickoff"))}</td>',
+                f'<td class="num">{_date(window.get("last_kickoff"))}</td>',
+                f'<td class="num">{_count(window.get("n_matches"))}</td>',
+            ]
+        cells += [
             f'<td class="num">{_count(n)}</td>',
             f'<td class="num">{_fixed(closing.get("log_loss"))}</td>',
         ]
@@ -619,7 +642,13 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
         if has_prematch:
             cells.append(_ratio_cell(ratios[league].get("prematch")))
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    table = _table(head, rows, "Ratio to the closing line per league")
+    caption = "Ratio to the closing line per league"
+    if has_window:
+        caption += (
+            "; test window: the first and last kick-off (UTC date) and the number of the "
+            "league's walk-forward test matches, of which n were scored in this market"
+        )
+    table = _table(head, rows, caption)
     bar_input = {
         league: {name: ratios[league].get(name) for name in models} for league in by_league
     }
@@ -675,6 +704,21 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         )
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _by_group(counts: Mapping[str, Any]) -> dict[str, float]:
+    """``{"<file>: <group>": n}`` summed per group: the bundle has 246 such keys in 81 files.
+
+    Examples
+    --------
+    >>> _by_group({"E0/a.csv: sj 1x2 prematch": 3, "E1/a.csv: sj 1x2 prematch": 2, "x": 1})
+    {'sj 1x2 prematch': 5.0, 'x': 1.0}
+    """
+    out: dict[str, float] = {}
+    for key, value in counts.items():
+        group = str(key).rsplit(": ", 1)[-1]
+        out[group] = out.get(group, 0.0) + (_real(value) or 0.0)
+    return out
 
 
 def _reason_table(title: str, counts: Mapping[str, Any]) -> str:
@@ -735,7 +779,11 @@ def _data_section(data: Mapping[str, Any]) -> str:
     if rows:
         parts.append(_table((("count", False), ("value", True)), rows))
     for key in _known_first({k for k in data if isinstance(data[k], Mapping)}, _DATA_TABLE_ORDER):
-        parts.append(_reason_table(key.replace("_", " "), data[key]))
+        if key in _PER_FILE_GROUPS:  # "<file>: <group>" keys: one row per group on the page
+            title = f"{key.replace('_', ' ')} (summed over files; per file in report.json)"
+            parts.append(_reason_table(title, _by_group(data[key])))
+        else:
+            parts.append(_reason_table(key.replace("_", " "), data[key]))
     for key in sorted(k for k in data if isinstance(data[k], list | tuple)):
         parts.append(_issue_table(key.replace("_", " "), data[key]))
     parts.append("</section>")
@@ -826,11 +874,12 @@ def _all_model_names(report: Mapping[str, Any]) -> list[str]:
 def render_html(report: Mapping[str, Any]) -> str:
     """Render a run report as one self-contained HTML page.
 
-    The page holds a header (run id, creation time, git sha), then per market a headline
-    table (every model with log loss, ratio to the closing line, RPS, Brier, ECE, n and its
-    backtest: ROI with CI, bets, profit, max drawdown, CLV; the champion marked; the closing
-    and pre-match lines as yardstick rows), the promotion decision, a per-league table and
-    bar chart of the ratio to closing, reliability diagrams and cumulative profit curves;
+    The page holds a header (run id, creation time, git sha, test window), then per market a
+    headline table (every model with log loss, ratio to the closing line, RPS, Brier, ECE, n
+    and its backtest: ROI with CI, bets, profit, max drawdown, CLV; the champion marked; the
+    closing and pre-match lines as yardstick rows), the promotion decision, a per-league table
+    (each league's test window: first and last kick-off and test matches) and bar chart of
+    the ratio to closing, reliability diagrams and cumulative profit curves;
     then the data-integrity summary, timings and the configuration. All text is escaped;
     CSS and SVG are inline and there is no script or external URL. Missing sections render
     as short notes. The output depends only on the report's content, not on dict order.
