@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ from marketcast.serving.schemas import (
 from marketcast.serving.settings import ServingSettings
 
 MARKETS = ("1x2", "ou25", "ah")
+#: Where the fake's listed teams last played; Arsenal, Chelsea and made-up teams are not listed,
+#: so no league check applies to them.
+TEAM_LEAGUES = {"Barcelona": "SP1", "Reading": "E1", "Bayern": "D1", "Dortmund": "D1"}
 REGISTERED = {"market": ("v1", "v2", "v3"), "dixon_coles": ("20250101T000000Z-0a1b2c3d",)}
 
 
@@ -51,7 +54,8 @@ class FakeService:
     """Deterministic stand-in for ``ChampionService``.
 
     Probabilities are the multiplicatively de-margined 1X2 odds; E0 goes the edge path, D1 the
-    cloud path; a team called ``"Nobody"`` is unknown. ``reload()`` installs a new immutable
+    cloud path; a team called ``"Nobody"`` is unknown, and the teams of ``TEAM_LEAGUES`` last
+    played in the league given there. ``reload()`` installs a new immutable
     snapshot with the next version number in one assignment, so a forecast reads one snapshot.
     """
 
@@ -70,6 +74,10 @@ class FakeService:
     @property
     def known_leagues(self) -> frozenset[str]:
         return frozenset({"E0", "D1"})
+
+    @property
+    def team_leagues(self) -> Mapping[str, str]:
+        return TEAM_LEAGUES
 
     @property
     def snapshot_id(self) -> str:

@@ -107,6 +107,8 @@ class FeatureState:
     away_side: dict[str, dict[str, float]]
     league_side: dict[str, dict[str, float]]
     last_kickoff_utc: dict[str, str]
+    #: the league each team last played in (of its latest home match; of its latest away match
+    #: for a team never at home): the serving check of a fixture's league reads its country
     team_league: dict[str, str]
 
     @property
@@ -376,6 +378,27 @@ def unknown_league_message(league: str, known: Iterable[str]) -> str:
     same = [name for name in names if name.casefold() == wanted]
     hint = f"; did you mean {same[0]!r}? (codes are case-sensitive)" if same else ""
     return f"unknown league {league!r}; the champions know {', '.join(names)}{hint}"
+
+
+#: League codes whose country is not their letters: the National League (Conference) is English.
+_COUNTRY_OF_CODE = {"EC": "E"}
+
+
+@functools.lru_cache(maxsize=256)
+def league_country(league: str) -> str:
+    """The country of a football-data.co.uk league code: the code without its division digits.
+
+    Teams move only between the divisions of one country (promotion and relegation), so two
+    codes of one country are the leagues a team may go between. A code with one league per
+    country (``ARG``, ``USA``) is its own country.
+
+    Examples
+    --------
+    >>> [league_country(code) for code in ("E0", "E1", "EC", "SP2", "SC0", "D1", "N1", "USA")]
+    ['E', 'E', 'E', 'SP', 'SC', 'D', 'N', 'USA']
+    """
+    letters = league.rstrip("0123456789") or league
+    return _COUNTRY_OF_CODE.get(letters, letters)
 
 
 def _unknown_team_message(team: str, known: Mapping[str, Any]) -> str:

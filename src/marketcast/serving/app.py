@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn, cast
 
 from fastapi import FastAPI, HTTPException, Request, Security
@@ -21,7 +22,12 @@ from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
 from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
-from marketcast.serving.protocol import FixtureError, ForecastService, UnknownLeagueError
+from marketcast.serving.protocol import (
+    FixtureError,
+    ForecastService,
+    TeamLeagueMismatchError,
+    UnknownLeagueError,
+)
 from marketcast.serving.schemas import (
     API_VERSION,
     BatchIn,
@@ -41,7 +47,14 @@ logger = logging.getLogger(__name__)
 OPENAPI_URL = "/v1/openapi.json"
 
 _Responses = dict[int | str, dict[str, Any]]
-_ERROR_422: _Responses = {422: {"description": "invalid fixture, unknown league or unknown team"}}
+_ERROR_422: _Responses = {
+    422: {
+        "description": (
+            "invalid fixture, unknown league or unknown team, or a team that last played in "
+            "another country's league"
+        )
+    }
+}
 _ERROR_503: _Responses = {503: {"description": "champions not loaded yet"}}
 _ADMIN_ERRORS: _Responses = {
     401: {"description": "missing or malformed bearer token"},
@@ -140,12 +153,14 @@ def create_app(
     app.state.cache = cache
 
     def look_up(fixtures: Sequence[FixtureIn], *, batch: bool) -> _Pending:
-        """Check readiness and leagues, then answer what the cache can (cheap, never blocks)."""
+        """Check readiness, leagues and the teams' countries, then answer what the cache can
+        (cheap, never blocks)."""
         if not service.ready:
             raise HTTPException(503, "champions not loaded yet", headers={"Retry-After": "1"})
         try:
             UnknownLeagueError.check(fixtures, service.known_leagues)
-        except UnknownLeagueError as error:
+            TeamLeagueMismatchError.check(fixtures, service.team_leagues)
+        except (UnknownLeagueError, TeamLeagueMismatchError) as error:
             _fixture_error(error, fixtures, range(len(fixtures)), batch=batch)
         pending = _Pending(service.snapshot_id, [None] * len(fixtures), [], [])
         if not cache.enabled:
@@ -365,7 +380,7 @@ def _fixture_error(
     else:
         teams = ", ".join(f"{f.home!r} v {f.away!r}" for f in forecast)
         message = f"{message} (fixtures: {teams})"
-    if exc.error_type not in ("unknown_team", "unknown_league"):
+    if exc.error_type not in ("unknown_team", "unknown_league", "team_league_mismatch"):
         message = f"cannot forecast: {message}"
     detail: dict[str, Any] = {
         "type": exc.error_type,
@@ -375,6 +390,8 @@ def _fixture_error(
     }
     if isinstance(exc, UnknownLeagueError):
         detail["ctx"] = {"known_leagues": list(exc.known_leagues)}
+    elif isinstance(exc, TeamLeagueMismatchError):
+        detail["ctx"] = {"league": exc.league, "team_league": exc.team_league}
     raise HTTPException(422, detail=[detail]) from exc
 
 
@@ -426,6 +443,7 @@ class _NoChampions:
 
     ready = False
     known_leagues: frozenset[str] = frozenset()
+    team_leagues: Mapping[str, str] = MappingProxyType({})
     snapshot_id = "none"
 
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from marketcast.features.football_state import unknown_league_message
+from marketcast.features.football_state import league_country, unknown_league_message
 from marketcast.serving.schemas import DoNotTradeRow, FixtureIn, ForecastOut, RankingRow
 
 
@@ -25,6 +25,13 @@ class ForecastService(Protocol):
     @property
     def known_leagues(self) -> frozenset[str]:
         """Leagues the loaded champions were trained on (others are a 422)."""
+        ...
+
+    @property
+    def team_leagues(self) -> Mapping[str, str]:
+        """The league each known team last played in: a fixture filed under a league of another
+        country is a 422 (:meth:`TeamLeagueMismatchError.check`); a team not listed is not
+        checked."""
         ...
 
     @property
@@ -141,6 +148,62 @@ class UnknownLeagueError(FixtureError):
         for index, fixture in enumerate(fixtures):
             if fixture.league not in known_leagues:
                 raise cls(fixture.league, known_leagues, index=index)
+
+
+class TeamLeagueMismatchError(FixtureError):
+    """A team filed under a league of another country than the league it last played in.
+
+    Promotion and relegation move a team between divisions of one country (E1 to E0, SP2 to
+    SP1), never across countries: Barcelona in an E0 fixture is a fixture filed under the wrong
+    league, and forecasting it would mix two leagues' features. ``field`` is the side and
+    ``value`` the team; ``team_league`` is where the team last played, ``league`` the fixture's.
+    The HTTP app answers it as its ``team_league_mismatch`` 422.
+    """
+
+    error_type = "team_league_mismatch"
+
+    def __init__(self, *, index: int, side: str, team: str, team_league: str, league: str) -> None:
+        country, team_country = league_country(league), league_country(team_league)
+        super().__init__(
+            f"fixture {index}: {side} team {team!r} last played in {team_league} (country "
+            f"{team_country}), not in a league of {league}'s country ({country}); teams move "
+            "only between the divisions of one country, so check the fixture's league",
+            index=index,
+            field=side,
+            value=team,
+        )
+        self.team_league = team_league
+        self.league = league
+
+    @property
+    def side(self) -> str:
+        return str(self.field)
+
+    @property
+    def team(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def check(cls, fixtures: Sequence[FixtureIn], team_leagues: Mapping[str, str]) -> None:
+        """Raise for the first fixture with a team whose last league (``team_leagues``) is of
+        another country than the fixture's league (home before away); a team not in
+        ``team_leagues`` is left to the service's unknown-team check.
+
+        Like :meth:`UnknownLeagueError.check`, the HTTP app runs it before its cache and the
+        service before forecasting (both after the league check), so the two answer alike.
+        """
+        for index, fixture in enumerate(fixtures):
+            country = league_country(fixture.league)
+            for side, team in (("home", fixture.home), ("away", fixture.away)):
+                team_league = team_leagues.get(team)
+                if team_league is not None and league_country(team_league) != country:
+                    raise cls(
+                        index=index,
+                        side=side,
+                        team=team,
+                        team_league=team_league,
+                        league=fixture.league,
+                    )
 
 
 class KickoffTooEarlyError(FixtureError):

@@ -8,7 +8,7 @@ import logging
 import math
 import numbers
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from marketcast.registry.store import RegistryError
 from marketcast.serving.explain import LLMExplainer, template_explanation
 from marketcast.serving.protocol import (
     KickoffTooEarlyError,
+    TeamLeagueMismatchError,
     UnknownLeagueError,
     UnknownTeamError,
 )
@@ -79,6 +80,11 @@ class Snapshot:
     def leagues(self) -> frozenset[str]:
         champion = self.champions.get(MarketKind.ONE_X_TWO.value)
         return champion.state.leagues if champion else frozenset()
+
+    @property
+    def team_leagues(self) -> Mapping[str, str]:
+        champion = self.champions.get(MarketKind.ONE_X_TWO.value)
+        return champion.state.team_league if champion else {}
 
 
 @dataclass
@@ -188,6 +194,11 @@ class ChampionService:
     def known_leagues(self) -> frozenset[str]:
         snap = self._snapshot
         return snap.leagues if snap else frozenset()
+
+    @property
+    def team_leagues(self) -> Mapping[str, str]:
+        snap = self._snapshot
+        return snap.team_leagues if snap else {}
 
     @property
     def snapshot_id(self) -> str:
@@ -321,6 +332,10 @@ class ChampionService:
         UnknownLeagueError
             For the first fixture of a league the champion was not trained on, checked over
             the whole list first, as the HTTP app does.
+        TeamLeagueMismatchError
+            For the first fixture with a team that last played in another country's league
+            (E0 v a SP1 team; E1 to E0 is a promotion and is answered), checked next over the
+            whole list, as the HTTP app does.
         UnknownTeamError, KickoffTooEarlyError
             For the earliest fixture with an unknown team or a kick-off inside the data.
         LookupError
@@ -333,6 +348,7 @@ class ChampionService:
         if champion is None:
             raise LookupError(no_champion_reason(self.registry))
         UnknownLeagueError.check(fixtures, champion.state.leagues)
+        TeamLeagueMismatchError.check(fixtures, champion.state.team_league)
         raw = [_fixture_dict(f) for f in fixtures]
         too_early = _first_too_early(fixtures, champion.state.as_of_utc)
         try:  # the error reported is the one at the earliest position
