@@ -542,6 +542,11 @@ def test_an_early_cut_file_or_a_gap_is_not_a_delisting() -> None:
     assert not labels["delisting_exit"].any()
     assert labels.loc[cut["pair"] == "BBBUSDT", "forward_return"].iloc[-5:].isna().all()
     assert forward_returns(cut, 4, delisting_bars=10)["delisting_exit"].sum() == 4
+    # spot files to 2022 and futures files from 2025 in one folder: the spot set's end is the
+    # end of a dataset, not a delisting of the pairs that have no futures file
+    later = synthetic_candles(["AAAUSDT"], 100, start="2025-01-01", seed=1)
+    mixed = pd.concat([candles, later], ignore_index=True)
+    assert not forward_returns(mixed, 4)["delisting_exit"].any()
     # a gap the pair comes back from is not its end: an exit inside it gives NaN
     gap = candles.drop(index=candles.index[b][30:40]).reset_index(drop=True)
     assert not forward_returns(gap, 4)["delisting_exit"].any()

@@ -49,8 +49,8 @@ def forward_returns(
     entered at the open of the bar opening at ``t + (1 + latency_bars) h`` and closed at the
     open of the bar opening ``horizon_bars`` hours later; the label resolves then.
 
-    **Delistings.** A pair whose bars stop while the data goes on (its last bar opens at least
-    ``delisting_bars`` bars before the last bar of any pair) was delisted or halted for good:
+    **Delistings.** A pair whose bars stop while the market goes on (other pairs have bars in
+    each of the ``delisting_bars`` hours after its last bar) was delisted or halted for good:
     a position held into its end is closed at the last traded price, the close of its last
     bar, and the label resolves at that bar's close. Without this the return of the final
     holding period, often a crash, was NaN and the backtest booked the position flat from its
@@ -70,9 +70,10 @@ def forward_returns(
     latency_bars
         Bars between the decision and the entry (>= 0).
     delisting_bars
-        Bars (>= 1) that a pair's last bar must precede the data's last bar by to count as a
-        delisting (default a day: a file merely cut a few hours earlier than the others is
-        not one). None never exits at a delisting; nor does a frame without ``close``.
+        Hours (>= 1) after a pair's last bar in each of which another pair must have a bar for
+        its end to be a delisting (default a day: a file merely cut a few hours earlier than
+        the others is not one, nor is the end of one dataset where another, years later,
+        begins). None never exits at a delisting; nor does a frame without ``close``.
 
     Returns
     -------
@@ -173,9 +174,9 @@ def _delisting_exits(
     """Rows held into a delisting, and the row position of each row's pair's last bar.
 
     A row is held into a delisting when its entry bar exists, its exit bar (``exit_bars``
-    after the row's) would open after its pair's last bar, and that last bar opens
-    ``delisting_bars`` or more bars before the data's last bar (any pair): the exchange went
-    on, the pair did not.
+    after the row's) would open after its pair's last bar, and other pairs have bars in each
+    of the ``delisting_bars`` hours after that last bar: the exchange went on, the pair did
+    not. (An exchange outage inside those hours hides a delisting: its labels stay NaN.)
     """
     hours = keys % np.int64(1 << 32)
     n_pairs = int(codes.max()) + 1
@@ -184,7 +185,10 @@ def _delisting_exits(
     is_last = hours == last_hour[codes]
     last_pos = np.zeros(n_pairs, dtype=np.intp)
     last_pos[codes[is_last]] = np.flatnonzero(is_last)
-    gone = last_hour <= hours.max() - delisting_bars  # (n_pairs,)
+    traded = np.unique(hours)  # the hours in which any pair has a bar, sorted
+    covered = np.searchsorted(traded, last_hour + delisting_bars, side="right")
+    covered -= np.searchsorted(traded, last_hour, side="right")
+    gone = covered == delisting_bars  # (n_pairs,): a bar of some pair in each following hour
     after_end = hours + exit_bars > last_hour[codes]  # the exit bar would come after the last
     delisted = (entry_pos >= 0) & after_end & gone[codes]
     return delisted, last_pos[codes]
