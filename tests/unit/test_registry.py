@@ -503,3 +503,92 @@ def test_promotions_from_several_processes_keep_every_history_entry(tmp_path: Pa
     # every promotion differs from the pointer it replaced (each process alternates its own two
     # versions), so every one but the first pushed an entry onto the history
     assert len(registry.champion_history("football", "e0")) == n_processes * times - 1
+
+
+def test_promotions_from_several_threads_on_an_object_store_keep_every_history_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an object store the last writer won: a promotion that read the pointer before another
+    wrote it dropped that promotion from the history. The pointer lock is now a file created
+    exclusively ("xb": S3 If-None-Match, GCS generation 0), shown here on memory://."""
+    import threading
+    import time
+
+    root = f"memory://registry-lock-{uuid.uuid4().hex}"
+    registry = Registry(root, clock=StepClock(START))
+    versions = [register(registry, "elo", files={"params.json": b"%d" % i}) for i in range(8)]
+    read = Registry._read_champion_file
+
+    def slow_read(self: Registry, vertical: str, market: str) -> object:
+        state = read(self, vertical, market)
+        time.sleep(0.002)  # widen the read-modify-write window, as a network round trip does
+        return state
+
+    monkeypatch.setattr(Registry, "_read_champion_file", slow_read)
+    n_threads, times = 4, 10
+
+    def promote(own: list[str]) -> None:
+        mine = Registry(root, clock=StepClock(START))
+        for k in range(times):
+            mine.set_champion("football", "e0", "elo", own[k % 2], f"round {k}")
+
+    threads = [
+        threading.Thread(target=promote, args=(versions[2 * i : 2 * i + 2],))
+        for i in range(n_threads)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(registry.champion_history("football", "e0")) == n_threads * times - 1
+    fs, path = fsspec.core.url_to_fs(root)
+    assert not fs.exists(f"{path}/football/e0/.champion.lock")  # released
+    fs.rm(path, recursive=True)
+
+
+def test_an_object_store_lock_left_by_a_crash_is_broken_and_a_live_one_waited_for(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from marketcast.registry import store
+
+    root = f"memory://registry-stale-{uuid.uuid4().hex}"
+    clock = StepClock(START)
+    registry = Registry(root, clock=clock)
+    version = register(registry, "elo")
+    fs, path = fsspec.core.url_to_fs(root)
+    lock = f"{path}/football/e0/.champion.lock"
+    holder = {"owner": "x", "host": "box-7", "pid": 41, "acquired_utc": START.isoformat()}
+    fs.pipe_file(lock, json.dumps(holder).encode())
+    # a live holder (acquired now): the promotion waits, then names it
+    monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.2)
+    with pytest.raises(RegistryError, match=r"held by box-7 pid 41 since 2026-11-21 23:59:59"):
+        registry.set_champion("football", "e0", "elo", version, "first")
+    assert registry.champion("football", "e0") is None
+    assert fs.exists(lock)  # not ours: left alone
+    # the same lock three minutes later was left by a crash: broken, and the move goes ahead
+    clock.current = START + timedelta(minutes=3)
+    with caplog.at_level("WARNING", logger="marketcast.registry.store"):
+        record = registry.set_champion("football", "e0", "elo", version, "first")
+    assert record.version == version
+    assert "breaking the stale pointer lock" in caplog.text
+    assert "box-7 pid 41" in caplog.text
+    assert not fs.exists(lock)
+    fs.pipe_file(lock, b"not json")  # an unreadable lock is broken too
+    other = register(registry, "elo", files={"params.json": b"2"})
+    assert registry.set_champion("football", "e0", "elo", other, "second").version == other
+    fs.rm(path, recursive=True)
+
+
+def test_a_filesystem_without_exclusive_create_warns_that_the_last_writer_wins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base = f"memory://registry-dir-{uuid.uuid4().hex}"
+    root = f"dir::{base}"
+    registry = Registry(root, clock=StepClock(START))
+    version = register(registry, "elo")
+    with caplog.at_level("WARNING", logger="marketcast.registry.store"):
+        registry.set_champion("football", "e0", "elo", version, "first")
+    assert "cannot create a file exclusively" in caplog.text
+    assert "last writer wins" in caplog.text
+    fs, path = fsspec.core.url_to_fs(base)
+    fs.rm(path, recursive=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
+import socket
 import stat
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -40,8 +43,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHAMPION_FILE = "champion.json"
-#: Held (``flock``) around every read-modify-write of a local market's champion pointer.
+#: Held around every read-modify-write of a market's champion pointer: ``flock`` on a local
+#: root; on an object store, the file's exclusive creation is the lock (`_lease_lock`).
 CHAMPION_LOCK_FILE = ".champion.lock"
+#: fsspec protocols whose ``open(path, "xb")`` creates a file only if it does not exist, in one
+#: request: S3 (s3fs, ``If-None-Match``), Google Cloud Storage (gcsfs, generation 0), Azure
+#: (adlfs) and the in-process memory filesystem. Elsewhere the last writer wins the pointer.
+EXCLUSIVE_CREATE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "memory"})
+#: An object-store pointer lock older than this was left by a crashed holder and is broken: a
+#: move holds it for one read and one write of ``champion.json``.
+CHAMPION_LOCK_STALE = timedelta(minutes=2)
+#: How long a promotion waits for another holder of the object-store lock before giving up.
+CHAMPION_LOCK_WAIT_SECONDS = 30.0
 DECISIONS_DIR = "decisions"
 #: Names a model may not take because the market folder uses them itself.
 RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
@@ -139,6 +152,16 @@ def _short_error(error: ValidationError) -> str:
     return text if len(problems) == 1 else f"{text} (and {len(problems) - 1} more)"
 
 
+def _holder_text(holder: Mapping[str, Any]) -> str:
+    """Who holds a pointer lock, for messages: ``host pid 123 since 2026-...``."""
+    if "unreadable" in holder or holder.get("acquired_utc") is None:
+        return "an unreadable lock file"
+    return (
+        f"{holder.get('host', '?')} pid {holder.get('pid', '?')} since "
+        f"{holder['acquired_utc']:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
 def _pointer_text(pointer: tuple[str, str] | None) -> str:
     return "no champion" if pointer is None else " ".join(pointer)
 
@@ -214,6 +237,8 @@ class Registry:
             raise RegistryError(f"cannot open registry {self.root}: {error}") from error
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS)
         self._root_path = path.rstrip("/") or "/"
         if self._is_local:
             self._root_path = os.path.abspath(self._root_path)
@@ -592,14 +617,31 @@ class Registry:
 
     @contextlib.contextmanager
     def _champion_lock(self, vertical: str, market: str) -> Iterator[None]:
-        """Hold the market's pointer lock: promotions and rollbacks from several processes on
-        one local registry run one at a time, so none reads a pointer another is replacing (one
-        history entry was lost). Object stores have no such lock; there the last writer wins.
+        """Hold the market's pointer lock: promotions and rollbacks from several processes (or
+        hosts, on an object store) run one at a time, so none reads a pointer another is
+        replacing (one history entry was lost). Local roots use ``flock``; object stores that
+        create files exclusively (`EXCLUSIVE_CREATE_PROTOCOLS`) a lease file; on any other
+        filesystem the last writer wins, with a warning.
         """
-        if not self._is_local or fcntl is None:
+        path = self._market_path(vertical, market, CHAMPION_LOCK_FILE)
+        if not self._is_local:
+            if self._exclusive_create:
+                with self._lease_lock(path):
+                    yield
+                return
+            logger.warning(
+                "registry %s: %s cannot create a file exclusively, so concurrent promotions "
+                "of %s/%s are not serialised (the last writer wins the pointer)",
+                self.root,
+                type(self._fs).__name__,
+                vertical,
+                market,
+            )
             yield
             return
-        path = self._market_path(vertical, market, CHAMPION_LOCK_FILE)
+        if fcntl is None:  # pragma: no cover - not POSIX
+            yield
+            return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -607,6 +649,79 @@ class Registry:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _lease_lock(self, path: str) -> Iterator[None]:
+        """Hold an object-store lock: ``path`` created with ``"xb"`` (one request, refused when
+        it exists) and removed on release, if it is still this holder's.
+
+        A lock older than `CHAMPION_LOCK_STALE` (by its own ``acquired_utc`` and this registry's
+        clock), or unreadable, was left by a crashed holder and is broken, with a warning. Two
+        processes breaking the same stale lock at the same instant could both go on: object
+        stores cannot delete a file only if it is unchanged. Waits up to
+        `CHAMPION_LOCK_WAIT_SECONDS` for a live holder, then raises `RegistryError` naming it.
+        """
+        token = uuid.uuid4().hex
+        body = {"owner": token, "host": socket.gethostname(), "pid": os.getpid()}
+        deadline = time.monotonic() + CHAMPION_LOCK_WAIT_SECONDS
+        pause = 0.02
+        self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        while True:
+            stamp = {**body, "acquired_utc": self.now().isoformat()}
+            try:
+                with self._fs.open(path, "xb") as handle:
+                    handle.write(json.dumps(stamp).encode())
+                break
+            except FileExistsError:
+                pass
+            holder = self._lock_holder(path)
+            if holder is None:  # released meanwhile: try again at once
+                continue
+            acquired = holder.get("acquired_utc")
+            if not isinstance(acquired, datetime) or self.now() - acquired > CHAMPION_LOCK_STALE:
+                logger.warning(
+                    "registry %s: breaking the stale pointer lock %s (%s)",
+                    self.root,
+                    path,
+                    _holder_text(holder),
+                )
+                with contextlib.suppress(FileNotFoundError):
+                    self._fs.rm_file(path)
+                continue
+            if time.monotonic() > deadline:
+                raise RegistryError(
+                    f"the champion pointer lock {path} is held by {_holder_text(holder)} for "
+                    f"over {CHAMPION_LOCK_WAIT_SECONDS:g} s; another promotion or rollback is "
+                    f"running (a crashed one's lock is broken after "
+                    f"{CHAMPION_LOCK_STALE.total_seconds():g} s)"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+        try:
+            yield
+        finally:
+            holder = self._lock_holder(path)
+            if holder is not None and holder.get("owner") == token:
+                with contextlib.suppress(FileNotFoundError):
+                    self._fs.rm_file(path)
+
+    def _lock_holder(self, path: str) -> dict[str, Any] | None:
+        """The lock file's JSON (``acquired_utc`` parsed; None when unparseable), or None when
+        there is no lock file."""
+        try:
+            raw = self._read(path, max_bytes=64 * 1024)
+        except FileNotFoundError:
+            return None
+        except _RefusedFile:
+            return {"acquired_utc": None}
+        try:
+            holder = json.loads(raw)
+            holder["acquired_utc"] = datetime.fromisoformat(holder["acquired_utc"])
+            if holder["acquired_utc"].tzinfo is None:
+                raise ValueError("naive time")
+        except (ValueError, TypeError, KeyError):
+            return {"acquired_utc": None, "unreadable": raw[:200].decode(errors="replace")}
+        return dict(holder)
 
     def champion(self, vertical: str, market: str) -> ChampionRecord | None:
         """The current champion of a market, or ``None`` when none was ever set."""
