@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     football.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
     football.add_argument("--start", required=True, help="first kick-off date to predict")
     football.add_argument("--end", help="predict kick-offs before this date")
-    football.add_argument("--markets", default="1x2,ou25,ah", help="comma list: 1x2,ou25,ah")
+    football.add_argument(
+        "--markets", help="comma list: 1x2,ou25,ah (default: the config's, else all three)"
+    )
     football.add_argument(
         "--models",
         help="comma list: market,elo,dixon_coles,lightgbm,neural (default: the config's)",
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     crypto.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
     crypto.add_argument("--start", required=True, help="first decision date to predict")
     crypto.add_argument("--end", help="predict decisions before this date")
-    crypto.add_argument("--horizons", default="1h,4h,1d", help="comma list: 1h,4h,1d")
+    crypto.add_argument(
+        "--horizons", help="comma list: 1h,4h,1d (default: the config's, else all three)"
+    )
     crypto.add_argument(
         "--models",
         help="comma list: flat,momentum,logistic,lightgbm,consensus (default: the config's)",

@@ -195,6 +195,23 @@ def test_the_app_refuses_before_its_cache_and_the_service(
     assert client.post("/v1/forecast", json=promoted).status_code == 200
 
 
+class _ServiceWithoutTeamLeagues(FakeService):
+    """A service written before the check: it has no ``team_leagues``."""
+
+    @property
+    def team_leagues(self) -> Any:
+        raise AttributeError("team_leagues")
+
+
+def test_a_service_without_team_leagues_skips_the_check_instead_of_failing(
+    settings: ServingSettings, fixture_body: dict[str, Any]
+) -> None:
+    """Reading the new attribute turned every forecast of such a service into a 500."""
+    with TestClient(create_app(settings, _ServiceWithoutTeamLeagues())) as client:
+        bad = _body(fixture_body, league="D1", home="Bayern", away="Barcelona")
+        assert client.post("/v1/forecast", json=bad).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("team_league", "league"),
     [

@@ -77,6 +77,18 @@ def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: 
     )
 
 
+def test_evaluate_football_takes_the_configs_markets_without_the_flag(
+    epl_folder: Path, tmp_path: Path
+) -> None:
+    """`--markets` defaulted to all three, so a config's markets were ignored."""
+    config = tmp_path / "football.yaml"
+    config.write_text("markets: [ou25]\nmodels: [market]\n")
+    out = tmp_path / "out.json"
+    args = ["evaluate", "football", "--data", str(epl_folder), "--start", "2022-03-01"]
+    assert main([*args, "--config", str(config), "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())["markets"]) == {"ou25"}
+
+
 def test_a_short_history_evaluates_every_model_at_the_price_at_worst(
     epl_folder: Path, tmp_path: Path
 ) -> None:

@@ -60,6 +60,18 @@ def test_evaluate_crypto_writes_the_contract_json(candle_folder: Path, tmp_path:
         assert logistic["costs"] >= 0
 
 
+def test_evaluate_crypto_takes_the_configs_horizons_without_the_flag(
+    candle_folder: Path, tmp_path: Path
+) -> None:
+    """`--horizons` defaulted to all three, so a config's horizons were ignored (1h ran)."""
+    config = tmp_path / "crypto.yaml"
+    config.write_text("vertical: crypto\nhorizons: [1d]\nmodels: [flat, momentum]\n")
+    out = tmp_path / "crypto.json"
+    args = ["evaluate", "crypto", "--data", str(candle_folder), "--start", "2023-05-01"]
+    assert main([*args, "--config", str(config), "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())["horizons"]) == {"1d"}
+
+
 def test_evaluate_crypto_rejects_an_unknown_horizon(candle_folder: Path, tmp_path: Path) -> None:
     code = main(
         [

@@ -47,8 +47,11 @@ def test_data_check_names_groups_present_but_empty(
     assert "columns_ignored" in report  # the existing keys stay
 
     shown = capsys.readouterr().out
-    assert "columns_present_but_empty: pinnacle 1x2 closing" in shown
-    assert "rows_without_quote: pinnacle 1x2 closing" in shown
+    # matches per group, the unit of the per-file counts and of the report page
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in shown.splitlines()
+            if line.count("│") == 3}  # fmt: skip
+    assert rows["columns_present_but_empty (matches): pinnacle 1x2 closing"] == str(n_empty)
+    assert rows["rows_without_quote (matches): pinnacle 1x2 closing"] == "4"
     per_file = f"{empty}: columns_present_but_empty (blank in all {n_empty} matches): "
     assert per_file + "pinnacle 1x2 closing" in shown
 

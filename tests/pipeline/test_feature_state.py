@@ -143,3 +143,32 @@ def test_unknown_team_and_league_are_named(day_and_state) -> None:
         state.fixture_frame([fixture])
     with pytest.raises(UnknownFixtureError, match="unknown league 'X9'"):
         state.fixture_frame([{**fixture, "home": "Arsenal", "league": "X9"}])
+
+
+def test_a_promoted_teams_league_is_that_of_its_latest_match_home_or_away(
+    bundled: FootballData,
+) -> None:
+    """Nott'm Forest's last home match in the data is in E1 (the bundle's E1 ends in January
+    2021), its latest match an E0 away match on 2022-08-06: it plays in E0. The state said E1
+    (home matches won), so a 422 would have said "last played in E1" and its probe row took
+    E1's league features and season."""
+    m = bundled.matches
+    keep = (
+        m["league"].isin(["E0", "E1"])
+        & m["season"].isin(["2020-2021", "2021-2022", "2022-2023"])
+        & (m["kickoff_utc"] < pd.Timestamp("2022-08-07", tz="UTC"))
+    )
+    matches = m.loc[keep].reset_index(drop=True)
+    data = dataclasses.replace(
+        bundled,
+        matches=matches,
+        odds=bundled.odds[bundled.odds["match_id"].isin(matches["match_id"])],
+    )
+    forest = "Nott'm Forest"
+    last_home = matches.loc[matches["home_team"] == forest].iloc[-1]
+    latest = matches.loc[(matches["home_team"] == forest) | (matches["away_team"] == forest)]
+    latest = latest.sort_values("kickoff_utc").iloc[-1]
+    assert (last_home["league"], latest["league"], latest["away_team"]) == ("E1", "E0", forest)
+    state = build_feature_state(data)
+    assert state.team_league[forest] == "E0"
+    assert state.team_league["Arsenal"] == "E0"

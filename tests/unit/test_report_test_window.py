@@ -116,7 +116,10 @@ def test_page_shows_each_leagues_window_in_the_per_league_table(run_dir: Path) -
         )
         assert page.count(row) == 3
     assert page.count("the number of the league&#x27;s walk-forward test matches") == 3
-    assert "<dt>test window (kick-off, UTC)</dt><dd>2021-08-13 to 2022-05-22</dd>" in page
+    assert (
+        "<dt>test window (kick-off, UTC)</dt><dd>2021-08-13 to 2022-05-22, all leagues "
+        "(each league's below)</dd>"
+    ) in page
 
 
 # --------------------------------------------------------------------------- kickoff_window

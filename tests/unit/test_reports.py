@@ -242,6 +242,9 @@ def test_unquoted_odds_groups_are_summed_per_group_on_the_page() -> None:
     assert '<tr><td>pinnacle 1x2 closing</td><td class="num">2</td></tr>' in section
     assert '<tr><td>pinnacle 1x2 closing</td><td class="num">380</td></tr>' in section
     assert "2014-2015.csv" not in section
+    head = re.findall(r"<th [^>]*>(.*?)</th>", section)
+    assert head.count("odds group") == 2
+    assert head.count("matches") == 2
 
 
 def test_missing_values_render_as_dashes() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -272,6 +273,22 @@ class IntegrityReport:
             "errors": [issue.to_dict() for issue in self.errors],
             "issues": [issue.to_dict() for issue in self.issues],
         }
+
+
+def sum_per_group(counts: Mapping[str, Any]) -> dict[str, int]:
+    """``columns_present_but_empty`` or ``rows_without_quote`` (``{"<file>: <group>": matches}``)
+    summed per group over the files: matches, the unit of the per-file counts.
+
+    Examples
+    --------
+    >>> sum_per_group({"a.csv: pinnacle 1x2 closing": 380, "b.csv: pinnacle 1x2 closing": 306})
+    {'pinnacle 1x2 closing': 686}
+    """
+    out: dict[str, int] = {}
+    for key, n in counts.items():
+        group = str(key).rsplit(": ", 1)[-1]
+        out[group] = out.get(group, 0) + int(n)
+    return out
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:

@@ -107,8 +107,8 @@ class FeatureState:
     away_side: dict[str, dict[str, float]]
     league_side: dict[str, dict[str, float]]
     last_kickoff_utc: dict[str, str]
-    #: the league each team last played in (of its latest home match; of its latest away match
-    #: for a team never at home): the serving check of a fixture's league reads its country
+    #: the league each team last played in (of its latest match, home or away): the probe
+    #: row's league, and the serving check of a fixture's league reads its country
     team_league: dict[str, str]
 
     @property
@@ -275,11 +275,17 @@ def build_feature_state(
     matches = data.matches
     last = matches["kickoff_utc"].max()
     probe_day = last.normalize() + pd.Timedelta(days=1, hours=15)
-    latest = matches.sort_values("kickoff_utc").groupby("home_team")["league"].last()
-    latest_away = matches.sort_values("kickoff_utc").groupby("away_team")["league"].last()
-    team_league: dict[str, str] = {
-        str(k): str(v) for k, v in {**latest_away.to_dict(), **latest.to_dict()}.items()
-    }
+    # each team's league is that of its latest match, home or away: a promoted team's first
+    # away match in its new division moves it there (its latest home match was a division lower)
+    played = pd.concat(
+        [
+            matches[["kickoff_utc", "league"]].assign(team=matches[side].to_numpy())
+            for side in ("home_team", "away_team")
+        ],
+        ignore_index=True,
+    )
+    latest = played.sort_values("kickoff_utc", kind="stable").groupby("team")["league"].last()
+    team_league: dict[str, str] = {str(k): str(v) for k, v in latest.items()}
     teams = sorted(team_league)
     league_season = matches.sort_values("kickoff_utc").groupby("league")["season"].last().to_dict()
 

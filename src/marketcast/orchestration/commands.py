@@ -24,6 +24,7 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
+from marketcast.data.validation import sum_per_group
 from marketcast.datasets.football_data import iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
@@ -301,14 +302,12 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         for reason, count in sorted(report.get(section, {}).items()):
             # a column name comes from the file: print it inert
             table.add_row(_printable(f"{section}: {reason}"), str(count))
-    # odds column groups read but blank (football): per group here, per file below and in --json
+    # odds column groups read but blank (football): matches per group here (as on the report
+    # page), the files below, each file's count in --json
     empty = report.get("columns_present_but_empty", {})
-    for section, by_group in (
-        ("columns_present_but_empty", _per_group(empty, files=True)),
-        ("rows_without_quote", _per_group(report.get("rows_without_quote", {}), files=False)),
-    ):
-        for group, count in sorted(by_group.items()):
-            table.add_row(_printable(f"{section}: {group}"), str(count))
+    for section in ("columns_present_but_empty", "rows_without_quote"):
+        for group, count in sorted(sum_per_group(report.get(section, {})).items()):
+            table.add_row(_printable(f"{section} (matches): {group}"), str(count))
     console = Console()
     console.print(table)
     for line in _empty_group_lines(empty):
@@ -320,22 +319,6 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         console.print(
             f"  ... {len(issues) - _ISSUES_SHOWN} more issues in the sample (--json keeps them)"
         )
-
-
-def _per_group(counts: dict[str, int], *, files: bool) -> dict[str, int]:
-    """``{"<file>: <group>": n}`` summed per group: the files (``files``) or the ``n``s.
-
-    Examples
-    --------
-    >>> counts = {"a.csv: pinnacle 1x2 closing": 380, "b.csv: pinnacle 1x2 closing": 306}
-    >>> _per_group(counts, files=True), _per_group(counts, files=False)
-    ({'pinnacle 1x2 closing': 2}, {'pinnacle 1x2 closing': 686})
-    """
-    out: dict[str, int] = {}
-    for key, n in counts.items():
-        group = key.rsplit(": ", 1)[-1]
-        out[group] = out.get(group, 0) + (1 if files else int(n))
-    return out
 
 
 def _empty_group_lines(counts: dict[str, int]) -> list[str]:

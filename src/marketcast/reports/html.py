@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from marketcast.data.validation import sum_per_group
 from marketcast.reports.plots import (
     MIN_BIN_FORECASTS,
     assign_colors,
@@ -280,7 +281,10 @@ def _header(report: Mapping[str, Any], markets: Sequence[str]) -> str:
     window = _mapping(_mapping(report.get("evaluation")).get("test_window"))
     if window:
         first, last = _date(window.get("first_kickoff")), _date(window.get("last_kickoff"))
-        items.append(("test window (kick-off, UTC)", f"{first} to {last}"))
+        # leagues' windows can be disjoint seasons: this is their span, not one test period
+        items.append(
+            ("test window (kick-off, UTC)", f"{first} to {last}, all leagues (each league's below)")
+        )
     meta = "\n".join(f"<dt>{_e(label)}</dt><dd>{value}</dd>" for label, value in items)
     links = [(f"market-{_slug(m)}", MARKET_TITLES.get(m, m)) for m in markets]
     links += [("data", "Data integrity"), ("timings", "Timings"), ("config", "Configuration")]
@@ -706,27 +710,14 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
     return "\n".join(p for p in parts if p)
 
 
-def _by_group(counts: Mapping[str, Any]) -> dict[str, float]:
-    """``{"<file>: <group>": n}`` summed per group: the bundle has 246 such keys in 81 files.
-
-    Examples
-    --------
-    >>> _by_group({"E0/a.csv: sj 1x2 prematch": 3, "E1/a.csv: sj 1x2 prematch": 2, "x": 1})
-    {'sj 1x2 prematch': 5.0, 'x': 1.0}
-    """
-    out: dict[str, float] = {}
-    for key, value in counts.items():
-        group = str(key).rsplit(": ", 1)[-1]
-        out[group] = out.get(group, 0.0) + (_real(value) or 0.0)
-    return out
-
-
-def _reason_table(title: str, counts: Mapping[str, Any]) -> str:
+def _reason_table(
+    title: str, counts: Mapping[str, Any], head: tuple[str, str] = ("reason", "count")
+) -> str:
     if not counts:
         return f'<h3>{_e(title)}</h3>\n<p class="empty">none</p>'
     keyed = sorted(counts.items(), key=lambda kv: (-(_real(kv[1]) or 0.0), str(kv[0])))
     rows = [f'<tr><td>{_e(k)}</td><td class="num">{_count(v)}</td></tr>' for k, v in keyed]
-    return f"<h3>{_e(title)}</h3>\n" + _table((("reason", False), ("count", True)), rows)
+    return f"<h3>{_e(title)}</h3>\n" + _table(((head[0], False), (head[1], True)), rows)
 
 
 def _issue_table(title: str, issues: Sequence[Any]) -> str:
@@ -781,7 +772,8 @@ def _data_section(data: Mapping[str, Any]) -> str:
     for key in _known_first({k for k in data if isinstance(data[k], Mapping)}, _DATA_TABLE_ORDER):
         if key in _PER_FILE_GROUPS:  # "<file>: <group>" keys: one row per group on the page
             title = f"{key.replace('_', ' ')} (summed over files; per file in report.json)"
-            parts.append(_reason_table(title, _by_group(data[key])))
+            by_group = sum_per_group(data[key])
+            parts.append(_reason_table(title, by_group, head=("odds group", "matches")))
         else:
             parts.append(_reason_table(key.replace("_", " "), data[key]))
     for key in sorted(k for k in data if isinstance(data[k], list | tuple)):

@@ -159,7 +159,8 @@ def create_app(
             raise HTTPException(503, "champions not loaded yet", headers={"Retry-After": "1"})
         try:
             UnknownLeagueError.check(fixtures, service.known_leagues)
-            TeamLeagueMismatchError.check(fixtures, service.team_leagues)
+            # a service written before the check has no team_leagues: it is skipped, not a 500
+            TeamLeagueMismatchError.check(fixtures, getattr(service, "team_leagues", None) or {})
         except (UnknownLeagueError, TeamLeagueMismatchError) as error:
             _fixture_error(error, fixtures, range(len(fixtures)), batch=batch)
         pending = _Pending(service.snapshot_id, [None] * len(fixtures), [], [])

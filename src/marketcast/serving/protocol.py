@@ -31,7 +31,7 @@ class ForecastService(Protocol):
     def team_leagues(self) -> Mapping[str, str]:
         """The league each known team last played in: a fixture filed under a league of another
         country is a 422 (:meth:`TeamLeagueMismatchError.check`); a team not listed is not
-        checked."""
+        checked. The app reads it with ``getattr``: a service without it skips the check."""
         ...
 
     @property
