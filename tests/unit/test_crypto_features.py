@@ -547,6 +547,24 @@ def test_an_early_cut_file_or_a_gap_is_not_a_delisting() -> None:
     later = synthetic_candles(["AAAUSDT"], 100, start="2025-01-01", seed=1)
     mixed = pd.concat([candles, later], ignore_index=True)
     assert not forward_returns(mixed, 4)["delisting_exit"].any()
+    # another vendor's files going on (BTC's perpetual after the spot set) delist no spot pair
+    spot = synthetic_candles(["AAAUSDT", "BBBUSDT", "CCCUSDT"], 100)
+    perp = synthetic_candles(["AAAUSDT"], 60, start="2022-01-05 04:00", seed=2)
+    perp["vendor"] = "binance_futures_um"
+    assert not forward_returns(pd.concat([spot, perp], ignore_index=True), 4)[
+        "delisting_exit"
+    ].any()
+    # nor does one pair's download running a day further than the others'
+    longer = synthetic_candles(["AAAUSDT"], 140, seed=3)
+    rest = synthetic_candles(["BBBUSDT", "CCCUSDT", "DDDUSDT"], 100, seed=4)
+    assert not forward_returns(pd.concat([longer, rest], ignore_index=True), 4)[
+        "delisting_exit"
+    ].any()
+    # while one pair of four stopping as the others go on is a delisting
+    others = synthetic_candles(["BBBUSDT", "CCCUSDT", "DDDUSDT"], 140, seed=4)
+    gone_one = pd.concat([longer.iloc[:100], others], ignore_index=True)
+    flagged = forward_returns(gone_one, 4)["delisting_exit"].to_numpy()
+    assert set(gone_one.loc[flagged, "pair"]) == {"AAAUSDT"}
     # a gap the pair comes back from is not its end: an exit inside it gives NaN
     gap = candles.drop(index=candles.index[b][30:40]).reset_index(drop=True)
     assert not forward_returns(gap, 4)["delisting_exit"].any()

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from marketcast.config import CryptoRunConfig, PairRename, check_pair_renames, load_crypto_config
 from marketcast.data.candles import CANDLE_DROP_REASONS
+from marketcast.data.validation import DataError
 from marketcast.datasets.crypto import CandleData, load_candles
 
 SPOT_HEADER = "date,open,high,low,close,volume,ticker"
@@ -302,10 +304,68 @@ def test_the_server_reads_renames_from_the_environment_and_applies_them(tmp_path
     }
     service = CryptoService(Registry(str(tmp_path / "registry")), settings)
     assert service.snapshot().store.pairs == ("POLUSDT",)
+    variable = "MARKETCAST_CRYPTO_PAIR_RENAMES: "
     for bad, match in (
         ("MATICUSDT", "is not OLD=NEW"),
         ("MATICUSDT=", "is not OLD=NEW"),
         ("MATICUSDT=POLUSDC", "changes the quote asset"),
+        ("MATICUSDT=POLUSDT*abc", "valid number"),  # a raw pydantic error naming no variable
+        ("MATICUSDT=POLUSDT*0", "greater than 0"),
+        ("MATICUSDT=POLUSDT,matic/usdt=XUSDT", "MATICUSDT|matic/usdt is renamed twice"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match=f"^{variable}.*({match})") as caught:
             CryptoSettings.from_env({"MARKETCAST_CRYPTO_PAIR_RENAMES": bad})
+        assert not isinstance(caught.value, ValidationError)
+    with pytest.raises(ValueError, match=r"^MARKETCAST_CRYPTO_WINDOW_BARS: .*200 \(got '5'\)"):
+        CryptoSettings.from_env({"MARKETCAST_CRYPTO_WINDOW_BARS": "5"})
+
+
+# --- renames that cannot be right ---------------------------------------------------------------
+
+
+def test_a_rename_of_a_pair_with_no_rows_is_reported_not_silent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misspelt old name (MATCIUSDT) was accepted and renamed nothing, without a word."""
+    old, new = old_and_new(tmp_path)
+    with caplog.at_level("WARNING", logger="marketcast.datasets.crypto"):
+        data = load_candles([old, new], pair_renames={"MATCIUSDT": "POLUSDT"})
+    assert data.pairs == ["MATICUSDT", "POLUSDT"]
+    issue = next(i for i in data.report.issues if i.reason == "rename_unused")
+    assert (
+        issue.value
+        == "MATCIUSDT -> POLUSDT: no rows of MATCIUSDT were read, so nothing was renamed"
+    )
+    assert "MATCIUSDT -> POLUSDT: no rows" in caplog.text
+    # asking for other pairs only: the rename's files were not read on purpose, no warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="marketcast.datasets.crypto"):
+        load_candles([old], pairs=["MATICUSDT"], pair_renames={"ETHUSDT": "ETHWUSDT"})
+    assert "rename" not in caplog.text
+
+
+def test_a_rename_the_wrong_way_round_is_an_error(tmp_path: Path) -> None:
+    """POLUSDT -> MATICUSDT dropped every POL row as overlap, saying so only in a count."""
+    old, new = old_and_new(tmp_path)
+    expected = (
+        r"POLUSDT -> MATICUSDT, but POLUSDT's rows start 2024-09-13 06:00, not before "
+        r"MATICUSDT's \(2024-09-09 20:00\).*wrong way"
+    )
+    with pytest.raises(DataError, match=expected):
+        load_candles([old, new], pair_renames={"POLUSDT": "MATICUSDT"})
+
+
+def test_placeholder_bars_of_the_new_pair_do_not_start_its_series(tmp_path: Path) -> None:
+    """Zero-volume placeholders (Binance's pre-listing OHLC) under the new name made the
+    overlap start there: real bars of the old pair were dropped and the gap grew."""
+    old, new = old_and_new(tmp_path)
+    lines = new.read_text().splitlines()
+    early = OLD_START + 5 * HOUR  # a placeholder inside MATIC's trading
+    lines.insert(1, f"{early:%Y-%m-%d %H:%M:%S},0.4,0.4,0.4,0.4,0.0,POLUSDT")
+    new.write_text("\n".join(lines) + "\n")
+    data = load_candles([old, new], pair_renames=RENAME)
+    dropped = data.report.dropped
+    assert dropped["rename_overlap"] == 0  # before: MATIC's bars from 01:00 on, 5 of them
+    assert (data.candles["open_time_utc"] < NEW_START).sum() == 10  # MATIC's 10 bars all kept
+    # the placeholder itself goes, as the copy of MATIC's 01:00 bar under the new name
+    assert dropped["zero_volume"] + dropped["conflicting_duplicate"] == 1

@@ -456,13 +456,28 @@ def drop_renamed_overlap(
     old = renamed_from != ""
     pairs = frame["pair"].to_numpy(dtype=object)
     times = frame[time_col].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    # a zero-volume placeholder is not trading (dropped next): it never starts the new series
+    traded = frame["volume"].to_numpy(dtype=np.float64) > 0 if "volume" in frame else True
     overlap = np.zeros(len(frame), dtype=bool)
     first_new: dict[str, int] = {}
     for pair in sorted(set(pairs[old].tolist())):  # one pass per renamed pair: a handful
-        new_rows = ~old & (pairs == pair)
-        if new_rows.any():
-            first_new[pair] = int(times[new_rows].min())
-            overlap |= old & (pairs == pair) & (times >= first_new[pair])
+        new_rows = ~old & (pairs == pair) & traded
+        if not new_rows.any():
+            continue
+        first_new[pair] = int(times[new_rows].min())
+        old_rows = old & (pairs == pair)
+        first_old = int(times[old_rows].min())
+        if first_old >= first_new[pair]:  # every old row would go: the rename is backwards
+            raise DataError(
+                *_where(frame, int(np.flatnonzero(old_rows)[0])),
+                "pair",
+                f"pair_renames: {renamed_from[old_rows][0]} -> {pair}, but "
+                f"{renamed_from[old_rows][0]}'s rows start "
+                f"{pd.Timestamp(first_old, tz='UTC'):%Y-%m-%d %H:%M}, not before {pair}'s "
+                f"({pd.Timestamp(first_new[pair], tz='UTC'):%Y-%m-%d %H:%M}): an old pair's "
+                "history comes first; is the rename the wrong way round?",
+            )
+        overlap |= old_rows & (times >= first_new[pair])
     report.drop(RENAME_OVERLAP, int(overlap.sum()))
     for i in np.flatnonzero(overlap)[: issue_room(report, RENAME_OVERLAP)]:
         pair, when = str(pairs[i]), pd.Timestamp(int(times[i]), tz="UTC")

@@ -6,9 +6,11 @@ import csv
 import functools
 import gzip
 import io
+import logging
 import re
 import tarfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,8 @@ from marketcast.data.files import GZIP_MAGIC
 from marketcast.data.validation import DataError, Issue
 from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
 from marketcast.datasets.football_data import read_csv_sources
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BUNDLED_CRYPTO",
@@ -453,6 +457,7 @@ def load_candle_sources(
         wanted |= {old for old, rename in renames.items() if rename.to in wanted}
     report = CandleReport()
     parts: dict[str, list[pd.DataFrame]] = {"candles": [], "funding": [], "open_interest": []}
+    renamed: Counter[str] = Counter()  # rows read under each old name
     for name, data in sources:
         name_pair = pair_from_name(name)
         if wanted is not None and name_pair is not None and name_pair not in wanted:
@@ -471,11 +476,17 @@ def load_candle_sources(
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
             frame = frame.loc[selected]
         if renames:
+            renamed.update(frame["pair"].loc[frame["pair"].isin(list(renames))].tolist())
             frame = _rename_pairs(frame, kind, renames, name, report)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
 
+    for old, rename in renames.items():
+        if not renamed[old] and (wanted is None or old in wanted):  # misspelt? say so
+            detail = f"{old} -> {rename.to}: no rows of {old} were read, so nothing was renamed"
+            log.warning("pair_renames: %s", detail)
+            report.add_issue(Issue("pair_renames", None, "pair", "rename_unused", detail))
     if parts["candles"]:
         raw = pd.concat(parts["candles"], ignore_index=True)
         candles, gaps = validate_candles(

@@ -49,8 +49,9 @@ def forward_returns(
     entered at the open of the bar opening at ``t + (1 + latency_bars) h`` and closed at the
     open of the bar opening ``horizon_bars`` hours later; the label resolves then.
 
-    **Delistings.** A pair whose bars stop while the market goes on (other pairs have bars in
-    each of the ``delisting_bars`` hours after its last bar) was delisted or halted for good:
+    **Delistings.** A pair whose bars stop while the market goes on (more than half of the
+    other pairs of its vendor that traded in its last hour have bars in each of the
+    ``delisting_bars`` hours after it) was delisted or halted for good:
     a position held into its end is closed at the last traded price, the close of its last
     bar, and the label resolves at that bar's close. Without this the return of the final
     holding period, often a crash, was NaN and the backtest booked the position flat from its
@@ -70,10 +71,12 @@ def forward_returns(
     latency_bars
         Bars between the decision and the entry (>= 0).
     delisting_bars
-        Hours (>= 1) after a pair's last bar in each of which another pair must have a bar for
-        its end to be a delisting (default a day: a file merely cut a few hours earlier than
-        the others is not one, nor is the end of one dataset where another, years later,
-        begins). None never exits at a delisting; nor does a frame without ``close``.
+        Hours (>= 1) after a pair's last bar in each of which most other pairs of its vendor
+        must have a bar for its end to be a delisting (default a day: a file merely cut a few
+        hours earlier than the others is not one, nor is the end of one dataset where another,
+        years later, or another vendor's, begins). The evidence is the pairs in ``candles``:
+        one pair alone is never delisted. None never exits at a delisting; nor does a frame
+        without ``close``.
 
     Returns
     -------
@@ -141,8 +144,13 @@ def forward_returns(
     label_end = open_time + (1 + latency_bars + horizon_bars) * BAR
     delisted = np.zeros(len(candles), dtype=bool)
     if delisting_bars is not None and "close" in candles.columns and len(candles):
+        vendors = (
+            pd.factorize(candles["vendor"], sort=False)[0]
+            if "vendor" in candles.columns
+            else np.zeros(len(candles), dtype=np.intp)
+        )
         delisted, last_pos = _delisting_exits(
-            codes, keys, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
+            codes, keys, vendors, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
         )
         delisted &= ~repaired[np.maximum(entry_pos, 0)]
         exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
@@ -167,6 +175,7 @@ def forward_returns(
 def _delisting_exits(
     codes: npt.NDArray[np.intp],
     keys: npt.NDArray[np.int64],
+    vendors: npt.NDArray[np.intp],
     entry_pos: npt.NDArray[np.intp],
     exit_bars: int,
     delisting_bars: int,
@@ -174,9 +183,12 @@ def _delisting_exits(
     """Rows held into a delisting, and the row position of each row's pair's last bar.
 
     A row is held into a delisting when its entry bar exists, its exit bar (``exit_bars``
-    after the row's) would open after its pair's last bar, and other pairs have bars in each
-    of the ``delisting_bars`` hours after that last bar: the exchange went on, the pair did
-    not. (An exchange outage inside those hours hides a delisting: its labels stay NaN.)
+    after the row's) would open after its pair's last bar, and the market went on without the
+    pair: of the other pairs with a bar of the same vendor in that last hour, more than half
+    have one in each of the ``delisting_bars`` hours after it (new listings count too). So the
+    end of one dataset is no delisting where another market's files (futures after spot) or one
+    pair's longer download go on, and an exchange outage inside those hours hides a delisting
+    (its labels stay NaN).
     """
     hours = keys % np.int64(1 << 32)
     n_pairs = int(codes.max()) + 1
@@ -185,10 +197,18 @@ def _delisting_exits(
     is_last = hours == last_hour[codes]
     last_pos = np.zeros(n_pairs, dtype=np.intp)
     last_pos[codes[is_last]] = np.flatnonzero(is_last)
-    traded = np.unique(hours)  # the hours in which any pair has a bar, sorted
-    covered = np.searchsorted(traded, last_hour + delisting_bars, side="right")
-    covered -= np.searchsorted(traded, last_hour, side="right")
-    gone = covered == delisting_bars  # (n_pairs,): a bar of some pair in each following hour
+    # pairs with a bar per (vendor, hour): one bar per pair and hour, so a count of rows
+    market, n_trading = np.unique(vendors.astype(np.int64) * np.int64(1 << 32) + hours,
+                                  return_counts=True)  # fmt: skip
+    gone = np.zeros(n_pairs, dtype=bool)
+    for pair in range(n_pairs):
+        vendor_key = np.int64(vendors[last_pos[pair]]) * np.int64(1 << 32)
+        wanted = vendor_key + last_hour[pair] + np.arange(delisting_bars + 1, dtype=np.int64)
+        at = np.searchsorted(market, wanted)
+        found = (at < len(market)) & (market[np.minimum(at, len(market) - 1)] == wanted)
+        counts = np.where(found, n_trading[np.minimum(at, len(market) - 1)], 0)
+        others_at_end = counts[0] - 1  # the pair itself traded in its last hour
+        gone[pair] = others_at_end >= 1 and 2 * counts[1:].min() > others_at_end
     after_end = hours + exit_bars > last_hour[codes]  # the exit bar would come after the last
     delisted = (entry_pos >= 0) & after_end & gone[codes]
     return delisted, last_pos[codes]

@@ -19,13 +19,14 @@ from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from marketcast.config import (
     CryptoCosts,
     CryptoUniverseConfig,
     PairRename,
     check_pair_renames,
+    normalise_pair,
     pair_rename_targets,
 )
 from marketcast.costs import CostModel, round_trip_cost_rate
@@ -169,16 +170,33 @@ class CryptoSettings(BaseModel):
             )
         if env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip():
             values["pair_renames"] = _env_renames(env[ENV_PREFIX + "PAIR_RENAMES"])
-        for name, variable in (
-            ("window_bars", "WINDOW_BARS"),
-            ("stale_after_hours", "STALE_AFTER_HOURS"),
-            ("journal_path", "JOURNAL"),
-            ("journal_max_bytes", "JOURNAL_MAX_BYTES"),
-        ):
+        for name, variable in _ENV_VARIABLES.items():
+            if name in ("candle_paths", "pairs", "pair_renames"):
+                continue
             raw = env.get(ENV_PREFIX + variable, "").strip()
             if raw:
                 values[name] = raw
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:  # name the variable, not the settings field
+            first = error.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else ""
+            variable = ENV_PREFIX + _ENV_VARIABLES.get(field, field.upper())
+            raise ValueError(
+                f"{variable}: {first['msg']} (got {env.get(variable, '')!r})"
+            ) from error
+
+
+#: Settings field -> the ``MARKETCAST_CRYPTO_*`` variable that sets it.
+_ENV_VARIABLES = {
+    "candle_paths": "CANDLES",
+    "pairs": "PAIRS",
+    "pair_renames": "PAIR_RENAMES",
+    "window_bars": "WINDOW_BARS",
+    "stale_after_hours": "STALE_AFTER_HOURS",
+    "journal_path": "JOURNAL",
+    "journal_max_bytes": "JOURNAL_MAX_BYTES",
+}
 
 
 def _env_renames(text: str) -> dict[str, dict[str, str]]:
@@ -194,6 +212,8 @@ def _env_renames(text: str) -> dict[str, dict[str, str]]:
                 "MATICUSDT=POLUSDT"
             )
         new, star, ratio = target.partition("*")
+        if normalise_pair(old) in {normalise_pair(seen) for seen in out}:
+            raise ValueError(f"{ENV_PREFIX}PAIR_RENAMES: {old.strip()} is renamed twice")
         out[old.strip()] = {"to": new.strip(), **({"new_per_old": ratio.strip()} if star else {})}
     return out
 
