@@ -172,6 +172,12 @@ def test_a_redenomination_is_put_in_new_units(tmp_path: Path) -> None:
     assert "1000 new per old" in next(
         str(i.value) for i in data.report.issues if i.reason == "pair_renamed"
     )
+    # these files' POL prices are MATIC's (a 1:1 swap): the join jumps 1000x, and says so
+    jump = next(i for i in data.report.issues if i.reason == "rename_price_jump")
+    assert (jump.file, jump.row) == (str(old), 11)  # MATIC's last bar
+    assert "last close 0.000409 (in new units), first open 0.42, 1.03e+03x" in str(jump.value)
+    one_to_one = load_candles([old, new], pair_renames=RENAME).report.issues
+    assert not [i for i in one_to_one if i.reason == "rename_price_jump"]
 
 
 def test_asking_for_a_pair_reads_the_pair_it_was_renamed_from(tmp_path: Path) -> None:
@@ -283,6 +289,8 @@ def test_a_run_prepares_the_renamed_pair_as_one_series(tmp_path: Path) -> None:
     prepared = prepare_crypto(config)
     assert prepared.data.pairs == ["POLUSDT"]
     assert prepared.data.report.repaired["pair_renamed"] == 10
+    summary = prepared.data.report.summary("rows")  # the line run and evaluate print
+    assert "10 rows of renamed pairs joined to the new names (pair_renamed)" in summary
     assert set(prepared.features["pair"]) == {"POLUSDT"}
     plain = prepare_crypto(CryptoRunConfig(data={"paths": [str(old), str(new)]}))  # type: ignore[arg-type]
     assert plain.data.pairs == ["MATICUSDT", "POLUSDT"]

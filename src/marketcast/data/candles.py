@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -12,6 +13,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from marketcast.data.validation import DataError, IntegrityReport, Issue
+
+log = logging.getLogger(__name__)
 
 #: Columns of the normalised candle table, in order (the contract other stages rely on).
 CANDLE_COLUMNS: tuple[str, ...] = (
@@ -478,6 +481,8 @@ def drop_renamed_overlap(
                 "history comes first; is the rename the wrong way round?",
             )
         overlap |= old_rows & (times >= first_new[pair])
+        if "close" in frame and "open" in frame:
+            _check_rename_join(frame, old_rows & ~overlap, new_rows, times, report)
     report.drop(RENAME_OVERLAP, int(overlap.sum()))
     for i in np.flatnonzero(overlap)[: issue_room(report, RENAME_OVERLAP)]:
         pair, when = str(pairs[i]), pd.Timestamp(int(times[i]), tz="UTC")
@@ -491,6 +496,36 @@ def drop_renamed_overlap(
             )
         )
     return frame.loc[~overlap] if overlap.any() else frame
+
+
+#: A renamed pair's first open over its old pair's last close (in new units) outside
+#: ``[1 / RENAME_JUMP, RENAME_JUMP]`` is reported: the ``new_per_old`` ratio is likely wrong.
+RENAME_JUMP = 3.0
+
+
+def _check_rename_join(
+    frame: pd.DataFrame,
+    old_rows: npt.NDArray[np.bool_],
+    new_rows: npt.NDArray[np.bool_],
+    times: npt.NDArray[np.int64],
+    report: IntegrityReport,
+) -> None:
+    """Report (``rename_price_jump`` issue) a price jump across a rename's join."""
+    if not old_rows.any():
+        return
+    last_old = int(np.flatnonzero(old_rows)[np.argmax(times[old_rows])])
+    first_new = int(np.flatnonzero(new_rows)[np.argmin(times[new_rows])])
+    before = float(frame["close"].iloc[last_old])
+    after = float(frame["open"].iloc[first_new])
+    if not (before > 0 and after > 0) or 1 / RENAME_JUMP <= after / before <= RENAME_JUMP:
+        return
+    detail = (
+        f"{frame[RENAMED_FROM].iloc[last_old]} -> {frame['pair'].iloc[first_new]}: last close "
+        f"{before:.6g} (in new units), first open {after:.6g}, {after / before:.3g}x: is "
+        "new_per_old right?"
+    )
+    log.warning("pair_renames: %s", detail)
+    report.add_issue(Issue(*_where(frame, last_old), "close", "rename_price_jump", detail))
 
 
 def select_vendor(

@@ -251,6 +251,9 @@ class IntegrityReport:
                 f" but empty in {len(files)} file{'' if len(files) == 1 else 's'}"
                 " (columns_present_but_empty)"
             )
+        if self.repaired.get("pair_renamed"):  # crypto `pair_renames`: say they were applied
+            text += f"; {self.repaired['pair_renamed']:,} rows of renamed pairs joined to the new"
+            text += " names (pair_renamed)"
         if self.errors:
             text += f"; {len(self.errors)} unreadable"
         return text

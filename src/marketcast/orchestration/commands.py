@@ -98,8 +98,8 @@ def evaluate_crypto(
     The files may hold history and the test period together: every step trains only on bars
     whose labels resolved before it.
     """
+    from marketcast.orchestration.crypto import delisting_lines, prepare_crypto
     from marketcast.orchestration.crypto import evaluate_crypto as _evaluate_crypto
-    from marketcast.orchestration.crypto import prepare_crypto
 
     config = load_crypto_config(config_path)
     updates: dict[str, Any] = {}
@@ -127,6 +127,8 @@ def evaluate_crypto(
             "bars before it to train on, so --start must leave some history in the files)"
         )
     write_json(json_out, {**evaluation.to_contract_json(), "data": report.to_dict()})
+    for line in delisting_lines(evaluation):
+        _console().print(line, markup=False, highlight=False, soft_wrap=True)
     _console().print(
         f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
     )

@@ -1033,8 +1033,32 @@ def print_crypto_summary(
                 _fmt(m.get("n_active_periods"), "{:,.0f}"),
             )
     console.print(table)
+    for line in delisting_lines(evaluation):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     print_decisions(console, decisions or {})
     console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
+
+
+def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:
+    """One terminal line per horizon whose evaluated holdings ran into a pair's delisting.
+
+    Examples
+    --------
+    >>> ev = HorizonEvaluation("1d", {}, {}, "flat", {}, {}, pd.DatetimeIndex([]), [], {}, 1.0,
+    ...     delisting_exits=[{"pair": "LTCUSDT", "periods": 1,
+    ...                       "first_decision_utc": "2024-06-15T00:00:00+00:00"}])
+    >>> print(*delisting_lines(CryptoEvaluation(1, {"1d": ev}, [], [], {})))
+    1d: periods closed at a delisting pair's last price: LTCUSDT 1 from 2024-06-15
+    """
+    out = []
+    for horizon, ev in evaluation.horizons.items():
+        if ev.delisting_exits:
+            pairs = ", ".join(
+                f"{d['pair']} {d['periods']} from {str(d['first_decision_utc'])[:10]}"
+                for d in ev.delisting_exits
+            )
+            out.append(f"{horizon}: periods closed at a delisting pair's last price: {pairs}")
+    return out
 
 
 def _fmt(value: Any, pattern: str) -> str:
