@@ -802,3 +802,23 @@ def test_a_pushed_bar_may_carry_its_time_in_microseconds() -> None:
         for t in (1_735_689_600, 1_735_689_600_000, 1_735_689_600_000_000)
     ]
     assert times == [datetime(2025, 1, 1, tzinfo=UTC)] * 3
+
+
+def test_a_server_joining_pairs_unlike_the_champions_run_warns(
+    crypto_service: CryptoService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A champion trained with one set of pair_renames and served with another read a renamed
+    pair's history differently (POL short of history, MATIC stale), without a word."""
+    renamed = CryptoSettings(
+        candle_paths=crypto_service.settings.candle_paths,
+        pair_renames={"MATICUSDT": "POLUSDT"},  # type: ignore[dict-item]
+    )
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        CryptoService(crypto_service.registry, renamed).reload()
+    assert "was trained with pair_renames {}, but this server joins" in caplog.text
+    assert "'MATICUSDT': {'to': 'POLUSDT', 'new_per_old': 1.0}" in caplog.text
+    caplog.clear()
+    same = CryptoSettings(candle_paths=crypto_service.settings.candle_paths)
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        CryptoService(crypto_service.registry, same).reload()
+    assert "pair_renames" not in caplog.text

@@ -461,6 +461,18 @@ class CryptoService:
         files = self.registry.load_files(VERTICAL, horizon, name, version)
         rebuilt = load_crypto_champion(files)
         manifest = self.registry.manifest(VERTICAL, horizon, name, version)
+        trained = manifest.config.get("pair_renames") or {}
+        served = {old: r.model_dump() for old, r in self.settings.pair_renames.items()}
+        if trained != served:  # a renamed pair's history would be read unlike in training
+            log.warning(
+                "crypto champion %s/%s %s was trained with pair_renames %s, but this server "
+                "joins %s (MARKETCAST_CRYPTO_PAIR_RENAMES): set the variable to the run's",
+                horizon,
+                name,
+                version,
+                trained or "{}",
+                served or "{}",
+            )
         loaded = LoadedCryptoChampion(
             horizon, name, version, rebuilt["spec"], rebuilt["models"], dict(manifest.scores)
         )
