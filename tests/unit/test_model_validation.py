@@ -75,6 +75,32 @@ def test_goals_of_the_wrong_shape_name_the_expected_one(name: str, epl) -> None:
         make_model(name).fit(X, y[:10])
 
 
+@pytest.mark.parametrize("name", ["lightgbm", "neural"])
+@pytest.mark.parametrize(
+    ("column", "what"),
+    [
+        ("home_goals", "is the match's result"),
+        ("FTR", "is the match's result"),
+        ("pin_close_home", "looks like a closing price"),
+        ("avg_closing_draw", "looks like a closing price"),
+    ],
+)
+def test_a_result_or_closing_column_in_x_is_refused(name: str, column: str, what: str, epl) -> None:
+    """Both models take every numeric column: a merged-in result or closing price was learnt
+    from silently (the result is the label; the closing line the yardstick)."""
+    X, y = epl
+    leaky = X.assign(**{column: 1.0})
+    with pytest.raises(ValueError, match=re.escape(f"feature column {column!r} {what}")):
+        make_model(name).fit(leaky, y)
+
+
+def test_the_network_refuses_an_empty_training_frame(epl) -> None:
+    """Zero rows "fitted" base rates of 1/3 and a network that forecast the market."""
+    X, y = epl
+    with pytest.raises(ValueError, match="no training rows"):
+        make_model("neural").fit(X.iloc[:0], y[:0])
+
+
 # -- fitting order -----------------------------------------------------------------------------
 def test_lightgbm_forecasts_do_not_depend_on_the_order_of_simultaneous_kickoffs(epl) -> None:
     """Bagging picks rows by position: matches kicking off together used to keep any order."""

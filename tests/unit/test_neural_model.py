@@ -614,3 +614,28 @@ def test_one_hot_targets_train_exactly_like_index_labels(fitted, split) -> None:
     assert len(soft_grads) == len(index_grads) > 0
     for a, b in zip(soft_grads, index_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_band_without_width_cannot_be_calibrated() -> None:
+    """With shrink 0 every member is the market: the spread is clamped to 1e-6 and the
+    quantile of distance over spread came out as z = 43,039 (a [0, 1] band after a refit)."""
+    p = np.full((50, 3), 1 / 3)
+    reference = p + np.linspace(-0.05, 0.05, 50)[:, None] * np.array([1.0, -0.5, -0.5])
+    with pytest.raises(ValueError, match=r"the band has no width \(median ensemble spread 1e-06\)"):
+        calibrate_band_z(p, np.full((50, 3), 1e-6), reference)
+    assert calibrate_band_z(p, np.full((50, 3), 0.02), reference) > 0
+
+
+def test_a_quantized_network_is_refused_as_an_artifact_with_a_clear_error(
+    fitted: NeuralModel,
+) -> None:
+    """It failed with "'torch.dtype' object has no attribute 'detach'"."""
+    import copy
+
+    from marketcast.training.compress import quantize_dynamic_int8
+
+    model = copy.deepcopy(fitted)
+    model.network_ = quantize_dynamic_int8(model.network_)
+    with pytest.raises(ValueError, match=r"the network holds quantized weights .*save the model"):
+        model.to_artifact()
+    assert "neural_state.pt" in fitted.to_artifact()  # the fp32 model saves as before

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self
 
@@ -149,6 +150,49 @@ def require_fitted(model: Any, attribute: str) -> None:
         raise NotFittedError(
             f"This {type(model).__name__} instance is not fitted yet: call fit first"
         )
+
+
+#: Column names of a match's own result (the normalised table's and football-data.co.uk's).
+OUTCOME_COLUMNS = frozenset(
+    {"home_goals", "away_goals", "result", "fthg", "ftag", "ftr", "hthg", "htag", "htr"}
+)
+_CLOSING_NAME = re.compile(r"(^|[^a-z])clos(e|ing)([^a-z]|$)")
+
+
+def check_no_outcome_columns(X: pd.DataFrame) -> None:
+    """Refuse a feature frame holding a match's result or a closing price.
+
+    Models that take every numeric column as a feature (the network, LightGBM) would learn
+    from them: the result is the label, and the closing line is the yardstick a model is judged
+    against, known only at kick-off. The pipeline's features never carry either; a frame merged
+    by hand may.
+
+    Raises
+    ------
+    ValueError
+        Naming the first such column.
+
+    Examples
+    --------
+    >>> check_no_outcome_columns(pd.DataFrame(columns=["elo_diff", "home_goals_for_ewm"]))
+    >>> check_no_outcome_columns(pd.DataFrame(columns=["elo_diff", "pin_close_home"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: feature column 'pin_close_home' looks like a closing price: ...
+    """
+    for column in X.columns:
+        name = str(column).lower()
+        if name in OUTCOME_COLUMNS:
+            raise ValueError(
+                f"feature column {column!r} is the match's result: drop it from X (pass the "
+                "goals as y)"
+            )
+        if _CLOSING_NAME.search(name):
+            raise ValueError(
+                f"feature column {column!r} looks like a closing price: the closing line is the "
+                "yardstick, known only at kick-off, never a feature (rename it if it is known "
+                "before)"
+            )
 
 
 def check_goals(X: pd.DataFrame, y: Any, *, missing_ok: bool = False) -> np.ndarray:

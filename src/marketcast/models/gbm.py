@@ -24,6 +24,7 @@ from marketcast.models.base import (
     FeatureSource,
     base_rates,
     check_goals,
+    check_no_outcome_columns,
     check_param_ranges,
     closing_in_training_order,
     feature_matrix,
@@ -118,6 +119,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         required with ``target="closing"`` and ignored otherwise.
         """
         self.check_params()
+        check_no_outcome_columns(X)
         check_goals(X, y, missing_ok=True)
         y = np.asarray(y)
         order = _time_order(X)

@@ -31,6 +31,7 @@ from marketcast.models.base import (
     FeatureSource,
     base_rates,
     check_goals,
+    check_no_outcome_columns,
     check_param_ranges,
     closing_in_training_order,
     feature_matrix,
@@ -413,6 +414,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         required with ``target="closing"`` and ignored otherwise.
         """
         self.check_params()
+        if len(X) == 0:  # it "fitted" base rates of 1/3 and forecast the market
+            raise ValueError("no training rows: fit needs at least one match with a result")
+        check_no_outcome_columns(X)
         check_goals(X, y)  # rows named in the caller's order, before sorting
         y = np.asarray(y)
         order = np.argsort(_kickoff_minutes(X), kind="stable")
@@ -924,7 +928,15 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     def to_artifact(self) -> dict[str, bytes]:
         """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled."""
         require_fitted(self, "network_")
-        tensors = {f"net.{k}": v.detach().cpu() for k, v in self.network_.state_dict().items()}
+        state = self.network_.state_dict()
+        packed = [k for k, v in state.items() if not isinstance(v, torch.Tensor) or v.is_quantized]
+        if packed:  # a dynamic-int8 network's packed weights are not plain tensors
+            raise ValueError(
+                f"the network holds quantized weights ({packed[0]}, ...): an artifact stores the "
+                "fp32 network; save the model before quantize_dynamic_int8 and quantize after "
+                "loading, or serve it through ONNX (use_onnx)"
+            )
+        tensors = {f"net.{k}": v.detach().cpu() for k, v in state.items()}
         tensors["history.team"] = torch.from_numpy(self.history_.team)
         tensors["history.kickoff_min"] = torch.from_numpy(self.history_.kickoff_min)
         tensors["history.state"] = torch.from_numpy(self.history_.state)
@@ -1079,6 +1091,13 @@ def calibrate_band_z(
     target
         Wanted coverage over every (row, outcome).
 
+    Raises
+    ------
+    ValueError
+        When the band has no width (median ``band_std`` below `MIN_BAND_STD`): a model whose
+        1X2 ``shrink_`` is 0 forecasts the market with every member, so no z makes its band
+        cover anything, and the quantile of distance / spread would be a meaningless huge z.
+
     Examples
     --------
     >>> p = np.full((4, 1), 0.5); std = np.full((4, 1), 0.125)
@@ -1086,8 +1105,18 @@ def calibrate_band_z(
     2.0
     """
     keep = ~np.isnan(p_reference).any(axis=1)
+    if keep.any() and float(np.median(band_std[keep])) < MIN_BAND_STD:
+        raise ValueError(
+            f"the band has no width (median ensemble spread {np.median(band_std[keep]):.2g}): "
+            "the members agree, as when shrink_ is 0 and the network forecasts the market, so "
+            "no band_z can calibrate it; calibrate a model whose shrink_['1x2'] is above 0"
+        )
     ratio = np.abs(p_reference[keep] - p[keep]) / np.maximum(band_std[keep], 1e-9)
     return float(np.quantile(ratio, target, method="inverted_cdf"))
+
+
+#: An ensemble spread below this (a probability) is no band: `calibrate_band_z` refuses it.
+MIN_BAND_STD = 1e-4
 
 
 def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.ndarray:
