@@ -197,6 +197,8 @@ def test_evaluate_policy_settles_by_hand() -> None:
     assert ev["roi"] == pytest.approx(profit / 6.0, abs=1e-6)
     assert ev["clv"] == pytest.approx(((2.5 * 0.4 - 1) + (2.0 * 0.5 - 1)) / 2, abs=1e-6)
     assert ev["n_bets_without_closing"] == 1
+    # edges under the supervised 0.5: 0.25, 0.0 and -0.15 (a bet no Kelly rule would place)
+    assert ev["n_bets_negative_edge"] == 1
     assert ev["mean_stake"] == pytest.approx(0.02)
     returns = realised_returns(policy, data.odds, data.outcome)
     assert returns[0].tolist() == pytest.approx([0.0, -0.01, -0.02, 0.015, 0.03], abs=1e-6)

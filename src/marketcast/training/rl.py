@@ -740,7 +740,9 @@ def evaluate_policy(
     -------
     dict
         ``roi, n_bets, profit_units, staked_units, clv, n_bets_without_closing, mean_stake``
-        (mean stake fraction per bet), ``bet_rate``, ``log_loss`` (the policy's belief) and
+        (mean stake fraction per bet), ``n_bets_negative_edge`` (bets the supervised model
+        prices below the odds: ``p * odds - 1 < 0``; nothing stops a policy from them, so they
+        are counted), ``bet_rate``, ``log_loss`` (the policy's belief) and
         ``supervised_log_loss``. ROI, CLV and mean stake are NaN without bets.
     """
     policy.eval()
@@ -765,6 +767,7 @@ def evaluate_policy(
     staked = float(stake_units.sum())
     profit = float((stake_units * unit_profit).sum())
     n_bets = len(rows)
+    supervised_edge = data.probs[rows, o].double() * odds_taken - 1.0  # (n_bets,)
     clv = float("nan")
     without_closing = n_bets
     if data.closing_probs is not None and n_bets:
@@ -780,6 +783,7 @@ def evaluate_policy(
         "staked_units": staked,
         "clv": clv,
         "n_bets_without_closing": float(without_closing),
+        "n_bets_negative_edge": float((supervised_edge < 0).sum()),
         "mean_stake": staked / bankroll_units / n_bets if n_bets else float("nan"),
         "bet_rate": n_bets / max(len(data), 1),
         "log_loss": log_loss,
