@@ -292,14 +292,24 @@ def test_start_must_be_an_iso_date(epl_folder: Path, tmp_path: Path, capsys) -> 
     assert not (tmp_path / "x.json").exists()
 
 
-def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) -> None:
+def test_registry_commands_list_show_promote_rollback(
+    epl_folder: Path, tmp_path: Path, capsys
+) -> None:
+    from marketcast.datasets.football_data import load_football
+    from marketcast.features.football import build_features
+    from marketcast.features.football_state import build_feature_state
+    from marketcast.models.factory import make_model
     from marketcast.registry import Registry, build_manifest
 
     root = tmp_path / "reg"
     registry = Registry(str(root))
+    data = load_football([str(epl_folder)])
+    X, y = build_features(data), data.matches[["home_goals", "away_goals"]].to_numpy()
+    state = build_feature_state(data).to_json()
     versions = []
     for name in ("market", "dixon_coles"):
-        files = {"m.json": json.dumps({"name": name}).encode()}
+        # servable versions, as a run registers them: `promote` loads them as a server would
+        files = {**make_model(name).fit(X, y).to_artifact(), "feature_state.json": state}
         manifest = build_manifest(
             model_name=name,
             vertical="football",
@@ -331,6 +341,25 @@ def test_registry_commands_list_show_promote_rollback(tmp_path: Path, capsys) ->
     assert registry.champion("football", "1x2").model_name == "market"
     assert main(["registry", "--root", str(root), "show", "football/1x2/../x"]) == 2
     capsys.readouterr()
+
+    # a version no server can load (no feature state: registered by hand) is refused, as the
+    # server's admin promote refuses it; before, the pointer moved and the next start failed
+    bare_files = {"m.json": b"{}"}
+    bare_manifest = build_manifest(
+        model_name="elo",
+        vertical="football",
+        market="1x2",
+        config={},
+        files=bare_files,
+        data_sha256="d" * 64,
+        features_sha256="f" * 64,
+        training_window=manifest.training_window,
+        scores={},
+    )
+    bare = registry.register("football", "1x2", "elo", bare_files, bare_manifest)
+    assert main(["registry", "--root", str(root), "promote", "football/1x2/elo", bare]) == 2
+    assert "has no feature_state.json: no server could forecast with it" in capsys.readouterr().err
+    assert registry.champion("football", "1x2").model_name == "market"
 
     # a market: its champion, the champions before it and the latest promotion decision
     assert main(["registry", "--root", str(root), "show", "football/ou25"]) == 2
@@ -441,3 +470,37 @@ def test_serve_refuses_a_registry_poll_that_would_spin(
     monkeypatch.setenv("MARKETCAST_REGISTRY_POLL_S", "-1")
     assert main(["serve", "--workers", "2"]) == 2
     assert "MARKETCAST_REGISTRY_POLL_S=-1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MARKETCAST_EDGE_THRESHOLD", "abc", "MARKETCAST_EDGE_THRESHOLD must be"),
+        ("MARKETCAST_STALE_AFTER_DAYS", "-1", "MARKETCAST_STALE_AFTER_DAYS must be"),
+        ("MARKETCAST_LLM_TIMEOUT_S", "0", "MARKETCAST_LLM_TIMEOUT_S must be"),
+        ("MARKETCAST_CRYPTO_WINDOW_BARS", "5", "MARKETCAST_CRYPTO_WINDOW_BARS: "),
+    ],
+)
+def test_serve_checks_every_worker_setting_before_training_or_forking(
+    variable: str, value: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """With --workers 2 a bad setting crash-looped the workers (the supervisor lived on and
+    never served); with an empty registry it first trained for eight minutes."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("MARKETCAST_LLM_BASE_URL", "http://127.0.0.1:9")  # for the timeout check
+    monkeypatch.setenv("MARKETCAST_REGISTRY", str(tmp_path))  # empty: would train first
+    assert main(["serve", "--workers", "2"]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing trained
+
+
+def test_serve_refuses_a_registry_path_that_does_not_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A mistyped MARKETCAST_REGISTRY was taken as an empty registry, created, trained into."""
+    typo = tmp_path / "registy"
+    monkeypatch.setenv("MARKETCAST_REGISTRY", str(typo))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert f"registry {typo} does not exist (MARKETCAST_REGISTRY): fix the path" in err
+    assert not typo.exists()

@@ -126,12 +126,38 @@ def test_a_champion_the_run_did_not_evaluate_stays_untested(tmp_path: Path) -> N
     before = registry.champion("football", "1x2")
     assert before is not None
     assert before.model_name == "market"
+    first = registry.latest_decision("football", "1x2")  # "no champion yet": names the version
+    assert first is not None
+    assert (first.challenger, first.challenger_version) == ("market", before.version)
     run = run_football(_small(tmp_path, ["elo"]), console=_quiet(tmp_path))
     assert registry.champion("football", "1x2") == before
     assert run.champions == {"1x2": "market"}
     reason = run.report["promotion"]["1x2"]["reason"]
     assert reason.startswith(f"market {before.version} stays: this run did not evaluate it")
     assert "(models: elo)" in reason
+
+
+def test_a_narrower_run_leaves_a_champion_serving_more_leagues(tmp_path: Path) -> None:
+    """An E0-only experiment against the production registry "refreshed" the two-league
+    champion with its E0 refit: the server then refused every E1 fixture."""
+    wide = _small(tmp_path, ["market", "elo"])
+    wide = wide.model_copy(update={"data": wide.data.model_copy(update={"leagues": ("E0", "E1")})})
+    run_football(wide, console=_quiet(tmp_path))
+    registry = Registry(str(tmp_path / "registry"))
+    before = registry.champion("football", "1x2")
+    assert before is not None
+    run = run_football(_small(tmp_path, ["market", "elo"]), console=_quiet(tmp_path))
+    assert registry.champion("football", "1x2") == before
+    reason = run.report["promotion"]["1x2"]["reason"]
+    assert reason == (
+        f"{before.model_name} {before.version} stays: it serves E1, which this run did not "
+        "cover (this run: E0), so neither its refit nor a challenger may replace it"
+    )
+    # the same leagues again: refreshed as before
+    run_football(wide, console=_quiet(tmp_path))
+    after = registry.champion("football", "1x2")
+    assert after is not None
+    assert after.version != before.version
 
 
 def test_a_promotion_made_during_the_run_is_not_undone(tmp_path: Path) -> None:

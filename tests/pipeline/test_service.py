@@ -317,6 +317,41 @@ def test_a_second_worker_follows_a_promotion_made_elsewhere(registry: Registry) 
         stop.set()
 
 
+def test_a_reload_that_failed_is_retried_until_it_succeeds(registry: Registry) -> None:
+    """The service recorded the registry's fingerprint before loading: after one failed reload
+    (the new champion unloadable for a moment) the watcher saw no change, and the server kept
+    the old champion for good while the pointer named the new one."""
+    import time
+
+    follower = ChampionService(registry)
+    follower.reload()
+    elo = registry.latest_version("football", "1x2", "elo")
+    assert elo is not None
+    broken = threading.Event()
+    broken.set()
+    load = follower._load
+
+    def flaky(market: str, name: str, version: str) -> Any:
+        if broken.is_set() and name == "elo":
+            raise LookupError(f"{name} {version} has no feature_state.json")
+        return load(market, name, version)
+
+    follower._load = flaky  # type: ignore[method-assign]
+    registry.set_champion("football", "1x2", "elo", elo, "by hand")
+    stop = follower.follow_registry(poll_s=0.05)
+    try:
+        time.sleep(0.5)  # several ticks fail
+        assert follower.snapshot().champions["1x2"].name == "market"
+        broken.clear()  # repaired
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and follower.snapshot().champions["1x2"].name != "elo":
+            time.sleep(0.02)
+        assert follower.snapshot().champions["1x2"].version == elo
+    finally:
+        stop.set()
+        registry.rollback("football", "1x2")
+
+
 def test_gpu_cloud_path_bench_times_both_runtimes(registry: Registry) -> None:
     """``bench/gpu_cloud_path.py`` runs on the CPU too: same forecast, the runtime it names."""
     bench = load_bench("gpu_cloud_path")

@@ -573,7 +573,8 @@ def test_an_object_store_lock_left_by_a_crash_is_broken_and_a_live_one_waited_fo
     assert "breaking the stale pointer lock" in caplog.text
     assert "box-7 pid 41" in caplog.text
     assert not fs.exists(lock)
-    fs.pipe_file(lock, b"not json")  # an unreadable lock is broken too
+    fs.pipe_file(lock, b"not json")  # an unreadable lock is broken too, after a grace period
+    monkeypatch.setattr(store, "UNREADABLE_LOCK_GRACE_SECONDS", 0.05)
     other = register(registry, "elo", files={"params.json": b"2"})
     assert registry.set_champion("football", "e0", "elo", other, "second").version == other
     fs.rm(path, recursive=True)
@@ -592,3 +593,76 @@ def test_a_filesystem_without_exclusive_create_warns_that_the_last_writer_wins(
     assert "last writer wins" in caplog.text
     fs, path = fsspec.core.url_to_fs(base)
     fs.rm(path, recursive=True)
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        {"model_name": "market", "version": "bad/version"},
+        {"model_name": "../market", "version": "20261121T235959Z-0123abcd"},
+    ],
+)
+def test_a_pointer_edited_into_bad_names_is_a_damaged_registry(
+    registry: Registry, current: dict[str, str]
+) -> None:
+    """Valid JSON with a bad version passed the file's own check and failed later, as a raw
+    pydantic error: the CLI printed its dump, a server would not start, the watcher looped."""
+    from marketcast.registry.store import RegistryDamagedError
+
+    version = register(registry)
+    registry.set_champion("football", "e0", "dixon_coles", version, "first")
+    fs, path = fsspec.core.url_to_fs(registry.root)
+    body = {**current, "promoted_utc": "2026-01-01T00:00:00Z", "reason": "x"}
+    fs.pipe_file(f"{path}/football/e0/champion.json", json.dumps(body).encode())
+    with pytest.raises(RegistryDamagedError, match=r"champion file .* is unreadable .*repair or"):
+        registry.champion("football", "e0")
+
+
+def test_an_object_store_lock_being_written_or_stamped_ahead_is_not_broken_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An empty lock (the store shows the file before its body) was broken at once: 8 threads
+    held it together and 7 history entries were lost. A lock stamped in the future (a skewed
+    clock) was never stale."""
+    from marketcast.registry import store
+
+    root = f"memory://registry-grace-{uuid.uuid4().hex}"
+    clock = StepClock(START)
+    registry = Registry(root, clock=clock)
+    version = register(registry, "elo")
+    fs, path = fsspec.core.url_to_fs(root)
+    lock = f"{path}/football/e0/.champion.lock"
+    fs.pipe_file(lock, b"")  # a holder between creating and writing it
+    monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.3)
+    with pytest.raises(RegistryError, match="held by an unreadable lock file"):
+        registry.set_champion("football", "e0", "elo", version, "first")
+    assert fs.exists(lock)  # waited for, not broken (its grace is 5 s)
+    ahead = {"owner": "x", "host": "fast", "pid": 1, "acquired_utc": "2026-11-22T00:30:00+00:00"}
+    fs.pipe_file(lock, json.dumps(ahead).encode())  # 30 minutes ahead of the registry's clock
+    assert registry.set_champion("football", "e0", "elo", version, "first").version == version
+    fs.rm(path, recursive=True)
+
+
+def test_a_local_pointer_lock_held_too_long_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from marketcast.registry import store
+
+    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START))
+    version = register(registry, "elo")
+    monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.2)
+    with open(tmp_path / "registry" / "football" / "e0" / ".champion.lock", "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process's descriptor, as flock sees it
+        with pytest.raises(RegistryError, match=r"held by another process for over 0\.2 s"):
+            registry.set_champion("football", "e0", "elo", version, "first")
+    assert registry.set_champion("football", "e0", "elo", version, "first").version == version
+
+
+def test_a_failed_rollback_leaves_no_folder_behind(tmp_path: Path) -> None:
+    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START))
+    register(registry, "elo")
+    with pytest.raises(RegistryError, match="cannot roll back fotball/e0: it has no champion"):
+        registry.rollback("fotball", "e0")
+    assert not (tmp_path / "registry" / "fotball").exists()

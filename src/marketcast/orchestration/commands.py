@@ -37,7 +37,7 @@ from marketcast.orchestration.football import (
 from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
-from marketcast.registry import Registry
+from marketcast.registry import Registry, RegistryError
 from marketcast.registry.store import manifest_summary
 from marketcast.reports.writer import to_jsonable
 
@@ -293,6 +293,21 @@ def _football_check(football_paths: list[str], given: list[str]) -> dict[str, An
     return report
 
 
+def _check_servable(
+    store: Registry, vertical: str, market: str, model_name: str, version: str
+) -> None:
+    """Load the version as a server would before its pointer moves (as the admin promote does):
+    a version without its feature state was promoted, and the next server start failed."""
+    if vertical == "football":
+        from marketcast.serving.service import load_servable
+
+        load_servable(store, market, model_name, version)
+    elif vertical == "crypto":
+        from marketcast.models.crypto import load_crypto_champion
+
+        load_crypto_champion(store.load_files(vertical, market, model_name, version))
+
+
 def _print_report(report: dict[str, Any], title: str) -> None:
     table = Table(title=title)
     table.add_column("what")
@@ -455,6 +470,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         vertical, market, model_name = _split(parts, 3, name)
         assert version is not None
         store.manifest(vertical, market, model_name, version)  # must exist
+        _check_servable(store, vertical, market, model_name, version)
         store.set_champion(vertical, market, model_name, version, "manual promotion")
         out.print(f"champion of {vertical}/{market}: {model_name} {version}")
         return 0
@@ -478,15 +494,33 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     """
     import uvicorn
 
-    from marketcast.serving.default import build_default_app, registry_poll_seconds
+    from marketcast.serving.crypto import CryptoSettings
+    from marketcast.serving.default import (
+        build_default_app,
+        registry_poll_seconds,
+        service_settings_from_env,
+    )
     from marketcast.serving.http_server import http_protocol
     from marketcast.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
-    registry_poll_seconds(os.environ)  # checked here: with --workers N each worker reads it
+    # Every setting a worker reads is checked here, before any training and before forking:
+    # with --workers N a bad one crash-looped the workers while the supervisor lived on.
+    registry_poll_seconds(os.environ)
+    service_settings_from_env(os.environ)
+    if os.environ.get("MARKETCAST_CRYPTO", "1") != "0":
+        CryptoSettings.from_env(os.environ)
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
+    if os.environ.get("MARKETCAST_REGISTRY", "").strip():
+        try:  # a mistyped path was taken as an empty registry and trained into for minutes
+            Registry(settings.registry).require_root()
+        except RegistryError as exc:
+            raise RegistryError(
+                f"{exc} (MARKETCAST_REGISTRY): fix the path, create the folder to have the "
+                "bundled champions trained into it, or unset it to use ./registry"
+            ) from exc
     if Registry(settings.registry).champion("football", "1x2") is None:
         _console().print(f"registry {settings.registry} is empty: training from the bundled data")
         config = load_config(None).model_copy(update={"registry_root": settings.registry})

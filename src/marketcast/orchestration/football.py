@@ -31,13 +31,15 @@ from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
 from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
 from marketcast.features.football import build_features, closing_targets
-from marketcast.features.football_state import build_feature_state
+from marketcast.features.football_state import FeatureState, build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
 from marketcast.orchestration.window import utc_window
 from marketcast.registry import (
     ChampionChangedError,
+    ChampionRecord,
     Registry,
+    RegistryError,
     build_manifest,
     decide_among,
     decide_promotion,
@@ -444,6 +446,7 @@ def _register_and_decide(
         "n_matches": len(data.matches),
     }
     rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
+    window_leagues = sorted(set(data.matches["league"].astype(str)))
     state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
     artifacts: dict[str, dict[str, bytes]] = {}
     for name in config.models:
@@ -487,6 +490,23 @@ def _register_and_decide(
             promotion = {"promote": False, "champion": current.model_name, "reason": reason}
             plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
             continue
+        uncovered = (
+            sorted(_champion_leagues(registry, market_name, current) - set(window_leagues))
+            if current is not None
+            else []
+        )
+        if current is not None and uncovered:
+            # a narrower experiment (one league) refreshed the production champion: the server
+            # then answered 422 for every other league, and the markets disagreed
+            reason = (
+                f"{current.model_name} {current.version} stays: it serves "
+                f"{', '.join(uncovered)}, which this run did not cover (this run: "
+                f"{', '.join(window_leagues)}), so neither its refit nor a challenger may "
+                "replace it"
+            )
+            promotion = {"promote": False, "champion": current.model_name, "reason": reason}
+            plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
+            continue
         moves: list[tuple[str, str, str]] = []
         decisions: list[PromotionDecision] = []
         if current is None:
@@ -495,7 +515,14 @@ def _register_and_decide(
                 if "market" in versions
                 else min(versions, key=lambda n: ev.summary["engines"][n]["log_loss"])
             )
-            bootstrap = decide_promotion(None, None, incumbent, ev.losses[incumbent], rule)
+            bootstrap = decide_promotion(
+                None,
+                None,
+                incumbent,
+                ev.losses[incumbent],
+                rule,
+                challenger_version=versions[incumbent],  # the audit names what was crowned
+            )
             bootstrap = bootstrap.model_copy(update={"decided_utc": registry.now()})
             decisions.append(bootstrap)
             moves.append((incumbent, versions[incumbent], bootstrap.reason))
@@ -703,6 +730,16 @@ def write_json(path: str | Path, obj: Any) -> None:
     """
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
     write_atomic(path, text.encode("utf-8"))
+
+
+def _champion_leagues(registry: Registry, market: str, champion: ChampionRecord) -> set[str]:
+    """The leagues a champion serves (its feature state's); none when it cannot be read (the
+    pointer move then checks the files and refuses a damaged version)."""
+    try:
+        files = registry.load_files(VERTICAL, market, champion.model_name, champion.version)
+        return set(FeatureState.from_json(files[FEATURE_STATE_FILE]).leagues)
+    except (RegistryError, KeyError, ValueError):
+        return set()
 
 
 def parse_csv_option(

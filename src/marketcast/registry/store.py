@@ -53,8 +53,11 @@ EXCLUSIVE_CREATE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss
 #: An object-store pointer lock older than this was left by a crashed holder and is broken: a
 #: move holds it for one read and one write of ``champion.json``.
 CHAMPION_LOCK_STALE = timedelta(minutes=2)
-#: How long a promotion waits for another holder of the object-store lock before giving up.
+#: How long a promotion waits for another holder of the pointer lock before giving up.
 CHAMPION_LOCK_WAIT_SECONDS = 30.0
+#: An object-store lock that stays unreadable (empty: its holder crashed between creating and
+#: writing it, where a store shows the file first) this long, as this waiter sees it, is broken.
+UNREADABLE_LOCK_GRACE_SECONDS = 5.0
 DECISIONS_DIR = "decisions"
 #: Names a model may not take because the market folder uses them itself.
 RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
@@ -605,7 +608,9 @@ class Registry:
                 f"champion file {path} is unreadable ({error}); repair or remove it"
             ) from error
         try:
-            return _ChampionFile.model_validate_json(raw)
+            state = _ChampionFile.model_validate_json(raw)
+            state.current()  # the current record's names and version checked like history's
+            return state
         except ValidationError as error:
             raise RegistryDamagedError(
                 f"champion file {path} is unreadable ({_short_error(error)}); repair or remove it"
@@ -644,7 +649,21 @@ class Registry:
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            deadline = time.monotonic() + CHAMPION_LOCK_WAIT_SECONDS
+            pause = 0.01
+            while True:  # a wedged holder must not block every promotion without a word
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RegistryError(
+                            f"the champion pointer lock {path} is held by another process for "
+                            f"over {CHAMPION_LOCK_WAIT_SECONDS:g} s; another promotion or "
+                            "rollback is running, or its process hangs"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.2)
             try:
                 yield
             finally:
@@ -655,8 +674,10 @@ class Registry:
         """Hold an object-store lock: ``path`` created with ``"xb"`` (one request, refused when
         it exists) and removed on release, if it is still this holder's.
 
-        A lock older than `CHAMPION_LOCK_STALE` (by its own ``acquired_utc`` and this registry's
-        clock), or unreadable, was left by a crashed holder and is broken, with a warning. Two
+        A lock stamped more than `CHAMPION_LOCK_STALE` away from this registry's clock (older,
+        or in the future: a skewed clock), or unreadable for `UNREADABLE_LOCK_GRACE_SECONDS`
+        as this waiter sees it (a lock being written reads empty for a moment), was left by a
+        crashed holder and is broken, with a warning. Two
         processes breaking the same stale lock at the same instant could both go on: object
         stores cannot delete a file only if it is unchanged. Waits up to
         `CHAMPION_LOCK_WAIT_SECONDS` for a live holder, then raises `RegistryError` naming it.
@@ -664,6 +685,7 @@ class Registry:
         token = uuid.uuid4().hex
         body = {"owner": token, "host": socket.gethostname(), "pid": os.getpid()}
         deadline = time.monotonic() + CHAMPION_LOCK_WAIT_SECONDS
+        unreadable_since: float | None = None  # a lock being written reads empty for a moment
         pause = 0.02
         self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         while True:
@@ -678,7 +700,14 @@ class Registry:
             if holder is None:  # released meanwhile: try again at once
                 continue
             acquired = holder.get("acquired_utc")
-            if not isinstance(acquired, datetime) or self.now() - acquired > CHAMPION_LOCK_STALE:
+            if isinstance(acquired, datetime):
+                unreadable_since = None
+                # stale either way: a clock far ahead stamped it in the future
+                stale = abs(self.now() - acquired) > CHAMPION_LOCK_STALE
+            else:
+                unreadable_since = unreadable_since or time.monotonic()
+                stale = time.monotonic() - unreadable_since > UNREADABLE_LOCK_GRACE_SECONDS
+            if stale:
                 logger.warning(
                     "registry %s: breaking the stale pointer lock %s (%s)",
                     self.root,
@@ -815,6 +844,8 @@ class Registry:
             When a file of the version to restore is missing or corrupt; the pointer is left
             unchanged.
         """
+        if self._read_champion_file(vertical, market) is None:  # before the lock's folder
+            raise RegistryError(f"cannot roll back {vertical}/{market}: it has no champion")
         with self._champion_lock(vertical, market):
             state = self._read_champion_file(vertical, market)
             if state is None:

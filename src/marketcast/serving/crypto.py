@@ -433,8 +433,9 @@ class CryptoService:
     def reload(self) -> dict[str, Any]:
         """Read each horizon's champion from the registry and swap them in atomically."""
         with self._lock:
-            # read first: a change made while loading is then seen by the next watcher tick
-            self._loaded_fingerprint = self.champion_fingerprint()
+            # read first: a change made while loading is then seen by the next watcher tick;
+            # recorded only once the snapshot is in, so a reload that fails is tried again
+            fingerprint = self.champion_fingerprint()
             champions: dict[str, LoadedCryptoChampion] = {}
             for horizon in HORIZONS:
                 record = self.registry.champion(VERTICAL, horizon)
@@ -445,6 +446,7 @@ class CryptoService:
                 _snapshot_id(champions, store), champions, store, self._now_text()
             )
             self._snapshot = snapshot
+            self._loaded_fingerprint = fingerprint
         log.info(
             "crypto champions %s (snapshot %s)", _champion_key(champions), snapshot.snapshot_id
         )

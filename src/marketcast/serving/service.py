@@ -216,8 +216,9 @@ class ChampionService:
     def reload(self) -> dict[str, Any]:
         """Read the champions from the registry and swap them in atomically."""
         with self._reload_lock:
-            # read first: a change made while loading is then seen by the next watcher tick
-            self._loaded_fingerprint = self.champion_fingerprint()
+            # read first: a change made while loading is then seen by the next watcher tick;
+            # recorded only once the snapshot is in, so a reload that fails is tried again
+            fingerprint = self.champion_fingerprint()
             # Versions are immutable (hash-checked when first loaded): reuse what is loaded, so a
             # reload that changes nothing costs only the registry reads.
             previous = self._snapshot
@@ -279,6 +280,7 @@ class ChampionService:
                 pointers=pointers,
                 decisions=decisions,
             )
+            self._loaded_fingerprint = fingerprint
         log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
         return {
             "snapshot_id": snapshot_id,
@@ -311,15 +313,10 @@ class ChampionService:
         cached = self._loaded_cache.get((market, name, version))
         if cached is not None:
             return cached
-        files = self.registry.load_files(VERTICAL, market, name, version)
-        if FEATURE_STATE_FILE not in files:
-            raise LookupError(f"{VERTICAL}/{market}/{name} {version} has no {FEATURE_STATE_FILE}")
-        state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
-        model = load_model(name, files)
-        if self.settings.neural_runtime == "onnx" and hasattr(model, "use_onnx"):
-            _use_onnx(model, f"{VERTICAL}/{market}/{name} {version}")
-        manifest = self.registry.manifest(VERTICAL, market, name, version)
-        return LoadedModel(name, version, model, manifest, state)
+        loaded = load_servable(self.registry, market, name, version)
+        if self.settings.neural_runtime == "onnx" and hasattr(loaded.model, "use_onnx"):
+            _use_onnx(loaded.model, f"{VERTICAL}/{market}/{name} {version}")
+        return loaded
 
     # -- forecasting ---------------------------------------------------------------------------
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:
@@ -635,6 +632,30 @@ class ChampionService:
             self._load(market, history[-1].model_name, history[-1].version)
             self.registry.rollback(VERTICAL, market)
             return self.reload()
+
+
+def load_servable(registry: Registry, market: str, name: str, version: str) -> LoadedModel:
+    """A football version loaded as a server loads it (files checked against the manifest, the
+    feature state, the model); the check `marketcast registry promote` and the admin promote
+    run before moving a pointer, so no champion is one a server cannot start with.
+
+    Raises
+    ------
+    LookupError
+        Without a feature state (a version registered by hand, without the run's).
+    ArtifactIntegrityError, ModelNotFoundError, ValueError
+        From the registry and the model loaders.
+    """
+    files = registry.load_files(VERTICAL, market, name, version)
+    if FEATURE_STATE_FILE not in files:
+        raise LookupError(
+            f"{VERTICAL}/{market}/{name} {version} has no {FEATURE_STATE_FILE}: no server could "
+            "forecast with it"
+        )
+    state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
+    model = load_model(name, files)
+    manifest = registry.manifest(VERTICAL, market, name, version)
+    return LoadedModel(name, version, model, manifest, state)
 
 
 def no_champion_reason(registry: Registry) -> str:

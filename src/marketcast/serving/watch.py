@@ -45,7 +45,9 @@ def follow_champions(
     fingerprint as its latest reload read it, from whatever path: this watcher, an admin call),
     else from this watcher's previous look. Comparing with the previous look alone missed a
     promotion and rollback (A, B, A) whose reload happened between two looks: the service kept
-    B for good. A failing tick (a registry mid-write) is logged and retried on the next one.
+    B for good. A failing tick (a registry mid-write, a champion that cannot be loaded) is
+    retried on every later one, since the service records what it loaded only when a reload
+    succeeds; it is logged once per distinct error, not every tick.
     Returns the event that stops the thread.
     """
     stop = threading.Event()
@@ -53,6 +55,7 @@ def follow_champions(
 
     def watch() -> None:
         nonlocal seen
+        last_error = ""
         while not stop.wait(poll_s):
             try:
                 if also is not None:
@@ -62,8 +65,12 @@ def follow_champions(
                 if now != reference:
                     reload()
                 seen = now
-            except Exception:
-                log.warning("%s failed; retrying", name, exc_info=True)
+                last_error = ""
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
+                    log.warning("%s failed; retrying every %g s", name, poll_s, exc_info=True)
+                last_error = error
 
     threading.Thread(target=watch, name=name, daemon=True).start()
     return stop
