@@ -108,6 +108,9 @@ class _RegistryWithChampion:
     def champion(self, vertical: str, market: str) -> object:
         return object()
 
+    def require_root(self) -> None:
+        """It exists (serve checks a MARKETCAST_REGISTRY that was set)."""
+
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_passes_connection_limits_to_uvicorn(
@@ -124,6 +127,7 @@ def test_serve_passes_connection_limits_to_uvicorn(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
     monkeypatch.delenv("MARKETCAST_LIMIT_CONCURRENCY", raising=False)
     monkeypatch.delenv("MARKETCAST_KEEP_ALIVE_TIMEOUT_S", raising=False)
+    monkeypatch.delenv("MARKETCAST_REGISTRY", raising=False)  # serve sets it for its workers
     assert commands.serve(None, None, workers) == 0
     monkeypatch.setenv("MARKETCAST_LIMIT_CONCURRENCY", "64")
     monkeypatch.setenv("MARKETCAST_KEEP_ALIVE_TIMEOUT_S", "2")
