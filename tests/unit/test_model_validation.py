@@ -272,3 +272,17 @@ def test_off_settings_stay_expressible() -> None:
         ServiceSettings(stale_after_days=float("nan"))
     with pytest.raises(ValueError, match="min_bets_for_liquidity"):
         ServiceSettings(min_bets_for_liquidity=2.5)
+
+
+def test_a_device_that_is_not_here_fails_the_parameter_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """device="cuda" on a machine without one failed inside torch, mid-fit, as an assertion."""
+    import torch
+
+    from marketcast.models.neural import NeuralModel
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device 'cuda' is not available here \(CUDA: False\)"):
+        NeuralModel(device="cuda").check_params()
+    NeuralModel(device="cpu").check_params()

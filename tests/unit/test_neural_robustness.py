@@ -170,7 +170,7 @@ def test_an_infinite_training_feature_is_missing_not_a_huge_mean(split) -> None:
     np.testing.assert_array_equal(with_inf.predict_proba(X_test), with_nan.predict_proba(X_test))
 
 
-@pytest.mark.parametrize("goals", [np.inf, -1.0, np.nan])
+@pytest.mark.parametrize("goals", [np.inf, -1.0, np.nan, 1.5])  # 1.5: not a count
 def test_bad_goals_are_errors_naming_the_row(model, split, goals: float) -> None:
     X_train, y_train, _ = split
     y = y_train.astype(float)

@@ -240,12 +240,14 @@ def check_goals(X: pd.DataFrame, y: Any, *, missing_ok: bool = False) -> np.ndar
     if missing.any() and not missing_ok:
         row = int(np.flatnonzero(missing)[0])
         raise ValueError(f"goals missing at row {row}{_match_label(X, row)}")
-    bad = ~missing & ~(np.isfinite(goals) & (goals >= 0)).all(axis=1)
-    if bad.any():
+    with np.errstate(invalid="ignore"):
+        counts = np.isfinite(goals) & (goals >= 0) & (goals == np.round(goals))
+    bad = ~missing & ~counts.all(axis=1)
+    if bad.any():  # goals are counts: 1.5 (an average, or xG in the wrong column) is no score
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"goals at row {row}{_match_label(X, row)} must be finite and non-negative, "
-            f"got {goals[row].tolist()}"
+            f"goals at row {row}{_match_label(X, row)} must be finite, non-negative whole "
+            f"numbers, got {goals[row].tolist()}"
         )
     return goals
 

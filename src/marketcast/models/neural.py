@@ -405,6 +405,11 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             )
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if not device_available(self.device):  # it failed mid-fit inside torch
+            raise ValueError(
+                f"device {self.device!r} is not available here (CUDA: "
+                f"{torch.cuda.is_available()}); use None (the best one present) or 'cpu'"
+            )
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
