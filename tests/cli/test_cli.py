@@ -504,3 +504,24 @@ def test_serve_refuses_a_registry_path_that_does_not_exist(
     err = capsys.readouterr().err
     assert f"registry {typo} does not exist (MARKETCAST_REGISTRY): fix the path" in err
     assert not typo.exists()
+
+
+def test_serve_takes_the_default_registry_spelled_out_like_an_unset_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MARKETCAST_REGISTRY=registry (the documented default) was refused on a fresh machine,
+    where leaving it unset trains the bundled champions into ./registry."""
+    from marketcast.orchestration import commands
+
+    class Training(Exception):
+        pass
+
+    def train(*args: object, **kwargs: object) -> None:
+        raise Training
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(commands, "run_football", train)
+    for value in ("registry", "./registry"):
+        monkeypatch.setenv("MARKETCAST_REGISTRY", value)
+        with pytest.raises(Training):
+            commands.serve(None, None)

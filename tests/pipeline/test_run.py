@@ -151,7 +151,9 @@ def test_a_narrower_run_leaves_a_champion_serving_more_leagues(tmp_path: Path) -
     reason = run.report["promotion"]["1x2"]["reason"]
     assert reason == (
         f"{before.model_name} {before.version} stays: it serves E1, which this run did not "
-        "cover (this run: E0), so neither its refit nor a challenger may replace it"
+        "cover (this run: E0), so neither its refit nor a challenger may replace it (this "
+        "run's versions are registered: `marketcast registry promote` one to drop those leagues "
+        "on purpose)"
     )
     # the same leagues again: refreshed as before
     run_football(wide, console=_quiet(tmp_path))

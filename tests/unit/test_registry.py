@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from marketcast.registry import (
     ArtifactIntegrityError,
+    ChampionLockTimeoutError,
     Manifest,
     ModelNotFoundError,
     PromotionDecision,
@@ -634,7 +635,7 @@ def test_an_object_store_lock_being_written_or_stamped_ahead_is_not_broken_at_on
     lock = f"{path}/football/e0/.champion.lock"
     fs.pipe_file(lock, b"")  # a holder between creating and writing it
     monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.3)
-    with pytest.raises(RegistryError, match="held by an unreadable lock file"):
+    with pytest.raises(ChampionLockTimeoutError, match="held by an unreadable lock file"):
         registry.set_champion("football", "e0", "elo", version, "first")
     assert fs.exists(lock)  # waited for, not broken (its grace is 5 s)
     ahead = {"owner": "x", "host": "fast", "pid": 1, "acquired_utc": "2026-11-22T00:30:00+00:00"}
@@ -655,7 +656,7 @@ def test_a_local_pointer_lock_held_too_long_is_an_error_not_a_hang(
     monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.2)
     with open(tmp_path / "registry" / "football" / "e0" / ".champion.lock", "a+b") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process's descriptor, as flock sees it
-        with pytest.raises(RegistryError, match=r"held by another process for over 0\.2 s"):
+        with pytest.raises(ChampionLockTimeoutError, match=r"held by another process for over"):
             registry.set_champion("football", "e0", "elo", version, "first")
     assert registry.set_champion("football", "e0", "elo", version, "first").version == version
 
@@ -666,3 +667,19 @@ def test_a_failed_rollback_leaves_no_folder_behind(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="cannot roll back fotball/e0: it has no champion"):
         registry.rollback("fotball", "e0")
     assert not (tmp_path / "registry" / "fotball").exists()
+
+
+def test_an_s3fs_older_than_its_conditional_xb_is_last_writer_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before s3fs 2025.7 a small file opened "xb" was simply written: the lock excluded no one."""
+    import importlib.metadata
+
+    from marketcast.registry import store
+
+    class S3FileSystem:  # stands in for s3fs's class: only its module name is read
+        __module__ = "s3fs.core"
+
+    for installed, honoured in (("2025.3.2", False), ("2025.7.0", True), ("2026.1.0", True)):
+        monkeypatch.setattr(importlib.metadata, "version", lambda name, v=installed: v)
+        assert store._honours_xb(S3FileSystem()) is honoured

@@ -49,9 +49,10 @@ def forward_returns(
     entered at the open of the bar opening at ``t + (1 + latency_bars) h`` and closed at the
     open of the bar opening ``horizon_bars`` hours later; the label resolves then.
 
-    **Delistings.** A pair whose bars stop while the market goes on (more than half of the
-    other pairs of its vendor that traded in its last hour have bars in each of the
-    ``delisting_bars`` hours after it) was delisted or halted for good:
+    **Delistings.** A pair whose bars stop while the market goes on (in each of the
+    ``delisting_bars`` hours after its last bar, its vendor's pairs with a bar, new listings
+    included, outnumber half of the others that traded in its last hour) was delisted or halted
+    for good:
     a position held into its end is closed at the last traded price, the close of its last
     bar, and the label resolves at that bar's close. Without this the return of the final
     holding period, often a crash, was NaN and the backtest booked the position flat from its

@@ -513,7 +513,8 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
-    if os.environ.get("MARKETCAST_REGISTRY", "").strip():
+    default_registry = ServingSettings.model_fields["registry"].default
+    if os.path.normpath(settings.registry) != os.path.normpath(default_registry):
         try:  # a mistyped path was taken as an empty registry and trained into for minutes
             Registry(settings.registry).require_root()
         except RegistryError as exc:

@@ -502,7 +502,8 @@ def _register_and_decide(
                 f"{current.model_name} {current.version} stays: it serves "
                 f"{', '.join(uncovered)}, which this run did not cover (this run: "
                 f"{', '.join(window_leagues)}), so neither its refit nor a challenger may "
-                "replace it"
+                "replace it (this run's versions are registered: `marketcast registry promote` "
+                "one to drop those leagues on purpose)"
             )
             promotion = {"promote": False, "champion": current.model_name, "reason": reason}
             plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))

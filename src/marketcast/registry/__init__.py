@@ -29,6 +29,7 @@ from marketcast.registry.promotion import (
 )
 from marketcast.registry.store import (
     ChampionChangedError,
+    ChampionLockTimeoutError,
     ChampionRecord,
     ModelNotFoundError,
     Registry,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_PACKAGES",
     "ArtifactIntegrityError",
     "ChampionChangedError",
+    "ChampionLockTimeoutError",
     "ChampionRecord",
     "FileEntry",
     "Manifest",

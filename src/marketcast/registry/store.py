@@ -89,6 +89,14 @@ class ChampionChangedError(RegistryError):
 _UNCHECKED: Any = object()
 
 
+class ChampionLockTimeoutError(ChampionChangedError):
+    """The champion pointer's lock stayed held past `CHAMPION_LOCK_WAIT_SECONDS`: nothing moved.
+
+    A `ChampionChangedError`, so a run reports the market as not applied (its reports and
+    registered versions stay) instead of stopping after other markets' pointers moved.
+    """
+
+
 class ModelNotFoundError(RegistryError, LookupError):
     """The requested model version has no manifest in the registry."""
 
@@ -153,6 +161,37 @@ def _short_error(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"])
     text = f"{where}: {first['msg']}" if where else str(first["msg"])
     return text if len(problems) == 1 else f"{text} (and {len(problems) - 1} more)"
+
+
+#: The first release of a filesystem package whose ``"xb"`` is a conditional write: s3fs
+#: 2025.7.0 (before it, a small file ignored "x", fsspec/s3fs#973), adlfs 2024.12.0.
+_XB_SINCE = {"s3fs": "2025.7.0", "adlfs": "2024.12.0"}
+
+
+def _honours_xb(fs: Any) -> bool:
+    """False for an S3 or Azure filesystem package older than its first conditional ``"xb"``:
+    it would overwrite the lock file, and the pointer would be last-writer-wins unannounced.
+
+    Examples
+    --------
+    >>> _honours_xb(fsspec.filesystem("memory"))
+    True
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = type(fs).__module__.split(".", 1)[0]
+    floor = _XB_SINCE.get(package)
+    if floor is None:
+        return True
+    try:
+        installed = version(package)
+    except PackageNotFoundError:
+        return False
+
+    def release(text: str) -> tuple[int, ...]:  # "2025.7.0" -> (2025, 7, 0); no packaging dep
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+    return release(installed) >= release(floor)
 
 
 def _holder_text(holder: Mapping[str, Any]) -> str:
@@ -241,7 +280,7 @@ class Registry:
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-        self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS)
+        self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
         self._root_path = path.rstrip("/") or "/"
         if self._is_local:
             self._root_path = os.path.abspath(self._root_path)
@@ -657,7 +696,7 @@ class Registry:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise RegistryError(
+                        raise ChampionLockTimeoutError(
                             f"the champion pointer lock {path} is held by another process for "
                             f"over {CHAMPION_LOCK_WAIT_SECONDS:g} s; another promotion or "
                             "rollback is running, or its process hangs"
@@ -718,7 +757,7 @@ class Registry:
                     self._fs.rm_file(path)
                 continue
             if time.monotonic() > deadline:
-                raise RegistryError(
+                raise ChampionLockTimeoutError(
                     f"the champion pointer lock {path} is held by {_holder_text(holder)} for "
                     f"over {CHAMPION_LOCK_WAIT_SECONDS:g} s; another promotion or rollback is "
                     f"running (a crashed one's lock is broken after "
@@ -729,10 +768,13 @@ class Registry:
         try:
             yield
         finally:
-            holder = self._lock_holder(path)
-            if holder is not None and holder.get("owner") == token:
-                with contextlib.suppress(FileNotFoundError):
-                    self._fs.rm_file(path)
+            try:  # a failed release must not turn a move that was written into a failure
+                holder = self._lock_holder(path)
+                if holder is not None and holder.get("owner") == token:
+                    with contextlib.suppress(FileNotFoundError):
+                        self._fs.rm_file(path)
+            except Exception:  # the lock then goes stale and is broken later
+                logger.warning("registry %s: could not release %s", self.root, path, exc_info=True)
 
     def _lock_holder(self, path: str) -> dict[str, Any] | None:
         """The lock file's JSON (``acquired_utc`` parsed; None when unparseable), or None when

@@ -32,6 +32,10 @@ def champion_fingerprint(registry: Registry, vertical: str, markets: Iterable[st
     return tuple(out)
 
 
+#: Longest wait between retries of a reload that keeps failing with the same error.
+RETRY_CAP_S = 60.0
+
+
 def follow_champions(
     name: str,
     poll_s: float,
@@ -46,8 +50,9 @@ def follow_champions(
     else from this watcher's previous look. Comparing with the previous look alone missed a
     promotion and rollback (A, B, A) whose reload happened between two looks: the service kept
     B for good. A failing tick (a registry mid-write, a champion that cannot be loaded) is
-    retried on every later one, since the service records what it loaded only when a reload
-    succeeds; it is logged once per distinct error, not every tick.
+    retried, since the service records what it loaded only when a reload succeeds: at the next
+    poll, then, while the same error repeats, after twice the previous wait, up to
+    `RETRY_CAP_S`; it is logged once per distinct error.
     Returns the event that stops the thread.
     """
     stop = threading.Event()
@@ -56,7 +61,8 @@ def follow_champions(
     def watch() -> None:
         nonlocal seen
         last_error = ""
-        while not stop.wait(poll_s):
+        wait = poll_s  # doubles while the same error repeats: a failing reload re-reads every
+        while not stop.wait(wait):  # artifact of the version, so retrying each poll hammered
             try:
                 if also is not None:
                     also()
@@ -65,11 +71,14 @@ def follow_champions(
                 if now != reference:
                     reload()
                 seen = now
-                last_error = ""
+                last_error, wait = "", poll_s
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:
-                    log.warning("%s failed; retrying every %g s", name, poll_s, exc_info=True)
+                    log.warning("%s failed; retrying", name, exc_info=True)
+                    wait = poll_s
+                else:
+                    wait = min(wait * 2, max(poll_s, RETRY_CAP_S))
                 last_error = error
 
     threading.Thread(target=watch, name=name, daemon=True).start()
