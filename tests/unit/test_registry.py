@@ -547,17 +547,22 @@ def test_promotions_from_several_threads_on_an_object_store_keep_every_history_e
     fs.rm(path, recursive=True)
 
 
+def _memory_registry_and_lock(name: str) -> tuple[Registry, StepClock, str, str]:
+    """A memory:// registry with one elo version, its clock, and the e0 pointer's lock path."""
+    clock = StepClock(START)
+    registry = Registry(f"memory://registry-{name}-{uuid.uuid4().hex}", clock=clock)
+    version = register(registry, "elo")
+    _, path = fsspec.core.url_to_fs(registry.root)
+    return registry, clock, version, f"{path}/football/e0/.champion.lock"
+
+
 def test_an_object_store_lock_left_by_a_crash_is_broken_and_a_live_one_waited_for(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from marketcast.registry import store
 
-    root = f"memory://registry-stale-{uuid.uuid4().hex}"
-    clock = StepClock(START)
-    registry = Registry(root, clock=clock)
-    version = register(registry, "elo")
-    fs, path = fsspec.core.url_to_fs(root)
-    lock = f"{path}/football/e0/.champion.lock"
+    registry, clock, version, lock = _memory_registry_and_lock("stale")
+    fs, path = fsspec.core.url_to_fs(registry.root)
     holder = {"owner": "x", "host": "box-7", "pid": 41, "acquired_utc": START.isoformat()}
     fs.pipe_file(lock, json.dumps(holder).encode())
     # a live holder (acquired now): the promotion waits, then names it
@@ -627,12 +632,8 @@ def test_an_object_store_lock_being_written_or_stamped_ahead_is_not_broken_at_on
     clock) was never stale."""
     from marketcast.registry import store
 
-    root = f"memory://registry-grace-{uuid.uuid4().hex}"
-    clock = StepClock(START)
-    registry = Registry(root, clock=clock)
-    version = register(registry, "elo")
-    fs, path = fsspec.core.url_to_fs(root)
-    lock = f"{path}/football/e0/.champion.lock"
+    registry, _, version, lock = _memory_registry_and_lock("grace")
+    fs, path = fsspec.core.url_to_fs(registry.root)
     fs.pipe_file(lock, b"")  # a holder between creating and writing it
     monkeypatch.setattr(store, "CHAMPION_LOCK_WAIT_SECONDS", 0.3)
     with pytest.raises(ChampionLockTimeoutError, match="held by an unreadable lock file"):
