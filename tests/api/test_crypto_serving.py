@@ -822,3 +822,22 @@ def test_a_server_joining_pairs_unlike_the_champions_run_warns(
     with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
         CryptoService(crypto_service.registry, same).reload()
     assert "pair_renames" not in caplog.text
+
+
+def test_a_damaged_horizon_is_left_out_and_the_others_load(
+    crypto_service: CryptoService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One unreadable champion.json failed the whole crypto reload: every horizon kept its old
+    champion (and the watcher retried it all). Football already left such a market out."""
+    import shutil
+
+    from marketcast.registry import Registry
+
+    root = tmp_path / "registry"
+    shutil.copytree(crypto_service.registry.root, root)
+    (root / "crypto" / "1d" / "champion.json").write_text("{not json")
+    settings = CryptoSettings(candle_paths=crypto_service.settings.candle_paths)
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        answer = CryptoService(Registry(str(root)), settings).reload()
+    assert set(answer["champions"]) == {"1h"}
+    assert "crypto/1d left out of this snapshot" in caplog.text

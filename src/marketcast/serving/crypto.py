@@ -44,7 +44,7 @@ from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
-from marketcast.registry import Registry
+from marketcast.registry import Registry, RegistryError
 from marketcast.serving.crypto_schemas import (
     CandleIn,
     CryptoDoNotTradeRow,
@@ -438,9 +438,14 @@ class CryptoService:
             fingerprint = self.champion_fingerprint()
             champions: dict[str, LoadedCryptoChampion] = {}
             for horizon in HORIZONS:
-                record = self.registry.champion(VERTICAL, horizon)
-                if record is not None:
-                    champions[horizon] = self._load(horizon, record.model_name, record.version)
+                try:
+                    record = self.registry.champion(VERTICAL, horizon)
+                    if record is not None:
+                        champions[horizon] = self._load(horizon, record.model_name, record.version)
+                except (RegistryError, ValueError, LookupError, OSError, KeyError) as exc:
+                    # one damaged horizon must not hold the others back (it failed the whole
+                    # reload, so every horizon kept its old champion): served without it
+                    log.warning("%s/%s left out of this snapshot: %s", VERTICAL, horizon, exc)
             store = self._snapshot.store
             snapshot = CryptoSnapshot(
                 _snapshot_id(champions, store), champions, store, self._now_text()
