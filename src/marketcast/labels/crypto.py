@@ -24,16 +24,14 @@ Int8Array = npt.NDArray[np.int8]
 BAR = pd.Timedelta(hours=1)
 #: Forecast horizons by name, in bars.
 HORIZON_BARS: dict[str, int] = {"1h": 1, "4h": 4, "1d": 24}
-#: Bars a pair's last bar must precede the data's end by to count as delisted (a day).
+#: Hours after a pair's last bar in which the market must go on for its end to be a delisting.
 DELISTING_BARS = 24
 
 
-def _hour_keys(
-    pair_code: npt.NDArray[np.int64], open_ns: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """One int64 key per (pair, hour): the pair code in the high bits, the hour in the low."""
-    hours = open_ns // BAR.value
-    return pair_code * np.int64(1 << 32) + hours
+def _hour_keys(code: npt.ArrayLike, hours: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """One int64 key per (code, hour): the code (a pair's, a vendor's) in the high bits, the
+    hour since the epoch in the low."""
+    return np.asarray(code, dtype=np.int64) * np.int64(1 << 32) + np.asarray(hours, np.int64)
 
 
 def forward_returns(
@@ -52,9 +50,8 @@ def forward_returns(
     **Delistings.** A pair whose bars stop while the market goes on (in each of the
     ``delisting_bars`` hours after its last bar, its vendor's pairs with a bar, new listings
     included, outnumber half of the others that traded in its last hour) was delisted or halted
-    for good:
-    a position held into its end is closed at the last traded price, the close of its last
-    bar, and the label resolves at that bar's close. Without this the return of the final
+    for good: a position held into its end is closed at the last traded price, the close of
+    its last bar, and the label resolves at that bar's close. Without this the return of the final
     holding period, often a crash, was NaN and the backtest booked the position flat from its
     entry. An exit bar that is missing for any other reason (a gap the pair comes back from,
     or the end of the data) still gives NaN.
@@ -123,7 +120,8 @@ def forward_returns(
             "candles", None, "open_time_utc", f"row position {position}: not on a whole hour"
         )
     codes, _ = pd.factorize(candles["pair"], sort=False)
-    keys = _hour_keys(codes.astype(np.int64), open_ns)
+    hours = open_ns // BAR.value
+    keys = _hour_keys(codes, hours)
     index = pd.Index(keys)
     if not index.is_unique:
         position = int(np.flatnonzero(index.duplicated())[0])
@@ -151,7 +149,7 @@ def forward_returns(
             else np.zeros(len(candles), dtype=np.intp)
         )
         delisted, last_pos = _delisting_exits(
-            codes, keys, vendors, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
+            codes, hours, vendors, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
         )
         delisted &= ~repaired[np.maximum(entry_pos, 0)]
         exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
@@ -175,7 +173,7 @@ def forward_returns(
 
 def _delisting_exits(
     codes: npt.NDArray[np.intp],
-    keys: npt.NDArray[np.int64],
+    hours: npt.NDArray[np.int64],
     vendors: npt.NDArray[np.intp],
     entry_pos: npt.NDArray[np.intp],
     exit_bars: int,
@@ -191,7 +189,6 @@ def _delisting_exits(
     pair's longer download go on, and an exchange outage inside those hours hides a delisting
     (its labels stay NaN).
     """
-    hours = keys % np.int64(1 << 32)
     n_pairs = int(codes.max()) + 1
     last_hour = np.full(n_pairs, np.iinfo(np.int64).min)
     np.maximum.at(last_hour, codes, hours)
@@ -199,17 +196,13 @@ def _delisting_exits(
     last_pos = np.zeros(n_pairs, dtype=np.intp)
     last_pos[codes[is_last]] = np.flatnonzero(is_last)
     # pairs with a bar per (vendor, hour): one bar per pair and hour, so a count of rows
-    market, n_trading = np.unique(vendors.astype(np.int64) * np.int64(1 << 32) + hours,
-                                  return_counts=True)  # fmt: skip
-    gone = np.zeros(n_pairs, dtype=bool)
-    for pair in range(n_pairs):
-        vendor_key = np.int64(vendors[last_pos[pair]]) * np.int64(1 << 32)
-        wanted = vendor_key + last_hour[pair] + np.arange(delisting_bars + 1, dtype=np.int64)
-        at = np.searchsorted(market, wanted)
-        found = (at < len(market)) & (market[np.minimum(at, len(market) - 1)] == wanted)
-        counts = np.where(found, n_trading[np.minimum(at, len(market) - 1)], 0)
-        others_at_end = counts[0] - 1  # the pair itself traded in its last hour
-        gone[pair] = others_at_end >= 1 and 2 * counts[1:].min() > others_at_end
+    market, n_trading = np.unique(_hour_keys(vendors, hours), return_counts=True)
+    after = last_hour[:, None] + np.arange(delisting_bars + 1)  # (n_pairs, 1 + delisting_bars)
+    wanted = pd.Index(_hour_keys(vendors[last_pos][:, None], after).ravel())
+    at = pd.Index(market).get_indexer(wanted)
+    counts = np.where(at >= 0, n_trading[at], 0).reshape(after.shape)
+    others_at_end = counts[:, 0] - 1  # the pair itself traded in its last hour
+    gone = (others_at_end >= 1) & (2 * counts[:, 1:].min(axis=1) > others_at_end)
     after_end = hours + exit_bars > last_hour[codes]  # the exit bar would come after the last
     delisted = (entry_pos >= 0) & after_end & gone[codes]
     return delisted, last_pos[codes]
