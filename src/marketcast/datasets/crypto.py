@@ -476,8 +476,7 @@ def load_candle_sources(
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
             frame = frame.loc[selected]
         if renames:
-            renamed.update(frame["pair"].loc[frame["pair"].isin(list(renames))].tolist())
-            frame = _rename_pairs(frame, kind, renames, name, report)
+            frame = _rename_pairs(frame, kind, renames, name, report, renamed)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
@@ -696,6 +695,7 @@ def _rename_pairs(
     renames: dict[str, PairRename],
     name: str,
     report: CandleReport,
+    renamed: Counter[str],
 ) -> pd.DataFrame:
     """Give a renamed pair's rows the new name, in new units, with the old name in `RENAMED_FROM`.
 
@@ -703,7 +703,8 @@ def _rename_pairs(
     old series from the new one (`marketcast.data.candles.drop_renamed_overlap`). Prices are
     divided and base-asset amounts (volume, open interest) multiplied by ``new_per_old``; quote
     volumes, trade counts and funding rates stay. Counted in ``repaired["pair_renamed"]`` (and
-    ``repaired["pair_rescaled"]`` where ``new_per_old != 1``), one issue per file and rename.
+    ``repaired["pair_rescaled"]`` where ``new_per_old != 1``), one issue per file and rename;
+    ``renamed`` adds the rows of each old name (the loader warns of a rename that had none).
     """
     out = frame.copy()
     pair = out["pair"].to_numpy(dtype=object, copy=True)
@@ -714,6 +715,7 @@ def _rename_pairs(
         n = int(rows.sum())
         if not n:
             continue
+        renamed[old] += n
         pair[rows] = rename.to
         renamed_from[rows] = old
         new_per_old[rows] = rename.new_per_old
