@@ -196,7 +196,7 @@ def _honours_xb(fs: Any) -> bool:
 
 def _holder_text(holder: Mapping[str, Any]) -> str:
     """Who holds a pointer lock, for messages: ``host pid 123 since 2026-...``."""
-    if "unreadable" in holder or holder.get("acquired_utc") is None:
+    if holder.get("acquired_utc") is None:
         return "an unreadable lock file"
     return (
         f"{holder.get('host', '?')} pid {holder.get('pid', '?')} since "
@@ -777,8 +777,8 @@ class Registry:
                 logger.warning("registry %s: could not release %s", self.root, path, exc_info=True)
 
     def _lock_holder(self, path: str) -> dict[str, Any] | None:
-        """The lock file's JSON (``acquired_utc`` parsed; None when unparseable), or None when
-        there is no lock file."""
+        """The lock file's JSON (``acquired_utc`` parsed; only ``{"acquired_utc": None}`` when
+        unreadable), or None when there is no lock file."""
         try:
             raw = self._read(path, max_bytes=64 * 1024)
         except FileNotFoundError:
@@ -791,7 +791,7 @@ class Registry:
             if holder["acquired_utc"].tzinfo is None:
                 raise ValueError("naive time")
         except (ValueError, TypeError, KeyError):
-            return {"acquired_utc": None, "unreadable": raw[:200].decode(errors="replace")}
+            return {"acquired_utc": None}
         return dict(holder)
 
     def champion(self, vertical: str, market: str) -> ChampionRecord | None:
