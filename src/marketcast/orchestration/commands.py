@@ -513,16 +513,17 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
+    registry = Registry(settings.registry)
     default_registry = ServingSettings.model_fields["registry"].default
     if os.path.normpath(settings.registry) != os.path.normpath(default_registry):
         try:  # a mistyped path was taken as an empty registry and trained into for minutes
-            Registry(settings.registry).require_root()
+            registry.require_root()
         except RegistryError as exc:
             raise RegistryError(
                 f"{exc} (MARKETCAST_REGISTRY): fix the path, create the folder to have the "
                 "bundled champions trained into it, or unset it to use ./registry"
             ) from exc
-    if Registry(settings.registry).champion("football", "1x2") is None:
+    if registry.champion("football", "1x2") is None:
         _console().print(f"registry {settings.registry} is empty: training from the bundled data")
         config = load_config(None).model_copy(update={"registry_root": settings.registry})
         run_football(config, console=_console())

@@ -527,7 +527,7 @@ def aggregate_horizon(
     return HorizonEvaluation(
         horizon=horizon,
         models=models,
-        delisting_exits=_delisting_exits(decisions),
+        delisting_exits=_delisting_exit_summary(decisions),
         buy_and_hold=bh_metrics,
         champion=champion,
         decision=decision,
@@ -540,7 +540,7 @@ def aggregate_horizon(
     )
 
 
-def _delisting_exits(decisions: pd.DataFrame) -> list[dict[str, Any]]:
+def _delisting_exit_summary(decisions: pd.DataFrame) -> list[dict[str, Any]]:
     """Per pair, the evaluated periods closed at a delisting's last price, and the first one."""
     if "delisting_exit" not in decisions.columns:
         return []

@@ -170,9 +170,7 @@ class CryptoSettings(BaseModel):
             )
         if env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip():
             values["pair_renames"] = _env_renames(env[ENV_PREFIX + "PAIR_RENAMES"])
-        for name, variable in _ENV_VARIABLES.items():
-            if name in ("candle_paths", "pairs", "pair_renames"):
-                continue
+        for name, variable in _SCALAR_ENV_VARIABLES.items():
             raw = env.get(ENV_PREFIX + variable, "").strip()
             if raw:
                 values[name] = raw
@@ -187,15 +185,19 @@ class CryptoSettings(BaseModel):
             ) from error
 
 
-#: Settings field -> the ``MARKETCAST_CRYPTO_*`` variable that sets it.
-_ENV_VARIABLES = {
-    "candle_paths": "CANDLES",
-    "pairs": "PAIRS",
-    "pair_renames": "PAIR_RENAMES",
+#: Settings field -> the ``MARKETCAST_CRYPTO_*`` variable that sets it, for the fields read
+#: as the variable's text (the lists and the renames are parsed first).
+_SCALAR_ENV_VARIABLES = {
     "window_bars": "WINDOW_BARS",
     "stale_after_hours": "STALE_AFTER_HOURS",
     "journal_path": "JOURNAL",
     "journal_max_bytes": "JOURNAL_MAX_BYTES",
+}
+_ENV_VARIABLES = {
+    "candle_paths": "CANDLES",
+    "pairs": "PAIRS",
+    "pair_renames": "PAIR_RENAMES",
+    **_SCALAR_ENV_VARIABLES,
 }
 
 
