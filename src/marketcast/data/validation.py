@@ -163,7 +163,7 @@ class IntegrityReport:
         >>> report.rows_without_quote
         {'E0/2025-2026.csv: pinnacle 1x2 prematch': 12}
         """
-        key = f"{file}: {group}"
+        key = f"{file}{_GROUP_KEY_SEP}{group}"
         if n_rows and n_blank == n_rows:
             counts = self.columns_present_but_empty
         elif n_blank:
@@ -244,8 +244,8 @@ class IntegrityReport:
             plural = "" if n == 1 else "s"
             text += f"; {n} odds column group{plural} no rule reads (columns_ignored)"
         if self.columns_present_but_empty:  # the files' names are theirs too: counted only
-            groups = {key.rsplit(": ", 1)[-1] for key in self.columns_present_but_empty}
-            files = {key.rsplit(": ", 1)[0] for key in self.columns_present_but_empty}
+            parts = [split_group_key(key) for key in self.columns_present_but_empty]
+            files, groups = {file for file, _ in parts}, {group for _, group in parts}
             text += (
                 f"; {len(groups)} odds column group{'' if len(groups) == 1 else 's'} present"
                 f" but empty in {len(files)} file{'' if len(files) == 1 else 's'}"
@@ -278,6 +278,22 @@ class IntegrityReport:
         }
 
 
+_GROUP_KEY_SEP = ": "
+
+
+def split_group_key(key: str) -> tuple[str, str]:
+    """``"E0/2025-2026.csv: pinnacle 1x2 closing"`` -> the file and the odds column group (the
+    keys of ``columns_present_but_empty`` and ``rows_without_quote``; a file name may hold ": ").
+
+    Examples
+    --------
+    >>> split_group_key("E0/2025-2026.csv: pinnacle 1x2 closing")
+    ('E0/2025-2026.csv', 'pinnacle 1x2 closing')
+    """
+    file, _, group = key.rpartition(_GROUP_KEY_SEP)
+    return file, group
+
+
 def sum_per_group(counts: Mapping[str, Any]) -> dict[str, int]:
     """``columns_present_but_empty`` or ``rows_without_quote`` (``{"<file>: <group>": matches}``)
     summed per group over the files: matches, the unit of the per-file counts.
@@ -289,7 +305,7 @@ def sum_per_group(counts: Mapping[str, Any]) -> dict[str, int]:
     """
     out: dict[str, int] = {}
     for key, n in counts.items():
-        group = str(key).rsplit(": ", 1)[-1]
+        group = split_group_key(str(key))[1]
         out[group] = out.get(group, 0) + int(n)
     return out
 

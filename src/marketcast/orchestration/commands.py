@@ -24,7 +24,7 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
-from marketcast.data.validation import sum_per_group
+from marketcast.data.validation import split_group_key, sum_per_group
 from marketcast.datasets.football_data import iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
@@ -354,7 +354,7 @@ def _empty_group_lines(counts: dict[str, int]) -> list[str]:
     """
     by_file: dict[str, tuple[int, list[str]]] = {}
     for key, n in sorted(counts.items()):
-        file, _, group = key.rpartition(": ")
+        file, group = split_group_key(key)
         by_file.setdefault(file, (int(n), []))[1].append(group)
     lines = [
         _printable(
