@@ -284,8 +284,8 @@ def build_feature_state(
         ],
         ignore_index=True,
     )
-    latest = played.sort_values("kickoff_utc", kind="stable").groupby("team")["league"].last()
-    team_league: dict[str, str] = {str(k): str(v) for k, v in latest.items()}
+    latest = played.sort_values("kickoff_utc", kind="stable").groupby("team").last()
+    team_league: dict[str, str] = {str(k): str(v) for k, v in latest["league"].items()}
     teams = sorted(team_league)
     league_season = matches.sort_values("kickoff_utc").groupby("league")["season"].last().to_dict()
 
@@ -326,11 +326,7 @@ def build_feature_state(
     league_side: dict[str, dict[str, float]] = {}
     for i, team in enumerate(teams):
         league_side.setdefault(team_league[team], {c: _cell(as_home, i, c) for c in LEAGUE_SIDE})
-    last_kickoff: dict[str, pd.Timestamp] = {}
-    for side in ("home_team", "away_team"):
-        for name, ts in matches.groupby(side)["kickoff_utc"].max().items():
-            previous = last_kickoff.get(str(name))
-            last_kickoff[str(name)] = max(ts, previous) if previous is not None else ts
+    last_kickoff = {str(team): ts for team, ts in latest["kickoff_utc"].items()}
     columns = tuple(build_features_columns(data, demargin_method, groups))
     return FeatureState(
         as_of_utc=last.strftime("%Y-%m-%dT%H:%M:%SZ"),
