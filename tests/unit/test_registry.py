@@ -189,6 +189,47 @@ def test_versions_are_monotonic_within_one_second(registry: Registry) -> None:
     assert registry.latest_version("football", "e0", "dixon_coles") == third
 
 
+def test_version_of_run_finds_each_models_version_of_one_run_reading_back_only_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's cloud blend takes each model's version from the champion's run (the latest
+    version was a one-league experiment's); the search must not read a whole registry."""
+    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START, timedelta(seconds=5)))
+    runs: dict[str, dict[str, str]] = {}
+    for run, models in (
+        ("r1", ("dixon_coles", "elo")),
+        ("r2", ("dixon_coles", "elo")),
+        ("r3", ("dixon_coles",)),
+    ):
+        runs[run] = {
+            m: register(registry, m, files={"p.json": run.encode()}, run_id=run) for m in models
+        }
+    read: list[str] = []
+    manifest = registry.manifest
+
+    def counted(vertical: str, market: str, model_name: str, version: str) -> Manifest:
+        read.append(version)
+        return manifest(vertical, market, model_name, version)
+
+    monkeypatch.setattr(registry, "manifest", counted)
+    find = registry.version_of_run
+    assert find("football", "e0", "elo", "r2", near=runs["r2"]["dixon_coles"]) == runs["r2"]["elo"]
+    assert find("football", "e0", "elo", "r1", near=runs["r1"]["dixon_coles"]) == runs["r1"]["elo"]
+    read.clear()
+    assert find("football", "e0", "elo", "r3", near=runs["r3"]["dixon_coles"]) is None
+    assert read == [runs["r2"]["elo"]]  # older than r3: r1's manifest is never read
+    assert find("football", "e0", "lightgbm", "r1", near=runs["r1"]["dixon_coles"]) is None
+    # a damaged manifest on the way is skipped, with a warning naming it
+    (
+        tmp_path / "registry" / "football" / "e0" / "elo" / runs["r2"]["elo"] / "manifest.json"
+    ).write_text("{")
+    with caplog.at_level("WARNING", logger="marketcast.registry.store"):
+        assert (
+            find("football", "e0", "elo", "r1", near=runs["r1"]["dixon_coles"]) == runs["r1"]["elo"]
+        )
+    assert f"elo {runs['r2']['elo']} skipped" in caplog.text
+
+
 def test_list_models_filters_and_sorts(registry: Registry) -> None:
     v_dc = register(registry, "dixon_coles")
     v_elo = register(registry, "elo")

@@ -577,6 +577,33 @@ class Registry:
         found = self.versions(vertical, market, model_name)
         return found[-1] if found else None
 
+    def version_of_run(
+        self, vertical: str, market: str, model_name: str, run_id: str, *, near: str
+    ) -> str | None:
+        """The version of ``model_name`` that run ``run_id`` registered, or ``None``.
+
+        ``near`` is another version of that run (of any model of the market). A model's
+        versions are stamped in strictly increasing seconds and one run registers all of its
+        versions together, so the search reads manifests newest first and stops at the first
+        version of another run stamped before ``near``: a registry of years of daily runs is
+        not read whole. A version whose manifest cannot be read is skipped with a warning.
+        """
+        near_match = _VERSION_PATTERN.fullmatch(near)
+        for version in reversed(self.versions(vertical, market, model_name)):
+            try:
+                manifest = self.manifest(vertical, market, model_name, version)
+            except (RegistryError, ValueError, OSError) as exc:
+                logger.warning(
+                    "%s/%s/%s %s skipped: %s", vertical, market, model_name, version, exc
+                )
+                continue
+            if manifest.run_id == run_id:
+                return version
+            match = _VERSION_PATTERN.fullmatch(version)
+            if near_match and match and match.group(1) < near_match.group(1):
+                return None
+        return None
+
     @staticmethod
     def _is_valid_name(name: str) -> bool:
         try:

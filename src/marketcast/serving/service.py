@@ -157,8 +157,9 @@ class ChampionService:
       price in the request: a forecast close to the market is routine, one far from it deserves
       the careful path. At or above ``edge_threshold`` (0.8: TV <= 0.04) the edge answers, with
       a band spanning the champion and the market.
-    * **cloud** (full path): a reliability-weighted ensemble of every model registered for the
-      market (weights from their walk-forward log losses), a band spanning the members, the
+    * **cloud** (full path): a reliability-weighted ensemble of every model the champion's run
+      registered for the market (weights from their walk-forward log losses on that run's
+      test window), a band spanning the members, the
       Dixon-Coles expected goal difference, and the LLM explanation when one is configured.
 
     Reloads build a complete new :class:`Snapshot` first and then swap one reference, so a
@@ -254,11 +255,9 @@ class ChampionService:
                 decision = self.registry.latest_decision(VERTICAL, market.value)
                 if decision is not None:
                     decisions[market.value] = decision.model_dump(mode="json")
-                # the champion stands for its model, whichever version is the latest: after a
-                # rollback the newer version rolled back from must not join the cloud blend
                 members[market.value] = [
                     member
-                    for name, version in self._latest_versions(market.value)
+                    for name, version in self._run_versions(market.value, champion)
                     if (
                         member := champion
                         if name == record.model_name
@@ -287,12 +286,27 @@ class ChampionService:
             "champions": {m: {"name": c.name, "version": c.version} for m, c in champions.items()},
         }
 
-    def _latest_versions(self, market: str) -> list[tuple[str, str]]:
+    def _run_versions(self, market: str, champion: LoadedModel) -> list[tuple[str, str]]:
+        """The cloud blend's members: each model's version from the champion's own run.
+
+        Their log losses, the blend's weights, are then scores on one test window, and every
+        member knows the champion's leagues and teams. The latest version of each model was
+        used before: a one-league experiment run (which leaves a six-league champion where it
+        is) put models that had never seen the other leagues' teams into their forecasts, and
+        a rollback would blend the newer run it rolled back from. A model the run did not
+        registered is left out.
+        """
+        run_id = champion.manifest.run_id
         out = []
         for name in FOOTBALL_MODEL_CLASSES:
-            version = self.registry.latest_version(VERTICAL, market, name)
-            if version is not None:
-                out.append((name, version))
+            if name == champion.name:
+                out.append((name, champion.version))
+                continue
+            found = self.registry.version_of_run(
+                VERTICAL, market, name, run_id, near=champion.version
+            )
+            if found is not None:
+                out.append((name, found))
         return out
 
     def _load_member(self, market: str, name: str, version: str) -> LoadedModel | None:
