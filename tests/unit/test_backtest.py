@@ -97,6 +97,27 @@ def test_drawdown_follows_row_order_without_kickoffs() -> None:
     assert result.max_drawdown == pytest.approx(1.0)  # -1, +1.5, +0.5
 
 
+def test_bets_at_one_kickoff_are_one_step_of_the_drawdown() -> None:
+    """Six bets at one kick-off, three won and three lost at evens, leave the bankroll where
+    it was: the drawdown was 3 units, counted bet by bet in row order."""
+    config = BacktestConfig(staking="flat", n_bootstrap=0, min_edge=0.0)
+    n = 6
+    won = np.array([False, False, False, True, True, True])
+    profit = np.where(won[:, None], [[1.0, -1.0]], [[-1.0, 1.0]])
+    same = pd.DatetimeIndex(["2023-08-12 15:00"] * n, tz="UTC")
+    result = run_backtest(
+        [[0.6, 0.4]] * n, [[2.0, 2.0]] * n, profit, kickoff_utc=same, config=config
+    )
+    assert result.profit_units == 0.0
+    assert result.max_drawdown == 0.0
+    # at two kick-offs, the losers first, the fall between them is real
+    apart = pd.DatetimeIndex(["2023-08-12 15:00"] * 3 + ["2023-08-12 17:30"] * 3, tz="UTC")
+    result = run_backtest(
+        [[0.6, 0.4]] * n, [[2.0, 2.0]] * n, profit, kickoff_utc=apart, config=config
+    )
+    assert result.max_drawdown == pytest.approx(3.0)
+
+
 def test_kelly_backtest_hand_computed() -> None:
     config = BacktestConfig(staking="kelly", max_stake_fraction=1.0, n_bootstrap=0)
     result = run_backtest(PROBS, ODDS, PROFIT_PER_UNIT, config=config)

@@ -133,6 +133,25 @@ def max_drawdown(profits_in_time_order: npt.ArrayLike) -> float:
     return float(np.max(np.maximum.accumulate(curve) - curve))
 
 
+def _settled_together(profits: FloatArray, kickoff: pd.DatetimeIndex) -> FloatArray:
+    """Profits summed over the bets of each kick-off (``kickoff`` sorted): the bets of one
+    kick-off settle at once, so a bankroll never sees one lose before another wins. A bet with
+    no kick-off time is a step of its own.
+
+    Examples
+    --------
+    >>> t = pd.DatetimeIndex(["2023-08-12 14:00", "2023-08-12 14:00", "2023-08-12 16:30"])
+    >>> _settled_together(np.array([1.0, -1.0, -1.0]), t).tolist()
+    [0.0, -1.0]
+    """
+    if len(profits) == 0:
+        return profits
+    stamps = kickoff.asi8
+    starts = np.ones(len(profits), dtype=bool)
+    starts[1:] = (stamps[1:] != stamps[:-1]) | kickoff.isna()[1:]
+    return np.add.reduceat(profits, np.flatnonzero(starts))
+
+
 def _bootstrap_roi(
     stakes: FloatArray, profits: FloatArray, n_bootstrap: int, seed: int | None
 ) -> tuple[float, float]:
@@ -178,7 +197,8 @@ def run_backtest(
         names the row.
     kickoff_utc
         Kick-off times, shape (n,); bets are ordered by them (stable, so row order breaks ties)
-        for the cumulative profit and drawdown. ``None`` keeps row order.
+        for the cumulative profit and drawdown, and the bets of one kick-off are one step of
+        the drawdown (they settle together). ``None`` keeps row order, a step per bet.
     config
         Staking and bootstrap settings; defaults to :class:`BacktestConfig()`.
 
@@ -270,7 +290,7 @@ def run_backtest(
         profit_units=profit,
         n_bets=n_bets,
         staked_units=staked,
-        max_drawdown=max_drawdown(bet_profit),
+        max_drawdown=max_drawdown(_settled_together(bet_profit, kickoff[rows])),
         clv=float(np.mean(clv[has_closing])) if np.any(has_closing) else float("nan"),
         n_bets_without_closing=int(np.sum(~has_closing)),
         roi_ci=_bootstrap_roi(stake_units, bet_profit, cfg.n_bootstrap, cfg.seed),
