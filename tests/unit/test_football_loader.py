@@ -221,7 +221,7 @@ def test_latin1_file_is_decoded(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "SP1" / "2005-2006.csv", OLD_HEADER, rows, encoding="latin-1")
     data = load_football([path])
     assert "La Coruña" in data.matches["home_team"].tolist()
-    assert data.report.repaired["latin1_decoded_files"] == 1
+    assert data.report.repaired["cp1252_decoded_rows"] == 1
 
 
 def test_team_names_are_stripped(tmp_path: Path) -> None:

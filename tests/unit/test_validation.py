@@ -108,7 +108,7 @@ def test_unparseable_odds_and_invalid_handicap_line(tmp_path: Path) -> None:
 
 
 def test_duplicate_match_keeps_the_first(tmp_path: Path) -> None:
-    rows = [row(hg="2"), row(hg="5"), row(date="19/08/2023")]
+    rows = [row(hg="2"), row(hg="2"), row(date="19/08/2023")]
     data = load_football([write(tmp_path, rows)])
     assert data.report.dropped["duplicate_match"] == 1
     assert data.report.rows_kept == 2
@@ -189,13 +189,14 @@ def test_empty_file_is_a_data_error(tmp_path: Path) -> None:
         load_football([path])
 
 
-def test_non_utf8_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
+def test_non_utf8_bytes_are_read_as_cp1252_and_counted(tmp_path: Path) -> None:
     path = write(tmp_path, [row(home="PLACEHOLDER")])
-    path.write_bytes(path.read_bytes().replace(b"PLACEHOLDER", "Málaga".encode("latin-1")))
+    path.write_bytes(path.read_bytes().replace(b"PLACEHOLDER", "Málaga".encode("cp1252")))
     data = load_football([path])
     assert data.matches["home_team"].tolist() == ["Málaga"]
-    assert data.report.repaired == {"latin1_decoded_files": 1}
-    assert only_issue(data.report, "not_utf8_decoded_as_latin1").file == str(path)
+    assert data.report.repaired == {"cp1252_decoded_rows": 1}
+    issue = only_issue(data.report, "not_utf8_decoded_as_cp1252")
+    assert (issue.file, issue.row) == (str(path), 2)
 
 
 def test_a_row_may_stop_short_of_the_headers_unnamed_columns_only(tmp_path: Path) -> None:
@@ -351,6 +352,7 @@ def test_row_counts_add_up_and_report_is_json(tmp_path: Path) -> None:
         "implausible_goals": 0,
         "date_in_future": 0,
         "duplicate_match": 1,
+        "duplicate_match_other_result": 0,
     }
     assert encoded["issues"][0].keys() == {"file", "row", "field", "reason", "value"}
 

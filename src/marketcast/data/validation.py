@@ -20,6 +20,7 @@ ROW_DROP_REASONS: tuple[str, ...] = (
     "implausible_goals",
     "date_in_future",
     "duplicate_match",
+    "duplicate_match_other_result",
 )
 
 #: Reasons a single odds quote is dropped (the match itself is kept).

@@ -106,6 +106,7 @@ _TIMING_ORDER = {"prematch": 0, "closing": 1}
 _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 #: A line of nothing but these is a blank row (the all-comma rows of the real files).
 _BLANK_ROW_CHARS = " \t,"
 _STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR")
@@ -383,19 +384,7 @@ def load_football_sources(
     report.files_read = len(files)
 
     matches, keep = _build_matches(files, report)
-    # duplicates across all files: the first occurrence in file order wins
-    duplicated = matches["match_id"].duplicated(keep="first").to_numpy()
-    report.drop("duplicate_match", int(duplicated.sum()))
-    for i in np.flatnonzero(duplicated)[: report.issues_room]:
-        report.add_issue(
-            Issue(
-                str(matches["source_file"].iat[i]),
-                int(matches["source_row"].to_numpy()[i]),
-                "match_id",
-                "duplicate_match",
-                str(matches["match_id"].iat[i]),
-            )
-        )
+    duplicated = _drop_duplicate_matches(matches, report)
     keep[keep] = ~duplicated
     matches = matches[~duplicated].reset_index(drop=True)
     report.rows_kept = len(matches)
@@ -430,6 +419,36 @@ def load_football_sources(
         report.quotes_kept,
     )
     return FootballData(matches=matches, odds=odds, report=report)
+
+
+def _drop_duplicate_matches(matches: pd.DataFrame, report: IntegrityReport) -> np.ndarray:
+    """Mark the repeats of a match (league, day, teams) across all files; the first in file
+    order is kept. A repeat with another score is ``duplicate_match_other_result`` (its issue
+    names the score kept and where it came from), the others ``duplicate_match``: two files
+    that disagree on a result should be looked at, not counted with identical copies."""
+    codes, _ = pd.factorize(matches["match_id"])
+    duplicated = pd.Series(codes).duplicated(keep="first").to_numpy()
+    _, first_row = np.unique(codes, return_index=True)  # codes run 0, 1, ... in that order
+    kept = first_row[codes]
+    score = (matches["home_goals"].astype(str) + "-" + matches["away_goals"].astype(str)).to_numpy(
+        dtype=object
+    )
+    other_result = duplicated & (score != score[kept])
+    files = matches["source_file"].to_numpy(dtype=object)
+    rows = matches["source_row"].to_numpy(dtype=np.int64)
+    ids = matches["match_id"].to_numpy(dtype=object)
+    for reason, mask in (
+        ("duplicate_match", duplicated & ~other_result),
+        ("duplicate_match_other_result", other_result),
+    ):
+        report.drop(reason, int(mask.sum()))
+        for i in np.flatnonzero(mask)[: report.issues_room]:
+            value = str(ids[i])
+            if other_result[i]:
+                k = kept[i]
+                value += f": {score[i]} dropped, {score[k]} kept from {files[k]} row {rows[k]}"
+            report.add_issue(Issue(str(files[i]), int(rows[i]), "match_id", reason, value))
+    return duplicated
 
 
 def odds_matrix(
@@ -580,14 +599,34 @@ def is_archive(path: Path) -> bool:
 
 
 def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
+    """A file's text: UTF-8, else line by line, each line not UTF-8 read as Windows-1252.
+
+    A whole file was read as Latin-1 before. That turned Windows-1252's curly apostrophe in
+    ``Nott’m Forest`` into a control character (a second team beside the UTF-8 seasons'), and
+    one stray line made every other line of the file mojibake (``MÃ¡laga``). The lines read as
+    Windows-1252 are counted (``cp1252_decoded_rows``) with an issue naming the first. A byte
+    Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) is read as Latin-1.
+    """
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        # a UTF-8 byte-order mark before Latin-1 text: without this the first column is "ï»¿Div"
-        text = data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
-        report.repair("latin1_decoded_files")
-        report.add_issue(Issue(name, None, None, "not_utf8_decoded_as_latin1"))
-    return text
+        pass
+    # a UTF-8 byte-order mark before legacy text: without this the first column is "ï»¿Div"
+    lines: list[str] = []
+    legacy: list[int] = []
+    for number, line in enumerate(_BYTE_LINE_BREAK.split(data.removeprefix(b"\xef\xbb\xbf"))):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                lines.append(line.decode("latin-1"))
+            legacy.append(number + 1)
+    report.repair("cp1252_decoded_rows", len(legacy))
+    detail = f"{len(legacy)} line(s) not UTF-8 read as Windows-1252, the first line {legacy[0]}"
+    report.add_issue(Issue(name, legacy[0], None, "not_utf8_decoded_as_cp1252", detail))
+    return "\n".join(lines)
 
 
 def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[str]:
@@ -747,8 +786,18 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     if blank.any():
         frame = frame[~blank].reset_index(drop=True)
         lines = lines[~blank]
+    if frame.empty:  # a truncated download looks like this: said, not passed over
+        report.add_issue(Issue(name, None, None, "header_only_file", "a header and no rows"))
+    elif "Date" in frame.columns:
+        _check_day_first(name, frame["Date"], lines)
     report.rows_read += len(frame)
+    season = _season_from_name(name)
+    stem = Path(_plain_name(name).replace("\\", "/")).stem
     folder = Path(name.replace("\\", "/")).parent.name
+    # football-data's extra-league files (ARG.csv, BRA.csv, ... with Country and League
+    # columns and no Div) hold one country each, named by the file: in one folder, they were
+    # one league
+    extra_league = {"Country", "League"} <= set(frame.columns) and "Div" not in frame.columns
     specs = detect_quote_columns(frame.columns)
     for group in unrecognised_quote_columns(frame.columns, specs):
         report.ignore_columns(group)
@@ -757,9 +806,36 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         frame=frame,
         lines=lines,
         specs=specs,
-        season=_season_from_name(name),
-        folder_league=folder or Path(_plain_name(name)).stem,
+        season=season,
+        folder_league=stem if extra_league and season is None else folder or stem,
     )
+
+
+def _check_day_first(name: str, dates: pd.Series, lines: npt.NDArray[np.int64]) -> None:
+    """Refuse a file whose dates are month-first (``8/13/2022``), naming the first such row.
+
+    football-data writes day/month/year; a file re-saved month-first lost its 13th-31st days
+    as unparseable dates and kept the rest with day and month swapped, silently. The dates
+    that read only one way decide: more that read only month-first than only day-first.
+    """
+    parts = dates.astype(str).str.extract(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\s*$")
+    first = pd.to_numeric(parts[0]).to_numpy(dtype=np.float64)
+    second = pd.to_numeric(parts[1]).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        only_month_first = (first <= 12) & (second > 12) & (second <= 31)
+        only_day_first = (second <= 12) & (first > 12) & (first <= 31)
+    n_month_first = int(only_month_first.sum())
+    if n_month_first > int(only_day_first.sum()):
+        i = int(np.flatnonzero(only_month_first)[0])
+        raise DataError(
+            name,
+            int(lines[i]),
+            "Date",
+            f"dates are month/day/year ({n_month_first} read only that way, e.g. "
+            f"{str(dates.iat[i]).strip()!r}); football-data files write day/month/year: save "
+            "the file with day-first dates",
+            str(dates.iat[i]),
+        )
 
 
 # --------------------------------------------------------------------------------------------
