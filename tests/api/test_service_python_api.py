@@ -153,6 +153,13 @@ def test_bad_service_variables_are_refused_naming_the_variable(variable: str, ra
         service_settings_from_env(env)
 
 
+def test_a_bad_llm_timeout_is_refused_without_a_base_url_too() -> None:
+    """It was read only beside MARKETCAST_LLM_BASE_URL: the server started with 0 and the
+    typo waited for the day an explainer was configured."""
+    with pytest.raises(ValueError, match=r"^MARKETCAST_LLM_TIMEOUT_S must be"):
+        service_settings_from_env({"MARKETCAST_LLM_TIMEOUT_S": "0"})
+
+
 def test_service_variables_read_as_before() -> None:
     env = {"MARKETCAST_EDGE_THRESHOLD": " 1.01 ", "MARKETCAST_STALE_AFTER_DAYS": "7"}
     settings = service_settings_from_env(env)

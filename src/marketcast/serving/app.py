@@ -56,11 +56,23 @@ _ERROR_422: _Responses = {
     }
 }
 _ERROR_503: _Responses = {503: {"description": "champions not loaded yet"}}
+#: What any route with a body may answer before its handler runs (BodySizeLimitMiddleware and
+#: FastAPI's body parsing): clients generated from the schema should know them.
+_BODY_ERRORS: _Responses = {
+    400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
+    413: {"description": "request body over the cap"},
+}
 _ADMIN_ERRORS: _Responses = {
+    **_BODY_ERRORS,
     401: {"description": "missing or malformed bearer token"},
     403: {"description": "wrong token, or admin disabled"},
-    404: {"description": "unknown market, model or version"},
-    409: {"description": "the registry refused the change (e.g. nothing to roll back to)"},
+    404: {"description": "unknown market, model or version, or nothing to roll back to"},
+    409: {
+        "description": (
+            "the version's files no longer match its manifest, or the registry refused the "
+            "change (the champion moved meanwhile)"
+        )
+    },
     422: {"description": "invalid or unsafe name"},
     503: {"description": "registry unavailable"},
 }
@@ -213,7 +225,7 @@ def create_app(
     @app.post(
         "/v1/forecast",
         response_model=ForecastOut,
-        responses={**_ERROR_422, **_ERROR_503},
+        responses={**_BODY_ERRORS, **_ERROR_422, **_ERROR_503},
         tags=["forecast"],
     )
     async def forecast(fixture: FixtureIn) -> Response:
@@ -230,7 +242,7 @@ def create_app(
     @app.post(
         "/v1/forecast/batch",
         response_model=BatchOut,
-        responses={**_ERROR_422, **_ERROR_503},
+        responses={**_BODY_ERRORS, **_ERROR_422, **_ERROR_503},
         tags=["forecast"],
     )
     def forecast_batch(batch: BatchIn) -> Response:

@@ -31,6 +31,7 @@ _SIGNAL_ERRORS: _Responses = {
     503: {"description": "no crypto champion for the horizon"},
 }
 _PUSH_ERRORS: _Responses = {
+    400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
     401: {"description": "missing or malformed bearer token"},
     403: {"description": "wrong token, or admin disabled"},
     413: {"description": "request body over the cap"},

@@ -51,12 +51,13 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
     """
     env = os.environ if environ is None else environ
     llm = None
+    timeout_s = _llm_timeout_s(env)  # checked without a base URL too: a typo fails at start
     if env.get("MARKETCAST_LLM_BASE_URL"):
         llm = LLMExplainer(
             base_url=env["MARKETCAST_LLM_BASE_URL"],
             model=env.get("MARKETCAST_LLM_MODEL", "default"),
             api_key=env.get("MARKETCAST_LLM_API_KEY") or None,
-            timeout_s=_llm_timeout_s(env),
+            timeout_s=timeout_s,
         )
     values: dict[str, Any] = {}
     for name in ("edge_threshold", "stale_after_days", "neural_runtime"):
