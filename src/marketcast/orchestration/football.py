@@ -221,21 +221,33 @@ def check_outputs(config: FootballRunConfig | CryptoRunConfig) -> None:
 
 
 def _check_writable(key: str, folder: Path) -> None:
-    """``folder`` takes a new file (probed), or, while it does not exist, its nearest existing
-    parent lets it be created. Nothing is left behind."""
-    if folder.is_dir():
+    """``folder`` takes a new file (probed); one that does not exist yet is created for the
+    probe and removed again, with any parents made for it. Nothing is left behind.
+
+    Creating it is the only sure test: a permission check passes as root, and ``/proc/x``
+    failed only after the walk-forward, with a bare ``[Errno 2]`` naming no setting.
+    """
+    made: list[Path] = []
+    target = folder.absolute()
+    while not target.exists():
+        made.append(target)
+        target = target.parent
+    try:
+        for path in reversed(made):
+            try:
+                path.mkdir()
+            except OSError as exc:
+                raise ValueError(f"{key} {folder} cannot be created: {exc.strerror}") from exc
         probe = folder / f".marketcast-write-probe.{os.getpid()}"
         try:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
             raise ValueError(f"{key} {folder} cannot take a new file: {exc.strerror}") from exc
-        return
-    parent = folder.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{key} {folder} cannot be created: {parent} is not writable")
+    finally:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def check_bookmaker(
