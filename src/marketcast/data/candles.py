@@ -144,7 +144,8 @@ class VendorCheck:
 
 @dataclass
 class CandleReport(IntegrityReport):
-    """`IntegrityReport` with the candle-specific counts: gaps left open and vendor checks.
+    """`IntegrityReport` with the candle-specific counts: gaps left open, vendor checks and
+    files that hold only a header.
 
     Row invariant (as in the base report): ``rows_read == rows_kept + sum(dropped.values())``,
     where ``rows_kept`` counts output rows that came from a file; gap bars made by the repair are
@@ -158,6 +159,9 @@ class CandleReport(IntegrityReport):
     gaps_left: int = 0
     gap_bars_missing: int = 0
     vendor_checks: list[VendorCheck] = field(default_factory=list)
+    #: files with a header and no data row (a truncated download?), in read order; each is also
+    #: a ``header_only_file`` issue
+    header_only_files: list[str] = field(default_factory=list)
 
     def merge(self, other: IntegrityReport) -> CandleReport:
         """Return a new report with the counts of ``self`` and ``other`` added up."""
@@ -167,11 +171,13 @@ class CandleReport(IntegrityReport):
         merged.gaps_left = self.gaps_left
         merged.gap_bars_missing = self.gap_bars_missing
         merged.vendor_checks = list(self.vendor_checks)
+        merged.header_only_files = list(self.header_only_files)
         if isinstance(other, CandleReport):
             merged.rows_by_kind = dict(Counter(self.rows_by_kind) + Counter(other.rows_by_kind))
             merged.gaps_left += other.gaps_left
             merged.gap_bars_missing += other.gap_bars_missing
             merged.vendor_checks.extend(other.vendor_checks)
+            merged.header_only_files.extend(other.header_only_files)
         return merged
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,6 +187,7 @@ class CandleReport(IntegrityReport):
         out["gaps_left"] = self.gaps_left
         out["gap_bars_missing"] = self.gap_bars_missing
         out["vendor_checks"] = [check.to_dict() for check in self.vendor_checks]
+        out["header_only_files"] = list(self.header_only_files)
         return out
 
 
@@ -279,15 +286,18 @@ def check_bars(
 def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.DataFrame:
     """Keep one bar per (pair, vendor, open_time_utc); count exact and conflicting copies.
 
-    The bar kept is the one with a trade count, and among those the one read first (files in
-    the order given, lines in file order). A dropped copy whose prices and volumes equal the kept
-    bar's (on every value both give) is a ``duplicate_bar``; any other is a
-    ``conflicting_duplicate`` and is listed as an issue naming the first field that differs.
+    The bar kept is the one whose file gives its quote volume, then among those the one with a
+    trade count, then the one read first (files in the order given, lines in file order). A
+    dropped copy whose prices and volumes equal the kept bar's on every value both files give is
+    a ``duplicate_bar``; any other is a ``conflicting_duplicate`` and is listed as an issue naming
+    the first field that differs. A quote volume the loader estimated (``volume * close``, where
+    ``quote_volume_estimated``) is not given by the file, so it is never compared.
 
     Parameters
     ----------
     frame
-        Candles in read order (the loaders' concatenation order).
+        Candles in read order (the loaders' concatenation order); without a
+        ``quote_volume_estimated`` column, every non-missing quote volume counts as given.
     report
         Receives the counts and issues.
 
@@ -301,14 +311,17 @@ def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.Data
     if not dup.any():
         return frame
     sub = frame.loc[dup].assign(
+        _no_quote=~_quote_volume_given(frame.loc[dup]),
         _no_trades=frame.loc[dup, "trades"].isna().to_numpy(),
         _read=np.flatnonzero(dup),
     )
-    sub = sub.sort_values([*keys, "_no_trades", "_read"], kind="stable")
+    sub = sub.sort_values([*keys, "_no_quote", "_no_trades", "_read"], kind="stable")
     first = ~sub.duplicated(keys, keep="first").to_numpy()
     group = np.cumsum(first) - 1  # group number of each row of ``sub``
     kept_pos = np.flatnonzero(first)[group]  # position in ``sub`` of each row's kept bar
-    values = sub[list(_VALUE_COLUMNS)].to_numpy(dtype=np.float64)  # (m, 7)
+    values = sub[list(_VALUE_COLUMNS)].to_numpy(dtype=np.float64, copy=True)  # (m, 7)
+    # an estimated quote volume is the loader's, not the file's: like a missing value
+    values[sub["_no_quote"].to_numpy(dtype=bool), _VALUE_COLUMNS.index("quote_volume")] = np.nan
     kept_values = values[kept_pos]
     both = ~np.isnan(values) & ~np.isnan(kept_values)
     differs = both & (values != kept_values)  # (m, 7)
@@ -333,6 +346,14 @@ def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.Data
     keep = np.ones(len(frame), dtype=bool)
     keep[sub["_read"].to_numpy()[dropped]] = False
     return frame.loc[keep]
+
+
+def _quote_volume_given(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per bar, whether its quote volume came from the file (not missing, not estimated)."""
+    given = frame["quote_volume"].notna().to_numpy()
+    if "quote_volume_estimated" not in frame.columns:
+        return given
+    return given & ~frame["quote_volume_estimated"].to_numpy(dtype=bool)
 
 
 def drop_zero_volume_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.DataFrame:

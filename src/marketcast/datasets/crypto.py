@@ -289,24 +289,27 @@ def _match_layout(header: Iterable[str]) -> _Layout | None:
     return None
 
 
-def _find_layout(name: str, data: bytes) -> tuple[_Layout, list[str], int] | None:
-    """The layout of a file, its column names and how many lines come before the data."""
+def _find_layout(name: str, data: bytes) -> tuple[_Layout, list[str], int, int] | None:
+    """The layout of a file, its column names, how many lines come before the data and how many
+    empty fields end the header line (a trailing comma: no column)."""
     head = data[:_HEAD_BYTES].decode("utf-8-sig", errors="replace")
     lines = re.split(r"\r\n|\r|\n", head, maxsplit=2)
-    header = _fields(lines[0])
+    first = _fields(lines[0])
+    header = _named(first)
     layout = _match_layout(header)
     if layout is not None:
-        return layout, header, 1
+        return layout, header, 1, len(first) - len(header)
     if (
         len(header) == len(BINANCE_VISION_KLINE_COLUMNS)
         and all(_is_number(h) for h in header)
         and _VISION_NAME.match(_base_name(name))
     ):
-        return _VISION_KLINES, list(BINANCE_VISION_KLINE_COLUMNS), 0
+        return _VISION_KLINES, list(BINANCE_VISION_KLINE_COLUMNS), 0, 0
     if len(header) == 1 and len(lines) > 1:  # a notice (CryptoDataDownload's URL), then a header
         second = _fields(lines[1])
-        if (layout := _match_layout(second)) is not None:
-            return layout, second, 2
+        header = _named(second)
+        if (layout := _match_layout(header)) is not None:
+            return layout, header, 2, len(second) - len(header)
     return None
 
 
@@ -315,6 +318,14 @@ def _fields(line: str) -> list[str]:
         return [h.strip() for h in next(csv.reader([line]), [])]
     except csv.Error:
         return []
+
+
+def _named(fields: list[str]) -> list[str]:
+    """``fields`` without the empty ones at the end: a trailing comma makes no column."""
+    end = len(fields)
+    while end and not fields[end - 1]:
+        end -= 1
+    return fields[:end]
 
 
 def _is_number(text: str) -> bool:
@@ -477,6 +488,8 @@ def load_candle_sources(
             frame = frame.loc[selected]
         if renames:
             frame = _rename_pairs(frame, kind, renames, name, report, renamed)
+        if n_rows == 0:
+            _note_header_only(name, report)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
@@ -565,7 +578,7 @@ def _read_source(
     found = _find_layout(name, data)
     if found is None:
         raise DataError(name, 1, None, f"unrecognised header: {first_line[:120]!r}")
-    layout, header, skip = found  # ``skip`` lines come before the data: notice, header
+    layout, header, skip, blank_header_fields = found  # ``skip`` lines: notice, header
     kind = layout.kind
     try:
         spec = _spec(layout, header)
@@ -579,10 +592,15 @@ def _read_source(
             if named["interval"] != "1h":
                 raise DataError(name, None, spec.time_col, "candles are not hourly: the file "
                                 f"name gives {named['interval']} bars")  # fmt: skip
+    width, trailing_rows = _row_widths(name, data, skip, len(header))
     names = [h if h and h not in header[:i] else f"__column_{i}" for i, h in enumerate(header)]
+    names += [f"__column_{i}" for i in range(len(header), width)]  # empty trailing fields
     used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
     dtypes: dict[str, type] = {c: str for c in used}
     dtypes.update(dict.fromkeys(spec.numeric.values(), np.float64))
+    if (blank_lines := _blank_after_header(data, skip)) is not None:
+        report.blank_rows += blank_lines
+        data = data.rstrip(b"\r\n")  # else pandas, finding no line as wide as the header, fails
     try:
         try:
             frame = _read_csv(data, names, used, dtypes, skip)
@@ -593,6 +611,7 @@ def _read_source(
             frame = _read_csv(data, names, used, dict.fromkeys(used, str), skip)
     except (ValueError, UnicodeError) as exc:
         raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
+    _count_trailing_fields(name, report, blank_header_fields, trailing_rows)
 
     rows = np.arange(skip + 1, len(frame) + skip + 1, dtype=np.int64)  # 1-based file lines
     blank = frame.isna().all(axis=1).to_numpy()
@@ -614,6 +633,8 @@ def _read_source(
         values[target] = parsed
 
     times_ns, unparseable_time = _parse_times(frame[spec.time_col], spec.time_is_text, name, report)
+    if kind in _CANDLE_KINDS and not spec.time_is_text:
+        _check_rounded_times(name, spec.time_col, frame[spec.time_col], times_ns, rows)
     _reject(name, rows, unparseable_time & ~bad, spec.time_col, frame[spec.time_col],
             "unparseable_timestamp", report, on_error)  # fmt: skip
     bad |= unparseable_time
@@ -752,6 +773,136 @@ def _read_csv(
         encoding="utf-8-sig",
         engine="c",
     )
+
+
+def _blank_after_header(data: bytes, skip: int) -> int | None:
+    """How many blank lines follow the first ``skip`` lines (notice, header) when nothing else
+    does; None when there is a data line (or no header)."""
+    if not skip:
+        return None
+    parts = data.split(b"\n", skip)
+    body = parts[skip] if len(parts) > skip else b""
+    return None if body.strip(b"\r\n") else body.count(b"\n")
+
+
+def _row_widths(name: str, data: bytes, skip: int, width: int) -> tuple[int, int]:
+    """Check that no data line has more fields than the header names, but empty trailing ones.
+
+    A trailing comma (``...,0,``) ends a line with an empty field that is no data: such lines are
+    read without it. A line with a value past the header's columns (a comma inside a value, as in
+    a price typed ``1,5``) would be read with its values a column off: it is an error.
+
+    Parameters
+    ----------
+    name
+        The file, for the error.
+    data
+        The file's bytes (line feeds end its lines).
+    skip
+        Lines before the data (notice, header).
+    width
+        The header's columns (its empty trailing fields left out).
+
+    Returns
+    -------
+    (int, int)
+        The most fields a data line has (at least ``width``), and how many non-blank data lines
+        end in empty fields past the header's.
+
+    Raises
+    ------
+    DataError
+        Naming the file and the first line with a value past the header's columns.
+    """
+    chars = np.frombuffer(data, dtype=np.uint8)
+    line_ends = np.flatnonzero(chars == ord("\n"))
+    commas = np.flatnonzero(chars == ord(","))
+    n_commas = np.bincount(np.searchsorted(line_ends, commas), minlength=len(line_ends) + 1)
+    # lines with more commas than the header: a quoted comma counts here, `_fields` then splits
+    wide = np.flatnonzero(n_commas[skip:] >= width) + skip
+    starts = np.r_[0, line_ends + 1]
+    most, trailing = width, 0
+    for i in wide:
+        stop = int(line_ends[i]) if i < len(line_ends) else len(data)
+        line = data[int(starts[i]) : stop].decode("utf-8-sig", errors="replace")
+        fields = _fields(line.rstrip("\r\n"))
+        if len(fields) <= width:
+            continue
+        if any(fields[width:]):
+            raise DataError(name, int(i) + 1, None, f"{len(fields)} fields, the header has "
+                            f"{width}: a value past the last column (a comma inside a value?)",
+                            line[:120])  # fmt: skip
+        most = max(most, len(fields))
+        trailing += any(fields[:width])  # an all-comma line is a blank row, not a repair
+    return most, trailing
+
+
+def _count_trailing_fields(
+    name: str, report: CandleReport, blank_header_fields: int, trailing_rows: int
+) -> None:
+    """Count a file's trailing commas: ``repaired["empty_header_fields"]`` (the header's) and
+    ``repaired["trailing_empty_fields"]`` (data lines), with one issue for the file."""
+    if not blank_header_fields and not trailing_rows:
+        return
+    report.repair("empty_header_fields", blank_header_fields)
+    report.repair("trailing_empty_fields", trailing_rows)
+    if issue_room(report, "trailing_empty_fields"):
+        parts = []
+        if blank_header_fields:
+            parts.append(f"the header ends in {blank_header_fields} empty field(s)")
+        if trailing_rows:
+            parts.append(f"{trailing_rows} row(s) end in empty fields")
+        detail = f"{'; '.join(parts)} (trailing commas, no data): read without them"
+        report.add_issue(Issue(name, None, None, "trailing_empty_fields", detail))
+
+
+def _check_rounded_times(
+    name: str,
+    time_col: str,
+    raw: pd.Series,
+    times_ns: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+) -> None:
+    """Refuse a candle file whose open times a spreadsheet rounded (``1.68558E+15``).
+
+    A spreadsheet writes a long number with six significant digits and an exponent: the hourly
+    bars then fall on a few times hours apart (``1.68558E+15`` µs is 2023-06-01 00:40), so the
+    file would be refused as "not hourly", or its bars dropped as unaligned, with no word of
+    why. An open time written with an exponent and off the hour is that rounding.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the first such row and the time column.
+    """
+    off_hour = np.flatnonzero((times_ns % HOUR_NS) != 0)
+    if not len(off_hour):
+        return
+    text = raw.iloc[off_hour].astype(object)
+    exponent = text.map(lambda v: isinstance(v, str) and "e" in v.lower()).to_numpy(dtype=bool)
+    if not exponent.any():
+        return
+    i = int(off_hour[np.argmax(exponent)])
+    value = str(raw.iat[i])
+    raise DataError(
+        name,
+        int(rows[i]),
+        time_col,
+        f"open time {value} was rounded (written in scientific notation, as a spreadsheet "
+        "writes long numbers), so the bars' hours are lost: re-export the file with whole-number "
+        "timestamps",
+        value,
+    )
+
+
+def _note_header_only(name: str, report: CandleReport) -> None:
+    """Record a file that holds a header and no data row: a ``header_only_file`` issue (a
+    warning: the other files are read), in ``report.header_only_files``."""
+    log.warning("%s: a header and no data rows (a truncated download?)", name)
+    report.header_only_files.append(name)
+    if issue_room(report, "header_only_file"):
+        detail = "a header and no data rows (a truncated download?)"
+        report.add_issue(Issue(name, None, None, "header_only_file", detail))
 
 
 def _is_null_text(raw: pd.Series) -> npt.NDArray[np.bool_]:
