@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
-from marketcast.data.validation import split_group_key, sum_per_group
-from marketcast.datasets.football_data import iter_csv_files, load_football
+from marketcast.data.validation import Issue, split_group_key, sum_per_group
+from marketcast.datasets.football_data import is_archive, iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.football import (
     build_models,
@@ -60,6 +61,14 @@ def run(
     """
     if vertical is None:
         vertical = config_vertical(config_path) if config_path else "all"
+    elif config_path and vertical != (configured := config_vertical(config_path)):
+        # with "all", the file's settings applied to neither job: both ran on the defaults,
+        # into the default registry, and could promote champions there
+        runs = "runs both jobs" if vertical == "all" else f"runs {vertical}"
+        raise ValueError(
+            f"--vertical {vertical} {runs}, but {config_path} configures {configured}: give "
+            f"--vertical {configured}, or leave out --config to run on the bundled data"
+        )
     if vertical in ("all", "football") and not dry_run:
         football_path = config_path if vertical == "football" else None
         football_config = load_config(football_path)
@@ -222,17 +231,23 @@ def data_check(paths: list[str], json_out: str | None) -> int:
     """``marketcast data check``: print the integrity report; exit 1 when a file has errors.
 
     Exchange candle, funding and open-interest files are recognised by their header and checked
-    by the crypto rules; everything else is read as football-data.co.uk. With no paths, both
-    bundles are checked. With both kinds, the JSON holds ``football`` and ``crypto`` sections.
+    by the crypto rules; everything else is read as football-data.co.uk. A file neither reader
+    can read for a reason its first bytes show (a zip archive, UTF-16 text, JSON, another
+    delimiter than the comma, no header row: `refusal`) is an error saying so, in the section
+    of the vertical it looks like. With no paths, both bundles are checked. With both kinds, the
+    JSON holds ``football`` and ``crypto`` sections.
     """
-    football_paths, crypto_paths = _split_by_vertical(paths)
+    routed = _split_by_vertical(paths)
     reports: dict[str, dict[str, Any]] = {}
-    if football_paths or not paths:
-        reports["football"] = _football_check(football_paths, paths)
-    if crypto_paths or not paths:
+    if routed.football or routed.refused["football"] or not paths:
+        reports["football"] = _football_check(routed.football, paths, routed.refused["football"])
+    if routed.crypto or routed.refused["crypto"] or not paths:
         from marketcast.datasets.crypto import load_candles
 
-        reports["crypto"] = load_candles(crypto_paths or None).report.to_dict()
+        # files given, none of them readable candles: an empty report (None is the bundle)
+        candles = load_candles(routed.crypto if paths else None)
+        candles.report.errors.extend(routed.refused["crypto"])
+        reports["crypto"] = candles.report.to_dict()
     if len(reports) == 1:
         report = next(iter(reports.values()))
     else:
@@ -254,29 +269,70 @@ def data_check(paths: list[str], json_out: str | None) -> int:
 _ISSUES_SHOWN = 10
 
 
-def _split_by_vertical(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Crypto files (every file the crypto loader recognises, `detect_file`) apart from the
-    rest; folders are searched as `iter_csv_files` searches them, so ``data check`` reads the
-    files ``evaluate`` reads."""
-    from marketcast.datasets.crypto import detect_file
+@dataclass
+class _Routed:
+    """The files ``data check`` gives each checker, and those it refuses itself.
 
-    football: list[str] = []
-    crypto: list[str] = []
+    ``refused`` holds, per vertical (``"football"``, ``"crypto"``), an error for each file no
+    checker can read, in the section of the vertical the file looks like.
+    """
+
+    football: list[str] = field(default_factory=list)
+    crypto: list[str] = field(default_factory=list)
+    refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
+
+
+def _split_by_vertical(paths: list[str]) -> _Routed:
+    """Crypto files (every file the crypto loader recognises, `detect_source`) apart from the
+    rest; folders are searched as `iter_csv_files` searches them, so ``data check`` reads the
+    files ``evaluate`` reads. Each file's first bytes are read once, here (`read_head`); a file
+    they show to be unreadable (`refusal`) goes to neither checker."""
+    from marketcast.datasets.crypto import detect_source
+    from marketcast.datasets.sniff import (
+        is_candle_name,
+        read_head,
+        refusal,
+        zip_files,
+        zips_instead_of_csvs,
+    )
+
+    routed = _Routed()
     for given in paths:
         root = Path(given)
         if not root.exists():
             raise FileNotFoundError(f"{given}: no such file or folder")
         files = list(iter_csv_files([root]))
         if root.is_dir() and not files:
-            football.append(given)  # reported as "no CSV files found"
+            if zips := zip_files(root):
+                vertical = "crypto" if any(is_candle_name(z.name) for z in zips) else "football"
+                routed.refused[vertical].append(zips_instead_of_csvs(given, zips))
+            else:
+                routed.football.append(given)  # reported as "no CSV files found"
+            continue
         for path in files:
-            # anything else goes to the football reader, which names what is wrong with it
-            (crypto if detect_file(path) is not None else football).append(str(path))
-    return football, crypto
+            if is_archive(path):  # a tar archive: the football reader reads its members
+                routed.football.append(str(path))
+                continue
+            head = read_head(path)
+            if head is None:  # the football reader then names what is wrong
+                routed.football.append(str(path))
+            elif detect_source(str(path), head) is not None:
+                routed.crypto.append(str(path))
+            elif (why := refusal(path, head)) is not None:
+                vertical, row, reason, value = why
+                routed.refused[vertical].append(Issue(str(path), row, None, reason, value))
+            else:
+                # anything else goes to the football reader, which names what is wrong with it
+                routed.football.append(str(path))
+    return routed
 
 
-def _football_check(football_paths: list[str], given: list[str]) -> dict[str, Any]:
-    data = load_football(football_paths or None, on_error="collect")
+def _football_check(
+    football_paths: list[str], given: list[str], refused: list[Issue]
+) -> dict[str, Any]:
+    # files given, none of them for the football reader: an empty report (None is the bundle)
+    data = load_football(football_paths if given else None, on_error="collect")
+    data.report.errors.extend(refused)
     report = data.report.to_dict()
     where = ", ".join(given) if given else "the bundle"
     problem = None
