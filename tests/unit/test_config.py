@@ -115,6 +115,27 @@ def test_run_fails_before_the_walk_forward_when_results_could_not_be_kept(
     assert not (tmp_path / "registry").exists()
 
 
+@pytest.mark.parametrize(
+    ("vertical", "text"),
+    [
+        ("all", "vertical: crypto\n"),
+        ("football", "vertical: crypto\n"),
+        ("all", "models: [market]\n"),
+    ],
+)
+def test_run_refuses_a_vertical_the_config_does_not_configure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], vertical: str, text: str
+) -> None:
+    """``--config FILE --vertical all`` ran both jobs on the defaults, FILE ignored, into the
+    default registry (where they could promote champions)."""
+    path = write(tmp_path, text)
+    assert main(["run", "--config", str(path), "--vertical", vertical, "--dry-run"]) == 2
+    configured = "crypto" if "crypto" in text else "football"
+    assert (
+        f"{path} configures {configured}: give --vertical {configured}" in capsys.readouterr().err
+    )
+
+
 def test_an_empty_models_option_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     """``--models ,`` silently ran all five models."""
     args = ["evaluate", "football", "--data", ".", "--start", "2022-01-01", "--models", ","]
