@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,17 +65,7 @@ def test_serve_answers_football_and_crypto(registry_root: tuple[Path, Path]) -> 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90.0
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail("marketcast serve did not become ready in 90 s")
+        _wait_ready(process, base)
 
         fixture = {
             "league": "E0",
@@ -99,6 +90,58 @@ def test_serve_answers_football_and_crypto(registry_root: tuple[Path, Path]) -> 
         process.wait(timeout=20)
 
 
+@pytest.mark.parametrize(
+    ("workers", "stop", "status"),
+    [(1, signal.SIGINT, 130), (2, signal.SIGINT, 130), (2, signal.SIGTERM, 143)],
+)
+def test_serve_stopped_by_a_signal_exits_as_other_commands_do(
+    registry_root: tuple[Path, Path], workers: int, stop: signal.Signals, status: int
+) -> None:
+    """uvicorn swallowed Ctrl-C (and, with workers, SIGTERM): serve exited 0, so a process
+    manager or a shell script could not tell a stop from a clean end."""
+    registry, candles = registry_root
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MARKETCAST_REGISTRY": str(registry),
+        "MARKETCAST_CRYPTO_CANDLES": str(candles),
+    }
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from marketcast.cli import main; sys.exit(main())",
+    ]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(process, f"http://127.0.0.1:{port}")
+        process.send_signal(stop)
+        assert process.wait(timeout=30) == status
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    message = "interrupted" if stop == signal.SIGINT else "terminated"
+    assert f"marketcast: {message}" in (process.stderr.read().decode() if process.stderr else "")
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 90.0
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail("marketcast serve did not become ready in 90 s")
+
+
 class _RegistryWithChampion:
     """Stands in for the registry ``serve`` checks before starting: it has a champion."""
 
@@ -116,15 +159,13 @@ class _RegistryWithChampion:
 def test_serve_passes_connection_limits_to_uvicorn(
     monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    import uvicorn
-
     from marketcast.orchestration import commands
-    from marketcast.serving import default
+    from marketcast.serving import default, http_server
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(commands, "Registry", _RegistryWithChampion)
     monkeypatch.setattr(default, "build_default_app", lambda settings: "app")
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(http_server, "run_until_signal", lambda app, **kwargs: calls.append(kwargs))
     monkeypatch.delenv("MARKETCAST_LIMIT_CONCURRENCY", raising=False)
     monkeypatch.delenv("MARKETCAST_KEEP_ALIVE_TIMEOUT_S", raising=False)
     monkeypatch.delenv("MARKETCAST_REGISTRY", raising=False)  # serve sets it for its workers

@@ -548,15 +548,13 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     (``header_timeout_s``: uvicorn itself has no timeout on reading request headers). A server
     bound beyond localhost still belongs behind a reverse proxy (docs/serving.md, "Exposure").
     """
-    import uvicorn
-
     from marketcast.serving.crypto import CryptoSettings
     from marketcast.serving.default import (
         build_default_app,
         registry_poll_seconds,
         service_settings_from_env,
     )
-    from marketcast.serving.http_server import http_protocol
+    from marketcast.serving.http_server import http_protocol, run_until_signal
     from marketcast.serving.settings import ServingSettings
 
     settings = ServingSettings.from_env()
@@ -592,20 +590,14 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     if workers > 1:
         # Each worker process builds its own service and follows the registry's champions.
         os.environ["MARKETCAST_REGISTRY"] = settings.registry
-        uvicorn.run(
-            "marketcast.serving.default:create_default_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level="warning",
-            limit_concurrency=settings.limit_concurrency,
-            timeout_keep_alive=settings.keep_alive_timeout_s,
-            http=http_protocol(settings.header_timeout_s),
-        )
-        return 0
-    uvicorn.run(
-        build_default_app(settings),
+        app: Any = "marketcast.serving.default:create_default_app"
+    else:
+        app = build_default_app(settings)
+    # Ctrl-C and SIGTERM end it after a graceful shutdown, with 130 and 143 as for any command
+    run_until_signal(
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_level="warning",

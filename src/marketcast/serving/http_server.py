@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -62,3 +66,62 @@ def http_protocol(header_timeout_s: float) -> Any:
     """The ``http=`` argument for ``uvicorn.run``: the protocol class with its timeout bound
     (a ``functools.partial`` of a module-level class, so it pickles for ``--workers N``)."""
     return functools.partial(HeaderTimeoutProtocol, header_timeout_s=header_timeout_s)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, remembering the first signal that stopped it."""
+
+    stopped_by: int | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = sig
+        super().handle_exit(sig, frame)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, remembering the signal that stopped it (it swallows it)."""
+
+    stopped_by: int | None = None
+
+    def handle_int(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super().handle_term()
+
+
+def run_until_signal(app: Any, *, workers: int = 1, **options: Any) -> None:
+    """Serve ``app`` with uvicorn until a signal stops it, then deliver that signal again.
+
+    ``uvicorn.run`` returns normally after Ctrl-C (it catches ``KeyboardInterrupt``, and its
+    worker supervisor swallows SIGINT and SIGTERM), so ``marketcast serve`` exited 0 where the
+    other commands exit 130 or 143. Here the server shuts down gracefully as before, and the
+    signal is then raised again under the caller's handlers (``KeyboardInterrupt`` for SIGINT).
+    ``app`` is an ASGI app, or an import string with ``factory=True`` (needed for workers > 1).
+
+    Raises
+    ------
+    OSError
+        When one server did not start (the port is taken, say): uvicorn logs why.
+    """
+    config = uvicorn.Config(app, workers=workers, **options)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if workers == 1:
+        server = _Server(config)
+        server.run()  # a re-raised signal may already end the call here
+        if server.stopped_by is not None:
+            signal.raise_signal(server.stopped_by)
+        if not server.started:
+            raise OSError(f"the server did not start on {config.host}:{config.port}")
+        return
+    supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+    try:
+        supervisor.run()
+    finally:
+        for sig, handler in handlers.items():  # the supervisor replaced them for good
+            signal.signal(sig, handler)
+    if supervisor.stopped_by is not None:
+        signal.raise_signal(supervisor.stopped_by)
