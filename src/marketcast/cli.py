@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="integrity report; exit 1 on errors")
     check.add_argument("paths", nargs="*", help="CSV files or folders (default: the bundle)")
     check.add_argument("--json", dest="json_out", help="write the report as JSON")
+    check.add_argument(
+        "--config",
+        help="read the files as a run with this config does: its data.paths when no PATH is "
+        "given, its pair_renames",
+    )
     pull = data_sub.add_parser("pull", help="download newer files from the original source")
     pull_sub = pull.add_subparsers(dest="source", required=True)
     pull_football = pull_sub.add_parser("football", help="football-data.co.uk season files")
@@ -227,7 +232,7 @@ def _run_command(args: argparse.Namespace) -> int:
         if args.command == "serve":
             return commands.serve(args.host, args.port, args.workers)
         if args.command == "data" and args.data_command == "check":
-            return commands.data_check(args.paths, args.json_out)
+            return commands.data_check(args.paths, args.json_out, args.config)
         if args.command == "data" and args.data_command == "pull":
             return commands.data_pull_football(
                 args.leagues,

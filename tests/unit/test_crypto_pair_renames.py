@@ -377,3 +377,20 @@ def test_placeholder_bars_of_the_new_pair_do_not_start_its_series(tmp_path: Path
     assert (data.candles["open_time_utc"] < NEW_START).sum() == 10  # MATIC's 10 bars all kept
     # the placeholder itself goes, as the copy of MATIC's 01:00 bar under the new name
     assert dropped["zero_volume"] + dropped["conflicting_duplicate"] == 1
+
+
+def test_data_check_with_a_config_joins_its_renamed_pairs(tmp_path: Path) -> None:
+    """`data check` took no config: MATICUSDT and POLUSDT were checked as two pairs."""
+    import json
+
+    from marketcast.cli import main
+
+    old, new = old_and_new(tmp_path)
+    config = write_config(tmp_path, f"data: {{paths: ['{tmp_path}']}}\npair_renames: {RENAME}\n")
+    out = tmp_path / "report.json"
+    assert main(["data", "check", "--config", str(config), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "football" not in report  # a crypto config checks its candles only
+    assert (report["rows_kept"], report["repaired"]["pair_renamed"]) == (15, 10)
+    assert main(["data", "check", str(old), str(new), "--json", str(out)]) == 0
+    assert "pair_renamed" not in json.loads(out.read_text())["repaired"]

@@ -227,7 +227,7 @@ def _check_json_target(json_out: str) -> None:
         ) from exc
 
 
-def data_check(paths: list[str], json_out: str | None) -> int:
+def data_check(paths: list[str], json_out: str | None, config_path: str | None = None) -> int:
     """``marketcast data check``: print the integrity report; exit 1 when a file has errors.
 
     Exchange candle, funding and open-interest files are recognised by their header and checked
@@ -236,16 +236,28 @@ def data_check(paths: list[str], json_out: str | None) -> int:
     delimiter than the comma, no header row: `refusal`) is an error saying so, in the section
     of the vertical it looks like. With no paths, both bundles are checked. With both kinds, the
     JSON holds ``football`` and ``crypto`` sections.
+
+    With ``config_path``, the files are read as a run with that config reads them: its
+    ``data.paths`` when no path is given (else that vertical's bundle alone), and a crypto
+    config's ``pair_renames`` join the renamed pairs (without them MATICUSDT and POLUSDT were
+    checked as two pairs, each with the other's gap).
     """
+    renames: dict[str, Any] = {}
+    only: str | None = None
+    if config_path:
+        only = config_vertical(config_path)
+        config = (load_crypto_config if only == "crypto" else load_config)(config_path)
+        renames = dict(getattr(config, "pair_renames", {}))
+        paths = paths or list(config.data.paths)
     routed = _split_by_vertical(paths)
     reports: dict[str, dict[str, Any]] = {}
-    if routed.football or routed.refused["football"] or not paths:
+    if routed.football or routed.refused["football"] or (not paths and only != "crypto"):
         reports["football"] = _football_check(routed.football, paths, routed.refused["football"])
-    if routed.crypto or routed.refused["crypto"] or not paths:
+    if routed.crypto or routed.refused["crypto"] or (not paths and only != "football"):
         from marketcast.datasets.crypto import load_candles
 
         # files given, none of them readable candles: an empty report (None is the bundle)
-        candles = load_candles(routed.crypto if paths else None)
+        candles = load_candles(routed.crypto if paths else None, pair_renames=renames or None)
         candles.report.errors.extend(routed.refused["crypto"])
         reports["crypto"] = candles.report.to_dict()
     if len(reports) == 1:
