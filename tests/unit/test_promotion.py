@@ -16,7 +16,7 @@ import marketcast.promotion
 import marketcast.registry
 import marketcast.registry.promotion
 from marketcast.evaluation.football import BASELINE_MODEL, _choose_champion
-from marketcast.promotion import PromotionRule, decide_among, decide_promotion
+from marketcast.promotion import PromotionRule, decide_among, decide_promotion, paired_test
 from marketcast.registry import Registry, build_manifest, promote_if_better
 
 N = 1000
@@ -326,11 +326,51 @@ def test_evaluation_champion_uses_the_promotion_rule(
         "p_value": decision.p_value,
         "n": decision.n,
         "matches_needed": decision.matches_needed,
-        "challengers_tested": 2,
+        # fewer than min_matches: no challenger was tested, none took a share of alpha
+        "challengers_tested": None if "only" in because else 2,
         "alpha_used": decision.alpha_used,
     }
     assert (decision.matches_needed is not None) is (because == ": not significant")
     assert champion == ("dixon_coles" if promote else BASELINE_MODEL)
+
+
+def test_min_gain_is_the_null_the_test_rejects_not_only_a_bar_on_the_mean() -> None:
+    """The test was of mean > 0 beside an observed mean > min_gain: a challenger whose true
+    gain was exactly min_gain was promoted about half the time."""
+    rule = PromotionRule(min_gain=0.001)
+    promoted = 0
+    for seed in range(200):
+        champion, challenger = paired_losses(0.001, noise=0.05, seed=seed)
+        promoted += decide_promotion("market", champion, "f", challenger, rule).promote
+    assert promoted / 200 < 0.10  # about alpha; it was 0.53
+    champion, challenger = paired_losses(0.02, noise=0.05)  # well above: still promoted
+    assert decide_promotion("market", champion, "f", challenger, rule).promote
+
+
+def test_an_infinite_loss_is_refused_by_the_paired_test() -> None:
+    """Infinite pairs were dropped with the NaN ones: the test reported fewer matches."""
+    champion, challenger = paired_losses(0.01, n=50)
+    challenger[3] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        paired_test(champion, challenger)
+
+
+def test_the_largest_gain_is_judged_on_the_matches_every_passed_challenger_shares() -> None:
+    """A challenger scored on 250 of 1,000 matches (gain 0.03 there) beat one scored on all
+    that gains 0.02 on them and 0.02 on the same 250."""
+    champion, full = paired_losses(0.02, noise=0.01, seed=3)
+    partial = np.full(N, np.nan)
+    partial[:250] = champion[:250] - 0.03 + np.random.default_rng(4).normal(0.0, 0.01, 250)
+    full[:250] = champion[:250] - 0.04  # on the shared matches it is the better one
+    decision = decide_among("market", champion, {"partial": partial, "full": full}, RULE)
+    assert (decision.promote, decision.challenger) == (True, "full")
+
+
+def test_no_challenger_tested_is_recorded_as_none_tested() -> None:
+    champion, challenger = paired_losses(0.05, n=1)
+    decision = decide_among("market", champion, {"a": challenger, "b": challenger + 1}, RULE)
+    assert (decision.challengers_tested, decision.alpha_used) == (None, None)
+    assert "only 1 paired match," in decision.reason
 
 
 # ---------------------------------------------------------------- applied to a registry
