@@ -26,6 +26,16 @@ SPANISH = {
 }
 
 
+def bundled_seasons(folder: Path, seasons: dict[str, tuple[str, ...]]) -> Path:
+    """Copy these bundled seasons (league -> seasons) into ``folder/<league>/<season>.csv``."""
+    for name, data in read_archive_csvs(BUNDLED_FOOTBALL):
+        league, season = Path(name).parent.name, Path(name).stem
+        if season in seasons.get(league, ()):
+            (folder / league).mkdir(parents=True, exist_ok=True)
+            (folder / league / f"{season}.csv").write_bytes(data)
+    return folder
+
+
 def _run(root: Path, data: Path) -> None:
     config = FootballRunConfig.model_validate(
         {
@@ -44,11 +54,7 @@ def _run(root: Path, data: Path) -> None:
 def test_a_one_league_experiment_leaves_the_cloud_blend_of_a_two_league_champion(
     tmp_path: Path,
 ) -> None:
-    for name, data in read_archive_csvs(BUNDLED_FOOTBALL):
-        league, season = Path(name).parent.name, Path(name).stem
-        if season in SEASONS.get(league, ()):
-            (tmp_path / "data" / league).mkdir(parents=True, exist_ok=True)
-            (tmp_path / "data" / league / f"{season}.csv").write_bytes(data)
+    bundled_seasons(tmp_path / "data", SEASONS)
     _run(tmp_path, tmp_path / "data")
     registry = Registry(str(tmp_path / "registry"))
     # every fixture takes the cloud path

@@ -52,6 +52,28 @@ def test_a_champion_this_run_did_not_evaluate_stays_champion(tmp_path: Path) -> 
     assert (record.model_name, record.version) == ("logistic", version)
 
 
+def test_a_champion_trained_with_other_parameters_stays_untested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run exported its own fit of the champion's model, with its own parameters, as the
+    champion ("stays champion"), and tested the challengers against that fit."""
+    from marketcast.orchestration import crypto as crypto_job
+
+    monkeypatch.setattr(crypto_job, "run_jobs", lambda jobs, *args, **kwargs: [])  # no export
+    registry = Registry(str(tmp_path / "registry"))
+    files = {"m.json": b"{}"}
+    config = {"model_params": {"logistic": {"c": 0.1}}, "per_regime": True, "min_edge": 0.0}
+    manifest = make_manifest("logistic", files, vertical="crypto", market="1d", config=config)
+    version = registry.register("crypto", "1d", "logistic", files, manifest)
+    registry.set_champion("crypto", "1d", "logistic", version, "no champion yet")
+    rng = np.random.default_rng(2)
+    nets = {"logistic": rng.normal(0.0, 0.01, 500), "momentum": rng.normal(0.01, 0.01, 500)}
+    champions, decisions, moves = _shadow(tmp_path, registry, nets)
+    assert (moves, champions) == ({}, {"1d": "logistic"})
+    reason = decisions["1d"]["reason"]
+    assert reason.startswith(f"logistic {version} stays: this run's model_params.logistic differ")
+
+
 def test_a_flat_champion_faces_the_challengers_of_a_run_that_leaves_flat_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

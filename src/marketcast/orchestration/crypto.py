@@ -56,7 +56,14 @@ from marketcast.orchestration.football import (
     write_json,
 )
 from marketcast.orchestration.window import as_utc, utc_window
-from marketcast.registry import ChampionChangedError, Registry, build_manifest, decide_among
+from marketcast.registry import (
+    ChampionChangedError,
+    ChampionRecord,
+    Registry,
+    RegistryError,
+    build_manifest,
+    decide_among,
+)
 from marketcast.registry.promotion import PromotionRule
 
 log = logging.getLogger(__name__)
@@ -756,6 +763,22 @@ def _shadow_and_export(
                 ),
             }
             continue
+        changed = _changed_settings(registry, horizon, record, config) if record else []
+        if record is not None and changed:
+            # this run's fit of the champion's model is another model: it was exported as the
+            # champion, untested, and the challengers were tested against it
+            champions[horizon] = record.model_name
+            decisions[horizon] = {
+                "promote": False,
+                "champion": record.model_name,
+                "reason": (
+                    f"{record.model_name} {record.version} stays: this run's "
+                    f"{' and '.join(changed)} differ from the champion's, so no challenger was "
+                    "tested against the champion itself (`marketcast registry promote` a version "
+                    "to replace it on purpose, or run with the champion's settings)"
+                ),
+            }
+            continue
         incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
@@ -1065,3 +1088,29 @@ def _fmt(value: Any, pattern: str) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return ""
     return pattern.format(value)
+
+
+def _changed_settings(
+    registry: Registry, horizon: str, champion: ChampionRecord, config: CryptoRunConfig
+) -> list[str]:
+    """The settings that make this run's fit of the champion's model another model: its
+    ``model_params`` entry (every entry for ``consensus``, which votes with the others),
+    ``per_regime`` and the trade filter's ``min_edge``. None when the champion's manifest cannot
+    be read (the export then goes on as before)."""
+    try:
+        manifest = registry.manifest(VERTICAL, horizon, champion.model_name, champion.version)
+    except (RegistryError, ValueError):
+        return []
+    ours = config.model_dump(mode="json")
+    theirs = manifest.config
+    name = champion.model_name
+    changed = []
+    params, their_params = ours["model_params"], theirs.get("model_params") or {}
+    if name == "consensus" and their_params != params:
+        changed.append("model_params")
+    elif name != "consensus" and their_params.get(name, {}) != params.get(name, {}):
+        changed.append(f"model_params.{name}")
+    changed += [
+        key for key in ("per_regime", "min_edge") if theirs.get(key, ours[key]) != ours[key]
+    ]
+    return changed

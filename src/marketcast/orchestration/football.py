@@ -520,6 +520,20 @@ def _register_and_decide(
             promotion = {"promote": False, "champion": current.model_name, "reason": reason}
             plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
             continue
+        changed = _changed_settings(registry, market_name, current, config) if current else []
+        if current is not None and changed:
+            # the refit here is another model: "refreshing" the champion swapped it, untested,
+            # for new parameters, and the challengers were tested against those
+            reason = (
+                f"{current.model_name} {current.version} stays: this run's {' and '.join(changed)} "
+                "differ from the champion's, so its refit here is another model and no "
+                "challenger was tested against the champion itself (this run's versions are "
+                "registered: `marketcast registry promote` one to replace it on purpose, or run "
+                "with the champion's settings)"
+            )
+            promotion = {"promote": False, "champion": current.model_name, "reason": reason}
+            plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
+            continue
         moves: list[tuple[str, str, str]] = []
         decisions: list[PromotionDecision] = []
         if current is None:
@@ -743,6 +757,27 @@ def write_json(path: str | Path, obj: Any) -> None:
     """
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
     write_atomic(path, text.encode("utf-8"))
+
+
+def _changed_settings(
+    registry: Registry, market: str, champion: ChampionRecord, config: FootballRunConfig
+) -> list[str]:
+    """The settings that make this run's fit of the champion's model another model: its
+    ``model_params`` entry and the ``demargin_method`` its features use. None when the
+    champion's manifest cannot be read (the pointer move then checks the version)."""
+    try:
+        manifest = registry.manifest(VERTICAL, market, champion.model_name, champion.version)
+    except (RegistryError, ValueError):
+        return []
+    ours = config.model_dump(mode="json")
+    theirs = manifest.config
+    name = champion.model_name
+    changed = []
+    if (theirs.get("model_params") or {}).get(name, {}) != ours["model_params"].get(name, {}):
+        changed.append(f"model_params.{name}")
+    if theirs.get("demargin_method", ours["demargin_method"]) != ours["demargin_method"]:
+        changed.append("demargin_method")
+    return changed
 
 
 def _champion_leagues(registry: Registry, market: str, champion: ChampionRecord) -> set[str]:
