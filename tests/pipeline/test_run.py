@@ -119,6 +119,47 @@ def test_a_run_that_cannot_write_its_report_moves_no_champion(
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["feature_store"]  # no run folder
 
 
+def test_a_run_stopped_while_moving_pointers_leaves_a_report_that_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report (written first) said "registry champion after this run: market" while a
+    registry error stopped the run before any pointer moved."""
+    from marketcast.registry import RegistryError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RegistryError("the object store refused the write")
+
+    monkeypatch.setattr(Registry, "set_champion", broken)
+    config = _small(tmp_path, ["market", "elo"])
+    with pytest.raises(RegistryError, match="refused the write"):
+        run_football(config, console=_quiet(tmp_path))
+    [report_file] = (tmp_path / "runs").glob("*/report.json")
+    promotion = json.loads(report_file.read_text())["promotion"]["1x2"]
+    assert promotion["not_applied"].startswith("the run stopped before this market was applied")
+    assert promotion["registry_champion"] == "none"
+    assert "not applied" in (report_file.parent / "report.html").read_text()
+
+
+def test_the_first_champion_is_in_the_report_and_the_summary_fits_a_narrow_terminal(
+    tmp_path: Path,
+) -> None:
+    """A run that crowned the first champion with no challenger left no promotion entry, and
+    a pipe's 80 columns cut the summary's ratios to "1.00…"."""
+    import io
+
+    out = io.StringIO()
+    run = run_football(_small(tmp_path, ["market"]), console=Console(file=out, width=60))
+    first = run.report["promotion"]["1x2"]
+    version = Registry(str(tmp_path / "registry")).champion("football", "1x2")
+    assert version is not None
+    assert first["first_champion"].startswith(f"market {version.version}: no champion yet")
+    text = out.getvalue()
+    assert "…" not in text
+    ratio = run.evaluation.markets["1x2"].summary["ratio_to_closing"]["market"]
+    assert f"{ratio:.4f}" in text
+    assert "1x2: first champion market" in text
+
+
 def test_a_champion_the_run_did_not_evaluate_stays_untested(tmp_path: Path) -> None:
     """A run of [elo] alone made elo champion over market, with the reason "no champion yet"."""
     run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))

@@ -184,7 +184,9 @@ def _first_failed_check(
 
 
 #: The scoring checks a backtest applies too: those that read nothing learnt after kick-off.
-_KNOWN_BEFORE_KICKOFF = frozenset({"no_prematch_price", "quarter_line", "no_forecast"})
+_KNOWN_BEFORE_KICKOFF = frozenset(
+    {"no_handicap_line", "no_prematch_price", "quarter_line", "no_forecast"}
+)
 
 
 def _evaluate_market(
@@ -210,7 +212,14 @@ def _evaluate_market(
         for name, probs in predictions.probabilities.items()
         if not np.isnan(probs[market.value][predictions.test_mask]).all()
     }
+    # a handicap match without a line cannot be settled either, but "unsettled" read as pushes
+    line_given = (
+        [("no_handicap_line", np.isfinite(X["ah_line"].to_numpy(dtype=float)))]
+        if market is MarketKind.ASIAN_HANDICAP
+        else []
+    )
     checks = [
+        *line_given,
         ("unsettled", labels_all >= 0),
         ("no_closing_price", ~np.isnan(closing_p).any(axis=1)),
         ("no_prematch_price", ~np.isnan(prematch_p).any(axis=1)),
@@ -247,12 +256,7 @@ def _evaluate_market(
     # is then unknown and counted). Dropping the moved lines kept exactly the bets the market
     # later went against least: on the bundle's 2021-23 handicaps, 40% of the lines moved and
     # the market model's flat ROI was +14.0% on the rest against +0.4% on all.
-    line_known = (
-        np.isfinite(X["ah_line"].to_numpy(dtype=float))
-        if market is MarketKind.ASIAN_HANDICAP
-        else np.ones(len(labels_all), dtype=bool)
-    )
-    bet_checks = [c for c in checks if c[0] in _KNOWN_BEFORE_KICKOFF] + [("no_line", line_known)]
+    bet_checks = [c for c in checks if c[0] in _KNOWN_BEFORE_KICKOFF]
     bet_rows = np.flatnonzero(_first_failed_check(predictions.test_mask, bet_checks)[0])
     bet_kickoff = data.matches["kickoff_utc"].iloc[bet_rows]
     bet_leagues = data.matches["league"].to_numpy()[bet_rows]
@@ -313,6 +317,8 @@ def _evaluate_market(
         "ratio_to_closing": ratio,
         "n": len(rows),
         "not_scored": not_scored,
+        # a model with no forecast on any test match (one that does not price the market)
+        "engines_without_forecasts": sorted(set(predictions.probabilities) - set(engines)),
         "backtest_rows": len(bet_rows),
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,

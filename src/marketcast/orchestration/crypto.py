@@ -52,6 +52,7 @@ from marketcast.orchestration.football import (
     _progress,
     check_outputs,
     print_decisions,
+    print_unclipped,
     run_folder,
     write_json,
 )
@@ -1055,7 +1056,7 @@ def print_crypto_summary(
                 _fmt(m.get("log_loss"), "{:.4f}"),
                 _fmt(m.get("n_active_periods"), "{:,.0f}"),
             )
-    console.print(table)
+    print_unclipped(console, table)
     for line in delisting_lines(evaluation):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     print_decisions(console, decisions or {})

@@ -359,18 +359,34 @@ def _run_football(
     # leaves every champion where it was, and a champion's run always has its report.
     report = write_reports()
     write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
-    not_applied = _apply_promotions(registry, plans)
-    if not_applied:
+
+    def mark_not_applied(not_applied: dict[str, str]) -> dict[str, Any]:
         for market, error in not_applied.items():
             console.log(f"[yellow]{market}: this run's promotion was not applied: {error}")
-            current = registry.champion(VERTICAL, market)
-            champions[market] = current.model_name if current is not None else "none"
+            try:
+                current = registry.champion(VERTICAL, market)
+                champions[market] = current.model_name if current is not None else "none"
+            except (RegistryError, OSError):
+                champions[market] = "unknown (the registry could not be read)"
             promotion[market] = {
                 **promotion.get(market, {}),
                 "not_applied": error,
                 "registry_champion": champions[market],
             }
-        report = write_reports()
+        return write_reports()
+
+    applied: list[str] = []
+    try:
+        not_applied = _apply_promotions(registry, plans, applied)
+    except BaseException as exc:
+        # the report already said "registry champion after this run" for every market: a run
+        # stopped here (a registry error, SIGTERM) left a page describing moves never made
+        stopped = f"the run stopped before this market was applied ({type(exc).__name__}: {exc})"
+        with contextlib.suppress(Exception):
+            mark_not_applied({p.market: stopped for p in plans if p.market not in applied})
+        raise
+    if not_applied:
+        report = mark_not_applied(not_applied)
     print_summary(console, evaluation, champions, run_dir, promotion)
     return FootballRun(run_id, run_dir, evaluation, report, champions)
 
@@ -582,17 +598,27 @@ def _register_and_decide(
                 moves.append((challenger, versions[challenger], decision.reason))
                 plan.champion = challenger
             plan.promotion = decision.model_dump(mode="json")
+        else:  # nothing challenged: the report says what the run did to the champion
+            plan.promotion = {"promote": False, "champion": incumbent, "reason": moves[0][2]}
+        if current is None:
+            # the first champion was crowned by this run: said, not left to "keep market"
+            plan.promotion["first_champion"] = f"{incumbent} {versions[incumbent]}: {moves[0][2]}"
         plans.append(plan)
     return plans
 
 
-def _apply_promotions(registry: Registry, plans: Sequence[_MarketPlan]) -> dict[str, str]:
+def _apply_promotions(
+    registry: Registry, plans: Sequence[_MarketPlan], applied: list[str] | None = None
+) -> dict[str, str]:
     """Move each market's champion pointer as planned, then save its decisions.
 
     Each move is conditional on the pointer still holding what the plan read (or what the
     previous move set), so a promotion or rollback made while this run worked is not undone:
-    that market is left alone and reported. Returns ``{market: why it was not applied}``.
+    that market is left alone and reported. Returns ``{market: why it was not applied}``;
+    ``applied`` receives each market once it is done (or left alone), so a caller that sees an
+    exception knows which were not reached.
     """
+    applied = [] if applied is None else applied
     not_applied: dict[str, str] = {}
     for plan in plans:
         pointer = plan.expected
@@ -604,9 +630,11 @@ def _apply_promotions(registry: Registry, plans: Sequence[_MarketPlan]) -> dict[
                 pointer = (model_name, version)
         except ChampionChangedError as exc:
             not_applied[plan.market] = str(exc)
+            applied.append(plan.market)
             continue
         for decision in plan.decisions:
             registry.save_decision(VERTICAL, plan.market, decision)
+        applied.append(plan.market)
     return not_applied
 
 
@@ -667,40 +695,67 @@ def print_summary(
             table.add_row(
                 market_name,
                 name + mark,
-                f"{scores['log_loss']:.4f}",
-                f"{s['ratio_to_closing'][name]:.4f}",
-                f"{scores['rps']:.4f}",
+                _fixed(scores.get("log_loss")),
+                _fixed(s["ratio_to_closing"].get(name)),
+                _fixed(scores.get("rps")),
                 _pct(bt.get("roi")),
                 str(bt.get("n_bets", 0)),
                 _pct(bt.get("clv")),
             )
         for yardstick in ("prematch", "closing"):
             m = s["market"][yardstick]
-            ratio = s["ratio_to_closing"].get(yardstick, 1.0)
+            # the closing line's own ratio is 1 only where it scored something
+            ratio = s["ratio_to_closing"].get(yardstick, 1.0 if m.get("n") else None)
             table.add_row(
                 market_name,
                 Text(f"{yardstick} line", style="italic"),
-                f"{m['log_loss']:.4f}",
-                f"{ratio:.4f}",
-                f"{m['rps']:.4f}",
+                _fixed(m.get("log_loss")),
+                _fixed(ratio),
+                _fixed(m.get("rps")),
                 "",
                 "",
                 "",
                 end_section=yardstick == "closing",
             )
-    console.print(table)
+    # never narrower than the table: at a pipe's 80 columns, one wide ROI cut every ratio to
+    # "1.00…", the number the table is for
+    print_unclipped(console, table)
+    priced = {str(ev.summary.get("odds_taken", "best")) for ev in evaluation.markets.values()} or {
+        "best"
+    }
+    at = ", ".join(
+        "the best pre-match price" if b == "best" else f"{b}'s pre-match price"
+        for b in sorted(priced)
+    )
     console.print(
         "ratio = log loss / closing line's log loss (lower is better); champion marked *; "
-        "ROI and CLV at the best pre-match price"
+        f"ROI and CLV at {at}"
     )
     print_decisions(console, promotion or {})
     console.print(f"report: {run_dir / 'report.html'}")
 
 
+def print_unclipped(console: Console, table: Table) -> None:
+    """Print ``table`` at its natural width when the console is narrower (rich caps a print
+    at the console's width and cuts cells to "…")."""
+    needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+    narrow = console.width
+    if needed <= narrow:
+        console.print(table)
+        return
+    console.width = needed
+    try:
+        console.print(table)
+    finally:
+        console.width = narrow
+
+
 def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]) -> None:
     """One line per market (or horizon): challenger, verdict, champion and the rule's reason."""
     for key, decision in decisions.items():
-        if decision.get("challenger") is None:
+        if decision.get("challenger") is None and decision.get("first_champion"):
+            line = f"{key}: first champion {decision['first_champion']}"
+        elif decision.get("challenger") is None:
             line = f"{key}: {decision.get('champion')} stays champion: {decision.get('reason')}"
         else:
             verdict = "promoted" if decision.get("promote") else "not promoted"
@@ -741,6 +796,11 @@ def _progress(console: Console | None, label: str) -> Iterator[ProgressFn]:
             bar.update(task, completed=done, total=total, detail=detail)
 
         yield update
+
+
+def _fixed(value: float | None) -> str:
+    """Four decimals, or a dash for a score that is missing or NaN (nothing scored)."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"
 
 
 def _pct(value: float | None) -> str:
