@@ -315,8 +315,25 @@ def _roi_cell(bets: Mapping[str, Any]) -> str:
     roi = _pct(bets.get("roi"))
     ci = bets.get("roi_ci")
     if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2:
-        roi += f'<br><span class="ci">[{_pct(ci[0])}, {_pct(ci[1])}]</span>'
+        low, high = _pct(ci[0]), _pct(ci[1])
+        # no ROI and no interval (no bet staked): one dash, not "–[–, –]"
+        if (roi, low, high) != (_DASH, _DASH, _DASH):
+            roi += f'<br><span class="ci">[{low}, {high}]</span>'
     return f'<td class="num">{roi}</td>'
+
+
+def _clv_cell(bets: Mapping[str, Any]) -> str:
+    """CLV, and over how many bets it is a mean when some bets had no closing price."""
+    clv = _pct(bets.get("clv"))
+    without = _real(bets.get("n_bets_without_closing"))
+    if without is not None and without > 0:
+        n_bets = _real(bets.get("n_bets"))
+        if n_bets is not None and n_bets >= without:
+            over = f"over {_count(n_bets - without)} of {_count(n_bets)} bets"
+        else:
+            over = f"{_count(without)} bets without a closing price left out"
+        clv += f'<br><span class="ci">{over}</span>'
+    return f'<td class="num">{clv}</td>'
 
 
 def _headline_row(
@@ -343,21 +360,71 @@ def _headline_row(
         f'<td class="num">{_count(bets.get("n_bets"))}</td>',
         f'<td class="num">{_signed(bets.get("profit_units"))}</td>',
         f'<td class="num">{_fixed(bets.get("max_drawdown"), 2)}</td>',
-        f'<td class="num">{_pct(bets.get("clv"))}</td>',
+        _clv_cell(bets),
     ]
     cls = f' class="{" ".join(classes)}"' if classes else ""
     return f"<tr{cls}>" + "".join(cells) + "</tr>"
 
 
-def _headline(section: Mapping[str, Any], colors: Mapping[str, str]) -> str:
+def _registry_champion(promotion: Mapping[str, Any]) -> str | None:
+    """The registry's champion after the run (``promotion.registry_champion``), if recorded."""
+    value = promotion.get("registry_champion")
+    return str(value) if value is not None and str(value) else None
+
+
+def _champion_lead(
+    registry: str | None, in_run: str | None, names: Collection[str]
+) -> tuple[str, str | None]:
+    """The line above the headline table, and the model whose row carries the badge.
+
+    The champion is the registry's after this run when the report records one (a run's
+    ``promotion.<market>.registry_champion``): the promotion block names it too, so the two
+    never disagree. The in-run evaluation's own pick (``champion``: the market model unless a
+    model beats it significantly, among this run's models only) is shown beside it only when it
+    differs; a report without a registry champion (``evaluate football``) names that pick.
+    """
+    if registry is None:
+        if in_run is None:
+            return "", None
+        return f"<p>Champion: <strong>{_e(in_run)}</strong></p>\n", in_run
+    also = (
+        " Best in this run&rsquo;s own evaluation (its models only): "
+        f"<strong>{_e(in_run)}</strong>."
+        if in_run is not None and in_run != registry
+        else ""
+    )
+    if registry in names:
+        text = (
+            f"Champion (registry, after this run): <strong>{_e(registry)}</strong>, the row "
+            'marked <span class="badge">champion</span>.'
+        )
+        return f"<p>{text}{also}</p>\n", registry
+    if registry == "none":  # a run whose promotion was not applied records "none" for no champion
+        text = "Champion (registry, after this run): none."
+    elif registry.startswith("unknown"):  # the registry could not be read back
+        text = f"Champion (registry, after this run): {_e(registry)}."
+    else:
+        text = (
+            f"Champion (registry, after this run): <strong>{_e(registry)}</strong>, not among "
+            "this run&rsquo;s models, so no row is marked."
+        )
+    return f"<p>{text}{also}</p>\n", None
+
+
+def _headline(
+    section: Mapping[str, Any], colors: Mapping[str, str], promotion: Mapping[str, Any]
+) -> str:
     engines = _mapping(section.get("engines"))
     backtest = _mapping(section.get("backtest"))
     yardsticks = _mapping(section.get("market"))
-    champion = section.get("champion")
+    in_run = section.get("champion")
     ratios = market_ratios(section)
 
     names = sorted(engines, key=lambda n: _model_sort_key(_mapping(engines[n]), n))
     names += [n for n in order_models(backtest) if n not in engines]
+    lead, champion = _champion_lead(
+        _registry_champion(promotion), str(in_run) if in_run is not None else None, names
+    )
     rows = []
     for name in names:
         is_champion = champion is not None and name == champion
@@ -384,18 +451,31 @@ def _headline(section: Mapping[str, Any], colors: Mapping[str, str]) -> str:
                     color=colors.get(name),
                 )
             )
+    missing = _engines_without_forecasts(section, names)
     if not rows:
-        return '<p class="empty">No scores for this market.</p>'
-    lead = ""
-    if champion is not None:
-        lead = f"<p>Champion: <strong>{_e(champion)}</strong></p>\n"
+        return '<p class="empty">No scores for this market.</p>' + missing
     note = (
         '<p class="note">Ratio to closing = log loss / log loss of the de-margined closing line '
         "on the same matches: 1.0000 is as good as the market, lower is better. ROI, profit, "
         "drawdown and CLV come from bets at pre-match prices settled on the result.</p>"
     )
     table = _table(_HEADLINE_HEAD, rows, "Scores and backtest per model")
-    return lead + table + "\n" + note
+    return lead + table + missing + "\n" + note
+
+
+def _engines_without_forecasts(section: Mapping[str, Any], shown: Collection[str]) -> str:
+    """A note naming the models that gave no forecast on any test match of the market."""
+    listed = section.get("engines_without_forecasts")
+    if not isinstance(listed, list | tuple):
+        return ""
+    names = sorted({str(n) for n in listed} - {str(n) for n in shown})
+    if not names:
+        return ""
+    return (
+        '\n<p class="note">No forecast on any test match of this market, so not in the table: '
+        + ", ".join(f"<strong>{_e(n)}</strong>" for n in names)
+        + " (<code>engines_without_forecasts</code>).</p>"
+    )
 
 
 # Each reason a match of the test window was not scored, in words (see evaluation/football.py).
@@ -406,6 +486,7 @@ _NOT_SCORED_LABELS: dict[str, str] = {
     "handicap_line_moved": "the pre-match or closing line is not the model's handicap line",
     "quarter_line": "quarter handicap line (a split stake, not a probability)",
     "no_forecast": "a model gave no forecast",
+    "no_handicap_line": "no handicap line quoted (the bet cannot be settled)",
 }
 # The closing yardstick's sources (features.football.CLOSING_PREFERENCE), in words.
 _SOURCE_LABELS: dict[str, str] = {"pinnacle": "Pinnacle", "avg": "closing average"}
@@ -526,12 +607,74 @@ def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str
         f"{bankroll_text}-unit notional bankroll; stakes do not compound (each is sized on "
         f"the fixed {bankroll_text} units, not on the running balance).</li>"
     )
+    without = [
+        _real(_mapping(bets).get("n_bets_without_closing"))
+        for bets in _mapping(section.get("backtest")).values()
+    ]
+    subset = (
+        " A bet without a closing price on its line (on the Asian handicap, also one whose "
+        "line moved by the close) has no CLV: the mean is over the other bets, and the CLV "
+        "cell says over how many."
+        if any(n is not None and n > 0 for n in without)
+        else ""
+    )
     terms.append(
         "<li><strong>CLV</strong> (closing-line value) = mean over bets of odds taken "
         "\u00d7 de-margined closing probability \u2212 1; positive means the bet beat the "
-        "close. It does not depend on the result.</li>"
+        f"close. It does not depend on the result.{subset}</li>"
     )
     return "<h3>How bets were priced and staked</h3>\n<ul>\n" + "\n".join(terms) + "\n</ul>"
+
+
+def _first_champion(decision: Mapping[str, Any]) -> str | None:
+    """The model this run made the market's first champion, else None.
+
+    A run records it as ``first_champion`` (``"<model> <version>: <reason>"``; the decision's
+    ``champion`` is that model, which any challenger was then tested against); a bare
+    bootstrap decision says "no champion yet" and names the crowned model as its challenger.
+    """
+    champion, challenger = decision.get("champion"), decision.get("challenger")
+    if decision.get("first_champion"):
+        installed = champion if champion is not None else challenger
+    elif "no champion yet" in str(decision.get("reason") or ""):
+        installed = challenger if challenger is not None else champion
+    else:
+        return None
+    return str(installed) if installed is not None else "the first model"
+
+
+def _not_applied_verdict(decision: Mapping[str, Any], installed: str | None) -> str:
+    """What this run meant to do to the champion pointer and could not (``not_applied``).
+
+    A run's moves are, in order: install the first champion or refresh the incumbent (its refit
+    on this run's matches), then, when the decision promotes, the challenger. Whatever failed,
+    none of what is named here reached the registry.
+    """
+    champion, challenger = decision.get("champion"), decision.get("challenger")
+    promote = decision.get("promote")
+    other = challenger is not None and str(challenger) != installed
+    if installed is not None:
+        text = f"Installing <strong>{_e(installed)}</strong> as the first champion"
+        if promote is True and other:
+            return f"{text} and promoting <strong>{_e(challenger)}</strong> over it not applied."
+        rest = f"; {_e(challenger)} was not promoted" if other else ""
+        return f"{text} not applied{rest}."
+    if promote is True:
+        over = f" over {_e(champion)}" if champion is not None else ""
+        who = _e(challenger) if challenger is not None else "the challenger"
+        return f"Promotion of <strong>{who}</strong>{over} not applied."
+    if promote is False and champion is not None:
+        # with no challenger, a run either refreshed the champion (reason "champion <model>
+        # refreshed: refit on ...") or left it alone ("<model> <version> stays: ...")
+        refreshed = challenger is not None or "refreshed" in str(decision.get("reason") or "")
+        if not refreshed:
+            return f"Keep <strong>{_e(champion)}</strong>; this run planned no change to it."
+        rest = f"; {_e(challenger)} was not promoted" if challenger is not None else ""
+        return (
+            f"Refresh of the champion <strong>{_e(champion)}</strong> (its refit on this "
+            f"run&rsquo;s matches) not applied{rest}."
+        )
+    return "This run&rsquo;s change to the champion was not applied."
 
 
 def _promotion(decision: Mapping[str, Any]) -> str:
@@ -542,14 +685,17 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     challenger = decision.get("challenger")
     who_ch = _e(challenger) if challenger is not None else "the challenger"
     who_cp = _e(champion) if champion is not None else "the champion"
-    first_champion = "no champion yet" in str(decision.get("reason") or "")
+    installed = _first_champion(decision)
     if decision.get("not_applied"):
-        verdict, cls = f"Promotion of <strong>{who_ch}</strong> not applied.", "keep"
-    elif first_champion:
-        # nothing was compared: the first model became champion because there was none
-        installed = _e(challenger if challenger is not None else champion or "the challenger")
-        verdict = f"First champion: <strong>{installed}</strong> installed (there was none yet)."
-        cls = "promote"
+        verdict, cls = _not_applied_verdict(decision, installed), "keep"
+    elif installed is not None:
+        # the first model became champion because there was none; a challenger, if any, was
+        # then tested against it
+        verdict = f"First champion: <strong>{_e(installed)}</strong> installed (there was none yet)"
+        if challenger is not None and str(challenger) != installed:
+            then = "then promoted over it" if promote is True else "not promoted"
+            verdict += f"; {who_ch} {then}"
+        verdict, cls = verdict + ".", "promote"
     elif promote is True:
         verdict, cls = f"Promote <strong>{who_ch}</strong> over {who_cp}.", "promote"
     elif promote is False:
@@ -669,20 +815,36 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
     )
 
 
+def _has_reliability_bins(reliability: Mapping[str, Any]) -> bool:
+    """Whether any model's reliability data holds a bin to draw (a forecast was scored)."""
+    return any(
+        isinstance(bins, list | tuple) and any(isinstance(b, Mapping) for b in bins)
+        for by_outcome in reliability.values()
+        for bins in _mapping(by_outcome).values()
+    )
+
+
 def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str, str]) -> str:
     section = _mapping(_mapping(_mapping(report.get("evaluation")).get("markets")).get(market))
+    promotion = _mapping(_mapping(report.get("promotion")).get(market))
     parts = [
         f'<section id="market-{_e(_slug(market))}">',
         f"<h2>{_e(MARKET_TITLES.get(market, market))}</h2>",
-        _headline(section, colors),
+        _headline(section, colors, promotion),
         _coverage(section),
         _closing_sources(section),
         _betting_terms(section, _mapping(report.get("config"))),
-        _promotion(_mapping(_mapping(report.get("promotion")).get(market))),
+        _promotion(promotion),
         _per_league(_mapping(report.get("per_league")), market, colors),
     ]
     reliability = _mapping(_mapping(report.get("reliability")).get(market))
-    if reliability:
+    if reliability and not _has_reliability_bins(reliability):
+        # every model's bins are empty (nothing scored in the market): no empty axes
+        parts.append("<h3>Reliability</h3>")
+        parts.append(
+            '<p class="empty">No reliability data: no forecast was scored in this market.</p>'
+        )
+    elif reliability:
         svg = reliability_svg(reliability, colors=colors, salt=f"reliability-{_slug(market)}")
         parts.append("<h3>Reliability</h3>")
         parts.append(
@@ -702,7 +864,10 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         parts.append(
             _figure(
                 svg,
-                "Cumulative profit in units staked, bets at pre-match prices, by kick-off.",
+                "Cumulative profit in units staked, bets at pre-match prices, by kick-off. The "
+                "curve steps at every bet; the maximum drawdown in the table is measured after "
+                "all bets of one kick-off have settled (they settle together), so the curve can "
+                "dip below it between bets of the same kick-off.",
                 f"{MARKET_TITLES.get(market, market)}: cumulative profit per model",
             )
         )
@@ -868,8 +1033,9 @@ def render_html(report: Mapping[str, Any]) -> str:
 
     The page holds a header (run id, creation time, git sha, test window), then per market a
     headline table (every model with log loss, ratio to the closing line, RPS, Brier, ECE, n
-    and its backtest: ROI with CI, bets, profit, max drawdown, CLV; the champion marked; the
-    closing and pre-match lines as yardstick rows), the promotion decision, a per-league table
+    and its backtest: ROI with CI, bets, profit, max drawdown, CLV; the champion marked, the
+    registry's after the run when the report records it; the closing and pre-match lines as
+    yardstick rows), the promotion decision, a per-league table
     (each league's test window: first and last kick-off and test matches) and bar chart of
     the ratio to closing, reliability diagrams and cumulative profit curves;
     then the data-integrity summary, timings and the configuration. All text is escaped;

@@ -13,6 +13,7 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib import style as mpl_style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
 
 # A reliability bin with fewer forecasts than this is drawn hollow and left out of the line.
 MIN_BIN_FORECASTS = 10
+# Reliability markers: outline and solid face at this opacity; a hollow one has no face at all.
+_MARKER_ALPHA = 0.8
+_HOLLOW = (0.0, 0.0, 0.0, 0.0)
 
 # matplotlib's tab10, minus grey (reserved for the market yardsticks).
 PALETTE: tuple[str, ...] = (
@@ -199,6 +203,14 @@ def _empty_figure(message: str, salt: str) -> str:
         return _to_svg(fig)
 
 
+def _bin_point(b: Any) -> tuple[float, float, float] | None:
+    """A reliability bin as (p_mean, freq, n); None when it is not drawable."""
+    if not isinstance(b, Mapping):
+        return None
+    point = (_as_float(b.get("p_mean")), _as_float(b.get("freq")), _as_float(b.get("n")))
+    return point if math.isfinite(point[0]) and math.isfinite(point[1]) else None
+
+
 def reliability_svg(
     reliability_for_market: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
     *,
@@ -229,7 +241,13 @@ def reliability_svg(
     """
     models = order_models(m for m, by_outcome in reliability_for_market.items() if by_outcome)
     outcomes = order_outcomes(o for m in models for o in reliability_for_market[m])
-    if not outcomes:
+    # a market with nothing scored lists its outcomes with no bins: a note, not empty axes
+    if not any(
+        _bin_point(b) is not None
+        for m in models
+        for bins in reliability_for_market[m].values()
+        for b in bins or []
+    ):
         return _empty_figure("no reliability data", salt)
     colors = dict(colors) if colors is not None else assign_colors(models)
 
@@ -248,11 +266,7 @@ def reliability_svg(
             ax.plot([0.0, 1.0], [0.0, 1.0], color="#bbbbbb", linewidth=1.0, zorder=1)
             for model in models:
                 bins = reliability_for_market[model].get(outcome) or []
-                points = [
-                    (_as_float(b.get("p_mean")), _as_float(b.get("freq")), _as_float(b.get("n")))
-                    for b in bins
-                ]
-                points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+                points = [p for p in map(_bin_point, bins) if p is not None]
                 if not points:
                     continue
                 points.sort()
@@ -275,16 +289,12 @@ def reliability_svg(
                     zorder=2,
                     **style,
                 )
-                faces = [style["color"] if ok else "none" for ok in solid]
-                ax.scatter(
-                    xs,
-                    ys,
-                    s=sizes,
-                    facecolors=faces,
-                    edgecolors=style["color"],
-                    alpha=0.8,
-                    zorder=3,
-                )
+                # the opacity goes into each colour, not `alpha=`: that overrode the alpha 0 of
+                # "none" too, and the SVG got a fill-opacity with no fill, which browsers fill
+                # black; a transparent face is written as `fill: none`
+                color = to_rgba(style["color"], _MARKER_ALPHA)
+                faces = [color if ok else _HOLLOW for ok in solid]
+                ax.scatter(xs, ys, s=sizes, facecolors=faces, edgecolors=[color], zorder=3)
             ax.set_xlim(0.0, 1.0)
             ax.set_ylim(0.0, 1.0)
             ax.set_title(_label(outcome))
