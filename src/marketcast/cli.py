@@ -171,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("version")
     rollback = reg_sub.add_parser("rollback", help="restore the previous champion")
     rollback.add_argument("name", help="vertical/market, e.g. football/1x2")
+    clean = reg_sub.add_parser(
+        "clean",
+        help="remove what killed runs left: version folders without a manifest, temporary files",
+    )
+    clean.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=1.0,
+        help="leave anything younger alone, e.g. a registration in progress (default: 1)",
+    )
+    clean.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
     return parser
 
 
@@ -242,6 +253,8 @@ def _run_command(args: argparse.Namespace) -> int:
                 args.timeout,
                 args.replace_smaller,
             )
+        if args.command == "registry" and args.registry_command == "clean":
+            return commands.registry_clean(args.root, args.older_than_hours, args.dry_run)
         if args.command == "registry":
             return commands.registry(
                 args.root,

@@ -525,3 +525,19 @@ def test_serve_takes_the_default_registry_spelled_out_like_an_unset_one(
         monkeypatch.setenv("MARKETCAST_REGISTRY", value)
         with pytest.raises(Training):
             commands.serve(None, None)
+
+
+def test_registry_clean_lists_then_removes_a_crashed_registration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crashed = tmp_path / "reg" / "football" / "1x2" / "elo" / "20200101T000000Z-0123abcd"
+    crashed.mkdir(parents=True)
+    (crashed / "params.json").write_bytes(b"{}")
+    root = str(tmp_path / "reg")
+    assert main(["registry", "--root", root, "clean", "--dry-run"]) == 0
+    assert f"would remove {crashed}" in capsys.readouterr().out
+    assert crashed.exists()
+    assert main(["registry", "--root", root, "clean"]) == 0
+    assert "removed 1 leftover(s) older than 1 h" in capsys.readouterr().out
+    assert not crashed.exists()
+    assert main(["registry", "--root", root, "clean", "--older-than-hours", "nan"]) == 2

@@ -725,3 +725,33 @@ def test_an_s3fs_older_than_its_conditional_xb_is_last_writer_wins(
     for installed, honoured in (("2025.3.2", False), ("2025.7.0", True), ("2026.1.0", True)):
         monkeypatch.setattr(importlib.metadata, "version", lambda name, v=installed: v)
         assert store._honours_xb(S3FileSystem()) is honoured
+
+
+def test_leftovers_of_killed_writers_are_listed_and_removed_once_old(tmp_path: Path) -> None:
+    """A run killed while registering leaves a version folder without a manifest, and a write
+    killed before its rename a temporary file: invisible to readers, and never removed."""
+    registry = Registry(str(tmp_path / "registry"))
+    kept = registry.register("football", "e0", "dixon_coles", FILES, make_manifest())
+    model = tmp_path / "registry" / "football" / "e0" / "dixon_coles"
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    crashed = model / f"{two_hours_ago:%Y%m%dT%H%M%SZ}-0123abcd"  # the manifest never came
+    crashed.mkdir()
+    (crashed / "params.json").write_bytes(b"{}")
+    in_progress = model / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-4567abcd"
+    in_progress.mkdir()
+    (in_progress / "params.json").write_bytes(b"{}")
+    old_temp = model / kept / f".manifest.json.{uuid.uuid4().hex}.tmp"
+    old_temp.write_bytes(b"{")
+    os.utime(old_temp, (two_hours_ago.timestamp(), two_hours_ago.timestamp()))
+    new_temp = model.parent / f".champion.json.{uuid.uuid4().hex}.tmp"
+    new_temp.write_bytes(b"{")
+
+    assert registry.leftovers() == sorted([str(crashed), str(old_temp)])
+    assert registry.remove_leftovers() == sorted([str(crashed), str(old_temp)])
+    assert not crashed.exists()
+    assert not old_temp.exists()
+    assert in_progress.exists()  # younger than the hour: a registration may still be writing
+    assert new_temp.exists()
+    assert registry.versions("football", "e0", "dixon_coles") == [kept]
+    registry.load_files("football", "e0", "dixon_coles", kept)  # the good version is intact
+    assert registry.leftovers(timedelta(0)) == sorted([str(in_progress), str(new_temp)])

@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -475,6 +476,23 @@ def data_pull_football(
         max_bytes=max_bytes,
         on_written=show,
     )
+    return 0
+
+
+def registry_clean(root: str, older_than_hours: float, dry_run: bool) -> int:
+    """``marketcast registry clean``: remove (or list) what killed runs left in the registry."""
+    if not older_than_hours >= 0:  # NaN too
+        raise ValueError(
+            f"--older-than-hours must be a number of hours >= 0, got {older_than_hours}"
+        )
+    store = Registry(root)
+    store.require_root()
+    age = timedelta(hours=older_than_hours)
+    found = store.leftovers(age) if dry_run else store.remove_leftovers(age)
+    verb = "would remove" if dry_run else "removed"
+    for path in found:
+        sys.stdout.write(f"{verb} {path}\n")
+    sys.stdout.write(f"{verb} {len(found)} leftover(s) older than {older_than_hours:g} h\n")
     return 0
 
 

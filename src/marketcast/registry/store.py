@@ -64,6 +64,8 @@ RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
 #: Version and decision timestamps: sortable, second resolution, UTC.
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _VERSION_PATTERN = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{8}")  # used with fullmatch
+#: A temporary file of an atomic write (`write_atomic`, `_write_atomic`): ``.<name>.<hex>.tmp``.
+_TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 #: A reason written by :meth:`Registry.rollback`; group 1 is the restored champion's own reason.
 _ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+; \S+ \S+ restored \(its reason: (.*)\)", re.S)
 #: The nesting form rollback reasons had before (``... (first promoted <time>: <reason>)``).
@@ -603,6 +605,52 @@ class Registry:
             if near_match and match and match.group(1) < near_match.group(1):
                 return None
         return None
+
+    def leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
+        """What crashed writers left behind, older than ``older_than``: paths, sorted.
+
+        A run killed while registering leaves a version folder without ``manifest.json``
+        (ignored by every reader, never removed), and a write killed before its rename leaves a
+        temporary ``.<name>.<hex>.tmp`` file beside its target. A version folder's age is the
+        time its name was stamped (the start of its registration); a temporary file's, its
+        modification time. The default hour leaves a registration still in progress alone.
+        """
+        cutoff = self.now() - older_than
+        found: list[str] = []
+        for folder, name, depth in self._walk(self._root_path, "", depth=0):
+            # <vertical>/<market>/<model>/<version>: a version folder is four levels down
+            if depth == 4 and (match := _VERSION_PATTERN.fullmatch(name)):
+                stamped = datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+                if stamped < cutoff and not self._exists(self._join(folder, MANIFEST_FILE)):
+                    found.append(folder)
+                    continue
+            for file in self._children(folder, dirs=False):
+                if _TEMP_FILE.fullmatch(file) and self._modified(self._join(folder, file)) < cutoff:
+                    found.append(self._join(folder, file))
+        return sorted(found)
+
+    def remove_leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
+        """Remove what :meth:`leftovers` lists; return the paths removed."""
+        removed = self.leftovers(older_than)
+        for path in removed:
+            self._fs.rm(path, recursive=True)
+        return removed
+
+    def _walk(self, folder: str, name: str, depth: int) -> Iterator[tuple[str, str, int]]:
+        """``(path, name, depth)`` of ``folder`` and its sub-folders down to a version folder's
+        depth (4), parents first."""
+        yield folder, name, depth
+        if depth < 4:
+            for child in self._children(folder, dirs=True):
+                yield from self._walk(self._join(folder, child), child, depth + 1)
+
+    def _modified(self, path: str) -> datetime:
+        """A file's modification time (UTC); "now" where the filesystem cannot say."""
+        try:
+            stamp = self._fs.modified(path)
+        except (NotImplementedError, OSError, KeyError):
+            return self.now()
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
     @staticmethod
     def _is_valid_name(name: str) -> bool:
