@@ -18,6 +18,7 @@ from marketcast.features.spread import (
 )
 from marketcast.features.universe import UNIVERSE_REASONS, build_universe, in_universe
 from marketcast.labels.crypto import (
+    DELISTING_BARS,
     HORIZON_BARS,
     dead_zone_for,
     direction_label,
@@ -507,7 +508,9 @@ def test_a_position_held_into_a_delisting_exits_at_the_last_price() -> None:
         entry = row + 2
         expected = gone["close"].iloc[last] / gone["open"].iloc[entry] - 1.0
         assert labels["forward_return"].iloc[row] == pytest.approx(expected)
-        assert labels["label_end_utc"].iloc[row] == t_last + HOUR  # its close: resolved then
+        # known once the market traded on without it for DELISTING_BARS hours: resolved at its
+        # close, a refit before then trained on a delisting it could not know of
+        assert labels["label_end_utc"].iloc[row] == t_last + HOUR + DELISTING_BARS * HOUR
         assert labels["delisting_exit"].iloc[row]
     # decided on bar 53: the exit bar 59 exists, an ordinary label
     assert not labels["delisting_exit"].iloc[b[-7]]

@@ -153,8 +153,10 @@ def forward_returns(
         )
         delisted &= ~repaired[np.maximum(entry_pos, 0)]
         exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
-        last_close = pd.DatetimeIndex(open_time)[last_pos] + BAR
-        label_end = label_end.mask(delisted, pd.Series(last_close, index=label_end.index))
+        # known once the market has traded on without the pair for `delisting_bars` hours:
+        # resolved at its last close, the label trained refits that had not seen those hours
+        confirmed = pd.DatetimeIndex(open_time)[last_pos] + BAR + delisting_bars * BAR
+        label_end = label_end.mask(delisted, pd.Series(confirmed, index=label_end.index))
         found |= delisted
     entry_open = np.where(found, opens[entry_pos], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
