@@ -131,7 +131,7 @@ def test_a_delisting_crash_is_booked_not_held_flat(
     last_close = candles.loc[("DOGEUSDT", end), "close"]
     assert on_grid["forward_return"].iloc[0] == pytest.approx(last_close / entry - 1.0)
     assert on_grid["forward_return"].iloc[0] < -0.5
-    assert on_grid["label_end_utc"].iloc[0] == end + pd.Timedelta(hours=1)
+    assert on_grid["label_end_utc"].iloc[0] == end + pd.Timedelta(hours=1 + 24)  # + the day
 
     out = evaluate_crypto(config, prepared, start="2023-03-01", end="2023-05-01")
     section = out.to_contract_json()["horizons"]["1d"]
