@@ -250,6 +250,25 @@ def test_universe_uses_only_data_before_the_day() -> None:
     assert (after.loc[next_day, "spread_estimate"] > base.loc[next_day, "spread_estimate"]).all()
 
 
+def test_the_universe_has_a_row_for_the_day_a_2300_bar_decides_on() -> None:
+    """A 23:00 bar closes at midnight: its decisions fall on the next day, which had no row when
+    the data ended there, so the server (whose store always ends at its latest bar) took the
+    day before's decision where training had that day's."""
+    candles = load_real(["BTCUSDT", "ETHUSDT"], "2022-01-01", "2022-03-01")
+    ends_2300 = candles[candles["open_time_utc"] < pd.Timestamp("2022-02-10", tz="UTC")]
+    assert ends_2300["open_time_utc"].max().hour == 23
+    short = build_universe(ends_2300)
+    full = build_universe(candles)
+    day = pd.Timestamp("2022-02-10", tz="UTC")
+    assert short["date"].max() == day
+    pd.testing.assert_frame_equal(
+        short[short["date"] == day].reset_index(drop=True),
+        full[full["date"] == day].reset_index(drop=True),
+    )
+    ends_2200 = ends_2300[ends_2300["open_time_utc"].dt.hour != 23]
+    assert build_universe(ends_2200)["date"].max() == day - pd.Timedelta(days=1)
+
+
 def test_universe_on_real_pairs_keeps_liquid_pairs() -> None:
     candles = load_real(["BTCUSDT", "ETHUSDT", "TRXUSDT"], "2022-06-01", "2022-09-01")
     universe = build_universe(candles)

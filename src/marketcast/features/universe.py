@@ -101,8 +101,9 @@ def build_universe(
     Returns
     -------
     pandas.DataFrame
-        One row per (date, pair), from the day of each pair's first bar to the last day of
-        the data, sorted by (date, pair): ``date`` (midnight UTC, tz-aware), ``pair``,
+        One row per (date, pair), from the day of each pair's first bar to the day the data's
+        last bar closes in (the day after the last when that bar opens at 23:00: its
+        decisions are made that day), sorted by (date, pair): ``date`` (midnight UTC, tz-aware), ``pair``,
         ``included``, ``reason``, ``median_quote_volume_usd``, ``spread_estimate`` (point
         estimate), ``spread_lower_bound``, ``history_days``, ``hours_since_last_trade``.
     """
@@ -116,7 +117,9 @@ def build_universe(
         raise ValueError(f"spread_confidence_z must be >= 0, got {spread_confidence_z}")
     grid = candle_grid(candles, origin="day")
     n_pairs = len(grid.pairs)
-    n_days = -(-grid.n_hours // _HOURS_PER_DAY)
+    # through the day the last bar closes in: a 23:00 bar's decisions fall on the next day, for
+    # which the server had no row (it fell back to the day before, unlike training)
+    n_days = -(-(grid.n_hours + 1) // _HOURS_PER_DAY)
 
     quote_volume = grid.wide(candles["quote_volume"])
     daily_qv = _daily(quote_volume, n_days, "sum")
