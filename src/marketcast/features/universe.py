@@ -103,8 +103,8 @@ def build_universe(
     pandas.DataFrame
         One row per (date, pair), from the day of each pair's first bar to the day the data's
         last bar closes in (the day after the last when that bar opens at 23:00: its
-        decisions are made that day), sorted by (date, pair): ``date`` (midnight UTC, tz-aware), ``pair``,
-        ``included``, ``reason``, ``median_quote_volume_usd``, ``spread_estimate`` (point
+        decisions are made that day), sorted by (date, pair): ``date`` (midnight UTC,
+        tz-aware), ``pair``, ``included``, ``reason``, ``median_quote_volume_usd``, ``spread_estimate`` (point
         estimate), ``spread_lower_bound``, ``history_days``, ``hours_since_last_trade``.
     """
     if lookback_days < 1:
