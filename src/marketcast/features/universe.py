@@ -104,8 +104,9 @@ def build_universe(
         One row per (date, pair), from the day of each pair's first bar to the day the data's
         last bar closes in (the day after the last when that bar opens at 23:00: its
         decisions are made that day), sorted by (date, pair): ``date`` (midnight UTC,
-        tz-aware), ``pair``, ``included``, ``reason``, ``median_quote_volume_usd``, ``spread_estimate`` (point
-        estimate), ``spread_lower_bound``, ``history_days``, ``hours_since_last_trade``.
+        tz-aware), ``pair``, ``included``, ``reason``, ``median_quote_volume_usd``,
+        ``spread_estimate`` (point estimate), ``spread_lower_bound``, ``history_days``,
+        ``hours_since_last_trade``.
     """
     if lookback_days < 1:
         raise ValueError(f"lookback_days must be >= 1, got {lookback_days}")
