@@ -64,27 +64,35 @@ def evaluation_section(config: FootballRunConfig) -> tuple[dict[str, Any], Any, 
             "pooled": pooled,
             "per_league": leagues,
         }
-    out["routing"] = routing_section(evaluation.markets["1x2"])
+    one_x_two = evaluation.markets["1x2"]
+    kickoff = data.matches["kickoff_utc"].to_numpy()[one_x_two.rows]
+    out["routing"] = routing_section(one_x_two, kickoff)
     return out, data, mask
 
 
 ROUTING_THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.01)
 
 
-def routing_section(ev: Any) -> dict[str, Any]:
+def routing_section(ev: Any, kickoff: np.ndarray) -> dict[str, Any]:
     """The server's edge/cloud router replayed on the walk-forward's out-of-sample forecasts.
 
     Per candidate edge model (the champion, and every other engine as a what-if) and threshold:
     the share the edge answers, and the 1X2 log loss (and ratio to closing) of the edge alone,
     the cloud ensemble alone, and the routed answers. The router and the ensemble are the
-    server's own functions; the ensemble weights come from each member's walk-forward log loss,
-    as the registry's manifests give them to the server. The market in the request is the
+    server's own functions. The ensemble weights come from each member's walk-forward log loss
+    on the matches that kicked off on earlier days (``kickoff``: each scored row's), as a
+    server's manifests hold losses on matches already played; the first day's are equal. They
+    were the losses on the very matches the blend was scored on, which flattered the cloud path
+    by about 0.001 of ratio on a probe's two-league replica. The market in the request is the
     de-margined pre-match price.
     """
     forecasts, labels = ev.forecasts, ev.labels
     engines = [name for name in forecasts if name not in ("closing", "prematch")]
-    losses = np.array([ev.losses[name].mean() for name in engines])
-    cloud = reliability_blend(np.stack([forecasts[name] for name in engines]), losses)
+    cloud = _blend_on_earlier_days(
+        np.stack([forecasts[name] for name in engines]),
+        np.stack([ev.losses[name] for name in engines]),
+        kickoff,
+    )
     closing_ll = float(ev.losses["closing"].mean())
 
     def score(p: np.ndarray, rows: np.ndarray | None = None) -> dict[str, float]:
@@ -120,6 +128,21 @@ def routing_section(ev: Any) -> dict[str, Any]:
             )
         out["edge_models"][name] = {"edge_alone": score(forecasts[name]), "thresholds": rows}
     return out
+
+
+def _blend_on_earlier_days(
+    probs: np.ndarray, losses: np.ndarray, kickoff: np.ndarray
+) -> np.ndarray:
+    """The reliability blend of each row, weighted by the members' mean loss over the rows of
+    earlier UTC days (``probs`` (members, rows, outcomes), ``losses`` (members, rows))."""
+    day = pd.DatetimeIndex(kickoff).floor("D")
+    blend = np.empty(probs.shape[1:])
+    for today in day.unique():
+        rows = np.flatnonzero(day == today)
+        before = np.flatnonzero(day < today)
+        past = losses[:, before].mean(axis=1) if len(before) else np.zeros(len(losses))
+        blend[rows] = reliability_blend(probs[:, rows], past)
+    return blend
 
 
 def _rows(engines, market, ratio, backtest) -> dict[str, Any]:

@@ -32,14 +32,28 @@ def _evaluation(n: int = 400) -> SimpleNamespace:
     return SimpleNamespace(forecasts=forecasts, labels=labels, losses=losses, champion="market")
 
 
+def _kickoff(n: int = 400) -> np.ndarray:
+    """Ten matches a day."""
+    start = np.datetime64("2022-08-01T15:00")
+    return start + (np.arange(n) // 10).astype("timedelta64[D]")
+
+
 def test_routing_replays_the_servers_rule(bench: ModuleType) -> None:
     ev = _evaluation()
-    out = bench.routing_section(ev)
+    out = bench.routing_section(ev, _kickoff())
     assert out["members"] == ["market", "wild"]
-    cloud = reliability_blend(
-        np.stack([ev.forecasts["market"], ev.forecasts["wild"]]),
-        np.array([ev.losses["market"].mean(), ev.losses["wild"].mean()]),
+    # each day blended with weights from the days before it (equal on the first): weights
+    # from the scored matches themselves flattered the cloud path
+    probs = np.stack([ev.forecasts["market"], ev.forecasts["wild"]])
+    cloud = np.empty_like(ev.forecasts["market"])
+    for day in range(40):
+        today, before = slice(10 * day, 10 * day + 10), slice(0, 10 * day)
+        past = np.array([ev.losses[m][before].mean() if day else 0.0 for m in ("market", "wild")])
+        cloud[today] = reliability_blend(probs[:, today], past)
+    in_sample = reliability_blend(
+        probs, np.array([ev.losses["market"].mean(), ev.losses["wild"].mean()])
     )
+    assert not np.allclose(cloud, in_sample)
     closing = ev.losses["closing"].mean()
     expected_cloud = log_loss_per_sample(ev.labels, cloud).mean() / closing
     assert out["cloud"]["ratio_to_closing"] == pytest.approx(expected_cloud, abs=1e-5)
@@ -61,6 +75,6 @@ def test_routing_replays_the_servers_rule(bench: ModuleType) -> None:
 
 
 def test_readme_lines_report_routing_at_the_default_threshold(bench: ModuleType) -> None:
-    lines = bench.routing_lines(bench.routing_section(_evaluation()))
+    lines = bench.routing_lines(bench.routing_section(_evaluation(), _kickoff()))
     assert any(line.startswith("| market (champion) | ") and "100.0%" in line for line in lines)
     assert any(line.startswith("| wild | ") for line in lines)
