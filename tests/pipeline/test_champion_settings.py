@@ -6,29 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from marketcast.config import FootballRunConfig
-from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
-from tests.pipeline.test_cloud_members import bundled_seasons
+from tests.pipeline.test_cloud_members import bundled_seasons, small_run
 
 
 def _run(root: Path, **settings: Any) -> Registry:
-    config = FootballRunConfig.model_validate(
-        {
-            "data": {"paths": [str(root / "data")]},
-            "models": ["elo"],
-            "markets": ["1x2"],
-            "walk_forward": {"last_seasons": 1},
-            "backtest": {"n_bootstrap": 50},
-            "registry_root": str(root / "registry"),
-            "runs_dir": str(root / "runs"),
-            **settings,
-        }
-    )
-    run_football(config, console=Console(file=open(root / "log.txt", "a")))  # noqa: SIM115
-    return Registry(config.registry_root)
+    return small_run(root, root / "data", ["elo"], **settings)
 
 
 def test_new_parameters_for_the_champions_model_leave_the_champion(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ other league's teams, into the forecasts the champion serves."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -16,6 +17,7 @@ from marketcast.registry import Registry
 from marketcast.serving.schemas import FixtureIn
 from marketcast.serving.service import ChampionService, ServiceSettings
 
+MODELS = ["market", "elo", "dixon_coles"]
 SEASONS = {"E0": ("2020-2021", "2021-2022"), "SP1": ("2020-2021", "2021-2022")}
 SPANISH = {
     "league": "SP1",
@@ -36,26 +38,29 @@ def bundled_seasons(folder: Path, seasons: dict[str, tuple[str, ...]]) -> Path:
     return folder
 
 
-def _run(root: Path, data: Path) -> None:
+def small_run(root: Path, data: Path, models: list[str], **settings: Any) -> Registry:
+    """A 1X2-only run of ``models`` on the files under ``data``, into ``root``; its registry."""
     config = FootballRunConfig.model_validate(
         {
             "data": {"paths": [str(data)]},
-            "models": ["market", "elo", "dixon_coles"],
+            "models": models,
             "markets": ["1x2"],
             "walk_forward": {"last_seasons": 1},
             "backtest": {"n_bootstrap": 50},
             "registry_root": str(root / "registry"),
             "runs_dir": str(root / "runs"),
+            **settings,
         }
     )
     run_football(config, console=Console(file=open(root / "log.txt", "a")))  # noqa: SIM115
+    return Registry(config.registry_root)
 
 
 def test_a_one_league_experiment_leaves_the_cloud_blend_of_a_two_league_champion(
     tmp_path: Path,
 ) -> None:
     bundled_seasons(tmp_path / "data", SEASONS)
-    _run(tmp_path, tmp_path / "data")
+    small_run(tmp_path, tmp_path / "data", MODELS)
     registry = Registry(str(tmp_path / "registry"))
     # every fixture takes the cloud path
     service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
@@ -66,7 +71,9 @@ def test_a_one_league_experiment_leaves_the_cloud_blend_of_a_two_league_champion
     assert set(members) == {"market", "elo", "dixon_coles"}
     assert before.path == "cloud"
 
-    _run(tmp_path, tmp_path / "data" / "E0")  # an E0-only experiment: the champion stays
+    small_run(
+        tmp_path, tmp_path / "data" / "E0", MODELS
+    )  # an E0-only experiment: the champion stays
     for name in ("elo", "dixon_coles"):
         newer = registry.latest_version("football", "1x2", name)
         assert newer is not None

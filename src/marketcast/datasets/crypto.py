@@ -301,7 +301,7 @@ def _find_layout(name: str, data: bytes) -> tuple[_Layout, list[str], int, int] 
         return layout, header, 1, len(first) - len(header)
     if (
         len(header) == len(BINANCE_VISION_KLINE_COLUMNS)
-        and all(_is_number(h) for h in header)
+        and all(is_number(h) for h in header)
         and _VISION_NAME.match(_base_name(name))
     ):
         return _VISION_KLINES, list(BINANCE_VISION_KLINE_COLUMNS), 0, 0
@@ -328,7 +328,7 @@ def _named(fields: list[str]) -> list[str]:
     return fields[:end]
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:

@@ -15,6 +15,7 @@ from marketcast.data.validation import Issue
 from marketcast.datasets.crypto import (
     BINANCE_VISION_KLINE_COLUMNS,
     detect_format,
+    is_number,
     pair_from_name,
 )
 from marketcast.datasets.football_data import HEADER_ALIASES, REQUIRED_COLUMNS
@@ -162,17 +163,9 @@ def _header_fields(line: str, delimiter: str) -> list[str]:
 def _is_data_row(fields: list[str]) -> bool:
     """A first line that is data, not column names: it starts with a number or a date, and at
     least half its cells are numbers."""
-    numbers = sum(_is_number(f) for f in fields)
-    leading = _is_number(fields[0]) or _LEADING_TIME.fullmatch(fields[0]) is not None
+    numbers = sum(is_number(f) for f in fields)
+    leading = is_number(fields[0]) or _LEADING_TIME.fullmatch(fields[0]) is not None
     return leading and 2 * numbers >= len(fields)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def is_candle_name(name: str) -> bool:

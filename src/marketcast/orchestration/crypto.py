@@ -50,6 +50,7 @@ from marketcast.orchestration.crypto_jobs import (
 )
 from marketcast.orchestration.football import (
     _progress,
+    champion_config,
     check_outputs,
     print_decisions,
     print_unclipped,
@@ -61,7 +62,6 @@ from marketcast.registry import (
     ChampionChangedError,
     ChampionRecord,
     Registry,
-    RegistryError,
     build_manifest,
     decide_among,
 )
@@ -1098,12 +1098,10 @@ def _changed_settings(
     ``model_params`` entry (every entry for ``consensus``, which votes with the others),
     ``per_regime`` and the trade filter's ``min_edge``. None when the champion's manifest cannot
     be read (the export then goes on as before)."""
-    try:
-        manifest = registry.manifest(VERTICAL, horizon, champion.model_name, champion.version)
-    except (RegistryError, ValueError):
+    theirs = champion_config(registry, VERTICAL, horizon, champion)
+    if theirs is None:
         return []
     ours = config.model_dump(mode="json")
-    theirs = manifest.config
     name = champion.model_name
     changed = []
     params, their_params = ours["model_params"], theirs.get("model_params") or {}

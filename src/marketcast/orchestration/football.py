@@ -825,12 +825,10 @@ def _changed_settings(
     """The settings that make this run's fit of the champion's model another model: its
     ``model_params`` entry and the ``demargin_method`` its features use. None when the
     champion's manifest cannot be read (the pointer move then checks the version)."""
-    try:
-        manifest = registry.manifest(VERTICAL, market, champion.model_name, champion.version)
-    except (RegistryError, ValueError):
+    theirs = champion_config(registry, VERTICAL, market, champion)
+    if theirs is None:
         return []
     ours = config.model_dump(mode="json")
-    theirs = manifest.config
     name = champion.model_name
     changed = []
     if (theirs.get("model_params") or {}).get(name, {}) != ours["model_params"].get(name, {}):
@@ -838,6 +836,18 @@ def _changed_settings(
     if theirs.get("demargin_method", ours["demargin_method"]) != ours["demargin_method"]:
         changed.append("demargin_method")
     return changed
+
+
+def champion_config(
+    registry: Registry, vertical: str, market: str, champion: ChampionRecord
+) -> dict[str, Any] | None:
+    """The run config the champion was made with (its manifest's), or None when the manifest
+    cannot be read."""
+    try:
+        manifest = registry.manifest(vertical, market, champion.model_name, champion.version)
+    except (RegistryError, ValueError):
+        return None
+    return dict(manifest.config)
 
 
 def _champion_leagues(registry: Registry, market: str, champion: ChampionRecord) -> set[str]:
