@@ -533,6 +533,7 @@ def test_registry_clean_lists_then_removes_a_crashed_registration(
     crashed = tmp_path / "reg" / "football" / "1x2" / "elo" / "20200101T000000Z-0123abcd"
     crashed.mkdir(parents=True)
     (crashed / "params.json").write_bytes(b"{}")
+    os.utime(crashed / "params.json", (1577836800, 1577836800))  # written 2020-01-01 too
     root = str(tmp_path / "reg")
     assert main(["registry", "--root", root, "clean", "--dry-run"]) == 0
     assert f"would remove {crashed}" in capsys.readouterr().out
@@ -540,4 +541,5 @@ def test_registry_clean_lists_then_removes_a_crashed_registration(
     assert main(["registry", "--root", root, "clean"]) == 0
     assert "removed 1 leftover(s) older than 1 h" in capsys.readouterr().out
     assert not crashed.exists()
-    assert main(["registry", "--root", root, "clean", "--older-than-hours", "nan"]) == 2
+    for bad in ("nan", "inf", "-1"):  # inf overflowed timedelta with a traceback
+        assert main(["registry", "--root", root, "clean", "--older-than-hours", bad]) == 2

@@ -74,6 +74,27 @@ def test_a_champion_trained_with_other_parameters_stays_untested(
     assert reason.startswith(f"logistic {version} stays: this run's model_params.logistic differ")
 
 
+def test_settings_a_champion_does_not_use_leave_its_horizon_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flat trades nothing and per_regime splits only the learned models: a run changing them
+    froze a flat champion's horizon (no challenger tested), calling flat "another model"."""
+    from marketcast.orchestration import crypto as crypto_job
+
+    monkeypatch.setattr(crypto_job, "pair_groups", lambda prepared, size: [("g0", ["BTCUSDT"])])
+    monkeypatch.setattr(crypto_job, "run_jobs", lambda jobs, *args, **kwargs: [])  # no export
+    registry = Registry(str(tmp_path / "registry"))
+    files = {"m.json": b"{}"}
+    config = {"model_params": {}, "per_regime": False, "min_edge": 0.01}
+    manifest = make_manifest("flat", files, vertical="crypto", market="1d", config=config)
+    version = registry.register("crypto", "1d", "flat", files, manifest)
+    registry.set_champion("crypto", "1d", "flat", version, "no champion yet")
+    rng = np.random.default_rng(1)
+    champions, decisions, _ = _shadow(tmp_path, registry, {"momentum": rng.normal(0.01, 0.01, 500)})
+    assert champions == {"1d": "momentum"}
+    assert decisions["1d"]["promote"] is True
+
+
 def test_a_flat_champion_faces_the_challengers_of_a_run_that_leaves_flat_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

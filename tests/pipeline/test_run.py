@@ -140,6 +140,41 @@ def test_a_run_stopped_while_moving_pointers_leaves_a_report_that_says_so(
     assert "not applied" in (report_file.parent / "report.html").read_text()
 
 
+def test_a_run_stopped_after_moving_a_pointer_does_not_call_the_move_unapplied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure saving the decision (after the pointer moved) marked the market not applied
+    beside a registry champion the move had just made."""
+    from marketcast.registry import RegistryError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RegistryError("the object store refused the write")
+
+    monkeypatch.setattr(Registry, "save_decision", broken)
+    with pytest.raises(RegistryError, match="refused the write"):
+        run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))
+    assert Registry(str(tmp_path / "registry")).champion("football", "1x2") is not None
+    [report_file] = (tmp_path / "runs").glob("*/report.json")
+    assert "not_applied" not in json.loads(report_file.read_text())["promotion"]["1x2"]
+
+
+def test_a_wide_table_leaves_a_terminal_following_console_as_it_was() -> None:
+    """Widening the console for one print pinned one that followed its terminal at 80."""
+    import io
+
+    from rich.table import Table
+
+    from marketcast.orchestration.football import print_unclipped
+
+    console = Console(file=io.StringIO())
+    assert console._width is None  # follows the terminal
+    table = Table()
+    table.add_column("x" * 200)
+    print_unclipped(console, table)
+    assert console._width is None
+    assert "x" * 200 in console.file.getvalue()
+
+
 def test_the_first_champion_is_in_the_report_and_the_summary_fits_a_narrow_terminal(
     tmp_path: Path,
 ) -> None:

@@ -252,3 +252,14 @@ def test_header_only_files_survive_a_merge() -> None:
     b = CandleReport(header_only_files=["b.csv"])
     assert a.merge(b).header_only_files == ["a.csv", "b.csv"]
     assert np.array_equal(CandleReport().to_dict()["header_only_files"], [])
+
+
+def test_a_file_of_pairs_not_asked_for_is_not_header_only(tmp_path: Path) -> None:
+    """With ``pairs``, a file holding none of them (its pairs from its ticker column) was
+    reported as a truncated download."""
+    btc = _write(tmp_path / "BTCUSDT_1h.csv", _spot_lines())
+    eth = _write(tmp_path / "more.csv", [x.replace("BTC", "ETH") for x in _spot_lines()])
+    data = load_candles([btc, eth], pairs=["BTCUSDT"])
+    assert data.pairs == ["BTCUSDT"]
+    assert data.report.header_only_files == []
+    assert not [i for i in data.report.issues if i.reason == "header_only_file"]

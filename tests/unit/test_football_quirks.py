@@ -90,3 +90,22 @@ def test_a_file_of_only_a_header_is_reported() -> None:
     )
     assert data.report.rows_kept == 1
     assert only_issue(data.report, "header_only_file").file == "E0/x/2022-2023.csv"
+
+
+def test_extra_league_files_kept_one_per_year_take_the_folders_league() -> None:
+    """ARG/2022.csv and ARG/2023.csv became leagues '2022' and '2023', and ARG/2022.csv beside
+    BRA/2022.csv one league '2022' of two countries."""
+    arg = _csv(EXTRA_HEADER, [_extra("Argentina", "Liga Profesional", "Boca Juniors", "River")])
+    bra = _csv(EXTRA_HEADER, [_extra("Brazil", "Serie A", "Flamengo", "Santos")])
+    later = arg.replace(b"05/06/2022", b"05/06/2023")
+    data = load_football_sources(
+        [("ARG/2022.csv", arg), ("ARG/2023.csv", later), ("BRA/2022.csv", bra)]
+    )
+    assert sorted(data.matches["league"]) == ["ARG", "ARG", "BRA"]
+
+
+def test_a_byte_windows_1252_leaves_undefined_spoils_only_itself() -> None:
+    """One 0x81 in a line made the whole line Latin-1: its ’ a control character again."""
+    line = _csv(HEADER, [row(home="PLACEHOLDER")]).replace(b"PLACEHOLDER", b"Nott\x92m Forest\x81")
+    data = load_football_sources([("E0/2023-2024.csv", line)])
+    assert data.matches["home_team"].tolist() == ["Nott’m Forest\x81"]

@@ -357,7 +357,7 @@ def test_an_infinite_loss_is_refused_by_the_paired_test() -> None:
 
 def test_the_largest_gain_is_judged_on_the_matches_every_passed_challenger_shares() -> None:
     """A challenger scored on 250 of 1,000 matches (gain 0.03 there) beat one scored on all
-    that gains 0.02 on them and 0.02 on the same 250."""
+    that gains 0.02 over all and 0.04 on the same 250."""
     champion, full = paired_losses(0.02, noise=0.01, seed=3)
     partial = np.full(N, np.nan)
     partial[:250] = champion[:250] - 0.03 + np.random.default_rng(4).normal(0.0, 0.01, 250)

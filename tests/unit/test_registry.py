@@ -193,8 +193,9 @@ def test_version_of_run_finds_each_models_version_of_one_run_reading_back_only_t
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The server's cloud blend takes each model's version from the champion's run (the latest
-    version was a one-league experiment's); the search must not read a whole registry."""
-    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START, timedelta(seconds=5)))
+    version was a one-league experiment's); the search must not read a whole registry: it
+    stops a day (RUN_REGISTRATION_SPAN) before the version it is given."""
+    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START, timedelta(hours=12)))
     runs: dict[str, dict[str, str]] = {}
     for run, models in (
         ("r1", ("dixon_coles", "elo")),
@@ -217,7 +218,7 @@ def test_version_of_run_finds_each_models_version_of_one_run_reading_back_only_t
     assert find("football", "e0", "elo", "r1", near=runs["r1"]["dixon_coles"]) == runs["r1"]["elo"]
     read.clear()
     assert find("football", "e0", "elo", "r3", near=runs["r3"]["dixon_coles"]) is None
-    assert read == [runs["r2"]["elo"]]  # older than r3: r1's manifest is never read
+    assert read == [runs["r2"]["elo"]]  # more than a day before r3: r1's is never read
     assert find("football", "e0", "lightgbm", "r1", near=runs["r1"]["dixon_coles"]) is None
     # a damaged manifest on the way is skipped, with a warning naming it
     (
@@ -727,6 +728,17 @@ def test_an_s3fs_older_than_its_conditional_xb_is_last_writer_wins(
         assert store._honours_xb(S3FileSystem()) is honoured
 
 
+def test_version_of_run_finds_a_version_stamped_before_another_runs(tmp_path: Path) -> None:
+    """Two runs registering at once: A's elo at :00, B's elo at :01, A's dixon_coles at :02.
+    The search stopped at B's elo (another run, stamped before A's dixon_coles) and the cloud
+    blend lost A's elo without a word."""
+    registry = Registry(str(tmp_path / "registry"), clock=StepClock(START, timedelta(seconds=1)))
+    a_elo = register(registry, "elo", files={"p.json": b"a"}, run_id="A")
+    register(registry, "elo", files={"p.json": b"b"}, run_id="B")
+    a_dc = register(registry, "dixon_coles", files={"p.json": b"a"}, run_id="A")
+    assert registry.version_of_run("football", "e0", "elo", "A", near=a_dc) == a_elo
+
+
 def test_leftovers_of_killed_writers_are_listed_and_removed_once_old(tmp_path: Path) -> None:
     """A run killed while registering leaves a version folder without a manifest, and a write
     killed before its rename a temporary file: invisible to readers, and never removed."""
@@ -737,6 +749,11 @@ def test_leftovers_of_killed_writers_are_listed_and_removed_once_old(tmp_path: P
     crashed = model / f"{two_hours_ago:%Y%m%dT%H%M%SZ}-0123abcd"  # the manifest never came
     crashed.mkdir()
     (crashed / "params.json").write_bytes(b"{}")
+    os.utime(crashed / "params.json", (two_hours_ago.timestamp(), two_hours_ago.timestamp()))
+    # a version copied from another registry keeps its old stamp while its files are written
+    copying = model / f"{two_hours_ago:%Y%m%dT%H%M%SZ}-89abcdef"
+    copying.mkdir()
+    (copying / "booster.txt").write_bytes(b"tree")
     in_progress = model / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-4567abcd"
     in_progress.mkdir()
     (in_progress / "params.json").write_bytes(b"{}")
@@ -751,7 +768,10 @@ def test_leftovers_of_killed_writers_are_listed_and_removed_once_old(tmp_path: P
     assert not crashed.exists()
     assert not old_temp.exists()
     assert in_progress.exists()  # younger than the hour: a registration may still be writing
+    assert copying.exists()
     assert new_temp.exists()
     assert registry.versions("football", "e0", "dixon_coles") == [kept]
     registry.load_files("football", "e0", "dixon_coles", kept)  # the good version is intact
-    assert registry.leftovers(timedelta(0)) == sorted([str(in_progress), str(new_temp)])
+    assert registry.leftovers(timedelta(0)) == sorted(
+        [str(copying), str(in_progress), str(new_temp)]
+    )

@@ -482,14 +482,14 @@ def load_candle_sources(
                 raise
             report.errors.append(err.to_issue())
             continue
+        if n_rows == 0:  # before the pair filter: a file of other pairs is not truncated
+            _note_header_only(name, report)
         if wanted is not None:
             selected = frame["pair"].isin(wanted).to_numpy()
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
             frame = frame.loc[selected]
         if renames:
             frame = _rename_pairs(frame, kind, renames, name, report, renamed)
-        if n_rows == 0:
-            _note_header_only(name, report)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)

@@ -107,6 +107,8 @@ _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+#: Bytes Windows-1252 leaves undefined, as ``surrogateescape`` decodes them (read as Latin-1).
+_UNDEFINED_CP1252 = re.compile("[\udc80-\udcff]")
 #: A line of nothing but these is a blank row (the all-comma rows of the real files).
 _BLANK_ROW_CHARS = " \t,"
 _STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR")
@@ -618,10 +620,8 @@ def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
         try:
             lines.append(line.decode("utf-8"))
         except UnicodeDecodeError:
-            try:
-                lines.append(line.decode("cp1252"))
-            except UnicodeDecodeError:
-                lines.append(line.decode("latin-1"))
+            text = line.decode("cp1252", errors="surrogateescape")  # 5 bytes it leaves undefined
+            lines.append(_UNDEFINED_CP1252.sub(lambda m: chr(ord(m.group()) - 0xDC00), text))
             legacy.append(number + 1)
     report.repair("cp1252_decoded_rows", len(legacy))
     detail = f"{len(legacy)} line(s) not UTF-8 read as Windows-1252, the first line {legacy[0]}"
@@ -807,7 +807,8 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         lines=lines,
         specs=specs,
         season=season,
-        folder_league=stem if extra_league and season is None else folder or stem,
+        # ARG.csv is league ARG; ARG/2022.csv (a file per year) is the folder's
+        folder_league=stem if extra_league and not stem[:1].isdigit() else folder or stem,
     )
 
 

@@ -51,7 +51,9 @@ def forward_returns(
     ``delisting_bars`` hours after its last bar, its vendor's pairs with a bar, new listings
     included, outnumber half of the others that traded in its last hour) was delisted or halted
     for good: a position held into its end is closed at the last traded price, the close of
-    its last bar, and the label resolves at that bar's close. Without this the return of the final
+    its last bar, and the label resolves ``delisting_bars`` hours after that close, when the
+    rule can first tell it (one part stays read from the data: that the pair never comes
+    back). Without this the return of the final
     holding period, often a crash, was NaN and the backtest booked the position flat from its
     entry. An exit bar that is missing for any other reason (a gap the pair comes back from,
     or the end of the data) still gives NaN.
@@ -83,7 +85,8 @@ def forward_returns(
         ``close_last / open_entry - 1`` at a delisting; NaN when the entry or the exit bar
         is not in the data at exactly its expected hour, so no return spans a gap by
         shifting rows, or is repaired), ``entry_time_utc``, ``label_end_utc`` (the exit
-        bar's open time, or the last bar's close at a delisting: when the label resolves)
+        bar's open time, or at a delisting the last bar's close plus ``delisting_bars``
+        hours: when the label resolves)
         and ``delisting_exit`` (bool). Times are filled on every row, also where the return
         is NaN.
 

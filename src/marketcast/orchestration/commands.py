@@ -239,16 +239,19 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
     JSON holds ``football`` and ``crypto`` sections.
 
     With ``config_path``, the files are read as a run with that config reads them: its
-    ``data.paths`` when no path is given (else that vertical's bundle alone), and a crypto
-    config's ``pair_renames`` join the renamed pairs (without them MATICUSDT and POLUSDT were
-    checked as two pairs, each with the other's gap).
+    ``data.paths`` when no path is given (else that vertical's bundle alone), a crypto
+    config's ``pairs`` and ``pair_renames`` (without them MATICUSDT and POLUSDT were checked as
+    two pairs, each with the other's gap). A football config's ``data.leagues`` is not applied:
+    every league of the files is checked.
     """
     renames: dict[str, Any] = {}
+    pairs: tuple[str, ...] | None = None
     only: str | None = None
     if config_path:
         only = config_vertical(config_path)
         config = (load_crypto_config if only == "crypto" else load_config)(config_path)
         renames = dict(getattr(config, "pair_renames", {}))
+        pairs = tuple(getattr(config, "pairs", ())) or None
         paths = paths or list(config.data.paths)
     routed = _split_by_vertical(paths)
     reports: dict[str, dict[str, Any]] = {}
@@ -258,7 +261,9 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
         from marketcast.datasets.crypto import load_candles
 
         # files given, none of them readable candles: an empty report (None is the bundle)
-        candles = load_candles(routed.crypto if paths else None, pair_renames=renames or None)
+        candles = load_candles(
+            routed.crypto if paths else None, pairs=pairs, pair_renames=renames or None
+        )
         candles.report.errors.extend(routed.refused["crypto"])
         reports["crypto"] = candles.report.to_dict()
     if len(reports) == 1:
@@ -481,9 +486,9 @@ def data_pull_football(
 
 def registry_clean(root: str, older_than_hours: float, dry_run: bool) -> int:
     """``marketcast registry clean``: remove (or list) what killed runs left in the registry."""
-    if not older_than_hours >= 0:  # NaN too
+    if not 0 <= older_than_hours <= 1e6:  # NaN and inf too (timedelta overflows)
         raise ValueError(
-            f"--older-than-hours must be a number of hours >= 0, got {older_than_hours}"
+            f"--older-than-hours must be a number of hours from 0 to 1e6, got {older_than_hours}"
         )
     store = Registry(root)
     store.require_root()

@@ -42,6 +42,7 @@ from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, CRYPTO_MODEL_NAMES, m
 from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
 from marketcast.orchestration.crypto_jobs import (
     BASE_MODELS,
+    REGIME_SPLIT_MODELS,
     GroupResult,
     GroupTask,
     expected_move,
@@ -1096,7 +1097,8 @@ def _changed_settings(
 ) -> list[str]:
     """The settings that make this run's fit of the champion's model another model: its
     ``model_params`` entry (every entry for ``consensus``, which votes with the others),
-    ``per_regime`` and the trade filter's ``min_edge``. None when the champion's manifest cannot
+    ``per_regime`` for the models it splits by regime, and the trade filter's ``min_edge`` for
+    every model that trades (``flat`` uses none of them). None when the champion's manifest cannot
     be read (the export then goes on as before)."""
     theirs = champion_config(registry, VERTICAL, horizon, champion)
     if theirs is None:
@@ -1109,7 +1111,10 @@ def _changed_settings(
         changed.append("model_params")
     elif name != "consensus" and their_params.get(name, {}) != params.get(name, {}):
         changed.append(f"model_params.{name}")
-    changed += [
-        key for key in ("per_regime", "min_edge") if theirs.get(key, ours[key]) != ours[key]
-    ]
+    # flat never trades; per_regime splits only the learned models (and so consensus's votes)
+    if name == "flat":
+        return changed
+    split = name in (*REGIME_SPLIT_MODELS, "consensus")
+    used = ("per_regime", "min_edge") if split else ("min_edge",)
+    changed += [key for key in used if theirs.get(key, ours[key]) != ours[key]]
     return changed

@@ -37,6 +37,10 @@ BASE_MODELS = ("flat", "momentum", "logistic", "lightgbm")
 MIN_REGIME_ROWS = 2_000
 
 
+#: The models fitted per regime when ``per_regime`` is on (the others ignore the setting).
+REGIME_SPLIT_MODELS = ("logistic", "lightgbm")
+
+
 @dataclass(frozen=True)
 class GroupTask:
     """Everything one (pair group, horizon) job needs; pickled to the worker."""
@@ -83,7 +87,7 @@ class RegimeModels:
         self.pooled_ = make_crypto_model(self.name, **self.params).fit(X, y)
         self.by_regime_: dict[str, Any] = {}
         self.n_fits_ = 1
-        if self.per_regime and self.name in ("logistic", "lightgbm"):
+        if self.per_regime and self.name in REGIME_SPLIT_MODELS:
             for name in REGIMES:
                 mask = regime == name
                 if mask.sum() >= MIN_REGIME_ROWS and len(np.unique(y[mask])) == 2:

@@ -632,9 +632,9 @@ def _apply_promotions(
             not_applied[plan.market] = str(exc)
             applied.append(plan.market)
             continue
+        applied.append(plan.market)  # moved: a failure saving its decisions does not undo that
         for decision in plan.decisions:
             registry.save_decision(VERTICAL, plan.market, decision)
-        applied.append(plan.market)
     return not_applied
 
 
@@ -737,17 +737,21 @@ def print_summary(
 
 def print_unclipped(console: Console, table: Table) -> None:
     """Print ``table`` at its natural width when the console is narrower (rich caps a print
-    at the console's width and cuts cells to "…")."""
+    at the console's width and cuts cells to "…").
+
+    The width is widened for this print only and then restored as it was, including a console
+    that follows its terminal's width (rich's ``_width`` None; its setter would pin it).
+    """
     needed = console.measure(table, options=console.options.update_width(10_000)).maximum
-    narrow = console.width
-    if needed <= narrow:
+    if needed <= console.width:
         console.print(table)
         return
+    saved = console._width
     console.width = needed
     try:
         console.print(table)
     finally:
-        console.width = narrow
+        console._width = saved
 
 
 def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]) -> None:

@@ -64,6 +64,8 @@ RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
 #: Version and decision timestamps: sortable, second resolution, UTC.
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _VERSION_PATTERN = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{8}")  # used with fullmatch
+#: Versions of one run are registered within this of each other (`Registry.version_of_run`).
+RUN_REGISTRATION_SPAN = timedelta(days=1)
 #: A temporary file of an atomic write (`write_atomic`, `_write_atomic`): ``.<name>.<hex>.tmp``.
 _TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 #: A reason written by :meth:`Registry.rollback`; group 1 is the restored champion's own reason.
@@ -584,14 +586,23 @@ class Registry:
     ) -> str | None:
         """The version of ``model_name`` that run ``run_id`` registered, or ``None``.
 
-        ``near`` is another version of that run (of any model of the market). A model's
-        versions are stamped in strictly increasing seconds and one run registers all of its
-        versions together, so the search reads manifests newest first and stops at the first
-        version of another run stamped before ``near``: a registry of years of daily runs is
-        not read whole. A version whose manifest cannot be read is skipped with a warning.
+        ``near`` is another version of that run (of any model of the market). A run registers
+        its versions within minutes of each other, though not in stamp order across models
+        (each model's stamps only increase within that model, and runs may overlap), so the
+        search reads manifests newest first and stops at the first version stamped more than
+        `RUN_REGISTRATION_SPAN` before ``near``: a registry of years of daily runs is not read
+        whole. A version whose manifest cannot be read is skipped with a warning.
         """
         near_match = _VERSION_PATTERN.fullmatch(near)
+        oldest = (
+            datetime.strptime(near_match.group(1), TIMESTAMP_FORMAT) - RUN_REGISTRATION_SPAN
+            if near_match
+            else None
+        )
         for version in reversed(self.versions(vertical, market, model_name)):
+            match = _VERSION_PATTERN.fullmatch(version)
+            if oldest and match and datetime.strptime(match.group(1), TIMESTAMP_FORMAT) < oldest:
+                return None
             try:
                 manifest = self.manifest(vertical, market, model_name, version)
             except (RegistryError, ValueError, OSError) as exc:
@@ -601,9 +612,7 @@ class Registry:
                 continue
             if manifest.run_id == run_id:
                 return version
-            match = _VERSION_PATTERN.fullmatch(version)
-            if near_match and match and match.group(1) < near_match.group(1):
-                return None
+        return None
         return None
 
     def leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
@@ -611,9 +620,11 @@ class Registry:
 
         A run killed while registering leaves a version folder without ``manifest.json``
         (ignored by every reader, never removed), and a write killed before its rename leaves a
-        temporary ``.<name>.<hex>.tmp`` file beside its target. A version folder's age is the
-        time its name was stamped (the start of its registration); a temporary file's, its
-        modification time. The default hour leaves a registration still in progress alone.
+        temporary ``.<name>.<hex>.tmp`` file beside its target. A version folder counts once
+        both the stamp in its name (the start of its registration) and each of its files are
+        older (a version copied from another registry keeps its old stamp while it is written);
+        a temporary file by its modification time. The default hour leaves a registration still
+        in progress alone.
         """
         cutoff = self.now() - older_than
         found: list[str] = []
@@ -621,7 +632,13 @@ class Registry:
             # <vertical>/<market>/<model>/<version>: a version folder is four levels down
             if depth == 4 and (match := _VERSION_PATTERN.fullmatch(name)):
                 stamped = datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-                if stamped < cutoff and not self._exists(self._join(folder, MANIFEST_FILE)):
+                files = self._children(folder, dirs=False)
+                if (
+                    stamped < cutoff
+                    and MANIFEST_FILE not in files
+                    # a version copied from another registry keeps its old stamp while written
+                    and all(self._modified(self._join(folder, f)) < cutoff for f in files)
+                ):
                     found.append(folder)
                     continue
             for file in self._children(folder, dirs=False):

@@ -102,10 +102,8 @@ def run_until_signal(app: Any, *, workers: int = 1, **options: Any) -> None:
     signal is then raised again under the caller's handlers (``KeyboardInterrupt`` for SIGINT).
     ``app`` is an ASGI app, or an import string with ``factory=True`` (needed for workers > 1).
 
-    Raises
-    ------
-    OSError
-        When one server did not start (the port is taken, say): uvicorn logs why.
+    A port that is taken ends the process as uvicorn ends it (``SystemExit(3)``, after its
+    log line); a one-worker server that returns without having started is an ``OSError``.
     """
     config = uvicorn.Config(app, workers=workers, **options)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
