@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -119,25 +120,33 @@ def test_a_run_that_cannot_write_its_report_moves_no_champion(
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["feature_store"]  # no run folder
 
 
-def test_a_run_stopped_while_moving_pointers_leaves_a_report_that_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The report (written first) said "registry champion after this run: market" while a
-    registry error stopped the run before any pointer moved."""
+def _run_failing_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, models: list[str]
+) -> dict[str, Any]:
+    """Run with the registry's ``method`` raising; the 1X2 promotion entry of its report."""
     from marketcast.registry import RegistryError
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RegistryError("the object store refused the write")
 
-    monkeypatch.setattr(Registry, "set_champion", broken)
-    config = _small(tmp_path, ["market", "elo"])
+    monkeypatch.setattr(Registry, method, broken)
     with pytest.raises(RegistryError, match="refused the write"):
-        run_football(config, console=_quiet(tmp_path))
+        run_football(_small(tmp_path, models), console=_quiet(tmp_path))
     [report_file] = (tmp_path / "runs").glob("*/report.json")
-    promotion = json.loads(report_file.read_text())["promotion"]["1x2"]
+    promotion: dict[str, Any] = json.loads(report_file.read_text())["promotion"]["1x2"]
+    promotion["html"] = (report_file.parent / "report.html").read_text()
+    return promotion
+
+
+def test_a_run_stopped_while_moving_pointers_leaves_a_report_that_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report (written first) said "registry champion after this run: market" while a
+    registry error stopped the run before any pointer moved."""
+    promotion = _run_failing_at(tmp_path, monkeypatch, "set_champion", ["market", "elo"])
     assert promotion["not_applied"].startswith("the run stopped before this market was applied")
     assert promotion["registry_champion"] == "none"
-    assert "not applied" in (report_file.parent / "report.html").read_text()
+    assert "not applied" in promotion["html"]
 
 
 def test_a_run_stopped_after_moving_a_pointer_does_not_call_the_move_unapplied(
@@ -145,17 +154,9 @@ def test_a_run_stopped_after_moving_a_pointer_does_not_call_the_move_unapplied(
 ) -> None:
     """A failure saving the decision (after the pointer moved) marked the market not applied
     beside a registry champion the move had just made."""
-    from marketcast.registry import RegistryError
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RegistryError("the object store refused the write")
-
-    monkeypatch.setattr(Registry, "save_decision", broken)
-    with pytest.raises(RegistryError, match="refused the write"):
-        run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))
+    promotion = _run_failing_at(tmp_path, monkeypatch, "save_decision", ["market"])
     assert Registry(str(tmp_path / "registry")).champion("football", "1x2") is not None
-    [report_file] = (tmp_path / "runs").glob("*/report.json")
-    assert "not_applied" not in json.loads(report_file.read_text())["promotion"]["1x2"]
+    assert "not_applied" not in promotion
 
 
 def test_a_wide_table_leaves_a_terminal_following_console_as_it_was() -> None:
