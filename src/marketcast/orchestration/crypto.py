@@ -51,7 +51,7 @@ from marketcast.orchestration.crypto_jobs import (
 )
 from marketcast.orchestration.football import (
     _progress,
-    champion_config,
+    changed_settings,
     check_outputs,
     print_decisions,
     print_unclipped,
@@ -748,37 +748,13 @@ def _shadow_and_export(
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
-        if (
-            record is not None
-            and record.model_name not in ev.period_net
-            and record.model_name != DEFAULT_CHAMPION  # flat's net is 0, run or not
-        ):
-            # the champion on record was not run, so nothing here was tested against it: it
-            # stays (it used to be replaced by this run's default, with "stays champion")
+        why = _why_champion_stays(registry, horizon, record, config, ev) if record else None
+        if record is not None and why is not None:
             champions[horizon] = record.model_name
             decisions[horizon] = {
                 "promote": False,
                 "champion": record.model_name,
-                "reason": (
-                    f"{record.model_name} {record.version} stays: this run did not evaluate it "
-                    f"(models: {', '.join(ev.period_net)}), so no challenger was tested against it"
-                ),
-            }
-            continue
-        changed = _changed_settings(registry, horizon, record, config) if record else []
-        if record is not None and changed:
-            # this run's fit of the champion's model is another model: it was exported as the
-            # champion, untested, and the challengers were tested against it
-            champions[horizon] = record.model_name
-            decisions[horizon] = {
-                "promote": False,
-                "champion": record.model_name,
-                "reason": (
-                    f"{record.model_name} {record.version} stays: this run's "
-                    f"{' and '.join(changed)} differ from the champion's, so no challenger was "
-                    "tested against the champion itself (`marketcast registry promote` a version "
-                    "to replace it on purpose, or run with the champion's settings)"
-                ),
+                "reason": f"{record.model_name} {record.version} stays: {why}",
             }
             continue
         incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
@@ -1092,29 +1068,38 @@ def _fmt(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
-def _changed_settings(
-    registry: Registry, horizon: str, champion: ChampionRecord, config: CryptoRunConfig
-) -> list[str]:
-    """The settings that make this run's fit of the champion's model another model: its
+def _why_champion_stays(
+    registry: Registry,
+    horizon: str,
+    champion: ChampionRecord,
+    config: CryptoRunConfig,
+    ev: HorizonEvaluation,
+) -> str | None:
+    """Why this run may neither refresh nor challenge the champion, or None when it may.
+
+    A champion this run did not evaluate was tested against nothing here (it used to be
+    replaced by this run's default); ``flat``'s net is 0 whether run or not. A run whose
+    settings make the champion's model another model exported its own fit as the champion,
+    untested, and tested the challengers against it. The settings compared are the champion's
     ``model_params`` entry (every entry for ``consensus``, which votes with the others),
     ``per_regime`` for the models it splits by regime, and the trade filter's ``min_edge`` for
-    every model that trades (``flat`` uses none of them). None when the champion's manifest cannot
-    be read (the export then goes on as before)."""
-    theirs = champion_config(registry, VERTICAL, horizon, champion)
-    if theirs is None:
-        return []
-    ours = config.model_dump(mode="json")
+    every model that trades (``flat`` uses none of them).
+    """
     name = champion.model_name
-    changed = []
-    params, their_params = ours["model_params"], theirs.get("model_params") or {}
-    if name == "consensus" and their_params != params:
-        changed.append("model_params")
-    elif name != "consensus" and their_params.get(name, {}) != params.get(name, {}):
-        changed.append(f"model_params.{name}")
-    # flat never trades; per_regime splits only the learned models (and so consensus's votes)
-    if name == "flat":
-        return changed
+    if name not in ev.period_net and name != DEFAULT_CHAMPION:
+        return (
+            f"this run did not evaluate it (models: {', '.join(ev.period_net)}), so no "
+            "challenger was tested against it"
+        )
     split = name in (*REGIME_SPLIT_MODELS, "consensus")
-    used = ("per_regime", "min_edge") if split else ("min_edge",)
-    changed += [key for key in used if theirs.get(key, ours[key]) != ours[key]]
-    return changed
+    keys = () if name == "flat" else ("per_regime", "min_edge") if split else ("min_edge",)
+    changed = changed_settings(
+        registry, VERTICAL, horizon, champion, config, keys, every_model=name == "consensus"
+    )
+    if changed:
+        return (
+            f"this run's {' and '.join(changed)} differ from the champion's, so no challenger was "
+            "tested against the champion itself (`marketcast registry promote` a version to "
+            "replace it on purpose, or run with the champion's settings)"
+        )
+    return None

@@ -28,7 +28,11 @@ from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
 from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig
-from marketcast.evaluation.football import FootballEvaluation, evaluate_predictions
+from marketcast.evaluation.football import (
+    FootballEvaluation,
+    MarketEvaluation,
+    evaluate_predictions,
+)
 from marketcast.evaluation.walk_forward import ProgressFn, walk_forward_predict
 from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import FeatureState, build_feature_state
@@ -509,44 +513,13 @@ def _register_and_decide(
 
         current = registry.champion(VERTICAL, market_name)
         expected = None if current is None else (current.model_name, current.version)
-        if current is not None and current.model_name not in ev.losses:
-            reason = (
-                f"{current.model_name} {current.version} stays: this run did not evaluate it "
-                f"(models: {', '.join(ev.summary['engines'])}), so no challenger was tested "
-                "against it"
-            )
-            promotion = {"promote": False, "champion": current.model_name, "reason": reason}
-            plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
-            continue
-        uncovered = (
-            sorted(_champion_leagues(registry, market_name, current) - set(window_leagues))
+        why = (
+            _why_champion_stays(registry, market_name, current, config, ev, window_leagues)
             if current is not None
-            else []
+            else None
         )
-        if current is not None and uncovered:
-            # a narrower experiment (one league) refreshed the production champion: the server
-            # then answered 422 for every other league, and the markets disagreed
-            reason = (
-                f"{current.model_name} {current.version} stays: it serves "
-                f"{', '.join(uncovered)}, which this run did not cover (this run: "
-                f"{', '.join(window_leagues)}), so neither its refit nor a challenger may "
-                "replace it (this run's versions are registered: `marketcast registry promote` "
-                "one to drop those leagues on purpose)"
-            )
-            promotion = {"promote": False, "champion": current.model_name, "reason": reason}
-            plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
-            continue
-        changed = _changed_settings(registry, market_name, current, config) if current else []
-        if current is not None and changed:
-            # the refit here is another model: "refreshing" the champion swapped it, untested,
-            # for new parameters, and the challengers were tested against those
-            reason = (
-                f"{current.model_name} {current.version} stays: this run's {' and '.join(changed)} "
-                "differ from the champion's, so its refit here is another model and no "
-                "challenger was tested against the champion itself (this run's versions are "
-                "registered: `marketcast registry promote` one to replace it on purpose, or run "
-                "with the champion's settings)"
-            )
+        if current is not None and why is not None:
+            reason = f"{current.model_name} {current.version} stays: {why}"
             promotion = {"promote": False, "champion": current.model_name, "reason": reason}
             plans.append(_MarketPlan(market_name, expected, [], [], current.model_name, promotion))
             continue
@@ -823,35 +796,77 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def _changed_settings(
-    registry: Registry, market: str, champion: ChampionRecord, config: FootballRunConfig
+def _why_champion_stays(
+    registry: Registry,
+    market: str,
+    champion: ChampionRecord,
+    config: FootballRunConfig,
+    ev: MarketEvaluation,
+    window_leagues: Sequence[str],
+) -> str | None:
+    """Why this run may neither refresh nor challenge the champion, or None when it may.
+
+    A champion this run did not evaluate was tested against nothing here. A run that does not
+    cover every league the champion serves (an E0-only experiment) would refit it on fewer
+    leagues, and the server then answered 422 for the others. A run whose settings make the
+    champion's model another model "refreshed" it, untested, with the new parameters and
+    tested the challengers against those. Checked in that order; the leagues and settings are
+    read from the champion's files only when the earlier checks pass.
+    """
+    if champion.model_name not in ev.losses:
+        return (
+            f"this run did not evaluate it (models: {', '.join(ev.summary['engines'])}), so no "
+            "challenger was tested against it"
+        )
+    uncovered = sorted(_champion_leagues(registry, market, champion) - set(window_leagues))
+    if uncovered:
+        return (
+            f"it serves {', '.join(uncovered)}, which this run did not cover (this run: "
+            f"{', '.join(window_leagues)}), so neither its refit nor a challenger may replace it "
+            "(this run's versions are registered: `marketcast registry promote` one to drop "
+            "those leagues on purpose)"
+        )
+    changed = changed_settings(registry, VERTICAL, market, champion, config, ("demargin_method",))
+    if changed:
+        return (
+            f"this run's {' and '.join(changed)} differ from the champion's, so its refit here is "
+            "another model and no challenger was tested against the champion itself (this run's "
+            "versions are registered: `marketcast registry promote` one to replace it on "
+            "purpose, or run with the champion's settings)"
+        )
+    return None
+
+
+def changed_settings(
+    registry: Registry,
+    vertical: str,
+    market: str,
+    champion: ChampionRecord,
+    config: FootballRunConfig | CryptoRunConfig,
+    keys: Sequence[str],
+    *,
+    every_model: bool = False,
 ) -> list[str]:
-    """The settings that make this run's fit of the champion's model another model: its
-    ``model_params`` entry and the ``demargin_method`` its features use. None when the
-    champion's manifest cannot be read (the pointer move then checks the version)."""
-    theirs = champion_config(registry, VERTICAL, market, champion)
-    if theirs is None:
-        return []
-    ours = config.model_dump(mode="json")
-    name = champion.model_name
-    changed = []
-    if (theirs.get("model_params") or {}).get(name, {}) != ours["model_params"].get(name, {}):
-        changed.append(f"model_params.{name}")
-    if theirs.get("demargin_method", ours["demargin_method"]) != ours["demargin_method"]:
-        changed.append("demargin_method")
-    return changed
-
-
-def champion_config(
-    registry: Registry, vertical: str, market: str, champion: ChampionRecord
-) -> dict[str, Any] | None:
-    """The run config the champion was made with (its manifest's), or None when the manifest
-    cannot be read."""
+    """The settings in which this run's config differs from the one the champion was made with
+    (its manifest's): the champion model's ``model_params`` entry (every entry with
+    ``every_model``, for a model that uses the others), then each of ``keys`` (a key the older
+    manifest lacks counts as unchanged). None when the manifest cannot be read (the pointer
+    move or export then checks the version)."""
     try:
         manifest = registry.manifest(vertical, market, champion.model_name, champion.version)
     except (RegistryError, ValueError):
-        return None
-    return dict(manifest.config)
+        return []
+    ours = config.model_dump(mode="json")
+    theirs = manifest.config
+    name = champion.model_name
+    params, their_params = ours["model_params"], theirs.get("model_params") or {}
+    changed = []
+    if every_model and their_params != params:
+        changed.append("model_params")
+    elif not every_model and their_params.get(name, {}) != params.get(name, {}):
+        changed.append(f"model_params.{name}")
+    changed += [key for key in keys if theirs.get(key, ours[key]) != ours[key]]
+    return changed
 
 
 def _champion_leagues(registry: Registry, market: str, champion: ChampionRecord) -> set[str]:
