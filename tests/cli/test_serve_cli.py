@@ -189,3 +189,142 @@ def test_rejected_admin_token_is_not_echoed(
     assert "admin_token" in err
     assert "at least 16 characters" in err
     assert "hunter2" not in err
+
+
+#: The stand-in for the bundled training that `serve` starts beside an empty registry: it waits
+#: for a gate file, then moves a trained registry into place whole (or exits with a status).
+_FAKE_TRAINING = """
+import os, shutil, sys, time
+registry, gate, source, status, pid_file = sys.argv[1:]
+open(pid_file, "w").write(str(os.getpid()))
+while not os.path.exists(gate):
+    time.sleep(0.05)
+if status != "0":
+    sys.exit(int(status))
+shutil.copytree(source, registry + ".tmp")
+os.replace(registry + ".tmp", registry)
+"""
+
+
+def _serve_with_fake_training(
+    tmp_path: Path, trained: Path, candles: Path, status: int, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
+    """`marketcast serve` on an empty registry, its training replaced by `_FAKE_TRAINING`."""
+    empty = tmp_path / "registry"
+    empty.mkdir()
+    gate, pid_file = tmp_path / "gate", tmp_path / "training.pid"
+    fake = [sys.executable, "-c", _FAKE_TRAINING]
+    extra = [str(gate), str(trained), str(status), str(pid_file)]
+    script = (
+        "import sys; from marketcast.orchestration import commands\n"
+        f"commands.first_training_command = lambda registry: {fake!r} + [registry] + {extra!r}\n"
+        "from marketcast.cli import main; sys.exit(main())"
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MARKETCAST_REGISTRY": str(empty),
+        "MARKETCAST_CRYPTO_CANDLES": str(candles),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return process, f"http://127.0.0.1:{port}", gate, pid_file
+
+
+def _wait_for(
+    base: str,
+    path: str,
+    status: int,
+    process: subprocess.Popen[bytes],
+    body: dict[str, object] | None = None,
+) -> None:
+    """Until ``path`` answers ``status`` (POSTed ``body`` when given); each of several workers
+    loads new champions on its own poll, so one answering is not all of them answering."""
+    deadline = time.monotonic() + 90.0
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            url = f"{base}{path}"
+            answer = httpx.get(url, timeout=5.0) if body is None else httpx.post(url, json=body)
+            if answer.status_code == status:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{path} did not answer {status} in 90 s")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_opens_its_port_while_it_trains_an_empty_registry(
+    registry_root: tuple[Path, Path], tmp_path: Path, workers: int
+) -> None:
+    """The port opened only after the eight-minute training: a liveness probe restarted the
+    server, and its training, again and again."""
+    trained, candles = registry_root
+    process, base, gate, _ = _serve_with_fake_training(tmp_path, trained, candles, 0, workers)
+    try:
+        _wait_for(base, "/healthz", 200, process)  # up while the training waits on its gate
+        assert httpx.get(f"{base}/readyz", timeout=5.0).status_code == 503
+        fixture = {
+            "league": "E0",
+            "home": "Arsenal",
+            "away": "Chelsea",
+            "kickoff": "2023-08-12T14:00:00Z",
+            "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
+        }
+        waiting = httpx.post(f"{base}/v1/forecast", json=fixture, timeout=10.0)
+        assert waiting.status_code == 503
+        crypto = httpx.get(f"{base}/v1/crypto/signals?horizon=1h", timeout=10.0)
+        assert crypto.status_code == 503
+        gate.touch()  # the training registers its champions: the watcher loads them
+        _wait_for(base, "/readyz", 200, process)
+        _wait_for(base, "/v1/forecast", 200, process, fixture)
+        _wait_for(base, "/v1/crypto/signals?horizon=1h", 200, process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_stops_when_its_training_fails(
+    registry_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, candles = registry_root
+    process, base, gate, _ = _serve_with_fake_training(tmp_path, tmp_path, candles, 3)
+    try:
+        _wait_for(base, "/healthz", 200, process)
+        gate.touch()
+        assert process.wait(timeout=30) == 2
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    err = process.stderr.read().decode() if process.stderr else ""
+    assert "training the bundled champions" in err
+    assert "failed (exit status 3" in err
+
+
+def test_a_stopped_server_stops_its_training(
+    registry_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, candles = registry_root
+    process, base, _, pid_file = _serve_with_fake_training(tmp_path, tmp_path, candles, 0)
+    try:
+        _wait_for(base, "/healthz", 200, process)
+        while not pid_file.exists() or not pid_file.read_text():
+            time.sleep(0.05)
+        training = int(pid_file.read_text())
+        process.send_signal(signal.SIGINT)  # Ctrl-C reaches the server, not the training
+        assert process.wait(timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    with pytest.raises(ProcessLookupError):
+        os.kill(training, 0)  # reaped by serve, not left running

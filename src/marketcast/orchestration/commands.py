@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from marketcast.config import (
 from marketcast.data.validation import Issue, split_group_key, sum_per_group
 from marketcast.datasets.football_data import is_archive, iter_csv_files, load_football
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
+from marketcast.orchestration.first_training import FirstTraining
+from marketcast.orchestration.first_training import command as first_training_command
 from marketcast.orchestration.football import (
     build_models,
     parse_csv_option,
@@ -576,7 +579,13 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
 
 
 def serve(host: str | None, port: int | None, workers: int = 1) -> int:
-    """``marketcast serve``: the registry's champions over HTTP (training them first if none).
+    """``marketcast serve``: the registry's champions over HTTP.
+
+    On a registry without a football champion the bundled champions are trained in a child
+    process (:mod:`marketcast.orchestration.first_training`) while the port is already open with
+    ``await_champions``; a training that fails stops the server (``ChildProcessError``), and a
+    server that stops stops the training. ``MARKETCAST_AWAIT_CHAMPIONS=1`` trains nothing and
+    waits for a champion registered by another process.
 
     uvicorn gets the settings' ``limit_concurrency`` (``MARKETCAST_LIMIT_CONCURRENCY``) and
     ``keep_alive_timeout_s``, and runs ``serving.http_server.HeaderTimeoutProtocol``
@@ -612,34 +621,62 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 f"{exc} (MARKETCAST_REGISTRY): fix the path, create the folder to have the "
                 "bundled champions trained into it, or unset it to use ./registry"
             ) from exc
+    training: FirstTraining | None = None
+    failed: list[int] = []
     if registry.champion("football", "1x2") is None:
-        _console().print(f"registry {settings.registry} is empty: training from the bundled data")
-        config = load_config(None).model_copy(update={"registry_root": settings.registry})
-        run_football(config, console=_console())
-        from marketcast.orchestration.crypto import run_crypto
+        if settings.await_champions:
+            _console().print(
+                f"registry {settings.registry} has no champion yet: serving 503 until one is "
+                "registered (MARKETCAST_AWAIT_CHAMPIONS)"
+            )
+        else:
+            # The port opens now and the champions are trained beside it: a liveness probe
+            # sees the server up, /readyz says 503 until the registry watcher loads them.
+            _console().print(
+                f"registry {settings.registry} is empty: training from the bundled data in the "
+                "background; /readyz answers 503 until the champions are in"
+            )
+            settings = settings.model_copy(update={"await_champions": True})
 
-        crypto = load_crypto_config(None)
-        run_crypto(
-            crypto.model_copy(update={"registry_root": settings.registry}), console=_console()
+            def stop_server(status: int) -> None:  # the server could never become ready
+                failed.append(status)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            training = FirstTraining(
+                first_training_command(settings.registry), stop_server, _console()
+            )
+    try:
+        if workers > 1:
+            # Each worker process builds its own service and follows the registry's champions.
+            os.environ["MARKETCAST_REGISTRY"] = settings.registry
+            if settings.await_champions:
+                os.environ["MARKETCAST_AWAIT_CHAMPIONS"] = "1"
+            app: Any = "marketcast.serving.default:create_default_app"
+        else:
+            app = build_default_app(settings)
+        # Ctrl-C and SIGTERM end it after a graceful shutdown, with 130 and 143 as for any
+        # command
+        run_until_signal(
+            app,
+            factory=workers > 1,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            limit_concurrency=settings.limit_concurrency,
+            timeout_keep_alive=settings.keep_alive_timeout_s,
+            http=http_protocol(settings.header_timeout_s),
         )
-    if workers > 1:
-        # Each worker process builds its own service and follows the registry's champions.
-        os.environ["MARKETCAST_REGISTRY"] = settings.registry
-        app: Any = "marketcast.serving.default:create_default_app"
-    else:
-        app = build_default_app(settings)
-    # Ctrl-C and SIGTERM end it after a graceful shutdown, with 130 and 143 as for any command
-    run_until_signal(
-        app,
-        factory=workers > 1,
-        workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        limit_concurrency=settings.limit_concurrency,
-        timeout_keep_alive=settings.keep_alive_timeout_s,
-        http=http_protocol(settings.header_timeout_s),
-    )
+    except BaseException:
+        if failed:  # the SIGTERM that stopped the server came from a failed training
+            raise ChildProcessError(
+                f"training the bundled champions into {settings.registry} failed (exit status "
+                f"{failed[0]}; its output is above), so the server stopped"
+            ) from None
+        raise
+    finally:
+        if training is not None:
+            training.stop()
     return 0
 
 

@@ -94,12 +94,14 @@ def build_service(settings: ServingSettings) -> ChampionService:
     Raises
     ------
     LookupError
-        When there is no 1X2 champion, saying whether the registry folder itself is missing.
+        When there is no 1X2 champion, saying whether the registry folder itself is missing,
+        unless ``settings.await_champions``: the service then starts not ready and loads the
+        champions once they are registered (:meth:`ChampionService.follow_registry`).
     """
     registry = Registry(settings.registry)
     service = ChampionService(registry, service_settings_from_env())
     service.reload()
-    if not service.ready:
+    if not service.ready and not settings.await_champions:
         raise LookupError(no_champion_reason(registry))
     return service
 
@@ -107,7 +109,9 @@ def build_service(settings: ServingSettings) -> ChampionService:
 def build_crypto_service(
     settings: ServingSettings, environ: Mapping[str, str] | None = None
 ) -> CryptoService | None:
-    """The crypto champions over a candle store, or ``None`` when the registry has none.
+    """The crypto champions over a candle store, or ``None`` when the registry has none (and
+    ``settings.await_champions`` is off: with it, the service starts without champions and its
+    routes answer 503 until they are registered).
 
     ``MARKETCAST_CRYPTO=0`` leaves crypto out. Without ``MARKETCAST_CRYPTO_JOURNAL`` the
     journal is :func:`default_journal_path`'s, so bars pushed to one worker reach every worker.
@@ -116,7 +120,9 @@ def build_crypto_service(
     if env.get("MARKETCAST_CRYPTO", "1") == "0":
         return None
     registry = Registry(settings.registry)
-    if not any(registry.champion(CRYPTO, horizon) for horizon in HORIZONS):
+    if not settings.await_champions and not any(
+        registry.champion(CRYPTO, horizon) for horizon in HORIZONS
+    ):
         return None
     crypto_settings = CryptoSettings.from_env(env)
     if crypto_settings.journal_path is None:

@@ -46,6 +46,11 @@ class ServingSettings(BaseModel):
         le=3600.0,
         description="seconds a connection may take to send a request's headers",
     )
+    await_champions: bool = Field(
+        default=False,
+        description="start with no champion registered: /readyz and the forecast routes answer "
+        "503 until another process registers one, which the server then loads",
+    )
 
     @field_validator("admin_token")
     @classmethod

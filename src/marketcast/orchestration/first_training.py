@@ -1,0 +1,127 @@
+"""The bundled champions trained into an empty registry, beside a server that is already up.
+
+``marketcast serve`` on a registry without a football champion runs
+``python -m marketcast.orchestration.first_training REGISTRY`` as a child process (its own
+session, so a Ctrl-C at the terminal reaches the server, which then stops it) and opens its port
+at once with ``await_champions``: ``/healthz`` answers, ``/readyz`` and the forecast routes
+answer 503 until the champions are registered, and the server's registry watcher loads them.
+Before, the port opened only after the eight-minute training, so a liveness probe restarted
+the server, and its training, over and over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from rich.console import Console
+
+__all__ = ["FirstTraining", "command", "main"]
+
+
+def command(registry: str) -> list[str]:
+    """The child process's command line: this module, run by this interpreter."""
+    return [sys.executable, "-m", "marketcast.orchestration.first_training", registry]
+
+
+class FirstTraining:
+    """The training child of ``marketcast serve``, watched from a thread.
+
+    Parameters
+    ----------
+    argv
+        The child's command line (:func:`command`).
+    on_failure
+        Called from the watching thread with the child's exit status when it ends with one
+        other than 0 while not being stopped: the server cannot become ready, so it stops.
+    console
+        Where the end of a successful training is said.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], on_failure: Callable[[int], None], console: Console
+    ) -> None:
+        self._console = console
+        self._stopping = threading.Event()
+        # start_new_session: a Ctrl-C at the terminal goes to the server alone, which stops
+        # the child in `stop` (the child also interrupted would look like a failed training)
+        self._process = subprocess.Popen(list(argv), start_new_session=True)
+        self._on_failure = on_failure
+        self._watcher = threading.Thread(target=self._watch, name="first-training", daemon=True)
+        self._watcher.start()
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status, ``None`` while it runs."""
+        return self._process.poll()
+
+    def _watch(self) -> None:
+        status = self._process.wait()
+        if self._stopping.is_set():
+            return
+        if status == 0:
+            self._console.print("training done: the server loads the new champions")
+        else:
+            self._on_failure(status)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the child if it still runs (SIGTERM, then SIGKILL after ``timeout_s``).
+
+        A stopped training leaves what it had registered: versions are written whole, and a
+        version without its manifest is a leftover that ``marketcast registry clean`` removes.
+        """
+        self._stopping.set()
+        if self._process.poll() is None:
+            # the child leads its own process group: its worker processes are stopped with it
+            _signal_group(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        self._watcher.join(timeout_s)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group ended in the meantime
+        os.killpg(pid, sig)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process at once
+    raise SystemExit(128 + signal.SIGTERM)  # in the main thread: `finally` blocks clean up
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train the bundled football and crypto champions into the registry ``argv[0]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m marketcast.orchestration.first_training REGISTRY\n")
+        return 2
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return train_bundled(args[0])
+
+
+def train_bundled(registry: str, console: Console | None = None) -> int:
+    """The default football run, then the default crypto run, both registering in ``registry``."""
+    from marketcast.config import load_config, load_crypto_config
+    from marketcast.orchestration.crypto import run_crypto
+    from marketcast.orchestration.football import run_football
+
+    console = console or Console()
+    console.print(f"registry {registry} is empty: training from the bundled data")
+    football = load_config(None).model_copy(update={"registry_root": registry})
+    run_football(football, console=console)
+    crypto = load_crypto_config(None).model_copy(update={"registry_root": registry})
+    run_crypto(crypto, console=console)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
