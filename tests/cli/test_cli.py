@@ -520,7 +520,7 @@ def test_serve_takes_the_default_registry_spelled_out_like_an_unset_one(
         raise Training
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(commands, "run_football", train)
+    monkeypatch.setattr(commands, "FirstTraining", train)  # the training child, started
     for value in ("registry", "./registry"):
         monkeypatch.setenv("MARKETCAST_REGISTRY", value)
         with pytest.raises(Training):
