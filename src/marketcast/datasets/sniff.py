@@ -1,6 +1,7 @@
 """What a file is, from its first bytes: ``data check`` names a file neither reader can read
 (a zip archive, a workbook, UTF-16 text, JSON, another delimiter, no header row) instead of
-passing it to the football reader, which would only say a ``Date`` column is missing."""
+passing it to the football reader, which would only say a ``Date`` column is missing, and gives
+a tar archive to the checker of its members."""
 
 from __future__ import annotations
 
@@ -8,19 +9,30 @@ import csv
 import gzip
 import re
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 from marketcast.data.files import GZIP_MAGIC
-from marketcast.data.validation import Issue
+from marketcast.data.validation import DataError, IntegrityReport, Issue, split_group_key
+from marketcast.datasets.bundle import read_archive_csvs
 from marketcast.datasets.crypto import (
     BINANCE_VISION_KLINE_COLUMNS,
     detect_format,
+    detect_source,
     is_number,
     pair_from_name,
 )
 from marketcast.datasets.football_data import HEADER_ALIASES, REQUIRED_COLUMNS
 
-__all__ = ["is_candle_name", "read_head", "refusal", "zip_files", "zips_instead_of_csvs"]
+__all__ = [
+    "archive_vertical",
+    "is_candle_name",
+    "name_archive_members",
+    "read_head",
+    "refusal",
+    "zip_files",
+    "zips_instead_of_csvs",
+]
 
 #: Bytes of a file read to tell its kind: the crypto detector's first lines (its own limit), and
 #: all `refusal` looks at. The checker then reads the file once, whole.
@@ -54,6 +66,91 @@ def read_head(path: Path) -> bytes | None:
     except (OSError, EOFError, zlib.error):
         return None
     return head
+
+
+def archive_vertical(path: Path) -> tuple[str, list[str]]:
+    """Which checker reads a tar archive (``.tar``, ``.tar.gz``, ``.tar.xz``), and the names of
+    its CSV members as the loaders name them (``crypto/BTCUSDT_1h.csv``).
+
+    ``"crypto"`` when a member is a file the candle loader reads (`detect_source`), or one whose
+    first line shows it for a candle file neither reader can read (`refusal`): the candle
+    checker then reads the whole archive, as a crypto run given it reads it, so a member that is
+    not candles is an error there naming it. Else ``"football"``: the football reader reads the
+    archive, as before. An archive that cannot be read goes by its own name (`is_candle_name`),
+    with no member; that checker names what is wrong (``cannot read archive: ...``).
+
+    Examples
+    --------
+    >>> import io, tarfile, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with tarfile.open(folder / "candles.tar", "w") as tar:
+    ...     text = b"date,open,high,low,close,volume,ticker\\n"
+    ...     info = tarfile.TarInfo("crypto/BTCUSDT_1h.csv")
+    ...     info.size = len(text)
+    ...     tar.addfile(info, io.BytesIO(text))
+    >>> archive_vertical(folder / "candles.tar")
+    ('crypto', ['crypto/BTCUSDT_1h.csv'])
+    """
+    try:
+        members = read_archive_csvs(path)
+    except DataError:
+        return ("crypto" if is_candle_name(path.name) else "football"), []
+    names = [name for name, _ in members]
+    for name, data in members:
+        head = data[:_HEAD_BYTES]
+        if detect_source(name, head) is not None:
+            return "crypto", names
+        why = refusal(Path(name), head)
+        if why is not None and why[0] == "crypto":
+            return "crypto", names
+    return "football", names
+
+
+def name_archive_members(
+    report: IntegrityReport, members: dict[str, list[str]], files: list[str]
+) -> None:
+    """Name the archive wherever ``report`` names a tar member (its issues, errors, per-file
+    counts, header-only files): the loaders name a member as the archive lists it
+    (``crypto/BTCUSDT_1h.csv``), which does not say where it is.
+
+    Parameters
+    ----------
+    report
+        A report of files read with the archives among them; changed in place.
+    members
+        Member name -> ``<archive>:<member>`` for each archive holding it.
+    files
+        The files read besides the archives, as the loaders name them: a name that is also a
+        member gets each place it is in, joined by " or " (as does a member of two archives).
+
+    Examples
+    --------
+    >>> report = IntegrityReport(errors=[Issue("crypto/ETHUSDT_1h.csv", 1, None, "no header")])
+    >>> name_archive_members(report, {"crypto/ETHUSDT_1h.csv": ["a.tar:crypto/ETHUSDT_1h.csv"]}, [])
+    >>> report.errors[0].file
+    'a.tar:crypto/ETHUSDT_1h.csv'
+    """
+    if not members:
+        return
+    plain = set(files)
+
+    def where(name: str) -> str:
+        places = members.get(name)
+        if not places:
+            return name
+        return " or ".join([name, *places] if name in plain else places)
+
+    report.errors = [replace(issue, file=where(issue.file)) for issue in report.errors]
+    report.issues = [replace(issue, file=where(issue.file)) for issue in report.issues]
+    for counts in (report.columns_present_but_empty, report.rows_without_quote):
+        renamed = {}
+        for key, n in counts.items():
+            file, group = split_group_key(key)
+            renamed[f"{where(file)}: {group}"] = n
+        counts.clear()
+        counts.update(renamed)
+    if (header_only := getattr(report, "header_only_files", None)) is not None:
+        header_only[:] = [where(name) for name in header_only]  # a CandleReport's
 
 
 def refusal(path: Path, head: bytes) -> tuple[str, int | None, str, str | None] | None:

@@ -28,7 +28,12 @@ from marketcast.config import (
     load_crypto_config,
 )
 from marketcast.data.validation import Issue, split_group_key, sum_per_group
-from marketcast.datasets.football_data import is_archive, iter_csv_files, load_football
+from marketcast.datasets.football_data import (
+    FootballData,
+    is_archive,
+    iter_csv_files,
+    load_football,
+)
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.orchestration.first_training import FirstTraining
 from marketcast.orchestration.first_training import command as first_training_command
@@ -36,6 +41,7 @@ from marketcast.orchestration.football import (
     build_models,
     parse_csv_option,
     run_football,
+    select_leagues,
     test_mask_between,
     write_json,
 )
@@ -238,36 +244,43 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
     by the crypto rules; everything else is read as football-data.co.uk. A file neither reader
     can read for a reason its first bytes show (a zip archive, UTF-16 text, JSON, another
     delimiter than the comma, no header row: `refusal`) is an error saying so, in the section
-    of the vertical it looks like. With no paths, both bundles are checked. With both kinds, the
-    JSON holds ``football`` and ``crypto`` sections.
+    of the vertical it looks like. A tar archive goes to the checker of its members
+    (`archive_vertical`), and issues name a member with its archive
+    (``candles.tar:crypto/BTCUSDT_1h.csv``). With no paths, both bundles are checked. With both
+    kinds, the JSON holds ``football`` and ``crypto`` sections.
 
     With ``config_path``, the files are read as a run with that config reads them: its
     ``data.paths`` when no path is given (else that vertical's bundle alone), a crypto
     config's ``pairs`` and ``pair_renames`` (without them MATICUSDT and POLUSDT were checked as
-    two pairs, each with the other's gap). A football config's ``data.leagues`` is not applied:
-    every league of the files is checked.
+    two pairs, each with the other's gap), a football config's ``data.leagues`` (kept as the run
+    keeps them, `select_leagues`; the report's ``leagues`` says which).
     """
     renames: dict[str, Any] = {}
     pairs: tuple[str, ...] | None = None
+    leagues: tuple[str, ...] | None = None  # None: no football config, every league
     only: str | None = None
     if config_path:
         only = config_vertical(config_path)
         config = (load_crypto_config if only == "crypto" else load_config)(config_path)
         renames = dict(getattr(config, "pair_renames", {}))
         pairs = tuple(getattr(config, "pairs", ())) or None
+        if isinstance(config, FootballRunConfig):
+            leagues = config.data.leagues
         paths = paths or list(config.data.paths)
     routed = _split_by_vertical(paths)
     reports: dict[str, dict[str, Any]] = {}
     if routed.football or routed.refused["football"] or (not paths and only != "crypto"):
-        reports["football"] = _football_check(routed.football, paths, routed.refused["football"])
+        reports["football"] = _football_check(routed, paths, leagues, config_path)
     if routed.crypto or routed.refused["crypto"] or (not paths and only != "football"):
         from marketcast.datasets.crypto import load_candles
+        from marketcast.datasets.sniff import name_archive_members
 
         # files given, none of them readable candles: an empty report (None is the bundle)
         candles = load_candles(
             routed.crypto if paths else None, pairs=pairs, pair_renames=renames or None
         )
         candles.report.errors.extend(routed.refused["crypto"])
+        name_archive_members(candles.report, routed.members["crypto"], routed.crypto)
         reports["crypto"] = candles.report.to_dict()
     if len(reports) == 1:
         report = next(iter(reports.values()))
@@ -295,12 +308,17 @@ class _Routed:
     """The files ``data check`` gives each checker, and those it refuses itself.
 
     ``refused`` holds, per vertical (``"football"``, ``"crypto"``), an error for each file no
-    checker can read, in the section of the vertical the file looks like.
+    checker can read, in the section of the vertical the file looks like. ``members`` holds, per
+    vertical, the CSV members of the tar archives it reads: member name as the loaders name it
+    -> ``<archive>:<member>`` for each archive holding it.
     """
 
     football: list[str] = field(default_factory=list)
     crypto: list[str] = field(default_factory=list)
     refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
+    members: dict[str, dict[str, list[str]]] = field(
+        default_factory=lambda: {"football": {}, "crypto": {}}
+    )
 
 
 def _split_by_vertical(paths: list[str]) -> _Routed:
@@ -310,6 +328,7 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
     they show to be unreadable (`refusal`) goes to neither checker."""
     from marketcast.datasets.crypto import detect_source
     from marketcast.datasets.sniff import (
+        archive_vertical,
         is_candle_name,
         read_head,
         refusal,
@@ -331,8 +350,11 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
                 routed.football.append(given)  # reported as "no CSV files found"
             continue
         for path in files:
-            if is_archive(path):  # a tar archive: the football reader reads its members
-                routed.football.append(str(path))
+            if is_archive(path):  # a tar archive: read whole by the checker of its members
+                vertical, members = archive_vertical(path)
+                (routed.crypto if vertical == "crypto" else routed.football).append(str(path))
+                for member in members:
+                    routed.members[vertical].setdefault(member, []).append(f"{path}:{member}")
                 continue
             head = read_head(path)
             if head is None:  # the football reader then names what is wrong
@@ -349,12 +371,22 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
 
 
 def _football_check(
-    football_paths: list[str], given: list[str], refused: list[Issue]
+    routed: _Routed, given: list[str], leagues: tuple[str, ...] | None, config_path: str | None
 ) -> dict[str, Any]:
+    """The football section: the files ``routed`` gives the football reader, read as a run
+    reads them, then a football config's ``leagues`` (None: no such config) kept as
+    `_keep_leagues` keeps them."""
+    from marketcast.datasets.sniff import name_archive_members
+
     # files given, none of them for the football reader: an empty report (None is the bundle)
-    data = load_football(football_paths if given else None, on_error="collect")
-    data.report.errors.extend(refused)
+    data = load_football(routed.football if given else None, on_error="collect")
+    data.report.errors.extend(routed.refused["football"])
+    name_archive_members(data.report, routed.members["football"], routed.football)
+    if leagues and not data.matches.empty:  # no match: the problem below says so
+        data = _keep_leagues(data, leagues, config_path or "--config")
     report = data.report.to_dict()
+    if leagues is not None:
+        report["leagues"] = list(leagues)  # [] when the config leaves them all
     where = ", ".join(given) if given else "the bundle"
     problem = None
     if report.get("files_read", 0) == 0 and not report.get("errors"):
@@ -368,6 +400,22 @@ def _football_check(
         )
         report["ok"] = False
     return report
+
+
+def _keep_leagues(data: FootballData, leagues: tuple[str, ...], config: str) -> FootballData:
+    """The matches of ``leagues`` kept by `select_leagues`, as a run keeps them; the others'
+    are counted in ``dropped["outside_config_leagues"]`` (their odds in ``quotes_dropped``). A
+    league the data lacks stops a run: here it is an error naming the config's key."""
+    try:
+        kept = select_leagues(data, leagues)
+    except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
+        data.report.errors.append(Issue(config, None, "data.leagues", str(exc)))
+        return data
+    report = data.report
+    report.drop("outside_config_leagues", report.rows_kept - len(kept.matches))
+    report.drop_quotes("outside_config_leagues", report.quotes_kept - len(kept.odds))
+    report.rows_kept, report.quotes_kept = len(kept.matches), len(kept.odds)
+    return kept
 
 
 def _check_servable(
@@ -404,6 +452,9 @@ def _print_report(report: dict[str, Any], title: str) -> None:
             table.add_row(_printable(f"{section} (matches): {group}"), str(count))
     console = Console()
     console.print(table)
+    if "leagues" in report:  # a football config was given
+        leagues = ", ".join(report["leagues"]) or "every league in the files"
+        console.print(f"  leagues: {leagues} (the config's data.leagues)", markup=False)
     for line in _empty_group_lines(empty):
         console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     issues = report.get("issues", [])
