@@ -105,13 +105,17 @@ _TIMING_ORDER = {"prematch": 0, "closing": 1}
 # The "sanitized" mirror renamed B365>2.5 to B365_2_5 and B365<2.5 to B365_2_5_1.
 _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
+#: An extra-league file's ``Season`` cell: ``2012`` (a calendar-year league) or ``2012/2013``.
+_SEASON_CELL = r"^(\d{4})(?:\s*[/-]\s*(\d{4}))?$"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 #: Bytes Windows-1252 leaves undefined, as ``surrogateescape`` decodes them (read as Latin-1).
 _UNDEFINED_CP1252 = re.compile("[\udc80-\udcff]")
 #: A line of nothing but these is a blank row (the all-comma rows of the real files).
 _BLANK_ROW_CHARS = " \t,"
-_STRING_COLUMNS = ("Div", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR")
+_STRING_COLUMNS = (
+    "Div", "Season", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR",
+)  # fmt: skip
 _LOCAL_TZ = "Europe/London"
 _DEFAULT_KICKOFF_HOUR = 15
 
@@ -544,6 +548,7 @@ class _RawFile:
     specs: list[QuoteColumns]
     season: str | None
     folder_league: str
+    extra_league: bool  # football-data's Country, League, Season layout: no Div
 
     @property
     def n_rows(self) -> int:
@@ -809,6 +814,7 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         season=season,
         # ARG.csv is league ARG; ARG/2022.csv (a file per year) is the folder's
         folder_league=stem if extra_league and not stem[:1].isdigit() else folder or stem,
+        extra_league=extra_league,
     )
 
 
@@ -889,6 +895,38 @@ def _outside_season(dates: pd.Series, season: npt.NDArray[np.object_]) -> npt.ND
     before = (year < first) | ((year == first) & (month < 6))
     after = (year > first + 1) | ((year == first + 1) & (month > 9))
     return named & (before | after)
+
+
+def _season_from_column(
+    text: pd.Series, dates: pd.Series
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+    """Season labels from an extra-league file's ``Season`` cells; return (labels, readable).
+
+    ``2012/2013`` is ``2012-2013``, as a file name gives it; a calendar-year league's ``2012``
+    stays ``2012`` (it sorts between ``2011-2012`` and ``2012-2013``). The label is "" where
+    the cell is blank or unreadable (``readable`` False), or where it cannot hold the row's
+    date: a split season runs from January of its first year (Russia's 2011/2012 began in
+    March 2011) to September of its second (COVID-19 stretched 2019-20 into August 2020), a
+    calendar-year one from the December before to the March after (Brazil's 2020 season ended
+    on 25 February 2021).
+    """
+    parts = text.str.extract(_SEASON_CELL)
+    first = pd.to_numeric(parts[0]).to_numpy(dtype=np.float64)
+    second = pd.to_numeric(parts[1]).to_numpy(dtype=np.float64)
+    split = second == first + 1
+    calendar = ~np.isnan(first) & np.isnan(second)
+    # the row's month counted from the season's first year: 1 its January, 0 the December before
+    year = dates.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
+    month = (year - first) * 12 + dates.dt.month.to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        holds = np.where(split, (month >= 1) & (month <= 21), (month >= 0) & (month <= 15))
+    labels = np.where(
+        split,
+        (parts[0] + "-" + parts[1]).to_numpy(dtype=object),
+        parts[0].to_numpy(dtype=object),
+    )
+    usable = (split | calendar) & holds
+    return np.where(usable, labels, "").astype(object), split | calendar
 
 
 def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
@@ -996,6 +1034,20 @@ def _build_matches(
     start_year = np.where(dates.dt.month >= 7, dates.dt.year, dates.dt.year - 1)
     date_season = pd.Series(start_year).astype(str) + "-" + pd.Series(start_year + 1).astype(str)
     season = np.where(file_season != "", file_season, date_season.to_numpy(dtype=object))
+    # an extra-league file holds many seasons of one country, each row saying its own: a
+    # calendar-year league's season (Brazil's, April to December) split at 1 July was two
+    extra = np.repeat(np.array([raw.extra_league for raw in files], dtype=bool), sizes)[idx]
+    season_text = _text_column(files, "Season")[0][keep].reset_index(drop=True)
+    column_season, readable = _season_from_column(season_text, dates)
+    from_column = extra & (column_season != "")
+    season = np.where(from_column, column_season, season)
+    report.repair("season_from_date", int((extra & ~from_column).sum()))
+    for i in np.flatnonzero(extra & ~from_column)[: report.issues_room]:
+        reason = "season_outside_dates" if readable[i] else "unparseable_season"
+        value = f"{season_text.iat[i]!r} -> {season[i]}"
+        report.add_issue(
+            Issue(str(source_file[idx[i]]), int(lines[idx[i]]), "Season", reason, value)
+        )
 
     day = dates.dt.strftime("%Y-%m-%d")
     match_id = league.astype(str) + ":" + day + ":" + home + ":" + away

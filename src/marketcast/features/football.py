@@ -677,7 +677,16 @@ def _per_bookmaker_home_probs(data: FootballData) -> np.ndarray:
 
 
 def _days_into_season(kickoff_utc: pd.Series, season: pd.Series) -> np.ndarray:
-    start_year = season.str.slice(0, 4).astype(int)
+    """Days since 1 July of the season's first year (``2022-2023``: 1 July 2022).
+
+    A calendar-year season (``2022``, from football-data's extra-league files) counts from the
+    1 July on or before the kick-off instead, as the server counts every fixture
+    (`FeatureState` keeps no season per league): from 1 January would be truer, but training
+    and serving would then disagree.
+    """
+    split = season.str.fullmatch(r"\d{4}-\d{4}")
+    by_date = kickoff_utc.dt.year - (kickoff_utc.dt.month < 7).astype(int)
+    start_year = season.str.slice(0, 4).astype(int).where(split, by_date)
     season_start = pd.to_datetime(start_year.astype(str) + "-07-01", utc=True)
     return ((kickoff_utc - season_start).dt.total_seconds() / 86400.0).to_numpy()
 

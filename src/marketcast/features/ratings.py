@@ -51,7 +51,14 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     seconds = np.asarray(index.as_unit("s").asi8, dtype=np.int64)
     order = np.argsort(seconds, kind="stable")
     if "season" in matches.columns:
-        season_labels = matches["season"].astype(str).to_numpy()
+        labels = matches["season"].astype(str)
+        season_labels = labels.to_numpy(dtype=object)
+        # one season clock serves every league: a calendar-year season (``2013``, April to
+        # December) counts as the split season it ends (``2012-2013``), so that a Brazilian
+        # April does not turn over the European seasons half-way through
+        calendar = labels.str.fullmatch(r"\d{4}").to_numpy(dtype=bool)
+        year = labels[calendar].astype(int)
+        season_labels[calendar] = ((year - 1).astype(str) + "-" + year.astype(str)).to_numpy()
     else:  # seasons start on 1 July
         season_labels = np.where(index.month >= 7, index.year, index.year - 1).astype(str)
     _, season = np.unique(season_labels, return_inverse=True)
