@@ -613,7 +613,6 @@ class Registry:
             if manifest.run_id == run_id:
                 return version
         return None
-        return None
 
     def leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
         """What crashed writers left behind, older than ``older_than``: paths, sorted.
