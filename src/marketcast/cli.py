@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--backend", choices=("local", "ray"), help="crypto job backend")
     run.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
-    run.add_argument("--dry-run", action="store_true", help="print the crypto plan, train nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the config, read the data, print the plan as JSON; train nothing",
+    )
 
     evaluate = sub.add_parser("evaluate", help="walk-forward evaluation against the market")
     evaluate_sub = evaluate.add_subparsers(dest="vertical", required=True)

@@ -230,15 +230,30 @@ def config_vertical(path: str | Path) -> str:
 def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config:
     """Read, parse and validate a YAML config; every error names the file (and the key)."""
     raw = _read_yaml(path)
+    named = "vertical" in raw
     if raw.pop("vertical", vertical) != vertical:
         raise ValueError(f"{path}: not a {vertical} config (vertical is not {vertical})")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
+        if not named and vertical == "crypto" and _is_valid(FootballRunConfig, raw):
+            # a football config has no vertical key: eight "extra inputs" errors said less
+            raise ValueError(
+                f"{path}: not a crypto config (it has no 'vertical: crypto' and reads as a "
+                "football config)"
+            ) from None
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise ValueError(f"{path}: {problems}") from None
+
+
+def _is_valid(model: type[BaseModel], raw: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(raw)
+    except ValidationError:
+        return False
+    return True
 
 
 CRYPTO_MODELS = ("flat", "momentum", "logistic", "lightgbm", "consensus")

@@ -67,7 +67,11 @@ def test_run_writes_reports_registers_and_promotes(tmp_path: Path) -> None:
     assert "ratio" in console_text
     for market, decision in report["promotion"].items():
         verdict = "promoted" if decision["promote"] else "not promoted"
-        line = f"{market}: {decision['challenger']} {verdict} over {decision['champion']}: "
+        first = decision.get("first_champion")  # this first run crowned it, then tested
+        crowned = f"first champion {first}; " if first else ""
+        line = (
+            f"{market}: {crowned}{decision['challenger']} {verdict} over {decision['champion']}: "
+        )
         assert line + decision["reason"] in " ".join(console_text.split())
         # the report's decision is the saved one, time included (the report's was null)
         saved = registry.decisions("football", market)[-1]

@@ -40,6 +40,7 @@ from marketcast.orchestration.first_training import command as first_training_co
 from marketcast.orchestration.football import (
     build_models,
     parse_csv_option,
+    plan_football,
     run_football,
     select_leagues,
     test_mask_between,
@@ -79,26 +80,50 @@ def run(
             f"--vertical {vertical} {runs}, but {config_path} configures {configured}: give "
             f"--vertical {configured}, or leave out --config to run on the bundled data"
         )
-    if vertical in ("all", "football") and not dry_run:
+    if vertical == "football" and (backend or ray_address):
+        raise ValueError("--backend and --ray-address set the crypto jobs; this run is football")
+    plans: dict[str, Any] = {}
+    if vertical in ("all", "football"):
         football_path = config_path if vertical == "football" else None
         football_config = load_config(football_path)
         _check_model_params(football_config, football_path)
-        run_football(football_config, console=_console())
+        if dry_run:  # checked as the run checks it, data read, nothing trained
+            plans["football"] = plan_football(football_config)
+        else:
+            run_football(football_config, console=_console())
     if vertical in ("all", "crypto"):
         from marketcast.orchestration.crypto import run_crypto
 
         crypto_path = config_path if vertical == "crypto" else None
         config = load_crypto_config(crypto_path)
         _check_model_params(config, crypto_path)
-        updates: dict[str, Any] = {}
-        if backend:
-            updates["backend"] = backend
-        if ray_address:
-            updates["ray_address"] = ray_address
-        outcome = run_crypto(config.model_copy(update=updates), console=_console(), dry_run=dry_run)
+        config = _with_backend(config, backend, ray_address)
+        outcome = run_crypto(config, console=_console(), dry_run=dry_run)
         if dry_run:
-            sys.stdout.write(json.dumps(outcome, indent=2, sort_keys=True, default=str) + "\n")
+            plans["crypto"] = outcome
+    if dry_run:  # one vertical: its plan as before; both: {"football": ..., "crypto": ...}
+        shown = plans if len(plans) > 1 else next(iter(plans.values()))
+        sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
     return 0
+
+
+def _with_backend(
+    config: CryptoRunConfig, backend: str | None, ray_address: str | None
+) -> CryptoRunConfig:
+    """``config`` with the command line's ``--backend`` and ``--ray-address``; an address for a
+    local backend is an error (it was ignored: the jobs ran locally without a word)."""
+    updates: dict[str, Any] = {}
+    if backend:
+        updates["backend"] = backend
+    if ray_address:
+        updates["ray_address"] = ray_address
+    config = config.model_copy(update=updates)
+    if ray_address and config.backend != "ray":
+        raise ValueError(
+            f"--ray-address {ray_address} needs --backend ray (the {config.backend} backend "
+            "would ignore it)"
+        )
+    return config
 
 
 def evaluate_crypto(
@@ -128,11 +153,7 @@ def evaluate_crypto(
         updates["horizons"] = chosen_horizons
     if chosen_models:
         updates["models"] = chosen_models
-    if backend:
-        updates["backend"] = backend
-    if ray_address:
-        updates["ray_address"] = ray_address
-    config = config.model_copy(update=updates)
+    config = _with_backend(config.model_copy(update=updates), backend, ray_address)
     _check_model_params(config, config_path)
     _check_json_target(json_out)
     prepared = prepare_crypto(config, data_paths)
@@ -589,6 +610,10 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     assert name is not None
     parts = name.split("/")
     if command == "show" and len(parts) == 2:
+        if version is not None:  # it was ignored: the champion was shown as if it were that one
+            raise ValueError(
+                f"--version names a version of a model: show {name}/MODEL --version {version}"
+            )
         vertical, market = parts
         champion = store.champion(vertical, market)
         decision = store.latest_decision(vertical, market)

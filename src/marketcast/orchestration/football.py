@@ -127,10 +127,7 @@ def evaluate_football(
     """
     timings: dict[str, float] = {}
     models = build_models(config)
-    if not test_mask.any():
-        raise ValueError("no matches fall in the evaluation window: check --start/--end")
-    check_bookmaker(config, data, test_mask)
-    check_history(config, data, test_mask)
+    check_window(config, data, test_mask)
     t0 = time.perf_counter()
     X = build_features(data, demargin_method=config.demargin_method)
     timings["features"] = time.perf_counter() - t0
@@ -282,6 +279,15 @@ def check_bookmaker(
         )
 
 
+def check_window(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
+    """What must hold of the evaluated matches before any model is fitted: some exist, the
+    backtest's bookmaker prices them, and learning models have earlier matches to fit."""
+    if not test_mask.any():
+        raise ValueError("no matches fall in the evaluation window: check --start/--end")
+    check_bookmaker(config, data, test_mask)
+    check_history(config, data, test_mask)
+
+
 def check_history(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
     """A learning model needs matches before the first evaluated one to train on.
 
@@ -309,6 +315,47 @@ def run_football(config: FootballRunConfig, *, console: Console | None = None) -
         return _run_football(config, console, run_dir, created)
 
 
+def evaluated_mask(config: FootballRunConfig, data: FootballData) -> np.ndarray:
+    """The evaluated matches: ``walk_forward.start`` to ``end`` when given, else the last
+    ``walk_forward.last_seasons`` seasons of each league."""
+    if config.walk_forward.start is not None:
+        return test_mask_between(data.matches, config.walk_forward.start, config.walk_forward.end)
+    return test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
+
+
+def plan_football(config: FootballRunConfig) -> dict[str, Any]:
+    """What ``marketcast run`` would do with ``config``, checked as the run checks it, without
+    training (``--dry-run``): the data is read and every check made before the walk-forward
+    runs (the models' parameters, the output folders, the leagues, the bookmaker, the history
+    before the first evaluated match), then the evaluated seasons and matches per league."""
+    build_models(config)
+    check_outputs(config)
+    data = load_data(config)
+    evaluated = evaluated_mask(config, data)
+    check_window(config, data, evaluated)
+    matches = data.matches.assign(evaluated=evaluated)
+    leagues = {}
+    for league, group in matches.groupby("league", sort=True):
+        tested = group.loc[group["evaluated"]]
+        leagues[str(league)] = {
+            "evaluated_seasons": sorted(tested["season"].unique().tolist()),
+            "evaluated_matches": len(tested),
+            "earlier_matches": int((group["kickoff_utc"] < tested["kickoff_utc"].min()).sum())
+            if len(tested)
+            else len(group),
+        }
+    return {
+        "vertical": VERTICAL,
+        "models": list(config.models),
+        "markets": list(config.markets),
+        "matches": len(data.matches),
+        "evaluated_matches": int(evaluated.sum()),
+        "leagues": leagues,
+        "registry_root": config.registry_root,
+        "runs_dir": config.runs_dir,
+    }
+
+
 def _run_football(
     config: FootballRunConfig, console: Console, run_dir: Path, created: datetime
 ) -> FootballRun:
@@ -322,12 +369,7 @@ def _run_football(
         f"loaded {len(data.matches)} matches from {data.report.files_read} files "
         f"({len(data.matches['league'].unique())} leagues)"
     )
-    if config.walk_forward.start is not None:
-        test_mask = test_mask_between(
-            data.matches, config.walk_forward.start, config.walk_forward.end
-        )
-    else:
-        test_mask = test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
+    test_mask = evaluated_mask(config, data)
     closing = closing_targets(
         data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
     )
@@ -736,9 +778,12 @@ def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]
             line = f"{key}: {decision.get('champion')} stays champion: {decision.get('reason')}"
         else:
             verdict = "promoted" if decision.get("promote") else "not promoted"
+            # a first run crowns a champion and tests the others against it: both are said
+            first = decision.get("first_champion")
+            crowned = f"first champion {first}; " if first else ""
             line = (
-                f"{key}: {decision['challenger']} {verdict} over {decision.get('champion')}: "
-                f"{decision.get('reason')}"
+                f"{key}: {crowned}{decision['challenger']} {verdict} over "
+                f"{decision.get('champion')}: {decision.get('reason')}"
             )
         if decision.get("not_applied"):
             line += f" [NOT APPLIED: {decision['not_applied']}]"
