@@ -112,3 +112,17 @@ def test_the_terminal_says_a_first_champion_that_was_also_challenged() -> None:
         "1x2: first champion market v1: no champion yet; elo not promoted over market: "
         "p = 0.41 >= 0.05\n"
     )
+
+
+def test_a_ray_address_is_checked_before_the_football_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With both verticals, football trained for minutes before the address was refused."""
+    from marketcast.orchestration import commands
+
+    def football_ran(*args: object, **kwargs: object) -> None:
+        raise AssertionError("football ran before the crypto options were checked")
+
+    monkeypatch.setattr(commands, "run_football", football_ran)
+    assert main(["run", "--ray-address", "ray://head:10001"]) == 2
+    assert "needs --backend ray" in capsys.readouterr().err

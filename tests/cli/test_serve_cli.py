@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -328,3 +329,56 @@ def test_a_stopped_server_stops_its_training(
             process.wait()
     with pytest.raises(ProcessLookupError):
         os.kill(training, 0)  # reaped by serve, not left running
+
+
+def _gone(pid: int) -> bool:
+    """Ended (a zombie not yet reaped by whoever adopted it counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_training_ends_with_a_server_killed_outright(tmp_path: Path) -> None:
+    """The training leads its own session: a server ended by SIGKILL (or SIGHUP) skipped its
+    `finally`, and the training went on; a restarted server started a second one into the
+    same registry."""
+    script = (
+        "import subprocess, sys, time\n"
+        "from marketcast.orchestration.first_training import command\n"
+        f"child = subprocess.Popen(command({str(tmp_path / 'registry')!r}), "
+        "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        training = int(server.stdout.readline())
+        time.sleep(3.0)  # the child is importing or training by now
+        assert not _gone(training)
+        server.kill()
+        server.wait()
+        deadline = time.monotonic() + 30.0
+        while not _gone(training) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(training)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(training, signal.SIGKILL)
+
+
+def test_serve_refuses_to_train_into_a_memory_registry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The training runs in another process: a memory:// registry would never see it, and the
+    server said 503 for good after "training done"."""
+    from marketcast.cli import main
+
+    monkeypatch.setenv("MARKETCAST_REGISTRY", "memory://empty-for-serve")
+    assert main(["serve", "--port", str(_free_port())]) == 2
+    assert "a memory:// registry lives in one process" in capsys.readouterr().err

@@ -66,11 +66,13 @@ def test_a_split_season_cell_is_written_like_a_file_name() -> None:
     ],
 )
 def test_a_bad_season_cell_falls_back_to_the_date_and_is_reported(cell: str, reason: str) -> None:
-    """A blank, unreadable or impossible cell (2015 for a match of May 2013) takes the 1 July
-    split, counted in ``season_from_date`` with an issue naming the file, line and cell."""
+    """A blank, unreadable or impossible cell (2015 for a match of May 2013) takes its season
+    from the date, counted in ``season_from_date`` with an issue naming the file, line and cell;
+    in a calendar-year league's file, the kick-off's year: the 1 July split's 2012-2013 sorted
+    after every calendar year of 2013 and made a season of one match."""
     rows = [*BRAZIL_2012, (cell, "25/05/2013")]
     data = load_football_sources([("new/BRA.csv", _extra_csv(rows))])
-    assert data.matches["season"].tolist() == ["2012"] * 4 + ["2012-2013"]
+    assert data.matches["season"].tolist() == ["2012"] * 4 + ["2013"]
     assert data.report.repaired["season_from_date"] == 1
     [issue] = data.report.issues
     assert (issue.file, issue.row, issue.field, issue.reason) == (
@@ -79,7 +81,22 @@ def test_a_bad_season_cell_falls_back_to_the_date_and_is_reported(cell: str, rea
         "Season",
         reason,
     )
-    assert issue.value == f"{cell!r} -> 2012-2013"
+    assert issue.value == f"{cell!r} -> 2013"
+
+
+def test_a_split_season_file_falls_back_to_the_1_july_split() -> None:
+    rows = [("2019/2020", "14/07/2019"), ("", "22/02/2020"), ("2020/2021", "08/08/2020")]
+    data = load_football_sources([("RUS.csv", _extra_csv(rows, country="Russia"))])
+    assert data.matches["season"].tolist() == ["2019-2020", "2019-2020", "2020-2021"]
+    assert data.report.repaired["season_from_date"] == 1
+
+
+def test_a_season_written_as_a_float_is_read() -> None:
+    """A file re-saved by pandas after a blank cell writes ``2012.0``: every row fell back."""
+    rows = [("2012.0", date) for _, date in BRAZIL_2012]
+    data = load_football_sources([("BRA.csv", _extra_csv(rows))])
+    assert data.matches["season"].tolist() == ["2012"] * 4
+    assert "season_from_date" not in data.report.repaired
 
 
 def test_a_div_file_beside_an_extra_league_file_is_read_as_before() -> None:

@@ -106,7 +106,7 @@ _TIMING_ORDER = {"prematch": 0, "closing": 1}
 _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
 #: An extra-league file's ``Season`` cell: ``2012`` (a calendar-year league) or ``2012/2013``.
-_SEASON_CELL = r"^(\d{4})(?:\s*[/-]\s*(\d{4}))?$"
+_SEASON_CELL = r"^(\d{4})(?:\.0+)?(?:\s*[/-]\s*(\d{4}))?$"  # 2012.0: a float re-save
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 #: Bytes Windows-1252 leaves undefined, as ``surrogateescape`` decodes them (read as Latin-1).
@@ -1041,8 +1041,19 @@ def _build_matches(
     column_season, readable = _season_from_column(season_text, dates)
     from_column = extra & (column_season != "")
     season = np.where(from_column, column_season, season)
-    report.repair("season_from_date", int((extra & ~from_column).sum()))
-    for i in np.flatnonzero(extra & ~from_column)[: report.issues_room]:
+    fallback = extra & ~from_column
+    if fallback.any():  # in a calendar-year league's file, the kick-off's year, not 1 July
+        row_file = source_file[idx]
+        calendar = from_column & ~pd.Series(column_season).str.contains("-").to_numpy(dtype=bool)
+        calendar_files = [
+            name
+            for name in pd.unique(row_file[fallback])
+            if (calendar & (row_file == name)).sum() * 2 > (from_column & (row_file == name)).sum()
+        ]
+        by_year = fallback & np.isin(row_file, calendar_files)
+        season = np.where(by_year, dates.dt.year.astype(str).to_numpy(dtype=object), season)
+    report.repair("season_from_date", int(fallback.sum()))
+    for i in np.flatnonzero(fallback)[: report.issues_room]:
         reason = "season_outside_dates" if readable[i] else "unparseable_season"
         value = f"{season_text.iat[i]!r} -> {season[i]}"
         report.add_issue(

@@ -83,6 +83,12 @@ def run(
     if vertical == "football" and (backend or ray_address):
         raise ValueError("--backend and --ray-address set the crypto jobs; this run is football")
     plans: dict[str, Any] = {}
+    crypto_config: CryptoRunConfig | None = None
+    if vertical in ("all", "crypto"):  # checked before football trains for minutes
+        crypto_path = config_path if vertical == "crypto" else None
+        crypto_config = load_crypto_config(crypto_path)
+        _check_model_params(crypto_config, crypto_path)
+        crypto_config = _with_backend(crypto_config, backend, ray_address)
     if vertical in ("all", "football"):
         football_path = config_path if vertical == "football" else None
         football_config = load_config(football_path)
@@ -91,14 +97,10 @@ def run(
             plans["football"] = plan_football(football_config)
         else:
             run_football(football_config, console=_console())
-    if vertical in ("all", "crypto"):
+    if crypto_config is not None:
         from marketcast.orchestration.crypto import run_crypto
 
-        crypto_path = config_path if vertical == "crypto" else None
-        config = load_crypto_config(crypto_path)
-        _check_model_params(config, crypto_path)
-        config = _with_backend(config, backend, ray_address)
-        outcome = run_crypto(config, console=_console(), dry_run=dry_run)
+        outcome = run_crypto(crypto_config, console=_console(), dry_run=dry_run)
         if dry_run:
             plans["crypto"] = outcome
     if dry_run:  # one vertical: its plan as before; both: {"football": ..., "crypto": ...}
@@ -704,6 +706,12 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             _console().print(
                 f"registry {settings.registry} has no champion yet: serving 503 until one is "
                 "registered (MARKETCAST_AWAIT_CHAMPIONS)"
+            )
+        elif settings.registry.startswith("memory://"):
+            raise RegistryError(
+                f"registry {settings.registry} is empty, and a memory:// registry lives in one "
+                "process: the bundled champions are trained in another, so they would never "
+                "reach it; serve a folder, or register champions in it first"
             )
         else:
             # The port opens now and the champions are trained beside it: a liveness probe

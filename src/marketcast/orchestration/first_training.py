@@ -12,6 +12,8 @@ the server, and its training, over and over.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -23,6 +25,8 @@ from types import FrameType
 from rich.console import Console
 
 __all__ = ["FirstTraining", "command", "main"]
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def command(registry: str) -> list[str]:
@@ -80,11 +84,12 @@ class FirstTraining:
         if self._process.poll() is None:
             # the child leads its own process group: its worker processes are stopped with it
             _signal_group(self._process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+            # what is left of the group (the child, or a worker of it that ignored SIGTERM);
+            # the group's id cannot be reused while a member of it lives
+            _signal_group(self._process.pid, signal.SIGKILL)
+            self._process.wait()
         self._watcher.join(timeout_s)
 
 
@@ -105,7 +110,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("usage: python -m marketcast.orchestration.first_training REGISTRY\n")
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _end_with_parent()
     return train_bundled(args[0])
+
+
+def _end_with_parent() -> None:
+    """Have a SIGTERM sent here when the server ends (Linux ``PR_SET_PDEATHSIG``).
+
+    The child leads its own session, so a SIGHUP or SIGKILL that ends the server without its
+    ``finally`` would leave it training; a restarted server would start a second training into
+    the same registry. Elsewhere (no ``prctl``) it is left to the server's ``finally``.
+    """
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the server ended before prctl took effect
+        raise SystemExit(128 + signal.SIGTERM)
 
 
 def train_bundled(registry: str, console: Console | None = None) -> int:

@@ -110,8 +110,8 @@ def build_crypto_service(
     settings: ServingSettings, environ: Mapping[str, str] | None = None
 ) -> CryptoService | None:
     """The crypto champions over a candle store, or ``None`` when the registry has none (and
-    ``settings.await_champions`` is off: with it, the service starts without champions and its
-    routes answer 503 until they are registered).
+    ``settings.await_champions`` is off: with it, the service starts without champions until
+    they are registered: a route for one horizon answers 503, the lists are empty).
 
     ``MARKETCAST_CRYPTO=0`` leaves crypto out. Without ``MARKETCAST_CRYPTO_JOURNAL`` the
     journal is :func:`default_journal_path`'s, so bars pushed to one worker reach every worker.
