@@ -20,6 +20,14 @@ from marketcast.orchestration.football import run_football
 from tests.api.crypto_setup import Setup
 
 TOKEN = "serve-cli-token-0123456789"
+#: A fixture of the E0 champion's league, with 1X2 prices.
+FIXTURE = {
+    "league": "E0",
+    "home": "Arsenal",
+    "away": "Chelsea",
+    "kickoff": "2023-08-12T14:00:00Z",
+    "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
+}
 
 
 def _free_port() -> int:
@@ -68,14 +76,7 @@ def test_serve_answers_football_and_crypto(registry_root: tuple[Path, Path]) -> 
     try:
         _wait_ready(process, base)
 
-        fixture = {
-            "league": "E0",
-            "home": "Arsenal",
-            "away": "Chelsea",
-            "kickoff": "2023-08-12T14:00:00Z",
-            "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
-        }
-        forecast = httpx.post(f"{base}/v1/forecast", json=fixture, timeout=10.0)
+        forecast = httpx.post(f"{base}/v1/forecast", json=FIXTURE, timeout=10.0)
         assert forecast.status_code == 200, forecast.text
         assert forecast.json()["path"] == "edge"
 
@@ -270,20 +271,13 @@ def test_serve_opens_its_port_while_it_trains_an_empty_registry(
     try:
         _wait_for(base, "/healthz", 200, process)  # up while the training waits on its gate
         assert httpx.get(f"{base}/readyz", timeout=5.0).status_code == 503
-        fixture = {
-            "league": "E0",
-            "home": "Arsenal",
-            "away": "Chelsea",
-            "kickoff": "2023-08-12T14:00:00Z",
-            "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
-        }
-        waiting = httpx.post(f"{base}/v1/forecast", json=fixture, timeout=10.0)
+        waiting = httpx.post(f"{base}/v1/forecast", json=FIXTURE, timeout=10.0)
         assert waiting.status_code == 503
         crypto = httpx.get(f"{base}/v1/crypto/signals?horizon=1h", timeout=10.0)
         assert crypto.status_code == 503
         gate.touch()  # the training registers its champions: the watcher loads them
         _wait_for(base, "/readyz", 200, process)
-        _wait_for(base, "/v1/forecast", 200, process, fixture)
+        _wait_for(base, "/v1/forecast", 200, process, FIXTURE)
         _wait_for(base, "/v1/crypto/signals?horizon=1h", 200, process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 143
