@@ -130,6 +130,8 @@ def run_backtest(
     funding: npt.ArrayLike | None,
     costs: CostModel,
     periods_per_year: float,
+    *,
+    allowed: npt.ArrayLike | None = None,
 ) -> BacktestResult:
     """Backtest target positions on many pairs at once, net of fee, spread, slippage and funding.
 
@@ -160,6 +162,12 @@ def run_backtest(
         The cost model.
     periods_per_year
         Annualisation factor, e.g. ``8760 / horizon_hours``.
+    allowed
+        ``(n_periods, n_pairs)`` booleans, the cells a strategy may hold (the day's universe);
+        None: all. A cell outside is not tradable, like a NaN return (its position is forced to
+        0, counted in ``n_forced_exits`` when one was asked for), and is not an active sleeve:
+        a pair outside the universe with a finite return used to count in every period's
+        divisor, shrinking the return of the pairs that were traded.
 
     Returns
     -------
@@ -190,9 +198,14 @@ def run_backtest(
             f"(period {k}, pair {i}) = {pos_req[k, i]}"
         )
 
+    n_untradable = int((~np.isfinite(returns)).sum())
     tradable = np.isfinite(returns)  # (P, N)
+    if allowed is not None:
+        mask = np.asarray(allowed, dtype=bool)
+        if mask.shape != returns.shape:
+            raise ValueError(f"allowed has shape {mask.shape}, period_returns {returns.shape}")
+        tradable &= mask
     pos = np.where(tradable, np.clip(pos_req, -1.0, 1.0), 0.0)  # (P, N)
-    n_untradable = int((~tradable).sum())
     n_forced_exits = int((~tradable & (pos_req != 0)).sum())
     previous = np.zeros_like(pos)
     previous[1:] = pos[:-1]
@@ -275,9 +288,17 @@ def buy_and_hold(
         mask = np.asarray(hold, dtype=bool)
         if mask.shape != returns.shape:
             raise ValueError(f"hold has shape {mask.shape}, period_returns {returns.shape}")
-        positions = positions * mask
+        positions = positions * mask  # asked for only where it may hold: no forced exits
     return run_backtest(
-        positions, returns, spread, quote_volume, volatility, funding, costs, periods_per_year
+        positions,
+        returns,
+        spread,
+        quote_volume,
+        volatility,
+        funding,
+        costs,
+        periods_per_year,
+        allowed=hold,
     )
 
 

@@ -512,7 +512,9 @@ def aggregate_horizon(
     for name in model_names:
         positions = matrix(f"position__{name}", 0.0).reindex(index=times, columns=pairs)
         positions = positions.fillna(0.0).to_numpy() * universe.to_numpy()
-        result = run_backtest(positions, period_returns, **market_inputs)
+        result = run_backtest(
+            positions, period_returns, **market_inputs, allowed=universe.to_numpy()
+        )
         metrics = result.metrics()
         metrics.update(_direction_scores(decisions, name))
         models[name] = metrics
