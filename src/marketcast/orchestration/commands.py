@@ -700,7 +700,6 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 "bundled champions trained into it, or unset it to use ./registry"
             ) from exc
     training: FirstTraining | None = None
-    failed: list[int] = []
     if registry.champion("football", "1x2") is None:
         if settings.await_champions:
             _console().print(
@@ -721,13 +720,10 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 "background; /readyz answers 503 until the champions are in"
             )
             settings = settings.model_copy(update={"await_champions": True})
-
-            def stop_server(status: int) -> None:  # the server could never become ready
-                failed.append(status)
-                os.kill(os.getpid(), signal.SIGTERM)
-
             training = FirstTraining(
-                first_training_command(settings.registry), stop_server, _console()
+                first_training_command(settings.registry),
+                lambda: os.kill(os.getpid(), signal.SIGTERM),  # it could never become ready
+                _console(),
             )
     try:
         if workers > 1:
@@ -752,10 +748,10 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             http=http_protocol(settings.header_timeout_s),
         )
     except BaseException:
-        if failed:  # the SIGTERM that stopped the server came from a failed training
+        if training is not None and training.failure is not None:  # its SIGTERM stopped us
             raise ChildProcessError(
                 f"training the bundled champions into {settings.registry} failed (exit status "
-                f"{failed[0]}; its output is above), so the server stopped"
+                f"{training.failure}; its output is above), so the server stopped"
             ) from None
         raise
     finally:

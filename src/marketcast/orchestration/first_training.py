@@ -42,15 +42,17 @@ class FirstTraining:
     argv
         The child's command line (:func:`command`).
     on_failure
-        Called from the watching thread with the child's exit status when it ends with one
-        other than 0 while not being stopped: the server cannot become ready, so it stops.
+        Called from the watching thread when the child ends with a status other than 0 while
+        not being stopped (kept in ``failure``): the server cannot become ready, so it stops.
     console
         Where the end of a successful training is said.
     """
 
     def __init__(
-        self, argv: Sequence[str], on_failure: Callable[[int], None], console: Console
+        self, argv: Sequence[str], on_failure: Callable[[], None], console: Console
     ) -> None:
+        #: the child's exit status when it failed on its own (not stopped), else None
+        self.failure: int | None = None
         self._console = console
         self._stopping = threading.Event()
         # start_new_session: a Ctrl-C at the terminal goes to the server alone, which stops
@@ -60,11 +62,6 @@ class FirstTraining:
         self._watcher = threading.Thread(target=self._watch, name="first-training", daemon=True)
         self._watcher.start()
 
-    @property
-    def returncode(self) -> int | None:
-        """The child's exit status, ``None`` while it runs."""
-        return self._process.poll()
-
     def _watch(self) -> None:
         status = self._process.wait()
         if self._stopping.is_set():
@@ -72,7 +69,8 @@ class FirstTraining:
         if status == 0:
             self._console.print("training done: the server loads the new champions")
         else:
-            self._on_failure(status)
+            self.failure = status
+            self._on_failure()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the child if it still runs (SIGTERM, then SIGKILL after ``timeout_s``).
@@ -136,7 +134,6 @@ def train_bundled(registry: str, console: Console | None = None) -> int:
     from marketcast.orchestration.football import run_football
 
     console = console or Console()
-    console.print(f"registry {registry} is empty: training from the bundled data")
     football = load_config(None).model_copy(update={"registry_root": registry})
     run_football(football, console=console)
     crypto = load_crypto_config(None).model_copy(update={"registry_root": registry})
