@@ -899,8 +899,9 @@ def _outside_season(dates: pd.Series, season: npt.NDArray[np.object_]) -> npt.ND
 
 def _season_from_column(
     text: pd.Series, dates: pd.Series
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
-    """Season labels from an extra-league file's ``Season`` cells; return (labels, readable).
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Season labels from an extra-league file's ``Season`` cells; return (labels, readable,
+    calendar: the usable labels that are calendar years).
 
     ``2012/2013`` is ``2012-2013``, as a file name gives it; a calendar-year league's ``2012``
     stays ``2012`` (it sorts between ``2011-2012`` and ``2012-2013``). The label is "" where
@@ -926,7 +927,7 @@ def _season_from_column(
         parts[0].to_numpy(dtype=object),
     )
     usable = (split | calendar) & holds
-    return np.where(usable, labels, "").astype(object), split | calendar
+    return np.where(usable, labels, "").astype(object), split | calendar, calendar & usable
 
 
 def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
@@ -1038,13 +1039,13 @@ def _build_matches(
     # calendar-year league's season (Brazil's, April to December) split at 1 July was two
     extra = np.repeat(np.array([raw.extra_league for raw in files], dtype=bool), sizes)[idx]
     season_text = _text_column(files, "Season")[0][keep].reset_index(drop=True)
-    column_season, readable = _season_from_column(season_text, dates)
+    column_season, readable, calendar = _season_from_column(season_text, dates)
     from_column = extra & (column_season != "")
     season = np.where(from_column, column_season, season)
     fallback = extra & ~from_column
     if fallback.any():  # in a calendar-year league's file, the kick-off's year, not 1 July
         row_file = source_file[idx]
-        calendar = from_column & ~pd.Series(column_season).str.contains("-").to_numpy(dtype=bool)
+        calendar &= extra
         calendar_files = [
             name
             for name in pd.unique(row_file[fallback])

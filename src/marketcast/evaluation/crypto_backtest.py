@@ -198,8 +198,8 @@ def run_backtest(
             f"(period {k}, pair {i}) = {pos_req[k, i]}"
         )
 
-    n_untradable = int((~np.isfinite(returns)).sum())
     tradable = np.isfinite(returns)  # (P, N)
+    n_untradable = int((~tradable).sum())  # NaN returns only, not the cells outside `allowed`
     if allowed is not None:
         mask = np.asarray(allowed, dtype=bool)
         if mask.shape != returns.shape:
