@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -208,10 +209,12 @@ os.replace(registry + ".tmp", registry)
 """
 
 
+@contextlib.contextmanager
 def _serve_with_fake_training(
     tmp_path: Path, trained: Path, candles: Path, status: int, workers: int = 1
-) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
-    """`marketcast serve` on an empty registry, its training replaced by `_FAKE_TRAINING`."""
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path, Path]]:
+    """`marketcast serve` on an empty registry, its training replaced by `_FAKE_TRAINING`;
+    killed on the way out if a test left it running."""
     empty = tmp_path / "registry"
     empty.mkdir()
     gate, pid_file = tmp_path / "gate", tmp_path / "training.pid"
@@ -234,7 +237,12 @@ def _serve_with_fake_training(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    return process, f"http://127.0.0.1:{port}", gate, pid_file
+    try:
+        yield process, f"http://127.0.0.1:{port}", gate, pid_file
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _wait_for(
@@ -267,8 +275,8 @@ def test_serve_opens_its_port_while_it_trains_an_empty_registry(
     """The port opened only after the eight-minute training: a liveness probe restarted the
     server, and its training, again and again."""
     trained, candles = registry_root
-    process, base, gate, _ = _serve_with_fake_training(tmp_path, trained, candles, 0, workers)
-    try:
+    serving = _serve_with_fake_training(tmp_path, trained, candles, 0, workers)
+    with serving as (process, base, gate, _):
         _wait_for(base, "/healthz", 200, process)  # up while the training waits on its gate
         assert httpx.get(f"{base}/readyz", timeout=5.0).status_code == 503
         waiting = httpx.post(f"{base}/v1/forecast", json=FIXTURE, timeout=10.0)
@@ -281,25 +289,16 @@ def test_serve_opens_its_port_while_it_trains_an_empty_registry(
         _wait_for(base, "/v1/crypto/signals?horizon=1h", 200, process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 143
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_serve_stops_when_its_training_fails(
     registry_root: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, candles = registry_root
-    process, base, gate, _ = _serve_with_fake_training(tmp_path, tmp_path, candles, 3)
-    try:
+    with _serve_with_fake_training(tmp_path, tmp_path, candles, 3) as (process, base, gate, _):
         _wait_for(base, "/healthz", 200, process)
         gate.touch()
         assert process.wait(timeout=30) == 2
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     err = process.stderr.read().decode() if process.stderr else ""
     assert "training the bundled champions" in err
     assert "failed (exit status 3" in err
@@ -309,18 +308,14 @@ def test_a_stopped_server_stops_its_training(
     registry_root: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, candles = registry_root
-    process, base, _, pid_file = _serve_with_fake_training(tmp_path, tmp_path, candles, 0)
-    try:
+    serving = _serve_with_fake_training(tmp_path, tmp_path, candles, 0)
+    with serving as (process, base, _, pid_file):
         _wait_for(base, "/healthz", 200, process)
         while not pid_file.exists() or not pid_file.read_text():
             time.sleep(0.05)
         training = int(pid_file.read_text())
         process.send_signal(signal.SIGINT)  # Ctrl-C reaches the server, not the training
         assert process.wait(timeout=30) == 130
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     with pytest.raises(ProcessLookupError):
         os.kill(training, 0)  # reaped by serve, not left running
 
