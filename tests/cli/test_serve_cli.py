@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from marketcast.config import FootballRunConfig
+from marketcast.orchestration.first_training import command
 from marketcast.orchestration.football import run_football
 from tests.api.crypto_setup import Setup
 
@@ -359,6 +360,56 @@ def test_the_training_ends_with_a_server_killed_outright(tmp_path: Path) -> None
             server.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(training, signal.SIGKILL)
+
+
+def test_a_training_whose_server_died_before_it_started_trains_nothing(tmp_path: Path) -> None:
+    """The child read its parent's pid itself: a server that died while the child started had
+    already handed it to another process, whose pid the child took for the server's."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that is no process's parent any more
+    registry = tmp_path / "registry"
+    child = subprocess.run(
+        [*command(str(registry))[:-1], str(dead.pid)], capture_output=True, timeout=60
+    )
+    assert child.returncode == 128 + signal.SIGTERM, child.stderr.decode()
+    assert not registry.exists()
+
+
+def test_the_training_ends_with_its_server_where_prctl_is_missing(tmp_path: Path) -> None:
+    """Without PR_SET_PDEATHSIG (macOS, or a libc without prctl) a thread watches the server."""
+    child_script = (
+        "import os, sys, time\n"
+        "from marketcast.orchestration import backends, first_training\n"
+        "backends._set_parent_death_signal = lambda signum: False\n"
+        "first_training.train_bundled = lambda registry: time.sleep(120) or 0\n"
+        "sys.exit(first_training.main([sys.argv[1], sys.argv[2]]))\n"
+    )
+    server_script = (
+        "import os, subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {child_script!r}, "
+        f"{str(tmp_path / 'registry')!r}, str(os.getpid())], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", server_script], stdout=subprocess.PIPE)
+    training = 0
+    try:
+        assert server.stdout is not None
+        training = int(server.stdout.readline())
+        time.sleep(3.0)  # the child waits in its stand-in training by now
+        assert not _gone(training)
+        server.kill()
+        server.wait()
+        deadline = time.monotonic() + 30.0
+        while not _gone(training) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(training)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        if training:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(training, signal.SIGKILL)
 
 
 def test_serve_refuses_to_train_into_a_memory_registry(

@@ -157,26 +157,30 @@ def _init_worker(parent_pid: int, started: Synchronized[int]) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the workers, which would
     # otherwise each print a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent(parent_pid)
+    # workers are started by ``submit``, on the thread that called `run_jobs`, which outlives
+    # the pool
+    end_with_parent(parent_pid, signal.SIGKILL)
     with started.get_lock():
         started.value += 1
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """End this worker when ``parent_pid`` dies, instead of lingering blocked on its pipes.
+def end_with_parent(parent_pid: int, signum: int) -> None:
+    """Have ``signum`` sent to this process when ``parent_pid``, its parent, dies.
 
-    A parent killed with SIGKILL, or with SIGTERM alone, runs no cleanup, and its workers
-    would hang on forever. On Linux the kernel delivers SIGKILL to this process when the
-    parent dies (``PR_SET_PDEATHSIG``); elsewhere a daemon thread checks the parent each second.
-    The kernel signal fires when the parent *thread* that started the worker ends: workers are
-    started by ``submit``, on the thread that called `run_jobs`, which outlives the pool.
+    A parent killed with SIGKILL, or with SIGTERM alone, runs no cleanup, and its children
+    would go on forever (a pool worker blocked on its pipes, a training beside a dead server).
+    On Linux the kernel sends the signal (``PR_SET_PDEATHSIG``); elsewhere a daemon thread
+    checks the parent each second. ``parent_pid`` is the parent's pid as the parent itself
+    gave it, not read here: a parent that died before this call has already handed the child
+    to another process, and the signal comes at once. The kernel signal fires when the parent
+    *thread* that started the child ends.
     """
-    if not _set_parent_death_signal(signal.SIGKILL):
+    if not _set_parent_death_signal(signum):
         threading.Thread(
-            target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
+            target=_watch_parent, args=(parent_pid, signum), name="parent-watchdog", daemon=True
         ).start()
     if os.getppid() != parent_pid:  # the parent died before the signal was set up
-        os._exit(1)
+        os.kill(os.getpid(), signum)
 
 
 def _set_parent_death_signal(signum: int) -> bool:
@@ -190,10 +194,10 @@ def _set_parent_death_signal(signum: int) -> bool:
         return False
 
 
-def _watch_parent(parent_pid: int) -> None:
+def _watch_parent(parent_pid: int, signum: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(_PARENT_POLL_SECONDS)
-    os._exit(1)
+    os.kill(os.getpid(), signum)
 
 
 def _schedule(

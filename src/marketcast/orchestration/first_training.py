@@ -1,8 +1,9 @@
 """The bundled champions trained into an empty registry, beside a server that is already up.
 
 ``marketcast serve`` on a registry without a football champion runs
-``python -m marketcast.orchestration.first_training REGISTRY`` as a child process (its own
-session, so a Ctrl-C at the terminal reaches the server, which then stops it) and opens its port
+``python -m marketcast.orchestration.first_training REGISTRY SERVER_PID`` as a child process
+(its own session, so a Ctrl-C at the terminal reaches the server, which then stops it; it ends
+when the server dies outright, even in the second it takes to start) and opens its port
 at once with ``await_champions``: ``/healthz`` answers, ``/readyz`` and the forecast routes
 answer 503 until the champions are registered, and the server's registry watcher loads them.
 Before, the port opened only after the eight-minute training, so a liveness probe restarted
@@ -12,8 +13,6 @@ the server, and its training, over and over.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -24,14 +23,16 @@ from types import FrameType
 
 from rich.console import Console
 
+from marketcast.orchestration.backends import end_with_parent
+
 __all__ = ["FirstTraining", "command", "main"]
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-
-def command(registry: str) -> list[str]:
-    """The child process's command line: this module, run by this interpreter."""
-    return [sys.executable, "-m", "marketcast.orchestration.first_training", registry]
+def command(registry: str, server_pid: int | None = None) -> list[str]:
+    """The child process's command line: this module, run by this interpreter, told the pid of
+    the server that starts it (this process unless ``server_pid`` says otherwise)."""
+    server = os.getpid() if server_pid is None else server_pid
+    return [sys.executable, "-m", "marketcast.orchestration.first_training", registry, str(server)]
 
 
 class FirstTraining:
@@ -102,29 +103,21 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train the bundled football and crypto champions into the registry ``argv[0]``."""
+    """Train the bundled football and crypto champions into the registry ``argv[0]``, for as
+    long as the server whose pid is ``argv[1]`` lives."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m marketcast.orchestration.first_training REGISTRY\n")
+    if len(args) != 2 or not args[1].isdigit():
+        sys.stderr.write(
+            "usage: python -m marketcast.orchestration.first_training REGISTRY SERVER_PID\n"
+        )
         return 2
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    _end_with_parent()
+    # The child leads its own session, so a SIGHUP or SIGKILL that ends the server without its
+    # `finally` would leave it training, and a restarted server would start a second training
+    # into the same registry. The server's pid comes from the server: read here, it would
+    # already be the adopter's if the server died while this process started.
+    end_with_parent(int(args[1]), signal.SIGTERM)
     return train_bundled(args[0])
-
-
-def _end_with_parent() -> None:
-    """Have a SIGTERM sent here when the server ends (Linux ``PR_SET_PDEATHSIG``).
-
-    The child leads its own session, so a SIGHUP or SIGKILL that ends the server without its
-    ``finally`` would leave it training; a restarted server would start a second training into
-    the same registry. Elsewhere (no ``prctl``) it is left to the server's ``finally``.
-    """
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the server ended before prctl took effect
-        raise SystemExit(128 + signal.SIGTERM)
 
 
 def train_bundled(registry: str, console: Console | None = None) -> int:
