@@ -330,20 +330,19 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_the_training_ends_with_a_server_killed_outright(tmp_path: Path) -> None:
-    """The training leads its own session: a server ended by SIGKILL (or SIGHUP) skipped its
-    `finally`, and the training went on; a restarted server started a second one into the
-    same registry."""
+def _assert_training_ends_with_its_server(training_argv: str) -> None:
+    """A stand-in server starts the training child (``training_argv``, a Python expression of
+    its command line run in the server), is killed with SIGKILL, and the child must end."""
     script = (
-        "import subprocess, sys, time\n"
+        "import os, subprocess, sys, time\n"
         "from marketcast.orchestration.first_training import command\n"
-        f"child = subprocess.Popen(command({str(tmp_path / 'registry')!r}), "
-        "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        f"child = subprocess.Popen({training_argv}, start_new_session=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
     server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    training = 0
     try:
         assert server.stdout is not None
         training = int(server.stdout.readline())
@@ -358,8 +357,17 @@ def test_the_training_ends_with_a_server_killed_outright(tmp_path: Path) -> None
     finally:
         if server.poll() is None:
             server.kill()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(training, signal.SIGKILL)
+        if training:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(training, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_training_ends_with_a_server_killed_outright(tmp_path: Path) -> None:
+    """The training leads its own session: a server ended by SIGKILL (or SIGHUP) skipped its
+    `finally`, and the training went on; a restarted server started a second one into the
+    same registry."""
+    _assert_training_ends_with_its_server(f"command({str(tmp_path / 'registry')!r})")
 
 
 def test_a_training_whose_server_died_before_it_started_trains_nothing(tmp_path: Path) -> None:
@@ -378,38 +386,16 @@ def test_a_training_whose_server_died_before_it_started_trains_nothing(tmp_path:
 def test_the_training_ends_with_its_server_where_prctl_is_missing(tmp_path: Path) -> None:
     """Without PR_SET_PDEATHSIG (macOS, or a libc without prctl) a thread watches the server."""
     child_script = (
-        "import os, sys, time\n"
+        "import sys, time\n"
         "from marketcast.orchestration import backends, first_training\n"
         "backends._set_parent_death_signal = lambda signum: False\n"
         "first_training.train_bundled = lambda registry: time.sleep(120) or 0\n"
-        "sys.exit(first_training.main([sys.argv[1], sys.argv[2]]))\n"
+        "sys.exit(first_training.main(sys.argv[1:]))\n"
     )
-    server_script = (
-        "import os, subprocess, sys, time\n"
-        f"child = subprocess.Popen([sys.executable, '-c', {child_script!r}, "
-        f"{str(tmp_path / 'registry')!r}, str(os.getpid())], start_new_session=True)\n"
-        "print(child.pid, flush=True)\n"
-        "time.sleep(120)\n"
+    registry = str(tmp_path / "registry")
+    _assert_training_ends_with_its_server(
+        f"[sys.executable, '-c', {child_script!r}, {registry!r}, str(os.getpid())]"
     )
-    server = subprocess.Popen([sys.executable, "-c", server_script], stdout=subprocess.PIPE)
-    training = 0
-    try:
-        assert server.stdout is not None
-        training = int(server.stdout.readline())
-        time.sleep(3.0)  # the child waits in its stand-in training by now
-        assert not _gone(training)
-        server.kill()
-        server.wait()
-        deadline = time.monotonic() + 30.0
-        while not _gone(training) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _gone(training)
-    finally:
-        if server.poll() is None:
-            server.kill()
-        if training:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(training, signal.SIGKILL)
 
 
 def test_serve_refuses_to_train_into_a_memory_registry(
