@@ -139,6 +139,25 @@ def test_equal_models_are_not_promoted() -> None:
     assert "not better than the champion" in decision.reason
 
 
+def test_the_same_forecast_computed_two_ways_is_not_promoted() -> None:
+    """A LightGBM without trees is the market's price through log and softmax: its log losses
+    differ from the market's by about 1e-16 a match, always the same way, and the t-test on
+    that rounding alone gave p = 5e-5 and promoted it over the market."""
+    rng = np.random.default_rng(3)
+    market = np.log(1.0 / rng.dirichlet(np.ones(3) * 4.0, size=500)[:, 0])
+    # the same probabilities through exp/log once more: rounding, mostly in one direction
+    recomputed = -np.log(np.exp(-market) * (1.0 + 2.0**-52))
+    assert np.any(recomputed != market)
+    decision = decide_promotion("market", market, "lightgbm", recomputed, RULE)
+    assert decision.promote is False
+    assert decision.mean_difference == 0.0
+    assert paired_test(market, recomputed).n == 500
+    assert np.isnan(paired_test(market, recomputed).p_value)
+    # a real gain of 1e-4 a match with noise is still seen by the test
+    gaining = market - 1e-4 + rng.normal(0.0, 1e-5, 500)
+    assert decide_promotion("market", market, "sharper", gaining, RULE).promote is True
+
+
 def test_noise_only_challenger_is_not_promoted() -> None:
     champion, challenger = paired_losses(0.0, noise=0.1, seed=11)
     decision = decide_promotion("elo", champion, "noisy", challenger, RULE)
