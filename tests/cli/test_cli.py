@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -543,3 +545,16 @@ def test_registry_clean_lists_then_removes_a_crashed_registration(
     assert not crashed.exists()
     for bad in ("nan", "inf", "-1"):  # inf overflowed timedelta with a traceback
         assert main(["registry", "--root", root, "clean", "--older-than-hours", bad]) == 2
+
+
+def test_python_dash_m_marketcast_is_the_command() -> None:
+    """Where the venv's scripts are not on PATH, ``python -m marketcast`` failed with "No module
+    named marketcast.__main__"."""
+    done = subprocess.run(
+        [sys.executable, "-m", "marketcast", "data", "check", "/no/such/file"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "marketcast: error: /no/such/file: no such file or folder" in done.stderr
