@@ -68,7 +68,10 @@ def build_bundle(
 
 
 def read_archive_csvs(
-    path: str | Path, *, include_manifest: bool = False
+    path: str | Path,
+    *,
+    include_manifest: bool = False,
+    errors: list[DataError] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Read the ``*.csv`` and ``*.csv.gz`` members of a tar archive, sorted by member name.
 
@@ -82,6 +85,11 @@ def read_archive_csvs(
         A ``.tar``, ``.tar.gz`` or ``.tar.xz`` archive (compression is detected).
     include_manifest
         Also return ``MANIFEST.csv`` members (skipped by default: they hold no matches).
+    errors
+        Where a member that cannot be read (a truncated ``.csv.gz``), or an archive that ends
+        early, is reported, naming ``<archive>:<member>``; the members read are still returned,
+        as a folder's good files are when one of them is bad. None: the first such error is
+        raised, and nothing is returned.
 
     Returns
     -------
@@ -90,13 +98,15 @@ def read_archive_csvs(
     Raises
     ------
     DataError
-        Naming the archive, when it cannot be read (truncated, not a tar archive).
+        Naming the archive, when it cannot be read (truncated, not a tar archive), or naming
+        the member that cannot be; with ``errors`` given, only when not one member was read.
     """
     out: list[tuple[str, bytes]] = []
+    last = ""  # the last member header read, for an archive that ends early
     try:
         with tarfile.open(path, mode="r:*") as tar:
-            for member in tar.getmembers():
-                name = member.name
+            for member in tar:  # one header at a time: members before a damaged end are kept
+                name = last = member.name
                 if not member.isfile() or not name.lower().endswith((".csv", ".csv.gz")):
                     continue
                 if any(part.startswith(".") for part in Path(name).parts):
@@ -104,10 +114,18 @@ def read_archive_csvs(
                 if not include_manifest and Path(name).name.upper() == MANIFEST_NAME.upper():
                     continue
                 handle = tar.extractfile(member)
-                if handle is not None:
+                if handle is None:
+                    continue
+                try:
                     out.append((name, gunzipped(f"{path}:{name}", handle.read())))
+                except DataError as bad_member:
+                    if errors is None:
+                        raise
+                    errors.append(bad_member)
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-        raise DataError(str(path), None, None, f"cannot read archive: {exc}") from exc
+        if errors is None or not out:
+            raise DataError(str(path), None, None, f"cannot read archive: {exc}") from exc
+        errors.append(DataError(str(path), None, None, f"cannot read archive past {last}: {exc}"))
     out.sort(key=lambda item: item[0])
     return out
 
