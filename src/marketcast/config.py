@@ -125,6 +125,19 @@ class BacktestSettings(_Frozen):
     exchange_commission: float = Field(0.05, ge=0, lt=1)
     n_bootstrap: int = Field(1000, ge=0)
 
+    @field_validator("bookmaker")
+    @classmethod
+    def _bookmaker_offers_prices(cls, value: str) -> str:
+        # "avg" is marketcast.types.AVERAGE_BOOKMAKER (config may not import types): the mean
+        # of the bookmakers' prices, which no bookmaker offers, so no bet is placed at it
+        if value.strip().lower() == "avg":
+            raise ValueError(
+                f"bookmaker {value!r} is the market average of the bookmakers' prices, which "
+                "no bookmaker offers, so no bet can be placed at it; use 'best' (the best "
+                "price across bookmakers) or a named bookmaker such as 'pinnacle' or 'b365'"
+            )
+        return value
+
 
 class PromotionSettings(_Frozen):
     """When a challenger replaces the champion."""

@@ -12,7 +12,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from marketcast.evaluation.scoring import check_probabilities
-from marketcast.evaluation.staking import RULES, check_staking_parameters, stake_fractions
+from marketcast.evaluation.staking import (
+    RULES,
+    applied_kelly_multiplier,
+    applied_stake_cap,
+    check_staking_parameters,
+    stake_fractions,
+)
 from marketcast.labels.football import profit_matrix
 
 __all__ = [
@@ -92,7 +98,13 @@ class BacktestResult:
     bets: pd.DataFrame = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (no bets frame); NaN becomes ``None``."""
+        """JSON-able summary (no bets frame); NaN becomes ``None``.
+
+        ``config`` records the staking as applied, not as configured: ``kelly_fraction`` is
+        the multiple of the Kelly stake staked (1 under ``"kelly"``, ``None`` under
+        ``"flat"``) and ``max_stake_fraction`` the cap on a stake (``None`` under ``"flat"``,
+        whose 1-unit stakes are never capped).
+        """
 
         def clean(x: float) -> float | None:
             return None if math.isnan(x) else float(x)
@@ -110,9 +122,13 @@ class BacktestResult:
             "n_unsettled": int(self.n_unsettled),
             "config": {
                 "staking": self.config.staking,
-                "kelly_fraction": self.config.kelly_fraction,
+                "kelly_fraction": applied_kelly_multiplier(
+                    self.config.staking, self.config.kelly_fraction
+                ),
                 "min_edge": self.config.min_edge,
-                "max_stake_fraction": self.config.max_stake_fraction,
+                "max_stake_fraction": applied_stake_cap(
+                    self.config.staking, self.config.max_stake_fraction
+                ),
                 "bankroll_units": self.config.bankroll_units,
                 "n_bootstrap": self.config.n_bootstrap,
                 "seed": self.config.seed,
@@ -133,22 +149,28 @@ def max_drawdown(profits_in_time_order: npt.ArrayLike) -> float:
     return float(np.max(np.maximum.accumulate(curve) - curve))
 
 
-def _settled_together(profits: FloatArray, kickoff: pd.DatetimeIndex) -> FloatArray:
+def _settled_together(
+    profits: FloatArray, kickoff: pd.DatetimeIndex, time_known: npt.NDArray[np.bool_]
+) -> FloatArray:
     """Profits summed over the bets of each kick-off (``kickoff`` sorted): the bets of one
     kick-off settle at once, so a bankroll never sees one lose before another wins. A bet with
-    no kick-off time is a step of its own.
+    no kick-off time (NaT, or ``time_known`` False: a date whose time was filled in) is a step
+    of its own.
 
     Examples
     --------
     >>> t = pd.DatetimeIndex(["2023-08-12 14:00", "2023-08-12 14:00", "2023-08-12 16:30"])
-    >>> _settled_together(np.array([1.0, -1.0, -1.0]), t).tolist()
+    >>> _settled_together(np.array([1.0, -1.0, -1.0]), t, np.array([True, True, True])).tolist()
     [0.0, -1.0]
+    >>> _settled_together(np.array([1.0, -1.0, -1.0]), t, np.array([False, False, True])).tolist()
+    [1.0, -1.0, -1.0]
     """
     if len(profits) == 0:
         return profits
     stamps = kickoff.asi8
+    alone = ~time_known | kickoff.isna()  # (n_bets,)
     starts = np.ones(len(profits), dtype=bool)
-    starts[1:] = (stamps[1:] != stamps[:-1]) | kickoff.isna()[1:]
+    starts[1:] = (stamps[1:] != stamps[:-1]) | alone[1:] | alone[:-1]
     return np.add.reduceat(profits, np.flatnonzero(starts))
 
 
@@ -176,6 +198,8 @@ def run_backtest(
     closing_probs: npt.ArrayLike | None = None,
     kickoff_utc: npt.ArrayLike | pd.Series | pd.DatetimeIndex | None = None,
     config: BacktestConfig | None = None,
+    *,
+    kickoff_time_known: npt.ArrayLike | None = None,
 ) -> BacktestResult:
     """Bet on model edges at the pre-match odds and settle on the result.
 
@@ -201,6 +225,12 @@ def run_backtest(
         the drawdown (they settle together). ``None`` keeps row order, a step per bet.
     config
         Staking and bootstrap settings; defaults to :class:`BacktestConfig()`.
+    kickoff_time_known
+        Booleans, shape (n,): whether ``kickoff_utc`` holds the real kick-off time, not only
+        the date (football-data files before 2019-20 have no ``Time``; the loader fills in
+        15:00 and sets the match's ``kickoff_time_known`` False). A bet whose time is not
+        known still sorts by its date but is a drawdown step of its own, never settled with
+        the other bets of its day. ``None``: every given kick-off time is known.
 
     Returns
     -------
@@ -247,6 +277,14 @@ def run_backtest(
     n_unsettled = int(np.sum(~settled))
     rows, chosen, unit_profit = rows[settled], chosen[settled], unit_profit[settled]
 
+    time_known = np.ones(n_rows, dtype=bool)
+    if kickoff_time_known is not None:
+        time_known = np.asarray(kickoff_time_known)
+        if time_known.dtype != np.bool_ or time_known.shape != (n_rows,):
+            raise ValueError(
+                f"kickoff_time_known must be {n_rows} booleans, got dtype {time_known.dtype} "
+                f"and shape {time_known.shape}"
+            )
     if kickoff_utc is None:
         kickoff = pd.DatetimeIndex([pd.NaT] * n_rows, tz="UTC")
     else:
@@ -290,7 +328,7 @@ def run_backtest(
         profit_units=profit,
         n_bets=n_bets,
         staked_units=staked,
-        max_drawdown=max_drawdown(_settled_together(bet_profit, kickoff[rows])),
+        max_drawdown=max_drawdown(_settled_together(bet_profit, kickoff[rows], time_known[rows])),
         clv=float(np.mean(clv[has_closing])) if np.any(has_closing) else float("nan"),
         n_bets_without_closing=int(np.sum(~has_closing)),
         roi_ci=_bootstrap_roi(stake_units, bet_profit, cfg.n_bootstrap, cfg.seed),

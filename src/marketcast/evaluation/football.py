@@ -259,6 +259,7 @@ def _evaluate_market(
     bet_checks = [c for c in checks if c[0] in _KNOWN_BEFORE_KICKOFF]
     bet_rows = np.flatnonzero(_first_failed_check(predictions.test_mask, bet_checks)[0])
     bet_kickoff = data.matches["kickoff_utc"].iloc[bet_rows]
+    bet_time_known = data.matches["kickoff_time_known"].to_numpy(dtype=bool)[bet_rows]
     bet_leagues = data.matches["league"].to_numpy()[bet_rows]
 
     yardsticks = {"closing": closing_p[rows], "prematch": prematch_p[rows]}
@@ -293,7 +294,15 @@ def _evaluate_market(
     backtests: dict[str, Any] = {}
     profit_curves: dict[str, Any] = {}
     for name, p in bet_forecasts.items():
-        bt = run_backtest(p, odds_taken, profits, bet_closing, bet_kickoff, backtest)
+        bt = run_backtest(
+            p,
+            odds_taken,
+            profits,
+            bet_closing,
+            bet_kickoff,
+            backtest,
+            kickoff_time_known=bet_time_known,
+        )
         backtests[name] = bt.to_dict()
         curve = bt.bets
         profit_curves[name] = {
@@ -338,7 +347,13 @@ def _evaluate_market(
         b = bet_leagues == league
         for name, p in bet_forecasts.items():
             bt = run_backtest(
-                p[b], odds_taken[b], profits[b], bet_closing[b], bet_kickoff[b], league_backtest
+                p[b],
+                odds_taken[b],
+                profits[b],
+                bet_closing[b],
+                bet_kickoff[b],
+                league_backtest,
+                kickoff_time_known=bet_time_known[b],
             )
             summary_bt = bt.to_dict()
             lg_bt[name] = {key: summary_bt[key] for key in ("roi", "n_bets", "clv")}

@@ -13,7 +13,14 @@ import numpy.typing as npt
 from marketcast.evaluation.scoring import check_probabilities
 from marketcast.types import StakeDecision
 
-__all__ = ["RULES", "check_staking_parameters", "decide_stakes", "stake_fractions"]
+__all__ = [
+    "RULES",
+    "applied_kelly_multiplier",
+    "applied_stake_cap",
+    "check_staking_parameters",
+    "decide_stakes",
+    "stake_fractions",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,6 +56,40 @@ def check_staking_parameters(
         is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
         if not (is_real and math.isfinite(value) and in_range(float(value))):
             raise ValueError(f"{name} must be a finite number {wanted}, got {value!r}")
+
+
+def applied_kelly_multiplier(rule: str, kelly_fraction: float) -> float | None:
+    """The multiple of the full Kelly stake that ``rule`` stakes, or ``None`` for a flat rule.
+
+    ``"fractional_kelly"`` stakes ``kelly_fraction`` of it, ``"kelly"`` the whole stake (1,
+    whatever ``kelly_fraction`` says) and ``"flat"`` 1 unit, no Kelly stake at all.
+
+    Examples
+    --------
+    >>> applied_kelly_multiplier("fractional_kelly", 0.25), applied_kelly_multiplier("kelly", 0.25)
+    (0.25, 1.0)
+    >>> applied_kelly_multiplier("flat", 0.25) is None
+    True
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown staking rule {rule!r}; expected one of {RULES}")
+    if rule == "flat":
+        return None
+    return 1.0 if rule == "kelly" else float(kelly_fraction)
+
+
+def applied_stake_cap(rule: str, max_stake_fraction: float) -> float | None:
+    """The cap on a stake, as a fraction of the bankroll, under ``rule``; ``None`` for a flat
+    rule, whose 1-unit stakes are never capped.
+
+    Examples
+    --------
+    >>> applied_stake_cap("kelly", 0.05), applied_stake_cap("flat", 0.005)
+    (0.05, None)
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown staking rule {rule!r}; expected one of {RULES}")
+    return None if rule == "flat" else float(max_stake_fraction)
 
 
 def _validate(
@@ -110,12 +151,13 @@ def stake_fractions(
         ``"flat"`` (1 unit), ``"kelly"`` (full Kelly) or ``"fractional_kelly"``
         (``kelly_fraction`` of full Kelly).
     kelly_fraction
-        Multiplier of the Kelly stake for ``"fractional_kelly"``, in (0, 1].
+        Multiplier of the Kelly stake for ``"fractional_kelly"``, in (0, 1]; ``"kelly"`` and
+        ``"flat"`` do not use it (see :func:`applied_kelly_multiplier`).
     min_edge
         A bet needs ``edge = p * odds - 1 >= min_edge``; ``min_edge >= 0``.
     max_stake_fraction
-        Cap on a Kelly stake, as a fraction of the bankroll (flat stakes are not capped), in
-        (0, 1].
+        Cap on a Kelly stake, as a fraction of the bankroll (flat stakes are not capped, see
+        :func:`applied_stake_cap`), in (0, 1].
     bankroll_units
         Notional bankroll, > 0; a flat stake is ``1 / bankroll_units`` of it.
 
@@ -148,13 +190,14 @@ def stake_fractions(
     best_edge = np.where(priced, edges[rows, np.where(priced, best, 0)], np.nan)
     bet = priced & (best_edge >= min_edge)
     best_odds = o[rows, best]
-    if rule == "flat":
+    multiplier = applied_kelly_multiplier(rule, kelly_fraction)
+    cap = applied_stake_cap(rule, max_stake_fraction)
+    if multiplier is None or cap is None:  # flat
         fraction = np.full(p.shape[0], 1.0 / bankroll_units)
     else:
-        multiplier = 1.0 if rule == "kelly" else kelly_fraction
         with np.errstate(divide="ignore", invalid="ignore"):
             kelly = best_edge / (best_odds - 1.0)
-        fraction = np.minimum(multiplier * kelly, max_stake_fraction)
+        fraction = np.minimum(multiplier * kelly, cap)
         bet &= fraction > 0
     outcome_index = np.where(bet, best, -1).astype(np.int64)
     stake_fraction = np.where(bet, fraction, 0.0)

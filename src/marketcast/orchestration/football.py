@@ -50,7 +50,7 @@ from marketcast.registry import (
 )
 from marketcast.registry.promotion import PromotionDecision, PromotionRule
 from marketcast.reports.writer import to_jsonable, write_report
-from marketcast.types import MarketKind
+from marketcast.types import AVERAGE_BOOKMAKER, MarketKind
 
 log = logging.getLogger(__name__)
 VERTICAL = "football"
@@ -260,7 +260,8 @@ def check_bookmaker(
     wanted = config.backtest.bookmaker
     if wanted == "best":
         return
-    present = sorted(data.odds["bookmaker"].unique().tolist())
+    # the market average is no bookmaker to bet with (the config refuses it): never offer it
+    present = sorted(set(data.odds["bookmaker"].unique().tolist()) - {AVERAGE_BOOKMAKER})
     if wanted not in present:
         raise ValueError(
             f"backtest.bookmaker {wanted!r} prices nothing in the data; "
@@ -270,7 +271,8 @@ def check_bookmaker(
         return
     evaluated = data.matches["match_id"].to_numpy()[test_mask]
     quotes = data.odds.loc[data.odds["timing"] == "prematch"]
-    quoting = quotes.loc[quotes["match_id"].isin(evaluated), "bookmaker"].unique().tolist()
+    quoting = set(quotes.loc[quotes["match_id"].isin(evaluated), "bookmaker"].unique().tolist())
+    quoting.discard(AVERAGE_BOOKMAKER)
     if wanted not in quoting:
         raise ValueError(
             f"backtest.bookmaker {wanted!r} prices none of the {len(evaluated):,} matches "

@@ -565,6 +565,35 @@ def _staking_config(section: Mapping[str, Any], config: Mapping[str, Any]) -> di
     return {**_mapping(config.get("backtest")), **recorded}
 
 
+def _staking_terms(cfg: Mapping[str, Any]) -> list[str]:
+    """The staking rule as applied (see ``evaluation.staking.stake_fractions``), whatever else
+    the settings hold: a Kelly fraction only under ``fractional_kelly`` (``kelly`` stakes the
+    full Kelly stake, fraction 1), and no stake cap under ``flat`` (1 unit a bet, never capped).
+    """
+    rule = cfg.get("staking")
+    terms = [] if rule is None else [f"rule <code>{_e(rule)}</code>"]
+    if rule == "flat":
+        bankroll = _real(cfg.get("bankroll_units"))
+        share = 100.0 / (bankroll if bankroll is not None and bankroll > 0 else 100.0)
+        terms.append(f"1 unit a bet ({share:.4g}% of the bankroll)")
+    elif rule == "kelly":
+        terms.append("full Kelly (Kelly fraction 1)")
+    elif _real(cfg.get("kelly_fraction")) is not None:
+        terms.append(f"Kelly fraction {_general(cfg['kelly_fraction'])}")
+    if _real(cfg.get("min_edge")) is not None:
+        terms.append(
+            f"min edge {_general(cfg['min_edge'])} (bet only when probability \u00d7 odds "
+            f"\u2212 1 \u2265 {_general(cfg['min_edge'])})"
+        )
+    if rule == "flat":
+        terms.append("no stake cap (a flat stake is never capped)")
+    elif _real(cfg.get("max_stake_fraction")) is not None:
+        terms.append(
+            f"stake cap {100.0 * float(cfg['max_stake_fraction']):g}% of the bankroll per bet"
+        )
+    return terms
+
+
 def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """How the backtest's bets were priced and staked, and what CLV means."""
     if not _mapping(section.get("backtest")):
@@ -584,20 +613,7 @@ def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str
             "commission on winnings"
         )
     terms = [f"<li><strong>Odds taken:</strong> {priced}.</li>"]
-    staking = []
-    if cfg.get("staking") is not None:
-        staking.append(f"rule <code>{_e(cfg['staking'])}</code>")
-    if _real(cfg.get("kelly_fraction")) is not None:
-        staking.append(f"Kelly fraction {_general(cfg['kelly_fraction'])}")
-    if _real(cfg.get("min_edge")) is not None:
-        staking.append(
-            f"min edge {_general(cfg['min_edge'])} (bet only when probability \u00d7 odds "
-            f"\u2212 1 \u2265 {_general(cfg['min_edge'])})"
-        )
-    if _real(cfg.get("max_stake_fraction")) is not None:
-        staking.append(
-            f"stake cap {100.0 * float(cfg['max_stake_fraction']):g}% of the bankroll per bet"
-        )
+    staking = _staking_terms(cfg)
     if staking:
         terms.append(f"<li><strong>Staking:</strong> {', '.join(staking)}.</li>")
     bankroll = _real(cfg.get("bankroll_units"))
