@@ -264,3 +264,45 @@ def test_redirect_to_another_host_is_an_error_naming_both(tmp_path: Path, capsys
         in err
     )
     assert list(tmp_path.rglob("*.csv")) == []
+
+
+def test_every_file_is_tried_and_every_failure_named(mirror: str, tmp_path: Path, capsys) -> None:
+    """A 404 on the first season stopped the command: the seasons after it were never tried."""
+    dest = tmp_path / "football"
+    status = _pull_e0(mirror, dest, leagues="E0,D1", season="2020-2021,2021-2022")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"pulled {dest / 'E0' / '2021-2022.csv'} (12 of 12 matches kept)\n" in err
+    assert f"pulled {dest / 'D1' / '2021-2022.csv'} (10 of 10 matches kept)\n" in err
+    assert err.endswith(
+        "marketcast: error: 2 of 4 files not pulled:\n"
+        f"  {mirror}/2021/E0.csv: HTTP 404 File not found\n"
+        f"  {mirror}/2021/D1.csv: HTTP 404 File not found\n"
+    )
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == [
+        "D1",
+        "D1/2021-2022.csv",
+        "E0",
+        "E0/2021-2022.csv",
+    ]
+
+
+def test_another_leagues_file_is_refused(
+    editable_mirror: tuple[str, Path], tmp_path: Path, capsys
+) -> None:
+    """E1's season (as many matches or more) served at E0's URL replaced the E0 file."""
+    url, served = editable_mirror
+    dest = tmp_path / "football"
+    assert _pull_e0(url, dest) == 0
+    target = dest / "E0" / "2021-2022.csv"
+    good = target.read_bytes()
+    source = served / "2122" / "E0.csv"
+    source.write_bytes(good.replace(b"\nE0,", b"\nE1,"))
+    capsys.readouterr()
+    assert _pull_e0(url, dest) == 2
+    assert capsys.readouterr().err == (
+        f"marketcast: error: {url}/2122/E0.csv: asked for league E0, but the file's Div column "
+        f"says E1 (12 of 12 matches): keeping the existing file {target}\n"
+    )
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in target.parent.iterdir()) == ["2021-2022.csv"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import http.client
 import logging
 import re
@@ -9,13 +10,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 from marketcast.data.files import gunzipped, write_atomic
 from marketcast.data.validation import DataError, IntegrityReport
-from marketcast.datasets.football_data import load_football_sources
+from marketcast.datasets.football_data import FootballData, load_football_sources
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ _CHUNK_BYTES = 64 * 1024
 #: (a season file is about 180 KB).
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # the loader's three line endings
+_BLANK_ROW_BYTES = b" \t,"  # a row of only these is blank to the loader
 
 
 class PullError(RuntimeError):
@@ -38,6 +42,36 @@ class PullError(RuntimeError):
         self.url = url
         self.reason = reason
         super().__init__(f"{url}: {reason}")
+
+
+class PullFailures(PullError):
+    """Several files could not be pulled; every other file asked for was tried and written.
+
+    ``failures`` holds ``(url, error)`` for each failed file in the order tried (the error a
+    `PullError`, `DataError` or `OSError`), ``written`` the files written, and ``url`` the first
+    URL that failed. The message names every failure, one a line.
+    """
+
+    def __init__(
+        self, failures: Sequence[tuple[str, Exception]], written: Sequence[Path], n_files: int
+    ) -> None:
+        self.failures = list(failures)
+        self.written = list(written)
+        self.url = self.failures[0][0]
+        lines = [f"{len(self.failures)} of {n_files} files not pulled:"]
+        lines += [f"  {_naming(url, exc)}" for url, exc in self.failures]
+        self.reason = "\n".join(lines)
+        RuntimeError.__init__(self, self.reason)  # not "{url}: ...": it names several
+
+
+def _naming(url: str, exc: Exception) -> str:
+    """The error's message, led by ``url`` when it does not already name it (an `OSError`)."""
+    text = str(exc)
+    return text if text.startswith(url) else f"{url}: {text}"
+
+
+class _CutShort(Exception):
+    """A body that ends inside a line: a transfer cut short that HTTP did not notice."""
 
 
 def season_code(season: str) -> str:
@@ -159,12 +193,79 @@ def _read_body(
     return b"".join(chunks)
 
 
-def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_bytes: int) -> bytes:
-    """GET ``url`` within ``timeout_s`` seconds in all, attempts and backoff waits included.
+def _check_whole(url: str, data: bytes, n_received: int) -> None:
+    """Raise `_CutShort` when ``data`` (a CSV body) ends inside a line, naming the line.
 
-    Network errors and HTTP 5xx/429 are retried with exponential backoff while the time limit
-    leaves room for the wait; other HTTP errors, a refused redirect and an answer over
-    ``max_bytes`` fail at once.
+    A server that sends no Content-Length and closes the connection mid-body, or that serves a
+    file cut mid-line, gives a body HTTP calls complete. All 102 football-data.co.uk files in
+    the project's shared data (E0, E1, D1, SP1, I1, F1, 2005-06 to 2022-23, copied byte for
+    byte from three mirrors) end with a line break (84 LF, 18 CRLF), so a body without one was
+    cut, or edited. It is refused as cut when its last line is not a whole row: the header
+    alone, a row with fewer fields than the header names (which the loader would drop as
+    ``malformed_row``), or a row whose quoted field is not closed. A blank all-comma last line
+    is kept (nothing is lost). A last row with every named field but no line break is kept too,
+    since a file saved without a final line break is whole; but a cut inside a row's last field
+    looks the same (about 1.6% of cuts at random places in those 102 files, e.g. ``1.93`` read
+    as ``1.``), so it is logged as a warning naming the URL, the line, the field and its value.
+    A cut right at a line break loses whole matches: the check against the file already saved
+    catches it when there is one.
+    """
+    if not data or data.endswith((b"\n", b"\r")):
+        return
+    lines = _LINE_BREAK.split(data.removeprefix(b"\xef\xbb\xbf"))
+    line_no = len(lines)
+    received = f"{n_received:,} bytes received"
+    if line_no == 1:
+        raise _CutShort(
+            f"the body ends inside line 1, the header (no line break after it; {received})"
+        )
+    last = lines[-1]
+    if not last.strip(_BLANK_ROW_BYTES):
+        return
+    try:
+        header = _csv_fields(lines[0])
+    except csv.Error:
+        return  # the loader refuses the file, naming the header
+    try:
+        fields = _csv_fields(last)
+    except csv.Error:
+        raise _CutShort(
+            f"the body ends inside line {line_no} (no line break after it, and a quoted field "
+            f"not closed; {received})"
+        ) from None
+    named = max((i + 1 for i, name in enumerate(header) if name.strip()), default=len(header))
+    if len(fields) < named:
+        raise _CutShort(
+            f"the body ends inside line {line_no} (no line break after it, and {len(fields)} "
+            f"fields where the header names {named}; {received})"
+        )
+    logger.warning(
+        "%s: no line break after the last line (%d), as every football-data file has; its row "
+        "has every field, so the file is kept, but if the transfer was cut inside field %r "
+        "(%r) that value is short",
+        url,
+        line_no,
+        header[named - 1].strip(),
+        fields[named - 1],
+    )
+
+
+def _csv_fields(line: bytes) -> list[str]:
+    """One physical line's fields, as the loader splits it; `csv.Error` on an unclosed quote."""
+    text = line.decode("latin-1")  # commas and quotes are ASCII in UTF-8 and Windows-1252 alike
+    if '"' not in text:
+        return text.split(",")
+    return next(csv.reader([text], strict=True))
+
+
+def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_bytes: int) -> bytes:
+    """GET ``url`` within ``timeout_s`` seconds in all, attempts and backoff waits included;
+    return the body, gunzipped when the server sent it gzip-encoded.
+
+    Network errors, HTTP 5xx/429 and a body that ends inside a line (`_check_whole`) are
+    retried with exponential backoff while the time limit leaves room for the wait; other HTTP
+    errors, a refused redirect and an answer over ``max_bytes`` fail at once, and so does gzip
+    data that cannot be decompressed (a `DataError`).
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     deadline = time.monotonic() + timeout_s
@@ -175,7 +276,13 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
 
     for attempt in range(1, retries + 2):
         try:
-            return _read_body(request, url, deadline, timeout_s, max_bytes)
+            body = _read_body(request, url, deadline, timeout_s, max_bytes)
+            # a server may answer with Content-Encoding: gzip, which urllib leaves compressed
+            data = gunzipped(url, body, max_bytes=max_bytes)
+            _check_whole(url, data, len(body))
+            return data
+        except _CutShort as exc:
+            last = f"truncated transfer: {exc}"
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code < 500 and exc.code != 429:
@@ -203,15 +310,69 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
     raise PullError(url, f"{last} (gave up after {attempts(retries + 1)})")
 
 
-def _check_download(url: str, target: Path, data: bytes) -> IntegrityReport:
+def _check_download(url: str, target: Path, data: bytes) -> FootballData:
     """Load the download under the name it will be saved as, so the loader applies the rules
     it will apply to the saved file (the season window the name ``2022-2023.csv`` sets: a URL
     carries no season, and a server answering with another season's file was accepted, then
     had every row dropped once saved). Errors name the URL."""
     try:
-        return load_football_sources([(str(target), data)]).report
+        return load_football_sources([(str(target), data)])
     except DataError as err:
         raise DataError(url, err.row, err.field, err.reason, err.value) from err
+
+
+def _other_leagues(loaded: FootballData, league: str) -> str | None:
+    """The leagues of the kept matches with their counts, other leagues first, when any is not
+    ``league`` (letter case aside), e.g. ``"E1 (2 of 12 matches), E0 (10 of 12 matches)"``;
+    else None. A row with an empty ``Div`` has the league of the folder it is saved in."""
+    counts = Counter(str(div) for div in loaded.matches["league"])
+    if all(div.casefold() == league.casefold() for div in counts):
+        return None
+    n_matches = sum(counts.values())
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0].casefold() == league.casefold(), -kv[1]))
+    return ", ".join(f"{div} ({n} of {n_matches} matches)" for div, n in ordered)
+
+
+def _pull_one(
+    url: str,
+    league: str,
+    target: Path,
+    *,
+    timeout_s: float,
+    retries: int,
+    backoff_s: float,
+    replace_smaller: bool,
+    max_bytes: int,
+) -> IntegrityReport:
+    """Download, check and write one file (see `pull_football`); return the loader's report."""
+    data = _fetch(
+        url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, max_bytes=max_bytes
+    )
+    loaded = _check_download(url, target, data)
+    report = loaded.report
+    if report.rows_kept == 0:
+        raise PullError(url, f"no matches in the download ({report.summary('matches')})")
+    keeping = f"keeping the existing file {target}" if target.exists() else "nothing written"
+    other = _other_leagues(loaded, league)
+    if other is not None:
+        # a mirror serving E1.csv at E0's URL replaced a 380-match E0 season with 552 matches
+        raise PullError(
+            url, f"asked for league {league}, but the file's Div column says {other}: {keeping}"
+        )
+    n_existing = _matches_in(target)
+    if report.rows_kept < n_existing:
+        if not replace_smaller:
+            raise PullError(
+                url,
+                f"would replace {n_existing} matches with {report.rows_kept}: keeping the "
+                f"existing file {target} (replace_smaller / --replace-smaller overrides)",
+            )
+        logger.warning(
+            "replacing %s (%d matches) with %d matches", target, n_existing, report.rows_kept
+        )
+    write_atomic(target, data)
+    logger.info("pulled %s: %d matches -> %s", url, report.rows_kept, target)
+    return report
 
 
 def _matches_in(path: Path) -> int:
@@ -240,11 +401,24 @@ def pull_football(
 ) -> list[Path]:
     """Download ``{base_url}/{yyyy}/{league}.csv`` for every league and season.
 
-    Each file is checked by loading it with the football-data loader before it is written, then
-    written atomically to ``{dest}/{league}/{season}.csv``: a failure half-way leaves the files
-    already pulled intact and never a partial file. A download in which the loader finds no
-    match is refused, and so is one with fewer matches than the file it would replace (a season
-    in progress only grows, so that is a truncated upload) unless ``replace_smaller``.
+    Every file asked for is tried, whatever happened to the ones before it: a failed file is
+    reported at the end, with every other failure, and the files that passed are written. Each
+    file is checked by loading it with the football-data loader before it is written, then
+    written atomically to ``{dest}/{league}/{season}.csv``, so a file already there is replaced
+    whole or left as it was, and no partial or temporary file is left. Refused, leaving the
+    file already there as it was:
+
+    - a body that ends inside a line (no final line break and a last row that is not whole:
+      fewer fields than the header names, or a quote not closed), a transfer cut short where
+      HTTP could not tell (no Content-Length, or a file cut mid-line on the server). It is
+      retried like a connection cut short. Real football-data files always end with a line
+      break, but a whole last row without one is kept, with a warning (a cut inside its last
+      field looks the same; see `_check_whole` for the evidence);
+    - a download in which the loader keeps no match;
+    - a download whose ``Div`` column names another league than the one asked for, in any row
+      (a mirror serving ``E1.csv`` at ``E0.csv``'s URL replaced a good E0 season);
+    - a download with fewer matches than the file it would replace (a season in progress only
+      grows, so that is a truncated upload) unless ``replace_smaller``.
 
     Parameters
     ----------
@@ -272,23 +446,32 @@ def pull_football(
         Content-Length is refused before reading, and a body is cut off once it passes it.
     on_written
         Called with the path and the loader's integrity report right after each file is
-        written, so a caller can show progress before a later file fails.
+        written, so a caller can show progress while later files are pulled.
 
     Returns
     -------
     list of Path
-        The written files, in the order pulled (league-major).
+        The written files, in the order pulled (league-major), when every file was pulled.
 
     Raises
     ------
+    PullFailures
+        After every file was tried, when two or more failed: it lists each failure (URL and
+        reason) and holds them in ``failures``, and the files written in ``written``.
     PullError
-        On an HTTP error (naming the URL and status), when retries or the time limit run out,
-        on a redirect to another host or from https to http (naming both URLs), when the
-        answer is larger than ``max_bytes``, or when a download has no match or fewer matches
-        than the file it would replace.
+        After every file was tried, when exactly this one failed: on an HTTP error (naming the
+        URL and status), when retries or the time limit run out (a body cut inside a line
+        included: ``truncated transfer: the body ends inside line 191 (...)``), on a redirect to
+        another host or from https to http (naming both URLs), when the answer is larger than
+        ``max_bytes``, or when a download has no match, another league's ``Div`` (naming the
+        league asked for and each ``Div`` found, with counts), or fewer matches than the file
+        it would replace.
     DataError
-        When a downloaded file is not a valid football-data file (names file, row and field),
-        or gunzips to more than ``max_bytes``.
+        After every file was tried, when exactly this one failed because a downloaded file is
+        not a valid football-data file (names the URL, row and field), or gunzips to more than
+        ``max_bytes``.
+    OSError
+        After every file was tried, when exactly this one could not be written.
     ValueError
         When ``leagues`` or ``seasons`` is empty or malformed, or ``timeout_s`` or
         ``max_bytes`` is not positive.
@@ -296,7 +479,8 @@ def pull_football(
     Notes
     -----
     Redirects are followed only to the same host with the same scheme and port, or from
-    http to https on that host (`redirect_allowed`).
+    http to https on that host (`redirect_allowed`). A failure is logged as a warning when
+    more files are left to try, so a long pull shows it before the end.
     """
     if not leagues or not seasons:
         raise ValueError(f"nothing to pull: leagues {list(leagues)}, seasons {list(seasons)}")
@@ -308,30 +492,31 @@ def pull_football(
     jobs = [(league, season) for league in leagues for season in seasons]
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first
     written: list[Path] = []
-    for (league, season), url in zip(jobs, urls, strict=True):
-        # a server may answer with Content-Encoding: gzip, which urllib leaves compressed
-        body = _fetch(
-            url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, max_bytes=max_bytes
-        )
-        data = gunzipped(url, body, max_bytes=max_bytes)
+    failures: list[tuple[str, Exception]] = []
+    for n_done, ((league, season), url) in enumerate(zip(jobs, urls, strict=True), start=1):
         target = out_dir / league / f"{season}.csv"
-        report = _check_download(url, target, data)
-        if report.rows_kept == 0:
-            raise PullError(url, f"no matches in the download ({report.summary('matches')})")
-        n_existing = _matches_in(target)
-        if report.rows_kept < n_existing:
-            if not replace_smaller:
-                raise PullError(
-                    url,
-                    f"would replace {n_existing} matches with {report.rows_kept}: keeping the "
-                    f"existing file {target} (replace_smaller / --replace-smaller overrides)",
-                )
-            logger.warning(
-                "replacing %s (%d matches) with %d matches", target, n_existing, report.rows_kept
+        try:
+            report = _pull_one(
+                url,
+                league,
+                target,
+                timeout_s=timeout_s,
+                retries=retries,
+                backoff_s=backoff_s,
+                replace_smaller=replace_smaller,
+                max_bytes=max_bytes,
             )
-        write_atomic(target, data)
-        logger.info("pulled %s: %d matches -> %s", url, report.rows_kept, target)
+        except (PullError, DataError, OSError) as exc:
+            # one missing season (a 404) stopped the pull: the seasons after it were never tried
+            failures.append((url, exc))
+            if n_done < len(jobs):
+                logger.warning("%s (%d more to try)", _naming(url, exc), len(jobs) - n_done)
+            continue
         written.append(target)
         if on_written is not None:
             on_written(target, report)
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        raise PullFailures(failures, written, len(jobs))
     return written
