@@ -101,7 +101,17 @@ def _pick(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def readme_table(results: dict[str, Any]) -> str:
-    lines = [
+    """The README's crypto block, opening with the date and machine when the results hold them
+    (a file written before ``main`` recorded them has neither a date nor ``machine.arch``)."""
+    lines = []
+    if results.get("date"):
+        machine = results["machine"]
+        lines += [
+            f"Measured by `make bench` on {machine['arch']}, {machine['cpus']} cores, Python "
+            f"{machine['python']} ({results['date']}); each case in a fresh process.",
+            "",
+        ]
+    lines += [
         "| case | pairs | wall | pair-horizons/min | peak RSS driver / workers |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
@@ -179,7 +189,9 @@ def main() -> None:
         print(f"{spec}: {case['wall_s']} s ({time.perf_counter() - t0:.0f} s with start-up)")
         cases.append(case)
     results = {
+        "date": time.strftime("%Y-%m-%d"),
         "machine": {
+            "arch": platform.machine(),
             "cpus": len(os.sched_getaffinity(0)),
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -191,7 +203,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(results, indent=2, sort_keys=True), encoding="utf-8")
     ok = [c for c in cases if "error" not in c]
     if not args.no_readme and any(c["backend"] == "local" and c["pairs"] >= 20 for c in ok):
-        update_readme(readme_table({"cases": ok}))
+        update_readme(readme_table({**results, "cases": ok}))
     print(f"wrote {args.out}")
 
 

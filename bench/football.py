@@ -28,6 +28,7 @@ import pandas as pd
 
 from marketcast.config import FootballRunConfig, load_config
 from marketcast.evaluation.scoring import log_loss_per_sample
+from marketcast.evaluation.staking import applied_kelly_multiplier, applied_stake_cap
 from marketcast.models.dixon_coles import DixonColes
 from marketcast.orchestration.football import (
     evaluate_football,
@@ -278,7 +279,7 @@ def readme_table(results: dict[str, Any]) -> str:
         f"walk-forward over the last two bundled seasons of each league, weekly steps, "
         f"{ev['wall_s']:.0f} s for the whole evaluation. Ratio = log loss / de-margined closing "
         "line's log loss on the same matches (lower is better, 1.00 = the closing line). ROI and "
-        "CLV: fractional Kelly (0.25, min edge 2%, cap 5%) at the best pre-match price.",
+        f"CLV: {staking_terms(results['config']['backtest'])}.",
         "",
         "**1X2, per league** (ratio to closing; ROI)",
         "",
@@ -329,6 +330,27 @@ def readme_table(results: dict[str, Any]) -> str:
             f"cold, {pb['fit_speedup_warm']:.1f}x warm.",
         ]
     return "\n".join(lines)
+
+
+def staking_terms(backtest: dict[str, Any]) -> str:
+    """The run's staking as applied, from its ``config.backtest``: a Kelly fraction only under
+    ``fractional_kelly`` and no cap on flat stakes (``evaluation.staking``), then the price taken.
+
+    ``{"staking": "fractional_kelly", "kelly_fraction": 0.25, "min_edge": 0.02,
+    "max_stake_fraction": 0.05, "bookmaker": "best"}`` reads "fractional Kelly (0.25, min edge
+    2%, cap 5%) at the best pre-match price".
+    """
+    rule = backtest["staking"]
+    names = {"flat": "flat stakes", "kelly": "full Kelly", "fractional_kelly": "fractional Kelly"}
+    multiplier = applied_kelly_multiplier(rule, backtest["kelly_fraction"])
+    cap = applied_stake_cap(rule, backtest["max_stake_fraction"])
+    terms = [f"{multiplier:g}"] if rule == "fractional_kelly" else []
+    terms.append(f"min edge {100 * backtest['min_edge']:g}%")
+    if cap is not None:
+        terms.append(f"cap {100 * cap:g}%")
+    bookmaker = backtest["bookmaker"]
+    price = "the best" if bookmaker == "best" else f"{bookmaker}'s"
+    return f"{names[rule]} ({', '.join(terms)}) at {price} pre-match price"
 
 
 def routing_lines(routing: dict[str, Any]) -> list[str]:
