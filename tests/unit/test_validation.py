@@ -202,7 +202,7 @@ def test_non_utf8_bytes_are_read_as_cp1252_and_counted(tmp_path: Path) -> None:
 def test_a_row_may_stop_short_of_the_headers_unnamed_columns_only(tmp_path: Path) -> None:
     """``...,AHh,B365AHH,B365AHA,,,``: a row without those three blanks loses nothing."""
     header = [*HEADER, "", "", ""]
-    path = write(tmp_path, [[*row(), "", "", ""], row(home="Spurs")], header=header)
+    path = write(tmp_path, [[*row(), "", "", ""], row(home="Spurs", away="Leeds")], header=header)
     data = load_football([path])
     assert data.matches["home_team"].tolist() == ["Arsenal", "Spurs"]
     assert data.report.repaired["ragged_rows"] == 1
@@ -233,7 +233,7 @@ def test_a_row_with_a_stray_comma_is_dropped_not_shifted(tmp_path: Path) -> None
     """A comma inside a field moves every later column: its odds must not be read one off."""
     stray = row(home="Spurs")
     stray.insert(4, "Smith")  # e.g. an unquoted "Smith, J" in a referee column
-    path = write(tmp_path, [row(), stray, row(home="Leeds")])
+    path = write(tmp_path, [row(), stray, row(home="Leeds", away="Spurs")])
     data = load_football([path])
     assert data.matches["home_team"].tolist() == ["Arsenal", "Leeds"]
     assert data.report.dropped["malformed_row"] == 1
@@ -247,7 +247,11 @@ def test_a_row_with_a_stray_comma_is_dropped_not_shifted(tmp_path: Path) -> None
 )
 def test_a_row_the_csv_reader_cannot_split_loses_only_itself(tmp_path: Path, bad_home: str) -> None:
     """An open quote used to swallow the rest of the file into one field (115 of 120 rows)."""
-    rows = [row(home="Leeds"), row(home=bad_home), *(row(home=f"T{i}") for i in range(5))]
+    rows = [
+        row(home="Leeds"),
+        row(home=bad_home),
+        *(row(home=f"T{i}", away=f"U{i}") for i in range(5)),
+    ]
     data = load_football([write(tmp_path, rows)])
     assert data.report.rows_kept == 6
     assert data.report.dropped["malformed_row"] == 1
@@ -332,7 +336,7 @@ def test_a_repeated_header_column_is_reported_and_the_first_read(tmp_path: Path)
 
 
 def test_whitespace_only_lines_are_blank_rows(tmp_path: Path) -> None:
-    path = write(tmp_path, [row(), ["   "], [",, ,"], row(home="Leeds")])
+    path = write(tmp_path, [row(), ["   "], [",, ,"], row(home="Leeds", away="Spurs")])
     data = load_football([path])
     assert (data.report.blank_rows, data.report.rows_read) == (2, 2)
     assert data.matches["source_row"].tolist() == [2, 5]
@@ -410,7 +414,7 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
 def test_an_archive_is_read_by_the_rules_of_a_folder(tmp_path: Path) -> None:
     """A macOS ``._`` member was read as a football file (and failed); gzip members were
     ignored ("no CSV files found")."""
-    season = write(tmp_path / "src", [row(), row(home="Leeds")]).read_bytes()
+    season = write(tmp_path / "src", [row(), row(home="Leeds", away="Spurs")]).read_bytes()
     archive = _tar(
         tmp_path / "upload.tar.gz",
         {

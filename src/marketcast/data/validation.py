@@ -23,6 +23,17 @@ ROW_DROP_REASONS: tuple[str, ...] = (
     "duplicate_match_other_result",
 )
 
+#: Why a header line further down a file is dropped (the rows below it are read by it).
+REPEATED_HEADER = "repeated_header"
+#: Why a match whose home and away team are one team is dropped.
+SAME_TEAM = "same_team"
+#: Why every match of a team on a day it plays twice in one league is dropped.
+TEAM_TWICE_ON_DAY = "team_twice_on_day"
+#: Row drop reasons well-formed files never give. Unlike `ROW_DROP_REASONS` (always in
+#: ``dropped``, zero or not), a report holds one of these only once a row is dropped for it,
+#: so the report of clean data keeps the keys it always had.
+ROW_DROP_REASONS_IF_FOUND: tuple[str, ...] = (REPEATED_HEADER, SAME_TEAM, TEAM_TWICE_ON_DAY)
+
 #: Reasons a single odds quote is dropped (the match itself is kept).
 QUOTE_DROP_REASONS: tuple[str, ...] = (
     "unparseable_odds",

@@ -6,10 +6,11 @@ import io
 import lzma
 import tarfile
 import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from marketcast.data.files import gunzipped
-from marketcast.data.validation import DataError
+from marketcast.data.validation import DataError, IntegrityReport, split_group_key
 
 #: Where the bundled copy of the football data lives inside the installed package.
 BUNDLED_FOOTBALL = Path(__file__).resolve().parent / "bundled" / "football.tar.xz"
@@ -128,6 +129,69 @@ def read_archive_csvs(
         errors.append(DataError(str(path), None, None, f"cannot read archive past {last}: {exc}"))
     out.sort(key=lambda item: item[0])
     return out
+
+
+@dataclass
+class ArchiveNames:
+    """Where each tar member that a loader read lies, so what it reports says so.
+
+    The loaders name a member as its archive lists it (``crypto/BTCUSDT_1h.csv``: they take
+    the league, season or pair from that name), which does not say which archive holds it.
+
+    Parameters
+    ----------
+    members
+        Member name -> ``<archive>:<member>`` for each archive holding it.
+    files
+        The files read besides the archives, as the loaders name them: a name that is also a
+        member gets each place it is in, joined by " or " (as does a member of two archives).
+
+    Examples
+    --------
+    >>> from marketcast.data.validation import Issue
+    >>> names = ArchiveNames({"crypto/ETHUSDT_1h.csv": ["a.tar:crypto/ETHUSDT_1h.csv"]})
+    >>> report = IntegrityReport(errors=[Issue("crypto/ETHUSDT_1h.csv", 1, None, "no header")])
+    >>> names.name_report(report)
+    >>> report.errors[0].file
+    'a.tar:crypto/ETHUSDT_1h.csv'
+    >>> str(names.name_error(DataError("crypto/ETHUSDT_1h.csv", 3, "high", "below low")))
+    "a.tar:crypto/ETHUSDT_1h.csv, row 3, field 'high': below low"
+    """
+
+    members: dict[str, list[str]] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)
+
+    def where(self, name: str) -> str:
+        """``name`` with the archives holding it, or as it is when no archive does."""
+        places = self.members.get(name)
+        if not places:
+            return name
+        return " or ".join([name, *places] if name in self.files else places)
+
+    def name_report(self, report: IntegrityReport) -> None:
+        """Name the archive wherever ``report`` names a member (issues, errors, per-file
+        counts, header-only files); changed in place."""
+        if not self.members:
+            return
+        where = self.where
+        report.errors = [replace(issue, file=where(issue.file)) for issue in report.errors]
+        report.issues = [replace(issue, file=where(issue.file)) for issue in report.issues]
+        for counts in (report.columns_present_but_empty, report.rows_without_quote):
+            renamed = {}
+            for key, n in counts.items():
+                file, group = split_group_key(key)
+                renamed[f"{where(file)}: {group}"] = n
+            counts.clear()
+            counts.update(renamed)
+        if (header_only := getattr(report, "header_only_files", None)) is not None:
+            header_only[:] = [where(name) for name in header_only]  # a CandleReport's
+
+    def name_error(self, error: DataError) -> DataError:
+        """``error`` naming the archive when it names a member (a loader raising on a member)."""
+        where = self.where(error.file)
+        if where == error.file:
+            return error
+        return DataError(where, error.row, error.field, error.reason, error.value)
 
 
 def read_bundle_manifest(path: str | Path = BUNDLED_FOOTBALL) -> bytes:

@@ -440,15 +440,19 @@ def load_candles(
             pairs=pairs,
             pair_renames=renames,
         )
-    sources, report_errors = read_csv_sources(paths, raise_on_error=on_error == "raise")
-    data = load_candle_sources(
-        sources,
-        on_error=on_error,
-        max_repair_bars=max_repair_bars,
-        pairs=pairs,
-        pair_renames=renames,
-    )
+    sources, report_errors, names = read_csv_sources(paths, raise_on_error=on_error == "raise")
+    try:
+        data = load_candle_sources(
+            sources,
+            on_error=on_error,
+            max_repair_bars=max_repair_bars,
+            pairs=pairs,
+            pair_renames=renames,
+        )
+    except DataError as err:  # a tar member's: say which archive holds it
+        raise names.name_error(err) from err
     data.report.errors.extend(e.to_issue() for e in report_errors)
+    names.name_report(data.report)
     return data
 
 

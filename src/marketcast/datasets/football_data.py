@@ -23,12 +23,20 @@ from marketcast.data.validation import (
     QUOTE_ABSENT,
     QUOTE_DROP_REASONS,
     QUOTE_OK,
+    REPEATED_HEADER,
+    SAME_TEAM,
+    TEAM_TWICE_ON_DAY,
     DataError,
     IntegrityReport,
     Issue,
     quote_drop_codes,
 )
-from marketcast.datasets.bundle import BUNDLED_FOOTBALL, MANIFEST_NAME, read_archive_csvs
+from marketcast.datasets.bundle import (
+    BUNDLED_FOOTBALL,
+    MANIFEST_NAME,
+    ArchiveNames,
+    read_archive_csvs,
+)
 from marketcast.types import (
     AVERAGE_BOOKMAKER,
     BEST_ODDS_BOOKMAKER,
@@ -107,8 +115,25 @@ _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
 #: An extra-league file's ``Season`` cell: ``2012`` (a calendar-year league) or ``2012/2013``.
 _SEASON_CELL = r"^(\d{4})(?:\.0+)?(?:\s*[/-]\s*(\d{4}))?$"  # 2012.0: a float re-save
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_BYTE_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+# Line endings: LF or CRLF; in a file with no LF at all, the old Mac CR alone. In a file that
+# has LF endings a CR alone is a stray character inside a cell, not the end of a row.
+_LINE_BREAK = re.compile(r"\r\n|\n")
+_CR_LINE_BREAK = re.compile(r"\r")
+_BYTE_LINE_BREAK = re.compile(rb"\r\n|\n")
+_BYTE_CR_LINE_BREAK = re.compile(rb"\r")
+#: Control characters (C0 but TAB, which is whitespace, and DEL): never part of a name or a
+#: number, removed from any cell that has one (``control_characters_removed``). The C1 range is
+#: left alone: a byte Windows-1252 leaves undefined is read as Latin-1 (`_decode`), as it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The same but LF and CR, as a whole file's first check (a negated class scans faster).
+_CONTROL_BUT_BREAKS = re.compile(r"[^\t\n\r\x20-\x7e\x80-\U0010ffff]")
+# Stands in for a control character while a line is split (U+FFFF is a noncharacter), followed
+# by the character's code as two hex digits, so the issue can show what was removed.
+_CONTROL_MARK = "\uffff"
+_MARKED_CONTROL = re.compile(r"\uffff([0-9a-f]{2})")
+#: Goals as football-data writes them: digits, or a float re-save's ``2.0``. Anything else that
+#: reads as a number (``1e1``, ``+2``, ``Infinity``) is not taken for a score.
+_GOALS_TEXT = r"[0-9]+(?:\.0*)?"
 #: Bytes Windows-1252 leaves undefined, as ``surrogateescape`` decodes them (read as Latin-1).
 _UNDEFINED_CP1252 = re.compile("[\udc80-\udcff]")
 #: A line of nothing but these is a blank row (the all-comma rows of the real files).
@@ -357,9 +382,13 @@ def load_football(
     if paths is None:
         sources: list[tuple[str, bytes]] = read_archive_csvs(bundled_football_path())
         return load_football_sources(sources, on_error=on_error, max_issues=max_issues)
-    sources, errors = read_csv_sources(paths, raise_on_error=on_error == "raise")
-    data = load_football_sources(sources, on_error=on_error, max_issues=max_issues)
+    sources, errors, names = read_csv_sources(paths, raise_on_error=on_error == "raise")
+    try:
+        data = load_football_sources(sources, on_error=on_error, max_issues=max_issues)
+    except DataError as err:  # a tar member's: say which archive holds it
+        raise names.name_error(err) from err
     data.report.errors.extend(e.to_issue() for e in errors)
+    names.name_report(data.report)
     return data
 
 
@@ -390,6 +419,10 @@ def load_football_sources(
     report.files_read = len(files)
 
     matches, keep = _build_matches(files, report)
+    clashing = _drop_teams_twice_on_a_day(matches, report)
+    if clashing.any():
+        keep[keep] = ~clashing
+        matches = matches[~clashing].reset_index(drop=True)
     duplicated = _drop_duplicate_matches(matches, report)
     keep[keep] = ~duplicated
     matches = matches[~duplicated].reset_index(drop=True)
@@ -425,6 +458,58 @@ def load_football_sources(
         report.quotes_kept,
     )
     return FootballData(matches=matches, odds=odds, report=report)
+
+
+def _drop_teams_twice_on_a_day(
+    matches: pd.DataFrame, report: IntegrityReport
+) -> npt.NDArray[np.bool_]:
+    """Mark every match of a team on a (local) day it plays two fixtures in one league.
+
+    One of them is wrong (a mistyped team or date) and nothing tells which, so all are dropped
+    as ``team_twice_on_day``, each with an issue naming the team and every row of its day.
+    ``A v B`` and ``B v A`` on one day are two fixtures; copies of one fixture (same league,
+    day, home and away) are not: they are left to `_drop_duplicate_matches`.
+    """
+    n = len(matches)
+    dropped = np.zeros(n, dtype=bool)
+    if not n:
+        return dropped
+    day = pd.DatetimeIndex(matches["kickoff_utc"]).tz_convert(_LOCAL_TZ).normalize()
+    home = matches["home_team"].to_numpy(dtype=object)
+    team = np.concatenate([home, matches["away_team"].to_numpy(dtype=object)])  # (2n,) sides
+    sides = pd.DataFrame(
+        {
+            "league": np.tile(pd.factorize(matches["league"])[0], 2),
+            "day": np.tile(day.asi8, 2),
+            "team": pd.factorize(team)[0],
+        }
+    )
+    key = sides.groupby(["league", "day", "team"], sort=False).ngroup().to_numpy()  # (2n,)
+    fixture = np.tile(pd.factorize(matches["match_id"])[0], 2)
+    n_fixtures = np.bincount(np.unique(key * n + fixture) // n)  # distinct fixtures per key
+    clash = np.flatnonzero(n_fixtures[key] > 1)  # sides: home sides first, then away sides
+    if not len(clash):
+        return dropped
+    row = clash % n
+    dropped[row] = True
+    report.drop(TEAM_TWICE_ON_DAY, int(dropped.sum()))
+    files = matches["source_file"].to_numpy(dtype=object)
+    lines = matches["source_row"].to_numpy(dtype=np.int64)
+    rows_of: dict[int, list[int]] = {}
+    for k, r in sorted(zip(key[clash].tolist(), row.tolist(), strict=True)):
+        rows_of.setdefault(k, []).append(r)
+    first: dict[int, int] = {}  # row -> its first clashing side (a row may clash twice)
+    for side, r in zip(clash.tolist(), row.tolist(), strict=True):
+        first.setdefault(r, side)
+    for r in sorted(first)[: report.issues_room]:
+        side = first[r]
+        where = ", ".join(f"{files[i]} row {lines[i]}" for i in rows_of[int(key[side])])
+        value = (
+            f"{team[side]} plays twice on {day[r]:%Y-%m-%d} in {matches['league'].iat[r]}: {where}"
+        )
+        field = "HomeTeam" if side < n else "AwayTeam"
+        report.add_issue(Issue(str(files[r]), int(lines[r]), field, TEAM_TWICE_ON_DAY, value))
+    return dropped
 
 
 def _drop_duplicate_matches(matches: pd.DataFrame, report: IntegrityReport) -> np.ndarray:
@@ -557,32 +642,41 @@ class _RawFile:
 
 def read_csv_sources(
     paths: Iterable[str | Path], *, raise_on_error: bool
-) -> tuple[list[tuple[str, bytes]], list[DataError]]:
+) -> tuple[list[tuple[str, bytes]], list[DataError], ArchiveNames]:
     """Read every CSV in ``paths`` (files, folders searched recursively, tar archives).
 
-    Returns ``(name, bytes)`` pairs and an error per unreadable file (raised instead with
-    ``raise_on_error``), so one bad file is reported without losing the others.
+    Returns ``(name, bytes)`` pairs, an error per file or archive member that cannot be read
+    (raised instead with ``raise_on_error``), so one bad file is reported without losing the
+    others, and where each tar member lies (`ArchiveNames`: a member is named as its archive
+    lists it, ``football/E0/2022-2023.csv``, for its league and season; the loaders name the
+    archive in what they report with it).
     """
     paths = list(paths)
     sources: list[tuple[str, bytes]] = []
     errors: list[DataError] = []
+    names = ArchiveNames()
     archives = [Path(p) for p in paths if is_archive(Path(p))]
     plain = [p for p in paths if not is_archive(Path(p))]
     for archive in archives:
         try:
-            sources.extend(read_archive_csvs(archive))
+            members = read_archive_csvs(archive, errors=None if raise_on_error else errors)
         except DataError as err:
             if raise_on_error:
                 raise
             errors.append(err)
+            continue
+        sources.extend(members)
+        for member, _ in members:
+            names.members.setdefault(member, []).append(f"{archive}:{member}")
     for path in iter_csv_files(plain):
+        names.files.add(str(path))
         try:
             sources.append((str(path), _read_bytes(path)))
         except DataError as err:
             if raise_on_error:
                 raise
             errors.append(err)
-    return sources, errors
+    return sources, errors, names
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -621,7 +715,9 @@ def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
     # a UTF-8 byte-order mark before legacy text: without this the first column is "ï»¿Div"
     lines: list[str] = []
     legacy: list[int] = []
-    for number, line in enumerate(_BYTE_LINE_BREAK.split(data.removeprefix(b"\xef\xbb\xbf"))):
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    breaks = _BYTE_LINE_BREAK if b"\n" in data else _BYTE_CR_LINE_BREAK  # as in _split_lines
+    for number, line in enumerate(breaks.split(data)):
         try:
             lines.append(line.decode("utf-8"))
         except UnicodeDecodeError:
@@ -634,8 +730,10 @@ def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
     return "\n".join(lines)
 
 
-def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[str]:
-    """Return one unique, canonical column name per position of a raw header row."""
+def _canonical_names(raw: list[str]) -> tuple[list[str], int, int, int]:
+    """A header row's names: stripped, sanitized over/under names restored, older names aliased
+    (only where the usual name is absent). Also returns how many were empty, renamed, aliased.
+    """
     canonical: list[str] = []
     renamed = empty = aliased = 0
     for field in raw:
@@ -654,6 +752,17 @@ def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[st
             canonical[i] = target
             present.add(target)
             aliased += 1
+    return canonical, empty, renamed, aliased
+
+
+def _is_header(fields: list[str]) -> bool:
+    """True when a row names every required column: a header, wherever it is in the file."""
+    return set(REQUIRED_COLUMNS) <= set(_canonical_names(fields)[0])
+
+
+def _clean_header(name: str, raw: list[str], report: IntegrityReport, line: int = 1) -> list[str]:
+    """Return one unique, canonical column name per position of the header row on ``line``."""
+    canonical, empty, renamed, aliased = _canonical_names(raw)
     unique: list[str] = []
     seen: set[str] = set()
     repeated = 0
@@ -662,12 +771,12 @@ def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[st
         if col and col in seen:
             # the first column of a name is read; a later one is reported, never read silently
             repeated += 1
-            report.add_issue(Issue(name, 1, col, "repeated_column_ignored", f"column {i + 1}"))
+            report.add_issue(Issue(name, line, col, "repeated_column_ignored", f"column {i + 1}"))
         seen.add(key)
         unique.append(key)
     for required in REQUIRED_COLUMNS:
         if required not in seen:
-            raise DataError(name, 1, required, "missing required column")
+            raise DataError(name, line, required, "missing required column")
     report.repair("empty_header_fields", empty)
     report.repair("repeated_header_fields", repeated)
     report.repair("ou_headers_renamed", renamed)
@@ -676,12 +785,15 @@ def _clean_header(name: str, raw: list[str], report: IntegrityReport) -> list[st
 
 
 def _split_lines(text: str) -> list[str]:
-    """Physical lines under any of the three line endings (CRLF, LF, or the old Mac CR alone).
+    """Physical lines: split at LF or CRLF, or at CR in a file with no LF (old Mac endings).
 
-    ``str.splitlines`` is not used: it also splits on ``\\x85`` and other characters a
-    Latin-1 file may hold inside a team name.
+    In a file with LF endings a CR alone is a stray character inside a cell (removed with the
+    other control characters, counted), not the end of a row: splitting there cut the row in
+    two ``malformed_row`` drops and moved every later line number one on. ``str.splitlines``
+    is not used: it also splits on ``\\x85`` and other characters a Latin-1 file may hold
+    inside a team name.
     """
-    lines = _LINE_BREAK.split(text)
+    lines = (_LINE_BREAK if "\n" in text else _CR_LINE_BREAK).split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line ending
     return lines
@@ -692,6 +804,103 @@ def _row_fields(line: str) -> list[str]:
     if '"' not in line:
         return line.split(",")
     return next(csv.reader([line], strict=True))
+
+
+def _marked_fields(line: str) -> list[str]:
+    """Split a line holding control characters, each marked (`_CONTROL_MARK` and its code):
+    the csv module refuses a bare CR, and the marks show which cells had one."""
+    return _row_fields(_CONTROL.sub(lambda m: f"{_CONTROL_MARK}{ord(m.group()):02x}", line))
+
+
+def _restored(field: str) -> str:
+    """A field of `_marked_fields` with its control characters back."""
+    return _MARKED_CONTROL.sub(lambda m: chr(int(m[1], 16)), field)
+
+
+def _escaped(field: str) -> str:
+    """A field of `_marked_fields` with each control character written ``\\xNN``."""
+    return _MARKED_CONTROL.sub(lambda m: f"\\x{m[1]}", field)
+
+
+def _header_fields(name: str, line: int, text: str, report: IntegrityReport) -> list[str]:
+    """Split a header line as it is written; `csv.Error` when it cannot be split.
+
+    A column name is matched as written, so a control character in one is not removed (a
+    required column then is missing, an odds group unread or listed in ``columns_ignored``):
+    each such name gets an issue ``control_character_in_header``.
+    """
+    if not _CONTROL.search(text):
+        return _row_fields(text)
+    marked = _marked_fields(text)
+    for i, field in enumerate(marked):
+        if _CONTROL_MARK in field:
+            detail = f"column {i + 1}: matched as written"
+            report.add_issue(
+                Issue(name, line, _escaped(field), "control_character_in_header", detail)
+            )
+    return [_restored(f) for f in marked]
+
+
+def _remove_controls(
+    name: str, line: int, fields: list[str], columns: list[str], report: IntegrityReport
+) -> list[str]:
+    """``fields`` (from `_marked_fields`) without their control characters.
+
+    Each cell that had one is counted in ``control_characters_removed``, with an issue
+    ``control_character_removed`` naming the line, the column and the cell before and after
+    (``Ever\\x00ton -> Everton``).
+    """
+    out: list[str] = []
+    for i, field in enumerate(fields):
+        if _CONTROL_MARK in field:
+            clean = _MARKED_CONTROL.sub("", field)
+            column = columns[i] if i < len(columns) else ""
+            if not column or column.startswith("__column_"):
+                column = f"column {i + 1}"
+            shown = _escaped(field)
+            report.repair("control_characters_removed")
+            report.add_issue(
+                Issue(name, line, column, "control_character_removed", f"{shown} -> {clean}")
+            )
+            field = clean
+        out.append(field)
+    return out
+
+
+@dataclass
+class _Block:
+    """The rows under one header line of a file (a header repeated further down starts one)."""
+
+    line: int  # the header's line number
+    canonical: list[str]  # `_canonical_names` of the header, to compare a repeated one with
+    names: list[str]  # `_clean_header`
+    named_width: int  # fields up to the last named column: a row may stop there
+    rows: list[str]
+    numbers: list[int]
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+
+def _new_block(name: str, line: int, header: list[str], report: IntegrityReport) -> _Block:
+    names = _clean_header(name, header, report, line)
+    return _Block(
+        line=line,
+        canonical=_canonical_names(header)[0],
+        names=names,
+        named_width=max((i + 1 for i, raw in enumerate(header) if raw.strip()), default=len(names)),
+        rows=[],
+        numbers=[],
+    )
+
+
+def _header_change(old: list[str], new: list[str]) -> str:
+    """How a repeated header's columns differ from the header above it, in a few words."""
+    for i, (was, now) in enumerate(zip(old, new, strict=False)):
+        if was != now:
+            return f"column {i + 1} is {now!r}, was {was!r}"
+    return f"{len(new)} columns, were {len(old)}"
 
 
 def _read_frame(
@@ -707,58 +916,99 @@ def _read_frame(
     field moves every later column, and a blank last cell makes an added one look like a
     harmless trailing comma, so no such row can be told apart from one whose odds would be read
     a column off. So is a row whose quotes do not close.
+
+    A header line further down (files joined with their headers) is dropped as
+    ``repeated_header``, with an issue naming its line and, when its columns differ from the
+    header above it, the first difference; the rows below it are read by its columns, as they
+    would be in a file of their own (the blocks are stacked; a column one block lacks is blank
+    in its rows). Control characters are removed from every cell of a row
+    (`_remove_controls`); a header is read as written (`_header_fields`).
     """
     lines = _split_lines(text)
     if not lines or not lines[0].strip():
         raise DataError(name, 1, None, "empty file or blank header")
     try:
-        header = _row_fields(lines[0])
+        header = _header_fields(name, 1, lines[0], report)
     except csv.Error as exc:
         raise DataError(name, 1, None, f"cannot parse the header: {exc}") from exc
-    names = _clean_header(name, header, report)
-    width = len(names)
-    named_width = max((i + 1 for i, raw in enumerate(header) if raw.strip()), default=width)
-    kept: list[str] = [lines[0]]
-    numbers: list[int] = []
+    block = _new_block(name, 1, header, report)
+    blocks = [block]
+    stray_cr = "\n" in text and text.count("\r") != text.count("\r\n")
+    any_control = stray_cr or _CONTROL_BUT_BREAKS.search(text) is not None
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip(_BLANK_ROW_CHARS):
             report.blank_rows += 1
             continue
-        if '"' not in line and line.count(",") + 1 == width:
-            kept.append(line)  # the usual row: no need to split it here
-            numbers.append(number)
+        control = any_control and _CONTROL.search(line) is not None
+        if (
+            not control
+            and '"' not in line
+            and "Date" not in line  # a header names it; no row of a match does
+            and line.count(",") + 1 == block.width
+        ):
+            block.rows.append(line)  # the usual row: no need to split it here
+            block.numbers.append(number)
             continue
         try:
-            fields = _row_fields(line)
+            fields = _marked_fields(line) if control else _row_fields(line)
         except csv.Error as exc:
             _malformed(report, name, number, f"cannot split the row: {exc}")
             continue
-        if not named_width <= len(fields) <= width:
+        if "Date" in line and _is_header([_restored(f) for f in fields] if control else fields):
+            header = _header_fields(name, number, line, report)
+            report.rows_read += 1
+            report.drop(REPEATED_HEADER)
+            canonical = _canonical_names(header)[0]
+            if canonical == block.canonical:
+                detail = f"the header again (as on line {block.line})"
+            else:
+                change = _header_change(block.canonical, canonical)
+                detail = (
+                    f"a header whose columns differ from line {block.line}'s ({change}): "
+                    "the rows below are read by it"
+                )
+                block = _new_block(name, number, header, report)
+                blocks.append(block)
+            report.add_issue(Issue(name, number, None, REPEATED_HEADER, detail))
+            continue
+        width = block.width
+        if not block.named_width <= len(fields) <= width:
             _malformed(report, name, number, f"{len(fields)} fields, the header has {width}")
             continue
+        if control:
+            fields = _remove_controls(name, number, fields, block.names, report)
+            line = _join_fields(fields)
         if len(fields) != width:
             report.repair("ragged_rows")
             report.add_issue(
                 Issue(name, number, None, "ragged_row_aligned", f"{len(fields)} fields of {width}")
             )
             line = _join_fields(fields + [""] * (width - len(fields)))
-        kept.append(line)
-        numbers.append(number)
+        block.rows.append(line)
+        block.numbers.append(number)
     try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(kept)),
-            header=None,
-            skiprows=1,
-            names=names,
-            dtype={c: str for c in _STRING_COLUMNS if c in names},
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-            index_col=False,
-            engine="c",
-        )
+        frames = [
+            pd.read_csv(
+                io.StringIO("\n".join(["header", *b.rows])),  # skipped: the names are given
+                header=None,
+                skiprows=1,
+                names=b.names,
+                dtype={c: str for c in _STRING_COLUMNS if c in b.names},
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,
+                index_col=False,
+                engine="c",
+            )
+            for b in blocks
+        ]
     except (ValueError, UnicodeError) as exc:
         raise DataError(name, None, None, f"cannot parse CSV: {exc}") from exc
+    numbers = [n for b in blocks for n in b.numbers]
+    if len(frames) == 1:
+        return frames[0], np.asarray(numbers, dtype=np.int64)
+    filled = [f for f in frames if len(f)] or frames[:1]
+    frame = pd.concat(filled, ignore_index=True, sort=False)
     return frame, np.asarray(numbers, dtype=np.int64)
 
 
@@ -940,6 +1190,16 @@ def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return total.astype(np.int64), known
 
 
+def _goals_written(text: pd.Series, goals: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Where a goals cell is written in digits (or a float re-save's ``2.0``).
+
+    ``pd.to_numeric`` also reads ``1e1`` as 10, ``+2`` and ``Infinity``: none is how a score
+    is written, so none is taken for one (the match is dropped as ``missing_result``).
+    """
+    digits = text.str.fullmatch(_GOALS_TEXT).to_numpy(dtype=bool, na_value=False)
+    return digits & np.isfinite(goals)
+
+
 def _build_matches(
     files: list[_RawFile], report: IntegrityReport
 ) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
@@ -959,20 +1219,23 @@ def _build_matches(
     off_season = _outside_season(dates, file_season) & ~bad_date
     placed = ~(bad_date | off_season)
     missing_team = ((home == "") | (away == "")).to_numpy() & placed
+    # a team cannot play itself: one of the two names is wrong, and we cannot tell which
+    same_team = (home.str.casefold() == away.str.casefold()).to_numpy() & placed & ~missing_team
+    teams_ok = placed & ~missing_team & ~same_team
     hg = pd.to_numeric(hg_text, errors="coerce").to_numpy(dtype=np.float64)
     ag = pd.to_numeric(ag_text, errors="coerce").to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        hg_ok = np.isfinite(hg) & (hg >= 0) & (hg == np.floor(hg))
-        ag_ok = np.isfinite(ag) & (ag >= 0) & (ag == np.floor(ag))
-    missing_result = ~(hg_ok & ag_ok) & placed & ~missing_team
-    settled = placed & ~missing_team & ~missing_result
+    hg_ok, ag_ok = _goals_written(hg_text, hg), _goals_written(ag_text, ag)
+    missing_result = ~(hg_ok & ag_ok) & teams_ok
+    settled = teams_ok & ~missing_result
     implausible = settled & ((hg > _GOALS_MAX) | (ag > _GOALS_MAX))
     # a result cannot be known before the match: a date past the day after loading is a typo
     tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)
     future = settled & ~implausible & (dates > tomorrow).to_numpy()
 
     def record(mask: npt.NDArray[np.bool_], field: str, reason: str, values: pd.Series) -> None:
-        report.drop(reason, int(mask.sum()))
+        n = int(mask.sum())
+        if n or reason in report.dropped:  # ROW_DROP_REASONS_IF_FOUND only once found
+            report.drop(reason, n)
         for i in np.flatnonzero(mask)[: report.issues_room]:
             report.add_issue(
                 Issue(str(source_file[i]), int(lines[i]), field, reason, str(values.iat[i]))
@@ -982,13 +1245,14 @@ def _build_matches(
     record(off_season, "Date", "date_outside_season", date_text)
     record(missing_team & (home == "").to_numpy(), "HomeTeam", "missing_team", home)
     record(missing_team & (home != "").to_numpy(), "AwayTeam", "missing_team", away)
+    record(same_team, "AwayTeam", SAME_TEAM, home + " v " + away)
     record(missing_result & ~hg_ok, "FTHG", "missing_result", hg_text)
     record(missing_result & hg_ok, "FTAG", "missing_result", ag_text)
     record(implausible & (hg > _GOALS_MAX), "FTHG", "implausible_goals", hg_text)
     record(implausible & ~(hg > _GOALS_MAX), "FTAG", "implausible_goals", ag_text)
     record(future, "Date", "date_in_future", date_text)
 
-    keep = placed & ~missing_team & ~missing_result & ~implausible & ~future
+    keep = settled & ~implausible & ~future
     idx = np.flatnonzero(keep)
     dates = dates[keep].reset_index(drop=True)
     home = home[keep].reset_index(drop=True)

@@ -9,11 +9,10 @@ import csv
 import gzip
 import re
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 from marketcast.data.files import GZIP_MAGIC
-from marketcast.data.validation import DataError, IntegrityReport, Issue, split_group_key
+from marketcast.data.validation import DataError, Issue
 from marketcast.datasets.bundle import read_archive_csvs
 from marketcast.datasets.crypto import (
     BINANCE_VISION_KLINE_COLUMNS,
@@ -27,7 +26,6 @@ from marketcast.datasets.football_data import HEADER_ALIASES, REQUIRED_COLUMNS
 __all__ = [
     "archive_vertical",
     "is_candle_name",
-    "name_archive_members",
     "read_head",
     "refusal",
     "zip_files",
@@ -68,9 +66,8 @@ def read_head(path: Path) -> bytes | None:
     return head
 
 
-def archive_vertical(path: Path) -> tuple[str, list[str]]:
-    """Which checker reads a tar archive (``.tar``, ``.tar.gz``, ``.tar.xz``), and the names of
-    its CSV members as the loaders name them (``crypto/BTCUSDT_1h.csv``).
+def archive_vertical(path: Path) -> str:
+    """Which checker reads a tar archive (``.tar``, ``.tar.gz``, ``.tar.xz``).
 
     ``"crypto"`` when a member is a file the candle loader reads (`detect_source`), or one whose
     first line shows it for a candle file neither reader can read (`refusal`): the candle
@@ -89,68 +86,21 @@ def archive_vertical(path: Path) -> tuple[str, list[str]]:
     ...     info.size = len(text)
     ...     tar.addfile(info, io.BytesIO(text))
     >>> archive_vertical(folder / "candles.tar")
-    ('crypto', ['crypto/BTCUSDT_1h.csv'])
+    'crypto'
     """
+    errors: list[DataError] = []  # members that cannot be read: their checker names them
     try:
-        members = read_archive_csvs(path)
+        members = read_archive_csvs(path, errors=errors)
     except DataError:
-        return ("crypto" if is_candle_name(path.name) else "football"), []
-    names = [name for name, _ in members]
+        return "crypto" if is_candle_name(path.name) else "football"
     for name, data in members:
         head = data[:_HEAD_BYTES]
         if detect_source(name, head) is not None:
-            return "crypto", names
+            return "crypto"
         why = refusal(Path(name), head)
         if why is not None and why[0] == "crypto":
-            return "crypto", names
-    return "football", names
-
-
-def name_archive_members(
-    report: IntegrityReport, members: dict[str, list[str]], files: list[str]
-) -> None:
-    """Name the archive wherever ``report`` names a tar member (its issues, errors, per-file
-    counts, header-only files): the loaders name a member as the archive lists it
-    (``crypto/BTCUSDT_1h.csv``), which does not say where it is.
-
-    Parameters
-    ----------
-    report
-        A report of files read with the archives among them; changed in place.
-    members
-        Member name -> ``<archive>:<member>`` for each archive holding it.
-    files
-        The files read besides the archives, as the loaders name them: a name that is also a
-        member gets each place it is in, joined by " or " (as does a member of two archives).
-
-    Examples
-    --------
-    >>> report = IntegrityReport(errors=[Issue("crypto/ETHUSDT_1h.csv", 1, None, "no header")])
-    >>> name_archive_members(report, {"crypto/ETHUSDT_1h.csv": ["a.tar:crypto/ETHUSDT_1h.csv"]}, [])
-    >>> report.errors[0].file
-    'a.tar:crypto/ETHUSDT_1h.csv'
-    """
-    if not members:
-        return
-    plain = set(files)
-
-    def where(name: str) -> str:
-        places = members.get(name)
-        if not places:
-            return name
-        return " or ".join([name, *places] if name in plain else places)
-
-    report.errors = [replace(issue, file=where(issue.file)) for issue in report.errors]
-    report.issues = [replace(issue, file=where(issue.file)) for issue in report.issues]
-    for counts in (report.columns_present_but_empty, report.rows_without_quote):
-        renamed = {}
-        for key, n in counts.items():
-            file, group = split_group_key(key)
-            renamed[f"{where(file)}: {group}"] = n
-        counts.clear()
-        counts.update(renamed)
-    if (header_only := getattr(report, "header_only_files", None)) is not None:
-        header_only[:] = [where(name) for name in header_only]  # a CandleReport's
+            return "crypto"
+    return "football"
 
 
 def refusal(path: Path, head: bytes) -> tuple[str, int | None, str, str | None] | None:

@@ -296,14 +296,12 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
         reports["football"] = _football_check(routed, paths, leagues, config_path)
     if routed.crypto or routed.refused["crypto"] or (not paths and only != "football"):
         from marketcast.datasets.crypto import load_candles
-        from marketcast.datasets.sniff import name_archive_members
 
         # files given, none of them readable candles: an empty report (None is the bundle)
         candles = load_candles(
             routed.crypto if paths else None, pairs=pairs, pair_renames=renames or None
         )
         candles.report.errors.extend(routed.refused["crypto"])
-        name_archive_members(candles.report, routed.members["crypto"], routed.crypto)
         reports["crypto"] = candles.report.to_dict()
     if len(reports) == 1:
         report = next(iter(reports.values()))
@@ -331,17 +329,12 @@ class _Routed:
     """The files ``data check`` gives each checker, and those it refuses itself.
 
     ``refused`` holds, per vertical (``"football"``, ``"crypto"``), an error for each file no
-    checker can read, in the section of the vertical the file looks like. ``members`` holds, per
-    vertical, the CSV members of the tar archives it reads: member name as the loaders name it
-    -> ``<archive>:<member>`` for each archive holding it.
+    checker can read, in the section of the vertical the file looks like.
     """
 
     football: list[str] = field(default_factory=list)
     crypto: list[str] = field(default_factory=list)
     refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
-    members: dict[str, dict[str, list[str]]] = field(
-        default_factory=lambda: {"football": {}, "crypto": {}}
-    )
 
 
 def _split_by_vertical(paths: list[str]) -> _Routed:
@@ -374,10 +367,8 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
             continue
         for path in files:
             if is_archive(path):  # a tar archive: read whole by the checker of its members
-                vertical, members = archive_vertical(path)
+                vertical = archive_vertical(path)
                 (routed.crypto if vertical == "crypto" else routed.football).append(str(path))
-                for member in members:
-                    routed.members[vertical].setdefault(member, []).append(f"{path}:{member}")
                 continue
             head = read_head(path)
             if head is None:  # the football reader then names what is wrong
@@ -399,12 +390,9 @@ def _football_check(
     """The football section: the files ``routed`` gives the football reader, read as a run
     reads them, then a football config's ``leagues`` (None: no such config) kept as
     `_keep_leagues` keeps them."""
-    from marketcast.datasets.sniff import name_archive_members
-
     # files given, none of them for the football reader: an empty report (None is the bundle)
     data = load_football(routed.football if given else None, on_error="collect")
     data.report.errors.extend(routed.refused["football"])
-    name_archive_members(data.report, routed.members["football"], routed.football)
     if leagues and not data.matches.empty:  # no match: the problem below says so
         data = _keep_leagues(data, leagues, config_path or "--config")
     report = data.report.to_dict()
