@@ -8,13 +8,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from marketcast.cli import main
 from marketcast.datasets.football_data import load_football
+from tests.local_http import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
 
@@ -41,17 +42,8 @@ class _Hanging(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def _serve(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(handler) as base:
+        yield f"{base}/mmz4281"
 
 
 @pytest.fixture

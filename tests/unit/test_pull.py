@@ -27,6 +27,7 @@ from marketcast.datasets.pull import (
     season_code,
     season_url,
 )
+from tests.local_http import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
 
@@ -54,17 +55,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, type[QuietHandler], Path]]:
     root = tmp_path / "www"
     shutil.copytree(FIXTURES, root)
     handler = type("Handler", (QuietHandler,), {"failures_left": 0, "requests": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281", handler, root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(functools.partial(handler, directory=str(root))) as base:
+        yield f"{base}/mmz4281", handler, root
 
 
 def test_season_code_and_url() -> None:
@@ -291,18 +283,11 @@ class SlowHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def slow_server() -> Iterator[tuple[str, type[SlowHandler]]]:
     handler = type("Handler", (SlowHandler,), {"requests": [], "release": threading.Event()})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281", handler
-    finally:
-        handler.release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(handler) as base:
+        try:
+            yield f"{base}/mmz4281", handler
+        finally:
+            handler.release.set()  # a request still hanging lets the server stop
 
 
 @pytest.mark.parametrize(
@@ -414,17 +399,8 @@ class PayloadHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def payload_server() -> Iterator[tuple[str, type[PayloadHandler]]]:
     handler = type("Handler", (PayloadHandler,), {"requests": [], "headers_sent": {}})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(handler) as base:
+        yield f"{base}", handler
 
 
 GOOD_CSV = (FIXTURES / "mmz4281" / "2122" / "E0.csv").read_bytes()

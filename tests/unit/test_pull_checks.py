@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,6 +16,7 @@ import pytest
 
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.pull import PullError, PullFailures, pull_football
+from tests.local_http import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football" / "mmz4281"
 E0_2122 = (FIXTURES / "2122" / "E0.csv").read_bytes()  # 12 matches, CRLF, 106 columns
@@ -57,17 +57,8 @@ class FilesHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def files_server() -> Iterator[tuple[str, type[FilesHandler]]]:
     handler = type("Handler", (FilesHandler,), {"files": {}, "requests": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mmz4281", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(handler) as base:
+        yield f"{base}/mmz4281", handler
 
 
 def _relabel(data: bytes, div: bytes, rows: int | None = None) -> bytes:
