@@ -160,3 +160,28 @@ def test_a_league_the_data_lacks_fails_the_check_as_it_fails_the_run(
         {"file": str(config), "row": None, "field": "data.leagues", "reason": reason, "value": None}
     ]
     assert f"error: {config}, field 'data.leagues': {reason}" in capsys.readouterr().err
+
+
+def test_files_in_a_folder_that_are_not_csv_are_named(
+    tmp_path: Path, seasons: dict[str, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A workbook or a zip beside the CSV files was passed over without a word: the report
+    counted the files read, and nothing said others were there."""
+    folder = tmp_path / "data"
+    (folder / "E0").mkdir(parents=True)
+    (folder / "E0" / "2021-2022.csv").write_bytes(seasons["E0"])
+    (folder / "E0" / "2022-2023.xlsx").write_bytes(b"PK\x03\x04 a workbook")
+    (folder / "notes.txt").write_text("where the files came from\n")
+    (folder / ".DS_Store").write_bytes(b"\x00")  # hidden: skipped on purpose, not named
+    (folder / "MANIFEST.csv").write_text("file,rows\n")  # skipped on purpose, not named
+    out = tmp_path / "report.json"
+    assert main(["data", "check", str(folder), "--json", str(out)]) == 0  # a warning only
+    report = json.loads(out.read_text())
+    assert report["files_read"] == 1
+    assert report["files_not_read"] == [
+        str(folder / "E0" / "2022-2023.xlsx"),
+        str(folder / "notes.txt"),
+    ]
+    err = capsys.readouterr().err
+    assert "warning: 2 files in the folders given are not CSV files and were not read" in err
+    assert "2022-2023.xlsx" in err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from marketcast.data.files import GZIP_MAGIC
 from marketcast.data.validation import DataError, Issue
-from marketcast.datasets.bundle import read_archive_csvs
+from marketcast.datasets.bundle import MANIFEST_NAME, read_archive_csvs
 from marketcast.datasets.crypto import (
     BINANCE_VISION_KLINE_COLUMNS,
     detect_format,
@@ -25,6 +25,7 @@ from marketcast.datasets.football_data import HEADER_ALIASES, REQUIRED_COLUMNS
 
 __all__ = [
     "archive_vertical",
+    "files_not_read",
     "is_candle_name",
     "read_head",
     "refusal",
@@ -267,6 +268,21 @@ def zip_files(folder: Path) -> list[Path]:
         for p in folder.rglob("*")
         if p.is_file()
         and p.name.lower().endswith(".zip")
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def files_not_read(folder: Path, read: list[Path]) -> list[Path]:
+    """The files under ``folder`` that no loader reads (not ``*.csv`` or ``*.csv.gz``: a
+    workbook, a zip or tar archive, notes), beside the CSV files ``read``; hidden ones and
+    ``MANIFEST.csv`` aside, as the loaders skip them on purpose. Sorted."""
+    chosen = {p.resolve() for p in read}
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.resolve() not in chosen
+        and p.name.upper() != MANIFEST_NAME.upper()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 

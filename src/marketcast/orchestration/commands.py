@@ -311,10 +311,21 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
             "ok": all(r.get("ok", True) for r in reports.values()),
             "errors": [e for r in reports.values() for e in r.get("errors", [])],
         }
+    if routed.not_read:
+        report["files_not_read"] = routed.not_read
     if json_out:
         write_json(json_out, report)
     for name, section in reports.items():
         _print_report(section, f"data integrity: {name}")
+    if routed.not_read:
+        shown = ", ".join(_printable(p) for p in routed.not_read[:_ISSUES_SHOWN])
+        more = len(routed.not_read) - _ISSUES_SHOWN
+        sys.stderr.write(
+            f"warning: {len(routed.not_read):,} files in the folders given are not CSV files and "
+            f"were not read (nor would a run read them): {shown}"
+            + (f", and {more:,} more (--json lists them)" if more > 0 else "")
+            + "; a tar archive is read when named itself, a zip archive once unzipped\n"
+        )
     for issue in report.get("errors", []):
         sys.stderr.write(f"error: {_issue_text(issue)}\n")
     return 1 if report.get("errors") else 0
@@ -329,12 +340,14 @@ class _Routed:
     """The files ``data check`` gives each checker, and those it refuses itself.
 
     ``refused`` holds, per vertical (``"football"``, ``"crypto"``), an error for each file no
-    checker can read, in the section of the vertical the file looks like.
+    checker can read, in the section of the vertical the file looks like; ``not_read`` the
+    files in the folders given that are not CSV files, which no run reads either.
     """
 
     football: list[str] = field(default_factory=list)
     crypto: list[str] = field(default_factory=list)
     refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
+    not_read: list[str] = field(default_factory=list)
 
 
 def _split_by_vertical(paths: list[str]) -> _Routed:
@@ -345,6 +358,7 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
     from marketcast.datasets.crypto import detect_source
     from marketcast.datasets.sniff import (
         archive_vertical,
+        files_not_read,
         is_candle_name,
         read_head,
         refusal,
@@ -365,6 +379,8 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
             else:
                 routed.football.append(given)  # reported as "no CSV files found"
             continue
+        if root.is_dir():  # a workbook or zip beside the CSVs was passed over without a word
+            routed.not_read.extend(str(p) for p in files_not_read(root, files))
         for path in files:
             if is_archive(path):  # a tar archive: read whole by the checker of its members
                 vertical = archive_vertical(path)
