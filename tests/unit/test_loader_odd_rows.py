@@ -196,6 +196,15 @@ def test_copies_of_one_fixture_are_duplicates_not_a_team_playing_twice(tmp_path:
     assert (dropped["duplicate_match"], dropped["duplicate_match_other_result"]) == (1, 1)
 
 
+def test_copies_of_one_fixture_in_other_letter_case_are_duplicates(tmp_path: Path) -> None:
+    """``Everton v arsenal`` beside ``Everton v Arsenal``: both were dropped as a team playing
+    twice (and before that both were kept, ``arsenal`` a club of its own)."""
+    data = load_football([write(tmp_path, [row(), row(away="forest")])])
+    assert data.matches["away_team"].tolist() == ["Forest"]
+    assert TEAM_TWICE_ON_DAY not in data.report.dropped
+    assert data.report.dropped["duplicate_match"] == 1
+
+
 def test_one_name_in_two_leagues_on_one_day_is_two_teams(tmp_path: Path) -> None:
     rows = [row(), row(away="Leeds", div="E1")]
     data = load_football([write(tmp_path, rows)])
@@ -275,6 +284,31 @@ def test_a_file_of_old_mac_endings_still_breaks_rows_at_cr(tmp_path: Path) -> No
     data = load_football([write(tmp_path, rows, newline="\r")])
     assert data.matches["source_row"].tolist() == [2, 3]
     assert "control_characters_removed" not in data.report.repaired
+
+
+def test_an_old_mac_file_an_editor_gave_a_final_crlf_keeps_its_rows(tmp_path: Path) -> None:
+    """Split at LF because it held one: the whole file was one header line, its matches
+    lost without an error."""
+    rows = [row(), row(home="Leeds", away="Spurs")]
+    path = write(tmp_path, rows, newline="\r")
+    path.write_bytes(path.read_bytes() + b"\n")  # the last CR becomes a CRLF
+    data = load_football([path])
+    assert data.matches["source_row"].tolist() == [2, 3]
+    assert data.report.rows_kept == 2
+
+
+def test_a_repeated_header_opened_by_a_byte_order_mark_is_the_same_header(
+    tmp_path: Path,
+) -> None:
+    """Two Excel "CSV UTF-8" files joined: the second header read "\ufeffDiv", so it started
+    a block without Div and its rows took the folder's name for their league."""
+    path = write(
+        tmp_path, [row(), ["\ufeffDiv", *HEADER[1:]], row(home="Leeds", away="Spurs", div="E1")]
+    )
+    data = load_football([path])
+    assert data.matches["league"].tolist() == ["E0", "E1"]
+    assert only_issue(data.report, REPEATED_HEADER).value == "the header again (as on line 1)"
+    assert "league_from_path" not in data.report.repaired
 
 
 # --- goals written in another notation ---------------------------------------------------------

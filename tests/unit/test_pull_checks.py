@@ -253,6 +253,34 @@ def test_a_whole_last_row_without_a_line_break_is_kept(
     assert caplog.messages == ([expected] if warned else [])
 
 
+def test_a_whole_page_that_is_no_csv_is_named_by_the_loader_at_once(
+    files_server: tuple[str, type[FilesHandler]], tmp_path: Path
+) -> None:
+    """A maintenance page served 200, whole, without a final line break was called a
+    truncated transfer, fetched four times, and its real fault was lost."""
+    base_url, handler = files_server
+    handler.files["/mmz4281/2122/E0.csv"] = [b"<html><body>Down for maintenance</body></html>"]
+    with pytest.raises(DataError, match=r"row 1, field 'Date': missing required column"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, base_url, backoff_s=0.0)
+    assert handler.requests == ["/mmz4281/2122/E0.csv"]
+
+
+def test_a_stray_cr_in_the_last_row_is_no_line_end(
+    files_server: tuple[str, type[FilesHandler]], tmp_path: Path
+) -> None:
+    """The loader reads a CR alone in an LF or CRLF file as a character of its cell; the
+    check split the last row there and refused a whole file as cut."""
+    base_url, handler = files_server
+    lines = E0_2122.rstrip(b"\r\n").split(b"\r\n")
+    fields = lines[-1].split(b",")
+    referee = lines[0].split(b",").index(b"Referee")
+    fields[referee] = fields[referee][:1] + b"\r" + fields[referee][1:]
+    body = b"\r\n".join([*lines[:-1], b",".join(fields)])  # no final line break
+    handler.files["/mmz4281/2122/E0.csv"] = [body]
+    [target] = pull_football(["E0"], ["2021-2022"], tmp_path, base_url)
+    assert target.read_bytes() == body
+
+
 # --- every file is tried -----------------------------------------------------------------------
 
 

@@ -118,9 +118,9 @@ _SEASON_CELL = r"^(\d{4})(?:\.0+)?(?:\s*[/-]\s*(\d{4}))?$"  # 2012.0: a float re
 # Line endings: LF or CRLF; in a file with no LF at all, the old Mac CR alone. In a file that
 # has LF endings a CR alone is a stray character inside a cell, not the end of a row.
 _LINE_BREAK = re.compile(r"\r\n|\n")
-_CR_LINE_BREAK = re.compile(r"\r")
+_ANY_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BYTE_LINE_BREAK = re.compile(rb"\r\n|\n")
-_BYTE_CR_LINE_BREAK = re.compile(rb"\r")
+_BYTE_ANY_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 #: Control characters (C0 but TAB, which is whitespace, and DEL): never part of a name or a
 #: number, removed from any cell that has one (``control_characters_removed``). The C1 range is
 #: left alone: a byte Windows-1252 leaves undefined is read as Latin-1 (`_decode`), as it is.
@@ -481,11 +481,11 @@ def _drop_teams_twice_on_a_day(
         {
             "league": np.tile(pd.factorize(matches["league"])[0], 2),
             "day": np.tile(day.asi8, 2),
-            "team": pd.factorize(team)[0],
+            "team": pd.factorize(pd.Series(team).str.casefold())[0],  # as same_team: case aside
         }
     )
     key = sides.groupby(["league", "day", "team"], sort=False).ngroup().to_numpy()  # (2n,)
-    fixture = np.tile(pd.factorize(matches["match_id"])[0], 2)
+    fixture = np.tile(pd.factorize(matches["match_id"].str.casefold())[0], 2)
     n_fixtures = np.bincount(np.unique(key * n + fixture) // n)  # distinct fixtures per key
     clash = np.flatnonzero(n_fixtures[key] > 1)  # sides: home sides first, then away sides
     if not len(clash):
@@ -516,8 +516,10 @@ def _drop_duplicate_matches(matches: pd.DataFrame, report: IntegrityReport) -> n
     """Mark the repeats of a match (league, day, teams) across all files; the first in file
     order is kept. A repeat with another score is ``duplicate_match_other_result`` (its issue
     names the score kept and where it came from), the others ``duplicate_match``: two files
-    that disagree on a result should be looked at, not counted with identical copies."""
-    codes, _ = pd.factorize(matches["match_id"])
+    that disagree on a result should be looked at, not counted with identical copies. Team
+    names are compared case aside (``Everton v arsenal`` repeats ``Everton v Arsenal``), as
+    `_drop_teams_twice_on_a_day` compares them."""
+    codes, _ = pd.factorize(matches["match_id"].str.casefold())
     duplicated = pd.Series(codes).duplicated(keep="first").to_numpy()
     _, first_row = np.unique(codes, return_index=True)  # codes run 0, 1, ... in that order
     kept = first_row[codes]
@@ -716,7 +718,8 @@ def _decode(name: str, data: bytes, report: IntegrityReport) -> str:
     lines: list[str] = []
     legacy: list[int] = []
     data = data.removeprefix(b"\xef\xbb\xbf")
-    breaks = _BYTE_LINE_BREAK if b"\n" in data else _BYTE_CR_LINE_BREAK  # as in _split_lines
+    old_mac = _old_mac_endings(data.count(b"\r"), data.count(b"\r\n"), data.count(b"\n"))
+    breaks = _BYTE_ANY_LINE_BREAK if old_mac else _BYTE_LINE_BREAK  # as in split_lines
     for number, line in enumerate(breaks.split(data)):
         try:
             lines.append(line.decode("utf-8"))
@@ -737,7 +740,9 @@ def _canonical_names(raw: list[str]) -> tuple[list[str], int, int, int]:
     canonical: list[str] = []
     renamed = empty = aliased = 0
     for field in raw:
-        col = field.strip()
+        # a byte-order mark opens a header further down too (two Excel "CSV UTF-8" files
+        # joined): its first name read "\ufeffDiv", and the rows below lost their league
+        col = field.strip().removeprefix("\ufeff").strip()
         if not col:
             empty += 1
         match = _SANITIZED_OU.match(col)
@@ -755,7 +760,7 @@ def _canonical_names(raw: list[str]) -> tuple[list[str], int, int, int]:
     return canonical, empty, renamed, aliased
 
 
-def _is_header(fields: list[str]) -> bool:
+def is_header(fields: list[str]) -> bool:
     """True when a row names every required column: a header, wherever it is in the file."""
     return set(REQUIRED_COLUMNS) <= set(_canonical_names(fields)[0])
 
@@ -784,16 +789,32 @@ def _clean_header(name: str, raw: list[str], report: IntegrityReport, line: int 
     return unique
 
 
-def _split_lines(text: str) -> list[str]:
-    """Physical lines: split at LF or CRLF, or at CR in a file with no LF (old Mac endings).
+def _old_mac_endings(n_cr: int, n_crlf: int, n_lf: int) -> bool:
+    """Whether a file's lines end in a CR alone (old Mac): its lone CRs outnumber its LFs.
+
+    By the majority, not by any LF at all: an old Mac file that an editor gave a final CRLF
+    was one header line of every row, and the file's matches were lost without an error.
+    """
+    return n_cr - n_crlf > n_lf
+
+
+def split_lines(text: str) -> list[str]:
+    """Physical lines: split at LF or CRLF, or, in a file whose lines end in a CR alone (old
+    Mac endings, `_old_mac_endings`), at any of the three.
 
     In a file with LF endings a CR alone is a stray character inside a cell (removed with the
     other control characters, counted), not the end of a row: splitting there cut the row in
     two ``malformed_row`` drops and moved every later line number one on. ``str.splitlines``
     is not used: it also splits on ``\\x85`` and other characters a Latin-1 file may hold
     inside a team name.
+
+    Examples
+    --------
+    >>> split_lines("Div,Date\\r\\nE0,M\\rJones\\r\\n"), split_lines("Div,Date\\rE0,x\\rE0,y\\r\\n")
+    (['Div,Date', 'E0,M\\rJones'], ['Div,Date', 'E0,x', 'E0,y'])
     """
-    lines = (_LINE_BREAK if "\n" in text else _CR_LINE_BREAK).split(text)
+    old_mac = _old_mac_endings(text.count("\r"), text.count("\r\n"), text.count("\n"))
+    lines = (_ANY_LINE_BREAK if old_mac else _LINE_BREAK).split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line ending
     return lines
@@ -924,7 +945,7 @@ def _read_frame(
     in its rows). Control characters are removed from every cell of a row
     (`_remove_controls`); a header is read as written (`_header_fields`).
     """
-    lines = _split_lines(text)
+    lines = split_lines(text)
     if not lines or not lines[0].strip():
         raise DataError(name, 1, None, "empty file or blank header")
     try:
@@ -954,7 +975,7 @@ def _read_frame(
         except csv.Error as exc:
             _malformed(report, name, number, f"cannot split the row: {exc}")
             continue
-        if "Date" in line and _is_header([_restored(f) for f in fields] if control else fields):
+        if "Date" in line and is_header([_restored(f) for f in fields] if control else fields):
             header = _header_fields(name, number, line, report)
             report.rows_read += 1
             report.drop(REPEATED_HEADER)

@@ -17,7 +17,12 @@ from typing import IO
 
 from marketcast.data.files import gunzipped, write_atomic
 from marketcast.data.validation import DataError, IntegrityReport
-from marketcast.datasets.football_data import FootballData, load_football_sources
+from marketcast.datasets.football_data import (
+    FootballData,
+    is_header,
+    load_football_sources,
+    split_lines,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +36,7 @@ _CHUNK_BYTES = 64 * 1024
 #: (a season file is about 180 KB).
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # the loader's three line endings
-_BLANK_ROW_BYTES = b" \t,"  # a row of only these is blank to the loader
+_BLANK_ROW_CHARS = " \t,"  # a row of only these is blank to the loader
 
 
 class PullError(RuntimeError):
@@ -212,20 +216,24 @@ def _check_whole(url: str, data: bytes, n_received: int) -> None:
     """
     if not data or data.endswith((b"\n", b"\r")):
         return
-    lines = _LINE_BREAK.split(data.removeprefix(b"\xef\xbb\xbf"))
-    line_no = len(lines)
-    received = f"{n_received:,} bytes received"
-    if line_no == 1:
-        raise _CutShort(
-            f"the body ends inside line 1, the header (no line break after it; {received})"
-        )
-    last = lines[-1]
-    if not last.strip(_BLANK_ROW_BYTES):
-        return
+    # commas and quotes are ASCII in UTF-8 and Windows-1252 alike; lines as the loader splits
+    # them (a CR alone inside a cell of an LF file is no line end)
+    lines = split_lines(data.removeprefix(b"\xef\xbb\xbf").decode("latin-1"))
     try:
         header = _csv_fields(lines[0])
     except csv.Error:
         return  # the loader refuses the file, naming the header
+    line_no = len(lines)
+    received = f"{n_received:,} bytes received"
+    if line_no == 1 and _opens_a_header(header):
+        raise _CutShort(
+            f"the body ends inside line 1, the header (no line break after it; {received})"
+        )
+    if line_no == 1 or not is_header(header):
+        return  # not a football-data file at all (an HTML page): the loader names what it is
+    last = lines[-1]
+    if not last.strip(_BLANK_ROW_CHARS):
+        return
     try:
         fields = _csv_fields(last)
     except csv.Error:
@@ -250,12 +258,18 @@ def _check_whole(url: str, data: bytes, n_received: int) -> None:
     )
 
 
-def _csv_fields(line: bytes) -> list[str]:
+def _opens_a_header(fields: list[str]) -> bool:
+    """Whether a line begins as a football-data header does (``Div,Date,...``, or ``Date``
+    first in older and extra-league files): a header cut short names only its first columns."""
+    names = [f.strip().removeprefix("\ufeff").strip() for f in fields[:3]]
+    return "Div" in names or "Date" in names or "Country" in names
+
+
+def _csv_fields(line: str) -> list[str]:
     """One physical line's fields, as the loader splits it; `csv.Error` on an unclosed quote."""
-    text = line.decode("latin-1")  # commas and quotes are ASCII in UTF-8 and Windows-1252 alike
-    if '"' not in text:
-        return text.split(",")
-    return next(csv.reader([text], strict=True))
+    if '"' not in line:
+        return line.split(",")
+    return next(csv.reader([line], strict=True))
 
 
 def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_bytes: int) -> bytes:
