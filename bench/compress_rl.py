@@ -112,6 +112,8 @@ class Bundle:
     profits: np.ndarray  # (n, 3) profit of a unit stake per outcome
     kickoff: pd.DatetimeIndex
     season: np.ndarray
+    #: (n,) whether the file gave the kick-off time (a date alone is a drawdown step of its own)
+    time_known: np.ndarray
 
 
 def load_bundle() -> Bundle:
@@ -130,7 +132,9 @@ def load_bundle() -> Bundle:
     closing, _ = closing_probabilities(data, MarketKind.ONE_X_TWO, method="shin")
     profits = profit_matrix(MarketKind.ONE_X_TWO, odds, goals[:, 0], goals[:, 1])
     kickoff = pd.DatetimeIndex(data.matches["kickoff_utc"])
-    return Bundle(data, X, y, goals, odds, closing, profits, kickoff, X["season"].to_numpy())
+    time_known = data.matches["kickoff_time_known"].to_numpy(dtype=bool)
+    season = X["season"].to_numpy()
+    return Bundle(data, X, y, goals, odds, closing, profits, kickoff, season, time_known)
 
 
 def bettable(b: Bundle) -> np.ndarray:
@@ -491,7 +495,13 @@ def rl_section(
         rows = fold.test_rows
         p_test = softmax(logits_te)
         kelly = run_backtest(
-            p_test, b.odds[rows], b.profits[rows], b.closing[rows], b.kickoff[rows], BACKTEST
+            p_test,
+            b.odds[rows],
+            b.profits[rows],
+            b.closing[rows],
+            b.kickoff[rows],
+            BACKTEST,
+            kickoff_time_known=b.time_known[rows],
         ).to_dict()
         fold_out: dict[str, Any] = {
             "test_season": fold.test_season,
@@ -604,7 +614,13 @@ def compression_section(
 
     def roi_fn(p: np.ndarray) -> float:
         return run_backtest(
-            p, b.odds[rows], b.profits[rows], b.closing[rows], b.kickoff[rows], BACKTEST
+            p,
+            b.odds[rows],
+            b.profits[rows],
+            b.closing[rows],
+            b.kickoff[rows],
+            BACKTEST,
+            kickoff_time_known=b.time_known[rows],
         ).roi
 
     def model_prepare(idx: np.ndarray) -> Any:

@@ -272,3 +272,17 @@ def test_the_refused_name_is_the_loaders_average_bookmaker() -> None:
     """config may not import types, so it names the average itself: the two must agree."""
     with pytest.raises(ValidationError):
         BacktestSettings(bookmaker=AVERAGE_BOOKMAKER)
+
+
+def test_the_python_api_refuses_the_average_too() -> None:
+    """The config refused it, but `evaluate_predictions(bookmaker="avg")` still bet at it."""
+    with pytest.raises(ValueError, match="market average"):
+        evaluate_predictions(
+            None,  # type: ignore[arg-type]  # refused before anything is read
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            (),
+            demargin_method="shin",
+            backtest=BacktestConfig(),
+            bookmaker="AVG",
+        )

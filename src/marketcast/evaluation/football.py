@@ -18,7 +18,7 @@ from marketcast.features.football import closing_yardstick, prematch_probabiliti
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
 from marketcast.promotion import PromotionRule, decide_among
-from marketcast.types import EXCHANGE_COMMISSION, OUTCOMES, MarketKind, Timing
+from marketcast.types import AVERAGE_BOOKMAKER, EXCHANGE_COMMISSION, OUTCOMES, MarketKind, Timing
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,18 @@ def evaluate_predictions(
     odds ("best": the best price across bookmakers), exchange prices net of
     ``exchange_commission`` on winnings.
 
+    The market average (``"avg"``) is refused, as in a run's config: no bookmaker offers it,
+    so no bet can be placed at it.
+
     The result records the test window (first and last kick-off, number of test matches) over
     every league (``test_window``) and per league (``test_windows``, also in each market's
     ``per_league`` sections, so a per-league table says which dates its scores cover).
     """
+    if bookmaker.strip().lower() == AVERAGE_BOOKMAKER:
+        raise ValueError(
+            f"bookmaker {bookmaker!r} is the market average of the bookmakers' prices, which no "
+            "bookmaker offers, so no bet can be placed at it; use 'best' or a named bookmaker"
+        )
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"].reset_index(drop=True)
     league_of = data.matches["league"].astype(str).to_numpy()
