@@ -18,13 +18,14 @@ from marketcast.serving.explain import MAX_ANSWER_BYTES, LLMExplainer
 
 class _ChatHandler(BaseHTTPRequestHandler):
     received: ClassVar[list[dict]] = []
+    content: ClassVar[str] = "Arsenal are slight favourites."
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).received.append(
             {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
         )
-        answer = {"choices": [{"message": {"content": "Arsenal are slight favourites."}}]}
+        answer = {"choices": [{"message": {"content": type(self).content}}]}
         payload = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -39,6 +40,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     _ChatHandler.received = []
+    _ChatHandler.content = "Arsenal are slight favourites."
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -60,6 +62,41 @@ def test_configured_llm_is_called_with_the_rationale(endpoint: str) -> None:
     assert call["body"]["model"] == "qwen"
     assert "home win 52.0%" in call["body"]["messages"][1]["content"]
     assert call["auth"] == "Bearer " + "k" * 20
+
+
+RATIONALE = (
+    "lightgbm: home win 52.0% (market 51.2%, +0.8 pts); Elo Arsenal 1513 vs Chelsea 1492 (+20); "
+    "form 2.1 vs 1.4 points per game (last 6)."
+)
+FACTS = {"home": "Arsenal", "away": "Chelsea", "probabilities": {"home": 0.5203, "draw": 0.25}}
+
+
+def test_an_answer_with_numbers_the_forecast_lacks_is_refused(
+    endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fake endpoint's "91% favourites" beside a served 52% went to the client as it came:
+    the prompt's "never invent numbers" was the only guard."""
+    _ChatHandler.content = "Arsenal are 91% favourites; an Elo gap of 400 points."
+    llm = LLMExplainer(base_url=endpoint, model="m")
+    assert llm.explain(RATIONALE, FACTS) == RATIONALE
+    assert "numbers the forecast does not (91, 400)" in caplog.text
+
+
+def test_an_answer_that_rounds_the_forecasts_numbers_is_kept(endpoint: str) -> None:
+    _ChatHandler.content = (
+        "Arsenal are 52% favourites, about 1 point above the market, 20 Elo points up, with "
+        "2.1 points per game over the last 6 against 1.4; a draw is 25%."
+    )
+    llm = LLMExplainer(base_url=endpoint, model="m")
+    assert llm.explain(RATIONALE, FACTS) == _ChatHandler.content
+
+
+def test_a_failed_call_is_one_line_not_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    llm = LLMExplainer(base_url="http://127.0.0.1:9/v1", model="x", timeout_s=0.5)
+    assert llm.explain("template text", {}) == "template text"
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage().startswith("LLM explanation failed (")
 
 
 def test_unreachable_llm_falls_back_to_the_template() -> None:

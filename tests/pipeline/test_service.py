@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+import marketcast.serving.service as service_module
 from marketcast.config import FootballRunConfig
+from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import FeatureState
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
@@ -24,6 +26,7 @@ from marketcast.serving.service import (
     ServiceSettings,
     _fixture_dict,
     _predict,
+    edge_confidence,
 )
 from marketcast.types import MarketKind
 from tests.bench_module import load_bench
@@ -106,6 +109,36 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(
     assert out.expected_goal_difference == pytest.approx(goals[0, 0] - goals[0, 1], abs=1e-12)
     for outcome, (low, high) in out.band.items():
         assert low <= out.probabilities[outcome] <= high
+
+
+def test_the_cloud_band_holds_the_blend_and_its_confidence_is_the_blends(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Members agreeing on the draw (0.20) and split on home/away: the renormalised geometric
+    blend lifts the draw to 0.227, above every member and the market, and the band (members and
+    market) left the answer outside it; ``confidence`` was the champion's, not the answer's."""
+    service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
+    service.reload()
+    names = sorted(m.name for m in service.snapshot().members["1x2"])
+    split = {name: [0.7, 0.2, 0.1] if k % 2 else [0.3, 0.2, 0.5] for k, name in enumerate(names)}
+
+    def member_says(loaded: Any, features: RequestFeatures, market: MarketKind) -> np.ndarray:
+        return np.array([split[loaded.name]] * len(features.rows))
+
+    monkeypatch.setattr(service_module, "_predict", member_says)
+    fixture = _fixture(odds=(2.0, 9.0, 2.2))  # the market's draw ~0.11
+    [out] = service.forecast([fixture])
+    assert out.path == "cloud"
+    assert out.probabilities["draw"] > 0.2 + 1e-3  # above every member and the market
+    for outcome, (low, high) in out.band.items():
+        assert low <= out.probabilities[outcome] <= high
+    state = service.snapshot().champions["1x2"].state
+    [row] = state.fixture_rows([_fixture_dict(fixture)])
+    market = np.array([[row[c] for c in MARKET_COLUMNS[MarketKind.ONE_X_TWO]]])
+    p = np.array([[out.probabilities[o] for o in ("home", "draw", "away")]])
+    champion = np.array([split[service.snapshot().champions["1x2"].name]])
+    assert out.confidence == pytest.approx(edge_confidence(p, market)[0], abs=1e-12)
+    assert abs(out.confidence - edge_confidence(champion, market)[0]) > 0.05
 
 
 def _no_frame(self: FeatureState, rows: Any) -> Any:

@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -73,6 +74,47 @@ def template_explanation(
     return "; ".join(parts) + "."
 
 
+_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:[.,]\d+)?")
+
+
+def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> list[str]:
+    """The numbers of an LLM's ``text`` that the forecast does not hold, as written.
+
+    A number is supported when it is one of the rationale's numbers (the template's: the
+    forecast and market percentages, the points gap, Elo, form, rest days) or a forecast
+    probability in percent, or any of these rounded to fewer decimals, its sign aside (``+2.0
+    pts`` may read "2 points"), or a number in a team's name (``Schalke 04``).
+
+    Examples
+    --------
+    >>> rationale = "elo: home win 52.0% (market 51.2%); Elo Spurs 1513 vs Brentford 1492 (+20)."
+    >>> facts = {"home": "Spurs", "away": "Brentford", "probabilities": {"home": 0.5203}}
+    >>> unsupported_numbers("Spurs are 52% favourites, 20 Elo points up.", rationale, facts)
+    []
+    >>> unsupported_numbers("Spurs are 91% favourites; an Elo gap of 400.", rationale, facts)
+    ['91', '400']
+    """
+    allowed: list[str] = _NUMBER.findall(rationale)
+    for key in ("home", "away"):
+        allowed += _NUMBER.findall(str(facts.get(key, "")))
+    probabilities = facts.get("probabilities", {})
+    if isinstance(probabilities, Mapping):
+        allowed += [f"{100 * float(v):.4f}" for v in probabilities.values() if _finite(v)]
+    known = [abs(_as_float(a)) for a in allowed]
+    out = []
+    for written in _NUMBER.findall(text):
+        value = abs(_as_float(written))
+        digits = written.replace(",", ".").partition(".")[2]
+        half_step = 0.5 * 10.0 ** -len(digits)  # what rounding to its decimals moves it by
+        if not any(abs(value - k) <= half_step + 1e-9 for k in known):
+            out.append(written)
+    return out
+
+
+def _as_float(written: str) -> float:
+    return float(written.replace("\u2212", "-").replace(",", "."))
+
+
 def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and bool(np.isfinite(value))
 
@@ -111,7 +153,6 @@ class LLMExplainer:
         try:
             answer = json.loads(self._post(json.dumps(body, default=float).encode()))
             text = str(answer["choices"][0]["message"]["content"]).strip()
-            return text or rationale
         except (
             LLMCallError,
             OSError,
@@ -120,9 +161,25 @@ class LLMExplainer:
             IndexError,
             TypeError,
             ValueError,
-        ):
-            log.warning("LLM explanation failed; using the template", exc_info=True)
+        ) as exc:
+            # one line a request: a traceback on every cloud forecast while the endpoint is down
+            # buried the server's log
+            log.warning(
+                "LLM explanation failed (%s: %s); using the template", type(exc).__name__, exc
+            )
             return rationale
+        if not text:
+            return rationale
+        invented = unsupported_numbers(text, rationale, facts)
+        if invented:
+            # the prompt asks for no invented numbers; nothing else made sure of it, and a
+            # "91% favourites" beside a served 52% was sent to the client as it came
+            log.warning(
+                "LLM explanation has numbers the forecast does not (%s); using the template",
+                ", ".join(invented),
+            )
+            return rationale
+        return text
 
     def _post(self, payload: bytes) -> bytes:
         """POST ``payload`` to ``{base_url}/chat/completions``; the answer's body.

@@ -159,8 +159,10 @@ class ChampionService:
       a band spanning the champion and the market.
     * **cloud** (full path): a reliability-weighted ensemble of every model the champion's run
       registered for the market (weights from their walk-forward log losses on that run's
-      test window), a band spanning the members, the
-      Dixon-Coles expected goal difference, and the LLM explanation when one is configured.
+      test window), a band spanning the members, the market and the blend, the
+      Dixon-Coles expected goal difference, and the LLM explanation when one is configured
+      (refused for the template when it holds a number the forecast does not). Its
+      ``confidence`` is the same ``1 - 5 * TV`` of the blend it answers with.
 
     Reloads build a complete new :class:`Snapshot` first and then swap one reference, so a
     request in flight keeps the snapshot it started with and never sees a mix.
@@ -401,6 +403,9 @@ class ChampionService:
                 assert band_lo is not None
                 assert band_hi is not None
                 p, lo, hi = ensemble[k], band_lo[k], band_hi[k]
+                # of the answer given: the champion's routed it here, but it was reported as
+                # this forecast's (1.0 for a market champion the ensemble moved 0.008 TV away)
+                confidence[i] = edge_confidence(p[None], market_p[i][None])[0]
                 ref = ModelRef(name="ensemble", version=snap.snapshot_id)
                 egd = float(egd_cloud[k]) if egd_cloud is not None else float("nan")
                 path = "cloud"
@@ -445,7 +450,11 @@ class ChampionService:
         losses = np.array([m.manifest.scores.get("log_loss", np.nan) for m in members])
         probs = np.stack([_predict(m, features, MarketKind.ONE_X_TWO) for m in members])
         blend = reliability_blend(probs, losses)
-        everyone = np.concatenate([probs, market_p[None]], axis=0)
+        # the blend itself too: a geometric mean renormalised lifts the outcome its members
+        # agree on above all of them when they disagree on the others (both 0.20 on the draw,
+        # 0.7/0.1 and 0.3/0.5 on home/away: a draw of 0.227), and a band that left the answer
+        # outside it described the members, not the forecast
+        everyone = np.concatenate([probs, market_p[None], blend[None]], axis=0)
         return blend, everyone.min(axis=0), everyone.max(axis=0)
 
     def _expected_goal_difference(
