@@ -484,8 +484,12 @@ class CryptoRunConfig(_Frozen):
 
 def _crypto_models(value: tuple[str, ...]) -> tuple[str, ...]:
     models = _distinct_models(value, CRYPTO_MODELS)
-    if models == ("consensus",):
-        raise ValueError("consensus votes over the other models: name at least one of them")
+    # flat holds no view, so it casts no vote: [flat, consensus] failed in every job
+    if "consensus" in models and not set(models) - {"consensus", "flat"}:
+        raise ValueError(
+            "consensus votes over the other models, and flat casts no vote: name at least one "
+            "of momentum, logistic, lightgbm beside it"
+        )
     return models
 
 

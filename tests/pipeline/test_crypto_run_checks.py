@@ -259,6 +259,8 @@ def test_the_regime_gate_counts_only_periods_a_model_traded(  # type: ignore[no-
     [
         ("models: [foo]\n", "models: unknown models ['foo']"),  # a StopIteration traceback
         ("models: [consensus]\n", "consensus votes over the other models"),  # exit 0, empty
+        # flat casts no vote: every job failed with "consensus needs at least one model"
+        ("models: [flat, consensus]\n", "flat casts no vote"),
         ("costs: {fixed_spread: 0.5}\n", "costs.fixed_spread"),  # failed after the features
     ],
 )
