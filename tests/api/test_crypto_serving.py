@@ -841,3 +841,34 @@ def test_a_damaged_horizon_is_left_out_and_the_others_load(
         answer = CryptoService(Registry(str(root)), settings).reload()
     assert set(answer["champions"]) == {"1h"}
     assert "crypto/1d left out of this snapshot" in caplog.text
+
+
+class _Says:
+    """A fitted model that answers ``p_up`` for every row."""
+
+    def __init__(self, p_up: float) -> None:
+        self.p_up = p_up
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([np.full(len(X), 1 - self.p_up), np.full(len(X), self.p_up)])
+
+
+def test_a_members_own_model_answers_in_its_regime() -> None:
+    """The export now holds a model per regime (``per_regime``, as the walk-forward fitted):
+    the server asks it for the pairs in that regime, and the pooled model elsewhere."""
+    loaded = crypto_module.LoadedCryptoChampion(
+        "4h",
+        "logistic",
+        "v1",
+        {"groups": {"g0": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]}, "feature_columns": ["f"]},
+        {"g0": {"logistic": _Says(0.6)}},
+        {},
+        {"g0": {"logistic": {"trend": _Says(0.9), "panic": _Says(0.2)}}},
+    )
+    last = pd.DataFrame(
+        {"pair": ["BTCUSDT", "ETHUSDT", "SOLUSDT"], "f": [0.0, 1.0, 2.0], "open_time_utc": 0}
+    )
+    regimes = pd.Series(["trend", "range", "panic"])
+    p_up, groups = crypto_module._predict_champion(loaded, last, regimes)
+    assert p_up.tolist() == pytest.approx([0.9, 0.6, 0.2])
+    assert groups == ["g0", "g0", "g0"]

@@ -397,3 +397,47 @@ def test_a_champion_moved_during_the_run_is_not_undone(
     metrics = json.loads((run.run_dir / "crypto" / "metrics.json").read_text())
     assert "changed after it was read" in metrics["1d"]["promotion"]["not_applied"]
     assert order == ["reports", "reports"]  # rewritten with the outcome
+
+
+def test_the_exported_champion_is_fitted_per_regime_as_it_was_evaluated(  # type: ignore[no-untyped-def]
+    prepared_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk-forward scored logistic and LightGBM with a model per regime (`RegimeModels`),
+    but the export fitted one pooled model whatever ``per_regime`` said: the served champion
+    was not the one the shadow test chose (P(up) apart by up to 0.42 on the same rows)."""
+    from marketcast.orchestration import crypto_jobs
+    from marketcast.orchestration.crypto import fit_final_artifacts
+
+    monkeypatch.setattr(crypto_jobs, "MIN_REGIME_ROWS", 100)  # the small set's regimes qualify
+    config, prepared = prepared_small
+    config = config.model_copy(update={"models": ("flat", "logistic"), "per_regime": True})
+    rows = prepared_rows_for_export(prepared, config, "4h")
+    pairs = ["BTCUSDT", "ETHUSDT"]
+    rebuilt = load_crypto_champion(
+        fit_final_artifacts(rows, "logistic", [("g0", pairs)], config, "4h")
+    )
+    own = rebuilt["regime_models"]["g0"]["logistic"]
+    assert own  # a regime with enough rows has its own model
+    assert rebuilt["spec"]["regime_models"] == {"g0": {"logistic": sorted(own)}}
+
+    columns = [*rebuilt["spec"]["feature_columns"], "open_time_utc", "label_end_utc"]
+    part = rows.loc[rows["pair"].isin(pairs) & (rows["direction"] != 0)]
+    y = (part["direction"].to_numpy() > 0).astype(np.int64)
+    params = crypto_jobs.model_params(
+        "logistic", config.model_params, tuple(rebuilt["spec"]["feature_columns"]), config.seed
+    )
+    evaluated = crypto_jobs.RegimeModels("logistic", params, True).fit(
+        part[columns], y, part["regime"].to_numpy()
+    )
+    regime = sorted(own)[0]
+    X = part.loc[part["regime"] == regime, columns]
+    served = own[regime].predict_proba(X)[:, 1]
+    np.testing.assert_allclose(served, evaluated.predict_up(X, np.full(len(X), regime)), atol=1e-12)
+    pooled = rebuilt["models"]["g0"]["logistic"].predict_proba(X)[:, 1]
+    assert np.abs(served - pooled).max() > 1e-3  # the pooled model answered here before
+
+    pooled_only = fit_final_artifacts(
+        rows, "logistic", [("g0", pairs)], config.model_copy(update={"per_regime": False}), "4h"
+    )
+    assert not any("@" in name for name in pooled_only)
+    assert load_crypto_champion(pooled_only)["regime_models"] == {}

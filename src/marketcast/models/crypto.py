@@ -698,18 +698,28 @@ def load_crypto_champion(files: dict[str, bytes]) -> dict[str, Any]:
 
     ``files`` are a registry version's artifact files: :data:`CRYPTO_CHAMPION_SPEC` (members,
     pair groups, feature columns and, from spec version 2 on, what serving needs to price and
-    gate a signal) and ``<group>-<member>-<file>`` per fitted member.
+    gate a signal), ``<group>-<member>-<file>`` per fitted member, and
+    ``<group>-<member>@<regime>-<file>`` per regime a member has a model of its own in (the
+    spec's ``regime_models``; none in a version exported before it).
 
     Returns
     -------
     dict
-        ``{"spec": <the parsed spec>, "models": {group: {member: fitted model}}}``.
+        ``{"spec": <the parsed spec>, "models": {group: {member: fitted model}},
+        "regime_models": {group: {member: {regime: fitted model}}}}``.
     """
     spec = json.loads(files[CRYPTO_CHAMPION_SPEC])
-    out: dict[str, Any] = {"spec": spec, "models": {}}
+    out: dict[str, Any] = {"spec": spec, "models": {}, "regime_models": {}}
+
+    def load(name: str, prefix: str) -> Any:
+        own = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
+        return load_crypto_model(name, own)
+
     for group in spec["groups"]:
         for name in spec["members"]:
-            prefix = f"{group}-{name}-"
-            own = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
-            out["models"].setdefault(group, {})[name] = load_crypto_model(name, own)
+            out["models"].setdefault(group, {})[name] = load(name, f"{group}-{name}-")
+        for name, regimes in spec.get("regime_models", {}).get(group, {}).items():
+            out["regime_models"].setdefault(group, {})[name] = {
+                regime: load(name, f"{group}-{name}@{regime}-") for regime in regimes
+            }
     return out

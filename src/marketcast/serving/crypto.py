@@ -12,7 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
@@ -258,6 +258,9 @@ class LoadedCryptoChampion:
     spec: dict[str, Any]
     models: dict[str, dict[str, Any]]  # group -> member -> fitted model
     scores: dict[str, float]
+    #: group -> member -> regime -> its own fitted model (``per_regime``; the pooled model
+    #: answers in the other regimes)
+    regime_models: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def group_of(self) -> dict[str, str]:
@@ -483,7 +486,13 @@ class CryptoService:
                 served or "{}",
             )
         loaded = LoadedCryptoChampion(
-            horizon, name, version, rebuilt["spec"], rebuilt["models"], dict(manifest.scores)
+            horizon,
+            name,
+            version,
+            rebuilt["spec"],
+            rebuilt["models"],
+            dict(manifest.scores),
+            rebuilt["regime_models"],
         )
         self._loaded[key] = loaded
         return loaded
@@ -949,6 +958,13 @@ def _predict_champion(
             continue
         X = last.iloc[rows][columns]
         p_members = {name: model.predict_proba(X)[:, 1] for name, model in members.items()}
+        # a member's own model in a regime answers there, as in the walk-forward (RegimeModels)
+        row_regimes = regimes.iloc[rows].to_numpy()
+        for name, by_regime in champion.regime_models.get(group, {}).items():
+            for regime, model in by_regime.items():
+                mask = row_regimes == regime
+                if mask.any():
+                    p_members[name][mask] = model.predict_proba(X.iloc[mask])[:, 1]
         if champion.name == "consensus":
             p_up[rows] = _consensus_p_up(champion, group, p_members, regimes.iloc[rows])
         else:
