@@ -192,18 +192,20 @@ def test_gate_enables_a_model_once_its_record_is_good_and_picks_the_best() -> No
     assert gate.choose(["momentum", "logistic"], "trend", _hours(40)) == "logistic"
     # the record is per regime
     assert gate.choose(["momentum", "logistic"], "range", _hours(40)) == "flat"
-    # before the 30th period resolved the model was not enabled
-    assert not gate.enabled("logistic", "trend", _hours(28))
-    assert gate.enabled("logistic", "trend", _hours(29))
+    # before the 30th period resolved the model was not enabled; a period ending at as_of has
+    # not (it exits at the open the decisions of as_of enter at)
+    assert not gate.enabled("logistic", "trend", _hours(29))
+    assert gate.enabled("logistic", "trend", _hours(30))
 
 
 def test_gate_ignores_records_not_resolved_at_as_of() -> None:
     gate = RegimeGate(min_periods=30, lookback_periods=90)
     for k in range(50):
         gate.record("lightgbm", "panic", _hours(100 + k), 0.01)  # resolve from hour 100 on
-    assert gate.stats("lightgbm", "panic", _hours(99)).n_periods == 0
-    assert gate.choose(["lightgbm"], "panic", _hours(120)) == "flat"  # 21 resolved
-    assert gate.choose(["lightgbm"], "panic", _hours(129)) == "lightgbm"  # 30 resolved
+    assert gate.stats("lightgbm", "panic", _hours(100)).n_periods == 0  # ends at as_of: open
+    assert gate.choose(["lightgbm"], "panic", _hours(120)) == "flat"  # 20 resolved
+    assert gate.choose(["lightgbm"], "panic", _hours(129)) == "flat"  # 29 resolved
+    assert gate.choose(["lightgbm"], "panic", _hours(130)) == "lightgbm"  # 30 resolved
 
 
 def test_gate_judges_only_the_latest_lookback_periods_in_time_order() -> None:

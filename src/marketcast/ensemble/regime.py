@@ -216,7 +216,9 @@ class RegimeGate:
 
     Records are ``(model, regime, period_end_utc, net_return)``: the per-period net return a
     model earned (out of sample, after costs) on a period it traded in that regime. At ``as_of``
-    only records whose ``period_end_utc <= as_of`` count (a period still open has not resolved).
+    only records whose ``period_end_utc < as_of`` count: a period still open has not resolved,
+    and one ending at ``as_of`` exits at the open of that very bar, the price the decisions of
+    ``as_of`` enter at (strict, as the training purge is).
     Of those, the latest ``lookback_periods`` are used: the model is enabled when there are at
     least ``min_periods`` and their mean net return is strictly above ``min_mean_net_return``.
     :meth:`choose` picks the enabled candidate with the highest mean, or ``fallback``.
@@ -288,7 +290,7 @@ class RegimeGate:
     def _recent(self, model: str, regime: str, as_of: datetime | pd.Timestamp | str) -> list[float]:
         key = (model, regime)
         ends = self._ends_ns.get(key, [])
-        resolved = bisect.bisect_right(ends, _utc(as_of).value)
+        resolved = bisect.bisect_left(ends, _utc(as_of).value)  # ends strictly before as_of
         start = max(0, resolved - self.lookback_periods)
         return self._returns.get(key, [])[start:resolved]
 

@@ -295,7 +295,9 @@ def _consensus_step(
     resolved: dict[str, np.ndarray] = {}
     for name in p_by_model:
         records = pd.concat([gate.records(name, reg) for reg in REGIMES], ignore_index=True)
-        resolved[name] = records["net_return"].to_numpy()[records["period_end_utc"] <= as_of]
+        # strictly before: a period ending at as_of exits at the open this step's decisions
+        # enter at (the gate's rule, RegimeGate)
+        resolved[name] = records["net_return"].to_numpy()[records["period_end_utc"] < as_of]
     reliability = reliability_from_history(resolved)
     voters = [m for m in p_by_model if m != "flat"]
     regime_test = regime[test].astype(str)
