@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from marketcast.datasets.football_data import FootballData, load_football, odds_matrix
-from marketcast.evaluation.backtest import BacktestConfig, run_backtest
+from marketcast.evaluation.backtest import BacktestConfig, BacktestResult, run_backtest
 from marketcast.evaluation.scoring import log_loss
 from marketcast.features.football import (
     build_features,
@@ -114,6 +114,18 @@ class Bundle:
     season: np.ndarray
     #: (n,) whether the file gave the kick-off time (a date alone is a drawdown step of its own)
     time_known: np.ndarray
+
+    def backtest(self, p: np.ndarray, rows: np.ndarray) -> BacktestResult:
+        """The bench's backtest (`BACKTEST`) of forecasts ``p`` for the matches at ``rows``."""
+        return run_backtest(
+            p,
+            self.odds[rows],
+            self.profits[rows],
+            self.closing[rows],
+            self.kickoff[rows],
+            BACKTEST,
+            kickoff_time_known=self.time_known[rows],
+        )
 
 
 def load_bundle() -> Bundle:
@@ -494,15 +506,7 @@ def rl_section(
 
         rows = fold.test_rows
         p_test = softmax(logits_te)
-        kelly = run_backtest(
-            p_test,
-            b.odds[rows],
-            b.profits[rows],
-            b.closing[rows],
-            b.kickoff[rows],
-            BACKTEST,
-            kickoff_time_known=b.time_known[rows],
-        ).to_dict()
+        kelly = b.backtest(p_test, rows).to_dict()
         fold_out: dict[str, Any] = {
             "test_season": fold.test_season,
             "rl_season": fold.rl_season,
@@ -613,15 +617,7 @@ def compression_section(
     y_test = b.y[rows]
 
     def roi_fn(p: np.ndarray) -> float:
-        return run_backtest(
-            p,
-            b.odds[rows],
-            b.profits[rows],
-            b.closing[rows],
-            b.kickoff[rows],
-            BACKTEST,
-            kickoff_time_known=b.time_known[rows],
-        ).roi
+        return b.backtest(p, rows).roi
 
     def model_prepare(idx: np.ndarray) -> Any:
         return prepare(rows[idx]) if flat_module else prepare(idx)

@@ -13,6 +13,7 @@ def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve ``handler`` from a thread; yields ``http://127.0.0.1:PORT``, and stops the server
     (and its thread) on the way out."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True  # a request a test left hanging does not hold the shutdown
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )

@@ -7,13 +7,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import pytest
 
 from marketcast.serving.default import service_settings_from_env
 from marketcast.serving.explain import MAX_ANSWER_BYTES, LLMExplainer
+from tests.local_http import serving
 
 
 class _ChatHandler(BaseHTTPRequestHandler):
@@ -41,16 +42,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
 def endpoint() -> Iterator[str]:
     _ChatHandler.received = []
     _ChatHandler.content = "Arsenal are slight favourites."
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_ChatHandler) as base:
+        yield f"{base}/v1"
 
 
 def test_configured_llm_is_called_with_the_rationale(endpoint: str) -> None:
@@ -128,21 +121,6 @@ def test_network_runtime_is_read_from_the_environment() -> None:
         service_settings_from_env({"MARKETCAST_NEURAL_RUNTIME": "tensorrt"})
 
 
-@contextlib.contextmanager
-def _server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 def test_redirect_is_not_followed_and_the_key_goes_nowhere_else(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -161,7 +139,7 @@ def test_redirect_is_not_followed_and_the_key_goes_nowhere_else(
             keys_seen.append(self.headers.get("Authorization"))
             super().do_POST()
 
-    with _server(Target) as target:
+    with serving(Target) as target:
 
         class Redirecting(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -175,7 +153,7 @@ def test_redirect_is_not_followed_and_the_key_goes_nowhere_else(
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        with _server(Redirecting) as base:
+        with serving(Redirecting) as base:
             llm = LLMExplainer(base_url=base + "/v1", model="m", api_key="sk-" + "s" * 20)
             assert llm.explain("template text", {}) == "template text"
     assert calls == ["/v1/chat/completions"]
@@ -201,12 +179,12 @@ def _answer_handler(content: str) -> type[BaseHTTPRequestHandler]:
 
 
 def test_oversized_answer_falls_back(caplog: pytest.LogCaptureFixture) -> None:
-    with _server(_answer_handler("x" * (MAX_ANSWER_BYTES + 1))) as base:
+    with serving(_answer_handler("x" * (MAX_ANSWER_BYTES + 1))) as base:
         assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == (
             "template text"
         )
     assert "answer over the 65,536-byte limit" in caplog.text
-    with _server(_answer_handler("short")) as base:
+    with serving(_answer_handler("short")) as base:
         assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == "short"
 
 
@@ -222,7 +200,7 @@ def test_answer_that_is_not_an_object_falls_back() -> None:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    with _server(Listing) as base:
+    with serving(Listing) as base:
         assert LLMExplainer(base_url=base, model="m").explain("template text", {}) == (
             "template text"
         )
@@ -246,7 +224,7 @@ def test_timeout_bounds_the_whole_call_not_each_read(caplog: pytest.LogCaptureFi
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    with _server(Trickling) as base:
+    with serving(Trickling) as base:
         started = time.monotonic()
         text = LLMExplainer(base_url=base, model="m", timeout_s=0.5).explain("template text", {})
         elapsed_s = time.monotonic() - started
