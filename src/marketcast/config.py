@@ -128,15 +128,24 @@ class BacktestSettings(_Frozen):
     @field_validator("bookmaker")
     @classmethod
     def _bookmaker_offers_prices(cls, value: str) -> str:
-        # "avg" is marketcast.types.AVERAGE_BOOKMAKER (config may not import types): the mean
-        # of the bookmakers' prices, which no bookmaker offers, so no bet is placed at it
-        if value.strip().lower() == "avg":
-            raise ValueError(
-                f"bookmaker {value!r} is the market average of the bookmakers' prices, which "
-                "no bookmaker offers, so no bet can be placed at it; use 'best' (the best "
-                "price across bookmakers) or a named bookmaker such as 'pinnacle' or 'b365'"
-            )
-        return value
+        return check_bet_bookmaker(value)
+
+
+def check_bet_bookmaker(name: str) -> str:
+    """``name``, unless it is the market average (``avg``): the mean of the bookmakers' prices,
+    which no bookmaker offers, so no bet can be placed at it (a ``ValueError`` says so). The
+    run's config and `evaluation.football.evaluate_predictions` both check it here.
+
+    ``"avg"`` is ``marketcast.types.AVERAGE_BOOKMAKER`` (config may not import types; a test
+    holds the two together).
+    """
+    if name.strip().lower() == "avg":
+        raise ValueError(
+            f"bookmaker {name!r} is the market average of the bookmakers' prices, which "
+            "no bookmaker offers, so no bet can be placed at it; use 'best' (the best "
+            "price across bookmakers) or a named bookmaker such as 'pinnacle' or 'b365'"
+        )
+    return name
 
 
 class PromotionSettings(_Frozen):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marketcast.config import check_bet_bookmaker
 from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.evaluation.backtest import BacktestConfig, run_backtest
 from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
@@ -18,7 +19,7 @@ from marketcast.features.football import closing_yardstick, prematch_probabiliti
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
 from marketcast.promotion import PromotionRule, decide_among
-from marketcast.types import AVERAGE_BOOKMAKER, EXCHANGE_COMMISSION, OUTCOMES, MarketKind, Timing
+from marketcast.types import EXCHANGE_COMMISSION, OUTCOMES, MarketKind, Timing
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,7 @@ def evaluate_predictions(
     every league (``test_window``) and per league (``test_windows``, also in each market's
     ``per_league`` sections, so a per-league table says which dates its scores cover).
     """
-    if bookmaker.strip().lower() == AVERAGE_BOOKMAKER:
-        raise ValueError(
-            f"bookmaker {bookmaker!r} is the market average of the bookmakers' prices, which no "
-            "bookmaker offers, so no bet can be placed at it; use 'best' or a named bookmaker"
-        )
+    check_bet_bookmaker(bookmaker)
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"].reset_index(drop=True)
     league_of = data.matches["league"].astype(str).to_numpy()
