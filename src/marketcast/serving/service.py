@@ -384,6 +384,10 @@ class ChampionService:
         if len(cloud_rows):
             sub = features.subset(cloud_rows.tolist())
             ensemble, band_lo, band_hi = self._ensemble(snap, sub, market_p[cloud_rows])
+            # a cloud answer's confidence is of the blend it gives: the champion's routed it
+            # here, but it was reported as this forecast's (1.0 for a market champion the
+            # ensemble moved 0.008 TV away)
+            confidence[cloud_rows] = edge_confidence(ensemble, market_p[cloud_rows])
             egd_cloud = self._expected_goal_difference(snap, sub)
         secondary = self._secondary_markets(snap, features, raw)
 
@@ -403,9 +407,6 @@ class ChampionService:
                 assert band_lo is not None
                 assert band_hi is not None
                 p, lo, hi = ensemble[k], band_lo[k], band_hi[k]
-                # of the answer given: the champion's routed it here, but it was reported as
-                # this forecast's (1.0 for a market champion the ensemble moved 0.008 TV away)
-                confidence[i] = edge_confidence(p[None], market_p[i][None])[0]
                 ref = ModelRef(name="ensemble", version=snap.snapshot_id)
                 egd = float(egd_cloud[k]) if egd_cloud is not None else float("nan")
                 path = "cloud"
