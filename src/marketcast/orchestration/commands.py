@@ -665,9 +665,12 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
 
     On a registry without a football champion the bundled champions are trained in a child
     process (:mod:`marketcast.orchestration.first_training`) while the port is already open with
-    ``await_champions``; a training that fails stops the server (``ChildProcessError``), and a
-    server that stops stops the training. ``MARKETCAST_AWAIT_CHAMPIONS=1`` trains nothing and
-    waits for a champion registered by another process.
+    ``await_champions``. A training that fails before a football champion is registered stops
+    the server (``ChildProcessError``): without one it could never become ready. One that fails
+    later (the crypto part) is said as an error and the server goes on serving football, crypto
+    signals answering 503 until crypto champions are registered. A server that stops
+    stops the training. ``MARKETCAST_AWAIT_CHAMPIONS=1`` trains nothing and waits for a
+    champion registered by another process.
 
     uvicorn gets the settings' ``limit_concurrency`` (``MARKETCAST_LIMIT_CONCURRENCY``) and
     ``keep_alive_timeout_s``, and runs ``serving.http_server.HeaderTimeoutProtocol``
@@ -728,6 +731,10 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 first_training_command(settings.registry),
                 lambda: os.kill(os.getpid(), signal.SIGTERM),  # it could never become ready
                 _console(),
+                # /readyz waits for this champion alone: with it, a failed crypto part leaves
+                # football served
+                has_football=lambda: registry.champion("football", "1x2") is not None,
+                registry=settings.registry,
             )
     try:
         if workers > 1:
@@ -755,7 +762,8 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
         if training is not None and training.failure is not None:  # its SIGTERM stopped us
             raise ChildProcessError(
                 f"training the bundled champions into {settings.registry} failed (exit status "
-                f"{training.failure}; its output is above), so the server stopped"
+                f"{training.failure}; its output is above) before a football champion was "
+                "registered, so the server, which could never become ready, stopped"
             ) from None
         raise
     finally:

@@ -8,6 +8,12 @@ at once with ``await_champions``: ``/healthz`` answers, ``/readyz`` and the fore
 answer 503 until the champions are registered, and the server's registry watcher loads them.
 Before, the port opened only after the eight-minute training, so a liveness probe restarted
 the server, and its training, over and over.
+
+Football is trained first, and it alone makes the server ready. A training that ends without a
+football champion stops the server, which could never become ready. One that fails after
+football was registered (crypto failed: exit status :data:`CRYPTO_FAILED`) leaves the server up,
+serving football, and says so loudly. Before, that failure also stopped the server, taking down
+football forecasts that were already being served.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 
@@ -25,7 +32,11 @@ from rich.console import Console
 
 from marketcast.orchestration.backends import end_with_parent
 
-__all__ = ["FirstTraining", "command", "main"]
+__all__ = ["CRYPTO_FAILED", "FirstTraining", "command", "main"]
+
+#: The child's exit status when football was trained and registered but crypto failed. Python
+#: itself exits 1 on an uncaught exception and 2 on a usage error, so 4 is unambiguous.
+CRYPTO_FAILED = 4
 
 
 def command(registry: str, server_pid: int | None = None) -> list[str]:
@@ -44,17 +55,35 @@ class FirstTraining:
         The child's command line (:func:`command`).
     on_failure
         Called from the watching thread when the child ends with a status other than 0 while
-        not being stopped (kept in ``failure``): the server cannot become ready, so it stops.
+        not being stopped (kept in ``failure``) and ``has_football`` is false: the server
+        cannot become ready, so it stops.
     console
-        Where the end of a successful training is said.
+        Where the end of the training is said, and a failure the server lives with.
+    has_football
+        Whether the registry holds a football 1X2 champion, what ``/readyz`` waits for. Asked
+        when the child fails: with one, the server goes on serving football, whatever part of
+        the training failed (crypto, with :data:`CRYPTO_FAILED`, or a child killed outright).
+    registry
+        The registry trained into, as the messages name it.
     """
 
     def __init__(
-        self, argv: Sequence[str], on_failure: Callable[[], None], console: Console
+        self,
+        argv: Sequence[str],
+        on_failure: Callable[[], None],
+        console: Console,
+        *,
+        has_football: Callable[[], bool],
+        registry: str,
     ) -> None:
-        #: the child's exit status when it failed on its own (not stopped), else None
+        #: the child's exit status when it failed on its own (not stopped) without registering
+        #: a football champion, else None
         self.failure: int | None = None
+        #: the child's exit status when it failed on its own after registering one, else None
+        self.partial_failure: int | None = None
         self._console = console
+        self._has_football = has_football
+        self._registry = registry
         self._stopping = threading.Event()
         # start_new_session: a Ctrl-C at the terminal goes to the server alone, which stops
         # the child in `stop` (the child also interrupted would look like a failed training)
@@ -69,9 +98,24 @@ class FirstTraining:
             return
         if status == 0:
             self._console.print("training done: the server loads the new champions")
+        elif self._football_registered():
+            self.partial_failure = status
+            self._console.print(
+                _partial_failure_message(self._registry, status),
+                style="bold red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,  # one line, whole, for a log reader to find
+            )
         else:
             self.failure = status
             self._on_failure()
+
+    def _football_registered(self) -> bool:
+        try:
+            return self._has_football()
+        except Exception:  # an unreadable registry: the server cannot count on becoming ready
+            return False
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the child if it still runs (SIGTERM, then SIGKILL after ``timeout_s``).
@@ -90,6 +134,18 @@ class FirstTraining:
             _signal_group(self._process.pid, signal.SIGKILL)
             self._process.wait()
         self._watcher.join(timeout_s)
+
+
+def _partial_failure_message(registry: str, status: int) -> str:
+    """What the server says when the training failed after registering football."""
+    part = "the crypto champions" if status == CRYPTO_FAILED else "the bundled champions"
+    return (
+        f"marketcast: error: training {part} into {registry} failed (exit status {status}; "
+        "its output is above) after the football champions were registered. The server goes "
+        "on serving football; crypto signals for a horizon answer 503 (no crypto champion), "
+        "and the crypto lists are empty, until `marketcast run --vertical crypto` registers "
+        "crypto champions, which the server then loads without a restart."
+    )
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -121,7 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def train_bundled(registry: str, console: Console | None = None) -> int:
-    """The default football run, then the default crypto run, both registering in ``registry``."""
+    """The default football run, then the default crypto run, both registering in ``registry``.
+
+    Returns
+    -------
+    int
+        0, or :data:`CRYPTO_FAILED` when the crypto run raised (its traceback is printed): the
+        football champions are registered by then, and the server goes on serving them. A
+        football run that raises is not caught: the child exits 1 and the server stops.
+    """
     from marketcast.config import load_config, load_crypto_config
     from marketcast.orchestration.crypto import run_crypto
     from marketcast.orchestration.football import run_football
@@ -129,8 +193,12 @@ def train_bundled(registry: str, console: Console | None = None) -> int:
     console = console or Console()
     football = load_config(None).model_copy(update={"registry_root": registry})
     run_football(football, console=console)
-    crypto = load_crypto_config(None).model_copy(update={"registry_root": registry})
-    run_crypto(crypto, console=console)
+    try:
+        crypto = load_crypto_config(None).model_copy(update={"registry_root": registry})
+        run_crypto(crypto, console=console)
+    except Exception:  # not SystemExit: a SIGTERM from the server is a stop, not a failure
+        traceback.print_exc()
+        return CRYPTO_FAILED
     return 0
 
 
