@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from marketcast.datasets.football_data import FootballData, odds_matrix
-from marketcast.features.football import OPTIONAL_FEATURE_GROUPS, build_features
+from marketcast.features.football import (
+    OPTIONAL_FEATURE_GROUPS,
+    build_features,
+    quoted_market_features,
+)
 from marketcast.features.football_state import (
     AWAY_SIDE,
     HOME_SIDE,
@@ -172,3 +176,71 @@ def test_a_promoted_teams_league_is_that_of_its_latest_match_home_or_away(
     state = build_feature_state(data)
     assert state.team_league[forest] == "E0"
     assert state.team_league["Arsenal"] == "E0"
+
+
+def _quotes_by_bookmaker(data: FootballData, match_id: str) -> dict[str, dict[str, tuple]]:
+    """A match's pre-match quotes as a request's ``odds.bookmakers`` gives them."""
+    odds = data.odds
+    rows = odds[(odds["match_id"] == match_id) & (odds["timing"] == Timing.PREMATCH.value)]
+    quotes: dict[str, dict[str, tuple]] = {}
+    for r in rows.itertuples():
+        quote = quotes.setdefault(r.bookmaker, {})
+        if r.market == "1x2":
+            quote["1x2"] = (r.odds_0, r.odds_1, r.odds_2)
+        elif r.market == "ou25":
+            quote["ou25"] = (r.odds_0, r.odds_1)
+        else:
+            quote["ah"] = (r.line, r.odds_0, r.odds_1)
+    return quotes
+
+
+def test_fixtures_quoted_by_every_bookmaker_get_every_training_column(
+    epl: FootballData, epl_features, day_and_state
+) -> None:
+    """With ``odds.bookmakers`` every column is training's, the spread across bookmakers, both
+    margins and Pinnacle-minus-average included (one bookmaker's price leaves those blank or
+    puts its own margin in both)."""
+    on_day, state = day_and_state
+    rows = np.flatnonzero(on_day)
+    fixtures = []
+    for i in rows:
+        m = epl.matches.loc[i]
+        quotes = _quotes_by_bookmaker(epl, m["match_id"])
+        assert {"pinnacle", "b365", "avg", "max"} <= set(quotes)
+        fixture = {"league": m["league"], "home": m["home_team"], "away": m["away_team"]}
+        odds = {"1x2": quotes["b365"]["1x2"], "bookmakers": quotes}
+        fixtures.append({**fixture, "kickoff": m["kickoff_utc"], "odds": odds})
+    served = state.fixture_frame(fixtures)
+    expected = epl_features.iloc[rows].reset_index(drop=True)
+    market = [c for c in epl_features.columns if c.startswith(("mkt_", "ah_", "xm_"))]
+    assert {"mkt_1x2_home_spread", "mkt_1x2_overround_avg", "mkt_n_bookmakers"} <= set(market)
+    assert not expected[market].isna().any().any()
+    for column in [c for c in COMPARED if c in epl_features.columns] + market:
+        np.testing.assert_allclose(
+            served[column].to_numpy(dtype=float),
+            expected[column].to_numpy(dtype=float),
+            rtol=1e-12,
+            atol=1e-12,
+            err_msg=column,
+        )
+    one_price = state.fixture_frame([{**f, "odds": {"1x2": f["odds"]["1x2"]}} for f in fixtures])
+    assert one_price["mkt_1x2_home_spread"].isna().all()  # what the field adds
+
+
+def test_quotes_without_the_average_or_the_best_price_get_them_from_the_bookmakers() -> None:
+    quotes = {"b365": {"1x2": (2.0, 3.4, 4.0)}, "bw": {"1x2": (2.2, 3.2, 3.6)}}
+    [row] = quoted_market_features([quotes]).to_dict("records")
+    mean = np.array([2.1, 3.3, 3.8])
+    best = np.array([2.2, 3.4, 4.0])
+    assert row["mkt_1x2_overround_avg"] == pytest.approx(float(np.sum(1 / mean) - 1), abs=1e-15)
+    assert row["mkt_1x2_overround_best"] == pytest.approx(float(np.sum(1 / best) - 1), abs=1e-15)
+    assert row["mkt_n_bookmakers"] == 2
+    # multiplicative de-margining, as for every bookmaker in training
+    homes = [(1 / q["1x2"][0]) / np.sum(1 / np.array(q["1x2"])) for q in quotes.values()]
+    assert row["mkt_1x2_home_spread"] == pytest.approx(abs(homes[0] - homes[1]), abs=1e-15)
+
+
+def test_handicap_quotes_on_two_lines_are_refused() -> None:
+    quotes = {"b365": {"ah": (-0.5, 1.9, 1.95)}, "pinnacle": {"ah": (-0.75, 2.1, 1.8)}}
+    with pytest.raises(ValueError, match=r"different lines \(-0.75, -0.5\)"):
+        quoted_market_features([quotes])

@@ -16,6 +16,7 @@ import marketcast.serving.service as service_module
 from marketcast.config import FootballRunConfig
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import FeatureState
+from marketcast.margins import implied_probabilities
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
 from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
@@ -141,6 +142,41 @@ def test_the_cloud_band_holds_the_blend_and_its_confidence_is_the_blends(
     assert abs(out.confidence - edge_confidence(champion, market)[0]) > 0.05
 
 
+#: Three bookmakers' quotes as a request's ``odds.bookmakers`` gives them.
+_BOOKMAKERS = {
+    "pinnacle": {"1x2": {"home": 1.95, "draw": 3.70, "away": 4.20}},
+    "b365": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
+    "wh": {"1x2": {"home": 1.83, "draw": 3.75, "away": 4.40}},
+}
+
+
+def test_quotes_by_bookmaker_reach_the_models_features(registry: Registry) -> None:
+    """The market model answers the sharpest bookmaker's de-margined price (Pinnacle, as in
+    training), not the top-level one, and the spread across bookmakers is filled."""
+    service = ChampionService(registry)
+    service.reload()
+    snap = service.snapshot()
+    state = snap.champions["1x2"].state
+    market = next(m for m in snap.members["1x2"] if m.name == "market")
+    fixture = _fixture(odds=(1.80, 3.90, 4.50), bookmakers=_BOOKMAKERS)
+    [row] = state.fixture_rows([_fixture_dict(fixture)])
+    pinnacle = np.array([[1.95, 3.70, 4.20]])
+    np.testing.assert_allclose(
+        market.model.predict_market_rows([row], MarketKind.ONE_X_TWO),
+        implied_probabilities(pinnacle, state.demargin_method),
+        rtol=0,
+        atol=1e-12,
+    )
+    homes = [
+        1 / q["1x2"]["home"] / sum(1 / v for v in q["1x2"].values()) for q in _BOOKMAKERS.values()
+    ]
+    assert row["mkt_1x2_home_spread"] == pytest.approx(max(homes) - min(homes), abs=1e-12)
+    assert row["mkt_n_bookmakers"] == 3
+    [out] = service.forecast([fixture])
+    [plain] = service.forecast([_fixture(odds=(1.80, 3.90, 4.50))])
+    assert out.probabilities != plain.probabilities
+
+
 def _no_frame(self: FeatureState, rows: Any) -> Any:
     raise AssertionError("a feature frame was built on the serving path")
 
@@ -160,6 +196,7 @@ def test_row_fast_path_predicts_what_the_frame_predicts(registry: Registry) -> N
             odds=(2.05, 3.40, 3.70),
             ou25={"over": 2.0, "under": 1.8},
         ),
+        _fixture(odds=(1.80, 3.90, 4.50), bookmakers=_BOOKMAKERS),
     ]
     rows = champion.state.fixture_rows([_fixture_dict(f) for f in fixtures])
     features = RequestFeatures(champion.state, rows)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from marketcast.data.validation import IntegrityReport
 from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.features.ratings import elo_ratings, pi_ratings
 from marketcast.margins import implied_probabilities, overround
@@ -563,6 +565,77 @@ def market_features(data: FootballData, *, demargin_method: str = "shin") -> pd.
     for j, outcome in enumerate(("home", "draw", "away")):
         feats[f"mkt_1x2_{outcome}_sharp_minus_avg"] = sharp_p[:, j] - soft_p[:, j]
     return pd.DataFrame(feats, index=data.matches.index)
+
+
+#: A request's pre-match quote of one market: ``(home, draw, away)`` for 1X2, ``(over, under)``
+#: for over/under 2.5, ``(line, home, away)`` for the Asian handicap (the home team's line).
+Quotes = Mapping[str, Sequence[float] | None]
+
+
+def quoted_market_features(
+    fixtures: Sequence[Mapping[str, Quotes]], *, demargin_method: str = "shin"
+) -> pd.DataFrame:
+    """`market_features` of fixtures nobody has played, from their pre-match quotes by bookmaker.
+
+    Each fixture maps a canonical bookmaker code (``"pinnacle"``, ``"b365"``, ``"avg"``,
+    ``"max"``, ...) to its quotes, keyed ``"1x2"``, ``"ou25"``, ``"ah"`` (see `Quotes`; a
+    market left out or ``None`` is not quoted). They become the long odds table the loader
+    makes of a file row, and `market_features` itself reads it, so a fixture quoted as a
+    football-data row was gets the columns that row got in training.
+
+    A market without the ``avg`` or ``max`` pseudo-bookmaker gets it from the bookmakers that
+    quote it: the mean and the maximum of each outcome's price. football-data's own are over
+    more bookmakers than a request names, so those two columns then differ from what the file
+    would have said; left blank they would be further still (training saw them filled).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fixture, in order, with `market_features`' columns.
+
+    Raises
+    ------
+    ValueError
+        When one fixture's Asian handicap quotes are on different lines: football-data gives
+        one line a match, and an average over two lines prices neither.
+    """
+    columns = ("match_id", "market", "timing", "bookmaker", "line", "odds_0", "odds_1", "odds_2")
+    records: list[tuple[Any, ...]] = []
+    for i, by_bookmaker in enumerate(fixtures):
+        match_id = f"quoted:{i}"
+        for market in MarketKind:
+            quoted = {b: quote for b, q in by_bookmaker.items() if (quote := q.get(market.value))}
+            prices, lines = {}, set()
+            for bookmaker, quote in quoted.items():
+                values = [float(v) for v in quote]
+                if market is MarketKind.ASIAN_HANDICAP:
+                    lines.add(values[0])
+                    values = values[1:]
+                prices[bookmaker] = values
+            if len(lines) > 1:
+                raise ValueError(
+                    f"fixture {i}: the Asian handicap quotes are on different lines "
+                    f"({', '.join(f'{x:+g}' for x in sorted(lines))}); quote one line"
+                )
+            real = [p for b, p in prices.items() if b not in _PSEUDO_BOOKMAKERS]
+            if real and AVERAGE_BOOKMAKER not in prices:
+                prices[AVERAGE_BOOKMAKER] = list(np.mean(real, axis=0))
+            if real and BEST_ODDS_BOOKMAKER not in prices:
+                prices[BEST_ODDS_BOOKMAKER] = list(np.max(real, axis=0))
+            line = {
+                MarketKind.ONE_X_TWO: np.nan,
+                MarketKind.OVER_UNDER_25: 2.5,
+                MarketKind.ASIAN_HANDICAP: next(iter(lines), np.nan),
+            }[market]
+            for bookmaker, values in prices.items():
+                padded = [*values, np.nan, np.nan][:3]
+                records.append(
+                    (match_id, market.value, Timing.PREMATCH.value, bookmaker, line, *padded)
+                )
+    odds = pd.DataFrame.from_records(records, columns=columns)
+    matches = pd.DataFrame({"match_id": [f"quoted:{i}" for i in range(len(fixtures))]})
+    data = FootballData(matches=matches, odds=odds, report=IntegrityReport())
+    return market_features(data, demargin_method=demargin_method)
 
 
 def prematch_probabilities(

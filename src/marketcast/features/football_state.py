@@ -27,6 +27,7 @@ from marketcast.features.football import (
     REST_DAYS_CAP,
     build_features,
     cross_market_values,
+    quoted_market_features,
 )
 from marketcast.features.ratings import pi_expected_goal_difference
 from marketcast.margins import implied_probabilities, overround
@@ -140,16 +141,29 @@ class FeatureState:
 
         Each fixture is a mapping with ``league``, ``home``, ``away``, ``kickoff`` (aware
         datetime or ISO string) and ``odds``: ``{"1x2": (h, d, a), "ou25": (o, u) | None,
-        "ah": (line, h, a) | None}``.
+        "ah": (line, h, a) | None}``, one bookmaker's prices. With ``"bookmakers"``, a mapping
+        of canonical bookmaker code to quotes of the same shape, the market columns are the
+        training code's over those quotes (`quoted_market_features`: the across-bookmaker
+        spread, the average's and the best prices' margins, the sharpest bookmaker first);
+        without it they are the one bookmaker's, with no spread.
         """
         return self.frame(self.fixture_rows(fixtures))
 
     def fixture_rows(self, fixtures: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The feature values of each fixture as plain dicts (what explanations read)."""
+        quoted = [i for i, f in enumerate(fixtures) if f["odds"].get("bookmakers")]
+        markets: dict[int, dict[str, float]] = {}
+        if quoted:  # all of them at once: the training code costs ~30 ms a call, ~0.2 ms a row
+            frame = quoted_market_features(
+                [fixtures[i]["odds"]["bookmakers"] for i in quoted],
+                demargin_method=self.demargin_method,
+            )
+            for i, values in zip(quoted, frame.to_dict("records"), strict=True):
+                markets[i] = {str(k): float(v) for k, v in values.items()}
         rows = []
         for index, fixture in enumerate(fixtures):
             try:
-                rows.append(self._row(fixture))
+                rows.append(self._row(fixture, markets.get(index)))
             except UnknownFixtureError as exc:
                 exc.index = index
                 raise
@@ -170,7 +184,9 @@ class FeatureState:
         data["league"] = pd.Categorical([r["league"] for r in rows])
         return pd.DataFrame(data)  # models select columns by name; the numeric block comes first
 
-    def _row(self, fixture: Mapping[str, Any]) -> dict[str, Any]:
+    def _row(
+        self, fixture: Mapping[str, Any], market: Mapping[str, float] | None = None
+    ) -> dict[str, Any]:
         league, home, away = fixture["league"], fixture["home"], fixture["away"]
         if league not in self.league_side:
             raise UnknownFixtureError(
@@ -217,7 +233,7 @@ class FeatureState:
         if "line_move_diff" in row:
             row["line_move_diff"] = row["home_line_move_ewm"] - row["away_line_move_ewm"]
             row["total_move_sum"] = row["home_total_move_ewm"] + row["away_total_move_ewm"]
-        row.update(self._market(fixture["odds"]))
+        row.update(self._market(fixture["odds"]) if market is None else market)
         if "xm_draw_gap" in row:
             row.update(
                 _cross_market(

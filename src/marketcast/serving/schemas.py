@@ -10,8 +10,9 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from marketcast.data.validation import OVERROUND_RANGE_BEST
+from marketcast.datasets.football_data import BOOKMAKER_PREFIXES
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"  # 1.1: odds.bookmakers
 MAX_BATCH = 256
 
 Odds = float  # decimal odds
@@ -106,16 +107,78 @@ class AsianHandicapOdds(_Strict):
         return self
 
 
-class FixtureOdds(_Strict):
-    """Odds available before kick-off; 1X2 is required."""
+class BookmakerOdds(_Strict):
+    """One bookmaker's pre-match quotes, each market optional (at least one)."""
 
-    one_x_two: OneXTwoOdds = Field(alias="1x2")
+    one_x_two: OneXTwoOdds | None = Field(None, alias="1x2")
     ou25: OverUnderOdds | None = None
     ah: AsianHandicapOdds | None = None
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
+
+    @model_validator(mode="after")
+    def _some_market(self) -> BookmakerOdds:
+        if self.one_x_two is None and self.ou25 is None and self.ah is None:
+            raise ValueError("a bookmaker needs at least one market's prices")
+        return self
+
+
+#: Bookmaker codes a request may name: the loader's for football-data.co.uk's columns, the
+#: market average (``avg``) and maximum (``max``) among them.
+BOOKMAKER_CODES = tuple(sorted({code for _, code in BOOKMAKER_PREFIXES}))
+MAX_BOOKMAKERS = len(BOOKMAKER_CODES)
+
+
+class FixtureOdds(_Strict):
+    """Odds available before kick-off; 1X2 is required.
+
+    ``bookmakers`` optionally gives several bookmakers' pre-match quotes, keyed by the codes
+    the data loader uses (`BOOKMAKER_CODES`: ``pinnacle``, ``b365``, ``avg``, ``max``, ...).
+    The market features are then computed from them as training computed them from a
+    football-data row (the spread across bookmakers, the average's and the best prices'
+    margins, Pinnacle first), instead of from the one price above. The markets above must be
+    quoted there too, and every Asian handicap quote must be on the line above.
+    """
+
+    one_x_two: OneXTwoOdds = Field(alias="1x2")
+    ou25: OverUnderOdds | None = None
+    ah: AsianHandicapOdds | None = None
+    bookmakers: dict[str, BookmakerOdds] | None = Field(
+        None, min_length=1, max_length=MAX_BOOKMAKERS
+    )
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+    @model_validator(mode="after")
+    def _bookmakers_agree(self) -> FixtureOdds:
+        if self.bookmakers is None:
+            return self
+        unknown = sorted(set(self.bookmakers) - set(BOOKMAKER_CODES))
+        if unknown:
+            raise ValueError(
+                f"unknown bookmaker code(s) {unknown}; known: {', '.join(BOOKMAKER_CODES)}"
+            )
+        quotes = self.bookmakers.values()
+        for field, mine in (("1x2", self.one_x_two), ("ou25", self.ou25), ("ah", self.ah)):
+            quoted = [getattr(q, "one_x_two" if field == "1x2" else field) for q in quotes]
+            if mine is not None and not any(quoted):
+                raise ValueError(
+                    f"odds.{field} is given but no bookmaker in odds.bookmakers quotes it: the "
+                    "features would lack the market the forecast answers"
+                )
+        lines = {q.ah.line for q in quotes if q.ah is not None}
+        if self.ah is not None:
+            lines.add(self.ah.line)
+        if len(lines) > 1:
+            raise ValueError(
+                "every Asian handicap quote must be on one line (football-data quotes one a "
+                f"match); got {', '.join(f'{x:+g}' for x in sorted(lines))}"
+            )
+        return self
 
 
 class FixtureIn(_Strict):

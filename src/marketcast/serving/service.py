@@ -30,8 +30,10 @@ from marketcast.serving.protocol import (
     UnknownTeamError,
 )
 from marketcast.serving.schemas import (
+    BookmakerOdds,
     DoNotTradeRow,
     FixtureIn,
+    FixtureOdds,
     ForecastOut,
     MarketForecast,
     ModelRef,
@@ -808,17 +810,25 @@ def _first_too_early(fixtures: Sequence[FixtureIn], as_of_utc: str) -> KickoffTo
 
 
 def _fixture_dict(fixture: FixtureIn) -> dict[str, Any]:
-    odds = fixture.odds
+    odds = _quotes(fixture.odds)
+    if fixture.odds.bookmakers:
+        odds["bookmakers"] = {b: _quotes(q) for b, q in fixture.odds.bookmakers.items()}
     return {
         "league": fixture.league,
         "home": fixture.home,
         "away": fixture.away,
         "kickoff": fixture.kickoff,
-        "odds": {
-            "1x2": (odds.one_x_two.home, odds.one_x_two.draw, odds.one_x_two.away),
-            "ou25": (odds.ou25.over, odds.ou25.under) if odds.ou25 else None,
-            "ah": (odds.ah.line, odds.ah.home, odds.ah.away) if odds.ah else None,
-        },
+        "odds": odds,
+    }
+
+
+def _quotes(odds: FixtureOdds | BookmakerOdds) -> dict[str, Any]:
+    """Prices as `FeatureState` takes them: tuples per market, None where not quoted."""
+    x2 = odds.one_x_two
+    return {
+        "1x2": (x2.home, x2.draw, x2.away) if x2 else None,
+        "ou25": (odds.ou25.over, odds.ou25.under) if odds.ou25 else None,
+        "ah": (odds.ah.line, odds.ah.home, odds.ah.away) if odds.ah else None,
     }
 
 
