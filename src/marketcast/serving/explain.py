@@ -1,4 +1,4 @@
-"""Explanations: a concise rationale from what moved the forecast, and an optional LLM hook."""
+"""Explanations: a rationale from what moved the forecast; an LLM hook, its numbers checked."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import re
 import socket
 import threading
 import time
+import unicodedata
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -74,7 +75,69 @@ def template_explanation(
     return "; ".join(parts) + "."
 
 
-_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?(?:\d+(?:[.,]\d+)?|\.\d+)")
+_PERCENT_SIGN = re.compile(r"\s*(?:%|(?:percent|per[\s-]?cent|pct|pc)\b)", re.IGNORECASE)
+
+_UNITS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_WORD_VALUES = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
+_DENOMINATORS = {
+    "third": 3, "quarter": 4, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10,
+}  # fmt: skip
+
+
+def _either(words: Iterable[str]) -> str:
+    # longest first, so that "seventeen" is not read as "seven"
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+_SEP = r"[\s-]+"  # words of one number are parted by spaces or hyphens: "ninety-one"
+_BELOW_100 = rf"(?:(?:{_either(_TENS)})(?:{_SEP}(?:{_either(_UNITS[1:10])}))?|{_either(_UNITS)})"
+_WHOLE = (
+    rf"(?:(?:a|{_BELOW_100}){_SEP}hundred(?:{_SEP}(?:and{_SEP})?{_BELOW_100})?"
+    rf"|hundred|{_BELOW_100})"
+)
+# a cardinal, with decimals in words: "one point four"
+_CARDINAL = re.compile(
+    rf"\b{_WHOLE}(?:{_SEP}point(?:{_SEP}(?:{_either(_UNITS[:10])}))+)?\b", re.IGNORECASE
+)
+# a whole number, in digits or words, as the part of a fraction or odds
+_PART = rf"(?<![\w.,])(?:\d+|{_WHOLE})(?![\w]|[.,]\d)"
+# Phrasings read as one probability, not as the numbers in them.
+_ONE_IN = re.compile(
+    rf"(?P<a>{_PART})(?:{_SEP}times)?{_SEP}(?:in|out{_SEP}of){_SEP}(?:every{_SEP})?(?P<b>{_PART})",
+    re.IGNORECASE,
+)
+_ODDS = re.compile(
+    rf"(?P<a>{_PART})(?:-to-(?P<b>{_PART})|\s+to\s+(?P<b1>one|1)\b(?!\.\d))", re.IGNORECASE
+)
+_EVENS = re.compile(r"\b(?:evens|even[\s-]+money|fifty[\s-]+fifty)\b|(?<![\w.])50[-/]50\b")
+_SLASH = re.compile(r"(?<![\w.,/])(?P<a>\d+)\s*/\s*(?P<b>\d+)(?![\w/]|[.,]\d)")
+_VULGAR = re.compile(r"[\u00bc-\u00be\u2150-\u215e]")
+_FRACTION = re.compile(
+    rf"(?P<a>{_PART}){_SEP}(?P<d>{_either(w + 's' for w in _DENOMINATORS)})\b"
+    rf"|\bone-(?P<d1>{_either(_DENOMINATORS)})\b"
+    rf"|\b(?:a|one)\s+(?P<d2>{_either(_DENOMINATORS)})(?=\s+(?:of|chance)\b)",
+    re.IGNORECASE,
+)
+_HALF = re.compile(
+    r"(?P<before>\b(?:about|around|roughly|nearly|almost|over|under|just|exactly|than|a|one)"
+    r"[\s-]+)?(?P<half>\bhalf\b)(?![\s-]*(?:time|a\s+goal|chance|way|back)\b)"
+    r"(?P<after>\s+(?:the\s+time|of)\b)?",
+    re.IGNORECASE,
+)
+_MATCH_HALF = re.compile(r"\b(?:first|second|each|either|other|the)[\s-]+$", re.IGNORECASE)
+# Fixed phrases whose number words are not numbers of a forecast.
+_IDIOMS = re.compile(
+    r"\bthe\s+three\s+points\b|\b(?:two|three)[\s-]+way\b"
+    r"|\b(?:starting|first|strongest|best)\s+eleven\b",
+    re.IGNORECASE,
+)
 
 
 def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> list[str]:
@@ -83,7 +146,51 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     A number is supported when it is one of the rationale's numbers (the template's: the
     forecast and market percentages, the points gap, Elo, form, rest days) or a forecast
     probability in percent, or any of these rounded to fewer decimals, its sign aside (``+2.0
-    pts`` may read "2 points"), or a number in a team's name (``Schalke 04``).
+    pts`` may read "2 points"), or a number in a team's name (``Schalke 04``). Units are not
+    compared: "20 days" is supported by an Elo gap of 20.
+
+    Parameters
+    ----------
+    text
+        The LLM's explanation.
+    rationale
+        The template explanation the LLM was given; its numbers are read as digits.
+    facts
+        ``home`` and ``away`` (team names) and ``probabilities`` (outcome to probability).
+
+    Returns
+    -------
+    list[str]
+        Each unsupported number as ``text`` writes it, in order; empty when all are supported.
+
+    Notes
+    -----
+    Read in ``text``, each as one number:
+
+    - Digits: ``52``, ``-0.8``, ``52,0``, ``.91``, with any unit after them (``91 %``,
+      ``91pc``). ``1,513`` may also be a thousands separator. A decimal from 0 to 1 with no
+      percent sign after it may also be a probability: ``0.52`` reads as 52%, and ``0.5`` as
+      50% give or take 5 points (its rounding, in percent).
+    - English cardinals from zero to ninety-nine, spaced or hyphenated ("ninety-one", "ninety
+      one"), hundreds ("a hundred", "four hundred and twenty", "fifteen hundred") and
+      decimals ("one point four"), rounded as their digits would be: "ninety-one" must be
+      within 0.5 of a supported number, as "91" must, and "one point four" within 0.05.
+    - Probabilities, read as a percentage that must be within 0.5 of a supported number (as
+      a whole percent must): "nine in ten", "1 in 3", "nine times out of ten"; "two-thirds",
+      "three quarters", "one-third", and "a third" or "a quarter" before "of" or "chance";
+      "half" after "about", "over", "than", "a" and the like or before "the time" or "of";
+      digit fractions ``9/10`` and ``⅔``; odds, as their implied probability: "nine to one",
+      ``20-to-1``, ``7-to-4``, ``5/2`` (a digit fraction above 1, both parts at most 100),
+      "evens", "even money", "fifty-fifty", ``50-50``.
+
+    Not read, because in football prose they are seldom a number of the forecast and reading
+    them would refuse good explanations: "one" on its own ("no one", "one of the sides"; "a
+    one-in-four chance" and "twenty-one" are read); "half" elsewhere ("second half",
+    "half-time", "half a goal", "a half-chance"); ordinals other than fractions ("a third
+    straight win", "quarter-final"); "the three points", "two-way" and "three-way" (markets),
+    "starting eleven"; "nil", "dozen", "thousand", "odds-on" and other words with no single
+    number. An "X to Y" in words or spaced digits is odds only when Y is one ("from 10 to 20"
+    stays two numbers), and a digit fraction with a part above 100 (``1513/1492``) stays two.
 
     Examples
     --------
@@ -93,22 +200,99 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     []
     >>> unsupported_numbers("Spurs are 91% favourites; an Elo gap of 400.", rationale, facts)
     ['91', '400']
+    >>> unsupported_numbers("Fifty-two percent; Spurs win nine in ten.", rationale, facts)
+    ['nine in ten']
     """
-    allowed: list[str] = _NUMBER.findall(rationale)
+    known = [abs(_as_float(a)) for a in _NUMBER.findall(rationale)]
     for key in ("home", "away"):
-        allowed += _NUMBER.findall(str(facts.get(key, "")))
+        known += [v for _, _, options in _read(str(facts.get(key, ""))) for v, _ in options]
     probabilities = facts.get("probabilities", {})
     if isinstance(probabilities, Mapping):
-        allowed += [f"{100 * float(v):.4f}" for v in probabilities.values() if _finite(v)]
-    known = [abs(_as_float(a)) for a in allowed]
-    out = []
-    for written in _NUMBER.findall(text):
-        value = abs(_as_float(written))
-        digits = written.replace(",", ".").partition(".")[2]
-        half_step = 0.5 * 10.0 ** -len(digits)  # what rounding to its decimals moves it by
-        if not any(abs(value - k) <= half_step + 1e-9 for k in known):
-            out.append(written)
-    return out
+        known += [round(100 * float(v), 4) for v in probabilities.values() if _finite(v)]
+    return [
+        written
+        for _, written, options in _read(text)
+        if not any(abs(v - k) <= step + 1e-9 for v, step in options for k in known)
+    ]
+
+
+_Options = list[tuple[float, float]]  # (value, how far rounding may have moved it)
+
+
+def _read(text: str) -> list[tuple[int, str, _Options]]:
+    """Every number of ``text`` (see `unsupported_numbers`): (start, as written, readings)."""
+    found: list[tuple[int, str, _Options]] = []
+
+    def blank(start: int, end: int) -> None:
+        nonlocal text
+        text = text[:start] + " " * (end - start) + text[end:]  # not read again, same places
+
+    def take(start: int, end: int, options: _Options) -> None:
+        found.append((start, text[start:end], options))
+        blank(start, end)
+
+    for m in list(_IDIOMS.finditer(text)):
+        blank(m.start(), m.end())
+    # phrasings first, so that "nine in ten" is one number, not nine and ten
+    for m in list(_EVENS.finditer(text)):
+        take(m.start(), m.end(), [(50.0, 0.5)])
+    for m in list(_ONE_IN.finditer(text)):
+        a, b = _whole(m["a"]), _whole(m["b"])
+        if 0 <= a <= b > 0:
+            take(m.start(), m.end(), [(100 * a / b, 0.5)])
+    for m in list(_ODDS.finditer(text)):
+        a, b = _whole(m["a"]), _whole(m["b"] or m["b1"])
+        if a + b > 0:
+            take(m.start(), m.end(), [(100 * b / (a + b), 0.5)])
+    for m in list(_SLASH.finditer(text)):
+        a, b = int(m["a"]), int(m["b"])
+        if 0 < b <= 100 and a <= 100:
+            # "9/10" is a probability, "5/2" (above 1) fractional odds
+            take(m.start(), m.end(), [(100 * (a / b if a <= b else b / (a + b)), 0.5)])
+    for m in list(_VULGAR.finditer(text)):
+        take(m.start(), m.end(), [(100 * unicodedata.numeric(m.group()), 0.5)])
+    for m in list(_FRACTION.finditer(text)):
+        a = _whole(m["a"]) if m["a"] else 1
+        denominator = _DENOMINATORS[(m["d"] or m["d1"] or m["d2"]).lower().removesuffix("s")]
+        take(m.start(), m.end(), [(100 * a / denominator, 0.5)])
+    for m in list(_HALF.finditer(text)):
+        if (m["before"] or m["after"]) and not _MATCH_HALF.search(text[: m.start()]):
+            take(m.start("half"), m.end("half"), [(50.0, 0.5)])
+    for m in list(_CARDINAL.finditer(text)):
+        if m.group().lower() != "one":
+            take(m.start(), m.end(), [_cardinal(m.group())])
+    for m in _NUMBER.finditer(text):
+        found.append((m.start(), m.group(), _digits(m.group(), text[m.end() :])))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _digits(written: str, after: str) -> _Options:
+    """Readings of a number in digits; ``after`` is the text that follows it."""
+    decimals = written.replace(",", ".").partition(".")[2]
+    value, step = abs(_as_float(written)), 0.5 * 10.0 ** -len(decimals)
+    options = [(value, step)]
+    if re.fullmatch(r"[-+\u2212]?\d{1,3},\d{3}", written):
+        options.append((abs(_as_float(written.replace(",", ""))), 0.5))  # "1,513"
+    if decimals and value <= 1 and not _PERCENT_SIGN.match(after):
+        options.append((100 * value, 100 * step))  # "0.52": a probability
+    return options
+
+
+def _whole(written: str) -> int:
+    """A whole number in digits or words: "20", "twenty", "a hundred"."""
+    return int(written) if written.isdigit() else int(_cardinal(written)[0])
+
+
+def _cardinal(written: str) -> tuple[float, float]:
+    """The value of an English cardinal and how far rounding may have moved it."""
+    words = [w for w in re.split(_SEP, written.lower()) if w not in ("a", "and")]
+    whole, fraction = 0, ""
+    for i, word in enumerate(words):
+        if word == "point":
+            fraction = "".join(str(_WORD_VALUES[w]) for w in words[i + 1 :])
+            break
+        whole = max(whole, 1) * 100 if word == "hundred" else whole + _WORD_VALUES[word]
+    return float(f"{whole}.{fraction or 0}"), 0.5 * 10.0 ** -len(fraction)
 
 
 def _as_float(written: str) -> float:
