@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -131,16 +131,13 @@ _CONTROL_BUT_BREAKS = re.compile(r"[^\t\n\r\x20-\x7e\x80-\U0010ffff]")
 # by the character's code as two hex digits, so the issue can show what was removed.
 _CONTROL_MARK = "\uffff"
 _MARKED_CONTROL = re.compile(r"\uffff([0-9a-f]{2})")
-#: Goals as football-data writes them: digits, or a float re-save's ``2.0``. Anything else that
-#: reads as a number (``1e1``, ``+2``, ``Infinity``) is not taken for a score.
-_GOALS_TEXT = r"[0-9]+(?:\.0*)?"
+#: A count (goals, shots, corners) as football-data writes it: digits, or a float re-save's
+#: ``2.0``. Anything else that reads as a number (``1e1``, ``+2``, ``Infinity``) is not a count.
+_COUNT_TEXT = r"[0-9]+(?:\.0*)?"
 #: Bytes Windows-1252 leaves undefined, as ``surrogateescape`` decodes them (read as Latin-1).
 _UNDEFINED_CP1252 = re.compile("[\udc80-\udcff]")
 #: A line of nothing but these is a blank row (the all-comma rows of the real files).
 _BLANK_ROW_CHARS = " \t,"
-_STRING_COLUMNS = (
-    "Div", "Season", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR",
-)  # fmt: skip
 _LOCAL_TZ = "Europe/London"
 _DEFAULT_KICKOFF_HOUR = 15
 
@@ -156,6 +153,12 @@ STAT_SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("AC", "away_corners"),
 )
 STAT_COLUMNS: tuple[str, ...] = tuple(name for _, name in STAT_SOURCE_COLUMNS)
+# Read as written, not parsed by read_csv: the counts' check needs the text (the C parser
+# reads ``1e1`` as 10 and ``+2`` as 2, which `_written_as_count` refuses).
+_STRING_COLUMNS = (
+    "Div", "Season", "Date", "Time", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR",
+    *(source for source, _ in STAT_SOURCE_COLUMNS),
+)  # fmt: skip
 #: No top-flight side has come near these counts in one match; above them a cell is a typo.
 _STAT_MAX = {"shots": 60.0, "shots_on_target": 40.0, "corners": 30.0}
 #: One side's goals above this are a typo (no top-flight side has come near it): the match is
@@ -384,7 +387,9 @@ def load_football(
         return load_football_sources(sources, on_error=on_error, max_issues=max_issues)
     sources, errors, names = read_csv_sources(paths, raise_on_error=on_error == "raise")
     try:
-        data = load_football_sources(sources, on_error=on_error, max_issues=max_issues)
+        data = load_football_sources(
+            sources, on_error=on_error, max_issues=max_issues, where=names.where
+        )
     except DataError as err:  # a tar member's: say which archive holds it
         raise names.name_error(err) from err
     data.report.errors.extend(e.to_issue() for e in errors)
@@ -397,12 +402,18 @@ def load_football_sources(
     *,
     on_error: Literal["raise", "collect"] = "raise",
     max_issues: int = 200,
+    where: Callable[[str], str] | None = None,
 ) -> FootballData:
     """Load in-memory files given as ``(name, bytes)``; see `load_football` for the options.
 
     The name is used in issues and errors, for the season (``.../2022-2023.csv``) and, when a
-    row has no ``Div``, for the league (the parent folder).
+    row has no ``Div``, for the league (the parent folder). ``where`` maps a name to how an
+    issue's text names another row's file (``team_twice_on_day``,
+    ``duplicate_match_other_result``): `load_football` passes `ArchiveNames.where`, so the
+    text names a tar member ``<archive>:<member>``, as the issue's file does once
+    `ArchiveNames.name_report` has run. None: the name as given.
     """
+    where = where or str
     report = IntegrityReport(max_issues=max_issues)
     files: list[_RawFile] = []
     for name, data in sources:
@@ -419,11 +430,11 @@ def load_football_sources(
     report.files_read = len(files)
 
     matches, keep = _build_matches(files, report)
-    clashing = _drop_teams_twice_on_a_day(matches, report)
+    clashing = _drop_teams_twice_on_a_day(matches, report, where)
     if clashing.any():
         keep[keep] = ~clashing
         matches = matches[~clashing].reset_index(drop=True)
-    duplicated = _drop_duplicate_matches(matches, report)
+    duplicated = _drop_duplicate_matches(matches, report, where)
     keep[keep] = ~duplicated
     matches = matches[~duplicated].reset_index(drop=True)
     report.rows_kept = len(matches)
@@ -461,12 +472,13 @@ def load_football_sources(
 
 
 def _drop_teams_twice_on_a_day(
-    matches: pd.DataFrame, report: IntegrityReport
+    matches: pd.DataFrame, report: IntegrityReport, where: Callable[[str], str]
 ) -> npt.NDArray[np.bool_]:
     """Mark every match of a team on a (local) day it plays two fixtures in one league.
 
     One of them is wrong (a mistyped team or date) and nothing tells which, so all are dropped
-    as ``team_twice_on_day``, each with an issue naming the team and every row of its day.
+    as ``team_twice_on_day``, each with an issue naming the team and every row of its day
+    (each row's file as ``where`` names it).
     ``A v B`` and ``B v A`` on one day are two fixtures; copies of one fixture (same league,
     day, home and away) are not: they are left to `_drop_duplicate_matches`.
     """
@@ -503,22 +515,24 @@ def _drop_teams_twice_on_a_day(
         first.setdefault(r, side)
     for r in sorted(first)[: report.issues_room]:
         side = first[r]
-        where = ", ".join(f"{files[i]} row {lines[i]}" for i in rows_of[int(key[side])])
+        rows = ", ".join(f"{where(str(files[i]))} row {lines[i]}" for i in rows_of[int(key[side])])
         value = (
-            f"{team[side]} plays twice on {day[r]:%Y-%m-%d} in {matches['league'].iat[r]}: {where}"
+            f"{team[side]} plays twice on {day[r]:%Y-%m-%d} in {matches['league'].iat[r]}: {rows}"
         )
         field = "HomeTeam" if side < n else "AwayTeam"
         report.add_issue(Issue(str(files[r]), int(lines[r]), field, TEAM_TWICE_ON_DAY, value))
     return dropped
 
 
-def _drop_duplicate_matches(matches: pd.DataFrame, report: IntegrityReport) -> np.ndarray:
+def _drop_duplicate_matches(
+    matches: pd.DataFrame, report: IntegrityReport, where: Callable[[str], str]
+) -> np.ndarray:
     """Mark the repeats of a match (league, day, teams) across all files; the first in file
     order is kept. A repeat with another score is ``duplicate_match_other_result`` (its issue
-    names the score kept and where it came from), the others ``duplicate_match``: two files
-    that disagree on a result should be looked at, not counted with identical copies. Team
-    names are compared case aside (``Everton v arsenal`` repeats ``Everton v Arsenal``), as
-    `_drop_teams_twice_on_a_day` compares them."""
+    names the score kept and where it came from, the file as ``where`` names it), the others
+    ``duplicate_match``: two files that disagree on a result should be looked at, not counted
+    with identical copies. Team names are compared case aside (``Everton v arsenal`` repeats
+    ``Everton v Arsenal``), as `_drop_teams_twice_on_a_day` compares them."""
     codes, _ = pd.factorize(matches["match_id"].str.casefold())
     duplicated = pd.Series(codes).duplicated(keep="first").to_numpy()
     _, first_row = np.unique(codes, return_index=True)  # codes run 0, 1, ... in that order
@@ -539,7 +553,8 @@ def _drop_duplicate_matches(matches: pd.DataFrame, report: IntegrityReport) -> n
             value = str(ids[i])
             if other_result[i]:
                 k = kept[i]
-                value += f": {score[i]} dropped, {score[k]} kept from {files[k]} row {rows[k]}"
+                kept_at = f"{where(str(files[k]))} row {rows[k]}"
+                value += f": {score[i]} dropped, {score[k]} kept from {kept_at}"
             report.add_issue(Issue(str(files[i]), int(rows[i]), "match_id", reason, value))
     return duplicated
 
@@ -813,11 +828,20 @@ def split_lines(text: str) -> list[str]:
     >>> split_lines("Div,Date\\r\\nE0,M\\rJones\\r\\n"), split_lines("Div,Date\\rE0,x\\rE0,y\\r\\n")
     (['Div,Date', 'E0,M\\rJones'], ['Div,Date', 'E0,x', 'E0,y'])
     """
-    old_mac = _old_mac_endings(text.count("\r"), text.count("\r\n"), text.count("\n"))
-    lines = (_ANY_LINE_BREAK if old_mac else _LINE_BREAK).split(text)
+    return _split_lines(text)[0]
+
+
+def _split_lines(text: str) -> tuple[list[str], bool]:
+    """`split_lines`'s lines, and whether the text has an LF and a CR outside a CRLF: a stray
+    CR that may be left inside a line, to be removed with the other control characters.
+
+    One count of the line endings answers both.
+    """
+    n_cr, n_crlf, n_lf = text.count("\r"), text.count("\r\n"), text.count("\n")
+    lines = (_ANY_LINE_BREAK if _old_mac_endings(n_cr, n_crlf, n_lf) else _LINE_BREAK).split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line ending
-    return lines
+    return lines, n_lf > 0 and n_cr != n_crlf
 
 
 def _row_fields(line: str) -> list[str]:
@@ -945,7 +969,7 @@ def _read_frame(
     in its rows). Control characters are removed from every cell of a row
     (`_remove_controls`); a header is read as written (`_header_fields`).
     """
-    lines = split_lines(text)
+    lines, stray_cr = _split_lines(text)
     if not lines or not lines[0].strip():
         raise DataError(name, 1, None, "empty file or blank header")
     try:
@@ -954,7 +978,6 @@ def _read_frame(
         raise DataError(name, 1, None, f"cannot parse the header: {exc}") from exc
     block = _new_block(name, 1, header, report)
     blocks = [block]
-    stray_cr = "\n" in text and text.count("\r") != text.count("\r\n")
     any_control = stray_cr or _CONTROL_BUT_BREAKS.search(text) is not None
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip(_BLANK_ROW_CHARS):
@@ -1211,14 +1234,16 @@ def _parse_times(text: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return total.astype(np.int64), known
 
 
-def _goals_written(text: pd.Series, goals: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """Where a goals cell is written in digits (or a float re-save's ``2.0``).
+def _written_as_count(text: pd.Series, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Where a cell of a count (goals, a match statistic) is written in digits (or a float
+    re-save's ``2.0``); ``text`` is the stripped cells, ``values`` their numbers.
 
-    ``pd.to_numeric`` also reads ``1e1`` as 10, ``+2`` and ``Infinity``: none is how a score
-    is written, so none is taken for one (the match is dropped as ``missing_result``).
+    ``pd.to_numeric`` also reads ``1e1`` as 10, ``+2`` and ``Infinity``: none is how a count
+    is written, so none is taken for one (a match without its goals is dropped as
+    ``missing_result``, a statistic is blanked as ``invalid_match_stat``).
     """
-    digits = text.str.fullmatch(_GOALS_TEXT).to_numpy(dtype=bool, na_value=False)
-    return digits & np.isfinite(goals)
+    digits = text.str.fullmatch(_COUNT_TEXT).to_numpy(dtype=bool, na_value=False)
+    return digits & np.isfinite(values)
 
 
 def _build_matches(
@@ -1245,7 +1270,7 @@ def _build_matches(
     teams_ok = placed & ~missing_team & ~same_team
     hg = pd.to_numeric(hg_text, errors="coerce").to_numpy(dtype=np.float64)
     ag = pd.to_numeric(ag_text, errors="coerce").to_numpy(dtype=np.float64)
-    hg_ok, ag_ok = _goals_written(hg_text, hg), _goals_written(ag_text, ag)
+    hg_ok, ag_ok = _written_as_count(hg_text, hg), _written_as_count(ag_text, ag)
     missing_result = ~(hg_ok & ag_ok) & teams_ok
     settled = teams_ok & ~missing_result
     implausible = settled & ((hg > _GOALS_MAX) | (ag > _GOALS_MAX))
@@ -1380,8 +1405,8 @@ def _match_stats(
 ) -> dict[str, npt.NDArray[np.float64]]:
     """The optional statistics of the kept rows (``idx``), checked; a bad cell becomes NaN.
 
-    A cell is bad when it is filled but not a whole number in ``[0, _STAT_MAX]``
-    (``invalid_match_stat``), or when shots on target exceed shots
+    A cell is bad when it is filled but not a count (`_written_as_count`: ``1e1``, ``+2``) in
+    ``[0, _STAT_MAX]`` (``invalid_match_stat``), or when shots on target exceed shots
     (``shots_on_target_exceed_shots``: the on-target count is blanked, the shots kept). Either
     is counted in ``report.repaired["match_stats_blanked"]`` with an issue naming file, row
     and field; the match itself is kept.
@@ -1395,16 +1420,16 @@ def _match_stats(
             report.add_issue(Issue(str(source_file[row]), int(lines[row]), field, reason, text[i]))
 
     for source, name in STAT_SOURCE_COLUMNS:
-        values_parts, present_parts = [], []
-        for raw in files:
-            if source in raw.frame.columns:
-                v, present = _numeric(raw.frame[source])
-            else:
-                v, present = np.full(raw.n_rows, np.nan), np.zeros(raw.n_rows, dtype=bool)
-            values_parts.append(v)
-            present_parts.append(present)
-        values = np.concatenate(values_parts)[idx] if files else np.empty(0)
-        present = np.concatenate(present_parts)[idx] if files else np.empty(0, dtype=bool)
+        # every file's cells in one column, read at once (per file, pandas' fixed cost of the
+        # text checks was most of the bundle's load time)
+        cells = [
+            raw.frame[source].to_numpy(dtype=object)
+            if source in raw.frame.columns
+            else np.full(raw.n_rows, None, dtype=object)
+            for raw in files
+        ]
+        column = np.concatenate(cells)[idx] if files else np.empty(0, dtype=object)
+        values, present = _counts(pd.Series(column, dtype=object))
         limit = _STAT_MAX[name.split("_", 1)[1]]
         with np.errstate(invalid="ignore"):
             ok = (values >= 0) & (values <= limit) & (values == np.floor(values))
@@ -1462,9 +1487,31 @@ def _numeric(series: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np
     if pd.api.types.is_numeric_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         return values, ~np.isnan(values)
-    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    text = _stripped(series)
     present = (text != "").to_numpy()
     return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64), present
+
+
+def _counts(series: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """`_numeric` for a column of counts: NaN also where a cell is not written as a count
+    (`_written_as_count`), so its check fails and names the cell as written.
+
+    Each distinct cell is read once: a column of counts holds a few dozen (reading every cell's
+    text made the bundle load a quarter slower).
+    """
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
+    text = _stripped(pd.Series(distinct, dtype=object))
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    values = np.where(_written_as_count(text, values), values, np.nan)
+    # a blank cell (code -1) reads the extra last entry: NaN, not present
+    values = np.append(values, np.nan)
+    present = np.append((text != "").to_numpy(dtype=bool), False)
+    return values[codes], present[codes]
+
+
+def _stripped(series: pd.Series) -> pd.Series:
+    """A column's cells as stripped text ("" where blank)."""
+    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
 
 
 def _extract_odds(
