@@ -227,6 +227,23 @@ def bundled_football_path() -> Path:
     return BUNDLED_FOOTBALL
 
 
+def folder_files(folder: Path) -> list[Path]:
+    """The files under ``folder``, sorted, but ``MANIFEST.csv`` and hidden files and folders,
+    which every loader skips on purpose."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.name.upper() != MANIFEST_NAME.upper()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def is_csv_name(name: str) -> bool:
+    """Whether a file of this name is read as a CSV file (``*.csv``, ``*.csv.gz``, any case)."""
+    return name.lower().endswith((".csv", ".csv.gz"))
+
+
 def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Yield the CSV files named by ``paths``: files as given, folders searched recursively.
 
@@ -247,14 +264,7 @@ def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.name.lower().endswith((".csv", ".csv.gz"))
-                and p.name.upper() != MANIFEST_NAME.upper()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found = [p for p in folder_files(path) if is_csv_name(p.name)]
         elif path.exists():
             found = [path]
         else:

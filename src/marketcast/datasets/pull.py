@@ -32,6 +32,7 @@ _LEAGUE = re.compile(r"[A-Za-z0-9]{1,8}")
 _USER_AGENT = "marketcast-pull/0.1 (+https://www.football-data.co.uk)"
 _READ_TIMEOUT_S = 30.0  # longest single wait on the network (connect, or one read)
 _CHUNK_BYTES = 64 * 1024
+_MIN_WAIT_S = 0.01  # shortest socket timeout, in seconds
 #: Largest download, and largest gunzipped size, `pull_football` accepts by default, in bytes
 #: (a season file is about 180 KB).
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -170,15 +171,17 @@ def _read_body(
     No single wait on the network (connecting, or one read) is longer than `_READ_TIMEOUT_S` or
     the time left when the attempt starts, whichever is shorter.
     """
-    wait_s = min(_READ_TIMEOUT_S, deadline - time.monotonic())
+    # a socket timeout must be positive (0 makes the socket non-blocking, less is a ValueError):
+    # a backoff wait may oversleep the deadline; the deadline check after a read then fails it
+    wait_s = max(min(_READ_TIMEOUT_S, deadline - time.monotonic()), _MIN_WAIT_S)
     chunks: list[bytes] = []
     n_bytes = 0
     too_large = f"over the {max_bytes:,}-byte size limit (a season file is about 180 KB)"
     opener = urllib.request.build_opener(_SameHostRedirects(url))
     with opener.open(request, timeout=wait_s) as response:
-        expected = response.headers.get("Content-Length")
-        if expected is not None and expected.isdigit() and int(expected) > max_bytes:
-            raise PullError(url, f"the answer's Content-Length {int(expected):,} is {too_large}")
+        expected = _content_length(response.headers)
+        if expected is not None and expected > max_bytes:
+            raise PullError(url, f"the answer's Content-Length {expected:,} is {too_large}")
         # read1 returns after one system call, so a server trickling bytes cannot hold it open;
         # never more than one byte past the limit is read
         while chunk := response.read1(min(_CHUNK_BYTES, max_bytes + 1 - n_bytes)):
@@ -191,10 +194,23 @@ def _read_body(
                     url,
                     f"not complete within the {limit_s:g} s limit ({n_bytes:,} bytes received)",
                 )
-    if expected is not None and expected.isdigit() and n_bytes < int(expected):
+    if expected is not None and n_bytes < expected:
         # read1 (unlike read) does not raise on a connection cut short of Content-Length
-        raise http.client.IncompleteRead(b"".join(chunks), int(expected) - n_bytes)
+        raise http.client.IncompleteRead(b"".join(chunks), expected - n_bytes)
     return b"".join(chunks)
+
+
+def _content_length(headers: http.client.HTTPMessage) -> int | None:
+    """The Content-Length header as a number; None when it is missing or not ASCII digits.
+
+    Headers are read as Latin-1, in which ``"\u00b2"`` (superscript two) passes
+    `str.isdigit` but not `int`; http.client ignores such a value and reads to the end of the
+    connection, and so does `_read_body`.
+    """
+    value = headers.get("Content-Length")
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
 
 
 def _check_whole(url: str, data: bytes, n_received: int) -> None:
@@ -219,6 +235,8 @@ def _check_whole(url: str, data: bytes, n_received: int) -> None:
     # commas and quotes are ASCII in UTF-8 and Windows-1252 alike; lines as the loader splits
     # them (a CR alone inside a cell of an LF file is no line end)
     lines = split_lines(data.removeprefix(b"\xef\xbb\xbf").decode("latin-1"))
+    if not lines:
+        return  # a byte-order mark alone: the loader names the empty file
     try:
         header = _csv_fields(lines[0])
     except csv.Error:
@@ -279,7 +297,10 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
     Network errors, HTTP 5xx/429 and a body that ends inside a line (`_check_whole`) are
     retried with exponential backoff while the time limit leaves room for the wait; other HTTP
     errors, a refused redirect and an answer over ``max_bytes`` fail at once, and so does gzip
-    data that cannot be decompressed (a `DataError`).
+    data that cannot be decompressed (a `DataError`). A network error is any `OSError` (no
+    file is opened here: `urllib.error.URLError`, timeouts, connections reset, and
+    `ssl.SSLError`, e.g. an ``SSLEOFError`` when a TLS connection is cut) or
+    `http.client.HTTPException` (``IncompleteRead``, ``RemoteDisconnected``, ``BadStatusLine``).
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     deadline = time.monotonic() + timeout_s
@@ -301,13 +322,11 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code < 500 and exc.code != 429:
                 raise PullError(url, last) from exc
-        except (
-            urllib.error.URLError,
-            TimeoutError,
-            ConnectionError,
-            http.client.HTTPException,
-        ) as exc:
-            last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        except (OSError, http.client.HTTPException) as exc:
+            # any OSError here is the network's (no file is opened): an SSLError from a cut TLS
+            # connection is no ConnectionError, and was not retried
+            detail = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            last = f"{type(exc).__name__}: {detail}"
         logger.warning("pull %s failed (attempt %d of %d): %s", url, attempt, retries + 1, last)
         if attempt > retries:
             break
@@ -319,9 +338,11 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
                 f"no time left for another within the {timeout_s:g} s limit)",
             )
         time.sleep(wait_s)
+        if time.monotonic() >= deadline:  # the wait overslept the limit: no time to try again
+            break
     if time.monotonic() >= deadline:
         last += f" (the {timeout_s:g} s limit is up)"
-    raise PullError(url, f"{last} (gave up after {attempts(retries + 1)})")
+    raise PullError(url, f"{last} (gave up after {attempts(attempt)})")
 
 
 def _check_download(url: str, target: Path, data: bytes) -> FootballData:
@@ -400,6 +421,42 @@ def _matches_in(path: Path) -> int:
     return int(loaded.report.rows_kept)
 
 
+def _note_stop(
+    exc: Exception,
+    url: str,
+    n_done: int,
+    n_files: int,
+    failures: Sequence[tuple[str, Exception]],
+    written: Sequence[Path],
+) -> None:
+    """Add a note to ``exc``, an error that stops `pull_football` at file ``n_done`` (``url``),
+    saying what the pull did before it: each file written, each failure collected, how many
+    files were not tried. The note is logged too, for a caller that shows only the message."""
+    lines = [f"pull_football stopped at file {n_done} of {n_files} ({url}) by this error:"]
+    lines += [f"  written: {path}" for path in written]
+    lines += [f"  not pulled: {_naming(failed_url, err)}" for failed_url, err in failures]
+    if n_done < n_files:
+        lines.append(f"  not tried: {n_files - n_done} more")
+    note = "\n".join(lines)
+    exc.add_note(note)
+    logger.error("%s: %s\n%s", type(exc).__name__, exc, note)
+
+
+def _check_base_url(base_url: str) -> None:
+    """A `ValueError` unless ``base_url`` is an http or https URL with a host and a valid port.
+
+    Without this check every file failed, after every retry, as a network error in urllib's
+    words (``URLError: unknown url type``, ``InvalidURL: nonnumeric port``).
+    """
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018  (a port that is not a number, or out of range, raises)
+    except ValueError as exc:
+        raise ValueError(f"base_url {base_url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"base_url must be an http or https URL with a host, got {base_url!r}")
+
+
 def pull_football(
     leagues: Sequence[str],
     seasons: Sequence[str],
@@ -416,7 +473,12 @@ def pull_football(
     """Download ``{base_url}/{yyyy}/{league}.csv`` for every league and season.
 
     Every file asked for is tried, whatever happened to the ones before it: a failed file is
-    reported at the end, with every other failure, and the files that passed are written. Each
+    reported at the end, with every other failure, and the files that passed are written. A
+    file fails on a network or HTTP error (a `PullError` naming the URL), a download the
+    loader refuses (a `DataError`) or a file that cannot be written (an `OSError`). Any other
+    exception is a bug, not a failed file: it stops the pull at once and propagates as it is,
+    with a note (`BaseException.add_note`, also logged as an error) naming each file written
+    and each failure collected before it, and how many files were not tried. Each
     file is checked by loading it with the football-data loader before it is written, then
     written atomically to ``{dest}/{league}/{season}.csv``, so a file already there is replaced
     whole or left as it was, and no partial or temporary file is left. Refused, leaving the
@@ -487,8 +549,11 @@ def pull_football(
     OSError
         After every file was tried, when exactly this one could not be written.
     ValueError
-        When ``leagues`` or ``seasons`` is empty or malformed, or ``timeout_s`` or
-        ``max_bytes`` is not positive.
+        Before any file is asked for, when ``leagues`` or ``seasons`` is empty or malformed,
+        ``base_url`` is not an http or https URL with a host, or ``timeout_s`` or ``max_bytes``
+        is not positive.
+    Exception
+        Any other, at once: a bug, with the note described above.
 
     Notes
     -----
@@ -502,6 +567,7 @@ def pull_football(
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    _check_base_url(base_url)
     out_dir = Path(dest)
     jobs = [(league, season) for league in leagues for season in seasons]
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first
@@ -526,9 +592,18 @@ def pull_football(
             if n_done < len(jobs):
                 logger.warning("%s (%d more to try)", _naming(url, exc), len(jobs) - n_done)
             continue
+        except Exception as exc:
+            # a bug, not a file that failed: it stops the pull, and once lost the failures and
+            # files written before it
+            _note_stop(exc, url, n_done, len(jobs), failures, written)
+            raise
         written.append(target)
         if on_written is not None:
-            on_written(target, report)
+            try:
+                on_written(target, report)
+            except Exception as exc:
+                _note_stop(exc, url, n_done, len(jobs), failures, written)
+                raise
     if len(failures) == 1:
         raise failures[0][1]
     if failures:

@@ -9,11 +9,12 @@ import csv
 import gzip
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from marketcast.data.files import GZIP_MAGIC
 from marketcast.data.validation import DataError, Issue
-from marketcast.datasets.bundle import MANIFEST_NAME, read_archive_csvs
+from marketcast.datasets.bundle import read_archive_csvs
 from marketcast.datasets.crypto import (
     BINANCE_VISION_KLINE_COLUMNS,
     detect_format,
@@ -21,15 +22,20 @@ from marketcast.datasets.crypto import (
     is_number,
     pair_from_name,
 )
-from marketcast.datasets.football_data import HEADER_ALIASES, REQUIRED_COLUMNS
+from marketcast.datasets.football_data import (
+    HEADER_ALIASES,
+    REQUIRED_COLUMNS,
+    folder_files,
+    is_csv_name,
+)
 
 __all__ = [
+    "FolderFiles",
     "archive_vertical",
-    "files_not_read",
     "is_candle_name",
     "read_head",
     "refusal",
-    "zip_files",
+    "scan_folder",
     "zips_instead_of_csvs",
 ]
 
@@ -261,30 +267,49 @@ def _first_zip_member(head: bytes) -> str | None:
     return name or None
 
 
-def zip_files(folder: Path) -> list[Path]:
-    """The ``*.zip`` files under ``folder`` (any case, hidden ones skipped), sorted."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.name.lower().endswith(".zip")
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+@dataclass(frozen=True)
+class FolderFiles:
+    """A folder's files in one walk (`scan_folder`): ``csv_files`` those a run reads, as
+    `iter_csv_files` yields them, and ``not_read`` every other file (a workbook, a zip or tar
+    archive, notes), both sorted."""
+
+    csv_files: list[Path]
+    not_read: list[Path]
+
+    def zips(self) -> list[Path]:
+        """The ``*.zip`` files (any case) among ``not_read``."""
+        return [p for p in self.not_read if p.name.lower().endswith(".zip")]
 
 
-def files_not_read(folder: Path, read: list[Path]) -> list[Path]:
-    """The files under ``folder`` that no loader reads (not ``*.csv`` or ``*.csv.gz``: a
-    workbook, a zip or tar archive, notes), beside the CSV files ``read``; hidden ones and
-    ``MANIFEST.csv`` aside, as the loaders skip them on purpose. Sorted."""
-    chosen = {p.resolve() for p in read}
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.resolve() not in chosen
-        and p.name.upper() != MANIFEST_NAME.upper()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def scan_folder(folder: Path) -> FolderFiles:
+    """Walk ``folder`` once for the CSV files a run reads and the files no loader reads.
+
+    The CSV files are chosen as `iter_csv_files` chooses a folder's: ``*.csv`` and
+    ``*.csv.gz`` (any case), each file once (a symlink to a file already chosen is passed
+    over). Hidden files and folders, and ``MANIFEST.csv``, are in neither list, as the loaders
+    skip them on purpose; so is a file that resolves to a CSV file chosen (a link to it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("E0/2021-2022.csv", "E0/notes.txt", "MANIFEST.csv", ".DS_Store"):
+    ...     (folder / name).parent.mkdir(exist_ok=True)
+    ...     _ = (folder / name).write_text("")
+    >>> found = scan_folder(folder)
+    >>> [p.relative_to(folder).as_posix() for p in found.csv_files + found.not_read]
+    ['E0/2021-2022.csv', 'E0/notes.txt']
+    """
+    files = folder_files(folder)
+    csv_files: list[Path] = []
+    chosen: set[Path] = set()
+    for p in files:
+        if is_csv_name(p.name) and (key := p.resolve()) not in chosen:
+            chosen.add(key)
+            csv_files.append(p)
+    # every CSV file first: a link sorted before the file it points to is still passed over
+    not_read = [p for p in files if p.resolve() not in chosen]
+    return FolderFiles(csv_files, not_read)
 
 
 def zips_instead_of_csvs(given: str, zips: list[Path]) -> Issue:

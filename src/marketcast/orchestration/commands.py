@@ -352,17 +352,17 @@ class _Routed:
 
 def _split_by_vertical(paths: list[str]) -> _Routed:
     """Crypto files (every file the crypto loader recognises, `detect_source`) apart from the
-    rest; folders are searched as `iter_csv_files` searches them, so ``data check`` reads the
-    files ``evaluate`` reads. Each file's first bytes are read once, here (`read_head`); a file
-    they show to be unreadable (`refusal`) goes to neither checker."""
+    rest; folders are searched as `iter_csv_files` searches them (`scan_folder`, in the same
+    walk that lists the other files), so ``data check`` reads the files ``evaluate`` reads.
+    Each file's first bytes are read once, here (`read_head`); a file they show to be
+    unreadable (`refusal`) goes to neither checker."""
     from marketcast.datasets.crypto import detect_source
     from marketcast.datasets.sniff import (
         archive_vertical,
-        files_not_read,
         is_candle_name,
         read_head,
         refusal,
-        zip_files,
+        scan_folder,
         zips_instead_of_csvs,
     )
 
@@ -371,16 +371,20 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
         root = Path(given)
         if not root.exists():
             raise FileNotFoundError(f"{given}: no such file or folder")
-        files = list(iter_csv_files([root]))
-        if root.is_dir() and not files:
-            if zips := zip_files(root):
-                vertical = "crypto" if any(is_candle_name(z.name) for z in zips) else "football"
-                routed.refused[vertical].append(zips_instead_of_csvs(given, zips))
-            else:
-                routed.football.append(given)  # reported as "no CSV files found"
-            continue
-        if root.is_dir():  # a workbook or zip beside the CSVs was passed over without a word
-            routed.not_read.extend(str(p) for p in files_not_read(root, files))
+        if root.is_dir():
+            scan = scan_folder(root)  # one walk: the CSV files, and the files beside them
+            files = scan.csv_files
+            if not files:
+                if zips := scan.zips():
+                    vertical = "crypto" if any(is_candle_name(z.name) for z in zips) else "football"
+                    routed.refused[vertical].append(zips_instead_of_csvs(given, zips))
+                else:
+                    routed.football.append(given)  # reported as "no CSV files found"
+                continue
+            # a workbook or zip beside the CSVs was passed over without a word
+            routed.not_read.extend(str(p) for p in scan.not_read)
+        else:
+            files = list(iter_csv_files([root]))
         for path in files:
             if is_archive(path):  # a tar archive: read whole by the checker of its members
                 vertical = archive_vertical(path)
