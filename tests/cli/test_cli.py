@@ -442,7 +442,9 @@ def test_a_missing_json_folder_is_created_and_left_clean(tmp_path: Path, capsys)
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    assert main(["data", "check", str(tmp_path / "nope")]) == 2
+    assert (
+        main(["data", "check", str(tmp_path / "nope")]) == 1
+    )  # an error in the data, as documented
     assert "no such file" in capsys.readouterr().err
 
 
@@ -556,5 +558,5 @@ def test_python_dash_m_marketcast_is_the_command() -> None:
         text=True,
         timeout=120,
     )
-    assert done.returncode == 2
-    assert "marketcast: error: /no/such/file: no such file or folder" in done.stderr
+    assert done.returncode == 1
+    assert "error: /no/such/file: no such file or folder" in done.stderr

@@ -49,6 +49,7 @@ from marketcast.orchestration.football import (
 from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
+from marketcast.orchestration.window import as_utc
 from marketcast.registry import Registry, RegistryError
 from marketcast.registry.store import manifest_summary
 from marketcast.reports.writer import to_jsonable
@@ -186,8 +187,17 @@ def evaluate_football(
     config_path: str | None,
     json_out: str,
 ) -> int:
-    """``marketcast evaluate football``: walk forward from ``start`` and write the contract JSON."""
+    """``marketcast evaluate football``: walk forward from ``start`` and write the contract JSON.
+
+    A config (``config_path``) applies as it does to ``marketcast run``, but for the files
+    (``data_paths``, required, stand in for ``data.paths``) and the window: its
+    ``data.leagues`` are kept (`select_leagues`; the JSON's ``data.leagues`` says which), and
+    its ``walk_forward.start`` and ``end`` must agree with ``start`` and ``end``: a different
+    date is an error naming the file and the key, and an ``end`` left out is the config's
+    (`_window`).
+    """
     config = load_config(config_path)
+    end = _window(config, config_path, start, end)
     updates: dict[str, Any] = {}
     chosen_markets = parse_csv_option(markets, FOOTBALL_MARKETS, "markets")
     chosen_models = parse_csv_option(models, FOOTBALL_MODELS, "models")
@@ -203,6 +213,11 @@ def evaluate_football(
         raise ValueError(
             f"no matches found in {', '.join(data_paths)} ({data.report.summary('matches')})"
         )
+    if config.data.leagues:  # kept as a run keeps them; the report counts the others
+        try:
+            data = _select_counted(data, config.data.leagues)
+        except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
+            raise ValueError(f"{config_path}, field 'data.leagues': {exc}") from None
     mask = test_mask_between(data.matches, start, end)
     _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
@@ -211,7 +226,10 @@ def evaluate_football(
     contract = evaluation.to_contract_json()
     for name, ev in evaluation.markets.items():
         contract["markets"][name]["promotion"] = ev.promotion
-    write_json(json_out, {**contract, "data": data.report.to_dict()})
+    report = data.report.to_dict()
+    if config.data.leagues:
+        report["leagues"] = list(config.data.leagues)
+    write_json(json_out, {**contract, "data": report})
     scored = ", ".join(f"{name} {len(ev.rows)}" for name, ev in evaluation.markets.items())
     _console().print(
         f"wrote {json_out}: {evaluation.n_matches} matches evaluated; scored per market: {scored}"
@@ -221,6 +239,33 @@ def evaluate_football(
         reason = ev.promotion.get("reason", "")
         _console().print(f"{name}: champion {ev.champion}: {reason}", markup=False, highlight=False)
     return 0
+
+
+def _window(
+    config: FootballRunConfig, config_path: str | None, start: str, end: str | None
+) -> str | None:
+    """The ``--end`` of ``evaluate football``: ``end``, else the config's ``walk_forward.end``.
+
+    ``--start`` is required, so a config's ``walk_forward.start`` can only agree with it; a
+    different start, or an ``end`` other than the config's, is an error naming the file and
+    the key (both were ignored without a word).
+    """
+    configured = config.walk_forward
+    if configured.start is not None and as_utc(configured.start) != as_utc(start):
+        raise ValueError(
+            f"{config_path}, field 'walk_forward.start': {configured.start} is not --start "
+            f"{start}: give --start {configured.start}, or remove walk_forward from the config "
+            "(evaluate's window is --start and --end)"
+        )
+    if configured.end is None:
+        return end
+    if end is not None and as_utc(configured.end) != as_utc(end):
+        raise ValueError(
+            f"{config_path}, field 'walk_forward.end': {configured.end} is not --end {end}: "
+            f"give --end {configured.end} or leave it out, or remove walk_forward.end from the "
+            "config"
+        )
+    return configured.end
 
 
 def _check_model_params(
@@ -267,7 +312,8 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
     by the crypto rules; everything else is read as football-data.co.uk. A file neither reader
     can read for a reason its first bytes show (a zip archive, UTF-16 text, JSON, another
     delimiter than the comma, no header row: `refusal`) is an error saying so, in the section
-    of the vertical it looks like. A tar archive goes to the checker of its members
+    of the vertical it looks like; so is a path that does not exist (exit 1, not 2: the others
+    are still checked). A tar archive goes to the checker of its members
     (`archive_vertical`), and issues name a member with its archive
     (``candles.tar:crypto/BTCUSDT_1h.csv``). With no paths, both bundles are checked. With both
     kinds, the JSON holds ``football`` and ``crypto`` sections.
@@ -278,6 +324,8 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
     two pairs, each with the other's gap), a football config's ``data.leagues`` (kept as the run
     keeps them, `select_leagues`; the report's ``leagues`` says which).
     """
+    if json_out:  # before the check, as `evaluate` does: not after it with "[Errno 20] ..."
+        _check_json_target(json_out)
     renames: dict[str, Any] = {}
     pairs: tuple[str, ...] | None = None
     leagues: tuple[str, ...] | None = None  # None: no football config, every league
@@ -369,8 +417,10 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
     routed = _Routed()
     for given in paths:
         root = Path(given)
-        if not root.exists():
-            raise FileNotFoundError(f"{given}: no such file or folder")
+        if not root.exists():  # a file that cannot be read: an error of the report (exit 1)
+            vertical = "crypto" if is_candle_name(root.name) else "football"
+            routed.refused[vertical].append(Issue(given, None, None, "no such file or folder"))
+            continue
         if root.is_dir():
             scan = scan_folder(root)  # one walk: the CSV files, and the files beside them
             files = scan.csv_files
@@ -438,10 +488,16 @@ def _keep_leagues(data: FootballData, leagues: tuple[str, ...], config: str) -> 
     are counted in ``dropped["outside_config_leagues"]`` (their odds in ``quotes_dropped``). A
     league the data lacks stops a run: here it is an error naming the config's key."""
     try:
-        kept = select_leagues(data, leagues)
+        return _select_counted(data, leagues)
     except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
         data.report.errors.append(Issue(config, None, "data.leagues", str(exc)))
         return data
+
+
+def _select_counted(data: FootballData, leagues: tuple[str, ...]) -> FootballData:
+    """`select_leagues`, with the other leagues' matches and quotes counted in the report as
+    ``outside_config_leagues`` (``ValueError`` for a league the data lacks)."""
+    kept = select_leagues(data, leagues)
     report = data.report
     report.drop("outside_config_leagues", report.rows_kept - len(kept.matches))
     report.drop_quotes("outside_config_leagues", report.quotes_kept - len(kept.odds))
@@ -598,7 +654,8 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     if command == "list":
         table = Table(title=f"registry {root}")
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
-            table.add_column(column)
+            # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
+            table.add_column(column, no_wrap=True, min_width=len(column))
         for manifest in store.list_models():
             champion = store.champion(manifest.vertical, manifest.market)
             is_champion = (
@@ -615,7 +672,11 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 "" if log_loss is None else f"{log_loss:.4f}",
                 "*" if is_champion else "",
             )
-        out.print(table)
+        # every cell whole on one line, however narrow the console (80 columns when not a
+        # terminal): a wider table is printed whole, for the terminal to wrap
+        for col in table.columns:
+            col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
+        out.print(table, crop=False)
         return 0
     assert name is not None
     parts = name.split("/")

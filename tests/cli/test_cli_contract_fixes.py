@@ -1,0 +1,158 @@
+"""Documented CLI behaviour the docs audit found broken: config leagues and window in
+``evaluate football``, untruncated ``registry list``, ``data check`` exit codes and its
+``--json`` target."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from marketcast.cli import main
+from marketcast.orchestration import commands
+from marketcast.registry import Registry, build_manifest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
+N_E0, N_D1 = 24, 10  # matches in the fixture files (E0 2021-22 and 2022-23, D1 2021-22)
+
+
+def _evaluate(config: Path, out: Path, *window: str) -> int:
+    args = ["evaluate", "football", "--data", str(FIXTURES), "--markets", "1x2"]
+    return main([*args, "--config", str(config), *window, "--json", str(out)])
+
+
+def test_evaluate_keeps_only_the_configs_leagues(tmp_path: Path, capsys) -> None:
+    """A config's ``data.leagues`` was ignored: E0 and D1 were both evaluated."""
+    config = tmp_path / "e0.yaml"
+    config.write_text("data: {leagues: [E0]}\nmodels: [market]\n")
+    out = tmp_path / "e0.json"
+    assert _evaluate(config, out, "--start", "2021-01-01") == 0
+    result = json.loads(out.read_text())
+    assert result["n_matches"] == N_E0
+    # what the report says was kept is what was evaluated, as `data check --config` says it
+    assert result["data"]["rows_kept"] == N_E0
+    assert result["data"]["dropped"]["outside_config_leagues"] == N_D1
+    assert result["data"]["leagues"] == ["E0"]
+
+
+def test_evaluate_refuses_a_config_league_the_data_lacks(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "sp1.yaml"
+    config.write_text("data: {leagues: [SP1]}\nmodels: [market]\n")
+    assert _evaluate(config, tmp_path / "x.json", "--start", "2021-01-01") == 2
+    err = capsys.readouterr().err
+    assert f"{config}, field 'data.leagues': unknown leagues ['SP1']" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_evaluate_refuses_a_config_start_other_than_start(tmp_path: Path, capsys) -> None:
+    """The config's ``walk_forward.start`` was ignored without a word."""
+    config = tmp_path / "window.yaml"
+    config.write_text("models: [market]\nwalk_forward: {start: 2022-01-01}\n")
+    assert _evaluate(config, tmp_path / "x.json", "--start", "2021-08-14") == 2
+    err = capsys.readouterr().err
+    assert f"{config}, field 'walk_forward.start': 2022-01-01" in err
+    assert "--start 2021-08-14" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_evaluate_refuses_a_config_end_other_than_end(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "window.yaml"
+    config.write_text("models: [market]\nwalk_forward: {start: 2021-08-14, end: 2022-01-01}\n")
+    window = ("--start", "2021-08-14", "--end", "2023-01-01")
+    assert _evaluate(config, tmp_path / "x.json", *window) == 2
+    assert f"{config}, field 'walk_forward.end': 2022-01-01" in capsys.readouterr().err
+
+
+def test_evaluate_takes_the_configs_end_without_end(tmp_path: Path) -> None:
+    """With the same start, the config's ``walk_forward.end`` closes the window."""
+    config = tmp_path / "window.yaml"
+    config.write_text("models: [market]\nwalk_forward: {start: 2021-08-14, end: 2022-01-01}\n")
+    out = tmp_path / "window.json"
+    assert _evaluate(config, out, "--start", "2021-08-14") == 0
+    closed = json.loads(out.read_text())["n_matches"]
+    assert _evaluate(config, out, "--start", "2021-08-14", "--end", "2022-01-01") == 0
+    assert json.loads(out.read_text())["n_matches"] == closed
+    open_config = tmp_path / "open.yaml"
+    open_config.write_text("models: [market]\n")
+    assert _evaluate(open_config, out, "--start", "2021-08-14") == 0
+    # the 2022-23 season is outside the config's window
+    assert json.loads(out.read_text())["n_matches"] == closed + 12
+
+
+def test_registry_list_never_truncates_versions_when_piped(tmp_path: Path, capsys) -> None:
+    """Piped (not a terminal, 80 columns), versions were cut: ``20261123T120912Z-65…``."""
+    root = tmp_path / "a-registry-folder-with-a-rather-long-name-to-widen-the-title"
+    registry = Registry(str(root))
+    files = {"params.json": b'{"model": "dixon_coles"}'}
+    versions = []
+    for model_name in ("market", "dixon_coles"):
+        manifest = build_manifest(
+            model_name=model_name,
+            vertical="football",
+            market="1x2",
+            config={},
+            files=files,
+            data_sha256="c" * 64,
+            features_sha256="d" * 64,
+            training_window={
+                "start_utc": "2020-01-01T00:00:00Z",
+                "end_utc": "2021-01-01T00:00:00Z",
+                "n_matches": 10,
+            },
+            scores={"log_loss": 0.97},
+            git_sha_value="abc1234",
+            packages=[],
+        )
+        versions.append(registry.register("football", "1x2", model_name, files, manifest))
+    assert main(["registry", "--root", str(root), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for version in versions:
+        assert version in out  # whole, on one line
+    assert "dixon_coles" in out
+
+
+def test_data_check_of_a_missing_path_exits_1_naming_it(tmp_path: Path, capsys) -> None:
+    """A path that does not exist is a file that cannot be read: exit 1, as documented (2)."""
+    missing = tmp_path / "nonexistent.csv"
+    out = tmp_path / "report.json"
+    assert main(["data", "check", str(missing), "--json", str(out)]) == 1
+    assert f"{missing}: no such file or folder" in capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["ok"] is False
+    assert [e["file"] for e in report["errors"]] == [str(missing)]
+
+
+def test_data_check_missing_path_beside_good_files_still_checks_them(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "report.json"
+    missing = tmp_path / "typo"
+    assert main(["data", "check", str(FIXTURES), str(missing), "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["rows_kept"] == N_E0 + N_D1
+    assert [e["file"] for e in report["errors"]] == [str(missing)]
+
+
+def test_data_check_usage_errors_still_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", "check", "--no-such-option"])
+    assert stopped.value.code == 2
+
+
+def test_data_check_checks_its_json_target_first(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unwritable ``--json`` failed only after the whole check, with an ``[Errno 20]``."""
+
+    def must_not_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was read before --json was checked")
+
+    monkeypatch.setattr(commands, "load_football", must_not_read)
+    (tmp_path / "report.txt").write_text("a file, not a folder")
+    target = tmp_path / "report.txt" / "out" / "check.json"
+    assert main(["data", "check", str(FIXTURES), "--json", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"--json {target}: cannot write in {target.parent}" in err
+    assert "Errno" not in err
