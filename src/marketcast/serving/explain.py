@@ -135,9 +135,32 @@ _MATCH_HALF = re.compile(r"\b(?:first|second|each|either|other|the)[\s-]+$", re.
 # Fixed phrases whose number words are not numbers of a forecast.
 _IDIOMS = re.compile(
     r"\bthe\s+three\s+points\b|\b(?:two|three)[\s-]+way\b"
-    r"|\b(?:starting|first|strongest|best)\s+eleven\b",
+    r"|\b(?:starting|first|strongest|best)\s+eleven\b"
+    r"|\b(?:top|big)[\s-]+(?:two|three|four|five|six|seven|ten)\b",
     re.IGNORECASE,
 )
+# A chance phrase after one of these is a bound, not a value: "better than even money", "just
+# over half the time" say the forecast is above it, which any value above it bears out.
+_COMPARATIVE = re.compile(
+    r"\b(?:over|above|under|below|(?:better|worse|more|less|fewer|greater|higher|lower)\s+than)"
+    r"[\s-]+(?:(?:a|an)\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def _chance_step(parts: int) -> float:
+    """How far a chance written as a fraction of ``parts`` (a denominator, or the two numbers of
+    odds added) may be from the value, in points: half a part, as "52" may be half a point from
+    the value. "One in five" is a fifth to the nearest fifth, so 21.2% bears it out; at least
+    half a point, as a whole percent; at most 2.5 points, so "evens" is no claim about 45%."""
+    return min(max(0.5, 50.0 / parts), 2.5)
+
+
+def _odds_step(percent: float, a: int, b: int) -> float:
+    """How far odds of ``a`` to ``b`` may be from the value, in points: the larger number to
+    the nearest half, so "four-to-one" (20%) is 18-22% but "20-to-1" (4.8%) 4.5-5.0%, as at
+    least half a point."""
+    return min(max(0.5, percent * 0.5 / max(a, b)), 2.5)
 
 
 def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> list[str]:
@@ -175,20 +198,25 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
       one"), hundreds ("a hundred", "four hundred and twenty", "fifteen hundred") and
       decimals ("one point four"), rounded as their digits would be: "ninety-one" must be
       within 0.5 of a supported number, as "91" must, and "one point four" within 0.05.
-    - Probabilities, read as a percentage that must be within 0.5 of a supported number (as
-      a whole percent must): "nine in ten", "1 in 3", "nine times out of ten"; "two-thirds",
+    - Probabilities, read as a percentage that must be as near a supported number as the
+      phrase is precise: half a part of its denominator, between 0.5 and 2.5 points
+      (`_chance_step`: "one in five" 20 +- 2.5, "nine in ten" 90 +- 2.5, "one in a hundred"
+      1 +- 0.5), odds the larger number to the nearest half (`_odds_step`: "four-to-one" 20 +-
+      2.5, ``20-to-1`` 4.8 +- 0.5): "nine in ten", "1 in 3", "nine times out of ten"; "two-thirds",
       "three quarters", "one-third", and "a third" or "a quarter" before "of" or "chance";
       "half" after "about", "over", "than", "a" and the like or before "the time" or "of";
       digit fractions ``9/10`` and ``⅔``; odds, as their implied probability: "nine to one",
       ``20-to-1``, ``7-to-4``, ``5/2`` (a digit fraction above 1, both parts at most 100),
-      "evens", "even money", "fifty-fifty", ``50-50``.
+      "evens", "even money", "fifty-fifty", ``50-50``. Such a phrase after a comparison
+      ("better than even money", "just over half", "above fifty-fifty") is a bound, not a
+      value, and is not read.
 
     Not read, because in football prose they are seldom a number of the forecast and reading
     them would refuse good explanations: "one" on its own ("no one", "one of the sides"; "a
     one-in-four chance" and "twenty-one" are read); "half" elsewhere ("second half",
     "half-time", "half a goal", "a half-chance"); ordinals other than fractions ("a third
     straight win", "quarter-final"); "the three points", "two-way" and "three-way" (markets),
-    "starting eleven"; "nil", "dozen", "thousand", "odds-on" and other words with no single
+    "starting eleven", "top four", "big six"; "nil", "dozen", "thousand", "odds-on" and other words with no single
     number. An "X to Y" in words or spaced digits is odds only when Y is one ("from 10 to 20"
     stays two numbers), and a digit fraction with a part above 100 (``1513/1492``) stays two.
 
@@ -231,33 +259,47 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
         found.append((start, text[start:end], options))
         blank(start, end)
 
+    def chance(start: int, end: int, percent: float, step: float, read_from: int) -> None:
+        """A chance phrase: read to ``step`` points, or passed over after a comparative."""
+        if _COMPARATIVE.search(text[max(0, read_from - 40) : read_from]):
+            blank(start, end)
+        else:
+            take(start, end, [(percent, step)])
+
     for m in list(_IDIOMS.finditer(text)):
         blank(m.start(), m.end())
     # phrasings first, so that "nine in ten" is one number, not nine and ten
     for m in list(_EVENS.finditer(text)):
-        take(m.start(), m.end(), [(50.0, 0.5)])
+        chance(m.start(), m.end(), 50.0, _chance_step(2), m.start())
     for m in list(_ONE_IN.finditer(text)):
         a, b = _whole(m["a"]), _whole(m["b"])
         if 0 <= a <= b > 0:
-            take(m.start(), m.end(), [(100 * a / b, 0.5)])
+            chance(m.start(), m.end(), 100 * a / b, _chance_step(b), m.start())
     for m in list(_ODDS.finditer(text)):
         a, b = _whole(m["a"]), _whole(m["b"] or m["b1"])
         if a + b > 0:
-            take(m.start(), m.end(), [(100 * b / (a + b), 0.5)])
+            percent = 100 * b / (a + b)
+            chance(m.start(), m.end(), percent, _odds_step(percent, a, b), m.start())
     for m in list(_SLASH.finditer(text)):
         a, b = int(m["a"]), int(m["b"])
         if 0 < b <= 100 and a <= 100:
             # "9/10" is a probability, "5/2" (above 1) fractional odds
-            take(m.start(), m.end(), [(100 * (a / b if a <= b else b / (a + b)), 0.5)])
+            if a <= b:
+                chance(m.start(), m.end(), 100 * a / b, _chance_step(b), m.start())
+            else:
+                percent = 100 * b / (a + b)
+                chance(m.start(), m.end(), percent, _odds_step(percent, a, b), m.start())
     for m in list(_VULGAR.finditer(text)):
-        take(m.start(), m.end(), [(100 * unicodedata.numeric(m.group()), 0.5)])
+        value = unicodedata.numeric(m.group())
+        parts = round(1 / (value - int(value))) if value % 1 else 1  # ⅔: thirds
+        chance(m.start(), m.end(), 100 * value, _chance_step(parts), m.start())
     for m in list(_FRACTION.finditer(text)):
         a = _whole(m["a"]) if m["a"] else 1
         denominator = _DENOMINATORS[(m["d"] or m["d1"] or m["d2"]).lower().removesuffix("s")]
-        take(m.start(), m.end(), [(100 * a / denominator, 0.5)])
+        chance(m.start(), m.end(), 100 * a / denominator, _chance_step(denominator), m.start())
     for m in list(_HALF.finditer(text)):
         if (m["before"] or m["after"]) and not _MATCH_HALF.search(text[: m.start()]):
-            take(m.start("half"), m.end("half"), [(50.0, 0.5)])
+            chance(m.start("half"), m.end("half"), 50.0, _chance_step(2), m.start("half"))
     for m in list(_CARDINAL.finditer(text)):
         if m.group().lower() != "one":
             take(m.start(), m.end(), [_cardinal(m.group())])
