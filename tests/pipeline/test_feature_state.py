@@ -22,6 +22,7 @@ from marketcast.features.football_state import (
     UnknownFixtureError,
     build_feature_state,
 )
+from marketcast.margins import implied_probabilities
 from marketcast.types import MarketKind, Timing
 
 COMPARED = (
@@ -244,3 +245,28 @@ def test_handicap_quotes_on_two_lines_are_refused() -> None:
     quotes = {"b365": {"ah": (-0.5, 1.9, 1.95)}, "pinnacle": {"ah": (-0.75, 2.1, 1.8)}}
     with pytest.raises(ValueError, match=r"different lines \(-0.75, -0.5\)"):
         quoted_market_features([quotes])
+
+
+@pytest.mark.parametrize(
+    ("quotes", "avg", "best"),
+    [
+        ({"max": {"1x2": (2.2, 3.6, 4.0)}}, (2.2, 3.6, 4.0), (2.2, 3.6, 4.0)),
+        ({"avg": {"1x2": (2.0, 3.4, 3.8)}}, (2.0, 3.4, 3.8), (2.0, 3.4, 3.8)),
+        (
+            {"avg": {"1x2": (2.0, 3.4, 3.8)}, "b365": {"1x2": (1.9, 3.5, 3.7)}},
+            (2.0, 3.4, 3.8),
+            (2.0, 3.5, 3.8),
+        ),
+    ],
+)
+def test_the_market_average_and_best_prices_fill_each_other(
+    quotes: dict, avg: tuple, best: tuple
+) -> None:
+    """A market quoted by ``max`` alone had no price at all (the preference never reads
+    ``max``): its served probabilities were NaN, a 200 with null bands."""
+    [row] = quoted_market_features([quotes]).to_dict("records")
+    expected = implied_probabilities(np.array([avg]), "shin")[0]
+    got = [row[c] for c in ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away")]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert row["mkt_1x2_overround_avg"] == pytest.approx(float(np.sum(1 / np.array(avg)) - 1))
+    assert row["mkt_1x2_overround_best"] == pytest.approx(float(np.sum(1 / np.array(best)) - 1))

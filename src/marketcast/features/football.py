@@ -583,10 +583,12 @@ def quoted_market_features(
     makes of a file row, and `market_features` itself reads it, so a fixture quoted as a
     football-data row was gets the columns that row got in training.
 
-    A market without the ``avg`` or ``max`` pseudo-bookmaker gets it from the bookmakers that
-    quote it: the mean and the maximum of each outcome's price. football-data's own are over
-    more bookmakers than a request names, so those two columns then differ from what the file
-    would have said; left blank they would be further still (training saw them filled).
+    A market without the ``avg`` or ``max`` pseudo-bookmaker gets it from the quotes given:
+    ``avg`` the mean of each outcome's price over the bookmakers (``max``'s prices when
+    ``max`` is the only quote), ``max`` the maximum over the bookmakers and ``avg``.
+    football-data's own are over more bookmakers than a request names, so those columns then
+    differ from what the file would have said; left blank they would be further still
+    (training saw them filled), and a market quoted by ``max`` alone would have no price.
 
     Returns
     -------
@@ -618,10 +620,17 @@ def quoted_market_features(
                     f"({', '.join(f'{x:+g}' for x in sorted(lines))}); quote one line"
                 )
             real = [p for b, p in prices.items() if b not in _PSEUDO_BOOKMAKERS]
-            if real and AVERAGE_BOOKMAKER not in prices:
+            given_avg, given_max = prices.get(AVERAGE_BOOKMAKER), prices.get(BEST_ODDS_BOOKMAKER)
+            # the average from the bookmakers, else the best prices (the only quote there is:
+            # left blank, the market's price would be NaN, as no preference reads `max`)
+            if given_avg is None and real:
                 prices[AVERAGE_BOOKMAKER] = list(np.mean(real, axis=0))
-            if real and BEST_ODDS_BOOKMAKER not in prices:
-                prices[BEST_ODDS_BOOKMAKER] = list(np.max(real, axis=0))
+            elif given_avg is None and given_max is not None:
+                prices[AVERAGE_BOOKMAKER] = given_max
+            # the best prices over every quote given, the average's among them
+            if given_max is None and (real or given_avg is not None):
+                pool = real + ([given_avg] if given_avg is not None else [])
+                prices[BEST_ODDS_BOOKMAKER] = list(np.max(pool, axis=0))
             line = {
                 MarketKind.ONE_X_TWO: np.nan,
                 MarketKind.OVER_UNDER_25: 2.5,
