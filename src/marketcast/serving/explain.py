@@ -216,9 +216,10 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     one-in-four chance" and "twenty-one" are read); "half" elsewhere ("second half",
     "half-time", "half a goal", "a half-chance"); ordinals other than fractions ("a third
     straight win", "quarter-final"); "the three points", "two-way" and "three-way" (markets),
-    "starting eleven", "top four", "big six"; "nil", "dozen", "thousand", "odds-on" and other words with no single
-    number. An "X to Y" in words or spaced digits is odds only when Y is one ("from 10 to 20"
-    stays two numbers), and a digit fraction with a part above 100 (``1513/1492``) stays two.
+    "starting eleven", "top four", "big six"; "nil", "dozen", "thousand", "odds-on" and other
+    words with no single number. An "X to Y" in words or spaced digits is odds only when Y is
+    one ("from 10 to 20" stays two numbers), and a digit fraction with a part above 100
+    (``1513/1492``) stays two.
 
     Examples
     --------
