@@ -1089,14 +1089,19 @@ def _season_from_name(name: str) -> str | None:
 
 def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     text = _decode(name, data, report)
+    malformed_before = report.dropped.get("malformed_row", 0)
     frame, lines = _read_frame(name, text, report)
+    malformed = report.dropped.get("malformed_row", 0) - malformed_before
     blank = frame.isna().all(axis=1).to_numpy()  # e.g. a row of empty quoted fields
     report.blank_rows += int(blank.sum())
     if blank.any():
         frame = frame[~blank].reset_index(drop=True)
         lines = lines[~blank]
-    if frame.empty:  # a truncated download looks like this: said, not passed over
-        report.add_issue(Issue(name, None, None, "header_only_file", "a header and no rows"))
+    if frame.empty:
+        # a truncated download looks like this: said, not passed over; a file whose rows were
+        # all malformed has rows, and its malformed_row issues say so
+        if malformed == 0:
+            report.add_issue(Issue(name, None, None, "header_only_file", "a header and no rows"))
     elif "Date" in frame.columns:
         _check_day_first(name, frame["Date"], lines)
     report.rows_read += len(frame)

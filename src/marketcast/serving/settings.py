@@ -3,12 +3,110 @@
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 ENV_PREFIX = "MARKETCAST_"
+
+#: pydantic error type -> what a variable's text must be, for the errors whose wording is fixed
+_WANTED = {
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+}
+#: pydantic bound error type -> (its context key, the comparison a value must pass)
+_BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
+
+
+def env_variable(field: str) -> str:
+    """The environment variable that sets a settings field: ``port`` -> ``MARKETCAST_PORT``."""
+    return ENV_PREFIX + field.upper()
+
+
+class SettingsEnvError(ValidationError):
+    """Settings read from ``MARKETCAST_*`` variables that fail validation, told in one line.
+
+    ``str()`` names each rejected variable, the text it held and what is wanted
+    (``MARKETCAST_PORT='abc': must be an integer (field port)``); a secret's text is never
+    shown, only its length. ``errors()`` keeps pydantic's details, a secret's input masked as a
+    ``SecretStr``. A ``ValidationError`` (so a ``ValueError``), as before.
+    """
+
+    @classmethod
+    def from_error(cls, error: ValidationError, secrets: frozenset[str]) -> SettingsEnvError:
+        """Rebuild ``error``, masking the input of the fields named in ``secrets``."""
+        line_errors: list[InitErrorDetails] = []
+        for detail in error.errors(include_url=False):
+            field = str(detail["loc"][0]) if detail["loc"] else ""
+            raw = detail["input"]
+            masked = SecretStr(raw) if field in secrets and isinstance(raw, str) else raw
+            line = InitErrorDetails(type=detail["type"], loc=detail["loc"], input=masked)
+            if "ctx" in detail:
+                line["ctx"] = detail["ctx"]
+            line_errors.append(line)
+        return cls.from_exception_data(error.title, line_errors, hide_input=True)
+
+    def __str__(self) -> str:
+        return "; ".join(_describe(detail) for detail in self.errors(include_url=False))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+def _describe(detail: ErrorDetails) -> str:
+    """One rejected value: ``MARKETCAST_CACHE_SIZE='-1': must be >= 0 (field cache_size)``."""
+    if not detail["loc"]:
+        return str(detail["msg"])
+    field = str(detail["loc"][0])
+    raw = detail["input"]
+    if isinstance(raw, SecretStr):
+        given = f"{env_variable(field)} ({len(raw.get_secret_value())} characters)"
+    else:
+        given = f"{env_variable(field)}={raw!r}"
+    ctx = detail.get("ctx", {})
+    if detail["type"] in _WANTED:
+        wanted = _WANTED[detail["type"]]
+    elif detail["type"] in _BOUNDS:
+        key, comparison = _BOUNDS[detail["type"]]
+        wanted = f"must be {comparison} {ctx[key]}"
+    elif detail["type"] == "value_error" and "error" in ctx:
+        wanted = str(ctx["error"])
+    else:
+        wanted = detail["msg"][:1].lower() + detail["msg"][1:]
+    return f"{given}: {wanted} (field {field})"
+
+
+def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` typed ``SecretStr`` or ``SecretBytes`` (optional or not)."""
+    secret_types = (SecretStr, SecretBytes)
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation in secret_types
+        or any(arg in secret_types for arg in typing.get_args(info.annotation))
+    )
 
 
 class ServingSettings(BaseModel):
@@ -76,21 +174,35 @@ class ServingSettings(BaseModel):
         Returns
         -------
         ServingSettings
-            Validated settings; a bad value raises ``pydantic.ValidationError`` naming the field.
+            Validated settings.
+
+        Raises
+        ------
+        SettingsEnvError
+            A ``pydantic.ValidationError`` whose text is one line naming each bad variable,
+            its value (a secret's length only) and what is wanted.
 
         Examples
         --------
         >>> s = ServingSettings.from_env({"MARKETCAST_PORT": "9000", "MARKETCAST_CACHE_SIZE": "0"})
         >>> (s.port, s.cache_size, s.admin_token)
         (9000, 0, None)
+        >>> ServingSettings.from_env({"MARKETCAST_PORT": "abc"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        marketcast.serving.settings.SettingsEnvError: MARKETCAST_PORT='abc': must be an integer ...
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name in cls.model_fields:
-            raw = env.get(ENV_PREFIX + name.upper())
+            raw = env.get(env_variable(name))
             if raw is not None and raw.strip() != "":
                 values[name] = raw.strip()
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            # from None: the original holds a rejected secret in its errors()
+            raise SettingsEnvError.from_error(error, _secret_fields(cls)) from None
 
     @property
     def admin_enabled(self) -> bool:

@@ -1,0 +1,83 @@
+"""A bad ``MARKETCAST_*`` serving setting is one line naming the variable, the value given and
+what is wanted (a secret's value left out), not pydantic's multi-line dump."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from marketcast.cli import main
+from marketcast.serving.settings import ServingSettings, SettingsEnvError
+
+TOKEN = "short-secret"  # 12 characters: too short
+
+
+def settings_error(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> str:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsEnvError) as info:
+        ServingSettings.from_env()
+    return str(info.value)
+
+
+def assert_one_clear_line(message: str) -> None:
+    assert "\n" not in message
+    assert "errors.pydantic.dev" not in message
+    assert "validation error for" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MARKETCAST_PORT", "abc", "MARKETCAST_PORT='abc': must be an integer"),
+        ("MARKETCAST_PORT", "70000", "MARKETCAST_PORT='70000': must be <= 65535"),
+        ("MARKETCAST_CACHE_SIZE", "-1", "MARKETCAST_CACHE_SIZE='-1': must be >= 0"),
+        ("MARKETCAST_CACHE_TTL_S", "soon", "MARKETCAST_CACHE_TTL_S='soon': must be a number"),
+        (
+            "MARKETCAST_AWAIT_CHAMPIONS",
+            "perhaps",
+            "MARKETCAST_AWAIT_CHAMPIONS='perhaps': must be true or false",
+        ),
+    ],
+)
+def test_a_bad_value_names_the_variable_the_value_and_what_is_wanted(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    message = settings_error(monkeypatch, variable, value)
+    assert message.startswith(expected), message
+    assert_one_clear_line(message)
+
+
+def test_a_rejected_admin_token_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, "MARKETCAST_ADMIN_TOKEN", TOKEN)
+    assert message.startswith("MARKETCAST_ADMIN_TOKEN (12 characters): "), message
+    assert "at least 16 characters" in message
+    assert_one_clear_line(message)
+    monkeypatch.setenv("MARKETCAST_ADMIN_TOKEN", TOKEN)
+    with pytest.raises(ValidationError) as info:
+        ServingSettings.from_env()
+    for text in (str(info.value), repr(info.value), repr(info.value.errors())):
+        assert TOKEN not in text
+
+
+def test_every_bad_variable_is_named_on_the_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETCAST_PORT", "abc")
+    message = settings_error(monkeypatch, "MARKETCAST_CACHE_SIZE", "-1")
+    assert "MARKETCAST_PORT='abc'" in message
+    assert "MARKETCAST_CACHE_SIZE='-1'" in message
+    assert_one_clear_line(message)
+
+
+def test_the_error_is_still_a_validation_error_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match="cache_size") as info:
+        ServingSettings.from_env({"MARKETCAST_CACHE_SIZE": "-1"})
+    assert [e["loc"] for e in info.value.errors()] == [("cache_size",)]
+
+
+def test_serve_prints_the_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MARKETCAST_PORT", "abc")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("marketcast: error: MARKETCAST_PORT='abc': must be an integer")
+    assert err.count("\n") == 1
