@@ -95,13 +95,18 @@ def run(
         football_config = load_config(football_path)
         _check_model_params(football_config, football_path)
         if dry_run:  # checked as the run checks it, data read, nothing trained
-            plans["football"] = plan_football(football_config)
+            plans["football"] = plan_football(football_config, football_path)
         else:
-            run_football(football_config, console=_console())
+            run_football(football_config, console=_console(), config_path=football_path)
     if crypto_config is not None:
         from marketcast.orchestration.crypto import run_crypto
 
-        outcome = run_crypto(crypto_config, console=_console(), dry_run=dry_run)
+        outcome = run_crypto(
+            crypto_config,
+            console=_console(),
+            dry_run=dry_run,
+            config_path=config_path if vertical == "crypto" else None,
+        )
         if dry_run:
             plans["crypto"] = outcome
     if dry_run:  # one vertical: its plan as before; both: {"football": ..., "crypto": ...}

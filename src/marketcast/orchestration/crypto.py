@@ -54,6 +54,7 @@ from marketcast.orchestration.football import (
     _progress,
     changed_settings,
     check_outputs,
+    config_label,
     print_decisions,
     print_unclipped,
     run_folder,
@@ -66,8 +67,9 @@ from marketcast.registry import (
     Registry,
     build_manifest,
     decide_among,
+    decide_promotion,
 )
-from marketcast.registry.promotion import PromotionRule
+from marketcast.registry.promotion import PromotionDecision, PromotionRule
 
 log = logging.getLogger(__name__)
 VERTICAL = "crypto"
@@ -346,9 +348,10 @@ def describe_plan(
 ) -> dict[str, Any]:
     """What a run would do (``--dry-run``): pairs, groups, jobs and their priorities."""
     groups = pair_groups(prepared, config.group_size, before=start)
-    test_days = (
-        prepared.features["decision_time_utc"].max() - as_utc(start)
-    ).total_seconds() / 86400
+    last = prepared.features["decision_time_utc"].max()
+    if config.walk_forward.end is not None:
+        last = min(last, as_utc(config.walk_forward.end))
+    test_days = (last - as_utc(start)).total_seconds() / 86400
     steps = max(0, int(np.ceil(test_days / config.walk_forward.step_days)))
     jobs = [
         {
@@ -613,6 +616,19 @@ def shadow_test(
 
 
 @dataclass
+class _HorizonMove:
+    """One horizon's champion pointer move, made once the reports are written."""
+
+    model_name: str
+    version: str
+    reason: str
+    #: the pointer read before deciding: ``(model, version)``, ``None`` for none
+    expected: tuple[str, str] | None
+    #: saved once the move is made (a decision is never on file without its effect)
+    decisions: list[PromotionDecision] = field(default_factory=list)
+
+
+@dataclass
 class CryptoRun:
     """What ``marketcast run`` produced for crypto."""
 
@@ -648,28 +664,80 @@ def check_model_params(config: CryptoRunConfig) -> None:
 
 
 def run_crypto(
-    config: CryptoRunConfig, *, console: Console | None = None, dry_run: bool = False
+    config: CryptoRunConfig,
+    *,
+    console: Console | None = None,
+    dry_run: bool = False,
+    config_path: str | None = None,
 ) -> CryptoRun | dict[str, Any]:
-    """The whole crypto job; ``dry_run`` returns the plan without training anything."""
+    """The whole crypto job; ``dry_run`` returns the plan without training anything, after the
+    checks the run makes before its jobs. Errors about the config's keys name ``config_path``."""
     console = console or Console(stderr=True)
     check_model_params(config)
     created = datetime.now(UTC)
     if dry_run:
         prepared = prepare_crypto(config)
         start = config.walk_forward.start or _default_start(prepared)
+        check_decision_window(prepared, config, start, config_path)
         return describe_plan(prepared, config, tuple(config.horizons), start)
     check_outputs(config)
     with run_folder(config, created) as run_dir:
-        return _run_crypto(config, console, run_dir, created)
+        return _run_crypto(config, console, run_dir, created, config_path)
+
+
+def check_decision_window(
+    prepared: PreparedCrypto, config: CryptoRunConfig, start: str, config_path: str | None
+) -> None:
+    """The walk-forward window must hold a bar to decide on, checked before any job runs.
+
+    A window after the data (or before it) used to give a dry run with 0 steps and exit 0,
+    and a run that failed only after its jobs had run and its feature store was written.
+
+    Raises
+    ------
+    DataError
+        Naming ``config_path``, ``walk_forward.start`` (and ``end``) and the data's span.
+    """
+    start_utc, end_utc = utc_window(start, config.walk_forward.end)
+    decided = prepared.features["decision_time_utc"]
+    inside = decided >= start_utc
+    if end_utc is not None:
+        inside &= decided < end_utc
+    if not inside.any():
+        raise _window_error(prepared, config, start, config_path, "holds no bar to decide on")
+
+
+def _window_error(
+    prepared: PreparedCrypto,
+    config: CryptoRunConfig,
+    start: str,
+    config_path: str | None,
+    problem: str,
+) -> DataError:
+    """The error of a walk-forward window with nothing to evaluate, naming file, keys, data."""
+    end = config.walk_forward.end
+    until = f"walk_forward.end {end}" if end else "the end of the data"
+    return DataError(
+        config_label(config_path),
+        None,
+        "walk_forward.start",
+        f"the window from {start} to {until} {problem} (the data runs {_data_span(prepared)}, "
+        "and each step needs earlier bars to train on): move the window into the data",
+    )
 
 
 def _run_crypto(
-    config: CryptoRunConfig, console: Console, run_dir: Path, created: datetime
+    config: CryptoRunConfig,
+    console: Console,
+    run_dir: Path,
+    created: datetime,
+    config_path: str | None = None,
 ) -> CryptoRun:
     run_id = run_dir.name
     t_start = time.perf_counter()
     prepared = prepare_crypto(config)
     start = config.walk_forward.start or _default_start(prepared)
+    check_decision_window(prepared, config, start, config_path)  # before any job or file
     console.log(
         f"crypto: {prepared.data.candles['pair'].nunique()} pairs, "
         f"{len(prepared.data.candles):,} bars; walk-forward from {start}"
@@ -680,12 +748,8 @@ def _run_crypto(
     evaluation = evaluate_crypto(
         config, prepared, start=start, end=config.walk_forward.end, console=console
     )
-    if not evaluation.horizons:
-        raise ValueError(
-            f"nothing to evaluate between walk_forward.start {start} and end "
-            f"{config.walk_forward.end or 'the data end'}: no step produced a decision (the data "
-            f"runs {_data_span(prepared)}, and each step needs earlier bars to train on)"
-        )
+    if not evaluation.horizons:  # bars in the window, but no step had earlier bars to train on
+        raise _window_error(prepared, config, start, config_path, "gave no step a decision")
     registry = Registry(config.registry_root)
     champions, decisions, moves = _shadow_and_export(config, registry, prepared, evaluation, run_id)
     evaluation.timings.update(prepared.timings)
@@ -696,15 +760,25 @@ def _run_crypto(
         run_dir, config, run_id, created, prepared, evaluation, champions, decisions
     )
     changed = False
-    for horizon, (name, version, reason, expected) in moves.items():
+    for horizon, move in moves.items():
         try:
-            registry.set_champion(VERTICAL, horizon, name, version, reason, expected=expected)
+            registry.set_champion(
+                VERTICAL,
+                horizon,
+                move.model_name,
+                move.version,
+                move.reason,
+                expected=move.expected,
+            )
         except ChampionChangedError as exc:  # promoted or rolled back while this run worked
             console.log(f"[yellow]{horizon}: this run's champion was not applied: {exc}")
             decisions[horizon]["not_applied"] = str(exc)
             current = registry.champion(VERTICAL, horizon)
             champions[horizon] = current.model_name if current is not None else "none"
             changed = True
+            continue
+        for decision in move.decisions:  # moved: a failure saving them does not undo that
+            registry.save_decision(VERTICAL, horizon, decision)
     if changed:
         summary = write_crypto_reports(
             run_dir, config, run_id, created, prepared, evaluation, champions, decisions
@@ -729,13 +803,15 @@ def _shadow_and_export(
     prepared: PreparedCrypto,
     evaluation: CryptoEvaluation,
     run_id: str,
-) -> tuple[dict[str, str], dict[str, Any], dict[str, tuple[str, str, str, tuple[str, str] | None]]]:
+) -> tuple[dict[str, str], dict[str, Any], dict[str, _HorizonMove]]:
     """Step 8-9 against the registry: the champion on record faces this run's challengers.
 
     The chosen champion of each horizon is refit and registered; the pointer moves are returned
-    as ``{horizon: (model, version, reason, expected)}`` for the caller to make once the
-    reports are written, each conditional on the pointer still holding ``expected`` (what was
-    read here, before the refits).
+    for the caller to make once the reports are written, each conditional on the pointer still
+    holding ``expected`` (what was read here, before the refits), with the decisions to save
+    after it, as football saves them: a first champion's "no champion yet" (the pointer's
+    reason too: it read as a challenger's rejection, "... not better than the champion") and
+    the Holm decision over the challengers.
     """
     rule = PromotionRule(
         alpha=config.promotion.alpha,
@@ -747,7 +823,8 @@ def _shadow_and_export(
     decisions: dict[str, Any] = {}
     export_jobs: list[Job] = []
     read: dict[str, tuple[str, str] | None] = {}
-    moves: dict[str, tuple[str, str, str, tuple[str, str] | None]] = {}
+    tested: dict[str, PromotionDecision] = {}
+    moves: dict[str, _HorizonMove] = {}
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
@@ -763,6 +840,14 @@ def _shadow_and_export(
         incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
+        if "challenger" in decision:  # a test was made: stamped now, as the saved file will be
+            tested[horizon] = PromotionDecision.model_validate(decision).model_copy(
+                update={
+                    "decided_utc": registry.now(),
+                    "champion_version": record.version if record is not None else None,
+                }
+            )
+            decision = tested[horizon].model_dump(mode="json")
         decisions[horizon] = decision
         export_jobs.append(
             Job(
@@ -819,8 +904,27 @@ def _shadow_and_export(
             run_id=run_id,
         )
         version = registry.register(VERTICAL, horizon, name, files, manifest)
-        reason = decisions[horizon].get("reason", "") or "no champion yet"
-        moves[horizon] = (name, version, reason, read[horizon])
+        move = _HorizonMove(name, version, "", read[horizon])
+        if read[horizon] is None:  # the first champion, crowned as football crowns one
+            net = ev.period_net.get(name)
+            first = decide_promotion(
+                None, None, name, None if net is None else -net, rule, challenger_version=version
+            )
+            move.decisions.append(first.model_copy(update={"decided_utc": registry.now()}))
+            move.reason = first.reason
+        made = tested.get(horizon)
+        if made is not None:  # restamped after the first champion's, as football orders them
+            update: dict[str, Any] = {"decided_utc": registry.now()}
+            if made.promote:
+                update["challenger_version"] = version
+            made = made.model_copy(update=update)
+            decisions[horizon] = made.model_dump(mode="json")
+            move.decisions.append(made)
+            if made.promote and not move.reason:
+                move.reason = made.reason
+        if not move.reason:  # nothing beat the champion: the pointer names its refit
+            move.reason = f"champion {name} refreshed: refit on bars up to {window_end:%Y-%m-%d}"
+        moves[horizon] = move
     return champions, decisions, moves
 
 

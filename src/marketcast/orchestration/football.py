@@ -26,6 +26,7 @@ from rich.text import Text
 from marketcast.config import CryptoRunConfig, FootballRunConfig
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
+from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import (
@@ -68,14 +69,26 @@ class FootballRun:
     champions: dict[str, str]
 
 
-def load_data(config: FootballRunConfig) -> FootballData:
-    """Load the configured files (or the bundled data) and keep the configured leagues."""
+def load_data(config: FootballRunConfig, config_path: str | None = None) -> FootballData:
+    """Load the configured files (or the bundled data) and keep the configured leagues.
+
+    A league the data lacks is a `DataError` naming ``config_path`` and ``data.leagues``, as
+    ``data check --config`` reports it (it named neither under ``run``).
+    """
     data = load_football(list(config.data.paths) or None)
     if data.matches.empty:
         raise ValueError(f"no matches found in {', '.join(config.data.paths) or 'the bundle'}")
     if config.data.leagues:
-        data = select_leagues(data, config.data.leagues)
+        try:
+            data = select_leagues(data, config.data.leagues)
+        except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
+            raise DataError(config_label(config_path), None, "data.leagues", str(exc)) from None
     return data
+
+
+def config_label(config_path: str | None) -> str:
+    """How an error names the run's config: its file, when the caller says which."""
+    return config_path or "the config"
 
 
 def select_leagues(data: FootballData, leagues: Sequence[str]) -> FootballData:
@@ -283,7 +296,11 @@ def check_bookmaker(
 
 def check_window(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
     """What must hold of the evaluated matches before any model is fitted: some exist, the
-    backtest's bookmaker prices them, and learning models have earlier matches to fit."""
+    backtest's bookmaker prices them, and learning models have earlier matches to fit.
+
+    An empty window is worded for ``evaluate``'s ``--start``/``--end``; ``run`` reads its window
+    from the config, and :func:`evaluated_mask` refuses an empty one first, naming the keys.
+    """
     if not test_mask.any():
         raise ValueError("no matches fall in the evaluation window: check --start/--end")
     check_bookmaker(config, data, test_mask)
@@ -307,33 +324,63 @@ def check_history(config: FootballRunConfig, data: FootballData, test_mask: np.n
         )
 
 
-def run_football(config: FootballRunConfig, *, console: Console | None = None) -> FootballRun:
-    """The main job: walk-forward evaluation of every model, promotion, registry, reports."""
+def run_football(
+    config: FootballRunConfig, *, console: Console | None = None, config_path: str | None = None
+) -> FootballRun:
+    """The main job: walk-forward evaluation of every model, promotion, registry, reports.
+
+    ``config_path``, the file ``config`` was read from, is named by the errors about its keys.
+    """
     console = console or Console(stderr=True)
     build_models(config)
     check_outputs(config)
     created = datetime.now(UTC)
     with run_folder(config, created) as run_dir:
-        return _run_football(config, console, run_dir, created)
+        return _run_football(config, console, run_dir, created, config_path)
 
 
-def evaluated_mask(config: FootballRunConfig, data: FootballData) -> np.ndarray:
+def evaluated_mask(
+    config: FootballRunConfig, data: FootballData, config_path: str | None = None
+) -> np.ndarray:
     """The evaluated matches: ``walk_forward.start`` to ``end`` when given, else the last
-    ``walk_forward.last_seasons`` seasons of each league."""
-    if config.walk_forward.start is not None:
-        return test_mask_between(data.matches, config.walk_forward.start, config.walk_forward.end)
-    return test_mask_last_seasons(data.matches, config.walk_forward.last_seasons)
+    ``walk_forward.last_seasons`` seasons of each league.
+
+    Raises
+    ------
+    DataError
+        When ``walk_forward.start`` (to ``end``) holds no match: naming ``config_path``, the
+        keys and the data's span (the message said "check --start/--end", options ``run``
+        does not have). The last seasons of loaded data always hold a match.
+    """
+    window = config.walk_forward
+    if window.start is None:
+        return test_mask_last_seasons(data.matches, window.last_seasons)
+    mask = test_mask_between(data.matches, window.start, window.end)
+    if not mask.any():
+        kickoff = data.matches["kickoff_utc"]
+        until = f"walk_forward.end {window.end}" if window.end else "the end of the data"
+        raise DataError(
+            config_label(config_path),
+            None,
+            "walk_forward.start",
+            f"no match kicks off from {window.start} to {until} (the data runs "
+            f"{kickoff.min():%Y-%m-%d} to {kickoff.max():%Y-%m-%d}): move the window into the "
+            "data, or leave walk_forward out to evaluate its last walk_forward.last_seasons "
+            "seasons",
+        )
+    return mask
 
 
-def plan_football(config: FootballRunConfig) -> dict[str, Any]:
+def plan_football(config: FootballRunConfig, config_path: str | None = None) -> dict[str, Any]:
     """What ``marketcast run`` would do with ``config``, checked as the run checks it, without
     training (``--dry-run``): the data is read and every check made before the walk-forward
     runs (the models' parameters, the output folders, the leagues, the bookmaker, the history
-    before the first evaluated match), then the evaluated seasons and matches per league."""
+    before the first evaluated match), then the evaluated seasons and matches per league.
+    Errors about the config's keys name ``config_path``."""
     build_models(config)
     check_outputs(config)
-    data = load_data(config)
-    evaluated = evaluated_mask(config, data)
+    data = load_data(config, config_path)
+    evaluated = evaluated_mask(config, data, config_path)
     check_window(config, data, evaluated)
     matches = data.matches.assign(evaluated=evaluated)
     leagues = {}
@@ -359,19 +406,23 @@ def plan_football(config: FootballRunConfig) -> dict[str, Any]:
 
 
 def _run_football(
-    config: FootballRunConfig, console: Console, run_dir: Path, created: datetime
+    config: FootballRunConfig,
+    console: Console,
+    run_dir: Path,
+    created: datetime,
+    config_path: str | None = None,
 ) -> FootballRun:
     run_id = run_dir.name
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    data = load_data(config)
+    data = load_data(config, config_path)
     timings["load"] = time.perf_counter() - t0
     console.log(
         f"loaded {len(data.matches)} matches from {data.report.files_read} files "
         f"({len(data.matches['league'].unique())} leagues)"
     )
-    test_mask = evaluated_mask(config, data)
+    test_mask = evaluated_mask(config, data, config_path)
     closing = closing_targets(
         data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
     )
