@@ -6,7 +6,6 @@ import contextlib
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,7 @@ from marketcast.orchestration import crypto, first_training, football
 from marketcast.orchestration.first_training import CRYPTO_FAILED, FirstTraining
 from marketcast.orchestration.football import run_football
 from tests.api.crypto_setup import BARS_KEPT, PAIRS
-
-#: A fixture of the E0 champion's league, with 1X2 prices.
-FIXTURE = {
-    "league": "E0",
-    "home": "Arsenal",
-    "away": "Chelsea",
-    "kickoff": "2023-08-12T14:00:00Z",
-    "odds": {"1x2": {"home": 1.80, "draw": 3.90, "away": 4.50}},
-}
+from tests.cli.test_serve_cli import FIXTURE, _free_port, _wait_for
 
 #: The training child with the real ``first_training.main`` and stand-ins for the two runs:
 #: football moves a trained registry into place whole (or raises), crypto always raises.
@@ -80,12 +71,6 @@ def football_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return root / "registry", candles
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _serve_with_failing_training(
     tmp_path: Path, trained: Path, candles: Path, failing: str, workers: int = 1
@@ -121,28 +106,6 @@ def _serve_with_failing_training(
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def _wait_for(
-    base: str,
-    path: str,
-    status: int,
-    process: subprocess.Popen[bytes],
-    body: dict[str, object] | None = None,
-) -> None:
-    """Until ``path`` answers ``status`` (POSTed ``body`` when given), the server still up."""
-    deadline = time.monotonic() + 90.0
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        try:
-            url = f"{base}{path}"
-            answer = httpx.get(url, timeout=5.0) if body is None else httpx.post(url, json=body)
-            if answer.status_code == status:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{path} did not answer {status} in 90 s")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
