@@ -27,7 +27,7 @@ from marketcast.config import (
     load_config,
     load_crypto_config,
 )
-from marketcast.data.validation import Issue, split_group_key, sum_per_group
+from marketcast.data.validation import DataError, Issue, split_group_key, sum_per_group
 from marketcast.datasets.football_data import (
     FootballData,
     is_archive,
@@ -39,6 +39,7 @@ from marketcast.orchestration.first_training import FirstTraining
 from marketcast.orchestration.first_training import command as first_training_command
 from marketcast.orchestration.football import (
     build_models,
+    config_label,
     parse_csv_option,
     plan_football,
     run_football,
@@ -222,7 +223,7 @@ def evaluate_football(
         try:
             data = _select_counted(data, config.data.leagues)
         except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
-            raise ValueError(f"{config_path}, field 'data.leagues': {exc}") from None
+            raise DataError(config_label(config_path), None, "data.leagues", str(exc)) from None
     mask = test_mask_between(data.matches, start, end)
     _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
     evaluation, _, _ = _evaluate(config, data, mask, console=_console())
@@ -660,7 +661,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         table = Table(title=f"registry {root}")
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
             # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
-            table.add_column(column, no_wrap=True, min_width=len(column))
+            table.add_column(column, no_wrap=True)  # min_width below: the longest cell
         for manifest in store.list_models():
             champion = store.champion(manifest.vertical, manifest.market)
             is_champion = (

@@ -126,7 +126,7 @@ _FRACTION = re.compile(
     re.IGNORECASE,
 )
 _HALF = re.compile(
-    r"(?P<before>\b(?:about|around|roughly|nearly|almost|over|under|just|exactly|than|a|one)"
+    r"(?P<before>\b(?:about|around|roughly|nearly|almost|just|exactly|than|a|one)"
     r"[\s-]+)?(?P<half>\bhalf\b)(?![\s-]*(?:time|a\s+goal|chance|way|back)\b)"
     r"(?P<after>\s+(?:the\s+time|of)\b)?",
     re.IGNORECASE,
@@ -204,7 +204,7 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
       1 +- 0.5), odds the larger number to the nearest half (`_odds_step`: "four-to-one" 20 +-
       2.5, ``20-to-1`` 4.8 +- 0.5): "nine in ten", "1 in 3", "nine times out of ten"; "two-thirds",
       "three quarters", "one-third", and "a third" or "a quarter" before "of" or "chance";
-      "half" after "about", "over", "than", "a" and the like or before "the time" or "of";
+      "half" after "about", "than", "a" and the like or before "the time" or "of";
       digit fractions ``9/10`` and ``⅔``; odds, as their implied probability: "nine to one",
       ``20-to-1``, ``7-to-4``, ``5/2`` (a digit fraction above 1, both parts at most 100),
       "evens", "even money", "fifty-fifty", ``50-50``. Such a phrase after a comparison
