@@ -116,12 +116,18 @@ def test_fixture_rows_equal_build_features_rows(
     if groups == "all":
         assert {"home_xg_for_ewm", "away_sot_share", *COMPARED_OPTIONAL} <= set(compared)
         assert not expected[list(COMPARED_OPTIONAL)].isna().all().any()
-    for column in compared:
+    _assert_columns_equal(served, expected, compared, tolerance=1e-9)
+
+
+def _assert_columns_equal(
+    served: pd.DataFrame, expected: pd.DataFrame, columns: list[str], tolerance: float
+) -> None:
+    for column in columns:
         np.testing.assert_allclose(
             served[column].to_numpy(dtype=float),
             expected[column].to_numpy(dtype=float),
-            rtol=1e-9,
-            atol=1e-9,
+            rtol=tolerance,
+            atol=tolerance,
             err_msg=column,
         )
 
@@ -216,14 +222,8 @@ def test_fixtures_quoted_by_every_bookmaker_get_every_training_column(
     market = [c for c in epl_features.columns if c.startswith(("mkt_", "ah_", "xm_"))]
     assert {"mkt_1x2_home_spread", "mkt_1x2_overround_avg", "mkt_n_bookmakers"} <= set(market)
     assert not expected[market].isna().any().any()
-    for column in [c for c in COMPARED if c in epl_features.columns] + market:
-        np.testing.assert_allclose(
-            served[column].to_numpy(dtype=float),
-            expected[column].to_numpy(dtype=float),
-            rtol=1e-12,
-            atol=1e-12,
-            err_msg=column,
-        )
+    compared = [c for c in COMPARED if c in epl_features.columns] + market
+    _assert_columns_equal(served, expected, compared, tolerance=1e-12)
     one_price = state.fixture_frame([{**f, "odds": {"1x2": f["odds"]["1x2"]}} for f in fixtures])
     assert one_price["mkt_1x2_home_spread"].isna().all()  # what the field adds
 
