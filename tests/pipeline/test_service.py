@@ -112,6 +112,37 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(
         assert low <= out.probabilities[outcome] <= high
 
 
+class _RecordingExplainer:
+    """Stands in for `LLMExplainer`: keeps what the service gives the LLM, answers the text."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def explain(self, rationale: str, facts: dict[str, Any]) -> str:
+        self.calls.append((rationale, dict(facts)))
+        return rationale
+
+
+def test_the_llm_is_given_each_outcomes_forecast_and_market_price(registry: Registry) -> None:
+    """The explanation check binds a chance to the outcome it is said of; the market price of
+    an outcome other than the favourite is the forecast's to cite only when the LLM has it."""
+    explainer = _RecordingExplainer()
+    settings = ServiceSettings(edge_threshold=1.01, llm=explainer)  # type: ignore[arg-type]
+    service = ChampionService(registry, settings)
+    service.reload()
+    odds = (1.80, 3.90, 4.50)
+    [out] = service.forecast([_fixture(odds=odds)])
+    assert out.path == "cloud"
+    [(rationale, facts)] = explainer.calls
+    assert out.explanation == rationale
+    assert facts["probabilities"] == out.probabilities
+    assert set(facts["market"]) == {"home", "draw", "away"}
+    market = implied_probabilities(np.array([odds]), method="shin")[0]
+    for outcome, price in zip(("home", "draw", "away"), market, strict=True):
+        assert facts["market"][outcome] == pytest.approx(price, abs=0.02)
+    assert sum(facts["market"].values()) == pytest.approx(1.0)
+
+
 def test_the_cloud_band_holds_the_blend_and_its_confidence_is_the_blends(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

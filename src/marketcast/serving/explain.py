@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import http.client
 import json
@@ -12,7 +13,7 @@ import threading
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -170,7 +171,8 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     forecast and market percentages, the points gap, Elo, form, rest days) or a forecast
     probability in percent, or any of these rounded to fewer decimals, its sign aside (``+2.0
     pts`` may read "2 points"), or a number in a team's name (``Schalke 04``). Units are not
-    compared: "20 days" is supported by an Elo gap of 20.
+    compared: "20 days" is supported by an Elo gap of 20. A chance said of one outcome must be
+    that outcome's: "the draw is 52%" is refused beside a 52% home win (see Notes).
 
     Parameters
     ----------
@@ -179,7 +181,9 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     rationale
         The template explanation the LLM was given; its numbers are read as digits.
     facts
-        ``home`` and ``away`` (team names) and ``probabilities`` (outcome to probability).
+        ``home`` and ``away`` (team names), ``probabilities`` (outcome to probability) and,
+        optionally, ``market`` (outcome to market probability); outcomes are ``"home"``,
+        ``"draw"`` and ``"away"``.
 
     Returns
     -------
@@ -221,6 +225,33 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     one ("from 10 to 20" stays two numbers), and a digit fraction with a part above 100
     (``1513/1492``) stays two.
 
+    Each number is bound to the outcome its clause names, if it names exactly one. A clause
+    ends at a full stop, ``;``, ``,``, a dash, "but", "while", "whilst", "whereas", "although",
+    "though", "yet", "against", "vs", "v", "versus" or "compared with"; not at a colon,
+    brackets, "and" or "with", nor at a full stop inside a team's name ("1. FC Köln"). It names
+    the home win by "home" ("home win", "home side", "52% home"), "hosts" or the home team's
+    name (or a word of four letters or more of it that the other name lacks and is no generic
+    "United" or "City"), the away win by "away" (not "away from"), "visitors", "visiting" or
+    the away team's name, the draw by "draw", "drawn", "stalemate", "tie" (not "cup tie" or
+    "this tie") or "share of the points". The outcome's numbers are its forecast probability,
+    its market probability and the points between them: the rationale's part naming a
+    template outcome ("home win 52.0% (market 48.0%, +4.0 pts)") is that outcome's, and
+    ``facts["market"]`` gives each outcome's. A chance (a percentage, a chance or odds phrase,
+    a decimal from 0 to 1 read as a probability) in such a clause must be one of that outcome's
+    numbers; any other number one of that outcome's or of none (Elo, form, rest, a name's), so
+    "the draw at 52" is refused where 52 is only the home win's, "Spurs, 21 Elo points up" kept.
+
+    A clause naming two outcomes or none, or a defeat ("lose", "beaten", "avoid", "not",
+    "opponents": "Spurs lose 22% of the time" is the away win's 22%), keeps the rule above: any
+    of the forecast's numbers, so that no good explanation is refused for a guess at whose
+    number it gives ("Spurs are clear favourites, taking 52% against 26% for the draw"). Left
+    unchecked so, either way round: "Spurs are 52% with Brentford at 22%", "Brentford, at 52%,
+    ..." (the name is a clause of its own), and a side called by a name the facts lack
+    ("Spurs" for "Tottenham"). Refused though true: one outcome's chance in a clause naming
+    only another, with no "against" or "but" between ("Brentford face a 52% favourite"), and
+    an outcome's market price or points gap that only ``facts["market"]`` holds, when it is
+    not given.
+
     Examples
     --------
     >>> rationale = "elo: home win 52.0% (market 51.2%); Elo Spurs 1513 vs Brentford 1492 (+20)."
@@ -231,21 +262,134 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     ['91', '400']
     >>> unsupported_numbers("Fifty-two percent; Spurs win nine in ten.", rationale, facts)
     ['nine in ten']
+    >>> facts["probabilities"] = {"home": 0.5203, "draw": 0.26, "away": 0.2197}
+    >>> unsupported_numbers("Spurs are 52%, the draw 26%; Brentford 22%.", rationale, facts)
+    []
+    >>> unsupported_numbers("Spurs are 26% to win, but the draw is 52%.", rationale, facts)
+    ['26', '52']
     """
-    known = [abs(_as_float(a)) for a in _NUMBER.findall(rationale)]
-    for key in ("home", "away"):
-        known += [v for _, _, options in _read(str(facts.get(key, ""))) for v, _ in options]
-    probabilities = facts.get("probabilities", {})
-    if isinstance(probabilities, Mapping):
-        known += [round(100 * float(v), 4) for v in probabilities.values() if _finite(v)]
+    known = _known_numbers(rationale, facts)
+    said_of = _outcome_of_clause(text, str(facts.get("home", "")), str(facts.get("away", "")))
+
+    def supported(value: float, step: float, is_chance: bool, outcome: str | None) -> bool:
+        return any(
+            abs(value - k) <= step + 1e-9
+            for k, owner in known
+            # a chance said of one outcome must be that outcome's; another number may also be
+            # one of no outcome's (Elo, form), but not only another outcome's
+            if outcome is None or owner == outcome or (owner is None and not is_chance)
+        )
+
     return [
         written
-        for _, written, options in _read(text)
-        if not any(abs(v - k) <= step + 1e-9 for v, step in options for k in known)
+        for start, written, options in _read(text)
+        if not any(supported(*option, said_of(start)) for option in options)
     ]
 
 
-_Options = list[tuple[float, float]]  # (value, how far rounding may have moved it)
+def _known_numbers(rationale: str, facts: Mapping[str, Any]) -> list[tuple[float, str | None]]:
+    """The forecast's numbers, each with the outcome it is of (None: Elo, form, a name's)."""
+    known: list[tuple[float, str | None]] = []
+    for part in rationale.split(";"):
+        # the template's first part, "home win 52.0% (market 51.2%, +0.8 pts)", is all the top
+        # outcome's: its probability, market probability and the points between them
+        named = {_TEMPLATE_OUTCOMES[w.lower()] for w in _TEMPLATE_OUTCOME.findall(part)}
+        owner = named.pop() if len(named) == 1 else None
+        known += [(abs(_as_float(a)), owner) for a in _NUMBER.findall(part)]
+    for key in ("home", "away"):
+        name = str(facts.get(key, ""))
+        known += [(v, None) for _, _, options in _read(name) for v, _, _ in options]
+    probabilities, market = facts.get("probabilities", {}), facts.get("market", {})
+    if not isinstance(probabilities, Mapping):
+        probabilities = {}
+    if not isinstance(market, Mapping):
+        market = {}
+    for key, p in probabilities.items():
+        if _finite(p):
+            known.append((round(100 * float(p), 4), _outcome_key(key)))
+    for key, m in market.items():
+        if _finite(m):
+            known.append((round(100 * float(m), 4), _outcome_key(key)))
+            p = probabilities.get(key)
+            if _finite(p):
+                known.append((round(abs(100 * (float(p) - float(m))), 4), _outcome_key(key)))
+    return known
+
+
+def _outcome_key(key: Any) -> str | None:
+    return str(key) if key in _OUTCOME_WORDS else None
+
+
+_TEMPLATE_OUTCOMES = {word: key for key, word in _OUTCOME_WORDS.items()}
+_TEMPLATE_OUTCOME = re.compile(rf"\b(?:{_either(_TEMPLATE_OUTCOMES)})\b", re.IGNORECASE)
+# Where a clause ends: a sentence, a semicolon, a comma (not "1,513" or "52,0"), a dash, or a
+# turn to another side ("but", "while", "against", "vs"). Not a colon ("Brentford's chances:
+# 22%"), brackets ("52% (a 0.52 probability)") or "and", "with" ("the draw and Brentford at
+# 26% and 22%", "favourites with a 52% chance"): these go on speaking of the same outcome.
+_CLAUSE_BREAK = re.compile(
+    r"[;!?\n\u2013\u2014]|\s-\s|\.(?!\d)|,(?!\d)"
+    r"|\b(?:but|while|whilst|whereas|although|though|yet|against|versus|vs|v"
+    r"|compared\s+(?:with|to))\b",
+    re.IGNORECASE,
+)
+# "home win", "home side", "52% home", "at home"; "away" likewise, but not "away from"
+_HOME = re.compile(r"\bhome\b|\bhosts\b", re.IGNORECASE)
+_AWAY = re.compile(r"\baway\b(?![\s-]+from\b)|\bvisitors\b|\bvisiting\b", re.IGNORECASE)
+_DRAW = re.compile(
+    r"\b(?:draws?|drawn|stalemate|share\s+of\s+the\s+(?:points|spoils))\b"
+    r"|(?<!\bcup\s)(?<!\bthis\s)\bties?\b",  # "a cup tie", "this tie": the match
+    re.IGNORECASE,
+)
+# A clause with one of these says a number of another outcome than the one it names: "Spurs
+# lose 22% of the time" is the away win's 22%, "Spurs' opponents 22%" too.
+_OTHER_SIDE = re.compile(
+    r"\b(?:lose|loses|losing|lost|loss|losses|beaten|defeats?|defeated|avoids?|unbeaten|not"
+    r"|fails?|opponents?|opposition)\b|n't\b",
+    re.IGNORECASE,
+)
+# words of a club's name too common in football prose to stand for the club alone
+_GENERIC_NAME_WORDS = {
+    "united", "city", "town", "county", "athletic", "athletico", "real", "sporting", "club",
+    "football", "rovers", "wanderers", "albion", "park", "north", "south", "east", "west",
+}  # fmt: skip
+
+
+def _outcome_of_clause(text: str, home: str, away: str) -> Callable[[int], str | None]:
+    """The outcome that the clause of ``text`` holding a position names, if it names one.
+
+    A clause names the home win by "home" ("home win", "home side"), "hosts" or the home
+    team's name (or a word of it no other name shares, "Schalke" for "Schalke 04"), the away
+    win likewise, the draw by "draw", "stalemate", "tie"; one naming two outcomes, none, or a
+    defeat ("Spurs lose") names none.
+    """
+    names: list[tuple[re.Pattern[str], str]] = []
+    for key, name, other in (("home", home, away), ("away", away, home)):
+        if not name.strip():
+            continue
+        names.append((re.compile(rf"(?<!\w){re.escape(name.strip())}(?!\w)", re.IGNORECASE), key))
+        other_words = {w.lower() for w in re.findall(r"[^\W\d_]+", other)}
+        for word in re.findall(r"[^\W\d_]{4,}", name):
+            if word.lower() not in other_words | _GENERIC_NAME_WORDS:
+                names.append((re.compile(rf"(?<!\w){re.escape(word)}(?!\w)"), key))
+    mentions = [(m.start(), key) for pattern, key in names for m in pattern.finditer(text)]
+    in_name = bytearray(len(text))
+    for pattern, _ in names:
+        for m in pattern.finditer(text):
+            in_name[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+    for pattern, key in ((_HOME, "home"), (_DRAW, "draw"), (_AWAY, "away"), (_OTHER_SIDE, "")):
+        mentions += [(m.start(), key) for m in pattern.finditer(text)]
+
+    # a full stop inside a name ("1. FC Köln", "St. Pauli") ends no clause
+    starts = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text) if not in_name[m.start()])]
+    named: list[set[str]] = [set() for _ in starts]
+    for start, key in mentions:
+        named[bisect.bisect_right(starts, start) - 1].add(key)
+    said_of = [next(iter(keys)) if len(keys) == 1 and "" not in keys else None for keys in named]
+    return lambda position: said_of[bisect.bisect_right(starts, position) - 1]
+
+
+# (value, how far rounding may have moved it, whether it is read as a chance in percent)
+_Options = list[tuple[float, float, bool]]
 
 
 def _read(text: str) -> list[tuple[int, str, _Options]]:
@@ -265,7 +409,7 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
         if _COMPARATIVE.search(text[max(0, read_from - 40) : read_from]):
             blank(start, end)
         else:
-            take(start, end, [(percent, step)])
+            take(start, end, [(percent, step, True)])
 
     for m in list(_IDIOMS.finditer(text)):
         blank(m.start(), m.end())
@@ -303,7 +447,8 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
             chance(m.start("half"), m.end("half"), 50.0, _chance_step(2), m.start("half"))
     for m in list(_CARDINAL.finditer(text)):
         if m.group().lower() != "one":
-            take(m.start(), m.end(), [_cardinal(m.group())])
+            percent_sign = bool(_PERCENT_SIGN.match(text[m.end() :]))
+            take(m.start(), m.end(), [(*_cardinal(m.group()), percent_sign)])
     for m in _NUMBER.finditer(text):
         found.append((m.start(), m.group(), _digits(m.group(), text[m.end() :])))
     return sorted(found, key=lambda item: item[0])
@@ -313,11 +458,12 @@ def _digits(written: str, after: str) -> _Options:
     """Readings of a number in digits; ``after`` is the text that follows it."""
     decimals = written.replace(",", ".").partition(".")[2]
     value, step = abs(_as_float(written)), 0.5 * 10.0 ** -len(decimals)
-    options = [(value, step)]
+    percent_sign = bool(_PERCENT_SIGN.match(after))
+    options = [(value, step, percent_sign)]
     if re.fullmatch(r"[-+\u2212]?\d{1,3},\d{3}", written):
-        options.append((abs(_as_float(written.replace(",", ""))), 0.5))  # "1,513"
-    if decimals and value <= 1 and not _PERCENT_SIGN.match(after):
-        options.append((100 * value, 100 * step))  # "0.52": a probability
+        options.append((abs(_as_float(written.replace(",", ""))), 0.5, False))  # "1,513"
+    if decimals and value <= 1 and not percent_sign:
+        options.append((100 * value, 100 * step, True))  # "0.52": a probability
     return options
 
 

@@ -420,7 +420,12 @@ class ChampionService:
             if path == "cloud" and self.settings.llm is not None:
                 text = self.settings.llm.explain(
                     text,
-                    {"home": fixture.home, "away": fixture.away, "probabilities": probabilities},
+                    {
+                        "home": fixture.home,
+                        "away": fixture.away,
+                        "probabilities": probabilities,
+                        "market": market,  # each outcome's, so its price may be cited
+                    },
                 )
             out.append(
                 ForecastOut(
