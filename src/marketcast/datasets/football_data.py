@@ -6,10 +6,10 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -569,6 +569,61 @@ def _drop_duplicate_matches(
     return duplicated
 
 
+@dataclass(frozen=True, eq=False)
+class OddsLookup:
+    """A long odds table indexed once by (market, timing, bookmaker), aligned to the matches.
+
+    `odds_matrix` scans ``data.odds`` on every call; code that reads many bookmakers' quotes of
+    one table (`market_features` reads about 15) builds this once, and each read is then an
+    array slice. `odds_matrix` reads one bookmaker's quotes through it too, so both give the
+    same arrays.
+    """
+
+    n_matches: int
+    #: The odds rows (positions) of each (market, timing, bookmaker), in table order.
+    rows: Mapping[tuple[str, str, str], npt.NDArray[np.intp]]
+    #: Per odds row: the row of its match in ``matches``; -1 where absent, and then never read.
+    match_row: npt.NDArray[np.intp]
+    #: Per odds row: ``odds_0``, ``odds_1``, ``odds_2``, shape (n_odds, 3).
+    prices: npt.NDArray[np.float64]
+    line: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, matches: pd.DataFrame, odds: pd.DataFrame) -> OddsLookup:
+        """Index ``odds`` (the long table, or any subset of its rows) against ``matches``."""
+        groups = odds.groupby(["market", "timing", "bookmaker"], sort=False, observed=True)
+        # positions of each group's rows, in table order; keys are (market, timing, bookmaker)
+        indices = cast(dict[tuple[object, ...], npt.NDArray[np.intp]], groups.indices)
+        return cls(
+            n_matches=len(matches),
+            rows={(str(m), str(t), str(b)): rows for (m, t, b), rows in indices.items()},
+            match_row=pd.Index(matches["match_id"]).get_indexer(odds["match_id"]),
+            prices=np.column_stack(
+                [odds[f"odds_{i}"].to_numpy(dtype=np.float64) for i in range(3)]
+            ),
+            line=odds["line"].to_numpy(dtype=np.float64),
+        )
+
+    def bookmakers(self, market: str, timing: str) -> list[str]:
+        """The bookmakers that quoted ``market`` at ``timing``, in order of first quote."""
+        return [b for m, t, b in self.rows if (m, t) == (str(market), str(timing))]
+
+    def odds(
+        self, market: str, timing: str, bookmaker: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """`odds_matrix` of one bookmaker (never ``"best"``), from the index."""
+        k = len(OUTCOMES[MarketKind(market)])
+        out = np.full((self.n_matches, k), np.nan)
+        line = np.full(self.n_matches, np.nan)
+        rows = self.rows.get((str(market), str(timing), str(bookmaker)))
+        if rows is not None:
+            rows = rows[self.match_row[rows] >= 0]  # a quote of no listed match is no one's
+            pos = self.match_row[rows]
+            out[pos] = self.prices[rows, :k]
+            line[pos] = self.line[rows]
+        return out, line
+
+
 def odds_matrix(
     data: FootballData,
     market: str,
@@ -636,14 +691,12 @@ def odds_matrix(
             {**{c: "max" for c in value_cols}, "line": "first"}
         )
         pos = pd.Index(data.matches["match_id"]).get_indexer(grouped.index)
-        out[pos] = grouped[value_cols].to_numpy(dtype=np.float64)
-        line[pos] = grouped["line"].to_numpy(dtype=np.float64)
+        listed = pos >= 0  # a quote of no listed match is no one's (-1 would be the last row)
+        out[pos[listed]] = grouped[value_cols].to_numpy(dtype=np.float64)[listed]
+        line[pos[listed]] = grouped["line"].to_numpy(dtype=np.float64)[listed]
         return out, line
     sel = sel[sel["bookmaker"] == bookmaker]
-    pos = pd.Index(data.matches["match_id"]).get_indexer(sel["match_id"])
-    out[pos] = sel[[f"odds_{i}" for i in range(k)]].to_numpy(dtype=np.float64)
-    line[pos] = sel["line"].to_numpy(dtype=np.float64)
-    return out, line
+    return OddsLookup.of(data.matches, sel).odds(kind, str(timing), bookmaker)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from marketcast.data.validation import IntegrityReport
-from marketcast.datasets.football_data import FootballData, odds_matrix
+from marketcast.datasets.football_data import FootballData, OddsLookup
 from marketcast.features.ratings import elo_ratings, pi_ratings
-from marketcast.margins import implied_probabilities, overround
+from marketcast.margins import METHODS, implied_probabilities, overround
 from marketcast.types import AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER, PINNACLE, MarketKind, Timing
 
 log = logging.getLogger(__name__)
@@ -530,20 +530,24 @@ def market_features(data: FootballData, *, demargin_method: str = "shin") -> pd.
     Only ``prematch`` quotes are read; a closing quote never reaches this function's output.
     """
     n = len(data.matches)
+    # one pass over the long table; each bookmaker's quotes below are then an array slice
+    quotes = OddsLookup.of(data.matches, data.odds)
     feats: dict[str, np.ndarray] = {}
     for market in (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25, MarketKind.ASIAN_HANDICAP):
-        prob, line = prematch_probabilities(data, market, method=demargin_method)
+        prob, line, _ = _first_available(
+            quotes, market, Timing.PREMATCH, PREMATCH_PREFERENCE, demargin_method
+        )
         names = MARKET_COLUMNS[market]
         for j, name in enumerate(names):
             feats[name] = prob[:, j]
         if market is MarketKind.ASIAN_HANDICAP:
             feats["ah_line"] = line
-        avg_odds, _ = odds_matrix(data, market, Timing.PREMATCH, AVERAGE_BOOKMAKER)
-        best_odds, _ = odds_matrix(data, market, Timing.PREMATCH, BEST_ODDS_BOOKMAKER)
+        avg_odds, _ = quotes.odds(market, Timing.PREMATCH, AVERAGE_BOOKMAKER)
+        best_odds, _ = quotes.odds(market, Timing.PREMATCH, BEST_ODDS_BOOKMAKER)
         feats[f"mkt_{market.value}_overround_avg"] = overround(avg_odds)
         feats[f"mkt_{market.value}_overround_best"] = overround(best_odds)
 
-    bookmaker_probs = _per_bookmaker_home_probs(data)
+    bookmaker_probs = _per_bookmaker_home_probs(quotes)
     if bookmaker_probs.shape[1] > 0:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -558,8 +562,8 @@ def market_features(data: FootballData, *, demargin_method: str = "shin") -> pd.
         feats["mkt_1x2_home_std"] = np.full(n, np.nan)
         feats["mkt_n_bookmakers"] = np.zeros(n)
 
-    sharp, _ = odds_matrix(data, MarketKind.ONE_X_TWO, Timing.PREMATCH, PINNACLE)
-    soft, _ = odds_matrix(data, MarketKind.ONE_X_TWO, Timing.PREMATCH, AVERAGE_BOOKMAKER)
+    sharp, _ = quotes.odds(MarketKind.ONE_X_TWO, Timing.PREMATCH, PINNACLE)
+    soft, _ = quotes.odds(MarketKind.ONE_X_TWO, Timing.PREMATCH, AVERAGE_BOOKMAKER)
     sharp_p = implied_probabilities(sharp, demargin_method)
     soft_p = implied_probabilities(soft, demargin_method)
     for j, outcome in enumerate(("home", "draw", "away")):
@@ -662,7 +666,8 @@ def prematch_probabilities(
         ``probabilities`` has shape (n_matches, n_outcomes), NaN rows where no bookmaker in
         ``preference`` quoted; ``line`` is the handicap or total the prices refer to.
     """
-    prob, line, _ = _first_available(data, market, Timing.PREMATCH, preference, method)
+    quotes = _market_quotes(data, market, Timing.PREMATCH)
+    prob, line, _ = _first_available(quotes, market, Timing.PREMATCH, preference, method)
     return prob, line
 
 
@@ -692,7 +697,8 @@ def closing_yardstick(
     Pinnacle's quotes thin out in newer seasons, so an evaluation can mix the two yardsticks;
     the evaluation reports how many matches used each.
     """
-    return _first_available(data, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
+    quotes = _market_quotes(data, market, Timing.CLOSING)
+    return _first_available(quotes, market, Timing.CLOSING, CLOSING_PREFERENCE, method)
 
 
 def closing_targets(
@@ -718,12 +724,26 @@ def closing_targets(
     return out
 
 
+def _market_quotes(data: FootballData, market: MarketKind, timing: Timing) -> OddsLookup:
+    """One market's quotes at one timing, indexed: a slice of the long table to index, not all."""
+    odds = data.odds
+    return OddsLookup.of(
+        data.matches, odds[(odds["market"] == market.value) & (odds["timing"] == timing.value)]
+    )
+
+
 def _first_available(
-    data: FootballData, market: MarketKind, timing: Timing, preference: Sequence[str], method: str
+    quotes: OddsLookup,
+    market: MarketKind,
+    timing: Timing,
+    preference: Sequence[str],
+    method: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """De-margined probabilities, line and source bookmaker ("" where none) per match."""
+    if method not in METHODS:  # checked here too: a bookmaker without prices is skipped below
+        raise ValueError(f"unknown de-margining method {method!r}; expected one of {METHODS}")
     k = 3 if market is MarketKind.ONE_X_TWO else 2
-    n = len(data.matches)
+    n = quotes.n_matches
     prob = np.full((n, k), np.nan)
     line = np.full(n, np.nan)
     source = np.full(n, "", dtype=object)
@@ -731,7 +751,9 @@ def _first_available(
         todo = np.isnan(prob[:, 0])
         if not todo.any():
             break
-        odds, bk_line = odds_matrix(data, market, timing, bookmaker)
+        odds, bk_line = quotes.odds(market, timing, bookmaker)
+        if not (todo & ~np.isnan(odds[:, 0])).any():
+            continue  # no price for a match still to fill: its probabilities would fill none
         p = implied_probabilities(odds[:, :k], method)
         fill = todo & ~np.isnan(p[:, 0])
         prob[fill] = p[fill]
@@ -742,19 +764,15 @@ def _first_available(
     return prob, line, source
 
 
-def _per_bookmaker_home_probs(data: FootballData) -> np.ndarray:
-    quoted = data.odds.loc[
-        (data.odds["market"] == MarketKind.ONE_X_TWO.value)
-        & (data.odds["timing"] == Timing.PREMATCH.value),
-        "bookmaker",
-    ].unique()
+def _per_bookmaker_home_probs(quotes: OddsLookup) -> np.ndarray:
+    quoted = quotes.bookmakers(MarketKind.ONE_X_TWO, Timing.PREMATCH)
     bookmakers = sorted(b for b in quoted if b not in _PSEUDO_BOOKMAKERS)
     columns = []
     for bookmaker in bookmakers:
-        odds, _ = odds_matrix(data, MarketKind.ONE_X_TWO, Timing.PREMATCH, bookmaker)
+        odds, _ = quotes.odds(MarketKind.ONE_X_TWO, Timing.PREMATCH, bookmaker)
         columns.append(implied_probabilities(odds[:, :3], "multiplicative")[:, 0])
     if not columns:
-        return np.empty((len(data.matches), 0))
+        return np.empty((quotes.n_matches, 0))
     return np.column_stack(columns)
 
 
