@@ -305,7 +305,10 @@ def decide_promotion(
         # every match differs by exactly 0: no evidence either way
         p_value = 1.0
 
-    gain = f"{metric} gain {mean_difference:.4f} per {rule.unit}"
+    # four decimals, or three significant figures below 0.001 (a crypto period's net return
+    # gain is about 1e-5: "0.0000" read as no gain at all, better and equal alike)
+    shown = f"{mean_difference:.4f}" if abs(mean_difference) >= 1e-3 else f"{mean_difference:.3g}"
+    gain = f"{metric} gain {shown} per {rule.unit}"
     needed: int | None = None
     if mean_difference <= 0.0:
         promote = False

@@ -544,3 +544,13 @@ def test_a_challenger_too_short_to_test_takes_no_share_of_alpha() -> None:
     decision = decide_among("market", champion, {"short": short, "f": challenger}, RULE)
     assert (decision.promote, decision.challenger, decision.alpha_used) == (True, "f", 0.05)
     assert decision.challengers_tested == 1
+
+
+def test_a_gain_below_a_thousandth_is_written_to_three_figures() -> None:
+    """A crypto period's net return gain is about 1e-5: at four decimals a better and an equal
+    challenger both read "gain 0.0000"."""
+    rng = np.random.default_rng(2)
+    champion = rng.normal(0.0, 0.01, 400)
+    rule = PromotionRule(metric="net_return_loss", unit="period", min_matches=30)
+    decision = decide_promotion("flat", champion, "momentum", champion - 1.234e-5, rule)
+    assert decision.reason.startswith("net_return_loss gain 1.23e-05 per period, p=")
