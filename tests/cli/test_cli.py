@@ -482,7 +482,7 @@ def test_serve_refuses_a_registry_poll_that_would_spin(
         ("MARKETCAST_EDGE_THRESHOLD", "abc", "MARKETCAST_EDGE_THRESHOLD must be"),
         ("MARKETCAST_STALE_AFTER_DAYS", "-1", "MARKETCAST_STALE_AFTER_DAYS must be"),
         ("MARKETCAST_LLM_TIMEOUT_S", "0", "MARKETCAST_LLM_TIMEOUT_S must be"),
-        ("MARKETCAST_CRYPTO_WINDOW_BARS", "5", "MARKETCAST_CRYPTO_WINDOW_BARS: "),
+        ("MARKETCAST_CRYPTO_WINDOW_BARS", "5", "MARKETCAST_CRYPTO_WINDOW_BARS='5': must be >= 200"),
     ],
 )
 def test_serve_checks_every_worker_setting_before_training_or_forking(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -318,7 +320,8 @@ def test_run_exports_champions_with_reports(
     assert summary["jobs_failed"] == 0
     decision = json.loads((out / "metrics.json").read_text())["1d"]["promotion"]
     verdict = "promoted" if decision["promote"] else "not promoted"
-    line = f"1d: {decision['challenger']} {verdict} over {decision['champion']}: "
+    crowned = f"first champion {decision['first_champion']}; "  # a first run: said first
+    line = f"1d: {crowned}{decision['challenger']} {verdict} over {decision['champion']}: "
     assert line + decision["reason"] in " ".join((tmp_path / "console.txt").read_text().split())
     # the summary table fits an 80-column terminal (its headers were clipped) and says how many
     # periods each model held a position, the sample behind its Sharpe
@@ -397,6 +400,75 @@ def test_a_champion_moved_during_the_run_is_not_undone(
     metrics = json.loads((run.run_dir / "crypto" / "metrics.json").read_text())
     assert "changed after it was read" in metrics["1d"]["promotion"]["not_applied"]
     assert order == ["reports", "reports"]  # rewritten with the outcome
+
+
+def _first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: tuple[str, ...]
+) -> tuple[CryptoRunConfig, crypto_job.CryptoRun, str, datetime]:
+    """A first run of ``models`` on 1d: the run, what it printed and when its export began."""
+    config = small_config(tmp_path, horizons=("1d",), models=models)
+    run_jobs = crypto_job.run_jobs
+    export_started: list[datetime] = []
+
+    def timed(jobs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if any(job.key.startswith("export/") for job in jobs):
+            export_started.append(datetime.now(UTC))
+        return run_jobs(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(crypto_job, "run_jobs", timed)
+    out = io.StringIO()
+    run = run_crypto(config, console=Console(file=out, width=400))
+    assert not isinstance(run, dict)
+    assert len(export_started) == 1
+    return config, run, out.getvalue(), export_started[0]
+
+
+def test_a_decision_carries_one_time_in_the_report_and_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test's decision was stamped when made (kept in the report only when the export
+    failed) and restamped after the export: one decision, two times. It is stamped once, at
+    the test; the champion's record says when the pointer moved."""
+    from marketcast.registry import Registry
+
+    config, run, _, export_started = _first_run(tmp_path, monkeypatch, ("flat", "momentum"))
+    reported = json.loads((run.run_dir / "crypto" / "metrics.json").read_text())["1d"]["promotion"]
+    registry = Registry(config.registry_root)
+    first, tested = registry.decisions("crypto", "1d")  # in the order football saves them
+    assert first.reason == "no champion yet"
+    assert tested.challenger == reported["challenger"]
+    assert tested.model_dump(mode="json")["decided_utc"] == reported["decided_utc"]
+    assert first.decided_utc is not None
+    assert tested.decided_utc is not None
+    assert first.decided_utc <= tested.decided_utc < export_started  # decided at the test
+    record = registry.champion("crypto", "1d")
+    assert record is not None
+    assert record.promoted_utc > export_started
+
+
+@pytest.mark.parametrize(
+    ("models", "then"),
+    [
+        # the others were tested: the line says the first champion, then the test
+        (("flat", "momentum"), "; momentum "),
+        # flat alone: it read "1d: flat stays champion: no challenger", with no champion there
+        (("flat",), "\n"),
+    ],
+)
+def test_the_terminal_says_a_first_crypto_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: tuple[str, ...], then: str
+) -> None:
+    from marketcast.registry import Registry
+
+    config, run, printed, _ = _first_run(tmp_path, monkeypatch, models)
+    record = Registry(config.registry_root).champion("crypto", "1d")
+    assert record is not None
+    assert record.reason == "no champion yet"
+    crowned = f"{record.model_name} {record.version}: no champion yet"
+    assert f"\n1d: first champion {crowned}{then}" in printed
+    assert "stays champion" not in printed
+    reported = json.loads((run.run_dir / "crypto" / "metrics.json").read_text())["1d"]["promotion"]
+    assert reported["first_champion"] == crowned  # as football's report says it
 
 
 def test_the_exported_champion_is_fitted_per_regime_as_it_was_evaluated(  # type: ignore[no-untyped-def]

@@ -3,6 +3,8 @@ what is wanted (a secret's value left out), not pydantic's multi-line dump."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -81,3 +83,52 @@ def test_serve_prints_the_one_line_and_exits_2(
     err = capsys.readouterr().err
     assert err.startswith("marketcast: error: MARKETCAST_PORT='abc': must be an integer")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "MARKETCAST_CRYPTO_WINDOW_BARS",
+            "abc",
+            "MARKETCAST_CRYPTO_WINDOW_BARS='abc': must be an integer (field window_bars)",
+        ),
+        (
+            "MARKETCAST_CRYPTO_STALE_AFTER_HOURS",
+            "0",
+            "MARKETCAST_CRYPTO_STALE_AFTER_HOURS='0': must be > 0.0 (field stale_after_hours)",
+        ),
+        (
+            "MARKETCAST_CRYPTO_PAIR_RENAMES",
+            "MATICUSDT=POLUSDT*abc",
+            "MARKETCAST_CRYPTO_PAIR_RENAMES='MATICUSDT=POLUSDT*abc': must be a number "
+            "(field pair_renames.MATICUSDT.new_per_old)",
+        ),
+    ],
+)
+def test_a_bad_crypto_setting_is_told_as_the_servers_own_are(
+    variable: str, value: str, expected: str
+) -> None:
+    """The crypto settings raised a ValueError of their own wording, naming pydantic's message
+    and no wanted value (``MARKETCAST_CRYPTO_WINDOW_BARS: Input should be a valid integer,
+    unable to parse string as an integer (got 'abc')``)."""
+    from marketcast.serving.crypto import CryptoSettings
+
+    with pytest.raises(SettingsEnvError) as info:
+        CryptoSettings.from_env({variable: value})
+    assert str(info.value) == expected
+    assert_one_clear_line(str(info.value))
+
+
+def test_serve_prints_a_bad_crypto_setting_on_one_line_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default registry, were it reached: nothing is made
+    monkeypatch.setenv("MARKETCAST_CRYPTO_WINDOW_BARS", "abc")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "marketcast: error: MARKETCAST_CRYPTO_WINDOW_BARS='abc': must be an integer "
+        "(field window_bars)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

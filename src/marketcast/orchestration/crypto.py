@@ -811,7 +811,11 @@ def _shadow_and_export(
     holding ``expected`` (what was read here, before the refits), with the decisions to save
     after it, as football saves them: a first champion's "no champion yet" (the pointer's
     reason too: it read as a challenger's rejection, "... not better than the champion") and
-    the Holm decision over the challengers.
+    the Holm decision over the challengers. Each decision is stamped once, when it is made here
+    (the first champion's before the test's, as football orders them), so the report and the
+    saved file carry the same ``decided_utc``; the champion's own record holds when the
+    pointer moved. A first champion is named in the report's decision (``first_champion``,
+    ``"<model> <version>: <reason>"``), as football's is.
     """
     rule = PromotionRule(
         alpha=config.promotion.alpha,
@@ -824,6 +828,7 @@ def _shadow_and_export(
     export_jobs: list[Job] = []
     read: dict[str, tuple[str, str] | None] = {}
     tested: dict[str, PromotionDecision] = {}
+    crowned_utc: dict[str, datetime] = {}  # when a first champion was decided
     moves: dict[str, _HorizonMove] = {}
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
@@ -838,6 +843,8 @@ def _shadow_and_export(
             }
             continue
         incumbent = record.model_name if record is not None else DEFAULT_CHAMPION
+        if record is None:  # decided with the test, stamped just before it (saved first)
+            crowned_utc[horizon] = registry.now()
         champion, decision = shadow_test(ev.period_net, incumbent, rule)
         champions[horizon] = champion
         if "challenger" in decision:  # a test was made: stamped now, as the saved file will be
@@ -905,20 +912,20 @@ def _shadow_and_export(
         )
         version = registry.register(VERTICAL, horizon, name, files, manifest)
         move = _HorizonMove(name, version, "", read[horizon])
+        made = tested.get(horizon)
+        if made is not None and made.promote:  # the version the test's winner was registered as
+            made = made.model_copy(update={"challenger_version": version})
+            decisions[horizon] = made.model_dump(mode="json")
         if read[horizon] is None:  # the first champion, crowned as football crowns one
             net = ev.period_net.get(name)
             first = decide_promotion(
                 None, None, name, None if net is None else -net, rule, challenger_version=version
             )
-            move.decisions.append(first.model_copy(update={"decided_utc": registry.now()}))
+            first = first.model_copy(update={"decided_utc": crowned_utc[horizon]})
+            move.decisions.append(first)
             move.reason = first.reason
-        made = tested.get(horizon)
-        if made is not None:  # restamped after the first champion's, as football orders them
-            update: dict[str, Any] = {"decided_utc": registry.now()}
-            if made.promote:
-                update["challenger_version"] = version
-            made = made.model_copy(update=update)
-            decisions[horizon] = made.model_dump(mode="json")
+            decisions[horizon]["first_champion"] = f"{name} {version}: {first.reason}"
+        if made is not None:
             move.decisions.append(made)
             if made.promote and not move.reason:
                 move.reason = made.reason

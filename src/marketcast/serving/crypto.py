@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import InitErrorDetails
 
 from marketcast.config import (
     CryptoCosts,
@@ -53,6 +54,7 @@ from marketcast.serving.crypto_schemas import (
     FundingIn,
 )
 from marketcast.serving.schemas import ModelRef, by_edge
+from marketcast.serving.settings import SettingsEnvError
 from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,12 @@ class CryptoSettings(BaseModel):
         comma-separated, e.g. ``MATICUSDT=POLUSDT``), ``_WINDOW_BARS``, ``_STALE_AFTER_HOURS``,
         ``_JOURNAL`` and ``_JOURNAL_MAX_BYTES``.
 
+        Raises
+        ------
+        SettingsEnvError
+            As the server's own settings raise it: one line naming each bad variable, the text
+            it held and what is wanted.
+
         Examples
         --------
         >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_PAIRS": "BTCUSDT,ETHUSDT"}).pairs
@@ -157,6 +165,10 @@ class CryptoSettings(BaseModel):
         >>> env = {"MARKETCAST_CRYPTO_PAIR_RENAMES": "matic/usdt=POLUSDT"}
         >>> CryptoSettings.from_env(env).pair_renames
         {'MATICUSDT': PairRename(to='POLUSDT', new_per_old=1.0)}
+        >>> CryptoSettings.from_env({"MARKETCAST_CRYPTO_WINDOW_BARS": "abc"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        marketcast.serving.settings.SettingsEnvError: MARKETCAST_CRYPTO_WINDOW_BARS='abc': must ...
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -168,21 +180,22 @@ class CryptoSettings(BaseModel):
             values["pairs"] = tuple(
                 p.strip().upper() for p in env[ENV_PREFIX + "PAIRS"].split(",") if p.strip()
             )
-        if env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip():
-            values["pair_renames"] = _env_renames(env[ENV_PREFIX + "PAIR_RENAMES"])
         for name, variable in _SCALAR_ENV_VARIABLES.items():
             raw = env.get(ENV_PREFIX + variable, "").strip()
             if raw:
                 values[name] = raw
+        renames = env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip()
         try:
+            if renames:
+                values["pair_renames"] = _env_renames(renames)
             return cls.model_validate(values)
-        except ValidationError as error:  # name the variable, not the settings field
-            first = error.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else ""
-            variable = ENV_PREFIX + _ENV_VARIABLES.get(field, field.upper())
-            raise ValueError(
-                f"{variable}: {first['msg']} (got {env.get(variable, '')!r})"
-            ) from error
+        except ValidationError as error:  # the variables' names and text, not the fields'
+            raise SettingsEnvError.from_error(
+                error,
+                frozenset(),  # no secret among them
+                variables={name: ENV_PREFIX + v for name, v in _ENV_VARIABLES.items()},
+                texts={"pair_renames": renames},  # not the mapping parsed from it
+            ) from None
 
 
 #: Settings field -> the ``MARKETCAST_CRYPTO_*`` variable that sets it, for the fields read
@@ -202,22 +215,32 @@ _ENV_VARIABLES = {
 
 
 def _env_renames(text: str) -> dict[str, dict[str, str]]:
-    """``"MATICUSDT=POLUSDT,BTTUSDT=BTTCUSDT*1000"`` -> the settings' ``pair_renames``."""
+    """``"MATICUSDT=POLUSDT,BTTUSDT=BTTCUSDT*1000"`` -> the settings' ``pair_renames``.
+
+    Text that is not a list of renames raises a ``ValidationError`` of ``pair_renames``, as the
+    settings' own checks of the renames do.
+    """
     out: dict[str, dict[str, str]] = {}
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
         old, sep, target = item.partition("=")
         if not sep or not old.strip() or not target.strip():
-            raise ValueError(
-                f"{ENV_PREFIX}PAIR_RENAMES: {item!r} is not OLD=NEW (or OLD=NEW*RATIO), e.g. "
-                "MATICUSDT=POLUSDT"
+            raise _renames_error(
+                text, f"{item!r} is not OLD=NEW (or OLD=NEW*RATIO), e.g. MATICUSDT=POLUSDT"
             )
         new, star, ratio = target.partition("*")
         if normalise_pair(old) in {normalise_pair(seen) for seen in out}:
-            raise ValueError(f"{ENV_PREFIX}PAIR_RENAMES: {old.strip()} is renamed twice")
+            raise _renames_error(text, f"{old.strip()} is renamed twice")
         out[old.strip()] = {"to": new.strip(), **({"new_per_old": ratio.strip()} if star else {})}
     return out
+
+
+def _renames_error(text: str, reason: str) -> ValidationError:
+    line = InitErrorDetails(
+        type="value_error", loc=("pair_renames",), input=text, ctx={"error": ValueError(reason)}
+    )
+    return ValidationError.from_exception_data(CryptoSettings.__name__, [line])
 
 
 @dataclass(frozen=True)

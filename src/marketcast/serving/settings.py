@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import typing
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import (
@@ -54,37 +55,62 @@ class SettingsEnvError(ValidationError):
     ``SecretStr``. A ``ValidationError`` (so a ``ValueError``), as before.
     """
 
+    #: field -> the variable that sets it, where that is not :func:`env_variable`'s name
+    _variables: Mapping[str, str] = MappingProxyType({})
+
     @classmethod
-    def from_error(cls, error: ValidationError, secrets: frozenset[str]) -> SettingsEnvError:
-        """Rebuild ``error``, masking the input of the fields named in ``secrets``."""
+    def from_error(
+        cls,
+        error: ValidationError,
+        secrets: frozenset[str],
+        *,
+        variables: Mapping[str, str] | None = None,
+        texts: Mapping[str, str] | None = None,
+    ) -> SettingsEnvError:
+        """Rebuild ``error``, masking the input of the fields named in ``secrets``.
+
+        ``variables`` names the variable of a field not read from :func:`env_variable`'s
+        (``window_bars`` from ``MARKETCAST_CRYPTO_WINDOW_BARS``); ``texts`` holds, per field,
+        the variable's text to show instead of the value parsed from it (a list, a mapping).
+        """
+        texts = texts or {}
         line_errors: list[InitErrorDetails] = []
         for detail in error.errors(include_url=False):
             field = str(detail["loc"][0]) if detail["loc"] else ""
-            raw = detail["input"]
+            raw = texts.get(field, detail["input"])
             masked = SecretStr(raw) if field in secrets and isinstance(raw, str) else raw
             line = InitErrorDetails(type=detail["type"], loc=detail["loc"], input=masked)
             if "ctx" in detail:
                 line["ctx"] = detail["ctx"]
             line_errors.append(line)
-        return cls.from_exception_data(error.title, line_errors, hide_input=True)
+        made = cls.from_exception_data(error.title, line_errors, hide_input=True)
+        made._variables = MappingProxyType(dict(variables or {}))
+        return made
 
     def __str__(self) -> str:
-        return "; ".join(_describe(detail) for detail in self.errors(include_url=False))
+        return "; ".join(
+            _describe(detail, self._variables) for detail in self.errors(include_url=False)
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
 
-def _describe(detail: ErrorDetails) -> str:
-    """One rejected value: ``MARKETCAST_CACHE_SIZE='-1': must be >= 0 (field cache_size)``."""
+def _describe(detail: ErrorDetails, variables: Mapping[str, str]) -> str:
+    """One rejected value: ``MARKETCAST_CACHE_SIZE='-1': must be >= 0 (field cache_size)``.
+
+    The field is the error's whole path (``pair_renames.MATICUSDT.new_per_old``), the variable
+    that of its first part (``variables``' name, else :func:`env_variable`'s).
+    """
     if not detail["loc"]:
         return str(detail["msg"])
     field = str(detail["loc"][0])
+    variable = variables.get(field, env_variable(field))
     raw = detail["input"]
     if isinstance(raw, SecretStr):
-        given = f"{env_variable(field)} ({len(raw.get_secret_value())} characters)"
+        given = f"{variable} ({len(raw.get_secret_value())} characters)"
     else:
-        given = f"{env_variable(field)}={raw!r}"
+        given = f"{variable}={raw!r}"
     ctx = detail.get("ctx", {})
     if detail["type"] in _WANTED:
         wanted = _WANTED[detail["type"]]
@@ -95,7 +121,7 @@ def _describe(detail: ErrorDetails) -> str:
         wanted = str(ctx["error"])
     else:
         wanted = detail["msg"][:1].lower() + detail["msg"][1:]
-    return f"{given}: {wanted} (field {field})"
+    return f"{given}: {wanted} (field {'.'.join(str(part) for part in detail['loc'])})"
 
 
 def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
