@@ -122,6 +122,11 @@ def test_a_first_crypto_champion_is_recorded_as_the_first(
     assert saved[0].challenger_version == champion.version
     run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.name != "feature_store")
     reported = json.loads((run_dir / "crypto" / "metrics.json").read_text())["1d"]["promotion"]
-    # the shadow test over the challengers is on file, as the report states it
+    # the shadow test over the challengers is on file, as the report states it; the report
+    # also names the first champion the run crowned
+    assert (
+        reported.pop("first_champion")
+        == f"{champion.model_name} {champion.version}: {champion.reason}"
+    )
     assert saved[1].model_dump(mode="json") == reported
     assert capsys.readouterr().out == ""

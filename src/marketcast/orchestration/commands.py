@@ -50,7 +50,7 @@ from marketcast.orchestration.football import (
 from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
-from marketcast.orchestration.window import as_utc
+from marketcast.orchestration.window import as_utc, utc_window
 from marketcast.registry import Registry, RegistryError
 from marketcast.registry.store import manifest_summary
 from marketcast.reports.writer import to_jsonable
@@ -149,10 +149,18 @@ def evaluate_crypto(
     """``marketcast evaluate crypto``: purged walk-forward from ``start``; contract JSON out.
 
     The files may hold history and the test period together: every step trains only on bars
-    whose labels resolved before it.
+    whose labels resolved before it. A window that holds no bar of the files (``--start``
+    after them, ``--end`` before them) is refused before any job runs, naming the option and
+    the data's span.
     """
-    from marketcast.orchestration.crypto import delisting_lines, prepare_crypto
+    from marketcast.orchestration.crypto import (
+        check_evaluation_window,
+        delisting_lines,
+        prepare_crypto,
+    )
     from marketcast.orchestration.crypto import evaluate_crypto as _evaluate_crypto
+
+    utc_window(start, end)  # an --end before --start is refused before the files are read
 
     config = load_crypto_config(config_path)
     updates: dict[str, Any] = {}
@@ -169,6 +177,7 @@ def evaluate_crypto(
     report = prepared.data.report
     # (an unreadable file was already refused by prepare_crypto, as `run` refuses it)
     _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
+    check_evaluation_window(prepared, start, end)  # before any job
     evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
     if not evaluation.horizons:
         raise ValueError(

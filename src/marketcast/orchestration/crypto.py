@@ -77,6 +77,9 @@ VERTICAL = "crypto"
 HOURS_PER_YEAR = 24 * 365
 #: The do-nothing model: the champion until a challenger beats it after costs.
 DEFAULT_CHAMPION = "flat"
+#: Fields of a promotion decision only the registry's decision fills: the contract JSON's
+#: ``promotion`` (the evaluation's own test against ``flat``) leaves them out; they were null.
+REGISTRY_ONLY_KEYS = frozenset({"decided_utc", "champion_version", "challenger_version"})
 
 
 @dataclass
@@ -126,6 +129,13 @@ class CryptoEvaluation:
     export_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def to_contract_json(self) -> dict[str, Any]:
+        """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
+
+        Each horizon's ``champion`` is the evaluation's own pick, tested against ``flat``, and
+        ``promotion`` that test, without the registry's fields (:data:`REGISTRY_ONLY_KEYS`):
+        it is no registry decision. A run's decision against the registry's champion, with
+        its time and versions, is in ``metrics.json``.
+        """
         return {
             "pairs": self.pairs,
             "horizons": {
@@ -133,7 +143,9 @@ class CryptoEvaluation:
                     "models": ev.models,
                     "buy_and_hold": ev.buy_and_hold,
                     "champion": ev.champion,
-                    "promotion": ev.decision,
+                    "promotion": {
+                        k: v for k, v in ev.decision.items() if k not in REGISTRY_ONLY_KEYS
+                    },
                     "delisting_exits": ev.delisting_exits,
                 }
                 for h, ev in self.horizons.items()
@@ -307,14 +319,15 @@ def plan_jobs(
     end: pd.Timestamp | None,
     export: dict[str, pd.DataFrame] | None = None,
 ) -> list[Job]:
-    """One job per (pair group, horizon); liquid groups and long horizons first.
+    """One job per (pair group, horizon); liquid groups first, then shorter horizons.
 
-    ``export``, when given, receives each horizon's :func:`export_rows` on the way.
+    ``export``, when given, receives each horizon's :func:`export_rows` on the way. The
+    priorities (:func:`job_priority`) do not depend on the order ``horizons`` are listed in.
     """
     groups = pair_groups(prepared, config.group_size, before=start)
     feature_columns = prepared.feature_columns
     jobs: list[Job] = []
-    for h_index, horizon in enumerate(horizons):
+    for horizon in horizons:
         rows = horizon_rows(prepared, horizon, config)
         if export is not None:
             export[horizon] = export_rows(prepared, rows)
@@ -337,10 +350,22 @@ def plan_jobs(
                 min_edge=config.min_edge,
                 seed=config.seed,
             )
-            # Priority: the most liquid groups first; 1h (the most rows) before longer horizons.
-            priority = g_index * len(horizons) + h_index
+            priority = job_priority(g_index, horizon, horizons)
             jobs.append(Job(f"{horizon}/{group}", run_group_task, (task,), priority))
     return jobs
+
+
+def job_priority(group_index: int, horizon: str, horizons: tuple[str, ...]) -> int:
+    """A job's start priority, lowest first: the most liquid groups first, then within a group
+    the shorter horizons (1h, the most rows, before 4h and 1d), whatever the config's order.
+
+    Examples
+    --------
+    >>> [job_priority(g, h, ("1d", "4h")) for g in (0, 1) for h in ("1d", "4h")]
+    [1, 0, 3, 2]
+    """
+    by_length = sorted(horizons, key=lambda h: HORIZON_BARS[h])
+    return group_index * len(horizons) + by_length.index(horizon)
 
 
 def describe_plan(
@@ -357,11 +382,11 @@ def describe_plan(
         {
             "job": f"{h}/{g}",
             "pairs": pairs,
-            "priority": gi * len(horizons) + hi,
+            "priority": job_priority(gi, h, horizons),
             "walk_forward_steps": steps,
             "models": list(config.models),
         }
-        for hi, h in enumerate(horizons)
+        for h in horizons
         for gi, (g, pairs) in enumerate(groups)
     ]
     return {
@@ -698,13 +723,49 @@ def check_decision_window(
     DataError
         Naming ``config_path``, ``walk_forward.start`` (and ``end``) and the data's span.
     """
-    start_utc, end_utc = utc_window(start, config.walk_forward.end)
+    if not _holds_a_decision_bar(prepared, start, config.walk_forward.end):
+        raise _window_error(prepared, config, start, config_path, "holds no bar to decide on")
+
+
+def check_evaluation_window(prepared: PreparedCrypto, start: str, end: str | None) -> None:
+    """``evaluate crypto``'s window (``--start``, ``--end``) must hold a bar to decide on.
+
+    Checked before any job runs, as :func:`check_decision_window` checks a run's: a
+    ``--start`` after the data ran every job, then blamed the missing history before
+    ``--start``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option that leaves the data (``--start`` after it, ``--end`` before it, or
+        both around a gap), the window and the data's span.
+    """
+    if _holds_a_decision_bar(prepared, start, end):
+        return
+    start_utc, end_utc = utc_window(start, end)
+    decided = prepared.features["decision_time_utc"]
+    if start_utc > decided.max():
+        option = f"--start {start}"
+    elif end_utc is not None and end_utc <= decided.min():
+        option = f"--end {end}"
+    else:  # around a gap in the data
+        option = f"--start {start} --end {end}"
+    until = f"--end {end}" if end else "the end of the data"
+    raise ValueError(
+        f"{option}: the window from {start} to {until} holds no bar to decide on (the data runs "
+        f"{_data_span(prepared)}, and each step needs earlier bars to train on): move the "
+        "window into the data"
+    )
+
+
+def _holds_a_decision_bar(prepared: PreparedCrypto, start: str, end: str | None) -> bool:
+    """Whether a bar's decision time falls in ``[start, end)`` (``end`` None: to the data's end)."""
+    start_utc, end_utc = utc_window(start, end)
     decided = prepared.features["decision_time_utc"]
     inside = decided >= start_utc
     if end_utc is not None:
         inside &= decided < end_utc
-    if not inside.any():
-        raise _window_error(prepared, config, start, config_path, "holds no bar to decide on")
+    return bool(inside.any())
 
 
 def _window_error(
@@ -1164,8 +1225,41 @@ def print_crypto_summary(
     print_unclipped(console, table)
     for line in delisting_lines(evaluation):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    print_decisions(console, decisions or {})
+    for horizon, decision in (decisions or {}).items():
+        if decision.get("export_error"):  # nothing was registered: no verdict took effect
+            line = export_failed_line(horizon, decision, champions.get(horizon, "none"))
+            console.print(line, markup=False, highlight=False)
+        else:
+            print_decisions(console, {horizon: decision})
     console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
+
+
+def export_failed_line(horizon: str, decision: Mapping[str, Any], champion: str) -> str:
+    """The terminal line of a horizon whose champion failed to export: nothing was registered.
+
+    ``champion`` is the registry's after the run (``"none"``: there is none). A failed first
+    export read "1d: flat stays champion: ..." with no champion in the registry.
+
+    Examples
+    --------
+    >>> decision = {"champion": "flat", "reason": "no other model", "export_error": "OSError"}
+    >>> print(export_failed_line("1d", decision, "none"))
+    1d: no champion: the export of flat failed, so nothing was registered (OSError); no other model
+    """
+    promoted = bool(decision.get("promote"))
+    exported = decision.get("challenger") if promoted else decision.get("champion")
+    kept = "no champion" if champion == "none" else f"{champion} stays champion"
+    line = (
+        f"{horizon}: {kept}: the export of {exported} failed, so nothing was registered "
+        f"({decision['export_error']})"
+    )
+    if decision.get("challenger") is None:
+        return f"{line}; {decision.get('reason')}"
+    verdict = "promoted" if promoted else "not promoted"
+    return (
+        f"{line}; the test: {decision['challenger']} {verdict} over {decision.get('champion')}: "
+        f"{decision.get('reason')}"
+    )
 
 
 def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:
