@@ -380,6 +380,14 @@ def test_registry_commands_list_show_promote_rollback(
     assert shown["last_decision"]["matches_needed"] == decision.matches_needed
     assert decision.matches_needed is not None
 
+    # nor is the bare version restored by a rollback (only its files were checked there)
+    registry.set_champion("football", "1x2", "elo", bare, "set by hand")
+    registry.set_champion("football", "1x2", "dixon_coles", versions[1], "set by hand")
+    capsys.readouterr()
+    assert main(["registry", "--root", str(root), "rollback", "football/1x2"]) == 2
+    assert "has no feature_state.json: no server could forecast with it" in capsys.readouterr().err
+    assert registry.champion("football", "1x2").model_name == "dixon_coles"
+
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["data", "check", str(tmp_path)]) == 1

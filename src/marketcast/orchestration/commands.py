@@ -732,6 +732,9 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         return 0
     if command == "rollback":
         vertical, market = _split(parts, 2, name)
+        history = store.champion_history(vertical, market)
+        if history:  # loaded as a server would first, as promote and the admin rollback do
+            _check_servable(store, vertical, market, history[-1].model_name, history[-1].version)
         record = store.rollback(vertical, market)
         out.print(
             f"champion of {vertical}/{market} rolled back to {record.model_name} {record.version}"
