@@ -20,7 +20,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from marketcast.config import QUOTE_ASSETS, PairRename, check_pair_renames, normalise_pair
+from marketcast.config import (
+    QUOTE_ASSETS,
+    PairRename,
+    check_pair_renames,
+    normalise_pair,
+    quote_asset,
+)
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
@@ -28,6 +34,7 @@ from marketcast.data.candles import (
     OPEN_INTEREST_COLUMNS,
     RENAMED_FROM,
     CandleReport,
+    check_bars,
     empty_candles,
     empty_gaps,
     issue_room,
@@ -63,9 +70,12 @@ FileKind = Literal[
     "cryptodatadownload",
     "binance_futures_um",
     "binance_vision",
+    "generic",
     "funding",
     "open_interest",
 ]
+#: How a layout's time column is written: epoch numbers, date text, or either (told per file).
+TimeFormat = Literal["epoch", "text", "epoch_or_text"]
 
 #: Columns of a data.binance.vision kline file (spot and USD-M futures), as its header row names
 #: them; files without a header row have the same 12 columns in this order.
@@ -101,7 +111,9 @@ def epoch_ns(value: int) -> int:
     raise ValueError(f"epoch time {value} is out of range")
 
 
-_CANDLE_KINDS = ("binance_spot", "cryptodatadownload", "binance_futures_um", "binance_vision")
+_CANDLE_KINDS = (
+    "binance_spot", "cryptodatadownload", "binance_futures_um", "binance_vision", "generic",
+)  # fmt: skip
 _OHLC = ("open", "high", "low", "close")
 # data.binance.vision names its files <PAIR>-<interval>-<period>.csv: BTCUSDT-1h-2025-01.csv
 _VISION_NAME = re.compile(r"^(?P<pair>[A-Za-z0-9]+)-(?P<interval>\d+(?:mo|[smhdwM]))-")
@@ -159,7 +171,8 @@ class _Layout:
     numeric: dict[str, str]  # normalised name -> header name (lower case), all required
     optional: dict[str, str] = field(default_factory=dict)  # read where the header has them
     symbol_cols: tuple[str, ...] = ("symbol",)  # the first one the header has gives the pair
-    time_is_text: bool = False
+    time: TimeFormat = "epoch"
+    any_of: frozenset[str] = frozenset()  # the header must also have one of these, if given
 
     @property
     def required(self) -> frozenset[str]:
@@ -168,12 +181,16 @@ class _Layout:
 
 _OHLCV = {**{c: c for c in _OHLC}, "volume": "volume"}
 _VOLUMES = {"quote_volume": "quote_volume", "trades": "trades"}
+# what tells a Binance USD-M futures export from any ``timestamp,open,high,low,close,volume`` file
+_FUTURES_COLUMNS = frozenset({"close_time", "quote_volume", "trades"})
 _VISION_KLINES = _Layout(
     "binance_vision", "open_time", _OHLCV, {"quote_volume": "quote_volume", "trades": "count"}, ()
 )
 #: The layouts the loader reads, tried in order on a file's header (names in any order and any
-#: case): the first whose columns are all there wins. ``cryptodatadownload`` also needs two
-#: ``Volume <ASSET>`` columns (base and quote, see `_spec`).
+#: case): the first whose columns are all there (and one of its ``any_of``) wins.
+#: ``cryptodatadownload`` also needs two ``Volume <ASSET>`` columns (base and quote, see `_spec`).
+#: ``generic`` is any other ``timestamp,open,high,low,close,volume`` export (ccxt, pandas): no
+#: market is assumed, and its ``timestamp`` may be epoch numbers or date text.
 _LAYOUTS: tuple[_Layout, ...] = (
     _Layout("funding", "timestamp", {"funding_rate": "funding_rate"}),
     _Layout("funding", "calc_time", {"funding_rate": "last_funding_rate"}),  # binance.vision
@@ -184,8 +201,9 @@ _LAYOUTS: tuple[_Layout, ...] = (
     ),
     _Layout("cryptodatadownload", "unix", {c: c for c in _OHLC}, {"trades": "tradecount"}),
     _VISION_KLINES,
-    _Layout("binance_futures_um", "timestamp", _OHLCV, _VOLUMES),
-    _Layout("binance_spot", "date", _OHLCV, _VOLUMES, ("ticker", "symbol"), time_is_text=True),
+    _Layout("binance_futures_um", "timestamp", _OHLCV, _VOLUMES, any_of=_FUTURES_COLUMNS),
+    _Layout("generic", "timestamp", _OHLCV, time="epoch_or_text"),
+    _Layout("binance_spot", "date", _OHLCV, _VOLUMES, ("ticker", "symbol"), time="text"),
 )
 
 
@@ -193,7 +211,7 @@ _LAYOUTS: tuple[_Layout, ...] = (
 class _Spec:
     kind: FileKind
     time_col: str
-    time_is_text: bool
+    time: TimeFormat
     numeric: dict[str, str]  # normalised name -> source column
     symbol_col: str | None
 
@@ -210,8 +228,8 @@ def detect_format(header: Iterable[str]) -> FileKind | None:
     -------
     str or None
         ``"binance_spot"``, ``"cryptodatadownload"``, ``"binance_futures_um"``,
-        ``"binance_vision"``, ``"funding"``, ``"open_interest"``, or None when the header matches
-        none of them. Files without a header row are told by `detect_source`.
+        ``"binance_vision"``, ``"generic"``, ``"funding"``, ``"open_interest"``, or None when the
+        header matches none of them. Files without a header row are told by `detect_source`.
 
     Examples
     --------
@@ -220,6 +238,10 @@ def detect_format(header: Iterable[str]) -> FileKind | None:
     >>> detect_format(["unix", "date", "symbol", "open", "high", "low", "close",
     ...                "Volume BTC", "Volume USDT", "tradecount"])
     'cryptodatadownload'
+    >>> detect_format(["timestamp", "open", "high", "low", "close", "volume", "close_time"])
+    'binance_futures_um'
+    >>> detect_format(["timestamp", "open", "high", "low", "close", "volume"])  # ccxt, pandas
+    'generic'
     >>> detect_format(["timestamp", "symbol", "funding_rate"])
     'funding'
     >>> detect_format(["calc_time", "funding_interval_hours", "last_funding_rate"])
@@ -281,7 +303,7 @@ def _match_layout(header: Iterable[str]) -> _Layout | None:
     """The first of `_LAYOUTS` whose columns are all in ``header``."""
     names = {h.strip().lower() for h in header}
     for layout in _LAYOUTS:
-        if not layout.required <= names:
+        if not layout.required <= names or (layout.any_of and not layout.any_of & names):
             continue
         if layout.kind == "cryptodatadownload" and sum(n.startswith("volume ") for n in names) < 2:
             continue
@@ -406,8 +428,9 @@ def load_candles(
         ``.tar.gz``, ``.tar.xz``, read in memory). ``None`` reads the bundled spot set.
     on_error
         ``"drop"`` (default): a bad row is dropped and counted, with an issue naming file, row
-        and field; a file that cannot be read (unknown header, not hourly, no pair) is skipped and
-        its error lands in ``report.errors``. ``"raise"``: either raises `DataError`.
+        and field; a file that cannot be read (unknown header, not hourly, hourly then 4-hourly,
+        no pair) is skipped and its error lands in ``report.errors``, as does one more than half
+        of whose rows are bad (read and counted). ``"raise"``: either raises `DataError`.
     max_repair_bars
         Runs of at most this many missing hours are filled from the previous close.
     pairs
@@ -473,10 +496,12 @@ def load_candle_sources(
     report = CandleReport()
     parts: dict[str, list[pd.DataFrame]] = {"candles": [], "funding": [], "open_interest": []}
     renamed: Counter[str] = Counter()  # rows read under each old name
+    candle_files: list[_CandleFile] = []  # not yet mostly bad: the bar checks may make them so
     for name, data in sources:
         name_pair = pair_from_name(name)
         if wanted is not None and name_pair is not None and name_pair not in wanted:
             continue
+        counts = _Counts.of(report)
         try:
             kind, n_rows, frame = _read_source(
                 name, data, report, on_error=on_error, name_pair=name_pair
@@ -484,10 +509,14 @@ def load_candle_sources(
         except DataError as err:
             if on_error == "raise":
                 raise
+            counts.restore(report)  # a refused file's rows are not read, so none is dropped
             report.errors.append(err.to_issue())
             continue
         if n_rows == 0:  # before the pair filter: a file of other pairs is not truncated
             _note_header_only(name, report)
+        elif 2 * len(frame) < n_rows:  # mostly bad: read, counted, and an error (`_mostly_bad`)
+            report.errors.append(_mostly_bad(name, n_rows - len(frame), n_rows,
+                                             _first_bad_row(name, data, name_pair)))  # fmt: skip
         if wanted is not None:
             selected = frame["pair"].isin(wanted).to_numpy()
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
@@ -497,6 +526,8 @@ def load_candle_sources(
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
+        if kind in _CANDLE_KINDS and 2 * len(frame) >= n_rows:
+            candle_files.append(_CandleFile(name, data, name_pair, n_rows, frame))
 
     for old, rename in renames.items():
         if not renamed[old] and (wanted is None or old in wanted):  # misspelt? say so
@@ -505,9 +536,12 @@ def load_candle_sources(
             report.add_issue(Issue("pair_renames", None, "pair", "rename_unused", detail))
     if parts["candles"]:
         raw = pd.concat(parts["candles"], ignore_index=True)
+        bar_drops = sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS)
         candles, gaps = validate_candles(
             raw, report, on_error=on_error, max_repair_bars=max_repair_bars
         )
+        if sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS) > bar_drops:
+            report.errors.extend(_mostly_bad_bars(candle_files))
     else:
         candles, gaps = empty_candles(), empty_gaps()
     if parts["funding"]:
@@ -540,6 +574,88 @@ def load_candle_sources(
     return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
 
 
+#: `marketcast.data.candles.check_bars`'s reasons: a row dropped for one was bad, not redundant
+_BAR_CHECK_REASONS = (
+    "unaligned_timestamp", "timestamp_out_of_range", "missing_value", "non_finite_value",
+    "non_positive_price", "high_below_open_close", "low_above_open_close", "negative_volume",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What reading one file may add to a report before it refuses the file."""
+
+    dropped: dict[str, int]
+    repaired: dict[str, int]
+    blank_rows: int
+    n_issues: int
+
+    @classmethod
+    def of(cls, report: CandleReport) -> _Counts:
+        return cls(dict(report.dropped), dict(report.repaired), report.blank_rows,
+                   len(report.issues))  # fmt: skip
+
+    def restore(self, report: CandleReport) -> None:
+        report.dropped, report.repaired = dict(self.dropped), dict(self.repaired)
+        report.blank_rows = self.blank_rows
+        del report.issues[self.n_issues :]
+
+
+def _mostly_bad(name: str, n_bad: int, n_rows: int, first: DataError | None) -> Issue:
+    """The error for a file more than half of whose data rows were bad (dropped by parsing or
+    by the bar checks), naming the first bad row, field and value as ``on_error="raise"`` would.
+
+    Its rows stay read and counted as dropped; but a file that is mostly bad is read wrong (a
+    ``timestamp`` of date text, swapped columns, another pair's rows), and a pair that vanishes
+    from the data, or keeps a few stray bars, is no quiet drop: `report.ok` is False, so run,
+    evaluate and data check refuse the data.
+    """
+    what = f"{n_bad:,} of its {n_rows:,} data rows were dropped as bad (more than half)"
+    if first is None:
+        return Issue(name, None, None, what)
+    value = "" if first.value is None else f" ({first.value!r})"
+    return Issue(name, first.row, first.field, f"{what}; the first{value}: {first.reason}",
+                 first.value)  # fmt: skip
+
+
+def _first_bad_row(name: str, data: bytes, name_pair: str | None) -> DataError | None:
+    """The error ``on_error="raise"`` gives for a file: it is read again (mostly bad files only)."""
+    try:
+        _read_source(name, data, CandleReport(), on_error="raise", name_pair=name_pair)
+    except DataError as err:
+        return err
+    return None
+
+
+@dataclass(frozen=True)
+class _CandleFile:
+    """A candle file as read: its rows that passed parsing in ``frame``, out of ``n_rows``."""
+
+    name: str
+    data: bytes
+    name_pair: str | None
+    n_rows: int
+    frame: pd.DataFrame
+
+
+def _mostly_bad_bars(files: Sequence[_CandleFile]) -> list[Issue]:
+    """`_mostly_bad` errors for the candle files left with fewer than half their rows by the bar
+    checks (`marketcast.data.candles.check_bars`); looked for only when some bar broke one."""
+    errors = []
+    for file in files:
+        kept = len(check_bars(file.frame, CandleReport())) if len(file.frame) else 0
+        if 2 * kept >= file.n_rows:
+            continue
+        first = _first_bad_row(file.name, file.data, file.name_pair)
+        if first is None:  # no row was bad while parsing: the first bad bar
+            try:
+                check_bars(file.frame, CandleReport(), on_error="raise")
+            except DataError as err:
+                first = err
+        errors.append(_mostly_bad(file.name, file.n_rows - kept, file.n_rows, first))
+    return errors
+
+
 def _spec(layout: _Layout, header: list[str]) -> _Spec:
     """Map normalised names to the file's own column names (matched case-insensitively)."""
     by_lower = {h.lower(): h for h in header}
@@ -559,7 +675,7 @@ def _spec(layout: _Layout, header: list[str]) -> _Spec:
         quote_col = next(v for v in volume_cols if v.upper() == f"VOLUME {quote}")
         numeric["volume"] = next(v for v in volume_cols if v != quote_col)
         numeric["quote_volume"] = quote_col
-    return _Spec(layout.kind, by_lower[layout.time_col], layout.time_is_text, numeric, symbol_col)
+    return _Spec(layout.kind, by_lower[layout.time_col], layout.time, numeric, symbol_col)
 
 
 def _read_source(
@@ -596,7 +712,7 @@ def _read_source(
             if named["interval"] != "1h":
                 raise DataError(name, None, spec.time_col, "candles are not hourly: the file "
                                 f"name gives {named['interval']} bars")  # fmt: skip
-    width, trailing_rows = _row_widths(name, data, skip, len(header))
+    width, trailing_rows, short_lines = _row_widths(name, data, skip, len(header))
     names = [h if h and h not in header[:i] else f"__column_{i}" for i, h in enumerate(header)]
     names += [f"__column_{i}" for i in range(len(header), width)]  # empty trailing fields
     used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
@@ -623,7 +739,8 @@ def _read_source(
         report.blank_rows += int(blank.sum())
         frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
     n_rows = len(frame)
-    bad = np.zeros(n_rows, dtype=bool)
+    # a line with fewer fields than the header (a download cut off): its last value may be cut
+    bad = _reject_short_rows(name, rows, short_lines, header, report, on_error)
     values: dict[str, npt.NDArray[np.float64]] = {}
     for target, source in spec.numeric.items():
         raw = frame[source]
@@ -636,14 +753,18 @@ def _read_source(
         bad |= unparseable
         values[target] = parsed
 
-    times_ns, unparseable_time = _parse_times(frame[spec.time_col], spec.time_is_text, name, report)
-    if kind in _CANDLE_KINDS and not spec.time_is_text:
+    times_ns, unparseable_time, time_is_text = _parse_times(
+        frame[spec.time_col], spec.time, name, report
+    )
+    if unparseable_time.all() and n_rows and spec.time == "epoch":
+        _refuse_dates(name, kind, spec.time_col, frame[spec.time_col], rows)
+    if kind in _CANDLE_KINDS and not time_is_text:
         _check_rounded_times(name, spec.time_col, frame[spec.time_col], times_ns, rows)
     _reject(name, rows, unparseable_time & ~bad, spec.time_col, frame[spec.time_col],
             "unparseable_timestamp", report, on_error)  # fmt: skip
     bad |= unparseable_time
 
-    pair = _pairs(frame, spec, name, name_pair)
+    pair, unknown, mismatch = _pairs(frame, spec, name, name_pair)
     no_pair = pair == ""
     if no_pair.all() and len(frame):
         raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol column "
@@ -652,6 +773,11 @@ def _read_source(
             if spec.symbol_col else pd.Series([""] * len(frame)), "missing_value", report,
             on_error)  # fmt: skip
     bad |= no_pair
+    if spec.symbol_col is not None:  # a symbol cut short (``BTCU``) would be a phantom pair
+        symbol = frame[spec.symbol_col]
+        for mask, reason in ((unknown, "unknown_symbol"), (mismatch, "symbol_mismatch")):
+            _reject(name, rows, mask & ~bad, spec.symbol_col, symbol, reason, report, on_error)
+            bad |= mask
 
     keep = ~bad
     times_ns, rows, pair = times_ns[keep], rows[keep], pair[keep]
@@ -686,7 +812,7 @@ def _read_source(
                 }
             ),
         )
-    _check_hourly(name, spec.time_col, times_ns, pair)
+    _check_hourly(name, spec.time_col, times_ns, pair, rows)
     volume = values["volume"]
     quote = values.get("quote_volume")
     close = values["close"]
@@ -789,12 +915,17 @@ def _blank_after_header(data: bytes, skip: int) -> int | None:
     return None if body.strip(b"\r\n") else body.count(b"\n")
 
 
-def _row_widths(name: str, data: bytes, skip: int, width: int) -> tuple[int, int]:
-    """Check that no data line has more fields than the header names, but empty trailing ones.
+def _row_widths(
+    name: str, data: bytes, skip: int, width: int
+) -> tuple[int, int, dict[int, tuple[int, str]]]:
+    """Check that no data line has more fields than the header names, but empty trailing ones,
+    and find the lines with fewer.
 
     A trailing comma (``...,0,``) ends a line with an empty field that is no data: such lines are
     read without it. A line with a value past the header's columns (a comma inside a value, as in
-    a price typed ``1,5``) would be read with its values a column off: it is an error.
+    a price typed ``1,5``) would be read with its values a column off: it is an error. A line with
+    fewer fields than the header (a download cut off inside its last line: ``...,2339.2904``)
+    would be read with its last value cut and the columns after it empty: the caller drops it.
 
     Parameters
     ----------
@@ -809,9 +940,10 @@ def _row_widths(name: str, data: bytes, skip: int, width: int) -> tuple[int, int
 
     Returns
     -------
-    (int, int)
-        The most fields a data line has (at least ``width``), and how many non-blank data lines
-        end in empty fields past the header's.
+    (int, int, dict)
+        The most fields a data line has (at least ``width``); how many non-blank data lines
+        end in empty fields past the header's; and the non-blank data lines with fewer fields
+        than the header, line number (1-based) -> (fields, the line's first 120 characters).
 
     Raises
     ------
@@ -838,7 +970,28 @@ def _row_widths(name: str, data: bytes, skip: int, width: int) -> tuple[int, int
                             line[:120])  # fmt: skip
         most = max(most, len(fields))
         trailing += any(fields[:width])  # an all-comma line is a blank row, not a repair
-    return most, trailing
+    return most, trailing, _short_lines(data, skip, width, n_commas, starts, line_ends)
+
+
+def _short_lines(
+    data: bytes,
+    skip: int,
+    width: int,
+    n_commas: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    line_ends: npt.NDArray[np.intp],
+) -> dict[int, tuple[int, str]]:
+    """The data lines with fewer fields than ``width``, but blank ones (see `_row_widths`)."""
+    ends = np.r_[line_ends, len(data)]
+    # fewer commas than the header and more than a line ending: blank lines are not short
+    narrow = np.flatnonzero((n_commas[skip:] < width - 1) & (ends[skip:] - starts[skip:] > 1))
+    short: dict[int, tuple[int, str]] = {}
+    for i in narrow + skip:
+        line = data[int(starts[i]) : int(ends[i])].decode("utf-8-sig", errors="replace")
+        fields = _named(_fields(line.rstrip("\r\n")))
+        if fields and len(fields) < width:  # an all-comma line is blank; quoted commas count
+            short[int(i) + 1] = (len(fields), line.rstrip("\r\n")[:120])
+    return short
 
 
 def _count_trailing_fields(
@@ -899,6 +1052,38 @@ def _check_rounded_times(
     )
 
 
+def _refuse_dates(
+    name: str, kind: FileKind, time_col: str, raw: pd.Series, rows: npt.NDArray[np.int64]
+) -> None:
+    """Refuse a file whose epoch time column holds date text (``2021-04-04 20:00:00``), as a
+    pandas or ccxt export writes it: every row would be dropped as unparseable.
+
+    Called when no cell of the column is a number; nothing happens unless the first filled one
+    reads as a date (other text is left to the per-row ``unparseable_timestamp`` drops).
+
+    Raises
+    ------
+    DataError
+        Naming the file, the first row and the time column.
+    """
+    filled = np.flatnonzero(raw.notna().to_numpy())
+    if not len(filled):
+        return
+    i = int(filled[0])
+    _, bad = _parse_text_times(raw.iloc[i : i + 1])
+    if bad[0]:
+        return
+    value = str(raw.iat[i])
+    raise DataError(
+        name,
+        int(rows[i]),
+        time_col,
+        f"{time_col} holds dates ({value!r}), expected epoch milliseconds (such as "
+        f"1617566400000) in a {kind} file",
+        value,
+    )
+
+
 def _note_header_only(name: str, report: CandleReport) -> None:
     """Record a file that holds a header and no data row: a ``header_only_file`` issue (a
     warning: the other files are read), in ``report.header_only_files``."""
@@ -915,21 +1100,36 @@ def _is_null_text(raw: pd.Series) -> npt.NDArray[np.bool_]:
 
 
 def _parse_times(
-    raw: pd.Series, is_text: bool, name: str, report: CandleReport
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Return UTC nanoseconds since the epoch and a mask of unparseable cells."""
-    if is_text:
-        parsed = pd.to_datetime(raw, format=_SPOT_TIME_FORMAT, errors="coerce", utc=True)
-        retry = parsed.isna().to_numpy() & raw.notna().to_numpy()
-        if retry.any():
-            parsed.loc[retry] = pd.to_datetime(
-                raw.loc[retry], format="ISO8601", errors="coerce", utc=True
-            )
-        index = pd.DatetimeIndex(parsed).as_unit("ns")
-        bad = np.asarray(index.isna())
-        ns = np.where(bad, 0, index.asi8)
-        return ns.astype(np.int64), bad
+    raw: pd.Series, time: TimeFormat, name: str, report: CandleReport
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], bool]:
+    """Return UTC nanoseconds since the epoch, a mask of unparseable cells, and whether the
+    column was read as date text (``"epoch_or_text"``: when no cell is a number)."""
+    if time == "text":
+        return *_parse_text_times(raw), True
     number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    if time == "epoch_or_text" and not np.isfinite(number).any() and raw.notna().any():
+        return *_parse_text_times(raw), True
+    return *_parse_epoch_times(raw, number, name, report), False
+
+
+def _parse_text_times(raw: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Date text (naive: UTC) to nanoseconds since the epoch, and a mask of unparseable cells."""
+    parsed = pd.to_datetime(raw, format=_SPOT_TIME_FORMAT, errors="coerce", utc=True)
+    retry = parsed.isna().to_numpy() & raw.notna().to_numpy()
+    if retry.any():
+        parsed.loc[retry] = pd.to_datetime(
+            raw.loc[retry], format="ISO8601", errors="coerce", utc=True
+        )
+    index = pd.DatetimeIndex(parsed).as_unit("ns")
+    bad = np.asarray(index.isna())
+    ns = np.where(bad, 0, index.asi8)
+    return ns.astype(np.int64), bad
+
+
+def _parse_epoch_times(
+    raw: pd.Series, number: npt.NDArray[np.float64], name: str, report: CandleReport
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Epoch numbers (``number``, parsed from ``raw``) to nanoseconds, unit told by size."""
     bad = ~np.isfinite(number)  # NaN, and inf (which used to become 1970-01-01)
     ns = np.zeros(len(number), dtype=np.int64)
     magnitude = np.abs(np.where(bad, 0.0, number))
@@ -962,31 +1162,145 @@ def _parse_times(
 
 def _pairs(
     frame: pd.DataFrame, spec: _Spec, name: str, name_pair: str | None
-) -> npt.NDArray[np.object_]:
-    """Pair per row: the symbol column where it has a value, else the pair in the file name."""
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Pair per row: the symbol column where it has a value, else the pair in the file name.
+
+    Also returns the rows whose symbol is no pair, and the rows whose pair the file name
+    contradicts. A pair must end in a quote asset (`marketcast.config.quote_asset`): a symbol
+    cut short by a half-written last line (``BTCU``) is none, and would be a phantom pair of one
+    bar. Where the file name names pairs (``BTCUSDT_1h.csv``: the tokens `pair_from_name` takes),
+    a row of another pair (a cut ``BTCUSD``, another pair's bars saved under this name) is one
+    the name contradicts.
+    """
     fallback = name_pair or ""
     if spec.symbol_col is None:
-        return np.full(len(frame), fallback, dtype=object)
+        none = np.zeros(len(frame), dtype=bool)
+        return np.full(len(frame), fallback, dtype=object), none, none
     codes, uniques = pd.factorize(frame[spec.symbol_col], use_na_sentinel=True)
     labels = np.array([normalise_pair(str(u)) for u in uniques] + [fallback], dtype=object)
-    return labels[np.where(codes < 0, len(uniques), codes)]
+    at = np.where(codes < 0, len(uniques), codes)
+    named = _name_pairs(name)
+    unknown = np.array([bool(p) and quote_asset(p) is None for p in labels], dtype=bool)
+    other = np.array([bool(named) and bool(p) and p not in named for p in labels], dtype=bool)
+    return labels[at], unknown[at], (other & ~unknown)[at]
+
+
+def _name_pairs(name: str) -> frozenset[str]:
+    """Every pair in a file name: the tokens `pair_from_name` would take (``BTCUSDT_ETHUSDT``)."""
+    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    tokens = (t.upper() for t in _NAME_TOKENS.split(stem))
+    return frozenset(t for t in tokens if quote_asset(t) is not None)
 
 
 def _check_hourly(
-    name: str, time_col: str, times_ns: npt.NDArray[np.int64], pair: npt.NDArray[np.object_]
+    name: str,
+    time_col: str,
+    times_ns: npt.NDArray[np.int64],
+    pair: npt.NDArray[np.object_],
+    rows: npt.NDArray[np.int64],
 ) -> None:
-    """Refuse a candle file whose bars are mostly not one hour apart (4h, daily files...)."""
+    """Refuse a candle file whose bars are mostly not one hour apart (4h, daily files...), or
+    that switches to coarser bars: `MIXED_INTERVAL_STEPS` steps in a row of one whole number of
+    hours above one (a 4h export appended to a 1h one), which the gap repair would otherwise
+    fill with made-up hourly bars."""
     for p in np.unique(pair):
-        t = np.unique(times_ns[pair == p])
+        of_pair = np.flatnonzero(pair == p)
+        t, first = np.unique(times_ns[of_pair], return_index=True)
         if len(t) < 3:
             continue
-        steps, counts = np.unique(np.diff(t), return_counts=True)
+        gaps = np.diff(t)
+        steps, counts = np.unique(gaps, return_counts=True)
         modal = int(steps[np.argmax(counts)])
         if modal != HOUR_NS:
             raise DataError(
                 name, None, time_col,
                 f"candles are not hourly: most {p} bars are {pd.Timedelta(modal)} apart",
             )  # fmt: skip
+        if (run := _coarse_run(gaps)) is not None:
+            start, n_steps = run
+            hours = int(gaps[start] // HOUR_NS)
+            when = f"{_utc(t[start : start + 1])[0]:%Y-%m-%d %H:%M}"
+            raise DataError(
+                name, int(rows[of_pair[first[start]]]), time_col,
+                f"mixed_interval: {p} bars are hourly, then {hours} hours apart from this row "
+                f"({when} UTC) on, {n_steps} times in a row: {hours}h bars mixed into an hourly "
+                "file (two exports joined?) would be filled as gaps with made-up hourly bars; "
+                "split the file or download those hours again at 1h",
+                when,
+            )  # fmt: skip
+
+
+#: Steps in a row of the same whole number (> 1) of hours that make an hourly file "mixed": no
+#: real file has even two (the shared data's gaps of 2 to 5 hours are single), a 4h stretch of a
+#: day has 6.
+MIXED_INTERVAL_STEPS = 6
+
+
+def _coarse_run(gaps: npt.NDArray[np.int64]) -> tuple[int, int] | None:
+    """The first run of at least `MIXED_INTERVAL_STEPS` equal steps of 2 or more whole hours:
+    (index of its first step, its length), or None.
+
+    Examples
+    --------
+    >>> h = HOUR_NS
+    >>> _coarse_run(np.array([h, h, 3 * h, h] + [4 * h] * 6 + [h]))
+    (4, 6)
+    >>> _coarse_run(np.array([h, 2 * h, h, 2 * h, h, 2 * h])) is None  # single gaps, not a run
+    True
+    """
+    coarse = (gaps >= 2 * HOUR_NS) & (gaps % HOUR_NS == 0)
+    if coarse.sum() < MIXED_INTERVAL_STEPS:
+        return None
+    starts = np.flatnonzero(np.r_[True, gaps[1:] != gaps[:-1]])
+    lengths = np.diff(np.r_[starts, len(gaps)])
+    long = (lengths >= MIXED_INTERVAL_STEPS) & coarse[starts]
+    if not long.any():
+        return None
+    i = int(np.argmax(long))
+    return int(starts[i]), int(lengths[i])
+
+
+def _reject_short_rows(
+    name: str,
+    rows: npt.NDArray[np.int64],
+    short_lines: Mapping[int, tuple[int, str]],
+    header: Sequence[str],
+    report: CandleReport,
+    on_error: OnError,
+) -> npt.NDArray[np.bool_]:
+    """Drop the rows with fewer fields than the header (`_row_widths`) as ``short_row``.
+
+    A cut line's last value may itself be cut (``2339.2904`` for ``2339.29041500``), so none of
+    it is read. Each issue names the file, the row, the first missing column and the line.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape ``(len(rows),)``: the short rows.
+
+    Raises
+    ------
+    DataError
+        With ``on_error="raise"``, for the first short row.
+    """
+    short = np.zeros(len(rows), dtype=bool)
+    if not short_lines:
+        return short
+    short = np.isin(rows, np.fromiter(short_lines, dtype=np.int64))
+    positions = np.flatnonzero(short)
+    if not len(positions):
+        return short
+    if on_error == "raise":
+        row = int(rows[positions[0]])
+        n_fields, line = short_lines[row]
+        raise DataError(name, row, header[n_fields], f"short_row: {n_fields} fields, the header "
+                        f"has {len(header)} (a line cut short?)", line)  # fmt: skip
+    report.drop("short_row", len(positions))
+    for i in positions[: issue_room(report, "short_row")]:
+        row = int(rows[i])
+        n_fields, line = short_lines[row]
+        report.add_issue(Issue(name, row, header[n_fields], "short_row", line))
+    return short
 
 
 def _reject(
