@@ -104,18 +104,19 @@ def test_jobs_start_with_shorter_horizons_whatever_the_configs_order(tmp_path: P
     assert {job.key: job.priority for job in jobs} == expected
 
 
-def test_the_contract_json_has_no_registry_fields(
+def test_the_contract_json_keeps_the_registry_fields_null(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """evaluation.json's ``promotion`` said ``decided_utc: null`` beside metrics.json's time for
-    the same test. It is the evaluation's own test against flat, no registry decision: it
-    leaves out the time and versions, and agrees with the registry's decision on the rest."""
+    """evaluation.json's ``promotion`` says ``decided_utc: null`` beside metrics.json's time for
+    the same test: it is the evaluation's own test against flat, no registry decision. Its time
+    and versions stay null (a contract key is never dropped), and it agrees with the registry's
+    decision on the rest."""
     _, run, _, _ = _first_run(tmp_path, monkeypatch, ("flat", "momentum"))
     out = run.run_dir / "crypto"
     contract = json.loads((out / "evaluation.json").read_text())["horizons"]["1d"]["promotion"]
     decided = json.loads((out / "metrics.json").read_text())["1d"]["promotion"]
     assert decided["decided_utc"] is not None
-    assert not REGISTRY_ONLY_KEYS & set(contract)
+    assert {k: contract.pop(k) for k in REGISTRY_ONLY_KEYS} == dict.fromkeys(REGISTRY_ONLY_KEYS)
     leave_out = {*REGISTRY_ONLY_KEYS, "first_champion"}  # a first run: the same test
     assert contract == {k: v for k, v in decided.items() if k not in leave_out}
     assert contract["challenger"] == "momentum"

@@ -78,7 +78,8 @@ HOURS_PER_YEAR = 24 * 365
 #: The do-nothing model: the champion until a challenger beats it after costs.
 DEFAULT_CHAMPION = "flat"
 #: Fields of a promotion decision only the registry's decision fills: the contract JSON's
-#: ``promotion`` (the evaluation's own test against ``flat``) leaves them out; they were null.
+#: ``promotion`` (the evaluation's own test against ``flat``) holds them as null, never dropped
+#: (a contract key stays once given).
 REGISTRY_ONLY_KEYS = frozenset({"decided_utc", "champion_version", "challenger_version"})
 
 
@@ -132,9 +133,9 @@ class CryptoEvaluation:
         """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
 
         Each horizon's ``champion`` is the evaluation's own pick, tested against ``flat``, and
-        ``promotion`` that test, without the registry's fields (:data:`REGISTRY_ONLY_KEYS`):
-        it is no registry decision. A run's decision against the registry's champion, with
-        its time and versions, is in ``metrics.json``.
+        ``promotion`` that test, the registry's fields (:data:`REGISTRY_ONLY_KEYS`) null: it
+        is no registry decision. A run's decision against the registry's champion, with its
+        time and versions, is in ``metrics.json``.
         """
         return {
             "pairs": self.pairs,
@@ -143,9 +144,7 @@ class CryptoEvaluation:
                     "models": ev.models,
                     "buy_and_hold": ev.buy_and_hold,
                     "champion": ev.champion,
-                    "promotion": {
-                        k: v for k, v in ev.decision.items() if k not in REGISTRY_ONLY_KEYS
-                    },
+                    "promotion": ev.decision | {k: None for k in REGISTRY_ONLY_KEYS},
                     "delisting_exits": ev.delisting_exits,
                 }
                 for h, ev in self.horizons.items()
