@@ -624,6 +624,11 @@ class OddsLookup:
         return out, line
 
 
+def market_rows(odds: pd.DataFrame, market: str, timing: str) -> pd.DataFrame:
+    """The rows of the long odds table quoting ``market`` at ``timing``."""
+    return odds[(odds["market"] == str(market)) & (odds["timing"] == str(timing))]
+
+
 def odds_matrix(
     data: FootballData,
     market: str,
@@ -664,8 +669,7 @@ def odds_matrix(
     n = len(data.matches)
     out = np.full((n, k), np.nan)
     line = np.full(n, np.nan)
-    odds = data.odds
-    sel = odds[(odds["market"] == kind.value) & (odds["timing"] == str(timing))]
+    sel = market_rows(data.odds, kind, timing)
     if not 0.0 <= exchange_commission < 1.0:
         raise ValueError(f"exchange_commission must be in [0, 1), got {exchange_commission}")
     if exchange_commission > 0.0:

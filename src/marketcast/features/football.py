@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.data.validation import IntegrityReport
-from marketcast.datasets.football_data import FootballData, OddsLookup
+from marketcast.datasets.football_data import FootballData, OddsLookup, market_rows
 from marketcast.features.ratings import elo_ratings, pi_ratings
 from marketcast.margins import METHODS, implied_probabilities, overround
 from marketcast.types import AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER, PINNACLE, MarketKind, Timing
@@ -726,10 +726,7 @@ def closing_targets(
 
 def _market_quotes(data: FootballData, market: MarketKind, timing: Timing) -> OddsLookup:
     """One market's quotes at one timing, indexed: a slice of the long table to index, not all."""
-    odds = data.odds
-    return OddsLookup.of(
-        data.matches, odds[(odds["market"] == market.value) & (odds["timing"] == timing.value)]
-    )
+    return OddsLookup.of(data.matches, market_rows(data.odds, market, timing))
 
 
 def _first_available(
