@@ -127,12 +127,16 @@ def test_futures_candles_keep_quote_volume_and_trades(tmp_path: Path) -> None:
 def test_numeric_times_that_are_no_time_are_dropped_not_read_as_1970(tmp_path: Path) -> None:
     """``inf`` became 1970-01-01 00:00 without an issue; ``0`` and ``-3600`` were kept as bars."""
     start_ms = 1_757_750_400_000
-    stamps = [str(start_ms), "inf", "1e30", "0", "-3600"]
+    good = [start_ms + h * 3_600_000 for h in range(5)]  # more than half: the file is read
+    stamps = [str(good[0]), "inf", "1e30", "0", "-3600", *map(str, good[1:])]
     rows = [[t, "10", "15", "9", "11", "2", "20.5", "100", ""] for t in stamps]
     header = "timestamp,open,high,low,close,volume,quote_volume,trades,close_time"
     path = write_csv(tmp_path / "ETHUSDT_1h.csv", header, rows)
     data = load_candles([path], max_repair_bars=0)
-    assert data.candles["open_time_utc"].tolist() == [pd.Timestamp(start_ms, unit="ms", tz="UTC")]
+    assert data.report.ok
+    assert data.candles["open_time_utc"].tolist() == [
+        pd.Timestamp(t, unit="ms", tz="UTC") for t in good
+    ]
     dropped = {(i.row, i.reason) for i in data.report.issues if i.row is not None}
     assert dropped == {
         (3, "unparseable_timestamp"),

@@ -120,6 +120,51 @@ def test_a_bad_crypto_setting_is_told_as_the_servers_own_are(
     assert_one_clear_line(str(info.value))
 
 
+@pytest.mark.parametrize(
+    ("renames", "told"),
+    [
+        (
+            "garbage",
+            "MARKETCAST_CRYPTO_PAIR_RENAMES='garbage': 'garbage' is not OLD=NEW "
+            "(or OLD=NEW*RATIO), e.g. MATICUSDT=POLUSDT (field pair_renames)",
+        ),
+        (
+            "MATICUSDT=POLUSDT,matic/usdt=POLUSDT",
+            "MARKETCAST_CRYPTO_PAIR_RENAMES='MATICUSDT=POLUSDT,matic/usdt=POLUSDT': matic/usdt "
+            "is renamed twice (field pair_renames)",
+        ),
+    ],
+)
+def test_renames_that_do_not_parse_hide_no_other_bad_crypto_setting(
+    renames: str, told: str
+) -> None:
+    """A rename list that does not parse raised before the other variables were checked: only
+    it was named, and the next start failed on the next one."""
+    from marketcast.serving.crypto import CryptoSettings
+
+    env = {
+        "MARKETCAST_CRYPTO_WINDOW_BARS": "5",
+        "MARKETCAST_CRYPTO_PAIR_RENAMES": renames,
+        "MARKETCAST_CRYPTO_STALE_AFTER_HOURS": "-1",
+    }
+    with pytest.raises(SettingsEnvError) as info:
+        CryptoSettings.from_env(env)
+    message = str(info.value)
+    assert message == "; ".join(
+        [
+            told,
+            "MARKETCAST_CRYPTO_WINDOW_BARS='5': must be >= 200 (field window_bars)",
+            "MARKETCAST_CRYPTO_STALE_AFTER_HOURS='-1': must be > 0.0 (field stale_after_hours)",
+        ]
+    )
+    assert_one_clear_line(message)
+    assert [e["loc"][0] for e in info.value.errors()] == [
+        "pair_renames",
+        "window_bars",
+        "stale_after_hours",
+    ]
+
+
 def test_serve_prints_a_bad_crypto_setting_on_one_line_and_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

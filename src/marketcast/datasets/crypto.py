@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 import gzip
@@ -183,6 +184,7 @@ _OHLCV = {**{c: c for c in _OHLC}, "volume": "volume"}
 _VOLUMES = {"quote_volume": "quote_volume", "trades": "trades"}
 # what tells a Binance USD-M futures export from any ``timestamp,open,high,low,close,volume`` file
 _FUTURES_COLUMNS = frozenset({"close_time", "quote_volume", "trades"})
+_SPOT_SYMBOLS = ("ticker", "symbol")
 _VISION_KLINES = _Layout(
     "binance_vision", "open_time", _OHLCV, {"quote_volume": "quote_volume", "trades": "count"}, ()
 )
@@ -190,7 +192,9 @@ _VISION_KLINES = _Layout(
 #: case): the first whose columns are all there (and one of its ``any_of``) wins.
 #: ``cryptodatadownload`` also needs two ``Volume <ASSET>`` columns (base and quote, see `_spec`).
 #: ``generic`` is any other ``timestamp,open,high,low,close,volume`` export (ccxt, pandas): no
-#: market is assumed, and its ``timestamp`` may be epoch numbers or date text.
+#: market is assumed, and its ``timestamp`` may be epoch numbers or date text. A
+#: ``date,open,high,low,close,volume`` file is ``binance_spot`` only with its ``ticker`` (or
+#: ``symbol``) column, as every Binance spot export has one; without, it is ``generic`` too.
 _LAYOUTS: tuple[_Layout, ...] = (
     _Layout("funding", "timestamp", {"funding_rate": "funding_rate"}),
     _Layout("funding", "calc_time", {"funding_rate": "last_funding_rate"}),  # binance.vision
@@ -203,8 +207,10 @@ _LAYOUTS: tuple[_Layout, ...] = (
     _VISION_KLINES,
     _Layout("binance_futures_um", "timestamp", _OHLCV, _VOLUMES, any_of=_FUTURES_COLUMNS),
     _Layout("generic", "timestamp", _OHLCV, time="epoch_or_text"),
-    _Layout("binance_spot", "date", _OHLCV, _VOLUMES, ("ticker", "symbol"), time="text"),
-)
+    _Layout("binance_spot", "date", _OHLCV, _VOLUMES, _SPOT_SYMBOLS, time="text",
+            any_of=frozenset(_SPOT_SYMBOLS)),
+    _Layout("generic", "date", _OHLCV, time="text"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,8 @@ def detect_format(header: Iterable[str]) -> FileKind | None:
     >>> detect_format(["timestamp", "open", "high", "low", "close", "volume", "close_time"])
     'binance_futures_um'
     >>> detect_format(["timestamp", "open", "high", "low", "close", "volume"])  # ccxt, pandas
+    'generic'
+    >>> detect_format(["date", "open", "high", "low", "close", "volume"])  # no ticker: no market
     'generic'
     >>> detect_format(["timestamp", "symbol", "funding_rate"])
     'funding'
@@ -429,8 +437,9 @@ def load_candles(
     on_error
         ``"drop"`` (default): a bad row is dropped and counted, with an issue naming file, row
         and field; a file that cannot be read (unknown header, not hourly, hourly then 4-hourly,
-        no pair) is skipped and its error lands in ``report.errors``, as does one more than half
-        of whose rows are bad (read and counted). ``"raise"``: either raises `DataError`.
+        no pair, symbols that all contradict the file name) is skipped and its error lands in
+        ``report.errors``, as does one more than half of whose rows are bad (read and counted,
+        none of them used). ``"raise"``: either raises `DataError`.
     max_repair_bars
         Runs of at most this many missing hours are filled from the previous close.
     pairs
@@ -504,7 +513,7 @@ def load_candle_sources(
         counts = _Counts.of(report)
         try:
             kind, n_rows, frame = _read_source(
-                name, data, report, on_error=on_error, name_pair=name_pair
+                name, data, report, on_error=on_error, name_pair=name_pair, renames=renames
             )
         except DataError as err:
             if on_error == "raise":
@@ -512,22 +521,28 @@ def load_candle_sources(
             counts.restore(report)  # a refused file's rows are not read, so none is dropped
             report.errors.append(err.to_issue())
             continue
+        mostly_bad = 2 * len(frame) < n_rows  # read, counted, and an error (`_mostly_bad`)
         if n_rows == 0:  # before the pair filter: a file of other pairs is not truncated
             _note_header_only(name, report)
-        elif 2 * len(frame) < n_rows:  # mostly bad: read, counted, and an error (`_mostly_bad`)
-            report.errors.append(_mostly_bad(name, n_rows - len(frame), n_rows,
-                                             _first_bad_row(name, data, name_pair)))  # fmt: skip
+        elif mostly_bad:
+            first = _first_bad_row(name, data, name_pair, renames)
+            report.errors.append(_mostly_bad(name, n_rows - len(frame), n_rows, first))
         if wanted is not None:
             selected = frame["pair"].isin(wanted).to_numpy()
             n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
             frame = frame.loc[selected]
+        if mostly_bad:  # its good rows go with it: none of the file is used (or served)
+            report.drop(MOSTLY_BAD_FILE, len(frame))
+            frame = frame.iloc[:0]
         if renames:
             frame = _rename_pairs(frame, kind, renames, name, report, renamed)
         report.files_read += 1
         report.rows_read += n_rows
         parts["candles" if kind in _CANDLE_KINDS else kind].append(frame)
-        if kind in _CANDLE_KINDS and 2 * len(frame) >= n_rows:
-            candle_files.append(_CandleFile(name, data, name_pair, n_rows, frame))
+        if kind in _CANDLE_KINDS and not mostly_bad:
+            candle_files.append(
+                _CandleFile(name, data, name_pair, n_rows, frame, len(parts["candles"]) - 1)
+            )
 
     for old, rename in renames.items():
         if not renamed[old] and (wanted is None or old in wanted):  # misspelt? say so
@@ -535,13 +550,21 @@ def load_candle_sources(
             log.warning("pair_renames: %s", detail)
             report.add_issue(Issue("pair_renames", None, "pair", "rename_unused", detail))
     if parts["candles"]:
-        raw = pd.concat(parts["candles"], ignore_index=True)
+        before = copy.deepcopy(report)
         bar_drops = sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS)
         candles, gaps = validate_candles(
-            raw, report, on_error=on_error, max_repair_bars=max_repair_bars
+            pd.concat(parts["candles"], ignore_index=True),
+            report,
+            on_error=on_error,
+            max_repair_bars=max_repair_bars,
         )
-        if sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS) > bar_drops:
-            report.errors.extend(_mostly_bad_bars(candle_files))
+        if sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS) > bar_drops and (
+            mostly_bad_bars := _mostly_bad_bars(candle_files, renames)
+        ):  # validated again without those files: none of their bars is used
+            report = before
+            candles, gaps = _without_files(
+                parts["candles"], mostly_bad_bars, report, max_repair_bars
+            )
     else:
         candles, gaps = empty_candles(), empty_gaps()
     if parts["funding"]:
@@ -573,6 +596,10 @@ def load_candle_sources(
         )
     return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
 
+
+#: Why the good rows of a file more than half of whose rows are bad are dropped: the file is an
+#: error (`_mostly_bad`), and none of it is used (in ``dropped`` only once a row is).
+MOSTLY_BAD_FILE = "mostly_bad_file"
 
 #: `marketcast.data.candles.check_bars`'s reasons: a row dropped for one was bad, not redundant
 _BAR_CHECK_REASONS = (
@@ -618,10 +645,13 @@ def _mostly_bad(name: str, n_bad: int, n_rows: int, first: DataError | None) -> 
                  first.value)  # fmt: skip
 
 
-def _first_bad_row(name: str, data: bytes, name_pair: str | None) -> DataError | None:
+def _first_bad_row(
+    name: str, data: bytes, name_pair: str | None, renames: Mapping[str, PairRename]
+) -> DataError | None:
     """The error ``on_error="raise"`` gives for a file: it is read again (mostly bad files only)."""
     try:
-        _read_source(name, data, CandleReport(), on_error="raise", name_pair=name_pair)
+        _read_source(name, data, CandleReport(), on_error="raise", name_pair=name_pair,
+                     renames=renames)  # fmt: skip
     except DataError as err:
         return err
     return None
@@ -629,31 +659,58 @@ def _first_bad_row(name: str, data: bytes, name_pair: str | None) -> DataError |
 
 @dataclass(frozen=True)
 class _CandleFile:
-    """A candle file as read: its rows that passed parsing in ``frame``, out of ``n_rows``."""
+    """A candle file as read: its rows that passed parsing in ``frame``, out of ``n_rows``;
+    ``part`` is the frame's place among the loader's candle frames."""
 
     name: str
     data: bytes
     name_pair: str | None
     n_rows: int
     frame: pd.DataFrame
+    part: int
 
 
-def _mostly_bad_bars(files: Sequence[_CandleFile]) -> list[Issue]:
-    """`_mostly_bad` errors for the candle files left with fewer than half their rows by the bar
-    checks (`marketcast.data.candles.check_bars`); looked for only when some bar broke one."""
-    errors = []
+def _mostly_bad_bars(
+    files: Sequence[_CandleFile], renames: Mapping[str, PairRename]
+) -> list[tuple[_CandleFile, Issue]]:
+    """The candle files left with fewer than half their rows by the bar checks
+    (`marketcast.data.candles.check_bars`), each with its `_mostly_bad` error; looked for only
+    when some bar broke one."""
+    found = []
     for file in files:
         kept = len(check_bars(file.frame, CandleReport())) if len(file.frame) else 0
         if 2 * kept >= file.n_rows:
             continue
-        first = _first_bad_row(file.name, file.data, file.name_pair)
+        first = _first_bad_row(file.name, file.data, file.name_pair, renames)
         if first is None:  # no row was bad while parsing: the first bad bar
             try:
                 check_bars(file.frame, CandleReport(), on_error="raise")
             except DataError as err:
                 first = err
-        errors.append(_mostly_bad(file.name, file.n_rows - kept, file.n_rows, first))
-    return errors
+        found.append((file, _mostly_bad(file.name, file.n_rows - kept, file.n_rows, first)))
+    return found
+
+
+def _without_files(
+    frames: Sequence[pd.DataFrame],
+    refused: Sequence[tuple[_CandleFile, Issue]],
+    report: CandleReport,
+    max_repair_bars: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate the candle ``frames`` but those of the ``refused`` files (mostly bad by the bar
+    checks), into ``report`` as it was before the first validation: each refused file's error
+    goes in, its bad bars are counted under their reasons and its good ones as
+    `MOSTLY_BAD_FILE`, so no bar of it is used, as after a parsing failure. Only with
+    ``on_error="drop"``: with ``"raise"`` the first bad bar has raised."""
+    for file, error in refused:
+        report.errors.append(error)
+        report.drop(MOSTLY_BAD_FILE, len(check_bars(file.frame, report)))
+    parts = {file.part for file, _ in refused}
+    kept = [frame for i, frame in enumerate(frames) if i not in parts]
+    if not kept:
+        return empty_candles(), empty_gaps()
+    raw = pd.concat(kept, ignore_index=True)
+    return validate_candles(raw, report, on_error="drop", max_repair_bars=max_repair_bars)
 
 
 def _spec(layout: _Layout, header: list[str]) -> _Spec:
@@ -685,10 +742,12 @@ def _read_source(
     *,
     on_error: OnError,
     name_pair: str | None,
+    renames: Mapping[str, PairRename],
 ) -> tuple[FileKind, int, pd.DataFrame]:
     """Parse one file into a raw frame of its kind, with ``source_file`` and ``source_row``.
 
     Also returns how many non-blank data rows the file has (kept or dropped while parsing).
+    ``renames`` only tell which symbols agree with the file name (`_check_name_pair`).
     """
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # old Mac line endings: the header was the whole file
@@ -712,10 +771,11 @@ def _read_source(
             if named["interval"] != "1h":
                 raise DataError(name, None, spec.time_col, "candles are not hourly: the file "
                                 f"name gives {named['interval']} bars")  # fmt: skip
-    width, trailing_rows, short_lines = _row_widths(name, data, skip, len(header))
+    used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
+    n_read = max(header.index(c) for c in used) + 1  # a line short of these lacks a read value
+    width, trailing_rows, short_lines = _row_widths(name, data, skip, len(header), n_read)
     names = [h if h and h not in header[:i] else f"__column_{i}" for i, h in enumerate(header)]
     names += [f"__column_{i}" for i in range(len(header), width)]  # empty trailing fields
-    used = [spec.time_col, *spec.numeric.values()] + ([spec.symbol_col] if spec.symbol_col else [])
     dtypes: dict[str, type] = {c: str for c in used}
     dtypes.update(dict.fromkeys(spec.numeric.values(), np.float64))
     if (blank_lines := _blank_after_header(data, skip)) is not None:
@@ -764,7 +824,7 @@ def _read_source(
             "unparseable_timestamp", report, on_error)  # fmt: skip
     bad |= unparseable_time
 
-    pair, unknown, mismatch = _pairs(frame, spec, name, name_pair)
+    pair, cut, symbols = _pairs(frame, spec, name_pair)
     no_pair = pair == ""
     if no_pair.all() and len(frame):
         raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol column "
@@ -773,11 +833,12 @@ def _read_source(
             if spec.symbol_col else pd.Series([""] * len(frame)), "missing_value", report,
             on_error)  # fmt: skip
     bad |= no_pair
-    if spec.symbol_col is not None:  # a symbol cut short (``BTCU``) would be a phantom pair
-        symbol = frame[spec.symbol_col]
-        for mask, reason in ((unknown, "unknown_symbol"), (mismatch, "symbol_mismatch")):
-            _reject(name, rows, mask & ~bad, spec.symbol_col, symbol, reason, report, on_error)
-            bad |= mask
+    _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
+    if cut.any() and spec.symbol_col is not None:  # ``BTCU`` would be a phantom pair of one bar
+        reason = "symbol_mismatch" if quote_asset(str(pair[-1])) else "unknown_symbol"
+        _reject(name, rows, cut & ~bad, spec.symbol_col, frame[spec.symbol_col], reason, report,
+                on_error)  # fmt: skip
+        bad |= cut
 
     keep = ~bad
     times_ns, rows, pair = times_ns[keep], rows[keep], pair[keep]
@@ -916,16 +977,18 @@ def _blank_after_header(data: bytes, skip: int) -> int | None:
 
 
 def _row_widths(
-    name: str, data: bytes, skip: int, width: int
+    name: str, data: bytes, skip: int, width: int, n_read: int
 ) -> tuple[int, int, dict[int, tuple[int, str]]]:
     """Check that no data line has more fields than the header names, but empty trailing ones,
-    and find the lines with fewer.
+    and find the lines too short to hold every column the loader reads.
 
     A trailing comma (``...,0,``) ends a line with an empty field that is no data: such lines are
     read without it. A line with a value past the header's columns (a comma inside a value, as in
-    a price typed ``1,5``) would be read with its values a column off: it is an error. A line with
-    fewer fields than the header (a download cut off inside its last line: ``...,2339.2904``)
-    would be read with its last value cut and the columns after it empty: the caller drops it.
+    a price typed ``1,5``) would be read with its values a column off: it is an error. A line
+    without one of the columns read (a download cut off inside its last line: ``...,2339.2904``
+    and no ``ticker``) would be read with its last value cut and the columns after it empty: the
+    caller drops it. A line that only lacks columns after those (a ragged export's empty ``note``
+    column) is read as it is.
 
     Parameters
     ----------
@@ -937,13 +1000,15 @@ def _row_widths(
         Lines before the data (notice, header).
     width
         The header's columns (its empty trailing fields left out).
+    n_read
+        The columns up to the last one the loader reads (at most ``width``).
 
     Returns
     -------
     (int, int, dict)
         The most fields a data line has (at least ``width``); how many non-blank data lines
-        end in empty fields past the header's; and the non-blank data lines with fewer fields
-        than the header, line number (1-based) -> (fields, the line's first 120 characters).
+        end in empty fields past the header's; and the non-blank data lines with fewer than
+        ``n_read`` fields, line number (1-based) -> (fields, the line's first 120 characters).
 
     Raises
     ------
@@ -970,26 +1035,26 @@ def _row_widths(
                             line[:120])  # fmt: skip
         most = max(most, len(fields))
         trailing += any(fields[:width])  # an all-comma line is a blank row, not a repair
-    return most, trailing, _short_lines(data, skip, width, n_commas, starts, line_ends)
+    return most, trailing, _short_lines(data, skip, n_read, n_commas, starts, line_ends)
 
 
 def _short_lines(
     data: bytes,
     skip: int,
-    width: int,
+    n_read: int,
     n_commas: npt.NDArray[np.intp],
     starts: npt.NDArray[np.intp],
     line_ends: npt.NDArray[np.intp],
 ) -> dict[int, tuple[int, str]]:
-    """The data lines with fewer fields than ``width``, but blank ones (see `_row_widths`)."""
+    """The data lines with fewer fields than ``n_read``, but blank ones (see `_row_widths`)."""
     ends = np.r_[line_ends, len(data)]
-    # fewer commas than the header and more than a line ending: blank lines are not short
-    narrow = np.flatnonzero((n_commas[skip:] < width - 1) & (ends[skip:] - starts[skip:] > 1))
+    # too few commas and more than a line ending: blank lines are not short
+    narrow = np.flatnonzero((n_commas[skip:] < n_read - 1) & (ends[skip:] - starts[skip:] > 1))
     short: dict[int, tuple[int, str]] = {}
     for i in narrow + skip:
         line = data[int(starts[i]) : int(ends[i])].decode("utf-8-sig", errors="replace")
         fields = _named(_fields(line.rstrip("\r\n")))
-        if fields and len(fields) < width:  # an all-comma line is blank; quoted commas count
+        if fields and len(fields) < n_read:  # an all-comma line is blank; quoted commas count
             short[int(i) + 1] = (len(fields), line.rstrip("\r\n")[:120])
     return short
 
@@ -1161,35 +1226,101 @@ def _parse_epoch_times(
 
 
 def _pairs(
-    frame: pd.DataFrame, spec: _Spec, name: str, name_pair: str | None
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    frame: pd.DataFrame, spec: _Spec, name_pair: str | None
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], list[str]]:
     """Pair per row: the symbol column where it has a value, else the pair in the file name.
 
-    Also returns the rows whose symbol is no pair, and the rows whose pair the file name
-    contradicts. A pair must end in a quote asset (`marketcast.config.quote_asset`): a symbol
-    cut short by a half-written last line (``BTCU``) is none, and would be a phantom pair of one
-    bar. Where the file name names pairs (``BTCUSDT_1h.csv``: the tokens `pair_from_name` takes),
-    a row of another pair (a cut ``BTCUSD``, another pair's bars saved under this name) is one
-    the name contradicts.
+    Also returns the row cut inside its symbol, if any (`_cut_symbol`), and the pairs the symbol
+    column names, in the order of their first rows.
     """
     fallback = name_pair or ""
+    cut = np.zeros(len(frame), dtype=bool)
     if spec.symbol_col is None:
-        none = np.zeros(len(frame), dtype=bool)
-        return np.full(len(frame), fallback, dtype=object), none, none
+        return np.full(len(frame), fallback, dtype=object), cut, []
     codes, uniques = pd.factorize(frame[spec.symbol_col], use_na_sentinel=True)
     labels = np.array([normalise_pair(str(u)) for u in uniques] + [fallback], dtype=object)
-    at = np.where(codes < 0, len(uniques), codes)
-    named = _name_pairs(name)
-    unknown = np.array([bool(p) and quote_asset(p) is None for p in labels], dtype=bool)
-    other = np.array([bool(named) and bool(p) and p not in named for p in labels], dtype=bool)
-    return labels[at], unknown[at], (other & ~unknown)[at]
+    if len(codes) and _cut_symbol(labels[:-1], codes, name_pair):
+        cut[-1] = True
+    symbols = list(dict.fromkeys(p for p in labels[:-1].tolist() if p))
+    return labels[np.where(codes < 0, len(uniques), codes)], cut, symbols
 
 
-def _name_pairs(name: str) -> frozenset[str]:
-    """Every pair in a file name: the tokens `pair_from_name` would take (``BTCUSDT_ETHUSDT``)."""
-    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0]
-    tokens = (t.upper() for t in _NAME_TOKENS.split(stem))
-    return frozenset(t for t in tokens if quote_asset(t) is not None)
+def _cut_symbol(
+    labels: npt.NDArray[np.object_], codes: npt.NDArray[np.intp], name_pair: str | None
+) -> bool:
+    """Whether the file's last row holds a symbol cut short by a half-written last line: one
+    found on no other row that is the start of another symbol of the file or of the file name's
+    pair (``BTCU`` or ``BTCUSD`` where the file holds ``BTCUSDT``), a phantom pair of one bar.
+
+    Only the last line: a download cut off ends there. A symbol of an exchange's own spelling
+    (``BTC-GBP``, ``BTC-USDT-SWAP``, ``BTCUSD_PERP``, whatever its quote asset) is no cut one.
+    """
+    last = int(codes[-1])
+    if last < 0 or not labels[last]:
+        return False
+    symbol = str(labels[last])
+    if np.isin(codes, np.flatnonzero(labels == symbol)).sum() > 1:  # any spelling of it
+        return False
+    longer = [str(p) for p in labels if p != symbol] + ([name_pair] if name_pair else [])
+    return any(len(p) > len(symbol) and p.startswith(symbol) for p in longer)
+
+
+#: Base assets an exchange spells its own way, as the file name's pair may not: Kraken's
+#: ``XBT/USD`` in ``BTCUSD_1h.csv`` (only to compare a symbol with the file name, `_name_says`).
+_BASE_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def _check_name_pair(
+    name: str,
+    spec: _Spec,
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.int64],
+    name_pair: str | None,
+    pair: npt.NDArray[np.object_],
+    symbols: Sequence[str],
+    renames: Mapping[str, PairRename],
+) -> None:
+    """Refuse a file whose symbols all contradict the pair in its name (`pair_from_name`): ETH
+    bars saved as ``BTCUSDT_1h.csv``, a pair that would vanish from the data.
+
+    A symbol agrees with the name when both are one pair after `pair_renames` (either way:
+    ``MATICUSDT`` rows in ``POLUSDT_1h.csv``) and `_BASE_ALIASES`, or when it starts with the
+    name's pair (``BTCUSD_PERP`` in ``BTCUSD_PERP_1h.csv``, ``BTCUSDT_230630``). One agreeing
+    symbol is enough: a file of several pairs may be named after one. Only symbols with the quote
+    asset of the name's pair can contradict it: a word that ends like a pair (``ENTRY`` in
+    ``binance_top_entry.csv``) names none.
+
+    Raises
+    ------
+    DataError
+        ``symbol_mismatch``, naming the first row of a contradicting symbol.
+    """
+    if spec.symbol_col is None or name_pair is None or not symbols:
+        return
+    said = _same_pair(name_pair, renames)
+    if any(_same_pair(s, renames).startswith(said) for s in symbols):
+        return
+    quote = quote_asset(name_pair)
+    others = [s for s in symbols if quote_asset(s) == quote]
+    if quote is None or not others:
+        return
+    i = int(np.flatnonzero(np.isin(pair, others))[0])
+    listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    raise DataError(
+        name, int(rows[i]), spec.symbol_col,
+        f"symbol_mismatch: the file name gives {name_pair}, its {spec.symbol_col} column holds "
+        f"{listed} and no {name_pair} row (another pair's bars saved under this name?); name "
+        "the file after the pair it holds, or without a pair (prices_1h.csv)",
+        str(frame[spec.symbol_col].iat[i]),
+    )  # fmt: skip
+
+
+def _same_pair(pair: str, renames: Mapping[str, PairRename]) -> str:
+    """``pair`` spelt as the file name's pair is compared with: aliases and renames applied."""
+    for alias, base in _BASE_ALIASES.items():
+        if pair.startswith(alias):
+            pair = base + pair[len(alias) :]
+    return renames[pair].to if pair in renames else pair
 
 
 def _check_hourly(
@@ -1200,9 +1331,8 @@ def _check_hourly(
     rows: npt.NDArray[np.int64],
 ) -> None:
     """Refuse a candle file whose bars are mostly not one hour apart (4h, daily files...), or
-    that switches to coarser bars: `MIXED_INTERVAL_STEPS` steps in a row of one whole number of
-    hours above one (a 4h export appended to a 1h one), which the gap repair would otherwise
-    fill with made-up hourly bars."""
+    that switches to coarser bars (a 4h export joined to a 1h one, `_coarse_run`), which the gap
+    repair would otherwise fill with made-up hourly bars."""
     for p in np.unique(pair):
         of_pair = np.flatnonzero(pair == p)
         t, first = np.unique(times_ns[of_pair], return_index=True)
@@ -1216,7 +1346,7 @@ def _check_hourly(
                 name, None, time_col,
                 f"candles are not hourly: most {p} bars are {pd.Timedelta(modal)} apart",
             )  # fmt: skip
-        if (run := _coarse_run(gaps)) is not None:
+        if (run := _coarse_run(t)) is not None:
             start, n_steps = run
             hours = int(gaps[start] // HOUR_NS)
             when = f"{_utc(t[start : start + 1])[0]:%Y-%m-%d %H:%M}"
@@ -1230,33 +1360,47 @@ def _check_hourly(
             )  # fmt: skip
 
 
-#: Steps in a row of the same whole number (> 1) of hours that make an hourly file "mixed": no
-#: real file has even two (the shared data's gaps of 2 to 5 hours are single), a 4h stretch of a
-#: day has 6.
-MIXED_INTERVAL_STEPS = 6
+#: Steps in a row of one same whole number (> 1) of hours, every bar on a multiple of it, that
+#: make an hourly file "mixed" where they run to the pair's first or last bar (two exports
+#: joined). A pair trading about half its hours (Coinbase and ccxt omit no-trade hours) makes
+#: one by chance about once in 65,000 pairs: a step is 2h with a chance of at most 1/4, so
+#: 2 ends x (1/4)^8 x 1/2 (on even hours); the audit's 6 steps anywhere came within weeks.
+MIXED_INTERVAL_STEPS = 8
+#: The same, anywhere in the file (three exports joined): a run no thin pair makes by chance.
+MIXED_INTERVAL_STEPS_INSIDE = 48
 
 
-def _coarse_run(gaps: npt.NDArray[np.int64]) -> tuple[int, int] | None:
-    """The first run of at least `MIXED_INTERVAL_STEPS` equal steps of 2 or more whole hours:
-    (index of its first step, its length), or None.
+def _coarse_run(t: npt.NDArray[np.int64]) -> tuple[int, int] | None:
+    """The first run of equal steps of 2 or more whole hours, with every bar on a multiple of the
+    step (UTC), that is `MIXED_INTERVAL_STEPS` long and reaches the first or last of the times
+    ``t`` (sorted, unique), or is `MIXED_INTERVAL_STEPS_INSIDE` long: (index of its first step,
+    its length), or None. Gaps of a thin pair, even of one size many times in a row, are none.
 
     Examples
     --------
     >>> h = HOUR_NS
-    >>> _coarse_run(np.array([h, h, 3 * h, h] + [4 * h] * 6 + [h]))
-    (4, 6)
-    >>> _coarse_run(np.array([h, 2 * h, h, 2 * h, h, 2 * h])) is None  # single gaps, not a run
+    >>> hourly_then_4h = np.r_[np.arange(24), np.arange(24, 60, 4)] * h  # 8 steps of 4h
+    >>> _coarse_run(hourly_then_4h)
+    (24, 8)
+    >>> _coarse_run(np.r_[np.arange(24), np.arange(24, 60, 4), np.arange(61, 70)] * h) is None
+    True
+    >>> _coarse_run(np.r_[np.arange(24), np.arange(25, 61, 4)] * h) is None  # 1, 5, 9 UTC: gaps
     True
     """
+    gaps = np.diff(t)
     coarse = (gaps >= 2 * HOUR_NS) & (gaps % HOUR_NS == 0)
     if coarse.sum() < MIXED_INTERVAL_STEPS:
         return None
     starts = np.flatnonzero(np.r_[True, gaps[1:] != gaps[:-1]])
     lengths = np.diff(np.r_[starts, len(gaps)])
-    long = (lengths >= MIXED_INTERVAL_STEPS) & coarse[starts]
-    if not long.any():
+    at_end = (starts == 0) | (starts + lengths == len(gaps))
+    long = coarse[starts] & (
+        (lengths >= MIXED_INTERVAL_STEPS_INSIDE) | (at_end & (lengths >= MIXED_INTERVAL_STEPS))
+    )
+    aligned = t[starts[long]] % gaps[starts[long]] == 0  # the run's bars: 00, 04, 08 UTC ...
+    if not aligned.any():
         return None
-    i = int(np.argmax(long))
+    i = int(np.flatnonzero(long)[np.argmax(aligned)])
     return int(starts[i]), int(lengths[i])
 
 

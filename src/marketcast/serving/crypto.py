@@ -185,17 +185,24 @@ class CryptoSettings(BaseModel):
             if raw:
                 values[name] = raw
         renames = env.get(ENV_PREFIX + "PAIR_RENAMES", "").strip()
-        try:
-            if renames:
+        errors: list[ValidationError] = []
+        if renames:
+            try:
                 values["pair_renames"] = _env_renames(renames)
-            return cls.model_validate(values)
-        except ValidationError as error:  # the variables' names and text, not the fields'
+            except ValidationError as error:  # the others are still checked, and all named
+                errors.append(error)
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as error:
+            errors.append(error)
+        if errors:  # the variables' names and text, not the fields'
             raise SettingsEnvError.from_error(
-                error,
+                _joined(cls, errors),
                 frozenset(),  # no secret among them
                 variables={name: ENV_PREFIX + v for name, v in _ENV_VARIABLES.items()},
                 texts={"pair_renames": renames},  # not the mapping parsed from it
             ) from None
+        return settings
 
 
 #: Settings field -> the ``MARKETCAST_CRYPTO_*`` variable that sets it, for the fields read
@@ -234,6 +241,22 @@ def _env_renames(text: str) -> dict[str, dict[str, str]]:
             raise _renames_error(text, f"{old.strip()} is renamed twice")
         out[old.strip()] = {"to": new.strip(), **({"new_per_old": ratio.strip()} if star else {})}
     return out
+
+
+def _joined(model: type[BaseModel], errors: Sequence[ValidationError]) -> ValidationError:
+    """One ``ValidationError`` of every line of ``errors``, in the order of ``model``'s fields."""
+    order = {name: i for i, name in enumerate(model.model_fields)}
+    details = sorted(
+        (detail for error in errors for detail in error.errors(include_url=False)),
+        key=lambda detail: order.get(str(detail["loc"][0]) if detail["loc"] else "", -1),
+    )
+    lines = []
+    for detail in details:
+        line = InitErrorDetails(type=detail["type"], loc=detail["loc"], input=detail["input"])
+        if "ctx" in detail:
+            line["ctx"] = detail["ctx"]
+        lines.append(line)
+    return ValidationError.from_exception_data(model.__name__, lines)
 
 
 def _renames_error(text: str, reason: str) -> ValidationError:
@@ -401,7 +424,7 @@ class CryptoService:
         )
         for error in data.report.errors:  # served without them, but never silently
             log.error(
-                "crypto candles: %s unreadable (%s): its pairs are not served",
+                "crypto candles: %s refused (%s): none of its rows is served",
                 error.file,
                 error.reason,
             )
