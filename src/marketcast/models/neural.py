@@ -972,12 +972,32 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
-        """Rebuild from :meth:`to_artifact` output (``torch.load(weights_only=True)``)."""
-        meta = json.loads(files["neural.json"])
-        if meta["sequence_features"] != list(SEQUENCE_FEATURES):
-            raise ValueError("neural artifact was built with different sequence features")
+        """Rebuild from :meth:`to_artifact` output (``torch.load(weights_only=True)``).
+
+        Raises
+        ------
+        ValueError
+            Naming the file and what is wrong: a file missing or unreadable, a key missing
+            from ``neural.json``, a tensor of another shape than the network's, or files that
+            disagree (team names that do not cover the stored history, leagues or feature
+            scalings of another length than the network's inputs). Such an artifact failed
+            deep inside torch or NumPy, or loaded and forecast other numbers silently.
+        """
+        missing = [name for name in _ARTIFACT_FILES if name not in files]
+        if missing:
+            raise ValueError(
+                f"neural artifact: {', '.join(missing)} missing (files given: {sorted(files)})"
+            )
+        meta = _artifact_meta(files["neural.json"])
+        tensors = _artifact_tensors(files["neural_state.pt"])
         params = meta["params"]
-        if not device_available(params.get("device")):
+        try:
+            available = device_available(params.get("device"))
+        except (RuntimeError, TypeError):  # torch.device("gpu0"): not a device name at all
+            raise _artifact_error(
+                "neural.json", f"params.device {params.get('device')!r} is not a torch device"
+            ) from None
+        if not available:
             # Trained on a GPU, served on a machine without one: the weights are plain
             # tensors, so the network loads on this machine's default device instead.
             log.warning(
@@ -986,7 +1006,13 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
                 "cuda" if torch.cuda.is_available() else "cpu",
             )
             params = {**params, "device": None}
-        model = cls(**params)
+        try:
+            model = cls(**params)
+            # Older artifacts hold no band_z buffer: the head keeps the config's band_z then.
+            net = FootballNet(NetConfig(**meta["net_config"]))
+        except (TypeError, ValueError, RuntimeError) as exc:  # an unknown or missing name
+            raise _artifact_error("neural.json", f"params or net_config: {exc}") from None
+        _check_artifact_layout(meta, net.config)
         model.static_features_ = meta["static_features"]
         model.static_mean_ = meta["static_mean"]
         model.static_std_ = meta["static_std"]
@@ -1002,19 +1028,240 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         # Artifacts written before closing-line targets existed trained on the results.
         model.target_used_ = meta.get("target_used", {m.value: "result" for m in MarketKind})
         model.n_training_rows_ = meta.get("n_training_rows", {})
-        tensors = torch.load(io.BytesIO(files["neural_state.pt"]), weights_only=True)
-        model.history_ = TeamHistory(
-            meta["team_names"],
-            tensors["history.team"].numpy(),
-            tensors["history.kickoff_min"].numpy(),
-            tensors["history.state"].numpy(),
-        )
-        # Older artifacts hold no band_z buffer: the head keeps the config's band_z then.
-        net = FootballNet(NetConfig(**meta["net_config"]))
-        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        model.history_ = _artifact_history(meta["team_names"], tensors)
+        _load_network_state(net, tensors)
         model.network_ = net.to(model._device()).eval()
         model.classes_ = CLASSES_1X2
         return model
+
+
+#: The files of a neural artifact (:meth:`NeuralModel.to_artifact`).
+_ARTIFACT_FILES = ("neural.json", "neural_state.pt")
+#: Keys every ``neural.json`` holds and the JSON types each may have; ``target_used`` and
+#: ``n_training_rows`` are optional (artifacts written before them lack them).
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "net_config": (dict,),
+    "static_features": (list,),
+    "static_mean": (list,),
+    "static_std": (list,),
+    "missing_indicators": (list,),
+    "leagues": (list,),
+    "base_rates": (dict,),
+    "team_names": (list,),
+    "sequence_features": (list,),
+    "n_fits": (int,),
+    "best_epoch": (int,),
+    "best_val_log_loss": (int, float, type(None)),  # null: no validation slice
+    "shrink": (dict,),
+}
+#: ``neural.json`` lists of names.
+_META_NAME_LISTS = (
+    "static_features",
+    "missing_indicators",
+    "leagues",
+    "team_names",
+    "sequence_features",
+)
+_JSON_KINDS: dict[type, str] = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+#: The stored history in ``neural_state.pt``: tensor name -> (dtype, number of dimensions).
+_HISTORY_TENSORS = {
+    "history.team": (torch.int64, 1),
+    "history.kickoff_min": (torch.int64, 1),
+    "history.state": (torch.float32, 2),
+}
+
+
+def _artifact_error(file: str, what: str) -> ValueError:
+    return ValueError(f"neural artifact: {file}: {what}")
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _is_finite_number(value: Any) -> bool:
+    """A JSON number that is finite (no NaN, no inf: older files wrote bare ``NaN``)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and np.isfinite(value))
+
+
+def _artifact_meta(data: bytes) -> dict[str, Any]:
+    """``neural.json`` parsed, each required key present with its JSON type (else ValueError)."""
+    try:
+        meta = json.loads(data)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise _artifact_error("neural.json", f"not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _artifact_error("neural.json", f"{_json_kind(meta)}, not a JSON object")
+    for key, types in _META_TYPES.items():
+        if key not in meta:
+            raise _artifact_error("neural.json", f"missing key {key!r}")
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            wanted = " or ".join(_JSON_KINDS[t] for t in types)
+            raise _artifact_error("neural.json", f"{key!r} is {_json_kind(value)}, not {wanted}")
+    for key in _META_NAME_LISTS:
+        if not all(isinstance(name, str) for name in meta[key]):
+            raise _artifact_error("neural.json", f"{key!r} holds a value that is not a string")
+    if meta["sequence_features"] != list(SEQUENCE_FEATURES):
+        raise _artifact_error(
+            "neural.json",
+            f"built with sequence features {meta['sequence_features']}, this version reads "
+            f"{list(SEQUENCE_FEATURES)}",
+        )
+    return meta
+
+
+def _artifact_tensors(data: bytes) -> dict[str, torch.Tensor]:
+    """``neural_state.pt`` as a dict of plain tensors (``weights_only=True``), else ValueError."""
+    not_a_state = "not a torch state dict of tensors"
+    try:
+        tensors = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as exc:  # foreign bytes raise pickle, zip archive or runtime errors
+        # Only the error's type, and no chained cause: torch's text advises loading with
+        # weights_only=False, which would run any code the file holds.
+        raise _artifact_error("neural_state.pt", f"{not_a_state} ({type(exc).__name__})") from None
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise _artifact_error("neural_state.pt", not_a_state)
+    return tensors
+
+
+def _check_artifact_layout(meta: Mapping[str, Any], config: NetConfig) -> None:
+    """Raise ``ValueError`` when ``neural.json``'s inputs do not fit the network's ``config``.
+
+    Each check is one a fit always passes: the scalings have one value per fixture feature, the
+    fixture features and their missing flags are the network's static inputs, the leagues are
+    its embedding rows (sorted and distinct, as ``_freeze_layout`` writes them: a league list
+    of the right length in another order would give every league another's row) and the base
+    rates have one value per outcome.
+    """
+    names, flags = meta["static_features"], meta["missing_indicators"]
+    for key in ("static_mean", "static_std"):
+        if len(meta[key]) != len(names):
+            raise _artifact_error(
+                "neural.json",
+                f"{key} has {len(meta[key])} values for {len(names)} static_features",
+            )
+        if not all(_is_finite_number(v) for v in meta[key]):
+            raise _artifact_error("neural.json", f"{key} holds a value that is not a number")
+    if not all(v > 0 for v in meta["static_std"]):
+        raise _artifact_error("neural.json", "static_std holds a value <= 0")
+    if len(set(names)) != len(names):
+        raise _artifact_error("neural.json", "static_features name a column twice")
+    unknown = sorted(set(flags) - set(names))
+    twice = sorted({flag for flag in flags if flags.count(flag) > 1})
+    if unknown or twice:
+        raise _artifact_error(
+            "neural.json",
+            f"missing_indicators must be distinct static_features (not {unknown or twice})",
+        )
+    if config.n_static_features != len(names) + len(flags):
+        raise _artifact_error(
+            "neural.json",
+            f"{len(names)} static_features and {len(flags)} missing_indicators for a network "
+            f"that takes {config.n_static_features} (net_config.n_static_features)",
+        )
+    if config.n_seq_features != len(SEQUENCE_FEATURES):
+        raise _artifact_error(
+            "neural.json",
+            f"net_config.n_seq_features is {config.n_seq_features}, the sequence features are "
+            f"{len(SEQUENCE_FEATURES)}",
+        )
+    leagues = meta["leagues"]
+    if leagues != sorted(set(leagues)):
+        raise _artifact_error(
+            "neural.json", "leagues are not distinct and sorted, as a fit writes them"
+        )
+    if len(leagues) != config.n_leagues:
+        raise _artifact_error(
+            "neural.json",
+            f"{len(leagues)} leagues for a network trained on {config.n_leagues} "
+            "(net_config.n_leagues): the leagues would not match its embedding rows",
+        )
+    for market in MarketKind:
+        rates = meta["base_rates"].get(market.value)
+        k = n_outcomes(market)
+        if not (isinstance(rates, list) and len(rates) == k and all(map(_is_finite_number, rates))):
+            raise _artifact_error(
+                "neural.json", f"base_rates[{market.value!r}] is not a list of {k} numbers"
+            )
+
+
+def _artifact_history(team_names: list[str], tensors: Mapping[str, torch.Tensor]) -> TeamHistory:
+    """The stored match history, checked against ``team_names`` (else ValueError).
+
+    A fit names the teams sorted and distinct, and every name has matches: names that are not
+    exactly the history's team codes 0..n-1 (one dropped, shifting the rest) would give each
+    team another's matches and forecast other numbers without an error.
+    """
+    for key, (dtype, ndim) in _HISTORY_TENSORS.items():
+        if key not in tensors:
+            raise _artifact_error("neural_state.pt", f"lacks tensor {key}")
+        tensor = tensors[key]
+        if tensor.dtype != dtype or tensor.dim() != ndim:
+            raise _artifact_error(
+                "neural_state.pt",
+                f"tensor {key} is {tensor.dtype} with {tensor.dim()} dimensions, the history "
+                f"needs {dtype} with {ndim}",
+            )
+    team, kickoff, state = (tensors[key].numpy() for key in _HISTORY_TENSORS)
+    if not len(team) == len(kickoff) == len(state) or state.shape[1] != _N_STORED:
+        raise _artifact_error(
+            "neural_state.pt",
+            f"history tensors of shapes {team.shape}, {kickoff.shape} and {state.shape}; the "
+            f"history needs (m,), (m,) and (m, {_N_STORED})",
+        )
+    if team_names != sorted(set(team_names)):
+        raise _artifact_error(
+            "neural.json", "team_names are not distinct and sorted, as a fit writes them"
+        )
+    codes = np.unique(team)
+    if not np.array_equal(codes, np.arange(len(team_names))):
+        held = f"codes {codes.min()} to {codes.max()}" if len(codes) else "no matches"
+        raise _artifact_error(
+            "neural.json",
+            f"{len(team_names)} team_names for a stored history of {len(codes)} teams ({held} "
+            "in neural_state.pt): each team would get another's matches",
+        )
+    if np.any(np.diff(team * _KEY_STRIDE + kickoff) < 0):
+        raise _artifact_error("neural_state.pt", "the history is not sorted by team and kick-off")
+    return TeamHistory(team_names, team, kickoff, state)
+
+
+def _load_network_state(net: FootballNet, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Load the ``net.*`` tensors into ``net``; a missing, extra or reshaped one is a ValueError."""
+    state = {key.removeprefix("net."): v for key, v in tensors.items() if key.startswith("net.")}
+    wanted = net.state_dict()
+    for key, tensor in wanted.items():
+        if key not in state:
+            if key == "head.band_z_value":  # older artifacts: the head keeps the config's band_z
+                continue
+            raise _artifact_error("neural_state.pt", f"lacks tensor net.{key}")
+        if state[key].shape != tensor.shape:
+            raise _artifact_error(
+                "neural_state.pt",
+                f"tensor net.{key} has shape {tuple(state[key].shape)}, the network wants "
+                f"{tuple(tensor.shape)}",
+            )
+    extra = sorted(set(state) - set(wanted))
+    if extra:
+        raise _artifact_error(
+            "neural_state.pt",
+            f"tensor net.{extra[0]} is not part of the network ({len(extra)} such tensors)",
+        )
+    net.load_state_dict(state)
 
 
 def device_available(device: str | None) -> bool:
@@ -1085,6 +1332,13 @@ def calibrate_band_z(
     ONNX session together, so it survives warm refits and artifacts) and check the coverage on
     later weeks.
 
+    The head computes the band in float32 (``p -+ z * std``, ``z`` a float32 buffer), so each
+    (row, outcome) asks for a z a little above its exact distance / spread (by
+    `BAND_ROUNDING_SLACK` of its probabilities), and the quantile is rounded up to a float32:
+    the band that ``predict_band`` draws with ``z`` covers at least ``target`` of the
+    calibration (row, outcome)s. The exact quantile sat on the last one it needed, and float32
+    rounding dropped it (coverage 350/390 for a target of 0.9).
+
     Parameters
     ----------
     p
@@ -1099,29 +1353,43 @@ def calibrate_band_z(
     Raises
     ------
     ValueError
-        When the band has no width (median ``band_std`` below `MIN_BAND_STD`): a model whose
+        When no row of ``p_reference`` is free of NaN (nothing to calibrate on), or when the
+        band has no width (median ``band_std`` below `MIN_BAND_STD`): a model whose
         1X2 ``shrink_`` is 0 forecasts the market with every member, so no z makes its band
         cover anything, and the quantile of distance / spread would be a meaningless huge z.
 
     Examples
     --------
     >>> p = np.full((4, 1), 0.5); std = np.full((4, 1), 0.125)
-    >>> calibrate_band_z(p, std, np.array([[0.625], [0.75], [0.875], [1.0]]), target=0.5)
-    2.0
+    >>> z = calibrate_band_z(p, std, np.array([[0.625], [0.75], [0.875], [1.0]]), target=0.5)
+    >>> round(z, 4), z == float(np.float32(z))
+    (2.0, True)
     """
     keep = ~np.isnan(p_reference).any(axis=1)
-    if keep.any() and float(np.median(band_std[keep])) < MIN_BAND_STD:
+    if not keep.any():  # the quantile of nothing was an IndexError
+        raise ValueError("no reference rows to calibrate the band on")
+    if float(np.median(band_std[keep])) < MIN_BAND_STD:
         raise ValueError(
             f"the band has no width (median ensemble spread {np.median(band_std[keep]):.2g}): "
             "the members agree, as when shrink_ is 0 and the network forecasts the market, so "
             "no band_z can calibrate it; calibrate a model whose shrink_['1x2'] is above 0"
         )
-    ratio = np.abs(p_reference[keep] - p[keep]) / np.maximum(band_std[keep], 1e-9)
-    return float(np.quantile(ratio, target, method="inverted_cdf"))
+    p, band_std, p_reference = p[keep], band_std[keep], p_reference[keep]
+    slack = BAND_ROUNDING_SLACK * (np.abs(p) + np.abs(p_reference))
+    ratio = (np.abs(p_reference - p) + slack) / np.maximum(band_std, 1e-9)
+    z = float(np.quantile(ratio, target, method="inverted_cdf"))
+    z32 = np.float32(z)  # what the head's buffer holds: never below z
+    if float(z32) < z:
+        z32 = np.nextafter(z32, np.float32(np.inf))
+    return float(z32)
 
 
 #: An ensemble spread below this (a probability) is no band: `calibrate_band_z` refuses it.
 MIN_BAND_STD = 1e-4
+#: Float32 rounding of a band edge, per unit of probability (16 float32 epsilons, ~1.9e-6):
+#: the head's softmax, ``z * std`` and the subtraction each round by an epsilon or a few;
+#: `calibrate_band_z` widens every row's need by this times ``p + p_reference``.
+BAND_ROUNDING_SLACK = 16 * float(np.finfo(np.float32).eps)
 
 
 def bootstrap_weights(match_ids: np.ndarray, n_members: int, seed: int) -> np.ndarray:

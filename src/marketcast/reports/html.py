@@ -953,8 +953,15 @@ def _data_section(data: Mapping[str, Any]) -> str:
     for key in _known_first({k for k in data if isinstance(data[k], Mapping)}, _DATA_TABLE_ORDER):
         if key in _PER_FILE_GROUPS:  # "<file>: <group>" keys: one row per group on the page
             title = f"{key.replace('_', ' ')} (summed over files; per file in report.json)"
-            by_group = sum_per_group(data[key])
+            # a count given as null (or not as a number) cannot be summed: it is left out
+            counts = {k: n for k, v in data[key].items() if (n := _real(v)) is not None}
+            by_group = sum_per_group(counts)
             parts.append(_reason_table(title, by_group, head=("odds group", "matches")))
+            if len(counts) < len(data[key]):
+                parts.append(
+                    f'<p class="note">{len(data[key]) - len(counts):,} of the '
+                    f"{len(data[key]):,} per-file entries have no count and are left out.</p>"
+                )
         else:
             parts.append(_reason_table(key.replace("_", " "), data[key]))
     for key in sorted(k for k in data if isinstance(data[k], list | tuple)):

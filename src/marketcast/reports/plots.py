@@ -203,6 +203,18 @@ def _empty_figure(message: str, salt: str) -> str:
         return _to_svg(fig)
 
 
+def _items(value: Any) -> list[Any]:
+    """``value`` as a list when it is one (or a tuple), else empty: a report's list may be
+    missing, ``null`` or of another type."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _mapping_entries(section: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The entries of ``{model or league: {...}}`` that are mappings: one given as ``null`` (or
+    as another type) has nothing to draw."""
+    return {str(k): v for k, v in section.items() if isinstance(v, Mapping)}
+
+
 def _bin_point(b: Any) -> tuple[float, float, float] | None:
     """A reliability bin as (p_mean, freq, n); None when it is not drawable."""
     if not isinstance(b, Mapping):
@@ -239,23 +251,22 @@ def reliability_svg(
     str
         SVG document text starting at ``<svg``.
     """
-    models = order_models(m for m, by_outcome in reliability_for_market.items() if by_outcome)
-    outcomes = order_outcomes(o for m in models for o in reliability_for_market[m])
+    # a model given as null (or as something else than a mapping) draws nothing, and so does
+    # an outcome whose bins are null or not a list
+    by_model = _mapping_entries(reliability_for_market)
+    models = order_models(m for m, by_outcome in by_model.items() if by_outcome)
+    outcomes = order_outcomes(str(o) for m in models for o in by_model[m])
+    points_of = {m: {str(o): _points(bins) for o, bins in by_model[m].items()} for m in models}
     # a market with nothing scored lists its outcomes with no bins: a note, not empty axes
-    if not any(
-        _bin_point(b) is not None
-        for m in models
-        for bins in reliability_for_market[m].values()
-        for b in bins or []
-    ):
+    if not any(points for m in models for points in points_of[m].values()):
         return _empty_figure("no reliability data", salt)
     colors = dict(colors) if colors is not None else assign_colors(models)
 
     n_max = 1.0
     for model in models:
-        for bins in reliability_for_market[model].values():
-            for b in bins:
-                n = _as_float(b.get("n"))
+        for bins in by_model[model].values():
+            for b in _items(bins):
+                n = _as_float(b.get("n")) if isinstance(b, Mapping) else math.nan
                 if math.isfinite(n):
                     n_max = max(n_max, n)
 
@@ -265,11 +276,9 @@ def reliability_svg(
         for ax, outcome in zip(axes, outcomes, strict=True):
             ax.plot([0.0, 1.0], [0.0, 1.0], color="#bbbbbb", linewidth=1.0, zorder=1)
             for model in models:
-                bins = reliability_for_market[model].get(outcome) or []
-                points = [p for p in map(_bin_point, bins) if p is not None]
+                points = points_of[model].get(outcome)
                 if not points:
                     continue
-                points.sort()
                 style = _style_for(model, colors)
                 xs = [p[0] for p in points]
                 ys = [p[1] for p in points]
@@ -304,6 +313,11 @@ def reliability_svg(
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
         return _to_svg(fig)
+
+
+def _points(bins: Any) -> list[tuple[float, float, float]]:
+    """The drawable bins of one outcome, sorted; none when ``bins`` is not a list."""
+    return sorted(p for p in map(_bin_point, _items(bins)) if p is not None)
 
 
 _OUTCOME_ORDER = ("home", "draw", "away", "over", "under")
@@ -369,12 +383,13 @@ def profit_curves_svg(
     """
     series: list[tuple[str, list[Any], list[float]]] = []
     use_dates = True
-    for model in order_models(curves_for_market):
-        curve = curves_for_market[model]
-        profit = [_as_float(v) for v in (curve.get("cumulative_profit") or [])]
+    curves = _mapping_entries(curves_for_market)  # a model given as null has no curve
+    for model in order_models(curves):
+        curve = curves[model]
+        profit = [_as_float(v) for v in _items(curve.get("cumulative_profit"))]
         if not profit:
             continue
-        stamps = [_parse_kickoff(v) for v in (curve.get("kickoff_utc") or [])]
+        stamps = [_parse_kickoff(v) for v in _items(curve.get("kickoff_utc"))]
         if len(stamps) != len(profit) or any(s is None for s in stamps):
             use_dates = False
         series.append((model, stamps, profit))
@@ -426,10 +441,11 @@ def ratio_bar_svg(
     str
         SVG document text starting at ``<svg``.
     """
-    leagues = sorted(ratios)
-    models = order_models(m for league in leagues for m in ratios[league])
+    by_league = _mapping_entries(ratios)  # a league given as null has no bars
+    leagues = sorted(by_league)
+    models = order_models(m for league in leagues for m in by_league[league])
     values = {
-        (league, model): _as_float(ratios[league].get(model))
+        (league, model): _as_float(by_league[league].get(model))
         for league in leagues
         for model in models
     }
