@@ -307,7 +307,8 @@ def decide_promotion(
 
     # four decimals, or three significant figures below 0.001 (a crypto period's net return
     # gain is about 1e-5: "0.0000" read as no gain at all, better and equal alike)
-    shown = f"{mean_difference:.4f}" if abs(mean_difference) >= 1e-3 else f"{mean_difference:.3g}"
+    small = 0.0 < abs(mean_difference) < 1e-3
+    shown = f"{mean_difference:.3g}" if small else f"{mean_difference:.4f}"
     gain = f"{metric} gain {shown} per {rule.unit}"
     needed: int | None = None
     if mean_difference <= 0.0:
