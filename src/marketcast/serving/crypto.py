@@ -197,10 +197,11 @@ class CryptoSettings(BaseModel):
             errors.append(error)
         if errors:  # the variables' names and text, not the fields'
             raise SettingsEnvError.from_error(
-                _joined(cls, errors),
+                errors,
                 frozenset(),  # no secret among them
                 variables={name: ENV_PREFIX + v for name, v in _ENV_VARIABLES.items()},
                 texts={"pair_renames": renames},  # not the mapping parsed from it
+                field_order=list(cls.model_fields),
             ) from None
         return settings
 
@@ -241,22 +242,6 @@ def _env_renames(text: str) -> dict[str, dict[str, str]]:
             raise _renames_error(text, f"{old.strip()} is renamed twice")
         out[old.strip()] = {"to": new.strip(), **({"new_per_old": ratio.strip()} if star else {})}
     return out
-
-
-def _joined(model: type[BaseModel], errors: Sequence[ValidationError]) -> ValidationError:
-    """One ``ValidationError`` of every line of ``errors``, in the order of ``model``'s fields."""
-    order = {name: i for i, name in enumerate(model.model_fields)}
-    details = sorted(
-        (detail for error in errors for detail in error.errors(include_url=False)),
-        key=lambda detail: order.get(str(detail["loc"][0]) if detail["loc"] else "", -1),
-    )
-    lines = []
-    for detail in details:
-        line = InitErrorDetails(type=detail["type"], loc=detail["loc"], input=detail["input"])
-        if "ctx" in detail:
-            line["ctx"] = detail["ctx"]
-        lines.append(line)
-    return ValidationError.from_exception_data(model.__name__, lines)
 
 
 def _renames_error(text: str, reason: str) -> ValidationError:

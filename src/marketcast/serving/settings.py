@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -61,21 +61,30 @@ class SettingsEnvError(ValidationError):
     @classmethod
     def from_error(
         cls,
-        error: ValidationError,
+        error: ValidationError | Sequence[ValidationError],
         secrets: frozenset[str],
         *,
         variables: Mapping[str, str] | None = None,
         texts: Mapping[str, str] | None = None,
+        field_order: Sequence[str] = (),
     ) -> SettingsEnvError:
         """Rebuild ``error``, masking the input of the fields named in ``secrets``.
 
-        ``variables`` names the variable of a field not read from :func:`env_variable`'s
-        (``window_bars`` from ``MARKETCAST_CRYPTO_WINDOW_BARS``); ``texts`` holds, per field,
-        the variable's text to show instead of the value parsed from it (a list, a mapping).
+        Several errors (of one settings model, found in steps) become one, their lines sorted
+        by ``field_order`` where given. ``variables`` names the variable of a field not read
+        from :func:`env_variable`'s (``window_bars`` from ``MARKETCAST_CRYPTO_WINDOW_BARS``);
+        ``texts`` holds, per field, the variable's text to show instead of the value parsed
+        from it (a list, a mapping).
         """
+        errors = [error] if isinstance(error, ValidationError) else list(error)
+        order = {name: i for i, name in enumerate(field_order)}
+        details = sorted(
+            (detail for e in errors for detail in e.errors(include_url=False)),
+            key=lambda detail: order.get(str(detail["loc"][0]) if detail["loc"] else "", -1),
+        )
         texts = texts or {}
         line_errors: list[InitErrorDetails] = []
-        for detail in error.errors(include_url=False):
+        for detail in details:
             field = str(detail["loc"][0]) if detail["loc"] else ""
             raw = texts.get(field, detail["input"])
             masked = SecretStr(raw) if field in secrets and isinstance(raw, str) else raw
@@ -83,7 +92,7 @@ class SettingsEnvError(ValidationError):
             if "ctx" in detail:
                 line["ctx"] = detail["ctx"]
             line_errors.append(line)
-        made = cls.from_exception_data(error.title, line_errors, hide_input=True)
+        made = cls.from_exception_data(errors[0].title, line_errors, hide_input=True)
         made._variables = MappingProxyType(dict(variables or {}))
         return made
 
