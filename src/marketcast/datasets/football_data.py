@@ -582,7 +582,7 @@ class OddsLookup:
     n_matches: int
     #: The odds rows (positions) of each (market, timing, bookmaker), in table order.
     rows: Mapping[tuple[str, str, str], npt.NDArray[np.intp]]
-    #: Per odds row: the row of its match in ``matches``; -1 where absent, and then never read.
+    #: Per odds row: the row of its match in ``matches`` (quotes of no listed match left out).
     match_row: npt.NDArray[np.intp]
     #: Per odds row: ``odds_0``, ``odds_1``, ``odds_2``, shape (n_odds, 3).
     prices: npt.NDArray[np.float64]
@@ -591,13 +591,17 @@ class OddsLookup:
     @classmethod
     def of(cls, matches: pd.DataFrame, odds: pd.DataFrame) -> OddsLookup:
         """Index ``odds`` (the long table, or any subset of its rows) against ``matches``."""
+        match_row = pd.Index(matches["match_id"]).get_indexer(odds["match_id"])
+        listed = match_row >= 0
+        if not listed.all():  # a quote of no listed match is no one's (-1 is the last row)
+            odds, match_row = odds[listed], match_row[listed]
         groups = odds.groupby(["market", "timing", "bookmaker"], sort=False, observed=True)
         # positions of each group's rows, in table order; keys are (market, timing, bookmaker)
         indices = cast(dict[tuple[object, ...], npt.NDArray[np.intp]], groups.indices)
         return cls(
             n_matches=len(matches),
             rows={(str(m), str(t), str(b)): rows for (m, t, b), rows in indices.items()},
-            match_row=pd.Index(matches["match_id"]).get_indexer(odds["match_id"]),
+            match_row=match_row,
             prices=np.column_stack(
                 [odds[f"odds_{i}"].to_numpy(dtype=np.float64) for i in range(3)]
             ),
@@ -617,7 +621,6 @@ class OddsLookup:
         line = np.full(self.n_matches, np.nan)
         rows = self.rows.get((str(market), str(timing), str(bookmaker)))
         if rows is not None:
-            rows = rows[self.match_row[rows] >= 0]  # a quote of no listed match is no one's
             pos = self.match_row[rows]
             out[pos] = self.prices[rows, :k]
             line[pos] = self.line[rows]

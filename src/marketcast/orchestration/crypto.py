@@ -55,6 +55,7 @@ from marketcast.orchestration.football import (
     changed_settings,
     check_outputs,
     config_label,
+    decision_verdict,
     print_decisions,
     print_unclipped,
     run_folder,
@@ -1254,11 +1255,7 @@ def export_failed_line(horizon: str, decision: Mapping[str, Any], champion: str)
     )
     if decision.get("challenger") is None:
         return f"{line}; {decision.get('reason')}"
-    verdict = "promoted" if promoted else "not promoted"
-    return (
-        f"{line}; the test: {decision['challenger']} {verdict} over {decision.get('champion')}: "
-        f"{decision.get('reason')}"
-    )
+    return f"{line}; the test: {decision_verdict(decision)}"
 
 
 def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:

@@ -830,17 +830,22 @@ def print_decisions(console: Console, decisions: Mapping[str, Mapping[str, Any]]
         elif decision.get("challenger") is None:
             line = f"{key}: {decision.get('champion')} stays champion: {decision.get('reason')}"
         else:
-            verdict = "promoted" if decision.get("promote") else "not promoted"
             # a first run crowns a champion and tests the others against it: both are said
             first = decision.get("first_champion")
             crowned = f"first champion {first}; " if first else ""
-            line = (
-                f"{key}: {crowned}{decision['challenger']} {verdict} over "
-                f"{decision.get('champion')}: {decision.get('reason')}"
-            )
+            line = f"{key}: {crowned}{decision_verdict(decision)}"
         if decision.get("not_applied"):
             line += f" [NOT APPLIED: {decision['not_applied']}]"
         console.print(line, markup=False, highlight=False)
+
+
+def decision_verdict(decision: Mapping[str, Any]) -> str:
+    """A tested decision in words: ``"<challenger> promoted over <champion>: <reason>"``."""
+    verdict = "promoted" if decision.get("promote") else "not promoted"
+    return (
+        f"{decision['challenger']} {verdict} over {decision.get('champion')}: "
+        f"{decision.get('reason')}"
+    )
 
 
 def data_sha256(data: FootballData) -> str:

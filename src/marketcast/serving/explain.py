@@ -371,10 +371,11 @@ def _outcome_of_clause(text: str, home: str, away: str) -> Callable[[int], str |
         for word in re.findall(r"[^\W\d_]{4,}", name):
             if word.lower() not in other_words | _GENERIC_NAME_WORDS:
                 names.append((re.compile(rf"(?<!\w){re.escape(word)}(?!\w)"), key))
-    mentions = [(m.start(), key) for pattern, key in names for m in pattern.finditer(text)]
+    mentions: list[tuple[int, str]] = []
     in_name = bytearray(len(text))
-    for pattern, _ in names:
+    for pattern, key in names:
         for m in pattern.finditer(text):
+            mentions.append((m.start(), key))
             in_name[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for pattern, key in ((_HOME, "home"), (_DRAW, "draw"), (_AWAY, "away"), (_OTHER_SIDE, "")):
         mentions += [(m.start(), key) for m in pattern.finditer(text)]
