@@ -327,3 +327,30 @@ def test_a_reference_without_a_usable_row_is_a_clear_error() -> None:
     p = np.full((4, 3), 1 / 3)
     with pytest.raises(ValueError, match=r"^no reference rows to calibrate the band on$"):
         calibrate_band_z(p, np.full((4, 3), 0.02), np.full((4, 3), np.nan))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        # a forecast read a window of 0 matches, and the load gave no word
+        (
+            lambda m: m["params"].__setitem__("window", 0),
+            r"params: window must be an integer in \[1, inf\), got 0",
+        ),
+        (
+            lambda m: m["params"].__setitem__("target", "odds"),
+            r"params: target must be one of \('result', 'closing'\), got 'odds'",
+        ),
+        (
+            lambda m: m["params"].__setitem__("band_z", -1.0),
+            r"params: band_z must be in \[0, inf\)",
+        ),
+        (
+            lambda m: m["params"].__setitem__("top_k", m["params"]["n_experts"] + 1),
+            r"params: top_k must be <= n_experts",
+        ),
+    ],
+)
+def test_params_out_of_their_range_are_named(files, edit, match) -> None:
+    """The params an artifact gives pass the estimator's own check, as a fit's would."""
+    _raises_our_error(_with_meta(files, edit), rf"neural\.json: {match}")

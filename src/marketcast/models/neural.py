@@ -1012,6 +1012,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             net = FootballNet(NetConfig(**meta["net_config"]))
         except (TypeError, ValueError, RuntimeError) as exc:  # an unknown or missing name
             raise _artifact_error("neural.json", f"params or net_config: {exc}") from None
+        try:  # a window of 0 or an unknown target loaded, and forecast, without a word
+            model.check_params()
+        except ValueError as exc:
+            raise _artifact_error("neural.json", f"params: {exc}") from None
         _check_artifact_layout(meta, net.config)
         model.static_features_ = meta["static_features"]
         model.static_mean_ = meta["static_mean"]
