@@ -77,6 +77,9 @@ KEPT = [
     # a defeat names the other side's chance
     "Spurs lose 22% of the time and draw 26%.",
     "Brentford's opponents are 52%.",
+    # a meeting names the other side's chance too
+    "Brentford face a 52% favourite.",
+    "Brentford meet a side that wins 52% of the time.",
     # "this tie", "a cup tie": the match, not a draw
     "Spurs should win this cup tie 52% of the time.",
 ]

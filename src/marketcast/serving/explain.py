@@ -241,16 +241,16 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     numbers; any other number one of that outcome's or of none (Elo, form, rest, a name's), so
     "the draw at 52" is refused where 52 is only the home win's, "Spurs, 21 Elo points up" kept.
 
-    A clause naming two outcomes or none, or a defeat ("lose", "beaten", "avoid", "not",
-    "opponents": "Spurs lose 22% of the time" is the away win's 22%), keeps the rule above: any
-    of the forecast's numbers, so that no good explanation is refused for a guess at whose
-    number it gives ("Spurs are clear favourites, taking 52% against 26% for the draw"). Left
-    unchecked so, either way round: "Spurs are 52% with Brentford at 22%", "Brentford, at 52%,
-    ..." (the name is a clause of its own), and a side called by a name the facts lack
-    ("Spurs" for "Tottenham"). Refused though true: one outcome's chance in a clause naming
-    only another, with no "against" or "but" between ("Brentford face a 52% favourite"), and
-    an outcome's market price or points gap that only ``facts["market"]`` holds, when it is
-    not given.
+    A clause naming two outcomes or none, a defeat ("lose", "beaten", "avoid", "not",
+    "opponents": "Spurs lose 22% of the time" is the away win's 22%) or a meeting ("face",
+    "meet": "Brentford face a 52% favourite"), keeps the rule above: any of the forecast's
+    numbers, so that no good explanation is refused for a guess at whose number it gives
+    ("Spurs are clear favourites, taking 52% against 26% for the draw"). Left unchecked so,
+    either way round: "Spurs are 52% with Brentford at 22%", "Brentford, at 52%, ..." (the
+    name is a clause of its own), and a side called by a name the facts lack ("Spurs" for
+    "Tottenham"). Refused though true: one outcome's chance in a clause naming only another,
+    with none of the words above ("Brentford go to a 52% favourite"), and an outcome's market
+    price or points gap that only ``facts["market"]`` holds, when it is not given.
 
     Examples
     --------
@@ -340,11 +340,12 @@ _DRAW = re.compile(
     r"|(?<!\bcup\s)(?<!\bthis\s)\bties?\b",  # "a cup tie", "this tie": the match
     re.IGNORECASE,
 )
-# A clause with one of these says a number of another outcome than the one it names: "Spurs
-# lose 22% of the time" is the away win's 22%, "Spurs' opponents 22%" too.
+# A clause with one of these may say a number of another outcome than the one it names: "Spurs
+# lose 22% of the time" is the away win's 22%, "Spurs' opponents 22%" too, and "Brentford
+# face a 52% favourite" the home win's 52%.
 _OTHER_SIDE = re.compile(
     r"\b(?:lose|loses|losing|lost|loss|losses|beaten|defeats?|defeated|avoids?|unbeaten|not"
-    r"|fails?|opponents?|opposition)\b|n't\b",
+    r"|fails?|opponents?|opposition|face|faces|facing|meet|meets|meeting)\b|n't\b",
     re.IGNORECASE,
 )
 # words of a club's name too common in football prose to stand for the club alone
