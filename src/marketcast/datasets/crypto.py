@@ -7,6 +7,7 @@ import csv
 import functools
 import gzip
 import io
+import itertools
 import logging
 import re
 import tarfile
@@ -382,6 +383,9 @@ def _vision_vendor(name: str) -> str:
 def pair_from_name(name: str) -> str | None:
     """Find the pair in a file name: the first token that ends with a known quote asset.
 
+    A word may end like a pair (``binance_top_entry.csv`` gives ``ENTRY``): where a file has a
+    symbol column, the loader goes by its symbols (see `load_candles`'s ``pairs``).
+
     Examples
     --------
     >>> pair_from_name("data/crypto/BTCUSDT_1h.csv")
@@ -410,6 +414,39 @@ def _bundled_pairs(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     with tarfile.open(path, mode="r:*") as tar:
         names = [m.name for m in tar.getmembers() if m.isfile() and m.name.endswith(".csv")]
     return tuple(sorted({p for n in names if (p := pair_from_name(n)) is not None}))
+
+
+def _may_hold(name: str, data: bytes, name_pair: str | None, wanted: set[str]) -> bool:
+    """Whether a file may hold one of the ``wanted`` pairs, told before it is read.
+
+    A file with a symbol column holds the pairs its symbols name (`normalise_pair`); its name
+    only adds its own pair (its rows without a symbol take it, and a file whose symbols all
+    contradict its name is refused, `_check_name_pair`). A word that ends like a pair
+    (``ENTRY`` in ``binance_top_entry.csv``) so never hides the pairs of a file's symbol column.
+    A file without a symbol column, or that the loader does not read, goes by its name's pair.
+    """
+    if name_pair is None or name_pair in wanted:
+        return True
+    found = _find_layout(name, data)
+    if found is None:
+        return False
+    layout, header, skip, _ = found
+    symbol_col = _symbol_col(layout, header)
+    if symbol_col is None:
+        return False
+    # a symbol is one of ``wanted`` only if the bytes hold it without separators: most files of
+    # other pairs are told from that, without being parsed
+    squeezed = data.upper().translate(None, b"/-_ ")
+    if not any(p.encode() in squeezed for p in wanted):
+        return False
+    column = header.index(symbol_col)
+    lines = io.StringIO(data.decode("utf-8-sig", errors="replace"), newline="")
+    try:
+        symbols = {row[column] for row in itertools.islice(csv.reader(lines), skip, None)
+                   if len(row) > column}  # fmt: skip
+    except csv.Error:  # reading it says what is wrong
+        return True
+    return any(normalise_pair(s) in wanted for s in symbols)
 
 
 def load_candles(
@@ -444,7 +481,10 @@ def load_candles(
         Runs of at most this many missing hours are filled from the previous close.
     pairs
         Keep only these pairs (any spelling `normalise_pair` accepts); None keeps all. An old
-        name in ``pair_renames`` asks for the new pair, which holds its bars.
+        name in ``pair_renames`` asks for the new pair, which holds its bars. A file is read
+        when its name's pair or a symbol of its symbol column is one of them: the name decides
+        alone only for a file without a symbol column (``binance_top_entry.csv`` holding BTCUSDT
+        rows is read for BTCUSDT, though its name gives ENTRY).
     pair_renames
         Old pair -> new pair (or `marketcast.config.PairRename` with ``new_per_old``), checked
         by `marketcast.config.check_pair_renames`. The old pair's candles, funding and open
@@ -508,7 +548,7 @@ def load_candle_sources(
     candle_files: list[_CandleFile] = []  # not yet mostly bad: the bar checks may make them so
     for name, data in sources:
         name_pair = pair_from_name(name)
-        if wanted is not None and name_pair is not None and name_pair not in wanted:
+        if wanted is not None and not _may_hold(name, data, name_pair, wanted):
             continue
         counts = _Counts.of(report)
         try:
@@ -713,6 +753,12 @@ def _without_files(
     return validate_candles(raw, report, on_error="drop", max_repair_bars=max_repair_bars)
 
 
+def _symbol_col(layout: _Layout, header: Sequence[str]) -> str | None:
+    """The file's column that gives the pair (the first of ``layout.symbol_cols`` it has)."""
+    by_lower = {h.lower(): h for h in header}
+    return next((by_lower[s] for s in layout.symbol_cols if s in by_lower), None)
+
+
 def _spec(layout: _Layout, header: list[str]) -> _Spec:
     """Map normalised names to the file's own column names (matched case-insensitively)."""
     by_lower = {h.lower(): h for h in header}
@@ -720,7 +766,7 @@ def _spec(layout: _Layout, header: list[str]) -> _Spec:
     for target, source in layout.optional.items():
         if source in by_lower:
             numeric[target] = by_lower[source]
-    symbol_col = next((by_lower[s] for s in layout.symbol_cols if s in by_lower), None)
+    symbol_col = _symbol_col(layout, header)
     if layout.kind == "cryptodatadownload":
         # "Volume <BASE>" and "Volume <QUOTE>"
         volume_cols = [h for h in header if h.lower().startswith("volume ")]
@@ -813,6 +859,7 @@ def _read_source(
         bad |= unparseable
         values[target] = parsed
 
+    _refuse_serial_days(name, spec.time_col, frame[spec.time_col], rows)
     times_ns, unparseable_time, time_is_text = _parse_times(
         frame[spec.time_col], spec.time, name, report
     )
@@ -824,7 +871,8 @@ def _read_source(
             "unparseable_timestamp", report, on_error)  # fmt: skip
     bad |= unparseable_time
 
-    pair, cut, symbols = _pairs(frame, spec, name_pair)
+    pair, cut, symbols = _pairs(frame, spec, name_pair, renames)
+    _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
     no_pair = pair == ""
     if no_pair.all() and len(frame):
         raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol column "
@@ -833,7 +881,6 @@ def _read_source(
             if spec.symbol_col else pd.Series([""] * len(frame)), "missing_value", report,
             on_error)  # fmt: skip
     bad |= no_pair
-    _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
     if cut.any() and spec.symbol_col is not None:  # ``BTCU`` would be a phantom pair of one bar
         reason = "symbol_mismatch" if quote_asset(str(pair[-1])) else "unknown_symbol"
         _reject(name, rows, cut & ~bad, spec.symbol_col, frame[spec.symbol_col], reason, report,
@@ -1149,6 +1196,55 @@ def _refuse_dates(
     )
 
 
+#: Spreadsheet serial days (days since 1899-12-30, Excel's and LibreOffice's dates) of
+#: 2009-01-01 to 2100-01-01. As epoch numbers they are times of 1970-01-01 (seconds): no bar.
+SERIAL_DAY_RANGE = (39_814.0, 73_051.0)
+_SERIAL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _refuse_serial_days(
+    name: str, time_col: str, raw: pd.Series, rows: npt.NDArray[np.int64]
+) -> None:
+    """Refuse a file whose time column holds spreadsheet serial days (``45292.041666666664``,
+    2024-01-01 01:00), as a spreadsheet saves a date column it formats as a number: read as
+    epoch seconds they are hours of 1970-01-01, a few hundredths of a second apart (refused as
+    "not hourly"), and as date text they are unparseable.
+
+    They are not converted: the day count depends on the sheet's date system (1904 on old Mac
+    sheets: 1,462 days later), its clock is the sheet's local time, and its fractions of a day
+    are rounded. Called when the first filled cell is such a number; nothing happens unless more
+    than half of the column's numbers are (one stray number in an epoch file is a dropped row).
+
+    Raises
+    ------
+    DataError
+        Naming the file, the first row and the time column.
+    """
+    filled = np.flatnonzero(raw.notna().to_numpy())
+    if not len(filled):
+        return
+    i = int(filled[0])
+    value = str(raw.iat[i]).strip()
+    low, high = SERIAL_DAY_RANGE
+    if not is_number(value) or not low <= float(value) < high:
+        return
+    number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    number = number[np.isfinite(number)]
+    if 2 * int(((number >= low) & (number < high)).sum()) <= len(number):
+        return
+    as_date = _SERIAL_EPOCH + pd.Timedelta(days=float(value))
+    raise DataError(
+        name,
+        int(rows[i]),
+        time_col,
+        f"{time_col} holds {value}, which looks like a spreadsheet serial day number (days "
+        f"since 1899-12-30: {as_date:%Y-%m-%d %H:%M} in a sheet's own clock), not an epoch time "
+        "or a date: re-export the file with the times as epoch milliseconds or as UTC date text "
+        "(format the column as yyyy-mm-dd hh:mm:ss before saving)",
+        value,
+    )
+
+
 def _note_header_only(name: str, report: CandleReport) -> None:
     """Record a file that holds a header and no data row: a ``header_only_file`` issue (a
     warning: the other files are read), in ``report.header_only_files``."""
@@ -1226,22 +1322,30 @@ def _parse_epoch_times(
 
 
 def _pairs(
-    frame: pd.DataFrame, spec: _Spec, name_pair: str | None
+    frame: pd.DataFrame,
+    spec: _Spec,
+    name_pair: str | None,
+    renames: Mapping[str, PairRename],
 ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], list[str]]:
     """Pair per row: the symbol column where it has a value, else the pair in the file name.
+
+    A row without a symbol takes the name's pair only when the file's symbols agree with it
+    (`_name_agrees`) or it has none: ``binance_top_entry.csv`` holding BTCUSDT and ETHUSDT rows
+    names no pair (its ``ENTRY`` is a word), so its row without a symbol has none.
 
     Also returns the row cut inside its symbol, if any (`_cut_symbol`), and the pairs the symbol
     column names, in the order of their first rows.
     """
-    fallback = name_pair or ""
     cut = np.zeros(len(frame), dtype=bool)
     if spec.symbol_col is None:
-        return np.full(len(frame), fallback, dtype=object), cut, []
+        return np.full(len(frame), name_pair or "", dtype=object), cut, []
     codes, uniques = pd.factorize(frame[spec.symbol_col], use_na_sentinel=True)
-    labels = np.array([normalise_pair(str(u)) for u in uniques] + [fallback], dtype=object)
+    labels = np.array([normalise_pair(str(u)) for u in uniques] + [""], dtype=object)
     if len(codes) and _cut_symbol(labels[:-1], codes, name_pair):
         cut[-1] = True
     symbols = list(dict.fromkeys(p for p in labels[:-1].tolist() if p))
+    if name_pair is not None and (not symbols or _name_agrees(name_pair, symbols, renames)):
+        labels[-1] = name_pair
     return labels[np.where(codes < 0, len(uniques), codes)], cut, symbols
 
 
@@ -1297,8 +1401,7 @@ def _check_name_pair(
     """
     if spec.symbol_col is None or name_pair is None or not symbols:
         return
-    said = _same_pair(name_pair, renames)
-    if any(_same_pair(s, renames).startswith(said) for s in symbols):
+    if _name_agrees(name_pair, symbols, renames):
         return
     quote = quote_asset(name_pair)
     others = [s for s in symbols if quote_asset(s) == quote]
@@ -1313,6 +1416,12 @@ def _check_name_pair(
         "the file after the pair it holds, or without a pair (prices_1h.csv)",
         str(frame[spec.symbol_col].iat[i]),
     )  # fmt: skip
+
+
+def _name_agrees(name_pair: str, symbols: Sequence[str], renames: Mapping[str, PairRename]) -> bool:
+    """Whether one of a file's ``symbols`` is its name's pair (see `_check_name_pair`)."""
+    said = _same_pair(name_pair, renames)
+    return any(_same_pair(s, renames).startswith(said) for s in symbols)
 
 
 def _same_pair(pair: str, renames: Mapping[str, PairRename]) -> str:
