@@ -157,7 +157,8 @@ def create_app(
         ``1e400`` or a lone surrogate that echo cannot be written as JSON, and the client got
         a 500 instead of the 422 naming the field.
         """
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+        errors = [_with_error_text(error) for error in exc.errors()]
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
 
     app.state.settings = settings
     app.state.service = service
@@ -187,11 +188,6 @@ def create_app(
                 pending.missing.append(index)
             else:
                 pending.answers[index] = hit
-        n_hits = len(fixtures) - len(pending.missing)
-        if n_hits:
-            metrics.cache_hits.inc(n_hits)
-        if pending.missing:
-            metrics.cache_misses.inc(len(pending.missing))
         return pending
 
     def complete(fixtures: Sequence[FixtureIn], pending: _Pending, *, batch: bool) -> list[_Answer]:
@@ -217,6 +213,12 @@ def create_app(
                 if cacheable:
                     cached = _Answer.of(out.model_copy(update={"cached": True}))
                     cache.put(pending.keys[index], cached)
+        # counted once answered: a batch that another fixture's error refuses counts nothing
+        if cache.enabled:
+            if len(missing) < len(fixtures):
+                metrics.cache_hits.inc(len(fixtures) - len(missing))
+            if missing:
+                metrics.cache_misses.inc(len(missing))
         answered = [answer for answer in pending.answers if answer is not None]
         for answer in answered:
             metrics.forecasts.labels(answer.model_name, answer.version, answer.path).inc()
@@ -353,6 +355,15 @@ def _answer_head_like_get(router: APIRouter) -> None:
                 include_in_schema=False,
                 dependencies=route.dependencies,
             )
+
+
+def _with_error_text(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A pydantic error with ``ctx.error`` (the validator's exception) as its text: encoded
+    as it is, the exception object came out as ``{}``."""
+    ctx = error.get("ctx")
+    if isinstance(ctx, Mapping) and isinstance(ctx.get("error"), BaseException):
+        return {**error, "ctx": {**ctx, "error": str(ctx["error"])}}
+    return dict(error)
 
 
 def json_safe(value: Any) -> Any:

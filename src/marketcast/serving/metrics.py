@@ -67,7 +67,9 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.cache_hits = Counter(
-            "marketcast_cache_hits", "Forecasts answered from the cache.", registry=self.registry
+            "marketcast_cache_hits",
+            "Forecasts answered from the cache (counted once the request is answered).",
+            registry=self.registry,
         )
         self.cache_misses = Counter(
             "marketcast_cache_misses",

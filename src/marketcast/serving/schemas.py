@@ -153,6 +153,12 @@ class FixtureOdds(_Strict):
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
+    @field_validator("bookmakers")
+    @classmethod
+    def _by_code(cls, value: dict[str, BookmakerOdds] | None) -> dict[str, BookmakerOdds] | None:
+        """Sorted by code: the cache key and the features do not depend on the request's order."""
+        return None if value is None else dict(sorted(value.items()))
+
     @model_validator(mode="after")
     def _bookmakers_agree(self) -> FixtureOdds:
         if self.bookmakers is None:
