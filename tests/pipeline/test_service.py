@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from marketcast.serving.service import (
     _fixture_dict,
     _predict,
     edge_confidence,
+    load_servable,
 )
 from marketcast.types import MarketKind
 from tests.bench_module import load_bench
@@ -617,3 +619,61 @@ def test_promotions_at_the_same_time_keep_every_history_entry(
     for thread in threads:
         thread.join()
     assert len(copy.champion_history("football", "1x2")) == before + len(names)
+
+
+def _secondary_of_another_run(
+    service: ChampionService, registry: Registry, market: str, state: FeatureState
+) -> Any:
+    """Serve ``market`` by this run's network as if another run had made it, with ``state``."""
+    loaded = load_servable(
+        registry, market, "neural", registry.latest_version("football", market, "neural")
+    )
+    other = dataclasses.replace(
+        loaded, manifest=loaded.manifest.model_copy(update={"run_id": "another-run"}), state=state
+    )
+    snap = service.snapshot()
+    service._snapshot = dataclasses.replace(snap, champions={**snap.champions, market: other})
+    return other
+
+
+def test_a_secondary_champion_of_another_run_reads_its_own_runs_features(
+    registry: Registry,
+) -> None:
+    """It was given the 1X2 champion's feature rows: another run's ratings and data end."""
+    service = ChampionService(registry)
+    service.reload()
+    state = service.snapshot().champions["1x2"].state
+    shifted = {
+        team: {k: v + 150.0 if k.startswith("elo") else v for k, v in values.items()}
+        for team, values in state.home_side.items()
+    }
+    own = dataclasses.replace(state, home_side=shifted)
+    other = _secondary_of_another_run(service, registry, "ou25", own)
+    fixture = _fixture(ou25={"over": 1.7, "under": 2.2})
+    [out] = service.forecast([fixture])
+    rows = own.fixture_rows([_fixture_dict(fixture)])
+    expected = _predict(other, RequestFeatures(own, rows), MarketKind.OVER_UNDER_25)[0]
+    from_1x2_state = _predict(
+        other,
+        RequestFeatures(state, state.fixture_rows([_fixture_dict(fixture)])),
+        MarketKind.OVER_UNDER_25,
+    )[0]
+    assert not np.allclose(expected, from_1x2_state)  # the shift reaches this model
+    served = out.markets["ou25"].probabilities
+    np.testing.assert_allclose([served["over"], served["under"]], expected, rtol=0, atol=1e-12)
+
+
+def test_a_secondary_champion_whose_data_ends_later_leaves_its_market_out(
+    registry: Registry,
+) -> None:
+    """Its ratings hold the fixture's own result: the 1X2 answer stands, ou25 is left out."""
+    service = ChampionService(registry)
+    service.reload()
+    state = service.snapshot().champions["1x2"].state
+    later = dataclasses.replace(state, as_of_utc="2023-09-01T00:00:00+00:00")
+    _secondary_of_another_run(service, registry, "ou25", later)
+    ah = {"line": -0.75, "home": 1.95, "away": 1.95}
+    [out] = service.forecast([_fixture(ou25={"over": 1.7, "under": 2.2}, ah=ah)])
+    assert "ou25" not in out.markets
+    assert "ah" in out.markets
+    assert sum(out.probabilities.values()) == pytest.approx(1.0)

@@ -391,7 +391,7 @@ class ChampionService:
             # ensemble moved 0.008 TV away)
             confidence[cloud_rows] = edge_confidence(ensemble, market_p[cloud_rows])
             egd_cloud = self._expected_goal_difference(snap, sub)
-        secondary = self._secondary_markets(snap, features, raw)
+        secondary = self._secondary_markets(snap, champion, features, fixtures, raw)
 
         out = []
         cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
@@ -478,7 +478,12 @@ class ChampionService:
         return None
 
     def _secondary_markets(
-        self, snap: Snapshot, features: RequestFeatures, raw: list[dict[str, Any]]
+        self,
+        snap: Snapshot,
+        one_x_two: LoadedModel,
+        features: RequestFeatures,
+        fixtures: Sequence[FixtureIn],
+        raw: list[dict[str, Any]],
     ) -> list[dict[str, MarketForecast]]:
         out: list[dict[str, MarketForecast]] = [{} for _ in raw]
         for market, quoted in (
@@ -489,7 +494,12 @@ class ChampionService:
             rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
             if champion is None or not rows:
                 continue
-            sub = features if len(rows) == len(raw) else features.subset(rows)
+            if champion.manifest.run_id == one_x_two.manifest.run_id:  # one run, one state
+                sub = features if len(rows) == len(raw) else features.subset(rows)
+            else:
+                sub, rows = _own_features(champion.state, fixtures, raw, rows)
+                if not rows:
+                    continue
             p = _predict(champion, sub, market)
             ref = ModelRef(name=champion.name, version=champion.version)
             names = ("over", "under") if market is MarketKind.OVER_UNDER_25 else ("home", "away")
@@ -791,6 +801,35 @@ def _utc_instant(text: str) -> datetime:
     per-request check compares plain datetimes instead of building timestamps."""
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _own_features(
+    state: FeatureState,
+    fixtures: Sequence[FixtureIn],
+    raw: list[dict[str, Any]],
+    positions: list[int],
+) -> tuple[RequestFeatures, list[int]]:
+    """The rows of a champion of another run than the 1X2 champion's, from its own run's feature
+    state, and the fixtures at ``positions`` it may answer.
+
+    After a rollback of one market, or a run that left one champion as it was, the markets'
+    champions come from different runs. Each reads the features its own run computed (its
+    state's ratings, its columns), and answers no fixture that kicks off before its own data
+    ends (its ratings already hold that match) or whose league or teams its state lacks: the
+    1X2 answer stands, and that market is left out of the fixture's ``markets``.
+    """
+    as_of = _utc_instant(state.as_of_utc)
+    kept, rows = [], []
+    for i in positions:
+        if fixtures[i].kickoff <= as_of:
+            continue
+        try:
+            [row] = state.fixture_rows([raw[i]])
+        except UnknownFixtureError:
+            continue
+        kept.append(i)
+        rows.append(row)
+    return RequestFeatures(state, rows), kept
 
 
 def _first_too_early(fixtures: Sequence[FixtureIn], as_of_utc: str) -> KickoffTooEarlyError | None:
