@@ -107,6 +107,17 @@ _AH_LINE_COLUMNS: dict[str, tuple[str, ...]] = {
     "prematch": ("AHh", "BbAHh"),
     "closing": ("AHCh",),
 }
+#: Every column name of a closing quote or of the closing handicap line, from the tables above
+#: (``PSCH``, ``AvgC>2.5``, ``B365CAHH``, ``AHCh``; the sanitized mirror's ``PC_2_5`` too): the
+#: yardstick, known only at kick-off, so ``models.base.check_no_outcome_columns`` refuses them.
+CLOSING_SOURCE_COLUMNS: frozenset[str] = frozenset(
+    name
+    for (_, timing), suffixes in _SUFFIXES.items()
+    if timing == "closing"
+    for prefix, _ in BOOKMAKER_PREFIXES
+    for suffix in suffixes
+    for name in (prefix + suffix, prefix + suffix.replace(">2.5", "_2_5").replace("<2.5", "_2_5_1"))
+) | frozenset(_AH_LINE_COLUMNS["closing"])
 _MARKET_ORDER = {"1x2": 0, "ou25": 1, "ah": 2}
 _TIMING_ORDER = {"prematch": 0, "closing": 1}
 
@@ -153,6 +164,12 @@ STAT_SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("AC", "away_corners"),
 )
 STAT_COLUMNS: tuple[str, ...] = tuple(name for _, name in STAT_SOURCE_COLUMNS)
+#: football-data's other statistics of a match (woodwork, fouls, free kicks, offsides, cards,
+#: booking points, attendance): not read, and like the ones above known only once it is played.
+UNREAD_STAT_SOURCE_COLUMNS: tuple[str, ...] = (
+    "HHW", "AHW", "HF", "AF", "HFKC", "AFKC", "HO", "AO", "HY", "AY", "HR", "AR", "HBP", "ABP",
+    "Attendance",
+)  # fmt: skip
 # Read as written, not parsed by read_csv: the counts' check needs the text (the C parser
 # reads ``1e1`` as 10 and ``+2`` as 2, which `_written_as_count` refuses).
 _STRING_COLUMNS = (

@@ -17,6 +17,13 @@ import pandas as pd
 from scipy.special import log_softmax
 from sklearn.exceptions import NotFittedError
 
+from marketcast.datasets.football_data import (
+    CLOSING_SOURCE_COLUMNS,
+    HEADER_ALIASES,
+    STAT_COLUMNS,
+    STAT_SOURCE_COLUMNS,
+    UNREAD_STAT_SOURCE_COLUMNS,
+)
 from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
 from marketcast.types import OUTCOMES, MarketKind
 
@@ -152,33 +159,59 @@ def require_fitted(model: Any, attribute: str) -> None:
         )
 
 
-#: Column names of a match's own result (the normalised table's and football-data.co.uk's).
+#: Column names of a match's own result (the normalised table's and football-data.co.uk's,
+#: with the older files' ``HG``, ``AG``, ``Res``), lower case.
 OUTCOME_COLUMNS = frozenset(
     {"home_goals", "away_goals", "result", "fthg", "ftag", "ftr", "hthg", "htag", "htr"}
+) | frozenset(
+    alias.lower() for alias, name in HEADER_ALIASES.items() if name in ("FTHG", "FTAG", "FTR")
+)
+#: football-data's closing quotes and closing handicap line, from the loader's tables, lower case.
+CLOSING_COLUMNS = frozenset(name.lower() for name in CLOSING_SOURCE_COLUMNS)
+#: Statistics of a match itself (shots, corners, cards ...): the loader's ``matches`` columns and
+#: football-data's, lower case.
+MATCH_STAT_COLUMNS = frozenset(
+    name.lower()
+    for name in (
+        *STAT_COLUMNS,
+        *(source for source, _ in STAT_SOURCE_COLUMNS),
+        *UNREAD_STAT_SOURCE_COLUMNS,
+    )
 )
 _CLOSING_NAME = re.compile(r"(^|[^a-z])clos(e|ing)([^a-z]|$)")
 
 
 def check_no_outcome_columns(X: pd.DataFrame) -> None:
-    """Refuse a feature frame holding a match's result or a closing price.
+    """Refuse a feature frame holding a match's result, its statistics or a closing price.
 
     Models that take every numeric column as a feature (the network, LightGBM) would learn
-    from them: the result is the label, and the closing line is the yardstick a model is judged
-    against, known only at kick-off. The pipeline's features never carry either; a frame merged
-    by hand may.
+    from them: the result is the label, the match's own shots or cards are known only once it
+    is played, and the closing line is the yardstick a model is judged against, known only at
+    kick-off. The pipeline's features never carry any of them; a frame merged by hand may, for
+    example with football-data's own columns (``FTHG``, ``HS``, ``PSCH``, ``AvgC>2.5``,
+    ``AHCh``). Names are compared in any case. Pre-match odds (``PSH``, ``B365>2.5``, ``AHh``)
+    are known before kick-off and pass.
 
     Raises
     ------
     ValueError
-        Naming the first such column.
+        Naming the first such column and why it is refused.
 
     Examples
     --------
-    >>> check_no_outcome_columns(pd.DataFrame(columns=["elo_diff", "home_goals_for_ewm"]))
+    >>> check_no_outcome_columns(pd.DataFrame(columns=["elo_diff", "home_goals_for_ewm", "PSH"]))
     >>> check_no_outcome_columns(pd.DataFrame(columns=["elo_diff", "pin_close_home"]))
     Traceback (most recent call last):
     ...
     ValueError: feature column 'pin_close_home' looks like a closing price: ...
+    >>> check_no_outcome_columns(pd.DataFrame(columns=["PSH", "PSCH"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: feature column 'PSCH' is football-data's closing price or line: ...
+    >>> check_no_outcome_columns(pd.DataFrame(columns=["HS"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: feature column 'HS' is a statistic of the match itself: ...
     """
     for column in X.columns:
         name = str(column).lower()
@@ -186,6 +219,18 @@ def check_no_outcome_columns(X: pd.DataFrame) -> None:
             raise ValueError(
                 f"feature column {column!r} is the match's result: drop it from X (pass the "
                 "goals as y)"
+            )
+        if name in CLOSING_COLUMNS:
+            raise ValueError(
+                f"feature column {column!r} is football-data's closing price or line: the "
+                "closing line is the yardstick, known only at kick-off, never a feature (its "
+                "pre-match columns, such as 'PSH' or 'AHh', may be)"
+            )
+        if name in MATCH_STAT_COLUMNS:
+            raise ValueError(
+                f"feature column {column!r} is a statistic of the match itself: known only once "
+                "it is played, never a feature of it (the pipeline's shot features use earlier "
+                "matches only)"
             )
         if _CLOSING_NAME.search(name):
             raise ValueError(

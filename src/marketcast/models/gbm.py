@@ -215,12 +215,21 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
             best = max(int(probe.best_iteration or 0), 0)
+            # LightGBM's early stopping starts from an infinite best score, so its first tree
+            # always "improves": the market prior (no trees) is compared here, by the same loss
+            # on the same rows, and kept unless the best tree count is strictly better.
+            prior_loss = soft_log_loss(
+                _raw_scores(None, features[n_train:], init[n_train:], k, None), valid_targets
+            )
+            if best > 0 and not _validation_loss(probe) < prior_loss:
+                best = 0
             if self.calibrate and best > 0:
                 raw = _raw_scores(probe, features[n_train:], init[n_train:], k, best)
                 temperature = _fit_temperature(raw, valid_targets)
         if best == 0:
-            # No tree helped on the validation slice: the forecast stays the market prior.
-            return None, temperature, best
+            # No tree helped on the validation slice: the forecast stays the market prior (no
+            # temperature either, or the prior would be rescaled).
+            return None, 1.0, best
         full = lgb.Dataset(features, targets[:, 0], init_score=init_flat, categorical_feature=[0])
         booster = lgb.train(self._params(targets, k), full, num_boost_round=best)
         return booster, temperature, best
@@ -354,6 +363,11 @@ def _raw_scores(
     if k == 2:
         return _as_raw(trees + (init[:, 0] - init[:, 1]), k)
     return np.asarray(trees).reshape(len(features), k) + init
+
+
+def _validation_loss(probe: lgb.Booster) -> float:
+    """The validation loss early stopping recorded at ``probe.best_iteration``."""
+    return float(probe.best_score["valid_0"]["soft_log_loss"])
 
 
 def _as_raw(preds: np.ndarray, k: int) -> np.ndarray:
