@@ -37,6 +37,10 @@ FORM_WINDOW_MATCHES = 6
 EWM_HALFLIFE_MATCHES = 6.0
 REST_DAYS_CAP = 21.0
 LEAGUE_RESIDUAL_HALFLIFE_DAYS = 60.0
+#: A match's result reaches the league residuals of matches kicking off at least this long after
+#: it (and on a later UTC date): 90 minutes, half-time and stoppage time, with a margin.
+LEAGUE_RESULT_DELAY_HOURS = 3.0
+_SECONDS_PER_DAY = 86_400
 TEAM_RESIDUAL_HALFLIFE_MATCHES = 8.0
 HISTORY_CAP_MATCHES = 40
 #: Goals per shot on target and per other shot: least squares without intercept on every bundled
@@ -489,12 +493,20 @@ def _team_history_ewm(
 def _league_decayed_mean(
     league: np.ndarray, kickoff_utc: pd.Series, values: np.ndarray
 ) -> np.ndarray:
-    """Per league, an exponentially time-decayed mean of ``values`` over strictly earlier dates.
+    """Per league, an exponentially time-decayed mean of ``values`` over earlier matches.
 
-    Rows with a NaN value (no price) are skipped. Shape (n, n_columns) like ``values``.
+    A match's values reach a later match of its league only when that match kicks off on a
+    later UTC date *and* at least `LEAGUE_RESULT_DELAY_HOURS` after it (its result is known
+    then): matches of one date never see each other, and a match kicking off at 00:30 UTC does
+    not see one that kicked off at 23:00 the day before and is still being played. Weights
+    decay by whole UTC dates (half-life `LEAGUE_RESIDUAL_HALFLIFE_DAYS`). Rows with a NaN value
+    (no price) are skipped. Shape (n, n_columns) like ``values``.
     """
-    day = kickoff_utc.dt.tz_convert("UTC").dt.floor("D").astype("int64") // 86_400_000_000_000
-    day = day.to_numpy()
+    index = pd.DatetimeIndex(kickoff_utc)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    seconds = np.asarray(index.as_unit("s").asi8, dtype=np.int64)  # whatever the stored unit
+    day = seconds // _SECONDS_PER_DAY
+    delay = int(LEAGUE_RESULT_DELAY_HOURS * 3600)
     out = np.full(values.shape, np.nan)
     decay_per_day = np.log(2.0) / LEAGUE_RESIDUAL_HALFLIFE_DAYS
     for code in np.unique(league):
@@ -503,23 +515,39 @@ def _league_decayed_mean(
         weighted_sum = np.zeros(values.shape[1])
         weight = np.zeros(values.shape[1])
         last_day = None
+        # the previous date's rows and the sums before they were added (for the rows of this
+        # date that kick off less than the delay after some of them)
+        previous = np.empty(0, dtype=np.intp)
+        sum_before, weight_before = np.zeros_like(weighted_sum), np.zeros_like(weight)
         i = 0
         while i < len(rows):
             j = i
             while j < len(rows) and day[rows[j]] == day[rows[i]]:
                 j += 1
             today = rows[i:j]
+            factor = 1.0
             if last_day is not None:
                 factor = np.exp(-decay_per_day * (day[rows[i]] - last_day))
                 weighted_sum *= factor
                 weight *= factor
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[today] = np.where(weight > 0, weighted_sum / weight, np.nan)
+            # a delay under one day can only hide matches of the league's previous date
+            hidden = seconds[previous][None, :] + delay > seconds[today][:, None]  # (today, prev)
+            for k in np.flatnonzero(hidden.any(axis=1)):
+                block = values[previous[~hidden[k]]]
+                seen = ~np.isnan(block)
+                early_sum = (sum_before + np.where(seen, block, 0.0).sum(axis=0)) * factor
+                early_weight = (weight_before + seen.sum(axis=0)) * factor
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[today[k]] = np.where(early_weight > 0, early_sum / early_weight, np.nan)
+            sum_before, weight_before = weighted_sum.copy(), weight.copy()
             block = values[today]
             seen = ~np.isnan(block)
             weighted_sum += np.where(seen, block, 0.0).sum(axis=0)
             weight += seen.sum(axis=0)
             last_day = day[rows[i]]
+            previous = today
             i = j
     return out
 

@@ -6,6 +6,12 @@ into one more match (a probe fixture after the last date, once as the home side,
 away side), store those values as JSON, and assemble a fixture's row from them plus the odds in
 the request. The same code computes both, so serving and training features cannot drift apart
 (``tests/pipeline/test_feature_state.py`` checks a real match row for row).
+
+A fixture of a later season than the history's last one meets the ratings' season turnover
+first (every Elo rating moves towards its league mean), so the probes run twice: once in the
+history's last season, once in the season after it. A fixture's season is the one training
+would give it: its date split at 1 July, or its calendar year in a league whose seasons are
+calendar years (football-data's extra-league files).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +37,10 @@ from marketcast.features.football import (
     cross_market_values,
     quoted_market_features,
 )
-from marketcast.features.ratings import pi_expected_goal_difference
+from marketcast.features.ratings import pi_expected_goal_difference, season_clock
 from marketcast.margins import implied_probabilities, overround
+
+log = logging.getLogger(__name__)
 
 #: Per-team columns of the optional "shots" group, without the side prefix.
 _SHOT_TEAM_COLUMNS = (
@@ -73,7 +83,11 @@ AWAY_SIDE = (
     *(f"away_{c}" for c in _LINE_MOVE_TEAM_COLUMNS),
 )
 LEAGUE_SIDE = ("league_resid_home", "league_resid_draw", "league_resid_away", "league_resid_over")
-STATE_VERSION = 1
+#: 2: the season the history ends in, each league's last season and how a team's values change
+#: into a later season (version 1 states, still read, serve next-season fixtures un-shrunk Elo).
+STATE_VERSION = 2
+_TURNOVER_KEYS = ("turnover_home_side", "turnover_away_side", "turnover_league_side")
+_CALENDAR_SEASON = re.compile(r"\d{4}")
 _IDENTITY = frozenset({"match_id", "league", "season", "kickoff_utc", "home_team", "away_team"})
 
 
@@ -111,6 +125,19 @@ class FeatureState:
     #: the league each team last played in (of its latest match, home or away): the probe
     #: row's league, and the serving check of a fixture's league reads its country
     team_league: dict[str, str]
+    #: the season the history ends in, on the ratings' one clock for every league
+    #: (`season_clock`: ``2013`` counts as ``2012-2013``)
+    season: str
+    #: each league's last season label in the history (``2022-2023``, or ``2022`` where the
+    #: league's seasons are calendar years): how a fixture's date gives its season
+    league_season: dict[str, str]
+    #: how a fixture of a later season than `season` reads the values above: the change (new
+    #: minus old, only where nonzero) the season turnover makes to each team's and league's
+    #: values (Elo moved towards its league mean), asked of ``build_features`` with the probes
+    #: in the next season. A change, not the new value: the team's level stays in one place
+    turnover_home_side: dict[str, dict[str, float]]
+    turnover_away_side: dict[str, dict[str, float]]
+    turnover_league_side: dict[str, dict[str, float]]
 
     @property
     def leagues(self) -> frozenset[str]:
@@ -124,12 +151,25 @@ class FeatureState:
 
     @classmethod
     def from_json(cls, raw: bytes) -> FeatureState:
-        """Rebuild from :meth:`to_json` output."""
+        """Rebuild from :meth:`to_json` output.
+
+        A version 1 state (written before the season turnover was stored) still loads, and
+        serves as it did: a fixture of a later season gets the ratings without the turnover,
+        which training would apply (a warning says so; `marketcast run` writes a version 2).
+        """
         payload = json.loads(raw)
-        if payload.pop("version", None) != STATE_VERSION:
+        version = payload.pop("version", None)
+        if version == 1:
+            log.warning(
+                "feature state version 1: a fixture of a later season than its data gets Elo "
+                "ratings without the season turnover training applies; rerun `marketcast run`"
+            )
+            payload |= {"season": "", "league_season": {}}
+            payload |= {key: {} for key in _TURNOVER_KEYS}
+        elif version != STATE_VERSION:
             raise ValueError("feature state was written by an incompatible marketcast version")
         payload["columns"] = tuple(payload["columns"])
-        for key in ("home_side", "away_side", "league_side"):
+        for key in ("home_side", "away_side", "league_side", *_TURNOVER_KEYS):
             payload[key] = {
                 name: {k: (np.nan if v is None else float(v)) for k, v in values.items()}
                 for name, values in payload[key].items()
@@ -200,10 +240,11 @@ class FeatureState:
         kickoff = pd.Timestamp(fixture["kickoff"]).tz_convert("UTC")
         row: dict[str, Any] = dict.fromkeys(self.columns, np.nan)
         season_start = kickoff.year if kickoff.month >= 7 else kickoff.year - 1
+        season = self.fixture_season(league, kickoff)
         row.update(
             match_id=f"{league}:{kickoff:%Y-%m-%d}:{home}:{away}",
             league=league,
-            season=f"{season_start}-{season_start + 1}",
+            season=season,
             kickoff_utc=kickoff,
             home_team=home,
             away_team=away,
@@ -211,6 +252,14 @@ class FeatureState:
         row.update(self.home_side[home])
         row.update(self.away_side[away])
         row.update(self.league_side[league])
+        if _clock_label(season) > self.season:  # training turns the season over first
+            for turnover in (
+                self.turnover_home_side.get(home, {}),
+                self.turnover_away_side.get(away, {}),
+                self.turnover_league_side.get(league, {}),
+            ):
+                for column, change in turnover.items():
+                    row[column] += change
         row["elo_diff"] = row["elo_home"] - row["elo_away"]
         row["pi_expected_gd"] = float(
             pi_expected_goal_difference(np.array([row["pi_home_home"]]))[0]
@@ -245,6 +294,20 @@ class FeatureState:
             kickoff - pd.Timestamp(f"{season_start}-07-01", tz="UTC")
         ).total_seconds() / 86400.0
         return row
+
+    def fixture_season(self, league: str, kickoff: pd.Timestamp) -> str:
+        """The season label training gives a fixture of ``league`` kicking off at ``kickoff``.
+
+        Its date split at 1 July (``2022-08-05`` is in ``2022-2023``), as football-data's
+        league files are read; its calendar year where the league's seasons are calendar years
+        (the extra-league files' ``Season`` cell). A fixture of a later season than the
+        history's (`season`, two or more seasons later too) reads the values past the season
+        turnover, as training computes them: one turnover, however many seasons were skipped.
+        """
+        if _CALENDAR_SEASON.fullmatch(self.league_season.get(league, "")):
+            return str(kickoff.year)
+        start = kickoff.year if kickoff.month >= 7 else kickoff.year - 1
+        return f"{start}-{start + 1}"
 
     def _market(self, odds: Mapping[str, Any]) -> dict[str, float]:
         """Market columns from one bookmaker's quotes (no spread across bookmakers: NaN)."""
@@ -303,15 +366,22 @@ def build_feature_state(
     latest = played.sort_values("kickoff_utc", kind="stable").groupby("team").last()
     team_league: dict[str, str] = {str(k): str(v) for k, v in latest["league"].items()}
     teams = sorted(team_league)
-    league_season = matches.sort_values("kickoff_utc").groupby("league")["season"].last().to_dict()
+    league_season: dict[str, str] = {
+        str(k): str(v)
+        for k, v in matches.sort_values("kickoff_utc").groupby("league")["season"].last().items()
+    }
+    season = str(season_clock(matches["season"]).max())
+    next_season = _season_after(season)
 
-    def probe(as_home: bool) -> pd.DataFrame:
+    def probe(as_home: bool, *, new_season: bool = False) -> pd.DataFrame:
         ghosts = [f"__probe_{i}__" for i in range(len(teams))]
         fixtures = pd.DataFrame(
             {
                 "match_id": [f"probe:{i}" for i in range(len(teams))],
                 "league": [team_league[t] for t in teams],
-                "season": [league_season[team_league[t]] for t in teams],
+                "season": [
+                    next_season if new_season else league_season[team_league[t]] for t in teams
+                ],
                 "kickoff_utc": probe_day,
                 "kickoff_time_known": False,
                 "home_team": teams if as_home else ghosts,
@@ -339,9 +409,20 @@ def build_feature_state(
     away_columns = [c for c in AWAY_SIDE if c in as_away.columns]
     home_side = {t: {c: _cell(as_home, i, c) for c in home_columns} for i, t in enumerate(teams)}
     away_side = {t: {c: _cell(as_away, i, c) for c in away_columns} for i, t in enumerate(teams)}
-    league_side: dict[str, dict[str, float]] = {}
+    league_row: dict[str, int] = {}  # a league's values: its first team's probe row
     for i, team in enumerate(teams):
-        league_side.setdefault(team_league[team], {c: _cell(as_home, i, c) for c in LEAGUE_SIDE})
+        league_row.setdefault(team_league[team], i)
+    league_side = {
+        lg: {c: _cell(as_home, i, c) for c in LEAGUE_SIDE} for lg, i in league_row.items()
+    }
+    # the same probes in the season after the history's: what training computes for a fixture
+    # of a later season (the ratings' season turnover), kept where it differs
+    new_home, new_away = probe(True, new_season=True), probe(False, new_season=True)
+    turnover_home_side = _turnover(home_side, new_home, teams)
+    turnover_away_side = _turnover(away_side, new_away, teams)
+    turnover_league_side = _turnover(
+        league_side, new_home, list(league_row), rows=list(league_row.values())
+    )
     last_kickoff = {str(team): ts for team, ts in latest["kickoff_utc"].items()}
     columns = tuple(build_features_columns(data, demargin_method, groups))
     return FeatureState(
@@ -353,6 +434,11 @@ def build_feature_state(
         league_side=league_side,
         last_kickoff_utc={t: ts.strftime("%Y-%m-%dT%H:%M:%SZ") for t, ts in last_kickoff.items()},
         team_league=team_league,
+        season=season,
+        league_season=league_season,
+        turnover_home_side=turnover_home_side,
+        turnover_away_side=turnover_away_side,
+        turnover_league_side=turnover_league_side,
     )
 
 
@@ -378,6 +464,53 @@ def _cross_market(home: float, draw: float, away: float, over: float) -> dict[st
 
 def _cell(frame: pd.DataFrame, row: int, column: str) -> float:
     return float(frame[column].iloc[row])
+
+
+def _turnover(
+    side: Mapping[str, Mapping[str, float]],
+    probed: pd.DataFrame,
+    names: Sequence[str],
+    rows: Sequence[int] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per name, ``probed`` (row ``rows[k]``, else ``k``) minus ``side`` where they differ.
+
+    For Elo both values are within a factor 2 of each other, so the difference is exact and
+    adding it back gives the probed value bit for bit.
+
+    Raises
+    ------
+    ValueError
+        When a value turns NaN, or stops being NaN, at the turnover: no change carries that.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for k, name in enumerate(names):
+        row = k if rows is None else rows[k]
+        change: dict[str, float] = {}
+        for column, old in side[name].items():
+            new = _cell(probed, row, column)
+            if np.isnan(new) != np.isnan(old):
+                raise ValueError(f"{column} of {name!r} turns NaN or back at the season turnover")
+            if not np.isnan(new) and new != old:
+                change[column] = new - old
+        if change:
+            out[name] = change
+    return out
+
+
+def _season_after(season: str) -> str:
+    """The split season after a season-clock label.
+
+    >>> _season_after("2022-2023")
+    '2023-2024'
+    """
+    start = int(season[:4]) + 1
+    return f"{start}-{start + 1}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _clock_label(season: str) -> str:
+    """`season_clock` of one label (cached: the server asks it for every fixture)."""
+    return str(season_clock(pd.Series([season]))[0])
 
 
 def unknown_league_message(league: str, known: Iterable[str]) -> str:

@@ -42,6 +42,27 @@ class _MatchArrays:
     n_leagues: int
 
 
+def season_clock(season: pd.Series) -> npt.NDArray[np.object_]:
+    """Season labels on the one clock the ratings keep for every league.
+
+    A calendar-year season (``2013``, April to December) counts as the split season it ends
+    (``2012-2013``), so that a Brazilian April does not turn over the European seasons half-way
+    through. Labels order as strings; a rating's season turnover happens on the first date
+    whose label is later than every label before it.
+
+    Examples
+    --------
+    >>> season_clock(pd.Series(["2012-2013", "2013", "2013-2014"])).tolist()
+    ['2012-2013', '2012-2013', '2013-2014']
+    """
+    labels = season.astype(str)
+    clock = np.array(labels.to_numpy(dtype=object), dtype=object, copy=True)
+    calendar = labels.str.fullmatch(r"\d{4}").to_numpy(dtype=bool)
+    year = labels[calendar].astype(int)
+    clock[calendar] = ((year - 1).astype(str) + "-" + year.astype(str)).to_numpy()
+    return clock
+
+
 def _encode(matches: pd.DataFrame) -> _MatchArrays:
     missing = [c for c in _REQUIRED if c not in matches.columns]
     if missing:
@@ -51,14 +72,7 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     seconds = np.asarray(index.as_unit("s").asi8, dtype=np.int64)
     order = np.argsort(seconds, kind="stable")
     if "season" in matches.columns:
-        labels = matches["season"].astype(str)
-        season_labels = labels.to_numpy(dtype=object)
-        # one season clock serves every league: a calendar-year season (``2013``, April to
-        # December) counts as the split season it ends (``2012-2013``), so that a Brazilian
-        # April does not turn over the European seasons half-way through
-        calendar = labels.str.fullmatch(r"\d{4}").to_numpy(dtype=bool)
-        year = labels[calendar].astype(int)
-        season_labels[calendar] = ((year - 1).astype(str) + "-" + year.astype(str)).to_numpy()
+        season_labels = season_clock(matches["season"])
     else:  # seasons start on 1 July
         season_labels = np.where(index.month >= 7, index.year, index.year - 1).astype(str)
     _, season = np.unique(season_labels, return_inverse=True)
