@@ -37,6 +37,10 @@ _INVALID_OBJECTIVE = 1e6
 _SECONDS_PER_DAY = 86_400.0
 #: Projected-gradient norm below which a fit that scipy flags as stalled still counts as converged.
 _STALLED_PGTOL = 1e-5
+#: Standard deviation of the Gaussian prior on every league's intercept and home advantage around
+#: the pooled values (log goals; its precision is counted in matches of weight 1, not per unit of
+#: weight like ``l2``). Keeps them finite for a league with one match or no home goal.
+LEAGUE_PRIOR_SD = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,19 @@ class _FitData:
     low: tuple[npt.NDArray[np.intp], ...]  # rows with scores 0-0, 0-1, 1-0, 1-1
     low_league: tuple[npt.NDArray[np.intp], ...]
     low_w: tuple[npt.NDArray[np.float64], ...]
+    prior_intercept: float  # centre of the league prior on the intercepts (pooled over leagues)
+    prior_home: float  # centre of the league prior on the home advantages
+    prior_precision: float  # 1 / (LEAGUE_PRIOR_SD^2 * w_total): per unit weight, like the ridge
+
+
+def _start_rates(
+    goals: npt.NDArray[np.int64], w: npt.NDArray[np.float64], league: npt.NDArray[np.intp], lg: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-league data-based intercept and home advantage: log mean away goals, log home/away."""
+    w_l = np.bincount(league, w, minlength=lg) + 1e-12
+    mean_home = np.clip(np.bincount(league, w * goals[:, 0], minlength=lg) / w_l, 0.2, None)
+    mean_away = np.clip(np.bincount(league, w * goals[:, 1], minlength=lg) / w_l, 0.2, None)
+    return np.log(mean_away), np.clip(np.log(mean_home / mean_away), -1.0, 1.0)
 
 
 def _build_fit_data(
@@ -72,6 +89,9 @@ def _build_fit_data(
 ) -> _FitData:
     x = goals[:, 0].astype(np.float64)
     y = goals[:, 1].astype(np.float64)
+    # the prior's centres: the start values of one league holding every row
+    prior_intercept, prior_home = _start_rates(goals, w, np.zeros(len(w), dtype=np.intp), 1)
+    w_total = float(w.sum())
     low = tuple(
         np.flatnonzero((goals[:, 0] == gh) & (goals[:, 1] == ga))
         for gh, ga in ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -88,11 +108,14 @@ def _build_fit_data(
         wx=w * x,
         wy=w * y,
         w=w,
-        w_total=float(w.sum()),
+        w_total=w_total,
         log_factorial_term=float(np.dot(w, gammaln(x + 1.0) + gammaln(y + 1.0))),
         low=low,
         low_league=tuple(league[i] for i in low),
         low_w=tuple(w[i] for i in low),
+        prior_intercept=float(prior_intercept[0]),
+        prior_home=float(prior_home[0]),
+        prior_precision=1.0 / (LEAGUE_PRIOR_SD**2 * w_total),
     )
 
 
@@ -113,6 +136,9 @@ def _objective(
     theta: npt.NDArray[np.float64], d: _FitData, l2: float
 ) -> tuple[float, npt.NDArray[np.float64]]:
     """Penalised weighted negative log-likelihood per unit weight, and its analytic gradient.
+
+    The penalty is the ridge ``l2`` on attack and defence plus the league prior: a Gaussian on
+    every intercept and home advantage around the pooled values (``LEAGUE_PRIOR_SD``).
 
     log lambda = intercept[l] + home[l] + attack[h] + defence[a];
     log mu = intercept[l] + attack[a] + defence[h]; likelihood tau * Pois(x; lambda) * Pois(y; mu)
@@ -180,13 +206,21 @@ def _objective(
     grad_home = np.bincount(d.league, g_h, minlength=d.n_leagues)
 
     scale = 1.0 / d.w_total
-    value = -log_lik * scale + l2 * (np.dot(attack, attack) + np.dot(defence, defence))
+    off_intercept = intercept - d.prior_intercept
+    off_home = home_adv - d.prior_home
+    value = (
+        -log_lik * scale
+        + l2 * (np.dot(attack, attack) + np.dot(defence, defence))
+        + 0.5
+        * d.prior_precision
+        * (np.dot(off_intercept, off_intercept) + np.dot(off_home, off_home))
+    )
     grad = np.concatenate(
         [
             -grad_attack * scale + 2.0 * l2 * attack,
             -grad_defence * scale + 2.0 * l2 * defence,
-            -grad_intercept * scale,
-            -grad_home * scale,
+            -grad_intercept * scale + d.prior_precision * off_intercept,
+            -grad_home * scale + d.prior_precision * off_home,
             -g_rho * scale,
         ]
     )
@@ -198,8 +232,9 @@ def _fisher_matrix(
 ) -> npt.NDArray[np.float64]:
     """Expected Hessian of :func:`_objective`, shape (P, P).
 
-    Independent-Poisson information for the log-linear terms, plus the ridge; the rho block is
-    diagonal (its coupling to the rates is small), holding the expected information of log tau.
+    Independent-Poisson information for the log-linear terms, plus the ridge and the league
+    prior; the rho block is diagonal (its coupling to the rates is small), holding the expected
+    information of log tau.
     """
     t, lg = d.n_teams, d.n_leagues
     p = 2 * t + 3 * lg
@@ -222,6 +257,8 @@ def _fisher_matrix(
     )
     team = np.arange(2 * t)
     info[team, team] += 2.0 * l2
+    league_terms = np.arange(2 * t, 2 * t + 2 * lg)
+    info[league_terms, league_terms] += d.prior_precision
     # E[(d log tau / d rho)^2]: the four low-score cells at their Poisson probabilities
     p00 = np.exp(-lam - mu)
     tau_info = p00 * ((lam * mu) ** 2 + lam**2 * mu + mu**2 * lam + lam * mu)
@@ -619,16 +656,13 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
     ) -> npt.NDArray[np.float64]:
         t, lg = teams.size, leagues.size
         theta = np.zeros(2 * t + 3 * lg)
-        w_l = np.bincount(league, w, minlength=lg) + 1e-12
-        mean_home = np.bincount(league, w * goals[:, 0], minlength=lg) / w_l
-        mean_away = np.bincount(league, w * goals[:, 1], minlength=lg) / w_l
-        theta[2 * t : 2 * t + lg] = np.log(np.clip(mean_away, 0.2, None))
-        theta[2 * t + lg : 2 * t + 2 * lg] = np.clip(
-            np.log(np.clip(mean_home, 0.2, None) / np.clip(mean_away, 0.2, None)), -1.0, 1.0
+        theta[2 * t : 2 * t + lg], theta[2 * t + lg : 2 * t + 2 * lg] = _start_rates(
+            goals, w, league, lg
         )
         if not (self.warm_start and hasattr(self, "attack_")):
             return theta
-        # Warm start: carry parameters over by name; new teams start at their league prior.
+        # Warm start: carry parameters over by name; new names start as in a cold fit (teams at
+        # attack = defence = 0, leagues at their data-based start above, rho = 0).
         prev_team = {name: i for i, name in enumerate(self.teams_)}
         for i, name in enumerate(teams):
             k = prev_team.get(str(name))
