@@ -229,8 +229,9 @@ def run_backtest(
         Booleans, shape (n,): whether ``kickoff_utc`` holds the real kick-off time, not only
         the date (football-data files before 2019-20 have no ``Time``; the loader fills in
         15:00 and sets the match's ``kickoff_time_known`` False). A bet whose time is not
-        known still sorts by its date but is a drawdown step of its own, never settled with
-        the other bets of its day. ``None``: every given kick-off time is known.
+        known still sorts by its date (after the known bets of the same stamp) but is a
+        drawdown step of its own, never settled with the other bets of its day. ``None``:
+        every given kick-off time is known.
 
     Returns
     -------
@@ -293,7 +294,9 @@ def run_backtest(
             raise ValueError(f"kickoff_utc must have length {n_rows}, got {len(kickoff)}")
         # NaT (int64 min) would sort first; push unknown kick-offs to the end instead.
         sort_key = np.where(kickoff.isna(), np.iinfo(np.int64).max, kickoff.asi8)[rows]
-        order = np.argsort(sort_key, kind="stable")
+        # within one stamp the bets whose time is known come first, so they stay adjacent and
+        # settle as one step: a filled-in time between them split them (lexsort is stable)
+        order = np.lexsort((~time_known[rows], sort_key))
         rows, chosen, unit_profit = rows[order], chosen[order], unit_profit[order]
 
     stake_units = stake_fraction[rows] * cfg.bankroll_units

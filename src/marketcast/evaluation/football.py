@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,12 @@ import pandas as pd
 from marketcast.config import check_bet_bookmaker
 from marketcast.datasets.football_data import FootballData, odds_matrix
 from marketcast.evaluation.backtest import BacktestConfig, run_backtest
-from marketcast.evaluation.scoring import log_loss_per_sample, reliability_curve, score_all
+from marketcast.evaluation.scoring import (
+    check_probabilities,
+    log_loss_per_sample,
+    reliability_curve,
+    score_all,
+)
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
 from marketcast.features.football import closing_yardstick, prematch_probabilities
 from marketcast.labels.football import profit_matrix
@@ -25,6 +31,84 @@ log = logging.getLogger(__name__)
 
 #: The incumbent every challenger is first tested against: the pre-match price itself.
 BASELINE_MODEL = "market"
+
+
+def priced_markets(model: Any) -> frozenset[MarketKind]:
+    """The markets ``model`` forecasts, read from its ``markets`` attribute; all when it has none.
+
+    LightGBM's ``markets`` parameter names the markets it fits; a model that prices only some
+    markets by design says so in a class attribute (``markets = ("1x2",)``). A model without
+    the attribute is taken to price every market.
+
+    Examples
+    --------
+    >>> class OnlyResults:
+    ...     markets = ("1x2",)
+    >>> sorted(m.value for m in priced_markets(OnlyResults()))
+    ['1x2']
+    >>> len(priced_markets(object())) == len(MarketKind)
+    True
+    """
+    declared = getattr(model, "markets", None)
+    if declared is None:
+        return frozenset(MarketKind)
+    return frozenset(MarketKind(market) for market in declared)
+
+
+def check_markets_priced(
+    models: Mapping[str, Any],
+    markets: Iterable[MarketKind | str],
+    *,
+    candidates: Mapping[str, Any] | None = None,
+    option: str = "markets",
+) -> None:
+    """Refuse, before any fitting, a market that none of ``models`` prices (see `priced_markets`).
+
+    A model without a forecast on a market is left out of it; when that leaves nobody, there
+    is nothing to score or promote, and the walk-forward would have run for nothing.
+
+    Parameters
+    ----------
+    models
+        The models to evaluate, by name.
+    markets
+        The markets to evaluate them on.
+    candidates
+        Models that could be added, by name (those in ``models`` are not suggested); the
+        error names the ones that price the market.
+    option
+        How the error names the markets' setting (``"--markets"`` on the command line).
+
+    Raises
+    ------
+    ValueError
+        Naming the market and the models, e.g. ``--markets ou25: none of the models elo prices
+        it; add one that does (market, dixon_coles) or leave ou25 out``.
+
+    Examples
+    --------
+    >>> class OnlyResults:
+    ...     markets = ("1x2",)
+    >>> check_markets_priced({"elo": OnlyResults()}, ["1x2"])
+    >>> check_markets_priced({"elo": OnlyResults()}, ["1x2", "ou25"], candidates={"market": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: markets ou25: none of the models elo prices it; add one that does (market) or \
+leave ou25 out
+    """
+    for market in (MarketKind(m) for m in markets):
+        if any(market in priced_markets(model) for model in models.values()):
+            continue
+        others = [
+            name
+            for name, model in (candidates or {}).items()
+            if name not in models and market in priced_markets(model)
+        ]
+        add = f"add one that does ({', '.join(others)}) or " if others else ""
+        raise ValueError(
+            f"{option} {market.value}: none of the models {', '.join(models)} prices it; "
+            f"{add}leave {market.value} out"
+        )
 
 
 @dataclass
@@ -132,6 +216,14 @@ def evaluate_predictions(
     kickoff = data.matches["kickoff_utc"].reset_index(drop=True)
     league_of = data.matches["league"].astype(str).to_numpy()
     test_mask = np.asarray(predictions.test_mask, dtype=bool)
+    for market in markets:  # before any scoring: a market nobody forecast has no champion
+        if not _forecasting(predictions, market):
+            models = ", ".join(predictions.probabilities) or "none"
+            raise ValueError(
+                f"{market.value}: no model has a forecast on any of the {int(test_mask.sum())} "
+                f"test matches (models: {models}); evaluate a model that prices "
+                f"{market.value}, or leave it out"
+            )
     result = FootballEvaluation(
         n_matches=int(test_mask.sum()),
         test_window=kickoff_window(kickoff, test_mask),
@@ -156,6 +248,37 @@ def evaluate_predictions(
             league_windows=result.test_windows,
         )
     return result
+
+
+def _forecasting(predictions: WalkForwardPredictions, market: MarketKind) -> dict[str, np.ndarray]:
+    """The models with a forecast on at least one test match of ``market``: name -> (n, k)."""
+    return {
+        name: probs[market.value]
+        for name, probs in predictions.probabilities.items()
+        if not np.isnan(probs[market.value][predictions.test_mask]).all()
+    }
+
+
+def _check_forecasts(
+    name: str, market: MarketKind, p: np.ndarray, positions: np.ndarray, match_ids: np.ndarray
+) -> None:
+    """Refuse a forecast row that is not a distribution, naming the model, market and match.
+
+    ``check_probabilities`` names only the row of the array it was given ("p row 12"), which
+    says nothing about which model or match was wrong.
+    """
+    try:
+        check_probabilities(p[positions])
+    except ValueError:
+        for pos in positions:  # the error path only: find the first bad match
+            try:
+                check_probabilities(p[pos : pos + 1])
+            except ValueError as exc:
+                why = str(exc).removeprefix("p row 0: ")
+                raise ValueError(
+                    f"model {name!r}, market {market.value}, match_id {match_ids[pos]}: {why}"
+                ) from None
+        raise
 
 
 def _closing_source_counts(market: MarketKind, source: np.ndarray) -> dict[str, int]:
@@ -212,11 +335,11 @@ def _evaluate_market(
     labels_all = market_labels(market, X, y_goals)
     closing_p, closing_line, closing_from = closing_yardstick(data, market, method=demargin_method)
     prematch_p, prematch_line = prematch_probabilities(data, market, method=demargin_method)
-    engines = {
-        name: probs[market.value]
-        for name, probs in predictions.probabilities.items()
-        if not np.isnan(probs[market.value][predictions.test_mask]).all()
-    }
+    engines = _forecasting(predictions, market)
+    test_rows = np.flatnonzero(predictions.test_mask)
+    match_ids = data.matches["match_id"].to_numpy()
+    for name, p in engines.items():
+        _check_forecasts(name, market, p, test_rows, match_ids)
     # a handicap match without a line cannot be settled either, but "unsettled" read as pushes
     line_given = (
         [("no_handicap_line", np.isfinite(X["ah_line"].to_numpy(dtype=float)))]
@@ -321,7 +444,7 @@ def _evaluate_market(
         }
 
     champion, promotion = _choose_champion(
-        losses, engine_scores, alpha=alpha, min_matches=min_matches
+        losses, engine_scores, alpha=alpha, min_matches=min_matches, market=market
     )
     summary = {
         "engines": engine_scores,
@@ -341,7 +464,9 @@ def _evaluate_market(
     # Per league only ROI, bets and CLV are reported: skip the bootstrap interval there.
     league_backtest = dataclasses.replace(backtest, n_bootstrap=0)
     per_league = {}
-    for league in sorted(set(leagues.tolist())):
+    # every league scored or bet: a league can be bet and not scored (no closing price, as in
+    # over/under before 2019-20); its scores are then n 0 and NaN (null in the JSON)
+    for league in sorted(set(leagues.tolist()) | set(bet_leagues.tolist())):
         m = leagues == league
         lg_engines = {name: _scores(labels[m], p[m], short=True) for name, p in forecasts.items()}
         lg_market = {name: _scores(labels[m], p[m], short=True) for name, p in yardsticks.items()}
@@ -434,26 +559,28 @@ def _choose_champion(
     *,
     alpha: float,
     min_matches: int,
+    market: MarketKind | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The pre-match market is champion unless a challenger beats it significantly.
 
     Every challenger faces the market under :func:`decide_among` (paired tests, Holm-corrected)
     with ``PromotionRule(alpha=alpha, min_matches=min_matches)``, the rule the registry applies.
     ``mean_difference`` is ``None`` when no match is paired and ``p_value`` is ``None`` when
-    fewer than ``min_matches`` are.
+    fewer than ``min_matches`` are. Without the ``market`` model the incumbent is still the
+    market: the ``prematch`` yardstick's losses are the ``market`` model's forecast on the
+    scored matches (both de-margin the same pre-match prices), so it is tested under that name.
     """
-    candidates = {
-        name: s["log_loss"] for name, s in engine_scores.items() if name != BASELINE_MODEL
-    }
-    if BASELINE_MODEL not in engine_scores:
-        best = min(engine_scores, key=lambda name: engine_scores[name]["log_loss"])
-        return best, {"promote": True, "reason": "no market baseline evaluated", "challenger": best}
+    if not engine_scores:
+        where = f"{market.value}: " if market is not None else ""
+        raise ValueError(f"{where}no model was scored, so there is no champion to choose")
+    candidates = [name for name in engine_scores if name != BASELINE_MODEL]
     if not candidates:
         reason = "no challenger: only the market was evaluated"
         return BASELINE_MODEL, {"promote": False, "reason": reason, "champion": BASELINE_MODEL}
+    incumbent = losses[BASELINE_MODEL] if BASELINE_MODEL in losses else losses["prematch"]
     decision = decide_among(
         BASELINE_MODEL,
-        losses[BASELINE_MODEL],
+        incumbent,
         {name: losses[name] for name in candidates},
         PromotionRule(alpha=alpha, min_matches=min_matches),
     )

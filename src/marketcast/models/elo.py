@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -98,6 +98,10 @@ class EloModel(BaseEstimator):  # type: ignore[misc]
     use_pi
         Add ``pi_expected_gd`` from :func:`marketcast.features.ratings.pi_ratings` as a covariate.
     """
+
+    #: The markets it prices (evaluate and run refuse a market no chosen model prices before any
+    #: fit): ratings carry no goal totals or margins.
+    markets: ClassVar[tuple[str, ...]] = ("1x2",)
 
     def __init__(self, *, use_pi: bool = False) -> None:
         self.use_pi = use_pi

@@ -35,6 +35,7 @@ from marketcast.datasets.football_data import (
     load_football,
 )
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
+from marketcast.evaluation.football import check_markets_priced
 from marketcast.orchestration.first_training import FirstTraining
 from marketcast.orchestration.first_training import command as first_training_command
 from marketcast.orchestration.football import (
@@ -221,7 +222,7 @@ def evaluate_football(
     if chosen_models:
         updates["models"] = chosen_models
     config = config.model_copy(update=updates)
-    _check_model_params(config, config_path)  # before the data is read
+    _check_model_params(config, config_path, markets_option="--markets")  # before reading data
     _check_json_target(json_out)
     data = load_football(data_paths)
     if data.matches.empty:
@@ -284,16 +285,26 @@ def _window(
 
 
 def _check_model_params(
-    config: FootballRunConfig | CryptoRunConfig, config_path: str | None
+    config: FootballRunConfig | CryptoRunConfig,
+    config_path: str | None,
+    *,
+    markets_option: str = "markets",
 ) -> None:
-    """Every ``model_params`` entry, checked before any work; errors name the config file."""
+    """Every ``model_params`` entry, checked before any work; errors name the config file.
+
+    Football also needs, for every market, a model that prices it (`check_markets_priced`;
+    the error names the market as ``markets_option``): with none, the walk-forward ran to the
+    end and then failed to choose a champion.
+    """
     from marketcast.orchestration.crypto import check_model_params
 
     try:
         if isinstance(config, CryptoRunConfig):
             check_model_params(config)
         else:
-            build_models(config)
+            every = build_models(config.model_copy(update={"models": FOOTBALL_MODELS}))
+            models = {name: every[name] for name in config.models}
+            check_markets_priced(models, config.markets, candidates=every, option=markets_option)
     except ValueError as exc:
         raise ValueError(f"{config_path}: {exc}" if config_path else str(exc)) from None
 
