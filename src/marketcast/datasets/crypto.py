@@ -1164,6 +1164,12 @@ def _check_rounded_times(
     )
 
 
+def _first_filled(raw: pd.Series) -> int | None:
+    """The position of the column's first filled cell (None when every cell is empty)."""
+    filled = np.flatnonzero(raw.notna().to_numpy())
+    return int(filled[0]) if len(filled) else None
+
+
 def _refuse_dates(
     name: str, kind: FileKind, time_col: str, raw: pd.Series, rows: npt.NDArray[np.int64]
 ) -> None:
@@ -1178,10 +1184,9 @@ def _refuse_dates(
     DataError
         Naming the file, the first row and the time column.
     """
-    filled = np.flatnonzero(raw.notna().to_numpy())
-    if not len(filled):
+    i = _first_filled(raw)
+    if i is None:
         return
-    i = int(filled[0])
     _, bad = _parse_text_times(raw.iloc[i : i + 1])
     if bad[0]:
         return
@@ -1220,10 +1225,9 @@ def _refuse_serial_days(
     DataError
         Naming the file, the first row and the time column.
     """
-    filled = np.flatnonzero(raw.notna().to_numpy())
-    if not len(filled):
+    i = _first_filled(raw)
+    if i is None:
         return
-    i = int(filled[0])
     value = str(raw.iat[i]).strip()
     low, high = SERIAL_DAY_RANGE
     if not is_number(value) or not low <= float(value) < high:
