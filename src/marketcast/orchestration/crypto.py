@@ -56,6 +56,7 @@ from marketcast.orchestration.football import (
     check_outputs,
     config_label,
     decision_verdict,
+    local_runs_dir,
     print_decisions,
     print_unclipped,
     run_folder,
@@ -700,12 +701,12 @@ def run_crypto(
     console = console or Console(stderr=True)
     check_model_params(config)
     created = datetime.now(UTC)
+    check_outputs(config, config_path)  # a dry run too: football's checks them, as its run does
     if dry_run:
         prepared = prepare_crypto(config)
         start = config.walk_forward.start or _default_start(prepared)
         check_decision_window(prepared, config, start, config_path)
         return describe_plan(prepared, config, tuple(config.horizons), start)
-    check_outputs(config)
     with run_folder(config, created) as run_dir:
         return _run_crypto(config, console, run_dir, created, config_path)
 
@@ -803,7 +804,9 @@ def _run_crypto(
         f"crypto: {prepared.data.candles['pair'].nunique()} pairs, "
         f"{len(prepared.data.candles):,} bars; walk-forward from {start}"
     )
-    snapshot = save_features(prepared.features, Path(config.runs_dir) / "feature_store", VERTICAL)
+    snapshot = save_features(
+        prepared.features, local_runs_dir(config.runs_dir) / "feature_store", VERTICAL
+    )
     prepared.features_sha256 = snapshot.sha256
 
     evaluation = evaluate_crypto(

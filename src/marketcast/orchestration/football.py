@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,8 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec.core
 import numpy as np
 import pandas as pd
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -213,25 +218,103 @@ def build_models(config: FootballRunConfig) -> dict[str, Any]:
     return models
 
 
-def check_outputs(config: FootballRunConfig | CryptoRunConfig) -> None:
+def check_outputs(
+    config: FootballRunConfig | CryptoRunConfig, config_path: str | None = None
+) -> None:
     """Fail before the walk-forward, not after it, when the results could not be kept.
 
     A registry URL whose filesystem cannot be opened, a registry root or ``runs_dir`` that is a
     file or cannot take a new file (read-only, a full quota): each used to surface only after
-    minutes of fitting. Local folders are created when missing and probed with a temporary
-    file; ``runs_dir`` is probed again when the run creates its folder (:func:`new_run_dir`).
+    minutes of fitting. Local folders (a path, or a ``file://`` registry URL) are created when
+    missing and probed with a temporary file; a remote registry (``s3://`` ...) is probed by
+    writing and deleting a temporary file under its root (:func:`_check_remote_writable`);
+    ``runs_dir`` is probed again when the run creates its folder (:func:`new_run_dir`).
+    Errors about a key that no run could use name ``config_path`` and the key: a ``runs_dir``
+    that is a URL other than ``file://`` (:func:`local_runs_dir`), and a ``memory://``
+    registry, which would vanish with this process (as ``serve`` refuses one).
     """
+    runs_dir = local_runs_dir(config.runs_dir, config_path)
     Registry(config.registry_root)  # RegistryError for an unknown protocol or a missing package
-    local = [
-        (key, Path(value))
-        for key, value in (("registry_root", config.registry_root), ("runs_dir", config.runs_dir))
-        if "://" not in value
-    ]
+    fs, root = fsspec.core.url_to_fs(config.registry_root)
+    if _lives_in_this_process(fs):
+        raise DataError(
+            config_label(config_path),
+            None,
+            "registry_root",
+            f"{config.registry_root} is a memory:// registry, which lives in this process only: "
+            "the champions this run promotes would vanish when it ends (`marketcast serve` "
+            "refuses one for the same reason); use a folder or an object store URL",
+        )
+    local = [("runs_dir", runs_dir)]
+    if isinstance(fs, LocalFileSystem):  # a plain path as written, a file:// URL stripped
+        registry = config.registry_root
+        local.insert(0, ("registry_root", Path(registry if "://" not in registry else root)))
     for key, folder in local:
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"{key} {folder} is a file, not a folder")
     for key, folder in local:
         _check_writable(key, folder)
+    if not isinstance(fs, LocalFileSystem):
+        _check_remote_writable(fs, root, config.registry_root)
+
+
+def local_runs_dir(runs_dir: str, config_path: str | None = None) -> Path:
+    """``runs_dir`` as a local folder: a path as it is, a ``file://`` URL without its scheme.
+
+    The run's folder, report and feature store are written with plain file calls, so any other
+    URL is refused (``file:///tmp/x`` used to become a folder named ``file:`` in the working
+    directory, and ``s3://b/x`` one named ``s3:``, with exit 0).
+
+    Raises
+    ------
+    DataError
+        For any other URL (``s3://``, ``memory://``, a chained ``simplecache::file://``),
+        naming ``config_path`` and ``runs_dir``.
+
+    Examples
+    --------
+    >>> local_runs_dir("runs"), local_runs_dir("file:///tmp/runs")
+    (PosixPath('runs'), PosixPath('/tmp/runs'))
+    """
+    protocol, _ = fsspec.core.split_protocol(runs_dir)
+    if protocol is None and "::" not in runs_dir:
+        return Path(runs_dir)
+    if protocol in ("file", "local") and "::" not in runs_dir:
+        return Path(LocalFileSystem._strip_protocol(runs_dir))
+    raise DataError(
+        config_label(config_path),
+        None,
+        "runs_dir",
+        f"{runs_dir} is not a local folder: the run's report and feature store are written "
+        "there as plain files; give a path (or a file:// URL)",
+    )
+
+
+def _lives_in_this_process(fs: AbstractFileSystem) -> bool:
+    """Whether ``fs`` (or the filesystem a cache wraps) is fsspec's in-process memory one."""
+    current: Any = fs
+    while current is not None:
+        if isinstance(current, MemoryFileSystem):
+            return True
+        current = getattr(current, "fs", None)  # simplecache::memory:// wraps memory://
+    return False
+
+
+def _check_remote_writable(fs: AbstractFileSystem, root: str, url: str) -> None:
+    """The remote registry root ``url`` (``root`` on ``fs``) takes a new file: an empty probe
+    file is written under it and deleted again, the calls the registry itself makes (its
+    folders are created as ``register`` creates them; an object store has no folder to leave).
+
+    A bucket that does not exist, missing credentials or a read-only policy failed only after
+    the walk-forward, when the first version was registered.
+    """
+    probe = f"{root.rstrip('/')}/.marketcast-write-probe.{os.getpid()}.{uuid.uuid4().hex}"
+    try:
+        fs.makedirs(root, exist_ok=True)
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+    except Exception as exc:  # each backend has its own errors (botocore's, gcsfs's ...)
+        raise ValueError(f"registry_root {url} cannot take a new file: {exc}") from exc
 
 
 def _check_writable(key: str, folder: Path) -> None:
@@ -333,7 +416,7 @@ def run_football(
     """
     console = console or Console(stderr=True)
     build_models(config)
-    check_outputs(config)
+    check_outputs(config, config_path)
     created = datetime.now(UTC)
     with run_folder(config, created) as run_dir:
         return _run_football(config, console, run_dir, created, config_path)
@@ -378,7 +461,7 @@ def plan_football(config: FootballRunConfig, config_path: str | None = None) -> 
     before the first evaluated match), then the evaluated seasons and matches per league.
     Errors about the config's keys name ``config_path``."""
     build_models(config)
-    check_outputs(config)
+    check_outputs(config, config_path)
     data = load_data(config, config_path)
     evaluated = evaluated_mask(config, data, config_path)
     check_window(config, data, evaluated)
@@ -433,7 +516,7 @@ def _run_football(
 
     t0 = time.perf_counter()
     features = save_features(
-        X.astype({"league": str}), Path(config.runs_dir) / "feature_store", VERTICAL
+        X.astype({"league": str}), local_runs_dir(config.runs_dir) / "feature_store", VERTICAL
     )
     data_sha = data_sha256(data)
     registry = Registry(config.registry_root)
@@ -459,9 +542,14 @@ def _run_football(
     report = write_reports()
     write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
 
+    by_market = {plan.market: plan for plan in plans}
+    made: dict[str, int] = {}  # each market's moves made (_apply_promotions counts them)
+
     def mark_not_applied(not_applied: dict[str, str]) -> dict[str, Any]:
         for market, error in not_applied.items():
-            console.log(f"[yellow]{market}: this run's promotion was not applied: {error}")
+            moved = made.get(market, 0)
+            what = "part of this run's change" if moved else "this run's change"
+            console.log(f"[yellow]{market}: {what} to the champion was not applied: {error}")
             try:
                 current = registry.champion(VERTICAL, market)
                 champions[market] = current.model_name if current is not None else "none"
@@ -470,19 +558,32 @@ def _run_football(
             promotion[market] = {
                 **promotion.get(market, {}),
                 "not_applied": error,
+                "applied_moves": by_market[market].applied_moves(moved),
                 "registry_champion": champions[market],
             }
         return write_reports()
 
     applied: list[str] = []
     try:
-        not_applied = _apply_promotions(registry, plans, applied)
+        not_applied = _apply_promotions(registry, plans, applied, made)
     except BaseException as exc:
         # the report already said "registry champion after this run" for every market: a run
-        # stopped here (a registry error, SIGTERM) left a page describing moves never made
-        stopped = f"the run stopped before this market was applied ({type(exc).__name__}: {exc})"
+        # stopped here (a registry error, SIGTERM) left a page describing moves never made,
+        # and one stopped between two moves of a market called both unmade
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        stopped = {
+            p.market: p.not_applied(
+                made.get(p.market, 0),
+                f"the run stopped ({why})"
+                if made.get(p.market, 0)
+                else f"the run stopped before this market was applied ({why})",
+            )
+            for p in plans
+            # a market whose moves were all made is applied, even if saving a decision failed
+            if p.market not in applied and not (p.moves and made.get(p.market) == len(p.moves))
+        }
         with contextlib.suppress(Exception):
-            mark_not_applied({p.market: stopped for p in plans if p.market not in applied})
+            mark_not_applied(stopped)
         raise
     if not_applied:
         report = mark_not_applied(not_applied)
@@ -494,7 +595,8 @@ def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:
     """Create the run's folder, never one another run already holds: two runs with the same
     name started in the same second each get their own (``..._2``), instead of sharing one
     and losing a report. Creating it first also proves ``runs_dir`` is writable before hours
-    of work.
+    of work. A ``runs_dir`` given as text is read by :func:`local_runs_dir` (``file://``
+    stripped, any other URL refused).
 
     Examples
     --------
@@ -503,9 +605,10 @@ def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:
     >>> new_run_dir(root, "r").name, new_run_dir(root, "r").name
     ('r', 'r_2')
     """
-    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    folder = runs_dir if isinstance(runs_dir, Path) else local_runs_dir(runs_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
-        candidate = Path(runs_dir) / (run_id if n == 1 else f"{run_id}_{n}")
+        candidate = folder / (run_id if n == 1 else f"{run_id}_{n}")
         try:
             candidate.mkdir()
         except FileExistsError:
@@ -538,12 +641,72 @@ class _MarketPlan:
     market: str
     #: the champion pointer read before deciding: ``(model, version)``, ``None`` for none
     expected: tuple[str, str] | None
-    #: ``set_champion`` calls to make, in order: ``(model, version, reason)``
+    #: ``set_champion`` calls to make, in order: ``(model, version, reason)``; the first
+    #: installs the first champion (``expected`` None) or refreshes the incumbent, a second
+    #: promotes the challenger over it
     moves: list[tuple[str, str, str]]
-    #: saved once the moves are made (a decision is never on file without its effect)
+    #: each saved right after the move it justifies, and only once that move is made (a
+    #: decision is never on file without its effect)
     decisions: list[PromotionDecision]
     champion: str
     promotion: dict[str, Any] | None
+    #: for each of ``decisions``, the index in ``moves`` of the move it justifies; a decision
+    #: without an entry is saved after the last move
+    justifies: list[int] = dataclasses.field(default_factory=list)
+
+    def decisions_after(self, move: int) -> list[PromotionDecision]:
+        """The decisions to save once ``moves[move]`` is made."""
+        last = len(self.moves) - 1
+        return [
+            decision
+            for i, decision in enumerate(self.decisions)
+            if (self.justifies[i] if i < len(self.justifies) else last) == move
+        ]
+
+    def move_done(self, move: int) -> str:
+        """``moves[move]`` in words, as made: ``"market <version> installed as the first
+        champion"``, ``"champion elo refreshed with <version> ..."``, ``"elo <version> promoted
+        over market"``."""
+        model_name, version, _ = self.moves[move]
+        before = self.expected if move == 0 else self.moves[move - 1][:2]
+        if before is None:
+            return f"{model_name} {version} installed as the first champion"
+        if before[0] == model_name:
+            return (
+                f"champion {model_name} refreshed with {version} (its refit on this run's matches)"
+            )
+        return f"{model_name} {version} promoted over {before[0]}"
+
+    def move_pending(self, move: int) -> str:
+        """``moves[move]`` in words, as not made: ``"the promotion of elo <version> over
+        market"``, ``"the refresh of champion market"``, ``"the installation of ..."``."""
+        model_name, version, _ = self.moves[move]
+        before = self.expected if move == 0 else self.moves[move - 1][:2]
+        if before is None:
+            return f"the installation of {model_name} {version} as the first champion"
+        if before[0] == model_name:
+            return f"the refresh of champion {model_name} with {version}"
+        return f"the promotion of {model_name} {version} over {before[0]}"
+
+    def not_applied(self, made: int, why: str) -> str:
+        """Why the market's moves from ``moves[made]`` on were not made, after the ones before.
+
+        With none made, ``why`` alone (as before); else what reached the registry, then what
+        did not: ``"market <v> installed as the first champion; the promotion of elo <v> over
+        market was not applied: <why>"``.
+        """
+        if made <= 0:
+            return why
+        done = "; ".join(self.move_done(i) for i in range(made))
+        pending = " and ".join(self.move_pending(i) for i in range(made, len(self.moves)))
+        return f"{done}; {pending} was not applied: {why}"
+
+    def applied_moves(self, made: int) -> list[dict[str, str]]:
+        """The first ``made`` moves, as the report's ``applied_moves`` lists them."""
+        return [
+            {"model_name": model_name, "version": version, "reason": reason}
+            for model_name, version, reason in self.moves[:made]
+        ]
 
 
 def _register_and_decide(
@@ -620,6 +783,7 @@ def _register_and_decide(
             continue
         moves: list[tuple[str, str, str]] = []
         decisions: list[PromotionDecision] = []
+        justifies: list[int] = []  # per decision, the index of the move it is saved after
         if current is None:
             incumbent = (
                 "market"
@@ -636,6 +800,7 @@ def _register_and_decide(
             )
             bootstrap = bootstrap.model_copy(update={"decided_utc": registry.now()})
             decisions.append(bootstrap)
+            justifies.append(0)
             moves.append((incumbent, versions[incumbent], bootstrap.reason))
         else:
             incumbent = current.model_name
@@ -647,7 +812,7 @@ def _register_and_decide(
                     f"{window['end_utc']:%Y-%m-%d}",
                 )
             )
-        plan = _MarketPlan(market_name, expected, moves, decisions, incumbent, None)
+        plan = _MarketPlan(market_name, expected, moves, decisions, incumbent, None, justifies)
         challengers = {n: ev.losses[n] for n in versions if n != incumbent}
         if challengers:
             decision = decide_among(
@@ -661,6 +826,9 @@ def _register_and_decide(
             # stamped now, so the report (written before it is saved) and the saved file agree
             decision = decision.model_copy(update={"decided_utc": registry.now()})
             decisions.append(decision)
+            # tested against the incumbent's version of this run: on file once that is champion,
+            # and a promotion once the challenger is
+            justifies.append(len(moves) if decision.promote else 0)
             if decision.promote:
                 challenger = decision.challenger
                 moves.append((challenger, versions[challenger], decision.reason))
@@ -676,33 +844,42 @@ def _register_and_decide(
 
 
 def _apply_promotions(
-    registry: Registry, plans: Sequence[_MarketPlan], applied: list[str] | None = None
+    registry: Registry,
+    plans: Sequence[_MarketPlan],
+    applied: list[str] | None = None,
+    made: dict[str, int] | None = None,
 ) -> dict[str, str]:
-    """Move each market's champion pointer as planned, then save its decisions.
+    """Move each market's champion pointer as planned, saving each decision right after the
+    move it justifies.
 
     Each move is conditional on the pointer still holding what the plan read (or what the
     previous move set), so a promotion or rollback made while this run worked is not undone:
-    that market is left alone and reported. Returns ``{market: why it was not applied}``;
-    ``applied`` receives each market once it is done (or left alone), so a caller that sees an
-    exception knows which were not reached.
+    that market's remaining moves are left alone and reported. Returns ``{market: why not
+    everything was applied}`` (:meth:`_MarketPlan.not_applied`: what was, then what was not).
+    ``applied`` receives each market once it is done (or left alone), and ``made`` counts each
+    market's moves made so far, so a caller that sees an exception knows which moves were not
+    reached, also between two moves of one market (a first champion installed, its challenger
+    not yet promoted).
     """
     applied = [] if applied is None else applied
+    made = {} if made is None else made
     not_applied: dict[str, str] = {}
     for plan in plans:
         pointer = plan.expected
+        made[plan.market] = 0
         try:
-            for model_name, version, reason in plan.moves:
+            for index, (model_name, version, reason) in enumerate(plan.moves):
                 registry.set_champion(
                     VERTICAL, plan.market, model_name, version, reason, expected=pointer
                 )
                 pointer = (model_name, version)
+                made[plan.market] = index + 1
+                # moved: a failure saving its decisions does not undo that
+                for decision in plan.decisions_after(index):
+                    registry.save_decision(VERTICAL, plan.market, decision)
         except ChampionChangedError as exc:
-            not_applied[plan.market] = str(exc)
-            applied.append(plan.market)
-            continue
-        applied.append(plan.market)  # moved: a failure saving its decisions does not undo that
-        for decision in plan.decisions:
-            registry.save_decision(VERTICAL, plan.market, decision)
+            not_applied[plan.market] = plan.not_applied(made[plan.market], str(exc))
+        applied.append(plan.market)
     return not_applied
 
 

@@ -663,12 +663,23 @@ def _not_applied_verdict(decision: Mapping[str, Any], installed: str | None) -> 
     """What this run meant to do to the champion pointer and could not (``not_applied``).
 
     A run's moves are, in order: install the first champion or refresh the incumbent (its refit
-    on this run's matches), then, when the decision promotes, the challenger. Whatever failed,
-    none of what is named here reached the registry.
+    on this run's matches), then, when the decision promotes, the challenger. A run stopped
+    between the two lists the first in ``applied_moves``: the verdict says it was made and the
+    promotion was not. Otherwise none of what is named here reached the registry.
     """
     champion, challenger = decision.get("champion"), decision.get("challenger")
     promote = decision.get("promote")
     other = challenger is not None and str(challenger) != installed
+    made = decision.get("applied_moves")
+    if isinstance(made, list) and made and promote is True and other:
+        if installed is not None:
+            done = f"<strong>{_e(installed)}</strong> installed as the first champion"
+        else:
+            who = _e(champion) if champion is not None else "the champion"
+            done = (
+                f"Champion <strong>{who}</strong> refreshed (its refit on this run&rsquo;s matches)"
+            )
+        return f"{done}; promotion of <strong>{_e(challenger)}</strong> over it not applied."
     if installed is not None:
         text = f"Installing <strong>{_e(installed)}</strong> as the first champion"
         if promote is True and other:
