@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails
@@ -34,7 +35,10 @@ from marketcast.costs import CostModel, round_trip_cost_rate
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
+    HOUR_NS,
+    SpikeRule,
     check_bars,
+    drop_spikes,
     normalise_candles,
 )
 from marketcast.data.validation import DataError, IntegrityReport
@@ -64,6 +68,8 @@ HORIZONS: tuple[str, ...] = tuple(HORIZON_BARS)
 ENV_PREFIX = "MARKETCAST_CRYPTO_"
 _HOUR = pd.Timedelta(hours=1)
 _Section = TypeVar("_Section", bound=BaseModel)
+_Times = TypeVar("_Times", pd.Timestamp, pd.Series)
+_MAD_TO_SIGMA = 1.4826  # as data.candles.drop_spikes: a normal sample's MAD x this is its sd
 # E|X| = sqrt(2 / pi) * sigma for a normal X: the fallback mean |forward return| of old exports.
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
 # Universe reason -> the check of the shared do-not-trade schema.
@@ -78,6 +84,18 @@ _UNIVERSE_CHECK: dict[str, Literal["liquidity", "cost", "staleness"]] = {
 #: How far ahead of the server's clock a feed's may run: a bar is accepted once the server's
 #: clock is within this of the bar's close.
 CLOCK_SKEW = pd.Timedelta(seconds=60)
+
+#: The loader's bad-print rule (``data.candles.drop_spikes`` at its default thresholds, as
+#: ``datasets.crypto.load_candles`` runs it at start-up), applied to pushed bars too.
+SPIKE_RULE = SpikeRule()
+#: A pushed quote volume is the sum of price x quantity over the hour's trades, so it lies in
+#: ``[low x volume, high x volume]``; a sanity bound allows this factor either way (a feed that
+#: prices its volume elsewhere, rounds it), while a unit error or a corrupt value is off by
+#: orders of magnitude.
+QUOTE_VOLUME_FACTOR = 2.0
+#: Bars the features need to equal the offline pipeline's to 1e-9: the EMA features (span 168)
+#: weigh the start of the window by ``(1 - 2/169)^n``, and the regimes read 720 bars.
+FEATURE_HISTORY_BARS = 2_500
 
 
 class UnknownNameError(LookupError):
@@ -385,6 +403,9 @@ class CryptoService:
             raise ValueError("no candles to serve: check MARKETCAST_CRYPTO_CANDLES")
         funding = data.funding if data.funding is not None and len(data.funding) else None
         store = CandleStore(self._trim(data.candles), funding, version=0)
+        #: the pairs this server serves: its start-up files' (settings.pairs filtering them).
+        #: Fixed for the service's life, so no push, trim or replay can make one unknown.
+        self._served_pairs: tuple[str, ...] = store.pairs
         self._snapshot = CryptoSnapshot(_snapshot_id({}, store), {}, store, self._now_text())
         self._journal = Path(self.settings.journal_path) if self.settings.journal_path else None
         # The flock lives on a file beside the journal that is never replaced: a compaction
@@ -416,16 +437,20 @@ class CryptoService:
         return data
 
     def _trim(self, candles: pd.DataFrame) -> pd.DataFrame:
-        """Keep the trailing ``window_bars`` hours up to the latest bar of any pair."""
-        kept = candles.loc[
-            candles["open_time_utc"] >= self._window_start(candles["open_time_utc"].max())
-        ]
+        """Keep, per pair, the trailing ``window_bars`` hours up to that pair's latest bar.
+
+        Per pair, not up to the latest bar of any pair: a bar pushed after a long outage
+        trimmed every pair that was behind out of the store, and they became unknown for good.
+        When every pair is current the two are the same window.
+        """
+        latest = candles.groupby("pair", sort=False)["open_time_utc"].transform("max")
+        kept = candles.loc[candles["open_time_utc"] >= self._window_start(latest)]
         out: pd.DataFrame = kept.sort_values(
             ["pair", "open_time_utc"], kind="stable", ignore_index=True
         )
         return out
 
-    def _window_start(self, latest: pd.Timestamp) -> pd.Timestamp:
+    def _window_start(self, latest: _Times) -> _Times:
         """Open time of the oldest bar kept: ``window_bars`` hours ending at ``latest``."""
         return latest - pd.Timedelta(hours=self.settings.window_bars - 1)
 
@@ -452,7 +477,8 @@ class CryptoService:
 
     @property
     def pairs(self) -> tuple[str, ...]:
-        return self._snapshot.store.pairs
+        """The pairs served: those of the start-up files (a pair behind is stale, not unknown)."""
+        return self._served_pairs
 
     @staticmethod
     def latest_bar_time(snap: CryptoSnapshot) -> datetime:
@@ -482,6 +508,7 @@ class CryptoService:
                     # one damaged horizon must not hold the others back (it failed the whole
                     # reload, so every horizon kept its old champion): served without it
                     log.warning("%s/%s left out of this snapshot: %s", VERTICAL, horizon, exc)
+            self._check_window(champions)
             store = self._snapshot.store
             snapshot = CryptoSnapshot(
                 _snapshot_id(champions, store), champions, store, self._now_text()
@@ -495,6 +522,37 @@ class CryptoService:
             "snapshot_id": snapshot.snapshot_id,
             "champions": {h: {"name": c.name, "version": c.version} for h, c in champions.items()},
         }
+
+    def _check_window(self, champions: Mapping[str, LoadedCryptoChampion]) -> None:
+        """Refuse champions whose features or universe need more than ``window_bars`` hours.
+
+        A shorter window made every pair ``short_history`` (do-not-trade) and the served
+        numbers differ from the offline pipeline's. Raised as :class:`SettingsEnvError` naming
+        ``MARKETCAST_CRYPTO_WINDOW_BARS``, before anything is swapped in.
+        """
+        needs = {h: _window_needed(c) for h, c in champions.items()}
+        short = {h: n for h, n in needs.items() if n > self.settings.window_bars}
+        if not short:
+            return
+        need = max(short.values())
+        names = ", ".join(f"{h} {champions[h].name} {champions[h].version}" for h in sorted(short))
+        reason = (
+            f"must be >= {need} for the crypto champions ({names}): their features and "
+            "universe (min_history_days, lookback_days) need that much history per pair"
+        )
+        line = InitErrorDetails(
+            type="value_error",
+            loc=("window_bars",),
+            input=self.settings.window_bars,
+            ctx={"error": ValueError(reason)},
+        )
+        error = ValidationError.from_exception_data(CryptoSettings.__name__, [line])
+        raise SettingsEnvError.from_error(
+            error,
+            frozenset(),
+            variables={"window_bars": ENV_PREFIX + _ENV_VARIABLES["window_bars"]},
+            texts={"window_bars": str(self.settings.window_bars)},
+        ) from None
 
     def _load(self, horizon: str, name: str, version: str) -> LoadedCryptoChampion:
         key = (horizon, name, version)
@@ -534,16 +592,20 @@ class CryptoService:
 
         Rules (the first broken one is raised as :class:`CandleRejectedError`): the pair is
         served; ``data.candles.check_bars`` (open time on the hour, prices > 0, high >= open
-        and close, low <= open and close, volumes >= 0); no two bars of a pair at one hour
-        (``duplicate_bar``); per pair, bars in time order (``out_of_order``) and after the
-        pair's latest stored bar (``duplicate_bar`` at the same hour, else ``out_of_order``).
+        and close, low <= open and close, volumes >= 0); the quote volume within ``[low x
+        volume, high x volume]`` (``quote_volume_out_of_range``); no two bars of a pair at one
+        hour (``duplicate_bar``); per pair, bars in time order (``out_of_order``) and after the
+        pair's latest stored bar (``duplicate_bar`` at the same hour, else ``out_of_order``);
+        the loader's spike rule on the pair's stored tail and the pushed bars
+        (``spike_outlier``) and a pushed bar's open at the previous close (``price_spike``),
+        see :func:`_check_price_moves`.
         """
         frame = _bars_frame(bars)
         with self._lock, _locked(self._journal_lock, exclusive=True):
             if self._journal is not None:
                 self._catch_up()  # what other workers accepted comes first
             store = self._snapshot.store
-            _check_pairs(frame, set(store.pairs))
+            _check_pairs(frame, set(self._served_pairs))
             try:
                 now = self._now()
                 # a bar must have closed by the server's clock, give or take CLOCK_SKEW for a
@@ -562,7 +624,9 @@ class CryptoService:
                 raise CandleRejectedError(
                     row, err.field or "", err.reason, message, err.value
                 ) from err
+            _check_quote_volume(frame)
             _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
+            _check_price_moves(frame, store.candles)
             return self._commit(bars, bars=frame)
 
     def push_funding(self, rates: Sequence[FundingIn]) -> CryptoSnapshot:
@@ -579,7 +643,7 @@ class CryptoService:
             if self._journal is not None:
                 self._catch_up()
             store = self._snapshot.store
-            _check_pairs(frame, set(store.pairs))
+            _check_pairs(frame, set(self._served_pairs))
             # times were rounded to the second: an event 0.6 s after T is compared as T + 1 s
             _check_not_after(frame, "funding_time_utc", self._now().ceil("s"))
             _check_order(frame, store.last_funding_by_pair(), "funding_time_utc", "funding")
@@ -604,19 +668,25 @@ class CryptoService:
     def _compact_journal(self) -> None:
         """Rewrite the journal with what a worker starting now would keep (under the locks).
 
-        That is the bars inside the trailing ``window_bars`` hours of the latest stored bar
-        (``_trim`` drops older ones at start-up anyway) and the funding events from
-        ``FUNDING_MAX_AGE`` before that window on (an older rate reaches no feature of a bar in
-        it). The new file replaces the old one atomically; followers notice the new inode and
+        That is, per pair, the bars inside the trailing ``window_bars`` hours of the pair's
+        latest stored bar (``_trim`` drops older ones at start-up anyway) and the funding events
+        from ``FUNDING_MAX_AGE`` before that window on (an older rate reaches no feature of a
+        bar in it). The new file replaces the old one atomically; followers notice the new inode and
         replay it from the start, skipping what they hold (``_catch_up`` is idempotent).
         """
         assert self._journal is not None
         before = self._journal_offset
-        start = self._window_start(self._snapshot.store.latest_open)
+        store = self._snapshot.store
+        start = self._window_start(store.latest_open)
+        starts = {p: self._window_start(t) for p, t in store.last_open_by_pair().items()}
         with self._journal.open("rb") as handle:
             lines = handle.read().splitlines()
         records = _journal_records(self._journal, lines)  # a corrupt line is dropped, logged
-        kept = [_journal_line(r) for r in records if _record_time(r) >= _keep_from(r, start)]
+        kept = [
+            _journal_line(r)
+            for r in records
+            if _record_time(r) >= _keep_from(r, starts.get(r.pair, start))
+        ]
         staging = self._journal.with_name(self._journal.name + ".compacting")
         with staging.open("wb") as handle:
             handle.writelines(kept)
@@ -704,18 +774,19 @@ class CryptoService:
         self._journal_offset += len(complete)
         records = _journal_records(self._journal, complete.splitlines())
         store = self._snapshot.store
+        served = set(self._served_pairs)
         last_open = store.last_open_by_pair()
         bars = [
             r
             for r in records
             if isinstance(r, CandleIn)
-            and r.pair in last_open
-            and pd.Timestamp(r.open_time_utc) > last_open[r.pair]
+            and r.pair in served
+            and (r.pair not in last_open or pd.Timestamp(r.open_time_utc) > last_open[r.pair])
         ]
         last_funding = store.last_funding_by_pair()
         events = _funding_frame([r for r in records if isinstance(r, FundingIn)])
         keep = [
-            pair in last_open and (pair not in last_funding or t > last_funding[pair])
+            pair in served and (pair not in last_funding or t > last_funding[pair])
             for pair, t in zip(events["pair"], events["funding_time_utc"], strict=True)
         ]
         fresh = events.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
@@ -790,8 +861,8 @@ class CryptoService:
         snap = snapshot or self._snapshot
         if horizon is not None and horizon not in HORIZONS:
             raise UnknownNameError("horizon", horizon, HORIZONS)
-        if pair is not None and pair not in snap.store.pairs:
-            raise UnknownNameError("pair", pair, snap.store.pairs)
+        if pair is not None and pair not in self._served_pairs:
+            raise UnknownNameError("pair", pair, self._served_pairs)
         if horizon is not None and horizon not in snap.champions:
             raise LookupError(
                 f"no crypto champion for {horizon}: run `marketcast run --vertical crypto`"
@@ -890,7 +961,7 @@ class CryptoService:
         return {
             "snapshot_id": snap.snapshot_id,
             "loaded_utc": snap.loaded_utc,
-            "pairs": list(snap.store.pairs),
+            "pairs": list(self._served_pairs),
             "bars": len(snap.store.candles),
             "window_bars": self.settings.window_bars,
             "latest_bar_time": self.latest_bar_time(snap),
@@ -1114,6 +1185,16 @@ def _universe_states(
     return states
 
 
+def _window_needed(champion: LoadedCryptoChampion) -> int:
+    """Hours of history per pair the champion's signals need to be the pipeline's.
+
+    The features' `FEATURE_HISTORY_BARS`, and the universe's: it is decided for the day of the
+    latest bar's decision from the ``max(min_history_days, lookback_days)`` days before it.
+    """
+    u = champion.universe
+    return max(FEATURE_HISTORY_BARS, 24 * (max(u.min_history_days, u.lookback_days) + 1))
+
+
 def _universe_detail(row: pd.Series, u: CryptoUniverseConfig) -> str:
     reason = str(row["reason"])
     if reason == "short_history":
@@ -1193,6 +1274,120 @@ def _check_pairs(frame: pd.DataFrame, known: set[str]) -> None:
     for row, pair in enumerate(frame["pair"]):
         if pair not in known:
             raise CandleRejectedError(row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair)
+
+
+def _check_quote_volume(frame: pd.DataFrame) -> None:
+    """Every bar's quote volume lies in ``[low x volume, high x volume]``, give or take a factor
+    `QUOTE_VOLUME_FACTOR`: it is the sum of price x quantity over the hour's trades, each at a
+    price within the bar's range. A quote volume of 1e307 on a volume of 1 made its pair the
+    top-ranked tradable signal (costs fell to nothing). One left out is ``close x volume``."""
+    volume = frame["volume"].to_numpy(dtype=np.float64)
+    quote = frame["quote_volume"].to_numpy(dtype=np.float64)
+    low = frame["low"].to_numpy(dtype=np.float64) * volume / QUOTE_VOLUME_FACTOR
+    high = frame["high"].to_numpy(dtype=np.float64) * volume * QUOTE_VOLUME_FACTOR
+    outside = np.flatnonzero((quote < low) | (quote > high))
+    if not len(outside):
+        return
+    row = int(outside[0])
+    given = float(quote[row])
+    raise CandleRejectedError(
+        row,
+        "quote_volume",
+        "quote_volume_out_of_range",
+        f"quote_volume_out_of_range: {given!r} is not within low x volume and high x volume, "
+        f"a factor {QUOTE_VOLUME_FACTOR:g} either way ({low[row]:.6g} to {high[row]:.6g}): a "
+        "quote volume is the hour's sum of price x quantity",
+        repr(given),
+    )
+
+
+def _check_price_moves(frame: pd.DataFrame, stored: pd.DataFrame) -> None:
+    """Pushed bars pass the loader's bad-print rule (`SPIKE_RULE`), judged with each pair's
+    stored tail; call after `_check_order` (pushed bars of a pair are in time order, after the
+    stored ones).
+
+    1. ``spike_outlier`` (field ``close``): ``data.candles.drop_spikes`` itself on the pair's
+       stored tail followed by the pushed bars would drop the bar: its close spikes and the
+       next pushed bar reverts it without opening at it. The last pushed bar has no next bar
+       yet, as the last bar of a file, and the rule cannot judge it.
+    2. ``price_spike`` (field ``open``): the bar opens away from the previous close (the
+       previous pushed bar, else the pair's latest stored bar, leaving out a stored bar that
+       rule 1 finds a spike) by more than the rule's threshold, ``max(k_mad x scale,
+       min_log_return)`` in log return, ``scale`` the rule's robust hourly volatility of the
+       pair's previous ``window_bars`` bars, times ``sqrt(hours)`` across a gap. On a
+       continuous feed a bar opens at the previous close, the premise of the rule's
+       confirmation clause: in the bundled history (20 pairs, 2021-2023) no open was past 7 %
+       of the threshold, while a bar priced 1e-300 (a unit error) opens ~700 log units away.
+       A real move shows in the close, which only rule 1 judges.
+    """
+    rule = SPIKE_RULE
+    columns = ["pair", "open_time_utc", "open", "high", "low", "close"]
+    stored_rows = stored.groupby("pair", sort=False).indices
+    for pair, rows in frame.groupby("pair", sort=False).indices.items():
+        pushed_rows = np.asarray(rows, dtype=np.intp)
+        before = stored_rows.get(pair, np.array([], dtype=np.int64))[-(rule.window_bars + 2) :]
+        tail = stored.iloc[before][columns]
+        pushed = frame.iloc[pushed_rows][columns]
+        both = pd.concat([tail, pushed], ignore_index=True)
+        n_tail = len(tail)
+        kept = drop_spikes(both, IntegrityReport(), rule).index.to_numpy()
+        spike = np.ones(len(both), dtype=bool)
+        spike[kept] = False
+        if spike[n_tail:].any():
+            j = int(np.flatnonzero(spike[n_tail:])[0])
+            row = int(pushed_rows[j])
+            close = float(both["close"].to_numpy(dtype=np.float64)[n_tail + j])
+            raise CandleRejectedError(
+                row,
+                "close",
+                "spike_outlier",
+                f"spike_outlier: {pair} close {close!r} at {both['open_time_utc'].iat[n_tail + j]}"
+                " spikes and the next bar reverts it without opening at it (the loader's spike "
+                "rule, data.candles.SpikeRule): a bad print",
+                repr(close),
+            )
+        _check_opens(both, spike, n_tail, pushed_rows, rule)
+
+
+def _check_opens(
+    both: pd.DataFrame,
+    spike: npt.NDArray[np.bool_],
+    n_tail: int,
+    pushed_rows: npt.NDArray[np.intp],
+    rule: SpikeRule,
+) -> None:
+    """Rule 2 of `_check_price_moves` on one pair's stored tail and pushed bars (``both``)."""
+    close = both["close"].to_numpy(dtype=np.float64)
+    opens = both["open"].to_numpy(dtype=np.float64)
+    log_close, log_open = np.log(close), np.log(opens)
+    hours = both["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64) // HOUR_NS
+    # the rule's robust scale (as in drop_spikes): 1.4826 x the median |hourly log return| of
+    # the previous window_bars bars, a return over a gap left out
+    returns = np.full(len(both), np.nan)
+    returns[1:] = np.where(np.diff(hours) == 1, np.diff(log_close), np.nan)
+    median = pd.Series(np.abs(returns)).rolling(rule.window_bars, min_periods=rule.min_window_bars)
+    scale = (_MAD_TO_SIGMA * median.median()).shift(1).to_numpy()  # (n,) bars before t only
+    previous = -1  # position of the previous close that is not a spike
+    for i in range(len(both)):
+        # unjudged while the scale is unknown (too few bars before), as in drop_spikes
+        if i >= n_tail and previous >= 0 and np.isfinite(scale[i]):
+            spread = rule.k_mad * float(scale[i]) * math.sqrt(float(hours[i] - hours[previous]))
+            limit = max(spread, rule.min_log_return)
+            move = float(log_open[i] - log_close[previous])
+            if abs(move) > limit:
+                row = int(pushed_rows[i - n_tail])
+                raise CandleRejectedError(
+                    row,
+                    "open",
+                    "price_spike",
+                    f"price_spike: {both['pair'].iat[i]} opens at {float(opens[i])!r}, a log "
+                    f"move of {move:+.4g} from the previous close {float(close[previous])!r} "
+                    f"at {both['open_time_utc'].iat[previous]} (limit {limit:.4g}: the loader's "
+                    "spike rule); a bar opens where the last one closed",
+                    repr(float(opens[i])),
+                )
+        if not spike[i]:
+            previous = i
 
 
 def _check_not_after(frame: pd.DataFrame, column: str, now: pd.Timestamp) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Security
+from fastapi.responses import Response
 
 from marketcast.serving.crypto import (
     HORIZONS,
@@ -41,12 +43,23 @@ _FUNDING_ERRORS: _Responses = {
     **_PUSH_ERRORS,
     422: {"description": "a funding event breaks a rule (the body names the event and the field)"},
 }
+_RELOAD_ERRORS: _Responses = {
+    **{k: v for k, v in _PUSH_ERRORS.items() if k in (401, 403)},
+    409: {"description": "the registry refused to read a champion"},
+    422: {"description": "MARKETCAST_CRYPTO_WINDOW_BARS too short for a champion"},
+    503: {"description": "registry unavailable"},
+}
+#: ``create_app``'s wrapper of an admin call: counts it in ``marketcast_reloads_total`` under
+#: its action and answers a failure as the football admin endpoints do.
+AdminCall = Callable[[str, Callable[[], dict[str, Any]]], Response]
 HorizonQuery = Annotated[
     str | None, Query(description="1h, 4h or 1d; omitted: every horizon with a champion")
 ]
 
 
-def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRouter:
+def crypto_router(
+    service: CryptoService, settings: ServingSettings, admin_call: AdminCall | None = None
+) -> APIRouter:
     """Build the ``/v1/crypto`` routes around a :class:`CryptoService`.
 
     Parameters
@@ -55,6 +68,9 @@ def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRoute
         The crypto champions and the candle store.
     settings
         Server settings: the admin token of the candle push.
+    admin_call
+        Runs ``POST /v1/admin/crypto/reload`` (action ``crypto_reload``): ``create_app``'s,
+        which counts it and maps a registry error to its status. ``None``: called bare.
 
     Returns
     -------
@@ -66,10 +82,11 @@ def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRoute
     admin = Security(admin_guard(settings.admin_token))
 
     def answer(horizon: str | None, pair: str | None, where: str) -> CryptoSignalsOut:
+        """``where``: the pair's place in the request (the horizon is always a query)."""
         try:
             snap, signals = service.signals(horizon, pair)
         except UnknownNameError as exc:
-            _unknown_name(exc, where)
+            _unknown_name(exc, where if exc.kind == "pair" else "query")
         except LookupError as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from exc
         latest = service.latest_bar_time(snap)
@@ -151,13 +168,15 @@ def crypto_router(service: CryptoService, settings: ServingSettings) -> APIRoute
     @router.post(
         "/v1/admin/crypto/reload",
         response_model=dict[str, Any],
-        responses={k: v for k, v in _PUSH_ERRORS.items() if k in (401, 403)},
+        responses=_RELOAD_ERRORS,
         dependencies=[admin],
         tags=["admin"],
     )
-    def reload() -> dict[str, Any]:
+    def reload() -> Any:
         """Re-read each horizon's crypto champion from the registry and swap them in."""
-        return service.reload()
+        if admin_call is None:
+            return service.reload()
+        return admin_call("crypto_reload", service.reload)
 
     return router
 

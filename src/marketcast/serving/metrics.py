@@ -62,7 +62,8 @@ class ServingMetrics:
         )
         self.reloads = Counter(
             "marketcast_reloads",
-            "Admin swaps of the champions, by action (reload, promote, rollback) and outcome.",
+            "Admin swaps of the champions, by action (reload, promote, rollback, "
+            "crypto_reload) and outcome.",
             ["action", "outcome"],
             registry=self.registry,
         )
