@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -55,6 +55,29 @@ def _iso_date_text(value: Any) -> Any:
     return value
 
 
+#: Largest run seed: numpy's legacy seeding and scikit-learn take seeds below ``2**32``, and
+#: the neural model seeds torch with ``seed + n_fits_`` (torch takes up to ``2**64 - 1``). A
+#: larger seed passed validation and ``--dry-run``, then stopped the walk-forward with
+#: "Overflow when unpacking long long", naming no file or key.
+MAX_SEED = 2**32 - 1
+
+
+def _utc(text: str) -> datetime:
+    """An ISO date or time as an aware UTC datetime; a naive one is read as UTC."""
+    value = datetime.fromisoformat(text.strip())
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _end_after_start(end: str | None, info: ValidationInfo) -> str | None:
+    """``end`` unless it is not after ``start`` (a window with no time in it). The run stopped
+    after loading the data, with "--end ... must be after --start ...": options ``run`` does
+    not have, naming neither the file nor the key."""
+    start = info.data.get("start")
+    if end is not None and isinstance(start, str) and _utc(end) <= _utc(start):
+        raise ValueError(f"end {end} must be after start {start}")
+    return end
+
+
 def _distinct_models(value: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
     """Known model names, each once (a model named twice runs once)."""
     _known_keys(dict.fromkeys(value), known, "models")
@@ -93,6 +116,7 @@ class WalkForwardConfig(_Frozen):
     )
 
     _dates = field_validator("start", "end", mode="before")(_iso_date_text)
+    _window = field_validator("end")(_end_after_start)
 
     @field_validator("retrain_every_steps")
     @classmethod
@@ -159,7 +183,7 @@ class FootballRunConfig(_Frozen):
     """The whole football job: data, models, markets, walk-forward, backtest and promotion."""
 
     name: str = "football"
-    seed: int = Field(20240817, ge=0)
+    seed: int = Field(20240817, ge=0, le=MAX_SEED)
     data: DataConfig = DataConfig()
     markets: tuple[Literal["1x2", "ou25", "ah"], ...] = Field(
         FOOTBALL_MARKETS,  # type: ignore[arg-type]
@@ -431,13 +455,14 @@ class CryptoWalkForward(_Frozen):
     latency_bars: int = Field(0, ge=0)
 
     _dates = field_validator("start", "end", mode="before")(_iso_date_text)
+    _window = field_validator("end")(_end_after_start)
 
 
 class CryptoRunConfig(_Frozen):
     """The crypto job: the 9 steps over pairs x horizons x models (docs/crypto-pipeline.md)."""
 
     name: str = "crypto"
-    seed: int = Field(20240817, ge=0)
+    seed: int = Field(20240817, ge=0, le=MAX_SEED)
     data: DataConfig = DataConfig()
     #: old pair -> new pair (or ``{to: <pair>, new_per_old: <ratio>}``): the old pair's bars
     #: continue the new pair's series (docs/crypto-data.md, "Renamed pairs")

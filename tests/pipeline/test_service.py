@@ -20,6 +20,7 @@ from marketcast.features.football_state import FeatureState
 from marketcast.margins import implied_probabilities
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
+from marketcast.registry.store import ChampionChangedError
 from marketcast.serving.protocol import KickoffTooEarlyError, UnknownTeamError
 from marketcast.serving.schemas import FixtureIn
 from marketcast.serving.service import (
@@ -677,3 +678,26 @@ def test_a_secondary_champion_whose_data_ends_later_leaves_its_market_out(
     assert "ou25" not in out.markets
     assert "ah" in out.markets
     assert sum(out.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_an_admin_rollback_restores_only_the_version_it_checked(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's promotion between the check and the move: it restored another version."""
+    copy, service = _served_copy(registry, tmp_path)
+    [elo] = copy.versions("football", "1x2", "elo")
+    [dixon_coles] = copy.versions("football", "1x2", "dixon_coles")
+    service.promote("1x2", "elo", elo)  # history: [market]; rolling back would restore market
+    checked = service._load_to_serve
+
+    def another_process_promotes_in_between(market: str, name: str, version: str) -> Any:
+        loaded = checked(market, name, version)
+        copy.set_champion("football", "1x2", "dixon_coles", dixon_coles, "promoted elsewhere")
+        return loaded
+
+    monkeypatch.setattr(service, "_load_to_serve", another_process_promotes_in_between)
+    with pytest.raises(ChampionChangedError):
+        service.rollback("1x2")
+    current = copy.champion("football", "1x2")
+    assert current is not None
+    assert (current.model_name, current.version) == ("dixon_coles", dixon_coles)

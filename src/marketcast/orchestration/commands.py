@@ -535,15 +535,30 @@ def _check_servable(
     store: Registry, vertical: str, market: str, model_name: str, version: str
 ) -> None:
     """Load the version as a server would before its pointer moves (as the admin promote does):
-    a version without its feature state was promoted, and the next server start failed."""
-    if vertical == "football":
-        from marketcast.serving.service import load_servable
+    a version without its feature state was promoted, and the next server start failed.
 
-        load_servable(store, market, model_name, version)
-    elif vertical == "crypto":
-        from marketcast.models.crypto import load_crypto_champion
+    A loader's own error (``LightGBMError`` for a damaged booster, a torch error: no
+    ``ValueError``) came out as a traceback with exit status 1 instead of ``marketcast: error:
+    ...``; any failure to load other than those the command line reports already
+    (``RegistryError``, ``ValueError``, ``LookupError``, ``OSError``, each with its own
+    message) is now a `RegistryError` naming the version and the cause.
+    """
+    try:
+        if vertical == "football":
+            from marketcast.serving.service import load_servable
 
-        load_crypto_champion(store.load_files(vertical, market, model_name, version))
+            load_servable(store, market, model_name, version)
+        elif vertical == "crypto":
+            from marketcast.models.crypto import load_crypto_champion
+
+            load_crypto_champion(store.load_files(vertical, market, model_name, version))
+    except (RegistryError, ValueError, LookupError, OSError):
+        raise  # exit 2 with their own message ("... has no feature_state.json ...")
+    except Exception as exc:
+        raise RegistryError(
+            f"{vertical}/{market}/{model_name} {version} cannot be served: "
+            f"{type(exc).__name__}: {exc}; the champion is unchanged"
+        ) from exc
 
 
 def _print_report(report: dict[str, Any], title: str) -> None:
@@ -744,9 +759,13 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     if command == "rollback":
         vertical, market = _split(parts, 2, name)
         history = store.champion_history(vertical, market)
+        expected = None
         if history:  # loaded as a server would first, as promote and the admin rollback do
-            _check_servable(store, vertical, market, history[-1].model_name, history[-1].version)
-        record = store.rollback(vertical, market)
+            expected = (history[-1].model_name, history[-1].version)
+            _check_servable(store, vertical, market, *expected)
+        # restores only the version checked above: another rollback or promotion meanwhile is
+        # a ChampionChangedError (three at once restored versions never loaded)
+        record = store.rollback(vertical, market, expected=expected)
         out.print(
             f"champion of {vertical}/{market} rolled back to {record.model_name} {record.version}"
         )

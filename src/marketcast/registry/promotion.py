@@ -50,10 +50,30 @@ def promote_if_better(
     PromotionDecision
         As saved, with ``decided_utc`` set. When ``promote`` is true the challenger is now the
         champion and the previous one is on the rollback history.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When the challenger is not registered.
+    ArtifactIntegrityError
+        When a file of the challenger is missing or differs from its manifest: checked before
+        anything is decided, so nothing is saved.
+    ChampionChangedError
+        When the champion changed between this call's read and its move (an operator's
+        promotion or a rollback meanwhile): the pointer stays as that change left it and no
+        decision is saved.
+
+    Notes
+    -----
+    The decision is saved only once it has taken effect: a "not promoted" one at once, a
+    promotion after its move. The move is a compare-and-set against the champion read here
+    (``set_champion(..., expected=...)``), as ``marketcast run`` moves its pointers.
     """
     rule = rule if rule is not None else PromotionRule()
     name, version = challenger
-    registry.manifest(vertical, market, name, version)
+    # every file checked first: a damaged challenger was refused by the move after a
+    # "promote" decision had been saved, and the audit trail named a promotion never made
+    registry.load_files(vertical, market, name, version)
     current = registry.champion(vertical, market)
     if current is None:
         decision = decide_promotion(
@@ -83,9 +103,12 @@ def promote_if_better(
             challenger_version=version,
         )
     decision = decision.model_copy(update={"decided_utc": registry.now()})
-    registry.save_decision(vertical, market, decision)
     if decision.promote:
-        registry.set_champion(vertical, market, name, version, reason=decision.reason)
+        # compare-and-set: an operator's promotion between the read above and this move was
+        # silently replaced by a challenger that was never compared with it
+        read = None if current is None else (current.model_name, current.version)
+        registry.set_champion(vertical, market, name, version, decision.reason, expected=read)
+    registry.save_decision(vertical, market, decision)
     logger.info(
         "%s/%s: %s %s %s (%s)",
         vertical,

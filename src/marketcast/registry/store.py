@@ -59,6 +59,12 @@ CHAMPION_LOCK_WAIT_SECONDS = 30.0
 #: writing it, where a store shows the file first) this long, as this waiter sees it, is broken.
 UNREADABLE_LOCK_GRACE_SECONDS = 5.0
 DECISIONS_DIR = "decisions"
+#: On an object store (`EXCLUSIVE_CREATE_PROTOCOLS`) a version folder is claimed by creating
+#: this file in it with ``"xb"`` (object stores have no folders to create exclusively); it is
+#: removed once the version's manifest is written.
+VERSION_CLAIM_FILE = ".claim"
+#: Versions tried, a second apart, before a registration gives up (each taken by another).
+MAX_VERSION_TRIES = 1000
 #: Names a model may not take because the market folder uses them itself.
 RESERVED_MODEL_NAMES = frozenset({DECISIONS_DIR, CHAMPION_FILE})
 #: Version and decision timestamps: sortable, second resolution, UTC.
@@ -391,6 +397,91 @@ class Registry:
     def _exists(self, path: str) -> bool:
         return bool(self._fs.exists(path))
 
+    def _write_new(self, path: str, data: bytes) -> bool:
+        """Write ``data`` to ``path`` only if no file is there: False, writing nothing, when one
+        is. Readers see no file or the whole one.
+
+        Local: the bytes go to a temporary file, flushed to disk, then hard-linked to ``path``
+        (``link`` fails when ``path`` exists: checking first, then writing, let two writers
+        both write it); where hard links are not supported, ``path`` is created with
+        ``O_EXCL`` and then replaced. Object stores that create exclusively: ``"xb"``. Any
+        other filesystem: checked, then written (a race remains there).
+        """
+        if self._is_local:
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+            try:
+                with open(tmp, "xb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    return False
+                except OSError:  # no hard links here (some network filesystems)
+                    try:
+                        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                    except FileExistsError:
+                        return False
+                    write_atomic(path, data)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return True
+        if self._exclusive_create:
+            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            try:
+                with self._fs.open(path, "xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                return False
+            return True
+        if self._exists(path):
+            return False
+        self._write_atomic(path, data)
+        return True
+
+    def _claim_version(self, folder: str) -> bool:
+        """Create the version folder ``folder`` for this registration alone; False when it
+        exists already (another registration took that version).
+
+        Local: ``os.mkdir``, which fails when the folder exists. Object stores that create
+        exclusively: the folder's `VERSION_CLAIM_FILE`, created with ``"xb"`` and removed once
+        the manifest is written (`_release_version`): a claim made after that finds the
+        manifest and gives the version up. Any other filesystem: the version is free when it
+        has no manifest (a race remains there).
+        """
+        manifest = self._join(folder, MANIFEST_FILE)
+        if self._is_local:
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                return False
+            return True
+        if self._exclusive_create:
+            claim = self._join(folder, VERSION_CLAIM_FILE)
+            holder = {"host": socket.gethostname(), "pid": os.getpid(), "utc": self.now()}
+            if not self._write_new(claim, json.dumps(holder, default=str).encode()):
+                return False
+            if self._exists(manifest):  # registered, and its claim since released
+                self._release_version(folder)
+                return False
+            return True
+        return not self._exists(manifest)
+
+    def _release_version(self, folder: str) -> None:
+        """Remove a version folder's claim (object stores): a failure is only a warning."""
+        if self._is_local or not self._exclusive_create:
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self._fs.rm_file(self._join(folder, VERSION_CLAIM_FILE))
+        except Exception:  # a claim left beside a manifest only keeps that version taken
+            logger.warning("registry %s: could not remove the claim of %s", self.root, folder)
+
     def _children(self, path: str, *, dirs: bool) -> list[str]:
         """Names of the sub-folders (``dirs=True``) or files directly under ``path``."""
         try:
@@ -407,9 +498,19 @@ class Registry:
 
     # ------------------------------------------------------------------ model versions
 
-    def _new_version(self, vertical: str, market: str, model_name: str, manifest: Manifest) -> str:
-        """UTC timestamp + short content hash, strictly later than every existing version."""
+    def _new_version(
+        self,
+        vertical: str,
+        market: str,
+        model_name: str,
+        manifest: Manifest,
+        not_before: datetime | None = None,
+    ) -> str:
+        """UTC timestamp + short content hash, strictly later than every existing version (and
+        not before ``not_before``)."""
         now = self.now().replace(microsecond=0)
+        if not_before is not None and now < not_before:
+            now = not_before
         model_dir = self._market_path(vertical, market, model_name)
         stamps = [
             datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
@@ -482,18 +583,46 @@ class Registry:
                 f"differ from the files given {[e.name for e in entries]}"
             )
         manifest = manifest.model_copy(update={"files": entries})
-        version = manifest.version or self._new_version(vertical, market, model_name, manifest)
-        folder = self._version_path(vertical, market, model_name, version)
-        if self._exists(self._join(folder, MANIFEST_FILE)):
-            raise FileExistsError(f"{vertical}/{market}/{model_name} {version} already exists")
+        version, folder = self._claim_new_version(vertical, market, model_name, manifest)
         manifest = Manifest.model_validate({**manifest.model_dump(), "version": version})
         for name in sorted(files):
             self._write_atomic(self._join(folder, name), bytes(files[name]))
         self._write_atomic(
             self._join(folder, MANIFEST_FILE), manifest.model_dump_json(indent=2).encode()
         )
+        self._release_version(folder)
         logger.info("registered %s/%s/%s %s", vertical, market, model_name, version)
         return version
+
+    def _claim_new_version(
+        self, vertical: str, market: str, model_name: str, manifest: Manifest
+    ) -> tuple[str, str]:
+        """The version a registration writes, and its folder, claimed for it alone.
+
+        A new version whose folder another registration created meanwhile (the same content
+        in the same second: both listed the versions before either wrote) moves a second on:
+        before, both got one version, and the later manifest replaced the earlier one. A set
+        version (copied from another registry) must have no manifest yet; its folder without
+        one (a crashed copy) is written again.
+        """
+        if manifest.version is not None:
+            version = manifest.version
+            folder = self._version_path(vertical, market, model_name, version)
+            if not self._claim_version(folder) and self._exists(self._join(folder, MANIFEST_FILE)):
+                raise FileExistsError(f"{vertical}/{market}/{model_name} {version} already exists")
+            return version, folder
+        not_before = None
+        for _ in range(MAX_VERSION_TRIES):
+            version = self._new_version(vertical, market, model_name, manifest, not_before)
+            folder = self._version_path(vertical, market, model_name, version)
+            if self._claim_version(folder):
+                return version, folder
+            stamp = datetime.strptime(version.split("-", 1)[0], TIMESTAMP_FORMAT)
+            not_before = stamp.replace(tzinfo=UTC) + timedelta(seconds=1)
+        raise RegistryError(
+            f"no free version of {vertical}/{market}/{model_name} after {MAX_VERSION_TRIES} "
+            "tries: each was taken by another registration"
+        )
 
     def manifest(self, vertical: str, market: str, model_name: str, version: str) -> Manifest:
         """Return the manifest of one registered version.
@@ -963,16 +1092,31 @@ class Registry:
         )
         return record
 
-    def rollback(self, vertical: str, market: str) -> ChampionRecord:
+    def rollback(
+        self,
+        vertical: str,
+        market: str,
+        *,
+        expected: tuple[str, str] | None = None,
+    ) -> ChampionRecord:
         """Restore the previous champion; the current one is dropped from the pointer.
 
         Repeated rollbacks walk further back through the history. The restored version's
         artifact files are checked first; its reason is :func:`rollback_reason`.
 
+        ``expected`` makes the rollback conditional (compare-and-set): the ``(model_name,
+        version)`` the caller read as the newest history entry, and checked (``marketcast
+        registry rollback`` loads it as a server would), before taking the lock. Another
+        rollback or promotion made since then is a `ChampionChangedError`: three rollbacks at
+        once otherwise restored, two of them, versions they had never checked.
+
         Raises
         ------
         RegistryError
             When the market has no champion, or no earlier champion to return to.
+        ChampionChangedError
+            When ``expected`` is given and the version a rollback would restore now is
+            another; the pointer is left unchanged.
         ArtifactIntegrityError
             When a file of the version to restore is missing or corrupt; the pointer is left
             unchanged.
@@ -989,6 +1133,13 @@ class Registry:
                     "is the first champion, there is no earlier one"
                 )
             previous = state.history[-1]
+            found = (previous.model_name, previous.version)
+            if expected is not None and found != expected:
+                raise ChampionChangedError(
+                    f"the champion of {vertical}/{market} changed after it was read: a rollback "
+                    f"would now restore {_pointer_text(found)}, not {_pointer_text(expected)}; "
+                    "nothing was rolled back"
+                )
             self._verify_champion(vertical, market, previous.model_name, previous.version)
             record = ChampionRecord(
                 model_name=previous.model_name,
@@ -1018,12 +1169,14 @@ class Registry:
         stamp = decision.decided_utc.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
         folder = self._market_path(vertical, market, DECISIONS_DIR)
         base = f"{stamp}_{_decision_label(decision.challenger)}"
+        data = decision.model_dump_json(indent=2).encode()
         path = self._join(folder, f"{base}.json")
         counter = 1
-        while self._exists(path):
+        # created only where no file is: two decisions saved at once in the same second both
+        # found a name free, and the later replaced the earlier
+        while not self._write_new(path, data):
             counter += 1
             path = self._join(folder, f"{base}-{counter}.json")
-        self._write_atomic(path, decision.model_dump_json(indent=2).encode())
         return path
 
     def decisions(self, vertical: str, market: str) -> list[PromotionDecision]:

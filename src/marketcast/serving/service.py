@@ -656,7 +656,7 @@ class ChampionService:
         the pointer before the other wrote it, and one history entry was lost).
         """
         with self._admin_lock:
-            self._load(market, model_name, version)
+            self._load_to_serve(market, model_name, version)
             self.registry.set_champion(VERTICAL, market, model_name, version, "promoted via API")
             return self.reload()
 
@@ -670,9 +670,27 @@ class ChampionService:
             history = self.registry.champion_history(VERTICAL, market)
             if not history:
                 raise LookupError(f"nothing to roll back to: {market} has no earlier champion")
-            self._load(market, history[-1].model_name, history[-1].version)
-            self.registry.rollback(VERTICAL, market)
+            restore = (history[-1].model_name, history[-1].version)
+            self._load_to_serve(market, *restore)
+            # compare-and-set: another process's rollback or promotion in between would have
+            # this one restore a version other than the one just checked
+            self.registry.rollback(VERTICAL, market, expected=restore)
             return self.reload()
+
+    def _load_to_serve(self, market: str, name: str, version: str) -> LoadedModel:
+        """`_load` for promote and rollback: a failure the app maps (``RegistryError``,
+        ``ValueError``, ``LookupError``, ``OSError``) as it is, any other (``LightGBMError``
+        from a damaged booster, a torch error) a ``RegistryError`` naming the version, which
+        the app answers with a 409 like a version failing its integrity check (it was a 500)."""
+        try:
+            return self._load(market, name, version)
+        except (RegistryError, ValueError, LookupError, OSError):
+            raise
+        except Exception as exc:
+            raise RegistryError(
+                f"{VERTICAL}/{market}/{name} {version} cannot be served: "
+                f"{type(exc).__name__}: {exc}; the champion is unchanged"
+            ) from exc
 
 
 def load_servable(registry: Registry, market: str, name: str, version: str) -> LoadedModel:
