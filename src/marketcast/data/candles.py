@@ -607,6 +607,25 @@ def select_vendor(
     return frame.loc[keep]
 
 
+def spike_scale(
+    log_close: npt.NDArray[np.float64], times_ns: npt.NDArray[np.int64], rule: SpikeRule
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One pair's hourly log returns and `SpikeRule`'s robust scale before each bar.
+
+    A return over a gap is not an hourly one (NaN, as the first bar's). The scale is the
+    median absolute hourly log return of the previous ``window_bars`` bars (hourly returns have
+    a median of ~0, so this is their MAD about zero) times 1.4826, to read as a standard
+    deviation; NaN with fewer than ``min_window_bars`` of them. `drop_spikes` judges a close by
+    it, and the signal server a pushed bar's open.
+    """
+    r = np.full(len(log_close), np.nan)
+    r[1:] = np.diff(log_close)
+    r[1:][np.diff(times_ns) != HOUR_NS] = np.nan
+    mad = pd.Series(np.abs(r)).rolling(rule.window_bars, min_periods=rule.min_window_bars)
+    scale = (_MAD_TO_SIGMA * mad.median()).shift(1).to_numpy()  # (n,) bars before t only
+    return r, scale
+
+
 def drop_spikes(
     frame: pd.DataFrame, report: IntegrityReport, rule: SpikeRule | None = None
 ) -> pd.DataFrame:
@@ -635,14 +654,7 @@ def drop_spikes(
         if stop - start < 3:
             continue
         lc = log_close[start:stop]
-        t = times[start:stop]
-        r = np.full(stop - start, np.nan)
-        r[1:] = np.diff(lc)
-        r[1:][np.diff(t) != HOUR_NS] = np.nan  # a return over a gap is not an hourly return
-        # robust scale: median absolute hourly log return of the previous bars (hourly returns
-        # have a median of ~0, so this is their MAD about zero), scaled to a standard deviation
-        mad = pd.Series(np.abs(r)).rolling(rule.window_bars, min_periods=rule.min_window_bars)
-        scale = (_MAD_TO_SIGMA * mad.median()).shift(1).to_numpy()  # (n,) bars before t only
+        r, scale = spike_scale(lc, times[start:stop], rule)
         r_next = np.append(r[1:], np.nan)
         confirm = np.full(stop - start, np.nan)
         confirm[:-1] = np.abs(log_open[start + 1 : stop] - lc[:-1])

@@ -663,12 +663,19 @@ class _MarketPlan:
             if (self.justifies[i] if i < len(self.justifies) else last) == move
         ]
 
+    def _pointer_before(self, move: int) -> tuple[str, str] | None:
+        """The champion pointer ``moves[move]`` replaces: ``expected``, or the move before."""
+        if move == 0:
+            return self.expected
+        model_name, version, _ = self.moves[move - 1]
+        return model_name, version
+
     def move_done(self, move: int) -> str:
         """``moves[move]`` in words, as made: ``"market <version> installed as the first
         champion"``, ``"champion elo refreshed with <version> ..."``, ``"elo <version> promoted
         over market"``."""
         model_name, version, _ = self.moves[move]
-        before = self.expected if move == 0 else self.moves[move - 1][:2]
+        before = self._pointer_before(move)
         if before is None:
             return f"{model_name} {version} installed as the first champion"
         if before[0] == model_name:
@@ -681,7 +688,7 @@ class _MarketPlan:
         """``moves[move]`` in words, as not made: ``"the promotion of elo <version> over
         market"``, ``"the refresh of champion market"``, ``"the installation of ..."``."""
         model_name, version, _ = self.moves[move]
-        before = self.expected if move == 0 else self.moves[move - 1][:2]
+        before = self._pointer_before(move)
         if before is None:
             return f"the installation of {model_name} {version} as the first champion"
         if before[0] == model_name:

@@ -399,7 +399,8 @@ class Registry:
 
     def _write_new(self, path: str, data: bytes) -> bool:
         """Write ``data`` to ``path`` only if no file is there: False, writing nothing, when one
-        is. Readers see no file or the whole one.
+        is. Readers see no file or the whole one (but for an instant, empty, on a filesystem
+        without hard links).
 
         Local: the bytes go to a temporary file, flushed to disk, then hard-linked to ``path``
         (``link`` fails when ``path`` exists: checking first, then writing, let two writers

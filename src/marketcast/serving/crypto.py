@@ -40,6 +40,7 @@ from marketcast.data.candles import (
     check_bars,
     drop_spikes,
     normalise_candles,
+    spike_scale,
 )
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.crypto import CandleData, load_candles
@@ -69,7 +70,6 @@ ENV_PREFIX = "MARKETCAST_CRYPTO_"
 _HOUR = pd.Timedelta(hours=1)
 _Section = TypeVar("_Section", bound=BaseModel)
 _Times = TypeVar("_Times", pd.Timestamp, pd.Series)
-_MAD_TO_SIGMA = 1.4826  # as data.candles.drop_spikes: a normal sample's MAD x this is its sd
 # E|X| = sqrt(2 / pi) * sigma for a normal X: the fallback mean |forward return| of old exports.
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
 # Universe reason -> the check of the shared do-not-trade schema.
@@ -1360,13 +1360,9 @@ def _check_opens(
     close = both["close"].to_numpy(dtype=np.float64)
     opens = both["open"].to_numpy(dtype=np.float64)
     log_close, log_open = np.log(close), np.log(opens)
-    hours = both["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64) // HOUR_NS
-    # the rule's robust scale (as in drop_spikes): 1.4826 x the median |hourly log return| of
-    # the previous window_bars bars, a return over a gap left out
-    returns = np.full(len(both), np.nan)
-    returns[1:] = np.where(np.diff(hours) == 1, np.diff(log_close), np.nan)
-    median = pd.Series(np.abs(returns)).rolling(rule.window_bars, min_periods=rule.min_window_bars)
-    scale = (_MAD_TO_SIGMA * median.median()).shift(1).to_numpy()  # (n,) bars before t only
+    times = both["open_time_utc"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    hours = times // HOUR_NS
+    _, scale = spike_scale(log_close, times, rule)  # the loader's, from the bars before each
     previous = -1  # position of the previous close that is not a spike
     for i in range(len(both)):
         # unjudged while the scale is unknown (too few bars before), as in drop_spikes
