@@ -35,6 +35,7 @@ from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig
 from marketcast.evaluation.football import (
+    BASELINE_MODEL,
     FootballEvaluation,
     MarketEvaluation,
     evaluate_predictions,
@@ -258,6 +259,37 @@ def check_outputs(
         _check_remote_writable(fs, root, config.registry_root)
 
 
+def check_first_champions(config: FootballRunConfig, config_path: str | None = None) -> None:
+    """Refuse, before the walk-forward, a run that would have to crown a first champion
+    without the ``market`` model.
+
+    A market with no champion on record takes the pre-match ``market`` model as its first
+    champion, the bar every other model is then tested against. Without it in ``models`` the
+    run used to crown the lowest log loss untested: a champion no paired test had compared with
+    the market. A champion already on record needs no ``market`` in the run (it is defended by
+    its own refit, or stays untested, :func:`_why_champion_stays`).
+
+    Raises
+    ------
+    DataError
+        Naming ``config_path``, the key ``models`` and the markets with no champion.
+    """
+    if BASELINE_MODEL in config.models:
+        return
+    registry = Registry(config.registry_root)
+    empty = [m for m in config.markets if registry.champion(VERTICAL, m) is None]
+    if empty:
+        raise DataError(
+            config_label(config_path),
+            None,
+            "models",
+            f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no champion in "
+            f"{config.registry_root} yet, and a first champion is the pre-match "
+            f"{BASELINE_MODEL!r} model, the bar every other model is tested against: add "
+            f"{BASELINE_MODEL!r} to models (it fits in seconds)",
+        )
+
+
 def local_runs_dir(runs_dir: str, config_path: str | None = None) -> Path:
     """``runs_dir`` as a local folder: a path as it is, a ``file://`` URL without its scheme.
 
@@ -417,6 +449,7 @@ def run_football(
     console = console or Console(stderr=True)
     build_models(config)
     check_outputs(config, config_path)
+    check_first_champions(config, config_path)
     created = datetime.now(UTC)
     with run_folder(config, created) as run_dir:
         return _run_football(config, console, run_dir, created, config_path)
@@ -462,6 +495,7 @@ def plan_football(config: FootballRunConfig, config_path: str | None = None) -> 
     Errors about the config's keys name ``config_path``."""
     build_models(config)
     check_outputs(config, config_path)
+    check_first_champions(config, config_path)
     data = load_data(config, config_path)
     evaluated = evaluated_mask(config, data, config_path)
     check_window(config, data, evaluated)
@@ -792,11 +826,8 @@ def _register_and_decide(
         decisions: list[PromotionDecision] = []
         justifies: list[int] = []  # per decision, the index of the move it is saved after
         if current is None:
-            incumbent = (
-                "market"
-                if "market" in versions
-                else min(versions, key=lambda n: ev.summary["engines"][n]["log_loss"])
-            )
+            # check_first_champions refused a run without it (a champion is never removed)
+            incumbent = BASELINE_MODEL
             bootstrap = decide_promotion(
                 None,
                 None,
