@@ -181,3 +181,26 @@ def test_bet_profit() -> None:
         [-0.25, -0.75, 0.0, -2.0],
     )
     np.testing.assert_allclose(got, [-0.5, -0.5, 0.0, 0.0])
+
+
+def test_a_line_a_hair_off_its_quarter_settles_as_the_quarter() -> None:
+    """A line within 1e-12 of a quarter passed the check but settled on its raw value: at
+    -0.75 + 1e-12 a one-goal home win was a full win, not a half win."""
+    margins = np.repeat(np.arange(-5, 6), 29)
+    lines = np.tile(np.arange(-14, 15) / 4.0, 11)
+    exact = asian_handicap_result(margins, lines)
+    for nudge in (1e-12, -1e-12):
+        np.testing.assert_array_equal(asian_handicap_result(margins, lines + nudge), exact)
+        np.testing.assert_array_equal(
+            over_under_result(margins + 5, lines + 3.5 + nudge),
+            over_under_result(margins + 5, lines + 3.5),
+        )
+    assert asian_handicap_result([1], [-0.75 + 1e-12])[0] == 0.5
+    np.testing.assert_allclose(
+        profit_matrix("ah", [[1.9, 2.0]], [1], [0], [-0.75 + 1e-12]), [[0.45, -0.5]]
+    )
+
+
+def test_a_bad_line_names_its_row() -> None:
+    with pytest.raises(ValueError, match=r"^row 2: line -0\.6 is not a multiple of 0\.25$"):
+        asian_handicap_result([0, 1, 1], [0.25, -0.5, -0.6])

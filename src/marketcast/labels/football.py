@@ -64,9 +64,13 @@ def _split_line_result(margin_goals: FloatArray, line: FloatArray) -> FloatArray
     """
     quarters = line * 4.0
     finite = np.isfinite(quarters)
-    if np.any(finite & (np.abs(quarters - np.round(quarters)) > 1e-9)):
-        bad = line[finite & (np.abs(quarters - np.round(quarters)) > 1e-9)][0]
-        raise ValueError(f"line {bad!r} is not a multiple of 0.25")
+    off = np.flatnonzero(finite & (np.abs(quarters - np.round(quarters)) > 1e-9))
+    if len(off):
+        row = int(off[0])
+        raise ValueError(f"row {row}: line {float(line[row])!r} is not a multiple of 0.25")
+    # settled on the line snapped to its quarter: a line 1e-12 off -0.75 (a computed one, or
+    # one sent to the API) put one half-stake on sign(1e-12), a half win settled as a full one
+    line = np.round(quarters) / 4.0
     is_quarter = finite & (np.abs(np.round(quarters)) % 2 == 1)
     offset = np.where(is_quarter, 0.25, 0.0)
     low = np.sign(margin_goals + line - offset)
