@@ -187,12 +187,20 @@ class TeamHistory:
 
     @classmethod
     def build(cls, X: pd.DataFrame, y_goals: np.ndarray) -> TeamHistory:
-        """Team-perspective match states from feature rows ``X`` and their goals (n, 2)."""
+        """Team-perspective match states from feature rows ``X`` and their goals (n, 2).
+
+        Raises
+        ------
+        ValueError
+            For a column of :data:`HISTORY_COLUMNS` missing, bad goals (`check_goals`) or a
+            ``match_id`` that repeats (`_check_unique_matches`).
+        """
         missing = [c for c in HISTORY_COLUMNS if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks columns {missing} needed for match histories")
         n = len(X)
         goals = check_goals(X, y_goals)
+        _check_unique_matches(X)
         home = X["home_team"].astype(str).to_numpy()
         away = X["away_team"].astype(str).to_numpy()
         names = sorted(set(home) | set(away))
@@ -205,8 +213,11 @@ class TeamHistory:
             )
         )
         over = _probability_or_nan(X["mkt_ou25_over"].to_numpy(dtype=float))
-        price_missing = np.isnan(p).any(axis=1) | np.isnan(over)
-        p = np.where(np.isnan(p), 1.0 / 3.0, p)
+        unpriced_1x2 = np.isnan(p).any(axis=1)  # (n,)
+        price_missing = unpriced_1x2 | np.isnan(over)
+        # One bad entry unprices the row's whole 1X2 market (as `fill_unpriced` does for the
+        # heads): a 1/3 beside two real prices summed to 1.18 and skewed points_minus_expected.
+        p = np.where(unpriced_1x2[:, None], 1.0 / 3.0, p)
         over = np.where(np.isnan(over), 0.5, over)
         # An infinite feature is a missing one (NaN), as below: nan_to_num alone would keep it
         # as +-1.8e308 (inf in float32), and one such match turns a team's forecasts NaN.
@@ -396,6 +407,16 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
 
     def check_params(self) -> None:
         """Raise ``ValueError`` for a parameter out of range (``fit`` calls it first)."""
+        self._check_param_values()
+        if not device_available(self.device):  # it failed mid-fit inside torch
+            raise ValueError(
+                f"device {self.device!r} is not available here (CUDA: "
+                f"{torch.cuda.is_available()}); use None (the best one present) or 'cpu'"
+            )
+
+    def _check_param_values(self) -> None:
+        """:meth:`check_params` without the device, which an artifact need not find on the
+        machine that loads it (:meth:`from_artifact` falls back to that machine's default)."""
         check_param_ranges(self, _PARAM_RANGES)
         if self.top_k > self.n_experts:
             raise ValueError(f"top_k must be <= n_experts={self.n_experts}, got {self.top_k}")
@@ -405,11 +426,6 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             )
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
-        if not device_available(self.device):  # it failed mid-fit inside torch
-            raise ValueError(
-                f"device {self.device!r} is not available here (CUDA: "
-                f"{torch.cuda.is_available()}); use None (the best one present) or 'cpu'"
-            )
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray, closing: ClosingTargets | None = None) -> Self:
@@ -423,6 +439,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             raise ValueError("no training rows: fit needs at least one match with a result")
         check_no_outcome_columns(X)
         check_goals(X, y)  # rows named in the caller's order, before sorting
+        _check_unique_matches(X)  # before any state changes, as TeamHistory.build would refuse
         y = np.asarray(y)
         order = np.argsort(_kickoff_minutes(X), kind="stable")
         X, y = X.iloc[order], y[order]
@@ -751,7 +768,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
     def update_history(self, X: pd.DataFrame, y: np.ndarray) -> Self:
         """Replace the match history sequences are built from, without retraining.
 
-        Use it to give a fitted model results that arrived after its last fit.
+        Use it to give a fitted model results that arrived after its last fit: pass every
+        match to keep once. A repeated ``match_id`` (training rows concatenated with an
+        overlapping newer pull) raises ``ValueError`` and leaves the history as it was.
         """
         self.history_ = TeamHistory.build(X, np.asarray(y))
         return self
@@ -852,9 +871,18 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         head's ``band_z`` buffer and the network's config together, so the value survives a
         warm refit, :meth:`to_artifact` / :meth:`from_artifact` and a pickle; an active ONNX
         session is exported again at once.
+
+        Raises
+        ------
+        ValueError
+            For a ``band_z`` that is negative or not finite (the message :meth:`check_params`
+            gives), with the model left as it was: a negative one inverted the band and a NaN
+            one made its edges NaN, and either was saved in an artifact.
         """
         require_fitted(self, "network_")
-        self.band_z = float(band_z)
+        value = float(band_z)
+        check_param_ranges(NeuralModel(band_z=value), {"band_z": _PARAM_RANGES["band_z"]})
+        self.band_z = value
         self._apply_band_z(self.band_z)
         if getattr(self, "onnx_session_", None) is not None:
             self.use_onnx(max_rows=self.onnx_max_rows_, threads=self.onnx_threads_)
@@ -931,8 +959,24 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
 
     # -- artifacts -------------------------------------------------------------------------
     def to_artifact(self) -> dict[str, bytes]:
-        """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled."""
+        """State dict (plain tensors, ``torch.save``) plus JSON config; nothing else is pickled.
+
+        Raises
+        ------
+        ValueError
+            For parameters :meth:`check_params` refuses (set after the fit, e.g. through
+            ``set_params``) or a head ``band_z`` outside [0, inf): :meth:`from_artifact`
+            would refuse the artifact, so it is not written.
+        """
         require_fitted(self, "network_")
+        try:
+            self._check_param_values()
+            # The head's buffer is saved as the config's band_z (set on the head directly too).
+            check_param_ranges(
+                NeuralModel(band_z=self.network_.head.band_z), {"band_z": _PARAM_RANGES["band_z"]}
+            )
+        except ValueError as exc:
+            raise ValueError(f"neural artifact not written: {exc}") from None
         state = self.network_.state_dict()
         packed = [k for k, v in state.items() if not isinstance(v, torch.Tensor) or v.is_quantized]
         if packed:  # a dynamic-int8 network's packed weights are not plain tensors
@@ -1490,6 +1534,33 @@ def _torch_threads(n_threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _check_unique_matches(X: pd.DataFrame) -> None:
+    """Raise ``ValueError`` naming the first repeated ``match_id`` of ``X`` and the count.
+
+    A repeated match entered each team's history twice, so a window held it twice and lost an
+    older real match. Rows without a ``match_id`` (the column, or a missing value) pass.
+
+    Examples
+    --------
+    >>> _check_unique_matches(pd.DataFrame({"match_id": ["a", "b", "c"]}))
+    >>> repeats = pd.DataFrame({"match_id": ["a", "b", "a", "b"]})
+    >>> _check_unique_matches(repeats)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: match_id 'a' is repeated at row 2 (2 rows repeat an earlier match_id): ...
+    """
+    if "match_id" not in X.columns:
+        return
+    ids = X["match_id"]
+    repeated = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise ValueError(
+            f"match_id {ids.iat[row]!r} is repeated at row {row} ({int(repeated.sum())} rows "
+            "repeat an earlier match_id): pass each match once, dropping the same rows of X and y"
+        )
 
 
 def _finite_or_nan(values: np.ndarray) -> np.ndarray:
