@@ -21,8 +21,9 @@ def _extra_csv(rows: list[tuple[str, str]], country: str = "Brazil") -> bytes:
     lines = [",".join(EXTRA_HEADER)]
     for i, (season, date) in enumerate(rows):
         home, away = TEAMS[i % 4], TEAMS[(i + 1 + i // 4) % 4]
+        result = "ADH"[i % 3]  # i % 3 goals to 1: the result the goals give
         lines.append(
-            f"{country},Serie A,{season},{date},20:00,{home},{away},{i % 3},1,H,2.1,3.1,3.6"
+            f"{country},Serie A,{season},{date},20:00,{home},{away},{i % 3},1,{result},2.1,3.1,3.6"
         )
     return ("\n".join(lines) + "\n").encode()
 

@@ -351,7 +351,9 @@ def quote_drop_codes(
     Parameters
     ----------
     odds_decimal
-        Shape (n, k): parsed decimal odds, NaN where a cell was blank or unparseable.
+        Shape (n, k): parsed decimal odds, NaN where a cell was blank or unparseable. A price
+        that is not finite (``inf``, ``Infinity``: read as numbers) is unparseable too: it
+        passed ``> 1``, added 0 to the booksum, and made the best price infinite.
     present
         Shape (n, k): True where the source cell was non-blank.
     overround_range
@@ -366,15 +368,16 @@ def quote_drop_codes(
     Examples
     --------
     >>> odds = np.array([[2.0, 3.4, 3.9], [np.nan] * 3, [1.0, 3.0, 9.0], [5.0, 5.0, 5.0],
-    ...                  [2.0, np.nan, 3.0]])
-    >>> present = np.array([[True] * 3, [False] * 3, [True] * 3, [True] * 3, [True] * 3])
+    ...                  [2.0, np.nan, 3.0], [np.inf, 1.8, 1.9]])
+    >>> present = np.ones((6, 3), dtype=bool)
+    >>> present[1] = False
     >>> [QUOTE_DROP_REASONS[c - 1] if c > 0 else int(c) for c in quote_drop_codes(odds, present)]
-    [0, -1, 'odds_le_1', 'overround_out_of_range', 'unparseable_odds']
+    [0, -1, 'odds_le_1', 'overround_out_of_range', 'unparseable_odds', 'unparseable_odds']
     """
     odds_decimal = np.asarray(odds_decimal, dtype=np.float64)
     codes = np.zeros(odds_decimal.shape[0], dtype=np.int8)
     any_present = np.any(np.asarray(present, dtype=bool), axis=1, keepdims=True)  # (n, 1)
-    unparseable = (np.isnan(odds_decimal) & any_present).any(axis=1)
+    unparseable = (~np.isfinite(odds_decimal) & any_present).any(axis=1)  # NaN, inf, -inf
     le_one = (odds_decimal <= 1.0).any(axis=1)
     total = booksum(np.where(odds_decimal > 1.0, odds_decimal, np.nan))
     low, high = overround_range

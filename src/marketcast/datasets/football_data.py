@@ -124,6 +124,13 @@ _TIMING_ORDER = {"prematch": 0, "closing": 1}
 # The "sanitized" mirror renamed B365>2.5 to B365_2_5 and B365<2.5 to B365_2_5_1.
 _SANITIZED_OU = re.compile(r"^(?P<prefix>.+?)_2_5(?P<under>_1)?$")
 _SEASON_NAME = re.compile(r"^(\d{4})-(\d{4})$")
+#: A season written in a folder's or a file's name that is not ``YYYY-YYYY.csv``: football-data's
+#: own download folder ``1920`` (``mmz4281/1920/E0.csv``), ``E0_1920.csv``, ``2019-20``,
+#: ``2019_2020``; never part of a longer run of digits. `_season_hint` keeps only years that
+#: follow each other (``4281`` in ``mmz4281`` and ``2019-2021`` are no season).
+_SEASON_HINT = re.compile(
+    r"(?<![0-9])(?<![0-9]{2}[-_])(\d{4})(?:[-_](\d{4}|\d{2}))?(?![0-9]|[-_][0-9])"
+)
 #: An extra-league file's ``Season`` cell: ``2012`` (a calendar-year league) or ``2012/2013``.
 _SEASON_CELL = r"^(\d{4})(?:\.0+)?(?:\s*[/-]\s*(\d{4}))?$"  # 2012.0: a float re-save
 # Line endings: LF or CRLF; in a file with no LF at all, the old Mac CR alone. In a file that
@@ -735,9 +742,13 @@ class _RawFile:
     frame: pd.DataFrame  # non-blank rows, every source column
     lines: npt.NDArray[np.int64]  # 1-based line number of each row
     specs: list[QuoteColumns]
-    season: str | None
+    season: str | None  # from a ``YYYY-YYYY.csv`` name: a date outside it is dropped
     folder_league: str
     extra_league: bool  # football-data's Country, League, Season layout: no Div
+    # a league file of one season (a Div column, no Season column) not named ``YYYY-YYYY.csv``:
+    # its season comes from `_unnamed_file_seasons`, helped by a season in its path
+    one_season: bool = False
+    season_hint: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -1164,6 +1175,38 @@ def _season_from_name(name: str) -> str | None:
     return None
 
 
+def _season_hint(name: str) -> str | None:
+    """The season a file's name or its folder's writes, for a file not named ``YYYY-YYYY.csv``.
+
+    football-data's download layout ``mmz4281/1920/E0.csv`` names the season by its folder;
+    ``E0_1920.csv``, ``E0 2019-20.csv`` and ``2019-2020/E0.csv`` are other ways to write it. The
+    file's own name is looked at first, then its folder's; a name that writes two seasons gives
+    none. Two-digit years 00-69 are 20xx, as in dates. Only a hint: `_unnamed_file_seasons`
+    uses it where the file's dates fit it.
+
+    Examples
+    --------
+    >>> [_season_hint(n) for n in ("mmz4281/1920/E0.csv", "x/E0_9900.csv", "E0 2019-20.csv",
+    ...                            "2019_2020/E0.csv.gz", "x/D1.csv", "ARG/2022.csv")]
+    ['2019-2020', '1999-2000', '2019-2020', '2019-2020', None, None]
+    """
+    path = Path(_plain_name(name).replace("\\", "/"))
+    for part in (path.stem, path.parent.name):
+        seasons = set()
+        for match in _SEASON_HINT.finditer(part):
+            first, second = match[1], match[2]
+            if second is None:  # 1920: football-data's compact code
+                first, second = first[:2], first[2:]
+            if len(first) == 2:
+                first = f"{20 if int(first) < 70 else 19}{first}"
+            start = int(first)
+            if int(second) == (start + 1) % 10 ** len(second):
+                seasons.add(f"{start}-{start + 1}")
+        if len(seasons) == 1:
+            return seasons.pop()
+    return None
+
+
 def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     text = _decode(name, data, report)
     malformed_before = report.dropped.get("malformed_row", 0)
@@ -1189,6 +1232,7 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     # columns and no Div) hold one country each, named by the file: in one folder, they were
     # one league
     extra_league = {"Country", "League"} <= set(frame.columns) and "Div" not in frame.columns
+    one_season = season is None and "Div" in frame.columns and "Season" not in frame.columns
     specs = detect_quote_columns(frame.columns)
     for group in unrecognised_quote_columns(frame.columns, specs):
         report.ignore_columns(group)
@@ -1201,6 +1245,8 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         # ARG.csv is league ARG; ARG/2022.csv (a file per year) is the folder's
         folder_league=stem if extra_league and not stem[:1].isdigit() else folder or stem,
         extra_league=extra_league,
+        one_season=one_season,
+        season_hint=_season_hint(name) if one_season else None,
     )
 
 
@@ -1281,6 +1327,72 @@ def _outside_season(dates: pd.Series, season: npt.NDArray[np.object_]) -> npt.ND
     before = (year < first) | ((year == first) & (month < 6))
     after = (year > first + 1) | ((year == first + 1) & (month > 9))
     return named & (before | after)
+
+
+def _seasons_holding(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
+    """The seasons whose window, as `_outside_season` draws it (1 June of the first year to
+    30 September of the second), holds every date from ``first`` to ``last``: none when the
+    dates span more than one season, two when they all lie in June to September of one year.
+
+    Examples
+    --------
+    >>> _seasons_holding(pd.Timestamp("2019-08-09"), pd.Timestamp("2020-07-26"))  # COVID-19
+    ['2019-2020']
+    >>> _seasons_holding(pd.Timestamp("2019-08-09"), pd.Timestamp("2021-05-23"))
+    []
+    >>> _seasons_holding(pd.Timestamp("2006-06-30"), pd.Timestamp("2006-07-01"))
+    ['2005-2006', '2006-2007']
+    """
+    latest = first.year if first.month >= 6 else first.year - 1
+    earliest = last.year - 1 if last.month <= 9 else last.year
+    return [f"{year}-{year + 1}" for year in range(earliest, latest + 1)]
+
+
+def _unnamed_file_seasons(
+    files: list[_RawFile],
+    idx: npt.NDArray[np.int64],
+    dates: pd.Series,
+    season: npt.NDArray[np.object_],
+    report: IntegrityReport,
+) -> npt.NDArray[np.object_]:
+    """``season`` (per kept row ``idx``: each date's side of 1 July) with one season per file
+    for the league files of one season not named ``YYYY-YYYY.csv`` (`_RawFile.one_season`).
+
+    Split at 1 July, football-data's ``mmz4281/1920/E0.csv`` made 2019-20's last 66 matches,
+    played in July 2020 after the COVID-19 break, a season of their own. Such a file takes the
+    season its path writes (`_season_hint`) when that season's window (`_seasons_holding`)
+    holds all its dates, else the one season whose window does. A file whose dates no one
+    season holds (several seasons in one file), or two do (June to September of one year) and
+    its path names neither, keeps each date's season; when that splits it, the matches are
+    counted in ``season_split_at_1_july`` with an issue naming the file and the seasons.
+    """
+    bounds = np.searchsorted(idx, np.cumsum([0, *(raw.n_rows for raw in files)]))
+    season = season.copy()
+    for f, raw in enumerate(files):
+        lo, hi = int(bounds[f]), int(bounds[f + 1])  # the file's kept rows
+        if not raw.one_season or lo == hi:
+            continue
+        first, last = dates.iloc[lo:hi].min(), dates.iloc[lo:hi].max()
+        holding = _seasons_holding(first, last)
+        if raw.season_hint in holding or len(holding) == 1:
+            season[lo:hi] = raw.season_hint if raw.season_hint in holding else holding[0]
+            continue
+        sizes = pd.Series(season[lo:hi]).value_counts().sort_index()
+        if len(sizes) < 2:
+            continue
+        report.repair("season_split_at_1_july", hi - lo)
+        fit = (
+            f"{' and '.join(holding)} alike, and the path names neither"
+            if holding
+            else "no one season (1 June to 30 September of the next year)"
+        )
+        split = ", ".join(f"{label} {n}" for label, n in sizes.items())
+        detail = (
+            f"dates {first:%Y-%m-%d} to {last:%Y-%m-%d} fit {fit}: each match's season from"
+            f" its date, split at 1 July: {split}"
+        )
+        report.add_issue(Issue(raw.name, None, "Date", "season_split_at_1_july", detail))
+    return season
 
 
 def _season_from_column(
@@ -1406,15 +1518,41 @@ def _build_matches(
     )
     report.repair("team_names_stripped", int((home_padded[idx] | away_padded[idx]).sum()))
 
+    def note(
+        mask: npt.NDArray[np.bool_], field: str, reason: str, value: Callable[[int], str]
+    ) -> None:
+        """Count a repair of the kept rows in ``mask``, each with an issue naming its row."""
+        report.repair(reason, int(mask.sum()))
+        for i in np.flatnonzero(mask)[: report.issues_room]:
+            row = idx[i]
+            report.add_issue(
+                Issue(str(source_file[row]), int(lines[row]), field, reason, value(int(i)))
+            )
+
     result = np.where(home_goals > away_goals, "H", np.where(home_goals < away_goals, "A", "D"))
     ftr = _text_column(files, "FTR")[0].to_numpy(dtype=object)[idx]
-    report.repair("result_recomputed", int(((ftr != "") & (ftr != result)).sum()))
+    recomputed = (ftr != "") & (ftr != result)
+    note(
+        recomputed,
+        "FTR",
+        "result_recomputed",
+        lambda i: f"{ftr[i]} (goals {home_goals[i]}-{away_goals[i]}: {result[i]})",
+    )
 
     has_time = np.repeat(
         np.array(["Time" in raw.frame.columns for raw in files], dtype=bool), sizes
     )[idx]
-    minutes, known = _parse_times(_text_column(files, "Time")[0][keep].reset_index(drop=True))
-    report.repair("kickoff_time_defaulted", int((has_time & ~known).sum()))
+    time_text = _text_column(files, "Time")[0][keep].reset_index(drop=True)
+    minutes, known = _parse_times(time_text)
+    # a blank Time is the documented 15:00 default, counted only; a filled one is named
+    filled = (time_text != "").to_numpy()
+    report.repair("kickoff_time_defaulted", int((has_time & ~known & ~filled).sum()))
+    note(
+        has_time & ~known & filled,
+        "Time",
+        "kickoff_time_defaulted",
+        lambda i: str(time_text.iat[i]),
+    )
     local = pd.DatetimeIndex(dates) + pd.to_timedelta(minutes, unit="min")
     kickoff_utc = (
         local.tz_localize(
@@ -1437,6 +1575,7 @@ def _build_matches(
     start_year = np.where(dates.dt.month >= 7, dates.dt.year, dates.dt.year - 1)
     date_season = pd.Series(start_year).astype(str) + "-" + pd.Series(start_year + 1).astype(str)
     season = np.where(file_season != "", file_season, date_season.to_numpy(dtype=object))
+    season = _unnamed_file_seasons(files, idx, dates, season, report)
     # an extra-league file holds many seasons of one country, each row saying its own: a
     # calendar-year league's season (Brazil's, April to December) split at 1 July was two
     extra = np.repeat(np.array([raw.extra_league for raw in files], dtype=bool), sizes)[idx]
@@ -1640,10 +1779,11 @@ def _extract_odds(
         report.count_unquoted(raw.name, group, n, int((codes == QUOTE_ABSENT).sum()))
         if spec.market == "ah" and spec.line_column is not None:
             line = column(spec.line_column)[0]
-            on_grid = np.isclose(line * 4, np.round(line * 4))
+            finite = np.isfinite(line)  # an inf line passed the grid check (inf == inf)
+            on_grid = finite & np.isclose(line * 4, np.round(line * 4))
             bad_line = (codes == QUOTE_OK) & ~on_grid
-            codes[bad_line & np.isnan(line)] = QUOTE_DROP_REASONS.index("unparseable_odds") + 1
-            codes[bad_line & ~np.isnan(line)] = QUOTE_DROP_REASONS.index("invalid_line") + 1
+            codes[bad_line & ~finite] = QUOTE_DROP_REASONS.index("unparseable_odds") + 1
+            codes[bad_line & finite] = QUOTE_DROP_REASONS.index("invalid_line") + 1
         elif spec.market == "ou25":
             line = np.full(n, 2.5)
         else:
