@@ -481,6 +481,22 @@ def test_redirect_on_the_same_host_is_followed(
     assert handler.requests == ["/mmz4281/2122/E0.csv", "/target/2122/E0.csv"]
 
 
+def test_a_redirect_loop_is_one_line(
+    payload_server: tuple[str, type[PayloadHandler]], tmp_path: Path
+) -> None:
+    """urllib's reason for a loop ran over three lines into the error."""
+    base, handler = payload_server
+    handler.location = "/mmz4281/2122/E0.csv"  # itself
+    with pytest.raises(PullError) as info:
+        pull_football(["E0"], ["2021-2022"], tmp_path, f"{base}/mmz4281")
+    assert "\n" not in str(info.value)
+    assert (
+        "HTTP 302 The HTTP server returned a redirect error that would lead to an infinite "
+        "loop. The last 30x error message was: Found" in str(info.value)
+    )
+    assert list(tmp_path.rglob("*.csv")) == []
+
+
 @pytest.mark.parametrize(
     ("from_url", "to_url", "allowed"),
     [

@@ -319,7 +319,8 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
         except _CutShort as exc:
             last = f"truncated transfer: {exc}"
         except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code} {exc.reason}"
+            # one line: urllib's redirect-loop reason runs over three
+            last = f"HTTP {exc.code} {' '.join(str(exc.reason).split())}"
             if exc.code < 500 and exc.code != 429:
                 raise PullError(url, last) from exc
         except (OSError, http.client.HTTPException) as exc:
