@@ -77,7 +77,13 @@ def template_explanation(
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?(?:\d+(?:[.,]\d+)?|\.\d+)")
-_PERCENT_SIGN = re.compile(r"\s*(?:%|(?:percent|per[\s-]?cent|pct|pc)\b)", re.IGNORECASE)
+# "52%", "52 %", "52 percent" and "52-percent": a hyphen read as a space ("a 21-percent chance"
+# was read as a bare 21, which an Elo gap of +21 then bore out)
+_PERCENT_SIGN = re.compile(r"(?:\s*|-)(?:%|(?:percent|per[\s-]?cent|pct|pc)\b)", re.IGNORECASE)
+# a unit saying that a decimal from 0 to 1 is no probability: "0.8 pts", "0.5 points per game"
+_OTHER_UNIT = re.compile(
+    r"[\s-]*(?:points?|pts|goals?|days?|elo|xg|(?:per|a)\s+(?:game|match))\b", re.IGNORECASE
+)
 
 _UNITS = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -195,9 +201,11 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     Read in ``text``, each as one number:
 
     - Digits: ``52``, ``-0.8``, ``52,0``, ``.91``, with any unit after them (``91 %``,
-      ``91pc``). ``1,513`` may also be a thousands separator. A decimal from 0 to 1 with no
-      percent sign after it may also be a probability: ``0.52`` reads as 52%, and ``0.5`` as
-      50% give or take 5 points (its rounding, in percent).
+      ``91pc``, "91-percent"). ``1,513`` may also be a thousands separator. A decimal from 0 to
+      1 with no percent sign after it, nor "points", "pts", "goals", "days", "Elo" or "per
+      game", may also be a probability: ``0.52`` reads as 52%, and ``0.5`` as 50% give or take
+      5 points (its rounding, in percent); in a clause stating one outcome's chance (below) it
+      reads only so.
     - English cardinals from zero to ninety-nine, spaced or hyphenated ("ninety-one", "ninety
       one"), hundreds ("a hundred", "four hundred and twenty", "fifteen hundred") and
       decimals ("one point four"), rounded as their digits would be: "ninety-one" must be
@@ -240,6 +248,10 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     a decimal from 0 to 1 read as a probability) in such a clause must be one of that outcome's
     numbers; any other number one of that outcome's or of none (Elo, form, rest, a name's), so
     "the draw at 52" is refused where 52 is only the home win's, "Spurs, 21 Elo points up" kept.
+    Such a clause states the outcome's chance when it says "chance", "probability", "likely",
+    "odds" and the like, or speaks of no form, Elo, rest, goals or points: a decimal from 0 to 1
+    in it is then only a probability, so "the draw has a 0.5 probability" (or "the draw is
+    0.5") is 50%, not a side's form of 0.5; "Brentford's form reads 0.5" keeps both readings.
 
     A clause naming two outcomes or none, a defeat ("lose", "beaten", "avoid", "not",
     "opponents": "Spurs lose 22% of the time" is the away win's 22%) or a meeting ("face",
@@ -267,9 +279,11 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
     []
     >>> unsupported_numbers("Spurs are 26% to win, but the draw is 52%.", rationale, facts)
     ['26', '52']
+    >>> unsupported_numbers("Brentford have a 20-percent chance.", rationale, facts)
+    ['20']
     """
     known = _known_numbers(rationale, facts)
-    said_of = _outcome_of_clause(text, str(facts.get("home", "")), str(facts.get("away", "")))
+    clause_of = _outcome_of_clause(text, str(facts.get("home", "")), str(facts.get("away", "")))
 
     def supported(value: float, step: float, is_chance: bool, outcome: str | None) -> bool:
         return any(
@@ -280,11 +294,15 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
             if outcome is None or owner == outcome or (owner is None and not is_chance)
         )
 
-    return [
-        written
-        for start, written, options in _read(text)
-        if not any(supported(*option, said_of(start)) for option in options)
-    ]
+    refused = []
+    for start, written, options in _read(text):
+        outcome, of_chance = clause_of(start)
+        if of_chance:
+            # "the draw has a 0.5 probability" is 50%, not the 0.5 of a side's form
+            options = [option for option in options if option[2]] or options
+        if not any(supported(*option, outcome) for option in options):
+            refused.append(written)
+    return refused
 
 
 def _known_numbers(rationale: str, facts: Mapping[str, Any]) -> list[tuple[float, str | None]]:
@@ -348,6 +366,15 @@ _OTHER_SIDE = re.compile(
     r"|fails?|opponents?|opposition|face|faces|facing|meet|meets|meeting)\b|n't\b",
     re.IGNORECASE,
 )
+# A clause naming one outcome with one of these states its chance ("a 0.5 probability"); one
+# without, that speaks of one of the template's other numbers, may give a side's form as 0.5.
+_CHANCE_WORD = re.compile(
+    r"\b(?:chances?|probabilit(?:y|ies)|likelihood|likely|odds|implied)\b", re.IGNORECASE
+)
+_OTHER_QUANTITY = re.compile(
+    r"\b(?:form|elo|ratings?|rest(?:ed|ing)?|days?|goals?|points?|pts|xg|per\s+(?:game|match))\b",
+    re.IGNORECASE,
+)
 # words of a club's name too common in football prose to stand for the club alone
 _GENERIC_NAME_WORDS = {
     "united", "city", "town", "county", "athletic", "athletico", "real", "sporting", "club",
@@ -355,13 +382,16 @@ _GENERIC_NAME_WORDS = {
 }  # fmt: skip
 
 
-def _outcome_of_clause(text: str, home: str, away: str) -> Callable[[int], str | None]:
-    """The outcome that the clause of ``text`` holding a position names, if it names one.
+def _outcome_of_clause(text: str, home: str, away: str) -> Callable[[int], tuple[str | None, bool]]:
+    """The outcome that the clause of ``text`` holding a position names, if it names one, and
+    whether the clause states that outcome's chance.
 
     A clause names the home win by "home" ("home win", "home side"), "hosts" or the home
     team's name (or a word of it no other name shares, "Schalke" for "Schalke 04"), the away
     win likewise, the draw by "draw", "stalemate", "tie"; one naming two outcomes, none, or a
-    defeat ("Spurs lose") names none.
+    defeat ("Spurs lose") names none. A clause naming one outcome states its chance when it
+    says "chance", "probability", "likely", "odds" and the like, or speaks of no form, Elo,
+    rest, goals or points ("the draw is 0.5").
     """
     names: list[tuple[re.Pattern[str], str]] = []
     for key, name, other in (("home", home, away), ("away", away, home)):
@@ -387,7 +417,21 @@ def _outcome_of_clause(text: str, home: str, away: str) -> Callable[[int], str |
     for start, key in mentions:
         named[bisect.bisect_right(starts, start) - 1].add(key)
     said_of = [next(iter(keys)) if len(keys) == 1 and "" not in keys else None for keys in named]
-    return lambda position: said_of[bisect.bisect_right(starts, position) - 1]
+    ends = [*starts[1:], len(text)]
+    of_chance = [
+        outcome is not None
+        and (
+            _CHANCE_WORD.search(text, start, end) is not None
+            or _OTHER_QUANTITY.search(text, start, end) is None
+        )
+        for outcome, start, end in zip(said_of, starts, ends, strict=True)
+    ]
+
+    def clause_of(position: int) -> tuple[str | None, bool]:
+        k = bisect.bisect_right(starts, position) - 1
+        return said_of[k], of_chance[k]
+
+    return clause_of
 
 
 # (value, how far rounding may have moved it, whether it is read as a chance in percent)
@@ -464,7 +508,7 @@ def _digits(written: str, after: str) -> _Options:
     options = [(value, step, percent_sign)]
     if re.fullmatch(r"[-+\u2212]?\d{1,3},\d{3}", written):
         options.append((abs(_as_float(written.replace(",", ""))), 0.5, False))  # "1,513"
-    if decimals and value <= 1 and not percent_sign:
+    if decimals and value <= 1 and not percent_sign and not _OTHER_UNIT.match(after):
         options.append((100 * value, 100 * step, True))  # "0.52": a probability
     return options
 
@@ -510,8 +554,15 @@ class LLMExplainer:
     api_key: str | None = None
     timeout_s: float = 2.0
 
-    def explain(self, rationale: str, facts: Mapping[str, Any]) -> str:
-        """The LLM's two-sentence explanation, or ``rationale`` when the call fails."""
+    def explain(
+        self, rationale: str, facts: Mapping[str, Any], *, timeout_s: float | None = None
+    ) -> str:
+        """The LLM's two-sentence explanation, or ``rationale`` when the call fails.
+
+        ``timeout_s`` shortens this call's time limit (the rest of a batch's, see
+        ``ChampionService.forecast``); the explainer's own ``timeout_s`` is never exceeded.
+        """
+        limit_s = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         body = {
             "model": self.model,
             "temperature": 0,
@@ -526,8 +577,8 @@ class LLMExplainer:
             ],
         }
         try:
-            answer = json.loads(self._post(json.dumps(body, default=float).encode()))
-            text = str(answer["choices"][0]["message"]["content"]).strip()
+            answer = json.loads(self._post(json.dumps(body, default=float).encode(), limit_s))
+            text = _answer_text(answer)
         except (
             LLMCallError,
             OSError,
@@ -543,8 +594,6 @@ class LLMExplainer:
                 "LLM explanation failed (%s: %s); using the template", type(exc).__name__, exc
             )
             return rationale
-        if not text:
-            return rationale
         invented = unsupported_numbers(text, rationale, facts)
         if invented:
             # the prompt asks for no invented numbers; nothing else made sure of it, and a
@@ -556,8 +605,9 @@ class LLMExplainer:
             return rationale
         return text
 
-    def _post(self, payload: bytes) -> bytes:
-        """POST ``payload`` to ``{base_url}/chat/completions``; the answer's body.
+    def _post(self, payload: bytes, timeout_s: float) -> bytes:
+        """POST ``payload`` to ``{base_url}/chat/completions``; the answer's body, within
+        ``timeout_s`` in all.
 
         http.client (not urllib) so that nothing follows a redirect, and so that a timer can
         shut the socket down when ``timeout_s`` runs out: a socket timeout alone bounds each
@@ -570,12 +620,12 @@ class LLMExplainer:
         connection_class = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
-        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout_s)
+        connection = connection_class(parts.hostname, parts.port, timeout=timeout_s)
         headers = {"Content-Type": "application/json"} | (
             {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         )
-        deadline = time.monotonic() + self.timeout_s
-        timer = threading.Timer(self.timeout_s, _shut_down, args=(connection,))
+        deadline = time.monotonic() + timeout_s
+        timer = threading.Timer(timeout_s, _shut_down, args=(connection,))
         timer.daemon = True
         timer.start()
         try:
@@ -590,17 +640,34 @@ class LLMExplainer:
             if len(data) > MAX_ANSWER_BYTES:
                 raise LLMCallError(f"{url}: answer over the {MAX_ANSWER_BYTES:,}-byte limit")
             if time.monotonic() >= deadline:
-                raise LLMCallError(f"{url}: no complete answer within {self.timeout_s:g} s")
+                raise LLMCallError(f"{url}: no complete answer within {timeout_s:g} s")
             return data
         except (OSError, http.client.HTTPException) as exc:
             if time.monotonic() >= deadline:
-                raise LLMCallError(
-                    f"{url}: no complete answer within {self.timeout_s:g} s"
-                ) from exc
+                raise LLMCallError(f"{url}: no complete answer within {timeout_s:g} s") from exc
             raise
         finally:
             timer.cancel()
             connection.close()
+
+
+def _answer_text(answer: Any) -> str:
+    """The text of a chat completion's first choice, or `LLMCallError` when it has none to serve.
+
+    A ``null`` content (a reasoning model that spent ``max_tokens`` thinking, a refusal) was
+    served as the text "None", a list of content parts as its Python repr, and an answer cut off
+    at ``max_tokens`` (``finish_reason`` ``"length"``) as its half sentence.
+    """
+    choice = answer["choices"][0]
+    if not isinstance(choice, Mapping):
+        raise LLMCallError(f"the answer's first choice is a {type(choice).__name__}, not an object")
+    if choice.get("finish_reason") == "length":
+        raise LLMCallError("the answer was cut off at max_tokens (finish_reason 'length')")
+    content = choice["message"]["content"]
+    if not isinstance(content, str) or not content.strip():
+        kind = "empty" if isinstance(content, str) else type(content).__name__
+        raise LLMCallError(f"the answer has no text to serve (content: {kind})")
+    return content.strip()
 
 
 def _shut_down(connection: http.client.HTTPConnection) -> None:

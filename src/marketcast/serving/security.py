@@ -56,7 +56,9 @@ def check_bearer(authorization: str | None, expected: SecretStr | None) -> None:
             detail="missing or malformed Authorization header: expected 'Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    # compare_digest on bytes: constant time, and accepts non-ASCII input without raising
+    # compare_digest on bytes: constant time, and accepts non-ASCII input without raising. The
+    # configured token is printable ASCII (ServingSettings refuses any other): Starlette decodes
+    # header bytes as latin-1, so a non-ASCII token sent as UTF-8 never matched its UTF-8 here.
     if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         raise HTTPException(status_code=403, detail="invalid admin token")
 

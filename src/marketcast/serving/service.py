@@ -8,6 +8,7 @@ import logging
 import math
 import numbers
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -163,7 +164,8 @@ class ChampionService:
       registered for the market (weights from their walk-forward log losses on that run's
       test window), a band spanning the members, the market and the blend, the
       Dixon-Coles expected goal difference, and the LLM explanation when one is configured
-      (refused for the template when it holds a number the forecast does not). Its
+      (refused for the template when it holds a number the forecast does not; a forecast call
+      waits on the LLM ``timeout_s`` in all, not per fixture: see `_LLMCalls`). Its
       ``confidence`` is the same ``1 - 5 * TV`` of the blend it answers with.
 
     Reloads build a complete new :class:`Snapshot` first and then swap one reference, so a
@@ -395,6 +397,7 @@ class ChampionService:
 
         out = []
         cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
+        llm = _LLMCalls(self.settings.llm) if self.settings.llm is not None else None
         for i, fixture in enumerate(fixtures):
             if edge[i]:
                 p = p_champion[i]
@@ -417,8 +420,8 @@ class ChampionService:
             text = template_explanation(
                 fixture.home, fixture.away, probabilities, market, rows[i], model_name=ref.name
             )
-            if path == "cloud" and self.settings.llm is not None:
-                text = self.settings.llm.explain(
+            if path == "cloud" and llm is not None:
+                text = llm.explain(
                     text,
                     {
                         "home": fixture.home,
@@ -446,6 +449,14 @@ class ChampionService:
                     markets=secondary[i],
                     data_timestamp=champion.state.as_of_utc,
                 )
+            )
+        if llm is not None and llm.n_unasked:
+            # one line a forecast, as a failed call is: not one per fixture left unasked
+            log.warning(
+                "LLM time of this forecast (%g s) spent: %d of its cloud fixtures were given "
+                "the template without a call",
+                llm.budget_s,
+                llm.n_unasked,
             )
         return out
 
@@ -772,6 +783,36 @@ class RequestFeatures:
     def subset(self, positions: list[int]) -> RequestFeatures:
         """The features of the fixtures at ``positions`` (in that order)."""
         return RequestFeatures(self.state, [self.rows[i] for i in positions])
+
+
+class _LLMCalls:
+    """The LLM calls of one forecast: ``timeout_s`` in all from the first, not ``timeout_s`` each.
+
+    Called one fixture after another, a batch of 256 cloud fixtures against an endpoint that
+    never answers waited 256 x 2 s (8.5 minutes), holding a worker. The first call gets the
+    explainer's whole ``timeout_s``, each later one what is left of it, and once none is left
+    the remaining fixtures get the template without a call (counted in ``n_unasked``).
+    """
+
+    def __init__(self, llm: LLMExplainer) -> None:
+        self.llm = llm
+        self.started: float | None = None  # time.monotonic() of the first call
+        self.n_unasked = 0
+
+    @property
+    def budget_s(self) -> float:
+        return float(self.llm.timeout_s)
+
+    def explain(self, rationale: str, facts: Mapping[str, Any]) -> str:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+            return self.llm.explain(rationale, facts)
+        left_s = self.started + self.budget_s - now
+        if left_s <= 0:
+            self.n_unasked += 1
+            return rationale
+        return self.llm.explain(rationale, facts, timeout_s=left_s)
 
 
 def _use_onnx(model: Any, label: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import typing
 from collections.abc import Mapping, Sequence
@@ -121,7 +122,10 @@ def _describe(detail: ErrorDetails, variables: Mapping[str, str]) -> str:
     else:
         given = f"{variable}={raw!r}"
     ctx = detail.get("ctx", {})
-    if detail["type"] in _WANTED:
+    if detail["type"] in _BOUNDS and _is_nan(raw):
+        # NaN fails every comparison: "'nan': must be <= 3600.0" told of the wrong bound
+        wanted = "must be a number, not NaN"
+    elif detail["type"] in _WANTED:
         wanted = _WANTED[detail["type"]]
     elif detail["type"] in _BOUNDS:
         key, comparison = _BOUNDS[detail["type"]]
@@ -131,6 +135,14 @@ def _describe(detail: ErrorDetails, variables: Mapping[str, str]) -> str:
     else:
         wanted = detail["msg"][:1].lower() + detail["msg"][1:]
     return f"{given}: {wanted} (field {'.'.join(str(part) for part in detail['loc'])})"
+
+
+def _is_nan(raw: Any) -> bool:
+    """True for a NaN, or text that parses as one ("nan", "NaN", "-nan")."""
+    try:
+        return math.isnan(float(raw))
+    except (TypeError, ValueError):
+        return False
 
 
 def _secret_fields(model: type[BaseModel]) -> frozenset[str]:
@@ -195,6 +207,14 @@ class ServingSettings(BaseModel):
             return None
         if len(secret) < 16 or any(ch.isspace() for ch in secret):
             raise ValueError("the admin token needs at least 16 characters and no whitespace")
+        if not (secret.isascii() and secret.isprintable()):
+            # HTTP carries header bytes, which Starlette decodes as latin-1 and check_bearer
+            # compares as UTF-8: a token such as "pässwörd-..." was accepted here and could
+            # then never authenticate
+            raise ValueError(
+                "the admin token must be printable ASCII (letters, digits, punctuation): a "
+                "request could never send another character as the server compares it"
+            )
         return value
 
     @classmethod
