@@ -49,6 +49,8 @@ class CostModel(BaseModel):
     spread_method
         Which per-bar relative spread the caller supplies (``abdi_ranaldo`` or
         ``corwin_schultz``, estimated from candles), or ``fixed`` to use ``fixed_spread``.
+        The costs here charge whatever estimate is passed; the crypto pipeline passes this
+        method's trailing 168 h estimate (``orchestration.crypto.cost_spread_estimate``).
     fixed_spread
         Full relative spread ``(ask - bid) / mid`` when ``spread_method == "fixed"``.
     slippage_model

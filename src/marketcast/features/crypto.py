@@ -12,7 +12,7 @@ from pandas.api.typing import Rolling
 
 from marketcast.data.candles import CANDLE_COLUMNS
 from marketcast.data.validation import DataError
-from marketcast.features.spread import moment_to_spread, spread_moments
+from marketcast.features.spread import SpreadMethod, moment_to_spread, spread_moments
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ __all__ = [
     "CandleGrid",
     "build_crypto_features",
     "candle_grid",
+    "spread_estimate",
     "validate_candles",
 ]
 
@@ -43,6 +44,9 @@ RETURN_HORIZONS_BARS: tuple[int, ...] = (1, 4, 24, 72, 168)
 FUNDING_MAX_AGE = pd.Timedelta(hours=24)
 #: Share of a rolling window's hours that must hold data for the window to give a value.
 MIN_WINDOW_COVERAGE = 0.8
+#: The spread estimate's window (hours) and the fewest two-bar estimates it needs.
+SPREAD_WINDOW_BARS = 168
+SPREAD_MIN_ESTIMATES = 42
 
 CRYPTO_FEATURE_COLUMNS: tuple[str, ...] = (
     *(f"ret_log_{k}h" for k in RETURN_HORIZONS_BARS),
@@ -245,6 +249,42 @@ def _last_funding(
     return out
 
 
+def _grid_spread(
+    high: FloatArray, low: FloatArray, close: FloatArray, method: SpreadMethod
+) -> FloatArray:
+    """Trailing spread estimate on the hourly grid: 168 h window, 42 two-bar estimates needed.
+
+    The window mean of the untruncated two-bar moments, truncated once
+    (``features/spread.rolling_spread``'s ``aggregate="moment"``); the value at hour ``t`` uses
+    bars opening at or before ``t`` only. Two-bar moments are NaN across a missing hour (the
+    grid holds NaN there).
+    """
+    moments = pd.DataFrame(spread_moments(high, low, close, method))
+    mean_moment = moments.rolling(SPREAD_WINDOW_BARS, min_periods=SPREAD_MIN_ESTIMATES).mean()
+    return moment_to_spread(mean_moment.to_numpy(), method)
+
+
+def spread_estimate(candles: pd.DataFrame, method: SpreadMethod = "abdi_ranaldo") -> FloatArray:
+    """The ``spread_estimate_168h`` rule by another estimator, one value per candle row.
+
+    With ``method="abdi_ranaldo"`` this is the feature ``spread_estimate_168h`` itself; the
+    crypto pipeline calls it with ``costs.spread_method`` so that the spread its costs charge
+    follows the configured estimator, while the feature stays Abdi-Ranaldo (the models and
+    the feature store do not change with the cost settings). Like the feature, it is known at
+    the bar's close (``decision_time_utc``): trailing 168 h on the pair's hourly grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        Relative spread (fraction of price), aligned with ``candles``' rows; NaN where fewer
+        than 42 two-bar estimates are in the window.
+    """
+    grid = candle_grid(candles, origin="hour")
+    high, low = grid.wide(candles["high"]), grid.wide(candles["low"])
+    close = grid.wide(candles["close"])
+    return grid.rows(_grid_spread(high, low, close, method))
+
+
 def build_crypto_features(
     candles: pd.DataFrame,
     funding: pd.DataFrame | None = None,
@@ -326,10 +366,7 @@ def build_crypto_features(
     columns["beta_btc_168h"] = grid.rows(beta)
     columns["corr_btc_168h"] = grid.rows(corr)
 
-    # Two-bar moments are NaN across a missing hour (the grid holds NaN there).
-    moments = pd.DataFrame(spread_moments(high, low, close, "abdi_ranaldo"))
-    mean_moment = moments.rolling(168, min_periods=42).mean().to_numpy()
-    columns["spread_estimate_168h"] = grid.rows(moment_to_spread(mean_moment, "abdi_ranaldo"))
+    columns["spread_estimate_168h"] = grid.rows(_grid_spread(high, low, close, "abdi_ranaldo"))
 
     open_time = candles["open_time_utc"]
     decision_time = open_time + BAR

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,14 +28,18 @@ from rich.console import Console
 from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
-from marketcast.costs import CostModel, period_funding_sums, round_trip_cost_rate
+from marketcast.costs import CostModel, fee_rate, period_funding_sums, round_trip_cost_rate
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
 from marketcast.data.validation import DataError
 from marketcast.datasets.crypto import CandleData, load_candles, normalise_pair
 from marketcast.ensemble.regime import classify_regimes
 from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
-from marketcast.features.crypto import CRYPTO_FEATURE_COLUMNS, build_crypto_features
+from marketcast.features.crypto import (
+    CRYPTO_FEATURE_COLUMNS,
+    build_crypto_features,
+    spread_estimate,
+)
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, CRYPTO_MODEL_NAMES, make_crypto_model
@@ -96,6 +100,9 @@ class PreparedCrypto:
     data_sha256: str
     features_sha256: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per ``costs.spread_method`` other than the feature's Abdi-Ranaldo, the trailing spread
+    #: estimate per candle row (:func:`cost_spread_estimate`), computed once for every horizon
+    spread_by_method: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -130,6 +137,9 @@ class CryptoEvaluation:
     #: Per horizon, every labelled training row (:func:`export_rows`), kept from planning so
     #: the champion's export does not rebuild the horizon's labels (~2 s a horizon).
     export_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: Each requested horizon that gave no decision, and why (:func:`not_evaluated_reason`):
+    #: it is missing from ``horizons``, and a run leaves its champion as it was
+    not_evaluated: dict[str, str] = field(default_factory=dict)
 
     def to_contract_json(self) -> dict[str, Any]:
         """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
@@ -153,6 +163,8 @@ class CryptoEvaluation:
             },
             # pairs never tradable in the window, and why (they hold no position there)
             "skipped_pairs": self.skipped,
+            # requested horizons with no decision in the window, and why ({} when none)
+            "not_evaluated": self.not_evaluated,
         }
 
 
@@ -230,7 +242,7 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["label_end_utc"] = labels["label_end_utc"].to_numpy()
     rows["entry_time_utc"] = labels["entry_time_utc"].to_numpy()
     rows["delisting_exit"] = labels["delisting_exit"].to_numpy()
-    dead_zone = dead_zone_for(bars, costs.taker_fee_rate)
+    dead_zone = dead_zone_for(bars, fee_rate(costs))  # one round trip of the fee charged
     rows["direction"] = direction_label(rows["forward_return"].to_numpy(), dead_zone)
     # Rows without a resolvable label cannot be trained on or scored; keep their time order.
     rows["label_end_utc"] = rows["label_end_utc"].fillna(
@@ -240,7 +252,7 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["on_grid"] = (hour % bars == 0) if bars < 24 else (hour == 0)
     stride = max(1, bars // 4)
     rows["train_row"] = hour % stride == 0
-    spread = rows["spread_estimate_168h"].to_numpy(dtype=np.float64)
+    spread = cost_spread_estimate(prepared, config.costs.spread_method)
     rows["spread_cost_est"] = np.fmax(np.nan_to_num(spread, nan=0.0), config.costs.min_spread)
     # realised_vol_24h is per-bar (hourly) volatility; slippage uses the decision bar's volume
     rows["volatility"] = rows["realised_vol_24h"].to_numpy()
@@ -255,6 +267,25 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
         min_spread=config.costs.min_spread,
     )
     return rows
+
+
+def cost_spread_estimate(
+    prepared: PreparedCrypto, method: Literal["abdi_ranaldo", "corwin_schultz", "fixed"]
+) -> np.ndarray:
+    """The spread estimate the costs charge, per candle row, by ``costs.spread_method``.
+
+    ``abdi_ranaldo`` (and ``fixed``, whose cost ignores it) reads the feature
+    ``spread_estimate_168h``; ``corwin_schultz`` computes the same trailing 168 h estimate
+    with its own estimator (:func:`marketcast.features.crypto.spread_estimate`: bars up to the
+    decision only). It used to read the Abdi-Ranaldo feature whatever the method, so
+    ``corwin_schultz`` silently charged Abdi-Ranaldo's spread (median 0 on hourly bars, floored
+    to ``min_spread``, where Corwin-Schultz gives 9 to 14 bp).
+    """
+    if method == "abdi_ranaldo" or method == "fixed":
+        return prepared.features["spread_estimate_168h"].to_numpy(dtype=np.float64)
+    if method not in prepared.spread_by_method:
+        prepared.spread_by_method[method] = spread_estimate(prepared.data.candles, method)
+    return prepared.spread_by_method[method]
 
 
 def _funding_in_period(
@@ -452,6 +483,16 @@ def evaluate_crypto(
         for h in horizons
         if any(len(r.decisions) for r in results_by_h[h])  # none when --start leaves no history
     }
+    # A horizon without a decision was dropped without a word: `evaluate crypto --horizons
+    # 1h,1d` listed 1h alone and exited 0, and `run` gave 1d no champion and no reason.
+    not_evaluated: dict[str, str] = {}
+    for h in horizons:
+        if h not in evaluations:
+            jobs_of_h = [o for o in outcomes if o.key.split("/", 1)[0] == h]
+            not_evaluated[h] = not_evaluated_reason(
+                h, jobs_of_h, export[h], config, start_utc, end_utc
+            )
+            log.warning("horizon %s not evaluated: %s", h, not_evaluated[h])
     timings["backtest_score"] = time.perf_counter() - t0
     return CryptoEvaluation(
         pairs=int(prepared.data.candles["pair"].nunique()),
@@ -460,6 +501,63 @@ def evaluate_crypto(
         jobs=[_job_summary(o) for o in outcomes],
         timings=timings,
         export_rows=export,
+        not_evaluated=not_evaluated,
+    )
+
+
+def not_evaluated_reason(
+    horizon: str,
+    outcomes: list[JobOutcome],
+    train_rows: pd.DataFrame,
+    config: CryptoRunConfig,
+    start: pd.Timestamp,
+    end: pd.Timestamp | None,
+) -> str:
+    """Why ``horizon``'s jobs gave no decision in the window ``[start, end)``.
+
+    ``outcomes`` are the horizon's jobs, ``train_rows`` its labelled training rows
+    (:func:`export_rows`). Failed jobs are named; else, when the data begins too late for
+    the first step (a training label must resolve an embargo before the step,
+    ``PurgedWalkForward``), the history that step needs; else the general rule.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"open_time_utc": [pd.Timestamp("2022-04-25", tz="UTC")]})
+    >>> start = pd.Timestamp("2022-04-27", tz="UTC")
+    >>> reason = not_evaluated_reason("1d", [], rows, CryptoRunConfig(), start, None)
+    >>> import textwrap
+    >>> print(textwrap.fill(reason, 88))
+    no walk-forward step had training rows whose labels resolved before it: a 1d label
+    resolves 24 h after its decision and the embargo adds 24 h, so the first step, at
+    2022-04-27 00:00 UTC, needs decisions before 2022-04-25 00:00 UTC (more than 48 h of
+    history before it); the data's first training decision is at 2022-04-25 01:00 UTC
+    """
+    failed = [o for o in outcomes if not o.ok]
+    if outcomes and len(failed) == len(outcomes):
+        errors = "; ".join(f"{o.key}: {o.error}" for o in failed)
+        return f"every job of the horizon failed ({errors})"
+    label_h = HORIZON_BARS[horizon] + config.walk_forward.latency_bars  # decision to label end
+    embargo_h = label_h  # run_group_task's embargo: the horizon plus the latency
+    needs = (
+        f"a {horizon} label resolves {label_h} h after its decision and the embargo adds "
+        f"{embargo_h} h"
+    )
+    also = f" ({len(failed)} of its jobs failed)" if failed else ""
+    rule = "no walk-forward step had training rows whose labels resolved before it"
+    if train_rows.empty:
+        return f"{rule}: the data holds no labelled {horizon} row to train on{also}"
+    before = start - pd.Timedelta(hours=label_h + embargo_h)
+    first = pd.Timestamp(train_rows["open_time_utc"].min()) + pd.Timedelta(hours=1)  # decided
+    if first >= before:
+        return (
+            f"{rule}: {needs}, so the first step, at {start:%Y-%m-%d %H:%M} UTC, needs decisions "
+            f"before {before:%Y-%m-%d %H:%M} UTC (more than {label_h + embargo_h} h of history "
+            f"before it); the data's first training decision is at {first:%Y-%m-%d %H:%M} UTC{also}"
+        )
+    until = f"{end:%Y-%m-%d %H:%M} UTC" if end is not None else "the end of the data"
+    return (
+        f"no walk-forward step from {start:%Y-%m-%d %H:%M} UTC to {until} had both a decision "
+        f"on the {horizon} grid and training rows whose labels resolved before it ({needs}){also}"
     )
 
 
@@ -1093,7 +1191,7 @@ def fit_final_artifacts(
         spec.update(
             horizon=horizon,
             horizon_bars=bars,
-            dead_zone=dead_zone_for(bars, config.costs.taker_fee_rate),
+            dead_zone=dead_zone_for(bars, fee_rate(cost_model(config))),  # the fee charged
         )
     if gate_enabled:
         spec["gate_enabled"] = gate_enabled
@@ -1115,19 +1213,19 @@ def write_crypto_reports(
     out = run_dir / "crypto"
     write_json(out / "evaluation.json", evaluation.to_contract_json())
     write_json(out / "data_integrity.json", prepared.data.report.to_dict())
-    write_json(
-        out / "metrics.json",
-        {
-            h: {
-                "models": ev.models,
-                "buy_and_hold": ev.buy_and_hold,
-                "champion": champions.get(h, ev.champion),
-                "promotion": decisions.get(h, ev.decision),
-                "gate_fallback_share": ev.gate_fallback_share,
-            }
-            for h, ev in evaluation.horizons.items()
-        },
-    )
+    metrics: dict[str, Any] = {
+        h: {
+            "models": ev.models,
+            "buy_and_hold": ev.buy_and_hold,
+            "champion": champions.get(h, ev.champion),
+            "promotion": decisions.get(h, ev.decision),
+            "gate_fallback_share": ev.gate_fallback_share,
+        }
+        for h, ev in evaluation.horizons.items()
+    }
+    if evaluation.not_evaluated:  # beside the horizons, only when one has no decision
+        metrics["not_evaluated"] = evaluation.not_evaluated
+    write_json(out / "metrics.json", metrics)
     processed = prepared.data.pairs
     without = prepared.data.pairs_without_funding
     write_json(
@@ -1183,6 +1281,7 @@ def write_crypto_reports(
         "jobs": evaluation.jobs,
         "jobs_failed": sum(1 for j in evaluation.jobs if not j["ok"]),
         "decision_events": {h: len(ev.events) for h, ev in evaluation.horizons.items()},
+        "not_evaluated": evaluation.not_evaluated,
         "timings_s": {k: round(v, 3) for k, v in evaluation.timings.items()},
         "backend": config.backend,
     }
@@ -1199,7 +1298,8 @@ def print_crypto_summary(
 ) -> None:
     """Terminal table per horizon and model: net Sharpe, net and gross return, drawdown,
     turnover per year, log loss and the periods the model held a position (a Sharpe over a
-    handful of them is noise); then each horizon's shadow-test decision."""
+    handful of them is noise); then each horizon's shadow-test decision, and each horizon
+    not evaluated with the reason (``1d: not evaluated: ...``)."""
     # no vertical rules: nine columns fit an 80-column terminal without clipping
     table = Table(
         title="marketcast crypto: purged walk-forward, net of costs",
@@ -1234,6 +1334,10 @@ def print_crypto_summary(
             console.print(line, markup=False, highlight=False)
         else:
             print_decisions(console, {horizon: decision})
+    for horizon, reason in evaluation.not_evaluated.items():  # its champion was left as it was
+        console.print(
+            f"{horizon}: not evaluated: {reason}", markup=False, highlight=False, soft_wrap=True
+        )
     console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
 
 
