@@ -872,3 +872,31 @@ def test_a_members_own_model_answers_in_its_regime() -> None:
     p_up, groups = crypto_module._predict_champion(loaded, last, regimes)
     assert p_up.tolist() == pytest.approx([0.9, 0.6, 0.2])
     assert groups == ["g0", "g0", "g0"]
+
+
+def test_a_champion_charging_corwin_schultz_spreads_is_served_with_them(setup: Setup) -> None:
+    """The server charged the Abdi-Ranaldo feature's spread whatever the champion's costs said,
+    so a corwin_schultz champion was served cheaper costs than its run charged it."""
+    costs = setup.config.costs.model_copy(update={"spread_method": "corwin_schultz"})
+    config = setup.config.model_copy(update={"costs": costs})
+    default_config, setup.config = setup.config, config
+    try:
+        version = setup.export("1h", "logistic")
+    finally:
+        setup.config = default_config
+    try:
+        signals = {s.pair: s for s in setup.service().signals(horizon="1h")[1]}
+    finally:  # the other tests' champion back
+        original = setup.versions[("1h", "logistic")]
+        setup.registry.set_champion("crypto", "1h", "logistic", original, "reset")
+    rows = horizon_rows(setup.prepared, "1h", config)
+    last = rows.groupby("pair").tail(1).set_index("pair")
+    default = horizon_rows(setup.prepared, "1h", default_config).groupby("pair").tail(1)
+    differs = 0
+    for pair, signal in signals.items():
+        assert signal.model.version == version
+        assert signal.round_trip_cost == pytest.approx(last.loc[pair, "round_trip_cost"], rel=1e-12)
+        differs += signal.round_trip_cost != pytest.approx(
+            default.set_index("pair").loc[pair, "round_trip_cost"], rel=1e-6
+        )
+    assert differs == len(PAIRS)  # the two estimators' costs differ on every pair

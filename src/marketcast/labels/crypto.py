@@ -258,9 +258,10 @@ def dead_zone_for(horizon_bars: int, cost_rate: float) -> float:
     horizon_bars
         Holding period in bars (>= 1).
     cost_rate
-        One-way trading cost as a fraction of notional: the pipeline passes the taker fee
-        alone (a round-trip fee, docs/crypto-pipeline.md); add half the spread and the
-        slippage for a wider zone.
+        One-way trading cost as a fraction of notional: the pipeline passes the fee it
+        charges alone (``costs.fee_rate``: the taker fee, or the maker fee with ``use_taker``
+        off; a round-trip fee, docs/crypto-pipeline.md); add half the spread and the slippage
+        for a wider zone.
 
     Examples
     --------
