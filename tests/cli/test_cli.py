@@ -232,6 +232,34 @@ def test_data_check_fails_when_every_row_is_dropped(tmp_path: Path, capsys) -> N
     assert json.loads(out.read_text())["ok"] is False
 
 
+def test_data_check_fails_on_candles_of_which_none_is_kept(tmp_path: Path, capsys) -> None:
+    """Zero-volume bars, every one dropped, were ``"ok": true`` with exit 0 (only football's
+    sections said so), while ``evaluate crypto`` refused the same file."""
+    from marketcast.datasets.bundle import BUNDLED_CRYPTO
+
+    raw = dict(read_archive_csvs(BUNDLED_CRYPTO))["crypto/BTCUSDT_1h.csv"].decode()
+    header, *lines = raw.splitlines()[:40]
+    zero = [",".join([*line.split(",")[:5], "0", *line.split(",")[6:]]) for line in lines]
+    (tmp_path / "candles").mkdir()
+    (tmp_path / "candles" / "BTCUSDT_1h.csv").write_text("\n".join([header, *zero]) + "\n")
+    out = tmp_path / "check.json"
+    assert main(["data", "check", str(tmp_path / "candles"), "--json", str(out)]) == 1
+    assert "no candle kept of the 39 rows read (see dropped)" in capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["ok"] is False
+    assert report["dropped"]["zero_volume"] == 39
+
+
+def test_data_check_fails_on_files_holding_a_header_alone(tmp_path: Path, capsys) -> None:
+    """A header-only football file was ``"ok": true`` with exit 0 (an issue only)."""
+    (tmp_path / "E0").mkdir()
+    (tmp_path / "E0" / "2022-2023.csv").write_text("Div,Date,HomeTeam,AwayTeam,FTHG,FTAG\n")
+    out = tmp_path / "check.json"
+    assert main(["data", "check", str(tmp_path), "--json", str(out)]) == 1
+    assert "no match in the 1 file read (a header alone)" in capsys.readouterr().err
+    assert json.loads(out.read_text())["ok"] is False
+
+
 def test_data_check_prints_where_the_first_issues_are(tmp_path: Path, capsys) -> None:
     good = "E0,01/08/2020,A,B,1,0"
     rows = [good, *(f"E0,bad{i},A,B,1,0" for i in range(12))]

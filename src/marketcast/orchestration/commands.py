@@ -377,6 +377,8 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
         )
         candles.report.errors.extend(routed.refused["crypto"])
         reports["crypto"] = candles.report.to_dict()
+        where = ", ".join(paths) if paths else "the bundle"
+        _refuse_nothing_kept(reports["crypto"], where, "candle")
     if len(reports) == 1:
         report = next(iter(reports.values()))
     else:
@@ -495,18 +497,40 @@ def _football_check(
     if leagues is not None:
         report["leagues"] = list(leagues)  # [] when the config leaves them all
     where = ", ".join(given) if given else "the bundle"
-    problem = None
     if report.get("files_read", 0) == 0 and not report.get("errors"):
-        problem = "no CSV files found"
-    elif report.get("rows_read", 0) > 0 and report.get("rows_kept", 0) == 0:
-        # every row dropped is not a clean bill of health (it was "ok": true, exit 0)
-        problem = f"no match kept of the {report['rows_read']:,} rows read (see dropped)"
-    if problem is not None:
-        report.setdefault("errors", []).append(
-            {"file": where, "row": None, "field": None, "reason": problem}
-        )
-        report["ok"] = False
+        _add_error(report, where, "no CSV files found")
+    else:
+        _refuse_nothing_kept(report, where, "match")
     return report
+
+
+def _refuse_nothing_kept(report: dict[str, Any], where: str, noun: str) -> None:
+    """An error in ``report`` (``ok`` false, exit 1) when its files were read and no row was
+    kept: every row dropped, or files holding a header alone. Either passed as ``ok`` (exit
+    0) where ``evaluate`` refused the same data (a candle file of zero-volume bars, a header-only
+    football file); football's all-dropped case alone was caught."""
+    if report.get("files_read", 0) == 0 or report.get("rows_kept", 0) > 0:
+        return
+    if report.get("rows_read", 0) > 0:
+        # every row dropped is not a clean bill of health
+        _add_error(
+            report, where, f"no {noun} kept of the {report['rows_read']:,} rows read (see dropped)"
+        )
+    elif not report.get("errors"):
+        files = report["files_read"]
+        _add_error(
+            report,
+            where,
+            f"no {noun} in the {files:,} file{'s' * (files != 1)} read (a header alone)",
+        )
+
+
+def _add_error(report: dict[str, Any], where: str, reason: str) -> None:
+    """A report-wide error (no row or field): ``ok`` false, so ``data check`` exits 1."""
+    report.setdefault("errors", []).append(
+        {"file": where, "row": None, "field": None, "reason": reason}
+    )
+    report["ok"] = False
 
 
 def _keep_leagues(data: FootballData, leagues: tuple[str, ...], config: str) -> FootballData:
