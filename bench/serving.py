@@ -172,13 +172,23 @@ def base_fixtures(max_fixtures: int, synthetic: bool) -> list[dict[str, Any]]:
 
     With ``synthetic`` (or when the bundled data cannot be read) made-up teams in E0 and D1.
     """
+    return load_base_fixtures(max_fixtures, synthetic)[0]
+
+
+def load_base_fixtures(max_fixtures: int, synthetic: bool) -> tuple[list[dict[str, Any]], bool]:
+    """:func:`base_fixtures`, and whether they are the made-up ones (asked for, or fallen back
+    to when the bundled data cannot be read)."""
     kickoff = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     kickoff_text = kickoff.strftime("%Y-%m-%dT%H:%M:%SZ")
     if not synthetic:
         try:
-            return _bundled_fixtures(max_fixtures, kickoff_text)
+            return _bundled_fixtures(max_fixtures, kickoff_text), False
         except Exception as exc:
             print(f"bundled data unavailable ({exc}); using synthetic fixtures", file=sys.stderr)
+    return _synthetic_fixtures(max_fixtures, kickoff_text), True
+
+
+def _synthetic_fixtures(max_fixtures: int, kickoff_text: str) -> list[dict[str, Any]]:
     return [
         {
             "league": ("E0", "D1")[i % 2],
@@ -470,14 +480,30 @@ async def reload_every(
     return results
 
 
-async def run_phases(args: argparse.Namespace, port: int, pid: int, admin_token: str) -> list[Any]:
-    """Warm up, then run the selected phases one after the other."""
+async def run_phases(
+    args: argparse.Namespace, port: int, pid: int, admin_token: str, fixtures: dict[str, Any]
+) -> list[Any]:
+    """Warm up, then run the selected phases one after the other.
+
+    ``fixtures`` receives what the bodies were made of (for the report's meta): the base
+    fixtures the server accepted and how many variants of each the single rotation sends.
+    """
     base_url = f"http://{HOST}:{port}"
-    base = usable_fixtures(base_url, base_fixtures(args.base_fixtures, args.synthetic))
+    candidates, synthetic = load_base_fixtures(args.base_fixtures, args.synthetic)
+    base = usable_fixtures(base_url, candidates)
     if not base:
         raise RuntimeError("the server forecasts none of the benchmark fixtures")
     leagues = sorted({f["league"] for f in base})
     print(f"{len(base)} usable base fixtures in {', '.join(leagues)}", file=sys.stderr)
+    fixtures.update(
+        {
+            "base_fixtures_requested": args.base_fixtures,
+            "base_fixtures": len(base),
+            "base_fixtures_synthetic": synthetic,
+            "variants_per_base_fixture": math.ceil(args.distinct / len(base)),
+            "variant_rule": "home 1x2 price + 0.01 * (1 + variant // base_fixtures)",
+        }
+    )
     # disjoint stretches of variants: single rotation, batch rotation, warm-up
     n_batch_fixtures = args.batch_size * args.distinct_batches
     singles = [_dumps(f) for f in variants(base, 0, args.distinct)]
@@ -697,7 +723,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     process = start_server(argv_server, port, admin_token)
     try:
         ready_s = wait_ready(process, f"http://{HOST}:{port}", args.startup_timeout)
-        phase_results = asyncio.run(run_phases(args, port, process.pid, admin_token))
+        fixtures: dict[str, Any] = {}
+        phase_results = asyncio.run(run_phases(args, port, process.pid, admin_token, fixtures))
     finally:
         stop_server(process)
     phases = {r.name: summarise(r) for r in phase_results}
@@ -709,6 +736,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "client": args.client,
             "connections": args.connections,
             "distinct_fixtures": args.distinct,
+            # the distinct bodies are variants of these base fixtures (nudged home price)
+            **fixtures,
             "distinct_batches": args.distinct_batches,
             "batch_size": args.batch_size,
             "reload_every_s": args.reload_every,

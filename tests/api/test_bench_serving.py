@@ -51,6 +51,13 @@ def test_bench_runs_against_a_real_server(bench: ModuleType, tmp_path: Path) -> 
         ]
     )
     assert json.loads(out.read_text()) == report
+    # the distinct bodies are variants of fewer base fixtures: the meta says how many
+    meta = report["meta"]
+    assert meta["distinct_fixtures"] == 50
+    assert meta["base_fixtures_requested"] == 20
+    assert meta["base_fixtures"] == 20
+    assert meta["base_fixtures_synthetic"] is True
+    assert meta["variants_per_base_fixture"] == 3
     phases = report["phases"]
     assert set(phases) == {"single", "batch", "reload"}
     for phase in phases.values():
