@@ -28,7 +28,7 @@ def _register_champion(registry: Registry, name: str = "flat") -> str:
 
 def _shadow(tmp_path: Path, registry: Registry, period_net: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
     evaluation: Any = SimpleNamespace(
-        horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={})},
+        horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])},
         export_rows={"1d": None},
     )
     candles = pd.DataFrame({"open_time_utc": pd.to_datetime(["2023-01-01"], utc=True)})

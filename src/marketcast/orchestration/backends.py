@@ -8,11 +8,13 @@ stopping the others, so one bad pair never loses the rest of a run. A local work
 that dies (killed by a signal, as the out-of-memory killer does) breaks the process pool: the
 pool is replaced, and the jobs that were in flight on it are charged an attempt and retried.
 Workers exit when the process that started them dies, and ignore Ctrl-C, which the parent
-handles by stopping them.
+handles by stopping them. On Ray, Ctrl-C and the CLI's SIGTERM handler take effect within
+about half a second too: the driver waits in short slices, and Ray is shut down on the way out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -39,6 +41,9 @@ ProgressFn = Callable[[int, int, str], None]
 _PR_SET_PDEATHSIG = 1
 #: Seconds between checks that the parent is alive, where ``prctl`` is not available.
 _PARENT_POLL_SECONDS = 1.0
+#: Longest single wait on Ray: Python signal handlers (Ctrl-C, the CLI's SIGTERM) run between
+#: waits, and waited for a task to finish inside Ray's compiled code.
+_RAY_WAIT_SECONDS = 0.5
 
 
 class WorkerStartError(OSError):
@@ -383,25 +388,107 @@ def _run_ray(
         else:
             init["num_cpus"] = workers
             init["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
-        # ray.init installs its own SIGTERM handler (sys.exit from a worker thread's view, a
-        # crash dump and status 1): keep the CLI's, which unwinds and exits 143
-        previous_sigterm = signal.getsignal(signal.SIGTERM)
-        ray.init(**init)
-        if previous_sigterm is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        _start_ray(ray, init)
     try:
         remote_call = ray.remote(num_cpus=1, max_retries=0)(_timed_call)
         # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order.
         in_flight = max(1, int(ray.cluster_resources().get("CPU", workers))) * 2
+
+        def wait_any(refs: list[Any]) -> list[Any]:
+            # In slices: one blocking ray.wait held off Ctrl-C and SIGTERM until a task ended
+            # (minutes), and Ray then raised them as a SystemError.
+            while True:
+                ready, _ = ray.wait(refs, num_returns=1, timeout=_RAY_WAIT_SECONDS)
+                if ready:
+                    return list(ready)
+
         return _schedule(
             jobs,
             retries,
             progress,
             in_flight,
-            lambda job: remote_call.remote(job.fn, job.args),
-            lambda refs: ray.wait(refs, num_returns=1)[0],
-            ray.get,
+            _unwrapping_interrupts(lambda job: remote_call.remote(job.fn, job.args)),
+            _unwrapping_interrupts(wait_any),
+            _unwrapping_interrupts(ray.get),
         )
+    except SystemError as exc:  # from Ray's own calls here, as the wrapped ones unwrap it
+        cause = _interrupt_inside(exc)
+        if cause is None:
+            raise
+        raise cause from None
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _start_ray(ray: Any, init: dict[str, Any]) -> None:
+    """``ray.init(**init)``, keeping the caller's SIGTERM handler, even when interrupted.
+
+    ray.init installs its own SIGTERM handler (``sys.exit(15)``; from a worker thread's view a
+    crash dump and status 1): the caller's, the CLI's, which unwinds and exits 143, is put back.
+    A SIGTERM during the start-up itself (seconds) met Ray's handler and ended the CLI with
+    status 15 and no message: it is handed to the caller's handler instead. Whatever stops the
+    start-up, the part of Ray already started is shut down.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        ray.init(**init)
+    except BaseException as exc:
+        stopped = (_interrupt_inside(exc) if isinstance(exc, SystemError) else None) or exc
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        _restore_sigterm(previous)
+        if (
+            isinstance(stopped, SystemExit)
+            and stopped.code == signal.SIGTERM
+            and callable(previous)
+        ):
+            previous(signal.SIGTERM, None)  # Ray's handler took it: the caller's answer
+        if stopped is exc:
+            raise
+        raise stopped from None
+    _restore_sigterm(previous)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupt_inside(exc: SystemError) -> BaseException | None:
+    """The interrupt (``KeyboardInterrupt``, the CLI's ``Terminated``) Ray wrapped in ``exc``.
+
+    A Python signal handler that raises while Ray's compiled code runs surfaces as a
+    ``SystemError`` whose ``__cause__`` is the handler's exception: an ``Exception``, which
+    ``_schedule`` would charge to the job as its failure, and which the CLI does not catch.
+    Only a cause that is no ``Exception`` is returned, so a real error is not disguised.
+
+    Examples
+    --------
+    >>> wrapped = SystemError("returned a result with an exception set")
+    >>> wrapped.__cause__ = KeyboardInterrupt()
+    >>> type(_interrupt_inside(wrapped)).__name__
+    'KeyboardInterrupt'
+    >>> wrapped.__cause__ = ValueError("bad")
+    >>> _interrupt_inside(wrapped) is None
+    True
+    """
+    cause = exc.__cause__
+    if isinstance(cause, BaseException) and not isinstance(cause, Exception):
+        return cause
+    return None
+
+
+def _unwrapping_interrupts(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, raising the interrupt a ``SystemError`` from Ray wraps (`_interrupt_inside`)."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except SystemError as exc:
+            cause = _interrupt_inside(exc)
+            if cause is None:
+                raise
+            raise cause from None
+
+    return call

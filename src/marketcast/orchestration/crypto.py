@@ -123,6 +123,9 @@ class HorizonEvaluation:
     gate_enabled: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     #: evaluated periods whose holding ran into a pair's delisting: closed at its last price
     delisting_exits: list[dict[str, Any]] = field(default_factory=list)
+    #: this horizon's jobs that failed after every attempt (:func:`failed_job_records`): their
+    #: pairs are missing from every figure above, so a run promotes nothing on them
+    failed_jobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -140,6 +143,8 @@ class CryptoEvaluation:
     #: Each requested horizon that gave no decision, and why (:func:`not_evaluated_reason`):
     #: it is missing from ``horizons``, and a run leaves its champion as it was
     not_evaluated: dict[str, str] = field(default_factory=dict)
+    #: Every job that failed after every attempt, of any horizon (:func:`failed_job_records`)
+    failed_jobs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_contract_json(self) -> dict[str, Any]:
         """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
@@ -147,7 +152,9 @@ class CryptoEvaluation:
         Each horizon's ``champion`` is the evaluation's own pick, tested against ``flat``, and
         ``promotion`` that test, the registry's fields (:data:`REGISTRY_ONLY_KEYS`) null: it
         is no registry decision. A run's decision against the registry's champion, with its
-        time and versions, is in ``metrics.json``.
+        time and versions, is in ``metrics.json``. ``failed_jobs`` lists the jobs that failed
+        after every attempt, at the top and in their horizon: a horizon that lists any was
+        scored, backtested and tested on its other pairs only (a run promotes nothing there).
         """
         return {
             "pairs": self.pairs,
@@ -158,6 +165,8 @@ class CryptoEvaluation:
                     "champion": ev.champion,
                     "promotion": ev.decision | {k: None for k in REGISTRY_ONLY_KEYS},
                     "delisting_exits": ev.delisting_exits,
+                    # its jobs that failed: their pairs are missing from every figure ([]: none)
+                    "failed_jobs": ev.failed_jobs,
                 }
                 for h, ev in self.horizons.items()
             },
@@ -165,6 +174,8 @@ class CryptoEvaluation:
             "skipped_pairs": self.skipped,
             # requested horizons with no decision in the window, and why ({} when none)
             "not_evaluated": self.not_evaluated,
+            # jobs that failed after every attempt, of every horizon ([] when none)
+            "failed_jobs": self.failed_jobs,
         }
 
 
@@ -381,6 +392,7 @@ def plan_jobs(
                 per_regime=config.per_regime,
                 min_edge=config.min_edge,
                 seed=config.seed,
+                pairs=tuple(pairs),
             )
             priority = job_priority(g_index, horizon, horizons)
             jobs.append(Job(f"{horizon}/{group}", run_group_task, (task,), priority))
@@ -459,11 +471,11 @@ def evaluate_crypto(
             progress=progress,
         )
     timings["train_walk_forward"] = time.perf_counter() - t0
-    failed = [o for o in outcomes if not o.ok]
-    for outcome in failed:
-        log.error(
-            "job %s failed after %d attempts: %s", outcome.key, outcome.attempts, outcome.error
-        )
+    # A failed job used to be logged only: its horizon was scored, backtested and tested on
+    # the other pairs as if they were all, the JSON did not say so, and `run` promoted on it.
+    failed_jobs = failed_job_records(jobs, outcomes)
+    for failure in failed_jobs:
+        log.error("%s", failed_job_line(failure))
 
     t0 = time.perf_counter()
     costs = cost_model(config)
@@ -483,6 +495,8 @@ def evaluate_crypto(
         for h in horizons
         if any(len(r.decisions) for r in results_by_h[h])  # none when --start leaves no history
     }
+    for h, ev in evaluations.items():
+        ev.failed_jobs = [f for f in failed_jobs if f["horizon"] == h]
     # A horizon without a decision was dropped without a word: `evaluate crypto --horizons
     # 1h,1d` listed 1h alone and exited 0, and `run` gave 1d no champion and no reason.
     not_evaluated: dict[str, str] = {}
@@ -502,6 +516,57 @@ def evaluate_crypto(
         timings=timings,
         export_rows=export,
         not_evaluated=not_evaluated,
+        failed_jobs=failed_jobs,
+    )
+
+
+def failed_job_records(jobs: list[Job], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
+    """One record per job that failed after every attempt, in the jobs' order.
+
+    ``{"job": "1h/g1", "horizon": "1h", "group": "g1", "pairs_left_out": [...],
+    "attempts": 1, "error": "MemoryError: ..."}``; ``jobs`` are :func:`plan_jobs`' (their
+    `GroupTask` names the pairs), ``outcomes`` what became of them.
+    """
+    tasks = {job.key: job.args[0] for job in jobs if job.args}
+    records = []
+    for outcome in outcomes:
+        if outcome.ok:
+            continue
+        horizon, _, group = outcome.key.partition("/")
+        task = tasks.get(outcome.key)
+        pairs = list(getattr(task, "pairs", ()))
+        records.append(
+            {
+                "job": outcome.key,
+                "horizon": horizon,
+                "group": group,
+                "pairs_left_out": pairs,
+                "attempts": outcome.attempts,
+                "error": outcome.error,
+            }
+        )
+    return records
+
+
+def failed_job_line(failure: Mapping[str, Any]) -> str:
+    """What the terminal says of a failed job (:func:`failed_job_records`).
+
+    Examples
+    --------
+    >>> import textwrap
+    >>> line = failed_job_line({"job": "1h/g1", "horizon": "1h", "pairs_left_out": ["ETHUSDT"],
+    ...                         "attempts": 2, "error": "MemoryError: out of memory"})
+    >>> print(textwrap.fill(line, 88))
+    job 1h/g1 failed after 2 attempts (MemoryError: out of memory): ETHUSDT left out of 1h's
+    scores, backtests and champion test, so a run keeps 1h's champion
+    """
+    n = failure["attempts"]
+    pairs = ", ".join(failure["pairs_left_out"]) or "its pairs"
+    h = failure["horizon"]
+    return (
+        f"job {failure['job']} failed after {n} attempt{'s' if n != 1 else ''} "
+        f"({failure['error']}): {pairs} left out of {h}'s scores, backtests and champion test, "
+        f"so a run keeps {h}'s champion"
     )
 
 
@@ -910,6 +975,9 @@ def _run_crypto(
     evaluation = evaluate_crypto(
         config, prepared, start=start, end=config.walk_forward.end, console=console
     )
+    if not evaluation.horizons and evaluation.failed_jobs:  # the jobs, not the window
+        reasons = "; ".join(f"{h}: {why}" for h, why in evaluation.not_evaluated.items())
+        raise ValueError(f"no horizon was evaluated, and no champion changed ({reasons})")
     if not evaluation.horizons:  # bars in the window, but no step had earlier bars to train on
         raise _window_error(prepared, config, start, config_path, "gave no step a decision")
     registry = Registry(config.registry_root)
@@ -995,6 +1063,16 @@ def _shadow_and_export(
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
+        failed = ev.failed_jobs
+        if failed:  # evidence on part of the pairs: nothing is crowned, refreshed or promoted
+            champions[horizon] = record.model_name if record is not None else "none"
+            decisions[horizon] = {
+                "promote": False,
+                "champion": champions[horizon],
+                "reason": failed_jobs_reason(record, failed),
+                "failed_jobs": failed,
+            }
+            continue
         why = _why_champion_stays(registry, horizon, record, config, ev) if record else None
         if record is not None and why is not None:
             champions[horizon] = record.model_name
@@ -1095,6 +1173,33 @@ def _shadow_and_export(
             move.reason = f"champion {name} refreshed: refit on bars up to {window_end:%Y-%m-%d}"
         moves[horizon] = move
     return champions, decisions, moves
+
+
+def failed_jobs_reason(record: ChampionRecord | None, failed: list[dict[str, Any]]) -> str:
+    """Why a run leaves a horizon's champion as it was: some of its jobs failed.
+
+    The pairs of a failed job are missing from the horizon's backtest and shadow test, so no
+    model is promoted, crowned or refit on that evidence (one was, on the pairs left).
+
+    Examples
+    --------
+    >>> import textwrap
+    >>> failed = [{"job": "1h/g1", "pairs_left_out": ["ETHUSDT"], "error": "MemoryError: oom"}]
+    >>> print(textwrap.fill(failed_jobs_reason(None, failed), 88))
+    no champion crowned: job 1h/g1 failed (MemoryError: oom), so ETHUSDT is missing from the
+    evidence; nothing is promoted on part of the pairs
+    """
+    jobs = "; ".join(f"job {f['job']} failed ({f['error']})" for f in failed)
+    pairs = [p for f in failed for p in f["pairs_left_out"]]
+    missing = ", ".join(pairs) if pairs else "their pairs"
+    verb = "is" if len(pairs) == 1 else "are"
+    kept = (
+        "no champion crowned" if record is None else f"{record.model_name} {record.version} stays"
+    )
+    return (
+        f"{kept}: {jobs}, so {missing} {verb} missing from the evidence; nothing is promoted on "
+        "part of the pairs"
+    )
 
 
 def prepared_rows_for_export(
@@ -1220,6 +1325,7 @@ def write_crypto_reports(
             "champion": champions.get(h, ev.champion),
             "promotion": decisions.get(h, ev.decision),
             "gate_fallback_share": ev.gate_fallback_share,
+            "failed_jobs": ev.failed_jobs,  # [] when every job of the horizon ran
         }
         for h, ev in evaluation.horizons.items()
     }
@@ -1273,13 +1379,14 @@ def write_crypto_reports(
         "pairs_processed": len(processed),
         "pairs": processed,
         "champions_exported": sum(
-            1 for h in champions if "export_error" not in decisions.get(h, {})
+            1 for h in champions if not {"export_error", "failed_jobs"} & set(decisions.get(h, {}))
         ),
         "champions": champions,
         "pairs_skipped": len(skipped),
         "skipped": skipped,
         "jobs": evaluation.jobs,
         "jobs_failed": sum(1 for j in evaluation.jobs if not j["ok"]),
+        "failed_jobs": evaluation.failed_jobs,
         "decision_events": {h: len(ev.events) for h, ev in evaluation.horizons.items()},
         "not_evaluated": evaluation.not_evaluated,
         "timings_s": {k: round(v, 3) for k, v in evaluation.timings.items()},
@@ -1329,7 +1436,10 @@ def print_crypto_summary(
     for line in delisting_lines(evaluation):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     for horizon, decision in (decisions or {}).items():
-        if decision.get("export_error"):  # nothing was registered: no verdict took effect
+        if decision.get("failed_jobs"):  # tested on part of the pairs: nothing changed
+            line = f"{horizon}: not promotable: {decision.get('reason')}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        elif decision.get("export_error"):  # nothing was registered: no verdict took effect
             line = export_failed_line(horizon, decision, champions.get(horizon, "none"))
             console.print(line, markup=False, highlight=False)
         else:

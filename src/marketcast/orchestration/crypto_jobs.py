@@ -60,6 +60,9 @@ class GroupTask:
     per_regime: bool
     min_edge: float
     seed: int
+    #: the group's pairs, most liquid first: a job that fails names them as left out of its
+    #: horizon (``failed_jobs`` in the reports)
+    pairs: tuple[str, ...] = ()
 
 
 @dataclass
