@@ -1,4 +1,4 @@
-"""Walk-forward prediction: before each step, fit on everything earlier, then predict the step."""
+"""Walk-forward prediction: before each step, fit on every result known by then, predict it."""
 
 from __future__ import annotations
 
@@ -51,12 +51,13 @@ def walk_forward_predict(
 ) -> WalkForwardPredictions:
     """Walk forward over the test rows, refitting each model on its cadence.
 
-    Each model object is fitted again in place at every refit, so estimators with
-    ``warm_start=True`` start from their previous optimum (fast weekly refits). A model is
-    always fitted before its first step; after that every ``retrain_every_steps[name]`` steps.
-    At the steps in between, a model with ``update_history(X, y)`` (the network) is given
-    every match before the step, so the recent-match sequences it reads are as fresh as a
-    live model's, not frozen at its last fit.
+    A step trains on the matches whose result is known by its start (kickoff + 3 hours, see
+    :class:`~marketcast.splits.walk_forward.WalkForwardSplit`). Each model object is fitted
+    again in place at every refit, so estimators with ``warm_start=True`` start from their
+    previous optimum (fast weekly refits). A model is always fitted before its first step; after
+    that every ``retrain_every_steps[name]`` steps. At the steps in between, a model with
+    ``update_history(X, y)`` (the network) is given every result known by the step, so the
+    recent-match sequences it reads are as fresh as a live model's, not frozen at its last fit.
 
     Parameters
     ----------
@@ -65,7 +66,8 @@ def walk_forward_predict(
     y_goals
         Shape (n, 2): home and away goals; only rows of each step's training set are read.
     test_mask
-        Which rows to predict.
+        Which rows to predict; a test row that falls in no step (a missing kickoff) is a
+        ``ValueError`` before any fit.
     models
         Model name -> unfitted estimator.
     markets

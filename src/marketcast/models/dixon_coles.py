@@ -31,12 +31,22 @@ logger = logging.getLogger(__name__)
 ARTIFACT_FILE = "dixon_coles.json"
 #: Matches whose time-decay weight falls below this are dropped from the fit (speed).
 MIN_WEIGHT = 1e-3
-#: Box bound on |rho|; tau >= 0 is further enforced inside the objective.
+#: Box bound on |rho|; tau > 0 is further kept by the barrier below.
 RHO_BOUND = 0.3
-_INVALID_OBJECTIVE = 1e6
+#: Every tau factor of every training match (not only the low-score ones) must stay > 0: a smooth
+#: barrier, zero for factors at or above this margin, rises as ``weight * margin / tau`` towards
+#: tau = 0. Where the limit binds (D1 2020-21) the fit ends with the smallest tau at 0.003-0.012.
+TAU_BARRIER_MARGIN = 0.05
+#: Weight of that barrier per factor, in units of the objective (mean log-likelihood per match).
+TAU_BARRIER_WEIGHT = 1e-7
+#: Below this tau the barrier and the low-score log tau go on as straight lines (their tangents):
+#: a trial step past tau = 0 gets a large, finite value and a gradient pointing back. (At 1e-2 *
+#: weight * margin the values reached 1e21 and L-BFGS-B stalled.)
+_TAU_FLOOR = 1e-6
 _SECONDS_PER_DAY = 86_400.0
-#: Projected-gradient norm below which a fit that scipy flags as stalled still counts as converged.
-_STALLED_PGTOL = 1e-5
+#: Largest projected (whitened) gradient of a fit reported as converged; fits at an optimum end
+#: below 1e-6, fits stalled at the tau limit before the barrier at 1.5e-3 to 8e-3.
+_CONVERGED_PGTOL = 1e-5
 #: Standard deviation of the Gaussian prior on every league's intercept and home advantage around
 #: the pooled values (log goals; its precision is counted in matches of weight 1, not per unit of
 #: weight like ``l2``). Keeps them finite for a league with one match or no home goal.
@@ -132,13 +142,53 @@ def _split_theta(
     )
 
 
+def _log_tau(tau: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], ...]:
+    """log tau and its derivative; below ``_TAU_FLOOR`` the tangent there."""
+    t = np.maximum(tau, _TAU_FLOOR)
+    inv = 1.0 / t
+    return np.log(t) + (tau - t) * inv, inv
+
+
+def _tau_barrier(tau: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], ...]:
+    """Barrier on tau factors below the margin, and its derivative (both 0 at the margin).
+
+    ``b = c (m - t)^3 / (t m^2)`` for ``t < m`` (``m = TAU_BARRIER_MARGIN``, ``c =
+    TAU_BARRIER_WEIGHT``): twice differentiable at ``t = m``, about ``c m / t`` near 0, and below
+    ``_TAU_FLOOR`` the tangent there.
+
+    Examples
+    --------
+    >>> value, slope = _tau_barrier(np.array([0.05, 0.01, 1e-3, -1e-3]))  # margin 0.05
+    >>> [round(float(v), 2) for v in value / TAU_BARRIER_WEIGHT]
+    [0.0, 2.56, 47.06, 50099996.94]
+    """
+    m, c = TAU_BARRIER_MARGIN, TAU_BARRIER_WEIGHT
+    t = np.clip(tau, _TAU_FLOOR, m)
+    dt = tau - t  # 0 inside [floor, margin], negative below the floor
+    u = m - t
+    value = c * u**3 / (t * m * m)
+    slope = -c * u * u * (m + 2.0 * t) / (t * t * m * m)
+    return value + dt * slope, slope
+
+
+def _min_tau(theta: npt.NDArray[np.float64], d: _FitData) -> float:
+    """Smallest tau factor (0-0, 0-1, 1-0, 1-1) over the training rows at ``theta``."""
+    attack, defence, intercept, home_adv, rho = _split_theta(theta, d.n_teams, d.n_leagues)
+    base = intercept[d.league]
+    lam = np.exp(base + home_adv[d.league] + attack[d.home] + defence[d.away])
+    mu = np.exp(base + attack[d.away] + defence[d.home])
+    return float(dixon_coles_tau_factors(lam, mu, rho[d.league]).min(initial=1.0))
+
+
 def _objective(
     theta: npt.NDArray[np.float64], d: _FitData, l2: float
 ) -> tuple[float, npt.NDArray[np.float64]]:
     """Penalised weighted negative log-likelihood per unit weight, and its analytic gradient.
 
     The penalty is the ridge ``l2`` on attack and defence plus the league prior: a Gaussian on
-    every intercept and home advantage around the pooled values (``LEAGUE_PRIOR_SD``).
+    every intercept and home advantage around the pooled values (``LEAGUE_PRIOR_SD``), plus the
+    tau barrier (:func:`_tau_barrier` on each 0-0, 0-1 and 1-0 factor of every row), which keeps
+    the optimum where every training match's tau is > 0, from any start.
 
     log lambda = intercept[l] + home[l] + attack[h] + defence[a];
     log mu = intercept[l] + attack[a] + defence[h]; likelihood tau * Pois(x; lambda) * Pois(y; mu)
@@ -151,16 +201,6 @@ def _objective(
     lam = np.exp(eta_h)
     mu = np.exp(eta_a)
     r = rho[d.league]
-    if np.any(rho != 0.0):
-        # tau must stay positive for every training match, not only the low-score ones.
-        lam_mu = lam * mu
-        if (
-            np.min(1.0 - lam_mu * r) <= 0.0
-            or np.min(1.0 + lam * r) <= 0.0
-            or np.min(1.0 + mu * r) <= 0.0
-            or np.max(rho) >= 1.0
-        ):
-            return _INVALID_OBJECTIVE, np.zeros_like(theta)
     log_lik = (
         np.dot(d.wx, eta_h)
         + np.dot(d.wy, eta_a)
@@ -171,33 +211,57 @@ def _objective(
     g_h = d.wx - d.w * lam  # d log_lik / d eta_h, shape (n,)
     g_a = d.wy - d.w * mu
     g_rho = np.zeros(d.n_leagues)
+    lam_r = lam * r
+    mu_r = mu * r
+    # tau factors of every row, shape (n,) each: 0-0, 0-1, 1-0 (1-1 is 1 - rho, kept > 0 by the box)
+    tau00 = 1.0 - lam_r * mu
+    tau01 = 1.0 + lam_r
+    tau10 = 1.0 + mu_r
 
     i00, i01, i10, i11 = d.low
     if i00.size:
-        lm = lam[i00] * mu[i00]
-        tau = 1.0 - lm * r[i00]
-        wt = d.low_w[0] / tau
-        log_lik += np.dot(d.low_w[0], np.log(tau))
-        g = -wt * lm * r[i00]
+        log_tau, dlog = _log_tau(tau00[i00])
+        log_lik += np.dot(d.low_w[0], log_tau)
+        wt = d.low_w[0] * dlog
+        g = -wt * lam_r[i00] * mu[i00]
         g_h[i00] += g  # row indices are unique within a score category
         g_a[i00] += g
-        g_rho += np.bincount(d.low_league[0], -wt * lm, minlength=d.n_leagues)
+        g_rho += np.bincount(d.low_league[0], -wt * lam[i00] * mu[i00], minlength=d.n_leagues)
     if i01.size:
-        tau = 1.0 + lam[i01] * r[i01]
-        wt = d.low_w[1] / tau
-        log_lik += np.dot(d.low_w[1], np.log(tau))
-        g_h[i01] += wt * lam[i01] * r[i01]
+        log_tau, dlog = _log_tau(tau01[i01])
+        log_lik += np.dot(d.low_w[1], log_tau)
+        wt = d.low_w[1] * dlog
+        g_h[i01] += wt * lam_r[i01]
         g_rho += np.bincount(d.low_league[1], wt * lam[i01], minlength=d.n_leagues)
     if i10.size:
-        tau = 1.0 + mu[i10] * r[i10]
-        wt = d.low_w[2] / tau
-        log_lik += np.dot(d.low_w[2], np.log(tau))
-        g_a[i10] += wt * mu[i10] * r[i10]
+        log_tau, dlog = _log_tau(tau10[i10])
+        log_lik += np.dot(d.low_w[2], log_tau)
+        wt = d.low_w[2] * dlog
+        g_a[i10] += wt * mu_r[i10]
         g_rho += np.bincount(d.low_league[2], wt * mu[i10], minlength=d.n_leagues)
     if i11.size:
         tau = 1.0 - r[i11]
         log_lik += np.dot(d.low_w[3], np.log(tau))
         g_rho += np.bincount(d.low_league[3], -d.low_w[3] / tau, minlength=d.n_leagues)
+
+    # The tau barrier over every row, in log-likelihood units (objective units times w_total).
+    # d tau00 / d eta_h = d tau00 / d eta_a = tau00 - 1, d tau01 / d eta_h = tau01 - 1, ...
+    for tau_all, d_rho, on_home, on_away in (
+        (tau00, -lam * mu, True, True),
+        (tau01, lam, True, False),
+        (tau10, mu, False, True),
+    ):
+        near = np.flatnonzero(tau_all < TAU_BARRIER_MARGIN)
+        if not near.size:
+            continue
+        value, slope = _tau_barrier(tau_all[near])
+        log_lik -= d.w_total * float(value.sum())
+        g = -d.w_total * slope
+        if on_home:
+            g_h[near] += g * (tau_all[near] - 1.0)
+        if on_away:
+            g_a[near] += g * (tau_all[near] - 1.0)
+        g_rho += np.bincount(d.league[near], g * d_rho[near], minlength=d.n_leagues)
 
     g_cat = np.concatenate([g_h, g_a])
     grad_attack = np.bincount(d.attack_index, g_cat, minlength=d.n_teams)
@@ -609,17 +673,26 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         league = league.astype(np.intp)
         data = _build_fit_data(home, away, league, goals, w, teams.size, leagues.size)
 
-        theta0 = self._initial_theta(teams, leagues, goals, league, w)
-        if _objective(theta0, data, float(self.l2))[0] >= _INVALID_OBJECTIVE:
-            # A carried-over rho can make tau <= 0 on a match added since the last fit; L-BFGS-B
-            # would see a flat objective there and stop at once. rho = 0 is always valid.
-            theta0[2 * teams.size + 2 * leagues.size :] = 0.0
+        n_rates = 2 * teams.size + 2 * leagues.size  # rho follows the rate parameters
+        cold0 = self._cold_theta(teams, leagues, goals, league, w)
+        warm = self.warm_start and hasattr(self, "attack_")
+        theta0 = self._warm_theta(teams, leagues, cold0) if warm else cold0
+        if warm and _min_tau(theta0, data) <= _TAU_FLOOR:
+            # A carried-over rho can put a tau past 0 on a match added since the last fit, where
+            # the barrier is at its linear continuation. rho = 0 (every tau = 1) is valid.
+            theta0[n_rates:] = 0.0
         theta, converged, n_iter = self._minimise(theta0, data, fit_rho=True)
+        if not converged and warm:
+            # the objective is the same from either start: a failed warm start is retried cold
+            # before the fit is given up on
+            logger.info("Dixon-Coles warm-started fit did not converge; refitting from cold start")
+            theta, converged, n_iter_cold = self._minimise(cold0, data, fit_rho=True)
+            n_iter += n_iter_cold
         fit_kind = "dixon_coles"
         if not converged:
             logger.warning("Dixon-Coles fit did not converge; refitting as independent Poisson")
-            poisson0 = theta0.copy()
-            poisson0[2 * teams.size + 2 * leagues.size :] = 0.0
+            poisson0 = cold0.copy()
+            poisson0[n_rates:] = 0.0
             theta, _, n_iter_p = self._minimise(poisson0, data, fit_rho=False)
             n_iter += n_iter_p
             fit_kind = "poisson"
@@ -646,23 +719,32 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         self.classes_ = np.array(["home", "draw", "away"])
         return self
 
-    def _initial_theta(
-        self,
+    @staticmethod
+    def _cold_theta(
         teams: npt.NDArray[np.str_],
         leagues: npt.NDArray[np.str_],
         goals: npt.NDArray[np.int64],
         league: npt.NDArray[np.intp],
         w: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
+        """Cold start: attack = defence = 0, leagues at their data-based rates, rho = 0."""
         t, lg = teams.size, leagues.size
         theta = np.zeros(2 * t + 3 * lg)
         theta[2 * t : 2 * t + lg], theta[2 * t + lg : 2 * t + 2 * lg] = _start_rates(
             goals, w, league, lg
         )
-        if not (self.warm_start and hasattr(self, "attack_")):
-            return theta
-        # Warm start: carry parameters over by name; new names start as in a cold fit (teams at
-        # attack = defence = 0, leagues at their data-based start above, rho = 0).
+        return theta
+
+    def _warm_theta(
+        self,
+        teams: npt.NDArray[np.str_],
+        leagues: npt.NDArray[np.str_],
+        cold0: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """Warm start: the fitted parameters carried over by name; new names start as in
+        ``cold0`` (teams at attack = defence = 0, leagues at their data-based start, rho = 0)."""
+        t, lg = teams.size, leagues.size
+        theta = cold0.copy()
         prev_team = {name: i for i, name in enumerate(self.teams_)}
         for i, name in enumerate(teams):
             k = prev_team.get(str(name))
@@ -714,14 +796,13 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
                 options={"maxiter": int(self.max_iter), "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20},
             )
             theta = theta0 + l_inv.T @ np.asarray(res.x, dtype=np.float64)
-            # an invalid point (tau <= 0) has a flat objective: never call it converged
-            converged = bool(res.success) and float(res.fun) < _INVALID_OBJECTIVE
-            if not converged and res.status == 2:  # line search stalled: accept a stationary point
-                _, grad = whitened(res.x)
-                lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-                hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
-                projected = np.clip(res.x - grad, lo, hi) - res.x
-                converged = float(np.max(np.abs(projected))) < _STALLED_PGTOL
+            # Converged means stationary, whatever scipy's stop: a relative-reduction stop
+            # ("success") or a stalled line search both happen away from an optimum too.
+            grad = np.asarray(res.jac, dtype=np.float64)  # at res.x
+            lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+            hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+            projected = np.clip(res.x - grad, lo, hi) - res.x
+            converged = res.status in (0, 2) and float(np.max(np.abs(projected))) < _CONVERGED_PGTOL
         return theta, converged, int(res.nit)
 
     def _team_priors(
