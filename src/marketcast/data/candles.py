@@ -854,15 +854,20 @@ def validate_funding(
     report: IntegrityReport,
     *,
     on_error: Literal["raise", "drop"] = "drop",
+    latest_time: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Round funding times to the second, drop missing rates and duplicate events.
+    """Drop funding events that cannot be real, round their times to the second, drop duplicates.
 
-    Binance stamps a funding event a few milliseconds after the 8-hour mark; the time is rounded
-    to the nearest second (counted as ``repaired["funding_time_rounded"]``). A row without a
-    rate is ``missing_value``; with `RENAMED_FROM`, a renamed pair's old events from its new
-    pair's first event on are `RENAME_OVERLAP` (`drop_renamed_overlap`); a second event for the
-    same (pair, second) is ``duplicate_funding`` (the first one read is kept; a different rate is
-    an issue).
+    Rules, in order (an event is counted under the first one it breaks, with an issue naming file,
+    line and field): a time before `EARLIEST_BAR_UTC` or after ``latest_time``
+    (``timestamp_out_of_range``: a broken ``0`` or far-future stamp would otherwise stretch the
+    pair's funding coverage); no rate (``missing_value``); an infinite rate, as ``1e400`` reads
+    (``non_finite_value``). Binance stamps a funding event a few milliseconds after the 8-hour
+    mark; the time is then rounded to the nearest second (counted as
+    ``repaired["funding_time_rounded"]``). With `RENAMED_FROM`, a renamed pair's old events from
+    its new pair's first event on are `RENAME_OVERLAP` (`drop_renamed_overlap`); a second event
+    for the same (pair, second) is ``duplicate_funding`` (the first one read is kept; a different
+    rate is an issue).
 
     Parameters
     ----------
@@ -872,23 +877,24 @@ def validate_funding(
     report
         Receives counts and issues; ``rows_kept`` grows by the rows returned.
     on_error
-        ``"raise"`` raises `DataError` for a missing rate instead of dropping it.
+        ``"raise"`` raises `DataError` for the first bad event instead of dropping it.
+    latest_time
+        The latest time an event may have (aware). ``None``: the wall clock (an event is an
+        instant, so unlike a bar it is complete when stamped; a later one is from the future).
 
     Returns
     -------
     DataFrame
         `FUNDING_COLUMNS`, sorted by (pair, funding_time_utc), RangeIndex.
     """
-    out = frame.reset_index(drop=True)
-    missing = out["funding_rate"].isna().to_numpy()
-    if missing.any():
-        if on_error == "raise":
-            i = int(np.flatnonzero(missing)[0])
-            raise DataError(*_where(out, i), "funding_rate", "missing_value")
-        report.drop("missing_value", int(missing.sum()))
-        for i in np.flatnonzero(missing)[: issue_room(report, "missing_value")]:
-            report.add_issue(Issue(*_where(out, int(i)), "funding_rate", "missing_value"))
-        out = out.loc[~missing].reset_index(drop=True)
+    out = _drop_bad_events(
+        frame.reset_index(drop=True),
+        report,
+        time_col="funding_time_utc",
+        value_cols=["funding_rate"],
+        on_error=on_error,
+        latest_time=latest_time,
+    )
     raw = pd.DatetimeIndex(out["funding_time_utc"]).as_unit("ns")
     rounded = raw.round("1s")
     report.repair("funding_time_rounded", int((rounded != raw).sum()))
@@ -917,11 +923,16 @@ def validate_open_interest(
     report: IntegrityReport,
     *,
     on_error: Literal["raise", "drop"] = "drop",
+    latest_time: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Drop open-interest rows with a missing or negative value and duplicate snapshots.
+    """Drop open-interest snapshots that cannot be real, then duplicate snapshots.
 
-    With `RENAMED_FROM`, a renamed pair's old snapshots from its new pair's first snapshot on are
-    then dropped as `RENAME_OVERLAP` (`drop_renamed_overlap`), before duplicates are looked for.
+    Rules, in order (a row is counted under the first one it breaks, with an issue naming file,
+    line and field): a time before `EARLIEST_BAR_UTC` or after ``latest_time``
+    (``timestamp_out_of_range``); a missing value (``missing_value``); an infinite value
+    (``non_finite_value``); a negative value (``negative_open_interest``). With `RENAMED_FROM`,
+    a renamed pair's old snapshots from its new pair's first snapshot on are then dropped as
+    `RENAME_OVERLAP` (`drop_renamed_overlap`), before duplicates are looked for.
 
     Parameters
     ----------
@@ -932,32 +943,23 @@ def validate_open_interest(
         Receives counts and issues; ``rows_kept`` grows by the rows returned.
     on_error
         ``"raise"`` raises `DataError` for the first bad row instead of dropping it.
+    latest_time
+        The latest time a snapshot may have (aware). ``None``: the wall clock.
 
     Returns
     -------
     DataFrame
         `OPEN_INTEREST_COLUMNS`, sorted by (pair, time_utc), RangeIndex.
     """
-    out = frame.reset_index(drop=True)
-    cols = ["open_interest", "open_interest_value"]
-    values = out[cols].to_numpy(dtype=np.float64)  # (n, 2)
-    for reason, mask in (
-        ("missing_value", np.isnan(values)),
-        ("negative_open_interest", values < 0),
-    ):
-        bad = np.asarray(mask.any(axis=1), dtype=bool)
-        if not bad.any():
-            continue
-        first_col = _first_column(mask, cols)
-        if on_error == "raise":
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(*_where(out, i), str(first_col[i]), reason, _cell(out, i, first_col[i]))
-        report.drop(reason, int(bad.sum()))
-        for i in np.flatnonzero(bad)[: issue_room(report, reason)]:
-            col = str(first_col[i])
-            report.add_issue(Issue(*_where(out, int(i)), col, reason, _cell(out, int(i), col)))
-        out = out.loc[~bad].reset_index(drop=True)
-        values = values[~bad]
+    out = _drop_bad_events(
+        frame.reset_index(drop=True),
+        report,
+        time_col="time_utc",
+        value_cols=["open_interest", "open_interest_value"],
+        on_error=on_error,
+        latest_time=latest_time,
+        negative_reason="negative_open_interest",
+    )
     if RENAMED_FROM in out.columns:
         out = drop_renamed_overlap(out, report, time_col="time_utc").reset_index(drop=True)
     out = _drop_duplicate_events(
@@ -978,6 +980,70 @@ def validate_open_interest(
         },
         columns=list(OPEN_INTEREST_COLUMNS),
     )
+
+
+def _drop_bad_events(
+    frame: pd.DataFrame,
+    report: IntegrityReport,
+    *,
+    time_col: str,
+    value_cols: list[str],
+    on_error: Literal["raise", "drop"],
+    latest_time: pd.Timestamp | None,
+    negative_reason: str | None = None,
+) -> pd.DataFrame:
+    """Drop funding or open-interest rows by `check_bars`'s time range and finite-value rules.
+
+    Each row is counted under the first rule it breaks (time out of range, missing value,
+    infinite value, then, with ``negative_reason``, a negative value), with an issue naming file,
+    line and field (up to the sample size); ``on_error="raise"`` raises for the first one.
+    """
+    if latest_time is None:
+        latest_time = pd.Timestamp.now(tz="UTC")
+    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    values = frame[value_cols].to_numpy(dtype=np.float64)  # (n, len(value_cols))
+    out_of_range = (times < EARLIEST_BAR_UTC.value) | (times > latest_time.value)
+    rules: list[tuple[str, npt.NDArray[np.bool_], npt.NDArray[Any]]] = [
+        ("timestamp_out_of_range", out_of_range, np.full(len(frame), time_col, dtype=object)),
+        (
+            "missing_value",
+            np.isnan(values).any(axis=1),
+            _first_column(np.isnan(values), value_cols),
+        ),
+        (
+            "non_finite_value",
+            np.isinf(values).any(axis=1),
+            _first_column(np.isinf(values), value_cols),
+        ),
+    ]
+    if negative_reason is not None:
+        with np.errstate(invalid="ignore"):
+            negative = values < 0
+        negative_rows = np.asarray(negative.any(axis=1), dtype=bool)
+        rules.append((negative_reason, negative_rows, _first_column(negative, value_cols)))
+    reason = np.full(len(frame), "", dtype=object)
+    bad_field = np.full(len(frame), "", dtype=object)
+    for why, mask, where in rules:
+        new = mask & (reason == "")
+        reason[new] = why
+        bad_field[new] = where[new]
+    bad = reason != ""
+    if not bad.any():
+        return frame
+    positions = np.flatnonzero(bad)
+    if on_error == "raise":
+        i = int(positions[0])
+        col = str(bad_field[i])
+        raise DataError(*_where(frame, i), col, str(reason[i]), _cell(frame, i, col))
+    for why, _, _ in rules:
+        hit = positions[reason[positions] == why]
+        if not len(hit):
+            continue
+        report.drop(why, len(hit))
+        for i in hit[: issue_room(report, why)]:
+            col = str(bad_field[i])
+            report.add_issue(Issue(*_where(frame, int(i)), col, why, _cell(frame, int(i), col)))
+    return frame.loc[~bad].reset_index(drop=True)
 
 
 def empty_candles() -> pd.DataFrame:

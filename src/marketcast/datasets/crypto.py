@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BUNDLED_CRYPTO",
+    "NAME_MAJOR_QUOTES",
     "CandleData",
     "detect_file",
     "detect_format",
@@ -61,6 +62,7 @@ __all__ = [
     "list_bundled_pairs",
     "load_candle_sources",
     "load_candles",
+    "name_pair_candidates",
     "normalise_pair",
     "pair_from_name",
 ]
@@ -124,6 +126,11 @@ _FUTURES_FOLDER_TOKENS = frozenset({"futures", "um"})
 _HEAD_BYTES = 65_536  # enough for the first two lines of any file the loader reads
 _SPOT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _NAME_TOKENS = re.compile(r"[^A-Za-z0-9]+")
+#: Quote assets that decide between several pair-like words of a file name (`pair_from_name`):
+#: English words end in TRY, EUR or DAI (INDUSTRY, ENTRY, AMATEUR) far more often than in these.
+NAME_MAJOR_QUOTES: frozenset[str] = frozenset(
+    {"FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB"}
+)
 
 
 @dataclass
@@ -380,11 +387,37 @@ def _vision_vendor(name: str) -> str:
     return "binance_futures_um" if tokens & _FUTURES_FOLDER_TOKENS else "binance_spot"
 
 
-def pair_from_name(name: str) -> str | None:
-    """Find the pair in a file name: the first token that ends with a known quote asset.
+def name_pair_candidates(name: str) -> list[str]:
+    """The words of a file name (split at non-alphanumerics) that end with a known quote asset
+    after at least one character, upper-cased, in order, without repeats.
 
-    A word may end like a pair (``binance_top_entry.csv`` gives ``ENTRY``): where a file has a
-    symbol column, the loader goes by its symbols (see `load_candles`'s ``pairs``).
+    Examples
+    --------
+    >>> name_pair_candidates("crypto_industry_BTCUSDT_1h.csv")
+    ['INDUSTRY', 'BTCUSDT']
+    """
+    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    found: list[str] = []
+    for token in _NAME_TOKENS.split(stem):
+        upper = token.upper()
+        if upper not in found and any(
+            upper.endswith(q) and len(upper) > len(q) for q in QUOTE_ASSETS
+        ):
+            found.append(upper)
+    return found
+
+
+def pair_from_name(name: str) -> str | None:
+    """Find the pair in a file name: its one word that ends with a known quote asset.
+
+    The words are `name_pair_candidates`. One word is the pair, whatever its quote asset. When
+    there are several, the one whose quote asset is a major quote (`NAME_MAJOR_QUOTES`: USD
+    stablecoins, USD, BTC, ETH, BNB) is the pair if exactly one is: ``crypto_industry_BTCUSDT``
+    gives ``BTCUSDT``, not ``INDUSTRY`` (IndUS + TRY). Otherwise the name is ambiguous and gives
+    None: a file with a symbol column goes by its symbols, one without is refused naming the
+    candidates. A single word may still end like a pair (``binance_top_entry.csv`` gives
+    ``ENTRY``): where a file has a symbol column, the loader goes by its symbols (see
+    `load_candles`'s ``pairs``).
 
     Examples
     --------
@@ -392,15 +425,18 @@ def pair_from_name(name: str) -> str | None:
     'BTCUSDT'
     >>> pair_from_name("Binance_ethusdt_funding_8h.csv")
     'ETHUSDT'
+    >>> pair_from_name("crypto_industry_BTCUSDT_1h.csv")
+    'BTCUSDT'
+    >>> pair_from_name("BTCUSDT_vs_ETHUSDT.csv") is None  # two pairs: ambiguous
+    True
     >>> pair_from_name("prices.csv") is None
     True
     """
-    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0]
-    for token in _NAME_TOKENS.split(stem):
-        upper = token.upper()
-        if any(upper.endswith(q) and len(upper) > len(q) for q in QUOTE_ASSETS):
-            return upper
-    return None
+    candidates = name_pair_candidates(name)
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    major = [c for c in candidates if quote_asset(c) in NAME_MAJOR_QUOTES]
+    return major[0] if len(major) == 1 else None
 
 
 def list_bundled_pairs() -> list[str]:
@@ -875,6 +911,12 @@ def _read_source(
     _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
     no_pair = pair == ""
     if no_pair.all() and len(frame):
+        if name_pair is None and len(candidates := name_pair_candidates(name)) > 1:
+            raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol "
+                            f"column and the file name holds several ({', '.join(candidates)}), "
+                            "not exactly one with a major quote asset "
+                            f"({', '.join(sorted(NAME_MAJOR_QUOTES))}); rename the file or add "
+                            "a symbol column")  # fmt: skip
         raise DataError(name, None, spec.symbol_col, "cannot tell the pair: no symbol column "
                         "and none in the file name")  # fmt: skip
     _reject(name, rows, no_pair & ~bad, spec.symbol_col or "symbol", frame[spec.symbol_col]

@@ -12,7 +12,12 @@ from pandas.api.typing import Rolling
 
 from marketcast.data.candles import CANDLE_COLUMNS
 from marketcast.data.validation import DataError
-from marketcast.features.spread import SpreadMethod, moment_to_spread, spread_moments
+from marketcast.features.spread import (
+    SpreadMethod,
+    moment_to_spread,
+    no_trade_bars,
+    spread_moments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -249,17 +254,21 @@ def _last_funding(
     return out
 
 
-def _grid_spread(
-    high: FloatArray, low: FloatArray, close: FloatArray, method: SpreadMethod
-) -> FloatArray:
+def _grid_spread(grid: CandleGrid, candles: pd.DataFrame, method: SpreadMethod) -> FloatArray:
     """Trailing spread estimate on the hourly grid: 168 h window, 42 two-bar estimates needed.
 
     The window mean of the untruncated two-bar moments, truncated once
     (``features/spread.rolling_spread``'s ``aggregate="moment"``); the value at hour ``t`` uses
     bars opening at or before ``t`` only. Two-bar moments are NaN across a missing hour (the
-    grid holds NaN there).
+    grid holds NaN there) and where bar ``t`` or ``t - 1`` has no trade (``repaired``, or zero
+    volume and ``high == low``: `marketcast.features.spread.no_trade_bars`): such a bar's OHLC
+    is the previous close, so its moments are exactly 0 and would pull the estimate down. A
+    week with fewer than 42 two-bar moments left is NaN.
     """
-    moments = pd.DataFrame(spread_moments(high, low, close, method))
+    high, low = grid.wide(candles["high"]), grid.wide(candles["low"])
+    close = grid.wide(candles["close"])
+    no_trade = np.nan_to_num(grid.wide(no_trade_bars(candles)), nan=0.0) > 0.0
+    moments = pd.DataFrame(spread_moments(high, low, close, method, no_trade=no_trade))
     mean_moment = moments.rolling(SPREAD_WINDOW_BARS, min_periods=SPREAD_MIN_ESTIMATES).mean()
     return moment_to_spread(mean_moment.to_numpy(), method)
 
@@ -277,12 +286,11 @@ def spread_estimate(candles: pd.DataFrame, method: SpreadMethod = "abdi_ranaldo"
     -------
     numpy.ndarray
         Relative spread (fraction of price), aligned with ``candles``' rows; NaN where fewer
-        than 42 two-bar estimates are in the window.
+        than 42 two-bar estimates are in the window (missing hours and moments touching a
+        no-trade hour are not estimates).
     """
     grid = candle_grid(candles, origin="hour")
-    high, low = grid.wide(candles["high"]), grid.wide(candles["low"])
-    close = grid.wide(candles["close"])
-    return grid.rows(_grid_spread(high, low, close, method))
+    return grid.rows(_grid_spread(grid, candles, method))
 
 
 def build_crypto_features(
@@ -366,7 +374,7 @@ def build_crypto_features(
     columns["beta_btc_168h"] = grid.rows(beta)
     columns["corr_btc_168h"] = grid.rows(corr)
 
-    columns["spread_estimate_168h"] = grid.rows(_grid_spread(high, low, close, "abdi_ranaldo"))
+    columns["spread_estimate_168h"] = grid.rows(_grid_spread(grid, candles, "abdi_ranaldo"))
 
     open_time = candles["open_time_utc"]
     decision_time = open_time + BAR

@@ -18,12 +18,14 @@ __all__ = [
     "abdi_ranaldo_spread",
     "corwin_schultz_spread",
     "moment_to_spread",
+    "no_trade_bars",
     "per_bar_spread",
     "rolling_spread",
     "spread_moments",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 SpreadMethod = Literal["abdi_ranaldo", "corwin_schultz"]
 SpreadAggregate = Literal["moment", "mean"]
 SPREAD_METHODS: tuple[str, ...] = ("abdi_ranaldo", "corwin_schultz")
@@ -76,21 +78,23 @@ def _corwin_schultz_raw(
 ) -> FloatArray:
     """Corwin-Schultz two-bar estimate before negatives are set to 0 (NaN for bar 0)."""
     h, lo = _high_low(high, low)
+    # bar t - 1 enters as it traded; only bar t is adjusted (below)
+    prev_h, prev_lo = _lag(h), _lag(lo)
     if close is not None:
         c = _positive_prices("close", close)
         _same_shape(high=h, close=c)
         prev_close = _lag(c)
-        # Overnight adjustment (Corwin & Schultz 2012, section II.B): remove the gap between
-        # the previous close and this bar's range before pairing the two bars.
+        # Overnight adjustment (Corwin & Schultz 2012, section II.B, p. 726): when bar t trades
+        # wholly above (below) bar t - 1's close, shift bar t's high and low by the gap before
+        # pairing it with bar t - 1, which is left as it is.
         gap_up = np.where(lo > prev_close, lo - prev_close, 0.0)
         gap_down = np.where(h < prev_close, h - prev_close, 0.0)
         shift = gap_up + gap_down
         h = h - shift
         lo = lo - shift
-    log_range_sq = np.log(h / lo) ** 2
-    beta = log_range_sq + _lag(log_range_sq)
+    beta = np.log(h / lo) ** 2 + np.log(prev_h / prev_lo) ** 2
     # np.maximum / np.minimum propagate NaN, so a missing bar gives a missing estimate.
-    gamma = np.log(np.maximum(h, _lag(h)) / np.minimum(lo, _lag(lo))) ** 2
+    gamma = np.log(np.maximum(h, prev_h) / np.minimum(lo, prev_lo)) ** 2
     alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _CS_K - np.sqrt(gamma / _CS_K)
     expa = np.exp(alpha)
     return 2.0 * (expa - 1.0) / (1.0 + expa)
@@ -131,8 +135,9 @@ def corwin_schultz_spread(
         axis 0). Non-positive prices or ``high < low`` raise ``ValueError``; NaN propagates.
     close
         Optional closes. When given, the paper's overnight adjustment is applied: if bar ``t``
-        trades wholly above (below) the previous close, its high and low are shifted down (up)
-        by the gap, so a jump between bars is not read as spread.
+        trades wholly above (below) bar ``t - 1``'s close, bar ``t``'s high and low are shifted
+        down (up) by the gap before it is paired with bar ``t - 1`` (whose own high and low are
+        used as they are), so a jump between bars is not read as spread.
 
     Returns
     -------
@@ -199,6 +204,8 @@ def spread_moments(
     low: npt.ArrayLike,
     close: npt.ArrayLike,
     method: SpreadMethod = "abdi_ranaldo",
+    *,
+    no_trade: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Per-bar untruncated moment whose window mean gives an unbiased spread estimate.
 
@@ -207,12 +214,64 @@ def spread_moments(
     estimate ``S`` with negatives kept. Averaging these over a window and then applying
     :func:`moment_to_spread` truncates once, after averaging, as in the papers' monthly
     estimators, instead of truncating every noisy two-bar value.
+
+    ``no_trade`` (bool, same shape as ``high``) marks bars without a trade (see
+    :func:`no_trade_bars`): a moment whose bar ``t`` or ``t - 1`` is one is NaN, not an
+    observation. Such a bar's open, high, low and close all equal the previous close, so both
+    moments touching it would be exactly 0 and pull the window mean towards 0 (Corwin &
+    Schultz's reference code likewise leaves no-trade days out).
+
+    Examples
+    --------
+    >>> m = spread_moments([101.0, 100.5, 100.0], [100.0, 99.5, 100.0], [101.0, 100.0, 100.0])
+    >>> [round(float(x), 6) for x in m[1:]]
+    [0.000198, 0.0]
+    >>> m = spread_moments([101.0, 100.5, 100.0], [100.0, 99.5, 100.0], [101.0, 100.0, 100.0],
+    ...                    no_trade=[False, False, True])
+    >>> bool(np.isnan(m[2]))
+    True
     """
     if method == "abdi_ranaldo":
-        return _abdi_ranaldo_squared(high, low, close)
-    if method == "corwin_schultz":
-        return _corwin_schultz_raw(high, low, close)
-    raise ValueError(f"unknown spread method {method!r}; expected one of {SPREAD_METHODS}")
+        moments = _abdi_ranaldo_squared(high, low, close)
+    elif method == "corwin_schultz":
+        moments = _corwin_schultz_raw(high, low, close)
+    else:
+        raise ValueError(f"unknown spread method {method!r}; expected one of {SPREAD_METHODS}")
+    return moments if no_trade is None else _without_no_trade(moments, no_trade)
+
+
+def no_trade_bars(frame: pd.DataFrame) -> BoolArray:
+    """Bars without a trade: ``repaired`` (a filled gap or a zero-volume placeholder the loader
+    replaced), or a placeholder not yet replaced: zero ``volume`` and ``high == low``.
+
+    Missing columns mark nothing; a missing volume is not 0. A zero-volume bar with a range is
+    not a placeholder, and a traded bar with ``high == low`` (one price all hour) is a real
+    observation.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"volume": [5.0, 0.0, 0.0, np.nan], "high": [2.0, 1.0, 2.0, 1.0],
+    ...                       "low": [1.0, 1.0, 1.0, 1.0], "repaired": [False] * 4})
+    >>> no_trade_bars(frame).tolist()
+    [False, True, False, False]
+    """
+    flags = np.zeros(len(frame), dtype=bool)
+    if "repaired" in frame.columns:
+        flags |= frame["repaired"].fillna(False).to_numpy(dtype=bool)
+    if {"volume", "high", "low"} <= set(frame.columns):
+        flat = frame["high"].to_numpy(dtype=np.float64) == frame["low"].to_numpy(dtype=np.float64)
+        flags |= (frame["volume"].to_numpy(dtype=np.float64) == 0.0) & flat
+    return flags
+
+
+def _without_no_trade(values: FloatArray, no_trade: npt.ArrayLike) -> FloatArray:
+    """``values`` with NaN at each two-bar value whose bar ``t`` or ``t - 1`` is no-trade."""
+    flags = np.asarray(no_trade, dtype=bool)
+    if flags.shape != values.shape:
+        raise ValueError(f"no_trade has shape {flags.shape}, prices {values.shape}")
+    touched = flags.copy()
+    touched[1:] |= flags[:-1]
+    return np.where(touched, np.nan, values)
 
 
 def moment_to_spread(
@@ -250,12 +309,15 @@ def rolling_spread(
     enter (known at the close of bar ``t``). The window counts rows (bars present). When the
     frame has ``open_time_utc``, a two-bar estimate whose previous row is not exactly one
     ``bar`` earlier (a gap in the data) is left out instead of pairing bars across the gap.
+    A two-bar estimate touching a no-trade bar (``repaired``, or a zero-volume bar with
+    ``high == low``: :func:`no_trade_bars`) is left out too, so a window of mostly no-trade
+    hours can be NaN.
 
     Parameters
     ----------
     frame_one_pair
         One market's bars in time order with ``high``, ``low``, ``close`` (and optionally
-        ``open_time_utc``).
+        ``open_time_utc``, ``volume`` and ``repaired``).
     window_bars
         Number of bars in the window (168 hourly bars = one week).
     method
@@ -290,6 +352,7 @@ def rolling_spread(
         values = spread_moments(high, low, close, method)
     else:
         values = per_bar_spread(high, low, close, method)
+    values = _without_no_trade(values, no_trade_bars(frame_one_pair))
     if "open_time_utc" in frame_one_pair.columns and len(frame_one_pair) > 1:
         open_ns = pd.DatetimeIndex(frame_one_pair["open_time_utc"]).as_unit("ns").asi8
         consecutive = np.concatenate([[False], np.diff(open_ns) == bar.value])

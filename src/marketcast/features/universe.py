@@ -11,6 +11,7 @@ from marketcast.features.spread import (
     SPREAD_METHODS,
     SpreadMethod,
     moment_to_spread,
+    no_trade_bars,
     spread_moments,
 )
 
@@ -76,8 +77,11 @@ def build_universe(
         ``mean - z * standard error`` of the Abdi-Ranaldo two-bar squared-spread moments over
         the same days, turned into a spread, exceeds ``max_spread``. Hourly high-low spread
         estimates are noisy next to hourly volatility, so the point estimate alone would
-        exclude liquid pairs at random; ``spread_confidence_z = 0`` uses it anyway. A pair with
-        no spread estimate (no two consecutive bars) fails this rule.
+        exclude liquid pairs at random; ``spread_confidence_z = 0`` uses it anyway. A moment
+        touching a no-trade hour (a repaired bar, or a zero-volume bar with ``high == low``:
+        `marketcast.features.spread.no_trade_bars`) is left out: it is exactly 0 and would
+        pull the estimate down. A pair with no spread estimate (no two
+        consecutive traded bars) fails this rule.
 
     Parameters
     ----------
@@ -128,11 +132,14 @@ def build_universe(
         pd.DataFrame(daily_qv).rolling(lookback_days, min_periods=1).median().shift(1).to_numpy()
     )
 
+    # a missing hour is NaN on the grid (its moments are NaN anyway), not a no-trade bar
+    no_trade = np.nan_to_num(grid.wide(no_trade_bars(candles)), nan=0.0) > 0.0
     moments = spread_moments(
         grid.wide(candles["high"]),
         grid.wide(candles["low"]),
         grid.wide(candles["close"]),
         spread_method,
+        no_trade=no_trade,
     )
     n_moments = _shifted_rolling_sum(_daily(moments, n_days, "count"), lookback_days)
     sum_m = _shifted_rolling_sum(_daily(moments, n_days, "sum"), lookback_days)
