@@ -36,7 +36,12 @@ from marketcast.datasets.football_data import (
 )
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.evaluation.football import check_markets_priced
-from marketcast.orchestration.first_training import FirstTraining
+from marketcast.orchestration.backends import end_with_parent
+from marketcast.orchestration.first_training import (
+    FirstTraining,
+    TrainingElsewhereError,
+    lock_for_training,
+)
 from marketcast.orchestration.first_training import command as first_training_command
 from marketcast.orchestration.football import (
     build_models,
@@ -807,7 +812,9 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     later (the crypto part) is said as an error and the server goes on serving football, crypto
     signals answering 503 until crypto champions are registered. A server that stops
     stops the training. ``MARKETCAST_AWAIT_CHAMPIONS=1`` trains nothing and waits for a
-    champion registered by another process.
+    champion registered by another process, as does a server that finds the registry's training
+    lock held by another (:func:`_start_first_training`). The workers of ``--workers N`` end with
+    this process, however it ends (:func:`serve_worker_app`).
 
     uvicorn gets the settings' ``limit_concurrency`` (``MARKETCAST_LIMIT_CONCURRENCY``) and
     ``keep_alive_timeout_s``, and runs ``serving.http_server.HeaderTimeoutProtocol``
@@ -857,29 +864,22 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 "reach it; serve a folder, or register champions in it first"
             )
         else:
-            # The port opens now and the champions are trained beside it: a liveness probe
-            # sees the server up, /readyz says 503 until the registry watcher loads them.
-            _console().print(
-                f"registry {settings.registry} is empty: training from the bundled data in the "
-                "background; /readyz answers 503 until the champions are in"
-            )
-            settings = settings.model_copy(update={"await_champions": True})
-            training = FirstTraining(
-                first_training_command(settings.registry),
-                lambda: os.kill(os.getpid(), signal.SIGTERM),  # it could never become ready
-                _console(),
-                # /readyz waits for this champion alone: with it, a failed crypto part leaves
-                # football served
-                has_football=lambda: registry.champion("football", "1x2") is not None,
-                registry=settings.registry,
-            )
+            training = _start_first_training(settings.registry, registry)
+            # The port opens now and the champions are trained beside it (by this server, or
+            # by another that holds the registry's training lock): a liveness probe sees the
+            # server up, /readyz says 503 until the registry watcher loads them.
+            if training is not None or registry.champion("football", "1x2") is None:
+                settings = settings.model_copy(update={"await_champions": True})
     try:
         if workers > 1:
             # Each worker process builds its own service and follows the registry's champions.
             os.environ["MARKETCAST_REGISTRY"] = settings.registry
             if settings.await_champions:
                 os.environ["MARKETCAST_AWAIT_CHAMPIONS"] = "1"
-            app: Any = "marketcast.serving.default:create_default_app"
+            # each worker ends with this process: killed outright (SIGKILL), it left them
+            # holding the port, and a restart failed with "Address already in use"
+            os.environ[SUPERVISOR_PID_VARIABLE] = str(os.getpid())
+            app: Any = SERVE_WORKER_APP
         else:
             app = build_default_app(settings)
         # Ctrl-C and SIGTERM end it after a graceful shutdown, with 130 and 143 as for any
@@ -904,9 +904,72 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
             ) from None
         raise
     finally:
+        os.environ.pop(SUPERVISOR_PID_VARIABLE, None)
         if training is not None:
             training.stop()
     return 0
+
+
+def _start_first_training(root: str, registry: Registry) -> FirstTraining | None:
+    """Train the bundled champions into the empty local ``registry`` in a child process, unless
+    another process holds its training lock (another server training it: ``None``, and this
+    one waits for the champions). Without the lock two servers started together on one empty
+    registry both trained it. A registry with no local folder (``s3://`` ...) has no lock, and
+    every server started on it empty trains it.
+    """
+    try:
+        lock_fd = lock_for_training(root)
+    except TrainingElsewhereError:
+        _console().print(
+            f"registry {root} is empty and another server is training the bundled champions "
+            "into it: serving 503 until they are registered"
+        )
+        return None
+    try:
+        if registry.champion("football", "1x2") is not None:  # trained while this one started
+            return None
+        _console().print(
+            f"registry {root} is empty: training from the bundled data in the "
+            "background; /readyz answers 503 until the champions are in"
+        )
+        return FirstTraining(
+            first_training_command(root),
+            lambda: os.kill(os.getpid(), signal.SIGTERM),  # it could never become ready
+            _console(),
+            # /readyz waits for this champion alone: with it, a failed crypto part leaves
+            # football served
+            has_football=lambda: registry.champion("football", "1x2") is not None,
+            registry=root,
+            lock_fd=lock_fd,
+        )
+    finally:
+        if lock_fd is not None:  # the training child's copy holds the lock from here on
+            os.close(lock_fd)
+
+
+#: The variable through which ``serve --workers N`` tells its workers its pid.
+SUPERVISOR_PID_VARIABLE = "MARKETCAST_SERVE_SUPERVISOR_PID"
+#: The app factory each worker of ``serve --workers N`` runs (uvicorn imports it by name).
+SERVE_WORKER_APP = "marketcast.orchestration.commands:serve_worker_app"
+
+
+def serve_worker_app() -> Any:
+    """The app of one worker of ``marketcast serve --workers N``, ending with its supervisor.
+
+    uvicorn's workers outlived a supervisor killed outright (SIGKILL, or an OOM kill), adopted
+    by init: they held the port, ``/readyz`` answered from them (``loading`` for good on an
+    empty registry, whose training had ended with the supervisor), and a restarted server
+    failed with "Address already in use". Each worker now gets SIGTERM, uvicorn's graceful
+    stop, when the supervisor dies (:func:`end_with_parent`, the training child's mechanism);
+    the supervisor's pid comes from the supervisor (`SUPERVISOR_PID_VARIABLE`), not read here,
+    so one that died while the worker started is not mistaken for the adopter.
+    """
+    from marketcast.serving.default import create_default_app
+
+    supervisor = os.environ.pop(SUPERVISOR_PID_VARIABLE, "")  # not for the worker's children
+    if supervisor.isdigit():
+        end_with_parent(int(supervisor), signal.SIGTERM)
+    return create_default_app()
 
 
 def _strict_json(value: Any) -> str:

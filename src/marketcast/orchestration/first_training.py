@@ -9,6 +9,11 @@ answer 503 until the champions are registered, and the server's registry watcher
 Before, the port opened only after the eight-minute training, so a liveness probe restarted
 the server, and its training, over and over.
 
+Two servers started on one empty local registry train it once: the training holds an
+exclusive ``flock`` on the registry folder for its life (:func:`lock_for_training`), and a server
+that finds it held waits for the champions as with ``await_champions``. Before, each started its
+own eight-minute training into the same registry.
+
 Football is trained first, and it alone makes the server ready. A training that ends without a
 football champion stops the server, which could never become ready. One that fails after
 football was registered (crypto failed: exit status :data:`CRYPTO_FAILED`) leaves the server up,
@@ -19,6 +24,7 @@ football forecasts that were already being served.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -28,11 +34,20 @@ import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+import fsspec.core
+from fsspec.implementations.local import LocalFileSystem
 from rich.console import Console
 
 from marketcast.orchestration.backends import end_with_parent
 
-__all__ = ["CRYPTO_FAILED", "FirstTraining", "command", "main"]
+__all__ = [
+    "CRYPTO_FAILED",
+    "FirstTraining",
+    "TrainingElsewhereError",
+    "command",
+    "lock_for_training",
+    "main",
+]
 
 #: The child's exit status when football was trained and registered but crypto failed. Python
 #: itself exits 1 on an uncaught exception and 2 on a usage error, so 4 is unambiguous.
@@ -44,6 +59,52 @@ def command(registry: str, server_pid: int | None = None) -> list[str]:
     the server that starts it (this process unless ``server_pid`` says otherwise)."""
     server = os.getpid() if server_pid is None else server_pid
     return [sys.executable, "-m", "marketcast.orchestration.first_training", registry, str(server)]
+
+
+class TrainingElsewhereError(Exception):
+    """Another process holds the registry's training lock: it trains the bundled champions."""
+
+
+def lock_for_training(registry: str) -> int | None:
+    """Take the lock that makes one server alone train the empty ``registry``.
+
+    An exclusive, non-blocking ``flock`` on the registry folder itself (created if missing, as
+    the training would create it): no file is written into the registry. The caller hands the
+    returned descriptor to the training child (:class:`FirstTraining` ``lock_fd``) and then
+    closes it: the child holds the lock for its life, so the lock ends with the training,
+    however it ends. Of two servers that both found no champion, the second is refused here.
+
+    Returns
+    -------
+    int | None
+        The locked descriptor, or ``None`` where no lock can be had: a registry with no local
+        folder (``s3://`` ...: object stores have no ``flock``), or a filesystem that refuses a
+        ``flock`` on a folder. The caller then trains unlocked, as before.
+
+    Raises
+    ------
+    TrainingElsewhereError
+        When another process holds the lock.
+    """
+    filesystem, path = fsspec.core.url_to_fs(registry)
+    if not isinstance(filesystem, LocalFileSystem):
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise TrainingElsewhereError(
+            f"another process is training the bundled champions into {registry}"
+        ) from None
+    except OSError:  # NFS, for one, locks only descriptors open for writing, never a folder
+        os.close(fd)
+        return None
+    return fd
 
 
 class FirstTraining:
@@ -65,6 +126,9 @@ class FirstTraining:
         the training failed (crypto, with :data:`CRYPTO_FAILED`, or a child killed outright).
     registry
         The registry trained into, as the messages name it.
+    lock_fd
+        A descriptor holding the registry's training lock (:func:`lock_for_training`), handed
+        to the child, which holds the lock for its life once the caller closes its own copy.
     """
 
     def __init__(
@@ -75,6 +139,7 @@ class FirstTraining:
         *,
         has_football: Callable[[], bool],
         registry: str,
+        lock_fd: int | None = None,
     ) -> None:
         #: the child's exit status when it failed on its own (not stopped) without registering
         #: a football champion, else None
@@ -87,7 +152,8 @@ class FirstTraining:
         self._stopping = threading.Event()
         # start_new_session: a Ctrl-C at the terminal goes to the server alone, which stops
         # the child in `stop` (the child also interrupted would look like a failed training)
-        self._process = subprocess.Popen(list(argv), start_new_session=True)
+        inherited = () if lock_fd is None else (lock_fd,)
+        self._process = subprocess.Popen(list(argv), start_new_session=True, pass_fds=inherited)
         self._on_failure = on_failure
         self._watcher = threading.Thread(target=self._watch, name="first-training", daemon=True)
         self._watcher.start()

@@ -60,7 +60,12 @@ from marketcast.serving.crypto_schemas import (
 )
 from marketcast.serving.schemas import ModelRef, by_edge
 from marketcast.serving.settings import SettingsEnvError
-from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
+from marketcast.serving.watch import (
+    Fingerprint,
+    champion_fingerprint,
+    follow_champions,
+    mark_failed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -500,14 +505,19 @@ class CryptoService:
             fingerprint = self.champion_fingerprint()
             champions: dict[str, LoadedCryptoChampion] = {}
             for horizon in HORIZONS:
+                record = None
                 try:
                     record = self.registry.champion(VERTICAL, horizon)
                     if record is not None:
                         champions[horizon] = self._load(horizon, record.model_name, record.version)
                 except (RegistryError, ValueError, LookupError, OSError, KeyError) as exc:
                     # one damaged horizon must not hold the others back (it failed the whole
-                    # reload, so every horizon kept its old champion): served without it
+                    # reload, so every horizon kept its old champion): served without it, and
+                    # recorded as not loaded, so the watcher tries it again (it was recorded
+                    # as loaded, and a moment's outage kept the horizon out until a restart)
                     log.warning("%s/%s left out of this snapshot: %s", VERTICAL, horizon, exc)
+                    version = record.version if record is not None else ""
+                    fingerprint = mark_failed(fingerprint, horizon, version)
             self._check_window(champions)
             store = self._snapshot.store
             snapshot = CryptoSnapshot(

@@ -41,7 +41,12 @@ from marketcast.serving.schemas import (
     RankingRow,
     by_edge,
 )
-from marketcast.serving.watch import Fingerprint, champion_fingerprint, follow_champions
+from marketcast.serving.watch import (
+    Fingerprint,
+    champion_fingerprint,
+    follow_champions,
+    mark_failed,
+)
 from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
@@ -242,6 +247,7 @@ class ChampionService:
             pointers: dict[str, dict[str, Any]] = {}
             decisions: dict[str, dict[str, Any]] = {}
             for market in MARKETS:
+                record = None
                 try:
                     record = self.registry.champion(VERTICAL, market.value)
                     if record is None:
@@ -251,8 +257,12 @@ class ChampionService:
                     if market is MarketKind.ONE_X_TWO:
                         raise  # nothing can be served without it
                     # a damaged secondary market must not block the others (nor make a 1X2
-                    # promotion that already moved its pointer answer "failed")
+                    # promotion that already moved its pointer answer "failed"); recorded as
+                    # not loaded, so the watcher tries it again (recorded as loaded, a moment's
+                    # outage kept the market out until a restart)
                     log.warning("%s/%s left out of this snapshot: %s", VERTICAL, market.value, exc)
+                    version = record.version if record is not None else ""
+                    fingerprint = mark_failed(fingerprint, market.value, version)
                     continue
                 champions[market.value] = champion
                 pointers[market.value] = record.model_dump(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable
 
@@ -11,6 +12,9 @@ from marketcast.registry import Registry, RegistryError
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[str, str, str], ...]
+
+#: The name a reload records for a market whose champion it could not load (see `mark_failed`).
+FAILED = "<failed>"
 
 
 def champion_fingerprint(registry: Registry, vertical: str, markets: Iterable[str]) -> Fingerprint:
@@ -32,8 +36,37 @@ def champion_fingerprint(registry: Registry, vertical: str, markets: Iterable[st
     return tuple(out)
 
 
+def mark_failed(fingerprint: Fingerprint, market: str, version: str = "") -> Fingerprint:
+    """``fingerprint`` with ``market``'s champion recorded as not loaded: ``(market, FAILED,
+    version)``, which no registry fingerprint equals, so the watcher tries that market again.
+
+    A service that leaves out a market whose champion failed to load (files unreachable for a
+    moment) recorded the registry's fingerprint as if it had loaded it: the watcher saw no
+    change and the market stayed out until a restart.
+
+    Examples
+    --------
+    >>> mark_failed((("1h", "flat", "v1"), ("4h", "flat", "v2")), "4h")
+    (('1h', 'flat', 'v1'), ('4h', '<failed>', 'v2'))
+    >>> mark_failed((("1h", "flat", "v1"),), "4h", "v3")
+    (('1h', 'flat', 'v1'), ('4h', '<failed>', 'v3'))
+    """
+    kept = [entry for entry in fingerprint if entry[0] != market]
+    stored = [entry[2] for entry in fingerprint if entry[0] == market]
+    return (*kept, (market, FAILED, stored[0] if stored else version))
+
+
+def not_loaded(fingerprint: Fingerprint | None) -> Fingerprint:
+    """The entries of a loaded fingerprint that `mark_failed` recorded as not loaded."""
+    return tuple(entry for entry in fingerprint or () if entry[1] == FAILED)
+
+
 #: Longest wait between retries of a reload that keeps failing with the same error.
 RETRY_CAP_S = 60.0
+
+
+class _NotLoadedError(Exception):
+    """A reload that served without a champion it could not load (the service said why)."""
 
 
 def follow_champions(
@@ -49,37 +82,67 @@ def follow_champions(
     fingerprint as its latest reload read it, from whatever path: this watcher, an admin call),
     else from this watcher's previous look. Comparing with the previous look alone missed a
     promotion and rollback (A, B, A) whose reload happened between two looks: the service kept
-    B for good. A failing tick (a registry mid-write, a champion that cannot be loaded) is
-    retried, since the service records what it loaded only when a reload succeeds: at the next
-    poll, then, while the same error repeats, after twice the previous wait, up to
-    `RETRY_CAP_S`; it is logged once per distinct error.
+    B for good.
+
+    A reload that fails (a registry mid-write, a 1X2 champion that cannot be loaded), or that
+    leaves out a champion it could not load (``loaded`` holds a `mark_failed` entry), is retried,
+    since the service records what it loaded only when it loaded it: at the next poll, then,
+    while the same error repeats on unchanged champions, after twice the previous wait, up to
+    `RETRY_CAP_S` (a failing load re-reads and hash-checks every artifact of the version); a
+    change of the registry's champions is reloaded at the next poll whatever the wait. Each
+    distinct error is logged once here (the service says why each attempt left a champion out).
+    ``also`` runs at every poll and its errors are logged once per distinct error.
     Returns the event that stops the thread.
     """
     stop = threading.Event()
     seen = fingerprint()
+    cap_polls = max(1, math.ceil(RETRY_CAP_S / poll_s))
 
     def watch() -> None:
         nonlocal seen
-        last_error = ""
-        wait = poll_s  # doubles while the same error repeats: a failing reload re-reads every
-        while not stop.wait(wait):  # artifact of the version, so retrying each poll hammered
-            try:
-                if also is not None:
+        also_error = reload_error = ""
+        failed_on: Fingerprint | None = None  # the registry's champions at the failed reload
+        backoff = polls_left = 0  # polls between retries of that reload, and before the next
+        while not stop.wait(poll_s):
+            if also is not None:
+                try:
                     also()
+                    also_error = ""
+                except Exception as exc:
+                    also_error = _warn_once(name, exc, also_error)
+            now: Fingerprint | None = None
+            try:
                 now = fingerprint()
                 reference = loaded() if loaded is not None else seen
                 if now != reference:
+                    polls_left -= 1
+                    if now == failed_on and polls_left > 0:
+                        continue  # backing off: the same champions failed a moment ago
                     reload()
+                    left_out = not_loaded(loaded()) if loaded is not None else ()
+                    if left_out:
+                        raise _NotLoadedError(", ".join(f"{m} {v}" for m, _, v in left_out))
                 seen = now
-                last_error, wait = "", poll_s
+                reload_error, failed_on, backoff = "", None, 0
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                if error != last_error:
-                    log.warning("%s failed; retrying", name, exc_info=True)
-                    wait = poll_s
+                if error != reload_error or now != failed_on:
+                    backoff = 1
+                    if isinstance(exc, _NotLoadedError):
+                        log.warning("%s: left out, not loaded: %s; retrying", name, exc)
+                    else:
+                        log.warning("%s failed; retrying", name, exc_info=True)
                 else:
-                    wait = min(wait * 2, max(poll_s, RETRY_CAP_S))
-                last_error = error
+                    backoff = min(backoff * 2, cap_polls)
+                reload_error, failed_on, polls_left = error, now, backoff
 
     threading.Thread(target=watch, name=name, daemon=True).start()
     return stop
+
+
+def _warn_once(name: str, exc: Exception, last_error: str) -> str:
+    """Log ``exc`` unless it repeats ``last_error``; returns its text, the new last error."""
+    error = f"{type(exc).__name__}: {exc}"
+    if error != last_error:
+        log.warning("%s failed; retrying", name, exc_info=True)
+    return error
