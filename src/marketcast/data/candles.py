@@ -267,20 +267,41 @@ def check_bars(
         negative = volumes < 0
     flag(negative.any(axis=1), "negative_volume", _first_column(negative, list(_VOLUME_COLUMNS)))
 
+    bad = _drop_flagged(frame, reason, bad_field, report, on_error)
+    return frame.loc[~bad] if bad.any() else frame
+
+
+def _drop_flagged(
+    frame: pd.DataFrame,
+    reason: npt.NDArray[np.object_],
+    bad_field: npt.NDArray[np.object_],
+    report: IntegrityReport,
+    on_error: str,
+    order: Sequence[str] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """The rows of ``frame`` with a ``reason`` (the first rule each broke, "" for none), each
+    reason counted as a drop in ``report`` with an issue per row naming file, line and its
+    ``bad_field``; with ``on_error="raise"``, a `DataError` for the first such row instead.
+    Reasons are counted in ``order`` when given, else as they first appear."""
     bad = reason != ""
     if not bad.any():
-        return frame
+        return bad
     positions = np.flatnonzero(bad)
     if on_error == "raise":
         i = int(positions[0])
         col = str(bad_field[i])
         raise DataError(*_where(frame, i), col, str(reason[i]), _cell(frame, i, col))
-    for why, count in Counter(reason[positions].tolist()).items():
-        report.drop(str(why), count)
-        for i in positions[reason[positions] == why][: issue_room(report, str(why))]:
+    for why in order if order is not None else Counter(reason[positions].tolist()):
+        hit = positions[reason[positions] == why]
+        if not len(hit):
+            continue
+        report.drop(str(why), len(hit))
+        for i in hit[: issue_room(report, str(why))]:
             col = str(bad_field[i])
-            report.add_issue(Issue(*_where(frame, int(i)), col, str(why), _cell(frame, i, col)))
-    return frame.loc[~bad]
+            report.add_issue(
+                Issue(*_where(frame, int(i)), col, str(why), _cell(frame, int(i), col))
+            )
+    return bad
 
 
 def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.DataFrame:
@@ -1027,23 +1048,8 @@ def _drop_bad_events(
         new = mask & (reason == "")
         reason[new] = why
         bad_field[new] = where[new]
-    bad = reason != ""
-    if not bad.any():
-        return frame
-    positions = np.flatnonzero(bad)
-    if on_error == "raise":
-        i = int(positions[0])
-        col = str(bad_field[i])
-        raise DataError(*_where(frame, i), col, str(reason[i]), _cell(frame, i, col))
-    for why, _, _ in rules:
-        hit = positions[reason[positions] == why]
-        if not len(hit):
-            continue
-        report.drop(why, len(hit))
-        for i in hit[: issue_room(report, why)]:
-            col = str(bad_field[i])
-            report.add_issue(Issue(*_where(frame, int(i)), col, why, _cell(frame, int(i), col)))
-    return frame.loc[~bad].reset_index(drop=True)
+    bad = _drop_flagged(frame, reason, bad_field, report, on_error, [why for why, _, _ in rules])
+    return frame.loc[~bad].reset_index(drop=True) if bad.any() else frame
 
 
 def empty_candles() -> pd.DataFrame:
