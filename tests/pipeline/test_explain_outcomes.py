@@ -80,6 +80,11 @@ KEPT = [
     # a meeting names the other side's chance too
     "Brentford face a 52% favourite.",
     "Brentford meet a side that wins 52% of the time.",
+    # and a trip or a host (it was refused: "Brentford" made it the away win's clause)
+    "Brentford go to a 52% favourite.",
+    "Brentford travel to a side that wins 52% of the time.",
+    "Spurs host a 22% outsider.",
+    "Spurs welcome a side given 22%.",
     # "this tie", "a cup tie": the match, not a draw
     "Spurs should win this cup tie 52% of the time.",
 ]
