@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ __all__ = [
     "CandleGrid",
     "build_crypto_features",
     "candle_grid",
+    "charged_spread",
     "spread_estimate",
     "validate_candles",
 ]
@@ -291,6 +293,22 @@ def spread_estimate(candles: pd.DataFrame, method: SpreadMethod = "abdi_ranaldo"
     """
     grid = candle_grid(candles, origin="hour")
     return grid.rows(_grid_spread(grid, candles, method))
+
+
+def charged_spread(
+    features: pd.DataFrame, candles: pd.DataFrame, method: SpreadMethod | Literal["fixed"]
+) -> FloatArray:
+    """The spread estimate a cost model with ``spread_method`` ``method`` charges, per row of
+    ``features`` (:func:`build_crypto_features` of ``candles``, row for row).
+
+    ``abdi_ranaldo`` (and ``fixed``, whose cost ignores the estimate) is the feature
+    ``spread_estimate_168h``; ``corwin_schultz`` is :func:`spread_estimate` by that estimator.
+    The pipeline's costs and the signal server's both read it here, so that a champion is
+    served the spread its run charged.
+    """
+    if method == "corwin_schultz":
+        return spread_estimate(candles, method)
+    return features["spread_estimate_168h"].to_numpy(dtype=np.float64)
 
 
 def build_crypto_features(

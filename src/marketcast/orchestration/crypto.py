@@ -38,7 +38,7 @@ from marketcast.evaluation.crypto_backtest import buy_and_hold, run_backtest
 from marketcast.features.crypto import (
     CRYPTO_FEATURE_COLUMNS,
     build_crypto_features,
-    spread_estimate,
+    charged_spread,
 )
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
@@ -100,8 +100,8 @@ class PreparedCrypto:
     data_sha256: str
     features_sha256: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-    #: Per ``costs.spread_method`` other than the feature's Abdi-Ranaldo, the trailing spread
-    #: estimate per candle row (:func:`cost_spread_estimate`), computed once for every horizon
+    #: Per ``costs.spread_method``, the trailing spread estimate its costs charge per candle
+    #: row (:func:`cost_spread_estimate`), computed once for every horizon
     spread_by_method: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
@@ -285,17 +285,17 @@ def cost_spread_estimate(
 ) -> np.ndarray:
     """The spread estimate the costs charge, per candle row, by ``costs.spread_method``.
 
+    :func:`marketcast.features.crypto.charged_spread`, kept on ``prepared`` for every horizon:
     ``abdi_ranaldo`` (and ``fixed``, whose cost ignores it) reads the feature
     ``spread_estimate_168h``; ``corwin_schultz`` computes the same trailing 168 h estimate
-    with its own estimator (:func:`marketcast.features.crypto.spread_estimate`: bars up to the
-    decision only). It used to read the Abdi-Ranaldo feature whatever the method, so
-    ``corwin_schultz`` silently charged Abdi-Ranaldo's spread (median 0 on hourly bars, floored
-    to ``min_spread``, where Corwin-Schultz gives 9 to 14 bp).
+    with its own estimator (bars up to the decision only). It used to read the Abdi-Ranaldo
+    feature whatever the method, so ``corwin_schultz`` silently charged Abdi-Ranaldo's spread
+    (median 0 on hourly bars, floored to ``min_spread``, where Corwin-Schultz gives 9 to 14 bp).
     """
-    if method == "abdi_ranaldo" or method == "fixed":
-        return prepared.features["spread_estimate_168h"].to_numpy(dtype=np.float64)
     if method not in prepared.spread_by_method:
-        prepared.spread_by_method[method] = spread_estimate(prepared.data.candles, method)
+        prepared.spread_by_method[method] = charged_spread(
+            prepared.features, prepared.data.candles, method
+        )
     return prepared.spread_by_method[method]
 
 

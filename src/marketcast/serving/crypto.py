@@ -46,7 +46,7 @@ from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.consensus import consensus
 from marketcast.ensemble.regime import RegimeRules, classify_regimes
-from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features, spread_estimate
+from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features, charged_spread
 from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
@@ -1006,17 +1006,14 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
     quote_volume = candles["quote_volume"].to_numpy(dtype=np.float64)[last_rows]
     bar_open = pd.DatetimeIndex(last["open_time_utc"])
     # the spread each champion's costs charge, by its spread_method, as its run charged it
-    # (orchestration.crypto.cost_spread_estimate): the feature is Abdi-Ranaldo's
-    spreads = {"abdi_ranaldo": last["spread_estimate_168h"].to_numpy(dtype=np.float64)}
+    spreads: dict[str, npt.NDArray[np.float64]] = {}
     vol_1h = last["realised_vol_24h"].to_numpy(dtype=np.float64)
     signals: dict[tuple[str, str], CryptoSignal] = {}
     capacity: dict[tuple[str, str], float | None] = {}
     for horizon, champion in snap.champions.items():
         method = champion.cost_model.spread_method
-        if method == "fixed":
-            method = "abdi_ranaldo"  # the fixed spread's cost ignores the estimate
         if method not in spreads:
-            spreads[method] = spread_estimate(candles, method)[last_rows]
+            spreads[method] = charged_spread(features, candles, method)[last_rows]
         cost = round_trip_cost_rate(
             champion.cost_model,
             spreads[method],
