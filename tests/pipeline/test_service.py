@@ -118,10 +118,14 @@ def test_forecast_routes_cloud_when_threshold_is_unreachable(
 class _RecordingExplainer:
     """Stands in for `LLMExplainer`: keeps what the service gives the LLM, answers the text."""
 
+    timeout_s = 2.0
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def explain(self, rationale: str, facts: dict[str, Any]) -> str:
+    def explain(
+        self, rationale: str, facts: dict[str, Any], *, timeout_s: float | None = None
+    ) -> str:
         self.calls.append((rationale, dict(facts)))
         return rationale
 

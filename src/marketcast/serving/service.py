@@ -817,7 +817,6 @@ class _LLMCalls:
         now = time.monotonic()
         if self.started is None:
             self.started = now
-            return self.llm.explain(rationale, facts)
         left_s = self.started + self.budget_s - now
         if left_s <= 0:
             self.n_unasked += 1
