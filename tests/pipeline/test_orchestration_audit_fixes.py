@@ -24,6 +24,7 @@ from marketcast.orchestration.crypto_jobs import GroupResult, GroupTask
 from marketcast.registry import Registry
 from tests.cli import test_crypto_cli
 from tests.pipeline.test_crypto_pipeline import small_config
+from tests.unit.test_interrupts_workers import _wait_until
 from tests.unit.test_registry import make_manifest
 
 candle_folder = test_crypto_cli.candle_folder  # BTC and ETH, 2022-11-01 to 2023-06-30
@@ -67,15 +68,6 @@ def _session_processes(sid: int) -> list[int]:
     return pids
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("when", ["job running", "ray starting"])
 def test_sigterm_stops_a_ray_run_within_seconds_and_shuts_ray_down(
@@ -98,9 +90,9 @@ def test_sigterm_stops_a_ray_run_within_seconds_and_shuts_ray_down(
             start_new_session=True,  # its Ray processes share its session: found, ended below
         )
     try:
-        assert _wait_for(lambda: "starting" in out_path.read_text(), 60)
+        assert _wait_until(lambda: "starting" in out_path.read_text(), 60)
         if when == "job running":
-            assert _wait_for(marker.exists, 120), "the Ray job never started"
+            assert _wait_until(marker.exists, 120), "the Ray job never started"
         else:
             time.sleep(0.5)  # ray.init takes seconds
         sent = time.monotonic()
@@ -115,7 +107,7 @@ def test_sigterm_stops_a_ray_run_within_seconds_and_shuts_ray_down(
         assert "terminated" in out
         assert "SystemError" not in err
         assert took < 15, took  # it was the job's whole remaining duration
-        assert _wait_for(lambda: not _session_processes(driver.pid), 10), (
+        assert _wait_until(lambda: not _session_processes(driver.pid), 10), (
             f"Ray processes outlived the driver: {_session_processes(driver.pid)}"
         )
     finally:

@@ -11,22 +11,8 @@ import pandas as pd
 import pytest
 
 from marketcast.models.neural import SEQUENCE_FEATURES, NeuralModel, TeamHistory
+from tests.unit.test_neural_robustness import MARKET_1X2, TINY
 
-TINY = {
-    "window": 4,
-    "d_model": 8,
-    "n_heads": 2,
-    "d_state": 2,
-    "n_experts": 2,
-    "top_k": 1,
-    "n_band_heads": 2,
-    "max_epochs": 1,
-    "batch_size": 256,
-    "n_jobs": 1,
-    "device": "cpu",
-    "shrink_to_market": False,  # the network's own part stays in the forecast
-}
-MARKET_1X2 = ["mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away"]
 STORED = SEQUENCE_FEATURES[:-1]  # the columns of ``TeamHistory.state`` (age is per query)
 
 
