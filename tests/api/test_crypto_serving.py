@@ -874,9 +874,20 @@ def test_a_members_own_model_answers_in_its_regime() -> None:
     assert groups == ["g0", "g0", "g0"]
 
 
-def test_a_champion_charging_corwin_schultz_spreads_is_served_with_them(setup: Setup) -> None:
+def test_a_champion_charging_corwin_schultz_spreads_is_served_with_them(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The server charged the Abdi-Ranaldo feature's spread whatever the champion's costs said,
-    so a corwin_schultz champion was served cheaper costs than its run charged it."""
+    so a corwin_schultz champion was served cheaper costs than its run charged it; and its
+    universe filtered on Abdi-Ranaldo's spread, where the run's filtered on the costs'."""
+    methods: list[str] = []
+    real_universe = crypto_module.build_universe
+
+    def recording_universe(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        methods.append(kwargs["spread_method"])
+        return real_universe(*args, **kwargs)
+
+    monkeypatch.setattr(crypto_module, "build_universe", recording_universe)
     costs = setup.config.costs.model_copy(update={"spread_method": "corwin_schultz"})
     config = setup.config.model_copy(update={"costs": costs})
     default_config, setup.config = setup.config, config
@@ -900,3 +911,5 @@ def test_a_champion_charging_corwin_schultz_spreads_is_served_with_them(setup: S
             default.set_index("pair").loc[pair, "round_trip_cost"], rel=1e-6
         )
     assert differs == len(PAIRS)  # the two estimators' costs differ on every pair
+    assert methods
+    assert set(methods) == {"corwin_schultz"}

@@ -17,6 +17,7 @@ from marketcast.cli import main
 from marketcast.config import CryptoRunConfig, CryptoWalkForward
 from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
 from marketcast.features.spread import rolling_spread
+from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import direction_label
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC
 from marketcast.orchestration.crypto import (
@@ -162,3 +163,21 @@ def test_a_run_says_which_horizon_it_did_not_evaluate(six_days: Path, tmp_path: 
     registry = Registry(config.registry_root)
     assert registry.champion("crypto", "1d") is None  # no champion change for it
     assert registry.champion("crypto", "1h") is not None
+
+
+def test_the_universe_filters_on_the_spread_the_costs_charge(january: Path) -> None:
+    """The universe's wide-spread rule read Abdi-Ranaldo's spread whatever the costs charged:
+    a run charging Corwin-Schultz's (median 9 to 14 bp here, Abdi-Ranaldo's 0) kept pairs on a
+    spread its own costs never measured."""
+    ar = prepare_crypto(_config(), [str(january)]).universe
+    cs = prepare_crypto(_config(spread_method="corwin_schultz"), [str(january)]).universe
+    fixed = prepare_crypto(_config(spread_method="fixed"), [str(january)]).universe
+    candles = prepare_crypto(_config(), [str(january)]).data.candles
+    for method, universe in (("corwin_schultz", cs), ("abdi_ranaldo", ar)):
+        expected = build_universe(candles, spread_method=method)  # the config's defaults
+        pd.testing.assert_frame_equal(universe, expected)
+    pd.testing.assert_frame_equal(fixed, ar)  # a fixed spread keeps the default filter
+    known = cs["spread_estimate"].notna() & ar["spread_estimate"].notna()
+    assert known.sum() > 40
+    assert (cs.loc[known, "spread_estimate"] != ar.loc[known, "spread_estimate"]).all()
+    assert cs.loc[known, "spread_estimate"].median() > ar.loc[known, "spread_estimate"].median()

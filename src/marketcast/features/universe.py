@@ -15,7 +15,7 @@ from marketcast.features.spread import (
     spread_moments,
 )
 
-__all__ = ["UNIVERSE_REASONS", "build_universe", "in_universe"]
+__all__ = ["UNIVERSE_REASONS", "build_universe", "in_universe", "universe_spread_method"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -46,6 +46,23 @@ def _shifted_rolling_sum(daily: FloatArray, window_days: int) -> FloatArray:
     return frame.rolling(window_days, min_periods=1).sum().shift(1).to_numpy()
 
 
+def universe_spread_method(cost_spread_method: str) -> SpreadMethod:
+    """The estimator the universe's spread rule uses for a run whose costs charge by
+    ``cost_spread_method``: the same one, so that the pairs kept are those whose spread the costs
+    measure as narrow; ``fixed`` (a constant charged, no estimate) keeps the default Abdi-Ranaldo.
+
+    Examples
+    --------
+    >>> universe_spread_method("corwin_schultz"), universe_spread_method("fixed")
+    ('corwin_schultz', 'abdi_ranaldo')
+    """
+    if cost_spread_method == "corwin_schultz":
+        return "corwin_schultz"
+    if cost_spread_method in ("abdi_ranaldo", "fixed"):
+        return "abdi_ranaldo"
+    raise ValueError(f"unknown spread method {cost_spread_method!r}")
+
+
 def build_universe(
     candles: pd.DataFrame,
     *,
@@ -74,8 +91,10 @@ def build_universe(
         ``lookback_days`` days before ``D`` is below ``min_median_quote_volume_usd``.
     ``wide_spread``
         The spread is wider than ``max_spread`` with confidence: the one-sided lower bound
-        ``mean - z * standard error`` of the Abdi-Ranaldo two-bar squared-spread moments over
-        the same days, turned into a spread, exceeds ``max_spread``. Hourly high-low spread
+        ``mean - z * standard error`` of the ``spread_method`` estimator's two-bar
+        squared-spread moments over the same days, turned into a spread, exceeds
+        ``max_spread``. The pipeline and the signal server pass the estimator the run's costs
+        charge by (:func:`universe_spread_method`). Hourly high-low spread
         estimates are noisy next to hourly volatility, so the point estimate alone would
         exclude liquid pairs at random; ``spread_confidence_z = 0`` uses it anyway. A moment
         touching a no-trade hour (a repaired bar, or a zero-volume bar with ``high == low``:

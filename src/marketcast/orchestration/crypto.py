@@ -40,7 +40,7 @@ from marketcast.features.crypto import (
     build_crypto_features,
     charged_spread,
 )
-from marketcast.features.universe import build_universe
+from marketcast.features.universe import build_universe, universe_spread_method
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, CRYPTO_MODEL_NAMES, make_crypto_model
 from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
@@ -222,6 +222,7 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
         min_median_quote_volume_usd=u.min_median_quote_volume_usd,
         max_spread=u.max_spread,
         min_history_days=u.min_history_days,
+        spread_method=universe_spread_method(config.costs.spread_method),
     )
     timings["universe"] = time.perf_counter() - t0
 

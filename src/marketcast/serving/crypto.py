@@ -47,7 +47,7 @@ from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.consensus import consensus
 from marketcast.ensemble.regime import RegimeRules, classify_regimes
 from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features, charged_spread
-from marketcast.features.universe import build_universe
+from marketcast.features.universe import build_universe, universe_spread_method
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
 from marketcast.registry import Registry, RegistryError
@@ -1182,12 +1182,14 @@ def _universe_states(
     """Each pair's universe decision for the day of its latest bar's decision time."""
     champion = next(iter(snap.champions.values()), None)
     u = champion.universe if champion is not None else CryptoUniverseConfig()
+    cost_method = champion.cost_model.spread_method if champion is not None else "abdi_ranaldo"
     universe = build_universe(
         candles,
         lookback_days=u.lookback_days,
         min_median_quote_volume_usd=u.min_median_quote_volume_usd,
         max_spread=u.max_spread,
         min_history_days=u.min_history_days,
+        spread_method=universe_spread_method(cost_method),
     )
     states: dict[str, _PairState] = {}
     for pair, bar_open in zip(last["pair"].astype(str), last["open_time_utc"], strict=True):
