@@ -85,6 +85,10 @@ KEPT = [
     "Brentford travel to a side that wins 52% of the time.",
     "Spurs host a 22% outsider.",
     "Spurs welcome a side given 22%.",
+    # and a fixture ("take on", "play"; "up against" ends the clause at "against")
+    "Brentford take on a 52% favourite.",
+    "Brentford play a side that wins 52% of the time.",
+    "Brentford are up against a 52% favourite.",
     # "this tie", "a cup tie": the match, not a draw
     "Spurs should win this cup tie 52% of the time.",
 ]

@@ -255,14 +255,14 @@ def unsupported_numbers(text: str, rationale: str, facts: Mapping[str, Any]) -> 
 
     A clause naming two outcomes or none, a defeat ("lose", "beaten", "avoid", "not",
     "opponents": "Spurs lose 22% of the time" is the away win's 22%) or a meeting ("face",
-    "meet", a trip or a host: "Brentford face a 52% favourite", "Brentford go to a 52%
-    favourite", "Spurs host a 22% side"), keeps the rule above: any of the forecast's
+    "meet", "take on", "play", a trip or a host: "Brentford face a 52% favourite", "Brentford
+    go to a 52% favourite", "Spurs host a 22% side"), keeps the rule above: any of the forecast's
     numbers, so that no good explanation is refused for a guess at whose number it gives
     ("Spurs are clear favourites, taking 52% against 26% for the draw"). Left unchecked so,
     either way round: "Spurs are 52% with Brentford at 22%", "Brentford, at 52%, ..." (the
     name is a clause of its own), and a side called by a name the facts lack ("Spurs" for
     "Tottenham"). Refused though true: one outcome's chance in a clause naming only another,
-    with none of the words above ("Brentford are up against a 52% favourite"), and an outcome's
+    with none of the words above ("Brentford are underdogs to a 52% favourite"), and an outcome's
     market price or points gap that only ``facts["market"]`` holds, when it is not given.
 
     Examples
@@ -366,7 +366,9 @@ _OTHER_SIDE = re.compile(
     r"\b(?:lose|loses|losing|lost|loss|losses|beaten|defeats?|defeated|avoids?|unbeaten|not"
     r"|fails?|opponents?|opposition|face|faces|facing|meet|meets|meeting"
     # a trip or a host names the other side's chance too: "Brentford go to a 52% favourite"
-    r"|go(?:es)?\s+to|travel(?:s|ling)?\s+to|visit(?:s|ing)?|host(?:s|ing)?|welcom(?:e|es|ing))\b"
+    r"|go(?:es)?\s+to|travel(?:s|ling)?\s+to|visit(?:s|ing)?|host(?:s|ing)?|welcom(?:e|es|ing)"
+    # and so does a fixture: "Brentford take on a 52% favourite", "Brentford play a 52% side"
+    r"|tak(?:e|es|ing)\s+on|play(?:s|ing)?)\b"
     r"|n't\b",
     re.IGNORECASE,
 )
