@@ -123,7 +123,7 @@ def test_batch_over_the_cap_is_422(service: Any, fixture_body: dict[str, Any]) -
 
 
 def test_batch_at_the_cap_is_200(service: Any, fixture_body: dict[str, Any]) -> None:
-    # the default 256 KiB body cap fits a full batch
+    # the default 1 MiB body cap fits a full batch
     with TestClient(create_app(ServingSettings(), service)) as client:
         response = client.post("/v1/forecast/batch", json={"fixtures": [fixture_body] * MAX_BATCH})
     assert response.status_code == 200

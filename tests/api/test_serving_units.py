@@ -15,7 +15,7 @@ from marketcast.serving.settings import ServingSettings
 
 def test_settings_defaults() -> None:
     settings = ServingSettings.from_env({})
-    assert settings.max_body_bytes == 256 * 1024
+    assert settings.max_body_bytes == 1024 * 1024
     assert (settings.cache_ttl_s, settings.cache_size) == (30.0, 10_000)
     assert settings.admin_token is None
     assert settings.admin_enabled is False

@@ -155,9 +155,12 @@ def create_app(
 
         The default handler echoes each bad ``input`` back; for ``NaN``, ``Infinity``,
         ``1e400`` or a lone surrogate that echo cannot be written as JSON, and the client got
-        a 500 instead of the 422 naming the field.
+        a 500 instead of the 422 naming the field. An input nested deeper than
+        ``ECHO_MAX_DEPTH`` levels is echoed as a placeholder (`_echo_safe`): the encoders walk
+        it recursively, and a 1 KB field nested ~500 levels deep (the JSON reader takes ~990)
+        overflowed the stack, a 500 with ~150 KB of traceback in the log per request.
         """
-        errors = [_with_error_text(error) for error in exc.errors()]
+        errors = [_echo_safe(_with_error_text(error)) for error in exc.errors()]
         return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
 
     app.state.settings = settings
@@ -190,24 +193,46 @@ def create_app(
                 pending.answers[index] = hit
         return pending
 
+    def forecast_some(
+        fixtures: Sequence[FixtureIn], positions: Sequence[int], *, batch: bool
+    ) -> list[ForecastOut]:
+        """The forecasts of ``fixtures`` at ``positions``, from ONE service call (so from one
+        snapshot); the service's errors as the 422 pointing at the request's fixture."""
+        to_forecast = (
+            fixtures if len(positions) == len(fixtures) else [fixtures[i] for i in positions]
+        )
+        try:
+            computed = service.forecast(to_forecast)
+        except FixtureError as exc:
+            _fixture_error(exc, to_forecast, positions, batch=batch)
+        except ValueError as exc:
+            raise HTTPException(422, f"cannot forecast: {_message(exc)}") from exc
+        if len(computed) != len(positions):
+            raise RuntimeError(f"service returned {len(computed)} forecasts for {len(positions)}")
+        return computed
+
     def complete(fixtures: Sequence[FixtureIn], pending: _Pending, *, batch: bool) -> list[_Answer]:
-        """Forecast the cache misses in one service call (may block), store and count them."""
-        missing = pending.missing
+        """Forecast the cache misses in one service call (may block), store and count them.
+
+        The hits are answers of the snapshot the look-up read. If the snapshot id changed
+        during the call (a reload, a promotion, the registry watcher's swap), the misses may be
+        a newer snapshot's: the whole batch is then forecast again in one call, and nothing of
+        it is cached, so one batch is never answered by two champions. An unchanged id proves
+        the misses came from the snapshot of the hits: the service swaps its id and its models
+        together, and an id never comes back.
+        """
+        missing: Sequence[int] = pending.missing
+        n_hits = len(fixtures) - len(missing)
         if missing:
-            to_forecast = (
-                fixtures if len(missing) == len(fixtures) else [fixtures[i] for i in missing]
-            )
-            try:
-                computed = service.forecast(to_forecast)
-            except FixtureError as exc:
-                _fixture_error(exc, to_forecast, missing, batch=batch)
-            except ValueError as exc:
-                raise HTTPException(422, f"cannot forecast: {_message(exc)}") from exc
-            if len(computed) != len(missing):
-                raise RuntimeError(f"service returned {len(computed)} forecasts for {len(missing)}")
+            computed = forecast_some(fixtures, missing, batch=batch)
+            swapped = service.snapshot_id != pending.snapshot_id
+            if swapped and n_hits:
+                missing = range(len(fixtures))
+                computed = forecast_some(fixtures, missing, batch=batch)
+                n_hits = 0
             # cache only when no swap happened during the call: the answer then belongs to
-            # the snapshot its key names (the service swaps its id and its models together)
-            cacheable = cache.enabled and service.snapshot_id == pending.snapshot_id
+            # the snapshot its key names
+            cacheable = cache.enabled and not swapped
             for index, out in zip(missing, computed, strict=True):
                 pending.answers[index] = _Answer.of(out)
                 if cacheable:
@@ -215,8 +240,8 @@ def create_app(
                     cache.put(pending.keys[index], cached)
         # counted once answered: a batch that another fixture's error refuses counts nothing
         if cache.enabled:
-            if len(missing) < len(fixtures):
-                metrics.cache_hits.inc(len(fixtures) - len(missing))
+            if n_hits:
+                metrics.cache_hits.inc(n_hits)
             if missing:
                 metrics.cache_misses.inc(len(missing))
         answered = [answer for answer in pending.answers if answer is not None]
@@ -369,9 +394,57 @@ def _with_error_text(error: Mapping[str, Any]) -> dict[str, Any]:
     return dict(error)
 
 
+#: Deepest nesting of a bad ``input`` a 422 echoes; deeper ones are echoed as `TOO_DEEP`.
+#: A whole batch body, the deepest value a valid request holds, is 7 levels (the body,
+#: ``fixtures``, a fixture, ``odds``, ``bookmakers``, a bookmaker, its ``1x2``).
+ECHO_MAX_DEPTH = 32
+TOO_DEEP = f"<value nested deeper than {ECHO_MAX_DEPTH} levels>"
+
+
+def nested_deeper_than(value: Any, max_depth: int) -> bool:
+    """True when ``value`` holds dicts, lists or tuples nested more than ``max_depth`` levels.
+
+    Measured with an explicit stack, not recursion: ``value`` may be nested as deep as the JSON
+    reader allows (~990 levels), past what a recursive walk survives. A scalar is 0 levels
+    deep, ``[1]`` and ``[]`` one level.
+
+    Examples
+    --------
+    >>> nested_deeper_than([[1], {"a": 2}], 2), nested_deeper_than([[{"a": []}]], 2)
+    (False, True)
+    >>> nested_deeper_than("[[[[", 0)
+    False
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]  # (item, containers around it)
+    while stack:
+        item, around = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if around >= max_depth:  # this container is level around + 1
+            return True
+        stack.extend((child, around + 1) for child in children)
+    return False
+
+
+def _echo_safe(error: dict[str, Any]) -> dict[str, Any]:
+    """``error`` with an ``input`` nested deeper than ``ECHO_MAX_DEPTH`` as `TOO_DEEP`, so the
+    recursive encoders after it (``jsonable_encoder``, `json_safe`, ``json.dumps``) only ever
+    see shallow values."""
+    if nested_deeper_than(error.get("input"), ECHO_MAX_DEPTH):
+        return {**error, "input": TOO_DEEP}
+    return error
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with non-finite floats as text (``"nan"``, ``"inf"``) and unpaired surrogates
     escaped, so strict JSON can hold it.
+
+    It recurses: callers pass values of bounded depth (the 422 handler caps an echoed input at
+    ``ECHO_MAX_DEPTH`` levels first).
 
     Examples
     --------

@@ -7,6 +7,9 @@ headers are complete. A probe exhausted the server's file descriptors with 20,00
 This protocol closes a connection whose request headers are not complete within
 ``header_timeout_s`` of its opening, or of the previous response (nginx's
 ``client_header_timeout``). A reverse proxy in front remains the real defence against floods.
+
+It also counts the 503s uvicorn answers past ``limit_concurrency`` (with an app of its own, so
+the app never sees them) in the app's ``marketcast_overload_rejections_total``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from marketcast.serving.metrics import metrics_of
+
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that closes a connection whose request headers stall."""
+    """``HttpToolsProtocol`` that closes a connection whose request headers stall, and counts
+    the requests its concurrency limit refuses."""
 
     def __init__(self, *args: Any, header_timeout_s: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -40,8 +47,22 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_timer()  # the next request on this connection gets as long
+        # the next request on this connection gets as long, unless it is under way already:
+        # a pipelined request, whose headers came during this one, was just started by
+        # super() (the timer then cut it off if it ran longer than the header timeout)
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._arm_header_timer()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # uvicorn (0.54) starts every request here, queued pipelined ones too, with its own
+        # `service_unavailable` app in place of ours past `limit_concurrency`: that 503 never
+        # reaches the app's middleware, so it is counted here (a test serving through this
+        # protocol fails if a later uvicorn starts requests elsewhere)
+        if app is service_unavailable:
+            metrics = metrics_of(self.app)
+            if metrics is not None:
+                metrics.overload_rejections.inc()
+        super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()

@@ -80,10 +80,39 @@ class ServingMetrics:
         self.ready = Gauge(
             "marketcast_ready", "1 when champions are loaded, else 0.", registry=self.registry
         )
+        self.overload_rejections = Counter(
+            "marketcast_overload_rejections",
+            "Requests the HTTP server answered 503 past its limit_concurrency, before the app "
+            "(not in marketcast_http_errors_total nor the latency histogram).",
+            registry=self.registry,
+        )
 
     def render(self) -> tuple[bytes, str]:
         """Return the Prometheus text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def metrics_of(app: Any) -> ServingMetrics | None:
+    """The `ServingMetrics` of an app ``create_app`` built (its ``app.state.metrics``), reached
+    through the middleware the server wraps around it (each holds the app it wraps as
+    ``.app``: uvicorn's proxy-headers middleware), or ``None`` for any other app.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> metrics = ServingMetrics()
+    >>> served = SimpleNamespace(state=SimpleNamespace(metrics=metrics))
+    >>> metrics_of(SimpleNamespace(app=served)) is metrics, metrics_of(object())
+    (True, None)
+    """
+    for _ in range(8):  # a few wrappers at most; never loop on one that wraps itself
+        found = getattr(getattr(app, "state", None), "metrics", None)
+        if isinstance(found, ServingMetrics):
+            return found
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
 
 
 class MetricsMiddleware:

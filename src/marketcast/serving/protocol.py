@@ -36,7 +36,13 @@ class ForecastService(Protocol):
 
     @property
     def snapshot_id(self) -> str:
-        """Changes on every reload, promotion or rollback (part of cache keys)."""
+        """Names the loaded models: changes when they change (a reload that changes them, a
+        promotion, a rollback), in the same assignment, and never takes an earlier value again.
+
+        Part of the app's cache keys; the app also takes an unchanged id around a service call
+        as proof that the call read the snapshot the id names (a batch's cache hits and its
+        forecasts then come from one snapshot).
+        """
         ...
 
     def forecast(self, fixtures: Sequence[FixtureIn]) -> list[ForecastOut]:

@@ -253,15 +253,31 @@ class ChampionService:
                     if record is None:
                         continue
                     champion = self._load(market.value, record.model_name, record.version)
-                except (RegistryError, ValueError, LookupError, OSError) as exc:
+                except Exception as exc:
+                    # any exception: a version this installation cannot rebuild (a parameter
+                    # another code version wrote, a LightGBM or torch error) is a TypeError or
+                    # a library's own error, and it stopped the whole server
+                    version = record.version if record is not None else ""
+                    champion_text = f"{record.model_name} {version}" if record else "champion"
                     if market is MarketKind.ONE_X_TWO:
-                        raise  # nothing can be served without it
+                        # nothing can be served without it; one line, as `serve` prints it
+                        if isinstance(exc, RegistryError | ValueError | LookupError | OSError):
+                            raise
+                        raise RegistryError(
+                            f"{VERTICAL}/{market.value} {champion_text} cannot be served: "
+                            f"{_one_line(exc)}"
+                        ) from exc
                     # a damaged secondary market must not block the others (nor make a 1X2
                     # promotion that already moved its pointer answer "failed"); recorded as
                     # not loaded, so the watcher tries it again (recorded as loaded, a moment's
                     # outage kept the market out until a restart)
-                    log.warning("%s/%s left out of this snapshot: %s", VERTICAL, market.value, exc)
-                    version = record.version if record is not None else ""
+                    log.warning(
+                        "%s/%s left out of this snapshot%s: %s",
+                        VERTICAL,
+                        market.value,
+                        f" ({champion_text})" if record is not None else "",
+                        _one_line(exc),
+                    )
                     fingerprint = mark_failed(fingerprint, market.value, version)
                     continue
                 champions[market.value] = champion
@@ -329,13 +345,20 @@ class ChampionService:
         """An ensemble member, or ``None`` with a warning when its artifact cannot be loaded.
 
         Only the champion must load: one damaged challenger would otherwise keep a server from
-        starting (the cloud path then blends the members that did load).
+        starting (the cloud path then blends the members that did load). Any exception leaves
+        it out, not only the registry's and the loaders' own: a version this installation
+        cannot rebuild fails with a ``TypeError``, a LightGBM or a torch error.
         """
         try:
             return self._load(market, name, version)
-        except (ValueError, LookupError, OSError) as exc:
+        except Exception as exc:
             log.warning(
-                "ensemble member %s/%s/%s %s left out: %s", VERTICAL, market, name, version, exc
+                "ensemble member %s/%s/%s %s left out: %s",
+                VERTICAL,
+                market,
+                name,
+                version,
+                _one_line(exc),
             )
             return None
 
@@ -834,6 +857,26 @@ def _use_onnx(model: Any, label: str) -> None:
         model.use_onnx()
     except Exception as exc:  # any failure leaves the torch path, which works
         log.warning("%s stays on torch, onnxruntime failed: %s", label, exc)
+
+
+def _one_line(exc: BaseException, max_chars: int = 400) -> str:
+    """``exc`` as one log line: its lines joined by ``"; "`` (a torch error runs over many)
+    and cut at ``max_chars``, after its type unless it is a registry or loader error, whose
+    text says it all (a bare ``TypeError`` text does not say it is one).
+
+    Examples
+    --------
+    >>> _one_line(TypeError("__init__() got an unexpected keyword argument 'x'\\n  at load"))
+    "TypeError: __init__() got an unexpected keyword argument 'x'; at load"
+    >>> _one_line(RegistryError("champion.json is damaged"))
+    'champion.json is damaged'
+    """
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if not text:
+        text = type(exc).__name__
+    elif not isinstance(exc, RegistryError | ValueError | LookupError | OSError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
 
 
 def _next_snapshot_id(previous: str | None, content: str) -> str:

@@ -174,7 +174,10 @@ class ServingSettings(BaseModel):
         default=None,
         description="bearer token of the admin endpoints; unset disables them",
     )
-    max_body_bytes: int = Field(default=256 * 1024, ge=1, description="request body cap, bytes")
+    # 1 MiB (nginx's default client_max_body_size): a full batch (MAX_BATCH fixtures) quoting
+    # every bookmaker code in every market is ~0.97 MiB as json.dumps writes it; at 256 KiB, a
+    # full batch quoting the bookmakers of a football-data.co.uk row (~272 KiB) was a 413
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="request body cap, bytes")
     cache_ttl_s: float = Field(default=30.0, ge=0.0, description="forecast cache time to live")
     cache_size: int = Field(default=10_000, ge=0, description="forecast cache entries; 0 disables")
     limit_concurrency: int = Field(
