@@ -70,7 +70,6 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     index = pd.DatetimeIndex(matches["kickoff_utc"])
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     seconds = np.asarray(index.as_unit("s").asi8, dtype=np.int64)
-    order = np.argsort(seconds, kind="stable")
     if "season" in matches.columns:
         season_labels = season_clock(matches["season"])
     else:  # seasons start on 1 July
@@ -84,6 +83,9 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     n = len(matches)
     goals_h = pd.to_numeric(matches["home_goals"], errors="coerce").to_numpy(dtype=np.float64)
     goals_a = pd.to_numeric(matches["away_goals"], errors="coerce").to_numpy(dtype=np.float64)
+    # kickoff order; rows of one kickoff second by their content, not their position, so the
+    # ratings do not depend on the input's row order (lexsort: the last key is the primary one)
+    order = np.lexsort((goals_a, goals_h, codes[n:], codes[:n], season, league, seconds))
     return _MatchArrays(
         order=order,
         day=(seconds // _SECONDS_PER_DAY)[order],
@@ -130,23 +132,38 @@ class _Pool:
                 members = self.league_members(lg)
                 self.ratings[members] = means[lg] + carry_over * (self.ratings[members] - means[lg])
 
-    def add_team(self, team: int, league: int, season: int) -> None:
-        """Give a first-seen team its starting rating (see module docs for the rule)."""
+    def start_rating(self, league: int, season: int) -> npt.NDArray[np.float64]:
+        """Starting rating of a team first seen in ``league`` in ``season``.
+
+        The default in the league's first season; later, the league's mean (teams whose latest
+        match was in it) plus the average end-of-first-season offset of its earlier newcomers,
+        or its lower quartile before any newcomer has finished a season (docs/models.md,
+        Ratings). Reads the pool only, so every newcomer of a date starts from the pool as it
+        stood before that date, whichever other newcomers the date has and in any row order.
+        """
         if season == self.league_first_season[league]:
-            self.ratings[team] = self.initial
-        else:
-            offsets = self.newcomer_offsets.get(league)
-            members = self.league_members(league)
-            if offsets:
-                self.ratings[team] = self.league_mean(league) + np.mean(offsets, axis=0)
-            elif members.size:
-                self.ratings[team] = np.quantile(self.ratings[members], 0.25, axis=0)
-            else:
-                self.ratings[team] = self.initial
-            self.newcomer_league[team] = league
-            self.newcomer_season[team] = season
-        self.seen[team] = True
-        self.last_league[team] = league
+            return self.initial.copy()
+        offsets = self.newcomer_offsets.get(league)
+        members = self.league_members(league)
+        if offsets:
+            return self.league_mean(league) + np.mean(offsets, axis=0)
+        if members.size:
+            return np.quantile(self.ratings[members], 0.25, axis=0)
+        return self.initial.copy()
+
+    def add_teams(self, newcomers: dict[int, tuple[int, int]]) -> None:
+        """Give first-seen teams (team -> (league, season)) their starts, then add them all."""
+        starts: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+        for league, season in newcomers.values():
+            if (league, season) not in starts:
+                starts[league, season] = self.start_rating(league, season)
+        for team, (league, season) in newcomers.items():
+            self.ratings[team] = starts[league, season]
+            if season != self.league_first_season[league]:
+                self.newcomer_league[team] = league
+                self.newcomer_season[team] = season
+            self.seen[team] = True
+            self.last_league[team] = league
 
 
 def _run(
@@ -158,7 +175,8 @@ def _run(
     """Pre-match ratings (n, 2, k) [home team, away team] in the input frame's row order.
 
     All matches of one UTC calendar date read the ratings as they stood before that date, and
-    their updates are applied together once the date is over.
+    their updates are applied together once the date is over. The date's newcomers are added
+    together too: each starts from the pool before the date, not counting the others.
     """
     a = _encode(matches)
     n, k = len(a.order), initial.size
@@ -184,11 +202,21 @@ def _run(
                 pool.close_season(s, carry_over if s == day_season - 1 else 1.0, a.n_leagues)
             current_season = day_season
         home, away = a.home[start:end], a.away[start:end]
-        for row in range(start, end):
-            pool.league_first_season.setdefault(int(a.league[row]), int(a.season[row]))
+        if len(pool.league_first_season) < a.n_leagues:  # leagues whose first date this is
+            first_seasons: dict[int, int] = {}
+            day_leagues, day_seasons = a.league[start:end].tolist(), a.season[start:end].tolist()
+            for league, season in zip(day_leagues, day_seasons, strict=True):
+                if league not in pool.league_first_season:
+                    first_seasons[league] = min(first_seasons.get(league, season), season)
+            pool.league_first_season.update(first_seasons)
+        # the date's newcomers (each with the league and season of its first row), all started
+        # from the pool before the date: they do not count each other in the league's mean
+        newcomers: dict[int, tuple[int, int]] = {}
+        for row in (start + np.flatnonzero(~pool.seen[home] | ~pool.seen[away])).tolist():
             for team in (int(a.home[row]), int(a.away[row])):
                 if not pool.seen[team]:
-                    pool.add_team(team, int(a.league[row]), int(a.season[row]))
+                    newcomers.setdefault(team, (int(a.league[row]), int(a.season[row])))
+        pool.add_teams(newcomers)
         out[start:end, 0] = pool.ratings[home]
         out[start:end, 1] = pool.ratings[away]
         played = np.isfinite(a.home_goals[start:end]) & np.isfinite(a.away_goals[start:end])
