@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CostModel",
+    "carry_forward",
     "fee_cost",
     "fee_rate",
     "funding_cost",
+    "funding_gaps",
     "half_spread_rate",
     "period_funding_sums",
     "round_trip_cost_rate",
@@ -29,6 +31,13 @@ FloatArray = npt.NDArray[np.float64]
 
 # Exponent of the order-size term: impact per unit traded ~ (order / volume) ** exponent.
 SLIPPAGE_EXPONENTS: dict[str, float] = {"square_root": 0.5, "linear": 1.0}
+
+#: A hole between two funding events longer than this many times the pair's usual spacing is
+#: missing data, not a schedule (see :func:`funding_gaps`).
+FUNDING_GAP_FACTOR = 1.5
+#: The longest funding interval Binance USD-M uses (8 h; 4 h and 1 h pairs exist, and a pair's
+#: interval can change), in ns: the pipeline's floor for a pair's usual spacing.
+LONGEST_FUNDING_INTERVAL_NS = 8 * 3600 * 10**9
 
 
 class CostModel(BaseModel):
@@ -196,10 +205,13 @@ def round_trip_cost_rate(
     """Cost of opening and closing one full position, as a fraction of notional, per bar.
 
     ``2 * (fee + half spread + slippage)`` with the spread estimate (NaN read as 0) floored at
-    ``min_spread`` (ignored when ``spread_method == "fixed"``), slippage on the bar's volatility
-    (NaN read as 0) and quote volume. A bar without volume cannot be traded: its cost is
-    infinite, so no edge clears it. The pipeline's edge gate and the server's signals both use
-    this rule.
+    ``min_spread`` (ignored when ``spread_method == "fixed"``) and slippage on the bar's
+    volatility and quote volume. A bar whose trade cannot be priced has an infinite cost, so no
+    edge clears it: without a positive volume, or (when slippage is charged) without a finite
+    volatility ``>= 0``. Callers pass the last valid value known at the decision (the pipeline's
+    edge gate and the server's signals both do, and the backtest charges those values), so the
+    cost is infinite only where a pair has none yet. (A NaN volatility used to be read as 0,
+    an underpriced trade the backtest then refused to price.)
 
     Examples
     --------
@@ -207,19 +219,67 @@ def round_trip_cost_rate(
     [0.003]
     >>> round_trip_cost_rate(CostModel(), [0.001], [0.01], [0.0]).tolist()
     [inf]
+    >>> round_trip_cost_rate(CostModel(), [0.001], [float("nan")], [1e6]).tolist()
+    [inf]
     """
     estimate = np.nan_to_num(np.asarray(spread_estimate, dtype=np.float64), nan=0.0)
     spread = np.fmax(estimate, min_spread)
-    volatility_arr = np.nan_to_num(np.asarray(volatility, dtype=np.float64), nan=0.0)
+    volatility_arr = np.broadcast_to(np.asarray(volatility, dtype=np.float64), spread.shape)
     volume = np.asarray(quote_volume, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        traded = volume > 0
+        priced = volume > 0
+        if costs.slippage_model != "none" and costs.slippage_coef > 0:
+            priced = priced & np.isfinite(volatility_arr) & (volatility_arr >= 0)
     per_side = (
         fee_rate(costs)
         + half_spread_rate(spread, costs)
-        + slippage_rate(np.ones(spread.shape), volatility_arr, np.where(traded, volume, 1.0), costs)
+        + slippage_rate(
+            np.ones(spread.shape),
+            np.where(priced, volatility_arr, 0.0),
+            np.where(priced, volume, 1.0),
+            costs,
+        )
     )
-    return np.where(traded, 2.0 * per_side, np.inf)
+    return np.where(priced, 2.0 * per_side, np.inf)
+
+
+def carry_forward(
+    values: npt.ArrayLike, groups: npt.ArrayLike, *, positive: bool
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Each row's cost input, or its group's (pair's) last valid value on an earlier row.
+
+    Rows of a group must be in time order (groups may interleave). Valid is finite and
+    ``>= 0`` (``> 0`` with ``positive``, as a volume must be). Returns the values, NaN before a
+    group's first valid one (nothing known yet: :func:`round_trip_cost_rate` is then
+    infinite, so nothing trades), and whether each was carried from an earlier row. A cost input
+    is never taken from a later row: that would price a decision with what was not known then.
+    The pipeline's edge gate and backtest, and the signal server, price trades with it.
+
+    Examples
+    --------
+    >>> v, carried = carry_forward([0.0, 5.0, 7.0, 0.0, 0.0], list("abaab"), positive=True)
+    >>> v.tolist(), carried.tolist()
+    ([nan, 5.0, 7.0, 7.0, 5.0], [False, False, False, True, True])
+    """
+    raw = np.asarray(values, dtype=np.float64)
+    keys = np.asarray(groups)
+    if raw.shape != keys.shape or raw.ndim != 1:
+        raise ValueError(
+            f"values and groups must be 1-D of equal length; got {raw.shape}, {keys.shape}"
+        )
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(raw) & ((raw > 0) if positive else (raw >= 0))
+    order = np.argsort(keys, kind="stable")  # each group's rows together, in their order
+    rows = np.arange(raw.size)
+    sorted_keys = keys[order]
+    starts = np.ones(raw.size, dtype=bool)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    group_first = np.maximum.accumulate(np.where(starts, rows, 0))
+    last = np.maximum.accumulate(np.where(valid[order], rows, -1))
+    last = np.where(last >= group_first, last, -1)
+    known = np.empty(raw.size)
+    known[order] = np.where(last >= 0, raw[order][np.maximum(last, 0)], np.nan)
+    return known, ~valid & np.isfinite(known)
 
 
 def slippage_cost(
@@ -268,20 +328,33 @@ def period_funding_sums(
     funding_rate: npt.ArrayLike,
     period_start_utc: npt.ArrayLike,
     period_end_utc: npt.ArrayLike,
+    *,
+    min_spacing: float | np.timedelta64 | None = None,
 ) -> FloatArray:
     """Sum the funding rates whose funding time falls in ``(start, end]`` of each period, one pair.
 
     An entry at a bar's open just misses a funding event stamped at that open, and a position
     closed at the next period's open is still held at an event stamped then, hence the half-open
-    interval. Periods not inside the funding data's coverage (``[first, last]`` funding time)
-    are NaN, so a caller can count them; periods inside it with no event sum to 0.
-    Times are anything numpy orders consistently (``datetime64`` or epoch numbers).
+    interval. Periods the funding data do not cover are NaN, so a caller can count them: those
+    not inside ``[first, last]`` funding time, and those overlapping a hole inside it
+    (:func:`funding_gaps`: two consecutive events further apart than 1.5 times the pair's usual
+    spacing, a month's download missing, say). Periods covered with no event sum to 0. Before,
+    a hole inside the coverage summed to 0: "no funding paid", not counted as missing.
+    Times are anything numpy orders and subtracts consistently (``datetime64``, or epoch numbers
+    in one unit: the pipeline passes ns); ``min_spacing``, in the unit of their differences,
+    floors the usual spacing (see :func:`funding_gaps`).
 
     Examples
     --------
     >>> t, rates = np.array([8, 16, 24, 32]), [1e-4, 2e-4, -1e-4, 3e-4]
     >>> period_funding_sums(t, rates, [8, 16, 30], [16, 32, 40]).round(6).tolist()
     [0.0002, 0.0002, nan]
+
+    A hole between 24 and 64 (spacing 8): the periods overlapping it are NaN.
+
+    >>> t = np.array([8, 16, 24, 64, 72, 80])
+    >>> period_funding_sums(t, [1e-4] * 6, [8, 16, 40, 64], [16, 32, 48, 80]).round(6).tolist()
+    [0.0001, nan, nan, 0.0002]
     """
     times = np.asarray(funding_time_utc)
     rates = np.asarray(funding_rate, dtype=np.float64)
@@ -301,7 +374,50 @@ def period_funding_sums(
     if times.size == 0:
         return np.full(sums.shape, np.nan)
     covered = (start >= times.min()) & (end <= times.max())
+    hole_from, hole_to = funding_gaps(times, min_spacing=min_spacing)
+    if hole_from.size:
+        # holes are disjoint and sorted: those with from < end, less those with to <= start
+        overlapping = np.searchsorted(hole_from, end, side="left") - np.searchsorted(
+            hole_to, start, side="right"
+        )
+        covered &= overlapping <= 0
     return np.where(covered, sums, np.nan)
+
+
+def funding_gaps(
+    funding_time_utc: npt.ArrayLike,
+    *,
+    factor: float = FUNDING_GAP_FACTOR,
+    min_spacing: float | np.timedelta64 | None = None,
+) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]:
+    """Holes in one pair's funding times: ``(from, to)``, the events either side of each.
+
+    A hole is an interval between consecutive events longer than ``factor`` times the pair's
+    usual spacing: the median interval (of two or more), floored at ``min_spacing`` when given
+    (in the unit of the times: a number for epoch numbers, a ``timedelta64`` for
+    ``datetime64``). The pipeline floors it at 8 h (`LONGEST_FUNDING_INTERVAL_NS`): Binance
+    moves a pair between 8 h, 4 h and 1 h funding, so a pair mostly on 4 h that goes back to
+    8 h has no hole.
+    With one interval and no floor there is no usual spacing, hence no hole.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in funding_gaps([0, 8, 16, 48, 56])]
+    [[16], [48]]
+    >>> [a.tolist() for a in funding_gaps([0, 4, 8, 16, 20], min_spacing=8)]
+    [[], []]
+    """
+    times = np.sort(np.asarray(funding_time_utc), kind="stable")
+    if times.size < 2:
+        return times[:0], times[:0]
+    spacing = np.diff(times)
+    usual = np.median(spacing) if spacing.size >= 2 else None
+    if min_spacing is not None:
+        usual = min_spacing if usual is None else max(usual, min_spacing)
+    if usual is None:
+        return times[:0], times[:0]
+    hole = spacing > factor * usual
+    return times[:-1][hole], times[1:][hole]
 
 
 def window_sums(

@@ -911,5 +911,6 @@ def test_a_champion_charging_corwin_schultz_spreads_is_served_with_them(
             default.set_index("pair").loc[pair, "round_trip_cost"], rel=1e-6
         )
     assert differs == len(PAIRS)  # the two estimators' costs differ on every pair
-    assert methods
-    assert set(methods) == {"corwin_schultz"}
+    # each champion's universe reads its own costs' estimator: 1h's corwin_schultz, and the
+    # 1d flat champion's default abdi_ranaldo (the first champion's served every horizon)
+    assert sorted(methods) == ["abdi_ranaldo", "corwin_schultz"]

@@ -29,6 +29,7 @@ from marketcast.config import (
     normalise_pair,
     quote_asset,
 )
+from marketcast.costs import LONGEST_FUNDING_INTERVAL_NS, funding_gaps
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
@@ -644,9 +645,9 @@ def load_candle_sources(
     else:
         candles, gaps = empty_candles(), empty_gaps()
     if parts["funding"]:
-        funding = validate_funding(
-            pd.concat(parts["funding"], ignore_index=True), report, on_error=on_error
-        )
+        raw_funding = pd.concat(parts["funding"], ignore_index=True)
+        funding = validate_funding(raw_funding, report, on_error=on_error)
+        _note_funding_gaps(funding, raw_funding, report)
     else:
         funding = pd.DataFrame(
             {
@@ -671,6 +672,35 @@ def load_candle_sources(
             columns=list(OPEN_INTEREST_COLUMNS),
         )
     return CandleData(candles, funding, report, open_interest=open_interest, gaps=gaps)
+
+
+def _note_funding_gaps(funding: pd.DataFrame, raw: pd.DataFrame, report: CandleReport) -> None:
+    """A ``funding_gap`` issue for each hole in a pair's funding times (`costs.funding_gaps`).
+
+    The holding periods that overlap a hole are charged no funding and counted as missing
+    (``n_funding_missing``), as the periods outside the data are; the report says where the
+    holes are (a month's file not downloaded, say), where they used to read as 0 funding paid.
+    An issue, not an error: the data are usable.
+    """
+    files = (
+        raw.groupby("pair")["source_file"].agg(lambda f: ", ".join(sorted(set(map(str, f)))))
+        if "source_file" in raw.columns
+        else pd.Series(dtype=object)
+    )
+    for pair, group in funding.groupby("pair", sort=True):
+        times = pd.DatetimeIndex(group["funding_time_utc"])
+        starts, ends = funding_gaps(times.asi8, min_spacing=LONGEST_FUNDING_INTERVAL_NS)
+        for start, end in zip(starts, ends, strict=True):
+            t0, t1 = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
+            hours = (t1 - t0) / pd.Timedelta(hours=1)
+            detail = (
+                f"funding_gap: {pair} has no funding event between {t0:%Y-%m-%d %H:%M} and "
+                f"{t1:%Y-%m-%d %H:%M} UTC ({hours:,.0f} h): holding periods overlapping it are "
+                "charged no funding and counted in n_funding_missing"
+            )
+            report.add_issue(
+                Issue(str(files.get(pair, "funding")), None, "funding_time_utc", detail)
+            )
 
 
 #: Why the good rows of a file more than half of whose rows are bad are dropped: the file is an

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +133,9 @@ def run_backtest(
     periods_per_year: float,
     *,
     allowed: npt.ArrayLike | None = None,
+    inputs_filled: npt.ArrayLike | None = None,
+    pair_names: Sequence[str] | None = None,
+    period_labels: Sequence[object] | None = None,
 ) -> BacktestResult:
     """Backtest target positions on many pairs at once, net of fee, spread, slippage and funding.
 
@@ -168,6 +172,14 @@ def run_backtest(
         0, counted in ``n_forced_exits`` when one was asked for), and is not an active sleeve:
         a pair outside the universe with a finite return used to count in every period's
         divisor, shrinking the return of the pairs that were traded.
+    inputs_filled
+        ``(n_periods, n_pairs)`` booleans: cells whose volume or volatility the caller already
+        carried forward from an earlier bar (the pipeline does, per hour, so its edge gate and
+        this backtest price a trade alike); counted in ``n_cost_inputs_filled`` where traded
+        and slippage is charged. None: none.
+    pair_names, period_labels
+        Names of the columns and rows (e.g. pairs and decision times), used by the error for a
+        traded cell that cannot be priced; None: their indices.
 
     Returns
     -------
@@ -176,7 +188,8 @@ def run_backtest(
         ``gross[k] = mean_i pos[k, i] * ret[k, i]``; each cost component likewise; the mean is
         over the period's active sleeves (pairs tradable that period, or being closed there).
         A traded cell with a missing spread, volatility or volume (or zero volume) uses the
-        pair's last valid earlier value (counted); with none, it is an error.
+        pair's last valid earlier value (counted); with none, it is an error naming the pair and
+        the period (never a later value: that would price a trade with the future).
 
     Examples
     --------
@@ -213,17 +226,39 @@ def run_backtest(
     traded = turnover > 0
 
     filled = np.zeros_like(traded)
+    where = _CellNames(pair_names, period_labels)
     spread_in = None
     if costs.spread_method != "fixed":
-        spread_in = _cost_input("spread", spread, returns.shape, traded, positive=False, out=filled)
+        spread_in = _cost_input(
+            "spread", spread, returns.shape, traded, positive=False, out=filled, where=where
+        )
     volume_in = volatility_in = None
-    if costs.slippage_model != "none" and costs.slippage_coef > 0:
+    if _charges_slippage(costs):
         volume_in = _cost_input(
-            "quote_volume", quote_volume, returns.shape, traded, positive=True, out=filled
+            "quote_volume",
+            quote_volume,
+            returns.shape,
+            traded,
+            positive=True,
+            out=filled,
+            where=where,
         )
         volatility_in = _cost_input(
-            "volatility", volatility, returns.shape, traded, positive=False, out=filled
+            "volatility",
+            volatility,
+            returns.shape,
+            traded,
+            positive=False,
+            out=filled,
+            where=where,
         )
+        if inputs_filled is not None:
+            carried = np.asarray(inputs_filled, dtype=bool)
+            if carried.shape != returns.shape:
+                raise ValueError(
+                    f"inputs_filled has shape {carried.shape}, period_returns {returns.shape}"
+                )
+            filled |= traded & carried
     funding_in = None
     n_funding_missing = 0
     if costs.funding and funding is not None:
@@ -273,13 +308,20 @@ def buy_and_hold(
     costs: CostModel,
     periods_per_year: float,
     hold: npt.ArrayLike | None = None,
+    *,
+    inputs_filled: npt.ArrayLike | None = None,
+    pair_names: Sequence[str] | None = None,
+    period_labels: Sequence[object] | None = None,
 ) -> BacktestResult:
     """Hold +1 in every pair whenever it is tradable, equal weight, paying entry costs once.
 
     A pair enters when it first trades; an untradable period (NaN return) closes it and it
     re-enters afterwards, paying costs again. ``hold`` (boolean, like ``period_returns``)
     limits it to the cells a strategy may hold, e.g. the day's universe, so it is compared with
-    strategies on the same pairs; a pair leaving it is sold. Otherwise the same arguments as
+    strategies on the same pairs; a pair leaving it is sold. A pair whose entry cannot be priced
+    yet (no valid spread, volume or volatility at or before the period, where the cost model
+    needs one) waits, flat, until it can: it used to be entered anyway, and the backtest then
+    refused the cell, ending the evaluation. Otherwise the same arguments as
     :func:`run_backtest`.
     """
     returns = _matrix("period_returns", period_returns)
@@ -289,6 +331,15 @@ def buy_and_hold(
         if mask.shape != returns.shape:
             raise ValueError(f"hold has shape {mask.shape}, period_returns {returns.shape}")
         positions = positions * mask  # asked for only where it may hold: no forced exits
+    needed: list[tuple[str, npt.ArrayLike | None, bool]] = []
+    if costs.spread_method != "fixed":
+        needed.append(("spread", spread, False))
+    if _charges_slippage(costs):
+        needed += [("quote_volume", quote_volume, True), ("volatility", volatility, False)]
+    for name, values, positive in needed:
+        if values is not None:  # None: run_backtest names the missing input
+            priced = _last_valid_row(_matrix(name, values, shape=returns.shape), positive) >= 0
+            positions = positions * priced
     return run_backtest(
         positions,
         returns,
@@ -299,6 +350,9 @@ def buy_and_hold(
         costs,
         periods_per_year,
         allowed=hold,
+        inputs_filled=inputs_filled,
+        pair_names=pair_names,
+        period_labels=period_labels,
     )
 
 
@@ -440,6 +494,33 @@ def _matrix(name: str, values: npt.ArrayLike, shape: tuple[int, ...] | None = No
     return arr
 
 
+def _charges_slippage(costs: CostModel) -> bool:
+    return costs.slippage_model != "none" and costs.slippage_coef > 0
+
+
+def _last_valid_row(arr: FloatArray, positive: bool) -> IntArray:
+    """Per cell, the latest period at or before it with a valid value in its column; -1: none."""
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(arr) & ((arr > 0) if positive else (arr >= 0))
+    rows = np.arange(arr.shape[0])[:, None]
+    return np.asarray(np.maximum.accumulate(np.where(valid, rows, -1), axis=0), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _CellNames:
+    """The pair and period names an error about a cell gives (indices when not known)."""
+
+    pairs: Sequence[str] | None
+    periods: Sequence[object] | None
+
+    def describe(self, period: int, pair: int) -> str:
+        if self.pairs is None and self.periods is None:
+            return f"pair {pair} trades in period {period}"
+        name = self.pairs[pair] if self.pairs is not None else f"pair {pair}"
+        when = self.periods[period] if self.periods is not None else f"period {period}"
+        return f"{name} trades in the period decided at {when} (pair {pair}, period {period})"
+
+
 def _cost_input(
     name: str,
     values: npt.ArrayLike | None,
@@ -448,27 +529,27 @@ def _cost_input(
     *,
     positive: bool,
     out: BoolArray,
+    where: _CellNames,
 ) -> FloatArray:
     """Cost input with invalid cells forward-filled per pair from the last valid earlier period.
 
-    Marks in ``out`` the traded cells that needed the fill; raises if a traded cell has no valid
-    value at or before it.
+    Marks in ``out`` the traded cells that needed the fill; raises, naming the pair and the
+    period, if a traded cell has no valid value at or before it (a later value would be
+    lookahead: the caller passes what was known, or does not trade there).
     """
     if values is None:
         raise ValueError(f"{name} is None but the cost model needs it")
     arr = _matrix(name, values, shape=shape)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(arr) & ((arr > 0) if positive else (arr >= 0))
-    rows = np.arange(arr.shape[0])[:, None]
-    last_valid = np.maximum.accumulate(np.where(valid, rows, -1), axis=0)  # (P, N)
+    last_valid = _last_valid_row(arr, positive)  # (P, N)
     missing = traded & (last_valid < 0)
     if missing.any():
         k, i = np.unravel_index(int(np.argmax(missing)), missing.shape)
         need = "> 0" if positive else ">= 0"
         raise ValueError(
-            f"{name}: pair {i} trades in period {k} with no finite value {need} at or before it "
-            f"({int(missing.sum())} such cells)"
+            f"{name}: {where.describe(int(k), int(i))} with no finite value {need} at or before "
+            f"it ({int(missing.sum())} such cells)"
         )
+    valid = last_valid == np.arange(arr.shape[0])[:, None]
     out |= traded & ~valid
     filled = arr[np.maximum(last_valid, 0), np.arange(arr.shape[1])[None, :]]
     return np.where(last_valid >= 0, filled, np.nan)

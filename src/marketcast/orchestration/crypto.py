@@ -28,7 +28,14 @@ from rich.console import Console
 from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
-from marketcast.costs import CostModel, fee_rate, period_funding_sums, round_trip_cost_rate
+from marketcast.costs import (
+    LONGEST_FUNDING_INTERVAL_NS,
+    CostModel,
+    carry_forward,
+    fee_rate,
+    period_funding_sums,
+    round_trip_cost_rate,
+)
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
 from marketcast.data.validation import DataError
@@ -266,17 +273,20 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["train_row"] = hour % stride == 0
     spread = cost_spread_estimate(prepared, config.costs.spread_method)
     rows["spread_cost_est"] = np.fmax(np.nan_to_num(spread, nan=0.0), config.costs.min_spread)
-    # realised_vol_24h is per-bar (hourly) volatility; slippage uses the decision bar's volume
-    rows["volatility"] = rows["realised_vol_24h"].to_numpy()
+    # realised_vol_24h is per-bar (hourly) volatility; slippage uses the decision bar's volume.
+    # Both as last known at the decision (a repaired or no-trade bar has volume 0, a 6 h hole
+    # leaves the 24 h volatility NaN): the edge gate and the backtest price a trade alike.
+    pair = rows["pair"].to_numpy()
+    volatility, vol_filled = carry_forward(rows["realised_vol_24h"], pair, positive=False)
+    volume, volume_filled = carry_forward(rows["quote_volume"], pair, positive=True)
+    rows["volatility"] = volatility
+    rows["cost_quote_volume"] = volume
+    rows["cost_inputs_filled"] = vol_filled | volume_filled
     rows["funding_period"] = _funding_in_period(
         prepared.data.funding, rows["pair"], rows["entry_time_utc"], rows["label_end_utc"]
     )
     rows["round_trip_cost"] = round_trip_cost_rate(
-        costs,
-        spread,
-        rows["volatility"].to_numpy(dtype=np.float64),
-        rows["quote_volume"].to_numpy(dtype=np.float64),
-        min_spread=config.costs.min_spread,
+        costs, spread, volatility, volume, min_spread=config.costs.min_spread
     )
     return rows
 
@@ -305,10 +315,11 @@ def _funding_in_period(
 ) -> np.ndarray:
     """Sum of each pair's funding rates with funding time in ``(entry, end]``.
 
-    NaN where the pair's funding data does not cover the period (``costs.period_funding_sums``),
-    and for a pair with no funding data at all (spot candles): the backtest charges such a held
-    period 0 and counts it in ``n_funding_missing``, so missing funding is reported, never
-    silently read as "no funding paid".
+    NaN where the pair's funding data does not cover the period (``costs.period_funding_sums``:
+    outside its first to last event, or overlapping a hole in it longer than 1.5 times the
+    pair's usual spacing, floored at 8 h), and for a pair with no funding data at all (spot
+    candles): the backtest charges such a held period 0 and counts it in ``n_funding_missing``,
+    so missing funding is reported, never silently read as "no funding paid".
     """
     out = np.full(len(pair), np.nan)
     if funding is None or funding.empty:
@@ -322,7 +333,11 @@ def _funding_in_period(
             continue
         times = pd.DatetimeIndex(group["funding_time_utc"]).asi8
         out[mask] = period_funding_sums(
-            times, group["funding_rate"].to_numpy(), entry_ns[mask], end_ns[mask]
+            times,
+            group["funding_rate"].to_numpy(),
+            entry_ns[mask],
+            end_ns[mask],
+            min_spacing=LONGEST_FUNDING_INTERVAL_NS,
         )
     return out
 
@@ -687,8 +702,10 @@ def aggregate_horizon(
     pairs = list(returns.columns)
     universe = matrix("in_universe", 0.0).reindex(index=times, columns=pairs).fillna(0.0) > 0
     spread = matrix("spread_cost_est").reindex(index=times, columns=pairs)
-    quote_volume = matrix("quote_volume").reindex(index=times, columns=pairs)
+    # the volume and volatility last known at each decision, as the edge gate priced it
+    quote_volume = matrix("cost_quote_volume").reindex(index=times, columns=pairs)
     volatility = matrix("volatility").reindex(index=times, columns=pairs)
+    carried = matrix("cost_inputs_filled", 0.0).reindex(index=times, columns=pairs).fillna(0.0)
     funding = matrix("funding_period").reindex(index=times, columns=pairs)  # NaN: not covered
     period_returns = returns.to_numpy()
 
@@ -701,13 +718,18 @@ def aggregate_horizon(
         "costs": costs,
         "periods_per_year": periods_per_year,
     }
+    cells: dict[str, Any] = {
+        "inputs_filled": carried.to_numpy() > 0,
+        "pair_names": [str(p) for p in pairs],
+        "period_labels": [f"{t:%Y-%m-%d %H:%M} UTC" for t in times],
+    }
     models: dict[str, dict[str, Any]] = {}
     period_net: dict[str, np.ndarray] = {}
     for name in model_names:
         positions = matrix(f"position__{name}", 0.0).reindex(index=times, columns=pairs)
         positions = positions.fillna(0.0).to_numpy() * universe.to_numpy()
         result = run_backtest(
-            positions, period_returns, **market_inputs, allowed=universe.to_numpy()
+            positions, period_returns, **market_inputs, allowed=universe.to_numpy(), **cells
         )
         metrics = result.metrics()
         metrics.update(_direction_scores(decisions, name))
@@ -715,7 +737,9 @@ def aggregate_horizon(
         period_net[name] = np.asarray(result.net, dtype=np.float64)
 
     # held in the day's universe only, like every model's positions
-    bh_metrics = buy_and_hold(period_returns, **market_inputs, hold=universe.to_numpy()).metrics()
+    bh_metrics = buy_and_hold(
+        period_returns, **market_inputs, hold=universe.to_numpy(), **cells
+    ).metrics()
 
     champion, decision = shadow_test(period_net, incumbent, rule)
     events = [e for r in results for e in r.events]

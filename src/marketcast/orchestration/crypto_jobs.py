@@ -264,7 +264,9 @@ def run_group_task(task: GroupTask) -> GroupResult:
             "direction",
             "spread_cost_est",
             "quote_volume",
+            "cost_quote_volume",
             "volatility",
+            "cost_inputs_filled",
             "funding_period",
         ):
             decisions[column] = keep[column].to_numpy()

@@ -31,7 +31,7 @@ from marketcast.config import (
     normalise_pair,
     pair_rename_targets,
 )
-from marketcast.costs import CostModel, round_trip_cost_rate
+from marketcast.costs import CostModel, carry_forward, round_trip_cost_rate
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
@@ -47,6 +47,7 @@ from marketcast.datasets.crypto import CandleData, load_candles
 from marketcast.ensemble.consensus import consensus
 from marketcast.ensemble.regime import RegimeRules, classify_regimes
 from marketcast.features.crypto import FUNDING_MAX_AGE, build_crypto_features, charged_spread
+from marketcast.features.spread import SpreadMethod
 from marketcast.features.universe import build_universe, universe_spread_method
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
@@ -365,11 +366,17 @@ class _PairState:
 
 @dataclass(frozen=True)
 class SignalTable:
-    """Signals of one snapshot before the clock is applied (staleness is judged per request)."""
+    """Signals of one snapshot before the clock is applied (staleness is judged per request).
+
+    ``pairs``: each pair's latest bar and the universe of the first champion (the default
+    universe without one); ``universe_by_horizon``: each champion's own universe decision per
+    pair, by its export's filters and spread estimator, which its signals follow.
+    """
 
     signals: dict[tuple[str, str], CryptoSignal]
     pairs: dict[str, _PairState]
     capacity_usd: dict[tuple[str, str], float | None]
+    universe_by_horizon: dict[str, dict[str, _PairState]] = field(default_factory=dict)
 
 
 class CryptoService:
@@ -950,17 +957,27 @@ class CryptoService:
                         f"(limit {self.settings.stale_after_hours:g} h): the feed is behind",
                     )
                 )
-            if state.universe_reason != "ok" and not (
-                state.universe_reason == "stale" and age > limit
-            ):
+            # one row per pair when every champion's universe agrees (as before), else one
+            # per horizon whose champion's universe leaves the pair out
+            by_horizon = {h: states[pair] for h, states in table.universe_by_horizon.items()}
+            verdicts = {(st.universe_reason, st.universe_detail) for st in by_horizon.values()}
+            judged: list[tuple[str | None, _PairState]] = (
+                [(None, state)] if len(verdicts) <= 1 else list(by_horizon.items())
+            )
+            for horizon, verdict in judged:
+                if verdict.universe_reason == "ok" or (
+                    verdict.universe_reason == "stale" and age > limit
+                ):
+                    continue
                 rows.append(
                     CryptoDoNotTradeRow(
                         vertical=VERTICAL,
                         market=pair,
-                        reason=state.universe_reason,
-                        check=_UNIVERSE_CHECK[state.universe_reason],
+                        reason=verdict.universe_reason,
+                        check=_UNIVERSE_CHECK[verdict.universe_reason],
                         pair=pair,
-                        detail=state.universe_detail,
+                        horizon=horizon,
+                        detail=verdict.universe_detail,
                     )
                 )
         return rows
@@ -1002,12 +1019,18 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
     recent = features.groupby("pair", sort=False).tail(rules.lookback_periods + 1)
     regimes = classify_regimes(recent, rules=rules).reindex(last.index).astype(str)
 
-    pairs_state = _universe_states(candles, last, snap)
-    quote_volume = candles["quote_volume"].to_numpy(dtype=np.float64)[last_rows]
+    universe_by_horizon = _universe_states(candles, last, snap)
+    pairs_state = next(iter(universe_by_horizon.values()), None) or _pair_states(
+        candles, last, CryptoUniverseConfig(), universe_spread_method("abdi_ranaldo")
+    )
+    # the decision bar's volume and volatility as last known (a repaired or no-trade bar has
+    # volume 0): the pipeline's edge gate and backtest price a trade so (costs.carry_forward)
+    pair_of_row = candles["pair"].to_numpy()
+    quote_volume = carry_forward(candles["quote_volume"], pair_of_row, positive=True)[0][last_rows]
+    vol_1h = carry_forward(features["realised_vol_24h"], pair_of_row, positive=False)[0][last_rows]
     bar_open = pd.DatetimeIndex(last["open_time_utc"])
     # the spread each champion's costs charge, by its spread_method, as its run charged it
     spreads: dict[str, npt.NDArray[np.float64]] = {}
-    vol_1h = last["realised_vol_24h"].to_numpy(dtype=np.float64)
     signals: dict[tuple[str, str], CryptoSignal] = {}
     capacity: dict[tuple[str, str], float | None] = {}
     for horizon, champion in snap.champions.items():
@@ -1031,7 +1054,7 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
             finite_cost = bool(np.isfinite(cost[i]))
             edge = abs(expected) - cost[i] if finite_cost else None
             direction = int(np.sign(tilt)) if abs(expected) > champion.dead_zone else 0
-            state = pairs_state[pair]
+            state = universe_by_horizon[horizon][pair]  # this champion's own universe
             position, reason = _position(
                 champion, group, str(regimes.iat[i]), tilt, edge, state.universe_reason
             )
@@ -1061,7 +1084,7 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
                 float(vol_1h[i]),
                 float(quote_volume[i]),
             )
-    return SignalTable(signals, pairs_state, capacity)
+    return SignalTable(signals, pairs_state, capacity, universe_by_horizon)
 
 
 def _predict_champion(
@@ -1135,7 +1158,7 @@ def _position(
     if tilt == 0.0:
         return 0, "no view (P(up) = 0.5)"
     if edge is None:
-        return 0, "no volume on the latest bar: cannot trade"
+        return 0, "no volume or volatility known for the pair yet: a trade cannot be priced"
     if not edge > champion.min_edge:
         return 0, f"edge {edge:+.5f} does not clear costs by min_edge {champion.min_edge:g}"
     return int(np.sign(tilt)), f"edge {edge:+.5f} after costs"
@@ -1178,18 +1201,37 @@ def _capacity_usd(
 
 def _universe_states(
     candles: pd.DataFrame, last: pd.DataFrame, snap: CryptoSnapshot
+) -> dict[str, dict[str, _PairState]]:
+    """Per horizon with a champion, each pair's universe decision by that champion's filters.
+
+    Each champion may come from another run, with its own ``universe`` and spread estimator
+    (``universe_spread_method`` of its costs): the universe is built once per distinct pair of
+    them (usually one). It used to be the first champion's for every horizon, so a champion
+    whose run would never hold a pair was served as tradable there.
+    """
+    built: dict[tuple[str, str], dict[str, _PairState]] = {}
+    out: dict[str, dict[str, _PairState]] = {}
+    for horizon, champion in snap.champions.items():
+        u = champion.universe
+        method = universe_spread_method(champion.cost_model.spread_method)
+        key = (u.model_dump_json(), method)
+        if key not in built:
+            built[key] = _pair_states(candles, last, u, method)
+        out[horizon] = built[key]
+    return out
+
+
+def _pair_states(
+    candles: pd.DataFrame, last: pd.DataFrame, u: CryptoUniverseConfig, spread_method: SpreadMethod
 ) -> dict[str, _PairState]:
     """Each pair's universe decision for the day of its latest bar's decision time."""
-    champion = next(iter(snap.champions.values()), None)
-    u = champion.universe if champion is not None else CryptoUniverseConfig()
-    cost_method = champion.cost_model.spread_method if champion is not None else "abdi_ranaldo"
     universe = build_universe(
         candles,
         lookback_days=u.lookback_days,
         min_median_quote_volume_usd=u.min_median_quote_volume_usd,
         max_spread=u.max_spread,
         min_history_days=u.min_history_days,
-        spread_method=universe_spread_method(cost_method),
+        spread_method=spread_method,
     )
     states: dict[str, _PairState] = {}
     for pair, bar_open in zip(last["pair"].astype(str), last["open_time_utc"], strict=True):

@@ -46,7 +46,8 @@ class CryptoSignal(BaseModel):
     )
     round_trip_cost: float | None = Field(
         description="fee, half spread and slippage, both ways, as a fraction of notional "
-        "(null: the bar has no volume, so it cannot be traded)"
+        "(null: no volume or volatility is known for the pair in the store's window, so a "
+        "trade cannot be priced; a bar without volume is priced with the last volume known)"
     )
     edge_after_costs: float | None = Field(
         description="|expected_return| - round_trip_cost (null when the cost is unknown)"
