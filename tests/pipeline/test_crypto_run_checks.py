@@ -31,7 +31,14 @@ def _shadow(tmp_path: Path, registry: Registry, period_net: dict[str, np.ndarray
         horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])},
         export_rows={"1d": None},
     )
-    candles = pd.DataFrame({"open_time_utc": pd.to_datetime(["2023-01-01"], utc=True)})
+    # the run's export groups (its pairs, compared with the champion's) are read from these
+    candles = pd.DataFrame(
+        {
+            "open_time_utc": pd.to_datetime(["2023-01-01"], utc=True),
+            "pair": ["BTCUSDT"],
+            "quote_volume": [1.0e6],
+        }
+    )
     prepared: Any = SimpleNamespace(data=SimpleNamespace(candles=candles))
     config = CryptoRunConfig(models=tuple(period_net), registry_root=str(tmp_path / "registry"))
     return _shadow_and_export(config, registry, prepared, evaluation, "run")

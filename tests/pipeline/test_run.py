@@ -201,7 +201,11 @@ def test_the_first_champion_is_in_the_report_and_the_summary_fits_a_narrow_termi
 
 
 def test_a_champion_the_run_did_not_evaluate_stays_untested(tmp_path: Path) -> None:
-    """A run of [elo] alone made elo champion over market, with the reason "no champion yet"."""
+    """A run of [elo] alone made elo champion over market, with the reason "no champion yet".
+
+    A ``market`` champion is tested by such a run on the ``prematch`` yardstick's losses (as
+    ``evaluate`` tests it; tests/pipeline/test_promotion_audit_fixes.py); a champion of another
+    model the run leaves out stays untested."""
     run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))
     registry = Registry(str(tmp_path / "registry"))
     before = registry.champion("football", "1x2")
@@ -213,9 +217,19 @@ def test_a_champion_the_run_did_not_evaluate_stays_untested(tmp_path: Path) -> N
     run = run_football(_small(tmp_path, ["elo"]), console=_quiet(tmp_path))
     assert registry.champion("football", "1x2") == before
     assert run.champions == {"1x2": "market"}
+    decision = run.report["promotion"]["1x2"]
+    assert (decision["challenger"], decision["promote"]) == ("elo", False)
+    assert decision["champion_version"] == before.version
+    elo = registry.latest_version("football", "1x2", "elo")
+    assert elo is not None
+    registry.set_champion("football", "1x2", "elo", elo, "by hand")
+    crowned = registry.champion("football", "1x2")
+    run = run_football(_small(tmp_path, ["market"]), console=_quiet(tmp_path))
+    assert registry.champion("football", "1x2") == crowned
+    assert run.champions == {"1x2": "elo"}
     reason = run.report["promotion"]["1x2"]["reason"]
-    assert reason.startswith(f"market {before.version} stays: this run did not evaluate it")
-    assert "(models: elo)" in reason
+    assert reason.startswith(f"elo {elo} stays: this run did not evaluate it")
+    assert "(models: market)" in reason
 
 
 def test_a_narrower_run_leaves_a_champion_serving_more_leagues(tmp_path: Path) -> None:

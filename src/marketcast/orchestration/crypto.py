@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +62,7 @@ from marketcast.orchestration.crypto_jobs import (
     run_group_task,
 )
 from marketcast.orchestration.football import (
+    CHAMPION_READ_ERRORS,
     _progress,
     changed_settings,
     check_outputs,
@@ -71,6 +72,7 @@ from marketcast.orchestration.football import (
     print_decisions,
     print_unclipped,
     run_folder,
+    unreadable_champion,
     write_json,
 )
 from marketcast.orchestration.window import as_utc, utc_window
@@ -890,6 +892,7 @@ def run_crypto(
     check_model_params(config)
     created = datetime.now(UTC)
     check_outputs(config, config_path)  # a dry run too: football's checks them, as its run does
+    read_champions(config)  # a dry run too, as football reads its markets' before any data
     if dry_run:
         prepared = prepare_crypto(config)
         start = config.walk_forward.start or _default_start(prepared)
@@ -897,6 +900,26 @@ def run_crypto(
         return describe_plan(prepared, config, tuple(config.horizons), start)
     with run_folder(config, created) as run_dir:
         return _run_crypto(config, console, run_dir, created, config_path)
+
+
+def read_champions(config: CryptoRunConfig) -> None:
+    """Read each configured horizon's champion pointer before any data is read.
+
+    A damaged ``champion.json`` was first read by the shadow test, after the data preparation,
+    the feature store and every walk-forward job (hours on real data): the run then ended with
+    exit 2, no report, and its emptied folder removed. Football reads its markets' champions
+    before loading data (``check_first_champions``); this is the crypto counterpart. A
+    champion's version whose files cannot be read is not an error here: the run keeps that
+    champion and says why (:func:`_why_champion_stays`).
+
+    Raises
+    ------
+    RegistryDamagedError
+        Naming the unreadable ``champion.json``.
+    """
+    registry = Registry(config.registry_root)
+    for horizon in config.horizons:
+        registry.champion(VERTICAL, horizon)
 
 
 def check_decision_window(
@@ -1085,6 +1108,9 @@ def _shadow_and_export(
     tested: dict[str, PromotionDecision] = {}
     crowned_utc: dict[str, datetime] = {}  # when a first champion was decided
     moves: dict[str, _HorizonMove] = {}
+    # the groups every refit is exported with; their pairs are the pairs this run covers
+    groups = pair_groups(prepared, config.group_size)
+    run_pairs = [pair for _, pairs in groups for pair in pairs]
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
@@ -1098,7 +1124,11 @@ def _shadow_and_export(
                 "failed_jobs": failed,
             }
             continue
-        why = _why_champion_stays(registry, horizon, record, config, ev) if record else None
+        why = (
+            _why_champion_stays(registry, horizon, record, config, ev, run_pairs)
+            if record
+            else None
+        )
         if record is not None and why is not None:
             champions[horizon] = record.model_name
             decisions[horizon] = {
@@ -1128,7 +1158,7 @@ def _shadow_and_export(
                 (
                     evaluation.export_rows[horizon],  # every evaluated horizon was planned
                     champion,
-                    pair_groups(prepared, config.group_size),
+                    groups,
                     config,
                     horizon,
                     ev.gate_enabled if champion == "consensus" else None,
@@ -1534,16 +1564,24 @@ def _why_champion_stays(
     champion: ChampionRecord,
     config: CryptoRunConfig,
     ev: HorizonEvaluation,
+    run_pairs: Sequence[str],
 ) -> str | None:
     """Why this run may neither refresh nor challenge the champion, or None when it may.
 
     A champion this run did not evaluate was tested against nothing here (it used to be
-    replaced by this run's default); ``flat``'s net is 0 whether run or not. A run whose
-    settings make the champion's model another model exported its own fit as the champion,
-    untested, and tested the challengers against it. The settings compared are the champion's
-    ``model_params`` entry (every entry for ``consensus``, which votes with the others),
-    ``per_regime`` for the models it splits by regime, and the trade filter's ``min_edge`` for
-    every model that trades (``flat`` uses none of them).
+    replaced by this run's default); ``flat``'s net is 0 whether run or not. A champion whose
+    manifest or files cannot be read stays: the pairs and settings below come from them. A run
+    that does not cover every pair the champion serves (``run_pairs``, the pairs of this run's
+    export groups, against the groups of its ``crypto_model.json``, a pair renamed since under
+    its new name, as ``pair_renames`` loads it) would replace it with a
+    refit or a challenger on fewer pairs, and the server then answered every other pair
+    "pair not in any training group of the champion"; football keeps a champion from a run on
+    fewer leagues the same way. A run whose settings make the champion's model another model
+    exported its own fit as the champion, untested, and tested the challengers against it. The
+    settings compared are the champion's ``model_params`` entry (every entry for ``consensus``,
+    which votes with the others), ``per_regime`` for the models it splits by regime, and the
+    trade filter's ``min_edge`` for every model that trades (``flat`` uses none of them).
+    Checked in that order.
     """
     name = champion.model_name
     if name not in ev.period_net and name != DEFAULT_CHAMPION:
@@ -1553,9 +1591,28 @@ def _why_champion_stays(
         )
     split = name in (*REGIME_SPLIT_MODELS, "consensus")
     keys = () if name == "flat" else ("per_regime", "min_edge") if split else ("min_edge",)
-    changed = changed_settings(
-        registry, VERTICAL, horizon, champion, config, keys, every_model=name == "consensus"
-    )
+    try:
+        served = _champion_pairs(registry, horizon, champion)
+        changed = changed_settings(
+            registry, VERTICAL, horizon, champion, config, keys, every_model=name == "consensus"
+        )
+    except CHAMPION_READ_ERRORS as error:
+        return (
+            f"{unreadable_champion(error)}, so this run cannot tell which pairs it serves or "
+            "which settings made it, and neither its refit nor a challenger may replace it "
+            "(repair the champion's version, or `marketcast registry promote` a version to "
+            "replace it on purpose)"
+        )
+    # a pair renamed since the champion was made (pair_renames) is covered under its new name
+    renamed = {old: rename.to for old, rename in config.pair_renames.items()}
+    uncovered = sorted({renamed.get(pair, pair) for pair in served} - set(run_pairs))
+    if uncovered:
+        return (
+            f"it serves {', '.join(uncovered)}, which this run did not cover (this run: "
+            f"{', '.join(sorted(run_pairs))}), so neither its refit nor a challenger may "
+            "replace it (run on every pair it serves, or `marketcast registry promote` a version "
+            "to drop those pairs on purpose)"
+        )
     if changed:
         return (
             f"this run's {' and '.join(changed)} differ from the champion's, so no challenger was "
@@ -1563,3 +1620,26 @@ def _why_champion_stays(
             "replace it on purpose, or run with the champion's settings)"
         )
     return None
+
+
+def _champion_pairs(registry: Registry, horizon: str, champion: ChampionRecord) -> set[str]:
+    """The pairs a champion serves: those of the pair groups in its ``crypto_model.json``;
+    none when its manifest lists no such file (a version registered without one cannot be
+    served, so replacing it drops no pair).
+
+    Raises
+    ------
+    RegistryError, ValueError, OSError
+        When its manifest or files cannot be read, or its spec holds no pair groups
+        (``CHAMPION_READ_ERRORS``).
+    """
+    files = registry.load_files(VERTICAL, horizon, champion.model_name, champion.version)
+    if CRYPTO_CHAMPION_SPEC not in files:
+        return set()
+    spec = json.loads(files[CRYPTO_CHAMPION_SPEC])
+    groups = spec.get("groups") if isinstance(spec, dict) else None
+    if not isinstance(groups, dict) or not all(isinstance(p, list) for p in groups.values()):
+        raise ValueError(
+            f"{champion.model_name} {champion.version}: {CRYPTO_CHAMPION_SPEC} names no groups"
+        )
+    return {str(pair) for pairs in groups.values() for pair in pairs}

@@ -267,18 +267,24 @@ def check_first_champions(config: FootballRunConfig, config_path: str | None = N
     champion, the bar every other model is then tested against. Without it in ``models`` the
     run used to crown the lowest log loss untested: a champion no paired test had compared with
     the market. A champion already on record needs no ``market`` in the run (it is defended by
-    its own refit, or stays untested, :func:`_why_champion_stays`).
+    its own refit, a ``market`` champion by the ``prematch`` yardstick's losses, or it stays
+    untested, :func:`_why_champion_stays`).
+
+    Every configured market's champion pointer is read here, with ``market`` in ``models`` too:
+    an unreadable ``champion.json`` then stops the run before any data is read. With ``market``
+    in ``models`` it was first read after the walk-forward, and the run ended with exit 2 and
+    no report.
 
     Raises
     ------
     DataError
         Naming ``config_path``, the key ``models`` and the markets with no champion.
+    RegistryDamagedError
+        Naming an unreadable ``champion.json``.
     """
-    if BASELINE_MODEL in config.models:
-        return
     registry = Registry(config.registry_root)
     empty = [m for m in config.markets if registry.champion(VERTICAL, m) is None]
-    if empty:
+    if empty and BASELINE_MODEL not in config.models:
         raise DataError(
             config_label(config_path),
             None,
@@ -677,7 +683,9 @@ class _MarketPlan:
     expected: tuple[str, str] | None
     #: ``set_champion`` calls to make, in order: ``(model, version, reason)``; the first
     #: installs the first champion (``expected`` None) or refreshes the incumbent, a second
-    #: promotes the challenger over it
+    #: promotes the challenger over it. A ``market`` champion this run did not fit has no refit
+    #: to refresh it with: its only move, if any, is a promotion; with none, its decision is
+    #: saved as it is (:func:`_apply_promotions`)
     moves: list[tuple[str, str, str]]
     #: each saved right after the move it justifies, and only once that move is made (a
     #: decision is never on file without its effect)
@@ -766,8 +774,12 @@ def _register_and_decide(
     Per market: with no champion yet, the pre-match ``market`` model becomes champion (the bar
     every model must clear). Every other model then faces the current champion in a paired
     test on this run's per-match losses, Holm-corrected (:func:`decide_among`). A champion this
-    run did not evaluate stays, untested (nothing here was compared with it). Nothing moves a
-    champion pointer here: :func:`_apply_promotions` does, after the reports are written.
+    run did not evaluate stays, untested (nothing here was compared with it), except ``market``:
+    without the ``market`` model in the run, the ``prematch`` yardstick's losses (the same
+    de-margined pre-match prices, so the champion's own forecast) defend it, as ``evaluate``
+    defends it, and the champion on record stays in place unless a challenger is promoted
+    (there is no refit of it to refresh it with). Nothing moves a champion pointer here:
+    :func:`_apply_promotions` does, after the reports are written.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"]
@@ -840,7 +852,7 @@ def _register_and_decide(
             decisions.append(bootstrap)
             justifies.append(0)
             moves.append((incumbent, versions[incumbent], bootstrap.reason))
-        else:
+        elif current.model_name in versions:
             incumbent = current.model_name
             moves.append(
                 (
@@ -850,22 +862,27 @@ def _register_and_decide(
                     f"{window['end_utc']:%Y-%m-%d}",
                 )
             )
+        else:  # market, not in this run: defended by the prematch losses, kept as it is
+            incumbent = current.model_name
+        # the version defended: this run's refit, else (a kept market champion) the one on record
+        defended = versions.get(incumbent, current.version if current is not None else None)
         plan = _MarketPlan(market_name, expected, moves, decisions, incumbent, None, justifies)
         challengers = {n: ev.losses[n] for n in versions if n != incumbent}
         if challengers:
             decision = decide_among(
                 incumbent,
-                ev.losses[incumbent],
+                incumbent_losses(incumbent, ev),
                 challengers,
                 rule,
-                champion_version=versions[incumbent],
+                champion_version=defended,
                 versions=versions,
             )
             # stamped now, so the report (written before it is saved) and the saved file agree
             decision = decision.model_copy(update={"decided_utc": registry.now()})
             decisions.append(decision)
             # tested against the incumbent's version of this run: on file once that is champion,
-            # and a promotion once the challenger is
+            # and a promotion once the challenger is (a kept market champion: the promotion is
+            # the only move, and a rejection is saved without one)
             justifies.append(len(moves) if decision.promote else 0)
             if decision.promote:
                 challenger = decision.challenger
@@ -914,6 +931,9 @@ def _apply_promotions(
                 made[plan.market] = index + 1
                 # moved: a failure saving its decisions does not undo that
                 for decision in plan.decisions_after(index):
+                    registry.save_decision(VERTICAL, plan.market, decision)
+            if not plan.moves:  # a kept market champion's rejection: no move to wait for
+                for decision in plan.decisions:
                     registry.save_decision(VERTICAL, plan.market, decision)
         except ChampionChangedError as exc:
             not_applied[plan.market] = plan.not_applied(made[plan.market], str(exc))
@@ -1124,19 +1144,35 @@ def _why_champion_stays(
 ) -> str | None:
     """Why this run may neither refresh nor challenge the champion, or None when it may.
 
-    A champion this run did not evaluate was tested against nothing here. A run that does not
-    cover every league the champion serves (an E0-only experiment) would refit it on fewer
-    leagues, and the server then answered 422 for the others. A run whose settings make the
-    champion's model another model "refreshed" it, untested, with the new parameters and
-    tested the challengers against those. Checked in that order; the leagues and settings are
-    read from the champion's files only when the earlier checks pass.
+    A champion this run did not evaluate was tested against nothing here; a ``market``
+    champion counts as evaluated without the ``market`` model, as in ``evaluate``: the
+    ``prematch`` yardstick's losses are its forecast (:func:`incumbent_losses`). A champion
+    whose manifest or files cannot be read stays: the leagues and settings below come from
+    them, and reading a damaged champion as "every league, same settings" let an E0-only run
+    replace a champion that served D1 too. A run that does not cover every league the champion
+    serves (an E0-only experiment) would refit it on fewer leagues, and the server then
+    answered 422 for the others. A run whose settings make the champion's model another model
+    "refreshed" it, untested, with the new parameters and tested the challengers against
+    those. Checked in that order; the champion's files are read once it was evaluated.
     """
-    if champion.model_name not in ev.losses:
+    if champion.model_name not in ev.losses and not defended_by_prematch(champion.model_name, ev):
         return (
             f"this run did not evaluate it (models: {', '.join(ev.summary['engines'])}), so no "
             "challenger was tested against it"
         )
-    uncovered = sorted(_champion_leagues(registry, market, champion) - set(window_leagues))
+    try:
+        served = _champion_leagues(registry, market, champion)
+        changed = changed_settings(
+            registry, VERTICAL, market, champion, config, ("demargin_method",)
+        )
+    except CHAMPION_READ_ERRORS as error:
+        return (
+            f"{unreadable_champion(error)}, so this run cannot tell which leagues it serves or "
+            "which settings made it, and neither its refit nor a challenger may replace it "
+            "(this run's versions are registered: repair the champion's version, or "
+            "`marketcast registry promote` one to replace it on purpose)"
+        )
+    uncovered = sorted(served - set(window_leagues))
     if uncovered:
         return (
             f"it serves {', '.join(uncovered)}, which this run did not cover (this run: "
@@ -1144,7 +1180,6 @@ def _why_champion_stays(
             "(this run's versions are registered: `marketcast registry promote` one to drop "
             "those leagues on purpose)"
         )
-    changed = changed_settings(registry, VERTICAL, market, champion, config, ("demargin_method",))
     if changed:
         return (
             f"this run's {' and '.join(changed)} differ from the champion's, so its refit here is "
@@ -1153,6 +1188,42 @@ def _why_champion_stays(
             "purpose, or run with the champion's settings)"
         )
     return None
+
+
+def defended_by_prematch(model_name: str, ev: MarketEvaluation) -> bool:
+    """Whether a champion named ``model_name`` faces this run's challengers with the
+    ``prematch`` yardstick's losses: it is ``market`` and the run left the ``market`` model out.
+
+    Both forecast the same de-margined pre-match prices on the scored matches (the bundle's
+    agree bit for bit, docs/evaluation.md), so ``evaluate`` already defends ``market`` so. A
+    ``run`` with ``models: [elo]`` used to leave a ``market`` champion untested ("this run did
+    not evaluate it"), where the docs promised the test.
+    """
+    return model_name == BASELINE_MODEL and model_name not in ev.losses and "prematch" in ev.losses
+
+
+def incumbent_losses(model_name: str, ev: MarketEvaluation) -> np.ndarray:
+    """The per-match losses a champion is tested with: its own, else the ``prematch``
+    yardstick's for a ``market`` champion this run did not fit (:func:`defended_by_prematch`)."""
+    return ev.losses["prematch"] if defended_by_prematch(model_name, ev) else ev.losses[model_name]
+
+
+#: What reading a champion's manifest or files raises when they cannot be read: a missing or
+#: misplaced manifest (`RegistryError`), a file that fails its size or sha256 check or holds
+#: malformed JSON (`ValueError`, `ArtifactIntegrityError` among them), one the operating system
+#: refuses (`OSError`). Each vertical's ``_why_champion_stays`` keeps such a champion.
+CHAMPION_READ_ERRORS = (RegistryError, ValueError, OSError)
+
+
+def unreadable_champion(error: BaseException) -> str:
+    """The start of the reason a champion whose manifest or files cannot be read stays.
+
+    Examples
+    --------
+    >>> unreadable_champion(ValueError("artifact 'elo.json' was modified"))
+    "its manifest or files cannot be read (artifact 'elo.json' was modified)"
+    """
+    return f"its manifest or files cannot be read ({str(error) or type(error).__name__})"
 
 
 def changed_settings(
@@ -1168,12 +1239,16 @@ def changed_settings(
     """The settings in which this run's config differs from the one the champion was made with
     (its manifest's): the champion model's ``model_params`` entry (every entry with
     ``every_model``, for a model that uses the others), then each of ``keys`` (a key the older
-    manifest lacks counts as unchanged). None when the manifest cannot be read (the pointer
-    move or export then checks the version)."""
-    try:
-        manifest = registry.manifest(vertical, market, champion.model_name, champion.version)
-    except (RegistryError, ValueError):
-        return []
+    manifest lacks counts as unchanged).
+
+    Raises
+    ------
+    RegistryError, ValueError, OSError
+        When the champion's manifest cannot be read (`CHAMPION_READ_ERRORS`). It used to count
+        as "no setting changed", with a docstring claiming the pointer move would check the
+        version; that move checks the new version only, so the champion was refreshed untested.
+    """
+    manifest = registry.manifest(vertical, market, champion.model_name, champion.version)
     ours = config.model_dump(mode="json")
     theirs = manifest.config
     name = champion.model_name
@@ -1188,13 +1263,28 @@ def changed_settings(
 
 
 def _champion_leagues(registry: Registry, market: str, champion: ChampionRecord) -> set[str]:
-    """The leagues a champion serves (its feature state's); none when it cannot be read (the
-    pointer move then checks the files and refuses a damaged version)."""
-    try:
-        files = registry.load_files(VERTICAL, market, champion.model_name, champion.version)
-        return set(FeatureState.from_json(files[FEATURE_STATE_FILE]).leagues)
-    except (RegistryError, KeyError, ValueError):
+    """The leagues a champion serves (its feature state's); none when its manifest lists no
+    feature state (a version registered without one cannot be served, so replacing it drops no
+    league).
+
+    Raises
+    ------
+    RegistryError, ValueError, OSError
+        When its manifest or files cannot be read, or its feature state is malformed
+        (`CHAMPION_READ_ERRORS`). It used to count as "serves no league", with a docstring
+        claiming the pointer move would refuse a damaged version; that move checks the new
+        version only, so an E0-only run replaced a damaged champion that served D1 too.
+    """
+    files = registry.load_files(VERTICAL, market, champion.model_name, champion.version)
+    if FEATURE_STATE_FILE not in files:
         return set()
+    try:
+        return set(FeatureState.from_json(files[FEATURE_STATE_FILE]).leagues)
+    except (KeyError, TypeError, AttributeError) as error:  # JSON of another shape
+        raise ValueError(
+            f"{champion.model_name} {champion.version}: {FEATURE_STATE_FILE} is malformed "
+            f"({type(error).__name__}: {error})"
+        ) from error
 
 
 def parse_csv_option(
