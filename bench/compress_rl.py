@@ -1,8 +1,10 @@
 """ROI fine-tuning (PPO, DPO) and compression of a football model, walk-forward on the bundle.
 
-Run with ``PYTHONPATH=src .venv/bin/python bench/compress_rl.py`` (about 1 minute with the MLP
-stand-in, 2 with ``--model neural``, on 2 cores).
-Writes ``bench/results/compress_rl.json``.
+Run with ``PYTHONPATH=src .venv/bin/python bench/compress_rl.py`` (the neural teacher's two fits
+take about 1.5 minutes on 2 quiet cores, each policy seed about 10 s per fold more).
+Writes ``bench/results/compress_rl.json``; with ``--model neural`` and the default ``--out`` it
+also rewrites the RL blocks of ``docs/rl-and-compression.md`` and ``README.md`` (between their
+``<!-- bench:rl... -->`` markers) from that file.
 
 Folds (time-ordered, checked with :func:`marketcast.splits.walk_forward.check_no_leakage`): for
 each test season S (default the last two seasons most leagues have, 2020-2021 and 2021-2022) the
@@ -11,12 +13,19 @@ the model's forecasts are out of sample, as they will be when it bets) and every
 on season S.
 
 1. RL: the reference policy (behaviour-cloned fractional Kelly on the model's probabilities), PPO
-   and DPO fine-tuned from it; log loss (the policy's belief), ROI with a 95% bootstrap interval,
-   CLV, bets, at the best pre-match price. Beside them, the repo's standard backtest of the model
-   (``run_backtest``: fractional Kelly 0.25, min edge 2%, cap 5%).
-2. Compression of the last fold's model: int8 (torch and onnxruntime), ONNX fp32, magnitude
-   pruning, 2:4 masks (one-shot and recovered by distillation), a distilled small student; size,
-   CPU latency at batch 1 and 256, log loss and ROI change against the full model.
+   and DPO fine-tuned from it, each trained once per ``--seeds`` seed (default 5) on one teacher
+   per fold (seeded with the first seed); per policy, the mean, sd, min and max over seeds of
+   test ROI and of ROI minus the same seed's reference, a paired bootstrap of that difference
+   (resampling test matches) with Holm-adjusted p-values, and each seed's log loss (the
+   policy's belief), ROI, CLV and bets at the best pre-match price. Beside them, the repo's
+   standard backtest of the model (``run_backtest``: fractional Kelly 0.25, min edge 2%, cap 5%).
+   The JSON records the CPU kernels (``torch.backends.cpu.get_cpu_capability()``) and threads
+   used: with others the same seed gives other figures.
+2. Compression of the last fold's model, on the first seed only (its variants are deterministic
+   given the teacher, and latency, not training noise, is what it measures): int8 (torch and
+   onnxruntime), ONNX fp32, magnitude pruning, 2:4 masks (one-shot and recovered by
+   distillation), a distilled small student; size, CPU latency at batch 1 and 256, log loss and
+   ROI change against the full model.
 
 ``--model mlp`` (default) is a stand-in teacher: an MLP on the flat pre-match features whose
 logits are the de-margined pre-match log-probabilities plus a learned correction. ``--model
@@ -34,6 +43,7 @@ import os
 import platform
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +98,8 @@ from marketcast.training.rl import (
 from marketcast.types import EXCHANGE_COMMISSION, MarketKind, Timing
 
 ROOT = Path(__file__).resolve().parents[1]
+#: policy training seeds: the bench's historical seed and four more, fixed
+DEFAULT_SEEDS = (20240817, 1, 2, 3, 4)
 RESULTS = ROOT / "bench" / "results" / "compress_rl.json"
 MARKET_COLUMNS = ("mkt_1x2_home", "mkt_1x2_draw", "mkt_1x2_away")
 BACKTEST = BacktestConfig(n_bootstrap=0)  # the evaluate-football staking, no resampling here
@@ -431,22 +443,122 @@ def staking_data(b: Bundle, rows: np.ndarray, logits: np.ndarray, emb: np.ndarra
 
 
 def roi_interval(policy: Any, data: StakingData, n_boot: int = 1000, seed: int = 0) -> list[float]:
-    """95% percentile bootstrap interval of the greedy policy's ROI, resampling matches."""
-    with torch.no_grad():
-        action = policy(data.embedding, data.probs, data.odds).action_logits.argmax(dim=1)
-    outcome = policy.action_outcome[action].numpy()
-    stake = policy.action_stake_fraction[action].double().numpy()
-    bet = outcome >= 0
+    """95% percentile bootstrap interval of the greedy policy's ROI, resampling its bets.
+
+    The policy's bets are drawn with replacement, their number fixed (matches it does not bet
+    on play no part); the trained policy is held fixed, so training noise is not in it. A
+    marginal interval: compare two policies with :func:`paired_roi_difference`.
+    """
+    profit, stake = greedy_bets(policy, data)
+    bet = stake > 0
     if not bet.any():
         return [float("nan"), float("nan")]
-    odds = data.odds.double().numpy()[bet, outcome[bet]]
-    won = data.outcome.numpy()[bet] == outcome[bet]
-    profit = stake[bet] * np.where(won, odds - 1.0, -1.0)
-    stakes = stake[bet]
+    profit, stakes = profit[bet], stake[bet]
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(stakes), size=(n_boot, len(stakes)))
     rois = profit[draws].sum(axis=1) / stakes[draws].sum(axis=1)
     return [float(np.quantile(rois, 0.025)), float(np.quantile(rois, 0.975))]
+
+
+def greedy_bets(policy: Any, data: StakingData) -> tuple[np.ndarray, np.ndarray]:
+    """(profit, stake), each (N,) float64 in bankroll fractions, of the greedy policy per match.
+
+    0 and 0 where it does not bet; settled at ``data.odds`` as :func:`evaluate_policy` does.
+    """
+    with torch.no_grad():
+        action = policy(data.embedding, data.probs, data.odds).action_logits.argmax(dim=1)
+    outcome = policy.action_outcome[action].numpy()  # (N,), -1: no bet
+    stake = policy.action_stake_fraction[action].double().numpy() * (outcome >= 0)
+    odds = data.odds.double().numpy()[np.arange(len(outcome)), np.maximum(outcome, 0)]
+    won = data.outcome.numpy() == outcome
+    profit = stake * np.where(won, odds - 1.0, -1.0)
+    return profit, stake
+
+
+def paired_roi_difference(
+    bets_a: list[tuple[np.ndarray, np.ndarray]],
+    bets_b: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired bootstrap of ROI(a) - ROI(b) on the same matches, averaged over training seeds.
+
+    ``bets_a[s]`` and ``bets_b[s]`` are :func:`greedy_bets` of the two policies trained with
+    seed s, on the same N test matches. Each draw resamples the N *matches* with replacement
+    (a match brings both policies' bets, or none), computes each policy's ROI per seed on it and
+    the mean over seeds of the difference. The seeds are held fixed: the interval is the outcome
+    noise of the seed-averaged difference; the seed spread is reported beside it.
+
+    Returns
+    -------
+    dict
+        ``diff`` (observed), ``ci95`` (2.5% and 97.5% percentiles of the draws), ``p_value``
+        (two-sided, ``min(1, 2 min(P(d <= 0), P(d >= 0)))``), ``n_matches``, ``n_boot``;
+        ``diff`` None when a policy never bets. Draws where a policy stakes nothing are dropped.
+    """
+    if len(bets_a) != len(bets_b) or not bets_a:
+        raise ValueError("paired_roi_difference needs the same, non-zero number of seeds")
+    profit_a = np.column_stack([p for p, _ in bets_a])  # (N, S)
+    stake_a = np.column_stack([s for _, s in bets_a])
+    profit_b = np.column_stack([p for p, _ in bets_b])
+    stake_b = np.column_stack([s for _, s in bets_b])
+    n = profit_a.shape[0]
+    empty = {"diff": None, "ci95": [None, None], "p_value": None, "n_matches": n, "n_boot": n_boot}
+    if (stake_a.sum(axis=0) <= 0).any() or (stake_b.sum(axis=0) <= 0).any():
+        return empty
+    observed = float(np.mean(profit_a.sum(0) / stake_a.sum(0) - profit_b.sum(0) / stake_b.sum(0)))
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, n))  # (B, N): times each match is drawn
+    np.add.at(counts, (np.arange(n_boot)[:, None], rng.integers(0, n, size=(n_boot, n))), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        roi_a = (counts @ profit_a) / (counts @ stake_a)  # (B, S)
+        roi_b = (counts @ profit_b) / (counts @ stake_b)
+    d = (roi_a - roi_b).mean(axis=1)  # (B,)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return empty
+    p = min(1.0, 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
+    return {
+        "diff": observed,
+        "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
+        "p_value": p,
+        "n_matches": n,
+        "n_boot": len(d),
+    }
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (family-wise error control).
+
+    Examples
+    --------
+    >>> holm_adjust([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = round(running, 12)
+    return adjusted
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Mean, sample sd (ddof=1; 0 for one value), min, max and the values, NaN left out."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "sd": None, "min": None, "max": None, "per_seed": list(values)}
+    arr = np.asarray(finite)
+    return {
+        "mean": float(arr.mean()),
+        "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "per_seed": list(values),
+    }
 
 
 def thawed(policy: Any) -> Any:
@@ -456,9 +568,57 @@ def thawed(policy: Any) -> Any:
     return trainable
 
 
+POLICIES = (
+    "reference",
+    "ppo_return",
+    "dpo_return",
+    "ppo_closing",
+    "dpo_closing",
+    "ppo_return_tune_belief",
+)
+
+
+def train_policies(
+    rl_data: StakingData, embedding_dim: int, seed: int
+) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], dict[str, float], float]:
+    """The reference and every fine-tuned policy for one seed: (policies, histories, s, bc agr.)."""
+    policies: dict[str, Any] = {}
+    t1 = time.perf_counter()
+    ref = build_policy(embedding_dim, seed=seed)
+    ref, bc_hist = behaviour_clone(ref, rl_data, ReferenceConfig(), seed=seed)
+    ref = frozen_copy(ref)
+    policies["reference"] = ref
+    timings = {"reference_bc_s": time.perf_counter() - t1}
+    hists: dict[str, list[dict[str, float]]] = {}
+    for reward in ("return", "closing_expected"):
+        tag = "return" if reward == "return" else "closing"
+        t1 = time.perf_counter()
+        policies[f"ppo_{tag}"], hists[f"ppo_{tag}"] = fine_tune_ppo(
+            thawed(ref), ref, rl_data, PPOConfig(reward=reward), seed=seed
+        )
+        timings[f"ppo_{tag}_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        policies[f"dpo_{tag}"], hists[f"dpo_{tag}"] = fine_tune_dpo(
+            thawed(ref), ref, rl_data, DPOConfig(reward=reward), seed=seed
+        )
+        timings[f"dpo_{tag}_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    policies["ppo_return_tune_belief"], hists["ppo_return_tune_belief"] = fine_tune_ppo(
+        thawed(ref), ref, rl_data, PPOConfig(tune_belief=True), seed=seed
+    )
+    timings["ppo_return_tune_belief_s"] = time.perf_counter() - t1
+    return {n: policies[n] for n in POLICIES}, hists, timings, bc_hist[-1]["agreement"]
+
+
 def rl_section(
-    b: Bundle, folds: list[Fold], model: str, seed: int, threads: int
+    b: Bundle, folds: list[Fold], model: str, seeds: list[int], threads: int
 ) -> tuple[dict[str, Any], Teacher, Fold]:
+    """Per fold: one teacher (seed ``seeds[0]``), then every policy trained once per seed.
+
+    Per policy: each seed's test metrics, the mean / sd / min / max over seeds of test ROI and
+    of ROI minus that seed's reference, and a paired bootstrap of the seed-averaged difference
+    from the reference on the same test matches; Holm-adjusted over every fold x policy.
+    """
     out: dict[str, Any] = {
         "configs": {
             "reference": ReferenceConfig().model_dump(),
@@ -466,47 +626,58 @@ def rl_section(
             "dpo": DPOConfig().model_dump(),
             "rewards": "*_return: realised return; *_closing: expected return at the closing line",
         },
+        "seeds": list(seeds),
+        "teacher_seed": seeds[0],
+        "spread": "across seeds of the policies (teacher fixed): mean, sd (ddof=1), min, max",
+        "paired": "ROI(policy) - ROI(reference), mean over seeds; 2000 draws resampling test "
+        "matches; two-sided p; Holm over every fold x policy",
         "folds": [],
     }
     teacher: Teacher | None = None
     for fold in folds:
         t0 = time.perf_counter()
-        teacher = make_teacher(model, b, seed, threads)
+        teacher = make_teacher(model, b, seeds[0], threads)
         teacher.fit(fold.teacher_rows)
         fit_s = time.perf_counter() - t0
         logits_rl, emb_rl = teacher.predict(fold.rl_rows)
         logits_te, emb_te = teacher.predict(fold.test_rows)
         rl_data = staking_data(b, fold.rl_rows, logits_rl, emb_rl)
         test_data = staking_data(b, fold.test_rows, logits_te, emb_te)
-        policies: dict[str, Any] = {}
-        t1 = time.perf_counter()
-        ref = build_policy(emb_rl.shape[1], seed=seed)
-        ref, bc_hist = behaviour_clone(ref, rl_data, ReferenceConfig(), seed=seed)
-        ref = frozen_copy(ref)
-        policies["reference"] = ref
-        timings = {"teacher_fit_s": fit_s, "reference_bc_s": time.perf_counter() - t1}
-        hists: dict[str, list[dict[str, float]]] = {}
-        for reward in ("return", "closing_expected"):
-            tag = "return" if reward == "return" else "closing"
-            t1 = time.perf_counter()
-            policies[f"ppo_{tag}"], hists[f"ppo_{tag}"] = fine_tune_ppo(
-                thawed(ref), ref, rl_data, PPOConfig(reward=reward), seed=seed
-            )
-            timings[f"ppo_{tag}_s"] = time.perf_counter() - t1
-            t1 = time.perf_counter()
-            policies[f"dpo_{tag}"], hists[f"dpo_{tag}"] = fine_tune_dpo(
-                thawed(ref), ref, rl_data, DPOConfig(reward=reward), seed=seed
-            )
-            timings[f"dpo_{tag}_s"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        policies["ppo_return_tune_belief"], hists["ppo_return_tune_belief"] = fine_tune_ppo(
-            thawed(ref), ref, rl_data, PPOConfig(tune_belief=True), seed=seed
-        )
-        timings["ppo_return_tune_belief_s"] = time.perf_counter() - t1
-
         rows = fold.test_rows
         p_test = softmax(logits_te)
         kelly = b.backtest(p_test, rows).to_dict()
+        per_seed: dict[str, list[dict[str, Any]]] = {n: [] for n in POLICIES}
+        bets: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {n: [] for n in POLICIES}
+        timings: dict[str, Any] = {"teacher_fit_s": fit_s, "per_seed": []}
+        training: dict[str, Any] = {"bc_agreement": [], "per_seed": []}
+        for seed in seeds:
+            t1 = time.perf_counter()
+            policies, hists, seed_timings, agreement = train_policies(
+                rl_data, emb_rl.shape[1], seed
+            )
+            timings["per_seed"].append({"seed": seed, **seed_timings})
+            training["bc_agreement"].append(agreement)
+            training["per_seed"].append(
+                {"seed": seed, **{n: _training_summary(h) for n, h in hists.items()}}
+            )
+            for name, policy in policies.items():
+                ev_test = evaluate_policy(policy, test_data)
+                ev_train = evaluate_policy(policy, rl_data)
+                per_seed[name].append(
+                    {
+                        "seed": seed,
+                        "test": {**ev_test, "roi_ci95": roi_interval(policy, test_data, seed=seed)},
+                        "train_season": {
+                            k: ev_train[k] for k in ("roi", "n_bets", "clv", "log_loss")
+                        },
+                    }
+                )
+                bets[name].append(greedy_bets(policy, test_data))
+            print(
+                f"fold {fold.test_season} seed {seed} ({time.perf_counter() - t1:.0f} s): "
+                + ", ".join(f"{n} {v[-1]['test']['roi']:+.3f}" for n, v in per_seed.items()),
+                file=sys.stderr,
+            )
         fold_out: dict[str, Any] = {
             "test_season": fold.test_season,
             "rl_season": fold.rl_season,
@@ -514,6 +685,7 @@ def rl_section(
             "n_rl_rows": len(fold.rl_rows),
             "n_test_rows": len(rows),
             "teacher": {
+                "seed": seeds[0],
                 "log_loss": log_loss(b.y[rows], p_test),
                 "closing_log_loss": _closing_log_loss(b, rows),
                 "train": getattr(teacher, "train_info", {}),
@@ -521,33 +693,47 @@ def rl_section(
             },
             "policies": {},
             "timings_s": timings,
-            "training": {
-                "bc_agreement": bc_hist[-1]["agreement"],
-                **{name: _training_summary(h) for name, h in hists.items()},
-            },
+            "training": training,
         }
         fold_out["teacher"]["ratio_to_closing"] = (
             fold_out["teacher"]["log_loss"] / fold_out["teacher"]["closing_log_loss"]
         )
-        for name, policy in policies.items():
-            ev_test = evaluate_policy(policy, test_data)
-            ev_train = evaluate_policy(policy, rl_data)
-            fold_out["policies"][name] = {
-                "test": {**ev_test, "roi_ci95": roi_interval(policy, test_data, seed=seed)},
-                "train_season": {k: ev_train[k] for k in ("roi", "n_bets", "clv", "log_loss")},
+        ref_roi = [s["test"]["roi"] for s in per_seed["reference"]]
+        for name in POLICIES:
+            entries = per_seed[name]
+            rois = [s["test"]["roi"] for s in entries]
+            summary: dict[str, Any] = {
+                "test_roi": spread(rois),
+                "test_n_bets": spread([s["test"]["n_bets"] for s in entries]),
+                "test_clv": spread([s["test"]["clv"] for s in entries]),
+                "test_log_loss": spread([s["test"]["log_loss"] for s in entries]),
             }
+            if name != "reference":
+                summary["roi_minus_reference"] = spread(
+                    [a - r for a, r in zip(rois, ref_roi, strict=True)]
+                )
+                summary["paired_vs_reference"] = paired_roi_difference(
+                    bets[name], bets["reference"], seed=seeds[0]
+                )
+            fold_out["policies"][name] = {**summary, "per_seed": entries}
         out["folds"].append(fold_out)
-        print(
-            f"fold {fold.test_season}: "
-            + ", ".join(
-                f"{n} roi {v['test']['roi']:+.3f} ({int(v['test']['n_bets'])} bets)"
-                for n, v in fold_out["policies"].items()
-            ),
-            file=sys.stderr,
-        )
-    out["pooled"] = _pooled(out["folds"])
+    _holm(out["folds"])
+    out["pooled"] = _pooled(out["folds"], len(seeds))
     assert teacher is not None
     return out, teacher, folds[-1]
+
+
+def _holm(folds: list[dict[str, Any]]) -> None:
+    """Add ``p_holm`` to every paired comparison, one family over all folds and policies."""
+    tests = [
+        f["policies"][n]["paired_vs_reference"]
+        for f in folds
+        for n in POLICIES
+        if n != "reference" and f["policies"][n]["paired_vs_reference"]["p_value"] is not None
+    ]
+    for test, p in zip(tests, holm_adjust([t["p_value"] for t in tests]), strict=True):
+        test["p_holm"] = p
+        test["n_comparisons"] = len(tests)
 
 
 def _training_summary(history: list[dict[str, float]]) -> dict[str, Any]:
@@ -567,29 +753,222 @@ def _closing_log_loss(b: Bundle, rows: np.ndarray) -> float | None:
     return log_loss(b.y[rows][ok], closing[ok]) if ok.any() else None
 
 
-def _pooled(folds: list[dict[str, Any]]) -> dict[str, Any]:
+def _pooled_one(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Both folds' test metrics of one policy and seed, pooled."""
+    staked = sum(t["staked_units"] for t in tests)
+    profit = sum(t["profit_units"] for t in tests)
+    clv_num = sum(
+        t["clv"] * (t["n_bets"] - t["n_bets_without_closing"]) for t in tests if t["n_bets"]
+    )
+    clv_den = sum(t["n_bets"] - t["n_bets_without_closing"] for t in tests)
+    return {
+        "roi": profit / staked if staked else float("nan"),
+        "profit_units": profit,
+        "n_bets": sum(t["n_bets"] for t in tests),
+        "clv": clv_num / clv_den if clv_den else float("nan"),
+    }
+
+
+def _pooled(folds: list[dict[str, Any]], n_seeds: int) -> dict[str, Any]:
+    """Per policy: each seed's ROI / CLV / bets over both folds, then their spread over seeds."""
     pooled: dict[str, Any] = {}
-    for name in folds[0]["policies"]:
-        tests = [f["policies"][name]["test"] for f in folds]
-        staked = sum(t["staked_units"] for t in tests)
-        profit = sum(t["profit_units"] for t in tests)
-        n_bets = sum(t["n_bets"] for t in tests)
-        clv_num = sum(
-            t["clv"] * (t["n_bets"] - t["n_bets_without_closing"]) for t in tests if t["n_bets"]
-        )
-        clv_den = sum(t["n_bets"] - t["n_bets_without_closing"] for t in tests)
-        n = sum(f["n_test_rows"] for f in folds)
+    ref = [
+        _pooled_one([f["policies"]["reference"]["per_seed"][s]["test"] for f in folds])
+        for s in range(n_seeds)
+    ]
+    for name in POLICIES:
+        each = [
+            _pooled_one([f["policies"][name]["per_seed"][s]["test"] for f in folds])
+            for s in range(n_seeds)
+        ]
         pooled[name] = {
-            "roi": profit / staked if staked else None,
-            "profit_units": profit,
-            "n_bets": n_bets,
-            "clv": clv_num / clv_den if clv_den else None,
-            "log_loss": sum(
-                t["log_loss"] * f["n_test_rows"] for t, f in zip(tests, folds, strict=True)
-            )
-            / n,
+            "roi": spread([e["roi"] for e in each]),
+            "clv": spread([e["clv"] for e in each]),
+            "n_bets": spread([e["n_bets"] for e in each]),
         }
+        if name != "reference":
+            pooled[name]["roi_minus_reference"] = spread(
+                [e["roi"] - r["roi"] for e, r in zip(each, ref, strict=True)]
+            )
     return pooled
+
+
+# --------------------------------------------------------------------------------------------
+# the docs' RL table and the README's RL summary, written from the results
+
+DOCS_RL = ROOT / "docs" / "rl-and-compression.md"
+README = ROOT / "README.md"
+DOCS_MARKERS = ("<!-- bench:rl:start -->", "<!-- bench:rl:end -->")
+README_MARKERS = ("<!-- bench:rl:readme:start -->", "<!-- bench:rl:readme:end -->")
+
+
+def replace_block(text: str, markers: tuple[str, str], body: str) -> str:
+    """``text`` with what lies between the two markers replaced by ``body`` (markers kept)."""
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"expected one {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def _pct(v: float | None, digits: int = 1, sign: bool = True) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:+.{digits}f}%" if sign else f"{100 * v:.{digits}f}%"
+
+
+def _pts(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:+.1f}"
+
+
+def _p(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _comparisons(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (f["test_season"], n, f["policies"][n]["paired_vs_reference"])
+        for f in results["rl"]["folds"]
+        for n in POLICIES
+        if n != "reference"
+    ]
+
+
+def rl_conclusion(results: dict[str, Any], alpha: float = 0.05) -> str:
+    """One sentence on what the paired tests say, from the numbers."""
+    comps = [c for c in _comparisons(results) if c[2].get("p_holm") is not None]
+    if not comps:
+        return "No paired comparison could be made (a policy placed no bets)."
+    nominal = [c for c in comps if c[2]["p_value"] < alpha]
+    held = [c for c in comps if c[2]["p_holm"] < alpha]
+    smallest = min(comps, key=lambda c: c[2]["p_value"])
+    if held:
+        names = "; ".join(
+            f"{n} in {s} ({_pts(t['diff'])} points, Holm p {_p(t['p_holm'])})" for s, n, t in held
+        )
+        head = f"Against the reference, {len(held)} of {len(comps)} differences hold after Holm: "
+        return head + names + "."
+    return (
+        f"No policy's ROI differs from the reference's after Holm's correction over the "
+        f"{len(comps)} comparisons (smallest p {_p(smallest[2]['p_value'])}, {smallest[1]} in "
+        f"{smallest[0]}, {_pts(smallest[2]['diff'])} points, adjusted "
+        f"{_p(smallest[2]['p_holm'])}; {len(nominal)} of {len(comps)} nominally below {alpha:g})."
+    )
+
+
+def thin_reference_note(results: dict[str, Any], share: float = 0.05) -> str:
+    """A sentence for each fold whose reference bets on under ``share`` of the test matches."""
+    notes = []
+    for f in results["rl"]["folds"]:
+        bets = f["policies"]["reference"]["test_n_bets"]
+        if bets["mean"] is not None and bets["mean"] < share * f["n_test_rows"]:
+            notes.append(
+                f"In {f['test_season']} the cloned reference bets on only {bets['min']:.0f} to "
+                f"{bets['max']:.0f} of {f['n_test_rows']:,} test matches, so its ROI, and every "
+                f"difference from it, is mostly noise there."
+            )
+    return " ".join(notes)
+
+
+def docs_rl_block(results: dict[str, Any]) -> str:
+    """docs/rl-and-compression.md's RL measurements: provenance, conclusion and table."""
+    rl = results["rl"]
+    seeds = ", ".join(str(s) for s in rl["seeds"])
+    lines = [
+        f"Run of {results['date']}: {len(rl['seeds'])} policy seeds ({seeds}); the teacher "
+        f"is fitted once per fold with seed {rl['teacher_seed']}, so the spread below is the "
+        f"fine-tuning's training noise, not the teacher's. CPU kernels "
+        f"`{results['cpu_capability']}`, {results['threads_used']} torch thread(s), torch "
+        f"{results['torch']}: the same seed gives other figures with other kernels or thread "
+        f"counts (float rounding changes which PPO update the validation keeps). ROI and the "
+        f"difference from that seed's reference are the mean over seeds, with the sd and the "
+        f"smallest and largest seed. The paired interval resamples the test matches (2,000 "
+        f"draws) for the seed-averaged difference from the reference; p is two-sided, Holm "
+        f"over the {len(_comparisons(results))} comparisons. {rl_conclusion(results)} "
+        f"{thin_reference_note(results)}".rstrip(),
+        "",
+        "| fold | policy | ROI mean (sd, pts) | ROI min, max | bets | CLV | minus reference, "
+        "pts: mean (sd) | min, max | paired 95% CI | p | p Holm |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in rl["folds"]:
+        for name in POLICIES:
+            pol = f["policies"][name]
+            roi, d = pol["test_roi"], pol.get("roi_minus_reference")
+            pair = pol.get("paired_vs_reference")
+            cells = [
+                f["test_season"],
+                name,
+                f"{_pct(roi['mean'], 2)} ({_pts(roi['sd']).lstrip('+')})",
+                f"{_pct(roi['min'])}, {_pct(roi['max'])}",
+                f"{pol['test_n_bets']['mean']:.0f}",
+                _pct(pol["test_clv"]["mean"], 2),
+            ]
+            if d is None or pair is None:
+                cells += ["-", "-", "-", "-", "-"]
+            else:
+                lo, hi = pair["ci95"]
+                cells += [
+                    f"{_pts(d['mean'])} ({_pts(d['sd']).lstrip('+')})",
+                    f"{_pts(d['min'])}, {_pts(d['max'])}",
+                    "-" if lo is None else f"[{_pts(lo)}, {_pts(hi)}]",
+                    _p(pair["p_value"]),
+                    _p(pair.get("p_holm")),
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+    pooled = rl["pooled"]
+    lines += [
+        "",
+        "Pooled over both folds (mean over seeds, [smallest, largest seed]): "
+        + "; ".join(
+            f"{n} {_pct(pooled[n]['roi']['mean'])} "
+            f"[{_pct(pooled[n]['roi']['min'])}, {_pct(pooled[n]['roi']['max'])}]"
+            for n in POLICIES
+        )
+        + ". Differences in points (a point is 1% of ROI).",
+    ]
+    lines[0], lines[-1] = _wrap(lines[0]), _wrap(lines[-1])
+    return "\n".join(lines)
+
+
+def _wrap(paragraph: str) -> str:
+    return textwrap.fill(paragraph, width=100, break_long_words=False, break_on_hyphens=False)
+
+
+def readme_rl_summary(results: dict[str, Any]) -> str:
+    """The README's RL sentence: every policy's mean ROI per fold, the spread, the tests."""
+    rl = results["rl"]
+    parts = []
+    for f in rl["folds"]:
+        pols = f["policies"]
+        each = ", ".join(
+            f"{n} {_pct(pols[n]['test_roi']['mean'])} "
+            f"({_pct(pols[n]['test_roi']['min'])} to {_pct(pols[n]['test_roi']['max'])})"
+            for n in POLICIES
+        )
+        parts.append(f"{f['test_season']}: {each}")
+    return _wrap(
+        f"ROI fine-tuning (PPO with a KL penalty to a fractional-Kelly reference; DPO), the policy "
+        f"fitted on the season before each test season and the teacher on the seasons before "
+        f"that; mean test ROI over {len(rl['seeds'])} training "
+        f"seeds (smallest to largest seed; run of {results['date']}, CPU kernels "
+        f"`{results['cpu_capability']}`, {results['threads_used']} thread(s)): "
+        + "; ".join(parts)
+        + f". {rl_conclusion(results)} {thin_reference_note(results)} Log loss is unchanged by "
+        "construction (the policy sits on a frozen head) except where the belief is tuned. "
+        "Figures, paired intervals and Holm p-values: `docs/rl-and-compression.md`."
+    )
+
+
+def update_docs(results: dict[str, Any], docs: Path = DOCS_RL, readme: Path = README) -> None:
+    """Rewrite the RL blocks of the docs and the README from ``results``."""
+    text = docs.read_text(encoding="utf-8")
+    docs.write_text(replace_block(text, DOCS_MARKERS, docs_rl_block(results)), encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(
+        replace_block(text, README_MARKERS, readme_rl_summary(results)), encoding="utf-8"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -788,33 +1167,55 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mlp", choices=["mlp", "neural"])
     parser.add_argument("--test-seasons", default="2020-2021,2021-2022")
-    parser.add_argument("--seed", type=int, default=20240817)
+    parser.add_argument(
+        "--seeds",
+        default=",".join(str(s) for s in DEFAULT_SEEDS),
+        help="policy training seeds, comma-separated; the first also seeds the teacher and the "
+        "compression section",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per latency")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not rewrite the RL blocks of docs/rl-and-compression.md and README.md "
+        "(they are rewritten only for --model neural written to the default --out)",
+    )
     args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds needs distinct integers, got {args.seeds!r}")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     b = load_bundle()
     load_s = time.perf_counter() - t0
     folds = make_folds(b, args.test_seasons.split(","))
-    rl, teacher, last = rl_section(b, folds, args.model, args.seed, args.threads)
     t1 = time.perf_counter()
-    compression = compression_section(b, teacher, last, args.seed, args.repeats)
+    rl, teacher, last = rl_section(b, folds, args.model, seeds, args.threads)
+    rl_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    compression = compression_section(b, teacher, last, seeds[0], args.repeats)
     compression_s = time.perf_counter() - t1
     results = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
         "torch": torch.__version__,
+        # float rounding, hence which PPO update is kept, depends on both (docs: reproducibility)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+        "threads_used": torch.get_num_threads(),
         "model": args.model,
-        "seed": args.seed,
+        "seeds": seeds,
         "threads": args.threads,
+        "compression_seed": seeds[0],
         "odds_taken": "best pre-match price",
         "closing": "de-margined (shin) closing probabilities, Pinnacle else average",
         "rl": rl,
         "compression": compression,
         "timings_s": {
             "load_and_features": load_s,
+            "rl": rl_s,
             "compression": compression_s,
             "total": time.perf_counter() - t0,
         },
@@ -824,6 +1225,8 @@ def main() -> int:
     text = json_dumps(results)
     out.write_text(text, encoding="utf-8")
     print_summary(json.loads(text))
+    if args.model == "neural" and out.resolve() == RESULTS.resolve() and not args.no_docs:
+        update_docs(json.loads(text))
     return 0
 
 
@@ -844,19 +1247,7 @@ def json_dumps(obj: Any) -> str:
 
 def print_summary(results: dict[str, Any]) -> None:
     print(f"model {results['model']}, {results['timings_s']['total']:.0f} s")
-    print("| fold | policy | log loss | ROI | 95% CI | bets | CLV |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for f in results["rl"]["folds"]:
-        for name, p in f["policies"].items():
-            t = p["test"]
-            ci = t["roi_ci95"]
-            roi = "-" if t["roi"] is None else f"{t['roi']:+.2%}"
-            ci_s = "-" if ci[0] is None else f"[{ci[0]:+.1%}, {ci[1]:+.1%}]"
-            clv = "-" if t["clv"] is None else f"{t['clv']:+.2%}"
-            print(
-                f"| {f['test_season']} | {name} | {t['log_loss']:.4f} | {roi} | {ci_s} | "
-                f"{int(t['n_bets'])} | {clv} |"
-            )
+    print(docs_rl_block(results))
     print()
     print(
         "| variant | size B | sparse B | b1 ms | b256 ms | x b1 | x b256 | dLL | ROI | dROI "

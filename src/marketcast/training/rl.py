@@ -48,6 +48,22 @@ def _first_bad_row(bad: Tensor) -> int:
     return int(torch.nonzero(rows)[0, 0])
 
 
+def _bad_probability_rows(p: Tensor) -> Tensor:
+    """(N,) rows of ``p`` (N, K) that are not a distribution: non-finite, < 0, > 1 or sum != 1."""
+    bad = ~torch.isfinite(p) | (p < 0) | (p > 1.0 + 1e-6)  # (N, K)
+    return bad.any(dim=1) | ((p.sum(dim=1) - 1.0).abs() > 1e-3)
+
+
+def _has_closing(data: StakingData) -> Tensor:
+    """(N,) bool: rows with a closing price (validated rows are all NaN or all finite).
+
+    The one rule :func:`action_rewards` and :func:`evaluate_policy` share.
+    """
+    if data.closing_probs is None:
+        return torch.zeros(len(data), dtype=torch.bool)
+    return torch.isfinite(data.closing_probs).all(dim=1)
+
+
 @dataclass(frozen=True)
 class StakingData:
     """Fixtures the policy acts on: states, prices and what happened.
@@ -63,8 +79,11 @@ class StakingData:
     outcome
         Realised outcome index, int64 (N,), in [0, K).
     closing_probs
-        De-margined closing probabilities, (N, K), or ``None``; a NaN row means no closing price
-        (that bet is left out of the CLV mean, as in :mod:`marketcast.evaluation.backtest`).
+        De-margined closing probabilities, (N, K), or ``None``. Each row is either all NaN (no
+        closing price: that bet is left out of the CLV mean, as in
+        :mod:`marketcast.evaluation.backtest`, and its ``closing_expected`` reward is the
+        realised return) or finite, in [0, 1] and summing to 1 within 1e-3. Closing *odds*,
+        raw ``1 / odds`` (margin left in) and partly-NaN rows are rejected.
     """
 
     embedding: Tensor
@@ -100,6 +119,9 @@ class StakingData:
             "odds": ~torch.isfinite(self.odds) | (self.odds <= 1.0),
             "outcome": (self.outcome < 0) | (self.outcome >= k),
         }
+        if self.closing_probs is not None:
+            no_price = torch.isnan(self.closing_probs).all(dim=1)  # (N,)
+            checks["closing_probs"] = ~no_price & _bad_probability_rows(self.closing_probs)
         for name, bad in checks.items():
             if n and bool(bad.any()):
                 row = _first_bad_row(bad)
@@ -185,9 +207,9 @@ def action_rewards(
     outcome_of_action = policy.action_outcome.clamp_min(0)  # (A,)
     clv = data.odds[:, outcome_of_action] * data.closing_probs[:, outcome_of_action] - 1.0
     expected = policy.action_stake_fraction * clv  # (N, A); no bet: 0 * clv = 0
-    has_closing = torch.isfinite(data.closing_probs).all(dim=1)  # (N,)
-    rewards = torch.where(has_closing[:, None], expected, realised)
-    return rewards, int((~has_closing).sum())
+    priced = _has_closing(data)  # (N,)
+    rewards = torch.where(priced[:, None], expected, realised)
+    return rewards, int((~priced).sum())
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,8 +287,9 @@ def behaviour_clone(
     keeps every action's probability positive, so the reference has full support (KL and DPO
     log-ratios stay finite) and fine-tuning can explore. Only the actor is trained; the belief
     layer stays at zero (the reference's belief is the supervised forecast). The embedding
-    standardisation is set from ``data``.
+    standardisation is set from ``data``. Raises ``ValueError`` when ``data`` has no rows.
     """
+    _require_rows("behaviour_clone", len(data), len(data), 0.0)
     gen = torch.Generator().manual_seed(seed)
     policy.set_embedding_scaling(data.embedding)
     target_action = kelly_actions(
@@ -390,6 +413,15 @@ def _reward_scale(policy: StakingPolicy) -> float:
     return 1.0 / max(policy.stake_fractions)
 
 
+def _require_rows(function: str, n_train: int, n_rows: int, fraction: float) -> None:
+    """Raise a ValueError naming ``function`` when it has no rows to train on."""
+    if n_train == 0:
+        raise ValueError(
+            f"{function}: no training rows ({n_rows} rows given, validation_fraction "
+            f"{fraction:g} holds out {n_rows - n_train}); check the season filter"
+        )
+
+
 def _split_validation(data: StakingData, fraction: float) -> tuple[StakingData, StakingData | None]:
     """The first rows to train on, the last ``fraction`` (the latest, in time order) to select."""
     n_valid = int(len(data) * fraction)
@@ -468,11 +500,19 @@ def fine_tune_ppo(
     (policy, history)
         ``history`` has one dict of named scalars per update (``val_reward``, and ``selected``
         = 1 on the update whose weights were kept; none when the start was kept).
+
+    Raises
+    ------
+    ValueError
+        When no training rows are left after the validation split (for example an empty
+        season filter).
     """
     gen = torch.Generator().manual_seed(seed)
     ref_policy.eval()
     policy.train()
+    n_given = len(data)
     data, valid = _split_validation(data, config.validation_fraction)
+    _require_rows("fine_tune_ppo", len(data), n_given, config.validation_fraction)
     keeper = _BestOnValidation(policy, valid, config.reward)
     params = _trainable(policy, config.tune_belief)
     optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5)
@@ -649,9 +689,17 @@ def fine_tune_dpo(
     for small gaps, so the preference the loss sees grows with the expected return difference.
     Pairs come from the training rows only; ``validation_fraction`` selects the best epoch as in
     :func:`fine_tune_ppo`.
+
+    Raises
+    ------
+    ValueError
+        When no training rows are left, or when every sampled pair ties (no preference to learn:
+        returning the reference unchanged would look like a fine-tuning that chose not to move).
     """
     gen = torch.Generator().manual_seed(seed)
+    n_given = len(data)
     data, valid = _split_validation(data, config.validation_fraction)
+    _require_rows("fine_tune_dpo", len(data), n_given, config.validation_fraction)
     keeper = _BestOnValidation(policy, valid, config.reward)
     state, chosen, rejected, gap = build_preference_pairs(
         ref_policy,
@@ -661,6 +709,12 @@ def fine_tune_dpo(
         reward=config.reward,
         seed=seed,
     )
+    if state.shape[0] == 0:  # every sampled pair tied: nothing to learn from
+        raise ValueError(
+            f"fine_tune_dpo: no preference pairs ({len(data)} training rows, "
+            f"{len(data) * config.pairs_per_state} pairs sampled, all tied on reward "
+            f"{config.reward!r})"
+        )
     if config.label_temperature is None:
         labels = torch.ones_like(gap)
     else:
@@ -772,10 +826,10 @@ def evaluate_policy(
     without_closing = n_bets
     if data.closing_probs is not None and n_bets:
         clv_each = odds_taken * data.closing_probs[rows, o].double() - 1.0
-        has_closing = torch.isfinite(clv_each)
-        without_closing = int((~has_closing).sum())
-        if bool(has_closing.any()):
-            clv = float(clv_each[has_closing].mean())
+        priced = _has_closing(data)[rows]  # (n_bets,): the same rows action_rewards prices
+        without_closing = int((~priced).sum())
+        if bool(priced.any()):
+            clv = float(clv_each[priced].mean())
     return {
         "roi": profit / staked if staked > 0 else float("nan"),
         "n_bets": float(n_bets),
