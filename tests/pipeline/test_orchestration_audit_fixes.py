@@ -134,7 +134,11 @@ def _fail_group(monkeypatch: pytest.MonkeyPatch, failing: Callable[[GroupTask], 
 
 
 def test_evaluate_crypto_names_a_failed_job_and_the_pairs_it_left_out(
-    candle_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+    candle_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The 1d horizon was scored on BTC alone when ETH's job failed: the JSON did not say so."""
     config = tmp_path / "crypto.yaml"
@@ -145,7 +149,9 @@ def test_evaluate_crypto_names_a_failed_job_and_the_pairs_it_left_out(
     _fail_group(monkeypatch, lambda task: task.group == "g1" and task.horizon == "1d")
     out = tmp_path / "crypto.json"
     args = ["evaluate", "crypto", "--data", str(candle_folder), "--start", "2023-05-01"]
-    assert main([*args, "--config", str(config), "--json", str(out)]) == 0
+    # the figures it computed are written, and the exit says they are not the whole result
+    assert main([*args, "--config", str(config), "--json", str(out)]) == 1
+    assert "exit 1: 1 job(s) failed after every attempt (1d/g1)" in capsys.readouterr().err
     result = json.loads(out.read_text())
     [failure] = result["failed_jobs"]
     assert failure["job"] == "1d/g1"
@@ -157,6 +163,28 @@ def test_evaluate_crypto_names_a_failed_job_and_the_pairs_it_left_out(
     assert result["not_evaluated"] == {}  # 1d has decisions, on BTC
     assert "job 1d/g1 failed after 1 attempt" in caplog.text
     assert "ETHUSDT left out of 1d's" in caplog.text
+
+
+def test_run_crypto_exits_1_when_a_job_failed(
+    candle_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`marketcast run` wrote its reports and moved no champion on the horizon, with exit 0."""
+    config = tmp_path / "crypto.yaml"
+    config.write_text(
+        "vertical: crypto\nhorizons: [1d]\nmodels: [flat, momentum]\ngroup_size: 1\n"
+        "max_workers: 1\nretries: 0\n"
+        f"data: {{paths: ['{candle_folder}']}}\n"
+        "walk_forward: {start: '2023-05-01'}\n"
+        f"registry_root: '{tmp_path / 'registry'}'\nruns_dir: '{tmp_path / 'runs'}'\n"
+    )
+    _fail_group(monkeypatch, lambda task: task.group == "g1")
+    assert main(["run", "--config", str(config)]) == 1
+    assert "exit 1: 1 job(s) failed after every attempt (1d/g1)" in capsys.readouterr().err
+    # the reports were written first
+    assert len(list((tmp_path / "runs").glob("*_crypto_*/crypto/metrics.json"))) == 1
 
 
 def _hand_crowned_flat(registry: Registry) -> str:

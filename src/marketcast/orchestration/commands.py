@@ -106,7 +106,7 @@ def run(
         else:
             run_football(football_config, console=_console(), config_path=football_path)
     if crypto_config is not None:
-        from marketcast.orchestration.crypto import run_crypto
+        from marketcast.orchestration.crypto import CryptoRun, run_crypto
 
         outcome = run_crypto(
             crypto_config,
@@ -116,10 +116,27 @@ def run(
         )
         if dry_run:
             plans["crypto"] = outcome
+        elif isinstance(outcome, CryptoRun) and outcome.evaluation.failed_jobs:
+            return _failed_jobs_status(outcome.evaluation.failed_jobs, "its reports are written")
     if dry_run:  # one vertical: its plan as before; both: {"football": ..., "crypto": ...}
         shown = plans if len(plans) > 1 else next(iter(plans.values()))
         sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
     return 0
+
+
+def _failed_jobs_status(failed_jobs: list[dict[str, Any]], written: str) -> int:
+    """Exit status 1, with one line on the terminal, for a crypto command some of whose jobs
+    failed after every attempt: what it computed is written (and no champion moved on their
+    horizons), but a script must not read its exit as a complete result (it was 0)."""
+    jobs = ", ".join(str(f["job"]) for f in failed_jobs)
+    _console().print(
+        f"exit 1: {len(failed_jobs)} job(s) failed after every attempt ({jobs}); {written}, "
+        "and `failed_jobs` names the pairs each left out",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 1
 
 
 def _with_backend(
@@ -196,6 +213,8 @@ def evaluate_crypto(
     _console().print(
         f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
     )
+    if evaluation.failed_jobs:
+        return _failed_jobs_status(evaluation.failed_jobs, f"{json_out} is written")
     return 0
 
 
