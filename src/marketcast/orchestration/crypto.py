@@ -245,7 +245,12 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     for column in ("quote_volume", "close"):
         features[column] = data.candles[column].to_numpy()
     timings["features"] = time.perf_counter() - t0
-    data_sha = frame_sha256(data.candles)
+    # every input table, not only the candles: funding is a feature and a cost, open interest
+    # a feature; the hash of a frame of the three tables' hashes
+    tables = {"candles": data.candles, "funding": data.funding, "open_interest": data.open_interest}
+    data_sha = frame_sha256(
+        pd.DataFrame({"table": list(tables), "sha256": [frame_sha256(t) for t in tables.values()]})
+    )
     return PreparedCrypto(
         data, universe, features, tuple(CRYPTO_FEATURE_COLUMNS), data_sha, timings=timings
     )

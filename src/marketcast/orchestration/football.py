@@ -1084,9 +1084,18 @@ def decision_verdict(decision: Mapping[str, Any]) -> str:
 
 
 def data_sha256(data: FootballData) -> str:
-    """Content hash of the loaded matches and odds (the data hash in every manifest)."""
+    """Content hash of the loaded matches and odds (the data hash in every manifest).
+
+    ``source_file`` (where each CSV was read from) is left out: the same files read from
+    another folder (another clone, a CI checkout) hash alike. What a file's path said about
+    its rows is in them already (a file without ``Div`` takes its league from its folder, one
+    without ``Season`` its season from its name, into the ``league`` and ``season`` columns),
+    and ``source_row`` stays.
+    """
     digest = hashlib.sha256()
-    digest.update(frame_sha256(data.matches).encode())
+    digest.update(
+        frame_sha256(data.matches.drop(columns=["source_file"], errors="ignore")).encode()
+    )
     digest.update(frame_sha256(data.odds).encode())
     return digest.hexdigest()
 

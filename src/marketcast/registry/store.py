@@ -63,6 +63,10 @@ DECISIONS_DIR = "decisions"
 #: this file in it with ``"xb"`` (object stores have no folders to create exclusively); it is
 #: removed once the version's manifest is written.
 VERSION_CLAIM_FILE = ".claim"
+#: A model's claimed version stamps: ``{model_name}/.stamps/{stamp}``, one small file each,
+#: created exclusively before the version folder, so that two registrations of different
+#: content never share a second (their versions would then sort by hash, not in order).
+STAMPS_DIR = ".stamps"
 #: Versions tried, a second apart, before a registration gives up (each taken by another).
 MAX_VERSION_TRIES = 1000
 #: Names a model may not take because the market folder uses them itself.
@@ -289,6 +293,13 @@ class Registry:
             raise RegistryError(f"cannot open registry {self.root}: {error}") from error
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
+        if self._is_local and "::" in self.root:
+            # fsspec reads "/srv/reg::v2" as URL chaining and opens "/srv/reg": the registry
+            # would read and write another folder than the one named, without a word
+            raise RegistryError(
+                f"cannot open registry {self.root}: a local path may not contain '::', which "
+                f"fsspec reads as URL chaining (it would open {path!r}); rename the folder"
+            )
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
         self._root_path = path.rstrip("/") or "/"
@@ -473,6 +484,21 @@ class Registry:
             return True
         return not self._exists(manifest)
 
+    def _claim_stamp(self, vertical: str, market: str, model_name: str, stamp: str) -> bool:
+        """Claim the second ``stamp`` of a model for this registration alone; False when another
+        registration claimed it (then this one moves a second on).
+
+        The version folder's claim (`_claim_version`) holds the content hash too, so two
+        registrations of different content that listed the versions before either claimed got
+        one second and two folders, and sorted by hash. The stamp file,
+        ``{model}/.stamps/{stamp}``, is created exclusively (`_write_new`: a hard link locally,
+        ``"xb"`` on object stores; checked, then written, on other filesystems). It stays: a
+        stamp file is a few bytes, and a crash after claiming only leaves that second taken.
+        """
+        path = self._market_path(vertical, market, model_name, STAMPS_DIR, stamp)
+        holder = {"host": socket.gethostname(), "pid": os.getpid(), "utc": self.now()}
+        return self._write_new(path, json.dumps(holder, default=str).encode())
+
     def _release_version(self, folder: str) -> None:
         """Remove a version folder's claim (object stores): a failure is only a warning."""
         if self._is_local or not self._exclusive_create:
@@ -615,10 +641,13 @@ class Registry:
         not_before = None
         for _ in range(MAX_VERSION_TRIES):
             version = self._new_version(vertical, market, model_name, manifest, not_before)
+            stamp_text = version.split("-", 1)[0]
             folder = self._version_path(vertical, market, model_name, version)
-            if self._claim_version(folder):
+            if self._claim_stamp(vertical, market, model_name, stamp_text) and self._claim_version(
+                folder
+            ):
                 return version, folder
-            stamp = datetime.strptime(version.split("-", 1)[0], TIMESTAMP_FORMAT)
+            stamp = datetime.strptime(stamp_text, TIMESTAMP_FORMAT)
             not_before = stamp.replace(tzinfo=UTC) + timedelta(seconds=1)
         raise RegistryError(
             f"no free version of {vertical}/{market}/{model_name} after {MAX_VERSION_TRIES} "

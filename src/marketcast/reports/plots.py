@@ -357,6 +357,10 @@ def _parse_kickoff(value: Any) -> dt.datetime | None:
     return stamp
 
 
+#: A profit curve of at most this many bets marks each bet with a dot.
+_MARKED_BETS = 10
+
+
 def profit_curves_svg(
     curves_for_market: Mapping[str, Mapping[str, Sequence[Any]]],
     *,
@@ -402,13 +406,19 @@ def profit_curves_svg(
         ax = fig.subplots()
         ax.axhline(0.0, color="#999999", linewidth=0.8)
         for model, stamps, profit in series:
-            xs: list[Any] = stamps if use_dates else list(range(1, len(profit) + 1))
+            # each curve starts at 0 just before its first bet (at its kick-off, or bet 0), so
+            # the first bet's own step is drawn: a one-bet curve was a lone point, drawing nothing
+            xs: list[Any] = [stamps[0], *stamps] if use_dates else list(range(len(profit) + 1))
+            few = len(profit) <= _MARKED_BETS  # a few steps are easy to miss: mark each bet
             ax.step(
                 xs,
-                profit,
+                [0.0, *profit],
                 where="post",
                 linewidth=1.2,
                 label=_label(model),
+                marker="o" if few else None,
+                markersize=3,
+                markevery=list(range(1, len(xs))),
                 **_style_for(model, colors),
             )
         ax.set_xlabel("kick-off (UTC)" if use_dates else "bet number")
