@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,19 +26,22 @@ async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture
-def port() -> Iterator[int]:
+@contextmanager
+def serving(app: Any, **options: Any) -> Iterator[int]:
+    """``app`` served by uvicorn with `marketcast serve`'s protocol on a free port (its
+    ``header_timeout_s`` 10 s unless given; other ``options`` go to ``uvicorn.Config``)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = int(probe.getsockname()[1])
+    header_timeout_s = options.pop("header_timeout_s", 10.0)
     config = uvicorn.Config(
-        _ok,
+        app,
         host="127.0.0.1",
         port=free,
-        log_level="warning",
-        http=http_protocol(TIMEOUT_S),
+        http=http_protocol(header_timeout_s),
         timeout_keep_alive=30,  # longer than the header timeout: that one must act
         lifespan="off",
+        **{"log_level": "error", **options},
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -46,9 +50,17 @@ def port() -> Iterator[int]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
-    yield free
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield free
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    with serving(_ok, header_timeout_s=TIMEOUT_S, log_level="warning") as free:
+        yield free
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:

@@ -9,15 +9,12 @@ import json
 import logging
 import shutil
 import socket
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from marketcast.config import FootballRunConfig
@@ -26,11 +23,11 @@ from marketcast.registry import Registry
 from marketcast.registry.store import RegistryError
 from marketcast.serving import service as service_module
 from marketcast.serving.app import ECHO_MAX_DEPTH, TOO_DEEP, create_app
-from marketcast.serving.http_server import http_protocol
 from marketcast.serving.schemas import MAX_BATCH, FixtureIn, ForecastOut
 from marketcast.serving.service import ChampionService
 from marketcast.serving.settings import ServingSettings
 from tests.api.fake_app import FakeService
+from tests.api.test_http_server import serving
 from tests.pipeline.test_run import _quiet
 
 # -- 1. a field nested hundreds of levels deep ---------------------------------------------------
@@ -272,37 +269,6 @@ def test_a_1x2_champion_that_cannot_be_rebuilt_is_a_one_line_registry_error(
 # -- 4 and 5. the HTTP protocol: pipelining and overload ------------------------------------------
 
 
-@contextmanager
-def _serving(app: Any, **options: Any) -> Iterator[int]:
-    """``app`` served by uvicorn with `marketcast serve`'s protocol on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    header_timeout_s = options.pop("header_timeout_s", 10.0)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        http=http_protocol(header_timeout_s),
-        timeout_keep_alive=30,
-        lifespan="off",
-        **options,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 HEADER_TIMEOUT_S = 0.2
 
 
@@ -339,7 +305,7 @@ def test_a_pipelined_request_is_not_cut_off_by_the_header_timeout() -> None:
     (the timer is due before the second request's own sleep ends, whatever the machine's
     load: both wait on the one event loop, the timer from earlier and shorter)."""
     with (
-        _serving(_slow, header_timeout_s=HEADER_TIMEOUT_S) as port,
+        serving(_slow, header_timeout_s=HEADER_TIMEOUT_S) as port,
         socket.create_connection(("127.0.0.1", port)) as sock,
     ):
         sock.sendall(
@@ -353,7 +319,7 @@ def test_a_pipelined_request_is_not_cut_off_by_the_header_timeout() -> None:
 def test_a_stalled_request_after_a_pipelined_one_is_still_cut_off() -> None:
     """The header timer is armed again once no request is under way."""
     with (
-        _serving(_slow, header_timeout_s=HEADER_TIMEOUT_S) as port,
+        serving(_slow, header_timeout_s=HEADER_TIMEOUT_S) as port,
         socket.create_connection(("127.0.0.1", port)) as sock,
     ):
         sock.sendall(
@@ -372,7 +338,7 @@ def test_overload_503s_are_counted_in_the_apps_metrics(
     """uvicorn answers them with its own app, so the app's middleware never saw them."""
     app = create_app(settings, service)
     metrics = app.state.metrics
-    with _serving(app, limit_concurrency=3) as port:
+    with serving(app, limit_concurrency=3) as port:
         held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
         try:
             for sock in held:  # answered, and then kept open: two of the three places
