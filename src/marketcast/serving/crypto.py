@@ -1021,7 +1021,7 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
 
     universe_by_horizon = _universe_states(candles, last, snap)
     pairs_state = next(iter(universe_by_horizon.values()), None) or _pair_states(
-        candles, last, CryptoUniverseConfig(), universe_spread_method("abdi_ranaldo")
+        candles, last, CryptoUniverseConfig(), "abdi_ranaldo"
     )
     # the decision bar's volume and volatility as last known (a repaired or no-trade bar has
     # volume 0): the pipeline's edge gate and backtest price a trade so (costs.carry_forward)
