@@ -175,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("version")
     rollback = reg_sub.add_parser("rollback", help="restore the previous champion")
     rollback.add_argument("name", help="vertical/market, e.g. football/1x2")
+    publish = reg_sub.add_parser(
+        "publish",
+        help="copy each champion, the other versions of its run, its latest decision and its "
+        "run's report to another registry, and point that registry's champion at it",
+    )
+    publish.add_argument("--to", required=True, dest="target", help="registry folder or URL")
+    publish.add_argument(
+        "name", nargs="?", help="vertical or vertical/market (default: every champion)"
+    )
     clean = reg_sub.add_parser(
         "clean",
         help="remove what killed runs left: version folders without a manifest, temporary files",
@@ -257,6 +266,8 @@ def _run_command(args: argparse.Namespace) -> int:
                 args.timeout,
                 args.replace_smaller,
             )
+        if args.command == "registry" and args.registry_command == "publish":
+            return commands.registry_publish(args.root, args.target, args.name)
         if args.command == "registry" and args.registry_command == "clean":
             return commands.registry_clean(args.root, args.older_than_hours, args.dry_run)
         if args.command == "registry":

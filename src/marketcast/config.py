@@ -197,6 +197,9 @@ class FootballRunConfig(_Frozen):
     promotion: PromotionSettings = PromotionSettings()
     registry_root: str = "registry"
     runs_dir: str = "runs"
+    #: registries (folders or fsspec URLs) each champion, its run's versions, decision and
+    #: report are copied to after the run moves the pointers (docs/registry.md, "Publish")
+    publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
     _models = field_validator("models")(lambda value: _distinct_models(value, FOOTBALL_MODELS))
@@ -487,6 +490,9 @@ class CryptoRunConfig(_Frozen):
     retries: int = Field(1, ge=0)
     registry_root: str = "registry"
     runs_dir: str = "runs"
+    #: registries (folders or fsspec URLs) each champion, its run's versions, decision and
+    #: report are copied to after the run moves the pointers (docs/registry.md, "Publish")
+    publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
     _models = field_validator("models")(lambda value: _crypto_models(value))

@@ -300,7 +300,9 @@ def test_ray_backend_gives_the_same_result_as_local_processes(prepared_small) ->
 def test_run_exports_champions_with_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = small_config(tmp_path, horizons=("1d",))
+    config = small_config(tmp_path, horizons=("1d",)).model_copy(
+        update={"publish": (str(tmp_path / "published"),)}
+    )
     built: list[str] = []
     horizon_rows = crypto_job.horizon_rows
 
@@ -353,6 +355,19 @@ def test_run_exports_champions_with_reports(
     manifest = registry.manifest("crypto", "1d", record.model_name, record.version)
     assert manifest.features_sha256
     assert manifest.data_sha256
+    # step 9: the reports are in the registry, and the champion on the publish target
+    assert manifest.run_id == run.run_id
+    stored = registry.run_report_files("crypto", run.run_id)
+    assert stored == {
+        **{p.name: p.read_bytes() for p in out.iterdir()},
+        "publish.json": (run.run_dir / "publish.json").read_bytes(),
+    }
+    [target] = run.published
+    assert target["ok"]
+    assert target["markets"]["1d"]["champion"] == f"{record.model_name} {record.version}"
+    copy = Registry(str(tmp_path / "published")).champion("crypto", "1d")
+    assert copy is not None
+    assert (copy.model_name, copy.version) == (record.model_name, record.version)
 
 
 def test_dry_run_plans_without_training(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from marketcast.datasets.football_data import (
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.evaluation.football import check_markets_priced
 from marketcast.orchestration.backends import end_with_parent
+from marketcast.orchestration.export import failed_targets
 from marketcast.orchestration.first_training import (
     FirstTraining,
     TrainingElsewhereError,
@@ -57,7 +58,8 @@ from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
 from marketcast.orchestration.window import as_utc, utc_window
-from marketcast.registry import Registry, RegistryError
+from marketcast.registry import Registry, RegistryError, validate_file_name
+from marketcast.registry.publish import publish
 from marketcast.registry.store import manifest_summary
 from marketcast.reports.writer import to_jsonable
 
@@ -76,7 +78,8 @@ def run(
     """``marketcast run``: the main job on the bundled data (or the config's files).
 
     Without ``--config`` both verticals run (football, then crypto); a config file runs the
-    vertical it names (``vertical: crypto``; football when absent).
+    vertical it names (``vertical: crypto``; football when absent). Exit 1, once everything
+    is written, when a crypto job failed after every attempt or a ``publish`` target failed.
     """
     if vertical is None:
         vertical = config_vertical(config_path) if config_path else "all"
@@ -91,6 +94,8 @@ def run(
     if vertical == "football" and (backend or ray_address):
         raise ValueError("--backend and --ray-address set the crypto jobs; this run is football")
     plans: dict[str, Any] = {}
+    unpublished: list[str] = []  # publish targets that failed (the run's results stand)
+    status = 0
     crypto_config: CryptoRunConfig | None = None
     if vertical in ("all", "crypto"):  # checked before football trains for minutes
         crypto_path = config_path if vertical == "crypto" else None
@@ -104,7 +109,8 @@ def run(
         if dry_run:  # checked as the run checks it, data read, nothing trained
             plans["football"] = plan_football(football_config, football_path)
         else:
-            run_football(football_config, console=_console(), config_path=football_path)
+            football = run_football(football_config, console=_console(), config_path=football_path)
+            unpublished += failed_targets(football.published)
     if crypto_config is not None:
         from marketcast.orchestration.crypto import CryptoRun, run_crypto
 
@@ -116,12 +122,26 @@ def run(
         )
         if dry_run:
             plans["crypto"] = outcome
-        elif isinstance(outcome, CryptoRun) and outcome.evaluation.failed_jobs:
-            return _failed_jobs_status(outcome.evaluation.failed_jobs, "its reports are written")
+        elif isinstance(outcome, CryptoRun):
+            unpublished += failed_targets(outcome.published)
+            if outcome.evaluation.failed_jobs:
+                status = _failed_jobs_status(
+                    outcome.evaluation.failed_jobs, "its reports are written"
+                )
     if dry_run:  # one vertical: its plan as before; both: {"football": ..., "crypto": ...}
         shown = plans if len(plans) > 1 else next(iter(plans.values()))
         sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
-    return 0
+    if unpublished:  # the champions moved and the reports are written; a copy is missing
+        _console().print(
+            f"exit 1: publishing to {', '.join(sorted(set(unpublished)))} failed (publish.json "
+            "in the run folder says why); the champions moved as reported, and "
+            "`marketcast registry publish --to TARGET` copies what is missing",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return status
 
 
 def _failed_jobs_status(failed_jobs: list[dict[str, Any]], written: str) -> int:
@@ -731,6 +751,34 @@ def registry_clean(root: str, older_than_hours: float, dry_run: bool) -> int:
     return 0
 
 
+def registry_publish(root: str, target: str, name: str | None) -> int:
+    """``marketcast registry publish --to TARGET [vertical[/market]]``: what each market got,
+    as JSON on stdout (``registry.publish``); publishing again copies only what is missing.
+
+    A vertical named with no champion is an error, as is a market without one; with no name,
+    every market with a champion, in every vertical, is published.
+    """
+    source = Registry(root)
+    source.require_root()
+    destination = Registry(target)
+    parts = name.split("/") if name else []
+    if len(parts) > 2 or any(not part for part in parts):
+        raise ValueError(f"{name!r}: give a vertical (football) or vertical/market (football/1x2)")
+    verticals = parts[:1] or source.verticals()
+    markets = parts[1:] or None
+    shown: dict[str, Any] = {}
+    for vertical in verticals:
+        done = publish(source, destination, vertical, markets)
+        if name and not done:
+            raise LookupError(f"no champion in {root} under {name}")
+        if done:
+            shown[vertical] = {m.market: m.to_json() for m in done}
+    if not shown:
+        raise LookupError(f"no champion in {root} to publish")
+    sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
 def registry(root: str, command: str, name: str | None, version: str | None) -> int:
     """``marketcast registry list | show | promote | rollback``.
 
@@ -785,6 +833,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 h.model_dump(mode="json") for h in store.champion_history(vertical, market)
             ],
             "last_decision": None if decision is None else decision.model_dump(mode="json"),
+            "report": None if champion is None else _champion_report(store, vertical, market),
         }
         out.print_json(_strict_json(shown))
         return 0
@@ -819,6 +868,27 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         )
         return 0
     raise ValueError(f"unknown registry command {command!r}")
+
+
+def _champion_report(store: Registry, vertical: str, market: str) -> dict[str, Any] | None:
+    """Where the champion's run report is in the registry: ``{run_id, folder, files}``, or
+    ``None`` when the registry holds none (a run before reports were stored, a manual
+    registration)."""
+    champion = store.champion(vertical, market)
+    assert champion is not None
+    run_id = store.manifest(vertical, market, champion.model_name, champion.version).run_id
+    try:
+        validate_file_name(run_id)
+    except ValueError:  # a run id no report folder can take (a hand-made manifest's)
+        return None
+    index = store.run_report_index(vertical, run_id)  # damaged: ArtifactIntegrityError
+    if index is None:
+        return None
+    return {
+        "run_id": run_id,
+        "folder": store.run_report_folder(vertical, run_id),
+        "files": [entry.name for entry in index.files],
+    }
 
 
 def serve(host: str | None, port: int | None, workers: int = 1) -> int:

@@ -61,6 +61,7 @@ from marketcast.orchestration.crypto_jobs import (
     model_params,
     run_group_task,
 )
+from marketcast.orchestration.export import PUBLISH_FILE, publish_champions, save_report
 from marketcast.orchestration.football import (
     CHAMPION_READ_ERRORS,
     _progress,
@@ -858,6 +859,8 @@ class CryptoRun:
     evaluation: CryptoEvaluation
     champions: dict[str, str]
     summary: dict[str, Any]
+    #: per publish target: ``{"target", "ok", "markets" | "error"}`` (``publish.json``)
+    published: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_model_params(config: CryptoRunConfig) -> None:
@@ -1042,6 +1045,7 @@ def _run_crypto(
     summary = write_crypto_reports(
         run_dir, config, run_id, created, prepared, evaluation, champions, decisions
     )
+    save_report(registry, VERTICAL, run_id, _report_files(run_dir))
     changed = False
     for horizon, move in moves.items():
         try:
@@ -1066,8 +1070,19 @@ def _run_crypto(
         summary = write_crypto_reports(
             run_dir, config, run_id, created, prepared, evaluation, champions, decisions
         )
+    published = publish_champions(
+        config.publish, registry, VERTICAL, list(config.horizons), run_id, run_dir, console
+    )
+    if changed or published:  # publish.json joins the registry's copy of the report
+        extra = [run_dir / PUBLISH_FILE] if published else []
+        save_report(registry, VERTICAL, run_id, [*_report_files(run_dir), *extra])
     print_crypto_summary(console, evaluation, champions, run_dir, decisions)
-    return CryptoRun(run_id, run_dir, evaluation, champions, summary)
+    return CryptoRun(run_id, run_dir, evaluation, champions, summary, published)
+
+
+def _report_files(run_dir: Path) -> list[Path]:
+    """The files :func:`write_crypto_reports` wrote (``<run_dir>/crypto/``), by name."""
+    return sorted(p for p in (run_dir / "crypto").iterdir() if p.is_file() and p.name[0] != ".")
 
 
 def _data_span(prepared: PreparedCrypto) -> str:

@@ -45,6 +45,7 @@ from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import FeatureState, build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
+from marketcast.orchestration.export import PUBLISH_FILE, publish_champions, save_report
 from marketcast.orchestration.window import utc_window
 from marketcast.registry import (
     ChampionChangedError,
@@ -62,6 +63,8 @@ from marketcast.types import AVERAGE_BOOKMAKER, MarketKind
 log = logging.getLogger(__name__)
 VERTICAL = "football"
 FEATURE_STATE_FILE = "feature_state.json"
+#: A football run's report files, copied into the registry (``_reports/football/<run_id>/``).
+REPORT_FILES = ("report.json", "report.html", "evaluation.json")
 
 
 @dataclass
@@ -73,6 +76,8 @@ class FootballRun:
     evaluation: FootballEvaluation
     report: dict[str, Any]
     champions: dict[str, str]
+    #: per publish target: ``{"target", "ok", "markets" | "error"}`` (``publish.json``)
+    published: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def load_data(config: FootballRunConfig, config_path: str | None = None) -> FootballData:
@@ -231,32 +236,56 @@ def check_outputs(
     writing and deleting a temporary file under its root (:func:`_check_remote_writable`);
     ``runs_dir`` is probed again when the run creates its folder (:func:`new_run_dir`).
     Errors about a key that no run could use name ``config_path`` and the key: a ``runs_dir``
-    that is a URL other than ``file://`` (:func:`local_runs_dir`), and a ``memory://``
-    registry, which would vanish with this process (as ``serve`` refuses one).
+    that is a URL other than ``file://`` (:func:`local_runs_dir`), a ``memory://``
+    registry, which would vanish with this process (as ``serve`` refuses one), and a
+    ``publish`` target that cannot be opened or is the registry itself. Each ``publish``
+    target is checked as the registry is (:func:`publish_champions` writes to it after the
+    pointers move).
     """
     runs_dir = local_runs_dir(config.runs_dir, config_path)
-    Registry(config.registry_root)  # RegistryError for an unknown protocol or a missing package
-    fs, root = fsspec.core.url_to_fs(config.registry_root)
-    if _lives_in_this_process(fs):
-        raise DataError(
-            config_label(config_path),
-            None,
-            "registry_root",
-            f"{config.registry_root} is a memory:// registry, which lives in this process only: "
-            "the champions this run promotes would vanish when it ends (`marketcast serve` "
-            "refuses one for the same reason); use a folder or an object store URL",
-        )
-    local = [("runs_dir", runs_dir)]
-    if isinstance(fs, LocalFileSystem):  # a plain path as written, a file:// URL stripped
-        registry = config.registry_root
-        local.insert(0, ("registry_root", Path(registry if "://" not in registry else root)))
+    label = config_label(config_path)
+    home = Registry(config.registry_root)  # RegistryError: unknown protocol, missing package
+    local: list[tuple[str, Path]] = []
+    remote: list[tuple[str, AbstractFileSystem, str, str]] = []
+    urls = [("registry_root", config.registry_root)]
+    urls += [(f"publish[{i}]", url) for i, url in enumerate(config.publish)]
+    for key, url in urls:
+        if key != "registry_root":
+            try:
+                target = Registry(url)
+            except RegistryError as exc:
+                raise DataError(label, None, key, str(exc)) from None
+            if target.location == home.location:
+                raise DataError(
+                    label,
+                    None,
+                    key,
+                    f"{url} is the registry itself (registry_root {config.registry_root}): a "
+                    "publish target is another registry",
+                )
+        fs, root = fsspec.core.url_to_fs(url)
+        if _lives_in_this_process(fs):
+            kept = "champions this run promotes" if key == "registry_root" else "copies it holds"
+            raise DataError(
+                label,
+                None,
+                key,
+                f"{url} is a memory:// registry, which lives in this process only: the {kept} "
+                "would vanish when it ends (`marketcast serve` refuses one for the same "
+                "reason); use a folder or an object store URL",
+            )
+        if isinstance(fs, LocalFileSystem):  # a plain path as written, a file:// URL stripped
+            local.append((key, Path(url if "://" not in url else root)))
+        else:
+            remote.append((key, fs, root, url))
+    local.append(("runs_dir", runs_dir))
     for key, folder in local:
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"{key} {folder} is a file, not a folder")
     for key, folder in local:
         _check_writable(key, folder)
-    if not isinstance(fs, LocalFileSystem):
-        _check_remote_writable(fs, root, config.registry_root)
+    for key, fs, root, url in remote:
+        _check_remote_writable(fs, root, url, key)
 
 
 def check_first_champions(config: FootballRunConfig, config_path: str | None = None) -> None:
@@ -338,8 +367,11 @@ def _lives_in_this_process(fs: AbstractFileSystem) -> bool:
     return False
 
 
-def _check_remote_writable(fs: AbstractFileSystem, root: str, url: str) -> None:
-    """The remote registry root ``url`` (``root`` on ``fs``) takes a new file: an empty probe
+def _check_remote_writable(
+    fs: AbstractFileSystem, root: str, url: str, key: str = "registry_root"
+) -> None:
+    """The remote registry root ``url`` (``root`` on ``fs``; the config's ``key``) takes a new
+    file: an empty probe
     file is written under it and deleted again, the calls the registry itself makes (its
     folders are created as ``register`` creates them; an object store has no folder to leave).
 
@@ -352,7 +384,7 @@ def _check_remote_writable(fs: AbstractFileSystem, root: str, url: str) -> None:
         fs.pipe_file(probe, b"")
         fs.rm_file(probe)
     except Exception as exc:  # each backend has its own errors (botocore's, gcsfs's ...)
-        raise ValueError(f"registry_root {url} cannot take a new file: {exc}") from exc
+        raise ValueError(f"{key} {url} cannot take a new file: {exc}") from exc
 
 
 def _check_writable(key: str, folder: Path) -> None:
@@ -571,16 +603,26 @@ def _run_football(
         if plan.promotion is not None
     }
 
+    published: list[dict[str, Any]] = []  # per publish target, once the pointers moved
+
     def write_reports() -> dict[str, Any]:
+        """Write the report, then copy it with evaluation.json (and publish.json, once
+        published) into the registry."""
         report = build_report(config, run_id, created, data, evaluation, promotion, timings)
         report["features"] = {"sha256": features.sha256, "path": str(features.path)}
+        if published:
+            report["publish"] = published
         write_report(run_dir, report)
+        if not (run_dir / "evaluation.json").exists():
+            write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
+        names = (*REPORT_FILES, PUBLISH_FILE) if published else REPORT_FILES
+        save_report(registry, VERTICAL, run_id, [run_dir / name for name in names])
         return report
 
-    # The reports land before any champion pointer moves: a run that fails while writing them
-    # leaves every champion where it was, and a champion's run always has its report.
+    # The reports land, in the run folder and in the registry, before any champion pointer
+    # moves: a run that fails while writing them leaves every champion where it was, and a
+    # champion's run always has its report.
     report = write_reports()
-    write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
 
     by_market = {plan.market: plan for plan in plans}
     made: dict[str, int] = {}  # each market's moves made (_apply_promotions counts them)
@@ -627,8 +669,15 @@ def _run_football(
         raise
     if not_applied:
         report = mark_not_applied(not_applied)
+    published.extend(
+        publish_champions(
+            config.publish, registry, VERTICAL, list(config.markets), run_id, run_dir, console
+        )
+    )
+    if published:  # the report, and the registry's copy of it, say where it was published
+        report = write_reports()
     print_summary(console, evaluation, champions, run_dir, promotion)
-    return FootballRun(run_id, run_dir, evaluation, report, champions)
+    return FootballRun(run_id, run_dir, evaluation, report, champions, published)
 
 
 def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:

@@ -23,8 +23,10 @@ from marketcast.data.files import write_atomic
 from marketcast.registry.manifest import (
     MANIFEST_FILE,
     ArtifactIntegrityError,
+    FileEntry,
     Manifest,
     file_entries,
+    sha256_bytes,
     sha256_json,
     validate_file_name,
     validate_name,
@@ -82,6 +84,11 @@ _TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 _ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+; \S+ \S+ restored \(its reason: (.*)\)", re.S)
 #: The nesting form rollback reasons had before (``... (first promoted <time>: <reason>)``).
 _LEGACY_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+ \(first promoted \S+: (.*)\)", re.S)
+#: Run reports live beside the verticals, under a name no vertical can take (names start with
+#: a lower-case letter or digit): ``{root}/_reports/{vertical}/{run_id}/``.
+REPORTS_DIR = "_reports"
+#: Written last into a run's report folder: the run, the time and every file's size and sha256.
+REPORT_INDEX_FILE = "index.json"
 #: Most bytes read from a registry JSON file (manifest, ``champion.json``, a decision): each is a
 #: few kilobytes; the cap keeps a damaged or hostile file from filling memory.
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -142,6 +149,27 @@ class ChampionRecord(BaseModel):
     @classmethod
     def _safe_version(cls, value: str) -> str:
         return validate_version(value)
+
+
+class RunReportIndex(BaseModel):
+    """``index.json`` of a run's report in the registry: which files make it, and their hashes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    vertical: str
+    saved_utc: AwareDatetime
+    files: list[FileEntry] = Field(min_length=1)
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, value: str) -> str:
+        return validate_file_name(value)
+
+    @field_validator("vertical")
+    @classmethod
+    def _safe_vertical(cls, value: str) -> str:
+        return validate_name(value, "vertical")
 
 
 class _ChampionFile(BaseModel):
@@ -332,6 +360,13 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.root!r})"
+
+    @property
+    def location(self) -> tuple[str, str]:
+        """``(protocol, root path)``: equal for two registries opened on one place, however
+        their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``)."""
+        protocol = self._fs.protocol
+        return (protocol if isinstance(protocol, str) else protocol[0], self._root_path)
 
     # ------------------------------------------------------------------ paths and raw I/O
 
@@ -843,6 +878,23 @@ class Registry:
             return False
         return True
 
+    def verticals(self) -> list[str]:
+        """Vertical folders under the root, sorted."""
+        return [n for n in self._children(self._root_path, dirs=True) if self._is_valid_name(n)]
+
+    def markets(self, vertical: str) -> list[str]:
+        """Market folders of ``vertical``, sorted (whether or not they hold a champion)."""
+        folder = self._path(validate_name(vertical, "vertical"))
+        return [n for n in self._children(folder, dirs=True) if self._is_valid_name(n)]
+
+    def model_names(self, vertical: str, market: str) -> list[str]:
+        """Model folders of a market, sorted (a folder may hold no registered version yet)."""
+        return [
+            n
+            for n in self._children(self._market_path(vertical, market), dirs=True)
+            if self._is_valid_name(n) and n not in RESERVED_MODEL_NAMES
+        ]
+
     def list_models(self, vertical: str | None = None, market: str | None = None) -> list[Manifest]:
         """Manifests of every registered version, sorted by vertical, market, model, version.
 
@@ -1263,6 +1315,129 @@ class Registry:
         earliest = datetime.min.replace(tzinfo=UTC)
         read.sort(key=lambda item: (item[0].decided_utc or earliest, len(item[1]), item[1]))
         return [decision for decision, _ in read]
+
+    # ------------------------------------------------------------------ run reports
+
+    def _report_path(self, vertical: str, run_id: str, *rest: str) -> str:
+        return self._path(
+            REPORTS_DIR,
+            validate_name(vertical, "vertical"),
+            validate_file_name(run_id),
+            *(validate_file_name(name) for name in rest),
+        )
+
+    def save_run_report(self, vertical: str, run_id: str, files: Mapping[str, bytes]) -> str:
+        """Store a run's report files under ``{root}/_reports/{vertical}/{run_id}/``; return
+        the folder.
+
+        Each file is written atomically, then ``index.json`` (run id, time, every file's
+        name, size and sha256) last: readers go by the index, so a crash part-way leaves the
+        previous index (or none) and :meth:`run_report_files` never returns half a set. Saving
+        the same run again (a run rewrites its report when a move was not applied) replaces
+        the files and then the index.
+        """
+        if not files:
+            raise ValueError(f"no report files given for {vertical} run {run_id}")
+        entries = file_entries(files)  # validates each name
+        index = RunReportIndex(
+            run_id=run_id, vertical=vertical, saved_utc=self.now(), files=entries
+        )
+        folder = self._report_path(vertical, run_id)
+        for name in sorted(files):
+            self._write_atomic(self._join(folder, name), bytes(files[name]))
+        self._write_atomic(
+            self._join(folder, REPORT_INDEX_FILE), index.model_dump_json(indent=2).encode()
+        )
+        return folder
+
+    def run_report_folder(self, vertical: str, run_id: str) -> str:
+        """Where a run's report is (or would be) stored: a path or URL under the root."""
+        folder = self._report_path(vertical, run_id)
+        return (
+            folder
+            if self._is_local or "://" not in self.root
+            else self._fs.unstrip_protocol(folder)
+        )
+
+    def run_report_index(self, vertical: str, run_id: str) -> RunReportIndex | None:
+        """The index of a run's stored report, or ``None`` when the registry holds none.
+
+        Raises
+        ------
+        ArtifactIntegrityError
+            When ``index.json`` is unreadable or describes another run.
+        """
+        path = self._report_path(vertical, run_id, REPORT_INDEX_FILE)
+        try:
+            index = RunReportIndex.model_validate_json(self._read(path))
+        except FileNotFoundError:
+            return None
+        except _RefusedFile as error:
+            raise ArtifactIntegrityError(f"report index {path} is unreadable ({error})") from error
+        except ValidationError as error:
+            raise ArtifactIntegrityError(
+                f"report index {path} is unreadable ({_short_error(error)})"
+            ) from error
+        if (index.vertical, index.run_id) != (vertical, run_id):
+            raise ArtifactIntegrityError(
+                f"report index {path} describes {index.vertical} run {index.run_id}, not the "
+                "folder it sits in"
+            )
+        return index
+
+    def run_report_files(self, vertical: str, run_id: str) -> dict[str, bytes]:
+        """A run's stored report files, each checked against its index's size and sha256.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When the registry holds no report of that run.
+        ArtifactIntegrityError
+            When a file is missing, larger than indexed or modified.
+        """
+        index = self.run_report_index(vertical, run_id)
+        if index is None:
+            raise ModelNotFoundError(f"no report of {vertical} run {run_id} in {self.root}")
+        files: dict[str, bytes] = {}
+        for entry in index.files:
+            path = self._report_path(vertical, run_id, entry.name)
+            try:
+                data = self._read(path, max_bytes=entry.bytes)
+            except FileNotFoundError:
+                raise ArtifactIntegrityError(
+                    f"report of {vertical} run {run_id}: {entry.name!r} is missing ({path})"
+                ) from None
+            except _RefusedFile as error:
+                raise ArtifactIntegrityError(
+                    f"report of {vertical} run {run_id}: {entry.name!r} was modified or is "
+                    f"unreadable ({error})"
+                ) from error
+            if sha256_bytes(data) != entry.sha256 or len(data) != entry.bytes:
+                raise ArtifactIntegrityError(
+                    f"report of {vertical} run {run_id}: {entry.name!r} was modified: expected "
+                    f"{entry.bytes} bytes with sha256 {entry.sha256[:12]}..., found {len(data)} "
+                    f"bytes with sha256 {sha256_bytes(data)[:12]}..."
+                )
+            files[entry.name] = data
+        return files
+
+    def run_reports(self, vertical: str) -> list[str]:
+        """Run ids whose report the registry holds (those with an index), sorted."""
+        folder = self._path(REPORTS_DIR, validate_name(vertical, "vertical"))
+        return [
+            name
+            for name in self._children(folder, dirs=True)
+            if _is_file_name(name)
+            and self._exists(self._join(self._join(folder, name), REPORT_INDEX_FILE))
+        ]
+
+
+def _is_file_name(name: str) -> bool:
+    try:
+        validate_file_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def manifest_summary(manifest: Manifest) -> dict[str, Any]:
