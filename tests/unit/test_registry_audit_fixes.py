@@ -250,3 +250,14 @@ def test_a_local_registry_path_with_double_colon_is_refused(
 def test_a_chained_caching_url_still_opens(tmp_path: Path) -> None:
     registry = Registry(f"simplecache::file://{tmp_path / 'reg'}")
     assert registry.versions("football", "e0", "elo") == []
+    # the same place as the folder itself, however spelt (publish refuses it as a target)
+    assert registry.location == Registry(str(tmp_path / "reg")).location
+
+
+@pytest.mark.parametrize("root", ["memory://a::b", "memory://a::memory://b"])
+def test_a_chain_whose_outer_filesystem_wraps_nothing_is_refused(root: str) -> None:
+    """``memory://a::b`` opened ``memory://a`` and ignored ``b``, without a word."""
+    with pytest.raises(
+        RegistryError, match=r"memory:// wraps no other one, so fsspec would open '/a'"
+    ):
+        Registry(root)

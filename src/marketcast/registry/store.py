@@ -329,6 +329,14 @@ class Registry:
                 f"fsspec reads as URL chaining (it would open {path!r}); rename the folder"
             )
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        if "::" in self.root and getattr(fs, "fs", None) is None:
+            # "memory://a::b" opened memory://a, dropping "b": a chain's outer filesystem must
+            # wrap the inner one (simplecache::s3://..., dir::...), or a part is ignored
+            raise RegistryError(
+                f"cannot open registry {self.root}: '::' chains filesystems, but "
+                f"{sorted(protocols)[0]}:// wraps no other one, so fsspec would open {path!r} "
+                "and ignore the rest; give one URL"
+            )
         self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
         self._root_path = path.rstrip("/") or "/"
         if self._is_local:
@@ -364,8 +372,12 @@ class Registry:
     @property
     def location(self) -> tuple[str, str]:
         """``(protocol, root path)``: equal for two registries opened on one place, however
-        their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``)."""
-        protocol = self._fs.protocol
+        their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``; a cache wrapping a
+        filesystem, ``simplecache::s3://b/x``, is the filesystem it wraps)."""
+        inner = self._fs
+        while getattr(inner, "fs", None) is not None and not hasattr(inner, "path"):
+            inner = inner.fs  # a cache's paths are the wrapped filesystem's; dir:: has its own
+        protocol = inner.protocol
         return (protocol if isinstance(protocol, str) else protocol[0], self._root_path)
 
     # ------------------------------------------------------------------ paths and raw I/O
