@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from _markdown import replace_block
 from torch import nn
 
 from marketcast.datasets.football_data import FootballData, load_football, odds_matrix
@@ -800,16 +801,6 @@ DOCS_RL = ROOT / "docs" / "rl-and-compression.md"
 README = ROOT / "README.md"
 DOCS_MARKERS = ("<!-- bench:rl:start -->", "<!-- bench:rl:end -->")
 README_MARKERS = ("<!-- bench:rl:readme:start -->", "<!-- bench:rl:readme:end -->")
-
-
-def replace_block(text: str, markers: tuple[str, str], body: str) -> str:
-    """``text`` with what lies between the two markers replaced by ``body`` (markers kept)."""
-    start, end = markers
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise ValueError(f"expected one {start} ... {end} block")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{body}\n{end}{tail}"
 
 
 def _pct(v: float | None, digits: int = 1, sign: bool = True) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _markdown import replace_block
 
 from marketcast.config import FootballRunConfig, load_config
 from marketcast.evaluation.scoring import log_loss_per_sample
@@ -517,16 +518,6 @@ def update_docs(paragraph: str, path: Path = DOCS_MODELS) -> None:
     """Rewrite docs/models.md's penaltyblog paragraph between its markers."""
     text = path.read_text(encoding="utf-8")
     path.write_text(replace_block(text, DOCS_MARKERS, paragraph), encoding="utf-8")
-
-
-def replace_block(text: str, markers: tuple[str, str], body: str) -> str:
-    """``text`` with what lies between the two markers replaced by ``body`` (markers kept)."""
-    start, end = markers
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise ValueError(f"expected one {start} ... {end} block")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{body}\n{end}{tail}"
 
 
 def docs_paragraph(results: dict[str, Any]) -> str:

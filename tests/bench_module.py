@@ -11,7 +11,10 @@ BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
 
 
 def load_bench(name: str) -> ModuleType:
-    """``bench/<name>.py`` as the module ``marketcast_bench_<name>``."""
+    """``bench/<name>.py`` as the module ``marketcast_bench_<name>``; ``bench/`` goes on
+    ``sys.path``, as it is when a script runs, for the helpers the scripts share."""
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.append(str(BENCH_DIR))
     spec = importlib.util.spec_from_file_location(
         f"marketcast_bench_{name}", BENCH_DIR / f"{name}.py"
     )
