@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from marketcast.config import FootballRunConfig
-from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
 from marketcast.registry.store import RegistryError
 from marketcast.serving import service as service_module
@@ -28,7 +26,6 @@ from marketcast.serving.service import ChampionService
 from marketcast.serving.settings import ServingSettings
 from tests.api.fake_app import FakeService
 from tests.api.test_http_server import serving
-from tests.pipeline.test_run import _quiet
 
 # -- 1. a field nested hundreds of levels deep ---------------------------------------------------
 
@@ -157,31 +154,6 @@ def test_a_batch_answered_again_counts_its_fixtures_as_misses(
 
 
 # -- 3. a model this installation cannot rebuild ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """The market model as 1X2 and ou25 champion, Dixon-Coles registered beside it (E0, one
-    season)."""
-    root = tmp_path_factory.mktemp("unrebuildable")
-    config = FootballRunConfig.model_validate(
-        {
-            "data": {"leagues": ["E0"]},
-            "models": ["market", "dixon_coles"],
-            "markets": ["1x2", "ou25"],
-            "walk_forward": {"last_seasons": 1},
-            "backtest": {"n_bootstrap": 100},
-            "registry_root": str(root / "registry"),
-            "runs_dir": str(root / "runs"),
-        }
-    )
-    run_football(config, console=_quiet(root))
-    registry = Registry(config.registry_root)
-    for market in ("1x2", "ou25"):
-        champion = registry.champion("football", market)
-        assert champion is not None
-        assert champion.model_name == "market"
-    return registry
 
 
 @pytest.fixture

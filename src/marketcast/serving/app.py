@@ -21,6 +21,7 @@ from marketcast.registry.store import RegistryDamagedError, RegistryError
 from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
+from marketcast.serving.json_body import DuplicateKeyError, StrictJSONRoute
 from marketcast.serving.metrics import MetricsMiddleware, ServingMetrics
 from marketcast.serving.protocol import (
     FixtureError,
@@ -146,8 +147,21 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
+    # every JSON body is read refusing a key given twice (the JSON reader keeps the last value)
+    app.router.route_class = StrictJSONRoute
     metrics = ServingMetrics()
-    cache: TTLCache[_Answer] = TTLCache(settings.cache_size, settings.cache_ttl_s)
+    # an entry is live while its key's snapshot is the one served: ids never come back, so the
+    # others can never hit again
+    cache: TTLCache[_Answer] = TTLCache(
+        settings.cache_size,
+        settings.cache_ttl_s,
+        live=lambda key: cast("CacheKey", key)[0] == service.snapshot_id,
+    )
+    # a service that swaps snapshots on its own (the registry watcher) says so: the dead
+    # entries are dropped then, not left to age out
+    on_swap = getattr(service, "on_swap", None)
+    if on_swap is not None:
+        on_swap(cache.prune)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -162,6 +176,12 @@ def create_app(
         """
         errors = [_echo_safe(_with_error_text(error)) for error in exc.errors()]
         return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+
+    @app.exception_handler(DuplicateKeyError)
+    async def duplicate_key(request: Request, exc: DuplicateKeyError) -> JSONResponse:
+        """A key given twice in one object of the body: a 422 like the validation errors, each
+        repeated key's values echoed (made JSON-safe as above)."""
+        return await invalid_request(request, RequestValidationError(exc.errors))
 
     app.state.settings = settings
     app.state.service = service
@@ -325,8 +345,9 @@ def create_app(
             _admin_error(action, exc)
         metrics.reloads.labels(action, "success").inc()
         if service.snapshot_id != before:
-            # entries of the old snapshot can never hit again: free their memory now
-            cache.clear()
+            # entries of the old snapshot can never hit again: free their memory now (only
+            # theirs: the new snapshot's, stored since the swap, stay)
+            cache.prune()
         return JSONResponse(jsonable_encoder(result))
 
     def admin_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

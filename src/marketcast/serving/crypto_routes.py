@@ -24,6 +24,7 @@ from marketcast.serving.crypto_schemas import (
     FundingPushIn,
     FundingPushOut,
 )
+from marketcast.serving.json_body import StrictJSONRoute
 from marketcast.serving.security import admin_guard
 from marketcast.serving.settings import ServingSettings
 
@@ -78,7 +79,7 @@ def crypto_router(
         ``create_app(..., crypto=service)`` mounts it behind the app's body cap
         (``BodySizeLimitMiddleware``) and metrics.
     """
-    router = APIRouter(tags=["crypto"])
+    router = APIRouter(tags=["crypto"], route_class=StrictJSONRoute)  # no repeated JSON keys
     admin = Security(admin_guard(settings.admin_token))
 
     def answer(horizon: str | None, pair: str | None, where: str) -> CryptoSignalsOut:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -125,8 +126,31 @@ def run_until_signal(app: Any, *, workers: int = 1, **options: Any) -> None:
 
     A port that is taken ends the process as uvicorn ends it (``SystemExit(3)``, after its
     log line); a one-worker server that returns without having started is an ``OSError``.
+
+    SIGINT stops the server whatever the process did with it before: uvicorn installs its own
+    handler over an ignored one. A process started with SIGINT ignored (``marketcast serve &``
+    from a script: POSIX shells ignore it for background jobs) was stopped by it all the same,
+    and the signal raised again was then ignored: ``serve`` exited 0, as after a clean end.
+    So while serving, an ignored SIGINT (or the default action, which skips the cleanup) is
+    replaced by Python's ``KeyboardInterrupt`` handler, and the stop ends as any Ctrl-C does
+    (exit status 130); the caller's setting is restored afterwards.
     """
     config = uvicorn.Config(app, workers=workers, **options)
+    sigint_before = signal.getsignal(signal.SIGINT)
+    # not callable: SIG_IGN, SIG_DFL, or None (set outside Python); signal handlers belong to
+    # the main thread (uvicorn installs none in another)
+    if callable(sigint_before) or threading.current_thread() is not threading.main_thread():
+        _serve(config, workers)
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _serve(config, workers)
+    finally:
+        signal.signal(signal.SIGINT, sigint_before)
+
+
+def _serve(config: uvicorn.Config, workers: int) -> None:
+    """`run_until_signal`'s body: serve, then raise the stopping signal again."""
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     if workers == 1:
         server = _Server(config)

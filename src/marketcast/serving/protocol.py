@@ -15,6 +15,11 @@ class ForecastService(Protocol):
     Every method that answers from models reads ONE immutable snapshot of the loaded champions
     (taken once at the start of the call), so a reload or promotion running at the same time can
     never produce a mixed answer: each forecast names the version that produced it.
+
+    A service that also swaps snapshots on its own (a registry watcher) has
+    ``on_swap(listener)``, calling ``listener()`` after each swap; the app reads it with
+    ``getattr`` and drops its cache's entries of other snapshots then (without it, at its
+    admin calls only).
     """
 
     @property

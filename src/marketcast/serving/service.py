@@ -9,7 +9,7 @@ import math
 import numbers
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -186,6 +186,7 @@ class ChampionService:
         #: the registry's champions as the latest reload read them (the watcher compares)
         self._loaded_fingerprint: Fingerprint | None = None
         self._loaded_cache: dict[tuple[str, str, str], LoadedModel] = {}
+        self._swap_listeners: list[Callable[[], object]] = []
 
     # -- protocol properties -------------------------------------------------------------------
     @property
@@ -284,19 +285,13 @@ class ChampionService:
                 pointers[market.value] = record.model_dump(
                     mode="json", include={"promoted_utc", "reason"}
                 )
-                decision = self.registry.latest_decision(VERTICAL, market.value)
+                # what the previous snapshot read beside this same champion, kept when the
+                # registry cannot be read again now
+                kept = previous if _serves(previous, market.value, champion) else None
+                decision = self._latest_decision(market.value, kept)
                 if decision is not None:
-                    decisions[market.value] = decision.model_dump(mode="json")
-                members[market.value] = [
-                    member
-                    for name, version in self._run_versions(market.value, champion)
-                    if (
-                        member := champion
-                        if name == record.model_name
-                        else self._load_member(market.value, name, version)
-                    )
-                    is not None
-                ]
+                    decisions[market.value] = decision
+                members[market.value] = self._members(market.value, champion, kept)
             key = "|".join(f"{m}:{c.name}:{c.version}" for m, c in sorted(champions.items()))
             member_key = "|".join(
                 f"{m}:{x.name}:{x.version}" for m, ms in sorted(members.items()) for x in ms
@@ -313,10 +308,84 @@ class ChampionService:
             )
             self._loaded_fingerprint = fingerprint
         log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
+        if previous is None or snapshot_id != previous.snapshot_id:
+            self._swapped()
         return {
             "snapshot_id": snapshot_id,
             "champions": {m: {"name": c.name, "version": c.version} for m, c in champions.items()},
         }
+
+    def on_swap(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` after each reload that swaps in a new snapshot (a new
+        ``snapshot_id``), whoever runs it: an admin call, the registry watcher, Python.
+
+        The app drops its forecast cache's dead entries so (``TTLCache.prune``): a watcher's
+        swap left them to age out. A listener's error is logged, never the reload's.
+        """
+        self._swap_listeners.append(listener)
+
+    def _swapped(self) -> None:
+        for listener in list(self._swap_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("a snapshot swap listener failed")
+
+    def _latest_decision(self, market: str, kept: Snapshot | None) -> dict[str, Any] | None:
+        """The market's latest promotion decision (JSON form), or ``None`` before any.
+
+        A decision is what ``/v1/models`` reports, never a reason to fail a reload: when the
+        registry cannot list them (a decisions folder it cannot read, a store's error; an
+        unreadable file is skipped by the registry itself), the one ``kept`` served (the previous
+        snapshot, when it served the same champion) stays, else none, with one warning. The
+        error escaped the reload before: ``serve`` could not start, and a running worker's
+        watcher failed every reload, so a new 1X2 champion was never served.
+        """
+        try:
+            decision = self.registry.latest_decision(VERTICAL, market)
+        except Exception as exc:
+            previous = kept.decisions.get(market) if kept is not None else None
+            log.warning(
+                "%s/%s latest promotion decision not read (%s): %s",
+                VERTICAL,
+                market,
+                "the previous one kept" if previous is not None else "none reported",
+                _one_line(exc),
+            )
+            return previous
+        return decision.model_dump(mode="json") if decision is not None else None
+
+    def _members(
+        self, market: str, champion: LoadedModel, kept: Snapshot | None
+    ) -> list[LoadedModel]:
+        """The cloud blend's members (`_run_versions`), each loaded or left out (`_load_member`).
+
+        When the registry cannot be searched for them (a model folder it cannot list), the
+        members ``kept`` served beside this champion stay, else the champion alone, with one
+        warning; the error escaped the reload before, as `_latest_decision`'s did.
+        """
+        try:
+            run_versions = self._run_versions(market, champion)
+        except Exception as exc:
+            previous = kept.members.get(market) if kept is not None else None
+            log.warning(
+                "%s/%s ensemble members not searched (%s): %s",
+                VERTICAL,
+                market,
+                "the previous ones kept" if previous else "the champion alone",
+                _one_line(exc),
+            )
+            return list(previous) if previous else [champion]
+        return [
+            member
+            for name, version in run_versions
+            if (
+                member := champion
+                if name == champion.name
+                else self._load_member(market, name, version)
+            )
+            is not None
+        ]
 
     def _run_versions(self, market: str, champion: LoadedModel) -> list[tuple[str, str]]:
         """The cloud blend's members: each model's version from the champion's own run.
@@ -877,6 +946,12 @@ def _one_line(exc: BaseException, max_chars: int = 400) -> str:
     elif not isinstance(exc, RegistryError | ValueError | LookupError | OSError):
         text = f"{type(exc).__name__}: {text}"
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def _serves(snapshot: Snapshot | None, market: str, champion: LoadedModel) -> bool:
+    """True when ``snapshot`` serves ``champion`` (its name and version) for ``market``."""
+    served = snapshot.champions.get(market) if snapshot is not None else None
+    return served is not None and (served.name, served.version) == (champion.name, champion.version)
 
 
 def _next_snapshot_id(previous: str | None, content: str) -> str:
