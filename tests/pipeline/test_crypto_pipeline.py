@@ -370,6 +370,33 @@ def test_run_exports_champions_with_reports(
     assert (copy.model_name, copy.version) == (record.model_name, record.version)
 
 
+def test_a_report_the_registry_cannot_store_moves_no_champion_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run stopped before moving any pointer, but daily_summary.json still counted the
+    champion it had planned to export."""
+
+    def registry_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(crypto_job, "save_report", registry_full)
+    config = small_config(tmp_path, horizons=("1d",))
+    with (tmp_path / "console.txt").open("w") as log, pytest.raises(OSError, match="No space"):
+        run_crypto(config, console=Console(file=log, width=80))
+    from marketcast.registry import Registry
+
+    assert Registry(config.registry_root).champion("crypto", "1d") is None
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if p.name != "feature_store"]
+    summary = json.loads((run_dir / "crypto" / "daily_summary.json").read_text())
+    assert summary["champions_exported"] == 0
+    assert summary["champions"]["1d"] == "none"
+    metrics = json.loads((run_dir / "crypto" / "metrics.json").read_text())
+    assert (
+        "the run stopped before this horizon was applied"
+        in metrics["1d"]["promotion"]["not_applied"]
+    )
+
+
 def test_dry_run_plans_without_training(tmp_path: Path) -> None:
     config = small_config(tmp_path)
     plan = run_crypto(config, dry_run=True)

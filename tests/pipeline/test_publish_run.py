@@ -144,12 +144,32 @@ def test_registry_publish_repeats_the_copy_and_show_names_the_report(
     assert report["run_id"] == published["run"].name
     assert Path(report["folder"]).is_dir()
     assert "report.html" in report["files"]
-    # a market with no champion is an error naming it, exit 2
+    # a market with no champion is named, exit 1 (the others would still be published)
     assert (
         main(["registry", "--root", root, "publish", "--to", str(published["good"]), "football/ah"])
-        == 2
+        == 1
     )
     assert "football/ah has no champion" in capsys.readouterr().err
+    # a target that vanishes when the command ends is refused
+    assert main(["registry", "--root", root, "publish", "--to", "memory://x"]) == 2
+    assert "lives in this process only" in capsys.readouterr().err
+
+
+def test_registry_show_keeps_the_pointer_when_the_report_index_is_damaged(
+    published: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`show` failed whole (exit 2) on a damaged report index: the pointer and history were
+    hidden when an operator needed them."""
+    import shutil
+
+    root = tmp_path / "registry"
+    shutil.copytree(published["root"] / "registry", root)
+    (root / "_reports" / "football" / published["run"].name / "index.json").write_text("{")
+    capsys.readouterr()
+    assert main(["registry", "--root", str(root), "show", "football/1x2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion"]["model_name"] in {"market", "elo"}
+    assert "report index" in shown["report"]["error"]
 
 
 @pytest.mark.parametrize(
@@ -177,3 +197,62 @@ def test_a_publish_target_that_is_a_file_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"publish\[0\] .* is a file, not a folder"):
         check_outputs(config)
+
+
+def test_a_report_the_registry_cannot_store_moves_no_champion_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run stopped before moving any pointer, but its run-folder report still named the
+    champions it had planned to install."""
+    from marketcast.orchestration import football
+
+    def registry_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(football, "save_report", registry_full)
+    config = FootballRunConfig.model_validate(_settings(tmp_path))
+    with pytest.raises(OSError, match="No space left"):
+        football.run_football(config, console=_quiet(tmp_path))
+    assert Registry(config.registry_root).champion("football", "1x2") is None
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if p.name != "feature_store"]
+    promotion = json.loads((run_dir / "report.json").read_text())["promotion"]["1x2"]
+    assert promotion["registry_champion"] == "none"
+    assert "the run stopped before this market was applied (OSError" in promotion["not_applied"]
+
+
+def test_a_registry_copy_failing_after_the_moves_is_exit_1_not_a_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-saving the report after publishing raised out of the run: exit 2 after the
+    champions had moved and been published."""
+    from marketcast.orchestration import football
+
+    real = football.save_report
+    calls: list[int] = []
+
+    def fails_after_the_moves(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        real(*args)
+
+    monkeypatch.setattr(football, "save_report", fails_after_the_moves)
+    config = tmp_path / "run.yaml"
+    target = tmp_path / "published"
+    config.write_text(yaml.safe_dump(_settings(tmp_path, publish=[str(target)])))
+    assert main(["run", "--config", str(config)]) == 1
+    assert "the registry's copy of the report was not updated" in capsys.readouterr().err
+    registry = Registry(str(tmp_path / "registry"))
+    champion = registry.champion("football", "1x2")
+    assert champion is not None
+    published = Registry(str(target)).champion("football", "1x2")
+    assert published is not None
+    assert published.version == champion.version
+    [run_id] = registry.run_reports("football")
+    assert "publish.json" not in registry.run_report_files("football", run_id)  # the first copy
+
+
+def _quiet(tmp_path: Path) -> Any:
+    from rich.console import Console
+
+    return Console(file=open(tmp_path / "console.txt", "a"), width=120)

@@ -254,10 +254,17 @@ def test_a_chained_caching_url_still_opens(tmp_path: Path) -> None:
     assert registry.location == Registry(str(tmp_path / "reg")).location
 
 
-@pytest.mark.parametrize("root", ["memory://a::b", "memory://a::memory://b"])
-def test_a_chain_whose_outer_filesystem_wraps_nothing_is_refused(root: str) -> None:
-    """``memory://a::b`` opened ``memory://a`` and ignored ``b``, without a word."""
-    with pytest.raises(
-        RegistryError, match=r"memory:// wraps no other one, so fsspec would open '/a'"
-    ):
+@pytest.mark.parametrize(
+    ("root", "opened"),
+    [
+        ("memory://a::b", "/a"),
+        ("memory://a::memory://b", "/a"),
+        ("simplecache::memory://a::b", "/a"),
+        ("simplecache::/srv/reg/prod::v2", "/srv/reg/prod"),
+    ],
+)
+def test_a_chain_with_a_part_that_wraps_nothing_is_refused(root: str, opened: str) -> None:
+    """``memory://a::b`` opened ``memory://a`` and ignored ``b``, without a word (and
+    ``simplecache::/srv/reg/prod::v2`` read and wrote ``/srv/reg/prod``)."""
+    with pytest.raises(RegistryError, match=rf"wraps no other\), so fsspec would open '{opened}'"):
         Registry(root)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,20 +81,57 @@ def test_reports_are_invisible_to_every_model_listing(tmp_path: Path) -> None:
 
 def test_a_modified_or_missing_report_file_is_named(tmp_path: Path) -> None:
     registry = Registry(str(tmp_path / "reg"))
-    folder = Path(
-        registry.save_run_report("football", "r1", {"report.json": b"{}", "a.html": b"x"})
-    )
-    (folder / "report.json").write_bytes(b'{"roi": 9}')
+    registry.save_run_report("football", "r1", {"report.json": b"{}", "a.html": b"x"})
+    index = registry.run_report_index("football", "r1")
+    assert index is not None
+    generation = tmp_path / "reg" / "_reports" / "football" / "r1" / index.generation
+    (generation / "report.json").write_bytes(b'{"roi": 9}')
     with pytest.raises(ArtifactIntegrityError, match=r"'report\.json' was modified"):
         registry.run_report_files("football", "r1")
-    (folder / "report.json").unlink()
+    (generation / "report.json").unlink()
     with pytest.raises(ArtifactIntegrityError, match=r"'report\.json' is missing"):
         registry.run_report_files("football", "r1")
-    (folder / "index.json").write_text("{not json")
+    (generation.parent / "index.json").write_text("{not json")
     with pytest.raises(ArtifactIntegrityError, match=r"report index .* is unreadable"):
         registry.run_report_index("football", "r1")
     with pytest.raises(ModelNotFoundError, match="no report of football run r2"):
         registry.run_report_files("football", "r2")
+
+
+def test_a_save_that_dies_part_way_leaves_the_earlier_report_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved in place, a second save that died between the files and the index left an index
+    naming files that had changed: every later read, and publish, failed for good."""
+    registry = Registry(str(tmp_path / "reg"))
+    registry.save_run_report("football", "r1", {"report.json": b'{"v": 1}'})
+    real = registry._write_atomic
+
+    def full_disk_at_the_index(path: str, data: bytes) -> None:
+        if path.endswith("index.json"):
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(registry, "_write_atomic", full_disk_at_the_index)
+    with pytest.raises(OSError, match="No space left"):
+        registry.save_run_report("football", "r1", {"report.json": b'{"v": 2, "more": 1}'})
+    assert registry.run_report_files("football", "r1") == {"report.json": b'{"v": 1}'}
+    # what the dead save wrote is a leftover once old enough, and nothing else is
+    later = Registry(str(tmp_path / "reg"), clock=lambda: datetime.now(UTC) + timedelta(hours=2))
+    [orphan] = later.leftovers()
+    assert Path(orphan).parent.name == "r1"
+    assert later.remove_leftovers() == [orphan]
+    assert registry.run_report_files("football", "r1") == {"report.json": b'{"v": 1}'}
+    # a good save replaces the index, then removes the earlier generation
+    monkeypatch.undo()
+    registry.save_run_report("football", "r1", {"report.json": b'{"v": 3}'})
+    assert registry.run_report_files("football", "r1") == {"report.json": b'{"v": 3}'}
+    assert len([p for p in (tmp_path / "reg/_reports/football/r1").iterdir() if p.is_dir()]) == 1
+
+
+def test_a_report_file_may_not_take_the_index_name() -> None:
+    with pytest.raises(ValueError, match=r"'index\.json' is the registry's own name"):
+        _memory("idx").save_run_report("football", "r1", {"index.json": b"{}"})
 
 
 def test_an_index_copied_into_another_runs_folder_is_refused(tmp_path: Path) -> None:
@@ -211,8 +250,22 @@ def test_a_target_version_with_other_content_is_refused_and_moves_nothing(
     forged = source.manifest("football", "1x2", "market", versions["market"])
     files = {"params.json": b'{"model": "something else"}'}
     target.register("football", "1x2", "market", files, forged.model_copy(update={"files": []}))
-    with pytest.raises(RegistryError, match=r"publishing football/1x2 .* with other files"):
-        publish(source, target, "football")
+    [done] = publish(source, target, "football")
+    assert done.error is not None
+    assert "with other files than the source's" in done.error
+    assert target.champion("football", "1x2") is None
+
+
+def test_a_damaged_copy_on_the_target_is_named_not_served(tmp_path: Path) -> None:
+    """It counted as present, and the pointer moved to a version that could not load."""
+    source, versions = _source_with_champion()
+    target = Registry(str(tmp_path / "published"))
+    copy_version(source, target, "football", "1x2", "market", versions["market"])
+    folder = tmp_path / "published" / "football" / "1x2" / "market" / versions["market"]
+    (folder / "params.json").write_bytes(b"{}")
+    [done] = publish(source, target, "football")
+    assert done.error is not None
+    assert "holds a damaged copy of football/1x2/market" in done.error
     assert target.champion("football", "1x2") is None
 
 
@@ -223,21 +276,43 @@ def test_a_tampered_source_artifact_is_not_published(tmp_path: Path) -> None:
     artifact = tmp_path / "source" / "football" / "1x2" / "market" / version / "params.json"
     artifact.write_bytes(b'{"model": "edited"}')
     target = Registry(str(tmp_path / "published"))
-    with pytest.raises(ArtifactIntegrityError, match=r"'params\.json' was modified"):
-        publish(source, target, "football")
+    [done] = publish(source, target, "football")
+    assert done.error is not None
+    assert "ArtifactIntegrityError" in done.error
+    assert "'params.json' was modified" in done.error
     assert target.versions("football", "1x2", "market") == []
     assert target.champion("football", "1x2") is None
 
 
-def test_publish_refuses_its_own_registry_and_a_market_without_champion(tmp_path: Path) -> None:
+def test_one_failing_market_leaves_the_others_published(tmp_path: Path) -> None:
+    """The first failure ended the publish: later markets (and verticals) were not tried."""
+    source, versions = _source_with_champion()
+    ah = _register(source, "market", "run-1", market="ah")
+    source.set_champion("football", "ah", "market", ah, "first")
+    target = Registry(str(tmp_path / "published"))
+    forged = source.manifest("football", "1x2", "market", versions["market"])
+    bad = {"params.json": b'{"model": "something else"}'}
+    target.register("football", "1x2", "market", bad, forged.model_copy(update={"files": []}))
+    done = {m.market: m for m in publish(source, target, "football")}
+    assert done["1x2"].error is not None
+    assert done["ah"].error is None
+    champion = target.champion("football", "ah")
+    assert champion is not None
+    assert champion.version == ah
+
+
+def test_publish_refuses_its_own_registry_and_names_a_market_without_champion(
+    tmp_path: Path,
+) -> None:
     source, _ = _source_with_champion()
     with pytest.raises(RegistryError, match="to itself"):
         publish(source, Registry(source.root + "/"), "football")
     local = Registry(str(tmp_path / "reg"))
     with pytest.raises(RegistryError, match="to itself"):
         publish(local, Registry(f"file://{tmp_path / 'reg'}"), "football")
-    with pytest.raises(RegistryError, match="football/ou25 has no champion"):
-        publish(source, Registry(str(tmp_path / "t")), "football", ["ou25"])
+    [named] = publish(source, Registry(str(tmp_path / "t")), "football", ["ou25"])
+    assert named.error is not None
+    assert "football/ou25 has no champion" in named.error
     # unnamed, markets without a champion are simply left out
     _register(source, "market", "run-1", market="ah")
     assert [m.market for m in publish(source, Registry(str(tmp_path / "t")), "football")] == ["1x2"]
@@ -248,3 +323,93 @@ def test_copy_version_keeps_a_version_already_there(tmp_path: Path) -> None:
     target = Registry(str(tmp_path / "t"))
     assert copy_version(source, target, "football", "1x2", "elo", versions["elo_older"])
     assert not copy_version(source, target, "football", "1x2", "elo", versions["elo_older"])
+
+
+def test_a_source_rollback_is_a_rollback_on_the_target(tmp_path: Path) -> None:
+    """Published as a promotion, the withdrawn version stayed the newest of the target's
+    history, and a rollback there restored it."""
+    source, versions = _source_with_champion()
+    target = Registry(str(tmp_path / "t"))
+    publish(source, target, "football")
+    source.set_champion("football", "1x2", "elo", versions["elo"], "elo promoted")
+    publish(source, target, "football")
+    source.rollback("football", "1x2")
+    [done] = publish(source, target, "football")
+    assert done.pointer_moved
+    champion = target.champion("football", "1x2")
+    assert champion is not None
+    assert (champion.model_name, champion.version) == ("market", versions["market"])
+    assert target.champion_history("football", "1x2") == []  # as on the source
+    with pytest.raises(RegistryError, match="cannot roll back football/1x2"):
+        target.rollback("football", "1x2")
+
+
+def test_a_decision_already_on_the_target_is_not_saved_again(tmp_path: Path) -> None:
+    """Behind a newer decision of the target's own, it was saved again at every publish."""
+    source, _ = _source_with_champion()
+    target = Registry(str(tmp_path / "t"))
+    publish(source, target, "football")
+    own = PromotionDecision(
+        champion="market",
+        challenger="dixon_coles",
+        promote=False,
+        reason="the target's own",
+        mean_difference=-0.01,
+        p_value=None,
+        n=300,
+        rule=PromotionRule(),
+    )
+    target.save_decision(
+        "football",
+        "1x2",
+        own.model_copy(update={"decided_utc": datetime.now(UTC) + timedelta(days=1)}),
+    )
+    for _ in range(2):
+        [done] = publish(source, target, "football")
+        assert not done.decision_copied
+    assert len(target.decisions("football", "1x2")) == 2
+
+
+def test_a_source_pointer_moved_while_publishing_is_published_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target kept the version the source had just withdrawn, reported as success."""
+    from marketcast.registry import publish as publish_module
+
+    source, versions = _source_with_champion()
+    target = Registry(str(tmp_path / "t"))
+    real = publish_module.copy_version
+    moved: list[bool] = []
+
+    def promoting_meanwhile(*args: Any) -> bool:
+        if not moved:
+            moved.append(True)
+            source.set_champion("football", "1x2", "elo", versions["elo"], "elo promoted")
+        return real(*args)
+
+    monkeypatch.setattr(publish_module, "copy_version", promoting_meanwhile)
+    [done] = publish(source, target, "football")
+    assert done.error is None
+    assert done.champion == f"elo {versions['elo']}"
+    champion = target.champion("football", "1x2")
+    assert champion is not None
+    assert champion.model_name == "elo"
+
+
+def test_a_hand_made_run_id_has_no_report_and_still_publishes(tmp_path: Path) -> None:
+    source = _memory("handmade")
+    version = _register(source, "market", "made by hand / v1")
+    source.set_champion("football", "1x2", "market", version, "manual promotion")
+    [done] = publish(source, Registry(str(tmp_path / "t")), "football")
+    assert done.error is None
+    assert done.report == "absent"
+    assert done.pointer_moved
+
+
+def test_the_report_state_is_the_champions_runs_when_the_publishing_run_is_it(
+    tmp_path: Path,
+) -> None:
+    """It said "present" for a report copied a moment before, as the publishing run's."""
+    source, _ = _source_with_champion()
+    [done] = publish(source, Registry(str(tmp_path / "t")), "football", extra_runs=("run-1",))
+    assert done.report == "copied"

@@ -47,6 +47,7 @@ from marketcast.orchestration.first_training import command as first_training_co
 from marketcast.orchestration.football import (
     build_models,
     config_label,
+    lives_in_this_process,
     parse_csv_option,
     plan_football,
     run_football,
@@ -79,7 +80,8 @@ def run(
 
     Without ``--config`` both verticals run (football, then crypto); a config file runs the
     vertical it names (``vertical: crypto``; football when absent). Exit 1, once everything
-    is written, when a crypto job failed after every attempt or a ``publish`` target failed.
+    is written, when a crypto job failed after every attempt, a ``publish`` target failed, or
+    the registry's copy of a report could not be updated after a pointer moved.
     """
     if vertical is None:
         vertical = config_vertical(config_path) if config_path else "all"
@@ -95,6 +97,7 @@ def run(
         raise ValueError("--backend and --ray-address set the crypto jobs; this run is football")
     plans: dict[str, Any] = {}
     unpublished: list[str] = []  # publish targets that failed (the run's results stand)
+    copy_errors: list[str] = []  # registry copies of a report that failed after a move
     status = 0
     crypto_config: CryptoRunConfig | None = None
     if vertical in ("all", "crypto"):  # checked before football trains for minutes
@@ -111,6 +114,7 @@ def run(
         else:
             football = run_football(football_config, console=_console(), config_path=football_path)
             unpublished += failed_targets(football.published)
+            copy_errors += football.copy_errors
     if crypto_config is not None:
         from marketcast.orchestration.crypto import CryptoRun, run_crypto
 
@@ -124,6 +128,7 @@ def run(
             plans["crypto"] = outcome
         elif isinstance(outcome, CryptoRun):
             unpublished += failed_targets(outcome.published)
+            copy_errors += outcome.copy_errors
             if outcome.evaluation.failed_jobs:
                 status = _failed_jobs_status(
                     outcome.evaluation.failed_jobs, "its reports are written"
@@ -139,6 +144,11 @@ def run(
             markup=False,
             highlight=False,
             soft_wrap=True,
+        )
+        return 1
+    if copy_errors:  # the champions moved; the registry holds the copy saved before that
+        _console().print(
+            "exit 1: " + "; ".join(copy_errors), markup=False, highlight=False, soft_wrap=True
         )
         return 1
     return status
@@ -761,21 +771,34 @@ def registry_publish(root: str, target: str, name: str | None) -> int:
     source = Registry(root)
     source.require_root()
     destination = Registry(target)
+    if lives_in_this_process(destination.filesystem):
+        raise ValueError(
+            f"{target} is a memory:// registry, which lives in this process only: what is "
+            "published there vanishes when this command ends; use a folder or an object store URL"
+        )
     parts = name.split("/") if name else []
     if len(parts) > 2 or any(not part for part in parts):
         raise ValueError(f"{name!r}: give a vertical (football) or vertical/market (football/1x2)")
     verticals = parts[:1] or source.verticals()
     markets = parts[1:] or None
     shown: dict[str, Any] = {}
+    failed = []
     for vertical in verticals:
         done = publish(source, destination, vertical, markets)
-        if name and not done:
-            raise LookupError(f"no champion in {root} under {name}")
         if done:
             shown[vertical] = {m.market: m.to_json() for m in done}
+        failed += [f"{vertical}/{m.market}: {m.error}" for m in done if m.error is not None]
     if not shown:
-        raise LookupError(f"no champion in {root} to publish")
+        raise LookupError(f"no champion in {root}{f' under {name}' if name else ''} to publish")
     sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
+    if failed:  # the others are published; each failed market carries its error above
+        _console().print(
+            f"exit 1: {len(failed)} market(s) not published: " + "; ".join(failed),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
     return 0
 
 
@@ -876,12 +899,18 @@ def _champion_report(store: Registry, vertical: str, market: str) -> dict[str, A
     registration)."""
     champion = store.champion(vertical, market)
     assert champion is not None
-    run_id = store.manifest(vertical, market, champion.model_name, champion.version).run_id
+    try:
+        run_id = store.manifest(vertical, market, champion.model_name, champion.version).run_id
+    except (RegistryError, ValueError, OSError) as exc:
+        return {"error": f"the champion's manifest cannot be read: {type(exc).__name__}: {exc}"}
     try:
         validate_file_name(run_id)
     except ValueError:  # a run id no report folder can take (a hand-made manifest's)
         return None
-    index = store.run_report_index(vertical, run_id)  # damaged: ArtifactIntegrityError
+    try:
+        index = store.run_report_index(vertical, run_id)
+    except (RegistryError, ValueError, OSError) as exc:  # the pointer and history still show
+        return {"run_id": run_id, "error": f"{type(exc).__name__}: {exc}"}
     if index is None:
         return None
     return {

@@ -12,6 +12,7 @@ the jobs' decisions. See docs/crypto-pipeline.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -861,6 +862,8 @@ class CryptoRun:
     summary: dict[str, Any]
     #: per publish target: ``{"target", "ok", "markets" | "error"}`` (``publish.json``)
     published: list[dict[str, Any]] = field(default_factory=list)
+    #: registry copies of the report that failed once a pointer had moved (exit status 1)
+    copy_errors: list[str] = field(default_factory=list)
 
 
 def check_model_params(config: CryptoRunConfig) -> None:
@@ -1045,7 +1048,22 @@ def _run_crypto(
     summary = write_crypto_reports(
         run_dir, config, run_id, created, prepared, evaluation, champions, decisions
     )
-    save_report(registry, VERTICAL, run_id, _report_files(run_dir))
+    try:
+        save_report(registry, VERTICAL, run_id, _report_files(run_dir))
+    except BaseException as exc:  # no pointer moved: the run folder's reports must say so
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        for horizon in moves:
+            decisions[horizon]["not_applied"] = (
+                f"the run stopped before this horizon was applied ({why})"
+            )
+            with contextlib.suppress(Exception):
+                current = registry.champion(VERTICAL, horizon)
+                champions[horizon] = current.model_name if current is not None else "none"
+        with contextlib.suppress(Exception):
+            write_crypto_reports(
+                run_dir, config, run_id, created, prepared, evaluation, champions, decisions
+            )
+        raise
     changed = False
     for horizon, move in moves.items():
         try:
@@ -1073,11 +1091,17 @@ def _run_crypto(
     published = publish_champions(
         config.publish, registry, VERTICAL, list(config.horizons), run_id, run_dir, console
     )
+    copy_errors = []
     if changed or published:  # publish.json joins the registry's copy of the report
         extra = [run_dir / PUBLISH_FILE] if published else []
-        save_report(registry, VERTICAL, run_id, [*_report_files(run_dir), *extra])
+        try:
+            save_report(registry, VERTICAL, run_id, [*_report_files(run_dir), *extra])
+        except Exception as exc:  # the pointers moved: a warning and exit 1, not a stop
+            error = f"the registry's copy of the report was not updated: {exc}"
+            console.log(error, style="yellow", markup=False)
+            copy_errors.append(error)
     print_crypto_summary(console, evaluation, champions, run_dir, decisions)
-    return CryptoRun(run_id, run_dir, evaluation, champions, summary, published)
+    return CryptoRun(run_id, run_dir, evaluation, champions, summary, published, copy_errors)
 
 
 def _report_files(run_dir: Path) -> list[Path]:
@@ -1454,7 +1478,9 @@ def write_crypto_reports(
         "pairs_processed": len(processed),
         "pairs": processed,
         "champions_exported": sum(
-            1 for h in champions if not {"export_error", "failed_jobs"} & set(decisions.get(h, {}))
+            1
+            for h in champions
+            if not {"export_error", "failed_jobs", "not_applied"} & set(decisions.get(h, {}))
         ),
         "champions": champions,
         "pairs_skipped": len(skipped),

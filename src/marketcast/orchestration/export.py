@@ -42,9 +42,10 @@ def publish_champions(
 ) -> list[dict[str, Any]]:
     """Publish each market's champion (after this run) to every target; what each target got.
 
-    A target that fails (unreachable, a version there with other content, a damaged source
-    file) is reported, on the terminal and as ``{"target", "ok": false, "error"}``, and the
-    rest are still tried: the champions already moved and stay moved, and
+    A target that fails, whole (unreachable) or in some markets (a version there with other
+    content, a damaged source file), is reported, on the terminal and as ``{"target", "ok":
+    false, "error"}`` (with ``markets``, each failed one carrying its ``error``, when it got
+    that far), and the rest are still tried: the champions already moved and stay moved, and
     ``marketcast registry publish`` repeats the copy (copying only what is missing). Markets
     with no champion (a horizon none of whose jobs ran) are left out. The outcome is written
     to ``<run_dir>/publish.json`` and returned.
@@ -61,14 +62,27 @@ def publish_champions(
             console.log(f"publish to {url} failed: {error}", style="yellow", markup=False)
             outcome.append({"target": url, "ok": False, "error": error})
             continue
+        failed = [m for m in done if m.error is not None]
+        for market in failed:
+            console.log(
+                f"publish of {vertical}/{market.market} to {url} failed: {market.error}",
+                style="yellow",
+                markup=False,
+            )
         copied = sum(len(market.copied_versions) for market in done)
         console.log(
-            f"published {len(done)} {vertical} champion(s) to {url} ({copied} version(s) copied)",
+            f"published {len(done) - len(failed)} {vertical} champion(s) to {url} "
+            f"({copied} version(s) copied)",
             markup=False,
         )
-        outcome.append(
-            {"target": url, "ok": True, "markets": {m.market: m.to_json() for m in done}}
-        )
+        entry: dict[str, Any] = {
+            "target": url,
+            "ok": not failed,
+            "markets": {m.market: m.to_json() for m in done},
+        }
+        if failed:
+            entry["error"] = "; ".join(f"{m.market}: {m.error}" for m in failed)
+        outcome.append(entry)
     text = json.dumps(to_jsonable(outcome), indent=2, sort_keys=True, allow_nan=False)
     write_atomic(run_dir / PUBLISH_FILE, text.encode("utf-8"))
     return outcome

@@ -78,6 +78,8 @@ class FootballRun:
     champions: dict[str, str]
     #: per publish target: ``{"target", "ok", "markets" | "error"}`` (``publish.json``)
     published: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: registry copies of the report that failed once a pointer had moved (exit status 1)
+    copy_errors: list[str] = dataclasses.field(default_factory=list)
 
 
 def load_data(config: FootballRunConfig, config_path: str | None = None) -> FootballData:
@@ -264,7 +266,7 @@ def check_outputs(
                     "publish target is another registry",
                 )
         fs, root = fsspec.core.url_to_fs(url)
-        if _lives_in_this_process(fs):
+        if lives_in_this_process(fs):
             kept = "champions this run promotes" if key == "registry_root" else "copies it holds"
             raise DataError(
                 label,
@@ -357,7 +359,7 @@ def local_runs_dir(runs_dir: str, config_path: str | None = None) -> Path:
     )
 
 
-def _lives_in_this_process(fs: AbstractFileSystem) -> bool:
+def lives_in_this_process(fs: AbstractFileSystem) -> bool:
     """Whether ``fs`` (or the filesystem a cache wraps) is fsspec's in-process memory one."""
     current: Any = fs
     while current is not None:
@@ -604,10 +606,18 @@ def _run_football(
     }
 
     published: list[dict[str, Any]] = []  # per publish target, once the pointers moved
+    copy_errors: list[str] = []  # registry copies of the report that failed after a move
 
-    def write_reports() -> dict[str, Any]:
-        """Write the report, then copy it with evaluation.json (and publish.json, once
-        published) into the registry."""
+    def store_reports() -> None:
+        """Copy the report files, evaluation.json (and publish.json, once published) into the
+        registry."""
+        names = (*REPORT_FILES, PUBLISH_FILE) if published else REPORT_FILES
+        save_report(registry, VERTICAL, run_id, [run_dir / name for name in names])
+
+    def write_reports(store: bool = True) -> dict[str, Any]:
+        """Write the report, then (``store``) its registry copy: once a pointer has moved, a
+        failure there is a warning and the run's exit status 1, not a stop (the registry keeps
+        the copy saved before the moves)."""
         report = build_report(config, run_id, created, data, evaluation, promotion, timings)
         report["features"] = {"sha256": features.sha256, "path": str(features.path)}
         if published:
@@ -615,14 +625,20 @@ def _run_football(
         write_report(run_dir, report)
         if not (run_dir / "evaluation.json").exists():
             write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
-        names = (*REPORT_FILES, PUBLISH_FILE) if published else REPORT_FILES
-        save_report(registry, VERTICAL, run_id, [run_dir / name for name in names])
+        if store:
+            try:
+                store_reports()
+            except Exception as exc:
+                error = f"the registry's copy of the report was not updated: {exc}"
+                console.log(error, style="yellow", markup=False)
+                copy_errors.append(error)
         return report
 
     # The reports land, in the run folder and in the registry, before any champion pointer
     # moves: a run that fails while writing them leaves every champion where it was, and a
-    # champion's run always has its report.
-    report = write_reports()
+    # champion's run always has its report (the registry's copy is made in the try below, so
+    # a failure there also marks the run folder's report as applying nothing).
+    report = write_reports(store=False)
 
     by_market = {plan.market: plan for plan in plans}
     made: dict[str, int] = {}  # each market's moves made (_apply_promotions counts them)
@@ -647,6 +663,7 @@ def _run_football(
 
     applied: list[str] = []
     try:
+        store_reports()
         not_applied = _apply_promotions(registry, plans, applied, made)
     except BaseException as exc:
         # the report already said "registry champion after this run" for every market: a run
@@ -677,7 +694,7 @@ def _run_football(
     if published:  # the report, and the registry's copy of it, say where it was published
         report = write_reports()
     print_summary(console, evaluation, champions, run_dir, promotion)
-    return FootballRun(run_id, run_dir, evaluation, report, champions, published)
+    return FootballRun(run_id, run_dir, evaluation, report, champions, published, copy_errors)
 
 
 def new_run_dir(runs_dir: str | Path, run_id: str) -> Path:

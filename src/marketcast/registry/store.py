@@ -89,6 +89,8 @@ _LEGACY_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+ \(first promoted \S
 REPORTS_DIR = "_reports"
 #: Written last into a run's report folder: the run, the time and every file's size and sha256.
 REPORT_INDEX_FILE = "index.json"
+#: A report save's folder: the first 16 hex digits of its files' hash (`save_run_report`).
+_REPORT_GENERATION = re.compile(r"[0-9a-f]{16}")
 #: Most bytes read from a registry JSON file (manifest, ``champion.json``, a decision): each is a
 #: few kilobytes; the cap keeps a damaged or hostile file from filling memory.
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -159,6 +161,8 @@ class RunReportIndex(BaseModel):
     run_id: str
     vertical: str
     saved_utc: AwareDatetime
+    #: the folder (beside ``index.json``) holding this save's files: their content's hash
+    generation: str = Field(pattern=r"^[0-9a-f]{16}$")
     files: list[FileEntry] = Field(min_length=1)
 
     @field_validator("run_id")
@@ -329,13 +333,21 @@ class Registry:
                 f"fsspec reads as URL chaining (it would open {path!r}); rename the folder"
             )
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-        if "::" in self.root and getattr(fs, "fs", None) is None:
-            # "memory://a::b" opened memory://a, dropping "b": a chain's outer filesystem must
-            # wrap the inner one (simplecache::s3://..., dir::...), or a part is ignored
+        wrapped, inner = 0, fs
+        while getattr(inner, "fs", None) is not None:
+            wrapped, inner = wrapped + 1, inner.fs
+        if self.root.count("::") != wrapped:
+            # "memory://a::b" opened memory://a, dropping "b", and "simplecache::/srv/x::v2"
+            # /srv/x: each part but the last must be a filesystem wrapping the next
+            # (simplecache::s3://..., dir::...), or a part is ignored
+            inner_protocol = (
+                inner.protocol if isinstance(inner.protocol, str) else inner.protocol[0]
+            )
             raise RegistryError(
-                f"cannot open registry {self.root}: '::' chains filesystems, but "
-                f"{sorted(protocols)[0]}:// wraps no other one, so fsspec would open {path!r} "
-                "and ignore the rest; give one URL"
+                f"cannot open registry {self.root}: '::' chains filesystems, but only "
+                f"{wrapped + 1} of its {self.root.count('::') + 1} parts open one "
+                f"({inner_protocol}:// wraps no other), so fsspec would open {path!r} and "
+                "ignore the rest; give one URL"
             )
         self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
         self._root_path = path.rstrip("/") or "/"
@@ -368,6 +380,11 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.root!r})"
+
+    @property
+    def filesystem(self) -> Any:
+        """The fsspec filesystem the registry reads and writes."""
+        return self._fs
 
     @property
     def location(self) -> tuple[str, str]:
@@ -828,8 +845,9 @@ class Registry:
         temporary ``.<name>.<hex>.tmp`` file beside its target. A version folder counts once
         both the stamp in its name (the start of its registration) and each of its files are
         older (a version copied from another registry keeps its old stamp while it is written);
-        a temporary file by its modification time. The default hour leaves a registration still
-        in progress alone.
+        a temporary file by its modification time. A run report's generation that its index
+        does not name (a report save that died, `save_run_report`) counts once each of its
+        files is older. The default hour leaves a registration still in progress alone.
         """
         cutoff = self.now() - older_than
         found: list[str] = []
@@ -849,6 +867,7 @@ class Registry:
             for file in self._children(folder, dirs=False):
                 if _TEMP_FILE.fullmatch(file) and self._modified(self._join(folder, file)) < cutoff:
                     found.append(self._join(folder, file))
+        found.extend(self._report_leftovers(cutoff))
         return sorted(found)
 
     def remove_leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
@@ -1298,6 +1317,15 @@ class Registry:
                 return read[-1]
         return None
 
+    def has_decision(self, vertical: str, market: str, decision: PromotionDecision) -> bool:
+        """Whether ``decision`` (its time included) is saved in the market: only the files of
+        its second are read."""
+        if decision.decided_utc is None:
+            return False
+        stamp = decision.decided_utc.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+        names = [n for n in self._decision_files(vertical, market) if n.startswith(f"{stamp}_")]
+        return decision in self._read_decisions(vertical, market, names)
+
     def _decision_files(self, vertical: str, market: str) -> list[str]:
         folder = self._market_path(vertical, market, DECISIONS_DIR)
         return [
@@ -1342,34 +1370,47 @@ class Registry:
         """Store a run's report files under ``{root}/_reports/{vertical}/{run_id}/``; return
         the folder.
 
-        Each file is written atomically, then ``index.json`` (run id, time, every file's
-        name, size and sha256) last: readers go by the index, so a crash part-way leaves the
-        previous index (or none) and :meth:`run_report_files` never returns half a set. Saving
-        the same run again (a run rewrites its report when a move was not applied) replaces
-        the files and then the index.
+        The files go into a folder of their own, named by their content's hash (a
+        *generation*), each written atomically, and ``index.json`` (run id, time, generation,
+        every file's name, size and sha256) is replaced last; then the earlier generations are
+        removed. A save that dies part-way leaves the earlier index and the files it names as
+        they were (a generation no index names is a leftover, :meth:`leftovers`): saving in
+        place made every later read, and every publish of the run's champion, fail for good.
         """
         if not files:
             raise ValueError(f"no report files given for {vertical} run {run_id}")
+        if REPORT_INDEX_FILE in files:
+            raise ValueError(f"{REPORT_INDEX_FILE!r} is the registry's own name in a run's report")
         entries = file_entries(files)  # validates each name
+        generation = sha256_json([entry.model_dump(mode="json") for entry in entries])[:16]
         index = RunReportIndex(
-            run_id=run_id, vertical=vertical, saved_utc=self.now(), files=entries
+            run_id=run_id,
+            vertical=vertical,
+            saved_utc=self.now(),
+            generation=generation,
+            files=entries,
         )
         folder = self._report_path(vertical, run_id)
         for name in sorted(files):
-            self._write_atomic(self._join(folder, name), bytes(files[name]))
+            self._write_atomic(self._report_path(vertical, run_id, generation, name), files[name])
         self._write_atomic(
             self._join(folder, REPORT_INDEX_FILE), index.model_dump_json(indent=2).encode()
         )
+        for old in self._children(folder, dirs=True):
+            if old != generation and _REPORT_GENERATION.fullmatch(old):
+                try:  # a reader of the index just replaced reads again; a failure only leaves it
+                    self._fs.rm(self._join(folder, old), recursive=True)
+                except OSError as error:
+                    logger.warning("could not remove an earlier report of %s: %s", run_id, error)
         return folder
 
     def run_report_folder(self, vertical: str, run_id: str) -> str:
-        """Where a run's report is (or would be) stored: a path or URL under the root."""
+        """Where a run's report is (or would be) stored: a path or URL under the root; its
+        files are in the generation folder its index names."""
         folder = self._report_path(vertical, run_id)
-        return (
-            folder
-            if self._is_local or "://" not in self.root
-            else self._fs.unstrip_protocol(folder)
-        )
+        if self._is_local or "://" not in self.root:
+            return folder
+        return str(self._fs.unstrip_protocol(folder))
 
     def run_report_index(self, vertical: str, run_id: str) -> RunReportIndex | None:
         """The index of a run's stored report, or ``None`` when the registry holds none.
@@ -1412,7 +1453,7 @@ class Registry:
             raise ModelNotFoundError(f"no report of {vertical} run {run_id} in {self.root}")
         files: dict[str, bytes] = {}
         for entry in index.files:
-            path = self._report_path(vertical, run_id, entry.name)
+            path = self._report_path(vertical, run_id, index.generation, entry.name)
             try:
                 data = self._read(path, max_bytes=entry.bytes)
             except FileNotFoundError:
@@ -1442,6 +1483,43 @@ class Registry:
             if _is_file_name(name)
             and self._exists(self._join(self._join(folder, name), REPORT_INDEX_FILE))
         ]
+
+    def _report_leftovers(self, cutoff: datetime) -> list[str]:
+        """Report generations no index names (a save that died), older than ``cutoff``."""
+        found: list[str] = []
+        reports = self._path(REPORTS_DIR)
+        for vertical in self._children(reports, dirs=True):
+            if not self._is_valid_name(vertical):
+                continue
+            for run_id in self._children(self._join(reports, vertical), dirs=True):
+                if not _is_file_name(run_id):
+                    continue
+                try:
+                    index = self.run_report_index(vertical, run_id)
+                except ArtifactIntegrityError:
+                    continue  # which generation is live cannot be told: leave them all
+                folder = self._join(self._join(reports, vertical), run_id)
+                for name in self._children(folder, dirs=True):
+                    if not _REPORT_GENERATION.fullmatch(name) or (
+                        index is not None and name == index.generation
+                    ):
+                        continue
+                    generation = self._join(folder, name)
+                    files = self._children(generation, dirs=False)
+                    if all(self._modified(self._join(generation, f)) < cutoff for f in files):
+                        found.append(generation)
+        return found
+
+
+def is_rollback_reason(reason: str) -> bool:
+    """Whether a champion's ``reason`` is one :meth:`Registry.rollback` wrote.
+
+    >>> is_rollback_reason("rollback from elo v2; market v1 restored (its reason: first)")
+    True
+    >>> is_rollback_reason("no champion yet")
+    False
+    """
+    return bool(_ROLLBACK_REASON.fullmatch(reason) or _LEGACY_ROLLBACK_REASON.fullmatch(reason))
 
 
 def _is_file_name(name: str) -> bool:
