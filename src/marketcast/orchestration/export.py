@@ -52,7 +52,7 @@ def publish_champions(
     """
     if not targets:
         return []
-    chosen = [m for m in markets if registry.champion(vertical, m) is not None]
+    chosen = [m for m in markets if _maybe_champion(registry, vertical, m)]
     outcome: list[dict[str, Any]] = []
     for url in targets:
         try:
@@ -86,6 +86,15 @@ def publish_champions(
     text = json.dumps(to_jsonable(outcome), indent=2, sort_keys=True, allow_nan=False)
     write_atomic(run_dir / PUBLISH_FILE, text.encode("utf-8"))
     return outcome
+
+
+def _maybe_champion(registry: Registry, vertical: str, market: str) -> bool:
+    """Whether the market has a champion, or a pointer that cannot be read (publishing names
+    that market's error; raised here, it ended the run after its moves)."""
+    try:
+        return registry.champion(vertical, market) is not None
+    except Exception:
+        return True
 
 
 def failed_targets(outcome: list[dict[str, Any]]) -> list[str]:
