@@ -413,3 +413,28 @@ def test_the_report_state_is_the_champions_runs_when_the_publishing_run_is_it(
     source, _ = _source_with_champion()
     [done] = publish(source, Registry(str(tmp_path / "t")), "football", extra_runs=("run-1",))
     assert done.report == "copied"
+
+
+def test_a_run_publishes_past_a_market_whose_pointer_is_damaged(tmp_path: Path) -> None:
+    """Reading that pointer to choose the markets ended the run after its moves."""
+    from rich.console import Console
+
+    from marketcast.orchestration.export import publish_champions
+
+    source = Registry(str(tmp_path / "source"))
+    for market in ("1x2", "ah"):
+        version = _register(source, "market", "run-1", market=market)
+        source.set_champion("football", market, "market", version, "first")
+    (tmp_path / "source" / "football" / "ah" / "champion.json").write_text("{")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    console = Console(file=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    target = str(tmp_path / "t")
+    [entry] = publish_champions(
+        (target,), source, "football", ["1x2", "ah"], "run-1", run_dir, console
+    )
+    assert not entry["ok"]
+    assert entry["markets"]["1x2"].get("error") is None
+    assert "champion file" in entry["markets"]["ah"]["error"]
+    assert json.loads((run_dir / "publish.json").read_text()) == [entry]
+    assert Registry(target).champion("football", "1x2") is not None
