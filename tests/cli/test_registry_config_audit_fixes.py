@@ -114,7 +114,8 @@ def bad_booster_files(feature_state: bytes) -> dict[str, bytes]:
 def test_promote_of_a_version_that_cannot_load_exits_2_with_one_line(
     tmp_path: Path, feature_state: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A garbage booster raised LightGBMError (no ValueError): a traceback and exit 1."""
+    """A garbage booster raised LightGBMError (no ValueError): a traceback and exit 1. It is
+    refused before LightGBM reads it now (`ModelTextError`), named with the version."""
     root = tmp_path / "reg"
     registry = Registry(str(root))
     bare = register(registry, "elo", {"m.json": b"{}"})
@@ -127,7 +128,8 @@ def test_promote_of_a_version_that_cannot_load_exits_2_with_one_line(
     ]
     assert len(err_lines) == 1
     assert err_lines[0].startswith(
-        f"marketcast: error: football/1x2/lightgbm {bad} cannot be served: LightGBMError: "
+        f"marketcast: error: football/1x2/lightgbm {bad} cannot be served: ModelTextError: "
+        "lightgbm artifact lightgbm_1x2.txt: line "
     )
     assert registry.champion("football", "1x2").version == bare
 
@@ -167,7 +169,7 @@ def test_admin_promote_of_a_version_that_cannot_load_is_409_not_500(
         )
     assert response.status_code == 409
     assert response.json()["detail"].startswith(
-        f"promote failed: football/1x2/lightgbm {bad} cannot be served: LightGBMError"
+        f"promote failed: football/1x2/lightgbm {bad} cannot be served: ModelTextError"
     )
     assert registry.champion("football", "1x2") is None
 

@@ -21,6 +21,7 @@ from marketcast.models.base import (
     lightgbm_params,
     require_fitted,
 )
+from marketcast.models.gbm import load_booster
 
 #: Stable crypto model names (``consensus`` is built in :mod:`marketcast.ensemble.consensus`).
 CRYPTO_MODEL_NAMES = ("flat", "momentum", "buy_and_hold", "logistic", "lightgbm")
@@ -635,7 +636,12 @@ class LightGBMDirectionModel(DirectionClassifier):
         model.best_iteration_ = int(meta["best_iteration"])
         loss = meta["validation_log_loss"]
         model.validation_log_loss_ = None if loss is None else float(loss)
-        model.booster_ = lgb.Booster(model_str=files["lightgbm_direction.txt"].decode("utf-8"))
+        model.booster_ = load_booster(
+            files["lightgbm_direction.txt"],
+            file="lightgbm_direction.txt",
+            n_classes=len(CRYPTO_CLASSES),
+            n_features=len(model.feature_columns_),
+        )
         model.classes_ = CRYPTO_CLASSES.copy()
         return model
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import lightgbm as lgb
 import numpy as np
@@ -307,7 +309,11 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def from_artifact(cls, files: dict[str, bytes]) -> Self:
-        """Rebuild from :meth:`to_artifact` output."""
+        """Rebuild from :meth:`to_artifact` output.
+
+        Each booster's text is checked by :func:`check_model_text` before LightGBM parses it;
+        a malformed one raises :class:`ModelTextError` naming the file and where.
+        """
         meta = json.loads(files["lightgbm.json"])
         params = dict(meta["params"])
         params["markets"] = tuple(params["markets"])
@@ -319,9 +325,16 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         model.best_iteration_ = meta["best_iteration"]
         model.target_used_ = meta.get("target_used", dict.fromkeys(model.markets, "result"))
         model.n_training_rows_ = meta.get("n_training_rows", {})
+        # league code, then the float features: the columns of _design
+        n_features = 1 + sum(name != "league" for name in model.feature_names_)
         model.boosters_ = {
             m: (
-                lgb.Booster(model_str=files[f"lightgbm_{m}.txt"].decode("utf-8"))
+                load_booster(
+                    files[f"lightgbm_{m}.txt"],
+                    file=f"lightgbm_{m}.txt",
+                    n_classes=n_outcomes(MarketKind(m)),
+                    n_features=n_features,
+                )
                 if f"lightgbm_{m}.txt" in files
                 else None
             )
@@ -412,3 +425,602 @@ def _fit_temperature(raw: np.ndarray, targets: np.ndarray) -> float:
     result = minimize_scalar(loss, bounds=(0.5, 2.0), method="bounded")
     t = float(result.x)
     return t if loss(1.0) - loss(t) > _MIN_CALIBRATION_GAIN else 1.0
+
+
+# -- model text checks ---------------------------------------------------------------------------
+class ModelTextError(ValueError):
+    """A LightGBM model text in an artifact is malformed; the message names the file and where.
+
+    LightGBM's C++ parser trusts its input: a truncated, edited or foreign text can make it
+    abort, crash or loop instead of raising, so :func:`load_booster` checks the text first.
+    """
+
+
+#: LightGBM's own ceiling on ``num_leaves``.
+MAX_NUM_LEAVES = 131072
+_MAX_CLASSES = 1000
+_MAX_FEATURES = 1_000_000
+# decision_type bits: 1 categorical, 2 default left, then the missing type (0, 1 or 2) << 2
+_MAX_DECISION_TYPE = 11
+# Numbers as LightGBM writes them. Possessive quantifiers (++, *+, ?+) keep matching linear in
+# the length of a line (a backtracking array pattern can take minutes on a long one).
+_INT = r"-?\d{1,10}+"  # fits int64 exactly (and LightGBM's int32 once in range)
+_NUMBER = r"-?\d++(?:\.\d++)?+(?:e[-+]?\d++)?+"
+_FLOAT = rf"(?:{_NUMBER}|-?inf|nan)"  # a NaN-missing split's threshold is written as inf
+_FINITE = r"-?\d++(?:\.\d++)?+(?:e(?:-\d{1,3}+|\+?\d{1,2}+))?+"  # below 1e100: no overflow
+_SMALL_INT = re.compile(r"-?\d{1,10}", re.ASCII)
+_SIZES = re.compile(r"(?:\d{1,15}(?: \d{1,15})*+)?+", re.ASCII)
+_VERSION = re.compile(r"v\d+", re.ASCII)
+# "[name: value]"; a value holds at most one level of brackets (interaction_constraints'
+# "[0,1],[2,3]"): LightGBM turns vector parameters into JSON that Python then parses.
+_PARAMETER = re.compile(r"\[[A-Za-z0-9_]+: (?:[^\[\]]*+|(?:\[[^\[\]]*+\],?)*+)\]")
+_PANDAS_KEY = "pandas_categorical:"
+
+_HEADER_REQUIRED = (
+    "version",
+    "num_class",
+    "num_tree_per_iteration",
+    "label_index",
+    "max_feature_idx",
+    "feature_names",
+    "feature_infos",
+    "tree_sizes",
+)
+_HEADER_KEYS = frozenset((*_HEADER_REQUIRED, "objective", "average_output", "monotone_constraints"))
+_PER_SPLIT, _PER_LEAF, _SINGLE = "split", "leaf", "single"
+# A tree's lines in the order Tree::ToString writes them: (field, number syntax, how many).
+# The two categorical lines come only with num_cat > 0.
+_TREE_FIELDS = (
+    ("num_leaves", _INT, _SINGLE),
+    ("num_cat", _INT, _SINGLE),
+    ("split_feature", _INT, _PER_SPLIT),
+    ("split_gain", _FLOAT, _PER_SPLIT),
+    ("threshold", _FLOAT, _PER_SPLIT),
+    ("decision_type", _INT, _PER_SPLIT),
+    ("left_child", _INT, _PER_SPLIT),
+    ("right_child", _INT, _PER_SPLIT),
+    ("leaf_value", _FINITE, _PER_LEAF),
+    ("leaf_weight", _FLOAT, _PER_LEAF),
+    ("leaf_count", _INT, _PER_LEAF),
+    ("internal_value", _FLOAT, _PER_SPLIT),
+    ("internal_weight", _FLOAT, _PER_SPLIT),
+    ("internal_count", _INT, _PER_SPLIT),
+    ("cat_boundaries", _INT, None),
+    ("cat_threshold", _INT, None),
+    ("is_linear", "0", _SINGLE),  # linear trees: our models never fit them
+    ("shrinkage", _FINITE, _SINGLE),
+)
+_TREE_CATEGORICAL = ("cat_boundaries", "cat_threshold")
+_TREE_LINEAR = frozenset({"leaf_const", "num_features", "leaf_features", "leaf_coeff"})
+
+
+def _field_syntax(number: str, count: str | None) -> str:
+    return number if count == _SINGLE else rf"(?:{number}(?: {number})*+)?+"
+
+
+def _tree_pattern() -> re.Pattern[str]:
+    """One tree after its ``Tree=i`` line: every field, in order, then two blank lines."""
+    lines = []
+    for name, number, count in _TREE_FIELDS:
+        line = rf"{name}=({_field_syntax(number, count)})\n"
+        if name == _TREE_CATEGORICAL[0]:
+            line = "(?:" + line
+        elif name == _TREE_CATEGORICAL[-1]:
+            line += ")?+"
+        lines.append(line)
+    # ASCII: \d is [0-9] only, so a matched tree's characters are its bytes
+    return re.compile("".join(lines) + "\n\n", re.ASCII)
+
+
+_TREE = _tree_pattern()
+_FIELD_NAMES = tuple(name for name, _number, _count in _TREE_FIELDS)
+_TREE_COUNTED = tuple(
+    (name, count) for name, _number, count in _TREE_FIELDS if count in (_PER_SPLIT, _PER_LEAF)
+)
+
+
+def load_booster(data: bytes, *, file: str, n_classes: int, n_features: int) -> lgb.Booster:
+    """A booster from the LightGBM model text ``data``, checked before LightGBM parses it.
+
+    Parameters
+    ----------
+    data
+        The artifact's bytes (``Booster.model_to_string()`` as UTF-8).
+    file
+        The artifact's file name, for the error message.
+    n_classes
+        Outcomes the booster scores (2 for a binary booster).
+    n_features
+        Columns of the design matrix the model predicts on.
+
+    Raises
+    ------
+    ModelTextError
+        When the bytes are not UTF-8, the text fails :func:`check_model_text`, or LightGBM
+        refuses it (its ``LightGBMError``).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ModelTextError(
+            f"lightgbm artifact {file}: line {line}: byte {exc.start} is not UTF-8 ({exc.reason})"
+        ) from None
+    check_model_text(text, file=file, n_classes=n_classes, n_features=n_features)
+    try:
+        return lgb.Booster(model_str=text)
+    except (lgb.basic.LightGBMError, ValueError, RecursionError) as exc:
+        raise ModelTextError(
+            f"lightgbm artifact {file}: LightGBM refused it ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def check_model_text(
+    text: str, *, file: str, n_classes: int | None = None, n_features: int | None = None
+) -> None:
+    """Raise :class:`ModelTextError` unless ``text`` is whole LightGBM model text of our shape.
+
+    Checked in pure Python, before LightGBM sees the text (its C++ parser trusts it: on some
+    malformed input it aborts, crashes or loops; ``docs/models.md`` lists what was tried):
+
+    - the text ends with a newline (else it was cut short) and holds no NUL or carriage return;
+    - header: first line ``tree``; only keys LightGBM writes, each once; ``num_class`` in
+      [1, 1000], ``num_tree_per_iteration`` equal to it, and 1 for ``n_classes=2``, else
+      ``n_classes``; ``max_feature_idx + 1`` equal to ``n_features`` and to the count of
+      feature names and infos; an objective, if any, binary or multiclass agreeing with
+      ``num_class``; ``tree_sizes``, as many as a multiple of ``num_tree_per_iteration``;
+    - every tree starts ``Tree=i``, in order, where ``tree_sizes`` puts it and ends exactly
+      where it says (LightGBM jumps by them); its lines, in LightGBM's order, hold numbers of
+      LightGBM's syntax (ASCII digits, integers of at most 10 digits, finite leaf values);
+      ``num_leaves`` in [1, 131072] and every array as long as it requires; split features in
+      [0, ``max_feature_idx``], decision types in [0, 11]; children in range, every node and
+      leaf the child of exactly one node, numbered after its parent (so no cycle);
+      ``num_cat`` categorical splits with thresholds 0 to ``num_cat - 1``, ``cat_boundaries``
+      rising from 0 to the length of ``cat_threshold``, 32-bit words; no linear trees;
+    - then ``end of trees``; parameter lines ``[name: value]`` up to ``end of parameters``,
+      ``linear_tree`` off; a last ``pandas_categorical:`` line, if any, JSON null or a list;
+      with no trees, no later line that LightGBM would read as part of the header.
+
+    ``None`` skips the class or the feature count check.
+
+    Examples
+    --------
+    >>> check_model_text("tree\\n", file="m.txt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    marketcast.models.gbm.ModelTextError: lightgbm artifact m.txt: line 2: the header never ends...
+    """
+    _ModelText(text, file).check(n_classes, n_features)
+
+
+class _ModelText:
+    """One model text under check; ``fail`` names the file and the line of an offset."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+
+    def fail(self, offset: int, what: str) -> ModelTextError:
+        line = self.text.count("\n", 0, offset) + 1
+        return ModelTextError(f"lightgbm artifact {self.file}: line {line}: {what}")
+
+    def check(self, n_classes: int | None, n_features: int | None) -> None:
+        text = self.text
+        if not text or text.isspace():
+            raise ModelTextError(f"lightgbm artifact {self.file}: empty, no model text")
+        if not text.endswith("\n"):
+            raise self.fail(len(text), "the text ends mid-line: it is cut short")
+        for character, why in (("\x00", "a NUL"), ("\r", "a carriage return")):
+            at = text.find(character)
+            if at >= 0:
+                raise self.fail(at, f"{why} character, which LightGBM never writes")
+        end = text.find("\n\n")
+        if end < 0:
+            raise self.fail(
+                len(text), "the header never ends (no blank line after it): the text is cut short"
+            )
+        header = self.header(end)
+        num_class = self.header_int(header, "num_class", 1, _MAX_CLASSES)
+        per_iteration = self.header_int(header, "num_tree_per_iteration", 1, _MAX_CLASSES)
+        if per_iteration != num_class:
+            raise self.fail(
+                header["num_tree_per_iteration"][1],
+                f"num_tree_per_iteration={per_iteration} but num_class={num_class}",
+            )
+        if n_classes is not None and num_class != (1 if n_classes == 2 else n_classes):
+            raise self.fail(
+                header["num_class"][1],
+                f"num_class={num_class}, but this model's booster scores {n_classes} outcomes "
+                f"(num_class={1 if n_classes == 2 else n_classes})",
+            )
+        self.header_int(header, "label_index", 0, _MAX_FEATURES)
+        max_feature_idx = self.header_int(header, "max_feature_idx", 0, _MAX_FEATURES)
+        if n_features is not None and max_feature_idx + 1 != n_features:
+            raise self.fail(
+                header["max_feature_idx"][1],
+                f"max_feature_idx={max_feature_idx} ({max_feature_idx + 1} features), but this "
+                f"model predicts from {n_features}",
+            )
+        self.check_header_values(header, max_feature_idx + 1, num_class)
+        sizes_text, sizes_at = header["tree_sizes"]
+        if not _SIZES.fullmatch(sizes_text):
+            raise self.fail(sizes_at, "tree_sizes holds something other than byte counts")
+        sizes = [int(size) for size in sizes_text.split(" ")] if sizes_text else []
+        if len(sizes) % per_iteration:
+            raise self.fail(
+                sizes_at,
+                f"{len(sizes)} trees is not a multiple of num_tree_per_iteration={per_iteration}",
+            )
+        # every tree where tree_sizes puts it (LightGBM jumps by them to parse trees in
+        # parallel, and reads past the text when they are wrong), each of LightGBM's syntax
+        at = end + 2
+        trees: list[tuple[str, ...]] = []
+        offsets: list[int] = []
+        for index, size in enumerate(sizes):
+            head = f"Tree={index}\n"
+            match = None
+            if at + size <= len(text) and text.startswith(head, at):
+                match = _TREE.fullmatch(text, at + len(head), at + size)
+            if match is None:
+                raise self.tree_error(index, at, size)
+            trees.append(match.groups())
+            offsets.append(at)
+            at += size
+        _Forest(self, trees, offsets).check(max_feature_idx)
+        if not (text.startswith("end of trees\n", at) or text[at:] == "end of trees"):
+            after = f"after tree {len(sizes) - 1}" if sizes else "after the header"
+            raise self.fail(at, f"no 'end of trees' line {after}: the text is cut short or edited")
+        self.check_tail(at + len("end of trees"), header_keys_live=not sizes)
+
+    # -- header ----------------------------------------------------------------------------------
+    def header(self, end: int) -> dict[str, tuple[str, int]]:
+        """Header key -> (value, offset of its line); every line known, each key once."""
+        lines = self.text[:end].split("\n")
+        if lines[0] != "tree":
+            raise self.fail(0, f"first line is {lines[0][:40]!r}, not 'tree'")
+        header: dict[str, tuple[str, int]] = {}
+        at = len(lines[0]) + 1
+        for line in lines[1:]:
+            key, sep, value = line.partition("=")
+            if key not in _HEADER_KEYS or bool(sep) == (key == "average_output"):
+                raise self.fail(at, f"unexpected header line {line[:60]!r}")
+            if key in header:
+                raise self.fail(at, f"header key {key} given twice")
+            if "=" in value and key not in ("feature_names", "monotone_constraints"):
+                raise self.fail(at, f"header line {key} holds a second '='")
+            header[key] = (value, at)
+            at += len(line) + 1
+        missing = [key for key in _HEADER_REQUIRED if key not in header]
+        if missing:
+            raise self.fail(end, f"the header lacks {', '.join(missing)}")
+        return header
+
+    def header_int(self, header: dict[str, tuple[str, int]], key: str, low: int, high: int) -> int:
+        value, at = header[key]
+        if not _SMALL_INT.fullmatch(value) or not low <= int(value) <= high:
+            raise self.fail(at, f"{key}={value[:40]!r} is not an integer in [{low}, {high}]")
+        return int(value)
+
+    def check_header_values(
+        self, header: dict[str, tuple[str, int]], n_features: int, num_class: int
+    ) -> None:
+        if not _VERSION.fullmatch(header["version"][0]):
+            raise self.fail(header["version"][1], f"version={header['version'][0][:40]!r}")
+        for key in ("feature_names", "feature_infos", "monotone_constraints"):
+            if key not in header:
+                continue
+            value, at = header[key]
+            items = value.split(" ")
+            if "" in items:
+                raise self.fail(at, f"{key} has an empty entry (two spaces, or one at an end)")
+            if len(items) != n_features:
+                raise self.fail(at, f"{key} has {len(items)} entries for {n_features} features")
+            if key == "monotone_constraints" and not set(items) <= {"-1", "0", "1"}:
+                raise self.fail(at, "monotone_constraints holds values other than -1, 0, 1")
+        if "objective" in header:
+            self.check_objective(*header["objective"], num_class)
+
+    def check_objective(self, value: str, at: int, num_class: int) -> None:
+        """Binary (one class score) or multiclass with ``num_class``; a custom objective writes
+        no line. LightGBM sizes its output transform by the objective's own ``num_class``."""
+        name, *tokens = value.split(" ")
+        allowed = {"binary": {"sigmoid"}, "multiclass": {"num_class"}}
+        allowed["multiclassova"] = {"num_class", "sigmoid"}
+        if name not in allowed:
+            raise self.fail(
+                at, f"objective {name[:40]!r} is not binary, multiclass or multiclassova"
+            )
+        params: dict[str, str] = {}
+        for token in tokens:
+            key, sep, number = token.partition(":")
+            if not sep or key not in allowed[name] or key in params:
+                raise self.fail(at, f"objective {name} has an unexpected part {token[:40]!r}")
+            if not re.fullmatch(_FINITE, number, re.ASCII) or float(number) <= 0:
+                raise self.fail(at, f"objective {name}: {key} is not a positive number")
+            params[key] = number
+        classes = params.get("num_class", "1")
+        if (name == "binary") != (num_class == 1) or classes != str(num_class):
+            raise self.fail(at, f"objective {value[:60]!r} does not match num_class={num_class}")
+
+    # -- trees -----------------------------------------------------------------------------------
+    def tree_error(self, index: int, at: int, size: int) -> ModelTextError:
+        """Why tree ``index`` (``size`` bytes from ``at``) is not where tree_sizes puts it, or
+        does not match :data:`_TREE`: its first bad line."""
+        if not self.text.startswith(f"Tree={index}\n", at):
+            return self.fail(
+                at,
+                f"expected 'Tree={index}' here: tree_sizes does not match the trees, or the "
+                "text is cut short",
+            )
+        if at + size > len(self.text):
+            return self.fail(
+                at, f"tree {index}: tree_sizes says {size} bytes, the text ends first: cut short"
+            )
+        block = self.text[at : at + size]
+        where = f"tree {index}"
+        if not block.endswith("\n\n\n") or "\n\n" in block[:-3] or not block.isascii():
+            return self.fail(at, f"{where} is not the {size} ASCII bytes that tree_sizes says")
+        line_at = at + block.index("\n") + 1
+        lines = block[block.index("\n") + 1 : -3].split("\n")
+        fields = [f for f in _TREE_FIELDS if f[0] not in _TREE_CATEGORICAL]
+        if any(line.startswith("cat_boundaries=") for line in lines):
+            fields = list(_TREE_FIELDS)
+        for position, line in enumerate(lines):
+            key, _sep, value = line.partition("=")
+            if key in _TREE_LINEAR:
+                return self.fail(
+                    line_at, f"{where}: a linear tree ({key}), which our models never fit"
+                )
+            if position >= len(fields):
+                return self.fail(line_at, f"{where}: unexpected line {line[:40]!r}")
+            name, number, count = fields[position]
+            if key != name:
+                if key in _FIELD_NAMES:
+                    what = f"lacks {name} (or has its lines out of order): {key} in its place"
+                else:
+                    what = f"unexpected line {line[:40]!r} where LightGBM writes {name}"
+                return self.fail(line_at, f"{where} {what}")
+            if name == "is_linear" and value != "0":
+                return self.fail(line_at, f"{where}: a linear tree, which our models never fit")
+            if not re.fullmatch(_field_syntax(number, count), value, re.ASCII):
+                tokens = value.split(" ") if count != _SINGLE else [value]
+                bad = next((t for t in tokens if not re.fullmatch(number, t, re.ASCII)), value)
+                kinds = {_INT: "an integer of at most 10 digits", _FINITE: "a finite number"}
+                kind = kinds.get(number, "a number")
+                return self.fail(line_at, f"{where} {name}: {bad[:40]!r} is not {kind}")
+            line_at += len(line) + 1
+        if len(lines) < len(fields):
+            return self.fail(line_at, f"{where} lacks {fields[len(lines)][0]}")
+        return self.fail(at, f"{where} is not written as LightGBM writes a tree")
+
+    # -- after the trees -------------------------------------------------------------------------
+    def check_tail(self, start: int, *, header_keys_live: bool) -> None:
+        """Parameter lines ``[name: value]`` (LightGBM turns them into JSON and crashes on one
+        without a colon); with no trees, LightGBM reads every line as header: no header key,
+        no ``Tree=``; a last ``pandas_categorical:`` line must hold JSON (Python parses it)."""
+        text = self.text
+        in_parameters = False
+        at = start
+        for line in text[start:].split("\n"):
+            if line == "parameters:" and not in_parameters:
+                in_parameters = True
+            elif line == "end of parameters" and in_parameters:
+                in_parameters = False
+            elif in_parameters and line:
+                if not _PARAMETER.fullmatch(line):
+                    raise self.fail(at, f"parameter line {line[:60]!r} is not '[name: value]'")
+                if line.startswith("[linear_tree: ") and line[14:15] != "0":
+                    raise self.fail(at, "linear_tree is on, which our models never fit")
+            elif header_keys_live and (
+                line.startswith("Tree=") or line.partition("=")[0] in _HEADER_KEYS
+            ):
+                raise self.fail(at, f"line {line[:40]!r} after 'end of trees' reads as header")
+            at += len(line) + 1
+        if in_parameters:
+            raise self.fail(len(text), "the parameters never end: the text is cut short")
+        # the line lightgbm.Booster reads, found as it finds it
+        newline = text.rfind("\n", 0, max(len(text) - len(_PANDAS_KEY), 0))
+        last = text[newline:].strip()
+        if last.startswith(_PANDAS_KEY):
+            try:
+                categories = json.loads(last[len(_PANDAS_KEY) :])
+                valid = categories is None or (
+                    isinstance(categories, list) and all(isinstance(c, list) for c in categories)
+                )
+            except (ValueError, RecursionError):
+                valid = False
+            if not valid:
+                raise self.fail(newline + 1, f"{_PANDAS_KEY} does not hold a JSON list or null")
+
+
+class _Forest:
+    """Every tree's fields, checked against each other together with numpy (a Python loop over
+    each tree's values would cost more than LightGBM's own parse)."""
+
+    def __init__(self, owner: _ModelText, trees: list[tuple[str, ...]], offsets: list[int]) -> None:
+        self.owner = owner
+        self.trees = trees  # the groups of _TREE, per tree
+        self.offsets = offsets  # where each tree starts in the text
+
+    def fail(self, tree: int, name: str, what: str) -> ModelTextError:
+        line_at = self.owner.text.find(f"\n{name}=", self.offsets[tree]) + 1
+        return self.owner.fail(line_at, f"tree {tree} {name}: {what}")
+
+    def check(self, max_feature_idx: int) -> None:
+        if not self.trees:
+            return
+        n_trees = len(self.trees)
+        columns = dict(zip(_FIELD_NAMES, zip(*self.trees, strict=True), strict=True))
+        n_leaves = _ints(columns["num_leaves"])
+        num_cat = _ints(columns["num_cat"])
+        for name, bad, what in (
+            ("num_leaves", (n_leaves < 1) | (n_leaves > MAX_NUM_LEAVES), "not in [1, 131072]"),
+            ("num_cat", (num_cat < 0) | (num_cat > n_leaves - 1), "not in [0, num_leaves - 1]"),
+        ):
+            if bad.any():
+                tree = int(np.argmax(bad))
+                raise self.fail(tree, name, f"{columns[name][tree]} is {what}")
+        for name, count in _TREE_COUNTED:
+            values = columns[name]
+            spaces = map(str.count, values, itertools.repeat(" "))
+            n_values = np.fromiter(spaces, np.int64, n_trees) + np.fromiter(
+                map(bool, values), bool, n_trees
+            )
+            wanted = n_leaves if count == _PER_LEAF else n_leaves - 1
+            bad = n_values != wanted
+            if name == "leaf_weight":  # a single leaf's weight may be left empty: unread
+                bad &= (n_leaves > 1) | (n_values > 0)
+            if bad.any():
+                tree = int(np.argmax(bad))
+                raise self.fail(
+                    tree,
+                    name,
+                    f"{n_values[tree]} values, but num_leaves={n_leaves[tree]} needs "
+                    f"{wanted[tree]}",
+                )
+        # one entry per split, every tree's splits in turn
+        n_splits = n_leaves - 1
+        tree_of = np.repeat(np.arange(n_trees), n_splits)
+        first_split = np.cumsum(n_splits) - n_splits
+        node = np.arange(len(tree_of)) - first_split[tree_of]  # the split's index in its tree
+        decision = _ints(columns["decision_type"])
+        split = _Splits(tree_of, first_split, node, n_leaves[tree_of], n_leaves, decision)
+        self.check_splits(columns, split, max_feature_idx)
+        self.check_categorical(columns, split, num_cat)
+
+    def check_splits(
+        self, columns: dict[str, tuple[str, ...]], split: _Splits, max_feature_idx: int
+    ) -> None:
+        """Split features and decision types in range; node 0 the root, every other node and
+        every leaf the child of exactly one node, numbered after its parent as LightGBM numbers
+        them, so every path from the root ends at a leaf (LightGBM follows children unchecked:
+        out of range reads past its arrays, a cycle never ends)."""
+        feature = _ints(columns["split_feature"])
+        for name, values, low, high in (
+            ("split_feature", feature, 0, max_feature_idx),
+            ("decision_type", split.decision, 0, _MAX_DECISION_TYPE),
+        ):
+            bad = (values < low) | (values > high)
+            if bad.any():
+                at = int(np.argmax(bad))
+                raise self.fail(
+                    int(split.tree_of[at]), name, f"{values[at]} is outside [{low}, {high}]"
+                )
+        # a tree's 2 (n - 1) children fill its 2 (n - 1) slots once each: nodes 1 to n - 2,
+        # then leaves -1 to -n
+        n = split.n_leaves
+        slots = []
+        for name in ("left_child", "right_child"):
+            child = _ints(columns[name])
+            internal = child > 0
+            in_range = np.where(
+                internal, (child > split.node) & (child <= n - 2), (child < 0) & (child >= -n)
+            )
+            if not in_range.all():
+                at = int(np.argmax(~in_range))
+                what = "out of range"
+                if child[at] == 0:
+                    what = "the root"
+                elif 0 < child[at] <= split.node[at]:
+                    what = "not numbered after it, as LightGBM numbers nodes"
+                raise self.fail(
+                    int(split.tree_of[at]),
+                    name,
+                    f"node {split.node[at]}'s child {child[at]} is {what}",
+                )
+            slot = np.where(internal, child - 1, n - 2 + ~child)
+            slots.append(2 * split.first_split[split.tree_of] + slot)
+        slot_count = np.bincount(np.concatenate(slots), minlength=2 * len(split.tree_of))
+        if (slot_count != 1).any():
+            twice = int(np.argmax(slot_count > 1))
+            tree = int(np.searchsorted(2 * split.first_split, twice, side="right") - 1)
+            position = twice - 2 * int(split.first_split[tree])
+            n_nodes = int(split.tree_leaves[tree]) - 2  # nodes 1 to n - 2 take the first slots
+            named = position + 1 if position < n_nodes else ~(position - n_nodes)
+            raise self.fail(tree, "left_child", f"child {named} has two parents")
+
+    def check_categorical(
+        self, columns: dict[str, tuple[str, ...]], split: _Splits, num_cat: np.ndarray
+    ) -> None:
+        """Categorical splits: ``num_cat`` of them, their thresholds 0 to ``num_cat - 1`` once
+        each, indexing ``cat_boundaries``: rising offsets from 0 to the length of
+        ``cat_threshold`` (bitsets of 32-bit words). LightGBM reads them all unchecked."""
+        categorical = (split.decision & 1).astype(bool)
+        marked = np.bincount(split.tree_of[categorical], minlength=len(num_cat))
+        given = np.array([value is not None for value in columns["cat_boundaries"]])
+        bad = (marked != num_cat) | (given != (num_cat > 0))
+        if bad.any():
+            tree = int(np.argmax(bad))
+            if marked[tree] != num_cat[tree]:
+                what = f"but decision_type marks {marked[tree]} splits categorical"
+            else:
+                what = f"but the tree {'has' if given[tree] else 'lacks'} cat_boundaries"
+            raise self.fail(tree, "num_cat", f"{num_cat[tree]}, {what}")
+        trees = np.flatnonzero(num_cat)
+        if not len(trees):
+            return
+        # the thresholds of each tree's categorical splits: 0 to num_cat - 1, once each
+        in_trees = num_cat[split.tree_of] > 0
+        thresholds = " ".join(columns["threshold"][t] for t in trees).split(" ")
+        is_categorical = categorical[in_trees]
+        index = np.array([thresholds[i] for i in np.flatnonzero(is_categorical)], dtype=float)
+        tree_of = split.tree_of[in_trees][is_categorical]
+        valid = (index == np.round(index)) & (index >= 0) & (index < num_cat[tree_of])
+        if valid.all():
+            key = (np.cumsum(num_cat) - num_cat)[tree_of] + index.astype(np.int64)
+            valid = np.bincount(key)[key] == 1
+        if not valid.all():
+            tree = int(tree_of[np.argmax(~valid)])
+            raise self.fail(
+                tree,
+                "threshold",
+                f"the thresholds of categorical splits index cat_boundaries: they must be 0 to "
+                f"{num_cat[tree] - 1} (num_cat={num_cat[tree]}), once each",
+            )
+        # per tree num_cat + 1 offsets, rising from 0 to the number of words
+        n_offsets = np.array([_n_values(columns["cat_boundaries"][t]) for t in trees])
+        n_words = np.array([_n_values(columns["cat_threshold"][t]) for t in trees])
+        bad = n_offsets != num_cat[trees] + 1
+        if not bad.any():
+            offsets = _ints(tuple(columns["cat_boundaries"][t] for t in trees))
+            first = np.cumsum(n_offsets) - n_offsets
+            step = np.diff(offsets, prepend=0)
+            step[first] = 0  # a tree's offsets start afresh
+            falls = np.add.reduceat(step < 0, first) > 0
+            bad = (offsets[first] != 0) | (offsets[first + n_offsets - 1] != n_words) | falls
+        if bad.any():
+            tree = int(trees[np.argmax(bad)])
+            raise self.fail(
+                tree,
+                "cat_boundaries",
+                f"must be {num_cat[tree] + 1} rising offsets from 0 to the length of cat_threshold",
+            )
+        words = _ints(tuple(columns["cat_threshold"][t] for t in trees))
+        bad = (words < 0) | (words >= 2**32)
+        if bad.any():
+            tree = int(trees[np.repeat(np.arange(len(trees)), n_words)[np.argmax(bad)]])
+            raise self.fail(tree, "cat_threshold", f"{words[bad][0]} is not a 32-bit word")
+
+
+class _Splits(NamedTuple):
+    """Per split of every tree in turn: its tree, node index, its tree's leaves, its type."""
+
+    tree_of: np.ndarray
+    first_split: np.ndarray  # per tree: the position of its first split
+    node: np.ndarray
+    n_leaves: np.ndarray
+    tree_leaves: np.ndarray  # per tree
+    decision: np.ndarray
+
+
+def _n_values(value: str) -> int:
+    """How many space-separated values ``value`` holds."""
+    return value.count(" ") + 1 if value else 0
+
+
+def _ints(values: tuple[str, ...]) -> np.ndarray:
+    """The space-separated integers of ``values`` (already of LightGBM's syntax), joined.
+
+    Empty values are left out: numpy reads a lone separator as a 0.
+    """
+    return np.fromstring(" ".join(filter(None, values)), dtype=np.int64, sep=" ")

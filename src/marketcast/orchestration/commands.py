@@ -36,6 +36,7 @@ from marketcast.datasets.football_data import (
 )
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.evaluation.football import check_markets_priced
+from marketcast.models.gbm import ModelTextError
 from marketcast.orchestration.backends import end_with_parent
 from marketcast.orchestration.export import failed_targets
 from marketcast.orchestration.first_training import (
@@ -630,6 +631,11 @@ def _check_servable(
             from marketcast.models.crypto import load_crypto_champion
 
             load_crypto_champion(store.load_files(vertical, market, model_name, version))
+    except ModelTextError as exc:  # a ValueError, but the stored version's fault: name it
+        raise RegistryError(
+            f"{vertical}/{market}/{model_name} {version} cannot be served: "
+            f"{type(exc).__name__}: {exc}; the champion is unchanged"
+        ) from exc
     except (RegistryError, ValueError, LookupError, OSError):
         raise  # exit 2 with their own message ("... has no feature_state.json ...")
     except Exception as exc:

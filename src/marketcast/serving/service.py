@@ -20,6 +20,7 @@ import pandas as pd
 from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import FeatureState, UnknownFixtureError
 from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model
+from marketcast.models.gbm import ModelTextError
 from marketcast.registry import Registry
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.store import RegistryError
@@ -792,18 +793,24 @@ class ChampionService:
 
     def _load_to_serve(self, market: str, name: str, version: str) -> LoadedModel:
         """`_load` for promote and rollback: a failure the app maps (``RegistryError``,
-        ``ValueError``, ``LookupError``, ``OSError``) as it is, any other (``LightGBMError``
-        from a damaged booster, a torch error) a ``RegistryError`` naming the version, which
+        ``ValueError``, ``LookupError``, ``OSError``) as it is, any other (a damaged booster's
+        ``ModelTextError``, a torch error) a ``RegistryError`` naming the version, which
         the app answers with a 409 like a version failing its integrity check (it was a 500)."""
         try:
             return self._load(market, name, version)
+        except ModelTextError as exc:  # a ValueError, but the stored version's fault
+            raise _unservable(market, name, version, exc) from exc
         except (RegistryError, ValueError, LookupError, OSError):
             raise
         except Exception as exc:
-            raise RegistryError(
-                f"{VERTICAL}/{market}/{name} {version} cannot be served: "
-                f"{type(exc).__name__}: {exc}; the champion is unchanged"
-            ) from exc
+            raise _unservable(market, name, version, exc) from exc
+
+
+def _unservable(market: str, name: str, version: str, exc: Exception) -> RegistryError:
+    return RegistryError(
+        f"{VERTICAL}/{market}/{name} {version} cannot be served: "
+        f"{type(exc).__name__}: {exc}; the champion is unchanged"
+    )
 
 
 def load_servable(registry: Registry, market: str, name: str, version: str) -> LoadedModel:
