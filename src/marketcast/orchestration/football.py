@@ -373,9 +373,9 @@ def _check_remote_writable(
     fs: AbstractFileSystem, root: str, url: str, key: str = "registry_root"
 ) -> None:
     """The remote registry root ``url`` (``root`` on ``fs``; the config's ``key``) takes a new
-    file: an empty probe
-    file is written under it and deleted again, the calls the registry itself makes (its
-    folders are created as ``register`` creates them; an object store has no folder to leave).
+    file: an empty probe file is written under it and deleted again, the calls the registry
+    itself makes (its folders are created as ``register`` creates them; an object store has no
+    folder to leave).
 
     A bucket that does not exist, missing credentials or a read-only policy failed only after
     the walk-forward, when the first version was registered.
