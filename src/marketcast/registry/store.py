@@ -933,26 +933,15 @@ class Registry:
         so is an unreadable manifest, with a warning in the log.
         """
         verticals = (
-            [validate_name(vertical, "vertical")]
-            if vertical is not None
-            else [n for n in self._children(self._root_path, dirs=True) if self._is_valid_name(n)]
+            [validate_name(vertical, "vertical")] if vertical is not None else self.verticals()
         )
         rows: list[Manifest] = []
         for vert in verticals:
             markets = (
-                [validate_name(market, "market")]
-                if market is not None
-                else [
-                    n for n in self._children(self._path(vert), dirs=True) if self._is_valid_name(n)
-                ]
+                [validate_name(market, "market")] if market is not None else self.markets(vert)
             )
             for mkt in markets:
-                models = [
-                    n
-                    for n in self._children(self._path(vert, mkt), dirs=True)
-                    if self._is_valid_name(n) and n not in RESERVED_MODEL_NAMES
-                ]
-                for model_name in models:
+                for model_name in self.model_names(vert, mkt):
                     for version in self.versions(vert, mkt, model_name):
                         try:
                             rows.append(self.manifest(vert, mkt, model_name, version))
