@@ -62,7 +62,12 @@ from marketcast.orchestration.crypto_jobs import (
     model_params,
     run_group_task,
 )
-from marketcast.orchestration.export import PUBLISH_FILE, publish_champions, save_report
+from marketcast.orchestration.export import (
+    PUBLISH_FILE,
+    publish_champions,
+    save_after_moves,
+    save_report,
+)
 from marketcast.orchestration.football import (
     CHAMPION_READ_ERRORS,
     _progress,
@@ -1091,15 +1096,13 @@ def _run_crypto(
     published = publish_champions(
         config.publish, registry, VERTICAL, list(config.horizons), run_id, run_dir, console
     )
-    copy_errors = []
+    copy_errors: list[str] = []
     if changed or published:  # publish.json joins the registry's copy of the report
         extra = [run_dir / PUBLISH_FILE] if published else []
-        try:
-            save_report(registry, VERTICAL, run_id, [*_report_files(run_dir), *extra])
-        except Exception as exc:  # the pointers moved: a warning and exit 1, not a stop
-            error = f"the registry's copy of the report was not updated: {exc}"
-            console.log(error, style="yellow", markup=False)
-            copy_errors.append(error)
+        files = [*_report_files(run_dir), *extra]
+        save_after_moves(
+            lambda: save_report(registry, VERTICAL, run_id, files), console, copy_errors
+        )
     print_crypto_summary(console, evaluation, champions, run_dir, decisions)
     return CryptoRun(run_id, run_dir, evaluation, champions, summary, published, copy_errors)
 

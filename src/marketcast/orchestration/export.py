@@ -8,6 +8,7 @@ champion pointer moves, so a champion's run always has its report in the registr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ def save_report(registry: Registry, vertical: str, run_id: str, files: list[Path
     writing: raised, so a run stops before it moves a champion whose report is not stored.
     """
     registry.save_run_report(vertical, run_id, {path.name: path.read_bytes() for path in files})
+
+
+def save_after_moves(save: Callable[[], None], console: Console, errors: list[str]) -> None:
+    """Run ``save`` (a report's registry copy made again once a pointer has moved): a failure
+    is a warning on the terminal, appended to ``errors`` (``marketcast run`` exits 1 on them),
+    not a stop, since the champions have moved and the copy saved before the moves stays."""
+    try:
+        save()
+    except Exception as exc:
+        error = f"the registry's copy of the report was not updated: {exc}"
+        console.log(error, style="yellow", markup=False)
+        errors.append(error)
 
 
 def publish_champions(

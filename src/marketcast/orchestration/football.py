@@ -45,7 +45,12 @@ from marketcast.features.football import build_features, closing_targets
 from marketcast.features.football_state import FeatureState, build_feature_state
 from marketcast.models.base import ClosingTargets, fit_football_model
 from marketcast.models.factory import make_model
-from marketcast.orchestration.export import PUBLISH_FILE, publish_champions, save_report
+from marketcast.orchestration.export import (
+    PUBLISH_FILE,
+    publish_champions,
+    save_after_moves,
+    save_report,
+)
 from marketcast.orchestration.window import utc_window
 from marketcast.registry import (
     ChampionChangedError,
@@ -626,12 +631,7 @@ def _run_football(
         if not (run_dir / "evaluation.json").exists():
             write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
         if store:
-            try:
-                store_reports()
-            except Exception as exc:
-                error = f"the registry's copy of the report was not updated: {exc}"
-                console.log(error, style="yellow", markup=False)
-                copy_errors.append(error)
+            save_after_moves(store_reports, console, copy_errors)
         return report
 
     # The reports land, in the run folder and in the registry, before any champion pointer
