@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -35,8 +36,12 @@ SLIPPAGE_EXPONENTS: dict[str, float] = {"square_root": 0.5, "linear": 1.0}
 #: A hole between two funding events longer than this many times the pair's usual spacing is
 #: missing data, not a schedule (see :func:`funding_gaps`).
 FUNDING_GAP_FACTOR = 1.5
+#: How many intervals either side of one set the usual spacing it is judged by (see
+#: :func:`funding_gaps`): a day of 1 h funding, two days and more of 4 h or 8 h.
+FUNDING_SPACING_WINDOW = 24
 #: The longest funding interval Binance USD-M uses (8 h; 4 h and 1 h pairs exist, and a pair's
-#: interval can change), in ns: the pipeline's floor for a pair's usual spacing.
+#: interval can change), in ns: the pipeline's floor for the usual spacing of a pair's first and
+#: last interval, which have neighbours on one side only.
 LONGEST_FUNDING_INTERVAL_NS = 8 * 3600 * 10**9
 
 
@@ -330,6 +335,7 @@ def period_funding_sums(
     period_end_utc: npt.ArrayLike,
     *,
     min_spacing: float | np.timedelta64 | None = None,
+    end_spacing: float | np.timedelta64 | None = None,
 ) -> FloatArray:
     """Sum the funding rates whose funding time falls in ``(start, end]`` of each period, one pair.
 
@@ -341,8 +347,9 @@ def period_funding_sums(
     spacing, a month's download missing, say). Periods covered with no event sum to 0. Before,
     a hole inside the coverage summed to 0: "no funding paid", not counted as missing.
     Times are anything numpy orders and subtracts consistently (``datetime64``, or epoch numbers
-    in one unit: the pipeline passes ns); ``min_spacing``, in the unit of their differences,
-    floors the usual spacing (see :func:`funding_gaps`).
+    in one unit: the pipeline passes ns); ``min_spacing`` and ``end_spacing``, in the unit of
+    their differences, floor the usual spacing (see :func:`funding_gaps`, which judges each
+    interval by the ones around it).
 
     Examples
     --------
@@ -374,7 +381,7 @@ def period_funding_sums(
     if times.size == 0:
         return np.full(sums.shape, np.nan)
     covered = (start >= times.min()) & (end <= times.max())
-    hole_from, hole_to = funding_gaps(times, min_spacing=min_spacing)
+    hole_from, hole_to = funding_gaps(times, min_spacing=min_spacing, end_spacing=end_spacing)
     if hole_from.size:
         # holes are disjoint and sorted: those with from < end, less those with to <= start
         overlapping = np.searchsorted(hole_from, end, side="left") - np.searchsorted(
@@ -388,36 +395,87 @@ def funding_gaps(
     funding_time_utc: npt.ArrayLike,
     *,
     factor: float = FUNDING_GAP_FACTOR,
+    window: int = FUNDING_SPACING_WINDOW,
     min_spacing: float | np.timedelta64 | None = None,
+    end_spacing: float | np.timedelta64 | None = None,
 ) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]:
     """Holes in one pair's funding times: ``(from, to)``, the events either side of each.
 
-    A hole is an interval between consecutive events longer than ``factor`` times the pair's
-    usual spacing: the median interval (of two or more), floored at ``min_spacing`` when given
-    (in the unit of the times: a number for epoch numbers, a ``timedelta64`` for
-    ``datetime64``). The pipeline floors it at 8 h (`LONGEST_FUNDING_INTERVAL_NS`): Binance
-    moves a pair between 8 h, 4 h and 1 h funding, so a pair mostly on 4 h that goes back to
-    8 h has no hole.
-    With one interval and no floor there is no usual spacing, hence no hole.
+    A hole is an interval between consecutive events longer than ``factor`` times the usual
+    spacing around it: the larger of the median of the ``window`` intervals before it and the
+    median of the ``window`` after it (itself left out). Binance moves a pair between 8 h, 4 h
+    and 1 h funding, and the larger median keeps a schedule change from reading as a hole (the
+    first 8 h interval after 4 h ones has 8 h ones after it), while a pair on 1 h funding is
+    judged by 1 h: a 3-hour hole in it is one. Before, one median per pair was floored at 8 h,
+    so a 1 h pair's holes under 12 h were not seen.
+
+    The first and the last interval have neighbours on one side only, so a schedule change just
+    there cannot be told from a hole: ``end_spacing`` floors their usual spacing (the pipeline
+    passes 8 h, `LONGEST_FUNDING_INTERVAL_NS`). ``min_spacing`` floors every interval's. Both are
+    in the unit of the times' differences (a number for epoch numbers, a ``timedelta64`` for
+    ``datetime64``). With one interval and no floor there is no usual spacing, hence no hole.
+    A one-interval stay on another schedule inside the data (4 h, one 8 h, 4 h again) reads as a
+    hole.
 
     Examples
     --------
     >>> [a.tolist() for a in funding_gaps([0, 8, 16, 48, 56])]
     [[16], [48]]
-    >>> [a.tolist() for a in funding_gaps([0, 4, 8, 16, 20], min_spacing=8)]
+
+    4 h funding going over to 8 h: no hole. Hourly funding with three events missing: one.
+
+    >>> [a.tolist() for a in funding_gaps([0, 4, 8, 12, 16, 24, 32, 40], end_spacing=8)]
     [[], []]
+    >>> [a.tolist() for a in funding_gaps([0, 1, 2, 3, 4, 8, 9, 10, 11, 12])]
+    [[4], [8]]
     """
+    if window < 1:
+        raise ValueError(f"window must be >= 1 interval; got {window}")
     times = np.sort(np.asarray(funding_time_utc), kind="stable")
     if times.size < 2:
         return times[:0], times[:0]
     spacing = np.diff(times)
-    usual = np.median(spacing) if spacing.size >= 2 else None
-    if min_spacing is not None:
-        usual = min_spacing if usual is None else max(usual, min_spacing)
-    if usual is None:
-        return times[:0], times[:0]
-    hole = spacing > factor * usual
+    usual = _neighbour_median(spacing, window)
+    for floor, where in ((end_spacing, [0, -1]), (min_spacing, slice(None))):
+        if floor is not None:
+            usual[where] = np.fmax(usual[where], _as_count(floor, spacing.dtype))
+    spacing = _as_count(spacing, spacing.dtype)
+    with np.errstate(invalid="ignore"):
+        hole = spacing > factor * usual  # NaN (no neighbour, no floor): never a hole
     return times[:-1][hole], times[1:][hole]
+
+
+def _neighbour_median(spacing: npt.NDArray[np.generic], window: int) -> FloatArray:
+    """Per interval, the larger of the medians of up to ``window`` intervals before and after it.
+
+    NaN where it has no neighbour (a single interval). Works on the differences' numbers (a
+    ``timedelta64``'s count in its unit).
+
+    Examples
+    --------
+    >>> _neighbour_median(np.array([8, 8, 4, 4, 4]), 2).tolist()
+    [6.0, 8.0, 8.0, 6.0, 4.0]
+    """
+    values = _as_count(spacing, spacing.dtype)
+    window = min(window, values.size)  # a longer one only adds NaN
+    padded = np.concatenate([np.full(window, np.nan), values, np.full(window, np.nan)])
+    rows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    with warnings.catch_warnings():  # an all-NaN side (an end of the data) is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(rows, axis=1)
+    # rows[i] covers padded[i : i + window]: intervals i - window .. i - 1 (before interval i)
+    # start at row i, and intervals i + 1 .. i + window at row i + window + 1
+    before = medians[: values.size]
+    after = medians[window + 1 : window + 1 + values.size]
+    return np.asarray(np.fmax(before, after), dtype=np.float64)
+
+
+def _as_count(value: object, unit: np.dtype[np.generic]) -> FloatArray:
+    """``value`` in numbers of ``unit`` (a ``timedelta64`` dtype), or as it is for numbers."""
+    arr = np.asarray(value)
+    if unit.kind == "m":
+        arr = arr.astype(unit).astype(np.int64)
+    return np.asarray(arr, dtype=np.float64)
 
 
 def window_sums(

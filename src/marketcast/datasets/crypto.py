@@ -689,7 +689,7 @@ def _note_funding_gaps(funding: pd.DataFrame, raw: pd.DataFrame, report: CandleR
     )
     for pair, group in funding.groupby("pair", sort=True):
         times = pd.DatetimeIndex(group["funding_time_utc"])
-        starts, ends = funding_gaps(times.asi8, min_spacing=LONGEST_FUNDING_INTERVAL_NS)
+        starts, ends = funding_gaps(times.asi8, end_spacing=LONGEST_FUNDING_INTERVAL_NS)
         for start, end in zip(starts, ends, strict=True):
             t0, t1 = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
             hours = (t1 - t0) / pd.Timedelta(hours=1)

@@ -331,7 +331,7 @@ def _funding_in_period(
 
     NaN where the pair's funding data does not cover the period (``costs.period_funding_sums``:
     outside its first to last event, or overlapping a hole in it longer than 1.5 times the
-    pair's usual spacing, floored at 8 h), and for a pair with no funding data at all (spot
+    usual spacing around it), and for a pair with no funding data at all (spot
     candles): the backtest charges such a held period 0 and counts it in ``n_funding_missing``,
     so missing funding is reported, never silently read as "no funding paid".
     """
@@ -351,7 +351,7 @@ def _funding_in_period(
             group["funding_rate"].to_numpy(),
             entry_ns[mask],
             end_ns[mask],
-            min_spacing=LONGEST_FUNDING_INTERVAL_NS,
+            end_spacing=LONGEST_FUNDING_INTERVAL_NS,
         )
     return out
 
