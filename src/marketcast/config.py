@@ -173,10 +173,17 @@ def check_bet_bookmaker(name: str) -> str:
 
 
 class PromotionSettings(_Frozen):
-    """When a challenger replaces the champion."""
+    """When a challenger replaces the champion (`marketcast.promotion.PromotionRule`'s fields).
+
+    ``test``: ``t``, the paired t-test, whose ``alpha`` holds per run; ``sequential``, the
+    always-valid test whose ``alpha`` holds over every run on growing evidence (docs/registry.md),
+    tightest near ``planned_matches`` paired matches (periods for crypto).
+    """
 
     alpha: float = Field(0.05, gt=0, lt=1)
     min_matches: int = Field(200, ge=2)
+    test: Literal["t", "sequential"] = "t"
+    planned_matches: int = Field(2000, ge=2)
 
 
 class FootballRunConfig(_Frozen):
@@ -483,7 +490,9 @@ class CryptoRunConfig(_Frozen):
     walk_forward: CryptoWalkForward = CryptoWalkForward()
     universe: CryptoUniverseConfig = CryptoUniverseConfig()
     costs: CryptoCosts = CryptoCosts()
-    promotion: PromotionSettings = PromotionSettings(alpha=0.05, min_matches=30)
+    promotion: PromotionSettings = PromotionSettings(
+        alpha=0.05, min_matches=30, planned_matches=500
+    )
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     max_workers: int | None = Field(None, ge=1)

@@ -23,6 +23,7 @@ from marketcast.evaluation.football import FootballEvaluation, evaluate_predicti
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
 from marketcast.features.football import MARKET_COLUMNS, build_features
 from marketcast.models.dixon_coles import LEAGUE_PRIOR_SD, MIN_WEIGHT, DixonColes
+from marketcast.promotion import PromotionRule
 from marketcast.types import MarketKind
 from tests.bench_module import load_bench
 
@@ -118,7 +119,7 @@ def _evaluation(data: FootballData, mask: np.ndarray) -> FootballEvaluation:
         (MarketKind.ONE_X_TWO, MarketKind.OVER_UNDER_25),
         demargin_method="shin",
         backtest=BacktestConfig(staking="flat", n_bootstrap=0),
-        min_matches=5,
+        promotion=PromotionRule(min_matches=5),
     )
 
 

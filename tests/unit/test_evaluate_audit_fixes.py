@@ -28,6 +28,7 @@ from marketcast.evaluation.walk_forward import WalkForwardPredictions
 from marketcast.features.football import MARKET_COLUMNS, build_features
 from marketcast.models.base import market_labels
 from marketcast.orchestration import commands
+from marketcast.promotion import PromotionRule
 from marketcast.reports.writer import write_report
 from marketcast.types import MarketKind
 
@@ -86,7 +87,7 @@ def _evaluate(
         markets,
         demargin_method="shin",
         backtest=BacktestConfig(**{"staking": "flat", "n_bootstrap": 0, **backtest}),
-        min_matches=5,
+        promotion=PromotionRule(min_matches=5),
     )
 
 
@@ -151,7 +152,7 @@ def test_evaluate_predictions_refuses_a_market_no_model_forecast(
 def test_choose_champion_with_no_model_names_the_market() -> None:
     losses = {"closing": np.full(3, 0.7), "prematch": np.full(3, 0.7)}
     with pytest.raises(ValueError, match=r"^ou25: no model was scored"):
-        _choose_champion(losses, {}, alpha=0.05, min_matches=1, market=OVER_UNDER)
+        _choose_champion(losses, {}, PromotionRule(min_matches=2), market=OVER_UNDER)
 
 
 # --------------------------------------------------------------------------- 2. market incumbent
@@ -168,7 +169,7 @@ def test_without_the_market_model_the_prematch_price_is_the_incumbent(
     ev = _evaluate(fixture_data, X, uniform, (ONE_X_TWO,)).markets["1x2"]
     assert ev.champion == "market"
     assert ev.summary["champion"] == "market"
-    assert set(ev.promotion) == _PROMOTION_KEYS
+    assert set(ev.promotion) == _PROMOTION_KEYS | {"test"}
     assert ev.promotion["promote"] is False
     assert ev.promotion["champion"] == "market"
     assert ev.promotion["challenger"] == "elo"
@@ -201,7 +202,7 @@ def test_without_the_market_model_a_better_challenger_passes_the_test(
         fixture_data, X, _predictions(X, mask, {"oracle": {ONE_X_TWO: sharp}}), (ONE_X_TWO,)
     ).markets["1x2"]
     assert ev.champion == "oracle"
-    assert set(ev.promotion) == _PROMOTION_KEYS
+    assert set(ev.promotion) == _PROMOTION_KEYS | {"test"}
     assert ev.promotion["promote"] is True
     assert ev.promotion["champion"] == "market"
     assert ev.promotion["p_value"] < 0.05

@@ -291,7 +291,11 @@ def test_rule_is_typed_and_frozen() -> None:
         "metric": "log_loss",
         "min_gain": 0.0,
         "unit": "match",
+        "test": "t",
+        "planned_matches": 2000,
     }
+    with pytest.raises(ValidationError, match="test"):
+        PromotionRule(test="z")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="extra"):
         PromotionRule(alpha=0.05, typo=1)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="less than 1"):
@@ -331,7 +335,7 @@ def test_evaluation_champion_uses_the_promotion_rule(
     worse = market + 0.1
     losses = {BASELINE_MODEL: market, "dixon_coles": challenger, "elo": worse}
     scores = {name: {"log_loss": float(np.mean(loss))} for name, loss in losses.items()}
-    champion, promotion = _choose_champion(losses, scores, alpha=0.05, min_matches=200)
+    champion, promotion = _choose_champion(losses, scores, RULE)
     decision = decide_among(BASELINE_MODEL, market, {"dixon_coles": challenger, "elo": worse}, RULE)
     assert decision.challenger == "dixon_coles"
     assert decision.promote is promote
@@ -348,6 +352,7 @@ def test_evaluation_champion_uses_the_promotion_rule(
         # fewer than min_matches: no challenger was tested, none took a share of alpha
         "challengers_tested": None if "only" in because else 2,
         "alpha_used": decision.alpha_used,
+        "test": "t",
     }
     assert (decision.matches_needed is not None) is (because == ": not significant")
     assert champion == ("dixon_coles" if promote else BASELINE_MODEL)

@@ -116,7 +116,15 @@ def test_sha256_json_is_canonical() -> None:
 def test_sha256_json_hashes_pydantic_models_like_their_dict() -> None:
     rule = PromotionRule(alpha=0.01)
     assert sha256_json(rule) == sha256_json(
-        {"alpha": 0.01, "min_matches": 200, "metric": "log_loss", "min_gain": 0.0, "unit": "match"}
+        {
+            "alpha": 0.01,
+            "min_matches": 200,
+            "metric": "log_loss",
+            "min_gain": 0.0,
+            "unit": "match",
+            "test": "t",
+            "planned_matches": 2000,
+        }
     )
 
 

@@ -192,8 +192,7 @@ def evaluate_predictions(
     backtest: BacktestConfig,
     bookmaker: str = "best",
     exchange_commission: float = EXCHANGE_COMMISSION,
-    alpha: float = 0.05,
-    min_matches: int = 200,
+    promotion: PromotionRule | None = None,
 ) -> FootballEvaluation:
     """Score every model and the market yardsticks on the same test matches, per market.
 
@@ -210,8 +209,10 @@ def evaluate_predictions(
     The result records the test window (first and last kick-off, number of test matches) over
     every league (``test_window``) and per league (``test_windows``, also in each market's
     ``per_league`` sections, so a per-league table says which dates its scores cover).
+    ``promotion`` is the rule each market's champion is chosen by (default ``PromotionRule()``).
     """
     check_bet_bookmaker(bookmaker)
+    rule = promotion if promotion is not None else PromotionRule()
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     kickoff = data.matches["kickoff_utc"].reset_index(drop=True)
     league_of = data.matches["league"].astype(str).to_numpy()
@@ -243,8 +244,7 @@ def evaluate_predictions(
             backtest=backtest,
             bookmaker=bookmaker,
             exchange_commission=exchange_commission,
-            alpha=alpha,
-            min_matches=min_matches,
+            rule=rule,
             league_windows=result.test_windows,
         )
     return result
@@ -328,8 +328,7 @@ def _evaluate_market(
     backtest: BacktestConfig,
     bookmaker: str,
     exchange_commission: float,
-    alpha: float,
-    min_matches: int,
+    rule: PromotionRule,
     league_windows: dict[str, dict[str, Any]],
 ) -> MarketEvaluation:
     labels_all = market_labels(market, X, y_goals)
@@ -443,9 +442,7 @@ def _evaluate_market(
             "cumulative_profit": curve["cumulative_profit"].round(4).tolist() if len(curve) else [],
         }
 
-    champion, promotion = _choose_champion(
-        losses, engine_scores, alpha=alpha, min_matches=min_matches, market=market
-    )
+    champion, promotion = _choose_champion(losses, engine_scores, rule, market=market)
     summary = {
         "engines": engine_scores,
         "market": market_scores,
@@ -536,7 +533,8 @@ def _reliability(labels: np.ndarray, p: np.ndarray, outcomes: tuple[str, ...]) -
     return out
 
 
-#: The fields of a promotion decision the evaluation JSON reports (no rule, versions or time).
+#: The fields of a promotion decision the evaluation JSON reports (no rule, versions or time;
+#: `_choose_champion` adds the rule's `test`).
 _PROMOTION_KEYS = frozenset(
     {
         "promote",
@@ -556,19 +554,19 @@ _PROMOTION_KEYS = frozenset(
 def _choose_champion(
     losses: dict[str, np.ndarray],
     engine_scores: dict[str, dict[str, Any]],
+    rule: PromotionRule,
     *,
-    alpha: float,
-    min_matches: int,
     market: MarketKind | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The pre-match market is champion unless a challenger beats it significantly.
 
     Every challenger faces the market under :func:`decide_among` (paired tests, Holm-corrected)
-    with ``PromotionRule(alpha=alpha, min_matches=min_matches)``, the rule the registry applies.
-    ``mean_difference`` is ``None`` when no match is paired and ``p_value`` is ``None`` when
-    fewer than ``min_matches`` are. Without the ``market`` model the incumbent is still the
-    market: the ``prematch`` yardstick's losses are the ``market`` model's forecast on the
-    scored matches (both de-margin the same pre-match prices), so it is tested under that name.
+    with ``rule``, the rule the registry applies; ``test`` says which test gave ``p_value``
+    (``t`` or ``sequential``). ``mean_difference`` is ``None`` when no match is paired and
+    ``p_value`` is ``None`` when fewer than ``min_matches`` are. Without the ``market`` model
+    the incumbent is still the market: the ``prematch`` yardstick's losses are the ``market``
+    model's forecast on the scored matches (both de-margin the same pre-match prices), so it is
+    tested under that name.
     """
     if not engine_scores:
         where = f"{market.value}: " if market is not None else ""
@@ -582,7 +580,7 @@ def _choose_champion(
         BASELINE_MODEL,
         incumbent,
         {name: losses[name] for name in candidates},
-        PromotionRule(alpha=alpha, min_matches=min_matches),
+        rule,
     )
-    promotion = decision.model_dump(include=set(_PROMOTION_KEYS))
+    promotion = decision.model_dump(include=set(_PROMOTION_KEYS)) | {"test": rule.test}
     return (decision.challenger if decision.promote else BASELINE_MODEL), promotion

@@ -509,12 +509,7 @@ def evaluate_crypto(
 
     t0 = time.perf_counter()
     costs = cost_model(config)
-    rule = PromotionRule(
-        alpha=config.promotion.alpha,
-        min_matches=config.promotion.min_matches,
-        metric="net_return_loss",
-        unit="period",
-    )
+    rule = PromotionRule(**config.promotion.model_dump(), metric="net_return_loss", unit="period")
     results_by_h: dict[str, list[GroupResult]] = {h: [] for h in horizons}
     for outcome in outcomes:
         if outcome.ok:
@@ -1142,12 +1137,7 @@ def _shadow_and_export(
     pointer moved. A first champion is named in the report's decision (``first_champion``,
     ``"<model> <version>: <reason>"``), as football's is.
     """
-    rule = PromotionRule(
-        alpha=config.promotion.alpha,
-        min_matches=config.promotion.min_matches,
-        metric="net_return_loss",
-        unit="period",
-    )
+    rule = PromotionRule(**config.promotion.model_dump(), metric="net_return_loss", unit="period")
     champions: dict[str, str] = {}
     decisions: dict[str, Any] = {}
     export_jobs: list[Job] = []

@@ -201,8 +201,7 @@ def evaluate_football(
         ),
         bookmaker=bt.bookmaker,
         exchange_commission=bt.exchange_commission,
-        alpha=config.promotion.alpha,
-        min_matches=config.promotion.min_matches,
+        promotion=PromotionRule(**config.promotion.model_dump()),
     )
     timings["scoring"] = time.perf_counter() - t0
     return evaluation, X, timings
@@ -854,7 +853,7 @@ def _register_and_decide(
         "end_utc": kickoff.max().to_pydatetime(),
         "n_matches": len(data.matches),
     }
-    rule = PromotionRule(alpha=config.promotion.alpha, min_matches=config.promotion.min_matches)
+    rule = PromotionRule(**config.promotion.model_dump())
     window_leagues = sorted(set(data.matches["league"].astype(str)))
     state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
     artifacts: dict[str, dict[str, bytes]] = {}

@@ -741,8 +741,12 @@ def _promotion(decision: Mapping[str, Any]) -> str:
         )
     rule = _mapping(decision.get("rule"))
     metric = rule.get("metric") or "score"
+    sequential = rule.get("test") == "sequential"
     stats = [
-        ("p-value", _general(decision.get("p_value"))),
+        (
+            "always-valid p-value (sequential test)" if sequential else "p-value",
+            _general(decision.get("p_value")),
+        ),
         (
             f"mean difference ({metric}, champion \u2212 challenger per match; positive means "
             "the challenger is better)",
