@@ -117,9 +117,13 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
     """Recent form per team from its earlier matches: points, goals, rest days.
 
     A team never plays twice on one date, so shifting each team's own sequence by one match
-    keeps every value strictly earlier than the fixture it describes.
+    keeps every value strictly earlier than the fixture it describes. A match without a result
+    (NaN goals: a fixture not played yet) adds nothing to form: its points are NaN, not a
+    0-point loss, and ``form_points`` is the mean of the team's last ``FORM_WINDOW_MATCHES``
+    played matches (the goal averages skip it too).
     """
     n = len(matches)
+    unplayed = (matches["home_goals"].isna() | matches["away_goals"].isna()).to_numpy()
     home_pts = np.select(
         [
             matches["home_goals"] > matches["away_goals"],
@@ -136,6 +140,8 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
         [3.0, 1.0],
         0.0,
     )
+    home_pts[unplayed] = np.nan
+    away_pts[unplayed] = np.nan
     long = pd.DataFrame(
         {
             "row": np.concatenate([np.arange(n), np.arange(n)]),
@@ -158,9 +164,15 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
     previous = by_team[["goals_for", "goals_against", "points"]].shift(1)
     prev_grouped = previous.groupby(long["team"], sort=False)
     out = pd.DataFrame(index=long.index)
-    out["form_points"] = prev_grouped["points"].transform(
-        lambda s: s.rolling(FORM_WINDOW_MATCHES, min_periods=1).mean()
+    # over played matches only, then carried past an unplayed one to the team's next match
+    previous_points = previous["points"]
+    played = previous_points.notna()
+    played_form = (
+        previous_points[played]
+        .groupby(long["team"][played], sort=False)
+        .transform(lambda s: s.rolling(FORM_WINDOW_MATCHES, min_periods=1).mean())
     )
+    out["form_points"] = played_form.reindex(long.index).groupby(long["team"], sort=False).ffill()
     out["goals_for_ewm"] = prev_grouped["goals_for"].transform(
         lambda s: s.ewm(halflife=EWM_HALFLIFE_MATCHES, min_periods=1).mean()
     )
@@ -380,15 +392,19 @@ def market_residual_features(matches: pd.DataFrame, X: pd.DataFrame) -> pd.DataF
     A price that is slow to adapt (a home advantage that vanished with empty stadiums, a
     promoted side the market under-rates) leaves a persistent residual, result minus price.
     League residuals decay with a half-life in days and use only earlier dates; team residuals
-    (points won minus points the price expected) decay over the team's earlier matches.
+    (points won minus points the price expected) decay over the team's earlier matches. A match
+    without a result has no residual (NaN, skipped by both averages): it read as ``-price``,
+    a 0-point loss against the price.
     """
-    home_goals = matches["home_goals"].to_numpy()
-    away_goals = matches["away_goals"].to_numpy()
+    home_goals = matches["home_goals"].to_numpy(dtype=float)
+    away_goals = matches["away_goals"].to_numpy(dtype=float)
+    unplayed = np.isnan(home_goals) | np.isnan(away_goals)  # no result: no residual (NaN)
     outcome = np.column_stack(
         [home_goals > away_goals, home_goals == away_goals, home_goals < away_goals]
     ).astype(float)
+    outcome[unplayed] = np.nan
     price = X[list(MARKET_COLUMNS[MarketKind.ONE_X_TWO])].to_numpy(dtype=float)
-    over = (home_goals + away_goals > 2.5).astype(float)
+    over = np.where(unplayed, np.nan, (home_goals + away_goals > 2.5).astype(float))
     price_over = X["mkt_ou25_over"].to_numpy(dtype=float)
     residual = np.column_stack([outcome - price, over - price_over])
     names = ["home", "draw", "away", "over"]
