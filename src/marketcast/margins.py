@@ -197,22 +197,42 @@ def _solve_shin_z(inv: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
 
 
 def _solve_shin_z_row(inv: list[float]) -> float:
-    """The bisection of :func:`_solve_shin_z` for one row, in plain floats."""
+    """:func:`_solve_shin_z` for one row, in plain floats: Newton's method kept inside a
+    shrinking bracket (a step that would leave it bisects instead).
+
+    ``f(z) = sum_i p_i(z) - 1`` falls from ``sqrt(B) - 1 > 0`` at 0, so the root is bracketed in
+    [0, 1) throughout; Newton takes 4-6 steps where the plain bisection took 60 (a quarter of a
+    served forecast's CPU went to it). Both agree to 1e-15 (``tests/unit``).
+    """
     booksum = sum(inv)
     if not booksum > 1.0:
         return 0.0
-    lo, hi = 0.0, 1.0
+    shares = [4.0 * x * x / booksum for x in inv]  # 4 x_i^2 / B
+    lo, hi, z = 0.0, 1.0, 0.0
     for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        total = sum(
-            (math.sqrt(mid**2 + 4.0 * (1.0 - mid) * x**2 / booksum) - mid) / (2.0 * (1.0 - mid))
-            for x in inv
-        )
-        if total > 1.0:
-            lo = mid
+        total = -1.0
+        slope = 0.0
+        for a in shares:
+            root = math.sqrt(z * z + (1.0 - z) * a)
+            total += (root - z) / (2.0 * (1.0 - z))
+            # d/dz of (root - z) / (2 (1 - z)), with d root / dz = (2 z - a) / (2 root)
+            d_root = (2.0 * z - a) / (2.0 * root)
+            slope += ((d_root - 1.0) * (1.0 - z) + (root - z)) / (2.0 * (1.0 - z) ** 2)
+        if total > 0.0:
+            lo = z
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            hi = z
+        if total == 0.0 or hi - lo <= 1e-17:
+            break
+        step = total / slope if slope < 0.0 else math.inf
+        candidate = z - step
+        if not lo < candidate < hi:
+            candidate = 0.5 * (lo + hi)
+        if abs(candidate - z) <= 1e-16 * max(1.0, z):
+            z = candidate
+            break
+        z = candidate
+    return z
 
 
 def shin_z(odds_decimal: npt.ArrayLike) -> FloatArray:
