@@ -91,6 +91,44 @@ def test_evaluate_football_takes_the_configs_markets_without_the_flag(
     assert set(json.loads(out.read_text())["markets"]) == {"ou25"}
 
 
+def test_evaluate_applies_the_configs_sequential_promotion_test(
+    epl_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`promotion: {test: sequential}` reaches the evaluation's decision (its p-value is the
+    always-valid one, and the JSON says which test gave it); a test name it does not know is
+    refused naming the field."""
+    config = tmp_path / "football.yaml"
+    config.write_text(
+        "markets: [1x2]\nmodels: [market, dixon_coles]\n"
+        "promotion: {alpha: 0.05, min_matches: 20, test: sequential, planned_matches: 300}\n"
+    )
+    args = ["evaluate", "football", "--data", str(epl_folder), "--start", "2022-03-01"]
+    out = tmp_path / "out.json"
+    assert main([*args, "--config", str(config), "--json", str(out)]) == 0
+    promotion = json.loads(out.read_text())["markets"]["1x2"]["promotion"]
+    assert promotion["test"] == "sequential"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        "markets: [1x2]\nmodels: [market, dixon_coles]\npromotion: {alpha: 0.05, min_matches: 20}\n"
+    )
+    out_plain = tmp_path / "plain.json"
+    assert main([*args, "--config", str(plain), "--json", str(out_plain)]) == 0
+    t_test = json.loads(out_plain.read_text())["markets"]["1x2"]["promotion"]
+    assert t_test["test"] == "t"
+    assert t_test["n"] == promotion["n"]
+    if promotion["mean_difference"] > 0:  # the always-valid p is never below the t-test's here
+        assert promotion["p_value"] >= t_test["p_value"]
+    else:
+        assert promotion["p_value"] == 1.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("promotion: {test: z}\n")
+    capsys.readouterr()
+    assert main([*args, "--config", str(bad), "--json", str(tmp_path / "x.json")]) == 2
+    error = capsys.readouterr().err
+    assert "promotion" in error
+    assert "test" in error
+
+
 def test_a_short_history_evaluates_every_model_at_the_price_at_worst(
     epl_folder: Path, tmp_path: Path
 ) -> None:
