@@ -137,7 +137,7 @@ def _solve_power_k(inv: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
     # steps [1000, 1000, 1000] read k = -38.6 for 0.159, and [55.556, 500] swapped favourite
     # and longshot.
     log_inv = np.log(np.where(valid[:, None], inv, 0.5))
-    booksum = np.where(valid, np.exp(log_inv).sum(axis=1), np.nan)
+    booksum = np.where(valid, inv.sum(axis=1), np.nan)
     k = np.where(valid, np.where(booksum >= 1.0, 1.0, 0.0), np.nan)
     for _ in range(_NEWTON_STEPS):
         exponent = k[:, None] * log_inv  # log(pi_i ** k)

@@ -36,7 +36,6 @@ from marketcast.datasets.football_data import (
 )
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.evaluation.football import check_markets_priced
-from marketcast.models.gbm import ModelTextError
 from marketcast.orchestration.backends import end_with_parent
 from marketcast.orchestration.export import failed_targets
 from marketcast.orchestration.first_training import (
@@ -616,33 +615,20 @@ def _check_servable(
     """Load the version as a server would before its pointer moves (as the admin promote does):
     a version without its feature state was promoted, and the next server start failed.
 
-    A loader's own error (``LightGBMError`` for a damaged booster, a torch error: no
-    ``ValueError``) came out as a traceback with exit status 1 instead of ``marketcast: error:
-    ...``; any failure to load other than those the command line reports already
-    (``RegistryError``, ``ValueError``, ``LookupError``, ``OSError``, each with its own
-    message) is now a `RegistryError` naming the version and the cause.
+    A loader's own error (a damaged booster, a torch error) came out as a traceback with exit
+    status 1 instead of ``marketcast: error: ...``; it is a `RegistryError` naming the version
+    and the cause, as the server's promote says it
+    (`marketcast.serving.service.unservable_as_registry_error`).
     """
-    try:
-        if vertical == "football":
-            from marketcast.serving.service import load_servable
+    from marketcast.serving.service import load_servable, unservable_as_registry_error
 
+    with unservable_as_registry_error(vertical, market, model_name, version):
+        if vertical == "football":
             load_servable(store, market, model_name, version)
         elif vertical == "crypto":
             from marketcast.models.crypto import load_crypto_champion
 
             load_crypto_champion(store.load_files(vertical, market, model_name, version))
-    except ModelTextError as exc:  # a ValueError, but the stored version's fault: name it
-        raise RegistryError(
-            f"{vertical}/{market}/{model_name} {version} cannot be served: "
-            f"{type(exc).__name__}: {exc}; the champion is unchanged"
-        ) from exc
-    except (RegistryError, ValueError, LookupError, OSError):
-        raise  # exit 2 with their own message ("... has no feature_state.json ...")
-    except Exception as exc:
-        raise RegistryError(
-            f"{vertical}/{market}/{model_name} {version} cannot be served: "
-            f"{type(exc).__name__}: {exc}; the champion is unchanged"
-        ) from exc
 
 
 def _print_report(report: dict[str, Any], title: str) -> None:

@@ -361,6 +361,11 @@ def cost_model(config: CryptoRunConfig) -> CostModel:
     return CostModel(**config.costs.model_dump(exclude={"min_spread"}))
 
 
+def promotion_rule(config: CryptoRunConfig) -> PromotionRule:
+    """The run's promotion rule from its config: per-period net-return losses."""
+    return PromotionRule(**config.promotion.model_dump(), metric="net_return_loss", unit="period")
+
+
 def pair_groups(
     prepared: PreparedCrypto, group_size: int, before: pd.Timestamp | str | None = None
 ) -> list[tuple[str, list[str]]]:
@@ -509,7 +514,7 @@ def evaluate_crypto(
 
     t0 = time.perf_counter()
     costs = cost_model(config)
-    rule = PromotionRule(**config.promotion.model_dump(), metric="net_return_loss", unit="period")
+    rule = promotion_rule(config)
     results_by_h: dict[str, list[GroupResult]] = {h: [] for h in horizons}
     for outcome in outcomes:
         if outcome.ok:
@@ -1137,7 +1142,7 @@ def _shadow_and_export(
     pointer moved. A first champion is named in the report's decision (``first_champion``,
     ``"<model> <version>: <reason>"``), as football's is.
     """
-    rule = PromotionRule(**config.promotion.model_dump(), metric="net_return_loss", unit="period")
+    rule = promotion_rule(config)
     champions: dict[str, str] = {}
     decisions: dict[str, Any] = {}
     export_jobs: list[Job] = []

@@ -9,7 +9,8 @@ import math
 import numbers
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -796,19 +797,34 @@ class ChampionService:
         ``ValueError``, ``LookupError``, ``OSError``) as it is, any other (a damaged booster's
         ``ModelTextError``, a torch error) a ``RegistryError`` naming the version, which
         the app answers with a 409 like a version failing its integrity check (it was a 500)."""
-        try:
+        with unservable_as_registry_error(VERTICAL, market, name, version):
             return self._load(market, name, version)
-        except ModelTextError as exc:  # a ValueError, but the stored version's fault
-            raise _unservable(market, name, version, exc) from exc
-        except (RegistryError, ValueError, LookupError, OSError):
-            raise
-        except Exception as exc:
-            raise _unservable(market, name, version, exc) from exc
 
 
-def _unservable(market: str, name: str, version: str, exc: Exception) -> RegistryError:
+@contextmanager
+def unservable_as_registry_error(
+    vertical: str, market: str, name: str, version: str
+) -> Iterator[None]:
+    """Loading a version to serve it (the server's promote and rollback, and `marketcast
+    registry promote`'s check): ``RegistryError``, ``ValueError``, ``LookupError`` and
+    ``OSError`` pass as they are (each has its own message); a damaged booster's
+    ``ModelTextError`` (a ``ValueError``, but the stored version's fault) and any other error (a
+    torch error) become a ``RegistryError`` naming the version."""
+    try:
+        yield
+    except ModelTextError as exc:
+        raise _unservable(vertical, market, name, version, exc) from exc
+    except (RegistryError, ValueError, LookupError, OSError):
+        raise
+    except Exception as exc:
+        raise _unservable(vertical, market, name, version, exc) from exc
+
+
+def _unservable(
+    vertical: str, market: str, name: str, version: str, exc: Exception
+) -> RegistryError:
     return RegistryError(
-        f"{VERTICAL}/{market}/{name} {version} cannot be served: "
+        f"{vertical}/{market}/{name} {version} cannot be served: "
         f"{type(exc).__name__}: {exc}; the champion is unchanged"
     )
 
