@@ -82,6 +82,23 @@ def overround(odds_decimal: npt.ArrayLike) -> FloatArray:
     return _restore(inv.sum(axis=1) - 1.0, was_1d)
 
 
+def quote_overround(price: tuple[float, ...]) -> float:
+    """`overround` of one quote in plain floats, to the same bits (summed in numpy's order):
+    the server's per-fixture row, where numpy on one row costs ten times the arithmetic.
+
+    Examples
+    --------
+    >>> round(quote_overround((1.9, 1.9)), 4), quote_overround((1.0, 3.0))
+    (0.0526, nan)
+    """
+    if all(math.isfinite(x) and x > 1.0 for x in price):
+        total = 0.0
+        for x in price:
+            total += 1.0 / x
+        return total - 1.0
+    return math.nan
+
+
 def _multiplicative(inv: FloatArray) -> FloatArray:
     return _normalise(inv)
 

@@ -1,10 +1,11 @@
-"""Shin's per-row float path (used for a server's single quotes) equals the vectorised path."""
+"""The per-row float paths (a server's single quotes: Shin, the overround) equal the vectorised
+ones."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from marketcast.margins import implied_probabilities, shin_z
+from marketcast.margins import implied_probabilities, overround, quote_overround, shin_z
 
 
 def test_single_rows_match_the_vectorised_solution() -> None:
@@ -23,3 +24,18 @@ def test_single_rows_match_the_vectorised_solution() -> None:
     z_rows = np.array([shin_z(odds[i : i + 1])[0] for i in range(len(odds))])
     np.testing.assert_allclose(z_rows, z_batch, rtol=0, atol=1e-15)
     assert z_rows[1] == 0.0
+
+
+def test_one_quotes_overround_is_the_vectorised_one_to_the_bit() -> None:
+    rng = np.random.default_rng(11)
+    for k in (2, 3):
+        odds = rng.uniform(1.01, 30.0, (2_000, k)).round(2)
+        odds[0, 0] = 1.0  # a price of 1 (or less) is no price: NaN
+        odds[1, -1] = np.nan
+        odds[2, 0] = np.inf
+        odds[3, 1] = 0.5
+        batch = overround(odds)
+        one_by_one = np.array([quote_overround(tuple(map(float, row))) for row in odds])
+        assert np.isnan(one_by_one[:4]).all()
+        assert np.isnan(batch[:4]).all()
+        np.testing.assert_array_equal(one_by_one, batch)  # NaN where NaN, else equal bits

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from marketcast.features.football import (
     quoted_market_features,
 )
 from marketcast.features.ratings import pi_expected_goal_difference, season_clock
-from marketcast.margins import implied_probabilities, overround
+from marketcast.margins import implied_probabilities, quote_overround
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,10 @@ class FeatureState:
     def _row(
         self, fixture: Mapping[str, Any], market: Mapping[str, float] | None = None
     ) -> dict[str, Any]:
+        # Scalar arithmetic throughout: a fixture's row is the server's per-request work, and
+        # pandas/numpy calls on one value (timestamps parsed from text, `np.clip`, a 1-row
+        # `overround`) were most of its ~100 us. The values are the same to the bit (a test
+        # compares the vectorised functions on random rows).
         league, home, away = fixture["league"], fixture["home"], fixture["away"]
         if league not in self.league_side:
             raise UnknownFixtureError(
@@ -238,11 +243,12 @@ class FeatureState:
                     _unknown_team_message(team, self.home_side), field=side, value=team
                 )
         kickoff = pd.Timestamp(fixture["kickoff"]).tz_convert("UTC")
+        kickoff_ns = kickoff.value
         row: dict[str, Any] = dict.fromkeys(self.columns, np.nan)
         season_start = kickoff.year if kickoff.month >= 7 else kickoff.year - 1
         season = self.fixture_season(league, kickoff)
         row.update(
-            match_id=f"{league}:{kickoff:%Y-%m-%d}:{home}:{away}",
+            match_id=f"{league}:{kickoff.date().isoformat()}:{home}:{away}",
             league=league,
             season=season,
             kickoff_utc=kickoff,
@@ -261,14 +267,15 @@ class FeatureState:
                 for column, change in turnover.items():
                     row[column] += change
         row["elo_diff"] = row["elo_home"] - row["elo_away"]
-        row["pi_expected_gd"] = float(
-            pi_expected_goal_difference(np.array([row["pi_home_home"]]))[0]
-            - pi_expected_goal_difference(np.array([row["pi_away_away"]]))[0]
-        )
+        # numpy's power, as training's (Python's ** differs in the last bit): both sides in one call
+        home_gd, away_gd = pi_expected_goal_difference(
+            np.array([row["pi_home_home"], row["pi_away_away"]])
+        ).tolist()
+        row["pi_expected_gd"] = home_gd - away_gd
+        last_ns = self._last_kickoff_ns
         for side, team in (("home", home), ("away", away)):
-            last = pd.Timestamp(self.last_kickoff_utc[team])
-            rest = (kickoff - last).total_seconds() / 86400.0
-            row[f"{side}_rest_days"] = float(np.clip(rest, 0.0, REST_DAYS_CAP))
+            rest = _days_between(last_ns[team], kickoff_ns)
+            row[f"{side}_rest_days"] = min(max(rest, 0.0), REST_DAYS_CAP)
             row[f"{side}_n_previous_matches"] = min(
                 row[f"{side}_n_previous_matches"], HISTORY_CAP_MATCHES
             )
@@ -290,10 +297,13 @@ class FeatureState:
                     row["mkt_ou25_over"],
                 )
             )  # fmt: skip
-        row["season_day"] = (
-            kickoff - pd.Timestamp(f"{season_start}-07-01", tz="UTC")
-        ).total_seconds() / 86400.0
+        row["season_day"] = _days_between(_season_start_ns(season_start), kickoff_ns)
         return row
+
+    @functools.cached_property
+    def _last_kickoff_ns(self) -> dict[str, int]:
+        """Each team's last kick-off as nanoseconds since the epoch (parsed once, not per row)."""
+        return {team: pd.Timestamp(text).value for team, text in self.last_kickoff_utc.items()}
 
     def fixture_season(self, league: str, kickoff: pd.Timestamp) -> str:
         """The season label training gives a fixture of ``league`` kicking off at ``kickoff``.
@@ -312,34 +322,24 @@ class FeatureState:
     def _market(self, odds: Mapping[str, Any]) -> dict[str, float]:
         """Market columns from one bookmaker's quotes (no spread across bookmakers: NaN)."""
         out: dict[str, float] = {}
-        quotes = {
-            "1x2": (np.array([odds["1x2"]], dtype=float), ("home", "draw", "away")),
-            "ou25": (
-                np.array([odds["ou25"]], dtype=float)
-                if odds.get("ou25")
-                else np.full((1, 2), np.nan),
-                ("over", "under"),
-            ),
-            "ah": (
-                np.array([odds["ah"][1:]], dtype=float)
-                if odds.get("ah")
-                else np.full((1, 2), np.nan),
-                ("home", "away"),
-            ),
-        }
-        for market, (price, outcomes) in quotes.items():
+        ah = odds.get("ah")
+        for market, outcomes, quote in (
+            ("1x2", ("home", "draw", "away"), odds["1x2"]),
+            ("ou25", ("over", "under"), odds.get("ou25")),
+            ("ah", ("home", "away"), ah[1:] if ah else None),
+        ):
+            price = tuple(map(float, quote)) if quote else (math.nan,) * len(outcomes)
             # an unquoted market stays NaN without de-margining (NaN keys never hit the cache)
-            p = (
-                _implied(tuple(price[0]), self.demargin_method)
-                if np.isfinite(price).all()
-                else np.full(len(outcomes), np.nan)
-            )
-            for j, outcome in enumerate(outcomes):
-                out[f"mkt_{market}_{outcome}"] = float(p[j])
-            margin = float(overround(price)[0])
+            if all(map(math.isfinite, price)):
+                p = tuple(map(float, _implied(price, self.demargin_method)))
+            else:
+                p = (math.nan,) * len(outcomes)
+            for outcome, value in zip(outcomes, p, strict=True):
+                out[f"mkt_{market}_{outcome}"] = value
+            margin = quote_overround(price)
             out[f"mkt_{market}_overround_avg"] = margin
             out[f"mkt_{market}_overround_best"] = margin
-        out["ah_line"] = float(odds["ah"][0]) if odds.get("ah") else np.nan
+        out["ah_line"] = float(ah[0]) if ah else math.nan
         out["mkt_n_bookmakers"] = 1.0
         return out
 
@@ -505,6 +505,18 @@ def _season_after(season: str) -> str:
     """
     start = int(season[:4]) + 1
     return f"{start}-{start + 1}"
+
+
+def _days_between(start_ns: int, end_ns: int) -> float:
+    """Days from one epoch-nanosecond instant to another, as ``Timedelta.total_seconds() /
+    86400`` computes them."""
+    return ((end_ns - start_ns) / 1e9) / 86400.0
+
+
+@functools.lru_cache(maxsize=256)
+def _season_start_ns(year: int) -> int:
+    """1 July of ``year`` (UTC), where a split season's day count starts, in epoch ns."""
+    return pd.Timestamp(f"{year}-07-01", tz="UTC").value
 
 
 @functools.lru_cache(maxsize=1024)
