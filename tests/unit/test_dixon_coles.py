@@ -163,6 +163,22 @@ def test_over_under_matches_direct_summation(line: float) -> None:
     np.testing.assert_allclose(got, _direct_two_way(mat[0], line, "ou"), rtol=1e-12)
 
 
+@pytest.mark.parametrize("on_grid", [1.0, -0.75, 0.5])
+def test_a_line_a_rounding_error_off_the_grid_is_priced_as_the_grid_line(on_grid: float) -> None:
+    # settlement snaps such a line (2.3 - 1.3 is +1 with its push); the model must price it so
+    mat, _ = dixon_coles_score_matrix(np.array([1.4]), np.array([1.1]), np.array([-0.08]), 10)
+    for off in (on_grid - 1e-13, on_grid + 1e-13):
+        np.testing.assert_array_equal(
+            asian_handicap_proba(mat, np.array([off])), asian_handicap_proba(mat, [on_grid])
+        )
+        np.testing.assert_array_equal(
+            over_under_proba(mat, off + 2.0), over_under_proba(mat, on_grid + 2.0)
+        )
+    assert asian_handicap_proba(mat, np.array([2.3 - 1.3]))[0, 0] == pytest.approx(
+        _direct_two_way(mat[0], 1.0, "ah")[0], rel=1e-12
+    )
+
+
 def test_one_x_two_matches_direct_summation() -> None:
     mat, _ = dixon_coles_score_matrix(np.array([1.3]), np.array([1.0]), np.array([-0.05]), 10)
     i, j = np.indices(mat.shape[1:])
@@ -282,6 +298,14 @@ def test_two_leagues_share_teams_with_own_home_advantage() -> None:
     assert list(model.leagues_) == ["E0", "E1"]
     assert model.teams_.size == 10  # same team names in both leagues: one strength each
     assert model.home_advantage_[0] - model.home_advantage_[1] == pytest.approx(0.3, abs=0.1)
+
+
+def test_a_training_match_without_a_kickoff_is_named(sim: tuple) -> None:
+    frame, goals, _ = sim
+    frame = frame.assign(match_id=[f"E0:{i}" for i in range(len(frame))])
+    frame.loc[5, "kickoff_utc"] = pd.NaT  # its age wrapped to a weight of inf: scipy's error
+    with pytest.raises(ValueError, match=r"kickoff_utc missing at row 5 \(match 'E0:5'\)"):
+        DixonColes().fit(frame, goals)
 
 
 def test_time_decay_drops_old_matches(sim: tuple) -> None:

@@ -297,6 +297,26 @@ def check_goals(X: pd.DataFrame, y: Any, *, missing_ok: bool = False) -> np.ndar
     return goals
 
 
+def check_kickoffs(X: pd.DataFrame) -> None:
+    """Raise ``ValueError`` naming the first row of ``X`` whose ``kickoff_utc`` is missing.
+
+    A model that weighs matches by age needs every training match's date.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"match_id": ["E0:a", "E0:b"], "kickoff_utc": ["2024-08-16", None]})
+    >>> check_kickoffs(X.iloc[:1])
+    >>> check_kickoffs(X)
+    Traceback (most recent call last):
+    ...
+    ValueError: kickoff_utc missing at row 1 (match 'E0:b')
+    """
+    missing = pd.isna(X["kickoff_utc"]).to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"kickoff_utc missing at row {row}{_match_label(X, row)}")
+
+
 def _match_label(X: pd.DataFrame, row: int) -> str:
     """`` (match '...')`` for row ``row`` of ``X``, or nothing when it has no ``match_id``."""
     return f" (match {X['match_id'].iat[row]!r})" if "match_id" in X.columns else ""

@@ -18,7 +18,13 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
 
-from marketcast.models.base import FeatureSource, check_goals, feature_matrix, require_fitted
+from marketcast.models.base import (
+    FeatureSource,
+    check_goals,
+    check_kickoffs,
+    feature_matrix,
+    require_fitted,
+)
 from marketcast.types import MarketKind
 
 try:  # a dependency of scikit-learn; optional so the module also runs where it is absent
@@ -508,6 +514,9 @@ def _sub_lines(line: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if np.any(np.abs(quarters[finite] - np.round(quarters[finite])) > 1e-9):
         raise ValueError("handicap and total lines must be multiples of 0.25")
     q = np.round(np.where(finite, quarters, 0.0))
+    # onto the grid, as settlement reads a line (labels.football): 2.3 - 1.3 is the whole
+    # line +1, with its push, not a line just under it that loses by one goal
+    line = np.asarray(q / 4.0, dtype=np.float64)
     is_quarter = np.abs(np.mod(q, 2.0)) == 1.0
     offset = np.where(is_quarter, 0.25, 0.0)
     out = np.stack([line - offset, line + offset], axis=1)
@@ -649,13 +658,14 @@ class DixonColes(BaseEstimator):  # type: ignore[misc]
         Raises
         ------
         ValueError
-            For a parameter out of range, no rows, goals of another shape, or a missing or
-            negative count (naming its row).
+            For a parameter out of range, no rows, goals of another shape, a missing or
+            negative count, or a missing kick-off (naming its row).
         """
         self.check_params()
         goals = check_goals(X, y).astype(np.int64)
         if len(X) == 0:
             raise ValueError("cannot fit DixonColes on zero matches")
+        check_kickoffs(X)  # NaT read as the smallest int64: its age wrapped to a weight of inf
         kickoff_s = _kickoff_seconds(X["kickoff_utc"])
         w_all = _decay_weights(kickoff_s, self.half_life_days)
         keep = w_all >= MIN_WEIGHT
