@@ -62,9 +62,10 @@ class PairedTestResult:
     n: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form; NaN becomes ``None``."""
+        """JSON-able form; NaN and infinities become ``None`` (identical differences give
+        ``t = inf``, which standard JSON cannot write)."""
         return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in asdict(self).items()
         }
 

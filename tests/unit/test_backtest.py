@@ -230,3 +230,10 @@ def test_cumulative_profit_curve_is_indexed_by_kickoff() -> None:
 def test_bad_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown staking rule"):
         BacktestConfig(staking="martingale")
+
+
+def test_numpy_integer_settings_write_as_json() -> None:
+    config = BacktestConfig(staking="flat", n_bootstrap=np.int64(5), seed=np.int64(3))
+    result = run_backtest(PROBS, ODDS, PROFIT_PER_UNIT, kickoff_utc=KICKOFF, config=config)
+    terms = json.loads(json.dumps(result.to_dict(), allow_nan=True))["config"]
+    assert (terms["n_bootstrap"], terms["seed"]) == (5, 3)

@@ -325,3 +325,23 @@ def test_log_loss_of_a_valid_forecast_is_unchanged_by_the_check(
         fixture_data, X, _predictions(X, mask, {"elo": {ONE_X_TWO: uniform}}), (ONE_X_TWO,)
     ).markets["1x2"]
     assert ev.losses["elo"] == pytest.approx(log_loss_per_sample(ev.labels, uniform[ev.rows]))
+
+
+def test_a_handicap_bet_is_priced_only_on_the_bookmakers_own_line(
+    fixture_data: FootballData,
+) -> None:
+    """The bookmaker's prices were taken and its line dropped: a forecast on another line was
+    bet at prices for a different bet and settled on the forecast's line."""
+    handicap = MarketKind.ASIAN_HANDICAP
+    X = _features(fixture_data)
+    mask = _season(fixture_data, "2021-2022")
+    home = _constant(X, handicap, [0.7, 0.3])
+
+    def bets(frame: pd.DataFrame) -> int:
+        predictions = _predictions(frame, mask, {"market": _market(frame), "elo": {handicap: home}})
+        ev = _evaluate(fixture_data, frame, predictions, (handicap,), min_edge=0.0)
+        return int(ev.markets["ah"].summary["backtest"]["elo"]["n_bets"])
+
+    assert bets(X) > 0
+    moved = X.assign(ah_line=X["ah_line"] + 1.0)  # whole stays whole, half stays half
+    assert bets(moved) == 0

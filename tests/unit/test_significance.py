@@ -72,3 +72,15 @@ def test_bootstrap_mean_ci() -> None:
     with_nan = np.concatenate([x, [np.nan]])
     assert bootstrap_mean_ci(with_nan, n_bootstrap=2000, seed=1) == (low, high)
     assert all(np.isnan(bootstrap_mean_ci([], n_bootstrap=10)))
+
+
+def test_identical_differences_write_standard_json() -> None:
+    result = paired_test([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])  # every difference 0.5: t = inf
+    out = result.to_dict()
+    assert out["t_stat"] is None
+    json.dumps(out, allow_nan=False)
+
+
+def test_bootstrap_refuses_an_infinite_value() -> None:
+    with pytest.raises(ValueError, match="infinite value at 3"):
+        bootstrap_mean_ci([1.0, 2.0, np.nan, np.inf, 3.0])

@@ -130,8 +130,8 @@ class BacktestResult:
                     self.config.staking, self.config.max_stake_fraction
                 ),
                 "bankroll_units": self.config.bankroll_units,
-                "n_bootstrap": self.config.n_bootstrap,
-                "seed": self.config.seed,
+                "n_bootstrap": int(self.config.n_bootstrap),  # a numpy integer is accepted
+                "seed": None if self.config.seed is None else int(self.config.seed),
             },
         }
 

@@ -401,11 +401,16 @@ def _evaluate_market(
     ratio = {name: s["log_loss"] / closing_ll for name, s in engine_scores.items()}
     ratio["prematch"] = market_scores["prematch"]["log_loss"] / closing_ll
 
-    odds_taken, _ = odds_matrix(
+    odds_taken, line_taken = odds_matrix(
         data, market, Timing.PREMATCH, bookmaker, exchange_commission=exchange_commission
     )
     k = len(OUTCOMES[market])
     odds_taken = odds_taken[bet_rows, :k]
+    if market is MarketKind.ASIAN_HANDICAP:
+        # the bookmaker's prices are for its own line: on another line than the forecast's
+        # (a file with one AHh per match never has one) they price another bet, so no price
+        other = ~np.isclose(line_taken[bet_rows], X["ah_line"].to_numpy(dtype=float)[bet_rows])
+        odds_taken = np.where(other[:, None], np.nan, odds_taken)
     line = (
         X["ah_line"].to_numpy(dtype=float)[bet_rows]
         if market is MarketKind.ASIAN_HANDICAP

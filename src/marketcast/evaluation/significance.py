@@ -27,6 +27,12 @@ def bootstrap_mean_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``x`` (NaN values dropped).
 
+    Raises
+    ------
+    ValueError
+        For an infinite value (a mean with one has no interval; dropping it, as before, gave
+        the interval of the other values without a word).
+
     Examples
     --------
     >>> low, high = bootstrap_mean_ci(np.arange(100.0), n_bootstrap=500, seed=1)
@@ -34,7 +40,11 @@ def bootstrap_mean_ci(
     True
     """
     values = np.asarray(x, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    if np.isinf(values).any():
+        raise ValueError(
+            f"bootstrap_mean_ci: x holds an infinite value at {np.argmax(np.isinf(values))}"
+        )
+    values = values[~np.isnan(values)]
     if values.size == 0 or n_bootstrap <= 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
