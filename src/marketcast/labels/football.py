@@ -18,6 +18,7 @@ __all__ = [
     "profit_matrix",
     "result_matrix",
     "settle",
+    "split_quarter_lines",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -55,26 +56,48 @@ def outcome_1x2(home_goals: npt.ArrayLike, away_goals: npt.ArrayLike) -> IntArra
     return np.where(np.isfinite(goal_diff), label, EXCLUDED).astype(np.int64)
 
 
-def _split_line_result(margin_goals: FloatArray, line: FloatArray) -> FloatArray:
-    """Result of a 1-unit bet that wins when ``margin_goals + line > 0``, quarter lines split.
+def split_quarter_lines(line: npt.ArrayLike) -> FloatArray:
+    """The two whole/half lines a bet on each ``line`` is settled on, shape (n, 2).
 
     A line that is an odd multiple of 0.25 splits the stake over ``line - 0.25`` and
-    ``line + 0.25``, so the result is the mean of two whole/half-line results: one of
-    {1, 0.5, 0, -0.5, -1}. NaN where the margin or line is missing.
+    ``line + 0.25``; a whole or half line is both halves. Lines are snapped onto the quarter
+    grid first: a line 1e-12 off -0.75 (a computed one, or one sent to the API) put one
+    half-stake on sign(1e-12), a half win settled as a full one, and a model priced
+    ``2.3 - 1.3`` as a line just under +1. NaN lines give NaN rows.
+
+    Raises
+    ------
+    ValueError
+        Naming the first row whose line is more than 1e-9 off the quarter grid.
+
+    Examples
+    --------
+    >>> split_quarter_lines([-0.75, 0.5, 1.0 - 1e-12])
+    array([[-1. , -0.5],
+           [ 0.5,  0.5],
+           [ 1. ,  1. ]])
     """
+    line = np.atleast_1d(np.asarray(line, dtype=np.float64))
     quarters = line * 4.0
     finite = np.isfinite(quarters)
     off = np.flatnonzero(finite & (np.abs(quarters - np.round(quarters)) > 1e-9))
     if len(off):
         row = int(off[0])
         raise ValueError(f"row {row}: line {float(line[row])!r} is not a multiple of 0.25")
-    # settled on the line snapped to its quarter: a line 1e-12 off -0.75 (a computed one, or
-    # one sent to the API) put one half-stake on sign(1e-12), a half win settled as a full one
-    line = np.round(quarters) / 4.0
+    snapped = np.round(quarters) / 4.0
     is_quarter = finite & (np.abs(np.round(quarters)) % 2 == 1)
     offset = np.where(is_quarter, 0.25, 0.0)
-    low = np.sign(margin_goals + line - offset)
-    high = np.sign(margin_goals + line + offset)
+    return np.stack([snapped - offset, snapped + offset], axis=-1)
+
+
+def _split_line_result(margin_goals: FloatArray, line: FloatArray) -> FloatArray:
+    """Result of a 1-unit bet that wins when ``margin_goals + line > 0``, quarter lines split
+    (`split_quarter_lines`): the mean of two whole/half-line results, one of
+    {1, 0.5, 0, -0.5, -1}. NaN where the margin or line is missing.
+    """
+    lines = split_quarter_lines(line)
+    low = np.sign(margin_goals + lines[..., 0])
+    high = np.sign(margin_goals + lines[..., 1])
     return 0.5 * (low + high)
 
 

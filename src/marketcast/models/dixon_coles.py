@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
 
+from marketcast.labels.football import split_quarter_lines
 from marketcast.models.base import (
     FeatureSource,
     check_goals,
@@ -507,23 +508,6 @@ def _two_way_given_no_push(
     return out
 
 
-def _sub_lines(line: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Split quarter lines into their two neighbours, shape (n, 2); NaN lines stay NaN."""
-    quarters = line * 4.0
-    finite = np.isfinite(quarters)
-    if np.any(np.abs(quarters[finite] - np.round(quarters[finite])) > 1e-9):
-        raise ValueError("handicap and total lines must be multiples of 0.25")
-    q = np.round(np.where(finite, quarters, 0.0))
-    # onto the grid, as settlement reads a line (labels.football): 2.3 - 1.3 is the whole
-    # line +1, with its push, not a line just under it that loses by one goal
-    line = np.asarray(q / 4.0, dtype=np.float64)
-    is_quarter = np.abs(np.mod(q, 2.0)) == 1.0
-    offset = np.where(is_quarter, 0.25, 0.0)
-    out = np.stack([line - offset, line + offset], axis=1)
-    out[~finite] = np.nan
-    return out
-
-
 def asian_handicap_proba(
     score_matrix: npt.NDArray[np.float64], line: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
@@ -553,7 +537,7 @@ def asian_handicap_proba(
     array([[0.4, 0.6]])
     """
     dist, values = _margin_distribution(score_matrix, "diff")
-    sub = _sub_lines(np.asarray(line, dtype=np.float64))
+    sub = split_quarter_lines(line)
     adjusted = values[None, None, :] + sub[:, :, None]
     return _two_way_given_no_push(dist, adjusted)
 
@@ -583,7 +567,7 @@ def over_under_proba(
     """
     dist, values = _margin_distribution(score_matrix, "total")
     lines = np.broadcast_to(np.asarray(line, dtype=np.float64), (score_matrix.shape[0],))
-    sub = _sub_lines(lines)
+    sub = split_quarter_lines(lines)
     adjusted = values[None, None, :] - sub[:, :, None]
     return _two_way_given_no_push(dist, adjusted)
 
