@@ -406,23 +406,19 @@ def _evaluate_market(
     )
     k = len(OUTCOMES[market])
     odds_taken = odds_taken[bet_rows, :k]
+    bet_closing = closing_p[bet_rows]
+    line = None
     if market is MarketKind.ASIAN_HANDICAP:
+        line = X["ah_line"].to_numpy(dtype=float)[bet_rows]
         # the bookmaker's prices are for its own line: on another line than the forecast's
         # (a file with one AHh per match never has one) they price another bet, so no price
-        other = ~np.isclose(line_taken[bet_rows], X["ah_line"].to_numpy(dtype=float)[bet_rows])
+        other = ~np.isclose(line_taken[bet_rows], line)
         odds_taken = np.where(other[:, None], np.nan, odds_taken)
-    line = (
-        X["ah_line"].to_numpy(dtype=float)[bet_rows]
-        if market is MarketKind.ASIAN_HANDICAP
-        else None
-    )
+        # a close on another line prices another bet: no closing value for this one
+        moved = ~np.isclose(closing_line[bet_rows], line)
+        bet_closing = np.where(moved[:, None], np.nan, bet_closing)
     profits = profit_matrix(market, odds_taken, y_goals[bet_rows, 0], y_goals[bet_rows, 1], line)
     bet_forecasts = {name: p[bet_rows] for name, p in engines.items()}
-    bet_closing = closing_p[bet_rows]
-    if market is MarketKind.ASIAN_HANDICAP:
-        # a close on another line prices another bet: no closing value for this one
-        moved = ~np.isclose(closing_line[bet_rows], X["ah_line"].to_numpy(dtype=float)[bet_rows])
-        bet_closing = np.where(moved[:, None], np.nan, bet_closing)
     backtests: dict[str, Any] = {}
     profit_curves: dict[str, Any] = {}
     for name, p in bet_forecasts.items():
