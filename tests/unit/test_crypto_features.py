@@ -530,9 +530,11 @@ def test_a_position_held_into_a_delisting_exits_at_the_last_price() -> None:
         # known once the market traded on without it for DELISTING_BARS hours: resolved at its
         # close, a refit before then trained on a delisting it could not know of
         assert labels["label_end_utc"].iloc[row] == t_last + HOUR + DELISTING_BARS * HOUR
+        assert labels["exit_time_utc"].iloc[row] == t_last + HOUR  # held, and funded, to here
         assert labels["delisting_exit"].iloc[row]
     # decided on bar 53: the exit bar 59 exists, an ordinary label
     assert not labels["delisting_exit"].iloc[b[-7]]
+    assert labels["exit_time_utc"].iloc[b[-7]] == labels["label_end_utc"].iloc[b[-7]] == t_last
     assert labels["forward_return"].iloc[b[-7]] == pytest.approx(
         gone["open"].iloc[last] / gone["open"].iloc[b[-7] + 2] - 1.0
     )

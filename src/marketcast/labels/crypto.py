@@ -86,9 +86,10 @@ def forward_returns(
         is not in the data at exactly its expected hour, so no return spans a gap by
         shifting rows, or is repaired), ``entry_time_utc``, ``label_end_utc`` (the exit
         bar's open time, or at a delisting the last bar's close plus ``delisting_bars``
-        hours: when the label resolves)
-        and ``delisting_exit`` (bool). Times are filled on every row, also where the return
-        is NaN.
+        hours: when the label resolves), ``exit_time_utc`` (when the position is closed: the
+        exit bar's open time, or at a delisting the last bar's close; funding is paid up to
+        it) and ``delisting_exit`` (bool). Times are filled on every row, also where the
+        return is NaN.
 
     Examples
     --------
@@ -144,6 +145,7 @@ def forward_returns(
         found &= ~(repaired[np.maximum(entry_pos, 0)] | repaired[np.maximum(exit_pos, 0)])
     exit_price = np.where(found, opens[exit_pos], np.nan)
     label_end = open_time + (1 + latency_bars + horizon_bars) * BAR
+    exit_time = label_end
     delisted = np.zeros(len(candles), dtype=bool)
     if delisting_bars is not None and "close" in candles.columns and len(candles):
         vendors = (
@@ -158,7 +160,9 @@ def forward_returns(
         exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
         # known once the market has traded on without the pair for `delisting_bars` hours:
         # resolved at its last close, the label trained refits that had not seen those hours
-        confirmed = pd.DatetimeIndex(open_time)[last_pos] + BAR + delisting_bars * BAR
+        last_close = pd.DatetimeIndex(open_time)[last_pos] + BAR
+        exit_time = exit_time.mask(delisted, pd.Series(last_close, index=label_end.index))
+        confirmed = last_close + delisting_bars * BAR
         label_end = label_end.mask(delisted, pd.Series(confirmed, index=label_end.index))
         found |= delisted
     entry_open = np.where(found, opens[entry_pos], np.nan)
@@ -170,6 +174,7 @@ def forward_returns(
             "forward_return": ret,
             "entry_time_utc": open_time + (1 + latency_bars) * BAR,
             "label_end_utc": label_end,
+            "exit_time_utc": exit_time,
             "delisting_exit": delisted & np.isfinite(ret),
         },
         index=candles.index,

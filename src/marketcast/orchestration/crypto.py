@@ -296,8 +296,10 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["volatility"] = volatility
     rows["cost_quote_volume"] = volume
     rows["cost_inputs_filled"] = vol_filled | volume_filled
+    # funding is paid while the position is held: up to its exit, which at a delisting is
+    # the last bar's close, before the label resolves (`label_end_utc`, for the purge)
     rows["funding_period"] = _funding_in_period(
-        prepared.data.funding, rows["pair"], rows["entry_time_utc"], rows["label_end_utc"]
+        prepared.data.funding, rows["pair"], rows["entry_time_utc"], labels["exit_time_utc"]
     )
     rows["round_trip_cost"] = round_trip_cost_rate(
         costs, spread, volatility, volume, min_spread=config.costs.min_spread

@@ -1,0 +1,52 @@
+"""A perpetual's holding into its delisting pays funding up to the exit, not to the label's end.
+
+At a delisting the position closes at the pair's last close, while its label resolves only
+``delisting_bars`` hours later (``label_end_utc``, which the purge needs). The funding window ran
+to the label's end, past the pair's last funding event, so the whole period's funding came back
+NaN: charged 0 and counted missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketcast.config import CryptoRunConfig
+from marketcast.orchestration.crypto import horizon_rows, prepare_crypto
+from tests.pipeline.test_crypto_costs_audit_fixes import PAIRS, _bundle_slice
+
+RATE = 1e-4
+
+
+def test_a_delisted_pairs_last_holding_pays_its_funding_up_to_the_last_close(
+    tmp_path: Path,
+) -> None:
+    # ETH's candles stop at 2023-02-28 23:00 (its last close 2023-03-01 00:00) while BTC trades
+    # on: a delisting. Its funding runs every 8 h up to that close.
+    folder = _bundle_slice(
+        tmp_path, "2023-02-01", "2023-03-15", holes={"ETHUSDT": ("2023-03-01", "2023-03-15")}
+    )
+    events = pd.date_range("2023-02-01 08:00", "2023-03-01 00:00", freq="8h", tz="UTC")
+    pd.DataFrame(
+        {"timestamp": events.as_unit("ms").asi8, "symbol": "ETHUSDT", "funding_rate": RATE}
+    ).to_csv(folder / "ETHUSDT_funding_8h.csv", index=False)
+    config = CryptoRunConfig(pairs=PAIRS, horizons=("1d",), models=("flat",), max_workers=1)
+    rows = horizon_rows(prepare_crypto(config, [str(folder)]), "1d", config)
+
+    eth = rows.loc[rows["pair"] == "ETHUSDT"]
+    delisted = eth.loc[eth["delisting_exit"]]
+    assert len(delisted) == 24  # the last day's decisions, every hour
+    last_close = pd.Timestamp("2023-03-01 00:00", tz="UTC")
+    assert (delisted["label_end_utc"] > last_close).all()  # resolved later, for the purge
+    for entry, charged in zip(delisted["entry_time_utc"], delisted["funding_period"], strict=True):
+        paid = RATE * ((events > entry) & (events <= last_close)).sum()
+        assert paid > 0
+        assert np.isclose(charged, paid, rtol=0, atol=1e-15)
+    # an ordinary holding is unchanged: its funding from entry to the exit bar's open
+    ordinary = eth.loc[~eth["delisting_exit"] & eth["forward_return"].notna()].iloc[-1]
+    expected = (
+        RATE * ((events > ordinary["entry_time_utc"]) & (events <= ordinary["label_end_utc"])).sum()
+    )
+    assert np.isclose(ordinary["funding_period"], expected, rtol=0, atol=1e-15)
