@@ -212,11 +212,12 @@ def round_trip_cost_rate(
     ``2 * (fee + half spread + slippage)`` with the spread estimate (NaN read as 0) floored at
     ``min_spread`` (ignored when ``spread_method == "fixed"``) and slippage on the bar's
     volatility and quote volume. A bar whose trade cannot be priced has an infinite cost, so no
-    edge clears it: without a positive volume, or (when slippage is charged) without a finite
-    volatility ``>= 0``. Callers pass the last valid value known at the decision (the pipeline's
-    edge gate and the server's signals both do, and the backtest charges those values), so the
-    cost is infinite only where a pair has none yet. (A NaN volatility used to be read as 0,
-    an underpriced trade the backtest then refused to price.)
+    edge clears it: without a finite positive volume (an infinite one raised, naming a cell
+    that did not exist), or (when slippage is charged) without a finite volatility ``>= 0``.
+    Callers pass the last valid value known at the decision (the pipeline's edge gate and the
+    server's signals both do, and the backtest charges those values), so the cost is infinite
+    only where a pair has none yet. (A NaN volatility used to be read as 0, an underpriced
+    trade the backtest then refused to price.)
 
     Examples
     --------
@@ -232,7 +233,7 @@ def round_trip_cost_rate(
     volatility_arr = np.broadcast_to(np.asarray(volatility, dtype=np.float64), spread.shape)
     volume = np.asarray(quote_volume, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        priced = volume > 0
+        priced = np.isfinite(volume) & (volume > 0)
         if costs.slippage_model != "none" and costs.slippage_coef > 0:
             priced = priced & np.isfinite(volatility_arr) & (volatility_arr >= 0)
     per_side = (
@@ -520,9 +521,17 @@ def _check_traded(
     if bad.any():
         need = f"> {lower}" if strict else f">= {lower}"
         first = _where(bad)
+        # a (period, pair) grid, one row per cell (the pipeline's candle rows), or one value
+        at = (
+            f"(period, pair) {first}"
+            if bad.ndim == 2
+            else f"index {first[0]}"
+            if bad.ndim == 1
+            else "the one value"
+        )
         raise ValueError(
             f"{name} must be finite and {need} where a position is traded; {int(bad.sum())} bad "
-            f"cells, first at (period, pair) {first} = {values[first]}"
+            f"cells, first at {at} = {values[first]}"
         )
 
 

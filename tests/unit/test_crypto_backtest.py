@@ -16,6 +16,7 @@ from marketcast.costs import (
     fee_cost,
     funding_cost,
     period_funding_sums,
+    round_trip_cost_rate,
     slippage_cost,
     spread_cost,
 )
@@ -404,3 +405,23 @@ def test_a_pair_outside_the_universe_is_not_in_the_divisor() -> None:
     forced = run_backtest(np.ones((periods, 2)), returns, *inputs, allowed=universe)
     assert forced.metrics()["n_forced_exits"] == periods
     assert forced.metrics()["net_return"] == pytest.approx(result.metrics()["net_return"])
+
+
+def test_a_bad_cost_input_is_named_by_its_position_in_the_inputs_shape() -> None:
+    """One row per cell (the pipeline's candle rows) said '(period, pair) (1,)'."""
+    costs = CostModel()
+    with pytest.raises(ValueError, match=r"quote_volume .* first at index 1 = inf"):
+        slippage_cost([1.0, 1.0], [0.01, 0.01], [1e6, np.inf], costs)
+    grid = np.ones((2, 2))
+    volume = [[1e6, 1e6], [np.inf, 1e6]]
+    with pytest.raises(ValueError, match=r"quote_volume .* first at \(period, pair\) \(1, 0\)"):
+        slippage_cost(grid, grid / 100, volume, costs)
+    with pytest.raises(ValueError, match=r"volatility .* first at the one value = nan"):
+        slippage_cost(1.0, np.nan, 1e6, costs)
+
+
+def test_an_infinite_quote_volume_is_an_unpriced_trade() -> None:
+    """Like a missing or zero volume: an infinite cost no edge clears (it raised)."""
+    cost = round_trip_cost_rate(CostModel(), [0.001] * 3, [0.01] * 3, [1e6, np.inf, np.nan])
+    assert np.isfinite(cost[0])
+    assert np.isinf(cost[1:]).all()
