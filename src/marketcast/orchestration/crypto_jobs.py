@@ -162,11 +162,12 @@ def run_group_task(task: GroupTask) -> GroupResult:
     rows = task.rows
     decision = rows["decision_time_utc"]
     label_end = rows["label_end_utc"]
-    horizon_td = pd.Timedelta(hours=task.horizon_bars)
+    # decision to resolution: the latency to entry, then the holding
+    label_span = pd.Timedelta(hours=task.horizon_bars + task.latency_bars)
     splitter = PurgedWalkForward(
         test_bars_step=pd.Timedelta(days=task.step_days),
-        embargo=horizon_td + pd.Timedelta(hours=task.latency_bars),
-        horizon=horizon_td,
+        embargo=label_span,
+        horizon=label_span,
         max_train=None if task.max_train_days is None else pd.Timedelta(days=task.max_train_days),
     )
     # The time columns travel with the features: LightGBM's early stopping holds out the latest
