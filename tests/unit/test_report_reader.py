@@ -77,11 +77,28 @@ def test_scored_matches_not_scored_reasons_and_backtest_rows(report: dict[str, A
     assert "unsettled 315" in ah
     assert "no_forecast" not in ah  # a reason with no match is left out
     assert "Backtest: runs on 1,288 matches" in ah
-    assert "Pushes on whole handicap lines are bets placed and refunded" in ah
+    # the reasons that do not keep a match from being bet, not pushes alone (the handicap
+    # bets outnumbered the scored matches mostly through moved lines)
+    assert (
+        "That includes matches left unscored only by a check the bets do not need (a line that "
+        "moved by the close: bet and settled on the pre-match line; a push on a whole line: bet "
+        "and refunded, profit 0)" in ah
+    )
     one = _text(_section(render_html(report), "1x2"))
     assert "Scored: 1,288 of the 1,289 matches evaluated" in one
     assert "no_prematch_price 1" in one
-    assert "Pushes" not in one  # nothing backtested beyond the scored matches
+    assert "That includes" not in one  # nothing backtested beyond the scored matches
+
+
+def test_an_unscored_but_bet_match_is_explained_by_its_own_markets_reasons(
+    report: dict[str, Any],
+) -> None:
+    """Over/under without closing prices (before 2019-20) spoke of whole handicap lines."""
+    ou = report["evaluation"]["markets"]["ou25"]
+    ou.update(n=500, not_scored={"no_closing_price": 100}, backtest_rows=600)
+    text = _text(_section(render_html(report), "ou25"))
+    assert "(no closing price: it is needed only to score)" in text
+    assert "handicap" not in text.split("Backtest:")[1].split("</p>")[0]
 
 
 # --------------------------------------------------------------------------- 2. yardstick

@@ -456,8 +456,13 @@ def _headline(
         return '<p class="empty">No scores for this market.</p>' + missing
     note = (
         '<p class="note">Ratio to closing = log loss / log loss of the de-margined closing line '
-        "on the same matches: 1.0000 is as good as the market, lower is better. ROI, profit, "
-        "drawdown and CLV come from bets at pre-match prices settled on the result.</p>"
+        "on the same matches: 1.0000 is as good as the market, lower is better. Log loss (the "
+        "mean of -ln of the probability given to the outcome, in nats), RPS (ranked probability "
+        "score over the ordered outcomes, in [0, 1]) and Brier (the sum over outcomes of the "
+        "squared error, in [0, 2]) are proper scores, lower is better. ECE (expected "
+        "calibration error over 10 bins) is a calibration diagnostic: a lower ECE is not a "
+        "better model. ROI, profit, drawdown and CLV come from bets at pre-match prices settled "
+        "on the result.</p>"
     )
     table = _table(_HEADLINE_HEAD, rows, "Scores and backtest per model")
     return lead + table + missing + "\n" + note
@@ -488,11 +493,24 @@ _NOT_SCORED_LABELS: dict[str, str] = {
     "no_forecast": "a model gave no forecast",
     "no_handicap_line": "no handicap line quoted (the bet cannot be settled)",
 }
+# Reasons a match is not scored that do not keep it from being bet, per market (a bet needs a
+# pre-match price and a settled result, and a handicap bet a whole or half line).
+_BET_BUT_NOT_SCORED: dict[str, dict[str, str]] = {
+    market: {"no_closing_price": "no closing price: it is needed only to score"}
+    for market in ("1x2", "ou25")
+} | {
+    "ah": {
+        "handicap_line_moved": "a line that moved by the close: bet and settled on the "
+        "pre-match line",
+        "unsettled": "a push on a whole line: bet and refunded, profit 0",
+        "no_closing_price": "no closing price: it is needed only to score",
+    }
+}
 # The closing yardstick's sources (features.football.CLOSING_PREFERENCE), in words.
 _SOURCE_LABELS: dict[str, str] = {"pinnacle": "Pinnacle", "avg": "closing average"}
 
 
-def _coverage(section: Mapping[str, Any]) -> str:
+def _coverage(section: Mapping[str, Any], market: str) -> str:
     """Which of the evaluated matches were scored, why the rest were not, what was backtested."""
     n = _real(section.get("n"))
     not_scored = {str(k): _real(v) for k, v in _mapping(section.get("not_scored")).items()}
@@ -521,14 +539,19 @@ def _coverage(section: Mapping[str, Any]) -> str:
     elif not_scored:
         parts.append("<p>Not scored: none.</p>")
     if backtest_rows is not None:
+        bet_unscored = [
+            text
+            for reason, text in _BET_BUT_NOT_SCORED.get(market, {}).items()
+            if not_scored.get(reason)
+        ]
         parts.append(
             f"<p><strong>Backtest:</strong> runs on {_count(backtest_rows)} matches "
             "(<code>backtest_rows</code>): every match that can be priced before kick-off."
             + (
-                " Pushes on whole handicap lines are bets placed and refunded (profit 0): they "
-                "stay in the backtest but are not scored, so the number of bets can exceed the "
-                "scored <code>n</code>."
-                if n is not None and backtest_rows > n
+                " That includes matches left unscored only by a check the bets do not need ("
+                + "; ".join(bet_unscored)
+                + "), so the number of bets can exceed the scored <code>n</code>."
+                if n is not None and backtest_rows > n and bet_unscored
                 else ""
             )
             + "</p>"
@@ -862,7 +885,7 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         f'<section id="market-{_e(_slug(market))}">',
         f"<h2>{_e(MARKET_TITLES.get(market, market))}</h2>",
         _headline(section, colors, promotion),
-        _coverage(section),
+        _coverage(section, market),
         _closing_sources(section),
         _betting_terms(section, _mapping(report.get("config"))),
         _promotion(promotion),
