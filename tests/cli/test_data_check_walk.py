@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from marketcast.cli import main
-from marketcast.datasets.football_data import iter_csv_files
+from marketcast.data.validation import DataError
+from marketcast.datasets.football_data import iter_csv_files, load_football
 from marketcast.datasets.sniff import scan_folder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football" / "mmz4281"
@@ -44,8 +46,8 @@ def _mixed_folder(tmp_path: Path) -> Path:
     (folder / "E0" / "sub" / "deep" / "B.ZIP").write_bytes(b"PK\x05\x06")
     (folder / ".hidden" / "2019-2020.csv").write_bytes(E0_2122)  # hidden folder: skipped
     (folder / "E0" / ".cache.zip").write_bytes(b"PK\x05\x06")  # hidden file: skipped
-    (folder / "dangling.csv").symlink_to(tmp_path / "missing.csv")  # no file: skipped
-    (folder / "linked").symlink_to(folder / "E0", target_is_directory=True)  # not descended
+    # a linked folder is walked, but a file reached twice is read (or named) once
+    (folder / "linked").symlink_to(folder / "E0", target_is_directory=True)
     return folder
 
 
@@ -119,3 +121,42 @@ def test_one_walk_chooses_the_csv_files_a_run_reads(tmp_path: Path) -> None:
         "E0/sub/deep/2023-2024.xlsx",
         "E0/sub/deep/B.ZIP",
     ]
+
+
+def test_a_linked_season_folder_is_read_and_a_link_cycle_ends(tmp_path: Path) -> None:
+    """A season folder linked in beside a real one was skipped without a word."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "2021-2022.csv").write_bytes(E0_2122)
+    folder = tmp_path / "data"
+    (folder / "D1").mkdir(parents=True)
+    (folder / "D1" / "2021-2022.csv").write_bytes(D1_2122)
+    (folder / "E0").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "D1" / "up").symlink_to(folder, target_is_directory=True)  # a cycle
+    out = tmp_path / "report.json"
+    assert main(["data", "check", str(folder), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["files_read"] == 2
+    assert report["rows_kept"] == 12 + 10
+
+
+def test_a_broken_link_or_a_pipe_named_csv_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Both were skipped without a word (and a pipe must not be opened: it would block)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "2021-2022.csv").write_bytes(E0_2122)
+    (folder / "dangling.csv").symlink_to(tmp_path / "missing.csv")
+    os.mkfifo(folder / "pipe.csv")
+    out = tmp_path / "report.json"
+    assert main(["data", "check", str(folder), "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["files_read"] == 1
+    reasons = {e["file"]: e["reason"] for e in report["errors"]}
+    assert reasons == {
+        str(folder / "dangling.csv"): f"a broken link (to {tmp_path / 'missing.csv'}): "
+        "nothing to read",
+        str(folder / "pipe.csv"): "not a regular file (a named pipe, socket or device): not read",
+    }
+    # a run refuses it too, naming it, rather than reading the rest as if it were all
+    with pytest.raises(DataError, match=r"dangling\.csv: a broken link"):
+        load_football([str(folder)], on_error="raise")

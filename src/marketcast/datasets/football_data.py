@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -252,15 +253,43 @@ def bundled_football_path() -> Path:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """The files under ``folder``, sorted, but ``MANIFEST.csv`` and hidden files and folders,
-    which every loader skips on purpose."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.name.upper() != MANIFEST_NAME.upper()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    """Every entry under ``folder`` that is not a folder, sorted, but ``MANIFEST.csv`` and
+    hidden files and folders, which every loader skips on purpose.
+
+    Links to folders are followed, each real folder once (so a link cycle ends): a season
+    folder linked in was skipped without a word. Entries that are not regular files (a broken
+    link, a named pipe) are listed too, so that a reader refuses them by name
+    (`read_regular_file`) instead of passing over them or, for a pipe, waiting on it.
+    """
+    found: list[Path] = []
+    walked: set[str] = set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            folders[:] = []
+            continue
+        walked.add(real)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found.extend(
+            Path(root) / name
+            for name in names
+            if not name.startswith(".") and name.upper() != MANIFEST_NAME.upper()
+        )
+    return sorted(found)
+
+
+def not_regular_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a data file, or None for a regular file (or a link to
+    one)."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"a broken link (to {os.readlink(path)}): nothing to read"
+    if not path.exists():
+        return None  # the reader's own error says so
+    if path.is_dir():
+        return "a folder, not a file"
+    return "not a regular file (a named pipe, socket or device): not read"
 
 
 def is_csv_name(name: str) -> bool:
@@ -796,6 +825,8 @@ def read_csv_sources(
 
 def _read_bytes(path: Path) -> bytes:
     """A file's bytes, gunzipped when they start with the gzip magic (whatever the name)."""
+    if (why := not_regular_reason(path)) is not None:  # a pipe would block the read
+        raise DataError(str(path), None, None, why)
     try:
         data = path.read_bytes()
     except OSError as exc:

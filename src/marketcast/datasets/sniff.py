@@ -307,8 +307,13 @@ def scan_folder(folder: Path) -> FolderFiles:
         if is_csv_name(p.name) and (key := p.resolve()) not in chosen:
             chosen.add(key)
             csv_files.append(p)
-    # every CSV file first: a link sorted before the file it points to is still passed over
-    not_read = [p for p in files if p.resolve() not in chosen]
+    # every CSV file first: a link sorted before the file it points to is still passed over;
+    # a file reached twice (through a linked folder) is named once
+    not_read: list[Path] = []
+    for p in files:
+        if (key := p.resolve()) not in chosen:
+            chosen.add(key)
+            not_read.append(p)
     return FolderFiles(csv_files, not_read)
 
 

@@ -33,6 +33,7 @@ from marketcast.datasets.football_data import (
     is_archive,
     iter_csv_files,
     load_football,
+    not_regular_reason,
 )
 from marketcast.datasets.pull import DEFAULT_MAX_BYTES, pull_football
 from marketcast.evaluation.football import check_markets_priced
@@ -518,6 +519,10 @@ def _split_by_vertical(paths: list[str]) -> _Routed:
         else:
             files = list(iter_csv_files([root]))
         for path in files:
+            if (unreadable := not_regular_reason(path)) is not None:  # a pipe would block
+                vertical = "crypto" if is_candle_name(path.name) else "football"
+                routed.refused[vertical].append(Issue(str(path), None, None, unreadable))
+                continue
             if is_archive(path):  # a tar archive: read whole by the checker of its members
                 vertical = archive_vertical(path)
                 (routed.crypto if vertical == "crypto" else routed.football).append(str(path))
