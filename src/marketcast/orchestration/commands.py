@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from marketcast.data.validation import DataError, Issue, split_group_key, sum_pe
 from marketcast.datasets.football_data import (
     FootballData,
     is_archive,
+    is_csv_name,
     iter_csv_files,
     load_football,
     not_regular_reason,
@@ -226,7 +228,7 @@ def evaluate_crypto(
         updates["models"] = chosen_models
     config = _with_backend(config.model_copy(update=updates), backend, ray_address)
     _check_model_params(config, config_path)
-    _check_json_target(json_out)
+    _check_json_target(json_out, data_paths)
     prepared = prepare_crypto(config, data_paths)
     report = prepared.data.report
     # (an unreadable file was already refused by prepare_crypto, as `run` refuses it)
@@ -278,7 +280,7 @@ def evaluate_football(
         updates["models"] = chosen_models
     config = config.model_copy(update=updates)
     _check_model_params(config, config_path, markets_option="--markets")  # before reading data
-    _check_json_target(json_out)
+    _check_json_target(json_out, data_paths)
     data = load_football(data_paths)
     if data.matches.empty:
         raise ValueError(
@@ -364,16 +366,22 @@ def _check_model_params(
         raise ValueError(f"{config_path}: {exc}" if config_path else str(exc)) from None
 
 
-def _check_json_target(json_out: str) -> None:
+def _check_json_target(json_out: str, inputs: Sequence[str] = ()) -> None:
     """Fail before the evaluation, not after it, when ``--json`` cannot be written.
 
-    ``json_out`` must not be a folder, and its folder must take a new file: the folder is
-    created when missing (as the final write would), and a temporary file is created in it and
-    removed again.
+    ``json_out`` must not be a folder nor one of the data files read (``inputs``: files, and
+    folders whose CSV files and tar archives are read), which the report would replace, and
+    its folder must take a new file: the folder is created when missing (as the final write
+    would), and a temporary file is created in it and removed again.
     """
     target = Path(json_out)
     if target.is_dir():
         raise ValueError(f"--json {json_out} is a folder: name the file to write")
+    if (given := _input_holding(target, inputs)) is not None:
+        raise ValueError(
+            f"--json {json_out} is a data file read from {given}: the report would replace "
+            "it; name another file"
+        )
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -384,6 +392,21 @@ def _check_json_target(json_out: str) -> None:
         raise ValueError(
             f"--json {json_out}: cannot write in {folder}: {exc.strerror or exc}"
         ) from exc
+
+
+def _input_holding(target: Path, inputs: Sequence[str]) -> str | None:
+    """The input (a file, or a folder a loader reads it from) that ``target`` is, else None."""
+    if not target.is_file():
+        return None  # a new file replaces nothing
+    real = target.resolve()
+    for given in inputs:
+        path = Path(given).resolve()
+        if real == path:
+            return given
+        read_from_folder = is_csv_name(real.name) or is_archive(real)
+        if path.is_dir() and read_from_folder and real.is_relative_to(path):
+            return given
+    return None
 
 
 def data_check(paths: list[str], json_out: str | None, config_path: str | None = None) -> int:
@@ -406,7 +429,7 @@ def data_check(paths: list[str], json_out: str | None, config_path: str | None =
     keeps them, `select_leagues`; the report's ``leagues`` says which).
     """
     if json_out:  # before the check, as `evaluate` does: not after it with "[Errno 20] ..."
-        _check_json_target(json_out)
+        _check_json_target(json_out, paths)
     renames: dict[str, Any] = {}
     pairs: tuple[str, ...] | None = None
     leagues: tuple[str, ...] | None = None  # None: no football config, every league
