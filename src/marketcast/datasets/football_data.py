@@ -119,6 +119,13 @@ CLOSING_SOURCE_COLUMNS: frozenset[str] = frozenset(
     for suffix in suffixes
     for name in (prefix + suffix, prefix + suffix.replace(">2.5", "_2_5").replace("<2.5", "_2_5_1"))
 ) | frozenset(_AH_LINE_COLUMNS["closing"])
+#: Every bookmaker quote column name the tables above can read (``PSH``, ``B365C>2.5``, ...).
+_KNOWN_QUOTE_COLUMNS: frozenset[str] = frozenset(
+    prefix + suffix
+    for prefix, _ in BOOKMAKER_PREFIXES
+    for suffixes in _SUFFIXES.values()
+    for suffix in suffixes
+)
 _MARKET_ORDER = {"1x2": 0, "ou25": 1, "ah": 2}
 _TIMING_ORDER = {"prematch": 0, "closing": 1}
 
@@ -412,6 +419,46 @@ def unrecognised_quote_columns(
                 if prefix and all(c in present and c not in used for c in columns):
                     used.update(columns)
                     groups.append(f"{prefix} {market} {timing}")
+    return sorted(groups)
+
+
+def incomplete_quote_columns(
+    header: Iterable[str], specs: Sequence[QuoteColumns] | None = None
+) -> list[str]:
+    """Known bookmakers' odds groups that are only partly there, and known odds columns in
+    another case: ``"<prefix> <market> <timing> (incomplete: <missing> missing)"`` and
+    ``"<column> (a known odds column in another case)"``.
+
+    ``detect_quote_columns`` reads a group only whole, and ``unrecognised_quote_columns`` lists
+    only whole groups, so a file without ``PSCA`` lost Pinnacle's closing 1X2 (the yardstick
+    fell back to the market average) and a lower-case ``b365h`` lost Bet365's prices, both
+    without a word. The loader counts these in ``columns_ignored`` too.
+
+    Examples
+    --------
+    >>> incomplete_quote_columns(["PSH", "PSD", "PSA", "PSCH", "PSCD", "b365h", "HTHG"])
+    ['PS 1x2 closing (incomplete: PSCA missing)', 'b365h (a known odds column in another case)']
+    """
+    names = list(dict.fromkeys(header))
+    present = set(names)
+    if specs is None:
+        specs = detect_quote_columns(names)
+    used = {c for spec in specs for c in spec.columns}
+    groups: list[str] = []
+    for prefix, _ in BOOKMAKER_PREFIXES:
+        for (market, timing), suffixes in _SUFFIXES.items():
+            columns = [prefix + suffix for suffix in suffixes]
+            there = [c for c in columns if c in present and c not in used]
+            if there and len(there) < len(columns):
+                missing = ", ".join(c for c in columns if c not in present)
+                if missing:  # (a column read by another group is not missing)
+                    groups.append(f"{prefix} {market} {timing} (incomplete: {missing} missing)")
+    known = {name.upper(): name for name in _KNOWN_QUOTE_COLUMNS}
+    groups.extend(
+        f"{column} (a known odds column in another case)"
+        for column in names
+        if column not in _KNOWN_QUOTE_COLUMNS and known.get(column.upper()) not in (None, column)
+    )
     return sorted(groups)
 
 
@@ -1266,6 +1313,8 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     one_season = season is None and "Div" in frame.columns and "Season" not in frame.columns
     specs = detect_quote_columns(frame.columns)
     for group in unrecognised_quote_columns(frame.columns, specs):
+        report.ignore_columns(group)
+    for group in incomplete_quote_columns(frame.columns, specs):
         report.ignore_columns(group)
     return _RawFile(
         name=name,
