@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, cast
 
@@ -1361,6 +1362,44 @@ def _check_day_first(name: str, dates: pd.Series, lines: npt.NDArray[np.int64]) 
 # match table, all files at once
 
 
+# Characters a name can carry unseen: zero-width space, non-joiner and joiner, the
+# left-to-right and right-to-left marks, the word joiner, a byte-order mark, a soft hyphen.
+_INVISIBLE = "[\u200b-\u200f\u2060\ufeff\u00ad]"
+
+
+def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """One spelling per team: invisible characters removed, a no-break space made a space,
+    and names equal but for case written as the team's most frequent spelling (the first
+    written on a tie).
+
+    ``ARSENAL`` in one season and ``Arsenal`` in the next were two teams, each with half a
+    history, and ``Leeds`` with a zero-width space a third; the loader already compared names
+    case aside for ``same_team`` and duplicated matches, but kept the variants apart. The
+    loader counts each changed cell as ``team_name_unified``, with an issue naming its row.
+
+    Examples
+    --------
+    >>> home, away = unify_team_spellings(
+    ...     pd.Series(["Arsenal", "ARSENAL", "Leeds\u200b"]),
+    ...     pd.Series(["Leeds", "Chelsea", "Arsenal"]),
+    ... )
+    >>> home.tolist(), away.tolist()
+    (['Arsenal', 'Arsenal', 'Leeds'], ['Leeds', 'Chelsea', 'Arsenal'])
+    """
+    both = pd.concat([home, away], ignore_index=True)
+    cleaned = both.str.replace("\u00a0", " ", regex=False).str.replace(_INVISIBLE, "", regex=True)
+    key = cleaned.str.casefold()
+    counts = cleaned.groupby([key, cleaned], sort=False).size()  # (key, spelling) -> cells
+    canonical = counts.groupby(level=0, sort=False).idxmax().map(lambda pair: pair[1])
+    unified = key.map(canonical).astype(object)
+    n = len(home)
+    return unified.iloc[:n].reset_index(drop=True), unified.iloc[n:].reset_index(drop=True)
+
+
+def _spelling_change(was: npt.NDArray[np.object_], now: npt.NDArray[np.object_], i: int) -> str:
+    return f"{was[i]!r} -> {now[i]!r}"
+
+
 def _text_column(files: list[_RawFile], col: str) -> tuple[pd.Series, npt.NDArray[np.bool_]]:
     """One key column over all files as stripped text ("" where blank or absent).
 
@@ -1538,8 +1577,9 @@ def _build_matches(
     source_file = np.repeat(np.array([raw.name for raw in files], dtype=object), sizes)
     lines = np.concatenate([raw.lines for raw in files]) if files else np.empty(0, np.int64)
     date_text, _ = _text_column(files, "Date")
-    home, home_padded = _text_column(files, "HomeTeam")
-    away, away_padded = _text_column(files, "AwayTeam")
+    written_home, home_padded = _text_column(files, "HomeTeam")
+    written_away, away_padded = _text_column(files, "AwayTeam")
+    home, away = unify_team_spellings(written_home, written_away)
     hg_text, _ = _text_column(files, "FTHG")
     ag_text, _ = _text_column(files, "FTAG")
 
@@ -1608,6 +1648,14 @@ def _build_matches(
             report.add_issue(
                 Issue(str(source_file[row]), int(lines[row]), field, reason, value(int(i)))
             )
+
+    for field, written, unified in (
+        ("HomeTeam", written_home, home),
+        ("AwayTeam", written_away, away),
+    ):
+        was = written[keep].reset_index(drop=True).to_numpy(dtype=object)
+        now = unified.to_numpy(dtype=object)
+        note(was != now, field, "team_name_unified", partial(_spelling_change, was, now))
 
     result = np.where(home_goals > away_goals, "H", np.where(home_goals < away_goals, "A", "D"))
     ftr = _text_column(files, "FTR")[0].to_numpy(dtype=object)[idx]
