@@ -560,3 +560,22 @@ def test_build_bundle_with_a_root_is_deterministic(tmp_path: Path) -> None:
     assert len(data.candles) == 3
     assert data.pairs == ["BTCUSDT"]
     assert load_candles([tmp_path / "a.tar.xz"], pairs=["ETHUSDT"]).candles.empty
+
+
+def test_another_pairs_rows_inside_a_named_file_lose_to_that_pairs_own_file(
+    tmp_path: Path,
+) -> None:
+    """Ten ETHUSDT rows inside ``BTCUSDT_1h.csv`` (read first) replaced ETH's real bars with
+    BTC's prices, a 13x jump the spike filter did not catch (CLI audit, high)."""
+    btc = spot_rows(walk(48, seed=1, start_price=18000.0), pair="BTCUSDT")
+    eth = spot_rows(walk(48, seed=2, start_price=1300.0), pair="ETHUSDT")
+    mixed = [[*row[:-1], "ETHUSDT"] if 20 <= i < 30 else row for i, row in enumerate(btc)]
+    write_csv(tmp_path / "BTCUSDT_1h.csv", SPOT_HEADER, mixed)
+    write_csv(tmp_path / "ETHUSDT_1h.csv", SPOT_HEADER, eth)
+    data = load_candles([str(tmp_path)])
+    got = data.candles.loc[data.candles["pair"] == "ETHUSDT", "close"].to_numpy()
+    np.testing.assert_array_equal(got, [float(row[4]) for row in eth])
+    assert data.report.dropped["conflicting_duplicate"] == 10
+    conflict = next(i for i in data.report.issues if i.reason == "conflicting_duplicate")
+    assert conflict.file.endswith("BTCUSDT_1h.csv")  # the copy dropped is the stray one
+    assert "ETHUSDT_1h.csv" in str(conflict.value)

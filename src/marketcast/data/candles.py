@@ -55,6 +55,9 @@ SOURCE_COLUMNS: tuple[str, ...] = ("source_file", "source_row")
 #: pairs are renamed, and the validators then keep the new pair's rows where both series run
 #: (`drop_renamed_overlap`) and remove it.
 RENAMED_FROM = "renamed_from"
+#: Optional loader column: True where a row's pair is not the pair its file is named after (a few
+#: ETHUSDT rows inside ``BTCUSDT_1h.csv``); such a copy of a bar loses to the named file's.
+OFF_FILE_NAME = "pair_off_file_name"
 #: Why an old pair's row is dropped where its new pair has rows (not in `CANDLE_DROP_REASONS`:
 #: a report holds the count only when pairs are renamed).
 RENAME_OVERLAP = "rename_overlap"
@@ -307,8 +310,11 @@ def _drop_flagged(
 def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.DataFrame:
     """Keep one bar per (pair, vendor, open_time_utc); count exact and conflicting copies.
 
-    The bar kept is the one whose file gives its quote volume, then among those the one with a
-    trade count, then the one read first (files in the order given, lines in file order). A
+    The bar kept is the one from a file named after its pair (a copy from another pair's file,
+    `OFF_FILE_NAME`, loses: ten ETHUSDT rows inside ``BTCUSDT_1h.csv``, read first, replaced
+    ETH's real bars with BTC's prices), then the one whose file gives its quote volume, then
+    among those the one with a trade count, then the one read first (files in the order given,
+    lines in file order). A
     dropped copy whose prices and volumes equal the kept bar's on every value both files give is
     a ``duplicate_bar``; any other is a ``conflicting_duplicate`` and is listed as an issue naming
     the first field that differs. A quote volume the loader estimated (``volume * close``, where
@@ -331,12 +337,18 @@ def drop_duplicate_bars(frame: pd.DataFrame, report: IntegrityReport) -> pd.Data
     dup = frame.duplicated(keys, keep=False).to_numpy()
     if not dup.any():
         return frame
+    off_name = (
+        frame.loc[dup, OFF_FILE_NAME].fillna(False).to_numpy(dtype=bool)
+        if OFF_FILE_NAME in frame.columns
+        else np.zeros(int(dup.sum()), dtype=bool)
+    )
     sub = frame.loc[dup].assign(
+        _off_name=off_name,
         _no_quote=~_quote_volume_given(frame.loc[dup]),
         _no_trades=frame.loc[dup, "trades"].isna().to_numpy(),
         _read=np.flatnonzero(dup),
     )
-    sub = sub.sort_values([*keys, "_no_quote", "_no_trades", "_read"], kind="stable")
+    sub = sub.sort_values([*keys, "_off_name", "_no_quote", "_no_trades", "_read"], kind="stable")
     first = ~sub.duplicated(keys, keep="first").to_numpy()
     group = np.cumsum(first) - 1  # group number of each row of ``sub``
     kept_pos = np.flatnonzero(first)[group]  # position in ``sub`` of each row's kept bar

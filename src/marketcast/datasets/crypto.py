@@ -34,6 +34,7 @@ from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
     HOUR_NS,
+    OFF_FILE_NAME,
     OPEN_INTEREST_COLUMNS,
     RENAMED_FROM,
     CandleReport,
@@ -1014,10 +1015,24 @@ def _read_source(
             "repaired": False,
             "source_file": pd.Series(source_file, dtype=object),
             "source_row": rows,
+            OFF_FILE_NAME: _off_file_name(pair, name_pair, renames),
         },
-        columns=[*CANDLE_COLUMNS, "source_file", "source_row"],
+        columns=[*CANDLE_COLUMNS, "source_file", "source_row", OFF_FILE_NAME],
     )
     return kind, n_rows, frame_out
+
+
+def _off_file_name(
+    pair: npt.NDArray[np.object_], name_pair: str | None, renames: Mapping[str, PairRename]
+) -> npt.NDArray[np.bool_]:
+    """Rows whose pair is not the one the file is named after (`_name_agrees`' rule per row);
+    all False for a file named after no pair."""
+    if name_pair is None:
+        return np.zeros(len(pair), dtype=bool)
+    said = _same_pair(name_pair, renames)
+    names, codes = np.unique(pair.astype(str), return_inverse=True)
+    off = np.array([not _same_pair(p, renames).startswith(said) for p in names], dtype=bool)
+    return off[codes] if len(pair) else np.zeros(0, dtype=bool)
 
 
 def _rename_pairs(
