@@ -1,4 +1,5 @@
-"""``--json`` never replaces a data file the command reads (CLI audit: it did, exit 0)."""
+"""CLI audit fixes: ``--json`` never replaces a data file the command reads (it did, exit 0),
+and ``evaluate crypto --config`` keeps the config's window as football does (it ignored it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from marketcast.cli import main
+from marketcast.config import load_crypto_config
+from marketcast.orchestration.commands import _window
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football" / "mmz4281"
 
@@ -51,3 +54,32 @@ def test_a_new_json_file_beside_the_data_is_fine(data: Path) -> None:
     assert out.is_file()
     # and run again over it: a JSON file is not read, so not refused
     assert main(["data", "check", str(data), "--json", str(out)]) == 0
+
+
+def _crypto_config(tmp_path: Path, walk_forward: str) -> str:
+    path = tmp_path / "crypto.yaml"
+    path.write_text(f"vertical: crypto\nwalk_forward: {{{walk_forward}}}\n")
+    return str(path)
+
+
+def test_evaluate_crypto_refuses_a_config_start_other_than_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config's walk_forward window was ignored without a word (football refused it)."""
+    config = _crypto_config(tmp_path, "start: '2023-01-01'")
+    args = ["evaluate", "crypto", "--data", str(tmp_path), "--start", "2023-02-01"]
+    assert main([*args, "--config", config, "--json", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "field 'walk_forward.start': 2023-01-01 is not --start 2023-02-01" in err
+
+
+def test_evaluate_crypto_takes_the_configs_end_when_end_is_left_out(tmp_path: Path) -> None:
+    config_path = _crypto_config(tmp_path, "end: '2023-05-15'")
+    config = load_crypto_config(config_path)
+    assert _window(config, config_path, "2023-05-01", None) == "2023-05-15"
+    with pytest.raises(ValueError, match=r"field 'walk_forward\.end': 2023-05-15 is not --end"):
+        _window(config, config_path, "2023-05-01", "2023-06-30")
+    # the default start (2022-07-01), not in the file, is no conflict; nor is the default config
+    other = _crypto_config(tmp_path, "step_days: 10")
+    assert _window(load_crypto_config(other), other, "2023-01-01", "2023-02-01") == "2023-02-01"
+    assert _window(load_crypto_config(None), None, "2023-01-01", None) is None

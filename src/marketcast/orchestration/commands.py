@@ -219,6 +219,7 @@ def evaluate_crypto(
     utc_window(start, end)  # an --end before --start is refused before the files are read
 
     config = load_crypto_config(config_path)
+    end = _window(config, config_path, start, end)
     updates: dict[str, Any] = {}
     chosen_horizons = parse_csv_option(horizons, CRYPTO_HORIZONS, "horizons")
     chosen_models = parse_csv_option(models, CRYPTO_MODELS, "models")
@@ -315,15 +316,26 @@ def evaluate_football(
 
 
 def _window(
-    config: FootballRunConfig, config_path: str | None, start: str, end: str | None
+    config: FootballRunConfig | CryptoRunConfig,
+    config_path: str | None,
+    start: str,
+    end: str | None,
 ) -> str | None:
-    """The ``--end`` of ``evaluate football``: ``end``, else the config's ``walk_forward.end``.
+    """The ``--end`` of ``evaluate``: ``end``, else the config's ``walk_forward.end``.
 
     ``--start`` is required, so a config's ``walk_forward.start`` can only agree with it; a
     different start, or an ``end`` other than the config's, is an error naming the file and
-    the key (both were ignored without a word).
+    the key (both were ignored without a word). A crypto config's dates count only when the
+    file given sets them (its ``start`` has a default, which ``--start`` replaces).
     """
     configured = config.walk_forward
+    if isinstance(config, CryptoRunConfig):
+        if config_path is None:
+            return end  # the default config's window is `run`'s, not evaluate's
+        given = configured.model_fields_set
+        configured = configured.model_copy(
+            update={key: None for key in ("start", "end") if key not in given}
+        )
     if configured.start is not None and as_utc(configured.start) != as_utc(start):
         raise ValueError(
             f"{config_path}, field 'walk_forward.start': {configured.start} is not --start "
