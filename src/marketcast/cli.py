@@ -61,6 +61,14 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _not_empty(text: str) -> str:
+    """An argument that names something: blank text meant the current folder (``--to ''``
+    published into it) or the latest version (``show --version ''``), or crashed (``promote``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All commands and options (the stable CLI contract of DESIGN.md)."""
     parser = argparse.ArgumentParser(
@@ -158,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     registry = sub.add_parser("registry", help="list, inspect, promote and roll back models")
-    registry.add_argument("--root", default="registry", help="registry folder or fsspec URL")
+    registry.add_argument(
+        "--root", default="registry", type=_not_empty, help="registry folder or fsspec URL"
+    )
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
     reg_sub.add_parser("list", help="every registered model version")
     show = reg_sub.add_parser(
@@ -167,20 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
         "its history and the latest promotion decision",
     )
     show.add_argument(
-        "name", help="vertical/market/model (e.g. football/1x2/lightgbm) or vertical/market"
+        "name",
+        type=_not_empty,
+        help="vertical/market/model (e.g. football/1x2/lightgbm) or vertical/market",
     )
-    show.add_argument("--version", dest="model_version")
+    show.add_argument("--version", dest="model_version", type=_not_empty)
     promote = reg_sub.add_parser("promote", help="make a registered version the champion")
-    promote.add_argument("name", help="vertical/market/model")
-    promote.add_argument("version")
+    promote.add_argument("name", type=_not_empty, help="vertical/market/model")
+    promote.add_argument("version", type=_not_empty)
     rollback = reg_sub.add_parser("rollback", help="restore the previous champion")
-    rollback.add_argument("name", help="vertical/market, e.g. football/1x2")
+    rollback.add_argument("name", type=_not_empty, help="vertical/market, e.g. football/1x2")
     publish = reg_sub.add_parser(
         "publish",
         help="copy each champion, the other versions of its run, its latest decision and its "
         "run's report to another registry, and point that registry's champion at it",
     )
-    publish.add_argument("--to", required=True, dest="target", help="registry folder or URL")
+    publish.add_argument(
+        "--to", required=True, dest="target", type=_not_empty, help="registry folder or URL"
+    )
     publish.add_argument(
         "name", nargs="?", help="vertical or vertical/market (default: every champion)"
     )

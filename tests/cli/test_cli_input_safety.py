@@ -83,3 +83,30 @@ def test_evaluate_crypto_takes_the_configs_end_when_end_is_left_out(tmp_path: Pa
     other = _crypto_config(tmp_path, "step_days: 10")
     assert _window(load_crypto_config(other), other, "2023-01-01", "2023-02-01") == "2023-02-01"
     assert _window(load_crypto_config(None), None, "2023-01-01", None) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["registry", "--root", "", "list"], "--root"),
+        (["registry", "publish", "--to", " "], "--to"),
+        (["registry", "promote", "football/1x2/market", ""], "version"),
+        (["registry", "show", "football/1x2/market", "--version", ""], "--version"),
+        (["registry", "rollback", ""], "name"),
+    ],
+)
+def test_a_blank_registry_argument_is_refused_naming_it(
+    args: list[str],
+    named: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--to ''`` published into the current folder, ``--version ''`` showed the latest
+    version, and ``promote NAME ''`` ended in an AssertionError traceback."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert f"argument {named}: must not be empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
