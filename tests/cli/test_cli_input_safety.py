@@ -110,3 +110,14 @@ def test_a_blank_registry_argument_is_refused_naming_it(
     assert exited.value.code == 2
     assert f"argument {named}: must not be empty" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+
+
+def test_a_bookmaker_that_prices_nothing_is_named_with_its_config_file(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error named the key but not the file it came from, which the README promises."""
+    config = tmp_path / "bk.yaml"
+    config.write_text("backtest: {bookmaker: zzz}\nmodels: [market]\n")
+    args = ["evaluate", "football", "--data", str(data.parent), "--start", "2021-08-20"]
+    assert main([*args, "--config", str(config), "--json", str(tmp_path / "o.json")]) == 2
+    assert f"{config}, field 'backtest.bookmaker': 'zzz' prices nothing" in capsys.readouterr().err

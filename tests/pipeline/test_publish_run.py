@@ -195,7 +195,9 @@ def test_a_publish_target_that_is_a_file_is_refused(tmp_path: Path) -> None:
     config = FootballRunConfig.model_validate(
         _settings(tmp_path, publish=[str(tmp_path / "target")])
     )
-    with pytest.raises(ValueError, match=r"publish\[0\] .* is a file, not a folder"):
+    with pytest.raises(
+        ValueError, match=r"the config, field 'publish\[0\]': .* is a file, not a folder"
+    ):
         check_outputs(config)
 
 

@@ -294,7 +294,7 @@ def evaluate_football(
             raise DataError(config_label(config_path), None, "data.leagues", str(exc)) from None
     mask = test_mask_between(data.matches, start, end)
     _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
-    evaluation, _, _ = _evaluate(config, data, mask, console=_console())
+    evaluation, _, _ = _evaluate(config, data, mask, console=_console(), config_path=config_path)
     # the contract's keys, plus each market's promotion decision (why `champion` is what it
     # is) and what the data check found (adding keys is allowed)
     contract = evaluation.to_contract_json()

@@ -150,15 +150,17 @@ def evaluate_football(
     *,
     console: Console | None = None,
     closing: ClosingTargets | None = None,
+    config_path: str | None = None,
 ) -> tuple[FootballEvaluation, pd.DataFrame, dict[str, float]]:
     """Build features, walk forward every configured model, and score them against the market.
 
     ``closing`` are the training targets of models that learn the closing line
     (`closing_targets` of ``data`` for the configured markets), computed here when not given.
+    Errors about the config's keys name ``config_path``.
     """
     timings: dict[str, float] = {}
     models = build_models(config)
-    check_window(config, data, test_mask)
+    check_window(config, data, test_mask, config_path)
     t0 = time.perf_counter()
     X = build_features(data, demargin_method=config.demargin_method)
     timings["features"] = time.perf_counter() - t0
@@ -287,7 +289,7 @@ def check_outputs(
     local.append(("runs_dir", runs_dir))
     for key, folder in local:
         if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{key} {folder} is a file, not a folder")
+            raise DataError(label, None, key, f"{folder} is a file, not a folder")
     for key, folder in local:
         _check_writable(key, folder)
     for key, fs, root, url in remote:
@@ -424,20 +426,27 @@ def _check_writable(key: str, folder: Path) -> None:
 
 
 def check_bookmaker(
-    config: FootballRunConfig, data: FootballData, test_mask: np.ndarray | None = None
+    config: FootballRunConfig,
+    data: FootballData,
+    test_mask: np.ndarray | None = None,
+    config_path: str | None = None,
 ) -> None:
     """``backtest.bookmaker`` must price something in ``data`` (a typo used to mean 0 bets),
     and, given the evaluated matches ``test_mask``, one of them before kick-off: a bookmaker
-    that left the data (Pinnacle in newer seasons) gave an empty backtest that looked valid."""
+    that left the data (Pinnacle in newer seasons) gave an empty backtest that looked valid.
+    The error names ``config_path`` (the config) and the key."""
     wanted = config.backtest.bookmaker
+    label, key = config_label(config_path), "backtest.bookmaker"
     if wanted == "best":
         return
     # the market average is no bookmaker to bet with (the config refuses it): never offer it
     present = sorted(set(data.odds["bookmaker"].unique().tolist()) - {AVERAGE_BOOKMAKER})
     if wanted not in present:
-        raise ValueError(
-            f"backtest.bookmaker {wanted!r} prices nothing in the data; "
-            f"use 'best' or one of {', '.join(present)}"
+        raise DataError(
+            label,
+            None,
+            key,
+            f"{wanted!r} prices nothing in the data; use 'best' or one of {', '.join(present)}",
         )
     if test_mask is None:
         return
@@ -446,14 +455,22 @@ def check_bookmaker(
     quoting = set(quotes.loc[quotes["match_id"].isin(evaluated), "bookmaker"].unique().tolist())
     quoting.discard(AVERAGE_BOOKMAKER)
     if wanted not in quoting:
-        raise ValueError(
-            f"backtest.bookmaker {wanted!r} prices none of the {len(evaluated):,} matches "
-            f"evaluated before kick-off (only earlier ones); use 'best' or one of "
-            f"{', '.join(sorted(quoting)) or 'nothing: no bookmaker quotes them'}"
+        raise DataError(
+            label,
+            None,
+            key,
+            f"{wanted!r} prices none of the {len(evaluated):,} matches evaluated before "
+            "kick-off (only earlier ones); use 'best' or one of "
+            f"{', '.join(sorted(quoting)) or 'nothing: no bookmaker quotes them'}",
         )
 
 
-def check_window(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
+def check_window(
+    config: FootballRunConfig,
+    data: FootballData,
+    test_mask: np.ndarray,
+    config_path: str | None = None,
+) -> None:
     """What must hold of the evaluated matches before any model is fitted: some exist, the
     backtest's bookmaker prices them, and learning models have earlier matches to fit.
 
@@ -462,7 +479,7 @@ def check_window(config: FootballRunConfig, data: FootballData, test_mask: np.nd
     """
     if not test_mask.any():
         raise ValueError("no matches fall in the evaluation window: check --start/--end")
-    check_bookmaker(config, data, test_mask)
+    check_bookmaker(config, data, test_mask, config_path)
     check_history(config, data, test_mask)
 
 
@@ -542,7 +559,7 @@ def plan_football(config: FootballRunConfig, config_path: str | None = None) -> 
     check_first_champions(config, config_path)
     data = load_data(config, config_path)
     evaluated = evaluated_mask(config, data, config_path)
-    check_window(config, data, evaluated)
+    check_window(config, data, evaluated, config_path)
     matches = data.matches.assign(evaluated=evaluated)
     leagues = {}
     for league, group in matches.groupby("league", sort=True):
@@ -588,7 +605,7 @@ def _run_football(
         data, tuple(MarketKind(m) for m in config.markets), method=config.demargin_method
     )
     evaluation, X, eval_timings = evaluate_football(
-        config, data, test_mask, console=console, closing=closing
+        config, data, test_mask, console=console, closing=closing, config_path=config_path
     )
     timings.update(eval_timings)
 
