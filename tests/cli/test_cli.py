@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -453,6 +454,12 @@ def test_registry_commands_list_show_promote_rollback(
     assert main(["registry", "--root", str(root), "rollback", "football/1x2"]) == 2
     assert "has no feature_state.json: no server could forecast with it" in capsys.readouterr().err
     assert registry.champion("football", "1x2").model_name == "dixon_coles"
+
+    # a champion whose version is gone: `list` showed no champion and said nothing, exit 0
+    shutil.rmtree(root / "football" / "1x2" / "dixon_coles" / versions[1])
+    assert main(["registry", "--root", str(root), "list"]) == 1
+    err = capsys.readouterr().err
+    assert f"football/1x2's champion is dixon_coles {versions[1]}, which is not among" in err
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:

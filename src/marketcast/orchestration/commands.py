@@ -834,6 +834,27 @@ def registry_publish(root: str, target: str, name: str | None) -> int:
     return 0
 
 
+def _unlisted_champions(store: Registry, shown: set[tuple[str, str]]) -> int:
+    """Exit 1, with a line per market, where a champion pointer names a version the listing
+    does not hold (its folder or manifest gone or unreadable): ``list`` showed no ``*`` and
+    said nothing, while ``serve`` refuses such a registry."""
+    missing = [
+        (vertical, market, champion)
+        for vertical in store.verticals()
+        for market in store.markets(vertical)
+        if (vertical, market) not in shown
+        and (champion := store.champion(vertical, market)) is not None
+    ]
+    for vertical, market, champion in missing:
+        sys.stderr.write(
+            f"marketcast: warning: {vertical}/{market}'s champion is {champion.model_name} "
+            f"{champion.version}, which is not among the versions listed (its folder or "
+            f"manifest is missing or unreadable): `marketcast registry rollback "
+            f"{vertical}/{market}` or `promote` a listed version\n"
+        )
+    return 1 if missing else 0
+
+
 def registry(root: str, command: str, name: str | None, version: str | None) -> int:
     """``marketcast registry list | show | promote | rollback``.
 
@@ -848,6 +869,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
             # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
             table.add_column(column, no_wrap=True)  # min_width below: the longest cell
+        shown_champions: set[tuple[str, str]] = set()
         for manifest in store.list_models():
             champion = store.champion(manifest.vertical, manifest.market)
             is_champion = (
@@ -855,6 +877,8 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 and champion.model_name == manifest.model_name
                 and champion.version == manifest.version
             )
+            if is_champion:
+                shown_champions.add((manifest.vertical, manifest.market))
             log_loss = manifest.scores.get("log_loss")
             table.add_row(
                 manifest.vertical,
@@ -869,7 +893,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for col in table.columns:
             col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
         out.print(table, crop=False)
-        return 0
+        return _unlisted_champions(store, shown_champions)
     assert name is not None
     parts = name.split("/")
     if command == "show" and len(parts) == 2:
