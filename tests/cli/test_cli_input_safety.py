@@ -1,9 +1,12 @@
-"""CLI audit fixes: ``--json`` never replaces a data file the command reads (it did, exit 0),
-and ``evaluate crypto --config`` keeps the config's window as football does (it ignored it)."""
+"""CLI audit fixes: ``--json`` never replaces a data file the command reads (it did, exit 0);
+``evaluate crypto --config`` keeps the config's window as football does (it ignored it); blank
+registry arguments, a bookmaker that prices nothing, and an unreachable registry URL are errors
+naming what is wrong."""
 
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,15 @@ def test_a_bookmaker_that_prices_nothing_is_named_with_its_config_file(
     args = ["evaluate", "football", "--data", str(data.parent), "--start", "2021-08-20"]
     assert main([*args, "--config", str(config), "--json", str(tmp_path / "o.json")]) == 2
     assert f"{config}, field 'backtest.bookmaker': 'zzz' prices nothing" in capsys.readouterr().err
+
+
+def test_a_registry_url_that_refuses_the_connection_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The error was a bare '[Errno 111] Connection refused', naming no URL."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"ftp://127.0.0.1:{port}/registry"
+    assert main(["registry", "--root", url, "list"]) == 2
+    assert f"cannot open registry {url}: " in capsys.readouterr().err

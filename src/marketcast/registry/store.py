@@ -323,6 +323,8 @@ class Registry:
             ) from error
         except ValueError as error:  # e.g. "Protocol not known: ..."
             raise RegistryError(f"cannot open registry {self.root}: {error}") from error
+        except OSError as error:  # ftp:// and the like connect here: "Connection refused"
+            raise RegistryError(f"cannot open registry {self.root}: {error}") from error
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
         if self._is_local and "::" in self.root:
