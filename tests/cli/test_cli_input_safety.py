@@ -136,3 +136,24 @@ def test_a_registry_url_that_refuses_the_connection_is_named(
     url = f"ftp://127.0.0.1:{port}/registry"
     assert main(["registry", "--root", url, "list"]) == 2
     assert f"cannot open registry {url}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "said"),
+    [
+        ("binary.csv", b"\x00\x01\x02 not text", "binary data (NUL bytes), not CSV text"),
+        (
+            "BTCUSDT_1h.csv",
+            b"date,open,high,low,close,volume,ticker\n2022-01-01 00:00:00,1,2,0.5,1.5,10,BTCUSDT\n",
+            "an exchange candle file: `marketcast evaluate crypto` reads it",
+        ),
+    ],
+)
+def test_evaluate_football_says_what_a_file_it_cannot_read_is(
+    name: str, payload: bytes, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "row 1, field 'Date': missing required column", where data check knew better."""
+    (tmp_path / name).write_bytes(payload)
+    args = ["evaluate", "football", "--data", str(tmp_path / name), "--start", "2022-01-01"]
+    assert main([*args, "--json", str(tmp_path / "o.json")]) == 2
+    assert f"{tmp_path / name}: {said}" in capsys.readouterr().err

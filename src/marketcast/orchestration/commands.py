@@ -282,7 +282,10 @@ def evaluate_football(
     config = config.model_copy(update=updates)
     _check_model_params(config, config_path, markets_option="--markets")  # before reading data
     _check_json_target(json_out, data_paths)
-    data = load_football(data_paths)
+    try:
+        data = load_football(data_paths)
+    except DataError as error:
+        raise _what_the_file_is(error) from None
     if data.matches.empty:
         raise ValueError(
             f"no matches found in {', '.join(data_paths)} ({data.report.summary('matches')})"
@@ -514,6 +517,28 @@ class _Routed:
     crypto: list[str] = field(default_factory=list)
     refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
     not_read: list[str] = field(default_factory=list)
+
+
+def _what_the_file_is(error: DataError) -> DataError:
+    """A football reader's "missing required column" for a file that is no football-data file,
+    said as ``data check`` says it: a candle file for ``evaluate crypto``, a zip archive, binary
+    data (`refusal`); any other error as it is."""
+    from marketcast.datasets.crypto import detect_source
+    from marketcast.datasets.sniff import read_head, refusal
+
+    path = Path(error.file)
+    if error.reason != "missing required column" or not path.is_file():
+        return error
+    if (head := read_head(path)) is None:
+        return error
+    if detect_source(str(path), head) is not None:
+        return DataError(
+            error.file, None, None, "an exchange candle file: `marketcast evaluate crypto` reads it"
+        )
+    if (why := refusal(path, head)) is not None:
+        _, row, reason, value = why
+        return DataError(error.file, row, None, reason, value)
+    return error
 
 
 def _split_by_vertical(paths: list[str]) -> _Routed:
