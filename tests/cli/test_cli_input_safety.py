@@ -157,3 +157,13 @@ def test_evaluate_football_says_what_a_file_it_cannot_read_is(
     args = ["evaluate", "football", "--data", str(tmp_path / name), "--start", "2022-01-01"]
     assert main([*args, "--json", str(tmp_path / "o.json")]) == 2
     assert f"{tmp_path / name}: {said}" in capsys.readouterr().err
+
+
+def test_an_empty_football_window_says_where_the_data_lies(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Crypto's empty-window error gave the data's span; football's did not."""
+    args = ["evaluate", "football", "--data", str(data.parent), "--start", "2030-01-01"]
+    assert main([*args, "--models", "market", "--json", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no matches fall in the evaluation window (the data's matches kick off from 2021-" in err

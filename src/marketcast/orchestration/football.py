@@ -478,7 +478,14 @@ def check_window(
     from the config, and :func:`evaluated_mask` refuses an empty one first, naming the keys.
     """
     if not test_mask.any():
-        raise ValueError("no matches fall in the evaluation window: check --start/--end")
+        kickoffs = data.matches["kickoff_utc"]
+        span = (
+            f"the data's matches kick off from {kickoffs.min():%Y-%m-%d} to "
+            f"{kickoffs.max():%Y-%m-%d}"
+            if len(kickoffs)
+            else "the data holds no match"
+        )
+        raise ValueError(f"no matches fall in the evaluation window ({span}): check --start/--end")
     check_bookmaker(config, data, test_mask, config_path)
     check_history(config, data, test_mask)
 
