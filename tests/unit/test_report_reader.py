@@ -250,3 +250,15 @@ def test_every_svg_has_a_title_and_tables_are_labelled() -> None:
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
         'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
     )
+
+
+def test_models_tied_as_shown_are_all_shaded_best(report: dict[str, Any]) -> None:
+    """Two ratios equal to 4 decimals (1.00240 and 1.00241) were one shaded, one not."""
+    golden = json.loads(GOLDEN_INPUT.read_text(encoding="utf-8"))
+    report["per_league"] = golden["per_league"]
+    ratios = report["per_league"]["D1"]["1x2"]["ratio_to_closing"]
+    ratios.update(dixon_coles=1.00241, lightgbm=1.00240)
+    section = _section(render_html(report), "1x2")
+    row = re.search(r"<tr><td>D1</td>.*?</tr>", section).group(0)
+    assert row.count('class="num better best">1.0024</td>') == 0  # ratio > 1: "worse best"
+    assert row.count('class="num worse best">1.0024</td>') == 2

@@ -842,7 +842,11 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
             f'<td class="num">{_count(n)}</td>',
             f'<td class="num">{_fixed(closing.get("log_loss"))}</td>',
         ]
-        cells += [_ratio_cell(r, best=r is not None and r == best) for r in model_ratios]
+        # every model tied with the best as shown (4 decimals) is shaded, not the first of them
+        shown_best = None if best is None else f"{best:.4f}"
+        cells += [
+            _ratio_cell(r, best=r is not None and f"{r:.4f}" == shown_best) for r in model_ratios
+        ]
         if has_prematch:
             cells.append(_ratio_cell(ratios[league].get("prematch")))
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -918,7 +922,8 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         parts.append(
             _figure(
                 svg,
-                "Cumulative profit in units staked, bets at pre-match prices, by kick-off. The "
+                "Cumulative profit in units of the notional 100-unit bankroll, bets at "
+                "pre-match prices, by kick-off. The "
                 "curve steps at every bet; the maximum drawdown in the table is measured after "
                 "all bets of one kick-off have settled (they settle together), so the curve can "
                 "dip below it between bets of the same kick-off.",
