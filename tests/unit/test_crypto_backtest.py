@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -425,3 +426,15 @@ def test_an_infinite_quote_volume_is_an_unpriced_trade() -> None:
     cost = round_trip_cost_rate(CostModel(), [0.001] * 3, [0.01] * 3, [1e6, np.inf, np.nan])
     assert np.isfinite(cost[0])
     assert np.isinf(cost[1:]).all()
+
+
+def test_the_backtests_counts_are_integers_in_its_metrics() -> None:
+    """``n_periods`` 366.0 and ``n_funding_missing`` 7280.0 in the JSON: counts as floats."""
+    result = run_backtest(
+        np.ones((4, 2)), np.full((4, 2), 0.01), None, None, None, None,
+        CostModel(slippage_model="none", spread_method="fixed"), 365.0,
+    )  # fmt: skip
+    counts = {k: v for k, v in result.metrics().items() if k.startswith("n_")}
+    assert set(counts) >= {"n_periods", "n_active_periods", "n_untradable", "n_funding_missing"}
+    assert all(type(v) is int for v in counts.values()), counts
+    assert json.dumps(counts["n_periods"]) == "4"

@@ -115,10 +115,10 @@ class BacktestResult:
         out["turnover_per_period"] = mean_turnover
         out["exposure"] = float(self.exposure.mean()) if self.n_periods else math.nan
         out["capacity_usd"] = self.capacity_usd()
-        out["n_untradable"] = float(self.n_untradable)
-        out["n_forced_exits"] = float(self.n_forced_exits)
-        out["n_cost_inputs_filled"] = float(self.n_cost_inputs_filled)
-        out["n_funding_missing"] = float(self.n_funding_missing)
+        out["n_untradable"] = int(self.n_untradable)
+        out["n_forced_exits"] = int(self.n_forced_exits)
+        out["n_cost_inputs_filled"] = int(self.n_cost_inputs_filled)
+        out["n_funding_missing"] = int(self.n_funding_missing)
         return out
 
 
@@ -407,8 +407,8 @@ def finance_metrics(
         "volatility": std * scale,
         "hit_rate": float((r[mask] > 0).mean()) if mask.any() else math.nan,
         "profit_factor": (gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan)),
-        "n_periods": float(n),
-        "n_active_periods": float(mask.sum()),
+        "n_periods": int(n),  # counts, written as integers
+        "n_active_periods": int(mask.sum()),
     }
 
 

@@ -1599,8 +1599,9 @@ def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:
 
 
 def _fmt(value: Any, pattern: str) -> str:
+    """A cell of the terminal table; a missing value is a dash, as in the HTML reports."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return ""
+        return "–"
     return pattern.format(value)
 
 
