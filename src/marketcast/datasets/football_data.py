@@ -402,11 +402,7 @@ def unrecognised_quote_columns(
     ...                             "ZZCA", "HTHG"])
     ['ZZ 1x2 closing', 'ZZ 1x2 prematch']
     """
-    names = list(dict.fromkeys(header))
-    present = set(names)
-    if specs is None:
-        specs = detect_quote_columns(names)
-    used = {c for spec in specs for c in spec.columns}
+    names, present, used = _header_columns(header, specs)
     groups: list[str] = []
     for timing in ("closing", "prematch"):
         for (market, kind), suffixes in _SUFFIXES.items():
@@ -421,6 +417,17 @@ def unrecognised_quote_columns(
                     used.update(columns)
                     groups.append(f"{prefix} {market} {timing}")
     return sorted(groups)
+
+
+def _header_columns(
+    header: Iterable[str], specs: Sequence[QuoteColumns] | None
+) -> tuple[list[str], set[str], set[str]]:
+    """A header's names (first of each), the set of them, and those the quotes ``specs`` read
+    (``detect_quote_columns`` when None)."""
+    names = list(dict.fromkeys(header))
+    if specs is None:
+        specs = detect_quote_columns(names)
+    return names, set(names), {c for spec in specs for c in spec.columns}
 
 
 def incomplete_quote_columns(
@@ -440,11 +447,7 @@ def incomplete_quote_columns(
     >>> incomplete_quote_columns(["PSH", "PSD", "PSA", "PSCH", "PSCD", "b365h", "HTHG"])
     ['PS 1x2 closing (incomplete: PSCA missing)', 'b365h (a known odds column in another case)']
     """
-    names = list(dict.fromkeys(header))
-    present = set(names)
-    if specs is None:
-        specs = detect_quote_columns(names)
-    used = {c for spec in specs for c in spec.columns}
+    names, present, used = _header_columns(header, specs)
     groups: list[str] = []
     for prefix, _ in BOOKMAKER_PREFIXES:
         for (market, timing), suffixes in _SUFFIXES.items():
