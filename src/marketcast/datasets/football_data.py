@@ -267,7 +267,7 @@ def folder_files(folder: Path) -> list[Path]:
     Links to folders are followed, each real folder once (so a link cycle ends): a season
     folder linked in was skipped without a word. Entries that are not regular files (a broken
     link, a named pipe) are listed too, so that a reader refuses them by name
-    (`read_regular_file`) instead of passing over them or, for a pipe, waiting on it.
+    (`not_regular_reason`) instead of passing over them or, for a pipe, waiting on it.
     """
     found: list[Path] = []
     walked: set[str] = set()

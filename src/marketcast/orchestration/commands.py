@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -245,7 +245,11 @@ def evaluate_crypto(
     for line in delisting_lines(evaluation):
         _console().print(line, markup=False, highlight=False, soft_wrap=True)
     _console().print(
-        f"wrote {json_out}: {evaluation.pairs} pairs, horizons {', '.join(evaluation.horizons)}"
+        f"wrote {json_out}: {evaluation.pairs} pairs{_skipped_note(evaluation.skipped)}, horizons "
+        f"{', '.join(evaluation.horizons)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     if evaluation.failed_jobs:
         return _failed_jobs_status(evaluation.failed_jobs, f"{json_out} is written")
@@ -517,6 +521,23 @@ class _Routed:
     crypto: list[str] = field(default_factory=list)
     refused: dict[str, list[Issue]] = field(default_factory=lambda: {"football": [], "crypto": []})
     not_read: list[str] = field(default_factory=list)
+
+
+def _skipped_note(skipped: Sequence[Mapping[str, Any]]) -> str:
+    """The pairs never in the universe in the window, for the terminal line that counts the
+    data's pairs (they were in the JSON only).
+
+    Examples
+    --------
+    >>> _skipped_note([{"pair": "BTCUSDT", "reason": "short_history", "days": 2}])
+    ' (1 never in the universe in the window: BTCUSDT short_history)'
+    >>> _skipped_note([])
+    ''
+    """
+    if not skipped:
+        return ""
+    listed = ", ".join(f"{s['pair']} {s['reason']}" for s in skipped)
+    return f" ({len(skipped)} never in the universe in the window: {listed})"
 
 
 def _what_the_file_is(error: DataError) -> DataError:
