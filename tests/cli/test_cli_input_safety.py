@@ -167,3 +167,11 @@ def test_an_empty_football_window_says_where_the_data_lies(
     assert main([*args, "--models", "market", "--json", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert "no matches fall in the evaluation window (the data's matches kick off from 2021-" in err
+
+
+def test_a_failed_evaluate_leaves_no_folder_made_for_its_json(data: Path, tmp_path: Path) -> None:
+    """The --json check made the missing folders, and a run that then failed left them."""
+    target = tmp_path / "a" / "b" / "eval.json"
+    args = ["evaluate", "football", "--data", str(data.parent), "--start", "2030-01-01"]
+    assert main([*args, "--models", "market", "--json", str(target)]) == 2
+    assert not (tmp_path / "a").exists()

@@ -390,8 +390,8 @@ def _check_json_target(json_out: str, inputs: Sequence[str] = ()) -> None:
 
     ``json_out`` must not be a folder nor one of the data files read (``inputs``: files, and
     folders whose CSV files and tar archives are read), which the report would replace, and
-    its folder must take a new file: the folder is created when missing (as the final write
-    would), and a temporary file is created in it and removed again.
+    its folder must take a new file: a temporary file is created in it, or in its nearest
+    existing parent when it is missing (the final write makes it), and removed again.
     """
     target = Path(json_out)
     if target.is_dir():
@@ -402,9 +402,13 @@ def _check_json_target(json_out: str, inputs: Sequence[str] = ()) -> None:
             "it; name another file"
         )
     folder = target.parent
+    # probed where it exists: the folders still missing are made by the final write, so a run
+    # that fails leaves none behind (it used to make them here)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        handle, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=existing)
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
