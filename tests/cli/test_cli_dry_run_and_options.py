@@ -46,7 +46,7 @@ def test_a_football_dry_run_checks_the_config_and_prints_its_plan(
     [
         ("bogus: 1\n", "bogus"),
         ("seed: -1\n", "seed"),
-        ("backtest: {bookmaker: nobody}\n", "backtest.bookmaker 'nobody' prices nothing"),
+        ("backtest: {bookmaker: nobody}\n", "field 'backtest.bookmaker': 'nobody' prices nothing"),
     ],
 )
 def test_a_football_dry_run_fails_as_the_run_would(

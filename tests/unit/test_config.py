@@ -107,7 +107,10 @@ def test_run_fails_before_the_walk_forward_when_results_could_not_be_kept(
         (f"registry_root: {a_file}/below", "cannot be created"),  # failed after registering
         # passes a permission check as root; failed after fitting with a bare "[Errno 2]"
         ("runs_dir: /proc/marketcast-probe", "runs_dir /proc/marketcast-probe cannot be created"),
-        ("backtest: {bookmaker: nosuchbook}", "backtest.bookmaker 'nosuchbook' prices nothing"),
+        (
+            "backtest: {bookmaker: nosuchbook}",
+            "field 'backtest.bookmaker': 'nosuchbook' prices nothing",
+        ),
     ):
         path = write(tmp_path, f"data: {{leagues: [E0]}}\nmodels: [market]\n{setting}\n")
         assert main(["run", "--config", str(path)]) == 2

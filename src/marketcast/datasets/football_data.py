@@ -1616,9 +1616,10 @@ def _build_matches(
 
     record(bad_date, "Date", "unparseable_date", date_text)
     record(off_season, "Date", "date_outside_season", date_text)
-    record(missing_team & (home == "").to_numpy(), "HomeTeam", "missing_team", home)
-    record(missing_team & (home != "").to_numpy(), "AwayTeam", "missing_team", away)
-    record(same_team, "AwayTeam", SAME_TEAM, home + " v " + away)
+    # issues quote the cells as written, before `unify_team_spellings`
+    record(missing_team & (home == "").to_numpy(), "HomeTeam", "missing_team", written_home)
+    record(missing_team & (home != "").to_numpy(), "AwayTeam", "missing_team", written_away)
+    record(same_team, "AwayTeam", SAME_TEAM, written_home + " v " + written_away)
     record(missing_result & ~hg_ok, "FTHG", "missing_result", hg_text)
     record(missing_result & hg_ok, "FTAG", "missing_result", ag_text)
     record(implausible & (hg > _GOALS_MAX), "FTHG", "implausible_goals", hg_text)
