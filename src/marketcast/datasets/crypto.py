@@ -1032,7 +1032,7 @@ def _off_file_name(
     said = _same_pair(name_pair, renames)
     names, codes = np.unique(pair.astype(str), return_inverse=True)
     off = np.array([not _same_pair(p, renames).startswith(said) for p in names], dtype=bool)
-    return off[codes] if len(pair) else np.zeros(0, dtype=bool)
+    return off[codes]
 
 
 def _rename_pairs(
