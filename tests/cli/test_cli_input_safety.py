@@ -175,3 +175,20 @@ def test_a_failed_evaluate_leaves_no_folder_made_for_its_json(data: Path, tmp_pa
     args = ["evaluate", "football", "--data", str(data.parent), "--start", "2030-01-01"]
     assert main([*args, "--models", "market", "--json", str(target)]) == 2
     assert not (tmp_path / "a").exists()
+
+
+def test_serve_names_a_port_in_use_and_a_host_that_does_not_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn said "address already in use" or "Name or service not known" (exit 3), naming
+    neither; both are refused before any training starts."""
+    monkeypatch.chdir(tmp_path)  # an empty registry here would start a training
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+        assert f"cannot listen on 127.0.0.1:{port}: " in capsys.readouterr().err
+    assert main(["serve", "--host", "999.1.1.1"]) == 2
+    assert "--host 999.1.1.1: cannot listen there" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no registry made, nothing trained

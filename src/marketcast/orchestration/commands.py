@@ -1064,6 +1064,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
+    _check_can_listen(settings.host, settings.port)
     registry = Registry(settings.registry)
     default_registry = ServingSettings.model_fields["registry"].default
     if os.path.normpath(settings.registry) != os.path.normpath(default_registry):
@@ -1175,6 +1176,28 @@ def _start_first_training(root: str, registry: Registry) -> FirstTraining | None
 SUPERVISOR_PID_VARIABLE = "MARKETCAST_SERVE_SUPERVISOR_PID"
 #: The app factory each worker of ``serve --workers N`` runs (uvicorn imports it by name).
 SERVE_WORKER_APP = "marketcast.orchestration.commands:serve_worker_app"
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Refuse, naming them, a host that does not resolve and a port already taken, before
+    any training starts: uvicorn said "[Errno -2] Name or service not known" or "address
+    already in use" (exit 3), naming neither."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"--host {host}: cannot listen there: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server on "
+                "the port? give --port or MARKETCAST_PORT)"
+            ) from None
 
 
 def serve_worker_app() -> Any:
