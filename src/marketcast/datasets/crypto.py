@@ -1025,13 +1025,12 @@ def _read_source(
 def _off_file_name(
     pair: npt.NDArray[np.object_], name_pair: str | None, renames: Mapping[str, PairRename]
 ) -> npt.NDArray[np.bool_]:
-    """Rows whose pair is not the one the file is named after (`_name_agrees`' rule per row);
-    all False for a file named after no pair."""
+    """Rows whose pair is not the one the file is named after (`_name_agrees`, per distinct
+    pair); all False for a file named after no pair."""
     if name_pair is None:
         return np.zeros(len(pair), dtype=bool)
-    said = _same_pair(name_pair, renames)
     names, codes = np.unique(pair.astype(str), return_inverse=True)
-    off = np.array([not _same_pair(p, renames).startswith(said) for p in names], dtype=bool)
+    off = np.array([not _name_agrees(name_pair, [p], renames) for p in names], dtype=bool)
     return off[codes]
 
 

@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,8 +63,9 @@ from marketcast.orchestration.football import (
 )
 from marketcast.orchestration.window import as_utc, utc_window
 from marketcast.registry import Registry, RegistryError, validate_file_name
+from marketcast.registry.manifest import Manifest
 from marketcast.registry.publish import publish
-from marketcast.registry.store import manifest_summary
+from marketcast.registry.store import ChampionRecord, manifest_summary
 from marketcast.reports.writer import to_jsonable
 
 
@@ -422,11 +423,11 @@ def _input_holding(target: Path, inputs: Sequence[str]) -> str | None:
     if not target.is_file():
         return None  # a new file replaces nothing
     real = target.resolve()
+    read_from_folder = is_csv_name(real.name) or is_archive(real)
     for given in inputs:
         path = Path(given).resolve()
         if real == path:
             return given
-        read_from_folder = is_csv_name(real.name) or is_archive(real)
         if path.is_dir() and read_from_folder and real.is_relative_to(path):
             return given
     return None
@@ -884,16 +885,17 @@ def registry_publish(root: str, target: str, name: str | None) -> int:
     return 0
 
 
-def _unlisted_champions(store: Registry, shown: set[tuple[str, str]]) -> int:
+def _unlisted_champions(
+    champions: Mapping[tuple[str, str], ChampionRecord], listed: Iterable[Manifest]
+) -> int:
     """Exit 1, with a line per market, where a champion pointer names a version the listing
     does not hold (its folder or manifest gone or unreadable): ``list`` showed no ``*`` and
     said nothing, while ``serve`` refuses such a registry."""
+    shown = {(m.vertical, m.market, m.model_name, m.version) for m in listed}
     missing = [
         (vertical, market, champion)
-        for vertical in store.verticals()
-        for market in store.markets(vertical)
-        if (vertical, market) not in shown
-        and (champion := store.champion(vertical, market)) is not None
+        for (vertical, market), champion in champions.items()
+        if (vertical, market, champion.model_name, champion.version) not in shown
     ]
     for vertical, market, champion in missing:
         sys.stderr.write(
@@ -919,16 +921,21 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
             # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
             table.add_column(column, no_wrap=True)  # min_width below: the longest cell
-        shown_champions: set[tuple[str, str]] = set()
-        for manifest in store.list_models():
-            champion = store.champion(manifest.vertical, manifest.market)
+        # each market's pointer read once (it was read again for every version listed)
+        champions = {
+            (vertical, market): champion
+            for vertical in store.verticals()
+            for market in store.markets(vertical)
+            if (champion := store.champion(vertical, market)) is not None
+        }
+        listed = store.list_models()
+        for manifest in listed:
+            champion = champions.get((manifest.vertical, manifest.market))
             is_champion = (
                 champion is not None
                 and champion.model_name == manifest.model_name
                 and champion.version == manifest.version
             )
-            if is_champion:
-                shown_champions.add((manifest.vertical, manifest.market))
             log_loss = manifest.scores.get("log_loss")
             table.add_row(
                 manifest.vertical,
@@ -943,7 +950,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for col in table.columns:
             col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
         out.print(table, crop=False)
-        return _unlisted_champions(store, shown_champions)
+        return _unlisted_champions(champions, listed)
     assert name is not None
     parts = name.split("/")
     if command == "show" and len(parts) == 2:
