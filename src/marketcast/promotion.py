@@ -29,6 +29,8 @@ __all__ = [
     "decide_promotion",
     "paired_test",
     "sequential_p_value",
+    "shown_gain",
+    "shown_p_value",
 ]
 
 #: Alternatives of :func:`paired_test`, on the mean of ``champion - challenger``.
@@ -265,6 +267,29 @@ def _as_losses(values: npt.ArrayLike, label: str) -> npt.NDArray[np.float64]:
     return losses
 
 
+def shown_gain(mean_difference: float) -> str:
+    """A mean gain as a decision's reason writes it (and the report beside it).
+
+    Four decimals, or three significant figures below 0.001: a crypto period's net return gain
+    is about 1e-5, and "0.0000" read as no gain at all, better and equal alike.
+
+    >>> shown_gain(0.01234), shown_gain(0.000241), shown_gain(0.0)
+    ('0.0123', '0.000241', '0.0000')
+    """
+    small = 0.0 < abs(mean_difference) < 1e-3
+    return f"{mean_difference:.3g}" if small else f"{mean_difference:.4f}"
+
+
+def shown_p_value(p_value: float) -> str:
+    """A p-value as a decision's reason writes it (and the report beside it): three significant
+    figures.
+
+    >>> shown_p_value(0.086174), shown_p_value(1.0)
+    ('0.0862', '1')
+    """
+    return f"{p_value:.3g}"
+
+
 def decide_promotion(
     champion_name: str | None,
     champion_losses: npt.ArrayLike | None,
@@ -385,11 +410,7 @@ def decide_promotion(
         # every match differs by exactly 0: no evidence either way
         p_value = 1.0
 
-    # four decimals, or three significant figures below 0.001 (a crypto period's net return
-    # gain is about 1e-5: "0.0000" read as no gain at all, better and equal alike)
-    small = 0.0 < abs(mean_difference) < 1e-3
-    shown = f"{mean_difference:.3g}" if small else f"{mean_difference:.4f}"
-    gain = f"{metric} gain {shown} per {rule.unit}"
+    gain = f"{metric} gain {shown_gain(mean_difference)} per {rule.unit}"
     needed: int | None = None
     if mean_difference <= 0.0:
         promote = False
@@ -399,11 +420,13 @@ def decide_promotion(
         reason = f"{gain} <= required {rule.min_gain:g} over {n:,} {units}"
     elif p_value < level:
         promote = True
-        reason = f"{gain}, p={p_value:.3g} < {level:.3g} over {n:,} {units}"
+        p = shown_p_value(p_value)
+        reason = f"{gain}, p={p} < {level:.3g} over {n:,} {units}"
     else:
         promote = False
         needed = _count_for_significance(difference - rule.min_gain, level, rule)
-        reason = f"{gain}, p={p_value:.3g} >= {level:.3g} over {n:,} {units}: not significant"
+        p = shown_p_value(p_value)
+        reason = f"{gain}, p={p} >= {level:.3g} over {n:,} {units}: not significant"
         if needed is not None:
             reason += f"; the same gain and spread would reach it at about {needed:,} {units}"
     if rule.test == "sequential" and mean_difference > rule.min_gain:

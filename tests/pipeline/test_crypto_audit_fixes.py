@@ -15,6 +15,7 @@ from rich.console import Console
 
 from marketcast.cli import main
 from marketcast.config import CryptoRunConfig, CryptoWalkForward
+from marketcast.data.validation import DataError
 from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
 from marketcast.features.spread import rolling_spread
 from marketcast.features.universe import build_universe
@@ -181,3 +182,72 @@ def test_the_universe_filters_on_the_spread_the_costs_charge(january: Path) -> N
     assert known.sum() > 40
     assert (cs.loc[known, "spread_estimate"] != ar.loc[known, "spread_estimate"]).all()
     assert cs.loc[known, "spread_estimate"].median() > ar.loc[known, "spread_estimate"].median()
+
+
+def _recording_run_jobs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the keys of every job list handed to a backend (and run them)."""
+    from marketcast.orchestration import crypto as crypto_job
+
+    run_jobs = crypto_job.run_jobs
+    shipped: list[list[str]] = []
+
+    def recording(jobs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        shipped.append([job.key for job in jobs])
+        return run_jobs(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(crypto_job, "run_jobs", recording)
+    return shipped
+
+
+def test_a_window_with_too_little_history_ships_no_job(
+    six_days: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bars in the window but none with a resolved label before it: every job went to the
+    backend (processes, or a Ray cluster started for it) before "nothing to evaluate"."""
+    shipped = _recording_run_jobs(monkeypatch)
+    out = tmp_path / "x.json"
+    args = ["evaluate", "crypto", "--data", str(six_days), "--start", "2023-01-01"]
+    code = main([*args, "--end", "2023-01-03", "--horizons", "1h,1d", "--json", str(out)])
+    assert code != 0
+    assert "nothing to evaluate from 2023-01-01" in capsys.readouterr().err
+    assert shipped == []
+    assert not out.exists()
+
+
+def test_only_the_jobs_with_a_step_go_to_the_backend(
+    six_days: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1d has no step from 2023-01-03 in six days of bars, 1h has: 1d's job stays here and
+    still says why its horizon was not evaluated."""
+    shipped = _recording_run_jobs(monkeypatch)
+    out = tmp_path / "x.json"
+    args = ["evaluate", "crypto", "--data", str(six_days), "--start", "2023-01-03"]
+    assert main([*args, "--horizons", "1h,1d", "--models", "flat", "--json", str(out)]) == 0
+    assert shipped == [["1h/g0"]]
+    result = json.loads(out.read_text())
+    assert list(result["horizons"]) == ["1h"]
+    assert "no walk-forward step had training rows" in result["not_evaluated"]["1d"]
+
+
+def test_a_run_that_evaluates_nothing_leaves_no_feature_snapshot(
+    six_days: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run wrote its feature store, ran every job, then blamed the window."""
+    shipped = _recording_run_jobs(monkeypatch)
+    config = CryptoRunConfig(
+        data={"paths": (str(six_days),)},
+        horizons=("1d",),
+        models=("flat", "momentum"),
+        walk_forward=CryptoWalkForward(start="2023-01-02", end="2023-01-04", step_days=30),
+        max_workers=1,
+        registry_root=str(tmp_path / "registry"),
+        runs_dir=str(tmp_path / "runs"),
+    )
+    with pytest.raises(DataError, match="gave no step a decision"):
+        run_crypto(config, console=Console(file=io.StringIO()))
+    assert shipped == []
+    assert not (tmp_path / "runs" / "feature_store").exists()
+    assert Registry(config.registry_root).champion("crypto", "1d") is None

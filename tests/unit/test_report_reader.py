@@ -9,8 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from marketcast.promotion import PromotionRule, decide_promotion, shown_gain, shown_p_value
 from marketcast.reports import reliability_svg, render_html
 
 GOLDEN_INPUT = Path(__file__).parents[1] / "golden" / "small_report_input.json"
@@ -262,3 +264,42 @@ def test_models_tied_as_shown_are_all_shaded_best(report: dict[str, Any]) -> Non
     row = re.search(r"<tr><td>D1</td>.*?</tr>", section).group(0)
     assert row.count('class="num better best">1.0024</td>') == 0  # ratio > 1: "worse best"
     assert row.count('class="num worse best">1.0024</td>') == 2
+
+
+def test_the_decision_figures_read_as_its_reason_writes_them() -> None:
+    """The reason said p=0.0862 and a gain of 0.000241, the figures under it 0.08617 and
+    0.0002412: one decision at two precisions."""
+    rng = np.random.default_rng(7)
+    champion = rng.uniform(0.5, 1.5, 4493)
+    challenger = champion - 0.000241 + rng.normal(0.0, 0.0117, 4493)
+    made = decide_promotion("market", champion, "lightgbm", challenger, PromotionRule())
+    decision = made.model_dump(mode="json")
+    assert made.p_value is not None
+    assert made.mean_difference is not None
+    p, gain = shown_p_value(made.p_value), shown_gain(made.mean_difference)
+    assert len(f"{made.p_value:.4g}") > len(p)  # the old figure had a digit more
+    block = _text(_section(render_html({"promotion": {"1x2": decision}}), "1x2"))
+    assert f"p={p} " in block  # the reason
+    assert f"p-value {p} \u00b7" in block
+    assert f"challenger is better) {gain} \u00b7" in block
+
+
+def test_each_league_backtest_is_in_the_page(report: dict[str, Any]) -> None:
+    """Per-league ROI, bets and CLV were in report.json only."""
+    golden = json.loads(GOLDEN_INPUT.read_text(encoding="utf-8"))
+    report["per_league"] = golden["per_league"]
+    report["per_league"]["D1"]["1x2"]["backtest"] = {
+        "lightgbm": {"roi": -0.04603, "n_bets": 254, "clv": 0.032793},
+        "market": {"roi": 0.0875, "n_bets": 1292, "clv": None},
+    }
+    report["per_league"]["E0"]["1x2"]["backtest"] = {
+        "lightgbm": {"roi": 0.012, "n_bets": 31, "clv": -0.0049},
+    }
+    section = _section(render_html(report), "1x2")
+    assert "<caption>Backtest per league: ROI, then the number of bets" in section
+    d1 = re.search(r"<tr><td>D1</td><td class=\"num\">-4.60%.*?</tr>", section).group(0)
+    assert '-4.60%<br><span class="ci">254 bets, CLV +3.28%</span>' in d1
+    assert '+8.75%<br><span class="ci">1,292 bets, CLV \u2013</span>' in d1
+    e0 = re.search(r"<tr><td>E0</td><td class=\"num\">\+1.20%.*?</tr>", section).group(0)
+    assert '+1.20%<br><span class="ci">31 bets, CLV -0.49%</span>' in e0
+    assert e0.endswith('<td class="num">\u2013</td></tr>')  # market: not backtested there

@@ -59,6 +59,7 @@ from marketcast.orchestration.crypto_jobs import (
     GroupTask,
     RegimeModels,
     expected_move,
+    has_a_step,
     model_params,
     run_group_task,
 )
@@ -498,15 +499,7 @@ def evaluate_crypto(
     timings["plan"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with _progress(console, f"crypto jobs ({config.backend})") as progress:
-        outcomes = run_jobs(
-            jobs,
-            config.backend,
-            max_workers=config.max_workers,
-            retries=config.retries,
-            ray_address=config.ray_address,
-            progress=progress,
-        )
+    outcomes = _run_jobs_with_a_step(jobs, config, console)
     timings["train_walk_forward"] = time.perf_counter() - t0
     # A failed job used to be logged only: its horizon was scored, backtested and tested on
     # the other pairs as if they were all, the JSON did not say so, and `run` promoted on it.
@@ -550,6 +543,35 @@ def evaluate_crypto(
         not_evaluated=not_evaluated,
         failed_jobs=failed_jobs,
     )
+
+
+def _run_jobs_with_a_step(
+    jobs: list[Job], config: CryptoRunConfig, console: Console | None
+) -> list[JobOutcome]:
+    """Run the jobs, in the order given; those without a walk-forward step run here.
+
+    A job whose window has too little history before it has no step: it returns no decision
+    whichever backend runs it, so it is not shipped to one (which would start processes or a
+    Ray cluster for nothing), and a window where no job has a step gets its reason at once.
+    """
+    stepless = {job.key for job in jobs if not has_a_step(job.args[0])}
+    to_run = [job for job in jobs if job.key not in stepless]
+    outcomes: dict[str, JobOutcome] = {}
+    if to_run:
+        with _progress(console, f"crypto jobs ({config.backend})") as progress:
+            ran = run_jobs(
+                to_run,
+                config.backend,
+                max_workers=config.max_workers,
+                retries=config.retries,
+                ray_address=config.ray_address,
+                progress=progress,
+            )
+        outcomes.update((outcome.key, outcome) for outcome in ran)
+    for job in jobs:
+        if job.key in stepless:  # no step: an empty result, without fitting anything
+            outcomes[job.key] = JobOutcome(job.key, ok=True, result=job.fn(*job.args), attempts=1)
+    return [outcomes[job.key] for job in jobs]
 
 
 def failed_job_records(jobs: list[Job], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
@@ -1033,11 +1055,6 @@ def _run_crypto(
         f"crypto: {prepared.data.candles['pair'].nunique()} pairs, "
         f"{len(prepared.data.candles):,} bars; walk-forward from {start}"
     )
-    snapshot = save_features(
-        prepared.features, local_runs_dir(config.runs_dir) / "feature_store", VERTICAL
-    )
-    prepared.features_sha256 = snapshot.sha256
-
     evaluation = evaluate_crypto(
         config, prepared, start=start, end=config.walk_forward.end, console=console
     )
@@ -1046,6 +1063,12 @@ def _run_crypto(
         raise ValueError(f"no horizon was evaluated, and no champion changed ({reasons})")
     if not evaluation.horizons:  # bars in the window, but no step had earlier bars to train on
         raise _window_error(prepared, config, start, config_path, "gave no step a decision")
+    # the features the registered versions were trained on (a run that evaluated nothing
+    # leaves no snapshot)
+    snapshot = save_features(
+        prepared.features, local_runs_dir(config.runs_dir) / "feature_store", VERTICAL
+    )
+    prepared.features_sha256 = snapshot.sha256
     registry = Registry(config.registry_root)
     champions, decisions, moves = _shadow_and_export(config, registry, prepared, evaluation, run_id)
     evaluation.timings.update(prepared.timings)

@@ -14,6 +14,7 @@ a position of ``sign(2 p_up - 1)`` only when that edge exceeds the round-trip co
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from marketcast.ensemble.consensus import (
 from marketcast.ensemble.regime import REGIMES, RegimeGate
 from marketcast.models.crypto import make_crypto_model
 from marketcast.splits.purged import PurgedWalkForward
+from marketcast.splits.walk_forward import Step
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +159,13 @@ def edge_positions(
     return np.where(edge > min_edge, np.sign(tilt), 0.0)
 
 
-def run_group_task(task: GroupTask) -> GroupResult:
-    """Walk forward over the test window; see the module docstring."""
+def walk_forward_steps(task: GroupTask) -> Iterator[tuple[Step, np.ndarray]]:
+    """The job's walk-forward steps that hold a decision on the period grid, with those rows.
+
+    A step is a test window with rows whose labels resolved (embargo included) before it;
+    its test rows are those on the horizon's period grid.
+    """
     rows = task.rows
-    decision = rows["decision_time_utc"]
-    label_end = rows["label_end_utc"]
     # decision to resolution: the latency to entry, then the holding
     label_span = pd.Timedelta(hours=task.horizon_bars + task.latency_bars)
     splitter = PurgedWalkForward(
@@ -170,13 +174,31 @@ def run_group_task(task: GroupTask) -> GroupResult:
         horizon=label_span,
         max_train=None if task.max_train_days is None else pd.Timedelta(days=task.max_train_days),
     )
+    on_grid = rows["on_grid"].to_numpy(dtype=bool)
+    steps = splitter.split(
+        rows["decision_time_utc"], rows["label_end_utc"], task.start_utc, task.end_utc
+    )
+    for step in steps:
+        test = step.test_index[on_grid[step.test_index]]
+        if len(test):
+            yield step, test
+
+
+def has_a_step(task: GroupTask) -> bool:
+    """Whether the job has a walk-forward step to decide on (cheap: no model is fitted)."""
+    return next(walk_forward_steps(task), None) is not None
+
+
+def run_group_task(task: GroupTask) -> GroupResult:
+    """Walk forward over the test window; see the module docstring."""
+    rows = task.rows
+    label_end = rows["label_end_utc"]
     # The time columns travel with the features: LightGBM's early stopping holds out the latest
     # rows by time, not the last pair in row order, and purges the labels that overlap them.
     X_all = rows.loc[:, [*task.feature_columns, "open_time_utc", "label_end_utc"]]
     ret = rows["forward_return"].to_numpy(dtype=np.float64)
     direction = rows["direction"].to_numpy()
     regime = rows["regime"].to_numpy(dtype=object)
-    on_grid = rows["on_grid"].to_numpy(dtype=bool)
     stride_ok = rows["train_row"].to_numpy(dtype=bool)
     cost = rows["round_trip_cost"].to_numpy(dtype=np.float64)
 
@@ -190,10 +212,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
     score_history: dict[str, np.ndarray] = {}
     vote_history: dict[str, dict[str, np.ndarray]] = {}
 
-    for step in splitter.split(decision, label_end, task.start_utc, task.end_utc):
-        test = step.test_index[on_grid[step.test_index]]
-        if len(test) == 0:
-            continue
+    for step, test in walk_forward_steps(task):
         train = step.train_index
         train = train[stride_ok[train] & np.isfinite(ret[train])]
         mean_abs = expected_move(ret[train], direction[train])  # before the dead zone is left out

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
 from marketcast.data.validation import sum_per_group
+from marketcast.promotion import shown_gain, shown_p_value
 from marketcast.reports.plots import (
     MIN_BIN_FORECASTS,
     assign_colors,
@@ -140,6 +141,12 @@ def _count(value: Any) -> str:
 def _general(value: Any) -> str:
     number = _real(value)
     return _DASH if number is None else f"{number:.4g}"
+
+
+def _as_the_reason(value: Any, shown: Callable[[float], str]) -> str:
+    """A decision's figure written as its reason writes it (report.json keeps every digit)."""
+    number = _real(value)
+    return _DASH if number is None else shown(number)
 
 
 def _slug(text: str) -> str:
@@ -768,12 +775,12 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     stats = [
         (
             "always-valid p-value (sequential test)" if sequential else "p-value",
-            _general(decision.get("p_value")),
+            _as_the_reason(decision.get("p_value"), shown_p_value),
         ),
         (
             f"mean difference ({metric}, champion \u2212 challenger per match; positive means "
             "the challenger is better)",
-            _general(decision.get("mean_difference")),
+            _as_the_reason(decision.get("mean_difference"), shown_gain),
         ),
         ("paired matches", _count(decision.get("n"))),
         ("paired matches needed at this gain and spread", _count(decision.get("matches_needed"))),
@@ -869,8 +876,37 @@ def _per_league(per_league: Mapping[str, Any], market: str, colors: Mapping[str,
     return (
         "<h3>Per league: model vs market</h3>\n"
         '<p class="note">Ratio to the closing line per league; the best model in each league is '
-        "shaded.</p>\n" + table + "\n" + figure
+        "shaded.</p>\n" + table + "\n" + figure + _per_league_backtest(by_league)
     )
+
+
+def _per_league_backtest(by_league: Mapping[str, Mapping[str, Any]]) -> str:
+    """Each league's backtest per model: ROI, then the bets and CLV under it (it was in
+    report.json only). No interval: a league's few hundred bets would give a wide one, and the
+    pooled table above has it."""
+    backtests = {league: _mapping(s.get("backtest")) for league, s in by_league.items()}
+    models = order_models({name for b in backtests.values() for name in b})
+    if not models:
+        return ""
+    rows = []
+    for league in sorted(backtests):
+        cells = [f"<td>{_e(league)}</td>"]
+        for name in models:
+            bets = _mapping(backtests[league].get(name))
+            if not bets:  # not backtested in this league: one dash, not "– bets, CLV –"
+                cells.append(f'<td class="num">{_DASH}</td>')
+                continue
+            detail = f"{_count(bets.get('n_bets'))} bets, CLV {_pct(bets.get('clv'))}"
+            cells.append(
+                f'<td class="num">{_pct(bets.get("roi"))}<br><span class="ci">{detail}</span></td>'
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = [("league", False), *((name, True) for name in models)]
+    caption = (
+        "Backtest per league: ROI, then the number of bets and the closing-line value; each "
+        "league is bet alone (its own bankroll) with the staking rules of the table above"
+    )
+    return "\n" + _table(head, rows, caption)
 
 
 def _has_reliability_bins(reliability: Mapping[str, Any]) -> bool:
