@@ -124,7 +124,7 @@ def test_page_has_every_section(page: str) -> None:
         "<h3>Reliability</h3>",
         "<h3>Cumulative profit</h3>",
         '<section id="data">',
-        '<tr><td>rows_kept</td><td class="num">1,294</td></tr>',
+        '<tr><td>rows kept <code>rows_kept</code></td><td class="num">1,294</td></tr>',
         '<tr><td>duplicate_match</td><td class="num">1</td></tr>',
         '<tr><td>evaluate</td><td class="num">42.3</td><td class="num">92.8%</td></tr>',
         "<code>abc1234</code>",
@@ -245,6 +245,21 @@ def test_unquoted_odds_groups_are_summed_per_group_on_the_page() -> None:
     head = re.findall(r"<th [^>]*>(.*?)</th>", section)
     assert head.count("odds group") == 2
     assert head.count("matches") == 2
+
+
+def test_the_integrity_counts_are_named_in_words() -> None:
+    """The table showed the JSON keys alone, and "ok | yes" said nothing of what was ok."""
+    data = {"ok": False, "files_read": 3, "rows_read": 10, "rows_kept": 9, "quotes_kept": 40}
+    section = render_html({"data": data}).split('<section id="data">')[1]
+    rows = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(.*?)</td></tr>", section)
+    assert rows == [
+        ("no error recorded (drops and repairs are not errors) <code>ok</code>", "no"),
+        ("files read <code>files_read</code>", "3"),
+        ("rows read (blank rows not counted) <code>rows_read</code>", "10"),
+        ("rows kept <code>rows_kept</code>", "9"),
+        ("odds quotes kept <code>quotes_kept</code>", "40"),
+        ("share of rows kept", "90.00%"),
+    ]
 
 
 def test_missing_values_render_as_dashes() -> None:
@@ -478,8 +493,8 @@ def test_booleans_render_as_yes_or_no_and_only_missing_values_as_dashes(
     data = {"ok": flag, "files_read": 4, "repaired": {"kickoff_guessed": flag, "missing_time": 2}}
     page = render_html({"data": data, "evaluation": {"n_matches": flag}})
     rows = _rows(page, "data")
-    assert ["ok", shown] in rows
-    assert ["files_read", "4"] in rows
+    assert ["no error recorded (drops and repairs are not errors) ok", shown] in rows
+    assert ["files read files_read", "4"] in rows
     assert ["kickoff_guessed", shown] in rows  # the reason tables use the same formatter
     if flag is not None:  # a missing count leaves the header line out
         assert f"<dt>matches evaluated</dt><dd>{shown}</dd>" in page

@@ -32,7 +32,18 @@ YARDSTICK_LABELS: dict[str, str] = {
     "closing": "closing line (de-margined)",
     "prematch": "pre-match line (de-margined)",
 }
-_DATA_COUNT_ORDER = ("files_read", "rows_read", "rows_kept", "blank_rows")
+_DATA_COUNT_ORDER = ("ok", "files_read", "rows_read", "rows_kept", "blank_rows")
+#: The integrity report's counts as the page names them (its own key in the JSON beside each);
+#: a count without a label here shows its key with spaces
+_DATA_COUNT_LABELS = {
+    "ok": "no error recorded (drops and repairs are not errors)",
+    "files_read": "files read",
+    "rows_read": "rows read (blank rows not counted)",
+    "rows_kept": "rows kept",
+    "blank_rows": "blank rows skipped",
+    "matches_in_run": "matches in this run",
+    "quotes_kept": "odds quotes kept",
+}
 _DATA_TABLE_ORDER = ("dropped", "repaired", "quotes_dropped")
 # integrity counts keyed "<file>: <group>", shown on the page summed per group
 _PER_FILE_GROUPS = frozenset({"columns_present_but_empty", "rows_without_quote"})
@@ -1020,7 +1031,11 @@ def _data_section(data: Mapping[str, Any]) -> str:
         return "\n".join(parts)
     scalars = {k for k in data if not isinstance(data[k], Mapping | list | tuple)}
     ordered = _known_first(scalars, _DATA_COUNT_ORDER)
-    rows = [f'<tr><td>{_e(k)}</td><td class="num">{_count(data[k])}</td></tr>' for k in ordered]
+    rows = [
+        f"<tr><td>{_e(_DATA_COUNT_LABELS.get(k, k.replace('_', ' ')))} <code>{_e(k)}</code></td>"
+        f'<td class="num">{_count(data[k])}</td></tr>'
+        for k in ordered
+    ]
     rows_read, rows_kept = _real(data.get("rows_read")), _real(data.get("rows_kept"))
     if rows_read and rows_kept is not None:
         rows.append(
