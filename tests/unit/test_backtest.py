@@ -11,6 +11,7 @@ import pytest
 from marketcast.evaluation.backtest import (
     BacktestConfig,
     cumulative_profit_curve,
+    lowest_bankroll,
     max_drawdown,
     run_backtest,
 )
@@ -237,3 +238,48 @@ def test_numpy_integer_settings_write_as_json() -> None:
     result = run_backtest(PROBS, ODDS, PROFIT_PER_UNIT, kickoff_utc=KICKOFF, config=config)
     terms = json.loads(json.dumps(result.to_dict(), allow_nan=True))["config"]
     assert (terms["n_bootstrap"], terms["seed"]) == (5, 3)
+
+
+def test_a_bankroll_that_runs_out_is_said_so() -> None:
+    """A 100-unit bankroll, never compounded, showed a drawdown of 459 units like any other
+    figure: the bettor would have had nothing left to stake long before."""
+    config = BacktestConfig(staking="flat", n_bootstrap=0, min_edge=0.0, bankroll_units=4.5)
+    kickoff = pd.date_range("2023-08-12 15:00", periods=4, freq="D", tz="UTC")
+    lost = np.array([[-1.0, 1.0]] * 4)  # flat stakes 1 unit a bet, whatever the bankroll
+    result = run_backtest(
+        [[0.6, 0.4]] * 4, [[2.0, 2.0]] * 4, lost, kickoff_utc=kickoff, config=config
+    )
+    assert result.lowest_bankroll_units == pytest.approx(0.5)
+    assert not result.to_dict()["bankroll_exhausted"]
+    config = BacktestConfig(staking="kelly", n_bootstrap=0, min_edge=0.0, max_stake_fraction=1.0)
+    # full Kelly at p 0.6, evens: 20% a bet; five losses take 100 units to 0
+    result = run_backtest(
+        [[0.6, 0.4]] * 6,
+        [[2.0, 2.0]] * 6,
+        np.array([[-1.0, 1.0]] * 6),
+        kickoff_utc=pd.date_range("2023-08-12", periods=6, freq="D", tz="UTC"),
+        config=config,
+    )
+    payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert payload["lowest_bankroll_units"] == pytest.approx(-20.0)
+    assert payload["bankroll_exhausted"] is True
+    assert payload["max_drawdown"] == pytest.approx(120.0)
+
+
+def test_bets_of_one_kickoff_reach_the_lowest_bankroll_together() -> None:
+    """The lowest bankroll is measured on the drawdown's steps: a loss and a win at one
+    kick-off never take it down."""
+    config = BacktestConfig(staking="flat", n_bootstrap=0, min_edge=0.0)
+    profit = np.array([[-1.0, 1.0], [1.0, -1.0]])
+    same = pd.DatetimeIndex(["2023-08-12 15:00"] * 2, tz="UTC")
+    result = run_backtest(
+        [[0.6, 0.4]] * 2, [[2.0, 2.0]] * 2, profit, kickoff_utc=same, config=config
+    )
+    assert result.lowest_bankroll_units == 100.0
+    assert lowest_bankroll([-1.0, 1.0], 100.0) == 99.0  # bet by bet it would be
+
+
+def test_no_bet_leaves_the_bankroll_whole() -> None:
+    result = run_backtest(PROBS, ODDS, PROFIT_PER_UNIT, config=BacktestConfig(min_edge=0.5))
+    assert result.lowest_bankroll_units == 100.0
+    assert result.to_dict()["bankroll_exhausted"] is False

@@ -303,3 +303,16 @@ def test_each_league_backtest_is_in_the_page(report: dict[str, Any]) -> None:
     e0 = re.search(r"<tr><td>E0</td><td class=\"num\">\+1.20%.*?</tr>", section).group(0)
     assert '+1.20%<br><span class="ci">31 bets, CLV -0.49%</span>' in e0
     assert e0.endswith('<td class="num">\u2013</td></tr>')  # market: not backtested there
+
+
+def test_a_bankroll_that_ran_out_is_named_under_the_table(report: dict[str, Any]) -> None:
+    """Drawdowns of 459 and 471 units on a 100-unit bankroll read like any other figure."""
+    bets = report["evaluation"]["markets"]["ah"]["backtest"]["lightgbm"]
+    bets.update(lowest_bankroll_units=-359.27, bankroll_exhausted=True, max_drawdown=459.27)
+    block = _text(_section(render_html(report), "ah"))
+    assert (
+        "The notional 100-unit bankroll ran out under lightgbm (lowest -359.27 units) "
+        "( bankroll_exhausted ): stakes stay sized on the starting bankroll"
+    ) in block
+    bets.update(lowest_bankroll_units=12.0, bankroll_exhausted=False)
+    assert "ran out" not in _text(_section(render_html(report), "ah"))

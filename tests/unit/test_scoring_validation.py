@@ -114,3 +114,9 @@ def test_row_sum_tolerance_admits_float32_rounding_only() -> None:
 def test_label_errors_name_the_first_bad_row(name: str, labels: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ALL_SCORING[name](labels, [VALID_ROW] * 3)
+
+
+def test_a_row_sum_just_outside_the_tolerance_is_written_with_its_digits() -> None:
+    """1.000002 was written "got 1", which contradicted "must sum to 1"."""
+    with pytest.raises(ValueError, match=r"within 1e-06\), got 1\.000002: \[0\.500002, 0\.3"):
+        log_loss([0], [[0.500002, 0.3, 0.2]])

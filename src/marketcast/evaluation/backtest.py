@@ -25,6 +25,7 @@ __all__ = [
     "BacktestConfig",
     "BacktestResult",
     "cumulative_profit_curve",
+    "lowest_bankroll",
     "max_drawdown",
     "profit_matrix",
     "run_backtest",
@@ -96,6 +97,11 @@ class BacktestResult:
     n_unsettled: int
     config: BacktestConfig
     bets: pd.DataFrame = field(repr=False, compare=False)
+    #: the notional bankroll at its lowest, in units: ``bankroll_units`` plus the lowest
+    #: cumulative profit (0 before the first bet), the bets of one kick-off as one step, as in
+    #: ``max_drawdown``. At or below 0 the bankroll ran out: stakes stay sized on
+    #: ``bankroll_units`` (non-compounding), so later bets stake money no longer held.
+    lowest_bankroll_units: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no bets frame); NaN becomes ``None``.
@@ -120,6 +126,8 @@ class BacktestResult:
             "roi_ci": [clean(self.roi_ci[0]), clean(self.roi_ci[1])],
             "hit_rate": clean(self.hit_rate),
             "n_unsettled": int(self.n_unsettled),
+            "lowest_bankroll_units": clean(self.lowest_bankroll_units),
+            "bankroll_exhausted": bool(self.lowest_bankroll_units <= 0.0),
             "config": {
                 "staking": self.config.staking,
                 "kelly_fraction": applied_kelly_multiplier(
@@ -147,6 +155,21 @@ def max_drawdown(profits_in_time_order: npt.ArrayLike) -> float:
     profits = np.asarray(profits_in_time_order, dtype=np.float64)
     curve = np.concatenate([[0.0], np.cumsum(profits)])
     return float(np.max(np.maximum.accumulate(curve) - curve))
+
+
+def lowest_bankroll(profits_in_time_order: npt.ArrayLike, bankroll_units: float) -> float:
+    """The bankroll at its lowest: ``bankroll_units`` plus the lowest cumulative profit, which
+    is 0 before the first bet.
+
+    Examples
+    --------
+    >>> lowest_bankroll([1.0, -2.0, 0.5, -1.0, 3.0], 100.0)
+    98.5
+    >>> lowest_bankroll([], 100.0)
+    100.0
+    """
+    profits = np.asarray(profits_in_time_order, dtype=np.float64)
+    return float(bankroll_units + min(0.0, float(np.min(np.cumsum(profits), initial=0.0))))
 
 
 def _settled_together(
@@ -309,6 +332,7 @@ def run_backtest(
         clv = np.where(closing_priced[rows], bet_odds * closing[rows, chosen] - 1.0, np.nan)
 
     n_bets = len(rows)
+    steps = _settled_together(bet_profit, kickoff[rows], time_known[rows])  # drawdown steps
     staked = float(stake_units.sum())
     profit = float(bet_profit.sum())
     has_closing = np.isfinite(clv)
@@ -331,7 +355,7 @@ def run_backtest(
         profit_units=profit,
         n_bets=n_bets,
         staked_units=staked,
-        max_drawdown=max_drawdown(_settled_together(bet_profit, kickoff[rows], time_known[rows])),
+        max_drawdown=max_drawdown(steps),
         clv=float(np.mean(clv[has_closing])) if np.any(has_closing) else float("nan"),
         n_bets_without_closing=int(np.sum(~has_closing)),
         roi_ci=_bootstrap_roi(stake_units, bet_profit, cfg.n_bootstrap, cfg.seed),
@@ -339,6 +363,7 @@ def run_backtest(
         n_unsettled=n_unsettled,
         config=cfg,
         bets=bets,
+        lowest_bankroll_units=lowest_bankroll(steps, cfg.bankroll_units),
     )
 
 

@@ -77,7 +77,7 @@ def check_probabilities(p: npt.ArrayLike, name: str = "p") -> FloatArray:
             raise ValueError(f"{name} row {row}: probabilities must be in [0, 1], got {values}")
         raise ValueError(
             f"{name} row {row}: probabilities must sum to 1 (within {PROB_ATOL:g}), "
-            f"got {sums[row]:.6g}: {values}"
+            f"got {sums[row]:.12g}: {values}"  # at 6 digits 1.000002 read "got 1"
         )
     return p_arr
 

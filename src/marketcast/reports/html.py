@@ -483,7 +483,34 @@ def _headline(
         "on the result.</p>"
     )
     table = _table(_HEADLINE_HEAD, rows, "Scores and backtest per model")
-    return lead + table + missing + "\n" + note
+    return lead + table + missing + _bankroll_note(backtest) + "\n" + note
+
+
+def _bankroll_note(backtest: Mapping[str, Any]) -> str:
+    """A note naming the backtests whose notional bankroll ran out (``bankroll_exhausted``).
+
+    Stakes stay sized on the starting bankroll, so a drawdown larger than it reads as a number
+    like any other; a bettor would have had nothing left to stake.
+    """
+    exhausted = {
+        name: _mapping(bets)
+        for name, bets in backtest.items()
+        if _mapping(bets).get("bankroll_exhausted") is True
+    }
+    if not exhausted:
+        return ""
+    listed = ", ".join(
+        f"<strong>{_e(name)}</strong> (lowest {_signed(bets.get('lowest_bankroll_units'))} units)"
+        for name, bets in sorted(exhausted.items())
+    )
+    units = _real(_mapping(next(iter(exhausted.values())).get("config")).get("bankroll_units"))
+    bankroll = "notional bankroll" if units is None else f"notional {_count(units)}-unit bankroll"
+    return (
+        f'\n<p class="note">The {bankroll} ran out under {listed} '
+        "(<code>bankroll_exhausted</code>): stakes stay sized on the starting bankroll, which "
+        "does not compound, so the later bets stake money a bettor would no longer hold, and the "
+        "drawdown is at least the bankroll.</p>"
+    )
 
 
 def _engines_without_forecasts(section: Mapping[str, Any], shown: Collection[str]) -> str:
