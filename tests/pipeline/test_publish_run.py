@@ -6,6 +6,7 @@ One small real run (E0, one test season, 1X2, market and Elo) serves every test 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,25 @@ def test_a_report_the_registry_cannot_store_moves_no_champion_and_says_so(
     promotion = json.loads((run_dir / "report.json").read_text())["promotion"]["1x2"]
     assert promotion["registry_champion"] == "none"
     assert "the run stopped before this market was applied (OSError" in promotion["not_applied"]
+    # its versions, complete and never champion, are what `registry clean` removes
+    registry = Registry(config.registry_root)
+    registered = registry.list_models()
+    assert {m.model_name for m in registered} == {"market", "elo"}
+    assert registry.stopped_runs(older_than=timedelta(0)) == [("football", run_dir.name)]
+    assert len(registry.remove_leftovers(older_than=timedelta(0))) == len(registered) + 1
+    assert registry.list_models() == []
+    assert registry.stopped_runs(older_than=timedelta(0)) == []
+
+
+def test_a_run_that_saves_its_report_leaves_no_mark(published: dict[str, Any]) -> None:
+    """The mark a run sets before registering goes with its report's registry copy."""
+    registry = Registry(str(published["root"] / "registry"))
+    assert registry.list_models()
+    assert registry.stopped_runs(older_than=timedelta(0)) == []
+    assert list((published["root"] / "registry" / "_runs" / "football").iterdir()) == []
+    assert registry.leftovers(older_than=timedelta(0)) == []
+    # nor does a publish target get a mark of its own
+    assert not (published["good"] / "_runs").exists()
 
 
 def test_a_registry_copy_failing_after_the_moves_is_exit_1_not_a_stop(

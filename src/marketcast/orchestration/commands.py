@@ -907,6 +907,19 @@ def _unlisted_champions(
     return 1 if missing else 0
 
 
+def _stopped_runs_note(store: Registry, listed: Sequence[Manifest]) -> None:
+    """A note per run that stopped between registering versions and saving its report (over
+    an hour ago): no pointer was moved to its versions, listed above like any other."""
+    for vertical, run_id in store.stopped_runs():
+        count = sum(m.vertical == vertical and m.run_id == run_id for m in listed)
+        if count:
+            sys.stderr.write(
+                f"marketcast: note: {count} {vertical} version(s) above are of run {run_id}, "
+                "which stopped before its report (no champion was moved to them): `marketcast "
+                "registry clean` removes them, except a version promoted by hand\n"
+            )
+
+
 def registry(root: str, command: str, name: str | None, version: str | None) -> int:
     """``marketcast registry list | show | promote | rollback``.
 
@@ -950,6 +963,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for col in table.columns:
             col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
         out.print(table, crop=False)
+        _stopped_runs_note(store, listed)
         return _unlisted_champions(champions, listed)
     assert name is not None
     parts = name.split("/")

@@ -1241,6 +1241,8 @@ def _shadow_and_export(
     )
     window_start = prepared.data.candles["open_time_utc"].min().to_pydatetime()
     window_end = prepared.data.candles["open_time_utc"].max().to_pydatetime()
+    if any(outcome.ok for outcome in outcomes):  # versions to register, until the report
+        registry.begin_run(VERTICAL, run_id)
     for outcome in outcomes:
         horizon = outcome.key.split("/", 1)[1]
         if not outcome.ok:  # nothing registered: the champion on record stays

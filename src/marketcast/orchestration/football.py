@@ -887,6 +887,8 @@ def _register_and_decide(
         # The serving state travels with every model: the server rebuilds features from it.
         artifacts[name] = {**model.to_artifact(), FEATURE_STATE_FILE: state}
 
+    # until the report is saved: a run stopped before it leaves versions `registry clean` finds
+    registry.begin_run(VERTICAL, run_id)
     plans: list[_MarketPlan] = []
     for market_name, ev in evaluation.markets.items():
         versions: dict[str, str] = {}

@@ -89,6 +89,11 @@ _LEGACY_ROLLBACK_REASON = re.compile(r"rollback from \S+ \S+ \(first promoted \S
 REPORTS_DIR = "_reports"
 #: Written last into a run's report folder: the run, the time and every file's size and sha256.
 REPORT_INDEX_FILE = "index.json"
+#: A run that registers versions marks itself here first (`Registry.begin_run`):
+#: ``{root}/_runs/{vertical}/{run_id}.json``, removed once the run's report is saved. A mark
+#: left without a report is a run that stopped between registering and its report: no
+#: champion pointer was moved to its versions, which `Registry.leftovers` then lists.
+RUNS_DIR = "_runs"
 #: A report save's folder: the first 16 hex digits of its files' hash (`save_run_report`).
 _REPORT_GENERATION = re.compile(r"[0-9a-f]{16}")
 #: Most bytes read from a registry JSON file (manifest, ``champion.json``, a decision): each is a
@@ -870,14 +875,98 @@ class Registry:
                 if _TEMP_FILE.fullmatch(file) and self._modified(self._join(folder, file)) < cutoff:
                     found.append(self._join(folder, file))
         found.extend(self._report_leftovers(cutoff))
+        found.extend(self._stopped_run_leftovers(cutoff))
         return sorted(found)
 
     def remove_leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
-        """Remove what :meth:`leftovers` lists; return the paths removed."""
+        """Remove what :meth:`leftovers` lists; return the paths removed.
+
+        A stopped run's mark goes last, after its versions: a clean that dies part-way leaves
+        the mark, so the next one finds the versions still left.
+        """
         removed = self.leftovers(older_than)
-        for path in removed:
+        marks = self._path(RUNS_DIR) + "/"
+        for path in sorted(removed, key=lambda path: path.startswith(marks)):
             self._fs.rm(path, recursive=True)
         return removed
+
+    # ------------------------------------------------------------------ runs in progress
+
+    def _run_mark_path(self, vertical: str, run_id: str) -> str:
+        return self._path(
+            RUNS_DIR, validate_name(vertical, "vertical"), f"{validate_file_name(run_id)}.json"
+        )
+
+    def begin_run(self, vertical: str, run_id: str) -> None:
+        """Mark ``run_id`` as registering versions, until its report is saved
+        (:meth:`save_run_report` removes the mark).
+
+        A run killed after registering and before its report (so before any champion pointer
+        moved to its versions) left complete versions that looked like any other; with the mark
+        left behind, :meth:`leftovers` lists them once the mark is older than the cut-off.
+        """
+        mark = {"run_id": run_id, "vertical": vertical, "started_utc": self.now().isoformat()}
+        self._write_atomic(self._run_mark_path(vertical, run_id), json.dumps(mark).encode())
+
+    def _end_run(self, vertical: str, run_id: str) -> None:
+        """Remove a run's mark (its report is saved); a failure only leaves it for `clean`."""
+        path = self._run_mark_path(vertical, run_id)
+        try:
+            if self._exists(path):
+                self._fs.rm(path)
+        except OSError as error:
+            logger.warning("could not remove the run mark %s: %s", path, error)
+
+    def stopped_runs(self, older_than: timedelta = timedelta(hours=1)) -> list[tuple[str, str]]:
+        """``(vertical, run_id)`` of the runs marked by :meth:`begin_run` more than
+        ``older_than`` ago whose report the registry does not hold, sorted.
+
+        An unreadable mark is skipped with a warning (which run it was cannot be told).
+        """
+        return self._stopped_runs(self.now() - older_than)
+
+    def _stopped_runs(self, cutoff: datetime) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        runs = self._path(RUNS_DIR)
+        for vertical in self._children(runs, dirs=True):
+            if not self._is_valid_name(vertical):
+                continue
+            for name in self._children(self._join(runs, vertical), dirs=False):
+                run_id = name.removesuffix(".json")
+                if run_id == name or not _is_file_name(run_id):
+                    continue
+                path = self._join(self._join(runs, vertical), name)
+                try:
+                    mark = json.loads(self._read(path))
+                    started = datetime.fromisoformat(mark["started_utc"])
+                except (OSError, ValueError, KeyError, TypeError, _RefusedFile) as error:
+                    logger.warning("skipping the run mark %s: unreadable (%s)", path, error)
+                    continue
+                if started.tzinfo is None or started >= cutoff:
+                    continue
+                if not self._exists(self._report_path(vertical, run_id, REPORT_INDEX_FILE)):
+                    found.append((vertical, run_id))
+        return sorted(found)
+
+    def _stopped_run_leftovers(self, cutoff: datetime) -> list[str]:
+        """The versions of each stopped run (:meth:`stopped_runs`) that no champion pointer
+        names, now or in its history (one promoted by hand stays), then the run's mark."""
+        found: list[str] = []
+        for vertical, run_id in self._stopped_runs(cutoff):
+            for manifest in self.list_models(vertical):
+                if manifest.run_id != run_id or manifest.version is None:
+                    continue
+                state = self._read_champion_file(vertical, manifest.market)
+                records = [] if state is None else [*state.history, state.current()]
+                held = {(record.model_name, record.version) for record in records}
+                if (manifest.model_name, manifest.version) not in held:
+                    found.append(
+                        self._version_path(
+                            vertical, manifest.market, manifest.model_name, manifest.version
+                        )
+                    )
+            found.append(self._run_mark_path(vertical, run_id))
+        return found
 
     def _walk(self, folder: str, name: str, depth: int) -> Iterator[tuple[str, str, int]]:
         """``(path, name, depth)`` of ``folder`` and its sub-folders down to a version folder's
@@ -1387,6 +1476,7 @@ class Registry:
         self._write_atomic(
             self._join(folder, REPORT_INDEX_FILE), index.model_dump_json(indent=2).encode()
         )
+        self._end_run(vertical, run_id)  # the run's versions now have their report
         for old in self._children(folder, dirs=True):
             if old != generation and _REPORT_GENERATION.fullmatch(old):
                 try:  # a reader of the index just replaced reads again; a failure only leaves it
