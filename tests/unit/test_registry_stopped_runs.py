@@ -72,18 +72,23 @@ def test_a_saved_report_ends_the_run(root: str) -> None:
 
 
 def test_a_version_promoted_by_hand_stays(root: str) -> None:
-    """A user who promoted a stopped run's version keeps it, now and in the history."""
+    """A user who promoted a stopped run's version keeps it, now and in the history, and the
+    run's other versions of that market (clean removed them, and the cloud path's blend with
+    them)."""
     registry, clock = _clocked(root)
     registry.begin_run("football", "stopped")
     elo = _register(registry, "elo", "stopped", b"1")
     dixon_coles = _register(registry, "dixon_coles", "stopped", b"2")
+    lightgbm = _register(registry, "lightgbm", "stopped", b"3")  # a run-mate, never champion
     registry.set_champion("football", "e0", "elo", elo, "manual promotion")
     registry.set_champion("football", "e0", "dixon_coles", dixon_coles, "manual promotion")
     clock.current += 2 * HOUR
     listed = registry.leftovers()
     assert listed == [registry._path("_runs", "football", "stopped.json")]
     registry.remove_leftovers()
-    assert {m.model_name for m in registry.list_models()} == {"elo", "dixon_coles"}
+    # the champion's run-mates stay too: a server blends them with it (`version_of_run`)
+    assert {m.model_name for m in registry.list_models()} == {"elo", "dixon_coles", "lightgbm"}
+    assert registry.version_of_run("football", "e0", "lightgbm", "stopped", near=elo) == lightgbm
     assert registry.stopped_runs() == []
 
 

@@ -916,7 +916,7 @@ def _stopped_runs_note(store: Registry, listed: Sequence[Manifest]) -> None:
             sys.stderr.write(
                 f"marketcast: note: {count} {vertical} version(s) above are of run {run_id}, "
                 "which stopped before its report (no champion was moved to them): `marketcast "
-                "registry clean` removes them, except a version promoted by hand\n"
+                "registry clean` removes them, except in a market where one was promoted by hand\n"
             )
 
 

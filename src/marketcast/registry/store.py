@@ -949,22 +949,26 @@ class Registry:
         return sorted(found)
 
     def _stopped_run_leftovers(self, cutoff: datetime) -> list[str]:
-        """The versions of each stopped run (:meth:`stopped_runs`) that no champion pointer
-        names, now or in its history (one promoted by hand stays), then the run's mark."""
+        """The versions of each stopped run (:meth:`stopped_runs`), except in a market where a
+        champion pointer names one of them, now or in its history (promoted by hand), then the
+        run's mark."""
         found: list[str] = []
         for vertical, run_id in self._stopped_runs(cutoff):
-            for manifest in self.list_models(vertical):
-                if manifest.run_id != run_id or manifest.version is None:
-                    continue
-                state = self._read_champion_file(vertical, manifest.market)
+            of_run = [m for m in self.list_models(vertical) if m.run_id == run_id and m.version]
+            # a market where a version of this run was made champion (by hand) keeps all the
+            # run's versions there: a server blends a champion with its run's other members
+            kept: set[str] = set()
+            for market in {m.market for m in of_run}:
+                state = self._read_champion_file(vertical, market)
                 records = [] if state is None else [*state.history, state.current()]
-                held = {(record.model_name, record.version) for record in records}
-                if (manifest.model_name, manifest.version) not in held:
-                    found.append(
-                        self._version_path(
-                            vertical, manifest.market, manifest.model_name, manifest.version
-                        )
-                    )
+                held = {(r.model_name, r.version) for r in records}
+                if any((m.model_name, m.version) in held for m in of_run if m.market == market):
+                    kept.add(market)
+            found.extend(
+                self._version_path(vertical, m.market, m.model_name, str(m.version))
+                for m in of_run
+                if m.market not in kept
+            )
             found.append(self._run_mark_path(vertical, run_id))
         return found
 
