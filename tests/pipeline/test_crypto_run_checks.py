@@ -15,12 +15,15 @@ from marketcast.config import CryptoRunConfig, load_crypto_config
 from marketcast.orchestration.crypto import _shadow_and_export, prepare_crypto, shadow_test
 from marketcast.registry import Registry
 from marketcast.registry.promotion import PromotionRule
+from tests.pipeline.test_promotion_audit_fixes import CRYPTO_WINDOW
 from tests.unit.test_registry import make_manifest
 
 
 def _register_champion(registry: Registry, name: str = "flat") -> str:
     files = {"m.json": json.dumps({"name": name}).encode()}
-    manifest = make_manifest(name, files, vertical="crypto", market="1d")
+    manifest = make_manifest(
+        name, files, vertical="crypto", market="1d", training_window=CRYPTO_WINDOW
+    )
     version = registry.register("crypto", "1d", name, files, manifest)
     registry.set_champion("crypto", "1d", name, version, "no champion yet")
     return version
@@ -93,7 +96,9 @@ def test_settings_a_champion_does_not_use_leave_its_horizon_open(
     registry = Registry(str(tmp_path / "registry"))
     files = {"m.json": b"{}"}
     config = {"model_params": {}, "per_regime": False, "min_edge": 0.01}
-    manifest = make_manifest("flat", files, vertical="crypto", market="1d", config=config)
+    manifest = make_manifest(
+        "flat", files, "crypto", "1d", config=config, training_window=CRYPTO_WINDOW
+    )
     version = registry.register("crypto", "1d", "flat", files, manifest)
     registry.set_champion("crypto", "1d", "flat", version, "no champion yet")
     rng = np.random.default_rng(1)

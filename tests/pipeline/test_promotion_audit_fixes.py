@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,20 +24,31 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC
 from marketcast.orchestration import crypto as crypto_job
 from marketcast.orchestration import football as football_job
-from marketcast.registry import Registry
+from marketcast.registry import Registry, TrainingWindow
 from marketcast.registry.store import RegistryDamagedError
 from tests.pipeline.test_cloud_members import bundled_seasons, small_run
 from tests.unit.test_registry import make_manifest
 
 CRYPTO_SETTINGS: dict[str, Any] = {"model_params": {}, "per_regime": False, "min_edge": 0.0}
+#: the bars a crypto champion below was fit on: one a run's candles in `_shadow` reach
+CRYPTO_WINDOW = TrainingWindow(
+    start_utc=datetime(2022, 1, 1, tzinfo=UTC),
+    end_utc=datetime(2023, 1, 1, tzinfo=UTC),
+    n_matches=1,
+)
 
 
 # -- crypto: the shadow test against a registered champion, without the walk-forward ---------
-def _crypto_champion(registry: Registry, name: str, pairs: list[str]) -> str:
-    """A crypto 1d champion whose ``crypto_model.json`` serves ``pairs`` (one group)."""
+def _crypto_champion(
+    registry: Registry, name: str, pairs: list[str], window: TrainingWindow = CRYPTO_WINDOW
+) -> str:
+    """A crypto 1d champion whose ``crypto_model.json`` serves ``pairs`` (one group), fit on
+    the bars of ``window``."""
     spec = {"spec_version": 2, "champion": name, "members": [name], "groups": {"g0": pairs}}
     files = {CRYPTO_CHAMPION_SPEC: json.dumps(spec).encode(), "g0-m.json": b"{}"}
-    manifest = make_manifest(name, files, "crypto", "1d", config=CRYPTO_SETTINGS)
+    manifest = make_manifest(
+        name, files, "crypto", "1d", config=CRYPTO_SETTINGS, training_window=window
+    )
     version = registry.register("crypto", "1d", name, files, manifest)
     registry.set_champion("crypto", "1d", name, version, "by hand")
     return version
@@ -51,17 +62,17 @@ def _shadow(
     **settings: Any,
 ) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
     """This run's shadow test on 1d over ``run_pairs``: flat against momentum, which is better
-    by far (a tested champion would lose); the export is skipped."""
+    by far (a tested champion would lose), over ``periods`` days (400 by default); the export
+    is skipped. The run's candles: one bar a pair, at ``last_bar`` (2023-01-01 by default)."""
     monkeypatch.setattr(crypto_job, "run_jobs", lambda jobs, *args, **kwargs: [])
     rng = np.random.default_rng(3)
-    period_net = {"flat": np.zeros(400), "momentum": rng.normal(0.01, 0.01, 400)}
-    evaluation: Any = SimpleNamespace(
-        horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])},
-        export_rows={"1d": None},
-    )
+    periods = settings.pop("periods", 400)
+    period_net = {"flat": np.zeros(periods), "momentum": rng.normal(0.01, 0.01, periods)}
+    horizon = SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])
+    evaluation: Any = SimpleNamespace(horizons={"1d": horizon}, export_rows={"1d": None})
     candles = pd.DataFrame(
         {
-            "open_time_utc": pd.Timestamp("2023-01-01", tz="UTC"),
+            "open_time_utc": pd.Timestamp(settings.pop("last_bar", "2023-01-01"), tz="UTC"),
             "pair": run_pairs,
             "quote_volume": 1.0e6,
         }
@@ -120,6 +131,50 @@ def test_a_pair_renamed_since_the_champion_counts_under_its_new_name(
         monkeypatch,
         pair_renames={"MATICUSDT": "POLUSDT"},
     )
+    assert champions == {"1d": "momentum"}
+    assert decisions["1d"]["challengers_tested"] == 1
+
+
+def test_a_crypto_run_on_older_or_fewer_bars_or_no_period_leaves_the_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registry audit (high): a run's refit (or a challenger) replaced the champion untested
+    whatever it was fit on, bars that end before the champion's or fewer of them, and a run
+    that scored nothing tested nothing."""
+    registry = Registry(str(tmp_path / "registry"))
+    window = TrainingWindow(
+        start_utc=datetime(2021, 1, 1, tzinfo=UTC),
+        end_utc=datetime(2023, 6, 1, 12, tzinfo=UTC),
+        n_matches=5,
+    )
+    version = _crypto_champion(registry, "flat", ["BTCUSDT"], window)
+    five = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT"]
+    champions, decisions, moves = _shadow(tmp_path, registry, five, monkeypatch)
+    assert (moves, champions) == ({}, {"1d": "flat"})  # momentum was not promoted either
+    assert decisions["1d"]["reason"] == (
+        f"flat {version} stays: this run's data ends 2023-01-01, before the champion's "
+        "(2023-06-01 12:00 UTC), so neither its refit nor a challenger may replace it "
+        "(`marketcast registry promote` a version to replace it on purpose, or run on bars "
+        "that reach the champion's)"
+    )
+    champions, decisions, _ = _shadow(
+        tmp_path, registry, five[:3], monkeypatch, last_bar="2023-07-01"
+    )
+    assert champions == {"1d": "flat"}
+    assert decisions["1d"]["reason"].startswith(
+        f"flat {version} stays: this run's data holds 3 bars, fewer than the 5 the champion was "
+        "fit on, so"
+    )
+    champions, decisions, _ = _shadow(
+        tmp_path, registry, five, monkeypatch, last_bar="2023-07-01", periods=0
+    )
+    assert champions == {"1d": "flat"}
+    assert decisions["1d"]["reason"] == (
+        f"flat {version} stays: this run scored no period, so it tested neither its refit nor "
+        "a challenger"
+    )
+    # the guard's other side: as many bars, reaching as far, are tested
+    champions, decisions, _ = _shadow(tmp_path, registry, five, monkeypatch, last_bar="2023-07-01")
     assert champions == {"1d": "momentum"}
     assert decisions["1d"]["challengers_tested"] == 1
 
@@ -247,14 +302,24 @@ def _football_champion(registry: Registry, epl: FootballData) -> str:
     return version
 
 
-def _football_stays(registry: Registry, config: FootballRunConfig) -> str | None:
+def _football_stays(
+    registry: Registry,
+    config: FootballRunConfig,
+    window: dict[str, Any] | None = None,
+    scored: int = 3,
+) -> str | None:
+    """Why the 1x2 champion stays against a run of market and elo on E0 that scored
+    ``scored`` matches and was fit on ``window`` (by default the champion's own)."""
     champion = registry.champion("football", "1x2")
     assert champion is not None
     ev: Any = SimpleNamespace(
-        losses={"market": np.ones(3), "elo": np.ones(3), "prematch": np.ones(3)},
+        losses={name: np.ones(scored) for name in ("market", "elo", "prematch")},
         summary={"engines": {"market": {}, "elo": {}}},
     )
-    return football_job._why_champion_stays(registry, "1x2", champion, config, ev, ["E0"])
+    if window is None:  # the champion's own (make_manifest's)
+        window = {"start_utc": "2019-08-09T19:00:00Z", "end_utc": "2024-05-19T15:00:00Z"}
+        window["n_matches"] = 1900
+    return football_job._why_champion_stays(registry, "1x2", champion, config, ev, ["E0"], window)
 
 
 @pytest.mark.parametrize("damage", ["feature state", "manifest"])
@@ -281,6 +346,38 @@ def test_a_football_champion_that_cannot_be_read_stays(
     named = football_job.FEATURE_STATE_FILE if damage == "feature state" else "no model football"
     assert named in why
     assert "cannot tell which leagues it serves" in why
+
+
+def test_a_football_run_on_older_or_fewer_matches_or_none_scored_leaves_the_champion(
+    tmp_path: Path, epl: FootballData
+) -> None:
+    """Registry audit (high): an elo champion fit on 6,840 matches up to 2023 was "refreshed"
+    by a run over 2019-2021 with a refit on 1,520, and a run over files without closing prices
+    (it scored no match) replaced a champion all the same."""
+    registry = Registry(str(tmp_path / "registry"))
+    version = _football_champion(registry, epl)  # fit on 1,900 matches up to 2024-05-19 15:00
+    config = FootballRunConfig()
+    start = datetime(2019, 8, 9, 19, tzinfo=UTC)
+    older = {"start_utc": start, "end_utc": datetime(2021, 5, 23, tzinfo=UTC), "n_matches": 6840}
+    assert _football_stays(registry, config, older) == (
+        "this run's data ends 2021-05-23, before the champion's (2024-05-19 15:00 UTC), so "
+        "neither its refit nor a challenger may replace it (this run's versions are "
+        "registered: `marketcast registry promote` one to replace it on purpose, or run on "
+        "data that reaches the champion's)"
+    )
+    fewer = {"start_utc": start, "end_utc": datetime(2025, 5, 25, tzinfo=UTC), "n_matches": 1520}
+    why = _football_stays(registry, config, fewer)
+    assert why is not None
+    assert why.startswith(
+        "this run's data holds 1,520 matches, fewer than the 1,900 the champion was fit on, so"
+    )
+    assert _football_stays(registry, config, scored=0) == (
+        "this run scored no match in this market (a match is scored once it has its closing "
+        "prices and result), so it tested neither its refit nor a challenger"
+    )
+    # the guard's other side: as many matches, reaching as far or further, are tested
+    assert _football_stays(registry, config, {**fewer, "n_matches": 1900}) is None
+    assert registry.champion("football", "1x2").version == version  # type: ignore[union-attr]
 
 
 # -- football: run without the market model against a market champion -----------------------
@@ -348,3 +445,26 @@ def test_a_challenger_that_beats_the_market_champion_is_promoted_over_it(
     latest = registry.decisions("football", "1x2")[-1]
     assert (latest.challenger, latest.promote) == ("elo", True)
     assert latest.champion_version == champion.version
+
+
+def test_a_run_on_older_seasons_leaves_the_champion_it_would_have_refreshed(
+    market_champion: Path, tmp_path: Path
+) -> None:
+    """The audit's run: a second run of market and elo on E0 2019-20 and 2020-21 refreshed the
+    champion of a run on 2020-21 and 2021-22 with a refit that ends a season earlier."""
+    registry = _copy(market_champion, tmp_path)
+    champion = registry.champion("football", "1x2")
+    assert champion is not None
+    manifest = registry.manifest("football", "1x2", "market", champion.version)
+    older = bundled_seasons(tmp_path / "older", {"E0": ("2019-2020", "2020-2021")})
+    small_run(tmp_path, older, ["market", "elo"])
+    assert registry.champion("football", "1x2") == champion
+    report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
+    reason = report["promotion"]["1x2"]["reason"]
+    assert reason.startswith(
+        f"market {champion.version} stays: this run's data ends 2021-05-23 15:00 UTC, before "
+        "the champion's (2022-05-22 15:00 UTC), so neither its refit nor"
+    )
+    assert manifest.training_window.end_utc == datetime(2022, 5, 22, 15, tzinfo=UTC)
+    # this run's refit is registered, for a promotion by hand
+    assert registry.latest_version("football", "1x2", "market") != champion.version

@@ -76,6 +76,7 @@ from marketcast.orchestration.football import (
     check_outputs,
     config_label,
     decision_verdict,
+    less_data_than_champion,
     local_runs_dir,
     print_decisions,
     print_unclipped,
@@ -1178,6 +1179,13 @@ def _shadow_and_export(
     # the groups every refit is exported with; their pairs are the pairs this run covers
     groups = pair_groups(prepared, config.group_size)
     run_pairs = [pair for _, pairs in groups for pair in pairs]
+    # what every refit is fit on, in its manifest's `training_window`
+    times = prepared.data.candles["open_time_utc"]
+    window = {
+        "start_utc": times.min().to_pydatetime(),
+        "end_utc": times.max().to_pydatetime(),
+        "n_matches": len(prepared.data.candles),
+    }
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)
@@ -1192,7 +1200,7 @@ def _shadow_and_export(
             }
             continue
         why = (
-            _why_champion_stays(registry, horizon, record, config, ev, run_pairs)
+            _why_champion_stays(registry, horizon, record, config, ev, run_pairs, window)
             if record
             else None
         )
@@ -1239,8 +1247,6 @@ def _shadow_and_export(
         retries=config.retries,
         ray_address=config.ray_address,
     )
-    window_start = prepared.data.candles["open_time_utc"].min().to_pydatetime()
-    window_end = prepared.data.candles["open_time_utc"].max().to_pydatetime()
     if any(outcome.ok for outcome in outcomes):  # versions to register, until the report
         registry.begin_run(VERTICAL, run_id)
     for outcome in outcomes:
@@ -1261,11 +1267,7 @@ def _shadow_and_export(
             files=files,
             data_sha256=prepared.data_sha256,
             features_sha256=prepared.features_sha256,
-            training_window={
-                "start_utc": window_start,
-                "end_utc": window_end,
-                "n_matches": len(prepared.data.candles),
-            },
+            training_window=window,
             scores={
                 k: float(v)
                 for k, v in ev.models.get(name, {}).items()
@@ -1294,7 +1296,9 @@ def _shadow_and_export(
             if made.promote and not move.reason:
                 move.reason = made.reason
         if not move.reason:  # nothing beat the champion: the pointer names its refit
-            move.reason = f"champion {name} refreshed: refit on bars up to {window_end:%Y-%m-%d}"
+            move.reason = (
+                f"champion {name} refreshed: refit on bars up to {window['end_utc']:%Y-%m-%d}"
+            )
         moves[horizon] = move
     return champions, decisions, moves
 
@@ -1637,6 +1641,7 @@ def _why_champion_stays(
     config: CryptoRunConfig,
     ev: HorizonEvaluation,
     run_pairs: Sequence[str],
+    window: Mapping[str, Any],
 ) -> str | None:
     """Why this run may neither refresh nor challenge the champion, or None when it may.
 
@@ -1652,8 +1657,11 @@ def _why_champion_stays(
     exported its own fit as the champion, untested, and tested the challengers against it. The
     settings compared are the champion's ``model_params`` entry (every entry for ``consensus``,
     which votes with the others), ``per_regime`` for the models it splits by regime, and the
-    trade filter's ``min_edge`` for every model that trades (``flat`` uses none of them).
-    Checked in that order.
+    trade filter's ``min_edge`` for every model that trades (``flat`` uses none of them). A
+    run that scored no period tested nothing. A run on fewer bars than the champion was fit on,
+    or on bars that end before its own (``window``, this run's training window, against the
+    champion manifest's: :func:`less_data_than_champion`), would replace it with an older or
+    thinner fit, untested. Checked in that order.
     """
     name = champion.model_name
     if name not in ev.period_net and name != DEFAULT_CHAMPION:
@@ -1661,13 +1669,14 @@ def _why_champion_stays(
             f"this run did not evaluate it (models: {', '.join(ev.period_net)}), so no "
             "challenger was tested against it"
         )
+    if not any(len(net) for net in ev.period_net.values()):
+        return "this run scored no period, so it tested neither its refit nor a challenger"
     split = name in (*REGIME_SPLIT_MODELS, "consensus")
     keys = () if name == "flat" else ("per_regime", "min_edge") if split else ("min_edge",)
     try:
         served = _champion_pairs(registry, horizon, champion)
-        changed = changed_settings(
-            registry, VERTICAL, horizon, champion, config, keys, every_model=name == "consensus"
-        )
+        manifest = registry.manifest(VERTICAL, horizon, name, champion.version)
+        changed = changed_settings(manifest, config, keys, every_model=name == "consensus")
     except CHAMPION_READ_ERRORS as error:
         return (
             f"{unreadable_champion(error)}, so this run cannot tell which pairs it serves or "
@@ -1690,6 +1699,13 @@ def _why_champion_stays(
             f"this run's {' and '.join(changed)} differ from the champion's, so no challenger was "
             "tested against the champion itself (`marketcast registry promote` a version to "
             "replace it on purpose, or run with the champion's settings)"
+        )
+    less = less_data_than_champion(manifest.training_window, window, "bars")
+    if less:
+        return (
+            f"{less}, so neither its refit nor a challenger may replace it (`marketcast "
+            "registry promote` a version to replace it on purpose, or run on bars that reach "
+            "the champion's)"
         )
     return None
 

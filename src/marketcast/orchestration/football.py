@@ -55,8 +55,10 @@ from marketcast.orchestration.window import utc_window
 from marketcast.registry import (
     ChampionChangedError,
     ChampionRecord,
+    Manifest,
     Registry,
     RegistryError,
+    TrainingWindow,
     build_manifest,
     decide_among,
     decide_promotion,
@@ -916,7 +918,7 @@ def _register_and_decide(
         current = registry.champion(VERTICAL, market_name)
         expected = None if current is None else (current.model_name, current.version)
         why = (
-            _why_champion_stays(registry, market_name, current, config, ev, window_leagues)
+            _why_champion_stays(registry, market_name, current, config, ev, window_leagues, window)
             if current is not None
             else None
         )
@@ -1241,6 +1243,7 @@ def _why_champion_stays(
     config: FootballRunConfig,
     ev: MarketEvaluation,
     window_leagues: Sequence[str],
+    window: Mapping[str, Any],
 ) -> str | None:
     """Why this run may neither refresh nor challenge the champion, or None when it may.
 
@@ -1253,18 +1256,27 @@ def _why_champion_stays(
     serves (an E0-only experiment) would refit it on fewer leagues, and the server then
     answered 422 for the others. A run whose settings make the champion's model another model
     "refreshed" it, untested, with the new parameters and tested the challengers against
-    those. Checked in that order; the champion's files are read once it was evaluated.
+    those. A run that scored no match in this market (files without closing prices) tested
+    nothing, and its refit used to replace the champion all the same. A run on less data than
+    the champion was fit on (``window``, this run's training window, against the champion
+    manifest's: :func:`less_data_than_champion`) would replace it with an older or thinner fit:
+    a run over 2019-2021 replaced an elo fit on 6,840 matches up to 2023 with one on 1,520.
+    Checked in that order; the champion's files are read once it was evaluated and scored.
     """
     if champion.model_name not in ev.losses and not defended_by_prematch(champion.model_name, ev):
         return (
             f"this run did not evaluate it (models: {', '.join(ev.summary['engines'])}), so no "
             "challenger was tested against it"
         )
+    if not len(incumbent_losses(champion.model_name, ev)):
+        return (
+            "this run scored no match in this market (a match is scored once it has its "
+            "closing prices and result), so it tested neither its refit nor a challenger"
+        )
     try:
         served = _champion_leagues(registry, market, champion)
-        changed = changed_settings(
-            registry, VERTICAL, market, champion, config, ("demargin_method",)
-        )
+        manifest = registry.manifest(VERTICAL, market, champion.model_name, champion.version)
+        changed = changed_settings(manifest, config, ("demargin_method",))
     except CHAMPION_READ_ERRORS as error:
         return (
             f"{unreadable_champion(error)}, so this run cannot tell which leagues it serves or "
@@ -1287,7 +1299,71 @@ def _why_champion_stays(
             "versions are registered: `marketcast registry promote` one to replace it on "
             "purpose, or run with the champion's settings)"
         )
+    less = less_data_than_champion(manifest.training_window, window, "matches")
+    if less:
+        return (
+            f"{less}, so neither its refit nor a challenger may replace it (this run's versions "
+            "are registered: `marketcast registry promote` one to replace it on purpose, or run "
+            "on data that reaches the champion's)"
+        )
     return None
+
+
+def less_data_than_champion(
+    champion: TrainingWindow, run: Mapping[str, Any], unit: str
+) -> str | None:
+    """Why a run's training window (``run``: ``start_utc``, ``end_utc``, ``n_matches``) holds
+    less than the one the champion was fit on, or None when it holds at least as much: it ends
+    no earlier and counts no fewer rows (``unit``: matches, bars).
+
+    A champion's refresh is untested (the refit of the same model replaces it), so it is made
+    only on data that reaches at least as far as the champion's and is at least as large. A
+    rolling window that drops old seasons as it adds new ones counts fewer rows: its refit is
+    promoted by hand.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> champion = TrainingWindow(
+    ...     start_utc=datetime(2019, 8, 1, tzinfo=UTC),
+    ...     end_utc=datetime(2023, 5, 28, tzinfo=UTC),
+    ...     n_matches=6840,
+    ... )
+    >>> run = {"start_utc": datetime(2019, 8, 1, tzinfo=UTC), "n_matches": 1520}
+    >>> older = {**run, "end_utc": datetime(2021, 5, 23, tzinfo=UTC)}
+    >>> print(less_data_than_champion(champion, older, "matches"))
+    this run's data ends 2021-05-23, before the champion's (2023-05-28)
+    >>> thinner = {**run, "end_utc": datetime(2024, 5, 19, tzinfo=UTC)}
+    >>> print(less_data_than_champion(champion, thinner, "matches"))
+    this run's data holds 1,520 matches, fewer than the 6,840 the champion was fit on
+    >>> print(less_data_than_champion(champion, champion.model_dump(), "matches"))
+    None
+    """
+    ours = TrainingWindow.model_validate(run)
+    if ours.end_utc < champion.end_utc:
+        return (
+            f"this run's data ends {_day(ours.end_utc)}, before the champion's "
+            f"({_day(champion.end_utc)})"
+        )
+    if ours.n_matches < champion.n_matches:
+        return (
+            f"this run's data holds {ours.n_matches:,} {unit}, fewer than the "
+            f"{champion.n_matches:,} the champion was fit on"
+        )
+    return None
+
+
+def _day(moment: datetime) -> str:
+    """A UTC moment as its day, with the time where it is not midnight (crypto bars).
+
+    Examples
+    --------
+    >>> _day(datetime(2023, 5, 28, tzinfo=UTC)), _day(datetime(2023, 5, 28, 13, tzinfo=UTC))
+    ('2023-05-28', '2023-05-28 13:00 UTC')
+    """
+    moment = moment.astimezone(UTC)
+    midnight = moment.time() == datetime.min.time()
+    return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def defended_by_prematch(model_name: str, ev: MarketEvaluation) -> bool:
@@ -1327,31 +1403,23 @@ def unreadable_champion(error: BaseException) -> str:
 
 
 def changed_settings(
-    registry: Registry,
-    vertical: str,
-    market: str,
-    champion: ChampionRecord,
+    manifest: Manifest,
     config: FootballRunConfig | CryptoRunConfig,
     keys: Sequence[str],
     *,
     every_model: bool = False,
 ) -> list[str]:
     """The settings in which this run's config differs from the one the champion was made with
-    (its manifest's): the champion model's ``model_params`` entry (every entry with
+    (its ``manifest``'s): the champion model's ``model_params`` entry (every entry with
     ``every_model``, for a model that uses the others), then each of ``keys`` (a key the older
     manifest lacks counts as unchanged).
 
-    Raises
-    ------
-    RegistryError, ValueError, OSError
-        When the champion's manifest cannot be read (`CHAMPION_READ_ERRORS`). It used to count
-        as "no setting changed", with a docstring claiming the pointer move would check the
-        version; that move checks the new version only, so the champion was refreshed untested.
+    A manifest that cannot be read is the caller's: it used to count as "no setting changed",
+    and the champion was refreshed untested (`CHAMPION_READ_ERRORS`).
     """
-    manifest = registry.manifest(vertical, market, champion.model_name, champion.version)
     ours = config.model_dump(mode="json")
     theirs = manifest.config
-    name = champion.model_name
+    name = manifest.model_name
     params, their_params = ours["model_params"], theirs.get("model_params") or {}
     changed = []
     if every_model and their_params != params:
