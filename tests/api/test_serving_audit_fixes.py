@@ -20,7 +20,13 @@ from fastapi.testclient import TestClient
 from marketcast.registry import Registry
 from marketcast.registry.store import RegistryError
 from marketcast.serving import service as service_module
-from marketcast.serving.app import ECHO_MAX_DEPTH, TOO_DEEP, create_app
+from marketcast.serving.app import (
+    ECHO_MAX_DEPTH,
+    ERRORS_SHOWN,
+    TOO_DEEP,
+    TOO_LARGE,
+    create_app,
+)
 from marketcast.serving.schemas import MAX_BATCH, FixtureIn, ForecastOut
 from marketcast.serving.service import ChampionService
 from marketcast.serving.settings import ServingSettings
@@ -82,6 +88,43 @@ def test_an_input_within_the_echo_depth_is_echoed_whole(client: TestClient) -> N
     )
     assert deeper.status_code == 422
     assert deeper.json()["detail"][0]["input"] == TOO_DEEP
+
+
+def test_a_body_of_many_unknown_keys_is_a_small_422(
+    client: TestClient, fixture_body: dict[str, Any]
+) -> None:
+    """Serving audit (medium): every error was listed, and a missing field's input (the whole
+    object around it) echoed: a 1 MiB body of 90,000 unknown keys got a 13.9 MB answer."""
+    body = {key: value for key, value in fixture_body.items() if key != "home"}
+    body |= {f"k{i}": i for i in range(1_000)}
+    response = client.post("/v1/forecast", json=body)
+    assert response.status_code == 422
+    assert len(response.content) < 10_000
+    detail = response.json()["detail"]
+    assert len(detail) == ERRORS_SHOWN + 1
+    missing = [error for error in detail if error["type"] == "missing"]
+    if missing:  # listed among the first: its input, the whole body, is not echoed
+        assert missing[0]["input"] == TOO_LARGE
+    assert detail[-1] == {
+        "type": "too_many_errors",
+        "loc": [],
+        "msg": f"{1_001 - ERRORS_SHOWN:,} more errors, not listed",
+        "input": None,
+    }
+    # a few errors are all listed, each small input echoed as it came
+    few = client.post("/v1/forecast", json={**fixture_body, "x": 1, "y": [2]}).json()["detail"]
+    assert [(error["loc"], error["input"]) for error in few] == [
+        (["body", "x"], 1),
+        (["body", "y"], [2]),
+    ]
+
+
+def test_a_large_bad_input_is_not_echoed(client: TestClient, fixture_body: dict[str, Any]) -> None:
+    response = client.post("/v1/forecast", json={**fixture_body, "home": ["Arsenal"] * 500})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["body", "home"], TOO_LARGE)
+    assert len(response.content) < 1000
 
 
 # -- 2. one batch, one snapshot --------------------------------------------------------------------

@@ -631,10 +631,13 @@ class LLMExplainer:
             {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         )
         deadline = time.monotonic() + timeout_s
-        timer = threading.Timer(timeout_s, _shut_down, args=(connection,))
-        timer.daemon = True
-        timer.start()
+        watchdog = _Watchdog(timeout_s)
         try:
+            connection.connect()
+            # held here: http.client hands the socket to the response and forgets it when the
+            # answer says "Connection: close", and a body trickled after such headers then
+            # outlived the deadline (a 1 s limit became 53 s)
+            watchdog.watch(connection.sock)
             connection.request(
                 "POST", parts.path + (f"?{parts.query}" if parts.query else ""), payload, headers
             )
@@ -653,7 +656,7 @@ class LLMExplainer:
                 raise LLMCallError(f"{url}: no complete answer within {timeout_s:g} s") from exc
             raise
         finally:
-            timer.cancel()
+            watchdog.cancel()
             connection.close()
 
 
@@ -676,9 +679,42 @@ def _answer_text(answer: Any) -> str:
     return content.strip()
 
 
-def _shut_down(connection: http.client.HTTPConnection) -> None:
-    """End every wait on ``connection``'s socket: its reads see the end of the stream."""
-    sock = connection.sock
+class _Watchdog:
+    """Shuts a socket down once ``timeout_s`` has run out, ending every wait on it: its reads
+    see the end of the stream.
+
+    The socket is the one ``watch`` was given, held here rather than read from the connection
+    when time runs out: http.client sets ``connection.sock`` to None once a response takes the
+    socket over. A socket watched after the time ran out (a slow connect) is shut at once.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._expired = False
+        self._timer = threading.Timer(timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            expired = self._expired
+        if expired:
+            _shut_down(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            sock = self._sock
+        _shut_down(sock)
+
+
+def _shut_down(sock: socket.socket | None) -> None:
+    """End every wait on ``sock``: its reads see the end of the stream."""
     if sock is not None:
         with contextlib.suppress(OSError):
             # the plain socket's method: ssl.SSLSocket.shutdown would also drop its SSL state
