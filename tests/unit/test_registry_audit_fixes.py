@@ -20,8 +20,9 @@ from marketcast.datasets.bundle import BUNDLED_CRYPTO, read_archive_csvs
 from marketcast.datasets.football_data import load_football
 from marketcast.orchestration.crypto import prepare_crypto
 from marketcast.orchestration.football import data_sha256
-from marketcast.registry import Registry, RegistryError, build_manifest
+from marketcast.registry import ChampionChangedError, Registry, RegistryError, build_manifest
 from marketcast.reports.plots import assign_colors, profit_curves_svg
+from tests.unit.test_registry import make_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football" / "mmz4281"
 HASH = "0" * 64
@@ -252,6 +253,34 @@ def test_a_chained_caching_url_still_opens(tmp_path: Path) -> None:
     assert registry.versions("football", "e0", "elo") == []
     # the same place as the folder itself, however spelt (publish refuses it as a target)
     assert registry.location == Registry(str(tmp_path / "reg")).location
+
+
+@pytest.mark.parametrize("cache", ["simplecache", "filecache", "blockcache"])
+def test_a_cached_registry_sees_another_process_move_the_champion(
+    tmp_path: Path, cache: str
+) -> None:
+    """Registry audit (medium): through ``simplecache::`` a registry read ``champion.json``
+    from its first copy, so a promotion made by another process went unseen and a
+    compare-and-set on the stale pointer passed."""
+    url = f"{cache}::file://{tmp_path / 'reg'}"
+    ours, theirs = Registry(url), Registry(url)
+    files = {"elo.json": b"{}"}
+    first = ours.register("football", "e0", "elo", files, make_manifest("elo", files))
+    second = ours.register("football", "e0", "elo", files, make_manifest("elo", files))
+    ours.set_champion("football", "e0", "elo", first, "no champion yet")
+    assert theirs.champion("football", "e0").version == first  # type: ignore[union-attr]
+    ours.set_champion("football", "e0", "elo", second, "by hand")
+    assert theirs.champion("football", "e0").version == second  # type: ignore[union-attr]
+    with pytest.raises(ChampionChangedError):  # the compare-and-set reads the live pointer
+        theirs.set_champion("football", "e0", "elo", first, "x", expected=("elo", first))
+    assert ours.champion("football", "e0").version == second  # type: ignore[union-attr]
+
+
+def test_a_cached_object_store_registry_creates_exclusively() -> None:
+    """A cache over memory:// (an object store here) turned exclusive create off: two runs
+    could claim one version name."""
+    assert Registry("simplecache::memory://cached-reg")._exclusive_create
+    assert Registry("memory://cached-reg")._exclusive_create
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import fsspec.core
+from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -330,16 +331,13 @@ class Registry:
             raise RegistryError(f"cannot open registry {self.root}: {error}") from error
         except OSError as error:  # ftp:// and the like connect here: "Connection refused"
             raise RegistryError(f"cannot open registry {self.root}: {error}") from error
-        self._fs = fs
-        self._is_local = isinstance(fs, LocalFileSystem)
-        if self._is_local and "::" in self.root:
+        if isinstance(fs, LocalFileSystem) and "::" in self.root:
             # fsspec reads "/srv/reg::v2" as URL chaining and opens "/srv/reg": the registry
             # would read and write another folder than the one named, without a word
             raise RegistryError(
                 f"cannot open registry {self.root}: a local path may not contain '::', which "
                 f"fsspec reads as URL chaining (it would open {path!r}); rename the folder"
             )
-        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         wrapped, inner = 0, fs
         while getattr(inner, "fs", None) is not None:
             wrapped, inner = wrapped + 1, inner.fs
@@ -356,6 +354,16 @@ class Registry:
                 f"({inner_protocol}:// wraps no other), so fsspec would open {path!r} and "
                 "ignore the rest; give one URL"
             )
+        # A cache (simplecache::, filecache::, blockcache::) served champion.json, the pointer
+        # lock and the run marks from its first copy: another process's promotion went unseen,
+        # and a compare-and-set compared with the stale copy. The registry reads and writes the
+        # filesystem the cache wraps (its files are small, and a server holds its champions in
+        # memory anyway).
+        while isinstance(fs, CachingFileSystem):
+            fs = fs.fs
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._fs = fs
+        self._is_local = isinstance(fs, LocalFileSystem)
         self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
         self._root_path = path.rstrip("/") or "/"
         if self._is_local:
