@@ -31,6 +31,7 @@ __all__ = [
     "sequential_p_value",
     "shown_gain",
     "shown_p_value",
+    "superseded_note",
 ]
 
 #: Alternatives of :func:`paired_test`, on the mean of ``champion - challenger``.
@@ -288,6 +289,38 @@ def shown_p_value(p_value: float) -> str:
     ('0.0862', '1')
     """
     return f"{p_value:.3g}"
+
+
+def superseded_note(
+    decision: Mapping[str, Any], model_name: str, version: str, reason: str | None
+) -> str | None:
+    """Why a market's latest decision no longer describes its champion, or None when it does.
+
+    A decision names the version it left champion: the challenger's when it promoted, else the
+    champion's. When the champion pointer (``model_name`` ``version``, moved with ``reason``)
+    holds another, the pointer moved after the decision (a promotion or rollback by hand, a
+    refresh with no challenger to test) and the decision, shown beside it, read as the
+    champion's evidence. A decision from before versions were recorded (none named) is taken
+    as it is.
+
+    Examples
+    --------
+    >>> kept = {"promote": False, "champion": "market", "champion_version": "v1"}
+    >>> superseded_note(kept, "market", "v1", "no champion yet") is None
+    True
+    >>> print(superseded_note(kept, "elo", "v3", "by hand"))
+    the champion pointer moved after this decision (to elo v3: by hand); it left market v1 champion
+    """
+    promoted = bool(decision.get("promote"))
+    left = decision.get("challenger" if promoted else "champion")
+    left_version = decision.get("challenger_version" if promoted else "champion_version")
+    if left_version is None or (left, left_version) == (model_name, version):
+        return None
+    moved = f"{model_name} {version}" + (f": {reason}" if reason else "")
+    return (
+        f"the champion pointer moved after this decision (to {moved}); it left {left} "
+        f"{left_version} champion"
+    )
 
 
 def decide_promotion(

@@ -435,7 +435,9 @@ def test_registry_commands_list_show_promote_rollback(
     assert "no champion and no promotion decision for football/ou25" in capsys.readouterr().err
     champion = np.random.default_rng(0).gamma(4.0, 0.25, 500)
     challenger = champion - 0.003 + np.linspace(-0.2, 0.2, 500)  # better, not significantly
-    decision = decide_promotion("market", champion, "dixon_coles", challenger)
+    decision = decide_promotion(
+        "market", champion, "dixon_coles", challenger, champion_version=versions[0]
+    )
     registry.save_decision("football", "1x2", decision)
     registry.set_champion("football", "1x2", "dixon_coles", versions[1], "manual promotion")
     capsys.readouterr()
@@ -446,6 +448,11 @@ def test_registry_commands_list_show_promote_rollback(
     assert shown["last_decision"]["challenger"] == "dixon_coles"
     assert shown["last_decision"]["matches_needed"] == decision.matches_needed
     assert decision.matches_needed is not None
+    # the decision left market champion; the pointer moved by hand since
+    assert shown["last_decision_superseded"] == (
+        f"the champion pointer moved after this decision (to dixon_coles {versions[1]}: manual "
+        f"promotion); it left market {versions[0]} champion"
+    )
 
     # nor is the bare version restored by a rollback (only its files were checked there)
     registry.set_champion("football", "1x2", "elo", bare, "set by hand")

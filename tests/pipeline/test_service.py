@@ -276,6 +276,30 @@ def test_models_carry_each_markets_latest_promotion_decision(registry: Registry)
         assert pointer is not None
         assert row["promotion_reason"] == pointer.reason
         assert row["promoted_utc"] == pointer.model_dump(mode="json")["promoted_utc"]
+        assert row["last_decision_superseded"] is None  # the run's decision left it champion
+
+
+def test_models_say_when_the_champion_moved_after_the_latest_decision(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Registry audit (medium): a promotion by hand saves no decision, so ``last_decision``
+    beside the new champion read as its evidence (it had left another model champion)."""
+    copy = Registry(str(shutil.copytree(registry.root, tmp_path / "registry")))
+    latest = copy.latest_decision("football", "1x2")
+    assert latest is not None
+    kept = latest.challenger if latest.promote else latest.champion
+    other = next(name for name in ("elo", "market") if name != kept)
+    version = copy.latest_version("football", "1x2", other)
+    assert version is not None
+    copy.set_champion("football", "1x2", other, version, "by hand")
+    service = ChampionService(copy)
+    service.reload()
+    row = next(row for row in service.models() if row["market"] == "1x2")
+    kept_version = latest.challenger_version if latest.promote else latest.champion_version
+    assert row["last_decision_superseded"] == (
+        f"the champion pointer moved after this decision (to {other} {version}: by hand); it "
+        f"left {kept} {kept_version} champion"
+    )
 
 
 def test_neural_models_serve_through_onnxruntime_unless_told_torch(

@@ -62,6 +62,7 @@ from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
 from marketcast.orchestration.window import as_utc, utc_window
+from marketcast.promotion import superseded_note
 from marketcast.registry import Registry, RegistryError, validate_file_name
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.publish import publish
@@ -983,6 +984,14 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 h.model_dump(mode="json") for h in store.champion_history(vertical, market)
             ],
             "last_decision": None if decision is None else decision.model_dump(mode="json"),
+            # a pointer moved since (by hand, a refresh): the decision is not the champion's
+            "last_decision_superseded": (
+                None
+                if decision is None or champion is None
+                else superseded_note(
+                    decision.model_dump(), champion.model_name, champion.version, champion.reason
+                )
+            ),
             "report": None if champion is None else _champion_report(store, vertical, market),
         }
         out.print_json(_strict_json(shown))

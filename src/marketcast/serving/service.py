@@ -22,6 +22,7 @@ from marketcast.features.football import MARKET_COLUMNS
 from marketcast.features.football_state import FeatureState, UnknownFixtureError
 from marketcast.models.factory import FOOTBALL_MODEL_CLASSES, load_model
 from marketcast.models.gbm import ModelTextError
+from marketcast.promotion import superseded_note
 from marketcast.registry import Registry
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.store import RegistryError
@@ -657,6 +658,7 @@ class ChampionService:
                     "promoted_utc": snap.pointers.get(market, {}).get("promoted_utc"),
                     "promotion_reason": snap.pointers.get(market, {}).get("reason"),
                     "last_decision": snap.decisions.get(market),
+                    "last_decision_superseded": _superseded(snap, market, loaded),
                 }
             )
         return rows
@@ -949,6 +951,16 @@ def _use_onnx(model: Any, label: str) -> None:
         model.use_onnx()
     except Exception as exc:  # any failure leaves the torch path, which works
         log.warning("%s stays on torch, onnxruntime failed: %s", label, exc)
+
+
+def _superseded(snap: Snapshot, market: str, champion: LoadedModel) -> str | None:
+    """``/v1/models``' ``last_decision_superseded``: why the market's latest decision no longer
+    describes the champion served (:func:`superseded_note`), or None."""
+    decision = snap.decisions.get(market)
+    if decision is None:
+        return None
+    reason = snap.pointers.get(market, {}).get("reason")
+    return superseded_note(decision, champion.name, champion.version, reason)
 
 
 def _one_line(exc: BaseException, max_chars: int = 400) -> str:
