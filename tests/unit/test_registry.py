@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,30 @@ def test_sha256_json_hashes_pydantic_models_like_their_dict() -> None:
 
 def test_git_sha_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
     assert git_sha(tmp_path) == "unknown"
+
+
+def test_git_sha_marks_a_tree_with_changed_tracked_files(tmp_path: Path) -> None:
+    """Registry audit (medium): a model trained from edited code named the clean commit."""
+
+    def git(*args: str) -> str:
+        completed = subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return completed.stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "model.py").write_text("a = 1\n")
+    git("add", "model.py")
+    git("commit", "-q", "-m", "first")
+    sha = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "run.log").write_text("not tracked\n")
+    assert git_sha(tmp_path) == sha  # an untracked file does not count
+    (tmp_path / "model.py").write_text("a = 2\n")
+    assert git_sha(tmp_path) == f"{sha}-dirty"
 
 
 def test_package_versions_reads_installed_metadata() -> None:

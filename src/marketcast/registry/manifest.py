@@ -237,7 +237,12 @@ def sha256_json(obj: Any) -> str:
 
 
 def git_sha(cwd: str | Path | None = None) -> str:
-    """Return ``git rev-parse --short HEAD`` for ``cwd``, or ``"unknown"`` outside a git checkout.
+    """Return ``git rev-parse --short HEAD`` for ``cwd``, with ``-dirty`` appended when a tracked
+    file differs from that commit, or ``"unknown"`` outside a git checkout.
+
+    A model trained from edited code named the commit it was not made from: ``-dirty`` says the
+    sha alone cannot rebuild it (as ``git describe --dirty`` marks it). Files git does not track
+    (runs, registries, data) do not count. When the check itself fails the sha is given as it is.
 
     Parameters
     ----------
@@ -246,9 +251,18 @@ def git_sha(cwd: str | Path | None = None) -> str:
         code that trained the model rather than wherever the process was started.
     """
     folder = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    sha = _git(folder, "rev-parse", "--short", "HEAD")
+    if not sha:
+        return "unknown"
+    changed = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    return f"{sha}-dirty" if changed else sha
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """The stripped output of ``git args`` run in ``folder``; None when it fails."""
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", *args],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -256,9 +270,8 @@ def git_sha(cwd: str | Path | None = None) -> str:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    sha = completed.stdout.strip()
-    return sha if completed.returncode == 0 and sha else "unknown"
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
 
 
 def package_versions(names: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, str]:
