@@ -281,14 +281,24 @@ def shown_gain(mean_difference: float) -> str:
     return f"{mean_difference:.3g}" if small else f"{mean_difference:.4f}"
 
 
-def shown_p_value(p_value: float) -> str:
+def shown_p_value(p_value: float, level: float | None = None) -> str:
     """A p-value as a decision's reason writes it (and the report beside it): three significant
-    figures.
+    figures, more where three would write it as the ``level`` it is compared with (written
+    ``.3g``): p = 0.04996 against 0.05 read "p=0.05 < 0.05".
 
     >>> shown_p_value(0.086174), shown_p_value(1.0)
     ('0.0862', '1')
+    >>> shown_p_value(0.04996, 0.05), shown_p_value(0.0500004, 0.05), shown_p_value(0.05, 0.05)
+    ('0.04996', '0.0500004', '0.05')
     """
-    return f"{p_value:.3g}"
+    shown = f"{p_value:.3g}"
+    if level is None or p_value == level:
+        return shown
+    digits = 3
+    while shown == f"{level:.3g}" and digits < 17:
+        digits += 1
+        shown = f"{p_value:.{digits}g}"
+    return shown
 
 
 def superseded_note(
@@ -453,12 +463,12 @@ def decide_promotion(
         reason = f"{gain} <= required {rule.min_gain:g} over {n:,} {units}"
     elif p_value < level:
         promote = True
-        p = shown_p_value(p_value)
+        p = shown_p_value(p_value, level)
         reason = f"{gain}, p={p} < {level:.3g} over {n:,} {units}"
     else:
         promote = False
         needed = _count_for_significance(difference - rule.min_gain, level, rule)
-        p = shown_p_value(p_value)
+        p = shown_p_value(p_value, level)
         reason = f"{gain}, p={p} >= {level:.3g} over {n:,} {units}: not significant"
         if needed is not None:
             reason += f"; the same gain and spread would reach it at about {needed:,} {units}"

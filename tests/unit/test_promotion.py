@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -559,3 +561,23 @@ def test_a_gain_below_a_thousandth_is_written_to_three_figures() -> None:
     rule = PromotionRule(metric="net_return_loss", unit="period", min_matches=30)
     decision = decide_promotion("flat", champion, "momentum", champion - 1.234e-5, rule)
     assert decision.reason.startswith("net_return_loss gain 1.23e-05 per period, p=")
+
+
+@pytest.mark.parametrize(
+    ("p_value", "verdict"), [(0.04996, "p=0.04996 < 0.05"), (0.0500004, "p=0.0500004 >= 0.05")]
+)
+def test_a_p_value_next_to_the_level_is_not_written_as_the_level(
+    monkeypatch: pytest.MonkeyPatch, p_value: float, verdict: str
+) -> None:
+    """Registry audit (low): three significant figures wrote p = 0.04996 as "p=0.05 < 0.05"."""
+    real = marketcast.promotion.paired_test
+
+    def near_the_level(*args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(real(*args, **kwargs), p_value=p_value)
+
+    monkeypatch.setattr(marketcast.promotion, "paired_test", near_the_level)
+    champion = np.full(200, 1.0)
+    challenger = champion - np.linspace(0.0, 0.02, 200)
+    decision = decide_promotion("market", champion, "elo", challenger)
+    assert verdict in decision.reason
+    assert decision.promote is (p_value < 0.05)

@@ -810,10 +810,13 @@ def _promotion(decision: Mapping[str, Any]) -> str:
     rule = _mapping(decision.get("rule"))
     metric = rule.get("metric") or "score"
     sequential = rule.get("test") == "sequential"
+    # the level the reason compared p with: Holm's share of alpha, else alpha itself
+    level = _real(decision.get("alpha_used"))
+    level = level if level is not None else _real(rule.get("alpha"))
     stats = [
         (
             "always-valid p-value (sequential test)" if sequential else "p-value",
-            _as_the_reason(decision.get("p_value"), shown_p_value),
+            _as_the_reason(decision.get("p_value"), lambda p: shown_p_value(p, level)),
         ),
         (
             f"mean difference ({metric}, champion \u2212 challenger per match; positive means "
