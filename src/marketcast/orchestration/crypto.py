@@ -51,7 +51,7 @@ from marketcast.features.crypto import (
 from marketcast.features.universe import build_universe, universe_spread_method
 from marketcast.labels.crypto import HORIZON_BARS, dead_zone_for, direction_label, forward_returns
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC, CRYPTO_MODEL_NAMES, make_crypto_model
-from marketcast.orchestration.backends import Job, JobOutcome, run_jobs
+from marketcast.orchestration.backends import Job, JobOutcome, ProgressFn, run_jobs
 from marketcast.orchestration.crypto_jobs import (
     BASE_MODELS,
     REGIME_SPLIT_MODELS,
@@ -560,14 +560,7 @@ def _run_jobs_with_a_step(
     outcomes: dict[str, JobOutcome] = {}
     if to_run:
         with _progress(console, f"crypto jobs ({config.backend})") as progress:
-            ran = run_jobs(
-                to_run,
-                config.backend,
-                max_workers=config.max_workers,
-                retries=config.retries,
-                ray_address=config.ray_address,
-                progress=progress,
-            )
+            ran = _on_backend(to_run, config, progress)
         outcomes.update((outcome.key, outcome) for outcome in ran)
     for job in jobs:
         if job.key in stepless:  # no step: an empty result, without fitting anything
@@ -1148,6 +1141,21 @@ def _default_start(prepared: PreparedCrypto) -> str:
     return str((last - pd.Timedelta(days=365)).floor("D").date())
 
 
+def _on_backend(
+    jobs: Sequence[Job], config: CryptoRunConfig, progress: ProgressFn | None = None
+) -> list[JobOutcome]:
+    """Run ``jobs`` on the configured backend (local processes or Ray), with its worker count,
+    retries and Ray address; the walk-forward's and the export's jobs alike."""
+    return run_jobs(
+        jobs,
+        config.backend,
+        max_workers=config.max_workers,
+        retries=config.retries,
+        ray_address=config.ray_address,
+        progress=progress,
+    )
+
+
 def _shadow_and_export(
     config: CryptoRunConfig,
     registry: Registry,
@@ -1240,13 +1248,7 @@ def _shadow_and_export(
                 ),
             )
         )
-    outcomes = run_jobs(
-        export_jobs,
-        config.backend,
-        max_workers=config.max_workers,
-        retries=config.retries,
-        ray_address=config.ray_address,
-    )
+    outcomes = _on_backend(export_jobs, config)
     if any(outcome.ok for outcome in outcomes):  # versions to register, until the report
         registry.begin_run(VERTICAL, run_id)
     for outcome in outcomes:

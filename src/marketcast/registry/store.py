@@ -920,8 +920,9 @@ class Registry:
         """Remove a run's mark (its report is saved); a failure only leaves it for `clean`."""
         path = self._run_mark_path(vertical, run_id)
         try:
-            if self._exists(path):
-                self._fs.rm(path)
+            self._fs.rm(path)  # one request: a report saved again, or published, has no mark
+        except FileNotFoundError:
+            pass
         except OSError as error:
             logger.warning("could not remove the run mark %s: %s", path, error)
 
@@ -961,8 +962,11 @@ class Registry:
         champion pointer names one of them, now or in its history (promoted by hand), then the
         run's mark."""
         found: list[str] = []
+        manifests: dict[str, list[Manifest]] = {}  # per vertical, read once for all its runs
         for vertical, run_id in self._stopped_runs(cutoff):
-            of_run = [m for m in self.list_models(vertical) if m.run_id == run_id and m.version]
+            if vertical not in manifests:
+                manifests[vertical] = self.list_models(vertical)
+            of_run = [m for m in manifests[vertical] if m.run_id == run_id and m.version]
             # a market where a version of this run was made champion (by hand) keeps all the
             # run's versions there: a server blends a champion with its run's other members
             kept: set[str] = set()
