@@ -764,6 +764,48 @@ def test_version_of_run_finds_a_version_stamped_before_another_runs(tmp_path: Pa
     assert registry.version_of_run("football", "e0", "elo", "A", near=a_dc) == a_elo
 
 
+def _old_folder_without_manifest(folder: Path) -> Path:
+    """``folder`` (a version folder's path) with no manifest, its files two hours old."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.json").write_bytes(b"{}")
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    for file in folder.iterdir():
+        os.utime(file, (two_hours_ago, two_hours_ago))
+    return folder
+
+
+def test_clean_leaves_a_champion_without_its_manifest_and_folders_outside_the_registry(
+    tmp_path: Path,
+) -> None:
+    """Registry audit (low): a champion's version whose manifest was lost counted as a killed
+    registration and `clean` removed it (it can be repaired, as the run's error says), and so
+    was a version-shaped folder under names the registry never writes."""
+    root = tmp_path / "registry"
+    registry = Registry(str(root))
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    stamp = f"{two_hours_ago:%Y%m%dT%H%M%SZ}"
+    then = Registry(str(root), clock=lambda: two_hours_ago)  # versions stamped two hours ago
+    champion = then.register("football", "e0", "elo", FILES, make_manifest("elo"))
+    before = then.register("football", "e0", "elo", FILES, make_manifest("elo"))
+    then.set_champion("football", "e0", "elo", before, "no champion yet")
+    then.set_champion("football", "e0", "elo", champion, "by hand")
+    assert champion.startswith(stamp[:11])  # stamped then (to the hour)
+    for version in (champion, before):  # the champion, and the one in its history
+        folder = root / "football" / "e0" / "elo" / version
+        (folder / "manifest.json").unlink()
+        _old_folder_without_manifest(folder)
+    crashed = _old_folder_without_manifest(root / "football" / "e0" / "elo" / f"{stamp}-0123abcd")
+    theirs = _old_folder_without_manifest(root / "My Models" / "a" / "b" / f"{stamp}-89abcdef")
+    assert registry.leftovers() == [str(crashed)]
+    assert registry.remove_leftovers() == [str(crashed)]
+    assert theirs.exists()
+    assert (root / "football" / "e0" / "elo" / champion / "params.json").exists()
+    # a champion.json that cannot be read names every version of its market: none is listed
+    (root / "football" / "e0" / "champion.json").write_text("{")
+    _old_folder_without_manifest(crashed)
+    assert registry.leftovers() == []
+
+
 def test_leftovers_of_killed_writers_are_listed_and_removed_once_old(tmp_path: Path) -> None:
     """A run killed while registering leaves a version folder without a manifest, and a write
     killed before its rename a temporary file: invisible to readers, and never removed."""

@@ -866,9 +866,17 @@ class Registry:
         """
         cutoff = self.now() - older_than
         found: list[str] = []
-        for folder, name, depth in self._walk(self._root_path, "", depth=0):
-            # <vertical>/<market>/<model>/<version>: a version folder is four levels down
-            if depth == 4 and (match := _VERSION_PATTERN.fullmatch(name)):
+        pointed: dict[tuple[str, str], set[tuple[str, str]] | None] = {}
+        for folder, names in self._walk(self._root_path, ()):
+            # <vertical>/<market>/<model>/<version>: a version folder is four levels down, under
+            # registry names (not under _reports, _runs or a folder of the user's own), and
+            # never one a champion pointer names (a damaged champion is repaired, not removed)
+            if (
+                len(names) == 4
+                and (match := _VERSION_PATTERN.fullmatch(names[3]))
+                and all(self._is_valid_name(part) for part in names[:3])
+                and not self._pointer_names(pointed, *names)
+            ):
                 stamped = datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
                 files = self._children(folder, dirs=False)
                 if (
@@ -984,13 +992,40 @@ class Registry:
             found.append(self._run_mark_path(vertical, run_id))
         return found
 
-    def _walk(self, folder: str, name: str, depth: int) -> Iterator[tuple[str, str, int]]:
-        """``(path, name, depth)`` of ``folder`` and its sub-folders down to a version folder's
-        depth (4), parents first."""
-        yield folder, name, depth
-        if depth < 4:
+    def _walk(self, folder: str, names: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """``(path, names)`` of ``folder`` and its sub-folders down to a version folder's depth
+        (4), parents first; ``names`` are a folder's names below the root (the root's are
+        empty)."""
+        yield folder, names
+        if len(names) < 4:
             for child in self._children(folder, dirs=True):
-                yield from self._walk(self._join(folder, child), child, depth + 1)
+                yield from self._walk(self._join(folder, child), (*names, child))
+
+    def _pointer_names(
+        self,
+        pointed: dict[tuple[str, str], set[tuple[str, str]] | None],
+        vertical: str,
+        market: str,
+        model_name: str,
+        version: str,
+    ) -> bool:
+        """Whether the market's champion pointer names ``model_name`` ``version``, now or in its
+        history; ``pointed`` caches each market's read. A ``champion.json`` that cannot be read
+        names every version of its market (which it names cannot be told), with a warning."""
+        if (vertical, market) not in pointed:
+            try:
+                state = self._read_champion_file(vertical, market)
+            except RegistryDamagedError as error:
+                logger.warning("leaving every version of %s/%s: %s", vertical, market, error)
+                state, damaged = None, True
+            else:
+                damaged = False
+            records = [] if state is None else [*state.history, state.current()]
+            pointed[vertical, market] = (
+                None if damaged else {(r.model_name, r.version) for r in records}
+            )
+        named = pointed[vertical, market]
+        return named is None or (model_name, version) in named
 
     def _modified(self, path: str) -> datetime:
         """A file's modification time (UTC); "now" where the filesystem cannot say."""
