@@ -140,3 +140,20 @@ def test_registry_list_says_which_versions_a_stopped_run_left(
     assert "removed 3 leftover(s)" in capsys.readouterr().out
     assert main(["registry", "--root", root, "list"]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_a_stopped_runs_versions_stay_where_the_champion_pointer_cannot_be_read(
+    root: str,
+) -> None:
+    """Which versions a damaged ``champion.json`` names cannot be told: `clean` failed with
+    it, and now leaves that market's versions and the run's mark (with a warning) and cleans
+    the rest."""
+    registry, clock = _clocked(root)
+    registry.begin_run("football", "stopped")
+    _register(registry, "elo", "stopped", b"1")
+    clock.current += 2 * HOUR
+    pointer = registry._market_path("football", "e0", "champion.json")
+    registry._write_atomic(pointer, b"{")
+    assert registry.leftovers() == []  # the mark stays too, for a clean after the repair
+    registry._fs.rm(pointer)
+    assert len(registry.leftovers()) == 2  # the version, then the mark

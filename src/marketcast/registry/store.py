@@ -891,7 +891,7 @@ class Registry:
                 if _TEMP_FILE.fullmatch(file) and self._modified(self._join(folder, file)) < cutoff:
                     found.append(self._join(folder, file))
         found.extend(self._report_leftovers(cutoff))
-        found.extend(self._stopped_run_leftovers(cutoff))
+        found.extend(self._stopped_run_leftovers(cutoff, pointed))
         return sorted(found)
 
     def remove_leftovers(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
@@ -965,10 +965,14 @@ class Registry:
                     found.append((vertical, run_id))
         return sorted(found)
 
-    def _stopped_run_leftovers(self, cutoff: datetime) -> list[str]:
+    def _stopped_run_leftovers(
+        self, cutoff: datetime, pointed: dict[tuple[str, str], set[tuple[str, str]] | None]
+    ) -> list[str]:
         """The versions of each stopped run (:meth:`stopped_runs`), except in a market where a
-        champion pointer names one of them, now or in its history (promoted by hand), then the
-        run's mark."""
+        champion pointer names one of them, now or in its history (promoted by hand), or whose
+        pointer cannot be read (:meth:`_pointer_names`, ``pointed`` its cache), then the run's
+        mark, unless a pointer that cannot be read kept some (a clean after its repair finds
+        them again)."""
         found: list[str] = []
         manifests: dict[str, list[Manifest]] = {}  # per vertical, read once for all its runs
         for vertical, run_id in self._stopped_runs(cutoff):
@@ -977,19 +981,19 @@ class Registry:
             of_run = [m for m in manifests[vertical] if m.run_id == run_id and m.version]
             # a market where a version of this run was made champion (by hand) keeps all the
             # run's versions there: a server blends a champion with its run's other members
-            kept: set[str] = set()
-            for market in {m.market for m in of_run}:
-                state = self._read_champion_file(vertical, market)
-                records = [] if state is None else [*state.history, state.current()]
-                held = {(r.model_name, r.version) for r in records}
-                if any((m.model_name, m.version) in held for m in of_run if m.market == market):
-                    kept.add(market)
+            kept = {
+                m.market
+                for m in of_run
+                if self._pointer_names(pointed, vertical, m.market, m.model_name, str(m.version))
+            }
             found.extend(
                 self._version_path(vertical, m.market, m.model_name, str(m.version))
                 for m in of_run
                 if m.market not in kept
             )
-            found.append(self._run_mark_path(vertical, run_id))
+            # kept behind a pointer that cannot be read: the mark stays, for a clean after repair
+            if all(pointed[vertical, market] is not None for market in kept):
+                found.append(self._run_mark_path(vertical, run_id))
         return found
 
     def _walk(self, folder: str, names: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
