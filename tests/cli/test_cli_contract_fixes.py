@@ -111,6 +111,41 @@ def test_registry_list_never_truncates_versions_when_piped(tmp_path: Path, capsy
     for version in versions:
         assert version in out  # whole, on one line
     assert "dixon_coles" in out
+    # one damaged champion.json: the other markets are still listed, that one marked '?'
+    registry.set_champion("football", "1x2", "market", versions[0], "no champion yet")
+    other = build_manifest(
+        model_name="elo",
+        vertical="football",
+        market="ou25",
+        config={},
+        files=files,
+        data_sha256="c" * 64,
+        features_sha256="d" * 64,
+        training_window={
+            "start_utc": "2020-01-01T00:00:00Z",
+            "end_utc": "2021-01-01T00:00:00Z",
+            "n_matches": 10,
+        },
+        scores={"log_loss": 0.6},
+        git_sha_value="abc1234",
+        packages=[],
+    )
+    registry.set_champion(
+        "football",
+        "ou25",
+        "elo",
+        registry.register("football", "ou25", "elo", files, other),
+        "no champion yet",
+    )
+    (root / "football" / "1x2" / "champion.json").write_text("{")
+    assert main(["registry", "--root", str(root), "list"]) == 1
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if "football" in line]
+    assert len(rows) == 3
+    assert all(row.rstrip(" │|").endswith("?") for row in rows if "1x2" in row)
+    assert [row.rstrip(" │|").endswith("*") for row in rows if "ou25" in row] == [True]
+    assert "football/1x2/champion.json is unreadable" in captured.err
+    assert "(its market's champion is marked '?' above)" in captured.err
 
 
 def test_data_check_of_a_missing_path_exits_1_naming_it(tmp_path: Path, capsys) -> None:

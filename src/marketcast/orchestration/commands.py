@@ -66,7 +66,7 @@ from marketcast.promotion import superseded_note
 from marketcast.registry import Registry, RegistryError, validate_file_name
 from marketcast.registry.manifest import Manifest
 from marketcast.registry.publish import publish
-from marketcast.registry.store import ChampionRecord, manifest_summary
+from marketcast.registry.store import ChampionRecord, RegistryDamagedError, manifest_summary
 from marketcast.reports.writer import to_jsonable
 
 
@@ -935,13 +935,20 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
             # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
             table.add_column(column, no_wrap=True)  # min_width below: the longest cell
-        # each market's pointer read once (it was read again for every version listed)
-        champions = {
-            (vertical, market): champion
-            for vertical in store.verticals()
-            for market in store.markets(vertical)
-            if (champion := store.champion(vertical, market)) is not None
-        }
+        # each market's pointer read once (it was read again for every version listed); one
+        # that cannot be read is reported below, and the rest still listed (one damaged
+        # champion.json ended the listing of every market with it)
+        champions: dict[tuple[str, str], ChampionRecord] = {}
+        damaged: dict[tuple[str, str], RegistryDamagedError] = {}
+        for vertical in store.verticals():
+            for market in store.markets(vertical):
+                try:
+                    champion = store.champion(vertical, market)
+                except RegistryDamagedError as error:
+                    damaged[vertical, market] = error
+                    continue
+                if champion is not None:
+                    champions[vertical, market] = champion
         listed = store.list_models()
         for manifest in listed:
             champion = champions.get((manifest.vertical, manifest.market))
@@ -951,13 +958,14 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 and champion.version == manifest.version
             )
             log_loss = manifest.scores.get("log_loss")
+            mark = "*" if is_champion else ""
             table.add_row(
                 manifest.vertical,
                 manifest.market,
                 manifest.model_name,
                 str(manifest.version),
                 "" if log_loss is None else f"{log_loss:.4f}",
-                "*" if is_champion else "",
+                "?" if (manifest.vertical, manifest.market) in damaged else mark,
             )
         # every cell whole on one line, however narrow the console (80 columns when not a
         # terminal): a wider table is printed whole, for the terminal to wrap
@@ -965,7 +973,11 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
             col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
         out.print(table, crop=False)
         _stopped_runs_note(store, listed)
-        return _unlisted_champions(champions, listed)
+        for unreadable in damaged.values():
+            sys.stderr.write(
+                f"marketcast: error: {unreadable} (its market's champion is marked '?' above)\n"
+            )
+        return max(_unlisted_champions(champions, listed), 1 if damaged else 0)
     assert name is not None
     parts = name.split("/")
     if command == "show" and len(parts) == 2:
