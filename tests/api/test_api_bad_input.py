@@ -106,7 +106,42 @@ def test_a_team_playing_itself_is_a_422(client: TestClient, fixture_body: dict[s
     fixture_body["away"] = " arsenal"
     response = client.post("/v1/forecast", json=fixture_body)
     assert response.status_code == 422
-    assert "same team" in response.json()["detail"][0]["msg"]
+    [error] = response.json()["detail"]
+    assert "same team" in error["msg"]
+    assert error["loc"] == ["body", "away"]  # it pointed at the whole body
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "loc"),
+    [
+        ("kickoff", 1746885600, ["body", "kickoff"]),  # seconds or milliseconds: a guess
+        ("kickoff", 1746885600.0, ["body", "kickoff"]),
+        ("kickoff", True, ["body", "kickoff"]),
+        ("1x2.home", "1.80", ["body", "odds", "1x2", "home"]),  # text where a number belongs
+        ("1x2.draw", True, ["body", "odds", "1x2", "draw"]),
+        ("ah.line", "-0.25", ["body", "odds", "ah", "line"]),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_a_422_not_a_guess(
+    client: TestClient, fixture_body: dict[str, Any], field: str, value: Any, loc: list[str]
+) -> None:
+    """Serving audit (low): an epoch number was read as a kickoff (seconds, or milliseconds
+    past 2e10), and text or true as odds ("1.80", 1.0)."""
+    fixture_body["odds"]["ah"] = {"line": -0.25, "home": 1.9, "away": 1.95}
+    if field == "kickoff":
+        fixture_body["kickoff"] = value
+    else:
+        market, name = field.split(".")
+        fixture_body["odds"][market][name] = value
+    response = client.post("/v1/forecast", json=fixture_body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc
+    # the same fixture with proper JSON types is answered (whole odds as JSON integers too)
+    fixture_body["kickoff"] = "2025-05-10T14:00:00Z"
+    fixture_body["odds"]["1x2"] = {"home": 2, "draw": 3.4, "away": 4}
+    fixture_body["odds"]["ah"] = {"line": -0.25, "home": 1.9, "away": 1.95}
+    assert client.post("/v1/forecast", json=fixture_body).status_code == 200
 
 
 def test_an_unknown_team_after_a_cache_hit_is_named_at_its_request_position(

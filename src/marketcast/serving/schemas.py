@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from marketcast.data.validation import OVERROUND_RANGE_BEST
 from marketcast.datasets.football_data import BOOKMAKER_PREFIXES
@@ -63,9 +70,9 @@ def checked_booksum(*odds: float) -> None:
 class OneXTwoOdds(_Strict):
     """Pre-match decimal odds for home, draw, away."""
 
-    home: float = Field(gt=1.0, le=1000.0, description="decimal odds, > 1")
-    draw: float = Field(gt=1.0, le=1000.0)
-    away: float = Field(gt=1.0, le=1000.0)
+    home: float = Field(gt=1.0, le=1000.0, strict=True, description="decimal odds, > 1")
+    draw: float = Field(gt=1.0, le=1000.0, strict=True)
+    away: float = Field(gt=1.0, le=1000.0, strict=True)
 
     @model_validator(mode="after")
     def _booksum(self) -> OneXTwoOdds:
@@ -76,8 +83,8 @@ class OneXTwoOdds(_Strict):
 class OverUnderOdds(_Strict):
     """Pre-match decimal odds for over / under 2.5 goals."""
 
-    over: float = Field(gt=1.0, le=1000.0)
-    under: float = Field(gt=1.0, le=1000.0)
+    over: float = Field(gt=1.0, le=1000.0, strict=True)
+    under: float = Field(gt=1.0, le=1000.0, strict=True)
 
     @model_validator(mode="after")
     def _booksum(self) -> OverUnderOdds:
@@ -88,9 +95,11 @@ class OverUnderOdds(_Strict):
 class AsianHandicapOdds(_Strict):
     """Pre-match Asian handicap: the home team's line and decimal odds for each side."""
 
-    line: float = Field(ge=-10.0, le=10.0, description="home handicap, a multiple of 0.25")
-    home: float = Field(gt=1.0, le=1000.0)
-    away: float = Field(gt=1.0, le=1000.0)
+    line: float = Field(
+        ge=-10.0, le=10.0, strict=True, description="home handicap, a multiple of 0.25"
+    )
+    home: float = Field(gt=1.0, le=1000.0, strict=True)
+    away: float = Field(gt=1.0, le=1000.0, strict=True)
 
     @field_validator("line")
     @classmethod
@@ -196,16 +205,32 @@ class FixtureIn(_Strict):
     kickoff: datetime = Field(examples=["2025-05-10T14:00:00Z"])
     odds: FixtureOdds
 
+    @field_validator("kickoff", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        """Only text (or, from Python, a datetime): a number was read as seconds or, past
+        2e10, milliseconds since 1970, a guess the caller never made."""
+        if not isinstance(value, str | datetime):
+            raise ValueError(
+                "kickoff must be ISO 8601 text with a timezone, e.g. 2025-05-10T14:00:00Z (a "
+                f"number is not read as a time), got {type(value).__name__}"
+            )
+        return value
+
     @field_validator("kickoff")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return checked_time(value, "kickoff", "2025-05-10T14:00:00Z", EARLIEST_KICKOFF)
 
-    @model_validator(mode="after")
-    def _two_teams(self) -> FixtureIn:
-        if self.home.strip().casefold() == self.away.strip().casefold():
-            raise ValueError(f"home and away are the same team ({self.home!r})")
-        return self
+    @field_validator("away")
+    @classmethod
+    def _two_teams(cls, value: str, info: ValidationInfo) -> str:
+        """On ``away``, so a 422 points at it (a check of the whole fixture pointed at the
+        body)."""
+        home = info.data.get("home")
+        if isinstance(home, str) and home.strip().casefold() == value.strip().casefold():
+            raise ValueError(f"home and away are the same team ({home!r})")
+        return value
 
 
 class BatchIn(_Strict):
