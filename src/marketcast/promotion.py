@@ -30,6 +30,7 @@ __all__ = [
     "paired_test",
     "sequential_p_value",
     "shown_gain",
+    "shown_level",
     "shown_p_value",
     "superseded_note",
 ]
@@ -283,22 +284,42 @@ def shown_gain(mean_difference: float) -> str:
 
 def shown_p_value(p_value: float, level: float | None = None) -> str:
     """A p-value as a decision's reason writes it (and the report beside it): three significant
-    figures, more where three would write it as the ``level`` it is compared with (written
-    ``.3g``): p = 0.04996 against 0.05 read "p=0.05 < 0.05".
+    figures, more where three would not keep it on its side of the ``level`` it is compared
+    with (:func:`shown_level` writes that level with as many): p = 0.04996 against 0.05 read
+    "p=0.05 < 0.05".
 
     >>> shown_p_value(0.086174), shown_p_value(1.0)
     ('0.0862', '1')
     >>> shown_p_value(0.04996, 0.05), shown_p_value(0.0500004, 0.05), shown_p_value(0.05, 0.05)
     ('0.04996', '0.0500004', '0.05')
     """
-    shown = f"{p_value:.3g}"
-    if level is None or p_value == level:
-        return shown
-    digits = 3
-    while shown == f"{level:.3g}" and digits < 17:
-        digits += 1
-        shown = f"{p_value:.{digits}g}"
-    return shown
+    digits = 3 if level is None else _digits_apart(p_value, level)
+    return f"{p_value:.{digits}g}"
+
+
+def shown_level(level: float, p_value: float) -> str:
+    """The level a p-value is compared with, written with as many figures as
+    :func:`shown_p_value` gives the p-value: Holm's share 0.05 / 3 against p = 0.01668 read
+    "p=0.01668 >= 0.0167", false as written.
+
+    >>> shown_p_value(0.01668, 0.05 / 3), shown_level(0.05 / 3, 0.01668)
+    ('0.01668', '0.01667')
+    >>> shown_level(0.0125, 0.0862)
+    '0.0125'
+    """
+    return f"{level:.{_digits_apart(p_value, level)}g}"
+
+
+def _digits_apart(p_value: float, level: float) -> int:
+    """The fewest significant figures, three or more, at which ``p_value`` and ``level``,
+    each rounded, compare as they do unrounded (equal ones: three)."""
+    for digits in range(3, 18):
+        shown_p, shown_level = float(f"{p_value:.{digits}g}"), float(f"{level:.{digits}g}")
+        if (shown_p < shown_level) == (p_value < level) and (shown_p == shown_level) == (
+            p_value == level
+        ):
+            return digits
+    return 17
 
 
 def superseded_note(
@@ -463,13 +484,13 @@ def decide_promotion(
         reason = f"{gain} <= required {rule.min_gain:g} over {n:,} {units}"
     elif p_value < level:
         promote = True
-        p = shown_p_value(p_value, level)
-        reason = f"{gain}, p={p} < {level:.3g} over {n:,} {units}"
+        p, bar = shown_p_value(p_value, level), shown_level(level, p_value)
+        reason = f"{gain}, p={p} < {bar} over {n:,} {units}"
     else:
         promote = False
         needed = _count_for_significance(difference - rule.min_gain, level, rule)
-        p = shown_p_value(p_value, level)
-        reason = f"{gain}, p={p} >= {level:.3g} over {n:,} {units}: not significant"
+        p, bar = shown_p_value(p_value, level), shown_level(level, p_value)
+        reason = f"{gain}, p={p} >= {bar} over {n:,} {units}: not significant"
         if needed is not None:
             reason += f"; the same gain and spread would reach it at about {needed:,} {units}"
     if rule.test == "sequential" and mean_difference > rule.min_gain:

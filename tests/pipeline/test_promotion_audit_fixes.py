@@ -24,6 +24,7 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC
 from marketcast.orchestration import crypto as crypto_job
 from marketcast.orchestration import football as football_job
+from marketcast.promotion import superseded_note
 from marketcast.registry import Registry, TrainingWindow
 from marketcast.registry.store import RegistryDamagedError
 from tests.pipeline.test_cloud_members import bundled_seasons, small_run
@@ -468,3 +469,26 @@ def test_a_run_on_older_seasons_leaves_the_champion_it_would_have_refreshed(
     assert manifest.training_window.end_utc == datetime(2022, 5, 22, 15, tzinfo=UTC)
     # this run's refit is registered, for a promotion by hand
     assert registry.latest_version("football", "1x2", "market") != champion.version
+
+
+def test_a_refreshed_crypto_champion_is_the_version_its_decision_names(tmp_path: Path) -> None:
+    """The review of a89f66c: a crypto run that refreshed its champion and rejected the
+    challenger saved the decision with the version on record before the refresh, so
+    `registry show` said the pointer had moved after it, on every ordinary run."""
+    console = Console(file=open(tmp_path / "log.txt", "a"))  # noqa: SIM115
+    config = _crypto_config(tmp_path, ("BTCUSDT", "ETHUSDT"))
+    crypto_job.run_crypto(config, console=console)
+    crypto_job.run_crypto(config, console=console)
+    registry = Registry(str(tmp_path / "registry"))
+    champion = registry.champion("crypto", "1d")
+    decision = registry.latest_decision("crypto", "1d")
+    assert champion is not None
+    assert decision is not None
+    left = decision.challenger_version if decision.promote else decision.champion_version
+    assert left == champion.version
+    assert (
+        superseded_note(
+            decision.model_dump(), champion.model_name, champion.version, champion.reason
+        )
+        is None
+    )

@@ -564,12 +564,19 @@ def test_a_gain_below_a_thousandth_is_written_to_three_figures() -> None:
 
 
 @pytest.mark.parametrize(
-    ("p_value", "verdict"), [(0.04996, "p=0.04996 < 0.05"), (0.0500004, "p=0.0500004 >= 0.05")]
+    ("p_value", "alpha", "verdict"),
+    [
+        (0.04996, 0.05, "p=0.04996 < 0.05"),
+        (0.0500004, 0.05, "p=0.0500004 >= 0.05"),
+        (0.01668, 0.05 / 3, "p=0.01668 >= 0.01667"),  # a Holm share: "0.01668 >= 0.0167"
+        (0.01666, 0.05 / 3, "p=0.01666 < 0.01667"),
+    ],
 )
 def test_a_p_value_next_to_the_level_is_not_written_as_the_level(
-    monkeypatch: pytest.MonkeyPatch, p_value: float, verdict: str
+    monkeypatch: pytest.MonkeyPatch, p_value: float, alpha: float, verdict: str
 ) -> None:
-    """Registry audit (low): three significant figures wrote p = 0.04996 as "p=0.05 < 0.05"."""
+    """Registry audit (low): three significant figures wrote p = 0.04996 as "p=0.05 < 0.05",
+    and the review after: a level rounded to three read "p=0.01668 >= 0.0167"."""
     real = marketcast.promotion.paired_test
 
     def near_the_level(*args: Any, **kwargs: Any) -> Any:
@@ -578,6 +585,6 @@ def test_a_p_value_next_to_the_level_is_not_written_as_the_level(
     monkeypatch.setattr(marketcast.promotion, "paired_test", near_the_level)
     champion = np.full(200, 1.0)
     challenger = champion - np.linspace(0.0, 0.02, 200)
-    decision = decide_promotion("market", champion, "elo", challenger)
+    decision = decide_promotion("market", champion, "elo", challenger, PromotionRule(alpha=alpha))
     assert verdict in decision.reason
-    assert decision.promote is (p_value < 0.05)
+    assert decision.promote is (p_value < alpha)

@@ -147,6 +147,13 @@ def test_git_sha_marks_a_tree_with_changed_tracked_files(tmp_path: Path) -> None
     assert git_sha(tmp_path) == sha  # an untracked file does not count
     (tmp_path / "model.py").write_text("a = 2\n")
     assert git_sha(tmp_path) == f"{sha}-dirty"
+    # only the files under the folder asked count (the package's source, not bench results)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "code.py").write_text("b = 1\n")
+    git("add", "src/code.py")
+    git("commit", "-q", "-m", "second", "--", "src/code.py")
+    assert git_sha(tmp_path / "src") == git("rev-parse", "--short", "HEAD")
+    assert git_sha(tmp_path).endswith("-dirty")
 
 
 def test_package_versions_reads_installed_metadata() -> None:

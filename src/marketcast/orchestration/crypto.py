@@ -1281,8 +1281,12 @@ def _shadow_and_export(
         version = registry.register(VERTICAL, horizon, name, files, manifest)
         move = _HorizonMove(name, version, "", read[horizon])
         made = tested.get(horizon)
-        if made is not None and made.promote:  # the version the test's winner was registered as
-            made = made.model_copy(update={"challenger_version": version})
+        if made is not None:
+            # the version the test left champion, as registered here: the winner's, else the
+            # champion's refit (as football records it; the version on record before the
+            # refresh read as one the pointer had since moved away from)
+            key = "challenger_version" if made.promote else "champion_version"
+            made = made.model_copy(update={key: version})
             decisions[horizon] = made.model_dump(mode="json")
         if read[horizon] is None:  # the first champion, crowned as football crowns one
             net = ev.period_net.get(name)

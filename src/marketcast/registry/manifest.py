@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -238,11 +239,13 @@ def sha256_json(obj: Any) -> str:
 
 def git_sha(cwd: str | Path | None = None) -> str:
     """Return ``git rev-parse --short HEAD`` for ``cwd``, with ``-dirty`` appended when a tracked
-    file differs from that commit, or ``"unknown"`` outside a git checkout.
+    file under ``cwd`` differs from that commit, or ``"unknown"`` outside a git checkout.
 
     A model trained from edited code named the commit it was not made from: ``-dirty`` says the
-    sha alone cannot rebuild it (as ``git describe --dirty`` marks it). Files git does not track
-    (runs, registries, data) do not count. When the check itself fails the sha is given as it is.
+    sha alone cannot rebuild it (as ``git describe --dirty`` marks it). Only the files under
+    ``cwd`` count (by default this package's source: ``make bench`` rewrites the tracked results
+    under ``bench/`` before it trains, and a clean clone's champion read as dirty), and files git
+    does not track never do. When the check itself fails the sha is given as it is.
 
     Parameters
     ----------
@@ -250,16 +253,17 @@ def git_sha(cwd: str | Path | None = None) -> str:
         Folder to ask; defaults to the folder holding this package's source, so the sha names the
         code that trained the model rather than wherever the process was started.
     """
-    folder = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    folder = Path(cwd) if cwd is not None else Path(__file__).resolve().parents[1]
     sha = _git(folder, "rev-parse", "--short", "HEAD")
     if not sha:
         return "unknown"
-    changed = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    changed = _git(folder, "status", "--porcelain", "--untracked-files=no", "--", ".")
     return f"{sha}-dirty" if changed else sha
 
 
 def _git(folder: Path, *args: str) -> str | None:
-    """The stripped output of ``git args`` run in ``folder``; None when it fails."""
+    """The stripped output of ``git args`` run in ``folder``; None when it fails. Optional locks
+    are off: ``git status`` would otherwise refresh ``.git/index`` under a user's feet."""
     try:
         completed = subprocess.run(
             ["git", *args],
@@ -268,6 +272,7 @@ def _git(folder: Path, *args: str) -> str | None:
             text=True,
             timeout=10,
             check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -460,7 +460,8 @@ def echo_refusal(value: Any) -> str | None:
     level too deep or as soon as the count passes the limit: a huge value costs no more than a
     small one. A scalar is 0 levels deep, ``[1]`` and ``[]`` one level. A string counts its
     length and quotes, a key its length and ``": "``, a container its brackets and ``", "``
-    between items, any other scalar 8.
+    between items, an integer its digits (a JSON integer may have 4,300: counted as 8, a list
+    of 100 such was echoed whole, once per missing field), any other scalar 24.
 
     Examples
     --------
@@ -472,6 +473,8 @@ def echo_refusal(value: Any) -> str | None:
     >>> echo_refusal(deep)
     '<value nested deeper than 32 levels>'
     >>> echo_refusal({"home": "x" * 2000})
+    '<value of more than 1,024 characters, not echoed>'
+    >>> echo_refusal([10**400] * 3)
     '<value of more than 1,024 characters, not echoed>'
     """
     count = 0
@@ -491,8 +494,10 @@ def echo_refusal(value: Any) -> str | None:
                 count += sum(len(str(key)) + 4 for key, _ in children)
                 children = [child for _, child in children]
             stack.extend((child, around + 1) for child in children)
+        elif isinstance(item, int):  # up to 4,300 digits in JSON: counted, not converted
+            count += item.bit_length() * 30103 // 100000 + 2
         else:
-            count += 8
+            count += 24  # a float's longest repr
         if count > ECHO_MAX_CHARS:
             return TOO_LARGE
     return None
