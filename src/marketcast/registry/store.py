@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import fsspec.core
+from fsspec import AbstractFileSystem
 from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -301,6 +302,15 @@ def _decision_label(label: str) -> str:
     return safe or "model"
 
 
+def without_cache(fs: AbstractFileSystem) -> AbstractFileSystem:
+    """``fs`` without the caching layers around it (``simplecache::``, ``filecache::``,
+    ``blockcache::``): what a registry reads and writes, and what a lock on its folder is
+    taken on (a cache serves mutable files, such as ``champion.json``, from a stale copy)."""
+    while isinstance(fs, CachingFileSystem):
+        fs = fs.fs
+    return fs
+
+
 class Registry:
     """Model registry on a local folder or any fsspec URL.
 
@@ -359,8 +369,7 @@ class Registry:
         # and a compare-and-set compared with the stale copy. The registry reads and writes the
         # filesystem the cache wraps (its files are small, and a server holds its champions in
         # memory anyway).
-        while isinstance(fs, CachingFileSystem):
-            fs = fs.fs
+        fs = without_cache(fs)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
