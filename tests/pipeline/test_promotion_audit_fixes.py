@@ -174,6 +174,17 @@ def test_a_crypto_run_on_older_or_fewer_bars_or_no_period_leaves_the_champion(
         f"flat {version} stays: this run scored no period, so it tested neither its refit nor "
         "a challenger"
     )
+    # per pair: one bar of BTCUSDT, where the champion was fit on five
+    by_pair = TrainingWindow.model_validate(
+        {**window.model_dump(), "groups": {"BTCUSDT": {"end_utc": window.end_utc, "n_matches": 5}}}
+    )
+    pair_version = _crypto_champion(registry, "flat", ["BTCUSDT"], by_pair)
+    champions, decisions, _ = _shadow(tmp_path, registry, five, monkeypatch, last_bar="2023-07-01")
+    assert decisions["1d"]["reason"].startswith(
+        f"flat {pair_version} stays: this run's data holds 1 BTCUSDT bars, fewer than the 5 the "
+        "champion was fit on, so"
+    )
+    _crypto_champion(registry, "flat", ["BTCUSDT"], window)
     # the guard's other side: as many bars, reaching as far, are tested
     champions, decisions, _ = _shadow(tmp_path, registry, five, monkeypatch, last_bar="2023-07-01")
     assert champions == {"1d": "momentum"}
@@ -463,8 +474,8 @@ def test_a_run_on_older_seasons_leaves_the_champion_it_would_have_refreshed(
     report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
     reason = report["promotion"]["1x2"]["reason"]
     assert reason.startswith(
-        f"market {champion.version} stays: this run's data ends 2021-05-23 15:00 UTC, before "
-        "the champion's (2022-05-22 15:00 UTC), so neither its refit nor"
+        f"market {champion.version} stays: this run's E0 data ends 2021-05-23 15:00 UTC, "
+        "before the champion's (2022-05-22 15:00 UTC), so neither its refit nor"
     )
     assert manifest.training_window.end_utc == datetime(2022, 5, 22, 15, tzinfo=UTC)
     # this run's refit is registered, for a promotion by hand
@@ -491,4 +502,29 @@ def test_a_refreshed_crypto_champion_is_the_version_its_decision_names(tmp_path:
             decision.model_dump(), champion.model_name, champion.version, champion.reason
         )
         is None
+    )
+
+
+def test_a_run_whose_league_data_is_older_leaves_the_champion_though_it_holds_more(
+    market_champion: Path, tmp_path: Path
+) -> None:
+    """The review of ca242ed: the windows were compared in all only, so a run on E0 to 2021
+    and SP1 to 2022 (more matches, reaching as far) replaced an E0 champion fit to 2022 with an
+    E0 fit a season older."""
+    registry = _copy(market_champion, tmp_path)
+    champion = registry.champion("football", "1x2")
+    assert champion is not None
+    manifest = registry.manifest("football", "1x2", "market", champion.version)
+    assert manifest.training_window.groups is not None
+    assert set(manifest.training_window.groups) == {"E0"}
+    mixed = bundled_seasons(
+        tmp_path / "mixed",
+        {"E0": ("2019-2020", "2020-2021"), "SP1": ("2020-2021", "2021-2022")},
+    )
+    small_run(tmp_path, mixed, ["market", "elo"])
+    assert registry.champion("football", "1x2") == champion
+    report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
+    assert report["promotion"]["1x2"]["reason"].startswith(
+        f"market {champion.version} stays: this run's E0 data ends 2021-05-23 15:00 UTC, before "
+        "the champion's (2022-05-22 15:00 UTC), so neither its refit nor"
     )

@@ -81,6 +81,7 @@ from marketcast.orchestration.football import (
     print_decisions,
     print_unclipped,
     run_folder,
+    training_window,
     unreadable_champion,
     write_json,
 )
@@ -1188,12 +1189,8 @@ def _shadow_and_export(
     groups = pair_groups(prepared, config.group_size)
     run_pairs = [pair for _, pairs in groups for pair in pairs]
     # what every refit is fit on, in its manifest's `training_window`
-    times = prepared.data.candles["open_time_utc"]
-    window = {
-        "start_utc": times.min().to_pydatetime(),
-        "end_utc": times.max().to_pydatetime(),
-        "n_matches": len(prepared.data.candles),
-    }
+    candles = prepared.data.candles
+    window = training_window(candles["open_time_utc"], candles["pair"])
     for horizon, ev in evaluation.horizons.items():
         record = registry.champion(VERTICAL, horizon)
         read[horizon] = None if record is None else (record.model_name, record.version)

@@ -63,6 +63,7 @@ from marketcast.registry import (
     decide_among,
     decide_promotion,
 )
+from marketcast.registry.manifest import GroupWindow
 from marketcast.registry.promotion import PromotionDecision, PromotionRule
 from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import AVERAGE_BOOKMAKER, MarketKind
@@ -873,12 +874,7 @@ def _register_and_decide(
     :func:`_apply_promotions` does, after the reports are written.
     """
     y_goals = data.matches[["home_goals", "away_goals"]].to_numpy()
-    kickoff = data.matches["kickoff_utc"]
-    window = {
-        "start_utc": kickoff.min().to_pydatetime(),
-        "end_utc": kickoff.max().to_pydatetime(),
-        "n_matches": len(data.matches),
-    }
+    window = training_window(data.matches["kickoff_utc"], data.matches["league"])
     rule = PromotionRule(**config.promotion.model_dump())
     window_leagues = sorted(set(data.matches["league"].astype(str)))
     state = build_feature_state(data, demargin_method=config.demargin_method).to_json()
@@ -1309,15 +1305,44 @@ def _why_champion_stays(
     return None
 
 
+def training_window(times: pd.Series, groups: pd.Series) -> dict[str, Any]:
+    """A manifest's ``training_window`` for rows at ``times`` (UTC) in ``groups`` (football:
+    the league, crypto: the pair): the span and count of them all, and per group where its
+    rows end and how many there are.
+
+    Examples
+    --------
+    >>> times = pd.to_datetime(["2023-05-28", "2024-05-19", "2024-05-26"], utc=True)
+    >>> window = training_window(pd.Series(times), pd.Series(["E0", "E0", "SP1"]))
+    >>> window["n_matches"], window["groups"]["E0"]["n_matches"], window["groups"]["SP1"]["end_utc"]
+    (3, 2, datetime.datetime(2024, 5, 26, 0, 0, tzinfo=datetime.timezone.utc))
+    """
+    per = pd.DataFrame({"time": times, "group": groups.astype(str)}).groupby("group")["time"]
+    ends, counts = per.max(), per.size()
+    return {
+        "start_utc": times.min().to_pydatetime(),
+        "end_utc": times.max().to_pydatetime(),
+        "n_matches": len(times),
+        "groups": {
+            str(group): {"end_utc": ends[group].to_pydatetime(), "n_matches": int(counts[group])}
+            for group in ends.index
+        },
+    }
+
+
 def less_data_than_champion(
     champion: TrainingWindow, run: Mapping[str, Any], unit: str
 ) -> str | None:
-    """Why a run's training window (``run``: ``start_utc``, ``end_utc``, ``n_matches``) holds
-    less than the one the champion was fit on, or None when it holds at least as much: it ends
-    no earlier and counts no fewer rows (``unit``: matches, bars).
+    """Why a run's training window (``run``: ``start_utc``, ``end_utc``, ``n_matches``, and per
+    league or pair ``groups``) holds less than the one the champion was fit on, or None when it
+    holds at least as much: it ends no earlier and counts no fewer rows (``unit``: matches,
+    bars), in every group the champion was fit on that the run has too, then in all.
 
     A champion's refresh is untested (the refit of the same model replaces it), so it is made
-    only on data that reaches at least as far as the champion's and is at least as large. A
+    only on data that reaches at least as far as the champion's and is at least as large. The
+    groups are compared first: a run on E0 to 2021 and SP1 to 2024 reached further and held
+    more than an E0 champion fit to 2023, and replaced it with an E0 fit two seasons older. A
+    champion whose manifest has no groups (made before 2026-11-24) is compared in all only. A
     rolling window that drops old seasons as it adds new ones counts fewer rows: its refit is
     promoted by hand.
 
@@ -1338,18 +1363,29 @@ def less_data_than_champion(
     this run's data holds 1,520 matches, fewer than the 6,840 the champion was fit on
     >>> print(less_data_than_champion(champion, champion.model_dump(), "matches"))
     None
+    >>> e0 = {"end_utc": datetime(2023, 5, 28, tzinfo=UTC), "n_matches": 6840}
+    >>> champion = TrainingWindow.model_validate({**champion.model_dump(), "groups": {"E0": e0}})
+    >>> mixed = {**thinner, "n_matches": 9000, "groups": {"E0": {**e0, "n_matches": 1520}}}
+    >>> print(less_data_than_champion(champion, mixed, "matches"))
+    this run's data holds 1,520 E0 matches, fewer than the 6,840 the champion was fit on
     """
     ours = TrainingWindow.model_validate(run)
-    if ours.end_utc < champion.end_utc:
-        return (
-            f"this run's data ends {_day(ours.end_utc)}, before the champion's "
-            f"({_day(champion.end_utc)})"
-        )
-    if ours.n_matches < champion.n_matches:
-        return (
-            f"this run's data holds {ours.n_matches:,} {unit}, fewer than the "
-            f"{champion.n_matches:,} the champion was fit on"
-        )
+    pairs: list[tuple[str, GroupWindow | TrainingWindow, GroupWindow | TrainingWindow]] = [
+        (f"{name} ", theirs, ours.groups[name])
+        for name, theirs in sorted((champion.groups or {}).items())
+        if ours.groups is not None and name in ours.groups
+    ]
+    for name, theirs, mine in [*pairs, ("", champion, ours)]:
+        if mine.end_utc < theirs.end_utc:
+            return (
+                f"this run's {name}data ends {_day(mine.end_utc)}, before the champion's "
+                f"({_day(theirs.end_utc)})"
+            )
+        if mine.n_matches < theirs.n_matches:
+            return (
+                f"this run's data holds {mine.n_matches:,} {name}{unit}, fewer than the "
+                f"{theirs.n_matches:,} the champion was fit on"
+            )
     return None
 
 

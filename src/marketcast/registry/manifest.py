@@ -125,14 +125,26 @@ def validate_file_name(value: str) -> str:
     return value
 
 
+class GroupWindow(BaseModel):
+    """Where one league's (crypto: one pair's) training data ends, and how much there is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    end_utc: AwareDatetime
+    n_matches: int = Field(ge=0)
+
+
 class TrainingWindow(BaseModel):
-    """The span of data a model was trained on."""
+    """The span of data a model was trained on; ``groups``, per league (crypto: per pair),
+    where each one's data ends and how much there is (absent in manifests made before
+    2026-11-24)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start_utc: AwareDatetime
     end_utc: AwareDatetime
     n_matches: int = Field(ge=0)
+    groups: dict[str, GroupWindow] | None = None
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TrainingWindow:
