@@ -366,15 +366,22 @@ def test_overload_503s_are_counted_in_the_apps_metrics(
             for sock in held:  # answered, and then kept open: two of the three places
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 assert b" 200 OK" in _read_until_closed_or(sock, b'{"status":"ok"}')
-            statuses = []
+            answers = []
             for _ in range(4):
                 with socket.create_connection(("127.0.0.1", port)) as sock:
                     sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
-                    statuses.append(_read_until_closed_or(sock, b"never")[9:12])
+                    answers.append(_read_until_closed_or(sock, b"never"))
         finally:
             for sock in held:
                 sock.close()
-    assert statuses == [b"503"] * 4
+    assert [answer[9:12] for answer in answers] == [b"503"] * 4
+    # JSON as the API's other errors, with when to retry (uvicorn's was plain text)
+    head, _, body = answers[0].partition(b"\r\n\r\n")
+    assert json.loads(body) == {
+        "detail": "server overloaded: too many requests in progress, retry shortly"
+    }
+    assert b"content-type: application/json" in head.lower()
+    assert b"retry-after: 1" in head.lower()
     assert metrics.registry.get_sample_value("marketcast_overload_rejections_total") == 4
     body, _ = metrics.render()
     assert b"marketcast_overload_rejections_total 4.0" in body

@@ -28,6 +28,27 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from marketcast.serving.metrics import metrics_of
 
+#: The body of the 503 answered past ``limit_concurrency``.
+OVERLOADED_BODY = b'{"detail":"server overloaded: too many requests in progress, retry shortly"}'
+
+
+async def overloaded(scope: Any, receive: Any, send: Any) -> None:
+    """The 503 past ``limit_concurrency``: ``{"detail": ...}`` as the API's other errors, with
+    ``Retry-After: 1`` (uvicorn's own answered "Service Unavailable" as plain text)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(OVERLOADED_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": OVERLOADED_BODY})
+
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` that closes a connection whose request headers stall, and counts
@@ -63,6 +84,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             metrics = metrics_of(self.app)
             if metrics is not None:
                 metrics.overload_rejections.inc()
+            app = overloaded  # JSON, as every other error of the API (uvicorn's is plain text)
         super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
