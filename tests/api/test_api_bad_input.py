@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -198,3 +199,24 @@ def test_a_booksum_exactly_on_the_bound_is_accepted(
     """They sum to 1.4000000000000001 in floating point and were refused as 'outside 1.4'."""
     fixture_body["odds"]["1x2"] = dict(zip(("home", "draw", "away"), odds, strict=True))
     assert client.post("/v1/forecast", json=fixture_body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain; charset=utf-8", None]
+)
+def test_a_body_sent_as_another_type_than_json_is_a_415_naming_it(
+    client: TestClient, fixture_body: dict[str, Any], content_type: str | None
+) -> None:
+    """Serving audit (low): ``curl -d`` sends its body as a form, and FastAPI reads it (or one
+    with no Content-Type) as bytes: a 422 "Input should be a valid dictionary" of the whole
+    body, not naming the header."""
+    body = json.dumps(fixture_body)
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post("/v1/forecast", content=body, headers=headers)
+    assert response.status_code == 415
+    got = "no Content-Type" if content_type is None else repr(content_type)
+    assert response.json() == {
+        "detail": f"the body must be JSON, sent with Content-Type: application/json (got {got})"
+    }
+    for sent in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        assert client.post("/v1/forecast", content=body, headers={"content-type": sent}).is_success

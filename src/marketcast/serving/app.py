@@ -67,6 +67,7 @@ _ERROR_503: _Responses = {503: {"description": "champions not loaded yet"}}
 _BODY_ERRORS: _Responses = {
     400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
     413: {"description": "request body over the cap"},
+    415: {"description": "the body was sent with a Content-Type other than JSON"},
 }
 _ADMIN_ERRORS: _Responses = {
     **_BODY_ERRORS,

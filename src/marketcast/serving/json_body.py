@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 #: Most duplicated keys one 422 lists (each with its path and values): a 1 MiB body can hold
@@ -169,6 +170,36 @@ class StrictJSONRoute(APIRoute):
             return handler
 
         async def strict_json_handler(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive))
+            strict = StrictJSONRequest(request.scope, request.receive)
+            content_type = strict.headers.get("content-type")
+            # FastAPI reads a body sent as anything but JSON (curl -d sends it as a form), or
+            # with no Content-Type (a CSRF guard), as bytes, and the 422 said "Input should be
+            # a valid dictionary" of the whole body
+            if not is_json_type(content_type or "") and await strict.body():
+                got = repr(content_type[:100]) if content_type else "no Content-Type"
+                return JSONResponse(
+                    {
+                        "detail": "the body must be JSON, sent with Content-Type: "
+                        f"application/json (got {got})"
+                    },
+                    status_code=415,
+                )
+            return await handler(strict)
 
         return strict_json_handler
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a Content-Type names JSON (``application/json`` or ``application/*+json``, any
+    parameters), as FastAPI decides whether to read a body as JSON.
+
+    Examples
+    --------
+    >>> is_json_type("application/json; charset=utf-8"), is_json_type("application/problem+json")
+    (True, True)
+    >>> is_json_type("application/x-www-form-urlencoded"), is_json_type("text/plain")
+    (False, False)
+    """
+    mime = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = mime.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
