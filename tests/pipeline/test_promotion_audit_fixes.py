@@ -5,6 +5,7 @@ champion untested when ``models`` left the ``market`` model out, where ``evaluat
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from marketcast.features.football_state import build_feature_state
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC
 from marketcast.orchestration import crypto as crypto_job
 from marketcast.orchestration import football as football_job
-from marketcast.promotion import superseded_note
+from marketcast.promotion import decide_among, superseded_note
 from marketcast.registry import Registry, TrainingWindow
 from marketcast.registry.store import RegistryDamagedError
 from tests.pipeline.test_cloud_members import bundled_seasons, small_run
@@ -528,3 +529,33 @@ def test_a_run_whose_league_data_is_older_leaves_the_champion_though_it_holds_mo
         f"market {champion.version} stays: this run's E0 data ends 2021-05-23 15:00 UTC, before "
         "the champion's (2022-05-22 15:00 UTC), so neither its refit nor"
     )
+
+
+def test_a_saved_decision_can_be_checked_again_from_the_runs_stored_losses(
+    market_champion: Path,
+) -> None:
+    """Registry audit (medium): the per-match losses behind a decision were not kept, so its
+    p-value could only be checked by re-running the whole walk-forward."""
+    registry = Registry(str(market_champion / "registry"))
+    decision = registry.latest_decision("football", "1x2")
+    assert decision is not None
+    assert (decision.champion, decision.challenger) == ("market", "elo")
+    assert decision.challenger_version is not None
+    run_id = registry.manifest("football", "1x2", "elo", decision.challenger_version).run_id
+    files = registry.run_report_files("football", run_id)
+    losses = pd.read_parquet(io.BytesIO(files[football_job.LOSSES_FILE]))
+    one_x_two = losses[losses["market"] == "1x2"]
+    assert len(one_x_two) == decision.n
+    assert one_x_two["match_id"].is_unique
+    again = decide_among(
+        "market",
+        one_x_two["loss_market"].to_numpy(),
+        {"elo": one_x_two["loss_elo"].to_numpy()},
+        decision.rule,
+    )
+    assert (again.p_value, again.mean_difference, again.promote) == (
+        decision.p_value,
+        decision.mean_difference,
+        decision.promote,
+    )
+    assert again.reason == decision.reason

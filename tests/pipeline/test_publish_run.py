@@ -84,7 +84,13 @@ def test_the_registry_holds_the_runs_report_as_written(published: dict[str, Any]
     run_id = published["run"].name
     assert registry.run_reports("football") == [run_id]
     stored = registry.run_report_files("football", run_id)
-    assert set(stored) == {"report.json", "report.html", "evaluation.json", "publish.json"}
+    assert set(stored) == {
+        "report.json",
+        "report.html",
+        "evaluation.json",
+        "losses.parquet",
+        "publish.json",
+    }
     for name, data in stored.items():
         assert data == (published["run"] / name).read_bytes()
     champion = registry.champion("football", "1x2")
@@ -109,6 +115,7 @@ def test_the_target_serves_the_same_champion_with_its_runs_members(
         "report.json",
         "report.html",
         "evaluation.json",
+        "losses.parquet",
     }
     service = ChampionService(target)
     service.reload()

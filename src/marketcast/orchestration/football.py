@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -72,7 +73,10 @@ log = logging.getLogger(__name__)
 VERTICAL = "football"
 FEATURE_STATE_FILE = "feature_state.json"
 #: A football run's report files, copied into the registry (``_reports/football/<run_id>/``).
-REPORT_FILES = ("report.json", "report.html", "evaluation.json")
+#: Every scored match's loss per model and yardstick, per market (:func:`losses_table`): the
+#: evidence a decision can be checked against again without re-running.
+LOSSES_FILE = "losses.parquet"
+REPORT_FILES = ("report.json", "report.html", "evaluation.json", LOSSES_FILE)
 
 
 @dataclass
@@ -656,6 +660,8 @@ def _run_football(
         write_report(run_dir, report)
         if not (run_dir / "evaluation.json").exists():
             write_json(run_dir / "evaluation.json", evaluation.to_contract_json())
+        if not (run_dir / LOSSES_FILE).exists():
+            write_atomic(run_dir / LOSSES_FILE, parquet_bytes(losses_table(data, evaluation)))
         if store:
             save_after_moves(store_reports, console, copy_errors)
         return report
@@ -1303,6 +1309,42 @@ def _why_champion_stays(
             "on data that reaches the champion's)"
         )
     return None
+
+
+def losses_table(data: FootballData, evaluation: FootballEvaluation) -> pd.DataFrame:
+    """Every scored match's per-match loss in each market: ``market``, ``match_id``,
+    ``kickoff_utc``, ``league``, ``home_team``, ``away_team``, then ``loss_<name>`` per model
+    and yardstick (``loss_elo``, ``loss_prematch``, ``loss_closing``; NaN where one has no loss
+    on that market's match).
+
+    The paired test of a run's decision is made on these columns (a ``market`` champion the run
+    did not fit on ``loss_prematch``), so a saved decision can be checked again from the run's
+    report in the registry, without re-running (docs/registry.md).
+    """
+    frames = []
+    for market, ev in evaluation.markets.items():
+        rows = data.matches.iloc[ev.rows]
+        frame = pd.DataFrame(
+            {
+                "market": market,
+                "match_id": rows["match_id"].to_numpy(),
+                "kickoff_utc": rows["kickoff_utc"].to_numpy(),
+                "league": rows["league"].astype(str).to_numpy(),
+                "home_team": rows["home_team"].astype(str).to_numpy(),
+                "away_team": rows["away_team"].astype(str).to_numpy(),
+            }
+        )
+        for name, losses in ev.losses.items():
+            frame[f"loss_{name}"] = np.asarray(losses, dtype=np.float64)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as parquet file bytes (no index)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def training_window(times: pd.Series, groups: pd.Series) -> dict[str, Any]:
