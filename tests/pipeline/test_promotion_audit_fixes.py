@@ -559,3 +559,32 @@ def test_a_saved_decision_can_be_checked_again_from_the_runs_stored_losses(
         decision.promote,
     )
     assert again.reason == decision.reason
+
+
+def test_a_saved_crypto_decision_can_be_checked_again_from_the_stored_net_returns(
+    tmp_path: Path,
+) -> None:
+    """As football's: the shadow test's per-period nets were not kept beside the report."""
+    console = Console(file=open(tmp_path / "log.txt", "a"))  # noqa: SIM115
+    run = crypto_job.run_crypto(_crypto_config(tmp_path, ("BTCUSDT", "ETHUSDT")), console=console)
+    assert not isinstance(run, dict)
+    registry = Registry(str(tmp_path / "registry"))
+    decision = registry.latest_decision("crypto", "1d")
+    assert decision is not None
+    assert (decision.champion, decision.challenger) == ("flat", "momentum")
+    files = registry.run_report_files("crypto", run.run_id)
+    nets = pd.read_parquet(io.BytesIO(files[crypto_job.PERIOD_NET_FILE]))
+    rows = nets[nets["horizon"] == "1d"]
+    assert len(rows) == decision.n
+    assert rows["period_utc"].is_monotonic_increasing
+    again = decide_among(
+        "flat",
+        -rows["net_flat"].to_numpy(),
+        {"momentum": -rows["net_momentum"].to_numpy()},
+        decision.rule,
+    )
+    assert (again.p_value, again.mean_difference, again.reason) == (
+        decision.p_value,
+        decision.mean_difference,
+        decision.reason,
+    )

@@ -78,6 +78,7 @@ from marketcast.orchestration.football import (
     decision_verdict,
     less_data_than_champion,
     local_runs_dir,
+    parquet_bytes,
     print_decisions,
     print_unclipped,
     run_folder,
@@ -1435,6 +1436,27 @@ def fit_final_artifacts(
     return files
 
 
+#: Every evaluated period's net return per horizon and model (:func:`period_net_table`).
+PERIOD_NET_FILE = "period_net.parquet"
+
+
+def period_net_table(evaluation: CryptoEvaluation) -> pd.DataFrame:
+    """Every evaluated period's net return after costs: ``horizon``, ``period_utc``, then
+    ``net_<model>`` per model (NaN where a model has none at that horizon).
+
+    The shadow test of a run's decision is made on these columns (its losses are their
+    negatives; ``flat``'s is 0, whether run or not), so a saved decision can be checked again
+    from the run's report in the registry, without re-running.
+    """
+    frames = []
+    for horizon, ev in evaluation.horizons.items():
+        frame = pd.DataFrame({"horizon": horizon, "period_utc": ev.period_times})
+        for name, net in ev.period_net.items():
+            frame[f"net_{name}"] = np.asarray(net, dtype=np.float64)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def write_crypto_reports(
     run_dir: Path,
     config: CryptoRunConfig,
@@ -1463,6 +1485,7 @@ def write_crypto_reports(
     if evaluation.not_evaluated:  # beside the horizons, only when one has no decision
         metrics["not_evaluated"] = evaluation.not_evaluated
     write_json(out / "metrics.json", metrics)
+    write_atomic(out / PERIOD_NET_FILE, parquet_bytes(period_net_table(evaluation)))
     processed = prepared.data.pairs
     without = prepared.data.pairs_without_funding
     write_json(
