@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -91,11 +92,26 @@ def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> di
     return values
 
 
+def _home(value: str) -> str:
+    """A local path with a leading ``~`` (``~user``) expanded to the home folder, as fsspec
+    expands one in ``registry_root``: ``runs_dir: ~/runs`` made a folder named ``~`` in the
+    working directory while ``registry_root: ~/reg`` opened the home folder's.
+
+    Examples
+    --------
+    >>> _home("~/runs") == str(Path.home() / "runs"), _home("runs/~x"), _home("s3://b/~x")
+    (True, 'runs/~x', 's3://b/~x')
+    """
+    return os.path.expanduser(value) if value.startswith("~") else value
+
+
 class DataConfig(_Frozen):
     """Where the matches come from: files or folders, or the bundled data when empty."""
 
     paths: tuple[str, ...] = ()
     leagues: tuple[str, ...] = ()
+
+    _paths = field_validator("paths")(lambda value: tuple(_home(path) for path in value))
 
 
 class WalkForwardConfig(_Frozen):
@@ -209,6 +225,7 @@ class FootballRunConfig(_Frozen):
     publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
+    _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _distinct_models(value, FOOTBALL_MODELS))
     _params = field_validator("model_params")(
         lambda value: _known_keys(value, FOOTBALL_MODELS, "model_params")
@@ -504,6 +521,7 @@ class CryptoRunConfig(_Frozen):
     publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
+    _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _crypto_models(value))
     _params = field_validator("model_params")(
         lambda value: _known_keys(value, CRYPTO_MODELS, "model_params")

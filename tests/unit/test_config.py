@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from marketcast.cli import main
-from marketcast.config import load_config, load_crypto_config
+from marketcast.config import (
+    CryptoRunConfig,
+    FootballRunConfig,
+    load_config,
+    load_crypto_config,
+)
 from marketcast.orchestration.football import build_models
+from marketcast.registry import Registry
 
 
 def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
@@ -207,3 +213,16 @@ def test_crypto_model_params_are_checked_before_any_data_is_read(
     path = write(tmp_path, f"vertical: crypto\npairs: [NOSUCHUSDT]\nmodel_params:\n  {params}\n")
     assert main(["run", "--config", str(path)]) == 2
     assert f"{path}: {message}" in capsys.readouterr().err
+
+
+def test_a_home_folder_path_is_expanded_as_the_registry_root_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Registry audit (low): ``registry_root: ~/reg`` opened the home folder's (fsspec expands
+    it) while ``runs_dir: ~/runs`` and ``data.paths`` made or read a folder named ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for model in (FootballRunConfig, CryptoRunConfig):
+        config = model.model_validate({"runs_dir": "~/runs", "data": {"paths": ["~/data", "x"]}})
+        assert config.runs_dir == str(tmp_path / "runs")
+        assert config.data.paths == (str(tmp_path / "data"), "x")
+        assert Registry("~/reg").location[1] == str(tmp_path / "reg")  # the same rule
