@@ -220,3 +220,18 @@ def test_a_body_sent_as_another_type_than_json_is_a_415_naming_it(
     }
     for sent in ("application/json; charset=utf-8", "application/vnd.api+json"):
         assert client.post("/v1/forecast", content=body, headers={"content-type": sent}).is_success
+
+
+def test_an_integer_past_the_readers_digit_limit_is_a_422_at_its_field(
+    client: TestClient, fixture_body: dict[str, Any]
+) -> None:
+    """Serving audit (low): Python reads at most 4,300 digits of an integer, and a valid JSON
+    body holding a longer one was a 400 "There was an error parsing the body"."""
+    body = json.dumps(fixture_body).replace('"draw": 3.9', '"draw": ' + "9" * 5000)
+    response = client.post(
+        "/v1/forecast", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "odds", "1x2", "draw"]
+    assert error["type"] == "finite_number"
