@@ -422,11 +422,44 @@ def profit_curves_svg(
                 **_style_for(model, colors),
             )
         ax.set_xlabel("kick-off (UTC)" if use_dates else "bet number")
-        ax.set_ylabel("cumulative profit (units)")
+        linear = profit_linear_range([profit for _, _, profit in series])
+        if linear is None:
+            ax.set_ylabel("cumulative profit (units)")
+        else:
+            # Kelly stakes of a model far from the price lost hundreds of units, and the curves
+            # near the market, within a few units of 0, were flat lines along the axis
+            ax.set_yscale("symlog", linthresh=linear)
+            ax.set_ylabel(f"cumulative profit (units; log scale past \u00b1{linear:g})")
         # below the axes: inside them it covered a curve's early stretch (Dixon-Coles' 1X2 run
         # from +96 to +147 units, 183 vertices, in the audited report)
         fig.legend(loc="outside lower center", ncols=min(len(series), 5))
         return _to_svg(fig)
+
+
+def profit_linear_range(profits: Sequence[Sequence[float]]) -> float | None:
+    """The range ``±r`` of units a profit plot keeps linear, logarithmic past it; None for an
+    all-linear plot.
+
+    When the widest curve reaches more than ten times as far from 0 as another, ``r`` is the
+    reach of the widest of the others (rounded up to a power of ten's 1, 2 or 5): those keep
+    their shape, and the wide ones are drawn on a log scale past it.
+
+    Examples
+    --------
+    >>> profit_linear_range([[-3.0, 12.0], [-470.0], [-8.5]]), profit_linear_range([[5.0], [9.0]])
+    (20.0, None)
+    """
+    reaches = sorted(
+        max((abs(v) for v in profit if math.isfinite(v)), default=0.0) for profit in profits
+    )
+    if len(reaches) < 2 or reaches[-1] <= 0.0:
+        return None
+    near = [reach for reach in reaches if reach * 10.0 < reaches[-1]]
+    if not near:
+        return None
+    reach = max(near[-1], 1.0)
+    power = 10.0 ** math.floor(math.log10(reach))
+    return next(step * power for step in (1.0, 2.0, 5.0, 10.0) if step * power >= reach)
 
 
 def ratio_bar_svg(
