@@ -80,43 +80,13 @@ def test_evaluate_takes_the_configs_end_without_end(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["n_matches"] == closed + 12
 
 
-def test_registry_list_never_truncates_versions_when_piped(tmp_path: Path, capsys) -> None:
-    """Piped (not a terminal, 80 columns), versions were cut: ``20261123T120912Z-65…``."""
-    root = tmp_path / "a-registry-folder-with-a-rather-long-name-to-widen-the-title"
-    registry = Registry(str(root))
+def _register(registry: Registry, market: str, model_name: str) -> str:
+    """A football version of ``model_name`` in ``market``, with a small manifest."""
     files = {"params.json": b'{"model": "dixon_coles"}'}
-    versions = []
-    for model_name in ("market", "dixon_coles"):
-        manifest = build_manifest(
-            model_name=model_name,
-            vertical="football",
-            market="1x2",
-            config={},
-            files=files,
-            data_sha256="c" * 64,
-            features_sha256="d" * 64,
-            training_window={
-                "start_utc": "2020-01-01T00:00:00Z",
-                "end_utc": "2021-01-01T00:00:00Z",
-                "n_matches": 10,
-            },
-            scores={"log_loss": 0.97},
-            git_sha_value="abc1234",
-            packages=[],
-        )
-        versions.append(registry.register("football", "1x2", model_name, files, manifest))
-    assert main(["registry", "--root", str(root), "list"]) == 0
-    out = capsys.readouterr().out
-    assert "…" not in out
-    for version in versions:
-        assert version in out  # whole, on one line
-    assert "dixon_coles" in out
-    # one damaged champion.json: the other markets are still listed, that one marked '?'
-    registry.set_champion("football", "1x2", "market", versions[0], "no champion yet")
-    other = build_manifest(
-        model_name="elo",
+    manifest = build_manifest(
+        model_name=model_name,
         vertical="football",
-        market="ou25",
+        market=market,
         config={},
         files=files,
         data_sha256="c" * 64,
@@ -126,16 +96,28 @@ def test_registry_list_never_truncates_versions_when_piped(tmp_path: Path, capsy
             "end_utc": "2021-01-01T00:00:00Z",
             "n_matches": 10,
         },
-        scores={"log_loss": 0.6},
+        scores={"log_loss": 0.97},
         git_sha_value="abc1234",
         packages=[],
     )
+    return registry.register("football", market, model_name, files, manifest)
+
+
+def test_registry_list_never_truncates_versions_when_piped(tmp_path: Path, capsys) -> None:
+    """Piped (not a terminal, 80 columns), versions were cut: ``20261123T120912Z-65…``."""
+    root = tmp_path / "a-registry-folder-with-a-rather-long-name-to-widen-the-title"
+    registry = Registry(str(root))
+    versions = [_register(registry, "1x2", model_name) for model_name in ("market", "dixon_coles")]
+    assert main(["registry", "--root", str(root), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for version in versions:
+        assert version in out  # whole, on one line
+    assert "dixon_coles" in out
+    # one damaged champion.json: the other markets are still listed, that one marked '?'
+    registry.set_champion("football", "1x2", "market", versions[0], "no champion yet")
     registry.set_champion(
-        "football",
-        "ou25",
-        "elo",
-        registry.register("football", "ou25", "elo", files, other),
-        "no champion yet",
+        "football", "ou25", "elo", _register(registry, "ou25", "elo"), "no champion yet"
     )
     (root / "football" / "1x2" / "champion.json").write_text("{")
     assert main(["registry", "--root", str(root), "list"]) == 1
