@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "name", nargs="?", help="vertical or vertical/market (default: every champion)"
     )
+    recheck = reg_sub.add_parser(
+        "recheck",
+        help="make a market's latest promotion decision again from the per-match evidence its "
+        "run kept in the registry, and say whether it agrees (exit 1 when not)",
+    )
+    recheck.add_argument("name", type=_not_empty, help="vertical/market, e.g. football/1x2")
     clean = reg_sub.add_parser(
         "clean",
         help="remove what killed runs left: version folders without a manifest, temporary files",
@@ -282,6 +288,8 @@ def _run_command(args: argparse.Namespace) -> int:
             )
         if args.command == "registry" and args.registry_command == "publish":
             return commands.registry_publish(args.root, args.target, args.name)
+        if args.command == "registry" and args.registry_command == "recheck":
+            return commands.registry_recheck(args.root, args.name)
         if args.command == "registry" and args.registry_command == "clean":
             return commands.registry_clean(args.root, args.older_than_hours, args.dry_run)
         if args.command == "registry":

@@ -61,6 +61,7 @@ from marketcast.orchestration.football import (
 from marketcast.orchestration.football import (
     evaluate_football as _evaluate,
 )
+from marketcast.orchestration.recheck import recheck
 from marketcast.orchestration.window import as_utc, utc_window
 from marketcast.promotion import superseded_note
 from marketcast.registry import Registry, RegistryError, validate_file_name
@@ -843,6 +844,18 @@ def registry_clean(root: str, older_than_hours: float, dry_run: bool) -> int:
         sys.stdout.write(f"{verb} {path}\n")
     sys.stdout.write(f"{verb} {len(found)} leftover(s) older than {older_than_hours:g} h\n")
     return 0
+
+
+def registry_recheck(root: str, name: str) -> int:
+    """``marketcast registry recheck vertical/market``: the latest decision as saved and as
+    made again from its run's stored evidence, as JSON on stdout (:func:`recheck`); exit 1
+    when they disagree."""
+    vertical, market = _split(name.split("/"), 2, name)
+    store = Registry(root)
+    store.require_root()
+    result = recheck(store, vertical, market)
+    Console().print_json(_strict_json(result))
+    return 0 if result["agrees"] else 1
 
 
 def registry_publish(root: str, target: str, name: str | None) -> int:
