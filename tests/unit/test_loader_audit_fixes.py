@@ -150,3 +150,14 @@ def test_an_unreadable_kickoff_time_is_named_and_a_blank_one_only_counted(
     assert data.report.repaired["kickoff_time_defaulted"] == 2
     issue = only_issue(data.report, "kickoff_time_defaulted")
     assert (issue.row, issue.field, issue.value) == (2, "Time", written)
+
+
+def test_a_blank_result_beside_the_goals_is_counted(tmp_path: Path) -> None:
+    """Contract audit (low): a blank ``FTR`` was filled in from the goals without a count,
+    where every repaired row is counted in the integrity report."""
+    rows = [row(), row(home="Leeds", away="Spurs", hg="0", ag="2")]
+    rows[1][HEADER.index("FTR")] = ""
+    data = load_football([write(tmp_path, rows)])
+    assert data.matches["result"].tolist() == ["H", "A"]
+    assert data.report.repaired["result_from_goals"] == 1
+    assert "result_recomputed" not in data.report.repaired

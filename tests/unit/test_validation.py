@@ -37,7 +37,15 @@ def row(
     best: tuple[str, str, str] = ("1.3", "7.0", "13.0"),
     ah: tuple[str, str, str] = ("-1.75", "1.95", "1.95"),
 ) -> list[str]:
-    return ["E0", date, home, away, hg, ag, "", *b365, *best, *ah]
+    return ["E0", date, home, away, hg, ag, _result(hg, ag), *b365, *best, *ah]
+
+
+def _result(hg: str, ag: str) -> str:
+    """``FTR`` as football-data writes it beside the goals; blank where a goal count is not a
+    number (a blank ``FTR`` beside the goals is a counted repair)."""
+    if not (hg.isdigit() and ag.isdigit()):
+        return ""
+    return "H" if int(hg) > int(ag) else "A" if int(hg) < int(ag) else "D"
 
 
 def write(tmp_path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:

@@ -1670,6 +1670,10 @@ def _build_matches(
         "result_recomputed",
         lambda i: f"{ftr[i]} (goals {home_goals[i]}-{away_goals[i]}: {result[i]})",
     )
+    # a blank FTR beside the goals, in a file that has the column: the result is the goals',
+    # counted (it was filled in without a word); a file without FTR is not a repair
+    has_ftr = np.repeat(np.array(["FTR" in raw.frame.columns for raw in files], dtype=bool), sizes)
+    report.repair("result_from_goals", int((has_ftr[idx] & (ftr == "")).sum()))
 
     has_time = np.repeat(
         np.array(["Time" in raw.frame.columns for raw in files], dtype=bool), sizes
