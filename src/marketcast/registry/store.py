@@ -1026,17 +1026,16 @@ class Registry:
         history; ``pointed`` caches each market's read. A ``champion.json`` that cannot be read
         names every version of its market (which it names cannot be told), with a warning."""
         if (vertical, market) not in pointed:
+            named: set[tuple[str, str]] | None
             try:
                 state = self._read_champion_file(vertical, market)
             except RegistryDamagedError as error:
                 logger.warning("leaving every version of %s/%s: %s", vertical, market, error)
-                state, damaged = None, True
+                named = None
             else:
-                damaged = False
-            records = [] if state is None else [*state.history, state.current()]
-            pointed[vertical, market] = (
-                None if damaged else {(r.model_name, r.version) for r in records}
-            )
+                records = [] if state is None else [*state.history, state.current()]
+                named = {(r.model_name, r.version) for r in records}
+            pointed[vertical, market] = named
         named = pointed[vertical, market]
         return named is None or (model_name, version) in named
 
