@@ -461,6 +461,8 @@ class CryptoCosts(_Frozen):
     slippage_coef: float = Field(1.0, ge=0)
     notional_usd: float = Field(10_000.0, gt=0)
     funding: bool = True
+    #: yearly interest on a short that pays no funding (spot: borrowed on margin)
+    short_borrow_rate: float = Field(0.10, ge=0, lt=5)
 
 
 class CryptoUniverseConfig(_Frozen):

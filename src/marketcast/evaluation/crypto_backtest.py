@@ -12,6 +12,7 @@ import numpy.typing as npt
 from marketcast.costs import (
     SLIPPAGE_EXPONENTS,
     CostModel,
+    borrow_cost,
     fee_cost,
     funding_cost,
     slippage_cost,
@@ -41,8 +42,8 @@ class BacktestResult:
     """Per-period outcome of :func:`run_backtest`; every array has shape ``(n_periods,)``.
 
     Each value is a fraction of the portfolio's capital for that period (the mean over the
-    period's active pair sleeves), and ``net == gross - fee - spread - slippage - funding``
-    holds exactly, element by element.
+    period's active pair sleeves), and ``net == gross - fee - spread - slippage - funding -
+    borrow`` holds exactly, element by element.
     """
 
     gross: FloatArray
@@ -50,6 +51,7 @@ class BacktestResult:
     spread: FloatArray
     slippage: FloatArray
     funding: FloatArray
+    borrow: FloatArray
     net: FloatArray
     turnover: FloatArray
     exposure: FloatArray
@@ -96,9 +98,10 @@ class BacktestResult:
 
         Keys: those of :func:`finance_metrics` (``hit_rate`` over periods with a position) and
         ``gross_return`` (compounded), ``costs`` (``sum(gross) - sum(net)``, simple sums, so it
-        equals the sum of the four cost keys), ``fee_cost``, ``spread_cost``, ``slippage_cost``,
-        ``funding_cost`` (simple sums over periods), ``turnover`` (annualised: mean per-period
-        turnover times periods per year), ``turnover_per_period``, ``exposure`` (mean gross
+        equals the sum of the five cost keys), ``fee_cost``, ``spread_cost``, ``slippage_cost``,
+        ``funding_cost``, ``borrow_cost`` (simple sums over periods), ``turnover``
+        (annualised: mean per-period turnover times periods per year),
+        ``turnover_per_period``, ``exposure`` (mean gross
         exposure), ``capacity_usd``, ``n_untradable``, ``n_forced_exits``,
         ``n_cost_inputs_filled``, ``n_funding_missing``.
         """
@@ -110,6 +113,7 @@ class BacktestResult:
         out["spread_cost"] = float(self.spread.sum())
         out["slippage_cost"] = float(self.slippage.sum())
         out["funding_cost"] = float(self.funding.sum())
+        out["borrow_cost"] = float(self.borrow.sum())
         mean_turnover = float(self.turnover.mean()) if self.n_periods else math.nan
         out["turnover"] = mean_turnover * self.periods_per_year
         out["turnover_per_period"] = mean_turnover
@@ -270,6 +274,8 @@ def run_backtest(
     spread_cells = spread_cost(turnover, spread_in, costs)
     slippage_cells = slippage_cost(turnover, volatility_in, volume_in, costs)
     funding_cells = funding_cost(pos, funding_in, costs)
+    # a short that pays no funding (spot) borrows the asset: it held for free before
+    borrow_cells = borrow_cost(pos, funding_in, costs, periods_per_year)
 
     n_active = (tradable | traded).sum(axis=1)  # (P,)
     denominator = np.maximum(n_active, 1).astype(np.float64)
@@ -278,13 +284,15 @@ def run_backtest(
     spread_paid = spread_cells.sum(axis=1) / denominator
     slippage = slippage_cells.sum(axis=1) / denominator
     funding_paid = funding_cells.sum(axis=1) / denominator
-    net = gross - fee - spread_paid - slippage - funding_paid
+    borrow_paid = borrow_cells.sum(axis=1) / denominator
+    net = gross - fee - spread_paid - slippage - funding_paid - borrow_paid
     return BacktestResult(
         gross=gross,
         fee=fee,
         spread=spread_paid,
         slippage=slippage,
         funding=funding_paid,
+        borrow=borrow_paid,
         net=net,
         turnover=turnover.sum(axis=1) / denominator,
         exposure=np.abs(pos).sum(axis=1) / denominator,

@@ -227,10 +227,12 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
             log.warning(
                 "costs.funding is on, but %d of %d pairs have no funding rates in %s (spot "
                 "candles?): their held periods are charged no funding and counted in "
-                "n_funding_missing; a short on spot also pays no borrow cost here",
+                "n_funding_missing, and their shorts pay borrow interest instead "
+                "(costs.short_borrow_rate, %g a year)",
                 len(without),
                 len(found),
                 where,
+                config.costs.short_borrow_rate,
             )
     timings["load_validate"] = time.perf_counter() - t0
 
@@ -1508,6 +1510,7 @@ def write_crypto_reports(
                             "spread_cost",
                             "slippage_cost",
                             "funding_cost",
+                            "borrow_cost",
                             "n_funding_missing",
                             "costs",
                             "turnover",
