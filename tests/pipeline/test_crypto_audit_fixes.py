@@ -22,6 +22,7 @@ from marketcast.features.universe import build_universe
 from marketcast.labels.crypto import direction_label
 from marketcast.models.crypto import CRYPTO_CHAMPION_SPEC
 from marketcast.orchestration.crypto import (
+    cost_spread_estimate,
     fit_final_artifacts,
     horizon_rows,
     pair_groups,
@@ -251,3 +252,25 @@ def test_a_run_that_evaluates_nothing_leaves_no_feature_snapshot(
     assert shipped == []
     assert not (tmp_path / "runs" / "feature_store").exists()
     assert Registry(config.registry_root).champion("crypto", "1d") is None
+
+
+def test_a_missing_spread_estimate_is_the_pairs_last_one_not_the_floor(january: Path) -> None:
+    """Crypto audit (low): a NaN estimate was charged the 1 bp floor while the pair's last
+    estimate was known; volume and volatility already took their last known value."""
+    config = _config()
+    prepared = prepare_crypto(config, [str(january)])
+    spread = cost_spread_estimate(prepared, "abdi_ranaldo").copy()
+    candles = prepared.data.candles
+    btc = np.flatnonzero((candles["pair"] == "BTCUSDT").to_numpy())
+    known = btc[np.isfinite(spread[btc]) & (spread[btc] > 0.0005)]
+    hole = known[len(known) // 2]
+    spread[hole] = np.nan
+    prepared.spread_by_method["abdi_ranaldo"] = spread
+    rows = horizon_rows(prepared, "4h", config)  # a row per candle, in the candles' order
+    assert len(rows) == len(candles)
+    assert rows["pair"].iloc[hole] == "BTCUSDT"
+    previous = spread[btc[btc < hole][-1]]  # the pair's row just before, known
+    charged = rows["spread_cost_est"].iloc[hole]
+    assert charged == max(previous, config.costs.min_spread)
+    assert charged > config.costs.min_spread  # not the floor it was charged before
+    assert bool(rows["cost_inputs_filled"].iloc[hole])

@@ -291,17 +291,21 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["on_grid"] = (hour % bars == 0) if bars < 24 else (hour == 0)
     stride = max(1, bars // 4)
     rows["train_row"] = hour % stride == 0
-    spread = cost_spread_estimate(prepared, config.costs.spread_method)
-    rows["spread_cost_est"] = np.fmax(np.nan_to_num(spread, nan=0.0), config.costs.min_spread)
     # realised_vol_24h is per-bar (hourly) volatility; slippage uses the decision bar's volume.
-    # Both as last known at the decision (a repaired or no-trade bar has volume 0, a 6 h hole
-    # leaves the 24 h volatility NaN): the edge gate and the backtest price a trade alike.
+    # Each cost input as last known at the decision (a repaired or no-trade bar has volume 0, a
+    # 6 h hole leaves the 24 h volatility NaN): the edge gate and the backtest price a trade
+    # alike. The spread too: a NaN estimate was read as the 1 bp floor while the pair's last
+    # estimate was known (the floor stays where none is known yet).
     pair = rows["pair"].to_numpy()
+    spread, spread_filled = carry_forward(
+        cost_spread_estimate(prepared, config.costs.spread_method), pair, positive=False
+    )
+    rows["spread_cost_est"] = np.fmax(np.nan_to_num(spread, nan=0.0), config.costs.min_spread)
     volatility, vol_filled = carry_forward(rows["realised_vol_24h"], pair, positive=False)
     volume, volume_filled = carry_forward(rows["quote_volume"], pair, positive=True)
     rows["volatility"] = volatility
     rows["cost_quote_volume"] = volume
-    rows["cost_inputs_filled"] = vol_filled | volume_filled
+    rows["cost_inputs_filled"] = vol_filled | volume_filled | spread_filled
     # funding is paid while the position is held: up to its exit, which at a delisting is
     # the last bar's close, before the label resolves (`label_end_utc`, for the purge)
     rows["funding_period"] = _funding_in_period(
