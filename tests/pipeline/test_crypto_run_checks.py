@@ -264,6 +264,17 @@ def test_the_regime_gate_counts_only_periods_a_model_traded(  # type: ignore[no-
     assert evaluation.horizons["4h"].period_net
     assert {model for model, _ in recorded} == {"momentum", "logistic"}  # flat never trades
     assert all(value != 0.0 for _, value in recorded)  # no idle period among the evidence
+    # nor a trade outside the day's universe, which the backtest never makes (crypto audit)
+    recorded.clear()
+    narrow = config.model_copy(
+        update={
+            "universe": config.universe.model_copy(update={"min_median_quote_volume_usd": 1e15})
+        }
+    )
+    prepared = prepare_crypto(narrow)
+    assert not prepared.features["in_universe"].any()
+    evaluate_crypto(narrow, prepared, start="2023-04-01", end="2023-05-01")
+    assert recorded == []
 
 
 @pytest.mark.parametrize(

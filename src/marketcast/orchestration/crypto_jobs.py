@@ -197,6 +197,12 @@ def run_group_task(task: GroupTask) -> GroupResult:
     # rows by time, not the last pair in row order, and purges the labels that overlap them.
     X_all = rows.loc[:, [*task.feature_columns, "open_time_utc", "label_end_utc"]]
     ret = rows["forward_return"].to_numpy(dtype=np.float64)
+    # a job's rows without the column (built by hand) count every decision as in the universe
+    in_universe = (
+        rows["in_universe"].to_numpy(dtype=bool)
+        if "in_universe" in rows
+        else np.ones(len(rows), dtype=bool)
+    )
     direction = rows["direction"].to_numpy()
     regime = rows["regime"].to_numpy(dtype=object)
     stride_ok = rows["train_row"].to_numpy(dtype=bool)
@@ -259,13 +265,15 @@ def run_group_task(task: GroupTask) -> GroupResult:
         # Record each model's out-of-sample net per decision it traded; the gate and the
         # reliabilities of later steps only see the records whose labels have resolved by then.
         # A decision it sat out is no evidence: counted as a zero it let one lucky trade and 29
-        # idle periods pass the gate's 30-period minimum.
+        # idle periods pass the gate's 30-period minimum. Nor is one outside the day's universe,
+        # which the backtest never trades (known at the decision, as the universe is built).
         ends = label_end.to_numpy()[test]
+        tradable = in_universe[test]
         for name in base:
             held = out[f"position__{name}"].to_numpy()
             with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
                 net = held * ret[test] - np.abs(held) * cost[test]
-            traded = (held != 0) & np.isfinite(net)
+            traded = (held != 0) & np.isfinite(net) & tradable
             for reg, end, value in zip(
                 regime[test][traded], ends[traded], net[traded], strict=True
             ):
