@@ -880,23 +880,25 @@ class Registry:
             # <vertical>/<market>/<model>/<version>: a version folder is four levels down, under
             # registry names (not under _reports, _runs or a folder of the user's own), and
             # never one a champion pointer names (a damaged champion is repaired, not removed)
+            files = None
             if (
                 len(names) == 4
                 and (match := _VERSION_PATTERN.fullmatch(names[3]))
                 and all(self._is_valid_name(part) for part in names[:3])
-                and not self._pointer_names(pointed, *names)
             ):
                 stamped = datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=UTC)
                 files = self._children(folder, dirs=False)
                 if (
                     stamped < cutoff
                     and MANIFEST_FILE not in files
+                    # read only for a candidate: a market without one reads no champion.json
+                    and not self._pointer_names(pointed, *names)
                     # a version copied from another registry keeps its old stamp while written
                     and all(self._modified(self._join(folder, f)) < cutoff for f in files)
                 ):
                     found.append(folder)
                     continue
-            for file in self._children(folder, dirs=False):
+            for file in files if files is not None else self._children(folder, dirs=False):
                 if _TEMP_FILE.fullmatch(file) and self._modified(self._join(folder, file)) < cutoff:
                     found.append(self._join(folder, file))
         found.extend(self._report_leftovers(cutoff))
