@@ -838,6 +838,16 @@ def _direction_scores(decisions: pd.DataFrame, name: str) -> dict[str, float]:
     return {"log_loss": log_loss, "brier": brier, "n_scored": int(keep.sum())}
 
 
+def with_flat(period_net: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``period_net`` with ``flat``'s, 0 every period, where the run left ``flat`` out: it holds
+    no position, so its net is 0 whether or not it was run; it is always there to defend, and a
+    first champion must beat doing nothing (:func:`shadow_test`)."""
+    if period_net and DEFAULT_CHAMPION not in period_net:
+        periods = len(next(iter(period_net.values())))
+        return {DEFAULT_CHAMPION: np.zeros(periods), **period_net}
+    return period_net
+
+
 def shadow_test(
     period_net: dict[str, np.ndarray], incumbent: str, rule: PromotionRule
 ) -> tuple[str, dict[str, Any]]:
@@ -847,11 +857,7 @@ def shadow_test(
     rule decides (:func:`decide_among`: one-sided paired t-tests, family-wise level
     ``rule.alpha``); of the challengers that pass, the best mean net return is promoted.
     """
-    if period_net and DEFAULT_CHAMPION not in period_net:
-        # flat holds no position, so its net is 0 every period whether or not it was run: it is
-        # always there to defend, and a first champion must beat doing nothing
-        periods = len(next(iter(period_net.values())))
-        period_net = {DEFAULT_CHAMPION: np.zeros(periods), **period_net}
+    period_net = with_flat(period_net)
     first_champion = incumbent not in period_net  # no champion on record to defend
     if first_champion:
         incumbent = DEFAULT_CHAMPION

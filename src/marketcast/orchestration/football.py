@@ -966,7 +966,7 @@ def _register_and_decide(
         if challengers:
             decision = decide_among(
                 incumbent,
-                incumbent_losses(incumbent, ev),
+                incumbent_losses(incumbent, ev.losses),
                 challengers,
                 rule,
                 champion_version=defended,
@@ -1265,12 +1265,14 @@ def _why_champion_stays(
     a run over 2019-2021 replaced an elo fit on 6,840 matches up to 2023 with one on 1,520.
     Checked in that order; the champion's files are read once it was evaluated and scored.
     """
-    if champion.model_name not in ev.losses and not defended_by_prematch(champion.model_name, ev):
+    if champion.model_name not in ev.losses and not defended_by_prematch(
+        champion.model_name, ev.losses
+    ):
         return (
             f"this run did not evaluate it (models: {', '.join(ev.summary['engines'])}), so no "
             "challenger was tested against it"
         )
-    if not len(incumbent_losses(champion.model_name, ev)):
+    if not len(incumbent_losses(champion.model_name, ev.losses)):
         return (
             "this run scored no match in this market (a match is scored once it has its "
             "closing prices and result), so it tested neither its refit nor a challenger"
@@ -1444,7 +1446,7 @@ def _day(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def defended_by_prematch(model_name: str, ev: MarketEvaluation) -> bool:
+def defended_by_prematch(model_name: str, losses: Mapping[str, np.ndarray]) -> bool:
     """Whether a champion named ``model_name`` faces this run's challengers with the
     ``prematch`` yardstick's losses: it is ``market`` and the run left the ``market`` model out.
 
@@ -1453,13 +1455,14 @@ def defended_by_prematch(model_name: str, ev: MarketEvaluation) -> bool:
     ``run`` with ``models: [elo]`` used to leave a ``market`` champion untested ("this run did
     not evaluate it"), where the docs promised the test.
     """
-    return model_name == BASELINE_MODEL and model_name not in ev.losses and "prematch" in ev.losses
+    return model_name == BASELINE_MODEL and model_name not in losses and "prematch" in losses
 
 
-def incumbent_losses(model_name: str, ev: MarketEvaluation) -> np.ndarray:
-    """The per-match losses a champion is tested with: its own, else the ``prematch``
-    yardstick's for a ``market`` champion this run did not fit (:func:`defended_by_prematch`)."""
-    return ev.losses["prematch"] if defended_by_prematch(model_name, ev) else ev.losses[model_name]
+def incumbent_losses(model_name: str, losses: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The per-match losses a champion is tested with, of a market's ``losses`` per model and
+    yardstick (a run's, or those its ``losses.parquet`` kept): its own, else the ``prematch``
+    yardstick's for a ``market`` champion the run did not fit (:func:`defended_by_prematch`)."""
+    return losses["prematch"] if defended_by_prematch(model_name, losses) else losses[model_name]
 
 
 #: What reading a champion's manifest or files raises when they cannot be read: a missing or

@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.evaluation.football import BASELINE_MODEL
-from marketcast.orchestration.crypto import DEFAULT_CHAMPION, PERIOD_NET_FILE
-from marketcast.orchestration.football import LOSSES_FILE
+from marketcast.orchestration.crypto import PERIOD_NET_FILE, shadow_test, with_flat
+from marketcast.orchestration.football import (
+    LOSSES_FILE,
+    defended_by_prematch,
+    incumbent_losses,
+)
 from marketcast.promotion import PromotionDecision, decide_among
 from marketcast.registry import Registry
 
@@ -68,29 +71,28 @@ def recheck(registry: Registry, vertical: str, market: str) -> dict[str, Any]:
             "2026-11-24 did not keep their per-match evidence): re-run to check it"
         )
     table = pd.read_parquet(io.BytesIO(files[evidence]))
-    champion, challengers = (
-        _football_losses(table, market, decision.champion)
+    challengers, again = (
+        _football_again(table, market, decision)
         if vertical == "football"
-        else _crypto_losses(table, market, decision.champion)
+        else _crypto_again(table, market, decision)
     )
-    again = decide_among(decision.champion, champion, challengers, decision.rule)
     return {
         "market": name,
         "run_id": run_id,
         "evidence": evidence,
-        "challengers": sorted(challengers),
+        "challengers": challengers,
         "saved": _figures(decision),
         "recomputed": _figures(again),
         "agrees": _agree(decision, again),
     }
 
 
-def _football_losses(
-    table: pd.DataFrame, market: str, champion: str
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The champion's per-match losses and each challenger's, on the market's scored matches:
-    every model column with losses there, the yardsticks aside; a ``market`` champion the run
-    did not fit is defended by the ``prematch`` yardstick, as the run defended it."""
+def _football_again(
+    table: pd.DataFrame, market: str, decision: PromotionDecision
+) -> tuple[list[str], PromotionDecision]:
+    """The decision made again as the run made it (``decide_among``) on the market's scored
+    matches: the champion's losses (:func:`incumbent_losses`: a ``market`` champion the run did
+    not fit on the ``prematch`` yardstick's) against every model column with losses there."""
     rows = table[table["market"] == market]
     if rows.empty:
         raise LookupError(f"the run's {LOSSES_FILE} holds no match of {market}")
@@ -99,36 +101,43 @@ def _football_losses(
         for column in rows.columns
         if column.startswith("loss_") and rows[column].notna().any()
     }
-    own = losses.get(champion)
-    if own is None and champion == BASELINE_MODEL:
-        own = losses["prematch"]
-    if own is None:
+    champion = decision.champion
+    assert champion is not None  # recheck refuses a first champion's decision
+    if champion not in losses and not defended_by_prematch(champion, losses):
         raise LookupError(f"the run's {LOSSES_FILE} holds no losses of {champion} in {market}")
     challengers = {
         model: values
         for model, values in losses.items()
         if model != champion and model not in YARDSTICKS
     }
-    return own, challengers
+    again = decide_among(champion, incumbent_losses(champion, losses), challengers, decision.rule)
+    return sorted(challengers), again
 
 
-def _crypto_losses(
-    table: pd.DataFrame, horizon: str, champion: str
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Losses are negated net returns per period; ``flat``'s net is 0 whether run or not."""
+def _crypto_again(
+    table: pd.DataFrame, horizon: str, decision: PromotionDecision
+) -> tuple[list[str], PromotionDecision]:
+    """The decision made again by the run's own shadow test (:func:`shadow_test`) on the
+    horizon's evaluated periods."""
     rows = table[table["horizon"] == horizon]
     if rows.empty:
         raise LookupError(f"the run's {PERIOD_NET_FILE} holds no period of {horizon}")
-    losses = {
-        column.removeprefix("net_"): -rows[column].to_numpy(dtype=np.float64)
-        for column in rows.columns
-        if column.startswith("net_") and rows[column].notna().any()
-    }
-    losses.setdefault(DEFAULT_CHAMPION, np.zeros(len(rows)))
-    if champion not in losses:
+    nets = with_flat(
+        {
+            column.removeprefix("net_"): rows[column].to_numpy(dtype=np.float64)
+            for column in rows.columns
+            if column.startswith("net_") and rows[column].notna().any()
+        }
+    )
+    champion = decision.champion
+    assert champion is not None  # recheck refuses a first champion's decision
+    if champion not in nets:
         raise LookupError(f"the run's {PERIOD_NET_FILE} holds no net of {champion} in {horizon}")
-    own = losses.pop(champion)
-    return own, losses
+    _, made = shadow_test(nets, champion, decision.rule)
+    if "challenger" not in made:
+        raise LookupError(f"the run's {PERIOD_NET_FILE} holds no challenger of {champion}")
+    challengers = sorted(name for name in nets if name != champion)
+    return challengers, PromotionDecision.model_validate(made)
 
 
 def _figures(decision: PromotionDecision) -> dict[str, Any]:
