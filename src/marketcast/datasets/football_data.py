@@ -1403,6 +1403,11 @@ def _spelling_change(was: npt.NDArray[np.object_], now: npt.NDArray[np.object_],
     return f"{was[i]!r} -> {now[i]!r}"
 
 
+def _has_column(files: list[_RawFile], col: str, sizes: list[int]) -> npt.NDArray[np.bool_]:
+    """Per row of all files (``sizes`` rows each), whether its file has the column ``col``."""
+    return np.repeat(np.array([col in raw.frame.columns for raw in files], dtype=bool), sizes)
+
+
 def _text_column(files: list[_RawFile], col: str) -> tuple[pd.Series, npt.NDArray[np.bool_]]:
     """One key column over all files as stripped text ("" where blank or absent).
 
@@ -1672,12 +1677,10 @@ def _build_matches(
     )
     # a blank FTR beside the goals, in a file that has the column: the result is the goals',
     # counted (it was filled in without a word); a file without FTR is not a repair
-    has_ftr = np.repeat(np.array(["FTR" in raw.frame.columns for raw in files], dtype=bool), sizes)
-    report.repair("result_from_goals", int((has_ftr[idx] & (ftr == "")).sum()))
+    has_ftr = _has_column(files, "FTR", sizes)[idx]
+    report.repair("result_from_goals", int((has_ftr & (ftr == "")).sum()))
 
-    has_time = np.repeat(
-        np.array(["Time" in raw.frame.columns for raw in files], dtype=bool), sizes
-    )[idx]
+    has_time = _has_column(files, "Time", sizes)[idx]
     time_text = _text_column(files, "Time")[0][keep].reset_index(drop=True)
     minutes, known = _parse_times(time_text)
     # a blank Time is the documented 15:00 default, counted only; a filled one is named
@@ -1701,9 +1704,7 @@ def _build_matches(
     league = _text_column(files, "Div")[0][keep].reset_index(drop=True)
     folder_league = np.repeat(np.array([raw.folder_league for raw in files], dtype=object), sizes)
     no_div = (league == "").to_numpy()
-    has_div = np.repeat(np.array(["Div" in raw.frame.columns for raw in files], dtype=bool), sizes)[
-        idx
-    ]
+    has_div = _has_column(files, "Div", sizes)[idx]
     report.repair("league_from_path", int((no_div & has_div).sum()))
     league = league.where(~no_div, pd.Series(folder_league[idx], dtype=object))
 

@@ -197,12 +197,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
     # rows by time, not the last pair in row order, and purges the labels that overlap them.
     X_all = rows.loc[:, [*task.feature_columns, "open_time_utc", "label_end_utc"]]
     ret = rows["forward_return"].to_numpy(dtype=np.float64)
-    # a job's rows without the column (built by hand) count every decision as in the universe
-    in_universe = (
-        rows["in_universe"].to_numpy(dtype=bool)
-        if "in_universe" in rows
-        else np.ones(len(rows), dtype=bool)
-    )
+    in_universe = rows["in_universe"].to_numpy(dtype=bool)
     direction = rows["direction"].to_numpy()
     regime = rows["regime"].to_numpy(dtype=object)
     stride_ok = rows["train_row"].to_numpy(dtype=bool)
