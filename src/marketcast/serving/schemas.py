@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -22,7 +22,9 @@ from marketcast.datasets.football_data import BOOKMAKER_PREFIXES
 API_VERSION = "1.1.0"  # 1.1: odds.bookmakers
 MAX_BATCH = 256
 
-Odds = float  # decimal odds
+#: Decimal odds as a request gives them: a JSON number (text and true are refused, not read as
+#: numbers), above 1 and at most 1000.
+Odds = Annotated[float, Field(gt=1.0, le=1000.0, strict=True)]
 
 
 #: Times a request may carry: ``[earliest, LATEST_TIME)``, well inside the range of pandas'
@@ -70,9 +72,9 @@ def checked_booksum(*odds: float) -> None:
 class OneXTwoOdds(_Strict):
     """Pre-match decimal odds for home, draw, away."""
 
-    home: float = Field(gt=1.0, le=1000.0, strict=True, description="decimal odds, > 1")
-    draw: float = Field(gt=1.0, le=1000.0, strict=True)
-    away: float = Field(gt=1.0, le=1000.0, strict=True)
+    home: Odds = Field(description="decimal odds, > 1")
+    draw: Odds
+    away: Odds
 
     @model_validator(mode="after")
     def _booksum(self) -> OneXTwoOdds:
@@ -83,8 +85,8 @@ class OneXTwoOdds(_Strict):
 class OverUnderOdds(_Strict):
     """Pre-match decimal odds for over / under 2.5 goals."""
 
-    over: float = Field(gt=1.0, le=1000.0, strict=True)
-    under: float = Field(gt=1.0, le=1000.0, strict=True)
+    over: Odds
+    under: Odds
 
     @model_validator(mode="after")
     def _booksum(self) -> OverUnderOdds:
@@ -98,8 +100,8 @@ class AsianHandicapOdds(_Strict):
     line: float = Field(
         ge=-10.0, le=10.0, strict=True, description="home handicap, a multiple of 0.25"
     )
-    home: float = Field(gt=1.0, le=1000.0, strict=True)
-    away: float = Field(gt=1.0, le=1000.0, strict=True)
+    home: Odds
+    away: Odds
 
     @field_validator("line")
     @classmethod
