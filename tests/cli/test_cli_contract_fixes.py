@@ -11,7 +11,8 @@ import pytest
 
 from marketcast.cli import main
 from marketcast.orchestration import commands
-from marketcast.registry import Registry, build_manifest
+from marketcast.registry import Registry
+from tests.unit.test_registry import make_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
 N_E0, N_D1 = 24, 10  # matches in the fixture files (E0 2021-22 and 2022-23, D1 2021-22)
@@ -81,25 +82,9 @@ def test_evaluate_takes_the_configs_end_without_end(tmp_path: Path) -> None:
 
 
 def _register(registry: Registry, market: str, model_name: str) -> str:
-    """A football version of ``model_name`` in ``market``, with a small manifest."""
+    """A football version of ``model_name`` in ``market``, with the registry tests' manifest."""
     files = {"params.json": b'{"model": "dixon_coles"}'}
-    manifest = build_manifest(
-        model_name=model_name,
-        vertical="football",
-        market=market,
-        config={},
-        files=files,
-        data_sha256="c" * 64,
-        features_sha256="d" * 64,
-        training_window={
-            "start_utc": "2020-01-01T00:00:00Z",
-            "end_utc": "2021-01-01T00:00:00Z",
-            "n_matches": 10,
-        },
-        scores={"log_loss": 0.97},
-        git_sha_value="abc1234",
-        packages=[],
-    )
+    manifest = make_manifest(model_name, files, "football", market)
     return registry.register("football", market, model_name, files, manifest)
 
 
