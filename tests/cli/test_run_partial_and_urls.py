@@ -20,7 +20,7 @@ from marketcast.config import load_config
 from marketcast.orchestration import football
 from marketcast.registry import ChampionChangedError, PromotionRule, Registry, decide_promotion
 from marketcast.reports.html import render_html
-from tests.unit.test_registry import make_manifest
+from tests.unit.test_registry import PlainMemory, make_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "football"
 
@@ -194,18 +194,32 @@ def test_a_file_url_registry_root_is_probed_like_its_path(
     assert "registry_root /proc/marketcast-probe-reg cannot be created" in captured.err
 
 
+def _refuse(*args: Any, **kwargs: Any) -> None:
+    raise PermissionError("AccessDenied")
+
+
 def test_a_remote_registry_root_is_probed_with_a_file_written_and_deleted(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A URL that is not a local path (here fsspec's ``simplecache::file://``) was not checked
-    at all; it is now written to once, and nothing is left behind."""
+    """A URL that is not a plain path (here fsspec's ``simplecache::file://``) was not checked
+    at all; it is now checked as the folder it opens, and nothing is left behind."""
     config = load_config(_football_yaml(tmp_path, "x", str(tmp_path / "runs")))
     bad = config.model_copy(update={"registry_root": "simplecache::file:///proc/marketcast-x/reg"})
-    with pytest.raises(ValueError, match=r"^registry_root simplecache::file:///proc/marketcast-x/"):
+    with pytest.raises(ValueError, match=r"^registry_root /proc/marketcast-x/reg cannot be"):
         football.check_outputs(bad)
+    remote = config.model_copy(update={"registry_root": f"{PlainMemory.protocol}://probe-x/reg"})
+    football.check_outputs(remote)  # written to once, and the probe deleted
+    assert PlainMemory().find("/probe-x") == []
+    monkeypatch.setattr(PlainMemory, "pipe_file", _refuse)  # a read-only bucket policy
+    with pytest.raises(ValueError, match=r"^registry_root plain-memory://probe-x/reg cannot take"):
+        football.check_outputs(remote)
     good = config.model_copy(update={"registry_root": f"simplecache::file://{tmp_path}/reg"})
     football.check_outputs(good)
-    assert list((tmp_path / "reg").iterdir()) == []  # the probe was deleted
+    assert not (tmp_path / "reg").exists()  # the folder made for the probe was removed
+    # dir:: over a folder is that folder, checked as one (it was probed at the root doubled,
+    # leaving reg2/<tmp_path>/reg2 behind)
+    football.check_outputs(config.model_copy(update={"registry_root": f"dir::{tmp_path}/reg2"}))
+    assert not (tmp_path / "reg2").exists()
 
 
 def test_a_file_url_runs_dir_is_its_local_folder(

@@ -10,7 +10,7 @@ import pytest
 from marketcast.orchestration.first_training import TrainingElsewhereError, lock_for_training
 
 
-@pytest.mark.parametrize("second", ["path", "cached"])
+@pytest.mark.parametrize("second", ["path", "cached", "dir"])
 def test_a_second_training_of_one_folder_is_refused_however_it_is_spelt(
     tmp_path: Path, second: str
 ) -> None:
@@ -20,7 +20,11 @@ def test_a_second_training_of_one_folder_is_refused_however_it_is_spelt(
     fd = lock_for_training(str(folder))
     assert fd is not None
     try:
-        url = str(folder) if second == "path" else f"simplecache::file://{folder}"
+        url = {
+            "path": str(folder),
+            "cached": f"simplecache::file://{folder}",
+            "dir": f"simplecache::dir::{folder}",
+        }[second]
         with pytest.raises(TrainingElsewhereError, match="another process is training"):
             lock_for_training(url)
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from pydantic import ValidationError
 
 from marketcast.registry import (
@@ -663,16 +664,29 @@ def test_an_object_store_lock_left_by_a_crash_is_broken_and_a_live_one_waited_fo
 def test_a_filesystem_without_exclusive_create_warns_that_the_last_writer_wins(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    base = f"memory://registry-dir-{uuid.uuid4().hex}"
-    root = f"dir::{base}"
+    root = f"{PlainMemory.protocol}://registry-plain-{uuid.uuid4().hex}"
     registry = Registry(root, clock=StepClock(START))
     version = register(registry, "elo")
     with caplog.at_level("WARNING", logger="marketcast.registry.store"):
         registry.set_champion("football", "e0", "elo", version, "first")
     assert "cannot create a file exclusively" in caplog.text
     assert "last writer wins" in caplog.text
-    fs, path = fsspec.core.url_to_fs(base)
+    fs, path = fsspec.core.url_to_fs(root)
     fs.rm(path, recursive=True)
+
+
+class PlainMemory(MemoryFileSystem):
+    """fsspec's memory filesystem under a protocol the registry does not know to create files
+    exclusively."""
+
+    protocol = "plain-memory"
+
+    @classmethod
+    def _strip_protocol(cls, path: str) -> str:
+        return str(super()._strip_protocol(path.removeprefix(f"{cls.protocol}://")))
+
+
+fsspec.register_implementation(PlainMemory.protocol, PlainMemory, clobber=True)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pandas as pd
 import pytest
 
@@ -281,6 +283,39 @@ def test_a_cached_object_store_registry_creates_exclusively() -> None:
     could claim one version name."""
     assert Registry("simplecache::memory://cached-reg")._exclusive_create
     assert Registry("memory://cached-reg")._exclusive_create
+
+
+@pytest.mark.parametrize(
+    "prefix", ["dir::", "simplecache::dir::", "dir::simplecache::", "dir::dir::"]
+)
+def test_a_dir_registry_writes_under_its_root_once(prefix: str) -> None:
+    """The review of session 24: ``dir::memory://reg`` prefixed its root to the path fsspec
+    returned, which was that root again: every file went to ``/reg//reg/...``."""
+    base = f"reg-dir-{uuid.uuid4().hex}"
+    registry = Registry(f"{prefix}memory://{base}")
+    files = {"elo.json": b"{}"}
+    version = registry.register("football", "e0", "elo", files, make_manifest("elo", files))
+    registry.set_champion("football", "e0", "elo", version, "first")
+    memory = fsspec.filesystem("memory")
+    written = sorted(memory.find(f"/{base}"))
+    assert f"/{base}/football/e0/champion.json" in written
+    assert f"/{base}/football/e0/elo/{version}/manifest.json" in written
+    assert all(not path.startswith(f"/{base}/{base}") for path in written)
+    assert Registry(f"memory://{base}").champion("football", "e0").version == version  # type: ignore[union-attr]
+    assert registry.location == Registry(f"memory://{base}").location
+    memory.rm(f"/{base}", recursive=True)
+
+
+def test_a_dir_registry_over_a_folder_is_that_folder(tmp_path: Path) -> None:
+    """``dir::/srv/reg`` is the local folder ``/srv/reg``: its files are there (not under
+    ``/srv/reg/srv/reg``), and it takes the local folder's locks and checks."""
+    folder = tmp_path / "reg"
+    registry = Registry(f"dir::{folder}")
+    files = {"elo.json": b"{}"}
+    version = registry.register("football", "e0", "elo", files, make_manifest("elo", files))
+    assert (folder / "football" / "e0" / "elo" / version / "manifest.json").is_file()
+    assert registry.location == Registry(str(folder)).location
+    assert registry._is_local
 
 
 @pytest.mark.parametrize(

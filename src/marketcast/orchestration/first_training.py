@@ -39,7 +39,7 @@ from fsspec.implementations.local import LocalFileSystem
 from rich.console import Console
 
 from marketcast.orchestration.backends import end_with_parent
-from marketcast.registry.store import without_cache
+from marketcast.registry.store import underlying
 
 __all__ = [
     "CRYPTO_FAILED",
@@ -87,9 +87,9 @@ def lock_for_training(registry: str) -> int | None:
     TrainingElsewhereError
         When another process holds the lock.
     """
-    filesystem, path = fsspec.core.url_to_fs(registry)
-    # a cache over a local folder is that folder, as the registry opens it (`without_cache`)
-    if not isinstance(without_cache(filesystem), LocalFileSystem):
+    # a cache or dir:: layer over a local folder is that folder, as the registry opens it
+    filesystem, path = underlying(*fsspec.core.url_to_fs(registry))
+    if not isinstance(filesystem, LocalFileSystem):
         return None
     try:
         os.makedirs(path, exist_ok=True)

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
-from fsspec.implementations.memory import MemoryFileSystem
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -66,6 +65,7 @@ from marketcast.registry import (
 )
 from marketcast.registry.manifest import GroupWindow
 from marketcast.registry.promotion import PromotionDecision, PromotionRule
+from marketcast.registry.store import underlying
 from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import AVERAGE_BOOKMAKER, MarketKind
 
@@ -278,7 +278,7 @@ def check_outputs(
                     f"{url} is the registry itself (registry_root {config.registry_root}): a "
                     "publish target is another registry",
                 )
-        fs, root = fsspec.core.url_to_fs(url)
+        fs, root = underlying(*fsspec.core.url_to_fs(url))  # the registry's own reading
         if lives_in_this_process(fs):
             kept = "champions this run promotes" if key == "registry_root" else "copies it holds"
             raise DataError(
@@ -289,8 +289,9 @@ def check_outputs(
                 "would vanish when it ends (`marketcast serve` refuses one for the same "
                 "reason); use a folder or an object store URL",
             )
-        if isinstance(fs, LocalFileSystem):  # a plain path as written, a file:// URL stripped
-            local.append((key, Path(url if "://" not in url else root)))
+        if isinstance(fs, LocalFileSystem):
+            # a plain path as written; a file:// URL or dir:: chain as the folder it opens
+            local.append((key, Path(url if "://" not in url and "::" not in url else root)))
         else:
             remote.append((key, fs, root, url))
     local.append(("runs_dir", runs_dir))
@@ -373,13 +374,10 @@ def local_runs_dir(runs_dir: str, config_path: str | None = None) -> Path:
 
 
 def lives_in_this_process(fs: AbstractFileSystem) -> bool:
-    """Whether ``fs`` (or the filesystem a cache wraps) is fsspec's in-process memory one."""
-    current: Any = fs
-    while current is not None:
-        if isinstance(current, MemoryFileSystem):
-            return True
-        current = getattr(current, "fs", None)  # simplecache::memory:// wraps memory://
-    return False
+    """Whether ``fs``, with its cache and ``dir::`` layers stepped over (`underlying`, as the
+    registry opens it), is fsspec's in-process ``memory://`` one."""
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    return "memory" in protocols
 
 
 def _check_remote_writable(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import fsspec.core
 from fsspec import AbstractFileSystem
 from fsspec.implementations.cached import CachingFileSystem
+from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -302,13 +303,30 @@ def _decision_label(label: str) -> str:
     return safe or "model"
 
 
-def without_cache(fs: AbstractFileSystem) -> AbstractFileSystem:
-    """``fs`` without the caching layers around it (``simplecache::``, ``filecache::``,
-    ``blockcache::``): what a registry reads and writes, and what a lock on its folder is
-    taken on (a cache serves mutable files, such as ``champion.json``, from a stale copy)."""
-    while isinstance(fs, CachingFileSystem):
-        fs = fs.fs
-    return fs
+def underlying(fs: AbstractFileSystem, path: str) -> tuple[AbstractFileSystem, str]:
+    """``fs`` and ``path`` without the layers fsspec wraps around a filesystem: caches
+    (``simplecache::``, ``filecache::``, ``blockcache::``) and ``dir::`` prefixes, at any depth.
+
+    This is what a registry reads and writes, and what a lock on its folder is taken on. A cache
+    serves mutable files, such as ``champion.json``, from a stale copy. A ``dir::`` layer
+    prefixes its own root to every path, and ``url_to_fs`` returns that root as the path too,
+    so the registry wrote under the root twice (``/reg//reg/football/...``); its root is the
+    path on the filesystem it wraps.
+
+    Examples
+    --------
+    >>> fs, path = fsspec.core.url_to_fs("simplecache::dir::memory://reg")
+    >>> inner, root = underlying(fs, path)
+    >>> type(inner).__name__, root
+    ('MemoryFileSystem', '/reg')
+    """
+    while True:
+        if isinstance(fs, CachingFileSystem):
+            fs = fs.fs
+        elif isinstance(fs, DirFileSystem):
+            fs, path = fs.fs, fs.path
+        else:
+            return fs, path
 
 
 class Registry:
@@ -368,8 +386,8 @@ class Registry:
         # lock and the run marks from its first copy: another process's promotion went unseen,
         # and a compare-and-set compared with the stale copy. The registry reads and writes the
         # filesystem the cache wraps (its files are small, and a server holds its champions in
-        # memory anyway).
-        fs = without_cache(fs)
+        # memory anyway), and the one a dir:: layer wraps, at that layer's root.
+        fs, path = underlying(fs, path)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
@@ -413,12 +431,9 @@ class Registry:
     @property
     def location(self) -> tuple[str, str]:
         """``(protocol, root path)``: equal for two registries opened on one place, however
-        their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``; a cache wrapping a
-        filesystem, ``simplecache::s3://b/x``, is the filesystem it wraps)."""
-        inner = self._fs
-        while getattr(inner, "fs", None) is not None and not hasattr(inner, "path"):
-            inner = inner.fs  # a cache's paths are the wrapped filesystem's; dir:: has its own
-        protocol = inner.protocol
+        their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``; a cache or ``dir::``
+        layer, ``simplecache::s3://b/x``, is the filesystem it wraps, `underlying`)."""
+        protocol = self._fs.protocol
         return (protocol if isinstance(protocol, str) else protocol[0], self._root_path)
 
     # ------------------------------------------------------------------ paths and raw I/O
