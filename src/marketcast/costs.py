@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "HOURS_PER_YEAR",
     "CostModel",
     "borrow_cost",
     "carry_forward",
@@ -23,6 +24,7 @@ __all__ = [
     "half_spread_rate",
     "period_funding_sums",
     "round_trip_cost_rate",
+    "short_borrow_over",
     "slippage_cost",
     "slippage_rate",
     "spread_cost",
@@ -34,6 +36,8 @@ FloatArray = npt.NDArray[np.float64]
 # Exponent of the order-size term: impact per unit traded ~ (order / volume) ** exponent.
 SLIPPAGE_EXPONENTS: dict[str, float] = {"square_root": 0.5, "linear": 1.0}
 
+#: Annualisation: 8,760 hours (365 days), as docs/crypto-backtest.md and the vectorbt bench use
+HOURS_PER_YEAR = 24 * 365
 #: A hole between two funding events longer than this many times the pair's usual spacing is
 #: missing data, not a schedule (see :func:`funding_gaps`).
 FUNDING_GAP_FACTOR = 1.5
@@ -334,6 +338,26 @@ def funding_cost(
     rates = np.broadcast_to(np.asarray(funding_rate_sum, dtype=np.float64), pos.shape)
     known = np.isfinite(rates)
     return np.where(known & (pos != 0), pos * np.where(known, rates, 0.0), 0.0)
+
+
+def short_borrow_over(
+    costs: CostModel, hold_hours: float, pays_funding: npt.ArrayLike
+) -> FloatArray:
+    """Interest a short of notional 1 pays over a hold of ``hold_hours`` where it pays no
+    funding: ``short_borrow_rate * hold_hours / 8760``; 0 where ``pays_funding`` (a perpetual,
+    with ``costs.funding`` on). This is what the edge gate adds to a short's cost, known at the
+    decision (the backtest's :func:`borrow_cost` also charges a perpetual's holes in its rates).
+
+    Examples
+    --------
+    >>> costs = CostModel(short_borrow_rate=0.0876)  # 1 bp an hour
+    >>> short_borrow_over(costs, 24, [False, True]).round(8).tolist()
+    [0.00024, 0.0]
+    >>> short_borrow_over(costs.model_copy(update={"funding": False}), 24, [True]).round(8).tolist()
+    [0.00024]
+    """
+    pays = np.asarray(pays_funding, dtype=bool) & costs.funding
+    return np.where(pays, 0.0, costs.short_borrow_rate * hold_hours / HOURS_PER_YEAR)
 
 
 def borrow_cost(

@@ -126,6 +126,7 @@ def test_signals_equal_the_offline_pipeline(setup: Setup, client: TestClient) ->
     spec = load_crypto_champion(
         setup.registry.load_files("crypto", "1h", "logistic", setup.versions[("1h", "logistic")])
     )["spec"]
+    shorts = 0
     for pair, signal in signals.items():
         assert signal["round_trip_cost"] == pytest.approx(
             last.loc[pair, "round_trip_cost"], rel=1e-12
@@ -133,19 +134,26 @@ def test_signals_equal_the_offline_pipeline(setup: Setup, client: TestClient) ->
         assert signal["regime"] == str(last.loc[pair, "regime"])
         bar_open = pd.Timestamp(last.loc[pair, "open_time_utc"])
         assert pd.Timestamp(signal["bar_time"]) == bar_open + pd.Timedelta(hours=1)
+        # a short on spot pays the pipeline's borrow over the hold, priced by the gate too
+        short = signal["p_up"] < 0.5
+        assert signal["short_borrow"] == (last.loc[pair, "short_borrow"] if short else 0.0)
+        shorts += short and signal["short_borrow"] > 0
         group = next(g for g, members in spec["groups"].items() if pair in members)
         position = edge_positions(
             np.array([signal["p_up"]]),
             spec["mean_abs_forward_return"][group],
             np.array([signal["round_trip_cost"]]),
             spec["min_edge"],
+            last.loc[pair, "short_borrow"],
         )[0]
         assert signal["position"] == (position if signal["tradable"] else 0)
         assert signal["edge_after_costs"] == pytest.approx(
             abs(2 * signal["p_up"] - 1) * spec["mean_abs_forward_return"][group]
             - signal["round_trip_cost"]
+            - signal["short_borrow"]
         )
         assert signal["stale"] is False
+    assert shorts  # the fixture's spot pairs include a short side
 
     # the 1d champion is served too, and one pair's signals cover both horizons
     both = client.get("/v1/crypto/signals/ETHUSDT").json()["signals"]

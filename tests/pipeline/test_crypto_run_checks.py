@@ -212,6 +212,7 @@ def _two_step_consensus(  # type: ignore[no-untyped-def]
             times[step * n_step],
             0.0,
             np.zeros(n),
+            np.zeros(n),
             *carried,
         )
         outs.append(out)

@@ -30,12 +30,14 @@ from rich.table import Table
 
 from marketcast.config import CryptoRunConfig
 from marketcast.costs import (
+    HOURS_PER_YEAR,
     LONGEST_FUNDING_INTERVAL_NS,
     CostModel,
     carry_forward,
     fee_rate,
     period_funding_sums,
     round_trip_cost_rate,
+    short_borrow_over,
 )
 from marketcast.data.feature_store import frame_sha256, save_features
 from marketcast.data.files import write_atomic
@@ -99,8 +101,6 @@ from marketcast.registry.promotion import PromotionDecision, PromotionRule
 
 log = logging.getLogger(__name__)
 VERTICAL = "crypto"
-#: Annualisation: 8,760 hours (365 days), as docs/crypto-backtest.md and the vectorbt bench use
-HOURS_PER_YEAR = 24 * 365
 #: The do-nothing model: the champion until a challenger beats it after costs.
 DEFAULT_CHAMPION = "flat"
 #: Fields of a promotion decision only the registry's decision fills: the contract JSON's
@@ -314,6 +314,10 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["round_trip_cost"] = round_trip_cost_rate(
         costs, spread, volatility, volume, min_spread=config.costs.min_spread
     )
+    # a short on spot borrows the asset for the hold; a perpetual's short pays funding instead
+    # (whether a pair is a perpetual is known at the decision; its future rates are not)
+    perpetuals = set() if prepared.data.funding is None else set(prepared.data.funding["pair"])
+    rows["short_borrow"] = short_borrow_over(costs, bars, rows["pair"].isin(perpetuals))
     return rows
 
 

@@ -8,7 +8,8 @@ picklable arguments, so local processes and Ray run it unchanged.
 Positions come from the edge after costs: a model's expected return for a row is
 ``(2 p_up - 1) * mean |forward return|`` (the mean measured on its training rows), and it takes
 a position of ``sign(2 p_up - 1)`` only when that edge exceeds the round-trip cost of the row
-(taker fee both ways, the estimated spread, modelled slippage both ways) by ``min_edge``.
+(taker fee both ways, the estimated spread, modelled slippage both ways), and for a short that
+pays no funding also the borrow interest over the hold, by ``min_edge``.
 """
 
 from __future__ import annotations
@@ -145,17 +146,26 @@ def expected_move(forward_return: np.ndarray, direction: np.ndarray) -> float:
 
 
 def edge_positions(
-    p_up: np.ndarray, mean_abs_return: float, round_trip_cost: np.ndarray, min_edge: float
+    p_up: np.ndarray,
+    mean_abs_return: float,
+    round_trip_cost: np.ndarray,
+    min_edge: float,
+    short_borrow: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Position in {-1, 0, 1}: the side of ``p_up``, when the edge after costs clears ``min_edge``.
+    """Position in {-1, 0, 1}: the side of ``p_up``, when the edge after costs clears
+    ``min_edge``; a short's costs include ``short_borrow``, the interest it pays over the hold
+    where it pays no funding (``costs.short_borrow_over``).
 
     Examples
     --------
     >>> edge_positions(np.array([0.9, 0.55, 0.1]), 0.01, np.array([0.002] * 3), 0.0)
     array([ 1.,  0., -1.])
+    >>> edge_positions(np.array([0.9, 0.1]), 0.01, np.array([0.002] * 2), 0.0, 0.007)
+    array([1., 0.])
     """
     tilt = 2.0 * p_up - 1.0
-    edge = np.abs(tilt) * mean_abs_return - round_trip_cost
+    cost = round_trip_cost + np.where(tilt < 0, short_borrow, 0.0)
+    edge = np.abs(tilt) * mean_abs_return - cost
     return np.where(edge > min_edge, np.sign(tilt), 0.0)
 
 
@@ -202,6 +212,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
     regime = rows["regime"].to_numpy(dtype=object)
     stride_ok = rows["train_row"].to_numpy(dtype=bool)
     cost = rows["round_trip_cost"].to_numpy(dtype=np.float64)
+    borrow = rows["short_borrow"].to_numpy(dtype=np.float64)
 
     base = [m for m in task.models if m in BASE_MODELS]
     gate = RegimeGate()
@@ -235,7 +246,9 @@ def run_group_task(task: GroupTask) -> GroupResult:
                 p_up = fitted.predict_up(X_test, regime[test])
             p_by_model[name] = p_up
             out[f"p_up__{name}"] = p_up
-            out[f"position__{name}"] = edge_positions(p_up, mean_abs, cost[test], task.min_edge)
+            out[f"position__{name}"] = edge_positions(
+                p_up, mean_abs, cost[test], task.min_edge, borrow[test]
+            )
 
         if "consensus" in task.models:
             as_of = step.start_utc
@@ -250,6 +263,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
                 as_of,
                 mean_abs,
                 cost,
+                borrow,
                 events,
                 gate_log,
                 last_position,
@@ -267,7 +281,11 @@ def run_group_task(task: GroupTask) -> GroupResult:
         for name in base:
             held = out[f"position__{name}"].to_numpy()
             with np.errstate(invalid="ignore"):  # 0 * inf (untradable bar) where not held
-                net = held * ret[test] - np.abs(held) * cost[test]
+                net = (
+                    held * ret[test]
+                    - np.abs(held) * cost[test]
+                    + np.minimum(held, 0) * borrow[test]
+                )
             traded = (held != 0) & np.isfinite(net) & tradable
             for reg, end, value in zip(
                 regime[test][traded], ends[traded], net[traded], strict=True
@@ -307,6 +325,7 @@ def _consensus_step(
     as_of: pd.Timestamp,
     mean_abs: float,
     cost: np.ndarray,
+    borrow: np.ndarray,
     events: list[dict[str, Any]],
     gate_log: list[dict[str, Any]],
     last_position: dict[str, float],
@@ -371,7 +390,12 @@ def _consensus_step(
         any_enabled = np.array([bool(enabled[r]) for r in regime_test[idx]])
         sized = np.where(any_enabled, np.asarray(result.position, dtype=np.float64), 0.0)
         p_equivalent = (1.0 + np.asarray(result.score)) / 2.0
-        passes = edge_positions(p_equivalent, mean_abs, cost[test][idx], task.min_edge) != 0
+        passes = (
+            edge_positions(
+                p_equivalent, mean_abs, cost[test][idx], task.min_edge, borrow[test][idx]
+            )
+            != 0
+        )
         score[idx] = result.score
         level[idx] = result.level
         threshold[idx] = result.threshold

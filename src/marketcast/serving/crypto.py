@@ -31,7 +31,7 @@ from marketcast.config import (
     normalise_pair,
     pair_rename_targets,
 )
-from marketcast.costs import CostModel, carry_forward, round_trip_cost_rate
+from marketcast.costs import CostModel, carry_forward, round_trip_cost_rate, short_borrow_over
 from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
@@ -1029,6 +1029,8 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
     quote_volume = carry_forward(candles["quote_volume"], pair_of_row, positive=True)[0][last_rows]
     vol_1h = carry_forward(features["realised_vol_24h"], pair_of_row, positive=False)[0][last_rows]
     bar_open = pd.DatetimeIndex(last["open_time_utc"])
+    # a short on spot borrows the asset; a perpetual's (a pair with funding) pays funding instead
+    perpetual = last["pair"].isin(snap.store.last_funding_by_pair()).to_numpy()
     # the spread each champion's costs charge, by its spread_method, as its run charged it
     spreads: dict[str, npt.NDArray[np.float64]] = {}
     signals: dict[tuple[str, str], CryptoSignal] = {}
@@ -1046,13 +1048,15 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
         )
         p_up, groups = _predict_champion(champion, last, regimes)
         bars = HORIZON_BARS[horizon]
+        borrow = short_borrow_over(champion.cost_model, bars, perpetual)
         for i, pair in enumerate(last["pair"].astype(str)):
             group = groups[i]
             mean_abs = _mean_abs_return(champion, group, float(vol_1h[i]), bars)
             tilt = 2.0 * p_up[i] - 1.0
             expected = tilt * mean_abs
             finite_cost = bool(np.isfinite(cost[i]))
-            edge = abs(expected) - cost[i] if finite_cost else None
+            short_borrow = float(borrow[i]) if tilt < 0 else 0.0
+            edge = abs(expected) - cost[i] - short_borrow if finite_cost else None
             direction = int(np.sign(tilt)) if abs(expected) > champion.dead_zone else 0
             state = universe_by_horizon[horizon][pair]  # this champion's own universe
             position, reason = _position(
@@ -1068,6 +1072,7 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
                 position=position,  # type: ignore[arg-type]
                 expected_return=float(expected),
                 round_trip_cost=float(cost[i]) if finite_cost else None,
+                short_borrow=short_borrow,
                 edge_after_costs=None if edge is None else float(edge),
                 regime=str(regimes.iat[i]),
                 model=ModelRef(name=champion.name, version=champion.version),
@@ -1079,7 +1084,7 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
             capacity[(pair, horizon)] = _capacity_usd(
                 champion.cost_model,
                 champion.costs.min_spread,
-                abs(expected),
+                abs(expected) - short_borrow,  # what the trade earns after its borrow
                 float(spreads[method][i]),
                 float(vol_1h[i]),
                 float(quote_volume[i]),

@@ -49,8 +49,14 @@ class CryptoSignal(BaseModel):
         "(null: no volume or volatility is known for the pair in the store's window, so a "
         "trade cannot be priced; a bar without volume is priced with the last volume known)"
     )
+    short_borrow: float = Field(
+        description="interest a short pays over the hold where it pays no funding (a spot "
+        "pair: costs.short_borrow_rate x the horizon's hours / 8760); 0 when P(up) > 0.5 or "
+        "the pair is a perpetual, whose short pays funding instead"
+    )
     edge_after_costs: float | None = Field(
-        description="|expected_return| - round_trip_cost (null when the cost is unknown)"
+        description="|expected_return| - round_trip_cost - short_borrow (null when the cost is "
+        "unknown)"
     )
     regime: str = Field(description="trend, range, panic or illiquid (ensemble/regime.py)")
     model: ModelRef
