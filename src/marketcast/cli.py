@@ -151,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     pull_football.add_argument("--leagues", required=True, help="comma list, e.g. E0,D1")
     pull_football.add_argument("--seasons", required=True, help="comma list, e.g. 2024-2025")
     pull_football.add_argument("--dest", default="data/football", help="output folder")
-    pull_football.add_argument("--base-url", help="mirror base URL (default: the original site)")
+    pull_football.add_argument(
+        "--base-url",
+        help="mirror base URL, up to the season folders (default: "
+        "https://www.football-data.co.uk/mmz4281; a mirror of the site's tree ends in /mmz4281)",
+    )
     pull_football.add_argument(
         "--timeout",
         type=_bounded(1, 86_400),

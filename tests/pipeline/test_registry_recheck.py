@@ -43,6 +43,20 @@ def test_a_football_decision_made_again_agrees(
     assert shown["evidence"] == "losses.parquet"
 
 
+def test_the_registry_docs_snippet_makes_the_decision_again(
+    football_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snippet in docs/registry.md, run as written: it passed ``elo`` alone, so Holm's
+    correction over one challenger gave another p-value, and its own assert failed."""
+    text = (Path(__file__).parents[2] / "docs" / "registry.md").read_text()
+    start = text.index("```python\n", text.index("## Checking a decision again"))
+    code = text[start + len("```python\n") : text.index("```", start + 3)]
+    monkeypatch.chdir(football_root)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/registry.md", "exec"), namespace)  # its assert is the check
+    assert sorted(namespace["challengers"]) == ["dixon_coles", "elo"]  # type: ignore[call-overload]
+
+
 def test_a_decision_whose_figures_were_edited_disagrees(
     football_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
