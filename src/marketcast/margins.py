@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Final
 
@@ -21,6 +22,8 @@ FloatArray = npt.NDArray[np.float64]
 
 #: De-margining methods accepted by :func:`implied_probabilities`.
 METHODS: Final[tuple[str, ...]] = ("multiplicative", "additive", "power", "shin")
+
+_log = logging.getLogger(__name__)
 
 #: Floor applied to additive probabilities before renormalising (longshots can go negative).
 ADDITIVE_EPSILON: Final[float] = 1e-6
@@ -108,6 +111,19 @@ def _additive(inv: FloatArray) -> FloatArray:
     # ADDITIVE_EPSILON and renormalise (the result is then no longer a pure additive shift).
     n_outcomes = inv.shape[1]
     probs = inv - (inv.sum(axis=1, keepdims=True) - 1.0) / n_outcomes
+    floored = probs < ADDITIVE_EPSILON  # NaN rows compare False
+    if floored.any():
+        rows = np.flatnonzero(floored.any(axis=1))
+        _log.warning(
+            "additive de-margining floored %d probabilities in %d of %d rows (first row %d) "
+            "at %g: the margin's equal share exceeds a longshot's 1/odds; shin or "
+            "multiplicative keep it positive",
+            int(floored.sum()),
+            len(rows),
+            len(probs),
+            int(rows[0]),
+            ADDITIVE_EPSILON,
+        )
     probs = np.maximum(probs, ADDITIVE_EPSILON)
     return _normalise(probs)
 

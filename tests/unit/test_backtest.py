@@ -197,6 +197,26 @@ def test_bootstrap_interval_contains_roi_and_is_seeded() -> None:
     assert other.roi_ci != result.roi_ci
 
 
+def test_bets_without_spread_get_no_interval() -> None:
+    """One winning bet at evens was "ROI +100%, 95% CI [+100%, +100%]": with one bet, or
+    every bet returning the same, each resample is the sample and the interval claimed
+    certainty. It is now NaN (null in JSON)."""
+    probs = np.array([[0.6, 0.2, 0.2], [0.6, 0.2, 0.2], [0.6, 0.2, 0.2]])
+    odds = np.array([[2.0, 4.0, 4.0]] * 3)
+    won = np.array([[1.0, -1.0, -1.0]] * 3)
+    config = BacktestConfig(staking="flat", min_edge=0.0)
+    for n in (1, 3):
+        result = run_backtest(probs[:n], odds[:n], won[:n], config=config)
+        assert result.n_bets == n
+        assert result.roi == 1.0
+        assert np.isnan(result.roi_ci).all()
+        assert result.to_dict()["roi_ci"] == [None, None]
+    lost = won.copy()
+    lost[2] = [-1.0, 1.0, -1.0]  # the third bet lost: spread, and an interval again
+    low, high = run_backtest(probs, odds, lost, config=config).roi_ci
+    assert low < high
+
+
 def test_max_drawdown_helper() -> None:
     assert max_drawdown([1.0, -2.0, 0.5, -1.0, 3.0]) == pytest.approx(2.5)
     assert max_drawdown([-1.0, -1.0]) == pytest.approx(2.0)  # measured from the 0 start

@@ -39,12 +39,17 @@ def test_additive_subtracts_margin_equally() -> None:
     np.testing.assert_allclose(implied_probabilities(odds, "additive")[0], expected, rtol=1e-14)
 
 
-def test_additive_floors_negative_longshots_and_renormalises() -> None:
-    odds = np.array([[1.02, 40.0, 500.0]])
-    inv = 1 / odds[0]
+def test_additive_floors_negative_longshots_and_renormalises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    odds = np.array([[1.9, 3.5, 4.2], [1.02, 40.0, 500.0]])
+    inv = 1 / odds[1]
     raw = inv - (inv.sum() - 1) / 3
     assert raw[2] < 0  # the additive shift would give a negative probability
-    probs = implied_probabilities(odds, "additive")[0]
+    with caplog.at_level("WARNING", logger="marketcast.margins"):
+        probs = implied_probabilities(odds, "additive")[1]
+    # the repair is counted, not silent (the audit of 2026-11-25)
+    assert "floored 1 probabilities in 1 of 2 rows (first row 1)" in caplog.text
     assert probs[2] == pytest.approx(1e-6 / (raw[:2].sum() + 1e-6), rel=1e-9)
     assert probs.sum() == pytest.approx(1.0, abs=1e-15)
     assert np.all(probs > 0)

@@ -112,9 +112,10 @@ def test_integer_fields_take_numpy_integers_but_not_floats() -> None:
     with pytest.raises(ValueError, match=r"n_bootstrap must be an integer >= 0, got 10\.0"):
         BacktestConfig(n_bootstrap=10.0)  # type: ignore[arg-type]
     config = BacktestConfig(n_bootstrap=np.int64(10), seed=np.int64(2), min_edge=0.0)
-    result = run_backtest(PROBS, ODDS, PROFITS, config=config)
+    away_won = np.array([[-1.0, -1.0, 5.0], [-1.0, 2.0, -1.0]])  # one bet won: spread to resample
+    result = run_backtest(PROBS, ODDS, away_won, config=config)
     assert result.n_bets == 2
-    assert result.roi_ci[0] <= result.roi <= result.roi_ci[1]
+    assert result.roi_ci[0] < result.roi < result.roi_ci[1]
 
 
 def test_closing_probabilities_are_checked_and_a_nan_row_has_no_closing_price() -> None:

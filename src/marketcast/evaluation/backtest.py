@@ -200,8 +200,23 @@ def _settled_together(
 def _bootstrap_roi(
     stakes: FloatArray, profits: FloatArray, n_bootstrap: int, seed: int | None
 ) -> tuple[float, float]:
-    """Percentile 95% interval of ROI = sum(profit) / sum(stake), resampling bets."""
-    if len(stakes) == 0 or n_bootstrap == 0:
+    """Percentile 95% interval of ROI = sum(profit) / sum(stake), resampling bets.
+
+    NaN where the bets hold no spread to resample: none, or every bet with the same return
+    (one bet, or two won at the same odds). Every resample then had the ROI of the sample,
+    and the interval read as certainty: one winning bet at evens was "ROI +100%, 95% CI
+    [+100%, +100%]".
+
+    Examples
+    --------
+    >>> _bootstrap_roi(np.array([1.0]), np.array([1.0]), 1000, 0)
+    (nan, nan)
+    >>> low, high = _bootstrap_roi(np.array([1.0, 1.0]), np.array([1.0, -1.0]), 1000, 0)
+    >>> low, high
+    (-1.0, 1.0)
+    """
+    returns = profits / stakes if len(stakes) else profits
+    if n_bootstrap == 0 or len(returns) == 0 or np.ptp(returns) == 0.0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     rois = np.empty(n_bootstrap)

@@ -516,6 +516,11 @@ def asian_handicap_proba(
     A half win counts as the home side covering, a half loss as the away side covering; quarter
     lines split the stake over the neighbouring lines. Rows with a NaN line come back NaN.
 
+    These are probabilities of a side, not of a bet's value: on a quarter line ``p * odds - 1``
+    is not the expected profit (a half win pays half), and on a whole line it is the edge per
+    unit that settles, ``(1 - P(push))`` times the expected profit per unit staked. The
+    evaluation scores and bets whole and half lines only (docs/evaluation.md).
+
     Parameters
     ----------
     score_matrix
