@@ -163,8 +163,9 @@ def readme_table(results: dict[str, Any]) -> str:
     full = next(c for c in results["cases"] if c["backend"] == "local" and c["pairs"] >= 20)
     lines += [
         "",
-        f"Out of sample from {full['test_start']}, net of fees, spread, slippage (and funding "
-        "where the data has it), equal-weight over the pairs in the universe:",
+        f"Out of sample from {full['test_start']}, net of fees, spread, slippage, funding where "
+        "the data has it and borrow interest on spot shorts, equal-weight over the pairs in the "
+        "universe:",
         "",
         "| horizon | model | net Sharpe | net return | gross return | max drawdown | turnover/yr |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
