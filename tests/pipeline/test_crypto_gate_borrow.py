@@ -22,10 +22,10 @@ from tests.pipeline.test_crypto_costs_audit_fixes import PAIRS, _bundle_slice
 
 @pytest.fixture(scope="module")
 def btc_perpetual(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """BTC and ETH, January to June 2022; BTC with a funding file (a perpetual), ETH without
-    (spot)."""
+    """BTC and ETH, January to June 2022; BTC with a funding file from February (a perpetual
+    from then), ETH without (spot)."""
     folder = _bundle_slice(tmp_path_factory.mktemp("borrow"), "2022-01-01", "2022-07-01")
-    events = pd.date_range("2022-01-01 08:00", "2022-06-30 16:00", freq="8h", tz="UTC")
+    events = pd.date_range("2022-02-01 00:00", "2022-06-30 16:00", freq="8h", tz="UTC")
     pd.DataFrame(
         {"timestamp": events.as_unit("ms").asi8, "symbol": "BTCUSDT", "funding_rate": 1e-4}
     ).to_csv(folder / "BTCUSDT_funding_8h.csv", index=False)
@@ -48,7 +48,13 @@ def test_each_row_knows_the_borrow_a_short_would_pay(btc_perpetual: Path) -> Non
     rows = horizon_rows(prepared, "1d", config)
     spot = rows["pair"] == "ETHUSDT"
     np.testing.assert_allclose(rows.loc[spot, "short_borrow"], 0.2 * 24 / 8760, rtol=1e-12)
-    assert (rows.loc[~spot, "short_borrow"] == 0.0).all()  # a perpetual's short pays funding
+    # a perpetual's short pays funding, from its first funding event: before it nothing said
+    # the pair was one
+    funded = ~spot & (rows["decision_time_utc"] >= pd.Timestamp("2022-02-01", tz="UTC"))
+    assert funded.sum() > 0
+    assert (rows.loc[funded, "short_borrow"] == 0.0).all()
+    before = ~spot & ~funded
+    np.testing.assert_allclose(rows.loc[before, "short_borrow"], 0.2 * 24 / 8760, rtol=1e-12)
     unfunded = _config(0.2, funding=False)  # costs.funding off: every short borrows
     rows = horizon_rows(prepare_crypto(unfunded, [str(btc_perpetual)]), "1d", unfunded)
     np.testing.assert_allclose(rows["short_borrow"], 0.2 * 24 / 8760, rtol=1e-12)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from rich import box
 from rich.console import Console
@@ -314,11 +315,24 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["round_trip_cost"] = round_trip_cost_rate(
         costs, spread, volatility, volume, min_spread=config.costs.min_spread
     )
-    # a short on spot borrows the asset for the hold; a perpetual's short pays funding instead
-    # (whether a pair is a perpetual is known at the decision; its future rates are not)
-    perpetuals = set() if prepared.data.funding is None else set(prepared.data.funding["pair"])
-    rows["short_borrow"] = short_borrow_over(costs, bars, rows["pair"].isin(perpetuals))
+    # a short on spot borrows the asset for the hold; a perpetual's short pays funding instead:
+    # a pair counts as one from its first funding event at or before the decision (its future
+    # rates, and a funding file that starts later, are not known then)
+    rows["short_borrow"] = short_borrow_over(
+        costs, bars, _funded_by(prepared.data.funding, rows["pair"], rows["decision_time_utc"])
+    )
     return rows
+
+
+def _funded_by(
+    funding: pd.DataFrame | None, pair: pd.Series, decision: pd.Series
+) -> npt.NDArray[np.bool_]:
+    """Whether each row's pair had a funding event at or before its decision (a perpetual)."""
+    if funding is None or funding.empty:
+        return np.zeros(len(pair), dtype=bool)
+    first = funding.groupby("pair")["funding_time_utc"].min()
+    since = pd.to_datetime(pair.map(first), utc=True)
+    return (since.notna() & (since <= decision)).to_numpy(dtype=bool)
 
 
 def cost_spread_estimate(
