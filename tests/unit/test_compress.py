@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
 from marketcast.training.compress import (
+    LATENCY_ROUNDS,
     OnnxSession,
     Variant,
     apply_2_4_mask,
@@ -261,6 +264,28 @@ def test_compression_report_rows(toy: dict) -> None:
     assert int8["latency_b1_ms"] > 0.0
     assert int8["latency_b256_ms"] > 0.0
     assert latency_ms(lambda b: b * 2, torch.ones(3), repeats=3) >= 0.0
+
+
+def test_report_times_the_variants_in_interleaved_rounds(toy: dict) -> None:
+    """The neural audit of 2026-11-25: each variant was timed once, after the one before, so
+    the machine's drift between them read as a speed-up (1.7x for pruning, a dense kernel on a
+    CPU). The variants now take turns, each round starting one further along."""
+    x, y = toy["x"], toy["y"]
+    order: list[str] = []
+
+    def timed(name: str) -> Callable[[Any], np.ndarray]:
+        def logits(batch: Any) -> np.ndarray:
+            order.append(name)
+            return np.zeros((len(batch), 3), dtype=np.float32)
+
+        return logits
+
+    variants = [Variant(name, timed(name), 1) for name in ("a", "b", "c")]
+    compression_report(variants, x.numpy(), y.numpy(), repeats=LATENCY_ROUNDS)
+    # each timing (warm-up and timed calls, both batch sizes) is a run of one name
+    runs = [name for k, name in enumerate(order) if k == 0 or order[k - 1] != name]
+    timing = runs[: 3 * LATENCY_ROUNDS]  # the last three runs are the probabilities' calls
+    assert timing == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c", "b", "c", "a"]
 
 
 class DictNet(nn.Module):

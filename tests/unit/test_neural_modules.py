@@ -118,10 +118,28 @@ def test_encoder_summary_ignores_padding_and_empty_history_gets_learned_vector()
 
 def test_load_balance_loss_matches_hand_computed_value() -> None:
     alpha = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
-    # mean over rows: (0.35, 0.35, 0.15, 0.15); sum of squares 2 * 0.1225 + 2 * 0.0225 = 0.29
-    assert float(load_balance_loss(alpha)) == pytest.approx(0.29, abs=1e-7)
-    assert float(load_balance_loss(torch.full((5, 4), 0.25))) == pytest.approx(0.25)
-    assert float(load_balance_loss(torch.tensor([[1.0, 0, 0, 0]] * 3))) == pytest.approx(1.0)
+    routed = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0.5, 0.5, 0, 0]])
+    # load f = (0.5, 0.5, 0, 0), mean gate P = (0.35, 0.35, 0.15, 0.15): 2 * 0.5 * 0.35 = 0.35
+    assert float(load_balance_loss(alpha, routed)) == pytest.approx(0.35, abs=1e-7)
+    even = torch.full((5, 4), 0.25)
+    assert float(load_balance_loss(even, even)) == pytest.approx(0.25)
+    collapsed = torch.tensor([[1.0, 0, 0, 0]] * 3)
+    assert float(load_balance_loss(collapsed, collapsed)) == pytest.approx(1.0)
+
+
+def test_load_balance_loss_sees_the_routed_load_not_only_the_gate() -> None:
+    """The neural audit of 2026-11-25: a near-uniform gate always in the same order scored the
+    old loss's minimum (0.25025 against 0.25) while top-2 sent every row to experts 0 and 1.
+    The loss now weighs each expert's gate by the load it gets, and its gradient on the mean
+    gate is that load: it lowers the two busy experts and leaves the idle ones to rise."""
+    alpha = torch.tensor([[0.26, 0.255, 0.245, 0.24]]).repeat(100, 1).requires_grad_()
+    routed = sparse_gate_weights(alpha, 2, 0.1)
+    load = [0.26 / 0.515, 0.255 / 0.515, 0.0, 0.0]  # top-2, renormalised
+    assert routed.mean(0).tolist() == pytest.approx(load, abs=1e-6)
+    loss = load_balance_loss(alpha, routed)
+    assert float(loss) == pytest.approx(load[0] * 0.26 + load[1] * 0.255, abs=1e-6)
+    (grad,) = torch.autograd.grad(loss, alpha)
+    torch.testing.assert_close(grad.sum(0), routed.mean(0).detach())
 
 
 def test_gate_entropy_hand_value() -> None:
@@ -146,7 +164,9 @@ def test_mixture_of_experts_aux_and_gradients_reach_gate_and_experts() -> None:
     out, aux = moe(x)
     assert out.shape == (16, 8)
     assert aux["gate_probs"].shape == aux["gate_weights"].shape == (16, 4)
-    torch.testing.assert_close(aux["balance_loss"], load_balance_loss(aux["gate_probs"]))
+    torch.testing.assert_close(
+        aux["balance_loss"], load_balance_loss(aux["gate_probs"], aux["gate_weights"])
+    )
     (out.sum() + aux["balance_loss"] - aux["gate_entropy"]).backward()
     assert moe.gate.weight.grad is not None
     assert float(moe.gate.weight.grad.abs().sum()) > 0

@@ -9,23 +9,35 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def load_balance_loss(gate_probs: Tensor) -> Tensor:
-    """``L_balance = sum_k (mean_i alpha_ik)^2`` over the batch's full softmax gate.
+def load_balance_loss(gate_probs: Tensor, gate_weights: Tensor) -> Tensor:
+    """``L_balance = sum_k f_k P_k``: each expert's routed load ``f_k = mean_i w_ik`` (the
+    weights after top-k and the minimum weight, held constant) times its mean softmax weight
+    ``P_k = mean_i alpha_ik`` (Switch Transformer's loss, Fedus et al. 2021, divided by K).
 
-    It is smallest (``1 / K``) when every expert gets the same average weight and largest (1)
-    when one expert takes every example.
+    It is ``1 / K`` when the load and the gate are even and 1 when one expert takes every
+    example. The gradient, ``f_k`` on ``P_k``, lowers the gate of the experts that do the most
+    work. The loss used to be ``sum_k P_k^2``, the full softmax alone: a gate that was near
+    uniform but always in the same order scored its minimum while top-2 sent every example to
+    the same two experts (the neural audit of 2026-11-25).
 
     Parameters
     ----------
     gate_probs
         Softmax gate weights ``alpha``, shape (batch, n_experts).
+    gate_weights
+        Routed weights ``w`` (:func:`sparse_gate_weights`), shape (batch, n_experts).
 
     Examples
     --------
-    >>> float(load_balance_loss(torch.tensor([[1.0, 0.0], [0.0, 1.0]])))
+    >>> alpha = torch.tensor([[0.6, 0.4], [0.4, 0.6]])
+    >>> float(load_balance_loss(alpha, sparse_gate_weights(alpha, 1, 0.0)))
     0.5
+    >>> near_uniform = torch.tensor([[0.26, 0.255, 0.245, 0.24]])
+    >>> round(float(load_balance_loss(near_uniform, sparse_gate_weights(near_uniform, 2, 0.1))), 4)
+    0.2575
     """
-    return gate_probs.mean(dim=0).pow(2).sum()
+    load = gate_weights.detach().mean(dim=0)
+    return (load * gate_probs.mean(dim=0)).sum()
 
 
 def gate_entropy(gate_probs: Tensor, eps: float = 1e-9) -> Tensor:
@@ -142,7 +154,7 @@ class MixtureOfExperts(nn.Module):
         aux = {
             "gate_probs": gate_probs,
             "gate_weights": weights,
-            "balance_loss": load_balance_loss(gate_probs),
+            "balance_loss": load_balance_loss(gate_probs, weights),
             "gate_entropy": gate_entropy(gate_probs),
         }
         return output, aux
