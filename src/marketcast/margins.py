@@ -24,6 +24,8 @@ FloatArray = npt.NDArray[np.float64]
 METHODS: Final[tuple[str, ...]] = ("multiplicative", "additive", "power", "shin")
 
 _log = logging.getLogger(__name__)
+#: Non-empty once additive de-margining has warned of a floored longshot in this process.
+_FLOOR_WARNED: list[bool] = []
 
 #: Floor applied to additive probabilities before renormalising (longshots can go negative).
 ADDITIVE_EPSILON: Final[float] = 1e-6
@@ -114,16 +116,21 @@ def _additive(inv: FloatArray) -> FloatArray:
     floored = probs < ADDITIVE_EPSILON  # NaN rows compare False
     if floored.any():
         rows = np.flatnonzero(floored.any(axis=1))
-        _log.warning(
+        # a warning the first time in a process, then debug: a server de-margins one quote
+        # a request, and would warn on every longshot
+        level = logging.DEBUG if _FLOOR_WARNED else logging.WARNING
+        _log.log(
+            level,
             "additive de-margining floored %d probabilities in %d of %d rows (first row %d) "
             "at %g: the margin's equal share exceeds a longshot's 1/odds; shin or "
-            "multiplicative keep it positive",
+            "multiplicative keep it positive (later floors are logged at DEBUG)",
             int(floored.sum()),
             len(rows),
             len(probs),
             int(rows[0]),
             ADDITIVE_EPSILON,
         )
+        _FLOOR_WARNED.append(True)
     probs = np.maximum(probs, ADDITIVE_EPSILON)
     return _normalise(probs)
 

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from marketcast.serving.default import build_crypto_service, default_journal_pat
 from marketcast.serving.settings import ServingSettings
 from tests.api.crypto_setup import PAIRS, Setup
 from tests.api.fake_app import FakeService
+from tests.unit.test_registry import PlainMemory
 
 TOKEN = "crypto-admin-token-0123456789"
 _HOUR = pd.Timedelta(hours=1)
@@ -574,9 +576,12 @@ def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_pa
 def test_workers_over_a_remote_registry_share_a_journal_in_the_working_directory(
     setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A registry URL (here fsspec's ``simplecache::file://``, which is not a local path) has no
-    folder to keep the feed beside: the workers of one server share one in their directory."""
-    url = "simplecache::file://" + str(Path(setup.config.registry_root).resolve())
+    """A registry URL that is no local folder (here an in-process stand-in for an object store,
+    a copy of the setup's registry) has no folder to keep the feed beside: the workers of one
+    server share one in their directory. (``simplecache::file://`` stood in for it until
+    2026-11-25; that is the folder it caches, and keeps the feed beside it.)"""
+    url = f"{PlainMemory.protocol}://crypto-remote-{uuid.uuid4().hex}"
+    PlainMemory().put(str(Path(setup.config.registry_root).resolve()), url, recursive=True)
     monkeypatch.chdir(tmp_path)
     settings = ServingSettings(registry=url)
     env = {"MARKETCAST_CRYPTO_CANDLES": str(setup.candle_dir)}
@@ -598,6 +603,8 @@ def test_workers_over_a_remote_registry_share_a_journal_in_the_working_directory
     assert len(journal.read_text().splitlines()) == 1
     first.close()
     second.close()
+    cached = "simplecache::file://" + str(Path(setup.config.registry_root).resolve())
+    assert default_journal_path(cached) == default_journal_path(setup.config.registry_root)
 
 
 @pytest.mark.parametrize(

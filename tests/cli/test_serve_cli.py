@@ -398,13 +398,15 @@ def test_the_training_ends_with_its_server_where_prctl_is_missing(tmp_path: Path
     )
 
 
+@pytest.mark.parametrize("prefix", ["", "simplecache::", "dir::"])
 def test_serve_refuses_to_train_into_a_memory_registry(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], prefix: str
 ) -> None:
     """The training runs in another process: a memory:// registry would never see it, and the
-    server said 503 for good after "training done"."""
+    server said 503 for good after "training done" (behind a cache or ``dir::`` layer too,
+    which the check read as another protocol)."""
     from marketcast.cli import main
 
-    monkeypatch.setenv("MARKETCAST_REGISTRY", "memory://empty-for-serve")
+    monkeypatch.setenv("MARKETCAST_REGISTRY", f"{prefix}memory://empty-for-serve")
     assert main(["serve", "--port", str(_free_port())]) == 2
     assert "a memory:// registry lives in one process" in capsys.readouterr().err

@@ -211,6 +211,14 @@ def test_bets_without_spread_get_no_interval() -> None:
         assert result.roi == 1.0
         assert np.isnan(result.roi_ci).all()
         assert result.to_dict()["roi_ci"] == [None, None]
+    # won at the same odds under Kelly: the stakes, and so the returns, differ in the last digit
+    kelly = BacktestConfig(staking="kelly", min_edge=0.0, max_stake_fraction=1.0)
+    home = np.array([0.6033669873528069, 0.5790025859995174, 0.65800306359616, 0.5929984600350954])
+    at_odds = np.column_stack([home, (1 - home) / 2, (1 - home) / 2])
+    result = run_backtest(at_odds, [[2.2, 4.0, 4.0]] * 4, [[1.2, -1.0, -1.0]] * 4, config=kelly)
+    returns = result.bets["profit"] / result.bets["stake"]
+    assert 0 < np.ptp(returns) < 1e-12  # four wins at 2.2, equal but for rounding
+    assert np.isnan(result.roi_ci).all()
     lost = won.copy()
     lost[2] = [-1.0, 1.0, -1.0]  # the third bet lost: spread, and an interval again
     low, high = run_backtest(probs, odds, lost, config=config).roi_ci

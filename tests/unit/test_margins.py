@@ -40,8 +40,11 @@ def test_additive_subtracts_margin_equally() -> None:
 
 
 def test_additive_floors_negative_longshots_and_renormalises(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from marketcast import margins
+
+    monkeypatch.setattr(margins, "_FLOOR_WARNED", [])
     odds = np.array([[1.9, 3.5, 4.2], [1.02, 40.0, 500.0]])
     inv = 1 / odds[1]
     raw = inv - (inv.sum() - 1) / 3
@@ -50,6 +53,10 @@ def test_additive_floors_negative_longshots_and_renormalises(
         probs = implied_probabilities(odds, "additive")[1]
     # the repair is counted, not silent (the audit of 2026-11-25)
     assert "floored 1 probabilities in 1 of 2 rows (first row 1)" in caplog.text
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    with caplog.at_level("DEBUG", logger="marketcast.margins"):
+        implied_probabilities(odds[1:], "additive")  # later floors: debug, not a warning each
+    assert [r.levelname for r in caplog.records] == ["WARNING", "DEBUG"]
     assert probs[2] == pytest.approx(1e-6 / (raw[:2].sum() + 1e-6), rel=1e-9)
     assert probs.sum() == pytest.approx(1.0, abs=1e-15)
     assert np.all(probs > 0)

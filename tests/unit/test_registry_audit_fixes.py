@@ -306,6 +306,23 @@ def test_a_dir_registry_writes_under_its_root_once(prefix: str) -> None:
     memory.rm(f"/{base}", recursive=True)
 
 
+@pytest.mark.parametrize("prefix", ["dir://sub::", "simplecache::dir://sub::"])
+def test_a_dir_registry_with_its_own_path_is_the_folder_under_its_root(prefix: str) -> None:
+    """The review of 1660027: ``dir://sub::memory://reg`` names ``/reg/sub``; stepping over the
+    layer dropped ``sub`` and wrote into the registry at ``/reg``."""
+    base = f"reg-sub-{uuid.uuid4().hex}"
+    registry = Registry(f"{prefix}memory://{base}")
+    files = {"elo.json": b"{}"}
+    version = registry.register("football", "e0", "elo", files, make_manifest("elo", files))
+    registry.set_champion("football", "e0", "elo", version, "first")
+    memory = fsspec.filesystem("memory")
+    assert memory.exists(f"/{base}/sub/football/e0/champion.json")
+    assert not memory.exists(f"/{base}/football")
+    assert registry.location == Registry(f"memory://{base}/sub").location
+    assert registry.location != Registry(f"memory://{base}").location
+    memory.rm(f"/{base}", recursive=True)
+
+
 def test_a_dir_registry_over_a_folder_is_that_folder(tmp_path: Path) -> None:
     """``dir::/srv/reg`` is the local folder ``/srv/reg``: its files are there (not under
     ``/srv/reg/srv/reg``), and it takes the local folder's locks and checks."""

@@ -202,10 +202,10 @@ def _bootstrap_roi(
 ) -> tuple[float, float]:
     """Percentile 95% interval of ROI = sum(profit) / sum(stake), resampling bets.
 
-    NaN where the bets hold no spread to resample: none, or every bet with the same return
-    (one bet, or two won at the same odds). Every resample then had the ROI of the sample,
-    and the interval read as certainty: one winning bet at evens was "ROI +100%, 95% CI
-    [+100%, +100%]".
+    NaN where the bets hold no spread to resample: none, or every bet with the same return to
+    1e-9 (one bet, or several won at the same odds, whose returns under Kelly stakes differ in
+    the last digit). Every resample then had the ROI of the sample, and the interval read as
+    certainty: one winning bet at evens was "ROI +100%, 95% CI [+100%, +100%]".
 
     Examples
     --------
@@ -216,7 +216,9 @@ def _bootstrap_roi(
     (-1.0, 1.0)
     """
     returns = profits / stakes if len(stakes) else profits
-    if n_bootstrap == 0 or len(returns) == 0 or np.ptp(returns) == 0.0:
+    if n_bootstrap == 0 or len(returns) == 0:
+        return (float("nan"), float("nan"))
+    if np.ptp(returns) <= 1e-9 * max(1.0, float(np.max(np.abs(returns)))):  # rounding aside
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     rois = np.empty(n_bootstrap)

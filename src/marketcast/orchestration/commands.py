@@ -1137,7 +1137,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
                 f"registry {settings.registry} has no champion yet: serving 503 until one is "
                 "registered (MARKETCAST_AWAIT_CHAMPIONS)"
             )
-        elif settings.registry.startswith("memory://"):
+        elif lives_in_this_process(registry.filesystem):  # simplecache::, dir:: included
             raise RegistryError(
                 f"registry {settings.registry} is empty, and a memory:// registry lives in one "
                 "process: the bundled champions are trained in another, so they would never "

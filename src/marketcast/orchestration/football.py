@@ -374,8 +374,9 @@ def local_runs_dir(runs_dir: str, config_path: str | None = None) -> Path:
 
 
 def lives_in_this_process(fs: AbstractFileSystem) -> bool:
-    """Whether ``fs``, with its cache and ``dir::`` layers stepped over (`underlying`, as the
-    registry opens it), is fsspec's in-process ``memory://`` one."""
+    """Whether ``fs`` is fsspec's in-process ``memory://`` filesystem. It does not step over
+    cache or ``dir::`` layers itself: pass the filesystem `underlying` returns, as
+    ``Registry.filesystem`` is."""
     protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
     return "memory" in protocols
 

@@ -309,9 +309,10 @@ def underlying(fs: AbstractFileSystem, path: str) -> tuple[AbstractFileSystem, s
 
     This is what a registry reads and writes, and what a lock on its folder is taken on. A cache
     serves mutable files, such as ``champion.json``, from a stale copy. A ``dir::`` layer
-    prefixes its own root to every path, and ``url_to_fs`` returns that root as the path too,
-    so the registry wrote under the root twice (``/reg//reg/football/...``); its root is the
-    path on the filesystem it wraps.
+    prefixes its own root to every path. For ``dir::/srv/reg``, ``url_to_fs`` returns that root
+    as the path too, so the registry wrote under the root twice (``/srv/reg//srv/reg/...``): the
+    path is then the root itself. ``dir://staging::/srv/reg`` names a folder under the root,
+    ``/srv/reg/staging``.
 
     Examples
     --------
@@ -319,12 +320,14 @@ def underlying(fs: AbstractFileSystem, path: str) -> tuple[AbstractFileSystem, s
     >>> inner, root = underlying(fs, path)
     >>> type(inner).__name__, root
     ('MemoryFileSystem', '/reg')
+    >>> underlying(*fsspec.core.url_to_fs("dir://staging::memory://reg"))[1]
+    '/reg/staging'
     """
     while True:
         if isinstance(fs, CachingFileSystem):
             fs = fs.fs
         elif isinstance(fs, DirFileSystem):
-            fs, path = fs.fs, fs.path
+            fs, path = fs.fs, fs.path if path == fs.path else fs._join(path)
         else:
             return fs, path
 

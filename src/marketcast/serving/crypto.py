@@ -1007,8 +1007,10 @@ def compute_signal_table(snap: CryptoSnapshot) -> SignalTable:
 
     Position rule (as in the walk-forward, ``orchestration/crypto_jobs.edge_positions``): the
     expected return is ``(2 P(up) - 1) * m`` with ``m`` the group's mean |forward return| on its
-    training rows; the position is the side of P(up) when ``|expected| - round trip cost >
-    min_edge``, the pair is in the universe and (consensus only) the regime gate enables a member.
+    training rows; the position is the side of P(up) when ``|expected| - round trip cost -
+    short_borrow > min_edge`` (``short_borrow``: a short's interest over the hold on a pair with
+    no funding event in the store, or any pair with the champion's ``costs.funding`` off), the
+    pair is in the universe and (consensus only) the regime gate enables a member.
     """
     candles = snap.store.candles
     features = build_crypto_features(candles, snap.store.funding)

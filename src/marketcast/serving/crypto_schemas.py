@@ -51,8 +51,9 @@ class CryptoSignal(BaseModel):
     )
     short_borrow: float = Field(
         description="interest a short pays over the hold where it pays no funding (a spot "
-        "pair: costs.short_borrow_rate x the horizon's hours / 8760); 0 when P(up) > 0.5 or "
-        "the pair is a perpetual, whose short pays funding instead"
+        "pair: costs.short_borrow_rate x the horizon's hours / 8760); 0 when P(up) >= 0.5, "
+        "or for a perpetual (a pair with funding rates in the store) when the champion's "
+        "costs.funding is on: its short pays funding instead"
     )
     edge_after_costs: float | None = Field(
         description="|expected_return| - round_trip_cost - short_borrow (null when the cost is "

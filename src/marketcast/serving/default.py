@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import fsspec.core
 from fastapi import FastAPI
+from fsspec.implementations.local import LocalFileSystem
 
 from marketcast.registry import Registry
+from marketcast.registry.store import underlying
 from marketcast.serving.app import create_app
 from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
 from marketcast.serving.crypto import VERTICAL as CRYPTO
@@ -153,7 +156,25 @@ def default_journal_path(registry: str, cwd: Path | None = None) -> Path | None:
     PosixPath('/srv/app/feed/crypto-bars-d030cfd6fe5d.jsonl')
     >>> default_journal_path("memory://registry") is None
     True
+
+    A chained URL is the filesystem it opens, with its cache and ``dir::`` layers stepped over
+    as the registry steps over them (``registry.store.underlying``): ``dir::/srv/reg`` is the
+    folder ``/srv/reg``, and ``dir::memory://x`` lives in one process.
+
+    >>> default_journal_path("dir::/srv/marketcast/registry")
+    PosixPath('/srv/marketcast/feed/crypto-bars.jsonl')
+    >>> default_journal_path("simplecache::memory://registry") is None
+    True
     """
+    if "::" in registry:
+        try:
+            fs, path = underlying(*fsspec.core.url_to_fs(registry))
+        except (ImportError, ValueError, OSError):  # the server's registry check names it
+            fs, path = None, ""
+        if isinstance(fs, LocalFileSystem):
+            return Path(path).resolve().parent / "feed" / "crypto-bars.jsonl"
+        if fs is not None and "memory" in _protocols(fs):
+            return None
     protocol, _, rest = registry.partition("://")
     if not rest:  # a plain path
         return Path(registry).resolve().parent / "feed" / "crypto-bars.jsonl"
@@ -163,6 +184,11 @@ def default_journal_path(registry: str, cwd: Path | None = None) -> Path | None:
         return None
     digest = hashlib.sha256(registry.encode("utf-8")).hexdigest()[:12]
     return (Path.cwd() if cwd is None else cwd) / "feed" / f"crypto-bars-{digest}.jsonl"
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    """An fsspec filesystem's protocol names (one string, or a tuple of aliases)."""
+    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def create_default_app() -> FastAPI:
