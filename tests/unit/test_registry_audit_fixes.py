@@ -286,40 +286,35 @@ def test_a_cached_object_store_registry_creates_exclusively() -> None:
 
 
 @pytest.mark.parametrize(
-    "prefix", ["dir::", "simplecache::dir::", "dir::simplecache::", "dir::dir::"]
+    ("prefix", "under"),
+    [
+        ("dir::", ""),
+        ("simplecache::dir::", ""),
+        ("dir::simplecache::", ""),
+        ("dir::dir::", ""),
+        ("dir://sub::", "/sub"),
+        ("simplecache::dir://sub::", "/sub"),
+    ],
 )
-def test_a_dir_registry_writes_under_its_root_once(prefix: str) -> None:
+def test_a_dir_registry_writes_once_under_the_folder_it_names(prefix: str, under: str) -> None:
     """The review of session 24: ``dir::memory://reg`` prefixed its root to the path fsspec
-    returned, which was that root again: every file went to ``/reg//reg/...``."""
+    returned, which was that root again: every file went to ``/reg//reg/...``. The review of
+    1660027: ``dir://sub::memory://reg`` names ``/reg/sub``; stepping over the layer dropped
+    ``sub`` and wrote into the registry at ``/reg``."""
     base = f"reg-dir-{uuid.uuid4().hex}"
+    root = f"/{base}{under}"
     registry = Registry(f"{prefix}memory://{base}")
     files = {"elo.json": b"{}"}
     version = registry.register("football", "e0", "elo", files, make_manifest("elo", files))
     registry.set_champion("football", "e0", "elo", version, "first")
     memory = fsspec.filesystem("memory")
     written = sorted(memory.find(f"/{base}"))
-    assert f"/{base}/football/e0/champion.json" in written
-    assert f"/{base}/football/e0/elo/{version}/manifest.json" in written
-    assert all(not path.startswith(f"/{base}/{base}") for path in written)
-    assert Registry(f"memory://{base}").champion("football", "e0").version == version  # type: ignore[union-attr]
-    assert registry.location == Registry(f"memory://{base}").location
-    memory.rm(f"/{base}", recursive=True)
-
-
-@pytest.mark.parametrize("prefix", ["dir://sub::", "simplecache::dir://sub::"])
-def test_a_dir_registry_with_its_own_path_is_the_folder_under_its_root(prefix: str) -> None:
-    """The review of 1660027: ``dir://sub::memory://reg`` names ``/reg/sub``; stepping over the
-    layer dropped ``sub`` and wrote into the registry at ``/reg``."""
-    base = f"reg-sub-{uuid.uuid4().hex}"
-    registry = Registry(f"{prefix}memory://{base}")
-    files = {"elo.json": b"{}"}
-    version = registry.register("football", "e0", "elo", files, make_manifest("elo", files))
-    registry.set_champion("football", "e0", "elo", version, "first")
-    memory = fsspec.filesystem("memory")
-    assert memory.exists(f"/{base}/sub/football/e0/champion.json")
-    assert not memory.exists(f"/{base}/football")
-    assert registry.location == Registry(f"memory://{base}/sub").location
-    assert registry.location != Registry(f"memory://{base}").location
+    assert f"{root}/football/e0/champion.json" in written
+    assert f"{root}/football/e0/elo/{version}/manifest.json" in written
+    assert all(path.startswith(f"{root}/football/") for path in written)
+    plain = Registry(f"memory://{base}{under}")
+    assert plain.champion("football", "e0").version == version  # type: ignore[union-attr]
+    assert registry.location == plain.location
     memory.rm(f"/{base}", recursive=True)
 
 
