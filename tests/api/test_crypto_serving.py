@@ -288,6 +288,40 @@ def test_a_bar_whose_quote_volume_overflows_is_422(
     assert client.get("/v1/crypto/signals").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "kind"),
+    [
+        ({"high": 1000.0}, "high", "wick_outlier"),
+        ({"low": 0.001}, "low", "wick_outlier"),
+        ({"volume": 1e300}, "volume", "volume_outlier"),
+    ],
+)
+def test_a_bar_with_an_absurd_wick_or_volume_is_422(
+    client: TestClient,
+    service: CryptoService,
+    change: dict[str, float],
+    field: str,
+    kind: str,
+) -> None:
+    """The crypto serving audit of 2026-11-25: a high of 1000 x the close, or a volume of 1e300
+    with a quote volume to match, passed every rule (the spike rules judge opens and closes
+    only) and made the pair the top-ranked trade (P(up) saturated, costs at the fee floor)."""
+    bars = next_bars(service.snapshot().store.candles, 0.0)
+    eth = next(i for i, bar in enumerate(bars) if bar["pair"] == "ETHUSDT")
+    bad = dict(bars[eth])
+    if "high" in change:
+        bad["high"] = bad["close"] * change["high"]
+    if "low" in change:
+        bad["low"] = bad["close"] * change["low"]
+    if "volume" in change:
+        bad["volume"] = change["volume"]
+        bad["quote_volume"] = bad["close"] * change["volume"]
+    bars[eth] = bad
+    detail = assert_refused(client, service, "/v1/crypto/candles", {"bars": bars})
+    assert (detail["loc"], detail["type"]) == (["body", "bars", eth, field], kind)
+    assert kind in detail["msg"]
+
+
 def assert_refused(
     client: TestClient, service: CryptoService, path: str, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -558,6 +592,34 @@ def test_a_corrupt_journal_line_is_skipped_with_a_warning_and_compacted_away(
     assert len(lines) == 2 * len(bars)
     assert all(CandleIn.model_validate_json(line) for line in lines)
     service.close()
+
+
+def test_a_push_after_a_torn_journal_line_reaches_every_worker(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The crypto serving audit of 2026-11-25: a push appended to a line cut short read as part
+    of it; the other workers skipped the whole line, and the bar was held by the pushing worker
+    only (then lost by it at the next compaction)."""
+    journal = tmp_path / "feed" / "bars.jsonl"
+    settings = CryptoSettings(candle_paths=(str(setup.candle_dir),), journal_path=str(journal))
+    first = CryptoService(setup.registry, settings)
+    second = CryptoService(setup.registry, settings)
+    with journal.open("ab") as handle:
+        handle.write(b'{"pair": "BTCUSDT", "open_ti')  # a write cut short, no newline
+    stop = second.follow(poll_s=0.02)
+    try:
+        bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
+        first.push_candles([CandleIn.model_validate(b) for b in bar])
+        wait_for_follower(second, first, CandleStore.last_open_by_pair)
+    finally:
+        stop.set()
+    third = CryptoService(setup.registry, settings)  # a worker started later replays it too
+    for service in (second, third):
+        pd.testing.assert_frame_equal(
+            service.snapshot().store.candles, first.snapshot().store.candles, check_dtype=False
+        )
+    for service in (first, second, third):
+        service.close()
 
 
 def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_path: Path) -> None:

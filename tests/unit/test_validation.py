@@ -453,3 +453,34 @@ def test_an_unreadable_archive_is_a_data_error_naming_it(
         load_football([archive])
     report = load_football([archive], on_error="collect").report
     assert [e.file for e in report.errors] == [str(archive)]
+
+
+def test_a_decimal_slip_on_a_long_shot_is_dropped_as_an_outlier(tmp_path: Path) -> None:
+    """The loader audit of 2026-11-25: ``B365A`` 17 typed as 1700 moved the booksum by 0.06 and
+    passed every check; it became the "best" price, and one cell took a backtest's ROI from
+    +5.5% to +236%. A price five times off the median of three or more quotes is now dropped."""
+    header = [*HEADER[:13], "PSH", "PSD", "PSA", "AvgH", "AvgD", "AvgA"]
+    slipped = ["E0", "12/08/2023", "Arsenal", "Forest", "2", "1", "H"]
+    slipped += ["1.25", "6.5", "1700", "1.3", "7.0", "17.5", "1.27", "6.8", "16.0"]
+    slipped += ["1.24", "6.4", "15.5"]
+    fine = ["E0", "19/08/2023", "Spurs", "Forest", "2", "1", "H"]
+    fine += ["1.25", "6.5", "17.0", "1.3", "7.0", "17.5", "1.27", "6.8", "16.0"]
+    fine += ["1.24", "6.4", "15.5"]
+    data = load_football([write(tmp_path, [slipped, fine], header)])
+    assert data.report.quotes_dropped["odds_outlier"] == 1
+    issue = only_issue(data.report, "odds_outlier")
+    assert (issue.row, issue.field, issue.value) == (2, "B365H/B365D/B365A", "1.25/6.5/1700.0")
+    odds = data.odds[data.odds["market"] == "1x2"]
+    assert odds["odds_2"].max() == 17.5  # the best away price is the real one
+    assert sorted(odds.loc[odds["match_id"] == odds["match_id"].iloc[0], "bookmaker"]) == [
+        "avg",
+        "max",
+        "pinnacle",
+    ]
+
+
+def test_two_quotes_that_disagree_are_both_kept(tmp_path: Path) -> None:
+    """With two quotes there is no telling which one slipped: neither is an outlier."""
+    data = load_football([write(tmp_path, [row(b365=("1.25", "6.5", "120.0"))])])
+    assert data.report.quotes_dropped["odds_outlier"] == 0
+    assert data.report.quotes_kept == 3

@@ -40,7 +40,12 @@ QUOTE_DROP_REASONS: tuple[str, ...] = (
     "odds_le_1",
     "overround_out_of_range",
     "invalid_line",
+    "odds_outlier",
 )
+
+#: A price more than this many times above or below the median of the same outcome's prices
+#: for the match (three or more quotes) is a slip, not a price (``odds_outlier``).
+ODDS_OUTLIER_FACTOR = 5.0
 
 #: Accepted booksum (sum of 1/odds) for a real bookmaker or a market average.
 OVERROUND_RANGE: tuple[float, float] = (0.90, 1.40)

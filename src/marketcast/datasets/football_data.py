@@ -7,11 +7,12 @@ import io
 import logging
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from marketcast.data.files import gunzipped
 from marketcast.data.validation import (
+    ODDS_OUTLIER_FACTOR,
     OVERROUND_RANGE,
     OVERROUND_RANGE_BEST,
     QUOTE_ABSENT,
@@ -1904,8 +1906,8 @@ def _extract_odds(
             cache[col] = (values[rows], present[rows])
         return cache[col]
 
-    blocks: list[_QuoteBlock] = []
     n = len(rows)
+    parsed: list[tuple[QuoteColumns, npt.NDArray[np.float64], npt.NDArray[np.float64], Any]] = []
     for spec in raw.specs:
         values = np.column_stack([column(c)[0] for c in spec.columns])  # (n, k)
         present = np.column_stack([column(c)[1] for c in spec.columns])
@@ -1925,6 +1927,10 @@ def _extract_odds(
             line = np.full(n, 2.5)
         else:
             line = np.full(n, np.nan)
+        parsed.append((spec, values, line, codes))
+    _mark_outlier_quotes(parsed)
+    blocks: list[_QuoteBlock] = []
+    for spec, values, line, codes in parsed:
         _record_quote_drops(raw, rows, spec, codes, report)
         ok = codes == QUOTE_OK
         if ok.any():
@@ -1939,6 +1945,59 @@ def _extract_odds(
                 )
             )
     return blocks
+
+
+def _mark_outlier_quotes(
+    parsed: list[tuple[QuoteColumns, npt.NDArray[np.float64], npt.NDArray[np.float64], Any]],
+) -> None:
+    """Mark, in place, each quote with a price more than `ODDS_OUTLIER_FACTOR` times above or
+    below the median of the same outcome's prices quoted for the match, in the same market,
+    timing and (Asian handicap) line, where at least three quotes price it.
+
+    A decimal slip on a long shot (17 typed as 1700) moves the booksum by less than 0.06 and
+    passed every other check: "best" prices are the maximum over bookmakers, so the slip became
+    the price bet on, and in a closing column it moved the yardstick. The median of three or
+    more quotes is the other bookmakers' price, whichever one slipped; with two there is no
+    telling which, and none is marked.
+    """
+    code = QUOTE_DROP_REASONS.index("odds_outlier") + 1
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (spec, _, _, _) in enumerate(parsed):
+        groups.setdefault((spec.market, spec.timing), []).append(i)
+    for members in groups.values():
+        if len(members) < 3:
+            continue
+        values = np.stack([parsed[i][1] for i in members])  # (quotes, n, k)
+        line = np.stack([parsed[i][2] for i in members])  # (quotes, n)
+        ok = np.stack([parsed[i][3] == QUOTE_OK for i in members])  # (quotes, n)
+        # quotes on another line than the row's most common one price another bet
+        same_line = np.ones_like(ok)
+        if parsed[members[0]][0].market == "ah":
+            usual = _row_mode(np.where(ok, line, np.nan))
+            same_line = np.isclose(line, usual[None, :])
+        usable = ok & same_line
+        priced = np.where(usable[:, :, None], values, np.nan)
+        enough = usable.sum(axis=0) >= 3  # (n,)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no median
+            median = np.nanmedian(priced, axis=0)  # (n, k)
+            ratio = priced / median[None, :, :]
+        far = (ratio > ODDS_OUTLIER_FACTOR) | (ratio < 1.0 / ODDS_OUTLIER_FACTOR)
+        outlier = far.any(axis=2) & usable & enough[None, :]
+        for j, i in enumerate(members):
+            parsed[i][3][outlier[j]] = code
+
+
+def _row_mode(line: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per column (row of the file), the most common finite value over the quotes (axis 0);
+    NaN where none. Ties go to the smallest value."""
+    out = np.full(line.shape[1], np.nan)
+    for r in range(line.shape[1]):
+        finite = line[np.isfinite(line[:, r]), r]
+        if len(finite):
+            values, counts = np.unique(finite, return_counts=True)
+            out[r] = values[np.argmax(counts)]
+    return out
 
 
 def _spec_columns(spec: QuoteColumns) -> list[str]:

@@ -99,6 +99,16 @@ SPIKE_RULE = SpikeRule()
 #: prices its volume elsewhere, rounds it), while a unit error or a corrupt value is off by
 #: orders of magnitude.
 QUOTE_VOLUME_FACTOR = 2.0
+#: A pushed bar's high may lie at most this factor above its open and close, and its low this
+#: factor below them (``wick_outlier``): in the bundled history (20 pairs, 2021-2023) no wick
+#: went past 1.73x, while a high of 1000 x the close saturated P(up) and topped the rankings.
+WICK_FACTOR = 10.0
+#: A pushed bar's volume may be at most this factor above the median of the pair's stored
+#: volumes over the last `VOLUME_HISTORY_BARS` bars (``volume_outlier``; judged from 24 bars
+#: with volume on): in the bundled history no hour went past 247x its trailing 720-bar median,
+#: while a volume of 1e300 (with a quote volume to match) made its pair the top-ranked short.
+VOLUME_FACTOR = 1_000.0
+VOLUME_HISTORY_BARS = 720
 #: Bars the features need to equal the offline pipeline's to 1e-9: the EMA features (span 168)
 #: weigh the start of the window by ``(1 - 2/169)^n``, and the regimes read 720 bars.
 FEATURE_HISTORY_BARS = 2_500
@@ -642,7 +652,9 @@ class CryptoService:
                     row, err.field or "", err.reason, message, err.value
                 ) from err
             _check_quote_volume(frame)
+            _check_wicks(frame)
             _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
+            _check_volume(frame, store.candles)
             _check_price_moves(frame, store.candles)
             return self._commit(bars, bars=frame)
 
@@ -1370,6 +1382,56 @@ def _check_quote_volume(frame: pd.DataFrame) -> None:
     )
 
 
+def _check_wicks(frame: pd.DataFrame) -> None:
+    """Every bar's high lies at most `WICK_FACTOR` above its open and close, and its low at most
+    that factor below them: the spike rules judge opens and closes only, and a high of 1e300
+    went through them into the features."""
+    top = frame[["open", "close"]].max(axis=1).to_numpy(dtype=np.float64)
+    bottom = frame[["open", "close"]].min(axis=1).to_numpy(dtype=np.float64)
+    high = frame["high"].to_numpy(dtype=np.float64)
+    low = frame["low"].to_numpy(dtype=np.float64)
+    for side, far in (("high", high > top * WICK_FACTOR), ("low", low * WICK_FACTOR < bottom)):
+        rows = np.flatnonzero(far)
+        if len(rows):
+            row = int(rows[0])
+            given = float(frame[side].to_numpy(dtype=np.float64)[row])
+            raise CandleRejectedError(
+                row,
+                side,
+                "wick_outlier",
+                f"wick_outlier: {side} {given!r} lies more than a factor {WICK_FACTOR:g} beyond "
+                f"the bar's open and close ({bottom[row]!r} to {top[row]!r}): a bad print",
+                repr(given),
+            )
+
+
+def _check_volume(frame: pd.DataFrame, stored: pd.DataFrame) -> None:
+    """Every bar's volume is at most `VOLUME_FACTOR` times the median of its pair's stored
+    volumes over the last `VOLUME_HISTORY_BARS` bars with volume (judged from 24 of them); a
+    pair with less history is not judged."""
+    tails = stored.groupby("pair", sort=False)["volume"]
+    medians = {}
+    for pair, volumes in tails:
+        on = volumes.to_numpy(dtype=np.float64)[-VOLUME_HISTORY_BARS:]
+        on = on[on > 0]
+        if len(on) >= 24:
+            medians[pair] = float(np.median(on))
+    limit = frame["pair"].map(medians).to_numpy(dtype=np.float64) * VOLUME_FACTOR
+    volume = frame["volume"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(volume > limit)  # NaN limits (no history) compare False
+    if len(rows):
+        row = int(rows[0])
+        raise CandleRejectedError(
+            row,
+            "volume",
+            "volume_outlier",
+            f"volume_outlier: {volume[row]!r} is more than {VOLUME_FACTOR:g} times the median "
+            f"volume of {frame['pair'].iat[row]}'s last {VOLUME_HISTORY_BARS} stored bars "
+            f"({limit[row] / VOLUME_FACTOR:.6g}): a unit error or a bad print",
+            repr(float(volume[row])),
+        )
+
+
 def _check_price_moves(frame: pd.DataFrame, stored: pd.DataFrame) -> None:
     """Pushed bars pass the loader's bad-print rule (`SPIKE_RULE`), judged with each pair's
     stored tail; call after `_check_order` (pushed bars of a pair are in time order, after the
@@ -1585,9 +1647,20 @@ def _journal_line(record: CandleIn | FundingIn) -> bytes:
 
 
 def _append_journal(path: Path, records: Sequence[CandleIn | FundingIn]) -> int:
-    """Append records as JSON lines (flushed to disk); returns the journal's new size."""
+    """Append records as JSON lines (flushed to disk); returns the journal's new size.
+
+    A journal whose last line was cut short (a write that failed half-way: a full disk, a
+    killed worker) gets a newline first. Appended to the torn line, the first record read as
+    part of one bad line, and every other worker skipped it: the push was held by this worker
+    only, and lost by it too at the next compaction.
+    """
     payload = b"".join(_journal_line(record) for record in records)
-    with path.open("ab") as handle:
+    with path.open("a+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                payload = b"\n" + payload
         handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
