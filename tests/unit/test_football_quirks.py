@@ -69,6 +69,10 @@ def test_month_first_dates_are_refused_naming_the_row() -> None:
     rows = [row(date="13/08/2023"), row(date="20/08/2023"), row(date="8/27/2023")]
     data = load_football_sources([("E0/2023-2024.csv", _csv(HEADER, rows))])
     assert data.report.rows_kept == 2
+    # ... and named as month-first, with a word on the dates that read both ways (the loader
+    # audit of 2026-11-25: it was an unparseable date, nothing said why)
+    issue = only_issue(data.report, "month_first_dates")
+    assert (issue.row, issue.field, issue.value) == (4, "Date", "8/27/2023")
 
 
 def test_a_repeated_match_with_another_score_is_counted_apart_from_copies() -> None:

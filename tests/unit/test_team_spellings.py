@@ -51,3 +51,26 @@ def test_case_and_invisible_variants_are_unified_and_reported(tmp_path: Path) ->
         assert was.replace("\u200b", "").casefold() == now.casefold()
         assert was != now
     assert any("\\u200b" in str(i.value) for i in issues)
+
+
+def test_unicode_forms_and_doubled_spaces_are_one_team(tmp_path: Path) -> None:
+    """The loader audit of 2026-11-25: ``München`` composed (NFC) and decomposed (NFD, as some
+    files and editors write it), and ``Bayern  München`` with two spaces, were three teams;
+    the same match written both ways was kept twice, past the duplicate check."""
+    header = "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,FTR,PSH,PSD,PSA"
+    composed = "Bayern M\u00fcnchen"
+    decomposed = "Bayern Mu\u0308nchen"
+    rows = [
+        f"D1,13/08/2021,Gladbach,{composed},1,1,D,4.5,4.2,1.7",
+        f"D1,21/08/2021,{decomposed},Koln,3,2,H,1.2,7,11",
+        "D1,28/08/2021,Bayern  M\u00fcnchen,Hertha,5,0,H,1.2,7,11",
+        f"D1,13/08/2021,Gladbach,{decomposed},1,1,D,4.5,4.2,1.7",  # the first match again
+    ]
+    (tmp_path / "D1").mkdir()
+    (tmp_path / "D1" / "2021-2022.csv").write_text("\n".join([header, *rows]) + "\n")
+    data = load_football([str(tmp_path / "D1")])
+    teams = set(data.matches["home_team"]) | set(data.matches["away_team"])
+    assert teams == {"Gladbach", composed, "Koln", "Hertha"}
+    assert len(data.matches) == 3
+    assert data.report.dropped["duplicate_match"] == 1
+    assert data.report.repaired["team_name_unified"] == 3  # both NFD cells, the spaced one

@@ -1307,7 +1307,7 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
         if malformed == 0:
             report.add_issue(Issue(name, None, None, "header_only_file", "a header and no rows"))
     elif "Date" in frame.columns:
-        _check_day_first(name, frame["Date"], lines)
+        _check_day_first(name, frame["Date"], lines, report)
     report.rows_read += len(frame)
     season = _season_from_name(name)
     stem = Path(_plain_name(name).replace("\\", "/")).stem
@@ -1336,12 +1336,17 @@ def _read_file(name: str, data: bytes, report: IntegrityReport) -> _RawFile:
     )
 
 
-def _check_day_first(name: str, dates: pd.Series, lines: npt.NDArray[np.int64]) -> None:
+def _check_day_first(
+    name: str, dates: pd.Series, lines: npt.NDArray[np.int64], report: IntegrityReport
+) -> None:
     """Refuse a file whose dates are month-first (``8/13/2022``), naming the first such row.
 
     football-data writes day/month/year; a file re-saved month-first lost its 13th-31st days
     as unparseable dates and kept the rest with day and month swapped, silently. The dates
-    that read only one way decide: more that read only month-first than only day-first.
+    that read only one way decide: more that read only month-first than only day-first. A file
+    with fewer is read day-first, and each date that reads only month-first gets a
+    ``month_first_dates`` issue (it is dropped as unparseable): the dates near it that read both
+    ways may have been written month-first too.
     """
     parts = dates.astype(str).str.extract(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\s*$")
     first = pd.to_numeric(parts[0]).to_numpy(dtype=np.float64)
@@ -1361,6 +1366,10 @@ def _check_day_first(name: str, dates: pd.Series, lines: npt.NDArray[np.int64]) 
             "the file with day-first dates",
             str(dates.iat[i]),
         )
+    for i in np.flatnonzero(only_month_first)[: report.issues_room]:
+        report.add_issue(
+            Issue(name, int(lines[i]), "Date", "month_first_dates", str(dates.iat[i]).strip())
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1373,9 +1382,9 @@ _INVISIBLE = "[\u200b-\u200f\u2060\ufeff\u00ad]"
 
 
 def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """One spelling per team: invisible characters removed, a no-break space made a space,
-    and names equal but for case written as the team's most frequent spelling (the first
-    written on a tie).
+    """One spelling per team: invisible characters removed, a no-break space made a space, runs
+    of spaces made one, Unicode composed (NFC), and names equal but for case written as the
+    team's most frequent spelling (the first written on a tie).
 
     ``ARSENAL`` in one season and ``Arsenal`` in the next were two teams, each with half a
     history, and ``Leeds`` with a zero-width space a third; the loader already compared names
@@ -1393,6 +1402,9 @@ def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, p
     """
     both = pd.concat([home, away], ignore_index=True)
     cleaned = both.str.replace("\u00a0", " ", regex=False).str.replace(_INVISIBLE, "", regex=True)
+    # one Unicode form (NFC: "ü" one character, not "u" and a combining diaeresis) and single
+    # spaces: "Bayern München" in NFC, in NFD and with two spaces were three teams
+    cleaned = cleaned.str.normalize("NFC").str.replace(r"\s{2,}", " ", regex=True)
     key = cleaned.str.casefold()
     counts = cleaned.groupby([key, cleaned], sort=False).size()  # (key, spelling) -> cells
     canonical = counts.groupby(level=0, sort=False).idxmax().map(lambda pair: pair[1])
