@@ -622,6 +622,33 @@ def test_a_push_after_a_torn_journal_line_reaches_every_worker(
         service.close()
 
 
+def test_a_push_whose_compaction_fails_is_applied_and_answered(
+    setup: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The crypto serving audit of 2026-11-25: a compaction that failed after the swap answered
+    500 to a push that was journaled and applied; the client's retry was refused as a
+    duplicate."""
+    journal = tmp_path / "feed" / "bars.jsonl"
+    settings = CryptoSettings(
+        candle_paths=(str(setup.candle_dir),), journal_path=str(journal), journal_max_bytes=1
+    )
+    service = CryptoService(setup.registry, settings)
+
+    def full_disk() -> None:
+        raise OSError(28, "No space left on device")
+
+    service._compact_journal = full_disk  # type: ignore[method-assign]
+    bars = next_bars(service.snapshot().store.candles, 0.01)[:1]
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        service.push_candles([CandleIn.model_validate(b) for b in bars])
+    assert "compaction failed" in caplog.text
+    assert service.snapshot().store.last_open_by_pair()[bars[0]["pair"]] == pd.Timestamp(
+        bars[0]["open_time_utc"]
+    )
+    assert len(journal.read_bytes().splitlines()) == 1
+    service.close()
+
+
 def test_the_default_app_serves_crypto_only_with_a_champion(setup: Setup, tmp_path: Path) -> None:
     empty = ServingSettings(registry=str(tmp_path / "registry"))
     assert build_crypto_service(empty) is None

@@ -691,7 +691,17 @@ class CryptoService:
             self._journal_offset = _append_journal(journal, records)
         snapshot = self._swap_in(bars=bars, funding=funding)
         if journal is not None and self._journal_offset > self._compact_at:
-            self._compact_journal()
+            try:
+                self._compact_journal()
+            except OSError as exc:  # a full disk, a read-only folder: the push stands
+                # The records are journaled and swapped in: a 500 here told the client the
+                # push failed, and its retry was refused as a duplicate. The next push retries.
+                log.warning(
+                    "crypto journal %s: compaction failed (%s); the push is applied, and the "
+                    "next push past the size limit tries again",
+                    journal,
+                    exc,
+                )
         return snapshot
 
     def _compact_journal(self) -> None:
