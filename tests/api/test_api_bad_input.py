@@ -235,3 +235,18 @@ def test_an_integer_past_the_readers_digit_limit_is_a_422_at_its_field(
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "odds", "1x2", "draw"]
     assert error["type"] == "finite_number"
+
+
+def test_a_team_name_is_read_as_the_loader_stores_it(fixture_body: dict[str, Any]) -> None:
+    """The review of a6510a3: the loader composes team names (NFC) and makes runs of spaces
+    one, so a request sending a name as its file writes it (decomposed, two spaces) asked for a
+    team the server no longer held, and NFD against NFC passed the same-team check."""
+    from marketcast.serving.schemas import FixtureIn
+
+    fixture_body["home"] = "Bayern  Mu\u0308nchen"
+    fixture_body["away"] = "K\u00f6ln\u200b"
+    fixture = FixtureIn.model_validate(fixture_body)
+    assert (fixture.home, fixture.away) == ("Bayern M\u00fcnchen", "K\u00f6ln")
+    fixture_body["away"] = "Bayern M\u00fcnchen"
+    with pytest.raises(ValueError, match="same team"):
+        FixtureIn.model_validate(fixture_body)

@@ -291,9 +291,9 @@ def test_a_bar_whose_quote_volume_overflows_is_422(
 @pytest.mark.parametrize(
     ("change", "field", "kind"),
     [
-        ({"high": 1000.0}, "high", "wick_outlier"),
-        ({"low": 0.001}, "low", "wick_outlier"),
-        ({"volume": 1e300}, "volume", "volume_outlier"),
+        ({"high": 11.0}, "high", "wick_outlier"),  # just past WICK_FACTOR
+        ({"low": 1 / 11}, "low", "wick_outlier"),
+        ({"volume": 1e300}, "quote_volume", "volume_outlier"),
     ],
 )
 def test_a_bar_with_an_absurd_wick_or_volume_is_422(
@@ -634,18 +634,31 @@ def test_a_push_whose_compaction_fails_is_applied_and_answered(
     )
     service = CryptoService(setup.registry, settings)
 
-    def full_disk() -> None:
-        raise OSError(28, "No space left on device")
+    real_open = Path.open
 
-    service._compact_journal = full_disk  # type: ignore[method-assign]
+    def full_disk(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if path.name.endswith(".compacting"):
+            handle = real_open(path, mode, *args, **kwargs)
+            handle.write(b"part of a copy")
+            handle.close()
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
     bars = next_bars(service.snapshot().store.candles, 0.01)[:1]
-    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+    with (
+        caplog.at_level("WARNING", logger="marketcast.serving.crypto"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(Path, "open", full_disk)
         service.push_candles([CandleIn.model_validate(b) for b in bars])
     assert "compaction failed" in caplog.text
     assert service.snapshot().store.last_open_by_pair()[bars[0]["pair"]] == pd.Timestamp(
         bars[0]["open_time_utc"]
     )
     assert len(journal.read_bytes().splitlines()) == 1
+    assert not journal.with_name(journal.name + ".compacting").exists()  # no part-written copy
+    # the next try waits until the journal has doubled: not on every push, each a full read
+    assert service._compact_at >= 2 * journal.stat().st_size
     service.close()
 
 

@@ -484,3 +484,35 @@ def test_two_quotes_that_disagree_are_both_kept(tmp_path: Path) -> None:
     data = load_football([write(tmp_path, [row(b365=("1.25", "6.5", "120.0"))])])
     assert data.report.quotes_dropped["odds_outlier"] == 0
     assert data.report.quotes_kept == 3
+
+
+def test_a_slip_the_best_odds_column_copied_is_dropped_from_both(tmp_path: Path) -> None:
+    """The review of 00fac6d: ``max`` copies the slipped price, so one slip among four quotes was
+    two bad votes; the median between the pairs (about 2x from the slip, 50x from the truth)
+    marked Pinnacle and the average and kept the slip. ``max`` no longer votes."""
+    header = [*HEADER[:13], "PSH", "PSD", "PSA", "AvgH", "AvgD", "AvgA"]
+    slipped = ["E0", "12/08/2023", "Arsenal", "Forest", "2", "1", "H"]
+    slipped += ["1.25", "6.5", "170", "1.27", "6.8", "170", "1.27", "6.8", "17.0"]
+    slipped += ["1.24", "6.4", "16.0"]
+    data = load_football([write(tmp_path, [slipped], header)])
+    assert data.report.quotes_dropped["odds_outlier"] == 2
+    kept = data.odds.loc[data.odds["market"] == "1x2", "bookmaker"].tolist()
+    assert sorted(kept) == ["avg", "pinnacle"]
+
+
+def test_a_slipped_handicap_quote_is_dropped(tmp_path: Path) -> None:
+    """Asian-handicap quotes are judged among those on the row's most common line (`_row_mode`,
+    whose doctest covers rows with several lines)."""
+    header = [
+        "Div", "Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR",
+        "AHh", "B365AHH", "B365AHA", "PAHH", "PAHA", "AvgAHH", "AvgAHA", "MaxAHH", "MaxAHA",
+    ]  # fmt: skip
+    base = ["E0", "12/08/2023", "Arsenal", "Forest", "2", "1", "H", "-1.5"]
+    rows = [[*base, "2.0", "1.85", "2.02", "1.88", "1.98", "1.84", "2.05", "1.9"]]
+    data = load_football([write(tmp_path, rows, header)])
+    assert data.report.quotes_dropped["odds_outlier"] == 0
+    rows = [[*base, "20.0", "1.01", "2.02", "1.88", "1.98", "1.84", "2.05", "1.9"]]
+    data = load_football([write(tmp_path, rows, header)])  # B365's booksum 1.04: in range
+    assert data.report.quotes_dropped["odds_outlier"] == 1
+    ah = data.odds[data.odds["market"] == "ah"]
+    assert sorted(ah["bookmaker"]) == ["avg", "max", "pinnacle"]

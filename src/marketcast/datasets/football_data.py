@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1413,6 +1414,21 @@ def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, p
     return unified.iloc[:n].reset_index(drop=True), unified.iloc[n:].reset_index(drop=True)
 
 
+def clean_team_name(name: str) -> str:
+    """One team name as `unify_team_spellings` writes it, case aside: invisible characters
+    removed, a no-break space made a space, Unicode composed (NFC), runs of spaces made one.
+    The server reads a request's team names with it, so a name sent as a file writes it (NFD,
+    two spaces) finds the team the loader stored.
+
+    Examples
+    --------
+    >>> clean_team_name("Bayern  Mu\u0308nchen\u200b") == "Bayern M\u00fcnchen"
+    True
+    """
+    cleaned = re.sub(_INVISIBLE, "", name.replace("\u00a0", " "))
+    return re.sub(r"\s{2,}", " ", unicodedata.normalize("NFC", cleaned))
+
+
 def _spelling_change(was: npt.NDArray[np.object_], now: npt.NDArray[np.object_], i: int) -> str:
     return f"{was[i]!r} -> {now[i]!r}"
 
@@ -1963,21 +1979,24 @@ def _mark_outlier_quotes(
     parsed: list[tuple[QuoteColumns, npt.NDArray[np.float64], npt.NDArray[np.float64], Any]],
 ) -> None:
     """Mark, in place, each quote with a price more than `ODDS_OUTLIER_FACTOR` times above or
-    below the median of the same outcome's prices quoted for the match, in the same market,
-    timing and (Asian handicap) line, where at least three quotes price it.
+    below the median of the same outcome's prices for the match, in the same market, timing
+    and (Asian handicap) line, where at least three quotes other than the best-odds column vote.
 
     A decimal slip on a long shot (17 typed as 1700) moves the booksum by less than 0.06 and
     passed every other check: "best" prices are the maximum over bookmakers, so the slip became
-    the price bet on, and in a closing column it moved the yardstick. The median of three or
-    more quotes is the other bookmakers' price, whichever one slipped; with two there is no
-    telling which, and none is marked.
+    the price bet on, and in a closing column it moved the yardstick. The vote leaves out the
+    best-odds column (``max``), which copies whichever price slipped upward: with it, one slip
+    among four quotes was two bad votes, and the median between the pairs marked the right
+    prices. Every quote, ``max`` included, is judged against the voters' median; with fewer
+    than three voters there is no telling which price slipped, and none is marked.
     """
     code = QUOTE_DROP_REASONS.index("odds_outlier") + 1
     groups: dict[tuple[str, str], list[int]] = {}
     for i, (spec, _, _, _) in enumerate(parsed):
         groups.setdefault((spec.market, spec.timing), []).append(i)
     for members in groups.values():
-        if len(members) < 3:
+        voting = np.array([parsed[i][0].bookmaker != BEST_ODDS_BOOKMAKER for i in members])
+        if voting.sum() < 3:
             continue
         values = np.stack([parsed[i][1] for i in members])  # (quotes, n, k)
         line = np.stack([parsed[i][2] for i in members])  # (quotes, n)
@@ -1985,15 +2004,16 @@ def _mark_outlier_quotes(
         # quotes on another line than the row's most common one price another bet
         same_line = np.ones_like(ok)
         if parsed[members[0]][0].market == "ah":
-            usual = _row_mode(np.where(ok, line, np.nan))
+            usual = _row_mode(np.where(ok & voting[:, None], line, np.nan))
             same_line = np.isclose(line, usual[None, :])
         usable = ok & same_line
-        priced = np.where(usable[:, :, None], values, np.nan)
-        enough = usable.sum(axis=0) >= 3  # (n,)
+        voters = usable & voting[:, None]
+        priced = np.where(voters[:, :, None], values, np.nan)
+        enough = voters.sum(axis=0) >= 3  # (n,)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no median
             median = np.nanmedian(priced, axis=0)  # (n, k)
-            ratio = priced / median[None, :, :]
+            ratio = values / median[None, :, :]
         far = (ratio > ODDS_OUTLIER_FACTOR) | (ratio < 1.0 / ODDS_OUTLIER_FACTOR)
         outlier = far.any(axis=2) & usable & enough[None, :]
         for j, i in enumerate(members):
@@ -2002,9 +2022,19 @@ def _mark_outlier_quotes(
 
 def _row_mode(line: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Per column (row of the file), the most common finite value over the quotes (axis 0);
-    NaN where none. Ties go to the smallest value."""
-    out = np.full(line.shape[1], np.nan)
-    for r in range(line.shape[1]):
+    NaN where none. Ties go to the smallest value. Rows whose quotes share one line (every
+    file since football-data quotes one a match) are read without a loop.
+
+    Examples
+    --------
+    >>> _row_mode(np.array([[0.5, -1.0, np.nan], [0.5, -0.5, np.nan], [0.25, -0.5, np.nan]]))
+    array([ 0.5, -0.5,  nan])
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        low, high = np.nanmin(line, axis=0), np.nanmax(line, axis=0)
+    out = np.where(low == high, low, np.nan)
+    for r in np.flatnonzero(low != high):  # NaN columns compare unequal too: none finite
         finite = line[np.isfinite(line[:, r]), r]
         if len(finite):
             values, counts = np.unique(finite, return_counts=True)

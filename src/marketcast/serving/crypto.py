@@ -103,11 +103,13 @@ QUOTE_VOLUME_FACTOR = 2.0
 #: factor below them (``wick_outlier``): in the bundled history (20 pairs, 2021-2023) no wick
 #: went past 1.73x, while a high of 1000 x the close saturated P(up) and topped the rankings.
 WICK_FACTOR = 10.0
-#: A pushed bar's volume may be at most this factor above the median of the pair's stored
-#: volumes over the last `VOLUME_HISTORY_BARS` bars (``volume_outlier``; judged from 24 bars
-#: with volume on): in the bundled history no hour went past 247x its trailing 720-bar median,
-#: while a volume of 1e300 (with a quote volume to match) made its pair the top-ranked short.
-VOLUME_FACTOR = 1_000.0
+#: A pushed bar's quote volume may be at most this factor above the median of the pair's stored
+#: quote volumes over the last `VOLUME_HISTORY_BARS` bars (``volume_outlier``; judged from 24
+#: bars with volume on). Quote volume, not base volume: a coin whose price collapses trades far
+#: more tokens an hour, not far more dollars. In the bundled history no hour went past 497x its
+#: trailing 720-bar median, while a volume of 1e300 (with a quote volume to match) made its pair
+#: the top-ranked short.
+VOLUME_FACTOR = 2_000.0
 VOLUME_HISTORY_BARS = 720
 #: Bars the features need to equal the offline pipeline's to 1e-9: the EMA features (span 168)
 #: weigh the start of the window by ``(1 - 2/169)^n``, and the regimes read 720 bars.
@@ -695,12 +697,16 @@ class CryptoService:
                 self._compact_journal()
             except OSError as exc:  # a full disk, a read-only folder: the push stands
                 # The records are journaled and swapped in: a 500 here told the client the
-                # push failed, and its retry was refused as a duplicate. The next push retries.
+                # push failed, and its retry was refused as a duplicate. The next try waits
+                # until the journal has doubled again: each try reads the whole journal under
+                # the lock every worker waits on.
+                self._compact_at = max(self._compact_at, 2 * self._journal_offset)
                 log.warning(
-                    "crypto journal %s: compaction failed (%s); the push is applied, and the "
-                    "next push past the size limit tries again",
+                    "crypto journal %s: compaction failed (%s); the push is applied, and "
+                    "compaction is tried again at %d bytes",
                     journal,
                     exc,
+                    self._compact_at,
                 )
         return snapshot
 
@@ -727,11 +733,15 @@ class CryptoService:
             if _record_time(r) >= _keep_from(r, starts.get(r.pair, start))
         ]
         staging = self._journal.with_name(self._journal.name + ".compacting")
-        with staging.open("wb") as handle:
-            handle.writelines(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, self._journal)
+        try:
+            with staging.open("wb") as handle:
+                handle.writelines(kept)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, self._journal)
+        except OSError:
+            staging.unlink(missing_ok=True)  # a part-written copy (a full disk) is not left
+            raise
         _fsync_dir(self._journal.parent)
         self._open_journal()
         size = self._journal_offset = os.fstat(self._handle().fileno()).st_size
@@ -1416,29 +1426,31 @@ def _check_wicks(frame: pd.DataFrame) -> None:
 
 
 def _check_volume(frame: pd.DataFrame, stored: pd.DataFrame) -> None:
-    """Every bar's volume is at most `VOLUME_FACTOR` times the median of its pair's stored
-    volumes over the last `VOLUME_HISTORY_BARS` bars with volume (judged from 24 of them); a
-    pair with less history is not judged."""
-    tails = stored.groupby("pair", sort=False)["volume"]
+    """Every bar's quote volume is at most `VOLUME_FACTOR` times the median of its pair's stored
+    quote volumes over the last `VOLUME_HISTORY_BARS` bars with volume (judged from 24 of them);
+    a pair with less history is not judged. Only the pushed pairs' history is read."""
+    pushed = set(frame["pair"])
     medians = {}
-    for pair, volumes in tails:
-        on = volumes.to_numpy(dtype=np.float64)[-VOLUME_HISTORY_BARS:]
-        on = on[on > 0]
+    for pair, volumes in stored.loc[stored["pair"].isin(pushed)].groupby("pair", sort=False)[
+        "quote_volume"
+    ]:
+        on = volumes.to_numpy(dtype=np.float64)
+        on = on[on > 0][-VOLUME_HISTORY_BARS:]
         if len(on) >= 24:
             medians[pair] = float(np.median(on))
     limit = frame["pair"].map(medians).to_numpy(dtype=np.float64) * VOLUME_FACTOR
-    volume = frame["volume"].to_numpy(dtype=np.float64)
-    rows = np.flatnonzero(volume > limit)  # NaN limits (no history) compare False
+    quote = frame["quote_volume"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(quote > limit)  # NaN limits (no history) compare False
     if len(rows):
         row = int(rows[0])
         raise CandleRejectedError(
             row,
-            "volume",
+            "quote_volume",
             "volume_outlier",
-            f"volume_outlier: {volume[row]!r} is more than {VOLUME_FACTOR:g} times the median "
-            f"volume of {frame['pair'].iat[row]}'s last {VOLUME_HISTORY_BARS} stored bars "
+            f"volume_outlier: quote volume {quote[row]!r} is more than {VOLUME_FACTOR:g} times "
+            f"the median of {frame['pair'].iat[row]}'s last {VOLUME_HISTORY_BARS} stored bars "
             f"({limit[row] / VOLUME_FACTOR:.6g}): a unit error or a bad print",
-            repr(float(volume[row])),
+            repr(float(quote[row])),
         )
 
 

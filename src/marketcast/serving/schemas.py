@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from marketcast.data.validation import OVERROUND_RANGE_BEST
-from marketcast.datasets.football_data import BOOKMAKER_PREFIXES
+from marketcast.datasets.football_data import BOOKMAKER_PREFIXES, clean_team_name
 
 API_VERSION = "1.1.0"  # 1.1: odds.bookmakers
 MAX_BATCH = 256
@@ -223,6 +223,13 @@ class FixtureIn(_Strict):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return checked_time(value, "kickoff", "2025-05-10T14:00:00Z", EARLIEST_KICKOFF)
+
+    @field_validator("home", "away")
+    @classmethod
+    def _one_spelling(cls, value: str) -> str:
+        """The name as the loader stores it (`clean_team_name`): one sent decomposed (NFD) or
+        with two spaces, as a file may write it, was an unknown team."""
+        return clean_team_name(value)
 
     @field_validator("away")
     @classmethod
