@@ -322,6 +322,17 @@ def test_a_bar_with_an_absurd_wick_or_volume_is_422(
     assert kind in detail["msg"]
 
 
+def push_one_and_follow(first: CryptoService, second: CryptoService) -> None:
+    """Push one bar on ``first`` and wait until ``second``, following the journal, has it."""
+    stop = second.follow(poll_s=0.02)
+    try:
+        bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
+        first.push_candles([CandleIn.model_validate(b) for b in bar])
+        wait_for_follower(second, first, CandleStore.last_open_by_pair)
+    finally:
+        stop.set()
+
+
 def assert_refused(
     client: TestClient, service: CryptoService, path: str, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -606,13 +617,7 @@ def test_a_push_after_a_torn_journal_line_reaches_every_worker(
     second = CryptoService(setup.registry, settings)
     with journal.open("ab") as handle:
         handle.write(b'{"pair": "BTCUSDT", "open_ti')  # a write cut short, no newline
-    stop = second.follow(poll_s=0.02)
-    try:
-        bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
-        first.push_candles([CandleIn.model_validate(b) for b in bar])
-        wait_for_follower(second, first, CandleStore.last_open_by_pair)
-    finally:
-        stop.set()
+    push_one_and_follow(first, second)
     third = CryptoService(setup.registry, settings)  # a worker started later replays it too
     for service in (second, third):
         pd.testing.assert_frame_equal(
@@ -695,13 +700,7 @@ def test_workers_over_a_remote_registry_share_a_journal_in_the_working_directory
     assert journal is not None
     assert journal.parent == tmp_path / "feed"
     assert first.settings.journal_path == second.settings.journal_path == str(journal)
-    stop = second.follow(poll_s=0.02)
-    try:
-        bar = next_bars(first.snapshot().store.candles, 0.01)[:1]
-        first.push_candles([CandleIn.model_validate(b) for b in bar])
-        wait_for_follower(second, first, CandleStore.last_open_by_pair)
-    finally:
-        stop.set()
+    push_one_and_follow(first, second)
     assert len(journal.read_text().splitlines()) == 1
     first.close()
     second.close()

@@ -656,8 +656,8 @@ class CryptoService:
             _check_quote_volume(frame)
             _check_wicks(frame)
             _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
-            _check_volume(frame, store.candles)
             _check_price_moves(frame, store.candles)
+            _check_volume(frame, store.candles)  # after: a price unit error is named as such
             return self._commit(bars, bars=frame)
 
     def push_funding(self, rates: Sequence[FundingIn]) -> CryptoSnapshot:
