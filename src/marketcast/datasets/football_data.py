@@ -1402,10 +1402,8 @@ def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, p
     (['Arsenal', 'Arsenal', 'Leeds'], ['Leeds', 'Chelsea', 'Arsenal'])
     """
     both = pd.concat([home, away], ignore_index=True)
-    cleaned = both.str.replace("\u00a0", " ", regex=False).str.replace(_INVISIBLE, "", regex=True)
-    # one Unicode form (NFC: "ü" one character, not "u" and a combining diaeresis) and single
-    # spaces: "Bayern München" in NFC, in NFD and with two spaces were three teams
-    cleaned = cleaned.str.normalize("NFC").str.replace(r"\s{2,}", " ", regex=True)
+    # the server's cleaning of a request's names, once per distinct name (a few hundred)
+    cleaned = both.map({name: clean_team_name(name) for name in both.unique()})
     key = cleaned.str.casefold()
     counts = cleaned.groupby([key, cleaned], sort=False).size()  # (key, spelling) -> cells
     canonical = counts.groupby(level=0, sort=False).idxmax().map(lambda pair: pair[1])
@@ -1415,8 +1413,10 @@ def unify_team_spellings(home: pd.Series, away: pd.Series) -> tuple[pd.Series, p
 
 
 def clean_team_name(name: str) -> str:
-    """One team name as `unify_team_spellings` writes it, case aside: invisible characters
-    removed, a no-break space made a space, Unicode composed (NFC), runs of spaces made one.
+    """One team name cleaned as `unify_team_spellings` cleans every name before it picks a
+    spelling per team (case aside): invisible characters removed, a no-break space made a
+    space, Unicode composed (NFC: "ü" one character, not "u" and a combining diaeresis), runs
+    of spaces made one. "Bayern München" in NFC, in NFD and with two spaces were three teams.
     The server reads a request's team names with it, so a name sent as a file writes it (NFD,
     two spaces) finds the team the loader stored.
 

@@ -65,7 +65,7 @@ from marketcast.registry import (
 )
 from marketcast.registry.manifest import GroupWindow
 from marketcast.registry.promotion import PromotionDecision, PromotionRule
-from marketcast.registry.store import underlying
+from marketcast.registry.store import protocol_names, underlying
 from marketcast.reports.writer import to_jsonable, write_report
 from marketcast.types import AVERAGE_BOOKMAKER, MarketKind
 
@@ -377,8 +377,7 @@ def lives_in_this_process(fs: AbstractFileSystem) -> bool:
     """Whether ``fs`` is fsspec's in-process ``memory://`` filesystem. It does not step over
     cache or ``dir::`` layers itself: pass the filesystem `underlying` returns, as
     ``Registry.filesystem`` is."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    return "memory" in protocols
+    return "memory" in protocol_names(fs)
 
 
 def _check_remote_writable(

@@ -303,6 +303,17 @@ def _decision_label(label: str) -> str:
     return safe or "model"
 
 
+def protocol_names(fs: AbstractFileSystem) -> tuple[str, ...]:
+    """An fsspec filesystem's protocol names, its main one first (fsspec gives one string, or a
+    tuple of aliases: ``("s3", "s3a")``).
+
+    >>> protocol_names(fsspec.filesystem("memory"))
+    ('memory',)
+    """
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
 def underlying(fs: AbstractFileSystem, path: str) -> tuple[AbstractFileSystem, str]:
     """``fs`` and ``path`` without the layers fsspec wraps around a filesystem: caches
     (``simplecache::``, ``filecache::``, ``blockcache::``) and ``dir::`` prefixes, at any depth.
@@ -376,9 +387,7 @@ class Registry:
             # "memory://a::b" opened memory://a, dropping "b", and "simplecache::/srv/x::v2"
             # /srv/x: each part but the last must be a filesystem wrapping the next
             # (simplecache::s3://..., dir::...), or a part is ignored
-            inner_protocol = (
-                inner.protocol if isinstance(inner.protocol, str) else inner.protocol[0]
-            )
+            inner_protocol = protocol_names(inner)[0]
             raise RegistryError(
                 f"cannot open registry {self.root}: '::' chains filesystems, but only "
                 f"{wrapped + 1} of its {self.root.count('::') + 1} parts open one "
@@ -391,7 +400,7 @@ class Registry:
         # filesystem the cache wraps (its files are small, and a server holds its champions in
         # memory anyway), and the one a dir:: layer wraps, at that layer's root.
         fs, path = underlying(fs, path)
-        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        protocols = set(protocol_names(fs))
         self._fs = fs
         self._is_local = isinstance(fs, LocalFileSystem)
         self._exclusive_create = bool(protocols & EXCLUSIVE_CREATE_PROTOCOLS) and _honours_xb(fs)
@@ -436,8 +445,7 @@ class Registry:
         """``(protocol, root path)``: equal for two registries opened on one place, however
         their URLs were spelt (``reg``, ``./reg``, ``file:///.../reg``; a cache or ``dir::``
         layer, ``simplecache::s3://b/x``, is the filesystem it wraps, `underlying`)."""
-        protocol = self._fs.protocol
-        return (protocol if isinstance(protocol, str) else protocol[0], self._root_path)
+        return (protocol_names(self._fs)[0], self._root_path)
 
     # ------------------------------------------------------------------ paths and raw I/O
 

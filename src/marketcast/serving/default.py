@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fsspec.implementations.local import LocalFileSystem
 
 from marketcast.registry import Registry
-from marketcast.registry.store import underlying
+from marketcast.registry.store import protocol_names, underlying
 from marketcast.serving.app import create_app
 from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
 from marketcast.serving.crypto import VERTICAL as CRYPTO
@@ -173,7 +173,7 @@ def default_journal_path(registry: str, cwd: Path | None = None) -> Path | None:
             fs, path = None, ""
         if isinstance(fs, LocalFileSystem):
             return Path(path).resolve().parent / "feed" / "crypto-bars.jsonl"
-        if fs is not None and "memory" in _protocols(fs):
+        if fs is not None and "memory" in protocol_names(fs):
             return None
     protocol, _, rest = registry.partition("://")
     if not rest:  # a plain path
@@ -184,11 +184,6 @@ def default_journal_path(registry: str, cwd: Path | None = None) -> Path | None:
         return None
     digest = hashlib.sha256(registry.encode("utf-8")).hexdigest()[:12]
     return (Path.cwd() if cwd is None else cwd) / "feed" / f"crypto-bars-{digest}.jsonl"
-
-
-def _protocols(fs: Any) -> tuple[str, ...]:
-    """An fsspec filesystem's protocol names (one string, or a tuple of aliases)."""
-    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def create_default_app() -> FastAPI:
