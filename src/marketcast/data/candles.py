@@ -94,6 +94,10 @@ EARLIEST_BAR_UTC = pd.Timestamp("2009-01-01", tz="UTC")
 #: At most this many issues of one reason go into a report's sample (counts stay complete), so
 #: that one plentiful reason cannot crowd the others out of the sample.
 MAX_ISSUES_PER_REASON = 50
+
+#: Longest run of missing hours `repair_gaps` fills, by default (the loader's and the signal
+#: server's pushes: both must repair alike, or pushed bars give other features than offline).
+MAX_REPAIR_BARS = 3
 _PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _VOLUME_COLUMNS: tuple[str, ...] = ("volume", "quote_volume", "trades")
 # values compared to tell an exact duplicate from a conflicting one
@@ -718,7 +722,7 @@ def drop_spikes(
 
 
 def repair_gaps(
-    frame: pd.DataFrame, report: IntegrityReport, *, max_repair_bars: int = 3
+    frame: pd.DataFrame, report: IntegrityReport, *, max_repair_bars: int = MAX_REPAIR_BARS
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fill short runs of missing hours by carrying the previous close; list every gap.
 
@@ -817,7 +821,7 @@ def validate_candles(
     report: IntegrityReport,
     *,
     on_error: Literal["raise", "drop"] = "drop",
-    max_repair_bars: int = 3,
+    max_repair_bars: int = MAX_REPAIR_BARS,
     preference: Sequence[str] = VENDOR_PREFERENCE,
     tolerance: float = 0.005,
     spike_rule: SpikeRule | None = None,
@@ -1152,11 +1156,14 @@ def _first_column(mask: npt.NDArray[np.bool_], columns: Sequence[str]) -> npt.ND
 
 
 def _where(frame: pd.DataFrame, i: int) -> tuple[str, int | None]:
-    """File and 1-based line of the row at position ``i`` (when the frame carries them)."""
-    file = str(frame["source_file"].iat[i]) if "source_file" in frame.columns else _UNKNOWN_FILE
-    if "source_row" in frame.columns:
-        return file, int(frame["source_row"].to_numpy()[i])
-    return file, None
+    """File and 1-based line of the row at position ``i`` (when the frame carries them: a
+    stored bar before a pushed one, in the signal server's repairs, carries neither)."""
+    file: Any = frame["source_file"].iat[i] if "source_file" in frame.columns else None
+    row: Any = frame["source_row"].iat[i] if "source_row" in frame.columns else None
+    return (
+        _UNKNOWN_FILE if file is None or pd.isna(file) else str(file),
+        None if row is None or pd.isna(row) else int(row),
+    )
 
 
 def _cell(frame: pd.DataFrame, i: int, col: str) -> str | None:

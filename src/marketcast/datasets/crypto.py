@@ -34,6 +34,7 @@ from marketcast.data.candles import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
     HOUR_NS,
+    MAX_REPAIR_BARS,
     OFF_FILE_NAME,
     OPEN_INTEREST_COLUMNS,
     RENAMED_FROM,
@@ -491,7 +492,7 @@ def load_candles(
     paths: Sequence[str | Path] | None = None,
     *,
     on_error: OnError = "drop",
-    max_repair_bars: int = 3,
+    max_repair_bars: int = MAX_REPAIR_BARS,
     pairs: Sequence[str] | None = None,
     pair_renames: Mapping[str, str | PairRename] | None = None,
 ) -> CandleData:
@@ -570,7 +571,7 @@ def load_candle_sources(
     sources: Sequence[tuple[str, bytes]],
     *,
     on_error: OnError = "drop",
-    max_repair_bars: int = 3,
+    max_repair_bars: int = MAX_REPAIR_BARS,
     pairs: Sequence[str] | None = None,
     pair_renames: Mapping[str, str | PairRename] | None = None,
 ) -> CandleData:

@@ -134,15 +134,19 @@ def crypto_router(
     def push_candles(body: CandlesIn) -> CandlesPushOut:
         """Append closed hourly bars from the feed; the next signals read them."""
         try:
-            snap = service.push_candles(body.bars)
+            pushed = service.push_candles(body.bars)
         except CandleRejectedError as exc:
             _rejected(exc, "bars", "bar")
+        snap = pushed.snapshot
         closes = service.bar_closes(snap)
         return CandlesPushOut(
             accepted=len(body.bars),
             latest_bar_time=service.latest_bar_time(snap),
             latest_by_pair={p: closes[p] for p in sorted({b.pair for b in body.bars})},
             snapshot_id=snap.snapshot_id,
+            zero_volume=pushed.zero_volume,
+            gap_bars_filled=pushed.gap_bars_filled,
+            gap_bars_left=pushed.gap_bars_left,
         )
 
     @router.post(

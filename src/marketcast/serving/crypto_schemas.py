@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from marketcast.data.candles import MAX_REPAIR_BARS
 from marketcast.datasets.crypto import epoch_ns
 from marketcast.serving.schemas import DoNotTradeRow, ModelRef, RankingRow, checked_time
 
@@ -190,6 +191,22 @@ class CandlesPushOut(BaseModel):
     latest_bar_time: datetime
     latest_by_pair: dict[str, datetime] = Field(description="latest bar close of each pushed pair")
     snapshot_id: str
+    zero_volume: int = Field(
+        0,
+        description="pushed bars without volume, left out as the loader leaves them out (an "
+        "hour without trades): a pair's latest bar stays the one before, and the hour is filled "
+        "with the previous close when the pair's next bar comes",
+    )
+    gap_bars_filled: int = Field(
+        0,
+        description=f"missing hours before a pushed bar ({MAX_REPAIR_BARS} or fewer in a row) "
+        "filled with the previous close and zero volume, as the loader fills a file's gaps",
+    )
+    gap_bars_left: int = Field(
+        0,
+        description="missing hours before a pushed bar left open: runs of more than "
+        f"{MAX_REPAIR_BARS} hours",
+    )
 
 
 class CryptoStatusOut(BaseModel):
