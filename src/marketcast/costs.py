@@ -180,8 +180,11 @@ def slippage_rate(
     - linear: ``coef * volatility * order_usd / quote_volume``
 
     ``volatility`` is the standard deviation of one bar's return and ``quote_volume`` the USD
-    traded in the entry bar. The square-root form is scale free: daily sigma and daily volume
-    give the same number as hourly ones (``sqrt(24)`` cancels). Zero where nothing trades.
+    traded in a bar: the entry bar's in ``run_backtest``'s callers that read volumes from
+    candles (docs/crypto-backtest.md), the decision bar's, carried forward over hours without
+    trades, in the walk-forward pipeline, whose trade filter must price from what is known.
+    The square-root form is scale free: daily sigma and daily volume give the same number as
+    hourly ones (``sqrt(24)`` cancels). Zero where nothing trades.
     Raises ``ValueError`` naming the first (period, pair) that trades with a missing or negative
     volatility, or a missing or non-positive volume.
 

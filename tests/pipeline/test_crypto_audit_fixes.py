@@ -139,6 +139,34 @@ def test_evaluate_names_a_horizon_it_could_not_evaluate(
     assert f"horizon 1d not evaluated: {reason}" in said
 
 
+def test_evaluate_lists_the_pairs_that_stop_trading_before_the_end(
+    six_days: Path, tmp_path: Path
+) -> None:
+    """The crypto time-honesty audit: every bundled pair trades to the data's end, which
+    flatters longs and buy-and-hold if the set was picked among survivors, and no output said
+    so. A pair that stops early is listed, and the warning goes."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for csv in six_days.iterdir():
+        frame = pd.read_csv(csv)
+        if csv.name.startswith("ETHUSDT"):
+            frame = frame.loc[frame["date"] < "2023-01-05 06:00:00"]  # delisted a day early
+        frame.to_csv(data / csv.name, index=False)
+    results = {}
+    for name, folder in (("both", six_days), ("eth_early", data)):
+        out = tmp_path / f"{name}.json"
+        args = ["evaluate", "crypto", "--data", str(folder), "--start", "2023-01-03"]
+        assert main([*args, "--horizons", "1h", "--models", "flat", "--json", str(out)]) == 0
+        results[name] = json.loads(out.read_text())["survivorship"]
+    assert results["both"]["pairs_ending_early"] == []
+    assert "all 2 pairs trade to the data's last bar" in results["both"]["warning"]
+    assert results["eth_early"] == {
+        "pairs": 2,
+        "pairs_ending_early": [{"pair": "ETHUSDT", "last_bar_utc": "2023-01-05T05:00:00Z"}],
+        "warning": None,
+    }
+
+
 def test_a_run_says_which_horizon_it_did_not_evaluate(six_days: Path, tmp_path: Path) -> None:
     """`marketcast run` gave 1d no champion and no word of why."""
     config = CryptoRunConfig(
@@ -162,6 +190,10 @@ def test_a_run_says_which_horizon_it_did_not_evaluate(six_days: Path, tmp_path: 
     assert json.loads((out / "daily_summary.json").read_text())["not_evaluated"] == {"1d": reason}
     assert json.loads((out / "evaluation.json").read_text())["not_evaluated"] == {"1d": reason}
     assert f"\n1d: not evaluated: {reason}\n" in printed.getvalue()
+    # both pairs trade to the data's end: the run says a survivor-only set flatters longs
+    assert "survivorship: all 2 pairs trade to the data's last bar" in printed.getvalue()
+    summary = json.loads((out / "daily_summary.json").read_text())
+    assert summary["survivorship"]["pairs_ending_early"] == []
     registry = Registry(config.registry_root)
     assert registry.champion("crypto", "1d") is None  # no champion change for it
     assert registry.champion("crypto", "1h") is not None

@@ -160,7 +160,8 @@ def run_backtest(
         ``(n_periods, n_pairs)`` full relative spread at entry (ignored when
         ``costs.spread_method == "fixed"``, may then be None).
     quote_volume
-        ``(n_periods, n_pairs)`` USD traded in the entry bar (None when slippage is off).
+        ``(n_periods, n_pairs)`` USD traded in a bar: the entry bar's, or (the walk-forward
+        pipeline) the decision bar's, carried forward; None when slippage is off.
     volatility
         ``(n_periods, n_pairs)`` standard deviation of one bar's return, known at decision time.
     funding

@@ -166,6 +166,8 @@ class CryptoEvaluation:
     not_evaluated: dict[str, str] = field(default_factory=dict)
     #: Every job that failed after every attempt, of any horizon (:func:`failed_job_records`)
     failed_jobs: list[dict[str, Any]] = field(default_factory=list)
+    #: Which pairs trade to the data's end (:func:`survivorship`)
+    survivorship: dict[str, Any] = field(default_factory=dict)
 
     def to_contract_json(self) -> dict[str, Any]:
         """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
@@ -197,6 +199,8 @@ class CryptoEvaluation:
             "not_evaluated": self.not_evaluated,
             # jobs that failed after every attempt, of every horizon ([] when none)
             "failed_jobs": self.failed_jobs,
+            # pairs that stop trading before the data's end; a warning when none does
+            "survivorship": self.survivorship,
         }
 
 
@@ -259,8 +263,9 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     for column in ("quote_volume", "close"):
         features[column] = data.candles[column].to_numpy()
     timings["features"] = time.perf_counter() - t0
-    # every input table, not only the candles: funding is a feature and a cost, open interest
-    # a feature; the hash of a frame of the three tables' hashes
+    # every input table, not only the candles: funding is a feature and a cost; open interest
+    # is loaded and validated but feeds no feature yet (a change to it still changes the data a
+    # run read); the hash of a frame of the three tables' hashes
     tables = {"candles": data.candles, "funding": data.funding, "open_interest": data.open_interest}
     data_sha = frame_sha256(
         pd.DataFrame({"table": list(tables), "sha256": [frame_sha256(t) for t in tables.values()]})
@@ -569,6 +574,7 @@ def evaluate_crypto(
         export_rows=export,
         not_evaluated=not_evaluated,
         failed_jobs=failed_jobs,
+        survivorship=survivorship(prepared.data.candles),
     )
 
 
@@ -713,6 +719,48 @@ def _job_summary(outcome: JobOutcome) -> dict[str, Any]:
     else:
         summary["error"] = outcome.error
     return summary
+
+
+#: A pair whose last bar is within this of the data's last bar trades to the end.
+SURVIVOR_SLACK = pd.Timedelta(days=1)
+
+
+def survivorship(candles: pd.DataFrame) -> dict[str, Any]:
+    """Which pairs stop trading before the data's last bar, and a warning when none does.
+
+    A set of pairs chosen among those still listed at the end (the bundle's 20 all trade to
+    its last hour) flatters long positions and buy-and-hold: the coins that collapsed and were
+    delisted are missing. The pipeline backtests a delisting honestly (a held position closes at
+    the pair's last price), so the figures are unbiased only when such pairs are in the data;
+    this says whether any is. ``pairs_ending_early`` lists each pair whose last bar is more
+    than `SURVIVOR_SLACK` before the data's last bar, with that bar's time.
+
+    Examples
+    --------
+    >>> t = pd.to_datetime(["2023-01-01", "2023-06-30", "2023-06-30"], utc=True)
+    >>> out = survivorship(pd.DataFrame({"pair": ["LUNAUSDT", "BTCUSDT", "ETHUSDT"],
+    ...                                  "open_time_utc": t}))
+    >>> out["pairs"], out["pairs_ending_early"], out["warning"]
+    (3, [{'pair': 'LUNAUSDT', 'last_bar_utc': '2023-01-01T00:00:00Z'}], None)
+    """
+    last = candles.groupby("pair", sort=True)["open_time_utc"].max()
+    early = last.loc[last < last.max() - SURVIVOR_SLACK] if len(last) else last
+    warning = None
+    if len(last) and early.empty:
+        warning = (
+            f"all {len(last)} pairs trade to the data's last bar: if they were chosen among "
+            "the pairs still listed at the end, long positions and buy-and-hold are flattered "
+            "(the coins that collapsed are missing); add delisted pairs' files to measure "
+            "without that bias"
+        )
+    return {
+        "pairs": len(last),
+        "pairs_ending_early": [
+            {"pair": str(p), "last_bar_utc": f"{pd.Timestamp(t):%Y-%m-%dT%H:%M:%SZ}"}
+            for p, t in early.items()
+        ],
+        "warning": warning,
+    }
 
 
 def skipped_pairs(
@@ -1576,6 +1624,7 @@ def write_crypto_reports(
         "failed_jobs": evaluation.failed_jobs,
         "decision_events": {h: len(ev.events) for h, ev in evaluation.horizons.items()},
         "not_evaluated": evaluation.not_evaluated,
+        "survivorship": evaluation.survivorship,
         "timings_s": {k: round(v, 3) for k, v in evaluation.timings.items()},
         "backend": config.backend,
     }
@@ -1621,6 +1670,9 @@ def print_crypto_summary(
             )
     print_unclipped(console, table)
     for line in delisting_lines(evaluation):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if evaluation.survivorship.get("warning"):
+        line = f"survivorship: {evaluation.survivorship['warning']}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     for horizon, decision in (decisions or {}).items():
         if decision.get("failed_jobs"):  # tested on part of the pairs: nothing changed
