@@ -679,6 +679,44 @@ def test_a_corrupt_journal_line_is_skipped_with_a_warning_and_compacted_away(
     service.close()
 
 
+def test_journal_bars_the_push_rules_refuse_are_skipped_with_a_warning(
+    setup: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Journal records were replayed without the push rules: a line written by hand, or by a
+    version before a rule (a bar dated 2199, a high 1000x the close), reached every worker."""
+    stored = load_candles([str(setup.candle_dir)]).candles
+    last = stored.loc[stored["pair"] == "ETHUSDT"].iloc[-1]
+    start, close = last["open_time_utc"], float(last["close"])
+
+    def line(hours: int = 0, when: str | None = None, **change: Any) -> bytes:
+        at = when or (start + hours * _HOUR).isoformat()
+        bar = {"pair": "ETHUSDT", "open_time_utc": at, "open": close, "high": close * 1.001}
+        bar |= {"low": close * 0.999, "close": close, "volume": 3.0} | change
+        return CandleIn.model_validate(bar).model_dump_json().encode() + b"\n"
+
+    journal = tmp_path / "feed" / "bars.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(
+        line(1)
+        + line(2, high=close * 1000)  # wick_outlier
+        + line(when="2199-01-01T00:00:00Z")  # timestamp_out_of_range
+        + line(1, close=close * 1.0005)  # the same hour again, with volume: a duplicate
+        + line(3, volume=0.0, high=close, low=close)  # no trade, then the hour's real bar
+        + line(3, close=close * 1.002, high=close * 1.003)
+    )
+    settings = CryptoSettings(candle_paths=(str(setup.candle_dir),), journal_path=str(journal))
+    clock = (start + 5 * _HOUR).to_pydatetime()
+    with caplog.at_level("WARNING", logger="marketcast.serving.crypto"):
+        service = CryptoService(setup.registry, settings, clock=lambda: clock)
+    for kind in ("wick_outlier", "timestamp_out_of_range", "duplicate_bar"):
+        assert f"({kind}): the push rules refuse it" in caplog.text
+    eth = service.snapshot().store.candles.query("pair == 'ETHUSDT' and open_time_utc > @start")
+    assert list(eth["open_time_utc"]) == [start + h * _HOUR for h in (1, 2, 3)]
+    assert list(eth["repaired"]) == [False, True, False]  # hour 2 refilled at the close
+    assert list(eth["close"]) == [close, close, close * 1.002]  # the first hour-1 bar stays
+    service.close()
+
+
 def test_a_push_after_a_torn_journal_line_reaches_every_worker(
     setup: Setup, tmp_path: Path
 ) -> None:

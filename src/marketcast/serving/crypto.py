@@ -94,6 +94,9 @@ _UNIVERSE_CHECK: dict[str, Literal["liquidity", "cost", "staleness"]] = {
 #: How far ahead of the server's clock a feed's may run: a bar is accepted once the server's
 #: clock is within this of the bar's close.
 CLOCK_SKEW = pd.Timedelta(seconds=60)
+#: How far a journal record's bar may run ahead of a replaying worker's clock: another worker's
+#: clock accepted it, and a worker whose clock is behind must not refuse what others serve.
+REPLAY_CLOCK_SKEW = pd.Timedelta(hours=1)
 
 #: The loader's bad-print rule (``data.candles.drop_spikes`` at its default thresholds, as
 #: ``datasets.crypto.load_candles`` runs it at start-up), applied to pushed bars too.
@@ -665,29 +668,10 @@ class CryptoService:
                 self._catch_up()  # what other workers accepted comes first
             store = self._snapshot.store
             _check_pairs(frame, set(self._served_pairs))
-            try:
-                now = self._now()
-                # a bar must have closed by the server's clock, give or take CLOCK_SKEW for a
-                # feed whose clock runs a little ahead: a bar accepted early (it opened at the
-                # clock) stayed in the store for good, and the real one was a duplicate_bar
-                latest_open = now - pd.Timedelta(hours=1) + CLOCK_SKEW
-                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
-            except DataError as err:
-                row = (err.row or 1) - 1
-                message = err.reason
-                if err.reason == "timestamp_out_of_range":
-                    message += (
-                        f": a pushed bar must have closed by the server's clock ({now}, give "
-                        f"or take {CLOCK_SKEW.seconds} s) and open after 2009"
-                    )
-                raise CandleRejectedError(
-                    row, err.field or "", err.reason, message, err.value
-                ) from err
-            _check_quote_volume(frame)
-            _check_wicks(frame)
-            _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
-            _check_price_moves(frame, store.candles)
-            _check_volume(frame, store.candles)  # after: a price unit error is named as such
+            # a bar must have closed by the server's clock, give or take CLOCK_SKEW for a feed
+            # whose clock runs a little ahead: a bar accepted early (it opened at the clock)
+            # stayed in the store for good, and the real one was a duplicate_bar
+            _check_bars_against(frame, store, self._now(), CLOCK_SKEW)
             repairs = CandleReport()
             snapshot = self._commit(bars, bars=frame, repairs=repairs)
         return CandlePush(
@@ -883,12 +867,13 @@ class CryptoService:
             for pair, t in zip(events["pair"], events["funding_time_utc"], strict=True)
         ]
         fresh = events.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
-        if bars or len(fresh):
+        replayed = _replayable(self._journal, _bars_frame(bars), self._now()) if bars else None
+        if (replayed is not None and len(replayed)) or len(fresh):
             self._swap_in(
-                bars=_bars_frame(bars) if bars else None,
+                bars=replayed if replayed is not None and len(replayed) else None,
                 funding=fresh if len(fresh) else None,
             )
-        return len(bars) + len(fresh)
+        return (len(replayed) if replayed is not None else 0) + len(fresh)
 
     def follow(self, poll_s: float = 1.0) -> threading.Event:
         """Follow the journal (bars pushed to other workers) and the registry's crypto champions.
@@ -1447,6 +1432,79 @@ def _check_pairs(frame: pd.DataFrame, known: set[str]) -> None:
     for row, pair in enumerate(frame["pair"]):
         if pair not in known:
             raise CandleRejectedError(row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair)
+
+
+def _replayable(journal: Path, frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Replayed journal bars (`_bars_frame`) without those the push rules that read no state
+    refuse, nor a second bar of a pair at one hour; each left out with a warning.
+
+    Those rules are `data.candles.check_bars` (a bar must have closed by ``now``, give or take
+    `REPLAY_CLOCK_SKEW`), `_check_quote_volume` and `_check_wicks`: a line written by hand, or
+    by a version before a rule (a bar dated 2199, a quote volume of 1e307), reached every
+    worker as it stood. They judge a bar alone, so every worker and every restart leaves out the
+    same lines. The rules that read the store (order, spikes, volume against the pair's median)
+    are not re-run: a worker that replays a long journal in one batch judges against another
+    store than the pushing worker did, and could refuse a bar that worker serves. A bar without
+    volume followed by the same hour's bar is what the push path accepts (the first is left out
+    of the store), so only a second bar with volume is a duplicate.
+    """
+    latest_open = now - pd.Timedelta(hours=1) + REPLAY_CLOCK_SKEW
+    while len(frame):
+        frame["source_row"] = np.arange(1, len(frame) + 1)
+        try:
+            try:
+                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
+            except DataError as err:
+                row = (err.row or 1) - 1
+                raise CandleRejectedError(row, err.field or "", err.reason, err.reason) from err
+            _check_quote_volume(frame)
+            _check_wicks(frame)
+            break
+        except CandleRejectedError as err:
+            _skipped(journal, frame, err.row, err.kind)
+            frame = frame.drop(index=frame.index[err.row]).reset_index(drop=True)
+    traded = frame["volume"].to_numpy(dtype=np.float64) > 0
+    again = np.zeros(len(frame), dtype=bool)
+    again[traded] = frame.loc[traded].duplicated(["pair", "open_time_utc"]).to_numpy()
+    for twice in np.flatnonzero(again):
+        _skipped(journal, frame, int(twice), "duplicate_bar")
+    return frame.loc[~again].reset_index(drop=True)
+
+
+def _skipped(journal: Path, frame: pd.DataFrame, row: int, kind: str) -> None:
+    log.warning(
+        "crypto journal %s: skipped the %s bar at %s (%s): the push rules refuse it, so the line "
+        "was written by hand or by a version before the rule",
+        journal,
+        frame["pair"].iat[row],
+        frame["open_time_utc"].iat[row],
+        kind,
+    )
+
+
+def _check_bars_against(
+    frame: pd.DataFrame, store: CandleStore, now: pd.Timestamp, skew: pd.Timedelta
+) -> None:
+    """The push rules after ``unknown_pair``, in order, on bars of served pairs (see
+    `CryptoService.push_candles`); the first broken one is raised as `CandleRejectedError`.
+    A bar must have closed by ``now``, give or take ``skew``."""
+    try:
+        latest_open = now - pd.Timedelta(hours=1) + skew
+        check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
+    except DataError as err:
+        row = (err.row or 1) - 1
+        message = err.reason
+        if err.reason == "timestamp_out_of_range":
+            message += (
+                f": a pushed bar must have closed by the server's clock ({now}, give "
+                f"or take {skew.seconds} s) and open after 2009"
+            )
+        raise CandleRejectedError(row, err.field or "", err.reason, message, err.value) from err
+    _check_quote_volume(frame)
+    _check_wicks(frame)
+    _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
+    _check_price_moves(frame, store.candles)
+    _check_volume(frame, store.candles)  # after: a price unit error is named as such
 
 
 def _check_quote_volume(frame: pd.DataFrame) -> None:
