@@ -1032,6 +1032,17 @@ def test_a_pushed_bar_may_carry_its_time_in_microseconds() -> None:
     assert times == [datetime(2025, 1, 1, tzinfo=UTC)] * 3
 
 
+def test_a_pushed_funding_event_may_carry_its_time_as_an_epoch_integer() -> None:
+    """A funding time as an integer: pydantic reads seconds and milliseconds (Binance's
+    fundingTime) itself, and refused microseconds (Binance spot's unit since 2025) as "dates
+    after 9999"; integers are read by size, as for bars and the loader."""
+    times = [
+        FundingIn(pair="BTCUSDT", funding_time_utc=t, funding_rate=1e-4).funding_time_utc
+        for t in (1_735_689_600, 1_735_689_600_000, 1_735_689_600_000_000)
+    ]
+    assert times == [datetime(2025, 1, 1, tzinfo=UTC)] * 3
+
+
 def test_a_server_joining_pairs_unlike_the_champions_run_warns(
     crypto_service: CryptoService, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -107,6 +107,20 @@ class CryptoDoNotTradeRow(DoNotTradeRow):
 EARLIEST_BAR = datetime(2009, 1, 1, tzinfo=UTC)
 
 
+def from_epoch(value: object) -> object:
+    """An integer epoch time in any unit the files use (seconds to nanoseconds, told by its
+    size as the loader tells it) as an aware datetime; any other value as it is. Binance spot
+    stamps in microseconds, which pydantic refused as "dates after 9999".
+
+    >>> from_epoch(1688198400000), from_epoch(1688198400000000), from_epoch("2023-07-01")
+    (datetime.datetime(2023, 7, 1, 8, 0, tzinfo=datetime.timezone.utc), \
+datetime.datetime(2023, 7, 1, 8, 0, tzinfo=datetime.timezone.utc), '2023-07-01')
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=epoch_ns(value) // 1000)
+    return value
+
+
 class CandleIn(BaseModel):
     """One closed hourly bar from the feed (``quote_volume`` defaults to ``close x volume``)."""
 
@@ -125,11 +139,7 @@ class CandleIn(BaseModel):
     @field_validator("open_time_utc", mode="before")
     @classmethod
     def _epoch(cls, value: object) -> object:
-        """An integer epoch time in any unit the files use (Binance spot: microseconds, which
-        pydantic refused as "dates after 9999"), told by its size as the loader tells it."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=epoch_ns(value) // 1000)
-        return value
+        return from_epoch(value)
 
     @field_validator("open_time_utc")
     @classmethod
@@ -158,6 +168,11 @@ class FundingIn(BaseModel):
         examples=[0.0001],
         description="as a fraction per funding interval (0.0001 = 0.01%)",
     )
+
+    @field_validator("funding_time_utc", mode="before")
+    @classmethod
+    def _epoch(cls, value: object) -> object:
+        return from_epoch(value)
 
     @field_validator("funding_time_utc")
     @classmethod
