@@ -326,3 +326,14 @@ def test_goals_not_written_in_digits_are_refused(tmp_path: Path, field: str, goa
     assert (issue.row, issue.field, issue.value) == (2, field, goals)
     assert data.report.repaired["integers_written_as_floats"] == 1  # the 2.0, read as 2
     assert data.matches["home_goals"].tolist() == [2]
+
+
+def test_a_lower_case_league_code_is_the_league_it_names(tmp_path: Path) -> None:
+    """football-data writes its codes in capitals: an "e0" typed by hand was a league of its
+    own, and its matches were no E0 team's history."""
+    path = write(tmp_path, [row(), row(home="Leeds", away="Spurs", div=" e0")])
+    data = load_football([path])
+    assert data.matches["league"].tolist() == ["E0", "E0"]
+    assert data.report.repaired["league_code_upper_cased"] == 1
+    issue = only_issue(data.report, "league_code_upper_cased")
+    assert (issue.row, issue.field, issue.value) == (3, "Div", "e0 read as E0")

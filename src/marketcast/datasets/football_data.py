@@ -1732,6 +1732,23 @@ def _build_matches(
     )
 
     league = _text_column(files, "Div")[0][keep].reset_index(drop=True)
+    # football-data's codes are upper case (E0, SP1, SC0): an "e0" re-typed by hand was a
+    # league of its own, and its matches were no team's history in E0
+    upper = league.str.upper()
+    lowered = np.flatnonzero((upper != league).to_numpy())
+    if len(lowered):
+        report.repair("league_code_upper_cased", len(lowered))
+        for i in lowered[: report.issues_room]:
+            report.add_issue(
+                Issue(
+                    str(source_file[idx][i]),
+                    int(lines[idx][i]),
+                    "Div",
+                    "league_code_upper_cased",
+                    f"{league.iat[i]} read as {upper.iat[i]}",
+                )
+            )
+        league = upper
     folder_league = np.repeat(np.array([raw.folder_league for raw in files], dtype=object), sizes)
     no_div = (league == "").to_numpy()
     has_div = _has_column(files, "Div", sizes)[idx]
