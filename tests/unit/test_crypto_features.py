@@ -491,6 +491,47 @@ def test_forward_returns_never_fill_at_a_repaired_bar() -> None:
     assert unflagged.iloc[[25, 29]].notna().all()
 
 
+def test_a_period_whose_exit_does_not_trade_is_held_to_the_first_traded_open() -> None:
+    """The crypto time-honesty audit: a period whose exit bar was repaired or missing had a NaN
+    return, and the backtest booked it flat, which used the knowledge that the exit would not
+    trade (it comes only at the exit); in the bundle those 4h periods fell 1.22% on average.
+    The label stays NaN (it must resolve at its end); the held period runs to the next open."""
+    candles = synthetic_candles(["AAAUSDT", "BBBUSDT"], 60)
+    candles["repaired"] = False
+    candles.loc[30, "repaired"] = True  # a filled hour of AAA
+    gap = candles.drop(index=[40, 41, 42, 43, 44]).reset_index(drop=True)  # 5 hours gone
+    labels = forward_returns(gap, 4)
+    a = gap.loc[gap["pair"] == "AAAUSDT"]
+    opens = a.set_index("open_time_utc")["open"]
+    t0 = a["open_time_utc"].iloc[0]
+
+    def row(bar: int) -> int:
+        return int(a.index[a["open_time_utc"] == t0 + bar * HOUR][0])
+
+    # decided on bar 25: exit bar 30 is repaired, held to bar 31's open
+    period = labels.iloc[row(25)]
+    assert np.isnan(period["forward_return"])
+    assert period["period_return"] == pytest.approx(
+        opens[t0 + 31 * HOUR] / opens[t0 + 26 * HOUR] - 1
+    )
+    assert period["period_exit_utc"] == t0 + 31 * HOUR
+    # decided on bar 29: the entry is repaired, held from bar 31, the next period chains on
+    assert labels["period_entry_utc"].iloc[row(29)] == t0 + 31 * HOUR
+    assert labels["period_exit_utc"].iloc[row(29)] == t0 + 34 * HOUR
+    # decided on bar 37: the exit (42) falls in the gap; held to bar 45, the first after it
+    assert labels["period_exit_utc"].iloc[row(37)] == t0 + 45 * HOUR
+    assert labels["period_return"].iloc[row(37)] == pytest.approx(
+        opens[t0 + 45 * HOUR] / opens[t0 + 38 * HOUR] - 1
+    )
+    # decided on bar 39: entry and exit both in the gap, one traded open: nothing held
+    assert labels["period_return"].iloc[row(39)] == 0.0
+    # where both bars trade the period is the label's
+    ordinary = labels["forward_return"].notna()
+    assert (labels.loc[ordinary, "period_return"] == labels.loc[ordinary, "forward_return"]).all()
+    # the data's end: no open after it, so no return (the pair's next bars are BBB's)
+    assert labels["period_return"].iloc[a.index[-5:]].isna().all()
+
+
 def test_forward_returns_never_span_a_missing_bar() -> None:
     candles = synthetic_candles(["AAAUSDT"], 60)
     dropped = candles.drop(index=20).reset_index(drop=True)

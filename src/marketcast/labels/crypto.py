@@ -91,6 +91,18 @@ def forward_returns(
         it) and ``delisting_exit`` (bool). Times are filled on every row, also where the
         return is NaN.
 
+        And the period a position is actually held, for the backtest: ``period_return``
+        from the open of the first traded bar (in the data and not repaired) at or after the
+        entry hour to the open of the first at or after the exit hour (0 when both are the
+        same bar: nothing traded in the period), ``period_entry_utc`` and
+        ``period_exit_utc`` their open times (funding is paid between them); at a delisting
+        the label's return and exit. A position cannot be closed while its pair does not trade
+        (an outage, a halt): booking such a period flat, as a NaN label would, used the
+        knowledge that its exit bar was missing, which comes only at the exit (the crypto
+        audit of 2026-11-25 found such 4h periods fell 1.22% on average). NaN only where the
+        pair never trades again in the data (its end, or a delisting the rule cannot tell).
+        Labels stay ``forward_return``: a label must resolve at ``label_end_utc``.
+
     Examples
     --------
     >>> times = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
@@ -169,16 +181,52 @@ def forward_returns(
     with np.errstate(invalid="ignore", divide="ignore"):
         ret = exit_price / entry_open - 1.0
     ret = np.where(found & (entry_open > 0.0), ret, np.nan)
+    delisted &= np.isfinite(ret)
+    # the period a position is actually held: from the first traded open at or after the
+    # entry hour to the first at or after the exit hour (the backtest's; see the docstring)
+    traded = ~repaired & (opens > 0.0)
+    held_entry = _first_traded_at(keys, traded, keys + (1 + latency_bars))
+    held_exit = _first_traded_at(keys, traded, keys + (1 + latency_bars + horizon_bars))
+    held = (held_entry >= 0) & (held_exit >= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        held_ret = opens[held_exit] / opens[held_entry] - 1.0
+    held_ret = np.where(delisted, ret, np.where(held, held_ret, np.nan))
+    times = pd.DatetimeIndex(open_time)
+    period_entry = pd.Series(times[np.maximum(held_entry, 0)], index=candles.index)
+    period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
+    entry_time = open_time + (1 + latency_bars) * BAR
+    period_entry = period_entry.where(held | delisted, entry_time)
+    period_exit = period_exit.where(held & ~delisted, exit_time)
     return pd.DataFrame(
         {
             "forward_return": ret,
-            "entry_time_utc": open_time + (1 + latency_bars) * BAR,
+            "entry_time_utc": entry_time,
             "label_end_utc": label_end,
             "exit_time_utc": exit_time,
-            "delisting_exit": delisted & np.isfinite(ret),
+            "delisting_exit": delisted,
+            "period_return": held_ret,
+            "period_entry_utc": period_entry,
+            "period_exit_utc": period_exit,
         },
         index=candles.index,
     )
+
+
+def _first_traded_at(
+    keys: npt.NDArray[np.int64], traded: npt.NDArray[np.bool_], wanted: npt.NDArray[np.int64]
+) -> npt.NDArray[np.intp]:
+    """Row position of the first traded bar of the same pair at or after each ``wanted``
+    (pair, hour) key, -1 where the pair has none (`_hour_keys`: a pair's keys are one block)."""
+    rows = np.flatnonzero(traded)
+    order = np.argsort(keys[rows], kind="stable")
+    sorted_keys = keys[rows][order]
+    at = np.searchsorted(sorted_keys, wanted, side="left")
+    inside = at < len(sorted_keys)
+    found = np.full(len(wanted), -1, dtype=np.intp)
+    same_pair = inside.copy()
+    same_pair[inside] = (sorted_keys[at[inside]] >> 32) == (wanted[inside] >> 32)
+    found[same_pair] = rows[order[at[same_pair]]]
+    return found
 
 
 def _delisting_exits(

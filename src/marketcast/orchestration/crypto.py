@@ -287,6 +287,8 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["label_end_utc"] = labels["label_end_utc"].to_numpy()
     rows["entry_time_utc"] = labels["entry_time_utc"].to_numpy()
     rows["delisting_exit"] = labels["delisting_exit"].to_numpy()
+    # what the backtest books: held to the first traded open at or after the exit
+    rows["period_return"] = labels["period_return"].to_numpy()
     dead_zone = dead_zone_for(bars, fee_rate(costs))  # one round trip of the fee charged
     rows["direction"] = direction_label(rows["forward_return"].to_numpy(), dead_zone)
     # Rows without a resolvable label cannot be trained on or scored; keep their time order.
@@ -312,10 +314,11 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["volatility"] = volatility
     rows["cost_quote_volume"] = volume
     rows["cost_inputs_filled"] = vol_filled | volume_filled | spread_filled
-    # funding is paid while the position is held: up to its exit, which at a delisting is
-    # the last bar's close, before the label resolves (`label_end_utc`, for the purge)
+    # funding is paid while the position is held: up to its exit (the first traded open at
+    # or after the exit hour; at a delisting the last bar's close), whenever the label resolves
+    # (`label_end_utc`, for the purge)
     rows["funding_period"] = _funding_in_period(
-        prepared.data.funding, rows["pair"], rows["entry_time_utc"], labels["exit_time_utc"]
+        prepared.data.funding, rows["pair"], labels["period_entry_utc"], labels["period_exit_utc"]
     )
     rows["round_trip_cost"] = round_trip_cost_rate(
         costs, spread, volatility, volume, min_spread=config.costs.min_spread
@@ -803,7 +806,7 @@ def aggregate_horizon(
         table = table.astype(float)
         return table if fill is None else table.fillna(fill)
 
-    returns = matrix("forward_return")
+    returns = matrix("period_return")  # held through hours without trades, see labels
     times = pd.DatetimeIndex(returns.index)
     pairs = list(returns.columns)
     universe = matrix("in_universe", 0.0).reindex(index=times, columns=pairs).fillna(0.0) > 0

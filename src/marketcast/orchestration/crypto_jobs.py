@@ -301,6 +301,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
             "regime",
             "in_universe",
             "forward_return",
+            "period_return",
             "delisting_exit",
             "direction",
             "spread_cost_est",
