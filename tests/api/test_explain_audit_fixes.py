@@ -16,6 +16,7 @@ import pytest
 
 from marketcast.orchestration.football import run_football
 from marketcast.registry import Registry
+from marketcast.serving.default import service_settings_from_env
 from marketcast.serving.explain import LLMExplainer, template_explanation, unsupported_numbers
 from marketcast.serving.schemas import FixtureIn
 from marketcast.serving.service import ChampionService, ServiceSettings
@@ -265,3 +266,58 @@ def test_a_nan_setting_is_said_to_be_no_number(variable: str, field: str, text: 
     with pytest.raises(SettingsEnvError) as info:
         ServingSettings.from_env({variable: text})
     assert str(info.value) == f"{variable}={text!r}: must be a number, not NaN (field {field})"
+
+
+def _raw_handler(payload: bytes) -> type[BaseHTTPRequestHandler]:
+    class Answering(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Answering
+
+
+def test_an_answer_nested_thousands_deep_falls_back_to_the_template(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """6 KB of brackets, under the read cap, raised RecursionError in json.loads: a 500."""
+    with serving(_raw_handler(b"[" * 3000 + b"]" * 3000)) as base:
+        assert LLMExplainer(base_url=base, model="m").explain(RATIONALE, FACTS) == RATIONALE
+    assert "LLM explanation failed (RecursionError" in caplog.text
+
+
+def test_a_chance_phrase_with_a_huge_number_is_an_unsupported_number() -> None:
+    """ "one in" 309 nines overflowed the float division (OverflowError): a 500."""
+    huge = "9" * 309
+    for text in (f"Spurs win one in {huge} matches.", f"Brentford are {huge} to 1.",
+                 f"Spurs win {huge} thirds of the time."):  # fmt: skip
+        assert unsupported_numbers(text, RATIONALE, FACTS) == [huge]
+    with serving(_answer_handler(f"Spurs win one in {huge} matches.")) as base:
+        assert LLMExplainer(base_url=base, model="m").explain(RATIONALE, FACTS) == RATIONALE
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://user:secret@127.0.0.1:9/v1", "must not carry a user or password"),
+        ("https://secret@llm.example/v1", "must not carry a user or password"),
+        ("ftp://llm.example/v1", "must be an http or https URL with a host"),
+        ("http:///v1", "must be an http or https URL with a host"),
+    ],
+)
+def test_an_llm_url_with_credentials_or_no_host_is_refused_at_start(url: str, said: str) -> None:
+    """A user:password in the URL was never sent (the call takes the host alone) and every
+    failure's warning logged it; a URL that is no http(s) URL failed every call."""
+    with pytest.raises(ValueError, match="MARKETCAST_LLM_BASE_URL") as caught:
+        service_settings_from_env({"MARKETCAST_LLM_BASE_URL": url})
+    assert said in str(caught.value)
+    assert "secret" not in str(caught.value)
+    settings = service_settings_from_env({"MARKETCAST_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert settings.llm is not None
+    assert settings.llm.base_url == "http://127.0.0.1:9/v1"

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import math
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
     timeout_s = _llm_timeout_s(env)  # checked without a base URL too: a typo fails at start
     if env.get("MARKETCAST_LLM_BASE_URL"):
         llm = LLMExplainer(
-            base_url=env["MARKETCAST_LLM_BASE_URL"],
+            base_url=_llm_base_url(env["MARKETCAST_LLM_BASE_URL"]),
             model=env.get("MARKETCAST_LLM_MODEL", "default"),
             api_key=env.get("MARKETCAST_LLM_API_KEY") or None,
             timeout_s=timeout_s,
@@ -77,6 +78,32 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
             raise ValueError(f"{variable} must be {requirement}, got {raw!r}")
         values[name] = value
     return ServiceSettings(llm=llm, **values)
+
+
+def _llm_base_url(raw: str) -> str:
+    """``MARKETCAST_LLM_BASE_URL`` if it is an http(s) URL with a host and no credentials.
+
+    A ``user:password@`` part was never sent (the call takes the host alone) and went into
+    every failure's log line; the key belongs in ``MARKETCAST_LLM_API_KEY``. A URL that is no
+    http(s) URL failed every call and is refused at start instead.
+
+    >>> _llm_base_url("http://u:secret@llm:8000/v1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: MARKETCAST_LLM_BASE_URL must not carry a user or password (http://***@llm:8000/v1)...
+    """
+    parts = urllib.parse.urlsplit(raw.strip())
+    if parts.username is not None or parts.password is not None:
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise ValueError(
+            f"MARKETCAST_LLM_BASE_URL must not carry a user or password ({shown}): it is never "
+            "sent; give the key in MARKETCAST_LLM_API_KEY"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"MARKETCAST_LLM_BASE_URL must be an http or https URL with a host, got {raw!r}"
+        )
+    return raw.strip()
 
 
 def _llm_timeout_s(env: Mapping[str, str]) -> float:

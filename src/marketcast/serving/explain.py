@@ -470,11 +470,11 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
         chance(m.start(), m.end(), 50.0, _chance_step(2), m.start())
     for m in list(_ONE_IN.finditer(text)):
         a, b = _whole(m["a"]), _whole(m["b"])
-        if 0 <= a <= b > 0:
+        if 0 <= a <= b > 0 and b <= _LARGEST_PART:
             chance(m.start(), m.end(), 100 * a / b, _chance_step(b), m.start())
     for m in list(_ODDS.finditer(text)):
         a, b = _whole(m["a"]), _whole(m["b"] or m["b1"])
-        if a + b > 0:
+        if 0 < a + b <= _LARGEST_PART:
             percent = 100 * b / (a + b)
             chance(m.start(), m.end(), percent, _odds_step(percent, a, b), m.start())
     for m in list(_SLASH.finditer(text)):
@@ -492,6 +492,8 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
         chance(m.start(), m.end(), 100 * value, _chance_step(parts), m.start())
     for m in list(_FRACTION.finditer(text)):
         a = _whole(m["a"]) if m["a"] else 1
+        if a > _LARGEST_PART:
+            continue  # its digits are read as a number below
         denominator = _DENOMINATORS[(m["d"] or m["d1"] or m["d2"]).lower().removesuffix("s")]
         chance(m.start(), m.end(), 100 * a / denominator, _chance_step(denominator), m.start())
     for m in list(_HALF.finditer(text)):
@@ -517,6 +519,12 @@ def _digits(written: str, after: str) -> _Options:
     if decimals and value <= 1 and not percent_sign and not _OTHER_UNIT.match(after):
         options.append((100 * value, 100 * step, True))  # "0.52": a probability
     return options
+
+
+#: The largest part of a chance phrase ("one in N", "N to 1", "N thirds") read as a chance; a
+#: larger one is read as a plain number (unsupported unless the forecast holds it): a 309-digit
+#: "one in 99...9" overflowed the float division and answered 500.
+_LARGEST_PART = 10**6
 
 
 def _whole(written: str) -> int:
@@ -593,6 +601,7 @@ class LLMExplainer:
             IndexError,
             TypeError,
             ValueError,
+            RecursionError,  # an answer nested 3,000 deep (6 KB) answered 500
         ) as exc:
             # one line a request: a traceback on every cloud forecast while the endpoint is down
             # buried the server's log
