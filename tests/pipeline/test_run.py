@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,23 @@ def test_a_run_whose_promotion_was_not_applied_says_so_everywhere(
     assert "not applied" in html
     assert "Registry champion after this run: <strong>elo</strong>" in html
     assert "[NOT APPLIED: " in " ".join((tmp_path / "console.txt").read_text().split())
+
+
+def test_progress_is_written_as_plain_lines_where_the_console_is_no_terminal() -> None:
+    """A progress bar is drawn only when it finishes on a console that is no terminal: `make
+    run > log`, CI or nohup wrote nothing for the half hour of a slow walk-forward."""
+    from marketcast.orchestration.football import _progress
+
+    out = io.StringIO()
+    with _progress(Console(file=out, width=100), "walk-forward", every_s=3600) as step:
+        for done in range(1, 6):
+            step(done, 5, f"week {done}")
+    lines = out.getvalue().splitlines()
+    # the first step at once, then none within the hour, and the last one
+    assert [line.split()[1] for line in lines] == ["1/5", "5/5"]
+    assert lines[-1].startswith("walk-forward 5/5 0:00:0")
+    assert lines[-1].endswith("week 5")
+    terminal = io.StringIO()
+    with _progress(Console(file=terminal, force_terminal=True), "walk-forward") as step:
+        step(1, 5, "week 1")
+    assert "walk-forward 1/5 0:00" not in terminal.getvalue()  # the bar draws it

@@ -8,13 +8,14 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1193,10 +1194,45 @@ def data_sha256(data: FootballData) -> str:
     return digest.hexdigest()
 
 
+#: Seconds between the plain progress lines written where the console is no terminal.
+PLAIN_PROGRESS_S = 30.0
+
+
 @contextmanager
-def _progress(console: Console | None, label: str) -> Iterator[ProgressFn]:
+def _progress(
+    console: Console | None, label: str, *, every_s: float = PLAIN_PROGRESS_S
+) -> Iterator[ProgressFn]:
+    """A progress bar on a terminal; elsewhere (a log file, CI, nohup) one plain line at most
+    every ``every_s`` seconds and one at the end: a bar is drawn only when it finishes there,
+    so a 30-minute run wrote nothing after its first line and looked hung.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> with _progress(Console(file=out, width=80), "walk-forward", every_s=0) as step:
+    ...     step(1, 3, "2023-08-12"); step(3, 3, "2023-08-26")
+    >>> print(out.getvalue().replace(" 0:00:00", ""), end="")
+    walk-forward 1/3 2023-08-12
+    walk-forward 3/3 2023-08-26
+    """
     if console is None:
         yield lambda done, total, desc: None
+        return
+    if not console.is_terminal:
+        started = time.monotonic()
+        last = [-math.inf]
+
+        def line(done: int, total: int, detail: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < every_s and done != total:
+                return
+            last[0] = now
+            elapsed = timedelta(seconds=int(now - started))
+            text = f"{label} {done}/{total} {elapsed} {detail}".rstrip()
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+        yield line
         return
     with Progress(
         TextColumn("[bold]{task.description}"),
