@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections import Counter
@@ -315,10 +316,49 @@ def _validated(path: str | Path, vertical: str, model: type[_Config]) -> _Config
                 f"{path}: not a crypto config (it has no 'vertical: crypto' and reads as a "
                 "football config)"
             ) from None
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ValueError(f"{path}: {problems}") from None
+        raise ValueError(f"{path}, {_problems(model, exc)}") from None
+
+
+def _problems(model: type[BaseModel], exc: ValidationError) -> str:
+    """A config's validation errors as ``field 'a.b': message`` joined by ``; ``: pydantic's
+    "Value error, " left out, an unknown key with the nearest known one, and an error of a list
+    or mapping dropped when one of its items has its own (``horizons: [2h]`` also said the list
+    held no item).
+
+    Examples
+    --------
+    >>> try:
+    ...     FootballRunConfig.model_validate({"modles": ["elo"], "seed": -1})
+    ... except ValidationError as exc:
+    ...     for problem in _problems(FootballRunConfig, exc).split("; "):
+    ...         print(problem)
+    field 'seed': Input should be greater than or equal to 0
+    field 'modles': unknown key (did you mean 'models'?)
+    """
+    errors = exc.errors()
+    locs = [tuple(str(part) for part in e["loc"]) for e in errors]
+    out = []
+    for error, loc in zip(errors, locs, strict=True):
+        if any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs):
+            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(loc[-1], _keys_at(model, loc[:-1]), n=1)
+            message = "unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
+        out.append(f"field {'.'.join(loc) or 'config'!r}: {message}")
+    return "; ".join(out)
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    """The keys the config section at ``loc`` takes ([] where it is no section of fields)."""
+    current = model
+    for part in loc:
+        field = current.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(current.model_fields)
 
 
 def _is_valid(model: type[BaseModel], raw: dict[str, Any]) -> bool:

@@ -385,13 +385,13 @@ def test_a_seed_out_of_range_names_the_file_and_the_key(
     """It passed validation and --dry-run, then failed in the walk-forward with "Overflow when
     unpacking long long", naming nothing."""
     path = write(tmp_path, f"models: [market]\nseed: {seed}\n")
-    with pytest.raises(ValueError, match=r"run\.yaml: seed: .*less than or equal to 4294967295"):
+    with pytest.raises(ValueError, match=r"run\.yaml, field 'seed': .*less than or equal to 4294"):
         load_config(path)
     crypto = write(tmp_path, f"vertical: crypto\nseed: {seed}\n", "crypto.yaml")
-    with pytest.raises(ValueError, match=r"crypto\.yaml: seed: "):
+    with pytest.raises(ValueError, match=r"crypto\.yaml, field 'seed': "):
         load_crypto_config(crypto)
     assert main(["run", "--config", str(path), "--dry-run"]) == 2
-    assert f"{path}: seed: " in capsys.readouterr().err
+    assert f"{path}, field 'seed': " in capsys.readouterr().err
 
 
 def test_the_largest_seed_is_taken_by_every_seeded_library() -> None:
@@ -422,15 +422,15 @@ def test_a_window_ending_before_it_starts_names_the_file_and_the_key(
 ) -> None:
     """It was "--end ... must be after --start ..." (options `run` lacks), after the data."""
     path = write(tmp_path, f"models: [market]\nwalk_forward:\n  {window}\n")
-    with pytest.raises(ValueError, match=r"run\.yaml: walk_forward\.end: ") as caught:
+    with pytest.raises(ValueError, match=r"run\.yaml, field 'walk_forward\.end': ") as caught:
         load_config(path)
     assert message in str(caught.value)
     crypto = write(tmp_path, f"vertical: crypto\nwalk_forward:\n  {window}\n", "crypto.yaml")
-    with pytest.raises(ValueError, match=r"crypto\.yaml: walk_forward\.end: "):
+    with pytest.raises(ValueError, match=r"crypto\.yaml, field 'walk_forward\.end': "):
         load_crypto_config(crypto)
     assert main(["run", "--config", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert f"{path}: walk_forward.end: " in err
+    assert f"{path}, field 'walk_forward.end': " in err
     assert "--end" not in err
 
 

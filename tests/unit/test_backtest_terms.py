@@ -259,7 +259,7 @@ def test_the_market_average_is_no_bookmaker_to_bet_with(name: str) -> None:
 def test_a_yaml_config_betting_at_the_average_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("models: [market]\nbacktest: {bookmaker: avg}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"backtest\.bookmaker: .*market average"):
+    with pytest.raises(ValueError, match=r"field 'backtest\.bookmaker': .*market average"):
         load_config(path)
 
 

@@ -38,9 +38,10 @@ def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
         ("walk_forward:\n  end: 2022-09-01\n", "end without start"),  # end was ignored
         ("walk_forward:\n  start: 01/10/2021\n", "not an ISO 8601 date"),
         ("walk_forward:\n  start: 2023-02-30\n", "not a valid date or time"),  # no file named
-        ("models: []\n", "models: Tuple should have at least 1 item"),  # min() of an empty list
-        ("markets: []\n", "markets: Tuple should have at least 1 item"),  # an empty report
-        ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
+        # min() of an empty list; an empty report
+        ("models: []\n", "field 'models': Tuple should have at least 1 item"),
+        ("markets: []\n", "field 'markets': Tuple should have at least 1 item"),
+        ("seed: -1\n", "field 'seed': Input should be greater than or equal to 0"),
         ("name: x/../../../escaped\n", "a run name becomes a folder name"),  # wrote outside runs
         (f"name: {'n' * 300}\n", "a run name becomes a folder name"),  # failed after registering
         ('name: "run\\n"\n', "a run name becomes a folder name"),  # "$" let a newline in
@@ -226,3 +227,25 @@ def test_a_home_folder_path_is_expanded_as_the_registry_root_is(
         assert config.runs_dir == str(tmp_path / "runs")
         assert config.data.paths == (str(tmp_path / "data"), "x")
         assert Registry("~/reg").location[1] == str(tmp_path / "reg")  # the same rule
+
+
+def test_config_errors_name_the_field_suggest_a_key_and_skip_follow_on_errors(
+    tmp_path: Path,
+) -> None:
+    """The fresh-user walkthrough: "modles: Extra inputs are not permitted", a "Value error, "
+    prefix, and `horizons: [2h]` also said the list held no item."""
+    football = write(tmp_path, "modles: [elo]\nwalk_forward:\n  step_dayz: 7\n")
+    with pytest.raises(ValueError, match="unknown key") as caught:
+        load_config(football)
+    assert str(caught.value) == (
+        f"{football}, field 'walk_forward.step_dayz': unknown key (did you mean 'step_days'?); "
+        "field 'modles': unknown key (did you mean 'models'?)"
+    )
+    crypto = write(tmp_path, "vertical: crypto\nhorizons: [2h]\nname: a/b\n", "c.yaml")
+    with pytest.raises(ValueError, match="horizons") as caught:
+        load_crypto_config(crypto)
+    message = str(caught.value)
+    assert message.startswith(f"{crypto}, field 'name': a run name becomes a folder name")
+    assert message.endswith("; field 'horizons.0': Input should be '1h', '4h' or '1d'")
+    assert "field 'horizons':" not in message  # the list's own "at least 1 item" is left out
+    assert "Value error" not in message

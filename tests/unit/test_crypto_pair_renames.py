@@ -245,7 +245,7 @@ def test_a_config_without_renames_dumps_as_before() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("pair_renames: {MATIC: POLUSDT}", "pair_renames: Value error, pair_renames.MATIC: "
+        ("pair_renames: {MATIC: POLUSDT}", "field 'pair_renames': pair_renames.MATIC: "
          "'MATIC' is not a pair symbol"),
         ("pair_renames: {MATICUSDT: POL}", "pair_renames.MATICUSDT: 'POL' is not a pair symbol"),
         ("pair_renames: {MATICUSDT: MATIC/USDT}", "pair_renames.MATICUSDT: renames MATICUSDT "
@@ -260,10 +260,11 @@ def test_a_config_without_renames_dumps_as_before() -> None:
         ("pair_renames: {MATICUSDT: POLUSDT, matic/usdt: POLUSDT}", "pair_renames.matic/usdt: "
          "MATICUSDT is renamed twice"),
         ("pair_renames: {MATICUSDT: {to: POLUSDT, new_per_old: 0}}",
-         "pair_renames.MATICUSDT.new_per_old: Input should be greater than 0"),
+         "field 'pair_renames.MATICUSDT.new_per_old': Input should be greater than 0"),
         ("pair_renames: {MATICUSDT: {to: POLUSDT, ratio: 2}}",
-         "pair_renames.MATICUSDT.ratio: Extra inputs are not permitted"),
-        ("pair_renames: [MATICUSDT, POLUSDT]", "pair_renames: Input should be a valid dictionary"),
+         "field 'pair_renames.MATICUSDT.ratio': unknown key"),
+        ("pair_renames: [MATICUSDT, POLUSDT]",
+         "field 'pair_renames': Input should be a valid dictionary"),
         ("pair_renames: {MATICUSDT: POLUSDT}\npairs: [matic/usdt, BTCUSDT]",
          "pairs: MATICUSDT renamed by pair_renames: list the new name (POLUSDT)"),
     ],
