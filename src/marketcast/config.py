@@ -281,6 +281,8 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
             raw = yaml.load(handle, Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    except OSError as exc:  # was "[Errno 2] No such file or directory: 'x.yaml'"
+        raise ValueError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
     except ValueError as exc:  # an unquoted date or time that does not exist (2023-02-30)

@@ -442,3 +442,13 @@ def test_a_crypto_end_before_the_default_start_is_refused_and_a_later_one_kept()
         {"walk_forward": {"start": "2021-08-01", "end": "2022-01-01"}}
     )
     assert (kept.walk_forward.start, kept.walk_forward.end) == ("2021-08-01", "2022-01-01")
+
+
+def test_registry_show_names_both_shapes_it_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`registry show football` said "expected vertical/market/model", while `show` also takes
+    vertical/market (the champion)."""
+    assert main(["registry", "--root", str(tmp_path), "show", "football"]) == 2
+    err = capsys.readouterr().err
+    assert "expected vertical/market or vertical/market/model, got 'football'" in err

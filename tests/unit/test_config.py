@@ -249,3 +249,14 @@ def test_config_errors_name_the_field_suggest_a_key_and_skip_follow_on_errors(
     assert message.endswith("; field 'horizons.0': Input should be '1h', '4h' or '1d'")
     assert "field 'horizons':" not in message  # the list's own "at least 1 item" is left out
     assert "Value error" not in message
+
+
+def test_a_missing_config_file_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was "[Errno 2] No such file or directory: 'nofile.yaml'", naming no option."""
+    missing = tmp_path / "nofile.yaml"
+    assert main(["run", "--config", str(missing), "--dry-run"]) == 2
+    assert (
+        f"--config {missing}: cannot read it (No such file or directory)" in capsys.readouterr().err
+    )

@@ -522,3 +522,16 @@ def test_season_with_a_trailing_newline_is_refused() -> None:
 def test_league_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(ValueError, match="league code"):
         season_url("E0\n", "2021-2022")
+
+
+@pytest.mark.parametrize("league", ["XX", "e0"])
+def test_a_league_the_site_does_not_publish_is_refused_before_any_request(
+    tmp_path: Path, league: str
+) -> None:
+    """`--leagues XX` asked football-data.co.uk four times, each a 404, before saying why; a
+    mirror (another base URL) may hold other codes and is asked."""
+    with pytest.raises(
+        ValueError, match=f"football-data.co.uk has no league '{league}': its codes are E0, E1"
+    ):
+        pull_football([league], ["2024-2025"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -27,6 +27,12 @@ from marketcast.datasets.football_data import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://www.football-data.co.uk/mmz4281"
+#: The league files football-data.co.uk publishes under ``mmz4281/<season>/``: an unknown code
+#: (``XX``, ``e0``) was asked for four times, each a 404, before the pull said why.
+SITE_LEAGUES = (
+    "E0", "E1", "E2", "E3", "EC", "SC0", "SC1", "SC2", "SC3", "D1", "D2", "I1", "I2",
+    "SP1", "SP2", "F1", "F2", "N1", "B1", "P1", "T1", "G1",
+)  # fmt: skip
 _SEASON = re.compile(r"(\d{4})-(\d{4})")  # used with fullmatch: "$" accepts a trailing newline
 _LEAGUE = re.compile(r"[A-Za-z0-9]{1,8}")
 _USER_AGENT = "marketcast-pull/0.1 (+https://www.football-data.co.uk)"
@@ -551,8 +557,8 @@ def pull_football(
         After every file was tried, when exactly this one could not be written.
     ValueError
         Before any file is asked for, when ``leagues`` or ``seasons`` is empty or malformed,
-        ``base_url`` is not an http or https URL with a host, or ``timeout_s`` or ``max_bytes``
-        is not positive.
+        a league is none of `SITE_LEAGUES` while ``base_url`` is the site's, ``base_url`` is
+        not an http or https URL with a host, or ``timeout_s`` or ``max_bytes`` is not positive.
     Exception
         Any other, at once: a bug, with the note described above.
 
@@ -569,6 +575,13 @@ def pull_football(
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     _check_base_url(base_url)
+    if base_url.rstrip("/") == DEFAULT_BASE_URL:  # a mirror may hold other codes
+        unknown = [league for league in leagues if league not in SITE_LEAGUES]
+        if unknown:
+            raise ValueError(
+                f"football-data.co.uk has no league {', '.join(map(repr, unknown))}: its codes "
+                f"are {', '.join(SITE_LEAGUES)} (give --base-url for a mirror with others)"
+            )
     out_dir = Path(dest)
     jobs = [(league, season) for league in leagues for season in seasons]
     urls = [season_url(league, season, base_url) for league, season in jobs]  # validate first

@@ -1022,7 +1022,9 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
         out.print_json(_strict_json(shown))
         return 0
     if command == "show":
-        vertical, market, model_name = _split(parts, 3, name)
+        if len(parts) != 3:  # either shape is shown (the champion's with two parts, above)
+            raise ValueError(f"expected vertical/market or vertical/market/model, got {name!r}")
+        vertical, market, model_name = parts
         chosen = version or store.latest_version(vertical, market, model_name)
         if chosen is None:
             raise LookupError(f"no registered versions of {name}")
