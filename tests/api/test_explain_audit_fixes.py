@@ -22,7 +22,7 @@ from marketcast.serving.schemas import FixtureIn
 from marketcast.serving.service import ChampionService, ServiceSettings
 from marketcast.serving.settings import ServingSettings, SettingsEnvError
 from tests.local_http import serving
-from tests.pipeline.test_explain import _answer_handler
+from tests.pipeline.test_explain import _answer_handler, raw_handler
 from tests.pipeline.test_run import _quiet, _small
 
 # The audit's forecast: home 52.0 / draw 26 / away 22, an Elo gap of +21, away form 0.5.
@@ -94,20 +94,7 @@ def test_a_hyphenated_wrong_chance_is_refused_through_the_llm_hook(
 
 
 def _choice_handler(choice: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
-    payload = json.dumps({"choices": [choice]}).encode()
-
-    class Answering(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Answering
+    return raw_handler(json.dumps({"choices": [choice]}).encode())
 
 
 @pytest.mark.parametrize(
@@ -268,26 +255,11 @@ def test_a_nan_setting_is_said_to_be_no_number(variable: str, field: str, text: 
     assert str(info.value) == f"{variable}={text!r}: must be a number, not NaN (field {field})"
 
 
-def _raw_handler(payload: bytes) -> type[BaseHTTPRequestHandler]:
-    class Answering(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Answering
-
-
 def test_an_answer_nested_thousands_deep_falls_back_to_the_template(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """6 KB of brackets, under the read cap, raised RecursionError in json.loads: a 500."""
-    with serving(_raw_handler(b"[" * 3000 + b"]" * 3000)) as base:
+    with serving(raw_handler(b"[" * 3000 + b"]" * 3000)) as base:
         assert LLMExplainer(base_url=base, model="m").explain(RATIONALE, FACTS) == RATIONALE
     assert "LLM explanation failed (RecursionError" in caplog.text
 

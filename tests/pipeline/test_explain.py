@@ -162,7 +162,11 @@ def test_redirect_is_not_followed_and_the_key_goes_nowhere_else(
 
 
 def _answer_handler(content: str) -> type[BaseHTTPRequestHandler]:
-    payload = json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+    return raw_handler(json.dumps({"choices": [{"message": {"content": content}}]}).encode())
+
+
+def raw_handler(payload: bytes) -> type[BaseHTTPRequestHandler]:
+    """An endpoint answering every POST with 200 and ``payload``."""
 
     class Answering(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
