@@ -706,6 +706,19 @@ def test_a_secondary_champion_whose_data_ends_later_leaves_its_market_out(
     assert "ou25" not in out.markets
     assert "ah" in out.markets
     assert sum(out.probabilities.values()) == pytest.approx(1.0)
+    # and says why (the fresh-user walkthrough: a market asked for went missing without a word)
+    assert list(out.markets_not_served) == ["ou25"]
+    assert "cannot place the fixture: it kicks off before that run's data ends" in (
+        out.markets_not_served["ou25"]
+    )
+    snap = service.snapshot()
+    service._snapshot = dataclasses.replace(
+        snap, champions={m: c for m, c in snap.champions.items() if m != "ah"}
+    )
+    [out] = service.forecast([_fixture(ou25={"over": 1.7, "under": 2.2}, ah=ah)])
+    assert out.markets_not_served["ah"] == "no champion for the market"
+    [out] = service.forecast([_fixture()])  # no secondary odds: nothing was asked for
+    assert out.markets_not_served == {}
 
 
 def test_an_admin_rollback_restores_only_the_version_it_checked(

@@ -281,6 +281,11 @@ class ForecastOut(BaseModel):
     path: Literal["edge", "cloud"]
     confidence: float
     markets: dict[str, MarketForecast] = Field(default_factory=dict)
+    markets_not_served: dict[str, str] = Field(
+        default_factory=dict,
+        description="each market the fixture's odds quote (ou25, ah) that is not in `markets`, "
+        "with the reason: no champion for it, or its champion's run cannot place the fixture",
+    )
     data_timestamp: str
     cached: bool = False
 

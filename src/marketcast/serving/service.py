@@ -498,7 +498,7 @@ class ChampionService:
             # ensemble moved 0.008 TV away)
             confidence[cloud_rows] = edge_confidence(ensemble, market_p[cloud_rows])
             egd_cloud = self._expected_goal_difference(snap, sub)
-        secondary = self._secondary_markets(snap, champion, features, fixtures, raw)
+        secondary, not_served = self._secondary_markets(snap, champion, features, fixtures, raw)
 
         out = []
         cloud_pos = {int(row): k for k, row in enumerate(cloud_rows)}
@@ -552,6 +552,7 @@ class ChampionService:
                     path=path,
                     confidence=float(confidence[i]),
                     markets=secondary[i],
+                    markets_not_served=not_served[i],
                     data_timestamp=champion.state.as_of_utc,
                 )
             )
@@ -600,20 +601,34 @@ class ChampionService:
         features: RequestFeatures,
         fixtures: Sequence[FixtureIn],
         raw: list[dict[str, Any]],
-    ) -> list[dict[str, MarketForecast]]:
+    ) -> tuple[list[dict[str, MarketForecast]], list[dict[str, str]]]:
+        """Each fixture's over/under and handicap forecasts, for the markets its odds quote; and
+        each quoted market left out, with the reason (it was left out without a word)."""
         out: list[dict[str, MarketForecast]] = [{} for _ in raw]
+        not_served: list[dict[str, str]] = [{} for _ in raw]
         for market, quoted in (
             (MarketKind.OVER_UNDER_25, "ou25"),
             (MarketKind.ASIAN_HANDICAP, "ah"),
         ):
             champion = snap.champions.get(market.value)
             rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
-            if champion is None or not rows:
+            if champion is None:
+                for i in rows:
+                    not_served[i][market.value] = "no champion for the market"
+                continue
+            if not rows:
                 continue
             if champion.manifest.run_id == one_x_two.manifest.run_id:  # one run, one state
                 sub = features if len(rows) == len(raw) else features.subset(rows)
             else:
+                asked = rows
                 sub, rows = _own_features(champion.state, fixtures, raw, rows)
+                for i in sorted(set(asked) - set(rows)):
+                    not_served[i][market.value] = (
+                        f"its champion ({champion.name} {champion.version}, another run than "
+                        "the 1X2 champion's) cannot place the fixture: it kicks off before that "
+                        "run's data ends, or its league or a team is unknown to that run"
+                    )
                 if not rows:
                     continue
             p = _predict(champion, sub, market)
@@ -626,7 +641,7 @@ class ChampionService:
                     line=line,
                     model=ref,
                 )
-        return out
+        return out, not_served
 
     # -- tables ------------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
