@@ -708,8 +708,9 @@ def test_a_secondary_champion_whose_data_ends_later_leaves_its_market_out(
     assert sum(out.probabilities.values()) == pytest.approx(1.0)
     # and says why (the fresh-user walkthrough: a market asked for went missing without a word)
     assert list(out.markets_not_served) == ["ou25"]
-    assert "cannot place the fixture: it kicks off before that run's data ends" in (
-        out.markets_not_served["ou25"]
+    assert (
+        "cannot place the fixture: it kicks off before that run's data ends"
+        in (out.markets_not_served["ou25"])
     )
     snap = service.snapshot()
     service._snapshot = dataclasses.replace(
