@@ -222,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Libraries whose DEBUG lines ``-v`` leaves out: matplotlib's font manager alone wrote
+#: hundreds of lines before the first of marketcast's.
+QUIET_LIBRARIES = ("matplotlib", "PIL", "urllib3", "asyncio", "fsspec", "numba", "h5py", "ray")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketcast`` script; returns the exit status.
 
@@ -234,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.verbose:  # marketcast's debug lines, not thousands of the libraries' (font lookups)
+        for library in QUIET_LIBRARIES:
+            logging.getLogger(library).setLevel(logging.INFO)
     try:
         with _sigterm_raises():
             return _run_command(args)

@@ -192,3 +192,15 @@ def test_serve_names_a_port_in_use_and_a_host_that_does_not_resolve(
     assert main(["serve", "--host", "999.1.1.1"]) == 2
     assert "--host 999.1.1.1: cannot listen there" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no registry made, nothing trained
+
+
+def test_verbose_logs_marketcast_at_debug_and_not_the_libraries(tmp_path: Path) -> None:
+    """`-v` wrote hundreds of matplotlib font-manager DEBUG lines before marketcast's own."""
+    import logging
+
+    try:
+        assert main(["-v", "registry", "--root", str(tmp_path), "list"]) == 0
+        assert logging.getLogger("matplotlib.font_manager").getEffectiveLevel() == logging.INFO
+    finally:
+        for name in ("matplotlib", "PIL", "urllib3", "asyncio", "fsspec", "numba", "h5py", "ray"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
