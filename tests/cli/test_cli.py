@@ -35,7 +35,9 @@ def epl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: Path) -> None:
+def test_evaluate_football_writes_the_contract_json(
+    epl_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "eval.json"
     status = main(
         [
@@ -78,6 +80,16 @@ def test_evaluate_football_writes_the_contract_json(epl_folder: Path, tmp_path: 
     assert (
         0.97 < one["market"]["prematch"]["log_loss"] / one["market"]["closing"]["log_loss"] < 1.05
     )
+    # the summary names the model tested (it read "1x2: champion market: <reason>" alone)
+    said = capsys.readouterr().err  # the summary goes to stderr, the JSON to the file
+    for market in ("1x2", "ou25", "ah"):
+        promotion = result["markets"][market]["promotion"]
+        tested = (
+            f"(promoted over {promotion['champion']})"
+            if promotion["promote"]
+            else f"(best challenger {promotion['challenger']})"
+        )
+        assert f"{market}: champion {result['markets'][market]['champion']} {tested}: " in said
 
 
 def test_evaluate_football_takes_the_configs_markets_without_the_flag(

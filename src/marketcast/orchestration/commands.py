@@ -321,7 +321,13 @@ def evaluate_football(
     )
     for name, ev in evaluation.markets.items():
         reason = ev.promotion.get("reason", "")
-        _console().print(f"{name}: champion {ev.champion}: {reason}", markup=False, highlight=False)
+        challenger, incumbent = ev.promotion.get("challenger"), ev.promotion.get("champion")
+        if ev.promotion.get("promote"):
+            tested = f" (promoted over {incumbent})"
+        else:
+            tested = f" (best challenger {challenger})" if challenger else ""
+        line = f"{name}: champion {ev.champion}{tested}: {reason}"
+        _console().print(line, markup=False, highlight=False)
     return 0
 
 
