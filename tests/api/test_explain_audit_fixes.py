@@ -266,9 +266,13 @@ def test_an_answer_nested_thousands_deep_falls_back_to_the_template(
 
 def test_a_chance_phrase_with_a_huge_number_is_an_unsupported_number() -> None:
     """ "one in" 309 nines overflowed the float division (OverflowError): a 500."""
-    huge = "9" * 309
+    for huge in ("9" * 309, "9" * 4301):  # int() refuses past 4,300 digits: ValueError, a 500
+        _huge_number_is_unsupported(huge)
+
+
+def _huge_number_is_unsupported(huge: str) -> None:
     for text in (f"Spurs win one in {huge} matches.", f"Brentford are {huge} to 1.",
-                 f"Spurs win {huge} thirds of the time."):  # fmt: skip
+                 f"Spurs win {huge} thirds of the time.", f"Spurs are {huge}/1."):  # fmt: skip
         assert unsupported_numbers(text, RATIONALE, FACTS) == [huge]
     with serving(_answer_handler(f"Spurs win one in {huge} matches.")) as base:
         assert LLMExplainer(base_url=base, model="m").explain(RATIONALE, FACTS) == RATIONALE

@@ -478,7 +478,7 @@ def _read(text: str) -> list[tuple[int, str, _Options]]:
             percent = 100 * b / (a + b)
             chance(m.start(), m.end(), percent, _odds_step(percent, a, b), m.start())
     for m in list(_SLASH.finditer(text)):
-        a, b = int(m["a"]), int(m["b"])
+        a, b = _whole(m["a"]), _whole(m["b"])
         if 0 < b <= 100 and a <= 100:
             # "9/10" is a probability, "5/2" (above 1) fractional odds
             if a <= b:
@@ -528,8 +528,11 @@ _LARGEST_PART = 10**6
 
 
 def _whole(written: str) -> int:
-    """A whole number in digits or words: "20", "twenty", "a hundred"."""
-    return int(written) if written.isdigit() else int(_cardinal(written)[0])
+    """A whole number in digits or words: "20", "twenty", "a hundred"; digits past the 15th
+    read as just over `_LARGEST_PART` (``int()`` refuses more than 4,300 digits, a 500)."""
+    if written.isdigit():
+        return int(written) if len(written) <= 15 else _LARGEST_PART + 1
+    return int(_cardinal(written)[0])
 
 
 def _cardinal(written: str) -> tuple[float, float]:
@@ -609,7 +612,15 @@ class LLMExplainer:
                 "LLM explanation failed (%s: %s); using the template", type(exc).__name__, exc
             )
             return rationale
-        invented = unsupported_numbers(text, rationale, facts)
+        try:
+            invented = unsupported_numbers(text, rationale, facts)
+        except (ValueError, ArithmeticError, RecursionError) as exc:  # any text gets an answer
+            log.warning(
+                "LLM explanation could not be checked (%s: %s); using the template",
+                type(exc).__name__,
+                exc,
+            )
+            return rationale
         if invented:
             # the prompt asks for no invented numbers; nothing else made sure of it, and a
             # "91% favourites" beside a served 52% was sent to the client as it came
