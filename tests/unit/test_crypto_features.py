@@ -530,6 +530,11 @@ def test_a_period_whose_exit_does_not_trade_is_held_to_the_first_traded_open() -
     assert (labels.loc[ordinary, "period_return"] == labels.loc[ordinary, "forward_return"]).all()
     # the data's end: no open after it, so no return (the pair's next bars are BBB's)
     assert labels["period_return"].iloc[a.index[-5:]].isna().all()
+    # times in ns whatever the input's unit: the funding windows read them as int64 ns
+    seconds = gap.assign(open_time_utc=gap["open_time_utc"].dt.as_unit("s"))
+    held = forward_returns(seconds, 4)
+    assert held["period_entry_utc"].dt.unit == held["period_exit_utc"].dt.unit == "ns"
+    pd.testing.assert_series_equal(held["period_exit_utc"], labels["period_exit_utc"])
 
 
 def test_forward_returns_never_span_a_missing_bar() -> None:

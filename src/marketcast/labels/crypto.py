@@ -100,7 +100,8 @@ def forward_returns(
         (an outage, a halt): booking such a period flat, as a NaN label would, used the
         knowledge that its exit bar was missing, which comes only at the exit (the crypto
         audit of 2026-11-25 found such 4h periods fell 1.22% on average). NaN only where the
-        pair never trades again in the data (its end, or a delisting the rule cannot tell).
+        pair never trades again in the data (its end, or a delisting the rule cannot tell, as
+        for a row whose entry bar is a filled hour within its pair's last hours).
         Labels stay ``forward_return``: a label must resolve at ``label_end_utc``.
 
     Examples
@@ -191,7 +192,7 @@ def forward_returns(
     with np.errstate(invalid="ignore", divide="ignore"):
         held_ret = opens[held_exit] / opens[held_entry] - 1.0
     held_ret = np.where(delisted, ret, np.where(held, held_ret, np.nan))
-    times = pd.DatetimeIndex(open_time)
+    times = pd.DatetimeIndex(open_time).as_unit("ns")  # read as int64 ns for funding
     period_entry = pd.Series(times[np.maximum(held_entry, 0)], index=candles.index)
     period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
     entry_time = open_time + (1 + latency_bars) * BAR

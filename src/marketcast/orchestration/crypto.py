@@ -377,13 +377,13 @@ def _funding_in_period(
     if funding is None or funding.empty:
         return out
     pair_values = pair.to_numpy()
-    entry_ns = pd.DatetimeIndex(entry).asi8
-    end_ns = pd.DatetimeIndex(end).asi8
+    entry_ns = pd.DatetimeIndex(entry).as_unit("ns").asi8
+    end_ns = pd.DatetimeIndex(end).as_unit("ns").asi8
     for name, group in funding.groupby("pair", sort=False):
         mask = pair_values == name
         if not mask.any():
             continue
-        times = pd.DatetimeIndex(group["funding_time_utc"]).asi8
+        times = pd.DatetimeIndex(group["funding_time_utc"]).as_unit("ns").asi8
         out[mask] = period_funding_sums(
             times,
             group["funding_rate"].to_numpy(),
