@@ -136,7 +136,7 @@ def test_a_crypto_run_checks_its_outputs_before_reading_any_data(tmp_path: Path)
         registry_root=str(a_file / "registry"),
         runs_dir=str(tmp_path / "runs"),
     )
-    with pytest.raises(ValueError, match=r"registry_root .* cannot be created"):
+    with pytest.raises(ValueError, match=r"field 'registry_root': .* cannot be created"):
         run_crypto(config)
     assert not (tmp_path / "runs").exists()
 

@@ -113,7 +113,10 @@ def test_run_fails_before_the_walk_forward_when_results_could_not_be_kept(
         (f"runs_dir: {a_file}", "runs_dir"),
         (f"registry_root: {a_file}/below", "cannot be created"),  # failed after registering
         # passes a permission check as root; failed after fitting with a bare "[Errno 2]"
-        ("runs_dir: /proc/marketcast-probe", "runs_dir /proc/marketcast-probe cannot be created"),
+        (
+            "runs_dir: /proc/marketcast-probe",
+            "field 'runs_dir': /proc/marketcast-probe cannot be created",
+        ),
         (
             "backtest: {bookmaker: nosuchbook}",
             "field 'backtest.bookmaker': 'nosuchbook' prices nothing",

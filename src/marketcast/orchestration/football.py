@@ -300,9 +300,9 @@ def check_outputs(
         if folder.exists() and not folder.is_dir():
             raise DataError(label, None, key, f"{folder} is a file, not a folder")
     for key, folder in local:
-        _check_writable(key, folder)
+        _check_writable(label, key, folder)
     for key, fs, root, url in remote:
-        _check_remote_writable(fs, root, url, key)
+        _check_remote_writable(fs, root, url, label, key)
 
 
 def check_first_champions(config: FootballRunConfig, config_path: str | None = None) -> None:
@@ -382,7 +382,7 @@ def lives_in_this_process(fs: AbstractFileSystem) -> bool:
 
 
 def _check_remote_writable(
-    fs: AbstractFileSystem, root: str, url: str, key: str = "registry_root"
+    fs: AbstractFileSystem, root: str, url: str, label: str, key: str = "registry_root"
 ) -> None:
     """The remote registry root ``url`` (``root`` on ``fs``; the config's ``key``) takes a new
     file: an empty probe file is written under it and deleted again, the calls the registry
@@ -398,10 +398,10 @@ def _check_remote_writable(
         fs.pipe_file(probe, b"")
         fs.rm_file(probe)
     except Exception as exc:  # each backend has its own errors (botocore's, gcsfs's ...)
-        raise ValueError(f"{key} {url} cannot take a new file: {exc}") from exc
+        raise DataError(label, None, key, f"{url} cannot take a new file: {exc}") from exc
 
 
-def _check_writable(key: str, folder: Path) -> None:
+def _check_writable(label: str, key: str, folder: Path) -> None:
     """``folder`` takes a new file (probed); one that does not exist yet is created for the
     probe and removed again, with any parents made for it. Nothing is left behind.
 
@@ -418,13 +418,17 @@ def _check_writable(key: str, folder: Path) -> None:
             try:
                 path.mkdir()
             except OSError as exc:
-                raise ValueError(f"{key} {folder} cannot be created: {exc.strerror}") from exc
+                raise DataError(
+                    label, None, key, f"{folder} cannot be created: {exc.strerror}"
+                ) from exc
         probe = folder / f".marketcast-write-probe.{os.getpid()}"
         try:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise ValueError(f"{key} {folder} cannot take a new file: {exc.strerror}") from exc
+            raise DataError(
+                label, None, key, f"{folder} cannot take a new file: {exc.strerror}"
+            ) from exc
     finally:
         for path in made:  # deepest first
             with contextlib.suppress(OSError):
