@@ -304,6 +304,9 @@ def test_pairs_without_candles_are_named() -> None:
     config = CryptoRunConfig(pairs=("BTCUSDT", "FOOUSDT"))
     with pytest.raises(ValueError, match=r"pairs \['FOOUSDT'\] have no candles in the bundle"):
         prepare_crypto(config)
+    # from a run, the config's file and key (the fresh-user walkthrough: it named neither)
+    with pytest.raises(ValueError, match=r"^c\.yaml, field 'pairs': \['FOOUSDT'\] have no"):
+        prepare_crypto(config, config_path="c.yaml")
 
 
 def test_training_groups_are_ranked_on_bars_before_the_walk_forward() -> None:

@@ -204,8 +204,14 @@ class CryptoEvaluation:
         }
 
 
-def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> PreparedCrypto:
-    """Steps 1-4 (labels are added per horizon): load, validate, universe, features, regimes."""
+def prepare_crypto(
+    config: CryptoRunConfig, paths: list[str] | None = None, config_path: str | None = None
+) -> PreparedCrypto:
+    """Steps 1-4 (labels are added per horizon): load, validate, universe, features, regimes.
+
+    A configured pair without candles is an error; from a run (``config_path`` given) it names
+    the config's file and its ``pairs`` key.
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     data = load_candles(
@@ -223,6 +229,10 @@ def prepare_crypto(config: CryptoRunConfig, paths: list[str] | None = None) -> P
     found = set(data.candles["pair"].unique()) if not data.candles.empty else set()
     missing = sorted({normalise_pair(p) for p in config.pairs} - found)
     if missing:  # one mistyped pair was dropped without a word; all of them gave "no candles"
+        if config_path is not None:
+            raise DataError(
+                config_label(config_path), None, "pairs", f"{missing} have no candles in {where}"
+            )
         raise ValueError(f"pairs {missing} have no candles in {where}")
     if data.candles.empty:
         raise ValueError(f"no candles found in {where}")
@@ -1011,7 +1021,7 @@ def run_crypto(
     check_outputs(config, config_path)  # a dry run too: football's checks them, as its run does
     read_champions(config)  # a dry run too, as football reads its markets' before any data
     if dry_run:
-        prepared = prepare_crypto(config)
+        prepared = prepare_crypto(config, config_path=config_path)
         start = config.walk_forward.start or _default_start(prepared)
         check_decision_window(prepared, config, start, config_path)
         return describe_plan(prepared, config, tuple(config.horizons), start)
@@ -1125,7 +1135,7 @@ def _run_crypto(
 ) -> CryptoRun:
     run_id = run_dir.name
     t_start = time.perf_counter()
-    prepared = prepare_crypto(config)
+    prepared = prepare_crypto(config, config_path=config_path)
     start = config.walk_forward.start or _default_start(prepared)
     check_decision_window(prepared, config, start, config_path)  # before any job or file
     console.log(
