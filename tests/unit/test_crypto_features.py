@@ -537,6 +537,33 @@ def test_a_period_whose_exit_does_not_trade_is_held_to_the_first_traded_open() -
     pd.testing.assert_series_equal(held["period_exit_utc"], labels["period_exit_utc"])
 
 
+def test_a_held_period_into_a_delisting_from_a_filled_entry_hour_ends_at_the_last_close() -> None:
+    """The review: the label of a row whose entry hour is a filled one has no return, and the
+    held period had none either (NaN, booked flat), though the position enters at the next
+    open and the pair is delisted two hours later."""
+    candles = synthetic_candles(["AAAUSDT", "BBBUSDT"], 100)
+    gone = candles.drop(
+        index=candles.index[(candles["pair"] == "BBBUSDT") & (candles.index >= 160)]
+    ).reset_index(drop=True)
+    gone["repaired"] = False
+    b = np.flatnonzero(gone["pair"] == "BBBUSDT")  # BBB's bars 0..59, then delisted
+    gone.loc[b[57], "repaired"] = True
+    labels = forward_returns(gone, 4)
+    row = b[56]  # enters at bar 57's hour (filled): held from bar 58's open
+    assert np.isnan(labels["forward_return"].iloc[row])
+    expected = gone["close"].iloc[b[59]] / gone["open"].iloc[b[58]] - 1.0
+    assert labels["period_return"].iloc[row] == pytest.approx(expected)
+    assert labels["period_entry_utc"].iloc[row] == gone["open_time_utc"].iloc[b[58]]
+    assert labels["period_exit_utc"].iloc[row] == gone["open_time_utc"].iloc[b[59]] + HOUR
+    # the rows whose label is a delisting exit hold the same period as the label
+    exits = labels["delisting_exit"].to_numpy()
+    assert exits.any()
+    np.testing.assert_allclose(
+        labels.loc[exits, "period_return"], labels.loc[exits, "forward_return"], rtol=1e-12
+    )
+    assert (labels.loc[exits, "period_exit_utc"] == labels.loc[exits, "exit_time_utc"]).all()
+
+
 def test_forward_returns_never_span_a_missing_bar() -> None:
     candles = synthetic_candles(["AAAUSDT"], 60)
     dropped = candles.drop(index=20).reset_index(drop=True)

@@ -99,9 +99,10 @@ def forward_returns(
         the label's return and exit. A position cannot be closed while its pair does not trade
         (an outage, a halt): booking such a period flat, as a NaN label would, used the
         knowledge that its exit bar was missing, which comes only at the exit (the crypto
-        audit of 2026-11-25 found such 4h periods fell 1.22% on average). NaN only where the
-        pair never trades again in the data (its end, or a delisting the rule cannot tell, as
-        for a row whose entry bar is a filled hour within its pair's last hours).
+        audit of 2026-11-25 found such 4h periods fell 1.22% on average). A period held into
+        a delisting ends at the last close, as the label does, also where the entry hour is a
+        filled one (the label has no return there). NaN only where the pair never trades
+        again in the data and the rule sees no delisting (the data's end).
         Labels stay ``forward_return``: a label must resolve at ``label_end_utc``.
 
     Examples
@@ -160,12 +161,12 @@ def forward_returns(
     label_end = open_time + (1 + latency_bars + horizon_bars) * BAR
     exit_time = label_end
     delisted = np.zeros(len(candles), dtype=bool)
+    vendors = (
+        pd.factorize(candles["vendor"], sort=False)[0]
+        if "vendor" in candles.columns
+        else np.zeros(len(candles), dtype=np.intp)
+    )
     if delisting_bars is not None and "close" in candles.columns and len(candles):
-        vendors = (
-            pd.factorize(candles["vendor"], sort=False)[0]
-            if "vendor" in candles.columns
-            else np.zeros(len(candles), dtype=np.intp)
-        )
         delisted, last_pos = _delisting_exits(
             codes, hours, vendors, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
         )
@@ -190,14 +191,27 @@ def forward_returns(
     held_exit = _first_traded_at(keys, traded, keys + (1 + latency_bars + horizon_bars))
     held = (held_entry >= 0) & (held_exit >= 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        held_ret = opens[held_exit] / opens[held_entry] - 1.0
-    held_ret = np.where(delisted, ret, np.where(held, held_ret, np.nan))
+        held_ret = np.where(held, opens[held_exit] / opens[held_entry] - 1.0, np.nan)
     times = pd.DatetimeIndex(open_time).as_unit("ns")  # read as int64 ns for funding
-    period_entry = pd.Series(times[np.maximum(held_entry, 0)], index=candles.index)
-    period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
     entry_time = open_time + (1 + latency_bars) * BAR
-    period_entry = period_entry.where(held | delisted, entry_time)
-    period_exit = period_exit.where(held & ~delisted, exit_time)
+    period_entry = pd.Series(times[np.maximum(held_entry, 0)], index=candles.index)
+    period_entry = period_entry.where(held_entry >= 0, entry_time)
+    period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
+    period_exit = period_exit.where(held, exit_time)
+    if delisting_bars is not None and "close" in candles.columns and len(candles):
+        # held into a delisting, as the label is, but from the held entry: a label whose
+        # entry hour is a filled one has none, while the position enters at the next open
+        gone, gone_last = _delisting_exits(
+            codes, hours, vendors, held_entry, 1 + latency_bars + horizon_bars, delisting_bars
+        )
+        gone &= ~held
+        closes = candles["close"].to_numpy(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            held_ret = np.where(
+                gone, closes[gone_last] / opens[np.maximum(held_entry, 0)] - 1.0, held_ret
+            )
+        gone_at = pd.Series(times[gone_last] + BAR, index=candles.index)
+        period_exit = period_exit.mask(gone, gone_at)
     return pd.DataFrame(
         {
             "forward_return": ret,
