@@ -324,6 +324,17 @@ def test_data_check_prints_where_the_first_issues_are(tmp_path: Path, capsys) ->
     assert "... 2 more issues in the sample (--json keeps them)" in out
 
 
+def test_data_check_prints_the_issue_sample_in_row_order(tmp_path: Path, capsys) -> None:
+    """The sample is kept rule by rule: a bad date on row 4 and a bad score on row 2 printed
+    the date first (the walkthrough saw rows 41, 11, 31, 21)."""
+    rows = ["E0,01/08/2020,A,B,x,0", "E0,02/08/2020,C,D,1,0", "E0,bad,E,F,1,0"]
+    path = tmp_path / "E0.csv"
+    path.write_text("\n".join(["Div,Date,HomeTeam,AwayTeam,FTHG,FTAG", *rows]) + "\n")
+    main(["data", "check", str(path)])
+    out = capsys.readouterr().out
+    assert out.index(f"{path}, row 2,") < out.index(f"{path}, row 4,")
+
+
 def test_data_check_reads_the_files_evaluate_reads(
     epl_folder: Path, tmp_path: Path, capsys
 ) -> None:
