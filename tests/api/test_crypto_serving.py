@@ -359,6 +359,11 @@ def test_bars_out_of_order_within_a_push_are_422(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "bars", 1, "open_time_utc"]
     assert "out_of_order" in response.json()["detail"][0]["msg"]
+    # times as a request writes them, not pandas' "2023-07-01 00:00:00+00:00"
+    at = pd.Timestamp(first["open_time_utc"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    detail = response.json()["detail"][0]
+    assert f"at {at} is not after an earlier bar of this push" in detail["msg"]
+    assert detail["input"] == at
 
 
 def test_body_over_the_cap_is_413(service: CryptoService) -> None:

@@ -1496,7 +1496,7 @@ def _check_bars_against(
         message = err.reason
         if err.reason == "timestamp_out_of_range":
             message += (
-                f": a pushed bar must have closed by the server's clock ({now}, give "
+                f": a pushed bar must have closed by the server's clock ({_iso(now)}, give "
                 f"or take {skew.seconds} s) and open after 2009"
             )
         raise CandleRejectedError(row, err.field or "", err.reason, message, err.value) from err
@@ -1624,9 +1624,10 @@ def _check_price_moves(frame: pd.DataFrame, stored: pd.DataFrame) -> None:
                 row,
                 "close",
                 "spike_outlier",
-                f"spike_outlier: {pair} close {close!r} at {both['open_time_utc'].iat[n_tail + j]}"
-                " spikes and the next bar reverts it without opening at it (the loader's spike "
-                "rule, data.candles.SpikeRule): a bad print",
+                f"spike_outlier: {pair} close {close!r} at "
+                f"{_iso(both['open_time_utc'].iat[n_tail + j])} spikes and the next bar "
+                "reverts it without opening at it (the loader's spike rule, "
+                "data.candles.SpikeRule): a bad print",
                 repr(close),
             )
         _check_opens(both, spike, n_tail, pushed_rows, rule)
@@ -1661,8 +1662,8 @@ def _check_opens(
                     "price_spike",
                     f"price_spike: {both['pair'].iat[i]} opens at {float(opens[i])!r}, a log "
                     f"move of {move:+.4g} from the previous close {float(close[previous])!r} "
-                    f"at {both['open_time_utc'].iat[previous]} (limit {limit:.4g}: the loader's "
-                    "spike rule); a bar opens where the last one closed",
+                    f"at {_iso(both['open_time_utc'].iat[previous])} (limit {limit:.4g}: the "
+                    "loader's spike rule); a bar opens where the last one closed",
                     repr(float(opens[i])),
                 )
         if not spike[i]:
@@ -1676,13 +1677,13 @@ def _check_not_after(frame: pd.DataFrame, column: str, now: pd.Timestamp) -> Non
     late = np.flatnonzero(times > now.value)
     if len(late):
         row = int(late[0])
-        at = pd.Timestamp(int(times[row]), tz="UTC")
+        at = _iso(int(times[row]))
         raise CandleRejectedError(
             row,
             column,
             "timestamp_out_of_range",
-            f"timestamp_out_of_range: {at} is after the server's clock ({now})",
-            str(at),
+            f"timestamp_out_of_range: {at} is after the server's clock ({_iso(now)})",
+            at,
         )
 
 
@@ -1702,16 +1703,28 @@ def _check_order(
             is_stored = t <= stored.get(pair, -1)
             where = f"the latest stored {what}" if is_stored else f"an earlier {what} of this push"
             reason = f"duplicate_{what}" if t == before else "out_of_order"
-            at = pd.Timestamp(int(before), tz="UTC")
             raise CandleRejectedError(
                 row,
                 column,
                 reason,
-                f"{reason}: {pair} {what} at {pd.Timestamp(int(t), tz='UTC')} is not after "
-                f"{where} ({at})",
-                str(pd.Timestamp(int(t), tz="UTC")),
+                f"{reason}: {pair} {what} at {_iso(int(t))} is not after {where} "
+                f"({_iso(int(before))})",
+                _iso(int(t)),
             )
         previous[pair] = int(t)
+
+
+def _iso(when: Any) -> str:
+    """A time (or int64 ns since the epoch) as a request writes it: ``2023-07-01T00:00:00Z``
+    (push errors printed pandas' ``2023-07-01 00:00:00+00:00``).
+
+    >>> _iso(pd.Timestamp("2023-07-01 08:00:00.5", tz="UTC")), _iso(0)
+    ('2023-07-01T08:00:00.500000Z', '1970-01-01T00:00:00Z')
+    """
+    if isinstance(when, int | np.integer):
+        return _iso(pd.Timestamp(int(when), tz="UTC"))
+    at = pd.Timestamp(when).tz_convert("UTC")
+    return at.isoformat().replace("+00:00", "Z")
 
 
 @contextlib.contextmanager
