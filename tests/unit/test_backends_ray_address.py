@@ -27,3 +27,13 @@ def test_a_cluster_that_cannot_be_reached_is_named() -> None:
     assert ray.shut_down  # what Ray had started is stopped
     with pytest.raises(ConnectionError, match=r"^ray client connection timeout$"):
         _start_ray(_Unreachable(), {"num_cpus": 2})  # a local start has no address to name
+
+
+class _BadEnvironment(_Unreachable):
+    def init(self, **init: object) -> None:
+        raise ValueError("bad runtime_env")
+
+
+def test_a_start_up_error_that_is_no_connection_error_is_not_called_one() -> None:
+    with pytest.raises(ValueError, match=r"^bad runtime_env$"):
+        _start_ray(_BadEnvironment(), {"address": "ray://h:10001"})

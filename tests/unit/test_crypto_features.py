@@ -477,6 +477,15 @@ def test_forward_returns_follow_the_timing_convention() -> None:
         assert labels["forward_return"].notna().sum() == 2 * (60 - 5 - latency)
 
 
+def test_an_exit_open_that_is_no_price_gives_no_label() -> None:
+    """An exit open of 0 gave a label of -100% while the held period moved on past it."""
+    candles = synthetic_candles(["AAAUSDT"], 30)
+    candles.loc[15, "open"] = 0.0
+    labels = forward_returns(candles, 4)
+    assert np.isnan(labels["forward_return"].iloc[10])  # exits at bar 15's open
+    assert np.isfinite(labels["period_return"].iloc[10])  # held to bar 16's open
+
+
 def test_forward_returns_never_fill_at_a_repaired_bar() -> None:
     """A filled gap's open is the previous close carried forward: no one could trade there, yet
     labels entered and exited at it (26 4h labels on BTC and ETH, |r| up to 4.7%)."""

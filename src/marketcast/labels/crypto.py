@@ -182,7 +182,7 @@ def forward_returns(
     entry_open = np.where(found, opens[entry_pos], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         ret = exit_price / entry_open - 1.0
-    ret = np.where(found & (entry_open > 0.0), ret, np.nan)
+    ret = np.where(found & (entry_open > 0.0) & (exit_price > 0.0), ret, np.nan)
     delisted &= np.isfinite(ret)
     # the period a position is actually held: from the first traded open at or after the
     # entry hour to the first at or after the exit hour (the backtest's; see the docstring)

@@ -444,7 +444,7 @@ def _start_ray(ray: Any, init: dict[str, Any]) -> None:
             and callable(previous)
         ):
             previous(signal.SIGTERM, None)  # Ray's handler took it: the caller's answer
-        if stopped is exc and isinstance(exc, Exception) and "address" in init:
+        if stopped is exc and isinstance(exc, OSError) and "address" in init:
             # Ray's own words ("ray client connection timeout") did not say which address
             raise ConnectionError(
                 f"cannot start Ray on the cluster at {init['address']}: {exc}"

@@ -233,7 +233,7 @@ def evaluate_crypto(
     config = _with_backend(config.model_copy(update=updates), backend, ray_address)
     _check_model_params(config, config_path)
     _check_json_target(json_out, data_paths)
-    prepared = prepare_crypto(config, data_paths)
+    prepared = prepare_crypto(config, data_paths, config_path)
     report = prepared.data.report
     # (an unreadable file was already refused by prepare_crypto, as `run` refuses it)
     _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
