@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -352,15 +352,37 @@ def _problems(model: type[BaseModel], exc: ValidationError) -> str:
 
 
 def _keys_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
-    """The keys the config section at ``loc`` takes ([] where it is no section of fields)."""
-    current = model
+    """The keys the config section at ``loc`` takes ([] where it is no section of fields).
+
+    A mapping or list of sections (``pair_renames: {OLD: {to: ...}}``) passes its key or index
+    by; an optional section is the section.
+    """
+    current: Any = model
+    container = False
     for part in loc:
-        field = current.model_fields.get(part)
-        annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if container:  # the key of a mapping, the index of a list: the value is the section
+            container = False
+            continue
+        section = _section_of(current)
+        field = section.model_fields.get(part) if section is not None else None
+        if field is None:
             return []
-        current = annotation
-    return list(current.model_fields)
+        current = field.annotation
+        container = get_origin(current) in (dict, list, tuple, Mapping)
+    section = _section_of(current)
+    return list(section.model_fields) if section is not None else []
+
+
+def _section_of(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's type holds: itself, or inside ``X | None``, ``dict[str, X]``,
+    ``tuple[X, ...]`` (the first found)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _section_of(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_valid(model: type[BaseModel], raw: dict[str, Any]) -> bool:

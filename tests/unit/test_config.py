@@ -252,6 +252,13 @@ def test_config_errors_name_the_field_suggest_a_key_and_skip_follow_on_errors(
     assert message.endswith("; field 'horizons.0': Input should be '1h', '4h' or '1d'")
     assert "field 'horizons':" not in message  # the list's own "at least 1 item" is left out
     assert "Value error" not in message
+    # inside a mapping of sections too (the review: no suggestion past a dict)
+    renames = write(tmp_path, "vertical: crypto\npair_renames: {MATICUSDT: {too: POLUSDT}}\n")
+    with pytest.raises(ValueError, match="unknown key") as caught:
+        load_crypto_config(renames)
+    assert "field 'pair_renames.MATICUSDT.too': unknown key (did you mean 'to'?)" in str(
+        caught.value
+    )
 
 
 def test_a_missing_config_file_names_the_option(
