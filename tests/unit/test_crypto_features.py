@@ -564,6 +564,8 @@ def test_a_held_period_into_a_delisting_from_a_filled_entry_hour_ends_at_the_las
     assert labels["period_return"].iloc[row] == pytest.approx(expected)
     assert labels["period_entry_utc"].iloc[row] == gone["open_time_utc"].iloc[b[58]]
     assert labels["period_exit_utc"].iloc[row] == gone["open_time_utc"].iloc[b[59]] + HOUR
+    assert labels["period_delisting"].iloc[row]  # counted with the delisting exits
+    assert labels["period_delisting"].sum() == labels["delisting_exit"].sum() + 1
     # the rows whose label is a delisting exit hold the same period as the label
     exits = labels["delisting_exit"].to_numpy()
     assert exits.any()

@@ -96,9 +96,10 @@ def forward_returns(
         entry hour to the open of the first at or after the exit hour (0 when both are the
         same bar: nothing traded in the period), ``period_entry_utc`` and
         ``period_exit_utc`` their open times (funding is paid between them); at a delisting
-        the label's return and exit. A position cannot be closed while its pair does not trade
-        (an outage, a halt): booking such a period flat, as a NaN label would, used the
-        knowledge that its exit bar was missing, which comes only at the exit (the crypto
+        the last close, flagged in ``period_delisting``. A position cannot be closed while
+        its pair does not trade (an outage, a halt): booking such a period flat, as a NaN
+        label would, used the knowledge that its exit bar was missing, which comes only at
+        the exit (the crypto
         audit of 2026-11-25 found such 4h periods fell 1.22% on average). A period held into
         a delisting ends at the last close, as the label does, also where the entry hour is a
         filled one (the label has no return there). NaN only where the pair never trades
@@ -198,6 +199,7 @@ def forward_returns(
     period_entry = period_entry.where(held_entry >= 0, entry_time)
     period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
     period_exit = period_exit.where(held, exit_time)
+    gone = np.zeros(len(candles), dtype=bool)
     if delisting_bars is not None and "close" in candles.columns and len(candles):
         # held into a delisting, as the label is, but from the held entry: a label whose
         # entry hour is a filled one has none, while the position enters at the next open
@@ -222,6 +224,7 @@ def forward_returns(
             "period_return": held_ret,
             "period_entry_utc": period_entry,
             "period_exit_utc": period_exit,
+            "period_delisting": gone & np.isfinite(held_ret),
         },
         index=candles.index,
     )

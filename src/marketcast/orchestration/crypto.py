@@ -299,6 +299,7 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     rows["delisting_exit"] = labels["delisting_exit"].to_numpy()
     # what the backtest books: held to the first traded open at or after the exit
     rows["period_return"] = labels["period_return"].to_numpy()
+    rows["period_delisting"] = labels["period_delisting"].to_numpy()
     dead_zone = dead_zone_for(bars, fee_rate(costs))  # one round trip of the fee charged
     rows["direction"] = direction_label(rows["forward_return"].to_numpy(), dead_zone)
     # Rows without a resolvable label cannot be trained on or scored; keep their time order.
@@ -889,10 +890,12 @@ def aggregate_horizon(
 
 
 def _delisting_exit_summary(decisions: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per pair, the evaluated periods closed at a delisting's last price, and the first one."""
-    if "delisting_exit" not in decisions.columns:
+    """Per pair, the evaluated periods closed at a delisting's last price, and the first one
+    (as the backtest holds them: a period entered after a filled hour too)."""
+    flag = next((c for c in ("period_delisting", "delisting_exit") if c in decisions.columns), "")
+    if not flag:
         return []
-    held = decisions.loc[decisions["delisting_exit"].to_numpy(dtype=bool)]
+    held = decisions.loc[decisions[flag].to_numpy(dtype=bool)]
     return [
         {
             "pair": str(pair),

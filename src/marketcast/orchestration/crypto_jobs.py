@@ -302,6 +302,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
             "in_universe",
             "forward_return",
             "period_return",
+            "period_delisting",
             "delisting_exit",
             "direction",
             "spread_cost_est",
