@@ -708,10 +708,9 @@ def test_a_secondary_champion_whose_data_ends_later_leaves_its_market_out(
     assert sum(out.probabilities.values()) == pytest.approx(1.0)
     # and says why (the fresh-user walkthrough: a market asked for went missing without a word)
     assert list(out.markets_not_served) == ["ou25"]
-    assert (
-        "cannot place the fixture: it kicks off before that run's data ends"
-        in (out.markets_not_served["ou25"])
-    )
+    reason = out.markets_not_served["ou25"]
+    assert "of another run than the 1X2 champion's, and it kicks off before that run's" in reason
+    assert "(2023-09-01T00:00:00+00:00)" in reason
     snap = service.snapshot()
     service._snapshot = dataclasses.replace(
         snap, champions={m: c for m, c in snap.champions.items() if m != "ah"}

@@ -284,7 +284,8 @@ class ForecastOut(BaseModel):
     markets_not_served: dict[str, str] = Field(
         default_factory=dict,
         description="each market the fixture's odds quote (ou25, ah) that is not in `markets`, "
-        "with the reason: no champion for it, or its champion's run cannot place the fixture",
+        "with the reason: no champion for it, or its champion, of another run than the 1X2 "
+        "champion's, holds data past the fixture's kickoff or does not know its league or a team",
     )
     data_timestamp: str
     cached: bool = False

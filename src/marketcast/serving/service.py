@@ -621,13 +621,12 @@ class ChampionService:
             if champion.manifest.run_id == one_x_two.manifest.run_id:  # one run, one state
                 sub = features if len(rows) == len(raw) else features.subset(rows)
             else:
-                asked = rows
-                sub, rows = _own_features(champion.state, fixtures, raw, rows)
-                for i in sorted(set(asked) - set(rows)):
+                skipped: dict[int, str] = {}
+                sub, rows = _own_features(champion.state, fixtures, raw, rows, skipped)
+                for i, why in skipped.items():
                     not_served[i][market.value] = (
-                        f"its champion ({champion.name} {champion.version}, another run than "
-                        "the 1X2 champion's) cannot place the fixture: it kicks off before that "
-                        "run's data ends, or its league or a team is unknown to that run"
+                        f"its champion ({champion.name} {champion.version}) is of another run "
+                        f"than the 1X2 champion's, and {why}"
                     )
                 if not rows:
                     continue
@@ -1044,6 +1043,7 @@ def _own_features(
     fixtures: Sequence[FixtureIn],
     raw: list[dict[str, Any]],
     positions: list[int],
+    skipped: dict[int, str],
 ) -> tuple[RequestFeatures, list[int]]:
     """The rows of a champion of another run than the 1X2 champion's, from its own run's feature
     state, and the fixtures at ``positions`` it may answer.
@@ -1052,16 +1052,19 @@ def _own_features(
     champions come from different runs. Each reads the features its own run computed (its
     state's ratings, its columns), and answers no fixture that kicks off before its own data
     ends (its ratings already hold that match) or whose league or teams its state lacks: the
-    1X2 answer stands, and that market is left out of the fixture's ``markets``.
+    1X2 answer stands, and that market is left out of the fixture's ``markets``; ``skipped``
+    receives why, by position.
     """
     as_of = _utc_instant(state.as_of_utc)
     kept, rows = [], []
     for i in positions:
         if fixtures[i].kickoff <= as_of:
+            skipped[i] = f"it kicks off before that run's data ends ({state.as_of_utc})"
             continue
         try:
             [row] = state.fixture_rows([raw[i]])
-        except UnknownFixtureError:
+        except UnknownFixtureError as exc:
+            skipped[i] = f"that run does not know it: {exc}"
             continue
         kept.append(i)
         rows.append(row)
