@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Libraries whose DEBUG lines ``-v`` leaves out: matplotlib's font manager alone wrote
 #: hundreds of lines before the first of marketcast's.
-QUIET_LIBRARIES = ("matplotlib", "PIL", "urllib3", "asyncio", "fsspec", "numba", "h5py", "ray")
+QUIET_LIBRARIES = (
+    "matplotlib", "PIL", "urllib3", "asyncio", "fsspec", "numba", "h5py", "ray", "botocore",
+    "s3fs", "gcsfs", "httpcore", "httpx", "filelock", "multipart", "python_multipart",
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

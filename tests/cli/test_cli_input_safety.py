@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from marketcast.cli import main
+from marketcast.cli import QUIET_LIBRARIES, main
 from marketcast.config import load_crypto_config
 from marketcast.orchestration.commands import _window
 
@@ -202,5 +202,5 @@ def test_verbose_logs_marketcast_at_debug_and_not_the_libraries(tmp_path: Path) 
         assert main(["-v", "registry", "--root", str(tmp_path), "list"]) == 0
         assert logging.getLogger("matplotlib.font_manager").getEffectiveLevel() == logging.INFO
     finally:
-        for name in ("matplotlib", "PIL", "urllib3", "asyncio", "fsspec", "numba", "h5py", "ray"):
+        for name in QUIET_LIBRARIES:
             logging.getLogger(name).setLevel(logging.NOTSET)
