@@ -264,13 +264,11 @@ def test_an_answer_nested_thousands_deep_falls_back_to_the_template(
     assert "LLM explanation failed (RecursionError" in caplog.text
 
 
-def test_a_chance_phrase_with_a_huge_number_is_an_unsupported_number() -> None:
-    """ "one in" 309 nines overflowed the float division (OverflowError): a 500."""
-    for huge in ("9" * 309, "9" * 4301):  # int() refuses past 4,300 digits: ValueError, a 500
-        _huge_number_is_unsupported(huge)
-
-
-def _huge_number_is_unsupported(huge: str) -> None:
+@pytest.mark.parametrize("digits", [309, 4301])
+def test_a_chance_phrase_with_a_huge_number_is_an_unsupported_number(digits: int) -> None:
+    """ "one in" 309 nines overflowed the float division (OverflowError), and past 4,300 digits
+    int() refused the number (ValueError): each a 500."""
+    huge = "9" * digits
     for text in (f"Spurs win one in {huge} matches.", f"Brentford are {huge} to 1.",
                  f"Spurs win {huge} thirds of the time.", f"Spurs are {huge}/1."):  # fmt: skip
         assert unsupported_numbers(text, RATIONALE, FACTS) == [huge]
