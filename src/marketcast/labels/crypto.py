@@ -161,17 +161,20 @@ def forward_returns(
     exit_price = np.where(found, opens[exit_pos], np.nan)
     label_end = open_time + (1 + latency_bars + horizon_bars) * BAR
     exit_time = label_end
-    delisted = np.zeros(len(candles), dtype=bool)
-    vendors = (
-        pd.factorize(candles["vendor"], sort=False)[0]
-        if "vendor" in candles.columns
-        else np.zeros(len(candles), dtype=np.intp)
-    )
+    # rows whose exit would come after their pair's delisting (whatever their entry)
+    into_delisting = np.zeros(len(candles), dtype=bool)
+    last_pos = np.zeros(len(candles), dtype=np.intp)
     if delisting_bars is not None and "close" in candles.columns and len(candles):
-        delisted, last_pos = _delisting_exits(
-            codes, hours, vendors, entry_pos, 1 + latency_bars + horizon_bars, delisting_bars
+        vendors = (
+            pd.factorize(candles["vendor"], sort=False)[0]
+            if "vendor" in candles.columns
+            else np.zeros(len(candles), dtype=np.intp)
         )
-        delisted &= ~repaired[np.maximum(entry_pos, 0)]
+        into_delisting, last_pos = _delisting_exits(
+            codes, hours, vendors, 1 + latency_bars + horizon_bars, delisting_bars
+        )
+    delisted = into_delisting & (entry_pos >= 0) & ~repaired[np.maximum(entry_pos, 0)]
+    if delisting_bars is not None and delisted.any():
         exit_price = np.where(delisted, candles["close"].to_numpy(np.float64)[last_pos], exit_price)
         # known once the market has traded on without the pair for `delisting_bars` hours:
         # resolved at its last close, the label trained refits that had not seen those hours
@@ -199,21 +202,16 @@ def forward_returns(
     period_entry = period_entry.where(held_entry >= 0, entry_time)
     period_exit = pd.Series(times[np.maximum(held_exit, 0)], index=candles.index)
     period_exit = period_exit.where(held, exit_time)
-    gone = np.zeros(len(candles), dtype=bool)
-    if delisting_bars is not None and "close" in candles.columns and len(candles):
-        # held into a delisting, as the label is, but from the held entry: a label whose
-        # entry hour is a filled one has none, while the position enters at the next open
-        gone, gone_last = _delisting_exits(
-            codes, hours, vendors, held_entry, 1 + latency_bars + horizon_bars, delisting_bars
-        )
-        gone &= ~held
+    # held into a delisting, as the label is, but from the held entry: a label whose entry
+    # hour is a filled one has none, while the position enters at the next open
+    gone = into_delisting & (held_entry >= 0) & ~held
+    if gone.any():
         closes = candles["close"].to_numpy(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             held_ret = np.where(
-                gone, closes[gone_last] / opens[np.maximum(held_entry, 0)] - 1.0, held_ret
+                gone, closes[last_pos] / opens[np.maximum(held_entry, 0)] - 1.0, held_ret
             )
-        gone_at = pd.Series(times[gone_last] + BAR, index=candles.index)
-        period_exit = period_exit.mask(gone, gone_at)
+        period_exit = period_exit.mask(gone, pd.Series(times[last_pos] + BAR, index=candles.index))
     return pd.DataFrame(
         {
             "forward_return": ret,
@@ -251,13 +249,13 @@ def _delisting_exits(
     codes: npt.NDArray[np.intp],
     hours: npt.NDArray[np.int64],
     vendors: npt.NDArray[np.intp],
-    entry_pos: npt.NDArray[np.intp],
     exit_bars: int,
     delisting_bars: int,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
-    """Rows held into a delisting, and the row position of each row's pair's last bar.
+    """Rows whose exit falls after their pair's delisting, and the row position of each row's
+    pair's last bar; a caller adds that the row's position was entered.
 
-    A row is held into a delisting when its entry bar exists, its exit bar (``exit_bars``
+    A row's exit falls after a delisting when its exit bar (``exit_bars``
     after the row's) would open after its pair's last bar, and the market went on without the
     pair: of the other pairs with a bar of the same vendor in that last hour, more than half
     have one in each of the ``delisting_bars`` hours after it (new listings count too). So the
@@ -280,8 +278,7 @@ def _delisting_exits(
     others_at_end = counts[:, 0] - 1  # the pair itself traded in its last hour
     gone = (others_at_end >= 1) & (2 * counts[:, 1:].min(axis=1) > others_at_end)
     after_end = hours + exit_bars > last_hour[codes]  # the exit bar would come after the last
-    delisted = (entry_pos >= 0) & after_end & gone[codes]
-    return delisted, last_pos[codes]
+    return after_end & gone[codes], last_pos[codes]
 
 
 def direction_label(returns: npt.ArrayLike, dead_zone: float) -> Int8Array:
