@@ -868,12 +868,10 @@ class CryptoService:
         ]
         fresh = events.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
         replayed = _replayable(self._journal, _bars_frame(bars), self._now()) if bars else None
-        if (replayed is not None and len(replayed)) or len(fresh):
-            self._swap_in(
-                bars=replayed if replayed is not None and len(replayed) else None,
-                funding=fresh if len(fresh) else None,
-            )
-        return (len(replayed) if replayed is not None else 0) + len(fresh)
+        replayed = replayed if replayed is not None and len(replayed) else None
+        if replayed is not None or len(fresh):
+            self._swap_in(bars=replayed, funding=fresh if len(fresh) else None)
+        return (0 if replayed is None else len(replayed)) + len(fresh)
 
     def follow(self, poll_s: float = 1.0) -> threading.Event:
         """Follow the journal (bars pushed to other workers) and the registry's crypto champions.
@@ -1448,17 +1446,10 @@ def _replayable(journal: Path, frame: pd.DataFrame, now: pd.Timestamp) -> pd.Dat
     volume followed by the same hour's bar is what the push path accepts (the first is left out
     of the store), so only a second bar with volume is a duplicate.
     """
-    latest_open = now - pd.Timedelta(hours=1) + REPLAY_CLOCK_SKEW
     while len(frame):
         frame["source_row"] = np.arange(1, len(frame) + 1)
         try:
-            try:
-                check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
-            except DataError as err:
-                row = (err.row or 1) - 1
-                raise CandleRejectedError(row, err.field or "", err.reason, err.reason) from err
-            _check_quote_volume(frame)
-            _check_wicks(frame)
+            _check_bar_values(frame, now, REPLAY_CLOCK_SKEW)
             break
         except CandleRejectedError as err:
             _skipped(journal, frame, err.row, err.kind)
@@ -1488,6 +1479,16 @@ def _check_bars_against(
     """The push rules after ``unknown_pair``, in order, on bars of served pairs (see
     `CryptoService.push_candles`); the first broken one is raised as `CandleRejectedError`.
     A bar must have closed by ``now``, give or take ``skew``."""
+    _check_bar_values(frame, now, skew)
+    _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
+    _check_price_moves(frame, store.candles)
+    _check_volume(frame, store.candles)  # after: a price unit error is named as such
+
+
+def _check_bar_values(frame: pd.DataFrame, now: pd.Timestamp, skew: pd.Timedelta) -> None:
+    """The push rules that judge a bar alone, the store aside: `data.candles.check_bars` (a
+    bar must have closed by ``now``, give or take ``skew``), `_check_quote_volume`,
+    `_check_wicks`. A journal's replay runs these only (`_replayable`)."""
     try:
         latest_open = now - pd.Timedelta(hours=1) + skew
         check_bars(frame, IntegrityReport(), on_error="raise", latest_open=latest_open)
@@ -1502,9 +1503,6 @@ def _check_bars_against(
         raise CandleRejectedError(row, err.field or "", err.reason, message, err.value) from err
     _check_quote_volume(frame)
     _check_wicks(frame)
-    _check_order(frame, store.last_open_by_pair(), "open_time_utc", "bar")
-    _check_price_moves(frame, store.candles)
-    _check_volume(frame, store.candles)  # after: a price unit error is named as such
 
 
 def _check_quote_volume(frame: pd.DataFrame) -> None:
