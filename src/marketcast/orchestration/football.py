@@ -1224,14 +1224,14 @@ def _progress(
         yield lambda done, total, desc: None
         return
     if not console.is_terminal:
-        started = time.monotonic()
-        last = [-math.inf]
+        started, last = time.monotonic(), -math.inf
 
         def line(done: int, total: int, detail: str) -> None:
+            nonlocal last
             now = time.monotonic()
-            if now - last[0] < every_s and done != total:
+            if now - last < every_s and done != total:
                 return
-            last[0] = now
+            last = now
             elapsed = timedelta(seconds=int(now - started))
             text = f"{label} {done}/{total} {elapsed} {detail}".rstrip()
             console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -621,8 +621,7 @@ class ChampionService:
             if champion.manifest.run_id == one_x_two.manifest.run_id:  # one run, one state
                 sub = features if len(rows) == len(raw) else features.subset(rows)
             else:
-                skipped: dict[int, str] = {}
-                sub, rows = _own_features(champion.state, fixtures, raw, rows, skipped)
+                sub, rows, skipped = _own_features(champion.state, fixtures, raw, rows)
                 for i, why in skipped.items():
                     not_served[i][market.value] = (
                         f"its champion ({champion.name} {champion.version}) is of another run "
@@ -1043,8 +1042,7 @@ def _own_features(
     fixtures: Sequence[FixtureIn],
     raw: list[dict[str, Any]],
     positions: list[int],
-    skipped: dict[int, str],
-) -> tuple[RequestFeatures, list[int]]:
+) -> tuple[RequestFeatures, list[int], dict[int, str]]:
     """The rows of a champion of another run than the 1X2 champion's, from its own run's feature
     state, and the fixtures at ``positions`` it may answer.
 
@@ -1052,11 +1050,12 @@ def _own_features(
     champions come from different runs. Each reads the features its own run computed (its
     state's ratings, its columns), and answers no fixture that kicks off before its own data
     ends (its ratings already hold that match) or whose league or teams its state lacks: the
-    1X2 answer stands, and that market is left out of the fixture's ``markets``; ``skipped``
-    receives why, by position.
+    1X2 answer stands, and that market is left out of the fixture's ``markets``; the third
+    value says why, by position.
     """
     as_of = _utc_instant(state.as_of_utc)
     kept, rows = [], []
+    skipped: dict[int, str] = {}
     for i in positions:
         if fixtures[i].kickoff <= as_of:
             skipped[i] = f"it kicks off before that run's data ends ({state.as_of_utc})"
@@ -1068,7 +1067,7 @@ def _own_features(
             continue
         kept.append(i)
         rows.append(row)
-    return RequestFeatures(state, rows), kept
+    return RequestFeatures(state, rows), kept, skipped
 
 
 def _first_too_early(fixtures: Sequence[FixtureIn], as_of_utc: str) -> KickoffTooEarlyError | None:
