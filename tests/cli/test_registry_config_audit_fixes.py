@@ -236,7 +236,15 @@ def test_promote_if_better_saves_no_decision_for_a_damaged_challenger(
     registry._fs.rm_file(folder)  # removed by hand
 
     with pytest.raises(ArtifactIntegrityError, match=r"a\.json"):
-        promote_if_better(registry, "football", "1x2", ("elo", elo), LOSSES, LOSSES - 0.05)
+        promote_if_better(
+            registry,
+            "football",
+            "1x2",
+            ("elo", elo),
+            LOSSES,
+            LOSSES - 0.05,
+            champion=("market", market),
+        )
     assert registry.champion("football", "1x2").model_name == "market"
     assert registry.decisions("football", "1x2") == []  # was: promote=True, challenger elo
 
@@ -260,11 +268,41 @@ def test_promote_if_better_does_not_replace_a_promotion_made_meanwhile(
     monkeypatch.setattr(registry, "champion", champion_then_operator_promotes)
     with pytest.raises(ChampionChangedError, match=f"expected market {market}"):
         promote_if_better(
-            registry, "football", "1x2", ("elo", elo), LOSSES, LOSSES - 0.05, PromotionRule()
+            registry,
+            "football",
+            "1x2",
+            ("elo", elo),
+            LOSSES,
+            LOSSES - 0.05,
+            PromotionRule(),
+            champion=("market", market),
         )
     assert operator.champion("football", "1x2").model_name == "dixon_coles"
     assert [h.model_name for h in operator.champion_history("football", "1x2")] == ["market"]
     assert operator.decisions("football", "1x2") == []
+
+
+def test_promote_if_better_refuses_losses_of_a_champion_replaced_before_the_call() -> None:
+    registry = Registry(memory_root())
+    market = register(registry, "market", {"a.json": b"{}"})
+    registry.set_champion("football", "1x2", "market", market, "first")
+    dixon_coles = register(registry, "dixon_coles", {"a.json": b"{2}"})
+    elo = register(registry, "elo", {"a.json": b'{"x":1}'})
+    # the losses were computed against market; an operator then promoted dixon_coles
+    registry.set_champion("football", "1x2", "dixon_coles", dixon_coles, "by operator")
+
+    with pytest.raises(ChampionChangedError, match=f"those of market {market}.*dixon_coles"):
+        promote_if_better(
+            registry,
+            "football",
+            "1x2",
+            ("elo", elo),
+            LOSSES,
+            LOSSES - 0.05,
+            champion=("market", market),
+        )
+    assert registry.champion("football", "1x2").model_name == "dixon_coles"  # was: elo
+    assert registry.decisions("football", "1x2") == []  # was: a test dixon_coles never took
 
 
 def test_promote_if_better_saves_its_decision_after_the_move() -> None:
@@ -280,7 +318,15 @@ def test_promote_if_better_saves_its_decision_after_the_move() -> None:
         return save(vertical, market_name, decision)
 
     registry.save_decision = save_decision  # type: ignore[method-assign]
-    decision = promote_if_better(registry, "football", "1x2", ("elo", elo), LOSSES, LOSSES - 0.05)
+    decision = promote_if_better(
+        registry,
+        "football",
+        "1x2",
+        ("elo", elo),
+        LOSSES,
+        LOSSES - 0.05,
+        champion=("market", market),
+    )
     assert decision.promote
     assert saved_with_champion == ["elo"]  # was "market": saved before the move
     assert registry.latest_decision("football", "1x2") == decision

@@ -447,7 +447,9 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
 
 def test_promote_if_better_walks_through_champions(registry: Registry) -> None:
     v_elo = register(registry, "elo")
-    first = promote_if_better(registry, "football", "e0", ("elo", v_elo), None, None, RULE)
+    first = promote_if_better(
+        registry, "football", "e0", ("elo", v_elo), None, None, RULE, champion=None
+    )
     assert first.promote is True
     assert first.reason == "no champion yet"
     champion = registry.champion("football", "e0")
@@ -457,7 +459,14 @@ def test_promote_if_better_walks_through_champions(registry: Registry) -> None:
     v_dc = register(registry, "dixon_coles")
     champ_loss, chall_loss = paired_losses(0.02)
     second = promote_if_better(
-        registry, "football", "e0", ("dixon_coles", v_dc), champ_loss, chall_loss, RULE
+        registry,
+        "football",
+        "e0",
+        ("dixon_coles", v_dc),
+        champ_loss,
+        chall_loss,
+        RULE,
+        champion=("elo", v_elo),
     )
     assert second.promote is True
     assert (second.champion, second.champion_version) == ("elo", v_elo)
@@ -469,7 +478,14 @@ def test_promote_if_better_walks_through_champions(registry: Registry) -> None:
     v_bad = register(registry, "lightgbm")
     champ_loss, chall_loss = paired_losses(-0.01)
     third = promote_if_better(
-        registry, "football", "e0", ("lightgbm", v_bad), champ_loss, chall_loss, RULE
+        registry,
+        "football",
+        "e0",
+        ("lightgbm", v_bad),
+        champ_loss,
+        chall_loss,
+        RULE,
+        champion=("dixon_coles", v_dc),
     )
     assert third.promote is False
     champion = registry.champion("football", "e0")
@@ -494,16 +510,28 @@ def test_promote_if_better_requires_registered_challenger(registry: Registry) ->
 
     with pytest.raises(ModelNotFoundError):
         promote_if_better(
-            registry, "football", "e0", ("elo", "20260101T000000Z-00000000"), None, [1.0]
+            registry,
+            "football",
+            "e0",
+            ("elo", "20260101T000000Z-00000000"),
+            None,
+            [1.0],
+            champion=None,
         )
     assert registry.decisions("football", "e0") == []
 
 
 def test_promote_current_champion_again_is_a_no_op(registry: Registry) -> None:
     version = register(registry, "elo")
-    promote_if_better(registry, "football", "e0", ("elo", version), None, None)
+    promote_if_better(registry, "football", "e0", ("elo", version), None, None, champion=None)
     again = promote_if_better(
-        registry, "football", "e0", ("elo", version), np.ones(300), np.ones(300)
+        registry,
+        "football",
+        "e0",
+        ("elo", version),
+        np.ones(300),
+        np.ones(300),
+        champion=("elo", version),
     )
     assert again.promote is False
     assert again.reason == f"elo {version} is already the champion"

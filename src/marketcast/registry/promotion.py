@@ -7,7 +7,7 @@ import logging
 import numpy.typing as npt
 
 from marketcast.promotion import PromotionDecision, PromotionRule, decide_among, decide_promotion
-from marketcast.registry.store import Registry
+from marketcast.registry.store import ChampionChangedError, Registry
 
 __all__ = [
     "PromotionDecision",
@@ -28,6 +28,8 @@ def promote_if_better(
     champion_losses: npt.ArrayLike | None,
     challenger_losses: npt.ArrayLike | None,
     rule: PromotionRule | None = None,
+    *,
+    champion: tuple[str, str] | None,
 ) -> PromotionDecision:
     """Compare a registered challenger with the market's champion, save the decision, apply it.
 
@@ -44,6 +46,9 @@ def promote_if_better(
         market has no champion yet).
     rule
         Thresholds; defaults to ``PromotionRule()``.
+    champion
+        ``(model_name, version)`` of the champion ``champion_losses`` belong to, as the caller
+        read it; ``None`` when the market had none.
 
     Returns
     -------
@@ -59,9 +64,10 @@ def promote_if_better(
         When a file of the challenger is missing or differs from its manifest: checked before
         anything is decided, so nothing is saved.
     ChampionChangedError
-        When the champion changed between this call's read and its move (an operator's
-        promotion or a rollback meanwhile): the pointer stays as that change left it and no
-        decision is saved.
+        When the champion is not ``champion`` (it changed after the caller computed its
+        losses), or changed between this call's read and its move (an operator's promotion
+        or a rollback meanwhile): the pointer stays as that change left it and no decision
+        is saved.
 
     Notes
     -----
@@ -75,6 +81,15 @@ def promote_if_better(
     # "promote" decision had been saved, and the audit trail named a promotion never made
     registry.load_files(vertical, market, name, version)
     current = registry.champion(vertical, market)
+    read = None if current is None else (current.model_name, current.version)
+    if read != champion:
+        # the losses belong to another champion: deciding on them recorded a test the
+        # current champion never took, and promoted over a model never compared with
+        raise ChampionChangedError(
+            f"{vertical}/{market}: champion_losses are those of "
+            f"{_named(champion)}, but the champion is now {_named(read)}; "
+            "score the challenger against the current champion again"
+        )
     if current is None:
         decision = decide_promotion(
             None, None, name, challenger_losses, rule, challenger_version=version
@@ -106,7 +121,6 @@ def promote_if_better(
     if decision.promote:
         # compare-and-set: an operator's promotion between the read above and this move was
         # silently replaced by a challenger that was never compared with it
-        read = None if current is None else (current.model_name, current.version)
         registry.set_champion(vertical, market, name, version, decision.reason, expected=read)
     registry.save_decision(vertical, market, decision)
     logger.info(
@@ -119,3 +133,7 @@ def promote_if_better(
         decision.reason,
     )
     return decision
+
+
+def _named(champion: tuple[str, str] | None) -> str:
+    return "no champion" if champion is None else " ".join(champion)
