@@ -186,7 +186,7 @@ def _source_with_champion() -> tuple[Registry, dict[str, str]]:
     return source, versions
 
 
-def test_publish_copies_the_champion_its_runs_versions_decision_report_then_the_pointer(
+def test_publish_copies_the_champion_its_runs_versions_report_the_pointer_then_decision(
     tmp_path: Path,
 ) -> None:
     source, versions = _source_with_champion()
@@ -438,3 +438,29 @@ def test_a_run_publishes_past_a_market_whose_pointer_is_damaged(tmp_path: Path) 
     assert "champion file" in entry["markets"]["ah"]["error"]
     assert json.loads((run_dir / "publish.json").read_text()) == [entry]
     assert Registry(target).champion("football", "1x2") is not None
+
+
+def test_a_pointer_that_cannot_move_leaves_the_decision_uncopied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = _source_with_champion()
+    target = Registry(str(tmp_path / "published"))
+    elo = _register(target, "elo", "run-9")
+    target.set_champion("football", "1x2", "elo", elo, "first")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(target, "set_champion", full_disk)
+    [failed] = publish(source, target, "football")
+    assert "No space left" in (failed.error or "")
+    assert not failed.pointer_moved
+    assert not failed.decision_copied  # was: copied before the pointer
+    assert target.champion("football", "1x2").model_name == "elo"
+    assert target.decisions("football", "1x2") == []  # no "keep market" beside champion elo
+
+    monkeypatch.undo()  # the next publish completes both
+    [done] = publish(source, target, "football")
+    assert done.pointer_moved
+    assert done.decision_copied
+    assert target.latest_decision("football", "1x2") == source.latest_decision("football", "1x2")

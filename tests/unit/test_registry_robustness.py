@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from marketcast.cli import main
@@ -272,3 +274,62 @@ def test_an_unreadable_manifest_is_a_damaged_version_naming_the_file(
     with pytest.raises(ArtifactIntegrityError, match=f"manifest {manifest} is unreadable") as info:
         registry.set_champion("football", "1x2", "elo", version, "manual promotion")
     assert "input_value" not in str(info.value)
+
+
+def _move_whose_delete_fails(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object store's move: copy, then delete the source; here the delete fails."""
+    fs = registry._fs
+
+    def mv(source: str, target: str, **kwargs: object) -> None:
+        fs.copy(source, target)
+        raise OSError(5, "delete failed (throttled)")
+
+    monkeypatch.setattr(fs, "mv", mv)
+
+
+def test_a_pointer_written_whose_temporary_could_not_be_removed_counts_as_moved(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from marketcast.registry import PromotionRule, promote_if_better
+
+    registry = Registry(f"memory://robust-{uuid.uuid4().hex}", clock=StepClock(START))
+    market = register(registry, "market")
+    registry.set_champion("football", "1x2", "market", market, "no champion yet")
+    elo = register(registry, "elo")
+    _move_whose_delete_fails(registry, monkeypatch)
+    losses = 1.0 + np.random.default_rng(0).normal(0, 0.1, 400)
+
+    with caplog.at_level("WARNING", logger="marketcast.registry.store"):
+        decision = promote_if_better(
+            registry,
+            "football",
+            "1x2",
+            ("elo", elo),
+            losses,
+            losses - 0.05,
+            PromotionRule(),
+            champion=("market", market),
+        )  # was: the OSError, with the pointer moved and the decision never saved
+    assert decision.promote
+    assert registry.champion("football", "1x2").model_name == "elo"
+    assert registry.decisions("football", "1x2") == [decision]
+    assert "could not remove its temporary" in caplog.text
+    monkeypatch.undo()
+    [left] = Registry(registry.root).leftovers(older_than=timedelta(0))  # on the real clock
+    assert left.rsplit("/", 1)[-1].startswith(".champion.json.")  # for `registry clean`
+
+
+def test_a_pointer_whose_copy_failed_is_still_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = Registry(f"memory://robust-{uuid.uuid4().hex}", clock=StepClock(START))
+    market = register(registry, "market")
+    registry.set_champion("football", "1x2", "market", market, "no champion yet")
+    elo = register(registry, "elo")
+
+    def mv(source: str, target: str, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry._fs, "mv", mv)
+    with pytest.raises(OSError, match="No space left"):
+        registry.set_champion("football", "1x2", "elo", elo, "by hand")
+    monkeypatch.undo()
+    assert registry.champion("football", "1x2").model_name == "market"

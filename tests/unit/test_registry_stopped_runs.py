@@ -102,8 +102,12 @@ def test_the_mark_goes_after_the_versions(root: str, monkeypatch: pytest.MonkeyP
     removed: list[str] = []
     monkeypatch.setattr(registry._fs, "rm", lambda path, **kw: removed.append(path))
     registry.remove_leftovers()
-    assert len(removed) == 3
+    assert len(removed) == 5
     assert removed[-1].endswith("_runs/football/stopped.json")
+    # each version's manifest before the rest of its folder: a clean killed in between left
+    # a listed version with files missing (was: three removals, folders whole)
+    assert removed[0] == f"{removed[1]}/manifest.json"
+    assert removed[2] == f"{removed[3]}/manifest.json"
 
 
 def test_an_unreadable_mark_is_skipped_with_a_warning(

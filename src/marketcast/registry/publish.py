@@ -155,11 +155,6 @@ def _publish_market(
         if copy_version(source, target, vertical, market, model_name, version):
             out.copied_versions.append(f"{model_name} {version}")
 
-    decision = source.latest_decision(vertical, market)
-    if decision is not None and not target.has_decision(vertical, market, decision):
-        target.save_decision(vertical, market, decision)
-        out.decision_copied = True
-
     for run_id in dict.fromkeys((manifest.run_id, *extra_runs)):
         if run_id not in reports:
             reports[run_id] = copy_run_report(source, target, vertical, run_id)
@@ -167,22 +162,28 @@ def _publish_market(
 
     current = target.champion(vertical, market)
     wanted = (record.model_name, record.version)
-    if current is not None and (current.model_name, current.version) == wanted:
-        return
-    history = target.champion_history(vertical, market)
-    if (
-        current is not None
-        and is_rollback_reason(record.reason)
-        and history
-        and (history[-1].model_name, history[-1].version) == wanted
-    ):
-        target.rollback(vertical, market, expected=wanted)
-    else:
-        target.set_champion(
-            vertical, market, *wanted, f"published from {source.root}: {record.reason}"
-        )
-    out.pointer_moved = True
-    logger.info("published %s/%s %s to %s", vertical, market, out.champion, target.root)
+    if current is None or (current.model_name, current.version) != wanted:
+        history = target.champion_history(vertical, market)
+        if (
+            current is not None
+            and is_rollback_reason(record.reason)
+            and history
+            and (history[-1].model_name, history[-1].version) == wanted
+        ):
+            target.rollback(vertical, market, expected=wanted)
+        else:
+            target.set_champion(
+                vertical, market, *wanted, f"published from {source.root}: {record.reason}"
+            )
+        out.pointer_moved = True
+        logger.info("published %s/%s %s to %s", vertical, market, out.champion, target.root)
+
+    # after the pointer, as a run saves its decisions: a pointer write that failed left the
+    # target holding a "promote X" decision beside another champion
+    decision = source.latest_decision(vertical, market)
+    if decision is not None and not target.has_decision(vertical, market, decision):
+        target.save_decision(vertical, market, decision)
+        out.decision_copied = True
 
 
 def copy_version(

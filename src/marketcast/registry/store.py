@@ -494,8 +494,29 @@ class Registry:
         tmp = self._join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
         self._fs.makedirs(folder, exist_ok=True)
         self._fs.pipe_file(tmp, data)
-        self._fs.mv(tmp, path)
+        try:
+            self._fs.mv(tmp, path)
+        except Exception:
+            # an object store's move is a copy then a delete: when only the delete failed the
+            # write took effect, and raising made callers act as if it had not (a promotion
+            # whose pointer moved lost its decision record)
+            self._fs.invalidate_cache(folder)
+            if not self._holds(path, data):
+                raise
+            logger.warning(
+                "wrote %s, but could not remove its temporary %s (`registry clean` removes it)",
+                path,
+                tmp,
+                exc_info=True,
+            )
         self._fs.invalidate_cache(folder)
+
+    def _holds(self, path: str, data: bytes) -> bool:
+        """Whether the file at ``path`` can be read and holds ``data``."""
+        try:
+            return bytes(self._fs.cat_file(path)) == data
+        except Exception:  # unreadable or missing: the write did not take effect
+            return False
 
     def _read(self, path: str, max_bytes: int = MAX_JSON_BYTES) -> bytes:
         """The bytes of the file at ``path``; a `_RefusedFile` when it has more than ``max_bytes``.
@@ -935,12 +956,19 @@ class Registry:
         """Remove what :meth:`leftovers` lists; return the paths removed.
 
         A stopped run's mark goes last, after its versions: a clean that dies part-way leaves
-        the mark, so the next one finds the versions still left.
+        the mark, so the next one finds the versions still left. A version's manifest goes
+        first, the reverse of :meth:`register`: a version half removed is then an unlisted
+        crashed registration, never a listed version with files missing.
         """
         removed = self.leftovers(older_than)
         marks = self._path(RUNS_DIR) + "/"
         for path in sorted(removed, key=lambda path: path.startswith(marks)):
-            self._fs.rm(path, recursive=True)
+            manifest = self._join(path, MANIFEST_FILE)
+            if self._exists(manifest):
+                self._fs.rm(manifest)
+            # an object store's folder goes with its last file
+            with contextlib.suppress(FileNotFoundError):
+                self._fs.rm(path, recursive=True)
         return removed
 
     # ------------------------------------------------------------------ runs in progress
