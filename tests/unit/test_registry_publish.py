@@ -129,6 +129,29 @@ def test_a_save_that_dies_part_way_leaves_the_earlier_report_readable(
     assert len([p for p in (tmp_path / "reg/_reports/football/r1").iterdir() if p.is_dir()]) == 1
 
 
+@pytest.mark.parametrize("root", ["local", "memory"])
+def test_two_overlapping_saves_of_one_report_leave_the_index_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str
+) -> None:
+    """Save A wrote its index; save B then ran whole; A went on to remove every generation but
+    its own, B's among them, which the index named: the report was unreadable for good."""
+    url = str(tmp_path / "reg") if root == "local" else f"memory://overlap-{uuid.uuid4().hex}"
+    registry = Registry(url)
+    end_run = registry._end_run
+    other = {"report.json": b'{"saved_by": "B"}'}
+
+    def other_save_meanwhile(vertical: str, run_id: str) -> None:
+        end_run(vertical, run_id)
+        Registry(url).save_run_report(vertical, run_id, other)
+
+    monkeypatch.setattr(registry, "_end_run", other_save_meanwhile)
+    registry.save_run_report("football", "r1", {"report.json": b'{"saved_by": "A"}'})
+    assert registry.run_report_files("football", "r1") == other  # the last index wins
+    # B removed A's generation, written before B's: nothing is left over
+    later = Registry(url, clock=lambda: datetime.now(UTC) + timedelta(hours=2))
+    assert later.leftovers() == []
+
+
 def test_a_report_file_may_not_take_the_index_name() -> None:
     with pytest.raises(ValueError, match=r"'index\.json' is the registry's own name"):
         _memory("idx").save_run_report("football", "r1", {"index.json": b"{}"})

@@ -1596,13 +1596,41 @@ class Registry:
             self._join(folder, REPORT_INDEX_FILE), index.model_dump_json(indent=2).encode()
         )
         self._end_run(vertical, run_id)  # the run's versions now have their report
-        for old in self._children(folder, dirs=True):
-            if old != generation and _REPORT_GENERATION.fullmatch(old):
-                try:  # a reader of the index just replaced reads again; a failure only leaves it
-                    self._fs.rm(self._join(folder, old), recursive=True)
-                except OSError as error:
-                    logger.warning("could not remove an earlier report of %s: %s", run_id, error)
+        first = self._modified(self._report_path(vertical, run_id, generation, min(files)))
+        for old in self._earlier_generations(vertical, run_id, {generation}, first):
+            try:  # a reader of the index just replaced reads again; a failure only leaves it
+                self._fs.rm(old, recursive=True)
+            except OSError as error:
+                logger.warning("could not remove an earlier report of %s: %s", run_id, error)
         return folder
+
+    def _earlier_generations(
+        self, vertical: str, run_id: str, keep: set[str], before: datetime
+    ) -> list[str]:
+        """A run's report generations, but those in ``keep`` and the one its index names now,
+        whose files were all written before ``before``.
+
+        Two saves of one run's report overlap (a run saving again while a publish copies into
+        the same registry): each kept only its own generation, so the save that wrote its index
+        first removed the generation the later index names, and the report could not be read
+        until saved again. A generation written since ``before`` is another save's.
+        """
+        folder = self._report_path(vertical, run_id)
+        try:
+            index = self.run_report_index(vertical, run_id)
+        except ArtifactIntegrityError:
+            return []  # which generation is live cannot be told: leave them all
+        if index is not None:
+            keep = keep | {index.generation}
+        found: list[str] = []
+        for name in self._children(folder, dirs=True):
+            if name in keep or not _REPORT_GENERATION.fullmatch(name):
+                continue
+            generation = self._join(folder, name)
+            files = self._children(generation, dirs=False)
+            if all(self._modified(self._join(generation, f)) < before for f in files):
+                found.append(generation)
+        return found
 
     def run_report_folder(self, vertical: str, run_id: str) -> str:
         """Where a run's report is (or would be) stored: a path or URL under the root; its
@@ -1694,20 +1722,7 @@ class Registry:
             for run_id in self._children(self._join(reports, vertical), dirs=True):
                 if not _is_file_name(run_id):
                     continue
-                try:
-                    index = self.run_report_index(vertical, run_id)
-                except ArtifactIntegrityError:
-                    continue  # which generation is live cannot be told: leave them all
-                folder = self._join(self._join(reports, vertical), run_id)
-                for name in self._children(folder, dirs=True):
-                    if not _REPORT_GENERATION.fullmatch(name) or (
-                        index is not None and name == index.generation
-                    ):
-                        continue
-                    generation = self._join(folder, name)
-                    files = self._children(generation, dirs=False)
-                    if all(self._modified(self._join(generation, f)) < cutoff for f in files):
-                        found.append(generation)
+                found.extend(self._earlier_generations(vertical, run_id, set(), cutoff))
         return found
 
 
