@@ -5,11 +5,12 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from marketcast.reports import reliability_svg, render_html
+from marketcast.reports import load_report, reliability_svg, render_html, write_report
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 DASH = "\u2013"
@@ -360,3 +361,41 @@ def test_engines_without_forecasts_are_named_under_the_table() -> None:
     assert "No forecast on any test match" not in _page(
         _market({"elo": 0.70}, "elo", engines_without_forecasts=[])
     )
+
+
+def test_a_market_kept_without_challenger_is_not_said_to_have_one() -> None:
+    page = render_html(
+        {
+            "promotion": {
+                "1x2": {
+                    "promote": False,
+                    "champion": "market",
+                    "reason": "no challenger: only the market was evaluated",
+                }
+            }
+        }
+    )
+    assert "Keep <strong>market</strong>; no challenger was evaluated." in page
+    assert "the challenger is not promoted" not in page  # was, above a reason saying none
+
+
+def test_markets_named_without_a_safe_character_get_distinct_ids() -> None:
+    reliability = {"m": {"home": [{"p_mean": 0.5, "freq": 0.5, "n": 20}]}}
+    page = render_html({"reliability": {"ü": reliability, "é": reliability}})
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) > 2
+    assert len(ids) == len(set(ids))  # was: 70 repeated, both markets' ids made from "x"
+    assert 'id="market-1x2"' in render_html({"reliability": {"1x2": reliability}})
+
+
+def test_a_name_with_a_lone_surrogate_writes_both_files(tmp_path: Path) -> None:
+    """A file name read with surrogateescape reaches the report; encoding the page raised once
+    report.json was in place, so the pair was half written (and the JSON could not be
+    rendered again)."""
+    report = {"run_id": "r", "data": {"issues": [{"file": "E0/x\udcff.csv", "count": 1}]}}
+    json_path, html_path = write_report(tmp_path, report)
+    assert "\\udcff" in json_path.read_text(encoding="ascii")
+    assert "E0/x?.csv" in html_path.read_text(encoding="utf-8")
+    again = tmp_path / "again"
+    write_report(again, load_report(json_path))
+    assert (again / "report.html").read_bytes() == html_path.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -161,7 +162,14 @@ def _as_the_reason(value: Any, shown: Callable[[float], str]) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+    """``text`` as an id part: itself when it is one, else its safe characters and a short
+    hash (two names without one safe character were both ``x``, and their ids clashed)."""
+    text = str(text)
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+    if slug == text:
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:8]
+    return f"{slug or 'x'}-{digest}"
 
 
 def _date(value: Any) -> str:
@@ -793,6 +801,9 @@ def _promotion(decision: Mapping[str, Any]) -> str:
         verdict, cls = verdict + ".", "promote"
     elif promote is True:
         verdict, cls = f"Promote <strong>{who_ch}</strong> over {who_cp}.", "promote"
+    elif promote is False and challenger is None:
+        # "the challenger is not promoted" above a reason saying there was none
+        verdict, cls = f"Keep <strong>{who_cp}</strong>; no challenger was evaluated.", "keep"
     elif promote is False:
         verdict, cls = f"Keep <strong>{who_cp}</strong>; {who_ch} is not promoted.", "keep"
     else:

@@ -69,18 +69,14 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"report value of type {type(value).__name__} has no JSON form: {value!r}")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically (`write_atomic`)."""
-    write_atomic(path, text.encode("utf-8"))
-
-
 def write_report(run_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``run_dir``, each atomically.
 
     The JSON has sorted keys, two-space indent and NaN/inf as ``null``; the HTML is rendered
     from that same cleaned content (so re-rendering the JSON gives the identical page). Both
-    texts are built before anything is written, and each file goes through a temp file and
-    ``os.replace``, so a crash part-way leaves every file either old or new, never truncated.
+    texts are built and encoded before anything is written, and each file goes through a temp
+    file and ``os.replace``, so a crash part-way leaves every file either old or new, never
+    truncated.
 
     Parameters
     ----------
@@ -97,11 +93,14 @@ def write_report(run_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean = to_jsonable(report)
-    json_text = json.dumps(clean, sort_keys=True, indent=2, allow_nan=False) + "\n"
-    html_text = render_html(clean)
+    # ASCII: a lone surrogate (a name read with ``surrogateescape``) is escaped as ``\\udcff``
+    json_bytes = (json.dumps(clean, sort_keys=True, indent=2, allow_nan=False) + "\n").encode()
+    # encoded before either file is written, the surrogate as "?" (as plot labels have it): it
+    # raised UnicodeEncodeError once report.json was in place, leaving a half-written pair
+    html_bytes = render_html(clean).encode("utf-8", errors="replace")
     json_path, html_path = run_dir / REPORT_JSON, run_dir / REPORT_HTML
-    _atomic_write_text(json_path, json_text)
-    _atomic_write_text(html_path, html_text)
+    write_atomic(json_path, json_bytes)
+    write_atomic(html_path, html_bytes)
     return json_path, html_path
 
 
