@@ -127,3 +127,44 @@ def test_shuffled_rows_give_the_sorted_rows_ratings(rating: Rating) -> None:
         shuffled = rating(matches.iloc[order])
         assert list(shuffled.index) == list(matches.index[order])
         pd.testing.assert_frame_equal(shuffled.loc[matches.index], expected, check_exact=True)
+
+
+def _late_kickoffs(early: int, late: int) -> pd.DataFrame:
+    """A season of A-D, then a 20:00 and a 23:00 UTC kick-off (home goals ``early``, ``late``)
+    before a promoted side's 00:30 kick-off, and another promoted side's the date after."""
+    rows: list[dict[str, object]] = []
+    _season(rows, "2020-2021", "2020-08-08 14:00", ["A", "B", "C", "D"])
+    for kickoff, home, away, goals in [
+        ("2021-09-04 20:00", "C", "D", early),  # known (23:00) by 00:30
+        ("2021-09-04 23:00", "A", "B", late),  # still being played at 00:30
+        ("2021-09-05 00:30", "N", "C", 1),
+        ("2021-09-06 15:00", "M", "D", 1),
+    ]:
+        rows.append(
+            {
+                "league": "L",
+                "season": "2021-2022",
+                "kickoff_utc": pd.Timestamp(kickoff, tz="UTC"),
+                "home_team": home,
+                "away_team": away,
+                "home_goals": goals,
+                "away_goals": 0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("rating", [elo_ratings, pi_ratings])
+def test_a_newcomer_does_not_read_a_match_still_being_played(rating: Rating) -> None:
+    """A 00:30 UTC kick-off read the ratings after a 23:00 match the evening before, whose
+    result is not known until about 02:00: a newcomer's start (the league's mean or quartile)
+    moved with that score. A later date reads it; a 20:00 result is known by 00:30."""
+    draw, rout = rating(_late_kickoffs(1, 0)), rating(_late_kickoffs(1, 6))
+    n_row, m_row = len(draw) - 2, len(draw) - 1
+    home = HOME_COLUMNS[rating]
+    assert draw.iloc[n_row][home].equals(rout.iloc[n_row][home])  # was: N's start moved
+    assert not np.allclose(draw.iloc[m_row][home], rout.iloc[m_row][home])
+
+    early_win = rating(_late_kickoffs(4, 0))
+    away = AWAY_COLUMNS[rating]  # C, who played at 20:00
+    assert not np.allclose(early_win.iloc[n_row][away], draw.iloc[n_row][away])

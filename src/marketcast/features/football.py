@@ -12,7 +12,7 @@ import pandas as pd
 
 from marketcast.data.validation import IntegrityReport
 from marketcast.datasets.football_data import FootballData, OddsLookup, market_rows
-from marketcast.features.ratings import elo_ratings, pi_ratings
+from marketcast.features.ratings import RESULT_DELAY_HOURS, elo_ratings, pi_ratings
 from marketcast.margins import METHODS, implied_probabilities, overround
 from marketcast.types import AVERAGE_BOOKMAKER, BEST_ODDS_BOOKMAKER, PINNACLE, MarketKind, Timing
 
@@ -39,7 +39,7 @@ REST_DAYS_CAP = 21.0
 LEAGUE_RESIDUAL_HALFLIFE_DAYS = 60.0
 #: A match's result reaches the league residuals of matches kicking off at least this long after
 #: it (and on a later UTC date): 90 minutes, half-time and stoppage time, with a margin.
-LEAGUE_RESULT_DELAY_HOURS = 3.0
+LEAGUE_RESULT_DELAY_HOURS = RESULT_DELAY_HOURS  # the ratings wait as long
 _SECONDS_PER_DAY = 86_400
 TEAM_RESIDUAL_HALFLIFE_MATCHES = 8.0
 HISTORY_CAP_MATCHES = 40

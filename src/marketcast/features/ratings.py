@@ -11,6 +11,9 @@ import pandas as pd
 
 _REQUIRED = ("league", "home_team", "away_team", "kickoff_utc", "home_goals", "away_goals")
 _SECONDS_PER_DAY = 86_400
+#: Hours after its kick-off before a match's result may move a rating another match reads
+#: (``features.football.LEAGUE_RESULT_DELAY_HOURS``, which imports this module).
+RESULT_DELAY_HOURS = 3.0
 
 #: Update rule: (pre-date ratings (n_teams, k), home idx, away idx, home goals, away goals)
 #: -> rating changes per match for the home team and the away team, each (n_matches, k).
@@ -31,6 +34,7 @@ class _MatchArrays:
     """Matches in kickoff order, encoded as integer codes."""
 
     order: npt.NDArray[np.intp]  # positions in the input frame, kickoff order
+    kickoff: npt.NDArray[np.int64]  # seconds since the epoch, UTC
     day: npt.NDArray[np.int64]  # UTC calendar day number
     season: npt.NDArray[np.intp]
     league: npt.NDArray[np.intp]
@@ -88,6 +92,7 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     order = np.lexsort((goals_a, goals_h, codes[n:], codes[:n], season, league, seconds))
     return _MatchArrays(
         order=order,
+        kickoff=seconds[order],
         day=(seconds // _SECONDS_PER_DAY)[order],
         season=season.astype(np.intp)[order],
         league=league.astype(np.intp)[order],
@@ -174,9 +179,12 @@ def _run(
 ) -> npt.NDArray[np.float64]:
     """Pre-match ratings (n, 2, k) [home team, away team] in the input frame's row order.
 
-    All matches of one UTC calendar date read the ratings as they stood before that date, and
-    their updates are applied together once the date is over. The date's newcomers are added
-    together too: each starts from the pool before the date, not counting the others.
+    All matches of one UTC calendar date read the same ratings: those before that date, with
+    the updates of every earlier match whose result was known at the date's first kick-off
+    (``RESULT_DELAY_HOURS`` after its own), applied a date's matches together. A match still
+    being played then (a 23:00 kick-off the evening before a 00:30 one) is applied before a
+    later date. The date's newcomers are added together too: each starts from the pool before
+    the date, not counting the others.
     """
     a = _encode(matches)
     n, k = len(a.order), initial.size
@@ -194,8 +202,14 @@ def _run(
     bounds = np.flatnonzero(np.diff(a.day)) + 1
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [n]])
+    delay = int(RESULT_DELAY_HOURS * 3600)
     current_season = int(a.season[0])
+    applied = 0  # rows before this one have updated the pool
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        # results known at the date's first kick-off (earlier dates' rows only)
+        known = min(start, int(np.searchsorted(a.kickoff, a.kickoff[start] - delay, "right")))
+        _apply_results(pool, a, update, applied, known)
+        applied = known
         day_season = int(a.season[start:end].max())
         if day_season > current_season:
             for s in range(current_season, day_season):
@@ -219,19 +233,29 @@ def _run(
         pool.add_teams(newcomers)
         out[start:end, 0] = pool.ratings[home]
         out[start:end, 1] = pool.ratings[away]
-        played = np.isfinite(a.home_goals[start:end]) & np.isfinite(a.away_goals[start:end])
-        if played.any():
-            h, w = home[played], away[played]
-            d_home, d_away = update(
-                pool.ratings, h, w, a.home_goals[start:end][played], a.away_goals[start:end][played]
-            )
-            np.add.at(pool.ratings, h, d_home)
-            np.add.at(pool.ratings, w, d_away)
         pool.last_league[home] = a.league[start:end]
         pool.last_league[away] = a.league[start:end]
     result = np.empty_like(out)
     result[a.order] = out
     return result
+
+
+def _apply_results(pool: _Pool, a: _MatchArrays, update: UpdateRule, lo: int, hi: int) -> None:
+    """Apply the results of rows ``lo:hi`` (kick-off order) to the pool, one date's rows
+    together: each date's updates are computed from the ratings before any of them."""
+    if hi <= lo:
+        return
+    bounds = (lo + np.flatnonzero(np.diff(a.day[lo:hi])) + 1).tolist()
+    for start, end in zip([lo, *bounds], [*bounds, hi], strict=True):
+        played = np.isfinite(a.home_goals[start:end]) & np.isfinite(a.away_goals[start:end])
+        if not played.any():
+            continue
+        h, w = a.home[start:end][played], a.away[start:end][played]
+        d_home, d_away = update(
+            pool.ratings, h, w, a.home_goals[start:end][played], a.away_goals[start:end][played]
+        )
+        np.add.at(pool.ratings, h, d_home)
+        np.add.at(pool.ratings, w, d_away)
 
 
 def elo_goal_multiplier(goal_difference: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
