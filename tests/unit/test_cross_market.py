@@ -34,6 +34,24 @@ def test_fit_recovers_known_rates_from_poisson_prices() -> None:
     np.testing.assert_allclose(fitted_away, rate_away, atol=1e-6)
 
 
+def test_a_rows_rates_do_not_depend_on_the_other_rows() -> None:
+    """The fit stopped when every row's step was small, so a row got as many iterations as the
+    slowest other row: its rates moved (by ~1e-15) with other matches' prices, later ones
+    included, and a fixture served alone differed from its training value."""
+    rng = np.random.default_rng(3)
+    p = poisson_outcome_probabilities(rng.uniform(0.5, 2.5, 2_000), rng.uniform(0.4, 2.0, 2_000))
+    noisy = p + rng.normal(0.0, 0.01, p.shape)  # prices no Poisson pair fits exactly
+    home, away = fit_poisson_rates(noisy[:, 0], noisy[:, 2], noisy[:, 3])
+    first_half = fit_poisson_rates(noisy[:1_000, 0], noisy[:1_000, 2], noisy[:1_000, 3])
+    assert np.array_equal(first_half[0], home[:1_000])
+    assert np.array_equal(first_half[1], away[:1_000])
+    for row in (0, 999, 1_999):
+        alone = fit_poisson_rates(
+            noisy[row : row + 1, 0], noisy[row : row + 1, 2], noisy[row : row + 1, 3]
+        )
+        assert (alone[0][0], alone[1][0]) == (home[row], away[row])
+
+
 def test_missing_price_gives_nan_rates_and_leaves_other_rows_alone() -> None:
     p = poisson_outcome_probabilities(np.array([1.2, 1.8]), np.array([1.0, 0.7]))
     over = p[:, 3].copy()

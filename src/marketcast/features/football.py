@@ -276,7 +276,8 @@ def fit_poisson_rates(
     """Goal rates (home, away) whose independent Poisson scores best match three market prices.
 
     Least squares on ``P(home win)``, ``P(away win)`` and ``P(over 2.5)``, by damped
-    Gauss-Newton on the log-rates, all matches at once (a 2x2 solve per match per iteration).
+    Gauss-Newton on the log-rates, all matches at once (a 2x2 solve per match per iteration),
+    each until its own step is below ``tol``: a row's rates do not depend on the other rows.
     The draw price is left out on purpose: what the fitted rates say about the draw is then a
     check on it. Rows with a NaN input give NaN rates.
 
@@ -293,9 +294,15 @@ def fit_poisson_rates(
     target_ok = target[ok]
     th = theta[ok]
     damping = 1e-9
+    # each row stops once its own step is below tol: stopping when every row's was gave a row
+    # as many iterations as the slowest other row needed, so its rates moved (by ~1e-15) with
+    # the other rows, future matches' prices among them
+    active = np.arange(len(th))
     for _ in range(max_iter):
-        p, jac = _poisson_and_jacobian(th[:, 0], th[:, 1], max_goals)
-        residual = p[:, [0, 2, 3]] - target_ok  # (m, 3)
+        if not active.size:
+            break
+        p, jac = _poisson_and_jacobian(th[active, 0], th[active, 1], max_goals)
+        residual = p[:, [0, 2, 3]] - target_ok[active]  # (m, 3)
         J = jac[:, [0, 2, 3], :]  # (m, 3, 2)
         a = np.einsum("mki,mkj->mij", J, J)  # (m, 2, 2)
         a[:, 0, 0] += damping
@@ -309,9 +316,8 @@ def fit_poisson_rates(
             ]
         )
         step = np.clip(step, -1.0, 1.0)  # at most a factor e per iteration
-        th = th - step
-        if np.max(np.abs(step), initial=0.0) < tol:
-            break
+        th[active] -= step
+        active = active[np.max(np.abs(step), axis=1) >= tol]
     theta[ok] = th
     theta[~ok] = np.nan
     rates = np.exp(theta)
