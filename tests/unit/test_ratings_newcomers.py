@@ -168,3 +168,13 @@ def test_a_newcomer_does_not_read_a_match_still_being_played(rating: Rating) -> 
     early_win = rating(_late_kickoffs(4, 0))
     away = AWAY_COLUMNS[rating]  # C, who played at 20:00
     assert not np.allclose(early_win.iloc[n_row][away], draw.iloc[n_row][away])
+
+
+@pytest.mark.parametrize("rating", [elo_ratings, pi_ratings])
+def test_a_match_without_a_kickoff_is_refused_naming_its_row(rating: Rating) -> None:
+    """It sorted as the earliest match, so its result fed every rating (the loader never
+    gives one; a caller of the feature functions may)."""
+    frame = _late_kickoffs(1, 0)
+    frame.loc[7, "kickoff_utc"] = pd.NaT
+    with pytest.raises(ValueError, match=r"kickoff_utc is missing in 1 row\(s\) \(index \[7\]\)"):
+        rating(frame)

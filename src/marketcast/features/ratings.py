@@ -72,6 +72,12 @@ def _encode(matches: pd.DataFrame) -> _MatchArrays:
     if missing:
         raise ValueError(f"matches frame lacks required columns: {missing}")
     index = pd.DatetimeIndex(matches["kickoff_utc"])
+    if index.hasnans:  # as the smallest integer it sorted first, and fed every later rating
+        rows = matches.index[index.isna()]
+        raise ValueError(
+            f"kickoff_utc is missing in {len(rows)} row(s) (index {rows[:5].tolist()}): "
+            "a match with no kick-off cannot be placed in time"
+        )
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     seconds = np.asarray(index.as_unit("s").asi8, dtype=np.int64)
     if "season" in matches.columns:
