@@ -3,6 +3,8 @@ and issues that named a tar member without its archive."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +78,21 @@ def test_cross_row_issues_name_tar_members_with_their_archive(tmp_path: Path) ->
     assert other.file == f"{archive}:{b}"
     assert other.value is not None
     assert other.value.endswith(f"0-0 dropped, 2-1 kept from {archive}:{a} row 3")
+
+
+def test_a_file_name_that_is_not_utf8_is_written_with_escapes(tmp_path: Path) -> None:
+    """Python holds such a name's bytes as lone surrogates: in ``source_file`` they made pyarrow
+    raise half-way through the load (and no report could print them)."""
+    folder = tmp_path / "E0"
+    folder.mkdir()
+    fixture = Path(__file__).parents[1] / "fixtures" / "football" / "mmz4281" / "2122" / "E0.csv"
+    named = os.fsencode(folder) + b"/2021-2022\xff.csv"
+    with open(named, "wb") as handle:
+        handle.write(fixture.read_bytes())
+
+    data = load_football([folder])
+    assert len(data.matches) > 0
+    assert set(data.matches["source_file"]) == {f"{folder}/2021-2022\\xff.csv"}
+    assert set(data.matches["season"]) == {"2021-2022"}
+    assert "\\udc" not in json.dumps(data.report.to_dict())  # no surrogate left to print
+    assert all("\\xff" in issue["file"] for issue in data.report.to_dict()["issues"])

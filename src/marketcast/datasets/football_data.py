@@ -863,18 +863,39 @@ def read_csv_sources(
                 raise
             errors.append(err)
             continue
+        members = [(shown_name(member), data) for member, data in members]
         sources.extend(members)
         for member, _ in members:
-            names.members.setdefault(member, []).append(f"{archive}:{member}")
+            names.members.setdefault(member, []).append(f"{shown_name(str(archive))}:{member}")
     for path in iter_csv_files(plain):
-        names.files.add(str(path))
+        name = shown_name(str(path))
+        names.files.add(name)
         try:
-            sources.append((str(path), _read_bytes(path)))
+            sources.append((name, _read_bytes(path)))
         except DataError as err:
             if raise_on_error:
                 raise
             errors.append(err)
     return sources, errors, names
+
+
+def shown_name(name: str) -> str:
+    """A file name as valid Unicode: bytes that are not UTF-8 (which Python holds as lone
+    surrogates) written as ``\\xff``. A surrogate in the matches table's ``source_file`` made
+    pyarrow raise half-way through the load, and it could not be printed or written as UTF-8.
+
+    Examples
+    --------
+    >>> shown_name("E0/2021-2022\\udcff.csv")
+    'E0/2021-2022\\\\xff.csv'
+    >>> shown_name("E0/2021-2022.csv")
+    'E0/2021-2022.csv'
+    """
+    try:
+        raw = name.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to
+        raw = name.encode("utf-8", errors="backslashreplace")
+    return raw.decode("utf-8", errors="backslashreplace")
 
 
 def _read_bytes(path: Path) -> bytes:
