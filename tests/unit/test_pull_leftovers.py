@@ -275,3 +275,85 @@ def test_a_corrupt_gzip_body_is_a_failure_and_the_next_file_is_pulled(
         "the end-of-stream marker"
     )
     assert _files(tmp_path) == ["E0/2022-2023.csv"]
+
+
+# --- an audit's findings: Retry-After, letter case, non-ASCII digits, a changed file ---------
+
+
+def test_a_rate_limited_answer_waits_as_long_as_the_server_asks(
+    answers: tuple[str, type[AnswerHandler]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait was the backoff's (1, 2, 4 s) whatever Retry-After said."""
+    base, handler = answers
+    handler.answers["/mmz4281/2122/E0.csv"] = (
+        429,
+        {"Retry-After": "7", "Content-Length": "0"},
+        b"",
+    )
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        handler.answers["/mmz4281/2122/E0.csv"] = _ok(E0_2122)  # served after the wait
+
+    monkeypatch.setattr(pull.time, "sleep", sleep)
+    [written] = pull_football(["E0"], ["2021-2022"], tmp_path, base, backoff_s=0.5)
+    assert waits == [7.0]  # was: [0.5]
+    assert written.read_bytes() == E0_2122
+
+
+def test_a_retry_after_past_the_time_limit_fails_at_once_saying_so(
+    answers: tuple[str, type[AnswerHandler]], tmp_path: Path
+) -> None:
+    base, handler = answers
+    handler.answers["/mmz4281/2122/E0.csv"] = (
+        503,
+        {"Retry-After": "30", "Content-Length": "0"},
+        b"",
+    )
+    started = time.monotonic()
+    with pytest.raises(PullError, match=r"HTTP 503 .*the server asked to retry after 30 s"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, base, timeout_s=10.0)
+    assert time.monotonic() - started < 5.0  # no pointless retries meanwhile
+    assert handler.requests == ["/mmz4281/2122/E0.csv"]
+
+
+def test_a_league_whose_letter_case_differs_from_the_files_div_is_refused(
+    answers: tuple[str, type[AnswerHandler]], tmp_path: Path
+) -> None:
+    """A mirror serving E0's file at e0.csv was saved to a folder e0 beside E0: loading the
+    folder read every match twice."""
+    base, handler = answers
+    handler.answers["/mmz4281/2122/e0.csv"] = _ok(E0_2122)
+    with pytest.raises(PullError, match=r"asked for league e0, .* says E0 .*\(give --leagues E0\)"):
+        pull_football(["e0"], ["2021-2022"], tmp_path, base)
+    assert _files(tmp_path) == []
+
+
+def test_a_season_in_other_digits_is_refused_before_any_request(
+    answers: tuple[str, type[AnswerHandler]], tmp_path: Path
+) -> None:
+    base, handler = answers
+    with pytest.raises(ValueError, match="season must look like '2024-2025'"):
+        pull_football(["E0"], ["\uff12\uff10\uff12\uff11-\uff12\uff10\uff12\uff12"], tmp_path, base)
+    assert handler.requests == []  # was: a UnicodeEncodeError in the request, as a bug
+
+
+def test_replacing_a_file_whose_content_differs_is_said(
+    answers: tuple[str, type[AnswerHandler]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's corrected result was overwritten without a word."""
+    base, handler = answers
+    handler.answers["/mmz4281/2122/E0.csv"] = _ok(E0_2122)
+    [target] = pull_football(["E0"], ["2021-2022"], tmp_path, base)
+    edited = E0_2122.replace(b"Brentford,Arsenal,2,0", b"Brentford,Arsenal,9,0")
+    assert edited != E0_2122
+    target.write_bytes(edited)
+    with caplog.at_level(logging.WARNING, logger="marketcast.datasets.pull"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, base)
+    assert f"replacing {target} (12 matches): its content differs" in caplog.text
+    assert target.read_bytes() == E0_2122
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="marketcast.datasets.pull"):
+        pull_football(["E0"], ["2021-2022"], tmp_path, base)  # the same bytes: nothing to say
+    assert "replacing" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import email.utils
 import http.client
 import logging
 import re
@@ -33,7 +34,9 @@ SITE_LEAGUES = (
     "E0", "E1", "E2", "E3", "EC", "SC0", "SC1", "SC2", "SC3", "D1", "D2", "I1", "I2",
     "SP1", "SP2", "F1", "F2", "N1", "B1", "P1", "T1", "G1",
 )  # fmt: skip
-_SEASON = re.compile(r"(\d{4})-(\d{4})")  # used with fullmatch: "$" accepts a trailing newline
+#: used with fullmatch ("$" accepts a trailing newline); ASCII digits: "２０２４" passed ``\d`` and
+#: ``int()``, then failed in the URL as a bug naming neither season nor URL
+_SEASON = re.compile(r"([0-9]{4})-([0-9]{4})")
 _LEAGUE = re.compile(r"[A-Za-z0-9]{1,8}")
 _USER_AGENT = "marketcast-pull/0.1 (+https://www.football-data.co.uk)"
 _READ_TIMEOUT_S = 30.0  # longest single wait on the network (connect, or one read)
@@ -316,6 +319,7 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
         return f"{n} attempt" if n == 1 else f"{n} attempts"
 
     for attempt in range(1, retries + 2):
+        asked_s: float | None = None  # the wait a 429 or 503 asked for (Retry-After)
         try:
             body = _read_body(request, url, deadline, timeout_s, max_bytes)
             # a server may answer with Content-Encoding: gzip, which urllib leaves compressed
@@ -329,6 +333,7 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
             last = f"HTTP {exc.code} {' '.join(str(exc.reason).split())}"
             if exc.code < 500 and exc.code != 429:
                 raise PullError(url, last) from exc
+            asked_s = retry_after_s(exc.headers.get("Retry-After") if exc.headers else None)
         except (OSError, http.client.HTTPException) as exc:
             # any OSError here is the network's (no file is opened): an SSLError from a cut TLS
             # connection is no ConnectionError, and was not retried
@@ -337,12 +342,15 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
         logger.warning("pull %s failed (attempt %d of %d): %s", url, attempt, retries + 1, last)
         if attempt > retries:
             break
-        wait_s = backoff_s * 2 ** (attempt - 1)
+        # at least what the server asked for: asked again after 1 s, a rate-limited server
+        # was sent four requests in 7 s per file
+        wait_s = max(backoff_s * 2 ** (attempt - 1), asked_s or 0.0)
         if time.monotonic() + wait_s >= deadline:
+            asked = "" if asked_s is None else f"the server asked to retry after {asked_s:g} s; "
             raise PullError(
                 url,
                 f"{last} (gave up after {attempts(attempt)}: "
-                f"no time left for another within the {timeout_s:g} s limit)",
+                f"{asked}no time left for another within the {timeout_s:g} s limit)",
             )
         time.sleep(wait_s)
         if time.monotonic() >= deadline:  # the wait overslept the limit: no time to try again
@@ -350,6 +358,33 @@ def _fetch(url: str, *, timeout_s: float, retries: int, backoff_s: float, max_by
     if time.monotonic() >= deadline:
         last += f" (the {timeout_s:g} s limit is up)"
     raise PullError(url, f"{last} (gave up after {attempts(attempt)})")
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (a number of seconds or an HTTP date);
+    None when missing or unreadable.
+
+    Examples
+    --------
+    >>> retry_after_s("30")
+    30.0
+    >>> retry_after_s("Wed, 25 Nov 2026 12:00:30 GMT", now=1795608000.0)
+    30.0
+    >>> retry_after_s("soon") is None
+    True
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _check_download(url: str, target: Path, data: bytes) -> FootballData:
@@ -365,10 +400,12 @@ def _check_download(url: str, target: Path, data: bytes) -> FootballData:
 
 def _other_leagues(loaded: FootballData, league: str) -> str | None:
     """The leagues of the kept matches with their counts, other leagues first, when any is not
-    ``league`` (letter case aside), e.g. ``"E1 (2 of 12 matches), E0 (10 of 12 matches)"``;
-    else None. A row with an empty ``Div`` has the league of the folder it is saved in."""
+    ``league``, e.g. ``"E1 (2 of 12 matches), E0 (10 of 12 matches)"``; else None. A row with
+    an empty ``Div`` has the league of the folder it is saved in. Letter case counts: ``e0``
+    from a mirror serving E0's file was saved to a folder ``e0`` beside ``E0``, and loading the
+    folder read every match twice."""
     counts = Counter(str(div) for div in loaded.matches["league"])
-    if all(div.casefold() == league.casefold() for div in counts):
+    if all(div == league for div in counts):
         return None
     n_matches = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda kv: (kv[0].casefold() == league.casefold(), -kv[1]))
@@ -398,8 +435,12 @@ def _pull_one(
     other = _other_leagues(loaded, league)
     if other is not None:
         # a mirror serving E1.csv at E0's URL replaced a 380-match E0 season with 552 matches
+        [*divs] = set(map(str, loaded.matches["league"]))
+        same = len(divs) == 1 and divs[0].casefold() == league.casefold()
+        hint = f" (give --leagues {divs[0]})" if same else ""
         raise PullError(
-            url, f"asked for league {league}, but the file's Div column says {other}: {keeping}"
+            url,
+            f"asked for league {league}, but the file's Div column says {other}: {keeping}{hint}",
         )
     n_existing = _matches_in(target)
     if report.rows_kept < n_existing:
@@ -411,6 +452,14 @@ def _pull_one(
             )
         logger.warning(
             "replacing %s (%d matches) with %d matches", target, n_existing, report.rows_kept
+        )
+    elif n_existing and target.read_bytes() != data:
+        # said, not done silently: the file may hold a user's own corrections
+        logger.warning(
+            "replacing %s (%d matches): its content differs from the download (%d matches)",
+            target,
+            n_existing,
+            report.rows_kept,
         )
     write_atomic(target, data)
     logger.info("pulled %s: %d matches -> %s", url, report.rows_kept, target)
