@@ -92,6 +92,56 @@ def test_a_tensor_of_another_shape_is_named_with_both_shapes(files) -> None:
     )
 
 
+def _set(key: str, value: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], None]:
+    return lambda tensors: tensors.__setitem__(key, value)
+
+
+def _nan_at_first(key: str) -> Callable[[dict[str, torch.Tensor]], None]:
+    def edit(tensors: dict[str, torch.Tensor]) -> None:
+        tensors[key] = tensors[key].clone()
+        tensors[key].view(-1)[0] = float("nan")
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (
+            _nan_at_first("net.static.weight"),
+            r"neural_state\.pt: tensor net\.static\.weight holds 1 values that are not finite",
+        ),
+        (
+            _nan_at_first("history.state"),
+            r"tensor history\.state holds 1 values that are not finite",
+        ),
+        (
+            _set("net.head.band_z_value", torch.tensor(-1.0)),
+            r"net\.head\.band_z_value is -1\.0, band_z must be in \[0, inf\)",
+        ),
+        (
+            _set("net.head.band_z_value", torch.tensor(float("nan"))),
+            r"tensor net\.head\.band_z_value holds 1 values that are not finite",
+        ),
+        (
+            _set("net.head.shrink", torch.tensor([5.0, -3.0, 1.0])),
+            r"tensor net\.head\.shrink is \[5\.0, -3\.0, 1\.0\], each factor must be in \[0, 1\]",
+        ),
+    ],
+)
+def test_values_no_fit_writes_are_refused(files, edit, match) -> None:
+    """Only kinds and shapes were checked: a NaN weight forecast NaN for every fixture, a
+    band_z of -1 inverted every band, shrink factors of 5 and -3 moved probabilities."""
+    _raises_our_error(_with_tensors(files, edit), match)
+
+
+def test_an_older_artifacts_band_z_from_its_config_is_checked_too(files) -> None:
+    older = _with_tensors(files, lambda t: t.pop("net.head.band_z_value"))
+    NeuralModel.from_artifact(older)  # loads: the head keeps the config's band_z
+    bad = _with_meta(older, lambda meta: meta["net_config"].__setitem__("band_z", -2.0))
+    _raises_our_error(bad, r"neural\.json: net_config\.band_z is -2\.0, band_z must be")
+
+
 @pytest.mark.parametrize(
     ("edit", "match"),
     [

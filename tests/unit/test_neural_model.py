@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import pickle
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -194,6 +195,24 @@ def test_two_seeded_fits_are_identical_and_another_seed_differs(split) -> None:
     c = NeuralModel(random_state=12, **TINY).fit(X_train, y_train).predict_proba(X_test)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_a_fit_gives_the_callers_random_streams_back(split) -> None:
+    """The fit reseeded Python's, NumPy's and torch's global generators and left them so: a
+    caller's next draws were the network's seed's, whatever the caller had seeded."""
+    X_train, y_train, _ = split
+    draws = []
+    for caller_seed in (11, 22):
+        np.random.seed(caller_seed)
+        random.seed(caller_seed)
+        torch.manual_seed(caller_seed)
+        NeuralModel(random_state=3, **{**TINY, "max_epochs": 1}).fit(X_train, y_train)
+        draws.append((np.random.random(), random.random(), float(torch.rand(1))))
+    np.random.seed(11)
+    random.seed(11)
+    torch.manual_seed(11)
+    assert draws[0] == (np.random.random(), random.random(), float(torch.rand(1)))
+    assert draws[0] != draws[1]  # was: the same after the fit whatever the caller seeded
 
 
 def test_state_dict_round_trip_predicts_identically(fitted, split) -> None:

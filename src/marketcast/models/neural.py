@@ -53,7 +53,11 @@ from marketcast.models.nn.network import (
     multitask_loss,
 )
 from marketcast.models.nn.onnx import OnnxSession, football_net_onnx_bytes
-from marketcast.models.nn.seed import restored_determinism, seed_everything
+from marketcast.models.nn.seed import (
+    restored_determinism,
+    restored_random_state,
+    seed_everything,
+)
 from marketcast.types import MarketKind
 
 log = logging.getLogger(__name__)
@@ -465,8 +469,9 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         X, y = X.iloc[first:], y[first:]
         soft = {market: p[first:] for market, p in soft.items()}
         device = self._device()
-        # Deterministic kernels for this fit only: the caller's torch setting comes back after.
-        with _torch_threads(self.n_jobs), restored_determinism():
+        # Deterministic kernels and the seeds for this fit only: the caller's torch setting and
+        # random streams come back after.
+        with _torch_threads(self.n_jobs), restored_determinism(), restored_random_state():
             seed_everything(self.random_state + self.n_fits_ - 1, self.deterministic)
             batch = self.make_batch(X)  # (rows used, ...) on ``device``
             targets = self._targets(X, y, soft, device)
@@ -1024,8 +1029,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             Naming the file and what is wrong: a file missing or unreadable, a key missing
             from ``neural.json``, a tensor of another shape than the network's, or files that
             disagree (team names that do not cover the stored history, leagues or feature
-            scalings of another length than the network's inputs). Such an artifact failed
-            deep inside torch or NumPy, or loaded and forecast other numbers silently.
+            scalings of another length than the network's inputs), a weight or history state
+            that is not finite, a head ``band_z`` outside [0, inf) or shrink factors outside
+            [0, 1]. Such an artifact failed deep inside torch or NumPy, or loaded and forecast
+            other numbers (or NaN) silently.
         """
         missing = [name for name in _ARTIFACT_FILES if name not in files]
         if missing:
@@ -1078,6 +1085,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         model.n_training_rows_ = meta.get("n_training_rows", {})
         model.history_ = _artifact_history(meta["team_names"], tensors)
         _load_network_state(net, tensors)
+        _check_loaded_values(net, model.history_, band_z_stored="net.head.band_z_value" in tensors)
         model.network_ = net.to(model._device()).eval()
         model.classes_ = CLASSES_1X2
         return model
@@ -1310,6 +1318,42 @@ def _load_network_state(net: FootballNet, tensors: Mapping[str, torch.Tensor]) -
             f"tensor net.{extra[0]} is not part of the network ({len(extra)} such tensors)",
         )
     net.load_state_dict(state)
+
+
+def _check_loaded_values(net: FootballNet, history: TeamHistory, *, band_z_stored: bool) -> None:
+    """Refuse values no fit writes (else ValueError naming the file and tensor): a non-finite
+    weight or history state, a head ``band_z`` outside [0, inf), shrink factors outside [0, 1].
+
+    Only the tensors' kinds and shapes were checked: one NaN weight loaded and forecast NaN for
+    every fixture, a band_z of -1 inverted every band, and ``to_artifact`` then refused to save
+    what ``from_artifact`` had accepted.
+    """
+    for key, tensor in net.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise _artifact_error(
+                "neural_state.pt", f"tensor net.{key} holds {bad} values that are not finite"
+            )
+    if not np.isfinite(history.state).all():
+        bad = int((~np.isfinite(history.state)).sum())
+        raise _artifact_error(
+            "neural_state.pt", f"tensor history.state holds {bad} values that are not finite"
+        )
+    band_z = net.head.band_z
+    if not band_z >= 0:  # NaN fails too
+        where = (
+            "neural_state.pt: tensor net.head.band_z_value"
+            if band_z_stored
+            else ("neural.json: net_config.band_z")
+        )
+        raise ValueError(f"neural artifact: {where} is {band_z}, band_z must be in [0, inf)")
+    shrink = net.head.shrink
+    if bool(((shrink < 0) | (shrink > 1)).any()):
+        raise _artifact_error(
+            "neural_state.pt",
+            f"tensor net.head.shrink is {[round(float(v), 6) for v in shrink]}, each factor must "
+            "be in [0, 1]",
+        )
 
 
 def device_available(device: str | None) -> bool:

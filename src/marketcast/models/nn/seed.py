@@ -73,3 +73,36 @@ def restored_determinism() -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
         torch.backends.cudnn.deterministic = cudnn_deterministic
         torch.backends.cudnn.benchmark = cudnn_benchmark
+
+
+@contextlib.contextmanager
+def restored_random_state() -> Iterator[None]:
+    """Give Python's ``random``, NumPy's global generator and torch's (CPU and CUDA) their
+    states back on exit.
+
+    :func:`seed_everything` reseeds them for the whole process: after a fit, a caller's
+    ``np.random`` stream was the network's seed's whatever the caller had seeded, so anything
+    later in a run that drew from it was tied to the network.
+
+    Examples
+    --------
+    >>> _ = np.random.seed(11)
+    >>> with restored_random_state():
+    ...     seed_everything(0)
+    >>> after = np.random.random()
+    >>> _ = np.random.seed(11)
+    >>> after == np.random.random()
+    True
+    """
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    torch_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
