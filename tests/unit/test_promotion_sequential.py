@@ -144,3 +144,15 @@ def test_the_report_names_the_sequential_p_value() -> None:
     plain = decide_promotion("market", market, "elo", market - 0.001, PromotionRule())
     assert "always-valid" not in _promotion(plain.model_dump(mode="json"))
     assert "p-value" in _promotion(plain.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize("test", ["t", "sequential"])
+def test_a_gain_of_min_gain_up_to_rounding_is_not_promoted(test: str) -> None:
+    """Losses of 1.0 and 0.99: the gain is min_gain, 1e-17 over it in floats. The sequential
+    test took that excess, the same at every match, for evidence without spread (p = 0) and
+    promoted; the t-test counted it as 0."""
+    rule = PromotionRule(min_gain=0.01, test=test)
+    decision = decide_promotion("a", np.full(300, 1.0), "b", np.full(300, 0.99), rule)
+    assert not decision.promote
+    assert decision.p_value == 1.0
+    assert "<= required 0.01" in decision.reason
