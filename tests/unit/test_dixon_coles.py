@@ -339,3 +339,24 @@ def test_fit_of_2000_matches_is_fast() -> None:
     start = time.perf_counter()
     model.fit(frame, goals)
     assert time.perf_counter() - start < 0.25  # ~10 ms on one core; generous for CI noise
+
+
+def test_without_the_ridge_a_team_that_never_concedes_is_named(
+    sim: tuple, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With l2=0 its defence has no finite optimum: the fit stopped at -22.9 and called itself
+    converged, forecasting a near-certain clean sheet, without a word."""
+    frame, goals, _ = sim
+    newcomer = pd.DataFrame(
+        {"league": ["E0"], "home_team": ["Newco"], "away_team": ["E0_t0"], "kickoff_utc": [KICKOFF]}
+    )
+    X = pd.concat([frame, newcomer], ignore_index=True)
+    y = np.vstack([goals, [[3, 0]]])
+    with caplog.at_level("WARNING", logger="marketcast.models.dixon_coles"):
+        DixonColes(half_life_days=1e6, l2=0.0).fit(X, y)
+    assert "l2=0: Newco never conceded in the fitting window" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="marketcast.models.dixon_coles"):
+        ridged = DixonColes(half_life_days=1e6).fit(X, y)
+    assert "never conceded" not in caplog.text
+    assert ridged.defence_[list(ridged.teams_).index("Newco")] > -5.0
