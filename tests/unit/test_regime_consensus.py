@@ -332,6 +332,27 @@ def test_unanimity_gives_level_one_and_split_votes_less() -> None:
     assert split.level[0] == pytest.approx(0.75)
 
 
+def test_opposite_votes_of_equal_weight_are_a_tie() -> None:
+    """2 * 0.7 - 1 is 0.3999999999999999 in floats: the score was -5.6e-17, read as a short
+    side with a consensus level of 0.5."""
+    tie = consensus({"a": [0.7], "b": [0.3]}, {"a": 1.0, "b": 1.0})
+    assert tie.score[0] == 0.0
+    assert tie.level[0] == 0.0
+    assert tie.position[0] == 0.0
+
+
+def test_returns_a_rounding_step_apart_are_no_record() -> None:
+    """Their spread of 1e-19 gave a Sharpe of 1e14, and the model took every weight."""
+    x = 0.001
+    flat_ish = [x, x, x, float(np.nextafter(x, 1.0))]
+    good = np.random.default_rng(0).normal(0.002, 0.01, 1000)
+    reliability = reliability_from_history({"flat_ish": flat_ish, "good": good})
+    assert reliability["flat_ish"] == 0.0
+    assert reliability["good"] > 0.0
+    blended = consensus({"flat_ish": [0.51], "good": [0.2]}, reliability)
+    np.testing.assert_array_equal(blended.weights, [[0.0, 1.0]])
+
+
 def test_threshold_adapts_to_recent_dispersion_without_looking_ahead() -> None:
     rng = np.random.default_rng(4)
     calm = 0.5 + rng.normal(0, 0.01, 300)

@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 _STD_FLOOR = 1e-9  # below this a signal is treated as constant (correlation undefined -> 0)
+_TIE = 1e-12  # a consensus score this near 0 is a tie (votes and weights are at most 1)
 #: Decisions of votes the rolling correlation penalty looks back over (``corr_window``).
 CORR_WINDOW = 168
 
@@ -288,6 +289,8 @@ def consensus(
     weights = np.divide(penalised, total, out=np.zeros_like(penalised), where=total > 0)
 
     score = np.clip((weights * votes).sum(axis=1), -1.0, 1.0)
+    # a tie is 0: opposite votes of 0.7 and 0.3 summed to -5.6e-17, a short side of level 0.5
+    score[np.abs(score) <= _TIE] = 0.0
     agrees = (np.sign(votes) == np.sign(score)[:, None]) & (score != 0)[:, None]
     level = np.clip((weights * agrees).sum(axis=1), 0.0, 1.0)
 
@@ -437,7 +440,8 @@ def reliability_from_history(
             continue
         if method == "shrunk_sharpe":
             sd = float(np.std(returns, ddof=1))
-            edge = float(np.mean(returns)) / sd if sd > 0 else 0.0
+            # a spread of rounding is none: returns one float step apart had a Sharpe of 1e14
+            edge = float(np.mean(returns)) / sd if sd > _STD_FLOOR else 0.0
         elif method == "hit_rate":
             edge = 2.0 * float(np.mean(returns > 0)) - 1.0
         else:
