@@ -398,6 +398,7 @@ def period_funding_sums(
     *,
     min_spacing: float | np.timedelta64 | None = None,
     end_spacing: float | np.timedelta64 | None = None,
+    delisting: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Sum the funding rates whose funding time falls in ``(start, end]`` of each period, one pair.
 
@@ -413,6 +414,12 @@ def period_funding_sums(
     their differences, floor the usual spacing (see :func:`funding_gaps`, which judges each
     interval by the ones around it).
 
+    ``delisting`` flags the periods that end at the pair's delisting (its last close): no event
+    comes after it, so such a period is covered up to its end when the next event would have
+    come later (the end less than the last interval, floored at ``end_spacing``, after the last
+    event). A last close almost never falls on a funding time: those periods were NaN, charged
+    0, and a short among them paid borrow interest instead of receiving funding.
+
     Examples
     --------
     >>> t, rates = np.array([8, 16, 24, 32]), [1e-4, 2e-4, -1e-4, 3e-4]
@@ -424,6 +431,13 @@ def period_funding_sums(
     >>> t = np.array([8, 16, 24, 64, 72, 80])
     >>> period_funding_sums(t, [1e-4] * 6, [8, 16, 40, 64], [16, 32, 48, 80]).round(6).tolist()
     [0.0001, nan, nan, 0.0002]
+
+    Delisted at 35, three hours after the last event: the periods held into it are covered.
+
+    >>> t = np.array([16, 24, 32])
+    >>> held = period_funding_sums(t, [1e-4] * 3, [31, 33], [35, 35], delisting=[True, True])
+    >>> held.round(6).tolist()
+    [0.0001, 0.0]
     """
     times = np.asarray(funding_time_utc)
     rates = np.asarray(funding_rate, dtype=np.float64)
@@ -442,7 +456,16 @@ def period_funding_sums(
     sums = window_sums(times, rates, start, end)
     if times.size == 0:
         return np.full(sums.shape, np.nan)
-    covered = (start >= times.min()) & (end <= times.max())
+    last = times.max()
+    ends_covered = end <= last
+    if delisting is not None:
+        intervals = np.diff(np.sort(times))
+        usual = intervals[-1] if intervals.size else end_spacing
+        if usual is not None and end_spacing is not None:
+            usual = max(usual, end_spacing)
+        if usual is not None:
+            ends_covered |= np.asarray(delisting, dtype=bool) & (end - last < usual)
+    covered = (start >= times.min()) & ends_covered
     hole_from, hole_to = funding_gaps(times, min_spacing=min_spacing, end_spacing=end_spacing)
     if hole_from.size:
         # holes are disjoint and sorted: those with from < end, less those with to <= start

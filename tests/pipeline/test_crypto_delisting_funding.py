@@ -50,3 +50,35 @@ def test_a_delisted_pairs_last_holding_pays_its_funding_up_to_the_last_close(
         RATE * ((events > ordinary["entry_time_utc"]) & (events <= ordinary["label_end_utc"])).sum()
     )
     assert np.isclose(ordinary["funding_period"], expected, rtol=0, atol=1e-15)
+
+
+def test_a_last_close_between_funding_events_still_pays_the_events_before_it(
+    tmp_path: Path,
+) -> None:
+    """The last close almost never falls on a funding time: ETH stops at 18:00 (closing 19:00),
+    its last event at 16:00. A window ending past the last event was 'not covered': every period
+    held into the delisting came back NaN, charged 0, and a short among them paid borrow
+    interest instead of receiving funding."""
+    folder = _bundle_slice(
+        tmp_path,
+        "2023-02-01",
+        "2023-03-15",
+        holes={"ETHUSDT": ("2023-02-28 19:00", "2023-03-15")},
+    )
+    events = pd.date_range("2023-02-01 08:00", "2023-02-28 16:00", freq="8h", tz="UTC")
+    pd.DataFrame(
+        {"timestamp": events.as_unit("ms").asi8, "symbol": "ETHUSDT", "funding_rate": RATE}
+    ).to_csv(folder / "ETHUSDT_funding_8h.csv", index=False)
+    config = CryptoRunConfig(pairs=PAIRS, horizons=("4h",), models=("flat",), max_workers=1)
+    rows = horizon_rows(prepare_crypto(config, [str(folder)]), "4h", config)
+
+    eth = rows.loc[rows["pair"] == "ETHUSDT"]
+    held_into = eth.loc[eth["period_delisting"]]
+    assert len(held_into) > 0
+    last_close = pd.Timestamp("2023-02-28 19:00", tz="UTC")
+    for entry, charged in zip(
+        held_into["entry_time_utc"], held_into["funding_period"], strict=True
+    ):
+        paid = RATE * ((events > entry) & (events <= last_close)).sum()
+        assert np.isclose(charged, paid, rtol=0, atol=1e-15)  # was NaN
+    assert (held_into["entry_time_utc"] < events[-1]).any()  # one pays the 16:00 event

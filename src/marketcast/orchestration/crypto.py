@@ -329,7 +329,11 @@ def horizon_rows(prepared: PreparedCrypto, horizon: str, config: CryptoRunConfig
     # or after the exit hour; at a delisting the last bar's close), whenever the label resolves
     # (`label_end_utc`, for the purge)
     rows["funding_period"] = _funding_in_period(
-        prepared.data.funding, rows["pair"], labels["period_entry_utc"], labels["period_exit_utc"]
+        prepared.data.funding,
+        rows["pair"],
+        labels["period_entry_utc"],
+        labels["period_exit_utc"],
+        labels["period_delisting"],
     )
     rows["round_trip_cost"] = round_trip_cost_rate(
         costs, spread, volatility, volume, min_spread=config.costs.min_spread
@@ -374,9 +378,15 @@ def cost_spread_estimate(
 
 
 def _funding_in_period(
-    funding: pd.DataFrame | None, pair: pd.Series, entry: pd.Series, end: pd.Series
+    funding: pd.DataFrame | None,
+    pair: pd.Series,
+    entry: pd.Series,
+    end: pd.Series,
+    delisting: pd.Series,
 ) -> np.ndarray:
-    """Sum of each pair's funding rates with funding time in ``(entry, end]``.
+    """Sum of each pair's funding rates with funding time in ``(entry, end]``; a period held
+    into its pair's delisting (``delisting``) is covered up to the last close when the next
+    event would have come after it.
 
     NaN where the pair's funding data does not cover the period (``costs.period_funding_sums``:
     outside its first to last event, or overlapping a hole in it longer than 1.5 times the
@@ -390,6 +400,7 @@ def _funding_in_period(
     pair_values = pair.to_numpy()
     entry_ns = pd.DatetimeIndex(entry).as_unit("ns").asi8
     end_ns = pd.DatetimeIndex(end).as_unit("ns").asi8
+    delisted = delisting.to_numpy(dtype=bool)
     for name, group in funding.groupby("pair", sort=False):
         mask = pair_values == name
         if not mask.any():
@@ -401,6 +412,7 @@ def _funding_in_period(
             entry_ns[mask],
             end_ns[mask],
             end_spacing=LONGEST_FUNDING_INTERVAL_NS,
+            delisting=delisted[mask],
         )
     return out
 
