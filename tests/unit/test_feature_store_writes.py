@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,39 @@ def test_a_full_disk_names_the_snapshot_and_leaves_no_temp_file(
     assert caught.value.errno == errno.ENOSPC
     assert str(expected) in str(caught.value)
     assert list(expected.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated parquet", "other metadata", "unreadable metadata"])
+def test_a_damaged_version_under_the_name_is_written_again(tmp_path: Path, damage: str) -> None:
+    """Any file under the name was taken for the version: a 14-byte parquet (an interrupted
+    copy of runs/) was recorded as the run's snapshot, and it could not be opened."""
+    frame = _frame(0, n_rows=100)
+    first = save_features(frame, tmp_path, "football")
+    meta_path = first.path.with_suffix(".json")
+    if damage == "truncated parquet":
+        first.path.write_bytes(first.path.read_bytes()[:14])
+    elif damage == "other metadata":
+        meta_path.write_text(json.dumps({"sha256": "0" * 64, "n_rows": 3, "columns": ["x"]}))
+    else:
+        meta_path.write_text("{not json")
+    again = save_features(frame, tmp_path, "football")
+    assert again == first
+    pd.testing.assert_frame_equal(load_features(again.path), frame)
+    assert json.loads(meta_path.read_text())["sha256"] == frame_sha256(frame)
+
+
+def test_temporary_files_a_killed_save_left_are_removed_once_old(tmp_path: Path) -> None:
+    folder = tmp_path / "football"
+    folder.mkdir()
+    old = folder / f".abc.parquet.{'a' * 32}.tmp"
+    fresh = folder / f".abc.parquet.{'b' * 32}.tmp"  # another save's, still being written
+    mine = folder / "notes.tmp"  # not a temporary name of ours
+    for path in (old, fresh, mine):
+        path.write_bytes(b"x" * 10)
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    os.utime(mine, (two_hours_ago, two_hours_ago))
+    save_features(_frame(0, n_rows=10), tmp_path, "football")
+    assert not old.exists()  # was: kept for good, full-size
+    assert fresh.exists()
+    assert mine.exists()
