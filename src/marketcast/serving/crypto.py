@@ -55,7 +55,7 @@ from marketcast.features.spread import SpreadMethod
 from marketcast.features.universe import build_universe, universe_spread_method
 from marketcast.labels.crypto import HORIZON_BARS
 from marketcast.models.crypto import load_crypto_champion
-from marketcast.registry import Registry, RegistryError
+from marketcast.registry import Registry
 from marketcast.serving.crypto_schemas import (
     CandleIn,
     CryptoDoNotTradeRow,
@@ -559,12 +559,20 @@ class CryptoService:
                     record = self.registry.champion(VERTICAL, horizon)
                     if record is not None:
                         champions[horizon] = self._load(horizon, record.model_name, record.version)
-                except (RegistryError, ValueError, LookupError, OSError, KeyError) as exc:
+                except Exception as exc:
                     # one damaged horizon must not hold the others back (it failed the whole
                     # reload, so every horizon kept its old champion): served without it, and
                     # recorded as not loaded, so the watcher tries it again (it was recorded
-                    # as loaded, and a moment's outage kept the horizon out until a restart)
-                    log.warning("%s/%s left out of this snapshot: %s", VERTICAL, horizon, exc)
+                    # as loaded, and a moment's outage kept the horizon out until a restart).
+                    # Any exception, as football's: a TypeError from a spec another code
+                    # version wrote answered the admin reload 500 and failed every watcher tick
+                    log.warning(
+                        "%s/%s left out of this snapshot: %s: %s",
+                        VERTICAL,
+                        horizon,
+                        type(exc).__name__,
+                        exc,
+                    )
                     version = record.version if record is not None else ""
                     fingerprint = mark_failed(fingerprint, horizon, version)
             self._check_window(champions)

@@ -86,6 +86,9 @@ class Snapshot:
     pointers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: per market, the registry's latest promotion decision (JSON form) when there is one
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per market whose champion could not be loaded: why (the market is not served; it read
+    #: as "no champion" to clients)
+    unloaded: dict[str, str] = field(default_factory=dict)
 
     @property
     def leagues(self) -> frozenset[str]:
@@ -250,6 +253,7 @@ class ChampionService:
             members: dict[str, list[LoadedModel]] = {}
             pointers: dict[str, dict[str, Any]] = {}
             decisions: dict[str, dict[str, Any]] = {}
+            unloaded: dict[str, str] = {}
             for market in MARKETS:
                 record = None
                 try:
@@ -280,8 +284,9 @@ class ChampionService:
                         VERTICAL,
                         market.value,
                         f" ({champion_text})" if record is not None else "",
-                        _one_line(exc),
+                        exc.reason if isinstance(exc, UnservableVersionError) else _one_line(exc),
                     )
+                    unloaded[market.value] = f"its {champion_text} could not be loaded"
                     fingerprint = mark_failed(fingerprint, market.value, version)
                     continue
                 champions[market.value] = champion
@@ -294,7 +299,12 @@ class ChampionService:
                 decision = self._latest_decision(market.value, kept)
                 if decision is not None:
                     decisions[market.value] = decision
-                members[market.value] = self._members(market.value, champion, kept)
+                members[market.value], left_out = self._members(market.value, champion, kept)
+                for name, version in left_out:
+                    # retried by the watcher, as a failed market is: recorded as loaded, a
+                    # moment's outage kept the member out of the blend until the champion
+                    # changed (and, with several workers, until each was restarted)
+                    fingerprint = mark_failed(fingerprint, f"{market.value} member {name}", version)
             key = "|".join(f"{m}:{c.name}:{c.version}" for m, c in sorted(champions.items()))
             member_key = "|".join(
                 f"{m}:{x.name}:{x.version}" for m, ms in sorted(members.items()) for x in ms
@@ -308,6 +318,7 @@ class ChampionService:
                 loaded_utc=self.settings.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
                 pointers=pointers,
                 decisions=decisions,
+                unloaded=unloaded,
             )
             self._loaded_fingerprint = fingerprint
         log.info("loaded champions %s (snapshot %s)", key, snapshot_id)
@@ -360,8 +371,10 @@ class ChampionService:
 
     def _members(
         self, market: str, champion: LoadedModel, kept: Snapshot | None
-    ) -> list[LoadedModel]:
-        """The cloud blend's members (`_run_versions`), each loaded or left out (`_load_member`).
+    ) -> tuple[list[LoadedModel], list[tuple[str, str]]]:
+        """The cloud blend's members (`_run_versions`), each loaded or left out (`_load_member`),
+        and the ``(name, version)`` of those an error left out (``("*", "")`` when the search
+        itself failed).
 
         When the registry cannot be searched for them (a model folder it cannot list), the
         members ``kept`` served beside this champion stay, else the champion alone, with one
@@ -378,17 +391,16 @@ class ChampionService:
                 "the previous ones kept" if previous else "the champion alone",
                 _one_line(exc),
             )
-            return list(previous) if previous else [champion]
-        return [
-            member
-            for name, version in run_versions
-            if (
-                member := champion
-                if name == champion.name
-                else self._load_member(market, name, version)
-            )
-            is not None
-        ]
+            return (list(previous) if previous else [champion]), [("*", "")]
+        members: list[LoadedModel] = []
+        left_out: list[tuple[str, str]] = []
+        for name, version in run_versions:
+            member = champion if name == champion.name else self._load_member(market, name, version)
+            if member is None:
+                left_out.append((name, version))
+            else:
+                members.append(member)
+        return members, left_out
 
     def _run_versions(self, market: str, champion: LoadedModel) -> list[tuple[str, str]]:
         """The cloud blend's members: each model's version from the champion's own run.
@@ -613,8 +625,9 @@ class ChampionService:
             champion = snap.champions.get(market.value)
             rows = [i for i, f in enumerate(raw) if f["odds"].get(quoted)]
             if champion is None:
+                why = snap.unloaded.get(market.value, "no champion for the market")
                 for i in rows:
-                    not_served[i][market.value] = "no champion for the market"
+                    not_served[i][market.value] = why
                 continue
             if not rows:
                 continue
@@ -714,7 +727,7 @@ class ChampionService:
                     DoNotTradeRow(
                         vertical=VERTICAL,
                         market=market.value,
-                        reason="no champion registered",
+                        reason=snap.unloaded.get(market.value, "no champion registered"),
                         check="no_champion",
                     )
                 )
@@ -844,6 +857,14 @@ def _unservable(
     )
 
 
+class UnservableVersionError(RegistryError):
+    """A stored version this installation cannot rebuild; ``reason`` is the error, one line."""
+
+    def __init__(self, what: str, cause: Exception) -> None:
+        self.reason = _one_line(cause)
+        super().__init__(f"{what} cannot be served: {self.reason}")
+
+
 def load_servable(registry: Registry, market: str, name: str, version: str) -> LoadedModel:
     """A football version loaded as a server loads it (files checked against the manifest, the
     feature state, the model); the check `marketcast registry promote` and the admin promote
@@ -855,6 +876,9 @@ def load_servable(registry: Registry, market: str, name: str, version: str) -> L
         Without a feature state (a version registered by hand, without the run's).
     ArtifactIntegrityError, ModelNotFoundError, ValueError
         From the registry and the model loaders.
+    UnservableVersionError
+        For any other error rebuilding the model or its feature state (a ``KeyError`` or
+        ``TypeError`` from a version another code version wrote), naming the version.
     """
     files = registry.load_files(VERTICAL, market, name, version)
     if FEATURE_STATE_FILE not in files:
@@ -862,8 +886,16 @@ def load_servable(registry: Registry, market: str, name: str, version: str) -> L
             f"{VERTICAL}/{market}/{name} {version} has no {FEATURE_STATE_FILE}: no server could "
             "forecast with it"
         )
-    state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
-    model = load_model(name, files)
+    try:
+        state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
+        model = load_model(name, files)
+    except (ValueError, OSError):  # the loaders' own errors, each naming what is wrong
+        raise
+    except Exception as exc:
+        # the stored version's content (a key another code version did not write, a
+        # parameter it did): a KeyError read as "unknown version" (404) with the bare key
+        # name for message, and `serve` stopped on it
+        raise UnservableVersionError(f"{VERTICAL}/{market} {name} {version}", exc) from exc
     manifest = registry.manifest(VERTICAL, market, name, version)
     return LoadedModel(name, version, model, manifest, state)
 
@@ -991,7 +1023,9 @@ def _one_line(exc: BaseException, max_chars: int = 400) -> str:
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     if not text:
         text = type(exc).__name__
-    elif not isinstance(exc, RegistryError | ValueError | LookupError | OSError):
+    elif isinstance(exc, KeyError) or not isinstance(
+        exc, RegistryError | ValueError | LookupError | OSError
+    ):  # a KeyError's text is the bare key ('base_rates'), which says nothing alone
         text = f"{type(exc).__name__}: {text}"
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
 
