@@ -22,7 +22,6 @@ from marketcast.registry import (
     ArtifactIntegrityError,
     ChampionChangedError,
     Manifest,
-    PromotionRule,
     Registry,
     RegistryError,
     build_manifest,
@@ -224,6 +223,19 @@ def test_cli_rollback_restores_only_the_version_it_checked(
 LOSSES = 1.0 + np.random.default_rng(0).normal(0, 0.1, 500)
 
 
+def _elo_over_market(registry: Registry, elo: str, market: str) -> Any:
+    """Challenge champion ``market`` with ``elo``, 0.05 a match better on the same matches."""
+    return promote_if_better(
+        registry,
+        "football",
+        "1x2",
+        ("elo", elo),
+        LOSSES,
+        LOSSES - 0.05,
+        champion=("market", market),
+    )
+
+
 @pytest.mark.parametrize("root", ["local", "memory"])
 def test_promote_if_better_saves_no_decision_for_a_damaged_challenger(
     tmp_path: Path, root: str
@@ -236,15 +248,7 @@ def test_promote_if_better_saves_no_decision_for_a_damaged_challenger(
     registry._fs.rm_file(folder)  # removed by hand
 
     with pytest.raises(ArtifactIntegrityError, match=r"a\.json"):
-        promote_if_better(
-            registry,
-            "football",
-            "1x2",
-            ("elo", elo),
-            LOSSES,
-            LOSSES - 0.05,
-            champion=("market", market),
-        )
+        _elo_over_market(registry, elo, market)
     assert registry.champion("football", "1x2").model_name == "market"
     assert registry.decisions("football", "1x2") == []  # was: promote=True, challenger elo
 
@@ -267,16 +271,7 @@ def test_promote_if_better_does_not_replace_a_promotion_made_meanwhile(
 
     monkeypatch.setattr(registry, "champion", champion_then_operator_promotes)
     with pytest.raises(ChampionChangedError, match=f"expected market {market}"):
-        promote_if_better(
-            registry,
-            "football",
-            "1x2",
-            ("elo", elo),
-            LOSSES,
-            LOSSES - 0.05,
-            PromotionRule(),
-            champion=("market", market),
-        )
+        _elo_over_market(registry, elo, market)
     assert operator.champion("football", "1x2").model_name == "dixon_coles"
     assert [h.model_name for h in operator.champion_history("football", "1x2")] == ["market"]
     assert operator.decisions("football", "1x2") == []
@@ -292,15 +287,7 @@ def test_promote_if_better_refuses_losses_of_a_champion_replaced_before_the_call
     registry.set_champion("football", "1x2", "dixon_coles", dixon_coles, "by operator")
 
     with pytest.raises(ChampionChangedError, match=f"those of market {market}.*dixon_coles"):
-        promote_if_better(
-            registry,
-            "football",
-            "1x2",
-            ("elo", elo),
-            LOSSES,
-            LOSSES - 0.05,
-            champion=("market", market),
-        )
+        _elo_over_market(registry, elo, market)
     assert registry.champion("football", "1x2").model_name == "dixon_coles"  # was: elo
     assert registry.decisions("football", "1x2") == []  # was: a test dixon_coles never took
 
@@ -318,15 +305,7 @@ def test_promote_if_better_saves_its_decision_after_the_move() -> None:
         return save(vertical, market_name, decision)
 
     registry.save_decision = save_decision  # type: ignore[method-assign]
-    decision = promote_if_better(
-        registry,
-        "football",
-        "1x2",
-        ("elo", elo),
-        LOSSES,
-        LOSSES - 0.05,
-        champion=("market", market),
-    )
+    decision = _elo_over_market(registry, elo, market)
     assert decision.promote
     assert saved_with_champion == ["elo"]  # was "market": saved before the move
     assert registry.latest_decision("football", "1x2") == decision

@@ -20,22 +20,29 @@ from tests.pipeline.test_crypto_costs_audit_fixes import PAIRS, _bundle_slice
 RATE = 1e-4
 
 
-def test_a_delisted_pairs_last_holding_pays_its_funding_up_to_the_last_close(
-    tmp_path: Path,
-) -> None:
-    # ETH's candles stop at 2023-02-28 23:00 (its last close 2023-03-01 00:00) while BTC trades
-    # on: a delisting. Its funding runs every 8 h up to that close.
+def _eth_rows(
+    tmp_path: Path, gone_from: str, last_event: str, horizon: str
+) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """ETH's rows at ``horizon`` when its candles stop at ``gone_from`` while BTC trades on (a
+    delisting), with funding every 8 h up to ``last_event``; and those funding times."""
     folder = _bundle_slice(
-        tmp_path, "2023-02-01", "2023-03-15", holes={"ETHUSDT": ("2023-03-01", "2023-03-15")}
+        tmp_path, "2023-02-01", "2023-03-15", holes={"ETHUSDT": (gone_from, "2023-03-15")}
     )
-    events = pd.date_range("2023-02-01 08:00", "2023-03-01 00:00", freq="8h", tz="UTC")
+    events = pd.date_range("2023-02-01 08:00", last_event, freq="8h", tz="UTC")
     pd.DataFrame(
         {"timestamp": events.as_unit("ms").asi8, "symbol": "ETHUSDT", "funding_rate": RATE}
     ).to_csv(folder / "ETHUSDT_funding_8h.csv", index=False)
-    config = CryptoRunConfig(pairs=PAIRS, horizons=("1d",), models=("flat",), max_workers=1)
-    rows = horizon_rows(prepare_crypto(config, [str(folder)]), "1d", config)
+    config = CryptoRunConfig(pairs=PAIRS, horizons=(horizon,), models=("flat",), max_workers=1)
+    rows = horizon_rows(prepare_crypto(config, [str(folder)]), horizon, config)
+    return rows.loc[rows["pair"] == "ETHUSDT"], events
 
-    eth = rows.loc[rows["pair"] == "ETHUSDT"]
+
+def test_a_delisted_pairs_last_holding_pays_its_funding_up_to_the_last_close(
+    tmp_path: Path,
+) -> None:
+    # ETH's candles stop at 2023-02-28 23:00 (its last close 2023-03-01 00:00): its funding
+    # runs every 8 h up to that close
+    eth, events = _eth_rows(tmp_path, "2023-03-01", "2023-03-01 00:00", "1d")
     delisted = eth.loc[eth["delisting_exit"]]
     assert len(delisted) == 24  # the last day's decisions, every hour
     last_close = pd.Timestamp("2023-03-01 00:00", tz="UTC")
@@ -59,20 +66,7 @@ def test_a_last_close_between_funding_events_still_pays_the_events_before_it(
     its last event at 16:00. A window ending past the last event was 'not covered': every period
     held into the delisting came back NaN, charged 0, and a short among them paid borrow
     interest instead of receiving funding."""
-    folder = _bundle_slice(
-        tmp_path,
-        "2023-02-01",
-        "2023-03-15",
-        holes={"ETHUSDT": ("2023-02-28 19:00", "2023-03-15")},
-    )
-    events = pd.date_range("2023-02-01 08:00", "2023-02-28 16:00", freq="8h", tz="UTC")
-    pd.DataFrame(
-        {"timestamp": events.as_unit("ms").asi8, "symbol": "ETHUSDT", "funding_rate": RATE}
-    ).to_csv(folder / "ETHUSDT_funding_8h.csv", index=False)
-    config = CryptoRunConfig(pairs=PAIRS, horizons=("4h",), models=("flat",), max_workers=1)
-    rows = horizon_rows(prepare_crypto(config, [str(folder)]), "4h", config)
-
-    eth = rows.loc[rows["pair"] == "ETHUSDT"]
+    eth, events = _eth_rows(tmp_path, "2023-02-28 19:00", "2023-02-28 16:00", "4h")
     held_into = eth.loc[eth["period_delisting"]]
     assert len(held_into) > 0
     last_close = pd.Timestamp("2023-02-28 19:00", tz="UTC")
