@@ -172,12 +172,13 @@ def test_funding_outside_the_datas_coverage_is_missing_not_zero() -> None:
     entry = entry.dt.tz_localize("UTC")
     end = entry + pd.Timedelta(days=1)
     pair = pd.Series(["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"])
-    sums = _funding_in_period(funding, pair, entry, end)
+    held = pd.Series(False, index=pair.index)  # no period held into a delisting
+    sums = _funding_in_period(funding, pair, entry, end, held)
     assert np.isnan(sums[0])  # before the data starts
     assert sums[1] == pytest.approx(3e-4)  # three 8-hourly events in (entry, entry + 1 day]
     assert np.isnan(sums[2])  # runs past the data's end
     assert np.isnan(sums[3])  # a pair with no funding data (spot)
-    assert np.isnan(_funding_in_period(None, pair, entry, end)).all()
+    assert np.isnan(_funding_in_period(None, pair, entry, end, held)).all()
 
 
 def test_no_training_label_reaches_into_a_test_window(prepared_small) -> None:  # type: ignore[no-untyped-def]
