@@ -9,7 +9,6 @@ over/under champion that failed to load was reported to clients as "no champion"
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from marketcast.serving.settings import ServingSettings
 from tests.api.conftest import ADMIN_TOKEN
 from tests.api.crypto_setup import Setup
 from tests.api.fake_app import FakeService
+from tests.api.test_serving_known_limits import _copy
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BODY = {
@@ -34,11 +34,6 @@ BODY = {
     "kickoff": "2030-08-12T14:00:00Z",
     "odds": {"1x2": {"home": 1.8, "draw": 3.9, "away": 4.5}, "ou25": {"over": 1.9, "under": 1.95}},
 }
-
-
-def _copy(registry: Registry, tmp_path: Path) -> Registry:
-    shutil.copytree(registry.root, tmp_path / "registry")
-    return Registry(str(tmp_path / "registry"))
 
 
 def _register_without(registry: Registry, market: str, key: str) -> str:
