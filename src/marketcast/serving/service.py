@@ -271,9 +271,8 @@ class ChampionService:
                         # nothing can be served without it; one line, as `serve` prints it
                         if isinstance(exc, RegistryError | ValueError | LookupError | OSError):
                             raise
-                        raise RegistryError(
-                            f"{VERTICAL}/{market.value} {champion_text} cannot be served: "
-                            f"{_one_line(exc)}"
+                        raise UnservableVersionError(
+                            f"{VERTICAL}/{market.value} {champion_text}", exc
                         ) from exc
                     # a damaged secondary market must not block the others (nor make a 1X2
                     # promotion that already moved its pointer answer "failed"); recorded as
