@@ -742,3 +742,52 @@ def test_an_admin_rollback_restores_only_the_version_it_checked(
     current = copy.champion("football", "1x2")
     assert current is not None
     assert (current.model_name, current.version) == ("dixon_coles", dixon_coles)
+
+
+def test_a_member_answering_nan_is_left_out_of_that_fixtures_blend(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One member's NaN made the cloud answer NaN (a 500 on serialising it): the blend is now
+    the other members' on the fixtures that member did not answer, and a warning says so."""
+    service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
+    service.reload()
+    fixtures = [_fixture(), _fixture("Liverpool", "Everton", odds=(1.6, 4.2, 5.5))]
+    snap = service.snapshot()
+    [dc] = [m for m in snap.members["1x2"] if m.name == "dixon_coles"]
+    others = [m for m in snap.members["1x2"] if m.name != "dixon_coles"]
+    with monkeypatch.context() as patch:  # the blend of everyone else
+        patch.setitem(snap.members, "1x2", others)
+        without = service.forecast(fixtures)
+    with_all = service.forecast(fixtures)
+
+    answer = service_module._predict
+
+    def nan_on_first(loaded, features, market):
+        p = answer(loaded, features, market)
+        if loaded is dc:
+            p = p.copy()
+            p[0] = np.nan
+        return p
+
+    monkeypatch.setattr(service_module, "_predict", nan_on_first)
+    with caplog.at_level("WARNING", logger=service_module.__name__):
+        first, second = service.forecast(fixtures)
+    assert first.probabilities == pytest.approx(without[0].probabilities, abs=1e-12)
+    assert first.probabilities != pytest.approx(with_all[0].probabilities, abs=1e-9)
+    assert second.probabilities == pytest.approx(with_all[1].probabilities, abs=1e-12)
+    for outcome, (low, high) in first.band.items():
+        assert low <= first.probabilities[outcome] <= high
+    assert "dixon_coles" in caplog.text
+    assert "1 of 2 cloud fixtures" in caplog.text
+
+
+def test_a_fixture_no_member_answered_is_a_server_error_not_nan(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ChampionService(registry, ServiceSettings(edge_threshold=1.01))
+    service.reload()
+    monkeypatch.setattr(
+        service_module, "_predict", lambda loaded, features, market: np.full((1, 3), np.nan)
+    )
+    with pytest.raises(RuntimeError, match="gave finite probabilities for 1 cloud fixture"):
+        service.forecast([_fixture()])

@@ -585,7 +585,26 @@ class ChampionService:
         ]
         losses = np.array([m.manifest.scores.get("log_loss", np.nan) for m in members])
         probs = np.stack([_predict(m, features, MarketKind.ONE_X_TWO) for m in members])
+        answered = np.isfinite(probs).all(axis=2)
+        if not answered.any(axis=0).all():  # a server fault, not the request's: no 422
+            raise RuntimeError(
+                f"no 1X2 ensemble member ({', '.join(m.name for m in members)}) gave finite "
+                f"probabilities for {int((~answered.any(axis=0)).sum())} cloud fixture(s)"
+            )
+        for member, rows in zip(members, answered, strict=True):
+            if not rows.all():
+                log.warning(
+                    "%s/1x2/%s %s gave non-finite probabilities for %d of %d cloud fixtures: "
+                    "blended without it there",
+                    VERTICAL,
+                    member.name,
+                    member.version,
+                    int((~rows).sum()),
+                    rows.size,
+                )
         blend = reliability_blend(probs, losses)
+        # a member left out of a row stands there as the blend, outside nobody's band
+        probs = np.where(answered[..., None], probs, blend[None])
         # the blend itself too: a geometric mean renormalised lifts the outcome its members
         # agree on above all of them when they disagree on the others (both 0.20 on the draw,
         # 0.7/0.1 and 0.3/0.5 on home/away: a draw of 0.227), and a band that left the answer
@@ -924,14 +943,24 @@ def reliability_blend(probs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     ``probs`` has shape (members, rows, outcomes), ``losses`` each member's walk-forward log
     loss; weights are ``exp(-RELIABILITY_SHARPNESS * (loss - best loss))`` (a member without a
     score counts as the worst one).
+
+    A member whose probabilities on a row are not all finite is left out of that row's blend
+    (the others' weights renormalised), so one member's NaN does not turn the answer into
+    NaN; a row no member answered raises ``ValueError``.
     """
+    probs = np.asarray(probs, dtype=float)
     losses = np.asarray(losses, dtype=float)
     losses = np.where(
         np.isfinite(losses), losses, np.nanmax(losses) if np.isfinite(losses).any() else 1.0
     )
-    weights = np.exp(-RELIABILITY_SHARPNESS * (losses - losses.min()))
-    weights /= weights.sum()
-    blend = np.exp(np.tensordot(weights, np.log(np.clip(probs, 1e-12, 1.0)), axes=1))
+    answered = np.isfinite(probs).all(axis=2)  # (members, rows)
+    if not answered.any(axis=0).all():
+        row = int(np.flatnonzero(~answered.any(axis=0))[0])
+        raise ValueError(f"no ensemble member gave finite probabilities for row {row}")
+    weights = np.exp(-RELIABILITY_SHARPNESS * (losses - losses.min()))[:, None] * answered
+    weights /= weights.sum(axis=0)
+    log_p = np.log(np.clip(np.where(answered[..., None], probs, 1.0), 1e-12, 1.0))
+    blend = np.exp(np.einsum("mr,mro->ro", weights, log_p))
     return np.asarray(blend / blend.sum(axis=1, keepdims=True))
 
 
