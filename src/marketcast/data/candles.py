@@ -853,8 +853,10 @@ def validate_candles(
     out = check_bars(out, report, on_error=on_error)
     if RENAMED_FROM in out.columns:
         out = drop_renamed_overlap(out, report)
-    out = drop_duplicate_bars(out, report)
+    # placeholders first: a zero-volume copy read before the traded bar of the same hour
+    # would otherwise be kept over it, then dropped, and the hour filled with a made-up bar
     out = drop_zero_volume_bars(out, report)
+    out = drop_duplicate_bars(out, report)
     out = select_vendor(out, report, preference=preference, tolerance=tolerance)
     out = out.sort_values(["pair", "open_time_utc"], kind="stable", ignore_index=True)
     out = drop_spikes(out, report, spike_rule)

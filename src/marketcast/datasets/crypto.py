@@ -99,6 +99,8 @@ _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
     (1e17, 1_000, "microseconds"),
     (9.2e18, 1, "nanoseconds"),  # int64 nanoseconds end near 9.22e18 (year 2262)
 )
+#: The last whole hour before `_UNIT_BOUNDS`' end, in nanoseconds (2261-07-15 11:00 UTC).
+_LAST_HOUR_NS = int(9.2e18) // 3_600_000_000_000 * 3_600_000_000_000
 
 
 def epoch_ns(value: int) -> int:
@@ -591,9 +593,10 @@ def load_candle_sources(
             continue
         counts = _Counts.of(report)
         try:
-            kind, n_rows, frame = _read_source(
-                name, data, report, on_error=on_error, name_pair=name_pair, renames=renames
-            )
+            kind, n_rows, n_other, frame = _read_source(
+                name, data, report, on_error=on_error, name_pair=name_pair, renames=renames,
+                wanted=wanted,
+            )  # fmt: skip
         except DataError as err:
             if on_error == "raise":
                 raise
@@ -601,15 +604,11 @@ def load_candle_sources(
             report.errors.append(err.to_issue())
             continue
         mostly_bad = 2 * len(frame) < n_rows  # read, counted, and an error (`_mostly_bad`)
-        if n_rows == 0:  # before the pair filter: a file of other pairs is not truncated
+        if n_rows + n_other == 0:  # a file of other pairs only is not truncated
             _note_header_only(name, report)
         elif mostly_bad:
-            first = _first_bad_row(name, data, name_pair, renames)
+            first = _first_bad_row(name, data, name_pair, renames, wanted)
             report.errors.append(_mostly_bad(name, n_rows - len(frame), n_rows, first))
-        if wanted is not None:
-            selected = frame["pair"].isin(wanted).to_numpy()
-            n_rows -= int((~selected).sum())  # rows of other pairs are not read, not dropped
-            frame = frame.loc[selected]
         if mostly_bad:  # its good rows go with it: none of the file is used (or served)
             report.drop(MOSTLY_BAD_FILE, len(frame))
             frame = frame.iloc[:0]
@@ -638,7 +637,7 @@ def load_candle_sources(
             max_repair_bars=max_repair_bars,
         )
         if sum(report.dropped.get(r, 0) for r in _BAR_CHECK_REASONS) > bar_drops and (
-            mostly_bad_bars := _mostly_bad_bars(candle_files, renames)
+            mostly_bad_bars := _mostly_bad_bars(candle_files, renames, wanted)
         ):  # validated again without those files: none of their bars is used
             report = before
             candles, gaps = _without_files(
@@ -754,12 +753,16 @@ def _mostly_bad(name: str, n_bad: int, n_rows: int, first: DataError | None) -> 
 
 
 def _first_bad_row(
-    name: str, data: bytes, name_pair: str | None, renames: Mapping[str, PairRename]
+    name: str,
+    data: bytes,
+    name_pair: str | None,
+    renames: Mapping[str, PairRename],
+    wanted: set[str] | None,
 ) -> DataError | None:
     """The error ``on_error="raise"`` gives for a file: it is read again (mostly bad files only)."""
     try:
         _read_source(name, data, CandleReport(), on_error="raise", name_pair=name_pair,
-                     renames=renames)  # fmt: skip
+                     renames=renames, wanted=wanted)  # fmt: skip
     except DataError as err:
         return err
     return None
@@ -779,7 +782,7 @@ class _CandleFile:
 
 
 def _mostly_bad_bars(
-    files: Sequence[_CandleFile], renames: Mapping[str, PairRename]
+    files: Sequence[_CandleFile], renames: Mapping[str, PairRename], wanted: set[str] | None
 ) -> list[tuple[_CandleFile, Issue]]:
     """The candle files left with fewer than half their rows by the bar checks
     (`marketcast.data.candles.check_bars`), each with its `_mostly_bad` error; looked for only
@@ -789,7 +792,7 @@ def _mostly_bad_bars(
         kept = len(check_bars(file.frame, CandleReport())) if len(file.frame) else 0
         if 2 * kept >= file.n_rows:
             continue
-        first = _first_bad_row(file.name, file.data, file.name_pair, renames)
+        first = _first_bad_row(file.name, file.data, file.name_pair, renames, wanted)
         if first is None:  # no row was bad while parsing: the first bad bar
             try:
                 check_bars(file.frame, CandleReport(), on_error="raise")
@@ -846,7 +849,13 @@ def _spec(layout: _Layout, header: list[str]) -> _Spec:
         quote_col = next(v for v in volume_cols if v.upper() == f"VOLUME {quote}")
         numeric["volume"] = next(v for v in volume_cols if v != quote_col)
         numeric["quote_volume"] = quote_col
-    return _Spec(layout.kind, by_lower[layout.time_col], layout.time, numeric, symbol_col)
+    spec = _Spec(layout.kind, by_lower[layout.time_col], layout.time, numeric, symbol_col)
+    lowered = [h.lower() for h in header]
+    for column in (spec.time_col, *numeric.values(), *([symbol_col] if symbol_col else [])):
+        if lowered.count(column.lower()) > 1:  # which one holds the values cannot be told
+            twice = [i + 1 for i, h in enumerate(lowered) if h == column.lower()]
+            raise DataError("", 1, column, f"column given more than once (columns {twice})")
+    return spec
 
 
 def _read_source(
@@ -857,11 +866,14 @@ def _read_source(
     on_error: OnError,
     name_pair: str | None,
     renames: Mapping[str, PairRename],
-) -> tuple[FileKind, int, pd.DataFrame]:
+    wanted: set[str] | None = None,
+) -> tuple[FileKind, int, int, pd.DataFrame]:
     """Parse one file into a raw frame of its kind, with ``source_file`` and ``source_row``.
 
-    Also returns how many non-blank data rows the file has (kept or dropped while parsing).
-    ``renames`` only tell which symbols agree with the file name (`_check_name_pair`).
+    Also returns how many non-blank data rows of the ``wanted`` pairs (all pairs when None)
+    the file has, kept or dropped while parsing, and how many rows of other pairs it skipped
+    unread: neither checked, counted nor raised on. ``renames`` only tell which symbols agree
+    with the file name (`_check_name_pair`).
     """
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # old Mac line endings: the header was the whole file
@@ -912,6 +924,15 @@ def _read_source(
     if blank.any():
         report.blank_rows += int(blank.sum())
         frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
+    pair, cut, symbols = _pairs(frame, spec, name_pair, renames)
+    _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
+    n_other = 0
+    if wanted is not None:  # a row without a pair may be a wanted one's: it is checked
+        other = (pair != "") & ~np.isin(pair, list(wanted))
+        n_other = int(other.sum())
+        if n_other:
+            frame, rows = frame.loc[~other].reset_index(drop=True), rows[~other]
+            pair, cut = pair[~other], cut[~other]
     n_rows = len(frame)
     # a line with fewer fields than the header (a download cut off): its last value may be cut
     bad = _reject_short_rows(name, rows, short_lines, header, report, on_error)
@@ -939,8 +960,6 @@ def _read_source(
             "unparseable_timestamp", report, on_error)  # fmt: skip
     bad |= unparseable_time
 
-    pair, cut, symbols = _pairs(frame, spec, name_pair, renames)
-    _check_name_pair(name, spec, frame, rows, name_pair, pair, symbols, renames)
     no_pair = pair == ""
     if no_pair.all() and len(frame):
         if name_pair is None and len(candidates := name_pair_candidates(name)) > 1:
@@ -962,6 +981,8 @@ def _read_source(
         bad |= cut
 
     keep = ~bad
+    if spec.symbol_col is not None:  # a blank symbol cell given the file name's pair
+        report.repair("pair_from_file_name", int((frame[spec.symbol_col].isna() & keep).sum()))
     times_ns, rows, pair = times_ns[keep], rows[keep], pair[keep]
     values = {k: v[keep] for k, v in values.items()}
     source_file = np.full(len(rows), name, dtype=object)
@@ -969,6 +990,7 @@ def _read_source(
         return (
             kind,
             n_rows,
+            n_other,
             pd.DataFrame(
                 {
                     "pair": pair,
@@ -983,6 +1005,7 @@ def _read_source(
         return (
             kind,
             n_rows,
+            n_other,
             pd.DataFrame(
                 {
                     "pair": pair,
@@ -1020,7 +1043,7 @@ def _read_source(
         },
         columns=[*CANDLE_COLUMNS, "source_file", "source_row", OFF_FILE_NAME],
     )
-    return kind, n_rows, frame_out
+    return kind, n_rows, n_other, frame_out
 
 
 def _off_file_name(
@@ -1396,10 +1419,17 @@ def _parse_epoch_times(
         converted |= mask
         unit_counts[unit] = int(mask.sum())
         v = number[mask]
+        # past int64 nanoseconds (seconds or milliseconds beyond 2262) the product would wrap
+        # to some other time: such a stamp is the last whole hour int64 holds, which the bar
+        # checks drop as ``timestamp_out_of_range``
+        beyond = np.abs(v) * scale >= _UNIT_BOUNDS[-1][0]
+        v = np.where(beyond, 0.0, v)
         whole = np.rint(v)
         exact = whole == v
         ns[mask] = np.where(
-            exact, whole.astype(np.int64) * scale, np.rint(v * scale).astype(np.int64)
+            beyond,
+            _LAST_HOUR_NS,
+            np.where(exact, whole.astype(np.int64) * scale, np.rint(v * scale).astype(np.int64)),
         )
     bad |= ~converted  # beyond every unit's range (1e30): no time at all, not 1970
     if len(unit_counts) > 1:
