@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections import Counter
@@ -29,7 +30,32 @@ FOOTBALL_MARKETS = ("1x2", "ou25", "ah")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A config section: unknown keys refused, infinite and NaN numbers refused (``.inf`` was
+    no stake cap's or edge's value anyone meant, and a manifest recorded it as ``null``), and a
+    YAML yes/no never read as a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/no/on/off/true/false as booleans, which pydantic took as 1 and 0:
+        # ``max_stake_fraction: yes`` was a 100% stake cap
+        name = info.field_name
+        if isinstance(value, bool) and name and _takes_number(cls.model_fields[name].annotation):
+            raise ValueError(
+                f"{value!r} is a yes/no (YAML reads yes, no, on, off, true, false as one), "
+                "not a number: write the number"
+            )
+        return value
+
+
+def _takes_number(annotation: Any) -> bool:
+    """Whether a field's type is ``int`` or ``float`` (or either ``| None``)."""
+    if annotation in (int, float):
+        return True
+    arguments = get_args(annotation)
+    return type(None) in arguments and any(a in (int, float) for a in arguments)
 
 
 #: A run name becomes a folder name: letters, digits, ``_ . -``, at most 64, no ``..``.
@@ -51,9 +77,13 @@ def _iso_date_text(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, str):
         try:
-            datetime.fromisoformat(value.strip())
+            moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO 8601 date: write it as YYYY-MM-DD") from None
+        if moment.tzinfo is None and moment.time() == datetime.min.time():
+            # one day, one spelling (" 2021-08-01 ", "2021-08-01T00:00"): one config_sha256
+            return moment.date().isoformat()
+        return value.strip()
     return value
 
 
@@ -83,7 +113,7 @@ def _end_after_start(end: str | None, info: ValidationInfo) -> str | None:
 def _distinct_models(value: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
     """Known model names, each once (a model named twice runs once)."""
     _known_keys(dict.fromkeys(value), known, "models")
-    return tuple(dict.fromkeys(value))
+    return _distinct(value)
 
 
 def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -91,6 +121,26 @@ def _known_keys(values: dict[str, Any], known: tuple[str, ...], what: str) -> di
     if unknown:
         raise ValueError(f"{what}: unknown models {unknown}; models are {', '.join(known)}")
     return values
+
+
+def _model_params(values: dict[str, dict[str, Any]], known: tuple[str, ...]) -> dict[str, Any]:
+    """Known models' parameters, none of them infinite or NaN (a manifest recorded ``.inf`` as
+    ``null``, which no run could be rebuilt from), and a model given none left out (``elo: {}``
+    hashed apart from no entry)."""
+    _known_keys(values, known, "model_params")
+    for model, params in values.items():
+        for key, value in params.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(
+                    f"model_params.{model}.{key}: {value} is not a finite number (for no decay "
+                    "or no limit, give a large finite one)"
+                )
+    return {model: params for model, params in values.items() if params}
+
+
+def _distinct(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Each item once, in first-given order: ``[1x2, 1x2]`` is ``[1x2]`` (and hashes as it)."""
+    return tuple(dict.fromkeys(value))
 
 
 def _home(value: str) -> str:
@@ -113,6 +163,11 @@ class DataConfig(_Frozen):
     leagues: tuple[str, ...] = ()
 
     _paths = field_validator("paths")(lambda value: tuple(_home(path) for path in value))
+    _leagues = field_validator("leagues")(_distinct)
+
+
+#: Walk-forward steps between refits, per football model.
+REFIT_EVERY_STEPS = {"market": 1, "elo": 1, "dixon_coles": 1, "lightgbm": 4, "neural": 4}
 
 
 class WalkForwardConfig(_Frozen):
@@ -122,18 +177,17 @@ class WalkForwardConfig(_Frozen):
     end: str | None = None
     last_seasons: int = Field(2, ge=1, description="used when start is None: per league")
     step_days: int = Field(7, ge=1)
-    retrain_every_steps: dict[str, int] = Field(
-        default_factory=lambda: {
-            "market": 1,
-            "elo": 1,
-            "dixon_coles": 1,
-            "lightgbm": 4,
-            "neural": 4,
-        }
-    )
+    #: a model the config's mapping leaves out keeps its default (`REFIT_EVERY_STEPS`)
+    retrain_every_steps: dict[str, int] = Field(default_factory=lambda: dict(REFIT_EVERY_STEPS))
 
     _dates = field_validator("start", "end", mode="before")(_iso_date_text)
     _window = field_validator("end")(_end_after_start)
+
+    @field_validator("retrain_every_steps", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # ``{elo: 2}`` set every other model's cadence to 1 (lightgbm and neural refit weekly)
+        return {**REFIT_EVERY_STEPS, **value} if isinstance(value, Mapping) else value
 
     @field_validator("retrain_every_steps")
     @classmethod
@@ -228,9 +282,8 @@ class FootballRunConfig(_Frozen):
     _name = field_validator("name")(_run_name)
     _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _distinct_models(value, FOOTBALL_MODELS))
-    _params = field_validator("model_params")(
-        lambda value: _known_keys(value, FOOTBALL_MODELS, "model_params")
-    )
+    _markets = field_validator("markets")(_distinct)
+    _params = field_validator("model_params")(lambda value: _model_params(value, FOOTBALL_MODELS))
 
 
 def load_config(path: str | Path | None) -> FootballRunConfig:
@@ -255,6 +308,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # "<<: *defaults": the keys after it override the merged ones, by design
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                hash(key)
+            except TypeError:  # ``{[a, b]: 1}``: a raw TypeError before
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"a key must be text or a number, not a {type(key).__name__}",
+                    key_node.start_mark,
+                ) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} given twice", key_node.start_mark
@@ -551,6 +613,11 @@ class CryptoWalkForward(_Frozen):
     _window = field_validator("end")(_end_after_start)
 
 
+#: Crypto's promotion defaults: a period is a day of a pair's returns, fewer than a league's
+#: matches (docs/registry.md).
+CRYPTO_PROMOTION: dict[str, Any] = {"alpha": 0.05, "min_matches": 30, "planned_matches": 500}
+
+
 class CryptoRunConfig(_Frozen):
     """The crypto job: the 9 steps over pairs x horizons x models (docs/crypto-pipeline.md)."""
 
@@ -573,9 +640,8 @@ class CryptoRunConfig(_Frozen):
     walk_forward: CryptoWalkForward = CryptoWalkForward()
     universe: CryptoUniverseConfig = CryptoUniverseConfig()
     costs: CryptoCosts = CryptoCosts()
-    promotion: PromotionSettings = PromotionSettings(
-        alpha=0.05, min_matches=30, planned_matches=500
-    )
+    #: keys a config's ``promotion`` leaves out keep these (`CRYPTO_PROMOTION`)
+    promotion: PromotionSettings = PromotionSettings(**CRYPTO_PROMOTION)
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     max_workers: int | None = Field(None, ge=1)
@@ -589,9 +655,15 @@ class CryptoRunConfig(_Frozen):
     _name = field_validator("name")(_run_name)
     _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _crypto_models(value))
-    _params = field_validator("model_params")(
-        lambda value: _known_keys(value, CRYPTO_MODELS, "model_params")
-    )
+    _horizons = field_validator("horizons")(_distinct)
+    _params = field_validator("model_params")(lambda value: _model_params(value, CRYPTO_MODELS))
+
+    @field_validator("promotion", mode="before")
+    @classmethod
+    def _over_crypto_defaults(cls, value: Any) -> Any:
+        # ``promotion: {test: sequential}`` took football's 200 and 2000 for the rest
+        return {**CRYPTO_PROMOTION, **value} if isinstance(value, Mapping) else value
+
     _renames_short = field_validator("pair_renames", mode="before")(pair_rename_targets)
     _renames = field_validator("pair_renames")(check_pair_renames)
 
@@ -599,7 +671,8 @@ class CryptoRunConfig(_Frozen):
     @classmethod
     def _pairs_by_new_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         renames: dict[str, PairRename] = info.data.get("pair_renames", {})
-        renamed = sorted({normalise_pair(p) for p in value} & set(renames))
+        value = _distinct(tuple(normalise_pair(p) for p in value))  # one spelling, one hash
+        renamed = sorted(set(value) & set(renames))
         if renamed:  # the old name has no candles of its own: its bars are the new pair's
             new = ", ".join(renames[old].to for old in renamed)
             raise ValueError(

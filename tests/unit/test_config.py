@@ -270,3 +270,89 @@ def test_a_missing_config_file_names_the_option(
     assert (
         f"--config {missing}: cannot read it (No such file or directory)" in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("backtest: {min_edge: .inf}\n", "backtest.min_edge"),  # ran, then failed unnamed
+        ("backtest: {min_edge: .nan}\n", "backtest.min_edge"),
+        ("vertical: crypto\nmin_edge: .inf\n", "min_edge"),  # no trade ever, silently
+        ("vertical: crypto\ncosts: {notional_usd: .inf}\n", "costs.notional_usd"),
+        ("vertical: crypto\nuniverse: {max_spread: .inf}\n", "universe.max_spread"),
+    ],
+)
+def test_an_infinite_number_is_refused_naming_the_field(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    loader = load_crypto_config if "crypto" in text else load_config
+    with pytest.raises(ValueError, match=rf"run\.yaml, field '{field}': Input should be a finite"):
+        loader(write(tmp_path, text))
+
+
+def test_an_infinite_model_parameter_is_refused_not_recorded_as_null(tmp_path: Path) -> None:
+    text = "model_params: {dixon_coles: {half_life_days: .inf}}\n"
+    with pytest.raises(ValueError, match=r"model_params\.dixon_coles\.half_life_days: inf is not"):
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("backtest: {max_stake_fraction: yes}\n", "backtest.max_stake_fraction"),  # a 100% cap
+        ("seed: yes\n", "seed"),
+        ("walk_forward: {step_days: on}\n", "walk_forward.step_days"),
+        ("backtest: {n_bootstrap: no}\n", "backtest.n_bootstrap"),
+        ("vertical: crypto\nwalk_forward: {max_train_days: true}\n", "walk_forward.max_train_days"),
+    ],
+)
+def test_a_yaml_yes_or_no_is_not_read_as_a_number(tmp_path: Path, text: str, field: str) -> None:
+    loader = load_crypto_config if "crypto" in text else load_config
+    with pytest.raises(ValueError, match=rf"field '{field}': (True|False) is a yes/no"):
+        loader(write(tmp_path, text))
+
+
+def test_a_yes_or_no_still_sets_a_yes_no_setting(tmp_path: Path) -> None:
+    config = load_crypto_config(write(tmp_path, "vertical: crypto\nper_regime: no\n"))
+    assert config.per_regime is False
+
+
+def test_a_list_as_a_yaml_key_names_the_file_and_line(tmp_path: Path) -> None:
+    text = "model_params:\n  elo: {[1]: 2}\n"  # was a raw TypeError traceback
+    with pytest.raises(ValueError, match=r"run\.yaml: not valid YAML: a key must be text or a "):
+        load_config(write(tmp_path, text))
+
+
+def test_a_partial_crypto_promotion_keeps_the_crypto_defaults(tmp_path: Path) -> None:
+    config = load_crypto_config(write(tmp_path, "vertical: crypto\npromotion: {test: t}\n"))
+    assert (config.promotion.min_matches, config.promotion.planned_matches) == (30, 500)
+    assert config.promotion == CryptoRunConfig().promotion
+    given = load_crypto_config(write(tmp_path, "vertical: crypto\npromotion: {min_matches: 40}\n"))
+    assert (given.promotion.min_matches, given.promotion.planned_matches) == (40, 500)
+
+
+def test_one_refit_cadence_leaves_the_others_at_their_defaults(tmp_path: Path) -> None:
+    text = "walk_forward: {retrain_every_steps: {elo: 2}}\n"
+    cadences = load_config(write(tmp_path, text)).walk_forward.retrain_every_steps
+    assert cadences == {**FootballRunConfig().walk_forward.retrain_every_steps, "elo": 2}
+    assert cadences["lightgbm"] == 4  # was 1: refit weekly, about four times slower
+
+
+@pytest.mark.parametrize(
+    ("one", "same"),
+    [
+        ("walk_forward: {start: 2021-08-01}\n", "walk_forward: {start: ' 2021-08-01T00:00:00 '}\n"),
+        ("data: {leagues: [E0]}\n", "data: {leagues: [E0, E0]}\n"),
+        ("markets: [1x2]\n", "markets: [1x2, 1x2]\n"),
+        ("model_params: {}\n", "model_params: {elo: {}}\n"),
+        ("vertical: crypto\nhorizons: [1h]\n", "vertical: crypto\nhorizons: [1h, 1h]\n"),
+        ("vertical: crypto\npairs: [BTCUSDT]\n", "vertical: crypto\npairs: [btc/usdt, BTCUSDT]\n"),
+    ],
+)
+def test_configs_that_mean_the_same_dump_and_hash_the_same(
+    tmp_path: Path, one: str, same: str
+) -> None:
+    loader = load_crypto_config if "crypto" in one else load_config
+    first = loader(write(tmp_path, one, "one.yaml"))
+    second = loader(write(tmp_path, same, "same.yaml"))
+    assert first.model_dump(mode="json") == second.model_dump(mode="json")

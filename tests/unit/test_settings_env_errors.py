@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from marketcast.cli import main
+from marketcast.serving.crypto import CryptoSettings
+from marketcast.serving.default import service_settings_from_env
 from marketcast.serving.settings import ServingSettings, SettingsEnvError
 
 TOKEN = "short-secret"  # 12 characters: too short
@@ -177,3 +179,16 @@ def test_serve_prints_a_bad_crypto_setting_on_one_line_and_exits_2(
         "(field window_bars)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blank_llm_model_or_key_is_unset_and_candle_paths_are_stripped() -> None:
+    env = {
+        "MARKETCAST_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+        "MARKETCAST_LLM_MODEL": "",  # was sent as the model's name
+        "MARKETCAST_LLM_API_KEY": "  ",  # was sent as a bearer token
+    }
+    llm = service_settings_from_env(env).llm
+    assert llm is not None
+    assert (llm.model, llm.api_key) == ("default", None)
+    paths = CryptoSettings.from_env({"MARKETCAST_CRYPTO_CANDLES": " a.csv : b.csv "}).candle_paths
+    assert paths == ("a.csv", "b.csv")

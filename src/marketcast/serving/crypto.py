@@ -217,7 +217,7 @@ class CryptoSettings(BaseModel):
         values: dict[str, Any] = {}
         if env.get(ENV_PREFIX + "CANDLES", "").strip():
             values["candle_paths"] = tuple(
-                p for p in env[ENV_PREFIX + "CANDLES"].split(os.pathsep) if p.strip()
+                p.strip() for p in env[ENV_PREFIX + "CANDLES"].split(os.pathsep) if p.strip()
             )
         if env.get(ENV_PREFIX + "PAIRS", "").strip():
             values["pairs"] = tuple(

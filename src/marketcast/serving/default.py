@@ -59,8 +59,9 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
     if env.get("MARKETCAST_LLM_BASE_URL"):
         llm = LLMExplainer(
             base_url=_llm_base_url(env["MARKETCAST_LLM_BASE_URL"]),
-            model=env.get("MARKETCAST_LLM_MODEL", "default"),
-            api_key=env.get("MARKETCAST_LLM_API_KEY") or None,
+            # blank is unset, as the docstring says ('' was sent as the model's name)
+            model=env.get("MARKETCAST_LLM_MODEL", "").strip() or "default",
+            api_key=env.get("MARKETCAST_LLM_API_KEY", "").strip() or None,
             timeout_s=timeout_s,
         )
     values: dict[str, Any] = {}
