@@ -39,7 +39,14 @@ def template_explanation(
     *,
     model_name: str,
 ) -> str:
-    """A one-paragraph rationale built from the features that moved the forecast.
+    """A one-paragraph rationale: the forecast's favourite against its market price, then the
+    match's pre-match context (Elo ratings, form, rest, the league's recent residual).
+
+    The context is facts about the match, not a claim that they moved this model's forecast:
+    the market model reads none of them and Elo only its ratings, so it is labelled
+    ``context:`` (it read as the forecast's drivers, and could point the other way: an away
+    favourite beside the home side's better rating and form). Each difference is of the
+    numbers as printed (50.04% against 49.96% is ``+0.0 pts``, not ``+0.1``).
 
     Examples
     --------
@@ -49,19 +56,26 @@ def template_explanation(
     ...     {"elo_home": 1700.0, "elo_away": 1650.0, "home_form_points": 2.1,
     ...      "away_form_points": 1.4, "home_rest_days": 6.0, "away_rest_days": 3.0},
     ...     model_name="lightgbm")
-    >>> text.startswith("lightgbm: home win 50.0% (market 48.0%, +2.0 pts)")
-    True
+    >>> for part in text.split("; "):
+    ...     print(part)
+    lightgbm: home win 50.0% (market 48.0%, +2.0 pts)
+    context: Elo Arsenal 1700 vs Chelsea 1650 (+50)
+    form 2.1 vs 1.4 points per game (last 6)
+    rest 6 vs 3 days.
     """
     top = max(probabilities, key=lambda k: probabilities[k])
-    drift = 100 * (probabilities[top] - market.get(top, np.nan))
-    parts = [
-        f"{model_name}: {_OUTCOME_WORDS.get(top, top)} {100 * probabilities[top]:.1f}% "
-        f"(market {100 * market.get(top, np.nan):.1f}%, {drift:+.1f} pts)"
-    ]
+    shown_p, shown_m = _shown(100 * probabilities[top], 1), _shown(100 * market.get(top, np.nan), 1)
+    head = (
+        f"{model_name}: {_OUTCOME_WORDS.get(top, top)} {shown_p:.1f}% "
+        f"(market {shown_m:.1f}%, {shown_p - shown_m:+.1f} pts)"
+    )
+    parts = []
     elo_home, elo_away = features.get("elo_home"), features.get("elo_away")
     if _finite(elo_home) and _finite(elo_away):
+        shown_home, shown_away = _shown(elo_home, 0), _shown(elo_away, 0)
         parts.append(
-            f"Elo {home} {elo_home:.0f} vs {away} {elo_away:.0f} ({elo_home - elo_away:+.0f})"
+            f"Elo {home} {shown_home:.0f} vs {away} {shown_away:.0f} "
+            f"({shown_home - shown_away:+.0f})"
         )
     form_home, form_away = features.get("home_form_points"), features.get("away_form_points")
     if _finite(form_home) and _finite(form_away):
@@ -73,7 +87,13 @@ def template_explanation(
     if _finite(resid) and abs(resid) >= 0.02:
         direction = "above" if resid > 0 else "below"
         parts.append(f"home sides in this league have lately finished {direction} their prices")
-    return "; ".join(parts) + "."
+    return "; ".join([head, "context: " + parts[0], *parts[1:]] if parts else [head]) + "."
+
+
+def _shown(value: float, digits: int) -> float:
+    """``value`` as it reads printed with ``digits`` decimals (so differences of printed numbers
+    are the printed difference)."""
+    return float(f"{value:.{digits}f}")
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?(?:\d+(?:[.,]\d+)?|\.\d+)")
@@ -696,7 +716,32 @@ def _answer_text(answer: Any) -> str:
     if not isinstance(content, str) or not content.strip():
         kind = "empty" if isinstance(content, str) else type(content).__name__
         raise LLMCallError(f"the answer has no text to serve (content: {kind})")
-    return content.strip()
+    return _plain_text(content)
+
+
+#: Longest LLM answer served, in characters: two sentences (``max_tokens`` 120) are well under.
+MAX_ANSWER_CHARS = 800
+# an HTML tag, a markdown link or image, a URL: the text is served as it is, and a client that
+# renders it (a dashboard, a chat) would run or link what an endpoint answered
+_MARKUP = re.compile(r"</?[A-Za-z!]|\]\s*\(|\b[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
+
+
+def _plain_text(content: str) -> str:
+    """An answer's text as one plain line, or `LLMCallError` when it is not plain prose.
+
+    Line breaks and tabs become spaces; any other control or format character (an ANSI escape,
+    a bell, a right-to-left override), markup or a link, or more than `MAX_ANSWER_CHARS`
+    characters refuse the answer: the template is served instead.
+    """
+    text = " ".join(content.split())
+    odd = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if odd is not None:
+        raise LLMCallError(f"the answer holds a control character ({odd!r})")
+    if (markup := _MARKUP.search(text)) is not None:
+        raise LLMCallError(f"the answer holds markup or a link ({markup.group()!r})")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise LLMCallError(f"the answer has {len(text):,} characters, over {MAX_ANSWER_CHARS}")
+    return text
 
 
 class _Watchdog:
