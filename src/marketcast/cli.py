@@ -63,7 +63,9 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
 
 def _not_empty(text: str) -> str:
     """An argument that names something: blank text meant the current folder (``--to ''``
-    published into it) or the latest version (``show --version ''``), or crashed (``promote``)."""
+    published into it, ``--data ''`` read it, ``--dest ''`` pulled into it), the latest
+    version (``show --version ''``), no file (``data check --json ''`` wrote none), or crashed
+    (``promote``); an unset shell variable (``--data "$DIR"``) gives one."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
@@ -80,14 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="the main job on the bundled data: evaluate, promote, report")
-    run.add_argument("--config", help="YAML run config (configs/experiments/*.yaml)")
+    run.add_argument(
+        "--config", type=_not_empty, help="YAML run config (configs/experiments/*.yaml)"
+    )
     run.add_argument(
         "--vertical",
         choices=("all", "football", "crypto"),
         help="which job (default: all, or the config's `vertical`)",
     )
     run.add_argument("--backend", choices=("local", "ray"), help="crypto job backend")
-    run.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
+    run.add_argument(
+        "--ray-address", type=_not_empty, help="a running Ray cluster (default: start a local one)"
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -97,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="walk-forward evaluation against the market")
     evaluate_sub = evaluate.add_subparsers(dest="vertical", required=True)
     football = evaluate_sub.add_parser("football", help="football-data.co.uk files")
-    football.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
+    football.add_argument(
+        "--data", nargs="+", required=True, type=_not_empty, help="CSV files or folders"
+    )
     football.add_argument("--start", required=True, help="first kick-off date to predict")
     football.add_argument("--end", help="predict kick-offs before this date")
     football.add_argument(
@@ -107,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         help="comma list: market,elo,dixon_coles,lightgbm,neural (default: the config's)",
     )
-    football.add_argument("--config", help="YAML run config for model and backtest settings")
-    football.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
+    football.add_argument(
+        "--config", type=_not_empty, help="YAML run config for model and backtest settings"
+    )
+    football.add_argument(
+        "--json", required=True, dest="json_out", type=_not_empty, help="where to write JSON"
+    )
 
     crypto = evaluate_sub.add_parser("crypto", help="exchange candle CSVs")
-    crypto.add_argument("--data", nargs="+", required=True, help="CSV files or folders")
+    crypto.add_argument(
+        "--data", nargs="+", required=True, type=_not_empty, help="CSV files or folders"
+    )
     crypto.add_argument("--start", required=True, help="first decision date to predict")
     crypto.add_argument("--end", help="predict decisions before this date")
     crypto.add_argument(
@@ -121,10 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         help="comma list: flat,momentum,logistic,lightgbm,consensus (default: the config's)",
     )
-    crypto.add_argument("--config", help="YAML crypto config for model, cost and split settings")
+    crypto.add_argument(
+        "--config", type=_not_empty, help="YAML crypto config for model, cost and split settings"
+    )
     crypto.add_argument("--backend", choices=("local", "ray"), help="job backend (default local)")
-    crypto.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
-    crypto.add_argument("--json", required=True, dest="json_out", help="where to write JSON")
+    crypto.add_argument(
+        "--ray-address", type=_not_empty, help="a running Ray cluster (default: start a local one)"
+    )
+    crypto.add_argument(
+        "--json", required=True, dest="json_out", type=_not_empty, help="where to write JSON"
+    )
 
     serve = sub.add_parser("serve", help="serve the registry's champions over HTTP")
     serve.add_argument("--host", help="interface (default 127.0.0.1 or MARKETCAST_HOST)")
@@ -138,10 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="check or pull data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="integrity report; exit 1 on errors")
-    check.add_argument("paths", nargs="*", help="CSV files or folders (default: the bundle)")
-    check.add_argument("--json", dest="json_out", help="write the report as JSON")
+    check.add_argument(
+        "paths", nargs="*", type=_not_empty, help="CSV files or folders (default: the bundle)"
+    )
+    check.add_argument("--json", dest="json_out", type=_not_empty, help="write the report as JSON")
     check.add_argument(
         "--config",
+        type=_not_empty,
         help="read the files as a run with this config does: its data.paths when no PATH is "
         "given, its pair_renames",
     )
@@ -150,9 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     pull_football = pull_sub.add_parser("football", help="football-data.co.uk season files")
     pull_football.add_argument("--leagues", required=True, help="comma list, e.g. E0,D1")
     pull_football.add_argument("--seasons", required=True, help="comma list, e.g. 2024-2025")
-    pull_football.add_argument("--dest", default="data/football", help="output folder")
+    pull_football.add_argument(
+        "--dest", default="data/football", type=_not_empty, help="output folder"
+    )
     pull_football.add_argument(
         "--base-url",
+        type=_not_empty,
         help="mirror base URL, up to the season folders (default: "
         "https://www.football-data.co.uk/mmz4281; a mirror of the site's tree ends in /mmz4281)",
     )
