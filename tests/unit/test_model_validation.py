@@ -137,6 +137,11 @@ def test_lightgbm_forecasts_do_not_depend_on_the_order_of_simultaneous_kickoffs(
         ("neural", {"warm_rows": 0}, "warm_rows must be an integer in [1, inf) or None, got 0"),
         ("neural", {"top_k": 5}, "top_k must be <= n_experts=4, got 5"),
         ("neural", {"learning_rate": "fast"}, "learning_rate must be in (0, inf), got 'fast'"),
+        # no range, so taken as given: a true-ish "no" calibrated, -5 threads went to LightGBM
+        ("lightgbm", {"calibrate": "no"}, "calibrate must be true or false, got 'no'"),
+        ("lightgbm", {"n_jobs": -5}, "n_jobs must be an integer in [-1, inf), got -5"),
+        ("lightgbm", {"random_state": "x"}, "random_state must be an integer in [0, 4294967295]"),
+        ("neural", {"warm_start": "yes"}, "warm_start must be true or false, got 'yes'"),
     ],
 )
 def test_parameters_out_of_range_fail_before_any_work(
@@ -286,3 +291,17 @@ def test_a_device_that_is_not_here_fails_the_parameter_check(
     with pytest.raises(ValueError, match=r"device 'cuda' is not available here \(CUDA: False\)"):
         NeuralModel(device="cuda").check_params()
     NeuralModel(device="cpu").check_params()
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("elo", {"use_pi": "maybe"}, "use_pi must be true or false, got 'maybe'"),
+        ("dixon_coles", {"warm_start": 1}, "warm_start must be true or false, got 1"),
+    ],
+)
+def test_a_model_without_ranges_still_refuses_a_parameter_of_the_wrong_kind(
+    name: str, params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_model(name, params)

@@ -8,7 +8,7 @@ import logging
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -327,7 +327,8 @@ def check_param_ranges(model: Any, ranges: Mapping[str, str]) -> None:
 
     ``ranges`` maps a parameter to its interval, written as in maths (``"[0, 1)"``,
     ``"(0, inf)"``); an interval followed by ``" or None"`` also takes None. A parameter whose
-    default is an integer must be a whole number; a bool is never a number here.
+    default is an integer must be a whole number; a bool is never a number here. Every
+    other parameter's kind is checked too (`check_param_types`).
 
     Examples
     --------
@@ -344,6 +345,7 @@ def check_param_ranges(model: Any, ranges: Mapping[str, str]) -> None:
     ...
     ValueError: n_rows must be an integer in [1, inf) or None, got 2.5
     """
+    check_param_types(model, skip=ranges)  # the others: a bool, a seed, a thread count
     defaults = inspect.signature(type(model)).parameters
     for name, interval in ranges.items():
         value = getattr(model, name)
@@ -358,6 +360,57 @@ def check_param_ranges(model: Any, ranges: Mapping[str, str]) -> None:
         ):
             kind = "an integer in" if integer else "in"
             raise ValueError(f"{name} must be {kind} {interval}, got {value!r}")
+
+
+def check_param_types(model: Any, *, skip: Iterable[str] = ()) -> None:
+    """Raise ``ValueError`` naming the first constructor parameter of ``model`` whose value is
+    not of its default's kind.
+
+    A yes/no parameter takes only a bool (``calibrate: "false"``, true-ish text, calibrated), a
+    whole-number one an integer (or a whole float), a number one a number (never a bool), a text
+    one text, a tuple one a tuple or list. None passes: where a parameter takes it, its range
+    says so (`check_param_ranges`, which checks the kinds of the parameters in ``skip``).
+
+    Examples
+    --------
+    >>> class Model:
+    ...     def __init__(self, *, calibrate: bool = True, seed: int = 0) -> None:
+    ...         self.calibrate, self.seed = calibrate, seed
+    >>> check_param_types(Model(seed=3.0))
+    >>> check_param_types(Model(calibrate="no"))
+    Traceback (most recent call last):
+    ...
+    ValueError: calibrate must be true or false, got 'no'
+    >>> check_param_types(Model(seed="x"))
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer, got 'x'
+    """
+    skipped = set(skip)
+    for name, param in inspect.signature(type(model)).parameters.items():
+        default, value = param.default, getattr(model, name, None)
+        if (
+            name in skipped
+            or default is inspect.Parameter.empty
+            or default is None
+            or value is None
+        ):
+            continue
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if isinstance(default, bool):
+            fits, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, numbers.Integral):
+            fits, kind = real and float(value).is_integer(), "an integer"
+        elif isinstance(default, numbers.Real):
+            fits, kind = real, "a number"
+        elif isinstance(default, str):
+            fits, kind = isinstance(value, str), "text"
+        elif isinstance(default, tuple):
+            fits, kind = isinstance(value, tuple | list), "a list"
+        else:
+            continue
+        if not fits:
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
 def _in_interval(value: float, interval: str) -> bool:
@@ -531,6 +584,8 @@ LIGHTGBM_RANGES = {
     "bagging_fraction": "(0, 1]",
     "validation_fraction": "[0, 1)",
     "early_stopping_rounds": "[0, inf)",
+    "random_state": "[0, 4294967295] or None",
+    "n_jobs": "[-1, inf)",  # -1 and 0: LightGBM's default thread count
 }
 
 

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from marketcast.models.base import (
     LIGHTGBM_RANGES,
     check_param_ranges,
+    check_param_types,
     json_bytes,
     lightgbm_params,
     require_fitted,
@@ -682,11 +683,12 @@ def make_crypto_model(name: str, **params: Any) -> Any:
     if unknown:
         raise ValueError(f"crypto model {name!r} has no parameters {unknown}")
     model = cls(**params)
-    if hasattr(model, "check_params"):
-        try:
+    try:
+        if hasattr(model, "check_params"):
             model.check_params()
-        except ValueError as exc:
-            raise ValueError(f"crypto model {name!r}: {exc}") from None
+        check_param_types(model)
+    except ValueError as exc:
+        raise ValueError(f"crypto model {name!r}: {exc}") from None
     return model
 
 

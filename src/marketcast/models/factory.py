@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketcast.models.base import check_param_types
 from marketcast.models.dixon_coles import DixonColes
 from marketcast.models.elo import EloModel
 from marketcast.models.gbm import LightGBMModel
@@ -30,8 +31,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
     """Build the football model called ``name`` with ``params`` over its defaults.
 
-    A parameter out of its range is an error here, before any data is read (the model's
-    ``check_params``, which its ``fit`` calls too).
+    A parameter of the wrong kind (`check_param_types`) or out of its range is an error here,
+    before any data is read (the model's ``check_params``, which its ``fit`` calls too).
 
     Examples
     --------
@@ -53,6 +54,7 @@ def make_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0
     model = cls(**kwargs)
     if hasattr(model, "check_params"):
         model.check_params()
+    check_param_types(model)  # a model without ranges, and parameters no range covers
     return model
 
 
