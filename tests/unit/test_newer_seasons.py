@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from marketcast.config import BacktestSettings, FootballRunConfig
+from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import load_football_sources, odds_matrix
 from marketcast.evaluation.football import _closing_source_counts
 from marketcast.features.football import closing_probabilities, closing_yardstick
-from marketcast.orchestration.football import check_bookmaker, check_history
+from marketcast.orchestration.football import check_bookmaker, check_history, evaluated_mask
 from marketcast.types import EXCHANGE_COMMISSION, MarketKind
 
 # The 2024-25 layout: Betfair Exchange (BFE) quotes beside the bookmakers, priced before its
@@ -88,8 +89,28 @@ def test_learning_models_need_matches_before_the_evaluated_ones() -> None:
     features to fit EloModel', which named no cause."""
     data = _data()
     everything = np.ones(len(data.matches), dtype=bool)
-    with pytest.raises(ValueError, match=r"no match kicks off before .* elo train on earlier"):
+    with pytest.raises(ValueError, match=r"no match kicks off before .* elo trains on earlier"):
         check_history(FootballRunConfig(models=("market", "elo")), data, everything)
     check_history(FootballRunConfig(models=("market",)), data, everything)  # needs no history
     later = data.matches["home_team"].to_numpy() == "Ipswich"
     check_history(FootballRunConfig(models=("market", "elo")), data, later)
+
+
+@pytest.mark.parametrize(
+    ("walk_forward", "key", "hint"),
+    [
+        ({"last_seasons": 5}, "walk_forward.last_seasons", "or evaluate fewer"),
+        ({"start": "2000-01-01"}, "walk_forward.start", "or start the evaluation later"),
+    ],
+)
+def test_a_config_window_without_history_names_the_file_and_key(
+    walk_forward: dict[str, object], key: str, hint: str
+) -> None:
+    """``run`` said "start the evaluation later", naming neither the config nor its key."""
+    config = FootballRunConfig(models=("market", "elo", "dixon_coles"), walk_forward=walk_forward)
+    with pytest.raises(DataError) as raised:
+        evaluated_mask(config, _data(), "c6.yaml")
+    message = str(raised.value)
+    assert message.startswith(f"c6.yaml, field '{key}': no match kicks off before")
+    assert "elo, dixon_coles train on earlier matches only" in message
+    assert message.endswith(hint)

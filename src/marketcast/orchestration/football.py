@@ -500,21 +500,37 @@ def check_window(
     check_history(config, data, test_mask)
 
 
-def check_history(config: FootballRunConfig, data: FootballData, test_mask: np.ndarray) -> None:
+def check_history(
+    config: FootballRunConfig,
+    data: FootballData,
+    test_mask: np.ndarray,
+    *,
+    config_path: str | None = None,
+    config_key: str | None = None,
+) -> None:
     """A learning model needs matches before the first evaluated one to train on.
 
     Without them the first walk-forward step had nothing to fit, and Elo or Dixon-Coles
-    stopped the whole evaluation with an error about their fit, not about the data.
+    stopped the whole evaluation with an error about their fit, not about the data. A window
+    read from the config (``config_key``) is a `DataError` naming ``config_path`` and the key;
+    else (``evaluate``'s ``--start``) a ``ValueError``.
     """
     learners = [m for m in config.models if m != "market"]
     kickoff = data.matches["kickoff_utc"]
     first = kickoff[test_mask].min()
-    if learners and not (kickoff < first).any():
-        raise ValueError(
-            f"no match kicks off before the first evaluated one ({first:%Y-%m-%d}): "
-            f"{', '.join(learners)} train on earlier matches only; pass earlier seasons in the "
-            "data, or start the evaluation later"
-        )
+    if not learners or (kickoff < first).any():
+        return
+    verb = "trains" if len(learners) == 1 else "train"
+    problem = (
+        f"no match kicks off before the first evaluated one ({first:%Y-%m-%d}): "
+        f"{', '.join(learners)} {verb} on earlier matches only; pass earlier seasons in the data"
+    )
+    if config_key is None:
+        raise ValueError(f"{problem}, or start the evaluation later")
+    later = (
+        "evaluate fewer" if config_key.endswith("last_seasons") else "start the evaluation later"
+    )
+    raise DataError(config_label(config_path), None, config_key, f"{problem}, or {later}")
 
 
 def run_football(
@@ -544,11 +560,17 @@ def evaluated_mask(
     DataError
         When ``walk_forward.start`` (to ``end``) holds no match: naming ``config_path``, the
         keys and the data's span (the message said "check --start/--end", options ``run``
-        does not have). The last seasons of loaded data always hold a match.
+        does not have). The last seasons of loaded data always hold a match. When no match
+        comes before the window for the learning models to train on (`check_history`), naming
+        the key that set the window (it said "start the evaluation later" and named no file).
     """
     window = config.walk_forward
     if window.start is None:
-        return test_mask_last_seasons(data.matches, window.last_seasons)
+        mask = test_mask_last_seasons(data.matches, window.last_seasons)
+        check_history(
+            config, data, mask, config_path=config_path, config_key="walk_forward.last_seasons"
+        )
+        return mask
     mask = test_mask_between(data.matches, window.start, window.end)
     if not mask.any():
         kickoff = data.matches["kickoff_utc"]
@@ -562,6 +584,7 @@ def evaluated_mask(
             "data, or leave walk_forward out to evaluate its last walk_forward.last_seasons "
             "seasons",
         )
+    check_history(config, data, mask, config_path=config_path, config_key="walk_forward.start")
     return mask
 
 
