@@ -51,7 +51,10 @@ def test_variants_of_a_heavy_favourite_stay_valid_odds(bench: ModuleType) -> Non
     assert len({json.dumps(f, sort_keys=True) for f in out}) == len(out)
 
 
-def test_bench_runs_against_a_real_server(bench: ModuleType, tmp_path: Path) -> None:
+def test_bench_runs_against_a_real_server(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKETCAST_CACHE_TTL_S", "0.5")  # the server's, and the bench's wait
     out = tmp_path / "serving.json"
     report = bench.main(
         [
@@ -87,6 +90,31 @@ def test_bench_runs_against_a_real_server(bench: ModuleType, tmp_path: Path) -> 
     assert phases["single"]["requests"] == 100
     assert phases["batch"]["forecasts_per_s"] > phases["batch"]["throughput_per_s"]
     reload_phase = phases["reload"]
+    # after the batch phase (1 s, over the 0.5 s cache lifetime) no wait was needed
+    assert reload_phase["waited_for_cache_s"] == 0.0
     assert reload_phase["reloads"] >= 2
     assert reload_phase["reloads_failed"] == 0
     assert len(reload_phase["versions_seen"]) >= 2
+
+
+def test_a_reload_phase_right_after_singles_waits_out_the_cache(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its bodies were sent by the single phase a moment before: 17% of a 1-worker reload
+    phase were cache hits, read as the cost of forecasting under reloads."""
+    monkeypatch.setenv("MARKETCAST_CACHE_TTL_S", "1.5")
+    report = bench.main(
+        [
+            "--app=tests.api.fake_app:create_fake_app",
+            "--synthetic",
+            "--base-fixtures=10",
+            "--rate=50",
+            "--duration=0.5",
+            "--warmup=0.1",
+            "--reload-every=0.2",
+            "--distinct=20",
+            "--phases=single,reload",
+            f"--out={tmp_path / 'serving.json'}",
+        ]
+    )
+    assert 0.9 < report["phases"]["reload"]["waited_for_cache_s"] <= 1.5
