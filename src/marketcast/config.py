@@ -143,6 +143,14 @@ def _distinct(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _a_place(value: Any) -> Any:
+    """A folder or URL results go to: blank text was the current folder, where a run wrote
+    ``football/``, ``_runs/``, ``_reports/`` and its run folder among the user's files."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must name a folder or URL, not be empty (use '.' for this folder)")
+    return value
+
+
 def _home(value: str) -> str:
     """A local path with a leading ``~`` (``~user``) expanded to the home folder, as fsspec
     expands one in ``registry_root``: ``runs_dir: ~/runs`` made a folder named ``~`` in the
@@ -280,6 +288,7 @@ class FootballRunConfig(_Frozen):
     publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
+    _outputs = field_validator("registry_root", "runs_dir", mode="before")(_a_place)
     _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _distinct_models(value, FOOTBALL_MODELS))
     _markets = field_validator("markets")(_distinct)
@@ -653,6 +662,7 @@ class CryptoRunConfig(_Frozen):
     publish: tuple[str, ...] = ()
 
     _name = field_validator("name")(_run_name)
+    _outputs = field_validator("registry_root", "runs_dir", mode="before")(_a_place)
     _runs_dir = field_validator("runs_dir")(_home)
     _models = field_validator("models")(lambda value: _crypto_models(value))
     _horizons = field_validator("horizons")(_distinct)

@@ -356,3 +356,13 @@ def test_configs_that_mean_the_same_dump_and_hash_the_same(
     first = loader(write(tmp_path, one, "one.yaml"))
     second = loader(write(tmp_path, same, "same.yaml"))
     assert first.model_dump(mode="json") == second.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("key", ["registry_root", "runs_dir"])
+@pytest.mark.parametrize("vertical", ["", "vertical: crypto\n"])
+def test_an_empty_output_place_is_refused(tmp_path: Path, key: str, vertical: str) -> None:
+    """``registry_root: ""`` wrote the registry and the run folder into the current folder."""
+    loader = load_crypto_config if vertical else load_config
+    with pytest.raises(ValueError, match=rf"field '{key}': must name a folder or URL"):
+        loader(write(tmp_path, f'{vertical}{key}: " "\n'))
+    assert getattr(loader(write(tmp_path, f"{vertical}{key}: .\n")), key) == "."
