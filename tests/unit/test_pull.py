@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pytest
 
+from marketcast.cli import main
 from marketcast.data.validation import DataError, IntegrityReport
 from marketcast.datasets.football_data import load_football
 from marketcast.datasets.pull import (
@@ -535,3 +536,21 @@ def test_a_league_the_site_does_not_publish_is_refused_before_any_request(
     ):
         pull_football([league], ["2024-2025"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("season", ["1850-1851", "1992-1993", "2093-2094", "2121-2122"])
+def test_a_season_the_sites_two_digit_codes_cannot_name_is_refused(season: str) -> None:
+    """1850-1851 asked for folder 5051 and 2121-2122 for 2122: other seasons' files."""
+    with pytest.raises(ValueError, match=r"name the seasons from 1993-1994 to 2092-2093"):
+        season_code(season)
+    assert season_code("1993-1994") == "9394"
+    assert season_code("2092-2093") == "9293"
+
+
+def test_a_season_or_league_named_twice_is_pulled_once(
+    server: tuple[str, type[QuietHandler], Path], tmp_path: Path
+) -> None:
+    base_url, handler, _ = server
+    args = ["--leagues", "E0,E0", "--seasons", "2021-2022, 2021-2022", "--base-url", base_url]
+    main(["data", "pull", "football", *args, "--dest", str(tmp_path / "data")])
+    assert handler.requests == ["/mmz4281/2122/E0.csv"]

@@ -88,6 +88,10 @@ class _CutShort(Exception):
     """A body that ends inside a line: a transfer cut short that HTTP did not notice."""
 
 
+#: The first season football-data.co.uk publishes (folder ``9394``).
+FIRST_SEASON_START = 1993
+
+
 def season_code(season: str) -> str:
     """Return football-data.co.uk's folder code for a season.
 
@@ -101,6 +105,13 @@ def season_code(season: str) -> str:
     match = _SEASON.fullmatch(season)
     if not match or int(match[2]) != int(match[1]) + 1:
         raise ValueError(f"season must look like '2024-2025', got {season!r}")
+    if not FIRST_SEASON_START <= int(match[1]) < FIRST_SEASON_START + 100:
+        # two digits a year: 1850-1851 and 2121-2122 asked for 5051 and 2122, other seasons
+        raise ValueError(
+            f"season {season!r}: the site's folder codes (two digits a year) name the seasons "
+            f"from {FIRST_SEASON_START}-{FIRST_SEASON_START + 1} to "
+            f"{FIRST_SEASON_START + 99}-{FIRST_SEASON_START + 100}"
+        )
     return match[1][2:] + match[2][2:]
 
 

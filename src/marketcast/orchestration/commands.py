@@ -814,8 +814,9 @@ def data_pull_football(
     from marketcast.data.validation import IntegrityReport
     from marketcast.datasets.pull import DEFAULT_BASE_URL
 
-    league_list = [v.strip() for v in leagues.split(",") if v.strip()]
-    season_list = [v.strip() for v in seasons.split(",") if v.strip()]
+    # each once: a season named twice was downloaded twice
+    league_list = list(dict.fromkeys(v.strip() for v in leagues.split(",") if v.strip()))
+    season_list = list(dict.fromkeys(v.strip() for v in seasons.split(",") if v.strip()))
     if not league_list:
         raise ValueError(f"--leagues {leagues!r} names no league (a comma list, e.g. E0,D1)")
     if not season_list:
