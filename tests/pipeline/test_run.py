@@ -162,6 +162,11 @@ def test_a_run_stopped_after_moving_a_pointer_does_not_call_the_move_unapplied(
     promotion = _run_failing_at(tmp_path, monkeypatch, "save_decision", ["market"])
     assert Registry(str(tmp_path / "registry")).champion("football", "1x2") is not None
     assert "not_applied" not in promotion
+    # but the move stands without its decision, which the report did not say
+    assert promotion["decision_not_saved"].startswith(
+        "the run stopped while saving this market's promotion decision (RegistryError: "
+    )
+    assert "Decision not saved: the run stopped while saving" in promotion["html"]
 
 
 def test_a_wide_table_leaves_a_terminal_following_console_as_it_was() -> None:

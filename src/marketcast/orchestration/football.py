@@ -720,9 +720,10 @@ def _run_football(
         return write_reports()
 
     applied: list[str] = []
+    saving: list[str] = []  # the market whose decisions were being saved, if any
     try:
         store_reports()
-        not_applied = _apply_promotions(registry, plans, applied, made)
+        not_applied = _apply_promotions(registry, plans, applied, made, saving)
     except BaseException as exc:
         # the report already said "registry champion after this run" for every market: a run
         # stopped here (a registry error, SIGTERM) left a page describing moves never made,
@@ -739,8 +740,14 @@ def _run_football(
             # a market whose moves were all made is applied, even if saving a decision failed
             if p.market not in applied and not (p.moves and made.get(p.market) == len(p.moves))
         }
+        for market in saving:  # the report said nothing, and `registry recheck` found none
+            promotion[market] = {
+                **promotion.get(market, {}),
+                "decision_not_saved": f"the run stopped while saving this market's promotion "
+                f"decision ({why}): the champion pointer's reason says why it is champion",
+            }
         with contextlib.suppress(Exception):
-            mark_not_applied(stopped)
+            mark_not_applied(stopped)  # writes the reports, with no market stopped too
         raise
     if not_applied:
         report = mark_not_applied(not_applied)
@@ -1024,6 +1031,7 @@ def _apply_promotions(
     plans: Sequence[_MarketPlan],
     applied: list[str] | None = None,
     made: dict[str, int] | None = None,
+    saving: list[str] | None = None,
 ) -> dict[str, str]:
     """Move each market's champion pointer as planned, saving each decision right after the
     move it justifies.
@@ -1035,10 +1043,12 @@ def _apply_promotions(
     ``applied`` receives each market once it is done (or left alone), and ``made`` counts each
     market's moves made so far, so a caller that sees an exception knows which moves were not
     reached, also between two moves of one market (a first champion installed, its challenger
-    not yet promoted).
+    not yet promoted). ``saving`` holds the market whose decisions are being saved while that
+    goes on, so the caller can say a move stands without its decision.
     """
     applied = [] if applied is None else applied
     made = {} if made is None else made
+    saving = [] if saving is None else saving
     not_applied: dict[str, str] = {}
     for plan in plans:
         pointer = plan.expected
@@ -1051,11 +1061,15 @@ def _apply_promotions(
                 pointer = (model_name, version)
                 made[plan.market] = index + 1
                 # moved: a failure saving its decisions does not undo that
+                saving.append(plan.market)
                 for decision in plan.decisions_after(index):
                     registry.save_decision(VERTICAL, plan.market, decision)
+                saving.remove(plan.market)
             if not plan.moves:  # a kept market champion's rejection: no move to wait for
+                saving.append(plan.market)
                 for decision in plan.decisions:
                     registry.save_decision(VERTICAL, plan.market, decision)
+                saving.remove(plan.market)
         except ChampionChangedError as exc:
             not_applied[plan.market] = plan.not_applied(made[plan.market], str(exc))
         applied.append(plan.market)

@@ -813,6 +813,8 @@ def _promotion(decision: Mapping[str, Any]) -> str:
         parts.append(f"<p>Reason: {_e(decision['reason'])}</p>")
     if decision.get("not_applied"):
         parts.append(f"<p>Not applied: {_e(decision['not_applied'])}</p>")
+    if decision.get("decision_not_saved"):
+        parts.append(f"<p>Decision not saved: {_e(decision['decision_not_saved'])}</p>")
     if decision.get("registry_champion") is not None:
         parts.append(
             f"<p>Registry champion after this run: <strong>"
