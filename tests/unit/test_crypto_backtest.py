@@ -469,3 +469,41 @@ def test_a_short_on_spot_pays_borrow_interest_per_period_held() -> None:
         spread_method="fixed", fixed_spread=0.0, slippage_model="none", short_borrow_rate=0.0
     )
     assert run_backtest(positions, flat, None, None, None, None, free, 2190.0).borrow.sum() == 0
+
+
+def test_a_short_series_is_not_annualised_and_a_long_one_never_overflows() -> None:
+    """One hour's +10% raised to the 8,760th power overflowed (OverflowError ended the run);
+    one hour's +1% annualised to 7e37."""
+    assert math.isnan(finance_metrics([0.10], 8760.0)["annualised_return"])
+    assert math.isnan(finance_metrics([0.01] * 2189, 8760.0)["annualised_return"])
+    assert finance_metrics([0.10] * 2190, 8760.0)["annualised_return"] == math.inf
+    quarter = finance_metrics([0.001] * 2190, 8760.0)["annualised_return"]
+    assert quarter == pytest.approx(1.001**8760 - 1, rel=1e-9)
+    assert finance_metrics([-0.5] * 2190, 8760.0)["annualised_return"] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("value", [0.001, 0.003, 0.05, -0.01])
+def test_identical_returns_have_no_sharpe_or_sortino(value: float) -> None:
+    """Rounding left a standard deviation of 2e-17 above 0: a Sharpe of 4e17."""
+    m = finance_metrics([value] * 10, 8760.0)
+    assert math.isnan(m["sharpe"])
+    assert math.isnan(m["sortino"])
+    assert m["volatility"] == 0.0
+
+
+def test_one_period_has_no_sortino() -> None:
+    m = finance_metrics([-0.01], 8760.0)
+    assert math.isnan(m["sortino"])  # was -sqrt(8760)
+    assert math.isnan(m["sharpe"])
+
+
+def test_statistics_stop_at_ruin() -> None:
+    """A wipe-out followed by gains reported a Sharpe of 15.6 and a hit rate of 75%."""
+    m = finance_metrics([0.1, -1.0, 0.5, 0.5, 0.5], 8760.0)
+    before = finance_metrics([0.1, -1.0], 8760.0)
+    for key in ("sharpe", "sortino", "volatility", "hit_rate", "profit_factor", "max_drawdown"):
+        assert m[key] == before[key], key
+    assert m["sharpe"] < 0
+    assert m["net_return"] == -1.0
+    assert (m["n_periods"], m["n_periods_after_ruin"]) == (5, 3)
+    assert finance_metrics([0.1, -0.5], 8760.0)["n_periods_after_ruin"] == 0

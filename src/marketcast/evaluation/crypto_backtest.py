@@ -380,7 +380,14 @@ def finance_metrics(
     - ``hit_rate``: share of ``active`` periods (all if None) with ``r > 0``
     - ``profit_factor = sum(r > 0) / -sum(r < 0)``: ``inf`` without losses, NaN without either
 
-    Undefined values (fewer than 2 periods, zero variance) are NaN.
+    Undefined values (fewer than 2 periods, zero variance: a standard deviation within 1e-12
+    of the mean's size, which rounding leaves above 0 for identical returns) are NaN, Sortino
+    included. ``annualised_return`` is NaN for a series of less than a quarter of a year
+    (`MIN_YEARS_TO_ANNUALISE`): raising one hour's +1% to the 8,760th power is an
+    extrapolation (7e37), not a measurement, and past about +8% it overflowed. A strategy
+    ruined at some period (equity at 0: ``r <= -1``) has nothing after it: the per-period
+    statistics stop there, and ``n_periods_after_ruin`` counts the periods left out (a wipe-out
+    followed by gains reported a Sharpe of 15.6).
 
     Examples
     --------
@@ -396,28 +403,34 @@ def finance_metrics(
     if not np.isfinite(r).all():
         bad = ~np.isfinite(r)
         raise ValueError(f"net has {int(bad.sum())} non-finite values, first at {np.argmax(bad)}")
+    mask = np.ones(r.shape[0], dtype=bool) if active is None else np.asarray(active, dtype=bool)
+    if mask.shape != r.shape:
+        raise ValueError(f"active must have the shape of net {r.shape}, got {mask.shape}")
+    n_all = r.shape[0]
+    ruined = np.flatnonzero(r <= -1.0)
+    if ruined.size:  # nothing is traded on capital that is gone
+        r, mask = r[: ruined[0] + 1], mask[: ruined[0] + 1]
     n = r.shape[0]
     scale = math.sqrt(periods_per_year)
     mean = float(r.mean()) if n else math.nan
     std = float(r.std(ddof=1)) if n > 1 else math.nan
-    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else math.nan
+    varies = n > 1 and std > 1e-12 * max(float(np.abs(r).max()), 1e-300)
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n > 1 else math.nan
     net_return = _compounded(r)
-    mask = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
-    if mask.shape != r.shape:
-        raise ValueError(f"active must have the shape of net {r.shape}, got {mask.shape}")
     gains = float(r[r > 0].sum())
     losses = float(-r[r < 0].sum())
     return {
-        "sharpe": mean / std * scale if std > 0 else math.nan,
-        "sortino": mean / downside * scale if downside > 0 else math.nan,
+        "sharpe": mean / std * scale if varies else math.nan,
+        "sortino": mean / downside * scale if varies and downside > 0 else math.nan,
         "max_drawdown": max_drawdown(r),
         "net_return": net_return,
-        "annualised_return": _annualised(net_return, n, periods_per_year),
-        "volatility": std * scale,
+        "annualised_return": _annualised(net_return, n_all, periods_per_year),
+        "volatility": std * scale if varies or n < 2 else 0.0,
         "hit_rate": float((r[mask] > 0).mean()) if mask.any() else math.nan,
         "profit_factor": (gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan)),
-        "n_periods": int(n),  # counts, written as integers
+        "n_periods": int(n_all),  # counts, written as integers
         "n_active_periods": int(mask.sum()),
+        "n_periods_after_ruin": int(n_all - n),
     }
 
 
@@ -480,12 +493,17 @@ def period_returns_from_opens(
     return np.where(ok, end / np.where(ok, start, 1.0) - 1.0, np.nan)
 
 
+#: Shortest series, in years, whose return `finance_metrics` annualises.
+MIN_YEARS_TO_ANNUALISE = 0.25
+
+
 def _annualised(net_return: float, n_periods: int, periods_per_year: float) -> float:
-    if n_periods == 0:
+    if n_periods < MIN_YEARS_TO_ANNUALISE * periods_per_year:
         return math.nan
     if net_return <= -1.0:
         return -1.0
-    return float((1.0 + net_return) ** (periods_per_year / n_periods) - 1.0)
+    exponent = periods_per_year / n_periods * math.log1p(net_return)
+    return math.inf if exponent > 709.0 else math.expm1(exponent)
 
 
 def _compounded(r: FloatArray) -> float:
