@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +79,7 @@ HORIZONS: tuple[str, ...] = tuple(HORIZON_BARS)
 ENV_PREFIX = "MARKETCAST_CRYPTO_"
 _HOUR = pd.Timedelta(hours=1)
 _Section = TypeVar("_Section", bound=BaseModel)
+_Record = TypeVar("_Record", CandleIn, FundingIn)
 _Times = TypeVar("_Times", pd.Timestamp, pd.Series)
 # E|X| = sqrt(2 / pi) * sigma for a normal X: the fallback mean |forward return| of old exports.
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
@@ -131,6 +132,11 @@ class UnknownNameError(LookupError):
         self.name = name
         self.known = list(known)
         super().__init__(f"unknown {kind} {name!r}; known: {', '.join(self.known)}")
+
+
+class JournalWriteError(RuntimeError):
+    """A push could not be journaled (a full disk): nothing of it was kept, and a retry of it
+    is taken (answered 503 with ``Retry-After``)."""
 
 
 class CandleRejectedError(ValueError):
@@ -720,7 +726,13 @@ class CryptoService:
         """Journal validated records, swap them in, compact when due (under both locks)."""
         journal = self._journal
         if journal is not None:
-            self._journal_offset = _append_journal(journal, records)
+            try:
+                self._journal_offset = _append_journal(journal, records)
+            except OSError as exc:
+                raise JournalWriteError(
+                    f"the crypto journal could not be written ({exc}): nothing of the push was "
+                    "kept; retry it"
+                ) from exc
         snapshot = self._swap_in(bars=bars, funding=funding, repairs=repairs)
         if journal is not None and self._journal_offset > self._compact_at:
             try:
@@ -857,29 +869,26 @@ class CryptoService:
         if not complete:
             return 0
         self._journal_offset += len(complete)
-        records = _journal_records(self._journal, complete.splitlines())
+        journal = self._journal
+        records = _journal_records(journal, complete.splitlines())
         store = self._snapshot.store
         served = set(self._served_pairs)
-        last_open = store.last_open_by_pair()
-        bars = [
-            r
-            for r in records
-            if isinstance(r, CandleIn)
-            and r.pair in served
-            and (r.pair not in last_open or pd.Timestamp(r.open_time_utc) > last_open[r.pair])
-        ]
-        last_funding = store.last_funding_by_pair()
-        events = _funding_frame([r for r in records if isinstance(r, FundingIn)])
-        keep = [
-            pair in served and (pair not in last_funding or t > last_funding[pair])
-            for pair, t in zip(events["pair"], events["funding_time_utc"], strict=True)
-        ]
-        fresh = events.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
-        replayed = _replayable(self._journal, _bars_frame(bars), self._now()) if bars else None
+        replayed = fresh = None
+        if bars_in := _of(records, CandleIn):
+            renamed = _renamed(_bars_frame(bars_in), self.settings.pair_renames)
+            bars = _served(journal, renamed, served)
+            bars = bars.loc[_after_stored(bars, "open_time_utc", store.last_open_by_pair())]
+            replayed = _replayable(journal, bars.reset_index(drop=True), self._now())
+        if events_in := _of(records, FundingIn):
+            events = _served(journal, _funding_frame(events_in), served)
+            last = store.last_funding_by_pair()
+            events = events.loc[_after_stored(events, "funding_time_utc", last)]
+            fresh = _replayable_funding(journal, events.reset_index(drop=True), self._now())
         replayed = replayed if replayed is not None and len(replayed) else None
-        if replayed is not None or len(fresh):
-            self._swap_in(bars=replayed, funding=fresh if len(fresh) else None)
-        return (0 if replayed is None else len(replayed)) + len(fresh)
+        fresh = fresh if fresh is not None and len(fresh) else None
+        if replayed is not None or fresh is not None:
+            self._swap_in(bars=replayed, funding=fresh)
+        return sum(len(f) for f in (replayed, fresh) if f is not None)
 
     def follow(self, poll_s: float = 1.0) -> threading.Event:
         """Follow the journal (bars pushed to other workers) and the registry's crypto champions.
@@ -1440,6 +1449,92 @@ def _check_pairs(frame: pd.DataFrame, known: set[str]) -> None:
             raise CandleRejectedError(row, "pair", "unknown_pair", f"unknown pair {pair!r}", pair)
 
 
+def _of(records: Sequence[CandleIn | FundingIn], kind: type[_Record]) -> list[_Record]:
+    return [r for r in records if isinstance(r, kind)]
+
+
+def _renamed(bars: pd.DataFrame, renames: Mapping[str, PairRename]) -> pd.DataFrame:
+    """Journaled bars of a pair renamed since (``pair_renames``) under the new name, in its
+    units, as the loader reads an old pair's file: they were dropped as a pair not served, and
+    the new pair's series stopped at the start-up files' last bar."""
+    for old, rename in renames.items():
+        rows = (bars["pair"] == old).to_numpy()
+        if rows.any():
+            bars.loc[rows, "pair"] = rename.to
+            bars.loc[rows, ["open", "high", "low", "close"]] /= rename.new_per_old
+            bars.loc[rows, "volume"] *= rename.new_per_old
+    return bars
+
+
+def _served(journal: Path, frame: pd.DataFrame, served: set[str]) -> pd.DataFrame:
+    """The records of served pairs; those of another pair (one ``MARKETCAST_CRYPTO_PAIRS`` left
+    out) are left out with one warning a pair (they were left out without a word)."""
+    others = ~frame["pair"].isin(served).to_numpy()
+    for pair, n in Counter(frame["pair"].to_numpy()[others].tolist()).items():
+        log.warning(
+            "crypto journal %s: %d records of %s left out: this server does not serve that pair",
+            journal,
+            n,
+            pair,
+        )
+    return frame.loc[~others]
+
+
+def _after_stored(
+    frame: pd.DataFrame, time_col: str, last: Mapping[str, pd.Timestamp]
+) -> npt.NDArray[np.bool_]:
+    """Rows after their pair's latest stored time: earlier ones are held already (replaying is
+    idempotent)."""
+    latest = pd.to_datetime(frame["pair"].map(last), utc=True)  # NaT: nothing stored
+    return (latest.isna() | (frame[time_col] > latest)).to_numpy(dtype=bool)
+
+
+def _in_journal_order(
+    journal: Path, frame: pd.DataFrame, time_col: str, advances: npt.NDArray[np.bool_], noun: str
+) -> pd.DataFrame:
+    """The rows each after its pair's earlier kept row, in journal order; each other one left
+    out with a warning. Read in one batch, a hand-written ``[T+2, T+1]`` kept both, where a
+    worker that read them in two kept one: the workers' stores differed. A row whose
+    ``advances`` is False (a bar without volume, which the store leaves out) moves no pair on.
+    """
+    keep = np.ones(len(frame), dtype=bool)
+    latest: dict[str, pd.Timestamp] = {}
+    for i, (pair, time) in enumerate(zip(frame["pair"], frame[time_col], strict=True)):
+        if pair in latest and time <= latest[pair]:
+            keep[i] = False
+            log.warning(
+                "crypto journal %s: skipped the %s %s at %s: not after the %s before it",
+                journal,
+                pair,
+                noun,
+                time,
+                latest[pair],
+            )
+        elif advances[i]:
+            latest[pair] = time
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _replayable_funding(journal: Path, events: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Replayed funding events without those the push rules that judge an event alone refuse:
+    one after ``now`` (give or take `REPLAY_CLOCK_SKEW`), or not after its pair's earlier
+    event. An event dated 2199 was restored and refused every real one after it."""
+    late = (events["funding_time_utc"] > now + REPLAY_CLOCK_SKEW).to_numpy()
+    for row in np.flatnonzero(late).tolist():
+        log.warning(
+            "crypto journal %s: skipped the %s funding event at %s (timestamp_out_of_range): "
+            "the push rules refuse it, so the line was written by hand or by a version before "
+            "the rule",
+            journal,
+            events["pair"].iat[row],
+            events["funding_time_utc"].iat[row],
+        )
+    events = events.loc[~late].reset_index(drop=True)
+    return _in_journal_order(
+        journal, events, "funding_time_utc", np.ones(len(events), dtype=bool), "funding event"
+    )
+
+
 def _replayable(journal: Path, frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """Replayed journal bars (`_bars_frame`) without those the push rules that read no state
     refuse, nor a second bar of a pair at one hour; each left out with a warning.
@@ -1467,7 +1562,9 @@ def _replayable(journal: Path, frame: pd.DataFrame, now: pd.Timestamp) -> pd.Dat
     again[traded] = frame.loc[traded].duplicated(["pair", "open_time_utc"]).to_numpy()
     for twice in np.flatnonzero(again):
         _skipped(journal, frame, int(twice), "duplicate_bar")
-    return frame.loc[~again].reset_index(drop=True)
+    frame = frame.loc[~again].reset_index(drop=True)
+    traded = frame["volume"].to_numpy(dtype=np.float64) > 0
+    return _in_journal_order(journal, frame, "open_time_utc", traded, "bar")
 
 
 def _skipped(journal: Path, frame: pd.DataFrame, row: int, kind: str) -> None:
@@ -1824,6 +1921,10 @@ def _append_journal(path: Path, records: Sequence[CandleIn | FundingIn]) -> int:
     killed worker) gets a newline first. Appended to the torn line, the first record read as
     part of one bad line, and every other worker skipped it: the push was held by this worker
     only, and lost by it too at the next compaction.
+
+    A write that fails (a full disk) is cut back to the journal's size before it, then raises:
+    its complete lines were replayed by every worker and restart although the push was
+    answered 500, and the feed's retry was refused as a duplicate.
     """
     payload = b"".join(_journal_line(record) for record in records)
     with path.open("a+b") as handle:
@@ -1832,9 +1933,17 @@ def _append_journal(path: Path, records: Sequence[CandleIn | FundingIn]) -> int:
             handle.seek(end - 1)
             if handle.read(1) != b"\n":
                 payload = b"\n" + payload
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+        try:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            try:
+                handle.truncate(end)
+                os.fsync(handle.fileno())
+            except OSError as exc:  # the lines written stay: replayed as the push's part
+                log.error("crypto journal %s: a failed push could not be cut back: %s", path, exc)
+            raise
         return handle.tell()
 
 
@@ -1868,6 +1977,7 @@ __all__ = [
     "CryptoService",
     "CryptoSettings",
     "CryptoSnapshot",
+    "JournalWriteError",
     "UnknownNameError",
     "compute_signal_table",
 ]

@@ -12,6 +12,7 @@ from marketcast.serving.crypto import (
     HORIZONS,
     CandleRejectedError,
     CryptoService,
+    JournalWriteError,
     UnknownNameError,
 )
 from marketcast.serving.crypto_schemas import (
@@ -39,6 +40,7 @@ _PUSH_ERRORS: _Responses = {
     403: {"description": "wrong token, or admin disabled"},
     413: {"description": "request body over the cap"},
     422: {"description": "a bar breaks a candle rule (the body names the bar and the field)"},
+    503: {"description": "the journal could not be written: nothing was kept; retry"},
 }
 _FUNDING_ERRORS: _Responses = {
     **_PUSH_ERRORS,
@@ -137,6 +139,8 @@ def crypto_router(
             pushed = service.push_candles(body.bars)
         except CandleRejectedError as exc:
             _rejected(exc, "bars", "bar")
+        except JournalWriteError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
         snap = pushed.snapshot
         closes = service.bar_closes(snap)
         return CandlesPushOut(
@@ -161,6 +165,8 @@ def crypto_router(
             snap = service.push_funding(body.rates)
         except CandleRejectedError as exc:
             _rejected(exc, "rates", "funding event")
+        except JournalWriteError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
         latest = snap.store.last_funding_by_pair()
         return FundingPushOut(
             accepted=len(body.rates),
