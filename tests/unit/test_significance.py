@@ -72,6 +72,7 @@ def test_bootstrap_mean_ci() -> None:
     with_nan = np.concatenate([x, [np.nan]])
     assert bootstrap_mean_ci(with_nan, n_bootstrap=2000, seed=1) == (low, high)
     assert all(np.isnan(bootstrap_mean_ci([], n_bootstrap=10)))
+    assert all(np.isnan(bootstrap_mean_ci([0.3, np.nan], n_bootstrap=10)))  # was (0.3, 0.3)
 
 
 def test_identical_differences_write_standard_json() -> None:

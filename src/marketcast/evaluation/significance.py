@@ -25,7 +25,8 @@ def bootstrap_mean_ci(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``x`` (NaN values dropped).
+    """Percentile bootstrap interval of the mean of ``x`` (NaN values dropped); NaN for fewer
+    than two values.
 
     Raises
     ------
@@ -45,7 +46,8 @@ def bootstrap_mean_ci(
             f"bootstrap_mean_ci: x holds an infinite value at {np.argmax(np.isinf(values))}"
         )
     values = values[~np.isnan(values)]
-    if values.size == 0 or n_bootstrap <= 0:
+    # one value resamples to itself: (0.3, 0.3) read as certainty, not as no interval at all
+    if values.size < 2 or n_bootstrap <= 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     means = np.empty(n_bootstrap)
