@@ -131,7 +131,8 @@ def test_score_matrix_rows_sum_to_one_and_apply_tau() -> None:
 
 
 def _direct_two_way(mat: np.ndarray, line: float, kind: str) -> tuple[float, float]:
-    """Settle every score cell by hand; quarter lines split the stake over both neighbours."""
+    """Settle every score cell by hand; quarter lines split the stake over both neighbours, and
+    each side's probability is its expected share of the stake won."""
     q = round(line * 4)
     subs = [line - 0.25, line + 0.25] if q % 2 else [line, line]
     gain = lose = 0.0
@@ -141,10 +142,8 @@ def _direct_two_way(mat: np.ndarray, line: float, kind: str) -> tuple[float, flo
             for sub in subs:
                 margin = (i - j + sub) if kind == "ah" else (i + j - sub)
                 result += 0.5 * (1.0 if margin > 0 else -1.0 if margin < 0 else 0.0)
-            if result > 0:
-                gain += mat[i, j]
-            elif result < 0:
-                lose += mat[i, j]
+            gain += mat[i, j] * max(result, 0.0)
+            lose += mat[i, j] * max(-result, 0.0)
     return gain / (gain + lose), lose / (gain + lose)
 
 
@@ -360,3 +359,23 @@ def test_without_the_ridge_a_team_that_never_concedes_is_named(
         ridged = DixonColes(half_life_days=1e6).fit(X, y)
     assert "never conceded" not in caplog.text
     assert ridged.defence_[list(ridged.teams_).index("Newco")] > -5.0
+
+
+@pytest.mark.parametrize("line", [-1.25, -0.75, -0.25, 0.25, 0.75, -0.5, -1.0])
+def test_a_handicap_probability_is_the_de_margined_fair_price(line: float) -> None:
+    """On a quarter line a half win counted whole: -0.25 read 0.46 for the home side, where the
+    fair price (and so the market model, and the models learning the closing line) read 0.53."""
+    from scipy.optimize import brentq
+
+    from marketcast.labels.football import asian_handicap_profit, asian_handicap_result
+    from marketcast.margins import implied_probabilities
+
+    mat, _ = dixon_coles_score_matrix(np.array([1.5]), np.array([1.1]), np.array([-0.1]), 10)
+    i, j = np.indices(mat[0].shape)
+    p, result = mat[0].ravel(), asian_handicap_result((i - j).ravel(), line)
+
+    def fair_odds(side: float) -> float:
+        return brentq(lambda o: (p * asian_handicap_profit(side * result, o)).sum(), 1.0001, 1e3)
+
+    price = implied_probabilities([fair_odds(1.0), fair_odds(-1.0)], method="multiplicative")
+    np.testing.assert_allclose(asian_handicap_proba(mat, np.array([line]))[0], price, rtol=1e-9)

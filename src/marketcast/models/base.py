@@ -24,7 +24,12 @@ from marketcast.datasets.football_data import (
     STAT_SOURCE_COLUMNS,
     UNREAD_STAT_SOURCE_COLUMNS,
 )
-from marketcast.labels.football import asian_handicap_label, outcome_1x2, outcome_over_under
+from marketcast.labels.football import (
+    asian_handicap_label,
+    asian_handicap_result,
+    outcome_1x2,
+    outcome_over_under,
+)
 from marketcast.types import OUTCOMES, MarketKind
 
 log = logging.getLogger(__name__)
@@ -533,6 +538,25 @@ def market_labels(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> n
     ok = ~np.isnan(line)
     labels[ok] = asian_handicap_label(home_goals[ok] - away_goals[ok], line[ok])
     return labels
+
+
+def market_label_weights(market: MarketKind, X: pd.DataFrame, y_goals: np.ndarray) -> np.ndarray:
+    """Row weights of `market_labels` for a model learning the results: on an Asian handicap
+    a half win or half loss (a quarter line) weighs one half, every other row one.
+
+    The weighted likelihood's best probability of a side is then its expected share of the
+    stake won, the quarter line's fair-price probability that the market, the closing line
+    and Dixon-Coles give (`marketcast.models.dixon_coles.asian_handicap_proba`); unweighted, a
+    half win counted as a whole one.
+    """
+    if market is not MarketKind.ASIAN_HANDICAP:
+        return np.ones(len(X))
+    goals = np.asarray(y_goals, dtype=float)
+    line = X["ah_line"].to_numpy(dtype=float)
+    ok = np.isfinite(line)
+    weights = np.zeros(len(X))
+    weights[ok] = np.abs(asian_handicap_result(goals[ok, 0] - goals[ok, 1], line[ok]))
+    return weights
 
 
 def normalise_rows(p: np.ndarray, eps: float = 1e-9) -> np.ndarray:

@@ -493,14 +493,21 @@ def _margin_distribution(
 def _two_way_given_no_push(
     dist: npt.NDArray[np.float64], adjusted: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """(P(side gains), P(side loses)) / (1 - P(full push)); ``adjusted`` is (n, 2, K).
+    """Each side's expected share of the stake won, ``E[max(r, 0)]`` and ``E[max(-r, 0)]`` for
+    a 1-unit side-one result ``r``, normalised to sum to 1; ``adjusted`` is (n, 2, K).
 
+    That is the de-margined fair price's probability: the odds at which a side's bet breaks
+    even are ``1 + E[max(-r, 0)] / E[max(r, 0)]``. On whole and half lines it is (P(side
+    gains), P(side loses)) given no full push; on a quarter line a half win counts half. It
+    counted whole before 2026-11-25 (P(side is up)), a quantity no price gives: the market
+    model and the models that learn the closing line served the price's, so a quarter line's
+    ``home`` meant another thing with each champion (-0.25 at 0.46 here, 0.53 in the price).
     ``adjusted[:, s, k]`` is the margin after applying sub-line ``s`` (two equal sub-lines for
     whole and half lines, the neighbouring half and whole lines for quarter lines).
     """
     result = 0.5 * np.sign(adjusted[:, 0, :]) + 0.5 * np.sign(adjusted[:, 1, :])  # (n, K)
-    gain = (dist * (result > 0)).sum(axis=1)
-    lose = (dist * (result < 0)).sum(axis=1)
+    gain = (dist * np.maximum(result, 0.0)).sum(axis=1)
+    lose = (dist * np.maximum(-result, 0.0)).sum(axis=1)
     total = gain + lose
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.stack([gain / total, lose / total], axis=1)
@@ -511,15 +518,17 @@ def _two_way_given_no_push(
 def asian_handicap_proba(
     score_matrix: npt.NDArray[np.float64], line: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """(P(home covers), P(away covers)) given no full push, for the home handicap ``line``.
+    """The home and away sides' fair-price probabilities for the home handicap ``line``.
 
-    A half win counts as the home side covering, a half loss as the away side covering; quarter
-    lines split the stake over the neighbouring lines. Rows with a NaN line come back NaN.
+    On whole and half lines, (P(home covers), P(away covers)) given no full push. Quarter lines
+    split the stake over the neighbouring lines, and a half win or half loss counts half: the
+    probability is each side's expected share of the stake won (`_two_way_given_no_push`),
+    what a de-margined quarter-line price gives, so ``1 / p`` is the fair odds and
+    ``p * odds - 1`` has the sign of the expected profit. Rows with a NaN line come back NaN.
 
-    These are probabilities of a side, not of a bet's value: on a quarter line ``p * odds - 1``
-    is not the expected profit (a half win pays half), and on a whole line it is the edge per
-    unit that settles, ``(1 - P(push))`` times the expected profit per unit staked. The
-    evaluation scores and bets whole and half lines only (docs/evaluation.md).
+    On a whole line ``p * odds - 1`` is the edge per unit that settles, ``(1 - P(push))`` times
+    the expected profit per unit staked. The evaluation scores and bets whole and half lines
+    only (docs/evaluation.md).
 
     Parameters
     ----------
@@ -538,8 +547,8 @@ def asian_handicap_proba(
     >>> m = np.array([[[0.3, 0.2], [0.4, 0.1]]])  # P(home wins by 1) = 0.4, P(draw) = 0.4
     >>> asian_handicap_proba(m, np.array([0.0])).round(3)
     array([[0.667, 0.333]])
-    >>> asian_handicap_proba(m, np.array([-0.25])).round(3)  # a draw is a half loss
-    array([[0.4, 0.6]])
+    >>> asian_handicap_proba(m, np.array([-0.25])).round(3)  # a draw is a half loss: 0.4 / 0.4
+    array([[0.5, 0.5]])
     """
     dist, values = _margin_distribution(score_matrix, "diff")
     sub = split_quarter_lines(line)

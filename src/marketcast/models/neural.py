@@ -37,6 +37,7 @@ from marketcast.models.base import (
     feature_matrix,
     fill_unpriced,
     json_bytes,
+    market_label_weights,
     market_labels,
     n_outcomes,
     require_fitted,
@@ -765,7 +766,10 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
                 n_outcomes(market),
                 name=f"neural {market.value}",
             )
-            arrays[p_key], arrays[w_key] = target_p.astype(np.float32), keep.astype(np.float32)
+            weight = keep.astype(np.float32)
+            if used == "result":  # a quarter line's half win counts half (the fair price's)
+                weight *= market_label_weights(market, X, y).astype(np.float32)
+            arrays[p_key], arrays[w_key] = target_p.astype(np.float32), weight
             self.target_used_[market.value] = used
             self.n_training_rows_[market.value] = int(keep.sum())
         return _on_device(arrays, device)
