@@ -226,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", required=True, dest="target", type=_not_empty, help="registry folder or URL"
     )
     publish.add_argument(
-        "name", nargs="?", help="vertical or vertical/market (default: every champion)"
+        "name",
+        nargs="?",
+        type=_not_empty,  # '' (an unset "$NAME") published every vertical
+        help="vertical or vertical/market (default: every champion)",
     )
     recheck = reg_sub.add_parser(
         "recheck",

@@ -417,6 +417,12 @@ def test_a_source_pointer_moved_while_publishing_is_published_too(
     champion = target.champion("football", "1x2")
     assert champion is not None
     assert champion.model_name == "elo"
+    # what the first pass did is reported too (only the last pass's, all copied, was)
+    assert sorted(done.copied_versions) == sorted(
+        [f"market {versions['market']}", f"elo {versions['elo']}"]
+    )
+    assert done.decision_copied
+    assert done.pointer_moved
 
 
 def test_a_hand_made_run_id_has_no_report_and_still_publishes(tmp_path: Path) -> None:

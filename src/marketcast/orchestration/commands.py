@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from marketcast.config import (
@@ -739,14 +740,15 @@ def _print_report(report: dict[str, Any], title: str) -> None:
             table.add_row(key, str(report[key]))
     for section in ("repaired", "dropped", "quotes_dropped", "columns_ignored"):
         for reason, count in sorted(report.get(section, {}).items()):
-            # a column name comes from the file: print it inert
-            table.add_row(_printable(f"{section}: {reason}"), str(count))
+            # a column name comes from the file: print it inert (no control character, no
+            # rich markup: a column "[/x]" ended the command in a MarkupError traceback)
+            table.add_row(escape(_printable(f"{section}: {reason}")), str(count))
     # odds column groups read but blank (football): matches per group here (as on the report
     # page), the files below, each file's count in --json
     empty = report.get("columns_present_but_empty", {})
     for section in ("columns_present_but_empty", "rows_without_quote"):
         for group, count in sorted(sum_per_group(report.get(section, {})).items()):
-            table.add_row(_printable(f"{section} (matches): {group}"), str(count))
+            table.add_row(escape(_printable(f"{section} (matches): {group}")), str(count))
     console = Console()
     console.print(table)
     if "leagues" in report:  # a football config was given
@@ -900,13 +902,15 @@ def registry_publish(root: str, target: str, name: str | None) -> int:
         raise LookupError(f"no champion in {root}{f' under {name}' if name else ''} to publish")
     sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
     if failed:  # the others are published; each failed market carries its error above
+        # none published is "nothing could be published", as the docs say: exit 2 (it was 1)
+        code = 2 if len(failed) == sum(len(markets) for markets in shown.values()) else 1
         _console().print(
-            f"exit 1: {len(failed)} market(s) not published: " + "; ".join(failed),
+            f"exit {code}: {len(failed)} market(s) not published: " + "; ".join(failed),
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
-        return 1
+        return code
     return 0
 
 
@@ -955,7 +959,7 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
     store.require_root()
     out = Console()
     if command == "list":
-        table = Table(title=f"registry {root}")
+        table = Table(title=f"registry {escape(root)}")  # a "[/x]" in a path is no markup
         for column in ("vertical", "market", "model", "version", "log loss", "champion"):
             # a name or version cut short ("20261123T120912Z-65…") cannot be promoted
             table.add_column(column, no_wrap=True)  # min_width below: the longest cell

@@ -74,19 +74,21 @@ def publish(
        that market (:meth:`Registry.version_of_run`), each copied with its manifest unless the
        target holds it already (then its manifest must list the same files and hashes, and
        those files must read back whole);
-    2. the source's latest promotion decision, unless the target holds it;
-    3. the champion run's report (and each run of ``extra_runs``, e.g. the run publishing),
+    2. the champion run's report (and each run of ``extra_runs``, e.g. the run publishing),
        when ``source`` holds it and the target does not hold the same files;
-    4. the target's champion pointer, moved to the same version unless it names it already:
+    3. the target's champion pointer, moved to the same version unless it names it already:
        by a rollback when the source rolled back to the version the target's history holds
        last (so the target's history matches, and a rollback there does not restore the
-       withdrawn version), else with the reason ``published from <source>: <source's reason>``.
+       withdrawn version), else with the reason ``published from <source>: <source's reason>``;
+    4. the source's latest promotion decision, unless the target holds it: after the pointer,
+       so a pointer write that fails leaves no "promote X" decision beside the old champion.
 
     When the source's pointer moved meanwhile, the market is published again (at most
-    `MAX_SOURCE_MOVES` times). A market that fails (a version of the same name with other or
-    damaged files on the target, a file that fails its sha256 check in the source, an
-    unreadable pointer, the target's storage) is returned with ``error`` set and the others are
-    still published; what it copied before failing stays, its pointer does not move.
+    `MAX_SOURCE_MOVES` times), and the result counts every pass's copies and moves. A market
+    that fails (a version of the same name with other or damaged files on the target, a file
+    that fails its sha256 check in the source, an unreadable pointer, the target's storage) is
+    returned with ``error`` set and the others are still published; what it copied before
+    failing stays, its pointer does not move.
     Publishing what is already there copies nothing. The source is read, never written.
 
     Raises
@@ -108,8 +110,7 @@ def publish(
                 if markets is None:
                     continue  # a market folder with no champion yet
                 raise RegistryError(f"{vertical}/{market} has no champion in {source.root}")
-            for _ in range(MAX_SOURCE_MOVES):
-                out = PublishedMarket(market=market)
+            for _ in range(MAX_SOURCE_MOVES):  # ``out`` adds up every pass's copies and moves
                 _publish_market(source, target, vertical, market, record, extra_runs, reports, out)
                 now = source.champion(vertical, market)
                 if now is None or (now.model_name, now.version) == (

@@ -895,8 +895,9 @@ def load_servable(registry: Registry, market: str, name: str, version: str) -> L
     ArtifactIntegrityError, ModelNotFoundError, ValueError
         From the registry and the model loaders.
     UnservableVersionError
-        For any other error rebuilding the model or its feature state (a ``KeyError`` or
-        ``TypeError`` from a version another code version wrote), naming the version.
+        For a feature state that cannot be read (damaged JSON: its parser's message named
+        nothing), and any other error rebuilding the model (a ``KeyError`` or ``TypeError``
+        from a version another code version wrote), naming the version.
     """
     files = registry.load_files(VERTICAL, market, name, version)
     if FEATURE_STATE_FILE not in files:
@@ -906,6 +907,10 @@ def load_servable(registry: Registry, market: str, name: str, version: str) -> L
         )
     try:
         state = FeatureState.from_json(files.pop(FEATURE_STATE_FILE))
+    except Exception as exc:  # "Expecting value: line 1 column 1" named no file, no version
+        where = f"{VERTICAL}/{market} {name} {version} ({FEATURE_STATE_FILE})"
+        raise UnservableVersionError(where, exc) from exc
+    try:
         model = load_model(name, files)
     except (ValueError, OSError):  # the loaders' own errors, each naming what is wrong
         raise
