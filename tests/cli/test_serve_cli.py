@@ -181,6 +181,26 @@ def test_serve_passes_connection_limits_to_uvicorn(
     assert limits == [(1024, 5), (64, 2)]
 
 
+def test_serve_warns_of_a_marketcast_variable_no_setting_reads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MARKETCAST_PROT=9000 was ignored without a word, and the server bound port 8000."""
+    from marketcast.orchestration import commands
+    from marketcast.serving import default, http_server
+
+    monkeypatch.setattr(commands, "Registry", _RegistryWithChampion)
+    monkeypatch.setattr(default, "build_default_app", lambda settings: "app")
+    monkeypatch.setattr(http_server, "run_until_signal", lambda app, **kwargs: None)
+    monkeypatch.delenv("MARKETCAST_REGISTRY", raising=False)
+    monkeypatch.setenv("MARKETCAST_PROT", "9000")
+    monkeypatch.setenv("MARKETCAST_CRYPTO_CANDLE", "a.csv")
+    assert commands.serve(None, None, 1) == 0
+    err = capsys.readouterr().err
+    assert "warning: MARKETCAST_PROT (did you mean MARKETCAST_PORT?) is no marketcast" in err
+    assert "MARKETCAST_CRYPTO_CANDLE (did you mean MARKETCAST_CRYPTO_CANDLES?)" in err
+    assert "MARKETCAST_REGISTRY " not in err  # every variable serve itself sets is known
+
+
 def test_rejected_admin_token_is_not_echoed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

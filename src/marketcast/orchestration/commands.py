@@ -1122,6 +1122,7 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
         build_default_app,
         registry_poll_seconds,
         service_settings_from_env,
+        unknown_env_variables,
     )
     from marketcast.serving.http_server import http_protocol, run_until_signal
     from marketcast.serving.settings import ServingSettings
@@ -1133,6 +1134,14 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
     service_settings_from_env(os.environ)
     if os.environ.get("MARKETCAST_CRYPTO", "1") != "0":
         CryptoSettings.from_env(os.environ)
+    for unknown in unknown_env_variables(os.environ, also=(SUPERVISOR_PID_VARIABLE,)):
+        # a misspelt setting was ignored without a word, and its default served
+        _console().print(
+            f"warning: {unknown} is no marketcast setting: ignored",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )

@@ -248,7 +248,7 @@ class CryptoSettings(BaseModel):
             raise SettingsEnvError.from_error(
                 errors,
                 frozenset(),  # no secret among them
-                variables={name: ENV_PREFIX + v for name, v in _ENV_VARIABLES.items()},
+                variables={name: ENV_PREFIX + v for name, v in ENV_VARIABLES.items()},
                 texts={"pair_renames": renames},  # not the mapping parsed from it
                 field_order=list(cls.model_fields),
             ) from None
@@ -263,7 +263,8 @@ _SCALAR_ENV_VARIABLES = {
     "journal_path": "JOURNAL",
     "journal_max_bytes": "JOURNAL_MAX_BYTES",
 }
-_ENV_VARIABLES = {
+#: `CryptoSettings` field -> its variable after `ENV_PREFIX`.
+ENV_VARIABLES = {
     "candle_paths": "CANDLES",
     "pairs": "PAIRS",
     "pair_renames": "PAIR_RENAMES",
@@ -623,7 +624,7 @@ class CryptoService:
         raise SettingsEnvError.from_error(
             error,
             frozenset(),
-            variables={"window_bars": ENV_PREFIX + _ENV_VARIABLES["window_bars"]},
+            variables={"window_bars": ENV_PREFIX + ENV_VARIABLES["window_bars"]},
             texts={"window_bars": str(self.settings.window_bars)},
         ) from None
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import hashlib
 import math
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from fsspec.implementations.local import LocalFileSystem
 from marketcast.registry import Registry
 from marketcast.registry.store import protocol_names, underlying
 from marketcast.serving.app import create_app
+from marketcast.serving.crypto import ENV_PREFIX as CRYPTO_ENV_PREFIX
+from marketcast.serving.crypto import ENV_VARIABLES as CRYPTO_ENV_VARIABLES
 from marketcast.serving.crypto import HORIZONS, CryptoService, CryptoSettings
 from marketcast.serving.crypto import VERTICAL as CRYPTO
 from marketcast.serving.explain import LLMExplainer
@@ -28,7 +31,10 @@ from marketcast.serving.service import (
     no_champion_reason,
     setting_requirement,
 )
-from marketcast.serving.settings import ENV_PREFIX, ServingSettings
+from marketcast.serving.settings import ENV_PREFIX, ServingSettings, env_variable
+
+#: `ServiceSettings` fields read from ``MARKETCAST_<FIELD>`` (the LLM's have their own names).
+_SERVICE_ENV_FIELDS = ("edge_threshold", "stale_after_days", "neural_runtime")
 
 
 def service_settings_from_env(environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -65,7 +71,7 @@ def service_settings_from_env(environ: Mapping[str, str] | None = None) -> Servi
             timeout_s=timeout_s,
         )
     values: dict[str, Any] = {}
-    for name in ("edge_threshold", "stale_after_days", "neural_runtime"):
+    for name in _SERVICE_ENV_FIELDS:
         variable = ENV_PREFIX + name.upper()
         raw = env.get(variable, "").strip()
         if not raw:
@@ -236,6 +242,29 @@ def build_default_app(settings: ServingSettings) -> FastAPI:
     if crypto is not None:
         crypto.follow(poll_s)
     return create_app(settings, service, crypto)
+
+
+def unknown_env_variables(environ: Mapping[str, str], also: Iterable[str] = ()) -> list[str]:
+    """``MARKETCAST_*`` variables in ``environ`` that no setting reads, each with the nearest
+    known name when there is one (``MARKETCAST_PROT (did you mean MARKETCAST_PORT?)``): a
+    misspelt variable was ignored without a word, and the default served. ``also`` adds names
+    read elsewhere (the supervisor's own).
+
+    Examples
+    --------
+    >>> unknown_env_variables({"MARKETCAST_PROT": "9000", "MARKETCAST_PORT": "9000", "HOME": "/"})
+    ['MARKETCAST_PROT (did you mean MARKETCAST_PORT?)']
+    """
+    known = {env_variable(name) for name in ServingSettings.model_fields}
+    known |= {ENV_PREFIX + name.upper() for name in _SERVICE_ENV_FIELDS}
+    known |= {f"{ENV_PREFIX}LLM_{part}" for part in ("BASE_URL", "MODEL", "API_KEY", "TIMEOUT_S")}
+    known |= {CRYPTO_ENV_PREFIX + suffix for suffix in CRYPTO_ENV_VARIABLES.values()}
+    known |= {"MARKETCAST_CRYPTO", "MARKETCAST_REGISTRY_POLL_S", *also}
+    out = []
+    for name in sorted(v for v in environ if v.startswith(ENV_PREFIX) and v not in known):
+        near = difflib.get_close_matches(name, sorted(known), n=1)
+        out.append(name + (f" (did you mean {near[0]}?)" if near else ""))
+    return out
 
 
 def registry_poll_seconds(environ: Mapping[str, str]) -> float:
