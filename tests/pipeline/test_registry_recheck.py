@@ -104,3 +104,25 @@ def test_a_run_without_stored_evidence_is_named(
     assert "holds no losses.parquet (runs before 2026-11-24" in capsys.readouterr().err
     assert main(["registry", "--root", str(root), "recheck", "football/ou25"]) == 2
     assert "no promotion decision for football/ou25" in capsys.readouterr().err
+
+
+def test_evidence_without_a_column_it_needs_is_named(
+    football_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A losses.parquet without its market column ended in the bare message "'market'"."""
+    import hashlib
+
+    import pandas as pd
+
+    root = shutil.copytree(football_root / "registry", tmp_path / "registry")
+    [losses] = (root / "_reports").rglob("losses.parquet")
+    pd.read_parquet(losses).drop(columns="market").to_parquet(losses)
+    index = losses.parent.parent / "index.json"
+    stored = json.loads(index.read_text())
+    data = losses.read_bytes()
+    for entry in stored["files"]:
+        if entry["name"] == "losses.parquet":
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    index.write_text(json.dumps(stored))
+    assert main(["registry", "--root", str(root), "recheck", "football/1x2"]) == 2
+    assert "losses.parquet has no column 'market': no run wrote it so" in capsys.readouterr().err

@@ -71,11 +71,16 @@ def recheck(registry: Registry, vertical: str, market: str) -> dict[str, Any]:
             "2026-11-24 did not keep their per-match evidence): re-run to check it"
         )
     table = pd.read_parquet(io.BytesIO(files[evidence]))
-    challengers, again = (
-        _football_again(table, market, decision)
-        if vertical == "football"
-        else _crypto_again(table, market, decision)
-    )
+    try:
+        challengers, again = (
+            _football_again(table, market, decision)
+            if vertical == "football"
+            else _crypto_again(table, market, decision)
+        )
+    except KeyError as exc:  # the CLI said only "'market'"
+        raise LookupError(
+            f"run {run_id}'s {evidence} has no column {exc}: no run wrote it so"
+        ) from None
     return {
         "market": name,
         "run_id": run_id,
