@@ -1,6 +1,6 @@
-"""Registry commands: a root with brackets is listed, not read as markup; `publish ''` is
-refused; a publish that placed nothing exits 2, as documented; a damaged feature state names
-the version and the file."""
+"""Registry commands: a root with brackets is listed, not read as markup; a publish that placed
+nothing exits 2, as documented; a damaged feature state names the version and the file
+(`publish ''` is refused in test_cli_input_safety)."""
 
 from __future__ import annotations
 
@@ -30,28 +30,6 @@ def test_a_root_with_brackets_is_listed_as_written(
         _local(root)
         assert main(["registry", "--root", str(root), "list"]) == 0
         assert str(root) in capsys.readouterr().out.replace("\n", "")
-
-
-def test_an_empty_publish_name_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """'' (an unset "$NAME") published every vertical."""
-    _local(tmp_path / "src")
-    with pytest.raises(SystemExit) as exited:
-        main(
-            [
-                "registry",
-                "--root",
-                str(tmp_path / "src"),
-                "publish",
-                "--to",
-                str(tmp_path / "t"),
-                "",
-            ]
-        )
-    assert exited.value.code == 2
-    assert "argument name: must not be empty" in capsys.readouterr().err
-    assert not (tmp_path / "t").exists()
 
 
 def test_a_publish_that_placed_nothing_exits_2(
