@@ -201,6 +201,11 @@ def test_files_with_closing_odds_only_are_counted_not_scored(
     section = result["markets"]["1x2"]
     assert result["n_matches"] > 0
     assert section["n"] == 0
+    # the contract's keys, null without a scored match (brier and ece were left out)
+    assert section["engines"]["market"] == {
+        **dict.fromkeys(("log_loss", "brier", "rps", "ece")),
+        "n": 0,
+    }
     assert section["not_scored"]["no_prematch_price"] == result["n_matches"]
     assert "none of the" in caplog.text
     assert "no_prematch_price" in caplog.text

@@ -513,8 +513,8 @@ def _evaluate_market(
 
 
 def _scores(labels: np.ndarray, p: np.ndarray, *, short: bool = False) -> dict[str, Any]:
-    if len(labels) == 0:
-        return {"log_loss": float("nan"), "rps": float("nan"), "n": 0}
+    """Every score of ``p`` (NaN with ``n`` 0 for no rows: an engine's entry kept its brier
+    and ece keys only when a match was scored); ``short``: log loss, RPS and n only."""
     scores = score_all(labels, p)
     if short:
         return {"log_loss": scores["log_loss"], "rps": scores["rps"], "n": scores["n"]}
