@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -270,3 +271,46 @@ def test_the_market_average_and_best_prices_fill_each_other(
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert row["mkt_1x2_overround_avg"] == pytest.approx(float(np.sum(1 / np.array(avg)) - 1))
     assert row["mkt_1x2_overround_best"] == pytest.approx(float(np.sum(1 / np.array(best)) - 1))
+
+
+def test_a_fixture_on_the_histories_last_date_reads_no_result_of_that_date(
+    epl: FootballData, epl_features
+) -> None:
+    """A state built after Saturday's 12:30 match gave the 15:00 fixtures league residuals with
+    that result in; training reads no result of a match's own date."""
+    kickoff = epl.matches["kickoff_utc"]
+    times = kickoff.groupby(kickoff.dt.normalize()).nunique()
+    day = times[times >= 2].index[len(times[times >= 2]) // 2]  # a date with several kick-offs
+    first = kickoff[kickoff.dt.normalize() == day].min()
+    history = epl.matches.loc[kickoff <= first].reset_index(drop=True)
+    state = build_feature_state(
+        dataclasses.replace(
+            epl, matches=history, odds=epl.odds[epl.odds["match_id"].isin(history["match_id"])]
+        )
+    )
+    later = np.flatnonzero(((kickoff > first) & (kickoff.dt.normalize() == day)).to_numpy())
+    assert len(later)
+    assert state.league_side_last_day  # the first kick-off's result moved the values
+    o1, _ = odds_matrix(epl, MarketKind.ONE_X_TWO, Timing.PREMATCH, "pinnacle")
+    fixtures = [
+        {
+            "league": epl.matches.at[i, "league"],
+            "home": epl.matches.at[i, "home_team"],
+            "away": epl.matches.at[i, "away_team"],
+            "kickoff": kickoff.iat[i],
+            "odds": {"1x2": tuple(o1[i, :3])},
+        }
+        for i in later
+    ]
+    served = state.fixture_frame(fixtures)
+    expected = epl_features.iloc[later].reset_index(drop=True)
+    _assert_columns_equal(served, expected, list(LEAGUE_SIDE), tolerance=1e-9)
+    # a version 2 state (without the last date's values) still loads, and serves as it did
+    payload = json.loads(state.to_json())
+    payload.update(version=2)
+    del payload["league_side_last_day"]
+    old = FeatureState.from_json(json.dumps(payload).encode())
+    assert old.league_side_last_day == {}
+    assert old.fixture_rows(fixtures)[0]["league_resid_home"] == pytest.approx(
+        state.league_side[fixtures[0]["league"]]["league_resid_home"]
+    )

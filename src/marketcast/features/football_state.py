@@ -23,7 +23,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -86,10 +86,13 @@ AWAY_SIDE = (
 LEAGUE_SIDE = ("league_resid_home", "league_resid_draw", "league_resid_away", "league_resid_over")
 #: 2: the season the history ends in, each league's last season and how a team's values change
 #: into a later season (version 1 states, still read, serve next-season fixtures un-shrunk Elo).
-STATE_VERSION = 2
+#: 3: each league's values for a fixture on the history's last UTC date (version 2 states,
+#: still read, give such a fixture the values after that date's results, as they did).
+STATE_VERSION = 3
 _TURNOVER_KEYS = ("turnover_home_side", "turnover_away_side", "turnover_league_side")
 _CALENDAR_SEASON = re.compile(r"\d{4}")
 _IDENTITY = frozenset({"match_id", "league", "season", "kickoff_utc", "home_team", "away_team"})
+_NS_PER_DAY = 86_400 * 10**9
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -139,6 +142,10 @@ class FeatureState:
     turnover_home_side: dict[str, dict[str, float]]
     turnover_away_side: dict[str, dict[str, float]]
     turnover_league_side: dict[str, dict[str, float]]
+    #: a league's values for a fixture on the history's last UTC date, where they differ from
+    #: `league_side`: training's league residuals read no result of a match's own date, so a
+    #: 15:00 fixture after a 12:30 result (the state's last) reads the values before that date
+    league_side_last_day: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def leagues(self) -> frozenset[str]:
@@ -160,6 +167,8 @@ class FeatureState:
         """
         payload = json.loads(raw)
         version = payload.pop("version", None)
+        if version in (1, 2):
+            payload.setdefault("league_side_last_day", {})
         if version == 1:
             log.warning(
                 "feature state version 1: a fixture of a later season than its data gets Elo "
@@ -167,10 +176,16 @@ class FeatureState:
             )
             payload |= {"season": "", "league_season": {}}
             payload |= {key: {} for key in _TURNOVER_KEYS}
-        elif version != STATE_VERSION:
+        elif version not in (2, STATE_VERSION):
             raise ValueError("feature state was written by an incompatible marketcast version")
         payload["columns"] = tuple(payload["columns"])
-        for key in ("home_side", "away_side", "league_side", *_TURNOVER_KEYS):
+        for key in (
+            "home_side",
+            "away_side",
+            "league_side",
+            "league_side_last_day",
+            *_TURNOVER_KEYS,
+        ):
             payload[key] = {
                 name: {k: (np.nan if v is None else float(v)) for k, v in values.items()}
                 for name, values in payload[key].items()
@@ -258,6 +273,8 @@ class FeatureState:
         row.update(self.home_side[home])
         row.update(self.away_side[away])
         row.update(self.league_side[league])
+        if kickoff_ns // _NS_PER_DAY == self._last_day:
+            row.update(self.league_side_last_day.get(league, {}))
         if _clock_label(season) > self.season:  # training turns the season over first
             for turnover in (
                 self.turnover_home_side.get(home, {}),
@@ -299,6 +316,11 @@ class FeatureState:
             )  # fmt: skip
         row["season_day"] = _days_between(_season_start_ns(season_start), kickoff_ns)
         return row
+
+    @functools.cached_property
+    def _last_day(self) -> int:
+        """The history's last UTC date, as days since the epoch."""
+        return int(pd.Timestamp(self.as_of_utc).value // _NS_PER_DAY)
 
     @functools.cached_property
     def _last_kickoff_ns(self) -> dict[str, int]:
@@ -373,19 +395,25 @@ def build_feature_state(
     season = str(season_clock(matches["season"]).max())
     next_season = _season_after(season)
 
-    def probe(as_home: bool, *, new_season: bool = False) -> pd.DataFrame:
-        ghosts = [f"__probe_{i}__" for i in range(len(teams))]
+    def probe(
+        as_home: bool,
+        *,
+        new_season: bool = False,
+        kickoff: pd.Timestamp = probe_day,
+        only: Sequence[str] = teams,
+    ) -> pd.DataFrame:
+        ghosts = [f"__probe_{i}__" for i in range(len(only))]
         fixtures = pd.DataFrame(
             {
-                "match_id": [f"probe:{i}" for i in range(len(teams))],
-                "league": [team_league[t] for t in teams],
+                "match_id": [f"probe:{i}" for i in range(len(only))],
+                "league": [team_league[t] for t in only],
                 "season": [
-                    next_season if new_season else league_season[team_league[t]] for t in teams
+                    next_season if new_season else league_season[team_league[t]] for t in only
                 ],
-                "kickoff_utc": probe_day,
+                "kickoff_utc": kickoff,
                 "kickoff_time_known": False,
-                "home_team": teams if as_home else ghosts,
-                "away_team": ghosts if as_home else teams,
+                "home_team": list(only) if as_home else ghosts,
+                "away_team": ghosts if as_home else list(only),
                 "home_goals": np.nan,
                 "away_goals": np.nan,
                 "result": "",
@@ -415,6 +443,21 @@ def build_feature_state(
     league_side = {
         lg: {c: _cell(as_home, i, c) for c in LEAGUE_SIDE} for lg, i in league_row.items()
     }
+    # a fixture on the last date reads none of that date's results (nor one under the result
+    # delay before it): the leagues that played that date, probed at its end
+    played_last_day = set(
+        matches.loc[matches["kickoff_utc"].dt.normalize() == last.normalize(), "league"]
+    )
+    firsts = [teams[i] for lg, i in league_row.items() if lg in played_last_day]
+    league_side_last_day: dict[str, dict[str, float]] = {}
+    if firsts:
+        same_day = probe(
+            True, kickoff=last.normalize() + pd.Timedelta(hours=23, minutes=59), only=firsts
+        )
+        for k, team in enumerate(firsts):
+            values = {c: _cell(same_day, k, c) for c in LEAGUE_SIDE}
+            if values != league_side[team_league[team]]:
+                league_side_last_day[team_league[team]] = values
     # the same probes in the season after the history's: what training computes for a fixture
     # of a later season (the ratings' season turnover), kept where it differs
     new_home, new_away = probe(True, new_season=True), probe(False, new_season=True)
@@ -439,6 +482,7 @@ def build_feature_state(
         turnover_home_side=turnover_home_side,
         turnover_away_side=turnover_away_side,
         turnover_league_side=turnover_league_side,
+        league_side_last_day=league_side_last_day,
     )
 
 
