@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from datetime import UTC, datetime
@@ -556,3 +557,26 @@ def test_the_exported_champion_is_fitted_per_regime_as_it_was_evaluated(  # type
     )
     assert not any("@" in name for name in pooled_only)
     assert load_crypto_champion(pooled_only)["regime_models"] == {}
+
+
+def test_the_export_keeps_the_walk_forwards_pair_groups(prepared_small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The export re-ranked the pairs over every bar: when two pairs' volumes swapped places
+    after the walk-forward's start, a consensus's regime gate (keyed by group name) earned by
+    DOGE's group was served to MATIC's."""
+    config, prepared = prepared_small
+    config = config.model_copy(
+        update={"horizons": ("4h",), "models": ("flat", "momentum"), "registry_root": str(tmp_path)}
+    )
+    evaluation = evaluate_crypto(config, prepared, start="2023-03-01", end="2023-05-01")
+    assert evaluation.groups == crypto_job.pair_groups(prepared, 2, before="2023-03-01")
+    # groups no ranking over every bar gives: the export must keep them as they are
+    evaluation.groups = [("g0", ["DOGEUSDT", "XRPUSDT"]), ("g1", ["BTCUSDT", "ETHUSDT"])]
+    registry = crypto_job.Registry(str(tmp_path))
+    prepared = copy.copy(prepared)
+    prepared.features_sha256 = "c" * 64  # a run's feature snapshot's
+    crypto_job._shadow_and_export(config, registry, prepared, evaluation, "run-groups")
+    [version] = registry.versions("crypto", "4h", evaluation.horizons["4h"].champion)
+    spec = load_crypto_champion(
+        registry.load_files("crypto", "4h", evaluation.horizons["4h"].champion, version)
+    )["spec"]
+    assert spec["groups"] == dict(evaluation.groups)

@@ -168,6 +168,9 @@ class CryptoEvaluation:
     failed_jobs: list[dict[str, Any]] = field(default_factory=list)
     #: Which pairs trade to the data's end (:func:`survivorship`)
     survivorship: dict[str, Any] = field(default_factory=dict)
+    #: The walk-forward's pair groups (:func:`pair_groups` before its start): the champion's
+    #: export keeps them, so a consensus's regime gate, earned per group, stays on its pairs
+    groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def to_contract_json(self) -> dict[str, Any]:
         """The design's ``evaluate crypto`` JSON (keys never renamed, only added).
@@ -436,7 +439,9 @@ def pair_groups(
     bar, a pair's volume after the test window (a listing boom, a collapse) decided which
     pairs pooled their training in the window, and adding newer files changed older scores.
     A pair with no bar before it ranks last (then by name). The champion's export, fitted on
-    everything for serving, ranks over every bar.
+    everything for serving, keeps the walk-forward's groups (`CryptoEvaluation.groups`): it
+    ranked over every bar until 2026-11-25, so a consensus's regime gate, keyed by group name,
+    was served to other pairs once liquidity ranks changed.
     """
     candles = prepared.data.candles
     if before is not None:
@@ -601,6 +606,7 @@ def evaluate_crypto(
         not_evaluated=not_evaluated,
         failed_jobs=failed_jobs,
         survivorship=survivorship(prepared.data.candles),
+        groups=pair_groups(prepared, config.group_size, before=start_utc),
     )
 
 
@@ -1292,8 +1298,10 @@ def _shadow_and_export(
     tested: dict[str, PromotionDecision] = {}
     crowned_utc: dict[str, datetime] = {}  # when a first champion was decided
     moves: dict[str, _HorizonMove] = {}
-    # the groups every refit is exported with; their pairs are the pairs this run covers
-    groups = pair_groups(prepared, config.group_size)
+    # the groups every refit is exported with (the walk-forward's: a consensus's gate is keyed
+    # by their names, and groups ranked over every bar gave DOGE's gate to MATIC when their
+    # volumes swapped places); their pairs are the pairs this run covers
+    groups = evaluation.groups or pair_groups(prepared, config.group_size)
     run_pairs = [pair for _, pairs in groups for pair in pairs]
     # what every refit is fit on, in its manifest's `training_window`
     candles = prepared.data.candles
