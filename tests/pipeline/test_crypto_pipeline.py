@@ -580,3 +580,29 @@ def test_the_export_keeps_the_walk_forwards_pair_groups(prepared_small, tmp_path
         registry.load_files("crypto", "4h", evaluation.horizons["4h"].champion, version)
     )["spec"]
     assert spec["groups"] == dict(evaluation.groups)
+
+
+def test_the_consensus_holds_nothing_outside_the_days_universe(tmp_path: Path) -> None:
+    """Its decision log entered and resized positions on days its pair was out of the
+    universe, which the backtest never held: 57 such events on this set."""
+    config = small_config(tmp_path)
+    free = {"taker_fee_rate": 0.0, "maker_fee_rate": 0.0, "slippage_model": "none"}
+    config = config.model_copy(
+        update={
+            "horizons": ("4h",),
+            "models": ("flat", "momentum", "logistic", "consensus"),
+            "costs": config.costs.model_copy(
+                update={**free, "spread_method": "fixed", "fixed_spread": 0.0}
+            ),  # the gate then enables members, and the consensus trades
+            "universe": config.universe.model_copy(update={"min_median_quote_volume_usd": 1e8}),
+        }
+    )
+    prepared = prepare_crypto(config)
+    assert not prepared.features["in_universe"].all()
+    evaluation = evaluate_crypto(config, prepared, start="2023-03-01", end="2023-05-01")
+    events = pd.DataFrame(evaluation.horizons["4h"].events)
+    assert len(events)
+    universe = prepared.features.set_index(["pair", "decision_time_utc"])["in_universe"]
+    at = pd.MultiIndex.from_arrays([events["pair"], pd.to_datetime(events["time_utc"], utc=True)])
+    outside = ~universe.reindex(at).to_numpy(dtype=bool)
+    assert (events.loc[outside, "position"] == 0).all()  # leaving the universe is an exit

@@ -264,6 +264,7 @@ def run_group_task(task: GroupTask) -> GroupResult:
                 mean_abs,
                 cost,
                 borrow,
+                in_universe,
                 events,
                 gate_log,
                 last_position,
@@ -328,6 +329,7 @@ def _consensus_step(
     mean_abs: float,
     cost: np.ndarray,
     borrow: np.ndarray,
+    in_universe: np.ndarray,
     events: list[dict[str, Any]],
     gate_log: list[dict[str, Any]],
     last_position: dict[str, float],
@@ -338,7 +340,9 @@ def _consensus_step(
 
     Runs per pair over the step's decisions in time order, so the correlation penalty (earlier
     votes in ``vote_history``) and the adaptive threshold (every earlier score in
-    ``score_history``) follow each pair's own sequence across steps.
+    ``score_history``) follow each pair's own sequence across steps. A pair outside the day's
+    universe (``in_universe``, per row of ``rows``) holds no position, as the backtest has it:
+    its enters and exits there were logged as events the backtest never made.
     """
     # Each model's resolved out-of-sample record, all regimes together, from the gate's records.
     resolved: dict[str, np.ndarray] = {}
@@ -401,7 +405,7 @@ def _consensus_step(
         score[idx] = result.score
         level[idx] = result.level
         threshold[idx] = result.threshold
-        position[idx] = np.where(passes, sized, 0.0)
+        position[idx] = np.where(passes & in_universe[test][idx], sized, 0.0)
         previous = last_position.get(str(pair), 0.0)
         for j, i in enumerate(idx):
             if abs(position[i] - previous) <= 1e-9:
