@@ -131,3 +131,23 @@ def test_shin_scalar_newton_agrees_with_the_vectorised_bisection() -> None:
             probabilities = margins._shin_probabilities(inverse[None, :], np.array([served]))
             assert probabilities.sum() == pytest.approx(1.0, abs=1e-12)
     assert margins._solve_shin_z_row([0.5, 0.5]) == 0.0  # no overround: no insiders
+
+
+def test_goal_averages_weigh_played_matches_as_if_an_unplayed_one_were_not_there() -> None:
+    """An unplayed match aged every earlier match by one step of decay: 0.885, not 0.942."""
+    from marketcast.features.football import EWM_HALFLIFE_MATCHES, team_form_features
+
+    kickoff = pd.date_range("2023-01-07 15:00", periods=4, freq="7D", tz="UTC")
+    matches = pd.DataFrame(
+        {
+            "home_team": ["A"] * 4,
+            "away_team": ["B", "C", "D", "E"],
+            "kickoff_utc": kickoff,
+            "home_goals": [2.0, np.nan, 0.0, np.nan],
+            "away_goals": [0.0, np.nan, 1.0, np.nan],
+        }
+    )
+    form = team_form_features(matches)
+    decay = 0.5 ** (1 / EWM_HALFLIFE_MATCHES)  # one played match between the two
+    assert form.at[3, "home_goals_for_ewm"] == pytest.approx((decay * 2 + 0) / (decay + 1))
+    assert form.at[3, "home_goals_against_ewm"] == pytest.approx((decay * 0 + 1) / (decay + 1))

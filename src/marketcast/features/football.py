@@ -120,7 +120,8 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
     keeps every value strictly earlier than the fixture it describes. A match without a result
     (NaN goals: a fixture not played yet) adds nothing to form: its points are NaN, not a
     0-point loss, and ``form_points`` is the mean of the team's last ``FORM_WINDOW_MATCHES``
-    played matches (the goal averages skip it too).
+    played matches (the goal averages skip it too, weighing the played ones as if it were not
+    there). Rest days and the match count read it as a fixture of the team's.
     """
     n = len(matches)
     unplayed = (matches["home_goals"].isna() | matches["away_goals"].isna()).to_numpy()
@@ -173,11 +174,12 @@ def team_form_features(matches: pd.DataFrame) -> pd.DataFrame:
         .transform(lambda s: s.rolling(FORM_WINDOW_MATCHES, min_periods=1).mean())
     )
     out["form_points"] = played_form.reindex(long.index).groupby(long["team"], sort=False).ffill()
+    # ignore_na: an unplayed match is no step of decay (it aged every earlier match by one)
     out["goals_for_ewm"] = prev_grouped["goals_for"].transform(
-        lambda s: s.ewm(halflife=EWM_HALFLIFE_MATCHES, min_periods=1).mean()
+        lambda s: s.ewm(halflife=EWM_HALFLIFE_MATCHES, min_periods=1, ignore_na=True).mean()
     )
     out["goals_against_ewm"] = prev_grouped["goals_against"].transform(
-        lambda s: s.ewm(halflife=EWM_HALFLIFE_MATCHES, min_periods=1).mean()
+        lambda s: s.ewm(halflife=EWM_HALFLIFE_MATCHES, min_periods=1, ignore_na=True).mean()
     )
     rest = by_team["kickoff_utc"].diff().dt.total_seconds() / 86400.0
     out["rest_days"] = rest.clip(upper=REST_DAYS_CAP).fillna(REST_DAYS_CAP)
