@@ -56,6 +56,79 @@ def kill_own_worker(marker: str, log: str, n_before: int, kills: int) -> str:
     raise AssertionError("unreachable: SIGKILL cannot be caught")
 
 
+def kill_at_once() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def slow_square(x: int) -> int:
+    time.sleep(1.0)
+    return x * x
+
+
+class NeedsArguments(Exception):
+    """An exception whose ``__init__`` its ``args`` cannot call again: it does not unpickle."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a}:{b}")
+
+
+def raise_unpicklable() -> None:
+    raise NeedsArguments(1, 2)
+
+
+def exit_3() -> None:
+    raise SystemExit(3)
+
+
+def test_a_worker_death_is_charged_only_to_the_job_that_dies_alone() -> None:
+    """A job killing its worker every time took the jobs in flight beside it down with it:
+    each was charged every attempt, and the innocent one was lost."""
+    jobs = [  # the poison first: it dies while the innocent still waits on the pool
+        Job("poison", kill_at_once, ()),
+        Job("innocent", slow_square, (3,)),
+        Job("later", square, (5,)),
+    ]
+    outcomes = {o.key: o for o in run_jobs(jobs, "local", max_workers=2, retries=1)}
+    assert (outcomes["later"].ok, outcomes["later"].result) == (True, 25)
+    assert (outcomes["innocent"].ok, outcomes["innocent"].result) == (True, 9)
+    assert outcomes["innocent"].attempts == 1
+    assert outcomes["innocent"].errors == []
+    poison = outcomes["poison"]
+    assert not poison.ok
+    assert poison.attempts == 2  # both deaths its own, each when it ran alone
+    assert "worker process ended abruptly" in (poison.error or "")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_job_error_that_cannot_cross_back_or_a_system_exit_is_that_jobs_failure(
+    workers: int,
+) -> None:
+    """An exception that does not unpickle broke the pool (told as an out-of-memory kill, and
+    charged to the job beside it); a SystemExit ended the whole run."""
+    jobs = [
+        Job("unpicklable", raise_unpicklable, ()),
+        Job("exits", exit_3, ()),
+        Job("fine", slow_square, (2,)),
+    ]
+    outcomes = {o.key: o for o in run_jobs(jobs, "local", max_workers=workers, retries=1)}
+    assert outcomes["unpicklable"].error == f"{__name__}.NeedsArguments: 1:2"
+    assert outcomes["exits"].error == "SystemExit: 3"
+    assert outcomes["unpicklable"].attempts == outcomes["exits"].attempts == 2
+    assert (outcomes["fine"].ok, outcomes["fine"].attempts) == (True, 1)
+
+
+def test_a_ray_tasks_error_is_its_causes_one_line() -> None:
+    """Ray's text of a failed task held the remote traceback and terminal colour codes."""
+    from marketcast.orchestration.backends import _error_text
+
+    task_error = type("RayTaskError", (RuntimeError,), {"__module__": "ray.exceptions"})(
+        "\x1b[36mray::_timed_call()\x1b[39m (pid=1728)\n  File ..., line 126"
+    )
+    task_error.cause = ValueError("boom 7")
+    assert _error_text(task_error) == "ValueError: boom 7"
+    assert _error_text(RuntimeError("\x1b[31mred\x1b[0m")) == "RuntimeError: red"
+
+
 def test_inline_results_keep_the_given_order_and_priorities_decide_the_start(
     tmp_path: Path,
 ) -> None:

@@ -19,6 +19,8 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import pickle
+import re
 import signal
 import sys
 import threading
@@ -44,6 +46,9 @@ _PARENT_POLL_SECONDS = 1.0
 #: Longest single wait on Ray: Python signal handlers (Ctrl-C, the CLI's SIGTERM) run between
 #: waits, and waited for a task to finish inside Ray's compiled code.
 _RAY_WAIT_SECONDS = 0.5
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class WorkerStartError(OSError):
@@ -121,14 +126,44 @@ def run_jobs(
     return [outcomes[key] for key in keys]
 
 
+class JobError(RuntimeError):
+    """A job's own error, as text: one that would not cross back to the parent as it was (an
+    exception that does not unpickle broke the whole pool, and was told as a worker killed by
+    the out-of-memory killer), or a ``SystemExit``, which ended the whole run."""
+
+
 def _timed_call(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
     t0 = time.perf_counter()
-    result = fn(*args)
+    try:
+        result = fn(*args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, Exception) or not _round_trips(exc):
+            raise JobError(_error_text(exc)) from None
+        raise
     return result, time.perf_counter() - t0
 
 
+def _round_trips(exc: BaseException) -> bool:
+    """Whether ``exc`` pickles and unpickles (``__init__`` arguments its ``args`` lack fail)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
 def _error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    """``Type: message`` of a job's error, one line: a Ray task's is its cause's (Ray's own
+    text held the remote traceback and terminal colour codes), a ``JobError``'s the text."""
+    if isinstance(exc, JobError):
+        return str(exc)
+    cause = getattr(exc, "cause", None)  # ray.exceptions.RayTaskError: the job's exception
+    if isinstance(cause, BaseException) and type(exc).__module__.startswith("ray"):
+        exc = cause
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return _ANSI_ESCAPE.sub("", text)
 
 
 def _run_inline(
@@ -218,17 +253,30 @@ def _schedule(
 
     ``submit(job)`` starts a job and returns a handle, ``wait_any(handles)`` returns the
     finished ones, ``result_of(handle)`` gives ``(result, seconds)`` or raises the job's error.
+
+    A dead worker process (`WorkerDiedError`) fails every job in flight on its pool, and which
+    one killed it is unknown: none is charged, and each runs again alone (nothing beside it),
+    where a death is its own. Charged at once, a job that killed its worker every time took
+    its neighbours' attempts with it, and one-off deaths lost innocent jobs.
     """
     outcomes = {job.key: JobOutcome(job.key, ok=False) for job in jobs}
     by_key = {job.key: job for job in jobs}
     queue = list(jobs)  # priority order
+    alone: list[str] = []  # in flight when a worker died: each reruns with nothing beside it
     running: dict[Any, str] = {}
     done_count = 0
-    while queue or running:
-        while queue and len(running) < slots:
-            job = queue.pop(0)
-            outcomes[job.key].attempts += 1
-            running[submit(job)] = job.key
+    while queue or running or alone:
+        if alone:  # once the jobs in flight have ended, one of them by itself
+            if not running:
+                key = alone.pop(0)
+                outcomes[key].attempts += 1
+                running[submit(by_key[key])] = key
+        else:
+            while queue and len(running) < slots:
+                job = queue.pop(0)
+                outcomes[job.key].attempts += 1
+                running[submit(job)] = job.key
+        solo = len(running) == 1  # a worker that dies now was killed by this job
         for handle in wait_any(list(running)):
             key = running.pop(handle)
             outcome = outcomes[key]
@@ -236,6 +284,18 @@ def _schedule(
                 outcome.result, outcome.seconds = result_of(handle)
             except WorkerStartError:
                 raise  # no job can run anywhere: not a failure of this one
+            except WorkerDiedError as exc:
+                if not solo:  # any job in flight may have killed it: none is charged
+                    outcome.attempts -= 1
+                    alone.append(key)
+                    logger.warning("job %s was in flight when a worker died: rerun alone", key)
+                    continue
+                outcome.errors.append(_error_text(exc))
+                logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
+                if outcome.attempts <= retries:
+                    alone.insert(0, key)  # it killed its worker: its retry runs alone too
+                    continue
+                outcome.error = outcome.errors[-1]
             except Exception as exc:
                 outcome.errors.append(_error_text(exc))
                 logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
