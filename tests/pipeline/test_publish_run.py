@@ -152,10 +152,11 @@ def test_registry_publish_repeats_the_copy_and_show_names_the_report(
     assert report["run_id"] == published["run"].name
     assert Path(report["folder"]).is_dir()
     assert "report.html" in report["files"]
-    # a market with no champion is named, exit 1 (the others would still be published)
+    # a market with no champion is named; nothing was published, so exit 2 as documented
+    # (1 when other markets were published beside it)
     assert (
         main(["registry", "--root", root, "publish", "--to", str(published["good"]), "football/ah"])
-        == 1
+        == 2
     )
     assert "football/ah has no champion" in capsys.readouterr().err
     # a target that vanishes when the command ends is refused
