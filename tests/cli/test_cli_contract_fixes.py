@@ -158,3 +158,20 @@ def test_data_check_checks_its_json_target_first(
     err = capsys.readouterr().err
     assert f"--json {target}: cannot write in {target.parent}" in err
     assert "Errno" not in err
+
+
+def test_registry_list_keeps_every_column_on_a_narrow_terminal(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """At 37 columns or fewer the model and market columns shrank to nothing."""
+    monkeypatch.setenv("COLUMNS", "30")
+    registry = Registry(str(tmp_path / "reg"))
+    version = _register(registry, "1x2", "dixon_coles")
+    assert main(["registry", "--root", str(tmp_path / "reg"), "list"]) == 0
+    header, row = (
+        line for line in capsys.readouterr().out.splitlines() if "┃" in line or version in line
+    )
+    for column in ("vertical", "market", "model", "version", "log loss", "champion"):
+        assert column in header
+    for cell in ("football", "1x2", "dixon_coles", version):
+        assert cell in row

@@ -54,6 +54,7 @@ from marketcast.orchestration.football import (
     lives_in_this_process,
     parse_csv_option,
     plan_football,
+    print_unclipped,
     run_football,
     select_leagues,
     test_mask_between,
@@ -996,10 +997,11 @@ def registry(root: str, command: str, name: str | None, version: str | None) -> 
                 "?" if (manifest.vertical, manifest.market) in damaged else mark,
             )
         # every cell whole on one line, however narrow the console (80 columns when not a
-        # terminal): a wider table is printed whole, for the terminal to wrap
+        # terminal): a wider table is printed whole, for the terminal to wrap (under about 37
+        # columns rich dropped whole columns, model and market first, when only cropping was off)
         for col in table.columns:
             col.min_width = max(len(str(cell)) for cell in [col.header, *col.cells])
-        out.print(table, crop=False)
+        print_unclipped(out, table)
         _stopped_runs_note(store, listed)
         for unreadable in damaged.values():
             sys.stderr.write(
