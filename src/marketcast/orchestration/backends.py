@@ -284,8 +284,9 @@ def _schedule(
                 outcome.result, outcome.seconds = result_of(handle)
             except WorkerStartError:
                 raise  # no job can run anywhere: not a failure of this one
-            except WorkerDiedError as exc:
-                if not solo:  # any job in flight may have killed it: none is charged
+            except Exception as exc:
+                died = isinstance(exc, WorkerDiedError)
+                if died and not solo:  # any job in flight may have killed it: none is charged
                     outcome.attempts -= 1
                     alone.append(key)
                     logger.warning("job %s was in flight when a worker died: rerun alone", key)
@@ -293,14 +294,10 @@ def _schedule(
                 outcome.errors.append(_error_text(exc))
                 logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
                 if outcome.attempts <= retries:
-                    alone.insert(0, key)  # it killed its worker: its retry runs alone too
-                    continue
-                outcome.error = outcome.errors[-1]
-            except Exception as exc:
-                outcome.errors.append(_error_text(exc))
-                logger.warning("job %s attempt %d failed: %s", key, outcome.attempts, exc)
-                if outcome.attempts <= retries:
-                    queue.insert(0, by_key[key])  # a retry keeps its place at the front
+                    if died:  # it killed its worker: its retry runs alone too
+                        alone.insert(0, key)
+                    else:
+                        queue.insert(0, by_key[key])  # a retry keeps its place at the front
                     continue
                 outcome.error = outcome.errors[-1]
             else:

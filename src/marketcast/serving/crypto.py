@@ -1522,14 +1522,7 @@ def _replayable_funding(journal: Path, events: pd.DataFrame, now: pd.Timestamp) 
     event. An event dated 2199 was restored and refused every real one after it."""
     late = (events["funding_time_utc"] > now + REPLAY_CLOCK_SKEW).to_numpy()
     for row in np.flatnonzero(late).tolist():
-        log.warning(
-            "crypto journal %s: skipped the %s funding event at %s (timestamp_out_of_range): "
-            "the push rules refuse it, so the line was written by hand or by a version before "
-            "the rule",
-            journal,
-            events["pair"].iat[row],
-            events["funding_time_utc"].iat[row],
-        )
+        _skipped(journal, events, row, "timestamp_out_of_range", "funding_time_utc")
     events = events.loc[~late].reset_index(drop=True)
     return _in_journal_order(
         journal, events, "funding_time_utc", np.ones(len(events), dtype=bool), "funding event"
@@ -1568,13 +1561,17 @@ def _replayable(journal: Path, frame: pd.DataFrame, now: pd.Timestamp) -> pd.Dat
     return _in_journal_order(journal, frame, "open_time_utc", traded, "bar")
 
 
-def _skipped(journal: Path, frame: pd.DataFrame, row: int, kind: str) -> None:
+def _skipped(
+    journal: Path, frame: pd.DataFrame, row: int, kind: str, time_col: str = "open_time_utc"
+) -> None:
+    """Warn of a replayed bar (or funding event: ``time_col``) a push rule refuses."""
     log.warning(
-        "crypto journal %s: skipped the %s bar at %s (%s): the push rules refuse it, so the line "
+        "crypto journal %s: skipped the %s %s at %s (%s): the push rules refuse it, so the line "
         "was written by hand or by a version before the rule",
         journal,
         frame["pair"].iat[row],
-        frame["open_time_utc"].iat[row],
+        "bar" if time_col == "open_time_utc" else "funding event",
+        frame[time_col].iat[row],
         kind,
     )
 
