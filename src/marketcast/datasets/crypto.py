@@ -100,7 +100,7 @@ _UNIT_BOUNDS: tuple[tuple[float, int, str], ...] = (
     (9.2e18, 1, "nanoseconds"),  # int64 nanoseconds end near 9.22e18 (year 2262)
 )
 #: The last whole hour before `_UNIT_BOUNDS`' end, in nanoseconds (2261-07-15 11:00 UTC).
-_LAST_HOUR_NS = int(9.2e18) // 3_600_000_000_000 * 3_600_000_000_000
+_LAST_HOUR_NS = int(_UNIT_BOUNDS[-1][0]) // 3_600_000_000_000 * 3_600_000_000_000
 
 
 def epoch_ns(value: int) -> int:
