@@ -73,6 +73,8 @@ def _run_name(value: str) -> str:
 
 def _iso_date_text(value: Any) -> Any:
     """A YAML date (``start: 2021-08-01`` unquoted) as ISO text; text must be ISO 8601 itself."""
+    if isinstance(value, datetime) and value.tzinfo is None and value.time() == datetime.min.time():
+        return value.date().isoformat()  # an unquoted "2021-08-01 00:00:00": the day, as text's
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, str):

@@ -17,7 +17,7 @@ import pytest
 
 from marketcast.serving import crypto as crypto_module
 from marketcast.serving.crypto import CryptoService, CryptoSettings
-from marketcast.serving.crypto_schemas import CandleIn
+from marketcast.serving.crypto_schemas import CandleIn, FundingIn
 from tests.api.crypto_setup import Setup
 from tests.api.test_crypto_serving import AUTH, make_client, next_bars
 
@@ -137,6 +137,8 @@ def test_a_renamed_pairs_journaled_bars_continue_the_new_name(setup: Setup, tmp_
     bars = next_bars(pushing.snapshot().store.candles, 0.001)
     pushing.push_candles([CandleIn.model_validate(b) for b in bars])
     [xrp] = [b for b in bars if b["pair"] == "XRPUSDT"]
+    rate = {"pair": "XRPUSDT", "funding_time_utc": xrp["open_time_utc"], "funding_rate": 1e-4}
+    pushing.push_funding([FundingIn.model_validate(rate)])
     renamed = _service(
         setup, journal, pair_renames={"XRPUSDT": {"to": "XRPNEWUSDT", "new_per_old": 10.0}}
     )
@@ -145,6 +147,8 @@ def test_a_renamed_pairs_journaled_bars_continue_the_new_name(setup: Setup, tmp_
     assert last["open_time_utc"] == pd.Timestamp(xrp["open_time_utc"])
     assert last["close"] == pytest.approx(xrp["close"] / 10.0)
     assert last["volume"] == pytest.approx(xrp["volume"] * 10.0)
+    funding = renamed.snapshot().store.funding  # a rate per unit of notional: as pushed
+    assert funding.loc[funding["pair"] == "XRPNEWUSDT", "funding_rate"].tolist() == [1e-4]
 
 
 def test_records_of_a_pair_not_served_are_left_out_with_a_warning(

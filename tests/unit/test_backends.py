@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from marketcast.orchestration.backends import Job, WorkerStartError, run_jobs
+from marketcast.orchestration.backends import Job, WorkerDiedError, WorkerStartError, run_jobs
 
 
 def square(x: int) -> int:
@@ -97,6 +97,32 @@ def test_a_worker_death_is_charged_only_to_the_job_that_dies_alone() -> None:
     assert not poison.ok
     assert poison.attempts == 2  # both deaths its own, each when it ran alone
     assert "worker process ended abruptly" in (poison.error or "")
+
+
+def test_deaths_reported_one_at_a_time_charge_only_the_killer() -> None:
+    """A pool's failures reported one by one: the second job was then the only one running,
+    and was charged for the death its neighbour caused."""
+    from marketcast.orchestration.backends import _schedule
+
+    in_flight: dict[object, str] = {}
+    broken = [False]
+
+    def submit(job: Job) -> object:
+        handle = object()
+        in_flight[handle] = job.key
+        return handle
+
+    def result_of(handle: object) -> tuple[str, float]:
+        key = in_flight.pop(handle)
+        if key == "killer" or broken[0]:  # its death fails every job in flight with it
+            broken[0] = bool(in_flight)
+            raise WorkerDiedError("worker died")
+        return key, 0.0
+
+    jobs = [Job("killer", square, (1,)), Job("innocent", square, (2,))]
+    outcomes = _schedule(jobs, 0, None, 2, submit, lambda handles: handles[:1], result_of)
+    assert (outcomes["innocent"].ok, outcomes["innocent"].attempts) == (True, 1)
+    assert (outcomes["killer"].ok, outcomes["killer"].attempts) == (False, 1)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

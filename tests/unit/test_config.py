@@ -342,6 +342,7 @@ def test_one_refit_cadence_leaves_the_others_at_their_defaults(tmp_path: Path) -
     ("one", "same"),
     [
         ("walk_forward: {start: 2021-08-01}\n", "walk_forward: {start: ' 2021-08-01T00:00:00 '}\n"),
+        ("walk_forward: {start: 2021-08-01}\n", "walk_forward: {start: 2021-08-01 00:00:00}\n"),
         ("data: {leagues: [E0]}\n", "data: {leagues: [E0, E0]}\n"),
         ("markets: [1x2]\n", "markets: [1x2, 1x2]\n"),
         ("model_params: {}\n", "model_params: {elo: {}}\n"),

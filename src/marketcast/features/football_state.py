@@ -163,7 +163,9 @@ class FeatureState:
 
         A version 1 state (written before the season turnover was stored) still loads, and
         serves as it did: a fixture of a later season gets the ratings without the turnover,
-        which training would apply (a warning says so; `marketcast run` writes a version 2).
+        which training would apply (a warning says so; `marketcast run` writes a version 3). A
+        version 2 state loads without `league_side_last_day`: a fixture on its last date gets
+        the values after that date's results, as it did.
         """
         payload = json.loads(raw)
         version = payload.pop("version", None)

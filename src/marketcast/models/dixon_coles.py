@@ -559,7 +559,9 @@ def asian_handicap_proba(
 def over_under_proba(
     score_matrix: npt.NDArray[np.float64], line: float | npt.NDArray[np.float64] = 2.5
 ) -> npt.NDArray[np.float64]:
-    """(P(over), P(under)) of total goals against ``line`` given no full push.
+    """(P(over), P(under)) of total goals against ``line`` given no full push; on a quarter
+    line (2.25, 2.75) each side's expected share of the stake won, the fair price's
+    probability, as `asian_handicap_proba` reads one.
 
     Parameters
     ----------

@@ -263,6 +263,7 @@ def _schedule(
     by_key = {job.key: job for job in jobs}
     queue = list(jobs)  # priority order
     alone: list[str] = []  # in flight when a worker died: each reruns with nothing beside it
+    beside_a_death: set[Any] = set()  # handles in flight when a worker died beside them
     running: dict[Any, str] = {}
     done_count = 0
     while queue or running or alone:
@@ -277,7 +278,7 @@ def _schedule(
                 outcomes[job.key].attempts += 1
                 running[submit(job)] = job.key
         solo = len(running) == 1  # a worker that dies now was killed by this job
-        for handle in wait_any(list(running)):
+        for handle in wait_any(list(running)):  # (it may report a pool's failures one by one)
             key = running.pop(handle)
             outcome = outcomes[key]
             try:
@@ -286,7 +287,10 @@ def _schedule(
                 raise  # no job can run anywhere: not a failure of this one
             except Exception as exc:
                 died = isinstance(exc, WorkerDiedError)
-                if died and not solo:  # any job in flight may have killed it: none is charged
+                if died and (not solo or handle in beside_a_death):
+                    # any job in flight may have killed it: none is charged, and those still
+                    # reported as running died with it, however alone they are reported
+                    beside_a_death.update(running)
                     outcome.attempts -= 1
                     alone.append(key)
                     logger.warning("job %s was in flight when a worker died: rerun alone", key)
@@ -332,10 +336,11 @@ class _WorkerPool:
     """A pool of spawned worker processes, replaced by a fresh one when a worker dies.
 
     A dead worker breaks a ``ProcessPoolExecutor``: every job in flight on it fails with
-    ``BrokenProcessPool`` (which job killed it is unknown, so each is charged an attempt), and
-    the next ``submit`` starts a new pool. ``_schedule`` retries the jobs while their attempts
-    last, so a pool that keeps breaking ends in failed outcomes, not an exception. A pool that
-    breaks before any worker process has started is a `WorkerStartError`.
+    ``BrokenProcessPool`` (which job killed it is unknown, so `_schedule` charges none and
+    reruns each alone), and the next ``submit`` starts a new pool. ``_schedule`` retries the
+    jobs while their attempts last, so a pool that keeps breaking ends in failed outcomes, not
+    an exception. A pool that breaks before any worker process has started is a
+    `WorkerStartError`.
     """
 
     def __init__(self, workers: int) -> None:

@@ -881,7 +881,8 @@ class CryptoService:
             bars = bars.loc[_after_stored(bars, "open_time_utc", store.last_open_by_pair())]
             replayed = _replayable(journal, bars.reset_index(drop=True), self._now())
         if events_in := _of(records, FundingIn):
-            events = _served(journal, _funding_frame(events_in), served)
+            renamed_events = _renamed(_funding_frame(events_in), self.settings.pair_renames)
+            events = _served(journal, renamed_events, served)
             last = store.last_funding_by_pair()
             events = events.loc[_after_stored(events, "funding_time_utc", last)]
             fresh = _replayable_funding(journal, events.reset_index(drop=True), self._now())
@@ -1454,17 +1455,19 @@ def _of(records: Sequence[CandleIn | FundingIn], kind: type[_Record]) -> list[_R
     return [r for r in records if isinstance(r, kind)]
 
 
-def _renamed(bars: pd.DataFrame, renames: Mapping[str, PairRename]) -> pd.DataFrame:
-    """Journaled bars of a pair renamed since (``pair_renames``) under the new name, in its
-    units, as the loader reads an old pair's file: they were dropped as a pair not served, and
-    the new pair's series stopped at the start-up files' last bar."""
+def _renamed(frame: pd.DataFrame, renames: Mapping[str, PairRename]) -> pd.DataFrame:
+    """Journaled bars (or funding events) of a pair renamed since (``pair_renames``) under the
+    new name, a bar in the new pair's units, as the loader reads an old pair's files: they were
+    dropped as a pair not served, and the new pair's series stopped at the start-up files'
+    last bar. A funding rate is per unit of notional: it stays."""
     for old, rename in renames.items():
-        rows = (bars["pair"] == old).to_numpy()
+        rows = (frame["pair"] == old).to_numpy()
         if rows.any():
-            bars.loc[rows, "pair"] = rename.to
-            bars.loc[rows, ["open", "high", "low", "close"]] /= rename.new_per_old
-            bars.loc[rows, "volume"] *= rename.new_per_old
-    return bars
+            frame.loc[rows, "pair"] = rename.to
+            if "open" in frame.columns:
+                frame.loc[rows, ["open", "high", "low", "close"]] /= rename.new_per_old
+                frame.loc[rows, "volume"] *= rename.new_per_old
+    return frame
 
 
 def _served(journal: Path, frame: pd.DataFrame, served: set[str]) -> pd.DataFrame:
