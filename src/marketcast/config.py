@@ -197,7 +197,14 @@ class WalkForwardConfig(_Frozen):
     @classmethod
     def _over_defaults(cls, value: Any) -> Any:
         # ``{elo: 2}`` set every other model's cadence to 1 (lightgbm and neural refit weekly)
-        return {**REFIT_EVERY_STEPS, **value} if isinstance(value, Mapping) else value
+        if not isinstance(value, Mapping):
+            return value
+        if said := {name: steps for name, steps in value.items() if isinstance(steps, bool)}:
+            raise ValueError(
+                f"{next(iter(said.values()))!r} is a yes/no (YAML reads yes, no, on, off, true, "
+                f"false as one), not a number of steps: {said}"
+            )
+        return {**REFIT_EVERY_STEPS, **value}
 
     @field_validator("retrain_every_steps")
     @classmethod

@@ -303,6 +303,7 @@ def test_an_infinite_model_parameter_is_refused_not_recorded_as_null(tmp_path: P
         ("seed: yes\n", "seed"),
         ("walk_forward: {step_days: on}\n", "walk_forward.step_days"),
         ("backtest: {n_bootstrap: no}\n", "backtest.n_bootstrap"),
+        ("walk_forward: {retrain_every_steps: {elo: yes}}\n", "walk_forward.retrain_every_steps"),
         ("vertical: crypto\nwalk_forward: {max_train_days: true}\n", "walk_forward.max_train_days"),
     ],
 )

@@ -480,6 +480,7 @@ def test_a_short_series_is_not_annualised_and_a_long_one_never_overflows() -> No
     quarter = finance_metrics([0.001] * 2190, 8760.0)["annualised_return"]
     assert quarter == pytest.approx(1.001**8760 - 1, rel=1e-9)
     assert finance_metrics([-0.5] * 2190, 8760.0)["annualised_return"] == pytest.approx(-1.0)
+    assert finance_metrics([0.1, -1.0], 8760.0)["annualised_return"] == -1.0  # ruin, however short
 
 
 @pytest.mark.parametrize("value", [0.001, 0.003, 0.05, -0.01])

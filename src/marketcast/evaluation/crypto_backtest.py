@@ -498,10 +498,10 @@ MIN_YEARS_TO_ANNUALISE = 0.25
 
 
 def _annualised(net_return: float, n_periods: int, periods_per_year: float) -> float:
+    if n_periods and net_return <= -1.0:  # ruin is a measurement, however short the series
+        return -1.0
     if n_periods < MIN_YEARS_TO_ANNUALISE * periods_per_year:
         return math.nan
-    if net_return <= -1.0:
-        return -1.0
     exponent = periods_per_year / n_periods * math.log1p(net_return)
     return math.inf if exponent > 709.0 else math.expm1(exponent)
 
