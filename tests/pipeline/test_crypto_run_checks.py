@@ -33,6 +33,7 @@ def _shadow(tmp_path: Path, registry: Registry, period_net: dict[str, np.ndarray
     evaluation: Any = SimpleNamespace(
         horizons={"1d": SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])},
         export_rows={"1d": None},
+        groups=[],  # no walk-forward groups: the export ranks the pairs itself
     )
     # the run's export groups (its pairs, compared with the champion's) are read from these
     candles = pd.DataFrame(
@@ -213,6 +214,7 @@ def _two_step_consensus(  # type: ignore[no-untyped-def]
             0.0,
             np.zeros(n),
             np.zeros(n),
+            np.ones(n, dtype=bool),  # every pair in the day's universe
             *carried,
         )
         outs.append(out)

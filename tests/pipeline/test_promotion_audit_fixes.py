@@ -71,7 +71,7 @@ def _shadow(
     periods = settings.pop("periods", 400)
     period_net = {"flat": np.zeros(periods), "momentum": rng.normal(0.01, 0.01, periods)}
     horizon = SimpleNamespace(period_net=period_net, gate_enabled={}, failed_jobs=[])
-    evaluation: Any = SimpleNamespace(horizons={"1d": horizon}, export_rows={"1d": None})
+    evaluation: Any = SimpleNamespace(horizons={"1d": horizon}, export_rows={"1d": None}, groups=[])
     candles = pd.DataFrame(
         {
             "open_time_utc": pd.Timestamp(settings.pop("last_bar", "2023-01-01"), tz="UTC"),
