@@ -462,13 +462,16 @@ def plan_jobs(
     start: pd.Timestamp,
     end: pd.Timestamp | None,
     export: dict[str, pd.DataFrame] | None = None,
+    groups: list[tuple[str, list[str]]] | None = None,
 ) -> list[Job]:
     """One job per (pair group, horizon); liquid groups first, then shorter horizons.
 
-    ``export``, when given, receives each horizon's :func:`export_rows` on the way. The
-    priorities (:func:`job_priority`) do not depend on the order ``horizons`` are listed in.
+    ``export``, when given, receives each horizon's :func:`export_rows` on the way. ``groups``
+    are :func:`pair_groups` before ``start`` unless given. The priorities
+    (:func:`job_priority`) do not depend on the order ``horizons`` are listed in.
     """
-    groups = pair_groups(prepared, config.group_size, before=start)
+    if groups is None:
+        groups = pair_groups(prepared, config.group_size, before=start)
     feature_columns = prepared.feature_columns
     jobs: list[Job] = []
     for horizon in horizons:
@@ -558,7 +561,9 @@ def evaluate_crypto(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     export: dict[str, pd.DataFrame] = {}
-    jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc, export)
+    # the groups the jobs train on, and the champion's export keeps (`CryptoEvaluation.groups`)
+    groups = pair_groups(prepared, config.group_size, before=start_utc)
+    jobs = plan_jobs(prepared, config, horizons, start_utc, end_utc, export, groups)
     timings["plan"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -606,7 +611,7 @@ def evaluate_crypto(
         not_evaluated=not_evaluated,
         failed_jobs=failed_jobs,
         survivorship=survivorship(prepared.data.candles),
-        groups=pair_groups(prepared, config.group_size, before=start_utc),
+        groups=groups,
     )
 
 
