@@ -664,6 +664,8 @@ class CryptoRunConfig(_Frozen):
     ray_address: str | None = None
     max_workers: int | None = Field(None, ge=1)
     retries: int = Field(1, ge=0)
+    #: longest a job's attempt may run before it is stopped and fails (None: no limit)
+    job_time_limit_s: float | None = Field(None, gt=0)
     registry_root: str = "registry"
     runs_dir: str = "runs"
     #: registries (folders or fsspec URLs) each champion, its run's versions, decision and

@@ -288,6 +288,7 @@ def test_the_regime_gate_counts_only_periods_a_model_traded(  # type: ignore[no-
         # flat casts no vote: every job failed with "consensus needs at least one model"
         ("models: [flat, consensus]\n", "flat casts no vote"),
         ("costs: {fixed_spread: 0.5}\n", "costs.fixed_spread"),  # failed after the features
+        ("job_time_limit_s: 0\n", "job_time_limit_s"),
     ],
 )
 def test_crypto_config_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -295,6 +296,16 @@ def test_crypto_config_mistakes_are_named(tmp_path: Path, text: str, message: st
     path.write_text(text)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_crypto_config(path)
+
+
+def test_the_job_time_limit_reaches_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that hung held a crypto run for good: there was no time limit to set."""
+    from marketcast.orchestration import crypto
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(crypto, "run_jobs", lambda jobs, backend, **kwargs: seen.update(kwargs))
+    crypto._on_backend([], CryptoRunConfig(job_time_limit_s=900))
+    assert seen["time_limit_s"] == 900
 
 
 def test_a_model_named_twice_runs_once() -> None:

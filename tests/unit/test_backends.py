@@ -80,6 +80,23 @@ def exit_3() -> None:
     raise SystemExit(3)
 
 
+def hang() -> None:
+    time.sleep(600)
+
+
+def slow_once(marker: str) -> str:
+    """Slow on the first call (counted in a file), at once after."""
+    first = not os.path.exists(marker)
+    Path(marker).write_text("started")
+    if first:
+        time.sleep(600)
+    return "done"
+
+
+def _no_stop(overdue: list[object], others: list[object]) -> list[object]:
+    raise AssertionError("no job should run past a time limit here")
+
+
 def test_a_worker_death_is_charged_only_to_the_job_that_dies_alone() -> None:
     """A job killing its worker every time took the jobs in flight beside it down with it:
     each was charged every attempt, and the innocent one was lost."""
@@ -120,7 +137,9 @@ def test_deaths_reported_one_at_a_time_charge_only_the_killer() -> None:
         return key, 0.0
 
     jobs = [Job("killer", square, (1,)), Job("innocent", square, (2,))]
-    outcomes = _schedule(jobs, 0, None, 2, submit, lambda handles: handles[:1], result_of)
+    outcomes = _schedule(
+        jobs, 0, None, 2, submit, lambda handles, _: handles[:1], result_of, _no_stop, None
+    )
     assert (outcomes["innocent"].ok, outcomes["innocent"].attempts) == (True, 1)
     assert (outcomes["killer"].ok, outcomes["killer"].attempts) == (False, 1)
 
@@ -337,3 +356,65 @@ def test_a_local_ray_run_keeps_the_callers_sigterm_handler() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert outcome.result == 9
+
+
+def test_an_overdue_job_fails_and_the_jobs_stopped_with_it_start_again_uncharged() -> None:
+    """A job that hung held the whole run: there was no time limit. The scheduler stops the
+    overdue job (charged, retried) and restarts those the backend ended beside it, uncharged."""
+    from marketcast.orchestration.backends import _schedule
+
+    finished: set[object] = set()
+    handles: dict[object, str] = {}
+    stopped: list[tuple[list[str], list[str]]] = []
+
+    def submit(job: Job) -> object:
+        handle = object()
+        handles[handle] = job.key
+        restarted = any(job.key in others for _, others in stopped)
+        if job.key == "quick" or (job.key == "beside" and restarted):
+            finished.add(handle)
+        return handle
+
+    def wait_any(running: list[object], timeout: float | None) -> list[object]:
+        done = [h for h in running if h in finished]
+        time.sleep(0.1 if done else timeout or 0.0)  # "beside" starts 0.1 s after "hung"
+        return done
+
+    def stop(overdue: list[object], others: list[object]) -> list[object]:
+        stopped.append(([handles[h] for h in overdue], [handles[h] for h in others]))
+        return others  # a local pool: every worker ended
+
+    jobs = [Job("quick", square, (1,)), Job("hung", hang), Job("beside", square, (2,))]
+    outcomes = _schedule(jobs, 1, None, 2, submit, wait_any, lambda h: (handles[h], 0.0), stop, 0.3)
+    hung = outcomes["hung"]
+    assert (hung.ok, hung.attempts) == (False, 2)
+    assert hung.errors == ["ran past the time limit of 0.3 s (0 s) and was stopped"] * 2
+    assert stopped[0] == (["hung"], ["beside"])
+    assert (outcomes["beside"].ok, outcomes["beside"].attempts) == (True, 1)
+    assert (outcomes["quick"].ok, outcomes["quick"].attempts) == (True, 1)
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_a_hung_job_is_stopped_at_the_time_limit_on_either_backend(
+    backend: str, tmp_path: Path
+) -> None:
+    if backend == "ray":
+        pytest.importorskip("ray")
+    marker = str(tmp_path / "slow-once")
+    t0 = time.monotonic()
+    [outcome] = run_jobs(
+        [Job("slow-once", slow_once, (marker,))],
+        backend,  # type: ignore[arg-type]
+        max_workers=2,
+        retries=1,
+        time_limit_s=6,
+    )
+    assert time.monotonic() - t0 < 120  # not the 600 s its first attempt sleeps
+    assert (outcome.ok, outcome.result, outcome.attempts) == (True, "done", 2)
+    [error] = outcome.errors
+    assert error.startswith("ran past the time limit of 6 s")
+
+
+def test_a_time_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="time_limit_s must be > 0"):
+        run_jobs([Job("sq", square, (2,))], time_limit_s=0)

@@ -90,6 +90,7 @@ def run_jobs(
     retries: int = 1,
     ray_address: str | None = None,
     progress: ProgressFn | None = None,
+    time_limit_s: float | None = None,
 ) -> list[JobOutcome]:
     """Run ``jobs`` and return their outcomes in the order the jobs were given.
 
@@ -107,23 +108,39 @@ def run_jobs(
         Extra attempts for a job that raised.
     progress
         Called as ``progress(done, total, key)`` after each job finishes or finally fails.
+    time_limit_s
+        Longest an attempt may run: one still running then is stopped and fails with a
+        `JobTimeoutError` (retried like any failure). A local worker cannot stop one job, so
+        the pool's workers all end, and the jobs beside it start again, uncharged. Not
+        enforced on ``max_workers=1``, where the job runs in this process (a warning says so).
     """
     keys = [job.key for job in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError("job keys must be unique")
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0 seconds, got {time_limit_s}")
     workers = max_workers or len(os.sched_getaffinity(0))
     ordered = sorted(jobs, key=lambda job: job.priority)  # stable: ties keep the given order
     if backend == "ray":
-        outcomes = _run_ray(ordered, workers, retries, ray_address, progress)
+        outcomes = _run_ray(ordered, workers, retries, ray_address, progress, time_limit_s)
     elif backend == "local" and workers == 1:
+        if time_limit_s is not None:
+            logger.warning(
+                "the job time limit is not enforced with one worker: the jobs run in this "
+                "process, where one cannot be stopped"
+            )
         outcomes = _run_inline(ordered, retries, progress)
     elif backend == "local":
-        outcomes = _run_processes(ordered, workers, retries, progress)
+        outcomes = _run_processes(ordered, workers, retries, progress, time_limit_s)
     else:
         raise ValueError(f"unknown backend {backend!r}; expected 'local' or 'ray'")
     return [outcomes[key] for key in keys]
+
+
+class JobTimeoutError(RuntimeError):
+    """A job's attempt ran past the time limit and was stopped."""
 
 
 class JobError(RuntimeError):
@@ -156,8 +173,9 @@ def _round_trips(exc: BaseException) -> bool:
 
 def _error_text(exc: BaseException) -> str:
     """``Type: message`` of a job's error, one line: a Ray task's is its cause's (Ray's own
-    text held the remote traceback and terminal colour codes), a ``JobError``'s the text."""
-    if isinstance(exc, JobError):
+    text held the remote traceback and terminal colour codes), a `JobError`'s or
+    `JobTimeoutError`'s the text alone."""
+    if isinstance(exc, (JobError, JobTimeoutError)):
         return str(exc)
     cause = getattr(exc, "cause", None)  # ray.exceptions.RayTaskError: the job's exception
     if isinstance(cause, BaseException) and type(exc).__module__.startswith("ray"):
@@ -246,13 +264,20 @@ def _schedule(
     progress: ProgressFn | None,
     slots: int,
     submit: Callable[[Job], Any],
-    wait_any: Callable[[list[Any]], list[Any]],
+    wait_any: Callable[[list[Any], float | None], list[Any]],
     result_of: Callable[[Any], tuple[Any, float]],
+    stop: Callable[[list[Any], list[Any]], list[Any]],
+    time_limit_s: float | None,
 ) -> dict[str, JobOutcome]:
     """Keep ``slots`` jobs running in priority order; retry failures at the front of the queue.
 
-    ``submit(job)`` starts a job and returns a handle, ``wait_any(handles)`` returns the
-    finished ones, ``result_of(handle)`` gives ``(result, seconds)`` or raises the job's error.
+    ``submit(job)`` starts a job and returns a handle, ``wait_any(handles, timeout)`` returns
+    the finished ones (none once ``timeout`` seconds have passed), ``result_of(handle)`` gives
+    ``(result, seconds)`` or raises the job's error.
+
+    An attempt running ``time_limit_s`` seconds fails with a `JobTimeoutError`:
+    ``stop(overdue, others)`` ends the overdue jobs and returns those of ``others`` it ended
+    with them (a local pool's whole set of workers), which start again, uncharged.
 
     A dead worker process (`WorkerDiedError`) fails every job in flight on its pool, and which
     one killed it is unknown: none is charged, and each runs again alone (nothing beside it),
@@ -265,23 +290,50 @@ def _schedule(
     alone: list[str] = []  # in flight when a worker died: each reruns with nothing beside it
     beside_a_death: set[Any] = set()  # handles in flight when a worker died beside them
     running: dict[Any, str] = {}
+    started: dict[Any, float] = {}  # handle -> time.monotonic() when it was submitted
     done_count = 0
+
+    def start(key: str) -> None:
+        outcomes[key].attempts += 1
+        handle = submit(by_key[key])
+        running[handle] = key
+        started[handle] = time.monotonic()
+
     while queue or running or alone:
         if alone:  # once the jobs in flight have ended, one of them by itself
             if not running:
-                key = alone.pop(0)
-                outcomes[key].attempts += 1
-                running[submit(by_key[key])] = key
+                start(alone.pop(0))
         else:
             while queue and len(running) < slots:
-                job = queue.pop(0)
-                outcomes[job.key].attempts += 1
-                running[submit(job)] = job.key
+                start(queue.pop(0).key)
         solo = len(running) == 1  # a worker that dies now was killed by this job
-        for handle in wait_any(list(running)):  # (it may report a pool's failures one by one)
+        timeout = None
+        if time_limit_s is not None:
+            timeout = max(0.0, min(started.values()) + time_limit_s - time.monotonic())
+        finished = wait_any(list(running), timeout)  # (a pool's failures may come one by one)
+        overdue: list[Any] = []
+        if not finished and time_limit_s is not None:
+            now = time.monotonic()
+            overdue = [h for h in running if now - started[h] >= time_limit_s]
+            others = [h for h in running if h not in overdue]
+            ended = stop(overdue, others) if overdue else []
+            for handle in reversed([h for h in others if h in ended]):  # priority order kept
+                key = running.pop(handle)
+                del started[handle]
+                outcomes[key].attempts -= 1
+                queue.insert(0, by_key[key])
+                logger.warning("job %s was stopped with an overdue job: started again", key)
+            finished = overdue
+        for handle in finished:
             key = running.pop(handle)
+            seconds = time.monotonic() - started.pop(handle)
             outcome = outcomes[key]
             try:
+                if handle in overdue:
+                    raise JobTimeoutError(
+                        f"ran past the time limit of {time_limit_s:g} s ({seconds:.0f} s) "
+                        "and was stopped"
+                    )
                 outcome.result, outcome.seconds = result_of(handle)
             except WorkerStartError:
                 raise  # no job can run anywhere: not a failure of this one
@@ -313,16 +365,32 @@ def _schedule(
 
 
 def _run_processes(
-    jobs: Sequence[Job], workers: int, retries: int, progress: ProgressFn | None
+    jobs: Sequence[Job],
+    workers: int,
+    retries: int,
+    progress: ProgressFn | None,
+    time_limit_s: float | None,
 ) -> dict[str, JobOutcome]:
     pool = _WorkerPool(workers)
     try:
 
-        def wait_any(futures: list[Future[tuple[Any, float]]]) -> list[Any]:
-            return list(wait(futures, return_when=FIRST_COMPLETED)[0])
+        def wait_any(futures: list[Future[tuple[Any, float]]], timeout: float | None) -> list[Any]:
+            return list(wait(futures, timeout, return_when=FIRST_COMPLETED)[0])
+
+        def stop(overdue: list[Any], others: list[Any]) -> list[Any]:
+            pool.restart_stopping_all()  # a pool's worker cannot be stopped by itself
+            return others
 
         outcomes = _schedule(
-            jobs, retries, progress, workers, pool.submit, wait_any, pool.result_of
+            jobs,
+            retries,
+            progress,
+            workers,
+            pool.submit,
+            wait_any,
+            pool.result_of,
+            stop,
+            time_limit_s,
         )
     except BaseException:
         # Ctrl-C or SIGTERM: stop the running jobs now rather than wait for them to finish.
@@ -398,6 +466,11 @@ class _WorkerPool:
         self._pool.shutdown(wait=True)  # quick: a broken pool has already ended its workers
         self._pool = self._start()
 
+    def restart_stopping_all(self) -> None:
+        """End every worker and its job now (a job ran past its time limit); a fresh pool."""
+        self.stop()
+        self._pool = self._start()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
@@ -425,6 +498,7 @@ def _run_ray(
     retries: int,
     ray_address: str | None,
     progress: ProgressFn | None,
+    time_limit_s: float | None,
 ) -> dict[str, JobOutcome]:
     try:
         import ray
@@ -453,16 +527,27 @@ def _run_ray(
         _start_ray(ray, init)
     try:
         remote_call = ray.remote(num_cpus=1, max_retries=0)(_timed_call)
-        # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order.
-        in_flight = max(1, int(ray.cluster_resources().get("CPU", workers))) * 2
+        # Keep at most 2x the cluster's CPUs in flight so priorities still decide the order;
+        # with a time limit, which counts from the submission, no more than a task per CPU.
+        in_flight = max(1, int(ray.cluster_resources().get("CPU", workers)))
+        in_flight *= 1 if time_limit_s is not None else 2
 
-        def wait_any(refs: list[Any]) -> list[Any]:
+        def wait_any(refs: list[Any], timeout: float | None) -> list[Any]:
             # In slices: one blocking ray.wait held off Ctrl-C and SIGTERM until a task ended
             # (minutes), and Ray then raised them as a SystemError.
+            deadline = None if timeout is None else time.monotonic() + timeout
             while True:
-                ready, _ = ray.wait(refs, num_returns=1, timeout=_RAY_WAIT_SECONDS)
-                if ready:
+                wait_s = _RAY_WAIT_SECONDS
+                if deadline is not None:
+                    wait_s = max(0.0, min(wait_s, deadline - time.monotonic()))
+                ready, _ = ray.wait(refs, num_returns=1, timeout=wait_s)
+                if ready or (deadline is not None and time.monotonic() >= deadline):
                     return list(ready)
+
+        def stop(overdue: list[Any], others: list[Any]) -> list[Any]:
+            for ref in overdue:
+                ray.cancel(ref, force=True)  # ends the worker process running it
+            return []
 
         return _schedule(
             jobs,
@@ -472,6 +557,8 @@ def _run_ray(
             _unwrapping_interrupts(lambda job: remote_call.remote(job.fn, job.args)),
             _unwrapping_interrupts(wait_any),
             _unwrapping_interrupts(ray.get),
+            _unwrapping_interrupts(stop),
+            time_limit_s,
         )
     except SystemError as exc:  # from Ray's own calls here, as the wrapped ones unwrap it
         cause = _interrupt_inside(exc)

@@ -1264,7 +1264,7 @@ def _on_backend(
     jobs: Sequence[Job], config: CryptoRunConfig, progress: ProgressFn | None = None
 ) -> list[JobOutcome]:
     """Run ``jobs`` on the configured backend (local processes or Ray), with its worker count,
-    retries and Ray address; the walk-forward's and the export's jobs alike."""
+    retries, job time limit and Ray address; the walk-forward's and the export's jobs alike."""
     return run_jobs(
         jobs,
         config.backend,
@@ -1272,6 +1272,7 @@ def _on_backend(
         retries=config.retries,
         ray_address=config.ray_address,
         progress=progress,
+        time_limit_s=config.job_time_limit_s,
     )
 
 
