@@ -308,6 +308,18 @@ def test_the_job_time_limit_reaches_the_backend(monkeypatch: pytest.MonkeyPatch)
     assert seen["time_limit_s"] == 900
 
 
+def test_decision_lines_are_strict_json() -> None:
+    """decisions_<h>.jsonl was written with NaN and Infinity tokens, which strict JSON lacks."""
+    from marketcast.orchestration.crypto import json_lines
+
+    def refuse(token: str) -> None:
+        raise ValueError(token)
+
+    text = json_lines([{"score": float("nan"), "weights": {"m": float("inf")}}, {"a": 1}])
+    rows = [json.loads(line, parse_constant=refuse) for line in text.decode().splitlines()]
+    assert rows == [{"score": None, "weights": {"m": None}}, {"a": 1}]
+
+
 def test_a_model_named_twice_runs_once() -> None:
     assert CryptoRunConfig(models=("flat", "flat", "logistic")).models == ("flat", "logistic")
 

@@ -399,3 +399,59 @@ def test_a_name_with_a_lone_surrogate_writes_both_files(tmp_path: Path) -> None:
     again = tmp_path / "again"
     write_report(again, load_report(json_path))
     assert (again / "report.html").read_bytes() == html_path.read_bytes()
+
+
+def _timings_rows(page: str) -> dict[str, tuple[str, str]]:
+    section = page.split('<section id="timings">')[1].split("</section>")[0]
+    cells = re.findall(
+        r'<tr[^>]*><td>(?:<strong>)?([^<]+)(?:</strong>)?</td><td class="num">([^<]*)</td>'
+        r"<td[^>]*>([^<]*)</td></tr>",
+        section,
+    )
+    return {label: (secs, share) for label, secs, share in cells}
+
+
+def test_a_step_without_its_time_leaves_the_total_and_shares_unknown() -> None:
+    """A missing time was left out of the total: 2.0 s shown as the whole run, 100% of it."""
+    rows = _timings_rows(render_html({"timings_s": {"walk_forward": 2.0, "scoring": None}}))
+    assert rows["walk_forward"] == ("2.0", DASH)
+    assert rows["total"] == (DASH, "")
+    rows = _timings_rows(render_html({"timings_s": {"walk_forward": 3.0, "scoring": 1.0}}))
+    assert rows["walk_forward"] == ("3.0", "75.0%")
+    assert rows["total"] == ("4.0", "")
+
+
+def _bets(bankroll: float, lowest: float) -> dict[str, Any]:
+    return {
+        "bankroll_exhausted": True,
+        "lowest_bankroll_units": lowest,
+        "n_bets": 3,
+        "config": {"bankroll_units": bankroll},
+    }
+
+
+def test_the_bankroll_named_on_the_page_is_the_backtests_whatever_their_order() -> None:
+    """The caption said a 100-unit bankroll beside terms saying 1,000, and the note took the
+    first exhausted backtest's bankroll in the dict's order."""
+    market = _market({"a": 0.67}, None)
+    market["backtest"] = {"a": _bets(1000, -1500)}
+    report = {
+        "evaluation": {"markets": {"ou25": market}},
+        "profit_curves": {"ou25": {"a": {"cumulative_profit": [-500.0, -1500.0]}}},
+    }
+    page = render_html(report)
+    assert "notional 1,000-unit bankroll, bets at pre-match prices" in page
+    assert "100-unit" not in page
+    both = [("a", _bets(100, -5)), ("b", _bets(1000, -50))]
+    pages = {
+        render_html({"evaluation": {"markets": {"ou25": {"backtest": dict(order)}}}})
+        for order in (both, both[::-1])
+    }
+    [page] = pages  # one page, whichever order the backtests came in
+    assert "The notional bankroll ran out" in page
+
+
+def test_a_number_beyond_a_float_is_shown_as_missing(tmp_path: Path) -> None:
+    """An integer too large for a float (valid JSON) crashed the page with OverflowError."""
+    json_path, _ = write_report(tmp_path, {"run_id": "x", "evaluation": {"n_matches": 10**400}})
+    assert json_path.exists()

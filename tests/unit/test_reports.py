@@ -468,6 +468,16 @@ def test_to_jsonable_converts_numpy_and_non_finite() -> None:
     assert out == {"1": [1.5, None], "t": [2, None], "p": "a/b", "ok": True}
 
 
+def test_to_jsonable_takes_a_long_double_and_refuses_a_long_complex() -> None:
+    """``np.longdouble(1.5).item()`` is a long double again: the conversion recursed for ever."""
+    assert to_jsonable({"x": np.longdouble(1.5), "y": np.longdouble("inf")}) == {
+        "x": 1.5,
+        "y": None,
+    }
+    with pytest.raises(TypeError, match="clongdouble has no JSON form"):
+        to_jsonable(np.clongdouble(1 + 2j))
+
+
 def test_load_report_rejects_non_objects(tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     path.write_text("[1, 2]", encoding="utf-8")

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +99,7 @@ from marketcast.registry import (
     decide_promotion,
 )
 from marketcast.registry.promotion import PromotionDecision, PromotionRule
+from marketcast.reports.writer import to_jsonable
 
 log = logging.getLogger(__name__)
 VERTICAL = "crypto"
@@ -1276,6 +1277,18 @@ def _on_backend(
     )
 
 
+def json_lines(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """One JSON object per line, keys sorted; NaN and infinity as null, as in every other run
+    file (``json.dumps`` wrote them as the ``NaN`` and ``Infinity`` tokens strict JSON lacks).
+
+    >>> json_lines([{"b": float("nan"), "a": 1}])
+    b'{"a": 1, "b": null}\\n'
+    """
+    return "".join(
+        json.dumps(to_jsonable(row), sort_keys=True, allow_nan=False) + "\n" for row in rows
+    ).encode("utf-8")
+
+
 def _shadow_and_export(
     config: CryptoRunConfig,
     registry: Registry,
@@ -1644,8 +1657,7 @@ def write_crypto_reports(
         out / "regime_map.json", {h: ev.regime_counts for h, ev in evaluation.horizons.items()}
     )
     for h, ev in evaluation.horizons.items():
-        lines = "".join(json.dumps(e, sort_keys=True, default=str) + "\n" for e in ev.events)
-        write_atomic(out / f"decisions_{h}.jsonl", lines.encode("utf-8"))
+        write_atomic(out / f"decisions_{h}.jsonl", json_lines(ev.events))
     skipped = evaluation.skipped
     summary = {
         "run_id": run_id,

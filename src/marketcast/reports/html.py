@@ -119,7 +119,7 @@ def _real(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (an int beyond a float: not finite)
         return None
     return number if math.isfinite(number) else None
 
@@ -511,7 +511,10 @@ def _bankroll_note(backtest: Mapping[str, Any]) -> str:
         f"<strong>{_e(name)}</strong> (lowest {_signed(bets.get('lowest_bankroll_units'))} units)"
         for name, bets in sorted(exhausted.items())
     )
-    units = _real(_mapping(next(iter(exhausted.values())).get("config")).get("bankroll_units"))
+    sizes = {
+        _real(_mapping(bets.get("config")).get("bankroll_units")) for bets in exhausted.values()
+    }
+    units = sizes.pop() if len(sizes) == 1 else None  # backtests on other bankrolls: no size
     bankroll = "notional bankroll" if units is None else f"notional {_count(units)}-unit bankroll"
     return (
         f'\n<p class="note">The {bankroll} ran out under {listed} '
@@ -641,6 +644,12 @@ def _staking_config(section: Mapping[str, Any], config: Mapping[str, Any]) -> di
     return {**_mapping(config.get("backtest")), **recorded}
 
 
+def _bankroll_units(cfg: Mapping[str, Any]) -> str:
+    """The notional bankroll of the backtest settings ``cfg``, as text (100 when unrecorded)."""
+    bankroll = _real(cfg.get("bankroll_units"))
+    return _count(bankroll) if bankroll is not None else "100"
+
+
 def _staking_terms(cfg: Mapping[str, Any]) -> list[str]:
     """The staking rule as applied (see ``evaluation.staking.stake_fractions``), whatever else
     the settings hold: a Kelly fraction only under ``fractional_kelly`` (``kelly`` stakes the
@@ -692,8 +701,7 @@ def _betting_terms(section: Mapping[str, Any], config: Mapping[str, Any]) -> str
     staking = _staking_terms(cfg)
     if staking:
         terms.append(f"<li><strong>Staking:</strong> {', '.join(staking)}.</li>")
-    bankroll = _real(cfg.get("bankroll_units"))
-    bankroll_text = _count(bankroll) if bankroll is not None else "100"
+    bankroll_text = _bankroll_units(cfg)
     terms.append(
         f"<li><strong>Units:</strong> stakes, profit and drawdown are in units of a "
         f"{bankroll_text}-unit notional bankroll; stakes do not compound (each is sized on "
@@ -1012,8 +1020,9 @@ def _market_section(report: Mapping[str, Any], market: str, colors: Mapping[str,
         parts.append(
             _figure(
                 svg,
-                "Cumulative profit in units of the notional 100-unit bankroll, bets at "
-                "pre-match prices, by kick-off. The "
+                "Cumulative profit in units of the notional "
+                f"{_bankroll_units(_staking_config(section, _mapping(report.get('config'))))}"
+                "-unit bankroll, bets at pre-match prices, by kick-off. The "
                 "curve steps at every bet; the maximum drawdown in the table is measured after "
                 "all bets of one kick-off have settled (they settle together), so the curve can "
                 "dip below it between bets of the same kick-off.",
@@ -1123,14 +1132,16 @@ def _timings_section(timings: Mapping[str, Any]) -> str:
         return "\n".join(parts)
     stage_of = {step: _timing_stage(step, seconds) for step in seconds}
     stages = [step for step, stage in stage_of.items() if stage is None]
-    # the parts are already inside their stage's seconds, so only the stages add up
-    total = sum(v for step in stages if (v := seconds[step]) is not None)
+    # the parts are already inside their stage's seconds, so only the stages add up; a stage
+    # without its time leaves the total (and every share of it) unknown
+    times = [seconds[step] for step in stages]
+    total = None if None in times else sum(v for v in times if v is not None)
 
     def largest_first(steps: Iterable[str]) -> list[str]:
         return sorted(steps, key=lambda step: (-(seconds[step] or 0.0), step))
 
     def share(v: float | None) -> str:
-        return f"{100.0 * v / total:.1f}%" if v is not None and total > 0 else _DASH
+        return f"{100.0 * v / total:.1f}%" if v is not None and total else _DASH
 
     def row(label: str, v: float | None, cls: str = "") -> str:
         return (
@@ -1144,7 +1155,7 @@ def _timings_section(timings: Mapping[str, Any]) -> str:
         for part in largest_first(step for step, s in stage_of.items() if s == stage):
             rows.append(row(f"of which {_e(part)}", seconds[part], ' class="part"'))
     rows.append(
-        f'<tr><td><strong>total</strong></td><td class="num">{total:.1f}</td><td></td></tr>'
+        f'<tr><td><strong>total</strong></td><td class="num">{_fixed(total, 1)}</td><td></td></tr>'
     )
     parts.append(_table((("step", False), ("seconds", True), ("share", True)), rows))
     if len(stages) < len(seconds):

@@ -54,7 +54,12 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return to_jsonable(value.item())
+        item = value.item()
+        if isinstance(item, np.generic):  # np.longdouble: ``item`` keeps the numpy type
+            if isinstance(value, np.floating):
+                return to_jsonable(float(value))
+            raise TypeError(f"report value of type {type(value).__name__} has no JSON form")
+        return to_jsonable(item)
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
