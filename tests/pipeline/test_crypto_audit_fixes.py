@@ -140,7 +140,7 @@ def test_evaluate_names_a_horizon_it_could_not_evaluate(
 
 
 def test_evaluate_lists_the_pairs_that_stop_trading_before_the_end(
-    six_days: Path, tmp_path: Path
+    six_days: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The crypto time-honesty audit: every bundled pair trades to the data's end, which
     flatters longs and buy-and-hold if the set was picked among survivors, and no output said
@@ -152,13 +152,17 @@ def test_evaluate_lists_the_pairs_that_stop_trading_before_the_end(
         if csv.name.startswith("ETHUSDT"):
             frame = frame.loc[frame["date"] < "2023-01-05 06:00:00"]  # delisted a day early
         frame.to_csv(data / csv.name, index=False)
-    results = {}
+    results, printed = {}, {}
     for name, folder in (("both", six_days), ("eth_early", data)):
         out = tmp_path / f"{name}.json"
         args = ["evaluate", "crypto", "--data", str(folder), "--start", "2023-01-03"]
         assert main([*args, "--horizons", "1h", "--models", "flat", "--json", str(out)]) == 0
         results[name] = json.loads(out.read_text())["survivorship"]
+        printed[name] = capsys.readouterr().err
     assert results["both"]["pairs_ending_early"] == []
+    # the terminal says so too, as `run`'s does (evaluate wrote the warning to the JSON alone)
+    assert "survivorship: all 2 pairs trade to the data's last bar" in printed["both"]
+    assert "survivorship:" not in printed["eth_early"]
     assert "all 2 pairs trade to the data's last bar" in results["both"]["warning"]
     assert results["eth_early"] == {
         "pairs": 2,

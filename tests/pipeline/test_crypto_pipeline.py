@@ -141,7 +141,7 @@ def test_a_delisting_crash_is_booked_not_held_flat(
     assert section["delisting_exits"] == [
         {"pair": "DOGEUSDT", "periods": 1, "first_decision_utc": "2023-04-10T00:00:00+00:00"}
     ]
-    assert crypto_job.delisting_lines(out) == [
+    assert crypto_job.caveat_lines(out) == [
         "1d: periods closed at a delisting pair's last price: DOGEUSDT 1 from 2023-04-10"
     ]
     # the same run with the delisting exit off: the crash is not in buy-and-hold

@@ -829,7 +829,7 @@ def validate_candles(
     """Run every candle rule in order and return the normalised table and the gap table.
 
     Order: `check_bars`, `drop_renamed_overlap` (only when the frame has `RENAMED_FROM`),
-    `drop_duplicate_bars`, `drop_zero_volume_bars`, `select_vendor`, `drop_spikes`,
+    `drop_zero_volume_bars`, `drop_duplicate_bars`, `select_vendor`, `drop_spikes`,
     `repair_gaps`. Rows removed by the first six leave holes that the gap repair treats like any
     other missing hour.
 

@@ -6,7 +6,9 @@ arguments (picklable), so a local process pool, a local Ray instance or a remote
 first); a failed job is retried up to ``retries`` more times, then reported as failed without
 stopping the others, so one bad pair never loses the rest of a run. A local worker process
 that dies (killed by a signal, as the out-of-memory killer does) breaks the process pool: the
-pool is replaced, and the jobs that were in flight on it are charged an attempt and retried.
+pool is replaced, and the jobs that were in flight on it run again, each alone and uncharged;
+only a job whose worker dies while it runs alone is charged. An attempt running past
+``time_limit_s`` is stopped and fails.
 Workers exit when the process that started them dies, and ignore Ctrl-C, which the parent
 handles by stopping them. On Ray, Ctrl-C and the CLI's SIGTERM handler take effect within
 about half a second too: the driver waits in short slices, and Ray is shut down on the way out.

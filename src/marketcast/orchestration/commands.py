@@ -215,8 +215,8 @@ def evaluate_crypto(
     the data's span.
     """
     from marketcast.orchestration.crypto import (
+        caveat_lines,
         check_evaluation_window,
-        delisting_lines,
         prepare_crypto,
     )
     from marketcast.orchestration.crypto import evaluate_crypto as _evaluate_crypto
@@ -247,7 +247,7 @@ def evaluate_crypto(
             "bars before it to train on, so --start must leave some history in the files)"
         )
     write_json(json_out, {**evaluation.to_contract_json(), "data": report.to_dict()})
-    for line in delisting_lines(evaluation):
+    for line in caveat_lines(evaluation):
         _console().print(line, markup=False, highlight=False, soft_wrap=True)
     _console().print(
         f"wrote {json_out}: {evaluation.pairs} pairs{_skipped_note(evaluation.skipped)}, horizons "

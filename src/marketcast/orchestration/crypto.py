@@ -1723,10 +1723,7 @@ def print_crypto_summary(
                 _fmt(m.get("n_active_periods"), "{:,.0f}"),
             )
     print_unclipped(console, table)
-    for line in delisting_lines(evaluation):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    if evaluation.survivorship.get("warning"):
-        line = f"survivorship: {evaluation.survivorship['warning']}"
+    for line in caveat_lines(evaluation):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     for horizon, decision in (decisions or {}).items():
         if decision.get("failed_jobs"):  # tested on part of the pairs: nothing changed
@@ -1768,15 +1765,16 @@ def export_failed_line(horizon: str, decision: Mapping[str, Any], champion: str)
     return f"{line}; the test: {decision_verdict(decision)}"
 
 
-def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:
-    """One terminal line per horizon whose evaluated holdings ran into a pair's delisting.
+def caveat_lines(evaluation: CryptoEvaluation) -> list[str]:
+    """Terminal lines, for `run` and `evaluate` alike: one per horizon whose evaluated holdings
+    ran into a pair's delisting, then the survivorship warning (`survivorship`), if any.
 
     Examples
     --------
     >>> ev = HorizonEvaluation("1d", {}, {}, "flat", {}, {}, pd.DatetimeIndex([]), [], {}, 1.0,
     ...     delisting_exits=[{"pair": "LTCUSDT", "periods": 1,
     ...                       "first_decision_utc": "2024-06-15T00:00:00+00:00"}])
-    >>> print(*delisting_lines(CryptoEvaluation(1, {"1d": ev}, [], [], {})))
+    >>> print(*caveat_lines(CryptoEvaluation(1, {"1d": ev}, [], [], {})))
     1d: periods closed at a delisting pair's last price: LTCUSDT 1 from 2024-06-15
     """
     out = []
@@ -1787,6 +1785,8 @@ def delisting_lines(evaluation: CryptoEvaluation) -> list[str]:
                 for d in ev.delisting_exits
             )
             out.append(f"{horizon}: periods closed at a delisting pair's last price: {pairs}")
+    if evaluation.survivorship.get("warning"):
+        out.append(f"survivorship: {evaluation.survivorship['warning']}")
     return out
 
 

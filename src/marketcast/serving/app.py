@@ -23,6 +23,7 @@ from marketcast.serving.cache import TTLCache
 from marketcast.serving.crypto import CryptoService
 from marketcast.serving.crypto_routes import crypto_router
 from marketcast.serving.json_body import (
+    BODY_ERRORS,
     MAX_DUPLICATES_REPORTED,
     DuplicateKeyError,
     StrictJSONRoute,
@@ -62,15 +63,8 @@ _ERROR_422: _Responses = {
     }
 }
 _ERROR_503: _Responses = {503: {"description": "champions not loaded yet"}}
-#: What any route with a body may answer before its handler runs (BodySizeLimitMiddleware and
-#: FastAPI's body parsing): clients generated from the schema should know them.
-_BODY_ERRORS: _Responses = {
-    400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
-    413: {"description": "request body over the cap"},
-    415: {"description": "the body was sent with a Content-Type other than JSON"},
-}
 _ADMIN_ERRORS: _Responses = {
-    **_BODY_ERRORS,
+    **BODY_ERRORS,
     401: {"description": "missing or malformed bearer token"},
     403: {"description": "wrong token, or admin disabled"},
     404: {"description": "unknown market, model or version, or nothing to roll back to"},
@@ -291,7 +285,7 @@ def create_app(
     @app.post(
         "/v1/forecast",
         response_model=ForecastOut,
-        responses={**_BODY_ERRORS, **_ERROR_422, **_ERROR_503},
+        responses={**BODY_ERRORS, **_ERROR_422, **_ERROR_503},
         tags=["forecast"],
     )
     async def forecast(fixture: FixtureIn) -> Response:
@@ -308,7 +302,7 @@ def create_app(
     @app.post(
         "/v1/forecast/batch",
         response_model=BatchOut,
-        responses={**_BODY_ERRORS, **_ERROR_422, **_ERROR_503},
+        responses={**BODY_ERRORS, **_ERROR_422, **_ERROR_503},
         tags=["forecast"],
     )
     def forecast_batch(batch: BatchIn) -> Response:

@@ -25,7 +25,7 @@ from marketcast.serving.crypto_schemas import (
     FundingPushIn,
     FundingPushOut,
 )
-from marketcast.serving.json_body import StrictJSONRoute
+from marketcast.serving.json_body import BODY_ERRORS, StrictJSONRoute
 from marketcast.serving.security import admin_guard
 from marketcast.serving.settings import ServingSettings
 
@@ -35,10 +35,9 @@ _SIGNAL_ERRORS: _Responses = {
     503: {"description": "no crypto champion for the horizon"},
 }
 _PUSH_ERRORS: _Responses = {
-    400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
+    **BODY_ERRORS,
     401: {"description": "missing or malformed bearer token"},
     403: {"description": "wrong token, or admin disabled"},
-    413: {"description": "request body over the cap"},
     422: {"description": "a bar breaks a candle rule (the body names the bar and the field)"},
     503: {"description": "the journal could not be written: nothing was kept; retry"},
 }

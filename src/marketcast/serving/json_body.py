@@ -14,6 +14,13 @@ from fastapi.routing import APIRoute
 #: Most duplicated keys one 422 lists (each with its path and values): a 1 MiB body can hold
 #: ~100,000 of them, each under a path up to the JSON reader's ~990 levels.
 MAX_DUPLICATES_REPORTED = 32
+#: What any route with a body may answer before its handler runs (the body-size middleware,
+#: this module's route and FastAPI's body parsing): a schema's clients should know them.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not JSON (invalid UTF-8, too deeply nested)"},
+    413: {"description": "request body over the cap"},
+    415: {"description": "the body was sent with a Content-Type other than JSON"},
+}
 
 
 class DuplicateKeyError(HTTPException):
