@@ -130,3 +130,83 @@ def test_to_artifact_refuses_a_nan_band_z_set_on_the_head(model) -> None:
     fitted.network_.head.band_z = math.nan  # the buffer is saved as the config's band_z
     with pytest.raises(ValueError, match=r"not written: band_z must be in \[0, inf\), got nan"):
         fitted.to_artifact()
+
+
+def test_a_network_parameter_changed_after_the_fit_is_named_not_a_tensor_crash(
+    model, split
+) -> None:
+    """``set_params(window=8)`` after a fit with 4: the artifact saved and loaded, then every
+    forecast crashed with "The size of tensor a (8) must match the size of tensor b (4)"."""
+    import json
+
+    _, _, X_test = split
+    changed = copy.deepcopy(model).set_params(window=8)
+    message = r"window is 8 but the network was fitted with 4: fit again"
+    with pytest.raises(ValueError, match=message):
+        changed.predict_proba(X_test)
+    with pytest.raises(ValueError, match=f"not written: {message}"):
+        changed.to_artifact()
+    with pytest.raises(ValueError, match=message):  # a warm refit trains the network it has
+        changed.set_params(warm_start=True).fit(*split[:2])
+    files = model.to_artifact()
+    meta = json.loads(files["neural.json"])
+    meta["params"]["n_experts"] = 3
+    edited = {**files, "neural.json": json.dumps(meta).encode()}
+    with pytest.raises(ValueError, match="n_experts is 3 but the network was fitted with 2"):
+        NeuralModel.from_artifact(edited)
+
+
+def test_a_network_pruned_without_folding_its_masks_saves_and_loads(model, split) -> None:
+    """``magnitude_prune(..., permanent=False)`` left weight_orig and weight_mask: the artifact
+    was written, and the loader refused it (it lacks tensor ...weight)."""
+    from marketcast.training.compress import linear_layers, magnitude_prune
+
+    _, _, X_test = split
+    pruned = copy.deepcopy(model)
+    pruned.network_ = magnitude_prune(pruned.network_, 0.5, permanent=False)
+    assert any(k.endswith("weight_mask") for k in pruned.network_.state_dict())
+    loaded = NeuralModel.from_artifact(pruned.to_artifact())
+    np.testing.assert_allclose(
+        loaded.predict_proba(X_test), pruned.predict_proba(X_test), atol=1e-6
+    )
+    zeros = sum(int((layer.weight == 0).sum()) for _, layer in linear_layers(loaded.network_))
+    weights = sum(layer.weight.numel() for _, layer in linear_layers(loaded.network_))
+    assert zeros / weights == pytest.approx(0.5, abs=0.02)  # the pruned weights stay pruned
+    assert any(k.endswith("weight_mask") for k in pruned.network_.state_dict())  # left as it was
+
+
+def test_a_fit_is_the_same_whatever_order_same_time_kick_offs_come_in(split) -> None:
+    """A stable sort kept the caller's order of same-time kick-offs, and the minibatches and
+    the validation cut moved with it: the same matches and seed gave another model."""
+    X_train, y_train, X_test = split
+    kickoff = pd.to_datetime(X_train["kickoff_utc"], utc=True).to_numpy()
+    assert pd.Series(kickoff).duplicated().sum() > 50  # Saturday 15:00 kick-offs
+    reverse = np.lexsort((-np.arange(len(X_train)), kickoff))  # reversed within each kick-off
+    params = {**TINY, "max_epochs": 2, "validation_fraction": 0.2, "patience": 5}
+    a = NeuralModel(random_state=4, **params).fit(X_train, y_train)
+    b = NeuralModel(random_state=4, **params).fit(X_train.iloc[reverse], y_train[reverse])
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+
+
+def test_closing_targets_missing_on_every_validation_row_leave_early_stopping_out(
+    epl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The validation loss was NaN, which never improves: after ``patience`` epochs the fit
+    restored the untrained starting weights, and said nothing."""
+    X, y = epl
+    n = len(X)
+    closing = {
+        "1x2": np.full((n, 3), 1 / 3),
+        "ou25": np.full((n, 2), 0.5),
+        "ah": np.full((n, 2), 0.5),
+    }
+    for p in closing.values():
+        p[-100:] = np.nan  # the latest rows: no closing price yet
+    n_valid = int(n * 0.1)
+    assert n - 100 >= 500  # enough closing prices to train on them
+    assert n_valid < 100  # and no validation row has one
+    params = {**TINY, "max_epochs": 4, "patience": 1, "validation_fraction": 0.1}
+    fitted = NeuralModel(random_state=0, target="closing", **params).fit(X, y, closing=closing)
+    assert fitted.target_used_["1x2"] == "closing"
+    assert fitted.best_epoch_ == 4  # every epoch trained, the last weights kept
+    assert f"none of the {n_valid} validation rows has a 1X2 target" in caplog.text

@@ -126,6 +126,21 @@ _PREDICT_BATCH = 4096
 #: What :meth:`NeuralModel.use_onnx` adds: dropped by a refit and left out of a copy.
 _ONNX_STATE = ("onnx_session_", "onnx_max_rows_", "onnx_threads_", "_onnx_source_")
 #: Range of each numeric parameter of :class:`NeuralModel` (`check_param_ranges`).
+#: Parameters the fitted network holds in its ``NetConfig`` (``band_z`` is applied to it at
+#: each fit and load): once fitted, the network's values are the model's.
+_NETWORK_PARAMS = (
+    "window",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_state",
+    "expand",
+    "n_experts",
+    "top_k",
+    "min_gate_weight",
+    "n_band_heads",
+    "dropout",
+)
 _PARAM_RANGES = {
     "window": "[1, inf)",
     "d_model": "[1, inf)",
@@ -446,12 +461,14 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         check_goals(X, y)  # rows named in the caller's order, before sorting
         _check_unique_matches(X)  # before any state changes, as TeamHistory.build would refuse
         y = np.asarray(y)
-        order = np.argsort(_kickoff_minutes(X), kind="stable")
+        order = _training_order(X)
         X, y = X.iloc[order], y[order]
         soft = closing_in_training_order(self.target, closing, order)
         self._drop_onnx()  # the session holds the old weights; use_onnx again
         warm = self.warm_start and hasattr(self, "network_")
-        if not warm:
+        if warm:
+            self._check_network_params()  # a warm refit trains the network it has
+        else:
             self._freeze_layout(X)
         self.base_rates_ = {
             m.value: base_rates(market_labels(m, X, y), n_outcomes(m)).tolist() for m in MarketKind
@@ -500,6 +517,16 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         n = len(targets["w_1x2"])
         n_valid = n - n_train
         valid_idx = torch.arange(n_train, n, device=targets["w_1x2"].device)
+        if n_valid and not bool((targets["w_1x2"][valid_idx] > 0).any()):
+            # its log loss is NaN, which never improves: early stopping restored the untrained
+            # starting weights after ``patience`` epochs
+            log.warning(
+                "neural fit: none of the %d validation rows has a 1X2 target (closing prices "
+                "missing?): training the full %d epochs without early stopping",
+                n_valid,
+                epochs,
+            )
+            n_valid = 0
         weights = LossWeights(
             ou=self.loss_ou,
             ah=self.loss_ah,
@@ -642,6 +669,26 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         self.static_std_ = std.tolist()
         self.missing_indicators_ = [c for j, c in enumerate(names) if np.isnan(values[:, j]).any()]
         self.leagues_ = sorted(X["league"].astype(str).unique().tolist())
+
+    def _check_network_params(self) -> None:
+        """Raise ``ValueError`` when a parameter the network holds was changed after the fit.
+
+        ``set_params(window=8)`` on a model fitted with 4 built 8-bar histories for a 4-row
+        position table: every forecast crashed with a tensor-size error, and the artifact
+        saved and loaded first.
+        """
+        changed = [
+            name
+            for name in _NETWORK_PARAMS
+            if getattr(self, name) != getattr(self.network_.config, name)
+        ]
+        if changed:
+            name = changed[0]
+            raise ValueError(
+                f"{name} is {getattr(self, name)!r} but the network was fitted with "
+                f"{getattr(self.network_.config, name)!r}: fit again (warm_start=False) or set "
+                f"{name} back"
+            )
 
     def _net_config(self) -> NetConfig:
         return NetConfig(
@@ -793,6 +840,7 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         ``band_high``, ``band_std``, ``context``, ``gate_probs`` and ``gate_weights``).
         """
         require_fitted(self, "network_")
+        self._check_network_params()
         return self._outputs(self._batch_arrays(self._inputs(X)))
 
     def _outputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -980,13 +1028,14 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         require_fitted(self, "network_")
         try:
             self._check_param_values()
+            self._check_network_params()
             # The head's buffer is saved as the config's band_z (set on the head directly too).
             check_param_ranges(
                 NeuralModel(band_z=self.network_.head.band_z), {"band_z": _PARAM_RANGES["band_z"]}
             )
         except ValueError as exc:
             raise ValueError(f"neural artifact not written: {exc}") from None
-        state = self.network_.state_dict()
+        state = _pruning_folded(self.network_.state_dict())
         packed = [k for k, v in state.items() if not isinstance(v, torch.Tensor) or v.is_quantized]
         if packed:  # a dynamic-int8 network's packed weights are not plain tensors
             raise ValueError(
@@ -1072,6 +1121,11 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
         except ValueError as exc:
             raise _artifact_error("neural.json", f"params: {exc}") from None
         _check_artifact_layout(meta, net.config)
+        model.network_ = net
+        try:
+            model._check_network_params()
+        except ValueError as exc:
+            raise _artifact_error("neural.json", f"params and net_config: {exc}") from None
         model.static_features_ = meta["static_features"]
         model.static_mean_ = meta["static_mean"]
         model.static_std_ = meta["static_std"]
@@ -1550,6 +1604,49 @@ def _on_device(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str,
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: v.index_select(0, idx) for k, v in tensors.items()}
+
+
+def _pruning_folded(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with each pruned tensor as the plain tensor it stands for.
+
+    A network pruned without making it permanent (``magnitude_prune(..., permanent=False)``)
+    holds ``weight_orig`` and ``weight_mask`` in place of ``weight``: an artifact stores their
+    product under ``weight``, the network the loader builds, which refused an artifact written
+    as it was. The live network is left as it is.
+
+    Examples
+    --------
+    >>> state = {"w_orig": torch.tensor([2.0, 3.0]), "w_mask": torch.tensor([1.0, 0.0]), "b": 1}
+    >>> _pruning_folded(state)
+    {'b': 1, 'w': tensor([2., 0.])}
+    """
+    out = dict(state)
+    for key in [k for k in state if k.endswith("_orig") and k[: -len("_orig")] + "_mask" in state]:
+        name = key[: -len("_orig")]
+        out[name] = out.pop(key) * out.pop(name + "_mask")
+    return out
+
+
+def _training_order(X: pd.DataFrame) -> np.ndarray:
+    """Row order of a fit: by kick-off, ties by league, home and away team (the loader's order).
+
+    The minibatch shuffle and the validation cut follow this order, so a fit on the same
+    matches with the same seed is the same model whatever order the caller's rows came in (a
+    stable sort kept the caller's order of same-time kick-offs, and the fit moved with it).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"kickoff_utc": ["2024-01-01 15:00"] * 2 + ["2024-01-01 12:30"],
+    ...                   "league": ["E0"] * 3, "home_team": ["Leeds", "Arsenal", "Wolves"]})
+    >>> _training_order(X).tolist()
+    [2, 1, 0]
+    """
+    ties = [
+        X[name].to_numpy(dtype=object).astype(str)
+        for name in ("away_team", "home_team", "league")  # last key sorts first
+        if name in X.columns
+    ]
+    return np.lexsort((*ties, _kickoff_minutes(X)))
 
 
 def _kickoff_minutes(X: pd.DataFrame) -> np.ndarray:
