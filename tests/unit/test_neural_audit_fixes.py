@@ -210,3 +210,17 @@ def test_closing_targets_missing_on_every_validation_row_leave_early_stopping_ou
     assert fitted.target_used_["1x2"] == "closing"
     assert fitted.best_epoch_ == 4  # every epoch trained, the last weights kept
     assert f"none of the {n_valid} validation rows has a 1X2 target" in caplog.text
+
+
+def test_a_league_unseen_in_training_gets_the_average_leagues_embedding(model, split) -> None:
+    """A cold fit never trained the spare row: a new league was forecast with the random vector
+    it was initialised with, so its forecasts moved with the seed."""
+    _, _, X_test = split
+    rows = model.network_.league.weight.detach()
+    np.testing.assert_allclose(rows[-1].numpy(), rows[:-1].mean(dim=0).numpy(), atol=1e-6)
+    renamed = X_test.assign(league="XX")
+    p = model.predict_proba(renamed)
+    assert np.isfinite(p).all()
+    np.testing.assert_array_equal(
+        p, NeuralModel.from_artifact(model.to_artifact()).predict_proba(renamed)
+    )

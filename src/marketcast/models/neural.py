@@ -500,6 +500,8 @@ class NeuralModel(BaseEstimator):  # type: ignore[misc]
             epochs = self.warm_epochs if warm else self.max_epochs
             learning_rate = self.warm_learning_rate if warm else self.learning_rate
             self._train(batch, targets, n_train - first, epochs, learning_rate)
+            if not warm:
+                _unseen_league_as_the_average(self.network_)
             self._fit_shrink(batch, targets, n_train - first)
         self.classes_ = CLASSES_1X2
         return self
@@ -1604,6 +1606,21 @@ def _on_device(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str,
 
 def _take(tensors: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: v.index_select(0, idx) for k, v in tensors.items()}
+
+
+def _unseen_league_as_the_average(net: FootballNet) -> None:
+    """Set the league embedding's spare row (a league not seen in training) to the mean of the
+    trained rows.
+
+    A cold fit never trains that row: a league first met at forecast time got the random
+    vector it was initialised with, and its forecasts moved with the seed. The average league
+    is the neutral guess. A warm refit trains the row on a league it first meets (Warm start,
+    docs/neural.md) and leaves it as it is otherwise.
+    """
+    rows = net.league.weight
+    if len(rows) > 1:  # (no trained row to average without a league in the training rows)
+        with torch.no_grad():
+            rows[-1] = rows[:-1].mean(dim=0)
 
 
 def _pruning_folded(state: Mapping[str, Any]) -> dict[str, Any]:
