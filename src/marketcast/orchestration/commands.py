@@ -54,6 +54,7 @@ from marketcast.orchestration.football import (
     lives_in_this_process,
     parse_csv_option,
     plan_football,
+    print_plain,
     print_unclipped,
     run_football,
     select_leagues,
@@ -145,19 +146,15 @@ def run(
         shown = plans if len(plans) > 1 else next(iter(plans.values()))
         sys.stdout.write(json.dumps(shown, indent=2, sort_keys=True, default=str) + "\n")
     if unpublished:  # the champions moved and the reports are written; a copy is missing
-        _console().print(
+        print_plain(
+            _console(),
             f"exit 1: publishing to {', '.join(sorted(set(unpublished)))} failed (publish.json "
             "in the run folder says why); the champions moved as reported, and "
             "`marketcast registry publish --to TARGET` copies what is missing",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
         )
         return 1
     if copy_errors:  # the champions moved; the registry holds the copy saved before that
-        _console().print(
-            "exit 1: " + "; ".join(copy_errors), markup=False, highlight=False, soft_wrap=True
-        )
+        print_plain(_console(), "exit 1: " + "; ".join(copy_errors))
         return 1
     return status
 
@@ -167,12 +164,10 @@ def _failed_jobs_status(failed_jobs: list[dict[str, Any]], written: str) -> int:
     failed after every attempt: what it computed is written (and no champion moved on their
     horizons), but a script must not read its exit as a complete result (it was 0)."""
     jobs = ", ".join(str(f["job"]) for f in failed_jobs)
-    _console().print(
+    print_plain(
+        _console(),
         f"exit 1: {len(failed_jobs)} job(s) failed after every attempt ({jobs}); {written}, "
         "and `failed_jobs` names the pairs each left out",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
     )
     return 1
 
@@ -238,7 +233,7 @@ def evaluate_crypto(
     prepared = prepare_crypto(config, data_paths, config_path)
     report = prepared.data.report
     # (an unreadable file was already refused by prepare_crypto, as `run` refuses it)
-    _console().print(report.summary("rows"), markup=False, highlight=False, soft_wrap=True)
+    print_plain(_console(), report.summary("rows"))
     check_evaluation_window(prepared, start, end)  # before any job
     evaluation = _evaluate_crypto(config, prepared, start=start, end=end, console=_console())
     if not evaluation.horizons:
@@ -248,13 +243,11 @@ def evaluate_crypto(
         )
     write_json(json_out, {**evaluation.to_contract_json(), "data": report.to_dict()})
     for line in caveat_lines(evaluation):
-        _console().print(line, markup=False, highlight=False, soft_wrap=True)
-    _console().print(
+        print_plain(_console(), line)
+    print_plain(
+        _console(),
         f"wrote {json_out}: {evaluation.pairs} pairs{_skipped_note(evaluation.skipped)}, horizons "
         f"{', '.join(evaluation.horizons)}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
     )
     if evaluation.failed_jobs:
         return _failed_jobs_status(evaluation.failed_jobs, f"{json_out} is written")
@@ -305,7 +298,7 @@ def evaluate_football(
         except ValueError as exc:  # "unknown leagues ['XX']; the data holds ['D1', 'E0']"
             raise DataError(config_label(config_path), None, "data.leagues", str(exc)) from None
     mask = test_mask_between(data.matches, start, end)
-    _console().print(data.report.summary("matches"), markup=False, highlight=False, soft_wrap=True)
+    print_plain(_console(), data.report.summary("matches"))
     evaluation, _, _ = _evaluate(config, data, mask, console=_console(), config_path=config_path)
     # the contract's keys, plus each market's promotion decision (why `champion` is what it
     # is) and what the data check found (adding keys is allowed)
@@ -756,14 +749,14 @@ def _print_report(report: dict[str, Any], title: str) -> None:
         leagues = ", ".join(report["leagues"]) or "every league in the files"
         console.print(f"  leagues: {leagues} (the config's data.leagues)", markup=False)
     for line in _empty_group_lines(empty):
-        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+        print_plain(console, f"  {line}")
     # by file and row: the sample is kept rule by rule, which printed rows 41, 11, 31, 21
     issues = sorted(
         report.get("issues", []),
         key=lambda i: (str(i.get("file") or ""), i.get("row") is None, i.get("row") or 0),
     )
     for issue in issues[:_ISSUES_SHOWN]:
-        console.print(f"  {_issue_text(issue)}", markup=False, highlight=False, soft_wrap=True)
+        print_plain(console, f"  {_issue_text(issue)}")
     if len(issues) > _ISSUES_SHOWN:
         console.print(
             f"  ... {len(issues) - _ISSUES_SHOWN} more issues in the sample (--json keeps them)"
@@ -828,7 +821,7 @@ def data_pull_football(
 
     def show(path: Path, report: IntegrityReport) -> None:
         kept = report.summary("matches").removeprefix("data: ").replace(" from 1 file", "")
-        console.print(f"pulled {path} ({kept})", markup=False, highlight=False, soft_wrap=True)
+        print_plain(console, f"pulled {path} ({kept})")
 
     pull_football(
         league_list,
@@ -905,11 +898,9 @@ def registry_publish(root: str, target: str, name: str | None) -> int:
     if failed:  # the others are published; each failed market carries its error above
         # none published is "nothing could be published", as the docs say: exit 2 (it was 1)
         code = 2 if len(failed) == sum(len(markets) for markets in shown.values()) else 1
-        _console().print(
+        print_plain(
+            _console(),
             f"exit {code}: {len(failed)} market(s) not published: " + "; ".join(failed),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
         )
         return code
     return 0
@@ -1138,11 +1129,9 @@ def serve(host: str | None, port: int | None, workers: int = 1) -> int:
         CryptoSettings.from_env(os.environ)
     for unknown in unknown_env_variables(os.environ, also=(SUPERVISOR_PID_VARIABLE,)):
         # a misspelt setting was ignored without a word, and its default served
-        _console().print(
+        print_plain(
+            _console(),
             f"warning: {unknown} is no marketcast setting: ignored",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
         )
     settings = settings.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}

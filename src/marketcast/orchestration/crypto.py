@@ -83,6 +83,7 @@ from marketcast.orchestration.football import (
     local_runs_dir,
     parquet_bytes,
     print_decisions,
+    print_plain,
     print_unclipped,
     run_folder,
     training_window,
@@ -1724,20 +1725,18 @@ def print_crypto_summary(
             )
     print_unclipped(console, table)
     for line in caveat_lines(evaluation):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        print_plain(console, line)
     for horizon, decision in (decisions or {}).items():
         if decision.get("failed_jobs"):  # tested on part of the pairs: nothing changed
             line = f"{horizon}: not promotable: {decision.get('reason')}"
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            print_plain(console, line)
         elif decision.get("export_error"):  # nothing was registered: no verdict took effect
             line = export_failed_line(horizon, decision, champions.get(horizon, "none"))
             console.print(line, markup=False, highlight=False)
         else:
             print_decisions(console, {horizon: decision})
     for horizon, reason in evaluation.not_evaluated.items():  # its champion was left as it was
-        console.print(
-            f"{horizon}: not evaluated: {reason}", markup=False, highlight=False, soft_wrap=True
-        )
+        print_plain(console, f"{horizon}: not evaluated: {reason}")
     console.print(f"champion marked *; reports: {run_dir / 'crypto'}")
 
 

@@ -1173,6 +1173,12 @@ def print_summary(
     console.print(f"report: {run_dir / 'report.html'}")
 
 
+def print_plain(console: Console, text: str) -> None:
+    """Print ``text`` as it is: no rich markup read in it (a "[...]" in a file name or an error
+    vanished), no highlighting, and long lines wrapped rather than cut."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_unclipped(console: Console, table: Table) -> None:
     """Print ``table`` at its natural width when the console is narrower (rich caps a print
     at the console's width and cuts cells to "…").
@@ -1271,7 +1277,7 @@ def _progress(
             last = now
             elapsed = timedelta(seconds=int(now - started))
             text = f"{label} {done}/{total} {elapsed} {detail}".rstrip()
-            console.print(text, markup=False, highlight=False, soft_wrap=True)
+            print_plain(console, text)
 
         yield line
         return
