@@ -8,11 +8,19 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# The venv is built afresh when it cannot run pip on Python >= 3.11 (missing, interrupted while
+# it was made, its interpreter gone, another Python's) or was built from another lock (so that a
+# package the lock dropped goes too); otherwise the lock and the package are installed over it.
 $(STAMP): requirements.lock pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "marketcast needs Python >= 3.11: make PY=python3.11 ..." >&2; exit 1; }
+	@if ! $(BIN)/python -c 'import sys, pip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	  || { test -f $(VENV)/.lock && ! cmp -s requirements.lock $(VENV)/.lock; }; then \
+	  echo "building $(VENV) afresh"; rm -rf $(VENV) && $(PY) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	cp requirements.lock $(VENV)/.lock
 	touch $(STAMP)
 
 run: install
@@ -60,10 +68,13 @@ check: install
 	$(BIN)/lint-imports
 
 # Regenerate the pinned lock from pyproject.toml in a throwaway venv.
+# A local build label (torch's +cpu) is dropped from the pins: ==2.13.0 takes either build, while
+# a +cpu pin installs only where that wheel sits on local disk.
 lock:
 	rm -rf /tmp/marketcast-lock && $(PY) -m venv /tmp/marketcast-lock
 	/tmp/marketcast-lock/bin/pip install --quiet '.[dev]'
-	/tmp/marketcast-lock/bin/pip freeze --exclude marketcast > requirements.lock
+	/tmp/marketcast-lock/bin/pip freeze --exclude marketcast | sed 's/^\([^=]*==[^+]*\)+.*/\1/' \
+	  > requirements.lock
 
 clean:
 	rm -rf $(VENV) runs registry .pytest_cache .mypy_cache .ruff_cache
