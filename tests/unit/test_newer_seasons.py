@@ -84,6 +84,17 @@ def test_a_bookmaker_missing_from_the_evaluated_matches_is_an_error() -> None:
     check_bookmaker(config.model_copy(update={"backtest": BacktestSettings()}), data, evaluated)
 
 
+def test_a_bookmaker_that_never_prices_an_evaluated_market_is_an_error() -> None:
+    """B365 priced the 1X2 of the evaluated matches and no over/under (these files have no such
+    columns): the over/under backtest placed 0 bets, exit 0, without a word."""
+    data = _data((HISTORY, *ROWS))
+    evaluated = data.matches["kickoff_utc"].dt.month.to_numpy() == 8
+    config = FootballRunConfig(backtest={"bookmaker": "b365"}, markets=("1x2", "ou25", "ah"))
+    with pytest.raises(DataError, match=r"'b365' prices no ou25 or ah of the 2 matches evaluated"):
+        check_bookmaker(config, data, evaluated, "bw.yaml")
+    check_bookmaker(config.model_copy(update={"markets": ("1x2",)}), data, evaluated)
+
+
 def test_learning_models_need_matches_before_the_evaluated_ones() -> None:
     """Without earlier matches Elo stopped the evaluation with 'no rows with finite rating
     features to fit EloModel', which named no cause."""

@@ -442,9 +442,10 @@ def check_bookmaker(
     config_path: str | None = None,
 ) -> None:
     """``backtest.bookmaker`` must price something in ``data`` (a typo used to mean 0 bets),
-    and, given the evaluated matches ``test_mask``, one of them before kick-off: a bookmaker
-    that left the data (Pinnacle in newer seasons) gave an empty backtest that looked valid.
-    The error names ``config_path`` (the config) and the key."""
+    and, given the evaluated matches ``test_mask``, one of them before kick-off in each market
+    evaluated: a bookmaker that left the data (Pinnacle in newer seasons), or one that never
+    priced a market (BW's over/under), gave an empty backtest that looked valid. The error
+    names ``config_path`` (the config) and the key."""
     wanted = config.backtest.bookmaker
     label, key = config_label(config_path), "backtest.bookmaker"
     if wanted == "best":
@@ -461,9 +462,10 @@ def check_bookmaker(
     if test_mask is None:
         return
     evaluated = data.matches["match_id"].to_numpy()[test_mask]
-    quotes = data.odds.loc[data.odds["timing"] == "prematch"]
-    quoting = set(quotes.loc[quotes["match_id"].isin(evaluated), "bookmaker"].unique().tolist())
-    quoting.discard(AVERAGE_BOOKMAKER)
+    quotes = data.odds.loc[
+        (data.odds["timing"] == "prematch") & data.odds["match_id"].isin(evaluated)
+    ]
+    quoting = set(quotes["bookmaker"].unique().tolist()) - {AVERAGE_BOOKMAKER}
     if wanted not in quoting:
         raise DataError(
             label,
@@ -472,6 +474,17 @@ def check_bookmaker(
             f"{wanted!r} prices none of the {len(evaluated):,} matches evaluated before "
             "kick-off (only earlier ones); use 'best' or one of "
             f"{', '.join(sorted(quoting)) or 'nothing: no bookmaker quotes them'}",
+        )
+    by_market = quotes.groupby("market", observed=True)["bookmaker"].unique()
+    unpriced = [m for m in config.markets if m not in by_market or wanted not in by_market[m]]
+    if unpriced:
+        raise DataError(
+            label,
+            None,
+            key,
+            f"{wanted!r} prices no {' or '.join(unpriced)} of the {len(evaluated):,} matches "
+            f"evaluated before kick-off: use 'best', or leave {', '.join(unpriced)} out of the "
+            "markets evaluated",
         )
 
 
