@@ -11,7 +11,11 @@ from marketcast.config import BacktestSettings, FootballRunConfig
 from marketcast.data.validation import DataError
 from marketcast.datasets.football_data import load_football_sources, odds_matrix
 from marketcast.evaluation.football import _closing_source_counts
-from marketcast.features.football import closing_probabilities, closing_yardstick
+from marketcast.features.football import (
+    closing_probabilities,
+    closing_yardstick,
+    prematch_yardstick,
+)
 from marketcast.orchestration.football import check_bookmaker, check_history, evaluated_mask
 from marketcast.types import EXCHANGE_COMMISSION, MarketKind
 
@@ -67,6 +71,14 @@ def test_the_closing_yardstick_says_where_it_came_from(caplog: pytest.LogCapture
         counts = _closing_source_counts(MarketKind.ONE_X_TWO, sources)
     assert counts == {"avg": 1, "pinnacle": 1}
     assert "mixes sources (avg 1, pinnacle 1)" in caplog.text
+
+
+def test_the_prematch_yardstick_says_where_it_came_from() -> None:
+    """Pinnacle did not price the second match before kick-off: the pre-match yardstick took
+    the average there, which only the closing yardstick's counts used to say of itself."""
+    unpriced = (ROWS[0], ROWS[1].replace(",6.50,4.80,1.48,", ",,,,"))
+    _, _, sources = prematch_yardstick(_data(unpriced), MarketKind.ONE_X_TWO)
+    assert sources.tolist() == ["pinnacle", "avg"]
 
 
 def test_a_bookmaker_missing_from_the_evaluated_matches_is_an_error() -> None:

@@ -21,7 +21,7 @@ from marketcast.evaluation.scoring import (
     score_all,
 )
 from marketcast.evaluation.walk_forward import WalkForwardPredictions
-from marketcast.features.football import closing_yardstick, prematch_probabilities
+from marketcast.features.football import closing_yardstick, prematch_yardstick
 from marketcast.labels.football import profit_matrix
 from marketcast.models.base import market_labels
 from marketcast.promotion import PromotionRule, decide_among
@@ -281,14 +281,23 @@ def _check_forecasts(
         raise
 
 
+def _source_counts(source: np.ndarray) -> dict[str, int]:
+    """How many matches each bookmaker's price came from (a blank source is no price).
+
+    >>> _source_counts(np.array(["pinnacle", "avg", "pinnacle", ""]))
+    {'avg': 1, 'pinnacle': 2}
+    """
+    names, counts = np.unique(source.astype(str), return_counts=True)
+    return {str(name): int(n) for name, n in zip(names, counts, strict=True) if name}
+
+
 def _closing_source_counts(market: MarketKind, source: np.ndarray) -> dict[str, int]:
     """How many scored matches each closing yardstick came from, with a warning when mixed.
 
     Pinnacle's prices thin out in newer seasons: where it has none the yardstick is the closing
     average, a different (softer) line, so ratios over a mix move with the mix.
     """
-    names, counts = np.unique(source.astype(str), return_counts=True)
-    found = {str(name): int(n) for name, n in zip(names, counts, strict=True) if name}
+    found = _source_counts(source)
     if len(found) > 1:
         log.warning(
             "%s: the closing yardstick mixes sources (%s): Pinnacle is missing for part of the "
@@ -333,7 +342,9 @@ def _evaluate_market(
 ) -> MarketEvaluation:
     labels_all = market_labels(market, X, y_goals)
     closing_p, closing_line, closing_from = closing_yardstick(data, market, method=demargin_method)
-    prematch_p, prematch_line = prematch_probabilities(data, market, method=demargin_method)
+    prematch_p, prematch_line, prematch_from = prematch_yardstick(
+        data, market, method=demargin_method
+    )
     engines = _forecasting(predictions, market)
     test_rows = np.flatnonzero(predictions.test_mask)
     match_ids = data.matches["match_id"].to_numpy()
@@ -397,6 +408,8 @@ def _evaluate_market(
     engine_scores = {name: _scores(labels, p) for name, p in forecasts.items()}
     market_scores = {name: _scores(labels, p, short=True) for name, p in yardsticks.items()}
     market_scores["closing"]["sources"] = _closing_source_counts(market, closing_from[rows])
+    # the pre-match line falls back through PREMATCH_PREFERENCE, as the models' inputs do
+    market_scores["prematch"]["sources"] = _source_counts(prematch_from[rows])
     closing_ll = market_scores["closing"]["log_loss"]
     ratio = {name: s["log_loss"] / closing_ll for name, s in engine_scores.items()}
     ratio["prematch"] = market_scores["prematch"]["log_loss"] / closing_ll

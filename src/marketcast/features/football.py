@@ -718,9 +718,21 @@ def prematch_probabilities(
         ``probabilities`` has shape (n_matches, n_outcomes), NaN rows where no bookmaker in
         ``preference`` quoted; ``line`` is the handicap or total the prices refer to.
     """
-    quotes = _market_quotes(data, market, Timing.PREMATCH)
-    prob, line, _ = _first_available(quotes, market, Timing.PREMATCH, preference, method)
+    prob, line, _ = prematch_yardstick(data, market, method=method, preference=preference)
     return prob, line
+
+
+def prematch_yardstick(
+    data: FootballData,
+    market: MarketKind,
+    *,
+    method: str = "shin",
+    preference: Sequence[str] = PREMATCH_PREFERENCE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`prematch_probabilities` and, per match, the bookmaker whose pre-match price it
+    used (``""`` where none in ``preference`` quoted), from one de-margining pass."""
+    quotes = _market_quotes(data, market, Timing.PREMATCH)
+    return _first_available(quotes, market, Timing.PREMATCH, preference, method)
 
 
 #: Where the closing yardstick comes from, sharpest first.
