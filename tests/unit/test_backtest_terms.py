@@ -286,3 +286,45 @@ def test_the_python_api_refuses_the_average_too() -> None:
             backtest=BacktestConfig(),
             bookmaker="AVG",
         )
+
+
+def test_the_matches_a_named_bookmaker_left_unpriced_are_counted(tmp_path: Path) -> None:
+    """`backtest_rows` read 380 with Bet365 blank on half of them: nothing said that half the
+    matches could not be bet at the named bookmaker."""
+    frame = pd.read_csv(FIXTURES / "mmz4281" / "2223" / "E0.csv")
+    blank = np.arange(len(frame)) % 2 == 1
+    frame.loc[blank, ["B365H", "B365D", "B365A"]] = np.nan
+    half = tmp_path / "E0.csv"
+    frame.to_csv(half, index=False)
+    data = load_football([half])
+    features = build_features(data)
+    goals = data.matches[["home_goals", "away_goals"]].to_numpy()
+    markets = (MarketKind.ONE_X_TWO,)
+    predictions = walk_forward_predict(
+        features,
+        goals,
+        np.ones(len(features), dtype=bool),
+        {"market": make_model("market", seed=1)},
+        markets,
+        step_days=7,
+    )
+    summaries = {
+        bookmaker: evaluate_predictions(
+            data,
+            features,
+            predictions,
+            markets,
+            demargin_method="shin",
+            backtest=BacktestConfig(staking="flat", min_edge=0.0, n_bootstrap=0),
+            bookmaker=bookmaker,
+        )
+        .markets["1x2"]
+        .summary
+        for bookmaker in ("b365", "best")
+    }
+    rows = summaries["b365"]["backtest_rows"]
+    assert summaries["b365"]["backtest_rows_unpriced"] == int(blank.sum()) > 0
+    assert summaries["best"]["backtest_rows_unpriced"] == 0  # another bookmaker priced them
+    assert summaries["best"]["backtest_rows"] == rows
+    page = render_html({"evaluation": {"markets": {"1x2": summaries["b365"]}}})
+    assert f"{int(blank.sum())} of them had no price to bet at" in page

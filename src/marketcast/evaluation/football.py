@@ -468,6 +468,9 @@ def _evaluate_market(
         # a model with no forecast on any test match (one that does not price the market)
         "engines_without_forecasts": sorted(set(predictions.probabilities) - set(engines)),
         "backtest_rows": len(bet_rows),
+        # of those, the matches with no price to bet at (the named bookmaker did not quote
+        # them, or quoted another handicap line): no model can bet them
+        "backtest_rows_unpriced": int((~np.isfinite(odds_taken)).all(axis=1).sum()),
         "demargin_method": demargin_method,
         "odds_taken": bookmaker,
         "exchange_commission": exchange_commission,

@@ -610,6 +610,13 @@ def _coverage(section: Mapping[str, Any], market: str) -> str:
                 if n is not None and backtest_rows > n and bet_unscored
                 else ""
             )
+            + (
+                f" {_count(unpriced)} of them had no price to bet at "
+                "(<code>backtest_rows_unpriced</code>: the bookmaker named did not quote them, "
+                "or quoted another handicap line)."
+                if (unpriced := _real(section.get("backtest_rows_unpriced")))
+                else ""
+            )
             + "</p>"
         )
     return '<div class="coverage">\n' + "\n".join(parts) + "\n</div>"
