@@ -341,6 +341,18 @@ def test_iter_csv_files_recurses_and_skips_manifest(tmp_path: Path) -> None:
         list(iter_csv_files([tmp_path / "missing"]))
 
 
+def test_a_file_named_twice_is_read_once_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The folder and a file in it, as two paths: read once, as before, but without a word."""
+    write_csv(tmp_path / "E0" / "2005-2006.csv", OLD_HEADER, OLD_ROWS[:1])
+    again = tmp_path / "E0" / ".." / "E0" / "2005-2006.csv"
+    with caplog.at_level("WARNING"):
+        found = list(iter_csv_files([tmp_path, again]))
+    assert found == [tmp_path / "E0" / "2005-2006.csv"]
+    assert f"{again} is named more than once in the data paths: read once" in caplog.text
+
+
 # --- real files --------------------------------------------------------------------------------
 
 

@@ -322,7 +322,8 @@ def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     Yields
     ------
     Path
-        One CSV file at a time, each at most once.
+        One CSV file at a time, each at most once (a file named again, through its folder, a
+        link or another spelling of its path, is read once and said so in a warning).
     """
     seen: set[Path] = set()
     for raw in paths:
@@ -335,9 +336,11 @@ def iter_csv_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             raise DataError(str(path), None, None, "no such file or folder")
         for p in found:
             key = p.resolve()
-            if key not in seen:
-                seen.add(key)
-                yield p
+            if key in seen:
+                logger.warning("%s is named more than once in the data paths: read once", p)
+                continue
+            seen.add(key)
+            yield p
 
 
 def detect_quote_columns(header: Iterable[str]) -> list[QuoteColumns]:
