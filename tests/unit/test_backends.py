@@ -418,3 +418,14 @@ def test_a_hung_job_is_stopped_at_the_time_limit_on_either_backend(
 def test_a_time_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="time_limit_s must be > 0"):
         run_jobs([Job("sq", square, (2,))], time_limit_s=0)
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_where_nothing_listens_fails_at_once(scheme: str) -> None:
+    """ray.init retried a plain host:port where nothing listened for minutes before it said so."""
+    pytest.importorskip("ray")
+    address = f"{scheme}127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"cluster at {address}: nothing answers"):
+        run_jobs([Job("sq", square, (2,))], backend="ray", ray_address=address)
+    assert time.monotonic() - t0 < 30

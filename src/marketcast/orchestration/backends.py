@@ -24,6 +24,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -48,6 +49,8 @@ _PARENT_POLL_SECONDS = 1.0
 #: Longest single wait on Ray: Python signal handlers (Ctrl-C, the CLI's SIGTERM) run between
 #: waits, and waited for a task to finish inside Ray's compiled code.
 _RAY_WAIT_SECONDS = 0.5
+#: Longest wait for a TCP connection to a Ray address before Ray is asked to connect there.
+_CONNECT_SECONDS = 10.0
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -516,6 +519,7 @@ def _run_ray(
             "configure_logging": False,
         }
         if ray_address:
+            _check_listening(ray_address)
             # A remote cluster gets this package shipped with the tasks, so the same code runs
             # there unchanged. As its folder, not the module object: a Ray Client connection
             # (ray://) pickles the runtime_env, and a module cannot be pickled.
@@ -570,6 +574,34 @@ def _run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _check_listening(address: str, timeout_s: float = _CONNECT_SECONDS) -> None:
+    """Raise ``ConnectionError`` when nothing answers at a Ray address's host and port.
+
+    ``ray.init`` retried an address where nothing listens for minutes (a plain ``host:port``)
+    before it said so; a TCP connection says it in at most ``timeout_s`` seconds. ``auto``, and
+    an address without a port, are left to Ray.
+
+    Examples
+    --------
+    >>> _check_listening("auto")
+    >>> _check_listening("127.0.0.1:1", timeout_s=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ConnectionError: cannot start Ray on the cluster at 127.0.0.1:1: nothing answers at ...
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConnectionError(
+            f"cannot start Ray on the cluster at {address}: nothing answers at "
+            f"{host}:{port} ({exc})"
+        ) from None
 
 
 def _start_ray(ray: Any, init: dict[str, Any]) -> None:
