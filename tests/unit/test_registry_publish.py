@@ -493,3 +493,36 @@ def test_a_pointer_that_cannot_move_leaves_the_decision_uncopied(
     assert done.pointer_moved
     assert done.decision_copied
     assert target.latest_decision("football", "1x2") == source.latest_decision("football", "1x2")
+
+
+def test_publish_copies_the_versions_the_copied_decision_tested(tmp_path: Path) -> None:
+    """A champion kept from run-1 faced run-2's challenger: the target got the decision naming
+    run-2's version, and not the version, so a recheck there found nothing to test."""
+    source = _memory("kept")
+    kept = _register(source, "market", "run-1")
+    source.set_champion("football", "1x2", "market", kept, "no champion yet")
+    challenger = _register(source, "dixon_coles", "run-2")
+    source.save_decision(
+        "football",
+        "1x2",
+        PromotionDecision(
+            champion="market",
+            challenger="dixon_coles",
+            promote=False,
+            reason="not significant",
+            mean_difference=0.0001,
+            p_value=0.4,
+            n=400,
+            rule=PromotionRule(),
+            champion_version=kept,
+            challenger_version=challenger,
+        ),
+    )
+    target = Registry(str(tmp_path / "published"))
+    [done] = publish(source, target, "football")
+    assert done.error is None
+    assert sorted(done.copied_versions) == sorted([f"market {kept}", f"dixon_coles {challenger}"])
+    assert target.versions("football", "1x2", "dixon_coles") == [challenger]
+    decision = target.latest_decision("football", "1x2")
+    assert decision is not None
+    assert decision.challenger_version == challenger

@@ -71,7 +71,8 @@ def publish(
     pointer before what it names:
 
     1. the champion's version, then every other version registered by the champion's run in
-       that market (:meth:`Registry.version_of_run`), each copied with its manifest unless the
+       that market (:meth:`Registry.version_of_run`) and the versions the latest decision
+       tested, each copied with its manifest unless the
        target holds it already (then its manifest must list the same files and hashes, and
        those files must read back whole);
     2. the champion run's report (and each run of ``extra_runs``, e.g. the run publishing),
@@ -152,6 +153,21 @@ def _publish_market(
         )
         if found is not None:
             versions.append((model_name, found))
+    # and the versions the decision copied beside the pointer names (a champion kept from an
+    # earlier run faced this run's challenger): a recheck on the target finds what it tested
+    decision = source.latest_decision(vertical, market)
+    if decision is not None:
+        for named, tested in (
+            (decision.champion, decision.champion_version),
+            (decision.challenger, decision.challenger_version),
+        ):
+            if (
+                named
+                and tested
+                and (named, tested) not in versions
+                and tested in source.versions(vertical, market, named)
+            ):
+                versions.append((named, tested))
     for model_name, version in versions:
         if copy_version(source, target, vertical, market, model_name, version):
             out.copied_versions.append(f"{model_name} {version}")
@@ -181,7 +197,6 @@ def _publish_market(
 
     # after the pointer, as a run saves its decisions: a pointer write that failed left the
     # target holding a "promote X" decision beside another champion
-    decision = source.latest_decision(vertical, market)
     if decision is not None and not target.has_decision(vertical, market, decision):
         target.save_decision(vertical, market, decision)
         out.decision_copied = True
