@@ -14,9 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from marketcast.config import BacktestSettings, FootballRunConfig, load_config
-from marketcast.datasets.football_data import load_football
+from marketcast.datasets.football_data import FootballData, load_football
 from marketcast.evaluation.backtest import BacktestConfig, max_drawdown, run_backtest
-from marketcast.evaluation.football import evaluate_predictions
+from marketcast.evaluation.football import MarketEvaluation, evaluate_predictions
 from marketcast.evaluation.walk_forward import walk_forward_predict
 from marketcast.features.football import build_features
 from marketcast.models.factory import make_model
@@ -199,14 +199,8 @@ def test_dates_without_a_time_still_order_the_bets() -> None:
     assert result.bets["row"].tolist() == [1, 0, 2]
 
 
-def test_an_evaluation_of_a_season_without_times_steps_bet_by_bet(tmp_path: Path) -> None:
-    """End to end: the E0 fixture with its ``Time`` column dropped (as before 2019-20), flat
-    stakes; the reported drawdown must be the one of the bets in order, each its own step."""
-    csv = FIXTURES / "mmz4281" / "2223" / "E0.csv"
-    no_time = tmp_path / "E0.csv"
-    pd.read_csv(csv).drop(columns="Time").to_csv(no_time, index=False)
-    data = load_football([no_time])
-    assert not data.matches["kickoff_time_known"].any()
+def _market_model_1x2(data: FootballData, bookmaker: str = "best") -> MarketEvaluation:
+    """The market model walked forward week by week over ``data``, 1X2, flat stakes."""
     features = build_features(data)
     goals = data.matches[["home_goals", "away_goals"]].to_numpy()
     markets = (MarketKind.ONE_X_TWO,)
@@ -225,8 +219,20 @@ def test_an_evaluation_of_a_season_without_times_steps_bet_by_bet(tmp_path: Path
         markets,
         demargin_method="shin",
         backtest=BacktestConfig(staking="flat", min_edge=0.0, n_bootstrap=0),
+        bookmaker=bookmaker,
     )
-    one = evaluation.markets["1x2"]
+    return evaluation.markets["1x2"]
+
+
+def test_an_evaluation_of_a_season_without_times_steps_bet_by_bet(tmp_path: Path) -> None:
+    """End to end: the E0 fixture with its ``Time`` column dropped (as before 2019-20), flat
+    stakes; the reported drawdown must be the one of the bets in order, each its own step."""
+    csv = FIXTURES / "mmz4281" / "2223" / "E0.csv"
+    no_time = tmp_path / "E0.csv"
+    pd.read_csv(csv).drop(columns="Time").to_csv(no_time, index=False)
+    data = load_football([no_time])
+    assert not data.matches["kickoff_time_known"].any()
+    one = _market_model_1x2(data)
     cumulative = np.asarray(one.profit_curves["market"]["cumulative_profit"], dtype=float)
     bet_by_bet = max_drawdown(np.diff(np.concatenate([[0.0], cumulative])))
     assert bet_by_bet == pytest.approx(3.33)  # 2.93 when each day was one kick-off
@@ -297,31 +303,7 @@ def test_the_matches_a_named_bookmaker_left_unpriced_are_counted(tmp_path: Path)
     half = tmp_path / "E0.csv"
     frame.to_csv(half, index=False)
     data = load_football([half])
-    features = build_features(data)
-    goals = data.matches[["home_goals", "away_goals"]].to_numpy()
-    markets = (MarketKind.ONE_X_TWO,)
-    predictions = walk_forward_predict(
-        features,
-        goals,
-        np.ones(len(features), dtype=bool),
-        {"market": make_model("market", seed=1)},
-        markets,
-        step_days=7,
-    )
-    summaries = {
-        bookmaker: evaluate_predictions(
-            data,
-            features,
-            predictions,
-            markets,
-            demargin_method="shin",
-            backtest=BacktestConfig(staking="flat", min_edge=0.0, n_bootstrap=0),
-            bookmaker=bookmaker,
-        )
-        .markets["1x2"]
-        .summary
-        for bookmaker in ("b365", "best")
-    }
+    summaries = {name: _market_model_1x2(data, name).summary for name in ("b365", "best")}
     rows = summaries["b365"]["backtest_rows"]
     assert summaries["b365"]["backtest_rows_unpriced"] == int(blank.sum()) > 0
     assert summaries["best"]["backtest_rows_unpriced"] == 0  # another bookmaker priced them
