@@ -245,10 +245,11 @@ def test_soft_objective_is_the_gradient_of_the_soft_log_loss(k: int) -> None:
     rng = np.random.default_rng(k)
     targets = rng.dirichlet(np.ones(k), size=5)
     preds = rng.normal(size=5) if k == 2 else rng.normal(size=(5, k))  # LightGBM's raw shapes
-    grad, hess = _soft_log_loss_objective(targets, k)(preds, None)
+    weights = rng.uniform(0.2, 1.0, size=5)  # a quarter line's half result weighs 0.5
+    grad, hess = _soft_log_loss_objective(targets, k, weights)(preds, None)
 
     def row_loss(p: np.ndarray, i: int) -> float:
-        return soft_log_loss(_as_raw(p, k)[i : i + 1], targets[i : i + 1])
+        return weights[i] * soft_log_loss(_as_raw(p, k)[i : i + 1], targets[i : i + 1])
 
     numeric = np.zeros_like(preds)
     for index in np.ndindex(preds.shape):

@@ -85,8 +85,8 @@ def _shapes() -> dict[str, tuple[lgb.Booster, int]]:
     """Boosters of every shape our models write or LightGBM may: name -> (booster, classes)."""
     X, y2, y3 = _data()
     cats = {"categorical_feature": [0]}
-    custom3 = _soft_log_loss_objective(np.eye(3)[y3.astype(int)], 3)
-    custom2 = _soft_log_loss_objective(np.column_stack([y2, 1 - y2]), 2)
+    custom3 = _soft_log_loss_objective(np.eye(3)[y3.astype(int)], 3, np.ones(len(y3)))
+    custom2 = _soft_log_loss_objective(np.column_stack([y2, 1 - y2]), 2, np.ones(len(y2)))
     many, y_many, _ = _data(seed=1, n_categories=80)
     return {
         # the football 1x2 booster: soft-label cross-entropy, league categorical

@@ -48,3 +48,23 @@ def test_the_network_learning_the_results_weighs_a_half_result_half(epl) -> None
     expected = market_label_weights(MarketKind.ASIAN_HANDICAP, X, y[:200])
     np.testing.assert_allclose(targets["w_ah"].numpy(), expected)
     assert (expected == 0.5).any()  # the sample holds quarter lines settled by half
+
+
+def test_lightgbm_learning_the_results_weighs_a_half_result_half(epl, monkeypatch) -> None:
+    """LightGBM with ``target: result`` still counted a half win as a whole one."""
+    from marketcast.models.gbm import LightGBMModel
+
+    X, y = epl
+    X, y = X.iloc[:400].reset_index(drop=True), y[:400]
+    seen: dict[str, np.ndarray] = {}
+    fit_market = LightGBMModel._fit_market
+
+    def spy(self, features, targets, init, k, weights):  # type: ignore[no-untyped-def]
+        seen[str(k)] = weights
+        return fit_market(self, features, targets, init, k, weights)
+
+    monkeypatch.setattr(LightGBMModel, "_fit_market", spy)
+    LightGBMModel(target="result", markets=("ah",), n_estimators=5).fit(X, y)
+    expected = market_label_weights(MarketKind.ASIAN_HANDICAP, X, y)
+    np.testing.assert_array_equal(seen["2"], expected[expected > 0])
+    assert (seen["2"] == 0.5).any()  # the sample holds quarter lines settled by half

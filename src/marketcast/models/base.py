@@ -507,13 +507,13 @@ def training_targets(
     return targets, keep, "result"
 
 
-def soft_log_loss(raw: np.ndarray, targets: np.ndarray) -> float:
+def soft_log_loss(raw: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Mean cross-entropy of ``softmax(raw)`` (n, k) against rows of target probabilities.
 
     One-hot targets give the log loss of the results; soft ones (closing prices) the
-    cross-entropy to them.
+    cross-entropy to them. ``weights`` (n,) weigh the rows (`market_label_weights`).
     """
-    return float(soft_log_loss_per_row(raw, targets).mean())
+    return float(np.average(soft_log_loss_per_row(raw, targets), weights=weights))
 
 
 def soft_log_loss_per_row(raw: np.ndarray, targets: np.ndarray) -> np.ndarray:

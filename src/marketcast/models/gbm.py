@@ -33,6 +33,7 @@ from marketcast.models.base import (
     fill_unpriced,
     json_bytes,
     lightgbm_params,
+    market_label_weights,
     market_labels,
     n_outcomes,
     require_fitted,
@@ -145,9 +146,12 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             targets, keep, used = training_targets(
                 labels, soft.get(market.value), k, name=f"lightgbm {market.value}"
             )
+            # a quarter line's half result weighs one half when learning the results (the
+            # fair price's probability); a closing price is that probability already
+            weights = market_label_weights(market, X, y) if used == "result" else np.ones(len(X))
             init = self._init_score(X, market)
             booster, temperature, best = self._fit_market(
-                features[keep], targets[keep], init[keep], k
+                features[keep], targets[keep], init[keep], k, weights[keep]
             )
             self.boosters_[market.value] = booster
             self.temperature_[market.value] = temperature
@@ -157,17 +161,23 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         self.classes_ = CLASSES_1X2
         return self
 
-    def _params(self, targets: np.ndarray, k: int) -> dict[str, Any]:
+    def _params(self, targets: np.ndarray, k: int, weights: np.ndarray) -> dict[str, Any]:
         params = lightgbm_params(self)
-        params.update(objective=_soft_log_loss_objective(targets, k), metric="None")
+        params.update(objective=_soft_log_loss_objective(targets, k, weights), metric="None")
         if k > 2:
             params.update(num_class=k)
         return params
 
     def _fit_market(
-        self, features: np.ndarray, targets: np.ndarray, init: np.ndarray, k: int
+        self,
+        features: np.ndarray,
+        targets: np.ndarray,
+        init: np.ndarray,
+        k: int,
+        weights: np.ndarray,
     ) -> tuple[lgb.Booster | None, float, int]:
-        """Boost from ``init`` towards ``targets`` (rows of probabilities: one-hot or soft).
+        """Boost from ``init`` towards ``targets`` (rows of probabilities: one-hot or soft),
+        each row weighing ``weights`` in the loss, the validation and the calibration alike.
 
         Trees are added only where they can be trusted: with early stopping on, the latest
         ``validation_fraction`` of the rows must hold at least ``MIN_VALIDATION_ROWS`` to judge
@@ -203,13 +213,14 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
                 init_score=_flatten_init(init[n_train:], k),
                 reference=train_set,
             )
-            valid_targets = targets[n_train:]
+            valid_targets, valid_weights = targets[n_train:], weights[n_train:]
 
             def valid_loss(preds: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
-                return "soft_log_loss", soft_log_loss(_as_raw(preds, k), valid_targets), False
+                loss = soft_log_loss(_as_raw(preds, k), valid_targets, valid_weights)
+                return "soft_log_loss", loss, False
 
             probe = lgb.train(
-                self._params(targets[:n_train], k),
+                self._params(targets[:n_train], k, weights[:n_train]),
                 train_set,
                 num_boost_round=self.n_estimators,
                 valid_sets=[valid_set],
@@ -221,19 +232,21 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             # always "improves": the market prior (no trees) is compared here, by the same loss
             # on the same rows, and kept unless the best tree count is strictly better.
             prior_loss = soft_log_loss(
-                _raw_scores(None, features[n_train:], init[n_train:], k, None), valid_targets
+                _raw_scores(None, features[n_train:], init[n_train:], k, None),
+                valid_targets,
+                valid_weights,
             )
             if best > 0 and not _validation_loss(probe) < prior_loss:
                 best = 0
             if self.calibrate and best > 0:
                 raw = _raw_scores(probe, features[n_train:], init[n_train:], k, best)
-                temperature = _fit_temperature(raw, valid_targets)
+                temperature = _fit_temperature(raw, valid_targets, valid_weights)
         if best == 0:
             # No tree helped on the validation slice: the forecast stays the market prior (no
             # temperature either, or the prior would be rescaled).
             return None, 1.0, best
         full = lgb.Dataset(features, targets[:, 0], init_score=init_flat, categorical_feature=[0])
-        booster = lgb.train(self._params(targets, k), full, num_boost_round=best)
+        booster = lgb.train(self._params(targets, k, weights), full, num_boost_round=best)
         return booster, temperature, best
 
     # -- prediction ------------------------------------------------------------------------
@@ -391,9 +404,10 @@ def _as_raw(preds: np.ndarray, k: int) -> np.ndarray:
 
 
 def _soft_log_loss_objective(
-    targets: np.ndarray, k: int
+    targets: np.ndarray, k: int, weights: np.ndarray
 ) -> Callable[[np.ndarray, lgb.Dataset], tuple[np.ndarray, np.ndarray]]:
-    """Gradient and Hessian of the cross-entropy against ``targets`` (rows of probabilities).
+    """Gradient and Hessian of the cross-entropy against ``targets`` (rows of probabilities),
+    each row's scaled by its weight (a callable objective gets no Dataset weights applied).
 
     With one-hot targets this is LightGBM's own ``binary`` / ``multiclass`` objective (same
     gradient, and the Hessian with multiclass's ``k / (k - 1)`` factor), so one code path
@@ -404,23 +418,24 @@ def _soft_log_loss_objective(
 
         def binary(preds: np.ndarray, _data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
             p = expit(preds)
-            return p - q, p * (1.0 - p)
+            return weights * (p - q), weights * p * (1.0 - p)
 
         return binary
     factor = k / (k - 1.0)
+    w = weights[:, None]
 
     def multiclass(preds: np.ndarray, _data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
         p = softmax(preds, axis=1)
-        return p - targets, factor * p * (1.0 - p)
+        return w * (p - targets), w * factor * p * (1.0 - p)
 
     return multiclass
 
 
-def _fit_temperature(raw: np.ndarray, targets: np.ndarray) -> float:
+def _fit_temperature(raw: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> float:
     """Temperature minimising validation log loss against ``targets``; 1.0 unless it helps."""
 
     def loss(t: float) -> float:
-        return soft_log_loss(raw / t, targets)
+        return soft_log_loss(raw / t, targets, weights)
 
     result = minimize_scalar(loss, bounds=(0.5, 2.0), method="bounded")
     t = float(result.x)
