@@ -214,3 +214,12 @@ def test_form_points_and_rest_days_from_a_teams_first_matches() -> None:
     # a team's first match: rest days at the cap, not 0
     assert form["home_rest_days"].tolist()[0] == REST_DAYS_CAP
     assert form["away_rest_days"].tolist()[0] == REST_DAYS_CAP
+
+
+def test_a_manifest_listing_a_file_twice_is_refused() -> None:
+    """Two entries of one name: which size and hash the check holds a file to was undefined."""
+    manifest = make_manifest(files=FILES)
+    doubled = manifest.model_dump(mode="json")
+    doubled["files"] = doubled["files"] + doubled["files"][:1]
+    with pytest.raises(ValidationError, match="duplicate artifact file names"):
+        type(manifest).model_validate(doubled)
