@@ -169,3 +169,34 @@ def test_top_k_may_not_exceed_the_experts() -> None:
     with pytest.raises(ValueError, match="top_k"):
         MixtureOfExperts(4, n_experts=2, top_k=3)
     MixtureOfExperts(4, n_experts=2, top_k=2)
+
+
+# --------------------------------------------------------------------------- compression report
+
+
+def test_a_2_4_layout_counts_its_two_bit_indices_rounded_up_to_a_byte() -> None:
+    from marketcast.training.compress import sparse_size_bytes
+
+    # 4 weights in one group: 2 kept values of 4 bytes, 2 x 2 bits = 4 bits -> 1 byte
+    assert sparse_size_bytes(torch.nn.Linear(4, 1, bias=False), layout="2:4") == 9
+
+
+def test_the_reports_log_loss_clips_only_at_1e_15() -> None:
+    from marketcast.training.compress import _log_loss
+
+    got = _log_loss(np.array([0]), np.array([[1e-6, 1 - 1e-6]]))
+    assert got == pytest.approx(-np.log(1e-6), rel=1e-9)
+
+
+def test_the_largest_probability_difference_is_the_maximum_not_the_mean() -> None:
+    from marketcast.training.compress import Variant, compression_report
+
+    x, y = np.zeros((2, 2), np.float32), np.array([0, 0])
+    reference = Variant("a", lambda z: np.zeros((len(z), 2), np.float32), 1)
+    other = Variant(
+        "b", lambda z: np.array([[2.0, 0.0], [0.0, 0.0]] * (len(z) // 2), np.float32), 1
+    )
+    rows = compression_report([reference, other], x, y, batch_sizes=(2, 2), repeats=1)
+    p = 1 / (1 + np.exp(-2.0))  # softmax([2, 0])[0]
+    assert rows[1]["max_abs_prob_diff"] == pytest.approx(p - 0.5, rel=1e-5)
+    assert rows[1]["mean_abs_prob_diff"] == pytest.approx((p - 0.5) / 2, rel=1e-5)
